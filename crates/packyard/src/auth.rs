@@ -1,0 +1,177 @@
+//! API tokens and who a request is.
+//!
+//! Tokens are 256-bit random strings, shown once and stored as their SHA-256; a presented
+//! token is hashed and compared to the stored hashes in constant time. Verified
+//! credentials are remembered for a short time so that the Composer hot path does not
+//! query the database on every request.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::db::{Db, User};
+
+/// How long verified credentials are trusted without asking the database again.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+/// Bound on remembered credentials, so random tokens cannot grow memory without limit.
+const CACHE_CAPACITY: usize = 10_000;
+
+pub fn generate_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    hex::encode(bytes)
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Equality whose running time does not depend on where the inputs differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// User names appear in `user:token` pairs and URLs, so they are kept simple.
+pub fn validate_user_name(name: &str) -> Result<(), String> {
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if name.is_empty() || name.len() > 64 || !valid_chars || !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "invalid user name {name:?}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+/// Splits `Basic base64(user:token)`.
+pub fn parse_basic_header(value: &str) -> Option<(String, String)> {
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    split_pair(std::str::from_utf8(&decoded).ok()?)
+}
+
+/// Splits `user:token`, as in `?token=user:token`.
+pub fn split_pair(pair: &str) -> Option<(String, String)> {
+    let (user, token) = pair.split_once(':')?;
+    Some((user.to_owned(), token.to_owned()))
+}
+
+pub struct Authenticator {
+    db: Db,
+    verified: RwLock<HashMap<[u8; 32], (User, Instant)>>,
+}
+
+impl Authenticator {
+    pub fn new(db: Db) -> Self {
+        Authenticator {
+            db,
+            verified: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The user owning `token`, or `None` when the name or token is wrong.
+    pub async fn verify(&self, name: &str, token: &str) -> Result<Option<User>, sqlx::Error> {
+        let cache_key = cache_key(name, token);
+        if let Some((user, verified_at)) = self.verified.read().unwrap().get(&cache_key)
+            && verified_at.elapsed() < CACHE_TTL
+        {
+            return Ok(Some(user.clone()));
+        }
+        let Some(credentials) = self.db.user_credentials(name).await? else {
+            return Ok(None);
+        };
+        let presented = hash_token(token);
+        // Compare against every stored hash so the time taken does not reveal which matched.
+        let matched = credentials
+            .token_hashes
+            .iter()
+            .fold(false, |found, stored| found | constant_time_eq(stored.as_bytes(), presented.as_bytes()));
+        if !matched {
+            return Ok(None);
+        }
+        let mut verified = self.verified.write().unwrap();
+        if verified.len() >= CACHE_CAPACITY {
+            verified.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+            if verified.len() >= CACHE_CAPACITY {
+                verified.clear();
+            }
+        }
+        verified.insert(cache_key, (credentials.user.clone(), Instant::now()));
+        Ok(Some(credentials.user))
+    }
+}
+
+/// Cache keys are hashes, so the cache never holds a token in clear.
+fn cache_key(name: &str, token: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(name.as_bytes());
+    hasher.update([0]);
+    hasher.update(token.as_bytes());
+    hasher.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::testing;
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let (a, b) = (generate_token(), generate_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+        assert_eq!(hash_token(&a).len(), 64);
+        assert_ne!(hash_token(&a), a);
+        assert_eq!(hash_token(&a), hash_token(&a));
+    }
+
+    #[test]
+    fn constant_time_eq_compares_bytes() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn basic_headers_are_parsed() {
+        // "alice:tok:en" — only the first colon separates the name.
+        assert_eq!(
+            parse_basic_header("Basic YWxpY2U6dG9rOmVu"),
+            Some(("alice".into(), "tok:en".into()))
+        );
+        assert_eq!(parse_basic_header("Bearer x"), None);
+        assert_eq!(parse_basic_header("Basic !!!"), None);
+        assert_eq!(split_pair("bob:t"), Some(("bob".into(), "t".into())));
+        assert_eq!(split_pair("bob"), None);
+    }
+
+    #[test]
+    fn user_names_are_checked() {
+        for good in ["alice", "ci-bot", "a.b_c", "7"] {
+            validate_user_name(good).unwrap();
+        }
+        for bad in ["", "-x", "a:b", "a b", "é", &"x".repeat(65)] {
+            assert!(validate_user_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_right_token_verifies() {
+        let (db, _dir) = testing::sqlite().await;
+        let token = generate_token();
+        db.create_user("alice", false, &hash_token(&token)).await.unwrap();
+        let auth = Authenticator::new(db);
+        let user = auth.verify("alice", &token).await.unwrap().unwrap();
+        assert_eq!(user.name, "alice");
+        assert!(auth.verify("alice", &token).await.unwrap().is_some(), "cached");
+        assert!(auth.verify("alice", "wrong").await.unwrap().is_none());
+        assert!(auth.verify("bob", &token).await.unwrap().is_none());
+    }
+}

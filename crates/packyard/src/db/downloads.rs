@@ -1,0 +1,64 @@
+use super::Db;
+
+impl Db {
+    /// Counts one install of each `(package, version)`; names of unknown packages are
+    /// ignored, since anyone able to read metadata can post statistics.
+    pub async fn record_downloads(&self, downloads: &[(String, String)]) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        for (package, version) in downloads {
+            sqlx::query(
+                "INSERT INTO download_counts (package_id, version, count) \
+                 SELECT id, $2, 1 FROM packages WHERE name = $1 \
+                 ON CONFLICT (package_id, version) DO UPDATE SET count = download_counts.count + 1",
+            )
+            .bind(package)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Installs per version of `package`, most installed first.
+    pub async fn download_counts(&self, package: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT d.version, d.count FROM download_counts d JOIN packages p ON p.id = d.package_id \
+             WHERE p.name = $1 ORDER BY d.count DESC, d.version",
+        )
+        .bind(package)
+        .fetch_all(self.pool())
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::db::{NewVersion, testing};
+
+    #[tokio::test]
+    async fn downloads_are_counted_per_version() {
+        for (db, _dir) in testing::engines().await {
+            let version = NewVersion {
+                version: "1.0.0".into(),
+                version_normalized: "1.0.0.0".into(),
+                reference: "r".into(),
+                shasum: "r".into(),
+                dist_store: "artifact".into(),
+                dist_key: "r.zip".into(),
+                metadata: "{}".into(),
+                released_at: 0,
+            };
+            db.save_version("acme/lib", "artifact", &version).await.unwrap();
+            let batch = vec![
+                ("acme/lib".to_string(), "1.0.0.0".to_string()),
+                ("acme/lib".to_string(), "1.0.0.0".to_string()),
+                ("acme/unknown".to_string(), "1.0.0.0".to_string()),
+            ];
+            db.record_downloads(&batch).await.unwrap();
+            db.record_downloads(&batch[..1]).await.unwrap();
+            let counts = db.download_counts("acme/lib").await.unwrap();
+            assert_eq!(counts, vec![("1.0.0.0".to_string(), 3)]);
+            assert!(db.download_counts("acme/unknown").await.unwrap().is_empty());
+        }
+    }
+}

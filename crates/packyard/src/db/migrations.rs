@@ -1,0 +1,45 @@
+//! Schema migrations, one SQL file per step and engine. Applied in order inside a
+//! transaction each; the `schema_migrations` table records what ran.
+
+use super::{Db, Engine};
+
+const SQLITE: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_core.sql"))];
+const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_core.sql"))];
+
+fn steps(engine: Engine) -> &'static [(i64, &'static str)] {
+    match engine {
+        Engine::Sqlite => SQLITE,
+        Engine::Postgres => POSTGRES,
+    }
+}
+
+#[cfg(test)]
+pub fn latest(engine: Engine) -> i64 {
+    steps(engine).last().map(|(version, _)| *version).unwrap_or(0)
+}
+
+pub async fn applied(db: &Db) -> Result<i64, sqlx::Error> {
+    let version: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+        .fetch_one(db.pool())
+        .await?;
+    Ok(version.unwrap_or(0))
+}
+
+pub async fn run(db: &Db) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        .execute(db.pool())
+        .await?;
+    let current = applied(db).await?;
+    for (version, sql) in steps(db.engine()).iter().filter(|(v, _)| *v > current) {
+        let mut tx = db.pool().begin().await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(*version)
+            .bind(super::now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}

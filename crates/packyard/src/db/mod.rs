@@ -1,0 +1,216 @@
+//! The database: SQLite (embedded default) or PostgreSQL, through sqlx's `Any` driver so
+//! that one set of queries serves both. Queries use `$N` placeholders, which both engines
+//! accept; integers are 64-bit everywhere (flags are 0/1, times are Unix milliseconds).
+
+mod downloads;
+mod migrations;
+mod packages;
+mod users;
+
+pub use packages::{NewVersion, PackageStamp, VersionRow};
+pub use users::User;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+impl Db {
+    /// Connects and brings the schema up to date.
+    pub async fn open(url: &str) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let engine = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Engine::Postgres
+        } else if url.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else {
+            anyhow::bail!("DATABASE_URL: unsupported scheme in {:?} (use postgres:// or sqlite://)", redact(url));
+        };
+        if engine == Engine::Sqlite {
+            create_sqlite_parent_dir(url)?;
+        }
+        let pool = AnyPoolOptions::new()
+            // SQLite allows one writer at a time; a small pool avoids lock convoys.
+            .max_connections(if engine == Engine::Sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        // WAL lets readers proceed during a write; busy_timeout makes a
+                        // writer wait for the lock instead of failing at once.
+                        sqlx::raw_sql("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .with_context(|| format!("DATABASE_URL: cannot connect to {}", redact(url)))?;
+        let db = Db { pool, engine };
+        migrations::run(&db).await.context("applying database migrations")?;
+        Ok(db)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
+}
+
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// The URL without its password, for error messages and logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
+    let path = url
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Databases for tests: a fresh SQLite file, and a fresh PostgreSQL database when
+    //! `PACKYARD_TEST_POSTGRES` names a server (scripts/test starts one and sets it).
+
+    use super::Db;
+
+    pub async fn sqlite() -> (Db, TempDir) {
+        let dir = TempDir::new();
+        let url = format!("sqlite://{}?mode=rwc", dir.0.join("test.db").display());
+        (Db::open(&url).await.unwrap(), dir)
+    }
+
+    pub async fn postgres() -> Db {
+        let server = std::env::var("PACKYARD_TEST_POSTGRES").expect(
+            "PACKYARD_TEST_POSTGRES is not set: run scripts/test, which starts PostgreSQL 15 and sets it",
+        );
+        let name = format!("packyard_test_{}", unique_suffix());
+        let admin = Db::open_raw(&format!("{server}/postgres")).await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        Db::open(&format!("{server}/{name}")).await.unwrap()
+    }
+
+    /// Both engines, so each DB test runs on both.
+    pub async fn engines() -> Vec<(Db, Option<TempDir>)> {
+        let (sqlite, dir) = sqlite().await;
+        vec![(sqlite, Some(dir)), (postgres().await, None)]
+    }
+
+    impl Db {
+        async fn open_raw(url: &str) -> sqlx::AnyPool {
+            sqlx::any::install_default_drivers();
+            sqlx::AnyPool::connect(url).await.unwrap()
+        }
+    }
+
+    pub fn unique_suffix() -> String {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        format!(
+            "{}_{}_{}",
+            std::process::id(),
+            super::now_millis(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    pub struct TempDir(pub std::path::PathBuf);
+
+    impl TempDir {
+        pub fn new() -> Self {
+            let path = std::env::temp_dir().join(format!("packyard-test-{}", unique_suffix()));
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+
+    #[tokio::test]
+    async fn unknown_schemes_are_refused() {
+        let error = Db::open("mysql://localhost/x").await.unwrap_err().to_string();
+        assert!(error.starts_with("DATABASE_URL"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn migrations_are_idempotent_on_both_engines() {
+        for (db, _dir) in testing::engines().await {
+            migrations::run(&db).await.unwrap();
+            let applied = migrations::applied(&db).await.unwrap();
+            assert_eq!(applied, migrations::latest(db.engine()), "{:?}", db.engine());
+        }
+    }
+}

@@ -1,0 +1,225 @@
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, now_millis};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageRow {
+    pub id: i64,
+    pub name: String,
+    /// Where the versions come from: `artifact` (uploads) or `vcs`.
+    pub kind: String,
+    pub updated_at: i64,
+}
+
+/// A package name with the time its metadata last changed: what replicas compare to
+/// decide whether their rendered copy is still current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageStamp {
+    pub name: String,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    pub version: String,
+    pub version_normalized: String,
+    pub reference: String,
+    pub shasum: String,
+    /// Name of the store holding the archive (`artifact` or `dist`).
+    pub dist_store: String,
+    pub dist_key: String,
+    /// The composer.json fields published in metadata, as a JSON object.
+    pub metadata: String,
+    pub released_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub version: String,
+    pub version_normalized: String,
+    pub reference: String,
+    pub shasum: String,
+    pub dist_store: String,
+    pub dist_key: String,
+    pub metadata: String,
+    pub released_at: i64,
+}
+
+const VERSION_COLUMNS: &str = "v.version, v.version_normalized, v.reference, v.shasum, v.dist_store, \
+     v.dist_key, v.metadata, v.released_at, v.updated_at";
+
+fn version_row(row: &AnyRow) -> Result<VersionRow, sqlx::Error> {
+    Ok(VersionRow {
+        version: row.try_get("version")?,
+        version_normalized: row.try_get("version_normalized")?,
+        reference: row.try_get("reference")?,
+        shasum: row.try_get("shasum")?,
+        dist_store: row.try_get("dist_store")?,
+        dist_key: row.try_get("dist_key")?,
+        metadata: row.try_get("metadata")?,
+        released_at: row.try_get("released_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn package_row(row: &AnyRow) -> Result<PackageRow, sqlx::Error> {
+    Ok(PackageRow {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        kind: row.try_get("kind")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Db {
+    pub async fn package_stamps(&self) -> Result<Vec<PackageStamp>, sqlx::Error> {
+        let rows = sqlx::query("SELECT name, updated_at FROM packages ORDER BY name")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PackageStamp {
+                    name: row.try_get("name")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn find_package(&self, name: &str) -> Result<Option<PackageRow>, sqlx::Error> {
+        let row = sqlx::query("SELECT id, name, kind, updated_at FROM packages WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(package_row).transpose()
+    }
+
+    /// The package and all its versions, read in one transaction so they agree.
+    pub async fn package_with_versions(&self, name: &str) -> Result<Option<(PackageRow, Vec<VersionRow>)>, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let Some(package) = sqlx::query("SELECT id, name, kind, updated_at FROM packages WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let package = package_row(&package)?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VERSION_COLUMNS} FROM versions v WHERE v.package_id = $1"
+        )))
+            .bind(package.id)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let versions = rows.iter().map(version_row).collect::<Result<_, _>>()?;
+        Ok(Some((package, versions)))
+    }
+
+    pub async fn find_version(&self, package: &str, version_normalized: &str) -> Result<Option<VersionRow>, sqlx::Error> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VERSION_COLUMNS} FROM versions v JOIN packages p ON p.id = v.package_id \
+             WHERE p.name = $1 AND v.version_normalized = $2"
+        )))
+        .bind(package)
+        .bind(version_normalized)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(version_row).transpose()
+    }
+
+    /// Inserts or replaces one version, creating the package if needed, and marks the
+    /// package changed. Call only after the archive is stored: a row never points at a
+    /// missing object.
+    pub async fn save_version(&self, package: &str, kind: &str, version: &NewVersion) -> Result<(), sqlx::Error> {
+        let now = now_millis();
+        // Stamps are whole seconds because they become `Last-Modified` headers, which
+        // have one-second resolution: each change must move the header forward.
+        let stamp = (now / 1000 + 1) * 1000;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO packages (name, kind, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(package)
+        .bind(kind)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // Strictly increasing, even when two changes land within one second or a
+        // replica's clock is behind.
+        let package_id: i64 = sqlx::query_scalar(
+            "UPDATE packages SET updated_at = CASE WHEN updated_at < $2 THEN $2 ELSE updated_at + 1000 END \
+             WHERE name = $1 RETURNING id",
+        )
+        .bind(package)
+        .bind(stamp)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO versions (package_id, version, version_normalized, reference, shasum, dist_store, \
+             dist_key, metadata, released_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (package_id, version_normalized) DO UPDATE SET version = excluded.version, \
+             reference = excluded.reference, shasum = excluded.shasum, dist_store = excluded.dist_store, \
+             dist_key = excluded.dist_key, metadata = excluded.metadata, released_at = excluded.released_at, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(package_id)
+        .bind(&version.version)
+        .bind(&version.version_normalized)
+        .bind(&version.reference)
+        .bind(&version.shasum)
+        .bind(&version.dist_store)
+        .bind(&version.dist_key)
+        .bind(&version.metadata)
+        .bind(version.released_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::testing;
+
+    fn version(v: &str, reference: &str) -> NewVersion {
+        NewVersion {
+            version: v.into(),
+            version_normalized: format!("{v}.0"),
+            reference: reference.into(),
+            shasum: reference.into(),
+            dist_store: "artifact".into(),
+            dist_key: format!("{reference}.zip"),
+            metadata: r#"{"require":{}}"#.into(),
+            released_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn versions_are_saved_replaced_and_stamped() {
+        for (db, _dir) in testing::engines().await {
+            db.save_version("acme/lib", "artifact", &version("1.0.0", "aaa")).await.unwrap();
+            let first = db.package_stamps().await.unwrap();
+            assert_eq!(first.len(), 1);
+            db.save_version("acme/lib", "artifact", &version("1.0.0", "bbb")).await.unwrap();
+            db.save_version("acme/lib", "artifact", &version("1.1.0", "ccc")).await.unwrap();
+            let second = db.package_stamps().await.unwrap();
+            assert!(second[0].updated_at > first[0].updated_at, "{first:?} {second:?}");
+
+            let (package, mut versions) = db.package_with_versions("acme/lib").await.unwrap().unwrap();
+            assert_eq!(package.kind, "artifact");
+            versions.sort_by(|a, b| a.version.cmp(&b.version));
+            let references: Vec<_> = versions.iter().map(|v| v.reference.as_str()).collect();
+            assert_eq!(references, ["bbb", "ccc"]);
+            let found = db.find_version("acme/lib", "1.0.0.0").await.unwrap().unwrap();
+            assert_eq!(found.dist_key, "bbb.zip");
+            assert!(db.find_version("acme/lib", "9.0.0.0").await.unwrap().is_none());
+            assert!(db.package_with_versions("acme/none").await.unwrap().is_none());
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The management API.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::ApiError;
+use super::access::{Caller, query_param};
+use crate::app::App;
+use crate::sources::archive_file::{ArchiveFile, ReceiveError};
+use crate::sources::artifact::{self, Outcome, PublishRequest};
+
+/// `PUT /api/packages/upload/{vendor}/{package}/{version}` with a zip body (the route
+/// of Packeton and Nexus). Admins only.
+pub async fn upload(
+    State(app): State<Arc<App>>,
+    Path((vendor, package, version)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    Caller::identify(&app, &headers, &uri).await?.require_admin()?;
+    let limit = app.settings.max_upload;
+    let declared_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > limit) {
+        return Err(ReceiveError::TooLarge { limit }.into());
+    }
+    let force = uri
+        .query()
+        .and_then(|q| query_param(q, "force"))
+        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+    let archive = ArchiveFile::receive(&app.upload_dir(), body.into_data_stream(), limit).await?;
+    let request = PublishRequest {
+        package: Some(format!("{vendor}/{package}")),
+        version: Some(version),
+        force,
+    };
+    let published = artifact::publish(&app.db, &app.storage, &archive, request).await?;
+    if published.outcome != Outcome::Unchanged {
+        app.metadata.package_changed(&published.package).await?;
+    }
+    let status = match published.outcome {
+        Outcome::Created => StatusCode::CREATED,
+        Outcome::Replaced | Outcome::Unchanged => StatusCode::OK,
+    };
+    let outcome = published.outcome.as_str();
+    tracing::info!(package = %published.package, version = %published.version, outcome, "artifact uploaded");
+    let body = json!({
+        "status": "success",
+        "outcome": outcome,
+        "package": published.package,
+        "version": published.version,
+        "version_normalized": published.version_normalized,
+        "reference": published.reference,
+        "shasum": published.reference,
+    });
+    Ok((status, axum::Json(body)).into_response())
+}
+
+pub async fn healthz(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    app.db.ping().await?;
+    Ok(axum::Json(json!({"status": "ok"})).into_response())
+}

@@ -1,0 +1,213 @@
+//! The endpoints the Composer client uses (shared/reference/composer-protocol.md).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use storage::StorageError;
+
+use super::ApiError;
+use super::access::Caller;
+use crate::app::App;
+use crate::metadata::Document;
+
+/// Largest notify-batch accepted; Composer sends one entry per installed package.
+const MAX_DOWNLOADS_PER_BATCH: usize = 5_000;
+
+pub async fn root(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    Caller::identify(&app, &headers, &uri).await?.require_reader(&app)?;
+    let base = base_url(&app, &headers)?;
+    Ok(json_document(&app.metadata.root(&base), &headers))
+}
+
+pub async fn p2(
+    State(app): State<Arc<App>>,
+    Path((vendor, file)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    Caller::identify(&app, &headers, &uri).await?.require_reader(&app)?;
+    let Some(stem) = file.strip_suffix(".json") else {
+        return Err(ApiError::not_found("p2 files end in .json"));
+    };
+    let (package, dev) = match stem.strip_suffix("~dev") {
+        Some(package) => (package, true),
+        None => (stem, false),
+    };
+    let name = format!("{vendor}/{package}").to_ascii_lowercase();
+    if !app.metadata.exists(&name) {
+        return Err(package_not_found(&name));
+    }
+    let base = base_url(&app, &headers)?;
+    match app.metadata.p2(&name, dev, &base).await? {
+        Some(document) => Ok(json_document(&document, &headers)),
+        None => Err(package_not_found(&name)),
+    }
+}
+
+pub async fn zipball(
+    State(app): State<Arc<App>>,
+    Path((vendor, package, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    Caller::identify(&app, &headers, &uri).await?.require_reader(&app)?;
+    let name = format!("{vendor}/{package}").to_ascii_lowercase();
+    let reference = file.strip_suffix(".zip").unwrap_or(&file);
+    let Some(location) = app.metadata.dist(&name, reference).await? else {
+        return Err(ApiError::not_found(format!("{name} has no archive with reference {reference}")));
+    };
+    let store = storage_by_name(&app, &location.store)?;
+    let object = match store.get(&location.key).await {
+        Ok(object) => object,
+        Err(error @ StorageError::NotFound { .. }) => {
+            tracing::error!(%error, package = %name, "archive recorded in the database is missing from storage");
+            return Err(ApiError::not_found(format!(
+                "the archive of {name} {} is missing from storage",
+                location.version_normalized
+            )));
+        }
+        Err(error) => return Err(ApiError::unavailable("storage unavailable", error)),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/zip")),
+            (header::CONTENT_LENGTH, HeaderValue::from(object.size)),
+        ],
+        Body::from_stream(object.stream),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct DownloadBatch {
+    downloads: Vec<Download>,
+}
+
+#[derive(Deserialize)]
+struct Download {
+    name: String,
+    version: String,
+}
+
+/// Composer's notify-batch: `{"downloads":[{"name":..., "version":...}]}` after installs.
+pub async fn downloads(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    Caller::identify(&app, &headers, &uri).await?.require_reader(&app)?;
+    let batch: DownloadBatch = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "expected {{\"downloads\":[{{\"name\":...,\"version\":...}}]}}: {e}"
+        ))
+    })?;
+    if batch.downloads.len() > MAX_DOWNLOADS_PER_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_DOWNLOADS_PER_BATCH} downloads per batch"
+        )));
+    }
+    let known: Vec<(String, String)> = batch
+        .downloads
+        .into_iter()
+        .map(|d| (d.name.to_ascii_lowercase(), d.version))
+        .filter(|(name, _)| app.metadata.exists(name))
+        .collect();
+    app.db.record_downloads(&known).await?;
+    Ok(axum::Json(json!({"status": "success"})).into_response())
+}
+
+fn package_not_found(name: &str) -> ApiError {
+    ApiError::not_found(format!("package {name} not found"))
+}
+
+fn storage_by_name<'a>(app: &'a App, name: &str) -> Result<&'a storage::Store, ApiError> {
+    storage::StoreName::ALL
+        .into_iter()
+        .find(|store| store.as_str() == name)
+        .map(|store| app.storage.store(store))
+        .ok_or_else(|| ApiError::internal("unknown store recorded for a version", name))
+}
+
+/// A cached document, or 304 when the client's copy is current.
+fn json_document(document: &Document, headers: &HeaderMap) -> Response {
+    let last_modified = httpdate::fmt_http_date(document.last_modified);
+    if not_modified_since(document.last_modified, headers) {
+        return (StatusCode::NOT_MODIFIED, [(header::LAST_MODIFIED, last_modified)]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::LAST_MODIFIED, last_modified),
+        ],
+        document.body.clone(),
+    )
+        .into_response()
+}
+
+fn not_modified_since(last_modified: SystemTime, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| httpdate::parse_http_date(value).ok())
+        .is_some_and(|since| last_modified <= since)
+}
+
+/// The base of absolute URLs: `PACKYARD_PUBLIC_URL`, or the scheme and Host the client used.
+pub fn base_url(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
+    if let Some(url) = &app.settings.public_url {
+        return Ok(url.clone());
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| is_valid_host(h))
+        .ok_or_else(|| ApiError::bad_request("missing or invalid Host header (or set PACKYARD_PUBLIC_URL)"))?;
+    let scheme = match headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+        Some("https") => "https",
+        _ => "http",
+    };
+    Ok(format!("{scheme}://{host}"))
+}
+
+fn is_valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_checked() {
+        for good in ["127.0.0.1:8080", "repo.example.com", "[::1]:80"] {
+            assert!(is_valid_host(good), "{good}");
+        }
+        for bad in ["", "a/b", "x\"y", "h ost"] {
+            assert!(!is_valid_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn if_modified_since_compares_seconds() {
+        let at = httpdate::parse_http_date("Wed, 25 Nov 2026 10:00:00 GMT").unwrap();
+        let mut headers = HeaderMap::new();
+        assert!(!not_modified_since(at, &headers));
+        headers.insert(header::IF_MODIFIED_SINCE, HeaderValue::from_static("Wed, 25 Nov 2026 10:00:00 GMT"));
+        assert!(not_modified_since(at, &headers));
+        headers.insert(header::IF_MODIFIED_SINCE, HeaderValue::from_static("Wed, 25 Nov 2026 09:59:59 GMT"));
+        assert!(!not_modified_since(at, &headers));
+        headers.insert(header::IF_MODIFIED_SINCE, HeaderValue::from_static("garbage"));
+        assert!(!not_modified_since(at, &headers));
+    }
+}

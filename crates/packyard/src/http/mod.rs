@@ -1,0 +1,27 @@
+//! The HTTP surface: Composer's endpoints and the API.
+
+mod access;
+mod api;
+mod composer;
+mod error;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+
+use crate::app::App;
+
+pub use error::ApiError;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/packages.json", get(composer::root))
+        .route("/p2/{vendor}/{file}", get(composer::p2))
+        .route("/zipball/{vendor}/{package}/{file}", get(composer::zipball))
+        .route("/downloads/", post(composer::downloads))
+        .route("/api/packages/upload/{vendor}/{package}/{version}", put(api::upload))
+        .route("/api/healthz", get(api::healthz))
+        .fallback(error::not_found)
+        .with_state(app)
+}

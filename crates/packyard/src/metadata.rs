@@ -1,0 +1,324 @@
+//! Composer metadata, rendered once and served from memory.
+//!
+//! The p2 documents of a package are rendered on first request and kept until the
+//! package changes. Changes made by this process invalidate at once; changes made by
+//! other replicas are noticed by [`Metadata::refresh`], which compares each package's
+//! change stamp with the database every few seconds. Serving a cached document touches
+//! no database.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+
+use crate::db::{Db, PackageStamp, VersionRow};
+
+/// Distinct base URLs remembered per package: bounded because, without
+/// `PACKYARD_PUBLIC_URL`, the base comes from the client's Host header.
+const MAX_BASES: usize = 8;
+
+/// A rendered JSON document and the time it last changed.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub body: Bytes,
+    pub last_modified: SystemTime,
+}
+
+impl Document {
+    fn new(body: Vec<u8>, stamp_millis: i64) -> Self {
+        Document {
+            body: Bytes::from(body),
+            last_modified: stamp_to_time(stamp_millis),
+        }
+    }
+}
+
+/// Where the archive of one version is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistLocation {
+    pub store: String,
+    pub key: String,
+    pub version_normalized: String,
+}
+
+struct PackageEntry {
+    stamp: i64,
+    versions: Vec<VersionRow>,
+    dists: HashMap<String, DistLocation>,
+    /// Rendered `(tagged, dev)` documents per base URL.
+    rendered: Mutex<HashMap<String, Arc<(Document, Document)>>>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Every package name with its change stamp.
+    stamps: Arc<BTreeMap<String, i64>>,
+    packages: HashMap<String, Arc<PackageEntry>>,
+    roots: HashMap<String, Arc<Document>>,
+}
+
+pub struct Metadata {
+    db: Db,
+    state: RwLock<State>,
+}
+
+impl Metadata {
+    pub async fn load(db: Db) -> Result<Self, sqlx::Error> {
+        let metadata = Metadata {
+            db,
+            state: RwLock::new(State::default()),
+        };
+        metadata.refresh().await?;
+        Ok(metadata)
+    }
+
+    /// Re-reads the change stamps and drops everything rendered from an older state.
+    pub async fn refresh(&self) -> Result<(), sqlx::Error> {
+        let stamps = self.db.package_stamps().await?;
+        self.apply_stamps(stamps);
+        Ok(())
+    }
+
+    fn apply_stamps(&self, stamps: Vec<PackageStamp>) {
+        let stamps: BTreeMap<String, i64> = stamps.into_iter().map(|s| (s.name, s.updated_at)).collect();
+        let mut state = self.state.write().unwrap();
+        if *state.stamps == stamps {
+            return;
+        }
+        state
+            .packages
+            .retain(|name, entry| stamps.get(name) == Some(&entry.stamp));
+        state.roots.clear();
+        state.stamps = Arc::new(stamps);
+    }
+
+    /// Keeps the cache in step with other replicas; runs until the process ends.
+    pub fn spawn_refresher(self: &Arc<Self>, every: Duration) {
+        let metadata = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(metadata) = metadata.upgrade() else { return };
+                if let Err(error) = metadata.refresh().await {
+                    tracing::warn!(%error, "refreshing package change stamps failed");
+                }
+            }
+        });
+    }
+
+    pub fn exists(&self, package: &str) -> bool {
+        self.state.read().unwrap().stamps.contains_key(package)
+    }
+
+    /// The root `packages.json` for clients that reach us at `base`.
+    pub fn root(&self, base: &str) -> Arc<Document> {
+        if let Some(document) = self.state.read().unwrap().roots.get(base) {
+            return document.clone();
+        }
+        let mut state = self.state.write().unwrap();
+        let names: Vec<&String> = state.stamps.keys().collect();
+        let newest = state.stamps.values().copied().max().unwrap_or(0);
+        let body = json!({
+            "packages": [],
+            "metadata-url": format!("{base}/p2/%package%.json"),
+            "notify-batch": format!("{base}/downloads/"),
+            "mirrors": [{"dist-url": format!("{base}/zipball/%package%/%reference%.%type%"), "preferred": true}],
+            "available-packages": names,
+        });
+        let document = Arc::new(Document::new(body.to_string().into_bytes(), newest));
+        if state.roots.len() >= MAX_BASES {
+            state.roots.clear();
+        }
+        state.roots.insert(base.to_owned(), document.clone());
+        document
+    }
+
+    /// The p2 document of `package` (`dev` selects `~dev.json`), or `None` for an
+    /// unknown package.
+    pub async fn p2(&self, package: &str, dev: bool, base: &str) -> Result<Option<Document>, sqlx::Error> {
+        let Some(entry) = self.entry(package).await? else {
+            return Ok(None);
+        };
+        let pair = entry.render(package, base);
+        Ok(Some(if dev { pair.1.clone() } else { pair.0.clone() }))
+    }
+
+    /// Where the archive with `reference` of `package` is stored.
+    pub async fn dist(&self, package: &str, reference: &str) -> Result<Option<DistLocation>, sqlx::Error> {
+        let entry = self.entry(package).await?;
+        Ok(entry.and_then(|entry| entry.dists.get(reference).cloned()))
+    }
+
+    /// Forgets what is cached for `package` after this process changed it.
+    pub async fn package_changed(&self, package: &str) -> Result<(), sqlx::Error> {
+        self.state.write().unwrap().packages.remove(package);
+        self.refresh().await
+    }
+
+    async fn entry(&self, package: &str) -> Result<Option<Arc<PackageEntry>>, sqlx::Error> {
+        {
+            let state = self.state.read().unwrap();
+            if !state.stamps.contains_key(package) {
+                return Ok(None);
+            }
+            if let Some(entry) = state.packages.get(package) {
+                return Ok(Some(entry.clone()));
+            }
+        }
+        let Some((row, versions)) = self.db.package_with_versions(package).await? else {
+            return Ok(None);
+        };
+        let dists = versions
+            .iter()
+            .map(|v| {
+                let location = DistLocation {
+                    store: v.dist_store.clone(),
+                    key: v.dist_key.clone(),
+                    version_normalized: v.version_normalized.clone(),
+                };
+                (v.reference.clone(), location)
+            })
+            .collect();
+        let entry = Arc::new(PackageEntry {
+            stamp: row.updated_at,
+            versions,
+            dists,
+            rendered: Mutex::new(HashMap::new()),
+        });
+        let mut state = self.state.write().unwrap();
+        // Cache only what matches the stamp everyone else compares against; a newer
+        // row than our stamps is served but re-read after the next refresh.
+        if state.stamps.get(package) == Some(&row.updated_at) {
+            state.packages.insert(package.to_owned(), entry.clone());
+        }
+        Ok(Some(entry))
+    }
+}
+
+impl PackageEntry {
+    fn render(&self, package: &str, base: &str) -> Arc<(Document, Document)> {
+        let mut rendered = self.rendered.lock().unwrap();
+        if let Some(pair) = rendered.get(base) {
+            return pair.clone();
+        }
+        let versions = self
+            .versions
+            .iter()
+            .map(|v| version_document(package, v, base))
+            .collect();
+        let documents = composer::p2::render(package, versions);
+        let pair = Arc::new((
+            Document::new(documents.tagged, self.stamp),
+            Document::new(documents.dev, self.stamp),
+        ));
+        if rendered.len() >= MAX_BASES {
+            rendered.clear();
+        }
+        rendered.insert(base.to_owned(), pair.clone());
+        pair
+    }
+}
+
+/// One version as Composer reads it: identity first, then the published composer.json
+/// fields, then where to download it.
+fn version_document(package: &str, version: &VersionRow, base: &str) -> Map<String, Value> {
+    let mut document = Map::new();
+    document.insert("name".into(), package.into());
+    document.insert("version".into(), version.version.clone().into());
+    document.insert("version_normalized".into(), version.version_normalized.clone().into());
+    if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&version.metadata) {
+        document.extend(fields);
+    }
+    document
+        .entry("time")
+        .or_insert_with(|| crate::time::rfc3339(version.released_at / 1000).into());
+    document.insert(
+        "dist".into(),
+        json!({
+            "type": "zip",
+            "url": format!("{base}/zipball/{package}/{}.zip", version.reference),
+            "reference": version.reference,
+            "shasum": version.shasum,
+        }),
+    );
+    document
+}
+
+fn stamp_to_time(stamp_millis: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(u64::try_from(stamp_millis / 1000).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{NewVersion, testing};
+
+    fn version(v: &str, normalized: &str, reference: &str) -> NewVersion {
+        NewVersion {
+            version: v.into(),
+            version_normalized: normalized.into(),
+            reference: reference.into(),
+            shasum: reference.into(),
+            dist_store: "artifact".into(),
+            dist_key: format!("{reference}.zip"),
+            metadata: r#"{"require":{"php":">=8.1"},"type":"library"}"#.into(),
+            released_at: 1_700_000_000_000,
+        }
+    }
+
+    fn packages(document: &Document) -> Vec<Map<String, Value>> {
+        let value: Value = serde_json::from_slice(&document.body).unwrap();
+        let list = value["packages"]["acme/lib"].as_array().unwrap().clone();
+        composer::minify::expand(list.into_iter().map(|v| v.as_object().unwrap().clone()).collect())
+    }
+
+    #[tokio::test]
+    async fn documents_are_rendered_cached_and_invalidated() {
+        let (db, _dir) = testing::sqlite().await;
+        db.save_version("acme/lib", "artifact", &version("1.0.0", "1.0.0.0", "aaa")).await.unwrap();
+        db.save_version("acme/lib", "artifact", &version("dev-main", "dev-main", "bbb")).await.unwrap();
+        let metadata = Metadata::load(db.clone()).await.unwrap();
+        let base = "http://repo.test";
+
+        let tagged = metadata.p2("acme/lib", false, base).await.unwrap().unwrap();
+        let versions = packages(&tagged);
+        assert_eq!(versions.len(), 1);
+        assert_eq!(versions[0]["version_normalized"], "1.0.0.0");
+        assert_eq!(versions[0]["dist"]["url"], "http://repo.test/zipball/acme/lib/aaa.zip");
+        assert_eq!(versions[0]["time"], "2023-11-14T22:13:20+00:00");
+        let dev = metadata.p2("acme/lib", true, base).await.unwrap().unwrap();
+        assert_eq!(packages(&dev)[0]["version"], "dev-main");
+        assert!(metadata.p2("acme/none", false, base).await.unwrap().is_none());
+
+        let again = metadata.p2("acme/lib", false, base).await.unwrap().unwrap();
+        assert_eq!(again.body.as_ptr(), tagged.body.as_ptr(), "served from memory");
+
+        // A change made by another replica shows after refresh.
+        db.save_version("acme/lib", "artifact", &version("1.1.0", "1.1.0.0", "ccc")).await.unwrap();
+        metadata.refresh().await.unwrap();
+        let updated = metadata.p2("acme/lib", false, base).await.unwrap().unwrap();
+        assert_eq!(packages(&updated).len(), 2);
+        assert!(updated.last_modified >= tagged.last_modified);
+        assert_eq!(
+            metadata.dist("acme/lib", "ccc").await.unwrap().unwrap().key,
+            "ccc.zip"
+        );
+        assert!(metadata.dist("acme/lib", "zzz").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn root_lists_every_package() {
+        let (db, _dir) = testing::sqlite().await;
+        db.save_version("acme/lib", "artifact", &version("1.0.0", "1.0.0.0", "aaa")).await.unwrap();
+        let metadata = Metadata::load(db).await.unwrap();
+        let root: Value = serde_json::from_slice(&metadata.root("http://h").body).unwrap();
+        assert_eq!(root["available-packages"], json!(["acme/lib"]));
+        assert_eq!(root["metadata-url"], "http://h/p2/%package%.json");
+        assert_eq!(root["mirrors"][0]["dist-url"], "http://h/zipball/%package%/%reference%.%type%");
+        assert_eq!(root["notify-batch"], "http://h/downloads/");
+    }
+}

@@ -1,0 +1,296 @@
+//! Uploaded archives: a zip with a composer.json becomes one version of a package.
+//!
+//! The archive is checked completely before anything is written: it must be a zip
+//! without unsafe entries, with a valid composer.json at its root or in its single
+//! top-level folder. Then the archive is stored (named by its sha1) and only then is the
+//! version recorded, so the database never points at a missing object.
+
+use std::io::Read;
+use std::path::Path;
+
+use composer::manifest::Manifest;
+use serde_json::{Map, Value};
+use storage::{Storage, StorageError, StoreName, keys};
+use zip::ZipArchive;
+
+use super::archive_file::ArchiveFile;
+use crate::db::{Db, NewVersion, now_millis};
+
+/// Package kind recorded for uploaded packages.
+pub const KIND: &str = "artifact";
+/// composer.json files larger than this are refused rather than read into memory.
+const MAX_MANIFEST_SIZE: u64 = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("the upload is not a zip archive: {0}")]
+    NotZip(String),
+    #[error("unsafe archive entry {0:?}: absolute paths, '..' and symlinks are not allowed")]
+    UnsafeEntry(String),
+    #[error("no composer.json at the archive root or in its single top-level folder")]
+    NoManifest,
+    #[error("invalid composer.json: {0}")]
+    InvalidManifest(String),
+    #[error("invalid package name: {0}")]
+    InvalidName(String),
+    #[error("composer.json names the package {manifest:?} but it was uploaded as {requested:?}")]
+    NameMismatch { requested: String, manifest: String },
+    #[error("no version given: pass --version or set \"version\" in composer.json")]
+    MissingVersion,
+    #[error("invalid version {version:?}: {reason}")]
+    InvalidVersion { version: String, reason: String },
+    #[error(
+        "version {version} of {package} already exists with a different archive (reference {existing}); add ?force=1 to replace it"
+    )]
+    VersionExists {
+        package: String,
+        version: String,
+        existing: String,
+    },
+    #[error("{package} is a {kind} package; archives can only be uploaded to artifact packages")]
+    WrongKind { package: String, kind: String },
+    #[error("storage unavailable: {0}")]
+    Storage(#[from] StorageError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("reading the archive: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What the uploader asked for.
+#[derive(Debug, Clone, Default)]
+pub struct PublishRequest {
+    /// The name from the route; `None` takes the name from composer.json.
+    pub package: Option<String>,
+    /// The version from the route or `--version`; `None` takes composer.json's `version`.
+    pub version: Option<String>,
+    /// Replace an existing version that has a different archive.
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Replaced,
+    /// The same bytes were already stored for this version.
+    Unchanged,
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Replaced => "replaced",
+            Outcome::Unchanged => "unchanged",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub package: String,
+    pub version: String,
+    pub version_normalized: String,
+    pub reference: String,
+    pub outcome: Outcome,
+}
+
+pub async fn publish(
+    db: &Db,
+    storage: &Storage,
+    archive: &ArchiveFile,
+    request: PublishRequest,
+) -> Result<Published, UploadError> {
+    let path = archive.path.clone();
+    let manifest = tokio::task::spawn_blocking(move || read_manifest(&path))
+        .await
+        .map_err(|e| UploadError::Io(std::io::Error::other(e)))??;
+    let identity = identify(&manifest, &request)?;
+
+    if let Some(package) = db.find_package(&identity.package).await?
+        && package.kind != KIND
+    {
+        return Err(UploadError::WrongKind {
+            package: package.name,
+            kind: package.kind,
+        });
+    }
+    let existing = db
+        .find_version(&identity.package, &identity.version_normalized)
+        .await?;
+    let outcome = match &existing {
+        None => Outcome::Created,
+        Some(row) if row.reference == archive.sha1 => Outcome::Unchanged,
+        Some(_) if request.force => Outcome::Replaced,
+        Some(row) => {
+            return Err(UploadError::VersionExists {
+                package: identity.package,
+                version: identity.version,
+                existing: row.reference.clone(),
+            });
+        }
+    };
+    let published = Published {
+        package: identity.package.clone(),
+        version: identity.version.clone(),
+        version_normalized: identity.version_normalized.clone(),
+        reference: archive.sha1.clone(),
+        outcome: outcome.clone(),
+    };
+    if outcome == Outcome::Unchanged {
+        return Ok(published);
+    }
+
+    let key = keys::artifact(&archive.sha1, "zip");
+    let artifacts = storage.store(StoreName::Artifact);
+    if artifacts.size(&key).await? != Some(archive.size) {
+        artifacts.put_file(&key, &archive.path).await?;
+    }
+    let version = NewVersion {
+        version: identity.version,
+        version_normalized: identity.version_normalized,
+        reference: archive.sha1.clone(),
+        shasum: archive.sha1.clone(),
+        dist_store: StoreName::Artifact.as_str().to_owned(),
+        dist_key: key,
+        metadata: Value::Object(published_fields(&manifest)).to_string(),
+        released_at: now_millis(),
+    };
+    db.save_version(&identity.package, KIND, &version).await?;
+    Ok(published)
+}
+
+struct Identity {
+    package: String,
+    version: String,
+    version_normalized: String,
+}
+
+fn identify(manifest: &Manifest, request: &PublishRequest) -> Result<Identity, UploadError> {
+    manifest
+        .validate()
+        .map_err(|e| UploadError::InvalidManifest(e.to_string()))?;
+    let manifest_name = manifest.name().unwrap_or_default().to_owned();
+    if let Some(requested) = &request.package {
+        composer::package_name::validate(requested).map_err(|e| UploadError::InvalidName(e.to_string()))?;
+        if *requested != manifest_name {
+            return Err(UploadError::NameMismatch {
+                requested: requested.clone(),
+                manifest: manifest_name,
+            });
+        }
+    }
+    let version = request
+        .version
+        .clone()
+        .or_else(|| manifest.version().map(str::to_owned))
+        .ok_or(UploadError::MissingVersion)?;
+    let version_normalized = composer::version::normalize(&version).map_err(|e| UploadError::InvalidVersion {
+        version: version.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(Identity {
+        package: manifest_name,
+        version,
+        version_normalized,
+    })
+}
+
+/// The composer.json fields that go into the metadata; name, version and dist are set
+/// by the repository when rendering.
+fn published_fields(manifest: &Manifest) -> Map<String, Value> {
+    let mut fields = manifest.for_metadata();
+    for owned_by_repository in ["name", "version", "version_normalized", "dist", "source"] {
+        fields.remove(owned_by_repository);
+    }
+    fields
+}
+
+/// Checks every entry of the zip and returns its composer.json.
+pub fn read_manifest(path: &Path) -> Result<Manifest, UploadError> {
+    let file = std::fs::File::open(path)?;
+    let mut archive = ZipArchive::new(file).map_err(|e| UploadError::NotZip(e.to_string()))?;
+    let mut names = Vec::with_capacity(archive.len());
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index_raw(index)
+            .map_err(|e| UploadError::NotZip(e.to_string()))?;
+        let name = entry
+            .name()
+            .map_err(|e| UploadError::NotZip(e.to_string()))?
+            .into_owned();
+        if entry.is_symlink() || !is_safe_entry_name(&name) {
+            return Err(UploadError::UnsafeEntry(name));
+        }
+        names.push(name);
+    }
+    let manifest_name = locate_manifest(&names).ok_or(UploadError::NoManifest)?;
+    let entry = archive
+        .by_name(&manifest_name)
+        .map_err(|e| UploadError::NotZip(e.to_string()))?;
+    if entry.size() > MAX_MANIFEST_SIZE {
+        return Err(UploadError::InvalidManifest(format!(
+            "{manifest_name} is larger than {MAX_MANIFEST_SIZE} bytes"
+        )));
+    }
+    let mut bytes = Vec::new();
+    entry
+        .take(MAX_MANIFEST_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| UploadError::NotZip(e.to_string()))?;
+    Manifest::from_slice(&bytes).map_err(|e| UploadError::InvalidManifest(e.to_string()))
+}
+
+/// Relative, without `..` components, drive letters or backslash tricks.
+fn is_safe_entry_name(name: &str) -> bool {
+    let absolute = name.starts_with('/') || name.starts_with('\\') || name.as_bytes().get(1) == Some(&b':');
+    let escapes = name.split(['/', '\\']).any(|component| component == "..");
+    !(absolute || escapes || name.contains('\0'))
+}
+
+/// `composer.json` at the root, or in the one folder that holds every entry.
+fn locate_manifest(names: &[String]) -> Option<String> {
+    if names.iter().any(|n| n == "composer.json") {
+        return Some("composer.json".to_owned());
+    }
+    let first = names.first()?;
+    let (top, _) = first.split_once('/')?;
+    let prefix = format!("{top}/");
+    if !names.iter().all(|n| n.starts_with(&prefix)) {
+        return None;
+    }
+    let candidate = format!("{prefix}composer.json");
+    names.contains(&candidate).then_some(candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn manifest_is_found_at_root_or_in_single_folder() {
+        assert_eq!(locate_manifest(&names(&["composer.json", "src/A.php"])).as_deref(), Some("composer.json"));
+        assert_eq!(
+            locate_manifest(&names(&["lib-1.0/", "lib-1.0/composer.json", "lib-1.0/src/A.php"])).as_deref(),
+            Some("lib-1.0/composer.json")
+        );
+        assert_eq!(locate_manifest(&names(&["a/composer.json", "b/x.php"])), None);
+        assert_eq!(locate_manifest(&names(&["a/b/composer.json"])), None);
+        assert_eq!(locate_manifest(&names(&["README.md"])), None);
+        assert_eq!(locate_manifest(&[]), None);
+    }
+
+    #[test]
+    fn unsafe_entry_names_are_detected() {
+        for safe in ["composer.json", "src/A.php", "a/b..c/d", "dir/"] {
+            assert!(is_safe_entry_name(safe), "{safe}");
+        }
+        for unsafe_name in ["../x", "a/../../x", "/etc/passwd", "\\x", "C:/x", "a\\..\\x", "..", "a\0b"] {
+            assert!(!is_safe_entry_name(unsafe_name), "{unsafe_name}");
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Every kind of bad upload gets a clear 4xx and leaves the stored package as it was.
+
+mod common;
+
+use common::*;
+
+const LIB: &str = "acme/lib";
+/// A small limit so the oversized case needs no 100 MiB body.
+const MAX_UPLOAD: usize = 64 * 1024;
+
+struct Fixture {
+    server: Server,
+    admin: String,
+    reader: String,
+    archive: Vec<u8>,
+    metadata: Vec<u8>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let server = Server::start_with(&[("PACKYARD_MAX_UPLOAD", &MAX_UPLOAD.to_string())]);
+        let admin = server.add_user("admin", true);
+        let reader = server.add_user("reader", false);
+        let archive = package_zip(LIB, &[], "good");
+        let stored = put(&server.url("/api/packages/upload/acme/lib/1.0.0"), &[("Authorization", &basic("admin", &admin))], &archive);
+        assert_eq!(stored.status, 201, "{}", stored.text());
+        let metadata = Self::p2(&server, &admin);
+        Fixture {
+            server,
+            admin,
+            reader,
+            archive,
+            metadata,
+        }
+    }
+
+    fn p2(server: &Server, admin: &str) -> Vec<u8> {
+        let reply = get(&server.url("/p2/acme/lib.json"), &[("Authorization", &basic("admin", admin))]);
+        assert_eq!(reply.status, 200);
+        reply.body
+    }
+
+    fn upload_as(&self, user: &str, token: &str, path: &str, body: &[u8]) -> Reply {
+        put(&self.server.url(&format!("/api/packages/upload/{path}")), &[("Authorization", &basic(user, token))], body)
+    }
+
+    fn upload(&self, path: &str, body: &[u8]) -> Reply {
+        self.upload_as("admin", &self.admin, path, body)
+    }
+
+    /// Asserts the answer, then that the good package is exactly as before.
+    fn expect_refused(&self, reply: Reply, status: u16, message_part: &str) {
+        assert_eq!(reply.status, status, "{}", reply.text());
+        let body = reply.json();
+        assert_eq!(body["status"], "error", "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(message_part), "{message:?} should mention {message_part:?}");
+        self.assert_unchanged();
+    }
+
+    fn assert_unchanged(&self) {
+        assert_eq!(Self::p2(&self.server, &self.admin), self.metadata, "metadata changed");
+        let sha1 = sha1_hex(&self.archive);
+        let dist = get(
+            &self.server.url(&format!("/zipball/acme/lib/{sha1}.zip")),
+            &[("Authorization", &basic("reader", &self.reader))],
+        );
+        assert_eq!(dist.status, 200);
+        assert_eq!(dist.body, self.archive, "stored archive changed");
+    }
+
+    fn assert_composer_still_installs(&self) {
+        let project = ComposerProject::new(&self.server, "reader", &self.reader);
+        let output = project.run(&["require", LIB, "--no-audit"]);
+        assert!(output.status.success(), "{}", output_text(&output));
+        assert!(project.installed_file("acme/lib/src/Lib.php").unwrap().contains("good"));
+    }
+}
+
+fn manifest_zip(manifest: &str) -> Vec<u8> {
+    zip(&[Entry::File("composer.json", manifest.as_bytes()), Entry::File("src/A.php", b"<?php\n")])
+}
+
+#[test]
+fn archive_contents_are_checked() {
+    let f = Fixture::new();
+    f.expect_refused(f.upload("acme/lib/1.0.1", b"this is not a zip"), 400, "not a zip");
+    f.expect_refused(f.upload("acme/lib/1.0.1", &zip(&[Entry::File("README.md", b"hi")])), 400, "no composer.json");
+    f.expect_refused(f.upload("acme/lib/1.0.1", &manifest_zip("{\"name\": \"acme/lib\",")), 400, "invalid composer.json");
+    f.expect_refused(f.upload("acme/lib/1.0.1", &manifest_zip("[1, 2]")), 400, "invalid composer.json");
+    let escaping = zip(&[
+        Entry::File("composer.json", br#"{"name":"acme/lib"}"#),
+        Entry::File("../evil.php", b"<?php\n"),
+    ]);
+    f.expect_refused(f.upload("acme/lib/1.0.1", &escaping), 400, "../evil.php");
+    let absolute = zip(&[
+        Entry::File("composer.json", br#"{"name":"acme/lib"}"#),
+        Entry::File("/etc/evil.php", b"<?php\n"),
+    ]);
+    f.expect_refused(f.upload("acme/lib/1.0.1", &absolute), 400, "/etc/evil.php");
+    let symlink = zip(&[
+        Entry::File("composer.json", br#"{"name":"acme/lib"}"#),
+        Entry::Symlink("src/passwd", "/etc/passwd"),
+    ]);
+    f.expect_refused(f.upload("acme/lib/1.0.1", &symlink), 400, "src/passwd");
+    f.assert_composer_still_installs();
+}
+
+#[test]
+fn names_and_versions_are_checked() {
+    let f = Fixture::new();
+    let other = package_zip("acme/other", &[], "x");
+    f.expect_refused(f.upload("acme/lib/1.0.1", &other), 400, "acme/other");
+    f.expect_refused(f.upload("Acme/Lib/1.0.1", &package_zip(LIB, &[], "x")), 400, "invalid package name");
+    f.expect_refused(f.upload("acme/lib/not-a-version", &package_zip(LIB, &[], "x")), 400, "invalid version");
+    let bad_name = manifest_zip(r#"{"name": "Acme Lib"}"#);
+    f.expect_refused(f.upload("acme/lib/1.0.1", &bad_name), 400, "invalid composer.json");
+    f.assert_composer_still_installs();
+}
+
+#[test]
+fn replacing_a_version_needs_force() {
+    let f = Fixture::new();
+    let different = package_zip(LIB, &[], "different");
+    f.expect_refused(f.upload("acme/lib/1.0.0", &different), 409, "force");
+    let forced = f.upload("acme/lib/1.0.0?force=1", &different);
+    assert_eq!(forced.status, 200, "{}", forced.text());
+    assert_eq!(forced.json()["outcome"], "replaced");
+    assert_eq!(forced.json()["reference"], sha1_hex(&different));
+}
+
+#[test]
+fn size_limit_and_permissions_are_enforced() {
+    let f = Fixture::new();
+    let big: Vec<u8> = (0..MAX_UPLOAD + 1).map(|i| (i * 7 % 256) as u8).collect();
+    f.expect_refused(f.upload("acme/lib/1.0.1", &big), 413, "PACKYARD_MAX_UPLOAD");
+    let archive = package_zip(LIB, &[], "x");
+    f.expect_refused(f.upload_as("admin", "wrong-token", "acme/lib/1.0.1", &archive), 401, "invalid");
+    let anonymous = put(&f.server.url("/api/packages/upload/acme/lib/1.0.1"), &[], &archive);
+    f.expect_refused(anonymous, 401, "authentication required");
+    f.expect_refused(f.upload_as("reader", &f.reader.clone(), "acme/lib/1.0.1", &archive), 403, "not an admin");
+    let no_token = get(&f.server.url("/p2/acme/lib.json"), &[]);
+    assert_eq!(no_token.status, 401);
+    assert!(no_token.header("www-authenticate").is_some());
+    let query_token = get(&f.server.url(&format!("/p2/acme/lib.json?token=reader:{}", f.reader)), &[]);
+    assert_eq!(query_token.status, 200);
+    // Nothing left behind in the upload scratch directory.
+    let leftovers = std::fs::read_dir(f.server.data.path().join("tmp")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(leftovers, 0);
+}

@@ -1,0 +1,330 @@
+//! Test harness: the real `packyard` binary on a free port with a temporary data dir,
+//! archives built in the test, and the real `composer` client.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sha1::{Digest, Sha1};
+use zip::write::SimpleFileOptions;
+
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A directory removed when the test ends.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let path = std::env::temp_dir().join(unique_name(prefix));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `packyard serve`, killed on drop.
+pub struct Server {
+    pub base: String,
+    pub data: TempDir,
+    env: Vec<(String, String)>,
+    child: Child,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra_env: &[(&str, &str)]) -> Server {
+        let data = TempDir::new("packyard-e2e");
+        let mut env: Vec<(String, String)> = vec![
+            ("PACKYARD_DATA_DIR".into(), data.path().display().to_string()),
+            ("PACKYARD_LISTEN".into(), "127.0.0.1:0".into()),
+            ("RUST_LOG".into(), "warn".into()),
+        ];
+        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_packyard"))
+            .arg("serve")
+            .envs(env.iter().cloned())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting packyard");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("packyard listening on ")
+            .unwrap_or_else(|| panic!("packyard did not start: {line:?}"))
+            .to_owned();
+        Server { base, data, env, child }
+    }
+
+    pub fn host(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// Runs a `packyard` command against the same data dir and database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_packyard"))
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .output()
+            .expect("running packyard")
+    }
+
+    /// Creates a user and returns its token (the last line of stdout).
+    pub fn add_user(&self, name: &str, admin: bool) -> String {
+        let mut args = vec!["user", "add", name];
+        if admin {
+            args.push("--admin");
+        }
+        let output = self.cli(&args);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response reduced to what tests look at.
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut response = response.expect("HTTP request failed");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    Reply { status, headers, body }
+}
+
+pub fn basic(user: &str, token: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"))
+    )
+}
+
+pub fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = agent().get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    reply(request.call())
+}
+
+pub fn put(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut request = agent().put(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    reply(request.send(body))
+}
+
+pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut request = agent().post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    reply(request.send(body))
+}
+
+pub fn sha1_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha1::digest(bytes))
+}
+
+/// One entry of a test archive.
+pub enum Entry<'a> {
+    File(&'a str, &'a [u8]),
+    Symlink(&'a str, &'a str),
+}
+
+pub fn zip(entries: &[Entry]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default();
+    for entry in entries {
+        match entry {
+            Entry::File(name, content) => {
+                writer.start_file(*name, options).unwrap();
+                writer.write_all(content).unwrap();
+            }
+            Entry::Symlink(name, target) => writer.add_symlink(*name, *target, options).unwrap(),
+        }
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+/// A package archive the way `git archive --prefix=NAME/` or GitHub would build it: one
+/// top-level folder with composer.json and a PHP class autoloaded by PSR-4.
+pub fn package_zip(name: &str, requires: &[(&str, &str)], marker: &str) -> Vec<u8> {
+    let (_, short) = name.split_once('/').unwrap();
+    let require: serde_json::Map<String, serde_json::Value> = requires
+        .iter()
+        .map(|(n, c)| (n.to_string(), serde_json::Value::from(*c)))
+        .collect();
+    let class = to_class_name(short);
+    let manifest = serde_json::json!({
+        "name": name,
+        "description": format!("{name} for tests"),
+        "type": "library",
+        "license": "MIT",
+        "require": require,
+        "autoload": {"psr-4": {format!("Acme\\{class}\\"): "src/"}},
+    });
+    let source = format!("<?php\nnamespace Acme\\{class};\n\nfinal class {class}\n{{\n    public const MARKER = '{marker}';\n}}\n");
+    let folder = format!("{short}-{marker}");
+    zip(&[
+        Entry::File(&format!("{folder}/composer.json"), manifest.to_string().as_bytes()),
+        Entry::File(&format!("{folder}/src/{class}.php"), source.as_bytes()),
+    ])
+}
+
+fn to_class_name(short: &str) -> String {
+    short
+        .split(['-', '_', '.'])
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// A fresh Composer project whose only repository is the server.
+pub struct ComposerProject {
+    pub dir: TempDir,
+    home: TempDir,
+}
+
+impl ComposerProject {
+    pub fn new(server: &Server, user: &str, token: &str) -> ComposerProject {
+        require_composer();
+        let dir = TempDir::new("composer-project");
+        let home = TempDir::new("composer-home");
+        let manifest = serde_json::json!({
+            "name": "test/project",
+            "repositories": {
+                "private": {"type": "composer", "url": server.base},
+                "packagist.org": false,
+            },
+            "config": {"secure-http": false},
+            "minimum-stability": "stable",
+        });
+        std::fs::write(dir.path().join("composer.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+        let auth = serde_json::json!({"http-basic": {server.host(): {"username": user, "password": token}}});
+        std::fs::write(dir.path().join("auth.json"), auth.to_string()).unwrap();
+        ComposerProject { dir, home }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new("composer")
+            .args(args)
+            .arg("--no-interaction")
+            .arg("--no-ansi")
+            .current_dir(self.dir.path())
+            .env("COMPOSER_HOME", self.home.path())
+            .env("COMPOSER_CACHE_DIR", self.home.path().join("cache"))
+            .env("COMPOSER_NO_INTERACTION", "1")
+            .env("COMPOSER_ALLOW_SUPERUSER", "1")
+            .env("COMPOSER_DISABLE_NETWORK", "0")
+            .output()
+            .expect("running composer")
+    }
+
+    pub fn lock(&self) -> serde_json::Value {
+        let lock = std::fs::read(self.dir.path().join("composer.lock")).expect("composer.lock");
+        serde_json::from_slice(&lock).unwrap()
+    }
+
+    pub fn installed_file(&self, relative: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join("vendor").join(relative)).ok()
+    }
+}
+
+pub fn output_text(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn require_composer() {
+    let found = Command::new("composer")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "the composer client is required: run scripts/test (it installs Debian's composer package)"
+    );
+}
