@@ -10,7 +10,7 @@
 //! same meaning to `\d`, `\s`, `.` and the `i` flag (ASCII only). Three PCRE features
 //! the regex crate lacks are rewritten by hand:
 //! - `$` also matches before a final `"\n"`: written [`END`] (`\n?\z`), which consumes
-//!   that newline; callers only use the capture groups, never the whole match.
+//!   that newline; callers only use capture groups and match starts, never match ends.
 //! - possessive quantifiers (`++`, `*+`): in every pattern here the text after them can
 //!   never start with what they would give back, so plain greedy ones match the same.
 //! - lookaround in the and-split of constraints: [`split_and_group`] spells out the
@@ -553,9 +553,9 @@ fn invalid_version(full: &str, version: &str) -> VersionError {
 }
 
 /// Composer's `{ +as +<version>(?:@(?:<stabilities>))?$}` test on the full string,
-/// by hand because the pattern embeds user text of any length.
+/// by hand because the pattern embeds user text of any length. `full` is trimmed, so
+/// `$` can only be its end.
 fn is_alias_target(full: &[u8], version: &[u8]) -> bool {
-    let full = full.strip_suffix(b"\n").unwrap_or(full);
     let without_flag = STABILITIES
         .split('|')
         .filter_map(|flag| full.strip_suffix(format!("@{flag}").as_bytes()));

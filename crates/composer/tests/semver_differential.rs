@@ -338,9 +338,25 @@ fn term(rng: &mut Rng) -> String {
                 "=>",
             ]),
             rng.pick(&["", "", "", " ", "  "]),
-            version(rng, 1)
+            if rng.percent(50) {
+                plain_version(rng)
+            } else {
+                version(rng, 1)
+            }
         ),
     }
+}
+
+/// A version users would plausibly write in a constraint, so that enough
+/// constraints are valid.
+fn plain_version(rng: &mut Rng) -> String {
+    let mut version = classical(rng);
+    if rng.percent(20) {
+        version.push_str(rng.pick(&[
+            "-beta", "-RC1", "-alpha2", "-dev", ".x-dev", "@dev", "@beta",
+        ]));
+    }
+    version
 }
 
 /// Runs the oracle on `inputs`, one JSON result per input.
@@ -377,7 +393,7 @@ fn composer_semver(mode: &str, inputs: &[String]) -> Vec<Value> {
         .expect("run php");
     std::fs::remove_dir_all(&dir).ok();
     assert!(
-        output.status.success() && output.stderr.is_empty(),
+        output.status.success(),
         "the composer/semver oracle failed ({}): {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
@@ -409,8 +425,8 @@ fn report(kind: &str, mismatches: &[String]) {
 
 #[test]
 fn version_functions_match_composer_semver() {
-    let mut rng = Rng(std::env::var("SEED").unwrap().parse().unwrap());
-    let mut inputs: Vec<String> = (0..20000).map(|_| version(&mut rng, 0)).collect();
+    let mut rng = Rng(0x5EED_0F5E);
+    let mut inputs: Vec<String> = (0..4000).map(|_| version(&mut rng, 0)).collect();
     inputs.sort();
     inputs.dedup();
     let results = composer_semver("versions", &inputs);
@@ -506,8 +522,8 @@ fn version_functions_match_composer_semver() {
 
 #[test]
 fn constraint_validation_matches_composer_semver() {
-    let mut rng = Rng(std::env::var("SEED").unwrap().parse().unwrap());
-    let mut inputs: Vec<String> = (0..20000).map(|_| constraints(&mut rng)).collect();
+    let mut rng = Rng(0xC045_7A14);
+    let mut inputs: Vec<String> = (0..5000).map(|_| constraints(&mut rng)).collect();
     inputs.sort();
     inputs.dedup();
     let results = composer_semver("constraints", &inputs);

@@ -20,11 +20,19 @@ pub struct App {
 
 impl App {
     pub async fn open(settings: Settings) -> anyhow::Result<Arc<App>> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("PACKYARD_DATA_DIR: cannot create {}", settings.data_dir.display()))?;
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "PACKYARD_DATA_DIR: cannot create {}",
+                settings.data_dir.display()
+            )
+        })?;
         let db = Db::open(&settings.database_url).await?;
         let storage = Storage::local(&settings.data_dir).context("opening local storage")?;
-        let metadata = Arc::new(Metadata::load(db.clone()).await.context("loading package list")?);
+        let metadata = Arc::new(
+            Metadata::load(db.clone())
+                .await
+                .context("loading package list")?,
+        );
         Ok(Arc::new(App {
             auth: Authenticator::new(db.clone()),
             settings,

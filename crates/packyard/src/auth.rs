@@ -42,7 +42,11 @@ pub fn validate_user_name(name: &str) -> Result<(), String> {
     let valid_chars = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if name.is_empty() || name.len() > 64 || !valid_chars || !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+    if name.is_empty()
+        || name.len() > 64
+        || !valid_chars
+        || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+    {
         return Err(format!(
             "invalid user name {name:?}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         ));
@@ -52,8 +56,12 @@ pub fn validate_user_name(name: &str) -> Result<(), String> {
 
 /// Splits `Basic base64(user:token)`.
 pub fn parse_basic_header(value: &str) -> Option<(String, String)> {
-    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     split_pair(std::str::from_utf8(&decoded).ok()?)
 }
 
@@ -92,7 +100,9 @@ impl Authenticator {
         let matched = credentials
             .token_hashes
             .iter()
-            .fold(false, |found, stored| found | constant_time_eq(stored.as_bytes(), presented.as_bytes()));
+            .fold(false, |found, stored| {
+                found | constant_time_eq(stored.as_bytes(), presented.as_bytes())
+            });
         if !matched {
             return Ok(None);
         }
@@ -166,11 +176,16 @@ mod tests {
     async fn only_the_right_token_verifies() {
         let (db, _dir) = testing::sqlite().await;
         let token = generate_token();
-        db.create_user("alice", false, &hash_token(&token)).await.unwrap();
+        db.create_user("alice", false, &hash_token(&token))
+            .await
+            .unwrap();
         let auth = Authenticator::new(db);
         let user = auth.verify("alice", &token).await.unwrap().unwrap();
         assert_eq!(user.name, "alice");
-        assert!(auth.verify("alice", &token).await.unwrap().is_some(), "cached");
+        assert!(
+            auth.verify("alice", &token).await.unwrap().is_some(),
+            "cached"
+        );
         assert!(auth.verify("alice", "wrong").await.unwrap().is_none());
         assert!(auth.verify("bob", &token).await.unwrap().is_none());
     }

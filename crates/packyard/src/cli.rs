@@ -63,9 +63,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => crate::server::serve(settings).await,
         Command::User(UserCommand::Add { name, admin }) => add_user(settings, &name, admin).await,
-        Command::Package(PackageCommand::Upload { file, version, force }) => {
-            upload(settings, &file, version, force).await
-        }
+        Command::Package(PackageCommand::Upload {
+            file,
+            version,
+            force,
+        }) => upload(settings, &file, version, force).await,
         Command::Package(PackageCommand::Downloads { name }) => downloads(settings, &name).await,
     }
 }
@@ -86,7 +88,12 @@ async fn add_user(settings: Settings, name: &str, admin: bool) -> anyhow::Result
     }
 }
 
-async fn upload(settings: Settings, file: &PathBuf, version: Option<String>, force: bool) -> anyhow::Result<()> {
+async fn upload(
+    settings: Settings,
+    file: &std::path::Path,
+    version: Option<String>,
+    force: bool,
+) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let archive = ArchiveFile::open(file).with_context(|| format!("reading {}", file.display()))?;
     let request = PublishRequest {

@@ -35,12 +35,15 @@ impl Settings {
         let data_dir = PathBuf::from(lookup("PACKYARD_DATA_DIR").unwrap_or_else(|| "data".into()));
         let database_url = match lookup("DATABASE_URL") {
             Some(url) => url,
-            None => format!("sqlite://{}?mode=rwc", data_dir.join("packyard.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("packyard.db").display()
+            ),
         };
         let listen = lookup("PACKYARD_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into());
-        let listen = listen
-            .parse()
-            .with_context(|| format!("PACKYARD_LISTEN: {listen:?} is not an address such as {DEFAULT_LISTEN}"))?;
+        let listen = listen.parse().with_context(|| {
+            format!("PACKYARD_LISTEN: {listen:?} is not an address such as {DEFAULT_LISTEN}")
+        })?;
         let public_url = lookup("PACKYARD_PUBLIC_URL")
             .map(|url| parse_public_url(&url))
             .transpose()?;
@@ -82,7 +85,9 @@ fn parse_flag(name: &str, value: &str) -> anyhow::Result<bool> {
 /// Parses `1048576`, `512K`, `100M`, `2G` (binary units, optional `iB`/`B` suffix).
 pub fn parse_size(name: &str, value: &str) -> anyhow::Result<u64> {
     let upper = value.trim().to_ascii_uppercase();
-    let digits_end = upper.find(|c: char| !c.is_ascii_digit()).unwrap_or(upper.len());
+    let digits_end = upper
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(upper.len());
     let (digits, unit) = upper.split_at(digits_end);
     let multiplier: u64 = match unit.trim_end_matches("IB").trim_end_matches('B') {
         "" => 1,
@@ -104,7 +109,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|name| vars.get(name).cloned())
     }
 

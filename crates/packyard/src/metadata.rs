@@ -82,7 +82,8 @@ impl Metadata {
     }
 
     fn apply_stamps(&self, stamps: Vec<PackageStamp>) {
-        let stamps: BTreeMap<String, i64> = stamps.into_iter().map(|s| (s.name, s.updated_at)).collect();
+        let stamps: BTreeMap<String, i64> =
+            stamps.into_iter().map(|s| (s.name, s.updated_at)).collect();
         let mut state = self.state.write().unwrap();
         if *state.stamps == stamps {
             return;
@@ -102,7 +103,9 @@ impl Metadata {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                let Some(metadata) = metadata.upgrade() else { return };
+                let Some(metadata) = metadata.upgrade() else {
+                    return;
+                };
                 if let Err(error) = metadata.refresh().await {
                     tracing::warn!(%error, "refreshing package change stamps failed");
                 }
@@ -139,7 +142,12 @@ impl Metadata {
 
     /// The p2 document of `package` (`dev` selects `~dev.json`), or `None` for an
     /// unknown package.
-    pub async fn p2(&self, package: &str, dev: bool, base: &str) -> Result<Option<Document>, sqlx::Error> {
+    pub async fn p2(
+        &self,
+        package: &str,
+        dev: bool,
+        base: &str,
+    ) -> Result<Option<Document>, sqlx::Error> {
         let Some(entry) = self.entry(package).await? else {
             return Ok(None);
         };
@@ -148,7 +156,11 @@ impl Metadata {
     }
 
     /// Where the archive with `reference` of `package` is stored.
-    pub async fn dist(&self, package: &str, reference: &str) -> Result<Option<DistLocation>, sqlx::Error> {
+    pub async fn dist(
+        &self,
+        package: &str,
+        reference: &str,
+    ) -> Result<Option<DistLocation>, sqlx::Error> {
         let entry = self.entry(package).await?;
         Ok(entry.and_then(|entry| entry.dists.get(reference).cloned()))
     }
@@ -229,7 +241,10 @@ fn version_document(package: &str, version: &VersionRow, base: &str) -> Map<Stri
     let mut document = Map::new();
     document.insert("name".into(), package.into());
     document.insert("version".into(), version.version.clone().into());
-    document.insert("version_normalized".into(), version.version_normalized.clone().into());
+    document.insert(
+        "version_normalized".into(),
+        version.version_normalized.clone().into(),
+    );
     if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&version.metadata) {
         document.extend(fields);
     }
@@ -273,14 +288,26 @@ mod tests {
     fn packages(document: &Document) -> Vec<Map<String, Value>> {
         let value: Value = serde_json::from_slice(&document.body).unwrap();
         let list = value["packages"]["acme/lib"].as_array().unwrap().clone();
-        composer::minify::expand(list.into_iter().map(|v| v.as_object().unwrap().clone()).collect())
+        composer::minify::expand(
+            list.into_iter()
+                .map(|v| v.as_object().unwrap().clone())
+                .collect(),
+        )
     }
 
     #[tokio::test]
     async fn documents_are_rendered_cached_and_invalidated() {
         let (db, _dir) = testing::sqlite().await;
-        db.save_version("acme/lib", "artifact", &version("1.0.0", "1.0.0.0", "aaa")).await.unwrap();
-        db.save_version("acme/lib", "artifact", &version("dev-main", "dev-main", "bbb")).await.unwrap();
+        db.save_version("acme/lib", "artifact", &version("1.0.0", "1.0.0.0", "aaa"))
+            .await
+            .unwrap();
+        db.save_version(
+            "acme/lib",
+            "artifact",
+            &version("dev-main", "dev-main", "bbb"),
+        )
+        .await
+        .unwrap();
         let metadata = Metadata::load(db.clone()).await.unwrap();
         let base = "http://repo.test";
 
@@ -288,17 +315,32 @@ mod tests {
         let versions = packages(&tagged);
         assert_eq!(versions.len(), 1);
         assert_eq!(versions[0]["version_normalized"], "1.0.0.0");
-        assert_eq!(versions[0]["dist"]["url"], "http://repo.test/zipball/acme/lib/aaa.zip");
+        assert_eq!(
+            versions[0]["dist"]["url"],
+            "http://repo.test/zipball/acme/lib/aaa.zip"
+        );
         assert_eq!(versions[0]["time"], "2023-11-14T22:13:20+00:00");
         let dev = metadata.p2("acme/lib", true, base).await.unwrap().unwrap();
         assert_eq!(packages(&dev)[0]["version"], "dev-main");
-        assert!(metadata.p2("acme/none", false, base).await.unwrap().is_none());
+        assert!(
+            metadata
+                .p2("acme/none", false, base)
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         let again = metadata.p2("acme/lib", false, base).await.unwrap().unwrap();
-        assert_eq!(again.body.as_ptr(), tagged.body.as_ptr(), "served from memory");
+        assert_eq!(
+            again.body.as_ptr(),
+            tagged.body.as_ptr(),
+            "served from memory"
+        );
 
         // A change made by another replica shows after refresh.
-        db.save_version("acme/lib", "artifact", &version("1.1.0", "1.1.0.0", "ccc")).await.unwrap();
+        db.save_version("acme/lib", "artifact", &version("1.1.0", "1.1.0.0", "ccc"))
+            .await
+            .unwrap();
         metadata.refresh().await.unwrap();
         let updated = metadata.p2("acme/lib", false, base).await.unwrap().unwrap();
         assert_eq!(packages(&updated).len(), 2);
@@ -313,12 +355,17 @@ mod tests {
     #[tokio::test]
     async fn root_lists_every_package() {
         let (db, _dir) = testing::sqlite().await;
-        db.save_version("acme/lib", "artifact", &version("1.0.0", "1.0.0.0", "aaa")).await.unwrap();
+        db.save_version("acme/lib", "artifact", &version("1.0.0", "1.0.0.0", "aaa"))
+            .await
+            .unwrap();
         let metadata = Metadata::load(db).await.unwrap();
         let root: Value = serde_json::from_slice(&metadata.root("http://h").body).unwrap();
         assert_eq!(root["available-packages"], json!(["acme/lib"]));
         assert_eq!(root["metadata-url"], "http://h/p2/%package%.json");
-        assert_eq!(root["mirrors"][0]["dist-url"], "http://h/zipball/%package%/%reference%.%type%");
+        assert_eq!(
+            root["mirrors"][0]["dist-url"],
+            "http://h/zipball/%package%/%reference%.%type%"
+        );
         assert_eq!(root["notify-batch"], "http://h/downloads/");
     }
 }

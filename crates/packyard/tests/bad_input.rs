@@ -22,7 +22,11 @@ impl Fixture {
         let admin = server.add_user("admin", true);
         let reader = server.add_user("reader", false);
         let archive = package_zip(LIB, &[], "good");
-        let stored = put(&server.url("/api/packages/upload/acme/lib/1.0.0"), &[("Authorization", &basic("admin", &admin))], &archive);
+        let stored = put(
+            &server.url("/api/packages/upload/acme/lib/1.0.0"),
+            &[("Authorization", &basic("admin", &admin))],
+            &archive,
+        );
         assert_eq!(stored.status, 201, "{}", stored.text());
         let metadata = Self::p2(&server, &admin);
         Fixture {
@@ -35,13 +39,20 @@ impl Fixture {
     }
 
     fn p2(server: &Server, admin: &str) -> Vec<u8> {
-        let reply = get(&server.url("/p2/acme/lib.json"), &[("Authorization", &basic("admin", admin))]);
+        let reply = get(
+            &server.url("/p2/acme/lib.json"),
+            &[("Authorization", &basic("admin", admin))],
+        );
         assert_eq!(reply.status, 200);
         reply.body
     }
 
     fn upload_as(&self, user: &str, token: &str, path: &str, body: &[u8]) -> Reply {
-        put(&self.server.url(&format!("/api/packages/upload/{path}")), &[("Authorization", &basic(user, token))], body)
+        put(
+            &self.server.url(&format!("/api/packages/upload/{path}")),
+            &[("Authorization", &basic(user, token))],
+            body,
+        )
     }
 
     fn upload(&self, path: &str, body: &[u8]) -> Reply {
@@ -54,12 +65,19 @@ impl Fixture {
         let body = reply.json();
         assert_eq!(body["status"], "error", "{body}");
         let message = body["message"].as_str().unwrap();
-        assert!(message.contains(message_part), "{message:?} should mention {message_part:?}");
+        assert!(
+            message.contains(message_part),
+            "{message:?} should mention {message_part:?}"
+        );
         self.assert_unchanged();
     }
 
     fn assert_unchanged(&self) {
-        assert_eq!(Self::p2(&self.server, &self.admin), self.metadata, "metadata changed");
+        assert_eq!(
+            Self::p2(&self.server, &self.admin),
+            self.metadata,
+            "metadata changed"
+        );
         let sha1 = sha1_hex(&self.archive);
         let dist = get(
             &self.server.url(&format!("/zipball/acme/lib/{sha1}.zip")),
@@ -73,21 +91,45 @@ impl Fixture {
         let project = ComposerProject::new(&self.server, "reader", &self.reader);
         let output = project.run(&["require", LIB, "--no-audit"]);
         assert!(output.status.success(), "{}", output_text(&output));
-        assert!(project.installed_file("acme/lib/src/Lib.php").unwrap().contains("good"));
+        assert!(
+            project
+                .installed_file("acme/lib/src/Lib.php")
+                .unwrap()
+                .contains("good")
+        );
     }
 }
 
 fn manifest_zip(manifest: &str) -> Vec<u8> {
-    zip(&[Entry::File("composer.json", manifest.as_bytes()), Entry::File("src/A.php", b"<?php\n")])
+    zip(&[
+        Entry::File("composer.json", manifest.as_bytes()),
+        Entry::File("src/A.php", b"<?php\n"),
+    ])
 }
 
 #[test]
 fn archive_contents_are_checked() {
     let f = Fixture::new();
-    f.expect_refused(f.upload("acme/lib/1.0.1", b"this is not a zip"), 400, "not a zip");
-    f.expect_refused(f.upload("acme/lib/1.0.1", &zip(&[Entry::File("README.md", b"hi")])), 400, "no composer.json");
-    f.expect_refused(f.upload("acme/lib/1.0.1", &manifest_zip("{\"name\": \"acme/lib\",")), 400, "invalid composer.json");
-    f.expect_refused(f.upload("acme/lib/1.0.1", &manifest_zip("[1, 2]")), 400, "invalid composer.json");
+    f.expect_refused(
+        f.upload("acme/lib/1.0.1", b"this is not a zip"),
+        400,
+        "not a zip",
+    );
+    f.expect_refused(
+        f.upload("acme/lib/1.0.1", &zip(&[Entry::File("README.md", b"hi")])),
+        400,
+        "no composer.json",
+    );
+    f.expect_refused(
+        f.upload("acme/lib/1.0.1", &manifest_zip("{\"name\": \"acme/lib\",")),
+        400,
+        "invalid composer.json",
+    );
+    f.expect_refused(
+        f.upload("acme/lib/1.0.1", &manifest_zip("[1, 2]")),
+        400,
+        "invalid composer.json",
+    );
     let escaping = zip(&[
         Entry::File("composer.json", br#"{"name":"acme/lib"}"#),
         Entry::File("../evil.php", b"<?php\n"),
@@ -111,10 +153,22 @@ fn names_and_versions_are_checked() {
     let f = Fixture::new();
     let other = package_zip("acme/other", &[], "x");
     f.expect_refused(f.upload("acme/lib/1.0.1", &other), 400, "acme/other");
-    f.expect_refused(f.upload("Acme/Lib/1.0.1", &package_zip(LIB, &[], "x")), 400, "invalid package name");
-    f.expect_refused(f.upload("acme/lib/not-a-version", &package_zip(LIB, &[], "x")), 400, "invalid version");
+    f.expect_refused(
+        f.upload("Acme/Lib/1.0.1", &package_zip(LIB, &[], "x")),
+        400,
+        "invalid package name",
+    );
+    f.expect_refused(
+        f.upload("acme/lib/not-a-version", &package_zip(LIB, &[], "x")),
+        400,
+        "invalid version",
+    );
     let bad_name = manifest_zip(r#"{"name": "Acme Lib"}"#);
-    f.expect_refused(f.upload("acme/lib/1.0.1", &bad_name), 400, "invalid composer.json");
+    f.expect_refused(
+        f.upload("acme/lib/1.0.1", &bad_name),
+        400,
+        "invalid composer.json",
+    );
     f.assert_composer_still_installs();
 }
 
@@ -135,16 +189,34 @@ fn size_limit_and_permissions_are_enforced() {
     let big: Vec<u8> = (0..MAX_UPLOAD + 1).map(|i| (i * 7 % 256) as u8).collect();
     f.expect_refused(f.upload("acme/lib/1.0.1", &big), 413, "PACKYARD_MAX_UPLOAD");
     let archive = package_zip(LIB, &[], "x");
-    f.expect_refused(f.upload_as("admin", "wrong-token", "acme/lib/1.0.1", &archive), 401, "invalid");
-    let anonymous = put(&f.server.url("/api/packages/upload/acme/lib/1.0.1"), &[], &archive);
+    f.expect_refused(
+        f.upload_as("admin", "wrong-token", "acme/lib/1.0.1", &archive),
+        401,
+        "invalid",
+    );
+    let anonymous = put(
+        &f.server.url("/api/packages/upload/acme/lib/1.0.1"),
+        &[],
+        &archive,
+    );
     f.expect_refused(anonymous, 401, "authentication required");
-    f.expect_refused(f.upload_as("reader", &f.reader.clone(), "acme/lib/1.0.1", &archive), 403, "not an admin");
+    f.expect_refused(
+        f.upload_as("reader", &f.reader.clone(), "acme/lib/1.0.1", &archive),
+        403,
+        "not an admin",
+    );
     let no_token = get(&f.server.url("/p2/acme/lib.json"), &[]);
     assert_eq!(no_token.status, 401);
     assert!(no_token.header("www-authenticate").is_some());
-    let query_token = get(&f.server.url(&format!("/p2/acme/lib.json?token=reader:{}", f.reader)), &[]);
+    let query_token = get(
+        &f.server
+            .url(&format!("/p2/acme/lib.json?token=reader:{}", f.reader)),
+        &[],
+    );
     assert_eq!(query_token.status, 200);
     // Nothing left behind in the upload scratch directory.
-    let leftovers = std::fs::read_dir(f.server.data.path().join("tmp")).map(|d| d.count()).unwrap_or(0);
+    let leftovers = std::fs::read_dir(f.server.data.path().join("tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0);
     assert_eq!(leftovers, 0);
 }

@@ -29,13 +29,26 @@ fn composer_requires_an_app_and_its_dependency() {
     assert_eq!(upload(&server, &admin, APP, "1.0.0", &app_zip).status, 201);
     // The same bytes again change nothing.
     let again = upload(&server, &admin, LIB, "1.0.0", &lib_zip);
-    assert_eq!((again.status, again.json()["outcome"].as_str()), (200, Some("unchanged")));
+    assert_eq!(
+        (again.status, again.json()["outcome"].as_str()),
+        (200, Some("unchanged"))
+    );
 
     let project = ComposerProject::new(&server, "reader", &reader);
     let output = project.run(&["require", APP, "--no-audit"]);
     assert!(output.status.success(), "{}", output_text(&output));
-    assert!(project.installed_file("acme/lib/src/Lib.php").unwrap().contains("lib-1.0.0"));
-    assert!(project.installed_file("acme/app/src/App.php").unwrap().contains("app-1.0.0"));
+    assert!(
+        project
+            .installed_file("acme/lib/src/Lib.php")
+            .unwrap()
+            .contains("lib-1.0.0")
+    );
+    assert!(
+        project
+            .installed_file("acme/app/src/App.php")
+            .unwrap()
+            .contains("app-1.0.0")
+    );
 
     let lock = project.lock();
     let locked = lock["packages"].as_array().unwrap();
@@ -54,8 +67,16 @@ fn composer_requires_an_app_and_its_dependency() {
 
     // A second project installs from the lock file alone.
     let second = ComposerProject::new(&server, "reader", &reader);
-    std::fs::copy(project.dir.path().join("composer.json"), second.dir.path().join("composer.json")).unwrap();
-    std::fs::copy(project.dir.path().join("composer.lock"), second.dir.path().join("composer.lock")).unwrap();
+    std::fs::copy(
+        project.dir.path().join("composer.json"),
+        second.dir.path().join("composer.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        project.dir.path().join("composer.lock"),
+        second.dir.path().join("composer.lock"),
+    )
+    .unwrap();
     let output = second.run(&["install"]);
     assert!(output.status.success(), "{}", output_text(&output));
     assert!(second.installed_file("acme/lib/src/Lib.php").is_some());
@@ -65,7 +86,10 @@ fn composer_requires_an_app_and_its_dependency() {
 fn composer_reports_a_wrong_token() {
     let server = Server::start();
     let admin = server.add_user("admin", true);
-    assert_eq!(upload(&server, &admin, LIB, "1.0.0", &package_zip(LIB, &[], "x")).status, 201);
+    assert_eq!(
+        upload(&server, &admin, LIB, "1.0.0", &package_zip(LIB, &[], "x")).status,
+        201
+    );
     server.add_user("reader", false);
 
     let project = ComposerProject::new(&server, "reader", "not-the-token");
@@ -84,7 +108,10 @@ fn composer_reports_a_wrong_token() {
 fn metadata_answers_304_when_unchanged() {
     let server = Server::start();
     let admin = server.add_user("admin", true);
-    assert_eq!(upload(&server, &admin, LIB, "1.0.0", &package_zip(LIB, &[], "a")).status, 201);
+    assert_eq!(
+        upload(&server, &admin, LIB, "1.0.0", &package_zip(LIB, &[], "a")).status,
+        201
+    );
     let auth = basic("admin", &admin);
     let url = server.url("/p2/acme/lib.json");
 
@@ -92,21 +119,42 @@ fn metadata_answers_304_when_unchanged() {
     assert_eq!(first.status, 200);
     assert_eq!(first.json()["minified"], "composer/2.0");
     let last_modified = first.header("last-modified").expect("Last-Modified");
-    let cached = get(&url, &[("Authorization", &auth), ("If-Modified-Since", &last_modified)]);
+    let cached = get(
+        &url,
+        &[
+            ("Authorization", &auth),
+            ("If-Modified-Since", &last_modified),
+        ],
+    );
     assert_eq!(cached.status, 304);
     assert!(cached.body.is_empty());
 
     // A new version moves Last-Modified forward, so the same request gets the new document.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    assert_eq!(upload(&server, &admin, LIB, "1.1.0", &package_zip(LIB, &[], "b")).status, 201);
-    let changed = get(&url, &[("Authorization", &auth), ("If-Modified-Since", &last_modified)]);
+    assert_eq!(
+        upload(&server, &admin, LIB, "1.1.0", &package_zip(LIB, &[], "b")).status,
+        201
+    );
+    let changed = get(
+        &url,
+        &[
+            ("Authorization", &auth),
+            ("If-Modified-Since", &last_modified),
+        ],
+    );
     assert_eq!(changed.status, 200);
     assert_eq!(changed.json()["packages"][LIB].as_array().unwrap().len(), 2);
 
-    let dev = get(&server.url("/p2/acme/lib~dev.json"), &[("Authorization", &auth)]);
+    let dev = get(
+        &server.url("/p2/acme/lib~dev.json"),
+        &[("Authorization", &auth)],
+    );
     assert_eq!(dev.status, 200);
     assert_eq!(dev.json()["packages"][LIB].as_array().unwrap().len(), 0);
-    let unknown = get(&server.url("/p2/acme/nothing.json"), &[("Authorization", &auth)]);
+    let unknown = get(
+        &server.url("/p2/acme/nothing.json"),
+        &[("Authorization", &auth)],
+    );
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.json()["status"], "error");
 }
@@ -115,15 +163,28 @@ fn metadata_answers_304_when_unchanged() {
 fn downloads_are_counted_from_notify_batch() {
     let server = Server::start();
     let admin = server.add_user("admin", true);
-    assert_eq!(upload(&server, &admin, LIB, "1.0.0", &package_zip(LIB, &[], "a")).status, 201);
+    assert_eq!(
+        upload(&server, &admin, LIB, "1.0.0", &package_zip(LIB, &[], "a")).status,
+        201
+    );
     let auth = basic("admin", &admin);
     let root = get(&server.url("/packages.json"), &[("Authorization", &auth)]).json();
     assert_eq!(root["available-packages"], serde_json::json!([LIB]));
     let notify = root["notify-batch"].as_str().unwrap().to_owned();
     let batch = br#"{"downloads":[{"name":"acme/lib","version":"1.0.0.0"},{"name":"acme/lib","version":"1.0.0.0"}]}"#;
-    assert_eq!(post(&notify, &[("Authorization", &auth)], batch).status, 200);
-    assert_eq!(post(&notify, &[("Authorization", &auth)], b"{not json").status, 400);
+    assert_eq!(
+        post(&notify, &[("Authorization", &auth)], batch).status,
+        200
+    );
+    assert_eq!(
+        post(&notify, &[("Authorization", &auth)], b"{not json").status,
+        400
+    );
     let output = server.cli(&["package", "downloads", LIB]);
     assert!(output.status.success(), "{}", output_text(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("1.0.0.0\t2"), "{}", output_text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("1.0.0.0\t2"),
+        "{}",
+        output_text(&output)
+    );
 }

@@ -34,9 +34,16 @@ mod tests {
     #[test]
     fn dist_keys_follow_packeton() {
         assert_eq!(
-            dist("acme/foo", "1.2.0", "0123456789abcdef0123456789abcdef01234567"),
+            dist(
+                "acme/foo",
+                "1.2.0",
+                "0123456789abcdef0123456789abcdef01234567"
+            ),
             "acme/foo/1.2.0-0123456789abcdef0123456789abcdef01234567.zip"
         );
-        assert_eq!(dist("acme/foo.bar", "dev-feature/x", "abc"), "acme/foo-bar/dev-feature-x-abc.zip");
+        assert_eq!(
+            dist("acme/foo.bar", "dev-feature/x", "abc"),
+            "acme/foo-bar/dev-feature-x-abc.zip"
+        );
     }
 }

@@ -40,10 +40,11 @@ impl Store {
             context: format!("creating {}", dir.display()),
             source,
         })?;
-        let backend = LocalFileSystem::new_with_prefix(dir).map_err(|source| StorageError::Backend {
-            store: name.as_str(),
-            source,
-        })?;
+        let backend =
+            LocalFileSystem::new_with_prefix(dir).map_err(|source| StorageError::Backend {
+                store: name.as_str(),
+                source,
+            })?;
         Ok(Store::new(name, Arc::new(backend)))
     }
 
@@ -95,7 +96,10 @@ impl Store {
             }
             writer.write(&chunk[..read]);
         }
-        writer.finish().await.map_err(|e| self.backend_error(key, e))?;
+        writer
+            .finish()
+            .await
+            .map_err(|e| self.backend_error(key, e))?;
         Ok(size)
     }
 
@@ -221,7 +225,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         for (store, label) in [
             (Store::in_memory(StoreName::Artifact), "memory"),
-            (Store::local(StoreName::Artifact, &dir.join("store")).unwrap(), "local"),
+            (
+                Store::local(StoreName::Artifact, &dir.join("store")).unwrap(),
+                "local",
+            ),
         ] {
             for len in [0, 10, PART_SIZE + PART_SIZE / 2] {
                 let file = dir.join(format!("input-{label}-{len}"));
@@ -246,7 +253,10 @@ mod tests {
     #[tokio::test]
     async fn keys_escaping_the_store_are_refused() {
         let store = Store::in_memory(StoreName::Dist);
-        let error = store.put_bytes("../x", Bytes::from_static(b"x")).await.unwrap_err();
+        let error = store
+            .put_bytes("../x", Bytes::from_static(b"x"))
+            .await
+            .unwrap_err();
         assert!(matches!(error, StorageError::InvalidKey { .. }), "{error}");
     }
 

@@ -3,7 +3,10 @@ use super::Db;
 impl Db {
     /// Counts one install of each `(package, version)`; names of unknown packages are
     /// ignored, since anyone able to read metadata can post statistics.
-    pub async fn record_downloads(&self, downloads: &[(String, String)]) -> Result<(), sqlx::Error> {
+    pub async fn record_downloads(
+        &self,
+        downloads: &[(String, String)],
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         for (package, version) in downloads {
             sqlx::query(
@@ -48,7 +51,9 @@ mod tests {
                 metadata: "{}".into(),
                 released_at: 0,
             };
-            db.save_version("acme/lib", "artifact", &version).await.unwrap();
+            db.save_version("acme/lib", "artifact", &version)
+                .await
+                .unwrap();
             let batch = vec![
                 ("acme/lib".to_string(), "1.0.0.0".to_string()),
                 ("acme/lib".to_string(), "1.0.0.0".to_string()),

@@ -15,7 +15,10 @@ fn steps(engine: Engine) -> &'static [(i64, &'static str)] {
 
 #[cfg(test)]
 pub fn latest(engine: Engine) -> i64 {
-    steps(engine).last().map(|(version, _)| *version).unwrap_or(0)
+    steps(engine)
+        .last()
+        .map(|(version, _)| *version)
+        .unwrap_or(0)
 }
 
 pub async fn applied(db: &Db) -> Result<i64, sqlx::Error> {
@@ -32,7 +35,9 @@ pub async fn run(db: &Db) -> Result<(), sqlx::Error> {
     let current = applied(db).await?;
     for (version, sql) in steps(db.engine()).iter().filter(|(v, _)| *v > current) {
         let mut tx = db.pool().begin().await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(*version)
             .bind(super::now_millis())

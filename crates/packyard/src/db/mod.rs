@@ -37,7 +37,10 @@ impl Db {
         } else if url.starts_with("sqlite:") {
             Engine::Sqlite
         } else {
-            anyhow::bail!("DATABASE_URL: unsupported scheme in {:?} (use postgres:// or sqlite://)", redact(url));
+            anyhow::bail!(
+                "DATABASE_URL: unsupported scheme in {:?} (use postgres:// or sqlite://)",
+                redact(url)
+            );
         };
         if engine == Engine::Sqlite {
             create_sqlite_parent_dir(url)?;
@@ -62,7 +65,9 @@ impl Db {
             .await
             .with_context(|| format!("DATABASE_URL: cannot connect to {}", redact(url)))?;
         let db = Db { pool, engine };
-        migrations::run(&db).await.context("applying database migrations")?;
+        migrations::run(&db)
+            .await
+            .context("applying database migrations")?;
         Ok(db)
     }
 
@@ -116,8 +121,12 @@ fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    if let Some(parent) = std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     Ok(())
 }
@@ -195,13 +204,19 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
     }
 
     #[tokio::test]
     async fn unknown_schemes_are_refused() {
-        let error = Db::open("mysql://localhost/x").await.unwrap_err().to_string();
+        let error = Db::open("mysql://localhost/x")
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("DATABASE_URL"), "{error}");
     }
 
@@ -210,7 +225,12 @@ mod tests {
         for (db, _dir) in testing::engines().await {
             migrations::run(&db).await.unwrap();
             let applied = migrations::applied(&db).await.unwrap();
-            assert_eq!(applied, migrations::latest(db.engine()), "{:?}", db.engine());
+            assert_eq!(
+                applied,
+                migrations::latest(db.engine()),
+                "{:?}",
+                db.engine()
+            );
         }
     }
 }

@@ -97,12 +97,16 @@ impl Db {
     }
 
     /// The package and all its versions, read in one transaction so they agree.
-    pub async fn package_with_versions(&self, name: &str) -> Result<Option<(PackageRow, Vec<VersionRow>)>, sqlx::Error> {
+    pub async fn package_with_versions(
+        &self,
+        name: &str,
+    ) -> Result<Option<(PackageRow, Vec<VersionRow>)>, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let Some(package) = sqlx::query("SELECT id, name, kind, updated_at FROM packages WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(package) =
+            sqlx::query("SELECT id, name, kind, updated_at FROM packages WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
         else {
             return Ok(None);
         };
@@ -110,15 +114,19 @@ impl Db {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {VERSION_COLUMNS} FROM versions v WHERE v.package_id = $1"
         )))
-            .bind(package.id)
-            .fetch_all(&mut *tx)
-            .await?;
+        .bind(package.id)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
         let versions = rows.iter().map(version_row).collect::<Result<_, _>>()?;
         Ok(Some((package, versions)))
     }
 
-    pub async fn find_version(&self, package: &str, version_normalized: &str) -> Result<Option<VersionRow>, sqlx::Error> {
+    pub async fn find_version(
+        &self,
+        package: &str,
+        version_normalized: &str,
+    ) -> Result<Option<VersionRow>, sqlx::Error> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {VERSION_COLUMNS} FROM versions v JOIN packages p ON p.id = v.package_id \
              WHERE p.name = $1 AND v.version_normalized = $2"
@@ -133,7 +141,12 @@ impl Db {
     /// Inserts or replaces one version, creating the package if needed, and marks the
     /// package changed. Call only after the archive is stored: a row never points at a
     /// missing object.
-    pub async fn save_version(&self, package: &str, kind: &str, version: &NewVersion) -> Result<(), sqlx::Error> {
+    pub async fn save_version(
+        &self,
+        package: &str,
+        kind: &str,
+        version: &NewVersion,
+    ) -> Result<(), sqlx::Error> {
         let now = now_millis();
         // Stamps are whole seconds because they become `Last-Modified` headers, which
         // have one-second resolution: each change must move the header forward.
@@ -203,23 +216,47 @@ mod tests {
     #[tokio::test]
     async fn versions_are_saved_replaced_and_stamped() {
         for (db, _dir) in testing::engines().await {
-            db.save_version("acme/lib", "artifact", &version("1.0.0", "aaa")).await.unwrap();
+            db.save_version("acme/lib", "artifact", &version("1.0.0", "aaa"))
+                .await
+                .unwrap();
             let first = db.package_stamps().await.unwrap();
             assert_eq!(first.len(), 1);
-            db.save_version("acme/lib", "artifact", &version("1.0.0", "bbb")).await.unwrap();
-            db.save_version("acme/lib", "artifact", &version("1.1.0", "ccc")).await.unwrap();
+            db.save_version("acme/lib", "artifact", &version("1.0.0", "bbb"))
+                .await
+                .unwrap();
+            db.save_version("acme/lib", "artifact", &version("1.1.0", "ccc"))
+                .await
+                .unwrap();
             let second = db.package_stamps().await.unwrap();
-            assert!(second[0].updated_at > first[0].updated_at, "{first:?} {second:?}");
+            assert!(
+                second[0].updated_at > first[0].updated_at,
+                "{first:?} {second:?}"
+            );
 
-            let (package, mut versions) = db.package_with_versions("acme/lib").await.unwrap().unwrap();
+            let (package, mut versions) =
+                db.package_with_versions("acme/lib").await.unwrap().unwrap();
             assert_eq!(package.kind, "artifact");
             versions.sort_by(|a, b| a.version.cmp(&b.version));
             let references: Vec<_> = versions.iter().map(|v| v.reference.as_str()).collect();
             assert_eq!(references, ["bbb", "ccc"]);
-            let found = db.find_version("acme/lib", "1.0.0.0").await.unwrap().unwrap();
+            let found = db
+                .find_version("acme/lib", "1.0.0.0")
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(found.dist_key, "bbb.zip");
-            assert!(db.find_version("acme/lib", "9.0.0.0").await.unwrap().is_none());
-            assert!(db.package_with_versions("acme/none").await.unwrap().is_none());
+            assert!(
+                db.find_version("acme/lib", "9.0.0.0")
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            assert!(
+                db.package_with_versions("acme/none")
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
         }
     }
 }

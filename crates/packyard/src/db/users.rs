@@ -18,15 +18,22 @@ pub struct UserCredentials {
 
 impl Db {
     /// Creates a user with one API token (given as its hash).
-    pub async fn create_user(&self, name: &str, is_admin: bool, token_hash: &str) -> Result<User, sqlx::Error> {
+    pub async fn create_user(
+        &self,
+        name: &str,
+        is_admin: bool,
+        token_hash: &str,
+    ) -> Result<User, sqlx::Error> {
         let now = now_millis();
         let mut tx = self.pool().begin().await?;
-        let id: i64 = sqlx::query_scalar("INSERT INTO users (name, is_admin, created_at) VALUES ($1, $2, $3) RETURNING id")
-            .bind(name)
-            .bind(i64::from(is_admin))
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (name, is_admin, created_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(name)
+        .bind(i64::from(is_admin))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
         sqlx::query("INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(token_hash)
@@ -41,7 +48,10 @@ impl Db {
         })
     }
 
-    pub async fn user_credentials(&self, name: &str) -> Result<Option<UserCredentials>, sqlx::Error> {
+    pub async fn user_credentials(
+        &self,
+        name: &str,
+    ) -> Result<Option<UserCredentials>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT u.id, u.name, u.is_admin, t.token_hash FROM users u \
              LEFT JOIN api_tokens t ON t.user_id = u.id WHERE u.name = $1",

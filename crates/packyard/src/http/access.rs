@@ -45,8 +45,13 @@ impl Caller {
     pub fn require_admin(&self) -> Result<&User, ApiError> {
         match &self.0 {
             Some(user) if user.is_admin => Ok(user),
-            Some(user) => Err(ApiError::forbidden(format!("user {} is not an admin", user.name))),
-            None => Err(ApiError::unauthorized("authentication required: this needs an admin's API token")),
+            Some(user) => Err(ApiError::forbidden(format!(
+                "user {} is not an admin",
+                user.name
+            ))),
+            None => Err(ApiError::unauthorized(
+                "authentication required: this needs an admin's API token",
+            )),
         }
     }
 }
@@ -108,8 +113,14 @@ mod tests {
 
     #[test]
     fn query_parameters_are_decoded() {
-        assert_eq!(query_param("token=alice%3Aabc&x=1", "token").as_deref(), Some("alice:abc"));
-        assert_eq!(query_param("a=1&token=b:c", "token").as_deref(), Some("b:c"));
+        assert_eq!(
+            query_param("token=alice%3Aabc&x=1", "token").as_deref(),
+            Some("alice:abc")
+        );
+        assert_eq!(
+            query_param("a=1&token=b:c", "token").as_deref(),
+            Some("b:c")
+        );
         assert_eq!(query_param("force=1", "token"), None);
         assert_eq!(query_param("force", "force").as_deref(), Some(""));
         assert_eq!(query_param("t=100%", "t").as_deref(), Some("100%"));

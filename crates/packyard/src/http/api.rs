@@ -23,7 +23,9 @@ pub async fn upload(
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
-    Caller::identify(&app, &headers, &uri).await?.require_admin()?;
+    Caller::identify(&app, &headers, &uri)
+        .await?
+        .require_admin()?;
     let limit = app.settings.max_upload;
     let declared_length = headers
         .get(header::CONTENT_LENGTH)

@@ -19,8 +19,14 @@ use crate::metadata::Document;
 /// Largest notify-batch accepted; Composer sends one entry per installed package.
 const MAX_DOWNLOADS_PER_BATCH: usize = 5_000;
 
-pub async fn root(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    Caller::identify(&app, &headers, &uri).await?.require_reader(&app)?;
+pub async fn root(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    Caller::identify(&app, &headers, &uri)
+        .await?
+        .require_reader(&app)?;
     let base = base_url(&app, &headers)?;
     Ok(json_document(&app.metadata.root(&base), &headers))
 }
@@ -31,7 +37,9 @@ pub async fn p2(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    Caller::identify(&app, &headers, &uri).await?.require_reader(&app)?;
+    Caller::identify(&app, &headers, &uri)
+        .await?
+        .require_reader(&app)?;
     let Some(stem) = file.strip_suffix(".json") else {
         return Err(ApiError::not_found("p2 files end in .json"));
     };
@@ -56,11 +64,15 @@ pub async fn zipball(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    Caller::identify(&app, &headers, &uri).await?.require_reader(&app)?;
+    Caller::identify(&app, &headers, &uri)
+        .await?
+        .require_reader(&app)?;
     let name = format!("{vendor}/{package}").to_ascii_lowercase();
     let reference = file.strip_suffix(".zip").unwrap_or(&file);
     let Some(location) = app.metadata.dist(&name, reference).await? else {
-        return Err(ApiError::not_found(format!("{name} has no archive with reference {reference}")));
+        return Err(ApiError::not_found(format!(
+            "{name} has no archive with reference {reference}"
+        )));
     };
     let store = storage_by_name(&app, &location.store)?;
     let object = match store.get(&location.key).await {
@@ -76,7 +88,10 @@ pub async fn zipball(
     };
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/zip")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/zip"),
+            ),
             (header::CONTENT_LENGTH, HeaderValue::from(object.size)),
         ],
         Body::from_stream(object.stream),
@@ -102,7 +117,9 @@ pub async fn downloads(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    Caller::identify(&app, &headers, &uri).await?.require_reader(&app)?;
+    Caller::identify(&app, &headers, &uri)
+        .await?
+        .require_reader(&app)?;
     let batch: DownloadBatch = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "expected {{\"downloads\":[{{\"name\":...,\"version\":...}}]}}: {e}"
@@ -139,7 +156,11 @@ fn storage_by_name<'a>(app: &'a App, name: &str) -> Result<&'a storage::Store, A
 fn json_document(document: &Document, headers: &HeaderMap) -> Response {
     let last_modified = httpdate::fmt_http_date(document.last_modified);
     if not_modified_since(document.last_modified, headers) {
-        return (StatusCode::NOT_MODIFIED, [(header::LAST_MODIFIED, last_modified)]).into_response();
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(header::LAST_MODIFIED, last_modified)],
+        )
+            .into_response();
     }
     (
         [
@@ -168,8 +189,13 @@ pub fn base_url(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| is_valid_host(h))
-        .ok_or_else(|| ApiError::bad_request("missing or invalid Host header (or set PACKYARD_PUBLIC_URL)"))?;
-    let scheme = match headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+        .ok_or_else(|| {
+            ApiError::bad_request("missing or invalid Host header (or set PACKYARD_PUBLIC_URL)")
+        })?;
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
         Some("https") => "https",
         _ => "http",
     };
@@ -203,11 +229,20 @@ mod tests {
         let at = httpdate::parse_http_date("Wed, 25 Nov 2026 10:00:00 GMT").unwrap();
         let mut headers = HeaderMap::new();
         assert!(!not_modified_since(at, &headers));
-        headers.insert(header::IF_MODIFIED_SINCE, HeaderValue::from_static("Wed, 25 Nov 2026 10:00:00 GMT"));
+        headers.insert(
+            header::IF_MODIFIED_SINCE,
+            HeaderValue::from_static("Wed, 25 Nov 2026 10:00:00 GMT"),
+        );
         assert!(not_modified_since(at, &headers));
-        headers.insert(header::IF_MODIFIED_SINCE, HeaderValue::from_static("Wed, 25 Nov 2026 09:59:59 GMT"));
+        headers.insert(
+            header::IF_MODIFIED_SINCE,
+            HeaderValue::from_static("Wed, 25 Nov 2026 09:59:59 GMT"),
+        );
         assert!(!not_modified_since(at, &headers));
-        headers.insert(header::IF_MODIFIED_SINCE, HeaderValue::from_static("garbage"));
+        headers.insert(
+            header::IF_MODIFIED_SINCE,
+            HeaderValue::from_static("garbage"),
+        );
         assert!(!not_modified_since(at, &headers));
     }
 }

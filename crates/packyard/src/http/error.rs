@@ -40,12 +40,18 @@ impl ApiError {
     /// A failure of ours or of a backend; the details go to the log, not the client.
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "{context}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{context}; see the server log"))
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{context}; see the server log"),
+        )
     }
 
     pub fn unavailable(context: &str, error: impl std::fmt::Display) -> Self {
         tracing::warn!(%error, "{context}");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, format!("{context}: {error}"))
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{context}: {error}"),
+        )
     }
 }
 
@@ -69,7 +75,9 @@ impl From<sqlx::Error> for ApiError {
 impl From<ReceiveError> for ApiError {
     fn from(error: ReceiveError) -> Self {
         match error {
-            ReceiveError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string()),
+            ReceiveError::TooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
+            }
             ReceiveError::Body(_) => ApiError::bad_request(error.to_string()),
             ReceiveError::Io { .. } => ApiError::internal("storing the upload failed", error),
         }
@@ -80,9 +88,17 @@ impl From<UploadError> for ApiError {
     fn from(error: UploadError) -> Self {
         use UploadError::*;
         match error {
-            NotZip(_) | UnsafeEntry(_) | NoManifest | InvalidManifest(_) | InvalidName(_) | NameMismatch { .. }
-            | MissingVersion | InvalidVersion { .. } => ApiError::bad_request(error.to_string()),
-            VersionExists { .. } | WrongKind { .. } => ApiError::new(StatusCode::CONFLICT, error.to_string()),
+            NotZip(_)
+            | UnsafeEntry(_)
+            | NoManifest
+            | InvalidManifest(_)
+            | InvalidName(_)
+            | NameMismatch { .. }
+            | MissingVersion
+            | InvalidVersion { .. } => ApiError::bad_request(error.to_string()),
+            VersionExists { .. } | WrongKind { .. } => {
+                ApiError::new(StatusCode::CONFLICT, error.to_string())
+            }
             Storage(e) => ApiError::unavailable("storage unavailable", e),
             Database(e) => ApiError::from(e),
             Io(e) => ApiError::internal("reading the upload failed", e),

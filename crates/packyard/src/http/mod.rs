@@ -20,7 +20,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/p2/{vendor}/{file}", get(composer::p2))
         .route("/zipball/{vendor}/{package}/{file}", get(composer::zipball))
         .route("/downloads/", post(composer::downloads))
-        .route("/api/packages/upload/{vendor}/{package}/{version}", put(api::upload))
+        .route(
+            "/api/packages/upload/{vendor}/{package}/{version}",
+            put(api::upload),
+        )
         .route("/api/healthz", get(api::healthz))
         .fallback(error::not_found)
         .with_state(app)

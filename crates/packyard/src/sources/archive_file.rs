@@ -34,7 +34,11 @@ pub struct ArchiveFile {
 impl ArchiveFile {
     /// Streams a request body into a temporary file under `dir`, hashing as it goes and
     /// stopping as soon as the body passes `limit`.
-    pub async fn receive<S, E>(dir: &Path, mut body: S, limit: u64) -> Result<ArchiveFile, ReceiveError>
+    pub async fn receive<S, E>(
+        dir: &Path,
+        mut body: S,
+        limit: u64,
+    ) -> Result<ArchiveFile, ReceiveError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -96,13 +100,20 @@ mod tests {
     use crate::db::testing::TempDir;
 
     fn body(chunks: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
-        futures_util::stream::iter(chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect::<Vec<_>>())
+        futures_util::stream::iter(
+            chunks
+                .iter()
+                .map(|c| Ok(Bytes::from_static(c)))
+                .collect::<Vec<_>>(),
+        )
     }
 
     #[tokio::test]
     async fn received_files_are_hashed_and_removed_on_drop() {
         let dir = TempDir::new();
-        let archive = ArchiveFile::receive(&dir.0, body(&[b"hello ", b"world"]), 100).await.unwrap();
+        let archive = ArchiveFile::receive(&dir.0, body(&[b"hello ", b"world"]), 100)
+            .await
+            .unwrap();
         assert_eq!(archive.size, 11);
         // sha1("hello world")
         assert_eq!(archive.sha1, "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed");
@@ -115,8 +126,13 @@ mod tests {
     #[tokio::test]
     async fn oversized_bodies_stop_early_and_leave_nothing() {
         let dir = TempDir::new();
-        let error = ArchiveFile::receive(&dir.0, body(&[b"12345", b"67890"]), 7).await.unwrap_err();
-        assert!(matches!(error, ReceiveError::TooLarge { limit: 7 }), "{error}");
+        let error = ArchiveFile::receive(&dir.0, body(&[b"12345", b"67890"]), 7)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, ReceiveError::TooLarge { limit: 7 }),
+            "{error}"
+        );
         assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0);
     }
 

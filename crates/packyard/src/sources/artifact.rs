@@ -172,7 +172,8 @@ fn identify(manifest: &Manifest, request: &PublishRequest) -> Result<Identity, U
         .map_err(|e| UploadError::InvalidManifest(e.to_string()))?;
     let manifest_name = manifest.name().unwrap_or_default().to_owned();
     if let Some(requested) = &request.package {
-        composer::package_name::validate(requested).map_err(|e| UploadError::InvalidName(e.to_string()))?;
+        composer::package_name::validate(requested)
+            .map_err(|e| UploadError::InvalidName(e.to_string()))?;
         if *requested != manifest_name {
             return Err(UploadError::NameMismatch {
                 requested: requested.clone(),
@@ -185,10 +186,11 @@ fn identify(manifest: &Manifest, request: &PublishRequest) -> Result<Identity, U
         .clone()
         .or_else(|| manifest.version().map(str::to_owned))
         .ok_or(UploadError::MissingVersion)?;
-    let version_normalized = composer::version::normalize(&version).map_err(|e| UploadError::InvalidVersion {
-        version: version.clone(),
-        reason: e.to_string(),
-    })?;
+    let version_normalized =
+        composer::version::normalize(&version).map_err(|e| UploadError::InvalidVersion {
+            version: version.clone(),
+            reason: e.to_string(),
+        })?;
     Ok(Identity {
         package: manifest_name,
         version,
@@ -243,7 +245,8 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, UploadError> {
 
 /// Relative, without `..` components, drive letters or backslash tricks.
 fn is_safe_entry_name(name: &str) -> bool {
-    let absolute = name.starts_with('/') || name.starts_with('\\') || name.as_bytes().get(1) == Some(&b':');
+    let absolute =
+        name.starts_with('/') || name.starts_with('\\') || name.as_bytes().get(1) == Some(&b':');
     let escapes = name.split(['/', '\\']).any(|component| component == "..");
     !(absolute || escapes || name.contains('\0'))
 }
@@ -273,12 +276,23 @@ mod tests {
 
     #[test]
     fn manifest_is_found_at_root_or_in_single_folder() {
-        assert_eq!(locate_manifest(&names(&["composer.json", "src/A.php"])).as_deref(), Some("composer.json"));
         assert_eq!(
-            locate_manifest(&names(&["lib-1.0/", "lib-1.0/composer.json", "lib-1.0/src/A.php"])).as_deref(),
+            locate_manifest(&names(&["composer.json", "src/A.php"])).as_deref(),
+            Some("composer.json")
+        );
+        assert_eq!(
+            locate_manifest(&names(&[
+                "lib-1.0/",
+                "lib-1.0/composer.json",
+                "lib-1.0/src/A.php"
+            ]))
+            .as_deref(),
             Some("lib-1.0/composer.json")
         );
-        assert_eq!(locate_manifest(&names(&["a/composer.json", "b/x.php"])), None);
+        assert_eq!(
+            locate_manifest(&names(&["a/composer.json", "b/x.php"])),
+            None
+        );
         assert_eq!(locate_manifest(&names(&["a/b/composer.json"])), None);
         assert_eq!(locate_manifest(&names(&["README.md"])), None);
         assert_eq!(locate_manifest(&[]), None);
@@ -289,7 +303,16 @@ mod tests {
         for safe in ["composer.json", "src/A.php", "a/b..c/d", "dir/"] {
             assert!(is_safe_entry_name(safe), "{safe}");
         }
-        for unsafe_name in ["../x", "a/../../x", "/etc/passwd", "\\x", "C:/x", "a\\..\\x", "..", "a\0b"] {
+        for unsafe_name in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "\\x",
+            "C:/x",
+            "a\\..\\x",
+            "..",
+            "a\0b",
+        ] {
             assert!(!is_safe_entry_name(unsafe_name), "{unsafe_name}");
         }
     }

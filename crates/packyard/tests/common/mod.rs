@@ -17,7 +17,11 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("{prefix}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A directory removed when the test ends.
@@ -57,11 +61,18 @@ impl Server {
     pub fn start_with(extra_env: &[(&str, &str)]) -> Server {
         let data = TempDir::new("packyard-e2e");
         let mut env: Vec<(String, String)> = vec![
-            ("PACKYARD_DATA_DIR".into(), data.path().display().to_string()),
+            (
+                "PACKYARD_DATA_DIR".into(),
+                data.path().display().to_string(),
+            ),
             ("PACKYARD_LISTEN".into(), "127.0.0.1:0".into()),
             ("RUST_LOG".into(), "warn".into()),
         ];
-        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let mut child = Command::new(env!("CARGO_BIN_EXE_packyard"))
             .arg("serve")
             .envs(env.iter().cloned())
@@ -76,7 +87,12 @@ impl Server {
             .strip_prefix("packyard listening on ")
             .unwrap_or_else(|| panic!("packyard did not start: {line:?}"))
             .to_owned();
-        Server { base, data, env, child }
+        Server {
+            base,
+            data,
+            env,
+            child,
+        }
     }
 
     pub fn host(&self) -> &str {
@@ -99,7 +115,11 @@ impl Server {
             args.push("--admin");
         }
         let output = self.cli(&args);
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout)
             .unwrap()
             .lines()
@@ -133,11 +153,14 @@ impl Reply {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
     }
 }
 
@@ -158,7 +181,11 @@ fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Rep
         .limit(1 << 30)
         .read_to_vec()
         .unwrap();
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn basic(user: &str, token: &str) -> String {
@@ -235,10 +262,15 @@ pub fn package_zip(name: &str, requires: &[(&str, &str)], marker: &str) -> Vec<u
         "require": require,
         "autoload": {"psr-4": {format!("Acme\\{class}\\"): "src/"}},
     });
-    let source = format!("<?php\nnamespace Acme\\{class};\n\nfinal class {class}\n{{\n    public const MARKER = '{marker}';\n}}\n");
+    let source = format!(
+        "<?php\nnamespace Acme\\{class};\n\nfinal class {class}\n{{\n    public const MARKER = '{marker}';\n}}\n"
+    );
     let folder = format!("{short}-{marker}");
     zip(&[
-        Entry::File(&format!("{folder}/composer.json"), manifest.to_string().as_bytes()),
+        Entry::File(
+            &format!("{folder}/composer.json"),
+            manifest.to_string().as_bytes(),
+        ),
         Entry::File(&format!("{folder}/src/{class}.php"), source.as_bytes()),
     ])
 }
@@ -276,7 +308,11 @@ impl ComposerProject {
             "config": {"secure-http": false},
             "minimum-stability": "stable",
         });
-        std::fs::write(dir.path().join("composer.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join("composer.json"),
+            serde_json::to_vec_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
         let auth = serde_json::json!({"http-basic": {server.host(): {"username": user, "password": token}}});
         std::fs::write(dir.path().join("auth.json"), auth.to_string()).unwrap();
         ComposerProject { dir, home }
