@@ -17,7 +17,16 @@ fn upload(server: &Server, token: &str, name: &str, version: &str, archive: &[u8
 
 #[test]
 fn composer_requires_an_app_and_its_dependency() {
-    let server = Server::start();
+    requires_an_app_and_its_dependency(Server::start());
+}
+
+#[test]
+fn composer_requires_an_app_and_its_dependency_on_postgres() {
+    let database = postgres_database();
+    requires_an_app_and_its_dependency(Server::start_with(&[("DATABASE_URL", &database)]));
+}
+
+fn requires_an_app_and_its_dependency(server: Server) {
     let admin = server.add_user("admin", true);
     let reader = server.add_user("reader", false);
 
@@ -187,4 +196,48 @@ fn downloads_are_counted_from_notify_batch() {
         "{}",
         output_text(&output)
     );
+}
+
+#[test]
+fn public_url_and_public_access_are_honoured() {
+    let server = Server::start_with(&[
+        ("PACKYARD_PUBLIC_URL", "https://php.example.test/"),
+        ("PUBLIC_ACCESS", "1"),
+    ]);
+    let admin = server.add_user("admin", true);
+    let archive = package_zip(LIB, &[], "a");
+    assert_eq!(upload(&server, &admin, LIB, "1.0.0", &archive).status, 201);
+
+    // Anonymous reads are allowed; URLs use the public base, not the Host header.
+    let root = get(&server.url("/packages.json"), &[]);
+    assert_eq!(root.status, 200);
+    assert_eq!(
+        root.json()["metadata-url"],
+        "https://php.example.test/p2/%package%.json"
+    );
+    let p2 = get(&server.url("/p2/acme/lib.json"), &[]).json();
+    let sha1 = sha1_hex(&archive);
+    assert_eq!(
+        p2["packages"][LIB][0]["dist"]["url"],
+        format!("https://php.example.test/zipball/acme/lib/{sha1}.zip")
+    );
+    assert_eq!(
+        get(&server.url(&format!("/zipball/acme/lib/{sha1}.zip")), &[]).body,
+        archive
+    );
+    // Wrong credentials are still refused, and anonymous users still cannot upload.
+    assert_eq!(
+        get(
+            &server.url("/p2/acme/lib.json"),
+            &[("Authorization", &basic("admin", "nope"))]
+        )
+        .status,
+        401
+    );
+    let anonymous_upload = put(
+        &server.url("/api/packages/upload/acme/lib/2.0.0"),
+        &[],
+        &archive,
+    );
+    assert_eq!(anonymous_upload.status, 401);
 }

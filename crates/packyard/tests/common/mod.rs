@@ -364,3 +364,25 @@ fn require_composer() {
         "the composer client is required: run scripts/test (it installs Debian's composer package)"
     );
 }
+
+/// A fresh PostgreSQL database on the server scripts/test started; returns its URL.
+pub fn postgres_database() -> String {
+    let server = std::env::var("PACKYARD_TEST_POSTGRES")
+        .expect("PACKYARD_TEST_POSTGRES is not set: run scripts/test, which starts PostgreSQL 15 and sets it");
+    let name = unique_name("packyard_e2e").replace('-', "_");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+    });
+    format!("{server}/{name}")
+}
