@@ -27,7 +27,7 @@ impl App {
             )
         })?;
         let db = Db::open(&settings.database_url).await?;
-        let storage = Storage::local(&settings.data_dir).context("opening local storage")?;
+        let storage = Storage::open(&settings.storage).context("opening storage")?;
         let metadata = Arc::new(
             Metadata::load(db.clone())
                 .await

@@ -1,10 +1,14 @@
 //! Settings read from the environment. Every setting has a default that works on a
 //! laptop: SQLite and local disk under `./data`, listening on 127.0.0.1:8080.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use serde::Deserialize;
+use storage::StorageSettings;
+use storage::config::{StorageEntry, parse_size};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_UPLOAD: u64 = 100 * 1024 * 1024;
@@ -23,6 +27,42 @@ pub struct Settings {
     pub public_access: bool,
     /// `PACKYARD_MAX_UPLOAD`: largest accepted upload body, in bytes.
     pub max_upload: u64,
+    /// Where archives and mirrored files are kept (`STORAGE_*`, see the README).
+    pub storage: StorageSettings,
+}
+
+/// The YAML file at `PACKYARD_CONFIG` (default `$PACKYARD_DATA_DIR/config.yaml` when it
+/// exists): settings that do not fit in environment variables.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Named storages for `STORAGE_SOURCE=NAME`: `NAME.storage`, `NAME.artifact`, ...
+    #[serde(default)]
+    pub storages: BTreeMap<String, StorageEntry>,
+}
+
+impl ConfigFile {
+    fn load(
+        lookup: &dyn Fn(&str) -> Option<String>,
+        data_dir: &Path,
+    ) -> anyhow::Result<ConfigFile> {
+        let (path, required) = match lookup("PACKYARD_CONFIG") {
+            Some(path) => (PathBuf::from(path), true),
+            None => (data_dir.join("config.yaml"), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(ConfigFile::default());
+            }
+            Err(e) => bail!("PACKYARD_CONFIG: cannot read {}: {e}", path.display()),
+        };
+        if text.trim().is_empty() {
+            return Ok(ConfigFile::default());
+        }
+        serde_yaml_ng::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("PACKYARD_CONFIG: {}: {e}", path.display()))
+    }
 }
 
 impl Settings {
@@ -55,7 +95,10 @@ impl Settings {
             .map(|v| parse_size("PACKYARD_MAX_UPLOAD", &v))
             .transpose()?
             .unwrap_or(DEFAULT_MAX_UPLOAD);
+        let file = ConfigFile::load(&lookup, &data_dir)?;
+        let storage = storage::config::from_env(&lookup, &data_dir, &file.storages)?;
         Ok(Settings {
+            storage,
             data_dir,
             database_url,
             listen,
@@ -82,27 +125,6 @@ fn parse_flag(name: &str, value: &str) -> anyhow::Result<bool> {
     }
 }
 
-/// Parses `1048576`, `512K`, `100M`, `2G` (binary units, optional `iB`/`B` suffix).
-pub fn parse_size(name: &str, value: &str) -> anyhow::Result<u64> {
-    let upper = value.trim().to_ascii_uppercase();
-    let digits_end = upper
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(upper.len());
-    let (digits, unit) = upper.split_at(digits_end);
-    let multiplier: u64 = match unit.trim_end_matches("IB").trim_end_matches('B') {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        _ => bail!("{name}: {value:?} is not a size such as 100M"),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
-        .with_context(|| format!("{name}: {value:?} is not a size such as 100M"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +136,37 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn config_file_defines_storages() {
+        let dir = std::env::temp_dir().join(format!("packyard-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.yaml");
+        std::fs::write(
+            &file,
+            "storages:\n  disk.storage: {adapter: local, root: /srv/dist}\n",
+        )
+        .unwrap();
+        let path = file.display().to_string();
+        let s = settings(&[("PACKYARD_CONFIG", &path), ("STORAGE_SOURCE", "disk")]).unwrap();
+        assert_eq!(s.storage.source, "disk");
+        std::fs::write(&file, "storage:\n  disk.storage: {adapter: local}\n").unwrap();
+        let error = settings(&[("PACKYARD_CONFIG", &path)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("PACKYARD_CONFIG") && error.contains("unknown field"),
+            "{error}"
+        );
+        let missing = settings(&[("PACKYARD_CONFIG", "/nonexistent/config.yaml")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.starts_with("PACKYARD_CONFIG: cannot read"),
+            "{missing}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -147,15 +200,5 @@ mod tests {
             let error = settings(&[bad]).unwrap_err().to_string();
             assert!(error.starts_with(bad.0), "{error}");
         }
-    }
-
-    #[test]
-    fn sizes_accept_binary_units() {
-        assert_eq!(parse_size("X", "1024").unwrap(), 1024);
-        assert_eq!(parse_size("X", "512k").unwrap(), 512 << 10);
-        assert_eq!(parse_size("X", "100MiB").unwrap(), 100 << 20);
-        assert_eq!(parse_size("X", "2G").unwrap(), 2 << 30);
-        assert!(parse_size("X", "1T").is_err());
-        assert!(parse_size("X", "").is_err());
     }
 }

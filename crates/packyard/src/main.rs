@@ -9,6 +9,7 @@ mod http;
 mod metadata;
 mod server;
 mod sources;
+mod storage_ops;
 mod time;
 
 use std::process::ExitCode;

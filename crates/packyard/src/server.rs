@@ -14,7 +14,7 @@ const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen;
     let app = App::open(settings).await?;
-    app.storage.check().await.context("storage check failed")?;
+    crate::storage_ops::check(&app.storage).await?;
     app.metadata.spawn_refresher(REFRESH_INTERVAL);
     let listener = tokio::net::TcpListener::bind(listen)
         .await

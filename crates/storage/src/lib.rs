@@ -5,14 +5,24 @@
 //! `mirror-dist`. Each store is a backend plus a key prefix; the rest of the code only
 //! sees [`Storage`] and [`Store`], never a backend.
 
+mod backend;
+pub mod cache;
+pub mod config;
 mod error;
 pub mod keys;
 mod store;
+pub mod web_identity;
 
-pub use error::StorageError;
+pub use config::StorageSettings;
+pub use error::{Diagnosis, StorageError};
 pub use store::{Object, Store};
 
 use std::path::Path;
+use std::sync::Arc;
+
+use config::{BackendSpec, CacheSettings, StoreSpec};
+use object_store::ObjectStore;
+use object_store::prefix::PrefixStore;
 
 /// The four stores a packyard instance keeps its bytes in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,14 +50,10 @@ impl StoreName {
         }
     }
 
-    /// Directory name under the data dir when the store is on local disk.
-    fn local_dir(self) -> &'static str {
-        match self {
-            StoreName::Dist => "zipball",
-            StoreName::Artifact => "artifact",
-            StoreName::MirrorMeta => "mirror-meta",
-            StoreName::MirrorDist => "mirror-dist",
-        }
+    pub fn parse(name: &str) -> Option<StoreName> {
+        StoreName::ALL
+            .into_iter()
+            .find(|store| store.as_str() == name)
     }
 }
 
@@ -61,15 +67,48 @@ pub struct Storage {
 }
 
 impl Storage {
+    /// Opens the four stores. Stores on the same backend share one client; remote
+    /// stores get their local caches.
+    pub fn open(settings: &StorageSettings) -> Result<Self, StorageError> {
+        let mut clients: Vec<(BackendSpec, Arc<dyn ObjectStore>)> = Vec::new();
+        let mut open_store =
+            |name: StoreName, cache: &Option<CacheSettings>| -> Result<Store, StorageError> {
+                let spec = settings.store(name);
+                let client = match clients.iter().find(|(known, _)| *known == spec.backend) {
+                    Some((_, client)) => client.clone(),
+                    None => {
+                        let client = backend::open(&spec.backend, settings.timeout)?;
+                        clients.push((spec.backend.clone(), client.clone()));
+                        client
+                    }
+                };
+                let scoped: Arc<dyn ObjectStore> = match spec.prefix.trim_matches('/') {
+                    "" => client,
+                    prefix => Arc::new(PrefixStore::new(client, prefix)),
+                };
+                let mut store = Store::new(name, scoped).with_description(describe(spec));
+                if !spec.backend.is_local() {
+                    store = store.with_timeout(settings.timeout);
+                }
+                let cache = match cache {
+                    Some(cache) => Some(Arc::new(cache::LocalCache::open(cache)?)),
+                    None => None,
+                };
+                Ok(store.with_cache(cache))
+            };
+        Ok(Storage {
+            dist: open_store(StoreName::Dist, &None)?,
+            artifact: open_store(StoreName::Artifact, &settings.artifact_cache)?,
+            mirror_meta: open_store(StoreName::MirrorMeta, &settings.mirror_meta_cache)?,
+            mirror_dist: open_store(StoreName::MirrorDist, &settings.mirror_dist_cache)?,
+        })
+    }
+
     /// All four stores on local disk, each in its own directory under `root`.
     pub fn local(root: &Path) -> Result<Self, StorageError> {
-        let open = |name: StoreName| Store::local(name, &root.join(name.local_dir()));
-        Ok(Storage {
-            dist: open(StoreName::Dist)?,
-            artifact: open(StoreName::Artifact)?,
-            mirror_meta: open(StoreName::MirrorMeta)?,
-            mirror_dist: open(StoreName::MirrorDist)?,
-        })
+        let settings = config::from_env(&|_| None, root, &Default::default())
+            .expect("the default configuration is valid");
+        Self::open(&settings)
     }
 
     /// All four stores in memory: for tests of the logic above storage.
@@ -106,5 +145,12 @@ impl Storage {
             self.store(name).probe().await?;
         }
         Ok(())
+    }
+}
+
+fn describe(spec: &StoreSpec) -> String {
+    match spec.prefix.trim_matches('/') {
+        "" => spec.backend.describe(),
+        prefix => format!("{} under {prefix}/", spec.backend.describe()),
     }
 }

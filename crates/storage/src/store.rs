@@ -1,14 +1,17 @@
+use std::future::Future;
 use std::path::Path as FsPath;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
+#[cfg(test)]
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
-use tokio::io::AsyncReadExt;
 
+use crate::cache::{LocalCache, TeeStream, file_stream};
 use crate::{StorageError, StoreName};
 
 /// Files up to this size are sent in one request; larger ones as a multipart upload
@@ -17,11 +20,16 @@ const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts in flight at once during a multipart upload.
 const UPLOAD_CONCURRENCY: usize = 2;
 
-/// One named store: a backend, already scoped to its key prefix.
+/// One named store: a backend, already scoped to its key prefix, with an optional
+/// local cache in front.
 #[derive(Debug, Clone)]
 pub struct Store {
     name: StoreName,
     backend: Arc<dyn ObjectStore>,
+    cache: Option<Arc<LocalCache>>,
+    /// Bound on requests that wait for an answer (not on streaming a body).
+    timeout: Option<Duration>,
+    description: String,
 }
 
 /// An object being read: its size (for `Content-Length`) and its bytes as a stream.
@@ -32,9 +40,49 @@ pub struct Object {
 
 impl Store {
     pub fn new(name: StoreName, backend: Arc<dyn ObjectStore>) -> Self {
-        Store { name, backend }
+        Store {
+            name,
+            backend,
+            cache: None,
+            timeout: None,
+            description: format!("{name:?}"),
+        }
     }
 
+    pub(crate) fn with_cache(mut self, cache: Option<Arc<LocalCache>>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    pub(crate) fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub(crate) fn with_description(mut self, description: String) -> Self {
+        self.description = description;
+        self
+    }
+
+    /// Where the store is, e.g. `s3://bucket at http://host/ under artifact/`.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    pub fn cache(&self) -> Option<&LocalCache> {
+        self.cache.as_deref()
+    }
+
+    /// The same store read and written directly, for operations that must see the
+    /// backend itself (verify, migrate).
+    pub fn without_cache(&self) -> Store {
+        Store {
+            cache: None,
+            ..self.clone()
+        }
+    }
+
+    #[cfg(test)]
     pub(crate) fn local(name: StoreName, dir: &FsPath) -> Result<Self, StorageError> {
         std::fs::create_dir_all(dir).map_err(|source| StorageError::Io {
             context: format!("creating {}", dir.display()),
@@ -49,7 +97,9 @@ impl Store {
     }
 
     pub(crate) fn in_memory(name: StoreName) -> Self {
-        Store::new(name, Arc::new(InMemory::new()))
+        let backend = Arc::new(InMemory::new());
+        let description = format!("memory://{:p}/{}", Arc::as_ptr(&backend), name.as_str());
+        Store::new(name, backend).with_description(description)
     }
 
     pub fn name(&self) -> StoreName {
@@ -59,109 +109,181 @@ impl Store {
     /// Stores the bytes of a local file under `key`. The object appears whole or not at
     /// all: backends commit a put or a completed multipart upload atomically.
     pub async fn put_file(&self, key: &str, file: &FsPath) -> Result<u64, StorageError> {
-        let location = self.location(key)?;
         let io_error = |source| StorageError::Io {
             context: format!("reading {}", file.display()),
             source,
         };
-        let mut reader = tokio::fs::File::open(file).await.map_err(io_error)?;
-        let size = reader.metadata().await.map_err(io_error)?.len();
+        let reader = std::fs::File::open(file).map_err(io_error)?;
+        let size = reader.metadata().map_err(io_error)?.len();
+        self.put_stream(key, file_stream(reader).boxed(), size)
+            .await?;
+        self.write_through_file(key, file);
+        Ok(size)
+    }
+
+    /// Stores a stream of `size` bytes under `key`: one request when small, otherwise a
+    /// multipart upload holding at most a few parts in memory.
+    pub async fn put_stream<S>(
+        &self,
+        key: &str,
+        mut stream: S,
+        size: u64,
+    ) -> Result<(), StorageError>
+    where
+        S: futures_util::Stream<Item = Result<Bytes, StorageError>> + Unpin,
+    {
+        let location = self.location(key)?;
         if size <= PART_SIZE as u64 {
             let mut buffer = Vec::with_capacity(size as usize);
-            reader.read_to_end(&mut buffer).await.map_err(io_error)?;
-            self.backend
-                .put(&location, PutPayload::from(buffer))
-                .await
-                .map_err(|e| self.backend_error(key, e))?;
-            return Ok(size);
+            while let Some(chunk) = stream.next().await {
+                buffer.extend_from_slice(&chunk?);
+            }
+            self.bounded(key, self.backend.put(&location, PutPayload::from(buffer)))
+                .await?;
+            return Ok(());
         }
         let upload = self
-            .backend
-            .put_multipart(&location)
-            .await
-            .map_err(|e| self.backend_error(key, e))?;
+            .bounded(key, self.backend.put_multipart(&location))
+            .await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        let mut chunk = vec![0u8; 256 * 1024];
-        loop {
-            let read = match reader.read(&mut chunk).await {
-                Ok(0) => break,
-                Ok(read) => read,
-                Err(source) => {
+        while let Some(chunk) = stream.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(error) => {
                     let _ = writer.abort().await;
-                    return Err(io_error(source));
+                    return Err(error);
                 }
             };
             if let Err(e) = writer.wait_for_capacity(UPLOAD_CONCURRENCY).await {
                 return Err(self.backend_error(key, e));
             }
-            writer.write(&chunk[..read]);
+            writer.put(chunk);
         }
         writer
             .finish()
             .await
             .map_err(|e| self.backend_error(key, e))?;
-        Ok(size)
+        Ok(())
+    }
+
+    fn write_through_file(&self, key: &str, file: &FsPath) {
+        if let Some(cache) = &self.cache
+            && let Err(error) = cache.insert_file(key, file)
+        {
+            tracing::warn!(%error, key, "could not copy an uploaded object into the local cache");
+        }
     }
 
     pub async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
         let location = self.location(key)?;
-        self.backend
-            .put(&location, PutPayload::from(bytes))
-            .await
-            .map_err(|e| self.backend_error(key, e))?;
+        self.bounded(
+            key,
+            self.backend.put(&location, PutPayload::from(bytes.clone())),
+        )
+        .await?;
+        if let Some(cache) = &self.cache {
+            cache.insert_bytes(key, &bytes);
+        }
         Ok(())
     }
 
     /// Opens an object for streaming; nothing is buffered beyond the backend's chunks.
+    /// With a cache, a hit is read from local disk and a miss is copied into it.
     pub async fn get(&self, key: &str) -> Result<Object, StorageError> {
         let location = self.location(key)?;
-        let result = self
-            .backend
-            .get(&location)
-            .await
-            .map_err(|e| self.backend_error(key, e))?;
+        if let Some((file, size)) = self.cache.as_ref().and_then(|cache| cache.open_file(key)) {
+            return Ok(Object {
+                size,
+                stream: file_stream(file).boxed(),
+            });
+        }
+        let result = self.bounded(key, self.backend.get(&location)).await?;
         let size = result.meta.size;
         let store = self.name.as_str();
         let stream = result
             .into_stream()
             .map(move |chunk| chunk.map_err(|source| StorageError::Backend { store, source }))
             .boxed();
+        let writer = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.writer(key, size));
+        let stream = match writer {
+            Some(writer) => TeeStream::new(stream, Some(writer)).boxed(),
+            None => stream,
+        };
         Ok(Object { size, stream })
     }
 
     pub async fn get_bytes(&self, key: &str) -> Result<Bytes, StorageError> {
-        let location = self.location(key)?;
-        let result = self
-            .backend
-            .get(&location)
-            .await
-            .map_err(|e| self.backend_error(key, e))?;
-        result.bytes().await.map_err(|e| self.backend_error(key, e))
+        let object = self.get(key).await?;
+        let chunks: Vec<Bytes> = futures_util::TryStreamExt::try_collect(object.stream).await?;
+        Ok(Bytes::from(chunks.concat()))
     }
 
     /// Size of the object, or `None` when it does not exist.
     pub async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
         let location = self.location(key)?;
-        match self.backend.head(&location).await {
+        match self.bounded(key, self.backend.head(&location)).await {
             Ok(meta) => Ok(Some(meta.size)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.backend_error(key, e)),
+            Err(StorageError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let location = self.location(key)?;
-        match self.backend.delete(&location).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.backend_error(key, e)),
+        if let Some(cache) = &self.cache {
+            cache.remove(key);
+        }
+        match self.bounded(key, self.backend.delete(&location)).await {
+            Ok(()) | Err(StorageError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
+    /// Every object of the store with its size, for migrate and verify.
+    pub fn list(&self) -> BoxStream<'static, Result<(String, u64), StorageError>> {
+        let store = self.name.as_str();
+        self.backend
+            .list(None)
+            .map(move |meta| {
+                meta.map(|meta| (meta.location.to_string(), meta.size))
+                    .map_err(|source| StorageError::Backend { store, source })
+            })
+            .boxed()
+    }
+
+    /// Runs one backend request under the store's timeout.
+    async fn bounded<T>(
+        &self,
+        key: &str,
+        request: impl Future<Output = object_store::Result<T>>,
+    ) -> Result<T, StorageError> {
+        let result =
+            match self.timeout {
+                Some(timeout) => tokio::time::timeout(timeout, request).await.map_err(|_| {
+                    StorageError::Timeout {
+                        store: self.name.as_str(),
+                        after: timeout,
+                    }
+                })?,
+                None => request.await,
+            };
+        result.map_err(|e| self.backend_error(key, e))
+    }
+
     /// Write, read back and delete a small object.
-    pub(crate) async fn probe(&self) -> Result<(), StorageError> {
+    pub async fn probe(&self) -> Result<(), StorageError> {
         let key = format!(".packyard-probe/{}", probe_id());
         let payload = Bytes::from(format!("packyard storage probe {key}"));
-        self.put_bytes(&key, payload.clone()).await?;
+        // Writing a new key can only be "not found" when the bucket itself is missing.
+        self.put_bytes(&key, payload.clone())
+            .await
+            .map_err(|error| match error {
+                StorageError::NotFound { store, .. } => StorageError::BucketMissing { store },
+                error => error,
+            })?;
         let read = self.get_bytes(&key).await?;
         self.delete(&key).await?;
         if read != payload {

@@ -122,6 +122,19 @@ impl Db {
         Ok(Some((package, versions)))
     }
 
+    /// Every version of every package with where its archive is, for `storage verify`.
+    pub async fn all_versions(&self) -> Result<Vec<(String, VersionRow)>, sqlx::Error> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT p.name, {VERSION_COLUMNS} FROM versions v JOIN packages p ON p.id = v.package_id \
+             ORDER BY p.name, v.version_normalized"
+        )))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("name")?, version_row(row)?)))
+            .collect()
+    }
+
     pub async fn find_version(
         &self,
         package: &str,

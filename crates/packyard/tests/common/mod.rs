@@ -4,46 +4,12 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use sha1::{Digest, Sha1};
 use zip::write::SimpleFileOptions;
 
-pub fn unique_name(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A directory removed when the test ends.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(prefix: &str) -> Self {
-        let path = std::env::temp_dir().join(unique_name(prefix));
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use testkit::{TempDir, unique_name};
 
 /// A running `packyard serve`, killed on drop.
 pub struct Server {
@@ -73,20 +39,7 @@ impl Server {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        let mut child = Command::new(env!("CARGO_BIN_EXE_packyard"))
-            .arg("serve")
-            .envs(env.iter().cloned())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("starting packyard");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("packyard listening on ")
-            .unwrap_or_else(|| panic!("packyard did not start: {line:?}"))
-            .to_owned();
+        let (child, base) = spawn_server(&env).unwrap_or_else(|error| panic!("{error}"));
         Server {
             base,
             data,
@@ -95,15 +48,59 @@ impl Server {
         }
     }
 
+    /// Stops the server and starts it again on the same data dir, with `changes`
+    /// applied to its environment.
+    pub fn restart_with(&mut self, changes: &[(&str, &str)]) {
+        self.stop();
+        self.env = self.env_with(changes);
+        let (child, base) = spawn_server(&self.env).unwrap_or_else(|error| panic!("{error}"));
+        self.child = child;
+        self.base = base;
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starting with `changes` fails: returns what the server printed on stderr.
+    pub fn start_failure(&self, changes: &[(&str, &str)]) -> String {
+        match spawn_server(&self.env_with(changes)) {
+            Ok((mut child, _)) => {
+                let _ = child.kill();
+                panic!("the server started with {changes:?}");
+            }
+            Err(stderr) => stderr,
+        }
+    }
+
+    fn env_with(&self, changes: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .filter(|(name, _)| !changes.iter().any(|(changed, _)| changed == name))
+            .cloned()
+            .collect();
+        env.extend(changes.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env
+    }
+
     pub fn host(&self) -> &str {
         self.base.trim_start_matches("http://")
     }
 
     /// Runs a `packyard` command against the same data dir and database.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(&[], args)
+    }
+
+    /// Runs a `packyard` command with `changes` applied to the server's environment.
+    pub fn cli_with(&self, changes: &[(&str, &str)], args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_packyard"))
             .args(args)
-            .envs(self.env.iter().cloned())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(self.env_with(changes))
             .output()
             .expect("running packyard")
     }
@@ -133,10 +130,40 @@ impl Server {
     }
 }
 
+/// Starts `packyard serve` and waits for the line announcing its address; on failure,
+/// returns its stderr.
+fn spawn_server(env: &[(String, String)]) -> Result<(Child, String), String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_packyard"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().cloned())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting packyard");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    match line.trim().strip_prefix("packyard listening on ") {
+        Some(base) => {
+            // Keep draining stderr so a chatty server never blocks on a full pipe.
+            let mut stderr = child.stderr.take().unwrap();
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+            Ok((child, base.to_owned()))
+        }
+        None => {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            let _ = child.wait();
+            Err(stderr)
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 

@@ -1,0 +1,238 @@
+//! `packyard storage check | migrate | verify`, and the start-up check.
+
+use anyhow::{Context, bail};
+use futures_util::{StreamExt, TryStreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use sha1::{Digest, Sha1};
+use storage::{Storage, StorageError, StoreName};
+
+use crate::db::Db;
+
+/// Writes, reads and deletes a probe object in every store; the error names the store,
+/// where it is, and what is likely wrong.
+pub async fn check(storage: &Storage) -> anyhow::Result<()> {
+    for name in StoreName::ALL {
+        let store = storage.store(name);
+        if let Err(error) = store.without_cache().probe().await {
+            bail!(
+                "storage check failed for the {} store ({}): {}: {error}",
+                name.as_str(),
+                store.description(),
+                error.diagnose().describe()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MigrateReport {
+    pub copied: u64,
+    pub copied_bytes: u64,
+    pub skipped: u64,
+}
+
+/// Copies every object of the four stores from `from` to `to`. Objects already present
+/// with the same size are skipped, so an interrupted run resumes where it stopped.
+pub async fn migrate(from: &Storage, to: &Storage) -> anyhow::Result<MigrateReport> {
+    let mut plan = Vec::new();
+    for name in StoreName::ALL {
+        let (source, target) = (from.store(name), to.store(name));
+        if source.description() == target.description() {
+            bail!(
+                "the {} store is the same on both sides ({}): nothing to migrate",
+                name.as_str(),
+                source.description()
+            );
+        }
+        let objects: Vec<(String, u64)> = source.list().try_collect().await.with_context(|| {
+            format!(
+                "listing the {} store ({})",
+                name.as_str(),
+                source.description()
+            )
+        })?;
+        plan.extend(objects.into_iter().map(|(key, size)| (name, key, size)));
+    }
+    let total: u64 = plan.iter().map(|(_, _, size)| size).sum();
+    let progress = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+        )
+        .expect("a valid progress template"),
+    );
+    let mut report = MigrateReport::default();
+    for (name, key, size) in plan {
+        let (source, target) = (
+            from.store(name).without_cache(),
+            to.store(name).without_cache(),
+        );
+        progress.set_message(format!("{}/{key}", name.as_str()));
+        if target.size(&key).await? == Some(size) {
+            report.skipped += 1;
+        } else {
+            let object = source.get(&key).await?;
+            target
+                .put_stream(&key, object.stream, object.size)
+                .await
+                .with_context(|| format!("copying {}/{key}", name.as_str()))?;
+            report.copied += 1;
+            report.copied_bytes += size;
+        }
+        progress.inc(size);
+    }
+    progress.finish_and_clear();
+    Ok(report)
+}
+
+/// A version whose archive is not what the database says.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub package: String,
+    pub version: String,
+    pub store: String,
+    pub key: String,
+    pub issue: String,
+}
+
+/// Reads every recorded archive back from storage and compares its sha1.
+pub async fn verify(db: &Db, storage: &Storage) -> anyhow::Result<(usize, Vec<Problem>)> {
+    let versions = db.all_versions().await?;
+    let mut problems = Vec::new();
+    for (package, version) in &versions {
+        let problem = |issue: String| Problem {
+            package: package.clone(),
+            version: version.version.clone(),
+            store: version.dist_store.clone(),
+            key: version.dist_key.clone(),
+            issue,
+        };
+        let Some(store) = StoreName::parse(&version.dist_store) else {
+            problems.push(problem(format!("unknown store {:?}", version.dist_store)));
+            continue;
+        };
+        let store = storage.store(store).without_cache();
+        match sha1_of(&store, &version.dist_key).await {
+            Ok(actual) if version.shasum.is_empty() || actual == version.shasum => {}
+            Ok(actual) => problems.push(problem(format!(
+                "sha1 is {actual}, expected {}",
+                version.shasum
+            ))),
+            Err(StorageError::NotFound { .. }) => {
+                problems.push(problem("object is missing".into()))
+            }
+            Err(error) => return Err(error).context("reading from storage"),
+        }
+    }
+    Ok((versions.len(), problems))
+}
+
+async fn sha1_of(store: &storage::Store, key: &str) -> Result<String, StorageError> {
+    let mut object = store.get(key).await?;
+    let mut hasher = Sha1::new();
+    while let Some(chunk) = object.stream.next().await {
+        hasher.update(&chunk?);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{NewVersion, testing};
+    use bytes::Bytes;
+
+    #[tokio::test]
+    async fn migrate_copies_everything_once_and_resumes() {
+        let (from, to) = (Storage::in_memory(), Storage::in_memory());
+        from.artifact()
+            .put_bytes("a.zip", Bytes::from_static(b"aaa"))
+            .await
+            .unwrap();
+        from.dist()
+            .put_bytes("acme/lib/1.0.0-r.zip", Bytes::from_static(b"dd"))
+            .await
+            .unwrap();
+        from.store(StoreName::MirrorDist)
+            .put_bytes("ab/cd/x.zip", Bytes::from_static(b"m"))
+            .await
+            .unwrap();
+        let first = migrate(&from, &to).await.unwrap();
+        assert_eq!(
+            first,
+            MigrateReport {
+                copied: 3,
+                copied_bytes: 6,
+                skipped: 0
+            }
+        );
+        assert_eq!(to.artifact().get_bytes("a.zip").await.unwrap(), "aaa");
+        assert_eq!(
+            to.dist().get_bytes("acme/lib/1.0.0-r.zip").await.unwrap(),
+            "dd"
+        );
+        from.artifact()
+            .put_bytes("b.zip", Bytes::from_static(b"b"))
+            .await
+            .unwrap();
+        let second = migrate(&from, &to).await.unwrap();
+        assert_eq!(
+            second,
+            MigrateReport {
+                copied: 1,
+                copied_bytes: 1,
+                skipped: 3
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn verify_reports_missing_and_corrupt_objects() {
+        let (db, _dir) = testing::sqlite().await;
+        let storage = Storage::in_memory();
+        let good = b"good archive";
+        let good_sha1 = hex::encode(Sha1::digest(good));
+        for (version, key, shasum) in [
+            ("1.0.0", "good.zip", good_sha1.clone()),
+            ("1.1.0", "gone.zip", good_sha1.clone()),
+            ("1.2.0", "bad.zip", good_sha1.clone()),
+        ] {
+            let row = NewVersion {
+                version: version.into(),
+                version_normalized: format!("{version}.0"),
+                reference: key.into(),
+                shasum,
+                dist_store: "artifact".into(),
+                dist_key: key.into(),
+                metadata: "{}".into(),
+                released_at: 0,
+            };
+            db.save_version("acme/lib", "artifact", &row).await.unwrap();
+        }
+        storage
+            .artifact()
+            .put_bytes("good.zip", Bytes::from_static(good))
+            .await
+            .unwrap();
+        storage
+            .artifact()
+            .put_bytes("bad.zip", Bytes::from_static(b"tampered"))
+            .await
+            .unwrap();
+        let (checked, problems) = verify(&db, &storage).await.unwrap();
+        assert_eq!(checked, 3);
+        let issues: Vec<_> = problems
+            .iter()
+            .map(|p| (p.version.as_str(), p.issue.as_str()))
+            .collect();
+        assert_eq!(issues.len(), 2, "{problems:?}");
+        assert_eq!(issues[0], ("1.1.0", "object is missing"));
+        assert_eq!(issues[1].0, "1.2.0");
+        assert!(issues[1].1.starts_with("sha1 is"), "{problems:?}");
+    }
+
+    #[tokio::test]
+    async fn check_passes_on_working_stores() {
+        check(&Storage::in_memory()).await.unwrap();
+    }
+}

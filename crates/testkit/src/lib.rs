@@ -1,0 +1,379 @@
+//! Test support shared by the workspace's test suites: temporary directories, free
+//! ports, and the real servers the tests talk to (s3s-fs, moto, Azurite), each started
+//! on 127.0.0.1 with a free port and killed by its own PID when dropped.
+//!
+//! scripts/test installs the servers and names them in `PACKYARD_TEST_*` variables; a
+//! test that needs one fails with a message naming the script when it is missing.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A name unique across processes and calls.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let path = std::env::temp_dir().join(unique_name(prefix));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The path a `PACKYARD_TEST_*` variable names, or a failure saying how to get it.
+pub fn required_tool(variable: &str, what: &str) -> PathBuf {
+    let path = std::env::var_os(variable)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!("{variable} is not set: run scripts/test, which installs {what} and sets it")
+        });
+    assert!(
+        path.exists(),
+        "{variable} names {}, which does not exist: run scripts/test, which installs {what}",
+        path.display()
+    );
+    path
+}
+
+/// A child process killed and reaped on drop.
+pub struct Service {
+    child: Child,
+    pub port: u16,
+    name: &'static str,
+}
+
+impl Service {
+    fn spawn(name: &'static str, command: &mut Command, port: u16) -> Service {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let mut service = Service { child, port, name };
+        service.wait_for_port(Duration::from_secs(30));
+        service
+    }
+
+    fn wait_for_port(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
+        while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("{} exited before listening: {status}", self.name);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not listen within {limit:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Pauses the process (SIGSTOP): connections hang instead of failing.
+    pub fn pause(&self) {
+        signal(self.child.id(), "STOP");
+    }
+
+    pub fn resume(&self) {
+        signal(self.child.id(), "CONT");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process now (connections are refused from here on).
+    pub fn kill(&mut self) {
+        signal_quietly(self.child.id());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        signal_quietly(self.child.id());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A paused process cannot die until it is continued.
+fn signal_quietly(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// s3s-fs: a real S3 server that checks SigV4 signatures, storing buckets as directories.
+pub struct S3sFs {
+    pub service: Service,
+    pub root: PathBuf,
+    _dir: Option<TempDir>,
+}
+
+pub const S3_ACCESS_KEY: &str = "packyard-test-key";
+pub const S3_SECRET_KEY: &str = "packyard-test-secret";
+
+impl S3sFs {
+    /// Starts s3s-fs with one bucket, `bucket`.
+    pub fn start(bucket: &str) -> S3sFs {
+        let dir = TempDir::new("s3s-fs");
+        let root = dir.path().to_owned();
+        let mut server = Self::start_at(&root, free_port());
+        std::fs::create_dir_all(root.join(bucket)).unwrap();
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts (or restarts) s3s-fs over an existing directory and port.
+    pub fn start_at(root: &Path, port: u16) -> S3sFs {
+        let binary = required_tool("PACKYARD_TEST_S3S_FS", "s3s-fs");
+        let service = Service::spawn(
+            "s3s-fs",
+            Command::new(binary)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+                .arg(root),
+            port,
+        );
+        S3sFs {
+            service,
+            root: root.to_owned(),
+            _dir: None,
+        }
+    }
+
+    /// `STORAGE_AWS_ARGS` for this server.
+    pub fn storage_aws_args(&self) -> String {
+        format!(
+            r#"{{"endpoint":"{}","accessKeyId":"{S3_ACCESS_KEY}","accessKeySecret":"{S3_SECRET_KEY}","region":"us-east-1"}}"#,
+            self.service.url()
+        )
+    }
+
+    /// Kills the server, keeping its directory and port for [`restart`](Self::restart).
+    pub fn stop(&mut self) {
+        self.service.kill();
+    }
+
+    /// Starts the server again over the same directory and port.
+    pub fn restart(&mut self) {
+        let restarted = Self::start_at(&self.root, self.service.port);
+        self.service = restarted.service;
+    }
+
+    /// Every object key of `bucket`, found on disk, sorted. s3s-fs keeps its metadata
+    /// and upload parts in its root directory, so every file in a bucket is an object,
+    /// dot-named keys included.
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        collect_files(&self.root.join(bucket), &self.root.join(bucket), &mut keys);
+        keys.sort();
+        keys
+    }
+
+    /// Multipart uploads begun and neither completed nor aborted: s3s-fs keeps each as
+    /// `.upload-{id}.json` and `.upload_id-{id}.part-{n}` files in its root.
+    pub fn pending_upload_files(&self) -> Vec<String> {
+        let mut files: Vec<String> = std::fs::read_dir(&self.root)
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".upload"))
+            .collect();
+        files.sort();
+        files
+    }
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(root, &path, out);
+        } else if let Ok(relative) = path.strip_prefix(root) {
+            out.push(relative.to_string_lossy().into_owned());
+        }
+    }
+}
+
+/// moto: S3 and STS in one server; accepts any credentials, records requests.
+pub struct Moto {
+    pub service: Service,
+    _dir: TempDir,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let binary = required_tool("PACKYARD_TEST_MOTO", "moto");
+        // moto's recorder appends to a file in its working directory: give each server
+        // its own, so parallel tests do not read each other's requests.
+        let dir = TempDir::new("moto");
+        let port = free_port();
+        let service = Service::spawn(
+            "moto_server",
+            Command::new(binary)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .current_dir(dir.path())
+                .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording")),
+            port,
+        );
+        Moto { service, _dir: dir }
+    }
+
+    /// Creates a bucket: moto, like AWS, answers `NoSuchBucket` until then.
+    pub fn create_bucket(&self, bucket: &str) {
+        let (status, body) = http_request(self.service.port, "PUT", &format!("/{bucket}"), &[]);
+        assert_eq!(status, 200, "creating bucket {bucket} in moto: {body}");
+    }
+}
+
+/// Azurite: Microsoft's Azure Blob Storage emulator.
+pub struct Azurite {
+    pub service: Service,
+    _dir: TempDir,
+}
+
+/// Azurite's well-known development account (published in Azurite's documentation).
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+impl Azurite {
+    pub fn start() -> Azurite {
+        let binary = required_tool("PACKYARD_TEST_AZURITE", "Azurite");
+        let dir = TempDir::new("azurite");
+        let port = free_port();
+        let service = Service::spawn(
+            "azurite-blob",
+            Command::new(binary)
+                .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+                .args(["--location", &dir.path().display().to_string()])
+                .arg("--silent")
+                .arg("--skipApiVersionCheck"),
+            port,
+        );
+        Azurite { service, _dir: dir }
+    }
+
+    /// The blob endpoint of the development account.
+    pub fn endpoint(&self) -> String {
+        format!("{}/{AZURITE_ACCOUNT}", self.service.url())
+    }
+
+    /// Creates a container, which object_store cannot do: a `Create Container` request
+    /// signed with the account key (Azure's SharedKey scheme).
+    pub fn create_container(&self, container: &str) {
+        use base64::Engine;
+        let base64 = base64::engine::general_purpose::STANDARD;
+        let path = format!("/{AZURITE_ACCOUNT}/{container}");
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+        let version = "2021-08-06";
+        // Verb, eleven empty standard headers, the x-ms-* headers, then the resource:
+        // the account followed by the URL path (which here starts with the account too).
+        let string_to_sign = format!(
+            "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n/{AZURITE_ACCOUNT}{path}\nrestype:container"
+        );
+        let key = base64.decode(AZURITE_KEY).unwrap();
+        let signature = base64.encode(hmac_sha256(&key, string_to_sign.as_bytes()));
+        let authorization = format!("SharedKey {AZURITE_ACCOUNT}:{signature}");
+        let (status, body) = http_request(
+            self.service.port,
+            "PUT",
+            &format!("{path}?restype=container"),
+            &[("x-ms-date", &date), ("x-ms-version", version), ("Authorization", &authorization)],
+        );
+        assert_eq!(status, 201, "creating container {container} in Azurite: {body}");
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104), for the one signature tests make themselves.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    const BLOCK: usize = 64;
+    let mut padded_key = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        padded_key[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        padded_key[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| padded_key.map(|k| k ^ byte);
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
+    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
+}
+
+/// One HTTP/1.1 request with an empty body to a local server: its status and body.
+pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_owned();
+    (status, body)
+}
