@@ -335,9 +335,16 @@ impl Azurite {
             self.service.port,
             "PUT",
             &format!("{path}?restype=container"),
-            &[("x-ms-date", &date), ("x-ms-version", version), ("Authorization", &authorization)],
+            &[
+                ("x-ms-date", &date),
+                ("x-ms-version", version),
+                ("Authorization", &authorization),
+            ],
         );
-        assert_eq!(status, 201, "creating container {container} in Azurite: {body}");
+        assert_eq!(
+            status, 201,
+            "creating container {container} in Azurite: {body}"
+        );
     }
 }
 
@@ -352,15 +359,31 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
         padded_key[..key.len()].copy_from_slice(key);
     }
     let pad = |byte: u8| padded_key.map(|k| k ^ byte);
-    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
-    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 /// One HTTP/1.1 request with an empty body to a local server: its status and body.
-pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n"
+    );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -374,6 +397,48 @@ pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_owned();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .to_owned();
     (status, body)
+}
+
+impl Moto {
+    /// Starts recording requests from now on (earlier ones are forgotten).
+    pub fn start_recording(&self) {
+        for action in ["reset-recording", "start-recording"] {
+            let url = format!("{}/moto-api/recorder/{action}", self.service.url());
+            ureq::post(&url)
+                .send_empty()
+                .unwrap_or_else(|e| panic!("moto {action}: {e}"));
+        }
+    }
+
+    /// The recorded requests: `{"method", "url", "headers", "body", "body_encoded"}`.
+    pub fn recording(&self) -> Vec<serde_json::Value> {
+        let url = format!(
+            "{}/moto-api/recorder/download-recording",
+            self.service.url()
+        );
+        let text = ureq::get(&url)
+            .call()
+            .expect("downloading moto's recording")
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        text.lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| serde_json::from_str(line).expect("a recorded request"))
+            .collect()
+    }
+}
+
+/// A header of a recorded request, matched without regard to case (moto title-cases).
+pub fn recorded_header<'a>(request: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    request["headers"]
+        .as_object()?
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .and_then(|(_, value)| value.as_str())
 }
