@@ -1,16 +1,6 @@
 //! packyard: a private Composer repository in one binary.
 
-mod app;
-mod auth;
-mod cli;
-mod config;
-mod db;
-mod http;
-mod metadata;
-mod server;
-mod sources;
-mod storage_ops;
-mod time;
+use packyard::cli;
 
 use std::process::ExitCode;
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use storage::config::{BackendSpec, CacheSettings, StorageEntry, StorageSettings, from_env};
-use storage::{Storage, StorageError, StoreName, keys};
+use storage::{Diagnosis, Storage, StorageError, StoreName, keys};
 use testkit::{AZURITE_ACCOUNT, AZURITE_KEY, Azurite, Moto, S3sFs, TempDir};
 
 const BUCKET: &str = "packyard-suite";
@@ -97,7 +97,6 @@ async fn suite_on_moto_s3_with_custom_prefixes() {
 #[tokio::test]
 async fn suite_on_azurite_with_named_storages_from_the_config_file() {
     let azurite = Azurite::start();
-    azurite.create_container("packages");
     let scratch = TempDir::new("backends-azurite");
     let cache_dir = scratch.path().join("cache").display().to_string();
     let entry = |prefix: &str| {
@@ -127,6 +126,13 @@ async fn suite_on_azurite_with_named_storages_from_the_config_file() {
         matches!(settings.dist.backend, BackendSpec::Azure(_)),
         "{settings:?}"
     );
+    let missing = Storage::open(&settings).unwrap().check().await.unwrap_err();
+    assert_eq!(
+        missing.diagnose(),
+        Diagnosis::BucketMissing,
+        "before the container exists: {missing}"
+    );
+    azurite.create_container("packages");
     run_suite("azurite", &settings, None).await;
 }
 
