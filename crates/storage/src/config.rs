@@ -360,6 +360,7 @@ pub fn from_env(
     };
     settings.mirror_meta_cache = mirror_cache("MIRROR_METADATA_CACHE_DIR");
     settings.mirror_dist_cache = mirror_cache("MIRROR_DIST_CACHE_DIR");
+    check_overlaps(&settings)?;
     Ok(settings)
 }
 
@@ -435,18 +436,41 @@ fn named_settings(
             Some(entry) => entry_spec(lookup, &key, entry)?,
             None => StoreSpec {
                 backend: main.backend.clone(),
-                prefix: join_prefix(&main.prefix, default_prefix),
+                prefix: default_prefix.to_owned(),
             },
         };
     }
     Ok(settings)
 }
 
-fn join_prefix(base: &str, child: &str) -> String {
-    match base.trim_matches('/') {
-        "" => child.to_owned(),
-        base => format!("{base}/{child}"),
+/// Two stores on one backend must not contain each other: listing one (for migrate or
+/// verify) would otherwise return the other's objects.
+fn check_overlaps(settings: &StorageSettings) -> Result<(), ConfigError> {
+    for (i, a) in StoreName::ALL.iter().enumerate() {
+        for b in &StoreName::ALL[i + 1..] {
+            let (spec_a, spec_b) = (settings.store(*a), settings.store(*b));
+            if spec_a.backend != spec_b.backend {
+                continue;
+            }
+            let (pa, pb) = (
+                spec_a.prefix.trim_matches('/'),
+                spec_b.prefix.trim_matches('/'),
+            );
+            let contains = |outer: &str, inner: &str| {
+                outer.is_empty() || inner == outer || inner.starts_with(&format!("{outer}/"))
+            };
+            if contains(pa, pb) || contains(pb, pa) {
+                return Err(error(format!(
+                    "STORAGE_SOURCE={}: the {} store (prefix {pa:?}) and the {} store (prefix {pb:?}) overlap in {}; give each store its own prefix",
+                    settings.source,
+                    a.as_str(),
+                    b.as_str(),
+                    spec_a.backend.describe()
+                )));
+            }
+        }
     }
+    Ok(())
 }
 
 fn entry_spec(
@@ -865,7 +889,7 @@ gcloud.artifact: {adapter: gcs, bucket: bucket_name, prefix: optional/path/artif
 s3_v2.storage: {adapter: asyncaws, bucket: b1, prefix: packeton, options: {region: eu-west-1}}
 s3_v2.artifact: {adapter: s3, bucket: b2, prefix: artifact}
 s3_v2.mirror-dist: {adapter: local, root: /mnt/mirror}
-az.storage: {adapter: azure, account: acct, container: c, access_key: k, endpoint: "http://127.0.0.1:10000/acct"}
+az.storage: {adapter: azure, account: acct, container: c, access_key: k, endpoint: "http://127.0.0.1:10000/acct", prefix: dist}
 "#,
         );
         let s = settings_with(
@@ -898,8 +922,8 @@ az.storage: {adapter: azure, account: acct, container: c, access_key: k, endpoin
         assert_eq!(s.artifact.prefix, "optional/path/artifact");
         // Mirror stores fall back to the main storage with the default prefixes.
         assert_eq!(s.mirror_meta.backend, s.dist.backend);
-        assert_eq!(s.mirror_meta.prefix, "optional/path/prefix/mirror-meta");
-        assert_eq!(s.mirror_dist.prefix, "optional/path/prefix/mirror-dist");
+        assert_eq!(s.mirror_meta.prefix, "mirror-meta");
+        assert_eq!(s.mirror_dist.prefix, "mirror-dist");
 
         let s = settings_with(
             &[
@@ -940,6 +964,31 @@ az.storage: {adapter: azure, account: acct, container: c, access_key: k, endpoin
             Some("http://127.0.0.1:10000/acct")
         );
         assert_eq!(s.artifact.prefix, "artifact");
+    }
+
+    #[test]
+    fn overlapping_stores_are_refused() {
+        let storages = yaml(
+            "flat.storage: {adapter: s3, bucket: b}\nnested.storage: {adapter: local, root: /r, prefix: p}\nnested.artifact: {adapter: local, root: /r, prefix: p/artifact}\n",
+        );
+        let flat = settings_with(&[("STORAGE_SOURCE", "flat")], &storages)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            flat.starts_with("STORAGE_SOURCE=flat: the dist store"),
+            "{flat}"
+        );
+        let nested = settings_with(&[("STORAGE_SOURCE", "nested")], &storages)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            nested.contains("the dist store (prefix \"p\") and the artifact store"),
+            "{nested}"
+        );
+        let empty = settings(&[("STORAGE_SOURCE", "s3"), ("STORAGE_AWS_PREFIX", "/")])
+            .unwrap_err()
+            .to_string();
+        assert!(empty.contains("overlap"), "{empty}");
     }
 
     #[test]

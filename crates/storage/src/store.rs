@@ -277,21 +277,25 @@ impl Store {
     pub async fn probe(&self) -> Result<(), StorageError> {
         let key = format!(".packyard-probe/{}", probe_id());
         let payload = Bytes::from(format!("packyard storage probe {key}"));
-        // Writing a new key can only be "not found" when the bucket itself is missing.
-        self.put_bytes(&key, payload.clone())
-            .await
-            .map_err(|error| match error {
-                StorageError::NotFound { store, .. } => StorageError::BucketMissing { store },
-                error => error,
-            })?;
-        let read = self.get_bytes(&key).await?;
-        self.delete(&key).await?;
-        if read != payload {
+        let written = self.put_bytes(&key, payload.clone()).await;
+        let read = match &written {
+            Ok(()) => Some(self.get_bytes(&key).await),
+            Err(_) => None,
+        };
+        // Clean up whatever happened: a backend may store an object and still report
+        // an error for the put.
+        let deleted = self.delete(&key).await;
+        written.map_err(|error| match error {
+            // Writing a new key can only be "not found" when the bucket itself is missing.
+            StorageError::NotFound { store, .. } => StorageError::BucketMissing { store },
+            error => error,
+        })?;
+        if read.expect("read after a successful write")? != payload {
             return Err(StorageError::ProbeMismatch {
                 store: self.name.as_str(),
             });
         }
-        Ok(())
+        deleted
     }
 
     fn location(&self, key: &str) -> Result<Path, StorageError> {

@@ -5,7 +5,6 @@
 //! scripts/test installs the servers and names them in `PACKYARD_TEST_*` variables; a
 //! test that needs one fails with a message naming the script when it is missing.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -277,7 +276,7 @@ impl Moto {
 
     /// Creates a bucket: moto, like AWS, answers `NoSuchBucket` until then.
     pub fn create_bucket(&self, bucket: &str) {
-        let (status, body) = http_request(self.service.port, "PUT", &format!("/{bucket}"), &[]);
+        let (status, body) = request("PUT", &format!("{}/{bucket}", self.service.url()), &[]);
         assert_eq!(status, 200, "creating bucket {bucket} in moto: {body}");
     }
 }
@@ -331,10 +330,9 @@ impl Azurite {
         let key = base64.decode(AZURITE_KEY).unwrap();
         let signature = base64.encode(hmac_sha256(&key, string_to_sign.as_bytes()));
         let authorization = format!("SharedKey {AZURITE_ACCOUNT}:{signature}");
-        let (status, body) = http_request(
-            self.service.port,
+        let (status, body) = request(
             "PUT",
-            &format!("{path}?restype=container"),
+            &format!("{}{path}?restype=container", self.service.url()),
             &[
                 ("x-ms-date", &date),
                 ("x-ms-version", version),
@@ -368,40 +366,6 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
         .chain_update(inner)
         .finalize()
         .into()
-}
-
-/// One HTTP/1.1 request with an empty body to a local server: its status and body.
-pub fn http_request(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n"
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, body)| body)
-        .to_owned();
-    (status, body)
 }
 
 impl Moto {
@@ -441,4 +405,22 @@ pub fn recorded_header<'a>(request: &'a serde_json::Value, name: &str) -> Option
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case(name))
         .and_then(|(_, value)| value.as_str())
+}
+
+/// A request with an empty body: the status and the body text, whatever the status.
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut response = agent
+        .run(request.body(()).unwrap())
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    (status, body)
 }
