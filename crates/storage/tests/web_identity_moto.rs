@@ -124,7 +124,7 @@ async fn s3_requests_are_signed_with_the_temporary_keys() {
     let bucket = "packyard-irsa";
     moto.create_bucket(bucket);
     let s3 = AmazonS3Builder::new()
-        .with_endpoint(&moto.service.url())
+        .with_endpoint(moto.service.url())
         .with_allow_http(true)
         .with_virtual_hosted_style_request(false)
         .with_region("us-east-1")
