@@ -7,4 +7,5 @@ pub mod manifest;
 pub mod minify;
 pub mod p2;
 pub mod package_name;
+pub mod vcs;
 pub mod version;

@@ -1,4 +1,5 @@
-//! The services one packyard process runs with, shared by the HTTP layer and the CLI.
+//! The services one packyard process runs with, shared by the HTTP layer, the job
+//! runner and the CLI.
 
 use std::sync::Arc;
 
@@ -8,7 +9,10 @@ use storage::Storage;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::jobs::JobQueue;
 use crate::metadata::Metadata;
+use crate::secrets::{SecretBox, SecretError};
+use crate::single_flight::SingleFlight;
 
 pub struct App {
     pub settings: Settings,
@@ -16,6 +20,10 @@ pub struct App {
     pub storage: Storage,
     pub auth: Authenticator,
     pub metadata: Arc<Metadata>,
+    pub jobs: Arc<JobQueue>,
+    /// Dist archives being built, so concurrent first downloads build each once.
+    pub dist_builds: SingleFlight<String>,
+    secrets: Option<SecretBox>,
 }
 
 impl App {
@@ -35,6 +43,9 @@ impl App {
         );
         Ok(Arc::new(App {
             auth: Authenticator::new(db.clone()),
+            jobs: Arc::new(JobQueue::new(db.clone())),
+            secrets: settings.secret.as_deref().map(SecretBox::new),
+            dist_builds: SingleFlight::default(),
             settings,
             db,
             storage,
@@ -46,5 +57,10 @@ impl App {
     /// finished upload is never copied across devices.
     pub fn upload_dir(&self) -> std::path::PathBuf {
         self.settings.data_dir.join("tmp")
+    }
+
+    /// The box that seals stored credentials; an error when `PACKYARD_SECRET` is unset.
+    pub fn secrets(&self) -> Result<&SecretBox, SecretError> {
+        self.secrets.as_ref().ok_or(SecretError::NoSecret)
     }
 }

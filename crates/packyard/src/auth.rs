@@ -176,7 +176,7 @@ mod tests {
     async fn only_the_right_token_verifies() {
         let (db, _dir) = testing::sqlite().await;
         let token = generate_token();
-        db.create_user("alice", false, &hash_token(&token))
+        db.create_user("alice", crate::db::Role::User, &hash_token(&token))
             .await
             .unwrap();
         let auth = Authenticator::new(db);

@@ -8,9 +8,10 @@ use clap::{Parser, Subcommand};
 use crate::app::App;
 use crate::auth::{generate_token, hash_token, validate_user_name};
 use crate::config::Settings;
-use crate::db::is_unique_violation;
+use crate::db::{Role, is_unique_violation};
 use crate::sources::archive_file::ArchiveFile;
 use crate::sources::artifact::{self, PublishRequest};
+use crate::vcs_packages::{self, AddRequest, Credentials, ScanSummary};
 
 #[derive(Parser)]
 #[command(name = "packyard", version, about = "A private Composer repository")]
@@ -32,6 +33,14 @@ enum Command {
     /// Check, migrate and verify the stores.
     #[command(subcommand)]
     Storage(StorageCommand),
+    /// Show background jobs, newest first.
+    Jobs {
+        /// Only jobs in this state: queued, running, succeeded or failed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -53,9 +62,12 @@ enum UserCommand {
     /// Create a user; prints its API token as the last line of output.
     Add {
         name: String,
-        /// May upload and manage packages.
-        #[arg(long)]
+        /// May do everything, including uploading archives.
+        #[arg(long, conflicts_with = "maintainer")]
         admin: bool,
+        /// May add git packages and trigger updates.
+        #[arg(long)]
+        maintainer: bool,
     },
 }
 
@@ -73,32 +85,94 @@ enum PackageCommand {
     },
     /// Print installs per version, as counted from Composer's notify-batch.
     Downloads { name: String },
+    /// Add a git package: the URL is scanned now and its versions published.
+    Add {
+        url: String,
+        /// HTTPS user name for a private repository (with --password).
+        #[arg(long, requires = "password")]
+        username: Option<String>,
+        /// HTTPS password or token; stored sealed with PACKYARD_SECRET.
+        #[arg(long, requires = "username")]
+        password: Option<String>,
+        /// A file with an SSH private key; stored sealed with PACKYARD_SECRET.
+        #[arg(long)]
+        ssh_key: Option<PathBuf>,
+        /// Secret that signs this repository's webhooks.
+        #[arg(long)]
+        webhook_secret: Option<String>,
+    },
+    /// Fetch and re-scan a git package now.
+    Update { name: String },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     match cli.command {
         Command::Serve => crate::server::serve(settings).await,
-        Command::User(UserCommand::Add { name, admin }) => add_user(settings, &name, admin).await,
+        Command::User(UserCommand::Add {
+            name,
+            admin,
+            maintainer,
+        }) => {
+            let role = match (admin, maintainer) {
+                (true, _) => Role::Admin,
+                (false, true) => Role::Maintainer,
+                (false, false) => Role::User,
+            };
+            add_user(settings, &name, role).await
+        }
         Command::Package(PackageCommand::Upload {
             file,
             version,
             force,
         }) => upload(settings, &file, version, force).await,
         Command::Package(PackageCommand::Downloads { name }) => downloads(settings, &name).await,
+        Command::Package(PackageCommand::Add {
+            url,
+            username,
+            password,
+            ssh_key,
+            webhook_secret,
+        }) => {
+            let ssh_key = match ssh_key {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                ),
+                None => None,
+            };
+            let credentials = (username.is_some() || ssh_key.is_some()).then_some(Credentials {
+                username,
+                password,
+                ssh_key,
+            });
+            let request = AddRequest {
+                url,
+                credentials,
+                webhook_secret,
+                allow_local: true,
+            };
+            add_package(settings, request).await
+        }
+        Command::Package(PackageCommand::Update { name }) => update_package(settings, &name).await,
+        Command::Jobs { state, limit } => list_jobs(settings, state.as_deref(), limit).await,
         Command::Storage(StorageCommand::Check) => storage_check(settings).await,
         Command::Storage(StorageCommand::Migrate { to }) => storage_migrate(settings, &to).await,
         Command::Storage(StorageCommand::Verify) => storage_verify(settings).await,
     }
 }
 
-async fn add_user(settings: Settings, name: &str, admin: bool) -> anyhow::Result<()> {
+async fn add_user(settings: Settings, name: &str, role: Role) -> anyhow::Result<()> {
     validate_user_name(name).map_err(anyhow::Error::msg)?;
     let app = App::open(settings).await?;
     let token = generate_token();
-    match app.db.create_user(name, admin, &hash_token(&token)).await {
+    match app.db.create_user(name, role, &hash_token(&token)).await {
         Ok(user) => {
-            let role = if user.is_admin { "admin" } else { "user" };
+            let role = match role {
+                Role::Admin => "admin",
+                Role::Maintainer => "maintainer",
+                Role::User => "user",
+            };
             println!("created {role} {}; API token:", user.name);
             println!("{token}");
             Ok(())
@@ -188,6 +262,69 @@ async fn storage_verify(settings: Settings) -> anyhow::Result<()> {
         bail!(
             "{} of {checked} versions have missing or corrupt archives",
             problems.len()
+        );
+    }
+    Ok(())
+}
+
+async fn add_package(settings: Settings, request: AddRequest) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    let started = std::time::Instant::now();
+    let summary = vcs_packages::add(&app, request).await?;
+    print_scan(&summary, started.elapsed());
+    Ok(())
+}
+
+async fn update_package(settings: Settings, name: &str) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    let started = std::time::Instant::now();
+    let summary = vcs_packages::rescan(&app, name).await?;
+    print_scan(&summary, started.elapsed());
+    Ok(())
+}
+
+fn print_scan(summary: &ScanSummary, elapsed: std::time::Duration) {
+    let what = match (summary.unchanged_refs, summary.changed) {
+        (true, _) => "unchanged",
+        (false, true) => "updated",
+        (false, false) => "scanned, no change",
+    };
+    println!(
+        "{} {what}: {} versions, {} refs skipped, in {:.3} s",
+        summary.package,
+        summary.versions,
+        summary.skipped.len(),
+        elapsed.as_secs_f64()
+    );
+    for (label, entries) in [("skipped", &summary.skipped), ("notice", &summary.notices)] {
+        for entry in entries {
+            let reference = entry["ref"].as_str().unwrap_or("?");
+            println!(
+                "  {label} {reference}: {}",
+                entry["reason"].as_str().unwrap_or("?")
+            );
+        }
+    }
+}
+
+async fn list_jobs(settings: Settings, state: Option<&str>, limit: i64) -> anyhow::Result<()> {
+    let state = match state {
+        Some(name) => Some(
+            name.parse::<crate::db::JobState>()
+                .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
+    let app = App::open(settings).await?;
+    for job in app.db.jobs(state, limit).await? {
+        let detail = job.error.as_deref().or(job.result.as_deref()).unwrap_or("");
+        println!(
+            "{}\t{}\t{}\t{}\t{}",
+            job.id,
+            job.kind,
+            job.state.as_str(),
+            job.payload,
+            detail.lines().next().unwrap_or("")
         );
     }
     Ok(())

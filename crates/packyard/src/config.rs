@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -12,8 +13,9 @@ use storage::config::{StorageEntry, parse_size};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_UPLOAD: u64 = 100 * 1024 * 1024;
+pub const DEFAULT_UPDATE_INTERVAL: Duration = Duration::from_secs(3600);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     /// `PACKYARD_DATA_DIR` (default `./data`): SQLite database and local stores.
     pub data_dir: PathBuf,
@@ -29,6 +31,39 @@ pub struct Settings {
     pub max_upload: u64,
     /// Where archives and mirrored files are kept (`STORAGE_*`, see the README).
     pub storage: StorageSettings,
+    /// `PACKYARD_SECRET`: seals repository credentials stored in the database.
+    pub secret: Option<String>,
+    /// `PACKYARD_VCS_CACHE_DIR` (default `$PACKYARD_DATA_DIR/vcs`): bare mirrors of git
+    /// repositories. Only a cache: it may live on /tmp and be lost at any time.
+    pub vcs_cache_dir: PathBuf,
+    /// `PACKYARD_UPDATE_INTERVAL` (default 1 h, `0` = never): every package is re-scanned
+    /// this often, webhooks or not.
+    pub update_interval: Option<Duration>,
+    /// `PACKYARD_PREBUILD_DISTS`: build zips of git versions while scanning instead of on
+    /// first download.
+    pub prebuild_dists: bool,
+    /// `PACKYARD_ALLOW_LOCAL_REPOSITORIES`: let the API add `file://` and local-path
+    /// repositories (the command line always may).
+    pub allow_local_repositories: bool,
+}
+
+impl std::fmt::Debug for Settings {
+    /// Everything but `PACKYARD_SECRET`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("public_access", &self.public_access)
+            .field("max_upload", &self.max_upload)
+            .field("storage", &self.storage)
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("vcs_cache_dir", &self.vcs_cache_dir)
+            .field("update_interval", &self.update_interval)
+            .field("prebuild_dists", &self.prebuild_dists)
+            .field("allow_local_repositories", &self.allow_local_repositories)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The YAML file at `PACKYARD_CONFIG` (default `$PACKYARD_DATA_DIR/config.yaml` when it
@@ -96,9 +131,29 @@ impl Settings {
             .transpose()?
             .unwrap_or(DEFAULT_MAX_UPLOAD);
         let file = ConfigFile::load(&lookup, &data_dir)?;
+        let vcs_cache_dir = lookup("PACKYARD_VCS_CACHE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("vcs"));
+        let update_interval = match lookup("PACKYARD_UPDATE_INTERVAL") {
+            Some(value) => parse_interval("PACKYARD_UPDATE_INTERVAL", &value)?,
+            None => Some(DEFAULT_UPDATE_INTERVAL),
+        };
+        let allow_local_repositories = lookup("PACKYARD_ALLOW_LOCAL_REPOSITORIES")
+            .map(|v| parse_flag("PACKYARD_ALLOW_LOCAL_REPOSITORIES", &v))
+            .transpose()?
+            .unwrap_or(false);
+        let prebuild_dists = lookup("PACKYARD_PREBUILD_DISTS")
+            .map(|v| parse_flag("PACKYARD_PREBUILD_DISTS", &v))
+            .transpose()?
+            .unwrap_or(false);
         let storage = storage::config::from_env(&lookup, &data_dir, &file.storages)?;
         Ok(Settings {
             storage,
+            secret: lookup("PACKYARD_SECRET"),
+            vcs_cache_dir,
+            update_interval,
+            prebuild_dists,
+            allow_local_repositories,
             data_dir,
             database_url,
             listen,
@@ -115,6 +170,25 @@ fn parse_public_url(url: &str) -> anyhow::Result<String> {
         bail!("PACKYARD_PUBLIC_URL: {url:?} must start with http:// or https://");
     }
     Ok(trimmed.to_owned())
+}
+
+/// `3600`, `90s`, `15m`, `1h`; `0` turns the schedule off.
+fn parse_interval(name: &str, value: &str) -> anyhow::Result<Option<Duration>> {
+    let trimmed = value.trim();
+    let (digits, unit) = match trimmed.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => trimmed.split_at(at),
+        None => (trimmed, "s"),
+    };
+    let seconds_per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => bail!("{name}: {value:?} is not an interval such as 3600, 15m or 1h"),
+    };
+    let count: u64 = digits
+        .parse()
+        .with_context(|| format!("{name}: {value:?} is not an interval such as 3600, 15m or 1h"))?;
+    Ok((count > 0).then(|| Duration::from_secs(count * seconds_per_unit)))
 }
 
 fn parse_flag(name: &str, value: &str) -> anyhow::Result<bool> {
@@ -145,7 +219,7 @@ mod tests {
         let file = dir.join("config.yaml");
         std::fs::write(
             &file,
-            "storages:\n  disk.storage: {adapter: local, root: /srv/dist}\n",
+            "storages:\n  disk.storage: {adapter: local, root: /srv/dist, prefix: dist}\n",
         )
         .unwrap();
         let path = file.display().to_string();
@@ -178,6 +252,29 @@ mod tests {
         assert_eq!(s.public_url, None);
         assert!(!s.public_access);
         assert_eq!(s.max_upload, DEFAULT_MAX_UPLOAD);
+        assert_eq!(s.vcs_cache_dir, PathBuf::from("data/vcs"));
+        assert_eq!(s.update_interval, Some(DEFAULT_UPDATE_INTERVAL));
+        assert!(!s.prebuild_dists);
+        assert!(s.secret.is_none());
+    }
+
+    #[test]
+    fn intervals_accept_units_and_zero_turns_them_off() {
+        assert_eq!(
+            parse_interval("X", "90").unwrap(),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_interval("X", "15m").unwrap(),
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(
+            parse_interval("X", "2h").unwrap(),
+            Some(Duration::from_secs(7200))
+        );
+        assert_eq!(parse_interval("X", "0").unwrap(), None);
+        assert!(parse_interval("X", "soon").is_err());
+        assert!(parse_interval("X", "1d").is_err());
     }
 
     #[test]

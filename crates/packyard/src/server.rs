@@ -5,17 +5,24 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use std::sync::Arc;
+
 use crate::app::App;
 use crate::config::Settings;
+use crate::jobs::{JobHandler, spawn_periodic};
+use crate::vcs_packages::{ScanHandler, enqueue_due_scans};
 
 /// How often this replica looks for package changes made by others.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+/// Jobs one process runs at once: scans are mostly waiting on git and the network.
+const JOB_CONCURRENCY: usize = 4;
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen;
     let app = App::open(settings).await?;
     crate::storage_ops::check(&app.storage).await?;
     app.metadata.spawn_refresher(REFRESH_INTERVAL);
+    start_background_work(&app);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("PACKYARD_LISTEN: cannot listen on {listen}"))?;
@@ -28,6 +35,29 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")
+}
+
+/// Jobs run in this process; with PostgreSQL every replica takes its share. Re-scans
+/// are queued on a schedule as well as by webhooks.
+fn start_background_work(app: &Arc<App>) {
+    let handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(ScanHandler(app.clone()))];
+    // Dropping the handle leaves the runner going for the life of the process.
+    drop(app.jobs.clone().spawn_runner(handlers, JOB_CONCURRENCY));
+    if let Some(interval) = app.settings.update_interval {
+        let app = app.clone();
+        // Check often enough that a package is never much later than its interval.
+        let check_every = interval.min(Duration::from_secs(60));
+        spawn_periodic(check_every, move || {
+            let app = app.clone();
+            async move {
+                match enqueue_due_scans(&app, interval).await {
+                    Ok(0) => {}
+                    Ok(queued) => tracing::info!(queued, "queued scheduled re-scans"),
+                    Err(error) => tracing::warn!(%error, "queueing scheduled re-scans failed"),
+                }
+            }
+        });
+    }
 }
 
 async fn shutdown_signal() {

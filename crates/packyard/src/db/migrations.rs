@@ -1,10 +1,18 @@
-//! Schema migrations, one SQL file per step and engine. Applied in order inside a
-//! transaction each; the `schema_migrations` table records what ran.
+//! Schema migrations, one SQL file per step and engine. Each step not yet recorded in
+//! `schema_migrations` is applied, in version order, inside a transaction of its own.
 
 use super::{Db, Engine};
 
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_core.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_core.sql"))];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_core.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_jobs.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_vcs.sql")),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_core.sql")),
+    (2, include_str!("../../migrations/postgres/0002_jobs.sql")),
+    (3, include_str!("../../migrations/postgres/0003_vcs.sql")),
+];
 
 fn steps(engine: Engine) -> &'static [(i64, &'static str)] {
     match engine {
@@ -16,11 +24,13 @@ fn steps(engine: Engine) -> &'static [(i64, &'static str)] {
 #[cfg(test)]
 pub fn latest(engine: Engine) -> i64 {
     steps(engine)
-        .last()
+        .iter()
         .map(|(version, _)| *version)
+        .max()
         .unwrap_or(0)
 }
 
+#[cfg(test)]
 pub async fn applied(db: &Db) -> Result<i64, sqlx::Error> {
     let version: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
         .fetch_one(db.pool())
@@ -32,8 +42,16 @@ pub async fn run(db: &Db) -> Result<(), sqlx::Error> {
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
         .execute(db.pool())
         .await?;
-    let current = applied(db).await?;
-    for (version, sql) in steps(db.engine()).iter().filter(|(v, _)| *v > current) {
+    let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(db.pool())
+        .await?;
+    // Every step not yet applied, in version order, whatever order the list is in.
+    let mut pending: Vec<&(i64, &str)> = steps(db.engine())
+        .iter()
+        .filter(|(v, _)| !done.contains(v))
+        .collect();
+    pending.sort_by_key(|(version, _)| *version);
+    for (version, sql) in pending {
         let mut tx = db.pool().begin().await?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
             .execute(&mut *tx)

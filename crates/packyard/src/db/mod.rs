@@ -3,12 +3,16 @@
 //! accept; integers are 64-bit everywhere (flags are 0/1, times are Unix milliseconds).
 
 mod downloads;
+mod jobs;
 mod migrations;
 mod packages;
 mod users;
+mod vcs;
 
+pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
 pub use packages::{NewVersion, PackageStamp, VersionRow};
-pub use users::User;
+pub use users::{Role, User};
+pub use vcs::{NewVcsPackage, ScanRecord, VCS_KIND, VcsPackage};
 
 use std::time::Duration;
 

@@ -47,10 +47,10 @@ pub struct NewVersion {
     pub released_at: i64,
 }
 
-const VERSION_COLUMNS: &str = "v.version, v.version_normalized, v.reference, v.shasum, v.dist_store, \
+pub(super) const VERSION_COLUMNS: &str = "v.version, v.version_normalized, v.reference, v.shasum, v.dist_store, \
      v.dist_key, v.metadata, v.released_at, v.updated_at";
 
-fn version_row(row: &AnyRow) -> Result<VersionRow, sqlx::Error> {
+pub(super) fn version_row(row: &AnyRow) -> Result<VersionRow, sqlx::Error> {
     Ok(VersionRow {
         version: row.try_get("version")?,
         version_normalized: row.try_get("version_normalized")?,
@@ -62,6 +62,53 @@ fn version_row(row: &AnyRow) -> Result<VersionRow, sqlx::Error> {
         released_at: row.try_get("released_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+/// Marks a package changed and returns its id. Stamps are whole seconds because they
+/// become `Last-Modified` headers, which have one-second resolution, and strictly
+/// increasing, even when two changes land within one second or a replica's clock is
+/// behind: each change must move the header forward.
+pub(super) async fn bump_stamp(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    package: &str,
+) -> Result<i64, sqlx::Error> {
+    let stamp = (now_millis() / 1000 + 1) * 1000;
+    sqlx::query_scalar(
+        "UPDATE packages SET updated_at = CASE WHEN updated_at < $2 THEN $2 ELSE updated_at + 1000 END \
+         WHERE name = $1 RETURNING id",
+    )
+    .bind(package)
+    .bind(stamp)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+pub(super) async fn upsert_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    package_id: i64,
+    version: &NewVersion,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO versions (package_id, version, version_normalized, reference, shasum, dist_store, \
+         dist_key, metadata, released_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (package_id, version_normalized) DO UPDATE SET version = excluded.version, \
+         reference = excluded.reference, shasum = excluded.shasum, dist_store = excluded.dist_store, \
+         dist_key = excluded.dist_key, metadata = excluded.metadata, released_at = excluded.released_at, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(package_id)
+    .bind(&version.version)
+    .bind(&version.version_normalized)
+    .bind(&version.reference)
+    .bind(&version.shasum)
+    .bind(&version.dist_store)
+    .bind(&version.dist_key)
+    .bind(&version.metadata)
+    .bind(version.released_at)
+    .bind(now_millis())
+    .execute(&mut **tx)
+    .await
+    .map(drop)
 }
 
 fn package_row(row: &AnyRow) -> Result<PackageRow, sqlx::Error> {
@@ -160,10 +207,6 @@ impl Db {
         kind: &str,
         version: &NewVersion,
     ) -> Result<(), sqlx::Error> {
-        let now = now_millis();
-        // Stamps are whole seconds because they become `Last-Modified` headers, which
-        // have one-second resolution: each change must move the header forward.
-        let stamp = (now / 1000 + 1) * 1000;
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO packages (name, kind, created_at, updated_at) VALUES ($1, $2, $3, $3) \
@@ -171,39 +214,11 @@ impl Db {
         )
         .bind(package)
         .bind(kind)
-        .bind(now)
+        .bind(now_millis())
         .execute(&mut *tx)
         .await?;
-        // Strictly increasing, even when two changes land within one second or a
-        // replica's clock is behind.
-        let package_id: i64 = sqlx::query_scalar(
-            "UPDATE packages SET updated_at = CASE WHEN updated_at < $2 THEN $2 ELSE updated_at + 1000 END \
-             WHERE name = $1 RETURNING id",
-        )
-        .bind(package)
-        .bind(stamp)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO versions (package_id, version, version_normalized, reference, shasum, dist_store, \
-             dist_key, metadata, released_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (package_id, version_normalized) DO UPDATE SET version = excluded.version, \
-             reference = excluded.reference, shasum = excluded.shasum, dist_store = excluded.dist_store, \
-             dist_key = excluded.dist_key, metadata = excluded.metadata, released_at = excluded.released_at, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(package_id)
-        .bind(&version.version)
-        .bind(&version.version_normalized)
-        .bind(&version.reference)
-        .bind(&version.shasum)
-        .bind(&version.dist_store)
-        .bind(&version.dist_key)
-        .bind(&version.metadata)
-        .bind(version.released_at)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let package_id = bump_stamp(&mut tx, package).await?;
+        upsert_version(&mut tx, package_id, version).await?;
         tx.commit().await
     }
 }

@@ -42,6 +42,20 @@ impl Caller {
         ))
     }
 
+    /// Maintainers and admins: may add packages and trigger updates.
+    pub fn require_maintainer(&self) -> Result<&User, ApiError> {
+        match &self.0 {
+            Some(user) if user.is_maintainer || user.is_admin => Ok(user),
+            Some(user) => Err(ApiError::forbidden(format!(
+                "user {} is not a maintainer",
+                user.name
+            ))),
+            None => Err(ApiError::unauthorized(
+                "authentication required: this needs a maintainer's API token",
+            )),
+        }
+    }
+
     pub fn require_admin(&self) -> Result<&User, ApiError> {
         match &self.0 {
             Some(user) if user.is_admin => Ok(user),
@@ -56,10 +70,17 @@ impl Caller {
     }
 }
 
+/// `?token=user:token`, or Packagist's `?username=user&apiToken=token`.
 fn query_token(uri: &Uri) -> Result<Option<(String, String)>, ApiError> {
     let Some(query) = uri.query() else {
         return Ok(None);
     };
+    if let (Some(name), Some(token)) = (
+        query_param(query, "username"),
+        query_param(query, "apiToken"),
+    ) {
+        return Ok(Some((name, token)));
+    }
     let Some(value) = query_param(query, "token") else {
         return Ok(None);
     };

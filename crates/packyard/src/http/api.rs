@@ -11,8 +11,10 @@ use serde_json::json;
 use super::ApiError;
 use super::access::{Caller, query_param};
 use crate::app::App;
+use crate::jobs::job_json;
 use crate::sources::archive_file::{ArchiveFile, ReceiveError};
 use crate::sources::artifact::{self, Outcome, PublishRequest};
+use crate::vcs_packages::{self, AddRequest, Credentials};
 
 /// `PUT /api/packages/upload/{vendor}/{package}/{version}` with a zip body (the route
 /// of Packeton and Nexus). Admins only.
@@ -64,6 +66,70 @@ pub async fn upload(
         "shasum": published.reference,
     });
     Ok((status, axum::Json(body)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreatePackage {
+    repository: RepositorySpec,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepositorySpec {
+    url: String,
+    #[serde(default)]
+    credentials: Option<Credentials>,
+    #[serde(default)]
+    webhook_secret: Option<String>,
+}
+
+/// `POST /api/create-package` with `{"repository":{"url":...}}` (Packagist's API), plus
+/// optional `credentials` and `webhook_secret`. Maintainers and admins. The first scan
+/// runs before the answer, so a bad repository is reported here.
+pub async fn create_package(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    Caller::identify(&app, &headers, &uri)
+        .await?
+        .require_maintainer()?;
+    let request: CreatePackage = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "expected {{\"repository\":{{\"url\":\"...\"}}}}: {e}"
+        ))
+    })?;
+    let summary = vcs_packages::add(
+        &app,
+        AddRequest {
+            url: request.repository.url,
+            credentials: request.repository.credentials,
+            webhook_secret: request.repository.webhook_secret,
+            allow_local: app.settings.allow_local_repositories,
+        },
+    )
+    .await?;
+    let mut body = summary.to_json();
+    body["status"] = json!("success");
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// `GET /api/jobs/{id}`: the state of a background job, with its result or error text.
+pub async fn job(
+    State(app): State<Arc<App>>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    Caller::identify(&app, &headers, &uri)
+        .await?
+        .require_reader(&app)?;
+    match app.db.job(id).await? {
+        Some(job) => Ok(axum::Json(job_json(&job)).into_response()),
+        None => Err(ApiError::not_found(format!("no job {id}"))),
+    }
 }
 
 pub async fn healthz(State(app): State<Arc<App>>) -> Result<Response, ApiError> {

@@ -3,8 +3,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::secrets::SecretError;
 use crate::sources::archive_file::ReceiveError;
 use crate::sources::artifact::UploadError;
+use crate::vcs_packages::VcsError;
 
 /// An error answered as `{"status":"error","message":...}`.
 #[derive(Debug)]
@@ -102,6 +104,24 @@ impl From<UploadError> for ApiError {
             Storage(e) => ApiError::unavailable("storage unavailable", e),
             Database(e) => ApiError::from(e),
             Io(e) => ApiError::internal("reading the upload failed", e),
+        }
+    }
+}
+
+impl From<VcsError> for ApiError {
+    fn from(error: VcsError) -> Self {
+        match error {
+            VcsError::InvalidRequest(_) | VcsError::Secret(SecretError::NoSecret) => {
+                ApiError::bad_request(error.to_string())
+            }
+            VcsError::Scan(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string()),
+            VcsError::NameTaken { .. } => ApiError::new(StatusCode::CONFLICT, error.to_string()),
+            VcsError::UnknownPackage(_) => ApiError::not_found(error.to_string()),
+            VcsError::Secret(SecretError::Undecryptable) => {
+                ApiError::internal("stored credentials are unusable", error)
+            }
+            VcsError::Database(e) => ApiError::from(e),
+            VcsError::Storage(e) => ApiError::unavailable("storage unavailable", e),
         }
     }
 }

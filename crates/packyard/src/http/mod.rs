@@ -4,6 +4,7 @@ mod access;
 mod api;
 mod composer;
 mod error;
+mod hooks;
 
 use std::sync::Arc;
 
@@ -24,6 +25,13 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/packages/upload/{vendor}/{package}/{version}",
             put(api::upload),
         )
+        .route("/api/create-package", post(api::create_package))
+        .route("/api/update-package", post(hooks::update_package))
+        .route("/api/github", post(hooks::github))
+        .route("/api/gitlab", post(hooks::gitlab))
+        .route("/api/gitea", post(hooks::gitea))
+        .route("/api/bitbucket", post(hooks::bitbucket))
+        .route("/api/jobs/{id}", get(api::job))
         .route("/api/healthz", get(api::healthz))
         .fallback(error::not_found)
         .with_state(app)

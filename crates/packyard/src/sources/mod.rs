@@ -3,3 +3,5 @@
 
 pub mod archive_file;
 pub mod artifact;
+pub mod git;
+pub mod vcs;

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Output, Stdio};
 use sha1::{Digest, Sha1};
 use zip::write::SimpleFileOptions;
 
+pub mod git;
+
 pub use testkit::{TempDir, unique_name};
 
 /// A running `packyard serve`, killed on drop.
@@ -33,6 +35,8 @@ impl Server {
             ),
             ("PACKYARD_LISTEN".into(), "127.0.0.1:0".into()),
             ("RUST_LOG".into(), "warn".into()),
+            // Tests build their repositories on local disk.
+            ("PACKYARD_ALLOW_LOCAL_REPOSITORIES".into(), "1".into()),
         ];
         env.extend(
             extra_env

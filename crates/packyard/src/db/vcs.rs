@@ -1,0 +1,342 @@
+//! Git packages: repository, credentials, scan state, and replacing a package's versions
+//! with what a scan found.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::packages::{VERSION_COLUMNS, bump_stamp, upsert_version, version_row};
+use super::{Db, NewVersion, now_millis};
+
+/// Package kind recorded for packages scanned from git.
+pub const VCS_KIND: &str = "vcs";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VcsPackage {
+    pub name: String,
+    pub repository_url: String,
+    /// Sealed with `PACKYARD_SECRET`.
+    pub credentials: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub scan_fingerprint: Option<String>,
+    pub scanned_at: Option<i64>,
+    pub scan_error: Option<String>,
+    /// JSON list of the refs the last scan skipped, with reasons.
+    pub scan_report: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewVcsPackage {
+    pub name: String,
+    pub repository_url: String,
+    pub repository_key: String,
+    pub credentials: Option<String>,
+    pub webhook_secret: Option<String>,
+}
+
+/// The outcome of one scan, for the package row.
+#[derive(Debug, Clone, Default)]
+pub struct ScanRecord {
+    pub fingerprint: Option<String>,
+    pub error: Option<String>,
+    pub report: Option<String>,
+}
+
+const VCS_COLUMNS: &str = "name, repository_url, credentials, webhook_secret, scan_fingerprint, \
+     scanned_at, scan_error, scan_report";
+
+fn vcs_row(row: &AnyRow) -> Result<VcsPackage, sqlx::Error> {
+    Ok(VcsPackage {
+        name: row.try_get("name")?,
+        repository_url: row.try_get("repository_url")?,
+        credentials: row.try_get("credentials")?,
+        webhook_secret: row.try_get("webhook_secret")?,
+        scan_fingerprint: row.try_get("scan_fingerprint")?,
+        scanned_at: row.try_get("scanned_at")?,
+        scan_error: row.try_get("scan_error")?,
+        scan_report: row.try_get("scan_report")?,
+    })
+}
+
+impl Db {
+    /// Registers a git package with its versions from the first scan, in one
+    /// transaction. Fails with a unique violation when the name is taken.
+    pub async fn create_vcs_package(
+        &self,
+        package: &NewVcsPackage,
+        versions: &[NewVersion],
+        scan: &ScanRecord,
+    ) -> Result<(), sqlx::Error> {
+        let now = now_millis();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO packages (name, kind, created_at, updated_at, repository_url, repository_key, \
+             credentials, webhook_secret, scan_fingerprint, scanned_at, scan_error, scan_report) \
+             VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $3, $9, $10)",
+        )
+        .bind(&package.name)
+        .bind(VCS_KIND)
+        .bind(now)
+        .bind(&package.repository_url)
+        .bind(&package.repository_key)
+        .bind(&package.credentials)
+        .bind(&package.webhook_secret)
+        .bind(&scan.fingerprint)
+        .bind(&scan.error)
+        .bind(&scan.report)
+        .execute(&mut *tx)
+        .await?;
+        let package_id = bump_stamp(&mut tx, &package.name).await?;
+        for version in versions {
+            upsert_version(&mut tx, package_id, version).await?;
+        }
+        tx.commit().await
+    }
+
+    pub async fn vcs_package(&self, name: &str) -> Result<Option<VcsPackage>, sqlx::Error> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VCS_COLUMNS} FROM packages WHERE name = $1 AND kind = '{VCS_KIND}'"
+        )))
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(vcs_row).transpose()
+    }
+
+    /// Git packages whose repository has this key (see `repository_url::key`).
+    pub async fn vcs_packages_by_key(&self, key: &str) -> Result<Vec<VcsPackage>, sqlx::Error> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VCS_COLUMNS} FROM packages WHERE repository_key = $1 AND kind = '{VCS_KIND}' ORDER BY name"
+        )))
+        .bind(key)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(vcs_row).collect()
+    }
+
+    /// Names of git packages not scanned since `before` (Unix ms).
+    pub async fn vcs_packages_scanned_before(
+        &self,
+        before: i64,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT name FROM packages WHERE kind = '{VCS_KIND}' AND (scanned_at IS NULL OR scanned_at < $1) ORDER BY name"
+        )))
+        .bind(before)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    pub async fn record_scan(&self, package: &str, scan: &ScanRecord) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE packages SET scanned_at = $2, scan_error = $3, \
+             scan_fingerprint = COALESCE($4, scan_fingerprint), scan_report = COALESCE($5, scan_report) \
+             WHERE name = $1",
+        )
+        .bind(package)
+        .bind(now_millis())
+        .bind(&scan.error)
+        .bind(&scan.fingerprint)
+        .bind(&scan.report)
+        .execute(self.pool())
+        .await
+        .map(drop)
+    }
+
+    /// Makes the package's versions exactly `versions`: new ones are added, changed ones
+    /// replaced, vanished ones removed. Unchanged versions keep their rows (and their
+    /// built dist's shasum). Returns whether anything changed; only then is the package
+    /// marked changed.
+    pub async fn replace_versions(
+        &self,
+        package: &str,
+        versions: &[NewVersion],
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VERSION_COLUMNS} FROM versions v JOIN packages p ON p.id = v.package_id WHERE p.name = $1"
+        )))
+        .bind(package)
+        .fetch_all(&mut *tx)
+        .await?;
+        let existing: HashMap<String, super::VersionRow> = rows
+            .iter()
+            .map(version_row)
+            .map(|row| row.map(|row| (row.version_normalized.clone(), row)))
+            .collect::<Result<_, _>>()?;
+        let changed: Vec<&NewVersion> = versions
+            .iter()
+            .filter(|new| {
+                existing.get(&new.version_normalized).is_none_or(|old| {
+                    old.version != new.version
+                        || old.reference != new.reference
+                        || old.metadata != new.metadata
+                })
+            })
+            .collect();
+        let vanished: Vec<&String> = existing
+            .keys()
+            .filter(|normalized| {
+                !versions
+                    .iter()
+                    .any(|v| &v.version_normalized == *normalized)
+            })
+            .collect();
+        if changed.is_empty() && vanished.is_empty() {
+            return Ok(false);
+        }
+        let package_id = bump_stamp(&mut tx, package).await?;
+        for version in changed {
+            upsert_version(&mut tx, package_id, version).await?;
+        }
+        for normalized in vanished {
+            sqlx::query("DELETE FROM versions WHERE package_id = $1 AND version_normalized = $2")
+                .bind(package_id)
+                .bind(normalized)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records the sha1 of a dist built for a version, if the version still points at
+    /// that object.
+    pub async fn set_dist_shasum(
+        &self,
+        package: &str,
+        dist_key: &str,
+        shasum: &str,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let updated = sqlx::query(
+            "UPDATE versions SET shasum = $3 WHERE dist_key = $2 AND shasum <> $3 \
+             AND package_id = (SELECT id FROM packages WHERE name = $1)",
+        )
+        .bind(package)
+        .bind(dist_key)
+        .bind(shasum)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() > 0 {
+            bump_stamp(&mut tx, package).await?;
+        }
+        tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{is_unique_violation, testing};
+
+    fn version(v: &str, reference: &str) -> NewVersion {
+        NewVersion {
+            version: v.into(),
+            version_normalized: format!("{v}.0"),
+            reference: reference.into(),
+            shasum: String::new(),
+            dist_store: "dist".into(),
+            dist_key: format!("acme/lib/{v}-{reference}.zip"),
+            metadata: "{}".into(),
+            released_at: 0,
+        }
+    }
+
+    fn package() -> NewVcsPackage {
+        NewVcsPackage {
+            name: "acme/lib".into(),
+            repository_url: "https://git.example.com/acme/lib.git".into(),
+            repository_key: "git.example.com/acme/lib".into(),
+            credentials: None,
+            webhook_secret: Some("s3cret".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn scans_replace_versions_and_keep_unchanged_rows() {
+        for (db, _dir) in testing::engines().await {
+            let scan = ScanRecord {
+                fingerprint: Some("f1".into()),
+                ..ScanRecord::default()
+            };
+            db.create_vcs_package(
+                &package(),
+                &[version("1.0.0", "a"), version("1.1.0", "b")],
+                &scan,
+            )
+            .await
+            .unwrap();
+            let duplicate = db
+                .create_vcs_package(&package(), &[], &scan)
+                .await
+                .unwrap_err();
+            assert!(is_unique_violation(&duplicate));
+            let found = db.vcs_package("acme/lib").await.unwrap().unwrap();
+            assert_eq!(found.scan_fingerprint.as_deref(), Some("f1"));
+            assert_eq!(found.webhook_secret.as_deref(), Some("s3cret"));
+            assert_eq!(
+                db.vcs_packages_by_key("git.example.com/acme/lib")
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+
+            db.set_dist_shasum("acme/lib", "acme/lib/1.0.0-a.zip", "sha")
+                .await
+                .unwrap();
+            let stamp = db.package_stamps().await.unwrap()[0].updated_at;
+            assert!(
+                !db.replace_versions("acme/lib", &[version("1.0.0", "a"), version("1.1.0", "b")])
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(
+                db.package_stamps().await.unwrap()[0].updated_at,
+                stamp,
+                "no change, no new stamp"
+            );
+
+            // 1.1.0 vanished, 1.2.0 appeared; 1.0.0 keeps its built dist's shasum.
+            assert!(
+                db.replace_versions("acme/lib", &[version("1.0.0", "a"), version("1.2.0", "c")])
+                    .await
+                    .unwrap()
+            );
+            let (_, mut rows) = db.package_with_versions("acme/lib").await.unwrap().unwrap();
+            rows.sort_by(|a, b| a.version.cmp(&b.version));
+            let summary: Vec<_> = rows
+                .iter()
+                .map(|r| (r.version.as_str(), r.shasum.as_str()))
+                .collect();
+            assert_eq!(summary, [("1.0.0", "sha"), ("1.2.0", "")]);
+            assert!(db.package_stamps().await.unwrap()[0].updated_at > stamp);
+
+            db.record_scan(
+                "acme/lib",
+                &ScanRecord {
+                    error: Some("fatal: boom".into()),
+                    ..ScanRecord::default()
+                },
+            )
+            .await
+            .unwrap();
+            let failed = db.vcs_package("acme/lib").await.unwrap().unwrap();
+            assert_eq!(failed.scan_error.as_deref(), Some("fatal: boom"));
+            assert_eq!(
+                failed.scan_fingerprint.as_deref(),
+                Some("f1"),
+                "a failed scan keeps the last fingerprint"
+            );
+            assert!(
+                db.vcs_packages_scanned_before(now_millis() + 1)
+                    .await
+                    .unwrap()
+                    .contains(&"acme/lib".to_string())
+            );
+            assert!(db.vcs_packages_scanned_before(0).await.unwrap().is_empty());
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Push webhooks from GitHub, GitLab, Gitea and Bitbucket, and Packagist's generic
+//! `update-package`: find the packages of the pushed repository and queue a re-scan.
+//!
+//! A package with a webhook secret accepts a hook signed with it (or carrying it, for
+//! GitLab); otherwise the hook must come with a maintainer's or admin's credentials
+//! (`?username=&apiToken=`, as Packagist, or HTTP Basic).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use super::ApiError;
+use super::access::Caller;
+use crate::app::App;
+use crate::db::VcsPackage;
+use crate::repository_url;
+
+/// Who sent a hook, which decides where the repository URL is and how it is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Provider {
+    GitHub,
+    GitLab,
+    Gitea,
+    Bitbucket,
+    Generic,
+}
+
+pub async fn github(
+    state: State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if header(&headers, "x-github-event") == Some("ping") {
+        return Ok(axum::Json(json!({"status": "success", "message": "pong"})).into_response());
+    }
+    receive(state, headers, uri, body, Provider::GitHub).await
+}
+
+pub async fn gitlab(
+    state: State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    receive(state, headers, uri, body, Provider::GitLab).await
+}
+
+pub async fn gitea(
+    state: State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    receive(state, headers, uri, body, Provider::Gitea).await
+}
+
+pub async fn bitbucket(
+    state: State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    receive(state, headers, uri, body, Provider::Bitbucket).await
+}
+
+pub async fn update_package(
+    state: State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    receive(state, headers, uri, body, Provider::Generic).await
+}
+
+async fn receive(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+    provider: Provider,
+) -> Result<Response, ApiError> {
+    let payload: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the hook body is not JSON: {e}")))?;
+    let urls = repository_urls(provider, &payload);
+    if urls.is_empty() {
+        return Err(ApiError::bad_request(
+            "no repository URL in the hook body (expected e.g. {\"repository\":{\"url\":\"...\"}})",
+        ));
+    }
+    let packages = find_packages(&app, &urls).await?;
+    if packages.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no package uses the repository {}",
+            urls[0]
+        )));
+    }
+    // A signature that is sent must be right; without one, a maintainer's credentials
+    // are needed.
+    match verify_signature(provider, &headers, &body, &packages) {
+        Some(true) => {}
+        Some(false) => {
+            return Err(ApiError::unauthorized(
+                "the webhook signature does not match the package's webhook secret",
+            ));
+        }
+        None => {
+            Caller::identify(&app, &headers, &uri)
+                .await?
+                .require_maintainer()?;
+        }
+    }
+    let mut queued = Vec::new();
+    for package in &packages {
+        let job = crate::vcs_packages::enqueue_scan(&app.jobs, &package.name).await?;
+        queued.push(json!({"package": package.name, "job": job}));
+    }
+    tracing::info!(
+        ?provider,
+        packages = queued.len(),
+        "webhook queued re-scans"
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"status": "success", "jobs": queued})),
+    )
+        .into_response())
+}
+
+async fn find_packages(app: &App, urls: &[String]) -> Result<Vec<VcsPackage>, ApiError> {
+    for url in urls {
+        let packages = app
+            .db
+            .vcs_packages_by_key(&repository_url::key(url))
+            .await?;
+        if !packages.is_empty() {
+            return Ok(packages);
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// Every URL the payload gives for the pushed repository, best first.
+fn repository_urls(provider: Provider, payload: &Value) -> Vec<String> {
+    let at = |pointer: &str| {
+        payload
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let mut urls: Vec<String> = match provider {
+        Provider::GitHub | Provider::Gitea => {
+            ["clone_url", "ssh_url", "git_url", "html_url", "url"]
+                .iter()
+                .filter_map(|field| at(&format!("/repository/{field}")))
+                .collect()
+        }
+        Provider::GitLab => [
+            "/project/git_http_url",
+            "/project/git_ssh_url",
+            "/project/web_url",
+            "/repository/git_http_url",
+            "/repository/git_ssh_url",
+            "/repository/homepage",
+            "/repository/url",
+        ]
+        .iter()
+        .filter_map(|pointer| at(pointer))
+        .collect(),
+        Provider::Bitbucket => {
+            let mut urls: Vec<String> = at("/repository/links/html/href").into_iter().collect();
+            if let Some(clones) = payload
+                .pointer("/repository/links/clone")
+                .and_then(Value::as_array)
+            {
+                urls.extend(
+                    clones
+                        .iter()
+                        .filter_map(|c| c["href"].as_str().map(str::to_owned)),
+                );
+            }
+            if let Some(full_name) = at("/repository/full_name") {
+                urls.push(format!("https://bitbucket.org/{full_name}"));
+            }
+            urls
+        }
+        Provider::Generic => at("/repository/url")
+            .or_else(|| at("/repository"))
+            .into_iter()
+            .collect(),
+    };
+    urls.retain(|url| !url.is_empty());
+    urls
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Checks the provider's proof against the secret of every package: `None` when the hook
+/// carries no proof, `Some(false)` when a package has no secret or one does not match.
+fn verify_signature(
+    provider: Provider,
+    headers: &HeaderMap,
+    body: &[u8],
+    packages: &[VcsPackage],
+) -> Option<bool> {
+    let proof = match provider {
+        Provider::GitHub => {
+            header(headers, "x-hub-signature-256").and_then(|s| s.strip_prefix("sha256="))
+        }
+        Provider::Gitea => header(headers, "x-gitea-signature").or_else(|| {
+            header(headers, "x-hub-signature-256").and_then(|s| s.strip_prefix("sha256="))
+        }),
+        Provider::Bitbucket => {
+            header(headers, "x-hub-signature").and_then(|s| s.strip_prefix("sha256="))
+        }
+        Provider::GitLab => header(headers, "x-gitlab-token"),
+        Provider::Generic => None,
+    };
+    let proof = proof?;
+    let valid = packages
+        .iter()
+        .all(|package| match package.webhook_secret.as_deref() {
+            None => false,
+            Some(secret) if provider == Provider::GitLab => {
+                constant_time_eq(proof.as_bytes(), secret.as_bytes())
+            }
+            Some(secret) => hmac_sha256_hex_matches(secret, body, proof),
+        });
+    Some(valid)
+}
+
+fn hmac_sha256_hex_matches(secret: &str, body: &[u8], hex_signature: &str) -> bool {
+    let Ok(expected) = hex::decode(hex_signature.trim()) else {
+        return false;
+    };
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+    mac.update(body);
+    // verify_slice compares in constant time.
+    mac.verify_slice(&expected).is_ok()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(secret: &str, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn package(secret: Option<&str>) -> VcsPackage {
+        VcsPackage {
+            name: "acme/lib".into(),
+            repository_url: "https://github.com/acme/lib.git".into(),
+            credentials: None,
+            webhook_secret: secret.map(str::to_owned),
+            scan_fingerprint: None,
+            scanned_at: None,
+            scan_error: None,
+            scan_report: None,
+        }
+    }
+
+    #[test]
+    fn urls_are_found_where_each_provider_puts_them() {
+        let github = json!({"repository": {"clone_url": "https://github.com/acme/lib.git", "ssh_url": "git@github.com:acme/lib.git"}});
+        assert_eq!(
+            repository_urls(Provider::GitHub, &github)[0],
+            "https://github.com/acme/lib.git"
+        );
+        let gitlab = json!({"project": {"git_http_url": "https://gitlab.com/acme/lib.git"}});
+        assert_eq!(
+            repository_urls(Provider::GitLab, &gitlab),
+            ["https://gitlab.com/acme/lib.git"]
+        );
+        let bitbucket = json!({"repository": {"full_name": "acme/lib", "links": {"html": {"href": "https://bitbucket.org/acme/lib"}}}});
+        assert_eq!(
+            repository_urls(Provider::Bitbucket, &bitbucket)[0],
+            "https://bitbucket.org/acme/lib"
+        );
+        let generic = json!({"repository": {"url": "/srv/git/lib"}});
+        assert_eq!(
+            repository_urls(Provider::Generic, &generic),
+            ["/srv/git/lib"]
+        );
+        assert!(repository_urls(Provider::Generic, &json!({"nothing": 1})).is_empty());
+    }
+
+    #[test]
+    fn signatures_are_checked_per_provider() {
+        let body = br#"{"repository":{}}"#;
+        let packages = [package(Some("s3cret"))];
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-hub-signature-256",
+            format!("sha256={}", sign("s3cret", body)).parse().unwrap(),
+        );
+        assert_eq!(
+            verify_signature(Provider::GitHub, &headers, body, &packages),
+            Some(true)
+        );
+        assert_eq!(
+            verify_signature(Provider::GitHub, &headers, b"tampered", &packages),
+            Some(false)
+        );
+        assert_eq!(
+            verify_signature(Provider::GitHub, &headers, body, &[package(Some("other"))]),
+            Some(false)
+        );
+        assert_eq!(
+            verify_signature(Provider::GitHub, &headers, body, &[package(None)]),
+            Some(false)
+        );
+        let mut gitea = HeaderMap::new();
+        gitea.insert("x-gitea-signature", sign("s3cret", body).parse().unwrap());
+        assert_eq!(
+            verify_signature(Provider::Gitea, &gitea, body, &packages),
+            Some(true)
+        );
+        let mut gitlab = HeaderMap::new();
+        gitlab.insert("x-gitlab-token", "s3cret".parse().unwrap());
+        assert_eq!(
+            verify_signature(Provider::GitLab, &gitlab, body, &packages),
+            Some(true)
+        );
+        gitlab.insert("x-gitlab-token", "s3cre".parse().unwrap());
+        assert_eq!(
+            verify_signature(Provider::GitLab, &gitlab, body, &packages),
+            Some(false)
+        );
+        assert_eq!(
+            verify_signature(Provider::Generic, &headers, body, &packages),
+            None
+        );
+        assert_eq!(
+            verify_signature(Provider::GitHub, &HeaderMap::new(), body, &packages),
+            None
+        );
+    }
+}

@@ -1,0 +1,782 @@
+//! The `git` command, driven asynchronously: one process per step, never one per ref.
+//!
+//! A repository is kept as a bare mirror of its branches and tags in a cache directory:
+//! `git ls-remote` tells what the remote has (and its default branch), `git fetch`
+//! brings the mirror up to date only when that differs from the mirror, one
+//! `git for-each-ref` lists refs, peeled commits and dates, one `git cat-file --batch`
+//! reads a file at every commit, and [`archive`] builds dists.
+//!
+//! The mirror is a `git clone --bare` (branches and tags) whose config then forgets the
+//! URL; later fetches name the URL and the refspecs `refs/heads/*` and `refs/tags/*` on
+//! the command line. Not `git clone --mirror`: a mirror clone keeps the URL (and any
+//! password in it) in its config and also fetches every `refs/pull/*` a forge
+//! publishes, which can outnumber the branches a hundred to one.
+//!
+//! git runs without prompts (`GIT_TERMINAL_PROMPT=0`, no askpass), in the C locale so
+//! that its messages are the ones users search for, and with the caller's credentials
+//! passed in the environment (`GIT_CONFIG_*`), never on the command line or in a config
+//! file. Every failure carries git's stderr, trimmed, as git wrote it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use base64::Engine;
+use composer::vcs::RefKind;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+/// Bumped whenever what a scan derives from the same refs changes, so that every
+/// repository is derived again once after an upgrade.
+const FINGERPRINT_FORMAT: &str = "packyard-git-refs 1";
+
+/// Variables a parent git process (a hook, a test run inside a checkout) could leave
+/// behind, which would point our commands at another repository.
+const INHERITED_GIT_VARIABLES: [&str; 10] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_CONFIG",
+    "GIT_CONFIG_PARAMETERS",
+    "SSH_ASKPASS",
+];
+
+/// How to authenticate to the remote, supplied per repository.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct GitAuth {
+    /// User name and password (or token) for http(s) URLs, sent as an
+    /// `Authorization: Basic` header.
+    pub https_basic: Option<(String, String)>,
+    /// A private key file for ssh URLs.
+    pub ssh_key_path: Option<PathBuf>,
+}
+
+impl fmt::Debug for GitAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitAuth")
+            .field(
+                "https_basic",
+                &self.https_basic.as_ref().map(|(user, _)| (user, "***")),
+            )
+            .field("ssh_key_path", &self.ssh_key_path)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("could not run git: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// git exited with an error; the message is its stderr, verbatim and trimmed.
+    #[error("{}", if .stderr.is_empty() { format!("git {command} failed ({status})") } else { .stderr.clone() })]
+    Failed {
+        command: &'static str,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+    #[error("git {command} printed something unexpected: {detail}")]
+    UnexpectedOutput {
+        command: &'static str,
+        detail: String,
+    },
+    #[error("not a commit id: {0:?}")]
+    InvalidCommit(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl GitError {
+    fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> GitError {
+        let context = context.into();
+        move |source| GitError::Io { context, source }
+    }
+}
+
+/// The refs of a repository as far as packages are concerned: every branch and tag
+/// with its object (and, for an annotated tag, the commit it peels to as
+/// `refs/tags/NAME^{}`), and the branch HEAD names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefListing {
+    /// Full ref name → object id, sorted by name.
+    pub refs: BTreeMap<String, String>,
+    /// The default branch's short name.
+    pub head: Option<String>,
+}
+
+impl RefListing {
+    /// A digest of the listing that changes when any branch, tag or the default branch
+    /// does; what a scan derives depends on nothing else.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(FINGERPRINT_FORMAT);
+        hasher.update(format!("\nHEAD {}\n", self.head.as_deref().unwrap_or("")));
+        for (name, object) in &self.refs {
+            hasher.update(format!("{object} {name}\n"));
+        }
+        hex::encode(hasher.finalize())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.refs.is_empty()
+    }
+}
+
+/// One branch or tag of the mirror.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorRef {
+    /// The short name (`main`, `v1.0.0`).
+    pub name: String,
+    pub kind: RefKind,
+    /// The object the ref names: a commit, or a tag object for annotated tags.
+    pub object: String,
+    /// What the ref ends at after peeling tags, and its type (`commit`, `tree`, ...).
+    pub target: String,
+    pub target_type: String,
+    /// The author time of `target` when it is a commit.
+    pub time: Option<i64>,
+}
+
+/// What a path holds at one commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileAt {
+    Missing,
+    File(Vec<u8>),
+    /// Something other than a file: a directory (`tree`) or a submodule.
+    NotAFile(String),
+}
+
+/// The bare mirror of one remote repository.
+pub struct Mirror {
+    url: String,
+    dir: PathBuf,
+    auth: GitAuth,
+}
+
+impl Mirror {
+    pub fn new(url: &str, dir: &Path, auth: &GitAuth) -> Self {
+        Self {
+            url: url.to_owned(),
+            dir: dir.to_owned(),
+            auth: auth.clone(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the mirror has been created (it may still be out of date).
+    pub fn exists(&self) -> bool {
+        self.dir.join("HEAD").is_file() && self.dir.join("objects").is_dir()
+    }
+
+    /// Serializes work on this mirror within the process: two fetches into one
+    /// repository at once fail on each other's ref locks.
+    pub async fn lock(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
+            LazyLock::new(Mutex::default);
+        let lock = LOCKS
+            .lock()
+            .expect("mirror lock table is never poisoned")
+            .entry(self.dir.clone())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
+    /// What the remote has: `git ls-remote --symref`, branches and tags only.
+    pub async fn remote_listing(&self) -> Result<RefListing, GitError> {
+        let output = self
+            .run("ls-remote", &["ls-remote", "--symref", "--", &self.url])
+            .await?;
+        let mut listing = RefListing::default();
+        for line in output.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let line = String::from_utf8_lossy(line);
+            let (left, name) = line
+                .split_once('\t')
+                .ok_or_else(|| unexpected("ls-remote", &line))?;
+            if let Some(target) = left.strip_prefix("ref: ") {
+                if name == "HEAD" {
+                    listing.head = target.strip_prefix("refs/heads/").map(str::to_owned);
+                }
+            } else if is_package_ref(name) {
+                listing.refs.insert(name.to_owned(), left.to_owned());
+            }
+        }
+        Ok(listing)
+    }
+
+    /// Creates the mirror or brings it up to `remote`: fetches only when the refs differ
+    /// and points HEAD at the remote's default branch (Composer's `master` when the
+    /// remote names none). Returns the mirror's refs afterwards.
+    pub async fn sync(
+        &self,
+        remote: &RefListing,
+    ) -> Result<(RefListing, Vec<MirrorRef>), GitError> {
+        let head = remote.head.as_deref().unwrap_or("master");
+        if !self.exists() {
+            self.create(head).await?;
+            return self.refs().await;
+        }
+        let (mut listing, mut refs) = self.refs().await?;
+        if listing.refs != remote.refs {
+            self.fetch(&self.dir).await?;
+            // One packed-refs file keeps for-each-ref on the no-change path one read.
+            self.run_in("pack-refs", &["pack-refs", "--all"], &self.dir, false)
+                .await?;
+        }
+        if listing.head.as_deref() != Some(head) {
+            self.set_head(&self.dir, head).await?;
+        }
+        if listing.refs != remote.refs || listing.head.as_deref() != Some(head) {
+            (listing, refs) = self.refs().await?;
+        }
+        Ok((listing, refs))
+    }
+
+    /// A new mirror is built beside its final place and renamed into it, so that a
+    /// failed first fetch leaves nothing that looks like a mirror.
+    async fn create(&self, head: &str) -> Result<(), GitError> {
+        let parent = self.dir.parent().unwrap_or(Path::new("."));
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(GitError::io(format!("creating {}", parent.display())))?;
+        let dir_name = self.dir.file_name().map_or_else(
+            || "mirror".into(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        let building = self
+            .dir
+            .with_file_name(format!("{dir_name}.building-{}", std::process::id()));
+        if tokio::fs::metadata(&building).await.is_ok() {
+            remove_dir(&building).await?;
+        }
+        if tokio::fs::metadata(&self.dir).await.is_ok() {
+            // Not a mirror (checked by the caller): left over from an interrupted run.
+            remove_dir(&self.dir).await?;
+        }
+        let building_arg = building.to_string_lossy();
+        let result = async {
+            // Clone, not init + fetch: clone writes all refs into one packed-refs file,
+            // where fetch creates a file per ref (10x slower for a thousand tags).
+            // `--bare` takes branches and tags only; `--no-local` copies objects
+            // rather than hard-linking another user's files.
+            self.run(
+                "clone",
+                &[
+                    "clone",
+                    "--bare",
+                    "--no-local",
+                    "--quiet",
+                    "--",
+                    &self.url,
+                    &building_arg,
+                ],
+            )
+            .await?;
+            // Later fetches name the URL themselves; a password in it stays off the disk.
+            self.run_in(
+                "config",
+                &["config", "--remove-section", "remote.origin"],
+                &building,
+                false,
+            )
+            .await?;
+            self.set_head(&building, head).await
+        }
+        .await;
+        if let Err(error) = result {
+            let _ = tokio::fs::remove_dir_all(&building).await;
+            return Err(error);
+        }
+        tokio::fs::rename(&building, &self.dir)
+            .await
+            .map_err(GitError::io(format!(
+                "moving the new mirror to {}",
+                self.dir.display()
+            )))
+    }
+
+    async fn fetch(&self, git_dir: &Path) -> Result<(), GitError> {
+        self.run_in(
+            "fetch",
+            &[
+                "fetch",
+                "--quiet",
+                "--prune",
+                "--prune-tags",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--",
+                &self.url,
+                "+refs/heads/*:refs/heads/*",
+                "+refs/tags/*:refs/tags/*",
+            ],
+            git_dir,
+            true,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn set_head(&self, git_dir: &Path, branch: &str) -> Result<(), GitError> {
+        let target = format!("refs/heads/{branch}");
+        self.run_in(
+            "symbolic-ref",
+            &["symbolic-ref", "HEAD", &target],
+            git_dir,
+            false,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Every branch and tag of the mirror with its peeled target and date, and HEAD's
+    /// branch, in one `git for-each-ref`.
+    pub async fn refs(&self) -> Result<(RefListing, Vec<MirrorRef>), GitError> {
+        const FORMAT: &str = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)%00%(authordate:unix)%00%(*authordate:unix)%00%(HEAD)";
+        let output = self
+            .run_in(
+                "for-each-ref",
+                &[
+                    "for-each-ref",
+                    &format!("--format={FORMAT}"),
+                    "refs/heads/",
+                    "refs/tags/",
+                ],
+                &self.dir,
+                false,
+            )
+            .await?;
+        let mut listing = RefListing::default();
+        let mut refs = Vec::new();
+        for line in output.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let line = String::from_utf8_lossy(line);
+            let fields: Vec<&str> = line.split('\0').collect();
+            let [
+                refname,
+                object_type,
+                object,
+                peeled_type,
+                peeled,
+                time,
+                peeled_time,
+                head,
+            ] = fields[..]
+            else {
+                return Err(unexpected("for-each-ref", &line));
+            };
+            let (kind, name) = if let Some(name) = refname.strip_prefix("refs/heads/") {
+                (RefKind::Branch, name)
+            } else if let Some(name) = refname.strip_prefix("refs/tags/") {
+                (RefKind::Tag, name)
+            } else {
+                return Err(unexpected("for-each-ref", &line));
+            };
+            listing.refs.insert(refname.to_owned(), object.to_owned());
+            if head == "*" {
+                listing.head = Some(name.to_owned());
+            }
+            let (target, target_type, time) = if object_type == "tag" {
+                listing
+                    .refs
+                    .insert(format!("{refname}^{{}}"), peeled.to_owned());
+                (peeled, peeled_type, peeled_time)
+            } else {
+                (object, object_type, time)
+            };
+            refs.push(MirrorRef {
+                name: name.to_owned(),
+                kind,
+                object: object.to_owned(),
+                target: target.to_owned(),
+                target_type: target_type.to_owned(),
+                time: time.parse().ok(),
+            });
+        }
+        Ok((listing, refs))
+    }
+
+    /// `path` at each of `commits`, read in one `git cat-file --batch`.
+    pub async fn files_at(
+        &self,
+        commits: &[&str],
+        path: &str,
+    ) -> Result<HashMap<String, FileAt>, GitError> {
+        for commit in commits {
+            check_commit_id(commit)?;
+        }
+        let mut child = self
+            .command(&["cat-file", "--batch", "--buffer"], &self.dir, false)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(GitError::Spawn)?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let requests: Vec<u8> = commits
+            .iter()
+            .flat_map(|commit| format!("{commit}:{path}\n").into_bytes())
+            .collect();
+        // Written while the answers are read: git stops reading when its output pipe is full.
+        let writer = tokio::spawn(async move {
+            let written = stdin.write_all(&requests).await;
+            drop(stdin);
+            written
+        });
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let stderr_reader = tokio::spawn(async move {
+            let mut text = Vec::new();
+            let _ = stderr.read_to_end(&mut text).await;
+            text
+        });
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut files = HashMap::with_capacity(commits.len());
+        let mut read_error = None;
+        for commit in commits {
+            match read_batch_answer(&mut stdout).await {
+                Ok(file) => {
+                    files.insert((*commit).to_owned(), file);
+                }
+                Err(error) => {
+                    read_error = Some(error);
+                    break;
+                }
+            }
+        }
+        drop(stdout);
+        let written = writer.await.expect("the writer task does not panic");
+        let status = child.wait().await.map_err(GitError::Spawn)?;
+        let stderr = stderr_reader.await.expect("the stderr task does not panic");
+        if !status.success() {
+            return Err(GitError::Failed {
+                command: "cat-file",
+                status,
+                stderr: String::from_utf8_lossy(&stderr).trim().to_owned(),
+            });
+        }
+        if let Some(error) = read_error {
+            return Err(error);
+        }
+        written.map_err(GitError::io("writing to git cat-file"))?;
+        Ok(files)
+    }
+
+    /// Runs git outside any repository, with the credentials.
+    async fn run(&self, command: &'static str, args: &[&str]) -> Result<Vec<u8>, GitError> {
+        let mut cmd = self.base_command(true);
+        cmd.args(args);
+        self.finish(command, cmd).await
+    }
+
+    /// Runs git on the repository at `git_dir`; `remote` adds the credentials.
+    async fn run_in(
+        &self,
+        command: &'static str,
+        args: &[&str],
+        git_dir: &Path,
+        remote: bool,
+    ) -> Result<Vec<u8>, GitError> {
+        let cmd = self.command(args, git_dir, remote);
+        self.finish(command, cmd).await
+    }
+
+    fn command(&self, args: &[&str], git_dir: &Path, remote: bool) -> Command {
+        let mut cmd = self.base_command(remote);
+        cmd.arg("--git-dir").arg(git_dir).args(args);
+        cmd
+    }
+
+    async fn finish(&self, command: &'static str, mut cmd: Command) -> Result<Vec<u8>, GitError> {
+        let output = cmd
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(GitError::Spawn)?;
+        if output.status.success() {
+            return Ok(output.stdout);
+        }
+        Err(GitError::Failed {
+            command,
+            status: output.status,
+            stderr: self.redact(String::from_utf8_lossy(&output.stderr).trim()),
+        })
+    }
+
+    fn base_command(&self, remote: bool) -> Command {
+        git_command(remote.then_some(&self.auth))
+    }
+
+    /// Hides a password written into the URL itself (`https://user:secret@host/`).
+    fn redact(&self, text: &str) -> String {
+        let password = self
+            .url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split('/').next())
+            .and_then(|authority| authority.rsplit_once('@'))
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .map(|(_, password)| password)
+            .filter(|password| !password.is_empty());
+        match password {
+            Some(password) => text.replace(password, "***"),
+            None => text.to_owned(),
+        }
+    }
+}
+
+/// Brings the mirror of `url` in `mirror_dir` up to date (creating it when absent),
+/// for callers that need its commits rather than a scan.
+pub async fn sync(url: &str, mirror_dir: &Path, auth: &GitAuth) -> Result<(), GitError> {
+    let mirror = Mirror::new(url, mirror_dir, auth);
+    let _exclusive = mirror.lock().await;
+    let remote = mirror.remote_listing().await?;
+    mirror.sync(&remote).await.map(drop)
+}
+
+/// Writes `git archive --format=zip` of `commit` to `output`, atomically: to a
+/// temporary file beside it, synced, then renamed. The commit's `.gitattributes`
+/// apply (`export-ignore`, `export-subst`); entry times are the commit's, so the
+/// same commit always gives the same bytes.
+pub async fn archive(mirror_dir: &Path, commit: &str, output: &Path) -> Result<(), GitError> {
+    check_commit_id(commit)?;
+    let file_name = output.file_name().map_or_else(
+        || "archive".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let partial = output.with_file_name(format!(".{file_name}.partial-{}", std::process::id()));
+    let file = std::fs::File::create(&partial)
+        .map_err(GitError::io(format!("creating {}", partial.display())))?;
+    let result = async {
+        let child = git_command(None)
+            .arg("--git-dir")
+            .arg(mirror_dir)
+            .args(["archive", "--format=zip", commit])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(
+                file.try_clone()
+                    .map_err(GitError::io("opening the archive file"))?,
+            ))
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(GitError::Spawn)?;
+        let finished = child.wait_with_output().await.map_err(GitError::Spawn)?;
+        if !finished.status.success() {
+            return Err(GitError::Failed {
+                command: "archive",
+                status: finished.status,
+                stderr: String::from_utf8_lossy(&finished.stderr).trim().to_owned(),
+            });
+        }
+        file.sync_all()
+            .map_err(GitError::io("syncing the archive file"))?;
+        tokio::fs::rename(&partial, output)
+            .await
+            .map_err(GitError::io(format!(
+                "moving the archive to {}",
+                output.display()
+            )))
+    }
+    .await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&partial).await;
+    }
+    result
+}
+
+/// git with a predictable, prompt-free environment, and `auth`'s credentials if given.
+fn git_command(auth: Option<&GitAuth>) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.kill_on_drop(true)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        // Set but empty: git then neither runs an askpass program nor prompts.
+        .env("GIT_ASKPASS", "")
+        .env("GCM_INTERACTIVE", "never")
+        .env("LC_ALL", "C")
+        // A transfer slower than 1 byte/s for a minute is a dead connection.
+        .env("GIT_HTTP_LOW_SPEED_LIMIT", "1")
+        .env("GIT_HTTP_LOW_SPEED_TIME", "60");
+    for variable in INHERITED_GIT_VARIABLES {
+        cmd.env_remove(variable);
+    }
+    let mut config: Vec<(&str, String)> = Vec::new();
+    if let Some((user, password)) = auth.and_then(|a| a.https_basic.as_ref()) {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        config.push(("http.extraHeader", format!("Authorization: Basic {token}")));
+    }
+    if let Some(key) = auth.and_then(|a| a.ssh_key_path.as_ref()) {
+        cmd.env("GIT_SSH_COMMAND", ssh_command(key));
+    }
+    // Config through the environment: not visible in the process list, not stored.
+    cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
+    for (index, (key, value)) in config.into_iter().enumerate() {
+        cmd.env(format!("GIT_CONFIG_KEY_{index}"), key)
+            .env(format!("GIT_CONFIG_VALUE_{index}"), value);
+    }
+    cmd
+}
+
+/// An ssh command that uses only the given key and never asks anything.
+fn ssh_command(key: &Path) -> String {
+    let quoted = format!("'{}'", key.to_string_lossy().replace('\'', r"'\''"));
+    format!(
+        "ssh -i {quoted} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4"
+    )
+}
+
+/// One answer of `git cat-file --batch`: `<oid> <type> <size>\n<content>\n`, or
+/// `<request> missing\n`.
+async fn read_batch_answer<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+) -> Result<FileAt, GitError> {
+    let mut header = Vec::new();
+    reader
+        .read_until(b'\n', &mut header)
+        .await
+        .map_err(GitError::io("reading from git cat-file"))?;
+    let header = String::from_utf8_lossy(&header);
+    let header = header
+        .strip_suffix('\n')
+        .ok_or_else(|| unexpected("cat-file", &header))?;
+    if header.ends_with(" missing") || header.ends_with(" ambiguous") {
+        return Ok(FileAt::Missing);
+    }
+    let mut fields = header.split(' ');
+    let (Some(_oid), Some(object_type), Some(size), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err(unexpected("cat-file", header));
+    };
+    let size: usize = size.parse().map_err(|_| unexpected("cat-file", header))?;
+    let mut content = vec![0; size + 1];
+    reader
+        .read_exact(&mut content)
+        .await
+        .map_err(GitError::io("reading from git cat-file"))?;
+    content.pop();
+    Ok(match object_type {
+        "blob" => FileAt::File(content),
+        other => FileAt::NotAFile(other.to_owned()),
+    })
+}
+
+fn is_package_ref(name: &str) -> bool {
+    name.starts_with("refs/heads/") || name.starts_with("refs/tags/")
+}
+
+fn check_commit_id(commit: &str) -> Result<(), GitError> {
+    if matches!(commit.len(), 40 | 64) && commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(GitError::InvalidCommit(commit.to_owned()))
+    }
+}
+
+fn unexpected(command: &'static str, detail: &str) -> GitError {
+    GitError::UnexpectedOutput {
+        command,
+        detail: detail.chars().take(200).collect(),
+    }
+}
+
+async fn remove_dir(dir: &Path) -> Result<(), GitError> {
+    tokio::fs::remove_dir_all(dir)
+        .await
+        .map_err(GitError::io(format!("removing {}", dir.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_follows_refs_and_head() {
+        let mut listing = RefListing::default();
+        listing
+            .refs
+            .insert("refs/heads/main".into(), "a".repeat(40));
+        listing.head = Some("main".into());
+        let first = listing.fingerprint();
+        assert_eq!(first.len(), 64);
+        assert_eq!(first, listing.clone().fingerprint());
+        let mut moved = listing.clone();
+        moved.refs.insert("refs/heads/main".into(), "b".repeat(40));
+        assert_ne!(first, moved.fingerprint());
+        let mut other_head = listing.clone();
+        other_head.head = Some("2.x".into());
+        assert_ne!(first, other_head.fingerprint());
+    }
+
+    #[test]
+    fn only_branches_tags_and_peeled_tags_count() {
+        for (name, counts) in [
+            ("refs/heads/main", true),
+            ("refs/tags/v1", true),
+            ("refs/tags/v1^{}", true),
+            ("refs/pull/1/head", false),
+            ("refs/remotes/origin/main", false),
+            ("HEAD", false),
+        ] {
+            assert_eq!(is_package_ref(name), counts, "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn batch_answers_are_parsed() {
+        let output = b"0123 blob 5\nhello\nabc:composer.json missing\n4567 tree 3\nxyz\n".to_vec();
+        let mut reader = BufReader::new(&output[..]);
+        assert_eq!(
+            read_batch_answer(&mut reader).await.unwrap(),
+            FileAt::File(b"hello".to_vec())
+        );
+        assert_eq!(
+            read_batch_answer(&mut reader).await.unwrap(),
+            FileAt::Missing
+        );
+        assert_eq!(
+            read_batch_answer(&mut reader).await.unwrap(),
+            FileAt::NotAFile("tree".into())
+        );
+        assert!(read_batch_answer(&mut reader).await.is_err());
+    }
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        let mirror = Mirror::new(
+            "https://me:s3cret@example.com/x.git",
+            Path::new("/tmp/m"),
+            &GitAuth::default(),
+        );
+        assert_eq!(
+            mirror.redact("fatal: unable to access 'https://me:s3cret@example.com/x.git/'"),
+            "fatal: unable to access 'https://me:***@example.com/x.git/'"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let auth = GitAuth {
+            https_basic: Some(("me".into(), "s3cret".into())),
+            ssh_key_path: None,
+        };
+        assert!(!format!("{auth:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn ssh_command_quotes_the_key_path() {
+        assert!(
+            ssh_command(Path::new("/keys/it's"))
+                .starts_with(r"ssh -i '/keys/it'\''s' -o IdentitiesOnly=yes")
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! Scanning a git repository for package versions: bring its mirror up to date, read
+//! composer.json at every branch and tag, and derive versions as Composer's own VCS
+//! repository would (`composer::vcs`).
+//!
+//! A scan costs a fixed number of git processes whatever the number of refs:
+//! `ls-remote`, `for-each-ref` and, when something changed, `fetch` and one
+//! `cat-file --batch`. When the refs are those of the previous scan (same fingerprint)
+//! nothing is read at all.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use composer::vcs::{
+    DerivedVersion, GitRef, RefKind, SkippedRef, derive_versions, package_name_of,
+};
+
+use super::git::{FileAt, GitAuth, GitError, Mirror};
+
+/// The file every version's metadata comes from.
+const COMPOSER_JSON: &str = "composer.json";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScanOutcome {
+    /// The branches, tags and default branch are those the previous fingerprint
+    /// describes: what was derived from them still holds.
+    Unchanged { fingerprint: String },
+    Scanned {
+        /// The name in the default branch's composer.json.
+        package: String,
+        fingerprint: String,
+        /// In Composer's order: tags by name, the default branch, other branches by name.
+        versions: Vec<DerivedVersion>,
+        skipped: Vec<SkippedRef>,
+        default_branch: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// ls-remote failed: a wrong URL, no access, no network. The text is git's.
+    #[error("cannot read the repository: {0}")]
+    Unreachable(#[source] GitError),
+    #[error("the repository is empty: it has no branches and no tags")]
+    EmptyRepository,
+    #[error("the repository's default branch ({0}) does not exist")]
+    NoDefaultBranch(String),
+    #[error("the default branch ({branch}) has no composer.json")]
+    NoComposerJson { branch: String },
+    #[error("the composer.json of the default branch ({branch}) is unusable: {reason}")]
+    InvalidComposerJson { branch: String, reason: String },
+    #[error(
+        "the repository's default branch now names the package {found}, not {expected}; add it as a new package instead"
+    )]
+    PackageMismatch { expected: String, found: String },
+    /// The mirror could not be created or updated; the text is git's.
+    #[error("cannot fetch the repository: {0}")]
+    Fetch(#[source] GitError),
+    /// Reading the mirror failed.
+    #[error("reading the repository mirror failed: {0}")]
+    Mirror(#[source] GitError),
+}
+
+/// Scans the repository at `url` through its mirror in `mirror_dir` (created when
+/// absent). With `expected_package`, the default branch must still name that package;
+/// with `previous_fingerprint` equal to the refs' fingerprint, nothing is derived.
+pub async fn scan(
+    url: &str,
+    mirror_dir: &Path,
+    auth: &GitAuth,
+    expected_package: Option<&str>,
+    previous_fingerprint: Option<&str>,
+) -> Result<ScanOutcome, ScanError> {
+    let mirror = Mirror::new(url, mirror_dir, auth);
+    let _exclusive = mirror.lock().await;
+    let remote = mirror
+        .remote_listing()
+        .await
+        .map_err(ScanError::Unreachable)?;
+    if remote.is_empty() {
+        return Err(ScanError::EmptyRepository);
+    }
+    let (listing, refs) = mirror.sync(&remote).await.map_err(ScanError::Fetch)?;
+    let fingerprint = listing.fingerprint();
+    if previous_fingerprint == Some(fingerprint.as_str()) {
+        return Ok(ScanOutcome::Unchanged { fingerprint });
+    }
+    let Some(default_branch) = listing.head.clone() else {
+        let named = remote.head.unwrap_or_else(|| "master".to_owned());
+        return Err(ScanError::NoDefaultBranch(named));
+    };
+
+    let mut seen = HashSet::new();
+    let commits: Vec<&str> = refs
+        .iter()
+        .filter(|r| r.target_type == "commit" && seen.insert(r.target.as_str()))
+        .map(|r| r.target.as_str())
+        .collect();
+    let files = mirror
+        .files_at(&commits, COMPOSER_JSON)
+        .await
+        .map_err(ScanError::Mirror)?;
+
+    let default_ref = refs
+        .iter()
+        .find(|r| r.kind == RefKind::Branch && r.name == default_branch)
+        .expect("HEAD names a listed branch");
+    let package = match files.get(&default_ref.target) {
+        Some(FileAt::File(json)) => {
+            package_name_of(json).map_err(|reason| ScanError::InvalidComposerJson {
+                branch: default_branch.clone(),
+                reason,
+            })?
+        }
+        _ => {
+            return Err(ScanError::NoComposerJson {
+                branch: default_branch,
+            });
+        }
+    };
+    if let Some(expected) = expected_package.filter(|expected| *expected != package) {
+        return Err(ScanError::PackageMismatch {
+            expected: expected.to_owned(),
+            found: package,
+        });
+    }
+
+    let mut git_refs = Vec::with_capacity(refs.len());
+    let mut unreadable = Vec::new();
+    for r in &refs {
+        let skip = |reason: String| SkippedRef {
+            ref_name: r.name.clone(),
+            kind: r.kind,
+            reason,
+        };
+        if r.target_type != "commit" {
+            unreadable.push(skip(format!(
+                "the tag points to a {}, not a commit",
+                r.target_type
+            )));
+            continue;
+        }
+        let composer_json = match files.get(&r.target) {
+            Some(FileAt::File(bytes)) => Some(bytes.clone()),
+            Some(FileAt::NotAFile(kind)) => {
+                unreadable.push(skip(format!("composer.json is a {kind}, not a file")));
+                continue;
+            }
+            Some(FileAt::Missing) | None => None,
+        };
+        git_refs.push(GitRef {
+            name: r.name.clone(),
+            kind: r.kind,
+            commit: r.target.clone(),
+            time: r.time,
+            composer_json,
+        });
+    }
+    let (versions, mut skipped) = derive_versions(&package, &default_branch, &git_refs);
+    skipped.extend(unreadable);
+    Ok(ScanOutcome::Scanned {
+        package,
+        fingerprint,
+        versions,
+        skipped,
+        default_branch,
+    })
+}

@@ -1,0 +1,318 @@
+//! Git packages end to end: added over the API, scanned, installed by the real composer,
+//! dists built into the dist store, updated by webhooks.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::git::GitRepo;
+use common::*;
+use serde_json::{Value, json};
+
+const LIB: &str = "acme/lib";
+
+/// The repository of the issue: tags `v1.0.0`, `1.1.0` and a tag with broken
+/// composer.json, a `main` branch and a `2.x` branch with a branch alias.
+struct Fixture {
+    repo: GitRepo,
+    v100: String,
+    v110: String,
+    main: String,
+}
+
+fn fixture() -> Fixture {
+    let repo = GitRepo::new();
+    repo.write_library(LIB, "1.0.0", Value::Null);
+    let v100 = repo.commit("1.0.0");
+    repo.tag("v1.0.0");
+    repo.write_library(LIB, "1.1.0", Value::Null);
+    let v110 = repo.commit("1.1.0");
+    repo.tag("1.1.0");
+    repo.write("composer.json", "{ this is not json");
+    repo.commit("broken");
+    repo.tag("1.2.0");
+    repo.git(&["checkout", "--quiet", "-b", "2.x"]);
+    repo.write_library(
+        LIB,
+        "2.x",
+        json!({"branch-alias": {"dev-2.x": "2.1.x-dev"}}),
+    );
+    repo.commit("2.x line");
+    repo.git(&["checkout", "--quiet", "main"]);
+    repo.write_library(
+        LIB,
+        "main",
+        json!({"branch-alias": {"dev-main": "3.0.x-dev"}}),
+    );
+    let main = repo.commit("main line");
+    Fixture {
+        repo,
+        v100,
+        v110,
+        main,
+    }
+}
+
+fn api(server: &Server, user: &str, token: &str, path: &str, body: Value) -> Reply {
+    post(
+        &server.url(path),
+        &[
+            ("Authorization", &basic(user, token)),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    )
+}
+
+/// Polls `GET /api/jobs/{id}` until the job has finished.
+fn wait_for_job(server: &Server, token: &str, id: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let job = get(
+            &server.url(&format!("/api/jobs/{id}")),
+            &[("Authorization", &basic("maintainer", token))],
+        );
+        assert_eq!(job.status, 200, "{}", job.text());
+        let job = job.json();
+        if job["state"] == "succeeded" || job["state"] == "failed" {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn push_hook(server: &Server, token: &str, repo: &GitRepo) -> Value {
+    let reply = post(
+        &server.url(&format!(
+            "/api/update-package?username=maintainer&apiToken={token}"
+        )),
+        &[("Content-Type", "application/json")],
+        json!({"repository": {"url": repo.url()}})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let id = reply.json()["jobs"][0]["job"].as_i64().unwrap();
+    wait_for_job(server, token, id)
+}
+
+fn versions(server: &Server, token: &str, file: &str) -> Vec<(String, String)> {
+    let reply = get(
+        &server.url(&format!("/p2/{file}")),
+        &[("Authorization", &basic("maintainer", token))],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"][LIB]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+    composer::minify::expand(list)
+        .into_iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap().to_owned(),
+                v["source"]["reference"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn require(server: &Server, token: &str, constraint: &str, stability: &str) -> ComposerProject {
+    let project = ComposerProject::new(server, "maintainer", token);
+    let output = project.run(&["config", "minimum-stability", stability]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let output = project.run(&["require", &format!("{LIB}:{constraint}"), "--no-audit"]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    project
+}
+
+fn locked(project: &ComposerProject) -> Value {
+    project.lock()["packages"][0].clone()
+}
+
+/// The whole story on one configuration of database and storage.
+fn git_package_lifecycle(env: &[(&str, &str)], dist_keys: impl Fn(&Server) -> Vec<String>) {
+    let f = fixture();
+    let server = Server::start_with(env);
+    let reader = server.add_user("reader", false);
+    let output = server.cli(&["user", "add", "maintainer", "--maintainer"]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let token = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    // Plain users may not add packages; maintainers may.
+    let forbidden = api(
+        &server,
+        "reader",
+        &reader,
+        "/api/create-package",
+        json!({"repository": {"url": f.repo.url()}}),
+    );
+    assert_eq!(forbidden.status, 403, "{}", forbidden.text());
+    let created = api(
+        &server,
+        "maintainer",
+        &token,
+        "/api/create-package",
+        json!({"repository": {"url": f.repo.url()}}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.json()["package"], LIB);
+    let skipped = created.json()["skipped"].to_string();
+    assert!(
+        skipped.contains("1.2.0"),
+        "the broken tag is skipped with a reason: {skipped}"
+    );
+
+    let tagged = versions(&server, &token, "acme/lib.json");
+    assert!(
+        tagged.contains(&("v1.0.0".into(), f.v100.clone())),
+        "{tagged:?}"
+    );
+    assert!(
+        tagged.contains(&("1.1.0".into(), f.v110.clone())),
+        "{tagged:?}"
+    );
+    assert!(
+        !tagged.iter().any(|(v, _)| v.starts_with("1.2")),
+        "{tagged:?}"
+    );
+    let dev: Vec<String> = versions(&server, &token, "acme/lib~dev.json")
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    assert!(
+        dev.contains(&"dev-main".to_string()) && dev.contains(&"2.x-dev".to_string()),
+        "{dev:?}"
+    );
+
+    let stable = require(&server, &token, "^1.0", "stable");
+    assert!(
+        stable
+            .installed_file("acme/lib/src/Lib.php")
+            .unwrap()
+            .contains("'1.1.0'")
+    );
+    assert!(
+        stable
+            .installed_file("acme/lib/tests/LibTest.php")
+            .is_none(),
+        "export-ignore is honoured"
+    );
+    let lock = locked(&stable);
+    assert_eq!(lock["source"]["reference"], f.v110);
+    assert_eq!(
+        lock["dist"]["url"],
+        server.url(&format!("/zipball/{LIB}/{}.zip", f.v110))
+    );
+
+    let dev_main = require(&server, &token, "dev-main", "dev");
+    assert!(
+        dev_main
+            .installed_file("acme/lib/src/Lib.php")
+            .unwrap()
+            .contains("'main'")
+    );
+    assert_eq!(locked(&dev_main)["source"]["reference"], f.main);
+
+    let keys = dist_keys(&server);
+    for expected in [
+        format!("acme/lib/1.1.0-{}.zip", f.v110),
+        format!("acme/lib/dev-main-{}.zip", f.main),
+    ] {
+        assert!(
+            keys.iter().any(|k| k.ends_with(&expected)),
+            "{expected} not in {keys:?}"
+        );
+    }
+
+    // A new tag and a push hook: composer update sees it.
+    f.repo.write_library(LIB, "1.3.0", Value::Null);
+    let v130 = f.repo.commit("1.3.0");
+    f.repo.tag("1.3.0");
+    let job = push_hook(&server, &token, &f.repo);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let output = stable.run(&["update", "--no-audit"]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    assert_eq!(locked(&stable)["source"]["reference"], v130);
+
+    // A deleted tag disappears.
+    f.repo.git(&["tag", "-d", "1.1.0"]);
+    assert_eq!(push_hook(&server, &token, &f.repo)["state"], "succeeded");
+    let tagged = versions(&server, &token, "acme/lib.json");
+    assert!(!tagged.iter().any(|(v, _)| v == "1.1.0"), "{tagged:?}");
+    assert!(tagged.iter().any(|(v, _)| v == "1.3.0"), "{tagged:?}");
+
+    // A failed scan keeps git's error and loses no version.
+    std::fs::rename(f.repo.path().join(".git"), f.repo.path().join("moved.git")).unwrap();
+    let failed = push_hook(&server, &token, &f.repo);
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("git"),
+        "{failed}"
+    );
+    assert_eq!(versions(&server, &token, "acme/lib.json"), tagged);
+}
+
+fn local_dist_keys(server: &Server) -> Vec<String> {
+    let root = server.data.path().join("zipball");
+    let mut keys = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            } else {
+                keys.push(
+                    entry
+                        .path()
+                        .strip_prefix(&root)
+                        .unwrap()
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn git_package_on_sqlite_and_local_disk() {
+    git_package_lifecycle(&[], local_dist_keys);
+}
+
+#[test]
+fn git_package_on_postgres() {
+    let database = postgres_database();
+    git_package_lifecycle(&[("DATABASE_URL", &database)], local_dist_keys);
+}
+
+#[test]
+fn git_package_on_s3() {
+    let s3 = testkit::S3sFs::start("dists");
+    let args = s3.storage_aws_args();
+    git_package_lifecycle(
+        &[
+            ("STORAGE_SOURCE", "s3"),
+            ("STORAGE_AWS_BUCKET", "dists"),
+            ("STORAGE_AWS_ARGS", &args),
+        ],
+        |_| {
+            s3.keys("dists")
+                .into_iter()
+                .filter_map(|k| k.strip_prefix("packeton/").map(str::to_owned))
+                .collect()
+        },
+    );
+}

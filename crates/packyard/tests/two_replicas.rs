@@ -1,0 +1,105 @@
+//! Two server processes sharing one PostgreSQL database take queued jobs between them,
+//! and each job runs exactly once.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::git::GitRepo;
+use common::*;
+use serde_json::{Value, json};
+
+const PACKAGES: usize = 12;
+
+#[test]
+fn two_servers_on_one_database_run_each_queued_job_once() {
+    let database = postgres_database();
+    let first = Server::start_with(&[("DATABASE_URL", &database), ("RUST_LOG", "packyard=info")]);
+    let second = Server::start_with(&[("DATABASE_URL", &database), ("RUST_LOG", "packyard=info")]);
+    let token = first.add_user("admin", true);
+
+    let repos: Vec<GitRepo> = (0..PACKAGES)
+        .map(|i| {
+            let repo = GitRepo::new();
+            repo.write_library(&format!("acme/lib{i}"), "1.0.0", Value::Null);
+            repo.commit("first");
+            repo.tag("1.0.0");
+            repo
+        })
+        .collect();
+    for repo in &repos {
+        let added = first.cli(&["package", "add", &repo.url()]);
+        assert!(added.status.success(), "{}", output_text(&added));
+        repo.write_library(&repo_name(repo), "1.1.0", Value::Null);
+        repo.commit("second");
+        repo.tag("1.1.0");
+    }
+
+    // Queue a re-scan of every package through the first server; both servers run jobs.
+    let mut jobs = Vec::new();
+    for repo in &repos {
+        let reply = post(
+            &first.url(&format!(
+                "/api/update-package?username=admin&apiToken={token}"
+            )),
+            &[],
+            json!({"repository": {"url": repo.url()}})
+                .to_string()
+                .as_bytes(),
+        );
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        jobs.push(reply.json()["jobs"][0]["job"].as_i64().unwrap());
+    }
+    let mut workers = std::collections::HashSet::new();
+    for id in &jobs {
+        let job = wait(&second, &token, *id);
+        assert_eq!(job["state"], "succeeded", "{job}");
+        assert_eq!(job["attempts"], 1, "ran exactly once: {job}");
+        workers.insert(job["worker"].as_str().unwrap().to_owned());
+    }
+    // Both servers serve the new tag of every package, whichever scanned it, once
+    // their caches catch up with the database (every 2 s).
+    for server in [&first, &second] {
+        for i in 0..PACKAGES {
+            let url = server.url(&format!("/p2/acme/lib{i}.json"));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let p2 = get(&url, &[("Authorization", &basic("admin", &token))]);
+                if p2.text().contains("1.1.0") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "acme/lib{i} on {}: {}",
+                    server.base,
+                    p2.text()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    println!("jobs were run by {} workers: {workers:?}", workers.len());
+}
+
+fn repo_name(repo: &GitRepo) -> String {
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.path().join("composer.json")).unwrap())
+            .unwrap();
+    manifest["name"].as_str().unwrap().to_owned()
+}
+
+fn wait(server: &Server, token: &str, id: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = get(
+            &server.url(&format!("/api/jobs/{id}")),
+            &[("Authorization", &basic("admin", token))],
+        )
+        .json();
+        if job["state"] == "succeeded" || job["state"] == "failed" {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
