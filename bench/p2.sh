@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Authenticated /p2/ requests per second: packyard versus nginx serving the very same
-# JSON files statically, in one run on this machine. Prints both figures and the ratio.
+# Authenticated /p2/ requests per second, in one run on this machine: packyard's own
+# package, the same document through packyard's mirror (warm), and nginx serving the very
+# same JSON file statically. Prints the figures and the ratios to nginx.
 #
 #   bench/p2.sh [DURATION_SECONDS] [CONNECTIONS]
 #
@@ -29,7 +30,14 @@ cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; r
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-export PACKYARD_DATA_DIR=$WORK/data PACKYARD_LISTEN=127.0.0.1:0 RUST_LOG=warn
+NGINX_PORT=$(free_port)
+# The mirror's upstream is nginx itself, serving a static Composer repository.
+cat > "$WORK/config.yaml" <<YAML
+mirrors:
+  packagist: false
+  bench: {url: "http://127.0.0.1:$NGINX_PORT/upstream"}
+YAML
+export PACKYARD_DATA_DIR=$WORK/data PACKYARD_LISTEN=127.0.0.1:0 RUST_LOG=warn PACKYARD_CONFIG=$WORK/config.yaml
 TOKEN=$("$BIN" user add bench --admin | tail -n 1)
 "$BIN" serve > "$WORK/serve.out" &
 PIDS+=($!)
@@ -54,7 +62,9 @@ done
 mkdir -p "$WORK/static/p2/acme"
 curl -fsS -u "bench:$TOKEN" "$BASE/p2/acme/lib.json" > "$WORK/static/p2/acme/lib.json"
 SIZE=$(stat -c %s "$WORK/static/p2/acme/lib.json")
-NGINX_PORT=$(free_port)
+mkdir -p "$WORK/static/upstream/p2/acme"
+echo '{"packages":[],"metadata-url":"/upstream/p2/%package%.json"}' > "$WORK/static/upstream/packages.json"
+cp "$WORK/static/p2/acme/lib.json" "$WORK/static/upstream/p2/acme/mirrored.json"
 cat > "$WORK/nginx.conf" <<CONF
 worker_processes auto;
 pid $WORK/nginx.pid;
@@ -81,13 +91,18 @@ cmp <(curl -fsS "http://127.0.0.1:$NGINX_PORT/p2/acme/lib.json") "$WORK/static/p
 
 AUTH="Authorization: Basic $(printf 'bench:%s' "$TOKEN" | base64 -w0)"
 rps() { wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
-# Warm both, then measure.
+MIRRORED="$BASE/mirror/bench/p2/acme/mirrored.json"
+cmp <(curl -fsS -u "bench:$TOKEN" "$MIRRORED") "$WORK/static/p2/acme/lib.json"
+# Warm all three, then measure.
 wrk -t1 -c4 -d1s -H "$AUTH" "$BASE/p2/acme/lib.json" > /dev/null
+wrk -t1 -c4 -d1s -H "$AUTH" "$MIRRORED" > /dev/null
 wrk -t1 -c4 -d1s "http://127.0.0.1:$NGINX_PORT/p2/acme/lib.json" > /dev/null
 PACKYARD=$(rps -H "$AUTH" "$BASE/p2/acme/lib.json")
+MIRROR=$(rps -H "$AUTH" "$MIRRORED")
 NGINX=$(rps -H "$AUTH" "http://127.0.0.1:$NGINX_PORT/p2/acme/lib.json")
 
 echo "document: /p2/acme/lib.json, $VERSIONS versions, $SIZE bytes; wrk -t2 -c$CONNECTIONS -d${DURATION}s"
-printf 'packyard (authenticated): %10.0f req/s\n' "$PACKYARD"
-printf 'nginx (static file):      %10.0f req/s\n' "$NGINX"
-python3 -c "print(f'ratio packyard/nginx: {$PACKYARD/$NGINX:.2f} (target >= 0.80)')"
+printf 'packyard own package (authenticated):  %10.0f req/s\n' "$PACKYARD"
+printf 'packyard mirror, warm (authenticated): %10.0f req/s\n' "$MIRROR"
+printf 'nginx (static file):                   %10.0f req/s\n' "$NGINX"
+python3 -c "print(f'ratio own/nginx: {$PACKYARD/$NGINX:.2f} (target >= 0.80); mirror/nginx: {$MIRROR/$NGINX:.2f}')"

@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::jobs::JobQueue;
 use crate::metadata::Metadata;
+use crate::mirror::Mirrors;
 use crate::secrets::{SecretBox, SecretError};
 use crate::single_flight::SingleFlight;
 
@@ -23,6 +24,7 @@ pub struct App {
     pub jobs: Arc<JobQueue>,
     /// Dist archives being built, so concurrent first downloads build each once.
     pub dist_builds: SingleFlight<String>,
+    pub mirrors: Mirrors,
     secrets: Option<SecretBox>,
 }
 
@@ -46,6 +48,7 @@ impl App {
             jobs: Arc::new(JobQueue::new(db.clone())),
             secrets: settings.secret.as_deref().map(SecretBox::new),
             dist_builds: SingleFlight::default(),
+            mirrors: Mirrors::new(settings.mirrors.clone(), &storage),
             settings,
             db,
             storage,

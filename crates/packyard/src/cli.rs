@@ -33,6 +33,9 @@ enum Command {
     /// Check, migrate and verify the stores.
     #[command(subcommand)]
     Storage(StorageCommand),
+    /// Work with mirrored repositories.
+    #[command(subcommand)]
+    Mirror(MirrorCommand),
     /// Show background jobs, newest first.
     Jobs {
         /// Only jobs in this state: queued, running, succeeded or failed.
@@ -41,6 +44,16 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+}
+
+#[derive(Subcommand)]
+enum MirrorCommand {
+    /// Allow a package through a strict mirror.
+    Approve { alias: String, names: Vec<String> },
+    /// Revalidate every mirrored document of a mirror against its upstream.
+    Sync { alias: String },
+    /// List the mirrors in effect.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -156,6 +169,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Package(PackageCommand::Update { name }) => update_package(settings, &name).await,
         Command::Jobs { state, limit } => list_jobs(settings, state.as_deref(), limit).await,
+        Command::Mirror(MirrorCommand::Approve { alias, names }) => {
+            mirror_approve(settings, &alias, &names).await
+        }
+        Command::Mirror(MirrorCommand::Sync { alias }) => mirror_sync(settings, &alias).await,
+        Command::Mirror(MirrorCommand::List) => {
+            for mirror in &settings.mirrors {
+                let flags = [
+                    ("public", mirror.public_access),
+                    ("strict", mirror.strict),
+                    ("dists", mirror.enable_dist_mirror),
+                ];
+                let on: Vec<&str> = flags
+                    .iter()
+                    .filter(|(_, set)| *set)
+                    .map(|(name, _)| *name)
+                    .collect();
+                println!("{}\t{}\t{}", mirror.alias, mirror.url, on.join(","));
+            }
+            Ok(())
+        }
         Command::Storage(StorageCommand::Check) => storage_check(settings).await,
         Command::Storage(StorageCommand::Migrate { to }) => storage_migrate(settings, &to).await,
         Command::Storage(StorageCommand::Verify) => storage_verify(settings).await,
@@ -326,6 +359,57 @@ async fn list_jobs(settings: Settings, state: Option<&str>, limit: i64) -> anyho
             job.payload,
             detail.lines().next().unwrap_or("")
         );
+    }
+    Ok(())
+}
+
+async fn mirror_approve(settings: Settings, alias: &str, names: &[String]) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    let mirror = app
+        .mirrors
+        .get(alias)
+        .with_context(|| format!("no mirror named {alias}"))?;
+    if !mirror.strict {
+        eprintln!(
+            "note: the {alias} mirror is not strict; approvals only matter for strict mirrors"
+        );
+    }
+    for name in names {
+        composer::package_name::validate(name).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        app.db.approve_mirrored_package(alias, name).await?;
+        println!("approved {name} for the {alias} mirror");
+    }
+    Ok(())
+}
+
+async fn mirror_sync(settings: Settings, alias: &str) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    let mirror = app
+        .mirrors
+        .get(alias)
+        .cloned()
+        .with_context(|| format!("no mirror named {alias}"))?;
+    let paths = app.mirrors.documents.stored_paths(&mirror).await?;
+    let progress = indicatif::ProgressBar::new(paths.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .expect("a valid progress template"),
+    );
+    let mut failures = 0;
+    for path in &paths {
+        progress.set_message(path.clone());
+        if let Err(error) = app.mirrors.documents.revalidate(&mirror, path).await {
+            progress.println(format!("{path}: {error}"));
+            failures += 1;
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    println!(
+        "revalidated {} documents of the {alias} mirror, {failures} failed",
+        paths.len()
+    );
+    if failures > 0 {
+        bail!("{failures} documents could not be revalidated");
     }
     Ok(())
 }

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use storage::StorageSettings;
 use storage::config::{StorageEntry, parse_size};
 
+use crate::mirror::config::{MirrorConfig, MirrorEntry};
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_UPLOAD: u64 = 100 * 1024 * 1024;
 pub const DEFAULT_UPDATE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -45,6 +47,8 @@ pub struct Settings {
     /// `PACKYARD_ALLOW_LOCAL_REPOSITORIES`: let the API add `file://` and local-path
     /// repositories (the command line always may).
     pub allow_local_repositories: bool,
+    /// Mirrored repositories: `packagist` unless the config file removes it.
+    pub mirrors: Vec<MirrorConfig>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -62,6 +66,10 @@ impl std::fmt::Debug for Settings {
             .field("update_interval", &self.update_interval)
             .field("prebuild_dists", &self.prebuild_dists)
             .field("allow_local_repositories", &self.allow_local_repositories)
+            .field(
+                "mirrors",
+                &self.mirrors.iter().map(|m| &m.alias).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +82,9 @@ pub struct ConfigFile {
     /// Named storages for `STORAGE_SOURCE=NAME`: `NAME.storage`, `NAME.artifact`, ...
     #[serde(default)]
     pub storages: BTreeMap<String, StorageEntry>,
+    /// Mirrored repositories by alias (see `mirror::config`).
+    #[serde(default)]
+    pub mirrors: BTreeMap<String, MirrorEntry>,
 }
 
 impl ConfigFile {
@@ -147,6 +158,8 @@ impl Settings {
             .transpose()?
             .unwrap_or(false);
         let storage = storage::config::from_env(&lookup, &data_dir, &file.storages)?;
+        let mirrors = crate::mirror::config::resolve(&file.mirrors)
+            .map_err(|e| anyhow::anyhow!("PACKYARD_CONFIG: {e}"))?;
         Ok(Settings {
             storage,
             secret: lookup("PACKYARD_SECRET"),
@@ -154,6 +167,7 @@ impl Settings {
             update_interval,
             prebuild_dists,
             allow_local_repositories,
+            mirrors,
             data_dir,
             database_url,
             listen,

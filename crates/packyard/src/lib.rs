@@ -10,6 +10,7 @@ pub mod dists;
 pub mod http;
 pub mod jobs;
 pub mod metadata;
+pub mod mirror;
 pub mod repository_url;
 pub mod secrets;
 pub mod server;

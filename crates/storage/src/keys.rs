@@ -22,6 +22,40 @@ pub fn dist(package: &str, version: &str, reference: &str) -> String {
     format!("{name}/{file}.zip")
 }
 
+/// Key of a mirrored archive (Packeton's ZipballDownloadManager): a two-level prefix
+/// from the package name's sha1 spreads keys, then
+/// `{alias}/{package}/{version}-{sha1(package + version + reference)}.{type}`.
+pub fn mirror_dist(
+    alias: &str,
+    package: &str,
+    version: &str,
+    reference: &str,
+    kind: &str,
+) -> String {
+    let name_hash = sha1_hex(package.as_bytes());
+    let safe_version: String = version
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let identity = sha1_hex(format!("{package}{version}{reference}").as_bytes());
+    format!(
+        "{}/{}/{alias}/{package}/{safe_version}-{identity}.{kind}",
+        &name_hash[..2],
+        &name_hash[2..4]
+    )
+}
+
+fn sha1_hex(bytes: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    hex::encode(Sha1::digest(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -29,6 +63,29 @@ mod tests {
     #[test]
     fn artifact_keys_are_flat() {
         assert_eq!(artifact("ab12", "zip"), "ab12.zip");
+    }
+
+    #[test]
+    fn mirror_dist_keys_spread_by_name_hash() {
+        let key = mirror_dist("packagist", "psr/log", "3.0.0", "abc", "zip");
+        // sha1("psr/log") starts with these four hex digits.
+        let name_hash = super::sha1_hex(b"psr/log");
+        assert!(
+            key.starts_with(&format!(
+                "{}/{}/packagist/psr/log/3.0.0-",
+                &name_hash[..2],
+                &name_hash[2..4]
+            )),
+            "{key}"
+        );
+        assert!(key.ends_with(".zip"));
+        assert_ne!(
+            key,
+            mirror_dist("packagist", "psr/log", "3.0.0", "abd", "zip")
+        );
+        assert!(
+            mirror_dist("m", "a/b", "dev-feature/x", "r", "zip").contains("/a/b/dev-feature-x-")
+        );
     }
 
     #[test]

@@ -90,10 +90,17 @@ impl Storage {
                 if !spec.backend.is_local() {
                     store = store.with_timeout(settings.timeout);
                 }
-                let cache = match cache {
-                    Some(cache) => Some(Arc::new(cache::LocalCache::open(cache)?)),
-                    None => None,
-                };
+                // A cache is an optimisation: when its directory cannot be used (a
+                // read-only data dir, a full disk), the store works without it.
+                let cache = cache
+                    .as_ref()
+                    .and_then(|cache| match cache::LocalCache::open(cache) {
+                        Ok(opened) => Some(Arc::new(opened)),
+                        Err(error) => {
+                            tracing::warn!(%error, store = name.as_str(), "local cache disabled");
+                            None
+                        }
+                    });
                 Ok(store.with_cache(cache))
             };
         Ok(Storage {

@@ -5,6 +5,8 @@
 //! scripts/test installs the servers and names them in `PACKYARD_TEST_*` variables; a
 //! test that needs one fails with a message naming the script when it is missing.
 
+pub mod upstream;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

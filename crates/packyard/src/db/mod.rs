@@ -5,6 +5,7 @@
 mod downloads;
 mod jobs;
 mod migrations;
+mod mirror;
 mod packages;
 mod users;
 mod vcs;

@@ -132,6 +132,40 @@ pub async fn job(
     }
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Approval {
+    packages: Vec<String>,
+}
+
+/// `POST /api/mirrors/{alias}/approve` with `{"packages": [...]}`: lets packages through
+/// a strict mirror. Admins only.
+pub async fn approve_mirrored(
+    State(app): State<Arc<App>>,
+    Path(alias): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    Caller::identify(&app, &headers, &uri)
+        .await?
+        .require_admin()?;
+    if app.mirrors.get(&alias).is_none() {
+        return Err(ApiError::not_found(format!("no mirror named {alias}")));
+    }
+    let approval: Approval = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("expected {{\"packages\": [\"vendor/name\"]}}: {e}"))
+    })?;
+    for name in &approval.packages {
+        composer::package_name::validate(name)
+            .map_err(|e| ApiError::bad_request(format!("{name}: {e}")))?;
+    }
+    for name in &approval.packages {
+        app.db.approve_mirrored_package(&alias, name).await?;
+    }
+    Ok(axum::Json(json!({"status": "success", "approved": approval.packages})).into_response())
+}
+
 pub async fn healthz(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     app.db.ping().await?;
     Ok(axum::Json(json!({"status": "ok"})).into_response())

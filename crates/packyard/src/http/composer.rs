@@ -154,7 +154,7 @@ fn storage_by_name<'a>(app: &'a App, name: &str) -> Result<&'a storage::Store, A
 }
 
 /// A cached document, or 304 when the client's copy is current.
-fn json_document(document: &Document, headers: &HeaderMap) -> Response {
+pub fn json_document(document: &Document, headers: &HeaderMap) -> Response {
     let last_modified = httpdate::fmt_http_date(document.last_modified);
     if not_modified_since(document.last_modified, headers) {
         return (

@@ -5,6 +5,7 @@ mod api;
 mod composer;
 mod error;
 mod hooks;
+mod mirror;
 
 use std::sync::Arc;
 
@@ -21,6 +22,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/p2/{vendor}/{file}", get(composer::p2))
         .route("/zipball/{vendor}/{package}/{file}", get(composer::zipball))
         .route("/downloads/", post(composer::downloads))
+        .route("/mirror/{alias}/packages.json", get(mirror::root))
+        .route("/mirror/{alias}/p2/{vendor}/{file}", get(mirror::p2))
+        .route(
+            "/mirror/{alias}/zipball/{vendor}/{package}/{version}/{file}",
+            get(mirror::zipball),
+        )
         .route(
             "/api/packages/upload/{vendor}/{package}/{version}",
             put(api::upload),
@@ -32,6 +39,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/gitea", post(hooks::gitea))
         .route("/api/bitbucket", post(hooks::bitbucket))
         .route("/api/jobs/{id}", get(api::job))
+        .route("/api/mirrors/{alias}/approve", post(api::approve_mirrored))
         .route("/api/healthz", get(api::healthz))
         .fallback(error::not_found)
         .with_state(app)

@@ -327,13 +327,18 @@ pub struct ComposerProject {
 
 impl ComposerProject {
     pub fn new(server: &Server, user: &str, token: &str) -> ComposerProject {
+        Self::with_repository(server, &server.base, user, token)
+    }
+
+    /// A project whose only repository is `url` on the server (e.g. a mirror's).
+    pub fn with_repository(server: &Server, url: &str, user: &str, token: &str) -> ComposerProject {
         require_composer();
         let dir = TempDir::new("composer-project");
         let home = TempDir::new("composer-home");
         let manifest = serde_json::json!({
             "name": "test/project",
             "repositories": {
-                "private": {"type": "composer", "url": server.base},
+                "private": {"type": "composer", "url": url},
                 "packagist.org": false,
             },
             "config": {"secure-http": false},

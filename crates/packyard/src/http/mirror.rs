@@ -1,0 +1,222 @@
+//! The mirror routes, as Packeton's: `/mirror/{alias}/packages.json`,
+//! `/mirror/{alias}/p2/{vendor}/{package}.json` (and `~dev`), and
+//! `/mirror/{alias}/zipball/{vendor}/{package}/{version}/{reference}.{type}`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use super::ApiError;
+use super::access::Caller;
+use super::composer::{base_url, json_document};
+use crate::app::App;
+use crate::metadata::Document;
+use crate::mirror::config::MirrorConfig;
+use crate::mirror::dists::{DistError, DistReply};
+use crate::mirror::documents::{DocumentError, MirroredDoc};
+use crate::mirror::{dist_source, rewrite_root};
+
+pub async fn root(
+    State(app): State<Arc<App>>,
+    Path(alias): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let mirror = authorize(&app, &alias, &headers, &uri).await?;
+    let upstream_root = app
+        .mirrors
+        .documents
+        .get(&mirror, "packages.json")
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                format!("{} has no packages.json", mirror.url),
+            )
+        })?;
+    let available = match mirror.strict {
+        true => Some(app.db.approved_mirrored_packages(&mirror.alias).await?),
+        false => None,
+    };
+    let base = base_url(&app, &headers)?;
+    let body = rewrite_root(&upstream_root.body, &mirror, &base, available)
+        .map_err(|reason| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, reason))?;
+    let document = Document {
+        body: body.into(),
+        last_modified: upstream_root.last_modified(),
+    };
+    Ok(json_document(&document, &headers))
+}
+
+pub async fn p2(
+    State(app): State<Arc<App>>,
+    Path((alias, vendor, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let mirror = authorize(&app, &alias, &headers, &uri).await?;
+    let Some(stem) = file.strip_suffix(".json") else {
+        return Err(ApiError::not_found("p2 files end in .json"));
+    };
+    let package = format!("{vendor}/{}", stem.trim_end_matches("~dev")).to_ascii_lowercase();
+    check_package(&app, &mirror, &package).await?;
+    let path = format!("p2/{vendor}/{stem}.json").to_ascii_lowercase();
+    match app.mirrors.documents.get(&mirror, &path).await? {
+        Some(doc) => Ok(json_document(&as_document(&doc), &headers)),
+        None => Err(ApiError::not_found(format!(
+            "{package} not found on {}",
+            mirror.url
+        ))),
+    }
+}
+
+pub async fn zipball(
+    State(app): State<Arc<App>>,
+    Path((alias, vendor, name, version, file)): Path<(String, String, String, String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let mirror = authorize(&app, &alias, &headers, &uri).await?;
+    if !mirror.enable_dist_mirror {
+        return Err(ApiError::not_found(format!(
+            "the {alias} mirror does not mirror archives"
+        )));
+    }
+    let package = format!("{vendor}/{name}").to_ascii_lowercase();
+    check_package(&app, &mirror, &package).await?;
+    let (reference, kind) = file.rsplit_once('.').unwrap_or((file.as_str(), "zip"));
+    let documents = &app.mirrors.documents;
+    let mut docs: Vec<Arc<MirroredDoc>> = Vec::new();
+    for path in [
+        format!("p2/{package}.json"),
+        format!("p2/{package}~dev.json"),
+    ] {
+        if let Some(doc) = documents.get(&mirror, &path).await? {
+            docs.push(doc);
+        }
+    }
+    let root = documents.get(&mirror, "packages.json").await.ok().flatten();
+    let doc_refs: Vec<&MirroredDoc> = docs.iter().map(|d| d.as_ref()).collect();
+    let source = dist_source(
+        &mirror,
+        &package,
+        &version,
+        reference,
+        kind,
+        &doc_refs,
+        root.as_ref().map(|r| r.body.as_ref()),
+    )
+    .ok_or_else(|| {
+        ApiError::not_found(format!(
+            "{package} has no version {version} with reference {reference}"
+        ))
+    })?;
+    let reply = app
+        .mirrors
+        .dists
+        .fetch(&mirror, source)
+        .await
+        .map_err(|error| match error {
+            DistError::Storage(e) => ApiError::unavailable("storage unavailable", e),
+            error => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, error.to_string()),
+        })?;
+    let content_type = (
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    Ok(match reply {
+        DistReply::Stored(object) => (
+            [
+                content_type,
+                (header::CONTENT_LENGTH, HeaderValue::from(object.size)),
+            ],
+            Body::from_stream(object.stream),
+        )
+            .into_response(),
+        DistReply::Live {
+            length: Some(length),
+            stream,
+        } => (
+            [
+                content_type,
+                (header::CONTENT_LENGTH, HeaderValue::from(length)),
+            ],
+            Body::from_stream(stream),
+        )
+            .into_response(),
+        DistReply::Live {
+            length: None,
+            stream,
+        } => ([content_type], Body::from_stream(stream)).into_response(),
+    })
+}
+
+/// The mirror, if the caller may use it: a token is needed unless the mirror is public.
+async fn authorize(
+    app: &App,
+    alias: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<Arc<MirrorConfig>, ApiError> {
+    let mirror = app
+        .mirrors
+        .get(alias)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no mirror named {alias}")))?;
+    let caller = Caller::identify(app, headers, uri).await?;
+    if caller.0.is_none() && !mirror.public_access {
+        return Err(ApiError::unauthorized(
+            "authentication required: send HTTP Basic credentials (user name and API token)",
+        ));
+    }
+    Ok(mirror)
+}
+
+/// What may be proxied: never a name that is a private package here (a public package
+/// of the same name could otherwise be installed in its place), only allowed names, and
+/// in strict mode only approved ones.
+async fn check_package(app: &App, mirror: &MirrorConfig, package: &str) -> Result<(), ApiError> {
+    if app.metadata.exists(package) {
+        return Err(ApiError::not_found(format!(
+            "{package} is a private package here; the {} mirror does not proxy it",
+            mirror.alias
+        )));
+    }
+    if !mirror.allows(package) {
+        return Err(ApiError::not_found(format!(
+            "{package} is not available from the {} mirror",
+            mirror.alias
+        )));
+    }
+    if mirror.strict
+        && !app
+            .db
+            .is_mirrored_package_approved(&mirror.alias, package)
+            .await?
+    {
+        return Err(ApiError::not_found(format!(
+            "{package} is not approved for the {alias} mirror (packyard mirror approve {alias} {package})",
+            alias = mirror.alias
+        )));
+    }
+    Ok(())
+}
+
+fn as_document(doc: &MirroredDoc) -> Document {
+    Document {
+        body: doc.body.clone(),
+        last_modified: doc.last_modified(),
+    }
+}
+
+impl From<DocumentError> for ApiError {
+    fn from(error: DocumentError) -> Self {
+        match error {
+            DocumentError::Storage(e) => ApiError::unavailable("storage unavailable", e),
+            error => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, error.to_string()),
+        }
+    }
+}

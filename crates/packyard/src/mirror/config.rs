@@ -1,0 +1,304 @@
+//! Mirror definitions from the config file:
+//!
+//! ```yaml
+//! mirrors:
+//!   packagist: {url: https://repo.packagist.org}      # present by default; `packagist: false` removes it
+//!   partner:
+//!     url: https://composer.partner.example
+//!     http_basic: {username: bot, password: secret}
+//!     public_access: false
+//!     available_packages: [partner/sdk]
+//!     available_package_patterns: ["partner/*"]
+//!     strict: false
+//!     sync_interval: 5m
+//!     enable_dist_mirror: true
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub const DEFAULT_ALIAS: &str = "packagist";
+pub const DEFAULT_URL: &str = "https://repo.packagist.org";
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(300);
+
+/// One mirrored repository.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorConfig {
+    pub alias: String,
+    /// The upstream repository's base URL, without a trailing slash.
+    pub url: String,
+    pub http_basic: Option<(String, String)>,
+    /// Anonymous clients may use this mirror.
+    pub public_access: bool,
+    /// When non-empty, only these names (and the patterns) are proxied.
+    pub available_packages: Vec<String>,
+    /// Patterns with `*`, e.g. `symfony/*`.
+    pub available_package_patterns: Vec<String>,
+    /// Only packages an admin approved are proxied.
+    pub strict: bool,
+    /// How long fetched metadata is served before it is revalidated upstream.
+    pub sync_interval: Duration,
+    /// Whether archives are mirrored too (served from our storage).
+    pub enable_dist_mirror: bool,
+}
+
+impl MirrorConfig {
+    fn new(alias: &str, url: &str) -> Self {
+        MirrorConfig {
+            alias: alias.to_owned(),
+            url: url.trim_end_matches('/').to_owned(),
+            http_basic: None,
+            public_access: false,
+            available_packages: Vec::new(),
+            available_package_patterns: Vec::new(),
+            strict: false,
+            sync_interval: DEFAULT_SYNC_INTERVAL,
+            enable_dist_mirror: true,
+        }
+    }
+
+    /// Whether the allow-lists let `package` through (empty lists allow everything).
+    pub fn allows(&self, package: &str) -> bool {
+        if self.available_packages.is_empty() && self.available_package_patterns.is_empty() {
+            return true;
+        }
+        self.available_packages.iter().any(|p| p == package)
+            || self
+                .available_package_patterns
+                .iter()
+                .any(|p| glob_matches(p, package))
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+pub fn glob_matches(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first)
+        || !name[first.len()..].ends_with(last)
+        || name.len() < first.len() + last.len()
+    {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The `mirrors:` section as written: an entry is a table, or `false` to remove a default.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum MirrorEntry {
+    Disabled(bool),
+    Defined(MirrorFields),
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorFields {
+    pub url: Option<String>,
+    pub http_basic: Option<HttpBasic>,
+    #[serde(default)]
+    pub public_access: bool,
+    #[serde(default)]
+    pub available_packages: Vec<String>,
+    #[serde(default)]
+    pub available_package_patterns: Vec<String>,
+    #[serde(default)]
+    pub strict: bool,
+    /// Seconds, or `90s`, `5m`, `1h`.
+    pub sync_interval: Option<serde_yaml_ng::Value>,
+    pub enable_dist_mirror: Option<bool>,
+    /// Set `false` to keep the entry but switch it off.
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpBasic {
+    pub username: String,
+    pub password: String,
+}
+
+/// The mirrors in effect: `packagist` unless removed, plus those defined.
+pub fn resolve(entries: &BTreeMap<String, MirrorEntry>) -> Result<Vec<MirrorConfig>, String> {
+    let mut mirrors = Vec::new();
+    if !entries.contains_key(DEFAULT_ALIAS) {
+        mirrors.push(MirrorConfig::new(DEFAULT_ALIAS, DEFAULT_URL));
+    }
+    for (alias, entry) in entries {
+        if !is_valid_alias(alias) {
+            return Err(format!(
+                "mirrors.{alias}: an alias is letters, digits, '-' and '_'"
+            ));
+        }
+        let fields = match entry {
+            MirrorEntry::Disabled(true) if alias == DEFAULT_ALIAS => {
+                mirrors.push(MirrorConfig::new(DEFAULT_ALIAS, DEFAULT_URL));
+                continue;
+            }
+            MirrorEntry::Disabled(false) => continue,
+            MirrorEntry::Disabled(true) => {
+                return Err(format!("mirrors.{alias}: needs at least a url"));
+            }
+            MirrorEntry::Defined(fields) if fields.enabled == Some(false) => continue,
+            MirrorEntry::Defined(fields) => fields,
+        };
+        let url = match (&fields.url, alias.as_str()) {
+            (Some(url), _) => url.clone(),
+            (None, DEFAULT_ALIAS) => DEFAULT_URL.to_owned(),
+            (None, _) => return Err(format!("mirrors.{alias}.url: required")),
+        };
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(format!(
+                "mirrors.{alias}.url: {url:?} must start with https:// or http://"
+            ));
+        }
+        let mut mirror = MirrorConfig::new(alias, &url);
+        mirror.http_basic = fields
+            .http_basic
+            .as_ref()
+            .map(|b| (b.username.clone(), b.password.clone()));
+        mirror.public_access = fields.public_access;
+        mirror.available_packages = fields.available_packages.clone();
+        mirror.available_package_patterns = fields.available_package_patterns.clone();
+        mirror.strict = fields.strict;
+        mirror.enable_dist_mirror = fields.enable_dist_mirror.unwrap_or(true);
+        if let Some(interval) = &fields.sync_interval {
+            mirror.sync_interval = parse_interval(interval)
+                .map_err(|e| format!("mirrors.{alias}.sync_interval: {e}"))?;
+        }
+        mirrors.push(mirror);
+    }
+    Ok(mirrors)
+}
+
+fn is_valid_alias(alias: &str) -> bool {
+    !alias.is_empty()
+        && alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn parse_interval(value: &serde_yaml_ng::Value) -> Result<Duration, String> {
+    let text = match value {
+        serde_yaml_ng::Value::Number(n) => n.to_string(),
+        serde_yaml_ng::Value::String(s) => s.clone(),
+        other => {
+            return Err(format!(
+                "{other:?} is not an interval such as 300, 5m or 1h"
+            ));
+        }
+    };
+    let invalid = || format!("{text:?} is not an interval such as 300, 5m or 1h");
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let seconds: u64 = digits.parse().map_err(|_| invalid())?;
+    let multiplier = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(invalid()),
+    };
+    Ok(Duration::from_secs(seconds * multiplier))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Vec<MirrorConfig>, String> {
+        let entries: BTreeMap<String, MirrorEntry> =
+            serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
+        resolve(&entries)
+    }
+
+    #[test]
+    fn packagist_is_there_by_default_and_can_be_removed() {
+        let mirrors = resolve(&BTreeMap::new()).unwrap();
+        assert_eq!(mirrors.len(), 1);
+        assert_eq!(
+            (mirrors[0].alias.as_str(), mirrors[0].url.as_str()),
+            ("packagist", "https://repo.packagist.org")
+        );
+        assert!(mirrors[0].enable_dist_mirror && !mirrors[0].public_access && !mirrors[0].strict);
+        assert_eq!(mirrors[0].sync_interval, DEFAULT_SYNC_INTERVAL);
+        assert!(parse("packagist: false").unwrap().is_empty());
+        assert!(parse("packagist: {enabled: false}").unwrap().is_empty());
+    }
+
+    #[test]
+    fn mirrors_are_read_with_all_their_settings() {
+        let mirrors = parse(
+            r#"
+packagist: {public_access: true}
+partner:
+  url: http://127.0.0.1:9000/
+  http_basic: {username: bot, password: pw}
+  available_packages: [partner/sdk]
+  available_package_patterns: ["tools/*"]
+  strict: true
+  sync_interval: 90s
+  enable_dist_mirror: false
+"#,
+        )
+        .unwrap();
+        let packagist = mirrors.iter().find(|m| m.alias == "packagist").unwrap();
+        assert!(packagist.public_access);
+        assert_eq!(packagist.url, DEFAULT_URL);
+        let partner = mirrors.iter().find(|m| m.alias == "partner").unwrap();
+        assert_eq!(partner.url, "http://127.0.0.1:9000");
+        assert_eq!(partner.http_basic, Some(("bot".into(), "pw".into())));
+        assert!(partner.strict && !partner.enable_dist_mirror);
+        assert_eq!(partner.sync_interval, Duration::from_secs(90));
+        assert!(
+            partner.allows("partner/sdk")
+                && partner.allows("tools/x")
+                && !partner.allows("other/x")
+        );
+        assert!(packagist.allows("anything/at-all"));
+    }
+
+    #[test]
+    fn bad_entries_name_the_key() {
+        for (yaml, key) in [
+            (
+                "partner: {http_basic: {username: a, password: b}}",
+                "mirrors.partner.url",
+            ),
+            ("partner: {url: ftp://x}", "mirrors.partner.url"),
+            (
+                "partner: {url: http://x, sync_interval: soon}",
+                "mirrors.partner.sync_interval",
+            ),
+            ("\"bad alias\": {url: http://x}", "mirrors.bad alias"),
+        ] {
+            let error = parse(yaml).unwrap_err();
+            assert!(error.starts_with(key), "{error}");
+        }
+        assert!(parse("partner: {url: http://x, unknown: 1}").is_err());
+    }
+
+    #[test]
+    fn globs_match_like_composer_patterns() {
+        assert!(glob_matches("symfony/*", "symfony/console"));
+        assert!(!glob_matches("symfony/*", "laravel/framework"));
+        assert!(glob_matches("*/log", "psr/log"));
+        assert!(glob_matches("a*b*c", "axxbyyc"));
+        assert!(!glob_matches("a*b*c", "axxc"));
+        assert!(glob_matches("psr/log", "psr/log"));
+        assert!(!glob_matches("ab*ba", "aba"));
+    }
+}

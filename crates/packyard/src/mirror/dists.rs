@@ -1,0 +1,257 @@
+//! Mirrored archives. The first request for an archive downloads it from upstream and
+//! streams it to that client while writing it to the mirror-dist store, checking its
+//! sha1 against the metadata on the way: a mismatch aborts the upload, so a corrupt
+//! archive is never stored. Requests that arrive meanwhile wait for that one download
+//! and are then served from storage, as are all later ones. Nothing touches local disk
+//! unless `MIRROR_DIST_CACHE_DIR` is set.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use sha1::{Digest, Sha1};
+use storage::{Object, StorageError, Store};
+use tokio::sync::{mpsc, watch};
+
+use super::config::MirrorConfig;
+use super::upstream::Upstream;
+
+/// Where to get one archive and what it must hash to.
+#[derive(Debug, Clone)]
+pub struct DistSource {
+    pub key: String,
+    /// Upstream URLs to try in order: the version's `dist.url`, then upstream mirrors.
+    pub urls: Vec<String>,
+    /// Expected sha1; empty when the metadata has none.
+    pub shasum: String,
+}
+
+/// How a request for an archive is answered.
+pub enum DistReply {
+    /// Stored already (or just now by another request).
+    Stored(Object),
+    /// Being downloaded for this request: the bytes as they arrive.
+    Live {
+        length: Option<u64>,
+        stream: Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DistError {
+    #[error("no upstream URL could be downloaded: {0}")]
+    Upstream(String),
+    #[error("the download for this archive failed: {0}")]
+    Failed(String),
+    #[error("storage unavailable: {0}")]
+    Storage(#[from] StorageError),
+}
+
+type Outcome = Option<Result<(), String>>;
+
+pub struct Dists {
+    store: Store,
+    upstream: Upstream,
+    in_flight: Mutex<HashMap<String, watch::Receiver<Outcome>>>,
+}
+
+impl Dists {
+    pub fn new(store: Store, upstream: Upstream) -> Self {
+        Dists {
+            store,
+            upstream,
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn fetch(
+        self: &Arc<Self>,
+        mirror: &Arc<MirrorConfig>,
+        source: DistSource,
+    ) -> Result<DistReply, DistError> {
+        if let Some(object) = self.stored(&source.key).await? {
+            return Ok(DistReply::Stored(object));
+        }
+        // Either join the download in flight, or register ours; decided under the lock,
+        // acted on after it is released.
+        let joined = {
+            let mut in_flight = self.in_flight.lock().unwrap();
+            match in_flight.get(&source.key) {
+                Some(receiver) => Ok(receiver.clone()),
+                None => {
+                    let (sender, receiver) = watch::channel(None);
+                    in_flight.insert(source.key.clone(), receiver);
+                    Err(sender)
+                }
+            }
+        };
+        let waiting = match joined {
+            Ok(receiver) => Some(receiver),
+            Err(sender) => return self.start_download(mirror.clone(), source, sender).await,
+        };
+        let mut receiver = waiting.expect("set above");
+        let outcome = receiver
+            .wait_for(Option::is_some)
+            .await
+            .map(|outcome| outcome.clone())
+            .map_err(|_| DistError::Failed("the download was abandoned".into()))?;
+        match outcome.expect("waited for Some") {
+            Ok(()) => match self.stored(&source.key).await? {
+                Some(object) => Ok(DistReply::Stored(object)),
+                None => Err(DistError::Failed(
+                    "the archive vanished from storage".into(),
+                )),
+            },
+            Err(reason) => Err(DistError::Failed(reason)),
+        }
+    }
+
+    async fn stored(&self, key: &str) -> Result<Option<Object>, StorageError> {
+        match self.store.get(key).await {
+            Ok(object) => Ok(Some(object)),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Opens the first upstream URL that answers, then hands the copying to a task that
+    /// outlives this request: a client that hangs up does not cancel the mirroring.
+    async fn start_download(
+        self: &Arc<Self>,
+        mirror: Arc<MirrorConfig>,
+        source: DistSource,
+        done: watch::Sender<Outcome>,
+    ) -> Result<DistReply, DistError> {
+        let mut failures = Vec::new();
+        let mut opened = None;
+        for url in &source.urls {
+            match self.upstream.download(&mirror, url).await {
+                Ok(download) => {
+                    opened = Some(download);
+                    break;
+                }
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
+        let Some((length, upstream)) = opened else {
+            let reason = if failures.is_empty() {
+                "the metadata has no dist URL".to_owned()
+            } else {
+                failures.join("; ")
+            };
+            self.finish(&source.key, &done, Err(reason.clone()));
+            return Err(DistError::Upstream(reason));
+        };
+        let (client_tx, client_rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+        let dists = self.clone();
+        tokio::spawn(async move {
+            let result = dists.copy(upstream, length, &source, client_tx).await;
+            if let Err(reason) = &result {
+                tracing::warn!(key = %source.key, %reason, "mirroring an archive failed");
+            }
+            dists.finish(&source.key, &done, result);
+        });
+        let stream = futures_util::stream::unfold(client_rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        Ok(DistReply::Live {
+            length,
+            stream: Box::new(Box::pin(stream)),
+        })
+    }
+
+    fn finish(&self, key: &str, done: &watch::Sender<Outcome>, result: Result<(), String>) {
+        self.in_flight.lock().unwrap().remove(key);
+        let _ = done.send(Some(result));
+    }
+
+    /// Upstream bytes go to the client and to storage; the upload is committed only when
+    /// the whole archive arrived and its sha1 matches.
+    async fn copy<S>(
+        &self,
+        mut upstream: S,
+        length: Option<u64>,
+        source: &DistSource,
+        client: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    ) -> Result<(), String>
+    where
+        S: Stream<Item = Result<Bytes, super::upstream::UpstreamError>> + Unpin,
+    {
+        let (store_tx, store_rx) = mpsc::channel::<Result<Bytes, StorageError>>(8);
+        let store = self.store.without_cache();
+        let key = source.key.clone();
+        // Unknown length: take the multipart path, which never buffers the whole file.
+        let size = length.unwrap_or(u64::MAX);
+        let upload = tokio::spawn(async move {
+            let chunks = futures_util::stream::unfold(store_rx, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            });
+            store.put_stream(&key, Box::pin(chunks), size).await
+        });
+        let mut hasher = Sha1::new();
+        let mut client = Some(client);
+        let mut failure = None;
+        // The client gets each chunk when the next one arrives; the last one only after
+        // the sha1 checked out, so a corrupt archive never reaches it whole.
+        let mut held_back: Option<Bytes> = None;
+        while let Some(chunk) = upstream.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    hasher.update(&bytes);
+                    if let Some(previous) = held_back.replace(bytes.clone())
+                        && let Some(sender) = &client
+                        && sender.send(Ok(previous)).await.is_err()
+                    {
+                        client = None; // the client left; keep mirroring
+                    }
+                    if store_tx.send(Ok(bytes)).await.is_err() {
+                        failure = Some("the storage upload stopped".to_owned());
+                        break;
+                    }
+                }
+                Err(error) => {
+                    failure = Some(error.to_string());
+                    break;
+                }
+            }
+        }
+        let actual = hex::encode(hasher.finalize());
+        if failure.is_none()
+            && !source.shasum.is_empty()
+            && !actual.eq_ignore_ascii_case(&source.shasum)
+        {
+            failure = Some(format!(
+                "sha1 mismatch: upstream sent {actual}, the metadata says {}",
+                source.shasum
+            ));
+        }
+        if failure.is_none()
+            && let (Some(last), Some(sender)) = (held_back.take(), &client)
+        {
+            let _ = sender.send(Ok(last)).await;
+        }
+        if let Some(reason) = &failure {
+            // An error ends the upload without committing it, and cuts the client's body
+            // short so it cannot mistake a bad archive for a good one.
+            let _ = store_tx
+                .send(Err(StorageError::Io {
+                    context: "mirroring".into(),
+                    source: std::io::Error::other(reason.clone()),
+                }))
+                .await;
+            if let Some(sender) = &client {
+                let _ = sender
+                    .send(Err(std::io::Error::other(reason.clone())))
+                    .await;
+            }
+        }
+        drop(store_tx);
+        let stored = upload.await.map_err(|e| e.to_string())?;
+        match (failure, stored) {
+            (Some(reason), _) => Err(reason),
+            (None, Err(error)) => Err(error.to_string()),
+            (None, Ok(())) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Talking to an upstream Composer repository: conditional metadata requests and dist
+//! downloads, with timeouts so a slow upstream cannot hold requests forever.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, TryStreamExt};
+use reqwest::{Client, StatusCode, header};
+
+use super::config::MirrorConfig;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Metadata documents are small: a whole answer within this time or the upstream counts
+/// as down (and stored copies are served).
+const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
+/// Between two chunks of an archive download.
+const DIST_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub enum Fetched {
+    Modified {
+        body: Bytes,
+        last_modified: Option<String>,
+    },
+    NotModified,
+    NotFound,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("upstream {url}: {reason}")]
+pub struct UpstreamError {
+    pub url: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    client: Client,
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Upstream {
+    pub fn new() -> Self {
+        let client = Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(DIST_READ_TIMEOUT)
+            .user_agent(concat!(
+                "packyard/",
+                env!("CARGO_PKG_VERSION"),
+                " (Composer mirror)"
+            ))
+            .build()
+            .expect("the HTTP client builds");
+        Upstream { client }
+    }
+
+    /// `GET url` with `If-Modified-Since` when a copy is held.
+    pub async fn metadata(
+        &self,
+        mirror: &MirrorConfig,
+        url: &str,
+        if_modified_since: Option<&str>,
+    ) -> Result<Fetched, UpstreamError> {
+        let failed = |reason: String| UpstreamError {
+            url: url.to_owned(),
+            reason,
+        };
+        let mut request = self.client.get(url).timeout(METADATA_TIMEOUT);
+        if let Some((user, password)) = &mirror.http_basic {
+            request = request.basic_auth(user, Some(password));
+        }
+        if let Some(since) = if_modified_since {
+            request = request.header(header::IF_MODIFIED_SINCE, since);
+        }
+        let response = request.send().await.map_err(|e| failed(describe(&e)))?;
+        match response.status() {
+            StatusCode::NOT_MODIFIED => Ok(Fetched::NotModified),
+            StatusCode::NOT_FOUND | StatusCode::GONE => Ok(Fetched::NotFound),
+            status if status.is_success() => {
+                let last_modified = response
+                    .headers()
+                    .get(header::LAST_MODIFIED)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let body = response.bytes().await.map_err(|e| failed(describe(&e)))?;
+                Ok(Fetched::Modified {
+                    body,
+                    last_modified,
+                })
+            }
+            status => Err(failed(format!("answered {status}"))),
+        }
+    }
+
+    /// Starts downloading an archive: its length when announced, and its bytes.
+    pub async fn download(
+        &self,
+        mirror: &MirrorConfig,
+        url: &str,
+    ) -> Result<
+        (
+            Option<u64>,
+            impl Stream<Item = Result<Bytes, UpstreamError>> + Send + 'static,
+        ),
+        UpstreamError,
+    > {
+        let failed = |reason: String| UpstreamError {
+            url: url.to_owned(),
+            reason,
+        };
+        let mut request = self.client.get(url);
+        // Credentials go only to the mirrored repository itself, never to the hosts its
+        // metadata points at.
+        if let Some((user, password)) = &mirror.http_basic
+            && url.starts_with(&mirror.url)
+        {
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().await.map_err(|e| failed(describe(&e)))?;
+        if !response.status().is_success() {
+            return Err(failed(format!("answered {}", response.status())));
+        }
+        let length = response.content_length();
+        let owned_url = url.to_owned();
+        let stream = response.bytes_stream().map_err(move |e| UpstreamError {
+            url: owned_url.clone(),
+            reason: describe(&e),
+        });
+        Ok((length, stream))
+    }
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}

@@ -1,0 +1,504 @@
+//! Mirroring a Composer repository: the tests build their own upstream (a static
+//! repository behind a server that counts requests) and install through packyard with
+//! the real composer client.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+use testkit::upstream::{UpstreamRepo, UpstreamServer, dist_path};
+
+const ALIAS: &str = "up";
+
+fn upstream() -> UpstreamServer {
+    let mut repo = UpstreamRepo::new();
+    repo.minified();
+    repo.package(
+        "psr/log",
+        "3.0.0",
+        json!({"autoload": {"psr-4": {"Psr\\Log\\": "src"}}}),
+        &[(
+            "src/LoggerInterface.php",
+            "<?php\nnamespace Psr\\Log;\n\ninterface LoggerInterface {}\n",
+        )],
+    );
+    repo.package(
+        "monolog/monolog",
+        "3.5.0",
+        json!({"require": {"psr/log": "^3.0"}, "autoload": {"psr-4": {"Monolog\\": "src"}}}),
+        &[(
+            "src/Logger.php",
+            "<?php\nnamespace Monolog;\n\nfinal class Logger {}\n",
+        )],
+    );
+    repo.package(
+        "acme/lib",
+        "9.9.9",
+        json!({}),
+        &[("evil.php", "<?php // public impostor\n")],
+    );
+    repo.package("acme/corrupt", "1.0.0", json!({}), &[("a.php", "<?php\n")]);
+    repo.corrupt_shasum("acme/corrupt", "1.0.0");
+    repo.serve()
+}
+
+/// A config file defining the `up` mirror (and removing the default packagist one).
+fn config(dir: &TempDir, fields: Value, upstream: &UpstreamServer) -> String {
+    let mut mirror = json!({"url": upstream.url()});
+    for (key, value) in fields.as_object().unwrap() {
+        mirror[key] = value.clone();
+    }
+    let yaml = json!({"mirrors": {"packagist": false, ALIAS: mirror}});
+    let path = dir.path().join("config.yaml");
+    // JSON is YAML.
+    std::fs::write(&path, yaml.to_string()).unwrap();
+    path.display().to_string()
+}
+
+fn mirror_url(server: &Server) -> String {
+    server.url(&format!("/mirror/{ALIAS}"))
+}
+
+fn install(server: &Server, user: &str, token: &str, package: &str) -> ComposerProject {
+    let project = ComposerProject::with_repository(server, &mirror_url(server), user, token);
+    let output = project.run(&["require", package, "--no-audit"]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    project
+}
+
+fn fetch(server: &Server, token: &str, path: &str) -> Reply {
+    get(
+        &server.url(&format!("/mirror/{ALIAS}{path}")),
+        &[("Authorization", &basic("admin", token))],
+    )
+}
+
+#[test]
+fn composer_installs_through_the_mirror_and_keeps_working_when_upstream_stops() {
+    let mut upstream = upstream();
+    let dir = TempDir::new("mirror-config");
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    let token = server.add_user("admin", true);
+
+    let root = fetch(&server, &token, "/packages.json").json();
+    assert_eq!(
+        root["metadata-url"],
+        mirror_url(&server) + "/p2/%package%.json"
+    );
+    assert_eq!(
+        root["mirrors"][0]["dist-url"],
+        mirror_url(&server) + "/zipball/%package%/%version%/%reference%.%type%"
+    );
+    for removed in ["search", "list", "providers-api", "notify-batch"] {
+        assert!(
+            root.get(removed).is_none(),
+            "{removed} should be removed: {root}"
+        );
+    }
+
+    let first = install(&server, "admin", &token, "monolog/monolog");
+    assert!(
+        first
+            .installed_file("monolog/monolog/src/Logger.php")
+            .is_some()
+    );
+    assert!(
+        first
+            .installed_file("psr/log/src/LoggerInterface.php")
+            .is_some()
+    );
+    assert_eq!(upstream.count(&dist_path("monolog/monolog", "3.5.0")), 1);
+    assert_eq!(upstream.count(&dist_path("psr/log", "3.0.0")), 1);
+
+    upstream.stop();
+    let second = install(&server, "admin", &token, "monolog/monolog");
+    assert!(
+        second
+            .installed_file("psr/log/src/LoggerInterface.php")
+            .is_some()
+    );
+    // What was never fetched cannot be served, and the reason says so.
+    let missing = fetch(&server, &token, "/p2/acme/never.json");
+    assert_eq!(missing.status, 502, "{}", missing.text());
+    assert!(
+        missing.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing is stored")
+    );
+}
+
+#[test]
+fn a_second_stateless_replica_serves_what_the_first_mirrored_without_upstream() {
+    let upstream = upstream();
+    let s3 = testkit::S3sFs::start("mirror");
+    let dir = TempDir::new("mirror-config");
+    let config = config(&dir, json!({}), &upstream);
+    let args = s3.storage_aws_args();
+    let env = [
+        ("PACKYARD_CONFIG", config.as_str()),
+        ("STORAGE_SOURCE", "s3"),
+        ("STORAGE_AWS_BUCKET", "mirror"),
+        ("STORAGE_AWS_ARGS", args.as_str()),
+    ];
+    let first = Server::start_with(&env);
+    let token = first.add_user("admin", true);
+    install(&first, "admin", &token, "monolog/monolog");
+    let stored = s3.keys("mirror");
+    assert!(
+        stored
+            .iter()
+            .any(|k| k.starts_with("mirror-meta/up/p2/monolog/")),
+        "{stored:?}"
+    );
+    assert!(
+        stored
+            .iter()
+            .any(|k| k.starts_with("mirror-dist/") && k.contains("/up/monolog/monolog/")),
+        "{stored:?}"
+    );
+    let local: Vec<String> = files_under(first.data.path())
+        .into_iter()
+        .filter(|f| !f.starts_with("packyard.db"))
+        .collect();
+    assert!(
+        local.iter().all(|f| !f.contains("mirror")),
+        "no mirror data on local disk: {local:?}"
+    );
+
+    // A second replica: its own empty, read-only data dir, its own database elsewhere.
+    let database_dir = TempDir::new("replica-db");
+    let database = format!(
+        "sqlite://{}?mode=rwc",
+        database_dir.path().join("second.db").display()
+    );
+    let mut second_env = env.to_vec();
+    second_env.push(("DATABASE_URL", database.as_str()));
+    let second = Server::start_with(&second_env);
+    let second_token = second.add_user("admin", true);
+    set_read_only(second.data.path(), true);
+    let mut second = second;
+    second.restart_with(&[]);
+    upstream.reset_counts();
+    let project = install(&second, "admin", &second_token, "monolog/monolog");
+    set_read_only(second.data.path(), false);
+    assert!(
+        project
+            .installed_file("psr/log/src/LoggerInterface.php")
+            .is_some()
+    );
+    assert_eq!(
+        upstream.total(),
+        0,
+        "upstream requests: {:?}",
+        upstream.requests()
+    );
+    // Tests run as root, for whom permissions do not stop writes: check directly.
+    let written = files_under(second.data.path());
+    assert!(
+        written.is_empty(),
+        "the second replica wrote to its data dir: {written:?}"
+    );
+}
+
+#[test]
+fn concurrent_cold_requests_share_one_upstream_download() {
+    let upstream = upstream();
+    upstream.set_dist_delay(Duration::from_millis(500));
+    let dir = TempDir::new("mirror-config");
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    let token = server.add_user("admin", true);
+    let p2 = fetch(&server, &token, "/p2/monolog/monolog.json").json();
+    let version = &p2["packages"]["monolog/monolog"][0];
+    let reference = version["dist"]["reference"].as_str().unwrap().to_owned();
+    let path = format!("/zipball/monolog/monolog/3.5.0.0/{reference}.zip");
+    let expected = upstream.zip("monolog/monolog", "3.5.0");
+
+    let started = Instant::now();
+    let bodies: Vec<Reply> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..100)
+            .map(|_| scope.spawn(|| fetch(&server, &token, &path)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for reply in &bodies {
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reply.body, expected);
+    }
+    assert_eq!(
+        upstream.count(&dist_path("monolog/monolog", "3.5.0")),
+        1,
+        "one upstream download"
+    );
+    println!(
+        "100 concurrent cold requests served in {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_corrupt_upstream_archive_is_refused_and_never_stored() {
+    let upstream = upstream();
+    let dir = TempDir::new("mirror-config");
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    let token = server.add_user("admin", true);
+    let p2 = fetch(&server, &token, "/p2/acme/corrupt.json").json();
+    let reference = p2["packages"]["acme/corrupt"][0]["dist"]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/zipball/acme/corrupt/1.0.0.0/{reference}.zip");
+    let url = server.url(&format!("/mirror/{ALIAS}{path}"));
+    let attempt = ureq::get(&url)
+        .header("Authorization", &basic("admin", &token))
+        .call();
+    let complete = attempt
+        .ok()
+        .and_then(|mut r| r.body_mut().read_to_vec().ok());
+    assert!(
+        complete.is_none(),
+        "the client must not receive a complete body"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let stored = files_under(&server.data.path().join("mirror-dist"));
+    assert!(stored.is_empty(), "nothing stored: {stored:?}");
+    // The next request tries upstream again rather than serving anything stored.
+    let again = ureq::get(&url)
+        .header("Authorization", &basic("admin", &token))
+        .call();
+    assert!(
+        again
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_vec().ok())
+            .is_none()
+    );
+    assert_eq!(upstream.count(&dist_path("acme/corrupt", "1.0.0")), 2);
+}
+
+#[test]
+fn private_package_names_are_never_proxied() {
+    let upstream = upstream();
+    let dir = TempDir::new("mirror-config");
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    let token = server.add_user("admin", true);
+    let archive = package_zip("acme/lib", &[], "private");
+    let uploaded = put(
+        &server.url("/api/packages/upload/acme/lib/1.0.0"),
+        &[("Authorization", &basic("admin", &token))],
+        &archive,
+    );
+    assert_eq!(uploaded.status, 201);
+    let shadowed = fetch(&server, &token, "/p2/acme/lib.json");
+    assert_eq!(shadowed.status, 404);
+    assert!(
+        shadowed.text().contains("private package"),
+        "{}",
+        shadowed.text()
+    );
+    assert_eq!(
+        upstream.count("/p2/acme/lib.json"),
+        0,
+        "upstream was not even asked"
+    );
+}
+
+#[test]
+fn available_packages_restrict_what_is_proxied() {
+    let upstream = upstream();
+    let dir = TempDir::new("mirror-config");
+    let fields =
+        json!({"available_packages": ["monolog/monolog"], "available_package_patterns": ["psr/*"]});
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, fields, &upstream))]);
+    let token = server.add_user("admin", true);
+    let root = fetch(&server, &token, "/packages.json").json();
+    assert_eq!(root["available-packages"], json!(["monolog/monolog"]));
+    assert_eq!(root["available-package-patterns"], json!(["psr/*"]));
+    assert_eq!(fetch(&server, &token, "/p2/psr/log.json").status, 200);
+    assert_eq!(
+        fetch(&server, &token, "/p2/monolog/monolog.json").status,
+        200
+    );
+    let refused = fetch(&server, &token, "/p2/acme/corrupt.json");
+    assert_eq!(refused.status, 404);
+    assert!(
+        refused.text().contains("not available"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(upstream.count("/p2/acme/corrupt.json"), 0);
+}
+
+#[test]
+fn strict_mirrors_serve_only_approved_packages() {
+    let upstream = upstream();
+    let dir = TempDir::new("mirror-config");
+    let server = Server::start_with(&[(
+        "PACKYARD_CONFIG",
+        &config(&dir, json!({"strict": true}), &upstream),
+    )]);
+    let token = server.add_user("admin", true);
+    let refused = fetch(&server, &token, "/p2/psr/log.json");
+    assert_eq!(refused.status, 404);
+    assert!(
+        refused
+            .text()
+            .contains("packyard mirror approve up psr/log"),
+        "{}",
+        refused.text()
+    );
+    let approved = server.cli(&["mirror", "approve", ALIAS, "psr/log"]);
+    assert!(approved.status.success(), "{}", output_text(&approved));
+    assert_eq!(fetch(&server, &token, "/p2/psr/log.json").status, 200);
+    let by_api = post(
+        &server.url(&format!("/api/mirrors/{ALIAS}/approve")),
+        &[("Authorization", &basic("admin", &token))],
+        br#"{"packages":["monolog/monolog"]}"#,
+    );
+    assert_eq!(by_api.status, 200, "{}", by_api.text());
+    assert_eq!(
+        fetch(&server, &token, "/packages.json").json()["available-packages"],
+        json!(["monolog/monolog", "psr/log"])
+    );
+    assert_eq!(fetch(&server, &token, "/p2/acme/lib.json").status, 404);
+}
+
+#[test]
+fn public_access_lets_anonymous_clients_in() {
+    let upstream = upstream();
+    let dir = TempDir::new("mirror-config");
+    let private = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    assert_eq!(
+        get(
+            &private.url(&format!("/mirror/{ALIAS}/p2/psr/log.json")),
+            &[]
+        )
+        .status,
+        401
+    );
+    let open_dir = TempDir::new("mirror-config");
+    let public = Server::start_with(&[(
+        "PACKYARD_CONFIG",
+        &config(&open_dir, json!({"public_access": true}), &upstream),
+    )]);
+    assert_eq!(
+        get(
+            &public.url(&format!("/mirror/{ALIAS}/p2/psr/log.json")),
+            &[]
+        )
+        .status,
+        200
+    );
+    let unknown = get(
+        &public.url(&format!("/mirror/{ALIAS}/p2/nobody/nothing.json")),
+        &[],
+    );
+    assert_eq!(unknown.status, 404);
+    // The miss is remembered: asking again does not reach upstream.
+    get(
+        &public.url(&format!("/mirror/{ALIAS}/p2/nobody/nothing.json")),
+        &[],
+    );
+    assert_eq!(upstream.count("/p2/nobody/nothing.json"), 1);
+    assert_eq!(
+        get(&public.url("/mirror/nope/packages.json"), &[]).status,
+        404
+    );
+}
+
+fn files_under(root: &std::path::Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            } else {
+                files.push(
+                    entry
+                        .path()
+                        .strip_prefix(root)
+                        .unwrap()
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    files
+}
+
+fn set_read_only(dir: &std::path::Path, read_only: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if read_only { 0o555 } else { 0o755 };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn stale_metadata_is_revalidated_in_the_background_and_served_when_upstream_is_down() {
+    let mut upstream = upstream();
+    let dir = TempDir::new("mirror-config");
+    let server = Server::start_with(&[(
+        "PACKYARD_CONFIG",
+        &config(&dir, json!({"sync_interval": 1}), &upstream),
+    )]);
+    let token = server.add_user("admin", true);
+    let versions = |reply: Reply| -> Vec<String> {
+        let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"]["psr/log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_object().unwrap().clone())
+            .collect();
+        composer::minify::expand(list)
+            .iter()
+            .map(|v| v["version"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        versions(fetch(&server, &token, "/p2/psr/log.json")),
+        ["3.0.0"]
+    );
+    upstream.package(
+        "psr/log",
+        "3.0.1",
+        json!({}),
+        &[("src/LoggerInterface.php", "<?php\n")],
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    // Stale: served at once as it was, refreshed behind the client's back.
+    assert_eq!(
+        versions(fetch(&server, &token, "/p2/psr/log.json")),
+        ["3.0.0"]
+    );
+    upstream.wait_for_count("/p2/psr/log.json", 2, Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let current = versions(fetch(&server, &token, "/p2/psr/log.json"));
+        if current.contains(&"3.0.1".to_string()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never revalidated: {current:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let revalidation = upstream
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path == "/p2/psr/log.json")
+        .nth(1)
+        .unwrap();
+    assert!(
+        revalidation.header("if-modified-since").is_some(),
+        "revalidation is conditional"
+    );
+
+    upstream.stop();
+    std::thread::sleep(Duration::from_millis(1100));
+    let stale = fetch(&server, &token, "/p2/psr/log.json");
+    assert_eq!(
+        stale.status, 200,
+        "upstream down: the stored copy is served"
+    );
+    assert!(versions(stale).contains(&"3.0.1".to_string()));
+}
