@@ -274,14 +274,9 @@ mod tests {
 
     fn version(v: &str, normalized: &str, reference: &str) -> NewVersion {
         NewVersion {
-            version: v.into(),
             version_normalized: normalized.into(),
-            reference: reference.into(),
-            shasum: reference.into(),
-            dist_store: "artifact".into(),
-            dist_key: format!("{reference}.zip"),
             metadata: r#"{"require":{"php":">=8.1"},"type":"library"}"#.into(),
-            released_at: 1_700_000_000_000,
+            ..testing::artifact_version(v, reference)
         }
     }
 

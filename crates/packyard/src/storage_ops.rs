@@ -198,14 +198,8 @@ mod tests {
             ("1.2.0", "bad.zip", good_sha1.clone()),
         ] {
             let row = NewVersion {
-                version: version.into(),
-                version_normalized: format!("{version}.0"),
-                reference: key.into(),
                 shasum,
-                dist_store: "artifact".into(),
-                dist_key: key.into(),
-                metadata: "{}".into(),
-                released_at: 0,
+                ..testing::artifact_version(version, key.trim_end_matches(".zip"))
             };
             db.save_version("acme/lib", "artifact", &row).await.unwrap();
         }

@@ -170,17 +170,7 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, VcsError
     if let Some(existing) = app.db.find_package(&package).await? {
         return Err(name_taken(app, &existing.name, &existing.kind).await);
     }
-    let rows: Vec<NewVersion> = versions
-        .iter()
-        .map(|v| new_version(&package, &url, v))
-        .collect();
-    let report = skipped_report(&skipped);
-    let notices = notices_report(&versions);
-    let record = ScanRecord {
-        fingerprint: Some(fingerprint),
-        error: None,
-        report: Some(scan_report(&report, &notices)),
-    };
+    let found = Found::new(&package, &url, fingerprint, &versions, &skipped);
     let new_package = NewVcsPackage {
         name: package.clone(),
         repository_url: url.clone(),
@@ -190,7 +180,7 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, VcsError
     };
     match app
         .db
-        .create_vcs_package(&new_package, &rows, &record)
+        .create_vcs_package(&new_package, &found.rows, &found.record)
         .await
     {
         Ok(()) => {}
@@ -203,18 +193,11 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, VcsError
         Err(error) => return Err(error.into()),
     }
     app.metadata.package_changed(&package).await?;
-    tracing::info!(%package, versions = rows.len(), skipped = report.len(), "git package added");
+    tracing::info!(%package, versions = found.rows.len(), skipped = found.skipped.len(), "git package added");
     if app.settings.prebuild_dists {
         crate::dists::build_all(app, &package).await;
     }
-    Ok(ScanSummary {
-        package,
-        changed: true,
-        unchanged_refs: false,
-        versions: rows.len(),
-        skipped: report,
-        notices,
-    })
+    Ok(found.summary(package, true))
 }
 
 /// Fetches and re-scans a git package. A failure is recorded on the package (with git's
@@ -279,33 +262,72 @@ async fn scan_package(app: &App, package: &VcsPackage) -> Result<ScanSummary, Vc
             ..
         } => (fingerprint, versions, skipped),
     };
-    let rows: Vec<NewVersion> = versions
-        .iter()
-        .map(|v| new_version(&package.name, url, v))
-        .collect();
-    let changed = app.db.replace_versions(&package.name, &rows).await?;
-    let report = skipped_report(&skipped);
-    let notices = notices_report(&versions);
-    let record = ScanRecord {
-        fingerprint: Some(fingerprint),
-        error: None,
-        report: Some(scan_report(&report, &notices)),
-    };
-    app.db.record_scan(&package.name, &record).await?;
+    let found = Found::new(&package.name, url, fingerprint, &versions, &skipped);
+    let changed = app.db.replace_versions(&package.name, &found.rows).await?;
+    app.db.record_scan(&package.name, &found.record).await?;
     if changed {
         app.metadata.package_changed(&package.name).await?;
         if app.settings.prebuild_dists {
             crate::dists::build_all(app, &package.name).await;
         }
     }
-    Ok(ScanSummary {
-        package: package.name.clone(),
-        changed,
-        unchanged_refs: false,
-        versions: rows.len(),
-        skipped: report,
-        notices,
-    })
+    Ok(found.summary(package.name.clone(), changed))
+}
+
+/// What a scan found, as database rows, a scan record and the reports for the caller.
+struct Found {
+    rows: Vec<NewVersion>,
+    record: ScanRecord,
+    skipped: Vec<Value>,
+    notices: Vec<Value>,
+}
+
+impl Found {
+    fn new(
+        package: &str,
+        url: &str,
+        fingerprint: String,
+        versions: &[DerivedVersion],
+        skipped: &[composer::vcs::SkippedRef],
+    ) -> Found {
+        let skipped: Vec<Value> = skipped
+            .iter()
+            .map(|s| json!({"ref": s.ref_name, "reason": s.reason}))
+            .collect();
+        let notices: Vec<Value> = versions
+            .iter()
+            .flat_map(|v| {
+                v.notices
+                    .iter()
+                    .map(|notice| json!({"ref": v.ref_name, "reason": notice}))
+            })
+            .collect();
+        let record = ScanRecord {
+            fingerprint: Some(fingerprint),
+            error: None,
+            report: Some(json!({"skipped": skipped, "notices": notices}).to_string()),
+        };
+        Found {
+            rows: versions
+                .iter()
+                .map(|v| new_version(package, url, v))
+                .collect(),
+            record,
+            skipped,
+            notices,
+        }
+    }
+
+    fn summary(self, package: String, changed: bool) -> ScanSummary {
+        ScanSummary {
+            package,
+            changed,
+            unchanged_refs: false,
+            versions: self.rows.len(),
+            skipped: self.skipped,
+            notices: self.notices,
+        }
+    }
 }
 
 async fn name_taken(app: &App, name: &str, kind: &str) -> VcsError {
@@ -317,29 +339,6 @@ async fn name_taken(app: &App, name: &str, kind: &str) -> VcsError {
         package: name.to_owned(),
         origin,
     }
-}
-
-fn skipped_report(skipped: &[composer::vcs::SkippedRef]) -> Vec<Value> {
-    skipped
-        .iter()
-        .map(|s| json!({"ref": s.ref_name, "reason": s.reason}))
-        .collect()
-}
-
-fn notices_report(versions: &[DerivedVersion]) -> Vec<Value> {
-    versions
-        .iter()
-        .flat_map(|v| {
-            v.notices
-                .iter()
-                .map(|notice| json!({"ref": v.ref_name, "reason": notice}))
-        })
-        .collect()
-}
-
-/// What the package row keeps of a scan: everything skipped and everything remarked.
-fn scan_report(skipped: &[Value], notices: &[Value]) -> String {
-    json!({"skipped": skipped, "notices": notices}).to_string()
 }
 
 /// One scanned version as a database row: composer.json's published fields plus

@@ -36,21 +36,12 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
-    use crate::db::{NewVersion, testing};
+    use crate::db::testing;
 
     #[tokio::test]
     async fn downloads_are_counted_per_version() {
         for (db, _dir) in testing::engines().await {
-            let version = NewVersion {
-                version: "1.0.0".into(),
-                version_normalized: "1.0.0.0".into(),
-                reference: "r".into(),
-                shasum: "r".into(),
-                dist_store: "artifact".into(),
-                dist_key: "r.zip".into(),
-                metadata: "{}".into(),
-                released_at: 0,
-            };
+            let version = testing::artifact_version("1.0.0", "r");
             db.save_version("acme/lib", "artifact", &version)
                 .await
                 .unwrap();

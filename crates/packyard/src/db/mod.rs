@@ -175,6 +175,20 @@ pub(crate) mod testing {
         }
     }
 
+    /// A version of an uploaded archive named by `reference`, for tests to adjust.
+    pub fn artifact_version(version: &str, reference: &str) -> super::NewVersion {
+        super::NewVersion {
+            version: version.into(),
+            version_normalized: format!("{version}.0"),
+            reference: reference.into(),
+            shasum: reference.into(),
+            dist_store: "artifact".into(),
+            dist_key: format!("{reference}.zip"),
+            metadata: "{}".into(),
+            released_at: 1_700_000_000_000,
+        }
+    }
+
     pub fn unique_suffix() -> String {
         use std::sync::atomic::{AtomicU32, Ordering};
         static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -229,16 +229,7 @@ mod tests {
     use crate::db::testing;
 
     fn version(v: &str, reference: &str) -> NewVersion {
-        NewVersion {
-            version: v.into(),
-            version_normalized: format!("{v}.0"),
-            reference: reference.into(),
-            shasum: reference.into(),
-            dist_store: "artifact".into(),
-            dist_key: format!("{reference}.zip"),
-            metadata: r#"{"require":{}}"#.into(),
-            released_at: 1,
-        }
+        testing::artifact_version(v, reference)
     }
 
     #[tokio::test]

@@ -233,14 +233,10 @@ mod tests {
 
     fn version(v: &str, reference: &str) -> NewVersion {
         NewVersion {
-            version: v.into(),
-            version_normalized: format!("{v}.0"),
-            reference: reference.into(),
             shasum: String::new(),
             dist_store: "dist".into(),
             dist_key: format!("acme/lib/{v}-{reference}.zip"),
-            metadata: "{}".into(),
-            released_at: 0,
+            ..testing::artifact_version(v, reference)
         }
     }
 

@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, post};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -23,7 +24,7 @@ use crate::repository_url;
 
 /// Who sent a hook, which decides where the repository URL is and how it is signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Provider {
+pub enum Provider {
     GitHub,
     GitLab,
     Gitea,
@@ -31,52 +32,13 @@ enum Provider {
     Generic,
 }
 
-pub async fn github(
-    state: State<Arc<App>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    if header(&headers, "x-github-event") == Some("ping") {
-        return Ok(axum::Json(json!({"status": "success", "message": "pong"})).into_response());
-    }
-    receive(state, headers, uri, body, Provider::GitHub).await
-}
-
-pub async fn gitlab(
-    state: State<Arc<App>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    receive(state, headers, uri, body, Provider::GitLab).await
-}
-
-pub async fn gitea(
-    state: State<Arc<App>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    receive(state, headers, uri, body, Provider::Gitea).await
-}
-
-pub async fn bitbucket(
-    state: State<Arc<App>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    receive(state, headers, uri, body, Provider::Bitbucket).await
-}
-
-pub async fn update_package(
-    state: State<Arc<App>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    receive(state, headers, uri, body, Provider::Generic).await
+/// The route of one provider's hooks.
+pub fn route(provider: Provider) -> MethodRouter<Arc<App>> {
+    post(
+        move |state: State<Arc<App>>, headers: HeaderMap, uri: Uri, body: Bytes| {
+            receive(state, headers, uri, body, provider)
+        },
+    )
 }
 
 async fn receive(
@@ -86,6 +48,9 @@ async fn receive(
     body: Bytes,
     provider: Provider,
 ) -> Result<Response, ApiError> {
+    if provider == Provider::GitHub && header(&headers, "x-github-event") == Some("ping") {
+        return Ok(axum::Json(json!({"status": "success", "message": "pong"})).into_response());
+    }
     let payload: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the hook body is not JSON: {e}")))?;
     let urls = repository_urls(provider, &payload);

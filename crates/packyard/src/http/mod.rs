@@ -15,6 +15,7 @@ use axum::routing::{get, post, put};
 use crate::app::App;
 
 pub use error::ApiError;
+use hooks::Provider;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -33,11 +34,11 @@ pub fn router(app: Arc<App>) -> Router {
             put(api::upload),
         )
         .route("/api/create-package", post(api::create_package))
-        .route("/api/update-package", post(hooks::update_package))
-        .route("/api/github", post(hooks::github))
-        .route("/api/gitlab", post(hooks::gitlab))
-        .route("/api/gitea", post(hooks::gitea))
-        .route("/api/bitbucket", post(hooks::bitbucket))
+        .route("/api/update-package", hooks::route(Provider::Generic))
+        .route("/api/github", hooks::route(Provider::GitHub))
+        .route("/api/gitlab", hooks::route(Provider::GitLab))
+        .route("/api/gitea", hooks::route(Provider::Gitea))
+        .route("/api/bitbucket", hooks::route(Provider::Bitbucket))
         .route("/api/jobs/{id}", get(api::job))
         .route("/api/mirrors/{alias}/approve", post(api::approve_mirrored))
         .route("/api/healthz", get(api::healthz))
