@@ -98,18 +98,7 @@ fn push_hook(server: &Server, token: &str, repo: &GitRepo) -> Value {
 }
 
 fn versions(server: &Server, token: &str, file: &str) -> Vec<(String, String)> {
-    let reply = get(
-        &server.url(&format!("/p2/{file}")),
-        &[("Authorization", &basic("maintainer", token))],
-    );
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"][LIB]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_object().unwrap().clone())
-        .collect();
-    composer::minify::expand(list)
+    version_documents(server, token, file)
         .into_iter()
         .map(|v| {
             (
@@ -315,4 +304,237 @@ fn git_package_on_s3() {
                 .collect()
         },
     );
+}
+
+/// A server with a `maintainer` user; returns the server and the maintainer's token.
+fn server_with_maintainer(env: &[(&str, &str)]) -> (Server, String) {
+    let server = Server::start_with(env);
+    let output = server.cli(&["user", "add", "maintainer", "--maintainer"]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let token = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    (server, token)
+}
+
+fn create_package(server: &Server, token: &str, repo: &GitRepo) -> Value {
+    let created = api(
+        server,
+        "maintainer",
+        token,
+        "/api/create-package",
+        json!({"repository": {"url": repo.url()}}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    created.json()
+}
+
+/// Every version of the p2 document `file` (expanded), by version string.
+fn version_documents(
+    server: &Server,
+    token: &str,
+    file: &str,
+) -> Vec<serde_json::Map<String, Value>> {
+    let reply = get(
+        &server.url(&format!("/p2/{file}")),
+        &[("Authorization", &basic("maintainer", token))],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"][LIB]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+    composer::minify::expand(list)
+}
+
+fn download(server: &Server, token: &str, reference: &str) -> Reply {
+    get(
+        &server.url(&format!("/zipball/{LIB}/{reference}.zip")),
+        &[("Authorization", &basic("maintainer", token))],
+    )
+}
+
+#[test]
+fn prebuilt_dists_exist_before_any_download() {
+    let f = fixture();
+    let (server, token) = server_with_maintainer(&[
+        ("PACKYARD_PREBUILD_DISTS", "1"),
+        ("RUST_LOG", "packyard=info"),
+    ]);
+    create_package(&server, &token, &f.repo);
+    // Nothing has been downloaded: every dist must already be in the store, with its
+    // sha1 published.
+    let mut documents = version_documents(&server, &token, "acme/lib.json");
+    documents.extend(version_documents(&server, &token, "acme/lib~dev.json"));
+    let by_version: Vec<(String, String, String)> = documents
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap().to_owned(),
+                v["dist"]["reference"].as_str().unwrap().to_owned(),
+                v["dist"]["shasum"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for (version, commit) in [("1.1.0", &f.v110), ("dev-main", &f.main)] {
+        assert!(
+            by_version
+                .iter()
+                .any(|(v, r, _)| v == version && r == commit),
+            "{version} at {commit} not published: {by_version:?}"
+        );
+    }
+    assert!(
+        by_version.iter().any(|(_, r, _)| r == &f.v100),
+        "{by_version:?}"
+    );
+    let keys = local_dist_keys(&server);
+    assert_eq!(
+        keys.len(),
+        by_version.len(),
+        "one dist per version before any download: {keys:?} for {by_version:?}"
+    );
+    for (version, reference, shasum) in &by_version {
+        let key = format!("acme/lib/{version}-{reference}.zip");
+        let path = server.data.path().join("zipball").join(&key);
+        let stored = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{key} is not in the dist store ({e}): {keys:?}"));
+        assert_eq!(
+            shasum,
+            &sha1_hex(&stored),
+            "the published shasum of {version} is the sha1 of the stored archive"
+        );
+    }
+    assert_eq!(
+        server.log_lines("dist archive built"),
+        by_version.len(),
+        "each dist was built once, during the scan"
+    );
+
+    // Downloading serves exactly the stored bytes, without building anything again.
+    let stored = std::fs::read(
+        server
+            .data
+            .path()
+            .join("zipball")
+            .join(format!("acme/lib/1.1.0-{}.zip", f.v110)),
+    )
+    .unwrap();
+    let downloaded = download(&server, &token, &f.v110);
+    assert_eq!(downloaded.status, 200, "{}", downloaded.text());
+    assert_eq!(
+        downloaded.header("content-length"),
+        Some(stored.len().to_string())
+    );
+    assert!(
+        downloaded.body == stored,
+        "the download is the stored archive"
+    );
+    assert_eq!(server.log_lines("dist archive built"), by_version.len());
+}
+
+#[test]
+fn scheduled_rescans_pick_up_new_tags_without_webhooks() {
+    let f = fixture();
+    let (server, token) = server_with_maintainer(&[("PACKYARD_UPDATE_INTERVAL", "1")]);
+    create_package(&server, &token, &f.repo);
+    let before = versions(&server, &token, "acme/lib.json");
+    assert!(!before.iter().any(|(v, _)| v == "1.3.0"), "{before:?}");
+
+    f.repo.write_library(LIB, "1.3.0", Value::Null);
+    let v130 = f.repo.commit("1.3.0");
+    f.repo.tag("1.3.0");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(10);
+    loop {
+        let now = versions(&server, &token, "acme/lib.json");
+        if now.contains(&("1.3.0".to_string(), v130.clone())) {
+            println!(
+                "scheduled re-scan published 1.3.0 after {:?}",
+                started.elapsed()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled re-scan published 1.3.0 within 10 s: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A deleted tag goes the same way.
+    f.repo.git(&["tag", "-d", "1.1.0"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = versions(&server, &token, "acme/lib.json");
+        if !now.iter().any(|(v, _)| v == "1.1.0") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled re-scan removed 1.1.0 within 10 s: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn concurrent_first_downloads_build_a_dist_once() {
+    let f = fixture();
+    let (server, token) = server_with_maintainer(&[("RUST_LOG", "packyard=info")]);
+    create_package(&server, &token, &f.repo);
+    assert!(
+        local_dist_keys(&server).is_empty(),
+        "dists are built on first download"
+    );
+    assert_eq!(
+        server.log_lines("dist archive built"),
+        0,
+        "{}",
+        server.log()
+    );
+
+    let started = Instant::now();
+    let replies: Vec<Reply> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..30)
+            .map(|_| scope.spawn(|| download(&server, &token, &f.v110)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let elapsed = started.elapsed();
+    for reply in &replies {
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(
+            reply.body == replies[0].body,
+            "every client got the same bytes"
+        );
+    }
+    let key = format!("acme/lib/1.1.0-{}.zip", f.v110);
+    let stored = std::fs::read(server.data.path().join("zipball").join(&key))
+        .unwrap_or_else(|e| panic!("{key} is not in the dist store: {e}"));
+    assert!(
+        replies[0].body == stored,
+        "the bytes are the stored archive"
+    );
+    server.wait_for_log("dist archive built", 1, Duration::from_secs(5));
+    // Give a second, late build every chance to show up in the log.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        server.log_lines("dist archive built"),
+        1,
+        "the dist was built exactly once:\n{}",
+        server.log()
+    );
+    assert_eq!(local_dist_keys(&server), [key]);
+    let published: Vec<String> = version_documents(&server, &token, "acme/lib.json")
+        .iter()
+        .filter(|v| v["dist"]["reference"] == f.v110.as_str())
+        .map(|v| v["dist"]["shasum"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(published, [sha1_hex(&stored)]);
+    println!("30 concurrent first downloads served in {elapsed:?}");
 }

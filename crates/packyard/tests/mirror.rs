@@ -502,3 +502,204 @@ fn stale_metadata_is_revalidated_in_the_background_and_served_when_upstream_is_d
     );
     assert!(versions(stale).contains(&"3.0.1".to_string()));
 }
+
+/// The versions of `package` in a mirrored p2 document.
+fn mirrored_versions(reply: &Reply, package: &str) -> Vec<String> {
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"][package]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+    composer::minify::expand(list)
+        .iter()
+        .map(|v| v["version"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn mirror_sync_revalidates_every_stored_document() {
+    let upstream = upstream();
+    let dir = TempDir::new("mirror-config");
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    let token = server.add_user("admin", true);
+    install(&server, "admin", &token, "monolog/monolog");
+    let stored: Vec<String> = files_under(&server.data.path().join("mirror-meta").join(ALIAS));
+    for expected in [
+        "packages.json",
+        "p2/monolog/monolog.json",
+        "p2/psr/log.json",
+    ] {
+        assert!(
+            stored.iter().any(|s| s == expected),
+            "{expected} not stored: {stored:?}"
+        );
+    }
+    assert_eq!(
+        mirrored_versions(&fetch(&server, &token, "/p2/psr/log.json"), "psr/log"),
+        ["3.0.0"]
+    );
+
+    upstream.package(
+        "psr/log",
+        "3.0.1",
+        json!({"autoload": {"psr-4": {"Psr\\Log\\": "src"}}}),
+        &[(
+            "src/LoggerInterface.php",
+            "<?php\nnamespace Psr\\Log;\n\ninterface LoggerInterface {}\n",
+        )],
+    );
+    upstream.reset_counts();
+    let started = Instant::now();
+    let synced = server.cli(&["mirror", "sync", ALIAS]);
+    let elapsed = started.elapsed();
+    assert!(synced.status.success(), "{}", output_text(&synced));
+    let stdout = String::from_utf8_lossy(&synced.stdout);
+    println!("mirror sync took {elapsed:?}: {}", stdout.trim());
+    assert!(
+        stdout.contains(&format!("revalidated {} documents", stored.len())),
+        "{}",
+        output_text(&synced)
+    );
+    // One conditional request per stored document, and nothing else.
+    let log = upstream.request_log();
+    for path in &stored {
+        let requests: Vec<_> = log
+            .iter()
+            .filter(|r| r.path == format!("/{path}"))
+            .collect();
+        assert_eq!(requests.len(), 1, "/{path}: {:?}", upstream.requests());
+        assert!(
+            requests[0].header("if-modified-since").is_some(),
+            "/{path} was revalidated with If-Modified-Since"
+        );
+    }
+    assert_eq!(log.len(), stored.len(), "{:?}", upstream.requests());
+
+    // The store holds the new document, and the running mirror serves it.
+    let envelope: Value = serde_json::from_slice(
+        &std::fs::read(
+            server
+                .data
+                .path()
+                .join("mirror-meta")
+                .join(ALIAS)
+                .join("p2/psr/log.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        envelope["body"].as_str().unwrap().contains("3.0.1"),
+        "the store was updated: {envelope}"
+    );
+    // The running server rereads documents it holds from the store every 2 s, so what
+    // `mirror sync` fetched (or another replica refreshed) is served within seconds.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let served = mirrored_versions(&fetch(&server, &token, "/p2/psr/log.json"), "psr/log");
+        if served == ["3.0.1", "3.0.0"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the mirror still serves {served:?} after mirror sync"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let unknown = server.cli(&["mirror", "sync", "nope"]);
+    assert!(!unknown.status.success(), "{}", output_text(&unknown));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("nope"),
+        "{}",
+        output_text(&unknown)
+    );
+}
+
+#[test]
+fn mirror_cache_dirs_are_read_through_caches() {
+    let upstream = upstream();
+    let s3 = testkit::S3sFs::start("mirror");
+    let dir = TempDir::new("mirror-config");
+    let meta_cache = TempDir::new("mirror-meta-cache");
+    let dist_cache = TempDir::new("mirror-dist-cache");
+    let config = config(&dir, json!({}), &upstream);
+    let args = s3.storage_aws_args();
+    let meta_dir = meta_cache.path().display().to_string();
+    let dist_dir = dist_cache.path().display().to_string();
+    let mut server = Server::start_with(&[
+        ("PACKYARD_CONFIG", config.as_str()),
+        ("STORAGE_SOURCE", "s3"),
+        ("STORAGE_AWS_BUCKET", "mirror"),
+        ("STORAGE_AWS_ARGS", args.as_str()),
+        ("MIRROR_METADATA_CACHE_DIR", meta_dir.as_str()),
+        ("MIRROR_DIST_CACHE_DIR", dist_dir.as_str()),
+    ]);
+    let token = server.add_user("admin", true);
+    install(&server, "admin", &token, "monolog/monolog");
+
+    let stored = s3.keys("mirror");
+    let cached_meta = files_under(meta_cache.path());
+    for expected in [
+        "up/packages.json",
+        "up/p2/monolog/monolog.json",
+        "up/p2/psr/log.json",
+    ] {
+        assert!(
+            stored.contains(&format!("mirror-meta/{expected}")),
+            "{expected} not in the store: {stored:?}"
+        );
+        assert!(
+            cached_meta.iter().any(|f| f == expected),
+            "{expected} not in the metadata cache: {cached_meta:?}"
+        );
+    }
+    let cached_dists = files_under(dist_cache.path());
+    for package in ["monolog/monolog", "psr/log"] {
+        assert!(
+            stored
+                .iter()
+                .any(|k| k.starts_with("mirror-dist/") && k.contains(&format!("/up/{package}/"))),
+            "{package} not in the store: {stored:?}"
+        );
+        assert!(
+            cached_dists
+                .iter()
+                .any(|f| f.contains(&format!("/up/{package}/")) && f.ends_with(".zip")),
+            "the archive of {package} is not in the dist cache: {cached_dists:?}"
+        );
+    }
+
+    // The store loses every mirrored object; a restarted server (nothing in memory)
+    // still installs, from its local caches alone.
+    server.stop();
+    for prefix in ["mirror-meta", "mirror-dist"] {
+        std::fs::remove_dir_all(s3.root.join("mirror").join(prefix)).unwrap();
+    }
+    let left = s3.keys("mirror");
+    assert!(
+        left.iter().all(|k| !k.starts_with("mirror-")),
+        "mirrored objects left in the bucket: {left:?}"
+    );
+    server.restart_with(&[]);
+    upstream.reset_counts();
+    let project = install(&server, "admin", &token, "monolog/monolog");
+    assert!(
+        project
+            .installed_file("monolog/monolog/src/Logger.php")
+            .is_some()
+    );
+    assert!(
+        project
+            .installed_file("psr/log/src/LoggerInterface.php")
+            .is_some()
+    );
+    assert_eq!(
+        upstream.total(),
+        0,
+        "upstream requests: {:?}",
+        upstream.requests()
+    );
+}

@@ -167,19 +167,6 @@ impl LocalCache {
         })
     }
 
-    /// Copies a local file into the cache (write-through after an upload).
-    pub fn insert_file(self: &Arc<Self>, key: &str, source: &Path) -> std::io::Result<()> {
-        let size = std::fs::metadata(source)?.len();
-        let Some(mut writer) = self.writer(key, size) else {
-            return Ok(());
-        };
-        let mut input = std::fs::File::open(source)?;
-        std::io::copy(&mut input, writer.file.as_mut().unwrap())?;
-        writer.written = size;
-        writer.commit();
-        Ok(())
-    }
-
     pub fn insert_bytes(self: &Arc<Self>, key: &str, bytes: &[u8]) {
         if let Some(mut writer) = self.writer(key, bytes.len() as u64) {
             writer.write(bytes);

@@ -92,7 +92,9 @@ pub enum BackendSpec {
     Gcs {
         bucket: String,
         key_file: Option<PathBuf>,
-        /// JSON API base URL, for emulators; default Google's.
+        /// Base URL of the storage API (object_store speaks its XML flavour), for
+        /// emulators; default Google's. Needed for a plain-http emulator even when the key
+        /// file names one, since http is allowed only for an http `endpoint`.
         endpoint: Option<String>,
     },
     Azure(AzureSpec),

@@ -117,13 +117,42 @@ impl Store {
         let size = reader.metadata().map_err(io_error)?.len();
         self.put_stream(key, file_stream(reader).boxed(), size)
             .await?;
-        self.write_through_file(key, file);
         Ok(size)
     }
 
     /// Stores a stream of `size` bytes under `key`: one request when small, otherwise a
-    /// multipart upload holding at most a few parts in memory.
-    pub async fn put_stream<S>(
+    /// multipart upload holding at most a few parts in memory. With a cache, the bytes
+    /// are copied into it on the way and published there only once the store committed.
+    pub async fn put_stream<S>(&self, key: &str, stream: S, size: u64) -> Result<(), StorageError>
+    where
+        S: futures_util::Stream<Item = Result<Bytes, StorageError>> + Unpin,
+    {
+        let Some(writer) = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.writer(key, size))
+        else {
+            return self.put_stream_to_backend(key, stream, size).await;
+        };
+        let copy = Arc::new(std::sync::Mutex::new(Some(writer)));
+        let tee = {
+            let copy = copy.clone();
+            stream.map(move |chunk| {
+                if let (Ok(bytes), Some(writer)) = (&chunk, copy.lock().unwrap().as_mut()) {
+                    writer.write(bytes);
+                }
+                chunk
+            })
+        };
+        self.put_stream_to_backend(key, tee, size).await?;
+        let finished = copy.lock().unwrap().take();
+        if let Some(writer) = finished {
+            writer.commit();
+        }
+        Ok(())
+    }
+
+    async fn put_stream_to_backend<S>(
         &self,
         key: &str,
         mut stream: S,
@@ -164,14 +193,6 @@ impl Store {
             .await
             .map_err(|e| self.backend_error(key, e))?;
         Ok(())
-    }
-
-    fn write_through_file(&self, key: &str, file: &FsPath) {
-        if let Some(cache) = &self.cache
-            && let Err(error) = cache.insert_file(key, file)
-        {
-            tracing::warn!(%error, key, "could not copy an uploaded object into the local cache");
-        }
     }
 
     pub async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
@@ -366,6 +387,34 @@ mod tests {
             }
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn streamed_puts_are_copied_into_the_cache_only_when_committed() {
+        let dir = std::env::temp_dir().join(format!("packyard-store-cache-{}", probe_id()));
+        let cache = Arc::new(
+            LocalCache::open(&crate::config::CacheSettings {
+                dir: dir.clone(),
+                max_bytes: 1 << 20,
+            })
+            .unwrap(),
+        );
+        let store = Store::in_memory(StoreName::MirrorDist).with_cache(Some(cache.clone()));
+        let chunks = || {
+            futures_util::stream::iter(vec![
+                Ok(Bytes::from_static(b"abc")),
+                Ok(Bytes::from_static(b"def")),
+            ])
+        };
+        store.put_stream("a/b.zip", chunks(), 6).await.unwrap();
+        assert!(cache.contains("a/b.zip"), "written through");
+        let failing = futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err(StorageError::ProbeMismatch { store: "test" }),
+        ]);
+        assert!(store.put_stream("a/c.zip", failing, 6).await.is_err());
+        assert!(!cache.contains("a/c.zip"), "a failed upload is not cached");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[tokio::test]

@@ -179,7 +179,7 @@ impl Dists {
         S: Stream<Item = Result<Bytes, super::upstream::UpstreamError>> + Unpin,
     {
         let (store_tx, store_rx) = mpsc::channel::<Result<Bytes, StorageError>>(8);
-        let store = self.store.without_cache();
+        let store = self.store.clone();
         let key = source.key.clone();
         // Unknown length: take the multipart path, which never buffers the whole file.
         let size = length.unwrap_or(u64::MAX);

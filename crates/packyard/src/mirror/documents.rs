@@ -18,6 +18,9 @@ use crate::single_flight::SingleFlight;
 
 /// How long an upstream 404 is remembered before asking again.
 const MISSING_TTL: Duration = Duration::from_secs(60);
+/// How often a document held in memory is compared with the store, where other replicas
+/// and `packyard mirror sync` put newer copies.
+const STORE_RECHECK: Duration = Duration::from_secs(2);
 /// Documents held in memory before the cache is thinned.
 const MEMORY_LIMIT: usize = 20_000;
 
@@ -28,6 +31,8 @@ pub struct MirroredDoc {
     /// Upstream's `Last-Modified`, when it sent one.
     pub upstream_last_modified: Option<String>,
     pub fetched_at: i64,
+    /// When this copy was read from (or written to) the store.
+    pub checked_at: Instant,
 }
 
 impl MirroredDoc {
@@ -92,7 +97,11 @@ impl Documents {
     ) -> Result<Option<Arc<MirroredDoc>>, DocumentError> {
         let key = format!("{}/{path}", mirror.alias);
         if let Some(doc) = self.memory.read().unwrap().get(&key).cloned() {
-            self.refresh_if_stale(mirror, &key, path, &doc);
+            if !self.refresh_if_stale(mirror, &key, path, &doc)
+                && doc.checked_at.elapsed() > STORE_RECHECK
+            {
+                self.recheck_store(&key);
+            }
             return Ok(Some(doc));
         }
         if self.recently_missing(&key) {
@@ -183,6 +192,7 @@ impl Documents {
             body: Bytes::from(envelope.body),
             upstream_last_modified: envelope.last_modified,
             fetched_at: envelope.fetched_at,
+            checked_at: Instant::now(),
         });
         self.remember(key, doc.clone());
         Ok(Some(doc))
@@ -246,22 +256,41 @@ impl Documents {
             body,
             upstream_last_modified: envelope.last_modified,
             fetched_at: envelope.fetched_at,
+            checked_at: Instant::now(),
         });
         self.remember(key, doc.clone());
         Ok(Some(doc))
     }
 
+    /// Reloads a document from the store in the background, so a copy refreshed by another
+    /// replica or by `mirror sync` replaces ours within seconds.
+    fn recheck_store(self: &Arc<Self>, key: &str) {
+        if !self.refreshing.lock().unwrap().insert(key.to_owned()) {
+            return;
+        }
+        let (documents, key) = (self.clone(), key.to_owned());
+        tokio::spawn(async move {
+            if let Err(error) = documents.load_stored(&key).await {
+                tracing::warn!(%error, key, "rereading a mirrored document from the store failed");
+            }
+            documents.refreshing.lock().unwrap().remove(&key);
+        });
+    }
+
     /// Serves stale copies at once and refreshes them behind the client's back, one
-    /// refresh per document at a time.
+    /// refresh per document at a time. Returns whether the copy was stale.
     fn refresh_if_stale(
         self: &Arc<Self>,
         mirror: &Arc<MirrorConfig>,
         key: &str,
         path: &str,
         doc: &MirroredDoc,
-    ) {
-        if doc.is_fresh(mirror) || !self.refreshing.lock().unwrap().insert(key.to_owned()) {
-            return;
+    ) -> bool {
+        if doc.is_fresh(mirror) {
+            return false;
+        }
+        if !self.refreshing.lock().unwrap().insert(key.to_owned()) {
+            return true;
         }
         let (documents, mirror, key, path) = (
             self.clone(),
@@ -281,5 +310,6 @@ impl Documents {
             }
             documents.refreshing.lock().unwrap().remove(&key);
         });
+        true
     }
 }

@@ -294,6 +294,7 @@ mod tests {
             ),
             upstream_last_modified: None,
             fetched_at: 0,
+            checked_at: std::time::Instant::now(),
         };
         let root = br#"{"mirrors":[{"dist-url":"/dists/%package%/%reference%.%type%"}]}"#;
         let found = dist_source(

@@ -4,7 +4,9 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
 use zip::write::SimpleFileOptions;
@@ -17,6 +19,8 @@ pub use testkit::{TempDir, unique_name};
 pub struct Server {
     pub base: String,
     pub data: TempDir,
+    /// Outside the data dir: `server.log` collects the server's stderr across restarts.
+    pub logs: TempDir,
     env: Vec<(String, String)>,
     child: Child,
 }
@@ -43,12 +47,44 @@ impl Server {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        let (child, base) = spawn_server(&env).unwrap_or_else(|error| panic!("{error}"));
+        let logs = TempDir::new("packyard-logs");
+        let (child, base) = spawn_server(&env, Some(&logs.path().join("server.log")))
+            .unwrap_or_else(|error| panic!("{error}"));
         Server {
             base,
             data,
+            logs,
             env,
             child,
+        }
+    }
+
+    /// The file the server's stderr is copied to (appended to on every restart).
+    pub fn log_path(&self) -> PathBuf {
+        self.logs.path().join("server.log")
+    }
+
+    /// Everything the server wrote on stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Lines of the server's stderr containing `needle`.
+    pub fn log_lines(&self, needle: &str) -> usize {
+        self.log().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits until at least `at_least` lines of the log contain `needle`; panics with the
+    /// log after `limit`.
+    pub fn wait_for_log(&self, needle: &str, at_least: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.log_lines(needle) < at_least {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {at_least} log lines contain {needle:?} after {limit:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -57,7 +93,8 @@ impl Server {
     pub fn restart_with(&mut self, changes: &[(&str, &str)]) {
         self.stop();
         self.env = self.env_with(changes);
-        let (child, base) = spawn_server(&self.env).unwrap_or_else(|error| panic!("{error}"));
+        let (child, base) = spawn_server(&self.env, Some(&self.log_path()))
+            .unwrap_or_else(|error| panic!("{error}"));
         self.child = child;
         self.base = base;
     }
@@ -69,7 +106,7 @@ impl Server {
 
     /// Starting with `changes` fails: returns what the server printed on stderr.
     pub fn start_failure(&self, changes: &[(&str, &str)]) -> String {
-        match spawn_server(&self.env_with(changes)) {
+        match spawn_server(&self.env_with(changes), None) {
             Ok((mut child, _)) => {
                 let _ = child.kill();
                 panic!("the server started with {changes:?}");
@@ -135,8 +172,8 @@ impl Server {
 }
 
 /// Starts `packyard serve` and waits for the line announcing its address; on failure,
-/// returns its stderr.
-fn spawn_server(env: &[(String, String)]) -> Result<(Child, String), String> {
+/// returns its stderr. Once started, its stderr is appended to `log` (when given).
+fn spawn_server(env: &[(String, String)], log: Option<&Path>) -> Result<(Child, String), String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_packyard"))
         .arg("serve")
         .env_clear()
@@ -153,7 +190,17 @@ fn spawn_server(env: &[(String, String)]) -> Result<(Child, String), String> {
         Some(base) => {
             // Keep draining stderr so a chatty server never blocks on a full pipe.
             let mut stderr = child.stderr.take().unwrap();
-            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+            let mut sink: Box<dyn Write + Send> = match log {
+                Some(path) => Box::new(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display())),
+                ),
+                None => Box::new(std::io::sink()),
+            };
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut sink));
             Ok((child, base.to_owned()))
         }
         None => {
