@@ -711,9 +711,16 @@ mod tests {
                 }
             }
         });
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Waits for ticks rather than sleeping a fixed time: a busy machine delays them.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while ticks.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the schedule stopped after a panic"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         task.abort();
-        assert!(ticks.load(std::sync::atomic::Ordering::SeqCst) >= 3);
     }
 
     #[test]

@@ -407,7 +407,8 @@ pub fn stored_credentials(
 }
 
 /// Credentials laid out for git: an SSH key goes to a private temporary file that is
-/// removed when this is dropped.
+/// removed when this is dropped, and ssh pins host keys in packyard's own
+/// `{vcs_cache_dir}/known_hosts` (trusted on first use), never the service user's.
 pub struct AuthFiles {
     pub git: GitAuth,
     key_file: Option<PathBuf>,
@@ -415,6 +416,7 @@ pub struct AuthFiles {
 
 impl AuthFiles {
     pub fn new(app: &App, credentials: Option<&Credentials>) -> Result<AuthFiles, VcsError> {
+        let cache_dir = &app.settings.vcs_cache_dir;
         let mut git = GitAuth::default();
         let mut key_file = None;
         if let Some(credentials) = credentials {
@@ -422,11 +424,12 @@ impl AuthFiles {
                 git.https_basic = Some((user.clone(), password.clone()));
             }
             if let Some(key) = &credentials.ssh_key {
-                let path = write_private_file(&app.settings.vcs_cache_dir.join("keys"), key)
-                    .map_err(|e| {
-                        VcsError::InvalidRequest(format!("cannot write the SSH key file: {e}"))
-                    })?;
+                let path = write_private_file(&cache_dir.join("keys"), key).map_err(|e| {
+                    VcsError::InvalidRequest(format!("cannot write the SSH key file: {e}"))
+                })?;
                 git.ssh_key_path = Some(path.clone());
+                // The cache dir exists now: the key's directory is in it.
+                git.known_hosts = Some(cache_dir.join("known_hosts"));
                 key_file = Some(path);
             }
         }

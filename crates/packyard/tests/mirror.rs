@@ -703,3 +703,71 @@ fn mirror_cache_dirs_are_read_through_caches() {
         upstream.requests()
     );
 }
+
+#[test]
+fn crafted_names_cannot_reach_other_upstream_paths() {
+    let upstream = upstream();
+    let dir = TempDir::new("mirror-config");
+    let fields = json!({"available_package_patterns": ["psr/*"]});
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, fields, &upstream))]);
+    let token = server.add_user("admin", true);
+    for crafted in [
+        "/p2/psr/%252e%252e%2F%252e%252e%2Fpackages.json",
+        "/p2/psr/..%2F..%2Fpackages.json",
+        "/p2/psr/log%3Fa=.json",
+        "/zipball/psr/log%2F..%2F..%2Fdists/3.0.0.0/abc.zip",
+    ] {
+        let reply = fetch(&server, &token, crafted);
+        assert!(
+            reply.status == 404 || reply.status == 400,
+            "{crafted}: {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
+    assert_eq!(
+        upstream.total(),
+        0,
+        "nothing reached upstream: {:?}",
+        upstream.requests()
+    );
+    let bad_type = fetch(&server, &token, "/zipball/psr/log/3.0.0.0/abc.z%2Fip");
+    assert_eq!(bad_type.status, 400, "{}", bad_type.text());
+}
+
+#[test]
+fn a_client_hanging_up_does_not_block_the_archive_for_others() {
+    let upstream = upstream();
+    upstream.set_dist_delay(Duration::from_millis(800));
+    let dir = TempDir::new("mirror-config");
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    let token = server.add_user("admin", true);
+    let p2 = fetch(&server, &token, "/p2/psr/log.json").json();
+    let reference = p2["packages"]["psr/log"][0]["dist"]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = server.url(&format!(
+        "/mirror/{ALIAS}/zipball/psr/log/3.0.0.0/{reference}.zip"
+    ));
+    // This client gives up before upstream has even answered.
+    let impatient: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(200)))
+        .build()
+        .into();
+    assert!(
+        impatient
+            .get(&url)
+            .header("Authorization", &basic("admin", &token))
+            .call()
+            .is_err()
+    );
+    let patient = get(&url, &[("Authorization", &basic("admin", &token))]);
+    assert_eq!(patient.status, 200, "{}", patient.text());
+    assert_eq!(patient.body, upstream.zip("psr/log", "3.0.0"));
+    assert_eq!(
+        upstream.count(&dist_path("psr/log", "3.0.0")),
+        1,
+        "the first download went on without its client"
+    );
+}

@@ -681,7 +681,7 @@ async fn credentials_never_land_in_the_mirror() {
     let mirror = scratch.path().join("mirror");
     let auth = GitAuth {
         https_basic: Some(("deploy".into(), "s3cret-token".into())),
-        ssh_key_path: None,
+        ..GitAuth::default()
     };
     scan(repo.dir.to_str().unwrap(), &mirror, &auth, None, None)
         .await

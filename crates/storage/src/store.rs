@@ -174,19 +174,20 @@ impl Store {
         let upload = self
             .bounded(key, self.backend.put_multipart(&location))
             .await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut writer = AbortOnDrop(Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)));
         while let Some(chunk) = stream.next().await {
             let chunk = match chunk {
                 Ok(chunk) => chunk,
                 Err(error) => {
-                    let _ = writer.abort().await;
+                    writer.abort().await;
                     return Err(error);
                 }
             };
-            if let Err(e) = writer.wait_for_capacity(UPLOAD_CONCURRENCY).await {
+            if let Err(e) = writer.active().wait_for_capacity(UPLOAD_CONCURRENCY).await {
+                writer.abort().await;
                 return Err(self.backend_error(key, e));
             }
-            writer.put(chunk);
+            writer.active().put(chunk);
         }
         writer
             .finish()
@@ -240,6 +241,16 @@ impl Store {
         let object = self.get(key).await?;
         let chunks: Vec<Bytes> = futures_util::TryStreamExt::try_collect(object.stream).await?;
         Ok(Bytes::from(chunks.concat()))
+    }
+
+    /// Reads an object from the backend itself, bypassing the cache, and refreshes the
+    /// cached copy: for readers that must see what other replicas wrote.
+    pub async fn get_bytes_fresh(&self, key: &str) -> Result<Bytes, StorageError> {
+        let bytes = self.without_cache().get_bytes(key).await?;
+        if let Some(cache) = &self.cache {
+            cache.insert_bytes(key, &bytes);
+        }
+        Ok(bytes)
     }
 
     /// Size of the object, or `None` when it does not exist.
@@ -336,6 +347,38 @@ impl Store {
                 store: self.name.as_str(),
                 source,
             },
+        }
+    }
+}
+
+/// A multipart upload that is aborted when it is dropped unfinished (an error, or the
+/// caller's future cancelled), so backends do not keep billing for orphaned parts.
+struct AbortOnDrop(Option<WriteMultipart>);
+
+impl AbortOnDrop {
+    fn active(&mut self) -> &mut WriteMultipart {
+        self.0.as_mut().expect("used before finish or abort")
+    }
+
+    async fn abort(&mut self) {
+        if let Some(writer) = self.0.take() {
+            let _ = writer.abort().await;
+        }
+    }
+
+    async fn finish(mut self) -> object_store::Result<object_store::PutResult> {
+        self.0.take().expect("finished once").finish().await
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = writer.abort().await;
+            });
         }
     }
 }

@@ -1,8 +1,9 @@
 use super::Db;
 
 impl Db {
-    /// Counts one install of each `(package, version)`; names of unknown packages are
-    /// ignored, since anyone able to read metadata can post statistics.
+    /// Counts one install of each `(package, version)` (the normalized version, as
+    /// Composer sends it). Unknown packages and versions are ignored: anyone able to read
+    /// metadata can post statistics, and must not be able to grow the table at will.
     pub async fn record_downloads(
         &self,
         downloads: &[(String, String)],
@@ -11,7 +12,8 @@ impl Db {
         for (package, version) in downloads {
             sqlx::query(
                 "INSERT INTO download_counts (package_id, version, count) \
-                 SELECT id, $2, 1 FROM packages WHERE name = $1 \
+                 SELECT p.id, $2, 1 FROM packages p \
+                 JOIN versions v ON v.package_id = p.id AND v.version_normalized = $2 WHERE p.name = $1 \
                  ON CONFLICT (package_id, version) DO UPDATE SET count = download_counts.count + 1",
             )
             .bind(package)
@@ -49,6 +51,7 @@ mod tests {
                 ("acme/lib".to_string(), "1.0.0.0".to_string()),
                 ("acme/lib".to_string(), "1.0.0.0".to_string()),
                 ("acme/unknown".to_string(), "1.0.0.0".to_string()),
+                ("acme/lib".to_string(), "9.9.9.9".to_string()),
             ];
             db.record_downloads(&batch).await.unwrap();
             db.record_downloads(&batch[..1]).await.unwrap();

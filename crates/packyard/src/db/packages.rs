@@ -92,7 +92,10 @@ pub(super) async fn upsert_version(
         "INSERT INTO versions (package_id, version, version_normalized, reference, shasum, dist_store, \
          dist_key, metadata, released_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (package_id, version_normalized) DO UPDATE SET version = excluded.version, \
-         reference = excluded.reference, shasum = excluded.shasum, dist_store = excluded.dist_store, \
+         reference = excluded.reference, \
+         shasum = CASE WHEN excluded.shasum = '' AND versions.reference = excluded.reference \
+           AND versions.dist_key = excluded.dist_key THEN versions.shasum ELSE excluded.shasum END, \
+         dist_store = excluded.dist_store, \
          dist_key = excluded.dist_key, metadata = excluded.metadata, released_at = excluded.released_at, \
          updated_at = excluded.updated_at",
     )
@@ -201,6 +204,52 @@ impl Db {
     /// Inserts or replaces one version, creating the package if needed, and marks the
     /// package changed. Call only after the archive is stored: a row never points at a
     /// missing object.
+    /// Inserts a version that must not exist yet; `false` (and no change) when another
+    /// writer got there first, so concurrent first uploads cannot overwrite each other.
+    pub async fn insert_new_version(
+        &self,
+        package: &str,
+        kind: &str,
+        version: &NewVersion,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO packages (name, kind, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(package)
+        .bind(kind)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO versions (package_id, version, version_normalized, reference, shasum, dist_store, \
+             dist_key, metadata, released_at, updated_at) \
+             SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM packages WHERE name = $1 \
+             ON CONFLICT (package_id, version_normalized) DO NOTHING",
+        )
+        .bind(package)
+        .bind(&version.version)
+        .bind(&version.version_normalized)
+        .bind(&version.reference)
+        .bind(&version.shasum)
+        .bind(&version.dist_store)
+        .bind(&version.dist_key)
+        .bind(&version.metadata)
+        .bind(version.released_at)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        bump_stamp(&mut tx, package).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub async fn save_version(
         &self,
         package: &str,
@@ -230,6 +279,28 @@ mod tests {
 
     fn version(v: &str, reference: &str) -> NewVersion {
         testing::artifact_version(v, reference)
+    }
+
+    #[tokio::test]
+    async fn new_versions_are_inserted_once() {
+        for (db, _dir) in testing::engines().await {
+            assert!(
+                db.insert_new_version("acme/lib", "artifact", &version("1.0.0", "aaa"))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !db.insert_new_version("acme/lib", "artifact", &version("1.0.0", "bbb"))
+                    .await
+                    .unwrap()
+            );
+            let kept = db
+                .find_version("acme/lib", "1.0.0.0")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(kept.reference, "aaa", "the second writer changed nothing");
+        }
     }
 
     #[tokio::test]

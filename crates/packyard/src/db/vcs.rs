@@ -295,6 +295,25 @@ mod tests {
                 "no change, no new stamp"
             );
 
+            // New metadata for an unchanged commit keeps the built dist's shasum.
+            let retitled = NewVersion {
+                metadata: r#"{"description":"new"}"#.into(),
+                ..version("1.0.0", "a")
+            };
+            assert!(
+                db.replace_versions("acme/lib", &[retitled, version("1.1.0", "b")])
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(
+                db.find_version("acme/lib", "1.0.0.0")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .shasum,
+                "sha"
+            );
+
             // 1.1.0 vanished, 1.2.0 appeared; 1.0.0 keeps its built dist's shasum.
             assert!(
                 db.replace_versions("acme/lib", &[version("1.0.0", "a"), version("1.2.0", "c")])

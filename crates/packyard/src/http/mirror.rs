@@ -61,9 +61,15 @@ pub async fn p2(
     let Some(stem) = file.strip_suffix(".json") else {
         return Err(ApiError::not_found("p2 files end in .json"));
     };
-    let package = format!("{vendor}/{}", stem.trim_end_matches("~dev")).to_ascii_lowercase();
+    let (name, dev) = match stem.strip_suffix("~dev") {
+        Some(name) => (name, "~dev"),
+        None => (stem, ""),
+    };
+    let package = package_name(&vendor, name)?;
     check_package(&app, &mirror, &package).await?;
-    let path = format!("p2/{vendor}/{stem}.json").to_ascii_lowercase();
+    // Built from the validated name only: nothing the client sent reaches the upstream
+    // URL or the storage key unchecked.
+    let path = format!("p2/{package}{dev}.json");
     match app.mirrors.documents.get(&mirror, &path).await? {
         Some(doc) => Ok(json_document(&as_document(&doc), &headers)),
         None => Err(ApiError::not_found(format!(
@@ -85,9 +91,19 @@ pub async fn zipball(
             "the {alias} mirror does not mirror archives"
         )));
     }
-    let package = format!("{vendor}/{name}").to_ascii_lowercase();
+    let package = package_name(&vendor, &name)?;
     check_package(&app, &mirror, &package).await?;
     let (reference, kind) = file.rsplit_once('.').unwrap_or((file.as_str(), "zip"));
+    if kind.is_empty()
+        || kind.len() > 8
+        || !kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        return Err(ApiError::bad_request(format!(
+            "unsupported archive type {kind:?}"
+        )));
+    }
     let documents = &app.mirrors.documents;
     let mut docs: Vec<Arc<MirroredDoc>> = Vec::new();
     for path in [
@@ -152,6 +168,15 @@ pub async fn zipball(
             stream,
         } => ([content_type], Body::from_stream(stream)).into_response(),
     })
+}
+
+/// `vendor/name` from the route, lowercased (Composer asks in lowercase) and checked
+/// with Composer's rules, so that it can be used in upstream URLs and storage keys.
+fn package_name(vendor: &str, name: &str) -> Result<String, ApiError> {
+    let package = format!("{vendor}/{name}").to_ascii_lowercase();
+    composer::package_name::validate(&package)
+        .map_err(|e| ApiError::not_found(format!("{package:?} is not a package name: {e}")))?;
+    Ok(package)
 }
 
 /// The mirror, if the caller may use it: a token is needed unless the mirror is public.

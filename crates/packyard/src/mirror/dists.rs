@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha1::{Digest, Sha1};
 use storage::{Object, StorageError, Store};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::config::MirrorConfig;
 use super::upstream::Upstream;
@@ -50,6 +50,9 @@ pub enum DistError {
 
 type Outcome = Option<Result<(), String>>;
 
+/// How long the first client may stop reading before the download goes on without it.
+const CLIENT_STALL: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct Dists {
     store: Store,
     upstream: Upstream,
@@ -77,7 +80,12 @@ impl Dists {
         // acted on after it is released.
         let joined = {
             let mut in_flight = self.in_flight.lock().unwrap();
-            match in_flight.get(&source.key) {
+            // A receiver whose sender is gone belongs to a download that died without
+            // finishing (a panic): start afresh instead of joining it.
+            match in_flight
+                .get(&source.key)
+                .filter(|receiver| receiver.has_changed().is_ok())
+            {
                 Some(receiver) => Ok(receiver.clone()),
                 None => {
                     let (sender, receiver) = watch::channel(None);
@@ -95,7 +103,7 @@ impl Dists {
             .wait_for(Option::is_some)
             .await
             .map(|outcome| outcome.clone())
-            .map_err(|_| DistError::Failed("the download was abandoned".into()))?;
+            .map_err(|_| DistError::Failed("the download was abandoned; try again".into()))?;
         match outcome.expect("waited for Some") {
             Ok(()) => match self.stored(&source.key).await? {
                 Some(object) => Ok(DistReply::Stored(object)),
@@ -117,47 +125,69 @@ impl Dists {
 
     /// Opens the first upstream URL that answers, then hands the copying to a task that
     /// outlives this request: a client that hangs up does not cancel the mirroring.
+    /// Opens the first upstream URL that answers and copies it, all in a task of its own:
+    /// a client that hangs up, even before upstream answered, cancels neither the
+    /// mirroring nor the bookkeeping that other requests wait on.
     async fn start_download(
         self: &Arc<Self>,
         mirror: Arc<MirrorConfig>,
         source: DistSource,
         done: watch::Sender<Outcome>,
     ) -> Result<DistReply, DistError> {
-        let mut failures = Vec::new();
-        let mut opened = None;
-        for url in &source.urls {
-            match self.upstream.download(&mirror, url).await {
-                Ok(download) => {
-                    opened = Some(download);
-                    break;
-                }
-                Err(error) => failures.push(error.to_string()),
-            }
-        }
-        let Some((length, upstream)) = opened else {
-            let reason = if failures.is_empty() {
-                "the metadata has no dist URL".to_owned()
-            } else {
-                failures.join("; ")
-            };
-            self.finish(&source.key, &done, Err(reason.clone()));
-            return Err(DistError::Upstream(reason));
-        };
-        let (client_tx, client_rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+        let (opened_tx, opened_rx) = oneshot::channel();
         let dists = self.clone();
         tokio::spawn(async move {
-            let result = dists.copy(upstream, length, &source, client_tx).await;
+            let result = match dists.open_upstream(&mirror, &source).await {
+                Err(reason) => {
+                    let _ = opened_tx.send(Err(reason.clone()));
+                    Err(reason)
+                }
+                Ok((length, upstream)) => {
+                    let (client_tx, client_rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+                    let _ = opened_tx.send(Ok((length, client_rx)));
+                    dists.copy(upstream, length, &source, client_tx).await
+                }
+            };
             if let Err(reason) = &result {
                 tracing::warn!(key = %source.key, %reason, "mirroring an archive failed");
             }
             dists.finish(&source.key, &done, result);
         });
+        let (length, client_rx) = opened_rx
+            .await
+            .map_err(|_| DistError::Failed("the download task ended early".into()))?
+            .map_err(DistError::Upstream)?;
         let stream = futures_util::stream::unfold(client_rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         });
         Ok(DistReply::Live {
             length,
             stream: Box::new(Box::pin(stream)),
+        })
+    }
+
+    async fn open_upstream(
+        &self,
+        mirror: &MirrorConfig,
+        source: &DistSource,
+    ) -> Result<
+        (
+            Option<u64>,
+            impl Stream<Item = Result<Bytes, super::upstream::UpstreamError>> + Send + Unpin + 'static,
+        ),
+        String,
+    > {
+        let mut failures = Vec::new();
+        for url in &source.urls {
+            match self.upstream.download(mirror, url).await {
+                Ok((length, stream)) => return Ok((length, Box::pin(stream))),
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
+        Err(if failures.is_empty() {
+            "the metadata has no dist URL".to_owned()
+        } else {
+            failures.join("; ")
         })
     }
 
@@ -201,9 +231,14 @@ impl Dists {
                     hasher.update(&bytes);
                     if let Some(previous) = held_back.replace(bytes.clone())
                         && let Some(sender) = &client
-                        && sender.send(Ok(previous)).await.is_err()
+                        && !matches!(
+                            tokio::time::timeout(CLIENT_STALL, sender.send(Ok(previous))).await,
+                            Ok(Ok(()))
+                        )
                     {
-                        client = None; // the client left; keep mirroring
+                        // The client left, or stopped reading: keep mirroring without it,
+                        // so storage and the requests waiting on this download go on.
+                        client = None;
                     }
                     if store_tx.send(Ok(bytes)).await.is_err() {
                         failure = Some("the storage upload stopped".to_owned());

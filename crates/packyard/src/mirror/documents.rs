@@ -107,7 +107,7 @@ impl Documents {
         if self.recently_missing(&key) {
             return Ok(None);
         }
-        if let Some(doc) = self.load_stored(&key).await? {
+        if let Some(doc) = self.load_stored(&key, false).await? {
             self.refresh_if_stale(mirror, &key, path, &doc);
             return Ok(Some(doc));
         }
@@ -148,13 +148,20 @@ impl Documents {
         let in_memory = self.memory.read().unwrap().get(&key).cloned();
         let held = match in_memory {
             Some(doc) => Some(doc),
-            None => self.load_stored(&key).await?,
+            None => self.load_stored(&key, true).await?,
         };
         self.fetch(mirror, &key, path, held).await.map(drop)
     }
 
     fn recently_missing(&self, key: &str) -> bool {
         let mut missing = self.missing.lock().unwrap();
+        // Unknown names are the client's choice: forget expired ones before the map grows.
+        if missing.len() >= MEMORY_LIMIT {
+            missing.retain(|_, at| at.elapsed() < MISSING_TTL);
+            if missing.len() >= MEMORY_LIMIT {
+                missing.clear();
+            }
+        }
         match missing.get(key) {
             Some(at) if at.elapsed() < MISSING_TTL => true,
             Some(_) => {
@@ -178,8 +185,18 @@ impl Documents {
         memory.insert(key.to_owned(), doc);
     }
 
-    async fn load_stored(&self, key: &str) -> Result<Option<Arc<MirroredDoc>>, DocumentError> {
-        let bytes = match self.store.get_bytes(key).await {
+    /// The stored copy of `key`. `fresh` reads the store itself rather than a local cache
+    /// in front of it, to see copies other replicas refreshed.
+    async fn load_stored(
+        &self,
+        key: &str,
+        fresh: bool,
+    ) -> Result<Option<Arc<MirroredDoc>>, DocumentError> {
+        let read = match fresh {
+            true => self.store.get_bytes_fresh(key).await,
+            false => self.store.get_bytes(key).await,
+        };
+        let bytes = match read {
             Ok(bytes) => bytes,
             Err(error) if error.is_not_found() => return Ok(None),
             Err(error) => return Err(error.into()),
@@ -270,7 +287,7 @@ impl Documents {
         }
         let (documents, key) = (self.clone(), key.to_owned());
         tokio::spawn(async move {
-            if let Err(error) = documents.load_stored(&key).await {
+            if let Err(error) = documents.load_stored(&key, true).await {
                 tracing::warn!(%error, key, "rereading a mirrored document from the store failed");
             }
             documents.refreshing.lock().unwrap().remove(&key);
@@ -300,7 +317,7 @@ impl Documents {
         );
         tokio::spawn(async move {
             // Another replica may have refreshed the store already.
-            let stored = documents.load_stored(&key).await;
+            let stored = documents.load_stored(&key, true).await;
             let result = match stored {
                 Ok(Some(doc)) if doc.is_fresh(&mirror) => Ok(()),
                 _ => documents.revalidate(&mirror, &path).await,

@@ -117,7 +117,7 @@ impl Upstream {
         // Credentials go only to the mirrored repository itself, never to the hosts its
         // metadata points at.
         if let Some((user, password)) = &mirror.http_basic
-            && url.starts_with(&mirror.url)
+            && same_origin(&mirror.url, url)
         {
             request = request.basic_auth(user, Some(password));
         }
@@ -135,6 +135,20 @@ impl Upstream {
     }
 }
 
+/// Whether `url` is on the mirrored repository itself: same scheme, host and port, and
+/// under its path. A string prefix test would also match `https://repo.example.evil.net`.
+fn same_origin(base: &str, url: &str) -> bool {
+    let (Ok(base), Ok(url)) = (reqwest::Url::parse(base), reqwest::Url::parse(url)) else {
+        return false;
+    };
+    let base_path = base.path().trim_end_matches('/');
+    base.scheme() == url.scheme()
+        && base.host_str() == url.host_str()
+        && base.port_or_known_default() == url.port_or_known_default()
+        && url.username().is_empty()
+        && (url.path() == base_path || url.path().starts_with(&format!("{base_path}/")))
+}
+
 fn describe(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
@@ -144,4 +158,44 @@ fn describe(error: &reqwest::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn credentials_go_only_to_the_mirrored_repository() {
+        let base = "https://composer.partner.example";
+        assert!(same_origin(
+            base,
+            "https://composer.partner.example/dists/a.zip"
+        ));
+        assert!(same_origin(
+            base,
+            "https://composer.partner.example:443/dists/a.zip"
+        ));
+        for other in [
+            "https://composer.partner.example.evil.net/x.zip",
+            "https://composer.partner.example@evil.net/x.zip",
+            "http://composer.partner.example/x.zip",
+            "https://composer.partner.example:8443/x.zip",
+            "https://github.com/a/b/zipball/c",
+            "not a url",
+        ] {
+            assert!(!same_origin(base, other), "{other}");
+        }
+        assert!(same_origin(
+            "http://127.0.0.1:1234/repo",
+            "http://127.0.0.1:1234/repo/dists/a.zip"
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:1234/repo",
+            "http://127.0.0.1:12345/repo/a.zip"
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:1234/repo",
+            "http://127.0.0.1:1234/repository/a.zip"
+        ));
+    }
 }

@@ -156,7 +156,28 @@ pub async fn publish(
         metadata: Value::Object(published_fields(&manifest)).to_string(),
         released_at: now_millis(),
     };
-    db.save_version(&identity.package, KIND, &version).await?;
+    if outcome == Outcome::Replaced {
+        db.save_version(&identity.package, KIND, &version).await?;
+    } else if !db
+        .insert_new_version(&identity.package, KIND, &version)
+        .await?
+    {
+        // Another upload of this version landed while ours was being stored.
+        let winner = db
+            .find_version(&identity.package, &version.version_normalized)
+            .await?;
+        return match winner {
+            Some(row) if row.reference == archive.sha1 => Ok(Published {
+                outcome: Outcome::Unchanged,
+                ..published
+            }),
+            row => Err(UploadError::VersionExists {
+                package: identity.package,
+                version: version.version,
+                existing: row.map(|r| r.reference).unwrap_or_default(),
+            }),
+        };
+    }
     Ok(published)
 }
 

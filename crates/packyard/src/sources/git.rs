@@ -56,6 +56,10 @@ pub struct GitAuth {
     pub https_basic: Option<(String, String)>,
     /// A private key file for ssh URLs.
     pub ssh_key_path: Option<PathBuf>,
+    /// The known_hosts file that ssh (with `ssh_key_path`) reads and adds host keys to:
+    /// a host is trusted on first use and pinned from then on. `None` leaves ssh's
+    /// default, the user's `~/.ssh/known_hosts`.
+    pub known_hosts: Option<PathBuf>,
 }
 
 impl fmt::Debug for GitAuth {
@@ -66,6 +70,7 @@ impl fmt::Debug for GitAuth {
                 &self.https_basic.as_ref().map(|(user, _)| (user, "***")),
             )
             .field("ssh_key_path", &self.ssh_key_path)
+            .field("known_hosts", &self.known_hosts)
             .finish()
     }
 }
@@ -614,8 +619,13 @@ fn git_command(auth: Option<&GitAuth>) -> Command {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         config.push(("http.extraHeader", format!("Authorization: Basic {token}")));
     }
-    if let Some(key) = auth.and_then(|a| a.ssh_key_path.as_ref()) {
-        cmd.env("GIT_SSH_COMMAND", ssh_command(key));
+    if let Some(auth) = auth
+        && let Some(key) = &auth.ssh_key_path
+    {
+        cmd.env(
+            "GIT_SSH_COMMAND",
+            ssh_command(key, auth.known_hosts.as_deref()),
+        );
     }
     // Config through the environment: not visible in the process list, not stored.
     cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
@@ -626,12 +636,34 @@ fn git_command(auth: Option<&GitAuth>) -> Command {
     cmd
 }
 
-/// An ssh command that uses only the given key and never asks anything.
-fn ssh_command(key: &Path) -> String {
-    let quoted = format!("'{}'", key.to_string_lossy().replace('\'', r"'\''"));
-    format!(
-        "ssh -i {quoted} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4"
-    )
+/// An ssh command that uses only the given key and never asks anything. Unknown hosts
+/// are trusted on first use and pinned in `known_hosts` (ssh's default file without it);
+/// a host whose key changed is refused.
+fn ssh_command(key: &Path, known_hosts: Option<&Path>) -> String {
+    // `-o IdentityFile=`, not `-i`: ssh checks an `-i` path as given but then opens it
+    // after expanding `%` tokens, so no spelling of a path with `%` works there.
+    let mut command = format!(
+        "ssh -o {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        ssh_path_option("IdentityFile", key)
+    );
+    if let Some(file) = known_hosts {
+        command.push_str(" -o ");
+        command.push_str(&ssh_path_option("UserKnownHostsFile", file));
+    }
+    command.push_str(" -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4");
+    command
+}
+
+/// `NAME="path"` as one word for `sh` (which runs `GIT_SSH_COMMAND`), and quoted for
+/// ssh, which splits option values at spaces and expands `%` tokens in file names.
+fn ssh_path_option(name: &str, path: &Path) -> String {
+    let value = path
+        .to_string_lossy()
+        .replace('\\', r"\\")
+        .replace('"', r#"\""#)
+        .replace('%', "%%");
+    let word = format!("{name}=\"{value}\"");
+    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 /// One answer of `git cat-file --batch`: `<oid> <type> <size>\n<content>\n`, or
@@ -768,15 +800,38 @@ mod tests {
         let auth = GitAuth {
             https_basic: Some(("me".into(), "s3cret".into())),
             ssh_key_path: None,
+            known_hosts: None,
         };
         assert!(!format!("{auth:?}").contains("s3cret"));
     }
 
     #[test]
-    fn ssh_command_quotes_the_key_path() {
+    fn ssh_command_pins_hosts_in_its_own_known_hosts() {
+        assert_eq!(
+            ssh_command(Path::new("/keys/k"), Some(Path::new("/vcs/known_hosts"))),
+            "ssh -o 'IdentityFile=\"/keys/k\"' -o IdentitiesOnly=yes -o BatchMode=yes \
+             -o StrictHostKeyChecking=accept-new -o 'UserKnownHostsFile=\"/vcs/known_hosts\"' \
+             -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4"
+        );
         assert!(
-            ssh_command(Path::new("/keys/it's"))
-                .starts_with(r"ssh -i '/keys/it'\''s' -o IdentitiesOnly=yes")
+            !ssh_command(Path::new("/keys/k"), None).contains("UserKnownHostsFile"),
+            "without a file, ssh's default applies"
+        );
+    }
+
+    #[test]
+    fn ssh_command_quotes_paths_for_sh_and_ssh() {
+        let command = ssh_command(
+            Path::new("/keys/it's"),
+            Some(Path::new(r#"/srv/a "b" 100%h\known_hosts"#)),
+        );
+        assert!(
+            command.starts_with(r#"ssh -o 'IdentityFile="/keys/it'\''s"' -o IdentitiesOnly=yes"#),
+            "{command}"
+        );
+        assert!(
+            command.contains(r#" -o 'UserKnownHostsFile="/srv/a \"b\" 100%%h\\known_hosts"' "#),
+            "{command}"
         );
     }
 }

@@ -1,0 +1,454 @@
+//! Git packages over ssh end to end: a real sshd on 127.0.0.1 (testkit's `SshServer`)
+//! serves the tests' repositories. A private key given to `packyard package add
+//! --ssh-key` or to `POST /api/create-package` is stored sealed with `PACKYARD_SECRET`,
+//! and the server opens it again for every later fetch: re-scans queued by webhooks and
+//! dists built on download. Host keys are pinned in packyard's own known_hosts.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::git::GitRepo;
+use common::*;
+use serde_json::{Value, json};
+use testkit::SshServer;
+
+const LIB: &str = "acme/lib";
+const OTHER: &str = "acme/other";
+const SECRET: &str = "git-over-ssh test secret";
+
+/// A repository of `name` with one tag, `v1.0.0`; returns it and the tagged commit.
+fn library(name: &str) -> (GitRepo, String) {
+    let repo = GitRepo::new();
+    repo.write_library(name, "1.0.0", Value::Null);
+    let commit = repo.commit("1.0.0");
+    repo.tag("v1.0.0");
+    (repo, commit)
+}
+
+/// A server with a `maintainer` user; returns the server and the maintainer's token.
+fn server_with_maintainer(env: &[(&str, &str)]) -> (Server, String) {
+    let server = Server::start_with(env);
+    let output = server.cli(&["user", "add", "maintainer", "--maintainer"]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let token = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    (server, token)
+}
+
+fn api(server: &Server, token: &str, path: &str, body: Value) -> Reply {
+    post(
+        &server.url(path),
+        &[
+            ("Authorization", &basic("maintainer", token)),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    )
+}
+
+/// Sends the `update-package` hook for `url` and waits for the re-scan it queued.
+fn update_package(server: &Server, token: &str, url: &str) -> Value {
+    let reply = post(
+        &server.url(&format!(
+            "/api/update-package?username=maintainer&apiToken={token}"
+        )),
+        &[("Content-Type", "application/json")],
+        json!({"repository": {"url": url}}).to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let id = reply.json()["jobs"][0]["job"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = get(
+            &server.url(&format!("/api/jobs/{id}")),
+            &[("Authorization", &basic("maintainer", token))],
+        );
+        assert_eq!(job.status, 200, "{}", job.text());
+        let job = job.json();
+        if job["state"] == "succeeded" || job["state"] == "failed" {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The tagged versions of `package` published in p2: (version, commit).
+fn versions(server: &Server, token: &str, package: &str) -> Vec<(String, String)> {
+    let reply = get(
+        &server.url(&format!("/p2/{package}.json")),
+        &[("Authorization", &basic("maintainer", token))],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"][package]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+    composer::minify::expand(list)
+        .into_iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap().to_owned(),
+                v["source"]["reference"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the server publishes `package` (added by another process).
+fn wait_for_package(server: &Server, token: &str, package: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = get(
+            &server.url(&format!("/p2/{package}.json")),
+            &[("Authorization", &basic("maintainer", token))],
+        );
+        if reply.status == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{package} is not published after 10 s: {} {}",
+            reply.status,
+            reply.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The base64 lines of an OpenSSH private key: any of them in a file means the key is
+/// stored there in the clear (raw, or as a JSON string with `\n` escapes).
+fn key_body_lines(key: &str) -> Vec<&str> {
+    let lines: Vec<&str> = key
+        .lines()
+        .filter(|line| !line.starts_with("-----") && line.len() >= 40)
+        .collect();
+    assert!(!lines.is_empty(), "not an OpenSSH private key: {key}");
+    lines
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+/// The SQLite database with its write-ahead log: a row just written may be in either.
+fn database_files(server: &Server) -> Vec<(PathBuf, Vec<u8>)> {
+    let files: Vec<(PathBuf, Vec<u8>)> = ["packyard.db", "packyard.db-wal", "packyard.db-shm"]
+        .iter()
+        .map(|name| server.data.path().join(name))
+        .filter_map(|path| std::fs::read(&path).ok().map(|bytes| (path, bytes)))
+        .collect();
+    assert!(
+        files.iter().any(|(path, _)| path.ends_with("packyard.db")),
+        "no SQLite database in {}",
+        server.data.path().display()
+    );
+    files
+}
+
+/// The base64 field of a public key line (`ssh-ed25519 AAAA... comment`).
+fn key_base64(public_key: &str) -> String {
+    public_key.split_whitespace().nth(1).unwrap().to_owned()
+}
+
+/// The known_hosts ssh writes to by default: the home directory of the user the
+/// server runs as (ssh takes it from the password database, not `$HOME`).
+fn home_known_hosts() -> PathBuf {
+    let output = std::process::Command::new("sh")
+        .args(["-c", "getent passwd \"$(id -u)\" | cut -d: -f6"])
+        .output()
+        .unwrap();
+    let home = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(!home.is_empty(), "no home directory for the current user");
+    Path::new(&home).join(".ssh/known_hosts")
+}
+
+/// Bare mirrors in the VCS cache (each has a HEAD file); the rest (keys, known_hosts)
+/// is kept.
+fn remove_mirrors(vcs_cache: &Path) {
+    for entry in std::fs::read_dir(vcs_cache).unwrap().flatten() {
+        if entry.path().join("HEAD").is_file() {
+            std::fs::remove_dir_all(entry.path()).unwrap();
+        }
+    }
+}
+
+fn zip_file(archive: &[u8], suffix: &str) -> String {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive)).unwrap();
+    let name = zip
+        .file_names()
+        .map(|name| name.unwrap().into_owned())
+        .find(|name| name.ends_with(suffix))
+        .unwrap_or_else(|| panic!("no {suffix} in the dist"));
+    let mut content = String::new();
+    zip.by_name(&name)
+        .unwrap()
+        .read_to_string(&mut content)
+        .unwrap();
+    content
+}
+
+#[test]
+fn ssh_keys_are_sealed_and_used_by_the_cli_the_api_jobs_and_dists() {
+    let mut ssh = SshServer::start();
+    let (repo, v100) = library(LIB);
+    let url = ssh.url_for(repo.path());
+    let key_path = ssh.client_key_path();
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    // A cache path that must be quoted for sh and for ssh (which splits at spaces and
+    // expands `%` tokens).
+    let scratch = TempDir::new("vcs-cache");
+    let vcs_cache = scratch.path().join("vcs cache's 100%h");
+    let vcs_cache_text = vcs_cache.display().to_string();
+    let (server, token) = server_with_maintainer(&[
+        ("PACKYARD_SECRET", SECRET),
+        ("PACKYARD_VCS_CACHE_DIR", &vcs_cache_text),
+    ]);
+    let home_known_hosts = home_known_hosts();
+    let home_before = std::fs::read(&home_known_hosts).ok();
+
+    // (a) Added from the command line, which reads the key file.
+    let output = server.cli(&[
+        "package",
+        "add",
+        &url,
+        "--ssh-key",
+        key_path.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}\n--- sshd\n{}",
+        output_text(&output),
+        ssh.log()
+    );
+    assert!(
+        ssh.log().contains("Accepted publickey"),
+        "the scan went through sshd: {}",
+        ssh.log()
+    );
+    // The server sees what the CLI added within its 2 s refresh of change stamps.
+    wait_for_package(&server, &token, LIB);
+    assert_eq!(versions(&server, &token, LIB), [("v1.0.0".into(), v100)]);
+
+    // The key is sealed: no line of it is in the database, WAL included (where the
+    // repository URL, stored in the clear, is found by the same search).
+    let database = database_files(&server);
+    assert!(
+        database.iter().any(|(_, bytes)| contains(bytes, &url)),
+        "the package row is in none of {:?}",
+        database.iter().map(|(path, _)| path).collect::<Vec<_>>()
+    );
+    for (path, bytes) in database {
+        for line in key_body_lines(&key) {
+            assert!(
+                !contains(&bytes, line),
+                "{} holds the private key in the clear",
+                path.display()
+            );
+        }
+    }
+    // The key's temporary file is gone once git is done.
+    let leftover: Vec<_> = std::fs::read_dir(vcs_cache.join("keys"))
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(leftover.is_empty(), "key files left behind: {leftover:?}");
+
+    // The host key is pinned in packyard's own known_hosts, not the service user's.
+    let host_key = key_base64(&ssh.host_public_key());
+    let known_hosts = vcs_cache.join("known_hosts");
+    let pinned = std::fs::read_to_string(&known_hosts)
+        .unwrap_or_else(|e| panic!("no {}: {e}", known_hosts.display()));
+    assert!(pinned.contains(&host_key), "{pinned}");
+    let home_after = std::fs::read(&home_known_hosts).ok();
+    assert!(
+        home_after == home_before,
+        "{} was modified",
+        home_known_hosts.display()
+    );
+    assert!(
+        !home_after.is_some_and(|bytes| contains(&bytes, &host_key)),
+        "{} learned the test server's host key",
+        home_known_hosts.display()
+    );
+
+    // (b) A new tag and a push hook: the server opens the stored key for the re-scan.
+    repo.write_library(LIB, "1.1.0", Value::Null);
+    let v110 = repo.commit("1.1.0");
+    repo.tag("v1.1.0");
+    let job = update_package(&server, &token, &url);
+    assert_eq!(job["state"], "succeeded", "{job}\n--- sshd\n{}", ssh.log());
+    assert!(
+        versions(&server, &token, LIB).contains(&("v1.1.0".into(), v110.clone())),
+        "{:?}",
+        versions(&server, &token, LIB)
+    );
+
+    // The dist is built through ssh too: with the mirror gone (it is only a cache), the
+    // first download fetches the repository again with the stored key.
+    remove_mirrors(&vcs_cache);
+    let logins = ssh.log().matches("Accepted publickey").count();
+    let zipball = get(
+        &server.url(&format!("/zipball/{LIB}/{v110}.zip")),
+        &[("Authorization", &basic("maintainer", &token))],
+    );
+    assert_eq!(
+        zipball.status,
+        200,
+        "{}\n--- sshd\n{}",
+        zipball.text(),
+        ssh.log()
+    );
+    assert!(zip_file(&zipball.body, "src/Lib.php").contains("'1.1.0'"));
+    assert!(
+        ssh.log().matches("Accepted publickey").count() > logins,
+        "the dist build fetched over ssh: {}",
+        ssh.log()
+    );
+
+    // (c) Over the API, with the key's text, for another repository on the same host.
+    let (other, other_v100) = library(OTHER);
+    let created = api(
+        &server,
+        &token,
+        "/api/create-package",
+        json!({"repository": {"url": ssh.url_for(other.path()), "credentials": {"ssh_key": key}}}),
+    );
+    assert_eq!(
+        created.status,
+        201,
+        "{}\n--- sshd\n{}",
+        created.text(),
+        ssh.log()
+    );
+    assert_eq!(created.json()["package"], OTHER);
+    assert_eq!(
+        versions(&server, &token, OTHER),
+        [("v1.0.0".into(), other_v100)]
+    );
+    for (path, bytes) in database_files(&server) {
+        for line in key_body_lines(&key) {
+            assert!(!contains(&bytes, line), "{}", path.display());
+        }
+    }
+    assert_eq!(std::fs::read(&home_known_hosts).ok(), home_before);
+
+    // Pinned, not just trusted: a host whose key changed is refused, and packyard's
+    // known_hosts keeps the first key.
+    ssh.restart_with_new_host_key();
+    let job = update_package(&server, &token, &url);
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("Host key verification failed"),
+        "{job}"
+    );
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), pinned);
+    assert!(
+        versions(&server, &token, LIB).contains(&("v1.1.0".into(), v110)),
+        "a failed scan loses no version"
+    );
+}
+
+#[test]
+fn ssh_keys_need_packyard_secret() {
+    let ssh = SshServer::start();
+    let (repo, _) = library(LIB);
+    let url = ssh.url_for(repo.path());
+    let key_path = ssh.client_key_path();
+    let (server, token) = server_with_maintainer(&[]);
+
+    let output = server.cli(&[
+        "package",
+        "add",
+        &url,
+        "--ssh-key",
+        key_path.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success(), "{}", output_text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("PACKYARD_SECRET"),
+        "{}",
+        output_text(&output)
+    );
+
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    let refused = api(
+        &server,
+        &token,
+        "/api/create-package",
+        json!({"repository": {"url": url, "credentials": {"ssh_key": key}}}),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(
+        refused.text().contains("PACKYARD_SECRET"),
+        "{}",
+        refused.text()
+    );
+    assert!(
+        !ssh.log().contains("Accepted publickey"),
+        "nothing was fetched with a key that cannot be stored: {}",
+        ssh.log()
+    );
+}
+
+#[test]
+fn a_key_the_host_does_not_accept_is_reported_with_ssh_s_words() {
+    let ssh = SshServer::start();
+    let (repo, _) = library(LIB);
+    let url = ssh.url_for(repo.path());
+    let keys = TempDir::new("other-ssh-key");
+    let wrong_key = keys.path().join("id_ed25519");
+    testkit::generate_ssh_key(&wrong_key);
+    let (server, token) = server_with_maintainer(&[("PACKYARD_SECRET", SECRET)]);
+
+    let output = server.cli(&[
+        "package",
+        "add",
+        &url,
+        "--ssh-key",
+        wrong_key.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success(), "{}", output_text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("Permission denied"),
+        "{}",
+        output_text(&output)
+    );
+
+    let key = std::fs::read_to_string(&wrong_key).unwrap();
+    let refused = api(
+        &server,
+        &token,
+        "/api/create-package",
+        json!({"repository": {"url": url, "credentials": {"ssh_key": key}}}),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    assert!(
+        refused.text().contains("Permission denied"),
+        "{}",
+        refused.text()
+    );
+    let missing = get(
+        &server.url(&format!("/p2/{LIB}.json")),
+        &[("Authorization", &basic("maintainer", &token))],
+    );
+    assert_eq!(missing.status, 404, "nothing was added: {}", missing.text());
+    assert!(
+        !ssh.log().contains("Accepted publickey"),
+        "sshd let the wrong key in: {}",
+        ssh.log()
+    );
+}
