@@ -156,7 +156,7 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, VcsError
     let auth = AuthFiles::new(app, request.credentials.as_ref())?;
     let outcome = scan(&url, &mirror_dir(app, &url), &auth.git, None, None)
         .await
-        .map_err(|e| VcsError::Scan(e.to_string()))?;
+        .map_err(|e| scan_failed(e, &auth.git))?;
     let ScanOutcome::Scanned {
         package,
         fingerprint,
@@ -233,7 +233,7 @@ async fn scan_package(app: &App, package: &VcsPackage) -> Result<ScanSummary, Vc
         package.scan_fingerprint.as_deref(),
     )
     .await
-    .map_err(|e| VcsError::Scan(e.to_string()))?;
+    .map_err(|e| scan_failed(e, &auth.git))?;
     let (fingerprint, versions, skipped) = match outcome {
         ScanOutcome::Unchanged { fingerprint } => {
             let record = ScanRecord {
@@ -328,6 +328,32 @@ impl Found {
             notices: self.notices,
         }
     }
+}
+
+/// A failed scan, in words: git's own text, led by what it means when the repository
+/// wanted credentials (git, with prompts off, reports a 401 as being unable to ask for a
+/// user name, whether or not credentials were sent).
+fn scan_failed(error: impl std::fmt::Display, auth: &GitAuth) -> VcsError {
+    let text = error.to_string();
+    let refused = [
+        "could not read Username",
+        "Authentication failed",
+        "returned error: 401",
+        "returned error: 403",
+    ]
+    .iter()
+    .any(|sign| text.contains(sign));
+    if !refused {
+        return VcsError::Scan(text);
+    }
+    let meaning = match auth.https_basic {
+        Some(_) => "the repository refused the user name and password (HTTP 401)",
+        None => {
+            "the repository requires credentials (HTTP 401): give a user name and password \
+             (--username and --password, or \"credentials\" over the API)"
+        }
+    };
+    VcsError::Scan(format!("{meaning}; git said: {text}"))
 }
 
 async fn name_taken(app: &App, name: &str, kind: &str) -> VcsError {

@@ -1,0 +1,498 @@
+//! Git packages over http(s) with a user name and password, end to end: testkit's
+//! `UpstreamServer` serves a bare repository with git's "dumb HTTP" protocol (static
+//! files after `git update-server-info`) behind HTTP Basic authentication. The
+//! credentials given to `packyard package add --username --password` are stored sealed
+//! with `PACKYARD_SECRET` and sent by git as an `Authorization: Basic` header, on the
+//! first scan and on re-scans queued by webhooks; neither the database nor the bare
+//! mirror holds the password.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::git::GitRepo;
+use common::*;
+use serde_json::{Value, json};
+use testkit::upstream::{UpstreamRepo, UpstreamServer};
+
+const LIB: &str = "acme/lib";
+const OTHER: &str = "acme/other";
+const SECRET: &str = "git-over-https test secret";
+const USER: &str = "bot";
+const PASSWORD: &str = "s3cret";
+
+/// A repository of `name` with one tag, `v1.0.0`; returns it and the tagged commit.
+fn library(name: &str) -> (GitRepo, String) {
+    let repo = GitRepo::new();
+    repo.write_library(name, "1.0.0", Value::Null);
+    let commit = repo.commit("1.0.0");
+    repo.tag("v1.0.0");
+    (repo, commit)
+}
+
+/// An HTTP server whose root holds `repo` as the bare repository `/private/lib.git`,
+/// ready for git's dumb HTTP protocol; returns the server and the bare repository.
+fn serve_bare(repo: &GitRepo) -> (UpstreamServer, PathBuf) {
+    let server = UpstreamRepo::new().serve();
+    let bare = place_bare(&server, repo, "private/lib.git");
+    (server, bare)
+}
+
+/// Clones `repo` bare into the server's root at `path` and prepares it for dumb HTTP.
+fn place_bare(server: &UpstreamServer, repo: &GitRepo, path: &str) -> PathBuf {
+    let bare = server.root().join(path);
+    std::fs::create_dir_all(bare.parent().unwrap()).unwrap();
+    repo.git(&[
+        "clone",
+        "--quiet",
+        "--bare",
+        &repo.url(),
+        bare.to_str().unwrap(),
+    ]);
+    update_server_info(&bare);
+    bare
+}
+
+/// Pushes the branches and tags of `repo` to the served bare repository.
+fn publish(repo: &GitRepo, bare: &Path) {
+    repo.git(&[
+        "push",
+        "--quiet",
+        bare.to_str().unwrap(),
+        "refs/heads/*:refs/heads/*",
+        "refs/tags/*:refs/tags/*",
+    ]);
+    update_server_info(bare);
+}
+
+/// Writes `info/refs` and `objects/info/packs`, all a dumb HTTP client reads.
+fn update_server_info(bare: &Path) {
+    let output = Command::new("git")
+        .arg("--git-dir")
+        .arg(bare)
+        .arg("update-server-info")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", output_text(&output));
+}
+
+/// A server with a `maintainer` user; returns the server and the maintainer's token.
+fn server_with_maintainer(env: &[(&str, &str)]) -> (Server, String) {
+    let server = Server::start_with(env);
+    let output = server.cli(&["user", "add", "maintainer", "--maintainer"]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let token = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    (server, token)
+}
+
+/// Sends the `update-package` hook for `url` and waits for the re-scan it queued.
+fn update_package(server: &Server, token: &str, url: &str) -> Value {
+    let reply = post(
+        &server.url(&format!(
+            "/api/update-package?username=maintainer&apiToken={token}"
+        )),
+        &[("Content-Type", "application/json")],
+        json!({"repository": {"url": url}}).to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let id = reply.json()["jobs"][0]["job"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = get(
+            &server.url(&format!("/api/jobs/{id}")),
+            &[("Authorization", &basic("maintainer", token))],
+        );
+        assert_eq!(job.status, 200, "{}", job.text());
+        let job = job.json();
+        if job["state"] == "succeeded" || job["state"] == "failed" {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `GET /p2/{package}.json` as the maintainer.
+fn p2(server: &Server, token: &str, package: &str) -> Reply {
+    get(
+        &server.url(&format!("/p2/{package}.json")),
+        &[("Authorization", &basic("maintainer", token))],
+    )
+}
+
+/// The tagged versions of `package` published in p2: (version, commit).
+fn versions(server: &Server, token: &str, package: &str) -> Vec<(String, String)> {
+    let reply = p2(server, token, package);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"][package]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+    composer::minify::expand(list)
+        .into_iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap().to_owned(),
+                v["source"]["reference"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the server publishes `package` (added by another process).
+fn wait_for_package(server: &Server, token: &str, package: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = p2(server, token, package);
+        if reply.status == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{package} is not published after 10 s: {} {}",
+            reply.status,
+            reply.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+/// The SQLite database with its write-ahead log: a row just written may be in either.
+fn database_files(server: &Server) -> Vec<(PathBuf, Vec<u8>)> {
+    let files: Vec<(PathBuf, Vec<u8>)> = ["packyard.db", "packyard.db-wal", "packyard.db-shm"]
+        .iter()
+        .map(|name| server.data.path().join(name))
+        .filter_map(|path| std::fs::read(&path).ok().map(|bytes| (path, bytes)))
+        .collect();
+    assert!(
+        files.iter().any(|(path, _)| path.ends_with("packyard.db")),
+        "no SQLite database in {}",
+        server.data.path().display()
+    );
+    files
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The bare mirrors in the VCS cache (each has a HEAD file).
+fn mirrors(vcs_cache: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(vcs_cache)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| path.join("HEAD").is_file())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
+    let (repo, v100) = library(LIB);
+    let (upstream, bare) = serve_bare(&repo);
+    upstream.require_basic_auth(Some((USER, PASSWORD)));
+    let url = format!("{}/private/lib.git", upstream.url());
+    let (server, token) = server_with_maintainer(&[("PACKYARD_SECRET", SECRET)]);
+    let vcs_cache = server.data.path().join("vcs");
+
+    // (a) Added from the command line with a user name and password.
+    let output = server.cli(&[
+        "package",
+        "add",
+        &url,
+        "--username",
+        USER,
+        "--password",
+        PASSWORD,
+    ]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    wait_for_package(&server, &token, LIB);
+    assert_eq!(versions(&server, &token, LIB), [("v1.0.0".into(), v100)]);
+
+    // git authenticated every request with the header; none was answered 401 (the
+    // server would have logged a request without it, too).
+    let expected = basic(USER, PASSWORD);
+    let log = upstream.request_log();
+    assert!(
+        log.iter().any(|r| r.path == "/private/lib.git/info/refs"),
+        "git read the dumb HTTP ref list: {:?}",
+        upstream.requests()
+    );
+    for request in &log {
+        assert_eq!(
+            request.header("authorization"),
+            Some(expected.as_str()),
+            "{} {} without the credentials",
+            request.method,
+            request.target
+        );
+    }
+
+    // The password is sealed: not in the database (WAL included), where the URL is.
+    let database = database_files(&server);
+    assert!(
+        database.iter().any(|(_, bytes)| contains(bytes, &url)),
+        "the package row is in none of {:?}",
+        database.iter().map(|(path, _)| path).collect::<Vec<_>>()
+    );
+    let header_token = expected.trim_start_matches("Basic ");
+    for (path, bytes) in &database {
+        assert!(
+            !contains(bytes, PASSWORD),
+            "{} holds the password",
+            path.display()
+        );
+        assert!(
+            !contains(bytes, header_token),
+            "{} holds the Basic token",
+            path.display()
+        );
+    }
+
+    // The mirror's config names neither the password nor an Authorization header (nor
+    // the URL: later fetches name it on the command line).
+    let found = mirrors(&vcs_cache);
+    assert_eq!(found.len(), 1, "one mirror in {}", vcs_cache.display());
+    let config = std::fs::read_to_string(found[0].join("config")).unwrap();
+    assert!(!config.contains(PASSWORD), "{config}");
+    assert!(!config.to_lowercase().contains("authorization"), "{config}");
+    assert!(!config.contains(header_token), "{config}");
+    assert!(!config.contains(&url), "{config}");
+    for file in files_under(&vcs_cache) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !contains(&bytes, PASSWORD),
+            "{} holds the password",
+            file.display()
+        );
+        assert!(
+            !contains(&bytes, header_token),
+            "{} holds the Basic token",
+            file.display()
+        );
+    }
+
+    // (b) A new tag pushed to the served repository and a webhook: the queued re-scan
+    // opens the stored credentials.
+    repo.write_library(LIB, "1.1.0", Value::Null);
+    let v110 = repo.commit("1.1.0");
+    repo.tag("v1.1.0");
+    publish(&repo, &bare);
+    upstream.reset_counts();
+    let job = update_package(&server, &token, &url);
+    assert_eq!(job["state"], "succeeded", "{job}\n{}", server.log());
+    assert!(
+        versions(&server, &token, LIB).contains(&("v1.1.0".into(), v110.clone())),
+        "{:?}",
+        versions(&server, &token, LIB)
+    );
+    let log = upstream.request_log();
+    assert!(!log.is_empty(), "the re-scan went to the server");
+    for request in &log {
+        assert_eq!(
+            request.header("authorization"),
+            Some(expected.as_str()),
+            "{} {} without the credentials",
+            request.method,
+            request.target
+        );
+    }
+    let config = std::fs::read_to_string(found[0].join("config")).unwrap();
+    assert!(!config.contains(PASSWORD), "{config}");
+    assert!(!config.to_lowercase().contains("authorization"), "{config}");
+
+    // The dist of the new tag is built from the mirror and served.
+    let zipball = get(
+        &server.url(&format!("/zipball/{LIB}/{v110}.zip")),
+        &[("Authorization", &basic("maintainer", &token))],
+    );
+    assert_eq!(zipball.status, 200, "{}", zipball.text());
+
+    // Over the API, for another repository on the same server.
+    let (other, other_v100) = library(OTHER);
+    place_bare(&upstream, &other, "private/other.git");
+    let other_url = format!("{}/private/other.git", upstream.url());
+    let created = post(
+        &server.url("/api/create-package"),
+        &[
+            ("Authorization", &basic("maintainer", &token)),
+            ("Content-Type", "application/json"),
+        ],
+        json!({"repository": {
+            "url": other_url,
+            "credentials": {"username": USER, "password": PASSWORD},
+        }})
+        .to_string()
+        .as_bytes(),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.json()["package"], OTHER);
+    assert_eq!(
+        versions(&server, &token, OTHER),
+        [("v1.0.0".into(), other_v100)]
+    );
+    for (path, bytes) in database_files(&server) {
+        assert!(
+            !contains(&bytes, PASSWORD),
+            "{} holds the password",
+            path.display()
+        );
+        assert!(!contains(&bytes, header_token), "{}", path.display());
+    }
+
+    // A changed password upstream: the re-scan fails with git's words, and the
+    // versions stay.
+    upstream.require_basic_auth(Some((USER, "rotated")));
+    let job = update_package(&server, &token, &url);
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(error.contains(&no_credentials_message(&upstream)), "{job}");
+    assert!(
+        error.contains("refused the user name and password"),
+        "{job}"
+    );
+    assert!(!error.contains(PASSWORD), "{job}");
+    assert!(
+        versions(&server, &token, LIB).contains(&("v1.1.0".into(), v110)),
+        "a failed scan loses no version"
+    );
+}
+
+/// What git (with prompts off) says when the server answers 401 and it has no
+/// credentials it may send: with a wrong password too, since git's own credential
+/// machinery never saw the `http.extraHeader` packyard passes.
+fn no_credentials_message(upstream: &UpstreamServer) -> String {
+    format!(
+        "fatal: could not read Username for '{}': terminal prompts disabled",
+        upstream.url()
+    )
+}
+
+/// What a refused add must look like: a failure with git's authentication message, no
+/// package, no mirror, nothing stored.
+fn assert_refused(
+    server: &Server,
+    token: &str,
+    upstream: &UpstreamServer,
+    url: &str,
+    output: &std::process::Output,
+    meaning: &str,
+) {
+    assert!(!output.status.success(), "{}", output_text(output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(meaning),
+        "{meaning:?} expected: {}",
+        output_text(output)
+    );
+    assert!(
+        stderr.contains(&format!(
+            "cannot read the repository: {}",
+            no_credentials_message(upstream)
+        )),
+        "{}",
+        output_text(output)
+    );
+    assert!(!stderr.contains(PASSWORD), "{}", output_text(output));
+    assert_eq!(p2(server, token, LIB).status, 404);
+    for (path, bytes) in database_files(server) {
+        assert!(
+            !contains(&bytes, url),
+            "{} names the repository",
+            path.display()
+        );
+    }
+    let vcs_cache = server.data.path().join("vcs");
+    assert!(
+        files_under(&vcs_cache).is_empty(),
+        "nothing is left in {}: {:?}",
+        vcs_cache.display(),
+        files_under(&vcs_cache)
+    );
+}
+
+#[test]
+fn a_wrong_or_missing_password_is_refused_and_adds_nothing() {
+    let (repo, _) = library(LIB);
+    let (upstream, _bare) = serve_bare(&repo);
+    upstream.require_basic_auth(Some((USER, PASSWORD)));
+    let url = format!("{}/private/lib.git", upstream.url());
+    let (server, token) = server_with_maintainer(&[("PACKYARD_SECRET", SECRET)]);
+
+    let wrong = server.cli(&[
+        "package",
+        "add",
+        &url,
+        "--username",
+        USER,
+        "--password",
+        "wrong",
+    ]);
+    assert_refused(
+        &server,
+        &token,
+        &upstream,
+        &url,
+        &wrong,
+        "refused the user name and password (HTTP 401)",
+    );
+    assert!(
+        upstream
+            .request_log()
+            .iter()
+            .any(|r| r.header("authorization") == Some(basic(USER, "wrong").as_str())),
+        "git sent the wrong credentials: {:?}",
+        upstream.requests()
+    );
+
+    upstream.reset_counts();
+    let anonymous = server.cli(&["package", "add", &url]);
+    assert_refused(
+        &server,
+        &token,
+        &upstream,
+        &url,
+        &anonymous,
+        "requires credentials (HTTP 401)",
+    );
+    assert!(
+        upstream
+            .request_log()
+            .iter()
+            .all(|r| r.header("authorization").is_none()),
+        "no credentials were sent"
+    );
+}
