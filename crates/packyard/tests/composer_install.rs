@@ -7,14 +7,6 @@ use common::*;
 const LIB: &str = "acme/lib";
 const APP: &str = "acme/app";
 
-fn upload(server: &Server, token: &str, name: &str, version: &str, archive: &[u8]) -> Reply {
-    put(
-        &server.url(&format!("/api/packages/upload/{name}/{version}")),
-        &[("Authorization", &basic("admin", token))],
-        archive,
-    )
-}
-
 #[test]
 fn composer_requires_an_app_and_its_dependency() {
     requires_an_app_and_its_dependency(Server::start());
@@ -44,8 +36,7 @@ fn requires_an_app_and_its_dependency(server: Server) {
     );
 
     let project = ComposerProject::new(&server, "reader", &reader);
-    let output = project.run(&["require", APP, "--no-audit"]);
-    assert!(output.status.success(), "{}", output_text(&output));
+    project.require(APP);
     assert!(
         project
             .installed_file("acme/lib/src/Lib.php")

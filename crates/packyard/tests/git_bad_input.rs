@@ -2,30 +2,11 @@
 
 mod common;
 
-use common::git::GitRepo;
+use common::git::{GitRepo, library};
 use common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-
-fn library(name: &str) -> GitRepo {
-    let repo = GitRepo::new();
-    repo.write_library(name, "1.0.0", Value::Null);
-    repo.commit("first");
-    repo.tag("1.0.0");
-    repo
-}
-
-fn create(server: &Server, token: &str, repository: Value) -> Reply {
-    post(
-        &server.url("/api/create-package"),
-        &[
-            ("Authorization", &basic("admin", token)),
-            ("Content-Type", "application/json"),
-        ],
-        json!({"repository": repository}).to_string().as_bytes(),
-    )
-}
 
 fn expect_error(reply: &Reply, status: u16, part: &str) {
     assert_eq!(reply.status, status, "{}", reply.text());
@@ -39,45 +20,33 @@ fn expect_error(reply: &Reply, status: u16, part: &str) {
     );
 }
 
+/// The versions of `name` the server publishes, in its order.
 fn p2_versions(server: &Server, token: &str, name: &str) -> Vec<String> {
-    let reply = get(
-        &server.url(&format!("/p2/{name}.json")),
-        &[("Authorization", &basic("admin", token))],
-    );
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let list = reply.json()["packages"][name].as_array().unwrap().clone();
-    let list = list
-        .into_iter()
-        .map(|v| v.as_object().unwrap().clone())
-        .collect();
-    composer::minify::expand(list)
-        .into_iter()
-        .map(|v| v["version"].as_str().unwrap().to_owned())
-        .collect()
+    p2_version_names(&p2(server, "admin", token, name), name)
 }
 
 #[test]
 fn bad_repositories_are_refused_with_reasons() {
     let server = Server::start();
     let admin = server.add_user("admin", true);
-    let good = library("acme/lib");
+    let (good, _) = library("acme/lib", "1.0.0");
     assert_eq!(
-        create(&server, &admin, json!({"url": good.url()})).status,
+        create_package(&server, "admin", &admin, json!({"url": good.url()})).status,
         201
     );
 
     expect_error(
-        &create(&server, &admin, json!({"url": "-uhack"})),
+        &create_package(&server, "admin", &admin, json!({"url": "-uhack"})),
         400,
         "invalid repository URL",
     );
     expect_error(
-        &create(&server, &admin, json!({"nope": 1})),
+        &create_package(&server, "admin", &admin, json!({"nope": 1})),
         400,
         "repository",
     );
     let missing = format!("{}/does-not-exist", good.url());
-    let unreachable = create(&server, &admin, json!({"url": missing}));
+    let unreachable = create_package(&server, "admin", &admin, json!({"url": missing}));
     assert_eq!(unreachable.status, 422, "{}", unreachable.text());
     assert!(
         unreachable.text().to_lowercase().contains("does-not-exist"),
@@ -89,36 +58,33 @@ fn bad_repositories_are_refused_with_reasons() {
     empty_repo.write("README.md", "no composer.json here");
     empty_repo.commit("readme");
     expect_error(
-        &create(&server, &admin, json!({"url": empty_repo.url()})),
+        &create_package(&server, "admin", &admin, json!({"url": empty_repo.url()})),
         422,
         "composer.json",
     );
 
-    let clash = library("acme/lib");
+    let (clash, _) = library("acme/lib", "1.0.0");
     expect_error(
-        &create(&server, &admin, json!({"url": clash.url()})),
+        &create_package(&server, "admin", &admin, json!({"url": clash.url()})),
         409,
         "acme/lib already exists",
     );
 
     // An uploaded (artifact) package's name is taken too.
     let archive = package_zip("acme/uploaded", &[], "x");
-    let uploaded = put(
-        &server.url("/api/packages/upload/acme/uploaded/1.0.0"),
-        &[("Authorization", &basic("admin", &admin))],
-        &archive,
-    );
+    let uploaded = upload(&server, &admin, "acme/uploaded", "1.0.0", &archive);
     assert_eq!(uploaded.status, 201);
-    let same_name = library("acme/uploaded");
+    let (same_name, _) = library("acme/uploaded", "1.0.0");
     expect_error(
-        &create(&server, &admin, json!({"url": same_name.url()})),
+        &create_package(&server, "admin", &admin, json!({"url": same_name.url()})),
         409,
         "acme/uploaded",
     );
 
-    let private = library("acme/private");
-    let with_credentials = create(
+    let (private, _) = library("acme/private", "1.0.0");
+    let with_credentials = create_package(
         &server,
+        "admin",
         &admin,
         json!({"url": private.url(), "credentials": {"username": "u", "password": "p"}}),
     );
@@ -133,13 +99,13 @@ fn bad_repositories_are_refused_with_reasons() {
     let locked_down = Server::start_with(&[("PACKYARD_ALLOW_LOCAL_REPOSITORIES", "0")]);
     let admin = locked_down.add_user("admin", true);
     expect_error(
-        &create(&locked_down, &admin, json!({"url": good.url()})),
+        &create_package(&locked_down, "admin", &admin, json!({"url": good.url()})),
         400,
         "local repositories",
     );
     let file_url = format!("file://{}", good.url());
     expect_error(
-        &create(&locked_down, &admin, json!({"url": file_url})),
+        &create_package(&locked_down, "admin", &admin, json!({"url": file_url})),
         400,
         "local repositories",
     );
@@ -152,13 +118,13 @@ fn bad_repositories_are_refused_with_reasons() {
 fn a_tag_claiming_another_name_stays_under_the_package_name_and_is_reported() {
     let server = Server::start();
     let admin = server.add_user("admin", true);
-    let repo = library("acme/lib");
+    let (repo, _) = library("acme/lib", "1.0.0");
     repo.write_library("acme/impostor", "1.1.0", Value::Null);
     repo.commit("renamed");
     repo.tag("1.1.0");
     repo.write_library("acme/lib", "main", Value::Null);
     repo.commit("back");
-    let created = create(&server, &admin, json!({"url": repo.url()}));
+    let created = create_package(&server, "admin", &admin, json!({"url": repo.url()}));
     assert_eq!(created.status, 201, "{}", created.text());
     let report = created.json()["notices"].clone();
     let entry = report
@@ -171,10 +137,7 @@ fn a_tag_claiming_another_name_stays_under_the_package_name_and_is_reported() {
         "{report}"
     );
     assert_eq!(p2_versions(&server, &admin, "acme/lib"), ["1.1.0", "1.0.0"]);
-    let impostor = get(
-        &server.url("/p2/acme/impostor.json"),
-        &[("Authorization", &basic("admin", &admin))],
-    );
+    let impostor = p2(&server, "admin", &admin, "acme/impostor");
     assert_eq!(impostor.status, 404, "the other name is not taken over");
 }
 
@@ -182,9 +145,10 @@ fn a_tag_claiming_another_name_stays_under_the_package_name_and_is_reported() {
 fn webhooks_check_signatures_and_repositories() {
     let server = Server::start();
     let admin = server.add_user("admin", true);
-    let repo = library("acme/lib");
-    let created = create(
+    let (repo, _) = library("acme/lib", "1.0.0");
+    let created = create_package(
         &server,
+        "admin",
         &admin,
         json!({"url": repo.url(), "webhook_secret": "s3cret"}),
     );

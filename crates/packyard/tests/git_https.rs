@@ -10,9 +10,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::git::GitRepo;
+use common::git::{GitRepo, library};
 use common::*;
 use serde_json::{Value, json};
 use testkit::upstream::{UpstreamRepo, UpstreamServer};
@@ -22,15 +22,8 @@ const OTHER: &str = "acme/other";
 const SECRET: &str = "git-over-https test secret";
 const USER: &str = "bot";
 const PASSWORD: &str = "s3cret";
-
-/// A repository of `name` with one tag, `v1.0.0`; returns it and the tagged commit.
-fn library(name: &str) -> (GitRepo, String) {
-    let repo = GitRepo::new();
-    repo.write_library(name, "1.0.0", Value::Null);
-    let commit = repo.commit("1.0.0");
-    repo.tag("v1.0.0");
-    (repo, commit)
-}
+/// How long a re-scan queued by a webhook may take.
+const SCAN_LIMIT: Duration = Duration::from_secs(60);
 
 /// An HTTP server whose root holds `repo` as the bare repository `/private/lib.git`,
 /// ready for git's dumb HTTP protocol; returns the server and the bare repository.
@@ -80,132 +73,6 @@ fn update_server_info(bare: &Path) {
     assert!(output.status.success(), "{}", output_text(&output));
 }
 
-/// A server with a `maintainer` user; returns the server and the maintainer's token.
-fn server_with_maintainer(env: &[(&str, &str)]) -> (Server, String) {
-    let server = Server::start_with(env);
-    let output = server.cli(&["user", "add", "maintainer", "--maintainer"]);
-    assert!(output.status.success(), "{}", output_text(&output));
-    let token = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
-    (server, token)
-}
-
-/// Sends the `update-package` hook for `url` and waits for the re-scan it queued.
-fn update_package(server: &Server, token: &str, url: &str) -> Value {
-    let reply = post(
-        &server.url(&format!(
-            "/api/update-package?username=maintainer&apiToken={token}"
-        )),
-        &[("Content-Type", "application/json")],
-        json!({"repository": {"url": url}}).to_string().as_bytes(),
-    );
-    assert_eq!(reply.status, 202, "{}", reply.text());
-    let id = reply.json()["jobs"][0]["job"].as_i64().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let job = get(
-            &server.url(&format!("/api/jobs/{id}")),
-            &[("Authorization", &basic("maintainer", token))],
-        );
-        assert_eq!(job.status, 200, "{}", job.text());
-        let job = job.json();
-        if job["state"] == "succeeded" || job["state"] == "failed" {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// `GET /p2/{package}.json` as the maintainer.
-fn p2(server: &Server, token: &str, package: &str) -> Reply {
-    get(
-        &server.url(&format!("/p2/{package}.json")),
-        &[("Authorization", &basic("maintainer", token))],
-    )
-}
-
-/// The tagged versions of `package` published in p2: (version, commit).
-fn versions(server: &Server, token: &str, package: &str) -> Vec<(String, String)> {
-    let reply = p2(server, token, package);
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"][package]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_object().unwrap().clone())
-        .collect();
-    composer::minify::expand(list)
-        .into_iter()
-        .map(|v| {
-            (
-                v["version"].as_str().unwrap().to_owned(),
-                v["source"]["reference"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-/// Waits until the server publishes `package` (added by another process).
-fn wait_for_package(server: &Server, token: &str, package: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let reply = p2(server, token, package);
-        if reply.status == 200 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{package} is not published after 10 s: {} {}",
-            reply.status,
-            reply.text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle.as_bytes())
-}
-
-/// The SQLite database with its write-ahead log: a row just written may be in either.
-fn database_files(server: &Server) -> Vec<(PathBuf, Vec<u8>)> {
-    let files: Vec<(PathBuf, Vec<u8>)> = ["packyard.db", "packyard.db-wal", "packyard.db-shm"]
-        .iter()
-        .map(|name| server.data.path().join(name))
-        .filter_map(|path| std::fs::read(&path).ok().map(|bytes| (path, bytes)))
-        .collect();
-    assert!(
-        files.iter().any(|(path, _)| path.ends_with("packyard.db")),
-        "no SQLite database in {}",
-        server.data.path().display()
-    );
-    files
-}
-
-/// Every file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return files;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(files_under(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
-}
-
 /// The bare mirrors in the VCS cache (each has a HEAD file).
 fn mirrors(vcs_cache: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(vcs_cache)
@@ -221,7 +88,7 @@ fn mirrors(vcs_cache: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
-    let (repo, v100) = library(LIB);
+    let (repo, v100) = library(LIB, "v1.0.0");
     let (upstream, bare) = serve_bare(&repo);
     upstream.require_basic_auth(Some((USER, PASSWORD)));
     let url = format!("{}/private/lib.git", upstream.url());
@@ -239,8 +106,11 @@ fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
         PASSWORD,
     ]);
     assert!(output.status.success(), "{}", output_text(&output));
-    wait_for_package(&server, &token, LIB);
-    assert_eq!(versions(&server, &token, LIB), [("v1.0.0".into(), v100)]);
+    wait_for_package(&server, "maintainer", &token, LIB);
+    assert_eq!(
+        versions(&server, "maintainer", &token, LIB),
+        [("v1.0.0".into(), v100)]
+    );
 
     // git authenticated every request with the header; none was answered 401 (the
     // server would have logged a request without it, too).
@@ -292,6 +162,7 @@ fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
     assert!(!config.contains(header_token), "{config}");
     assert!(!config.contains(&url), "{config}");
     for file in files_under(&vcs_cache) {
+        let file = vcs_cache.join(file);
         let bytes = std::fs::read(&file).unwrap();
         assert!(
             !contains(&bytes, PASSWORD),
@@ -312,12 +183,12 @@ fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
     repo.tag("v1.1.0");
     publish(&repo, &bare);
     upstream.reset_counts();
-    let job = update_package(&server, &token, &url);
+    let job = update_package(&server, "maintainer", &token, &url, SCAN_LIMIT);
     assert_eq!(job["state"], "succeeded", "{job}\n{}", server.log());
     assert!(
-        versions(&server, &token, LIB).contains(&("v1.1.0".into(), v110.clone())),
+        versions(&server, "maintainer", &token, LIB).contains(&("v1.1.0".into(), v110.clone())),
         "{:?}",
-        versions(&server, &token, LIB)
+        versions(&server, "maintainer", &token, LIB)
     );
     let log = upstream.request_log();
     assert!(!log.is_empty(), "the re-scan went to the server");
@@ -342,26 +213,22 @@ fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
     assert_eq!(zipball.status, 200, "{}", zipball.text());
 
     // Over the API, for another repository on the same server.
-    let (other, other_v100) = library(OTHER);
+    let (other, other_v100) = library(OTHER, "v1.0.0");
     place_bare(&upstream, &other, "private/other.git");
     let other_url = format!("{}/private/other.git", upstream.url());
-    let created = post(
-        &server.url("/api/create-package"),
-        &[
-            ("Authorization", &basic("maintainer", &token)),
-            ("Content-Type", "application/json"),
-        ],
-        json!({"repository": {
+    let created = create_package(
+        &server,
+        "maintainer",
+        &token,
+        json!({
             "url": other_url,
             "credentials": {"username": USER, "password": PASSWORD},
-        }})
-        .to_string()
-        .as_bytes(),
+        }),
     );
     assert_eq!(created.status, 201, "{}", created.text());
     assert_eq!(created.json()["package"], OTHER);
     assert_eq!(
-        versions(&server, &token, OTHER),
+        versions(&server, "maintainer", &token, OTHER),
         [("v1.0.0".into(), other_v100)]
     );
     for (path, bytes) in database_files(&server) {
@@ -376,7 +243,7 @@ fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
     // A changed password upstream: the re-scan fails with git's words, and the
     // versions stay.
     upstream.require_basic_auth(Some((USER, "rotated")));
-    let job = update_package(&server, &token, &url);
+    let job = update_package(&server, "maintainer", &token, &url, SCAN_LIMIT);
     assert_eq!(job["state"], "failed", "{job}");
     let error = job["error"].as_str().unwrap_or_default();
     assert!(error.contains(&no_credentials_message(&upstream)), "{job}");
@@ -386,7 +253,7 @@ fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
     );
     assert!(!error.contains(PASSWORD), "{job}");
     assert!(
-        versions(&server, &token, LIB).contains(&("v1.1.0".into(), v110)),
+        versions(&server, "maintainer", &token, LIB).contains(&("v1.1.0".into(), v110)),
         "a failed scan loses no version"
     );
 }
@@ -427,7 +294,7 @@ fn assert_refused(
         output_text(output)
     );
     assert!(!stderr.contains(PASSWORD), "{}", output_text(output));
-    assert_eq!(p2(server, token, LIB).status, 404);
+    assert_eq!(p2(server, "maintainer", token, LIB).status, 404);
     for (path, bytes) in database_files(server) {
         assert!(
             !contains(&bytes, url),
@@ -446,7 +313,7 @@ fn assert_refused(
 
 #[test]
 fn a_wrong_or_missing_password_is_refused_and_adds_nothing() {
-    let (repo, _) = library(LIB);
+    let (repo, _) = library(LIB, "v1.0.0");
     let (upstream, _bare) = serve_bare(&repo);
     upstream.require_basic_auth(Some((USER, PASSWORD)));
     let url = format!("{}/private/lib.git", upstream.url());

@@ -5,11 +5,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::git::GitRepo;
+use common::git::{GitRepo, library};
 use common::*;
 use serde_json::{Value, json};
 
 const LIB: &str = "acme/lib";
+/// How long a re-scan queued by a push hook may take.
+const SCAN_LIMIT: Duration = Duration::from_secs(30);
 
 /// The repository of the issue: tags `v1.0.0`, `1.1.0` and a tag with broken
 /// composer.json, a `main` branch and a `2.x` branch with a branch alias.
@@ -21,10 +23,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let repo = GitRepo::new();
-    repo.write_library(LIB, "1.0.0", Value::Null);
-    let v100 = repo.commit("1.0.0");
-    repo.tag("v1.0.0");
+    let (repo, v100) = library(LIB, "v1.0.0");
     repo.write_library(LIB, "1.1.0", Value::Null);
     let v110 = repo.commit("1.1.0");
     repo.tag("1.1.0");
@@ -53,68 +52,11 @@ fn fixture() -> Fixture {
     }
 }
 
-fn api(server: &Server, user: &str, token: &str, path: &str, body: Value) -> Reply {
-    post(
-        &server.url(path),
-        &[
-            ("Authorization", &basic(user, token)),
-            ("Content-Type", "application/json"),
-        ],
-        body.to_string().as_bytes(),
-    )
-}
-
-/// Polls `GET /api/jobs/{id}` until the job has finished.
-fn wait_for_job(server: &Server, token: &str, id: i64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let job = get(
-            &server.url(&format!("/api/jobs/{id}")),
-            &[("Authorization", &basic("maintainer", token))],
-        );
-        assert_eq!(job.status, 200, "{}", job.text());
-        let job = job.json();
-        if job["state"] == "succeeded" || job["state"] == "failed" {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn push_hook(server: &Server, token: &str, repo: &GitRepo) -> Value {
-    let reply = post(
-        &server.url(&format!(
-            "/api/update-package?username=maintainer&apiToken={token}"
-        )),
-        &[("Content-Type", "application/json")],
-        json!({"repository": {"url": repo.url()}})
-            .to_string()
-            .as_bytes(),
-    );
-    assert_eq!(reply.status, 202, "{}", reply.text());
-    let id = reply.json()["jobs"][0]["job"].as_i64().unwrap();
-    wait_for_job(server, token, id)
-}
-
-fn versions(server: &Server, token: &str, file: &str) -> Vec<(String, String)> {
-    version_documents(server, token, file)
-        .into_iter()
-        .map(|v| {
-            (
-                v["version"].as_str().unwrap().to_owned(),
-                v["source"]["reference"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 fn require(server: &Server, token: &str, constraint: &str, stability: &str) -> ComposerProject {
     let project = ComposerProject::new(server, "maintainer", token);
     let output = project.run(&["config", "minimum-stability", stability]);
     assert!(output.status.success(), "{}", output_text(&output));
-    let output = project.run(&["require", &format!("{LIB}:{constraint}"), "--no-audit"]);
-    assert!(output.status.success(), "{}", output_text(&output));
+    project.require(&format!("{LIB}:{constraint}"));
     project
 }
 
@@ -127,30 +69,11 @@ fn git_package_lifecycle(env: &[(&str, &str)], dist_keys: impl Fn(&Server) -> Ve
     let f = fixture();
     let server = Server::start_with(env);
     let reader = server.add_user("reader", false);
-    let output = server.cli(&["user", "add", "maintainer", "--maintainer"]);
-    assert!(output.status.success(), "{}", output_text(&output));
-    let token = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
+    let token = server.add_maintainer("maintainer");
     // Plain users may not add packages; maintainers may.
-    let forbidden = api(
-        &server,
-        "reader",
-        &reader,
-        "/api/create-package",
-        json!({"repository": {"url": f.repo.url()}}),
-    );
+    let forbidden = create_package(&server, "reader", &reader, json!({"url": f.repo.url()}));
     assert_eq!(forbidden.status, 403, "{}", forbidden.text());
-    let created = api(
-        &server,
-        "maintainer",
-        &token,
-        "/api/create-package",
-        json!({"repository": {"url": f.repo.url()}}),
-    );
+    let created = create_package(&server, "maintainer", &token, json!({"url": f.repo.url()}));
     assert_eq!(created.status, 201, "{}", created.text());
     assert_eq!(created.json()["package"], LIB);
     let skipped = created.json()["skipped"].to_string();
@@ -159,7 +82,7 @@ fn git_package_lifecycle(env: &[(&str, &str)], dist_keys: impl Fn(&Server) -> Ve
         "the broken tag is skipped with a reason: {skipped}"
     );
 
-    let tagged = versions(&server, &token, "acme/lib.json");
+    let tagged = versions(&server, "maintainer", &token, LIB);
     assert!(
         tagged.contains(&("v1.0.0".into(), f.v100.clone())),
         "{tagged:?}"
@@ -172,7 +95,7 @@ fn git_package_lifecycle(env: &[(&str, &str)], dist_keys: impl Fn(&Server) -> Ve
         !tagged.iter().any(|(v, _)| v.starts_with("1.2")),
         "{tagged:?}"
     );
-    let dev: Vec<String> = versions(&server, &token, "acme/lib~dev.json")
+    let dev: Vec<String> = versions(&server, "maintainer", &token, "acme/lib~dev")
         .into_iter()
         .map(|(v, _)| v)
         .collect();
@@ -225,7 +148,7 @@ fn git_package_lifecycle(env: &[(&str, &str)], dist_keys: impl Fn(&Server) -> Ve
     f.repo.write_library(LIB, "1.3.0", Value::Null);
     let v130 = f.repo.commit("1.3.0");
     f.repo.tag("1.3.0");
-    let job = push_hook(&server, &token, &f.repo);
+    let job = update_package(&server, "maintainer", &token, &f.repo.url(), SCAN_LIMIT);
     assert_eq!(job["state"], "succeeded", "{job}");
     let output = stable.run(&["update", "--no-audit"]);
     assert!(output.status.success(), "{}", output_text(&output));
@@ -233,14 +156,17 @@ fn git_package_lifecycle(env: &[(&str, &str)], dist_keys: impl Fn(&Server) -> Ve
 
     // A deleted tag disappears.
     f.repo.git(&["tag", "-d", "1.1.0"]);
-    assert_eq!(push_hook(&server, &token, &f.repo)["state"], "succeeded");
-    let tagged = versions(&server, &token, "acme/lib.json");
+    assert_eq!(
+        update_package(&server, "maintainer", &token, &f.repo.url(), SCAN_LIMIT)["state"],
+        "succeeded"
+    );
+    let tagged = versions(&server, "maintainer", &token, LIB);
     assert!(!tagged.iter().any(|(v, _)| v == "1.1.0"), "{tagged:?}");
     assert!(tagged.iter().any(|(v, _)| v == "1.3.0"), "{tagged:?}");
 
     // A failed scan keeps git's error and loses no version.
     std::fs::rename(f.repo.path().join(".git"), f.repo.path().join("moved.git")).unwrap();
-    let failed = push_hook(&server, &token, &f.repo);
+    let failed = update_package(&server, "maintainer", &token, &f.repo.url(), SCAN_LIMIT);
     assert_eq!(failed["state"], "failed", "{failed}");
     assert!(
         failed["error"]
@@ -250,30 +176,12 @@ fn git_package_lifecycle(env: &[(&str, &str)], dist_keys: impl Fn(&Server) -> Ve
             .contains("git"),
         "{failed}"
     );
-    assert_eq!(versions(&server, &token, "acme/lib.json"), tagged);
+    assert_eq!(versions(&server, "maintainer", &token, LIB), tagged);
 }
 
+/// The keys of the dists in the local dist store.
 fn local_dist_keys(server: &Server) -> Vec<String> {
-    let root = server.data.path().join("zipball");
-    let mut keys = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if entry.path().is_dir() {
-                stack.push(entry.path());
-            } else {
-                keys.push(
-                    entry
-                        .path()
-                        .strip_prefix(&root)
-                        .unwrap()
-                        .display()
-                        .to_string(),
-                );
-            }
-        }
-    }
-    keys
+    files_under(&server.data.path().join("zipball"))
 }
 
 #[test]
@@ -306,52 +214,6 @@ fn git_package_on_s3() {
     );
 }
 
-/// A server with a `maintainer` user; returns the server and the maintainer's token.
-fn server_with_maintainer(env: &[(&str, &str)]) -> (Server, String) {
-    let server = Server::start_with(env);
-    let output = server.cli(&["user", "add", "maintainer", "--maintainer"]);
-    assert!(output.status.success(), "{}", output_text(&output));
-    let token = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
-    (server, token)
-}
-
-fn create_package(server: &Server, token: &str, repo: &GitRepo) -> Value {
-    let created = api(
-        server,
-        "maintainer",
-        token,
-        "/api/create-package",
-        json!({"repository": {"url": repo.url()}}),
-    );
-    assert_eq!(created.status, 201, "{}", created.text());
-    created.json()
-}
-
-/// Every version of the p2 document `file` (expanded), by version string.
-fn version_documents(
-    server: &Server,
-    token: &str,
-    file: &str,
-) -> Vec<serde_json::Map<String, Value>> {
-    let reply = get(
-        &server.url(&format!("/p2/{file}")),
-        &[("Authorization", &basic("maintainer", token))],
-    );
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"][LIB]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_object().unwrap().clone())
-        .collect();
-    composer::minify::expand(list)
-}
-
 fn download(server: &Server, token: &str, reference: &str) -> Reply {
     get(
         &server.url(&format!("/zipball/{LIB}/{reference}.zip")),
@@ -366,11 +228,17 @@ fn prebuilt_dists_exist_before_any_download() {
         ("PACKYARD_PREBUILD_DISTS", "1"),
         ("RUST_LOG", "packyard=info"),
     ]);
-    create_package(&server, &token, &f.repo);
+    let created = create_package(&server, "maintainer", &token, json!({"url": f.repo.url()}));
+    assert_eq!(created.status, 201, "{}", created.text());
     // Nothing has been downloaded: every dist must already be in the store, with its
     // sha1 published.
-    let mut documents = version_documents(&server, &token, "acme/lib.json");
-    documents.extend(version_documents(&server, &token, "acme/lib~dev.json"));
+    let mut documents = version_documents(&server, "maintainer", &token, LIB);
+    documents.extend(version_documents(
+        &server,
+        "maintainer",
+        &token,
+        "acme/lib~dev",
+    ));
     let by_version: Vec<(String, String, String)> = documents
         .iter()
         .map(|v| {
@@ -442,8 +310,9 @@ fn prebuilt_dists_exist_before_any_download() {
 fn scheduled_rescans_pick_up_new_tags_without_webhooks() {
     let f = fixture();
     let (server, token) = server_with_maintainer(&[("PACKYARD_UPDATE_INTERVAL", "1")]);
-    create_package(&server, &token, &f.repo);
-    let before = versions(&server, &token, "acme/lib.json");
+    let created = create_package(&server, "maintainer", &token, json!({"url": f.repo.url()}));
+    assert_eq!(created.status, 201, "{}", created.text());
+    let before = versions(&server, "maintainer", &token, LIB);
     assert!(!before.iter().any(|(v, _)| v == "1.3.0"), "{before:?}");
 
     f.repo.write_library(LIB, "1.3.0", Value::Null);
@@ -452,7 +321,7 @@ fn scheduled_rescans_pick_up_new_tags_without_webhooks() {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(10);
     loop {
-        let now = versions(&server, &token, "acme/lib.json");
+        let now = versions(&server, "maintainer", &token, LIB);
         if now.contains(&("1.3.0".to_string(), v130.clone())) {
             println!(
                 "scheduled re-scan published 1.3.0 after {:?}",
@@ -470,7 +339,7 @@ fn scheduled_rescans_pick_up_new_tags_without_webhooks() {
     f.repo.git(&["tag", "-d", "1.1.0"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let now = versions(&server, &token, "acme/lib.json");
+        let now = versions(&server, "maintainer", &token, LIB);
         if !now.iter().any(|(v, _)| v == "1.1.0") {
             break;
         }
@@ -486,7 +355,8 @@ fn scheduled_rescans_pick_up_new_tags_without_webhooks() {
 fn concurrent_first_downloads_build_a_dist_once() {
     let f = fixture();
     let (server, token) = server_with_maintainer(&[("RUST_LOG", "packyard=info")]);
-    create_package(&server, &token, &f.repo);
+    let created = create_package(&server, "maintainer", &token, json!({"url": f.repo.url()}));
+    assert_eq!(created.status, 201, "{}", created.text());
     assert!(
         local_dist_keys(&server).is_empty(),
         "dists are built on first download"
@@ -530,7 +400,7 @@ fn concurrent_first_downloads_build_a_dist_once() {
         server.log()
     );
     assert_eq!(local_dist_keys(&server), [key]);
-    let published: Vec<String> = version_documents(&server, &token, "acme/lib.json")
+    let published: Vec<String> = version_documents(&server, "maintainer", &token, LIB)
         .iter()
         .filter(|v| v["dist"]["reference"] == f.v110.as_str())
         .map(|v| v["dist"]["shasum"].as_str().unwrap_or_default().to_owned())

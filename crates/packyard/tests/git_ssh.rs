@@ -7,9 +7,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::git::GitRepo;
+use common::git::library;
 use common::*;
 use serde_json::{Value, json};
 use testkit::SshServer;
@@ -17,112 +17,8 @@ use testkit::SshServer;
 const LIB: &str = "acme/lib";
 const OTHER: &str = "acme/other";
 const SECRET: &str = "git-over-ssh test secret";
-
-/// A repository of `name` with one tag, `v1.0.0`; returns it and the tagged commit.
-fn library(name: &str) -> (GitRepo, String) {
-    let repo = GitRepo::new();
-    repo.write_library(name, "1.0.0", Value::Null);
-    let commit = repo.commit("1.0.0");
-    repo.tag("v1.0.0");
-    (repo, commit)
-}
-
-/// A server with a `maintainer` user; returns the server and the maintainer's token.
-fn server_with_maintainer(env: &[(&str, &str)]) -> (Server, String) {
-    let server = Server::start_with(env);
-    let output = server.cli(&["user", "add", "maintainer", "--maintainer"]);
-    assert!(output.status.success(), "{}", output_text(&output));
-    let token = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
-    (server, token)
-}
-
-fn api(server: &Server, token: &str, path: &str, body: Value) -> Reply {
-    post(
-        &server.url(path),
-        &[
-            ("Authorization", &basic("maintainer", token)),
-            ("Content-Type", "application/json"),
-        ],
-        body.to_string().as_bytes(),
-    )
-}
-
-/// Sends the `update-package` hook for `url` and waits for the re-scan it queued.
-fn update_package(server: &Server, token: &str, url: &str) -> Value {
-    let reply = post(
-        &server.url(&format!(
-            "/api/update-package?username=maintainer&apiToken={token}"
-        )),
-        &[("Content-Type", "application/json")],
-        json!({"repository": {"url": url}}).to_string().as_bytes(),
-    );
-    assert_eq!(reply.status, 202, "{}", reply.text());
-    let id = reply.json()["jobs"][0]["job"].as_i64().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let job = get(
-            &server.url(&format!("/api/jobs/{id}")),
-            &[("Authorization", &basic("maintainer", token))],
-        );
-        assert_eq!(job.status, 200, "{}", job.text());
-        let job = job.json();
-        if job["state"] == "succeeded" || job["state"] == "failed" {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The tagged versions of `package` published in p2: (version, commit).
-fn versions(server: &Server, token: &str, package: &str) -> Vec<(String, String)> {
-    let reply = get(
-        &server.url(&format!("/p2/{package}.json")),
-        &[("Authorization", &basic("maintainer", token))],
-    );
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"][package]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_object().unwrap().clone())
-        .collect();
-    composer::minify::expand(list)
-        .into_iter()
-        .map(|v| {
-            (
-                v["version"].as_str().unwrap().to_owned(),
-                v["source"]["reference"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-/// Waits until the server publishes `package` (added by another process).
-fn wait_for_package(server: &Server, token: &str, package: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let reply = get(
-            &server.url(&format!("/p2/{package}.json")),
-            &[("Authorization", &basic("maintainer", token))],
-        );
-        if reply.status == 200 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{package} is not published after 10 s: {} {}",
-            reply.status,
-            reply.text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+/// How long a re-scan queued by a webhook may take.
+const SCAN_LIMIT: Duration = Duration::from_secs(60);
 
 /// The base64 lines of an OpenSSH private key: any of them in a file means the key is
 /// stored there in the clear (raw, or as a JSON string with `\n` escapes).
@@ -133,27 +29,6 @@ fn key_body_lines(key: &str) -> Vec<&str> {
         .collect();
     assert!(!lines.is_empty(), "not an OpenSSH private key: {key}");
     lines
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle.as_bytes())
-}
-
-/// The SQLite database with its write-ahead log: a row just written may be in either.
-fn database_files(server: &Server) -> Vec<(PathBuf, Vec<u8>)> {
-    let files: Vec<(PathBuf, Vec<u8>)> = ["packyard.db", "packyard.db-wal", "packyard.db-shm"]
-        .iter()
-        .map(|name| server.data.path().join(name))
-        .filter_map(|path| std::fs::read(&path).ok().map(|bytes| (path, bytes)))
-        .collect();
-    assert!(
-        files.iter().any(|(path, _)| path.ends_with("packyard.db")),
-        "no SQLite database in {}",
-        server.data.path().display()
-    );
-    files
 }
 
 /// The base64 field of a public key line (`ssh-ed25519 AAAA... comment`).
@@ -202,7 +77,7 @@ fn zip_file(archive: &[u8], suffix: &str) -> String {
 #[test]
 fn ssh_keys_are_sealed_and_used_by_the_cli_the_api_jobs_and_dists() {
     let mut ssh = SshServer::start();
-    let (repo, v100) = library(LIB);
+    let (repo, v100) = library(LIB, "v1.0.0");
     let url = ssh.url_for(repo.path());
     let key_path = ssh.client_key_path();
     let key = std::fs::read_to_string(&key_path).unwrap();
@@ -238,8 +113,11 @@ fn ssh_keys_are_sealed_and_used_by_the_cli_the_api_jobs_and_dists() {
         ssh.log()
     );
     // The server sees what the CLI added within its 2 s refresh of change stamps.
-    wait_for_package(&server, &token, LIB);
-    assert_eq!(versions(&server, &token, LIB), [("v1.0.0".into(), v100)]);
+    wait_for_package(&server, "maintainer", &token, LIB);
+    assert_eq!(
+        versions(&server, "maintainer", &token, LIB),
+        [("v1.0.0".into(), v100)]
+    );
 
     // The key is sealed: no line of it is in the database, WAL included (where the
     // repository URL, stored in the clear, is found by the same search).
@@ -286,12 +164,12 @@ fn ssh_keys_are_sealed_and_used_by_the_cli_the_api_jobs_and_dists() {
     repo.write_library(LIB, "1.1.0", Value::Null);
     let v110 = repo.commit("1.1.0");
     repo.tag("v1.1.0");
-    let job = update_package(&server, &token, &url);
+    let job = update_package(&server, "maintainer", &token, &url, SCAN_LIMIT);
     assert_eq!(job["state"], "succeeded", "{job}\n--- sshd\n{}", ssh.log());
     assert!(
-        versions(&server, &token, LIB).contains(&("v1.1.0".into(), v110.clone())),
+        versions(&server, "maintainer", &token, LIB).contains(&("v1.1.0".into(), v110.clone())),
         "{:?}",
-        versions(&server, &token, LIB)
+        versions(&server, "maintainer", &token, LIB)
     );
 
     // The dist is built through ssh too: with the mirror gone (it is only a cache), the
@@ -317,12 +195,12 @@ fn ssh_keys_are_sealed_and_used_by_the_cli_the_api_jobs_and_dists() {
     );
 
     // (c) Over the API, with the key's text, for another repository on the same host.
-    let (other, other_v100) = library(OTHER);
-    let created = api(
+    let (other, other_v100) = library(OTHER, "v1.0.0");
+    let created = create_package(
         &server,
+        "maintainer",
         &token,
-        "/api/create-package",
-        json!({"repository": {"url": ssh.url_for(other.path()), "credentials": {"ssh_key": key}}}),
+        json!({"url": ssh.url_for(other.path()), "credentials": {"ssh_key": key}}),
     );
     assert_eq!(
         created.status,
@@ -333,7 +211,7 @@ fn ssh_keys_are_sealed_and_used_by_the_cli_the_api_jobs_and_dists() {
     );
     assert_eq!(created.json()["package"], OTHER);
     assert_eq!(
-        versions(&server, &token, OTHER),
+        versions(&server, "maintainer", &token, OTHER),
         [("v1.0.0".into(), other_v100)]
     );
     for (path, bytes) in database_files(&server) {
@@ -346,7 +224,7 @@ fn ssh_keys_are_sealed_and_used_by_the_cli_the_api_jobs_and_dists() {
     // Pinned, not just trusted: a host whose key changed is refused, and packyard's
     // known_hosts keeps the first key.
     ssh.restart_with_new_host_key();
-    let job = update_package(&server, &token, &url);
+    let job = update_package(&server, "maintainer", &token, &url, SCAN_LIMIT);
     assert_eq!(job["state"], "failed", "{job}");
     assert!(
         job["error"]
@@ -357,7 +235,7 @@ fn ssh_keys_are_sealed_and_used_by_the_cli_the_api_jobs_and_dists() {
     );
     assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), pinned);
     assert!(
-        versions(&server, &token, LIB).contains(&("v1.1.0".into(), v110)),
+        versions(&server, "maintainer", &token, LIB).contains(&("v1.1.0".into(), v110)),
         "a failed scan loses no version"
     );
 }
@@ -365,7 +243,7 @@ fn ssh_keys_are_sealed_and_used_by_the_cli_the_api_jobs_and_dists() {
 #[test]
 fn ssh_keys_need_packyard_secret() {
     let ssh = SshServer::start();
-    let (repo, _) = library(LIB);
+    let (repo, _) = library(LIB, "v1.0.0");
     let url = ssh.url_for(repo.path());
     let key_path = ssh.client_key_path();
     let (server, token) = server_with_maintainer(&[]);
@@ -385,11 +263,11 @@ fn ssh_keys_need_packyard_secret() {
     );
 
     let key = std::fs::read_to_string(&key_path).unwrap();
-    let refused = api(
+    let refused = create_package(
         &server,
+        "maintainer",
         &token,
-        "/api/create-package",
-        json!({"repository": {"url": url, "credentials": {"ssh_key": key}}}),
+        json!({"url": url, "credentials": {"ssh_key": key}}),
     );
     assert_eq!(refused.status, 400, "{}", refused.text());
     assert!(
@@ -407,7 +285,7 @@ fn ssh_keys_need_packyard_secret() {
 #[test]
 fn a_key_the_host_does_not_accept_is_reported_with_ssh_s_words() {
     let ssh = SshServer::start();
-    let (repo, _) = library(LIB);
+    let (repo, _) = library(LIB, "v1.0.0");
     let url = ssh.url_for(repo.path());
     let keys = TempDir::new("other-ssh-key");
     let wrong_key = keys.path().join("id_ed25519");
@@ -429,11 +307,11 @@ fn a_key_the_host_does_not_accept_is_reported_with_ssh_s_words() {
     );
 
     let key = std::fs::read_to_string(&wrong_key).unwrap();
-    let refused = api(
+    let refused = create_package(
         &server,
+        "maintainer",
         &token,
-        "/api/create-package",
-        json!({"repository": {"url": url, "credentials": {"ssh_key": key}}}),
+        json!({"url": url, "credentials": {"ssh_key": key}}),
     );
     assert_eq!(refused.status, 422, "{}", refused.text());
     assert!(
@@ -441,10 +319,7 @@ fn a_key_the_host_does_not_accept_is_reported_with_ssh_s_words() {
         "{}",
         refused.text()
     );
-    let missing = get(
-        &server.url(&format!("/p2/{LIB}.json")),
-        &[("Authorization", &basic("maintainer", &token))],
-    );
+    let missing = p2(&server, "maintainer", &token, LIB);
     assert_eq!(missing.status, 404, "nothing was added: {}", missing.text());
     assert!(
         !ssh.log().contains("Accepted publickey"),

@@ -63,8 +63,7 @@ fn mirror_url(server: &Server) -> String {
 
 fn install(server: &Server, user: &str, token: &str, package: &str) -> ComposerProject {
     let project = ComposerProject::with_repository(server, &mirror_url(server), user, token);
-    let output = project.run(&["require", package, "--no-audit"]);
-    assert!(output.status.success(), "{}", output_text(&output));
+    project.require(package);
     project
 }
 
@@ -284,11 +283,7 @@ fn private_package_names_are_never_proxied() {
     let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
     let token = server.add_user("admin", true);
     let archive = package_zip("acme/lib", &[], "private");
-    let uploaded = put(
-        &server.url("/api/packages/upload/acme/lib/1.0.0"),
-        &[("Authorization", &basic("admin", &token))],
-        &archive,
-    );
+    let uploaded = upload(&server, &token, "acme/lib", "1.0.0", &archive);
     assert_eq!(uploaded.status, 201);
     let shadowed = fetch(&server, &token, "/p2/acme/lib.json");
     assert_eq!(shadowed.status, 404);
@@ -407,28 +402,6 @@ fn public_access_lets_anonymous_clients_in() {
     );
 }
 
-fn files_under(root: &std::path::Path) -> Vec<String> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if entry.path().is_dir() {
-                stack.push(entry.path());
-            } else {
-                files.push(
-                    entry
-                        .path()
-                        .strip_prefix(root)
-                        .unwrap()
-                        .display()
-                        .to_string(),
-                );
-            }
-        }
-    }
-    files
-}
-
 fn set_read_only(dir: &std::path::Path, read_only: bool) {
     use std::os::unix::fs::PermissionsExt;
     let mode = if read_only { 0o555 } else { 0o755 };
@@ -444,18 +417,7 @@ fn stale_metadata_is_revalidated_in_the_background_and_served_when_upstream_is_d
         &config(&dir, json!({"sync_interval": 1}), &upstream),
     )]);
     let token = server.add_user("admin", true);
-    let versions = |reply: Reply| -> Vec<String> {
-        let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"]["psr/log"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_object().unwrap().clone())
-            .collect();
-        composer::minify::expand(list)
-            .iter()
-            .map(|v| v["version"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let versions = |reply: Reply| p2_version_names(&reply, "psr/log");
     assert_eq!(
         versions(fetch(&server, &token, "/p2/psr/log.json")),
         ["3.0.0"]
@@ -503,21 +465,6 @@ fn stale_metadata_is_revalidated_in_the_background_and_served_when_upstream_is_d
     assert!(versions(stale).contains(&"3.0.1".to_string()));
 }
 
-/// The versions of `package` in a mirrored p2 document.
-fn mirrored_versions(reply: &Reply, package: &str) -> Vec<String> {
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"][package]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_object().unwrap().clone())
-        .collect();
-    composer::minify::expand(list)
-        .iter()
-        .map(|v| v["version"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[test]
 fn mirror_sync_revalidates_every_stored_document() {
     let upstream = upstream();
@@ -537,7 +484,7 @@ fn mirror_sync_revalidates_every_stored_document() {
         );
     }
     assert_eq!(
-        mirrored_versions(&fetch(&server, &token, "/p2/psr/log.json"), "psr/log"),
+        p2_version_names(&fetch(&server, &token, "/p2/psr/log.json"), "psr/log"),
         ["3.0.0"]
     );
 
@@ -598,7 +545,7 @@ fn mirror_sync_revalidates_every_stored_document() {
     // `mirror sync` fetched (or another replica refreshed) is served within seconds.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let served = mirrored_versions(&fetch(&server, &token, "/p2/psr/log.json"), "psr/log");
+        let served = p2_version_names(&fetch(&server, &token, "/p2/psr/log.json"), "psr/log");
         if served == ["3.0.1", "3.0.0"] {
             break;
         }

@@ -24,18 +24,9 @@ fn borrowed<'a>(env: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-fn upload(server: &Server, token: &str, name: &str, version: &str, archive: &[u8]) -> Reply {
-    put(
-        &server.url(&format!("/api/packages/upload/{name}/{version}")),
-        &[("Authorization", &basic("admin", token))],
-        archive,
-    )
-}
-
 fn install(server: &Server, token: &str, package: &str) -> ComposerProject {
     let project = ComposerProject::new(server, "admin", token);
-    let output = project.run(&["require", package, "--no-audit"]);
-    assert!(output.status.success(), "{}", output_text(&output));
+    project.require(package);
     project
 }
 

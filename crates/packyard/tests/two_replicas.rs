@@ -5,9 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::git::GitRepo;
+use common::git::{GitRepo, library};
 use common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const PACKAGES: usize = 12;
 
@@ -19,13 +19,7 @@ fn two_servers_on_one_database_run_each_queued_job_once() {
     let token = first.add_user("admin", true);
 
     let repos: Vec<GitRepo> = (0..PACKAGES)
-        .map(|i| {
-            let repo = GitRepo::new();
-            repo.write_library(&format!("acme/lib{i}"), "1.0.0", Value::Null);
-            repo.commit("first");
-            repo.tag("1.0.0");
-            repo
-        })
+        .map(|i| library(&format!("acme/lib{i}"), "1.0.0").0)
         .collect();
     for repo in &repos {
         let added = first.cli(&["package", "add", &repo.url()]);
@@ -36,23 +30,13 @@ fn two_servers_on_one_database_run_each_queued_job_once() {
     }
 
     // Queue a re-scan of every package through the first server; both servers run jobs.
-    let mut jobs = Vec::new();
-    for repo in &repos {
-        let reply = post(
-            &first.url(&format!(
-                "/api/update-package?username=admin&apiToken={token}"
-            )),
-            &[],
-            json!({"repository": {"url": repo.url()}})
-                .to_string()
-                .as_bytes(),
-        );
-        assert_eq!(reply.status, 202, "{}", reply.text());
-        jobs.push(reply.json()["jobs"][0]["job"].as_i64().unwrap());
-    }
+    let jobs: Vec<i64> = repos
+        .iter()
+        .map(|repo| queue_update(&first, "admin", &token, &repo.url()))
+        .collect();
     let mut workers = std::collections::HashSet::new();
     for id in &jobs {
-        let job = wait(&second, &token, *id);
+        let job = wait_for_job(&second, "admin", &token, *id, Duration::from_secs(60));
         assert_eq!(job["state"], "succeeded", "{job}");
         assert_eq!(job["attempts"], 1, "ran exactly once: {job}");
         workers.insert(job["worker"].as_str().unwrap().to_owned());
@@ -61,18 +45,17 @@ fn two_servers_on_one_database_run_each_queued_job_once() {
     // their caches catch up with the database (every 2 s).
     for server in [&first, &second] {
         for i in 0..PACKAGES {
-            let url = server.url(&format!("/p2/acme/lib{i}.json"));
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
-                let p2 = get(&url, &[("Authorization", &basic("admin", &token))]);
-                if p2.text().contains("1.1.0") {
+                let reply = p2(server, "admin", &token, &format!("acme/lib{i}"));
+                if reply.text().contains("1.1.0") {
                     break;
                 }
                 assert!(
                     Instant::now() < deadline,
                     "acme/lib{i} on {}: {}",
                     server.base,
-                    p2.text()
+                    reply.text()
                 );
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -86,20 +69,4 @@ fn repo_name(repo: &GitRepo) -> String {
         serde_json::from_str(&std::fs::read_to_string(repo.path().join("composer.json")).unwrap())
             .unwrap();
     manifest["name"].as_str().unwrap().to_owned()
-}
-
-fn wait(server: &Server, token: &str, id: i64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let job = get(
-            &server.url(&format!("/api/jobs/{id}")),
-            &[("Authorization", &basic("admin", token))],
-        )
-        .json();
-        if job["state"] == "succeeded" || job["state"] == "failed" {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

@@ -91,3 +91,13 @@ impl GitRepo {
         self.write("tests/LibTest.php", "<?php // excluded from dists\n");
     }
 }
+
+/// A repository of `name` with one commit of the library (marker `1.0.0`), tagged `tag`;
+/// returns it and the tagged commit.
+pub fn library(name: &str, tag: &str) -> (GitRepo, String) {
+    let repo = GitRepo::new();
+    repo.write_library(name, "1.0.0", serde_json::Value::Null);
+    let commit = repo.commit("1.0.0");
+    repo.tag(tag);
+    (repo, commit)
+}

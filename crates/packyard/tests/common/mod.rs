@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 use zip::write::SimpleFileOptions;
 
@@ -148,16 +149,19 @@ impl Server {
 
     /// Creates a user and returns its token (the last line of stdout).
     pub fn add_user(&self, name: &str, admin: bool) -> String {
+        self.create_user(name, if admin { &["--admin"] } else { &[] })
+    }
+
+    /// Creates a maintainer (may add packages and send hooks) and returns its token.
+    pub fn add_maintainer(&self, name: &str) -> String {
+        self.create_user(name, &["--maintainer"])
+    }
+
+    fn create_user(&self, name: &str, roles: &[&str]) -> String {
         let mut args = vec!["user", "add", name];
-        if admin {
-            args.push("--admin");
-        }
+        args.extend_from_slice(roles);
         let output = self.cli(&args);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{}", output_text(&output));
         String::from_utf8(output.stdout)
             .unwrap()
             .lines()
@@ -302,6 +306,164 @@ pub fn sha1_hex(bytes: &[u8]) -> String {
     hex::encode(Sha1::digest(bytes))
 }
 
+/// A server with a `maintainer` user; returns the server and the maintainer's token.
+pub fn server_with_maintainer(env: &[(&str, &str)]) -> (Server, String) {
+    let server = Server::start_with(env);
+    let token = server.add_maintainer("maintainer");
+    (server, token)
+}
+
+/// `POST {path}` with a JSON body, as `user`.
+pub fn post_json(server: &Server, user: &str, token: &str, path: &str, body: &Value) -> Reply {
+    post(
+        &server.url(path),
+        &[
+            ("Authorization", &basic(user, token)),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    )
+}
+
+/// `POST /api/create-package` with `{"repository": repository}`, as `user`.
+pub fn create_package(server: &Server, user: &str, token: &str, repository: Value) -> Reply {
+    post_json(
+        server,
+        user,
+        token,
+        "/api/create-package",
+        &json!({"repository": repository}),
+    )
+}
+
+/// `PUT /api/packages/upload/{name}/{version}` with `archive`, as the user `admin` (only
+/// admins may upload); `version` may carry a query (`1.0.0?force=1`).
+pub fn upload(server: &Server, token: &str, name: &str, version: &str, archive: &[u8]) -> Reply {
+    put(
+        &server.url(&format!("/api/packages/upload/{name}/{version}")),
+        &[("Authorization", &basic("admin", token))],
+        archive,
+    )
+}
+
+/// Sends the generic `update-package` hook for the repository at `url`, with the
+/// credentials in the query as Packagist's clients send them; returns the queued job.
+pub fn queue_update(server: &Server, user: &str, token: &str, url: &str) -> i64 {
+    let reply = post(
+        &server.url(&format!(
+            "/api/update-package?username={user}&apiToken={token}"
+        )),
+        &[("Content-Type", "application/json")],
+        json!({"repository": {"url": url}}).to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    reply.json()["jobs"][0]["job"].as_i64().unwrap()
+}
+
+/// Polls `GET /api/jobs/{id}` as `user` until the job has succeeded or failed; panics
+/// after `limit`.
+pub fn wait_for_job(server: &Server, user: &str, token: &str, id: i64, limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let job = get(
+            &server.url(&format!("/api/jobs/{id}")),
+            &[("Authorization", &basic(user, token))],
+        );
+        assert_eq!(job.status, 200, "{}", job.text());
+        let job = job.json();
+        if job["state"] == "succeeded" || job["state"] == "failed" {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sends the `update-package` hook for `url` and waits (up to `limit`) for the re-scan
+/// it queued.
+pub fn update_package(
+    server: &Server,
+    user: &str,
+    token: &str,
+    url: &str,
+    limit: Duration,
+) -> Value {
+    let id = queue_update(server, user, token, url);
+    wait_for_job(server, user, token, id, limit)
+}
+
+/// `GET /p2/{file}.json` as `user`: `file` is a package name, or `vendor/name~dev` for
+/// its dev versions.
+pub fn p2(server: &Server, user: &str, token: &str, file: &str) -> Reply {
+    get(
+        &server.url(&format!("/p2/{file}.json")),
+        &[("Authorization", &basic(user, token))],
+    )
+}
+
+/// Every version of `package` in a p2 reply, expanded from Composer's minified form (a
+/// list that is not minified expands to itself).
+pub fn p2_documents(reply: &Reply, package: &str) -> Vec<serde_json::Map<String, Value>> {
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"][package]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+    composer::minify::expand(list)
+}
+
+/// The version strings of `package` in a p2 reply, in the document's order.
+pub fn p2_version_names(reply: &Reply, package: &str) -> Vec<String> {
+    p2_documents(reply, package)
+        .iter()
+        .map(|v| v["version"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every version the server publishes in `file` (see [`p2`]), expanded.
+pub fn version_documents(
+    server: &Server,
+    user: &str,
+    token: &str,
+    file: &str,
+) -> Vec<serde_json::Map<String, Value>> {
+    let package = file.trim_end_matches("~dev");
+    p2_documents(&p2(server, user, token, file), package)
+}
+
+/// The versions the server publishes in `file` (see [`p2`]): (version, commit).
+pub fn versions(server: &Server, user: &str, token: &str, file: &str) -> Vec<(String, String)> {
+    version_documents(server, user, token, file)
+        .into_iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap().to_owned(),
+                v["source"]["reference"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the server publishes `package` (added by another process).
+pub fn wait_for_package(server: &Server, user: &str, token: &str, package: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = p2(server, user, token, package);
+        if reply.status == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{package} is not published after 10 s: {} {}",
+            reply.status,
+            reply.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// One entry of a test archive.
 pub enum Entry<'a> {
     File(&'a str, &'a [u8]),
@@ -416,6 +578,12 @@ impl ComposerProject {
             .expect("running composer")
     }
 
+    /// `composer require PACKAGE` (a name, or `name:constraint`); asserts it succeeded.
+    pub fn require(&self, package: &str) {
+        let output = self.run(&["require", package, "--no-audit"]);
+        assert!(output.status.success(), "{}", output_text(&output));
+    }
+
     pub fn lock(&self) -> serde_json::Value {
         let lock = std::fs::read(self.dir.path().join("composer.lock")).expect("composer.lock");
         serde_json::from_slice(&lock).unwrap()
@@ -468,4 +636,49 @@ pub fn postgres_database() -> String {
             .unwrap();
     });
     format!("{server}/{name}")
+}
+
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+/// The SQLite database with its write-ahead log: a row just written may be in either.
+pub fn database_files(server: &Server) -> Vec<(PathBuf, Vec<u8>)> {
+    let files: Vec<(PathBuf, Vec<u8>)> = ["packyard.db", "packyard.db-wal", "packyard.db-shm"]
+        .iter()
+        .map(|name| server.data.path().join(name))
+        .filter_map(|path| std::fs::read(&path).ok().map(|bytes| (path, bytes)))
+        .collect();
+    assert!(
+        files.iter().any(|(path, _)| path.ends_with("packyard.db")),
+        "no SQLite database in {}",
+        server.data.path().display()
+    );
+    files
+}
+
+/// Every file under `root`, recursively, as a path relative to `root` (none if `root`
+/// does not exist).
+pub fn files_under(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            } else {
+                files.push(
+                    entry
+                        .path()
+                        .strip_prefix(root)
+                        .unwrap()
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    files
 }
