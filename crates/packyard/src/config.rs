@@ -38,6 +38,10 @@ pub struct Settings {
     /// `PACKYARD_VCS_CACHE_DIR` (default `$PACKYARD_DATA_DIR/vcs`): bare mirrors of git
     /// repositories. Only a cache: it may live on /tmp and be lost at any time.
     pub vcs_cache_dir: PathBuf,
+    /// `PACKYARD_SSH_KNOWN_HOSTS` (default `$PACKYARD_VCS_CACHE_DIR/known_hosts`): where
+    /// SSH host keys are pinned on first use. Point it at durable or pre-filled storage
+    /// (e.g. a mounted secret) when the VCS cache is ephemeral.
+    pub ssh_known_hosts: PathBuf,
     /// `PACKYARD_UPDATE_INTERVAL` (default 1 h, `0` = never): every package is re-scanned
     /// this often, webhooks or not.
     pub update_interval: Option<Duration>,
@@ -63,6 +67,7 @@ impl std::fmt::Debug for Settings {
             .field("storage", &self.storage)
             .field("secret", &self.secret.as_ref().map(|_| "***"))
             .field("vcs_cache_dir", &self.vcs_cache_dir)
+            .field("ssh_known_hosts", &self.ssh_known_hosts)
             .field("update_interval", &self.update_interval)
             .field("prebuild_dists", &self.prebuild_dists)
             .field("allow_local_repositories", &self.allow_local_repositories)
@@ -145,6 +150,9 @@ impl Settings {
         let vcs_cache_dir = lookup("PACKYARD_VCS_CACHE_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| data_dir.join("vcs"));
+        let ssh_known_hosts = lookup("PACKYARD_SSH_KNOWN_HOSTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| vcs_cache_dir.join("known_hosts"));
         let update_interval = match lookup("PACKYARD_UPDATE_INTERVAL") {
             Some(value) => parse_interval("PACKYARD_UPDATE_INTERVAL", &value)?,
             None => Some(DEFAULT_UPDATE_INTERVAL),
@@ -164,6 +172,7 @@ impl Settings {
             storage,
             secret: lookup("PACKYARD_SECRET"),
             vcs_cache_dir,
+            ssh_known_hosts,
             update_interval,
             prebuild_dists,
             allow_local_repositories,
@@ -267,6 +276,7 @@ mod tests {
         assert!(!s.public_access);
         assert_eq!(s.max_upload, DEFAULT_MAX_UPLOAD);
         assert_eq!(s.vcs_cache_dir, PathBuf::from("data/vcs"));
+        assert_eq!(s.ssh_known_hosts, PathBuf::from("data/vcs/known_hosts"));
         assert_eq!(s.update_interval, Some(DEFAULT_UPDATE_INTERVAL));
         assert!(!s.prebuild_dists);
         assert!(s.secret.is_none());

@@ -433,8 +433,8 @@ pub fn stored_credentials(
 }
 
 /// Credentials laid out for git: an SSH key goes to a private temporary file that is
-/// removed when this is dropped, and ssh pins host keys in packyard's own
-/// `{vcs_cache_dir}/known_hosts` (trusted on first use), never the service user's.
+/// removed when this is dropped, and ssh pins host keys in packyard's own known_hosts
+/// (`PACKYARD_SSH_KNOWN_HOSTS`; trusted on first use), never the service user's.
 pub struct AuthFiles {
     pub git: GitAuth,
     key_file: Option<PathBuf>,
@@ -454,13 +454,25 @@ impl AuthFiles {
                     VcsError::InvalidRequest(format!("cannot write the SSH key file: {e}"))
                 })?;
                 git.ssh_key_path = Some(path.clone());
-                // The cache dir exists now: the key's directory is in it.
-                git.known_hosts = Some(cache_dir.join("known_hosts"));
+                git.known_hosts = Some(known_hosts(app).map_err(|e| {
+                    VcsError::InvalidRequest(format!(
+                        "cannot prepare the SSH known_hosts file: {e}"
+                    ))
+                })?);
                 key_file = Some(path);
             }
         }
         Ok(AuthFiles { git, key_file })
     }
+}
+
+/// The known_hosts file, with its directory created.
+fn known_hosts(app: &App) -> std::io::Result<PathBuf> {
+    let path = app.settings.ssh_known_hosts.clone();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    Ok(path)
 }
 
 impl Drop for AuthFiles {

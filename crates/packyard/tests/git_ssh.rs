@@ -327,3 +327,35 @@ fn a_key_the_host_does_not_accept_is_reported_with_ssh_s_words() {
         ssh.log()
     );
 }
+
+#[test]
+fn host_keys_are_pinned_where_packyard_ssh_known_hosts_says() {
+    let ssh = SshServer::start();
+    let (repo, _) = library(LIB, "v1.0.0");
+    let key_path = ssh.client_key_path().display().to_string();
+    let pins = TempDir::new("ssh-pins");
+    let known_hosts = pins.path().join("durable/known_hosts");
+    let known_hosts_text = known_hosts.display().to_string();
+    let (server, _token) = server_with_maintainer(&[
+        ("PACKYARD_SECRET", SECRET),
+        ("PACKYARD_SSH_KNOWN_HOSTS", &known_hosts_text),
+    ]);
+    let output = server.cli(&[
+        "package",
+        "add",
+        &ssh.url_for(repo.path()),
+        "--ssh-key",
+        &key_path,
+    ]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let pinned =
+        std::fs::read_to_string(&known_hosts).expect("the configured known_hosts was written");
+    assert!(
+        pinned.contains(&key_base64(&ssh.host_public_key())),
+        "{pinned}"
+    );
+    assert!(
+        !server.data.path().join("vcs/known_hosts").exists(),
+        "nothing pinned in the VCS cache"
+    );
+}
