@@ -168,3 +168,43 @@ async fn an_upload_cut_off_midway_leaves_no_object_and_no_parts_behind() {
     );
     assert_eq!(storage.artifact().size("cut.zip").await.unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_whose_caller_goes_away_is_aborted_too() {
+    let s3 = S3sFs::start(BUCKET);
+    let data_dir = TempDir::new("outage-dropped");
+    let storage = open_storage(&s3, &data_dir);
+    const MIB: usize = 1 << 20;
+
+    // Nine MiB, then a source that never ends: the caller's future is dropped midway
+    // (a client disconnecting during an upload cancels the request's future).
+    let source = futures_util::stream::iter((0..9).map(|_| Ok(Bytes::from(vec![2u8; MIB]))))
+        .chain(futures_util::stream::pending())
+        .boxed();
+    let store = storage.artifact().clone();
+    let upload = tokio::spawn(async move {
+        store
+            .put_stream("dropped.zip", source, 20 * MIB as u64)
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s3
+        .pending_upload_files()
+        .iter()
+        .any(|file| file.contains(".part-"))
+    {
+        assert!(Instant::now() < deadline, "no part reached the server");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    upload.abort();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s3.pending_upload_files().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned multipart upload was not aborted: {:?}",
+            s3.pending_upload_files()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(s3.keys(BUCKET), Vec::<String>::new(), "no object");
+}
