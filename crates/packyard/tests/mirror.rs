@@ -718,3 +718,65 @@ fn a_client_hanging_up_does_not_block_the_archive_for_others() {
         "the first download went on without its client"
     );
 }
+
+#[test]
+fn replicas_with_local_caches_see_documents_other_replicas_refreshed() {
+    let upstream = upstream();
+    let s3 = testkit::S3sFs::start("shared");
+    let args = s3.storage_aws_args();
+    let (dir_a, dir_b) = (
+        TempDir::new("mirror-config-a"),
+        TempDir::new("mirror-config-b"),
+    );
+    let (cache_a, cache_b) = (TempDir::new("meta-cache-a"), TempDir::new("meta-cache-b"));
+    // A revalidates after a second; B would wait an hour on its own.
+    let config_a = config(&dir_a, json!({"sync_interval": 1}), &upstream);
+    let config_b = config(&dir_b, json!({"sync_interval": "1h"}), &upstream);
+    let start = |config: &str, cache: &TempDir| {
+        let cache = cache.path().display().to_string();
+        Server::start_with(&[
+            ("PACKYARD_CONFIG", config),
+            ("STORAGE_SOURCE", "s3"),
+            ("STORAGE_AWS_BUCKET", "shared"),
+            ("STORAGE_AWS_ARGS", args.as_str()),
+            ("MIRROR_METADATA_CACHE_DIR", cache.as_str()),
+        ])
+    };
+    let (a, b) = (start(&config_a, &cache_a), start(&config_b, &cache_b));
+    let (token_a, token_b) = (a.add_user("admin", true), b.add_user("admin", true));
+    let served = |server: &Server, token: &str| {
+        let reply = fetch(server, token, "/p2/psr/log.json");
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        p2_version_names(&reply, "psr/log")
+    };
+    assert_eq!(served(&a, &token_a), ["3.0.0"]);
+    assert_eq!(served(&b, &token_b), ["3.0.0"], "B reads what A stored");
+    assert_eq!(upstream.count("/p2/psr/log.json"), 1);
+
+    upstream.package(
+        "psr/log",
+        "3.0.1",
+        json!({}),
+        &[("src/LoggerInterface.php", "<?php\n")],
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    served(&a, &token_a); // stale for A: refreshed in the background
+    upstream.wait_for_count("/p2/psr/log.json", 2, Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let names = served(&b, &token_b);
+        if names.contains(&"3.0.1".to_string()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B still serves {names:?} from its local cache"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        upstream.count("/p2/psr/log.json"),
+        2,
+        "B never asked upstream itself"
+    );
+}
