@@ -88,7 +88,7 @@ pub(super) async fn upsert_version(
     package_id: i64,
     version: &NewVersion,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO versions (package_id, version, version_normalized, reference, shasum, dist_store, \
          dist_key, metadata, released_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (package_id, version_normalized) DO UPDATE SET version = excluded.version, \
@@ -99,15 +99,43 @@ pub(super) async fn upsert_version(
          dist_key = excluded.dist_key, metadata = excluded.metadata, released_at = excluded.released_at, \
          updated_at = excluded.updated_at",
     )
-    .bind(package_id)
-    .bind(&version.version)
-    .bind(&version.version_normalized)
-    .bind(&version.reference)
-    .bind(&version.shasum)
-    .bind(&version.dist_store)
-    .bind(&version.dist_key)
-    .bind(&version.metadata)
-    .bind(version.released_at)
+    .bind(package_id);
+    bind_version_fields(query, version)
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+}
+
+/// Binds `$2`..`$10` of the versions insert statements: every field of the version, then
+/// the time of the write.
+fn bind_version_fields<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    version: &'q NewVersion,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(&version.version)
+        .bind(&version.version_normalized)
+        .bind(&version.reference)
+        .bind(&version.shasum)
+        .bind(&version.dist_store)
+        .bind(&version.dist_key)
+        .bind(&version.metadata)
+        .bind(version.released_at)
+        .bind(now_millis())
+}
+
+/// Creates the package row unless it exists.
+async fn ensure_package(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    package: &str,
+    kind: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO packages (name, kind, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(package)
+    .bind(kind)
     .bind(now_millis())
     .execute(&mut **tx)
     .await
@@ -213,34 +241,18 @@ impl Db {
         version: &NewVersion,
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO packages (name, kind, created_at, updated_at) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(package)
-        .bind(kind)
-        .bind(now_millis())
-        .execute(&mut *tx)
-        .await?;
-        let inserted = sqlx::query(
+        ensure_package(&mut tx, package, kind).await?;
+        let query = sqlx::query(
             "INSERT INTO versions (package_id, version, version_normalized, reference, shasum, dist_store, \
              dist_key, metadata, released_at, updated_at) \
              SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM packages WHERE name = $1 \
              ON CONFLICT (package_id, version_normalized) DO NOTHING",
         )
-        .bind(package)
-        .bind(&version.version)
-        .bind(&version.version_normalized)
-        .bind(&version.reference)
-        .bind(&version.shasum)
-        .bind(&version.dist_store)
-        .bind(&version.dist_key)
-        .bind(&version.metadata)
-        .bind(version.released_at)
-        .bind(now_millis())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .bind(package);
+        let inserted = bind_version_fields(query, version)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if inserted == 0 {
             tx.rollback().await?;
             return Ok(false);
@@ -257,15 +269,7 @@ impl Db {
         version: &NewVersion,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO packages (name, kind, created_at, updated_at) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(package)
-        .bind(kind)
-        .bind(now_millis())
-        .execute(&mut *tx)
-        .await?;
+        ensure_package(&mut tx, package, kind).await?;
         let package_id = bump_stamp(&mut tx, package).await?;
         upsert_version(&mut tx, package_id, version).await?;
         tx.commit().await
