@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::auth::{generate_token, hash_token, validate_user_name};
 use crate::config::Settings;
 use crate::db::{Role, is_unique_violation};
+use crate::mirror::documents::Revalidation;
 use crate::sources::archive_file::ArchiveFile;
 use crate::sources::artifact::{self, PublishRequest};
 use crate::vcs_packages::{self, AddRequest, Credentials, ScanSummary};
@@ -52,8 +53,11 @@ enum MirrorCommand {
     Approve { alias: String, names: Vec<String> },
     /// Revalidate every mirrored document of a mirror against its upstream.
     Sync { alias: String },
-    /// List the mirrors in effect.
+    /// List the mirrors in effect and the packages their upstreams no longer have.
     List,
+    /// Drop what a mirror stored of a package (documents and archives), e.g. one that
+    /// is gone upstream; the next request asks the upstream afresh.
+    Forget { alias: String, package: String },
 }
 
 #[derive(Subcommand)]
@@ -173,21 +177,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             mirror_approve(settings, &alias, &names).await
         }
         Command::Mirror(MirrorCommand::Sync { alias }) => mirror_sync(settings, &alias).await,
-        Command::Mirror(MirrorCommand::List) => {
-            for mirror in &settings.mirrors {
-                let flags = [
-                    ("public", mirror.public_access),
-                    ("strict", mirror.strict),
-                    ("dists", mirror.enable_dist_mirror),
-                ];
-                let on: Vec<&str> = flags
-                    .iter()
-                    .filter(|(_, set)| *set)
-                    .map(|(name, _)| *name)
-                    .collect();
-                println!("{}\t{}\t{}", mirror.alias, mirror.url, on.join(","));
-            }
-            Ok(())
+        Command::Mirror(MirrorCommand::List) => mirror_list(settings).await,
+        Command::Mirror(MirrorCommand::Forget { alias, package }) => {
+            mirror_forget(settings, &alias, &package).await
         }
         Command::Storage(StorageCommand::Check) => storage_check(settings).await,
         Command::Storage(StorageCommand::Migrate { to }) => storage_migrate(settings, &to).await,
@@ -382,6 +374,63 @@ async fn mirror_approve(settings: Settings, alias: &str, names: &[String]) -> an
     Ok(())
 }
 
+/// One line per mirror (alias, URL, flags), each followed by the packages whose stored
+/// documents its upstream no longer has.
+async fn mirror_list(settings: Settings) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    for alias in app.mirrors.aliases() {
+        let mirror = app.mirrors.get(alias).expect("listed");
+        let flags = [
+            ("public", mirror.public_access),
+            ("strict", mirror.strict),
+            ("dists", mirror.enable_dist_mirror),
+        ];
+        let on: Vec<&str> = flags
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(name, _)| *name)
+            .collect();
+        println!("{}\t{}\t{}", mirror.alias, mirror.url, on.join(","));
+        let gone = app
+            .mirrors
+            .gone_upstream(mirror)
+            .await
+            .with_context(|| format!("listing what the {alias} mirror keeps"))?;
+        for document in gone {
+            let name = document
+                .path
+                .strip_prefix("p2/")
+                .and_then(|p| p.strip_suffix(".json"))
+                .unwrap_or(&document.path);
+            println!(
+                "  {name}\tgone upstream since {}",
+                crate::time::rfc3339(document.since / 1000)
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn mirror_forget(settings: Settings, alias: &str, package: &str) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    let mirror = app
+        .mirrors
+        .get(alias)
+        .with_context(|| format!("no mirror named {alias}"))?;
+    let package = package.to_ascii_lowercase();
+    composer::package_name::validate(&package).map_err(|e| anyhow::anyhow!("{package}: {e}"))?;
+    let forgotten = app.mirrors.forget(mirror, &package).await?;
+    if forgotten.documents == 0 && forgotten.archives == 0 {
+        println!("the {alias} mirror stores nothing of {package}");
+    } else {
+        println!(
+            "forgot {package} in the {alias} mirror: {} documents, {} archives deleted",
+            forgotten.documents, forgotten.archives
+        );
+    }
+    Ok(())
+}
+
 async fn mirror_sync(settings: Settings, alias: &str) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let mirror = app
@@ -394,18 +443,30 @@ async fn mirror_sync(settings: Settings, alias: &str) -> anyhow::Result<()> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
             .expect("a valid progress template"),
     );
-    let mut failures = 0;
+    let (mut changed, mut gone, mut failures) = (0, 0, 0);
     for path in &paths {
         progress.set_message(path.clone());
-        if let Err(error) = app.mirrors.documents.revalidate(&mirror, path).await {
-            progress.println(format!("{path}: {error}"));
-            failures += 1;
+        match app.mirrors.documents.revalidate(&mirror, path).await {
+            Ok(Revalidation::Changed) => changed += 1,
+            Ok(Revalidation::Unchanged | Revalidation::Missing) => {}
+            Ok(Revalidation::GoneUpstream) => {
+                progress.println(format!("{path}: gone upstream; the stored copy is kept"));
+                gone += 1;
+            }
+            Ok(Revalidation::Unreachable(error)) => {
+                progress.println(format!("{path}: {error}; the stored copy is kept"));
+                failures += 1;
+            }
+            Err(error) => {
+                progress.println(format!("{path}: {error}"));
+                failures += 1;
+            }
         }
         progress.inc(1);
     }
     progress.finish_and_clear();
     println!(
-        "revalidated {} documents of the {alias} mirror, {failures} failed",
+        "revalidated {} documents of the {alias} mirror: {changed} changed, {gone} gone upstream (kept), {failures} failed",
         paths.len()
     );
     if failures > 0 {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
-use testkit::upstream::{UpstreamRepo, UpstreamServer, dist_path};
+use testkit::upstream::{UpstreamRepo, UpstreamServer, dist_path, normalize_version};
 
 const ALIAS: &str = "up";
 
@@ -41,7 +41,42 @@ fn upstream() -> UpstreamServer {
     );
     repo.package("acme/corrupt", "1.0.0", json!({}), &[("a.php", "<?php\n")]);
     repo.corrupt_shasum("acme/corrupt", "1.0.0");
+    // Only a branch: the upstream answers 404 for its tagged document.
+    repo.dev_package(
+        "acme/branchy",
+        "dev-main",
+        json!({}),
+        &[("branchy.php", "<?php // main\n")],
+    );
+    repo.package(
+        "acme/fading",
+        "1.0.0",
+        json!({}),
+        &[("fading.php", "<?php // 1.0.0\n")],
+    );
     repo.serve()
+}
+
+/// The environment of a stateless replica on the `bucket` of `s3`: mirror stores on S3,
+/// both mirror cache dirs empty (the default). Each [`Server`] gets its own data dir
+/// and SQLite database.
+fn s3_env(config: &str, s3: &testkit::S3sFs, bucket: &str) -> Vec<(String, String)> {
+    [
+        ("PACKYARD_CONFIG", config.to_owned()),
+        ("STORAGE_SOURCE", "s3".to_owned()),
+        ("STORAGE_AWS_BUCKET", bucket.to_owned()),
+        ("STORAGE_AWS_ARGS", s3.storage_aws_args()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect()
+}
+
+fn start_replica(env: &[(String, String)]) -> (Server, String) {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = Server::start_with(&env);
+    let token = server.add_user("admin", true);
+    (server, token)
 }
 
 /// A config file defining the `up` mirror (and removing the default packagist one).
@@ -779,4 +814,198 @@ fn replicas_with_local_caches_see_documents_other_replicas_refreshed() {
         2,
         "B never asked upstream itself"
     );
+}
+
+#[test]
+fn stored_archives_are_served_without_the_upstream_whatever_documents_it_lacks() {
+    let mut upstream = upstream();
+    let s3 = testkit::S3sFs::start("archives");
+    let dir = TempDir::new("mirror-config");
+    let env = s3_env(&config(&dir, json!({}), &upstream), &s3, "archives");
+    let (a, token_a) = start_replica(&env);
+    let (b, token_b) = start_replica(&env);
+
+    // Replica A mirrors packages with only tags (no ~dev document upstream) and one with
+    // only a branch (no tagged document upstream).
+    let first = install(&a, "admin", &token_a, "monolog/monolog");
+    first.require("acme/branchy:dev-main");
+    assert!(
+        first.installed_file("acme/branchy/branchy.php").is_some(),
+        "the branch was installed through A"
+    );
+    assert!(upstream.count("/p2/acme/branchy.json") >= 1);
+    assert!(upstream.file("/p2/psr/log~dev.json").is_none());
+    assert!(upstream.file("/p2/acme/branchy.json").is_none());
+    let lock = first.lock();
+    // The archive URLs Composer builds from the mirror's dist-url, on replica B.
+    let dists: Vec<(String, String, String)> = lock["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| {
+            let name = package["name"].as_str().unwrap().to_owned();
+            let version = normalize_version(package["version"].as_str().unwrap());
+            let dist = &package["dist"];
+            let reference = dist["reference"].as_str().unwrap();
+            let url = format!(
+                "{}/zipball/{name}/{version}/{reference}.zip",
+                mirror_url(&b)
+            );
+            (name, url, dist["shasum"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(dists.len(), 3, "{lock}");
+
+    // Replica B knows the archives only from the shared store: it asks the upstream
+    // nothing for them, although the upstream is up and lacks one document of each.
+    upstream.reset_counts();
+    for (name, url, shasum) in &dists {
+        let reply = get(url, &[("Authorization", &basic("admin", &token_b))]);
+        assert_eq!(reply.status, 200, "{name}: {}", reply.text());
+        assert_eq!(&sha1_hex(&reply.body), shasum, "{name}");
+    }
+    assert_eq!(
+        upstream.total(),
+        0,
+        "replica B asked the upstream for stored archives: {:?}",
+        upstream.requests()
+    );
+
+    // The upstream goes down: a fresh project installs everything through B.
+    upstream.stop();
+    let second = install(&b, "admin", &token_b, "monolog/monolog:^3.5");
+    second.require("acme/branchy:dev-main");
+    for file in [
+        "monolog/monolog/src/Logger.php",
+        "psr/log/src/LoggerInterface.php",
+        "acme/branchy/branchy.php",
+    ] {
+        assert!(
+            second.installed_file(file).is_some(),
+            "{file} not installed through B with the upstream down"
+        );
+    }
+    // The document the upstream never had is a 404 (what Composer accepts), because
+    // the package's other document is stored; a package nobody mirrored stays a 502.
+    for (path, status) in [
+        ("/p2/acme/branchy.json", 404),
+        ("/p2/psr/log~dev.json", 404),
+        ("/p2/acme/never.json", 502),
+    ] {
+        let reply = fetch(&b, &token_b, path);
+        assert_eq!(reply.status, status, "{path}: {}", reply.text());
+    }
+}
+
+#[test]
+fn a_package_gone_upstream_is_kept_and_served_until_an_admin_forgets_it() {
+    let mut upstream = upstream();
+    let s3 = testkit::S3sFs::start("gone");
+    let dir = TempDir::new("mirror-config");
+    let env = s3_env(
+        &config(&dir, json!({"sync_interval": 1}), &upstream),
+        &s3,
+        "gone",
+    );
+    let (a, token_a) = start_replica(&env);
+    let (b, token_b) = start_replica(&env);
+    install(&a, "admin", &token_a, "acme/fading");
+    let p2 = "/p2/acme/fading.json";
+    let served = |server: &Server, token: &str| {
+        let reply = fetch(server, token, p2);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        p2_version_names(&reply, "acme/fading")
+    };
+    let gone_lines = |server: &Server| -> Vec<String> {
+        let listed = server.cli(&["mirror", "list"]);
+        assert!(listed.status.success(), "{}", output_text(&listed));
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter(|line| line.contains("gone upstream"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(gone_lines(&a), Vec::<String>::new());
+
+    // The upstream starts answering 404: a background revalidation keeps the copy.
+    upstream.fail(p2, 404);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(served(&a, &token_a), ["1.0.0"]);
+    upstream.wait_for_count(p2, 2, Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let gone = loop {
+        let gone = gone_lines(&b);
+        if !gone.is_empty() {
+            break gone;
+        }
+        assert!(Instant::now() < deadline, "never marked gone upstream");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert!(
+        gone[0].starts_with("  acme/fading\tgone upstream since 20"),
+        "{gone:?}"
+    );
+    assert_eq!(served(&a, &token_a), ["1.0.0"]);
+    assert_eq!(served(&b, &token_b), ["1.0.0"]);
+
+    // Upstream down as well: the package still installs through the other replica.
+    upstream.stop();
+    let project = install(&b, "admin", &token_b, "acme/fading");
+    assert_eq!(
+        project.installed_file("acme/fading/fading.php").as_deref(),
+        Some("<?php // 1.0.0\n")
+    );
+    upstream.start_again();
+
+    let sync = |expected: &str| {
+        let synced = a.cli(&["mirror", "sync", ALIAS]);
+        assert!(synced.status.success(), "{}", output_text(&synced));
+        let stdout = String::from_utf8_lossy(&synced.stdout).into_owned();
+        assert!(stdout.contains(expected), "{}", output_text(&synced));
+    };
+    sync("1 gone upstream (kept), 0 failed");
+    // Back upstream: the mark goes away.
+    upstream.clear_failure(p2);
+    sync("0 gone upstream (kept), 0 failed");
+    assert_eq!(gone_lines(&a), Vec::<String>::new());
+    // And a 410 marks it again.
+    upstream.fail(p2, 410);
+    sync("1 gone upstream (kept), 0 failed");
+    assert_eq!(gone_lines(&a).len(), 1);
+
+    // The admin drops it: documents, marker and archives leave the store, and the
+    // replicas stop serving it within seconds.
+    let forgot = a.cli(&["mirror", "forget", ALIAS, "acme/fading"]);
+    assert!(forgot.status.success(), "{}", output_text(&forgot));
+    assert!(
+        String::from_utf8_lossy(&forgot.stdout).contains("1 documents, 1 archives deleted"),
+        "{}",
+        output_text(&forgot)
+    );
+    let left: Vec<String> = s3
+        .keys("gone")
+        .into_iter()
+        .filter(|key| key.contains("acme/fading"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(gone_lines(&a), Vec::<String>::new());
+    let deadline = Instant::now() + Duration::from_secs(8);
+    for (server, token) in [(&a, &token_a), (&b, &token_b)] {
+        loop {
+            let reply = fetch(server, token, p2);
+            if reply.status == 404 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still served after forget: {} {}",
+                reply.status,
+                reply.text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let unknown = a.cli(&["mirror", "forget", "nope", "acme/fading"]);
+    assert!(!unknown.status.success(), "{}", output_text(&unknown));
 }

@@ -32,7 +32,6 @@ pub fn mirror_dist(
     reference: &str,
     kind: &str,
 ) -> String {
-    let name_hash = sha1_hex(package.as_bytes());
     let safe_version: String = version
         .chars()
         .map(|c| {
@@ -45,10 +44,16 @@ pub fn mirror_dist(
         .collect();
     let identity = sha1_hex(format!("{package}{version}{reference}").as_bytes());
     format!(
-        "{}/{}/{alias}/{package}/{safe_version}-{identity}.{kind}",
-        &name_hash[..2],
-        &name_hash[2..4]
+        "{}/{safe_version}-{identity}.{kind}",
+        mirror_dist_folder(alias, package)
     )
+}
+
+/// The folder holding every mirrored archive of `package` in mirror `alias`, as
+/// [`mirror_dist`] lays them out.
+pub fn mirror_dist_folder(alias: &str, package: &str) -> String {
+    let name_hash = sha1_hex(package.as_bytes());
+    format!("{}/{}/{alias}/{package}", &name_hash[..2], &name_hash[2..4])
 }
 
 fn sha1_hex(bytes: &[u8]) -> String {
@@ -79,6 +84,7 @@ mod tests {
             "{key}"
         );
         assert!(key.ends_with(".zip"));
+        assert!(key.starts_with(&format!("{}/", mirror_dist_folder("packagist", "psr/log"))));
         assert_ne!(
             key,
             mirror_dist("packagist", "psr/log", "3.0.0", "abd", "zip")

@@ -32,6 +32,9 @@ pub struct Store {
     description: String,
 }
 
+/// A listing: each object's key and size.
+pub type Listing = BoxStream<'static, Result<(String, u64), StorageError>>;
+
 /// An object being read: its size (for `Content-Length`) and its bytes as a stream.
 pub struct Object {
     pub size: u64,
@@ -275,10 +278,21 @@ impl Store {
     }
 
     /// Every object of the store with its size, for migrate and verify.
-    pub fn list(&self) -> BoxStream<'static, Result<(String, u64), StorageError>> {
+    pub fn list(&self) -> Listing {
+        self.list_objects(None)
+    }
+
+    /// The objects whose keys lie under the folder `prefix` (`a/b` lists `a/b/...`, not
+    /// `a/bc`), with their sizes. Always read from the backend, never from the cache.
+    pub fn list_under(&self, prefix: &str) -> Result<Listing, StorageError> {
+        let location = self.location(prefix)?;
+        Ok(self.list_objects(Some(&location)))
+    }
+
+    fn list_objects(&self, prefix: Option<&Path>) -> Listing {
         let store = self.name.as_str();
         self.backend
-            .list(None)
+            .list(prefix)
             .map(move |meta| {
                 meta.map(|meta| (meta.location.to_string(), meta.size))
                     .map_err(|source| StorageError::Backend { store, source })

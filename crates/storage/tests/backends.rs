@@ -209,6 +209,24 @@ async fn listing_shows_exactly_what_was_written_under_each_prefix(
             "{label}: list() of {name:?}"
         );
     }
+    // A folder, not a string prefix: `acme/widgetry` is not under `acme/widget`.
+    let mut under: Vec<(String, u64)> = storage
+        .dist()
+        .list_under("acme/widget")
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    under.sort();
+    let names: Vec<&str> = under.iter().map(|(key, _)| key.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            keys::dist("acme/widget", "1.0.0", "aaa111"),
+            keys::dist("acme/widget", "dev-main", "bbb222")
+        ],
+        "{label}: list_under()"
+    );
     assert_eq!(
         raw_listing(settings).await,
         expected_raw,
@@ -243,6 +261,7 @@ fn example_objects(name: StoreName, index: usize) -> Vec<(String, Bytes)> {
         StoreName::Dist => vec![
             keys::dist("acme/widget", "1.0.0", "aaa111"),
             keys::dist("acme/widget", "dev-main", "bbb222"),
+            keys::dist("acme/widgetry", "1.0.0", "ddd444"),
             keys::dist("zeta/tool", "2.1.0", "ccc333"),
         ],
         StoreName::Artifact => vec![

@@ -414,8 +414,14 @@ impl Model {
             };
             let tagged = render(tagged);
             let dev = render(dev);
-            files.insert(format!("/p2/{name}.json"), self.p2_json(name, tagged));
-            files.insert(format!("/p2/{name}~dev.json"), self.p2_json(name, dev));
+            // As on packagist.org: a package without branches has no `~dev` file and
+            // one with only branches no tagged file (both are 404s).
+            if !tagged.is_empty() {
+                files.insert(format!("/p2/{name}.json"), self.p2_json(name, tagged));
+            }
+            if !dev.is_empty() {
+                files.insert(format!("/p2/{name}~dev.json"), self.p2_json(name, dev));
+            }
         }
         for (path, content) in &self.overrides {
             match content {

@@ -177,12 +177,9 @@ fn p2_files_describe_versions_whose_shasum_is_the_served_zip() {
         .unwrap();
     assert!(class.contains("interface LoggerInterface"));
 
-    // No dev versions: ~dev.json exists with an empty list.
-    let dev = get_json(&format!("{}/p2/psr/log~dev.json", server.url()));
-    assert_eq!(dev, json!({"packages": {"psr/log": []}}));
-    // `~` percent-encoded is the same file.
-    let (status, _, _) = get(&format!("{}/p2/psr/log%7Edev.json", server.url()), &[]);
-    assert_eq!(status, 200);
+    // No dev versions: no ~dev.json, as on packagist.org.
+    let (status, _, _) = get(&format!("{}/p2/psr/log~dev.json", server.url()), &[]);
+    assert_eq!(status, 404);
 }
 
 #[test]
@@ -224,8 +221,15 @@ fn dev_versions_go_to_the_dev_file_and_tagged_ones_are_newest_first() {
         .package("acme/tool", "v1.10.0", json!({}), &[])
         .package("acme/tool", "1.9.3", json!({}), &[])
         .dev_package("acme/tool", "dev-main", json!({}), &[])
-        .dev_package("acme/tool", "dev-feature-x", json!({}), &[]);
+        .dev_package("acme/tool", "dev-feature-x", json!({}), &[])
+        .dev_package("acme/branchy", "dev-main", json!({}), &[]);
     let server = upstream.serve();
+    // Only branches: no tagged file.
+    let (status, _, _) = get(&format!("{}/p2/acme/branchy.json", server.url()), &[]);
+    assert_eq!(status, 404);
+    // `~` percent-encoded is the same file.
+    let (status, _, _) = get(&format!("{}/p2/acme/branchy%7Edev.json", server.url()), &[]);
+    assert_eq!(status, 200);
     let tagged = get_json(&format!("{}/p2/acme/tool.json", server.url()));
     let versions: Vec<(&str, &str)> = tagged["packages"]["acme/tool"]
         .as_array()

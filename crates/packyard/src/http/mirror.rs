@@ -17,7 +17,7 @@ use crate::metadata::Document;
 use crate::mirror::config::MirrorConfig;
 use crate::mirror::dists::{DistError, DistReply};
 use crate::mirror::documents::{DocumentError, MirroredDoc};
-use crate::mirror::{dist_source, rewrite_root};
+use crate::mirror::{ArchiveError, rewrite_root};
 
 pub async fn root(
     State(app): State<Arc<App>>,
@@ -62,15 +62,13 @@ pub async fn p2(
         return Err(ApiError::not_found("p2 files end in .json"));
     };
     let (name, dev) = match stem.strip_suffix("~dev") {
-        Some(name) => (name, "~dev"),
-        None => (stem, ""),
+        Some(name) => (name, true),
+        None => (stem, false),
     };
+    // Only the validated name reaches the upstream URL or the storage key.
     let package = package_name(&vendor, name)?;
     check_package(&app, &mirror, &package).await?;
-    // Built from the validated name only: nothing the client sent reaches the upstream
-    // URL or the storage key unchecked.
-    let path = format!("p2/{package}{dev}.json");
-    match app.mirrors.documents.get(&mirror, &path).await? {
+    match app.mirrors.metadata(&mirror, &package, dev).await? {
         Some(doc) => Ok(json_document(&as_document(&doc), &headers)),
         None => Err(ApiError::not_found(format!(
             "{package} not found on {}",
@@ -104,41 +102,10 @@ pub async fn zipball(
             "unsupported archive type {kind:?}"
         )));
     }
-    let documents = &app.mirrors.documents;
-    let mut docs: Vec<Arc<MirroredDoc>> = Vec::new();
-    for path in [
-        format!("p2/{package}.json"),
-        format!("p2/{package}~dev.json"),
-    ] {
-        if let Some(doc) = documents.get(&mirror, &path).await? {
-            docs.push(doc);
-        }
-    }
-    let root = documents.get(&mirror, "packages.json").await.ok().flatten();
-    let doc_refs: Vec<&MirroredDoc> = docs.iter().map(|d| d.as_ref()).collect();
-    let source = dist_source(
-        &mirror,
-        &package,
-        &version,
-        reference,
-        kind,
-        &doc_refs,
-        root.as_ref().map(|r| r.body.as_ref()),
-    )
-    .ok_or_else(|| {
-        ApiError::not_found(format!(
-            "{package} has no version {version} with reference {reference}"
-        ))
-    })?;
     let reply = app
         .mirrors
-        .dists
-        .fetch(&mirror, source)
-        .await
-        .map_err(|error| match error {
-            DistError::Storage(e) => ApiError::unavailable("storage unavailable", e),
-            error => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, error.to_string()),
-        })?;
+        .archive(&mirror, &package, &version, reference, kind)
+        .await?;
     let content_type = (
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/zip"),
@@ -242,6 +209,21 @@ impl From<DocumentError> for ApiError {
         match error {
             DocumentError::Storage(e) => ApiError::unavailable("storage unavailable", e),
             error => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, error.to_string()),
+        }
+    }
+}
+
+impl From<ArchiveError> for ApiError {
+    fn from(error: ArchiveError) -> Self {
+        match error {
+            ArchiveError::UnknownVersion { .. } => ApiError::not_found(error.to_string()),
+            ArchiveError::Document(error) => error.into(),
+            ArchiveError::Dist(DistError::Storage(e)) => {
+                ApiError::unavailable("storage unavailable", e)
+            }
+            ArchiveError::Dist(error) => {
+                ApiError::new(axum::http::StatusCode::BAD_GATEWAY, error.to_string())
+            }
         }
     }
 }

@@ -115,12 +115,23 @@ impl Dists {
         }
     }
 
-    async fn stored(&self, key: &str) -> Result<Option<Object>, StorageError> {
+    /// The archive at `key`, when stored.
+    pub async fn stored(&self, key: &str) -> Result<Option<Object>, StorageError> {
         match self.store.get(key).await {
             Ok(object) => Ok(Some(object)),
             Err(error) if error.is_not_found() => Ok(None),
             Err(error) => Err(error),
         }
+    }
+
+    /// Deletes every archive under the folder `prefix`; returns how many there were.
+    pub async fn forget(&self, prefix: &str) -> Result<usize, StorageError> {
+        use futures_util::TryStreamExt;
+        let archives: Vec<(String, u64)> = self.store.list_under(prefix)?.try_collect().await?;
+        for (key, _) in &archives {
+            self.store.delete(key).await?;
+        }
+        Ok(archives.len())
     }
 
     /// Opens the first upstream URL that answers, then hands the copying to a task that

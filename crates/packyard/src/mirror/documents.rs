@@ -1,7 +1,10 @@
 //! Mirrored metadata: fetched from upstream on a miss, kept in the mirror-meta store
 //! (so every replica shares it), held in memory, and revalidated in the background with
 //! `If-Modified-Since` once older than the mirror's `sync_interval`. When the upstream is
-//! down, what is stored is served; a 404 upstream is remembered for a short time.
+//! down, what is stored is served. A document the upstream does not have is a 404,
+//! remembered for a short time; a stored document the upstream stops having (404 or 410
+//! on revalidation) is kept, marked gone upstream and still served, until an admin
+//! forgets it: people run a mirror precisely to survive packages vanishing upstream.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -30,7 +33,10 @@ pub struct MirroredDoc {
     pub body: Bytes,
     /// Upstream's `Last-Modified`, when it sent one.
     pub upstream_last_modified: Option<String>,
+    /// When the upstream last confirmed this copy (or, once gone, last answered 404).
     pub fetched_at: i64,
+    /// Since when the upstream answers 404/410 for it, in Unix milliseconds.
+    pub gone_upstream_at: Option<i64>,
     /// When this copy was read from (or written to) the store.
     pub checked_at: Instant,
 }
@@ -55,6 +61,45 @@ struct Envelope {
     fetched_at: i64,
     last_modified: Option<String>,
     body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gone_upstream_at: Option<i64>,
+}
+
+/// The marker object that lists a document as gone upstream, so `mirror list` finds
+/// them with one listing instead of reading every stored document.
+#[derive(Serialize, Deserialize)]
+struct GoneMarker {
+    since: i64,
+}
+
+/// A stored document the upstream no longer has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoneDocument {
+    /// The document's path in the mirror, e.g. `p2/vendor/name.json`.
+    pub path: String,
+    /// Since when, in Unix milliseconds.
+    pub since: i64,
+}
+
+/// What one revalidation found out.
+#[derive(Debug)]
+pub enum Revalidation {
+    /// The upstream sent a new copy, now stored.
+    Changed,
+    /// The stored copy is current.
+    Unchanged,
+    /// The upstream answered 404/410: the stored copy is kept and marked.
+    GoneUpstream,
+    /// Neither stored nor upstream: nothing to revalidate.
+    Missing,
+    /// The upstream could not be asked; the stored copy is kept as it was.
+    Unreachable(UpstreamError),
+}
+
+/// A document as one upstream request left it, and what that request found.
+struct Fetch {
+    doc: Option<Arc<MirroredDoc>>,
+    revalidation: Revalidation,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +110,13 @@ pub enum DocumentError {
     Storage(#[from] storage::StorageError),
     #[error("upstream sent a document that is not UTF-8 JSON")]
     NotText,
+    #[error("upstream answered 304 Not Modified to a request without If-Modified-Since")]
+    UnaskedNotModified,
+}
+
+/// Paths of the documents a mirror stores: its root and p2 files.
+fn is_document_path(path: &str) -> bool {
+    path == "packages.json" || path.starts_with("p2/")
 }
 
 pub struct Documents {
@@ -122,7 +174,13 @@ impl Documents {
                             || self.recently_missing(&key),
                     )
                 },
-                || self.fetch(mirror, &key, path, None),
+                || async {
+                    let fetch = self.fetch(mirror, &key, path, None).await?;
+                    match fetch.revalidation {
+                        Revalidation::Unreachable(error) => Err(DocumentError::Unavailable(error)),
+                        _ => Ok(fetch.doc),
+                    }
+                },
             )
             .await?;
         match fetched {
@@ -131,26 +189,95 @@ impl Documents {
         }
     }
 
-    /// Revalidates every document of `mirror` held in the store; for `mirror sync`.
+    /// The copy of `path` held in memory or in the store, without asking the upstream
+    /// and without starting a revalidation: for archives, whose key only needs the
+    /// version's reference, which never changes for a stored archive.
+    pub async fn stored(
+        self: &Arc<Self>,
+        mirror: &MirrorConfig,
+        path: &str,
+    ) -> Result<Option<Arc<MirroredDoc>>, DocumentError> {
+        let key = format!("{}/{path}", mirror.alias);
+        if let Some(doc) = self.memory.read().unwrap().get(&key).cloned() {
+            if doc.checked_at.elapsed() > STORE_RECHECK {
+                self.recheck_store(&key);
+            }
+            return Ok(Some(doc));
+        }
+        self.load_stored(&key, false).await
+    }
+
+    /// The paths of every document of `mirror` held in the store; for `mirror sync`.
     pub async fn stored_paths(&self, mirror: &MirrorConfig) -> Result<Vec<String>, DocumentError> {
         use futures_util::TryStreamExt;
         let prefix = format!("{}/", mirror.alias);
-        let objects: Vec<(String, u64)> = self.store.without_cache().list().try_collect().await?;
+        let objects: Vec<(String, u64)> =
+            self.store.list_under(&mirror.alias)?.try_collect().await?;
         Ok(objects
             .into_iter()
             .filter_map(|(key, _)| key.strip_prefix(&prefix).map(str::to_owned))
+            .filter(|path| is_document_path(path))
             .collect())
     }
 
-    /// Asks upstream whether the stored copy is current, and stores what changed.
-    pub async fn revalidate(&self, mirror: &MirrorConfig, path: &str) -> Result<(), DocumentError> {
+    /// Asks upstream whether the stored copy is current, and stores what changed. The
+    /// copy is read from the store, never from memory, so that a document forgotten
+    /// meanwhile is not written back.
+    pub async fn revalidate(
+        &self,
+        mirror: &MirrorConfig,
+        path: &str,
+    ) -> Result<Revalidation, DocumentError> {
         let key = format!("{}/{path}", mirror.alias);
-        let in_memory = self.memory.read().unwrap().get(&key).cloned();
-        let held = match in_memory {
-            Some(doc) => Some(doc),
-            None => self.load_stored(&key, true).await?,
-        };
-        self.fetch(mirror, &key, path, held).await.map(drop)
+        let held = self.load_stored(&key, true).await?;
+        Ok(self.fetch(mirror, &key, path, held).await?.revalidation)
+    }
+
+    /// The stored documents of `mirror` that its upstream no longer has, oldest first.
+    pub async fn gone_upstream(
+        &self,
+        mirror: &MirrorConfig,
+    ) -> Result<Vec<GoneDocument>, DocumentError> {
+        use futures_util::TryStreamExt;
+        let prefix = gone_marker_key(&mirror.alias, "");
+        let markers: Vec<(String, u64)> = self
+            .store
+            .list_under(prefix.trim_end_matches('/'))?
+            .try_collect()
+            .await?;
+        let mut gone = Vec::new();
+        for (key, _) in markers {
+            let Some(path) = key.strip_prefix(&prefix) else {
+                continue;
+            };
+            let bytes = match self.store.get_bytes_fresh(&key).await {
+                Ok(bytes) => bytes,
+                // Forgotten or back upstream since the listing.
+                Err(error) if error.is_not_found() => continue,
+                Err(error) => return Err(error.into()),
+            };
+            let since = serde_json::from_slice::<GoneMarker>(&bytes).map_or(0, |m| m.since);
+            gone.push(GoneDocument {
+                path: path.to_owned(),
+                since,
+            });
+        }
+        gone.sort_by(|a, b| (a.since, &a.path).cmp(&(b.since, &b.path)));
+        Ok(gone)
+    }
+
+    /// Deletes the stored copy of `path` and its gone marker, here and (within
+    /// [`STORE_RECHECK`]) on every replica. Returns whether a copy was stored.
+    pub async fn forget(&self, mirror: &MirrorConfig, path: &str) -> Result<bool, DocumentError> {
+        let key = format!("{}/{path}", mirror.alias);
+        let existed = self.store.without_cache().size(&key).await?.is_some();
+        self.store.delete(&key).await?;
+        self.store
+            .delete(&gone_marker_key(&mirror.alias, path))
+            .await?;
+        self.memory.write().unwrap().remove(&key);
+        self.missing.lock().unwrap().remove(&key);
+        Ok(existed)
     }
 
     fn recently_missing(&self, key: &str) -> bool {
@@ -209,6 +336,7 @@ impl Documents {
             body: Bytes::from(envelope.body),
             upstream_last_modified: envelope.last_modified,
             fetched_at: envelope.fetched_at,
+            gone_upstream_at: envelope.gone_upstream_at,
             checked_at: Instant::now(),
         });
         self.remember(key, doc.clone());
@@ -222,7 +350,7 @@ impl Documents {
         key: &str,
         path: &str,
         held: Option<Arc<MirroredDoc>>,
-    ) -> Result<Option<Arc<MirroredDoc>>, DocumentError> {
+    ) -> Result<Fetch, DocumentError> {
         let url = format!("{}/{path}", mirror.url);
         let since = held
             .as_ref()
@@ -231,52 +359,120 @@ impl Documents {
             Ok(fetched) => fetched,
             Err(error) => {
                 // Upstream down: what we have is better than nothing.
-                return match held {
-                    Some(doc) => {
-                        tracing::warn!(%error, key, "upstream unreachable; serving the stored copy");
-                        Ok(Some(doc))
-                    }
-                    None => Err(DocumentError::Unavailable(error)),
-                };
+                if held.is_some() {
+                    tracing::warn!(%error, key, "upstream unreachable; serving the stored copy");
+                }
+                return Ok(Fetch {
+                    doc: held,
+                    revalidation: Revalidation::Unreachable(error),
+                });
             }
         };
-        let (body, last_modified) = match fetched {
-            Fetched::NotFound => {
+        let (body, last_modified, revalidation) = match (fetched, &held) {
+            (Fetched::NotFound, None) => {
                 self.missing
                     .lock()
                     .unwrap()
                     .insert(key.to_owned(), Instant::now());
                 self.memory.write().unwrap().remove(key);
-                if held.is_some() {
-                    self.store.delete(key).await?;
-                }
-                return Ok(None);
+                return Ok(Fetch {
+                    doc: None,
+                    revalidation: Revalidation::Missing,
+                });
             }
-            Fetched::NotModified => match &held {
-                Some(doc) => (doc.body.clone(), doc.upstream_last_modified.clone()),
-                None => return Err(DocumentError::NotText),
-            },
-            Fetched::Modified {
-                body,
-                last_modified,
-            } => (body, last_modified),
+            (Fetched::NotFound, Some(doc)) => {
+                let doc = self.mark_gone(mirror, key, path, doc).await?;
+                return Ok(Fetch {
+                    doc: Some(doc),
+                    revalidation: Revalidation::GoneUpstream,
+                });
+            }
+            (Fetched::NotModified, Some(doc)) => (
+                doc.body.clone(),
+                doc.upstream_last_modified.clone(),
+                Revalidation::Unchanged,
+            ),
+            (Fetched::NotModified, None) => return Err(DocumentError::UnaskedNotModified),
+            (
+                Fetched::Modified {
+                    body,
+                    last_modified,
+                },
+                _,
+            ) => (body, last_modified, Revalidation::Changed),
         };
         let text = std::str::from_utf8(&body).map_err(|_| DocumentError::NotText)?;
+        if let Some(since) = held.as_ref().and_then(|doc| doc.gone_upstream_at) {
+            // Back upstream. The marker goes first: should the envelope then fail to be
+            // written, it still says gone and the next revalidation repeats both steps.
+            tracing::info!(key, since, "a document gone upstream is back");
+            self.store
+                .delete(&gone_marker_key(&mirror.alias, path))
+                .await?;
+        }
         let envelope = Envelope {
             fetched_at: now_millis(),
             last_modified,
             body: text.to_owned(),
+            gone_upstream_at: None,
         };
+        let doc = self.store_envelope(key, envelope).await?;
+        Ok(Fetch {
+            doc: Some(doc),
+            revalidation,
+        })
+    }
+
+    /// Keeps `held` after the upstream answered 404/410 for it: the envelope records
+    /// since when (the check time moves on, so the next check waits a `sync_interval`),
+    /// and a marker lists it for `mirror list`. Both writes repeat on every such answer,
+    /// so a marker lost to a failed write comes back.
+    async fn mark_gone(
+        &self,
+        mirror: &MirrorConfig,
+        key: &str,
+        path: &str,
+        held: &MirroredDoc,
+    ) -> Result<Arc<MirroredDoc>, DocumentError> {
+        let since = held.gone_upstream_at.unwrap_or_else(now_millis);
+        if held.gone_upstream_at.is_none() {
+            tracing::warn!(
+                key,
+                "the upstream no longer has this document; keeping the stored copy"
+            );
+        }
+        let body = std::str::from_utf8(&held.body).map_err(|_| DocumentError::NotText)?;
+        let envelope = Envelope {
+            fetched_at: now_millis(),
+            last_modified: held.upstream_last_modified.clone(),
+            body: body.to_owned(),
+            gone_upstream_at: Some(since),
+        };
+        let doc = self.store_envelope(key, envelope).await?;
+        let marker = serde_json::to_vec(&GoneMarker { since }).expect("a marker serializes");
+        self.store
+            .put_bytes(&gone_marker_key(&mirror.alias, path), Bytes::from(marker))
+            .await?;
+        Ok(doc)
+    }
+
+    /// Writes an envelope to the store and holds the document it carries in memory.
+    async fn store_envelope(
+        &self,
+        key: &str,
+        envelope: Envelope,
+    ) -> Result<Arc<MirroredDoc>, DocumentError> {
         let stored = serde_json::to_vec(&envelope).expect("an envelope serializes");
         self.store.put_bytes(key, Bytes::from(stored)).await?;
         let doc = Arc::new(MirroredDoc {
-            body,
+            body: Bytes::from(envelope.body),
             upstream_last_modified: envelope.last_modified,
             fetched_at: envelope.fetched_at,
+            gone_upstream_at: envelope.gone_upstream_at,
             checked_at: Instant::now(),
         });
         self.remember(key, doc.clone());
-        Ok(Some(doc))
+        Ok(doc)
     }
 
     /// Reloads a document from the store in the background, so a copy refreshed by another
@@ -287,8 +483,15 @@ impl Documents {
         }
         let (documents, key) = (self.clone(), key.to_owned());
         tokio::spawn(async move {
-            if let Err(error) = documents.load_stored(&key, true).await {
-                tracing::warn!(%error, key, "rereading a mirrored document from the store failed");
+            match documents.load_stored(&key, true).await {
+                Ok(Some(_)) => {}
+                // Forgotten (`packyard mirror forget`): stop serving it here too.
+                Ok(None) => {
+                    documents.memory.write().unwrap().remove(&key);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, key, "rereading a mirrored document from the store failed");
+                }
             }
             documents.refreshing.lock().unwrap().remove(&key);
         });
@@ -316,11 +519,19 @@ impl Documents {
             path.to_owned(),
         );
         tokio::spawn(async move {
-            // Another replica may have refreshed the store already.
-            let stored = documents.load_stored(&key, true).await;
-            let result = match stored {
+            // Another replica may have refreshed the store already, or an admin forgotten
+            // the document.
+            let result = match documents.load_stored(&key, true).await {
                 Ok(Some(doc)) if doc.is_fresh(&mirror) => Ok(()),
-                _ => documents.revalidate(&mirror, &path).await,
+                Ok(Some(doc)) => documents
+                    .fetch(&mirror, &key, &path, Some(doc))
+                    .await
+                    .map(drop),
+                Ok(None) => {
+                    documents.memory.write().unwrap().remove(&key);
+                    Ok(())
+                }
+                Err(error) => Err(error),
             };
             if let Err(error) = result {
                 tracing::warn!(%error, key, "revalidating a mirrored document failed");
@@ -329,4 +540,10 @@ impl Documents {
         });
         true
     }
+}
+
+/// Key of the marker listing `path` of mirror `alias` as gone upstream. Outside `p2/`,
+/// so markers are never mistaken for documents.
+fn gone_marker_key(alias: &str, path: &str) -> String {
+    format!("{alias}/gone-upstream/{path}")
 }

@@ -13,8 +13,8 @@ use serde_json::{Map, Value, json};
 use storage::{Storage, StoreName, keys};
 
 use config::MirrorConfig;
-use dists::{DistSource, Dists};
-use documents::{Documents, MirroredDoc};
+use dists::{DistError, DistReply, DistSource, Dists};
+use documents::{DocumentError, Documents, GoneDocument, MirroredDoc};
 use upstream::Upstream;
 
 pub struct Mirrors {
@@ -49,6 +49,179 @@ impl Mirrors {
     pub fn aliases(&self) -> impl Iterator<Item = &String> {
         self.configs.keys()
     }
+
+    /// The p2 document of `package` (`~dev` when `dev`), or `None` when the upstream
+    /// does not have it.
+    ///
+    /// With the upstream unreachable and nothing stored for this document, a package
+    /// whose other document is stored answers `None`: its archives and its other
+    /// versions are here, and Composer, which asks for both files and fails on
+    /// anything but a 404, can install them (the upstream's 404 for this file was
+    /// never stored, being the answer for any name).
+    pub async fn metadata(
+        &self,
+        mirror: &Arc<MirrorConfig>,
+        package: &str,
+        dev: bool,
+    ) -> Result<Option<Arc<MirroredDoc>>, DocumentError> {
+        match self.documents.get(mirror, &p2_path(package, dev)).await {
+            Err(DocumentError::Unavailable(error)) => {
+                let other = p2_path(package, !dev);
+                match self.documents.stored(mirror, &other).await? {
+                    Some(_) => {
+                        tracing::warn!(%error, package, dev, "upstream unreachable; answering from the package's other stored document");
+                        Ok(None)
+                    }
+                    None => Err(DocumentError::Unavailable(error)),
+                }
+            }
+            answer => answer,
+        }
+    }
+
+    /// The archive of `package` at `version` (normalized, or md5-hashed when it holds a
+    /// `/`, as in the dist-url Composer fills in) and `reference`.
+    ///
+    /// The stored documents are asked first and, when one of them names the archive and
+    /// the archive is stored, nothing else is: the upstream is not contacted at all. Only
+    /// what is missing is fetched, and only the document the version belongs to before
+    /// the other one (a tagged version needs the tagged document only).
+    pub async fn archive(
+        &self,
+        mirror: &Arc<MirrorConfig>,
+        package: &str,
+        version: &str,
+        reference: &str,
+        kind: &str,
+    ) -> Result<DistReply, ArchiveError> {
+        let dev_first = composer::version::is_dev(version) || is_md5_hex(version);
+        let paths = [p2_path(package, dev_first), p2_path(package, !dev_first)];
+        let locate =
+            |doc: &MirroredDoc| locate_dist(mirror, package, version, reference, kind, doc);
+
+        let mut found = None;
+        for path in &paths {
+            if let Some(doc) = self.documents.stored(mirror, path).await? {
+                found = locate(&doc);
+                if found.is_some() {
+                    break;
+                }
+            }
+        }
+        let mut unreachable = None;
+        if found.is_none() {
+            for path in &paths {
+                match self.documents.get(mirror, path).await {
+                    Ok(Some(doc)) => {
+                        found = locate(&doc);
+                        if found.is_some() {
+                            break;
+                        }
+                    }
+                    Ok(None) => {}
+                    // An optional document the upstream cannot give is no error as
+                    // long as another one answers.
+                    Err(DocumentError::Unavailable(error)) => {
+                        unreachable.get_or_insert(error);
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        }
+        let Some(found) = found else {
+            return Err(match unreachable {
+                Some(error) => DocumentError::Unavailable(error).into(),
+                None => ArchiveError::UnknownVersion {
+                    package: package.to_owned(),
+                    version: version.to_owned(),
+                    reference: reference.to_owned(),
+                },
+            });
+        };
+        if let Some(object) = self.dists.stored(&found.key).await? {
+            return Ok(DistReply::Stored(object));
+        }
+        // Only a download needs the upstream root, for its own `mirrors` dist-urls.
+        let root = self
+            .documents
+            .get(mirror, "packages.json")
+            .await
+            .ok()
+            .flatten();
+        let source = found.source(mirror, root.as_ref().map(|r| r.body.as_ref()));
+        Ok(self.dists.fetch(mirror, source).await?)
+    }
+
+    /// Drops what `mirror` stored of `package`: both p2 documents, their gone-upstream
+    /// markers and every archive. The next request asks the upstream afresh.
+    pub async fn forget(
+        &self,
+        mirror: &MirrorConfig,
+        package: &str,
+    ) -> Result<Forgotten, ArchiveError> {
+        let mut forgotten = Forgotten::default();
+        for dev in [false, true] {
+            if self
+                .documents
+                .forget(mirror, &p2_path(package, dev))
+                .await?
+            {
+                forgotten.documents += 1;
+            }
+        }
+        forgotten.archives = self
+            .dists
+            .forget(&keys::mirror_dist_folder(&mirror.alias, package))
+            .await?;
+        Ok(forgotten)
+    }
+
+    /// The packages of `mirror` whose stored documents the upstream no longer has.
+    pub async fn gone_upstream(
+        &self,
+        mirror: &MirrorConfig,
+    ) -> Result<Vec<GoneDocument>, DocumentError> {
+        self.documents.gone_upstream(mirror).await
+    }
+}
+
+/// What [`Mirrors::forget`] deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Forgotten {
+    pub documents: usize,
+    pub archives: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{package} has no version {version} with reference {reference}")]
+    UnknownVersion {
+        package: String,
+        version: String,
+        reference: String,
+    },
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    #[error(transparent)]
+    Dist(#[from] DistError),
+}
+
+impl From<storage::StorageError> for ArchiveError {
+    fn from(error: storage::StorageError) -> Self {
+        ArchiveError::Dist(DistError::Storage(error))
+    }
+}
+
+/// The path of a package's p2 document in a mirror.
+pub fn p2_path(package: &str, dev: bool) -> String {
+    let suffix = if dev { "~dev" } else { "" };
+    format!("p2/{package}{suffix}.json")
+}
+
+/// Composer md5-hashes versions that contain a `/` (branches only: normalized tags are
+/// digits and dots) in dist-urls.
+fn is_md5_hex(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The upstream root rewritten for our clients: metadata and archives come from us;
@@ -110,19 +283,53 @@ pub fn rewrite_root(
     Ok(serde_json::to_vec(&Value::Object(root)).expect("JSON serializes"))
 }
 
-/// Finds the version of `package` whose dist the client asks for and where to get it.
-/// Clients md5-hash references that are not hex and versions that contain `/`, so both
+/// The archive one version of a mirrored package names: its key in the mirror-dist
+/// store, its expected sha1 and what is needed to download it.
+#[derive(Debug, Clone)]
+pub struct LocatedDist {
+    pub key: String,
+    pub shasum: String,
+    dist_url: Option<String>,
+    package: String,
+    normalized: String,
+    pretty: String,
+    reference: String,
+    kind: String,
+}
+
+impl LocatedDist {
+    /// Where to download it: the version's `dist.url`, then the upstream's own
+    /// `mirrors` dist-urls.
+    pub fn source(self, mirror: &MirrorConfig, upstream_root: Option<&[u8]>) -> DistSource {
+        let mut urls: Vec<String> = self.dist_url.into_iter().collect();
+        urls.extend(upstream_mirror_urls(
+            mirror,
+            upstream_root,
+            &self.package,
+            &self.normalized,
+            &self.pretty,
+            &self.reference,
+            &self.kind,
+        ));
+        DistSource {
+            key: self.key,
+            urls,
+            shasum: self.shasum,
+        }
+    }
+}
+
+/// Finds the version of `package` in `doc` whose dist the client asks for. Clients
+/// md5-hash references that are not hex and versions that contain `/`, so both
 /// spellings are accepted.
-pub fn dist_source(
+pub fn locate_dist(
     mirror: &MirrorConfig,
     package: &str,
     version: &str,
     reference: &str,
     kind: &str,
-    documents: &[&MirroredDoc],
-    upstream_root: Option<&[u8]>,
-) -> Option<DistSource> {
-    let versions = documents.iter().flat_map(|doc| versions_of(doc, package));
+    doc: &MirroredDoc,
+) -> Option<LocatedDist> {
     let matches = |candidate: &Map<String, Value>| {
         let dist_ref = candidate
             .get("dist")
@@ -143,46 +350,22 @@ pub fn dist_source(
             .any(|v| *v == version || md5_hex(v) == version);
         reference_matches && version_matches
     };
-    let found = versions.into_iter().find(|v| matches(v))?;
+    let found = versions_of(doc, package).into_iter().find(|v| matches(v))?;
     let dist = found.get("dist")?;
-    let dist_reference = dist
-        .get("reference")
-        .and_then(Value::as_str)
-        .unwrap_or(reference)
-        .to_owned();
-    let pretty = found
-        .get("version")
-        .and_then(Value::as_str)
-        .unwrap_or(version)
-        .to_owned();
-    let normalized = found
-        .get("version_normalized")
-        .and_then(Value::as_str)
-        .unwrap_or(version)
-        .to_owned();
-    let mut urls: Vec<String> = dist
-        .get("url")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .into_iter()
-        .collect();
-    urls.extend(upstream_mirror_urls(
-        mirror,
-        upstream_root,
-        package,
-        &normalized,
-        &pretty,
-        &dist_reference,
-        kind,
-    ));
-    Some(DistSource {
+    let text = |value: Option<&Value>, default: &str| {
+        value.and_then(Value::as_str).unwrap_or(default).to_owned()
+    };
+    let dist_reference = text(dist.get("reference"), reference);
+    let normalized = text(found.get("version_normalized"), version);
+    Some(LocatedDist {
         key: keys::mirror_dist(&mirror.alias, package, &normalized, &dist_reference, kind),
-        urls,
-        shasum: dist
-            .get("shasum")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+        shasum: text(dist.get("shasum"), ""),
+        dist_url: dist.get("url").and_then(Value::as_str).map(str::to_owned),
+        pretty: text(found.get("version"), version),
+        package: package.to_owned(),
+        normalized,
+        reference: dist_reference,
+        kind: kind.to_owned(),
     })
 }
 
@@ -294,45 +477,44 @@ mod tests {
             ),
             upstream_last_modified: None,
             fetched_at: 0,
+            gone_upstream_at: None,
             checked_at: std::time::Instant::now(),
         };
         let root = br#"{"mirrors":[{"dist-url":"/dists/%package%/%reference%.%type%"}]}"#;
-        let found = dist_source(
-            &mirror(),
-            "psr/log",
-            "2.0.0.0",
-            "def",
-            "zip",
-            &[&doc],
-            Some(root),
-        )
-        .unwrap();
-        assert_eq!(
-            found.urls,
-            [
-                "https://codeload.example/psr/log/def",
-                "https://repo.packagist.org/dists/psr/log/def.zip"
-            ]
-        );
-        assert_eq!(found.shasum, "");
-        let hashed = dist_source(
-            &mirror(),
-            "psr/log",
-            &md5_hex("3.0.0"),
-            &md5_hex("abc"),
-            "zip",
-            &[&doc],
-            None,
-        )
-        .unwrap();
-        assert_eq!(hashed.shasum, "s1");
-        assert!(
-            dist_source(&mirror(), "psr/log", "3.0.0.0", "zzz", "zip", &[&doc], None).is_none()
-        );
+        let found = locate_dist(&mirror(), "psr/log", "2.0.0.0", "def", "zip", &doc).unwrap();
         assert!(
             found.key.contains("/packagist/psr/log/2.0.0.0-"),
             "{}",
             found.key
         );
+        let source = found.source(&mirror(), Some(root));
+        assert_eq!(
+            source.urls,
+            [
+                "https://codeload.example/psr/log/def",
+                "https://repo.packagist.org/dists/psr/log/def.zip"
+            ]
+        );
+        assert_eq!(source.shasum, "");
+        let hashed = locate_dist(
+            &mirror(),
+            "psr/log",
+            &md5_hex("3.0.0"),
+            &md5_hex("abc"),
+            "zip",
+            &doc,
+        )
+        .unwrap();
+        assert_eq!(hashed.shasum, "s1");
+        assert!(locate_dist(&mirror(), "psr/log", "3.0.0.0", "zzz", "zip", &doc).is_none());
+    }
+
+    #[test]
+    fn archive_requests_name_the_document_their_version_lives_in() {
+        assert_eq!(p2_path("a/b", false), "p2/a/b.json");
+        assert_eq!(p2_path("a/b", true), "p2/a/b~dev.json");
+        assert!(is_md5_hex(&md5_hex("dev-feature/x")));
+        assert!(!is_md5_hex("1.0.0.0"));
+        assert!(!is_md5_hex("dev-main"));
     }
 }
