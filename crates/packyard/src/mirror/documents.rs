@@ -332,15 +332,7 @@ impl Documents {
             tracing::warn!(key, "ignoring an unreadable stored mirror document");
             return Ok(None);
         };
-        let doc = Arc::new(MirroredDoc {
-            body: Bytes::from(envelope.body),
-            upstream_last_modified: envelope.last_modified,
-            fetched_at: envelope.fetched_at,
-            gone_upstream_at: envelope.gone_upstream_at,
-            checked_at: Instant::now(),
-        });
-        self.remember(key, doc.clone());
-        Ok(Some(doc))
+        Ok(Some(self.hold(key, envelope)))
     }
 
     /// One upstream request; `held` is the copy to revalidate, if any.
@@ -464,6 +456,11 @@ impl Documents {
     ) -> Result<Arc<MirroredDoc>, DocumentError> {
         let stored = serde_json::to_vec(&envelope).expect("an envelope serializes");
         self.store.put_bytes(key, Bytes::from(stored)).await?;
+        Ok(self.hold(key, envelope))
+    }
+
+    /// Holds in memory the document a stored envelope carries, as just checked.
+    fn hold(&self, key: &str, envelope: Envelope) -> Arc<MirroredDoc> {
         let doc = Arc::new(MirroredDoc {
             body: Bytes::from(envelope.body),
             upstream_last_modified: envelope.last_modified,
@@ -472,7 +469,7 @@ impl Documents {
             checked_at: Instant::now(),
         });
         self.remember(key, doc.clone());
-        Ok(doc)
+        doc
     }
 
     /// Reloads a document from the store in the background, so a copy refreshed by another
