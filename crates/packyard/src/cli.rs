@@ -378,6 +378,7 @@ async fn mirror_approve(settings: Settings, alias: &str, names: &[String]) -> an
 /// documents its upstream no longer has.
 async fn mirror_list(settings: Settings) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
+    let mut failures = 0;
     for alias in app.mirrors.aliases() {
         let mirror = app.mirrors.get(alias).expect("listed");
         let flags = [
@@ -391,11 +392,14 @@ async fn mirror_list(settings: Settings) -> anyhow::Result<()> {
             .map(|(name, _)| *name)
             .collect();
         println!("{}\t{}\t{}", mirror.alias, mirror.url, on.join(","));
-        let gone = app
-            .mirrors
-            .gone_upstream(mirror)
-            .await
-            .with_context(|| format!("listing what the {alias} mirror keeps"))?;
+        let gone = match app.mirrors.gone_upstream(mirror).await {
+            Ok(gone) => gone,
+            Err(error) => {
+                eprintln!("  cannot list what the {alias} mirror keeps: {error}");
+                failures += 1;
+                continue;
+            }
+        };
         for document in gone {
             let name = document
                 .path
@@ -407,6 +411,9 @@ async fn mirror_list(settings: Settings) -> anyhow::Result<()> {
                 crate::time::rfc3339(document.since / 1000)
             );
         }
+    }
+    if failures > 0 {
+        bail!("{failures} mirrors could not be listed");
     }
     Ok(())
 }

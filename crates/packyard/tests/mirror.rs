@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
-use testkit::upstream::{UpstreamRepo, UpstreamServer, dist_path, normalize_version};
+use testkit::upstream::{
+    UpstreamRepo, UpstreamServer, dist_path, dist_reference, normalize_version,
+};
 
 const ALIAS: &str = "up";
 
@@ -523,6 +525,8 @@ fn mirror_sync_revalidates_every_stored_document() {
         ["3.0.0"]
     );
 
+    // A new release, and the old one's tag deleted upstream.
+    let old_zip = upstream.zip("psr/log", "3.0.0");
     upstream.package(
         "psr/log",
         "3.0.1",
@@ -532,6 +536,7 @@ fn mirror_sync_revalidates_every_stored_document() {
             "<?php\nnamespace Psr\\Log;\n\ninterface LoggerInterface {}\n",
         )],
     );
+    upstream.remove_version("psr/log", "3.0.0");
     upstream.reset_counts();
     let started = Instant::now();
     let synced = server.cli(&["mirror", "sync", ALIAS]);
@@ -581,7 +586,7 @@ fn mirror_sync_revalidates_every_stored_document() {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let served = p2_version_names(&fetch(&server, &token, "/p2/psr/log.json"), "psr/log");
-        if served == ["3.0.1", "3.0.0"] {
+        if served == ["3.0.1"] {
             break;
         }
         assert!(
@@ -590,6 +595,19 @@ fn mirror_sync_revalidates_every_stored_document() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // Lock files still name the dropped version: its stored archive is still served,
+    // without asking the upstream.
+    upstream.reset_counts();
+    let reference = dist_reference("psr/log", "3.0.0");
+    let dropped = fetch(
+        &server,
+        &token,
+        &format!("/zipball/psr/log/3.0.0.0/{reference}.zip"),
+    );
+    assert_eq!(dropped.status, 200, "{}", dropped.text());
+    assert_eq!(dropped.body, old_zip);
+    assert_eq!(upstream.total(), 0, "{:?}", upstream.requests());
 
     let unknown = server.cli(&["mirror", "sync", "nope"]);
     assert!(!unknown.status.success(), "{}", output_text(&unknown));
@@ -908,7 +926,18 @@ fn a_package_gone_upstream_is_kept_and_served_until_an_admin_forgets_it() {
         "gone",
     );
     let (a, token_a) = start_replica(&env);
-    let (b, token_b) = start_replica(&env);
+    // B keeps local copies of both mirror stores, which forgetting must reach too.
+    let (meta_cache, dist_cache) = (TempDir::new("meta-cache"), TempDir::new("dist-cache"));
+    let mut cached_env = env.clone();
+    cached_env.push((
+        "MIRROR_METADATA_CACHE_DIR".into(),
+        meta_cache.path().display().to_string(),
+    ));
+    cached_env.push((
+        "MIRROR_DIST_CACHE_DIR".into(),
+        dist_cache.path().display().to_string(),
+    ));
+    let (b, token_b) = start_replica(&cached_env);
     install(&a, "admin", &token_a, "acme/fading");
     let p2 = "/p2/acme/fading.json";
     let served = |server: &Server, token: &str| {
@@ -1006,6 +1035,19 @@ fn a_package_gone_upstream_is_kept_and_served_until_an_admin_forgets_it() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+    let cached: Vec<String> = files_under(meta_cache.path())
+        .into_iter()
+        .filter(|file| file.contains("fading"))
+        .collect();
+    assert!(cached.is_empty(), "B's metadata cache kept {cached:?}");
+    // Nor is the archive B still has in its local cache served any more.
+    let reference = dist_reference("acme/fading", "1.0.0");
+    let archive = fetch(
+        &b,
+        &token_b,
+        &format!("/zipball/acme/fading/1.0.0.0/{reference}.zip"),
+    );
+    assert_eq!(archive.status, 404, "{}", archive.text());
     let unknown = a.cli(&["mirror", "forget", "nope", "acme/fading"]);
     assert!(!unknown.status.success(), "{}", output_text(&unknown));
 }

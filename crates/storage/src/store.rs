@@ -248,12 +248,17 @@ impl Store {
 
     /// Reads an object from the backend itself, bypassing the cache, and refreshes the
     /// cached copy: for readers that must see what other replicas wrote.
+    /// A key the backend no longer has leaves the cache too.
     pub async fn get_bytes_fresh(&self, key: &str) -> Result<Bytes, StorageError> {
-        let bytes = self.without_cache().get_bytes(key).await?;
+        let read = self.without_cache().get_bytes(key).await;
         if let Some(cache) = &self.cache {
-            cache.insert_bytes(key, &bytes);
+            match &read {
+                Ok(bytes) => cache.insert_bytes(key, bytes),
+                Err(error) if error.is_not_found() => cache.remove(key),
+                Err(_) => {}
+            }
         }
-        Ok(bytes)
+        read
     }
 
     /// Size of the object, or `None` when it does not exist.
@@ -419,6 +424,20 @@ mod tests {
         bytes
     }
 
+    /// An in-memory store with a local cache in a fresh directory (removed by the test).
+    fn cached_store(name: StoreName) -> (Store, Arc<LocalCache>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("packyard-store-cache-{}", probe_id()));
+        let cache = Arc::new(
+            LocalCache::open(&crate::config::CacheSettings {
+                dir: dir.clone(),
+                max_bytes: 1 << 20,
+            })
+            .unwrap(),
+        );
+        let store = Store::in_memory(name).with_cache(Some(cache.clone()));
+        (store, cache, dir)
+    }
+
     fn pattern(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i % 251) as u8).collect()
     }
@@ -448,15 +467,7 @@ mod tests {
 
     #[tokio::test]
     async fn streamed_puts_are_copied_into_the_cache_only_when_committed() {
-        let dir = std::env::temp_dir().join(format!("packyard-store-cache-{}", probe_id()));
-        let cache = Arc::new(
-            LocalCache::open(&crate::config::CacheSettings {
-                dir: dir.clone(),
-                max_bytes: 1 << 20,
-            })
-            .unwrap(),
-        );
-        let store = Store::in_memory(StoreName::MirrorDist).with_cache(Some(cache.clone()));
+        let (store, cache, dir) = cached_store(StoreName::MirrorDist);
         let chunks = || {
             futures_util::stream::iter(vec![
                 Ok(Bytes::from_static(b"abc")),
@@ -471,6 +482,30 @@ mod tests {
         ]);
         assert!(store.put_stream("a/c.zip", failing, 6).await.is_err());
         assert!(!cache.contains("a/c.zip"), "a failed upload is not cached");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn fresh_reads_drop_cached_copies_the_backend_no_longer_has() {
+        let (store, cache, dir) = cached_store(StoreName::MirrorMeta);
+        store
+            .put_bytes("m/p2/a/b.json", Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        // Deleted behind this cache's back, as another replica does.
+        store.without_cache().delete("m/p2/a/b.json").await.unwrap();
+        assert!(cache.contains("m/p2/a/b.json"));
+        let fresh = store.get_bytes_fresh("m/p2/a/b.json").await.unwrap_err();
+        assert!(fresh.is_not_found(), "{fresh}");
+        assert!(!cache.contains("m/p2/a/b.json"), "dropped from the cache");
+        assert!(
+            store
+                .get("m/p2/a/b.json")
+                .await
+                .err()
+                .unwrap()
+                .is_not_found()
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -50,6 +50,14 @@ pub enum DistError {
 
 type Outcome = Option<Result<(), String>>;
 
+fn found(read: Result<Object, StorageError>) -> Result<Option<Object>, StorageError> {
+    match read {
+        Ok(object) => Ok(Some(object)),
+        Err(error) if error.is_not_found() => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 /// How long the first client may stop reading before the download goes on without it.
 const CLIENT_STALL: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -115,13 +123,14 @@ impl Dists {
         }
     }
 
-    /// The archive at `key`, when stored.
+    /// The archive at `key`, when stored (from the local cache when it has it).
     pub async fn stored(&self, key: &str) -> Result<Option<Object>, StorageError> {
-        match self.store.get(key).await {
-            Ok(object) => Ok(Some(object)),
-            Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
-        }
+        found(self.store.get(key).await)
+    }
+
+    /// The archive at `key` as the store itself has it, whatever a local cache holds.
+    pub async fn stored_in_backend(&self, key: &str) -> Result<Option<Object>, StorageError> {
+        found(self.store.without_cache().get(key).await)
     }
 
     /// Deletes every archive under the folder `prefix`; returns how many there were.

@@ -204,6 +204,9 @@ impl Documents {
             }
             return Ok(Some(doc));
         }
+        if self.recently_missing(&key) {
+            return Ok(None);
+        }
         self.load_stored(&key, false).await
     }
 
@@ -250,7 +253,7 @@ impl Documents {
             let Some(path) = key.strip_prefix(&prefix) else {
                 continue;
             };
-            let bytes = match self.store.get_bytes_fresh(&key).await {
+            let bytes = match self.store.without_cache().get_bytes(&key).await {
                 Ok(bytes) => bytes,
                 // Forgotten or back upstream since the listing.
                 Err(error) if error.is_not_found() => continue,
@@ -360,6 +363,15 @@ impl Documents {
                 });
             }
         };
+        // The upstream may have taken seconds: a copy an admin forgot meanwhile must not
+        // be written back.
+        if held.is_some() && self.store.without_cache().size(key).await?.is_none() {
+            self.memory.write().unwrap().remove(key);
+            return Ok(Fetch {
+                doc: None,
+                revalidation: Revalidation::Missing,
+            });
+        }
         let (body, last_modified, revalidation) = match (fetched, &held) {
             (Fetched::NotFound, None) => {
                 self.missing
@@ -394,10 +406,14 @@ impl Documents {
             ) => (body, last_modified, Revalidation::Changed),
         };
         let text = std::str::from_utf8(&body).map_err(|_| DocumentError::NotText)?;
-        if let Some(since) = held.as_ref().and_then(|doc| doc.gone_upstream_at) {
-            // Back upstream. The marker goes first: should the envelope then fail to be
-            // written, it still says gone and the next revalidation repeats both steps.
-            tracing::info!(key, since, "a document gone upstream is back");
+        if let Some(held) = &held {
+            if let Some(since) = held.gone_upstream_at {
+                tracing::info!(key, since, "a document gone upstream is back");
+            }
+            // The upstream has it: no gone marker may stay, whatever copy this replica
+            // held (another one may have marked it meanwhile). The marker goes first:
+            // should the envelope then fail to be written, the next revalidation
+            // repeats both steps.
             self.store
                 .delete(&gone_marker_key(&mirror.alias, path))
                 .await?;
@@ -434,15 +450,22 @@ impl Documents {
             );
         }
         let body = std::str::from_utf8(&held.body).map_err(|_| DocumentError::NotText)?;
+        // The check time moves on; what clients see as Last-Modified must not.
+        let last_modified = held
+            .upstream_last_modified
+            .clone()
+            .unwrap_or_else(|| httpdate::fmt_http_date(held.last_modified()));
         let envelope = Envelope {
             fetched_at: now_millis(),
-            last_modified: held.upstream_last_modified.clone(),
+            last_modified: Some(last_modified),
             body: body.to_owned(),
             gone_upstream_at: Some(since),
         };
         let doc = self.store_envelope(key, envelope).await?;
         let marker = serde_json::to_vec(&GoneMarker { since }).expect("a marker serializes");
+        // Markers are only ever listed and read from the store itself: no cache copy.
         self.store
+            .without_cache()
             .put_bytes(&gone_marker_key(&mirror.alias, path), Bytes::from(marker))
             .await?;
         Ok(doc)

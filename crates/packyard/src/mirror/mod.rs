@@ -83,9 +83,11 @@ impl Mirrors {
     /// `/`, as in the dist-url Composer fills in) and `reference`.
     ///
     /// The stored documents are asked first and, when one of them names the archive and
-    /// the archive is stored, nothing else is: the upstream is not contacted at all. Only
-    /// what is missing is fetched, and only the document the version belongs to before
-    /// the other one (a tagged version needs the tagged document only).
+    /// the archive is stored, nothing else is: the upstream is not contacted at all.
+    /// Then the archive is looked for under the key the request itself spells (a
+    /// version since dropped upstream). Only then are documents that are not stored
+    /// fetched, the one the version belongs to first (a tagged version needs the
+    /// tagged document only).
     pub async fn archive(
         &self,
         mirror: &Arc<MirrorConfig>,
@@ -100,37 +102,44 @@ impl Mirrors {
             |doc: &MirroredDoc| locate_dist(mirror, package, version, reference, kind, doc);
 
         let mut found = None;
+        let mut not_stored = Vec::new();
         for path in &paths {
-            if let Some(doc) = self.documents.stored(mirror, path).await? {
-                found = locate(&doc);
-                if found.is_some() {
-                    break;
-                }
+            match self.documents.stored(mirror, path).await? {
+                Some(doc) => found = locate(&doc),
+                None => not_stored.push(path),
+            }
+            if found.is_some() {
+                break;
             }
         }
-        let mut unreachable = None;
-        if found.is_none() {
-            for path in &paths {
-                match self.documents.get(mirror, path).await {
-                    Ok(Some(doc)) => {
-                        found = locate(&doc);
-                        if found.is_some() {
-                            break;
-                        }
-                    }
-                    Ok(None) => {}
-                    // An optional document the upstream cannot give is no error as
-                    // long as another one answers.
-                    Err(DocumentError::Unavailable(error)) => {
-                        unreachable.get_or_insert(error);
-                    }
-                    Err(error) => return Err(error.into()),
+        if found.is_none() && !is_md5_hex(version) {
+            // A version the upstream dropped (a deleted tag) is in no document any more,
+            // but its archive may well be stored: lock files still point at it.
+            // Read past local caches, which may still hold archives an admin forgot.
+            let key = keys::mirror_dist(&mirror.alias, package, version, reference, kind);
+            if let Some(object) = self.dists.stored_in_backend(&key).await? {
+                return Ok(DistReply::Stored(object));
+            }
+        }
+        let mut failure = None;
+        for path in not_stored {
+            if found.is_some() {
+                break;
+            }
+            match self.documents.get(mirror, path).await {
+                Ok(Some(doc)) => found = locate(&doc),
+                Ok(None) => {}
+                Err(error @ DocumentError::Storage(_)) => return Err(error.into()),
+                // An optional document the upstream cannot give is no error as long as
+                // another one answers.
+                Err(error) => {
+                    failure.get_or_insert(error);
                 }
             }
         }
         let Some(found) = found else {
-            return Err(match unreachable {
-                Some(error) => DocumentError::Unavailable(error).into(),
+            return Err(match failure {
+                Some(error) => error.into(),
                 None => ArchiveError::UnknownVersion {
                     package: package.to_owned(),
                     version: version.to_owned(),
@@ -352,6 +361,14 @@ pub fn locate_dist(
     };
     let found = versions_of(doc, package).into_iter().find(|v| matches(v))?;
     let dist = found.get("dist")?;
+    // One archive, one key: a client cannot have it stored again under other types.
+    if dist
+        .get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t != kind)
+    {
+        return None;
+    }
     let text = |value: Option<&Value>, default: &str| {
         value.and_then(Value::as_str).unwrap_or(default).to_owned()
     };
@@ -507,6 +524,10 @@ mod tests {
         .unwrap();
         assert_eq!(hashed.shasum, "s1");
         assert!(locate_dist(&mirror(), "psr/log", "3.0.0.0", "zzz", "zip", &doc).is_none());
+        assert!(
+            locate_dist(&mirror(), "psr/log", "3.0.0.0", "abc", "tar", &doc).is_none(),
+            "the type is the dist's"
+        );
     }
 
     #[test]
