@@ -9,10 +9,10 @@ use crate::app::App;
 use crate::auth::{generate_token, hash_token, validate_user_name};
 use crate::config::Settings;
 use crate::db::{Role, is_unique_violation};
+use crate::git_packages::{self, AddRequest, Credentials, ScanSummary};
 use crate::mirror::documents::Revalidation;
-use crate::sources::archive_file::ArchiveFile;
-use crate::sources::artifact::{self, PublishRequest};
-use crate::vcs_packages::{self, AddRequest, Credentials, ScanSummary};
+use crate::uploads::archive_file::ArchiveFile;
+use crate::uploads::artifact::{self, PublishRequest};
 
 #[derive(Parser)]
 #[command(name = "packyard", version, about = "A private Composer repository")]
@@ -295,7 +295,7 @@ async fn storage_verify(settings: Settings) -> anyhow::Result<()> {
 async fn add_package(settings: Settings, request: AddRequest) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let started = std::time::Instant::now();
-    let summary = vcs_packages::add(&app, request).await?;
+    let summary = git_packages::add(&app, request).await?;
     print_scan(&summary, started.elapsed());
     Ok(())
 }
@@ -303,7 +303,7 @@ async fn add_package(settings: Settings, request: AddRequest) -> anyhow::Result<
 async fn update_package(settings: Settings, name: &str) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let started = std::time::Instant::now();
-    let summary = vcs_packages::rescan(&app, name).await?;
+    let summary = git_packages::rescan(&app, name).await?;
     print_scan(&summary, started.elapsed());
     Ok(())
 }
@@ -322,22 +322,15 @@ fn print_scan(summary: &ScanSummary, elapsed: std::time::Duration) {
         elapsed.as_secs_f64()
     );
     for (label, entries) in [("skipped", &summary.skipped), ("notice", &summary.notices)] {
-        for entry in entries {
-            let reference = entry["ref"].as_str().unwrap_or("?");
-            println!(
-                "  {label} {reference}: {}",
-                entry["reason"].as_str().unwrap_or("?")
-            );
+        for note in entries {
+            println!("  {label} {}: {}", note.ref_name, note.reason);
         }
     }
 }
 
 async fn list_jobs(settings: Settings, state: Option<&str>, limit: i64) -> anyhow::Result<()> {
     let state = match state {
-        Some(name) => Some(
-            name.parse::<crate::db::JobState>()
-                .map_err(anyhow::Error::msg)?,
-        ),
+        Some(name) => Some(name.parse::<crate::db::JobState>()?),
         None => None,
     };
     let app = App::open(settings).await?;

@@ -1,9 +1,16 @@
 //! Repository URLs as users give them, and the key that identifies a repository however
 //! it is spelled (so a GitHub webhook's `clone_url` finds a package added by SSH URL).
 
+/// A URL `git` cannot fetch, or that could be taken for an option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid repository URL {0:?}: use https://, http://, ssh://, git://, file://, user@host:path or an absolute path"
+)]
+pub struct InvalidRepositoryUrl(pub String);
+
 /// Checks that `url` is something the `git` command can fetch and that cannot be taken
 /// for an option.
-pub fn validate(url: &str) -> Result<(), String> {
+pub fn validate(url: &str) -> Result<(), InvalidRepositoryUrl> {
     let url = url.trim();
     let looks_like = |scheme: &str| url.starts_with(scheme) && url.len() > scheme.len();
     let allowed = ["https://", "http://", "ssh://", "git://", "file://"]
@@ -16,9 +23,7 @@ pub fn validate(url: &str) -> Result<(), String> {
         || url.chars().any(|c| c.is_whitespace() || c.is_control())
         || !allowed
     {
-        return Err(format!(
-            "invalid repository URL {url:?}: use https://, http://, ssh://, git://, file://, user@host:path or an absolute path"
-        ));
+        return Err(InvalidRepositoryUrl(url.to_owned()));
     }
     Ok(())
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::config::Settings;
-use crate::jobs::{JobHandler, spawn_periodic};
-use crate::vcs_packages::{ScanHandler, enqueue_due_scans};
+use crate::git_packages::job::{ScanJob, enqueue_due_scans};
+use crate::jobs::{Handlers, spawn_periodic};
 
 /// How often this replica looks for package changes made by others.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
@@ -40,7 +40,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 /// Jobs run in this process; with PostgreSQL every replica takes its share. Re-scans
 /// are queued on a schedule as well as by webhooks.
 fn start_background_work(app: &Arc<App>) {
-    let handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(ScanHandler(app.clone()))];
+    let handlers = Handlers::default().register::<ScanJob>(app.clone());
     // Dropping the handle leaves the runner going for the life of the process.
     drop(app.jobs.clone().spawn_runner(handlers, JOB_CONCURRENCY));
     if let Some(interval) = app.settings.update_interval {

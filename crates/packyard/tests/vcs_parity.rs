@@ -1,5 +1,5 @@
 //! packyard's git scanner against Composer's own: for generated repositories full of odd
-//! tags and branches, `sources::vcs::scan()` must find exactly the versions (pretty and
+//! tags and branches, `git_packages::scan::scan()` must find exactly the versions (pretty and
 //! normalized), commits, default-branch flags and release dates that Composer 2.5.5's
 //! `VcsRepository` loads from the same repository.
 //!
@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use packyard::sources::git::{self, GitAuth};
-use packyard::sources::vcs::{ScanError, ScanOutcome, scan};
+use packyard::git_packages::git::{self, GitAuth};
+use packyard::git_packages::scan::{ScanError, ScanOutcome, scan};
 use serde_json::{Value, json};
 use testkit::TempDir;
 

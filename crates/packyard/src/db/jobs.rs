@@ -51,18 +51,21 @@ impl std::fmt::Display for JobState {
     }
 }
 
-impl std::str::FromStr for JobState {
-    type Err = String;
+/// A job state name that is none of the four.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown job state {0:?} (expected queued, running, succeeded or failed)")]
+pub struct UnknownJobState(pub String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl std::str::FromStr for JobState {
+    type Err = UnknownJobState;
+
+    fn from_str(s: &str) -> Result<Self, UnknownJobState> {
         match s {
             "queued" => Ok(JobState::Queued),
             "running" => Ok(JobState::Running),
             "succeeded" => Ok(JobState::Succeeded),
             "failed" => Ok(JobState::Failed),
-            _ => Err(format!(
-                "unknown job state {s:?} (expected queued, running, succeeded or failed)"
-            )),
+            _ => Err(UnknownJobState(s.to_owned())),
         }
     }
 }
@@ -94,11 +97,13 @@ pub struct JobRow {
     pub finished_at: Option<i64>,
 }
 
-/// A job to enqueue; built with `NewJob::new(kind, payload)` and the chained setters.
+/// A job to enqueue; built with `NewJob::new(kind, &payload)` and the chained setters
+/// (`jobs::new_job` builds one for a typed job).
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub kind: String,
-    pub payload: serde_json::Value,
+    /// JSON.
+    pub payload: String,
     pub dedupe_key: Option<String>,
     /// Unix milliseconds before which the job is not run; 0 means at once.
     pub run_after: i64,
@@ -110,10 +115,10 @@ pub struct NewJob {
 impl NewJob {
     pub const DEFAULT_MAX_ATTEMPTS: i64 = 3;
 
-    pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
+    pub fn new(kind: impl Into<String>, payload: &impl serde::Serialize) -> Self {
         NewJob {
             kind: kind.into(),
-            payload,
+            payload: serde_json::to_string(payload).expect("a job payload serializes"),
             dedupe_key: None,
             run_after: 0,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
@@ -172,7 +177,7 @@ fn job_row(row: &AnyRow) -> Result<JobRow, sqlx::Error> {
         payload: row.try_get("payload")?,
         state: state
             .parse()
-            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+            .map_err(|e: UnknownJobState| sqlx::Error::Decode(e.into()))?,
         dedupe_key: row.try_get("dedupe_key")?,
         attempts: row.try_get("attempts")?,
         max_attempts: row.try_get("max_attempts")?,
@@ -195,7 +200,7 @@ impl Db {
     /// Adds a job and returns its id, or the id of the job it was deduplicated into
     /// (see `NewJob::dedupe_key` and `NewJob::skip_if_created_within`).
     pub async fn enqueue_job(&self, job: &NewJob) -> Result<i64, sqlx::Error> {
-        let payload = job.payload.to_string();
+        let payload = &job.payload;
         // The insert and the lookup of the job that blocked it are two statements; the
         // blocking job may be claimed in between, and then the insert succeeds next time.
         for _ in 0..5 {
@@ -213,7 +218,7 @@ impl Db {
                  ON CONFLICT DO NOTHING RETURNING id",
             )
             .bind(&job.kind)
-            .bind(&payload)
+            .bind(payload)
             .bind(job.dedupe_key.as_deref())
             .bind(job.max_attempts.max(1))
             .bind(job.run_after)
@@ -443,7 +448,7 @@ mod tests {
     async fn jobs_are_enqueued_claimed_and_finished() {
         for (db, _dir) in testing::engines().await {
             let id = db
-                .enqueue_job(&NewJob::new("scan", json!({"package": "acme/lib"})))
+                .enqueue_job(&NewJob::new("scan", &json!({"package": "acme/lib"})))
                 .await
                 .unwrap();
             let queued = db.job(id).await.unwrap().unwrap();
@@ -506,11 +511,11 @@ mod tests {
     #[tokio::test]
     async fn queued_jobs_are_deduplicated_by_key() {
         for (db, _dir) in testing::engines().await {
-            let scan = || NewJob::new("scan", json!({})).dedupe_key("scan:acme/lib");
+            let scan = || NewJob::new("scan", &json!({})).dedupe_key("scan:acme/lib");
             let first = db.enqueue_job(&scan()).await.unwrap();
             assert_eq!(db.enqueue_job(&scan()).await.unwrap(), first);
             let other = db
-                .enqueue_job(&NewJob::new("scan", json!({})).dedupe_key("scan:acme/other"))
+                .enqueue_job(&NewJob::new("scan", &json!({})).dedupe_key("scan:acme/other"))
                 .await
                 .unwrap();
             assert_ne!(other, first);
@@ -554,7 +559,7 @@ mod tests {
     async fn recently_created_jobs_absorb_periodic_requests() {
         for (db, _dir) in testing::engines().await {
             let periodic = || {
-                NewJob::new("scan", json!({}))
+                NewJob::new("scan", &json!({}))
                     .dedupe_key("scan:acme/lib")
                     .skip_if_created_within(Duration::from_secs(60))
             };
@@ -571,7 +576,7 @@ mod tests {
             assert_eq!(db.enqueue_job(&periodic()).await.unwrap(), first);
             // An explicit request without a window does run again.
             let explicit = db
-                .enqueue_job(&NewJob::new("scan", json!({})).dedupe_key("scan:acme/lib"))
+                .enqueue_job(&NewJob::new("scan", &json!({})).dedupe_key("scan:acme/lib"))
                 .await
                 .unwrap();
             assert_ne!(explicit, first);
@@ -582,7 +587,7 @@ mod tests {
     async fn failures_are_retried_then_fail_keeping_the_error() {
         for (db, _dir) in testing::engines().await {
             let id = db
-                .enqueue_job(&NewJob::new("scan", json!({})).max_attempts(2))
+                .enqueue_job(&NewJob::new("scan", &json!({})).max_attempts(2))
                 .await
                 .unwrap();
             let now = now_millis();
@@ -641,7 +646,7 @@ mod tests {
     async fn expired_leases_are_reclaimed_and_the_old_owner_is_fenced_off() {
         for (db, _dir) in testing::engines().await {
             let id = db
-                .enqueue_job(&NewJob::new("scan", json!({})).max_attempts(2))
+                .enqueue_job(&NewJob::new("scan", &json!({})).max_attempts(2))
                 .await
                 .unwrap();
             let lease = Duration::from_millis(1000);
@@ -710,6 +715,12 @@ mod tests {
         ] {
             assert_eq!(state.as_str().parse::<JobState>(), Ok(state));
         }
-        assert!("done".parse::<JobState>().unwrap_err().contains("queued"));
+        assert!(
+            "done"
+                .parse::<JobState>()
+                .unwrap_err()
+                .to_string()
+                .contains("queued")
+        );
     }
 }

@@ -3,17 +3,17 @@
 //! accept; integers are 64-bit everywhere (flags are 0/1, times are Unix milliseconds).
 
 mod downloads;
+mod git_packages;
 mod jobs;
 mod migrations;
 mod mirror;
 mod packages;
 mod users;
-mod vcs;
 
+pub use git_packages::{NewVcsPackage, ScanRecord, VCS_KIND, VcsPackage};
 pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
 pub use packages::{NewVersion, PackageStamp, VersionRow};
 pub use users::{Role, User};
-pub use vcs::{NewVcsPackage, ScanRecord, VCS_KIND, VcsPackage};
 
 use std::time::Duration;
 
@@ -44,7 +44,7 @@ impl Db {
         } else {
             anyhow::bail!(
                 "DATABASE_URL: unsupported scheme in {:?} (use postgres:// or sqlite://)",
-                redact(url)
+                crate::redact::redacted(url)
             );
         };
         if engine == Engine::Sqlite {
@@ -68,7 +68,7 @@ impl Db {
             })
             .connect(url)
             .await
-            .with_context(|| format!("DATABASE_URL: cannot connect to {}", redact(url)))?;
+            .with_context(|| format!("DATABASE_URL: cannot connect to {}", crate::redact::redacted(url)))?;
         let db = Db { pool, engine };
         migrations::run(&db)
             .await
@@ -100,20 +100,6 @@ pub fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
-}
-
-/// The URL without its password, for error messages and logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
@@ -220,15 +206,6 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
-    }
 
     #[tokio::test]
     async fn unknown_schemes_are_refused() {

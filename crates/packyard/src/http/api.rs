@@ -8,13 +8,13 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::ApiError;
 use super::access::{Caller, query_param};
+use super::{ApiError, Success};
 use crate::app::App;
-use crate::jobs::job_json;
-use crate::sources::archive_file::{ArchiveFile, ReceiveError};
-use crate::sources::artifact::{self, Outcome, PublishRequest};
-use crate::vcs_packages::{self, AddRequest, Credentials};
+use crate::git_packages::{self, AddRequest, Credentials};
+use crate::jobs::JobView;
+use crate::uploads::archive_file::{ArchiveFile, ReceiveError};
+use crate::uploads::artifact::{self, Outcome, PublishRequest};
 
 /// `PUT /api/packages/upload/{vendor}/{package}/{version}` with a zip body (the route
 /// of Packeton and Nexus). Admins only.
@@ -101,7 +101,7 @@ pub async fn create_package(
             "expected {{\"repository\":{{\"url\":\"...\"}}}}: {e}"
         ))
     })?;
-    let summary = vcs_packages::add(
+    let summary = git_packages::add(
         &app,
         AddRequest {
             url: request.repository.url,
@@ -111,9 +111,7 @@ pub async fn create_package(
         },
     )
     .await?;
-    let mut body = summary.to_json();
-    body["status"] = json!("success");
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    Ok((StatusCode::CREATED, axum::Json(Success::new(summary))).into_response())
 }
 
 /// `GET /api/jobs/{id}`: the state of a background job, with its result or error text.
@@ -127,7 +125,7 @@ pub async fn job(
         .await?
         .require_reader(&app)?;
     match app.db.job(id).await? {
-        Some(job) => Ok(axum::Json(job_json(&job)).into_response()),
+        Some(job) => Ok(axum::Json(JobView::of(&job)).into_response()),
         None => Err(ApiError::not_found(format!("no job {id}"))),
     }
 }

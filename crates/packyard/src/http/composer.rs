@@ -74,7 +74,7 @@ pub async fn zipball(
             "{name} has no archive with reference {reference}"
         )));
     };
-    crate::dists::ensure(&app, &name, reference, &location).await?;
+    crate::git_packages::dists::ensure(&app, &name, reference, &location).await?;
     let store = storage_by_name(&app, &location.store)?;
     let object = match store.get(&location.key).await {
         Ok(object) => object,

@@ -3,10 +3,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::git_packages::{BuildError, GitPackageError};
 use crate::secrets::SecretError;
-use crate::sources::archive_file::ReceiveError;
-use crate::sources::artifact::UploadError;
-use crate::vcs_packages::VcsError;
+use crate::uploads::archive_file::ReceiveError;
+use crate::uploads::artifact::UploadError;
 
 /// An error answered as `{"status":"error","message":...}`.
 #[derive(Debug)]
@@ -41,11 +41,13 @@ impl ApiError {
 
     /// A failure of ours or of a backend; the details go to the log, not the client.
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
+        Self::logged(StatusCode::INTERNAL_SERVER_ERROR, context, error)
+    }
+
+    /// `status` with `context` for the client and the error itself in the log only.
+    pub fn logged(status: StatusCode, context: &str, error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "{context}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("{context}; see the server log"),
-        )
+        Self::new(status, format!("{context}; see the server log"))
     }
 
     pub fn unavailable(context: &str, error: impl std::fmt::Display) -> Self {
@@ -108,20 +110,34 @@ impl From<UploadError> for ApiError {
     }
 }
 
-impl From<VcsError> for ApiError {
-    fn from(error: VcsError) -> Self {
+impl From<GitPackageError> for ApiError {
+    fn from(error: GitPackageError) -> Self {
+        use GitPackageError::*;
         match error {
-            VcsError::InvalidRequest(_) | VcsError::Secret(SecretError::NoSecret) => {
+            InvalidUrl(_) | LocalRepositoryRefused(_) | Secret(SecretError::NoSecret) => {
                 ApiError::bad_request(error.to_string())
             }
-            VcsError::Scan(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string()),
-            VcsError::NameTaken { .. } => ApiError::new(StatusCode::CONFLICT, error.to_string()),
-            VcsError::UnknownPackage(_) => ApiError::not_found(error.to_string()),
-            VcsError::Secret(SecretError::Undecryptable) => {
+            Scan { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string()),
+            NameTaken { .. } => ApiError::new(StatusCode::CONFLICT, error.to_string()),
+            UnknownPackage(_) => ApiError::not_found(error.to_string()),
+            // The repository could not give the commit: git's words (which may quote the
+            // remote) go to the log only.
+            Build {
+                source: BuildError::Git(_),
+                ..
+            } => ApiError::logged(
+                StatusCode::BAD_GATEWAY,
+                "the repository could not be read to build the archive",
+                error,
+            ),
+            Secret(SecretError::Undecryptable) | UnreadableCredentials { .. } => {
                 ApiError::internal("stored credentials are unusable", error)
             }
-            VcsError::Database(e) => ApiError::from(e),
-            VcsError::Storage(e) => ApiError::unavailable("storage unavailable", e),
+            KeyFile(_) | KnownHosts { .. } | Build { .. } => {
+                ApiError::internal("a server-side step failed", error)
+            }
+            Database(e) => ApiError::from(e),
+            Storage(e) => ApiError::unavailable("storage unavailable", e),
         }
     }
 }

@@ -83,7 +83,7 @@ async fn receive(
     }
     let mut queued = Vec::new();
     for package in &packages {
-        let job = crate::vcs_packages::enqueue_scan(&app.jobs, &package.name).await?;
+        let job = crate::git_packages::job::enqueue_scan(&app.jobs, &package.name).await?;
         queued.push(json!({"package": package.name, "job": job}));
     }
     tracing::info!(

@@ -17,6 +17,23 @@ use crate::app::App;
 pub use error::ApiError;
 use hooks::Provider;
 
+/// A JSON answer `{"status": "success", ...}` with the fields of `body`.
+#[derive(serde::Serialize)]
+struct Success<T> {
+    status: &'static str,
+    #[serde(flatten)]
+    body: T,
+}
+
+impl<T: serde::Serialize> Success<T> {
+    fn new(body: T) -> Self {
+        Success {
+            status: "success",
+            body,
+        }
+    }
+}
+
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/packages.json", get(composer::root))

@@ -1,40 +1,16 @@
-//! Background work without Redis, cron or a worker process: jobs are rows in the `jobs`
-//! table (`db::jobs`) and every server process runs them in-process.
-//!
-//! Any number of replicas may share one database. A replica takes a job by claiming it
-//! with a lease (one atomic statement; `FOR UPDATE SKIP LOCKED` on PostgreSQL) and
-//! renews the lease every third of its length while the handler runs. If the replica
-//! dies, the lease runs out and another replica takes the job over as its next attempt;
-//! the dead attempt can no longer write anything, because renewals and outcomes are
-//! only accepted from the worker and attempt that hold the job. So a job runs once,
-//! and again only if the replica running it stopped responding for a whole lease.
-//! Leases are compared against each replica's own clock: keep clocks in sync (NTP)
-//! to well within the lease (one minute by default).
-//!
-//! Finished jobs are kept for `JobQueue::with_retention` (a week by default) so that
-//! `GET /api/jobs/{id}` and `packyard jobs` can show them, including a failed scan's
-//! full error text; then the runner deletes them.
+//! The queue itself: claiming jobs with leases, running them with heartbeats, recording
+//! outcomes, retrying with back-off, pruning finished jobs.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{JoinError, JoinHandle};
 
+use super::{BackgroundJob, Handlers, JobFailure, RunJob, new_job};
 use crate::db::{Db, JobOutcome, JobRow, NewJob, now_millis};
-
-/// Runs jobs of one kind. An `Err` is recorded as the job's error text (keep it whole:
-/// a failed scan's error is git's stderr) and retried with back-off while attempts
-/// remain. A panic fails the job at once, with the panic message as its error.
-#[async_trait]
-pub trait JobHandler: Send + Sync {
-    fn kind(&self) -> &'static str;
-    async fn run(&self, payload: Value) -> Result<Value, String>;
-}
 
 /// This process's view of the job table: enqueues jobs and runs them.
 pub struct JobQueue {
@@ -116,18 +92,15 @@ impl JobQueue {
         Ok(id)
     }
 
+    /// Enqueues a typed job as its kind configures it.
+    pub async fn enqueue_job<J: BackgroundJob>(&self, job: &J) -> Result<i64, sqlx::Error> {
+        self.enqueue(new_job(job)).await
+    }
+
     /// Starts running jobs, at most `concurrency` at a time, until `Runner::shutdown`.
     /// Dropping the `Runner` leaves the jobs running for the life of the process.
-    pub fn spawn_runner(
-        self: Arc<Self>,
-        handlers: Vec<Arc<dyn JobHandler>>,
-        concurrency: usize,
-    ) -> Runner {
+    pub fn spawn_runner(self: Arc<Self>, handlers: Handlers, concurrency: usize) -> Runner {
         let concurrency = concurrency.clamp(1, Semaphore::MAX_PERMITS);
-        let handlers: HashMap<&'static str, Arc<dyn JobHandler>> = handlers
-            .into_iter()
-            .map(|handler| (handler.kind(), handler))
-            .collect();
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(self.run_loop(Arc::new(handlers), concurrency, stopped));
         Runner { stop, task }
@@ -135,7 +108,7 @@ impl JobQueue {
 
     async fn run_loop(
         self: Arc<Self>,
-        handlers: Arc<HashMap<&'static str, Arc<dyn JobHandler>>>,
+        handlers: Arc<Handlers>,
         concurrency: usize,
         stopped: watch::Receiver<bool>,
     ) {
@@ -197,31 +170,22 @@ impl JobQueue {
     async fn execute(
         self: Arc<Self>,
         job: JobRow,
-        handlers: Arc<HashMap<&'static str, Arc<dyn JobHandler>>>,
+        handlers: Arc<Handlers>,
         _slot: OwnedSemaphorePermit,
     ) {
         let started = Instant::now();
         tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job started");
-        let handler = handlers.get(job.kind.as_str()).cloned();
-        let outcome = match (handler, serde_json::from_str::<Value>(&job.payload)) {
-            (None, _) => {
-                let mut known: Vec<&str> = handlers.keys().copied().collect();
-                known.sort_unstable();
-                Some(JobOutcome::Failed {
-                    error: format!(
-                        "no handler for job kind {:?} on worker {} (it runs: {})",
-                        job.kind,
-                        self.worker,
-                        known.join(", ")
-                    ),
-                    retry_at: None,
-                })
-            }
-            (Some(_), Err(error)) => Some(JobOutcome::Failed {
-                error: format!("job payload is not JSON: {error}"),
+        let outcome = match handlers.get(&job.kind) {
+            None => Some(JobOutcome::Failed {
+                error: format!(
+                    "no handler for job kind {:?} on worker {} (it runs: {})",
+                    job.kind,
+                    self.worker,
+                    handlers.kinds().join(", ")
+                ),
                 retry_at: None,
             }),
-            (Some(handler), Ok(payload)) => self.run_with_heartbeat(&job, handler, payload).await,
+            Some(run) => self.run_with_heartbeat(&job, run).await,
         };
         let Some(outcome) = outcome else {
             return;
@@ -251,13 +215,8 @@ impl JobQueue {
     /// Runs the handler in a task of its own, so that a panic is caught as a
     /// `JoinError`, while renewing the lease. `None` when the lease was lost: the job
     /// belongs to someone else now, so the handler is aborted and nothing is recorded.
-    async fn run_with_heartbeat(
-        &self,
-        job: &JobRow,
-        handler: Arc<dyn JobHandler>,
-        payload: Value,
-    ) -> Option<JobOutcome> {
-        let mut work = tokio::spawn(async move { handler.run(payload).await });
+    async fn run_with_heartbeat(&self, job: &JobRow, run: RunJob) -> Option<JobOutcome> {
+        let mut work = tokio::spawn(run(job.payload.clone()));
         let period = self.lease / 3;
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -283,7 +242,7 @@ impl JobQueue {
     fn outcome(
         &self,
         job: &JobRow,
-        joined: Result<Result<Value, String>, JoinError>,
+        joined: Result<Result<Value, JobFailure>, JoinError>,
     ) -> JobOutcome {
         let retry_at = || {
             let delay = retry_delay(self.retry_backoff, job.attempts);
@@ -291,8 +250,13 @@ impl JobQueue {
         };
         match joined {
             Ok(Ok(result)) => JobOutcome::Succeeded(result),
-            Ok(Err(error)) => JobOutcome::Failed {
-                error,
+            // A payload that does not fit its kind never will.
+            Ok(Err(error @ JobFailure::Payload { .. })) => JobOutcome::Failed {
+                error: error.to_string(),
+                retry_at: None,
+            },
+            Ok(Err(error @ JobFailure::Failed(_))) => JobOutcome::Failed {
+                error: error.to_string(),
                 retry_at: retry_at(),
             },
             Err(error) if error.is_panic() => JobOutcome::Failed {
@@ -356,27 +320,6 @@ where
     })
 }
 
-/// A job as `GET /api/jobs/{id}` and `packyard jobs` show it. Times are Unix
-/// milliseconds; `payload` and `result` are JSON values.
-pub fn job_json(job: &JobRow) -> Value {
-    let parse = |text: &str| serde_json::from_str(text).unwrap_or_else(|_| json!(text));
-    json!({
-        "id": job.id,
-        "kind": job.kind,
-        "state": job.state.as_str(),
-        "attempts": job.attempts,
-        "max_attempts": job.max_attempts,
-        "dedupe_key": job.dedupe_key,
-        "worker": job.worker,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "result": job.result.as_deref().map(parse),
-        "error": job.error,
-        "payload": parse(&job.payload),
-    })
-}
-
 /// The back-off before retrying after attempt number `attempts`: doubling from `base`.
 fn retry_delay(base: Duration, attempts: i64) -> Duration {
     let doublings = attempts.saturating_sub(1).clamp(0, 20) as u32;
@@ -413,27 +356,56 @@ fn default_worker_id() -> String {
 mod tests {
     use super::*;
     use crate::db::{JobState, testing};
+    use crate::jobs::JobView;
+    use serde::{Deserialize, Serialize};
+    use serde_json::json;
     use std::sync::Mutex;
 
-    struct Echo;
+    /// Sleeps, fails, panics or echoes itself, as its fields say.
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Echo {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        n: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sleep_ms: Option<u64>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        panic: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fail: Option<String>,
+    }
 
-    #[async_trait]
-    impl JobHandler for Echo {
-        fn kind(&self) -> &'static str {
-            "echo"
-        }
-        async fn run(&self, payload: Value) -> Result<Value, String> {
-            if let Some(delay) = payload["sleep_ms"].as_u64() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct EchoFailed(String);
+
+    #[derive(Serialize)]
+    struct Echoed {
+        echo: Echo,
+    }
+
+    impl BackgroundJob for Echo {
+        const KIND: &'static str = "echo";
+        type Context = ();
+        type Output = Echoed;
+        type Error = EchoFailed;
+
+        async fn run(self, (): ()) -> Result<Echoed, EchoFailed> {
+            if let Some(delay) = self.sleep_ms {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
             }
-            if payload["panic"] == true {
-                panic!("handler exploded on {payload}");
+            if self.panic {
+                panic!("handler exploded on {self:?}");
             }
-            match payload["fail"].as_str() {
-                Some(error) => Err(error.to_owned()),
-                None => Ok(json!({"echo": payload})),
+            match self.fail {
+                Some(error) => Err(EchoFailed(error)),
+                None => Ok(Echoed { echo: self }),
             }
         }
+    }
+
+    fn echo_handlers() -> Handlers {
+        Handlers::default().register::<Echo>(())
     }
 
     fn queue(db: &Db, worker: &str) -> Arc<JobQueue> {
@@ -463,16 +435,16 @@ mod tests {
             // Polling alone would take a minute: only the wake-up makes this fast.
             let queue =
                 Arc::new(JobQueue::new(db.clone()).with_poll_interval(Duration::from_secs(60)));
-            let runner = queue.clone().spawn_runner(vec![Arc::new(Echo)], 2);
+            let runner = queue.clone().spawn_runner(echo_handlers(), 2);
             tokio::time::sleep(Duration::from_millis(50)).await;
             let id = queue
-                .enqueue(NewJob::new("echo", json!({"n": 1})))
+                .enqueue(NewJob::new("echo", &json!({"n": 1})))
                 .await
                 .unwrap();
             let job = wait_until_finished(&db, id).await;
             assert_eq!(job.state, JobState::Succeeded, "{job:?}");
             assert_eq!(job.worker.as_deref(), Some(queue.worker_id()));
-            let shown = job_json(&job);
+            let shown = serde_json::to_value(JobView::of(&job)).unwrap();
             assert_eq!(shown["result"], json!({"echo": {"n": 1}}));
             assert_eq!(shown["payload"], json!({"n": 1}));
             assert_eq!(shown["state"], "succeeded");
@@ -489,18 +461,21 @@ mod tests {
     async fn failures_are_retried_and_keep_their_error_text() {
         for (db, _dir) in testing::engines().await {
             let queue = queue(&db, "w1");
-            let runner = queue.clone().spawn_runner(vec![Arc::new(Echo)], 1);
+            let runner = queue.clone().spawn_runner(echo_handlers(), 1);
             let git_error = "Cloning into bare repository...\n\
                              fatal: repository 'https://git.example.com/acme/lib.git/' not found\n";
             let id = queue
-                .enqueue(NewJob::new("echo", json!({"fail": git_error})).max_attempts(3))
+                .enqueue(NewJob::new("echo", &json!({"fail": git_error})).max_attempts(3))
                 .await
                 .unwrap();
             let job = wait_until_finished(&db, id).await;
             assert_eq!(job.state, JobState::Failed);
             assert_eq!(job.attempts, 3);
             assert_eq!(job.error.as_deref(), Some(git_error));
-            assert_eq!(job_json(&job)["error"], git_error);
+            assert_eq!(
+                serde_json::to_value(JobView::of(&job)).unwrap()["error"],
+                git_error
+            );
             runner.shutdown().await;
         }
     }
@@ -509,13 +484,13 @@ mod tests {
     async fn panics_and_unknown_kinds_fail_the_job_not_the_server() {
         for (db, _dir) in testing::engines().await {
             let queue = queue(&db, "w1");
-            let runner = queue.clone().spawn_runner(vec![Arc::new(Echo)], 2);
+            let runner = queue.clone().spawn_runner(echo_handlers(), 2);
             let panicking = queue
-                .enqueue(NewJob::new("echo", json!({"panic": true})))
+                .enqueue(NewJob::new("echo", &json!({"panic": true})))
                 .await
                 .unwrap();
             let unknown = queue
-                .enqueue(NewJob::new("teleport", json!({})))
+                .enqueue(NewJob::new("teleport", &json!({})))
                 .await
                 .unwrap();
             let job = wait_until_finished(&db, panicking).await;
@@ -523,7 +498,7 @@ mod tests {
             assert_eq!(job.attempts, 1, "a panic is not retried");
             let error = job.error.unwrap();
             assert!(
-                error.starts_with("job handler panicked: handler exploded on"),
+                error.starts_with("job handler panicked: handler exploded on Echo"),
                 "{error}"
             );
             let job = wait_until_finished(&db, unknown).await;
@@ -533,7 +508,10 @@ mod tests {
                 Some(r#"no handler for job kind "teleport" on worker w1 (it runs: echo)"#)
             );
             // The runner survived and still runs jobs.
-            let after = queue.enqueue(NewJob::new("echo", json!({}))).await.unwrap();
+            let after = queue
+                .enqueue(NewJob::new("echo", &json!({})))
+                .await
+                .unwrap();
             assert_eq!(
                 wait_until_finished(&db, after).await.state,
                 JobState::Succeeded
@@ -551,9 +529,9 @@ mod tests {
                     .with_worker_id("w1")
                     .with_lease(lease),
             );
-            let runner = queue.clone().spawn_runner(vec![Arc::new(Echo)], 1);
+            let runner = queue.clone().spawn_runner(echo_handlers(), 1);
             let id = queue
-                .enqueue(NewJob::new("echo", json!({"sleep_ms": 600})))
+                .enqueue(NewJob::new("echo", &json!({"sleep_ms": 600})))
                 .await
                 .unwrap();
             while db.job(id).await.unwrap().unwrap().state == JobState::Queued {
@@ -581,7 +559,7 @@ mod tests {
     async fn a_worker_that_lost_its_lease_stops_and_records_nothing() {
         let (db, _dir) = testing::sqlite().await;
         let id = db
-            .enqueue_job(&NewJob::new("echo", json!({"sleep_ms": 2000})))
+            .enqueue_job(&NewJob::new("echo", &json!({"sleep_ms": 2000})))
             .await
             .unwrap();
         let queue = JobQueue::new(db.clone())
@@ -600,7 +578,8 @@ mod tests {
             .unwrap();
         assert_eq!(taken.id, id);
         let started = Instant::now();
-        let outcome = queue.run_with_heartbeat(&job, Arc::new(Echo), json!({"sleep_ms": 2000}));
+        let run = echo_handlers().get("echo").unwrap();
+        let outcome = queue.run_with_heartbeat(&job, run);
         assert_eq!(outcome.await, None);
         assert!(started.elapsed() < Duration::from_millis(1000));
         assert_eq!(
@@ -634,29 +613,34 @@ mod tests {
     async fn replicas_run_each_job_exactly_once(first_db: Db, second_db: Db) {
         const JOBS: usize = 200;
         for n in 0..JOBS {
-            let job = NewJob::new("record", json!({"n": n}));
+            let job = NewJob::new("record", &json!({"n": n}));
             first_db.enqueue_job(&job).await.unwrap();
         }
 
-        struct Record(Arc<Mutex<Vec<(String, i64)>>>, &'static str);
-        #[async_trait]
-        impl JobHandler for Record {
-            fn kind(&self) -> &'static str {
-                "record"
-            }
-            async fn run(&self, payload: Value) -> Result<Value, String> {
+        /// Records which replica ran it; the context is the record and the replica.
+        #[derive(Serialize, Deserialize)]
+        struct Record {
+            n: i64,
+        }
+        type Ran = Arc<Mutex<Vec<(String, i64)>>>;
+        impl BackgroundJob for Record {
+            const KIND: &'static str = "record";
+            type Context = (Ran, &'static str);
+            type Output = &'static str;
+            type Error = EchoFailed;
+
+            async fn run(self, (ran, worker): Self::Context) -> Result<&'static str, EchoFailed> {
                 tokio::time::sleep(Duration::from_millis(2)).await;
-                let n = payload["n"].as_i64().unwrap();
-                self.0.lock().unwrap().push((self.1.to_owned(), n));
-                Ok(json!(self.1))
+                ran.lock().unwrap().push((worker.to_owned(), self.n));
+                Ok(worker)
             }
         }
-        let ran = Arc::new(Mutex::new(Vec::new()));
+        let ran: Ran = Arc::new(Mutex::new(Vec::new()));
         let replicas = [(first_db.clone(), "replica-a"), (second_db, "replica-b")]
             .into_iter()
             .map(|(db, worker)| {
-                let handler: Arc<dyn JobHandler> = Arc::new(Record(ran.clone(), worker));
-                queue(&db, worker).spawn_runner(vec![handler], 4)
+                let handlers = Handlers::default().register::<Record>((ran.clone(), worker));
+                queue(&db, worker).spawn_runner(handlers, 4)
             })
             .collect::<Vec<_>>();
 

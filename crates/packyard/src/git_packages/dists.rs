@@ -4,11 +4,12 @@
 
 use storage::StoreName;
 
+use super::git;
+use super::repository::Repository;
+use super::{BuildError, GitPackageError};
 use crate::app::App;
 use crate::metadata::DistLocation;
-use crate::sources::archive_file::ArchiveFile;
-use crate::sources::git;
-use crate::vcs_packages::{AuthFiles, VcsError, mirror_dir, stored_credentials};
+use crate::uploads::archive_file::ArchiveFile;
 
 /// Makes sure the dist archive of `package` at `location` exists in its store, building
 /// it when it does not. Concurrent callers for one archive build it once.
@@ -17,7 +18,7 @@ pub async fn ensure(
     package: &str,
     reference: &str,
     location: &DistLocation,
-) -> Result<(), VcsError> {
+) -> Result<(), GitPackageError> {
     if location.store != StoreName::Dist.as_str() {
         return Ok(());
     }
@@ -26,7 +27,7 @@ pub async fn ensure(
         .dist_builds
         .run(
             &location.key,
-            || async { Ok::<_, VcsError>(store.size(&location.key).await?.is_some()) },
+            || async { Ok::<_, GitPackageError>(store.size(&location.key).await?.is_some()) },
             || build(app, package, reference, &location.key),
         )
         .await?;
@@ -65,39 +66,67 @@ pub async fn build_all(app: &App, package: &str) {
 
 /// `git archive` of the exact commit into a temporary file, then into the dist store.
 /// Returns the archive's sha1.
-async fn build(app: &App, package: &str, commit: &str, key: &str) -> Result<String, VcsError> {
+async fn build(
+    app: &App,
+    package: &str,
+    commit: &str,
+    key: &str,
+) -> Result<String, GitPackageError> {
     let vcs = app
         .db
         .vcs_package(package)
         .await?
-        .ok_or_else(|| VcsError::UnknownPackage(package.to_owned()))?;
-    let credentials = stored_credentials(app, &vcs)?;
-    let auth = AuthFiles::new(app, credentials.as_ref())?;
-    let mirror = mirror_dir(app, &vcs.repository_url);
-    let scratch = app.upload_dir();
-    tokio::fs::create_dir_all(&scratch)
+        .ok_or_else(|| GitPackageError::UnknownPackage(package.to_owned()))?;
+    let repository = Repository::of(app, &vcs)?;
+    let failed = |source: BuildError| GitPackageError::Build {
+        package: package.to_owned(),
+        commit: commit.to_owned(),
+        source,
+    };
+    let output = build_archive(app, &repository, commit)
         .await
-        .map_err(|e| VcsError::Scan(format!("cannot create {}: {e}", scratch.display())))?;
-    let output = TempFile(scratch.join(format!("dist-{}.zip", crate::auth::generate_token())));
-    // The mirror is only a cache: another replica may have scanned, or /tmp was wiped.
-    if git::archive(&mirror, commit, &output.0).await.is_err() {
-        git::sync(&vcs.repository_url, &mirror, &auth.git)
-            .await
-            .map_err(|e| VcsError::Scan(e.to_string()))?;
-        git::archive(&mirror, commit, &output.0)
-            .await
-            .map_err(|e| VcsError::Scan(e.to_string()))?;
-    }
+        .map_err(failed)?;
     let path = output.0.clone();
     let archive = tokio::task::spawn_blocking(move || ArchiveFile::open(&path))
         .await
-        .map_err(|e| VcsError::Scan(e.to_string()))?
-        .map_err(|e| VcsError::Scan(format!("reading the built archive: {e}")))?;
+        .map_err(|e| failed(e.into()))?
+        .map_err(|source| {
+            failed(BuildError::Io {
+                context: "reading the built archive".into(),
+                source,
+            })
+        })?;
     app.storage
         .store(StoreName::Dist)
         .put_file(key, &output.0)
         .await?;
     Ok(archive.sha1.clone())
+}
+
+/// The zip of `commit` in a scratch file, fetched into the mirror first when the
+/// mirror lacks it: the mirror is only a cache (another replica may have scanned, or
+/// /tmp was wiped).
+async fn build_archive(
+    app: &App,
+    repository: &Repository,
+    commit: &str,
+) -> Result<TempFile, BuildError> {
+    let scratch = app.upload_dir();
+    tokio::fs::create_dir_all(&scratch)
+        .await
+        .map_err(|source| BuildError::Io {
+            context: format!("creating {}", scratch.display()),
+            source,
+        })?;
+    let output = TempFile(scratch.join(format!("dist-{}.zip", crate::auth::generate_token())));
+    if git::archive(&repository.mirror_dir, commit, &output.0)
+        .await
+        .is_err()
+    {
+        git::sync(&repository.url, &repository.mirror_dir, &repository.auth).await?;
+        git::archive(&repository.mirror_dir, commit, &output.0).await?;
+    }
+    Ok(output)
 }
 
 /// Removed when dropped.

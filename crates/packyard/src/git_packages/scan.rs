@@ -60,6 +60,18 @@ pub enum ScanError {
     Mirror(#[source] GitError),
 }
 
+impl ScanError {
+    /// Whether git was refused for want of (right) credentials.
+    pub fn is_refused_credentials(&self) -> bool {
+        match self {
+            ScanError::Unreachable(error) | ScanError::Fetch(error) => {
+                error.is_refused_credentials()
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Scans the repository at `url` through its mirror in `mirror_dir` (created when
 /// absent). With `expected_package`, the default branch must still name that package;
 /// with `previous_fingerprint` equal to the refs' fingerprint, nothing is derived.

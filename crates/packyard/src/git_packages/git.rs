@@ -102,6 +102,23 @@ pub enum GitError {
 }
 
 impl GitError {
+    /// Whether the remote refused us for want of (right) credentials. git says so only
+    /// in words: with prompts off it reports an HTTP 401 as being unable to ask for a
+    /// user name, whether or not credentials were sent.
+    pub fn is_refused_credentials(&self) -> bool {
+        let GitError::Failed { stderr, .. } = self else {
+            return false;
+        };
+        [
+            "could not read Username",
+            "Authentication failed",
+            "returned error: 401",
+            "returned error: 403",
+        ]
+        .iter()
+        .any(|sign| stderr.contains(sign))
+    }
+
     fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> GitError {
         let context = context.into();
         move |source| GitError::Io { context, source }
@@ -525,18 +542,7 @@ impl Mirror {
 
     /// Hides a password written into the URL itself (`https://user:secret@host/`).
     fn redact(&self, text: &str) -> String {
-        let password = self
-            .url
-            .split_once("://")
-            .and_then(|(_, rest)| rest.split('/').next())
-            .and_then(|authority| authority.rsplit_once('@'))
-            .and_then(|(userinfo, _)| userinfo.split_once(':'))
-            .map(|(_, password)| password)
-            .filter(|password| !password.is_empty());
-        match password {
-            Some(password) => text.replace(password, "***"),
-            None => text.to_owned(),
-        }
+        crate::redact::hide_password_of(&self.url, text)
     }
 }
 

@@ -1,0 +1,62 @@
+//! The re-scan job: queued by webhooks, `packyard package update` (through the API) and
+//! the schedule; runs [`service::rescan`](super::service::rescan).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::GitPackageError;
+use super::service::{ScanSummary, rescan};
+use crate::app::App;
+use crate::db::NewJob;
+use crate::jobs::{BackgroundJob, JobQueue, new_job};
+
+/// Fetch and re-scan one git package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanJob {
+    pub package: String,
+}
+
+impl BackgroundJob for ScanJob {
+    const KIND: &'static str = "scan";
+    type Context = Arc<App>;
+    type Output = ScanSummary;
+    type Error = GitPackageError;
+
+    /// A re-scan already waiting absorbs this one. A scan is not retried when it fails:
+    /// the error (git's text) is kept on the job and the package at once, and the next
+    /// push or scheduled scan tries again.
+    fn configure(&self, job: NewJob) -> NewJob {
+        job.dedupe_key(format!("scan:{}", self.package))
+            .max_attempts(1)
+    }
+
+    async fn run(self, app: Arc<App>) -> Result<ScanSummary, GitPackageError> {
+        rescan(&app, &self.package).await
+    }
+}
+
+/// Queues a re-scan of `package`; a re-scan already waiting absorbs this one.
+pub async fn enqueue_scan(jobs: &JobQueue, package: &str) -> Result<i64, sqlx::Error> {
+    jobs.enqueue_job(&ScanJob {
+        package: package.to_owned(),
+    })
+    .await
+}
+
+/// Queues a re-scan of every git package not scanned within `interval`. Safe on every
+/// replica at once: a scan queued by any replica within half the interval absorbs the
+/// others'.
+pub async fn enqueue_due_scans(app: &App, interval: Duration) -> Result<usize, sqlx::Error> {
+    let before = crate::db::now_millis() - interval.as_millis() as i64;
+    let due = app.db.vcs_packages_scanned_before(before).await?;
+    for package in &due {
+        let job = new_job(&ScanJob {
+            package: package.clone(),
+        })
+        .skip_if_created_within(interval / 2);
+        app.jobs.enqueue(job).await?;
+    }
+    Ok(due.len())
+}

@@ -1,0 +1,151 @@
+//! Reaching a package's repository: where its bare mirror lives in the VCS cache, and
+//! its credentials, sealed in the database and laid out for git while it runs.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::GitPackageError;
+use super::git::GitAuth;
+use crate::app::App;
+use crate::db::VcsPackage;
+use crate::repository_url;
+
+/// How to reach a private repository; stored sealed with `PACKYARD_SECRET`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// HTTPS user name and password or token.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// An SSH private key (OpenSSH format) for ssh:// and user@host:path URLs.
+    pub ssh_key: Option<String>,
+}
+
+impl Credentials {
+    /// Sealed for the database.
+    pub fn seal(&self, app: &App) -> Result<String, GitPackageError> {
+        let plain = serde_json::to_vec(self).expect("credentials serialize");
+        Ok(app.secrets()?.seal(&plain))
+    }
+
+    /// The credentials stored for `package`, if any.
+    pub fn of(app: &App, package: &VcsPackage) -> Result<Option<Credentials>, GitPackageError> {
+        let Some(sealed) = &package.credentials else {
+            return Ok(None);
+        };
+        let plain = app.secrets()?.open(sealed)?;
+        serde_json::from_slice(&plain).map(Some).map_err(|source| {
+            GitPackageError::UnreadableCredentials {
+                package: package.name.clone(),
+                source,
+            }
+        })
+    }
+}
+
+/// Everything git needs to work on one repository: its URL, its bare mirror, and the
+/// credentials for it. An SSH key is written to a private temporary file that is
+/// removed when this is dropped; ssh pins host keys in packyard's own known_hosts
+/// (`PACKYARD_SSH_KNOWN_HOSTS`; trusted on first use), never the service user's.
+pub struct Repository {
+    pub url: String,
+    pub mirror_dir: PathBuf,
+    pub auth: GitAuth,
+    key_file: Option<PathBuf>,
+}
+
+impl Repository {
+    pub fn new(
+        app: &App,
+        url: &str,
+        credentials: Option<&Credentials>,
+    ) -> Result<Repository, GitPackageError> {
+        let mut repository = Repository {
+            url: url.to_owned(),
+            mirror_dir: mirror_dir(&app.settings.vcs_cache_dir, url),
+            auth: GitAuth::default(),
+            key_file: None,
+        };
+        let Some(credentials) = credentials else {
+            return Ok(repository);
+        };
+        if let (Some(user), Some(password)) = (&credentials.username, &credentials.password) {
+            repository.auth.https_basic = Some((user.clone(), password.clone()));
+        }
+        if let Some(key) = &credentials.ssh_key {
+            let path = write_private_file(&app.settings.vcs_cache_dir.join("keys"), key)
+                .map_err(GitPackageError::KeyFile)?;
+            // Removed on drop from here on, whatever fails next.
+            repository.key_file = Some(path.clone());
+            repository.auth.ssh_key_path = Some(path);
+            let known_hosts = app.settings.ssh_known_hosts.clone();
+            create_parent_dir(&known_hosts).map_err(|source| GitPackageError::KnownHosts {
+                path: known_hosts.clone(),
+                source,
+            })?;
+            repository.auth.known_hosts = Some(known_hosts);
+        }
+        Ok(repository)
+    }
+
+    /// The repository of a stored package, with its stored credentials.
+    pub fn of(app: &App, package: &VcsPackage) -> Result<Repository, GitPackageError> {
+        let credentials = Credentials::of(app, package)?;
+        Repository::new(app, &package.repository_url, credentials.as_ref())
+    }
+}
+
+impl Drop for Repository {
+    fn drop(&mut self) {
+        if let Some(path) = &self.key_file {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The bare mirror of a repository: named by the hash of its key, so every spelling of
+/// one URL shares one mirror.
+fn mirror_dir(cache_dir: &Path, url: &str) -> PathBuf {
+    let digest = hex::encode(Sha256::digest(repository_url::key(url).as_bytes()));
+    cache_dir.join(&digest[..32])
+}
+
+fn create_parent_dir(path: &Path) -> std::io::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => std::fs::create_dir_all(parent),
+        None => Ok(()),
+    }
+}
+
+fn write_private_file(dir: &Path, content: &str) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("key-{}", crate::auth::generate_token()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    file.write_all(content.as_bytes())?;
+    if !content.ends_with('\n') {
+        file.write_all(b"\n")?;
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_a_repository_shares_one_mirror() {
+        let cache = Path::new("/cache");
+        let https = mirror_dir(cache, "https://github.com/Acme/Lib.git");
+        assert_eq!(https, mirror_dir(cache, "git@github.com:acme/lib"));
+        assert_ne!(https, mirror_dir(cache, "https://github.com/acme/other"));
+        assert!(https.starts_with(cache));
+    }
+}

@@ -1,0 +1,313 @@
+//! Adding a git package and re-scanning one: what the CLI, the HTTP API and the scan
+//! job all call. A scan's findings become database rows here, and the published
+//! metadata is told about the change.
+
+use composer::vcs::{DerivedVersion, SkippedRef};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use storage::{StoreName, keys};
+
+use super::GitPackageError;
+use super::repository::{Credentials, Repository};
+use super::scan::{ScanOutcome, scan};
+use crate::app::App;
+use crate::db::{NewVcsPackage, NewVersion, ScanRecord, VcsPackage, is_unique_violation};
+use crate::redact;
+use crate::repository_url;
+
+#[derive(Debug, Clone, Default)]
+pub struct AddRequest {
+    pub url: String,
+    pub credentials: Option<Credentials>,
+    pub webhook_secret: Option<String>,
+    /// Whether `file://` URLs and local paths are allowed: always from the command line,
+    /// over the API only with `PACKYARD_ALLOW_LOCAL_REPOSITORIES=1`, since they would let
+    /// any maintainer read any repository on the server's disk.
+    pub allow_local: bool,
+}
+
+/// A ref a scan reports on: one it skipped, or one it published with a remark (e.g. a
+/// tag whose composer.json names another package).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefNote {
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub reason: String,
+}
+
+/// What a scan did to a package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanSummary {
+    pub package: String,
+    /// Whether any version was added, changed or removed.
+    pub changed: bool,
+    /// Whether the refs were the same as last time, so nothing was re-read.
+    pub unchanged_refs: bool,
+    pub versions: usize,
+    /// Refs that gave no version, with the reason.
+    pub skipped: Vec<RefNote>,
+    /// Versions published with a remark.
+    pub notices: Vec<RefNote>,
+}
+
+/// The report kept on the package after each scan.
+#[derive(Serialize)]
+struct ScanReport<'a> {
+    skipped: &'a [RefNote],
+    notices: &'a [RefNote],
+}
+
+/// Adds the git package at `request.url`: the first scan runs now, so a bad URL, a
+/// repository without composer.json or a taken name is reported to the caller.
+pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPackageError> {
+    let url = request.url.trim().to_owned();
+    repository_url::validate(&url)?;
+    if repository_url::is_local(&url) && !request.allow_local {
+        return Err(GitPackageError::LocalRepositoryRefused(url));
+    }
+    let sealed = match &request.credentials {
+        Some(credentials) => Some(credentials.seal(app)?),
+        None => None,
+    };
+    let repository = Repository::new(app, &url, request.credentials.as_ref())?;
+    let outcome = scan_repository(&repository, None, None).await?;
+    let ScanOutcome::Scanned {
+        package,
+        fingerprint,
+        versions,
+        skipped,
+        ..
+    } = outcome
+    else {
+        unreachable!("a scan without a previous fingerprint always reads the refs");
+    };
+    if let Some(existing) = app.db.find_package(&package).await? {
+        return Err(name_taken(app, &existing.name, &existing.kind).await);
+    }
+    let found = Found::new(&package, &url, fingerprint, &versions, &skipped);
+    let new_package = NewVcsPackage {
+        name: package.clone(),
+        repository_url: url.clone(),
+        repository_key: repository_url::key(&url),
+        credentials: sealed,
+        webhook_secret: request.webhook_secret.filter(|s| !s.is_empty()),
+    };
+    match app
+        .db
+        .create_vcs_package(&new_package, &found.rows, &found.record)
+        .await
+    {
+        Ok(()) => {}
+        Err(error) if is_unique_violation(&error) => {
+            return Err(GitPackageError::NameTaken {
+                package,
+                origin: "another request that added it at the same time".into(),
+            });
+        }
+        Err(error) => return Err(error.into()),
+    }
+    app.metadata.package_changed(&package).await?;
+    tracing::info!(%package, versions = found.rows.len(), skipped = found.skipped.len(), "git package added");
+    if app.settings.prebuild_dists {
+        super::dists::build_all(app, &package).await;
+    }
+    Ok(found.summary(package, true))
+}
+
+/// Fetches and re-scans a git package. A failure is recorded on the package (with git's
+/// text) and returned; the versions it had stay as they were.
+pub async fn rescan(app: &App, name: &str) -> Result<ScanSummary, GitPackageError> {
+    let package = app
+        .db
+        .vcs_package(name)
+        .await?
+        .ok_or_else(|| GitPackageError::UnknownPackage(name.to_owned()))?;
+    match scan_package(app, &package).await {
+        Ok(summary) => Ok(summary),
+        Err(error) => {
+            let record = ScanRecord {
+                error: Some(error.to_string()),
+                ..ScanRecord::default()
+            };
+            app.db.record_scan(name, &record).await?;
+            Err(error)
+        }
+    }
+}
+
+async fn scan_repository(
+    repository: &Repository,
+    expected_package: Option<&str>,
+    previous_fingerprint: Option<&str>,
+) -> Result<ScanOutcome, GitPackageError> {
+    scan(
+        &repository.url,
+        &repository.mirror_dir,
+        &repository.auth,
+        expected_package,
+        previous_fingerprint,
+    )
+    .await
+    .map_err(|source| GitPackageError::Scan {
+        source,
+        credentials_sent: repository.auth.https_basic.is_some(),
+    })
+}
+
+async fn scan_package(app: &App, package: &VcsPackage) -> Result<ScanSummary, GitPackageError> {
+    let repository = Repository::of(app, package)?;
+    let outcome = scan_repository(
+        &repository,
+        Some(&package.name),
+        package.scan_fingerprint.as_deref(),
+    )
+    .await?;
+    let (fingerprint, versions, skipped) = match outcome {
+        ScanOutcome::Unchanged { fingerprint } => {
+            let record = ScanRecord {
+                fingerprint: Some(fingerprint),
+                ..ScanRecord::default()
+            };
+            app.db.record_scan(&package.name, &record).await?;
+            let current = app
+                .db
+                .package_with_versions(&package.name)
+                .await?
+                .map_or(0, |(_, v)| v.len());
+            return Ok(ScanSummary {
+                package: package.name.clone(),
+                changed: false,
+                unchanged_refs: true,
+                versions: current,
+                skipped: Vec::new(),
+                notices: Vec::new(),
+            });
+        }
+        ScanOutcome::Scanned {
+            fingerprint,
+            versions,
+            skipped,
+            ..
+        } => (fingerprint, versions, skipped),
+    };
+    let found = Found::new(
+        &package.name,
+        &package.repository_url,
+        fingerprint,
+        &versions,
+        &skipped,
+    );
+    let changed = app.db.replace_versions(&package.name, &found.rows).await?;
+    app.db.record_scan(&package.name, &found.record).await?;
+    if changed {
+        app.metadata.package_changed(&package.name).await?;
+        if app.settings.prebuild_dists {
+            super::dists::build_all(app, &package.name).await;
+        }
+    }
+    Ok(found.summary(package.name.clone(), changed))
+}
+
+/// What a scan found, as database rows, a scan record and the reports for the caller.
+struct Found {
+    rows: Vec<NewVersion>,
+    record: ScanRecord,
+    skipped: Vec<RefNote>,
+    notices: Vec<RefNote>,
+}
+
+impl Found {
+    fn new(
+        package: &str,
+        url: &str,
+        fingerprint: String,
+        versions: &[DerivedVersion],
+        skipped: &[SkippedRef],
+    ) -> Found {
+        let skipped: Vec<RefNote> = skipped
+            .iter()
+            .map(|s| RefNote {
+                ref_name: s.ref_name.clone(),
+                reason: s.reason.clone(),
+            })
+            .collect();
+        let notices: Vec<RefNote> = versions
+            .iter()
+            .flat_map(|v| {
+                v.notices.iter().map(|notice| RefNote {
+                    ref_name: v.ref_name.clone(),
+                    reason: notice.clone(),
+                })
+            })
+            .collect();
+        let report = ScanReport {
+            skipped: &skipped,
+            notices: &notices,
+        };
+        let record = ScanRecord {
+            fingerprint: Some(fingerprint),
+            error: None,
+            report: Some(serde_json::to_string(&report).expect("a report serializes")),
+        };
+        Found {
+            rows: versions
+                .iter()
+                .map(|v| new_version(package, url, v))
+                .collect(),
+            record,
+            skipped,
+            notices,
+        }
+    }
+
+    fn summary(self, package: String, changed: bool) -> ScanSummary {
+        ScanSummary {
+            package,
+            changed,
+            unchanged_refs: false,
+            versions: self.rows.len(),
+            skipped: self.skipped,
+            notices: self.notices,
+        }
+    }
+}
+
+async fn name_taken(app: &App, name: &str, kind: &str) -> GitPackageError {
+    let origin = match app.db.vcs_package(name).await {
+        Ok(Some(existing)) => redact::public(&existing.repository_url),
+        _ => format!("{kind} uploads"),
+    };
+    GitPackageError::NameTaken {
+        package: name.to_owned(),
+        origin,
+    }
+}
+
+/// One scanned version as a database row: composer.json's published fields plus
+/// `source` (the repository and commit) and the default-branch flag; the dist is built
+/// later, so its shasum is unknown yet.
+fn new_version(package: &str, url: &str, version: &DerivedVersion) -> NewVersion {
+    let mut metadata = version.manifest.clone();
+    for owned_by_repository in ["name", "version", "version_normalized", "dist", "source"] {
+        metadata.remove(owned_by_repository);
+    }
+    metadata.insert(
+        "source".into(),
+        json!({"type": "git", "url": redact::public(url), "reference": version.commit}),
+    );
+    if version.is_default_branch {
+        metadata.insert("default-branch".into(), Value::Bool(true));
+    }
+    NewVersion {
+        version: version.version.clone(),
+        version_normalized: version.version_normalized.clone(),
+        reference: version.commit.clone(),
+        shasum: String::new(),
+        dist_store: StoreName::Dist.as_str().to_owned(),
+        dist_key: keys::dist(package, &version.version, &version.commit),
+        metadata: Value::Object(metadata).to_string(),
+        released_at: version
+            .time
+            .map_or_else(crate::db::now_millis, |seconds| seconds * 1000),
+    }
+}
