@@ -107,6 +107,25 @@ pub struct DerivedVersion {
     pub notices: Vec<String>,
 }
 
+/// Why Composer would not take a ref's composer.json: its own words, as the reason a
+/// ref is skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejection(pub String);
+
+impl Rejection {
+    fn new(reason: &str) -> Self {
+        Rejection(reason.to_owned())
+    }
+}
+
+/// A [`Rejection`] with a formatted reason.
+macro_rules! reject {
+    ($($arg:tt)*) => {
+        Rejection(format!($($arg)*))
+    };
+}
+
 /// A ref that gives no version, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedRef {
@@ -139,7 +158,7 @@ pub fn derive_versions(
         };
         match derived {
             Ok(version) => versions.push(version),
-            Err(reason) => skipped.push(SkippedRef {
+            Err(Rejection(reason)) => skipped.push(SkippedRef {
                 ref_name: git_ref.name.clone(),
                 kind: git_ref.kind,
                 reason,
@@ -151,27 +170,29 @@ pub fn derive_versions(
 
 /// The package name in the default branch's composer.json, which names every version:
 /// it must be there and be a valid, lowercase package name.
-pub fn package_name_of(default_branch_manifest: &[u8]) -> Result<String, String> {
+pub fn package_name_of(default_branch_manifest: &[u8]) -> Result<String, Rejection> {
     let fields = match read_composer_json(Some(default_branch_manifest)) {
         ComposerJson::Missing => {
-            return Err("composer.json is empty (no JSON object with fields)".to_owned());
+            return Err(Rejection::new(
+                "composer.json is empty (no JSON object with fields)",
+            ));
         }
-        ComposerJson::Invalid(reason) => return Err(reason),
+        ComposerJson::Invalid(reason) => return Err(Rejection(reason)),
         ComposerJson::Fields(fields) => fields,
     };
     let name = match fields.get("name") {
         Some(Value::String(name)) if !is_php_empty_string(name) => name,
         Some(Value::String(_)) | None | Some(Value::Null) => {
-            return Err("composer.json has no \"name\"".to_owned());
+            return Err(Rejection::new("composer.json has no \"name\""));
         }
         Some(other) => {
-            return Err(format!(
+            return Err(reject!(
                 "composer.json \"name\" must be a string, found {}",
                 json_type(other)
             ));
         }
     };
-    package_name::validate(name).map_err(|e| format!("composer.json \"name\": {e}"))?;
+    package_name::validate(name).map_err(|e| reject!("composer.json \"name\": {e}"))?;
     Ok(name.clone())
 }
 
@@ -180,9 +201,9 @@ fn derive_tag(
     package: &str,
     git_ref: &GitRef,
     earlier: &[DerivedVersion],
-) -> Result<DerivedVersion, String> {
+) -> Result<DerivedVersion, Rejection> {
     let tag = git_ref.name.replace("release-", "");
-    let parsed_tag = version::normalize(&tag).map_err(|e| format!("invalid tag name: {e}"))?;
+    let parsed_tag = version::normalize(&tag).map_err(|e| reject!("invalid tag name: {e}"))?;
     let data = composer_fields(git_ref)?;
 
     // A manually versioned package; otherwise the version is the tag's.
@@ -190,7 +211,7 @@ fn derive_tag(
         None | Some(Value::Null) => (tag.clone(), parsed_tag.clone()),
         Some(Value::String(declared)) => {
             let normalized = version::normalize(declared)
-                .map_err(|e| format!("composer.json \"version\": {e}"))?;
+                .map_err(|e| reject!("composer.json \"version\": {e}"))?;
             (declared.clone(), normalized)
         }
         Some(other) => return Err(type_error("version", "a string", other)),
@@ -201,16 +222,16 @@ fn derive_tag(
 
     if normalized != parsed_tag {
         return Err(if DEV_AFFIX.is_match(&parsed_tag) {
-            "invalid tag name, tags can not use dev prefixes or suffixes".to_owned()
+            Rejection::new("invalid tag name, tags can not use dev prefixes or suffixes")
         } else {
-            format!("tag ({parsed_tag}) does not match version ({normalized}) in composer.json")
+            reject!("tag ({parsed_tag}) does not match version ({normalized}) in composer.json")
         });
     }
     if let Some(existing) = earlier
         .iter()
         .find(|v| php_version_compare(&v.version_normalized, &normalized) == Ordering::Equal)
     {
-        return Err(format!(
+        return Err(reject!(
             "it conflicts with another tag ({}) as both resolve to {normalized} internally",
             existing.version
         ));
@@ -225,16 +246,16 @@ fn derive_branch(
     git_ref: &GitRef,
     is_default_branch: bool,
     earlier: &[DerivedVersion],
-) -> Result<DerivedVersion, String> {
+) -> Result<DerivedVersion, Rejection> {
     let branch = &git_ref.name;
     // GitDriver::getBranches() drops names git could take for options.
     if branch.starts_with('-') {
-        return Err("invalid branch name".to_owned());
+        return Err(Rejection::new("invalid branch name"));
     }
     let parsed_branch = version::normalize_branch(branch);
     // A name that breaks constraint syntax (`a,b`, `x|y`) could never be required.
     if version::parse_constraints(&parsed_branch).is_err() {
-        return Err("invalid branch name".to_owned());
+        return Err(Rejection::new("invalid branch name"));
     }
     let pretty = if parsed_branch.starts_with("dev-") || parsed_branch == DEFAULT_BRANCH_ALIAS {
         format!("dev-{branch}")
@@ -250,7 +271,7 @@ fn derive_branch(
         .iter()
         .find(|v| v.version_normalized == parsed_branch)
     {
-        return Err(format!(
+        return Err(reject!(
             "it conflicts with the branch {} as both resolve to {parsed_branch}",
             existing.ref_name
         ));
@@ -339,10 +360,10 @@ fn read_composer_json(bytes: Option<&[u8]>) -> ComposerJson {
     }
 }
 
-fn composer_fields(git_ref: &GitRef) -> Result<Map<String, Value>, String> {
+fn composer_fields(git_ref: &GitRef) -> Result<Map<String, Value>, Rejection> {
     match read_composer_json(git_ref.composer_json.as_deref()) {
-        ComposerJson::Missing => Err("no composer.json".to_owned()),
-        ComposerJson::Invalid(reason) => Err(reason),
+        ComposerJson::Missing => Err(Rejection::new("no composer.json")),
+        ComposerJson::Invalid(reason) => Err(Rejection(reason)),
         ComposerJson::Fields(fields) => Ok(fields),
     }
 }
@@ -350,7 +371,7 @@ fn composer_fields(git_ref: &GitRef) -> Result<Map<String, Value>, String> {
 /// Why `ArrayLoader::load()` would not load `data` as version `pretty_version`: the
 /// exceptions it throws, plus the `TypeError`s and (with Composer's error handler)
 /// warnings its strictly typed calls raise on values of the wrong type.
-fn loader_rejection(data: &Map<String, Value>, pretty_version: &str) -> Result<(), String> {
+fn loader_rejection(data: &Map<String, Value>, pretty_version: &str) -> Result<(), Rejection> {
     for section in LINK_SECTIONS {
         let Some(links) = data.get(section).and_then(php_array) else {
             continue;
@@ -365,7 +386,7 @@ fn loader_rejection(data: &Map<String, Value>, pretty_version: &str) -> Result<(
                 constraint
             };
             if let Err(e) = version::parse_constraints(parsed) {
-                return Err(format!("{section}.{target}: {e}"));
+                return Err(reject!("{section}.{target}: {e}"));
             }
         }
     }
@@ -433,7 +454,7 @@ fn loader_rejection(data: &Map<String, Value>, pretty_version: &str) -> Result<(
 
 /// `source` and `dist` given in composer.json replace the repository's own, so the
 /// loader insists on their shape.
-fn check_package_location(key: &str, value: &Value, required: &[&str]) -> Result<(), String> {
+fn check_package_location(key: &str, value: &Value, required: &[&str]) -> Result<(), Rejection> {
     let fields = value.as_object();
     let has = |field: &str| {
         fields
@@ -441,7 +462,7 @@ fn check_package_location(key: &str, value: &Value, required: &[&str]) -> Result
             .is_some_and(|v| !v.is_null())
     };
     if !required.iter().all(|field| has(field)) {
-        return Err(format!(
+        return Err(reject!(
             "composer.json \"{key}\" must be an object with {}",
             required.join(", ")
         ));
@@ -472,7 +493,7 @@ fn check_package_location(key: &str, value: &Value, required: &[&str]) -> Result
 
 /// `ArrayLoader::getBranchAlias()` reads `extra.branch-alias` of dev versions up to the
 /// first alias that applies, and fails on a target that is not a string on the way.
-fn check_branch_aliases(data: &Map<String, Value>, pretty_version: &str) -> Result<(), String> {
+fn check_branch_aliases(data: &Map<String, Value>, pretty_version: &str) -> Result<(), Rejection> {
     if !pretty_version.starts_with("dev-") && !pretty_version.ends_with("-dev") {
         return Ok(());
     }
@@ -524,8 +545,8 @@ fn branch_alias_applies(source: &str, target: &str, version: &str) -> bool {
     }
 }
 
-fn type_error(field: &str, expected: &str, found: &Value) -> String {
-    format!(
+fn type_error(field: &str, expected: &str, found: &Value) -> Rejection {
+    reject!(
         "composer.json \"{field}\" must be {expected}, found {} (Composer fails on it)",
         json_type(found)
     )
@@ -1219,7 +1240,7 @@ mod tests {
             (br#"{"name":"nolash"}"#, "composer.json \"name\": "),
         ];
         for (json, reason) in cases {
-            let got = package_name_of(json).unwrap_err();
+            let got = package_name_of(json).unwrap_err().0;
             assert!(
                 got.starts_with(reason),
                 "{}: {got}",

@@ -37,8 +37,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A user name outside the simple alphabet that `user:token` pairs and URLs allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid user name {0:?}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+)]
+pub struct InvalidUserName(pub String);
+
 /// User names appear in `user:token` pairs and URLs, so they are kept simple.
-pub fn validate_user_name(name: &str) -> Result<(), String> {
+pub fn validate_user_name(name: &str) -> Result<(), InvalidUserName> {
     let valid_chars = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -47,9 +54,7 @@ pub fn validate_user_name(name: &str) -> Result<(), String> {
         || !valid_chars
         || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
     {
-        return Err(format!(
-            "invalid user name {name:?}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        ));
+        return Err(InvalidUserName(name.to_owned()));
     }
     Ok(())
 }

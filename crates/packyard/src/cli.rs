@@ -188,7 +188,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn add_user(settings: Settings, name: &str, role: Role) -> anyhow::Result<()> {
-    validate_user_name(name).map_err(anyhow::Error::msg)?;
+    validate_user_name(name)?;
     let app = App::open(settings).await?;
     let token = generate_token();
     match app.db.create_user(name, role, &hash_token(&token)).await {

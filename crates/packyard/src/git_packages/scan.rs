@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use composer::vcs::{
-    DerivedVersion, GitRef, RefKind, SkippedRef, derive_versions, package_name_of,
+    DerivedVersion, GitRef, RefKind, Rejection, SkippedRef, derive_versions, package_name_of,
 };
 
 use super::git::{FileAt, GitAuth, GitError, Mirror};
@@ -47,7 +47,11 @@ pub enum ScanError {
     #[error("the default branch ({branch}) has no composer.json")]
     NoComposerJson { branch: String },
     #[error("the composer.json of the default branch ({branch}) is unusable: {reason}")]
-    InvalidComposerJson { branch: String, reason: String },
+    InvalidComposerJson {
+        branch: String,
+        #[source]
+        reason: Rejection,
+    },
     #[error(
         "the repository's default branch now names the package {found}, not {expected}; add it as a new package instead"
     )]

@@ -43,7 +43,7 @@ pub async fn root(
     };
     let base = base_url(&app, &headers)?;
     let body = rewrite_root(&upstream_root.body, &mirror, &base, available)
-        .map_err(|reason| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, reason))?;
+        .map_err(|error| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, error.to_string()))?;
     let document = Document {
         body: body.into(),
         last_modified: upstream_root.last_modified(),

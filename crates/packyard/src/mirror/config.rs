@@ -130,17 +130,33 @@ pub struct HttpBasic {
     pub password: String,
 }
 
+/// A mirror definition that cannot be used, named by its config key
+/// (`mirrors.ALIAS.FIELD`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MirrorConfigError {
+    #[error("mirrors.{0}: an alias is letters, digits, '-' and '_'")]
+    InvalidAlias(String),
+    #[error("mirrors.{0}: needs at least a url")]
+    NoUrl(String),
+    #[error("mirrors.{0}.url: required")]
+    MissingUrl(String),
+    #[error("mirrors.{alias}.url: {url:?} must start with https:// or http://")]
+    UnsupportedUrl { alias: String, url: String },
+    #[error("mirrors.{alias}.sync_interval: {value} is not an interval such as 300, 5m or 1h")]
+    InvalidInterval { alias: String, value: String },
+}
+
 /// The mirrors in effect: `packagist` unless removed, plus those defined.
-pub fn resolve(entries: &BTreeMap<String, MirrorEntry>) -> Result<Vec<MirrorConfig>, String> {
+pub fn resolve(
+    entries: &BTreeMap<String, MirrorEntry>,
+) -> Result<Vec<MirrorConfig>, MirrorConfigError> {
     let mut mirrors = Vec::new();
     if !entries.contains_key(DEFAULT_ALIAS) {
         mirrors.push(MirrorConfig::new(DEFAULT_ALIAS, DEFAULT_URL));
     }
     for (alias, entry) in entries {
         if !is_valid_alias(alias) {
-            return Err(format!(
-                "mirrors.{alias}: an alias is letters, digits, '-' and '_'"
-            ));
+            return Err(MirrorConfigError::InvalidAlias(alias.clone()));
         }
         let fields = match entry {
             MirrorEntry::Disabled(true) if alias == DEFAULT_ALIAS => {
@@ -149,7 +165,7 @@ pub fn resolve(entries: &BTreeMap<String, MirrorEntry>) -> Result<Vec<MirrorConf
             }
             MirrorEntry::Disabled(false) => continue,
             MirrorEntry::Disabled(true) => {
-                return Err(format!("mirrors.{alias}: needs at least a url"));
+                return Err(MirrorConfigError::NoUrl(alias.clone()));
             }
             MirrorEntry::Defined(fields) if fields.enabled == Some(false) => continue,
             MirrorEntry::Defined(fields) => fields,
@@ -157,12 +173,13 @@ pub fn resolve(entries: &BTreeMap<String, MirrorEntry>) -> Result<Vec<MirrorConf
         let url = match (&fields.url, alias.as_str()) {
             (Some(url), _) => url.clone(),
             (None, DEFAULT_ALIAS) => DEFAULT_URL.to_owned(),
-            (None, _) => return Err(format!("mirrors.{alias}.url: required")),
+            (None, _) => return Err(MirrorConfigError::MissingUrl(alias.clone())),
         };
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(format!(
-                "mirrors.{alias}.url: {url:?} must start with https:// or http://"
-            ));
+            return Err(MirrorConfigError::UnsupportedUrl {
+                alias: alias.clone(),
+                url,
+            });
         }
         let mut mirror = MirrorConfig::new(alias, &url);
         mirror.http_basic = fields
@@ -175,8 +192,14 @@ pub fn resolve(entries: &BTreeMap<String, MirrorEntry>) -> Result<Vec<MirrorConf
         mirror.strict = fields.strict;
         mirror.enable_dist_mirror = fields.enable_dist_mirror.unwrap_or(true);
         if let Some(interval) = &fields.sync_interval {
-            mirror.sync_interval = parse_interval(interval)
-                .map_err(|e| format!("mirrors.{alias}.sync_interval: {e}"))?;
+            mirror.sync_interval =
+                parse_interval(interval).ok_or_else(|| MirrorConfigError::InvalidInterval {
+                    alias: alias.clone(),
+                    value: match interval {
+                        serde_yaml_ng::Value::String(text) => format!("{text:?}"),
+                        other => format!("{other:?}"),
+                    },
+                })?;
         }
         mirrors.push(mirror);
     }
@@ -190,29 +213,25 @@ fn is_valid_alias(alias: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn parse_interval(value: &serde_yaml_ng::Value) -> Result<Duration, String> {
+/// Seconds, or a number with `s`, `m` or `h`.
+fn parse_interval(value: &serde_yaml_ng::Value) -> Option<Duration> {
     let text = match value {
         serde_yaml_ng::Value::Number(n) => n.to_string(),
         serde_yaml_ng::Value::String(s) => s.clone(),
-        other => {
-            return Err(format!(
-                "{other:?} is not an interval such as 300, 5m or 1h"
-            ));
-        }
+        _ => return None,
     };
-    let invalid = || format!("{text:?} is not an interval such as 300, 5m or 1h");
     let (digits, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len()),
     );
-    let seconds: u64 = digits.parse().map_err(|_| invalid())?;
+    let seconds: u64 = digits.parse().ok()?;
     let multiplier = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
-        _ => return Err(invalid()),
+        _ => return None,
     };
-    Ok(Duration::from_secs(seconds * multiplier))
+    Some(Duration::from_secs(seconds.checked_mul(multiplier)?))
 }
 
 #[cfg(test)]
@@ -222,7 +241,7 @@ mod tests {
     fn parse(yaml: &str) -> Result<Vec<MirrorConfig>, String> {
         let entries: BTreeMap<String, MirrorEntry> =
             serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
-        resolve(&entries)
+        resolve(&entries).map_err(|e| e.to_string())
     }
 
     #[test]

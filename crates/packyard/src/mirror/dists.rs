@@ -15,7 +15,7 @@ use storage::{Object, StorageError, Store};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::config::MirrorConfig;
-use super::upstream::Upstream;
+use super::upstream::{Upstream, UpstreamError};
 
 /// Where to get one archive and what it must hash to.
 #[derive(Debug, Clone)]
@@ -41,14 +41,39 @@ pub enum DistReply {
 #[derive(Debug, thiserror::Error)]
 pub enum DistError {
     #[error("no upstream URL could be downloaded: {0}")]
-    Upstream(String),
+    Upstream(MirroringFailure),
     #[error("the download for this archive failed: {0}")]
-    Failed(String),
+    Failed(MirroringFailure),
     #[error("storage unavailable: {0}")]
     Storage(#[from] StorageError),
 }
 
-type Outcome = Option<Result<(), String>>;
+/// Why mirroring one archive failed; shared with every request that waited for it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MirroringFailure {
+    #[error("the metadata has no dist URL")]
+    NoUrl,
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Unreachable(Vec<UpstreamError>),
+    #[error("{0}")]
+    Download(UpstreamError),
+    #[error("sha1 mismatch: upstream sent {actual}, the metadata says {expected}")]
+    ShasumMismatch { actual: String, expected: String },
+    #[error("the storage upload stopped")]
+    UploadStopped,
+    #[error("storing the archive failed: {0}")]
+    Store(Arc<StorageError>),
+    #[error("the upload task failed: {0}")]
+    UploadTask(Arc<tokio::task::JoinError>),
+    #[error("the download was abandoned; try again")]
+    Abandoned,
+    #[error("the download task ended early")]
+    TaskEnded,
+    #[error("the archive vanished from storage")]
+    Vanished,
+}
+
+type Outcome = Option<Result<(), MirroringFailure>>;
 
 fn found(read: Result<Object, StorageError>) -> Result<Option<Object>, StorageError> {
     match read {
@@ -111,13 +136,11 @@ impl Dists {
             .wait_for(Option::is_some)
             .await
             .map(|outcome| outcome.clone())
-            .map_err(|_| DistError::Failed("the download was abandoned; try again".into()))?;
+            .map_err(|_| DistError::Failed(MirroringFailure::Abandoned))?;
         match outcome.expect("waited for Some") {
             Ok(()) => match self.stored(&source.key).await? {
                 Some(object) => Ok(DistReply::Stored(object)),
-                None => Err(DistError::Failed(
-                    "the archive vanished from storage".into(),
-                )),
+                None => Err(DistError::Failed(MirroringFailure::Vanished)),
             },
             Err(reason) => Err(DistError::Failed(reason)),
         }
@@ -175,7 +198,7 @@ impl Dists {
         });
         let (length, client_rx) = opened_rx
             .await
-            .map_err(|_| DistError::Failed("the download task ended early".into()))?
+            .map_err(|_| DistError::Failed(MirroringFailure::TaskEnded))?
             .map_err(DistError::Upstream)?;
         let stream = futures_util::stream::unfold(client_rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
@@ -193,25 +216,30 @@ impl Dists {
     ) -> Result<
         (
             Option<u64>,
-            impl Stream<Item = Result<Bytes, super::upstream::UpstreamError>> + Send + Unpin + 'static,
+            impl Stream<Item = Result<Bytes, UpstreamError>> + Send + Unpin + 'static,
         ),
-        String,
+        MirroringFailure,
     > {
         let mut failures = Vec::new();
         for url in &source.urls {
             match self.upstream.download(mirror, url).await {
                 Ok((length, stream)) => return Ok((length, Box::pin(stream))),
-                Err(error) => failures.push(error.to_string()),
+                Err(error) => failures.push(error),
             }
         }
         Err(if failures.is_empty() {
-            "the metadata has no dist URL".to_owned()
+            MirroringFailure::NoUrl
         } else {
-            failures.join("; ")
+            MirroringFailure::Unreachable(failures)
         })
     }
 
-    fn finish(&self, key: &str, done: &watch::Sender<Outcome>, result: Result<(), String>) {
+    fn finish(
+        &self,
+        key: &str,
+        done: &watch::Sender<Outcome>,
+        result: Result<(), MirroringFailure>,
+    ) {
         self.in_flight.lock().unwrap().remove(key);
         let _ = done.send(Some(result));
     }
@@ -224,9 +252,9 @@ impl Dists {
         length: Option<u64>,
         source: &DistSource,
         client: mpsc::Sender<Result<Bytes, std::io::Error>>,
-    ) -> Result<(), String>
+    ) -> Result<(), MirroringFailure>
     where
-        S: Stream<Item = Result<Bytes, super::upstream::UpstreamError>> + Unpin,
+        S: Stream<Item = Result<Bytes, UpstreamError>> + Unpin,
     {
         let (store_tx, store_rx) = mpsc::channel::<Result<Bytes, StorageError>>(8);
         let store = self.store.clone();
@@ -261,12 +289,12 @@ impl Dists {
                         client = None;
                     }
                     if store_tx.send(Ok(bytes)).await.is_err() {
-                        failure = Some("the storage upload stopped".to_owned());
+                        failure = Some(MirroringFailure::UploadStopped);
                         break;
                     }
                 }
                 Err(error) => {
-                    failure = Some(error.to_string());
+                    failure = Some(MirroringFailure::Download(error));
                     break;
                 }
             }
@@ -276,10 +304,10 @@ impl Dists {
             && !source.shasum.is_empty()
             && !actual.eq_ignore_ascii_case(&source.shasum)
         {
-            failure = Some(format!(
-                "sha1 mismatch: upstream sent {actual}, the metadata says {}",
-                source.shasum
-            ));
+            failure = Some(MirroringFailure::ShasumMismatch {
+                actual,
+                expected: source.shasum.clone(),
+            });
         }
         if failure.is_none()
             && let (Some(last), Some(sender)) = (held_back.take(), &client)
@@ -302,10 +330,12 @@ impl Dists {
             }
         }
         drop(store_tx);
-        let stored = upload.await.map_err(|e| e.to_string())?;
+        let stored = upload
+            .await
+            .map_err(|e| MirroringFailure::UploadTask(Arc::new(e)))?;
         match (failure, stored) {
             (Some(reason), _) => Err(reason),
-            (None, Err(error)) => Err(error.to_string()),
+            (None, Err(error)) => Err(MirroringFailure::Store(Arc::new(error))),
             (None, Ok(())) => Ok(()),
         }
     }

@@ -233,6 +233,11 @@ fn is_md5_hex(text: &str) -> bool {
     text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// An upstream `packages.json` that is not a JSON object.
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream packages.json is not a JSON object")]
+pub struct UnusableRoot;
+
 /// The upstream root rewritten for our clients: metadata and archives come from us;
 /// what we do not proxy (`providers-api`, `search`, `list`, the upstream's
 /// `notify-batch`, v1 provider files) is removed.
@@ -241,10 +246,9 @@ pub fn rewrite_root(
     mirror: &MirrorConfig,
     base: &str,
     available: Option<Vec<String>>,
-) -> Result<Vec<u8>, String> {
-    let mut root: Map<String, Value> = match serde_json::from_slice(upstream_root) {
-        Ok(Value::Object(root)) => root,
-        _ => return Err("the upstream packages.json is not a JSON object".into()),
+) -> Result<Vec<u8>, UnusableRoot> {
+    let Ok(Value::Object(mut root)) = serde_json::from_slice::<Value>(upstream_root) else {
+        return Err(UnusableRoot);
     };
     for unproxied in [
         "providers-api",

@@ -26,7 +26,7 @@ pub enum Fetched {
     NotFound,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("upstream {url}: {reason}")]
 pub struct UpstreamError {
     pub url: String,
