@@ -48,7 +48,12 @@ impl App {
             jobs: Arc::new(JobQueue::new(db.clone())),
             secrets: settings.secret.as_deref().map(SecretBox::new),
             dist_builds: SingleFlight::default(),
-            mirrors: Mirrors::new(settings.mirrors.clone(), &storage),
+            mirrors: Mirrors::new(
+                settings.mirrors.clone(),
+                &storage,
+                db.clone(),
+                metadata.clone(),
+            ),
             settings,
             db,
             storage,

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
+use composer::package_name::PackageName;
+
 use crate::app::App;
 use crate::auth::{generate_token, hash_token, validate_user_name};
 use crate::config::Settings;
@@ -12,7 +14,7 @@ use crate::db::{Role, is_unique_violation};
 use crate::git_packages::{self, AddRequest, Credentials, ScanSummary};
 use crate::mirror::documents::Revalidation;
 use crate::uploads::archive_file::ArchiveFile;
-use crate::uploads::artifact::{self, PublishRequest};
+use crate::uploads::artifact::PublishRequest;
 
 #[derive(Parser)]
 #[command(name = "packyard", version, about = "A private Composer repository")]
@@ -220,7 +222,7 @@ async fn upload(
         version,
         force,
     };
-    let published = artifact::publish(&app.db, &app.storage, &archive, request).await?;
+    let published = crate::uploads::upload(&app, &archive, request).await?;
     println!(
         "{} {} {} (reference {})",
         published.outcome.as_str(),
@@ -359,9 +361,7 @@ async fn mirror_approve(settings: Settings, alias: &str, names: &[String]) -> an
             "note: the {alias} mirror is not strict; approvals only matter for strict mirrors"
         );
     }
-    for name in names {
-        composer::package_name::validate(name).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        app.db.approve_mirrored_package(alias, name).await?;
+    for name in app.mirrors.approve(mirror, names).await? {
         println!("approved {name} for the {alias} mirror");
     }
     Ok(())
@@ -417,8 +417,7 @@ async fn mirror_forget(settings: Settings, alias: &str, package: &str) -> anyhow
         .mirrors
         .get(alias)
         .with_context(|| format!("no mirror named {alias}"))?;
-    let package = package.to_ascii_lowercase();
-    composer::package_name::validate(&package).map_err(|e| anyhow::anyhow!("{package}: {e}"))?;
+    let package = PackageName::parse(&package.to_ascii_lowercase())?;
     let forgotten = app.mirrors.forget(mirror, &package).await?;
     if forgotten.documents == 0 && forgotten.archives == 0 {
         println!("the {alias} mirror stores nothing of {package}");

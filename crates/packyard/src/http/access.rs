@@ -1,27 +1,42 @@
-//! Who is asking, and may they: HTTP Basic `user:token` or `?token=user:token`.
+//! Who is asking, and may they: axum extractors that handlers name in their arguments,
+//! so that no handler checks credentials by hand and every check happens before a body
+//! is read. Credentials are HTTP Basic `user:token`, `?token=user:token` or Packagist's
+//! `?username=&apiToken=`.
+//!
+//! - [`Caller`]: the verified user, or anonymous (wrong credentials are refused).
+//! - [`Reader`]: may read metadata and archives (any user, anyone with `PUBLIC_ACCESS`).
+//! - [`Maintainer`]: may add packages and trigger updates (maintainers and admins).
+//! - [`Admin`]: may do everything.
+//! - [`MirrorReader`]: may use the mirror the route's `{alias}` names.
 
-use axum::http::{HeaderMap, Uri, header};
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use axum::http::{Uri, header};
 
 use super::ApiError;
 use crate::app::App;
 use crate::auth::{parse_basic_header, split_pair};
 use crate::db::User;
+use crate::mirror::config::MirrorConfig;
 
-/// The caller of a request: a verified user, or anonymous.
+/// The caller of a request: a verified user, or anonymous. Wrong credentials are an
+/// error even on public instances: a client that sends a token expects it to count.
 pub struct Caller(pub Option<User>);
 
-impl Caller {
-    /// Reads and verifies the credentials of a request. Wrong credentials are an error
-    /// even on public instances: a client that sends a token expects it to count.
-    pub async fn identify(app: &App, headers: &HeaderMap, uri: &Uri) -> Result<Caller, ApiError> {
-        let presented = match headers.get(header::AUTHORIZATION) {
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let presented = match parts.headers.get(header::AUTHORIZATION) {
             Some(value) => {
                 let value = value.to_str().unwrap_or_default();
                 Some(parse_basic_header(value).ok_or_else(|| {
                     ApiError::unauthorized("unsupported Authorization header: use HTTP Basic with user name and API token")
                 })?)
             }
-            None => query_token(uri)?,
+            None => query_token(&parts.uri)?,
         };
         let Some((name, token)) = presented else {
             return Ok(Caller(None));
@@ -31,42 +46,116 @@ impl Caller {
             None => Err(ApiError::unauthorized("invalid user name or API token")),
         }
     }
+}
 
-    /// Readers of metadata and archives: any user, or anyone with `PUBLIC_ACCESS`.
-    pub fn require_reader(&self, app: &App) -> Result<(), ApiError> {
-        if self.0.is_some() || app.settings.public_access {
-            return Ok(());
+/// A reader of metadata and archives: any user, or anyone with `PUBLIC_ACCESS`.
+pub struct Reader(
+    #[allow(
+        dead_code,
+        reason = "every reader sees every package until per-user access rules exist"
+    )]
+    pub Option<User>,
+);
+
+impl FromRequestParts<Arc<App>> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let Caller(user) = Caller::from_request_parts(parts, app).await?;
+        if user.is_none() && !app.settings.public_access {
+            return Err(ApiError::unauthorized(
+                "authentication required: send HTTP Basic credentials (user name and API token)",
+            ));
         }
-        Err(ApiError::unauthorized(
-            "authentication required: send HTTP Basic credentials (user name and API token)",
-        ))
+        Ok(Reader(user))
     }
+}
 
-    /// Maintainers and admins: may add packages and trigger updates.
-    pub fn require_maintainer(&self) -> Result<&User, ApiError> {
-        match &self.0 {
-            Some(user) if user.is_maintainer || user.is_admin => Ok(user),
-            Some(user) => Err(ApiError::forbidden(format!(
-                "user {} is not a maintainer",
-                user.name
-            ))),
-            None => Err(ApiError::unauthorized(
-                "authentication required: this needs a maintainer's API token",
-            )),
-        }
+/// A maintainer or an admin: may add packages and trigger updates.
+pub struct Maintainer(pub User);
+
+impl FromRequestParts<Arc<App>> for Maintainer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let Caller(user) = Caller::from_request_parts(parts, app).await?;
+        require(user, "a maintainer", |user| {
+            user.is_maintainer || user.is_admin
+        })
+        .map(Maintainer)
     }
+}
 
-    pub fn require_admin(&self) -> Result<&User, ApiError> {
-        match &self.0 {
-            Some(user) if user.is_admin => Ok(user),
-            Some(user) => Err(ApiError::forbidden(format!(
-                "user {} is not an admin",
-                user.name
-            ))),
-            None => Err(ApiError::unauthorized(
-                "authentication required: this needs an admin's API token",
-            )),
+/// An admin.
+pub struct Admin(pub User);
+
+impl FromRequestParts<Arc<App>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let Caller(user) = Caller::from_request_parts(parts, app).await?;
+        require(user, "an admin", |user| user.is_admin).map(Admin)
+    }
+}
+
+impl Maintainer {
+    /// For routes that accept other proof too (a webhook's signature): the caller must
+    /// be a maintainer when it brings none.
+    pub fn require(Caller(user): Caller) -> Result<Maintainer, ApiError> {
+        require(user, "a maintainer", |user| {
+            user.is_maintainer || user.is_admin
+        })
+        .map(Maintainer)
+    }
+}
+
+/// 401 for anonymous callers, 403 for users without the role.
+fn require(
+    user: Option<User>,
+    role: &str,
+    has_role: impl Fn(&User) -> bool,
+) -> Result<User, ApiError> {
+    match user {
+        Some(user) if has_role(&user) => Ok(user),
+        Some(user) => Err(ApiError::forbidden(format!(
+            "user {} is not {role}",
+            user.name
+        ))),
+        None => Err(ApiError::unauthorized(format!(
+            "authentication required: this needs {role}'s API token"
+        ))),
+    }
+}
+
+/// The mirror the route's `{alias}` names, when the caller may use it: a token is
+/// needed unless the mirror is public.
+pub struct MirrorReader(pub Arc<MirrorConfig>);
+
+impl FromRequestParts<Arc<App>> for MirrorReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, app)
+            .await
+            .map_err(|_| ApiError::not_found("no such route"))?;
+        let alias = params
+            .iter()
+            .find_map(|(name, value)| (name == "alias").then(|| value.to_owned()))
+            .ok_or_else(|| {
+                ApiError::internal("a mirror route without {alias}", parts.uri.path())
+            })?;
+        let mirror = app
+            .mirrors
+            .get(&alias)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("no mirror named {alias}")))?;
+        let Caller(user) = Caller::from_request_parts(parts, app).await?;
+        if user.is_none() && !mirror.public_access {
+            return Err(ApiError::unauthorized(
+                "authentication required: send HTTP Basic credentials (user name and API token)",
+            ));
         }
+        Ok(MirrorReader(mirror))
     }
 }
 

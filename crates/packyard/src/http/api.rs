@@ -8,26 +8,27 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::access::{Caller, query_param};
+use super::access::{Admin, Maintainer, Reader, query_param};
 use super::{ApiError, Success};
 use crate::app::App;
 use crate::git_packages::{self, AddRequest, Credentials};
 use crate::jobs::JobView;
+use crate::uploads;
 use crate::uploads::archive_file::{ArchiveFile, ReceiveError};
-use crate::uploads::artifact::{self, Outcome, PublishRequest};
+use crate::uploads::artifact::{Outcome, PublishRequest};
 
 /// `PUT /api/packages/upload/{vendor}/{package}/{version}` with a zip body (the route
 /// of Packeton and Nexus). Admins only.
 pub async fn upload(
     State(app): State<Arc<App>>,
+    Admin(admin): Admin,
+    // Not a `PackagePath`: a bad name in an upload is the uploader's mistake (400, with
+    // the reason), not an unknown package.
     Path((vendor, package, version)): Path<(String, String, String)>,
     headers: HeaderMap,
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
-    Caller::identify(&app, &headers, &uri)
-        .await?
-        .require_admin()?;
     let limit = app.settings.max_upload;
     let declared_length = headers
         .get(header::CONTENT_LENGTH)
@@ -46,16 +47,13 @@ pub async fn upload(
         version: Some(version),
         force,
     };
-    let published = artifact::publish(&app.db, &app.storage, &archive, request).await?;
-    if published.outcome != Outcome::Unchanged {
-        app.metadata.package_changed(&published.package).await?;
-    }
+    let published = uploads::upload(&app, &archive, request).await?;
     let status = match published.outcome {
         Outcome::Created => StatusCode::CREATED,
         Outcome::Replaced | Outcome::Unchanged => StatusCode::OK,
     };
     let outcome = published.outcome.as_str();
-    tracing::info!(package = %published.package, version = %published.version, outcome, "artifact uploaded");
+    tracing::info!(package = %published.package, version = %published.version, outcome, by = %admin.name, "artifact uploaded");
     let body = json!({
         "status": "success",
         "outcome": outcome,
@@ -89,13 +87,9 @@ struct RepositorySpec {
 /// runs before the answer, so a bad repository is reported here.
 pub async fn create_package(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    uri: Uri,
+    Maintainer(maintainer): Maintainer,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    Caller::identify(&app, &headers, &uri)
-        .await?
-        .require_maintainer()?;
     let request: CreatePackage = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "expected {{\"repository\":{{\"url\":\"...\"}}}}: {e}"
@@ -111,19 +105,16 @@ pub async fn create_package(
         },
     )
     .await?;
+    tracing::info!(package = %summary.package, by = %maintainer.name, "git package added over the API");
     Ok((StatusCode::CREATED, axum::Json(Success::new(summary))).into_response())
 }
 
 /// `GET /api/jobs/{id}`: the state of a background job, with its result or error text.
 pub async fn job(
     State(app): State<Arc<App>>,
+    _: Reader,
     Path(id): Path<i64>,
-    headers: HeaderMap,
-    uri: Uri,
 ) -> Result<Response, ApiError> {
-    Caller::identify(&app, &headers, &uri)
-        .await?
-        .require_reader(&app)?;
     match app.db.job(id).await? {
         Some(job) => Ok(axum::Json(JobView::of(&job)).into_response()),
         None => Err(ApiError::not_found(format!("no job {id}"))),
@@ -140,28 +131,21 @@ struct Approval {
 /// a strict mirror. Admins only.
 pub async fn approve_mirrored(
     State(app): State<Arc<App>>,
+    Admin(admin): Admin,
     Path(alias): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    Caller::identify(&app, &headers, &uri)
-        .await?
-        .require_admin()?;
-    if app.mirrors.get(&alias).is_none() {
-        return Err(ApiError::not_found(format!("no mirror named {alias}")));
-    }
+    let mirror = app
+        .mirrors
+        .get(&alias)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no mirror named {alias}")))?;
     let approval: Approval = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("expected {{\"packages\": [\"vendor/name\"]}}: {e}"))
     })?;
-    for name in &approval.packages {
-        composer::package_name::validate(name)
-            .map_err(|e| ApiError::bad_request(format!("{name}: {e}")))?;
-    }
-    for name in &approval.packages {
-        app.db.approve_mirrored_package(&alias, name).await?;
-    }
-    Ok(axum::Json(json!({"status": "success", "approved": approval.packages})).into_response())
+    let approved = app.mirrors.approve(&mirror, &approval.packages).await?;
+    tracing::info!(mirror = %mirror.alias, packages = approved.len(), by = %admin.name, "mirrored packages approved");
+    Ok(axum::Json(Success::new(json!({"approved": approved}))).into_response())
 }
 
 pub async fn healthz(State(app): State<Arc<App>>) -> Result<Response, ApiError> {

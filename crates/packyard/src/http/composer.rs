@@ -1,18 +1,19 @@
-//! The endpoints the Composer client uses (shared/reference/composer-protocol.md).
+//! The endpoints the Composer client uses (ARCHITECTURE.md, "One request's path").
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use storage::StorageError;
 
 use super::ApiError;
-use super::access::Caller;
+use super::access::Reader;
+use super::paths::{P2File, PackagePath};
 use crate::app::App;
 use crate::metadata::Document;
 
@@ -21,60 +22,44 @@ const MAX_DOWNLOADS_PER_BATCH: usize = 5_000;
 
 pub async fn root(
     State(app): State<Arc<App>>,
+    _: Reader,
     headers: HeaderMap,
-    uri: Uri,
 ) -> Result<Response, ApiError> {
-    Caller::identify(&app, &headers, &uri)
-        .await?
-        .require_reader(&app)?;
     let base = base_url(&app, &headers)?;
     Ok(json_document(&app.metadata.root(&base), &headers))
 }
 
 pub async fn p2(
     State(app): State<Arc<App>>,
-    Path((vendor, file)): Path<(String, String)>,
+    _: Reader,
+    P2File { package, dev }: P2File,
     headers: HeaderMap,
-    uri: Uri,
 ) -> Result<Response, ApiError> {
-    Caller::identify(&app, &headers, &uri)
-        .await?
-        .require_reader(&app)?;
-    let Some(stem) = file.strip_suffix(".json") else {
-        return Err(ApiError::not_found("p2 files end in .json"));
-    };
-    let (package, dev) = match stem.strip_suffix("~dev") {
-        Some(package) => (package, true),
-        None => (stem, false),
-    };
-    let name = format!("{vendor}/{package}").to_ascii_lowercase();
-    if !app.metadata.exists(&name) {
-        return Err(package_not_found(&name));
+    let name = package.as_str();
+    if !app.metadata.exists(name) {
+        return Err(package_not_found(name));
     }
     let base = base_url(&app, &headers)?;
-    match app.metadata.p2(&name, dev, &base).await? {
+    match app.metadata.p2(name, dev, &base).await? {
         Some(document) => Ok(json_document(&document, &headers)),
-        None => Err(package_not_found(&name)),
+        None => Err(package_not_found(name)),
     }
 }
 
 pub async fn zipball(
     State(app): State<Arc<App>>,
-    Path((vendor, package, file)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
+    _: Reader,
+    PackagePath(package): PackagePath,
+    Path((_, _, file)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    Caller::identify(&app, &headers, &uri)
-        .await?
-        .require_reader(&app)?;
-    let name = format!("{vendor}/{package}").to_ascii_lowercase();
+    let name = package.as_str();
     let reference = file.strip_suffix(".zip").unwrap_or(&file);
-    let Some(location) = app.metadata.dist(&name, reference).await? else {
+    let Some(location) = app.metadata.dist(name, reference).await? else {
         return Err(ApiError::not_found(format!(
             "{name} has no archive with reference {reference}"
         )));
     };
-    crate::git_packages::dists::ensure(&app, &name, reference, &location).await?;
+    crate::git_packages::dists::ensure(&app, name, reference, &location).await?;
     let store = storage_by_name(&app, &location.store)?;
     let object = match store.get(&location.key).await {
         Ok(object) => object,
@@ -114,13 +99,9 @@ struct Download {
 /// Composer's notify-batch: `{"downloads":[{"name":..., "version":...}]}` after installs.
 pub async fn downloads(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    uri: Uri,
+    _: Reader,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    Caller::identify(&app, &headers, &uri)
-        .await?
-        .require_reader(&app)?;
     let batch: DownloadBatch = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "expected {{\"downloads\":[{{\"name\":...,\"version\":...}}]}}: {e}"

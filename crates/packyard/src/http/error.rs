@@ -4,6 +4,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::git_packages::{BuildError, GitPackageError};
+use crate::mirror::ApproveError;
 use crate::secrets::SecretError;
 use crate::uploads::archive_file::ReceiveError;
 use crate::uploads::artifact::UploadError;
@@ -138,6 +139,15 @@ impl From<GitPackageError> for ApiError {
             }
             Database(e) => ApiError::from(e),
             Storage(e) => ApiError::unavailable("storage unavailable", e),
+        }
+    }
+}
+
+impl From<ApproveError> for ApiError {
+    fn from(error: ApproveError) -> Self {
+        match error {
+            ApproveError::InvalidName(_) => ApiError::bad_request(error.to_string()),
+            ApproveError::Database(e) => e.into(),
         }
     }
 }

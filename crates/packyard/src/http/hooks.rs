@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
 use hmac::{Hmac, Mac};
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::ApiError;
-use super::access::Caller;
+use super::access::{Caller, Maintainer};
 use crate::app::App;
 use crate::db::VcsPackage;
 use crate::repository_url;
@@ -32,25 +32,37 @@ pub enum Provider {
     Generic,
 }
 
+/// Largest hook body read; push events with many commits stay far below it.
+const MAX_HOOK_BODY: usize = 2 * 1024 * 1024;
+
 /// The route of one provider's hooks.
 pub fn route(provider: Provider) -> MethodRouter<Arc<App>> {
     post(
-        move |state: State<Arc<App>>, headers: HeaderMap, uri: Uri, body: Bytes| {
-            receive(state, headers, uri, body, provider)
+        move |state: State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Body| {
+            receive(state, caller, headers, body, provider)
         },
     )
 }
 
+/// The credentials are checked before the body is read: a hook without a signature
+/// needs a maintainer's credentials, so an anonymous one is refused at once.
 async fn receive(
     State(app): State<Arc<App>>,
+    caller: Caller,
     headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
+    body: Body,
     provider: Provider,
 ) -> Result<Response, ApiError> {
     if provider == Provider::GitHub && header(&headers, "x-github-event") == Some("ping") {
         return Ok(axum::Json(json!({"status": "success", "message": "pong"})).into_response());
     }
+    let proof = signature(provider, &headers);
+    if proof.is_none() {
+        Maintainer::require(caller)?;
+    }
+    let body = axum::body::to_bytes(body, MAX_HOOK_BODY)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("reading the hook body failed: {e}")))?;
     let payload: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the hook body is not JSON: {e}")))?;
     let urls = repository_urls(provider, &payload);
@@ -66,20 +78,13 @@ async fn receive(
             urls[0]
         )));
     }
-    // A signature that is sent must be right; without one, a maintainer's credentials
-    // are needed.
-    match verify_signature(provider, &headers, &body, &packages) {
-        Some(true) => {}
-        Some(false) => {
-            return Err(ApiError::unauthorized(
-                "the webhook signature does not match the package's webhook secret",
-            ));
-        }
-        None => {
-            Caller::identify(&app, &headers, &uri)
-                .await?
-                .require_maintainer()?;
-        }
+    // A signature that is sent must be right (without one, the caller is a maintainer).
+    if let Some(proof) = proof
+        && !signature_matches(provider, proof, &body, &packages)
+    {
+        return Err(ApiError::unauthorized(
+            "the webhook signature does not match the package's webhook secret",
+        ));
     }
     let mut queued = Vec::new();
     for package in &packages {
@@ -168,15 +173,9 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Checks the provider's proof against the secret of every package: `None` when the hook
-/// carries no proof, `Some(false)` when a package has no secret or one does not match.
-fn verify_signature(
-    provider: Provider,
-    headers: &HeaderMap,
-    body: &[u8],
-    packages: &[VcsPackage],
-) -> Option<bool> {
-    let proof = match provider {
+/// The provider's proof that the hook comes from the repository's owner, if it sent one.
+fn signature(provider: Provider, headers: &HeaderMap) -> Option<&str> {
+    match provider {
         Provider::GitHub => {
             header(headers, "x-hub-signature-256").and_then(|s| s.strip_prefix("sha256="))
         }
@@ -188,9 +187,18 @@ fn verify_signature(
         }
         Provider::GitLab => header(headers, "x-gitlab-token"),
         Provider::Generic => None,
-    };
-    let proof = proof?;
-    let valid = packages
+    }
+}
+
+/// Checks the proof against the secret of every package: false when a package has no
+/// secret or one does not match.
+fn signature_matches(
+    provider: Provider,
+    proof: &str,
+    body: &[u8],
+    packages: &[VcsPackage],
+) -> bool {
+    packages
         .iter()
         .all(|package| match package.webhook_secret.as_deref() {
             None => false,
@@ -198,8 +206,7 @@ fn verify_signature(
                 constant_time_eq(proof.as_bytes(), secret.as_bytes())
             }
             Some(secret) => hmac_sha256_hex_matches(secret, body, proof),
-        });
-    Some(valid)
+        })
 }
 
 fn hmac_sha256_hex_matches(secret: &str, body: &[u8], hex_signature: &str) -> bool {
@@ -220,6 +227,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `None` without proof, else whether it matches.
+    fn verify_signature(
+        provider: Provider,
+        headers: &HeaderMap,
+        body: &[u8],
+        packages: &[VcsPackage],
+    ) -> Option<bool> {
+        signature(provider, headers).map(|proof| signature_matches(provider, proof, body, packages))
+    }
 
     fn sign(secret: &str, body: &[u8]) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();

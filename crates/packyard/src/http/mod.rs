@@ -6,6 +6,7 @@ mod composer;
 mod error;
 mod hooks;
 mod mirror;
+mod paths;
 
 use std::sync::Arc;
 

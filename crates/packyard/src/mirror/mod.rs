@@ -9,24 +9,54 @@ pub mod upstream;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use composer::package_name::{NameError, PackageName};
 use serde_json::{Map, Value, json};
 use storage::{Storage, StoreName, keys};
+
+use crate::db::Db;
+use crate::metadata::Metadata;
 
 use config::MirrorConfig;
 use dists::{DistError, DistReply, DistSource, Dists};
 use documents::{DocumentError, Documents, GoneDocument, MirroredDoc};
 use upstream::Upstream;
 
+/// The mirrors in effect and what they serve. Every way in (HTTP and CLI) comes through
+/// here, and so through the same access policy: never a private package's name, only
+/// allowed names, and for strict mirrors only approved ones.
 pub struct Mirrors {
     configs: BTreeMap<String, Arc<MirrorConfig>>,
     pub documents: Arc<Documents>,
     pub dists: Arc<Dists>,
+    db: Db,
+    metadata: Arc<Metadata>,
+}
+
+/// Why a mirror does not serve a package. Each reads like an unknown package to
+/// Composer (404), with the reason for people.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("{package} is a private package here; the {alias} mirror does not proxy it")]
+    PrivatePackage { package: String, alias: String },
+    #[error("{package} is not available from the {alias} mirror")]
+    NotAvailable { package: String, alias: String },
+    #[error(
+        "{package} is not approved for the {alias} mirror (packyard mirror approve {alias} {package})"
+    )]
+    NotApproved { package: String, alias: String },
 }
 
 impl Mirrors {
-    pub fn new(configs: Vec<MirrorConfig>, storage: &Storage) -> Self {
+    pub fn new(
+        configs: Vec<MirrorConfig>,
+        storage: &Storage,
+        db: Db,
+        metadata: Arc<Metadata>,
+    ) -> Self {
         let upstream = Upstream::new();
         Mirrors {
+            db,
+            metadata,
             configs: configs
                 .into_iter()
                 .map(|m| (m.alias.clone(), Arc::new(m)))
@@ -61,9 +91,11 @@ impl Mirrors {
     pub async fn metadata(
         &self,
         mirror: &Arc<MirrorConfig>,
-        package: &str,
+        package: &PackageName,
         dev: bool,
-    ) -> Result<Option<Arc<MirroredDoc>>, DocumentError> {
+    ) -> Result<Option<Arc<MirroredDoc>>, MirrorError> {
+        self.admit(mirror, package).await?;
+        let package = package.as_str();
         match self.documents.get(mirror, &p2_path(package, dev)).await {
             Err(DocumentError::Unavailable(error)) => {
                 let other = p2_path(package, !dev);
@@ -72,10 +104,10 @@ impl Mirrors {
                         tracing::warn!(%error, package, dev, "upstream unreachable; answering from the package's other stored document");
                         Ok(None)
                     }
-                    None => Err(DocumentError::Unavailable(error)),
+                    None => Err(DocumentError::Unavailable(error).into()),
                 }
             }
-            answer => answer,
+            answer => Ok(answer?),
         }
     }
 
@@ -91,11 +123,13 @@ impl Mirrors {
     pub async fn archive(
         &self,
         mirror: &Arc<MirrorConfig>,
-        package: &str,
+        package: &PackageName,
         version: &str,
         reference: &str,
         kind: &str,
-    ) -> Result<DistReply, ArchiveError> {
+    ) -> Result<DistReply, MirrorError> {
+        self.admit(mirror, package).await?;
+        let package = package.as_str();
         let dev_first = composer::version::is_dev(version) || is_md5_hex(version);
         let paths = [p2_path(package, dev_first), p2_path(package, !dev_first)];
         let locate =
@@ -140,7 +174,7 @@ impl Mirrors {
         let Some(found) = found else {
             return Err(match failure {
                 Some(error) => error.into(),
-                None => ArchiveError::UnknownVersion {
+                None => MirrorError::UnknownVersion {
                     package: package.to_owned(),
                     version: version.to_owned(),
                     reference: reference.to_owned(),
@@ -161,13 +195,60 @@ impl Mirrors {
         Ok(self.dists.fetch(mirror, source).await?)
     }
 
+    /// What may be proxied: never a name that is a private package here (a public
+    /// package of the same name could otherwise be installed in its place), only
+    /// allowed names, and in strict mode only approved ones.
+    async fn admit(&self, mirror: &MirrorConfig, package: &PackageName) -> Result<(), MirrorError> {
+        let refusal = |make: fn(String, String) -> Refusal| {
+            Err(MirrorError::Refused(make(
+                package.to_string(),
+                mirror.alias.clone(),
+            )))
+        };
+        if self.metadata.exists(package.as_str()) {
+            return refusal(|package, alias| Refusal::PrivatePackage { package, alias });
+        }
+        if !mirror.allows(package.as_str()) {
+            return refusal(|package, alias| Refusal::NotAvailable { package, alias });
+        }
+        if mirror.strict
+            && !self
+                .db
+                .is_mirrored_package_approved(&mirror.alias, package.as_str())
+                .await?
+        {
+            return refusal(|package, alias| Refusal::NotApproved { package, alias });
+        }
+        Ok(())
+    }
+
+    /// Lets `packages` through the strict `mirror`; all names are checked before any
+    /// is approved. Returns them as approved.
+    pub async fn approve(
+        &self,
+        mirror: &MirrorConfig,
+        packages: &[String],
+    ) -> Result<Vec<PackageName>, ApproveError> {
+        let names = packages
+            .iter()
+            .map(|name| PackageName::parse(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        for name in &names {
+            self.db
+                .approve_mirrored_package(&mirror.alias, name.as_str())
+                .await?;
+        }
+        Ok(names)
+    }
+
     /// Drops what `mirror` stored of `package`: both p2 documents, their gone-upstream
     /// markers and every archive. The next request asks the upstream afresh.
     pub async fn forget(
         &self,
         mirror: &MirrorConfig,
-        package: &str,
-    ) -> Result<Forgotten, ArchiveError> {
+        package: &PackageName,
+    ) -> Result<Forgotten, MirrorError> {
+        let package = package.as_str();
         let mut forgotten = Forgotten::default();
         for dev in [false, true] {
             if self
@@ -202,7 +283,20 @@ pub struct Forgotten {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ArchiveError {
+pub enum ApproveError {
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Why a mirrored document or archive cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    #[error(transparent)]
+    Refused(Refusal),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
     #[error("{package} has no version {version} with reference {reference}")]
     UnknownVersion {
         package: String,
@@ -215,9 +309,9 @@ pub enum ArchiveError {
     Dist(#[from] DistError),
 }
 
-impl From<storage::StorageError> for ArchiveError {
+impl From<storage::StorageError> for MirrorError {
     fn from(error: storage::StorageError) -> Self {
-        ArchiveError::Dist(DistError::Storage(error))
+        MirrorError::Dist(DistError::Storage(error))
     }
 }
 

@@ -1,0 +1,73 @@
+//! Package names in routes, parsed once into [`PackageName`]: `/p2/{vendor}/{file}`
+//! (with `~dev`) and `.../{vendor}/{package}/...`. Composer asks in lowercase; a name
+//! that is not a valid package name is answered like an unknown one (404), since it
+//! cannot be one.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use composer::package_name::PackageName;
+
+use super::ApiError;
+use crate::app::App;
+
+/// A p2 document request: the package, and whether its `~dev` file is asked for.
+pub struct P2File {
+    pub package: PackageName,
+    pub dev: bool,
+}
+
+impl FromRequestParts<Arc<App>> for P2File {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, app)
+            .await
+            .map_err(|_| ApiError::not_found("no such route"))?;
+        let vendor = param(&params, "vendor")?;
+        let file = param(&params, "file")?;
+        let Some(stem) = file.strip_suffix(".json") else {
+            return Err(ApiError::not_found("p2 files end in .json"));
+        };
+        let (name, dev) = match stem.strip_suffix("~dev") {
+            Some(name) => (name, true),
+            None => (stem, false),
+        };
+        Ok(P2File {
+            package: package_name(vendor, name)?,
+            dev,
+        })
+    }
+}
+
+/// The package of an archive route: `{vendor}/{package}`.
+pub struct PackagePath(pub PackageName);
+
+impl FromRequestParts<Arc<App>> for PackagePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, app)
+            .await
+            .map_err(|_| ApiError::not_found("no such route"))?;
+        let vendor = param(&params, "vendor")?;
+        let name = param(&params, "package")?;
+        Ok(PackagePath(package_name(vendor, name)?))
+    }
+}
+
+fn param<'a>(params: &'a RawPathParams, name: &str) -> Result<&'a str, ApiError> {
+    params
+        .iter()
+        .find_map(|(key, value)| (key == name).then_some(value))
+        .ok_or_else(|| ApiError::internal("a route without its parameter", name))
+}
+
+/// `vendor/name`, lowercased and checked with Composer's rules, so that it can be used
+/// in upstream URLs and storage keys.
+fn package_name(vendor: &str, name: &str) -> Result<PackageName, ApiError> {
+    let package = format!("{vendor}/{name}").to_ascii_lowercase();
+    PackageName::parse(&package)
+        .map_err(|e| ApiError::not_found(format!("package {package} not found: {e}")))
+}
