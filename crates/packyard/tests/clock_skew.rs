@@ -7,6 +7,7 @@ use testkit::S3sFs;
 
 #[test]
 fn a_skewed_clock_is_named_as_the_reason_storage_fails() {
+    testkit::needs!(S3sFs, Faketime);
     let faketime = Command::new("faketime").arg("--version").output();
     assert!(
         faketime.is_ok(),

@@ -9,11 +9,13 @@ const APP: &str = "acme/app";
 
 #[test]
 fn composer_requires_an_app_and_its_dependency() {
+    testkit::needs!(Composer);
     requires_an_app_and_its_dependency(Server::start());
 }
 
 #[test]
 fn composer_requires_an_app_and_its_dependency_on_postgres() {
+    testkit::needs!(Postgres, Composer);
     let database = postgres_database();
     requires_an_app_and_its_dependency(Server::start_with(&[("DATABASE_URL", &database)]));
 }
@@ -84,6 +86,7 @@ fn requires_an_app_and_its_dependency(server: Server) {
 
 #[test]
 fn composer_reports_a_wrong_token() {
+    testkit::needs!(Composer);
     let server = Server::start();
     let admin = server.add_user("admin", true);
     assert_eq!(

@@ -27,6 +27,7 @@ fn p2_versions(server: &Server, token: &str, name: &str) -> Vec<String> {
 
 #[test]
 fn bad_repositories_are_refused_with_reasons() {
+    testkit::needs!(Git);
     let server = Server::start();
     let admin = server.add_user("admin", true);
     let (good, _) = library("acme/lib", "1.0.0");
@@ -116,6 +117,7 @@ fn bad_repositories_are_refused_with_reasons() {
 /// scan report says what happened.
 #[test]
 fn a_tag_claiming_another_name_stays_under_the_package_name_and_is_reported() {
+    testkit::needs!(Git);
     let server = Server::start();
     let admin = server.add_user("admin", true);
     let (repo, _) = library("acme/lib", "1.0.0");
@@ -143,6 +145,7 @@ fn a_tag_claiming_another_name_stays_under_the_package_name_and_is_reported() {
 
 #[test]
 fn webhooks_check_signatures_and_repositories() {
+    testkit::needs!(Git);
     let server = Server::start();
     let admin = server.add_user("admin", true);
     let (repo, _) = library("acme/lib", "1.0.0");

@@ -88,6 +88,7 @@ fn mirrors(vcs_cache: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
+    testkit::needs!(Git);
     let (repo, v100) = library(LIB, "v1.0.0");
     let (upstream, bare) = serve_bare(&repo);
     upstream.require_basic_auth(Some((USER, PASSWORD)));
@@ -313,6 +314,7 @@ fn assert_refused(
 
 #[test]
 fn a_wrong_or_missing_password_is_refused_and_adds_nothing() {
+    testkit::needs!(Git);
     let (repo, _) = library(LIB, "v1.0.0");
     let (upstream, _bare) = serve_bare(&repo);
     upstream.require_basic_auth(Some((USER, PASSWORD)));

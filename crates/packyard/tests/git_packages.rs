@@ -186,17 +186,20 @@ fn local_dist_keys(server: &Server) -> Vec<String> {
 
 #[test]
 fn git_package_on_sqlite_and_local_disk() {
+    testkit::needs!(Composer, Git);
     git_package_lifecycle(&[], local_dist_keys);
 }
 
 #[test]
 fn git_package_on_postgres() {
+    testkit::needs!(Postgres, Composer, Git);
     let database = postgres_database();
     git_package_lifecycle(&[("DATABASE_URL", &database)], local_dist_keys);
 }
 
 #[test]
 fn git_package_on_s3() {
+    testkit::needs!(S3sFs, Composer, Git);
     let s3 = testkit::S3sFs::start("dists");
     let args = s3.storage_aws_args();
     git_package_lifecycle(
@@ -223,6 +226,7 @@ fn download(server: &Server, token: &str, reference: &str) -> Reply {
 
 #[test]
 fn prebuilt_dists_exist_before_any_download() {
+    testkit::needs!(Git);
     let f = fixture();
     let (server, token) = server_with_maintainer(&[
         ("PACKYARD_PREBUILD_DISTS", "1"),
@@ -308,6 +312,7 @@ fn prebuilt_dists_exist_before_any_download() {
 
 #[test]
 fn scheduled_rescans_pick_up_new_tags_without_webhooks() {
+    testkit::needs!(Git);
     let f = fixture();
     let (server, token) = server_with_maintainer(&[("PACKYARD_UPDATE_INTERVAL", "1")]);
     let created = create_package(&server, "maintainer", &token, json!({"url": f.repo.url()}));
@@ -353,6 +358,7 @@ fn scheduled_rescans_pick_up_new_tags_without_webhooks() {
 
 #[test]
 fn concurrent_first_downloads_build_a_dist_once() {
+    testkit::needs!(Git);
     let f = fixture();
     let (server, token) = server_with_maintainer(&[("RUST_LOG", "packyard=info")]);
     let created = create_package(&server, "maintainer", &token, json!({"url": f.repo.url()}));

@@ -76,6 +76,7 @@ fn zip_file(archive: &[u8], suffix: &str) -> String {
 
 #[test]
 fn ssh_keys_are_sealed_and_used_by_the_cli_the_api_jobs_and_dists() {
+    testkit::needs!(Sshd, Git);
     let mut ssh = SshServer::start();
     let (repo, v100) = library(LIB, "v1.0.0");
     let url = ssh.url_for(repo.path());
@@ -242,6 +243,7 @@ fn ssh_keys_are_sealed_and_used_by_the_cli_the_api_jobs_and_dists() {
 
 #[test]
 fn ssh_keys_need_packyard_secret() {
+    testkit::needs!(Sshd, Git);
     let ssh = SshServer::start();
     let (repo, _) = library(LIB, "v1.0.0");
     let url = ssh.url_for(repo.path());
@@ -284,6 +286,7 @@ fn ssh_keys_need_packyard_secret() {
 
 #[test]
 fn a_key_the_host_does_not_accept_is_reported_with_ssh_s_words() {
+    testkit::needs!(Sshd, Git);
     let ssh = SshServer::start();
     let (repo, _) = library(LIB, "v1.0.0");
     let url = ssh.url_for(repo.path());
@@ -330,6 +333,7 @@ fn a_key_the_host_does_not_accept_is_reported_with_ssh_s_words() {
 
 #[test]
 fn host_keys_are_pinned_where_packyard_ssh_known_hosts_says() {
+    testkit::needs!(Sshd, Git);
     let ssh = SshServer::start();
     let (repo, _) = library(LIB, "v1.0.0");
     let key_path = ssh.client_key_path().display().to_string();

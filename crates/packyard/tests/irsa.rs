@@ -74,6 +74,7 @@ fn token_file(dir: &TempDir) -> String {
 
 #[test]
 fn explicit_web_identity_in_storage_aws_args() {
+    testkit::needs!(Moto, Composer);
     let moto = Moto::start();
     moto.create_bucket(BUCKET);
     let dir = TempDir::new("irsa");
@@ -95,6 +96,7 @@ fn explicit_web_identity_in_storage_aws_args() {
 
 #[test]
 fn web_identity_detected_from_aws_environment_variables() {
+    testkit::needs!(Moto, Composer);
     let moto = Moto::start();
     moto.create_bucket(BUCKET);
     let dir = TempDir::new("irsa");

@@ -113,6 +113,7 @@ fn fetch(server: &Server, token: &str, path: &str) -> Reply {
 
 #[test]
 fn composer_installs_through_the_mirror_and_keeps_working_when_upstream_stops() {
+    testkit::needs!(Composer);
     let mut upstream = upstream();
     let dir = TempDir::new("mirror-config");
     let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
@@ -168,6 +169,7 @@ fn composer_installs_through_the_mirror_and_keeps_working_when_upstream_stops() 
 
 #[test]
 fn a_second_stateless_replica_serves_what_the_first_mirrored_without_upstream() {
+    testkit::needs!(S3sFs, Composer);
     let upstream = upstream();
     let s3 = testkit::S3sFs::start("mirror");
     let dir = TempDir::new("mirror-config");
@@ -504,6 +506,7 @@ fn stale_metadata_is_revalidated_in_the_background_and_served_when_upstream_is_d
 
 #[test]
 fn mirror_sync_revalidates_every_stored_document() {
+    testkit::needs!(Composer);
     let upstream = upstream();
     let dir = TempDir::new("mirror-config");
     let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
@@ -620,6 +623,7 @@ fn mirror_sync_revalidates_every_stored_document() {
 
 #[test]
 fn mirror_cache_dirs_are_read_through_caches() {
+    testkit::needs!(S3sFs, Composer);
     let upstream = upstream();
     let s3 = testkit::S3sFs::start("mirror");
     let dir = TempDir::new("mirror-config");
@@ -774,6 +778,7 @@ fn a_client_hanging_up_does_not_block_the_archive_for_others() {
 
 #[test]
 fn replicas_with_local_caches_see_documents_other_replicas_refreshed() {
+    testkit::needs!(S3sFs);
     let upstream = upstream();
     let s3 = testkit::S3sFs::start("shared");
     let args = s3.storage_aws_args();
@@ -836,6 +841,7 @@ fn replicas_with_local_caches_see_documents_other_replicas_refreshed() {
 
 #[test]
 fn stored_archives_are_served_without_the_upstream_whatever_documents_it_lacks() {
+    testkit::needs!(S3sFs, Composer);
     let mut upstream = upstream();
     let s3 = testkit::S3sFs::start("archives");
     let dir = TempDir::new("mirror-config");
@@ -917,6 +923,7 @@ fn stored_archives_are_served_without_the_upstream_whatever_documents_it_lacks()
 
 #[test]
 fn a_package_gone_upstream_is_kept_and_served_until_an_admin_forgets_it() {
+    testkit::needs!(S3sFs, Composer);
     let mut upstream = upstream();
     let s3 = testkit::S3sFs::start("gone");
     let dir = TempDir::new("mirror-config");

@@ -32,6 +32,7 @@ fn install(server: &Server, token: &str, package: &str) -> ComposerProject {
 
 #[test]
 fn composer_installs_from_s3_with_packeton_key_layout() {
+    testkit::needs!(S3sFs, Composer);
     let s3 = S3sFs::start(BUCKET);
     let mut env = s3_env(&s3);
     env.push(("STORAGE_AWS_ARTIFACT_PREFIX", "team/artifact".into()));
@@ -73,6 +74,7 @@ fn composer_installs_from_s3_with_packeton_key_layout() {
 
 #[test]
 fn migrate_round_trips_and_verify_finds_damage() {
+    testkit::needs!(S3sFs, Composer);
     let s3 = S3sFs::start(BUCKET);
     // Start on local disk, with the S3 settings present but not selected.
     let mut env = s3_env(&s3);
@@ -146,6 +148,7 @@ fn migrate_round_trips_and_verify_finds_damage() {
 
 #[test]
 fn an_s3_outage_answers_503_quickly_and_heals() {
+    testkit::needs!(S3sFs);
     let mut s3 = S3sFs::start(BUCKET);
     let mut env = s3_env(&s3);
     // No local copies: every download must reach S3.
@@ -226,6 +229,7 @@ fn an_s3_outage_answers_503_quickly_and_heals() {
 
 #[test]
 fn start_up_names_what_is_wrong_with_storage() {
+    testkit::needs!(S3sFs, Moto);
     let s3 = S3sFs::start(BUCKET);
     let env = s3_env(&s3);
     let server = Server::start_with(&borrowed(&env));

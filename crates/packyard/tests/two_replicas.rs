@@ -13,6 +13,7 @@ const PACKAGES: usize = 12;
 
 #[test]
 fn two_servers_on_one_database_run_each_queued_job_once() {
+    testkit::needs!(Postgres, Git);
     let database = postgres_database();
     let first = Server::start_with(&[("DATABASE_URL", &database), ("RUST_LOG", "packyard=info")]);
     let second = Server::start_with(&[("DATABASE_URL", &database), ("RUST_LOG", "packyard=info")]);

@@ -391,6 +391,7 @@ fn versions(loaded: &[Loaded]) -> Vec<&str> {
 
 #[tokio::test]
 async fn odd_tags_match_composer() {
+    testkit::needs!(Composer, Php, Git);
     require_composer();
     let scratch = TempDir::new("vcs-parity-odd");
     let repo = odd_tags(&scratch.path().join("repo"));
@@ -435,6 +436,7 @@ async fn odd_tags_match_composer() {
 
 #[tokio::test]
 async fn declared_versions_match_composer() {
+    testkit::needs!(Composer, Php, Git);
     require_composer();
     let scratch = TempDir::new("vcs-parity-declared");
     let repo = declared_versions(&scratch.path().join("repo"));
@@ -457,6 +459,7 @@ async fn declared_versions_match_composer() {
 
 #[tokio::test]
 async fn branch_shapes_match_composer() {
+    testkit::needs!(Composer, Php, Git);
     require_composer();
     let scratch = TempDir::new("vcs-parity-branches");
     let repo = branch_shapes(&scratch.path().join("repo"));
@@ -512,6 +515,7 @@ fn composer_show_versions(repo: &Path, scratch: &Path) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn an_unchanged_repository_is_not_read_again_and_changes_are_seen() {
+    testkit::needs!(Git);
     let scratch = TempDir::new("vcs-rescan");
     let mut repo = Repo::init(&scratch.path().join("repo"), "main");
     let first = repo.commit(Some(&manifest("acme/lib", json!({}))));
@@ -584,6 +588,7 @@ async fn an_unchanged_repository_is_not_read_again_and_changes_are_seen() {
 
 #[tokio::test]
 async fn unusable_repositories_are_reported_clearly() {
+    testkit::needs!(Git);
     let scratch = TempDir::new("vcs-errors");
     let auth = GitAuth::default();
     let mirror = |name: &str| scratch.path().join("cache").join(name);
@@ -675,6 +680,7 @@ async fn unusable_repositories_are_reported_clearly() {
 
 #[tokio::test]
 async fn credentials_never_land_in_the_mirror() {
+    testkit::needs!(Git);
     let scratch = TempDir::new("vcs-credentials");
     let mut repo = Repo::init(&scratch.path().join("repo"), "main");
     repo.commit(Some(&manifest("acme/lib", json!({}))));
@@ -699,6 +705,7 @@ async fn credentials_never_land_in_the_mirror() {
 
 #[tokio::test]
 async fn archives_are_built_from_the_mirror_without_export_ignored_files() {
+    testkit::needs!(Git);
     let scratch = TempDir::new("vcs-archive");
     let mut repo = Repo::init(&scratch.path().join("repo"), "main");
     let commit = repo.commit_files(&[

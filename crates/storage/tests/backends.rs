@@ -34,6 +34,7 @@ async fn suite_on_local_disk() {
 
 #[tokio::test]
 async fn suite_on_s3s_fs_with_packeton_s3_settings() {
+    testkit::needs!(S3sFs);
     let s3 = S3sFs::start(BUCKET);
     let scratch = TempDir::new("backends-s3s");
     let cache_dir = scratch.path().join("cache").display().to_string();
@@ -68,6 +69,7 @@ async fn suite_on_s3s_fs_with_packeton_s3_settings() {
 
 #[tokio::test]
 async fn suite_on_moto_s3_with_custom_prefixes() {
+    testkit::needs!(Moto);
     let moto = Moto::start();
     moto.create_bucket(BUCKET);
     let scratch = TempDir::new("backends-moto");
@@ -96,6 +98,7 @@ async fn suite_on_moto_s3_with_custom_prefixes() {
 
 #[tokio::test]
 async fn suite_on_azurite_with_named_storages_from_the_config_file() {
+    testkit::needs!(Azurite);
     let azurite = Azurite::start();
     let scratch = TempDir::new("backends-azurite");
     let cache_dir = scratch.path().join("cache").display().to_string();

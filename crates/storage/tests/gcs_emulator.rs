@@ -157,6 +157,7 @@ fn object_url(gcs: &GcsEmulator, bucket: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn reads_lists_and_deletes_reach_the_configured_bucket_and_prefixes() {
+    testkit::needs!(GcsEmulator);
     let gcs = GcsEmulator::start();
     gcs.create_bucket(BUCKET);
     let data = TempDir::new("gcs-emulator");
@@ -253,6 +254,7 @@ async fn reads_lists_and_deletes_reach_the_configured_bucket_and_prefixes() {
 
 #[tokio::test]
 async fn uploads_address_the_right_object_but_the_emulator_cannot_store_them() {
+    testkit::needs!(GcsEmulator);
     let gcs = GcsEmulator::start();
     gcs.create_bucket(BUCKET);
     let data = TempDir::new("gcs-emulator");
@@ -294,6 +296,7 @@ async fn uploads_address_the_right_object_but_the_emulator_cannot_store_them() {
 
 #[tokio::test]
 async fn a_missing_bucket_is_reported_by_the_startup_check() {
+    testkit::needs!(GcsEmulator);
     let gcs = GcsEmulator::start();
     gcs.create_bucket(BUCKET);
     let data = TempDir::new("gcs-emulator");

@@ -81,6 +81,7 @@ async fn works(storage: &Storage, content: &Bytes) {
 #[tokio::test]
 async fn a_killed_server_is_reported_unreachable_fast_and_the_same_storage_recovers_after_restart()
 {
+    testkit::needs!(S3sFs);
     let mut s3 = S3sFs::start(BUCKET);
     let data_dir = TempDir::new("outage-killed");
     let storage = open_storage(&s3, &data_dir);
@@ -101,6 +102,7 @@ async fn a_killed_server_is_reported_unreachable_fast_and_the_same_storage_recov
 #[tokio::test]
 async fn a_hung_server_is_reported_unreachable_within_the_timeout_and_the_same_storage_recovers_on_resume()
  {
+    testkit::needs!(S3sFs);
     let s3 = S3sFs::start(BUCKET);
     let data_dir = TempDir::new("outage-paused");
     let storage = open_storage(&s3, &data_dir);
@@ -120,6 +122,7 @@ async fn a_hung_server_is_reported_unreachable_within_the_timeout_and_the_same_s
 
 #[tokio::test]
 async fn an_upload_cut_off_midway_leaves_no_object_and_no_parts_behind() {
+    testkit::needs!(S3sFs);
     let s3 = S3sFs::start(BUCKET);
     let data_dir = TempDir::new("outage-cut");
     let storage = open_storage(&s3, &data_dir);
@@ -171,6 +174,7 @@ async fn an_upload_cut_off_midway_leaves_no_object_and_no_parts_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_whose_caller_goes_away_is_aborted_too() {
+    testkit::needs!(S3sFs);
     let s3 = S3sFs::start(BUCKET);
     let data_dir = TempDir::new("outage-dropped");
     let storage = open_storage(&s3, &data_dir);

@@ -102,6 +102,7 @@ fn session_token(credential: &AwsCredential) -> &str {
 
 #[tokio::test]
 async fn assumes_the_role_and_returns_temporary_keys() {
+    testkit::needs!(Moto);
     let moto = Moto::start();
     let scratch = Scratch::new();
     let provider = WebIdentityProvider::new(sts_config(&moto, &scratch.token_file("jwt\n")));
@@ -115,6 +116,7 @@ async fn assumes_the_role_and_returns_temporary_keys() {
 
 #[tokio::test]
 async fn s3_requests_are_signed_with_the_temporary_keys() {
+    testkit::needs!(Moto);
     let moto = Moto::start();
     let scratch = Scratch::new();
     let provider = Arc::new(WebIdentityProvider::new(sts_config(
@@ -170,6 +172,7 @@ async fn s3_requests_are_signed_with_the_temporary_keys() {
 
 #[tokio::test]
 async fn each_refresh_rereads_the_rotated_token_file() {
+    testkit::needs!(Moto);
     let moto = Moto::start();
     let scratch = Scratch::new();
     let config = sts_config(&moto, &scratch.token_file("  token-one\n"));
@@ -198,6 +201,7 @@ async fn each_refresh_rereads_the_rotated_token_file() {
 
 #[tokio::test]
 async fn concurrent_callers_share_one_sts_call() {
+    testkit::needs!(Moto);
     let moto = Moto::start();
     let scratch = Scratch::new();
     let provider = Arc::new(WebIdentityProvider::new(sts_config(
@@ -225,6 +229,7 @@ async fn concurrent_callers_share_one_sts_call() {
 
 #[tokio::test]
 async fn an_empty_token_file_is_named_and_nothing_is_sent() {
+    testkit::needs!(Moto);
     let moto = Moto::start();
     let scratch = Scratch::new();
     let token_file = scratch.token_file(" \n");
@@ -271,6 +276,7 @@ async fn an_unreachable_endpoint_reports_the_connection_failure() {
 
 #[tokio::test]
 async fn a_non_sts_answer_reports_the_http_status() {
+    testkit::needs!(Moto);
     let moto = Moto::start();
     let scratch = Scratch::new();
     let mut config = sts_config(&moto, &scratch.token_file("jwt"));

@@ -756,6 +756,7 @@ fn text(output: &Output) -> String {
 
 #[test]
 fn composer_requires_monolog_from_the_upstream() {
+    testkit::needs!(Composer, Php);
     let server = sample().serve();
     let project = Project::new(&server);
     let output = project.run(&["require", "monolog/monolog", "--no-audit"]);
@@ -823,6 +824,7 @@ fn composer_requires_monolog_from_the_upstream() {
 
 #[test]
 fn composer_reads_minified_metadata_and_picks_the_constrained_version() {
+    testkit::needs!(Composer);
     let mut upstream = UpstreamRepo::new();
     for (version, php) in [
         ("1.1.4", ">=5.3.0"),
@@ -857,6 +859,7 @@ fn composer_reads_minified_metadata_and_picks_the_constrained_version() {
 
 #[test]
 fn composer_rejects_a_corrupt_shasum() {
+    testkit::needs!(Composer);
     let mut upstream = sample();
     upstream.corrupt_shasum("psr/log", "3.0.0");
     let server = upstream.serve();

@@ -590,7 +590,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn two_replicas_on_postgres_run_each_job_exactly_once() {
-        let first_db = testing::postgres().await;
+        let Some(first_db) = testing::postgres().await else {
+            return;
+        };
         let name: String = sqlx::query_scalar("SELECT current_database()::text")
             .fetch_one(first_db.pool())
             .await

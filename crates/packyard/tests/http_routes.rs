@@ -1,0 +1,524 @@
+//! The HTTP contract, in process: the router of an `App` on a temporary SQLite database
+//! and local stores, driven with `tower::ServiceExt::oneshot` (no sockets, no binary).
+//! Statuses, JSON error bodies, challenges, and who may use which route. What needs the
+//! real `composer`, git servers or storage servers is tested end to end elsewhere.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use base64::Engine;
+use common::git::GitRepo;
+use packyard::app::App;
+use packyard::auth::{generate_token, hash_token};
+use packyard::config::Settings;
+use packyard::db::Role;
+use packyard::git_packages::{self, AddRequest};
+use serde_json::{Value, json};
+use testkit::TempDir;
+use tower::ServiceExt;
+
+/// An app with one user of each role and a config file defining mirrors whose upstream
+/// refuses connections (127.0.0.1:1): `up` (private), `open` (public), `tight` (strict).
+struct TestApp {
+    app: Arc<App>,
+    router: Router,
+    tokens: Vec<(&'static str, String)>,
+    data: TempDir,
+}
+
+impl TestApp {
+    async fn start(extra: &[(&str, &str)]) -> TestApp {
+        let data = TempDir::new("http-routes");
+        let config = data.path().join("config.yaml");
+        let upstream = "http://127.0.0.1:1";
+        let mirrors = json!({"mirrors": {
+            "packagist": false,
+            "up": {"url": upstream},
+            "open": {"url": upstream, "public_access": true},
+            "tight": {"url": upstream, "strict": true},
+        }});
+        std::fs::write(&config, mirrors.to_string()).unwrap();
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "PACKYARD_DATA_DIR".into(),
+                data.path().display().to_string(),
+            ),
+            ("PACKYARD_CONFIG".into(), config.display().to_string()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let settings = Settings::from_lookup(|name| {
+            env.iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        })
+        .unwrap();
+        let app = App::open(settings).await.unwrap();
+        let mut tokens = Vec::new();
+        for (name, role) in [
+            ("reader", Role::User),
+            ("maintainer", Role::Maintainer),
+            ("admin", Role::Admin),
+        ] {
+            let token = generate_token();
+            app.db
+                .create_user(name, role, &hash_token(&token))
+                .await
+                .unwrap();
+            tokens.push((name, token));
+        }
+        let router = packyard::http::router(app.clone());
+        TestApp {
+            app,
+            router,
+            tokens,
+            data,
+        }
+    }
+
+    fn token(&self, user: &str) -> &str {
+        &self
+            .tokens
+            .iter()
+            .find(|(name, _)| *name == user)
+            .unwrap()
+            .1
+    }
+
+    async fn call(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `method path` as `user` (`None`: anonymous) with `body`.
+    async fn send(&self, method: &Method, path: &str, user: Option<&str>, body: Body) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "repo.test");
+        if let Some(user) = user {
+            request = request.header(header::AUTHORIZATION, basic(user, self.token(user)));
+        }
+        self.call(request.body(body).unwrap()).await
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// An error answer: `{"status":"error","message":...}` with a message.
+    fn assert_error(&self, status: StatusCode, context: &str) {
+        assert_eq!(
+            self.status,
+            status,
+            "{context}: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let json = self.json();
+        assert_eq!(json["status"], "error", "{context}: {json}");
+        assert!(
+            json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{context}: {json}"
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(
+                self.headers
+                    .get(header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok()),
+                Some("Basic realm=\"packyard\""),
+                "{context}: a 401 asks for Basic credentials"
+            );
+        }
+    }
+}
+
+fn basic(user: &str, token: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"));
+    format!("Basic {encoded}")
+}
+
+/// What one route answers to each caller: anonymous, a plain user, a maintainer, an
+/// admin (`None`: not checked, e.g. when the answer depends on a body the route reads).
+struct Expect {
+    method: Method,
+    path: &'static str,
+    body: &'static str,
+    anonymous: u16,
+    reader: Option<u16>,
+    maintainer: Option<u16>,
+    admin: Option<u16>,
+}
+
+fn route(method: Method, path: &'static str, body: &'static str) -> Expect {
+    Expect {
+        method,
+        path,
+        body,
+        anonymous: 401,
+        reader: None,
+        maintainer: None,
+        admin: None,
+    }
+}
+
+impl Expect {
+    fn anonymous(mut self, status: u16) -> Self {
+        self.anonymous = status;
+        self
+    }
+    fn reader(mut self, status: u16) -> Self {
+        self.reader = Some(status);
+        self
+    }
+    fn maintainer(mut self, status: u16) -> Self {
+        self.maintainer = Some(status);
+        self
+    }
+    fn admin(mut self, status: u16) -> Self {
+        self.admin = Some(status);
+        self
+    }
+}
+
+const HOOK: &str = r#"{"repository":{"url":"https://git.example.com/acme/none.git"}}"#;
+
+#[tokio::test]
+async fn every_route_answers_each_role_as_documented() {
+    let app = TestApp::start(&[]).await;
+    let get = || Method::GET;
+    let post = || Method::POST;
+    let table = [
+        route(get(), "/packages.json", "").reader(200),
+        route(get(), "/p2/acme/none.json", "").reader(404),
+        route(get(), "/p2/acme/none~dev.json", "").reader(404),
+        route(get(), "/p2/acme/none.txt", "").reader(404),
+        route(get(), "/zipball/acme/none/abc.zip", "").reader(404),
+        route(post(), "/downloads/", r#"{"downloads":[]}"#).reader(200),
+        route(post(), "/downloads/", "not json").reader(400),
+        route(get(), "/api/jobs/1", "").reader(404),
+        route(
+            Method::PUT,
+            "/api/packages/upload/acme/lib/1.0.0",
+            "not a zip",
+        )
+        .reader(403)
+        .maintainer(403)
+        .admin(400),
+        route(post(), "/api/create-package", "{}")
+            .reader(403)
+            .maintainer(400)
+            .admin(400),
+        route(post(), "/api/update-package", HOOK)
+            .reader(403)
+            .maintainer(404)
+            .admin(404),
+        route(post(), "/api/github", HOOK)
+            .reader(403)
+            .maintainer(404),
+        route(post(), "/api/gitlab", HOOK)
+            .reader(403)
+            .maintainer(404),
+        route(post(), "/api/gitea", HOOK)
+            .reader(403)
+            .maintainer(404),
+        route(
+            post(),
+            "/api/bitbucket",
+            r#"{"repository":{"full_name":"acme/none"}}"#,
+        )
+        .reader(403)
+        .maintainer(404),
+        route(
+            post(),
+            "/api/mirrors/up/approve",
+            r#"{"packages":["acme/lib"]}"#,
+        )
+        .reader(403)
+        .maintainer(403)
+        .admin(200),
+        route(
+            post(),
+            "/api/mirrors/up/approve",
+            r#"{"packages":["Not A Name"]}"#,
+        )
+        .admin(400),
+        route(post(), "/api/mirrors/nope/approve", r#"{"packages":[]}"#).admin(404),
+        // The upstream refuses connections: past the credentials, a 502 naming it.
+        route(get(), "/mirror/up/packages.json", "").reader(502),
+        route(get(), "/mirror/up/p2/acme/lib.json", "").reader(502),
+        route(get(), "/mirror/up/zipball/acme/lib/1.0.0.0/abc.zip", "").reader(502),
+        route(get(), "/mirror/up/zipball/acme/lib/1.0.0.0/abc.z%2Fp", "").reader(400),
+        route(get(), "/mirror/open/p2/acme/lib.json", "")
+            .anonymous(502)
+            .reader(502),
+        route(get(), "/mirror/tight/p2/acme/lib.json", "").reader(404),
+        route(get(), "/mirror/nope/packages.json", "")
+            .anonymous(404)
+            .reader(404),
+        route(get(), "/api/healthz", "").anonymous(200).reader(200),
+        route(get(), "/no/such/route", "")
+            .anonymous(404)
+            .reader(404),
+    ];
+    for expect in &table {
+        let callers = [
+            (None, Some(expect.anonymous)),
+            (Some("reader"), expect.reader),
+            (Some("maintainer"), expect.maintainer),
+            (Some("admin"), expect.admin),
+        ];
+        for (user, status) in callers {
+            let Some(status) = status else { continue };
+            let context = format!(
+                "{} {} as {}",
+                expect.method,
+                expect.path,
+                user.unwrap_or("anonymous")
+            );
+            let reply = app
+                .send(&expect.method, expect.path, user, Body::from(expect.body))
+                .await;
+            let status = StatusCode::from_u16(status).unwrap();
+            if status.is_success() {
+                assert_eq!(
+                    reply.status,
+                    status,
+                    "{context}: {}",
+                    String::from_utf8_lossy(&reply.body)
+                );
+                reply.json();
+            } else {
+                reply.assert_error(status, &context);
+            }
+        }
+    }
+    // Admins approved acme/lib for `up` above; the strict mirror still refuses it.
+    assert!(
+        app.app
+            .db
+            .is_mirrored_package_approved("up", "acme/lib")
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_refused_even_where_anonymous_reads_are_allowed() {
+    let app = TestApp::start(&[("PUBLIC_ACCESS", "1")]).await;
+    let anonymous = app
+        .send(&Method::GET, "/packages.json", None, Body::empty())
+        .await;
+    assert_eq!(anonymous.status, StatusCode::OK);
+    assert_eq!(
+        anonymous.json()["metadata-url"],
+        "http://repo.test/p2/%package%.json"
+    );
+    let token = app.token("reader").to_owned();
+    for (what, authorization, query) in [
+        ("a wrong token", Some(basic("reader", "wrong")), ""),
+        ("an unknown user", Some(basic("nobody", &token)), ""),
+        ("a Bearer token", Some(format!("Bearer {token}")), ""),
+        ("a wrong query token", None, "?token=reader:wrong"),
+        ("a query token without user", None, "?token=justatoken"),
+        ("a wrong apiToken", None, "?username=reader&apiToken=wrong"),
+    ] {
+        let mut request = Request::get(format!("/packages.json{query}")).header(header::HOST, "h");
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let reply = app.call(request.body(Body::empty()).unwrap()).await;
+        reply.assert_error(StatusCode::UNAUTHORIZED, what);
+    }
+    for query in [
+        format!("?token=reader:{token}"),
+        format!("?username=reader&apiToken={token}"),
+    ] {
+        let request = Request::get(format!("/packages.json{query}"))
+            .header(header::HOST, "h")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(app.call(request).await.status, StatusCode::OK, "{query}");
+    }
+    // Public reads do not reach the management API.
+    let upload = app
+        .send(
+            &Method::PUT,
+            "/api/packages/upload/acme/lib/1.0.0",
+            None,
+            Body::from("zip"),
+        )
+        .await;
+    upload.assert_error(StatusCode::UNAUTHORIZED, "anonymous upload");
+}
+
+/// A body that records whether anybody read it.
+fn watched_body(read: &Arc<AtomicBool>) -> Body {
+    let read = read.clone();
+    let chunks = futures_util::stream::once(async move {
+        read.store(true, Ordering::SeqCst);
+        Ok::<_, std::io::Error>(Bytes::from_static(br#"{"downloads":[]}"#))
+    });
+    Body::from_stream(chunks)
+}
+
+#[tokio::test]
+async fn credentials_are_checked_before_any_body_is_read() {
+    let app = TestApp::start(&[]).await;
+    for (method, path, user, status) in [
+        (Method::POST, "/api/create-package", None, 401),
+        (Method::POST, "/api/create-package", Some("reader"), 403),
+        (
+            Method::POST,
+            "/api/mirrors/up/approve",
+            Some("maintainer"),
+            403,
+        ),
+        (
+            Method::PUT,
+            "/api/packages/upload/acme/lib/1.0.0",
+            Some("maintainer"),
+            403,
+        ),
+        (Method::POST, "/api/update-package", None, 401),
+        (Method::POST, "/api/github", Some("reader"), 403),
+        (Method::POST, "/downloads/", None, 401),
+    ] {
+        let read = Arc::new(AtomicBool::new(false));
+        let reply = app.send(&method, path, user, watched_body(&read)).await;
+        let context = format!("{method} {path} as {user:?}");
+        reply.assert_error(StatusCode::from_u16(status).unwrap(), &context);
+        assert!(!read.load(Ordering::SeqCst), "{context}: the body was read");
+    }
+    // A signed hook is read, so that its signature can be checked.
+    let read = Arc::new(AtomicBool::new(false));
+    let request = Request::post("/api/github")
+        .header(header::HOST, "h")
+        .header("x-hub-signature-256", "sha256=00")
+        .body(watched_body(&read))
+        .unwrap();
+    let reply = app.call(request).await;
+    reply.assert_error(
+        StatusCode::BAD_REQUEST,
+        "a signed hook without a repository",
+    );
+    assert!(read.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn a_key_file_that_cannot_be_written_is_a_server_fault() {
+    let app = TestApp::start(&[("PACKYARD_SECRET", "correct horse battery staple")]).await;
+    // The VCS cache's `keys` folder cannot be created: a file is in its way.
+    let cache = app.data.path().join("vcs");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(cache.join("keys"), "in the way").unwrap();
+    let request = json!({"repository": {
+        "url": "ssh://git@127.0.0.1:1/acme/lib.git",
+        "credentials": {"ssh_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n"},
+    }});
+    let reply = app
+        .send(
+            &Method::POST,
+            "/api/create-package",
+            Some("maintainer"),
+            Body::from(request.to_string()),
+        )
+        .await;
+    reply.assert_error(StatusCode::INTERNAL_SERVER_ERROR, "key file");
+    let message = reply.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("see the server log"), "{message}");
+}
+
+/// A git package with one tag, added in process.
+async fn git_package(app: &TestApp) -> (GitRepo, String) {
+    let repo = GitRepo::new();
+    repo.write("composer.json", r#"{"name": "acme/built"}"#);
+    let commit = repo.commit("first");
+    repo.git(&["tag", "1.0.0"]);
+    git_packages::add(
+        &app.app,
+        AddRequest {
+            url: repo.url(),
+            allow_local: true,
+            ..AddRequest::default()
+        },
+    )
+    .await
+    .unwrap();
+    (repo, commit)
+}
+
+#[tokio::test]
+async fn failing_dist_builds_are_server_faults_not_the_callers() {
+    testkit::needs!(Git);
+    let app = TestApp::start(&[]).await;
+    let (repo, commit) = git_package(&app).await;
+    let zipball = format!("/zipball/acme/built/{commit}.zip");
+
+    // The scratch directory cannot be created: a disk fault, 500.
+    let scratch = app.data.path().join("tmp");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::write(&scratch, "in the way").unwrap();
+    let reply = app
+        .send(&Method::GET, &zipball, Some("reader"), Body::empty())
+        .await;
+    reply.assert_error(StatusCode::INTERNAL_SERVER_ERROR, "scratch dir");
+    std::fs::remove_file(&scratch).unwrap();
+
+    // The repository and its mirror are gone: git cannot give the commit, 502, and
+    // git's words stay in the log.
+    drop(repo);
+    std::fs::remove_dir_all(app.data.path().join("vcs")).unwrap();
+    let reply = app
+        .send(&Method::GET, &zipball, Some("reader"), Body::empty())
+        .await;
+    reply.assert_error(StatusCode::BAD_GATEWAY, "repository gone");
+    let message = reply.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        !message.contains("fatal"),
+        "git's text is not echoed: {message}"
+    );
+}
+
+#[tokio::test]
+async fn a_built_dist_is_served_with_its_length() {
+    testkit::needs!(Git);
+    let app = TestApp::start(&[]).await;
+    let (_repo, commit) = git_package(&app).await;
+    let reply = app
+        .send(
+            &Method::GET,
+            &format!("/zipball/acme/built/{commit}.zip"),
+            Some("reader"),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers[header::CONTENT_TYPE], "application/zip");
+    assert_eq!(
+        reply.headers[header::CONTENT_LENGTH],
+        reply.body.len().to_string().as_str()
+    );
+    assert!(reply.body.starts_with(b"PK"));
+}
