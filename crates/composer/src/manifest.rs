@@ -532,12 +532,11 @@ fn check_funding(check: &mut Checker, fields: &Map<String, Value>) {
 fn check_bin(check: &mut Checker, fields: &Map<String, Value>) {
     let escapes = |path: &str| PARENT_PATH_SEGMENT.is_match(path);
     match present(fields, "bin") {
-        None => {}
         Some(Value::String(path)) if escapes(path) => check.error(
             "bin",
             format!("invalid value ({path}), must not contain a \"..\" path component"),
         ),
-        Some(Value::String(_)) => {}
+        None | Some(Value::String(_)) => {}
         Some(Value::Array(paths)) => {
             check.string_list(fields, "bin");
             for (index, path) in paths.iter().enumerate() {
@@ -710,14 +709,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn manifest(value: Value) -> Manifest {
-        Manifest::from_slice(&serde_json::to_vec(&value).unwrap()).unwrap()
+    fn manifest(value: &Value) -> Manifest {
+        Manifest::from_slice(&serde_json::to_vec(value).unwrap()).unwrap()
     }
 
-    fn errors(value: Value) -> Vec<String> {
+    fn errors(value: &Value) -> Vec<String> {
         match manifest(value).validate() {
             Ok(()) => Vec::new(),
-            Err(ManifestError::Invalid(errors)) => errors.iter().map(|e| e.to_string()).collect(),
+            Err(ManifestError::Invalid(errors)) => errors
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
@@ -796,7 +798,7 @@ mod tests {
             "config": {"bin-dir": "bin"},
             "minimum-stability": "dev"
         });
-        assert_eq!(errors(complete), Vec::<String>::new());
+        assert_eq!(errors(&complete), Vec::<String>::new());
     }
 
     #[test]
@@ -821,7 +823,7 @@ mod tests {
             json!({"name": "foo/bar", "require": {"PHP": ">=8.1", "ext-JSON": "*"}}),
         ];
         for case in cases {
-            assert_eq!(errors(case.clone()), Vec::<String>::new(), "{case}");
+            assert_eq!(errors(&case), Vec::<String>::new(), "{case}");
         }
     }
 
@@ -879,7 +881,7 @@ mod tests {
                 "keywords.0: must be a string, array given",
             ),
             (
-                json!({"name": "a/b", "time": 1700000000}),
+                json!({"name": "a/b", "time": 1_700_000_000}),
                 "time: must be a string, number given",
             ),
             (
@@ -1016,7 +1018,7 @@ mod tests {
             ),
         ];
         for (case, expected) in cases {
-            let found = errors(case.clone());
+            let found = errors(&case);
             assert!(
                 found.len() == 1 && found[0].starts_with(expected),
                 "{case}: expected one error starting with {expected:?}, got {found:?}"
@@ -1026,7 +1028,7 @@ mod tests {
 
     #[test]
     fn all_problems_are_reported_together() {
-        let error = manifest(json!({"type": 1, "require": {"x": 1}}))
+        let error = manifest(&json!({"type": 1, "require": {"x": 1}}))
             .validate()
             .unwrap_err();
         let ManifestError::Invalid(errors) = &error else {
@@ -1043,7 +1045,7 @@ mod tests {
 
     #[test]
     fn for_metadata_keeps_published_keys_in_order() {
-        let manifest = manifest(json!({
+        let manifest = manifest(&json!({
             "name": "acme/lib",
             "version": "1.0.0",
             "description": "A library",

@@ -31,11 +31,11 @@ pub fn minify(versions: Vec<VersionMap>) -> Vec<VersionMap> {
     let mut last_known = VersionMap::new();
     for version in versions {
         if last_known.is_empty() {
-            last_known = version.clone();
+            last_known.clone_from(&version);
             minified.push(version);
             continue;
         }
-        minified.push(diff_against(&mut last_known, version));
+        minified.push(diff_against(&mut last_known, &version));
     }
     minified
 }
@@ -58,9 +58,9 @@ pub fn expand(versions: Vec<VersionMap>) -> Vec<VersionMap> {
 
 /// The keys of `version` that changed, then the deletions; updates `last_known` to
 /// `version` on the way, as the PHP code does.
-fn diff_against(last_known: &mut VersionMap, version: VersionMap) -> VersionMap {
+fn diff_against(last_known: &mut VersionMap, version: &VersionMap) -> VersionMap {
     let mut diff = VersionMap::new();
-    for (key, value) in &version {
+    for (key, value) in version {
         let unchanged = last_known
             .get(key)
             .is_some_and(|known| identical(known, value));

@@ -182,7 +182,7 @@ pub fn package_name_of(default_branch_manifest: &[u8]) -> Result<String, Rejecti
     };
     let name = match fields.get("name") {
         Some(Value::String(name)) if !is_php_empty_string(name) => name,
-        Some(Value::String(_)) | None | Some(Value::Null) => {
+        Some(Value::String(_) | Value::Null) | None => {
             return Err(Rejection::new("composer.json has no \"name\""));
         }
         Some(other) => {
@@ -628,7 +628,7 @@ fn php_version_compare(a: &str, b: &str) -> Ordering {
     loop {
         match (parts_a.next(), parts_b.next()) {
             (Some(x), Some(y)) => match compare_version_parts(x, y) {
-                Ordering::Equal => continue,
+                Ordering::Equal => {}
                 unequal => return unequal,
             },
             (Some(x), None) if x.first().is_some_and(u8::is_ascii_digit) => {
@@ -721,7 +721,7 @@ mod tests {
 
     const PACKAGE: &str = "acme/lib";
 
-    fn manifest(extra: Value) -> Vec<u8> {
+    fn manifest(extra: &Value) -> Vec<u8> {
         let mut fields = json!({"name": PACKAGE});
         fields
             .as_object_mut()
@@ -748,8 +748,8 @@ mod tests {
         }
     }
 
-    fn plain() -> Option<Vec<u8>> {
-        Some(manifest(json!({})))
+    fn plain() -> Vec<u8> {
+        manifest(&json!({}))
     }
 
     /// A ref's (version, normalized), or the start of its skip reason.
@@ -812,14 +812,14 @@ mod tests {
             ),
         ];
         for (name, expected) in cases {
-            let outcome = one(tag(name, plain()));
+            let outcome = one(tag(name, Some(plain())));
             check(name, &outcome, expected);
         }
     }
 
     #[test]
     fn composer_json_version_must_match_the_tag() {
-        let with_version = |v: &str| Some(manifest(json!({"version": v})));
+        let with_version = |v: &str| Some(manifest(&json!({"version": v})));
         let cases: &[(&str, &str, Expected)] = &[
             // The declared spelling wins when it means the same version.
             ("v1.0.0", "1.0.0", Ok(("1.0.0", "1.0.0.0"))),
@@ -874,7 +874,7 @@ mod tests {
             ("-oops", Err("invalid branch name")),
         ];
         for (name, expected) in cases {
-            let outcome = one(branch(name, plain()));
+            let outcome = one(branch(name, Some(plain())));
             check(name, &outcome, expected);
         }
     }
@@ -1003,7 +1003,7 @@ mod tests {
             ),
         ];
         for (fields, reason) in cases {
-            let got = one(tag("1.0.0", Some(manifest(fields.clone())))).unwrap_err();
+            let got = one(tag("1.0.0", Some(manifest(fields)))).unwrap_err();
             assert!(got.starts_with(reason), "{fields}: {got}");
         }
     }
@@ -1024,7 +1024,7 @@ mod tests {
             json!({"abandoned": "acme/new"}),
         ];
         for fields in cases {
-            let outcome = one(tag("1.0.0", Some(manifest(fields.clone()))));
+            let outcome = one(tag("1.0.0", Some(manifest(&fields))));
             assert!(outcome.is_ok(), "{fields}: {outcome:?}");
         }
     }
@@ -1032,7 +1032,7 @@ mod tests {
     #[test]
     fn branch_alias_targets_are_read_up_to_the_one_that_applies() {
         let with_aliases =
-            |aliases: Value| Some(manifest(json!({"extra": {"branch-alias": aliases}})));
+            |aliases: Value| Some(manifest(&json!({"extra": {"branch-alias": aliases}})));
         let bad_first = one(branch(
             "main",
             with_aliases(json!({"dev-other": 1, "dev-main": "1.0.x-dev"})),
@@ -1057,7 +1057,7 @@ mod tests {
 
     #[test]
     fn branch_alias_stays_in_the_published_manifest() {
-        let json = manifest(json!({"extra": {"branch-alias": {"dev-main": "3.0.x-dev"}}}));
+        let json = manifest(&json!({"extra": {"branch-alias": {"dev-main": "3.0.x-dev"}}}));
         let (versions, _) = derive_versions(PACKAGE, "main", &[branch("main", Some(json))]);
         assert_eq!(
             versions[0].manifest["extra"],
@@ -1112,15 +1112,15 @@ mod tests {
     #[test]
     fn equal_tags_keep_the_first_in_refname_order() {
         let refs = [
-            tag("v1.0.0", plain()),
-            tag("1.0.0", plain()),
-            tag("1.0", plain()),
-            tag("1.0.0-rc1", plain()),
-            tag("1.0.0-RC01", plain()),
-            tag("2024.01.01", plain()),
-            tag("2024.1.1", plain()),
-            tag("release-3.0", plain()),
-            tag("3.0", plain()),
+            tag("v1.0.0", Some(plain())),
+            tag("1.0.0", Some(plain())),
+            tag("1.0", Some(plain())),
+            tag("1.0.0-rc1", Some(plain())),
+            tag("1.0.0-RC01", Some(plain())),
+            tag("2024.01.01", Some(plain())),
+            tag("2024.1.1", Some(plain())),
+            tag("release-3.0", Some(plain())),
+            tag("3.0", Some(plain())),
         ];
         let (versions, skipped) = derive_versions(PACKAGE, "main", &refs);
         let kept: Vec<&str> = versions.iter().map(|v| v.ref_name.as_str()).collect();
@@ -1159,9 +1159,9 @@ mod tests {
     #[test]
     fn equal_branches_keep_the_first() {
         let refs = [
-            branch("v1.0", plain()),
-            branch("1.0", plain()),
-            branch("main", plain()),
+            branch("v1.0", Some(plain())),
+            branch("1.0", Some(plain())),
+            branch("main", Some(plain())),
         ];
         let (versions, skipped) = derive_versions(PACKAGE, "main", &refs);
         let kept: Vec<&str> = versions.iter().map(|v| v.version.as_str()).collect();
@@ -1176,10 +1176,10 @@ mod tests {
     #[test]
     fn default_branch_comes_first_and_is_flagged() {
         let refs = [
-            branch("2.x", plain()),
-            branch("main", plain()),
-            branch("feature/x", plain()),
-            tag("1.0.0", plain()),
+            branch("2.x", Some(plain())),
+            branch("main", Some(plain())),
+            branch("feature/x", Some(plain())),
+            tag("1.0.0", Some(plain())),
         ];
         let (versions, _) = derive_versions(PACKAGE, "main", &refs);
         let order: Vec<(&str, bool)> = versions
@@ -1202,7 +1202,7 @@ mod tests {
 
     #[test]
     fn published_manifest_drops_what_the_repository_owns() {
-        let json = manifest(json!({
+        let json = manifest(&json!({
             "version": "1.0.0",
             "default-branch": true,
             "time": "",
@@ -1215,7 +1215,7 @@ mod tests {
             json!({"name": PACKAGE, "require": {"php": ">=8.1"}})
         );
         assert_eq!(versions[0].time, Some(1_700_000_000));
-        let dated = manifest(json!({"time": "2020-01-01"}));
+        let dated = manifest(&json!({"time": "2020-01-01"}));
         let (versions, _) = derive_versions(PACKAGE, "main", &[tag("1.0.0", Some(dated))]);
         assert_eq!(versions[0].manifest["time"], "2020-01-01");
     }

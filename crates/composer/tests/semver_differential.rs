@@ -10,6 +10,7 @@
 //! missing, so the oracle is current composer/semver; it refuses to run if the
 //! installed source does not look as expected.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -141,9 +142,9 @@ fn date(rng: &mut Rng) -> String {
     if rng.percent(10) {
         version = format!("{}", 1000 + rng.below(9000));
     }
-    for _ in 0..1 + rng.below(6) {
+    for _ in 0..=rng.below(6) {
         version.push_str(rng.pick(&["", "", ".", "-", ":", "_"]));
-        version.push_str(&format!("{:02}", rng.below(100)));
+        let _ = write!(version, "{:02}", rng.below(100));
     }
     for _ in 0..rng.below(4) {
         version.push_str(rng.pick(&[".", "-", ":", ""]));
@@ -159,9 +160,10 @@ fn calver(rng: &mut Rng) -> String {
         2 => "2023013",
         _ => "202301311",
     };
-    let tail = (0..rng.below(4))
-        .map(|_| format!(".{}", rng.below(4)))
-        .collect::<String>();
+    let mut tail = String::new();
+    for _ in 0..rng.below(4) {
+        let _ = write!(tail, ".{}", rng.below(4));
+    }
     format!("{major}{tail}")
 }
 
@@ -259,7 +261,7 @@ fn version(rng: &mut Rng, depth: usize) -> String {
         ]));
     }
     if rng.percent(15) {
-        version = mutate(rng, version);
+        version = mutate(rng, &version);
     }
     if rng.percent(6) {
         version = format!("{}{version}{}", whitespace(rng), whitespace(rng));
@@ -273,7 +275,7 @@ fn whitespace(rng: &mut Rng) -> &'static str {
 
 /// One random edit, including characters PCRE and the regex crate could treat
 /// differently (non-ASCII digits and letters that fold to ASCII ones).
-fn mutate(rng: &mut Rng, version: String) -> String {
+fn mutate(rng: &mut Rng, version: &str) -> String {
     let boundaries: Vec<usize> = (0..=version.len())
         .filter(|&i| version.is_char_boundary(i))
         .collect();

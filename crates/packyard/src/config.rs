@@ -147,12 +147,10 @@ impl Settings {
             .transpose()?
             .unwrap_or(DEFAULT_MAX_UPLOAD);
         let file = ConfigFile::load(&lookup, &data_dir)?;
-        let vcs_cache_dir = lookup("PACKYARD_VCS_CACHE_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| data_dir.join("vcs"));
+        let vcs_cache_dir =
+            lookup("PACKYARD_VCS_CACHE_DIR").map_or_else(|| data_dir.join("vcs"), PathBuf::from);
         let ssh_known_hosts = lookup("PACKYARD_SSH_KNOWN_HOSTS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| vcs_cache_dir.join("known_hosts"));
+            .map_or_else(|| vcs_cache_dir.join("known_hosts"), PathBuf::from);
         let update_interval = match lookup("PACKYARD_UPDATE_INTERVAL") {
             Some(value) => parse_interval("PACKYARD_UPDATE_INTERVAL", &value)?,
             None => Some(DEFAULT_UPDATE_INTERVAL),

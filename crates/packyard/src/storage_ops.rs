@@ -119,7 +119,7 @@ pub async fn verify(db: &Db, storage: &Storage) -> anyhow::Result<(usize, Vec<Pr
                 version.shasum
             ))),
             Err(StorageError::NotFound { .. }) => {
-                problems.push(problem("object is missing".into()))
+                problems.push(problem("object is missing".into()));
             }
             Err(error) => return Err(error).context("reading from storage"),
         }

@@ -49,7 +49,7 @@ impl Fixture {
     }
 
     /// Asserts the answer, then that the good package is exactly as before.
-    fn expect_refused(&self, reply: Reply, status: u16, message_part: &str) {
+    fn expect_refused(&self, reply: &Reply, status: u16, message_part: &str) {
         assert_eq!(reply.status, status, "{}", reply.text());
         let body = reply.json();
         assert_eq!(body["status"], "error", "{body}");
@@ -100,22 +100,22 @@ fn archive_contents_are_checked() {
     testkit::needs!(Composer);
     let f = Fixture::new();
     f.expect_refused(
-        f.upload(LIB, "1.0.1", b"this is not a zip"),
+        &f.upload(LIB, "1.0.1", b"this is not a zip"),
         400,
         "not a zip",
     );
     f.expect_refused(
-        f.upload(LIB, "1.0.1", &zip(&[Entry::File("README.md", b"hi")])),
+        &f.upload(LIB, "1.0.1", &zip(&[Entry::File("README.md", b"hi")])),
         400,
         "no composer.json",
     );
     f.expect_refused(
-        f.upload(LIB, "1.0.1", &manifest_zip("{\"name\": \"acme/lib\",")),
+        &f.upload(LIB, "1.0.1", &manifest_zip("{\"name\": \"acme/lib\",")),
         400,
         "invalid composer.json",
     );
     f.expect_refused(
-        f.upload(LIB, "1.0.1", &manifest_zip("[1, 2]")),
+        &f.upload(LIB, "1.0.1", &manifest_zip("[1, 2]")),
         400,
         "invalid composer.json",
     );
@@ -123,17 +123,17 @@ fn archive_contents_are_checked() {
         Entry::File("composer.json", br#"{"name":"acme/lib"}"#),
         Entry::File("../evil.php", b"<?php\n"),
     ]);
-    f.expect_refused(f.upload(LIB, "1.0.1", &escaping), 400, "../evil.php");
+    f.expect_refused(&f.upload(LIB, "1.0.1", &escaping), 400, "../evil.php");
     let absolute = zip(&[
         Entry::File("composer.json", br#"{"name":"acme/lib"}"#),
         Entry::File("/etc/evil.php", b"<?php\n"),
     ]);
-    f.expect_refused(f.upload(LIB, "1.0.1", &absolute), 400, "/etc/evil.php");
+    f.expect_refused(&f.upload(LIB, "1.0.1", &absolute), 400, "/etc/evil.php");
     let symlink = zip(&[
         Entry::File("composer.json", br#"{"name":"acme/lib"}"#),
         Entry::Symlink("src/passwd", "/etc/passwd"),
     ]);
-    f.expect_refused(f.upload(LIB, "1.0.1", &symlink), 400, "src/passwd");
+    f.expect_refused(&f.upload(LIB, "1.0.1", &symlink), 400, "src/passwd");
     f.assert_composer_still_installs();
 }
 
@@ -142,20 +142,20 @@ fn names_and_versions_are_checked() {
     testkit::needs!(Composer);
     let f = Fixture::new();
     let other = package_zip("acme/other", &[], "x");
-    f.expect_refused(f.upload(LIB, "1.0.1", &other), 400, "acme/other");
+    f.expect_refused(&f.upload(LIB, "1.0.1", &other), 400, "acme/other");
     f.expect_refused(
-        f.upload("Acme/Lib", "1.0.1", &package_zip(LIB, &[], "x")),
+        &f.upload("Acme/Lib", "1.0.1", &package_zip(LIB, &[], "x")),
         400,
         "invalid package name",
     );
     f.expect_refused(
-        f.upload(LIB, "not-a-version", &package_zip(LIB, &[], "x")),
+        &f.upload(LIB, "not-a-version", &package_zip(LIB, &[], "x")),
         400,
         "invalid version",
     );
     let bad_name = manifest_zip(r#"{"name": "Acme Lib"}"#);
     f.expect_refused(
-        f.upload(LIB, "1.0.1", &bad_name),
+        &f.upload(LIB, "1.0.1", &bad_name),
         400,
         "invalid composer.json",
     );
@@ -166,7 +166,7 @@ fn names_and_versions_are_checked() {
 fn replacing_a_version_needs_force() {
     let f = Fixture::new();
     let different = package_zip(LIB, &[], "different");
-    f.expect_refused(f.upload(LIB, "1.0.0", &different), 409, "force");
+    f.expect_refused(&f.upload(LIB, "1.0.0", &different), 409, "force");
     let forced = f.upload(LIB, "1.0.0?force=1", &different);
     assert_eq!(forced.status, 200, "{}", forced.text());
     assert_eq!(forced.json()["outcome"], "replaced");
@@ -176,11 +176,11 @@ fn replacing_a_version_needs_force() {
 #[test]
 fn size_limit_and_permissions_are_enforced() {
     let f = Fixture::new();
-    let big: Vec<u8> = (0..MAX_UPLOAD + 1).map(|i| (i * 7 % 256) as u8).collect();
-    f.expect_refused(f.upload(LIB, "1.0.1", &big), 413, "PACKYARD_MAX_UPLOAD");
+    let big: Vec<u8> = (0..=MAX_UPLOAD).map(|i| (i * 7 % 256) as u8).collect();
+    f.expect_refused(&f.upload(LIB, "1.0.1", &big), 413, "PACKYARD_MAX_UPLOAD");
     let archive = package_zip(LIB, &[], "x");
     f.expect_refused(
-        upload(&f.server, "wrong-token", LIB, "1.0.1", &archive),
+        &upload(&f.server, "wrong-token", LIB, "1.0.1", &archive),
         401,
         "invalid",
     );
@@ -189,13 +189,13 @@ fn size_limit_and_permissions_are_enforced() {
         &[],
         &archive,
     );
-    f.expect_refused(anonymous, 401, "authentication required");
+    f.expect_refused(&anonymous, 401, "authentication required");
     let as_reader = put(
         &f.server.url("/api/packages/upload/acme/lib/1.0.1"),
         &[("Authorization", &basic("reader", &f.reader))],
         &archive,
     );
-    f.expect_refused(as_reader, 403, "not an admin");
+    f.expect_refused(&as_reader, 403, "not an admin");
     let no_token = get(&f.server.url("/p2/acme/lib.json"), &[]);
     assert_eq!(no_token.status, 401);
     assert!(no_token.header("www-authenticate").is_some());
@@ -206,8 +206,7 @@ fn size_limit_and_permissions_are_enforced() {
     );
     assert_eq!(query_token.status, 200);
     // Nothing left behind in the upload scratch directory.
-    let leftovers = std::fs::read_dir(f.server.data.path().join("tmp"))
-        .map(|d| d.count())
-        .unwrap_or(0);
+    let leftovers =
+        std::fs::read_dir(f.server.data.path().join("tmp")).map_or(0, std::iter::Iterator::count);
     assert_eq!(leftovers, 0);
 }

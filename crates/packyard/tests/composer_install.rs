@@ -10,34 +10,34 @@ const APP: &str = "acme/app";
 #[test]
 fn composer_requires_an_app_and_its_dependency() {
     testkit::needs!(Composer);
-    requires_an_app_and_its_dependency(Server::start());
+    requires_an_app_and_its_dependency(&Server::start());
 }
 
 #[test]
 fn composer_requires_an_app_and_its_dependency_on_postgres() {
     testkit::needs!(Postgres, Composer);
     let database = postgres_database();
-    requires_an_app_and_its_dependency(Server::start_with(&[("DATABASE_URL", &database)]));
+    requires_an_app_and_its_dependency(&Server::start_with(&[("DATABASE_URL", &database)]));
 }
 
-fn requires_an_app_and_its_dependency(server: Server) {
+fn requires_an_app_and_its_dependency(server: &Server) {
     let admin = server.add_user("admin", true);
     let reader = server.add_user("reader", false);
 
     let lib_zip = package_zip(LIB, &[], "lib-1.0.0");
     let app_zip = package_zip(APP, &[(LIB, "^1.0")], "app-1.0.0");
-    let created = upload(&server, &admin, LIB, "1.0.0", &lib_zip);
+    let created = upload(server, &admin, LIB, "1.0.0", &lib_zip);
     assert_eq!(created.status, 201, "{}", created.text());
     assert_eq!(created.json()["shasum"], sha1_hex(&lib_zip));
-    assert_eq!(upload(&server, &admin, APP, "1.0.0", &app_zip).status, 201);
+    assert_eq!(upload(server, &admin, APP, "1.0.0", &app_zip).status, 201);
     // The same bytes again change nothing.
-    let again = upload(&server, &admin, LIB, "1.0.0", &lib_zip);
+    let again = upload(server, &admin, LIB, "1.0.0", &lib_zip);
     assert_eq!(
         (again.status, again.json()["outcome"].as_str()),
         (200, Some("unchanged"))
     );
 
-    let project = ComposerProject::new(&server, "reader", &reader);
+    let project = ComposerProject::new(server, "reader", &reader);
     project.require(APP);
     assert!(
         project
@@ -68,7 +68,7 @@ fn requires_an_app_and_its_dependency(server: Server) {
     }
 
     // A second project installs from the lock file alone.
-    let second = ComposerProject::new(&server, "reader", &reader);
+    let second = ComposerProject::new(server, "reader", &reader);
     std::fs::copy(
         project.dir.path().join("composer.json"),
         second.dir.path().join("composer.json"),

@@ -32,22 +32,22 @@ fn bad_repositories_are_refused_with_reasons() {
     let admin = server.add_user("admin", true);
     let (good, _) = library("acme/lib", "1.0.0");
     assert_eq!(
-        create_package(&server, "admin", &admin, json!({"url": good.url()})).status,
+        create_package(&server, "admin", &admin, &json!({"url": good.url()})).status,
         201
     );
 
     expect_error(
-        &create_package(&server, "admin", &admin, json!({"url": "-uhack"})),
+        &create_package(&server, "admin", &admin, &json!({"url": "-uhack"})),
         400,
         "invalid repository URL",
     );
     expect_error(
-        &create_package(&server, "admin", &admin, json!({"nope": 1})),
+        &create_package(&server, "admin", &admin, &json!({"nope": 1})),
         400,
         "repository",
     );
     let missing = format!("{}/does-not-exist", good.url());
-    let unreachable = create_package(&server, "admin", &admin, json!({"url": missing}));
+    let unreachable = create_package(&server, "admin", &admin, &json!({"url": missing}));
     assert_eq!(unreachable.status, 422, "{}", unreachable.text());
     assert!(
         unreachable.text().to_lowercase().contains("does-not-exist"),
@@ -59,14 +59,14 @@ fn bad_repositories_are_refused_with_reasons() {
     empty_repo.write("README.md", "no composer.json here");
     empty_repo.commit("readme");
     expect_error(
-        &create_package(&server, "admin", &admin, json!({"url": empty_repo.url()})),
+        &create_package(&server, "admin", &admin, &json!({"url": empty_repo.url()})),
         422,
         "composer.json",
     );
 
     let (clash, _) = library("acme/lib", "1.0.0");
     expect_error(
-        &create_package(&server, "admin", &admin, json!({"url": clash.url()})),
+        &create_package(&server, "admin", &admin, &json!({"url": clash.url()})),
         409,
         "acme/lib already exists",
     );
@@ -77,7 +77,7 @@ fn bad_repositories_are_refused_with_reasons() {
     assert_eq!(uploaded.status, 201);
     let (same_name, _) = library("acme/uploaded", "1.0.0");
     expect_error(
-        &create_package(&server, "admin", &admin, json!({"url": same_name.url()})),
+        &create_package(&server, "admin", &admin, &json!({"url": same_name.url()})),
         409,
         "acme/uploaded",
     );
@@ -87,7 +87,7 @@ fn bad_repositories_are_refused_with_reasons() {
         &server,
         "admin",
         &admin,
-        json!({"url": private.url(), "credentials": {"username": "u", "password": "p"}}),
+        &json!({"url": private.url(), "credentials": {"username": "u", "password": "p"}}),
     );
     expect_error(&with_credentials, 400, "PACKYARD_SECRET");
 
@@ -100,13 +100,13 @@ fn bad_repositories_are_refused_with_reasons() {
     let locked_down = Server::start_with(&[("PACKYARD_ALLOW_LOCAL_REPOSITORIES", "0")]);
     let admin = locked_down.add_user("admin", true);
     expect_error(
-        &create_package(&locked_down, "admin", &admin, json!({"url": good.url()})),
+        &create_package(&locked_down, "admin", &admin, &json!({"url": good.url()})),
         400,
         "local repositories",
     );
     let file_url = format!("file://{}", good.url());
     expect_error(
-        &create_package(&locked_down, "admin", &admin, json!({"url": file_url})),
+        &create_package(&locked_down, "admin", &admin, &json!({"url": file_url})),
         400,
         "local repositories",
     );
@@ -126,7 +126,7 @@ fn a_tag_claiming_another_name_stays_under_the_package_name_and_is_reported() {
     repo.tag("1.1.0");
     repo.write_library("acme/lib", "main", Value::Null);
     repo.commit("back");
-    let created = create_package(&server, "admin", &admin, json!({"url": repo.url()}));
+    let created = create_package(&server, "admin", &admin, &json!({"url": repo.url()}));
     assert_eq!(created.status, 201, "{}", created.text());
     let report = created.json()["notices"].clone();
     let entry = report
@@ -153,7 +153,7 @@ fn webhooks_check_signatures_and_repositories() {
         &server,
         "admin",
         &admin,
-        json!({"url": repo.url(), "webhook_secret": "s3cret"}),
+        &json!({"url": repo.url(), "webhook_secret": "s3cret"}),
     );
     assert_eq!(created.status, 201, "{}", created.text());
 

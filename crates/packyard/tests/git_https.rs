@@ -221,7 +221,7 @@ fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
         &server,
         "maintainer",
         &token,
-        json!({
+        &json!({
             "url": other_url,
             "credentials": {"username": USER, "password": PASSWORD},
         }),

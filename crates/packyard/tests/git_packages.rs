@@ -71,9 +71,9 @@ fn git_package_lifecycle(env: &[(&str, &str)], dist_keys: impl Fn(&Server) -> Ve
     let reader = server.add_user("reader", false);
     let token = server.add_maintainer("maintainer");
     // Plain users may not add packages; maintainers may.
-    let forbidden = create_package(&server, "reader", &reader, json!({"url": f.repo.url()}));
+    let forbidden = create_package(&server, "reader", &reader, &json!({"url": f.repo.url()}));
     assert_eq!(forbidden.status, 403, "{}", forbidden.text());
-    let created = create_package(&server, "maintainer", &token, json!({"url": f.repo.url()}));
+    let created = create_package(&server, "maintainer", &token, &json!({"url": f.repo.url()}));
     assert_eq!(created.status, 201, "{}", created.text());
     assert_eq!(created.json()["package"], LIB);
     let skipped = created.json()["skipped"].to_string();
@@ -232,7 +232,7 @@ fn prebuilt_dists_exist_before_any_download() {
         ("PACKYARD_PREBUILD_DISTS", "1"),
         ("RUST_LOG", "packyard=info"),
     ]);
-    let created = create_package(&server, "maintainer", &token, json!({"url": f.repo.url()}));
+    let created = create_package(&server, "maintainer", &token, &json!({"url": f.repo.url()}));
     assert_eq!(created.status, 201, "{}", created.text());
     // Nothing has been downloaded: every dist must already be in the store, with its
     // sha1 published.
@@ -315,7 +315,7 @@ fn scheduled_rescans_pick_up_new_tags_without_webhooks() {
     testkit::needs!(Git);
     let f = fixture();
     let (server, token) = server_with_maintainer(&[("PACKYARD_UPDATE_INTERVAL", "1")]);
-    let created = create_package(&server, "maintainer", &token, json!({"url": f.repo.url()}));
+    let created = create_package(&server, "maintainer", &token, &json!({"url": f.repo.url()}));
     assert_eq!(created.status, 201, "{}", created.text());
     let before = versions(&server, "maintainer", &token, LIB);
     assert!(!before.iter().any(|(v, _)| v == "1.3.0"), "{before:?}");
@@ -361,7 +361,7 @@ fn concurrent_first_downloads_build_a_dist_once() {
     testkit::needs!(Git);
     let f = fixture();
     let (server, token) = server_with_maintainer(&[("RUST_LOG", "packyard=info")]);
-    let created = create_package(&server, "maintainer", &token, json!({"url": f.repo.url()}));
+    let created = create_package(&server, "maintainer", &token, &json!({"url": f.repo.url()}));
     assert_eq!(created.status, 201, "{}", created.text());
     assert!(
         local_dist_keys(&server).is_empty(),

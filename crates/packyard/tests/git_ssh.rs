@@ -201,7 +201,7 @@ fn ssh_keys_are_sealed_and_used_by_the_cli_the_api_jobs_and_dists() {
         &server,
         "maintainer",
         &token,
-        json!({"url": ssh.url_for(other.path()), "credentials": {"ssh_key": key}}),
+        &json!({"url": ssh.url_for(other.path()), "credentials": {"ssh_key": key}}),
     );
     assert_eq!(
         created.status,
@@ -269,7 +269,7 @@ fn ssh_keys_need_packyard_secret() {
         &server,
         "maintainer",
         &token,
-        json!({"url": url, "credentials": {"ssh_key": key}}),
+        &json!({"url": url, "credentials": {"ssh_key": key}}),
     );
     assert_eq!(refused.status, 400, "{}", refused.text());
     assert!(
@@ -314,7 +314,7 @@ fn a_key_the_host_does_not_accept_is_reported_with_ssh_s_words() {
         &server,
         "maintainer",
         &token,
-        json!({"url": url, "credentials": {"ssh_key": key}}),
+        &json!({"url": url, "credentials": {"ssh_key": key}}),
     );
     assert_eq!(refused.status, 422, "{}", refused.text());
     assert!(

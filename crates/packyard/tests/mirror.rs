@@ -82,7 +82,7 @@ fn start_replica(env: &[(String, String)]) -> (Server, String) {
 }
 
 /// A config file defining the `up` mirror (and removing the default packagist one).
-fn config(dir: &TempDir, fields: Value, upstream: &UpstreamServer) -> String {
+fn config(dir: &TempDir, fields: &Value, upstream: &UpstreamServer) -> String {
     let mut mirror = json!({"url": upstream.url()});
     for (key, value) in fields.as_object().unwrap() {
         mirror[key] = value.clone();
@@ -116,7 +116,7 @@ fn composer_installs_through_the_mirror_and_keeps_working_when_upstream_stops() 
     testkit::needs!(Composer);
     let mut upstream = upstream();
     let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream))]);
     let token = server.add_user("admin", true);
 
     let root = fetch(&server, &token, "/packages.json").json();
@@ -173,7 +173,7 @@ fn a_second_stateless_replica_serves_what_the_first_mirrored_without_upstream() 
     let upstream = upstream();
     let s3 = testkit::S3sFs::start("mirror");
     let dir = TempDir::new("mirror-config");
-    let config = config(&dir, json!({}), &upstream);
+    let config = config(&dir, &json!({}), &upstream);
     let args = s3.storage_aws_args();
     let env = [
         ("PACKYARD_CONFIG", config.as_str()),
@@ -246,7 +246,7 @@ fn concurrent_cold_requests_share_one_upstream_download() {
     let upstream = upstream();
     upstream.set_dist_delay(Duration::from_millis(500));
     let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream))]);
     let token = server.add_user("admin", true);
     let p2 = fetch(&server, &token, "/p2/monolog/monolog.json").json();
     let version = &p2["packages"]["monolog/monolog"][0];
@@ -280,7 +280,7 @@ fn concurrent_cold_requests_share_one_upstream_download() {
 fn a_corrupt_upstream_archive_is_refused_and_never_stored() {
     let upstream = upstream();
     let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream))]);
     let token = server.add_user("admin", true);
     let p2 = fetch(&server, &token, "/p2/acme/corrupt.json").json();
     let reference = p2["packages"]["acme/corrupt"][0]["dist"]["reference"]
@@ -319,7 +319,7 @@ fn a_corrupt_upstream_archive_is_refused_and_never_stored() {
 fn private_package_names_are_never_proxied() {
     let upstream = upstream();
     let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream))]);
     let token = server.add_user("admin", true);
     let archive = package_zip("acme/lib", &[], "private");
     let uploaded = upload(&server, &token, "acme/lib", "1.0.0", &archive);
@@ -344,7 +344,7 @@ fn available_packages_restrict_what_is_proxied() {
     let dir = TempDir::new("mirror-config");
     let fields =
         json!({"available_packages": ["monolog/monolog"], "available_package_patterns": ["psr/*"]});
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, fields, &upstream))]);
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &fields, &upstream))]);
     let token = server.add_user("admin", true);
     let root = fetch(&server, &token, "/packages.json").json();
     assert_eq!(root["available-packages"], json!(["monolog/monolog"]));
@@ -370,7 +370,7 @@ fn strict_mirrors_serve_only_approved_packages() {
     let dir = TempDir::new("mirror-config");
     let server = Server::start_with(&[(
         "PACKYARD_CONFIG",
-        &config(&dir, json!({"strict": true}), &upstream),
+        &config(&dir, &json!({"strict": true}), &upstream),
     )]);
     let token = server.add_user("admin", true);
     let refused = fetch(&server, &token, "/p2/psr/log.json");
@@ -402,7 +402,7 @@ fn strict_mirrors_serve_only_approved_packages() {
 fn public_access_lets_anonymous_clients_in() {
     let upstream = upstream();
     let dir = TempDir::new("mirror-config");
-    let private = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    let private = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream))]);
     assert_eq!(
         get(
             &private.url(&format!("/mirror/{ALIAS}/p2/psr/log.json")),
@@ -414,7 +414,7 @@ fn public_access_lets_anonymous_clients_in() {
     let open_dir = TempDir::new("mirror-config");
     let public = Server::start_with(&[(
         "PACKYARD_CONFIG",
-        &config(&open_dir, json!({"public_access": true}), &upstream),
+        &config(&open_dir, &json!({"public_access": true}), &upstream),
     )]);
     assert_eq!(
         get(
@@ -453,7 +453,7 @@ fn stale_metadata_is_revalidated_in_the_background_and_served_when_upstream_is_d
     let dir = TempDir::new("mirror-config");
     let server = Server::start_with(&[(
         "PACKYARD_CONFIG",
-        &config(&dir, json!({"sync_interval": 1}), &upstream),
+        &config(&dir, &json!({"sync_interval": 1}), &upstream),
     )]);
     let token = server.add_user("admin", true);
     let versions = |reply: Reply| p2_version_names(&reply, "psr/log");
@@ -509,7 +509,7 @@ fn mirror_sync_revalidates_every_stored_document() {
     testkit::needs!(Composer);
     let upstream = upstream();
     let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream))]);
     let token = server.add_user("admin", true);
     install(&server, "admin", &token, "monolog/monolog");
     let stored: Vec<String> = files_under(&server.data.path().join("mirror-meta").join(ALIAS));
@@ -588,13 +588,13 @@ fn mirror_sync_revalidates_every_stored_document() {
     // `mirror sync` fetched (or another replica refreshed) is served within seconds.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let served = p2_version_names(&fetch(&server, &token, "/p2/psr/log.json"), "psr/log");
-        if served == ["3.0.1"] {
+        let now_served = p2_version_names(&fetch(&server, &token, "/p2/psr/log.json"), "psr/log");
+        if now_served == ["3.0.1"] {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the mirror still serves {served:?} after mirror sync"
+            "the mirror still serves {now_served:?} after mirror sync"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -629,7 +629,7 @@ fn mirror_cache_dirs_are_read_through_caches() {
     let dir = TempDir::new("mirror-config");
     let meta_cache = TempDir::new("mirror-meta-cache");
     let dist_cache = TempDir::new("mirror-dist-cache");
-    let config = config(&dir, json!({}), &upstream);
+    let config = config(&dir, &json!({}), &upstream);
     let args = s3.storage_aws_args();
     let meta_dir = meta_cache.path().display().to_string();
     let dist_dir = dist_cache.path().display().to_string();
@@ -713,7 +713,7 @@ fn crafted_names_cannot_reach_other_upstream_paths() {
     let upstream = upstream();
     let dir = TempDir::new("mirror-config");
     let fields = json!({"available_package_patterns": ["psr/*"]});
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, fields, &upstream))]);
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &fields, &upstream))]);
     let token = server.add_user("admin", true);
     for crafted in [
         "/p2/psr/%252e%252e%2F%252e%252e%2Fpackages.json",
@@ -744,7 +744,7 @@ fn a_client_hanging_up_does_not_block_the_archive_for_others() {
     let upstream = upstream();
     upstream.set_dist_delay(Duration::from_millis(800));
     let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, json!({}), &upstream))]);
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream))]);
     let token = server.add_user("admin", true);
     let p2 = fetch(&server, &token, "/p2/psr/log.json").json();
     let reference = p2["packages"]["psr/log"][0]["dist"]["reference"]
@@ -788,8 +788,8 @@ fn replicas_with_local_caches_see_documents_other_replicas_refreshed() {
     );
     let (cache_a, cache_b) = (TempDir::new("meta-cache-a"), TempDir::new("meta-cache-b"));
     // A revalidates after a second; B would wait an hour on its own.
-    let config_a = config(&dir_a, json!({"sync_interval": 1}), &upstream);
-    let config_b = config(&dir_b, json!({"sync_interval": "1h"}), &upstream);
+    let config_a = config(&dir_a, &json!({"sync_interval": 1}), &upstream);
+    let config_b = config(&dir_b, &json!({"sync_interval": "1h"}), &upstream);
     let start = |config: &str, cache: &TempDir| {
         let cache = cache.path().display().to_string();
         Server::start_with(&[
@@ -845,7 +845,7 @@ fn stored_archives_are_served_without_the_upstream_whatever_documents_it_lacks()
     let mut upstream = upstream();
     let s3 = testkit::S3sFs::start("archives");
     let dir = TempDir::new("mirror-config");
-    let env = s3_env(&config(&dir, json!({}), &upstream), &s3, "archives");
+    let env = s3_env(&config(&dir, &json!({}), &upstream), &s3, "archives");
     let (a, token_a) = start_replica(&env);
     let (b, token_b) = start_replica(&env);
 
@@ -928,7 +928,7 @@ fn a_package_gone_upstream_is_kept_and_served_until_an_admin_forgets_it() {
     let s3 = testkit::S3sFs::start("gone");
     let dir = TempDir::new("mirror-config");
     let env = s3_env(
-        &config(&dir, json!({"sync_interval": 1}), &upstream),
+        &config(&dir, &json!({"sync_interval": 1}), &upstream),
         &s3,
         "gone",
     );

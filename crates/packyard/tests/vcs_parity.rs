@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use testkit::TempDir;
 
 /// Composer's `VcsRepository` on one repository: every package it loads, as JSON.
-const COMPOSER_SCAN: &str = r#"<?php
+const COMPOSER_SCAN: &str = r"<?php
 require '/usr/share/php/Composer/autoload.php';
 
 use Composer\Factory;
@@ -45,7 +45,7 @@ foreach ($repository->getPackages() as $package) {
     ];
 }
 echo json_encode(['packages' => $packages, 'log' => $io->getOutput()], JSON_UNESCAPED_SLASHES);
-"#;
+";
 
 /// One loaded version, as both sides describe it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -143,7 +143,7 @@ impl Repo {
     }
 }
 
-fn manifest(name: &str, fields: Value) -> String {
+fn manifest(name: &str, fields: &Value) -> String {
     let mut manifest = json!({"name": name});
     manifest
         .as_object_mut()
@@ -157,7 +157,7 @@ fn manifest(name: &str, fields: Value) -> String {
 fn odd_tags(dir: &Path) -> Repo {
     const NAME: &str = "acme/lib";
     let mut repo = Repo::init(dir, "main");
-    let first = repo.commit(Some(&manifest(NAME, json!({"require": {"php": ">=8.1"}}))));
+    let first = repo.commit(Some(&manifest(NAME, &json!({"require": {"php": ">=8.1"}}))));
     repo.tag("v1.0", &first);
     repo.annotated_tag("1.0.0-rc1", &first);
     repo.tag("1.0.0-beta.2", &first);
@@ -167,22 +167,22 @@ fn odd_tags(dir: &Path) -> Repo {
     repo.tag("latest", &first);
     repo.tag("foo", &first);
     repo.branch("1.0", &first);
-    let second = repo.commit(Some(&manifest(NAME, json!({"description": "second"}))));
+    let second = repo.commit(Some(&manifest(NAME, &json!({"description": "second"}))));
     repo.tag("1.0.0", &second);
     repo.annotated_tag("release-2.0", &second);
     repo.branch("2.x", &second);
-    let third = repo.commit(Some(&manifest(NAME, json!({"description": "third"}))));
+    let third = repo.commit(Some(&manifest(NAME, &json!({"description": "third"}))));
     repo.annotated_tag("v1.0.0", &third);
     repo.branch("feature/x", &third);
     let broken = repo.commit(Some("{\"name\": \"acme/lib\",\n  \"require\": {\n}"));
     repo.tag("3.0.0", &broken);
-    let renamed = repo.commit(Some(&manifest("acme/old-name", json!({}))));
+    let renamed = repo.commit(Some(&manifest("acme/old-name", &json!({}))));
     repo.annotated_tag("0.9.0", &renamed);
     let without = repo.commit(None);
     repo.tag("0.8.0", &without);
     repo.commit(Some(&manifest(
         NAME,
-        json!({"extra": {"branch-alias": {"dev-main": "3.0.x-dev"}}}),
+        &json!({"extra": {"branch-alias": {"dev-main": "3.0.x-dev"}}}),
     )));
     repo
 }
@@ -193,11 +193,11 @@ fn odd_tags(dir: &Path) -> Repo {
 fn declared_versions(dir: &Path) -> Repo {
     const NAME: &str = "acme/versioned";
     let mut repo = Repo::init(dir, "develop");
-    let declared = repo.commit(Some(&manifest(NAME, json!({"version": "1.0.0"}))));
+    let declared = repo.commit(Some(&manifest(NAME, &json!({"version": "1.0.0"}))));
     repo.tag("v1.0.0", &declared);
     repo.tag("1.0.1", &declared);
     repo.branch("master", &declared);
-    let dev = repo.commit(Some(&manifest(NAME, json!({"version": "1.1.0-dev"}))));
+    let dev = repo.commit(Some(&manifest(NAME, &json!({"version": "1.1.0-dev"}))));
     repo.tag("1.1.0", &dev);
     repo.tag("1.2.0-dev", &dev);
     repo.tag("dev-foo", &dev);
@@ -212,13 +212,13 @@ fn declared_versions(dir: &Path) -> Repo {
     }
     let bad_constraint = repo.commit(Some(&manifest(
         NAME,
-        json!({"require": {"x/y": "not a constraint"}}),
+        &json!({"require": {"x/y": "not a constraint"}}),
     )));
     repo.tag("2.1.0", &bad_constraint);
     repo.branch("broken", &bad_constraint);
     let dated = repo.commit(Some(&manifest(
         NAME,
-        json!({"require": {"acme/other": "self.version"}, "time": "2020-05-01 10:00:00"}),
+        &json!({"require": {"acme/other": "self.version"}, "time": "2020-05-01 10:00:00"}),
     )));
     repo.tag("2.2.0", &dated);
     repo.tag("1.0.0-RC1", &dated);
@@ -227,7 +227,7 @@ fn declared_versions(dir: &Path) -> Repo {
     repo.tag("2024.1.1", &dated);
     repo.annotated_tag("v2.3", &dated);
     repo.tag("2.3.0", &dated);
-    repo.commit(Some(&manifest(NAME, json!({"description": "develop"}))));
+    repo.commit(Some(&manifest(NAME, &json!({"description": "develop"}))));
     repo
 }
 
@@ -238,7 +238,7 @@ fn branch_shapes(dir: &Path) -> Repo {
     let mut repo = Repo::init(dir, "2.x");
     let first = repo.commit(Some(&manifest(
         NAME,
-        json!({"extra": {"branch-alias": {"dev-master": "1.0.x-dev"}}}),
+        &json!({"extra": {"branch-alias": {"dev-master": "1.0.x-dev"}}}),
     )));
     for branch in [
         "master",
@@ -260,7 +260,7 @@ fn branch_shapes(dir: &Path) -> Repo {
     repo.branch("broken-json", &broken);
     repo.commit(Some(&manifest(
         NAME,
-        json!({"extra": {"branch-alias": {"2.x-dev": "2.1.x-dev"}}}),
+        &json!({"extra": {"branch-alias": {"2.x-dev": "2.1.x-dev"}}}),
     )));
     repo
 }
@@ -518,7 +518,7 @@ async fn an_unchanged_repository_is_not_read_again_and_changes_are_seen() {
     testkit::needs!(Git);
     let scratch = TempDir::new("vcs-rescan");
     let mut repo = Repo::init(&scratch.path().join("repo"), "main");
-    let first = repo.commit(Some(&manifest("acme/lib", json!({}))));
+    let first = repo.commit(Some(&manifest("acme/lib", &json!({}))));
     repo.tag("1.0.0", &first);
     repo.branch("old", &first);
     let url = repo.dir.to_str().unwrap().to_owned();
@@ -541,7 +541,7 @@ async fn an_unchanged_repository_is_not_read_again_and_changes_are_seen() {
     );
 
     // A moved tag, a deleted branch, a new tag and a new default branch.
-    let second = repo.commit(Some(&manifest("acme/lib", json!({"description": "2"}))));
+    let second = repo.commit(Some(&manifest("acme/lib", &json!({"description": "2"}))));
     repo.git(&["tag", "--force", "1.0.0", &second]);
     repo.git(&["branch", "--delete", "--force", "old"]);
     repo.tag("1.1.0", &second);
@@ -660,7 +660,7 @@ async fn unusable_repositories_are_reported_clearly() {
     );
 
     let mut renamed = Repo::init(&scratch.path().join("renamed"), "main");
-    renamed.commit(Some(&manifest("acme/new-name", json!({}))));
+    renamed.commit(Some(&manifest("acme/new-name", &json!({}))));
     let error = scan(
         renamed.dir.to_str().unwrap(),
         &mirror("renamed"),
@@ -683,7 +683,7 @@ async fn credentials_never_land_in_the_mirror() {
     testkit::needs!(Git);
     let scratch = TempDir::new("vcs-credentials");
     let mut repo = Repo::init(&scratch.path().join("repo"), "main");
-    repo.commit(Some(&manifest("acme/lib", json!({}))));
+    repo.commit(Some(&manifest("acme/lib", &json!({}))));
     let mirror = scratch.path().join("mirror");
     let auth = GitAuth {
         https_basic: Some(("deploy".into(), "s3cret-token".into())),
@@ -709,7 +709,7 @@ async fn archives_are_built_from_the_mirror_without_export_ignored_files() {
     let scratch = TempDir::new("vcs-archive");
     let mut repo = Repo::init(&scratch.path().join("repo"), "main");
     let commit = repo.commit_files(&[
-        ("composer.json", Some(&manifest("acme/lib", json!({})))),
+        ("composer.json", Some(&manifest("acme/lib", &json!({})))),
         ("src/Lib.php", Some("<?php\n")),
         ("tests/LibTest.php", Some("<?php\n")),
         (".gitattributes", Some("/tests export-ignore\n")),

@@ -136,13 +136,12 @@ impl LocalCache {
     /// The cached file of `key` and its size, marking it recently used.
     pub fn open_file(&self, key: &str) -> Option<(std::fs::File, u64)> {
         let size = self.index.lock().unwrap().touch(key)?;
-        match std::fs::File::open(self.path(key)) {
-            Ok(file) => Some((file, size)),
-            Err(_) => {
-                // Removed behind our back: forget it.
-                self.index.lock().unwrap().remove(key);
-                None
-            }
+        if let Ok(file) = std::fs::File::open(self.path(key)) {
+            Some((file, size))
+        } else {
+            // Removed behind our back: forget it.
+            self.index.lock().unwrap().remove(key);
+            None
         }
     }
 

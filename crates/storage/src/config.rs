@@ -1,5 +1,6 @@
 //! Storage configuration, read from the environment with Packeton's names and defaults
-//! (shared/reference/packeton.md), plus named storages from the YAML config file.
+//! (the README's Storage section lists them), plus named storages from the YAML config
+//! file.
 //!
 //! `STORAGE_SOURCE=local` (default) keeps every store on local disk; `s3` puts all four
 //! stores in one bucket under their prefixes; any other name selects the storages
@@ -387,9 +388,8 @@ fn local_settings(lookup: &dyn Fn(&str) -> Option<String>, data_dir: &Path) -> S
         backend: BackendSpec::Local { root },
         prefix: String::new(),
     };
-    let dist_root = lookup("PACKAGIST_DIST_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| data_dir.join("zipball"));
+    let dist_root =
+        lookup("PACKAGIST_DIST_PATH").map_or_else(|| data_dir.join("zipball"), PathBuf::from);
     let mut settings = empty_settings(local(dist_root));
     settings.artifact = local(data_dir.join("artifact"));
     settings.mirror_meta = local(data_dir.join("mirror-meta"));
@@ -551,8 +551,7 @@ fn artifact_cache(
         return Ok(None);
     }
     let dir = lookup("PACKYARD_ARTIFACT_CACHE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| data_dir.join("cache").join("artifact"));
+        .map_or_else(|| data_dir.join("cache").join("artifact"), PathBuf::from);
     Ok(Some(CacheSettings { dir, max_bytes }))
 }
 

@@ -1,5 +1,5 @@
 //! Object key layouts, as Packeton writes them, so that a Packeton bucket can be served
-//! as it is (shared/reference/packeton.md).
+//! as it is.
 
 /// Key of an uploaded archive: flat `{sha1}.{ext}`. Packeton names it after a random
 /// sha1; we use the archive's own sha1, which makes re-uploading the same bytes idempotent.

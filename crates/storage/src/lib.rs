@@ -17,6 +17,7 @@ pub use config::StorageSettings;
 pub use error::{Diagnosis, StorageError};
 pub use store::{Object, Store};
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -74,13 +75,14 @@ impl Storage {
         let mut open_store =
             |name: StoreName, cache: &Option<CacheSettings>| -> Result<Store, StorageError> {
                 let spec = settings.store(name);
-                let client = match clients.iter().find(|(known, _)| *known == spec.backend) {
-                    Some((_, client)) => client.clone(),
-                    None => {
-                        let client = backend::open(&spec.backend, settings.timeout)?;
-                        clients.push((spec.backend.clone(), client.clone()));
-                        client
-                    }
+                let client = if let Some((_, client)) =
+                    clients.iter().find(|(known, _)| *known == spec.backend)
+                {
+                    client.clone()
+                } else {
+                    let client = backend::open(&spec.backend, settings.timeout)?;
+                    clients.push((spec.backend.clone(), client.clone()));
+                    client
                 };
                 let scoped: Arc<dyn ObjectStore> = match spec.prefix.trim_matches('/') {
                     "" => client,
@@ -113,7 +115,7 @@ impl Storage {
 
     /// All four stores on local disk, each in its own directory under `root`.
     pub fn local(root: &Path) -> Result<Self, StorageError> {
-        let settings = config::from_env(&|_| None, root, &Default::default())
+        let settings = config::from_env(&|_| None, root, &BTreeMap::new())
             .expect("the default configuration is valid");
         Self::open(&settings)
     }

@@ -164,7 +164,7 @@ impl Store {
     where
         S: futures_util::Stream<Item = Result<Bytes, StorageError>> + Unpin,
     {
-        let location = self.location(key)?;
+        let location = Self::location(key)?;
         if size <= PART_SIZE as u64 {
             let mut buffer = Vec::with_capacity(size as usize);
             while let Some(chunk) = stream.next().await {
@@ -200,7 +200,7 @@ impl Store {
     }
 
     pub async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
-        let location = self.location(key)?;
+        let location = Self::location(key)?;
         self.bounded(
             key,
             self.backend.put(&location, PutPayload::from(bytes.clone())),
@@ -215,7 +215,7 @@ impl Store {
     /// Opens an object for streaming; nothing is buffered beyond the backend's chunks.
     /// With a cache, a hit is read from local disk and a miss is copied into it.
     pub async fn get(&self, key: &str) -> Result<Object, StorageError> {
-        let location = self.location(key)?;
+        let location = Self::location(key)?;
         if let Some((file, size)) = self.cache.as_ref().and_then(|cache| cache.open_file(key)) {
             return Ok(Object {
                 size,
@@ -263,7 +263,7 @@ impl Store {
 
     /// Size of the object, or `None` when it does not exist.
     pub async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
-        let location = self.location(key)?;
+        let location = Self::location(key)?;
         match self.bounded(key, self.backend.head(&location)).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(StorageError::NotFound { .. }) => Ok(None),
@@ -272,7 +272,7 @@ impl Store {
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        let location = self.location(key)?;
+        let location = Self::location(key)?;
         if let Some(cache) = &self.cache {
             cache.remove(key);
         }
@@ -290,7 +290,7 @@ impl Store {
     /// The objects whose keys lie under the folder `prefix` (`a/b` lists `a/b/...`, not
     /// `a/bc`), with their sizes. Always read from the backend, never from the cache.
     pub fn list_under(&self, prefix: &str) -> Result<Listing, StorageError> {
-        let location = self.location(prefix)?;
+        let location = Self::location(prefix)?;
         Ok(self.list_objects(Some(&location)))
     }
 
@@ -349,7 +349,7 @@ impl Store {
         deleted
     }
 
-    fn location(&self, key: &str) -> Result<Path, StorageError> {
+    fn location(key: &str) -> Result<Path, StorageError> {
         Path::parse(key).map_err(|e| StorageError::InvalidKey {
             key: key.to_owned(),
             reason: e.to_string(),

@@ -363,18 +363,17 @@ fn sts_error(status: u16, body: &str) -> WebIdentityError {
     let parsed = quick_xml::de::from_str::<ErrorResponseXml>(body)
         .ok()
         .and_then(|doc| doc.error.or(doc.errors.and_then(|errors| errors.error)));
-    let (code, message) = match parsed {
-        Some(ErrorXml { code, message }) => (
+    let (code, message) = if let Some(ErrorXml { code, message }) = parsed {
+        (
             code.unwrap_or_else(|| "Unknown".into()),
             message.unwrap_or_default(),
-        ),
-        None => {
-            let one_line = body.split_whitespace().collect::<Vec<_>>().join(" ");
-            (
-                "Unknown".into(),
-                one_line.chars().take(ERROR_BODY_EXCERPT).collect(),
-            )
-        }
+        )
+    } else {
+        let one_line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        (
+            "Unknown".into(),
+            one_line.chars().take(ERROR_BODY_EXCERPT).collect(),
+        )
     };
     WebIdentityError::Sts {
         status,

@@ -409,7 +409,7 @@ async fn missing_objects_are_not_found(label: &str, storage: &Storage) {
                     (store, key.as_str()),
                     (name.as_str(), "never/written.zip"),
                     "{label}"
-                )
+                );
             }
             Err(other) => panic!("{label} {name:?}: expected NotFound, got {other:?}"),
             Ok(_) => panic!("{label} {name:?}: a missing object was found"),

@@ -43,9 +43,8 @@ where
     let started = Instant::now();
     let result = operation.await;
     let elapsed = started.elapsed();
-    let error = match result {
-        Ok(_) => panic!("{what} succeeded against a server that is down"),
-        Err(error) => error,
+    let Err(error) = result else {
+        panic!("{what} succeeded against a server that is down")
     };
     assert_eq!(
         error.diagnose(),
@@ -122,11 +121,11 @@ async fn a_hung_server_is_reported_unreachable_within_the_timeout_and_the_same_s
 
 #[tokio::test]
 async fn an_upload_cut_off_midway_leaves_no_object_and_no_parts_behind() {
+    const MIB: usize = 1 << 20;
     testkit::needs!(S3sFs);
     let s3 = S3sFs::start(BUCKET);
     let data_dir = TempDir::new("outage-cut");
     let storage = open_storage(&s3, &data_dir);
-    const MIB: usize = 1 << 20;
 
     // Nine MiB (more than one 8 MiB part), then, once the first part has reached the
     // server, the source fails: as a client disconnecting in the middle of an upload.
@@ -174,11 +173,11 @@ async fn an_upload_cut_off_midway_leaves_no_object_and_no_parts_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_whose_caller_goes_away_is_aborted_too() {
+    const MIB: usize = 1 << 20;
     testkit::needs!(S3sFs);
     let s3 = S3sFs::start(BUCKET);
     let data_dir = TempDir::new("outage-dropped");
     let storage = open_storage(&s3, &data_dir);
-    const MIB: usize = 1 << 20;
 
     // Nine MiB, then a source that never ends: the caller's future is dropped midway
     // (a client disconnecting during an upload cancels the request's future).

@@ -67,11 +67,10 @@ impl RecordedRequest {
 }
 
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
-    fields
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_str())
-        .unwrap_or_else(|| panic!("no {name} in {fields:?}"))
+    fields.iter().find(|(key, _)| key == name).map_or_else(
+        || panic!("no {name} in {fields:?}"),
+        |(_, value)| value.as_str(),
+    )
 }
 
 fn sts_calls(recording: &[RecordedRequest]) -> Vec<Vec<(String, String)>> {

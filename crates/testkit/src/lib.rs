@@ -115,6 +115,8 @@ pub const REQUIRE_SERVICES: &str = "PACKYARD_TEST_REQUIRE_SERVICES";
 /// `cargo test` the test is skipped with a line on stderr naming what is missing.
 /// Use [`needs!`] at the top of a test.
 pub fn skip_for_want_of(needs: &[Need]) -> bool {
+    use std::io::Write as _;
+
     let missing: Vec<String> = needs
         .iter()
         .filter_map(|need| need.missing().map(|why| format!("{need:?} ({why})")))
@@ -126,14 +128,12 @@ pub fn skip_for_want_of(needs: &[Need]) -> bool {
         .name()
         .unwrap_or("this test")
         .to_owned();
-    if std::env::var(REQUIRE_SERVICES).as_deref() == Ok("1") {
-        panic!(
-            "{test} needs {}: scripts/test installs and starts every service",
-            missing.join(", ")
-        );
-    }
+    assert!(
+        std::env::var(REQUIRE_SERVICES).as_deref() != Ok("1"),
+        "{test} needs {}: scripts/test installs and starts every service",
+        missing.join(", ")
+    );
     // Straight to stderr: the test harness captures `eprintln!` of passing tests.
-    use std::io::Write;
     let _ = writeln!(
         std::io::stderr().lock(),
         "SKIPPED {test}: needs {} (scripts/test provides it)",
@@ -160,11 +160,10 @@ fn on_path(command: &str) -> bool {
 
 /// The path a `PACKYARD_TEST_*` variable names, or a failure saying how to get it.
 pub fn required_tool(variable: &str, what: &str) -> PathBuf {
-    let path = std::env::var_os(variable)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            panic!("{variable} is not set: run scripts/test, which installs {what} and sets it")
-        });
+    let path = std::env::var_os(variable).map_or_else(
+        || panic!("{variable} is not set: run scripts/test, which installs {what} and sets it"),
+        PathBuf::from,
+    );
     assert!(
         path.exists(),
         "{variable} names {}, which does not exist: run scripts/test, which installs {what}",
@@ -272,10 +271,12 @@ impl S3sFs {
     pub fn start(bucket: &str) -> S3sFs {
         let dir = TempDir::new("s3s-fs");
         let root = dir.path().to_owned();
-        let mut server = Self::start_at(&root, free_port());
+        let server = Self::start_at(&root, free_port());
         std::fs::create_dir_all(root.join(bucket)).unwrap();
-        server._dir = Some(dir);
-        server
+        S3sFs {
+            _dir: Some(dir),
+            ..server
+        }
     }
 
     /// Starts (or restarts) s3s-fs over an existing directory and port.

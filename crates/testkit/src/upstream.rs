@@ -28,7 +28,8 @@
 //! `max(now, previous + 1 s)` rounded to whole seconds, so it strictly increases even
 //! within one second. Files placed in the directory by hand fall back to their mtime.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -163,7 +164,8 @@ pub fn expand(versions: &[Value]) -> Vec<Map<String, Value>> {
 
 #[derive(Clone)]
 struct Version {
-    version: String,
+    /// As given, e.g. `v1.0.0`; `normalized` is `1.0.0.0`.
+    pretty: String,
     normalized: String,
     extra: Map<String, Value>,
     files: Vec<(String, Vec<u8>)>,
@@ -181,7 +183,7 @@ struct Model {
     /// Paths whose content a test set by hand: `Some(bytes)` is served, `None` is a 404.
     overrides: BTreeMap<String, Option<Vec<u8>>>,
     /// Paths written by [`Model::sync`], to delete those no longer wanted.
-    written: BTreeMap<String, ()>,
+    written: BTreeSet<String>,
     last_modified: HashMap<String, SystemTime>,
     /// Before the first sync every file gets [`INITIAL_LAST_MODIFIED`].
     started: bool,
@@ -204,7 +206,7 @@ impl Model {
             minified: false,
             root_fields,
             overrides: BTreeMap::new(),
-            written: BTreeMap::new(),
+            written: BTreeSet::new(),
             last_modified: HashMap::new(),
             started: false,
         }
@@ -221,7 +223,7 @@ impl Model {
             ),
         };
         let entry = Version {
-            version: version.to_owned(),
+            pretty: version.to_owned(),
             normalized,
             extra,
             files: files
@@ -231,7 +233,7 @@ impl Model {
             corrupt_shasum: false,
         };
         let versions = self.packages.entry(name.to_owned()).or_default();
-        match versions.iter_mut().find(|v| v.version == version) {
+        match versions.iter_mut().find(|v| v.pretty == version) {
             Some(existing) => {
                 let corrupt = existing.corrupt_shasum;
                 *existing = entry;
@@ -244,7 +246,7 @@ impl Model {
     fn version_mut(&mut self, name: &str, version: &str) -> &mut Version {
         self.packages
             .get_mut(name)
-            .and_then(|versions| versions.iter_mut().find(|v| v.version == version))
+            .and_then(|versions| versions.iter_mut().find(|v| v.pretty == version))
             .unwrap_or_else(|| panic!("upstream: no package {name} {version}"))
     }
 
@@ -254,7 +256,7 @@ impl Model {
             .get_mut(name)
             .unwrap_or_else(|| panic!("upstream: no package {name}"));
         let before = versions.len();
-        versions.retain(|v| v.version != version);
+        versions.retain(|v| v.pretty != version);
         assert!(
             versions.len() < before,
             "upstream: no package {name} {version}"
@@ -272,12 +274,12 @@ impl Model {
         self.dir.path()
     }
 
-    fn zip_for(&self, name: &str, version: &Version) -> Vec<u8> {
-        let reference = dist_reference(name, &version.version);
+    fn zip_for(name: &str, version: &Version) -> Vec<u8> {
+        let reference = dist_reference(name, &version.pretty);
         let folder = format!("{}-{}", name.replace('/', "-"), &reference[..7]);
         let mut manifest = Map::new();
         manifest.insert("name".into(), json!(name));
-        manifest.insert("version".into(), json!(version.version));
+        manifest.insert("version".into(), json!(version.pretty));
         for (key, value) in &version.extra {
             if !matches!(
                 key.as_str(),
@@ -304,7 +306,7 @@ impl Model {
             assert!(
                 path != "composer.json",
                 "upstream: {name} {version}: composer.json is generated from the extra JSON",
-                version = version.version
+                version = version.pretty
             );
             // Directory entries, like `git archive` writes them.
             let mut prefix = String::new();
@@ -329,7 +331,7 @@ impl Model {
     fn version_json(&self, name: &str, version: &Version, zip: &[u8]) -> Map<String, Value> {
         let mut object = Map::new();
         object.insert("name".into(), json!(name));
-        object.insert("version".into(), json!(version.version));
+        object.insert("version".into(), json!(version.pretty));
         object.insert("version_normalized".into(), json!(version.normalized));
         for (key, value) in &version.extra {
             if !matches!(
@@ -346,8 +348,8 @@ impl Model {
         };
         let mut dist = json!({
             "type": "zip",
-            "url": format!("{}{}", self.base_url, dist_path(name, &version.version)),
-            "reference": dist_reference(name, &version.version),
+            "url": format!("{}{}", self.base_url, dist_path(name, &version.pretty)),
+            "reference": dist_reference(name, &version.pretty),
             "shasum": shasum,
         });
         if let Some(Value::Object(overrides)) = version.extra.get("dist") {
@@ -399,15 +401,15 @@ impl Model {
         );
         for (name, versions) in &self.packages {
             let mut tagged: Vec<&Version> =
-                versions.iter().filter(|v| !is_dev(&v.version)).collect();
-            tagged.sort_by_key(|v| std::cmp::Reverse(numeric_parts(&v.version)));
-            let dev: Vec<&Version> = versions.iter().filter(|v| is_dev(&v.version)).collect();
+                versions.iter().filter(|v| !is_dev(&v.pretty)).collect();
+            tagged.sort_by_key(|v| std::cmp::Reverse(numeric_parts(&v.pretty)));
+            let dev: Vec<&Version> = versions.iter().filter(|v| is_dev(&v.pretty)).collect();
             let mut render = |list: Vec<&Version>| -> Vec<Map<String, Value>> {
                 list.into_iter()
                     .map(|version| {
-                        let zip = self.zip_for(name, version);
+                        let zip = Self::zip_for(name, version);
                         let object = self.version_json(name, version, &zip);
-                        files.insert(dist_path(name, &version.version), zip);
+                        files.insert(dist_path(name, &version.pretty), zip);
                         object
                     })
                     .collect()
@@ -436,7 +438,7 @@ impl Model {
     /// the files no longer part of the repository.
     fn sync(&mut self) {
         let files = self.files();
-        for path in self.written.keys().cloned().collect::<Vec<_>>() {
+        for path in self.written.iter().cloned().collect::<Vec<_>>() {
             if !files.contains_key(&path) {
                 let _ = std::fs::remove_file(self.disk_path(&path));
                 self.last_modified.remove(&path);
@@ -451,7 +453,7 @@ impl Model {
             std::fs::create_dir_all(disk.parent().unwrap()).unwrap();
             std::fs::write(&disk, &bytes).unwrap();
             self.bump(&path);
-            self.written.insert(path, ());
+            self.written.insert(path);
         }
         self.started = true;
     }
@@ -694,7 +696,7 @@ struct Shared {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// An HTTP/1.1 server over an [`UpstreamRepo`]'s files, with a thread per connection.
@@ -796,7 +798,7 @@ impl UpstreamServer {
                 .shared
                 .logged
                 .wait_timeout(log, left)
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
         }
     }
@@ -1070,7 +1072,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Request, ReadError>
     loop {
         let line = read_line(reader).map_err(|e| match e {
             ReadError::Closed => ReadError::Bad("connection closed inside the headers"),
-            bad => bad,
+            bad @ ReadError::Bad(_) => bad,
         })?;
         if line.is_empty() {
             break;
@@ -1172,7 +1174,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, generation: u64) {
             Err(ReadError::Closed) => return,
             Err(ReadError::Bad(why)) => {
                 if current() {
-                    let _ = write_response(&mut writer, "GET", Response::json(400, why), true);
+                    let _ = write_response(&mut writer, "GET", &Response::json(400, why), true);
                 }
                 return;
             }
@@ -1212,18 +1214,14 @@ fn serve_connection(shared: &Shared, stream: TcpStream, generation: u64) {
             ));
             close = true;
         } else if let Some(length) = request.header("content-length") {
-            match length.parse::<u64>() {
-                Ok(length) => {
-                    let copied =
-                        std::io::copy(&mut reader.by_ref().take(length), &mut std::io::sink());
-                    if copied.ok() != Some(length) {
-                        return;
-                    }
+            if let Ok(length) = length.parse::<u64>() {
+                let copied = std::io::copy(&mut reader.by_ref().take(length), &mut std::io::sink());
+                if copied.ok() != Some(length) {
+                    return;
                 }
-                Err(_) => {
-                    response = Some(Response::json(400, "bad Content-Length"));
-                    close = true;
-                }
+            } else {
+                response = Some(Response::json(400, "bad Content-Length"));
+                close = true;
             }
         }
         let response = response.unwrap_or_else(|| answer(shared, &request, &path));
@@ -1236,7 +1234,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, generation: u64) {
         if !current() {
             return;
         }
-        if write_response(&mut writer, &request.method, response, close).is_err() || close {
+        if write_response(&mut writer, &request.method, &response, close).is_err() || close {
             let _ = writer.shutdown(Shutdown::Write);
             return;
         }
@@ -1283,7 +1281,7 @@ fn answer(shared: &Shared, request: &Request, path: &str) -> Response {
 fn write_response(
     writer: &mut TcpStream,
     method: &str,
-    response: Response,
+    response: &Response,
     close: bool,
 ) -> std::io::Result<()> {
     let mut head = format!(
@@ -1293,21 +1291,19 @@ fn write_response(
         httpdate::fmt_http_date(SystemTime::now()),
     );
     if let Some(time) = response.last_modified {
-        head.push_str(&format!(
-            "Last-Modified: {}\r\n",
-            httpdate::fmt_http_date(time)
-        ));
+        let _ = write!(head, "Last-Modified: {}\r\n", httpdate::fmt_http_date(time));
     }
     // A 304 has no body and no Content-Length/Content-Type of its own.
     if response.status != 304 {
-        head.push_str(&format!(
+        let _ = write!(
+            head,
             "Content-Type: {}\r\nContent-Length: {}\r\n",
             response.content_type,
             response.body.len()
-        ));
+        );
     }
     for (name, value) in &response.extra_headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        let _ = write!(head, "{name}: {value}\r\n");
     }
     head.push_str(if close {
         "Connection: close\r\n"

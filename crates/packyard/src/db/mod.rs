@@ -92,7 +92,7 @@ impl Db {
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
-        .is_some_and(|e| e.is_unique_violation())
+        .is_some_and(sqlx::error::DatabaseError::is_unique_violation)
 }
 
 pub fn now_millis() -> i64 {

@@ -91,7 +91,10 @@ impl From<ReceiveError> for ApiError {
 
 impl From<UploadError> for ApiError {
     fn from(error: UploadError) -> Self {
-        use UploadError::*;
+        use UploadError::{
+            Database, InvalidManifest, InvalidName, InvalidVersion, Io, MissingVersion,
+            NameMismatch, NoManifest, NotZip, Storage, UnsafeEntry, VersionExists, WrongKind,
+        };
         match error {
             NotZip(_)
             | UnsafeEntry(_)
@@ -113,7 +116,10 @@ impl From<UploadError> for ApiError {
 
 impl From<GitPackageError> for ApiError {
     fn from(error: GitPackageError) -> Self {
-        use GitPackageError::*;
+        use GitPackageError::{
+            Build, Database, InvalidUrl, KeyFile, KnownHosts, LocalRepositoryRefused, NameTaken,
+            Scan, Secret, Storage, UnknownPackage, UnreadableCredentials,
+        };
         match error {
             InvalidUrl(_) | LocalRepositoryRefused(_) | Secret(SecretError::NoSecret) => {
                 ApiError::bad_request(error.to_string())

@@ -36,9 +36,10 @@ pub async fn root(
                 format!("{} has no packages.json", mirror.url),
             )
         })?;
-    let available = match mirror.strict {
-        true => Some(app.db.approved_mirrored_packages(&mirror.alias).await?),
-        false => None,
+    let available = if mirror.strict {
+        Some(app.db.approved_mirrored_packages(&mirror.alias).await?)
+    } else {
+        None
     };
     let base = base_url(&app, &headers)?;
     let body = rewrite_root(&upstream_root.body, &mirror, &base, available)

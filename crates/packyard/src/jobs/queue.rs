@@ -194,10 +194,10 @@ impl JobQueue {
         match self.db.finish_job(&job, &outcome, now_millis()).await {
             Ok(Some(state)) => match &outcome {
                 JobOutcome::Succeeded(_) => {
-                    tracing::info!(job = job.id, kind = %job.kind, elapsed_ms, "job succeeded")
+                    tracing::info!(job = job.id, kind = %job.kind, elapsed_ms, "job succeeded");
                 }
                 JobOutcome::Failed { error, .. } => {
-                    tracing::warn!(job = job.id, kind = %job.kind, elapsed_ms, %state, %error, "job failed")
+                    tracing::warn!(job = job.id, kind = %job.kind, elapsed_ms, %state, %error, "job failed");
                 }
             },
             Ok(None) => tracing::warn!(
@@ -207,7 +207,7 @@ impl JobQueue {
             ),
             // The lease runs out and the job is retried elsewhere.
             Err(error) => {
-                tracing::error!(job = job.id, kind = %job.kind, %error, "recording a job's outcome failed")
+                tracing::error!(job = job.id, kind = %job.kind, %error, "recording a job's outcome failed");
             }
         }
     }
@@ -394,9 +394,7 @@ mod tests {
             if let Some(delay) = self.sleep_ms {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
             }
-            if self.panic {
-                panic!("handler exploded on {self:?}");
-            }
+            assert!(!self.panic, "handler exploded on {self:?}");
             match self.fail {
                 Some(error) => Err(EchoFailed(error)),
                 None => Ok(Echoed { echo: self }),
@@ -614,10 +612,6 @@ mod tests {
     /// Two runners with their own worker ids and connection pools share 200 jobs.
     async fn replicas_run_each_job_exactly_once(first_db: Db, second_db: Db) {
         const JOBS: usize = 200;
-        for n in 0..JOBS {
-            let job = NewJob::new("record", &json!({"n": n}));
-            first_db.enqueue_job(&job).await.unwrap();
-        }
 
         /// Records which replica ran it; the context is the record and the replica.
         #[derive(Serialize, Deserialize)]
@@ -636,6 +630,11 @@ mod tests {
                 ran.lock().unwrap().push((worker.to_owned(), self.n));
                 Ok(worker)
             }
+        }
+
+        for n in 0..JOBS {
+            let job = NewJob::new("record", &json!({"n": n}));
+            first_db.enqueue_job(&job).await.unwrap();
         }
         let ran: Ran = Arc::new(Mutex::new(Vec::new()));
         let replicas = [(first_db.clone(), "replica-a"), (second_db, "replica-b")]
@@ -692,9 +691,10 @@ mod tests {
         let task = spawn_periodic(Duration::from_millis(20), move || {
             let counter = counter.clone();
             async move {
-                if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-                    panic!("first tick fails");
-                }
+                assert!(
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) != 0,
+                    "first tick fails"
+                );
             }
         });
         // Waits for ticks rather than sleeping a fixed time: a busy machine delays them.

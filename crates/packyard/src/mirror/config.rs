@@ -187,8 +187,12 @@ pub fn resolve(
             .as_ref()
             .map(|b| (b.username.clone(), b.password.clone()));
         mirror.public_access = fields.public_access;
-        mirror.available_packages = fields.available_packages.clone();
-        mirror.available_package_patterns = fields.available_package_patterns.clone();
+        mirror
+            .available_packages
+            .clone_from(&fields.available_packages);
+        mirror
+            .available_package_patterns
+            .clone_from(&fields.available_package_patterns);
         mirror.strict = fields.strict;
         mirror.enable_dist_mirror = fields.enable_dist_mirror.unwrap_or(true);
         if let Some(interval) = &fields.sync_interval {

@@ -115,16 +115,15 @@ impl Dists {
             let mut in_flight = self.in_flight.lock().unwrap();
             // A receiver whose sender is gone belongs to a download that died without
             // finishing (a panic): start afresh instead of joining it.
-            match in_flight
+            if let Some(receiver) = in_flight
                 .get(&source.key)
                 .filter(|receiver| receiver.has_changed().is_ok())
             {
-                Some(receiver) => Ok(receiver.clone()),
-                None => {
-                    let (sender, receiver) = watch::channel(None);
-                    in_flight.insert(source.key.clone(), receiver);
-                    Err(sender)
-                }
+                Ok(receiver.clone())
+            } else {
+                let (sender, receiver) = watch::channel(None);
+                in_flight.insert(source.key.clone(), receiver);
+                Err(sender)
             }
         };
         let waiting = match joined {

@@ -6,7 +6,7 @@
 //! on revalidation) is kept, marked gone upstream and still served, until an admin
 //! forgets it: people run a mirror precisely to survive packages vanishing upstream.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -125,7 +125,7 @@ pub struct Documents {
     memory: RwLock<HashMap<String, Arc<MirroredDoc>>>,
     missing: Mutex<HashMap<String, Instant>>,
     fetches: SingleFlight<String>,
-    refreshing: Mutex<std::collections::HashSet<String>>,
+    refreshing: Mutex<HashSet<String>>,
 }
 
 impl Documents {
@@ -136,7 +136,7 @@ impl Documents {
             memory: RwLock::new(HashMap::new()),
             missing: Mutex::new(HashMap::new()),
             fetches: SingleFlight::default(),
-            refreshing: Mutex::new(Default::default()),
+            refreshing: Mutex::new(HashSet::new()),
         }
     }
 
@@ -322,9 +322,10 @@ impl Documents {
         key: &str,
         fresh: bool,
     ) -> Result<Option<Arc<MirroredDoc>>, DocumentError> {
-        let read = match fresh {
-            true => self.store.get_bytes_fresh(key).await,
-            false => self.store.get_bytes(key).await,
+        let read = if fresh {
+            self.store.get_bytes_fresh(key).await
+        } else {
+            self.store.get_bytes(key).await
         };
         let bytes = match read {
             Ok(bytes) => bytes,

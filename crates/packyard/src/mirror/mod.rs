@@ -544,7 +544,7 @@ mod tests {
     use super::*;
 
     fn mirror() -> MirrorConfig {
-        config::resolve(&Default::default()).unwrap().remove(0)
+        config::resolve(&BTreeMap::new()).unwrap().remove(0)
     }
 
     #[test]

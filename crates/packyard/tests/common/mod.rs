@@ -190,29 +190,26 @@ fn spawn_server(env: &[(String, String)], log: Option<&Path>) -> Result<(Child, 
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
-    match line.trim().strip_prefix("packyard listening on ") {
-        Some(base) => {
-            // Keep draining stderr so a chatty server never blocks on a full pipe.
-            let mut stderr = child.stderr.take().unwrap();
-            let mut sink: Box<dyn Write + Send> = match log {
-                Some(path) => Box::new(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
-                        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display())),
-                ),
-                None => Box::new(std::io::sink()),
-            };
-            std::thread::spawn(move || std::io::copy(&mut stderr, &mut sink));
-            Ok((child, base.to_owned()))
-        }
-        None => {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-            let _ = child.wait();
-            Err(stderr)
-        }
+    if let Some(base) = line.trim().strip_prefix("packyard listening on ") {
+        // Keep draining stderr so a chatty server never blocks on a full pipe.
+        let mut stderr = child.stderr.take().unwrap();
+        let mut sink: Box<dyn Write + Send> = match log {
+            Some(path) => Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap_or_else(|e| panic!("opening {}: {e}", path.display())),
+            ),
+            None => Box::new(std::io::sink()),
+        };
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut sink));
+        Ok((child, base.to_owned()))
+    } else {
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        let _ = child.wait();
+        Err(stderr)
     }
 }
 
@@ -326,7 +323,7 @@ pub fn post_json(server: &Server, user: &str, token: &str, path: &str, body: &Va
 }
 
 /// `POST /api/create-package` with `{"repository": repository}`, as `user`.
-pub fn create_package(server: &Server, user: &str, token: &str, repository: Value) -> Reply {
+pub fn create_package(server: &Server, user: &str, token: &str, repository: &Value) -> Reply {
     post_json(
         server,
         user,
