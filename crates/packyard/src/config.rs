@@ -138,10 +138,14 @@ impl Settings {
         let public_url = lookup("PACKYARD_PUBLIC_URL")
             .map(|url| parse_public_url(&url))
             .transpose()?;
-        let public_access = lookup("PUBLIC_ACCESS")
-            .map(|v| parse_flag("PUBLIC_ACCESS", &v))
-            .transpose()?
-            .unwrap_or(false);
+        // Flags are off unless set.
+        let flag = |name: &str| -> anyhow::Result<bool> {
+            Ok(lookup(name)
+                .map(|v| parse_flag(name, &v))
+                .transpose()?
+                .unwrap_or(false))
+        };
+        let public_access = flag("PUBLIC_ACCESS")?;
         let max_upload = lookup("PACKYARD_MAX_UPLOAD")
             .map(|v| parse_size("PACKYARD_MAX_UPLOAD", &v))
             .transpose()?
@@ -155,14 +159,8 @@ impl Settings {
             Some(value) => parse_interval("PACKYARD_UPDATE_INTERVAL", &value)?,
             None => Some(DEFAULT_UPDATE_INTERVAL),
         };
-        let allow_local_repositories = lookup("PACKYARD_ALLOW_LOCAL_REPOSITORIES")
-            .map(|v| parse_flag("PACKYARD_ALLOW_LOCAL_REPOSITORIES", &v))
-            .transpose()?
-            .unwrap_or(false);
-        let prebuild_dists = lookup("PACKYARD_PREBUILD_DISTS")
-            .map(|v| parse_flag("PACKYARD_PREBUILD_DISTS", &v))
-            .transpose()?
-            .unwrap_or(false);
+        let allow_local_repositories = flag("PACKYARD_ALLOW_LOCAL_REPOSITORIES")?;
+        let prebuild_dists = flag("PACKYARD_PREBUILD_DISTS")?;
         let storage = storage::config::from_env(&lookup, &data_dir, &file.storages)?;
         let mirrors = crate::mirror::config::resolve(&file.mirrors)
             .map_err(|e| anyhow::anyhow!("PACKYARD_CONFIG: {e}"))?;

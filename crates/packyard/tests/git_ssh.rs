@@ -250,33 +250,7 @@ fn ssh_keys_need_packyard_secret() {
     let key_path = ssh.client_key_path();
     let (server, token) = server_with_maintainer(&[]);
 
-    let output = server.cli(&[
-        "package",
-        "add",
-        &url,
-        "--ssh-key",
-        key_path.to_str().unwrap(),
-    ]);
-    assert!(!output.status.success(), "{}", output_text(&output));
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("PACKYARD_SECRET"),
-        "{}",
-        output_text(&output)
-    );
-
-    let key = std::fs::read_to_string(&key_path).unwrap();
-    let refused = create_package(
-        &server,
-        "maintainer",
-        &token,
-        &json!({"url": url, "credentials": {"ssh_key": key}}),
-    );
-    assert_eq!(refused.status, 400, "{}", refused.text());
-    assert!(
-        refused.text().contains("PACKYARD_SECRET"),
-        "{}",
-        refused.text()
-    );
+    adding_with_the_key_is_refused(&server, &token, &url, &key_path, 400, "PACKYARD_SECRET");
     assert!(
         !ssh.log().contains("Accepted publickey"),
         "nothing was fetched with a key that cannot be stored: {}",
@@ -295,33 +269,7 @@ fn a_key_the_host_does_not_accept_is_reported_with_ssh_s_words() {
     testkit::generate_ssh_key(&wrong_key);
     let (server, token) = server_with_maintainer(&[("PACKYARD_SECRET", SECRET)]);
 
-    let output = server.cli(&[
-        "package",
-        "add",
-        &url,
-        "--ssh-key",
-        wrong_key.to_str().unwrap(),
-    ]);
-    assert!(!output.status.success(), "{}", output_text(&output));
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("Permission denied"),
-        "{}",
-        output_text(&output)
-    );
-
-    let key = std::fs::read_to_string(&wrong_key).unwrap();
-    let refused = create_package(
-        &server,
-        "maintainer",
-        &token,
-        &json!({"url": url, "credentials": {"ssh_key": key}}),
-    );
-    assert_eq!(refused.status, 422, "{}", refused.text());
-    assert!(
-        refused.text().contains("Permission denied"),
-        "{}",
-        refused.text()
-    );
+    adding_with_the_key_is_refused(&server, &token, &url, &wrong_key, 422, "Permission denied");
     let missing = p2(&server, "maintainer", &token, LIB);
     assert_eq!(missing.status, 404, "nothing was added: {}", missing.text());
     assert!(
@@ -362,4 +310,38 @@ fn host_keys_are_pinned_where_packyard_ssh_known_hosts_says() {
         !server.data.path().join("vcs/known_hosts").exists(),
         "nothing pinned in the VCS cache"
     );
+}
+
+/// Adding `url` with the key at `key_path` fails alike from the command line (naming
+/// `words` on stderr) and over the API (`status`, naming `words`).
+fn adding_with_the_key_is_refused(
+    server: &Server,
+    token: &str,
+    url: &str,
+    key_path: &std::path::Path,
+    status: u16,
+    words: &str,
+) {
+    let output = server.cli(&[
+        "package",
+        "add",
+        url,
+        "--ssh-key",
+        key_path.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success(), "{}", output_text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(words),
+        "{}",
+        output_text(&output)
+    );
+    let key = std::fs::read_to_string(key_path).unwrap();
+    let refused = create_package(
+        server,
+        "maintainer",
+        token,
+        &json!({"url": url, "credentials": {"ssh_key": key}}),
+    );
+    assert_eq!(refused.status, status, "{}", refused.text());
+    assert!(refused.text().contains(words), "{}", refused.text());
 }

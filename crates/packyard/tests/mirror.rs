@@ -74,6 +74,25 @@ fn s3_env(config: &str, s3: &testkit::S3sFs, bucket: &str) -> Vec<(String, Strin
     .collect()
 }
 
+/// `env` with local mirror caches in `meta` and, when given, `dist`.
+fn with_mirror_caches(
+    env: &[(String, String)],
+    meta: &TempDir,
+    dist: Option<&TempDir>,
+) -> Vec<(String, String)> {
+    let mut env = env.to_vec();
+    let caches = [
+        ("MIRROR_METADATA_CACHE_DIR", Some(meta)),
+        ("MIRROR_DIST_CACHE_DIR", dist),
+    ];
+    for (name, dir) in caches {
+        if let Some(dir) = dir {
+            env.push((name.into(), dir.path().display().to_string()));
+        }
+    }
+    env
+}
+
 fn start_replica(env: &[(String, String)]) -> (Server, String) {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let server = Server::start_with(&env);
@@ -94,6 +113,15 @@ fn config(dir: &TempDir, fields: &Value, upstream: &UpstreamServer) -> String {
     path.display().to_string()
 }
 
+/// A server with the `up` mirror of `upstream` (plus `fields`) and an admin's token;
+/// the config file lives as long as the returned directory.
+fn mirror_server(upstream: &UpstreamServer, fields: &Value) -> (Server, String, TempDir) {
+    let dir = TempDir::new("mirror-config");
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, fields, upstream))]);
+    let token = server.add_user("admin", true);
+    (server, token, dir)
+}
+
 fn mirror_url(server: &Server) -> String {
     server.url(&format!("/mirror/{ALIAS}"))
 }
@@ -102,6 +130,28 @@ fn install(server: &Server, user: &str, token: &str, package: &str) -> ComposerP
     let project = ComposerProject::with_repository(server, &mirror_url(server), user, token);
     project.require(package);
     project
+}
+
+/// A fresh project installs monolog/monolog and its dependency psr/log through `server`
+/// without the upstream being asked anything.
+fn installs_monolog_without_upstream(server: &Server, token: &str, upstream: &UpstreamServer) {
+    upstream.reset_counts();
+    let project = install(server, "admin", token, "monolog/monolog");
+    for file in [
+        "monolog/monolog/src/Logger.php",
+        "psr/log/src/LoggerInterface.php",
+    ] {
+        assert!(
+            project.installed_file(file).is_some(),
+            "{file} not installed"
+        );
+    }
+    assert_eq!(
+        upstream.total(),
+        0,
+        "upstream requests: {:?}",
+        upstream.requests()
+    );
 }
 
 fn fetch(server: &Server, token: &str, path: &str) -> Reply {
@@ -115,9 +165,7 @@ fn fetch(server: &Server, token: &str, path: &str) -> Reply {
 fn composer_installs_through_the_mirror_and_keeps_working_when_upstream_stops() {
     testkit::needs!(Composer);
     let mut upstream = upstream();
-    let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream))]);
-    let token = server.add_user("admin", true);
+    let (server, token, _config) = mirror_server(&upstream, &json!({}));
 
     let root = fetch(&server, &token, "/packages.json").json();
     assert_eq!(
@@ -173,16 +221,8 @@ fn a_second_stateless_replica_serves_what_the_first_mirrored_without_upstream() 
     let upstream = upstream();
     let s3 = testkit::S3sFs::start("mirror");
     let dir = TempDir::new("mirror-config");
-    let config = config(&dir, &json!({}), &upstream);
-    let args = s3.storage_aws_args();
-    let env = [
-        ("PACKYARD_CONFIG", config.as_str()),
-        ("STORAGE_SOURCE", "s3"),
-        ("STORAGE_AWS_BUCKET", "mirror"),
-        ("STORAGE_AWS_ARGS", args.as_str()),
-    ];
-    let first = Server::start_with(&env);
-    let token = first.add_user("admin", true);
+    let env = s3_env(&config(&dir, &json!({}), &upstream), &s3, "mirror");
+    let (first, token) = start_replica(&env);
     install(&first, "admin", &token, "monolog/monolog");
     let stored = s3.keys("mirror");
     assert!(
@@ -212,27 +252,14 @@ fn a_second_stateless_replica_serves_what_the_first_mirrored_without_upstream() 
         "sqlite://{}?mode=rwc",
         database_dir.path().join("second.db").display()
     );
-    let mut second_env = env.to_vec();
-    second_env.push(("DATABASE_URL", database.as_str()));
-    let second = Server::start_with(&second_env);
-    let second_token = second.add_user("admin", true);
+    let mut second_env = env.clone();
+    second_env.push(("DATABASE_URL".into(), database));
+    let (second, second_token) = start_replica(&second_env);
     set_read_only(second.data.path(), true);
     let mut second = second;
     second.restart_with(&[]);
-    upstream.reset_counts();
-    let project = install(&second, "admin", &second_token, "monolog/monolog");
+    installs_monolog_without_upstream(&second, &second_token, &upstream);
     set_read_only(second.data.path(), false);
-    assert!(
-        project
-            .installed_file("psr/log/src/LoggerInterface.php")
-            .is_some()
-    );
-    assert_eq!(
-        upstream.total(),
-        0,
-        "upstream requests: {:?}",
-        upstream.requests()
-    );
     // Tests run as root, for whom permissions do not stop writes: check directly.
     let written = files_under(second.data.path());
     assert!(
@@ -245,9 +272,7 @@ fn a_second_stateless_replica_serves_what_the_first_mirrored_without_upstream() 
 fn concurrent_cold_requests_share_one_upstream_download() {
     let upstream = upstream();
     upstream.set_dist_delay(Duration::from_millis(500));
-    let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream))]);
-    let token = server.add_user("admin", true);
+    let (server, token, _config) = mirror_server(&upstream, &json!({}));
     let p2 = fetch(&server, &token, "/p2/monolog/monolog.json").json();
     let version = &p2["packages"]["monolog/monolog"][0];
     let reference = version["dist"]["reference"].as_str().unwrap().to_owned();
@@ -279,9 +304,7 @@ fn concurrent_cold_requests_share_one_upstream_download() {
 #[test]
 fn a_corrupt_upstream_archive_is_refused_and_never_stored() {
     let upstream = upstream();
-    let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream))]);
-    let token = server.add_user("admin", true);
+    let (server, token, _config) = mirror_server(&upstream, &json!({}));
     let p2 = fetch(&server, &token, "/p2/acme/corrupt.json").json();
     let reference = p2["packages"]["acme/corrupt"][0]["dist"]["reference"]
         .as_str()
@@ -318,9 +341,7 @@ fn a_corrupt_upstream_archive_is_refused_and_never_stored() {
 #[test]
 fn private_package_names_are_never_proxied() {
     let upstream = upstream();
-    let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream))]);
-    let token = server.add_user("admin", true);
+    let (server, token, _config) = mirror_server(&upstream, &json!({}));
     let archive = package_zip("acme/lib", &[], "private");
     let uploaded = upload(&server, &token, "acme/lib", "1.0.0", &archive);
     assert_eq!(uploaded.status, 201);
@@ -341,11 +362,9 @@ fn private_package_names_are_never_proxied() {
 #[test]
 fn available_packages_restrict_what_is_proxied() {
     let upstream = upstream();
-    let dir = TempDir::new("mirror-config");
     let fields =
         json!({"available_packages": ["monolog/monolog"], "available_package_patterns": ["psr/*"]});
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &fields, &upstream))]);
-    let token = server.add_user("admin", true);
+    let (server, token, _config) = mirror_server(&upstream, &fields);
     let root = fetch(&server, &token, "/packages.json").json();
     assert_eq!(root["available-packages"], json!(["monolog/monolog"]));
     assert_eq!(root["available-package-patterns"], json!(["psr/*"]));
@@ -367,12 +386,7 @@ fn available_packages_restrict_what_is_proxied() {
 #[test]
 fn strict_mirrors_serve_only_approved_packages() {
     let upstream = upstream();
-    let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[(
-        "PACKYARD_CONFIG",
-        &config(&dir, &json!({"strict": true}), &upstream),
-    )]);
-    let token = server.add_user("admin", true);
+    let (server, token, _config) = mirror_server(&upstream, &json!({"strict": true}));
     let refused = fetch(&server, &token, "/p2/psr/log.json");
     assert_eq!(refused.status, 404);
     assert!(
@@ -450,12 +464,7 @@ fn set_read_only(dir: &std::path::Path, read_only: bool) {
 #[test]
 fn stale_metadata_is_revalidated_in_the_background_and_served_when_upstream_is_down() {
     let mut upstream = upstream();
-    let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[(
-        "PACKYARD_CONFIG",
-        &config(&dir, &json!({"sync_interval": 1}), &upstream),
-    )]);
-    let token = server.add_user("admin", true);
+    let (server, token, _config) = mirror_server(&upstream, &json!({"sync_interval": 1}));
     let versions = |reply: Reply| p2_version_names(&reply, "psr/log");
     assert_eq!(
         versions(fetch(&server, &token, "/p2/psr/log.json")),
@@ -508,9 +517,7 @@ fn stale_metadata_is_revalidated_in_the_background_and_served_when_upstream_is_d
 fn mirror_sync_revalidates_every_stored_document() {
     testkit::needs!(Composer);
     let upstream = upstream();
-    let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream))]);
-    let token = server.add_user("admin", true);
+    let (server, token, _config) = mirror_server(&upstream, &json!({}));
     install(&server, "admin", &token, "monolog/monolog");
     let stored: Vec<String> = files_under(&server.data.path().join("mirror-meta").join(ALIAS));
     for expected in [
@@ -629,19 +636,9 @@ fn mirror_cache_dirs_are_read_through_caches() {
     let dir = TempDir::new("mirror-config");
     let meta_cache = TempDir::new("mirror-meta-cache");
     let dist_cache = TempDir::new("mirror-dist-cache");
-    let config = config(&dir, &json!({}), &upstream);
-    let args = s3.storage_aws_args();
-    let meta_dir = meta_cache.path().display().to_string();
-    let dist_dir = dist_cache.path().display().to_string();
-    let mut server = Server::start_with(&[
-        ("PACKYARD_CONFIG", config.as_str()),
-        ("STORAGE_SOURCE", "s3"),
-        ("STORAGE_AWS_BUCKET", "mirror"),
-        ("STORAGE_AWS_ARGS", args.as_str()),
-        ("MIRROR_METADATA_CACHE_DIR", meta_dir.as_str()),
-        ("MIRROR_DIST_CACHE_DIR", dist_dir.as_str()),
-    ]);
-    let token = server.add_user("admin", true);
+    let env = s3_env(&config(&dir, &json!({}), &upstream), &s3, "mirror");
+    let (mut server, token) =
+        start_replica(&with_mirror_caches(&env, &meta_cache, Some(&dist_cache)));
     install(&server, "admin", &token, "monolog/monolog");
 
     let stored = s3.keys("mirror");
@@ -688,33 +685,14 @@ fn mirror_cache_dirs_are_read_through_caches() {
         "mirrored objects left in the bucket: {left:?}"
     );
     server.restart_with(&[]);
-    upstream.reset_counts();
-    let project = install(&server, "admin", &token, "monolog/monolog");
-    assert!(
-        project
-            .installed_file("monolog/monolog/src/Logger.php")
-            .is_some()
-    );
-    assert!(
-        project
-            .installed_file("psr/log/src/LoggerInterface.php")
-            .is_some()
-    );
-    assert_eq!(
-        upstream.total(),
-        0,
-        "upstream requests: {:?}",
-        upstream.requests()
-    );
+    installs_monolog_without_upstream(&server, &token, &upstream);
 }
 
 #[test]
 fn crafted_names_cannot_reach_other_upstream_paths() {
     let upstream = upstream();
-    let dir = TempDir::new("mirror-config");
     let fields = json!({"available_package_patterns": ["psr/*"]});
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &fields, &upstream))]);
-    let token = server.add_user("admin", true);
+    let (server, token, _config) = mirror_server(&upstream, &fields);
     for crafted in [
         "/p2/psr/%252e%252e%2F%252e%252e%2Fpackages.json",
         "/p2/psr/..%2F..%2Fpackages.json",
@@ -743,9 +721,7 @@ fn crafted_names_cannot_reach_other_upstream_paths() {
 fn a_client_hanging_up_does_not_block_the_archive_for_others() {
     let upstream = upstream();
     upstream.set_dist_delay(Duration::from_millis(800));
-    let dir = TempDir::new("mirror-config");
-    let server = Server::start_with(&[("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream))]);
-    let token = server.add_user("admin", true);
+    let (server, token, _config) = mirror_server(&upstream, &json!({}));
     let p2 = fetch(&server, &token, "/p2/psr/log.json").json();
     let reference = p2["packages"]["psr/log"][0]["dist"]["reference"]
         .as_str()
@@ -781,7 +757,6 @@ fn replicas_with_local_caches_see_documents_other_replicas_refreshed() {
     testkit::needs!(S3sFs);
     let upstream = upstream();
     let s3 = testkit::S3sFs::start("shared");
-    let args = s3.storage_aws_args();
     let (dir_a, dir_b) = (
         TempDir::new("mirror-config-a"),
         TempDir::new("mirror-config-b"),
@@ -791,17 +766,13 @@ fn replicas_with_local_caches_see_documents_other_replicas_refreshed() {
     let config_a = config(&dir_a, &json!({"sync_interval": 1}), &upstream);
     let config_b = config(&dir_b, &json!({"sync_interval": "1h"}), &upstream);
     let start = |config: &str, cache: &TempDir| {
-        let cache = cache.path().display().to_string();
-        Server::start_with(&[
-            ("PACKYARD_CONFIG", config),
-            ("STORAGE_SOURCE", "s3"),
-            ("STORAGE_AWS_BUCKET", "shared"),
-            ("STORAGE_AWS_ARGS", args.as_str()),
-            ("MIRROR_METADATA_CACHE_DIR", cache.as_str()),
-        ])
+        start_replica(&with_mirror_caches(
+            &s3_env(config, &s3, "shared"),
+            cache,
+            None,
+        ))
     };
-    let (a, b) = (start(&config_a, &cache_a), start(&config_b, &cache_b));
-    let (token_a, token_b) = (a.add_user("admin", true), b.add_user("admin", true));
+    let ((a, token_a), (b, token_b)) = (start(&config_a, &cache_a), start(&config_b, &cache_b));
     let served = |server: &Server, token: &str| {
         let reply = fetch(server, token, "/p2/psr/log.json");
         assert_eq!(reply.status, 200, "{}", reply.text());
@@ -935,16 +906,7 @@ fn a_package_gone_upstream_is_kept_and_served_until_an_admin_forgets_it() {
     let (a, token_a) = start_replica(&env);
     // B keeps local copies of both mirror stores, which forgetting must reach too.
     let (meta_cache, dist_cache) = (TempDir::new("meta-cache"), TempDir::new("dist-cache"));
-    let mut cached_env = env.clone();
-    cached_env.push((
-        "MIRROR_METADATA_CACHE_DIR".into(),
-        meta_cache.path().display().to_string(),
-    ));
-    cached_env.push((
-        "MIRROR_DIST_CACHE_DIR".into(),
-        dist_cache.path().display().to_string(),
-    ));
-    let (b, token_b) = start_replica(&cached_env);
+    let (b, token_b) = start_replica(&with_mirror_caches(&env, &meta_cache, Some(&dist_cache)));
     install(&a, "admin", &token_a, "acme/fading");
     let p2 = "/p2/acme/fading.json";
     let served = |server: &Server, token: &str| {

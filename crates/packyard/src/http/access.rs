@@ -11,11 +11,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Uri, header};
 
 use super::ApiError;
+use super::paths::{param, route_params};
 use crate::app::App;
 use crate::auth::{parse_basic_header, split_pair};
 use crate::db::User;
@@ -135,15 +136,8 @@ impl FromRequestParts<Arc<App>> for MirrorReader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let params = RawPathParams::from_request_parts(parts, app)
-            .await
-            .map_err(|_| ApiError::not_found("no such route"))?;
-        let alias = params
-            .iter()
-            .find_map(|(name, value)| (name == "alias").then(|| value.to_owned()))
-            .ok_or_else(|| {
-                ApiError::internal("a mirror route without {alias}", parts.uri.path())
-            })?;
+        let params = route_params(parts, app).await?;
+        let alias = param(&params, "alias")?.to_owned();
         let mirror = app
             .mirrors
             .get(&alias)

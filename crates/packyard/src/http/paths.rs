@@ -22,9 +22,7 @@ impl FromRequestParts<Arc<App>> for P2File {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let params = RawPathParams::from_request_parts(parts, app)
-            .await
-            .map_err(|_| ApiError::not_found("no such route"))?;
+        let params = route_params(parts, app).await?;
         let vendor = param(&params, "vendor")?;
         let file = param(&params, "file")?;
         let Some(stem) = file.strip_suffix(".json") else {
@@ -48,16 +46,25 @@ impl FromRequestParts<Arc<App>> for PackagePath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let params = RawPathParams::from_request_parts(parts, app)
-            .await
-            .map_err(|_| ApiError::not_found("no such route"))?;
+        let params = route_params(parts, app).await?;
         let vendor = param(&params, "vendor")?;
         let name = param(&params, "package")?;
         Ok(PackagePath(package_name(vendor, name)?))
     }
 }
 
-fn param<'a>(params: &'a RawPathParams, name: &str) -> Result<&'a str, ApiError> {
+/// The raw (percent-decoded) parameters of the matched route.
+pub(super) async fn route_params(
+    parts: &mut Parts,
+    app: &Arc<App>,
+) -> Result<RawPathParams, ApiError> {
+    RawPathParams::from_request_parts(parts, app)
+        .await
+        .map_err(|_| ApiError::not_found("no such route"))
+}
+
+/// The route parameter `name`; a route without it is a bug of ours.
+pub(super) fn param<'a>(params: &'a RawPathParams, name: &str) -> Result<&'a str, ApiError> {
     params
         .iter()
         .find_map(|(key, value)| (key == name).then_some(value))
