@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use crate::db::{Db, PackageStamp, VersionRow};
+use crate::db::{Db, PackageStamp, VersionRecord};
 
 /// Distinct base URLs remembered per package: bounded because, without
 /// `PACKYARD_PUBLIC_URL`, the base comes from the client's Host header.
@@ -45,7 +45,7 @@ pub struct DistLocation {
 
 struct PackageEntry {
     stamp: i64,
-    versions: Vec<VersionRow>,
+    versions: Vec<VersionRecord>,
     dists: HashMap<String, DistLocation>,
     /// Rendered `(tagged, dev)` documents per base URL.
     rendered: Mutex<HashMap<String, Arc<(Document, Document)>>>,
@@ -237,7 +237,7 @@ impl PackageEntry {
 
 /// One version as Composer reads it: identity first, then the published composer.json
 /// fields, then where to download it.
-fn version_document(package: &str, version: &VersionRow, base: &str) -> Map<String, Value> {
+fn version_document(package: &str, version: &VersionRecord, base: &str) -> Map<String, Value> {
     let mut document = Map::new();
     document.insert("name".into(), package.into());
     document.insert("version".into(), version.version.clone().into());
@@ -270,10 +270,10 @@ fn stamp_to_time(stamp_millis: i64) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{NewVersion, testing};
+    use crate::db::{VersionRecord, testing};
 
-    fn version(v: &str, normalized: &str, reference: &str) -> NewVersion {
-        NewVersion {
+    fn version(v: &str, normalized: &str, reference: &str) -> VersionRecord {
+        VersionRecord {
             version_normalized: normalized.into(),
             metadata: r#"{"require":{"php":">=8.1"},"type":"library"}"#.into(),
             ..testing::artifact_version(v, reference)

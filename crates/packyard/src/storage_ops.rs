@@ -139,7 +139,7 @@ async fn sha1_of(store: &storage::Store, key: &str) -> Result<String, StorageErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{NewVersion, testing};
+    use crate::db::{VersionRecord, testing};
     use bytes::Bytes;
 
     #[tokio::test]
@@ -197,7 +197,7 @@ mod tests {
             ("1.1.0", "gone.zip", good_sha1.clone()),
             ("1.2.0", "bad.zip", good_sha1.clone()),
         ] {
-            let row = NewVersion {
+            let row = VersionRecord {
                 shasum,
                 ..testing::artifact_version(version, key.trim_end_matches(".zip"))
             };

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::packages::{VERSION_COLUMNS, bump_stamp, upsert_version, version_row};
-use super::{Db, NewVersion, now_millis};
+use super::{Db, VersionRecord, now_millis};
 
 /// Package kind recorded for packages scanned from git.
 pub const VCS_KIND: &str = "vcs";
@@ -65,7 +65,7 @@ impl Db {
     pub async fn create_vcs_package(
         &self,
         package: &NewVcsPackage,
-        versions: &[NewVersion],
+        versions: &[VersionRecord],
         scan: &ScanRecord,
     ) -> Result<(), sqlx::Error> {
         let now = now_millis();
@@ -151,7 +151,7 @@ impl Db {
     pub async fn replace_versions(
         &self,
         package: &str,
-        versions: &[NewVersion],
+        versions: &[VersionRecord],
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -160,12 +160,12 @@ impl Db {
         .bind(package)
         .fetch_all(&mut *tx)
         .await?;
-        let existing: HashMap<String, super::VersionRow> = rows
+        let existing: HashMap<String, super::VersionRecord> = rows
             .iter()
             .map(version_row)
             .map(|row| row.map(|row| (row.version_normalized.clone(), row)))
             .collect::<Result<_, _>>()?;
-        let changed: Vec<&NewVersion> = versions
+        let changed: Vec<&VersionRecord> = versions
             .iter()
             .filter(|new| {
                 existing.get(&new.version_normalized).is_none_or(|old| {
@@ -231,8 +231,8 @@ mod tests {
     use super::*;
     use crate::db::{is_unique_violation, testing};
 
-    fn version(v: &str, reference: &str) -> NewVersion {
-        NewVersion {
+    fn version(v: &str, reference: &str) -> VersionRecord {
+        VersionRecord {
             shasum: String::new(),
             dist_store: "dist".into(),
             dist_key: format!("acme/lib/{v}-{reference}.zip"),
@@ -296,7 +296,7 @@ mod tests {
             );
 
             // New metadata for an unchanged commit keeps the built dist's shasum.
-            let retitled = NewVersion {
+            let retitled = VersionRecord {
                 metadata: r#"{"description":"new"}"#.into(),
                 ..version("1.0.0", "a")
             };

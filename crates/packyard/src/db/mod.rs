@@ -12,7 +12,7 @@ mod users;
 
 pub use git_packages::{NewVcsPackage, ScanRecord, VCS_KIND, VcsPackage};
 pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
-pub use packages::{NewVersion, PackageStamp, VersionRow};
+pub use packages::{PackageStamp, VersionRecord};
 pub use users::{Role, User};
 
 use std::time::Duration;
@@ -170,8 +170,8 @@ pub(crate) mod testing {
     }
 
     /// A version of an uploaded archive named by `reference`, for tests to adjust.
-    pub fn artifact_version(version: &str, reference: &str) -> super::NewVersion {
-        super::NewVersion {
+    pub fn artifact_version(version: &str, reference: &str) -> super::VersionRecord {
+        super::VersionRecord {
             version: version.into(),
             version_normalized: format!("{version}.0"),
             reference: reference.into(),

@@ -20,8 +20,9 @@ pub struct PackageStamp {
     pub updated_at: i64,
 }
 
+/// One version of a package, as stored and as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionRow {
+pub struct VersionRecord {
     pub version: String,
     pub version_normalized: String,
     pub reference: String,
@@ -32,26 +33,13 @@ pub struct VersionRow {
     /// The composer.json fields published in metadata, as a JSON object.
     pub metadata: String,
     pub released_at: i64,
-    pub updated_at: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewVersion {
-    pub version: String,
-    pub version_normalized: String,
-    pub reference: String,
-    pub shasum: String,
-    pub dist_store: String,
-    pub dist_key: String,
-    pub metadata: String,
-    pub released_at: i64,
 }
 
 pub(super) const VERSION_COLUMNS: &str = "v.version, v.version_normalized, v.reference, v.shasum, v.dist_store, \
-     v.dist_key, v.metadata, v.released_at, v.updated_at";
+     v.dist_key, v.metadata, v.released_at";
 
-pub(super) fn version_row(row: &AnyRow) -> Result<VersionRow, sqlx::Error> {
-    Ok(VersionRow {
+pub(super) fn version_row(row: &AnyRow) -> Result<VersionRecord, sqlx::Error> {
+    Ok(VersionRecord {
         version: row.try_get("version")?,
         version_normalized: row.try_get("version_normalized")?,
         reference: row.try_get("reference")?,
@@ -60,7 +48,6 @@ pub(super) fn version_row(row: &AnyRow) -> Result<VersionRow, sqlx::Error> {
         dist_key: row.try_get("dist_key")?,
         metadata: row.try_get("metadata")?,
         released_at: row.try_get("released_at")?,
-        updated_at: row.try_get("updated_at")?,
     })
 }
 
@@ -86,7 +73,7 @@ pub(super) async fn bump_stamp(
 pub(super) async fn upsert_version(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     package_id: i64,
-    version: &NewVersion,
+    version: &VersionRecord,
 ) -> Result<(), sqlx::Error> {
     let query = sqlx::query(
         "INSERT INTO versions (package_id, version, version_normalized, reference, shasum, dist_store, \
@@ -110,7 +97,7 @@ pub(super) async fn upsert_version(
 /// the time of the write.
 fn bind_version_fields<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    version: &'q NewVersion,
+    version: &'q VersionRecord,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     query
         .bind(&version.version)
@@ -178,7 +165,7 @@ impl Db {
     pub async fn package_with_versions(
         &self,
         name: &str,
-    ) -> Result<Option<(PackageRow, Vec<VersionRow>)>, sqlx::Error> {
+    ) -> Result<Option<(PackageRow, Vec<VersionRecord>)>, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         let Some(package) =
             sqlx::query("SELECT id, name, kind, updated_at FROM packages WHERE name = $1")
@@ -201,7 +188,7 @@ impl Db {
     }
 
     /// Every version of every package with where its archive is, for `storage verify`.
-    pub async fn all_versions(&self) -> Result<Vec<(String, VersionRow)>, sqlx::Error> {
+    pub async fn all_versions(&self) -> Result<Vec<(String, VersionRecord)>, sqlx::Error> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT p.name, {VERSION_COLUMNS} FROM versions v JOIN packages p ON p.id = v.package_id \
              ORDER BY p.name, v.version_normalized"
@@ -217,7 +204,7 @@ impl Db {
         &self,
         package: &str,
         version_normalized: &str,
-    ) -> Result<Option<VersionRow>, sqlx::Error> {
+    ) -> Result<Option<VersionRecord>, sqlx::Error> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {VERSION_COLUMNS} FROM versions v JOIN packages p ON p.id = v.package_id \
              WHERE p.name = $1 AND v.version_normalized = $2"
@@ -238,7 +225,7 @@ impl Db {
         &self,
         package: &str,
         kind: &str,
-        version: &NewVersion,
+        version: &VersionRecord,
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         ensure_package(&mut tx, package, kind).await?;
@@ -266,7 +253,7 @@ impl Db {
         &self,
         package: &str,
         kind: &str,
-        version: &NewVersion,
+        version: &VersionRecord,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         ensure_package(&mut tx, package, kind).await?;
@@ -281,7 +268,7 @@ mod tests {
     use super::*;
     use crate::db::testing;
 
-    fn version(v: &str, reference: &str) -> NewVersion {
+    fn version(v: &str, reference: &str) -> VersionRecord {
         testing::artifact_version(v, reference)
     }
 

@@ -11,7 +11,7 @@ use super::GitPackageError;
 use super::repository::{Credentials, Repository};
 use super::scan::{ScanOutcome, scan};
 use crate::app::App;
-use crate::db::{NewVcsPackage, NewVersion, ScanRecord, VcsPackage, is_unique_violation};
+use crate::db::{NewVcsPackage, ScanRecord, VcsPackage, VersionRecord, is_unique_violation};
 use crate::redact;
 use crate::repository_url;
 
@@ -210,7 +210,7 @@ async fn scan_package(app: &App, package: &VcsPackage) -> Result<ScanSummary, Gi
 
 /// What a scan found, as database rows, a scan record and the reports for the caller.
 struct Found {
-    rows: Vec<NewVersion>,
+    rows: Vec<VersionRecord>,
     record: ScanRecord,
     skipped: Vec<RefNote>,
     notices: Vec<RefNote>,
@@ -286,7 +286,7 @@ async fn name_taken(app: &App, name: &str, kind: &str) -> GitPackageError {
 /// One scanned version as a database row: composer.json's published fields plus
 /// `source` (the repository and commit) and the default-branch flag; the dist is built
 /// later, so its shasum is unknown yet.
-fn new_version(package: &str, url: &str, version: &DerivedVersion) -> NewVersion {
+fn new_version(package: &str, url: &str, version: &DerivedVersion) -> VersionRecord {
     let mut metadata = version.manifest.clone();
     for owned_by_repository in ["name", "version", "version_normalized", "dist", "source"] {
         metadata.remove(owned_by_repository);
@@ -298,7 +298,7 @@ fn new_version(package: &str, url: &str, version: &DerivedVersion) -> NewVersion
     if version.is_default_branch {
         metadata.insert("default-branch".into(), Value::Bool(true));
     }
-    NewVersion {
+    VersionRecord {
         version: version.version.clone(),
         version_normalized: version.version_normalized.clone(),
         reference: version.commit.clone(),

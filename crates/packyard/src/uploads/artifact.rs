@@ -14,7 +14,7 @@ use storage::{Storage, StorageError, StoreName, keys};
 use zip::ZipArchive;
 
 use super::archive_file::ArchiveFile;
-use crate::db::{Db, NewVersion, now_millis};
+use crate::db::{Db, VersionRecord, now_millis};
 
 /// Package kind recorded for uploaded packages.
 pub const KIND: &str = "artifact";
@@ -146,7 +146,7 @@ pub async fn publish(
     if artifacts.size(&key).await? != Some(archive.size) {
         artifacts.put_file(&key, &archive.path).await?;
     }
-    let version = NewVersion {
+    let version = VersionRecord {
         version: identity.version,
         version_normalized: identity.version_normalized,
         reference: archive.sha1.clone(),
