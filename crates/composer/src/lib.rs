@@ -3,6 +3,7 @@
 //! Every rule here is copied from the real sources of truth (composer/semver,
 //! composer/composer, composer/metadata-minifier) and tested against their tables.
 
+pub mod constraint;
 pub mod manifest;
 pub mod minify;
 pub mod p2;

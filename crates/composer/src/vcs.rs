@@ -34,6 +34,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{Map, Value};
 
+use crate::constraint::php_version_compare;
 use crate::manifest::Manifest;
 use crate::package_name;
 use crate::version;
@@ -609,111 +610,6 @@ fn php_trim_bytes(bytes: &[u8]) -> &[u8] {
     &bytes[start..end]
 }
 
-/// PHP's `version_compare($a, $b)` (php-src `ext/standard/versioning.c`), which
-/// composer/semver's `==` constraint uses: `1.0.0.0-RC01` equals `1.0.0.0-RC1`.
-fn php_version_compare(a: &str, b: &str) -> Ordering {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.is_empty() || b.is_empty() {
-        return (!a.is_empty()).cmp(&!b.is_empty());
-    }
-    let canonical = |v: &[u8]| {
-        if v[0] == b'#' {
-            v.to_vec()
-        } else {
-            canonicalize_version(v)
-        }
-    };
-    let (a, b) = (canonical(a), canonical(b));
-    let (mut parts_a, mut parts_b) = (a.split(|&c| c == b'.'), b.split(|&c| c == b'.'));
-    loop {
-        match (parts_a.next(), parts_b.next()) {
-            (Some(x), Some(y)) => match compare_version_parts(x, y) {
-                Ordering::Equal => {}
-                unequal => return unequal,
-            },
-            (Some(x), None) if x.first().is_some_and(u8::is_ascii_digit) => {
-                return Ordering::Greater;
-            }
-            (Some(x), None) => return compare_special_forms(x, b"#N#"),
-            (None, Some(y)) if y.first().is_some_and(u8::is_ascii_digit) => return Ordering::Less,
-            (None, Some(y)) => return compare_special_forms(b"#N#", y),
-            (None, None) => return Ordering::Equal,
-        }
-    }
-}
-
-fn compare_version_parts(x: &[u8], y: &[u8]) -> Ordering {
-    let numeric = |p: &[u8]| p.first().is_some_and(u8::is_ascii_digit);
-    match (numeric(x), numeric(y)) {
-        (true, true) => leading_number(x).cmp(&leading_number(y)),
-        (false, false) => compare_special_forms(x, y),
-        (true, false) => compare_special_forms(b"#N#", y),
-        (false, true) => compare_special_forms(x, b"#N#"),
-    }
-}
-
-/// `strtol()`: the leading digits, saturating.
-fn leading_number(part: &[u8]) -> i64 {
-    part.iter()
-        .take_while(|c| c.is_ascii_digit())
-        .fold(0i64, |n, &c| {
-            n.saturating_mul(10).saturating_add(i64::from(c - b'0'))
-        })
-}
-
-fn compare_special_forms(x: &[u8], y: &[u8]) -> Ordering {
-    const FORMS: [(&[u8], i32); 10] = [
-        (b"dev", 0),
-        (b"alpha", 1),
-        (b"a", 1),
-        (b"beta", 2),
-        (b"b", 2),
-        (b"RC", 3),
-        (b"rc", 3),
-        (b"#", 4),
-        (b"pl", 5),
-        (b"p", 5),
-    ];
-    let order = |form: &[u8]| {
-        FORMS
-            .iter()
-            .find(|(name, _)| form.starts_with(name))
-            .map_or(-6, |&(_, order)| order)
-    };
-    order(x).cmp(&order(y))
-}
-
-/// `php_canonicalize_version()`: `-`, `_`, `+` and other punctuation become `.`, and a
-/// `.` separates digits from letters.
-fn canonicalize_version(version: &[u8]) -> Vec<u8> {
-    let is_digit = |c: u8| c.is_ascii_digit();
-    let is_non_digit = |c: u8| !c.is_ascii_digit() && c != b'.';
-    let mut out = vec![version[0]];
-    let mut previous = version[0];
-    for &c in &version[1..] {
-        let after_dot = out.last() == Some(&b'.');
-        if matches!(c, b'-' | b'_' | b'+') {
-            if !after_dot {
-                out.push(b'.');
-            }
-        } else if (is_non_digit(previous) && is_digit(c)) || (is_digit(previous) && is_non_digit(c))
-        {
-            if !after_dot {
-                out.push(b'.');
-            }
-            out.push(c);
-        } else if !c.is_ascii_alphanumeric() {
-            if !after_dot {
-                out.push(b'.');
-            }
-        } else {
-            out.push(c);
-        }
-        previous = c;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1246,29 +1142,6 @@ mod tests {
                 "{}: {got}",
                 String::from_utf8_lossy(json)
             );
-        }
-    }
-
-    /// Expected values from PHP 8.2's `version_compare()`.
-    #[test]
-    fn version_compare_matches_php() {
-        let cases = [
-            ("1.0.0.0", "1.0.0.0", Ordering::Equal),
-            ("1.0.0.0-RC01", "1.0.0.0-RC1", Ordering::Equal),
-            ("2024.01.01.0", "2024.1.1.0", Ordering::Equal),
-            ("1.0.0.0", "1.0.0.0-beta", Ordering::Greater),
-            ("1.0.0.0-alpha1", "1.0.0.0-beta1", Ordering::Less),
-            ("1.0.0.0-patch1", "1.0.0.0", Ordering::Greater),
-            ("1.0.0", "1.0.0.0", Ordering::Less),
-            ("20240101", "2024.01.01.0", Ordering::Greater),
-            ("1.0.0.0-dev", "1.0.0.0-alpha", Ordering::Less),
-            ("1.0-foo", "1.0-bar", Ordering::Less),
-            ("1.0-foo", "1.0-xyz", Ordering::Equal),
-            ("1#2", "1.2", Ordering::Greater),
-            ("1.0.0.0-RC1", "1.0.0.0-rc1", Ordering::Equal),
-        ];
-        for (a, b, expected) in cases {
-            assert_eq!(php_version_compare(a, b), expected, "{a} vs {b}");
         }
     }
 }

@@ -22,6 +22,8 @@ use std::sync::LazyLock;
 use regex::bytes::{Captures, Regex};
 use thiserror::Error;
 
+use crate::constraint::{Constraint, Op};
+
 /// How stable a version is, from least to most stable (the derived order is Composer's
 /// `BasePackage::STABILITIES` order reversed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -260,18 +262,24 @@ pub fn is_dev(normalized: &str) -> bool {
 
 /// Checks a version constraint string (`^1.2 || ~2.0`, `>=1.0,<2.0`, `1.0 - 2.0`,
 /// `2.*`, `dev-main#abc123`, `1.0@beta`, `dev-x as 1.0`) the way Composer parses it,
-/// keeping only whether it parses.
-///
+/// keeping only whether it parses; [`Constraint::parse`] keeps the constraint.
+pub fn parse_constraints(constraints: &str) -> Result<(), VersionError> {
+    parse_constraint_tree(constraints).map(drop)
+}
+
 /// Mirrors `VersionParser::parseConstraints`: `||` (or `|`) separates alternatives,
 /// a comma or space separates constraints that must all hold, and the first
 /// constraint that does not parse is reported.
-pub fn parse_constraints(constraints: &str) -> Result<(), VersionError> {
+pub(crate) fn parse_constraint_tree(constraints: &str) -> Result<Constraint, VersionError> {
+    let mut alternatives = Vec::new();
     for or_group in OR_SEPARATOR.split(php_trim(constraints).as_bytes()) {
+        let mut all = Vec::new();
         for constraint in split_and_group(or_group) {
-            parse_constraint(constraint)?;
+            all.extend(parse_constraint(constraint)?);
         }
+        alternatives.push(Constraint::all(all));
     }
-    Ok(())
+    Ok(Constraint::any(alternatives))
 }
 
 static OR_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| pcre(r"\s*\|\|?\s*"));
@@ -321,9 +329,11 @@ static BRANCH_NAME_CHARS: LazyLock<Regex> =
     LazyLock::new(|| pcre(&format!(r"^[0-9a-zA-Z./-]+{END}")));
 
 /// Mirrors `VersionParser::parseConstraint` (private there) for one and-part,
-/// keeping the order of its rules and the errors each one lets escape.
-fn parse_constraint(constraint: &[u8]) -> Result<(), VersionError> {
+/// keeping the order of its rules, the bounds each one builds and the errors each one
+/// lets escape.
+fn parse_constraint(constraint: &[u8]) -> Result<Vec<Constraint>, VersionError> {
     let mut constraint = constraint;
+    let mut stability_modifier = None;
     if let Some(alias) = ALIAS.captures(constraint) {
         constraint = group(&alias, 1);
     }
@@ -332,12 +342,16 @@ fn parse_constraint(constraint: &[u8]) -> Result<(), VersionError> {
         constraint = Some(group(&flag, 1))
             .filter(|c| !c.is_empty())
             .unwrap_or(b"*");
+        stability_modifier = Some(group(&flag, 2)).filter(|s| *s != b"stable");
     }
     if let Some(reference) = BRANCH_REFERENCE.captures(constraint) {
         constraint = group(&reference, 1);
     }
-    if MATCH_ALL.is_match(constraint) {
-        return Ok(());
+    if let Some(all) = MATCH_ALL.captures(constraint) {
+        if non_empty(&all, 1).is_some() || non_empty(&all, 2).is_some() {
+            return Ok(vec![compare(Op::Ge, "0.0.0.0-dev".to_owned())]);
+        }
+        return Ok(vec![Constraint::MatchAll]);
     }
     if let Some(tilde) = TILDE.captures(constraint) {
         if constraint.starts_with(b"~>") {
@@ -347,43 +361,177 @@ fn parse_constraint(constraint: &[u8]) -> Result<(), VersionError> {
                     .to_owned(),
             });
         }
-        return normalize_range_start(constraint, &tilde);
+        let mut position = (2..=4)
+            .rev()
+            .find(|&i| non_empty(&tilde, i).is_some())
+            .unwrap_or(1);
+        // `2.x-dev`, `3.0.x-dev`: the wildcard shifts the position one further.
+        if non_empty(&tilde, 8).is_some() {
+            position += 1;
+        }
+        let low = normalize_range_start(constraint, &tilde)?;
+        let high = increment_at(&numbers(&tilde, 1), position.saturating_sub(1).max(1));
+        return Ok(vec![compare(Op::Ge, low), compare(Op::Lt, high + "-dev")]);
     }
     if let Some(caret) = CARET.captures(constraint) {
-        return normalize_range_start(constraint, &caret);
+        let (major, minor, patch) = (group(&caret, 1), group(&caret, 2), group(&caret, 3));
+        let position = if major != b"0" || minor.is_empty() {
+            1
+        } else if minor != b"0" || patch.is_empty() {
+            2
+        } else {
+            3
+        };
+        let low = normalize_range_start(constraint, &caret)?;
+        let high = increment_at(&numbers(&caret, 1), position);
+        return Ok(vec![compare(Op::Ge, low), compare(Op::Lt, high + "-dev")]);
     }
-    if WILDCARD_RANGE.is_match(constraint) {
-        return Ok(());
+    if let Some(wildcard) = WILDCARD_RANGE.captures(constraint) {
+        let position = (2..=3)
+            .rev()
+            .find(|&i| non_empty(&wildcard, i).is_some())
+            .unwrap_or(1);
+        let parts = numbers(&wildcard, 1);
+        let low = pad_after(&parts, position) + "-dev";
+        let high = increment_at(&parts, position) + "-dev";
+        if low == "0.0.0.0-dev" {
+            return Ok(vec![compare(Op::Lt, high)]);
+        }
+        return Ok(vec![compare(Op::Ge, low), compare(Op::Lt, high)]);
     }
     if let Some(range) = HYPHEN_RANGE.captures(constraint) {
-        normalize(&text(&range["from"]))?;
-        return normalize(&text(&range["to"])).map(drop);
+        // Groups 2-9 are the lower version's, 11-18 the upper's (see `constraint_version`).
+        let low_suffix = if [6, 8, 9].iter().all(|&i| non_empty(&range, i).is_none()) {
+            "-dev"
+        } else {
+            ""
+        };
+        let low = normalize(&text(&range["from"]))? + low_suffix;
+        let to = normalize(&text(&range["to"]))?;
+        let php_empty = |i: usize| group(&range, i).is_empty();
+        let exact = (!php_empty(12) && !php_empty(13))
+            || [15, 17, 18].iter().any(|&i| non_empty(&range, i).is_some());
+        let high = if exact {
+            compare(Op::Le, to)
+        } else {
+            let position = if php_empty(12) { 1 } else { 2 };
+            compare(
+                Op::Lt,
+                increment_at(&numbers(&range, 11), position) + "-dev",
+            )
+        };
+        return Ok(vec![compare(Op::Ge, low), high]);
     }
-    parse_comparison(constraint)
+    parse_comparison(constraint, stability_modifier)
+}
+
+fn compare(op: Op, version: String) -> Constraint {
+    Constraint::Compare { op, version }
+}
+
+/// The four number groups of a version match, starting at group `first`; missing
+/// ones empty, as PHP's `$matches` has them.
+fn numbers<'h>(captures: &Captures<'h>, first: usize) -> [&'h [u8]; 4] {
+    [0, 1, 2, 3].map(|i| group(captures, first + i))
+}
+
+/// `manipulateVersionString($matches, $position)`: the numbers up to `position` as
+/// they were written, zeros after it.
+fn pad_after(parts: &[&[u8]; 4], position: usize) -> String {
+    let kept = |i: usize| {
+        if i < position {
+            text(parts[i])
+        } else {
+            "0".to_owned()
+        }
+    };
+    (0..4).map(kept).collect::<Vec<_>>().join(".")
+}
+
+/// `manipulateVersionString($matches, $position, 1)`: the number at `position`
+/// (1-based) plus one, as PHP adds to a numeric string (leading zeros go; beyond 64
+/// bits it becomes a float), the ones before it as written, zeros after it.
+fn increment_at(parts: &[&[u8]; 4], position: usize) -> String {
+    let part = |i: usize| match (i + 1).cmp(&position) {
+        std::cmp::Ordering::Less => text(parts[i]),
+        std::cmp::Ordering::Equal => php_increment(&text(parts[i])),
+        std::cmp::Ordering::Greater => "0".to_owned(),
+    };
+    (0..4).map(part).collect::<Vec<_>>().join(".")
+}
+
+/// `$digits + 1` in PHP: an integer while it fits in 64 bits, else a float printed
+/// with PHP's default precision of 14 digits (`1.0E+25`).
+fn php_increment(digits: &str) -> String {
+    if let Some(next) = digits.parse::<i64>().ok().and_then(|n| n.checked_add(1)) {
+        return next.to_string();
+    }
+    let value: f64 = digits.parse().unwrap_or(f64::INFINITY) + 1.0;
+    let scientific = format!("{value:.13e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let mantissa = mantissa.trim_end_matches('0');
+    let mantissa = if mantissa.ends_with('.') {
+        format!("{mantissa}0")
+    } else {
+        mantissa.to_owned()
+    };
+    format!("{mantissa}E+{exponent}")
 }
 
 /// The lower bound of a `~` or `^` range: the version after the operator, given a
-/// `-dev` suffix when it has no stability of its own, must normalize. Its error
-/// escapes unwrapped, as in Composer.
-fn normalize_range_start(constraint: &[u8], captures: &Captures) -> Result<(), VersionError> {
+/// `-dev` suffix when it has no stability of its own, normalized. Its error escapes
+/// unwrapped, as in Composer.
+fn normalize_range_start(constraint: &[u8], captures: &Captures) -> Result<String, VersionError> {
     let has_stability = [5, 7, 8].iter().any(|&i| non_empty(captures, i).is_some());
     let suffix = if has_stability { "" } else { "-dev" };
-    normalize(&format!("{}{suffix}", text(&constraint[1..]))).map(drop)
+    normalize(&format!("{}{suffix}", text(&constraint[1..])))
 }
 
+/// `-` then a modifier at the end, on the lowercased version, case-sensitively (so
+/// `-rc1` is not one here, while `-beta` is).
+static ENDS_IN_MODIFIER: LazyLock<Regex> = LazyLock::new(|| pcre(&format!("-{MODIFIER}{END}")));
+
 /// `[operator] version`. A version that does not normalize is still accepted in the
-/// shape `foobar-dev`, which Composer reads as `dev-foobar`.
-fn parse_comparison(constraint: &[u8]) -> Result<(), VersionError> {
+/// shape `foobar-dev`, which Composer reads as `dev-foobar`. `<` and `>=` bounds on a
+/// version without a stability get `-dev`, so that `<1.5` excludes `1.5.0-beta`; an
+/// `@stability` flag on a stable version other than with `=` is appended to it.
+fn parse_comparison(
+    constraint: &[u8],
+    stability_modifier: Option<&[u8]>,
+) -> Result<Vec<Constraint>, VersionError> {
     let comparison = COMPARISON.captures(constraint);
-    let version = comparison.as_ref().map_or(&[][..], |c| group(c, 2));
-    match normalize(&text(version)) {
-        Ok(_) => Ok(()),
-        Err(_) if version.ends_with(b"-dev") && BRANCH_NAME_CHARS.is_match(version) => Ok(()),
-        Err(error) => Err(VersionError::InvalidConstraint {
-            constraint: text(constraint),
-            reason: error.to_string(),
-        }),
+    let operator = comparison.as_ref().map_or(&[][..], |c| group(c, 1));
+    let written = comparison.as_ref().map_or(&[][..], |c| group(c, 2));
+    let mut version = match normalize(&text(written)) {
+        Ok(version) => version,
+        Err(_) if written.ends_with(b"-dev") && BRANCH_NAME_CHARS.is_match(written) => {
+            normalize(&format!("dev-{}", text(&written[..written.len() - 4])))?
+        }
+        Err(error) => {
+            return Err(VersionError::InvalidConstraint {
+                constraint: text(constraint),
+                reason: error.to_string(),
+            });
+        }
+    };
+    let operator = if operator.is_empty() {
+        &b"="[..]
+    } else {
+        operator
+    };
+    let op = Op::from_text(operator).expect("COMPARISON only captures operators");
+    if op != Op::Eq
+        && let Some(modifier) = stability_modifier
+        && parse_stability(&version) == Stability::Stable
+    {
+        version = format!("{version}-{}", text(modifier));
+    } else if matches!(operator, b"<" | b">=")
+        && !ENDS_IN_MODIFIER.is_match(&written.to_ascii_lowercase())
+        && !written.starts_with(b"dev-")
+    {
+        version.push_str("-dev");
     }
+    Ok(vec![compare(op, version)])
 }
 
 /// Splits an or-group into its and-parts, exactly where Composer's `preg_split` on
