@@ -170,6 +170,31 @@ fn suggest_lowercase(name: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// Whether `name` matches a package name pattern as Composer reads
+/// `available-package-patterns`: `*` matches any run of characters; everything else
+/// matches itself.
+pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first)
+        || !name[first.len()..].ends_with(last)
+        || name.len() < first.len() + last.len()
+    {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 /// A valid package name (`vendor/package`), as accepted by [`validate`].
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -442,5 +467,16 @@ mod tests {
             validate("acme").unwrap_err().to_string(),
             "acme has no vendor: a package name must be \"vendor/package\""
         );
+    }
+
+    #[test]
+    fn patterns_match_like_composers_available_package_patterns() {
+        assert!(pattern_matches("symfony/*", "symfony/console"));
+        assert!(!pattern_matches("symfony/*", "laravel/framework"));
+        assert!(pattern_matches("*/log", "psr/log"));
+        assert!(pattern_matches("a*b*c", "axxbyyc"));
+        assert!(!pattern_matches("a*b*c", "axxc"));
+        assert!(pattern_matches("psr/log", "psr/log"));
+        assert!(!pattern_matches("ab*ba", "aba"));
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use storage::Storage;
 
+use crate::access::Access;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::db::Db;
@@ -20,6 +21,8 @@ pub struct App {
     pub db: Db,
     pub storage: Storage,
     pub auth: Authenticator,
+    /// Who may see what.
+    pub access: Access,
     pub metadata: Arc<Metadata>,
     pub jobs: Arc<JobQueue>,
     /// Dist archives being built, so concurrent first downloads build each once.
@@ -43,8 +46,12 @@ impl App {
                 .await
                 .context("loading package list")?,
         );
+        let access = Access::load(db.clone())
+            .await
+            .context("loading access rules")?;
         Ok(Arc::new(App {
             auth: Authenticator::new(db.clone()),
+            access,
             jobs: Arc::new(JobQueue::new(db.clone())),
             secrets: settings.secret.as_deref().map(SecretBox::new),
             dist_builds: SingleFlight::default(),

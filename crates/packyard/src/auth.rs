@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 
 use crate::db::{Db, User};
 
-/// How long verified credentials are trusted without asking the database again.
+/// How long verified credentials are trusted without asking the database again. Any
+/// change to users or tokens also empties the cache on every process within
+/// `access::REFRESH_INTERVAL` ([`Authenticator::forget_all`]).
 const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Bound on remembered credentials, so random tokens cannot grow memory without limit.
 const CACHE_CAPACITY: usize = 10_000;
@@ -89,16 +91,26 @@ impl Authenticator {
         }
     }
 
-    /// The user owning `token`, or `None` when the name or token is wrong.
-    pub async fn verify(&self, name: &str, token: &str) -> Result<Option<User>, sqlx::Error> {
+    /// Forgets every verified credential, after users or tokens changed.
+    pub fn forget_all(&self) {
+        self.verified.write().unwrap().clear();
+    }
+
+    /// The user owning `token`, or why not.
+    pub async fn verify(&self, name: &str, token: &str) -> Result<Verified, sqlx::Error> {
         let cache_key = cache_key(name, token);
-        if let Some((user, verified_at)) = self.verified.read().unwrap().get(&cache_key)
-            && verified_at.elapsed() < CACHE_TTL
-        {
-            return Ok(Some(user.clone()));
+        let cached = self
+            .verified
+            .read()
+            .unwrap()
+            .get(&cache_key)
+            .filter(|(_, verified_at)| verified_at.elapsed() < CACHE_TTL)
+            .map(|(user, _)| user.clone());
+        if let Some(user) = cached {
+            return Ok(Verified::check(user));
         }
         let Some(credentials) = self.db.user_credentials(name).await? else {
-            return Ok(None);
+            return Ok(Verified::Invalid);
         };
         let presented = hash_token(token);
         // Compare against every stored hash so the time taken does not reveal which matched.
@@ -109,7 +121,7 @@ impl Authenticator {
                 found | constant_time_eq(stored.as_bytes(), presented.as_bytes())
             });
         if !matched {
-            return Ok(None);
+            return Ok(Verified::Invalid);
         }
         let mut verified = self.verified.write().unwrap();
         if verified.len() >= CACHE_CAPACITY {
@@ -119,7 +131,27 @@ impl Authenticator {
             }
         }
         verified.insert(cache_key, (credentials.user.clone(), Instant::now()));
-        Ok(Some(credentials.user))
+        Ok(Verified::check(credentials.user))
+    }
+}
+
+/// The outcome of checking credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    User(User),
+    /// No such user, or not its token.
+    Invalid,
+    /// The right token of a user whose account expired.
+    Expired,
+}
+
+impl Verified {
+    fn check(user: User) -> Verified {
+        if user.is_expired(crate::db::now_millis()) {
+            Verified::Expired
+        } else {
+            Verified::User(user)
+        }
     }
 }
 
@@ -184,14 +216,38 @@ mod tests {
         db.create_user("alice", crate::db::Role::User, &hash_token(&token))
             .await
             .unwrap();
-        let auth = Authenticator::new(db);
-        let user = auth.verify("alice", &token).await.unwrap().unwrap();
+        let auth = Authenticator::new(db.clone());
+        let Verified::User(user) = auth.verify("alice", &token).await.unwrap() else {
+            panic!("alice's token verifies");
+        };
         assert_eq!(user.name, "alice");
         assert!(
-            auth.verify("alice", &token).await.unwrap().is_some(),
+            matches!(
+                auth.verify("alice", &token).await.unwrap(),
+                Verified::User(_)
+            ),
             "cached"
         );
-        assert!(auth.verify("alice", "wrong").await.unwrap().is_none());
-        assert!(auth.verify("bob", &token).await.unwrap().is_none());
+        assert_eq!(
+            auth.verify("alice", "wrong").await.unwrap(),
+            Verified::Invalid
+        );
+        assert_eq!(auth.verify("bob", &token).await.unwrap(), Verified::Invalid);
+
+        // Expiry counts on cached credentials too.
+        let past = crate::db::UserChange {
+            expires_at: Some(Some(1)),
+            ..crate::db::UserChange::default()
+        };
+        db.change_user("alice", &past).await.unwrap();
+        assert!(matches!(
+            auth.verify("alice", &token).await.unwrap(),
+            Verified::User(_)
+        ));
+        auth.forget_all();
+        assert_eq!(
+            auth.verify("alice", &token).await.unwrap(),
+            Verified::Expired
+        );
     }
 }

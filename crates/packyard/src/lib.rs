@@ -1,6 +1,7 @@
 //! packyard's server, command line and sources, as a library so that tests can drive
 //! the pieces directly; `main.rs` is only the entry point.
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod cli;

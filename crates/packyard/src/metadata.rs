@@ -13,11 +13,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
+use crate::access::View;
 use crate::db::{Db, PackageStamp, VersionRecord};
 
 /// Distinct base URLs remembered per package: bounded because, without
 /// `PACKYARD_PUBLIC_URL`, the base comes from the client's Host header.
 const MAX_BASES: usize = 8;
+/// Documents filtered for callers who do not see everything, per (base, view): bounded
+/// because every distinct set of groups has its own view.
+const MAX_FILTERED: usize = 4096;
 
 /// A rendered JSON document and the time it last changed.
 #[derive(Debug, Clone)]
@@ -43,12 +47,18 @@ pub struct DistLocation {
     pub version_normalized: String,
 }
 
+/// A package's `(tagged, dev)` p2 documents.
+type DocumentPair = Arc<(Document, Document)>;
+
 struct PackageEntry {
     stamp: i64,
     versions: Vec<VersionRecord>,
     dists: HashMap<String, DistLocation>,
     /// Rendered `(tagged, dev)` documents per base URL.
-    rendered: Mutex<HashMap<String, Arc<(Document, Document)>>>,
+    rendered: Mutex<HashMap<String, DocumentPair>>,
+    /// The same, filtered for a view, per base URL and view key; `None` when the view
+    /// sees no version at all.
+    filtered: Mutex<HashMap<(String, u64), Option<DocumentPair>>>,
 }
 
 #[derive(Default)]
@@ -57,6 +67,8 @@ struct State {
     stamps: Arc<BTreeMap<String, i64>>,
     packages: HashMap<String, Arc<PackageEntry>>,
     roots: HashMap<String, Arc<Document>>,
+    /// Roots listing only what a view sees, per base URL and view key.
+    filtered_roots: HashMap<(String, u64), Arc<Document>>,
 }
 
 pub struct Metadata {
@@ -92,6 +104,7 @@ impl Metadata {
             .packages
             .retain(|name, entry| stamps.get(name) == Some(&entry.stamp));
         state.roots.clear();
+        state.filtered_roots.clear();
         state.stamps = Arc::new(stamps);
     }
 
@@ -117,14 +130,47 @@ impl Metadata {
         self.state.read().unwrap().stamps.contains_key(package)
     }
 
-    /// The root `packages.json` for clients that reach us at `base`.
-    pub fn root(&self, base: &str) -> Arc<Document> {
-        if let Some(document) = self.state.read().unwrap().roots.get(base) {
+    /// Whether `package` exists and `view` may see it.
+    pub fn visible(&self, package: &str, view: &View) -> bool {
+        view.sees_package(package) && self.exists(package)
+    }
+
+    /// The root `packages.json` for clients that reach us at `base`, listing in
+    /// `available-packages` exactly the packages `view` sees.
+    pub fn root(&self, base: &str, view: &View) -> Arc<Document> {
+        if view.sees_everything() {
+            if let Some(document) = self.state.read().unwrap().roots.get(base) {
+                return document.clone();
+            }
+        } else if let Some(document) = self
+            .state
+            .read()
+            .unwrap()
+            .filtered_roots
+            .get(&(base.to_owned(), view.key()))
+        {
             return document.clone();
         }
         let mut state = self.state.write().unwrap();
-        let names: Vec<&String> = state.stamps.keys().collect();
-        let newest = state.stamps.values().copied().max().unwrap_or(0);
+        let visible: Vec<(&String, i64)> = state
+            .stamps
+            .iter()
+            .filter(|(name, _)| view.sees_package(name))
+            .map(|(name, stamp)| (name, *stamp))
+            .collect();
+        // What a view sees also changes with the rules, not only with the packages.
+        let rules_stamp = if view.sees_everything() {
+            0
+        } else {
+            view.stamp()
+        };
+        let newest = visible
+            .iter()
+            .map(|(_, stamp)| *stamp)
+            .max()
+            .unwrap_or(0)
+            .max(rules_stamp);
+        let names: Vec<&String> = visible.iter().map(|(name, _)| *name).collect();
         let body = json!({
             "packages": [],
             "metadata-url": format!("{base}/p2/%package%.json"),
@@ -133,36 +179,70 @@ impl Metadata {
             "available-packages": names,
         });
         let document = Arc::new(Document::new(body.to_string().into_bytes(), newest));
-        if state.roots.len() >= MAX_BASES {
-            state.roots.clear();
+        if view.sees_everything() {
+            if state.roots.len() >= MAX_BASES {
+                state.roots.clear();
+            }
+            state.roots.insert(base.to_owned(), document.clone());
+        } else {
+            if state.filtered_roots.len() >= MAX_FILTERED {
+                state.filtered_roots.clear();
+            }
+            state
+                .filtered_roots
+                .insert((base.to_owned(), view.key()), document.clone());
         }
-        state.roots.insert(base.to_owned(), document.clone());
         document
     }
 
-    /// The p2 document of `package` (`dev` selects `~dev.json`), or `None` for an
-    /// unknown package.
+    /// The p2 document of `package` (`dev` selects `~dev.json`) with the versions
+    /// `view` sees, or `None` for a package that is unknown or that it does not see.
     pub async fn p2(
         &self,
         package: &str,
         dev: bool,
         base: &str,
+        view: &View,
     ) -> Result<Option<Document>, sqlx::Error> {
+        if !view.sees_package(package) {
+            return Ok(None);
+        }
         let Some(entry) = self.entry(package).await? else {
             return Ok(None);
         };
-        let pair = entry.render(package, base);
+        let pair = if view.sees_all_versions_of(package) {
+            entry.render(package, base)
+        } else {
+            match entry.render_for(package, base, view) {
+                Some(pair) => pair,
+                None => return Ok(None),
+            }
+        };
         Ok(Some(if dev { pair.1.clone() } else { pair.0.clone() }))
     }
 
-    /// Where the archive with `reference` of `package` is stored.
+    /// Where the archive with `reference` of `package` is stored, when a version with
+    /// that reference is one `view` sees.
     pub async fn dist(
         &self,
         package: &str,
         reference: &str,
+        view: &View,
     ) -> Result<Option<DistLocation>, sqlx::Error> {
-        let entry = self.entry(package).await?;
-        Ok(entry.and_then(|entry| entry.dists.get(reference).cloned()))
+        if !view.sees_package(package) {
+            return Ok(None);
+        }
+        let Some(entry) = self.entry(package).await? else {
+            return Ok(None);
+        };
+        let visible = view.sees_all_versions_of(package)
+            || entry.versions.iter().any(|v| {
+                v.reference == reference
+                    && view.sees_version(package, &v.version_normalized, v.released_at)
+            });
+        Ok(visible
+            .then(|| entry.dists.get(reference).cloned())
+            .flatten())
     }
 
     /// Forgets what is cached for `package` after this process changed it.
@@ -200,6 +280,7 @@ impl Metadata {
             versions,
             dists,
             rendered: Mutex::new(HashMap::new()),
+            filtered: Mutex::new(HashMap::new()),
         });
         let mut state = self.state.write().unwrap();
         // Cache only what matches the stamp everyone else compares against; a newer
@@ -212,27 +293,58 @@ impl Metadata {
 }
 
 impl PackageEntry {
-    fn render(&self, package: &str, base: &str) -> Arc<(Document, Document)> {
+    fn render(&self, package: &str, base: &str) -> DocumentPair {
         let mut rendered = self.rendered.lock().unwrap();
         if let Some(pair) = rendered.get(base) {
             return pair.clone();
         }
-        let versions = self
-            .versions
-            .iter()
-            .map(|v| version_document(package, v, base))
-            .collect();
-        let documents = composer::p2::render(package, versions);
-        let pair = Arc::new((
-            Document::new(documents.tagged, self.stamp),
-            Document::new(documents.dev, self.stamp),
-        ));
+        let pair = render_documents(package, self.versions.iter(), base, self.stamp);
         if rendered.len() >= MAX_BASES {
             rendered.clear();
         }
         rendered.insert(base.to_owned(), pair.clone());
         pair
     }
+
+    /// The documents with only the versions `view` sees; `None` when it sees none.
+    fn render_for(&self, package: &str, base: &str, view: &View) -> Option<DocumentPair> {
+        let key = (base.to_owned(), view.key());
+        let mut filtered = self.filtered.lock().unwrap();
+        if let Some(pair) = filtered.get(&key) {
+            return pair.clone();
+        }
+        let mut visible = self
+            .versions
+            .iter()
+            .filter(|v| view.sees_version(package, &v.version_normalized, v.released_at))
+            .peekable();
+        // A change of the rules changes what the view sees: its documents are no older.
+        let pair = visible
+            .peek()
+            .is_some()
+            .then(|| render_documents(package, visible, base, self.stamp.max(view.stamp())));
+        if filtered.len() >= MAX_FILTERED {
+            filtered.clear();
+        }
+        filtered.insert(key, pair.clone());
+        pair
+    }
+}
+
+fn render_documents<'a>(
+    package: &str,
+    versions: impl Iterator<Item = &'a VersionRecord>,
+    base: &str,
+    stamp: i64,
+) -> DocumentPair {
+    let versions = versions
+        .map(|v| version_document(package, v, base))
+        .collect();
+    let documents = composer::p2::render(package, versions);
+    Arc::new((
+        Document::new(documents.tagged, stamp),
+        Document::new(documents.dev, stamp),
+    ))
 }
 
 /// One version as Composer reads it: identity first, then the published composer.json
@@ -306,7 +418,11 @@ mod tests {
         let metadata = Metadata::load(db.clone()).await.unwrap();
         let base = "http://repo.test";
 
-        let tagged = metadata.p2("acme/lib", false, base).await.unwrap().unwrap();
+        let tagged = metadata
+            .p2("acme/lib", false, base, &View::everything())
+            .await
+            .unwrap()
+            .unwrap();
         let versions = packages(&tagged);
         assert_eq!(versions.len(), 1);
         assert_eq!(versions[0]["version_normalized"], "1.0.0.0");
@@ -315,17 +431,25 @@ mod tests {
             "http://repo.test/zipball/acme/lib/aaa.zip"
         );
         assert_eq!(versions[0]["time"], "2023-11-14T22:13:20+00:00");
-        let dev = metadata.p2("acme/lib", true, base).await.unwrap().unwrap();
+        let dev = metadata
+            .p2("acme/lib", true, base, &View::everything())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(packages(&dev)[0]["version"], "dev-main");
         assert!(
             metadata
-                .p2("acme/none", false, base)
+                .p2("acme/none", false, base, &View::everything())
                 .await
                 .unwrap()
                 .is_none()
         );
 
-        let again = metadata.p2("acme/lib", false, base).await.unwrap().unwrap();
+        let again = metadata
+            .p2("acme/lib", false, base, &View::everything())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             again.body.as_ptr(),
             tagged.body.as_ptr(),
@@ -337,14 +461,29 @@ mod tests {
             .await
             .unwrap();
         metadata.refresh().await.unwrap();
-        let updated = metadata.p2("acme/lib", false, base).await.unwrap().unwrap();
+        let updated = metadata
+            .p2("acme/lib", false, base, &View::everything())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(packages(&updated).len(), 2);
         assert!(updated.last_modified >= tagged.last_modified);
         assert_eq!(
-            metadata.dist("acme/lib", "ccc").await.unwrap().unwrap().key,
+            metadata
+                .dist("acme/lib", "ccc", &View::everything())
+                .await
+                .unwrap()
+                .unwrap()
+                .key,
             "ccc.zip"
         );
-        assert!(metadata.dist("acme/lib", "zzz").await.unwrap().is_none());
+        assert!(
+            metadata
+                .dist("acme/lib", "zzz", &View::everything())
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]
@@ -354,7 +493,8 @@ mod tests {
             .await
             .unwrap();
         let metadata = Metadata::load(db).await.unwrap();
-        let root: Value = serde_json::from_slice(&metadata.root("http://h").body).unwrap();
+        let root: Value =
+            serde_json::from_slice(&metadata.root("http://h", &View::everything()).body).unwrap();
         assert_eq!(root["available-packages"], json!(["acme/lib"]));
         assert_eq!(root["metadata-url"], "http://h/p2/%package%.json");
         assert_eq!(

@@ -22,6 +22,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     crate::storage_ops::check(&app.storage).await?;
     app.metadata.spawn_refresher(REFRESH_INTERVAL);
+    spawn_access_refresher(&app);
     start_background_work(&app);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -58,6 +59,27 @@ fn start_background_work(app: &Arc<App>) {
             }
         });
     }
+}
+
+/// Keeps access rules and verified credentials in step with changes made anywhere:
+/// a revoked token or a changed grant counts on every replica within seconds.
+fn spawn_access_refresher(app: &Arc<App>) {
+    let app = Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(crate::access::REFRESH_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let Some(app) = app.upgrade() else {
+                return;
+            };
+            match app.access.refresh().await {
+                Ok(true) => app.auth.forget_all(),
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "refreshing access rules failed"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -202,13 +202,23 @@ fn public_url_and_public_access_are_honoured() {
     let archive = package_zip(LIB, &[], "a");
     assert_eq!(upload(&server, &admin, LIB, "1.0.0", &archive).status, 201);
 
-    // Anonymous reads are allowed; URLs use the public base, not the Host header.
+    // Anonymous reads are allowed, of public packages only; URLs use the public base,
+    // not the Host header.
     let root = get(&server.url("/packages.json"), &[]);
     assert_eq!(root.status, 200);
     assert_eq!(
         root.json()["metadata-url"],
         "https://php.example.test/p2/%package%.json"
     );
+    assert_eq!(root.json()["available-packages"], serde_json::json!([]));
+    assert_eq!(get(&server.url("/p2/acme/lib.json"), &[]).status, 404);
+    let public = server.cli(&["package", "set", LIB, "--public"]);
+    assert!(public.status.success(), "{}", output_text(&public));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    while get(&server.url("/p2/acme/lib.json"), &[]).status != 200 {
+        assert!(std::time::Instant::now() < deadline, "never became public");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let p2 = get(&server.url("/p2/acme/lib.json"), &[]).json();
     let sha1 = sha1_hex(&archive);
     assert_eq!(

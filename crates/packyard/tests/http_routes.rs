@@ -16,7 +16,7 @@ use common::git::GitRepo;
 use packyard::app::App;
 use packyard::auth::{generate_token, hash_token};
 use packyard::config::Settings;
-use packyard::db::Role;
+use packyard::db::{Role, UserChange};
 use packyard::git_packages::{self, AddRequest};
 use serde_json::{Value, json};
 use testkit::TempDir;
@@ -61,6 +61,7 @@ impl TestApp {
         let mut tokens = Vec::new();
         for (name, role) in [
             ("reader", Role::User),
+            ("customer", Role::User),
             ("maintainer", Role::Maintainer),
             ("admin", Role::Admin),
         ] {
@@ -71,6 +72,13 @@ impl TestApp {
                 .unwrap();
             tokens.push((name, token));
         }
+        // The reader sees every package; the customer only what groups grant it (nothing).
+        let full = UserChange {
+            full_access: Some(true),
+            ..UserChange::default()
+        };
+        app.db.change_user("reader", &full).await.unwrap();
+        app.access.refresh().await.unwrap();
         let router = packyard::http::router(app.clone());
         TestApp {
             app,
@@ -167,6 +175,8 @@ struct Expect {
     body: &'static str,
     anonymous: u16,
     reader: Option<u16>,
+    /// A plain user whose groups grant nothing.
+    customer: Option<u16>,
     maintainer: Option<u16>,
     admin: Option<u16>,
 }
@@ -178,6 +188,7 @@ fn route(method: Method, path: &'static str, body: &'static str) -> Expect {
         body,
         anonymous: 401,
         reader: None,
+        customer: None,
         maintainer: None,
         admin: None,
     }
@@ -190,6 +201,10 @@ impl Expect {
     }
     fn reader(mut self, status: u16) -> Self {
         self.reader = Some(status);
+        self
+    }
+    fn customer(mut self, status: u16) -> Self {
+        self.customer = Some(status);
         self
     }
     fn maintainer(mut self, status: u16) -> Self {
@@ -210,14 +225,18 @@ async fn every_route_answers_each_role_as_documented() {
     let get = || Method::GET;
     let post = || Method::POST;
     let table = [
-        route(get(), "/packages.json", "").reader(200),
-        route(get(), "/p2/acme/none.json", "").reader(404),
+        route(get(), "/packages.json", "").reader(200).customer(200),
+        route(get(), "/p2/acme/none.json", "")
+            .reader(404)
+            .customer(404),
         route(get(), "/p2/acme/none~dev.json", "").reader(404),
         route(get(), "/p2/acme/none.txt", "").reader(404),
         route(get(), "/zipball/acme/none/abc.zip", "").reader(404),
-        route(post(), "/downloads/", r#"{"downloads":[]}"#).reader(200),
+        route(post(), "/downloads/", r#"{"downloads":[]}"#)
+            .reader(200)
+            .customer(200),
         route(post(), "/downloads/", "not json").reader(400),
-        route(get(), "/api/jobs/1", "").reader(404),
+        route(get(), "/api/jobs/1", "").reader(404).customer(404),
         route(
             Method::PUT,
             "/api/packages/upload/acme/lib/1.0.0",
@@ -266,13 +285,16 @@ async fn every_route_answers_each_role_as_documented() {
         .admin(400),
         route(post(), "/api/mirrors/nope/approve", r#"{"packages":[]}"#).admin(404),
         // The upstream refuses connections: past the credentials, a 502 naming it.
-        route(get(), "/mirror/up/packages.json", "").reader(502),
+        route(get(), "/mirror/up/packages.json", "")
+            .reader(502)
+            .customer(404),
         route(get(), "/mirror/up/p2/acme/lib.json", "").reader(502),
         route(get(), "/mirror/up/zipball/acme/lib/1.0.0.0/abc.zip", "").reader(502),
         route(get(), "/mirror/up/zipball/acme/lib/1.0.0.0/abc.z%2Fp", "").reader(400),
         route(get(), "/mirror/open/p2/acme/lib.json", "")
             .anonymous(502)
-            .reader(502),
+            .reader(502)
+            .customer(502),
         route(get(), "/mirror/tight/p2/acme/lib.json", "").reader(404),
         route(get(), "/mirror/nope/packages.json", "")
             .anonymous(404)
@@ -286,6 +308,7 @@ async fn every_route_answers_each_role_as_documented() {
         let callers = [
             (None, Some(expect.anonymous)),
             (Some("reader"), expect.reader),
+            (Some("customer"), expect.customer),
             (Some("maintainer"), expect.maintainer),
             (Some("admin"), expect.admin),
         ];

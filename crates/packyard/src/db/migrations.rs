@@ -8,12 +8,14 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_jobs.sql")),
     (3, include_str!("../../migrations/sqlite/0003_vcs.sql")),
     (4, include_str!("../../migrations/sqlite/0004_mirror.sql")),
+    (5, include_str!("../../migrations/sqlite/0005_access.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_core.sql")),
     (2, include_str!("../../migrations/postgres/0002_jobs.sql")),
     (3, include_str!("../../migrations/postgres/0003_vcs.sql")),
     (4, include_str!("../../migrations/postgres/0004_mirror.sql")),
+    (5, include_str!("../../migrations/postgres/0005_access.sql")),
 ];
 
 fn steps(engine: Engine) -> &'static [(i64, &'static str)] {

@@ -2,6 +2,7 @@
 //! that one set of queries serves both. Queries use `$N` placeholders, which both engines
 //! accept; integers are 64-bit everywhere (flags are 0/1, times are Unix milliseconds).
 
+mod access;
 mod downloads;
 mod git_packages;
 mod jobs;
@@ -10,10 +11,11 @@ mod mirror;
 mod packages;
 mod users;
 
+pub use access::{AccessRules, GroupChange, GroupRow};
 pub use git_packages::{NewVcsPackage, ScanRecord, VCS_KIND, VcsPackage};
 pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
 pub use packages::{PackageStamp, VersionRecord};
-pub use users::{Role, User};
+pub use users::{Role, User, UserChange};
 
 use std::time::Duration;
 

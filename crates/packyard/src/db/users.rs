@@ -1,5 +1,7 @@
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
+use super::access::bump_access_stamp;
 use super::{Db, now_millis};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,6 +11,48 @@ pub struct User {
     pub is_admin: bool,
     /// May add and update packages (admins may too).
     pub is_maintainer: bool,
+    /// Sees every package, whatever its groups grant.
+    pub full_access: bool,
+    /// After this time (Unix milliseconds) the user's tokens are refused.
+    pub expires_at: Option<i64>,
+    /// Versions released after this time are hidden where its groups set no date.
+    pub updates_until: Option<i64>,
+}
+
+impl User {
+    /// Admins, maintainers and full-access users see every package.
+    pub fn sees_everything(&self) -> bool {
+        self.is_admin || self.is_maintainer || self.full_access
+    }
+
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
+}
+
+/// What an admin changes about a user; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct UserChange {
+    pub role: Option<Role>,
+    pub full_access: Option<bool>,
+    /// `Some(None)` removes the date.
+    pub expires_at: Option<Option<i64>>,
+    pub updates_until: Option<Option<i64>>,
+}
+
+const USER_COLUMNS: &str =
+    "u.id, u.name, u.is_admin, u.is_maintainer, u.full_access, u.expires_at, u.updates_until";
+
+fn user_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+        is_maintainer: row.try_get::<i64, _>("is_maintainer")? != 0,
+        full_access: row.try_get::<i64, _>("full_access")? != 0,
+        expires_at: row.try_get("expires_at")?,
+        updates_until: row.try_get("updates_until")?,
+    })
 }
 
 /// What a new user may do.
@@ -37,7 +81,7 @@ impl Db {
         let (is_admin, is_maintainer) = (role == Role::Admin, role != Role::User);
         let now = now_millis();
         let mut tx = self.pool().begin().await?;
-        let id: i64 = sqlx::query_scalar(
+        let inserted = sqlx::query_scalar(
             "INSERT INTO users (name, is_admin, is_maintainer, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(name)
@@ -45,42 +89,131 @@ impl Db {
         .bind(i64::from(is_maintainer))
         .bind(now)
         .fetch_one(&mut *tx)
-        .await?;
+        .await;
+        // A taken name: roll back now, not when the connection is next used (SQLite
+        // keeps the failed insert's write lock until then).
+        let id: i64 = match inserted {
+            Ok(id) => id,
+            Err(error) => {
+                tx.rollback().await?;
+                return Err(error);
+            }
+        };
         sqlx::query("INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(token_hash)
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        bump_access_stamp(&mut tx).await?;
         tx.commit().await?;
         Ok(User {
             id,
             name: name.to_owned(),
             is_admin,
             is_maintainer,
+            full_access: false,
+            expires_at: None,
+            updates_until: None,
         })
+    }
+
+    /// Changes a user's role, access or dates; the user after the change, `None` when
+    /// there is no such user.
+    pub async fn change_user(
+        &self,
+        name: &str,
+        change: &UserChange,
+    ) -> Result<Option<User>, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let set = |column: &str, value: Option<i64>| {
+            let statement = format!("UPDATE users SET {column} = $2 WHERE name = $1");
+            (statement, value)
+        };
+        let mut updates = Vec::new();
+        if let Some(role) = change.role {
+            updates.push(set("is_admin", Some(i64::from(role == Role::Admin))));
+            updates.push(set("is_maintainer", Some(i64::from(role != Role::User))));
+        }
+        if let Some(full) = change.full_access {
+            updates.push(set("full_access", Some(i64::from(full))));
+        }
+        if let Some(at) = change.expires_at {
+            updates.push(set("expires_at", at));
+        }
+        if let Some(until) = change.updates_until {
+            updates.push(set("updates_until", until));
+        }
+        for (statement, value) in updates {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .bind(name)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let user = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.name = $1"
+        )))
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| user_row(&row))
+        .transpose()?;
+        bump_access_stamp(&mut tx).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Removes a user with its tokens and memberships; whether it existed.
+    pub async fn remove_user(&self, name: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let Some(id): Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        for statement in [
+            "DELETE FROM api_tokens WHERE user_id = $1",
+            "DELETE FROM group_members WHERE user_id = $1",
+            "DELETE FROM users WHERE id = $1",
+        ] {
+            sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+        }
+        bump_access_stamp(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Every user, by name.
+    pub async fn users(&self) -> Result<Vec<User>, sqlx::Error> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users u ORDER BY u.name"
+        )))
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(user_row)
+        .collect()
     }
 
     pub async fn user_credentials(
         &self,
         name: &str,
     ) -> Result<Option<UserCredentials>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT u.id, u.name, u.is_admin, u.is_maintainer, t.token_hash FROM users u \
-             LEFT JOIN api_tokens t ON t.user_id = u.id WHERE u.name = $1",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS}, t.token_hash FROM users u \
+             LEFT JOIN api_tokens t ON t.user_id = u.id WHERE u.name = $1"
+        )))
         .bind(name)
         .fetch_all(self.pool())
         .await?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let user = User {
-            id: first.try_get("id")?,
-            name: first.try_get("name")?,
-            is_admin: first.try_get::<i64, _>("is_admin")? != 0,
-            is_maintainer: first.try_get::<i64, _>("is_maintainer")? != 0,
-        };
+        let user = user_row(first)?;
         let token_hashes = rows
             .iter()
             .filter_map(|row| row.try_get::<Option<String>, _>("token_hash").transpose())

@@ -17,8 +17,9 @@ use axum::http::{Uri, header};
 
 use super::ApiError;
 use super::paths::{param, route_params};
+use crate::access::View;
 use crate::app::App;
-use crate::auth::{parse_basic_header, split_pair};
+use crate::auth::{Verified, parse_basic_header, split_pair};
 use crate::db::User;
 use crate::mirror::config::MirrorConfig;
 
@@ -43,20 +44,18 @@ impl FromRequestParts<Arc<App>> for Caller {
             return Ok(Caller(None));
         };
         match app.auth.verify(&name, &token).await? {
-            Some(user) => Ok(Caller(Some(user))),
-            None => Err(ApiError::unauthorized("invalid user name or API token")),
+            Verified::User(user) => Ok(Caller(Some(user))),
+            Verified::Invalid => Err(ApiError::unauthorized("invalid user name or API token")),
+            Verified::Expired => Err(ApiError::unauthorized("this account has expired")),
         }
     }
 }
 
-/// A reader of metadata and archives: any user, or anyone with `PUBLIC_ACCESS`.
-pub struct Reader(
-    #[allow(
-        dead_code,
-        reason = "every reader sees every package until per-user access rules exist"
-    )]
-    pub Option<User>,
-);
+/// A reader of metadata and archives: any user, or anyone with `PUBLIC_ACCESS`, with
+/// what it may see.
+pub struct Reader {
+    pub view: Arc<View>,
+}
 
 impl FromRequestParts<Arc<App>> for Reader {
     type Rejection = ApiError;
@@ -68,7 +67,9 @@ impl FromRequestParts<Arc<App>> for Reader {
                 "authentication required: send HTTP Basic credentials (user name and API token)",
             ));
         }
-        Ok(Reader(user))
+        Ok(Reader {
+            view: app.access.view(user.as_ref()),
+        })
     }
 }
 
@@ -138,16 +139,20 @@ impl FromRequestParts<Arc<App>> for MirrorReader {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         let params = route_params(parts, app).await?;
         let alias = param(&params, "alias")?.to_owned();
-        let mirror = app
-            .mirrors
-            .get(&alias)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("no mirror named {alias}")))?;
+        let unknown = || ApiError::not_found(format!("no mirror named {alias}"));
+        let mirror = app.mirrors.get(&alias).cloned().ok_or_else(unknown)?;
         let Caller(user) = Caller::from_request_parts(parts, app).await?;
-        if user.is_none() && !mirror.public_access {
+        if mirror.public_access {
+            return Ok(MirrorReader(mirror));
+        }
+        let Some(user) = user else {
             return Err(ApiError::unauthorized(
                 "authentication required: send HTTP Basic credentials (user name and API token)",
             ));
+        };
+        // A mirror the caller's groups do not list looks like no mirror at all.
+        if !app.access.view(Some(&user)).may_use_mirror(&alias) {
+            return Err(unknown());
         }
         Ok(MirrorReader(mirror))
     }

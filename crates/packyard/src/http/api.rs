@@ -110,15 +110,22 @@ pub async fn create_package(
 }
 
 /// `GET /api/jobs/{id}`: the state of a background job, with its result or error text.
+/// A job about a package the caller may not see answers like one that does not exist.
 pub async fn job(
     State(app): State<Arc<App>>,
-    _: Reader,
+    reader: Reader,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    match app.db.job(id).await? {
-        Some(job) => Ok(axum::Json(JobView::of(&job)).into_response()),
-        None => Err(ApiError::not_found(format!("no job {id}"))),
+    let unknown = || ApiError::not_found(format!("no job {id}"));
+    let job = app.db.job(id).await?.ok_or_else(unknown)?;
+    let visible = match JobView::package_of(&job) {
+        Some(package) => reader.view.sees_package(&package),
+        None => reader.view.sees_everything(),
+    };
+    if !visible {
+        return Err(unknown());
     }
+    Ok(axum::Json(JobView::of(&job)).into_response())
 }
 
 #[derive(serde::Deserialize)]

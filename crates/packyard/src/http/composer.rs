@@ -22,25 +22,29 @@ const MAX_DOWNLOADS_PER_BATCH: usize = 5_000;
 
 pub async fn root(
     State(app): State<Arc<App>>,
-    _: Reader,
+    reader: Reader,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let base = base_url(&app, &headers)?;
-    Ok(json_document(&app.metadata.root(&base), &headers))
+    Ok(json_document(
+        &app.metadata.root(&base, &reader.view),
+        &headers,
+    ))
 }
 
+/// A package the caller may not see answers exactly like one that does not exist.
 pub async fn p2(
     State(app): State<Arc<App>>,
-    _: Reader,
+    reader: Reader,
     P2File { package, dev }: P2File,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let name = package.as_str();
-    if !app.metadata.exists(name) {
+    if !app.metadata.visible(name, &reader.view) {
         return Err(package_not_found(name));
     }
     let base = base_url(&app, &headers)?;
-    match app.metadata.p2(name, dev, &base).await? {
+    match app.metadata.p2(name, dev, &base, &reader.view).await? {
         Some(document) => Ok(json_document(&document, &headers)),
         None => Err(package_not_found(name)),
     }
@@ -48,13 +52,13 @@ pub async fn p2(
 
 pub async fn zipball(
     State(app): State<Arc<App>>,
-    _: Reader,
+    reader: Reader,
     PackagePath(package): PackagePath,
     Path((_, _, file)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let name = package.as_str();
     let reference = file.strip_suffix(".zip").unwrap_or(&file);
-    let Some(location) = app.metadata.dist(name, reference).await? else {
+    let Some(location) = app.metadata.dist(name, reference, &reader.view).await? else {
         return Err(ApiError::not_found(format!(
             "{name} has no archive with reference {reference}"
         )));
@@ -99,7 +103,7 @@ struct Download {
 /// Composer's notify-batch: `{"downloads":[{"name":..., "version":...}]}` after installs.
 pub async fn downloads(
     State(app): State<Arc<App>>,
-    _: Reader,
+    reader: Reader,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let batch: DownloadBatch = serde_json::from_slice(&body).map_err(|e| {
@@ -116,7 +120,7 @@ pub async fn downloads(
         .downloads
         .into_iter()
         .map(|d| (d.name.to_ascii_lowercase(), d.version))
-        .filter(|(name, _)| app.metadata.exists(name))
+        .filter(|(name, _)| app.metadata.visible(name, &reader.view))
         .collect();
     app.db.record_downloads(&known).await?;
     Ok(axum::Json(json!({"status": "success"})).into_response())

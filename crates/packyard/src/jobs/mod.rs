@@ -139,6 +139,15 @@ pub struct JobView<'a> {
 }
 
 impl<'a> JobView<'a> {
+    /// The package a job is about, for jobs whose payload names one.
+    pub fn package_of(job: &JobRow) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct About {
+            package: Option<String>,
+        }
+        serde_json::from_str::<About>(&job.payload).ok()?.package
+    }
+
     pub fn of(job: &'a JobRow) -> Self {
         let parse = |text: &str| serde_json::from_str(text).unwrap_or_else(|_| Value::from(text));
         JobView {

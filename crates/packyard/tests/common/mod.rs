@@ -147,9 +147,23 @@ impl Server {
             .expect("running packyard")
     }
 
-    /// Creates a user and returns its token (the last line of stdout).
+    /// Creates an admin, or a user that sees every package (`--full-access`), and
+    /// returns its token (the last line of stdout).
     pub fn add_user(&self, name: &str, admin: bool) -> String {
-        self.create_user(name, if admin { &["--admin"] } else { &[] })
+        self.create_user(
+            name,
+            if admin {
+                &["--admin"]
+            } else {
+                &["--full-access"]
+            },
+        )
+    }
+
+    /// Creates a plain user, which sees what its groups grant, with `flags` (e.g.
+    /// `--updates-until`), and returns its token.
+    pub fn add_plain_user(&self, name: &str, flags: &[&str]) -> String {
+        self.create_user(name, flags)
     }
 
     /// Creates a maintainer (may add packages and send hooks) and returns its token.

@@ -7,10 +7,12 @@ use clap::{Parser, Subcommand};
 
 use composer::package_name::PackageName;
 
+mod access;
+
+use access::{AccessCommand, GroupCommand, UserCommand};
+
 use crate::app::App;
-use crate::auth::{generate_token, hash_token, validate_user_name};
 use crate::config::Settings;
-use crate::db::{Role, is_unique_violation};
 use crate::git_packages::{self, AddRequest, Credentials, ScanSummary};
 use crate::mirror::documents::Revalidation;
 use crate::uploads::archive_file::ArchiveFile;
@@ -30,6 +32,12 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage groups: which packages and versions their members see.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Explain access decisions.
+    #[command(subcommand)]
+    Access(AccessCommand),
     /// Manage packages.
     #[command(subcommand)]
     Package(PackageCommand),
@@ -77,20 +85,6 @@ enum StorageCommand {
 }
 
 #[derive(Subcommand)]
-enum UserCommand {
-    /// Create a user; prints its API token as the last line of output.
-    Add {
-        name: String,
-        /// May do everything, including uploading archives.
-        #[arg(long, conflicts_with = "maintainer")]
-        admin: bool,
-        /// May add git packages and trigger updates.
-        #[arg(long)]
-        maintainer: bool,
-    },
-}
-
-#[derive(Subcommand)]
 enum PackageCommand {
     /// Publish a zip archive as a version of the package its composer.json names.
     Upload {
@@ -122,24 +116,23 @@ enum PackageCommand {
     },
     /// Fetch and re-scan a git package now.
     Update { name: String },
+    /// Make a package public (every caller sees it) or private again.
+    Set {
+        name: String,
+        #[arg(long, conflicts_with = "private", required_unless_present = "private")]
+        public: bool,
+        #[arg(long)]
+        private: bool,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     match cli.command {
         Command::Serve => crate::server::serve(settings).await,
-        Command::User(UserCommand::Add {
-            name,
-            admin,
-            maintainer,
-        }) => {
-            let role = match (admin, maintainer) {
-                (true, _) => Role::Admin,
-                (false, true) => Role::Maintainer,
-                (false, false) => Role::User,
-            };
-            add_user(settings, &name, role).await
-        }
+        Command::User(command) => access::user(settings, command).await,
+        Command::Group(command) => access::group(settings, command).await,
+        Command::Access(command) => access::access(settings, command).await,
         Command::Package(PackageCommand::Upload {
             file,
             version,
@@ -174,6 +167,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             add_package(settings, request).await
         }
         Command::Package(PackageCommand::Update { name }) => update_package(settings, &name).await,
+        Command::Package(PackageCommand::Set { name, public, .. }) => {
+            let app = App::open(settings).await?;
+            if !app.db.set_package_public(&name, public).await? {
+                bail!("no package named {name}");
+            }
+            let state = if public { "public" } else { "private" };
+            println!("{name} is {state}");
+            Ok(())
+        }
         Command::Jobs { state, limit } => list_jobs(settings, state.as_deref(), limit).await,
         Command::Mirror(MirrorCommand::Approve { alias, names }) => {
             mirror_approve(settings, &alias, &names).await
@@ -186,26 +188,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Storage(StorageCommand::Check) => storage_check(settings).await,
         Command::Storage(StorageCommand::Migrate { to }) => storage_migrate(settings, &to).await,
         Command::Storage(StorageCommand::Verify) => storage_verify(settings).await,
-    }
-}
-
-async fn add_user(settings: Settings, name: &str, role: Role) -> anyhow::Result<()> {
-    validate_user_name(name)?;
-    let app = App::open(settings).await?;
-    let token = generate_token();
-    match app.db.create_user(name, role, &hash_token(&token)).await {
-        Ok(user) => {
-            let role = match role {
-                Role::Admin => "admin",
-                Role::Maintainer => "maintainer",
-                Role::User => "user",
-            };
-            println!("created {role} {}; API token:", user.name);
-            println!("{token}");
-            Ok(())
-        }
-        Err(error) if is_unique_violation(&error) => bail!("user {name} already exists"),
-        Err(error) => Err(error).context("creating the user"),
     }
 }
 

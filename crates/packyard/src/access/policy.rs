@@ -1,0 +1,444 @@
+//! Who may see which packages and versions, as pure data: a [`Policy`] is a snapshot of
+//! the groups, their grants and members, and the public packages; a [`View`] is what
+//! one caller may see, derived from it.
+//!
+//! The rules (ARCHITECTURE.md, "Access control"):
+//! - admins, maintainers and full-access users see everything;
+//! - every authenticated caller sees public packages, whole;
+//! - anonymous callers (with `PUBLIC_ACCESS`) see public packages only;
+//! - a plain user sees what its groups grant, the union over its groups. A grant names a
+//!   package or a pattern (`acme/*`) and optionally a Composer constraint; a version
+//!   is visible through a grant when the constraint matches and it was released no
+//!   later than the grant's freeze date: the group's `updates_until`, or the user's
+//!   when the group has none.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use composer::constraint::Constraint;
+use composer::package_name::pattern_matches;
+
+/// One grant of a group: which versions of a package (or of the packages a pattern
+/// matches) its members may see.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// A package name, or a pattern with `*`.
+    pub package: String,
+    /// The constraint as written; `None` grants every version.
+    pub versions: Option<String>,
+    constraint: Option<Constraint>,
+}
+
+impl Grant {
+    /// A grant whose constraint already parsed (it was checked when it was stored; one
+    /// that no longer parses grants nothing rather than everything).
+    pub fn new(package: &str, versions: Option<&str>) -> Grant {
+        let constraint =
+            versions.map(|text| Constraint::parse(text).unwrap_or(Constraint::Or(vec![])));
+        Grant {
+            package: package.to_owned(),
+            versions: versions.map(str::to_owned),
+            constraint,
+        }
+    }
+
+    fn covers(&self, package: &str) -> bool {
+        self.package == package || pattern_matches(&self.package, package)
+    }
+
+    fn admits(&self, normalized: &str) -> bool {
+        self.constraint
+            .as_ref()
+            .is_none_or(|constraint| constraint.matches(normalized))
+    }
+}
+
+/// A group: its grants, its update freeze and the mirrors its members may use.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: i64,
+    pub name: String,
+    /// Versions released after this time (Unix milliseconds) are hidden.
+    pub updates_until: Option<i64>,
+    pub mirrors: Vec<String>,
+    pub grants: Vec<Grant>,
+}
+
+/// The user facts access depends on.
+#[derive(Debug, Clone, Default)]
+pub struct Member {
+    /// Admins, maintainers and full-access users see everything.
+    pub sees_everything: bool,
+    pub updates_until: Option<i64>,
+    pub groups: Vec<i64>,
+}
+
+/// A snapshot of every rule, and the stamp of the change it reflects.
+#[derive(Debug, Default)]
+pub struct Policy {
+    pub stamp: i64,
+    groups: HashMap<i64, Arc<Group>>,
+    public: Arc<HashSet<String>>,
+}
+
+impl Policy {
+    pub fn new(stamp: i64, groups: Vec<Group>, public: HashSet<String>) -> Policy {
+        Policy {
+            stamp,
+            groups: groups
+                .into_iter()
+                .map(|group| (group.id, Arc::new(group)))
+                .collect(),
+            public: Arc::new(public),
+        }
+    }
+
+    /// What a caller may see: `None` for an anonymous one.
+    pub fn view(&self, member: Option<&Member>) -> View {
+        let public = self.public.clone();
+        let Some(member) = member else {
+            return View::new(Reach::PublicOnly, public, self.stamp);
+        };
+        if member.sees_everything {
+            return View::new(Reach::Everything, public, self.stamp);
+        }
+        let ids: BTreeSet<i64> = member.groups.iter().copied().collect();
+        let groups = ids
+            .iter()
+            .filter_map(|id| self.groups.get(id).cloned())
+            .collect();
+        View::new(
+            Reach::Groups {
+                groups,
+                user_updates_until: member.updates_until,
+            },
+            public,
+            self.stamp,
+        )
+    }
+}
+
+#[derive(Debug)]
+enum Reach {
+    Everything,
+    PublicOnly,
+    Groups {
+        groups: Vec<Arc<Group>>,
+        user_updates_until: Option<i64>,
+    },
+}
+
+/// What one caller may see. Callers with the same groups and freeze share a
+/// [`View::key`], so what is rendered for one serves the others.
+#[derive(Debug)]
+pub struct View {
+    reach: Reach,
+    public: Arc<HashSet<String>>,
+    key: u64,
+    stamp: i64,
+}
+
+impl View {
+    fn new(reach: Reach, public: Arc<HashSet<String>>, stamp: i64) -> View {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        stamp.hash(&mut hasher);
+        match &reach {
+            Reach::Everything => 0u8.hash(&mut hasher),
+            Reach::PublicOnly => 1u8.hash(&mut hasher),
+            Reach::Groups {
+                groups,
+                user_updates_until,
+            } => {
+                2u8.hash(&mut hasher);
+                for group in groups {
+                    group.id.hash(&mut hasher);
+                }
+                user_updates_until.hash(&mut hasher);
+            }
+        }
+        View {
+            key: hasher.finish(),
+            reach,
+            public,
+            stamp,
+        }
+    }
+
+    /// A view that sees everything, for the CLI and internal work.
+    pub fn everything() -> View {
+        View::new(Reach::Everything, Arc::default(), 0)
+    }
+
+    /// Equal for callers who see the same versions.
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// The stamp of the rules this view reflects: what a caller sees changed no earlier
+    /// (Unix milliseconds), so documents filtered by it are no older than that.
+    pub fn stamp(&self) -> i64 {
+        self.stamp
+    }
+
+    /// Whether this caller sees every version of every package.
+    pub fn sees_everything(&self) -> bool {
+        matches!(self.reach, Reach::Everything)
+    }
+
+    /// Whether any version of `package` may be visible to this caller.
+    pub fn sees_package(&self, package: &str) -> bool {
+        match &self.reach {
+            Reach::Everything => true,
+            _ if self.public.contains(package) => true,
+            Reach::PublicOnly => false,
+            Reach::Groups { groups, .. } => groups
+                .iter()
+                .any(|group| group.grants.iter().any(|grant| grant.covers(package))),
+        }
+    }
+
+    /// Whether every version of `package` is visible (no constraint, no freeze), so
+    /// that its documents can be served unfiltered.
+    pub fn sees_all_versions_of(&self, package: &str) -> bool {
+        match &self.reach {
+            Reach::Everything => true,
+            _ if self.public.contains(package) => true,
+            Reach::PublicOnly => false,
+            Reach::Groups {
+                groups,
+                user_updates_until,
+            } => groups.iter().any(|group| {
+                group.updates_until.or(*user_updates_until).is_none()
+                    && group
+                        .grants
+                        .iter()
+                        .any(|grant| grant.versions.is_none() && grant.covers(package))
+            }),
+        }
+    }
+
+    /// Whether the version `normalized` of `package`, released at `released_at` (Unix
+    /// milliseconds; for a branch, its commit's time), is visible.
+    pub fn sees_version(&self, package: &str, normalized: &str, released_at: i64) -> bool {
+        match &self.reach {
+            Reach::Everything => true,
+            _ if self.public.contains(package) => true,
+            Reach::PublicOnly => false,
+            Reach::Groups {
+                groups,
+                user_updates_until,
+            } => groups.iter().any(|group| {
+                let frozen = group
+                    .updates_until
+                    .or(*user_updates_until)
+                    .is_some_and(|until| released_at > until);
+                !frozen
+                    && group
+                        .grants
+                        .iter()
+                        .any(|grant| grant.covers(package) && grant.admits(normalized))
+            }),
+        }
+    }
+
+    /// Whether this caller may use the mirror `alias`: everybody who sees everything;
+    /// members of a group that lists it; nobody else.
+    pub fn may_use_mirror(&self, alias: &str) -> bool {
+        match &self.reach {
+            Reach::Everything => true,
+            Reach::PublicOnly => false,
+            Reach::Groups { groups, .. } => groups
+                .iter()
+                .any(|group| group.mirrors.iter().any(|m| m == alias)),
+        }
+    }
+
+    /// Why `package` (at `version`, when given) is visible or not, for
+    /// `packyard access explain`.
+    pub fn explain(&self, package: &str, version: Option<(&str, i64)>) -> String {
+        match &self.reach {
+            Reach::Everything => "sees every package (admin, maintainer or full access)".into(),
+            _ if self.public.contains(package) => format!("{package} is public"),
+            Reach::PublicOnly => format!("{package} is not public"),
+            Reach::Groups {
+                groups,
+                user_updates_until,
+            } => {
+                let mut lines = Vec::new();
+                for group in groups {
+                    let until = group.updates_until.or(*user_updates_until);
+                    for grant in group.grants.iter().filter(|g| g.covers(package)) {
+                        let versions = grant.versions.as_deref().unwrap_or("all versions");
+                        let verdict = match version {
+                            None => "grants it".to_owned(),
+                            Some((normalized, released_at)) => {
+                                if !grant.admits(normalized) {
+                                    format!("does not admit {normalized}")
+                                } else if until.is_some_and(|u| released_at > u) {
+                                    format!(
+                                        "admits {normalized}, but it was released after the update freeze ({})",
+                                        crate::time::rfc3339(until.unwrap_or(0) / 1000)
+                                    )
+                                } else {
+                                    format!("allows {normalized}")
+                                }
+                            }
+                        };
+                        lines.push(format!(
+                            "group {}: grant {} ({versions}) {verdict}",
+                            group.name, grant.package
+                        ));
+                    }
+                }
+                if lines.is_empty() {
+                    format!("no group of this user grants {package}")
+                } else {
+                    lines.join("\n")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    fn group(id: i64, until: Option<i64>, grants: &[(&str, Option<&str>)]) -> Group {
+        Group {
+            id,
+            name: format!("g{id}"),
+            updates_until: until,
+            mirrors: vec![format!("mirror{id}")],
+            grants: grants.iter().map(|(p, v)| Grant::new(p, *v)).collect(),
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy::new(
+            7,
+            vec![
+                group(1, None, &[("acme/lib", Some("^1.0"))]),
+                group(2, Some(10 * DAY), &[("acme/tool", None)]),
+                group(3, None, &[("vendor/*", None)]),
+                group(4, None, &[("acme/tool", Some("^2.0"))]),
+            ],
+            HashSet::from(["acme/free".to_owned()]),
+        )
+    }
+
+    fn member(groups: &[i64]) -> Member {
+        Member {
+            groups: groups.to_vec(),
+            ..Member::default()
+        }
+    }
+
+    #[test]
+    fn constrained_grants_show_matching_versions_only() {
+        let view = policy().view(Some(&member(&[1])));
+        assert!(view.sees_package("acme/lib"));
+        assert!(view.sees_version("acme/lib", "1.9.0.0", 0));
+        assert!(!view.sees_version("acme/lib", "2.0.0.0", 0));
+        assert!(!view.sees_version("acme/lib", "dev-main", 0));
+        assert!(!view.sees_all_versions_of("acme/lib"));
+        assert!(!view.sees_package("acme/tool"));
+        assert!(!view.sees_version("acme/tool", "1.0.0.0", 0));
+    }
+
+    #[test]
+    fn a_freeze_hides_later_releases_of_that_groups_packages_only() {
+        let view = policy().view(Some(&member(&[2, 3])));
+        assert!(view.sees_version("acme/tool", "1.0.0.0", 10 * DAY));
+        assert!(!view.sees_version("acme/tool", "1.1.0.0", 10 * DAY + 1));
+        // Group 3 has no freeze: its packages are unaffected by group 2's.
+        assert!(view.sees_version("vendor/x", "9.0.0.0", 100 * DAY));
+        assert!(view.sees_all_versions_of("vendor/x"));
+        assert!(!view.sees_all_versions_of("acme/tool"));
+    }
+
+    #[test]
+    fn the_users_freeze_applies_where_the_group_has_none() {
+        let mut frozen = member(&[3]);
+        frozen.updates_until = Some(5 * DAY);
+        let view = policy().view(Some(&frozen));
+        assert!(view.sees_version("vendor/x", "1.0.0.0", 5 * DAY));
+        assert!(!view.sees_version("vendor/x", "1.0.0.0", 6 * DAY));
+    }
+
+    #[test]
+    fn rights_are_the_union_of_the_groups() {
+        let view = policy().view(Some(&member(&[2, 4])));
+        // Group 2 (frozen) and group 4 (^2.0) both grant acme/tool.
+        assert!(
+            view.sees_version("acme/tool", "2.5.0.0", 100 * DAY),
+            "through group 4"
+        );
+        assert!(
+            view.sees_version("acme/tool", "1.0.0.0", DAY),
+            "through group 2"
+        );
+        assert!(!view.sees_version("acme/tool", "1.5.0.0", 100 * DAY));
+    }
+
+    #[test]
+    fn patterns_public_packages_mirrors_and_anonymous_callers() {
+        let policy = policy();
+        let pattern = policy.view(Some(&member(&[3])));
+        assert!(pattern.sees_package("vendor/anything"));
+        assert!(!pattern.sees_package("vendorx/anything"));
+        assert!(
+            pattern.sees_package("acme/free"),
+            "public packages are seen by all"
+        );
+        assert!(pattern.may_use_mirror("mirror3"));
+        assert!(!pattern.may_use_mirror("mirror1"));
+
+        let nobody = policy.view(Some(&member(&[])));
+        assert!(!nobody.sees_package("acme/lib"));
+        assert!(nobody.sees_version("acme/free", "1.0.0.0", i64::MAX));
+
+        let anonymous = policy.view(None);
+        assert!(anonymous.sees_package("acme/free"));
+        assert!(!anonymous.sees_package("vendor/x"));
+        assert!(!anonymous.may_use_mirror("mirror3"));
+
+        let admin = policy.view(Some(&Member {
+            sees_everything: true,
+            ..Member::default()
+        }));
+        assert!(admin.sees_version("acme/lib", "2.0.0.0", i64::MAX));
+        assert!(admin.may_use_mirror("anything"));
+    }
+
+    #[test]
+    fn views_share_a_key_when_they_see_the_same() {
+        let policy = policy();
+        let a = policy.view(Some(&member(&[1, 3])));
+        let b = policy.view(Some(&member(&[3, 1, 3])));
+        let c = policy.view(Some(&member(&[1])));
+        assert_eq!(a.key(), b.key());
+        assert_ne!(a.key(), c.key());
+        let later = Policy::new(8, vec![group(1, None, &[])], HashSet::new());
+        assert_ne!(
+            later.view(Some(&member(&[1]))).key(),
+            c.key(),
+            "a policy change gives new keys"
+        );
+    }
+
+    #[test]
+    fn explanations_name_the_grant_or_the_rule() {
+        let view = policy().view(Some(&member(&[1, 2])));
+        assert!(
+            view.explain("acme/lib", Some(("2.0.0.0", 0)))
+                .contains("grant acme/lib (^1.0) does not admit 2.0.0.0")
+        );
+        let frozen = view.explain("acme/tool", Some(("1.0.0.0", 11 * DAY)));
+        assert!(frozen.contains("after the update freeze"), "{frozen}");
+        assert!(view.explain("other/x", None).contains("no group"));
+    }
+}

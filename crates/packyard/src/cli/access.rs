@@ -1,0 +1,402 @@
+//! `packyard user`, `packyard group` and `packyard access`: who may see what.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use composer::constraint::Constraint;
+use composer::package_name;
+
+use crate::app::App;
+use crate::auth::{generate_token, hash_token, validate_user_name};
+use crate::config::Settings;
+use crate::db::{GroupChange, Role, User, UserChange, is_unique_violation, now_millis};
+use crate::time::{parse_moment, rfc3339};
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints its API token as the last line of output. A plain user
+    /// sees nothing until a group grants it packages (or with --full-access).
+    Add {
+        name: String,
+        #[command(flatten)]
+        role: RoleFlags,
+        /// Sees every package, whatever its groups grant.
+        #[arg(long)]
+        full_access: bool,
+        #[command(flatten)]
+        dates: DateFlags,
+    },
+    /// Change a user's role, access or dates.
+    Set {
+        name: String,
+        #[command(flatten)]
+        role: RoleFlags,
+        /// Make a plain user (neither admin nor maintainer).
+        #[arg(long, conflicts_with_all = ["admin", "maintainer"])]
+        plain: bool,
+        /// Sees every package.
+        #[arg(long, conflicts_with = "no_full_access")]
+        full_access: bool,
+        /// Sees what its groups grant.
+        #[arg(long)]
+        no_full_access: bool,
+        #[command(flatten)]
+        dates: DateFlags,
+    },
+    /// Remove a user, its tokens and group memberships.
+    Remove { name: String },
+    /// List users with their role, access, dates and groups.
+    List,
+}
+
+#[derive(Args)]
+pub struct RoleFlags {
+    /// May do everything, including uploading archives.
+    #[arg(long, conflicts_with = "maintainer")]
+    admin: bool,
+    /// May add git packages and trigger updates; sees every package.
+    #[arg(long)]
+    maintainer: bool,
+}
+
+#[derive(Args)]
+pub struct DateFlags {
+    /// After this the user's tokens are refused: a date (valid through that day, UTC),
+    /// an RFC 3339 time, a span such as 365d, or `none`.
+    #[arg(long)]
+    expires: Option<String>,
+    /// Versions released after this are hidden (where its groups set no date of their
+    /// own): a date, a time, a span, or `none`.
+    #[arg(long)]
+    updates_until: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum GroupCommand {
+    /// Create a group.
+    Add { name: String },
+    /// Remove a group with its grants and memberships.
+    Remove { name: String },
+    /// List groups with their freeze, mirrors, members and grants.
+    List,
+    /// Let the group's members see a package, or every package a pattern (`acme/*`)
+    /// matches; granting it again replaces the version constraint.
+    Grant {
+        group: String,
+        package: String,
+        /// Only versions matching this Composer constraint (e.g. `^1.0 || ^2.0`).
+        #[arg(long)]
+        versions: Option<String>,
+    },
+    /// Withdraw a grant.
+    Revoke { group: String, package: String },
+    /// Change the group's update freeze or the mirrors its members may use.
+    Set {
+        group: String,
+        /// Versions released after this are hidden for the packages this group grants:
+        /// a date (through that day, UTC), a time, a span, or `none`.
+        #[arg(long)]
+        updates_until: Option<String>,
+        /// Mirror aliases the members may use, comma-separated (empty: none).
+        #[arg(long, value_delimiter = ',')]
+        mirrors: Option<Vec<String>>,
+    },
+    /// Add users to the group or remove them.
+    Members {
+        group: String,
+        #[arg(long)]
+        add: Vec<String>,
+        #[arg(long)]
+        remove: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AccessCommand {
+    /// Say whether USER sees PACKAGE (or PACKAGE:VERSION), and which grant allows or
+    /// which rule hides it.
+    Explain { user: String, package: String },
+}
+
+pub async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            full_access,
+            dates,
+        } => {
+            validate_user_name(&name)?;
+            let token = generate_token();
+            let role = role.role().unwrap_or(Role::User);
+            match app.db.create_user(&name, role, &hash_token(&token)).await {
+                Ok(_) => {}
+                Err(error) if is_unique_violation(&error) => bail!("user {name} already exists"),
+                Err(error) => return Err(error).context("creating the user"),
+            }
+            let change = UserChange {
+                full_access: full_access.then_some(true),
+                ..dates.change()?
+            };
+            let user = app
+                .db
+                .change_user(&name, &change)
+                .await?
+                .context("the user vanished")?;
+            println!("created {}; API token:", describe(&user));
+            println!("{token}");
+        }
+        UserCommand::Set {
+            name,
+            role,
+            plain,
+            full_access,
+            no_full_access,
+            dates,
+        } => {
+            let change = UserChange {
+                role: if plain { Some(Role::User) } else { role.role() },
+                full_access: (full_access || no_full_access).then_some(full_access),
+                ..dates.change()?
+            };
+            let user = app
+                .db
+                .change_user(&name, &change)
+                .await?
+                .with_context(|| format!("no user named {name}"))?;
+            println!("{}", describe(&user));
+        }
+        UserCommand::Remove { name } => {
+            if !app.db.remove_user(&name).await? {
+                bail!("no user named {name}");
+            }
+            println!("removed user {name}");
+        }
+        UserCommand::List => {
+            let rules = app.db.access_rules().await?;
+            for user in app.db.users().await? {
+                let groups: Vec<&str> = rules
+                    .groups
+                    .iter()
+                    .filter(|group| group.members.contains(&user.name))
+                    .map(|group| group.name.as_str())
+                    .collect();
+                println!("{}\tgroups: {}", describe(&user), groups.join(","));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn group(settings: Settings, command: GroupCommand) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    let db = &app.db;
+    let missing = |group: &str| anyhow::anyhow!("no group named {group}");
+    match command {
+        GroupCommand::Add { name } => {
+            validate_user_name(&name).map_err(|_| {
+                anyhow::anyhow!(
+                    "invalid group name {name:?}: use 1-64 letters, digits, '.', '_' or '-'"
+                )
+            })?;
+            match db.create_group(&name).await {
+                Ok(_) => println!("created group {name}"),
+                Err(error) if is_unique_violation(&error) => bail!("group {name} already exists"),
+                Err(error) => return Err(error.into()),
+            }
+        }
+        GroupCommand::Remove { name } => {
+            if !db.remove_group(&name).await? {
+                return Err(missing(&name));
+            }
+            println!("removed group {name}");
+        }
+        GroupCommand::List => {
+            for group in db.access_rules().await?.groups {
+                let until = group
+                    .updates_until
+                    .map_or_else(|| "none".to_owned(), |ms| rfc3339(ms / 1000));
+                println!(
+                    "{}\tupdates until: {until}\tmirrors: {}\tmembers: {}",
+                    group.name,
+                    group.mirrors.join(","),
+                    group.members.join(",")
+                );
+                for (package, versions) in &group.grants {
+                    println!(
+                        "  {package}\t{}",
+                        versions.as_deref().unwrap_or("all versions")
+                    );
+                }
+            }
+        }
+        GroupCommand::Grant {
+            group,
+            package,
+            versions,
+        } => {
+            check_grant_target(&package)?;
+            if let Some(versions) = &versions {
+                Constraint::parse(versions).with_context(|| format!("--versions {versions:?}"))?;
+            }
+            if !db.grant(&group, &package, versions.as_deref()).await? {
+                return Err(missing(&group));
+            }
+            let versions = versions.as_deref().unwrap_or("all versions");
+            println!("group {group} may see {package} ({versions})");
+        }
+        GroupCommand::Revoke { group, package } => {
+            if !db.revoke(&group, &package).await? {
+                bail!("group {group} has no grant of {package}");
+            }
+            println!("group {group} no longer sees {package}");
+        }
+        GroupCommand::Set {
+            group,
+            updates_until,
+            mirrors,
+        } => {
+            let change = GroupChange {
+                updates_until: updates_until.as_deref().map(parse_date_flag).transpose()?,
+                mirrors: mirrors.map(|list| list.into_iter().filter(|m| !m.is_empty()).collect()),
+            };
+            if !db.change_group(&group, &change).await? {
+                return Err(missing(&group));
+            }
+            println!("changed group {group}");
+        }
+        GroupCommand::Members { group, add, remove } => {
+            for (users, member) in [(&add, true), (&remove, false)] {
+                for user in users {
+                    if db.set_membership(&group, user, member).await?.is_none() {
+                        bail!("no group named {group}, or no user named {user}");
+                    }
+                }
+            }
+            println!("changed the members of group {group}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn access(settings: Settings, command: AccessCommand) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    let AccessCommand::Explain { user, package } = command;
+    let user: User = app
+        .db
+        .users()
+        .await?
+        .into_iter()
+        .find(|u| u.name == user)
+        .with_context(|| format!("no user named {user}"))?;
+    let (package, version) = match package.split_once(':') {
+        Some((package, version)) => (package.to_ascii_lowercase(), Some(version.to_owned())),
+        None => (package.to_ascii_lowercase(), None),
+    };
+    let view = app.access.view(Some(&user));
+    let Some(version) = version else {
+        let verdict = if view.sees_package(&package) {
+            "may see"
+        } else {
+            "does not see"
+        };
+        println!("{} {verdict} {package}", user.name);
+        println!("{}", view.explain(&package, None));
+        return Ok(());
+    };
+    let (_, versions) = app
+        .db
+        .package_with_versions(&package)
+        .await?
+        .with_context(|| format!("no package named {package}"))?;
+    let found = versions
+        .iter()
+        .find(|v| v.version == version || v.version_normalized == version)
+        .with_context(|| format!("{package} has no version {version}"))?;
+    let sees = view.sees_version(&package, &found.version_normalized, found.released_at);
+    let verdict = if sees { "may install" } else { "does not see" };
+    println!("{} {verdict} {package} {}", user.name, found.version);
+    println!(
+        "{}",
+        view.explain(
+            &package,
+            Some((&found.version_normalized, found.released_at))
+        )
+    );
+    Ok(())
+}
+
+impl RoleFlags {
+    fn role(&self) -> Option<Role> {
+        match (self.admin, self.maintainer) {
+            (true, _) => Some(Role::Admin),
+            (false, true) => Some(Role::Maintainer),
+            (false, false) => None,
+        }
+    }
+}
+
+impl DateFlags {
+    fn change(&self) -> anyhow::Result<UserChange> {
+        Ok(UserChange {
+            expires_at: self
+                .expires
+                .as_deref()
+                .map(parse_date_flag)
+                .transpose()
+                .context("--expires")?,
+            updates_until: self
+                .updates_until
+                .as_deref()
+                .map(parse_date_flag)
+                .transpose()
+                .context("--updates-until")?,
+            ..UserChange::default()
+        })
+    }
+}
+
+/// `none` clears a date; anything else must be one (see [`parse_moment`]).
+fn parse_date_flag(text: &str) -> anyhow::Result<Option<i64>> {
+    if matches!(text, "none" | "never") {
+        return Ok(None);
+    }
+    parse_moment(text, now_millis()).map(Some).with_context(|| {
+        format!("{text:?} is not a date (2026-12-31), a time (2026-12-31T12:00:00Z), a span (30d, 12h) or none")
+    })
+}
+
+/// A package name, or a pattern: lowercase name characters and `*`.
+fn check_grant_target(target: &str) -> anyhow::Result<()> {
+    if !target.contains('*') {
+        return package_name::validate(target).map_err(|e| anyhow::anyhow!("{target}: {e}"));
+    }
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-/*".contains(c);
+    if target.chars().all(allowed) {
+        Ok(())
+    } else {
+        bail!(
+            "{target:?} is neither a package name nor a pattern of lowercase name characters and *"
+        )
+    }
+}
+
+fn describe(user: &User) -> String {
+    let role = if user.is_admin {
+        "admin"
+    } else if user.is_maintainer {
+        "maintainer"
+    } else if user.full_access {
+        "user (full access)"
+    } else {
+        "user"
+    };
+    let date =
+        |at: Option<i64>, none: &str| at.map_or_else(|| none.to_owned(), |ms| rfc3339(ms / 1000));
+    format!(
+        "{role} {}\texpires: {}\tupdates until: {}",
+        user.name,
+        date(user.expires_at, "never"),
+        date(user.updates_until, "no freeze")
+    )
+}

@@ -1,0 +1,389 @@
+//! Access rules in the database: groups, their grants and members, user flags,
+//! public packages, and the stamp every change of them moves (in the same transaction),
+//! which replicas poll to reload what they hold.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::{Db, now_millis};
+
+/// A group as stored, with its grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    pub id: i64,
+    pub name: String,
+    pub updates_until: Option<i64>,
+    pub mirrors: Vec<String>,
+    /// `(package or pattern, constraint)`, sorted by package.
+    pub grants: Vec<(String, Option<String>)>,
+    /// Member user names, sorted.
+    pub members: Vec<String>,
+}
+
+/// Everything access decisions read, at one stamp.
+#[derive(Debug, Default)]
+pub struct AccessRules {
+    pub stamp: i64,
+    pub groups: Vec<GroupRow>,
+    /// User id → ids of its groups.
+    pub memberships: HashMap<i64, Vec<i64>>,
+    pub public_packages: HashSet<String>,
+}
+
+/// What an admin changes about a group; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct GroupChange {
+    /// `Some(None)` removes the freeze.
+    pub updates_until: Option<Option<i64>>,
+    pub mirrors: Option<Vec<String>>,
+}
+
+impl Db {
+    /// The stamp of the last change to access rules, users or tokens.
+    pub async fn access_stamp(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT changed_at FROM access_stamp WHERE id = 1")
+            .fetch_one(self.pool())
+            .await
+    }
+
+    pub async fn access_rules(&self) -> Result<AccessRules, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let stamp: i64 = sqlx::query_scalar("SELECT changed_at FROM access_stamp WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut groups: Vec<GroupRow> =
+            sqlx::query("SELECT id, name, updates_until, mirrors FROM groups ORDER BY name")
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(group_row)
+                .collect::<Result<_, _>>()?;
+        let by_id: HashMap<i64, usize> =
+            groups.iter().enumerate().map(|(i, g)| (g.id, i)).collect();
+        for row in
+            sqlx::query("SELECT group_id, package, versions FROM group_grants ORDER BY package")
+                .fetch_all(&mut *tx)
+                .await?
+        {
+            let group: i64 = row.try_get("group_id")?;
+            if let Some(&index) = by_id.get(&group) {
+                groups[index]
+                    .grants
+                    .push((row.try_get("package")?, row.try_get("versions")?));
+            }
+        }
+        let mut memberships: HashMap<i64, Vec<i64>> = HashMap::new();
+        for row in sqlx::query(
+            "SELECT m.group_id, m.user_id, u.name FROM group_members m JOIN users u ON u.id = m.user_id ORDER BY u.name",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let (group, user): (i64, i64) = (row.try_get("group_id")?, row.try_get("user_id")?);
+            memberships.entry(user).or_default().push(group);
+            if let Some(&index) = by_id.get(&group) {
+                groups[index].members.push(row.try_get("name")?);
+            }
+        }
+        let public_packages = sqlx::query_scalar("SELECT name FROM packages WHERE public = 1")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+        tx.commit().await?;
+        Ok(AccessRules {
+            stamp,
+            groups,
+            memberships,
+            public_packages,
+        })
+    }
+
+    /// Creates a group; a unique violation when the name is taken.
+    pub async fn create_group(&self, name: &str) -> Result<i64, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let inserted = sqlx::query_scalar(
+            "INSERT INTO groups (name, mirrors, created_at) VALUES ($1, '[]', $2) RETURNING id",
+        )
+        .bind(name)
+        .bind(now_millis())
+        .fetch_one(&mut *tx)
+        .await;
+        // Roll back now rather than when the connection is next used: SQLite keeps the
+        // write lock of a failed insert until then.
+        let id: i64 = match inserted {
+            Ok(id) => id,
+            Err(error) => {
+                tx.rollback().await?;
+                return Err(error);
+            }
+        };
+        bump_access_stamp(&mut tx).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Removes a group, its grants and memberships; whether it existed.
+    pub async fn remove_group(&self, name: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let Some(id) = group_id(&mut tx, name).await? else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        for table in ["group_grants", "group_members"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE group_id = $1"
+            )))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM groups WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        bump_access_stamp(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Changes a group's freeze or mirrors; whether it exists.
+    pub async fn change_group(
+        &self,
+        name: &str,
+        change: &GroupChange,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let Some(id) = group_id(&mut tx, name).await? else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        if let Some(until) = change.updates_until {
+            sqlx::query("UPDATE groups SET updates_until = $2 WHERE id = $1")
+                .bind(id)
+                .bind(until)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(mirrors) = &change.mirrors {
+            sqlx::query("UPDATE groups SET mirrors = $2 WHERE id = $1")
+                .bind(id)
+                .bind(serde_json::to_string(mirrors).expect("a list serializes"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        bump_access_stamp(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Grants `package` (a name or pattern) to a group, replacing the constraint of an
+    /// existing grant of it; whether the group exists.
+    pub async fn grant(
+        &self,
+        group: &str,
+        package: &str,
+        versions: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let Some(id) = group_id(&mut tx, group).await? else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM group_grants WHERE group_id = $1 AND package = $2")
+            .bind(id)
+            .bind(package)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO group_grants (group_id, package, versions) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(package)
+            .bind(versions)
+            .execute(&mut *tx)
+            .await?;
+        bump_access_stamp(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Withdraws a grant; whether it existed.
+    pub async fn revoke(&self, group: &str, package: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let Some(id) = group_id(&mut tx, group).await? else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let removed = sqlx::query("DELETE FROM group_grants WHERE group_id = $1 AND package = $2")
+            .bind(id)
+            .bind(package)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        bump_access_stamp(&mut tx).await?;
+        tx.commit().await?;
+        Ok(removed > 0)
+    }
+
+    /// Adds (`member = true`) or removes a user from a group. `None` when the group or
+    /// the user does not exist.
+    pub async fn set_membership(
+        &self,
+        group: &str,
+        user: &str,
+        member: bool,
+    ) -> Result<Option<()>, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let Some(group_id) = group_id(&mut tx, group).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let Some(user_id): Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+            .bind(group_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if member {
+            sqlx::query("INSERT INTO group_members (group_id, user_id) VALUES ($1, $2)")
+                .bind(group_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        bump_access_stamp(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Some(()))
+    }
+
+    /// Marks a package public (visible to every caller) or not; whether it exists.
+    pub async fn set_package_public(
+        &self,
+        package: &str,
+        public: bool,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let changed = sqlx::query("UPDATE packages SET public = $2 WHERE name = $1")
+            .bind(package)
+            .bind(i64::from(public))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        bump_access_stamp(&mut tx).await?;
+        tx.commit().await?;
+        Ok(changed > 0)
+    }
+}
+
+/// Moves the access stamp forward: to now, or one past its value when the clock has not
+/// moved beyond it (two changes within a millisecond, or a replica's clock behind).
+pub(super) async fn bump_access_stamp(tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE access_stamp SET changed_at = CASE WHEN changed_at + 1 > $1 THEN changed_at + 1 ELSE $1 END WHERE id = 1",
+    )
+    .bind(now_millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn group_id(tx: &mut Transaction<'_, Any>, name: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM groups WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+fn group_row(row: &AnyRow) -> Result<GroupRow, sqlx::Error> {
+    let mirrors: String = row.try_get("mirrors")?;
+    Ok(GroupRow {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        updates_until: row.try_get("updates_until")?,
+        mirrors: serde_json::from_str(&mirrors).unwrap_or_default(),
+        grants: Vec::new(),
+        members: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::db::{Role, is_unique_violation, testing};
+
+    use super::GroupChange;
+
+    #[tokio::test]
+    async fn groups_grants_and_members_are_stored_and_stamp_every_change() {
+        for (db, _dir) in testing::engines().await {
+            let stamps = |db: &crate::db::Db| {
+                let db = db.clone();
+                async move { db.access_stamp().await.unwrap() }
+            };
+            let before = stamps(&db).await;
+            db.create_user("carol", Role::User, "hash-c").await.unwrap();
+            db.create_group("customers").await.unwrap();
+            assert!(is_unique_violation(
+                &db.create_group("customers").await.unwrap_err()
+            ));
+            assert!(
+                db.grant("customers", "acme/lib", Some("^1.0"))
+                    .await
+                    .unwrap()
+            );
+            assert!(db.grant("customers", "acme/*", None).await.unwrap());
+            assert!(
+                db.grant("customers", "acme/lib", Some("^2.0"))
+                    .await
+                    .unwrap(),
+                "replaced"
+            );
+            assert!(!db.grant("nobody", "acme/lib", None).await.unwrap());
+            assert_eq!(
+                db.set_membership("customers", "carol", true).await.unwrap(),
+                Some(())
+            );
+            assert_eq!(
+                db.set_membership("customers", "ghost", true).await.unwrap(),
+                None
+            );
+            let change = GroupChange {
+                updates_until: Some(Some(1_700_000_000_000)),
+                mirrors: Some(vec!["packagist".into()]),
+            };
+            assert!(db.change_group("customers", &change).await.unwrap());
+            let rules = db.access_rules().await.unwrap();
+            assert!(rules.stamp > before);
+            let group = &rules.groups[0];
+            assert_eq!(group.name, "customers");
+            assert_eq!(
+                group.grants,
+                [
+                    ("acme/*".to_owned(), None),
+                    ("acme/lib".to_owned(), Some("^2.0".to_owned()))
+                ]
+            );
+            assert_eq!(group.members, ["carol"]);
+            assert_eq!(group.updates_until, Some(1_700_000_000_000));
+            assert_eq!(group.mirrors, ["packagist"]);
+            let carol = db.user_credentials("carol").await.unwrap().unwrap().user;
+            assert_eq!(rules.memberships[&carol.id], [group.id]);
+
+            let stamp = rules.stamp;
+            assert!(db.revoke("customers", "acme/*").await.unwrap());
+            assert!(!db.revoke("customers", "acme/*").await.unwrap());
+            assert!(stamps(&db).await > stamp);
+            assert!(db.remove_group("customers").await.unwrap());
+            assert!(!db.remove_group("customers").await.unwrap());
+            let rules = db.access_rules().await.unwrap();
+            assert!(rules.groups.is_empty() && rules.memberships.is_empty());
+        }
+    }
+}

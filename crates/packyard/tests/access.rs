@@ -1,0 +1,249 @@
+//! Access control end to end: groups, version grants, update freezes and expiry, set
+//! with the real CLI and checked with the real `composer`.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::*;
+
+const LIB: &str = "acme/lib";
+const OTHER: &str = "acme/other";
+
+/// Runs the CLI against the server's data and asserts it succeeded.
+fn cli(server: &Server, args: &[&str]) -> String {
+    let output = server.cli(args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        output_text(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Waits until `user` gets `status` for `path` (access changes reach a running server
+/// within its 2 s refresh).
+fn wait_for_status(server: &Server, user: &str, token: &str, path: &str, status: u16) -> Reply {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let reply = get(&server.url(path), &[("Authorization", &basic(user, token))]);
+        if reply.status == status {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user} still gets {} for {path}: {}",
+            reply.status,
+            reply.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn rfc3339(seconds: u64) -> String {
+    let output = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{seconds}"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn customers_install_exactly_what_their_groups_grant() {
+    testkit::needs!(Composer);
+    let server = Server::start();
+    let admin = server.add_user("admin", true);
+    for (package, version) in [(LIB, "1.0.0"), (OTHER, "1.0.0")] {
+        let archive = package_zip(package, &[], version);
+        assert_eq!(
+            upload(&server, &admin, package, version, &archive).status,
+            201
+        );
+    }
+    // The freeze date falls between 1.0.0 and the later releases.
+    let freeze = unix_seconds() + 1;
+    std::thread::sleep(Duration::from_millis(
+        (freeze * 1000).saturating_sub(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64,
+        ) + 200,
+    ));
+    for version in ["1.1.0", "2.0.0"] {
+        let archive = package_zip(LIB, &[], version);
+        assert_eq!(upload(&server, &admin, LIB, version, &archive).status, 201);
+    }
+
+    let carol = server.add_plain_user("carol", &[]);
+    let dave = server.add_plain_user("dave", &[]);
+    cli(&server, &["group", "add", "licensed"]);
+    cli(
+        &server,
+        &["group", "grant", "licensed", LIB, "--versions", "^1.0"],
+    );
+    cli(&server, &["group", "members", "licensed", "--add", "carol"]);
+    cli(&server, &["group", "add", "yearly"]);
+    cli(&server, &["group", "grant", "yearly", "acme/*"]);
+    cli(
+        &server,
+        &[
+            "group",
+            "set",
+            "yearly",
+            "--updates-until",
+            &rfc3339(freeze),
+        ],
+    );
+    cli(&server, &["group", "members", "yearly", "--add", "dave"]);
+
+    // carol: the newest 1.x, nothing of 2.x, nothing of the other package.
+    wait_for_status(&server, "carol", &carol, "/p2/acme/lib.json", 200);
+    let root = get(
+        &server.url("/packages.json"),
+        &[("Authorization", &basic("carol", &carol))],
+    )
+    .json();
+    assert_eq!(root["available-packages"], serde_json::json!([LIB]));
+    assert_eq!(
+        p2_version_names(&p2(&server, "carol", &carol, LIB), LIB),
+        ["1.1.0", "1.0.0"]
+    );
+    let project = ComposerProject::new(&server, "carol", &carol);
+    project.require(LIB);
+    assert!(
+        project
+            .installed_file("acme/lib/src/Lib.php")
+            .unwrap()
+            .contains("'1.1.0'"),
+        "carol gets the newest 1.x"
+    );
+    let two = project.run(&["require", "acme/lib:^2.0", "--no-audit"]);
+    assert!(!two.status.success());
+    let words = output_text(&two);
+    assert!(words.contains("does not match the constraint"), "{words}");
+    assert!(
+        !words.contains("2.0.0"),
+        "2.0.0 is not even listed: {words}"
+    );
+    let other = project.run(&["require", OTHER, "--no-audit"]);
+    assert!(!other.status.success());
+    assert!(
+        output_text(&other).contains("Could not find a matching version of package acme/other"),
+        "{}",
+        output_text(&other)
+    );
+
+    // Forbidden looks like unknown: same status, same body but for the name.
+    let forbidden = p2(&server, "carol", &carol, OTHER);
+    let unknown = p2(&server, "carol", &carol, "acme/nothing");
+    assert_eq!(forbidden.status, 404);
+    assert_eq!(
+        forbidden.text(),
+        unknown.text().replace("acme/nothing", OTHER)
+    );
+    let documents = version_documents(&server, "admin", &admin, LIB);
+    let reference_of = |version: &str| {
+        documents
+            .iter()
+            .find(|v| v["version"] == version)
+            .and_then(|v| v["dist"]["reference"].as_str())
+            .unwrap()
+            .to_owned()
+    };
+    let hidden = get(
+        &server.url(&format!("/zipball/acme/lib/{}.zip", reference_of("2.0.0"))),
+        &[("Authorization", &basic("carol", &carol))],
+    );
+    let made_up = get(
+        &server.url(&format!("/zipball/acme/lib/{}.zip", "0".repeat(40))),
+        &[("Authorization", &basic("carol", &carol))],
+    );
+    assert_eq!(hidden.status, 404);
+    assert_eq!(
+        hidden.text(),
+        made_up
+            .text()
+            .replace(&"0".repeat(40), &reference_of("2.0.0"))
+    );
+    let allowed = get(
+        &server.url(&format!("/zipball/acme/lib/{}.zip", reference_of("1.1.0"))),
+        &[("Authorization", &basic("carol", &carol))],
+    );
+    assert_eq!(allowed.status, 200);
+
+    // dave: a pattern grant frozen before 1.1.0 — 1.0.0 of both packages.
+    wait_for_status(&server, "dave", &dave, "/p2/acme/other.json", 200);
+    assert_eq!(
+        p2_version_names(&p2(&server, "dave", &dave, LIB), LIB),
+        ["1.0.0"]
+    );
+    let frozen = ComposerProject::new(&server, "dave", &dave);
+    frozen.require(LIB);
+    assert!(
+        frozen
+            .installed_file("acme/lib/src/Lib.php")
+            .unwrap()
+            .contains("'1.0.0'"),
+        "dave gets the last version released before the freeze"
+    );
+    let explained = cli(&server, &["access", "explain", "dave", "acme/lib:2.0.0"]);
+    assert!(
+        explained.contains("does not see") && explained.contains("update freeze"),
+        "{explained}"
+    );
+    // Renewing the licence: a later date shows the later releases.
+    cli(
+        &server,
+        &["group", "set", "yearly", "--updates-until", "365d"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while p2_version_names(&p2(&server, "dave", &dave, LIB), LIB).len() < 3 {
+        assert!(Instant::now() < deadline, "the renewal never showed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Revoking the grant hides the package from carol within seconds.
+    cli(&server, &["group", "revoke", "licensed", LIB]);
+    wait_for_status(&server, "carol", &carol, "/p2/acme/lib.json", 404);
+}
+
+#[test]
+fn expired_accounts_and_users_without_groups() {
+    let server = Server::start();
+    let admin = server.add_user("admin", true);
+    let archive = package_zip(LIB, &[], "1.0.0");
+    assert_eq!(upload(&server, &admin, LIB, "1.0.0", &archive).status, 201);
+
+    // A new plain user sees nothing until granted: an empty list, 404s.
+    let nobody = server.add_plain_user("nobody", &[]);
+    let root = get(
+        &server.url("/packages.json"),
+        &[("Authorization", &basic("nobody", &nobody))],
+    )
+    .json();
+    assert_eq!(root["available-packages"], serde_json::json!([]));
+    assert_eq!(p2(&server, "nobody", &nobody, LIB).status, 404);
+    // A public package is seen by every user.
+    cli(&server, &["package", "set", LIB, "--public"]);
+    wait_for_status(&server, "nobody", &nobody, "/p2/acme/lib.json", 200);
+
+    // An account that expires: its token answers 401 once the date passed.
+    let temp = server.add_user("temp", false);
+    assert_eq!(p2(&server, "temp", &temp, LIB).status, 200);
+    cli(&server, &["user", "set", "temp", "--expires", "2000-01-01"]);
+    let reply = wait_for_status(&server, "temp", &temp, "/packages.json", 401);
+    assert!(reply.text().contains("expired"), "{}", reply.text());
+    let listed = cli(&server, &["user", "list"]);
+    assert!(
+        listed.contains("user (full access) temp\texpires: 2000-01-02T00:00:00+00:00"),
+        "{listed}"
+    );
+}
