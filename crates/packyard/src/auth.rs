@@ -6,13 +6,14 @@
 //! query the database on every request.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::db::{Db, User};
+use crate::db::{Db, TokenRow, User};
+use crate::tokens;
 
 /// How long verified credentials are trusted without asking the database again. Any
 /// change to users or tokens also empties the cache on every process within
@@ -21,10 +22,9 @@ const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Bound on remembered credentials, so random tokens cannot grow memory without limit.
 const CACHE_CAPACITY: usize = 10_000;
 
+/// A new API token (see [`tokens`] for its format).
 pub fn generate_token() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-    hex::encode(bytes)
+    tokens::generate()
 }
 
 pub fn hash_token(token: &str) -> String {
@@ -78,9 +78,18 @@ pub fn split_pair(pair: &str) -> Option<(String, String)> {
     Some((user.to_owned(), token.to_owned()))
 }
 
+/// A verified caller: the user, and the token it used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user: User,
+    pub token: TokenRow,
+}
+
 pub struct Authenticator {
     db: Db,
-    verified: RwLock<HashMap<[u8; 32], (User, Instant)>>,
+    verified: RwLock<HashMap<[u8; 32], (Principal, Instant)>>,
+    /// Token id → when and from where it was last used, until [`Self::flush_uses`].
+    uses: Mutex<HashMap<i64, (i64, String)>>,
 }
 
 impl Authenticator {
@@ -88,6 +97,7 @@ impl Authenticator {
         Authenticator {
             db,
             verified: RwLock::new(HashMap::new()),
+            uses: Mutex::new(HashMap::new()),
         }
     }
 
@@ -96,33 +106,33 @@ impl Authenticator {
         self.verified.write().unwrap().clear();
     }
 
-    /// The user owning `token`, or why not.
+    /// The caller presenting `token`, with the user name it gave (ignored for tokens
+    /// of the `pky_` format, which identify their owner), or why not.
     pub async fn verify(&self, name: &str, token: &str) -> Result<Verified, sqlx::Error> {
-        let cache_key = cache_key(name, token);
+        let prefixed = tokens::is_well_formed(token);
+        let cache_key = cache_key(if prefixed { "" } else { name }, token);
         let cached = self
             .verified
             .read()
             .unwrap()
             .get(&cache_key)
             .filter(|(_, verified_at)| verified_at.elapsed() < CACHE_TTL)
-            .map(|(user, _)| user.clone());
-        if let Some(user) = cached {
-            return Ok(Verified::check(user));
+            .map(|(principal, _)| principal.clone());
+        if let Some(principal) = cached {
+            return Ok(Verified::check(principal));
         }
-        let Some(credentials) = self.db.user_credentials(name).await? else {
+        let found = if prefixed {
+            self.db.token_owner(&hash_token(token)).await?
+        } else if token.starts_with(tokens::PREFIX) {
+            // A mistyped or truncated token: refused without a query.
+            None
+        } else {
+            self.legacy_token(name, token).await?
+        };
+        let Some((user, token)) = found else {
             return Ok(Verified::Invalid);
         };
-        let presented = hash_token(token);
-        // Compare against every stored hash so the time taken does not reveal which matched.
-        let matched = credentials
-            .token_hashes
-            .iter()
-            .fold(false, |found, stored| {
-                found | constant_time_eq(stored.as_bytes(), presented.as_bytes())
-            });
-        if !matched {
-            return Ok(Verified::Invalid);
-        }
+        let principal = Principal { user, token };
         let mut verified = self.verified.write().unwrap();
         if verified.len() >= CACHE_CAPACITY {
             verified.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
@@ -130,27 +140,74 @@ impl Authenticator {
                 verified.clear();
             }
         }
-        verified.insert(cache_key, (credentials.user.clone(), Instant::now()));
-        Ok(Verified::check(credentials.user))
+        verified.insert(cache_key, (principal.clone(), Instant::now()));
+        Ok(Verified::check(principal))
+    }
+
+    /// A token without the prefix, with its user's name: compared against every token
+    /// of that user, so the time taken does not reveal which one matched.
+    async fn legacy_token(
+        &self,
+        name: &str,
+        token: &str,
+    ) -> Result<Option<(User, TokenRow)>, sqlx::Error> {
+        let Some(credentials) = self.db.user_credentials(name).await? else {
+            return Ok(None);
+        };
+        let presented = hash_token(token);
+        let matched = credentials
+            .tokens
+            .iter()
+            .fold(None, |found, (stored, row)| {
+                if constant_time_eq(stored.as_bytes(), presented.as_bytes()) {
+                    Some(row.clone())
+                } else {
+                    found
+                }
+            });
+        Ok(matched.map(|row| (credentials.user, row)))
+    }
+
+    /// Notes that a token was used now from `address`; written by [`Self::flush_uses`].
+    pub fn record_use(&self, token: i64, address: String) {
+        self.uses
+            .lock()
+            .unwrap()
+            .insert(token, (crate::db::now_millis(), address));
+    }
+
+    /// Writes the uses noted since the last flush, in one transaction.
+    pub async fn flush_uses(&self) -> Result<usize, sqlx::Error> {
+        let uses: Vec<(i64, i64, String)> = std::mem::take(&mut *self.uses.lock().unwrap())
+            .into_iter()
+            .map(|(id, (at, from))| (id, at, from))
+            .collect();
+        if !uses.is_empty() {
+            self.db.record_token_uses(&uses).await?;
+        }
+        Ok(uses.len())
     }
 }
 
 /// The outcome of checking credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verified {
-    User(User),
-    /// No such user, or not its token.
+    Caller(Principal),
+    /// No such user or token.
     Invalid,
-    /// The right token of a user whose account expired.
-    Expired,
+    /// The right token, of an account or a token that expired.
+    Expired(&'static str),
 }
 
 impl Verified {
-    fn check(user: User) -> Verified {
-        if user.is_expired(crate::db::now_millis()) {
-            Verified::Expired
+    fn check(principal: Principal) -> Verified {
+        let now = crate::db::now_millis();
+        if principal.user.is_expired(now) {
+            Verified::Expired("this account has expired")
+        } else if principal.token.is_expired(now) {
+            Verified::Expired("this token has expired")
         } else {
-            Verified::User(user)
+            Verified::Caller(principal)
         }
     }
 }
@@ -173,7 +230,7 @@ mod tests {
     fn tokens_are_random_and_hashed() {
         let (a, b) = (generate_token(), generate_token());
         assert_ne!(a, b);
-        assert_eq!(a.len(), 64);
+        assert!(crate::tokens::is_well_formed(&a));
         assert_eq!(hash_token(&a).len(), 64);
         assert_ne!(hash_token(&a), a);
         assert_eq!(hash_token(&a), hash_token(&a));
@@ -217,37 +274,43 @@ mod tests {
             .await
             .unwrap();
         let auth = Authenticator::new(db.clone());
-        let Verified::User(user) = auth.verify("alice", &token).await.unwrap() else {
+        let verify = |name: &'static str, token: String| {
+            let auth = &auth;
+            async move { auth.verify(name, &token).await.unwrap() }
+        };
+        let Verified::Caller(principal) = verify("alice", token.clone()).await else {
             panic!("alice's token verifies");
         };
-        assert_eq!(user.name, "alice");
+        assert_eq!(principal.user.name, "alice");
         assert!(
-            matches!(
-                auth.verify("alice", &token).await.unwrap(),
-                Verified::User(_)
-            ),
-            "cached"
+            matches!(verify("anyone", token.clone()).await, Verified::Caller(_)),
+            "a pky_ token names its owner"
         );
-        assert_eq!(
-            auth.verify("alice", "wrong").await.unwrap(),
-            Verified::Invalid
-        );
-        assert_eq!(auth.verify("bob", &token).await.unwrap(), Verified::Invalid);
+        let truncated = token[..token.len() - 1].to_owned();
+        assert_eq!(verify("alice", truncated).await, Verified::Invalid);
+        assert_eq!(verify("alice", "wrong".into()).await, Verified::Invalid);
 
-        // Expiry counts on cached credentials too.
+        // Expiry counts on cached credentials too, once they are forgotten.
         let past = crate::db::UserChange {
             expires_at: Some(Some(1)),
             ..crate::db::UserChange::default()
         };
         db.change_user("alice", &past).await.unwrap();
-        assert!(matches!(
-            auth.verify("alice", &token).await.unwrap(),
-            Verified::User(_)
-        ));
         auth.forget_all();
         assert_eq!(
-            auth.verify("alice", &token).await.unwrap(),
-            Verified::Expired
+            verify("alice", token.clone()).await,
+            Verified::Expired("this account has expired")
         );
+
+        // Tokens made before the pky_ format still verify with their user's name.
+        let old = "ab".repeat(32);
+        db.create_user("old", crate::db::Role::User, &hash_token(&old))
+            .await
+            .unwrap();
+        assert!(matches!(
+            verify("old", old.clone()).await,
+            Verified::Caller(_)
+        ));
+        assert_eq!(verify("alice", old).await, Verified::Invalid);
     }
 }

@@ -19,4 +19,5 @@ pub mod server;
 pub mod single_flight;
 pub mod storage_ops;
 pub mod time;
+pub mod tokens;
 pub mod uploads;

@@ -32,10 +32,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // On stdout as well, so scripts that start us on port 0 learn the port.
     println!("packyard listening on http://{address}");
     std::io::stdout().flush()?;
-    axum::serve(listener, crate::http::router(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")
+    let router = crate::http::router(app.clone());
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")
 }
 
 /// Jobs run in this process; with PostgreSQL every replica takes its share. Re-scans
@@ -77,6 +81,10 @@ fn spawn_access_refresher(app: &Arc<App>) {
                 Ok(true) => app.auth.forget_all(),
                 Ok(false) => {}
                 Err(error) => tracing::warn!(%error, "refreshing access rules failed"),
+            }
+            // Token uses are written in batches, not on every request.
+            if let Err(error) = app.auth.flush_uses().await {
+                tracing::warn!(%error, "recording token uses failed");
             }
         }
     });

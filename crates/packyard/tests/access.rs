@@ -247,3 +247,143 @@ fn expired_accounts_and_users_without_groups() {
         "{listed}"
     );
 }
+
+/// The token on the last line of a `token create`.
+fn create_token(server: &Server, args: &[&str]) -> String {
+    let mut all = vec!["token", "create"];
+    all.extend_from_slice(args);
+    cli(server, &all).lines().last().unwrap().to_owned()
+}
+
+#[test]
+fn scoped_tokens_install_but_do_only_what_their_scopes_allow() {
+    testkit::needs!(Composer);
+    let server = Server::start();
+    let admin = server.add_user("admin", true);
+    let archive = package_zip(LIB, &[], "1.0.0");
+    assert_eq!(upload(&server, &admin, LIB, "1.0.0", &archive).status, 201);
+
+    let ci = create_token(
+        &server,
+        &[
+            "admin",
+            "--name",
+            "ci",
+            "--scopes",
+            "metadata",
+            "--expires",
+            "30d",
+        ],
+    );
+    assert!(ci.starts_with("pky_"), "{ci}");
+    // Composer with the scoped token (any user name goes with a pky_ token).
+    let project = ComposerProject::new(&server, "whoever", &ci);
+    project.require(LIB);
+    assert!(project.installed_file("acme/lib/src/Lib.php").is_some());
+    // Bearer and ?token= work too.
+    let bearer = get(
+        &server.url("/p2/acme/lib.json"),
+        &[("Authorization", &format!("Bearer {ci}"))],
+    );
+    assert_eq!(bearer.status, 200, "{}", bearer.text());
+    assert_eq!(
+        get(&server.url(&format!("/packages.json?token={ci}")), &[]).status,
+        200
+    );
+    // ...but not upload: the owner is an admin, the token only reads metadata.
+    let refused = put(
+        &server.url("/api/packages/upload/acme/lib/2.0.0"),
+        &[("Authorization", &basic("admin", &ci))],
+        &package_zip(LIB, &[], "2.0.0"),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(
+        refused.text().contains("packages:all"),
+        "{}",
+        refused.text()
+    );
+    // A mistyped token is refused.
+    let typo = format!("{}x", &ci[..ci.len() - 1]);
+    assert_eq!(
+        get(
+            &server.url("/p2/acme/lib.json"),
+            &[("Authorization", &format!("Bearer {typo}"))]
+        )
+        .status,
+        401
+    );
+
+    // An expired token says so.
+    let old = create_token(
+        &server,
+        &["admin", "--name", "old", "--expires", "2000-01-01"],
+    );
+    let expired = get(
+        &server.url("/p2/acme/lib.json"),
+        &[("Authorization", &basic("admin", &old))],
+    );
+    assert_eq!(expired.status, 401);
+    assert!(
+        expired.text().contains("token has expired"),
+        "{}",
+        expired.text()
+    );
+
+    // Uses are recorded in batches: the list shows when and from where.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let listed = cli(&server, &["token", "list", "admin"]);
+        let line = listed
+            .lines()
+            .find(|l| l.starts_with("ci\t"))
+            .unwrap()
+            .to_owned();
+        if line.contains("from 127.0.0.1") {
+            assert!(
+                line.contains("metadata") && line.contains("last used: 20"),
+                "{line}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the use was never recorded: {listed}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_revoked_token_stops_working_on_another_replica_within_two_seconds() {
+    let shared = TempDir::new("shared-db");
+    let database = format!(
+        "sqlite://{}?mode=rwc",
+        shared.path().join("packyard.db").display()
+    );
+    let first = Server::start_with(&[("DATABASE_URL", &database)]);
+    let second = Server::start_with(&[("DATABASE_URL", &database)]);
+    first.add_user("admin", true);
+    let token = create_token(&first, &["admin", "--name", "laptop"]);
+    let works = |server: &Server| {
+        get(
+            &server.url("/packages.json"),
+            &[("Authorization", &format!("Bearer {token}"))],
+        )
+        .status
+    };
+    assert_eq!(works(&second), 200);
+    assert_eq!(works(&second), 200, "now cached on the second replica");
+    cli(&first, &["token", "revoke", "admin", "laptop"]);
+    let revoked = Instant::now();
+    while works(&second) != 401 {
+        assert!(
+            revoked.elapsed() < Duration::from_secs(5),
+            "the second replica still accepts the revoked token"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = revoked.elapsed();
+    println!("revocation reached the second replica after {took:?}");
+    // The refresh runs every 2 s; the margin is for a loaded machine.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}

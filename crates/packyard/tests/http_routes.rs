@@ -361,8 +361,17 @@ async fn wrong_credentials_are_refused_even_where_anonymous_reads_are_allowed() 
     let token = app.token("reader").to_owned();
     for (what, authorization, query) in [
         ("a wrong token", Some(basic("reader", "wrong")), ""),
-        ("an unknown user", Some(basic("nobody", &token)), ""),
-        ("a Bearer token", Some(format!("Bearer {token}")), ""),
+        (
+            "an unknown user with an old-style token",
+            Some(basic("nobody", &"ab".repeat(32))),
+            "",
+        ),
+        ("a mistyped token", Some(basic("reader", &token[1..])), ""),
+        (
+            "a Bearer old-style token",
+            Some(format!("Bearer {}", "ab".repeat(32))),
+            "",
+        ),
         ("a wrong query token", None, "?token=reader:wrong"),
         ("a query token without user", None, "?token=justatoken"),
         ("a wrong apiToken", None, "?username=reader&apiToken=wrong"),
@@ -374,8 +383,17 @@ async fn wrong_credentials_are_refused_even_where_anonymous_reads_are_allowed() 
         let reply = app.call(request.body(Body::empty()).unwrap()).await;
         reply.assert_error(StatusCode::UNAUTHORIZED, what);
     }
+    // A pky_ token names its owner: any user name goes with it, and Bearer too.
+    let bearer = Request::get("/packages.json")
+        .header(header::HOST, "h")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.call(bearer).await.status, StatusCode::OK);
     for query in [
         format!("?token=reader:{token}"),
+        format!("?token=whoever:{token}"),
+        format!("?token={token}"),
         format!("?username=reader&apiToken={token}"),
     ] {
         let request = Request::get(format!("/packages.json{query}"))

@@ -10,6 +10,7 @@ use crate::auth::{generate_token, hash_token, validate_user_name};
 use crate::config::Settings;
 use crate::db::{GroupChange, Role, User, UserChange, is_unique_violation, now_millis};
 use crate::time::{parse_moment, rfc3339};
+use crate::tokens::{Scope, Scopes};
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -108,6 +109,28 @@ pub enum GroupCommand {
         #[arg(long)]
         remove: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a named token for USER; prints the token as the last line (shown once).
+    Create {
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// What the token may be used for, comma-separated: metadata, mirror:read,
+        /// mirror:all, webhooks, packages:read, packages:all, users, groups (default:
+        /// everything its owner may do).
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        /// When it stops working: a date, a time, or a span such as 30d.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List USER's tokens with their scopes, expiry and last use.
+    List { user: String },
+    /// Revoke a token; it stops working on every server within seconds.
+    Revoke { user: String, name: String },
 }
 
 #[derive(Subcommand)]
@@ -354,6 +377,84 @@ impl DateFlags {
             ..UserChange::default()
         })
     }
+}
+
+pub async fn token(settings: Settings, command: TokenCommand) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    match command {
+        TokenCommand::Create {
+            user,
+            name,
+            scopes,
+            expires,
+        } => {
+            validate_user_name(&name).map_err(|_| {
+                anyhow::anyhow!(
+                    "invalid token name {name:?}: use 1-64 letters, digits, '.', '_' or '-'"
+                )
+            })?;
+            let scopes = match scopes {
+                None => Scopes(None),
+                Some(names) => Scopes(Some(
+                    names
+                        .iter()
+                        .map(|n| n.trim().parse::<Scope>())
+                        .collect::<Result<_, _>>()?,
+                )),
+            };
+            let expires_at = expires
+                .as_deref()
+                .map(parse_date_flag)
+                .transpose()
+                .context("--expires")?
+                .flatten();
+            let token = generate_token();
+            match app
+                .db
+                .create_token(&user, &name, &scopes, expires_at, &hash_token(&token))
+                .await
+            {
+                Ok(Some(_)) => {}
+                Ok(None) => bail!("no user named {user}"),
+                Err(error) if is_unique_violation(&error) => {
+                    bail!("{user} already has a token named {name}")
+                }
+                Err(error) => return Err(error.into()),
+            }
+            println!("created token {name} of {user} ({scopes}); token:");
+            println!("{token}");
+        }
+        TokenCommand::List { user } => {
+            let tokens = app
+                .db
+                .tokens_of(&user)
+                .await?
+                .with_context(|| format!("no user named {user}"))?;
+            let date = |at: Option<i64>, none: &str| {
+                at.map_or_else(|| none.to_owned(), |ms| rfc3339(ms / 1000))
+            };
+            for token in tokens {
+                println!(
+                    "{}\t{}\texpires: {}\tlast used: {}{}",
+                    token.name,
+                    token.scopes,
+                    date(token.expires_at, "never"),
+                    date(token.last_used_at, "never"),
+                    token
+                        .last_used_from
+                        .map(|from| format!(" from {from}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        TokenCommand::Revoke { user, name } => {
+            if !app.db.revoke_token(&user, &name).await? {
+                bail!("{user} has no token named {name}");
+            }
+            println!("revoked token {name} of {user}");
+        }
+    }
+    Ok(())
 }
 
 /// `none` clears a date; anything else must be one (see [`parse_moment`]).

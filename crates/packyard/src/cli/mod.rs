@@ -9,7 +9,7 @@ use composer::package_name::PackageName;
 
 mod access;
 
-use access::{AccessCommand, GroupCommand, UserCommand};
+use access::{AccessCommand, GroupCommand, TokenCommand, UserCommand};
 
 use crate::app::App;
 use crate::config::Settings;
@@ -35,6 +35,9 @@ enum Command {
     /// Manage groups: which packages and versions their members see.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Manage API tokens: several per user, with scopes and an expiry.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Explain access decisions.
     #[command(subcommand)]
     Access(AccessCommand),
@@ -132,6 +135,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => crate::server::serve(settings).await,
         Command::User(command) => access::user(settings, command).await,
         Command::Group(command) => access::group(settings, command).await,
+        Command::Token(command) => access::token(settings, command).await,
         Command::Access(command) => access::access(settings, command).await,
         Command::Package(PackageCommand::Upload {
             file,

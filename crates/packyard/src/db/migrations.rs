@@ -9,6 +9,7 @@ const SQLITE: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/sqlite/0003_vcs.sql")),
     (4, include_str!("../../migrations/sqlite/0004_mirror.sql")),
     (5, include_str!("../../migrations/sqlite/0005_access.sql")),
+    (6, include_str!("../../migrations/sqlite/0006_tokens.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_core.sql")),
@@ -16,6 +17,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/postgres/0003_vcs.sql")),
     (4, include_str!("../../migrations/postgres/0004_mirror.sql")),
     (5, include_str!("../../migrations/postgres/0005_access.sql")),
+    (6, include_str!("../../migrations/postgres/0006_tokens.sql")),
 ];
 
 fn steps(engine: Engine) -> &'static [(i64, &'static str)] {

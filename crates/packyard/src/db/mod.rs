@@ -9,12 +9,14 @@ mod jobs;
 mod migrations;
 mod mirror;
 mod packages;
+mod tokens;
 mod users;
 
 pub use access::{AccessRules, GroupChange, GroupRow};
 pub use git_packages::{NewVcsPackage, ScanRecord, VCS_KIND, VcsPackage};
 pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
 pub use packages::{PackageStamp, VersionRecord};
+pub use tokens::TokenRow;
 pub use users::{Role, User, UserChange};
 
 use std::time::Duration;

@@ -2,6 +2,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::access::bump_access_stamp;
+use super::tokens::{TOKEN_COLUMNS, TokenRow, token_row};
 use super::{Db, now_millis};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,10 +41,10 @@ pub struct UserChange {
     pub updates_until: Option<Option<i64>>,
 }
 
-const USER_COLUMNS: &str =
+pub(super) const USER_COLUMNS: &str =
     "u.id, u.name, u.is_admin, u.is_maintainer, u.full_access, u.expires_at, u.updates_until";
 
-fn user_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+pub(super) fn user_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -63,13 +64,13 @@ pub enum Role {
     Admin,
 }
 
-/// A user with the hashes of all their API tokens, for constant-time verification.
+/// A user with all their API tokens (and the tokens' hashes), for constant-time
+/// verification.
 #[derive(Debug, Clone)]
 pub struct UserCredentials {
     pub user: User,
-    pub token_hashes: Vec<String>,
+    pub tokens: Vec<(String, TokenRow)>,
 }
-
 impl Db {
     /// Creates a user with one API token (given as its hash).
     pub async fn create_user(
@@ -204,7 +205,7 @@ impl Db {
         name: &str,
     ) -> Result<Option<UserCredentials>, sqlx::Error> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS}, t.token_hash FROM users u \
+            "SELECT {USER_COLUMNS}, t.token_hash, {TOKEN_COLUMNS} FROM users u \
              LEFT JOIN api_tokens t ON t.user_id = u.id WHERE u.name = $1"
         )))
         .bind(name)
@@ -214,11 +215,13 @@ impl Db {
             return Ok(None);
         };
         let user = user_row(first)?;
-        let token_hashes = rows
-            .iter()
-            .filter_map(|row| row.try_get::<Option<String>, _>("token_hash").transpose())
-            .collect::<Result<_, _>>()?;
-        Ok(Some(UserCredentials { user, token_hashes }))
+        let mut tokens = Vec::new();
+        for row in &rows {
+            if let Some(hash) = row.try_get::<Option<String>, _>("token_hash")? {
+                tokens.push((hash, token_row(row)?));
+            }
+        }
+        Ok(Some(UserCredentials { user, tokens }))
     }
 }
 
@@ -243,7 +246,8 @@ mod tests {
             assert_eq!(db.user_credentials("mia").await.unwrap().unwrap().user, mia);
             let credentials = db.user_credentials("alice").await.unwrap().unwrap();
             assert_eq!(credentials.user, alice);
-            assert_eq!(credentials.token_hashes, vec!["hash-a".to_string()]);
+            let hashes: Vec<&str> = credentials.tokens.iter().map(|(h, _)| h.as_str()).collect();
+            assert_eq!(hashes, ["hash-a"]);
             let duplicate = db
                 .create_user("alice", Role::User, "hash-b")
                 .await

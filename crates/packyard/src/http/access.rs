@@ -11,7 +11,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Uri, header};
 
@@ -22,32 +24,92 @@ use crate::app::App;
 use crate::auth::{Verified, parse_basic_header, split_pair};
 use crate::db::User;
 use crate::mirror::config::MirrorConfig;
+use crate::tokens::Scope;
 
 /// The caller of a request: a verified user, or anonymous. Wrong credentials are an
-/// error even on public instances: a client that sends a token expects it to count.
+/// error even on public instances: a client that sends a token expects it to count. A
+/// token's scopes must allow the route ([`scope_for`]); its use is noted.
 pub struct Caller(pub Option<User>);
 
 impl FromRequestParts<Arc<App>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let presented = match parts.headers.get(header::AUTHORIZATION) {
-            Some(value) => {
-                let value = value.to_str().unwrap_or_default();
-                Some(parse_basic_header(value).ok_or_else(|| {
-                    ApiError::unauthorized("unsupported Authorization header: use HTTP Basic with user name and API token")
-                })?)
-            }
-            None => query_token(&parts.uri)?,
-        };
-        let Some((name, token)) = presented else {
+        let Some((name, token)) = presented_credentials(parts)? else {
             return Ok(Caller(None));
         };
-        match app.auth.verify(&name, &token).await? {
-            Verified::User(user) => Ok(Caller(Some(user))),
-            Verified::Invalid => Err(ApiError::unauthorized("invalid user name or API token")),
-            Verified::Expired => Err(ApiError::unauthorized("this account has expired")),
+        let principal = match app.auth.verify(&name, &token).await? {
+            Verified::Caller(principal) => principal,
+            Verified::Invalid => {
+                return Err(ApiError::unauthorized("invalid user name or API token"));
+            }
+            Verified::Expired(why) => return Err(ApiError::unauthorized(why)),
+        };
+        let needed = scope_for(parts.uri.path());
+        if !principal.token.scopes.allow(needed) {
+            return Err(ApiError::forbidden(format!(
+                "the token {} of {} has the scopes {} and cannot be used here (this needs {needed})",
+                principal.token.name, principal.user.name, principal.token.scopes
+            )));
         }
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string());
+        app.auth.record_use(principal.token.id, address);
+        Ok(Caller(Some(principal.user)))
+    }
+}
+
+/// The user name and token a request presents: HTTP Basic `user:token` (any user name
+/// with a `pky_` token), `Authorization: Bearer TOKEN` (Composer's `bearer` auth),
+/// `?token=user:token` or `?token=TOKEN`, or Packagist's `?username=&apiToken=`.
+fn presented_credentials(parts: &Parts) -> Result<Option<(String, String)>, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return query_token(&parts.uri);
+    };
+    let value = value.to_str().unwrap_or_default();
+    if let Some(token) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+    {
+        return Ok(Some((String::new(), token.trim().to_owned())));
+    }
+    parse_basic_header(value).map(Some).ok_or_else(|| {
+        ApiError::unauthorized(
+            "unsupported Authorization header: use HTTP Basic (user name and API token) or Bearer",
+        )
+    })
+}
+
+/// The scope a token needs for a route.
+pub fn scope_for(path: &str) -> Scope {
+    const HOOKS: [&str; 5] = [
+        "/api/update-package",
+        "/api/github",
+        "/api/gitlab",
+        "/api/gitea",
+        "/api/bitbucket",
+    ];
+    if path.starts_with("/mirror/") {
+        Scope::MirrorRead
+    } else if path.starts_with("/api/mirrors/") {
+        Scope::MirrorAll
+    } else if path.starts_with("/api/packages/upload/") || path == "/api/create-package" {
+        Scope::PackagesAll
+    } else if HOOKS.contains(&path) {
+        Scope::Webhooks
+    } else if path.starts_with("/api/jobs/") || path.starts_with("/api/packages") {
+        Scope::PackagesRead
+    } else if path.starts_with("/api/users")
+        || path.starts_with("/api/user/")
+        || path.starts_with("/api/tokens")
+    {
+        Scope::Users
+    } else if path.starts_with("/api/groups") || path.starts_with("/api/group/") {
+        Scope::Groups
+    } else {
+        Scope::Metadata
     }
 }
 
@@ -158,7 +220,8 @@ impl FromRequestParts<Arc<App>> for MirrorReader {
     }
 }
 
-/// `?token=user:token`, or Packagist's `?username=user&apiToken=token`.
+/// `?token=user:token` or `?token=TOKEN` (a `pky_` token alone), or Packagist's
+/// `?username=user&apiToken=token`.
 fn query_token(uri: &Uri) -> Result<Option<(String, String)>, ApiError> {
     let Some(query) = uri.query() else {
         return Ok(None);
@@ -172,6 +235,9 @@ fn query_token(uri: &Uri) -> Result<Option<(String, String)>, ApiError> {
     let Some(value) = query_param(query, "token") else {
         return Ok(None);
     };
+    if value.starts_with(crate::tokens::PREFIX) {
+        return Ok(Some((String::new(), value)));
+    }
     split_pair(&value)
         .map(Some)
         .ok_or_else(|| ApiError::unauthorized("the token parameter must be user:token"))

@@ -1,0 +1,228 @@
+//! API tokens: several named ones per user, each with scopes and an optional expiry,
+//! stored as hashes; their last use is written in batches.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::access::bump_access_stamp;
+use super::users::{USER_COLUMNS, user_row};
+use super::{Db, User, now_millis};
+use crate::tokens::Scopes;
+
+/// A token as stored (its secret only as a hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub scopes: Scopes,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub last_used_from: Option<String>,
+}
+
+impl TokenRow {
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
+}
+
+pub(super) const TOKEN_COLUMNS: &str = "t.id AS token_id, t.name AS token_name, t.scopes, t.expires_at AS token_expires_at, \
+     t.created_at AS token_created_at, t.last_used_at, t.last_used_from";
+
+pub(super) fn token_row(row: &AnyRow) -> Result<TokenRow, sqlx::Error> {
+    let scopes: Option<String> = row.try_get("scopes")?;
+    Ok(TokenRow {
+        id: row.try_get("token_id")?,
+        name: row.try_get("token_name")?,
+        scopes: Scopes::from_column(scopes.as_deref()),
+        expires_at: row.try_get("token_expires_at")?,
+        created_at: row.try_get("token_created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        last_used_from: row.try_get("last_used_from")?,
+    })
+}
+
+impl Db {
+    /// Adds a token to `user`: `None` when there is no such user, a unique violation
+    /// when it has a token of that name.
+    pub async fn create_token(
+        &self,
+        user: &str,
+        name: &str,
+        scopes: &Scopes,
+        expires_at: Option<i64>,
+        token_hash: &str,
+    ) -> Result<Option<TokenRow>, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let Some(user_id): Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let now = now_millis();
+        let inserted = sqlx::query_scalar(
+            "INSERT INTO api_tokens (user_id, token_hash, created_at, name, scopes, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(token_hash)
+        .bind(now)
+        .bind(name)
+        .bind(scopes.to_column())
+        .bind(expires_at)
+        .fetch_one(&mut *tx)
+        .await;
+        // A taken name: roll back now (SQLite keeps the failed insert's lock otherwise).
+        let id: i64 = match inserted {
+            Ok(id) => id,
+            Err(error) => {
+                tx.rollback().await?;
+                return Err(error);
+            }
+        };
+        bump_access_stamp(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Some(TokenRow {
+            id,
+            name: name.to_owned(),
+            scopes: scopes.clone(),
+            expires_at,
+            created_at: now,
+            last_used_at: None,
+            last_used_from: None,
+        }))
+    }
+
+    /// The tokens of `user`, by name; `None` when there is no such user.
+    pub async fn tokens_of(&self, user: &str) -> Result<Option<Vec<TokenRow>>, sqlx::Error> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT u.id AS user_id, {TOKEN_COLUMNS} FROM users u \
+             LEFT JOIN api_tokens t ON t.user_id = u.id WHERE u.name = $1 ORDER BY t.name"
+        )))
+        .bind(user)
+        .fetch_all(self.pool())
+        .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        rows.iter()
+            .filter(|row| {
+                row.try_get::<Option<i64>, _>("token_id")
+                    .ok()
+                    .flatten()
+                    .is_some()
+            })
+            .map(token_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    /// Deletes the token `name` of `user`; whether it existed.
+    pub async fn revoke_token(&self, user: &str, name: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let removed = sqlx::query(
+            "DELETE FROM api_tokens WHERE name = $2 AND user_id = (SELECT id FROM users WHERE name = $1)",
+        )
+        .bind(user)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        bump_access_stamp(&mut tx).await?;
+        tx.commit().await?;
+        Ok(removed > 0)
+    }
+
+    /// The user owning the token with this hash, and the token.
+    pub async fn token_owner(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(User, TokenRow)>, sqlx::Error> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS}, {TOKEN_COLUMNS} FROM api_tokens t \
+             JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
+        )))
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| Ok((user_row(&row)?, token_row(&row)?)))
+            .transpose()
+    }
+
+    /// Records when and from where tokens were last used, in one transaction.
+    pub async fn record_token_uses(&self, uses: &[(i64, i64, String)]) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        for (id, at, from) in uses {
+            sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $2, last_used_from = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(at)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::db::{Role, is_unique_violation, testing};
+    use crate::tokens::{Scope, Scopes};
+
+    #[tokio::test]
+    async fn tokens_are_named_scoped_listed_found_and_revoked() {
+        for (db, _dir) in testing::engines().await {
+            db.create_user("ci", Role::User, "hash-default")
+                .await
+                .unwrap();
+            let scopes = Scopes(Some(vec![Scope::Metadata]));
+            let token = db
+                .create_token("ci", "deploy", &scopes, Some(5), "hash-deploy")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(token.scopes, scopes);
+            let duplicate = db
+                .create_token("ci", "deploy", &Scopes(None), None, "hash-other")
+                .await
+                .unwrap_err();
+            assert!(is_unique_violation(&duplicate));
+            assert!(
+                db.create_token("ghost", "x", &scopes, None, "h")
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+
+            let listed = db.tokens_of("ci").await.unwrap().unwrap();
+            let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+            assert_eq!(names, ["default", "deploy"]);
+            assert_eq!(
+                listed[0].scopes,
+                Scopes(None),
+                "the old token keeps every scope"
+            );
+            assert!(db.tokens_of("ghost").await.unwrap().is_none());
+
+            let (user, found) = db.token_owner("hash-deploy").await.unwrap().unwrap();
+            assert_eq!((user.name.as_str(), found.id), ("ci", token.id));
+            assert!(found.is_expired(5) && !found.is_expired(4));
+            db.record_token_uses(&[(token.id, 1234, "127.0.0.1".into())])
+                .await
+                .unwrap();
+            let (_, after_use) = db.token_owner("hash-deploy").await.unwrap().unwrap();
+            assert_eq!(after_use.last_used_at, Some(1234));
+            assert_eq!(after_use.last_used_from.as_deref(), Some("127.0.0.1"));
+
+            assert!(db.revoke_token("ci", "deploy").await.unwrap());
+            assert!(!db.revoke_token("ci", "deploy").await.unwrap());
+            assert!(db.token_owner("hash-deploy").await.unwrap().is_none());
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! API tokens: their format and their scopes.
+//!
+//! A token is `pky_`, 32 random base62 characters and a 6-character base62 CRC32 of
+//! them, so that secret scanners and the server itself recognise one before any
+//! database lookup (a mistyped or truncated token is refused without a query). Tokens
+//! are stored as their SHA-256 and shown once. Tokens made before this format (64 hex
+//! characters) keep working with a user name.
+//!
+//! A token's rights are its owner's, cut down to its scopes (Packeton's names).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub const PREFIX: &str = "pky_";
+const RANDOM_LENGTH: usize = 32;
+const CHECKSUM_LENGTH: usize = 6;
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A new random token.
+pub fn generate() -> String {
+    let mut random = String::with_capacity(RANDOM_LENGTH);
+    let mut bytes = [0u8; RANDOM_LENGTH];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    // 62 × 4 = 248: rejecting bytes ≥ 248 keeps every character equally likely.
+    let mut pool = bytes.to_vec();
+    while random.len() < RANDOM_LENGTH {
+        if pool.is_empty() {
+            let mut more = [0u8; RANDOM_LENGTH];
+            getrandom::fill(&mut more).expect("the operating system's random source failed");
+            pool.extend_from_slice(&more);
+        }
+        let byte = pool.pop().expect("refilled above");
+        if byte < 248 {
+            random.push(char::from(BASE62[usize::from(byte % 62)]));
+        }
+    }
+    format!("{PREFIX}{random}{}", checksum(&random))
+}
+
+/// Whether `token` has this format and a valid checksum.
+pub fn is_well_formed(token: &str) -> bool {
+    let Some(body) = token.strip_prefix(PREFIX) else {
+        return false;
+    };
+    if body.len() != RANDOM_LENGTH + CHECKSUM_LENGTH
+        || !body.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return false;
+    }
+    let (random, check) = body.split_at(RANDOM_LENGTH);
+    checksum(random) == check
+}
+
+fn checksum(random: &str) -> String {
+    let mut value = crc32(random.as_bytes());
+    let mut digits = [b'0'; CHECKSUM_LENGTH];
+    for digit in digits.iter_mut().rev() {
+        *digit = BASE62[(value % 62) as usize];
+        value /= 62;
+    }
+    String::from_utf8(digits.to_vec()).expect("base62 is ASCII")
+}
+
+/// CRC-32 (IEEE 802.3, as zlib's `crc32`).
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+/// What a token may be used for (Packeton's scope names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    /// Composer metadata, archives and install notifications.
+    #[serde(rename = "metadata")]
+    Metadata,
+    /// Mirrored repositories.
+    #[serde(rename = "mirror:read")]
+    MirrorRead,
+    /// Mirrored repositories and their management (approvals).
+    #[serde(rename = "mirror:all")]
+    MirrorAll,
+    /// Push webhooks.
+    #[serde(rename = "webhooks")]
+    Webhooks,
+    /// Reading packages and jobs through the API.
+    #[serde(rename = "packages:read")]
+    PackagesRead,
+    /// Adding, uploading and updating packages.
+    #[serde(rename = "packages:all")]
+    PackagesAll,
+    /// Managing users and tokens.
+    #[serde(rename = "users")]
+    Users,
+    /// Managing groups.
+    #[serde(rename = "groups")]
+    Groups,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 8] = [
+        Scope::Metadata,
+        Scope::MirrorRead,
+        Scope::MirrorAll,
+        Scope::Webhooks,
+        Scope::PackagesRead,
+        Scope::PackagesAll,
+        Scope::Users,
+        Scope::Groups,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Metadata => "metadata",
+            Scope::MirrorRead => "mirror:read",
+            Scope::MirrorAll => "mirror:all",
+            Scope::Webhooks => "webhooks",
+            Scope::PackagesRead => "packages:read",
+            Scope::PackagesAll => "packages:all",
+            Scope::Users => "users",
+            Scope::Groups => "groups",
+        }
+    }
+
+    /// Whether holding this scope allows what `needed` allows (`packages:all` covers
+    /// `packages:read`, `mirror:all` covers `mirror:read`).
+    pub fn covers(self, needed: Scope) -> bool {
+        self == needed
+            || matches!(
+                (self, needed),
+                (Scope::PackagesAll, Scope::PackagesRead) | (Scope::MirrorAll, Scope::MirrorRead)
+            )
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A scope name that is none of Packeton's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown scope {0:?}: use metadata, mirror:read, mirror:all, webhooks, packages:read, packages:all, users or groups"
+)]
+pub struct UnknownScope(pub String);
+
+impl FromStr for Scope {
+    type Err = UnknownScope;
+
+    fn from_str(name: &str) -> Result<Scope, UnknownScope> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == name)
+            .ok_or_else(|| UnknownScope(name.to_owned()))
+    }
+}
+
+/// The scopes a token holds; `None` is every scope (tokens made before scopes).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scopes(pub Option<Vec<Scope>>);
+
+impl Scopes {
+    pub fn allow(&self, needed: Scope) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|held| held.iter().any(|scope| scope.covers(needed)))
+    }
+
+    /// For the database: a JSON list, or NULL for every scope.
+    pub fn to_column(&self) -> Option<String> {
+        self.0
+            .as_ref()
+            .map(|scopes| serde_json::to_string(scopes).expect("scopes serialize"))
+    }
+
+    /// From the database; an unreadable list grants nothing rather than everything.
+    pub fn from_column(column: Option<&str>) -> Scopes {
+        Scopes(column.map(|text| serde_json::from_str(text).unwrap_or_default()))
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("all scopes"),
+            Some(scopes) => {
+                let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+                f.write_str(&names.join(","))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_carry_a_checksum() {
+        let token = generate();
+        assert!(token.starts_with("pky_"));
+        assert_eq!(token.len(), 4 + 32 + 6);
+        assert!(is_well_formed(&token));
+        assert_ne!(generate(), token);
+        // Any changed character breaks the checksum.
+        let mut typo = token.clone().into_bytes();
+        typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
+        assert!(!is_well_formed(&String::from_utf8(typo).unwrap()));
+        assert!(!is_well_formed(&token[..token.len() - 1]));
+        assert!(!is_well_formed(&"0".repeat(64)));
+        // zlib's check value.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn scopes_cover_their_narrower_kin() {
+        let metadata = Scopes(Some(vec![Scope::Metadata]));
+        assert!(metadata.allow(Scope::Metadata));
+        assert!(!metadata.allow(Scope::PackagesAll));
+        let all_packages = Scopes(Some(vec![Scope::PackagesAll]));
+        assert!(all_packages.allow(Scope::PackagesRead));
+        assert!(!Scopes(Some(vec![Scope::PackagesRead])).allow(Scope::PackagesAll));
+        assert!(Scopes(None).allow(Scope::Users));
+        assert_eq!("mirror:all".parse::<Scope>(), Ok(Scope::MirrorAll));
+        assert!("everything".parse::<Scope>().is_err());
+        let column = metadata.to_column();
+        assert_eq!(column.as_deref(), Some(r#"["metadata"]"#));
+        assert_eq!(Scopes::from_column(column.as_deref()), metadata);
+        assert_eq!(Scopes::from_column(Some("garbage")), Scopes(Some(vec![])));
+    }
+}
