@@ -88,6 +88,9 @@ pub struct Principal {
 pub struct Authenticator {
     db: Db,
     verified: RwLock<HashMap<[u8; 32], (Principal, Instant)>>,
+    /// Moves on every [`Self::forget_all`]: a lookup that started before it does not
+    /// put what it read into the cache.
+    generation: std::sync::atomic::AtomicU64,
     /// Token id → when and from where it was last used, until [`Self::flush_uses`].
     uses: Mutex<HashMap<i64, (i64, String)>>,
 }
@@ -97,13 +100,17 @@ impl Authenticator {
         Authenticator {
             db,
             verified: RwLock::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
             uses: Mutex::new(HashMap::new()),
         }
     }
 
     /// Forgets every verified credential, after users or tokens changed.
     pub fn forget_all(&self) {
-        self.verified.write().unwrap().clear();
+        let mut verified = self.verified.write().unwrap();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        verified.clear();
     }
 
     /// The caller presenting `token`, with the user name it gave (ignored for tokens
@@ -121,6 +128,7 @@ impl Authenticator {
         if let Some(principal) = cached {
             return Ok(Verified::check(principal));
         }
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let found = if prefixed {
             self.db.token_owner(&hash_token(token)).await?
         } else if token.starts_with(tokens::PREFIX) {
@@ -134,6 +142,10 @@ impl Authenticator {
         };
         let principal = Principal { user, token };
         let mut verified = self.verified.write().unwrap();
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
+            // Users or tokens changed while we read: answer, but do not remember.
+            return Ok(Verified::check(principal));
+        }
         if verified.len() >= CACHE_CAPACITY {
             verified.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
             if verified.len() >= CACHE_CAPACITY {

@@ -31,6 +31,21 @@ pub struct Document {
 }
 
 impl Document {
+    /// The same document dated no earlier than `stamp_millis` (rounded up to the
+    /// second): what a caller sees also changes with the access rules, and a client must
+    /// not keep a narrower view through `If-Modified-Since`.
+    pub fn no_older_than(&self, stamp_millis: i64) -> Document {
+        let seconds = u64::try_from(stamp_millis.max(0))
+            .unwrap_or(0)
+            .div_ceil(1000);
+        Document {
+            body: self.body.clone(),
+            last_modified: self
+                .last_modified
+                .max(UNIX_EPOCH + Duration::from_secs(seconds)),
+        }
+    }
+
     fn new(body: Vec<u8>, stamp_millis: i64) -> Self {
         Document {
             body: Bytes::from(body),
@@ -130,17 +145,29 @@ impl Metadata {
         self.state.read().unwrap().stamps.contains_key(package)
     }
 
-    /// Whether `package` exists and `view` may see it.
-    pub fn visible(&self, package: &str, view: &View) -> bool {
-        view.sees_package(package) && self.exists(package)
+    /// Whether `package` exists and `view` sees at least one of its versions.
+    pub async fn visible(&self, package: &str, view: &View) -> Result<bool, sqlx::Error> {
+        if !view.sees_package(package) || !self.exists(package) {
+            return Ok(false);
+        }
+        if view.sees_all_versions_of(package) {
+            return Ok(true);
+        }
+        let Some(entry) = self.entry(package).await? else {
+            return Ok(false);
+        };
+        Ok(entry
+            .versions
+            .iter()
+            .any(|v| view.sees_version(package, &v.version_normalized, v.released_at)))
     }
 
     /// The root `packages.json` for clients that reach us at `base`, listing in
-    /// `available-packages` exactly the packages `view` sees.
-    pub fn root(&self, base: &str, view: &View) -> Arc<Document> {
+    /// `available-packages` exactly the packages of which `view` sees a version.
+    pub async fn root(&self, base: &str, view: &View) -> Result<Arc<Document>, sqlx::Error> {
         if view.sees_everything() {
             if let Some(document) = self.state.read().unwrap().roots.get(base) {
-                return document.clone();
+                return Ok(document.clone());
             }
         } else if let Some(document) = self
             .state
@@ -149,15 +176,18 @@ impl Metadata {
             .filtered_roots
             .get(&(base.to_owned(), view.key()))
         {
-            return document.clone();
+            return Ok(document.clone());
         }
-        let mut state = self.state.write().unwrap();
-        let visible: Vec<(&String, i64)> = state
-            .stamps
-            .iter()
-            .filter(|(name, _)| view.sees_package(name))
-            .map(|(name, stamp)| (name, *stamp))
-            .collect();
+        let stamps = self.state.read().unwrap().stamps.clone();
+        let mut visible: Vec<(&String, i64)> = Vec::new();
+        for (name, stamp) in stamps.iter() {
+            // Constrained or frozen grants: only if some version passes them.
+            if view.sees_all_versions_of(name)
+                || (view.sees_package(name) && self.visible(name, view).await?)
+            {
+                visible.push((name, *stamp));
+            }
+        }
         // What a view sees also changes with the rules, not only with the packages.
         let rules_stamp = if view.sees_everything() {
             0
@@ -179,6 +209,11 @@ impl Metadata {
             "available-packages": names,
         });
         let document = Arc::new(Document::new(body.to_string().into_bytes(), newest));
+        let mut state = self.state.write().unwrap();
+        if *state.stamps != *stamps {
+            // The packages changed meanwhile: serve this one, cache nothing.
+            return Ok(document);
+        }
         if view.sees_everything() {
             if state.roots.len() >= MAX_BASES {
                 state.roots.clear();
@@ -192,7 +227,7 @@ impl Metadata {
                 .filtered_roots
                 .insert((base.to_owned(), view.key()), document.clone());
         }
-        document
+        Ok(document)
     }
 
     /// The p2 document of `package` (`dev` selects `~dev.json`) with the versions
@@ -493,8 +528,14 @@ mod tests {
             .await
             .unwrap();
         let metadata = Metadata::load(db).await.unwrap();
-        let root: Value =
-            serde_json::from_slice(&metadata.root("http://h", &View::everything()).body).unwrap();
+        let root: Value = serde_json::from_slice(
+            &metadata
+                .root("http://h", &View::everything())
+                .await
+                .unwrap()
+                .body,
+        )
+        .unwrap();
         assert_eq!(root["available-packages"], json!(["acme/lib"]));
         assert_eq!(root["metadata-url"], "http://h/p2/%package%.json");
         assert_eq!(

@@ -77,10 +77,8 @@ fn spawn_access_refresher(app: &Arc<App>) {
             let Some(app) = app.upgrade() else {
                 return;
             };
-            match app.access.refresh().await {
-                Ok(true) => app.auth.forget_all(),
-                Ok(false) => {}
-                Err(error) => tracing::warn!(%error, "refreshing access rules failed"),
+            if let Err(error) = app.access.refresh(|| app.auth.forget_all()).await {
+                tracing::warn!(%error, "refreshing access rules failed");
             }
             // Token uses are written in batches, not on every request.
             if let Err(error) = app.auth.flush_uses().await {

@@ -81,6 +81,12 @@ fn customers_install_exactly_what_their_groups_grant() {
         let archive = package_zip(LIB, &[], version);
         assert_eq!(upload(&server, &admin, LIB, version, &archive).status, 201);
     }
+    // Released only after the freeze: a frozen customer does not even see its name.
+    let late = package_zip("acme/late", &[], "1.0.0");
+    assert_eq!(
+        upload(&server, &admin, "acme/late", "1.0.0", &late).status,
+        201
+    );
 
     let carol = server.add_plain_user("carol", &[]);
     let dave = server.add_plain_user("dave", &[]);
@@ -194,6 +200,16 @@ fn customers_install_exactly_what_their_groups_grant() {
             .contains("'1.0.0'"),
         "dave gets the last version released before the freeze"
     );
+    let listed = get(
+        &server.url("/packages.json"),
+        &[("Authorization", &basic("dave", &dave))],
+    )
+    .json();
+    assert_eq!(
+        listed["available-packages"],
+        serde_json::json!([LIB, OTHER])
+    );
+    assert_eq!(p2(&server, "dave", &dave, "acme/late").status, 404);
     let explained = cli(&server, &["access", "explain", "dave", "acme/lib:2.0.0"]);
     assert!(
         explained.contains("does not see") && explained.contains("update freeze"),
@@ -209,6 +225,8 @@ fn customers_install_exactly_what_their_groups_grant() {
         assert!(Instant::now() < deadline, "the renewal never showed");
         std::thread::sleep(Duration::from_millis(100));
     }
+
+    wait_for_status(&server, "dave", &dave, "/p2/acme/late.json", 200);
 
     // Revoking the grant hides the package from carol within seconds.
     cli(&server, &["group", "revoke", "licensed", LIB]);

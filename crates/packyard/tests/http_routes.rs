@@ -78,7 +78,7 @@ impl TestApp {
             ..UserChange::default()
         };
         app.db.change_user("reader", &full).await.unwrap();
-        app.access.refresh().await.unwrap();
+        app.access.refresh(|| app.auth.forget_all()).await.unwrap();
         let router = packyard::http::router(app.clone());
         TestApp {
             app,
@@ -121,6 +121,29 @@ impl TestApp {
             request = request.header(header::AUTHORIZATION, basic(user, self.token(user)));
         }
         self.call(request.body(body).unwrap()).await
+    }
+
+    /// `method path` with a Bearer `token` and a JSON `body` (`Value::Null`: none).
+    async fn bearer(&self, method: Method, path: &str, token: &str, body: &Value) -> Reply {
+        let body = if body.is_null() {
+            Body::empty()
+        } else {
+            Body::from(body.to_string())
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "repo.test")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(body)
+            .unwrap();
+        self.call(request).await
+    }
+
+    /// Applies access changes at once, as the server's 2 s refresher would.
+    async fn refresh_access(&self) {
+        let auth = &self.app.auth;
+        self.app.access.refresh(|| auth.forget_all()).await.unwrap();
     }
 }
 
@@ -296,9 +319,41 @@ async fn every_route_answers_each_role_as_documented() {
             .reader(502)
             .customer(502),
         route(get(), "/mirror/tight/p2/acme/lib.json", "").reader(404),
-        route(get(), "/mirror/nope/packages.json", "")
-            .anonymous(404)
-            .reader(404),
+        // Anonymous callers cannot tell unknown aliases from private mirrors.
+        route(get(), "/mirror/nope/packages.json", "").reader(404),
+        route(get(), "/api/users", "")
+            .reader(403)
+            .customer(403)
+            .maintainer(403)
+            .admin(200),
+        route(post(), "/api/users", "{}")
+            .reader(403)
+            .maintainer(403)
+            .admin(400),
+        route(get(), "/api/user/999", "").reader(403).admin(404),
+        route(Method::DELETE, "/api/user/999", "")
+            .reader(403)
+            .admin(404),
+        route(get(), "/api/groups", "")
+            .reader(403)
+            .maintainer(403)
+            .admin(200),
+        route(post(), "/api/groups", "{}").reader(403).admin(400),
+        route(Method::PUT, "/api/group/999", "{}")
+            .reader(403)
+            .admin(404),
+        route(get(), "/api/tokens", "")
+            .reader(200)
+            .customer(200)
+            .admin(200),
+        route(post(), "/api/tokens", "{}").reader(400).customer(400),
+        route(Method::DELETE, "/api/tokens/none", "")
+            .reader(404)
+            .customer(404),
+        route(get(), "/api/packages", "").reader(200).customer(200),
+        route(get(), "/api/packages/acme/none", "")
+            .reader(404)
+            .customer(404),
         route(get(), "/api/healthz", "").anonymous(200).reader(200),
         route(get(), "/no/such/route", "")
             .anonymous(404)
@@ -465,6 +520,18 @@ async fn credentials_are_checked_before_any_body_is_read() {
         "a signed hook without a repository",
     );
     assert!(read.load(Ordering::SeqCst));
+    // A signed hook for an unknown repository answers like a wrong signature.
+    let signed = Request::post("/api/github")
+        .header(header::HOST, "h")
+        .header("x-hub-signature-256", "sha256=00")
+        .body(Body::from(HOOK))
+        .unwrap();
+    let unknown = app.call(signed).await;
+    unknown.assert_error(
+        StatusCode::UNAUTHORIZED,
+        "a signed hook for an unknown repository",
+    );
+    assert!(String::from_utf8_lossy(&unknown.body).contains("signature does not match"));
 }
 
 #[tokio::test]
@@ -562,4 +629,236 @@ async fn a_built_dist_is_served_with_its_length() {
         reply.body.len().to_string().as_str()
     );
     assert!(reply.body.starts_with(b"PK"));
+}
+
+#[tokio::test]
+async fn the_access_api_manages_users_groups_tokens_and_lists_what_callers_see() {
+    let app = TestApp::start(&[]).await;
+    let admin = app.token("admin").to_owned();
+    for version in ["1.0.0", "1.1.0", "2.0.0"] {
+        let zip = common::package_zip("acme/lib", &[], version);
+        let path = format!("/api/packages/upload/acme/lib/{version}");
+        let reply = app
+            .send(&Method::PUT, &path, Some("admin"), Body::from(zip))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED);
+    }
+
+    let group = app
+        .bearer(
+            Method::POST,
+            "/api/groups",
+            &admin,
+            &json!({"name": "licensed", "aclPermissions": [{"name": "acme/lib", "version": "^1.0"}], "proxies": ["up"]}),
+        )
+        .await;
+    assert_eq!(
+        group.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&group.body)
+    );
+    let group_id = group.json()["id"].as_i64().unwrap();
+    assert_eq!(group.json()["aclPermissions"][0]["version"], "^1.0");
+    let bad = app
+        .bearer(
+            Method::POST,
+            "/api/groups",
+            &admin,
+            &json!({"name": "x", "aclPermissions": [{"name": "acme/lib", "version": "^^"}]}),
+        )
+        .await;
+    bad.assert_error(StatusCode::BAD_REQUEST, "an invalid constraint");
+
+    let carol = app
+        .bearer(
+            Method::POST,
+            "/api/users",
+            &admin,
+            &json!({"username": "carol", "groups": [group_id]}),
+        )
+        .await;
+    assert_eq!(
+        carol.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&carol.body)
+    );
+    let carol_id = carol.json()["id"].as_i64().unwrap();
+    let carol_token = carol.json()["apiToken"].as_str().unwrap().to_owned();
+    assert!(carol_token.starts_with("pky_"));
+    app.refresh_access().await;
+
+    // Carol sees acme/lib 1.x only, through every door.
+    let listed = app
+        .bearer(Method::GET, "/api/packages", &carol_token, &Value::Null)
+        .await;
+    assert_eq!(listed.json()["packageNames"], json!(["acme/lib"]));
+    let package = app
+        .bearer(
+            Method::GET,
+            "/api/packages/acme/lib",
+            &carol_token,
+            &Value::Null,
+        )
+        .await;
+    let mut versions: Vec<String> = package.json()["package"]["versions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    versions.sort();
+    assert_eq!(versions, ["1.0.0", "1.1.0"]);
+    let p2 = app
+        .bearer(Method::GET, "/p2/acme/lib.json", &carol_token, &Value::Null)
+        .await;
+    assert!(!String::from_utf8_lossy(&p2.body).contains("2.0.0"));
+    let mirror = app
+        .bearer(
+            Method::GET,
+            "/mirror/up/packages.json",
+            &carol_token,
+            &Value::Null,
+        )
+        .await;
+    mirror.assert_error(StatusCode::BAD_GATEWAY, "a mirror carol's group lists");
+
+    // Her own tokens: create, list, use within its scope, revoke.
+    let created = app
+        .bearer(
+            Method::POST,
+            "/api/tokens",
+            &carol_token,
+            &json!({"name": "ci", "scopes": ["metadata"], "expires": "30d"}),
+        )
+        .await;
+    assert_eq!(
+        created.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let ci = created.json()["token"].as_str().unwrap().to_owned();
+    let names: Vec<String> = app
+        .bearer(Method::GET, "/api/tokens", &carol_token, &Value::Null)
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["ci", "default"]);
+    assert_eq!(
+        app.bearer(Method::GET, "/p2/acme/lib.json", &ci, &Value::Null)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    app.bearer(Method::GET, "/api/tokens", &ci, &Value::Null)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "a metadata token managing tokens");
+    app.bearer(
+        Method::POST,
+        "/api/tokens",
+        &carol_token,
+        &json!({"name": "root", "scopes": ["users"]}),
+    )
+    .await
+    .assert_error(
+        StatusCode::FORBIDDEN,
+        "a customer minting an admin-scoped token",
+    );
+    let revoked = app
+        .bearer(Method::DELETE, "/api/tokens/ci", &carol_token, &Value::Null)
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    app.refresh_access().await;
+    app.bearer(Method::GET, "/p2/acme/lib.json", &ci, &Value::Null)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "a revoked token");
+
+    // Widening the grant shows 2.0.0, also to a client asking If-Modified-Since the
+    // narrower document's date.
+    let narrower = p2.headers[header::LAST_MODIFIED]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/group/{group_id}");
+    let widened = app
+        .bearer(
+            Method::PUT,
+            &path,
+            &admin,
+            &json!({"aclPermissions": ["acme/lib"]}),
+        )
+        .await;
+    assert_eq!(widened.status, StatusCode::OK);
+    app.refresh_access().await;
+    let request = Request::get("/p2/acme/lib.json")
+        .header(header::HOST, "repo.test")
+        .header(header::AUTHORIZATION, format!("Bearer {carol_token}"))
+        .header(header::IF_MODIFIED_SINCE, &narrower)
+        .body(Body::empty())
+        .unwrap();
+    let p2 = app.call(request).await;
+    assert_eq!(p2.status, StatusCode::OK, "not a 304 for the narrower copy");
+    assert!(String::from_utf8_lossy(&p2.body).contains("2.0.0"));
+
+    // Users: listed with their groups, expired, removed; admins are not edited here.
+    let users = app
+        .bearer(Method::GET, "/api/users", &admin, &Value::Null)
+        .await
+        .json();
+    let listed = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "carol")
+        .unwrap()
+        .clone();
+    assert_eq!(listed["groups"], json!([group_id]));
+    let user_path = format!("/api/user/{carol_id}");
+    let expired = app
+        .bearer(
+            Method::PUT,
+            &user_path,
+            &admin,
+            &json!({"expiresAt": "2000-01-01"}),
+        )
+        .await;
+    assert_eq!(expired.json()["expiresAt"], "2000-01-02T00:00:00+00:00");
+    app.refresh_access().await;
+    let refused = app
+        .bearer(Method::GET, "/packages.json", &carol_token, &Value::Null)
+        .await;
+    refused.assert_error(StatusCode::UNAUTHORIZED, "an expired account");
+    assert!(String::from_utf8_lossy(&refused.body).contains("expired"));
+    let me = app
+        .app
+        .db
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.name == "admin")
+        .unwrap();
+    app.bearer(
+        Method::PUT,
+        &format!("/api/user/{}", me.id),
+        &admin,
+        &json!({"fullAccess": true}),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "editing yourself");
+    for path in [user_path, path] {
+        let deleted = app
+            .bearer(Method::DELETE, &path, &admin, &Value::Null)
+            .await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{path}");
+        app.bearer(Method::GET, &path, &admin, &Value::Null)
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "deleted");
+    }
 }

@@ -449,9 +449,10 @@ fn public_access_lets_anonymous_clients_in() {
         &[],
     );
     assert_eq!(upstream.count("/p2/nobody/nothing.json"), 1);
+    // An anonymous client cannot tell an unknown alias from a private mirror.
     assert_eq!(
         get(&public.url("/mirror/nope/packages.json"), &[]).status,
-        404
+        401
     );
 }
 

@@ -14,15 +14,47 @@ use policy::{Grant, Group, Member, Policy};
 
 use crate::db::{AccessRules, Db, User};
 
+/// A grant that names neither a package nor a pattern.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is neither a package name nor a pattern of lowercase name characters and *")]
+pub struct InvalidGrantTarget(pub String);
+
+/// What a grant may name: a valid package name, or a pattern of lowercase name
+/// characters and `*` (`acme/*`).
+pub fn check_grant_target(target: &str) -> Result<(), InvalidGrantTarget> {
+    let valid = if target.contains('*') {
+        target
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-/*".contains(c))
+    } else {
+        composer::package_name::validate(target).is_ok()
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(InvalidGrantTarget(target.to_owned()))
+    }
+}
+
 /// How often each process checks whether access rules changed.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// What a user's view is built from besides the snapshot.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ViewFacts {
+    id: i64,
+    sees_everything: bool,
+    updates_until: Option<i64>,
+}
 
 struct Snapshot {
     policy: Policy,
     /// User id → its groups.
     memberships: HashMap<i64, Vec<i64>>,
-    /// Views handed out, by user id (`None`: anonymous); dropped with the snapshot.
-    views: RwLock<HashMap<Option<i64>, Arc<View>>>,
+    /// Views handed out, by the user facts they were built from (`None`: anonymous);
+    /// dropped with the snapshot. Keyed by the facts, not the id alone, so that a
+    /// user row older than the snapshot cannot leave its view behind in it.
+    views: RwLock<HashMap<Option<ViewFacts>, Arc<View>>>,
 }
 
 pub struct Access {
@@ -39,13 +71,16 @@ impl Access {
         })
     }
 
-    /// Re-reads the rules when their stamp moved; returns whether it did.
-    pub async fn refresh(&self) -> Result<bool, sqlx::Error> {
+    /// Re-reads the rules when their stamp moved; returns whether it did. `before_swap`
+    /// runs before the new rules take effect (the credential cache is emptied there,
+    /// so that no request pairs old credentials with new rules).
+    pub async fn refresh(&self, before_swap: impl FnOnce()) -> Result<bool, sqlx::Error> {
         let current = self.snapshot.read().unwrap().policy.stamp;
         if self.db.access_stamp().await? == current {
             return Ok(false);
         }
         let rules = self.db.access_rules().await?;
+        before_swap();
         *self.snapshot.write().unwrap() = Arc::new(snapshot(rules));
         Ok(true)
     }
@@ -53,8 +88,12 @@ impl Access {
     /// What `user` (`None`: an anonymous caller) may see.
     pub fn view(&self, user: Option<&User>) -> Arc<View> {
         let snapshot = self.snapshot.read().unwrap().clone();
-        let id = user.map(|u| u.id);
-        if let Some(view) = snapshot.views.read().unwrap().get(&id) {
+        let facts = user.map(|u| ViewFacts {
+            id: u.id,
+            sees_everything: u.sees_everything(),
+            updates_until: u.updates_until,
+        });
+        if let Some(view) = snapshot.views.read().unwrap().get(&facts) {
             return view.clone();
         }
         let member = user.map(|user| Member {
@@ -67,7 +106,7 @@ impl Access {
                 .unwrap_or_default(),
         });
         let view = Arc::new(snapshot.policy.view(member.as_ref()));
-        snapshot.views.write().unwrap().insert(id, view.clone());
+        snapshot.views.write().unwrap().insert(facts, view.clone());
         view
     }
 }

@@ -3,8 +3,8 @@
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use composer::constraint::Constraint;
-use composer::package_name;
 
+use crate::access::check_grant_target;
 use crate::app::App;
 use crate::auth::{generate_token, hash_token, validate_user_name};
 use crate::config::Settings;
@@ -465,21 +465,6 @@ fn parse_date_flag(text: &str) -> anyhow::Result<Option<i64>> {
     parse_moment(text, now_millis()).map(Some).with_context(|| {
         format!("{text:?} is not a date (2026-12-31), a time (2026-12-31T12:00:00Z), a span (30d, 12h) or none")
     })
-}
-
-/// A package name, or a pattern: lowercase name characters and `*`.
-fn check_grant_target(target: &str) -> anyhow::Result<()> {
-    if !target.contains('*') {
-        return package_name::validate(target).map_err(|e| anyhow::anyhow!("{target}: {e}"));
-    }
-    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-/*".contains(c);
-    if target.chars().all(allowed) {
-        Ok(())
-    } else {
-        bail!(
-            "{target:?} is neither a package name nor a pattern of lowercase name characters and *"
-        )
-    }
 }
 
 fn describe(user: &User) -> String {

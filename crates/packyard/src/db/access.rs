@@ -264,6 +264,66 @@ impl Db {
         Ok(Some(()))
     }
 
+    /// Replaces every grant of a group (the API's `aclPermissions`); whether it exists.
+    pub async fn replace_grants(
+        &self,
+        group: &str,
+        grants: &[(String, Option<String>)],
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let Some(id) = group_id(&mut tx, group).await? else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM group_grants WHERE group_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for (package, versions) in grants {
+            sqlx::query(
+                "INSERT INTO group_grants (group_id, package, versions) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(package)
+            .bind(versions)
+            .execute(&mut *tx)
+            .await?;
+        }
+        bump_access_stamp(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Makes `user` a member of exactly the groups with these ids (unknown ids are
+    /// ignored); whether the user exists.
+    pub async fn set_user_groups(&self, user: &str, groups: &[i64]) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let Some(user_id): Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM group_members WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        for group in groups {
+            sqlx::query(
+                "INSERT INTO group_members (group_id, user_id) SELECT id, $2 FROM groups WHERE id = $1",
+            )
+            .bind(group)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        bump_access_stamp(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Marks a package public (visible to every caller) or not; whether it exists.
     pub async fn set_package_public(
         &self,
@@ -283,13 +343,16 @@ impl Db {
     }
 }
 
-/// Moves the access stamp forward: to now, or one past its value when the clock has not
-/// moved beyond it (two changes within a millisecond, or a replica's clock behind).
+/// Moves the access stamp forward in whole seconds: to now (rounded up), or a second
+/// past its value when the clock has not moved beyond it. Whole seconds because the
+/// stamp dates documents (`Last-Modified` has one-second resolution): every change
+/// must date them later than the one before.
 pub(super) async fn bump_access_stamp(tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+    let now = (now_millis() + 999) / 1000 * 1000;
     sqlx::query(
-        "UPDATE access_stamp SET changed_at = CASE WHEN changed_at + 1 > $1 THEN changed_at + 1 ELSE $1 END WHERE id = 1",
+        "UPDATE access_stamp SET changed_at = CASE WHEN changed_at + 1000 > $1 THEN changed_at + 1000 ELSE $1 END WHERE id = 1",
     )
-    .bind(now_millis())
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(())

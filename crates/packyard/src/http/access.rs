@@ -202,10 +202,11 @@ impl FromRequestParts<Arc<App>> for MirrorReader {
         let params = route_params(parts, app).await?;
         let alias = param(&params, "alias")?.to_owned();
         let unknown = || ApiError::not_found(format!("no mirror named {alias}"));
-        let mirror = app.mirrors.get(&alias).cloned().ok_or_else(unknown)?;
+        // Credentials first, so that anonymous callers cannot tell which aliases exist.
         let Caller(user) = Caller::from_request_parts(parts, app).await?;
-        if mirror.public_access {
-            return Ok(MirrorReader(mirror));
+        let mirror = app.mirrors.get(&alias).cloned();
+        if let Some(mirror) = mirror.as_ref().filter(|m| m.public_access) {
+            return Ok(MirrorReader(mirror.clone()));
         }
         let Some(user) = user else {
             return Err(ApiError::unauthorized(
@@ -213,10 +214,12 @@ impl FromRequestParts<Arc<App>> for MirrorReader {
             ));
         };
         // A mirror the caller's groups do not list looks like no mirror at all.
-        if !app.access.view(Some(&user)).may_use_mirror(&alias) {
-            return Err(unknown());
+        match mirror {
+            Some(mirror) if app.access.view(Some(&user)).may_use_mirror(&alias) => {
+                Ok(MirrorReader(mirror))
+            }
+            _ => Err(unknown()),
         }
-        Ok(MirrorReader(mirror))
     }
 }
 

@@ -118,8 +118,9 @@ pub async fn job(
 ) -> Result<Response, ApiError> {
     let unknown = || ApiError::not_found(format!("no job {id}"));
     let job = app.db.job(id).await?.ok_or_else(unknown)?;
+    // A scan's result and error speak of every ref: only for those who see them all.
     let visible = match JobView::package_of(&job) {
-        Some(package) => reader.view.sees_package(&package),
+        Some(package) => reader.view.sees_all_versions_of(&package),
         None => reader.view.sees_everything(),
     };
     if !visible {

@@ -26,8 +26,9 @@ pub async fn root(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let base = base_url(&app, &headers)?;
+    let root = app.metadata.root(&base, &reader.view).await?;
     Ok(json_document(
-        &app.metadata.root(&base, &reader.view),
+        &root.no_older_than(reader.view.stamp()),
         &headers,
     ))
 }
@@ -40,12 +41,15 @@ pub async fn p2(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let name = package.as_str();
-    if !app.metadata.visible(name, &reader.view) {
+    if !app.metadata.visible(name, &reader.view).await? {
         return Err(package_not_found(name));
     }
     let base = base_url(&app, &headers)?;
     match app.metadata.p2(name, dev, &base, &reader.view).await? {
-        Some(document) => Ok(json_document(&document, &headers)),
+        Some(document) => Ok(json_document(
+            &document.no_older_than(reader.view.stamp()),
+            &headers,
+        )),
         None => Err(package_not_found(name)),
     }
 }
@@ -116,12 +120,14 @@ pub async fn downloads(
             "at most {MAX_DOWNLOADS_PER_BATCH} downloads per batch"
         )));
     }
-    let known: Vec<(String, String)> = batch
-        .downloads
-        .into_iter()
-        .map(|d| (d.name.to_ascii_lowercase(), d.version))
-        .filter(|(name, _)| app.metadata.visible(name, &reader.view))
-        .collect();
+    let mut known: Vec<(String, String)> = Vec::new();
+    for download in batch.downloads {
+        let name = download.name.to_ascii_lowercase();
+        // Installs of what the caller may not see are not counted (nor revealed).
+        if app.metadata.visible(&name, &reader.view).await? {
+            known.push((name, download.version));
+        }
+    }
     app.db.record_downloads(&known).await?;
     Ok(axum::Json(json!({"status": "success"})).into_response())
 }

@@ -72,6 +72,13 @@ async fn receive(
         ));
     }
     let packages = find_packages(&app, &urls).await?;
+    if packages.is_empty() && proof.is_some() {
+        // Signed but unknown: the same answer as a wrong signature, so that anonymous
+        // callers cannot probe which repositories are registered.
+        return Err(ApiError::unauthorized(
+            "the webhook signature does not match the package's webhook secret",
+        ));
+    }
     if packages.is_empty() {
         return Err(ApiError::not_found(format!(
             "no package uses the repository {}",

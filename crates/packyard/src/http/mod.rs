@@ -1,6 +1,7 @@
 //! The HTTP surface: Composer's endpoints and the API.
 
 mod access;
+mod admin;
 mod api;
 mod composer;
 mod error;
@@ -11,7 +12,7 @@ mod paths;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 use crate::app::App;
 
@@ -60,6 +61,33 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/jobs/{id}", get(api::job))
         .route("/api/mirrors/{alias}/approve", post(api::approve_mirrored))
         .route("/api/healthz", get(api::healthz))
+        .route(
+            "/api/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route(
+            "/api/user/{id}",
+            get(admin::get_user)
+                .put(admin::update_user)
+                .delete(admin::delete_user),
+        )
+        .route(
+            "/api/groups",
+            get(admin::list_groups).post(admin::create_group),
+        )
+        .route(
+            "/api/group/{id}",
+            get(admin::get_group)
+                .put(admin::update_group)
+                .delete(admin::delete_group),
+        )
+        .route(
+            "/api/tokens",
+            get(admin::list_tokens).post(admin::create_token),
+        )
+        .route("/api/tokens/{name}", delete(admin::revoke_token))
+        .route("/api/packages", get(admin::list_packages))
+        .route("/api/packages/{vendor}/{package}", get(admin::get_package))
         .fallback(error::not_found)
         .with_state(app)
 }

@@ -1,0 +1,634 @@
+//! The access API, with Packeton's paths and fields: users (`/api/users`,
+//! `/api/user/{id}`), groups (`/api/groups`, `/api/group/{id}`), tokens (`/api/tokens`),
+//! and the packages a caller may see (`/api/packages`). Admins only, except that every
+//! user manages its own tokens and lists what it sees.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use composer::constraint::Constraint;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiError;
+use super::access::{Admin, Caller, Reader};
+use super::paths::PackagePath;
+use crate::access::check_grant_target;
+use crate::app::App;
+use crate::auth::{generate_token, hash_token, validate_user_name};
+use crate::db::{GroupChange, GroupRow, Role, User, UserChange, is_unique_violation, now_millis};
+use crate::redact;
+use crate::time::{parse_moment, rfc3339};
+use crate::tokens::{Scope, Scopes};
+
+/// A date field: `null` clears it, a string is a date, time or span.
+fn date_field(value: &Value, field: &str) -> Result<Option<i64>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) => parse_moment(text, now_millis()).map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{field}: {text:?} is not a date (2026-12-31), a time (2026-12-31T12:00:00Z) or a span (30d)"
+            ))
+        }),
+        other => Err(ApiError::bad_request(format!("{field}: expected a date string or null, got {other}"))),
+    }
+}
+
+fn time_json(at: Option<i64>) -> Value {
+    at.map_or(Value::Null, |ms| json!(rfc3339(ms / 1000)))
+}
+
+fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes, expected: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("expected {expected}: {e}")))
+}
+
+// ---- users ----
+
+fn user_json(user: &User, groups: &[i64]) -> Value {
+    let mut roles = vec!["ROLE_USER"];
+    if user.full_access {
+        roles.push("ROLE_FULL_CUSTOMER");
+    }
+    if user.is_maintainer {
+        roles.push("ROLE_MAINTAINER");
+    }
+    if user.is_admin {
+        roles.push("ROLE_ADMIN");
+    }
+    json!({
+        "id": user.id,
+        "username": user.name,
+        "enabled": true,
+        "expiresAt": time_json(user.expires_at),
+        "expiredUpdatesAt": time_json(user.updates_until),
+        "roles": roles,
+        "isMaintainer": user.is_maintainer,
+        "fullAccess": user.full_access,
+        "groups": groups,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UserBody {
+    username: Option<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    full_access: Option<bool>,
+    is_maintainer: Option<bool>,
+    is_admin: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    expires_at: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    expired_updates_at: Option<Value>,
+    groups: Option<Vec<i64>>,
+}
+
+/// Distinguishes a field set to `null` (`Some(Null)`) from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+impl UserBody {
+    fn change(&self) -> Result<UserChange, ApiError> {
+        let role = match (self.is_admin, self.is_maintainer) {
+            (Some(true), _) => Some(Role::Admin),
+            (_, Some(true)) => Some(Role::Maintainer),
+            (Some(false), _) | (_, Some(false)) => Some(Role::User),
+            (None, None) => None,
+        };
+        Ok(UserChange {
+            role,
+            full_access: self.full_access,
+            expires_at: self
+                .expires_at
+                .as_ref()
+                .map(|v| date_field(v, "expiresAt"))
+                .transpose()?,
+            updates_until: self
+                .expired_updates_at
+                .as_ref()
+                .map(|v| date_field(v, "expiredUpdatesAt"))
+                .transpose()?,
+        })
+    }
+}
+
+async fn user_by_id(app: &App, id: i64) -> Result<User, ApiError> {
+    app.db
+        .users()
+        .await?
+        .into_iter()
+        .find(|u| u.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no user {id}")))
+}
+
+async fn memberships(app: &App) -> Result<std::collections::HashMap<i64, Vec<i64>>, ApiError> {
+    Ok(app.db.access_rules().await?.memberships)
+}
+
+/// `GET /api/users`.
+pub async fn list_users(State(app): State<Arc<App>>, _: Admin) -> Result<Response, ApiError> {
+    let groups = memberships(&app).await?;
+    let users: Vec<Value> = app
+        .db
+        .users()
+        .await?
+        .iter()
+        .map(|u| user_json(u, groups.get(&u.id).map_or(&[], Vec::as_slice)))
+        .collect();
+    Ok(Json(users).into_response())
+}
+
+/// `GET /api/user/{id}`.
+pub async fn get_user(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let user = user_by_id(&app, id).await?;
+    let groups = memberships(&app).await?;
+    Ok(Json(user_json(&user, groups.get(&id).map_or(&[], Vec::as_slice))).into_response())
+}
+
+/// `POST /api/users`: a new user; its first token is in the answer (shown once).
+pub async fn create_user(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: UserBody = parse_body(&body, r#"{"username": "...", ...}"#)?;
+    let name = body
+        .username
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("username is required"))?;
+    validate_user_name(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let change = body.change()?;
+    let token = generate_token();
+    match app
+        .db
+        .create_user(
+            &name,
+            change.role.unwrap_or(Role::User),
+            &hash_token(&token),
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(error) if is_unique_violation(&error) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("user {name} already exists"),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let user = app
+        .db
+        .change_user(&name, &change)
+        .await?
+        .ok_or_else(|| ApiError::internal("a created user vanished", &name))?;
+    let groups = body.groups.clone().unwrap_or_default();
+    app.db.set_user_groups(&name, &groups).await?;
+    let mut answer = user_json(&user, &groups);
+    answer["apiToken"] = json!(token);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// `PUT /api/user/{id}`: changes the fields given. Neither yourself nor an admin can be
+/// edited this way (the CLI can), so that an API token cannot lock admins out.
+pub async fn update_user(
+    State(app): State<Arc<App>>,
+    Admin(me): Admin,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: UserBody = parse_body(&body, "user fields")?;
+    let user = editable_user(&app, &me, id).await?;
+    if body.username.as_ref().is_some_and(|n| *n != user.name) {
+        return Err(ApiError::bad_request("a user cannot be renamed"));
+    }
+    if body.enabled == Some(false) {
+        return Err(ApiError::bad_request(
+            "to disable a user, set expiresAt to a past date or DELETE it",
+        ));
+    }
+    let user = app
+        .db
+        .change_user(&user.name, &body.change()?)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no user {id}")))?;
+    if let Some(groups) = &body.groups {
+        app.db.set_user_groups(&user.name, groups).await?;
+    }
+    let groups = memberships(&app).await?;
+    Ok(Json(user_json(&user, groups.get(&id).map_or(&[], Vec::as_slice))).into_response())
+}
+
+/// `DELETE /api/user/{id}`.
+pub async fn delete_user(
+    State(app): State<Arc<App>>,
+    Admin(me): Admin,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let user = editable_user(&app, &me, id).await?;
+    app.db.remove_user(&user.name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn editable_user(app: &App, me: &User, id: i64) -> Result<User, ApiError> {
+    let user = user_by_id(app, id).await?;
+    if user.id == me.id || user.is_admin {
+        return Err(ApiError::forbidden(
+            "admins, yourself included, are changed with the packyard CLI, not the API",
+        ));
+    }
+    Ok(user)
+}
+
+// ---- groups ----
+
+fn group_json(group: &GroupRow) -> Value {
+    let permissions: Vec<Value> = group
+        .grants
+        .iter()
+        .map(|(name, version)| json!({"name": name, "version": version}))
+        .collect();
+    json!({
+        "id": group.id,
+        "name": group.name,
+        "proxies": group.mirrors,
+        "expiredUpdatesAt": time_json(group.updates_until),
+        "packages": group.grants.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+        "aclPermissions": permissions,
+        "members": group.members,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GroupBody {
+    name: Option<String>,
+    acl_permissions: Option<Vec<Permission>>,
+    #[serde(default, deserialize_with = "present")]
+    expired_updates_at: Option<Value>,
+    proxies: Option<Vec<String>>,
+}
+
+/// A grant as stored: a package or pattern, and a constraint or `None` for all versions.
+type Grant = (String, Option<String>);
+
+/// `"vendor/pkg"` or `{"name": "vendor/pkg", "version": "^1.0"}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Permission {
+    Name(String),
+    Versions {
+        name: String,
+        version: Option<String>,
+    },
+}
+
+impl GroupBody {
+    fn grants(&self) -> Result<Option<Vec<Grant>>, ApiError> {
+        let Some(permissions) = &self.acl_permissions else {
+            return Ok(None);
+        };
+        let mut grants = Vec::new();
+        for permission in permissions {
+            let (name, version) = match permission {
+                Permission::Name(name) => (name.clone(), None),
+                Permission::Versions { name, version } => (
+                    name.clone(),
+                    version.clone().filter(|v| !v.trim().is_empty()),
+                ),
+            };
+            check_grant_target(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            if let Some(version) = &version {
+                Constraint::parse(version).map_err(|e| {
+                    ApiError::bad_request(format!("{name}: version {version:?}: {e}"))
+                })?;
+            }
+            grants.push((name, version));
+        }
+        Ok(Some(grants))
+    }
+
+    fn change(&self) -> Result<GroupChange, ApiError> {
+        Ok(GroupChange {
+            updates_until: self
+                .expired_updates_at
+                .as_ref()
+                .map(|v| date_field(v, "expiredUpdatesAt"))
+                .transpose()?,
+            mirrors: self.proxies.clone(),
+        })
+    }
+}
+
+async fn group_by_id(app: &App, id: i64) -> Result<GroupRow, ApiError> {
+    app.db
+        .access_rules()
+        .await?
+        .groups
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no group {id}")))
+}
+
+/// `GET /api/groups`.
+pub async fn list_groups(State(app): State<Arc<App>>, _: Admin) -> Result<Response, ApiError> {
+    let groups: Vec<Value> = app
+        .db
+        .access_rules()
+        .await?
+        .groups
+        .iter()
+        .map(group_json)
+        .collect();
+    Ok(Json(groups).into_response())
+}
+
+/// `GET /api/group/{id}`.
+pub async fn get_group(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    Ok(Json(group_json(&group_by_id(&app, id).await?)).into_response())
+}
+
+/// `POST /api/groups`.
+pub async fn create_group(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: GroupBody = parse_body(&body, r#"{"name": "...", "aclPermissions": [...]}"#)?;
+    let name = body
+        .name
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("name is required"))?;
+    validate_user_name(&name).map_err(|_| {
+        ApiError::bad_request(format!(
+            "invalid group name {name:?}: use 1-64 letters, digits, '.', '_' or '-'"
+        ))
+    })?;
+    let (grants, change) = (body.grants()?, body.change()?);
+    let id = match app.db.create_group(&name).await {
+        Ok(id) => id,
+        Err(error) if is_unique_violation(&error) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("group {name} already exists"),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    app.db.change_group(&name, &change).await?;
+    if let Some(grants) = grants {
+        app.db.replace_grants(&name, &grants).await?;
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(group_json(&group_by_id(&app, id).await?)),
+    )
+        .into_response())
+}
+
+/// `PUT /api/group/{id}`: `aclPermissions` replaces every grant; other fields change
+/// when given.
+pub async fn update_group(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: GroupBody = parse_body(&body, "group fields")?;
+    let group = group_by_id(&app, id).await?;
+    if body.name.as_ref().is_some_and(|n| *n != group.name) {
+        return Err(ApiError::bad_request("a group cannot be renamed"));
+    }
+    let (grants, change) = (body.grants()?, body.change()?);
+    app.db.change_group(&group.name, &change).await?;
+    if let Some(grants) = grants {
+        app.db.replace_grants(&group.name, &grants).await?;
+    }
+    Ok(Json(group_json(&group_by_id(&app, id).await?)).into_response())
+}
+
+/// `DELETE /api/group/{id}`.
+pub async fn delete_group(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let group = group_by_id(&app, id).await?;
+    app.db.remove_group(&group.name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---- tokens ----
+
+fn signed_in(caller: Caller) -> Result<User, ApiError> {
+    caller.0.ok_or_else(|| {
+        ApiError::unauthorized(
+            "authentication required: send HTTP Basic credentials (user name and API token)",
+        )
+    })
+}
+
+/// `GET /api/tokens`: the caller's tokens, without their secrets.
+pub async fn list_tokens(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let user = signed_in(caller)?;
+    let tokens: Vec<Value> = app
+        .db
+        .tokens_of(&user.name)
+        .await?
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "scopes": t.scopes.0.as_ref().map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+                "expiresAt": time_json(t.expires_at),
+                "createdAt": time_json(Some(t.created_at)),
+                "lastUsedAt": time_json(t.last_used_at),
+                "lastUsedFrom": t.last_used_from,
+            })
+        })
+        .collect();
+    Ok(Json(tokens).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    name: String,
+    scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    expires: Option<Value>,
+}
+
+/// `POST /api/tokens`: a token for the caller, shown once. A token can only be given
+/// scopes its owner may use: `users` and `groups` are for admins.
+pub async fn create_token(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let user = signed_in(caller)?;
+    let body: TokenBody = parse_body(
+        &body,
+        r#"{"name": "...", "scopes": [...], "expires": "30d"}"#,
+    )?;
+    validate_user_name(&body.name)
+        .map_err(|_| ApiError::bad_request(format!("invalid token name {:?}", body.name)))?;
+    let scopes = match &body.scopes {
+        None => Scopes(None),
+        Some(names) => Scopes(Some(
+            names
+                .iter()
+                .map(|n| {
+                    n.parse::<Scope>()
+                        .map_err(|e| ApiError::bad_request(e.to_string()))
+                })
+                .collect::<Result<_, _>>()?,
+        )),
+    };
+    let admin_only = [Scope::Users, Scope::Groups];
+    if !user.is_admin
+        && scopes
+            .0
+            .as_ref()
+            .is_some_and(|held| held.iter().any(|s| admin_only.contains(s)))
+    {
+        return Err(ApiError::forbidden(
+            "only admins may create tokens with the users or groups scopes",
+        ));
+    }
+    let expires_at = body
+        .expires
+        .as_ref()
+        .map(|v| date_field(v, "expires"))
+        .transpose()?
+        .flatten();
+    let token = generate_token();
+    match app
+        .db
+        .create_token(
+            &user.name,
+            &body.name,
+            &scopes,
+            expires_at,
+            &hash_token(&token),
+        )
+        .await
+    {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(ApiError::not_found("the caller no longer exists")),
+        Err(error) if is_unique_violation(&error) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("you already have a token named {}", body.name),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let answer = json!({"name": body.name, "token": token, "scopes": scopes.to_string(), "expiresAt": time_json(expires_at)});
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// `DELETE /api/tokens/{name}`: revokes one of the caller's tokens.
+pub async fn revoke_token(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let user = signed_in(caller)?;
+    if !app.db.revoke_token(&user.name, &name).await? {
+        return Err(ApiError::not_found(format!(
+            "you have no token named {name}"
+        )));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---- packages ----
+
+/// `GET /api/packages`: the names of the packages the caller sees.
+pub async fn list_packages(
+    State(app): State<Arc<App>>,
+    reader: Reader,
+) -> Result<Response, ApiError> {
+    let names: Vec<String> = app
+        .db
+        .package_stamps()
+        .await?
+        .into_iter()
+        .map(|stamp| stamp.name)
+        .filter(|name| reader.view.sees_package(name))
+        .collect();
+    Ok(Json(json!({"packageNames": names})).into_response())
+}
+
+/// `GET /api/packages/{vendor}/{pkg}`: a package with the versions the caller sees; a
+/// package it may not see is answered like an unknown one.
+pub async fn get_package(
+    State(app): State<Arc<App>>,
+    reader: Reader,
+    PackagePath(package): PackagePath,
+) -> Result<Response, ApiError> {
+    let name = package.as_str();
+    let unknown = || ApiError::not_found(format!("package {name} not found"));
+    if !reader.view.sees_package(name) {
+        return Err(unknown());
+    }
+    let (row, versions) = app
+        .db
+        .package_with_versions(name)
+        .await?
+        .ok_or_else(unknown)?;
+    let visible: serde_json::Map<String, Value> = versions
+        .iter()
+        .filter(|v| {
+            reader
+                .view
+                .sees_version(name, &v.version_normalized, v.released_at)
+        })
+        .map(|v| {
+            (
+                v.version.clone(),
+                json!({
+                    "version": v.version,
+                    "version_normalized": v.version_normalized,
+                    "reference": v.reference,
+                    "time": rfc3339(v.released_at / 1000),
+                }),
+            )
+        })
+        .collect();
+    if visible.is_empty() {
+        return Err(unknown());
+    }
+    let repository = app
+        .db
+        .vcs_package(name)
+        .await?
+        .map(|vcs| redact::public(&vcs.repository_url));
+    Ok(Json(json!({"package": {
+        "name": row.name,
+        "type": row.kind,
+        "repository": repository,
+        "versions": visible,
+    }}))
+    .into_response())
+}
