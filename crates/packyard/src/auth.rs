@@ -6,7 +6,8 @@
 //! query the database on every request.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -87,12 +88,12 @@ pub struct Principal {
 
 pub struct Authenticator {
     db: Db,
-    verified: RwLock<HashMap<[u8; 32], (Principal, Instant)>>,
+    verified: RwLock<HashMap<[u8; 32], (Arc<Principal>, Instant)>>,
     /// Moves on every [`Self::forget_all`]: a lookup that started before it does not
     /// put what it read into the cache.
     generation: std::sync::atomic::AtomicU64,
     /// Token id → when and from where it was last used, until [`Self::flush_uses`].
-    uses: Mutex<HashMap<i64, (i64, String)>>,
+    uses: Mutex<HashMap<i64, (i64, Option<IpAddr>)>>,
 }
 
 impl Authenticator {
@@ -124,7 +125,7 @@ impl Authenticator {
             .unwrap()
             .get(&cache_key)
             .filter(|(_, verified_at)| verified_at.elapsed() < CACHE_TTL)
-            .map(|(principal, _)| principal.clone());
+            .map(|(principal, _)| Arc::clone(principal));
         if let Some(principal) = cached {
             return Ok(Verified::check(principal));
         }
@@ -140,7 +141,7 @@ impl Authenticator {
         let Some((user, token)) = found else {
             return Ok(Verified::Invalid);
         };
-        let principal = Principal { user, token };
+        let principal = Arc::new(Principal { user, token });
         let mut verified = self.verified.write().unwrap();
         if self.generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
             // Users or tokens changed while we read: answer, but do not remember.
@@ -152,7 +153,7 @@ impl Authenticator {
                 verified.clear();
             }
         }
-        verified.insert(cache_key, (principal.clone(), Instant::now()));
+        verified.insert(cache_key, (Arc::clone(&principal), Instant::now()));
         Ok(Verified::check(principal))
     }
 
@@ -181,7 +182,8 @@ impl Authenticator {
     }
 
     /// Notes that a token was used now from `address`; written by [`Self::flush_uses`].
-    pub fn record_use(&self, token: i64, address: String) {
+    /// Cheap on purpose: it runs on every authenticated request.
+    pub fn record_use(&self, token: i64, address: Option<IpAddr>) {
         self.uses
             .lock()
             .unwrap()
@@ -192,7 +194,10 @@ impl Authenticator {
     pub async fn flush_uses(&self) -> Result<usize, sqlx::Error> {
         let uses: Vec<(i64, i64, String)> = std::mem::take(&mut *self.uses.lock().unwrap())
             .into_iter()
-            .map(|(id, (at, from))| (id, at, from))
+            .map(|(id, (at, from))| {
+                let from = from.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+                (id, at, from)
+            })
             .collect();
         if !uses.is_empty() {
             self.db.record_token_uses(&uses).await?;
@@ -204,7 +209,7 @@ impl Authenticator {
 /// The outcome of checking credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verified {
-    Caller(Principal),
+    Caller(Arc<Principal>),
     /// No such user or token.
     Invalid,
     /// The right token, of an account or a token that expired.
@@ -212,7 +217,7 @@ pub enum Verified {
 }
 
 impl Verified {
-    fn check(principal: Principal) -> Verified {
+    fn check(principal: Arc<Principal>) -> Verified {
         let now = crate::db::now_millis();
         if principal.user.is_expired(now) {
             Verified::Expired("this account has expired")

@@ -115,16 +115,13 @@ fn snapshot(rules: AccessRules) -> Snapshot {
     let groups = rules
         .groups
         .into_iter()
-        .map(|row| Group {
-            id: row.id,
-            name: row.name,
-            updates_until: row.updates_until,
-            mirrors: row.mirrors,
-            grants: row
+        .map(|row| {
+            let grants = row
                 .grants
                 .iter()
                 .map(|(package, versions)| Grant::new(package, versions.as_deref()))
-                .collect(),
+                .collect();
+            Group::new(row.id, row.name, row.updates_until, row.mirrors, grants)
         })
         .collect();
     Snapshot {

@@ -17,7 +17,6 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use composer::constraint::Constraint;
-use composer::package_name::pattern_matches;
 
 /// One grant of a group: which versions of a package (or of the packages a pattern
 /// matches) its members may see.
@@ -43,10 +42,6 @@ impl Grant {
         }
     }
 
-    fn covers(&self, package: &str) -> bool {
-        self.package == package || pattern_matches(&self.package, package)
-    }
-
     fn admits(&self, normalized: &str) -> bool {
         self.constraint
             .as_ref()
@@ -63,6 +58,87 @@ pub struct Group {
     pub updates_until: Option<i64>,
     pub mirrors: Vec<String>,
     pub grants: Vec<Grant>,
+    /// Grants by exact package name, and the pattern grants (compiled): finding a
+    /// package's grants costs one lookup and the patterns, not a pass over thousands
+    /// of grants, and allocates nothing.
+    exact: HashMap<String, Vec<usize>>,
+    patterns: Vec<(Pattern, usize)>,
+}
+
+/// A `*` pattern split once into its literal parts.
+#[derive(Debug, Clone)]
+struct Pattern {
+    parts: Vec<String>,
+}
+
+impl Pattern {
+    fn new(pattern: &str) -> Pattern {
+        Pattern {
+            parts: pattern.split('*').map(str::to_owned).collect(),
+        }
+    }
+
+    /// `*` matches any run of characters (as `pattern_matches`).
+    fn matches(&self, name: &str) -> bool {
+        let (first, last) = (&self.parts[0], &self.parts[self.parts.len() - 1]);
+        if self.parts.len() == 1 {
+            return first == name;
+        }
+        if name.len() < first.len() + last.len()
+            || !name.starts_with(first.as_str())
+            || !name.ends_with(last.as_str())
+        {
+            return false;
+        }
+        let mut rest = &name[first.len()..name.len() - last.len()];
+        for middle in &self.parts[1..self.parts.len() - 1] {
+            match rest.find(middle.as_str()) {
+                Some(at) => rest = &rest[at + middle.len()..],
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+impl Group {
+    pub fn new(
+        id: i64,
+        name: String,
+        updates_until: Option<i64>,
+        mirrors: Vec<String>,
+        grants: Vec<Grant>,
+    ) -> Group {
+        let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut patterns = Vec::new();
+        for (index, grant) in grants.iter().enumerate() {
+            if grant.package.contains('*') {
+                patterns.push((Pattern::new(&grant.package), index));
+            } else {
+                exact.entry(grant.package.clone()).or_default().push(index);
+            }
+        }
+        Group {
+            id,
+            name,
+            updates_until,
+            mirrors,
+            grants,
+            exact,
+            patterns,
+        }
+    }
+
+    /// The grants that cover `package`.
+    fn grants_for<'a>(&'a self, package: &'a str) -> impl Iterator<Item = &'a Grant> + 'a {
+        let exact = self.exact.get(package).into_iter().flatten();
+        let patterns = self
+            .patterns
+            .iter()
+            .filter(move |(pattern, _)| pattern.matches(package))
+            .map(|(_, index)| index);
+        exact.chain(patterns).map(|&index| &self.grants[index])
+    }
 }
 
 /// The user facts access depends on.
@@ -194,7 +270,7 @@ impl View {
             Reach::PublicOnly => false,
             Reach::Groups { groups, .. } => groups
                 .iter()
-                .any(|group| group.grants.iter().any(|grant| grant.covers(package))),
+                .any(|group| group.grants_for(package).next().is_some()),
         }
     }
 
@@ -211,9 +287,8 @@ impl View {
             } => groups.iter().any(|group| {
                 group.updates_until.or(*user_updates_until).is_none()
                     && group
-                        .grants
-                        .iter()
-                        .any(|grant| grant.versions.is_none() && grant.covers(package))
+                        .grants_for(package)
+                        .any(|grant| grant.versions.is_none())
             }),
         }
     }
@@ -235,9 +310,8 @@ impl View {
                     .is_some_and(|until| released_at > until);
                 !frozen
                     && group
-                        .grants
-                        .iter()
-                        .any(|grant| grant.covers(package) && grant.admits(normalized))
+                        .grants_for(package)
+                        .any(|grant| grant.admits(normalized))
             }),
         }
     }
@@ -268,7 +342,7 @@ impl View {
                 let mut lines = Vec::new();
                 for group in groups {
                     let until = group.updates_until.or(*user_updates_until);
-                    for grant in group.grants.iter().filter(|g| g.covers(package)) {
+                    for grant in group.grants_for(package) {
                         let versions = grant.versions.as_deref().unwrap_or("all versions");
                         let verdict = match version {
                             None => "grants it".to_owned(),
@@ -308,13 +382,13 @@ mod tests {
     const DAY: i64 = 86_400_000;
 
     fn group(id: i64, until: Option<i64>, grants: &[(&str, Option<&str>)]) -> Group {
-        Group {
+        Group::new(
             id,
-            name: format!("g{id}"),
-            updates_until: until,
-            mirrors: vec![format!("mirror{id}")],
-            grants: grants.iter().map(|(p, v)| Grant::new(p, *v)).collect(),
-        }
+            format!("g{id}"),
+            until,
+            vec![format!("mirror{id}")],
+            grants.iter().map(|(p, v)| Grant::new(p, *v)).collect(),
+        )
     }
 
     fn policy() -> Policy {
@@ -412,6 +486,26 @@ mod tests {
         }));
         assert!(admin.sees_version("acme/lib", "2.0.0.0", i64::MAX));
         assert!(admin.may_use_mirror("anything"));
+    }
+
+    #[test]
+    fn compiled_patterns_match_as_composer_patterns_do() {
+        for (pattern, name) in [
+            ("vendor/*", "vendor/x"),
+            ("vendor/*", "vendorx/x"),
+            ("*/log", "psr/log"),
+            ("a*b*c", "axxbyyc"),
+            ("a*b*c", "axxc"),
+            ("ab*ba", "aba"),
+            ("psr/log", "psr/log"),
+            ("*", "anything/at-all"),
+        ] {
+            assert_eq!(
+                Pattern::new(pattern).matches(name),
+                composer::package_name::pattern_matches(pattern, name),
+                "{pattern} ~ {name}"
+            );
+        }
     }
 
     #[test]

@@ -55,9 +55,9 @@ impl FromRequestParts<Arc<App>> for Caller {
         let address = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string());
+            .map(|info| info.0.ip());
         app.auth.record_use(principal.token.id, address);
-        Ok(Caller(Some(principal.user)))
+        Ok(Caller(Some(principal.user.clone())))
     }
 }
 

@@ -41,7 +41,9 @@ pub async fn p2(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let name = package.as_str();
-    if !app.metadata.visible(name, &reader.view).await? {
+    // Unknown and invisible names take the same quick way out; a package whose
+    // versions the view filters away entirely is a `None` from the cached render.
+    if !reader.view.sees_package(name) || !app.metadata.exists(name) {
         return Err(package_not_found(name));
     }
     let base = base_url(&app, &headers)?;

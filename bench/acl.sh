@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Access control at catalogue scale, in one run on this machine: 10,000 packages × 5
+# versions, and a customer in 3 groups holding 2,000 grants (exact names, patterns,
+# version constraints, one frozen group). Prints:
+#   - packages.json for that customer: first (cold) render and median latency;
+#   - authenticated /p2/ req/s for that customer (a constrained, filtered document)
+#     next to nginx serving the same bytes from disk, with the ratio;
+#   - packyard's resident memory with that catalogue.
+#
+#   bench/acl.sh [DURATION_SECONDS] [CONNECTIONS]
+#
+# Targets (issue 10): packages.json < 10 ms median; /p2/ >= 1.0 x nginx.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+CONNECTIONS=${2:-32}
+PACKAGES=${PACKAGES:-10000}
+
+need=()
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v wrk >/dev/null || need+=(wrk)
+if [ ${#need[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cargo build --release --quiet -p packyard
+BIN=$PWD/target/release/packyard
+
+WORK=$(mktemp -d /tmp/packyard-acl-bench.XXXXXX)
+chmod 755 "$WORK"  # nginx workers run unprivileged
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+export PACKYARD_DATA_DIR=$WORK/data PACKYARD_LISTEN=127.0.0.1:0 RUST_LOG=warn
+ADMIN_TOKEN=$("$BIN" user add admin --admin | tail -n 1)   # creates the database
+TOKEN=$("$BIN" user add customer | tail -n 1)      # a plain user: sees what groups grant
+
+# The catalogue and the rules, written straight into the database (uploading 50,000
+# archives would measure the upload path, not access control).
+python3 - "$WORK/data/packyard.db" "$PACKAGES" <<'PY'
+import hashlib, json, random, sqlite3, sys, time
+db, packages = sys.argv[1], int(sys.argv[2])
+random.seed(42)
+con = sqlite3.connect(db)
+now = int(time.time() * 1000)
+day = 86_400_000
+names = [f"vendor{v:03d}/package{p:04d}" for v in range(100) for p in range(packages // 100)]
+for name in names:
+    cur = con.execute(
+        "INSERT INTO packages (name, kind, created_at, updated_at) VALUES (?, 'artifact', ?, ?)",
+        (name, now, now))
+    package_id = cur.lastrowid
+    for i, version in enumerate(["1.0.0", "1.1.0", "1.2.0", "2.0.0", "2.1.0"]):
+        reference = hashlib.sha1(f"{name}{version}".encode()).hexdigest()
+        metadata = json.dumps({
+            "description": f"{name} for the access benchmark", "type": "library", "license": "MIT",
+            "require": {"php": ">=8.1", "psr/log": "^3.0"},
+            "autoload": {"psr-4": {"Vendor\\\\Package\\\\": "src/"}},
+            "authors": [{"name": "Bench", "email": "bench@example.com"}],
+        })
+        con.execute(
+            "INSERT INTO versions (package_id, version, version_normalized, reference, shasum, dist_store,"
+            " dist_key, metadata, released_at, updated_at) VALUES (?, ?, ?, ?, ?, 'artifact', ?, ?, ?, ?)",
+            (package_id, version, version + ".0", reference, reference, reference + ".zip", metadata,
+             now - (5 - i) * 30 * day, now))
+customer = con.execute("SELECT id FROM users WHERE name = 'customer'").fetchone()[0]
+groups = {
+    "licences": (None, [(n, "^1.0") for n in random.sample(names, 1500)]),
+    "vendors": (None, [(f"vendor{v:03d}/*", None) for v in range(40, 90)] +
+                      [(n, None) for n in random.sample(names, 400)]),
+    "yearly": (now - 45 * day, [(n, None) for n in random.sample(names, 50)]),
+}
+for name, (until, grants) in groups.items():
+    group = con.execute(
+        "INSERT INTO groups (name, updates_until, mirrors, created_at) VALUES (?, ?, '[]', ?)",
+        (name, until, now)).lastrowid
+    con.executemany("INSERT OR REPLACE INTO group_grants (group_id, package, versions) VALUES (?, ?, ?)",
+                    [(group, p, v) for p, v in grants])
+    con.execute("INSERT INTO group_members (group_id, user_id) VALUES (?, ?)", (group, customer))
+con.execute("UPDATE access_stamp SET changed_at = ? WHERE id = 1", (now,))
+covered = {package for group_name, (_until, grants) in groups.items() if group_name != "licences"
+           for package, _versions in grants}
+only_constrained = sorted(p for p, _v in groups["licences"][1]
+                          if p not in covered and not (40 <= int(p[6:9]) < 90))
+open(sys.argv[1].replace("data/packyard.db", "filtered-package"), "w").write(only_constrained[0])
+con.commit()
+grants = con.execute("SELECT COUNT(*) FROM group_grants").fetchone()[0]
+print(f"catalogue: {len(names)} packages x 5 versions; customer in {len(groups)} groups with {grants} grants")
+PY
+
+"$BIN" serve > "$WORK/serve.out" &
+SERVER=$!
+PIDS+=($SERVER)
+for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+BASE=$(sed -n 's/^packyard listening on //p' "$WORK/serve.out")
+AUTH="Authorization: Basic $(printf 'customer:%s' "$TOKEN" | base64 -w0)"
+
+COLD=$(curl -fsS -o "$WORK/root.json" -w '%{time_total}' -H "$AUTH" "$BASE/packages.json")
+VISIBLE=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['available-packages']))" "$WORK/root.json")
+# A package the customer sees through a ^1.0 grant only: a filtered document.
+PACKAGE=$(cat "$WORK/filtered-package")
+
+NGINX_PORT=$(free_port)
+mkdir -p "$WORK/static/p2/$(dirname "$PACKAGE")"
+curl -fsS -H "$AUTH" "$BASE/p2/$PACKAGE.json" > "$WORK/static/p2/$PACKAGE.json"
+SIZE=$(stat -c %s "$WORK/static/p2/$PACKAGE.json")
+SEEN=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(len(d['packages'][sys.argv[2]]))" "$WORK/static/p2/$PACKAGE.json" "$PACKAGE")
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes auto;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    default_type application/json;
+    client_body_temp_path $WORK/nginx-tmp;
+    proxy_temp_path $WORK/nginx-tmp;
+    fastcgi_temp_path $WORK/nginx-tmp;
+    uwsgi_temp_path $WORK/nginx-tmp;
+    scgi_temp_path $WORK/nginx-tmp;
+    server { listen 127.0.0.1:$NGINX_PORT; root $WORK/static; }
+}
+CONF
+nginx -c "$WORK/nginx.conf" -g 'daemon off;' &
+PIDS+=($!)
+sleep 0.5
+cmp <(curl -fsS "http://127.0.0.1:$NGINX_PORT/p2/$PACKAGE.json") "$WORK/static/p2/$PACKAGE.json"
+
+# packages.json latency for the customer: one connection, wrk's median.
+MEDIAN=$(wrk -t1 -c1 -d5s --latency -H "$AUTH" "$BASE/packages.json" | awk '$1 == "50%" {print $2}')
+rps() { wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+wrk -t1 -c4 -d1s -H "$AUTH" "$BASE/p2/$PACKAGE.json" > /dev/null
+wrk -t1 -c4 -d1s "http://127.0.0.1:$NGINX_PORT/p2/$PACKAGE.json" > /dev/null
+PACKYARD=$(rps -H "$AUTH" "$BASE/p2/$PACKAGE.json")
+ADMIN_AUTH="Authorization: Basic $(printf 'admin:%s' "$ADMIN_TOKEN" | base64 -w0)"
+FULL=$(rps -H "$ADMIN_AUTH" "$BASE/p2/$PACKAGE.json")
+NGINX=$(rps -H "$AUTH" "http://127.0.0.1:$NGINX_PORT/p2/$PACKAGE.json")
+RSS=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER/status")
+PEAK=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
+
+echo "customer sees $VISIBLE of $PACKAGES packages"
+printf 'packages.json for the customer: cold %.1f ms, median %s (target < 10 ms)\n' "$(python3 -c "print($COLD*1000)")" "$MEDIAN"
+echo "/p2/$PACKAGE.json: $SEEN of 5 versions visible, $SIZE bytes; wrk -t2 -c$CONNECTIONS -d${DURATION}s"
+printf 'packyard (customer, filtered):  %10.0f req/s\n' "$PACKYARD"
+printf 'packyard (admin, unfiltered):   %10.0f req/s\n' "$FULL"
+printf 'nginx (the same file):          %10.0f req/s\n' "$NGINX"
+python3 -c "print(f'ratio customer/nginx: {$PACKYARD/$NGINX:.2f} (target >= 1.0); admin/nginx: {$FULL/$NGINX:.2f}; customer/admin: {$PACKYARD/$FULL:.2f}')"
+echo "packyard memory with this catalogue: RSS $((RSS / 1024)) MiB, peak $((PEAK / 1024)) MiB"
