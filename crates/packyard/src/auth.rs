@@ -88,7 +88,7 @@ pub struct Principal {
 
 pub struct Authenticator {
     db: Db,
-    verified: RwLock<HashMap<[u8; 32], (Arc<Principal>, Instant)>>,
+    verified: RwLock<HashMap<CacheKey, (Arc<Principal>, Instant)>>,
     /// Moves on every [`Self::forget_all`]: a lookup that started before it does not
     /// put what it read into the cache.
     generation: std::sync::atomic::AtomicU64,
@@ -228,6 +228,9 @@ impl Verified {
         }
     }
 }
+
+/// The hash of a user name and token: what verified credentials are remembered by.
+type CacheKey = [u8; 32];
 
 /// Cache keys are hashes, so the cache never holds a token in clear.
 fn cache_key(name: &str, token: &str) -> [u8; 32] {
