@@ -120,16 +120,13 @@ impl Db {
                 return Err(error);
             }
         };
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(id)
     }
 
     /// Removes a group, its grants and memberships; whether it existed.
     pub async fn remove_group(&self, name: &str) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
-        let Some(id) = group_id(&mut tx, name).await? else {
-            tx.rollback().await?;
+        let Some((mut tx, id)) = self.open_group(name).await? else {
             return Ok(false);
         };
         for table in ["group_grants", "group_members"] {
@@ -144,8 +141,7 @@ impl Db {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(true)
     }
 
@@ -155,9 +151,7 @@ impl Db {
         name: &str,
         change: &GroupChange,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
-        let Some(id) = group_id(&mut tx, name).await? else {
-            tx.rollback().await?;
+        let Some((mut tx, id)) = self.open_group(name).await? else {
             return Ok(false);
         };
         if let Some(until) = change.updates_until {
@@ -174,8 +168,7 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(true)
     }
 
@@ -187,9 +180,7 @@ impl Db {
         package: &str,
         versions: Option<&str>,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
-        let Some(id) = group_id(&mut tx, group).await? else {
-            tx.rollback().await?;
+        let Some((mut tx, id)) = self.open_group(group).await? else {
             return Ok(false);
         };
         sqlx::query("DELETE FROM group_grants WHERE group_id = $1 AND package = $2")
@@ -203,16 +194,13 @@ impl Db {
             .bind(versions)
             .execute(&mut *tx)
             .await?;
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(true)
     }
 
     /// Withdraws a grant; whether it existed.
     pub async fn revoke(&self, group: &str, package: &str) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
-        let Some(id) = group_id(&mut tx, group).await? else {
-            tx.rollback().await?;
+        let Some((mut tx, id)) = self.open_group(group).await? else {
             return Ok(false);
         };
         let removed = sqlx::query("DELETE FROM group_grants WHERE group_id = $1 AND package = $2")
@@ -221,8 +209,7 @@ impl Db {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(removed > 0)
     }
 
@@ -234,16 +221,10 @@ impl Db {
         user: &str,
         member: bool,
     ) -> Result<Option<()>, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
-        let Some(group_id) = group_id(&mut tx, group).await? else {
-            tx.rollback().await?;
+        let Some((mut tx, group_id)) = self.open_group(group).await? else {
             return Ok(None);
         };
-        let Some(user_id): Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(user_id) = user_id(&mut tx, user).await? else {
             tx.rollback().await?;
             return Ok(None);
         };
@@ -259,8 +240,7 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(Some(()))
     }
 
@@ -270,9 +250,7 @@ impl Db {
         group: &str,
         grants: &[(String, Option<String>)],
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
-        let Some(id) = group_id(&mut tx, group).await? else {
-            tx.rollback().await?;
+        let Some((mut tx, id)) = self.open_group(group).await? else {
             return Ok(false);
         };
         sqlx::query("DELETE FROM group_grants WHERE group_id = $1")
@@ -289,8 +267,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(true)
     }
 
@@ -298,11 +275,7 @@ impl Db {
     /// ignored); whether the user exists.
     pub async fn set_user_groups(&self, user: &str, groups: &[i64]) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let Some(user_id): Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(user_id) = user_id(&mut tx, user).await? else {
             tx.rollback().await?;
             return Ok(false);
         };
@@ -319,8 +292,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(true)
     }
 
@@ -337,17 +309,50 @@ impl Db {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(changed > 0)
     }
+}
+
+impl Db {
+    /// A transaction on the group `name` and its id; `None` (and no transaction left
+    /// open) when there is no such group.
+    async fn open_group(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Transaction<'static, Any>, i64)>, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        if let Some(id) = group_id(&mut tx, name).await? {
+            return Ok(Some((tx, id)));
+        }
+        // Now, not when the connection is next used: SQLite holds locks until then.
+        tx.rollback().await?;
+        Ok(None)
+    }
+}
+
+/// Records that who may see what changed, and commits the change with it.
+pub(super) async fn commit_access_change(mut tx: Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+    bump_access_stamp(&mut tx).await?;
+    tx.commit().await
+}
+
+/// The id of the user `name`.
+pub(super) async fn user_id(
+    tx: &mut Transaction<'_, Any>,
+    name: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await
 }
 
 /// Moves the access stamp forward in whole seconds: to now (rounded up), or a second
 /// past its value when the clock has not moved beyond it. Whole seconds because the
 /// stamp dates documents (`Last-Modified` has one-second resolution): every change
 /// must date them later than the one before.
-pub(super) async fn bump_access_stamp(tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+async fn bump_access_stamp(tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
     let now = (now_millis() + 999) / 1000 * 1000;
     sqlx::query(
         "UPDATE access_stamp SET changed_at = CASE WHEN changed_at + 1000 > $1 THEN changed_at + 1000 ELSE $1 END WHERE id = 1",

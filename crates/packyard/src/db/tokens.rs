@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::access::bump_access_stamp;
+use super::access::{commit_access_change, user_id};
 use super::users::{USER_COLUMNS, user_row};
 use super::{Db, User, now_millis};
 use crate::tokens::Scopes;
@@ -55,11 +55,7 @@ impl Db {
         token_hash: &str,
     ) -> Result<Option<TokenRow>, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let Some(user_id): Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(user_id) = user_id(&mut tx, user).await? else {
             tx.rollback().await?;
             return Ok(None);
         };
@@ -84,8 +80,7 @@ impl Db {
                 return Err(error);
             }
         };
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(Some(TokenRow {
             id,
             name: name.to_owned(),
@@ -132,8 +127,7 @@ impl Db {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(removed > 0)
     }
 

@@ -1,7 +1,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::access::bump_access_stamp;
+use super::access::{commit_access_change, user_id};
 use super::tokens::{TOKEN_COLUMNS, TokenRow, token_row};
 use super::{Db, now_millis};
 
@@ -106,8 +106,7 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(User {
             id,
             name: name.to_owned(),
@@ -160,19 +159,14 @@ impl Db {
         .await?
         .map(|row| user_row(&row))
         .transpose()?;
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(user)
     }
 
     /// Removes a user with its tokens and memberships; whether it existed.
     pub async fn remove_user(&self, name: &str) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let Some(id): Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(id) = user_id(&mut tx, name).await? else {
             tx.rollback().await?;
             return Ok(false);
         };
@@ -183,8 +177,7 @@ impl Db {
         ] {
             sqlx::query(statement).bind(id).execute(&mut *tx).await?;
         }
-        bump_access_stamp(&mut tx).await?;
-        tx.commit().await?;
+        commit_access_change(tx).await?;
         Ok(true)
     }
 
