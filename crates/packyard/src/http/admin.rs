@@ -569,14 +569,13 @@ pub async fn list_packages(
     State(app): State<Arc<App>>,
     reader: Reader,
 ) -> Result<Response, ApiError> {
-    let names: Vec<String> = app
-        .db
-        .package_stamps()
-        .await?
-        .into_iter()
-        .map(|stamp| stamp.name)
-        .filter(|name| reader.view.sees_package(name))
-        .collect();
+    let mut names = Vec::new();
+    for stamp in app.db.package_stamps().await? {
+        // Listed only when a version is visible, as in packages.json.
+        if app.metadata.visible(&stamp.name, &reader.view).await? {
+            names.push(stamp.name);
+        }
+    }
     Ok(Json(json!({"packageNames": names})).into_response())
 }
 
