@@ -96,9 +96,17 @@ impl Matrix {
     async fn build() -> Matrix {
         let data = TempDir::new("access-matrix");
         let dir = data.path().display().to_string();
-        let settings =
-            Settings::from_lookup(|name| (name == "PACKYARD_DATA_DIR").then(|| dir.clone()))
-                .unwrap();
+        // A mirror whose upstream refuses connections: past access, a 502.
+        let config = data.path().join("config.yaml");
+        let mirrors = json!({"mirrors": {"packagist": false, "up": {"url": "http://127.0.0.1:1"}}});
+        std::fs::write(&config, mirrors.to_string()).unwrap();
+        let config = config.display().to_string();
+        let settings = Settings::from_lookup(|name| match name {
+            "PACKYARD_DATA_DIR" => Some(dir.clone()),
+            "PACKYARD_CONFIG" => Some(config.clone()),
+            _ => None,
+        })
+        .unwrap();
         let app = App::open(settings).await.unwrap();
         let db = &app.db;
         let token = tokens::generate();
@@ -181,6 +189,11 @@ impl Matrix {
             ..GroupChange::default()
         };
         db.change_group("f", &frozen).await.unwrap();
+        let mirrors = GroupChange {
+            mirrors: Some(vec!["up".into()]),
+            ..GroupChange::default()
+        };
+        db.change_group("p", &mirrors).await.unwrap();
         for (who, name, scopes, expires) in [
             (
                 Who::ScopedToken,
@@ -354,6 +367,64 @@ async fn every_principal_sees_exactly_what_the_rules_allow_on_every_route() {
         };
         assert_eq!(upload.0, expected, "{}: {}", context("upload"), upload.1);
         cells += 1;
+    }
+
+    // Mirrors, job details and webhooks, per principal.
+    let job = matrix
+        .app
+        .jobs
+        .enqueue_job(&packyard::git_packages::job::ScanJob {
+            package: "acme/lib".into(),
+        })
+        .await
+        .unwrap();
+    let hook = r#"{"repository":{"url":"https://git.example.com/acme/none.git"}}"#;
+    for who in EVERYONE {
+        let context = |route: &str| format!("{who:?} {route}");
+        let (status, body) = matrix.get(who, "/mirror/up/packages.json").await;
+        let (_, unknown) = matrix.get(who, "/mirror/nope/packages.json").await;
+        let expected = match who {
+            _ if who.refused() => StatusCode::UNAUTHORIZED,
+            Who::ScopedToken => StatusCode::FORBIDDEN,
+            Who::Admin | Who::Maintainer | Who::FullAccess | Who::Pattern => {
+                StatusCode::BAD_GATEWAY
+            }
+            _ => StatusCode::NOT_FOUND,
+        };
+        assert_eq!(status, expected, "{}: {body}", context("mirror"));
+        if expected == StatusCode::NOT_FOUND {
+            assert_eq!(body, unknown.replace("nope", "up"), "{}", context("mirror"));
+        }
+
+        let (status, body) = matrix.get(who, &format!("/api/jobs/{job}")).await;
+        let (_, unknown) = matrix.get(who, "/api/jobs/999999").await;
+        let expected = match who {
+            _ if who.refused() => StatusCode::UNAUTHORIZED,
+            Who::ScopedToken => StatusCode::FORBIDDEN,
+            // The scan's report speaks of every version: only for those who see them all.
+            Who::Admin | Who::Maintainer | Who::FullAccess => StatusCode::OK,
+            _ => StatusCode::NOT_FOUND,
+        };
+        assert_eq!(status, expected, "{}: {body}", context("job"));
+        if expected == StatusCode::NOT_FOUND {
+            assert_eq!(
+                body,
+                unknown.replace("999999", &job.to_string()),
+                "{}",
+                context("job")
+            );
+        }
+
+        let (status, body) = matrix
+            .call(who, Method::POST, "/api/update-package", Body::from(hook))
+            .await;
+        let expected = match who {
+            _ if who.refused() => StatusCode::UNAUTHORIZED,
+            Who::Admin | Who::Maintainer => StatusCode::NOT_FOUND,
+            _ => StatusCode::FORBIDDEN,
+        };
+        assert_eq!(status, expected, "{}: {body}", context("update-package"));
+        cells += 3;
     }
 
     // Installs are counted only of packages the installer may see.
