@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::{Db, now_millis};
+use super::{Db, now_millis, or_roll_back};
 
 /// A group as stored, with its grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,22 +111,14 @@ impl Db {
         .bind(now_millis())
         .fetch_one(&mut *tx)
         .await;
-        // Roll back now rather than when the connection is next used: SQLite keeps the
-        // write lock of a failed insert until then.
-        let id: i64 = match inserted {
-            Ok(id) => id,
-            Err(error) => {
-                tx.rollback().await?;
-                return Err(error);
-            }
-        };
+        let (tx, id) = or_roll_back(tx, inserted).await?;
         commit_access_change(tx).await?;
         Ok(id)
     }
 
     /// Removes a group, its grants and memberships; whether it existed.
     pub async fn remove_group(&self, name: &str) -> Result<bool, sqlx::Error> {
-        let Some((mut tx, id)) = self.open_group(name).await? else {
+        let Some((mut tx, id)) = self.open_named(Named::Group, name).await? else {
             return Ok(false);
         };
         for table in ["group_grants", "group_members"] {
@@ -151,7 +143,7 @@ impl Db {
         name: &str,
         change: &GroupChange,
     ) -> Result<bool, sqlx::Error> {
-        let Some((mut tx, id)) = self.open_group(name).await? else {
+        let Some((mut tx, id)) = self.open_named(Named::Group, name).await? else {
             return Ok(false);
         };
         if let Some(until) = change.updates_until {
@@ -180,7 +172,7 @@ impl Db {
         package: &str,
         versions: Option<&str>,
     ) -> Result<bool, sqlx::Error> {
-        let Some((mut tx, id)) = self.open_group(group).await? else {
+        let Some((mut tx, id)) = self.open_named(Named::Group, group).await? else {
             return Ok(false);
         };
         sqlx::query("DELETE FROM group_grants WHERE group_id = $1 AND package = $2")
@@ -200,7 +192,7 @@ impl Db {
 
     /// Withdraws a grant; whether it existed.
     pub async fn revoke(&self, group: &str, package: &str) -> Result<bool, sqlx::Error> {
-        let Some((mut tx, id)) = self.open_group(group).await? else {
+        let Some((mut tx, id)) = self.open_named(Named::Group, group).await? else {
             return Ok(false);
         };
         let removed = sqlx::query("DELETE FROM group_grants WHERE group_id = $1 AND package = $2")
@@ -221,10 +213,12 @@ impl Db {
         user: &str,
         member: bool,
     ) -> Result<Option<()>, sqlx::Error> {
-        let Some((mut tx, group_id)) = self.open_group(group).await? else {
+        let Some((mut tx, group_id)) = self.open_named(Named::Group, group).await? else {
             return Ok(None);
         };
-        let Some(user_id) = user_id(&mut tx, user).await? else {
+        let found = id_of(&mut tx, Named::User, user).await;
+        let (mut tx, found) = or_roll_back(tx, found).await?;
+        let Some(user_id): Option<i64> = found else {
             tx.rollback().await?;
             return Ok(None);
         };
@@ -250,7 +244,7 @@ impl Db {
         group: &str,
         grants: &[(String, Option<String>)],
     ) -> Result<bool, sqlx::Error> {
-        let Some((mut tx, id)) = self.open_group(group).await? else {
+        let Some((mut tx, id)) = self.open_named(Named::Group, group).await? else {
             return Ok(false);
         };
         sqlx::query("DELETE FROM group_grants WHERE group_id = $1")
@@ -274,9 +268,7 @@ impl Db {
     /// Makes `user` a member of exactly the groups with these ids (unknown ids are
     /// ignored); whether the user exists.
     pub async fn set_user_groups(&self, user: &str, groups: &[i64]) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
-        let Some(user_id) = user_id(&mut tx, user).await? else {
-            tx.rollback().await?;
+        let Some((mut tx, user_id)) = self.open_named(Named::User, user).await? else {
             return Ok(false);
         };
         sqlx::query("DELETE FROM group_members WHERE user_id = $1")
@@ -314,38 +306,53 @@ impl Db {
     }
 }
 
+/// A table whose rows are named: what [`Db::open_named`] looks a row up in.
+#[derive(Clone, Copy)]
+pub(super) enum Named {
+    Group,
+    User,
+}
+
 impl Db {
-    /// A transaction on the group `name` and its id; `None` (and no transaction left
-    /// open) when there is no such group.
-    async fn open_group(
+    /// A transaction on the row `name` of a table and the row's id; `None`, with the
+    /// transaction already rolled back (see [`or_roll_back`]), when there is no such row.
+    pub(super) async fn open_named(
         &self,
+        table: Named,
         name: &str,
     ) -> Result<Option<(Transaction<'static, Any>, i64)>, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        if let Some(id) = group_id(&mut tx, name).await? {
-            return Ok(Some((tx, id)));
+        let found = id_of(&mut tx, table, name).await;
+        match or_roll_back(tx, found).await? {
+            (tx, Some(id)) => Ok(Some((tx, id))),
+            (tx, None) => {
+                tx.rollback().await?;
+                Ok(None)
+            }
         }
-        // Now, not when the connection is next used: SQLite holds locks until then.
-        tx.rollback().await?;
-        Ok(None)
     }
 }
 
 /// Records that who may see what changed, and commits the change with it.
-pub(super) async fn commit_access_change(mut tx: Transaction<'_, Any>) -> Result<(), sqlx::Error> {
-    bump_access_stamp(&mut tx).await?;
-    tx.commit().await
-}
-
-/// The id of the user `name`.
-pub(super) async fn user_id(
+/// The id of the row `name` of a table.
+async fn id_of(
     tx: &mut Transaction<'_, Any>,
+    table: Named,
     name: &str,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
+    let query = match table {
+        Named::Group => "SELECT id FROM groups WHERE name = $1",
+        Named::User => "SELECT id FROM users WHERE name = $1",
+    };
+    sqlx::query_scalar(query)
         .bind(name)
         .fetch_optional(&mut **tx)
         .await
+}
+
+pub(super) async fn commit_access_change(mut tx: Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+    bump_access_stamp(&mut tx).await?;
+    tx.commit().await
 }
 
 /// Moves the access stamp forward in whole seconds: to now (rounded up), or a second
@@ -361,13 +368,6 @@ async fn bump_access_stamp(tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Er
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-async fn group_id(tx: &mut Transaction<'_, Any>, name: &str) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM groups WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut **tx)
-        .await
 }
 
 fn group_row(row: &AnyRow) -> Result<GroupRow, sqlx::Error> {

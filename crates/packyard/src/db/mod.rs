@@ -93,6 +93,22 @@ impl Db {
     }
 }
 
+/// `result` with the transaction it ran in, or its error after rolling `tx` back at once:
+/// SQLite keeps a failed statement's write lock until the connection is next used,
+/// which is when a transaction dropped without a rollback is rolled back.
+pub(crate) async fn or_roll_back<T>(
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    result: Result<T, sqlx::Error>,
+) -> Result<(sqlx::Transaction<'static, sqlx::Any>, T), sqlx::Error> {
+    match result {
+        Ok(value) => Ok((tx, value)),
+        Err(error) => {
+            tx.rollback().await?;
+            Err(error)
+        }
+    }
+}
+
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
         .as_database_error()

@@ -4,9 +4,9 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::access::{commit_access_change, user_id};
+use super::access::{Named, commit_access_change};
 use super::users::{USER_COLUMNS, user_row};
-use super::{Db, User, now_millis};
+use super::{Db, User, now_millis, or_roll_back};
 use crate::tokens::Scopes;
 
 /// A token as stored (its secret only as a hash).
@@ -54,9 +54,7 @@ impl Db {
         expires_at: Option<i64>,
         token_hash: &str,
     ) -> Result<Option<TokenRow>, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
-        let Some(user_id) = user_id(&mut tx, user).await? else {
-            tx.rollback().await?;
+        let Some((mut tx, user_id)) = self.open_named(Named::User, user).await? else {
             return Ok(None);
         };
         let now = now_millis();
@@ -72,14 +70,7 @@ impl Db {
         .bind(expires_at)
         .fetch_one(&mut *tx)
         .await;
-        // A taken name: roll back now (SQLite keeps the failed insert's lock otherwise).
-        let id: i64 = match inserted {
-            Ok(id) => id,
-            Err(error) => {
-                tx.rollback().await?;
-                return Err(error);
-            }
-        };
+        let (tx, id) = or_roll_back(tx, inserted).await?;
         commit_access_change(tx).await?;
         Ok(Some(TokenRow {
             id,

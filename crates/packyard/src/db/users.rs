@@ -1,9 +1,9 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::access::{commit_access_change, user_id};
+use super::access::{Named, commit_access_change};
 use super::tokens::{TOKEN_COLUMNS, TokenRow, token_row};
-use super::{Db, now_millis};
+use super::{Db, now_millis, or_roll_back};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -91,15 +91,7 @@ impl Db {
         .bind(now)
         .fetch_one(&mut *tx)
         .await;
-        // A taken name: roll back now, not when the connection is next used (SQLite
-        // keeps the failed insert's write lock until then).
-        let id: i64 = match inserted {
-            Ok(id) => id,
-            Err(error) => {
-                tx.rollback().await?;
-                return Err(error);
-            }
-        };
+        let (mut tx, id) = or_roll_back(tx, inserted).await?;
         sqlx::query("INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(token_hash)
@@ -165,9 +157,7 @@ impl Db {
 
     /// Removes a user with its tokens and memberships; whether it existed.
     pub async fn remove_user(&self, name: &str) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
-        let Some(id) = user_id(&mut tx, name).await? else {
-            tx.rollback().await?;
+        let Some((mut tx, id)) = self.open_named(Named::User, name).await? else {
             return Ok(false);
         };
         for statement in [
