@@ -264,38 +264,42 @@ impl View {
 
     /// Whether any version of `package` may be visible to this caller.
     pub fn sees_package(&self, package: &str) -> bool {
-        match &self.reach {
-            Reach::Everything => true,
-            _ if self.public.contains(package) => true,
-            Reach::PublicOnly => false,
-            Reach::Groups { groups, .. } => groups
-                .iter()
-                .any(|group| group.grants_for(package).next().is_some()),
-        }
+        self.any_group_admits(package, |group, _| {
+            group.grants_for(package).next().is_some()
+        })
     }
 
     /// Whether every version of `package` is visible (no constraint, no freeze), so
     /// that its documents can be served unfiltered.
     pub fn sees_all_versions_of(&self, package: &str) -> bool {
-        match &self.reach {
-            Reach::Everything => true,
-            _ if self.public.contains(package) => true,
-            Reach::PublicOnly => false,
-            Reach::Groups {
-                groups,
-                user_updates_until,
-            } => groups.iter().any(|group| {
-                group.updates_until.or(*user_updates_until).is_none()
-                    && group
-                        .grants_for(package)
-                        .any(|grant| grant.versions.is_none())
-            }),
-        }
+        self.any_group_admits(package, |group, frozen_after| {
+            frozen_after.is_none()
+                && group
+                    .grants_for(package)
+                    .any(|grant| grant.versions.is_none())
+        })
     }
 
     /// Whether the version `normalized` of `package`, released at `released_at` (Unix
     /// milliseconds; for a branch, its commit's time), is visible.
     pub fn sees_version(&self, package: &str, normalized: &str, released_at: i64) -> bool {
+        self.any_group_admits(package, |group, frozen_after| {
+            frozen_after.is_none_or(|until| released_at <= until)
+                && group
+                    .grants_for(package)
+                    .any(|grant| grant.admits(normalized))
+        })
+    }
+
+    /// Whether `package` passes: outright for a caller who sees everything or for a
+    /// public package, never for an anonymous caller otherwise, and else when `admits`
+    /// holds for one of the caller's groups, given the time its updates are frozen
+    /// after (the group's own freeze, else the user's).
+    fn any_group_admits(
+        &self,
+        package: &str,
+        admits: impl Fn(&Group, Option<i64>) -> bool,
+    ) -> bool {
         match &self.reach {
             Reach::Everything => true,
             _ if self.public.contains(package) => true,
@@ -303,16 +307,9 @@ impl View {
             Reach::Groups {
                 groups,
                 user_updates_until,
-            } => groups.iter().any(|group| {
-                let frozen = group
-                    .updates_until
-                    .or(*user_updates_until)
-                    .is_some_and(|until| released_at > until);
-                !frozen
-                    && group
-                        .grants_for(package)
-                        .any(|grant| grant.admits(normalized))
-            }),
+            } => groups
+                .iter()
+                .any(|group| admits(group, group.updates_until.or(*user_updates_until))),
         }
     }
 
