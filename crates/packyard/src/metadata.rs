@@ -181,10 +181,7 @@ impl Metadata {
         let stamps = self.state.read().unwrap().stamps.clone();
         let mut visible: Vec<(&String, i64)> = Vec::new();
         for (name, stamp) in stamps.iter() {
-            // Constrained or frozen grants: only if some version passes them.
-            if view.sees_all_versions_of(name)
-                || (view.sees_package(name) && self.visible(name, view).await?)
-            {
+            if self.visible(name, view).await? {
                 visible.push((name, *stamp));
             }
         }
