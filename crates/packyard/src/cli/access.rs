@@ -430,9 +430,6 @@ pub async fn token(settings: Settings, command: TokenCommand) -> anyhow::Result<
                 .tokens_of(&user)
                 .await?
                 .with_context(|| format!("no user named {user}"))?;
-            let date = |at: Option<i64>, none: &str| {
-                at.map_or_else(|| none.to_owned(), |ms| rfc3339(ms / 1000))
-            };
             for token in tokens {
                 println!(
                     "{}\t{}\texpires: {}\tlast used: {}{}",
@@ -467,6 +464,11 @@ fn parse_date_flag(text: &str) -> anyhow::Result<Option<i64>> {
     })
 }
 
+/// A moment in Unix milliseconds as a date and time, or `none` when there is none.
+fn date(at: Option<i64>, none: &str) -> String {
+    at.map_or_else(|| none.to_owned(), |ms| rfc3339(ms / 1000))
+}
+
 fn describe(user: &User) -> String {
     let role = if user.is_admin {
         "admin"
@@ -477,8 +479,6 @@ fn describe(user: &User) -> String {
     } else {
         "user"
     };
-    let date =
-        |at: Option<i64>, none: &str| at.map_or_else(|| none.to_owned(), |ms| rfc3339(ms / 1000));
     format!(
         "{role} {}\texpires: {}\tupdates until: {}",
         user.name,
