@@ -12,26 +12,14 @@
 # Targets (issue 10): packages.json < 10 ms median; /p2/ >= 1.0 x nginx.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${1:-10}
 CONNECTIONS=${2:-32}
 PACKAGES=${PACKAGES:-10000}
 
-need=()
-command -v nginx >/dev/null || need+=(nginx-light)
-command -v wrk >/dev/null || need+=(wrk)
-if [ ${#need[@]} -gt 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-cargo build --release --quiet -p packyard
-BIN=$PWD/target/release/packyard
-
-WORK=$(mktemp -d /tmp/packyard-acl-bench.XXXXXX)
-chmod 755 "$WORK"  # nginx workers run unprivileged
-PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+need_commands nginx:nginx-light wrk
+build_packyard
+make_workdir acl-bench
 
 export PACKYARD_DATA_DIR=$WORK/data PACKYARD_LISTEN=127.0.0.1:0 RUST_LOG=warn
 ADMIN_TOKEN=$("$BIN" user add admin --admin | tail -n 1)   # creates the database
@@ -90,11 +78,7 @@ grants = con.execute("SELECT COUNT(*) FROM group_grants").fetchone()[0]
 print(f"catalogue: {len(names)} packages x 5 versions; customer in {len(groups)} groups with {grants} grants")
 PY
 
-"$BIN" serve > "$WORK/serve.out" &
-SERVER=$!
-PIDS+=($SERVER)
-for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
-BASE=$(sed -n 's/^packyard listening on //p' "$WORK/serve.out")
+start_packyard
 AUTH="Authorization: Basic $(printf 'customer:%s' "$TOKEN" | base64 -w0)"
 
 COLD=$(curl -fsS -o "$WORK/root.json" -w '%{time_total}' -H "$AUTH" "$BASE/packages.json")
@@ -107,30 +91,11 @@ mkdir -p "$WORK/static/p2/$(dirname "$PACKAGE")"
 curl -fsS -H "$AUTH" "$BASE/p2/$PACKAGE.json" > "$WORK/static/p2/$PACKAGE.json"
 SIZE=$(stat -c %s "$WORK/static/p2/$PACKAGE.json")
 SEEN=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(len(d['packages'][sys.argv[2]]))" "$WORK/static/p2/$PACKAGE.json" "$PACKAGE")
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes auto;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    default_type application/json;
-    client_body_temp_path $WORK/nginx-tmp;
-    proxy_temp_path $WORK/nginx-tmp;
-    fastcgi_temp_path $WORK/nginx-tmp;
-    uwsgi_temp_path $WORK/nginx-tmp;
-    scgi_temp_path $WORK/nginx-tmp;
-    server { listen 127.0.0.1:$NGINX_PORT; root $WORK/static; }
-}
-CONF
-nginx -c "$WORK/nginx.conf" -g 'daemon off;' &
-PIDS+=($!)
-sleep 0.5
+start_static_nginx "$NGINX_PORT"
 cmp <(curl -fsS "http://127.0.0.1:$NGINX_PORT/p2/$PACKAGE.json") "$WORK/static/p2/$PACKAGE.json"
 
 # packages.json latency for the customer: one connection, wrk's median.
 MEDIAN=$(wrk -t1 -c1 -d5s --latency -H "$AUTH" "$BASE/packages.json" | awk '$1 == "50%" {print $2}')
-rps() { wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
 wrk -t1 -c4 -d1s -H "$AUTH" "$BASE/p2/$PACKAGE.json" > /dev/null
 wrk -t1 -c4 -d1s "http://127.0.0.1:$NGINX_PORT/p2/$PACKAGE.json" > /dev/null
 PACKYARD=$(rps -H "$AUTH" "$BASE/p2/$PACKAGE.json")

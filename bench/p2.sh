@@ -8,27 +8,14 @@
 # Target (issue 2): packyard >= 0.8 x nginx.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${1:-10}
 CONNECTIONS=${2:-32}
 VERSIONS=${VERSIONS:-30}
 
-need=()
-command -v nginx >/dev/null || need+=(nginx-light)
-command -v wrk >/dev/null || need+=(wrk)
-command -v zip >/dev/null || need+=(zip)
-if [ ${#need[@]} -gt 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-cargo build --release --quiet -p packyard
-BIN=$PWD/target/release/packyard
-
-WORK=$(mktemp -d /tmp/packyard-bench.XXXXXX)
-chmod 755 "$WORK"  # nginx workers run unprivileged
-PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+need_commands nginx:nginx-light wrk zip
+build_packyard
+make_workdir bench
 
 NGINX_PORT=$(free_port)
 # The mirror's upstream is nginx itself, serving a static Composer repository.
@@ -39,10 +26,7 @@ mirrors:
 YAML
 export PACKYARD_DATA_DIR=$WORK/data PACKYARD_LISTEN=127.0.0.1:0 RUST_LOG=warn PACKYARD_CONFIG=$WORK/config.yaml
 TOKEN=$("$BIN" user add bench --admin | tail -n 1)
-"$BIN" serve > "$WORK/serve.out" &
-PIDS+=($!)
-for _ in $(seq 50); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
-BASE=$(sed -n 's/^packyard listening on //p' "$WORK/serve.out")
+start_packyard
 
 # A package with $VERSIONS versions, so the document has a realistic size.
 mkdir -p "$WORK/pkg/src"
@@ -65,32 +49,10 @@ SIZE=$(stat -c %s "$WORK/static/p2/acme/lib.json")
 mkdir -p "$WORK/static/upstream/p2/acme"
 echo '{"packages":[],"metadata-url":"/upstream/p2/%package%.json"}' > "$WORK/static/upstream/packages.json"
 cp "$WORK/static/p2/acme/lib.json" "$WORK/static/upstream/p2/acme/mirrored.json"
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes auto;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    default_type application/json;
-    client_body_temp_path $WORK/nginx-tmp;
-    proxy_temp_path $WORK/nginx-tmp;
-    fastcgi_temp_path $WORK/nginx-tmp;
-    uwsgi_temp_path $WORK/nginx-tmp;
-    scgi_temp_path $WORK/nginx-tmp;
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        root $WORK/static;
-    }
-}
-CONF
-nginx -c "$WORK/nginx.conf" -g 'daemon off;' &
-PIDS+=($!)
-sleep 0.5
+start_static_nginx "$NGINX_PORT"
 cmp <(curl -fsS "http://127.0.0.1:$NGINX_PORT/p2/acme/lib.json") "$WORK/static/p2/acme/lib.json"
 
 AUTH="Authorization: Basic $(printf 'bench:%s' "$TOKEN" | base64 -w0)"
-rps() { wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
 MIRRORED="$BASE/mirror/bench/p2/acme/mirrored.json"
 cmp <(curl -fsS -u "bench:$TOKEN" "$MIRRORED") "$WORK/static/p2/acme/lib.json"
 # Warm all three, then measure.

@@ -6,19 +6,14 @@
 #   bench/storage_rss.sh [SIZE_MIB] [CLIENTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 SIZE_MIB=${1:-200}
 CLIENTS=${2:-50}
 
 command -v s3s-fs >/dev/null || cargo install s3s-fs@0.14.1 --locked --features binary --quiet
-command -v zip >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip >/dev/null; }
-cargo build --release --quiet -p packyard
-BIN=$PWD/target/release/packyard
-
-WORK=$(mktemp -d /tmp/packyard-rss.XXXXXX)
-PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+need_commands zip
+build_packyard
+make_workdir rss
 
 S3_PORT=$(free_port)
 mkdir -p "$WORK/s3/bench"
@@ -30,11 +25,7 @@ export STORAGE_SOURCE=s3 STORAGE_AWS_BUCKET=bench PACKYARD_ARTIFACT_CACHE_MAX=0 
 export STORAGE_AWS_ARGS="{\"endpoint\":\"http://127.0.0.1:$S3_PORT\",\"accessKeyId\":\"AK\",\"accessKeySecret\":\"SK\"}"
 sleep 0.3
 TOKEN=$("$BIN" user add bench --admin | tail -n 1)
-"$BIN" serve > "$WORK/serve.out" &
-SERVER=$!
-PIDS+=($SERVER)
-for _ in $(seq 50); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
-BASE=$(sed -n 's/^packyard listening on //p' "$WORK/serve.out")
+start_packyard
 
 mkdir -p "$WORK/pkg"
 echo '{"name":"acme/big","type":"library"}' > "$WORK/pkg/composer.json"
