@@ -180,12 +180,7 @@ impl Db {
             .bind(package)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO group_grants (group_id, package, versions) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(package)
-            .bind(versions)
-            .execute(&mut *tx)
-            .await?;
+        insert_grant(&mut tx, id, package, versions).await?;
         commit_access_change(tx).await?;
         Ok(true)
     }
@@ -252,14 +247,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         for (package, versions) in grants {
-            sqlx::query(
-                "INSERT INTO group_grants (group_id, package, versions) VALUES ($1, $2, $3)",
-            )
-            .bind(id)
-            .bind(package)
-            .bind(versions)
-            .execute(&mut *tx)
-            .await?;
+            insert_grant(&mut tx, id, package, versions.as_deref()).await?;
         }
         commit_access_change(tx).await?;
         Ok(true)
@@ -348,6 +336,22 @@ async fn id_of(
         .bind(name)
         .fetch_optional(&mut **tx)
         .await
+}
+
+/// Adds the grant of `package` (a name or pattern) at `versions` to a group.
+async fn insert_grant(
+    tx: &mut Transaction<'_, Any>,
+    group_id: i64,
+    package: &str,
+    versions: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO group_grants (group_id, package, versions) VALUES ($1, $2, $3)")
+        .bind(group_id)
+        .bind(package)
+        .bind(versions)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 pub(super) async fn commit_access_change(mut tx: Transaction<'_, Any>) -> Result<(), sqlx::Error> {
