@@ -6,19 +6,14 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use packyard::app::App;
+use axum::http::{Method, StatusCode};
+use common::in_process::InProcess;
 use packyard::auth::hash_token;
-use packyard::config::Settings;
 use packyard::db::{GroupChange, Role, UserChange, now_millis};
 use packyard::tokens::{self, Scope, Scopes};
 use serde_json::{Value, json};
-use testkit::TempDir;
-use tower::ServiceExt;
 
 /// `(package, version)` in upload order.
 const CATALOGUE: [(&str, &str); 4] = [
@@ -85,41 +80,34 @@ impl Who {
 }
 
 struct Matrix {
-    router: Router,
-    app: Arc<App>,
+    inner: InProcess,
     tokens: Vec<(Who, String)>,
     references: Vec<(&'static str, &'static str, String)>,
-    _data: TempDir,
+}
+
+impl std::ops::Deref for Matrix {
+    type Target = InProcess;
+
+    fn deref(&self) -> &InProcess {
+        &self.inner
+    }
 }
 
 impl Matrix {
     async fn build() -> Matrix {
-        let data = TempDir::new("access-matrix");
-        let dir = data.path().display().to_string();
         // A mirror whose upstream refuses connections: past access, a 502.
-        let config = data.path().join("config.yaml");
         let mirrors = json!({"mirrors": {"packagist": false, "up": {"url": "http://127.0.0.1:1"}}});
-        std::fs::write(&config, mirrors.to_string()).unwrap();
-        let config = config.display().to_string();
-        let settings = Settings::from_lookup(|name| match name {
-            "PACKYARD_DATA_DIR" => Some(dir.clone()),
-            "PACKYARD_CONFIG" => Some(config.clone()),
-            _ => None,
-        })
-        .unwrap();
-        let app = App::open(settings).await.unwrap();
+        let inner = InProcess::open("access-matrix", &mirrors, &[]).await;
+        let app = inner.app.clone();
         let db = &app.db;
         let token = tokens::generate();
         db.create_user("admin", Role::Admin, &hash_token(&token))
             .await
             .unwrap();
-        let router = packyard::http::router(app.clone());
         let mut matrix = Matrix {
-            router,
-            app: app.clone(),
+            inner,
             tokens: vec![(Who::Admin, token)],
             references: Vec::new(),
-            _data: data,
         };
         let mut freeze = 0;
         for (package, version) in CATALOGUE {
@@ -209,25 +197,18 @@ impl Matrix {
                 .unwrap();
             matrix.tokens.push((who, token));
         }
-        app.access.refresh(|| app.auth.forget_all()).await.unwrap();
+        matrix.refresh_access().await;
         matrix
     }
 
     async fn call(&self, who: Who, method: Method, path: &str, body: Body) -> (StatusCode, String) {
         let token = &self.tokens.iter().find(|(w, _)| *w == who).unwrap().1;
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, "repo.test")
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .body(body)
-            .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, String::from_utf8_lossy(&body).into_owned())
+        let authorization = format!("Bearer {token}");
+        let reply = self
+            .inner
+            .send(method, path, Some(&authorization), body)
+            .await;
+        (reply.status, reply.text())
     }
 
     async fn get(&self, who: Who, path: &str) -> (StatusCode, String) {

@@ -8,33 +8,33 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;
 use common::git::GitRepo;
-use packyard::app::App;
+use common::in_process::{InProcess, Reply};
 use packyard::auth::{generate_token, hash_token};
-use packyard::config::Settings;
 use packyard::db::{Role, UserChange};
 use packyard::git_packages::{self, AddRequest};
 use serde_json::{Value, json};
-use testkit::TempDir;
-use tower::ServiceExt;
 
 /// An app with one user of each role and a config file defining mirrors whose upstream
 /// refuses connections (127.0.0.1:1): `up` (private), `open` (public), `tight` (strict).
 struct TestApp {
-    app: Arc<App>,
-    router: Router,
+    inner: InProcess,
     tokens: Vec<(&'static str, String)>,
-    data: TempDir,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = InProcess;
+
+    fn deref(&self) -> &InProcess {
+        &self.inner
+    }
 }
 
 impl TestApp {
     async fn start(extra: &[(&str, &str)]) -> TestApp {
-        let data = TempDir::new("http-routes");
-        let config = data.path().join("config.yaml");
         let upstream = "http://127.0.0.1:1";
         let mirrors = json!({"mirrors": {
             "packagist": false,
@@ -42,22 +42,7 @@ impl TestApp {
             "open": {"url": upstream, "public_access": true},
             "tight": {"url": upstream, "strict": true},
         }});
-        std::fs::write(&config, mirrors.to_string()).unwrap();
-        let mut env: Vec<(String, String)> = vec![
-            (
-                "PACKYARD_DATA_DIR".into(),
-                data.path().display().to_string(),
-            ),
-            ("PACKYARD_CONFIG".into(), config.display().to_string()),
-        ];
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let settings = Settings::from_lookup(|name| {
-            env.iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.clone())
-        })
-        .unwrap();
-        let app = App::open(settings).await.unwrap();
+        let inner = InProcess::open("http-routes", &mirrors, extra).await;
         let mut tokens = Vec::new();
         for (name, role) in [
             ("reader", Role::User),
@@ -66,7 +51,9 @@ impl TestApp {
             ("admin", Role::Admin),
         ] {
             let token = generate_token();
-            app.db
+            inner
+                .app
+                .db
                 .create_user(name, role, &hash_token(&token))
                 .await
                 .unwrap();
@@ -77,15 +64,9 @@ impl TestApp {
             full_access: Some(true),
             ..UserChange::default()
         };
-        app.db.change_user("reader", &full).await.unwrap();
-        app.access.refresh(|| app.auth.forget_all()).await.unwrap();
-        let router = packyard::http::router(app.clone());
-        TestApp {
-            app,
-            router,
-            tokens,
-            data,
-        }
+        inner.app.db.change_user("reader", &full).await.unwrap();
+        inner.refresh_access().await;
+        TestApp { inner, tokens }
     }
 
     fn token(&self, user: &str) -> &str {
@@ -97,30 +78,12 @@ impl TestApp {
             .1
     }
 
-    async fn call(&self, request: Request<Body>) -> Reply {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
     /// `method path` as `user` (`None`: anonymous) with `body`.
-    async fn send(&self, method: &Method, path: &str, user: Option<&str>, body: Body) -> Reply {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, "repo.test");
-        if let Some(user) = user {
-            request = request.header(header::AUTHORIZATION, basic(user, self.token(user)));
-        }
-        self.call(request.body(body).unwrap()).await
+    async fn send_as(&self, method: &Method, path: &str, user: Option<&str>, body: Body) -> Reply {
+        let authorization = user.map(|user| basic(user, self.token(user)));
+        self.inner
+            .send(method.clone(), path, authorization.as_deref(), body)
+            .await
     }
 
     /// `method path` with a Bearer `token` and a JSON `body` (`Value::Null`: none).
@@ -130,35 +93,14 @@ impl TestApp {
         } else {
             Body::from(body.to_string())
         };
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, "repo.test")
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .body(body)
-            .unwrap();
-        self.call(request).await
+        let authorization = format!("Bearer {token}");
+        self.inner
+            .send(method, path, Some(&authorization), body)
+            .await
     }
-
-    /// Applies access changes at once, as the server's 2 s refresher would.
-    async fn refresh_access(&self) {
-        let auth = &self.app.auth;
-        self.app.access.refresh(|| auth.forget_all()).await.unwrap();
-    }
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
     /// An error answer: `{"status":"error","message":...}` with a message.
     fn assert_error(&self, status: StatusCode, context: &str) {
         assert_eq!(
@@ -376,7 +318,7 @@ async fn every_route_answers_each_role_as_documented() {
                 user.unwrap_or("anonymous")
             );
             let reply = app
-                .send(&expect.method, expect.path, user, Body::from(expect.body))
+                .send_as(&expect.method, expect.path, user, Body::from(expect.body))
                 .await;
             let status = StatusCode::from_u16(status).unwrap();
             if status.is_success() {
@@ -406,7 +348,7 @@ async fn every_route_answers_each_role_as_documented() {
 async fn wrong_credentials_are_refused_even_where_anonymous_reads_are_allowed() {
     let app = TestApp::start(&[("PUBLIC_ACCESS", "1")]).await;
     let anonymous = app
-        .send(&Method::GET, "/packages.json", None, Body::empty())
+        .send_as(&Method::GET, "/packages.json", None, Body::empty())
         .await;
     assert_eq!(anonymous.status, StatusCode::OK);
     assert_eq!(
@@ -459,7 +401,7 @@ async fn wrong_credentials_are_refused_even_where_anonymous_reads_are_allowed() 
     }
     // Public reads do not reach the management API.
     let upload = app
-        .send(
+        .send_as(
             &Method::PUT,
             "/api/packages/upload/acme/lib/1.0.0",
             None,
@@ -502,7 +444,7 @@ async fn credentials_are_checked_before_any_body_is_read() {
         (Method::POST, "/downloads/", None, 401),
     ] {
         let read = Arc::new(AtomicBool::new(false));
-        let reply = app.send(&method, path, user, watched_body(&read)).await;
+        let reply = app.send_as(&method, path, user, watched_body(&read)).await;
         let context = format!("{method} {path} as {user:?}");
         reply.assert_error(StatusCode::from_u16(status).unwrap(), &context);
         assert!(!read.load(Ordering::SeqCst), "{context}: the body was read");
@@ -546,7 +488,7 @@ async fn a_key_file_that_cannot_be_written_is_a_server_fault() {
         "credentials": {"ssh_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n"},
     }});
     let reply = app
-        .send(
+        .send_as(
             &Method::POST,
             "/api/create-package",
             Some("maintainer"),
@@ -589,7 +531,7 @@ async fn failing_dist_builds_are_server_faults_not_the_callers() {
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::write(&scratch, "in the way").unwrap();
     let reply = app
-        .send(&Method::GET, &zipball, Some("reader"), Body::empty())
+        .send_as(&Method::GET, &zipball, Some("reader"), Body::empty())
         .await;
     reply.assert_error(StatusCode::INTERNAL_SERVER_ERROR, "scratch dir");
     std::fs::remove_file(&scratch).unwrap();
@@ -599,7 +541,7 @@ async fn failing_dist_builds_are_server_faults_not_the_callers() {
     drop(repo);
     std::fs::remove_dir_all(app.data.path().join("vcs")).unwrap();
     let reply = app
-        .send(&Method::GET, &zipball, Some("reader"), Body::empty())
+        .send_as(&Method::GET, &zipball, Some("reader"), Body::empty())
         .await;
     reply.assert_error(StatusCode::BAD_GATEWAY, "repository gone");
     let message = reply.json()["message"].as_str().unwrap().to_owned();
@@ -615,7 +557,7 @@ async fn a_built_dist_is_served_with_its_length() {
     let app = TestApp::start(&[]).await;
     let (_repo, commit) = git_package(&app).await;
     let reply = app
-        .send(
+        .send_as(
             &Method::GET,
             &format!("/zipball/acme/built/{commit}.zip"),
             Some("reader"),
@@ -639,7 +581,7 @@ async fn the_access_api_manages_users_groups_tokens_and_lists_what_callers_see()
         let zip = common::package_zip("acme/lib", &[], version);
         let path = format!("/api/packages/upload/acme/lib/{version}");
         let reply = app
-            .send(&Method::PUT, &path, Some("admin"), Body::from(zip))
+            .send_as(&Method::PUT, &path, Some("admin"), Body::from(zip))
             .await;
         assert_eq!(reply.status, StatusCode::CREATED);
     }

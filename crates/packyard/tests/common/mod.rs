@@ -13,6 +13,7 @@ use sha1::{Digest, Sha1};
 use zip::write::SimpleFileOptions;
 
 pub mod git;
+pub mod in_process;
 
 pub use testkit::{TempDir, unique_name};
 

@@ -1,0 +1,102 @@
+//! An `App` in this process, on a temporary SQLite database and data dir, and requests
+//! to its router: for tests of the HTTP contract that need no server process.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use packyard::app::App;
+use packyard::config::Settings;
+use serde_json::Value;
+use testkit::TempDir;
+use tower::ServiceExt;
+
+pub struct InProcess {
+    pub app: Arc<App>,
+    pub router: Router,
+    pub data: TempDir,
+}
+
+impl InProcess {
+    /// An app with `config` as its config file and `extra` in its environment besides
+    /// the data dir and the config file's path.
+    pub async fn open(name: &str, config: &Value, extra: &[(&str, &str)]) -> InProcess {
+        let data = TempDir::new(name);
+        let config_file = data.path().join("config.yaml");
+        std::fs::write(&config_file, config.to_string()).unwrap();
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "PACKYARD_DATA_DIR".into(),
+                data.path().display().to_string(),
+            ),
+            ("PACKYARD_CONFIG".into(), config_file.display().to_string()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let settings = Settings::from_lookup(|name| {
+            env.iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        })
+        .unwrap();
+        let app = App::open(settings).await.unwrap();
+        let router = packyard::http::router(app.clone());
+        InProcess { app, router, data }
+    }
+
+    pub async fn call(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `method path` on the host `repo.test` with `body` and, when given, this
+    /// `Authorization` header.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Body,
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "repo.test");
+        if let Some(authorization) = authorization {
+            request = request.header(header::AUTHORIZATION, authorization);
+        }
+        self.call(request.body(body).unwrap()).await
+    }
+
+    /// Applies access changes at once, as the server's 2 s refresher would.
+    pub async fn refresh_access(&self) {
+        let auth = &self.app.auth;
+        self.app.access.refresh(|| auth.forget_all()).await.unwrap();
+    }
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
