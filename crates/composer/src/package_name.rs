@@ -27,13 +27,33 @@ const RESERVED_NAMES: [&str; 22] = [
     "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
 ];
 
-/// The shape Composer requires, written with explicit ASCII classes where Composer uses
-/// the `i` flag: PCRE without `u` folds ASCII only, whereas the regex crate's Unicode
-/// case folding would let e.g. the Kelvin sign stand in for `k`.
-static NAME_SHAPE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[A-Za-z0-9](?:[_.-]?[A-Za-z0-9]+)*/[A-Za-z0-9](?:(?:[_.]|-{1,2})?[A-Za-z0-9]+)*$")
-        .expect("package name regex compiles")
-});
+/// Composer's shape for names, `^[a-z0-9]([_.-]?[a-z0-9]+)*/[a-z0-9](([_.]|-{1,2})?[a-z0-9]+)*$`
+/// with the `i` flag (PCRE without `u` folds ASCII only): words of ASCII letters and
+/// digits, separated in the vendor by one `_`, `.` or `-`, in the package by one `_`
+/// or `.` or by one or two `-`. Checked by hand rather than with a regex because every
+/// Composer request checks the name it asks for.
+fn has_composer_shape(name: &str) -> bool {
+    name.split_once('/').is_some_and(|(vendor, package)| {
+        words_with_separators(vendor, 1) && words_with_separators(package, 2)
+    })
+}
+
+/// Whether `part` is ASCII alphanumeric words joined by single `_`, `.` or `-`, or by
+/// runs of at most `max_dashes` dashes.
+fn words_with_separators(part: &str, max_dashes: usize) -> bool {
+    let bytes = part.as_bytes();
+    let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    first.is_ascii_alphanumeric()
+        && last.is_ascii_alphanumeric()
+        && bytes
+            .split(u8::is_ascii_alphanumeric)
+            .all(|separator| match separator {
+                [] | [b'_' | b'.' | b'-'] => true,
+                dashes => dashes.len() <= max_dashes && dashes.iter().all(|&b| b == b'-'),
+            })
+}
 
 /// `PlatformRepository::PLATFORM_PACKAGE_REGEX`.
 static PLATFORM_NAME: LazyLock<Regex> = LazyLock::new(|| {
@@ -146,14 +166,14 @@ fn check_structure(name: &str) -> Result<(), NameError> {
             character,
         });
     }
-    if !NAME_SHAPE.is_match(name) {
+    if !has_composer_shape(name) {
         return Err(NameError::BadSeparators { name: owned() });
     }
-    let lowercase = name.to_ascii_lowercase();
-    if lowercase
-        .split('/')
-        .any(|part| RESERVED_NAMES.contains(&part))
-    {
+    if name.split('/').any(|part| {
+        RESERVED_NAMES
+            .iter()
+            .any(|reserved| part.eq_ignore_ascii_case(reserved))
+    }) {
         return Err(NameError::Reserved { name: owned() });
     }
     if name.ends_with(".json") {
@@ -266,6 +286,30 @@ impl From<PackageName> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written shape check agrees with Composer's regex on every string of up
+    /// to 6 characters over letters of both cases, a digit, each separator and `/`.
+    #[test]
+    fn shape_check_agrees_with_composers_regex() {
+        let regex = Regex::new(
+            r"^[A-Za-z0-9](?:[_.-]?[A-Za-z0-9]+)*/[A-Za-z0-9](?:(?:[_.]|-{1,2})?[A-Za-z0-9]+)*$",
+        )
+        .unwrap();
+        let alphabet = ['a', 'B', '0', '-', '.', '_', '/'];
+        let mut names = vec![String::new()];
+        let mut checked = 0;
+        for _ in 0..6 {
+            names = names
+                .iter()
+                .flat_map(|name| alphabet.iter().map(move |c| format!("{name}{c}")))
+                .collect();
+            for name in &names {
+                assert_eq!(has_composer_shape(name), regex.is_match(name), "{name:?}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, (1..=6).map(|n| 7usize.pow(n)).sum::<usize>());
+    }
 
     #[test]
     fn valid_names() {

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -93,7 +93,7 @@ pub struct Authenticator {
     /// put what it read into the cache.
     generation: std::sync::atomic::AtomicU64,
     /// Token id → when and from where it was last used, until [`Self::flush_uses`].
-    uses: Mutex<HashMap<i64, (i64, Option<IpAddr>)>>,
+    uses: RwLock<HashMap<i64, (i64, Option<IpAddr>)>>,
 }
 
 impl Authenticator {
@@ -102,7 +102,7 @@ impl Authenticator {
             db,
             verified: RwLock::new(HashMap::new()),
             generation: std::sync::atomic::AtomicU64::new(0),
-            uses: Mutex::new(HashMap::new()),
+            uses: RwLock::new(HashMap::new()),
         }
     }
 
@@ -182,17 +182,24 @@ impl Authenticator {
     }
 
     /// Notes that a token was used now from `address`; written by [`Self::flush_uses`].
-    /// Cheap on purpose: it runs on every authenticated request.
+    /// Runs on every authenticated request, so a use in the same second from the same
+    /// address as the one noted changes nothing and takes only a read lock: threads
+    /// serving one busy token do not queue on a lock.
     pub fn record_use(&self, token: i64, address: Option<IpAddr>) {
-        self.uses
-            .lock()
-            .unwrap()
-            .insert(token, (crate::db::now_millis(), address));
+        let now = crate::db::now_millis();
+        let noted = |uses: &HashMap<i64, (i64, Option<IpAddr>)>| {
+            uses.get(&token)
+                .is_some_and(|&(at, from)| at / 1000 == now / 1000 && from == address)
+        };
+        if noted(&self.uses.read().unwrap()) {
+            return;
+        }
+        self.uses.write().unwrap().insert(token, (now, address));
     }
 
     /// Writes the uses noted since the last flush, in one transaction.
     pub async fn flush_uses(&self) -> Result<usize, sqlx::Error> {
-        let uses: Vec<(i64, i64, String)> = std::mem::take(&mut *self.uses.lock().unwrap())
+        let uses: Vec<(i64, i64, String)> = std::mem::take(&mut *self.uses.write().unwrap())
             .into_iter()
             .map(|(id, (at, from))| {
                 let from = from.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());

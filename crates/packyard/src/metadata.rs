@@ -7,7 +7,7 @@
 //! no database.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -69,11 +69,13 @@ struct PackageEntry {
     stamp: i64,
     versions: Vec<VersionRecord>,
     dists: HashMap<String, DistLocation>,
-    /// Rendered `(tagged, dev)` documents per base URL.
-    rendered: Mutex<HashMap<String, DocumentPair>>,
+    /// Rendered `(tagged, dev)` documents per base URL. Read on every request, from
+    /// every thread: a read lock, so that threads serving the same package never wait
+    /// for each other.
+    rendered: RwLock<HashMap<String, DocumentPair>>,
     /// The same, filtered for a view, per base URL and view key; `None` when the view
     /// sees no version at all.
-    filtered: Mutex<HashMap<(String, u64), Option<DocumentPair>>>,
+    filtered: RwLock<HashMap<String, HashMap<u64, Option<DocumentPair>>>>,
 }
 
 #[derive(Default)]
@@ -311,8 +313,8 @@ impl Metadata {
             stamp: row.updated_at,
             versions,
             dists,
-            rendered: Mutex::new(HashMap::new()),
-            filtered: Mutex::new(HashMap::new()),
+            rendered: RwLock::new(HashMap::new()),
+            filtered: RwLock::new(HashMap::new()),
         });
         let mut state = self.state.write().unwrap();
         // Cache only what matches the stamp everyone else compares against; a newer
@@ -326,11 +328,12 @@ impl Metadata {
 
 impl PackageEntry {
     fn render(&self, package: &str, base: &str) -> DocumentPair {
-        let mut rendered = self.rendered.lock().unwrap();
-        if let Some(pair) = rendered.get(base) {
+        if let Some(pair) = self.rendered.read().unwrap().get(base) {
             return pair.clone();
         }
+        // Rendered outside the lock: two threads may both render, and one wins.
         let pair = render_documents(package, self.versions.iter(), base, self.stamp);
+        let mut rendered = self.rendered.write().unwrap();
         if rendered.len() >= MAX_BASES {
             rendered.clear();
         }
@@ -340,9 +343,14 @@ impl PackageEntry {
 
     /// The documents with only the versions `view` sees; `None` when it sees none.
     fn render_for(&self, package: &str, base: &str, view: &View) -> Option<DocumentPair> {
-        let key = (base.to_owned(), view.key());
-        let mut filtered = self.filtered.lock().unwrap();
-        if let Some(pair) = filtered.get(&key) {
+        let key = view.key();
+        if let Some(pair) = self
+            .filtered
+            .read()
+            .unwrap()
+            .get(base)
+            .and_then(|views| views.get(&key))
+        {
             return pair.clone();
         }
         let mut visible = self
@@ -355,10 +363,14 @@ impl PackageEntry {
             .peek()
             .is_some()
             .then(|| render_documents(package, visible, base, self.stamp.max(view.stamp())));
-        if filtered.len() >= MAX_FILTERED {
+        let mut filtered = self.filtered.write().unwrap();
+        if filtered.values().map(HashMap::len).sum::<usize>() >= MAX_FILTERED {
             filtered.clear();
         }
-        filtered.insert(key, pair.clone());
+        filtered
+            .entry(base.to_owned())
+            .or_default()
+            .insert(key, pair.clone());
         pair
     }
 }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -23,13 +24,13 @@ const MAX_DOWNLOADS_PER_BATCH: usize = 5_000;
 pub async fn root(
     State(app): State<Arc<App>>,
     reader: Reader,
-    headers: HeaderMap,
+    ClientBase(base): ClientBase,
+    since: IfModifiedSince,
 ) -> Result<Response, ApiError> {
-    let base = base_url(&app, &headers)?;
     let root = app.metadata.root(&base, &reader.view).await?;
     Ok(json_document(
         &root.no_older_than(reader.view.stamp()),
-        &headers,
+        since,
     ))
 }
 
@@ -38,19 +39,21 @@ pub async fn p2(
     State(app): State<Arc<App>>,
     reader: Reader,
     P2File { package, dev }: P2File,
-    headers: HeaderMap,
+    base: Result<ClientBase, ApiError>,
+    since: IfModifiedSince,
 ) -> Result<Response, ApiError> {
     let name = package.as_str();
-    // Unknown and invisible names take the same quick way out; a package whose
-    // versions the view filters away entirely is a `None` from the cached render.
+    // Unknown and invisible names take the same quick way out (whatever the Host); a
+    // package whose versions the view filters away entirely is a `None` from the
+    // cached render.
     if !reader.view.sees_package(name) || !app.metadata.exists(name) {
         return Err(package_not_found(name));
     }
-    let base = base_url(&app, &headers)?;
+    let ClientBase(base) = base?;
     match app.metadata.p2(name, dev, &base, &reader.view).await? {
         Some(document) => Ok(json_document(
             &document.no_older_than(reader.view.stamp()),
-            &headers,
+            since,
         )),
         None => Err(package_not_found(name)),
     }
@@ -147,9 +150,10 @@ fn storage_by_name<'a>(app: &'a App, name: &str) -> Result<&'a storage::Store, A
 }
 
 /// A cached document, or 304 when the client's copy is current.
-pub fn json_document(document: &Document, headers: &HeaderMap) -> Response {
-    let last_modified = httpdate::fmt_http_date(document.last_modified);
-    if not_modified_since(document.last_modified, headers) {
+/// A JSON document, or 304 when the client's copy is as new.
+pub fn json_document(document: &Document, since: IfModifiedSince) -> Response {
+    let last_modified = http_date(document.last_modified);
+    if since.covers(document.last_modified) {
         return (
             StatusCode::NOT_MODIFIED,
             [(header::LAST_MODIFIED, last_modified)],
@@ -158,7 +162,10 @@ pub fn json_document(document: &Document, headers: &HeaderMap) -> Response {
     }
     (
         [
-            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
             (header::LAST_MODIFIED, last_modified),
         ],
         document.body.clone(),
@@ -166,12 +173,61 @@ pub fn json_document(document: &Document, headers: &HeaderMap) -> Response {
         .into_response()
 }
 
-fn not_modified_since(last_modified: SystemTime, headers: &HeaderMap) -> bool {
-    headers
-        .get(header::IF_MODIFIED_SINCE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| httpdate::parse_http_date(value).ok())
-        .is_some_and(|since| last_modified <= since)
+/// `time` as an HTTP date. Each thread remembers the last one it formatted: a replica
+/// serves the same few documents over and over, and this runs on every request.
+fn http_date(time: SystemTime) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(SystemTime, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((at, value)) if *at == time => value.clone(),
+        _ => {
+            let value = HeaderValue::try_from(httpdate::fmt_http_date(time))
+                .expect("an HTTP date is a valid header value");
+            *last = Some((time, value.clone()));
+            value
+        }
+    })
+}
+
+/// The client's `If-Modified-Since`, when it sent a valid one.
+#[derive(Clone, Copy)]
+pub struct IfModifiedSince(Option<SystemTime>);
+
+impl IfModifiedSince {
+    fn from_headers(headers: &HeaderMap) -> Self {
+        IfModifiedSince(
+            headers
+                .get(header::IF_MODIFIED_SINCE)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| httpdate::parse_http_date(value).ok()),
+        )
+    }
+
+    /// Whether the client's copy is as new as one last modified at `last_modified`.
+    fn covers(&self, last_modified: SystemTime) -> bool {
+        self.0.is_some_and(|since| last_modified <= since)
+    }
+}
+
+impl<S: Sync> FromRequestParts<S> for IfModifiedSince {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(IfModifiedSince::from_headers(&parts.headers))
+    }
+}
+
+/// The base of absolute URLs in the documents a client is served ([`base_url`]).
+pub struct ClientBase(pub String);
+
+impl FromRequestParts<Arc<App>> for ClientBase {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        base_url(app, &parts.headers).map(ClientBase)
+    }
 }
 
 /// The base of absolute URLs: `PACKYARD_PUBLIC_URL`, or the scheme and Host the client used.
@@ -193,7 +249,7 @@ pub fn base_url(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
         Some("https") => "https",
         _ => "http",
     };
-    Ok(format!("{scheme}://{host}"))
+    Ok([scheme, "://", host].concat())
 }
 
 fn is_valid_host(host: &str) -> bool {
@@ -220,6 +276,8 @@ mod tests {
 
     #[test]
     fn if_modified_since_compares_seconds() {
+        let not_modified_since =
+            |at, headers: &HeaderMap| IfModifiedSince::from_headers(headers).covers(at);
         let at = httpdate::parse_http_date("Wed, 25 Nov 2026 10:00:00 GMT").unwrap();
         let mut headers = HeaderMap::new();
         assert!(!not_modified_since(at, &headers));

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
 use super::access::MirrorReader;
-use super::composer::{base_url, json_document};
+use super::composer::{ClientBase, IfModifiedSince, json_document};
 use super::paths::{P2File, PackagePath};
 use crate::app::App;
 use crate::metadata::Document;
@@ -23,7 +23,8 @@ use crate::mirror::{MirrorError, rewrite_root};
 pub async fn root(
     State(app): State<Arc<App>>,
     MirrorReader(mirror): MirrorReader,
-    headers: HeaderMap,
+    ClientBase(base): ClientBase,
+    since: IfModifiedSince,
 ) -> Result<Response, ApiError> {
     let upstream_root = app
         .mirrors
@@ -41,24 +42,23 @@ pub async fn root(
     } else {
         None
     };
-    let base = base_url(&app, &headers)?;
     let body = rewrite_root(&upstream_root.body, &mirror, &base, available)
         .map_err(|error| ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()))?;
     let document = Document {
         body: body.into(),
         last_modified: upstream_root.last_modified(),
     };
-    Ok(json_document(&document, &headers))
+    Ok(json_document(&document, since))
 }
 
 pub async fn p2(
     State(app): State<Arc<App>>,
     MirrorReader(mirror): MirrorReader,
     P2File { package, dev }: P2File,
-    headers: HeaderMap,
+    since: IfModifiedSince,
 ) -> Result<Response, ApiError> {
     match app.mirrors.metadata(&mirror, &package, dev).await? {
-        Some(doc) => Ok(json_document(&as_document(&doc), &headers)),
+        Some(doc) => Ok(json_document(&as_document(&doc), since)),
         None => Err(ApiError::not_found(format!(
             "{package} not found on {}",
             mirror.url

@@ -74,7 +74,11 @@ pub(super) fn param<'a>(params: &'a RawPathParams, name: &str) -> Result<&'a str
 /// `vendor/name`, lowercased and checked with Composer's rules, so that it can be used
 /// in upstream URLs and storage keys.
 fn package_name(vendor: &str, name: &str) -> Result<PackageName, ApiError> {
-    let package = format!("{vendor}/{name}").to_ascii_lowercase();
-    PackageName::parse(&package)
-        .map_err(|e| ApiError::not_found(format!("package {package} not found: {e}")))
+    let mut package = String::with_capacity(vendor.len() + 1 + name.len());
+    for part in [vendor, "/", name] {
+        package.push_str(part);
+    }
+    package.make_ascii_lowercase();
+    PackageName::try_from(package)
+        .map_err(|e| ApiError::not_found(format!("package not found: {e}")))
 }
