@@ -4,6 +4,7 @@ mod access;
 mod admin;
 mod api;
 mod composer;
+mod connections;
 mod error;
 mod hooks;
 mod mirror;
@@ -16,6 +17,7 @@ use axum::routing::{delete, get, post, put};
 
 use crate::app::App;
 
+pub use connections::HttpListeners;
 pub use error::ApiError;
 use hooks::Provider;
 
