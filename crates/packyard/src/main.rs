@@ -6,12 +6,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc rather than glibc's malloc: every request allocates and frees its headers
-/// and routing state, and glibc's per-thread arenas cost measurably more under load
-/// (`bench/p2.sh`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let command = cli::Cli::parse();
     init_logging();
