@@ -28,6 +28,8 @@ pub struct App {
     /// Dist archives being built, so concurrent first downloads build each once.
     pub dist_builds: SingleFlight<String>,
     pub mirrors: Mirrors,
+    /// What the web UI lists and searches.
+    pub catalogue: crate::web::Catalogues,
     secrets: Option<SecretBox>,
 }
 
@@ -55,6 +57,7 @@ impl App {
             jobs: Arc::new(JobQueue::new(db.clone())),
             secrets: settings.secret.as_deref().map(SecretBox::new),
             dist_builds: SingleFlight::default(),
+            catalogue: crate::web::Catalogues::default(),
             mirrors: Mirrors::new(
                 settings.mirrors.clone(),
                 &storage,

@@ -21,3 +21,4 @@ pub mod storage_ops;
 pub mod time;
 pub mod tokens;
 pub mod uploads;
+pub mod web;

@@ -180,13 +180,8 @@ impl Metadata {
         {
             return Ok(document.clone());
         }
-        let stamps = self.state.read().unwrap().stamps.clone();
-        let mut visible: Vec<(&String, i64)> = Vec::new();
-        for (name, stamp) in stamps.iter() {
-            if self.visible(name, view).await? {
-                visible.push((name, *stamp));
-            }
-        }
+        let stamps = self.stamps();
+        let visible = self.visible_packages(&stamps, view).await?;
         // What a view sees also changes with the rules, not only with the packages.
         let rules_stamp = if view.sees_everything() {
             0
@@ -227,6 +222,49 @@ impl Metadata {
                 .insert((base.to_owned(), view.key()), document.clone());
         }
         Ok(document)
+    }
+
+    /// Every package name with its change stamp: a snapshot that later changes replace
+    /// rather than modify.
+    pub fn stamps(&self) -> Arc<BTreeMap<String, i64>> {
+        self.state.read().unwrap().stamps.clone()
+    }
+
+    /// The packages of `stamps` of which `view` sees a version, in name order.
+    pub async fn visible_packages<'a>(
+        &self,
+        stamps: &'a BTreeMap<String, i64>,
+        view: &View,
+    ) -> Result<Vec<(&'a String, i64)>, sqlx::Error> {
+        let mut visible = Vec::new();
+        for (name, stamp) in stamps {
+            if self.visible(name, view).await? {
+                visible.push((name, *stamp));
+            }
+        }
+        Ok(visible)
+    }
+
+    /// The versions of `package` that `view` sees, as stored (newest release first is
+    /// not guaranteed); `None` for a package that is unknown or that it does not see.
+    pub async fn visible_versions(
+        &self,
+        package: &str,
+        view: &View,
+    ) -> Result<Option<Vec<VersionRecord>>, sqlx::Error> {
+        if !view.sees_package(package) {
+            return Ok(None);
+        }
+        let Some(entry) = self.entry(package).await? else {
+            return Ok(None);
+        };
+        let versions: Vec<VersionRecord> = entry
+            .versions
+            .iter()
+            .filter(|v| view.sees_version(package, &v.version_normalized, v.released_at))
+            .cloned()
+            .collect();
+        Ok((!versions.is_empty()).then_some(versions))
     }
 
     /// The p2 document of `package` (`dev` selects `~dev.json`) with the versions

@@ -7,6 +7,7 @@
 //! (sshd: Debian's openssh-server, at `/usr/sbin/sshd`); a test that needs one fails
 //! with a message naming the script when it is missing.
 
+pub mod browser;
 pub mod upstream;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -77,6 +78,9 @@ pub enum Need {
     Git,
     /// libfaketime's `faketime`.
     Faketime,
+    /// Chromium and chromedriver (Debian's chromium and chromium-driver), for
+    /// [`browser::Browser`].
+    Chromium,
 }
 
 impl Need {
@@ -102,6 +106,7 @@ impl Need {
             Need::Php => command("php"),
             Need::Git => command("git"),
             Need::Faketime => command("faketime"),
+            Need::Chromium => command("chromium").or_else(|| command("chromedriver")),
         }
     }
 }

@@ -25,6 +25,17 @@ pub enum UserCommand {
         full_access: bool,
         #[command(flatten)]
         dates: DateFlags,
+        /// Read a password for the web UI as one line from standard input (without
+        /// it, the user is API-only and cannot log in).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's web UI password, read as one line from standard input; `--remove`
+    /// makes the user API-only. Either way the user's web sessions end.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        remove: bool,
     },
     /// Change a user's role, access or dates.
     Set {
@@ -148,8 +159,16 @@ pub async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()
             role,
             full_access,
             dates,
+            password_stdin,
         } => {
             validate_user_name(&name)?;
+            // Read and checked before anything is created, so a bad password creates
+            // no half-made user.
+            let password_hash = if password_stdin {
+                Some(hash_password_from_stdin().await?)
+            } else {
+                None
+            };
             let token = generate_token();
             let role = role.role().unwrap_or(Role::User);
             match app.db.create_user(&name, role, &hash_token(&token)).await {
@@ -166,6 +185,9 @@ pub async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()
                 .change_user(&name, &change)
                 .await?
                 .context("the user vanished")?;
+            if let Some(hash) = password_hash {
+                app.db.set_password(&name, Some(&hash)).await?;
+            }
             println!("created {}; API token:", describe(&user));
             println!("{token}");
         }
@@ -188,6 +210,21 @@ pub async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()
                 .await?
                 .with_context(|| format!("no user named {name}"))?;
             println!("{}", describe(&user));
+        }
+        UserCommand::Passwd { name, remove } => {
+            let hash = if remove {
+                None
+            } else {
+                Some(hash_password_from_stdin().await?)
+            };
+            if !app.db.set_password(&name, hash.as_deref()).await? {
+                bail!("there is no user {name}");
+            }
+            if remove {
+                println!("{name} has no password now: API tokens only");
+            } else {
+                println!("password of {name} set; its web sessions ended");
+            }
         }
         UserCommand::Remove { name } => {
             if !app.db.remove_user(&name).await? {
@@ -485,4 +522,19 @@ fn describe(user: &User) -> String {
         date(user.expires_at, "never"),
         date(user.updates_until, "no freeze")
     )
+}
+
+/// Reads one line from standard input as a new password, checks it and hashes it.
+async fn hash_password_from_stdin() -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let password = line.strip_suffix('\n').unwrap_or(&line);
+        let password = password.strip_suffix('\r').unwrap_or(password);
+        crate::web::password::check(password)?;
+        Ok(crate::web::password::hash(password))
+    })
+    .await?
 }

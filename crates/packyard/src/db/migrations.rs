@@ -10,6 +10,7 @@ const SQLITE: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/sqlite/0004_mirror.sql")),
     (5, include_str!("../../migrations/sqlite/0005_access.sql")),
     (6, include_str!("../../migrations/sqlite/0006_tokens.sql")),
+    (7, include_str!("../../migrations/sqlite/0007_web.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_core.sql")),
@@ -18,6 +19,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/postgres/0004_mirror.sql")),
     (5, include_str!("../../migrations/postgres/0005_access.sql")),
     (6, include_str!("../../migrations/postgres/0006_tokens.sql")),
+    (7, include_str!("../../migrations/postgres/0007_web.sql")),
 ];
 
 fn steps(engine: Engine) -> &'static [(i64, &'static str)] {

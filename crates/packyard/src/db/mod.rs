@@ -11,6 +11,7 @@ mod mirror;
 mod packages;
 mod tokens;
 mod users;
+mod web;
 
 pub use access::{AccessRules, GroupChange, GroupRow};
 pub use git_packages::{NewVcsPackage, ScanRecord, VCS_KIND, VcsPackage};
@@ -18,6 +19,7 @@ pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
 pub use packages::{PackageStamp, VersionRecord};
 pub use tokens::TokenRow;
 pub use users::{Role, User, UserChange};
+pub use web::Session;
 
 use std::time::Duration;
 

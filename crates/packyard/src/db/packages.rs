@@ -187,6 +187,29 @@ impl Db {
         Ok(Some((package, versions)))
     }
 
+    /// Each package's newest release (by release time): name, version, its published
+    /// composer.json fields and when it was released. What the web UI lists and
+    /// searches.
+    pub async fn newest_releases(&self) -> Result<Vec<(String, String, String, i64)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT p.name, v.version, v.metadata, v.released_at FROM packages p \
+             JOIN versions v ON v.id = (SELECT v2.id FROM versions v2 WHERE v2.package_id = p.id \
+             ORDER BY v2.released_at DESC, v2.id DESC LIMIT 1) ORDER BY p.name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("name")?,
+                    row.try_get("version")?,
+                    row.try_get("metadata")?,
+                    row.try_get("released_at")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Every version of every package with where its archive is, for `storage verify`.
     pub async fn all_versions(&self) -> Result<Vec<(String, VersionRecord)>, sqlx::Error> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -163,6 +163,7 @@ impl Db {
         for statement in [
             "DELETE FROM api_tokens WHERE user_id = $1",
             "DELETE FROM group_members WHERE user_id = $1",
+            "DELETE FROM web_sessions WHERE user_id = $1",
             "DELETE FROM users WHERE id = $1",
         ] {
             sqlx::query(statement).bind(id).execute(&mut *tx).await?;

@@ -174,6 +174,8 @@ pub struct MirrorRef {
 pub enum FileAt {
     Missing,
     File(Vec<u8>),
+    /// A file larger than the caller's limit (its size), left unread.
+    TooLarge(u64),
     /// Something other than a file: a directory (`tree`) or a submodule.
     NotAFile(String),
 }
@@ -430,11 +432,13 @@ impl Mirror {
         Ok((listing, refs))
     }
 
-    /// `path` at each of `commits`, read in one `git cat-file --batch`.
+    /// `path` at each of `commits`, read in one `git cat-file --batch`; files larger
+    /// than `max_size` bytes are skipped unread (a repository decides the sizes).
     pub async fn files_at(
         &self,
         commits: &[&str],
         path: &str,
+        max_size: u64,
     ) -> Result<HashMap<String, FileAt>, GitError> {
         for commit in commits {
             check_commit_id(commit)?;
@@ -467,7 +471,7 @@ impl Mirror {
         let mut files = HashMap::with_capacity(commits.len());
         let mut read_error = None;
         for commit in commits {
-            match read_batch_answer(&mut stdout).await {
+            match read_batch_answer(&mut stdout, max_size).await {
                 Ok(file) => {
                     files.insert((*commit).to_owned(), file);
                 }
@@ -676,6 +680,7 @@ fn ssh_path_option(name: &str, path: &Path) -> String {
 /// `<request> missing\n`.
 async fn read_batch_answer<R: tokio::io::AsyncBufRead + Unpin>(
     reader: &mut R,
+    max_size: u64,
 ) -> Result<FileAt, GitError> {
     let mut header = Vec::new();
     reader
@@ -695,17 +700,29 @@ async fn read_batch_answer<R: tokio::io::AsyncBufRead + Unpin>(
     else {
         return Err(unexpected("cat-file", header));
     };
-    let size: usize = size.parse().map_err(|_| unexpected("cat-file", header))?;
-    let mut content = vec![0; size + 1];
-    reader
-        .read_exact(&mut content)
+    let size: u64 = size.parse().map_err(|_| unexpected("cat-file", header))?;
+    // The content and the newline that ends it.
+    let mut answer = reader.take(size + 1);
+    let skipped = match object_type {
+        "blob" if size <= max_size => None,
+        "blob" => Some(FileAt::TooLarge(size)),
+        other => Some(FileAt::NotAFile(other.to_owned())),
+    };
+    if let Some(skipped) = skipped {
+        tokio::io::copy(&mut answer, &mut tokio::io::sink())
+            .await
+            .map_err(GitError::io("reading from git cat-file"))?;
+        return Ok(skipped);
+    }
+    let mut content = Vec::with_capacity(usize::try_from(size + 1).unwrap_or(0));
+    answer
+        .read_to_end(&mut content)
         .await
         .map_err(GitError::io("reading from git cat-file"))?;
-    content.pop();
-    Ok(match object_type {
-        "blob" => FileAt::File(content),
-        other => FileAt::NotAFile(other.to_owned()),
-    })
+    if content.pop() != Some(b'\n') || content.len() as u64 != size {
+        return Err(unexpected("cat-file", header));
+    }
+    Ok(FileAt::File(content))
 }
 
 fn is_package_ref(name: &str) -> bool {
@@ -771,21 +788,32 @@ mod tests {
 
     #[tokio::test]
     async fn batch_answers_are_parsed() {
-        let output = b"0123 blob 5\nhello\nabc:composer.json missing\n4567 tree 3\nxyz\n".to_vec();
+        let output =
+            b"0123 blob 5\nhello\nabc:composer.json missing\n4567 tree 3\nxyz\n89ab blob 12\nhello world!\ncdef blob 2\nok\n"
+                .to_vec();
         let mut reader = BufReader::new(&output[..]);
         assert_eq!(
-            read_batch_answer(&mut reader).await.unwrap(),
+            read_batch_answer(&mut reader, 10).await.unwrap(),
             FileAt::File(b"hello".to_vec())
         );
         assert_eq!(
-            read_batch_answer(&mut reader).await.unwrap(),
+            read_batch_answer(&mut reader, 10).await.unwrap(),
             FileAt::Missing
         );
         assert_eq!(
-            read_batch_answer(&mut reader).await.unwrap(),
+            read_batch_answer(&mut reader, 10).await.unwrap(),
             FileAt::NotAFile("tree".into())
         );
-        assert!(read_batch_answer(&mut reader).await.is_err());
+        // Over the limit: skipped unread, and the next answer still parses.
+        assert_eq!(
+            read_batch_answer(&mut reader, 10).await.unwrap(),
+            FileAt::TooLarge(12)
+        );
+        assert_eq!(
+            read_batch_answer(&mut reader, 10).await.unwrap(),
+            FileAt::File(b"ok".to_vec())
+        );
+        assert!(read_batch_answer(&mut reader, 10).await.is_err());
     }
 
     #[test]

@@ -18,6 +18,17 @@ use super::git::{FileAt, GitAuth, GitError, Mirror};
 
 /// The file every version's metadata comes from.
 const COMPOSER_JSON: &str = "composer.json";
+/// Largest composer.json read, as for uploads: a repository chooses its file sizes.
+const MAX_COMPOSER_JSON: u64 = 1024 * 1024;
+/// The README names looked for at the default branch's root, in this order.
+const README_NAMES: [&str; 6] = [
+    "README.md",
+    "readme.md",
+    "Readme.md",
+    "README.markdown",
+    "README",
+    "README.txt",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScanOutcome {
@@ -32,6 +43,9 @@ pub enum ScanOutcome {
         versions: Vec<DerivedVersion>,
         skipped: Vec<SkippedRef>,
         default_branch: String,
+        /// The default branch's README, when it has one no larger than
+        /// [`crate::web::markdown::MAX_README_BYTES`].
+        readme: Option<String>,
     },
 }
 
@@ -46,6 +60,10 @@ pub enum ScanError {
     NoDefaultBranch(String),
     #[error("the default branch ({branch}) has no composer.json")]
     NoComposerJson { branch: String },
+    #[error(
+        "the composer.json of the default branch ({branch}) is {size} bytes; at most {MAX_COMPOSER_JSON} are read"
+    )]
+    ComposerJsonTooLarge { branch: String, size: u64 },
     #[error("the composer.json of the default branch ({branch}) is unusable: {reason}")]
     InvalidComposerJson {
         branch: String,
@@ -112,7 +130,7 @@ pub async fn scan(
         .map(|r| r.target.as_str())
         .collect();
     let files = mirror
-        .files_at(&commits, COMPOSER_JSON)
+        .files_at(&commits, COMPOSER_JSON, MAX_COMPOSER_JSON)
         .await
         .map_err(ScanError::Mirror)?;
 
@@ -126,6 +144,12 @@ pub async fn scan(
                 branch: default_branch.clone(),
                 reason,
             })?
+        }
+        Some(FileAt::TooLarge(size)) => {
+            return Err(ScanError::ComposerJsonTooLarge {
+                branch: default_branch,
+                size: *size,
+            });
         }
         _ => {
             return Err(ScanError::NoComposerJson {
@@ -161,6 +185,12 @@ pub async fn scan(
                 unreadable.push(skip(format!("composer.json is a {kind}, not a file")));
                 continue;
             }
+            Some(FileAt::TooLarge(size)) => {
+                unreadable.push(skip(format!(
+                    "composer.json is {size} bytes; at most {MAX_COMPOSER_JSON} are read"
+                )));
+                continue;
+            }
             Some(FileAt::Missing) | None => None,
         };
         git_refs.push(GitRef {
@@ -173,11 +203,34 @@ pub async fn scan(
     }
     let (versions, mut skipped) = derive_versions(&package, &default_branch, &git_refs);
     skipped.extend(unreadable);
+    let readme = read_readme(&mirror, &default_ref.target).await?;
     Ok(ScanOutcome::Scanned {
         package,
         fingerprint,
         versions,
         skipped,
         default_branch,
+        readme,
     })
+}
+
+/// The README at the root of `commit`: the first of [`README_NAMES`] that is a file
+/// small enough, as text.
+async fn read_readme(mirror: &Mirror, commit: &str) -> Result<Option<String>, ScanError> {
+    let limit = crate::web::markdown::MAX_README_BYTES as u64;
+    for name in README_NAMES {
+        let mut files = mirror
+            .files_at(&[commit], name, limit)
+            .await
+            .map_err(ScanError::Mirror)?;
+        match files.remove(commit) {
+            Some(FileAt::File(bytes)) => {
+                return Ok(Some(String::from_utf8_lossy(&bytes).into_owned()));
+            }
+            // Too large to show: no README rather than part of one.
+            Some(FileAt::TooLarge(_)) => return Ok(None),
+            _ => {}
+        }
+    }
+    Ok(None)
 }

@@ -76,6 +76,7 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPacka
         fingerprint,
         versions,
         skipped,
+        readme,
         ..
     } = outcome
     else {
@@ -106,12 +107,28 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPacka
         }
         Err(error) => return Err(error.into()),
     }
+    store_readme(app, &package, &versions, readme).await?;
     app.metadata.package_changed(&package).await?;
     tracing::info!(%package, versions = found.rows.len(), skipped = found.skipped.len(), "git package added");
     if app.settings.prebuild_dists {
         super::dists::build_all(app, &package).await;
     }
     Ok(found.summary(package, true))
+}
+
+/// Keeps the default branch's README as the one the web UI shows.
+async fn store_readme(
+    app: &App,
+    package: &str,
+    versions: &[DerivedVersion],
+    readme: Option<String>,
+) -> Result<(), sqlx::Error> {
+    let default_version = versions.iter().find(|v| v.is_default_branch);
+    let readme = readme
+        .as_deref()
+        .zip(default_version)
+        .map(|(content, version)| (version.version_normalized.as_str(), content));
+    app.db.set_readme(package, readme).await
 }
 
 /// Fetches and re-scans a git package. A failure is recorded on the package (with git's
@@ -187,8 +204,12 @@ async fn scan_package(app: &App, package: &VcsPackage) -> Result<ScanSummary, Gi
             fingerprint,
             versions,
             skipped,
+            readme,
             ..
-        } => (fingerprint, versions, skipped),
+        } => {
+            store_readme(app, &package.name, &versions, readme).await?;
+            (fingerprint, versions, skipped)
+        }
     };
     let found = Found::new(
         &package.name,

@@ -23,7 +23,7 @@ use crate::auth::{generate_token, hash_token, validate_user_name};
 use crate::db::{GroupChange, GroupRow, Role, User, UserChange, is_unique_violation, now_millis};
 use crate::redact;
 use crate::time::{parse_moment, rfc3339};
-use crate::tokens::{Scope, Scopes};
+use crate::tokens::{IssueError, Scope, Scopes};
 
 /// A date field: `null` clears it, a string is a date, time or span.
 fn date_field(value: &Value, field: &str) -> Result<Option<i64>, ApiError> {
@@ -490,8 +490,6 @@ pub async fn create_token(
         &body,
         r#"{"name": "...", "scopes": [...], "expires": "30d"}"#,
     )?;
-    validate_user_name(&body.name)
-        .map_err(|_| ApiError::bad_request(format!("invalid token name {:?}", body.name)))?;
     let scopes = match &body.scopes {
         None => Scopes(None),
         Some(names) => Scopes(Some(
@@ -504,45 +502,21 @@ pub async fn create_token(
                 .collect::<Result<_, _>>()?,
         )),
     };
-    let admin_only = [Scope::Users, Scope::Groups];
-    if !user.is_admin
-        && scopes
-            .0
-            .as_ref()
-            .is_some_and(|held| held.iter().any(|s| admin_only.contains(s)))
-    {
-        return Err(ApiError::forbidden(
-            "only admins may create tokens with the users or groups scopes",
-        ));
-    }
     let expires_at = body
         .expires
         .as_ref()
         .map(|v| date_field(v, "expires"))
         .transpose()?
         .flatten();
-    let token = generate_token();
-    match app
-        .db
-        .create_token(
-            &user.name,
-            &body.name,
-            &scopes,
-            expires_at,
-            &hash_token(&token),
-        )
+    let token = crate::tokens::issue(&app.db, &user, &body.name, &scopes, expires_at)
         .await
-    {
-        Ok(Some(_)) => {}
-        Ok(None) => return Err(ApiError::not_found("the caller no longer exists")),
-        Err(error) if is_unique_violation(&error) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("you already have a token named {}", body.name),
-            ));
-        }
-        Err(error) => return Err(error.into()),
-    }
+        .map_err(|error| match error {
+            IssueError::InvalidName(_) => ApiError::bad_request(error.to_string()),
+            IssueError::AdminOnlyScope => ApiError::forbidden(error.to_string()),
+            IssueError::Exists(_) => ApiError::new(StatusCode::CONFLICT, error.to_string()),
+            IssueError::NoSuchUser => ApiError::not_found("the caller no longer exists"),
+            IssueError::Database(error) => error.into(),
+        })?;
     let answer = json!({"name": body.name, "token": token, "scopes": scopes.to_string(), "expiresAt": time_json(expires_at)});
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }

@@ -158,6 +158,17 @@ impl From<ApproveError> for ApiError {
     }
 }
 
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("no such route")
+/// Unknown routes: the HTML 404 page for browsers (which ask for `text/html`), JSON
+/// for everyone else, so that API clients keep getting JSON.
+pub async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        crate::web::not_found_page()
+    } else {
+        ApiError::not_found("no such route").into_response()
+    }
 }

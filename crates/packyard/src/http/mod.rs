@@ -17,6 +17,7 @@ use axum::routing::{delete, get, post, put};
 
 use crate::app::App;
 
+pub use composer::base_url;
 pub use connections::HttpListeners;
 pub use error::ApiError;
 use hooks::Provider;
@@ -90,6 +91,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/tokens/{name}", delete(admin::revoke_token))
         .route("/api/packages", get(admin::list_packages))
         .route("/api/packages/{vendor}/{package}", get(admin::get_package))
+        .merge(crate::web::routes())
         .fallback(error::not_found)
         .with_state(app)
 }

@@ -102,7 +102,7 @@ pub async fn publish(
     request: PublishRequest,
 ) -> Result<Published, UploadError> {
     let path = archive.path.clone();
-    let manifest = tokio::task::spawn_blocking(move || read_manifest(&path))
+    let Contents { manifest, readme } = tokio::task::spawn_blocking(move || read_contents(&path))
         .await
         .map_err(|e| UploadError::Io(std::io::Error::other(e)))??;
     let identity = identify(&manifest, &request)?;
@@ -178,7 +178,34 @@ pub async fn publish(
             }),
         };
     }
+    keep_readme_of_newest(db, &published, readme).await?;
     Ok(published)
+}
+
+/// The web UI shows the README of the newest upload: stable versions win over dev
+/// versions, then the higher version. A newest upload without a README shows none.
+async fn keep_readme_of_newest(
+    db: &Db,
+    published: &Published,
+    readme: Option<String>,
+) -> Result<(), sqlx::Error> {
+    let rank = |normalized: &str| !composer::version::is_dev(normalized);
+    let newest = match db.readme(&published.package).await? {
+        None => true,
+        Some((shown, _)) => rank(&published.version_normalized)
+            .cmp(&rank(&shown))
+            .then_with(|| {
+                composer::constraint::php_version_compare(&published.version_normalized, &shown)
+            })
+            .is_ge(),
+    };
+    if newest {
+        let readme = readme
+            .as_deref()
+            .map(|content| (published.version_normalized.as_str(), content));
+        db.set_readme(&published.package, readme).await?;
+    }
+    Ok(())
 }
 
 struct Identity {
@@ -230,7 +257,15 @@ fn published_fields(manifest: &Manifest) -> Map<String, Value> {
 }
 
 /// Checks every entry of the zip and returns its composer.json.
-pub fn read_manifest(path: &Path) -> Result<Manifest, UploadError> {
+/// What publishing reads from an archive.
+pub struct Contents {
+    pub manifest: Manifest,
+    /// The README next to composer.json, when there is one of at most
+    /// [`crate::web::markdown::MAX_README_BYTES`].
+    pub readme: Option<String>,
+}
+
+pub fn read_contents(path: &Path) -> Result<Contents, UploadError> {
     let file = std::fs::File::open(path)?;
     let mut archive = ZipArchive::new(file).map_err(|e| UploadError::NotZip(e.to_string()))?;
     let mut names = Vec::with_capacity(archive.len());
@@ -248,20 +283,51 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, UploadError> {
         names.push(name);
     }
     let manifest_name = locate_manifest(&names).ok_or(UploadError::NoManifest)?;
-    let entry = archive
-        .by_name(&manifest_name)
-        .map_err(|e| UploadError::NotZip(e.to_string()))?;
-    if entry.size() > MAX_MANIFEST_SIZE {
-        return Err(UploadError::InvalidManifest(format!(
+    let bytes = read_entry(&mut archive, &manifest_name, MAX_MANIFEST_SIZE)?.ok_or_else(|| {
+        UploadError::InvalidManifest(format!(
             "{manifest_name} is larger than {MAX_MANIFEST_SIZE} bytes"
-        )));
+        ))
+    })?;
+    let manifest =
+        Manifest::from_slice(&bytes).map_err(|e| UploadError::InvalidManifest(e.to_string()))?;
+    let folder = &manifest_name[..manifest_name.len() - "composer.json".len()];
+    let readme_name = names.iter().find(|name| {
+        name.strip_prefix(folder).is_some_and(|file| {
+            ["readme.md", "readme.markdown", "readme", "readme.txt"]
+                .contains(&file.to_ascii_lowercase().as_str())
+        })
+    });
+    let readme = match readme_name {
+        Some(name) => read_entry(
+            &mut archive,
+            name,
+            crate::web::markdown::MAX_README_BYTES as u64,
+        )?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+        None => None,
+    };
+    Ok(Contents { manifest, readme })
+}
+
+/// The entry `name`, or `None` when it is larger than `limit` bytes (as declared, and
+/// as read: the declared size may lie).
+fn read_entry(
+    archive: &mut ZipArchive<std::fs::File>,
+    name: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, UploadError> {
+    let entry = archive
+        .by_name(name)
+        .map_err(|e| UploadError::NotZip(e.to_string()))?;
+    if entry.size() > limit {
+        return Ok(None);
     }
     let mut bytes = Vec::new();
     entry
-        .take(MAX_MANIFEST_SIZE + 1)
+        .take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| UploadError::NotZip(e.to_string()))?;
-    Manifest::from_slice(&bytes).map_err(|e| UploadError::InvalidManifest(e.to_string()))
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
 /// Relative, without `..` components, drive letters or backslash tricks.

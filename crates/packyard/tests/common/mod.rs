@@ -148,6 +148,28 @@ impl Server {
             .expect("running packyard")
     }
 
+    /// Runs a `packyard` command with `input` on its standard input.
+    pub fn cli_input(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_packyard"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(self.env_with(&[]))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running packyard");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().expect("running packyard")
+    }
+
     /// Creates an admin, or a user that sees every package (`--full-access`), and
     /// returns its token (the last line of stdout).
     pub fn add_user(&self, name: &str, admin: bool) -> String {
@@ -258,9 +280,13 @@ impl Reply {
     }
 }
 
+/// Answers as they come: errors are replies, and redirects are not followed (tests
+/// look at where they point).
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
         .build()
         .into()
 }

@@ -1,0 +1,197 @@
+//! What the web UI stores: users' password hashes, sessions (shared by every replica,
+//! so that logging out or removing a user ends them everywhere) and failed logins.
+
+use sqlx::Row;
+
+use super::users::{USER_COLUMNS, user_row};
+use super::{Db, User, now_millis};
+
+/// A signed-in browser: its user and the token its forms must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: User,
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+impl Db {
+    /// Sets (or with `None` removes) a user's password hash and ends the user's
+    /// sessions; whether the user exists.
+    pub async fn set_password(
+        &self,
+        user: &str,
+        password_hash: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("UPDATE users SET password_hash = $2 WHERE name = $1 RETURNING id")
+                .bind(user)
+                .bind(password_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(id) = id {
+            sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(id.is_some())
+    }
+
+    /// A user with its password hash (`None`: API-only), by name.
+    pub async fn user_with_password(
+        &self,
+        name: &str,
+    ) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.name = $1"
+        )))
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?
+        .map(|row| Ok((user_row(&row)?, row.try_get("password_hash")?)))
+        .transpose()
+    }
+
+    pub async fn create_session(
+        &self,
+        secret_hash: &str,
+        user_id: i64,
+        csrf_token: &str,
+        expires_at: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO web_sessions (secret_hash, user_id, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(secret_hash)
+        .bind(user_id)
+        .bind(csrf_token)
+        .bind(now_millis())
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The live session with this secret hash: not expired, its user still there.
+    pub async fn session(&self, secret_hash: &str) -> Result<Option<Session>, sqlx::Error> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at FROM web_sessions s \
+             JOIN users u ON u.id = s.user_id WHERE s.secret_hash = $1 AND s.expires_at > $2"
+        )))
+        .bind(secret_hash)
+        .bind(now_millis())
+        .fetch_optional(self.pool())
+        .await?
+        .map(|row| {
+            Ok(Session {
+                user: user_row(&row)?,
+                csrf_token: row.try_get("csrf_token")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn end_session(&self, secret_hash: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM web_sessions WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Notes a failed login against each of `subjects` (the user name and the address
+    /// it came from), and forgets failures older than `forget_before`.
+    pub async fn record_login_failure(
+        &self,
+        subjects: &[&str],
+        forget_before: i64,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM login_failures WHERE failed_at < $1")
+            .bind(forget_before)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1")
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        for subject in subjects {
+            sqlx::query("INSERT INTO login_failures (subject, failed_at) VALUES ($1, $2)")
+                .bind(*subject)
+                .bind(now_millis())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Failed logins against `subject` since `since`, and the oldest of them.
+    pub async fn login_failures(
+        &self,
+        subject: &str,
+        since: i64,
+    ) -> Result<(i64, Option<i64>), sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS failures, MIN(failed_at) AS oldest FROM login_failures \
+             WHERE subject = $1 AND failed_at >= $2",
+        )
+        .bind(subject)
+        .bind(since)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.try_get("failures")?, row.try_get("oldest")?))
+    }
+
+    /// Forgets the failed logins against `subject` (after it logged in).
+    pub async fn forget_login_failures(&self, subject: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM login_failures WHERE subject = $1")
+            .bind(subject)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+impl Db {
+    /// The README shown for `package`, with the normalized version it came from.
+    pub async fn readme(&self, package: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT r.version_normalized, r.content FROM package_readmes r \
+             JOIN packages p ON p.id = r.package_id WHERE p.name = $1",
+        )
+        .bind(package)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Replaces the README shown for `package` (`None`: it has none).
+    pub async fn set_readme(
+        &self,
+        package: &str,
+        readme: Option<(&str, &str)>,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "DELETE FROM package_readmes WHERE package_id = (SELECT id FROM packages WHERE name = $1)",
+        )
+        .bind(package)
+        .execute(&mut *tx)
+        .await?;
+        if let Some((version_normalized, content)) = readme {
+            sqlx::query(
+                "INSERT INTO package_readmes (package_id, version_normalized, content) \
+                 SELECT id, $2, $3 FROM packages WHERE name = $1",
+            )
+            .bind(package)
+            .bind(version_normalized)
+            .bind(content)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+}

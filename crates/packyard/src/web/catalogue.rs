@@ -1,0 +1,201 @@
+//! What the package list shows and searches: one summary per package (from its newest
+//! release), read from the database once per change of the package set and shared by
+//! every page view, so that listing or searching 10,000 packages reads nothing.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+
+use crate::access::View;
+use crate::db::Db;
+use crate::metadata::Metadata;
+
+/// A package as the list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub name: String,
+    pub description: String,
+    pub keywords: Vec<String>,
+    /// Composer's `type` (`library` when absent).
+    pub kind: String,
+    pub abandoned: bool,
+    /// The newest release's version and time (Unix milliseconds).
+    pub version: String,
+    pub released_at: i64,
+    /// Lowercased name, description and keywords, for search.
+    haystack: String,
+}
+
+impl Summary {
+    fn new(name: String, version: String, metadata: &str, released_at: i64) -> Summary {
+        let fields: Value = serde_json::from_str(metadata).unwrap_or(Value::Null);
+        let text = |key: &str| fields.get(key).and_then(Value::as_str).unwrap_or_default();
+        let description = text("description").to_owned();
+        let keywords: Vec<String> = fields
+            .get("keywords")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let kind = Some(text("type"))
+            .filter(|kind| !kind.is_empty())
+            .unwrap_or("library")
+            .to_owned();
+        let abandoned = fields
+            .get("abandoned")
+            .is_some_and(|value| value.as_bool() != Some(false) && !value.is_null());
+        let haystack = format!("{name}\n{description}\n{}", keywords.join("\n")).to_lowercase();
+        Summary {
+            name,
+            description,
+            keywords,
+            kind,
+            abandoned,
+            version,
+            released_at,
+            haystack,
+        }
+    }
+
+    pub fn vendor(&self) -> &str {
+        self.name.split_once('/').map_or("", |(vendor, _)| vendor)
+    }
+
+    /// Whether every word of `query` occurs in the name, description or keywords.
+    pub fn matches(&self, words: &[String]) -> bool {
+        words
+            .iter()
+            .all(|word| self.haystack.contains(word.as_str()))
+    }
+}
+
+/// Summaries of every package, built from one state of the package set.
+pub struct Catalogue {
+    built_from: Arc<BTreeMap<String, i64>>,
+    pub summaries: Vec<Summary>,
+}
+
+/// The current [`Catalogue`], rebuilt when the package set changes.
+#[derive(Default)]
+pub struct Catalogues {
+    current: RwLock<Option<Arc<Catalogue>>>,
+}
+
+impl Catalogues {
+    pub async fn current(
+        &self,
+        db: &Db,
+        metadata: &Metadata,
+    ) -> Result<Arc<Catalogue>, sqlx::Error> {
+        let stamps = metadata.stamps();
+        if let Some(catalogue) = self.current.read().unwrap().as_ref()
+            && Arc::ptr_eq(&catalogue.built_from, &stamps)
+        {
+            return Ok(catalogue.clone());
+        }
+        let summaries = db
+            .newest_releases()
+            .await?
+            .into_iter()
+            .map(|(name, version, fields, released_at)| {
+                Summary::new(name, version, &fields, released_at)
+            })
+            .collect();
+        let catalogue = Arc::new(Catalogue {
+            built_from: stamps,
+            summaries,
+        });
+        *self.current.write().unwrap() = Some(catalogue.clone());
+        Ok(catalogue)
+    }
+}
+
+impl Catalogue {
+    /// The summaries `view` may see that match the filters, in name order. A package
+    /// of which the view sees only some versions is summarised from the newest of
+    /// those: the list must not show a version (or its description) it hides.
+    pub async fn search<'a>(
+        &'a self,
+        metadata: &Metadata,
+        view: &View,
+        filter: &Filter,
+    ) -> Result<Vec<Cow<'a, Summary>>, sqlx::Error> {
+        let words: Vec<String> = filter
+            .query
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let mut found = Vec::new();
+        for summary in &self.summaries {
+            let wanted = filter
+                .vendor
+                .as_deref()
+                .is_none_or(|v| summary.vendor() == v)
+                && filter.kind.as_deref().is_none_or(|k| summary.kind == k);
+            if !wanted || !view.sees_package(&summary.name) {
+                continue;
+            }
+            let summary = if view.sees_all_versions_of(&summary.name) {
+                Cow::Borrowed(summary)
+            } else {
+                let Some(visible) = metadata.visible_versions(&summary.name, view).await? else {
+                    continue;
+                };
+                let newest = visible
+                    .iter()
+                    .max_by_key(|v| v.released_at)
+                    .expect("visible versions are never empty");
+                Cow::Owned(Summary::new(
+                    summary.name.clone(),
+                    newest.version.clone(),
+                    &newest.metadata,
+                    newest.released_at,
+                ))
+            };
+            if summary.matches(&words) && metadata.exists(&summary.name) {
+                found.push(summary);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// What the list is narrowed to.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub query: String,
+    pub vendor: Option<String>,
+    pub kind: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_read_composer_fields() {
+        let summary = Summary::new(
+            "acme/lib".into(),
+            "1.2.0".into(),
+            r#"{"description":"Parses YAML","keywords":["yaml","Parser"],"type":"symfony-bundle","abandoned":"acme/new"}"#,
+            5,
+        );
+        assert_eq!(summary.vendor(), "acme");
+        assert_eq!(summary.kind, "symfony-bundle");
+        assert!(summary.abandoned);
+        assert!(summary.matches(&["yaml".into(), "parser".into()]));
+        assert!(summary.matches(&["acme/".into()]));
+        assert!(!summary.matches(&["json".into()]));
+        let plain = Summary::new("a/b".into(), "1.0".into(), "{}", 0);
+        assert_eq!(plain.kind, "library");
+        assert!(!plain.abandoned);
+        let kept = Summary::new("a/c".into(), "1.0".into(), r#"{"abandoned":false}"#, 0);
+        assert!(!kept.abandoned);
+    }
+}

@@ -1,0 +1,107 @@
+//! Errors of web pages, answered as HTML pages in the site's look (JSON routes keep
+//! their JSON errors). A page the viewer may not see is the same 404 page as one that
+//! does not exist.
+
+use askama::Template;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::pages::{Chrome, html_response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("page not found")]
+    NotFound,
+    /// Not signed in: to the login page, then back to this path.
+    #[error("sign-in required")]
+    SignIn(String),
+    #[error("the form's security token is missing or stale")]
+    Csrf,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    chrome: Chrome,
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// An error page with `status`, a title and a sentence.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let page = ErrorPage {
+        chrome: Chrome::anonymous(title),
+        status: status.as_u16(),
+        title,
+        message,
+    };
+    match page.render() {
+        Ok(html) => (status, html_response(html)).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "rendering the error page failed");
+            (status, title.to_owned()).into_response()
+        }
+    }
+}
+
+/// The 404 page, for unknown routes as for pages the viewer may not see.
+pub fn not_found_page() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no such page, or you may not see it.",
+    )
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::NotFound => not_found_page(),
+            WebError::SignIn(next) => {
+                let location = format!("/login?next={}", encode_component(&next));
+                (
+                    StatusCode::SEE_OTHER,
+                    [(header::LOCATION, location)],
+                    "sign-in required",
+                )
+                    .into_response()
+            }
+            WebError::Csrf => error_page(
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form's security token is missing or stale (or the form came from another site). Reload the page and try again.",
+            ),
+            WebError::BadRequest(message) => {
+                error_page(StatusCode::BAD_REQUEST, "Cannot do that", &message)
+            }
+            WebError::Database(error) => {
+                tracing::error!(%error, "database error on a web page");
+                error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "The database is unavailable; try again shortly.",
+                )
+            }
+            WebError::Internal(detail) => {
+                tracing::error!(%detail, "internal error on a web page");
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The server failed to answer; the details are in its log.",
+                )
+            }
+        }
+    }
+}
+
+/// Percent-encodes everything but unreserved characters, for a query value.
+pub fn encode_component(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}

@@ -1,0 +1,39 @@
+//! The web UI: server-rendered HTML from askama templates compiled into the binary
+//! (`crates/packyard/templates`), with its CSS and small script embedded too
+//! (`crates/packyard/assets`): nothing is fetched from elsewhere, and every page works
+//! without JavaScript. Pages see what the viewer's access view shows, as the Composer
+//! routes do.
+
+mod assets;
+pub mod catalogue;
+mod error;
+mod login;
+pub mod markdown;
+mod pages;
+pub mod password;
+mod profile;
+mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::app::App;
+
+pub use catalogue::Catalogues;
+pub use error::not_found_page;
+
+/// The web UI's routes.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(pages::index))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/profile", get(profile::show))
+        .route("/profile/tokens", post(profile::create_token))
+        .route("/profile/tokens/revoke", post(profile::revoke_token))
+        .route("/packages/{vendor}/", get(pages::vendor))
+        .route("/packages/{vendor}/{package}", get(pages::package))
+        .route("/assets/{file}", get(assets::serve))
+}

@@ -1,0 +1,383 @@
+//! The browsing pages: the package list with search, vendor pages and package pages.
+//! Everything shown goes through the viewer's access view, as the Composer routes do.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use composer::package_name::PackageName;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::catalogue::{Filter, Summary};
+use super::error::WebError;
+use super::session::Viewer;
+use crate::app::App;
+use crate::db::VersionRecord;
+
+/// Packages per page of the list.
+pub const PAGE_SIZE: usize = 20;
+
+/// What every page's frame shows: the title and who is signed in.
+pub struct Chrome {
+    pub title: String,
+    pub user: Option<String>,
+    /// The session's CSRF token, for the logout form.
+    pub csrf: String,
+}
+
+impl Chrome {
+    pub fn new(viewer: &Viewer, title: impl Into<String>) -> Chrome {
+        Chrome {
+            title: title.into(),
+            user: viewer.user().map(|user| user.name.clone()),
+            csrf: viewer
+                .session
+                .as_ref()
+                .map(|session| session.csrf_token.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn anonymous(title: impl Into<String>) -> Chrome {
+        Chrome {
+            title: title.into(),
+            user: None,
+            csrf: String::new(),
+        }
+    }
+}
+
+/// Renders a template into a response.
+pub fn render(page: &impl Template) -> Result<Response, WebError> {
+    page.render()
+        .map(html_response)
+        .map_err(|error| WebError::Internal(format!("rendering a page: {error}")))
+}
+
+/// An HTML page with the headers every page carries: a Content-Security-Policy that
+/// allows only this site's own script and style (so that markup slipping through
+/// from a package could not run code or load frames), no framing, no MIME sniffing.
+pub fn html_response(html: String) -> Response {
+    const CSP: &str = "default-src 'self'; img-src 'self' https: data:; style-src 'self'; \
+         script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'";
+    (
+        [
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    vendor: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    page: Option<usize>,
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage<'a> {
+    chrome: Chrome,
+    heading: String,
+    query: &'a str,
+    vendor: &'a str,
+    kind: &'a str,
+    kinds: Vec<String>,
+    packages: Vec<Cow<'a, Summary>>,
+    total: usize,
+    page: usize,
+    pages: usize,
+    /// The query string of this list without `page`, for the pager's links.
+    pager_query: String,
+}
+
+/// `GET /`: the packages the viewer may see, searched and filtered, a page at a time.
+pub async fn index(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, WebError> {
+    list(&app, &viewer, query, None).await
+}
+
+/// `GET /packages/{vendor}/`: one vendor's packages.
+pub async fn vendor(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path(vendor): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, WebError> {
+    list(&app, &viewer, query, Some(vendor.to_ascii_lowercase())).await
+}
+
+async fn list(
+    app: &App,
+    viewer: &Viewer,
+    query: ListQuery,
+    vendor_page: Option<String>,
+) -> Result<Response, WebError> {
+    let view = viewer.view(app)?;
+    let catalogue = app.catalogue.current(&app.db, &app.metadata).await?;
+    let nonempty = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+    let filter = Filter {
+        query: query.q.trim().to_owned(),
+        vendor: vendor_page.clone().or_else(|| nonempty(query.vendor)),
+        kind: nonempty(query.kind),
+    };
+    let found = catalogue.search(&app.metadata, &view, &filter).await?;
+    if vendor_page.is_some() && found.is_empty() && filter.query.is_empty() {
+        // A vendor the viewer sees nothing of does not exist for it.
+        return Err(WebError::NotFound);
+    }
+    let total = found.len();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = query.page.unwrap_or(1).clamp(1, pages);
+    let kinds: Vec<String> = found
+        .iter()
+        .map(|summary| summary.kind.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let heading = match &vendor_page {
+        Some(vendor) => format!("Packages of {vendor}"),
+        None => "Packages".to_owned(),
+    };
+    let pager_query = [
+        ("q", filter.query.as_str()),
+        (
+            "vendor",
+            if vendor_page.is_some() {
+                ""
+            } else {
+                filter.vendor.as_deref().unwrap_or_default()
+            },
+        ),
+        ("type", filter.kind.as_deref().unwrap_or_default()),
+    ]
+    .iter()
+    .filter(|(_, value)| !value.is_empty())
+    .fold(
+        form_urlencoded::Serializer::new(String::new()),
+        |mut s, (k, v)| {
+            s.append_pair(k, v);
+            s
+        },
+    )
+    .finish();
+    let packages = found
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
+    render(&IndexPage {
+        chrome: Chrome::new(viewer, heading.clone()),
+        heading,
+        query: &filter.query,
+        vendor: filter.vendor.as_deref().unwrap_or_default(),
+        kind: filter.kind.as_deref().unwrap_or_default(),
+        kinds,
+        packages,
+        total,
+        page,
+        pages,
+        pager_query,
+    })
+}
+
+/// One version as the package page shows it.
+pub struct VersionView {
+    pub version: String,
+    pub released: String,
+    pub is_dev: bool,
+    pub reference: String,
+    pub source_reference: String,
+    pub license: String,
+    pub authors: Vec<String>,
+    pub links: Vec<(&'static str, Vec<(String, String)>)>,
+}
+
+impl VersionView {
+    fn new(record: &VersionRecord) -> VersionView {
+        let fields: Map<String, Value> = serde_json::from_str(&record.metadata).unwrap_or_default();
+        let links = [
+            ("require", "Requires"),
+            ("require-dev", "Requires (dev)"),
+            ("suggest", "Suggests"),
+            ("provide", "Provides"),
+            ("conflict", "Conflicts"),
+            ("replace", "Replaces"),
+        ]
+        .into_iter()
+        .filter_map(|(key, label)| {
+            let list: Vec<(String, String)> = fields
+                .get(key)?
+                .as_object()?
+                .iter()
+                .map(|(name, value)| (name.clone(), value.as_str().unwrap_or_default().to_owned()))
+                .collect();
+            (!list.is_empty()).then_some((label, list))
+        })
+        .collect();
+        let authors = fields
+            .get("authors")
+            .and_then(Value::as_array)
+            .map(|authors| {
+                authors
+                    .iter()
+                    .filter_map(|author| author.get("name")?.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        VersionView {
+            version: record.version.clone(),
+            released: crate::time::rfc3339(record.released_at / 1000)
+                .replace('T', " ")
+                .replace("+00:00", " UTC"),
+            is_dev: composer::version::is_dev(&record.version_normalized),
+            reference: record.reference.clone(),
+            source_reference: fields
+                .get("source")
+                .and_then(|source| source.get("reference"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            license: license_of(&fields),
+            authors,
+            links,
+        }
+    }
+}
+
+fn license_of(fields: &Map<String, Value>) -> String {
+    match fields.get("license") {
+        Some(Value::String(license)) => license.clone(),
+        Some(Value::Array(licenses)) => licenses
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    }
+}
+
+/// Stable versions first, newest first; then dev versions, most recently released
+/// first.
+fn version_order(a: &VersionRecord, b: &VersionRecord) -> Ordering {
+    let (a_dev, b_dev) = (
+        composer::version::is_dev(&a.version_normalized),
+        composer::version::is_dev(&b.version_normalized),
+    );
+    a_dev.cmp(&b_dev).then_with(|| {
+        if a_dev {
+            b.released_at.cmp(&a.released_at)
+        } else {
+            composer::constraint::php_version_compare(&b.version_normalized, &a.version_normalized)
+        }
+    })
+}
+
+#[derive(Template)]
+#[template(path = "package.html")]
+struct PackagePage {
+    chrome: Chrome,
+    name: String,
+    vendor: String,
+    description: String,
+    license: String,
+    homepage: String,
+    repository: String,
+    abandoned: Option<String>,
+    installs: i64,
+    versions: Vec<VersionView>,
+    /// The sanitised HTML of the default version's README, when there is one.
+    readme: Option<String>,
+}
+
+/// `GET /packages/{vendor}/{package}`.
+pub async fn package(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path((vendor, package)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let view = viewer.view(&app)?;
+    let name = PackageName::try_from(format!("{vendor}/{package}").to_ascii_lowercase())
+        .map_err(|_| WebError::NotFound)?;
+    let Some(mut versions) = app.metadata.visible_versions(name.as_str(), &view).await? else {
+        return Err(WebError::NotFound);
+    };
+    versions.sort_by(version_order);
+    let default = &versions[0];
+    let fields: Map<String, Value> = serde_json::from_str(&default.metadata).unwrap_or_default();
+    let text = |key: &str| {
+        fields
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let repository = match app.db.vcs_package(name.as_str()).await? {
+        Some(vcs) => crate::redact::public(&vcs.repository_url),
+        None => String::new(),
+    };
+    let abandoned = match fields.get("abandoned") {
+        Some(Value::String(replacement)) => Some(replacement.clone()),
+        Some(Value::Bool(true)) => Some(String::new()),
+        _ => None,
+    };
+    let installs = app
+        .db
+        .download_counts(name.as_str())
+        .await?
+        .iter()
+        .filter(|(version, _)| versions.iter().any(|v| &v.version_normalized == version))
+        .map(|(_, count)| count)
+        .sum();
+    // Only a README of a version the viewer sees: it may document the others.
+    let readme = app
+        .db
+        .readme(name.as_str())
+        .await?
+        .filter(|(version, _)| versions.iter().any(|v| &v.version_normalized == version))
+        .map(|(_, content)| super::markdown::render(&content));
+    render(&PackagePage {
+        chrome: Chrome::new(&viewer, name.as_str()),
+        vendor: name.vendor().to_owned(),
+        description: text("description"),
+        license: license_of(&fields),
+        // Only web links: a `javascript:` homepage must not become a link.
+        homepage: if text("homepage").starts_with("http") {
+            text("homepage")
+        } else {
+            String::new()
+        },
+        repository,
+        abandoned,
+        installs,
+        versions: versions.iter().map(VersionView::new).collect(),
+        readme,
+        name: name.as_str().to_owned(),
+    })
+}

@@ -1,0 +1,250 @@
+//! `/profile`: the viewer's tokens (create, shown once; revoke; last use) and the
+//! Composer set-up for this server, ready to copy.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::error::WebError;
+use super::pages::{Chrome, render};
+use super::session::{Viewer, see_other};
+use crate::app::App;
+use crate::db::{TokenRow, now_millis};
+use crate::time::{parse_moment, rfc3339};
+use crate::tokens::{IssueError, Scope, Scopes};
+
+/// A token as the profile lists it.
+pub struct TokenLine {
+    pub name: String,
+    pub scopes: String,
+    pub expires: String,
+    pub expired: bool,
+    pub last_used: String,
+}
+
+impl TokenLine {
+    fn new(row: &TokenRow, now: i64) -> TokenLine {
+        let date = |ms: i64| {
+            rfc3339(ms / 1000)
+                .replace('T', " ")
+                .replace("+00:00", " UTC")
+        };
+        TokenLine {
+            name: row.name.clone(),
+            scopes: row.scopes.to_string(),
+            expires: row.expires_at.map_or_else(|| "never".to_owned(), date),
+            expired: row.is_expired(now),
+            last_used: match (&row.last_used_at, &row.last_used_from) {
+                (Some(at), Some(from)) => format!("{} from {from}", date(*at)),
+                (Some(at), None) => date(*at),
+                _ => "never".to_owned(),
+            },
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+struct ProfilePage {
+    chrome: Chrome,
+    user: String,
+    role: &'static str,
+    tokens: Vec<TokenLine>,
+    scopes: Vec<&'static str>,
+    /// A token just created, shown this once.
+    new_token: Option<(String, String)>,
+    message: String,
+    base: String,
+    host: String,
+    mirrors: Vec<(String, String)>,
+}
+
+/// `GET /profile`.
+pub async fn show(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    profile(&app, &viewer, &headers, None, String::new(), StatusCode::OK).await
+}
+
+async fn profile(
+    app: &App,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    new_token: Option<(String, String)>,
+    message: String,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let session = viewer.signed_in()?;
+    let user = &session.user;
+    let now = now_millis();
+    let tokens = app
+        .db
+        .tokens_of(&user.name)
+        .await?
+        .unwrap_or_default()
+        .iter()
+        .map(|row| TokenLine::new(row, now))
+        .collect();
+    let base = crate::http::base_url(app, headers)
+        .map_err(|_| WebError::BadRequest("missing or invalid Host header".to_owned()))?;
+    let host = base
+        .split_once("://")
+        .map_or(base.as_str(), |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let view = app.access.view(Some(user));
+    let mut mirrors: Vec<(String, String)> = app
+        .mirrors
+        .aliases()
+        .filter(|alias| view.may_use_mirror(alias))
+        .map(|alias| (alias.to_owned(), format!("{base}/mirror/{alias}")))
+        .collect();
+    mirrors.sort();
+    let role = if user.is_admin {
+        "admin"
+    } else if user.is_maintainer {
+        "maintainer"
+    } else if user.full_access {
+        "customer with full access"
+    } else {
+        "customer"
+    };
+    let mut response = render(&ProfilePage {
+        chrome: Chrome::new(viewer, "Profile"),
+        user: user.name.clone(),
+        role,
+        tokens,
+        scopes: Scope::ALL
+            .iter()
+            .filter(|scope| user.is_admin || !matches!(scope, Scope::Users | Scope::Groups))
+            .map(|scope| scope.as_str())
+            .collect(),
+        new_token,
+        message,
+        base,
+        host,
+        mirrors,
+    })?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// The new-token form.
+pub struct NewTokenForm {
+    csrf: String,
+    name: String,
+    /// Scope names, one form field each (`scope=metadata&scope=mirror:read`).
+    scope: Vec<String>,
+    expires: String,
+}
+
+/// `POST /profile/tokens`: creates a token and shows it once.
+pub async fn create_token(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = NewTokenForm::from_pairs(pairs);
+    let session = viewer.check_csrf(&form.csrf)?;
+    let refuse = |message: String| {
+        profile(
+            &app,
+            &viewer,
+            &headers,
+            None,
+            message,
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    let scopes = match form
+        .scope
+        .iter()
+        .map(|name| name.parse::<Scope>())
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(scopes) if scopes.is_empty() => Scopes(None),
+        Ok(scopes) => Scopes(Some(scopes)),
+        Err(error) => return refuse(error.to_string()).await,
+    };
+    let expires = form.expires.trim();
+    let expires_at = if expires.is_empty() {
+        None
+    } else if let Some(at) = parse_moment(expires, now_millis()) {
+        Some(at)
+    } else {
+        return refuse(format!(
+            "{expires:?} is not a date (2026-12-31) or a span (30d)"
+        ))
+        .await;
+    };
+    let name = form.name.trim();
+    match crate::tokens::issue(&app.db, &session.user, name, &scopes, expires_at).await {
+        Ok(token) => {
+            profile(
+                &app,
+                &viewer,
+                &headers,
+                Some((name.to_owned(), token)),
+                String::new(),
+                StatusCode::CREATED,
+            )
+            .await
+        }
+        Err(IssueError::Database(error)) => Err(error.into()),
+        Err(error) => refuse(error.to_string()).await,
+    }
+}
+
+impl NewTokenForm {
+    /// Repeated `scope` fields are collected (a plain struct form keeps only one).
+    fn from_pairs(pairs: Vec<(String, String)>) -> NewTokenForm {
+        let mut form = NewTokenForm {
+            csrf: String::new(),
+            name: String::new(),
+            scope: Vec::new(),
+            expires: String::new(),
+        };
+        for (key, value) in pairs {
+            match key.as_str() {
+                "csrf" => form.csrf = value,
+                "name" => form.name = value,
+                "scope" => form.scope.push(value),
+                "expires" => form.expires = value,
+                _ => {}
+            }
+        }
+        form
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /profile/tokens/revoke`: revokes one of the viewer's tokens (on every
+/// replica within seconds).
+pub async fn revoke_token(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Form(form): Form<RevokeForm>,
+) -> Result<Response, WebError> {
+    let session = viewer.check_csrf(&form.csrf)?;
+    if !app.db.revoke_token(&session.user.name, &form.name).await? {
+        return Err(WebError::NotFound);
+    }
+    Ok(see_other("/profile"))
+}
