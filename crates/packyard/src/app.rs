@@ -71,6 +71,13 @@ impl App {
         }))
     }
 
+    /// Re-reads the access rules when they changed (forgetting verified credentials
+    /// first): what the refresher does every 2 s, and what a change made through this
+    /// process does at once, so that its effect shows on the next request here.
+    pub async fn apply_access_changes(&self) -> Result<bool, sqlx::Error> {
+        self.access.refresh(|| self.auth.forget_all()).await
+    }
+
     /// Scratch space for uploads being received; on the data dir's filesystem so a
     /// finished upload is never copied across devices.
     pub fn upload_dir(&self) -> std::path::PathBuf {

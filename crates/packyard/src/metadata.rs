@@ -267,6 +267,26 @@ impl Metadata {
         Ok((!versions.is_empty()).then_some(versions))
     }
 
+    /// The most recently released version of `package` that `view` sees.
+    pub async fn newest_visible_version(
+        &self,
+        package: &str,
+        view: &View,
+    ) -> Result<Option<VersionRecord>, sqlx::Error> {
+        if !view.sees_package(package) {
+            return Ok(None);
+        }
+        let Some(entry) = self.entry(package).await? else {
+            return Ok(None);
+        };
+        Ok(entry
+            .versions
+            .iter()
+            .filter(|v| view.sees_version(package, &v.version_normalized, v.released_at))
+            .max_by_key(|v| v.released_at)
+            .cloned())
+    }
+
     /// The p2 document of `package` (`dev` selects `~dev.json`) with the versions
     /// `view` sees, or `None` for a package that is unknown or that it does not see.
     pub async fn p2(

@@ -74,7 +74,7 @@ fn spawn_access_refresher(app: &Arc<App>) {
             let Some(app) = app.upgrade() else {
                 return;
             };
-            if let Err(error) = app.access.refresh(|| app.auth.forget_all()).await {
+            if let Err(error) = app.apply_access_changes().await {
                 tracing::warn!(%error, "refreshing access rules failed");
             }
             // Token uses are written in batches, not on every request.

@@ -13,6 +13,13 @@ pub fn rfc3339(unix_seconds: i64) -> String {
     )
 }
 
+/// Unix milliseconds as people read them on a page: `2026-11-29 15:42:22 UTC`.
+pub fn display(unix_millis: i64) -> String {
+    rfc3339(unix_millis.div_euclid(1000))
+        .replace('T', " ")
+        .replace("+00:00", " UTC")
+}
+
 /// A moment given on the command line, in Unix milliseconds: `2026-12-31` (a whole
 /// day, UTC: the moment it ends), `2026-12-31T12:00:00Z`, or a span from `now` such as
 /// `30d`, `12h`, `90m`. `None` when it is none of these.
@@ -27,6 +34,10 @@ pub fn parse_moment(text: &str, now: i64) -> Option<i64> {
     };
     let mut parts = date.splitn(3, '-');
     let year: i64 = parts.next()?.parse().ok()?;
+    // Four-digit years only: larger ones overflow the arithmetic and mean nothing here.
+    if !(1..=9999).contains(&year) {
+        return None;
+    }
     let month: u32 = parts.next()?.parse().ok()?;
     let day: u32 = parts.next()?.parse().ok()?;
     if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) {

@@ -61,8 +61,37 @@ fn log_in(browser: &Browser, server: &Server, user: &str) {
     browser.goto(&server.url("/login"));
     browser.find("#username").send_keys(user);
     browser.find("#password").send_keys(PASSWORD);
-    browser.find("form.stacked button[type=submit]").click();
+    submit(browser, "form.stacked button[type=submit]");
     browser.wait_for("header nav a[href='/profile']", Duration::from_secs(10));
+}
+
+/// Waits until the page that was current when a form was submitted has been replaced.
+/// Call [`mark_page`] before submitting.
+fn wait_for_new_page(browser: &Browser) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while browser.execute(
+        "return window.__packyardOldPage === true || document.readyState !== 'complete';",
+        &[],
+    ) == Value::Bool(true)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new page after submitting"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Marks the current page, so that [`wait_for_new_page`] can tell it was replaced.
+fn mark_page(browser: &Browser) {
+    browser.execute("window.__packyardOldPage = true;", &[]);
+}
+
+/// Clicks a form's submit button and waits for the page the answer loads.
+fn submit(browser: &Browser, button: &str) {
+    mark_page(browser);
+    browser.find(button).click();
+    wait_for_new_page(browser);
 }
 
 fn texts(elements: &[Element<'_>]) -> Vec<String> {
@@ -102,28 +131,10 @@ fn check_accessibility(browser: &Browser, page: &str) {
 fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     testkit::needs!(Composer, Chromium);
     let server = Server::start();
-    let admin = server.add_user("admin", true);
-    add_user_with_password(&server, "carol", &[]);
-    cli(&server, &["group", "add", "customers"]);
-    cli(
-        &server,
-        &[
-            "group",
-            "grant",
-            "customers",
-            "acme/lib",
-            "--versions",
-            "^1.0",
-        ],
-    );
-    cli(&server, &["group", "grant", "customers", "acme/parser"]);
-    cli(
-        &server,
-        &["group", "members", "customers", "--add", "carol"],
-    );
+    let admin = add_user_with_password(&server, "admin", &["--admin"]);
 
     let plain = serde_json::json!({"description": "A library", "license": "MIT"});
-    for version in ["1.0.0", "1.1.0", "2.0.0"] {
+    for version in ["1.0.0", "1.1.0"] {
         let reply = upload(
             &server,
             &admin,
@@ -133,6 +144,16 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
         );
         assert!(reply.status < 300, "{}", reply.text());
     }
+    // 2.0.0, hidden from the customer, has another type and description.
+    let bundle = serde_json::json!({"description": "Now a bundle", "type": "symfony-bundle"});
+    let reply = upload(
+        &server,
+        &admin,
+        "acme/lib",
+        "2.0.0",
+        &archive("acme/lib", &bundle, None),
+    );
+    assert!(reply.status < 300, "{}", reply.text());
     let secret = serde_json::json!({"description": "Internal only"});
     upload(
         &server,
@@ -167,7 +188,56 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
         browser.current_url()
     );
     check_accessibility(&browser, "login");
+
+    // The admin creates a group with a constrained grant, then a customer in it.
+    log_in(&browser, &server, "admin");
+    browser.goto(&server.url("/admin/groups"));
+    browser.find("#group-name").send_keys("customers");
+    submit(&browser, "form[action='/admin/groups'] button");
+    browser.wait_for("#grant-package", Duration::from_secs(10));
+    for (package, versions) in [("acme/lib", "^1.0"), ("acme/parser", "")] {
+        browser.find("#grant-package").send_keys(package);
+        browser.find("#grant-versions").send_keys(versions);
+        submit(&browser, "form[action$='/grants'] button");
+        browser.wait_for("table.grants", Duration::from_secs(10));
+    }
+    let grants = texts(&browser.find_all("table.grants tbody tr"));
+    assert_eq!(grants.len(), 2, "{grants:?}");
+    assert!(
+        grants[0].contains("acme/lib") && grants[0].contains("^1.0"),
+        "{grants:?}"
+    );
+    check_accessibility(&browser, "admin-group");
+    browser.goto(&server.url("/admin/users"));
+    browser.find("#user-name").send_keys("carol");
+    browser.find("#user-password").send_keys(PASSWORD);
+    submit(&browser, "form[action='/admin/users'] button");
+    let first_token = browser
+        .wait_for("#new-user-token", Duration::from_secs(10))
+        .text();
+    assert!(first_token.starts_with("pky_"));
+    check_accessibility(&browser, "admin-users");
+    browser.goto(&server.url("/admin/users/carol"));
+    browser.find("input[name=group][value=customers]").click();
+    submit(&browser, "form[action='/admin/users/carol'] button");
+    // Saved: the page, loaded afresh, shows the membership.
+    wait_for_new_page(&browser);
+    browser.wait_for(
+        "input[name=group][value=customers]:checked",
+        Duration::from_secs(10),
+    );
+    check_accessibility(&browser, "admin-user");
+    submit(&browser, "header form[action='/logout'] button");
+    browser.wait_for("#username", Duration::from_secs(10));
+
     log_in(&browser, &server, "carol");
+    // Admin pages are for admins.
+    browser.goto(&server.url("/admin/users"));
+    assert!(
+        browser.title().starts_with("Not allowed"),
+        "{}",
+        browser.title()
+    );
 
     // The list holds exactly the granted packages.
     browser.goto(&server.url("/"));
@@ -182,7 +252,7 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     let search = browser.find("#q");
     search.clear();
     search.send_keys("configuration");
-    browser.find("form.filters button").click();
+    submit(&browser, "form.filters button");
     browser.wait_for(".count", Duration::from_secs(5));
     assert_eq!(texts(&browser.find_all(".packages .name")), ["acme/parser"]);
 
@@ -239,6 +309,24 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     );
     assert_eq!(forbidden.status, 404);
     assert_eq!(forbidden.body, unknown.body);
+    // Filters and search look at what the customer sees, never at a hidden version.
+    let as_bundle = get(&server.url("/?type=symfony-bundle"), &[("Cookie", &cookie)]).text();
+    assert!(!as_bundle.contains("acme/lib"), "{as_bundle}");
+    let as_library = get(&server.url("/?type=library"), &[("Cookie", &cookie)]).text();
+    assert!(as_library.contains("acme/lib"), "{as_library}");
+    let by_hidden_words = get(&server.url("/?q=bundle"), &[("Cookie", &cookie)]).text();
+    assert!(!by_hidden_words.contains("acme/lib"), "{by_hidden_words}");
+    let vendor_bundle = get(
+        &server.url("/packages/acme/?type=symfony-bundle"),
+        &[("Cookie", &cookie)],
+    );
+    assert_eq!(vendor_bundle.status, 200);
+    assert!(!vendor_bundle.text().contains("acme/lib"));
+    let too_long = get(
+        &server.url(&format!("/?q={}", "a".repeat(201))),
+        &[("Cookie", &cookie)],
+    );
+    assert_eq!(too_long.status, 400);
     let hidden_version_list = get(&server.url("/?q=secret"), &[("Cookie", &cookie)]);
     assert!(!hidden_version_list.text().contains("acme/secret"));
 
@@ -253,9 +341,7 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     browser.find("#token-name").send_keys("laptop");
     browser.find("input[name=scope][value=metadata]").click();
     browser.find("#token-expires").send_keys("30d");
-    browser
-        .find("form[action='/profile/tokens'] button")
-        .click();
+    submit(&browser, "form[action='/profile/tokens'] button");
     let token = browser
         .wait_for("#new-token", Duration::from_secs(10))
         .text();
@@ -294,7 +380,7 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     assert!(!browser.page_source().contains("forged"));
 
     // Logging out ends the session: the cookie no longer opens pages.
-    browser.find("header form[action='/logout'] button").click();
+    submit(&browser, "header form[action='/logout'] button");
     browser.wait_for("#username", Duration::from_secs(10));
     let after = get(&server.url("/profile"), &[("Cookie", &cookie)]);
     assert_eq!(after.status, 303);
@@ -429,4 +515,99 @@ fn logins_are_limited_sessions_end_everywhere_and_api_users_cannot_log_in() {
         get(&server.url("/profile"), &[("Cookie", &erin)]).status,
         303
     );
+}
+
+/// The value of the first `name="csrf"` field of a page.
+fn csrf_of(page: &Reply) -> String {
+    let text = page.text();
+    let start = text.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    text[start..start + text[start..].find('"').unwrap()].to_owned()
+}
+
+#[test]
+fn maintainers_update_a_git_package_from_its_page_and_see_skipped_refs() {
+    testkit::needs!(Git);
+    let (server, token) = server_with_maintainer(&[]);
+    let (repo, _) = common::git::library("acme/lib", "1.0.0");
+    repo.write("composer.json", "{ not json");
+    repo.commit("broken");
+    repo.tag("1.1.0");
+    repo.write_library("acme/lib", "1.2.0", Value::Null);
+    repo.commit("fixed");
+    let created = create_package(
+        &server,
+        "maintainer",
+        &token,
+        &serde_json::json!({"url": repo.url()}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let output = server.cli_input(&["user", "passwd", "maintainer"], &format!("{PASSWORD}\n"));
+    assert!(output.status.success(), "{}", output_text(&output));
+    let login = try_login(&server, "maintainer", PASSWORD, &[]);
+    let session = session_cookie(&login).unwrap();
+    let cookie = session.split(';').next().unwrap().to_owned();
+
+    // The page tells why a ref gives no version, and offers an update.
+    let page = get(&server.url("/packages/acme/lib"), &[("Cookie", &cookie)]);
+    assert_eq!(page.status, 200);
+    let text = page.text();
+    assert!(text.contains("Update now"), "{text}");
+    assert!(
+        text.contains("<code>1.1.0</code>"),
+        "the broken tag is listed: {text}"
+    );
+
+    // A new tag, then "update now": the page follows the job until it succeeds.
+    repo.tag("1.2.0");
+    let update = post(
+        &server.url("/packages/acme/lib/update"),
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        format!("csrf={}", csrf_of(&page)).as_bytes(),
+    );
+    assert_eq!(update.status, 303, "{}", update.text());
+    let location = update.header("location").unwrap();
+    assert!(
+        location.starts_with("/packages/acme/lib?job="),
+        "{location}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let followed = loop {
+        let page = get(&server.url(&location), &[("Cookie", &cookie)]).text();
+        if page.contains("job-state\">succeeded") {
+            break page;
+        }
+        assert!(
+            page.contains("http-equiv=\"refresh\""),
+            "a pending job reloads: {page}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update did not finish: {page}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(!followed.contains("http-equiv=\"refresh\""));
+    assert!(
+        followed.contains("<span class=\"version\">1.2.0</span>"),
+        "{followed}"
+    );
+
+    // Customers see no update panel and cannot post one.
+    add_user_with_password(&server, "frank", &["--full-access"]);
+    let frank = session_cookie(&try_login(&server, "frank", PASSWORD, &[])).unwrap();
+    let frank = frank.split(';').next().unwrap().to_owned();
+    let page = get(&server.url("/packages/acme/lib"), &[("Cookie", &frank)]);
+    assert!(!page.text().contains("Update now"));
+    let refused = post(
+        &server.url("/packages/acme/lib/update"),
+        &[
+            ("Cookie", &frank),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        format!("csrf={}", csrf_of(&page)).as_bytes(),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text());
 }

@@ -179,7 +179,7 @@ async fn scan_package(app: &App, package: &VcsPackage) -> Result<ScanSummary, Gi
         package.scan_fingerprint.as_deref(),
     )
     .await?;
-    let (fingerprint, versions, skipped) = match outcome {
+    let (fingerprint, versions, skipped, readme) = match outcome {
         ScanOutcome::Unchanged { fingerprint } => {
             let record = ScanRecord {
                 fingerprint: Some(fingerprint),
@@ -206,10 +206,7 @@ async fn scan_package(app: &App, package: &VcsPackage) -> Result<ScanSummary, Gi
             skipped,
             readme,
             ..
-        } => {
-            store_readme(app, &package.name, &versions, readme).await?;
-            (fingerprint, versions, skipped)
-        }
+        } => (fingerprint, versions, skipped, readme),
     };
     let found = Found::new(
         &package.name,
@@ -219,6 +216,8 @@ async fn scan_package(app: &App, package: &VcsPackage) -> Result<ScanSummary, Gi
         &skipped,
     );
     let changed = app.db.replace_versions(&package.name, &found.rows).await?;
+    // After the versions: the README is shown only with the version it came from.
+    store_readme(app, &package.name, &versions, readme).await?;
     app.db.record_scan(&package.name, &found.record).await?;
     if changed {
         app.metadata.package_changed(&package.name).await?;

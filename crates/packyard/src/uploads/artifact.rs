@@ -297,15 +297,19 @@ pub fn read_contents(path: &Path) -> Result<Contents, UploadError> {
                 .contains(&file.to_ascii_lowercase().as_str())
         })
     });
-    let readme = match readme_name {
-        Some(name) => read_entry(
-            &mut archive,
-            name,
-            crate::web::markdown::MAX_README_BYTES as u64,
-        )?
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
-        None => None,
-    };
+    // A README that cannot be read (encrypted, an unknown compression) is no README:
+    // it is shown, not installed, so it never fails an upload.
+    let readme = readme_name
+        .and_then(|name| {
+            read_entry(
+                &mut archive,
+                name,
+                crate::web::markdown::MAX_README_BYTES as u64,
+            )
+            .ok()
+            .flatten()
+        })
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     Ok(Contents { manifest, readme })
 }
 

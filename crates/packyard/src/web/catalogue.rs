@@ -133,38 +133,45 @@ impl Catalogue {
             .collect();
         let mut found = Vec::new();
         for summary in &self.summaries {
-            let wanted = filter
+            if filter
                 .vendor
                 .as_deref()
-                .is_none_or(|v| summary.vendor() == v)
-                && filter.kind.as_deref().is_none_or(|k| summary.kind == k);
-            if !wanted || !view.sees_package(&summary.name) {
+                .is_some_and(|v| summary.vendor() != v)
+                || !view.sees_package(&summary.name)
+            {
                 continue;
             }
             let summary = if view.sees_all_versions_of(&summary.name) {
                 Cow::Borrowed(summary)
             } else {
-                let Some(visible) = metadata.visible_versions(&summary.name, view).await? else {
+                let Some(newest) = metadata.newest_visible_version(&summary.name, view).await?
+                else {
                     continue;
                 };
-                let newest = visible
-                    .iter()
-                    .max_by_key(|v| v.released_at)
-                    .expect("visible versions are never empty");
                 Cow::Owned(Summary::new(
                     summary.name.clone(),
-                    newest.version.clone(),
+                    newest.version,
                     &newest.metadata,
                     newest.released_at,
                 ))
             };
-            if summary.matches(&words) && metadata.exists(&summary.name) {
+            // Type and words are matched on what the viewer sees, never on a hidden
+            // version's fields.
+            if filter.kind.as_deref().is_none_or(|k| summary.kind == k)
+                && summary.matches(&words)
+                && metadata.exists(&summary.name)
+            {
                 found.push(summary);
             }
         }
         Ok(found)
     }
 }
+
+/// The longest search accepted, in bytes, and the most words: every word is looked
+/// for in every package.
+pub const MAX_QUERY_BYTES: usize = 200;
+pub const MAX_QUERY_WORDS: usize = 10;
 
 /// What the list is narrowed to.
 #[derive(Debug, Default, Clone)]

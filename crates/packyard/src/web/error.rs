@@ -18,6 +18,8 @@ pub enum WebError {
     #[error("the form's security token is missing or stale")]
     Csrf,
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     BadRequest(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -78,6 +80,9 @@ impl IntoResponse for WebError {
                 "Form expired",
                 "This form's security token is missing or stale (or the form came from another site). Reload the page and try again.",
             ),
+            WebError::Forbidden(message) => {
+                error_page(StatusCode::FORBIDDEN, "Not allowed", &message)
+            }
             WebError::BadRequest(message) => {
                 error_page(StatusCode::BAD_REQUEST, "Cannot do that", &message)
             }

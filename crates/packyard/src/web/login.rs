@@ -121,6 +121,12 @@ pub async fn submit(
     }
     let user_subject = format!("user:{username}");
     let address_subject = format!("address:{}", peer.ip());
+    // Counting, checking and recording happen inside one hashing slot, so parallel
+    // guesses cannot all pass the count before any failure is recorded (at most one
+    // per slot can).
+    let Ok(_slot) = password::slot().await else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, &password::Busy.to_string());
+    };
     let since = now_millis() - FAILURE_WINDOW_MS;
     for (subject, limit, whom) in [
         (&user_subject, MAX_FAILURES_PER_USER, "this user"),

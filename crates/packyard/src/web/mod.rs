@@ -4,10 +4,13 @@
 //! without JavaScript. Pages see what the viewer's access view shows, as the Composer
 //! routes do.
 
+mod admin;
 mod assets;
 pub mod catalogue;
 mod error;
+mod form;
 mod login;
+mod maintain;
 pub mod markdown;
 mod pages;
 pub mod password;
@@ -35,5 +38,25 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/profile/tokens/revoke", post(profile::revoke_token))
         .route("/packages/{vendor}/", get(pages::vendor))
         .route("/packages/{vendor}/{package}", get(pages::package))
+        .route(
+            "/packages/{vendor}/{package}/update",
+            post(maintain::update),
+        )
         .route("/assets/{file}", get(assets::serve))
+        .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route(
+            "/admin/users/{name}",
+            get(admin::user).post(admin::update_user),
+        )
+        .route("/admin/users/{name}/remove", post(admin::remove_user))
+        .route(
+            "/admin/groups",
+            get(admin::groups).post(admin::create_group),
+        )
+        .route("/admin/groups/{name}", get(admin::group))
+        .route("/admin/groups/{name}/grants", post(admin::grant))
+        .route("/admin/groups/{name}/grants/revoke", post(admin::revoke))
+        .route("/admin/groups/{name}/settings", post(admin::group_settings))
+        .route("/admin/groups/{name}/members", post(admin::members))
+        .route("/admin/groups/{name}/remove", post(admin::remove_group))
 }

@@ -13,7 +13,7 @@ use composer::package_name::PackageName;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::catalogue::{Filter, Summary};
+use super::catalogue::{Filter, MAX_QUERY_BYTES, MAX_QUERY_WORDS, Summary};
 use super::error::WebError;
 use super::session::Viewer;
 use crate::app::App;
@@ -26,6 +26,7 @@ pub const PAGE_SIZE: usize = 20;
 pub struct Chrome {
     pub title: String,
     pub user: Option<String>,
+    pub is_admin: bool,
     /// The session's CSRF token, for the logout form.
     pub csrf: String,
 }
@@ -35,6 +36,7 @@ impl Chrome {
         Chrome {
             title: title.into(),
             user: viewer.user().map(|user| user.name.clone()),
+            is_admin: viewer.user().is_some_and(|user| user.is_admin),
             csrf: viewer
                 .session
                 .as_ref()
@@ -47,6 +49,7 @@ impl Chrome {
         Chrome {
             title: title.into(),
             user: None,
+            is_admin: false,
             csrf: String::new(),
         }
     }
@@ -140,6 +143,11 @@ async fn list(
     vendor_page: Option<String>,
 ) -> Result<Response, WebError> {
     let view = viewer.view(app)?;
+    if query.q.len() > MAX_QUERY_BYTES || query.q.split_whitespace().count() > MAX_QUERY_WORDS {
+        return Err(WebError::BadRequest(format!(
+            "Search for at most {MAX_QUERY_WORDS} words and {MAX_QUERY_BYTES} characters."
+        )));
+    }
     let catalogue = app.catalogue.current(&app.db, &app.metadata).await?;
     let nonempty = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
     let filter = Filter {
@@ -148,7 +156,8 @@ async fn list(
         kind: nonempty(query.kind),
     };
     let found = catalogue.search(&app.metadata, &view, &filter).await?;
-    if vendor_page.is_some() && found.is_empty() && filter.query.is_empty() {
+    if vendor_page.is_some() && found.is_empty() && filter.query.is_empty() && filter.kind.is_none()
+    {
         // A vendor the viewer sees nothing of does not exist for it.
         return Err(WebError::NotFound);
     }
@@ -253,9 +262,7 @@ impl VersionView {
             .unwrap_or_default();
         VersionView {
             version: record.version.clone(),
-            released: crate::time::rfc3339(record.released_at / 1000)
-                .replace('T', " ")
-                .replace("+00:00", " UTC"),
+            released: crate::time::display(record.released_at),
             is_dev: composer::version::is_dev(&record.version_normalized),
             reference: record.reference.clone(),
             source_reference: fields
@@ -314,6 +321,14 @@ struct PackagePage {
     versions: Vec<VersionView>,
     /// The sanitised HTML of the default version's README, when there is one.
     readme: Option<String>,
+    /// For maintainers and admins.
+    panel: Option<super::maintain::Panel>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct PackageQuery {
+    /// A re-scan to follow.
+    job: Option<i64>,
 }
 
 /// `GET /packages/{vendor}/{package}`.
@@ -321,6 +336,7 @@ pub async fn package(
     State(app): State<Arc<App>>,
     viewer: Viewer,
     Path((vendor, package)): Path<(String, String)>,
+    Query(query): Query<PackageQuery>,
 ) -> Result<Response, WebError> {
     let view = viewer.view(&app)?;
     let name = PackageName::try_from(format!("{vendor}/{package}").to_ascii_lowercase())
@@ -362,6 +378,11 @@ pub async fn package(
         .await?
         .filter(|(version, _)| versions.iter().any(|v| &v.version_normalized == version))
         .map(|(_, content)| super::markdown::render(&content));
+    let panel = if super::maintain::may_maintain(viewer.user()) {
+        Some(super::maintain::panel(&app, name.as_str(), query.job).await?)
+    } else {
+        None
+    };
     render(&PackagePage {
         chrome: Chrome::new(&viewer, name.as_str()),
         vendor: name.vendor().to_owned(),
@@ -378,6 +399,7 @@ pub async fn package(
         installs,
         versions: versions.iter().map(VersionView::new).collect(),
         readme,
+        panel,
         name: name.as_str().to_owned(),
     })
 }

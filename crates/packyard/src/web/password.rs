@@ -54,6 +54,38 @@ pub fn verify(password: &str, stored: &str) -> bool {
     })
 }
 
+/// Password hashing and checking at once: argon2 takes 19 MiB and tens of milliseconds
+/// of CPU per call, so unbounded parallel logins could exhaust memory and starve every
+/// request. One per core; others wait up to [`QUEUE_WAIT`].
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+    )
+});
+/// How long a login waits for a free hashing slot before it is told to retry.
+const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// All hashing slots stayed busy.
+#[derive(Debug, thiserror::Error)]
+#[error("the server is busy checking other passwords; try again in a moment")]
+pub struct Busy;
+
+/// A slot for [`hash`] or [`verify`], held while the caller works with it.
+pub async fn slot() -> Result<tokio::sync::SemaphorePermit<'static>, Busy> {
+    tokio::time::timeout(QUEUE_WAIT, HASHING.acquire())
+        .await
+        .map_err(|_| Busy)?
+        .map_err(|_| Busy)
+}
+
+/// [`hash`] off the async threads, in a hashing slot.
+pub async fn hash_in_slot(password: String) -> Result<String, Busy> {
+    let _slot = slot().await?;
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|_| Busy)
+}
+
 /// A hash to verify against when the user does not exist or has no password, so that
 /// a login for an unknown name takes as long as one with a wrong password.
 pub fn decoy() -> &'static str {

@@ -11,11 +11,11 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::error::WebError;
+use super::form::Fields;
 use super::pages::{Chrome, render};
 use super::session::{Viewer, see_other};
 use crate::app::App;
 use crate::db::{TokenRow, now_millis};
-use crate::time::{parse_moment, rfc3339};
 use crate::tokens::{IssueError, Scope, Scopes};
 
 /// A token as the profile lists it.
@@ -29,11 +29,7 @@ pub struct TokenLine {
 
 impl TokenLine {
     fn new(row: &TokenRow, now: i64) -> TokenLine {
-        let date = |ms: i64| {
-            rfc3339(ms / 1000)
-                .replace('T', " ")
-                .replace("+00:00", " UTC")
-        };
+        let date = crate::time::display;
         TokenLine {
             name: row.name.clone(),
             scopes: row.scopes.to_string(),
@@ -138,24 +134,14 @@ async fn profile(
     Ok(response)
 }
 
-/// The new-token form.
-pub struct NewTokenForm {
-    csrf: String,
-    name: String,
-    /// Scope names, one form field each (`scope=metadata&scope=mirror:read`).
-    scope: Vec<String>,
-    expires: String,
-}
-
 /// `POST /profile/tokens`: creates a token and shows it once.
 pub async fn create_token(
     State(app): State<Arc<App>>,
     viewer: Viewer,
     headers: HeaderMap,
-    Form(pairs): Form<Vec<(String, String)>>,
+    Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
-    let form = NewTokenForm::from_pairs(pairs);
-    let session = viewer.check_csrf(&form.csrf)?;
+    let session = viewer.check_csrf(form.csrf())?;
     let refuse = |message: String| {
         profile(
             &app,
@@ -167,7 +153,7 @@ pub async fn create_token(
         )
     };
     let scopes = match form
-        .scope
+        .all("scope")
         .iter()
         .map(|name| name.parse::<Scope>())
         .collect::<Result<Vec<_>, _>>()
@@ -176,18 +162,11 @@ pub async fn create_token(
         Ok(scopes) => Scopes(Some(scopes)),
         Err(error) => return refuse(error.to_string()).await,
     };
-    let expires = form.expires.trim();
-    let expires_at = if expires.is_empty() {
-        None
-    } else if let Some(at) = parse_moment(expires, now_millis()) {
-        Some(at)
-    } else {
-        return refuse(format!(
-            "{expires:?} is not a date (2026-12-31) or a span (30d)"
-        ))
-        .await;
+    let expires_at = match form.moment("expires", "Expires") {
+        Ok(at) => at,
+        Err(message) => return refuse(message).await,
     };
-    let name = form.name.trim();
+    let name = form.get("name");
     match crate::tokens::issue(&app.db, &session.user, name, &scopes, expires_at).await {
         Ok(token) => {
             profile(
@@ -202,28 +181,6 @@ pub async fn create_token(
         }
         Err(IssueError::Database(error)) => Err(error.into()),
         Err(error) => refuse(error.to_string()).await,
-    }
-}
-
-impl NewTokenForm {
-    /// Repeated `scope` fields are collected (a plain struct form keeps only one).
-    fn from_pairs(pairs: Vec<(String, String)>) -> NewTokenForm {
-        let mut form = NewTokenForm {
-            csrf: String::new(),
-            name: String::new(),
-            scope: Vec::new(),
-            expires: String::new(),
-        };
-        for (key, value) in pairs {
-            match key.as_str() {
-                "csrf" => form.csrf = value,
-                "name" => form.name = value,
-                "scope" => form.scope.push(value),
-                "expires" => form.expires = value,
-                _ => {}
-            }
-        }
-        form
     }
 }
 

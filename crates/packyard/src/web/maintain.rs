@@ -1,0 +1,121 @@
+//! What maintainers and admins see and do on a package page: the last scan of a git
+//! package (when, git's error, the refs it skipped and why), and "update now", which
+//! queues a re-scan and follows the job until it ends.
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use composer::package_name::PackageName;
+use serde_json::Value;
+
+use super::error::WebError;
+use super::form::Fields;
+use super::session::{Viewer, see_other};
+use crate::app::App;
+use crate::db::{JobState, User};
+use crate::git_packages::service::RefNote;
+
+/// The maintainer's part of a package page.
+pub struct Panel {
+    pub is_git: bool,
+    pub scanned: String,
+    pub scan_error: String,
+    /// `(ref, reason)` of every ref the last scan skipped.
+    pub skipped: Vec<(String, String)>,
+    /// The re-scan this page follows: its id, state and error.
+    pub job: Option<(i64, &'static str, String)>,
+}
+
+impl Panel {
+    /// Whether the page should reload itself to follow a job still under way.
+    pub fn following(&self) -> bool {
+        self.job
+            .as_ref()
+            .is_some_and(|(_, state, _)| matches!(*state, "queued" | "running"))
+    }
+}
+
+pub fn may_maintain(user: Option<&User>) -> bool {
+    user.is_some_and(|user| user.is_admin || user.is_maintainer)
+}
+
+/// The part of a stored scan report the page shows.
+#[derive(serde::Deserialize, Default)]
+struct Report {
+    #[serde(default)]
+    skipped: Vec<RefNote>,
+}
+
+/// The panel for `package`, following job `job` when it is a scan of this package.
+pub async fn panel(app: &App, package: &str, job: Option<i64>) -> Result<Panel, WebError> {
+    let Some(vcs) = app.db.vcs_package(package).await? else {
+        return Ok(Panel {
+            is_git: false,
+            scanned: String::new(),
+            scan_error: String::new(),
+            skipped: Vec::new(),
+            job: None,
+        });
+    };
+    let report: Report = vcs
+        .scan_report
+        .as_deref()
+        .and_then(|report| serde_json::from_str(report).ok())
+        .unwrap_or_default();
+    let skipped = report
+        .skipped
+        .into_iter()
+        .map(|note| (note.ref_name, note.reason))
+        .collect();
+    let job = match job {
+        Some(id) => app.db.job(id).await?.filter(|row| {
+            serde_json::from_str::<Value>(&row.payload)
+                .is_ok_and(|payload| payload["package"] == package)
+        }),
+        None => None,
+    };
+    Ok(Panel {
+        is_git: true,
+        scanned: vcs
+            .scanned_at
+            .map_or_else(|| "never".to_owned(), crate::time::display),
+        scan_error: vcs.scan_error.unwrap_or_default(),
+        skipped,
+        job: job.map(|row| {
+            let error = if row.state == JobState::Failed {
+                row.error.unwrap_or_default()
+            } else {
+                String::new()
+            };
+            (row.id, row.state.as_str(), error)
+        }),
+    })
+}
+
+/// `POST /packages/{vendor}/{package}/update`: queues a re-scan of a git package and
+/// shows its page following the job.
+pub async fn update(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path((vendor, package)): Path<(String, String)>,
+    Form(form): Form<Fields>,
+) -> Result<Response, WebError> {
+    let session = viewer.check_csrf(form.csrf())?;
+    if !may_maintain(Some(&session.user)) {
+        return Err(WebError::Forbidden(
+            "Only maintainers and admins may update packages.".to_owned(),
+        ));
+    }
+    let name = PackageName::try_from(format!("{vendor}/{package}").to_ascii_lowercase())
+        .map_err(|_| WebError::NotFound)?;
+    if app.db.vcs_package(name.as_str()).await?.is_none() {
+        return Err(WebError::BadRequest(format!(
+            "{name} is not a git package: publish a new version by uploading it.",
+            name = name.as_str()
+        )));
+    }
+    let job = crate::git_packages::job::enqueue_scan(&app.jobs, name.as_str()).await?;
+    Ok(see_other(&format!("/packages/{}?job={job}", name.as_str())))
+}
