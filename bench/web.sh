@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The web UI's server time, in one run on this machine: the package list with 10,000
-# packages (first page, a search, a later page), a package page with 500 versions, and
-# the weight of `/`. Server time is curl's time to the first byte over loopback; each
+# packages (first page, a search, a later page; for an admin and for a customer who sees
+# only some versions of each), a package page with 500 versions, and the weight of `/`. Server time is curl's time to the first byte over loopback; each
 # figure is the median of REPEAT requests after one warm-up.
 #
 #   bench/web.sh [PACKAGES] [VERSIONS] [REPEAT]
@@ -60,30 +60,46 @@ con.commit()
 print(f"catalogue: {packages} packages x 3 versions, acme/big with {big_versions} versions")
 PY
 
-start_packyard
-# Log in once; the session cookie is reused for every request.
-curl -fsS -c "$WORK/jar" "$BASE/login" > "$WORK/login.html"
-CSRF=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$WORK/login.html" | head -n 1)
-curl -fsS -b "$WORK/jar" -c "$WORK/jar" -o /dev/null \
-    --data-urlencode "csrf=$CSRF" --data-urlencode "username=admin" \
-    --data-urlencode "password=$PASSWORD" "$BASE/login"
+# A customer who sees only the 1.x versions of every package: every list entry is
+# summarised from the versions it sees.
+echo "$PASSWORD" | "$BIN" user add customer --password-stdin > /dev/null
+"$BIN" group add everything-1x > /dev/null
+"$BIN" group grant everything-1x '*/*' --versions '^1.0' > /dev/null
+"$BIN" group members everything-1x --add customer > /dev/null
 
-# Median time to first byte of PATH over REPEAT requests, in milliseconds.
+start_packyard
+# Logs USER in; its session cookie goes to $WORK/USER.jar.
+log_in() {
+    curl -fsS -c "$WORK/$1.jar" "$BASE/login" > "$WORK/login.html"
+    local csrf
+    csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$WORK/login.html" | head -n 1)
+    curl -fsS -b "$WORK/$1.jar" -c "$WORK/$1.jar" -o /dev/null \
+        --data-urlencode "csrf=$csrf" --data-urlencode "username=$1" \
+        --data-urlencode "password=$PASSWORD" "$BASE/login"
+}
+log_in admin
+log_in customer
+
+# Median time to first byte of PATH for USER (default admin) over REPEAT requests, in ms.
 median_ms() {
-    curl -fsS -b "$WORK/jar" -o /dev/null "$BASE$1"   # warm-up
+    local jar=$WORK/${2:-admin}.jar
+    curl -fsS -b "$jar" -o /dev/null "$BASE$1"   # warm-up
     for _ in $(seq "$REPEAT"); do
-        curl -fsS -b "$WORK/jar" -o /dev/null -w '%{time_starttransfer}\n' "$BASE$1"
+        curl -fsS -b "$jar" -o /dev/null -w '%{time_starttransfer}\n' "$BASE$1"
     done | sort -n | awk '{t[NR] = $1} END {printf "%.1f", t[int((NR + 1) / 2)] * 1000}'
 }
 
-COLD=$(curl -fsS -b "$WORK/jar" -o "$WORK/index.html" -w '%{time_starttransfer}' "$BASE/")
+COLD=$(curl -fsS -b "$WORK/admin.jar" -o "$WORK/index.html" -w '%{time_starttransfer}' "$BASE/")
 WEIGHT=$(( $(stat -c %s "$WORK/index.html") + $(curl -fsS "$BASE/assets/style.css" | wc -c) + $(curl -fsS "$BASE/assets/app.js" | wc -c) ))
 LISTED=$(grep -o 'class="name"' "$WORK/index.html" | wc -l)
-VERSIONS_SHOWN=$(curl -fsS -b "$WORK/jar" "$BASE/packages/acme/big" | grep -o '<details' | wc -l)
+VERSIONS_SHOWN=$(curl -fsS -b "$WORK/admin.jar" "$BASE/packages/acme/big" | grep -o '<details' | wc -l)
 
 printf 'list /, first request (builds the catalogue): %.1f ms\n' "$(python3 -c "print($COLD*1000)")"
 echo "list / ($LISTED of $((PACKAGES + 1)) on the page): $(median_ms /) ms median (target < 50 ms)"
 echo "list /?q=yaml: $(median_ms '/?q=yaml') ms median"
 echo "list /?page=400: $(median_ms '/?page=400') ms median"
+CUSTOMER_COLD=$(curl -fsS -b "$WORK/customer.jar" -o /dev/null -w '%{time_starttransfer}' "$BASE/?q=first")
+printf 'list / for a customer seeing only 1.x of every package, first request: %.1f ms\n' "$(python3 -c "print($CUSTOMER_COLD*1000)")"
+echo "list / for that customer: $(median_ms / customer) ms median (target < 50 ms)"
 echo "package page /packages/acme/big ($VERSIONS_SHOWN versions): $(median_ms /packages/acme/big) ms median (target < 100 ms)"
 echo "weight of / with its CSS and JS: $((WEIGHT / 1024)) KiB (target < 100 KB)"

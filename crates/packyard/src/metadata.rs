@@ -267,12 +267,15 @@ impl Metadata {
         Ok((!versions.is_empty()).then_some(versions))
     }
 
-    /// The most recently released version of `package` that `view` sees.
-    pub async fn newest_visible_version(
+    /// `read` applied to the most recently released version of `package` that `view`
+    /// sees; `None` when it sees none. A closure rather than a copy: lists call this
+    /// for every package.
+    pub async fn with_newest_visible<R>(
         &self,
         package: &str,
         view: &View,
-    ) -> Result<Option<VersionRecord>, sqlx::Error> {
+        read: impl FnOnce(&VersionRecord) -> R,
+    ) -> Result<Option<R>, sqlx::Error> {
         if !view.sees_package(package) {
             return Ok(None);
         }
@@ -284,7 +287,7 @@ impl Metadata {
             .iter()
             .filter(|v| view.sees_version(package, &v.version_normalized, v.released_at))
             .max_by_key(|v| v.released_at)
-            .cloned())
+            .map(read))
     }
 
     /// The p2 document of `package` (`dev` selects `~dev.json`) with the versions

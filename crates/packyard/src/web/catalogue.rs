@@ -2,14 +2,13 @@
 //! release), read from the database once per change of the package set and shared by
 //! every page view, so that listing or searching 10,000 packages reads nothing.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 
 use crate::access::View;
-use crate::db::Db;
+use crate::db::{Db, VersionRecord};
 use crate::metadata::Metadata;
 
 /// A package as the list shows it.
@@ -78,7 +77,11 @@ impl Summary {
 /// Summaries of every package, built from one state of the package set.
 pub struct Catalogue {
     built_from: Arc<BTreeMap<String, i64>>,
-    pub summaries: Vec<Summary>,
+    pub summaries: Vec<Arc<Summary>>,
+    /// Summaries of other versions than the newest, for viewers who do not see the
+    /// newest, by package and normalized version: the same for every such viewer, so
+    /// each is parsed once.
+    older: RwLock<HashMap<(String, String), Arc<Summary>>>,
 }
 
 /// The current [`Catalogue`], rebuilt when the package set changes.
@@ -104,12 +107,13 @@ impl Catalogues {
             .await?
             .into_iter()
             .map(|(name, version, fields, released_at)| {
-                Summary::new(name, version, &fields, released_at)
+                Arc::new(Summary::new(name, version, &fields, released_at))
             })
             .collect();
         let catalogue = Arc::new(Catalogue {
             built_from: stamps,
             summaries,
+            older: RwLock::default(),
         });
         *self.current.write().unwrap() = Some(catalogue.clone());
         Ok(catalogue)
@@ -120,12 +124,12 @@ impl Catalogue {
     /// The summaries `view` may see that match the filters, in name order. A package
     /// of which the view sees only some versions is summarised from the newest of
     /// those: the list must not show a version (or its description) it hides.
-    pub async fn search<'a>(
-        &'a self,
+    pub async fn search(
+        &self,
         metadata: &Metadata,
         view: &View,
         filter: &Filter,
-    ) -> Result<Vec<Cow<'a, Summary>>, sqlx::Error> {
+    ) -> Result<Vec<Arc<Summary>>, sqlx::Error> {
         let words: Vec<String> = filter
             .query
             .split_whitespace()
@@ -142,18 +146,15 @@ impl Catalogue {
                 continue;
             }
             let summary = if view.sees_all_versions_of(&summary.name) {
-                Cow::Borrowed(summary)
+                summary.clone()
             } else {
-                let Some(newest) = metadata.newest_visible_version(&summary.name, view).await?
-                else {
+                let newest = metadata
+                    .with_newest_visible(&summary.name, view, |v| self.summary_of(&summary.name, v))
+                    .await?;
+                let Some(newest) = newest else {
                     continue;
                 };
-                Cow::Owned(Summary::new(
-                    summary.name.clone(),
-                    newest.version,
-                    &newest.metadata,
-                    newest.released_at,
-                ))
+                newest
             };
             // Type and words are matched on what the viewer sees, never on a hidden
             // version's fields.
@@ -166,7 +167,31 @@ impl Catalogue {
         }
         Ok(found)
     }
+
+    /// The summary of `package` as of `version`.
+    fn summary_of(&self, package: &str, version: &VersionRecord) -> Arc<Summary> {
+        let key = (package.to_owned(), version.version_normalized.clone());
+        if let Some(summary) = self.older.read().unwrap().get(&key) {
+            return summary.clone();
+        }
+        let summary = Arc::new(Summary::new(
+            package.to_owned(),
+            version.version.clone(),
+            &version.metadata,
+            version.released_at,
+        ));
+        let mut older = self.older.write().unwrap();
+        // Bounded: at most one entry per stored version, and cleared past that many.
+        if older.len() >= MAX_OLDER_SUMMARIES {
+            older.clear();
+        }
+        older.insert(key, summary.clone());
+        summary
+    }
 }
+
+/// Summaries of older versions kept at once.
+const MAX_OLDER_SUMMARIES: usize = 100_000;
 
 /// The longest search accepted, in bytes, and the most words: every word is looked
 /// for in every package.

@@ -1,7 +1,6 @@
 //! The browsing pages: the package list with search, vendor pages and package pages.
 //! Everything shown goes through the viewer's access view, as the Composer routes do.
 
-use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -109,7 +108,7 @@ struct IndexPage<'a> {
     vendor: &'a str,
     kind: &'a str,
     kinds: Vec<String>,
-    packages: Vec<Cow<'a, Summary>>,
+    packages: Vec<Arc<Summary>>,
     total: usize,
     page: usize,
     pages: usize,
