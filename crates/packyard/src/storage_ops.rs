@@ -11,18 +11,42 @@ use crate::db::Db;
 /// Writes, reads and deletes a probe object in every store; the error names the store,
 /// where it is, and what is likely wrong.
 pub async fn check(storage: &Storage) -> anyhow::Result<()> {
-    for name in StoreName::ALL {
-        let store = storage.store(name);
-        if let Err(error) = store.without_cache().probe().await {
+    for store in check_each(storage).await {
+        if let Err(problem) = store.outcome {
             bail!(
-                "storage check failed for the {} store ({}): {}: {error}",
-                name.as_str(),
-                store.description(),
-                error.diagnose().describe()
+                "storage check failed for the {} store ({}): {problem}",
+                store.name.as_str(),
+                store.description,
             );
         }
     }
     Ok(())
+}
+
+/// One store's probe: where it is, and what went wrong if anything did.
+pub struct StoreCheck {
+    pub name: StoreName,
+    pub description: String,
+    pub outcome: Result<(), String>,
+}
+
+/// Probes every store (writes, reads and deletes an object), stopping at none.
+pub async fn check_each(storage: &Storage) -> Vec<StoreCheck> {
+    let mut checks = Vec::new();
+    for name in StoreName::ALL {
+        let store = storage.store(name);
+        let outcome = store
+            .without_cache()
+            .probe()
+            .await
+            .map_err(|error| format!("{}: {error}", error.diagnose().describe()));
+        checks.push(StoreCheck {
+            name,
+            description: store.description().to_owned(),
+            outcome,
+        });
+    }
+    checks
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -227,6 +227,19 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
         Duration::from_secs(10),
     );
     check_accessibility(&browser, "admin-user");
+    browser.goto(&server.url("/admin/storage"));
+    let stores = texts(&browser.find_all("table.tokens tbody tr"));
+    assert!(
+        stores.len() >= 2 && stores.iter().all(|s| s.ends_with("ok")),
+        "{stores:?}"
+    );
+    check_accessibility(&browser, "admin-storage");
+    browser.goto(&server.url("/admin/jobs"));
+    check_accessibility(&browser, "admin-jobs");
+    browser.goto(&server.url("/admin/packages"));
+    let listed = texts(&browser.find_all("table.tokens tbody td:first-child"));
+    assert_eq!(listed, ["acme/lib", "acme/parser", "acme/secret"]);
+    check_accessibility(&browser, "admin-packages");
     submit(&browser, "header form[action='/logout'] button");
     browser.wait_for("#username", Duration::from_secs(10));
 
@@ -593,6 +606,52 @@ fn maintainers_update_a_git_package_from_its_page_and_see_skipped_refs() {
     assert!(
         followed.contains("<span class=\"version\">1.2.0</span>"),
         "{followed}"
+    );
+
+    // A maintainer adds a git repository from the packages page.
+    let (other, _) = common::git::library("acme/other", "1.0.0");
+    let list = get(&server.url("/admin/packages"), &[("Cookie", &cookie)]);
+    assert_eq!(list.status, 200, "{}", list.text());
+    let form = |url: &str| {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf", &csrf_of(&list))
+            .append_pair("url", url)
+            .finish()
+    };
+    let form_headers = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let added = post(
+        &server.url("/admin/packages"),
+        &form_headers,
+        form(&other.url()).as_bytes(),
+    );
+    assert_eq!(added.status, 303, "{}", added.text());
+    assert_eq!(
+        added.header("location").as_deref(),
+        Some("/packages/acme/other")
+    );
+    let bad = post(
+        &server.url("/admin/packages"),
+        &form_headers,
+        form("ftp://nowhere").as_bytes(),
+    );
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.text().contains("ftp://nowhere"),
+        "the form keeps the URL: {}",
+        bad.text()
+    );
+    let list = get(&server.url("/admin/packages"), &[("Cookie", &cookie)]).text();
+    assert!(
+        list.contains("acme/other") && list.contains("acme/lib"),
+        "{list}"
+    );
+    // Jobs and storage are for admins.
+    assert_eq!(
+        get(&server.url("/admin/jobs"), &[("Cookie", &cookie)]).status,
+        403
     );
 
     // Customers see no update panel and cannot post one.

@@ -94,6 +94,19 @@ impl Db {
         tx.commit().await
     }
 
+    /// Every package with its kind, number of versions and, for git packages, when it
+    /// was last scanned and the last scan's error: what the admin page lists.
+    pub async fn package_overview(
+        &self,
+    ) -> Result<Vec<(String, String, i64, Option<i64>, Option<String>)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT p.name, p.kind, (SELECT COUNT(*) FROM versions v WHERE v.package_id = p.id), \
+             p.scanned_at, p.scan_error FROM packages p ORDER BY p.name",
+        )
+        .fetch_all(self.pool())
+        .await
+    }
+
     pub async fn vcs_package(&self, name: &str) -> Result<Option<VcsPackage>, sqlx::Error> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {VCS_COLUMNS} FROM packages WHERE name = $1 AND kind = '{VCS_KIND}'"

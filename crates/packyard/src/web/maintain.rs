@@ -8,7 +8,6 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use composer::package_name::PackageName;
-use serde_json::Value;
 
 use super::error::WebError;
 use super::form::Fields;
@@ -70,10 +69,11 @@ pub async fn panel(app: &App, package: &str, job: Option<i64>) -> Result<Panel, 
         .map(|note| (note.ref_name, note.reason))
         .collect();
     let job = match job {
-        Some(id) => app.db.job(id).await?.filter(|row| {
-            serde_json::from_str::<Value>(&row.payload)
-                .is_ok_and(|payload| payload["package"] == package)
-        }),
+        Some(id) => app
+            .db
+            .job(id)
+            .await?
+            .filter(|row| crate::jobs::JobView::package_of(row).as_deref() == Some(package)),
         None => None,
     };
     Ok(Panel {

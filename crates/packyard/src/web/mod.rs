@@ -12,6 +12,7 @@ mod form;
 mod login;
 mod maintain;
 pub mod markdown;
+mod operations;
 mod pages;
 pub mod password;
 mod profile;
@@ -43,6 +44,12 @@ pub fn routes() -> Router<Arc<App>> {
             post(maintain::update),
         )
         .route("/assets/{file}", get(assets::serve))
+        .route(
+            "/admin/packages",
+            get(operations::packages).post(operations::add_package),
+        )
+        .route("/admin/jobs", get(operations::jobs))
+        .route("/admin/storage", get(operations::storage))
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route(
             "/admin/users/{name}",

@@ -1,0 +1,224 @@
+//! What operators watch and do: packages (add a git repository, last scans), jobs
+//! (recent and failed) and storage (each store probed, as `packyard storage check`).
+//! Packages are for maintainers and admins; jobs and storage for admins.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::error::WebError;
+use super::form::Fields;
+use super::maintain::may_maintain;
+use super::pages::{Chrome, render};
+use super::session::{Viewer, see_other};
+use crate::app::App;
+use crate::db::JobState;
+use crate::git_packages::{AddRequest, Credentials, GitPackageError};
+use crate::jobs::JobView;
+use crate::time::display;
+
+/// Jobs listed per table.
+const JOBS_SHOWN: i64 = 50;
+
+fn maintainer(viewer: &Viewer) -> Result<(), WebError> {
+    if may_maintain(Some(&viewer.signed_in()?.user)) {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden(
+            "Only maintainers and admins may open this page.".to_owned(),
+        ))
+    }
+}
+
+fn admin(viewer: &Viewer) -> Result<(), WebError> {
+    if viewer.signed_in()?.user.is_admin {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden(
+            "Only admins may open this page.".to_owned(),
+        ))
+    }
+}
+
+/// A package as the admin list shows it.
+pub struct PackageLine {
+    pub name: String,
+    pub kind: String,
+    pub versions: i64,
+    pub scanned: String,
+    pub scan_error: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_packages.html")]
+struct PackagesPage {
+    chrome: Chrome,
+    packages: Vec<PackageLine>,
+    message: String,
+    url: String,
+}
+
+async fn packages_page(
+    app: &App,
+    viewer: &Viewer,
+    message: String,
+    url: String,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let packages = app
+        .db
+        .package_overview()
+        .await?
+        .into_iter()
+        .map(
+            |(name, kind, versions, scanned_at, scan_error)| PackageLine {
+                name,
+                kind,
+                versions,
+                scanned: scanned_at.map(display).unwrap_or_default(),
+                scan_error: scan_error.unwrap_or_default(),
+            },
+        )
+        .collect();
+    let mut response = render(&PackagesPage {
+        chrome: Chrome::new(viewer, "Packages"),
+        packages,
+        message,
+        url,
+    })?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// `GET /admin/packages`.
+pub async fn packages(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
+    maintainer(&viewer)?;
+    packages_page(&app, &viewer, String::new(), String::new(), StatusCode::OK).await
+}
+
+/// `POST /admin/packages`: adds a git repository (with optional credentials, sealed
+/// with `PACKYARD_SECRET`) and scans it; the new package's page on success.
+pub async fn add_package(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Form(form): Form<Fields>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(form.csrf())?;
+    maintainer(&viewer)?;
+    let field = |name: &str| Some(form.get(name).to_owned()).filter(|value| !value.is_empty());
+    let credentials = Credentials {
+        username: field("username"),
+        password: field("password"),
+        ssh_key: field("ssh_key"),
+    };
+    let has_credentials = credentials.username.is_some()
+        || credentials.password.is_some()
+        || credentials.ssh_key.is_some();
+    let request = AddRequest {
+        url: form.get("url").to_owned(),
+        credentials: has_credentials.then_some(credentials),
+        webhook_secret: field("webhook_secret"),
+        allow_local: app.settings.allow_local_repositories,
+    };
+    match crate::git_packages::add(&app, request).await {
+        Ok(summary) => Ok(see_other(&format!("/packages/{}", summary.package))),
+        Err(error) => {
+            // What the person adding can act on is shown; server-side faults go to
+            // the log (their text may name paths or quote the remote).
+            let message = match &error {
+                GitPackageError::InvalidUrl(_)
+                | GitPackageError::LocalRepositoryRefused(_)
+                | GitPackageError::Secret(_)
+                | GitPackageError::Scan { .. }
+                | GitPackageError::NameTaken { .. } => error.to_string(),
+                _ => {
+                    tracing::error!(%error, "adding a git package from the web UI failed");
+                    "The server failed to add the repository; the details are in its log."
+                        .to_owned()
+                }
+            };
+            packages_page(
+                &app,
+                &viewer,
+                message,
+                form.get("url").to_owned(),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+    }
+}
+
+/// A job as the jobs page lists it.
+pub struct JobLine {
+    pub id: i64,
+    pub kind: String,
+    pub package: String,
+    pub state: &'static str,
+    pub attempts: String,
+    pub created: String,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_jobs.html")]
+struct JobsPage {
+    chrome: Chrome,
+    recent: Vec<JobLine>,
+    failed: Vec<JobLine>,
+}
+
+/// `GET /admin/jobs`: the newest jobs, and the newest failed ones with their errors.
+pub async fn jobs(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
+    admin(&viewer)?;
+    let lines = |rows: Vec<crate::db::JobRow>| -> Vec<JobLine> {
+        rows.into_iter()
+            .map(|row| JobLine {
+                id: row.id,
+                package: JobView::package_of(&row).unwrap_or_default(),
+                kind: row.kind,
+                state: row.state.as_str(),
+                attempts: format!("{}/{}", row.attempts, row.max_attempts),
+                created: display(row.created_at),
+                error: row.error.unwrap_or_default(),
+            })
+            .collect()
+    };
+    render(&JobsPage {
+        chrome: Chrome::new(&viewer, "Jobs"),
+        recent: lines(app.db.jobs(None, JOBS_SHOWN).await?),
+        failed: lines(app.db.jobs(Some(JobState::Failed), JOBS_SHOWN).await?),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin_storage.html")]
+struct StoragePage {
+    chrome: Chrome,
+    /// `(store, where, problem)`: an empty problem is a store that works.
+    stores: Vec<(&'static str, String, String)>,
+}
+
+/// `GET /admin/storage`: every store probed now, as `packyard storage check` does.
+pub async fn storage(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
+    admin(&viewer)?;
+    let stores = crate::storage_ops::check_each(&app.storage)
+        .await
+        .into_iter()
+        .map(|check| {
+            (
+                check.name.as_str(),
+                check.description,
+                check.outcome.err().unwrap_or_default(),
+            )
+        })
+        .collect();
+    render(&StoragePage {
+        chrome: Chrome::new(&viewer, "Storage"),
+        stores,
+    })
+}
