@@ -370,6 +370,16 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     project.require("acme/lib");
     let lock = project.lock();
     assert_eq!(lock["packages"][0]["version"], "1.1.0");
+    // The install counts, for the versions the customer sees, on the package page.
+    let page = get(&server.url("/packages/acme/lib"), &[("Cookie", &cookie)]).text();
+    assert!(
+        page.contains("installs-total\">1<") && page.contains("installs-30\">1<"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<title>") && page.contains(": 1</title>"),
+        "a bar for today: {page}"
+    );
     let refused = project.run(&["require", "acme/secret", "--no-audit"]);
     assert!(!refused.status.success());
     assert!(

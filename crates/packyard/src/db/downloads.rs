@@ -1,4 +1,7 @@
-use super::Db;
+use super::{Db, now_millis};
+
+/// Milliseconds in a day: download days are counted in whole UTC days since 1970.
+pub const DAY_MS: i64 = 86_400_000;
 
 impl Db {
     /// Counts one install of each `(package, version)` (the normalized version, as
@@ -8,6 +11,7 @@ impl Db {
         &self,
         downloads: &[(String, String)],
     ) -> Result<(), sqlx::Error> {
+        let today = now_millis().div_euclid(DAY_MS);
         let mut tx = self.pool().begin().await?;
         for (package, version) in downloads {
             sqlx::query(
@@ -20,8 +24,35 @@ impl Db {
             .bind(version)
             .execute(&mut *tx)
             .await?;
+            sqlx::query(
+                "INSERT INTO download_days (package_id, version, day, count) \
+                 SELECT p.id, $2, $3, 1 FROM packages p \
+                 JOIN versions v ON v.package_id = p.id AND v.version_normalized = $2 WHERE p.name = $1 \
+                 ON CONFLICT (package_id, version, day) DO UPDATE SET count = download_days.count + 1",
+            )
+            .bind(package)
+            .bind(version)
+            .bind(today)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await
+    }
+
+    /// Installs of `package` per version and day (days since 1970) from `since_day` on.
+    pub async fn daily_downloads(
+        &self,
+        package: &str,
+        since_day: i64,
+    ) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT d.version, d.day, d.count FROM download_days d \
+             JOIN packages p ON p.id = d.package_id WHERE p.name = $1 AND d.day >= $2",
+        )
+        .bind(package)
+        .bind(since_day)
+        .fetch_all(self.pool())
+        .await
     }
 
     /// Installs per version of `package`, most installed first.
@@ -58,6 +89,16 @@ mod tests {
             let counts = db.download_counts("acme/lib").await.unwrap();
             assert_eq!(counts, vec![("1.0.0.0".to_string(), 3)]);
             assert!(db.download_counts("acme/unknown").await.unwrap().is_empty());
+            // One row per version and day, whatever the number of installs.
+            let today = super::now_millis().div_euclid(super::DAY_MS);
+            let days = db.daily_downloads("acme/lib", today - 1).await.unwrap();
+            assert_eq!(days, vec![("1.0.0.0".to_string(), today, 3)]);
+            assert!(
+                db.daily_downloads("acme/lib", today + 1)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
         }
     }
 }

@@ -11,6 +11,10 @@ const SQLITE: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/sqlite/0005_access.sql")),
     (6, include_str!("../../migrations/sqlite/0006_tokens.sql")),
     (7, include_str!("../../migrations/sqlite/0007_web.sql")),
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_download_days.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_core.sql")),
@@ -20,6 +24,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/postgres/0005_access.sql")),
     (6, include_str!("../../migrations/postgres/0006_tokens.sql")),
     (7, include_str!("../../migrations/postgres/0007_web.sql")),
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_download_days.sql"),
+    ),
 ];
 
 fn steps(engine: Engine) -> &'static [(i64, &'static str)] {

@@ -14,6 +14,7 @@ mod users;
 mod web;
 
 pub use access::{AccessRules, GroupChange, GroupRow};
+pub use downloads::DAY_MS;
 pub use git_packages::{NewVcsPackage, ScanRecord, VCS_KIND, VcsPackage};
 pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
 pub use packages::{PackageStamp, VersionRecord};

@@ -305,6 +305,70 @@ fn version_order(a: &VersionRecord, b: &VersionRecord) -> Ordering {
     })
 }
 
+/// Days the installs chart covers.
+const CHART_DAYS: i64 = 30;
+/// The chart's drawing height, in SVG units.
+const CHART_HEIGHT: i64 = 60;
+
+/// One day's bar of the installs chart.
+pub struct Bar {
+    pub x: i64,
+    pub y: i64,
+    pub height: i64,
+    pub label: String,
+}
+
+/// Installs of the versions a viewer sees over the last [`CHART_DAYS`] days, drawn as
+/// an SVG bar chart on the server (no script, no external library).
+pub struct InstallsChart {
+    pub bars: Vec<Bar>,
+    pub total: i64,
+}
+
+impl InstallsChart {
+    /// From `(version, day, count)` rows, counting only `visible` versions.
+    fn new(rows: &[(String, i64, i64)], visible: &[VersionRecord], today: i64) -> Self {
+        let first = today - CHART_DAYS + 1;
+        let mut per_day = vec![0i64; usize::try_from(CHART_DAYS).unwrap_or(0)];
+        for (version, day, count) in rows {
+            let index = usize::try_from(day - first)
+                .ok()
+                .filter(|i| *i < per_day.len());
+            if let Some(index) = index
+                && visible.iter().any(|v| &v.version_normalized == version)
+            {
+                per_day[index] += count;
+            }
+        }
+        let max = per_day.iter().copied().max().unwrap_or(0).max(1);
+        let bars = per_day
+            .iter()
+            .zip(first..)
+            .zip(0..)
+            .map(|((count, day), slot)| {
+                let height = if *count == 0 {
+                    0
+                } else {
+                    (count * (CHART_HEIGHT - 4) / max).max(1)
+                };
+                Bar {
+                    x: slot * 10,
+                    y: CHART_HEIGHT - height,
+                    height,
+                    label: format!(
+                        "{}: {count}",
+                        &crate::time::rfc3339(day * (crate::db::DAY_MS / 1000))[..10]
+                    ),
+                }
+            })
+            .collect();
+        InstallsChart {
+            bars,
+            total: per_day.iter().sum(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "package.html")]
 struct PackagePage {
@@ -317,6 +381,7 @@ struct PackagePage {
     repository: String,
     abandoned: Option<String>,
     installs: i64,
+    chart: InstallsChart,
     versions: Vec<VersionView>,
     /// The sanitised HTML of the default version's README, when there is one.
     readme: Option<String>,
@@ -370,6 +435,14 @@ pub async fn package(
         .filter(|(version, _)| versions.iter().any(|v| &v.version_normalized == version))
         .map(|(_, count)| count)
         .sum();
+    let today = crate::db::now_millis().div_euclid(crate::db::DAY_MS);
+    let chart = InstallsChart::new(
+        &app.db
+            .daily_downloads(name.as_str(), today - CHART_DAYS + 1)
+            .await?,
+        &versions,
+        today,
+    );
     // Only a README of a version the viewer sees: it may document the others.
     let readme = app
         .db
@@ -396,9 +469,52 @@ pub async fn package(
         repository,
         abandoned,
         installs,
+        chart,
         versions: versions.iter().map(VersionView::new).collect(),
         readme,
         panel,
         name: name.as_str().to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(normalized: &str) -> VersionRecord {
+        VersionRecord {
+            version: normalized.to_owned(),
+            version_normalized: normalized.to_owned(),
+            reference: String::new(),
+            shasum: String::new(),
+            dist_store: String::new(),
+            dist_key: String::new(),
+            metadata: "{}".to_owned(),
+            released_at: 0,
+        }
+    }
+
+    #[test]
+    fn the_chart_counts_visible_versions_of_the_last_30_days() {
+        let today = 20_000;
+        let rows = [
+            ("1.0.0.0".to_owned(), today, 4),
+            ("1.0.0.0".to_owned(), today - 29, 2),
+            ("1.0.0.0".to_owned(), today - 30, 100), // before the window
+            ("2.0.0.0".to_owned(), today, 50),       // a version the viewer does not see
+        ];
+        let chart = InstallsChart::new(&rows, &[version("1.0.0.0")], today);
+        assert_eq!(chart.total, 6);
+        assert_eq!(chart.bars.len(), 30);
+        let last = chart.bars.last().unwrap();
+        assert_eq!((last.x, last.height, last.y), (290, 56, 4));
+        assert_eq!(chart.bars[0].height, 28);
+        assert_eq!(chart.bars[1].height, 0);
+        assert!(last.label.ends_with(": 4"), "{}", last.label);
+        assert!(
+            chart.bars[0].label.starts_with("2024-09-"),
+            "{}",
+            chart.bars[0].label
+        );
+    }
 }
