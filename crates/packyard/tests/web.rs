@@ -236,6 +236,8 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     check_accessibility(&browser, "admin-storage");
     browser.goto(&server.url("/admin/jobs"));
     check_accessibility(&browser, "admin-jobs");
+    browser.goto(&server.url("/admin/mirrors"));
+    check_accessibility(&browser, "admin-mirrors");
     browser.goto(&server.url("/admin/packages"));
     let listed = texts(&browser.find_all("table.tokens tbody td:first-child"));
     assert_eq!(listed, ["acme/lib", "acme/parser", "acme/secret"]);
@@ -679,4 +681,64 @@ fn maintainers_update_a_git_package_from_its_page_and_see_skipped_refs() {
         format!("csrf={}", csrf_of(&page)).as_bytes(),
     );
     assert_eq!(refused.status, 403, "{}", refused.text());
+}
+
+#[test]
+fn admins_approve_packages_for_a_strict_mirror_from_the_mirrors_page() {
+    let dir = testkit::TempDir::new("web-mirrors");
+    let config = dir.path().join("config.yaml");
+    // The upstream is never asked: approvals and the page need only the configuration.
+    std::fs::write(
+        &config,
+        "mirrors:\n  packagist: false\n  partner:\n    url: http://127.0.0.1:9/upstream\n    strict: true\n",
+    )
+    .unwrap();
+    let server = Server::start_with(&[("PACKYARD_CONFIG", config.to_str().unwrap())]);
+    add_user_with_password(&server, "root", &["--admin"]);
+    let session = session_cookie(&try_login(&server, "root", PASSWORD, &[])).unwrap();
+    let cookie = session.split(';').next().unwrap().to_owned();
+
+    let page = get(&server.url("/admin/mirrors"), &[("Cookie", &cookie)]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.text()
+            .contains("serves nothing until packages are approved")
+    );
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", &csrf_of(&page))
+        .append_pair("packages", "acme/one\nAcme/Two")
+        .finish();
+    let headers = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let approved = post(
+        &server.url("/admin/mirrors/partner/approve"),
+        &headers,
+        body.as_bytes(),
+    );
+    assert_eq!(approved.status, 303, "{}", approved.text());
+    let page = get(&server.url("/admin/mirrors"), &[("Cookie", &cookie)]).text();
+    assert!(page.contains("acme/one, acme/two"), "{page}");
+
+    let bad = form_urlencoded::Serializer::new(String::new())
+        .append_pair(
+            "csrf",
+            &csrf_of(&get(&server.url("/admin/mirrors"), &[("Cookie", &cookie)])),
+        )
+        .append_pair("packages", "not-a-name")
+        .finish();
+    let refused = post(
+        &server.url("/admin/mirrors/partner/approve"),
+        &headers,
+        bad.as_bytes(),
+    );
+    assert_eq!(refused.status, 400);
+    assert!(refused.text().contains("not-a-name"), "{}", refused.text());
+    let unknown = post(
+        &server.url("/admin/mirrors/nowhere/approve"),
+        &headers,
+        bad.as_bytes(),
+    );
+    assert_eq!(unknown.status, 404);
 }

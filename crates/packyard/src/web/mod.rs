@@ -48,6 +48,9 @@ pub fn routes() -> Router<Arc<App>> {
             "/admin/packages",
             get(operations::packages).post(operations::add_package),
         )
+        .route("/admin/mirrors", get(operations::mirrors))
+        .route("/admin/mirrors/{alias}/approve", post(operations::approve))
+        .route("/admin/mirrors/{alias}/forget", post(operations::forget))
         .route("/admin/jobs", get(operations::jobs))
         .route("/admin/storage", get(operations::storage))
         .route("/admin/users", get(admin::users).post(admin::create_user))

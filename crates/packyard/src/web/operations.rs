@@ -1,6 +1,7 @@
-//! What operators watch and do: packages (add a git repository, last scans), jobs
-//! (recent and failed) and storage (each store probed, as `packyard storage check`).
-//! Packages are for maintainers and admins; jobs and storage for admins.
+//! What operators watch and do: packages (add a git repository, last scans), mirrors
+//! (approvals, what is kept after the upstream dropped it), jobs (recent and failed)
+//! and storage (each store probed, as `packyard storage check`). Packages are for
+//! maintainers and admins; the rest for admins.
 
 use std::sync::Arc;
 
@@ -221,4 +222,139 @@ pub async fn storage(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Resp
         chrome: Chrome::new(&viewer, "Storage"),
         stores,
     })
+}
+
+/// A mirror as the mirrors page shows it.
+pub struct MirrorLine {
+    pub alias: String,
+    pub url: String,
+    pub flags: Vec<&'static str>,
+    pub strict: bool,
+    pub sync_seconds: u64,
+    /// Approved names, for strict mirrors.
+    pub approved: Vec<String>,
+    /// `(package, since)` of packages the upstream no longer has, kept and served.
+    pub gone: Vec<(String, String)>,
+    /// Why the kept documents could not be listed, if they could not.
+    pub problem: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_mirrors.html")]
+struct MirrorsPage {
+    chrome: Chrome,
+    mirrors: Vec<MirrorLine>,
+    message: String,
+}
+
+async fn mirrors_page(
+    app: &App,
+    viewer: &Viewer,
+    message: String,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let mut mirrors = Vec::new();
+    let mut aliases: Vec<&String> = app.mirrors.aliases().collect();
+    aliases.sort();
+    for alias in aliases {
+        let mirror = app.mirrors.get(alias).expect("a listed alias");
+        let flags = [
+            ("public", mirror.public_access),
+            ("strict", mirror.strict),
+            ("archives", mirror.enable_dist_mirror),
+        ]
+        .into_iter()
+        .filter_map(|(flag, on)| on.then_some(flag))
+        .collect();
+        let approved = if mirror.strict {
+            app.db.approved_mirrored_packages(alias).await?
+        } else {
+            Vec::new()
+        };
+        let (gone, problem) = match app.mirrors.gone_upstream(mirror).await {
+            Ok(gone) => (
+                gone.into_iter()
+                    .map(|document| {
+                        let name = document
+                            .path
+                            .strip_prefix("p2/")
+                            .and_then(|path| path.strip_suffix(".json"))
+                            .unwrap_or(&document.path)
+                            .to_owned();
+                        (name, display(document.since))
+                    })
+                    .collect(),
+                String::new(),
+            ),
+            Err(error) => (Vec::new(), error.to_string()),
+        };
+        mirrors.push(MirrorLine {
+            alias: alias.clone(),
+            url: crate::redact::public(&mirror.url),
+            flags,
+            strict: mirror.strict,
+            sync_seconds: mirror.sync_interval.as_secs(),
+            approved,
+            gone,
+            problem,
+        });
+    }
+    let mut response = render(&MirrorsPage {
+        chrome: Chrome::new(viewer, "Mirrors"),
+        mirrors,
+        message,
+    })?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// `GET /admin/mirrors`.
+pub async fn mirrors(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
+    admin(&viewer)?;
+    mirrors_page(&app, &viewer, String::new(), StatusCode::OK).await
+}
+
+/// `POST /admin/mirrors/{alias}/approve`: lets packages (one name per line) through a
+/// strict mirror.
+pub async fn approve(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    axum::extract::Path(alias): axum::extract::Path<String>,
+    Form(form): Form<Fields>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(form.csrf())?;
+    admin(&viewer)?;
+    let mirror = app.mirrors.get(&alias).cloned().ok_or(WebError::NotFound)?;
+    let names: Vec<String> = form
+        .get("packages")
+        .split_whitespace()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    match app.mirrors.approve(&mirror, &names).await {
+        Ok(_) => Ok(see_other("/admin/mirrors")),
+        Err(crate::mirror::ApproveError::Database(error)) => Err(error.into()),
+        Err(error) => mirrors_page(&app, &viewer, error.to_string(), StatusCode::BAD_REQUEST).await,
+    }
+}
+
+/// `POST /admin/mirrors/{alias}/forget`: drops what the mirror stored of a package
+/// (documents and archives), as `packyard mirror forget`.
+pub async fn forget(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    axum::extract::Path(alias): axum::extract::Path<String>,
+    Form(form): Form<Fields>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(form.csrf())?;
+    admin(&viewer)?;
+    let mirror = app.mirrors.get(&alias).cloned().ok_or(WebError::NotFound)?;
+    let Ok(package) = composer::package_name::PackageName::parse(form.get("package")) else {
+        let message = format!("{:?} is not a package name", form.get("package"));
+        return mirrors_page(&app, &viewer, message, StatusCode::BAD_REQUEST).await;
+    };
+    app.mirrors
+        .forget(&mirror, &package)
+        .await
+        .map_err(|error| WebError::Internal(format!("forgetting a mirrored package: {error}")))?;
+    Ok(see_other("/admin/mirrors"))
 }
