@@ -263,13 +263,44 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     assert_eq!(shown, ["1.1.0", "1.0.0"]);
     check_accessibility(&browser, "index");
 
-    // Search finds a package by a word of its description.
+    // Search finds a package by a word of its description: as you type (the script
+    // swaps the list in place, the page stays), and by submitting the form.
+    mark_page(&browser);
+    browser.find("#q").send_keys("configuration");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // Read in one script: the list may be swapped between two WebDriver calls.
+    let listed_now = || {
+        browser.execute(
+            "return [...document.querySelectorAll('.packages .name')].map(e => e.textContent);",
+            &[],
+        )
+    };
+    while listed_now() != serde_json::json!(["acme/parser"]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the list did not follow the typing"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        browser.execute("return window.__packyardOldPage === true;", &[]),
+        true
+    );
+    assert!(
+        browser.current_url().ends_with("q=configuration"),
+        "{}",
+        browser.current_url()
+    );
     let search = browser.find("#q");
     search.clear();
-    search.send_keys("configuration");
+    search.send_keys("yaml");
     submit(&browser, "form.filters button");
-    browser.wait_for(".count", Duration::from_secs(5));
     assert_eq!(texts(&browser.find_all(".packages .name")), ["acme/parser"]);
+    assert!(
+        browser.current_url().contains("q=yaml"),
+        "{}",
+        browser.current_url()
+    );
 
     // A package page lists only the versions the grant allows.
     browser.goto(&server.url("/packages/acme/lib"));
