@@ -242,6 +242,31 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     let listed = texts(&browser.find_all("table.tokens tbody td:first-child"));
     assert_eq!(listed, ["acme/lib", "acme/parser", "acme/secret"]);
     check_accessibility(&browser, "admin-packages");
+    // An admin uploads a zip from the packages page.
+    let zip_dir = testkit::TempDir::new("web-upload");
+    let zip_path = zip_dir.path().join("tool.zip");
+    let tool = serde_json::json!({"description": "Uploaded from a browser", "version": "0.3.0"});
+    std::fs::write(&zip_path, archive("acme/tool", &tool, None)).unwrap();
+    browser
+        .find("#upload-file")
+        .send_keys(zip_path.to_str().unwrap());
+    submit(&browser, "form[action='/admin/packages/upload'] button");
+    assert!(
+        browser.current_url().ends_with("/packages/acme/tool"),
+        "{}",
+        browser.current_url()
+    );
+    assert_eq!(
+        texts(&browser.find_all(".versions summary .version")),
+        ["0.3.0"]
+    );
+    // Kept for a forged upload below (the admin logs in again elsewhere, so this
+    // session stays valid).
+    let admin_cookie = {
+        let login = try_login(&server, "admin", PASSWORD, &[]);
+        let session = session_cookie(&login).unwrap();
+        session.split(';').next().unwrap().to_owned()
+    };
     submit(&browser, "header form[action='/logout'] button");
     browser.wait_for("#username", Duration::from_secs(10));
 
@@ -432,6 +457,12 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     );
     assert_eq!(forged.status, 403, "{}", forged.text());
     assert!(forged.text().contains("security token"));
+    let forged_upload = post(
+        &server.url("/admin/packages/upload"),
+        &[("Cookie", &admin_cookie), ("Content-Type", "multipart/form-data; boundary=X")],
+        b"--X\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.zip\"\r\n\r\nPK\r\n--X--\r\n",
+    );
+    assert_eq!(forged_upload.status, 403, "{}", forged_upload.text());
     browser.goto(&server.url("/profile"));
     assert!(!browser.page_source().contains("forged"));
 

@@ -48,6 +48,11 @@ pub fn routes() -> Router<Arc<App>> {
             "/admin/packages",
             get(operations::packages).post(operations::add_package),
         )
+        // The upload's own limit (PACKYARD_MAX_UPLOAD) applies, not axum's 2 MB default.
+        .route(
+            "/admin/packages/upload",
+            post(operations::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/admin/mirrors", get(operations::mirrors))
         .route("/admin/mirrors/{alias}/approve", post(operations::approve))
         .route("/admin/mirrors/{alias}/forget", post(operations::forget))

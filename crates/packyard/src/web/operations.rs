@@ -358,3 +358,76 @@ pub async fn forget(
         .map_err(|error| WebError::Internal(format!("forgetting a mirrored package: {error}")))?;
     Ok(see_other("/admin/mirrors"))
 }
+
+/// `POST /admin/packages/upload` (multipart): publishes an uploaded zip as a version,
+/// as `PUT /api/packages/upload/...` does. Admins only, like that route. The CSRF
+/// field must come before the file, so that no file is stored for a forged form.
+pub async fn upload(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    mut multipart: axum::extract::Multipart,
+) -> Result<Response, WebError> {
+    admin(&viewer)?;
+    let refuse = |message: String| {
+        packages_page(
+            &app,
+            &viewer,
+            message,
+            String::new(),
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    let (mut csrf_checked, mut version, mut force) = (false, None, false);
+    let bad_form = |error: axum::extract::multipart::MultipartError| {
+        WebError::BadRequest(format!("the upload form could not be read: {error}"))
+    };
+    while let Some(field) = multipart.next_field().await.map_err(bad_form)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            if !csrf_checked {
+                return Err(WebError::Csrf);
+            }
+            let archive = match crate::uploads::archive_file::ArchiveFile::receive(
+                &app.upload_dir(),
+                field,
+                app.settings.max_upload,
+            )
+            .await
+            {
+                Ok(archive) => archive,
+                Err(error @ crate::uploads::archive_file::ReceiveError::Io { .. }) => {
+                    return Err(WebError::Internal(error.to_string()));
+                }
+                Err(error) => return refuse(error.to_string()).await,
+            };
+            let request = crate::uploads::artifact::PublishRequest {
+                package: None,
+                version,
+                force,
+            };
+            return match crate::uploads::upload(&app, &archive, request).await {
+                Ok(published) => Ok(see_other(&format!("/packages/{}", published.package))),
+                Err(error) => {
+                    use crate::uploads::artifact::UploadError;
+                    match error {
+                        UploadError::Storage(_) | UploadError::Database(_) | UploadError::Io(_) => {
+                            Err(WebError::Internal(format!("publishing an upload: {error}")))
+                        }
+                        error => refuse(error.to_string()).await,
+                    }
+                }
+            };
+        }
+        let value = field.text().await.map_err(bad_form)?;
+        match name.as_str() {
+            "csrf" => {
+                viewer.check_csrf(&value)?;
+                csrf_checked = true;
+            }
+            "version" => version = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+            "force" => force = !value.is_empty(),
+            _ => {}
+        }
+    }
+    refuse("Choose a zip file to upload.".to_owned()).await
+}
