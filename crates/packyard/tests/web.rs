@@ -260,6 +260,29 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
         texts(&browser.find_all(".versions summary .version")),
         ["0.3.0"]
     );
+    // Deleting needs the name typed; then the package is gone here at once.
+    browser.find("#delete-confirm").send_keys("acme/tools");
+    submit(&browser, "form[action$='/delete'] button");
+    assert!(
+        browser.title().starts_with("Cannot do that"),
+        "{}",
+        browser.title()
+    );
+    browser.goto(&server.url("/packages/acme/tool"));
+    browser.find("#delete-confirm").send_keys("acme/tool");
+    submit(&browser, "form[action$='/delete'] button");
+    assert!(
+        browser.current_url().ends_with("/admin/packages"),
+        "{}",
+        browser.current_url()
+    );
+    browser.goto(&server.url("/packages/acme/tool"));
+    assert!(
+        browser.title().starts_with("Not found"),
+        "{}",
+        browser.title()
+    );
+    browser.goto(&server.url("/"));
     // Kept for a forged upload below (the admin logs in again elsewhere, so this
     // session stays valid).
     let admin_cookie = {

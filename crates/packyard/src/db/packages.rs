@@ -210,6 +210,17 @@ impl Db {
             .collect()
     }
 
+    /// Deletes a package with its versions, install counts and README (the stored
+    /// archives stay: lock files may still name them); whether it existed.
+    pub async fn delete_package(&self, name: &str) -> Result<bool, sqlx::Error> {
+        let deleted = sqlx::query("DELETE FROM packages WHERE name = $1")
+            .bind(name)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
     /// Every version of every package with where its archive is, for `storage verify`.
     pub async fn all_versions(&self) -> Result<Vec<(String, VersionRecord)>, sqlx::Error> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

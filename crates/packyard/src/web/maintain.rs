@@ -119,3 +119,34 @@ pub async fn update(
     let job = crate::git_packages::job::enqueue_scan(&app.jobs, name.as_str()).await?;
     Ok(see_other(&format!("/packages/{}?job={job}", name.as_str())))
 }
+
+/// `POST /packages/{vendor}/{package}/delete`: deletes a package, for admins, when the
+/// form repeats its name (`confirm`). Its archives stay in storage.
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    viewer: Viewer,
+    Path((vendor, package)): Path<(String, String)>,
+    Form(form): Form<Fields>,
+) -> Result<Response, WebError> {
+    let session = viewer.check_csrf(form.csrf())?;
+    if !session.user.is_admin {
+        return Err(WebError::Forbidden(
+            "Only admins may delete packages.".to_owned(),
+        ));
+    }
+    let name = PackageName::try_from(format!("{vendor}/{package}").to_ascii_lowercase())
+        .map_err(|_| WebError::NotFound)?;
+    if form.get("confirm") != name.as_str() {
+        return Err(WebError::BadRequest(format!(
+            "Type {} to confirm the deletion.",
+            name.as_str()
+        )));
+    }
+    if !app.db.delete_package(name.as_str()).await? {
+        return Err(WebError::NotFound);
+    }
+    // Gone here at once; the other replicas notice within their refresh.
+    app.metadata.refresh().await?;
+    tracing::info!(package = %name.as_str(), by = %session.user.name, "package deleted");
+    Ok(see_other("/admin/packages"))
+}

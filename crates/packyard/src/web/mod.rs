@@ -43,6 +43,10 @@ pub fn routes() -> Router<Arc<App>> {
             "/packages/{vendor}/{package}/update",
             post(maintain::update),
         )
+        .route(
+            "/packages/{vendor}/{package}/delete",
+            post(maintain::delete),
+        )
         .route("/assets/{file}", get(assets::serve))
         .route(
             "/admin/packages",

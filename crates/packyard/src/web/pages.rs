@@ -387,6 +387,8 @@ struct PackagePage {
     readme: Option<String>,
     /// For maintainers and admins.
     panel: Option<super::maintain::Panel>,
+    /// Whether the viewer may delete the package.
+    may_delete: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -473,6 +475,7 @@ pub async fn package(
         versions: versions.iter().map(VersionView::new).collect(),
         readme,
         panel,
+        may_delete: viewer.user().is_some_and(|user| user.is_admin),
         name: name.as_str().to_owned(),
     })
 }
