@@ -779,7 +779,7 @@ fn admins_approve_packages_for_a_strict_mirror_from_the_mirrors_page() {
     )
     .unwrap();
     let server = Server::start_with(&[("PACKYARD_CONFIG", config.to_str().unwrap())]);
-    add_user_with_password(&server, "root", &["--admin"]);
+    let token = add_user_with_password(&server, "root", &["--admin"]);
     let session = session_cookie(&try_login(&server, "root", PASSWORD, &[])).unwrap();
     let cookie = session.split(';').next().unwrap().to_owned();
 
@@ -826,4 +826,20 @@ fn admins_approve_packages_for_a_strict_mirror_from_the_mirrors_page() {
         bad.as_bytes(),
     );
     assert_eq!(unknown.status, 404);
+
+    // The page tells when the upstream last answered, and why it fails now.
+    let page = get(&server.url("/admin/mirrors"), &[("Cookie", &cookie)]).text();
+    assert!(page.contains("not since this server started"), "{page}");
+    assert!(!page.contains("class=\"failure\""), "{page}");
+    let through = get(
+        &server.url("/mirror/partner/p2/acme/one.json"),
+        &[("Authorization", &basic("root", &token))],
+    );
+    assert_eq!(through.status, 502, "{}", through.text());
+    let page = get(&server.url("/admin/mirrors"), &[("Cookie", &cookie)]).text();
+    assert!(page.contains("class=\"failure\""), "{page}");
+    assert!(
+        page.contains("127.0.0.1:9"),
+        "the failing URL is named: {page}"
+    );
 }

@@ -28,6 +28,7 @@ pub struct Mirrors {
     configs: BTreeMap<String, Arc<MirrorConfig>>,
     pub documents: Arc<Documents>,
     pub dists: Arc<Dists>,
+    upstream: Upstream,
     db: Db,
     metadata: Arc<Metadata>,
 }
@@ -67,9 +68,15 @@ impl Mirrors {
             )),
             dists: Arc::new(Dists::new(
                 storage.store(StoreName::MirrorDist).clone(),
-                upstream,
+                upstream.clone(),
             )),
+            upstream,
         }
+    }
+
+    /// How the upstream of `alias` answered this process's metadata requests lately.
+    pub fn upstream_contact(&self, alias: &str) -> upstream::Contact {
+        self.upstream.contact(alias)
     }
 
     pub fn get(&self, alias: &str) -> Option<&Arc<MirrorConfig>> {

@@ -1,6 +1,8 @@
 //! Talking to an upstream Composer repository: conditional metadata requests and dist
 //! downloads, with timeouts so a slow upstream cannot hold requests forever.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,6 +38,18 @@ pub struct UpstreamError {
 #[derive(Debug, Clone)]
 pub struct Upstream {
     client: Client,
+    /// Per mirror alias, how the latest metadata requests of this process went.
+    contacts: Arc<RwLock<HashMap<String, Contact>>>,
+}
+
+/// How a mirror's upstream answered this process's metadata requests lately (kept in
+/// memory: each replica knows its own).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    /// When the upstream last answered (Unix milliseconds), whatever the answer.
+    pub answered_at: Option<i64>,
+    /// The latest failure, when it came after the latest answer: when, and why.
+    pub failure: Option<(i64, String)>,
 }
 
 impl Default for Upstream {
@@ -56,11 +70,49 @@ impl Upstream {
             ))
             .build()
             .expect("the HTTP client builds");
-        Upstream { client }
+        Upstream {
+            client,
+            contacts: Arc::default(),
+        }
     }
 
-    /// `GET url` with `If-Modified-Since` when a copy is held.
+    /// How the upstream of the mirror `alias` answered lately.
+    pub fn contact(&self, alias: &str) -> Contact {
+        self.contacts
+            .read()
+            .unwrap()
+            .get(alias)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn note(&self, alias: &str, outcome: &Result<Fetched, UpstreamError>) {
+        let now = crate::db::now_millis();
+        let mut contacts = self.contacts.write().unwrap();
+        let contact = contacts.entry(alias.to_owned()).or_default();
+        match outcome {
+            Ok(_) => {
+                contact.answered_at = Some(now);
+                contact.failure = None;
+            }
+            Err(error) => contact.failure = Some((now, error.reason.clone())),
+        }
+    }
+
+    /// `GET url` with `If-Modified-Since` when a copy is held; the outcome is noted
+    /// for [`Self::contact`].
     pub async fn metadata(
+        &self,
+        mirror: &MirrorConfig,
+        url: &str,
+        if_modified_since: Option<&str>,
+    ) -> Result<Fetched, UpstreamError> {
+        let outcome = self.fetch_metadata(mirror, url, if_modified_since).await;
+        self.note(&mirror.alias, &outcome);
+        outcome
+    }
+
+    async fn fetch_metadata(
         &self,
         mirror: &MirrorConfig,
         url: &str,

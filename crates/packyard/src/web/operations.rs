@@ -237,6 +237,9 @@ pub struct MirrorLine {
     pub gone: Vec<(String, String)>,
     /// Why the kept documents could not be listed, if they could not.
     pub problem: String,
+    /// When the upstream last answered this server, and its latest failure since.
+    pub answered: String,
+    pub failure: String,
 }
 
 #[derive(Template)]
@@ -288,7 +291,19 @@ async fn mirrors_page(
             ),
             Err(error) => (Vec::new(), error.to_string()),
         };
+        let contact = app.mirrors.upstream_contact(alias);
         mirrors.push(MirrorLine {
+            answered: contact
+                .answered_at
+                .map_or_else(|| "not since this server started".to_owned(), display),
+            failure: contact
+                .failure
+                // The reason names the URL asked: never with a password written in it.
+                .map(|(at, why)| {
+                    let why = crate::redact::hide_password_of(&mirror.url, &why);
+                    format!("{}: {why}", display(at))
+                })
+                .unwrap_or_default(),
             alias: alias.clone(),
             url: crate::redact::public(&mirror.url),
             flags,
