@@ -12,13 +12,7 @@ const OTHER: &str = "acme/other";
 
 /// Runs the CLI against the server's data and asserts it succeeded.
 fn cli(server: &Server, args: &[&str]) -> String {
-    let output = server.cli(args);
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        output_text(&output)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    server.cli_ok(args)
 }
 
 /// Waits until `user` gets `status` for `path` (access changes reach a running server

@@ -15,13 +15,7 @@ const PASSWORD: &str = "correct horse battery";
 
 /// Runs the CLI against the server's data and asserts it succeeded.
 fn cli(server: &Server, args: &[&str]) -> String {
-    let output = server.cli(args);
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        output_text(&output)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    server.cli_ok(args)
 }
 
 /// Creates a user with a web password (`flags` as for `user add`); its API token.

@@ -13,7 +13,7 @@ use composer::constraint::Constraint;
 
 use super::error::WebError;
 use super::form::Fields;
-use super::pages::{Chrome, render};
+use super::pages::{Chrome, render, render_with_status};
 use super::password;
 use super::session::{Viewer, see_other};
 use crate::access::check_grant_target;
@@ -21,18 +21,6 @@ use crate::app::App;
 use crate::auth::{generate_token, hash_token, validate_user_name};
 use crate::db::{GroupChange, GroupRow, Role, User, UserChange, is_unique_violation};
 use crate::time::rfc3339;
-
-/// The signed-in admin, or a 403 page.
-fn admin(viewer: &Viewer) -> Result<&User, WebError> {
-    let session = viewer.signed_in()?;
-    if session.user.is_admin {
-        Ok(&session.user)
-    } else {
-        Err(WebError::Forbidden(
-            "Only admins may open this page.".to_owned(),
-        ))
-    }
-}
 
 /// A moment as the forms show it, in a form [`crate::time::parse_moment`] reads back
 /// to the same moment: a day (`2026-12-31`, which means its end) when it is the end
@@ -120,19 +108,20 @@ async fn users_page(
                 .collect(),
         })
         .collect();
-    let mut response = render(&UsersPage {
-        chrome: Chrome::new(viewer, "Users"),
-        users,
-        message,
-        created,
-    })?;
-    *response.status_mut() = status;
-    Ok(response)
+    render_with_status(
+        &UsersPage {
+            chrome: Chrome::new(viewer, "Users"),
+            users,
+            message,
+            created,
+        },
+        status,
+    )
 }
 
 /// `GET /admin/users`.
 pub async fn users(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
-    admin(&viewer)?;
+    viewer.admin()?;
     users_page(&app, &viewer, String::new(), None, StatusCode::OK).await
 }
 
@@ -186,7 +175,7 @@ pub async fn create_user(
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.csrf())?;
-    admin(&viewer)?;
+    viewer.admin()?;
     let name = form.get("name").to_owned();
     let refuse =
         |message: String| users_page(&app, &viewer, message, None, StatusCode::BAD_REQUEST);
@@ -251,25 +240,26 @@ async fn user_page(
         .iter()
         .map(|group| (group.name.clone(), group.members.contains(&user.name)))
         .collect();
-    let mut response = render(&UserPage {
-        chrome: Chrome::new(viewer, format!("User {name}")),
-        user: UserLine {
-            name: user.name.clone(),
-            role: role_of(&user),
-            full_access: user.full_access,
-            expires: day(user.expires_at),
-            updates_until: day(user.updates_until),
-            groups: all_groups
-                .iter()
-                .filter(|(_, member)| *member)
-                .map(|(group, _)| group.clone())
-                .collect(),
+    render_with_status(
+        &UserPage {
+            chrome: Chrome::new(viewer, format!("User {name}")),
+            user: UserLine {
+                name: user.name.clone(),
+                role: role_of(&user),
+                full_access: user.full_access,
+                expires: day(user.expires_at),
+                updates_until: day(user.updates_until),
+                groups: all_groups
+                    .iter()
+                    .filter(|(_, member)| *member)
+                    .map(|(group, _)| group.clone())
+                    .collect(),
+            },
+            all_groups,
+            message,
         },
-        all_groups,
-        message,
-    })?;
-    *response.status_mut() = status;
-    Ok(response)
+        status,
+    )
 }
 
 /// `GET /admin/users/{name}`.
@@ -278,7 +268,7 @@ pub async fn user(
     viewer: Viewer,
     Path(name): Path<String>,
 ) -> Result<Response, WebError> {
-    admin(&viewer)?;
+    viewer.admin()?;
     user_page(&app, &viewer, &name, String::new(), StatusCode::OK).await
 }
 
@@ -291,7 +281,7 @@ pub async fn update_user(
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.csrf())?;
-    admin(&viewer)?;
+    viewer.admin()?;
     let refuse =
         |message: String| user_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST);
     let Some(current) = app.db.users().await?.into_iter().find(|u| u.name == name) else {
@@ -335,7 +325,7 @@ pub async fn remove_user(
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.csrf())?;
-    let me = admin(&viewer)?;
+    let me = viewer.admin()?;
     if me.name == name {
         return Err(WebError::BadRequest(
             "You cannot remove yourself; another admin can.".to_owned(),
@@ -358,7 +348,7 @@ struct GroupsPage {
 
 /// `GET /admin/groups`.
 pub async fn groups(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
-    admin(&viewer)?;
+    viewer.admin()?;
     render(&GroupsPage {
         chrome: Chrome::new(&viewer, "Groups"),
         groups: app.db.access_rules().await?.groups,
@@ -373,7 +363,7 @@ pub async fn create_group(
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.csrf())?;
-    admin(&viewer)?;
+    viewer.admin()?;
     let name = form.get("name");
     let problem = if validate_user_name(name).is_err() {
         Some(format!(
@@ -393,15 +383,14 @@ pub async fn create_group(
             app.apply_access_changes().await?;
             Ok(see_other(&format!("/admin/groups/{name}")))
         }
-        Some(message) => {
-            let mut response = render(&GroupsPage {
+        Some(message) => render_with_status(
+            &GroupsPage {
                 chrome: Chrome::new(&viewer, "Groups"),
                 groups: app.db.access_rules().await?.groups,
                 message,
-            })?;
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            Ok(response)
-        }
+            },
+            StatusCode::BAD_REQUEST,
+        ),
     }
 }
 
@@ -438,15 +427,16 @@ async fn group_page(
         .map(|alias| (alias.clone(), group.mirrors.contains(alias)))
         .collect();
     mirrors.sort();
-    let mut response = render(&GroupPage {
-        chrome: Chrome::new(viewer, format!("Group {name}")),
-        updates_until: day(group.updates_until),
-        group,
-        mirrors,
-        message,
-    })?;
-    *response.status_mut() = status;
-    Ok(response)
+    render_with_status(
+        &GroupPage {
+            chrome: Chrome::new(viewer, format!("Group {name}")),
+            updates_until: day(group.updates_until),
+            group,
+            mirrors,
+            message,
+        },
+        status,
+    )
 }
 
 /// `GET /admin/groups/{name}`: grants, freeze, mirrors and members.
@@ -455,7 +445,7 @@ pub async fn group(
     viewer: Viewer,
     Path(name): Path<String>,
 ) -> Result<Response, WebError> {
-    admin(&viewer)?;
+    viewer.admin()?;
     group_page(&app, &viewer, &name, String::new(), StatusCode::OK).await
 }
 
@@ -468,7 +458,7 @@ pub async fn grant(
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.csrf())?;
-    admin(&viewer)?;
+    viewer.admin()?;
     let package = form.get("package").to_ascii_lowercase();
     let versions = Some(form.get("versions")).filter(|v| !v.is_empty());
     let problem = check_grant_target(&package)
@@ -498,7 +488,7 @@ pub async fn revoke(
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.csrf())?;
-    admin(&viewer)?;
+    viewer.admin()?;
     app.db.revoke(&name, form.get("package")).await?;
     app.apply_access_changes().await?;
     Ok(see_other(&format!("/admin/groups/{name}")))
@@ -512,7 +502,7 @@ pub async fn group_settings(
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.csrf())?;
-    admin(&viewer)?;
+    viewer.admin()?;
     let current = app
         .db
         .access_rules()
@@ -557,7 +547,7 @@ pub async fn members(
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.csrf())?;
-    admin(&viewer)?;
+    viewer.admin()?;
     let user = form.get("user");
     let add = form.get("action") == "add";
     if app.db.set_membership(&name, user, add).await?.is_none() {
@@ -576,7 +566,7 @@ pub async fn remove_group(
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.csrf())?;
-    admin(&viewer)?;
+    viewer.admin()?;
     if !app.db.remove_group(&name).await? {
         return Err(WebError::NotFound);
     }

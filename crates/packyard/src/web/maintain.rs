@@ -7,13 +7,13 @@ use std::sync::Arc;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use composer::package_name::PackageName;
 
 use super::error::WebError;
 use super::form::Fields;
+use super::pages::package_path;
 use super::session::{Viewer, see_other};
 use crate::app::App;
-use crate::db::{JobState, User};
+use crate::db::JobState;
 use crate::git_packages::service::RefNote;
 
 /// The maintainer's part of a package page.
@@ -34,10 +34,6 @@ impl Panel {
             .as_ref()
             .is_some_and(|(_, state, _)| matches!(*state, "queued" | "running"))
     }
-}
-
-pub fn may_maintain(user: Option<&User>) -> bool {
-    user.is_some_and(|user| user.is_admin || user.is_maintainer)
 }
 
 /// The part of a stored scan report the page shows.
@@ -102,14 +98,9 @@ pub async fn update(
     Path((vendor, package)): Path<(String, String)>,
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
-    let session = viewer.check_csrf(form.csrf())?;
-    if !may_maintain(Some(&session.user)) {
-        return Err(WebError::Forbidden(
-            "Only maintainers and admins may update packages.".to_owned(),
-        ));
-    }
-    let name = PackageName::try_from(format!("{vendor}/{package}").to_ascii_lowercase())
-        .map_err(|_| WebError::NotFound)?;
+    viewer.check_csrf(form.csrf())?;
+    viewer.maintainer()?;
+    let name = package_path(&vendor, &package)?;
     if app.db.vcs_package(name.as_str()).await?.is_none() {
         return Err(WebError::BadRequest(format!(
             "{name} is not a git package: publish a new version by uploading it.",
@@ -128,14 +119,9 @@ pub async fn delete(
     Path((vendor, package)): Path<(String, String)>,
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
-    let session = viewer.check_csrf(form.csrf())?;
-    if !session.user.is_admin {
-        return Err(WebError::Forbidden(
-            "Only admins may delete packages.".to_owned(),
-        ));
-    }
-    let name = PackageName::try_from(format!("{vendor}/{package}").to_ascii_lowercase())
-        .map_err(|_| WebError::NotFound)?;
+    viewer.check_csrf(form.csrf())?;
+    let admin = viewer.admin()?;
+    let name = package_path(&vendor, &package)?;
     if form.get("confirm") != name.as_str() {
         return Err(WebError::BadRequest(format!(
             "Type {} to confirm the deletion.",
@@ -147,6 +133,6 @@ pub async fn delete(
     }
     // Gone here at once; the other replicas notice within their refresh.
     app.metadata.refresh().await?;
-    tracing::info!(package = %name.as_str(), by = %session.user.name, "package deleted");
+    tracing::info!(package = %name.as_str(), by = %admin.name, "package deleted");
     Ok(see_other("/admin/packages"))
 }

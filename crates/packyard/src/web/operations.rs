@@ -13,8 +13,7 @@ use axum::response::Response;
 
 use super::error::WebError;
 use super::form::Fields;
-use super::maintain::may_maintain;
-use super::pages::{Chrome, render};
+use super::pages::{Chrome, render, render_with_status};
 use super::session::{Viewer, see_other};
 use crate::app::App;
 use crate::db::JobState;
@@ -24,26 +23,6 @@ use crate::time::display;
 
 /// Jobs listed per table.
 const JOBS_SHOWN: i64 = 50;
-
-fn maintainer(viewer: &Viewer) -> Result<(), WebError> {
-    if may_maintain(Some(&viewer.signed_in()?.user)) {
-        Ok(())
-    } else {
-        Err(WebError::Forbidden(
-            "Only maintainers and admins may open this page.".to_owned(),
-        ))
-    }
-}
-
-fn admin(viewer: &Viewer) -> Result<(), WebError> {
-    if viewer.signed_in()?.user.is_admin {
-        Ok(())
-    } else {
-        Err(WebError::Forbidden(
-            "Only admins may open this page.".to_owned(),
-        ))
-    }
-}
 
 /// A package as the admin list shows it.
 pub struct PackageLine {
@@ -85,19 +64,20 @@ async fn packages_page(
             },
         )
         .collect();
-    let mut response = render(&PackagesPage {
-        chrome: Chrome::new(viewer, "Packages"),
-        packages,
-        message,
-        url,
-    })?;
-    *response.status_mut() = status;
-    Ok(response)
+    render_with_status(
+        &PackagesPage {
+            chrome: Chrome::new(viewer, "Packages"),
+            packages,
+            message,
+            url,
+        },
+        status,
+    )
 }
 
 /// `GET /admin/packages`.
 pub async fn packages(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
-    maintainer(&viewer)?;
+    viewer.maintainer()?;
     packages_page(&app, &viewer, String::new(), String::new(), StatusCode::OK).await
 }
 
@@ -109,7 +89,7 @@ pub async fn add_package(
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.csrf())?;
-    maintainer(&viewer)?;
+    viewer.maintainer()?;
     let field = |name: &str| Some(form.get(name).to_owned()).filter(|value| !value.is_empty());
     let credentials = Credentials {
         username: field("username"),
@@ -175,7 +155,7 @@ struct JobsPage {
 
 /// `GET /admin/jobs`: the newest jobs, and the newest failed ones with their errors.
 pub async fn jobs(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
-    admin(&viewer)?;
+    viewer.admin()?;
     let lines = |rows: Vec<crate::db::JobRow>| -> Vec<JobLine> {
         rows.into_iter()
             .map(|row| JobLine {
@@ -206,7 +186,7 @@ struct StoragePage {
 
 /// `GET /admin/storage`: every store probed now, as `packyard storage check` does.
 pub async fn storage(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
-    admin(&viewer)?;
+    viewer.admin()?;
     let stores = crate::storage_ops::check_each(&app.storage)
         .await
         .into_iter()
@@ -314,18 +294,19 @@ async fn mirrors_page(
             problem,
         });
     }
-    let mut response = render(&MirrorsPage {
-        chrome: Chrome::new(viewer, "Mirrors"),
-        mirrors,
-        message,
-    })?;
-    *response.status_mut() = status;
-    Ok(response)
+    render_with_status(
+        &MirrorsPage {
+            chrome: Chrome::new(viewer, "Mirrors"),
+            mirrors,
+            message,
+        },
+        status,
+    )
 }
 
 /// `GET /admin/mirrors`.
 pub async fn mirrors(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
-    admin(&viewer)?;
+    viewer.admin()?;
     mirrors_page(&app, &viewer, String::new(), StatusCode::OK).await
 }
 
@@ -338,7 +319,7 @@ pub async fn approve(
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.csrf())?;
-    admin(&viewer)?;
+    viewer.admin()?;
     let mirror = app.mirrors.get(&alias).cloned().ok_or(WebError::NotFound)?;
     let names: Vec<String> = form
         .get("packages")
@@ -361,7 +342,7 @@ pub async fn forget(
     Form(form): Form<Fields>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.csrf())?;
-    admin(&viewer)?;
+    viewer.admin()?;
     let mirror = app.mirrors.get(&alias).cloned().ok_or(WebError::NotFound)?;
     let Ok(package) = composer::package_name::PackageName::parse(form.get("package")) else {
         let message = format!("{:?} is not a package name", form.get("package"));
@@ -382,7 +363,7 @@ pub async fn upload(
     viewer: Viewer,
     mut multipart: axum::extract::Multipart,
 ) -> Result<Response, WebError> {
-    admin(&viewer)?;
+    viewer.admin()?;
     let refuse = |message: String| {
         packages_page(
             &app,

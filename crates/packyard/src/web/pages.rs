@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use composer::package_name::PackageName;
 use serde::Deserialize;
@@ -59,6 +59,21 @@ pub fn render(page: &impl Template) -> Result<Response, WebError> {
     page.render()
         .map(html_response)
         .map_err(|error| WebError::Internal(format!("rendering a page: {error}")))
+}
+
+/// Renders a template into a response with `status` (a form shown again with its
+/// problem, a resource just created).
+pub fn render_with_status(page: &impl Template, status: StatusCode) -> Result<Response, WebError> {
+    let mut response = render(page)?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// The package a page's path names; a name that cannot be a package is the 404 page,
+/// as for an unknown one.
+pub fn package_path(vendor: &str, package: &str) -> Result<PackageName, WebError> {
+    PackageName::try_from(format!("{vendor}/{package}").to_ascii_lowercase())
+        .map_err(|_| WebError::NotFound)
 }
 
 /// An HTML page with the headers every page carries: a Content-Security-Policy that
@@ -405,8 +420,7 @@ pub async fn package(
     Query(query): Query<PackageQuery>,
 ) -> Result<Response, WebError> {
     let view = viewer.view(&app)?;
-    let name = PackageName::try_from(format!("{vendor}/{package}").to_ascii_lowercase())
-        .map_err(|_| WebError::NotFound)?;
+    let name = package_path(&vendor, &package)?;
     let Some(mut versions) = app.metadata.visible_versions(name.as_str(), &view).await? else {
         return Err(WebError::NotFound);
     };
@@ -452,7 +466,7 @@ pub async fn package(
         .await?
         .filter(|(version, _)| versions.iter().any(|v| &v.version_normalized == version))
         .map(|(_, content)| super::markdown::render(&content));
-    let panel = if super::maintain::may_maintain(viewer.user()) {
+    let panel = if super::session::may_maintain(viewer.user()) {
         Some(super::maintain::panel(&app, name.as_str(), query.job).await?)
     } else {
         None

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::error::WebError;
 use super::form::Fields;
-use super::pages::{Chrome, render};
+use super::pages::{Chrome, render_with_status};
 use super::session::{Viewer, see_other};
 use crate::app::App;
 use crate::db::{TokenRow, now_millis};
@@ -114,24 +114,25 @@ async fn profile(
     } else {
         "customer"
     };
-    let mut response = render(&ProfilePage {
-        chrome: Chrome::new(viewer, "Profile"),
-        user: user.name.clone(),
-        role,
-        tokens,
-        scopes: Scope::ALL
-            .iter()
-            .filter(|scope| user.is_admin || !matches!(scope, Scope::Users | Scope::Groups))
-            .map(|scope| scope.as_str())
-            .collect(),
-        new_token,
-        message,
-        base,
-        host,
-        mirrors,
-    })?;
-    *response.status_mut() = status;
-    Ok(response)
+    render_with_status(
+        &ProfilePage {
+            chrome: Chrome::new(viewer, "Profile"),
+            user: user.name.clone(),
+            role,
+            tokens,
+            scopes: Scope::ALL
+                .iter()
+                .filter(|scope| user.is_admin || !matches!(scope, Scope::Users | Scope::Groups))
+                .map(|scope| scope.as_str())
+                .collect(),
+            new_token,
+            message,
+            base,
+            host,
+            mirrors,
+        },
+        status,
+    )
 }
 
 /// `POST /profile/tokens`: creates a token and shows it once.

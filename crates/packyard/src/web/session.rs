@@ -94,6 +94,28 @@ impl Viewer {
             .ok_or_else(|| WebError::SignIn(self.path.clone()))
     }
 
+    /// The signed-in admin, or a 403 page.
+    pub fn admin(&self) -> Result<&User, WebError> {
+        let user = &self.signed_in()?.user;
+        if user.is_admin {
+            Ok(user)
+        } else {
+            Err(WebError::Forbidden("Only admins may do this.".to_owned()))
+        }
+    }
+
+    /// The signed-in maintainer or admin, or a 403 page.
+    pub fn maintainer(&self) -> Result<&User, WebError> {
+        let user = &self.signed_in()?.user;
+        if may_maintain(Some(user)) {
+            Ok(user)
+        } else {
+            Err(WebError::Forbidden(
+                "Only maintainers and admins may do this.".to_owned(),
+            ))
+        }
+    }
+
     /// Checks the CSRF token a form posted.
     pub fn check_csrf(&self, posted: &str) -> Result<&Session, WebError> {
         let session = self.signed_in()?;
@@ -127,6 +149,11 @@ impl FromRequestParts<Arc<App>> for Viewer {
             .filter(|session| !session.user.is_expired(crate::db::now_millis()));
         Ok(Viewer { session, path })
     }
+}
+
+/// Whether `user` may add and update packages.
+pub fn may_maintain(user: Option<&User>) -> bool {
+    user.is_some_and(|user| user.is_admin || user.is_maintainer)
 }
 
 /// A redirect after a form post (303: the browser follows it with a GET).

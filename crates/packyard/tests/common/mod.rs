@@ -148,6 +148,17 @@ impl Server {
             .expect("running packyard")
     }
 
+    /// Runs a `packyard` command and asserts it succeeded; its standard output.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            output_text(&output)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Runs a `packyard` command with `input` on its standard input.
     pub fn cli_input(&self, args: &[&str], input: &str) -> Output {
         use std::io::Write as _;
