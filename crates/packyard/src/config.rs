@@ -53,6 +53,9 @@ pub struct Settings {
     pub allow_local_repositories: bool,
     /// Mirrored repositories: `packagist` unless the config file removes it.
     pub mirrors: Vec<MirrorConfig>,
+    /// `PACKYARD_TRUSTED_PROXIES` (comma-separated addresses): when a request comes from
+    /// one of these, the client's address is the last one its `X-Forwarded-For` adds.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -71,6 +74,7 @@ impl std::fmt::Debug for Settings {
             .field("update_interval", &self.update_interval)
             .field("prebuild_dists", &self.prebuild_dists)
             .field("allow_local_repositories", &self.allow_local_repositories)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field(
                 "mirrors",
                 &self.mirrors.iter().map(|m| &m.alias).collect::<Vec<_>>(),
@@ -161,6 +165,10 @@ impl Settings {
         };
         let allow_local_repositories = flag("PACKYARD_ALLOW_LOCAL_REPOSITORIES")?;
         let prebuild_dists = flag("PACKYARD_PREBUILD_DISTS")?;
+        let trusted_proxies = lookup("PACKYARD_TRUSTED_PROXIES")
+            .map(|value| parse_addresses("PACKYARD_TRUSTED_PROXIES", &value))
+            .transpose()?
+            .unwrap_or_default();
         let storage = storage::config::from_env(&lookup, &data_dir, &file.storages)?;
         let mirrors = crate::mirror::config::resolve(&file.mirrors)
             .map_err(|e| anyhow::anyhow!("PACKYARD_CONFIG: {e}"))?;
@@ -173,6 +181,7 @@ impl Settings {
             prebuild_dists,
             allow_local_repositories,
             mirrors,
+            trusted_proxies,
             data_dir,
             database_url,
             listen,
@@ -181,6 +190,19 @@ impl Settings {
             max_upload,
         })
     }
+}
+
+/// Comma-separated IP addresses.
+fn parse_addresses(name: &str, value: &str) -> anyhow::Result<Vec<std::net::IpAddr>> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse()
+                .map_err(|_| anyhow::anyhow!("{name}: {item:?} is not an IP address"))
+        })
+        .collect()
 }
 
 fn parse_public_url(url: &str) -> anyhow::Result<String> {

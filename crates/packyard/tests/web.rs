@@ -837,3 +837,31 @@ fn admins_approve_packages_for_a_strict_mirror_from_the_mirrors_page() {
         "the failing URL is named: {page}"
     );
 }
+
+#[test]
+fn behind_a_trusted_proxy_logins_are_limited_per_client_address() {
+    let server = Server::start_with(&[("PACKYARD_TRUSTED_PROXIES", "127.0.0.1")]);
+    add_user_with_password(&server, "grace", &[]);
+    let from = |client: &'static str| [("X-Forwarded-For", client)];
+    // 20 failures from one client, spread over names so no user reaches its own limit.
+    for attempt in 0..20 {
+        let name = format!("nobody{}", attempt % 5);
+        let reply = try_login(&server, &name, "wrong password", &from("203.0.113.7"));
+        assert_eq!(reply.status, 401, "{}", reply.text());
+    }
+    let blocked = try_login(&server, "grace", PASSWORD, &from("203.0.113.7"));
+    assert_eq!(blocked.status, 429, "{}", blocked.text());
+    assert!(
+        blocked.text().contains("for your address"),
+        "{}",
+        blocked.text()
+    );
+    // Another client behind the same proxy logs in.
+    let other = try_login(
+        &server,
+        "grace",
+        PASSWORD,
+        &from("198.51.100.4, 203.0.113.9"),
+    );
+    assert_eq!(other.status, 303, "{}", other.text());
+}
