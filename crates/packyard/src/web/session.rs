@@ -56,7 +56,7 @@ pub fn client_address(app: &App, peer: std::net::IpAddr, headers: &HeaderMap) ->
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .filter_map(|item| item.trim().parse().ok())
-        .last()
+        .next_back()
         .unwrap_or(peer)
 }
 
