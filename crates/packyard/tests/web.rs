@@ -841,8 +841,28 @@ fn admins_approve_packages_for_a_strict_mirror_from_the_mirrors_page() {
 #[test]
 fn behind_a_trusted_proxy_logins_are_limited_per_client_address() {
     let server = Server::start_with(&[("PACKYARD_TRUSTED_PROXIES", "127.0.0.1")]);
-    add_user_with_password(&server, "grace", &[]);
+    let token = add_user_with_password(&server, "grace", &[]);
     let from = |client: &'static str| [("X-Forwarded-For", client)];
+    // A token's last use is noted with the forwarded address too.
+    let used = get(
+        &server.url("/packages.json"),
+        &[
+            ("Authorization", &basic("grace", &token)),
+            ("X-Forwarded-For", "192.0.2.44"),
+        ],
+    );
+    assert_eq!(used.status, 200, "{}", used.text());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !server
+        .cli_ok(&["token", "list", "grace"])
+        .contains("192.0.2.44")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the use was not noted with the client's address"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // 20 failures from one client, spread over names so no user reaches its own limit.
     for attempt in 0..20 {
         let name = format!("nobody{}", attempt % 5);

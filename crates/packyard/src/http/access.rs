@@ -55,10 +55,31 @@ impl FromRequestParts<Arc<App>> for Caller {
         let address = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip());
+            .map(|info| client_address(app, info.0.ip(), &parts.headers));
         app.auth.record_use(principal.token.id, address);
         Ok(Caller(Some(principal.user.clone())))
     }
+}
+
+/// The client's address: the peer's, or, when the peer is one of
+/// `PACKYARD_TRUSTED_PROXIES`, the last address its `X-Forwarded-For` names (the one
+/// that proxy saw; earlier entries are whatever the client claimed).
+pub fn client_address(
+    app: &App,
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+) -> std::net::IpAddr {
+    if !app.settings.trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|item| item.trim().parse().ok())
+        .next_back()
+        .unwrap_or(peer)
 }
 
 /// The user name and token a request presents: HTTP Basic `user:token` (any user name

@@ -17,6 +17,7 @@ use axum::routing::{delete, get, post, put};
 
 use crate::app::App;
 
+pub use access::client_address;
 pub use composer::base_url;
 pub use connections::HttpListeners;
 pub use error::ApiError;

@@ -16,8 +16,8 @@ use super::error::WebError;
 use super::pages::{Chrome, render};
 use super::password;
 use super::session::{
-    LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_DAYS, Viewer, client_address, cookie, is_https,
-    local_path, random_secret, see_other, set_cookie,
+    LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_DAYS, Viewer, cookie, is_https, local_path,
+    random_secret, see_other, set_cookie,
 };
 use crate::app::App;
 use crate::auth::{constant_time_eq, hash_token};
@@ -120,7 +120,7 @@ pub async fn submit(
         return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
     }
     let user_subject = format!("user:{username}");
-    let address = client_address(&app, peer.ip(), &headers);
+    let address = crate::http::client_address(&app, peer.ip(), &headers);
     let address_subject = format!("address:{address}");
     // Counting, checking and recording happen inside one hashing slot, so parallel
     // guesses cannot all pass the count before any failure is recorded (at most one

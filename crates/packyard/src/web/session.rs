@@ -43,23 +43,6 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         })
 }
 
-/// The client's address: the peer's, or, when the peer is one of
-/// `PACKYARD_TRUSTED_PROXIES`, the last address its `X-Forwarded-For` names (the one
-/// that proxy saw; earlier entries are whatever the client claimed).
-pub fn client_address(app: &App, peer: std::net::IpAddr, headers: &HeaderMap) -> std::net::IpAddr {
-    if !app.settings.trusted_proxies.contains(&peer) {
-        return peer;
-    }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|item| item.trim().parse().ok())
-        .next_back()
-        .unwrap_or(peer)
-}
-
 /// Whether the client reached us over https (so cookies get `Secure`).
 pub fn is_https(app: &App, headers: &HeaderMap) -> bool {
     app.settings.public_url.as_deref().map_or_else(
