@@ -158,10 +158,7 @@ impl Metadata {
         let Some(entry) = self.entry(package).await? else {
             return Ok(false);
         };
-        Ok(entry
-            .versions
-            .iter()
-            .any(|v| view.sees_version(package, &v.version_normalized, v.released_at)))
+        Ok(entry.visible(package, view).next().is_some())
     }
 
     /// The root `packages.json` for clients that reach us at `base`, listing in
@@ -252,18 +249,10 @@ impl Metadata {
         package: &str,
         view: &View,
     ) -> Result<Option<Vec<VersionRecord>>, sqlx::Error> {
-        if !view.sees_package(package) {
-            return Ok(None);
-        }
-        let Some(entry) = self.entry(package).await? else {
+        let Some(entry) = self.visible_entry(package, view).await? else {
             return Ok(None);
         };
-        let versions: Vec<VersionRecord> = entry
-            .versions
-            .iter()
-            .filter(|v| view.sees_version(package, &v.version_normalized, v.released_at))
-            .cloned()
-            .collect();
+        let versions: Vec<VersionRecord> = entry.visible(package, view).cloned().collect();
         Ok((!versions.is_empty()).then_some(versions))
     }
 
@@ -276,16 +265,11 @@ impl Metadata {
         view: &View,
         read: impl FnOnce(&VersionRecord) -> R,
     ) -> Result<Option<R>, sqlx::Error> {
-        if !view.sees_package(package) {
-            return Ok(None);
-        }
-        let Some(entry) = self.entry(package).await? else {
+        let Some(entry) = self.visible_entry(package, view).await? else {
             return Ok(None);
         };
         Ok(entry
-            .versions
-            .iter()
-            .filter(|v| view.sees_version(package, &v.version_normalized, v.released_at))
+            .visible(package, view)
             .max_by_key(|v| v.released_at)
             .map(read))
     }
@@ -299,10 +283,7 @@ impl Metadata {
         base: &str,
         view: &View,
     ) -> Result<Option<Document>, sqlx::Error> {
-        if !view.sees_package(package) {
-            return Ok(None);
-        }
-        let Some(entry) = self.entry(package).await? else {
+        let Some(entry) = self.visible_entry(package, view).await? else {
             return Ok(None);
         };
         let pair = if view.sees_all_versions_of(package) {
@@ -324,20 +305,29 @@ impl Metadata {
         reference: &str,
         view: &View,
     ) -> Result<Option<DistLocation>, sqlx::Error> {
-        if !view.sees_package(package) {
-            return Ok(None);
-        }
-        let Some(entry) = self.entry(package).await? else {
+        let Some(entry) = self.visible_entry(package, view).await? else {
             return Ok(None);
         };
         let visible = view.sees_all_versions_of(package)
-            || entry.versions.iter().any(|v| {
-                v.reference == reference
-                    && view.sees_version(package, &v.version_normalized, v.released_at)
-            });
+            || entry
+                .visible(package, view)
+                .any(|v| v.reference == reference);
         Ok(visible
             .then(|| entry.dists.get(reference).cloned())
             .flatten())
+    }
+
+    /// The cached entry of `package` when it exists and `view` may see the package at
+    /// all (which versions it sees is [`PackageEntry::visible`]).
+    async fn visible_entry(
+        &self,
+        package: &str,
+        view: &View,
+    ) -> Result<Option<Arc<PackageEntry>>, sqlx::Error> {
+        if !view.sees_package(package) {
+            return Ok(None);
+        }
+        self.entry(package).await
     }
 
     /// Forgets what is cached for `package` after this process changed it.
@@ -388,6 +378,17 @@ impl Metadata {
 }
 
 impl PackageEntry {
+    /// The versions of `package` (this entry's) that `view` sees.
+    fn visible<'a>(
+        &'a self,
+        package: &'a str,
+        view: &'a View,
+    ) -> impl Iterator<Item = &'a VersionRecord> + 'a {
+        self.versions
+            .iter()
+            .filter(move |v| view.sees_version(package, &v.version_normalized, v.released_at))
+    }
+
     fn render(&self, package: &str, base: &str) -> DocumentPair {
         if let Some(pair) = self.rendered.read().unwrap().get(base) {
             return pair.clone();
@@ -414,11 +415,7 @@ impl PackageEntry {
         {
             return pair.clone();
         }
-        let mut visible = self
-            .versions
-            .iter()
-            .filter(|v| view.sees_version(package, &v.version_normalized, v.released_at))
-            .peekable();
+        let mut visible = self.visible(package, view).peekable();
         // A change of the rules changes what the view sees: its documents are no older.
         let pair = visible
             .peek()
