@@ -380,11 +380,7 @@ async fn mirror_list(settings: Settings) -> anyhow::Result<()> {
             }
         };
         for document in gone {
-            let name = document
-                .path
-                .strip_prefix("p2/")
-                .and_then(|p| p.strip_suffix(".json"))
-                .unwrap_or(&document.path);
+            let name = document.name();
             println!(
                 "  {name}\tgone upstream since {}",
                 crate::time::rfc3339(document.since / 1000)

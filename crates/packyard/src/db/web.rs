@@ -54,6 +54,8 @@ impl Db {
         .transpose()
     }
 
+    /// Stores a new session, and drops expired ones: the table grows only by logins,
+    /// so each login keeps it clean.
     pub async fn create_session(
         &self,
         secret_hash: &str,
@@ -61,6 +63,11 @@ impl Db {
         csrf_token: &str,
         expires_at: i64,
     ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1")
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO web_sessions (secret_hash, user_id, csrf_token, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -70,9 +77,9 @@ impl Db {
         .bind(csrf_token)
         .bind(now_millis())
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// The live session with this secret hash: not expired, its user still there.
@@ -113,10 +120,6 @@ impl Db {
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM login_failures WHERE failed_at < $1")
             .bind(forget_before)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1")
-            .bind(now_millis())
             .execute(&mut *tx)
             .await?;
         for subject in subjects {

@@ -81,6 +81,17 @@ pub struct GoneDocument {
     pub since: i64,
 }
 
+impl GoneDocument {
+    /// What people call it: `vendor/name` (or `vendor/name~dev`) for a p2 document,
+    /// else its path.
+    pub fn name(&self) -> &str {
+        self.path
+            .strip_prefix("p2/")
+            .and_then(|path| path.strip_suffix(".json"))
+            .unwrap_or(&self.path)
+    }
+}
+
 /// What one revalidation found out.
 #[derive(Debug)]
 pub enum Revalidation {

@@ -51,6 +51,19 @@ fn changed_moment(
     form.moment(name, label).map(Some)
 }
 
+/// The user the path names, or the 404 page.
+async fn user_named(app: &App, name: &str) -> Result<User, WebError> {
+    let found = app.db.user_with_password(name).await?;
+    found.map(|(user, _)| user).ok_or(WebError::NotFound)
+}
+
+/// The group the path names, with its grants and members, or the 404 page.
+async fn group_named(app: &App, name: &str) -> Result<GroupRow, WebError> {
+    let rules = app.db.access_rules().await?;
+    let group = rules.groups.into_iter().find(|group| group.name == name);
+    group.ok_or(WebError::NotFound)
+}
+
 fn role_of(user: &User) -> &'static str {
     if user.is_admin {
         "admin"
@@ -231,9 +244,7 @@ async fn user_page(
     message: String,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    let Some(user) = app.db.users().await?.into_iter().find(|u| u.name == name) else {
-        return Err(WebError::NotFound);
-    };
+    let user = user_named(app, name).await?;
     let rules = app.db.access_rules().await?;
     let all_groups: Vec<(String, bool)> = rules
         .groups
@@ -284,9 +295,7 @@ pub async fn update_user(
     viewer.admin()?;
     let refuse =
         |message: String| user_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST);
-    let Some(current) = app.db.users().await?.into_iter().find(|u| u.name == name) else {
-        return Err(WebError::NotFound);
-    };
+    let current = user_named(&app, &name).await?;
     let change = match user_change(&form, Some(&current)) {
         Ok(change) => change,
         Err(message) => return refuse(message).await,
@@ -411,16 +420,7 @@ async fn group_page(
     message: String,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    let Some(group) = app
-        .db
-        .access_rules()
-        .await?
-        .groups
-        .into_iter()
-        .find(|group| group.name == name)
-    else {
-        return Err(WebError::NotFound);
-    };
+    let group = group_named(app, name).await?;
     let mut mirrors: Vec<(String, bool)> = app
         .mirrors
         .aliases()
@@ -503,14 +503,7 @@ pub async fn group_settings(
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.csrf())?;
     viewer.admin()?;
-    let current = app
-        .db
-        .access_rules()
-        .await?
-        .groups
-        .into_iter()
-        .find(|group| group.name == name)
-        .ok_or(WebError::NotFound)?;
+    let current = group_named(&app, &name).await?;
     let updates_until = match changed_moment(
         &form,
         "updates_until",

@@ -257,15 +257,7 @@ async fn mirrors_page(
         let (gone, problem) = match app.mirrors.gone_upstream(mirror).await {
             Ok(gone) => (
                 gone.into_iter()
-                    .map(|document| {
-                        let name = document
-                            .path
-                            .strip_prefix("p2/")
-                            .and_then(|path| path.strip_suffix(".json"))
-                            .unwrap_or(&document.path)
-                            .to_owned();
-                        (name, display(document.since))
-                    })
+                    .map(|document| (document.name().to_owned(), display(document.since)))
                     .collect(),
                 String::new(),
             ),
