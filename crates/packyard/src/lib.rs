@@ -2,6 +2,7 @@
 //! the pieces directly; `main.rs` is only the entry point.
 
 pub mod access;
+pub mod advisories;
 pub mod app;
 pub mod auth;
 pub mod cli;

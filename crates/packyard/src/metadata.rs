@@ -198,6 +198,9 @@ impl Metadata {
             "notify-batch": format!("{base}/downloads/"),
             "mirrors": [{"dist-url": format!("{base}/zipball/%package%/%reference%.%type%"), "preferred": true}],
             "available-packages": names,
+            "search": format!("{base}/search.json?q=%query%&type=%type%"),
+            "list": format!("{base}/packages/list.json"),
+            "security-advisories": {"metadata": false, "api-url": format!("{base}/api/security-advisories/")},
         });
         let document = Arc::new(Document::new(body.to_string().into_bytes(), newest));
         let mut state = self.state.write().unwrap();

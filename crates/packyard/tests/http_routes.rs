@@ -297,6 +297,26 @@ async fn every_route_answers_each_role_as_documented() {
             .reader(404)
             .customer(404),
         route(get(), "/api/healthz", "").anonymous(200).reader(200),
+        route(post(), "/api/security-advisories/", "packages[]=acme/lib")
+            .anonymous(401)
+            .reader(200)
+            .customer(200),
+        route(get(), "/api/security-advisories/", "").reader(400),
+        // The upstream refuses connections: a name never asked about is a 502.
+        route(post(), "/mirror/up/api/security-advisories/", "packages[]=psr/log")
+            .reader(502)
+            .customer(404),
+        route(get(), "/api/advisories", "")
+            .reader(403)
+            .maintainer(403)
+            .admin(200),
+        route(post(), "/api/advisories", "{}")
+            .reader(403)
+            .maintainer(403)
+            .admin(400),
+        route(Method::DELETE, "/api/advisories/PKYSA-none", "")
+            .reader(403)
+            .admin(404),
         route(get(), "/no/such/route", "")
             .anonymous(404)
             .reader(404),

@@ -49,6 +49,9 @@ pub const INITIAL_LAST_MODIFIED: Duration = Duration::from_secs(1_704_067_200);
 /// The `time` of a version whose extra JSON has none.
 pub const DEFAULT_TIME: &str = "2024-01-01T00:00:00+00:00";
 
+/// Where the server answers advisories requests (see [`UpstreamServer::advisory`]).
+pub const ADVISORIES_PATH: &str = "/api/security-advisories/";
+
 /// The `notify-batch` URL of packages.json (never reachable: `.invalid`).
 pub const NOTIFY_BATCH_URL: &str = "https://example.invalid/downloads/";
 
@@ -620,6 +623,7 @@ impl UpstreamRepo {
             dist_delay: Mutex::new(Duration::ZERO),
             basic_auth: Mutex::new(None),
             failures: Mutex::new(HashMap::new()),
+            advisories: Mutex::new(BTreeMap::new()),
             generation: AtomicU64::new(0),
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(0),
@@ -686,6 +690,8 @@ struct Shared {
     dist_delay: Mutex<Duration>,
     basic_auth: Mutex<Option<String>>,
     failures: Mutex<HashMap<String, u16>>,
+    /// Security advisories by package, served at [`ADVISORIES_PATH`].
+    advisories: Mutex<BTreeMap<String, Vec<Value>>>,
     /// Bumped by `stop`: connections of an older generation close without answering.
     generation: AtomicU64,
     connections: Mutex<HashMap<u64, TcpStream>>,
@@ -831,6 +837,23 @@ impl UpstreamServer {
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
             )
         });
+    }
+
+    /// Publishes a security advisory for `package` at [`ADVISORIES_PATH`] (Packagist's
+    /// API: `POST` form-encoded `packages[]=`), which packages.json then announces as
+    /// `security-advisories.api-url`. `fields` are the advisory's own (`advisoryId`,
+    /// `affectedVersions`, `title`, ...); `packageName` is filled in.
+    pub fn advisory(&self, package: &str, mut fields: Value) {
+        fields["packageName"] = json!(package);
+        lock(&self.shared.advisories)
+            .entry(package.to_owned())
+            .or_default()
+            .push(fields);
+        let api_url = format!("{}{ADVISORIES_PATH}", self.url());
+        self.root_field(
+            "security-advisories",
+            json!({"metadata": false, "api-url": api_url}),
+        );
     }
 
     /// Stops the server: the listening socket is closed (new connections are refused)
@@ -1204,9 +1227,11 @@ fn serve_connection(shared: &Shared, stream: TcpStream, generation: u64) {
         } else {
             !request.has_token("connection", "close")
         };
-        // Request bodies: read and ignore a Content-Length body; chunked is not supported.
+        // Request bodies: a Content-Length body is read (and kept up to 1 MiB for the
+        // advisories API); chunked is not supported.
         let mut close = !keep_alive;
         let mut response = None;
+        let mut body = Vec::new();
         if request.header("transfer-encoding").is_some() {
             response = Some(Response::json(
                 501,
@@ -1215,7 +1240,15 @@ fn serve_connection(shared: &Shared, stream: TcpStream, generation: u64) {
             close = true;
         } else if let Some(length) = request.header("content-length") {
             if let Ok(length) = length.parse::<u64>() {
-                let copied = std::io::copy(&mut reader.by_ref().take(length), &mut std::io::sink());
+                let copied = if length <= 1024 * 1024 {
+                    reader
+                        .by_ref()
+                        .take(length)
+                        .read_to_end(&mut body)
+                        .map(|n| n as u64)
+                } else {
+                    std::io::copy(&mut reader.by_ref().take(length), &mut std::io::sink())
+                };
                 if copied.ok() != Some(length) {
                     return;
                 }
@@ -1224,7 +1257,13 @@ fn serve_connection(shared: &Shared, stream: TcpStream, generation: u64) {
                 close = true;
             }
         }
-        let response = response.unwrap_or_else(|| answer(shared, &request, &path));
+        let response = response.unwrap_or_else(|| {
+            if path == ADVISORIES_PATH && request.method == "POST" {
+                answer_advisories(shared, &request, &body)
+            } else {
+                answer(shared, &request, &path)
+            }
+        });
         if path.starts_with("/dists/") {
             let delay = *lock(&shared.dist_delay);
             if !delay.is_zero() {
@@ -1274,6 +1313,33 @@ fn answer(shared: &Shared, request: &Request, path: &str) -> Response {
         content_type: content_type(path),
         body: if not_modified { Vec::new() } else { body },
         last_modified: Some(last_modified),
+        extra_headers: Vec::new(),
+    }
+}
+
+/// Packagist's advisories API: every asked name gets its list, `[]` when it has none.
+fn answer_advisories(shared: &Shared, request: &Request, body: &[u8]) -> Response {
+    if let Some(expected) = lock(&shared.basic_auth).as_deref()
+        && request.header("authorization") != Some(expected)
+    {
+        return Response::json(401, "authentication required");
+    }
+    if let Some(status) = lock(&shared.failures).get(ADVISORIES_PATH).copied() {
+        return Response::json(status, "injected failure");
+    }
+    let advisories = lock(&shared.advisories);
+    let mut answer = Map::new();
+    for (key, name) in form_urlencoded::parse(body) {
+        if key.starts_with("packages[") {
+            let list = advisories.get(name.as_ref()).cloned().unwrap_or_default();
+            answer.insert(name.into_owned(), Value::Array(list));
+        }
+    }
+    Response {
+        status: 200,
+        content_type: "application/json",
+        body: serde_json::to_vec(&json!({"advisories": answer})).unwrap(),
+        last_modified: None,
         extra_headers: Vec::new(),
     }
 }

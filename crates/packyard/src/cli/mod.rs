@@ -50,6 +50,9 @@ enum Command {
     /// Work with mirrored repositories.
     #[command(subcommand)]
     Mirror(MirrorCommand),
+    /// Publish and withdraw security advisories for private packages (`composer audit`).
+    #[command(subcommand)]
+    Advisory(AdvisoryCommand),
     /// Show background jobs, newest first.
     Jobs {
         /// Only jobs in this state: queued, running, succeeded or failed.
@@ -58,6 +61,35 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+}
+
+#[derive(Subcommand)]
+enum AdvisoryCommand {
+    /// Publish an advisory: `composer audit` then reports the affected versions.
+    Add {
+        package: String,
+        /// The affected versions, as a Composer constraint (e.g. '<1.4.2').
+        #[arg(long)]
+        affected: String,
+        #[arg(long)]
+        title: String,
+        /// CVE identifier, e.g. CVE-2026-12345.
+        #[arg(long)]
+        cve: Option<String>,
+        /// Where to read more (http or https).
+        #[arg(long)]
+        link: Option<String>,
+        /// low, medium, high or critical.
+        #[arg(long)]
+        severity: Option<String>,
+        /// When it was reported (2026-12-01, 2026-12-01T12:00:00Z); now by default.
+        #[arg(long)]
+        reported_at: Option<String>,
+    },
+    /// List published advisories (of one package, or all).
+    List { package: Option<String> },
+    /// Withdraw an advisory by its id.
+    Remove { id: String },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +212,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{name} is {state}");
             Ok(())
         }
+        Command::Advisory(command) => advisory(settings, command).await,
         Command::Jobs { state, limit } => list_jobs(settings, state.as_deref(), limit).await,
         Command::Mirror(MirrorCommand::Approve { alias, names }) => {
             mirror_approve(settings, &alias, &names).await
@@ -226,6 +259,64 @@ async fn downloads(settings: Settings, name: &str) -> anyhow::Result<()> {
     }
     for (version, count) in app.db.download_counts(name).await? {
         println!("{version}\t{count}");
+    }
+    Ok(())
+}
+
+async fn advisory(settings: Settings, command: AdvisoryCommand) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    match command {
+        AdvisoryCommand::Add {
+            package,
+            affected,
+            title,
+            cve,
+            link,
+            severity,
+            reported_at,
+        } => {
+            let reported_at = match reported_at {
+                Some(text) => Some(
+                    crate::time::parse_moment(&text, crate::db::now_millis()).with_context(
+                        || format!("--reported-at: {text:?} is not a date, a time or a span"),
+                    )?,
+                ),
+                None => None,
+            };
+            let new = crate::advisories::NewAdvisory {
+                package,
+                affected_versions: affected,
+                title,
+                cve,
+                link,
+                severity,
+                reported_at,
+            };
+            let row = crate::advisories::publish(&app, new).await?;
+            println!(
+                "published {} for {} {}",
+                row.advisory_id, row.package, row.affected_versions
+            );
+            println!("{}", row.advisory_id);
+        }
+        AdvisoryCommand::List { package } => {
+            let packages = package.map(|name| vec![name.to_ascii_lowercase()]);
+            for row in app.db.advisories(packages.as_deref()).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    row.advisory_id,
+                    row.package,
+                    row.affected_versions,
+                    row.severity.as_deref().unwrap_or("-"),
+                    row.cve.as_deref().unwrap_or("-"),
+                    row.title
+                );
+            }
+        }
+        AdvisoryCommand::Remove { id } => {
+            let package = crate::advisories::remove(&app, &id).await?;
+            println!("removed {id} ({package})");
+        }
     }
     Ok(())
 }

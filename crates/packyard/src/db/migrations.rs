@@ -15,6 +15,10 @@ const SQLITE: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/sqlite/0008_download_days.sql"),
     ),
+    (
+        9,
+        include_str!("../../migrations/sqlite/0009_advisories.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_core.sql")),
@@ -27,6 +31,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         8,
         include_str!("../../migrations/postgres/0008_download_days.sql"),
+    ),
+    (
+        9,
+        include_str!("../../migrations/postgres/0009_advisories.sql"),
     ),
 ];
 

@@ -3,6 +3,7 @@
 //! accept; integers are 64-bit everywhere (flags are 0/1, times are Unix milliseconds).
 
 mod access;
+mod advisories;
 mod downloads;
 mod git_packages;
 mod jobs;
@@ -14,6 +15,7 @@ mod users;
 mod web;
 
 pub use access::{AccessRules, GroupChange, GroupRow};
+pub use advisories::AdvisoryRow;
 pub use downloads::DAY_MS;
 pub use git_packages::{NewVcsPackage, ScanRecord, VCS_KIND, VcsPackage};
 pub use jobs::{JobOutcome, JobRow, JobState, NewJob};

@@ -116,7 +116,10 @@ pub fn scope_for(path: &str) -> Scope {
         Scope::MirrorRead
     } else if path.starts_with("/api/mirrors/") {
         Scope::MirrorAll
-    } else if path.starts_with("/api/packages/upload/") || path == "/api/create-package" {
+    } else if path.starts_with("/api/packages/upload/")
+        || path == "/api/create-package"
+        || path.starts_with("/api/advisories")
+    {
         Scope::PackagesAll
     } else if HOOKS.contains(&path) {
         Scope::Webhooks

@@ -42,7 +42,10 @@ fn time_json(at: Option<i64>) -> Value {
     at.map_or(Value::Null, |ms| json!(rfc3339(ms / 1000)))
 }
 
-fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes, expected: &str) -> Result<T, ApiError> {
+pub(super) fn parse_body<T: for<'de> Deserialize<'de>>(
+    body: &Bytes,
+    expected: &str,
+) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("expected {expected}: {e}")))
 }

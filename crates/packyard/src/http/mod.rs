@@ -2,6 +2,7 @@
 
 mod access;
 mod admin;
+mod advisories;
 mod api;
 mod composer;
 mod connections;
@@ -65,6 +66,19 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/jobs/{id}", get(api::job))
         .route("/api/mirrors/{alias}/approve", post(api::approve_mirrored))
         .route("/api/healthz", get(api::healthz))
+        .route(
+            "/api/security-advisories/",
+            get(advisories::private).post(advisories::private),
+        )
+        .route(
+            "/mirror/{alias}/api/security-advisories/",
+            get(advisories::mirrored).post(advisories::mirrored),
+        )
+        .route(
+            "/api/advisories",
+            get(advisories::list).post(advisories::create),
+        )
+        .route("/api/advisories/{id}", delete(advisories::remove))
         .route(
             "/api/users",
             get(admin::list_users).post(admin::create_user),

@@ -1,6 +1,7 @@
 //! Mirrors of Composer repositories (packagist.org by default): metadata proxied lazily,
 //! archives cached in storage, all state in the mirror stores so replicas share it.
 
+pub mod advisories;
 pub mod config;
 pub mod dists;
 pub mod documents;
@@ -16,6 +17,7 @@ use storage::{Storage, StoreName, keys};
 use crate::db::Db;
 use crate::metadata::Metadata;
 
+use advisories::MirrorAdvisories;
 use config::MirrorConfig;
 use dists::{DistError, DistReply, DistSource, Dists};
 use documents::{DocumentError, Documents, GoneDocument, MirroredDoc};
@@ -28,6 +30,7 @@ pub struct Mirrors {
     configs: BTreeMap<String, Arc<MirrorConfig>>,
     pub documents: Arc<Documents>,
     pub dists: Arc<Dists>,
+    advisories: Arc<MirrorAdvisories>,
     upstream: Upstream,
     db: Db,
     metadata: Arc<Metadata>,
@@ -68,6 +71,10 @@ impl Mirrors {
             )),
             dists: Arc::new(Dists::new(
                 storage.store(StoreName::MirrorDist).clone(),
+                upstream.clone(),
+            )),
+            advisories: Arc::new(MirrorAdvisories::new(
+                storage.store(StoreName::MirrorMeta).clone(),
                 upstream.clone(),
             )),
             upstream,
@@ -202,6 +209,36 @@ impl Mirrors {
         Ok(self.dists.fetch(mirror, source).await?)
     }
 
+    /// The upstream's security advisories for the names of `asked` that this mirror
+    /// may proxy (others are left out, as unknown names are), by package name. Empty
+    /// when the upstream announces no advisories API.
+    pub async fn advisories(
+        &self,
+        mirror: &Arc<MirrorConfig>,
+        asked: &[String],
+    ) -> Result<Map<String, Value>, MirrorError> {
+        let mut admitted = Vec::new();
+        for name in asked {
+            let Ok(package) = PackageName::parse(name) else {
+                continue;
+            };
+            match self.admit(mirror, &package).await {
+                Ok(()) => admitted.push(name.clone()),
+                Err(MirrorError::Refused(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        if admitted.is_empty() {
+            return Ok(Map::new());
+        }
+        let root = self.documents.get(mirror, "packages.json").await?;
+        let Some(api_url) = root.and_then(|root| advisories::upstream_api_url(mirror, &root.body))
+        else {
+            return Ok(Map::new());
+        };
+        Ok(self.advisories.get(mirror, &api_url, &admitted).await?)
+    }
+
     /// What may be proxied: never a name that is a private package here (a public
     /// package of the same name could otherwise be installed in its place), only
     /// allowed names, and in strict mode only approved ones.
@@ -266,6 +303,10 @@ impl Mirrors {
                 forgotten.documents += 1;
             }
         }
+        self.advisories
+            .forget(&mirror.alias, package)
+            .await
+            .map_err(DocumentError::from)?;
         forgotten.archives = self
             .dists
             .forget(&keys::mirror_dist_folder(&mirror.alias, package))
@@ -339,8 +380,8 @@ fn is_md5_hex(text: &str) -> bool {
 #[error("the upstream packages.json is not a JSON object")]
 pub struct UnusableRoot;
 
-/// The upstream root rewritten for our clients: metadata and archives come from us;
-/// what we do not proxy (`providers-api`, `search`, `list`, the upstream's
+/// The upstream root rewritten for our clients: metadata, archives and the advisories
+/// API come from us; what we do not proxy (`providers-api`, `search`, `list`, the upstream's
 /// `notify-batch`, v1 provider files) is removed.
 pub fn rewrite_root(
     upstream_root: &[u8],
@@ -361,15 +402,31 @@ pub fn rewrite_root(
         "provider-includes",
         "providers",
         "providers-lazy-url",
-        "security-advisories",
         "metadata-changes-url",
         "mirrors",
         "includes",
     ] {
         root.remove(unproxied);
     }
-    root.insert("packages".into(), json!([]));
     let prefix = format!("{base}/mirror/{}", mirror.alias);
+    // The upstream's advisories come through us, with the same access rules; p2
+    // documents (which may carry advisories when `metadata` is true) are served as
+    // the upstream sent them.
+    // Without an `api-url` Composer insists on `available-packages`, which a mirror
+    // cannot list: such upstreams' advisories are not announced.
+    if let Some(Value::Object(upstream)) = root.remove("security-advisories")
+        && upstream.get("api-url").is_some_and(Value::is_string)
+    {
+        let metadata = upstream
+            .get("metadata")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        root.insert(
+            "security-advisories".into(),
+            json!({"metadata": metadata, "api-url": format!("{prefix}/api/security-advisories/")}),
+        );
+    }
+    root.insert("packages".into(), json!([]));
     root.insert(
         "metadata-url".into(),
         json!(format!("{prefix}/p2/%package%.json")),
@@ -568,9 +625,31 @@ mod tests {
             rewritten["mirrors"],
             json!([{"dist-url": "http://h/mirror/packagist/zipball/%package%/%version%/%reference%.%type%", "preferred": true}])
         );
-        for removed in ["notify-batch", "search", "providers-api", "list"] {
+        for removed in [
+            "notify-batch",
+            "search",
+            "providers-api",
+            "list",
+            "security-advisories",
+        ] {
             assert!(rewritten.get(removed).is_none(), "{removed}");
         }
+        // The upstream's advisories API is announced as ours.
+        let with_advisories = br#"{"metadata-url":"/p2/%package%.json","security-advisories":{"metadata":true,"api-url":"https://packagist.org/api/security-advisories/"}}"#;
+        let rewritten: Value = serde_json::from_slice(
+            &rewrite_root(with_advisories, &mirror(), "http://h", None).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            rewritten["security-advisories"],
+            json!({"metadata": true, "api-url": "http://h/mirror/packagist/api/security-advisories/"})
+        );
+        let without_api = br#"{"security-advisories":{"metadata":true}}"#;
+        let rewritten: Value = serde_json::from_slice(
+            &rewrite_root(without_api, &mirror(), "http://h", None).unwrap(),
+        )
+        .unwrap();
+        assert!(rewritten.get("security-advisories").is_none());
         let restricted = rewrite_root(
             upstream,
             &mirror(),

@@ -15,6 +15,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Metadata documents are small: a whole answer within this time or the upstream counts
 /// as down (and stored copies are served).
 const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
+/// The largest advisories answer read from an upstream.
+const MAX_ADVISORIES_ANSWER: usize = 8 * 1024 * 1024;
 /// Between two chunks of an archive download.
 const DIST_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -149,6 +151,48 @@ impl Upstream {
         }
     }
 
+    /// Posts `packages` to an advisories API (`packages[]=...`, form-encoded, as
+    /// Composer does) and returns the lists by package name. The answer is read up
+    /// to [`MAX_ADVISORIES_ANSWER`] bytes; whatever it says beyond the format is ignored.
+    pub async fn advisories(
+        &self,
+        mirror: &MirrorConfig,
+        url: &str,
+        packages: &[String],
+    ) -> Result<serde_json::Map<String, serde_json::Value>, UpstreamError> {
+        let failed = |reason: String| UpstreamError {
+            url: url.to_owned(),
+            reason,
+        };
+        let form = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            for package in packages {
+                form.append_pair("packages[]", package);
+            }
+            form.finish()
+        };
+        let mut request = self
+            .client
+            .post(url)
+            .timeout(METADATA_TIMEOUT)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form);
+        if let Some((user, password)) = &mirror.http_basic
+            && same_origin(&mirror.url, url)
+        {
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().await.map_err(|e| failed(describe(&e)))?;
+        if !response.status().is_success() {
+            return Err(failed(format!("answered {}", response.status())));
+        }
+        let body = read_bounded(response, MAX_ADVISORIES_ANSWER)
+            .await
+            .map_err(failed)?;
+        super::advisories::parse_upstream_answer(&body)
+            .ok_or_else(|| failed("answered something that is not an advisories document".into()))
+    }
+
     /// Starts downloading an archive: its length when announced, and its bytes.
     pub async fn download(
         &self,
@@ -185,6 +229,26 @@ impl Upstream {
         });
         Ok((length, stream))
     }
+}
+
+/// The body of `response`, or why not: more than `limit` bytes is refused rather than
+/// held.
+async fn read_bounded(response: reqwest::Response, limit: usize) -> Result<Bytes, String> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(format!("answered more than {limit} bytes"));
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.try_next().await.map_err(|e| describe(&e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("answered more than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.into())
 }
 
 /// Whether `url` is on the mirrored repository itself: same scheme, host and port, and

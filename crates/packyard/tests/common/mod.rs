@@ -351,6 +351,14 @@ pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
     reply(request.send(body))
 }
 
+pub fn delete(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = agent().delete(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    reply(request.call())
+}
+
 pub fn sha1_hex(bytes: &[u8]) -> String {
     hex::encode(Sha1::digest(bytes))
 }
@@ -590,15 +598,36 @@ impl ComposerProject {
 
     /// A project whose only repository is `url` on the server (e.g. a mirror's).
     pub fn with_repository(server: &Server, url: &str, user: &str, token: &str) -> ComposerProject {
+        Self::with_repositories(server, &[url], user, token)
+    }
+
+    /// A project whose repositories are `urls` on the server, in that order (e.g. the
+    /// private repository, then a mirror).
+    pub fn with_repositories(
+        server: &Server,
+        urls: &[&str],
+        user: &str,
+        token: &str,
+    ) -> ComposerProject {
         require_composer();
         let dir = TempDir::new("composer-project");
         let home = TempDir::new("composer-home");
+        let mut repositories: serde_json::Map<String, serde_json::Value> = urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| {
+                let name = if i == 0 {
+                    "private".to_owned()
+                } else {
+                    format!("repo{i}")
+                };
+                (name, serde_json::json!({"type": "composer", "url": url}))
+            })
+            .collect();
+        repositories.insert("packagist.org".into(), serde_json::Value::Bool(false));
         let manifest = serde_json::json!({
             "name": "test/project",
-            "repositories": {
-                "private": {"type": "composer", "url": url},
-                "packagist.org": false,
-            },
+            "repositories": repositories,
             "config": {"secure-http": false},
             "minimum-stability": "stable",
         });

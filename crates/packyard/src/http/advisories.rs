@@ -1,0 +1,113 @@
+//! Security advisories: Composer's `api-url` for private packages
+//! (`/api/security-advisories/`) and for each mirror
+//! (`/mirror/{alias}/api/security-advisories/`), both `POST` (form-encoded
+//! `packages[]=`, as Composer sends) or `GET ?packages[]=`; and the admins' API for
+//! publishing advisories (`/api/advisories`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::ApiError;
+use super::access::{Admin, MirrorReader, Reader};
+use super::admin::parse_body;
+use crate::advisories::{self, AdvisoryError, NewAdvisory, RequestError};
+use crate::app::App;
+
+/// `POST`/`GET /api/security-advisories/`: the advisories of the private packages
+/// among those asked for that the caller sees.
+pub async fn private(
+    State(app): State<Arc<App>>,
+    reader: Reader,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let asked = advisories::asked_packages(query.as_deref(), &body)?;
+    let answer = advisories::for_private_packages(&app, &reader.view, &asked).await?;
+    Ok(Json(json!({"advisories": answer})).into_response())
+}
+
+/// `POST`/`GET /mirror/{alias}/api/security-advisories/`: the upstream's advisories
+/// for the asked names this mirror may proxy.
+pub async fn mirrored(
+    State(app): State<Arc<App>>,
+    MirrorReader(mirror): MirrorReader,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let asked = advisories::asked_packages(query.as_deref(), &body)?;
+    let answer = app.mirrors.advisories(&mirror, &asked).await?;
+    Ok(Json(json!({"advisories": answer})).into_response())
+}
+
+/// `GET /api/advisories[?package=vendor/name]`: every published advisory (admins).
+pub async fn list(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let package = query
+        .as_deref()
+        .and_then(|q| super::access::query_param(q, "package"))
+        .map(|name| vec![name.to_ascii_lowercase()]);
+    let rows = app.db.advisories(package.as_deref()).await?;
+    let list: Vec<Value> = rows.iter().map(advisories::composer_json).collect();
+    Ok(Json(json!({"advisories": list})).into_response())
+}
+
+/// `POST /api/advisories` with `{"package", "affectedVersions", "title", "cve"?,
+/// "link"?, "severity"?}` (admins): `201` with the advisory.
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Admin(admin): Admin,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let new: NewAdvisory = parse_body(
+        &body,
+        r#"{"package": "vendor/name", "affectedVersions": "<1.4.2", "title": "...", "cve"?, "link"?, "severity"?}"#,
+    )?;
+    let row = advisories::publish(&app, new).await?;
+    tracing::info!(advisory = %row.advisory_id, package = %row.package, by = %admin.name, "security advisory published");
+    Ok((StatusCode::CREATED, Json(advisories::composer_json(&row))).into_response())
+}
+
+/// `DELETE /api/advisories/{id}` (admins).
+pub async fn remove(
+    State(app): State<Arc<App>>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let package = advisories::remove(&app, &id).await?;
+    tracing::info!(advisory = %id, %package, by = %admin.name, "security advisory removed");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::TooLarge => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
+            }
+            RequestError::TooManyPackages | RequestError::NoPackages => {
+                ApiError::bad_request(error.to_string())
+            }
+        }
+    }
+}
+
+impl From<AdvisoryError> for ApiError {
+    fn from(error: AdvisoryError) -> Self {
+        match error {
+            AdvisoryError::UnknownPackage(_) | AdvisoryError::UnknownAdvisory(_) => {
+                ApiError::not_found(error.to_string())
+            }
+            AdvisoryError::Database(e) => e.into(),
+            _ => ApiError::bad_request(error.to_string()),
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Security advisories: the real `composer audit` against a private package with an
+//! advisory published here and a mirrored package with one from the upstream.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use testkit::upstream::{ADVISORIES_PATH, UpstreamRepo, UpstreamServer};
+
+const ALIAS: &str = "up";
+const PRIVATE: &str = "acme/lib";
+const MIRRORED: &str = "vendor/mirrored";
+
+fn upstream() -> UpstreamServer {
+    let mut repo = UpstreamRepo::new();
+    for version in ["1.0.0", "1.1.0"] {
+        repo.package(
+            MIRRORED,
+            version,
+            json!({"autoload": {"psr-4": {"Vendor\\Mirrored\\": "src"}}}),
+            &[(
+                "src/Mirrored.php",
+                "<?php\nnamespace Vendor\\Mirrored;\n\nfinal class Mirrored {}\n",
+            )],
+        );
+    }
+    let upstream = repo.serve();
+    upstream.advisory(
+        MIRRORED,
+        json!({
+            "advisoryId": "PKSA-test-0001",
+            "affectedVersions": "<1.1.0",
+            "title": "Mirrored package leaks secrets",
+            "sources": [{"name": "GitHub", "remoteId": "GHSA-xxxx-yyyy-zzzz"}],
+            "reportedAt": "2026-11-01 10:00:00",
+            "cve": "CVE-2026-4242",
+            "link": "https://example.invalid/advisory",
+            "severity": "high",
+        }),
+    );
+    upstream
+}
+
+/// A server with the `up` mirror of `upstream`, revalidated every second.
+fn server(upstream: &UpstreamServer) -> (Server, String, TempDir) {
+    let dir = TempDir::new("advisories-config");
+    let config = json!({"mirrors": {"packagist": false, ALIAS: {"url": upstream.url(), "sync_interval": 1}}});
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &path.display().to_string())]);
+    let admin = server.add_user("admin", true);
+    (server, admin, dir)
+}
+
+fn ask(server: &Server, path: &str, user: &str, token: &str, body: &str) -> Reply {
+    post(
+        &server.url(path),
+        &[
+            ("Authorization", &basic(user, token)),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+#[test]
+fn composer_audit_reports_private_and_mirrored_advisories() {
+    testkit::needs!(Composer);
+    let mut upstream = upstream();
+    let (server, admin, _config) = server(&upstream);
+    for version in ["1.0.0", "1.4.2"] {
+        let archive = package_zip(PRIVATE, &[], &format!("lib-{version}"));
+        assert_eq!(
+            upload(&server, &admin, PRIVATE, version, &archive).status,
+            201
+        );
+    }
+    let published = server.cli_ok(&[
+        "advisory",
+        "add",
+        PRIVATE,
+        "--affected",
+        "<1.4.2",
+        "--title",
+        "Private lib runs arbitrary code",
+        "--cve",
+        "CVE-2026-1111",
+        "--severity",
+        "critical",
+    ]);
+    let advisory_id = published.lines().last().unwrap().to_owned();
+    assert!(advisory_id.starts_with("PKYSA-"), "{published}");
+    assert!(server.cli_ok(&["advisory", "list"]).contains(&advisory_id));
+
+    let root = get(
+        &server.url("/packages.json"),
+        &[("Authorization", &basic("admin", &admin))],
+    )
+    .json();
+    assert_eq!(
+        root["security-advisories"],
+        json!({"metadata": false, "api-url": server.url("/api/security-advisories/")})
+    );
+    let mirror_url = server.url(&format!("/mirror/{ALIAS}"));
+    let mirror_root = get(
+        &format!("{mirror_url}/packages.json"),
+        &[("Authorization", &basic("admin", &admin))],
+    )
+    .json();
+    assert_eq!(
+        mirror_root["security-advisories"]["api-url"],
+        format!("{mirror_url}/api/security-advisories/")
+    );
+
+    let project =
+        ComposerProject::with_repositories(&server, &[&server.base, &mirror_url], "admin", &admin);
+    project.require(&format!("{PRIVATE}:1.0.0"));
+    project.require(&format!("{MIRRORED}:1.0.0"));
+
+    let audit = project.run(&["audit"]);
+    let text = output_text(&audit);
+    assert!(!audit.status.success(), "{text}");
+    for expected in [
+        "Private lib runs arbitrary code",
+        "CVE-2026-1111",
+        "Mirrored package leaks secrets",
+        "CVE-2026-4242",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from\n{text}");
+    }
+    // The mirror stored the upstream's list: with the upstream stopped, and the list
+    // older than sync_interval, it is still reported.
+    assert_eq!(upstream.count(ADVISORIES_PATH), 1);
+    upstream.stop();
+    std::thread::sleep(Duration::from_millis(1_200));
+    let offline = project.run(&["audit", "--format=json"]);
+    let report: Value = serde_json::from_slice(&offline.stdout)
+        .unwrap_or_else(|_| panic!("{}", output_text(&offline)));
+    assert_eq!(
+        report["advisories"][MIRRORED][0]["title"], "Mirrored package leaks secrets",
+        "{report}"
+    );
+    assert_eq!(
+        report["advisories"][PRIVATE][0]["advisoryId"],
+        advisory_id.as_str()
+    );
+    upstream.start_again();
+
+    project.require(&format!("{PRIVATE}:^1.4.2"));
+    project.require(&format!("{MIRRORED}:^1.1"));
+    let clean = project.run(&["audit"]);
+    assert!(clean.status.success(), "{}", output_text(&clean));
+    assert!(output_text(&clean).contains("No security vulnerability advisories found"));
+
+    // Withdrawn, it is no longer reported.
+    server.cli_ok(&["advisory", "remove", &advisory_id]);
+    assert!(
+        !server
+            .cli_ok(&["advisory", "list", PRIVATE])
+            .contains(&advisory_id)
+    );
+}
+
+#[test]
+fn advisories_follow_the_access_rules() {
+    let upstream = upstream();
+    let (server, admin, _config) = server(&upstream);
+    let archive = package_zip(PRIVATE, &[], "lib-1.0.0");
+    assert_eq!(
+        upload(&server, &admin, PRIVATE, "1.0.0", &archive).status,
+        201
+    );
+    server.cli_ok(&[
+        "advisory",
+        "add",
+        PRIVATE,
+        "--affected",
+        "<2",
+        "--title",
+        "Hidden",
+    ]);
+    let carol = server.add_plain_user("carol", &[]);
+
+    // Composer's own encoding (http_build_query), and GET with the query string.
+    let body = "packages%5B0%5D=acme%2Flib&packages%5B1%5D=acme%2Fnone&packages%5B2%5D=php";
+    let answer = ask(&server, "/api/security-advisories/", "admin", &admin, body).json();
+    assert_eq!(answer["advisories"][PRIVATE][0]["title"], "Hidden");
+    assert_eq!(answer["advisories"][PRIVATE][0]["affectedVersions"], "<2");
+    // Names this repository does not serve are left for other repositories.
+    assert_eq!(
+        answer["advisories"].as_object().unwrap().len(),
+        1,
+        "{answer}"
+    );
+    let by_get = get(
+        &server.url("/api/security-advisories/?packages[]=acme/lib"),
+        &[("Authorization", &basic("admin", &admin))],
+    )
+    .json();
+    assert_eq!(by_get["advisories"][PRIVATE][0]["title"], "Hidden");
+
+    // A package carol may not see answers byte for byte like one that does not exist.
+    let hidden = ask(
+        &server,
+        "/api/security-advisories/",
+        "carol",
+        &carol,
+        "packages[]=acme/lib",
+    );
+    let unknown = ask(
+        &server,
+        "/api/security-advisories/",
+        "carol",
+        &carol,
+        "packages[]=acme/none",
+    );
+    assert_eq!((hidden.status, unknown.status), (200, 200));
+    assert_eq!(hidden.body, unknown.body);
+    assert_eq!(hidden.json(), json!({"advisories": {}}));
+    let anonymous = post(
+        &server.url("/api/security-advisories/"),
+        &[],
+        b"packages[]=acme/lib",
+    );
+    assert_eq!(anonymous.status, 401);
+
+    // The mirror never proxies a private package's name: not even its advisories.
+    let mirrored = ask(
+        &server,
+        &format!("/mirror/{ALIAS}/api/security-advisories/"),
+        "admin",
+        &admin,
+        "packages[]=acme/lib&packages[]=vendor/mirrored",
+    );
+    assert_eq!(mirrored.status, 200, "{}", mirrored.text());
+    let mirrored = mirrored.json();
+    assert!(mirrored["advisories"].get(PRIVATE).is_none(), "{mirrored}");
+    assert_eq!(
+        mirrored["advisories"][MIRRORED][0]["advisoryId"],
+        "PKSA-test-0001"
+    );
+    // Carol may not use the mirror: it looks like no mirror at all.
+    let refused = ask(
+        &server,
+        &format!("/mirror/{ALIAS}/api/security-advisories/"),
+        "carol",
+        &carol,
+        "packages[]=vendor/mirrored",
+    );
+    assert_eq!(refused.status, 404);
+
+    // Bad requests name the problem.
+    let none = ask(
+        &server,
+        "/api/security-advisories/",
+        "admin",
+        &admin,
+        "package=acme/lib",
+    );
+    assert_eq!(none.status, 400);
+    assert!(none.text().contains("packages[]"), "{}", none.text());
+}
+
+#[test]
+fn admins_publish_advisories_through_the_api() {
+    let upstream = upstream();
+    let (server, admin, _config) = server(&upstream);
+    let archive = package_zip(PRIVATE, &[], "lib-1.0.0");
+    assert_eq!(
+        upload(&server, &admin, PRIVATE, "1.0.0", &archive).status,
+        201
+    );
+    let reader = server.add_user("reader", false);
+    let advisory = json!({"package": PRIVATE, "affectedVersions": ">=1.0,<1.0.5", "title": "XSS", "severity": "medium", "link": "https://example.invalid/x"});
+
+    let refused = post_json(&server, "reader", &reader, "/api/advisories", &advisory);
+    assert_eq!(refused.status, 403);
+    let created = post_json(&server, "admin", &admin, "/api/advisories", &advisory);
+    assert_eq!(created.status, 201, "{}", created.text());
+    let created = created.json();
+    let id = created["advisoryId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["sources"],
+        json!([{"name": "packyard", "remoteId": id}])
+    );
+    assert_eq!(created["severity"], "medium");
+
+    let listed = get(
+        &server.url("/api/advisories?package=acme/lib"),
+        &[("Authorization", &basic("admin", &admin))],
+    )
+    .json();
+    assert_eq!(listed["advisories"][0]["advisoryId"], id.as_str());
+
+    for (field, value, named) in [
+        (
+            "affectedVersions",
+            json!("not a constraint!"),
+            "affectedVersions",
+        ),
+        ("severity", json!("apocalyptic"), "severity"),
+        ("cve", json!("CVE-1"), "cve"),
+        ("link", json!("javascript:alert(1)"), "link"),
+        ("title", json!(""), "title"),
+    ] {
+        let mut bad = advisory.clone();
+        bad[field] = value;
+        let reply = post_json(&server, "admin", &admin, "/api/advisories", &bad);
+        assert_eq!(reply.status, 400, "{field}: {}", reply.text());
+        assert!(reply.text().contains(named), "{field}: {}", reply.text());
+    }
+    let mut unknown = advisory.clone();
+    unknown["package"] = json!("acme/none");
+    assert_eq!(
+        post_json(&server, "admin", &admin, "/api/advisories", &unknown).status,
+        404
+    );
+    let mut extra = advisory.clone();
+    extra["surprise"] = json!(1);
+    assert_eq!(
+        post_json(&server, "admin", &admin, "/api/advisories", &extra).status,
+        400
+    );
+
+    let withdraw = |id: &str| {
+        delete(
+            &server.url(&format!("/api/advisories/{id}")),
+            &[("Authorization", &basic("admin", &admin))],
+        )
+        .status
+    };
+    assert_eq!(withdraw(&id), 204);
+    assert_eq!(withdraw(&id), 404);
+}
