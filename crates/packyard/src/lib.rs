@@ -18,6 +18,7 @@ pub mod repository_url;
 pub mod secrets;
 pub mod server;
 pub mod single_flight;
+pub mod stats;
 pub mod storage_ops;
 pub mod time;
 pub mod tokens;

@@ -15,25 +15,6 @@ fn cli(server: &Server, args: &[&str]) -> String {
     server.cli_ok(args)
 }
 
-/// Waits until `user` gets `status` for `path` (access changes reach a running server
-/// within its 2 s refresh).
-fn wait_for_status(server: &Server, user: &str, token: &str, path: &str, status: u16) -> Reply {
-    let deadline = Instant::now() + Duration::from_secs(8);
-    loop {
-        let reply = get(&server.url(path), &[("Authorization", &basic(user, token))]);
-        if reply.status == status {
-            return reply;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{user} still gets {} for {path}: {}",
-            reply.status,
-            reply.text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn unix_seconds() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -303,8 +303,24 @@ async fn every_route_answers_each_role_as_documented() {
             .customer(200),
         route(get(), "/api/security-advisories/", "").reader(400),
         // The upstream refuses connections: a name never asked about is a 502.
-        route(post(), "/mirror/up/api/security-advisories/", "packages[]=psr/log")
-            .reader(502)
+        route(
+            post(),
+            "/mirror/up/api/security-advisories/",
+            "packages[]=psr/log",
+        )
+        .reader(502)
+        .customer(404),
+        route(get(), "/packages/list.json", "")
+            .anonymous(401)
+            .reader(200)
+            .customer(200),
+        route(get(), "/search.json?q=lib", "").reader(200).customer(200),
+        route(get(), "/packages/acme/none/stats.json", "")
+            .reader(404)
+            .customer(404),
+        route(get(), "/packages/acme/none/stats/all.json", "").reader(404),
+        route(post(), "/mirror/up/downloads/", r#"{"downloads":[]}"#)
+            .reader(200)
             .customer(404),
         route(get(), "/api/advisories", "")
             .reader(403)

@@ -252,13 +252,52 @@ async fn upload(
     Ok(())
 }
 
+/// Installs of a package, as `stats.json` counts them: totals, then one line per
+/// version; then the same for each mirror it was installed through.
 async fn downloads(settings: Settings, name: &str) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
-    if app.db.find_package(name).await?.is_none() {
-        bail!("package {name} does not exist");
+    let name = name.to_ascii_lowercase();
+    let today = crate::stats::today();
+    let installs = crate::stats::installs(&app, &name, &crate::access::View::everything()).await?;
+    let mirrored = app.db.mirror_downloads(&name).await?;
+    if installs.is_none() && mirrored.is_empty() {
+        bail!("package {name} does not exist here, and no mirror counted installs of it");
     }
-    for (version, count) in app.db.download_counts(name).await? {
-        println!("{version}\t{count}");
+    let summary = |total: i64, monthly: i64, daily: i64| {
+        format!("{total} installs, {monthly} in the last 30 days, {daily} today")
+    };
+    if let Some(installs) = installs {
+        let totals = installs.totals(today);
+        println!(
+            "{name}: {}",
+            summary(totals.total, totals.monthly, totals.daily)
+        );
+        for (version, count) in &installs.per_version {
+            println!("{version}\t{count}");
+        }
+    }
+    let mut aliases: Vec<&str> = mirrored.iter().map(|(alias, ..)| alias.as_str()).collect();
+    aliases.dedup();
+    for alias in aliases {
+        let rows: Vec<_> = mirrored.iter().filter(|row| row.0 == alias).collect();
+        let within = |days: i64| -> i64 {
+            rows.iter()
+                .filter(|(_, _, day, _)| *day > today - days)
+                .map(|row| row.3)
+                .sum()
+        };
+        let total = rows.iter().map(|row| row.3).sum();
+        println!(
+            "{name} through the {alias} mirror: {}",
+            summary(total, within(30), within(1))
+        );
+        let mut per_version = std::collections::BTreeMap::<&str, i64>::new();
+        for (_, version, _, count) in &rows {
+            *per_version.entry(version.as_str()).or_default() += count;
+        }
+        for (version, count) in per_version {
+            println!("{version}\t{count}");
+        }
     }
     Ok(())
 }

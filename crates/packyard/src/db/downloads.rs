@@ -39,6 +39,46 @@ impl Db {
         tx.commit().await
     }
 
+    /// Counts one install of each `(package, version)` through the mirror `alias`;
+    /// the caller checked that the mirror serves them.
+    pub async fn record_mirror_downloads(
+        &self,
+        alias: &str,
+        downloads: &[(String, String)],
+    ) -> Result<(), sqlx::Error> {
+        let today = now_millis().div_euclid(DAY_MS);
+        let mut tx = self.pool().begin().await?;
+        for (package, version) in downloads {
+            sqlx::query(
+                "INSERT INTO mirror_download_days (alias, package, version, day, count) \
+                 VALUES ($1, $2, $3, $4, 1) ON CONFLICT (alias, package, version, day) \
+                 DO UPDATE SET count = mirror_download_days.count + 1",
+            )
+            .bind(alias)
+            .bind(package)
+            .bind(version)
+            .bind(today)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Installs of the mirrored `package`: per mirror and version, the total, and
+    /// per day.
+    pub async fn mirror_downloads(
+        &self,
+        package: &str,
+    ) -> Result<Vec<(String, String, i64, i64)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT alias, version, day, count FROM mirror_download_days WHERE package = $1 \
+             ORDER BY alias, version, day",
+        )
+        .bind(package)
+        .fetch_all(self.pool())
+        .await
+    }
+
     /// Installs of `package` per version and day (days since 1970) from `since_day` on.
     pub async fn daily_downloads(
         &self,
@@ -93,6 +133,14 @@ mod tests {
             let today = super::now_millis().div_euclid(super::DAY_MS);
             let days = db.daily_downloads("acme/lib", today - 1).await.unwrap();
             assert_eq!(days, vec![("1.0.0.0".to_string(), today, 3)]);
+            db.record_mirror_downloads("up", &batch[2..]).await.unwrap();
+            db.record_mirror_downloads("up", &batch[2..3])
+                .await
+                .unwrap();
+            assert_eq!(
+                db.mirror_downloads("acme/unknown").await.unwrap(),
+                vec![("up".to_string(), "1.0.0.0".to_string(), today, 2)]
+            );
             assert!(
                 db.daily_downloads("acme/lib", today + 1)
                     .await

@@ -19,6 +19,10 @@ const SQLITE: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/sqlite/0009_advisories.sql"),
     ),
+    (
+        10,
+        include_str!("../../migrations/sqlite/0010_mirror_downloads.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_core.sql")),
@@ -35,6 +39,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         9,
         include_str!("../../migrations/postgres/0009_advisories.sql"),
+    ),
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_mirror_downloads.sql"),
     ),
 ];
 

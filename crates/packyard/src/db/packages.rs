@@ -9,6 +9,8 @@ pub struct PackageRow {
     pub name: String,
     /// Where the versions come from: `artifact` (uploads) or `vcs`.
     pub kind: String,
+    /// When the package was first published here (Unix milliseconds).
+    pub created_at: i64,
     pub updated_at: i64,
 }
 
@@ -134,6 +136,7 @@ fn package_row(row: &AnyRow) -> Result<PackageRow, sqlx::Error> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         kind: row.try_get("kind")?,
+        created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
@@ -154,10 +157,12 @@ impl Db {
     }
 
     pub async fn find_package(&self, name: &str) -> Result<Option<PackageRow>, sqlx::Error> {
-        let row = sqlx::query("SELECT id, name, kind, updated_at FROM packages WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, name, kind, created_at, updated_at FROM packages WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(package_row).transpose()
     }
 
@@ -167,11 +172,12 @@ impl Db {
         name: &str,
     ) -> Result<Option<(PackageRow, Vec<VersionRecord>)>, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let Some(package) =
-            sqlx::query("SELECT id, name, kind, updated_at FROM packages WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?
+        let Some(package) = sqlx::query(
+            "SELECT id, name, kind, created_at, updated_at FROM packages WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?
         else {
             return Ok(None);
         };

@@ -115,7 +115,20 @@ pub async fn downloads(
     reader: Reader,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let batch: DownloadBatch = serde_json::from_slice(&body).map_err(|e| {
+    let mut known: Vec<(String, String)> = Vec::new();
+    for (name, version) in download_batch(&body)? {
+        // Installs of what the caller may not see are not counted (nor revealed).
+        if app.metadata.visible(&name, &reader.view).await? {
+            known.push((name, version));
+        }
+    }
+    app.db.record_downloads(&known).await?;
+    Ok(downloads_counted())
+}
+
+/// The `(package, version)` pairs of a notify-batch body, names lowercased.
+pub fn download_batch(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let batch: DownloadBatch = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "expected {{\"downloads\":[{{\"name\":...,\"version\":...}}]}}: {e}"
         ))
@@ -125,16 +138,16 @@ pub async fn downloads(
             "at most {MAX_DOWNLOADS_PER_BATCH} downloads per batch"
         )));
     }
-    let mut known: Vec<(String, String)> = Vec::new();
-    for download in batch.downloads {
-        let name = download.name.to_ascii_lowercase();
-        // Installs of what the caller may not see are not counted (nor revealed).
-        if app.metadata.visible(&name, &reader.view).await? {
-            known.push((name, download.version));
-        }
-    }
-    app.db.record_downloads(&known).await?;
-    Ok(axum::Json(json!({"status": "success"})).into_response())
+    Ok(batch
+        .downloads
+        .into_iter()
+        .map(|d| (d.name.to_ascii_lowercase(), d.version))
+        .collect())
+}
+
+/// What a notify-batch answers, counted or not: nothing about what was counted.
+pub fn downloads_counted() -> Response {
+    axum::Json(json!({"status": "success"})).into_response()
 }
 
 fn package_not_found(name: &str) -> ApiError {

@@ -114,6 +114,18 @@ pub async fn zipball(
     })
 }
 
+/// `POST /mirror/{alias}/downloads/`: Composer's notify-batch for packages installed
+/// through the mirror, counted per mirror (only versions the mirror serves).
+pub async fn downloads(
+    State(app): State<Arc<App>>,
+    MirrorReader(mirror): MirrorReader,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let batch = super::composer::download_batch(&body)?;
+    app.mirrors.record_downloads(&mirror, batch).await?;
+    Ok(super::composer::downloads_counted())
+}
+
 fn as_document(doc: &MirroredDoc) -> Document {
     Document {
         body: doc.body.clone(),

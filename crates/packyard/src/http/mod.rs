@@ -8,6 +8,7 @@ mod composer;
 mod connections;
 mod error;
 mod hooks;
+mod listing;
 mod mirror;
 mod paths;
 
@@ -47,7 +48,18 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/p2/{vendor}/{file}", get(composer::p2))
         .route("/zipball/{vendor}/{package}/{file}", get(composer::zipball))
         .route("/downloads/", post(composer::downloads))
+        .route("/packages/list.json", get(listing::list))
+        .route("/search.json", get(listing::search_json))
+        .route(
+            "/packages/{vendor}/{package}/stats.json",
+            get(listing::stats_json),
+        )
+        .route(
+            "/packages/{vendor}/{package}/stats/all.json",
+            get(listing::stats_series),
+        )
         .route("/mirror/{alias}/packages.json", get(mirror::root))
+        .route("/mirror/{alias}/downloads/", post(mirror::downloads))
         .route("/mirror/{alias}/p2/{vendor}/{file}", get(mirror::p2))
         .route(
             "/mirror/{alias}/zipball/{vendor}/{package}/{version}/{file}",

@@ -239,6 +239,64 @@ impl Mirrors {
         Ok(self.advisories.get(mirror, &api_url, &admitted).await?)
     }
 
+    /// Counts the installs of `downloads` (package, normalized version) that went
+    /// through `mirror`: only names it proxies, and only versions one of the package's
+    /// stored documents lists, so that nobody can grow the table with made-up names.
+    pub async fn record_downloads(
+        &self,
+        mirror: &Arc<MirrorConfig>,
+        downloads: Vec<(String, String)>,
+    ) -> Result<(), MirrorError> {
+        let mut listed: BTreeMap<String, Option<std::collections::HashSet<String>>> =
+            BTreeMap::new();
+        let mut counted = Vec::new();
+        for (name, version) in downloads {
+            if !listed.contains_key(&name) {
+                let versions = match PackageName::parse(&name) {
+                    Ok(package) => match self.admit(mirror, &package).await {
+                        Ok(()) => Some(self.stored_versions(mirror, &name).await?),
+                        Err(MirrorError::Refused(_)) => None,
+                        Err(error) => return Err(error),
+                    },
+                    Err(_) => None,
+                };
+                listed.insert(name.clone(), versions);
+            }
+            if listed[&name].as_ref().is_some_and(|v| v.contains(&version)) {
+                counted.push((name, version));
+            }
+        }
+        self.db
+            .record_mirror_downloads(&mirror.alias, &counted)
+            .await?;
+        Ok(())
+    }
+
+    /// The normalized versions the stored documents of `package` list.
+    async fn stored_versions(
+        &self,
+        mirror: &MirrorConfig,
+        package: &str,
+    ) -> Result<std::collections::HashSet<String>, MirrorError> {
+        let mut versions = std::collections::HashSet::new();
+        for dev in [false, true] {
+            if let Some(doc) = self
+                .documents
+                .stored(mirror, &p2_path(package, dev))
+                .await?
+            {
+                let parsed: Value = serde_json::from_slice(&doc.body).unwrap_or(Value::Null);
+                let entries = parsed["packages"][package].as_array().into_iter().flatten();
+                versions.extend(
+                    entries
+                        .filter_map(|entry| entry["version_normalized"].as_str())
+                        .map(str::to_owned),
+                );
+            }
+        }
+        Ok(versions)
+    }
+
     /// What may be proxied: never a name that is a private package here (a public
     /// package of the same name could otherwise be installed in its place), only
     /// allowed names, and in strict mode only approved ones.
@@ -380,8 +438,8 @@ fn is_md5_hex(text: &str) -> bool {
 #[error("the upstream packages.json is not a JSON object")]
 pub struct UnusableRoot;
 
-/// The upstream root rewritten for our clients: metadata, archives and the advisories
-/// API come from us; what we do not proxy (`providers-api`, `search`, `list`, the upstream's
+/// The upstream root rewritten for our clients: metadata, archives, install counting
+/// and the advisories API come from us; what we do not proxy (`providers-api`, `search`, `list`, the upstream's
 /// `notify-batch`, v1 provider files) is removed.
 pub fn rewrite_root(
     upstream_root: &[u8],
@@ -427,6 +485,7 @@ pub fn rewrite_root(
         );
     }
     root.insert("packages".into(), json!([]));
+    root.insert("notify-batch".into(), json!(format!("{prefix}/downloads/")));
     root.insert(
         "metadata-url".into(),
         json!(format!("{prefix}/p2/%package%.json")),
@@ -625,13 +684,11 @@ mod tests {
             rewritten["mirrors"],
             json!([{"dist-url": "http://h/mirror/packagist/zipball/%package%/%version%/%reference%.%type%", "preferred": true}])
         );
-        for removed in [
-            "notify-batch",
-            "search",
-            "providers-api",
-            "list",
-            "security-advisories",
-        ] {
+        assert_eq!(
+            rewritten["notify-batch"],
+            "http://h/mirror/packagist/downloads/"
+        );
+        for removed in ["search", "providers-api", "list", "security-advisories"] {
             assert!(rewritten.get(removed).is_none(), "{removed}");
         }
         // The upstream's advisories API is announced as ours.

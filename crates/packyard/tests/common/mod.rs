@@ -359,6 +359,25 @@ pub fn delete(url: &str, headers: &[(&str, &str)]) -> Reply {
     reply(request.call())
 }
 
+/// Waits until `user` gets `status` for `path` (access changes reach a running server
+/// within its 2 s refresh).
+pub fn wait_for_status(server: &Server, user: &str, token: &str, path: &str, status: u16) -> Reply {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let reply = get(&server.url(path), &[("Authorization", &basic(user, token))]);
+        if reply.status == status {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user} still gets {} for {path}: {}",
+            reply.status,
+            reply.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn sha1_hex(bytes: &[u8]) -> String {
     hex::encode(Sha1::digest(bytes))
 }
