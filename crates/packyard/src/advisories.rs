@@ -78,13 +78,13 @@ pub async fn publish(app: &App, new: NewAdvisory) -> Result<AdvisoryRow, Advisor
     if title.is_empty() || title.chars().count() > MAX_TITLE || title.contains(['\n', '\r']) {
         return Err(AdvisoryError::InvalidTitle);
     }
-    let cve = optional(new.cve);
+    let cve = nonempty(new.cve);
     if let Some(cve) = &cve
         && !is_cve(cve)
     {
         return Err(AdvisoryError::InvalidCve(cve.clone()));
     }
-    let link = optional(new.link);
+    let link = nonempty(new.link);
     if let Some(link) = &link
         && (link.len() > MAX_LINK
             || !(link.starts_with("https://") || link.starts_with("http://"))
@@ -92,7 +92,7 @@ pub async fn publish(app: &App, new: NewAdvisory) -> Result<AdvisoryRow, Advisor
     {
         return Err(AdvisoryError::InvalidLink);
     }
-    let severity = optional(new.severity).map(|s| s.to_ascii_lowercase());
+    let severity = nonempty(new.severity).map(|s| s.to_ascii_lowercase());
     if let Some(severity) = &severity
         && !SEVERITIES.contains(&severity.as_str())
     {
@@ -125,7 +125,9 @@ pub async fn remove(app: &App, advisory_id: &str) -> Result<String, AdvisoryErro
 /// The answer for the private packages among `asked`: every package the caller sees
 /// gets its list (`[]` when it has none, so that Composer does not look for it in
 /// other repositories, where a public package of the same name may live); names this
-/// repository does not serve to the caller are left out.
+/// repository does not serve to the caller are left out. A caller who sees only some
+/// versions gets only the advisories that affect one of them: an advisory about the
+/// others would tell of versions it may not know of.
 pub async fn for_private_packages(
     app: &App,
     view: &View,
@@ -141,7 +143,32 @@ pub async fn for_private_packages(
         .iter()
         .map(|name| (name.clone(), Value::Array(Vec::new())))
         .collect();
+    let mut visible_versions: std::collections::HashMap<String, Vec<String>> =
+        std::collections::HashMap::new();
     for row in app.db.advisories(Some(&served)).await? {
+        if !view.sees_all_versions_of(&row.package) {
+            if !visible_versions.contains_key(&row.package) {
+                let versions = app
+                    .metadata
+                    .visible_versions(&row.package, view)
+                    .await?
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|v| v.version_normalized)
+                    .collect();
+                visible_versions.insert(row.package.clone(), versions);
+            }
+            let Ok(affected) = composer::constraint::Constraint::parse(&row.affected_versions)
+            else {
+                continue;
+            };
+            if !visible_versions[&row.package]
+                .iter()
+                .any(|version| affected.matches(version))
+            {
+                continue;
+            }
+        }
         if let Some(Value::Array(list)) = answer.get_mut(&row.package) {
             list.push(composer_json(&row));
         }
@@ -222,8 +249,8 @@ pub fn asked_packages(query: Option<&str>, body: &[u8]) -> Result<Vec<String>, R
     Ok(names)
 }
 
-/// `None` for absent or blank optional fields.
-fn optional(value: Option<String>) -> Option<String> {
+/// `None` for absent or blank optional fields and parameters; otherwise trimmed.
+pub fn nonempty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 

@@ -56,7 +56,7 @@ impl App {
             access,
             jobs: Arc::new(JobQueue::new(db.clone())),
             secrets: settings.secret.as_deref().map(SecretBox::new),
-            dist_builds: SingleFlight::default(),
+            dist_builds: SingleFlight::named("dist_build"),
             catalogue: crate::web::Catalogues::default(),
             mirrors: Mirrors::new(
                 settings.mirrors.clone(),

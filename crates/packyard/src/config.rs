@@ -56,6 +56,8 @@ pub struct Settings {
     /// `PACKYARD_TRUSTED_PROXIES` (comma-separated addresses): when a request comes from
     /// one of these, the client's address is the last one its `X-Forwarded-For` adds.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `PACKYARD_METRICS_TOKEN`: when set, `/metrics` needs `Authorization: Bearer` with it.
+    pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -75,6 +77,7 @@ impl std::fmt::Debug for Settings {
             .field("prebuild_dists", &self.prebuild_dists)
             .field("allow_local_repositories", &self.allow_local_repositories)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field(
                 "mirrors",
                 &self.mirrors.iter().map(|m| &m.alias).collect::<Vec<_>>(),
@@ -175,6 +178,7 @@ impl Settings {
         Ok(Settings {
             storage,
             secret: lookup("PACKYARD_SECRET"),
+            metrics_token: lookup("PACKYARD_METRICS_TOKEN"),
             vcs_cache_dir,
             ssh_known_hosts,
             update_interval,

@@ -24,12 +24,20 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr (stdout carries command output such as new tokens), filtered by
-/// `RUST_LOG` (default `info`); `PACKYARD_LOG_FORMAT=json` is not offered yet.
+/// `RUST_LOG` (default `info,sqlx=warn`); `PACKYARD_LOG_FORMAT=json` writes one JSON
+/// object per line instead of text.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match std::env::var("PACKYARD_LOG_FORMAT").as_deref() {
+        Ok("json") => builder.json().flatten_event(true).init(),
+        Ok("text" | "") | Err(_) => builder.init(),
+        Ok(other) => {
+            eprintln!("error: PACKYARD_LOG_FORMAT: {other:?} is not text or json");
+            std::process::exit(1);
+        }
+    }
 }

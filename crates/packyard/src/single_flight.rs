@@ -9,12 +9,22 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug)]
 pub struct SingleFlight<K> {
     running: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
+    /// What the work is, for the `coalesced_waits` metric.
+    work: &'static str,
 }
 
 impl<K> Default for SingleFlight<K> {
     fn default() -> Self {
+        Self::named("work")
+    }
+}
+
+impl<K> SingleFlight<K> {
+    /// A single flight whose waits are counted as `work` (e.g. `dist_build`).
+    pub fn named(work: &'static str) -> Self {
         SingleFlight {
             running: Mutex::new(HashMap::new()),
+            work,
         }
     }
 }
@@ -40,7 +50,12 @@ impl<K: Eq + Hash + Clone> SingleFlight<K> {
             .entry(key.clone())
             .or_default()
             .clone();
-        let guard = lock.lock().await;
+        let guard = if let Ok(guard) = lock.try_lock() {
+            guard
+        } else {
+            crate::metrics::metrics().coalesced_wait(self.work);
+            lock.lock().await
+        };
         let result = if done().await? {
             Ok(None)
         } else {

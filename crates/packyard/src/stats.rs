@@ -4,6 +4,8 @@
 //! Served as Packeton's `stats.json` and `stats/all.json`, on package pages and by
 //! `packyard package downloads`.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 
 use crate::access::View;
@@ -11,7 +13,7 @@ use crate::app::App;
 use crate::db::{DAY_MS, VersionRecord, now_millis};
 
 /// Days counted as "monthly", as Packagist does.
-const MONTH_DAYS: i64 = 30;
+pub const MONTH_DAYS: i64 = 30;
 
 /// Installs of the versions of one package that a caller sees.
 pub struct Installs {
@@ -89,12 +91,14 @@ pub fn today() -> i64 {
     now_millis().div_euclid(DAY_MS)
 }
 
-/// The installs of `package` that `view` may know of; `None` when it sees no version
-/// of it (or it does not exist), to be answered like an unknown package.
+/// The installs of `package` that `view` may know of, with its days from `since_day`
+/// on (days since 1970); `None` when it sees no version of it (or it does not exist),
+/// to be answered like an unknown package.
 pub async fn installs(
     app: &App,
     package: &str,
     view: &View,
+    since_day: i64,
 ) -> Result<Option<Installs>, sqlx::Error> {
     let Some(versions) = app.metadata.visible_versions(package, view).await? else {
         return Ok(None);
@@ -102,27 +106,60 @@ pub async fn installs(
     let Some(row) = app.db.find_package(package).await? else {
         return Ok(None);
     };
-    let sees = |version: &str| versions.iter().any(|v| v.version_normalized == version);
+    let visible: HashSet<&str> = versions
+        .iter()
+        .map(|v| v.version_normalized.as_str())
+        .collect();
     let per_version = app
         .db
         .download_counts(package)
         .await?
         .into_iter()
-        .filter(|(version, _)| sees(version))
+        .filter(|(version, _)| visible.contains(version.as_str()))
         .collect();
-    let first_day = row.created_at.div_euclid(DAY_MS);
     let mut by_day = std::collections::BTreeMap::new();
-    for (version, day, count) in app.db.daily_downloads(package, 0).await? {
-        if sees(&version) {
+    for (version, day, count) in app.db.daily_downloads(package, since_day).await? {
+        if visible.contains(version.as_str()) {
             *by_day.entry(day).or_insert(0) += count;
         }
     }
+    // Where statistics start: when the package came here, or, for a caller who sees
+    // only some versions, its first visible release if that is later (an earlier
+    // start would tell of versions it does not see).
+    let mut first_day = row.created_at.div_euclid(DAY_MS);
+    if !view.sees_all_versions_of(package)
+        && let Some(first) = versions.iter().map(|v| v.released_at).min()
+    {
+        first_day = first_day.max(first.div_euclid(DAY_MS));
+    }
+    drop(visible);
     Ok(Some(Installs {
         versions,
         per_version,
         days: by_day.into_iter().collect(),
         first_day,
     }))
+}
+
+/// All-time installs of the versions of `package` that `view` sees (what search
+/// results show); `None` as for [`installs`].
+pub async fn total(app: &App, package: &str, view: &View) -> Result<Option<i64>, sqlx::Error> {
+    let Some(versions) = app.metadata.visible_versions(package, view).await? else {
+        return Ok(None);
+    };
+    let visible: HashSet<&str> = versions
+        .iter()
+        .map(|v| v.version_normalized.as_str())
+        .collect();
+    Ok(Some(
+        app.db
+            .download_counts(package)
+            .await?
+            .iter()
+            .filter(|(version, _)| visible.contains(version.as_str()))
+            .map(|(_, count)| count)
+            .sum(),
+    ))
 }
 
 impl Installs {
@@ -195,9 +232,15 @@ pub fn date_label(day: i64) -> String {
     crate::time::rfc3339(day * 86_400)[..10].to_owned()
 }
 
-/// A day as `from`/`to` take it: `2026-12-01`.
+/// A day as `from`/`to` take it: `2026-12-01`, nothing else.
 pub fn parse_day(text: &str) -> Option<i64> {
-    if text.len() != 10 || text.contains('T') {
+    let bytes = text.as_bytes();
+    let shaped = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shaped {
         return None;
     }
     // parse_moment reads a date as the moment it ends.
@@ -261,6 +304,8 @@ mod tests {
         assert_eq!(Average::parse("hourly"), None);
         assert_eq!(parse_day("2026-02-30"), None);
         assert_eq!(parse_day("2026-12-01T00:00:00Z"), None);
+        assert_eq!(parse_day("-99999999d"), None);
+        assert_eq!(parse_day("2026-1-011"), None);
         assert_eq!(parse_day("1970-01-01"), Some(0));
     }
 }

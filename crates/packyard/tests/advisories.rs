@@ -334,3 +334,77 @@ fn admins_publish_advisories_through_the_api() {
     assert_eq!(withdraw(&id), 204);
     assert_eq!(withdraw(&id), 404);
 }
+
+#[test]
+fn mirrored_advisories_are_kept_across_a_restart_with_the_upstream_down() {
+    let mut upstream = upstream();
+    // The upstream wants the mirror's credentials, on its advisories API too.
+    upstream.require_basic_auth(Some(("bot", "pw")));
+    let dir = TempDir::new("advisories-config");
+    let config = json!({"mirrors": {"packagist": false, ALIAS: {
+        "url": upstream.url(), "sync_interval": 1,
+        "http_basic": {"username": "bot", "password": "pw"},
+    }}});
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let mut server = Server::start_with(&[("PACKYARD_CONFIG", &path.display().to_string())]);
+    let admin = server.add_user("admin", true);
+    let archive = package_zip(PRIVATE, &[], "lib-1.0.0");
+    assert_eq!(
+        upload(&server, &admin, PRIVATE, "1.0.0", &archive).status,
+        201
+    );
+    let route = format!("/mirror/{ALIAS}/api/security-advisories/");
+
+    let first = ask(
+        &server,
+        &route,
+        "admin",
+        &admin,
+        "packages[]=vendor/mirrored",
+    );
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(
+        first.json()["advisories"][MIRRORED][0]["advisoryId"],
+        "PKSA-test-0001"
+    );
+    assert_eq!(upstream.count(ADVISORIES_PATH), 1);
+
+    // Through the mirror, a private package's name reads exactly like a name nobody
+    // has: the upstream never hears of the private one.
+    let private = ask(&server, &route, "admin", &admin, "packages[]=acme/lib");
+    assert_eq!(
+        upstream.count(ADVISORIES_PATH),
+        1,
+        "the upstream was asked about a private package"
+    );
+    let unknown = ask(&server, &route, "admin", &admin, "packages[]=vendor/nobody");
+    assert_eq!(upstream.count(ADVISORIES_PATH), 2);
+    assert_eq!((private.status, unknown.status), (200, 200));
+    assert_eq!(private.body, unknown.body);
+    assert_eq!(private.json(), json!({"advisories": {}}));
+
+    // Restarted with the upstream gone and the list older than sync_interval, the
+    // stored list is still the answer.
+    upstream.stop();
+    server.restart_with(&[]);
+    std::thread::sleep(Duration::from_millis(1_100));
+    let offline = ask(
+        &server,
+        &route,
+        "admin",
+        &admin,
+        "packages[]=vendor/mirrored",
+    );
+    assert_eq!(offline.status, 200, "{}", offline.text());
+    assert_eq!(offline.body, first.body);
+    // A name never asked about cannot be answered without the upstream: a guess that
+    // it is clean would hide its advisories.
+    let never_asked = ask(&server, &route, "admin", &admin, "packages[]=vendor/other");
+    assert_eq!(never_asked.status, 502, "{}", never_asked.text());
+    assert!(
+        !never_asked.text().contains("<html"),
+        "{}",
+        never_asked.text()
+    );
+}

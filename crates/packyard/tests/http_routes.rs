@@ -314,7 +314,9 @@ async fn every_route_answers_each_role_as_documented() {
             .anonymous(401)
             .reader(200)
             .customer(200),
-        route(get(), "/search.json?q=lib", "").reader(200).customer(200),
+        route(get(), "/search.json?q=lib", "")
+            .reader(200)
+            .customer(200),
         route(get(), "/packages/acme/none/stats.json", "")
             .reader(404)
             .customer(404),

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod config;
 mod error;
 pub mod keys;
+pub mod metrics;
 mod store;
 pub mod web_identity;
 

@@ -12,6 +12,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use crate::cache::{LocalCache, TeeStream, file_stream};
+use crate::metrics::{Operation, Outcome};
 use crate::{StorageError, StoreName};
 
 /// Files up to this size are sent in one request; larger ones as a multipart upload
@@ -170,12 +171,20 @@ impl Store {
             while let Some(chunk) = stream.next().await {
                 buffer.extend_from_slice(&chunk?);
             }
-            self.bounded(key, self.backend.put(&location, PutPayload::from(buffer)))
-                .await?;
+            self.bounded(
+                key,
+                Operation::Put,
+                self.backend.put(&location, PutPayload::from(buffer)),
+            )
+            .await?;
             return Ok(());
         }
         let upload = self
-            .bounded(key, self.backend.put_multipart(&location))
+            .bounded(
+                key,
+                Operation::Multipart,
+                self.backend.put_multipart(&location),
+            )
             .await?;
         let mut writer = AbortOnDrop(Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)));
         while let Some(chunk) = stream.next().await {
@@ -192,10 +201,17 @@ impl Store {
             }
             writer.active().put(chunk);
         }
-        writer
-            .finish()
-            .await
-            .map_err(|e| self.backend_error(key, e))?;
+        let finished = writer.finish().await;
+        crate::metrics::record(
+            self.name,
+            Operation::Multipart,
+            if finished.is_ok() {
+                Outcome::Answered
+            } else {
+                Outcome::Failed
+            },
+        );
+        finished.map_err(|e| self.backend_error(key, e))?;
         Ok(())
     }
 
@@ -203,6 +219,7 @@ impl Store {
         let location = Self::location(key)?;
         self.bounded(
             key,
+            Operation::Put,
             self.backend.put(&location, PutPayload::from(bytes.clone())),
         )
         .await?;
@@ -216,13 +233,19 @@ impl Store {
     /// With a cache, a hit is read from local disk and a miss is copied into it.
     pub async fn get(&self, key: &str) -> Result<Object, StorageError> {
         let location = Self::location(key)?;
-        if let Some((file, size)) = self.cache.as_ref().and_then(|cache| cache.open_file(key)) {
-            return Ok(Object {
-                size,
-                stream: file_stream(file).boxed(),
-            });
+        if let Some(cache) = &self.cache {
+            let hit = cache.open_file(key);
+            crate::metrics::record_cache(self.name, hit.is_some());
+            if let Some((file, size)) = hit {
+                return Ok(Object {
+                    size,
+                    stream: file_stream(file).boxed(),
+                });
+            }
         }
-        let result = self.bounded(key, self.backend.get(&location)).await?;
+        let result = self
+            .bounded(key, Operation::Get, self.backend.get(&location))
+            .await?;
         let size = result.meta.size;
         let store = self.name.as_str();
         let stream = result
@@ -264,7 +287,10 @@ impl Store {
     /// Size of the object, or `None` when it does not exist.
     pub async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
         let location = Self::location(key)?;
-        match self.bounded(key, self.backend.head(&location)).await {
+        match self
+            .bounded(key, Operation::Head, self.backend.head(&location))
+            .await
+        {
             Ok(meta) => Ok(Some(meta.size)),
             Err(StorageError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -276,7 +302,10 @@ impl Store {
         if let Some(cache) = &self.cache {
             cache.remove(key);
         }
-        match self.bounded(key, self.backend.delete(&location)).await {
+        match self
+            .bounded(key, Operation::Delete, self.backend.delete(&location))
+            .await
+        {
             Ok(()) | Err(StorageError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
@@ -305,22 +334,36 @@ impl Store {
             .boxed()
     }
 
-    /// Runs one backend request under the store's timeout.
+    /// Runs one backend request under the store's timeout, counting its outcome.
     async fn bounded<T>(
         &self,
         key: &str,
+        operation: Operation,
         request: impl Future<Output = object_store::Result<T>>,
     ) -> Result<T, StorageError> {
-        let result =
-            match self.timeout {
-                Some(timeout) => tokio::time::timeout(timeout, request).await.map_err(|_| {
-                    StorageError::Timeout {
+        let result = match self.timeout {
+            Some(timeout) => {
+                let Ok(result) = tokio::time::timeout(timeout, request).await else {
+                    crate::metrics::record(self.name, operation, Outcome::Failed);
+                    return Err(StorageError::Timeout {
                         store: self.name.as_str(),
                         after: timeout,
-                    }
-                })?,
-                None => request.await,
-            };
+                    });
+                };
+                result
+            }
+            None => request.await,
+        };
+        let answered = matches!(&result, Ok(_) | Err(object_store::Error::NotFound { .. }));
+        crate::metrics::record(
+            self.name,
+            operation,
+            if answered {
+                Outcome::Answered
+            } else {
+                Outcome::Failed
+            },
+        );
         result.map_err(|e| self.backend_error(key, e))
     }
 

@@ -8,6 +8,7 @@
 //! with a message naming the script when it is missing.
 
 pub mod browser;
+pub mod prometheus;
 pub mod upstream;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -81,6 +82,9 @@ pub enum Need {
     /// Chromium and chromedriver (Debian's chromium and chromium-driver), for
     /// [`browser::Browser`].
     Chromium,
+    /// A Python with Prometheus' own client library, whose text-format parser checks
+    /// `/metrics` (`PACKYARD_TEST_PROMETHEUS_PYTHON`; see [`prometheus::parse`]).
+    PrometheusParser,
 }
 
 impl Need {
@@ -107,6 +111,7 @@ impl Need {
             Need::Git => command("git"),
             Need::Faketime => command("faketime"),
             Need::Chromium => command("chromium").or_else(|| command("chromedriver")),
+            Need::PrometheusParser => variable("PACKYARD_TEST_PROMETHEUS_PYTHON"),
         }
     }
 }

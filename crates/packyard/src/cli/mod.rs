@@ -258,7 +258,13 @@ async fn downloads(settings: Settings, name: &str) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let name = name.to_ascii_lowercase();
     let today = crate::stats::today();
-    let installs = crate::stats::installs(&app, &name, &crate::access::View::everything()).await?;
+    let installs = crate::stats::installs(
+        &app,
+        &name,
+        &crate::access::View::everything(),
+        today - crate::stats::MONTH_DAYS + 1,
+    )
+    .await?;
     let mirrored = app.db.mirror_downloads(&name).await?;
     if installs.is_none() && mirrored.is_empty() {
         bail!("package {name} does not exist here, and no mirror counted installs of it");
@@ -314,11 +320,20 @@ async fn advisory(settings: Settings, command: AdvisoryCommand) -> anyhow::Resul
             severity,
             reported_at,
         } => {
+            // A day means its start here, and spans point back in time.
             let reported_at = match reported_at {
                 Some(text) => Some(
-                    crate::time::parse_moment(&text, crate::db::now_millis()).with_context(
-                        || format!("--reported-at: {text:?} is not a date, a time or a span"),
-                    )?,
+                    crate::stats::parse_day(&text)
+                        .map(|day| day * crate::db::DAY_MS)
+                        .or_else(|| {
+                            crate::time::parse_moment(&text, 0)
+                                .filter(|_| text.contains('T'))
+                        })
+                        .with_context(|| {
+                            format!(
+                                "--reported-at: {text:?} is not a date (2026-11-30) or a time (2026-11-30T12:00:00Z)"
+                            )
+                        })?,
                 ),
                 None => None,
             };

@@ -31,6 +31,13 @@ pub enum JobState {
 }
 
 impl JobState {
+    pub const ALL: [JobState; 4] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
@@ -394,6 +401,18 @@ impl Db {
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(job_row).transpose()
+    }
+
+    /// How many jobs are in each state (states without jobs are left out).
+    pub async fn job_counts(&self) -> Result<Vec<(JobState, i64)>, sqlx::Error> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(state, count)| Some((state.parse().ok()?, count)))
+            .collect())
     }
 
     /// The newest `limit` jobs, optionally only those in `state`.

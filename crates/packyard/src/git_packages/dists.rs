@@ -28,7 +28,12 @@ pub async fn ensure(
         .run(
             &location.key,
             || async { Ok::<_, GitPackageError>(store.size(&location.key).await?.is_some()) },
-            || build(app, package, reference, &location.key),
+            || async {
+                let started = std::time::Instant::now();
+                let built = build(app, package, reference, &location.key).await;
+                crate::metrics::metrics().dist_build_took(started.elapsed().as_secs_f64());
+                built
+            },
         )
         .await?;
     if let Some(shasum) = built {

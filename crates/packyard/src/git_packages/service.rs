@@ -157,15 +157,17 @@ async fn scan_repository(
     expected_package: Option<&str>,
     previous_fingerprint: Option<&str>,
 ) -> Result<ScanOutcome, GitPackageError> {
-    scan(
+    let started = std::time::Instant::now();
+    let scanned = scan(
         &repository.url,
         &repository.mirror_dir,
         &repository.auth,
         expected_package,
         previous_fingerprint,
     )
-    .await
-    .map_err(|source| GitPackageError::Scan {
+    .await;
+    crate::metrics::metrics().scan_took(started.elapsed().as_secs_f64());
+    scanned.map_err(|source| GitPackageError::Scan {
         source,
         credentials_sent: repository.auth.https_basic.is_some(),
     })

@@ -155,8 +155,3 @@ pub async fn approve_mirrored(
     tracing::info!(mirror = %mirror.alias, packages = approved.len(), by = %admin.name, "mirrored packages approved");
     Ok(axum::Json(Success::new(json!({"approved": approved}))).into_response())
 }
-
-pub async fn healthz(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
-    app.db.ping().await?;
-    Ok(axum::Json(json!({"status": "ok"})).into_response())
-}

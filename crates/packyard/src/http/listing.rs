@@ -144,9 +144,7 @@ async fn search_result(
         Some(vcs) => crate::redact::public(&vcs.repository_url),
         None => url.clone(),
     };
-    let downloads = stats::installs(app, name, &reader.view)
-        .await?
-        .map_or(0, |installs| installs.total());
+    let downloads = stats::total(app, name, &reader.view).await?.unwrap_or(0);
     let mut result = json!({
         "name": name,
         "description": summary.description,
@@ -177,10 +175,10 @@ pub async fn stats_json(
     PackagePath(package): PackagePath,
 ) -> Result<Response, ApiError> {
     let name = package.as_str();
-    let installs = stats::installs(&app, name, &reader.view)
+    let today = stats::today();
+    let installs = stats::installs(&app, name, &reader.view, today - stats::MONTH_DAYS + 1)
         .await?
         .ok_or_else(|| not_found(name))?;
-    let today = stats::today();
     let mut versions = installs.versions.clone();
     versions.sort_by_key(|v| std::cmp::Reverse(v.released_at));
     Ok(Json(json!({
@@ -230,10 +228,22 @@ pub async fn stats_series(
             })
         })
         .transpose()?;
-    let installs = stats::installs(&app, name, &reader.view)
-        .await?
-        .ok_or_else(|| not_found(name))?;
     let to = to.unwrap_or_else(stats::today);
+    if let Some(from) = from
+        && to - from > MAX_SERIES_DAYS
+    {
+        return Err(ApiError::bad_request(format!(
+            "from and to may be at most {MAX_SERIES_DAYS} days apart"
+        )));
+    }
+    let installs = stats::installs(
+        &app,
+        name,
+        &reader.view,
+        from.unwrap_or(to - MAX_SERIES_DAYS),
+    )
+    .await?
+    .ok_or_else(|| not_found(name))?;
     let from = from.unwrap_or(installs.first_day);
     if to - from > MAX_SERIES_DAYS {
         return Err(ApiError::bad_request(format!(

@@ -10,6 +10,7 @@ mod error;
 mod hooks;
 mod listing;
 mod mirror;
+mod observe;
 mod paths;
 
 use std::sync::Arc;
@@ -77,7 +78,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/bitbucket", hooks::route(Provider::Bitbucket))
         .route("/api/jobs/{id}", get(api::job))
         .route("/api/mirrors/{alias}/approve", post(api::approve_mirrored))
-        .route("/api/healthz", get(api::healthz))
+        .route("/api/healthz", get(observe::api_healthz))
+        .route("/healthz", get(observe::healthz))
+        .route("/readyz", get(observe::readyz))
+        .route("/metrics", get(observe::metrics))
         .route(
             "/api/security-advisories/",
             get(advisories::private).post(advisories::private),
@@ -120,5 +124,6 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/packages/{vendor}/{package}", get(admin::get_package))
         .merge(crate::web::routes())
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(app)
 }

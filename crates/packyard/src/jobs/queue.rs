@@ -191,6 +191,8 @@ impl JobQueue {
             return;
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
+        crate::metrics::metrics()
+            .job_finished(&job.kind, matches!(outcome, JobOutcome::Succeeded(_)));
         match self.db.finish_job(&job, &outcome, now_millis()).await {
             Ok(Some(state)) => match &outcome {
                 JobOutcome::Succeeded(_) => {

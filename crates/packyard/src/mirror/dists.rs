@@ -131,6 +131,7 @@ impl Dists {
             Err(sender) => return self.start_download(mirror.clone(), source, sender).await,
         };
         let mut receiver = waiting.expect("set above");
+        crate::metrics::metrics().coalesced_wait("mirror_dist");
         let outcome = receiver
             .wait_for(Option::is_some)
             .await

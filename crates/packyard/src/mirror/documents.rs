@@ -146,7 +146,7 @@ impl Documents {
             upstream,
             memory: RwLock::new(HashMap::new()),
             missing: Mutex::new(HashMap::new()),
-            fetches: SingleFlight::default(),
+            fetches: SingleFlight::named("mirror_document"),
             refreshing: Mutex::new(HashSet::new()),
         }
     }
@@ -159,7 +159,9 @@ impl Documents {
         path: &str,
     ) -> Result<Option<Arc<MirroredDoc>>, DocumentError> {
         let key = format!("{}/{path}", mirror.alias);
-        if let Some(doc) = self.memory.read().unwrap().get(&key).cloned() {
+        let held = self.memory.read().unwrap().get(&key).cloned();
+        crate::metrics::metrics().cache_read("mirror_document", held.is_some());
+        if let Some(doc) = held {
             if !self.refresh_if_stale(mirror, &key, path, &doc)
                 && doc.checked_at.elapsed() > STORE_RECHECK
             {

@@ -236,7 +236,46 @@ impl Mirrors {
         else {
             return Ok(Map::new());
         };
-        Ok(self.advisories.get(mirror, &api_url, &admitted).await?)
+        let held = self.advisories.held(mirror, &admitted).await?;
+        let mut answer = held.answer;
+        let asked_upstream: Vec<String> = held.unknown.iter().chain(&held.stale).cloned().collect();
+        let mirrored = self.mirrored_among(mirror, &asked_upstream).await?;
+        if !held.unknown.is_empty() {
+            answer.extend(
+                self.advisories
+                    .fetch(mirror, &api_url, &held.unknown, &mirrored)
+                    .await?,
+            );
+        }
+        if !held.stale.is_empty() {
+            self.advisories
+                .revalidate_in_background(mirror, &api_url, held.stale, mirrored);
+        }
+        Ok(answer)
+    }
+
+    /// The names among `packages` that this mirror mirrors: one of their p2 documents
+    /// is stored.
+    async fn mirrored_among(
+        &self,
+        mirror: &MirrorConfig,
+        packages: &[String],
+    ) -> Result<std::collections::HashSet<String>, MirrorError> {
+        let mut mirrored = std::collections::HashSet::new();
+        for package in packages {
+            for dev in [false, true] {
+                if self
+                    .documents
+                    .stored(mirror, &p2_path(package, dev))
+                    .await?
+                    .is_some()
+                {
+                    mirrored.insert(package.clone());
+                    break;
+                }
+            }
+        }
+        Ok(mirrored)
     }
 
     /// Counts the installs of `downloads` (package, normalized version) that went

@@ -40,6 +40,9 @@ pub struct UpstreamError {
 #[derive(Debug, Clone)]
 pub struct Upstream {
     client: Client,
+    /// For posts whose target an upstream's document chose: redirects are not
+    /// followed, so the document cannot send us anywhere else.
+    no_redirects: Client,
     /// Per mirror alias, how the latest metadata requests of this process went.
     contacts: Arc<RwLock<HashMap<String, Contact>>>,
 }
@@ -62,18 +65,22 @@ impl Default for Upstream {
 
 impl Upstream {
     pub fn new() -> Self {
-        let client = Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(DIST_READ_TIMEOUT)
-            .user_agent(concat!(
-                "packyard/",
-                env!("CARGO_PKG_VERSION"),
-                " (Composer mirror)"
-            ))
-            .build()
-            .expect("the HTTP client builds");
+        let builder = || {
+            Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(DIST_READ_TIMEOUT)
+                .user_agent(concat!(
+                    "packyard/",
+                    env!("CARGO_PKG_VERSION"),
+                    " (Composer mirror)"
+                ))
+        };
         Upstream {
-            client,
+            client: builder().build().expect("the HTTP client builds"),
+            no_redirects: builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("the HTTP client builds"),
             contacts: Arc::default(),
         }
     }
@@ -89,6 +96,16 @@ impl Upstream {
     }
 
     fn note(&self, alias: &str, outcome: &Result<Fetched, UpstreamError>) {
+        use crate::metrics::UpstreamOutcome;
+        crate::metrics::metrics().upstream_request(
+            alias,
+            match outcome {
+                Ok(Fetched::Modified { .. }) => UpstreamOutcome::Ok,
+                Ok(Fetched::NotModified) => UpstreamOutcome::NotModified,
+                Ok(Fetched::NotFound) => UpstreamOutcome::NotFound,
+                Err(_) => UpstreamOutcome::Failed,
+            },
+        );
         let now = crate::db::now_millis();
         let mut contacts = self.contacts.write().unwrap();
         let contact = contacts.entry(alias.to_owned()).or_default();
@@ -172,17 +189,21 @@ impl Upstream {
             form.finish()
         };
         let mut request = self
-            .client
+            .no_redirects
             .post(url)
             .timeout(METADATA_TIMEOUT)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(form);
+        // The API may live beside the repository's path (`/api/...` next to
+        // `/composer/`), so the host decides here, not the path.
         if let Some((user, password)) = &mirror.http_basic
-            && same_origin(&mirror.url, url)
+            && same_host(&mirror.url, url)
         {
             request = request.basic_auth(user, Some(password));
         }
-        let response = request.send().await.map_err(|e| failed(describe(&e)))?;
+        let response = request.send().await.map_err(|e| failed(describe(&e)));
+        count_answer(&mirror.alias, &response);
+        let response = response?;
         if !response.status().is_success() {
             return Err(failed(format!("answered {}", response.status())));
         }
@@ -217,7 +238,9 @@ impl Upstream {
         {
             request = request.basic_auth(user, Some(password));
         }
-        let response = request.send().await.map_err(|e| failed(describe(&e)))?;
+        let response = request.send().await.map_err(|e| failed(describe(&e)));
+        count_answer(&mirror.alias, &response);
+        let response = response?;
         if !response.status().is_success() {
             return Err(failed(format!("answered {}", response.status())));
         }
@@ -229,6 +252,18 @@ impl Upstream {
         });
         Ok((length, stream))
     }
+}
+
+/// Counts an upstream request that is not a metadata request (those are counted
+/// with their revalidation outcome in [`Upstream::metadata`]).
+fn count_answer(alias: &str, response: &Result<reqwest::Response, UpstreamError>) {
+    use crate::metrics::UpstreamOutcome;
+    let outcome = match response {
+        Ok(response) if response.status().is_success() => UpstreamOutcome::Ok,
+        Ok(response) if response.status() == StatusCode::NOT_FOUND => UpstreamOutcome::NotFound,
+        _ => UpstreamOutcome::Failed,
+    };
+    crate::metrics::metrics().upstream_request(alias, outcome);
 }
 
 /// The body of `response`, or why not: more than `limit` bytes is refused rather than
@@ -265,6 +300,17 @@ fn same_origin(base: &str, url: &str) -> bool {
         && (url.path() == base_path || url.path().starts_with(&format!("{base_path}/")))
 }
 
+/// Whether `url` is on the mirrored repository's scheme, host and port (any path).
+fn same_host(base: &str, url: &str) -> bool {
+    let (Ok(base), Ok(url)) = (reqwest::Url::parse(base), reqwest::Url::parse(url)) else {
+        return false;
+    };
+    base.scheme() == url.scheme()
+        && base.host_str() == url.host_str()
+        && base.port_or_known_default() == url.port_or_known_default()
+        && url.username().is_empty()
+}
+
 fn describe(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
@@ -279,6 +325,25 @@ fn describe(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::same_origin;
+
+    #[test]
+    fn advisories_apis_beside_the_repository_get_its_credentials() {
+        use super::same_host;
+        assert!(same_host(
+            "https://h.example/composer",
+            "https://h.example/api/security-advisories/"
+        ));
+        assert!(!same_host(
+            "https://h.example/composer",
+            "https://packagist.org/api/"
+        ));
+        assert!(!same_host("https://h.example", "http://h.example/api/"));
+        assert!(!same_host(
+            "https://h.example",
+            "https://h.example:8443/api/"
+        ));
+        assert!(!same_host("https://h.example", "https://x@h.example/api/"));
+    }
 
     #[test]
     fn credentials_go_only_to_the_mirrored_repository() {

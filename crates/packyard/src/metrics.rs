@@ -1,0 +1,368 @@
+//! Prometheus metrics, served at `GET /metrics` in the text format: requests by route
+//! template and status with latency histograms and bytes served, storage requests and
+//! failures by store, mirror upstream requests and coalesced waits, cache hits and
+//! misses, the job queue (depth by state, runs by kind and outcome), and how long scans
+//! and dist builds take.
+//!
+//! One process-wide set ([`metrics`]), because counting happens everywhere (the HTTP
+//! edge, jobs, mirrors) and must cost no more than an atomic increment and a short
+//! read lock; what only the database knows (queue depth) is read when scraped.
+
+use std::sync::OnceLock;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::db::{Db, JobState};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    mirror: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkLabels {
+    work: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    cache: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    kind: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+/// What one upstream request came to.
+#[derive(Debug, Clone, Copy)]
+pub enum UpstreamOutcome {
+    Ok,
+    NotModified,
+    NotFound,
+    Failed,
+}
+
+impl UpstreamOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            UpstreamOutcome::Ok => "ok",
+            UpstreamOutcome::NotModified => "not_modified",
+            UpstreamOutcome::NotFound => "not_found",
+            UpstreamOutcome::Failed => "failed",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    bytes: Family<RouteLabels, Counter>,
+    upstream: Family<UpstreamLabels, Counter>,
+    coalesced: Family<WorkLabels, Counter>,
+    cache: Family<CacheLabels, Counter>,
+    jobs: Family<JobLabels, Counter>,
+    queue: Family<StateLabels, Gauge>,
+    scans: Histogram,
+    dist_builds: Histogram,
+}
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to about 16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+fn work_histogram() -> Histogram {
+    // 10 ms to about 20 minutes.
+    Histogram::new(exponential_buckets(0.01, 2.0, 18))
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("packyard");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route template and status",
+            requests.clone(),
+        );
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request (until the response head), by route template",
+            latency.clone(),
+        );
+        let bytes = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "http_response_body_bytes",
+            "Response body bytes announced (Content-Length), by route template",
+            bytes.clone(),
+        );
+        let upstream = Family::<UpstreamLabels, Counter>::default();
+        registry.register(
+            "mirror_upstream_requests",
+            "Requests to mirrored repositories, by mirror and outcome",
+            upstream.clone(),
+        );
+        let coalesced = Family::<WorkLabels, Counter>::default();
+        registry.register(
+            "coalesced_waits",
+            "Requests that waited for the same work another request was doing (one upstream fetch, one dist build)",
+            coalesced.clone(),
+        );
+        let cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_reads",
+            "In-memory cache reads, by cache and result (hit or miss)",
+            cache.clone(),
+        );
+        let jobs = Family::<JobLabels, Counter>::default();
+        registry.register(
+            "jobs_finished",
+            "Background jobs this process finished, by kind and outcome",
+            jobs.clone(),
+        );
+        let queue = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "jobs",
+            "Background jobs in the database, by state (read when scraped)",
+            queue.clone(),
+        );
+        let scans = work_histogram();
+        registry.register(
+            "git_scan_duration_seconds",
+            "Time a git package scan took",
+            scans.clone(),
+        );
+        let dist_builds = work_histogram();
+        registry.register(
+            "dist_build_duration_seconds",
+            "Time building a dist zip from git took",
+            dist_builds.clone(),
+        );
+        registry.register_collector(Box::new(StorageCollector));
+        Metrics {
+            registry,
+            requests,
+            latency,
+            bytes,
+            upstream,
+            coalesced,
+            cache,
+            jobs,
+            queue,
+            scans,
+            dist_builds,
+        }
+    }
+
+    /// One answered HTTP request.
+    pub fn request(&self, route: &str, status: u16, seconds: f64, body_bytes: Option<u64>) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        let route = RouteLabels {
+            route: route.to_owned(),
+        };
+        self.latency.get_or_create(&route).observe(seconds);
+        if let Some(bytes) = body_bytes {
+            self.bytes.get_or_create(&route).inc_by(bytes);
+        }
+    }
+
+    pub fn upstream_request(&self, mirror: &str, outcome: UpstreamOutcome) {
+        self.upstream
+            .get_or_create(&UpstreamLabels {
+                mirror: mirror.to_owned(),
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// A request that waited for work another one was doing (`work` names it).
+    pub fn coalesced_wait(&self, work: &'static str) {
+        self.coalesced.get_or_create(&WorkLabels { work }).inc();
+    }
+
+    pub fn cache_read(&self, cache: &'static str, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.cache
+            .get_or_create(&CacheLabels { cache, result })
+            .inc();
+    }
+
+    pub fn job_finished(&self, kind: &str, succeeded: bool) {
+        self.jobs
+            .get_or_create(&JobLabels {
+                kind: kind.to_owned(),
+                outcome: if succeeded { "succeeded" } else { "failed" },
+            })
+            .inc();
+    }
+
+    pub fn scan_took(&self, seconds: f64) {
+        self.scans.observe(seconds);
+    }
+
+    pub fn dist_build_took(&self, seconds: f64) {
+        self.dist_builds.observe(seconds);
+    }
+
+    /// The text exposition, with the queue depth read from `db` now.
+    pub async fn render(&self, db: &Db) -> Result<String, sqlx::Error> {
+        let counts = db.job_counts().await?;
+        for state in JobState::ALL {
+            // States with no jobs read 0 rather than keeping an older count.
+            let count = counts
+                .iter()
+                .find(|(counted, _)| *counted == state)
+                .map_or(0, |(_, count)| *count);
+            self.queue
+                .get_or_create(&StateLabels {
+                    state: state.as_str(),
+                })
+                .set(count);
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode_registry(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        Ok(prometheus_text(&text))
+    }
+}
+
+/// The Prometheus text format (0.0.4) of prometheus-client's OpenMetrics text: there a
+/// counter family `x` has samples `x_total`, which Prometheus' parser would read as an
+/// untyped family of their own; so counter families are named `x_total` in their
+/// `# HELP` and `# TYPE` lines.
+fn prometheus_text(openmetrics: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(openmetrics.len() + 256);
+    let mut help: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help = Some(rest);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            let family = if kind == "counter" && !name.ends_with("_total") {
+                format!("{name}_total")
+            } else {
+                name.to_owned()
+            };
+            if let Some(help) = help.take() {
+                let text = help.split_once(' ').map_or("", |(_, text)| text);
+                let _ = writeln!(out, "# HELP {family} {text}");
+            }
+            let _ = writeln!(out, "# TYPE {family} {kind}");
+            continue;
+        }
+        if let Some(help) = help.take() {
+            out.push_str("# HELP ");
+            out.push_str(help);
+            out.push('\n');
+        }
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prometheus_text;
+
+    #[test]
+    fn counter_families_carry_their_sample_names() {
+        let openmetrics = "# HELP a_requests Requests.\n# TYPE a_requests counter\na_requests_total{route=\"/p2/{vendor}\"} 3\n# HELP a_jobs Jobs.\n# TYPE a_jobs gauge\na_jobs 1\n# EOF\n";
+        assert_eq!(
+            prometheus_text(openmetrics),
+            "# HELP a_requests_total Requests.\n# TYPE a_requests_total counter\na_requests_total{route=\"/p2/{vendor}\"} 3\n# HELP a_jobs Jobs.\n# TYPE a_jobs gauge\na_jobs 1\n"
+        );
+    }
+}
+
+/// The storage crate's own counters, read at each scrape.
+#[derive(Debug)]
+struct StorageCollector;
+
+impl Collector for StorageCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let requests = storage::metrics::requests();
+        for (name, help, failed) in [
+            (
+                "storage_requests",
+                "Requests to the backend of each store, by operation (answered, found or not)",
+                false,
+            ),
+            (
+                "storage_errors",
+                "Backend requests that failed or timed out, by store and operation",
+                true,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                ConstCounter::new(0u64).metric_type(),
+            )?;
+            for (store, operation, answered, errors) in &requests {
+                let labels = [("store", store.as_str()), ("operation", operation.as_str())];
+                let value = if failed { *errors } else { *answered };
+                ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "storage_cache_reads",
+            "Reads served by a store's local disk cache (hit) or its backend (miss)",
+            None,
+            ConstCounter::new(0u64).metric_type(),
+        )?;
+        for (store, hits, misses) in storage::metrics::cache_reads() {
+            for (result, value) in [("hit", hits), ("miss", misses)] {
+                let labels = [("store", store.as_str()), ("result", result)];
+                ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
