@@ -111,6 +111,10 @@ pub async fn publish(app: &App, new: NewAdvisory) -> Result<AdvisoryRow, Advisor
     if !app.db.add_advisory(&row).await? {
         return Err(AdvisoryError::UnknownPackage(package));
     }
+    let published =
+        crate::webhooks::Occurrence::new(crate::webhooks::Event::SecurityAdvisory, &row.package)
+            .with("advisory", composer_json(&row));
+    crate::webhooks::emit(app, &[published]).await;
     Ok(row)
 }
 

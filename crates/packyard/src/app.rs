@@ -30,6 +30,8 @@ pub struct App {
     pub mirrors: Mirrors,
     /// What the web UI lists and searches.
     pub catalogue: crate::web::Catalogues,
+    /// Sends outgoing webhooks' deliveries.
+    pub webhooks: crate::webhooks::Sender,
     secrets: Option<SecretBox>,
 }
 
@@ -54,7 +56,10 @@ impl App {
         Ok(Arc::new(App {
             auth: Authenticator::new(db.clone()),
             access,
-            jobs: Arc::new(JobQueue::new(db.clone())),
+            jobs: Arc::new(
+                JobQueue::new(db.clone()).with_retry_backoff(settings.job_retry_backoff),
+            ),
+            webhooks: crate::webhooks::Sender::new(settings.network_policy.clone()),
             secrets: settings.secret.as_deref().map(SecretBox::new),
             dist_builds: SingleFlight::named("dist_build"),
             catalogue: crate::web::Catalogues::default(),

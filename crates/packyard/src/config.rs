@@ -58,6 +58,12 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `PACKYARD_METRICS_TOKEN`: when set, `/metrics` needs `Authorization: Bearer` with it.
     pub metrics_token: Option<String>,
+    /// `PACKYARD_ALLOW_NETWORKS` and `PACKYARD_DENY_NETWORKS`: which addresses outgoing
+    /// connections to URLs others chose (webhooks) may reach.
+    pub network_policy: crate::outbound::NetworkPolicy,
+    /// `PACKYARD_JOB_RETRY_BACKOFF` (default 10 s): the wait before a failed job's first
+    /// retry; it doubles with each further attempt.
+    pub job_retry_backoff: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -175,7 +181,15 @@ impl Settings {
         let storage = storage::config::from_env(&lookup, &data_dir, &file.storages)?;
         let mirrors = crate::mirror::config::resolve(&file.mirrors)
             .map_err(|e| anyhow::anyhow!("PACKYARD_CONFIG: {e}"))?;
+        let network_policy = crate::outbound::NetworkPolicy::from_env(&lookup)?;
+        let job_retry_backoff = match lookup("PACKYARD_JOB_RETRY_BACKOFF") {
+            Some(value) => parse_interval("PACKYARD_JOB_RETRY_BACKOFF", &value)?
+                .with_context(|| "PACKYARD_JOB_RETRY_BACKOFF: must be at least 1s".to_owned())?,
+            None => crate::jobs::JobQueue::DEFAULT_RETRY_BACKOFF,
+        };
         Ok(Settings {
+            network_policy,
+            job_retry_backoff,
             storage,
             secret: lookup("PACKYARD_SECRET"),
             metrics_token: lookup("PACKYARD_METRICS_TOKEN"),

@@ -8,27 +8,120 @@
 //! edge, jobs, mirrors) and must cost no more than an atomic increment and a short
 //! read lock; what only the database knows (queue depth) is read when scraped.
 
-use std::sync::OnceLock;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet,
+};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::exponential_buckets;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 use crate::db::{Db, JobState};
 
+/// Route labels are templates (`/p2/{vendor}/{file}`): a few dozen, interned once each
+/// so that counting a request allocates nothing.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    route: String,
+    route: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: &'static str,
+}
+
+/// The one `&'static str` of each route template seen. Templates come from the
+/// router, never from a request, so the set is bounded by the routes.
+fn interned(route: &str) -> &'static str {
+    static ROUTES: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(RwLock::default);
+    if let Some(known) = routes.read().unwrap().get(route) {
+        return known;
+    }
+    let mut routes = routes.write().unwrap();
+    if let Some(known) = routes.get(route) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(route.to_owned().into_boxed_str());
+    routes.insert(leaked);
+    leaked
+}
+
+/// A histogram that many threads observe at once without a lock: one atomic per
+/// bucket, the count and the sum (in nanoseconds). prometheus-client's own takes a
+/// mutex per observation, which every request on the hot path would contend for.
+#[derive(Debug, Clone)]
+pub struct AtomicHistogram {
+    inner: Arc<HistogramCells>,
+}
+
+#[derive(Debug)]
+struct HistogramCells {
+    bounds: Vec<f64>,
+    /// Observations per bucket (not cumulative); the last is `+Inf`.
+    counts: Vec<AtomicU64>,
+    sum_nanos: AtomicU64,
+}
+
+impl AtomicHistogram {
+    fn new(bounds: impl Iterator<Item = f64>) -> Self {
+        let bounds: Vec<f64> = bounds.collect();
+        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        AtomicHistogram {
+            inner: Arc::new(HistogramCells {
+                bounds,
+                counts,
+                sum_nanos: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn observe(&self, seconds: f64) {
+        let cells = &self.inner;
+        let bucket = cells.bounds.partition_point(|bound| *bound < seconds);
+        cells.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        // Saturating float-to-int: negative or NaN durations count as 0.
+        let nanos = (seconds * 1e9) as u64;
+        cells.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for AtomicHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for AtomicHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let cells = &self.inner;
+        // Per bucket, not cumulative: the encoder sums them up, and the last bound is
+        // `+Inf`.
+        let buckets: Vec<(f64, u64)> = cells
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(at, count)| {
+                let bound = cells.bounds.get(at).copied().unwrap_or(f64::INFINITY);
+                (bound, count.load(Ordering::Relaxed))
+            })
+            .collect();
+        let total = buckets.iter().map(|(_, count)| count).sum();
+        let sum = cells.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        // The count is the buckets' total, so that a scrape racing an observation
+        // never shows more in `_count` than in the `+Inf` bucket.
+        encoder.encode_histogram::<NoLabelSet>(sum, total, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,15 +175,21 @@ impl UpstreamOutcome {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
-    latency: Family<RouteLabels, Histogram>,
+    latency: Family<RouteLabels, AtomicHistogram>,
     bytes: Family<RouteLabels, Counter>,
     upstream: Family<UpstreamLabels, Counter>,
     coalesced: Family<WorkLabels, Counter>,
     cache: Family<CacheLabels, Counter>,
     jobs: Family<JobLabels, Counter>,
     queue: Family<StateLabels, Gauge>,
-    scans: Histogram,
-    dist_builds: Histogram,
+    scans: AtomicHistogram,
+    dist_builds: AtomicHistogram,
+    webhook_attempts: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 /// The process's metrics.
@@ -99,14 +198,14 @@ pub fn metrics() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
-fn latency_histogram() -> Histogram {
+fn latency_histogram() -> AtomicHistogram {
     // 0.5 ms to about 16 s.
-    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+    AtomicHistogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
-fn work_histogram() -> Histogram {
+fn work_histogram() -> AtomicHistogram {
     // 10 ms to about 20 minutes.
-    Histogram::new(exponential_buckets(0.01, 2.0, 18))
+    AtomicHistogram::new(exponential_buckets(0.01, 2.0, 18))
 }
 
 impl Metrics {
@@ -118,7 +217,8 @@ impl Metrics {
             "HTTP requests answered, by route template and status",
             requests.clone(),
         );
-        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram);
+        let latency =
+            Family::<RouteLabels, AtomicHistogram>::new_with_constructor(latency_histogram);
         registry.register(
             "http_request_duration_seconds",
             "Time to answer an HTTP request (until the response head), by route template",
@@ -172,6 +272,12 @@ impl Metrics {
             "Time building a dist zip from git took",
             dist_builds.clone(),
         );
+        let webhook_attempts = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Outgoing webhook delivery attempts, by outcome (delivered, refused by the receiver, unanswered)",
+            webhook_attempts.clone(),
+        );
         registry.register_collector(Box::new(StorageCollector));
         Metrics {
             registry,
@@ -185,20 +291,17 @@ impl Metrics {
             queue,
             scans,
             dist_builds,
+            webhook_attempts,
         }
     }
 
     /// One answered HTTP request.
     pub fn request(&self, route: &str, status: u16, seconds: f64, body_bytes: Option<u64>) {
+        let route = interned(route);
         self.requests
-            .get_or_create(&RequestLabels {
-                route: route.to_owned(),
-                status,
-            })
+            .get_or_create(&RequestLabels { route, status })
             .inc();
-        let route = RouteLabels {
-            route: route.to_owned(),
-        };
+        let route = RouteLabels { route };
         self.latency.get_or_create(&route).observe(seconds);
         if let Some(bytes) = body_bytes {
             self.bytes.get_or_create(&route).inc_by(bytes);
@@ -232,6 +335,12 @@ impl Metrics {
                 kind: kind.to_owned(),
                 outcome: if succeeded { "succeeded" } else { "failed" },
             })
+            .inc();
+    }
+
+    pub fn webhook_attempt(&self, outcome: &'static str) {
+        self.webhook_attempts
+            .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }
 

@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::git_packages::job::{ScanJob, enqueue_due_scans};
 use crate::http::HttpListeners;
 use crate::jobs::{Handlers, spawn_periodic};
+use crate::webhooks::DeliverWebhook;
 
 /// How often this replica looks for package changes made by others.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
@@ -42,9 +43,24 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 /// Jobs run in this process; with PostgreSQL every replica takes its share. Re-scans
 /// are queued on a schedule as well as by webhooks.
 fn start_background_work(app: &Arc<App>) {
-    let handlers = Handlers::default().register::<ScanJob>(app.clone());
+    let handlers = Handlers::default()
+        .register::<ScanJob>(app.clone())
+        .register::<DeliverWebhook>(app.clone());
     // Dropping the handle leaves the runner going for the life of the process.
     drop(app.jobs.clone().spawn_runner(handlers, JOB_CONCURRENCY));
+    // Webhook deliveries are kept for a week; any replica may prune them.
+    let pruning = app.clone();
+    spawn_periodic(Duration::from_secs(3600), move || {
+        let app = pruning.clone();
+        async move {
+            let before = crate::db::now_millis() - crate::webhooks::RETENTION.as_millis() as i64;
+            match app.db.prune_deliveries(before).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "pruned old webhook deliveries"),
+                Err(error) => tracing::warn!(%error, "pruning webhook deliveries failed"),
+            }
+        }
+    });
     if let Some(interval) = app.settings.update_interval {
         let app = app.clone();
         // Check often enough that a package is never much later than its interval.

@@ -134,7 +134,7 @@ pub enum Scope {
     /// Mirrored repositories and their management (approvals).
     #[serde(rename = "mirror:all")]
     MirrorAll,
-    /// Push webhooks.
+    /// Push webhooks, and managing outgoing webhooks (admins).
     #[serde(rename = "webhooks")]
     Webhooks,
     /// Reading packages and jobs through the API.

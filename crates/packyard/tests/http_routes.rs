@@ -335,6 +335,23 @@ async fn every_route_answers_each_role_as_documented() {
         route(Method::DELETE, "/api/advisories/PKYSA-none", "")
             .reader(403)
             .admin(404),
+        route(get(), "/api/webhooks", "")
+            .reader(403)
+            .maintainer(403)
+            .admin(200),
+        route(post(), "/api/webhooks", "{}")
+            .reader(403)
+            .maintainer(403)
+            .admin(400),
+        route(Method::DELETE, "/api/webhooks/none", "")
+            .reader(403)
+            .admin(404),
+        route(get(), "/api/webhooks/none/deliveries", "")
+            .reader(403)
+            .admin(404),
+        route(post(), "/api/webhooks/deliveries/none/redeliver", "")
+            .reader(403)
+            .admin(404),
         route(get(), "/no/such/route", "")
             .anonymous(404)
             .reader(404),

@@ -8,6 +8,7 @@
 //! with a message naming the script when it is missing.
 
 pub mod browser;
+pub mod hook_receiver;
 pub mod prometheus;
 pub mod upstream;
 

@@ -1019,15 +1019,15 @@ fn spawn_acceptor(listener: TcpListener, shared: Arc<Shared>) -> JoinHandle<()> 
         .expect("spawning the upstream acceptor")
 }
 
-struct Request {
-    method: String,
-    target: String,
+pub(crate) struct Request {
+    pub(crate) method: String,
+    pub(crate) target: String,
     version: String,
-    headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(key, _)| key == name)
@@ -1043,7 +1043,7 @@ impl Request {
     }
 }
 
-enum ReadError {
+pub(crate) enum ReadError {
     /// The peer closed (or the connection was shut down) between requests.
     Closed,
     Bad(&'static str),
@@ -1071,7 +1071,7 @@ fn read_line(reader: &mut BufReader<TcpStream>) -> Result<String, ReadError> {
     String::from_utf8(line).map_err(|_| ReadError::Bad("header is not UTF-8"))
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Request, ReadError> {
+pub(crate) fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Request, ReadError> {
     let mut line = read_line(reader)?;
     // RFC 9112 §2.2: ignore empty lines before the request line.
     while line.is_empty() {

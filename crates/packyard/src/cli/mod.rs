@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use composer::package_name::PackageName;
 
 mod access;
+mod webhooks;
 
 use access::{AccessCommand, GroupCommand, TokenCommand, UserCommand};
 
@@ -53,6 +54,9 @@ enum Command {
     /// Publish and withdraw security advisories for private packages (`composer audit`).
     #[command(subcommand)]
     Advisory(AdvisoryCommand),
+    /// Manage outgoing webhooks and see their deliveries.
+    #[command(subcommand)]
+    Webhook(webhooks::WebhookCommand),
     /// Show background jobs, newest first.
     Jobs {
         /// Only jobs in this state: queued, running, succeeded or failed.
@@ -213,6 +217,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Advisory(command) => advisory(settings, command).await,
+        Command::Webhook(command) => webhooks::run(settings, command).await,
         Command::Jobs { state, limit } => list_jobs(settings, state.as_deref(), limit).await,
         Command::Mirror(MirrorCommand::Approve { alias, names }) => {
             mirror_approve(settings, &alias, &names).await

@@ -26,6 +26,34 @@ pub struct VcsPackage {
     pub scan_report: Option<String>,
 }
 
+/// How a scan changed one version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Added,
+    Updated,
+    Removed,
+}
+
+/// One version a scan added, changed or removed (as it was, when removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionChange {
+    pub kind: ChangeKind,
+    pub version: String,
+    pub version_normalized: String,
+    pub reference: String,
+}
+
+impl VersionChange {
+    fn of(kind: ChangeKind, version: &VersionRecord) -> Self {
+        VersionChange {
+            kind,
+            version: version.version.clone(),
+            version_normalized: version.version_normalized.clone(),
+            reference: version.reference.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewVcsPackage {
     pub name: String,
@@ -159,13 +187,13 @@ impl Db {
 
     /// Makes the package's versions exactly `versions`: new ones are added, changed ones
     /// replaced, vanished ones removed. Unchanged versions keep their rows (and their
-    /// built dist's shasum). Returns whether anything changed; only then is the package
-    /// marked changed.
+    /// built dist's shasum). Returns what changed; only when something did is the
+    /// package marked changed.
     pub async fn replace_versions(
         &self,
         package: &str,
         versions: &[VersionRecord],
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<Vec<VersionChange>, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {VERSION_COLUMNS} FROM versions v JOIN packages p ON p.id = v.package_id WHERE p.name = $1"
@@ -197,11 +225,18 @@ impl Db {
             })
             .collect();
         if changed.is_empty() && vanished.is_empty() {
-            return Ok(false);
+            return Ok(Vec::new());
         }
         let package_id = bump_stamp(&mut tx, package).await?;
+        let mut report = Vec::with_capacity(changed.len() + vanished.len());
         for version in changed {
             upsert_version(&mut tx, package_id, version).await?;
+            let kind = if existing.contains_key(&version.version_normalized) {
+                ChangeKind::Updated
+            } else {
+                ChangeKind::Added
+            };
+            report.push(VersionChange::of(kind, version));
         }
         for normalized in vanished {
             sqlx::query("DELETE FROM versions WHERE package_id = $1 AND version_normalized = $2")
@@ -209,9 +244,13 @@ impl Db {
                 .bind(normalized)
                 .execute(&mut *tx)
                 .await?;
+            report.push(VersionChange::of(
+                ChangeKind::Removed,
+                &existing[normalized],
+            ));
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(report)
     }
 
     /// Records the sha1 of a dist built for a version, if the version still points at
@@ -298,9 +337,10 @@ mod tests {
                 .unwrap();
             let stamp = db.package_stamps().await.unwrap()[0].updated_at;
             assert!(
-                !db.replace_versions("acme/lib", &[version("1.0.0", "a"), version("1.1.0", "b")])
+                db.replace_versions("acme/lib", &[version("1.0.0", "a"), version("1.1.0", "b")])
                     .await
                     .unwrap()
+                    .is_empty()
             );
             assert_eq!(
                 db.package_stamps().await.unwrap()[0].updated_at,
@@ -313,11 +353,19 @@ mod tests {
                 metadata: r#"{"description":"new"}"#.into(),
                 ..version("1.0.0", "a")
             };
-            assert!(
-                db.replace_versions("acme/lib", &[retitled, version("1.1.0", "b")])
-                    .await
-                    .unwrap()
-            );
+            let changes = db
+                .replace_versions("acme/lib", &[retitled, version("1.1.0", "b")])
+                .await
+                .unwrap();
+            let kinds = |changes: &[VersionChange]| -> Vec<(ChangeKind, String)> {
+                let mut kinds: Vec<_> = changes
+                    .iter()
+                    .map(|c| (c.kind, c.version.clone()))
+                    .collect();
+                kinds.sort_by(|a, b| a.1.cmp(&b.1));
+                kinds
+            };
+            assert_eq!(kinds(&changes), [(ChangeKind::Updated, "1.0.0".into())]);
             assert_eq!(
                 db.find_version("acme/lib", "1.0.0.0")
                     .await
@@ -328,11 +376,23 @@ mod tests {
             );
 
             // 1.1.0 vanished, 1.2.0 appeared; 1.0.0 keeps its built dist's shasum.
-            assert!(
-                db.replace_versions("acme/lib", &[version("1.0.0", "a"), version("1.2.0", "c")])
-                    .await
-                    .unwrap()
+            let changes = db
+                .replace_versions("acme/lib", &[version("1.0.0", "a"), version("1.2.0", "c")])
+                .await
+                .unwrap();
+            assert_eq!(
+                kinds(&changes),
+                [
+                    (ChangeKind::Updated, "1.0.0".into()),
+                    (ChangeKind::Removed, "1.1.0".into()),
+                    (ChangeKind::Added, "1.2.0".into())
+                ]
             );
+            let removed = changes
+                .iter()
+                .find(|c| c.kind == ChangeKind::Removed)
+                .unwrap();
+            assert_eq!(removed.reference, "b");
             let (_, mut rows) = db.package_with_versions("acme/lib").await.unwrap().unwrap();
             rows.sort_by(|a, b| a.version.cmp(&b.version));
             let summary: Vec<_> = rows

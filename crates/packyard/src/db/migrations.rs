@@ -23,6 +23,10 @@ const SQLITE: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/sqlite/0010_mirror_downloads.sql"),
     ),
+    (
+        11,
+        include_str!("../../migrations/sqlite/0011_webhooks.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_core.sql")),
@@ -43,6 +47,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         10,
         include_str!("../../migrations/postgres/0010_mirror_downloads.sql"),
+    ),
+    (
+        11,
+        include_str!("../../migrations/postgres/0011_webhooks.sql"),
     ),
 ];
 

@@ -13,16 +13,20 @@ mod packages;
 mod tokens;
 mod users;
 mod web;
+mod webhooks;
 
 pub use access::{AccessRules, GroupChange, GroupRow};
 pub use advisories::AdvisoryRow;
 pub use downloads::DAY_MS;
-pub use git_packages::{NewVcsPackage, ScanRecord, VCS_KIND, VcsPackage};
+pub use git_packages::{
+    ChangeKind, NewVcsPackage, ScanRecord, VCS_KIND, VcsPackage, VersionChange,
+};
 pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
 pub use packages::{PackageStamp, VersionRecord};
 pub use tokens::TokenRow;
 pub use users::{Role, User, UserChange};
 pub use web::Session;
+pub use webhooks::{AttemptRow, DeliveryRow, NewWebhook, WebhookRow};
 
 use std::time::Duration;
 

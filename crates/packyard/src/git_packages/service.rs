@@ -11,9 +11,12 @@ use super::GitPackageError;
 use super::repository::{Credentials, Repository};
 use super::scan::{ScanOutcome, scan};
 use crate::app::App;
-use crate::db::{NewVcsPackage, ScanRecord, VcsPackage, VersionRecord, is_unique_violation};
+use crate::db::{
+    ChangeKind, NewVcsPackage, ScanRecord, VcsPackage, VersionRecord, is_unique_violation,
+};
 use crate::redact;
 use crate::repository_url;
+use crate::webhooks::{self, Event, Occurrence};
 
 #[derive(Debug, Clone, Default)]
 pub struct AddRequest {
@@ -110,6 +113,11 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPacka
     store_readme(app, &package, &versions, readme).await?;
     app.metadata.package_changed(&package).await?;
     tracing::info!(%package, versions = found.rows.len(), skipped = found.skipped.len(), "git package added");
+    // One event for the package, not one per tag it came with.
+    let added = Occurrence::new(Event::NewPackage, &package)
+        .with("repository_url", json!(redact::public(&url)))
+        .with("versions", json!(found.rows.len()));
+    webhooks::emit(app, &[added]).await;
     if app.settings.prebuild_dists {
         super::dists::build_all(app, &package).await;
     }
@@ -147,6 +155,12 @@ pub async fn rescan(app: &App, name: &str) -> Result<ScanSummary, GitPackageErro
                 ..ScanRecord::default()
             };
             app.db.record_scan(name, &record).await?;
+            // Told once when a package starts failing, not at every scheduled scan.
+            if package.scan_error.is_none() {
+                let failed = Occurrence::new(Event::UpdateFailed, &package.name)
+                    .with("error", json!(error.to_string()));
+                webhooks::emit(app, &[failed]).await;
+            }
             Err(error)
         }
     }
@@ -217,12 +231,31 @@ async fn scan_package(app: &App, package: &VcsPackage) -> Result<ScanSummary, Gi
         &versions,
         &skipped,
     );
-    let changed = app.db.replace_versions(&package.name, &found.rows).await?;
+    let version_changes = app.db.replace_versions(&package.name, &found.rows).await?;
+    let changed = !version_changes.is_empty();
     // After the versions: the README is shown only with the version it came from.
     store_readme(app, &package.name, &versions, readme).await?;
     app.db.record_scan(&package.name, &found.record).await?;
     if changed {
         app.metadata.package_changed(&package.name).await?;
+        let occurrences: Vec<Occurrence> = version_changes
+            .iter()
+            .map(|change| {
+                let event = match change.kind {
+                    ChangeKind::Added => Event::NewRelease,
+                    ChangeKind::Updated => Event::UpdateRelease,
+                    ChangeKind::Removed => Event::DeleteRelease,
+                };
+                Occurrence::release(
+                    event,
+                    &package.name,
+                    &change.version,
+                    &change.version_normalized,
+                    &change.reference,
+                )
+            })
+            .collect();
+        webhooks::emit(app, &occurrences).await;
         if app.settings.prebuild_dists {
             super::dists::build_all(app, &package.name).await;
         }

@@ -121,7 +121,7 @@ pub fn scope_for(path: &str) -> Scope {
         || path.starts_with("/api/advisories")
     {
         Scope::PackagesAll
-    } else if HOOKS.contains(&path) {
+    } else if HOOKS.contains(&path) || path.starts_with("/api/webhooks") {
         Scope::Webhooks
     } else if path.starts_with("/api/jobs/") || path.starts_with("/api/packages") {
         Scope::PackagesRead

@@ -12,6 +12,7 @@ mod listing;
 mod mirror;
 mod observe;
 mod paths;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -95,6 +96,13 @@ pub fn router(app: Arc<App>) -> Router {
             get(advisories::list).post(advisories::create),
         )
         .route("/api/advisories/{id}", delete(advisories::remove))
+        .route("/api/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/api/webhooks/{name}", delete(webhooks::remove))
+        .route("/api/webhooks/{name}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/api/webhooks/deliveries/{id}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route(
             "/api/users",
             get(admin::list_users).post(admin::create_user),

@@ -30,8 +30,10 @@ pub async fn observe(matched: Option<MatchedPath>, request: Request, next: Next)
         .unwrap_or_else(new_request_id);
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = request.method().clone();
-    // At WARN, so that warnings and errors carry the id with the default filters.
-    let span = tracing::warn_span!("request", id = %id.to_str().unwrap_or_default());
+    // At INFO, with the request lines: with the default filter (`info`) every line
+    // written while the request runs carries its id; with `RUST_LOG=warn` neither
+    // costs anything on the hot path.
+    let span = tracing::info_span!("request", id = %id.to_str().unwrap_or_default());
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();

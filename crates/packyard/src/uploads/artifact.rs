@@ -93,6 +93,8 @@ pub struct Published {
     pub version_normalized: String,
     pub reference: String,
     pub outcome: Outcome,
+    /// Whether this upload made the package (its first version).
+    pub new_package: bool,
 }
 
 pub async fn publish(
@@ -107,12 +109,13 @@ pub async fn publish(
         .map_err(|e| UploadError::Io(std::io::Error::other(e)))??;
     let identity = identify(&manifest, &request)?;
 
-    if let Some(package) = db.find_package(&identity.package).await?
+    let found = db.find_package(&identity.package).await?;
+    if let Some(package) = &found
         && package.kind != KIND
     {
         return Err(UploadError::WrongKind {
-            package: package.name,
-            kind: package.kind,
+            package: package.name.clone(),
+            kind: package.kind.clone(),
         });
     }
     let existing = db
@@ -136,6 +139,7 @@ pub async fn publish(
         version_normalized: identity.version_normalized.clone(),
         reference: archive.sha1.clone(),
         outcome: outcome.clone(),
+        new_package: found.is_none(),
     };
     if outcome == Outcome::Unchanged {
         return Ok(published);

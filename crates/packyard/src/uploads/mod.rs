@@ -5,6 +5,7 @@ pub mod archive_file;
 pub mod artifact;
 
 use crate::app::App;
+use crate::webhooks::{self, Event, Occurrence};
 use archive_file::ArchiveFile;
 use artifact::{Outcome, PublishRequest, Published, UploadError};
 
@@ -19,5 +20,28 @@ pub async fn upload(
     if published.outcome != Outcome::Unchanged {
         app.metadata.package_changed(&published.package).await?;
     }
+    webhooks::emit(app, &occurrences(&published)).await;
     Ok(published)
+}
+
+/// What an upload tells the outgoing webhooks.
+fn occurrences(published: &Published) -> Vec<Occurrence<'_>> {
+    let release = |event| {
+        Occurrence::release(
+            event,
+            &published.package,
+            &published.version,
+            &published.version_normalized,
+            &published.reference,
+        )
+    };
+    match published.outcome {
+        Outcome::Created if published.new_package => vec![
+            Occurrence::new(Event::NewPackage, &published.package),
+            release(Event::NewRelease),
+        ],
+        Outcome::Created => vec![release(Event::NewRelease)],
+        Outcome::Replaced => vec![release(Event::UpdateRelease)],
+        Outcome::Unchanged => Vec::new(),
+    }
 }

@@ -134,5 +134,8 @@ pub async fn delete(
     // Gone here at once; the other replicas notice within their refresh.
     app.metadata.refresh().await?;
     tracing::info!(package = %name.as_str(), by = %admin.name, "package deleted");
+    let deleted =
+        crate::webhooks::Occurrence::new(crate::webhooks::Event::DeletePackage, name.as_str());
+    crate::webhooks::emit(&app, &[deleted]).await;
     Ok(see_other("/admin/packages"))
 }

@@ -1,0 +1,106 @@
+//! The outgoing webhooks API (admins, token scope `webhooks`): `GET`/`POST
+//! /api/webhooks`, `DELETE /api/webhooks/{name}`, `GET
+//! /api/webhooks/{name}/deliveries` and `POST
+//! /api/webhooks/deliveries/{id}/redeliver`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::ApiError;
+use super::access::{Admin, query_param};
+use super::admin::parse_body;
+use crate::app::App;
+use crate::webhooks::{self, DeliveryView, HookSpec, HookView, WebhookError};
+
+/// Deliveries listed unless `?limit=` asks for fewer or more (at most 500).
+const DEFAULT_DELIVERIES: i64 = 50;
+
+pub async fn list(State(app): State<Arc<App>>, _admin: Admin) -> Result<Response, ApiError> {
+    let hooks = app.db.webhooks().await?;
+    let views: Vec<HookView> = hooks.iter().map(HookView::of).collect();
+    Ok(Json(json!({"webhooks": views})).into_response())
+}
+
+/// `201` with the hook and its secret, shown this once.
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Admin(admin): Admin,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let spec: HookSpec = parse_body(
+        &body,
+        r#"{"name": "ci", "url": "https://...", "events": ["new_release", ...], "package"?: "acme/*", "secret"?: "..."}"#,
+    )?;
+    let (hook, secret) = webhooks::create(&app, spec).await?;
+    tracing::info!(hook = %hook.name, by = %admin.name, "webhook created");
+    let mut answer = serde_json::to_value(HookView::of(&hook)).expect("a hook serializes");
+    answer["secret"] = json!(secret);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+pub async fn remove(
+    State(app): State<Arc<App>>,
+    Admin(admin): Admin,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    webhooks::remove(&app, &name).await?;
+    tracing::info!(hook = %name, by = %admin.name, "webhook removed");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn deliveries(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let limit = match query.as_deref().and_then(|q| query_param(q, "limit")) {
+        None => DEFAULT_DELIVERIES,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| ApiError::bad_request("limit: a number from 1 to 500"))?,
+    };
+    if app.db.webhook(&name).await?.is_none() {
+        return Err(WebhookError::Unknown(name).into());
+    }
+    let deliveries: Vec<DeliveryView> = app
+        .db
+        .deliveries(&name, limit)
+        .await?
+        .into_iter()
+        .map(|(delivery, attempts)| DeliveryView::of(delivery, attempts))
+        .collect();
+    Ok(Json(json!({"deliveries": deliveries})).into_response())
+}
+
+/// `202` with the job that makes the attempts.
+pub async fn redeliver(
+    State(app): State<Arc<App>>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = webhooks::redeliver(&app, &id).await?;
+    tracing::info!(delivery = %id, by = %admin.name, "webhook redelivery queued");
+    Ok((StatusCode::ACCEPTED, Json(json!({"job": job}))).into_response())
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(error: WebhookError) -> Self {
+        match error {
+            WebhookError::Unknown(_) | WebhookError::UnknownDelivery(_) => {
+                ApiError::not_found(error.to_string())
+            }
+            WebhookError::Exists(_) => ApiError::new(StatusCode::CONFLICT, error.to_string()),
+            WebhookError::Database(e) => e.into(),
+            _ => ApiError::bad_request(error.to_string()),
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! The outbound network policy: which addresses packyard may connect to when it
+//! fetches a URL someone else chose (an outgoing webhook's URL today; repository and
+//! mirror URLs are to share it).
+//!
+//! By default loopback, link-local (where cloud metadata endpoints live), unspecified
+//! and multicast addresses are refused, and everything else — private ranges
+//! included, where internal git servers and receivers live — is allowed. Operators
+//! widen or tighten that with CIDR lists, `PACKYARD_ALLOW_NETWORKS` and
+//! `PACKYARD_DENY_NETWORKS`; the most specific network that contains an address
+//! decides, an operator's list before a default of the same size, a deny before an
+//! allow.
+//!
+//! The check runs on the addresses a name resolves to, and the connection is made to
+//! exactly those addresses (the resolver below is the client's): a name that resolves
+//! to an allowed address for the check and a refused one for the connection cannot
+//! slip through. Literal IP hosts never reach a resolver, so [`NetworkPolicy::check_url`]
+//! checks them before the request.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+/// An IP network, `10.0.0.0/8` or `fd00::/8`; a bare address is a single host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn parse(text: &str) -> Option<Network> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let address: IpAddr = address.trim().parse().ok()?;
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(prefix) => prefix.trim().parse::<u8>().ok().filter(|p| *p <= max)?,
+            None => max,
+        };
+        Some(Network { address, prefix })
+    }
+
+    const fn v4(octets: [u8; 4], prefix: u8) -> Network {
+        Network {
+            address: IpAddr::V4(Ipv4Addr::new(octets[0], octets[1], octets[2], octets[3])),
+            prefix,
+        }
+    }
+
+    const fn v6(segments: [u16; 8], prefix: u8) -> Network {
+        let [s0, s1, s2, s3, s4, s5, s6, s7] = segments;
+        Network {
+            address: IpAddr::V6(Ipv6Addr::new(s0, s1, s2, s3, s4, s5, s6, s7)),
+            prefix,
+        }
+    }
+
+    pub fn contains(&self, address: IpAddr) -> bool {
+        match (self.address, address) {
+            (IpAddr::V4(network), IpAddr::V4(address)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(network) & mask == u32::from(address) & mask
+            }
+            (IpAddr::V6(network), IpAddr::V6(address)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(network) & mask == u128::from(address) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix)
+    }
+}
+
+/// Refused unless an operator allows them.
+const REFUSED_BY_DEFAULT: [Network; 8] = [
+    Network::v4([127, 0, 0, 0], 8),
+    Network::v4([169, 254, 0, 0], 16),
+    Network::v4([0, 0, 0, 0], 8),
+    Network::v4([224, 0, 0, 0], 4),
+    Network::v4([255, 255, 255, 255], 32),
+    Network::v6([0, 0, 0, 0, 0, 0, 0, 1], 128),
+    Network::v6([0, 0, 0, 0, 0, 0, 0, 0], 128),
+    Network::v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10),
+];
+/// IPv6 multicast, kept apart to keep the table above readable.
+const IPV6_MULTICAST: Network = Network::v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkPolicy {
+    allow: Vec<Network>,
+    deny: Vec<Network>,
+}
+
+/// Why a URL may not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error(
+        "{address} is in {network}, which outgoing connections may not reach (allow it with PACKYARD_ALLOW_NETWORKS)"
+    )]
+    Address { address: IpAddr, network: Network },
+    #[error("{0} is not an http or https URL")]
+    Scheme(String),
+    #[error("{0} is not a URL")]
+    Malformed(String),
+}
+
+impl NetworkPolicy {
+    /// The policy of `PACKYARD_ALLOW_NETWORKS` and `PACKYARD_DENY_NETWORKS`
+    /// (comma-separated CIDRs), as read by `lookup`.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<NetworkPolicy> {
+        let list = |name: &str| -> anyhow::Result<Vec<Network>> {
+            lookup(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| {
+                    Network::parse(item).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{name}: {item:?} is not a network such as 10.0.0.0/8 or fd00::/8"
+                        )
+                    })
+                })
+                .collect()
+        };
+        Ok(NetworkPolicy {
+            allow: list("PACKYARD_ALLOW_NETWORKS")?,
+            deny: list("PACKYARD_DENY_NETWORKS")?,
+        })
+    }
+
+    /// Whether connections to `address` are allowed.
+    pub fn check(&self, address: IpAddr) -> Result<(), Refused> {
+        // An IPv4-mapped IPv6 address reaches the IPv4 host: judge it as that host.
+        let address = match address {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+            IpAddr::V4(_) => address,
+        };
+        // (prefix, rank, allowed): longer prefixes first, then operator lists before
+        // defaults, then deny before allow.
+        let mut decision: Option<(u8, u8, bool, Network)> = None;
+        let mut consider = |network: &Network, rank: u8, allowed: bool| {
+            if !network.contains(address) {
+                return;
+            }
+            let better = decision.is_none_or(|(prefix, best_rank, _, _)| {
+                network.prefix > prefix || (network.prefix == prefix && rank > best_rank)
+            });
+            if better {
+                decision = Some((network.prefix, rank, allowed, *network));
+            }
+        };
+        for network in REFUSED_BY_DEFAULT.iter().chain([&IPV6_MULTICAST]) {
+            consider(network, 0, false);
+        }
+        for network in &self.allow {
+            consider(network, 1, true);
+        }
+        for network in &self.deny {
+            consider(network, 2, false);
+        }
+        match decision {
+            Some((_, _, false, network)) => Err(Refused::Address { address, network }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks what can be checked of `url` before any lookup: its scheme, and its host
+    /// when that is a literal address.
+    pub fn check_url(&self, url: &str) -> Result<reqwest::Url, Refused> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| Refused::Malformed(url.to_owned()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Refused::Scheme(url.to_owned()));
+        }
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| Refused::Malformed(url.to_owned()))?;
+        // IPv6 hosts come in brackets; the URL parser has already normalised IPv4
+        // spellings such as `0x7f.1` to dotted quads.
+        if let Ok(address) = host.trim_start_matches('[').trim_end_matches(']').parse() {
+            self.check(address)?;
+        }
+        Ok(parsed)
+    }
+
+    /// A DNS resolver for reqwest that answers only the allowed addresses of a name,
+    /// and fails, naming the policy, when none is left.
+    pub fn resolver(&self) -> Arc<PolicyResolver> {
+        Arc::new(PolicyResolver {
+            policy: self.clone(),
+        })
+    }
+}
+
+pub struct PolicyResolver {
+    policy: NetworkPolicy,
+}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refusal = None;
+            let allowed: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|address| match policy.check(address.ip()) {
+                    Ok(()) => true,
+                    Err(refused) => {
+                        refusal.get_or_insert(refused);
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() {
+                let reason = refusal.map_or_else(
+                    || format!("{host} has no address"),
+                    |refused| format!("{host}: {refused}"),
+                );
+                return Err(reason.into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(allow: &str, deny: &str) -> NetworkPolicy {
+        NetworkPolicy::from_env(|name| match name {
+            "PACKYARD_ALLOW_NETWORKS" => Some(allow.to_owned()),
+            "PACKYARD_DENY_NETWORKS" => Some(deny.to_owned()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn allowed(policy: &NetworkPolicy, address: &str) -> bool {
+        policy.check(address.parse().unwrap()).is_ok()
+    }
+
+    #[test]
+    fn loopback_and_link_local_are_refused_by_default_and_private_ranges_are_not() {
+        let default = NetworkPolicy::default();
+        for refused in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "169.254.169.254",
+            "0.0.0.0",
+            "::1",
+            "::",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "224.0.0.1",
+            "ff02::1",
+        ] {
+            assert!(!allowed(&default, refused), "{refused}");
+        }
+        for fine in [
+            "10.1.2.3",
+            "192.168.0.10",
+            "172.16.5.4",
+            "8.8.8.8",
+            "fd00::1",
+            "2001:db8::1",
+        ] {
+            assert!(allowed(&default, fine), "{fine}");
+        }
+        let refusal = default
+            .check("169.254.169.254".parse().unwrap())
+            .unwrap_err();
+        assert!(refusal.to_string().contains("169.254.0.0/16"), "{refusal}");
+        assert!(refusal.to_string().contains("PACKYARD_ALLOW_NETWORKS"));
+    }
+
+    #[test]
+    fn the_most_specific_network_decides() {
+        let tests = policy("127.0.0.0/8", "");
+        assert!(allowed(&tests, "127.0.0.1"));
+        assert!(!allowed(&tests, "169.254.169.254"));
+        let tight = policy("10.1.0.0/16", "10.0.0.0/8, 127.0.0.1");
+        assert!(!allowed(&tight, "10.2.0.1"));
+        assert!(allowed(&tight, "10.1.0.1"));
+        // An allow of the same size as a deny loses to it.
+        let both = policy("10.0.0.0/8", "10.0.0.0/8");
+        assert!(!allowed(&both, "10.0.0.1"));
+        // The metadata host stays refused when only loopback is allowed.
+        let metadata = policy("127.0.0.0/8", "169.254.169.254/32");
+        assert!(!allowed(&metadata, "169.254.169.254"));
+    }
+
+    #[test]
+    fn networks_are_parsed_strictly() {
+        assert_eq!(
+            Network::parse("10.0.0.0/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(Network::parse("::1").unwrap().to_string(), "::1/128");
+        for bad in [
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "localhost",
+            "::/129",
+            "10.0.0.0/x",
+            "",
+        ] {
+            assert!(Network::parse(bad).is_none(), "{bad}");
+        }
+        let error = NetworkPolicy::from_env(|name| {
+            (name == "PACKYARD_DENY_NETWORKS").then(|| "10.0.0.0/8,nonsense".to_owned())
+        })
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("PACKYARD_DENY_NETWORKS"),
+            "{error}"
+        );
+        assert!(error.to_string().contains("nonsense"), "{error}");
+    }
+
+    #[test]
+    fn literal_hosts_are_checked_before_any_lookup() {
+        let default = NetworkPolicy::default();
+        assert!(default.check_url("http://127.0.0.1:8080/hook").is_err());
+        assert!(default.check_url("http://[::1]/hook").is_err());
+        assert!(default.check_url("http://[::ffff:7f00:1]/hook").is_err());
+        assert!(default.check_url("ftp://example.com/").is_err());
+        assert!(default.check_url("file:///etc/passwd").is_err());
+        assert!(default.check_url("https://hooks.example.com/x").is_ok());
+        assert!(default.check_url("http://10.0.0.5/x").is_ok());
+    }
+}
