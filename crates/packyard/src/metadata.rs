@@ -346,11 +346,11 @@ impl Metadata {
                 return Ok(None);
             }
             if let Some(entry) = state.packages.get(package) {
-                crate::metrics::metrics().cache_read("metadata", true);
+                crate::metrics::metrics().cache_read(crate::metrics::Cache::Metadata, true);
                 return Ok(Some(entry.clone()));
             }
         }
-        crate::metrics::metrics().cache_read("metadata", false);
+        crate::metrics::metrics().cache_read(crate::metrics::Cache::Metadata, false);
         let Some((row, versions)) = self.db.package_with_versions(package).await? else {
             return Ok(None);
         };

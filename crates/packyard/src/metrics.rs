@@ -8,7 +8,7 @@
 //! edge, jobs, mirrors) and must cost no more than an atomic increment and a short
 //! read lock; what only the database knows (queue depth) is read when scraped.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -86,7 +86,12 @@ impl AtomicHistogram {
 
     pub fn observe(&self, seconds: f64) {
         let cells = &self.inner;
-        let bucket = cells.bounds.partition_point(|bound| *bound < seconds);
+        // NaN compares false with every bound: count it in `+Inf` alone.
+        let bucket = if seconds.is_nan() {
+            cells.bounds.len()
+        } else {
+            cells.bounds.partition_point(|bound| *bound < seconds)
+        };
         cells.counts[bucket].fetch_add(1, Ordering::Relaxed);
         // Saturating float-to-int: negative or NaN durations count as 0.
         let nanos = (seconds * 1e9) as u64;
@@ -172,14 +177,79 @@ impl UpstreamOutcome {
     }
 }
 
+/// The in-memory caches whose reads are counted.
+#[derive(Debug, Clone, Copy)]
+pub enum Cache {
+    Metadata = 0,
+    MirrorDocument = 1,
+}
+
+impl Cache {
+    const ALL: [Cache; 2] = [Cache::Metadata, Cache::MirrorDocument];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Cache::Metadata => "metadata",
+            Cache::MirrorDocument => "mirror_document",
+        }
+    }
+}
+
+/// One route and status's counters: shared handles onto the families' cells.
+#[derive(Clone)]
+struct RouteHandles {
+    requests: Counter,
+    latency: AtomicHistogram,
+    bytes: Counter,
+}
+
+/// A hasher for keys that are already well spread (addresses, small numbers).
+#[derive(Default)]
+struct FoldHasher(u64);
+
+impl std::hash::Hasher for FoldHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.write_u64(u64::from(*byte));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+
+    fn write_u16(&mut self, value: u16) {
+        self.write_u64(u64::from(value));
+    }
+}
+
+type RouteKey = (usize, usize, u16);
+
+thread_local! {
+    /// Per thread, the handles of each (route, status) seen: each HTTP thread serves
+    /// its own connections, so this is never contended.
+    static ROUTE_HANDLES: std::cell::RefCell<
+        HashMap<RouteKey, RouteHandles, std::hash::BuildHasherDefault<FoldHasher>>,
+    > = std::cell::RefCell::default();
+}
+
 pub struct Metrics {
     registry: Registry,
+    /// `cache_reads` handles by [`Cache`], then miss/hit.
+    cache_reads: [[Counter; 2]; 2],
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, AtomicHistogram>,
     bytes: Family<RouteLabels, Counter>,
     upstream: Family<UpstreamLabels, Counter>,
     coalesced: Family<WorkLabels, Counter>,
-    cache: Family<CacheLabels, Counter>,
     jobs: Family<JobLabels, Counter>,
     queue: Family<StateLabels, Gauge>,
     scans: AtomicHistogram,
@@ -279,14 +349,24 @@ impl Metrics {
             webhook_attempts.clone(),
         );
         registry.register_collector(Box::new(StorageCollector));
+        let cache_reads = Cache::ALL.map(|which| {
+            ["miss", "hit"].map(|result| {
+                cache
+                    .get_or_create(&CacheLabels {
+                        cache: which.as_str(),
+                        result,
+                    })
+                    .clone()
+            })
+        });
         Metrics {
             registry,
+            cache_reads,
             requests,
             latency,
             bytes,
             upstream,
             coalesced,
-            cache,
             jobs,
             queue,
             scans,
@@ -295,16 +375,34 @@ impl Metrics {
         }
     }
 
-    /// One answered HTTP request.
+    /// One answered HTTP request. `route` is the router's template: its address is
+    /// stable for the router's life, which keys a per-thread table of this route's
+    /// counters, so that the hot path neither hashes the text nor takes a lock.
     pub fn request(&self, route: &str, status: u16, seconds: f64, body_bytes: Option<u64>) {
-        let route = interned(route);
-        self.requests
-            .get_or_create(&RequestLabels { route, status })
-            .inc();
-        let route = RouteLabels { route };
-        self.latency.get_or_create(&route).observe(seconds);
+        let key = (route.as_ptr() as usize, route.len(), status);
+        let handles = ROUTE_HANDLES.with_borrow_mut(|table| {
+            table
+                .entry(key)
+                .or_insert_with(|| self.route_handles(route, status))
+                .clone()
+        });
+        handles.requests.inc();
+        handles.latency.observe(seconds);
         if let Some(bytes) = body_bytes {
-            self.bytes.get_or_create(&route).inc_by(bytes);
+            handles.bytes.inc_by(bytes);
+        }
+    }
+
+    fn route_handles(&self, route: &str, status: u16) -> RouteHandles {
+        let route = interned(route);
+        let labels = RouteLabels { route };
+        RouteHandles {
+            requests: self
+                .requests
+                .get_or_create(&RequestLabels { route, status })
+                .clone(),
+            latency: self.latency.get_or_create(&labels).clone(),
+            bytes: self.bytes.get_or_create(&labels).clone(),
         }
     }
 
@@ -322,11 +420,8 @@ impl Metrics {
         self.coalesced.get_or_create(&WorkLabels { work }).inc();
     }
 
-    pub fn cache_read(&self, cache: &'static str, hit: bool) {
-        let result = if hit { "hit" } else { "miss" };
-        self.cache
-            .get_or_create(&CacheLabels { cache, result })
-            .inc();
+    pub fn cache_read(&self, cache: Cache, hit: bool) {
+        self.cache_reads[cache as usize][usize::from(hit)].inc();
     }
 
     pub fn job_finished(&self, kind: &str, succeeded: bool) {
@@ -415,20 +510,6 @@ fn prometheus_text(openmetrics: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::prometheus_text;
-
-    #[test]
-    fn counter_families_carry_their_sample_names() {
-        let openmetrics = "# HELP a_requests Requests.\n# TYPE a_requests counter\na_requests_total{route=\"/p2/{vendor}\"} 3\n# HELP a_jobs Jobs.\n# TYPE a_jobs gauge\na_jobs 1\n# EOF\n";
-        assert_eq!(
-            prometheus_text(openmetrics),
-            "# HELP a_requests_total Requests.\n# TYPE a_requests_total counter\na_requests_total{route=\"/p2/{vendor}\"} 3\n# HELP a_jobs Jobs.\n# TYPE a_jobs gauge\na_jobs 1\n"
-        );
-    }
-}
-
 /// The storage crate's own counters, read at each scrape.
 #[derive(Debug)]
 struct StorageCollector;
@@ -473,5 +554,45 @@ impl Collector for StorageCollector {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AtomicHistogram, prometheus_text};
+    use prometheus_client::registry::Registry;
+
+    #[test]
+    fn counter_families_carry_their_sample_names() {
+        let openmetrics = "# HELP a_requests Requests.\n# TYPE a_requests counter\na_requests_total{route=\"/p2/{vendor}\"} 3\n# HELP a_jobs Jobs.\n# TYPE a_jobs gauge\na_jobs 1\n# EOF\n";
+        assert_eq!(
+            prometheus_text(openmetrics),
+            "# HELP a_requests_total Requests.\n# TYPE a_requests_total counter\na_requests_total{route=\"/p2/{vendor}\"} 3\n# HELP a_jobs Jobs.\n# TYPE a_jobs gauge\na_jobs 1\n"
+        );
+    }
+
+    #[test]
+    fn atomic_histograms_encode_cumulative_buckets() {
+        let histogram = AtomicHistogram::new([0.1, 1.0].into_iter());
+        for seconds in [0.05, 0.1, 0.5, 3.0, f64::NAN] {
+            histogram.observe(seconds);
+        }
+        let mut registry = Registry::default();
+        registry.register("took_seconds", "Time.", histogram.clone());
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode_registry(&mut text, &registry).unwrap();
+        // 0.05 and 0.1 are <= 0.1; 0.5 is <= 1; 3 and NaN only in +Inf (NaN adds 0 s).
+        for line in [
+            "took_seconds_sum 3.65",
+            "took_seconds_count 5",
+            "took_seconds_bucket{le=\"0.1\"} 2",
+            "took_seconds_bucket{le=\"1.0\"} 3",
+            "took_seconds_bucket{le=\"+Inf\"} 5",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
+        }
     }
 }

@@ -132,6 +132,6 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/packages/{vendor}/{package}", get(admin::get_package))
         .merge(crate::web::routes())
         .fallback(error::not_found)
-        .layer(axum::middleware::from_fn(observe::observe))
+        .layer(observe::ObserveLayer)
         .with_state(app)
 }

@@ -1,52 +1,135 @@
-//! What every request leaves behind: a request id (the client's `X-Request-Id` when it
-//! is a plain token of at most 64 characters, else a new one), sent back in the
-//! response and carried by every log line written while the request runs; one log
-//! line with the method, route template, status and duration; and the request
-//! metrics. The route is the template (`/p2/{vendor}/{file}`), never the path or query,
-//! which may carry `?token=`.
+//! What every request leaves behind: the request metrics; and, while request lines are
+//! logged (`info` for `packyard::http`, the default), a request id (the client's
+//! `X-Request-Id` when it is a plain token of at most 64 characters, else a new one),
+//! sent back in the response and carried by every log line written while the request
+//! runs, and one line with the method, route template, status and duration. The route
+//! is the template (`/p2/{vendor}/{file}`), never the path or query, which may carry
+//! `?token=`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::Next;
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use tracing::Instrument;
+use tracing::Span;
 
 use super::ApiError;
 use crate::app::App;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub async fn observe(matched: Option<MatchedPath>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .filter(|value| is_plain_id(value.as_bytes()))
-        .cloned()
-        .unwrap_or_else(new_request_id);
-    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let method = request.method().clone();
-    // At INFO, with the request lines: with the default filter (`info`) every line
-    // written while the request runs carries its id; with `RUST_LOG=warn` neither
-    // costs anything on the hot path.
-    let span = tracing::info_span!("request", id = %id.to_str().unwrap_or_default());
-    let mut response = next.run(request).instrument(span.clone()).await;
-    let status = response.status().as_u16();
-    let seconds = started.elapsed().as_secs_f64();
-    let body_bytes = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok()?.parse().ok());
-    crate::metrics::metrics().request(route, status, seconds, body_bytes);
-    span.in_scope(|| {
-        tracing::info!(target: "packyard::http", %method, route, status, duration_ms = seconds * 1000.0, "request");
-    });
-    response.headers_mut().insert(REQUEST_ID.clone(), id);
-    response
+/// The layer every route is wrapped in (see the module's comment). A tower layer
+/// rather than `axum::middleware::from_fn`, which boxes the inner service and the
+/// future of every request: here the request passes through one small struct.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ObserveLayer;
+
+impl<S> tower::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for Observe<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Observed<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let given = request
+            .headers()
+            .get(&REQUEST_ID)
+            .filter(|value| is_plain_id(value.as_bytes()))
+            .cloned();
+        // With request lines off (`RUST_LOG=warn`), no id is made and no span opened:
+        // the hot path pays only for the metrics. A client's own id still comes back.
+        let (id, span, method) = if tracing::enabled!(target: "packyard::http", tracing::Level::INFO)
+        {
+            let id = given.unwrap_or_else(new_request_id);
+            let span = tracing::info_span!("request", id = %id.to_str().unwrap_or_default());
+            (Some(id), span, Some(request.method().clone()))
+        } else {
+            (given, Span::none(), None)
+        };
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        Observed {
+            inner,
+            span,
+            started,
+            route,
+            method,
+            id,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's answer on its way out: when it is ready, it is counted, logged
+    /// and given its `X-Request-Id`.
+    pub struct Observed<F> {
+        #[pin]
+        inner: F,
+        span: Span,
+        started: Instant,
+        route: Option<MatchedPath>,
+        method: Option<Method>,
+        id: Option<HeaderValue>,
+    }
+}
+
+impl<F, E> Future for Observed<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let mut response = match std::task::ready!(this.inner.poll(cx)) {
+            Ok(response) => response,
+            Err(error) => return Poll::Ready(Err(error)),
+        };
+        let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let status = response.status().as_u16();
+        let seconds = this.started.elapsed().as_secs_f64();
+        let body_bytes = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse().ok());
+        crate::metrics::metrics().request(route, status, seconds, body_bytes);
+        if let Some(method) = this.method.take() {
+            tracing::info!(target: "packyard::http", %method, route, status, duration_ms = seconds * 1000.0, "request");
+        }
+        if let Some(id) = this.id.take() {
+            response.headers_mut().insert(REQUEST_ID.clone(), id);
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// Ids clients may choose: letters, digits, `.`, `_`, `-`, at most 64.

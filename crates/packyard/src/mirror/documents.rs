@@ -160,7 +160,7 @@ impl Documents {
     ) -> Result<Option<Arc<MirroredDoc>>, DocumentError> {
         let key = format!("{}/{path}", mirror.alias);
         let held = self.memory.read().unwrap().get(&key).cloned();
-        crate::metrics::metrics().cache_read("mirror_document", held.is_some());
+        crate::metrics::metrics().cache_read(crate::metrics::Cache::MirrorDocument, held.is_some());
         if let Some(doc) = held {
             if !self.refresh_if_stale(mirror, &key, path, &doc)
                 && doc.checked_at.elapsed() > STORE_RECHECK
