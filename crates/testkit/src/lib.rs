@@ -223,8 +223,19 @@ impl Service {
     }
 
     /// Pauses the process (SIGSTOP): connections hang instead of failing.
+    /// Stops the process and returns once every thread of it is stopped: `kill -STOP`
+    /// only queues the signal, and a thread still running could answer one more request.
     pub fn pause(&self) {
-        signal(self.child.id(), "STOP");
+        let pid = self.child.id();
+        signal(pid, "STOP");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !all_threads_stopped(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "process {pid} did not stop within 5 s of SIGSTOP"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     pub fn resume(&self) {
@@ -241,6 +252,20 @@ impl Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether every thread of `pid` is in state `T` (stopped), from `/proc`.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            // `pid (comm) state ...`: the state follows the last `)`.
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['T', 't']))
+        })
+    })
 }
 
 fn signal(pid: u32, name: &str) {
