@@ -14,8 +14,13 @@ need_commands() {
     fi
 }
 
-# Builds the release binary into BIN.
+# Builds the release binary into BIN; with PACKYARD_BIN set, uses that binary instead
+# (to compare two builds, e.g. before and after a change, on the same script).
 build_packyard() {
+    if [ -n "${PACKYARD_BIN:-}" ]; then
+        BIN=$PACKYARD_BIN
+        return
+    fi
     cargo build --release --quiet -p packyard
     BIN=$PWD/target/release/packyard
 }

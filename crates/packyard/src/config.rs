@@ -64,6 +64,10 @@ pub struct Settings {
     /// `PACKYARD_JOB_RETRY_BACKOFF` (default 10 s): the wait before a failed job's first
     /// retry; it doubles with each further attempt.
     pub job_retry_backoff: Duration,
+    /// `PACKYARD_CLIENT_TIMEOUT` (default 20 s) and `PACKYARD_MAX_CONNECTIONS` (default
+    /// 4096): how long a client may take to send a request or take its answer, and how
+    /// many connections may be open at once.
+    pub client_limits: crate::http::ClientLimits,
 }
 
 impl std::fmt::Debug for Settings {
@@ -84,6 +88,7 @@ impl std::fmt::Debug for Settings {
             .field("allow_local_repositories", &self.allow_local_repositories)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .field("client_limits", &self.client_limits)
             .field(
                 "mirrors",
                 &self.mirrors.iter().map(|m| &m.alias).collect::<Vec<_>>(),
@@ -187,7 +192,9 @@ impl Settings {
                 .with_context(|| "PACKYARD_JOB_RETRY_BACKOFF: must be at least 1s".to_owned())?,
             None => crate::jobs::JobQueue::DEFAULT_RETRY_BACKOFF,
         };
+        let client_limits = client_limits(&lookup)?;
         Ok(Settings {
+            client_limits,
             network_policy,
             job_retry_backoff,
             storage,
@@ -208,6 +215,27 @@ impl Settings {
             max_upload,
         })
     }
+}
+
+fn client_limits(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<crate::http::ClientLimits> {
+    let mut limits = crate::http::ClientLimits::default();
+    if let Some(value) = lookup("PACKYARD_CLIENT_TIMEOUT") {
+        limits.timeout = parse_interval("PACKYARD_CLIENT_TIMEOUT", &value)?
+            .with_context(|| "PACKYARD_CLIENT_TIMEOUT: must be at least 1s".to_owned())?;
+    }
+    if let Some(value) = lookup("PACKYARD_MAX_CONNECTIONS") {
+        limits.max_connections = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|count| *count > 0)
+            .with_context(|| {
+                format!("PACKYARD_MAX_CONNECTIONS: {value:?} is not a number of connections (at least 1)")
+            })?;
+    }
+    Ok(limits)
 }
 
 /// Comma-separated IP addresses.

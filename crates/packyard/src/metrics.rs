@@ -8,9 +8,9 @@
 //! edge, jobs, mirrors) and must cost no more than an atomic increment and a short
 //! read lock; what only the database knows (queue depth) is read when scraped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
@@ -25,7 +25,7 @@ use prometheus_client::registry::Registry;
 
 use crate::db::{Db, JobState};
 
-/// Route labels are templates (`/p2/{vendor}/{file}`): a few dozen, interned once each
+/// Route labels are the router's templates (`/p2/{vendor}/{file}`), `'static` strings,
 /// so that counting a request allocates nothing.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -36,23 +36,6 @@ struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: &'static str,
-}
-
-/// The one `&'static str` of each route template seen. Templates come from the
-/// router, never from a request, so the set is bounded by the routes.
-fn interned(route: &str) -> &'static str {
-    static ROUTES: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
-    let routes = ROUTES.get_or_init(RwLock::default);
-    if let Some(known) = routes.read().unwrap().get(route) {
-        return known;
-    }
-    let mut routes = routes.write().unwrap();
-    if let Some(known) = routes.get(route) {
-        return known;
-    }
-    let leaked: &'static str = Box::leak(route.to_owned().into_boxed_str());
-    routes.insert(leaked);
-    leaked
 }
 
 /// A histogram that many threads observe at once without a lock: one atomic per
@@ -231,7 +214,8 @@ impl std::hash::Hasher for FoldHasher {
     }
 }
 
-type RouteKey = (usize, usize, u16);
+/// A route template's address (each is one `'static` string) and a status.
+type RouteKey = (usize, u16);
 
 thread_local! {
     /// Per thread, the handles of each (route, status) seen: each HTTP thread serves
@@ -378,23 +362,21 @@ impl Metrics {
     /// One answered HTTP request. `route` is the router's template: its address is
     /// stable for the router's life, which keys a per-thread table of this route's
     /// counters, so that the hot path neither hashes the text nor takes a lock.
-    pub fn request(&self, route: &str, status: u16, seconds: f64, body_bytes: Option<u64>) {
-        let key = (route.as_ptr() as usize, route.len(), status);
-        let handles = ROUTE_HANDLES.with_borrow_mut(|table| {
-            table
+    pub fn request(&self, route: &'static str, status: u16, seconds: f64, body_bytes: Option<u64>) {
+        let key = (route.as_ptr() as usize, status);
+        ROUTE_HANDLES.with_borrow_mut(|table| {
+            let handles = table
                 .entry(key)
-                .or_insert_with(|| self.route_handles(route, status))
-                .clone()
+                .or_insert_with(|| self.route_handles(route, status));
+            handles.requests.inc();
+            handles.latency.observe(seconds);
+            if let Some(bytes) = body_bytes {
+                handles.bytes.inc_by(bytes);
+            }
         });
-        handles.requests.inc();
-        handles.latency.observe(seconds);
-        if let Some(bytes) = body_bytes {
-            handles.bytes.inc_by(bytes);
-        }
     }
 
-    fn route_handles(&self, route: &str, status: u16) -> RouteHandles {
-        let route = interned(route);
+    fn route_handles(&self, route: &'static str, status: u16) -> RouteHandles {
         let labels = RouteLabels { route };
         RouteHandles {
             requests: self

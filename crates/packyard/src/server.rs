@@ -21,6 +21,7 @@ const JOB_CONCURRENCY: usize = 4;
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen;
+    let client_limits = settings.client_limits;
     let app = App::open(settings).await?;
     crate::storage_ops::check(&app.storage).await?;
     app.metadata.spawn_refresher(REFRESH_INTERVAL);
@@ -35,7 +36,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("packyard listening on http://{address}");
     std::io::stdout().flush()?;
     listeners
-        .serve(crate::http::router(app.clone()), shutdown_signal())
+        .serve(
+            crate::http::router(app.clone()),
+            client_limits,
+            shutdown_signal(),
+        )
         .await
         .context("serving HTTP")
 }

@@ -159,6 +159,22 @@ impl FromRequestParts<Arc<App>> for Reader {
     }
 }
 
+/// Any signed-in user; anonymous callers get `401` before a body is read.
+pub struct SignedIn(pub User);
+
+impl FromRequestParts<Arc<App>> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let Caller(user) = Caller::from_request_parts(parts, app).await?;
+        user.map(SignedIn).ok_or_else(|| {
+            ApiError::unauthorized(
+                "authentication required: send HTTP Basic credentials (user name and API token)",
+            )
+        })
+    }
+}
+
 /// A maintainer or an admin: may add packages and trigger updates.
 pub struct Maintainer(pub User);
 

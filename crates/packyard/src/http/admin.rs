@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
-use super::access::{Admin, Caller, Reader};
+use super::access::{Admin, Reader, SignedIn};
 use super::paths::PackagePath;
 use crate::access::check_grant_target;
 use crate::app::App;
@@ -438,20 +438,11 @@ pub async fn delete_group(
 
 // ---- tokens ----
 
-fn signed_in(caller: Caller) -> Result<User, ApiError> {
-    caller.0.ok_or_else(|| {
-        ApiError::unauthorized(
-            "authentication required: send HTTP Basic credentials (user name and API token)",
-        )
-    })
-}
-
 /// `GET /api/tokens`: the caller's tokens, without their secrets.
 pub async fn list_tokens(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    SignedIn(user): SignedIn,
 ) -> Result<Response, ApiError> {
-    let user = signed_in(caller)?;
     let tokens: Vec<Value> = app
         .db
         .tokens_of(&user.name)
@@ -485,10 +476,9 @@ struct TokenBody {
 /// scopes its owner may use: `users` and `groups` are for admins.
 pub async fn create_token(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    SignedIn(user): SignedIn,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let user = signed_in(caller)?;
     let body: TokenBody = parse_body(
         &body,
         r#"{"name": "...", "scopes": [...], "expires": "30d"}"#,
@@ -527,10 +517,9 @@ pub async fn create_token(
 /// `DELETE /api/tokens/{name}`: revokes one of the caller's tokens.
 pub async fn revoke_token(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    SignedIn(user): SignedIn,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let user = signed_in(caller)?;
     if !app.db.revoke_token(&user.name, &name).await? {
         return Err(ApiError::not_found(format!(
             "you have no token named {name}"

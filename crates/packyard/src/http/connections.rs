@@ -4,21 +4,26 @@
 //! written on one thread; nothing it touches is handed between threads.
 //!
 //! Connections speak HTTP/1.1 (what Composer and every package manager use) through
-//! hyper directly: no protocol sniffing, no upgrades.
+//! hyper directly: no protocol sniffing, no upgrades. What a client may cost (timeouts,
+//! header size, open connections) is [`ClientLimits`].
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use hyper::body::Body as _;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use super::ObservedRouter;
+use super::client_limits::{ClientLimits, MAX_HEADER_BYTES, MinRateBody, WriteStallGuard};
 use tower::ServiceExt;
 
 /// How long to wait before accepting again after `accept` failed (out of file
@@ -60,17 +65,23 @@ impl HttpListeners {
         self.address
     }
 
-    /// Serves `router` on every socket until `shutdown` completes, then lets requests
-    /// in flight finish and returns once every connection has closed.
+    /// Serves `router` on every socket under `limits` until `shutdown` completes, then
+    /// lets requests in flight finish and returns once every connection has closed.
     pub async fn serve(
         self,
-        router: Router,
+        router: ObservedRouter,
+        limits: ClientLimits,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
         let mut threads = Vec::new();
         for (index, socket) in self.sockets.into_iter().enumerate() {
-            let router = router.clone();
+            let server = Server {
+                router: router.clone(),
+                limits,
+                slots: slots.clone(),
+            };
             let stopped = stopped.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("http-{index}"))
@@ -81,7 +92,7 @@ impl HttpListeners {
                         .context("starting an HTTP runtime")?
                         .block_on(async move {
                             let listener = TcpListener::from_std(socket)?;
-                            accept_loop(&listener, &router, stopped).await;
+                            server.accept_loop(&listener, stopped).await;
                             Ok(())
                         })
                 })
@@ -102,52 +113,98 @@ impl HttpListeners {
     }
 }
 
-/// Accepts connections until `stopped`, then waits for the open ones to finish.
-async fn accept_loop(listener: &TcpListener, router: &Router, mut stopped: watch::Receiver<bool>) {
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stopped.wait_for(|stop| *stop) => break,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                connections.spawn(serve_connection(
-                    stream,
-                    peer,
-                    router.clone(),
-                    stopped.clone(),
-                ));
-            }
-            Err(error) => {
-                tracing::warn!(%error, "accepting a connection failed");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-            }
-        }
-        // Finished connections are reaped as we go, so the set stays small.
-        while connections.try_join_next().is_some() {}
-    }
-    while connections.join_next().await.is_some() {}
+/// What each serving thread serves with.
+struct Server {
+    router: ObservedRouter,
+    limits: ClientLimits,
+    /// One permit per open connection, shared by every thread.
+    slots: Arc<Semaphore>,
 }
 
-/// One HTTP/1.1 connection; on shutdown, the request in flight is answered and the
-/// connection closed.
+impl Server {
+    /// Accepts connections until `stopped`, then waits for the open ones to finish.
+    async fn accept_loop(&self, listener: &TcpListener, mut stopped: watch::Receiver<bool>) {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let Some(slot) = self.connection_slot(&mut stopped).await else {
+                break;
+            };
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = stopped.wait_for(|stop| *stop) => break,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(serve_connection(
+                        stream,
+                        peer,
+                        self.router.clone(),
+                        self.limits,
+                        slot,
+                        stopped.clone(),
+                    ));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            }
+            // Finished connections are reaped as we go, so the set stays small.
+            while connections.try_join_next().is_some() {}
+        }
+        while connections.join_next().await.is_some() {}
+    }
+
+    /// A permit for one more connection; at the limit, waits (new connections queue in
+    /// the listen backlog) until one closes. `None` once stopped.
+    async fn connection_slot(
+        &self,
+        stopped: &mut watch::Receiver<bool>,
+    ) -> Option<OwnedSemaphorePermit> {
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            return Some(slot);
+        }
+        tracing::warn!(
+            limit = self.limits.max_connections,
+            "PACKYARD_MAX_CONNECTIONS connections are open; new ones wait until one closes"
+        );
+        tokio::select! {
+            slot = self.slots.clone().acquire_owned() => slot.ok(),
+            _ = stopped.wait_for(|stop| *stop) => None,
+        }
+    }
+}
+
+/// One HTTP/1.1 connection, holding `slot` while open; on shutdown, the request in
+/// flight is answered and the connection closed.
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    router: Router,
+    router: ObservedRouter,
+    limits: ClientLimits,
+    _slot: OwnedSemaphorePermit,
     mut stopped: watch::Receiver<bool>,
 ) {
     // Responses go out whole in one write; Nagle's algorithm would only delay them.
     let _ = stream.set_nodelay(true);
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let mut request = request.map(Body::new);
+        let mut request = request.map(|body| {
+            if body.is_end_stream() {
+                Body::new(body)
+            } else {
+                Body::new(MinRateBody::new(body, limits.timeout))
+            }
+        });
         request.extensions_mut().insert(ConnectInfo(peer));
         let response = router.clone().oneshot(request);
         async move { Ok::<_, Infallible>(response.await.unwrap_or_else(|never| match never {})) }
     });
-    let connection =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let io = TokioIo::new(WriteStallGuard::new(stream, limits.timeout));
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.timeout)
+        .max_header_size(MAX_HEADER_BYTES)
+        .serve_connection(io, service);
     tokio::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => {

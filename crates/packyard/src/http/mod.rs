@@ -4,6 +4,7 @@ mod access;
 mod admin;
 mod advisories;
 mod api;
+mod client_limits;
 mod composer;
 mod connections;
 mod error;
@@ -17,15 +18,17 @@ mod webhooks;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 
 use crate::app::App;
 
 pub use access::client_address;
+pub use client_limits::ClientLimits;
 pub use composer::base_url;
 pub use connections::HttpListeners;
 pub use error::ApiError;
 use hooks::Provider;
+pub use observe::ObservedRouter;
 
 /// A JSON answer `{"status": "success", ...}` with the fields of `body`.
 #[derive(serde::Serialize)]
@@ -44,12 +47,54 @@ impl<T: serde::Serialize> Success<T> {
     }
 }
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+/// A router under construction that keeps the template of every route it is given:
+/// [`observe::ObservedRouter`] labels requests with them.
+pub struct Routes {
+    router: Router<Arc<App>>,
+    templates: Vec<&'static str>,
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Routes {
+            router: Router::new(),
+            templates: Vec::new(),
+        }
+    }
+
+    pub fn route(mut self, template: &'static str, handlers: MethodRouter<Arc<App>>) -> Self {
+        self.router = self.router.route(template, handlers);
+        self.templates.push(template);
+        self
+    }
+
+    pub fn merge(mut self, other: Routes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.templates.extend(other.templates);
+        self
+    }
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Routes::new()
+    }
+}
+
+/// The body limit of routes anonymous clients may send bodies to (notify-batch,
+/// advisories, the login form): what they send is small, and nothing larger is held
+/// for a caller nobody has checked. Other routes check credentials before the body.
+pub(crate) fn small_body() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(client_limits::ANONYMOUS_BODY_BYTES)
+}
+
+/// Every route, served with `app`, the metrics and request logs around them.
+pub fn router(app: Arc<App>) -> ObservedRouter {
+    let routes = Routes::new()
         .route("/packages.json", get(composer::root))
         .route("/p2/{vendor}/{file}", get(composer::p2))
         .route("/zipball/{vendor}/{package}/{file}", get(composer::zipball))
-        .route("/downloads/", post(composer::downloads))
+        .route("/downloads/", post(composer::downloads).layer(small_body()))
         .route("/packages/list.json", get(listing::list))
         .route("/search.json", get(listing::search_json))
         .route(
@@ -61,7 +106,10 @@ pub fn router(app: Arc<App>) -> Router {
             get(listing::stats_series),
         )
         .route("/mirror/{alias}/packages.json", get(mirror::root))
-        .route("/mirror/{alias}/downloads/", post(mirror::downloads))
+        .route(
+            "/mirror/{alias}/downloads/",
+            post(mirror::downloads).layer(small_body()),
+        )
         .route("/mirror/{alias}/p2/{vendor}/{file}", get(mirror::p2))
         .route(
             "/mirror/{alias}/zipball/{vendor}/{package}/{version}/{file}",
@@ -85,11 +133,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(observe::metrics))
         .route(
             "/api/security-advisories/",
-            get(advisories::private).post(advisories::private),
+            get(advisories::private)
+                .post(advisories::private)
+                .layer(small_body()),
         )
         .route(
             "/mirror/{alias}/api/security-advisories/",
-            get(advisories::mirrored).post(advisories::mirrored),
+            get(advisories::mirrored)
+                .post(advisories::mirrored)
+                .layer(small_body()),
         )
         .route(
             "/api/advisories",
@@ -130,8 +182,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/tokens/{name}", delete(admin::revoke_token))
         .route("/api/packages", get(admin::list_packages))
         .route("/api/packages/{vendor}/{package}", get(admin::get_package))
-        .merge(crate::web::routes())
-        .fallback(error::not_found)
-        .layer(observe::ObserveLayer)
-        .with_state(app)
+        .merge(crate::web::routes());
+    let mut templates = observe::RouteTemplates::default();
+    for template in routes.templates {
+        templates.add(template);
+    }
+    ObservedRouter::new(
+        routes.router.fallback(error::not_found).with_state(app),
+        templates,
+    )
 }

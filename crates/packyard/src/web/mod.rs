@@ -18,21 +18,21 @@ pub mod password;
 mod profile;
 mod session;
 
-use std::sync::Arc;
-
-use axum::Router;
 use axum::routing::{get, post};
-
-use crate::app::App;
 
 pub use catalogue::Catalogues;
 pub use error::not_found_page;
 
 /// The web UI's routes.
-pub fn routes() -> Router<Arc<App>> {
-    Router::new()
+pub fn routes() -> crate::http::Routes {
+    crate::http::Routes::new()
         .route("/", get(pages::index))
-        .route("/login", get(login::form).post(login::submit))
+        .route(
+            "/login",
+            get(login::form)
+                .post(login::submit)
+                .layer(crate::http::small_body()),
+        )
         .route("/logout", post(login::logout))
         .route("/profile", get(profile::show))
         .route("/profile/tokens", post(profile::create_token))

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use packyard::app::App;
@@ -14,7 +13,7 @@ use tower::ServiceExt;
 
 pub struct InProcess {
     pub app: Arc<App>,
-    pub router: Router,
+    pub router: packyard::http::ObservedRouter,
     pub data: TempDir,
 }
 
