@@ -71,3 +71,12 @@ CONF
 
 # Requests per second wrk measures with CONNECTIONS connections for DURATION seconds.
 rps() { wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+
+# The same, followed by the number of requests answered.
+rps_and_requests() {
+    wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$@" |
+        awk '/ requests in / {n = $1} /Requests\/sec/ {rps = $2} END {print rps, n}'
+}
+
+# CPU time (user + system, in clock ticks) process PID has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -11,6 +11,7 @@ use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
 use crate::StorageError;
 use crate::config::{AzureSpec, BackendSpec, S3Credentials, S3Spec};
+use crate::transfer::StallTimeoutConnector;
 use crate::web_identity::{WebIdentityConfig, WebIdentityProvider, default_session_name};
 
 pub(crate) fn open(
@@ -38,6 +39,7 @@ pub(crate) fn open(
             let mut builder = GoogleCloudStorageBuilder::new()
                 .with_bucket_name(bucket)
                 .with_client_options(client_options(timeout, endpoint.as_deref()))
+                .with_http_connector(StallTimeoutConnector { stall: timeout })
                 .with_retry(retry(timeout));
             if let Some(key_file) = key_file {
                 builder = builder.with_service_account_path(key_file.display().to_string());
@@ -60,6 +62,7 @@ fn s3_builder(s3: &S3Spec, timeout: Duration) -> AmazonS3Builder {
         .with_region(&s3.region)
         .with_virtual_hosted_style_request(!s3.path_style)
         .with_client_options(client_options(timeout, s3.endpoint.as_deref()))
+        .with_http_connector(StallTimeoutConnector { stall: timeout })
         .with_retry(retry(timeout));
     if let Some(endpoint) = &s3.endpoint {
         builder = builder.with_endpoint(endpoint);
@@ -102,6 +105,7 @@ fn azure_builder(azure: &AzureSpec, timeout: Duration) -> MicrosoftAzureBuilder 
         .with_account(&azure.account)
         .with_container_name(&azure.container)
         .with_client_options(client_options(timeout, azure.endpoint.as_deref()))
+        .with_http_connector(StallTimeoutConnector { stall: timeout })
         .with_retry(retry(timeout));
     if let Some(key) = &azure.access_key {
         builder = builder.with_access_key(key);
@@ -112,13 +116,12 @@ fn azure_builder(azure: &AzureSpec, timeout: Duration) -> MicrosoftAzureBuilder 
     builder
 }
 
-/// Connection and read timeouts bound how long a dead or stalled backend can hold a
-/// request; there is no total timeout, because a large archive may take minutes to
-/// stream to a slow client.
+/// Only how long a dead backend may take to answer a connection is set here; stalls
+/// are bounded by [`StallTimeoutConnector`], and there is no total timeout, because a
+/// large archive may take minutes to stream to or from a slow link.
 fn client_options(timeout: Duration, endpoint: Option<&str>) -> ClientOptions {
     ClientOptions::new()
         .with_connect_timeout(timeout)
-        .with_read_timeout(timeout)
         .with_timeout_disabled()
         .with_allow_http(endpoint.is_some_and(|e| e.starts_with("http://")))
 }

@@ -12,6 +12,7 @@ mod error;
 pub mod keys;
 pub mod metrics;
 mod store;
+mod transfer;
 pub mod web_identity;
 
 pub use config::StorageSettings;

@@ -171,7 +171,7 @@ impl Store {
             while let Some(chunk) = stream.next().await {
                 buffer.extend_from_slice(&chunk?);
             }
-            self.bounded(
+            self.counted(
                 key,
                 Operation::Put,
                 self.backend.put(&location, PutPayload::from(buffer)),
@@ -217,7 +217,7 @@ impl Store {
 
     pub async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
         let location = Self::location(key)?;
-        self.bounded(
+        self.counted(
             key,
             Operation::Put,
             self.backend.put(&location, PutPayload::from(bytes.clone())),
@@ -334,26 +334,38 @@ impl Store {
             .boxed()
     }
 
-    /// Runs one backend request under the store's timeout, counting its outcome.
+    /// Runs one backend request that waits for an answer (not for a body to go up)
+    /// under the store's timeout, counting its outcome.
     async fn bounded<T>(
         &self,
         key: &str,
         operation: Operation,
         request: impl Future<Output = object_store::Result<T>>,
     ) -> Result<T, StorageError> {
-        let result = match self.timeout {
-            Some(timeout) => {
-                let Ok(result) = tokio::time::timeout(timeout, request).await else {
-                    crate::metrics::record(self.name, operation, Outcome::Failed);
-                    return Err(StorageError::Timeout {
-                        store: self.name.as_str(),
-                        after: timeout,
-                    });
-                };
-                result
-            }
-            None => request.await,
+        let Some(timeout) = self.timeout else {
+            return self.counted(key, operation, request).await;
         };
+        let Ok(result) = tokio::time::timeout(timeout, request).await else {
+            crate::metrics::record(self.name, operation, Outcome::Failed);
+            return Err(StorageError::Timeout {
+                store: self.name.as_str(),
+                after: timeout,
+            });
+        };
+        self.counted(key, operation, std::future::ready(result))
+            .await
+    }
+
+    /// Runs one backend request, counting its outcome. Uploads run so, without a total
+    /// timeout: a remote store's client fails them once they stop making progress
+    /// (`transfer`), and a slow link that keeps sending is not a failure.
+    async fn counted<T>(
+        &self,
+        key: &str,
+        operation: Operation,
+        request: impl Future<Output = object_store::Result<T>>,
+    ) -> Result<T, StorageError> {
+        let result = request.await;
         let answered = matches!(&result, Ok(_) | Err(object_store::Error::NotFound { .. }));
         crate::metrics::record(
             self.name,

@@ -10,6 +10,7 @@
 pub mod browser;
 pub mod hook_receiver;
 pub mod prometheus;
+pub mod throttle;
 pub mod upstream;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
