@@ -83,8 +83,9 @@ pub struct GitRef {
     /// When the commit was authored, in seconds since the Unix epoch (what Composer's
     /// `git log -1 --format=%at` gives).
     pub time: Option<i64>,
-    /// composer.json at that commit; `None` when there is none.
-    pub composer_json: Option<Vec<u8>>,
+    /// composer.json at that commit; `None` when there is none. Shared: refs at commits
+    /// with the same file hold one copy.
+    pub composer_json: Option<std::sync::Arc<[u8]>>,
 }
 
 /// One version of the package, ready to publish.
@@ -635,6 +636,7 @@ mod tests {
     }
 
     fn git_ref(name: &str, kind: RefKind, composer_json: Option<Vec<u8>>) -> GitRef {
+        let composer_json = composer_json.map(Into::into);
         GitRef {
             name: name.to_owned(),
             kind,

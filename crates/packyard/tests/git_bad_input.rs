@@ -174,7 +174,34 @@ fn webhooks_check_signatures_and_repositories() {
             body.as_bytes(),
         )
     };
-    expect_error(&hook(&sign("wrong")), 401, "signature");
+    let wrong = hook(&sign("wrong"));
+    expect_error(&wrong, 401, "signature");
+    // Anonymously, an unknown repository is answered as a registered one with a wrong
+    // signature, byte for byte: hooks cannot probe which repositories are registered.
+    let unknown_body =
+        json!({"repository": {"clone_url": "https://git.example.com/nobody/nothing.git"}})
+            .to_string();
+    let unknown_signed = post(
+        &server.url("/api/github"),
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-Hub-Signature-256", &sign("wrong")),
+            ("Content-Type", "application/json"),
+        ],
+        unknown_body.as_bytes(),
+    );
+    assert_eq!(unknown_signed.status, wrong.status);
+    assert_eq!(unknown_signed.body, wrong.body);
+    let unsigned = |body: &str| {
+        post(
+            &server.url("/api/github"),
+            &[("X-GitHub-Event", "push")],
+            body.as_bytes(),
+        )
+    };
+    let (known, unknown) = (unsigned(&body), unsigned(&unknown_body));
+    assert_eq!(known.status, 401);
+    assert_eq!((known.status, known.body), (unknown.status, unknown.body));
     assert_eq!(hook(&sign("s3cret")).status, 202);
 
     let unknown = post(

@@ -340,24 +340,44 @@ fn a_corrupt_upstream_archive_is_refused_and_never_stored() {
 }
 
 #[test]
-fn private_package_names_are_never_proxied() {
+fn private_package_names_are_never_proxied_nor_shown_through_a_public_mirror() {
     let upstream = upstream();
-    let (server, token, _config) = mirror_server(&upstream, &json!({}));
+    let (server, token, _config) = mirror_server(&upstream, &json!({"public_access": true}));
     let archive = package_zip("acme/lib", &[], "private");
     let uploaded = upload(&server, &token, "acme/lib", "1.0.0", &archive);
     assert_eq!(uploaded.status, 201);
-    let shadowed = fetch(&server, &token, "/p2/acme/lib.json");
+    let anonymous = |path: &str| get(&server.url(&format!("/mirror/{ALIAS}{path}")), &[]);
+
+    // The upstream has a public acme/lib; through the mirror it is as unknown as a name
+    // the upstream has never heard of, byte for byte (but for the name).
+    let shadowed = anonymous("/p2/acme/lib.json");
+    let unknown = anonymous("/p2/acme/nothing.json");
     assert_eq!(shadowed.status, 404);
-    assert!(
-        shadowed.text().contains("private package"),
-        "{}",
-        shadowed.text()
+    assert_eq!(unknown.status, 404, "{}", unknown.text());
+    assert_eq!(
+        shadowed.text().replace("acme/lib", "acme/nothing"),
+        unknown.text()
     );
+    assert_eq!(
+        shadowed.header("content-type"),
+        unknown.header("content-type")
+    );
+    let archive = |name: &str| anonymous(&format!("/zipball/{name}/9.9.9/{}.zip", "a".repeat(40)));
+    let (shadowed, unknown) = (archive("acme/lib"), archive("acme/nothing"));
+    assert_eq!(shadowed.status, 404);
+    assert_eq!(unknown.status, 404, "{}", unknown.text());
+    assert_eq!(
+        shadowed.text().replace("acme/lib", "acme/nothing"),
+        unknown.text()
+    );
+    assert!(!shadowed.text().contains("private"), "{}", shadowed.text());
     assert_eq!(
         upstream.count("/p2/acme/lib.json"),
         0,
         "upstream was not even asked"
     );
+    // The admin still gets the private package from the repository itself.
+    assert_eq!(p2(&server, "admin", &token, "acme/lib").status, 200);
 }
 
 #[test]

@@ -29,11 +29,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use object_store::{ClientConfigKey, ClientOptions};
 use object_store::client::{
     HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpRequestBody,
     HttpResponse, HttpResponseBody, HttpService,
 };
+use object_store::{ClientConfigKey, ClientOptions};
 use tokio::time::{Instant, Sleep};
 
 /// The largest piece of a request body handed to the connection at once: small enough

@@ -173,9 +173,13 @@ pub struct MirrorRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileAt {
     Missing,
-    File(Vec<u8>),
+    /// The file's bytes, shared by every commit where the file is the same blob.
+    File(Arc<[u8]>),
     /// A file larger than the caller's limit (its size), left unread.
     TooLarge(u64),
+    /// A file left unread because the files read before it reached the caller's limit
+    /// for all of them together.
+    OverBudget,
     /// Something other than a file: a directory (`tree`) or a submodule.
     NotAFile(String),
 }
@@ -432,13 +436,16 @@ impl Mirror {
         Ok((listing, refs))
     }
 
-    /// `path` at each of `commits`, read in one `git cat-file --batch`; files larger
-    /// than `max_size` bytes are skipped unread (a repository decides the sizes).
+    /// `path` at each of `commits`, read in one `git cat-file --batch`. A repository
+    /// decides the sizes, so what is held is bounded: a file larger than `max_size`
+    /// bytes is skipped unread, a blob that several commits share is held once, and
+    /// once `max_total` bytes are held the remaining files are skipped too.
     pub async fn files_at(
         &self,
         commits: &[&str],
         path: &str,
         max_size: u64,
+        max_total: u64,
     ) -> Result<HashMap<String, FileAt>, GitError> {
         for commit in commits {
             check_commit_id(commit)?;
@@ -469,9 +476,10 @@ impl Mirror {
         });
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let mut files = HashMap::with_capacity(commits.len());
+        let mut blobs = Blobs::new(max_size, max_total);
         let mut read_error = None;
         for commit in commits {
-            match read_batch_answer(&mut stdout, max_size).await {
+            match read_batch_answer(&mut stdout, &mut blobs).await {
                 Ok(file) => {
                     files.insert((*commit).to_owned(), file);
                 }
@@ -676,14 +684,32 @@ fn ssh_path_option(name: &str, path: &Path) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
+/// The blobs read so far by one `files_at`, by object id, and what may still be read.
+struct Blobs {
+    max_size: u64,
+    remaining: u64,
+    seen: HashMap<String, Arc<[u8]>>,
+}
+
+impl Blobs {
+    fn new(max_size: u64, max_total: u64) -> Self {
+        Blobs {
+            max_size,
+            remaining: max_total,
+            seen: HashMap::new(),
+        }
+    }
+}
+
 /// One answer of `git cat-file --batch`: `<oid> <type> <size>\n<content>\n`, or
-/// `<request> missing\n`.
+/// `<request> missing\n`. Content that is not kept is read past in small buffers.
 async fn read_batch_answer<R: tokio::io::AsyncBufRead + Unpin>(
     reader: &mut R,
-    max_size: u64,
+    blobs: &mut Blobs,
 ) -> Result<FileAt, GitError> {
     let mut header = Vec::new();
-    reader
+    (&mut *reader)
+        .take(512)
         .read_until(b'\n', &mut header)
         .await
         .map_err(GitError::io("reading from git cat-file"))?;
@@ -695,7 +721,7 @@ async fn read_batch_answer<R: tokio::io::AsyncBufRead + Unpin>(
         return Ok(FileAt::Missing);
     }
     let mut fields = header.split(' ');
-    let (Some(_oid), Some(object_type), Some(size), None) =
+    let (Some(oid), Some(object_type), Some(size), None) =
         (fields.next(), fields.next(), fields.next(), fields.next())
     else {
         return Err(unexpected("cat-file", header));
@@ -704,14 +730,21 @@ async fn read_batch_answer<R: tokio::io::AsyncBufRead + Unpin>(
     // The content and the newline that ends it.
     let mut answer = reader.take(size + 1);
     let skipped = match object_type {
-        "blob" if size <= max_size => None,
-        "blob" => Some(FileAt::TooLarge(size)),
+        "blob" if size > blobs.max_size => Some(FileAt::TooLarge(size)),
+        "blob" => match blobs.seen.get(oid) {
+            Some(known) => Some(FileAt::File(known.clone())),
+            None if size > blobs.remaining => Some(FileAt::OverBudget),
+            None => None,
+        },
         other => Some(FileAt::NotAFile(other.to_owned())),
     };
     if let Some(skipped) = skipped {
-        tokio::io::copy(&mut answer, &mut tokio::io::sink())
+        let passed = tokio::io::copy(&mut answer, &mut tokio::io::sink())
             .await
             .map_err(GitError::io("reading from git cat-file"))?;
+        if passed != size + 1 {
+            return Err(unexpected("cat-file", header));
+        }
         return Ok(skipped);
     }
     let mut content = Vec::with_capacity(usize::try_from(size + 1).unwrap_or(0));
@@ -722,6 +755,9 @@ async fn read_batch_answer<R: tokio::io::AsyncBufRead + Unpin>(
     if content.pop() != Some(b'\n') || content.len() as u64 != size {
         return Err(unexpected("cat-file", header));
     }
+    blobs.remaining -= size;
+    let content: Arc<[u8]> = content.into();
+    blobs.seen.insert(oid.to_owned(), content.clone());
     Ok(FileAt::File(content))
 }
 
@@ -792,28 +828,55 @@ mod tests {
             b"0123 blob 5\nhello\nabc:composer.json missing\n4567 tree 3\nxyz\n89ab blob 12\nhello world!\ncdef blob 2\nok\n"
                 .to_vec();
         let mut reader = BufReader::new(&output[..]);
+        let mut blobs = Blobs::new(10, 100);
+        let file = |bytes: &[u8]| FileAt::File(bytes.into());
         assert_eq!(
-            read_batch_answer(&mut reader, 10).await.unwrap(),
-            FileAt::File(b"hello".to_vec())
+            read_batch_answer(&mut reader, &mut blobs).await.unwrap(),
+            file(b"hello")
         );
         assert_eq!(
-            read_batch_answer(&mut reader, 10).await.unwrap(),
+            read_batch_answer(&mut reader, &mut blobs).await.unwrap(),
             FileAt::Missing
         );
         assert_eq!(
-            read_batch_answer(&mut reader, 10).await.unwrap(),
+            read_batch_answer(&mut reader, &mut blobs).await.unwrap(),
             FileAt::NotAFile("tree".into())
         );
         // Over the limit: skipped unread, and the next answer still parses.
         assert_eq!(
-            read_batch_answer(&mut reader, 10).await.unwrap(),
+            read_batch_answer(&mut reader, &mut blobs).await.unwrap(),
             FileAt::TooLarge(12)
         );
         assert_eq!(
-            read_batch_answer(&mut reader, 10).await.unwrap(),
-            FileAt::File(b"ok".to_vec())
+            read_batch_answer(&mut reader, &mut blobs).await.unwrap(),
+            file(b"ok")
         );
-        assert!(read_batch_answer(&mut reader, 10).await.is_err());
+        assert!(read_batch_answer(&mut reader, &mut blobs).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn shared_blobs_are_held_once_and_the_total_is_bounded() {
+        let output = b"0123 blob 4\nsame\n0123 blob 4\nsame\n4567 blob 6\nsecond\n89ab blob 3\nend\n89ab blob 3\nend\n".to_vec();
+        let mut reader = BufReader::new(&output[..]);
+        let mut blobs = Blobs::new(10, 12);
+        let FileAt::File(first) = read_batch_answer(&mut reader, &mut blobs).await.unwrap() else {
+            panic!("a file")
+        };
+        let FileAt::File(again) = read_batch_answer(&mut reader, &mut blobs).await.unwrap() else {
+            panic!("a file")
+        };
+        assert!(Arc::ptr_eq(&first, &again), "one copy for one blob");
+        // 4 + 6 of 12 bytes held: the 3-byte blob no longer fits, twice.
+        assert!(matches!(
+            read_batch_answer(&mut reader, &mut blobs).await.unwrap(),
+            FileAt::File(_)
+        ));
+        for _ in 0..2 {
+            assert_eq!(
+                read_batch_answer(&mut reader, &mut blobs).await.unwrap(),
+                FileAt::OverBudget
+            );
+        }
     }
 
     #[test]

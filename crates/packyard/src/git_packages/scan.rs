@@ -20,6 +20,10 @@ use super::git::{FileAt, GitAuth, GitError, Mirror};
 const COMPOSER_JSON: &str = "composer.json";
 /// Largest composer.json read, as for uploads: a repository chooses its file sizes.
 const MAX_COMPOSER_JSON: u64 = 1024 * 1024;
+/// Most composer.json bytes one scan holds, over all refs (a blob that several refs
+/// share counts once): a thousand tags of 10 KB each are a tenth of it, a repository
+/// of ten thousand distinct megabyte files stops here.
+const MAX_COMPOSER_JSON_TOTAL: u64 = 64 * 1024 * 1024;
 /// The README names looked for at the default branch's root, in this order.
 const README_NAMES: [&str; 6] = [
     "README.md",
@@ -123,21 +127,28 @@ pub async fn scan(
         return Err(ScanError::NoDefaultBranch(named));
     };
 
-    let mut seen = HashSet::new();
-    let commits: Vec<&str> = refs
-        .iter()
-        .filter(|r| r.target_type == "commit" && seen.insert(r.target.as_str()))
-        .map(|r| r.target.as_str())
-        .collect();
-    let files = mirror
-        .files_at(&commits, COMPOSER_JSON, MAX_COMPOSER_JSON)
-        .await
-        .map_err(ScanError::Mirror)?;
-
     let default_ref = refs
         .iter()
         .find(|r| r.kind == RefKind::Branch && r.name == default_branch)
         .expect("HEAD names a listed branch");
+    // The default branch first: its composer.json names the package, and it must not
+    // be the one the total budget leaves unread.
+    let mut seen = HashSet::new();
+    let commits: Vec<&str> = std::iter::once(default_ref)
+        .chain(&refs)
+        .filter(|r| r.target_type == "commit" && seen.insert(r.target.as_str()))
+        .map(|r| r.target.as_str())
+        .collect();
+    let files = mirror
+        .files_at(
+            &commits,
+            COMPOSER_JSON,
+            MAX_COMPOSER_JSON,
+            MAX_COMPOSER_JSON_TOTAL,
+        )
+        .await
+        .map_err(ScanError::Mirror)?;
+
     let package = match files.get(&default_ref.target) {
         Some(FileAt::File(json)) => {
             package_name_of(json).map_err(|reason| ScanError::InvalidComposerJson {
@@ -191,6 +202,13 @@ pub async fn scan(
                 )));
                 continue;
             }
+            Some(FileAt::OverBudget) => {
+                unreadable.push(skip(format!(
+                    "the repository's composer.json files exceed {} MiB together; this one was not read",
+                    MAX_COMPOSER_JSON_TOTAL >> 20
+                )));
+                continue;
+            }
             Some(FileAt::Missing) | None => None,
         };
         git_refs.push(GitRef {
@@ -220,7 +238,7 @@ async fn read_readme(mirror: &Mirror, commit: &str) -> Result<Option<String>, Sc
     let limit = crate::web::markdown::MAX_README_BYTES as u64;
     for name in README_NAMES {
         let mut files = mirror
-            .files_at(&[commit], name, limit)
+            .files_at(&[commit], name, limit, limit)
             .await
             .map_err(ScanError::Mirror)?;
         match files.remove(commit) {

@@ -37,7 +37,9 @@ pub struct Mirrors {
 }
 
 /// Why a mirror does not serve a package. Each reads like an unknown package to
-/// Composer (404), with the reason for people.
+/// Composer (404), with the reason for people; a private package's refusal is answered
+/// exactly as a package the upstream does not have, since it would name a private
+/// package to whoever may use the mirror.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
     #[error("{package} is a private package here; the {alias} mirror does not proxy it")]
@@ -108,7 +110,12 @@ impl Mirrors {
         package: &PackageName,
         dev: bool,
     ) -> Result<Option<Arc<MirroredDoc>>, MirrorError> {
-        self.admit(mirror, package).await?;
+        match self.admit(mirror, package).await {
+            // As if the upstream did not have it: a private name must not show through
+            // a mirror that anonymous clients or customers may use.
+            Err(MirrorError::Refused(Refusal::PrivatePackage { .. })) => return Ok(None),
+            admitted => admitted?,
+        }
         let package = package.as_str();
         match self.documents.get(mirror, &p2_path(package, dev)).await {
             Err(DocumentError::Unavailable(error)) => {
@@ -142,7 +149,17 @@ impl Mirrors {
         reference: &str,
         kind: &str,
     ) -> Result<DistReply, MirrorError> {
-        self.admit(mirror, package).await?;
+        match self.admit(mirror, package).await {
+            // As if the upstream had no such version (see `metadata`).
+            Err(MirrorError::Refused(Refusal::PrivatePackage { .. })) => {
+                return Err(MirrorError::UnknownVersion {
+                    package: package.to_string(),
+                    version: version.to_owned(),
+                    reference: reference.to_owned(),
+                });
+            }
+            admitted => admitted?,
+        }
         let package = package.as_str();
         let dev_first = composer::version::is_dev(version) || is_md5_hex(version);
         let paths = [p2_path(package, dev_first), p2_path(package, !dev_first)];
@@ -336,9 +353,10 @@ impl Mirrors {
         Ok(versions)
     }
 
-    /// What may be proxied: never a name that is a private package here (a public
-    /// package of the same name could otherwise be installed in its place), only
-    /// allowed names, and in strict mode only approved ones.
+    /// What may be proxied: only allowed names, in strict mode only approved ones, and
+    /// never a name that is a private package here (a public package of the same name
+    /// could otherwise be installed in its place). The private check comes last, so a
+    /// private name is refused for the mirror's own reasons wherever any name would be.
     async fn admit(&self, mirror: &MirrorConfig, package: &PackageName) -> Result<(), MirrorError> {
         let refusal = |make: fn(String, String) -> Refusal| {
             Err(MirrorError::Refused(make(
@@ -346,9 +364,6 @@ impl Mirrors {
                 mirror.alias.clone(),
             )))
         };
-        if self.metadata.exists(package.as_str()) {
-            return refusal(|package, alias| Refusal::PrivatePackage { package, alias });
-        }
         if !mirror.allows(package.as_str()) {
             return refusal(|package, alias| Refusal::NotAvailable { package, alias });
         }
@@ -359,6 +374,9 @@ impl Mirrors {
                 .await?
         {
             return refusal(|package, alias| Refusal::NotApproved { package, alias });
+        }
+        if self.metadata.exists(package.as_str()) {
+            return refusal(|package, alias| Refusal::PrivatePackage { package, alias });
         }
         Ok(())
     }
