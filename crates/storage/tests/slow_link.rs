@@ -11,7 +11,7 @@ use bytes::Bytes;
 use storage::config::{DEFAULT_TIMEOUT, from_env};
 use storage::{Diagnosis, Storage};
 use testkit::throttle::ThrottledProxy;
-use testkit::{S3_ACCESS_KEY, S3_SECRET_KEY, S3sFs, TempDir};
+use testkit::{S3sFs, TempDir};
 
 const BUCKET: &str = "packyard-slow-link";
 const MIB: usize = 1 << 20;
@@ -19,10 +19,7 @@ const MIB: usize = 1 << 20;
 const RATE: u64 = 2_000_000;
 
 fn storage_through(proxy: &ThrottledProxy, data_dir: &TempDir) -> Storage {
-    let args = format!(
-        r#"{{"endpoint":"{}","accessKeyId":"{S3_ACCESS_KEY}","accessKeySecret":"{S3_SECRET_KEY}","region":"us-east-1"}}"#,
-        proxy.url()
-    );
+    let args = S3sFs::storage_aws_args_at(&proxy.url());
     let vars: HashMap<&str, String> = [
         ("STORAGE_SOURCE", "s3".to_owned()),
         ("STORAGE_AWS_BUCKET", BUCKET.to_owned()),

@@ -336,9 +336,14 @@ impl S3sFs {
 
     /// `STORAGE_AWS_ARGS` for this server.
     pub fn storage_aws_args(&self) -> String {
+        Self::storage_aws_args_at(&self.service.url())
+    }
+
+    /// `STORAGE_AWS_ARGS` with this server's credentials for another endpoint (a proxy
+    /// in front of it).
+    pub fn storage_aws_args_at(endpoint: &str) -> String {
         format!(
-            r#"{{"endpoint":"{}","accessKeyId":"{S3_ACCESS_KEY}","accessKeySecret":"{S3_SECRET_KEY}","region":"us-east-1"}}"#,
-            self.service.url()
+            r#"{{"endpoint":"{endpoint}","accessKeyId":"{S3_ACCESS_KEY}","accessKeySecret":"{S3_SECRET_KEY}","region":"us-east-1"}}"#
         )
     }
 
