@@ -68,6 +68,9 @@ pub struct Settings {
     /// 4096): how long a client may take to send a request or take its answer, and how
     /// many connections may be open at once.
     pub client_limits: crate::http::ClientLimits,
+    /// `PACKYARD_MAX_REPO_SIZE` (default 1 GiB) and `PACKYARD_SCAN_TIMEOUT` (default
+    /// 10 min): what one git repository may cost.
+    pub git_limits: crate::git_packages::repository::GitLimits,
 }
 
 impl std::fmt::Debug for Settings {
@@ -89,6 +92,7 @@ impl std::fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("client_limits", &self.client_limits)
+            .field("git_limits", &self.git_limits)
             .field(
                 "mirrors",
                 &self.mirrors.iter().map(|m| &m.alias).collect::<Vec<_>>(),
@@ -193,8 +197,10 @@ impl Settings {
             None => crate::jobs::JobQueue::DEFAULT_RETRY_BACKOFF,
         };
         let client_limits = client_limits(&lookup)?;
+        let git_limits = git_limits(&lookup)?;
         Ok(Settings {
             client_limits,
+            git_limits,
             network_policy,
             job_retry_backoff,
             storage,
@@ -234,6 +240,20 @@ fn client_limits(
             .with_context(|| {
                 format!("PACKYARD_MAX_CONNECTIONS: {value:?} is not a number of connections (at least 1)")
             })?;
+    }
+    Ok(limits)
+}
+
+fn git_limits(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<crate::git_packages::repository::GitLimits> {
+    let mut limits = crate::git_packages::repository::GitLimits::default();
+    if let Some(value) = lookup("PACKYARD_MAX_REPO_SIZE") {
+        limits.max_repo_size = parse_size("PACKYARD_MAX_REPO_SIZE", &value)?;
+    }
+    if let Some(value) = lookup("PACKYARD_SCAN_TIMEOUT") {
+        limits.scan_timeout = parse_interval("PACKYARD_SCAN_TIMEOUT", &value)?
+            .with_context(|| "PACKYARD_SCAN_TIMEOUT: must be at least 1s".to_owned())?;
     }
     Ok(limits)
 }

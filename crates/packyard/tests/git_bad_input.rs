@@ -7,6 +7,7 @@ use common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
+use std::time::{Duration, Instant};
 
 fn expect_error(reply: &Reply, status: u16, part: &str) {
     assert_eq!(reply.status, status, "{}", reply.text());
@@ -231,4 +232,118 @@ fn webhooks_check_signatures_and_repositories() {
     );
     assert_eq!(gitlab.status, 202, "{}", gitlab.text());
     assert_eq!(p2_versions(&server, &admin, "acme/lib"), ["1.0.0"]);
+}
+
+/// `size` bytes that do not compress (a repository cannot pack them smaller).
+fn noise(size: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// Command lines of the processes that mention `needle` (git and its helpers name the
+/// URL they work on).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            text.contains(needle).then_some(text)
+        })
+        .collect()
+}
+
+/// Whether a bare mirror (its object store) is left in the VCS cache.
+fn has_mirror(server: &Server) -> bool {
+    files_under(&server.data.path().join("vcs"))
+        .iter()
+        .any(|file| file.contains("objects/"))
+}
+
+/// `PACKYARD_MAX_REPO_SIZE` and `PACKYARD_SCAN_TIMEOUT`: a repository that is too large
+/// (at its first clone or at a later fetch) or a remote that stops answering fails the
+/// scan with the variable's name, kills git, frees the job, and loses no version.
+#[test]
+fn repositories_are_bounded_in_size_and_in_scan_time() {
+    testkit::needs!(Git);
+    let server = Server::start_with(&[
+        ("PACKYARD_MAX_REPO_SIZE", "1M"),
+        ("PACKYARD_SCAN_TIMEOUT", "3s"),
+        ("PACKYARD_ALLOW_NETWORKS", "127.0.0.0/8"),
+    ]);
+    let admin = server.add_user("admin", true);
+
+    // Too large at the first clone: refused with the reason, no mirror kept.
+    let (big, _) = library("acme/big", "1.0.0");
+    std::fs::write(big.path().join("noise.bin"), noise(3 << 20)).unwrap();
+    big.commit("noise");
+    let refused = create_package(&server, "admin", &admin, &json!({"url": big.url()}));
+    expect_error(&refused, 422, "PACKYARD_MAX_REPO_SIZE");
+    assert!(!has_mirror(&server), "the oversized clone is removed");
+
+    // A small repository over git://, from a real git daemon.
+    let (lib, _) = library("acme/lib", "1.0.0");
+    let daemon = testkit::Service::git_daemon(lib.path());
+    let remote = format!("127.0.0.1:{}/", daemon.port);
+    let url = format!(
+        "git://{remote}{}",
+        lib.path().file_name().unwrap().to_string_lossy()
+    );
+    let added = create_package(&server, "admin", &admin, &json!({"url": url}));
+    assert_eq!(added.status, 201, "{}", added.text());
+
+    // The remote stops answering: the scan is cut at the timeout, git with it.
+    daemon.pause();
+    let started = Instant::now();
+    let id = queue_update(&server, "admin", &admin, &url);
+    let job = wait_for_job(&server, "admin", &admin, id, Duration::from_secs(60));
+    let took = started.elapsed();
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(error.contains("PACKYARD_SCAN_TIMEOUT (3s)"), "{error}");
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(10),
+        "cut after {took:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_mentioning(&remote).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "git processes outlived the scan: {:?}",
+            processes_mentioning(&remote)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The remote is back and the job slot free: the next scan finds the new tag.
+    daemon.resume();
+    lib.write_library("acme/lib", "1.1.0", Value::Null);
+    lib.commit("1.1.0");
+    lib.tag("1.1.0");
+    let id = queue_update(&server, "admin", &admin, &url);
+    let job = wait_for_job(&server, "admin", &admin, id, Duration::from_secs(60));
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(p2_versions(&server, &admin, "acme/lib"), ["1.1.0", "1.0.0"]);
+    assert!(has_mirror(&server));
+
+    // A fetch that grows the mirror past the limit: stopped, the mirror removed, the
+    // published versions kept.
+    std::fs::write(lib.path().join("noise.bin"), noise(3 << 20)).unwrap();
+    lib.commit("noise");
+    lib.tag("1.2.0");
+    let id = queue_update(&server, "admin", &admin, &url);
+    let job = wait_for_job(&server, "admin", &admin, id, Duration::from_secs(60));
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(error.contains("PACKYARD_MAX_REPO_SIZE"), "{error}");
+    assert!(!has_mirror(&server), "the oversized mirror is removed");
+    assert_eq!(p2_versions(&server, &admin, "acme/lib"), ["1.1.0", "1.0.0"]);
 }

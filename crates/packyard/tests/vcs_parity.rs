@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use packyard::git_packages::git::{self, GitAuth};
-use packyard::git_packages::scan::{ScanError, ScanOutcome, scan};
+use packyard::git_packages::scan::{self, ScanError, ScanOutcome};
 use serde_json::{Value, json};
 use testkit::TempDir;
 
@@ -317,6 +317,18 @@ fn loaded_from_composer(package: &Value) -> Loaded {
         default_branch: package["default_branch"].as_bool().unwrap(),
         time: package["time"].as_i64(),
     }
+}
+
+/// A scan of the repository at `url` through its mirror at `mirror`, with the default limits.
+async fn scan(
+    url: &str,
+    mirror: &Path,
+    auth: &GitAuth,
+    expected_package: Option<&str>,
+    previous_fingerprint: Option<&str>,
+) -> Result<ScanOutcome, ScanError> {
+    let mirror = git::Mirror::new(url, mirror, auth);
+    scan::scan(&mirror, expected_package, previous_fingerprint).await
 }
 
 async fn packyard_scan(repo: &Path, mirror: &Path) -> (String, Vec<Loaded>, Vec<(String, String)>) {
@@ -715,7 +727,8 @@ async fn archives_are_built_from_the_mirror_without_export_ignored_files() {
         (".gitattributes", Some("/tests export-ignore\n")),
     ]);
     let mirror = scratch.path().join("mirror");
-    git::sync(repo.dir.to_str().unwrap(), &mirror, &GitAuth::default())
+    git::Mirror::new(repo.dir.to_str().unwrap(), &mirror, &GitAuth::default())
+        .update()
         .await
         .unwrap();
     let output = scratch.path().join("dist.zip");

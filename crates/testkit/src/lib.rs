@@ -223,6 +223,30 @@ impl Service {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// `git daemon` serving the repository at `repository` (alone) read-only on
+    /// 127.0.0.1, as `git://127.0.0.1:PORT/NAME` with NAME its directory's name; paused
+    /// ([`Service::pause`]), it is a remote that accepts connections and never answers.
+    pub fn git_daemon(repository: &Path) -> Service {
+        let port = free_port();
+        let base = repository.parent().expect("a repository in a directory");
+        // git-daemon itself: `git daemon` would run it as a child, out of reach of a
+        // pause.
+        let exec_path = Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .expect("running git --exec-path");
+        let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_owned();
+        Service::spawn(
+            "git daemon",
+            Command::new(Path::new(&exec_path).join("git-daemon"))
+                .args(["--export-all", "--reuseaddr", "--listen=127.0.0.1"])
+                .arg(format!("--port={port}"))
+                .arg(format!("--base-path={}", base.display()))
+                .arg(repository),
+            port,
+        )
+    }
+
     /// Pauses the process (SIGSTOP): connections hang instead of failing.
     /// Stops the process and returns once every thread of it is stopped: `kill -STOP`
     /// only queues the signal, and a thread still running could answer one more request.

@@ -128,7 +128,7 @@ async fn build_archive(
         .await
         .is_err()
     {
-        git::sync(&repository.url, &repository.mirror_dir, &repository.auth).await?;
+        repository.mirror().update().await?;
         git::archive(&repository.mirror_dir, commit, &output.0).await?;
     }
     Ok(output)

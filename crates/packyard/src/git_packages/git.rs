@@ -93,6 +93,10 @@ pub enum GitError {
     },
     #[error("not a commit id: {0:?}")]
     InvalidCommit(String),
+    #[error(
+        "the repository is larger than PACKYARD_MAX_REPO_SIZE ({limit} bytes); the transfer was stopped"
+    )]
+    TooLarge { limit: u64 },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -184,11 +188,18 @@ pub enum FileAt {
     NotAFile(String),
 }
 
+/// Default of `PACKYARD_MAX_REPO_SIZE`.
+pub const DEFAULT_MAX_REPO_SIZE: u64 = 1024 * 1024 * 1024;
+
+/// How often a clone or fetch in progress has its mirror's size measured.
+const SIZE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The bare mirror of one remote repository.
 pub struct Mirror {
     url: String,
     dir: PathBuf,
     auth: GitAuth,
+    max_size: u64,
 }
 
 impl Mirror {
@@ -197,7 +208,24 @@ impl Mirror {
             url: url.to_owned(),
             dir: dir.to_owned(),
             auth: auth.clone(),
+            max_size: DEFAULT_MAX_REPO_SIZE,
         }
+    }
+
+    /// The most the mirror may hold on disk (`PACKYARD_MAX_REPO_SIZE`): a clone or fetch
+    /// that grows it past this is killed and the mirror removed.
+    #[must_use]
+    pub fn with_max_size(mut self, bytes: u64) -> Self {
+        self.max_size = bytes;
+        self
+    }
+
+    /// Brings the mirror up to date (creating it when absent), for callers that need
+    /// its commits rather than a scan.
+    pub async fn update(&self) -> Result<(), GitError> {
+        let _exclusive = self.lock().await;
+        let remote = self.remote_listing().await?;
+        self.sync(&remote).await.map(drop)
     }
 
     pub fn dir(&self) -> &Path {
@@ -259,7 +287,13 @@ impl Mirror {
         }
         let (mut listing, mut refs) = self.refs().await?;
         if listing.refs != remote.refs {
-            self.fetch(&self.dir).await?;
+            if let Err(error) = self.fetch(&self.dir).await {
+                if matches!(error, GitError::TooLarge { .. }) {
+                    // What the killed fetch left is over the limit and of no use.
+                    remove_dir(&self.dir).await?;
+                }
+                return Err(error);
+            }
             // One packed-refs file keeps for-each-ref on the no-change path one read.
             self.run_in("pack-refs", &["pack-refs", "--all"], &self.dir, false)
                 .await?;
@@ -300,19 +334,17 @@ impl Mirror {
             // where fetch creates a file per ref (10x slower for a thousand tags).
             // `--bare` takes branches and tags only; `--no-local` copies objects
             // rather than hard-linking another user's files.
-            self.run(
+            let mut clone = self.base_command(true);
+            clone.args([
                 "clone",
-                &[
-                    "clone",
-                    "--bare",
-                    "--no-local",
-                    "--quiet",
-                    "--",
-                    &self.url,
-                    &building_arg,
-                ],
-            )
-            .await?;
+                "--bare",
+                "--no-local",
+                "--quiet",
+                "--",
+                &self.url,
+                &building_arg,
+            ]);
+            self.finish("clone", clone, Some(&building)).await?;
             // Later fetches name the URL themselves; a password in it stays off the disk.
             self.run_in(
                 "config",
@@ -337,8 +369,7 @@ impl Mirror {
     }
 
     async fn fetch(&self, git_dir: &Path) -> Result<(), GitError> {
-        self.run_in(
-            "fetch",
+        let fetch = self.command(
             &[
                 "fetch",
                 "--quiet",
@@ -353,9 +384,8 @@ impl Mirror {
             ],
             git_dir,
             true,
-        )
-        .await
-        .map(drop)
+        );
+        self.finish("fetch", fetch, Some(git_dir)).await.map(drop)
     }
 
     async fn set_head(&self, git_dir: &Path, branch: &str) -> Result<(), GitError> {
@@ -511,7 +541,7 @@ impl Mirror {
     async fn run(&self, command: &'static str, args: &[&str]) -> Result<Vec<u8>, GitError> {
         let mut cmd = self.base_command(true);
         cmd.args(args);
-        self.finish(command, cmd).await
+        self.finish(command, cmd, None).await
     }
 
     /// Runs git on the repository at `git_dir`; `remote` adds the credentials.
@@ -523,7 +553,7 @@ impl Mirror {
         remote: bool,
     ) -> Result<Vec<u8>, GitError> {
         let cmd = self.command(args, git_dir, remote);
-        self.finish(command, cmd).await
+        self.finish(command, cmd, None).await
     }
 
     fn command(&self, args: &[&str], git_dir: &Path, remote: bool) -> Command {
@@ -532,12 +562,40 @@ impl Mirror {
         cmd
     }
 
-    async fn finish(&self, command: &'static str, mut cmd: Command) -> Result<Vec<u8>, GitError> {
-        let output = cmd
+    /// Runs `cmd` to its end. With `growing`, the directory git writes the mirror to is
+    /// measured as it runs: past the mirror's size limit, git is killed.
+    async fn finish(
+        &self,
+        command: &'static str,
+        mut cmd: Command,
+        growing: Option<&Path>,
+    ) -> Result<Vec<u8>, GitError> {
+        let child = cmd
             .stdin(Stdio::null())
-            .output()
-            .await
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .map_err(GitError::Spawn)?;
+        let group = ProcessGroup::of(&child);
+        let output = match growing {
+            None => child.wait_with_output().await,
+            Some(dir) => tokio::select! {
+                output = child.wait_with_output() => output,
+                () = outgrows(dir, self.max_size) => {
+                    return Err(GitError::TooLarge { limit: self.max_size });
+                }
+            },
+        }
+        .map_err(GitError::Spawn)?;
+        group.ended();
+        if let Some(dir) = growing
+            && output.status.success()
+            && directory_size(dir.to_owned()).await > self.max_size
+        {
+            return Err(GitError::TooLarge {
+                limit: self.max_size,
+            });
+        }
         if output.status.success() {
             return Ok(output.stdout);
         }
@@ -556,15 +614,6 @@ impl Mirror {
     fn redact(&self, text: &str) -> String {
         crate::redact::hide_password_of(&self.url, text)
     }
-}
-
-/// Brings the mirror of `url` in `mirror_dir` up to date (creating it when absent),
-/// for callers that need its commits rather than a scan.
-pub async fn sync(url: &str, mirror_dir: &Path, auth: &GitAuth) -> Result<(), GitError> {
-    let mirror = Mirror::new(url, mirror_dir, auth);
-    let _exclusive = mirror.lock().await;
-    let remote = mirror.remote_listing().await?;
-    mirror.sync(&remote).await.map(drop)
 }
 
 /// Writes `git archive --format=zip` of `commit` to `output`, atomically: to a
@@ -620,7 +669,9 @@ pub async fn archive(mirror_dir: &Path, commit: &str, output: &Path) -> Result<(
 /// git with a predictable, prompt-free environment, and `auth`'s credentials if given.
 fn git_command(auth: Option<&GitAuth>) -> Command {
     let mut cmd = Command::new("git");
+    // Its own process group, so that git's helpers (git-remote-https, ssh) end with it.
     cmd.kill_on_drop(true)
+        .process_group(0)
         .env("GIT_TERMINAL_PROMPT", "0")
         // Set but empty: git then neither runs an askpass program nor prompts.
         .env("GIT_ASKPASS", "")
@@ -682,6 +733,68 @@ fn ssh_path_option(name: &str, path: &Path) -> String {
         .replace('%', "%%");
     let word = format!("{name}=\"{value}\"");
     format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// The process group of a git command (git and the helpers it starts): killed whole
+/// when the command is abandoned (a scan past its time, a mirror past its size) before
+/// it ended. `kill_on_drop` alone would leave a helper such as git-remote-https
+/// holding its connection.
+struct ProcessGroup(Option<i32>);
+
+impl ProcessGroup {
+    fn of(child: &tokio::process::Child) -> Self {
+        ProcessGroup(child.id().and_then(|pid| i32::try_from(pid).ok()))
+    }
+
+    /// git has exited and been waited for: nothing to kill.
+    fn ended(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            // git led the group (`process_group(0)`); a group's id is not reused while
+            // any of its processes lives, and once none does this fails harmlessly.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(group),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// Completes once `dir` holds more than `limit` bytes (measured every
+/// [`SIZE_CHECK_INTERVAL`]); never otherwise.
+async fn outgrows(dir: &Path, limit: u64) {
+    loop {
+        tokio::time::sleep(SIZE_CHECK_INTERVAL).await;
+        if directory_size(dir.to_owned()).await > limit {
+            return;
+        }
+    }
+}
+
+/// The bytes of every file under `dir`; what cannot be read (a file git just
+/// renamed) counts as nothing.
+async fn directory_size(dir: PathBuf) -> u64 {
+    fn walk(dir: &Path) -> u64 {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .map(|entry| match entry.file_type() {
+                Ok(kind) if kind.is_dir() => walk(&entry.path()),
+                Ok(kind) if kind.is_file() => entry.metadata().map_or(0, |m| m.len()),
+                _ => 0,
+            })
+            .sum()
+    }
+    tokio::task::spawn_blocking(move || walk(&dir))
+        .await
+        .unwrap_or(0)
 }
 
 /// The blobs read so far by one `files_at`, by object id, and what may still be read.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::GitPackageError;
-use super::git::GitAuth;
+use super::git::{GitAuth, Mirror};
 use crate::app::App;
 use crate::db::VcsPackage;
 use crate::repository_url;
@@ -53,7 +53,30 @@ pub struct Repository {
     pub url: String,
     pub mirror_dir: PathBuf,
     pub auth: GitAuth,
+    pub limits: GitLimits,
     key_file: Option<PathBuf>,
+}
+
+/// What one repository may cost: `PACKYARD_MAX_REPO_SIZE` and `PACKYARD_SCAN_TIMEOUT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GitLimits {
+    /// The most its mirror may hold on disk.
+    pub max_repo_size: u64,
+    /// The longest a scan (listing, fetching, reading) may take.
+    pub scan_timeout: std::time::Duration,
+}
+
+impl GitLimits {
+    pub const DEFAULT_SCAN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+}
+
+impl Default for GitLimits {
+    fn default() -> Self {
+        GitLimits {
+            max_repo_size: super::git::DEFAULT_MAX_REPO_SIZE,
+            scan_timeout: Self::DEFAULT_SCAN_TIMEOUT,
+        }
+    }
 }
 
 impl Repository {
@@ -66,6 +89,7 @@ impl Repository {
             url: url.to_owned(),
             mirror_dir: mirror_dir(&app.settings.vcs_cache_dir, url),
             auth: GitAuth::default(),
+            limits: app.settings.git_limits,
             key_file: None,
         };
         let Some(credentials) = credentials else {
@@ -88,6 +112,12 @@ impl Repository {
             repository.auth.known_hosts = Some(known_hosts);
         }
         Ok(repository)
+    }
+
+    /// Its bare mirror, under its limits.
+    pub fn mirror(&self) -> Mirror {
+        Mirror::new(&self.url, &self.mirror_dir, &self.auth)
+            .with_max_size(self.limits.max_repo_size)
     }
 
     /// The repository of a stored package, with its stored credentials.

@@ -8,13 +8,12 @@
 //! nothing is read at all.
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use composer::vcs::{
     DerivedVersion, GitRef, RefKind, Rejection, SkippedRef, derive_versions, package_name_of,
 };
 
-use super::git::{FileAt, GitAuth, GitError, Mirror};
+use super::git::{FileAt, GitError, Mirror};
 
 /// The file every version's metadata comes from.
 const COMPOSER_JSON: &str = "composer.json";
@@ -84,6 +83,11 @@ pub enum ScanError {
     /// Reading the mirror failed.
     #[error("reading the repository mirror failed: {0}")]
     Mirror(#[source] GitError),
+    #[error(
+        "the scan took longer than PACKYARD_SCAN_TIMEOUT ({}s) and was stopped",
+        .0.as_secs()
+    )]
+    TimedOut(std::time::Duration),
 }
 
 impl ScanError {
@@ -98,17 +102,14 @@ impl ScanError {
     }
 }
 
-/// Scans the repository at `url` through its mirror in `mirror_dir` (created when
-/// absent). With `expected_package`, the default branch must still name that package;
-/// with `previous_fingerprint` equal to the refs' fingerprint, nothing is derived.
+/// Scans the repository through `mirror` (created when absent). With
+/// `expected_package`, the default branch must still name that package; with
+/// `previous_fingerprint` equal to the refs' fingerprint, nothing is derived.
 pub async fn scan(
-    url: &str,
-    mirror_dir: &Path,
-    auth: &GitAuth,
+    mirror: &Mirror,
     expected_package: Option<&str>,
     previous_fingerprint: Option<&str>,
 ) -> Result<ScanOutcome, ScanError> {
-    let mirror = Mirror::new(url, mirror_dir, auth);
     let _exclusive = mirror.lock().await;
     let remote = mirror
         .remote_listing()
@@ -221,7 +222,7 @@ pub async fn scan(
     }
     let (versions, mut skipped) = derive_versions(&package, &default_branch, &git_refs);
     skipped.extend(unreadable);
-    let readme = read_readme(&mirror, &default_ref.target).await?;
+    let readme = read_readme(mirror, &default_ref.target).await?;
     Ok(ScanOutcome::Scanned {
         package,
         fingerprint,

@@ -9,7 +9,7 @@ use storage::{StoreName, keys};
 
 use super::GitPackageError;
 use super::repository::{Credentials, Repository};
-use super::scan::{ScanOutcome, scan};
+use super::scan::{ScanError, ScanOutcome, scan};
 use crate::app::App;
 use crate::db::{
     ChangeKind, NewVcsPackage, ScanRecord, VcsPackage, VersionRecord, is_unique_violation,
@@ -172,14 +172,14 @@ async fn scan_repository(
     previous_fingerprint: Option<&str>,
 ) -> Result<ScanOutcome, GitPackageError> {
     let started = std::time::Instant::now();
-    let scanned = scan(
-        &repository.url,
-        &repository.mirror_dir,
-        &repository.auth,
-        expected_package,
-        previous_fingerprint,
+    let timeout = repository.limits.scan_timeout;
+    // Past the timeout the scan is dropped, which kills its git processes.
+    let scanned = tokio::time::timeout(
+        timeout,
+        scan(&repository.mirror(), expected_package, previous_fingerprint),
     )
-    .await;
+    .await
+    .unwrap_or(Err(ScanError::TimedOut(timeout)));
     crate::metrics::metrics().scan_took(started.elapsed().as_secs_f64());
     scanned.map_err(|source| GitPackageError::Scan {
         source,

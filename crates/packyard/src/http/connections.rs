@@ -18,12 +18,14 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Body as _;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::ObservedRouter;
-use super::client_limits::{ClientLimits, MAX_HEADER_BYTES, MinRateBody, WriteStallGuard};
+use super::client_limits::{
+    AnswerBody, ClientLimits, GuardedConnection, MAX_HEADER_BYTES, MinRateBody, RequestsInFlight,
+};
 use tower::ServiceExt;
 
 /// How long to wait before accepting again after `accept` failed (out of file
@@ -187,7 +189,14 @@ async fn serve_connection(
 ) {
     // Responses go out whole in one write; Nagle's algorithm would only delay them.
     let _ = stream.set_nodelay(true);
+    let requests = RequestsInFlight::default();
+    let io = TokioIo::new(GuardedConnection::new(
+        stream,
+        limits.timeout,
+        requests.clone(),
+    ));
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let in_flight = requests.start();
         let mut request = request.map(|body| {
             if body.is_end_stream() {
                 Body::new(body)
@@ -197,12 +206,15 @@ async fn serve_connection(
         });
         request.extensions_mut().insert(ConnectInfo(peer));
         let response = router.clone().oneshot(request);
-        async move { Ok::<_, Infallible>(response.await.unwrap_or_else(|never| match never {})) }
+        async move {
+            let response = response.await.unwrap_or_else(|never| match never {});
+            Ok::<_, Infallible>(response.map(|body| AnswerBody::new(body, in_flight)))
+        }
     });
-    let io = TokioIo::new(WriteStallGuard::new(stream, limits.timeout));
+    // No hyper timer: `GuardedConnection` bounds the wait for a request header with one
+    // timer per connection, where hyper's header-read timeout makes one per request.
     let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.timeout)
+        .header_read_timeout(None)
         .max_header_size(MAX_HEADER_BYTES)
         .serve_connection(io, service);
     tokio::pin!(connection);
