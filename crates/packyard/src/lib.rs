@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod mirror;
 pub mod outbound;
+pub mod percent;
 pub mod redact;
 pub mod repository_url;
 pub mod secrets;

@@ -1,6 +1,7 @@
 //! The outbound network policy: which addresses packyard may connect to when it
-//! fetches a URL someone else chose (an outgoing webhook's URL today; repository and
-//! mirror URLs are to share it).
+//! fetches a URL someone else chose: outgoing webhooks, git repositories (checked
+//! before git runs; for http(s) git is then pinned to the checked addresses) and
+//! mirror upstreams with the dist URLs their metadata names.
 //!
 //! By default loopback, link-local (where cloud metadata endpoints live), unspecified
 //! and multicast addresses are refused, and everything else — private ranges
@@ -112,6 +113,10 @@ pub enum Refused {
     Scheme(String),
     #[error("{0} is not a URL")]
     Malformed(String),
+    #[error("{0} has no address")]
+    NoAddress(String),
+    #[error("{host}: {refused}")]
+    Host { host: String, refused: Box<Refused> },
 }
 
 impl NetworkPolicy {
@@ -193,6 +198,44 @@ impl NetworkPolicy {
         Ok(parsed)
     }
 
+    /// The addresses `host` resolves to that connections may reach, with `port`; an
+    /// error naming the policy when none is left. A literal address is judged as is.
+    pub async fn allowed_addresses(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, Refused> {
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        let resolved: Vec<SocketAddr> = match literal.parse::<IpAddr>() {
+            Ok(address) => vec![SocketAddr::new(address, port)],
+            Err(_) => tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|_| Refused::NoAddress(host.to_owned()))?
+                .collect(),
+        };
+        let mut refusal = None;
+        let allowed: Vec<SocketAddr> = resolved
+            .into_iter()
+            .filter(|address| match self.check(address.ip()) {
+                Ok(()) => true,
+                Err(refused) => {
+                    refusal.get_or_insert(refused);
+                    false
+                }
+            })
+            .collect();
+        if allowed.is_empty() {
+            return Err(refusal.map_or_else(
+                || Refused::NoAddress(host.to_owned()),
+                |refused| Refused::Host {
+                    host: host.to_owned(),
+                    refused: Box::new(refused),
+                },
+            ));
+        }
+        Ok(allowed)
+    }
+
     /// A DNS resolver for reqwest that answers only the allowed addresses of a name,
     /// and fails, naming the policy, when none is left.
     pub fn resolver(&self) -> Arc<PolicyResolver> {
@@ -211,26 +254,7 @@ impl reqwest::dns::Resolve for PolicyResolver {
         let policy = self.policy.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut refusal = None;
-            let allowed: Vec<SocketAddr> = resolved
-                .into_iter()
-                .filter(|address| match policy.check(address.ip()) {
-                    Ok(()) => true,
-                    Err(refused) => {
-                        refusal.get_or_insert(refused);
-                        false
-                    }
-                })
-                .collect();
-            if allowed.is_empty() {
-                let reason = refusal.map_or_else(
-                    || format!("{host} has no address"),
-                    |refused| format!("{host}: {refused}"),
-                );
-                return Err(reason.into());
-            }
+            let allowed = policy.allowed_addresses(&host, 0).await?;
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
     }

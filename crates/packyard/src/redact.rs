@@ -37,6 +37,14 @@ pub fn public(url: &str) -> String {
     }
 }
 
+/// The user name and password written into `url` (percent-decoded), when it has a
+/// password.
+pub fn credentials_in(url: &str) -> Option<(String, String)> {
+    let (_, user, password, _) = split_password(url)?;
+    let decode = |part: &str| crate::percent::decode(part, crate::percent::Plus::Literal);
+    Some((decode(user), decode(password)))
+}
+
 /// `text` (git's stderr, say) with every occurrence of the password written into `url`
 /// replaced by `***`.
 pub fn hide_password_of(url: &str, text: &str) -> String {

@@ -34,6 +34,57 @@ pub fn is_local(url: &str) -> bool {
     url.starts_with("file://") || url.starts_with('/')
 }
 
+/// Where git connects for a repository on the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `https`, `http`, `ssh` or `git` (`user@host:path` is `ssh`).
+    pub scheme: String,
+    /// As written, without brackets for IPv6.
+    pub host: String,
+    pub port: u16,
+}
+
+/// The host and port git connects to for `url`; `None` for local repositories and
+/// anything that is not a valid network URL.
+pub fn endpoint(url: &str) -> Option<Endpoint> {
+    let url = url.trim();
+    if is_local(url) {
+        return None;
+    }
+    if url.contains("://") {
+        let parsed = reqwest::Url::parse(url).ok()?;
+        let scheme = parsed.scheme().to_owned();
+        let default_port = match scheme.as_str() {
+            "https" => 443,
+            "http" => 80,
+            "ssh" => 22,
+            "git" => 9418,
+            _ => return None,
+        };
+        let host = parsed.host_str()?;
+        return Some(Endpoint {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port: parsed.port().unwrap_or(default_port),
+            scheme,
+        });
+    }
+    if !is_scp_like(url) {
+        return None;
+    }
+    let (user_host, _) = url.split_once(':').filter(|_| !url.starts_with('['))?;
+    let host = user_host
+        .rsplit_once('@')
+        .map_or(user_host, |(_, host)| host);
+    (!host.is_empty()).then(|| Endpoint {
+        scheme: "ssh".to_owned(),
+        host: host.to_owned(),
+        port: 22,
+    })
+}
+
 fn is_scp_like(url: &str) -> bool {
     match url.split_once(':') {
         Some((user_host, path)) => {
@@ -93,6 +144,32 @@ mod tests {
         );
         assert!(is_local("/srv/git/lib") && is_local("file:///srv/git/lib"));
         assert!(!is_local("https://github.com/acme/lib") && !is_local("git@github.com:acme/lib"));
+    }
+
+    #[test]
+    fn network_urls_name_where_git_connects() {
+        let at = |url: &str| endpoint(url).map(|e| (e.scheme, e.host, e.port));
+        let expect = |scheme: &str, host: &str, port| Some((scheme.into(), host.into(), port));
+        assert_eq!(
+            at("https://github.com/acme/lib"),
+            expect("https", "github.com", 443)
+        );
+        assert_eq!(
+            at("http://user:pw@127.0.0.1:8080/x.git"),
+            expect("http", "127.0.0.1", 8080)
+        );
+        assert_eq!(at("ssh://git@[::1]:2222/x"), expect("ssh", "::1", 2222));
+        assert_eq!(
+            at("git://example.com/x"),
+            expect("git", "example.com", 9418)
+        );
+        assert_eq!(
+            at("git@github.com:acme/lib"),
+            expect("ssh", "github.com", 22)
+        );
+        assert_eq!(at("/srv/git/lib"), None);
+        assert_eq!(at("file:///srv/git/lib"), None);
+        assert_eq!(at("ftp://example.com/x"), None);
     }
 
     #[test]

@@ -92,14 +92,59 @@ fn bad_repositories_are_refused_with_reasons() {
     );
     expect_error(&with_credentials, 400, "PACKYARD_SECRET");
 
+    // A server that is no git server: what it answers stays out of the error, and its
+    // redirect to another host is not followed.
+    let elsewhere = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let metadata = answering(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\nAccessKeyId: AKIA-SECRET-FROM-THE-BODY\n",
+    );
+    let redirecting = answering(&format!(
+        "HTTP/1.1 302 Found\r\nLocation: http://{}/acme/lib.git/info/refs?service=git-upload-pack\r\nContent-Length: 0\r\n\r\n",
+        elsewhere.local_addr().unwrap()
+    ));
+    for (remote, hint) in [(metadata, "500"), (redirecting, "302")] {
+        let url = format!("http://{remote}/acme/lib.git");
+        let refused = create_package(&server, "admin", &admin, &json!({"url": url}));
+        assert_eq!(refused.status, 422, "{}", refused.text());
+        assert!(refused.text().contains(hint), "{}", refused.text());
+        assert!(
+            !refused.text().contains("AKIA-SECRET"),
+            "{}",
+            refused.text()
+        );
+    }
+    assert!(elsewhere.accept().is_err(), "the redirect was followed");
+
     assert_eq!(
         p2_versions(&server, &admin, "acme/lib"),
         ["1.0.0"],
         "the first package is intact"
     );
 
-    let locked_down = Server::start_with(&[("PACKYARD_ALLOW_LOCAL_REPOSITORIES", "0")]);
+    // The default policies: no local repositories over the API, no loopback remotes.
+    let locked_down = Server::start_with(&[
+        ("PACKYARD_ALLOW_LOCAL_REPOSITORIES", "0"),
+        ("PACKYARD_ALLOW_NETWORKS", ""),
+    ]);
     let admin = locked_down.add_user("admin", true);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for url in [
+        format!("http://127.0.0.1:{port}/acme/lib.git"),
+        format!("https://localhost:{port}/acme/lib.git"),
+        format!("ssh://git@127.0.0.1:{port}/acme/lib.git"),
+        format!("git://[::1]:{port}/acme/lib.git"),
+        "http://169.254.169.254/latest/meta-data/iam/".to_owned(),
+    ] {
+        expect_error(
+            &create_package(&locked_down, "admin", &admin, &json!({"url": url})),
+            422,
+            "PACKYARD_ALLOW_NETWORKS",
+        );
+    }
+    assert!(listener.accept().is_err(), "a refused remote was contacted");
     expect_error(
         &create_package(&locked_down, "admin", &admin, &json!({"url": good.url()})),
         400,
@@ -234,6 +279,22 @@ fn webhooks_check_signatures_and_repositories() {
     assert_eq!(p2_versions(&server, &admin, "acme/lib"), ["1.0.0"]);
 }
 
+/// A server on 127.0.0.1 that answers every request with `response`; its address.
+fn answering(response: &str) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let response = response.to_owned();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    address
+}
+
 /// `size` bytes that do not compress (a repository cannot pack them smaller).
 fn noise(size: usize) -> Vec<u8> {
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -247,16 +308,17 @@ fn noise(size: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Command lines of the processes that mention `needle` (git and its helpers name the
-/// URL they work on).
-fn processes_mentioning(needle: &str) -> Vec<String> {
+/// The processes whose command line mentions `needle` (git and its helpers name the URL
+/// they work on), with their command lines.
+fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse().ok()?;
             let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
             let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            text.contains(needle).then_some(text)
+            text.contains(needle).then_some((pid, text))
         })
         .collect()
 }
@@ -277,7 +339,8 @@ fn repositories_are_bounded_in_size_and_in_scan_time() {
     let server = Server::start_with(&[
         ("PACKYARD_MAX_REPO_SIZE", "1M"),
         ("PACKYARD_SCAN_TIMEOUT", "3s"),
-        ("PACKYARD_ALLOW_NETWORKS", "127.0.0.0/8"),
+        ("PACKYARD_SECRET", "the-server-secret"),
+        ("AWS_SECRET_ACCESS_KEY", "the-cloud-key"),
     ]);
     let admin = server.add_user("admin", true);
 
@@ -304,6 +367,45 @@ fn repositories_are_bounded_in_size_and_in_scan_time() {
     daemon.pause();
     let started = Instant::now();
     let id = queue_update(&server, "admin", &admin, &url);
+    // While git waits, its environment is its own: none of the server's secrets, no
+    // home, no system or global config.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let waiting = loop {
+        let found = processes_mentioning(&remote);
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no git process reached the remote"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    for (pid, _) in &waiting {
+        let environment = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let environment = String::from_utf8_lossy(&environment).replace('\0', "\n");
+        for secret in [
+            "the-server-secret",
+            "the-cloud-key",
+            "PACKYARD_",
+            "DATABASE_URL",
+        ] {
+            assert!(
+                !environment.contains(secret),
+                "git sees {secret}: {environment}"
+            );
+        }
+        for expected in [
+            "HOME=/nonexistent",
+            "GIT_CONFIG_NOSYSTEM=1",
+            "GIT_ALLOW_PROTOCOL=",
+        ] {
+            assert!(
+                environment.contains(expected),
+                "{expected} in {environment}"
+            );
+        }
+    }
     let job = wait_for_job(&server, "admin", &admin, id, Duration::from_secs(60));
     let took = started.elapsed();
     assert_eq!(job["state"], "failed", "{job}");

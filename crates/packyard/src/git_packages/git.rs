@@ -29,24 +29,39 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
+use crate::outbound::NetworkPolicy;
+use crate::repository_url;
+
 /// Bumped whenever what a scan derives from the same refs changes, so that every
 /// repository is derived again once after an upgrade.
 const FINGERPRINT_FORMAT: &str = "packyard-git-refs 1";
 
-/// Variables a parent git process (a hook, a test run inside a checkout) could leave
-/// behind, which would point our commands at another repository.
-const INHERITED_GIT_VARIABLES: [&str; 10] = [
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_CONFIG",
-    "GIT_CONFIG_PARAMETERS",
-    "SSH_ASKPASS",
+/// The only variables of packyard's environment git sees: where programs are, where
+/// scratch files go, and how the operator reaches the network (proxies, CA
+/// certificates). Everything else — `PACKYARD_SECRET`, cloud keys, `DATABASE_URL`, a
+/// parent git's `GIT_DIR`, an ssh agent — stays out of git and of what it runs.
+const PASSED_TO_GIT: [&str; 12] = [
+    "PATH",
+    "TMPDIR",
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
 ];
+
+/// The transports git may use (`GIT_ALLOW_PROTOCOL`); `file` is added for repositories
+/// on the server's disk, which only the command line (or
+/// `PACKYARD_ALLOW_LOCAL_REPOSITORIES`) can add. `ext::` and the rest never run.
+const NETWORK_PROTOCOLS: &str = "https:http:ssh:git";
+
+/// The most of git's stderr an error carries.
+const MAX_ERROR_TEXT: usize = 2000;
 
 /// How to authenticate to the remote, supplied per repository.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -93,6 +108,8 @@ pub enum GitError {
     },
     #[error("not a commit id: {0:?}")]
     InvalidCommit(String),
+    #[error("the repository may not be reached: {0}")]
+    Refused(#[source] crate::outbound::Refused),
     #[error(
         "the repository is larger than PACKYARD_MAX_REPO_SIZE ({limit} bytes); the transfer was stopped"
     )]
@@ -200,6 +217,7 @@ pub struct Mirror {
     dir: PathBuf,
     auth: GitAuth,
     max_size: u64,
+    policy: NetworkPolicy,
 }
 
 impl Mirror {
@@ -209,7 +227,16 @@ impl Mirror {
             dir: dir.to_owned(),
             auth: auth.clone(),
             max_size: DEFAULT_MAX_REPO_SIZE,
+            policy: NetworkPolicy::default(),
         }
+    }
+
+    /// The addresses git may connect to (`PACKYARD_ALLOW_NETWORKS`,
+    /// `PACKYARD_DENY_NETWORKS`); the default policy refuses loopback and link-local.
+    #[must_use]
+    pub fn with_network_policy(mut self, policy: NetworkPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// The most the mirror may hold on disk (`PACKYARD_MAX_REPO_SIZE`): a clone or fetch
@@ -253,9 +280,10 @@ impl Mirror {
 
     /// What the remote has: `git ls-remote --symref`, branches and tags only.
     pub async fn remote_listing(&self) -> Result<RefListing, GitError> {
-        let output = self
-            .run("ls-remote", &["ls-remote", "--symref", "--", &self.url])
+        let cmd = self
+            .remote_command(None, &["ls-remote", "--symref", "--", &self.url])
             .await?;
+        let output = self.finish("ls-remote", cmd, None).await?;
         let mut listing = RefListing::default();
         for line in output.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let line = String::from_utf8_lossy(line);
@@ -295,7 +323,7 @@ impl Mirror {
                 return Err(error);
             }
             // One packed-refs file keeps for-each-ref on the no-change path one read.
-            self.run_in("pack-refs", &["pack-refs", "--all"], &self.dir, false)
+            self.run_in("pack-refs", &["pack-refs", "--all"], &self.dir)
                 .await?;
         }
         if listing.head.as_deref() != Some(head) {
@@ -334,23 +362,26 @@ impl Mirror {
             // where fetch creates a file per ref (10x slower for a thousand tags).
             // `--bare` takes branches and tags only; `--no-local` copies objects
             // rather than hard-linking another user's files.
-            let mut clone = self.base_command(true);
-            clone.args([
-                "clone",
-                "--bare",
-                "--no-local",
-                "--quiet",
-                "--",
-                &self.url,
-                &building_arg,
-            ]);
+            let clone = self
+                .remote_command(
+                    None,
+                    &[
+                        "clone",
+                        "--bare",
+                        "--no-local",
+                        "--quiet",
+                        "--",
+                        &self.url,
+                        &building_arg,
+                    ],
+                )
+                .await?;
             self.finish("clone", clone, Some(&building)).await?;
             // Later fetches name the URL themselves; a password in it stays off the disk.
             self.run_in(
                 "config",
                 &["config", "--remove-section", "remote.origin"],
                 &building,
-                false,
             )
             .await?;
             self.set_head(&building, head).await
@@ -369,35 +400,31 @@ impl Mirror {
     }
 
     async fn fetch(&self, git_dir: &Path) -> Result<(), GitError> {
-        let fetch = self.command(
-            &[
-                "fetch",
-                "--quiet",
-                "--prune",
-                "--prune-tags",
-                "--no-tags",
-                "--no-write-fetch-head",
-                "--",
-                &self.url,
-                "+refs/heads/*:refs/heads/*",
-                "+refs/tags/*:refs/tags/*",
-            ],
-            git_dir,
-            true,
-        );
+        let fetch = self
+            .remote_command(
+                Some(git_dir),
+                &[
+                    "fetch",
+                    "--quiet",
+                    "--prune",
+                    "--prune-tags",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--",
+                    &self.url,
+                    "+refs/heads/*:refs/heads/*",
+                    "+refs/tags/*:refs/tags/*",
+                ],
+            )
+            .await?;
         self.finish("fetch", fetch, Some(git_dir)).await.map(drop)
     }
 
     async fn set_head(&self, git_dir: &Path, branch: &str) -> Result<(), GitError> {
         let target = format!("refs/heads/{branch}");
-        self.run_in(
-            "symbolic-ref",
-            &["symbolic-ref", "HEAD", &target],
-            git_dir,
-            false,
-        )
-        .await
-        .map(drop)
+        self.run_in("symbolic-ref", &["symbolic-ref", "HEAD", &target], git_dir)
+            .await
+            .map(drop)
     }
 
     /// Every branch and tag of the mirror with its peeled target and date, and HEAD's
@@ -414,7 +441,6 @@ impl Mirror {
                     "refs/tags/",
                 ],
                 &self.dir,
-                false,
             )
             .await?;
         let mut listing = RefListing::default();
@@ -481,7 +507,7 @@ impl Mirror {
             check_commit_id(commit)?;
         }
         let mut child = self
-            .command(&["cat-file", "--batch", "--buffer"], &self.dir, false)
+            .command(&["cat-file", "--batch", "--buffer"], &self.dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -537,29 +563,70 @@ impl Mirror {
         Ok(files)
     }
 
-    /// Runs git outside any repository, with the credentials.
-    async fn run(&self, command: &'static str, args: &[&str]) -> Result<Vec<u8>, GitError> {
-        let mut cmd = self.base_command(true);
-        cmd.args(args);
-        self.finish(command, cmd, None).await
-    }
-
-    /// Runs git on the repository at `git_dir`; `remote` adds the credentials.
+    /// Runs git on the repository at `git_dir`, without the network.
     async fn run_in(
         &self,
         command: &'static str,
         args: &[&str],
         git_dir: &Path,
-        remote: bool,
     ) -> Result<Vec<u8>, GitError> {
-        let cmd = self.command(args, git_dir, remote);
+        let cmd = self.command(args, git_dir);
         self.finish(command, cmd, None).await
     }
 
-    fn command(&self, args: &[&str], git_dir: &Path, remote: bool) -> Command {
-        let mut cmd = self.base_command(remote);
+    /// git on the repository at `git_dir`, without credentials.
+    fn command(&self, args: &[&str], git_dir: &Path) -> Command {
+        let mut cmd = git_command(None, &[], self.allowed_protocols());
         cmd.arg("--git-dir").arg(git_dir).args(args);
         cmd
+    }
+
+    /// git for a command that reaches the remote: the addresses its host resolves to
+    /// are checked against the network policy first and, for http(s), git is pinned
+    /// to them (`http.curloptResolve`), so a name cannot resolve to an allowed address
+    /// for the check and to another for git. ssh and git:// connect by name; what they
+    /// speak first is their own protocol, not a request a metadata service answers.
+    async fn remote_command(
+        &self,
+        git_dir: Option<&Path>,
+        args: &[&str],
+    ) -> Result<Command, GitError> {
+        let mut config = Vec::new();
+        if let Some(endpoint) = repository_url::endpoint(&self.url) {
+            let addresses = self
+                .policy
+                .allowed_addresses(&endpoint.host, endpoint.port)
+                .await
+                .map_err(GitError::Refused)?;
+            let literal = endpoint.host.parse::<std::net::IpAddr>().is_ok();
+            if endpoint.scheme.starts_with("http") && !literal {
+                let list: Vec<String> = addresses
+                    .iter()
+                    .map(|address| match address.ip() {
+                        std::net::IpAddr::V4(ip) => ip.to_string(),
+                        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                    })
+                    .collect();
+                config.push((
+                    "http.curloptResolve",
+                    format!("{}:{}:{}", endpoint.host, endpoint.port, list.join(",")),
+                ));
+            }
+        }
+        let mut cmd = git_command(Some(&self.auth), &config, self.allowed_protocols());
+        if let Some(dir) = git_dir {
+            cmd.arg("--git-dir").arg(dir);
+        }
+        cmd.args(args);
+        Ok(cmd)
+    }
+
+    fn allowed_protocols(&self) -> &'static str {
+        if repository_url::is_local(&self.url) {
+            "https:http:ssh:git:file"
+        } else {
+            NETWORK_PROTOCOLS
+        }
     }
 
     /// Runs `cmd` to its end. With `growing`, the directory git writes the mirror to is
@@ -602,17 +669,27 @@ impl Mirror {
         Err(GitError::Failed {
             command,
             status: output.status,
-            stderr: self.redact(String::from_utf8_lossy(&output.stderr).trim()),
+            stderr: self.reported(&output.stderr),
         })
     }
 
-    fn base_command(&self, remote: bool) -> Command {
-        git_command(remote.then_some(&self.auth))
-    }
-
-    /// Hides a password written into the URL itself (`https://user:secret@host/`).
-    fn redact(&self, text: &str) -> String {
-        crate::redact::hide_password_of(&self.url, text)
+    /// What of git's stderr an error may carry: the password written into the URL
+    /// (`https://user:secret@host/`) hidden, at most [`MAX_ERROR_TEXT`] characters, and
+    /// for http(s) without the `remote:` lines in which git relays the body of an error
+    /// answer: the server may be no git server at all (a metadata endpoint, an internal
+    /// service), and its body is not ours to show.
+    fn reported(&self, stderr: &[u8]) -> String {
+        let text = String::from_utf8_lossy(stderr);
+        let http = self.url.trim_start().starts_with("http");
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|line| !(http && line.trim_start().starts_with("remote:")))
+            .collect();
+        let text = crate::redact::hide_password_of(&self.url, kept.join("\n").trim());
+        match text.char_indices().nth(MAX_ERROR_TEXT) {
+            Some((end, _)) => format!("{}…", &text[..end]),
+            None => text,
+        }
     }
 }
 
@@ -630,7 +707,7 @@ pub async fn archive(mirror_dir: &Path, commit: &str, output: &Path) -> Result<(
     let file = std::fs::File::create(&partial)
         .map_err(GitError::io(format!("creating {}", partial.display())))?;
     let result = async {
-        let child = git_command(None)
+        let child = git_command(None, &[], NETWORK_PROTOCOLS)
             .arg("--git-dir")
             .arg(mirror_dir)
             .args(["archive", "--format=zip", commit])
@@ -667,12 +744,25 @@ pub async fn archive(mirror_dir: &Path, commit: &str, output: &Path) -> Result<(
 }
 
 /// git with a predictable, prompt-free environment, and `auth`'s credentials if given.
-fn git_command(auth: Option<&GitAuth>) -> Command {
+fn git_command(
+    auth: Option<&GitAuth>,
+    extra_config: &[(&'static str, String)],
+    protocols: &str,
+) -> Command {
     let mut cmd = Command::new("git");
     // Its own process group, so that git's helpers (git-remote-https, ssh) end with it.
-    cmd.kill_on_drop(true)
-        .process_group(0)
-        .env("GIT_TERMINAL_PROMPT", "0")
+    cmd.kill_on_drop(true).process_group(0).env_clear();
+    for variable in PASSED_TO_GIT {
+        if let Some(value) = std::env::var_os(variable) {
+            cmd.env(variable, value);
+        }
+    }
+    cmd.env("GIT_TERMINAL_PROMPT", "0")
+        // A home where nothing is: no ~/.gitconfig, no credential helper, no ~/.ssh.
+        .env("HOME", "/nonexistent")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_ALLOW_PROTOCOL", protocols)
         // Set but empty: git then neither runs an askpass program nor prompts.
         .env("GIT_ASKPASS", "")
         .env("GCM_INTERACTIVE", "never")
@@ -680,22 +770,20 @@ fn git_command(auth: Option<&GitAuth>) -> Command {
         // A transfer slower than 1 byte/s for a minute is a dead connection.
         .env("GIT_HTTP_LOW_SPEED_LIMIT", "1")
         .env("GIT_HTTP_LOW_SPEED_TIME", "60");
-    for variable in INHERITED_GIT_VARIABLES {
-        cmd.env_remove(variable);
-    }
-    let mut config: Vec<(&str, String)> = Vec::new();
+    // No redirects: one could lead to another host, past the network policy's check.
+    let mut config: Vec<(&str, String)> = vec![("http.followRedirects", "false".to_owned())];
+    config.extend(extra_config.iter().cloned());
     if let Some((user, password)) = auth.and_then(|a| a.https_basic.as_ref()) {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         config.push(("http.extraHeader", format!("Authorization: Basic {token}")));
     }
-    if let Some(auth) = auth
-        && let Some(key) = &auth.ssh_key_path
-    {
-        cmd.env(
-            "GIT_SSH_COMMAND",
-            ssh_command(key, auth.known_hosts.as_deref()),
-        );
-    }
+    cmd.env(
+        "GIT_SSH_COMMAND",
+        ssh_command(
+            auth.and_then(|a| a.ssh_key_path.as_deref()),
+            auth.and_then(|a| a.known_hosts.as_deref()),
+        ),
+    );
     // Config through the environment: not visible in the process list, not stored.
     cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
     for (index, (key, value)) in config.into_iter().enumerate() {
@@ -705,15 +793,16 @@ fn git_command(auth: Option<&GitAuth>) -> Command {
     cmd
 }
 
-/// An ssh command that uses only the given key and never asks anything. Unknown hosts
-/// are trusted on first use and pinned in `known_hosts` (ssh's default file without it);
-/// a host whose key changed is refused.
-fn ssh_command(key: &Path, known_hosts: Option<&Path>) -> String {
+/// An ssh command that reads no configuration (`-F /dev/null`), offers only the given
+/// key (none without one: `IdentityFile=/dev/null` keeps ssh from trying the service
+/// user's) and never asks anything. Unknown hosts are trusted on first use and pinned
+/// in `known_hosts`; a host whose key changed is refused.
+fn ssh_command(key: Option<&Path>, known_hosts: Option<&Path>) -> String {
     // `-o IdentityFile=`, not `-i`: ssh checks an `-i` path as given but then opens it
     // after expanding `%` tokens, so no spelling of a path with `%` works there.
     let mut command = format!(
-        "ssh -o {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
-        ssh_path_option("IdentityFile", key)
+        "ssh -F /dev/null -o {} -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        ssh_path_option("IdentityFile", key.unwrap_or(Path::new("/dev/null")))
     );
     if let Some(file) = known_hosts {
         command.push_str(" -o ");
@@ -993,16 +1082,73 @@ mod tests {
     }
 
     #[test]
-    fn passwords_in_urls_are_redacted() {
+    fn errors_hide_passwords_and_what_an_http_server_said() {
         let mirror = Mirror::new(
             "https://me:s3cret@example.com/x.git",
             Path::new("/tmp/m"),
             &GitAuth::default(),
         );
         assert_eq!(
-            mirror.redact("fatal: unable to access 'https://me:s3cret@example.com/x.git/'"),
-            "fatal: unable to access 'https://me:***@example.com/x.git/'"
+            mirror.reported(
+                b"remote: AccessKeyId: AKIA-from-the-body\nremote: Token: abc\nfatal: unable to access 'https://me:s3cret@example.com/x.git/': The requested URL returned error: 500\n"
+            ),
+            "fatal: unable to access 'https://me:***@example.com/x.git/': The requested URL returned error: 500"
         );
+        // ssh and git:// speak to git servers, whose `remote:` lines explain a refusal.
+        let ssh = Mirror::new(
+            "git@example.com:x",
+            Path::new("/tmp/m"),
+            &GitAuth::default(),
+        );
+        assert_eq!(
+            ssh.reported(
+                b"remote: Repository not found.\nfatal: Could not read from remote repository.\n"
+            ),
+            "remote: Repository not found.\nfatal: Could not read from remote repository."
+        );
+        let long = "x".repeat(10 * MAX_ERROR_TEXT);
+        assert_eq!(
+            ssh.reported(long.as_bytes()).chars().count(),
+            MAX_ERROR_TEXT + 1
+        );
+    }
+
+    #[tokio::test]
+    async fn git_runs_only_the_allowed_transports() {
+        // `ext::` runs a command; git refuses it before doing anything.
+        let scratch = std::env::temp_dir().join(format!("packyard-ext-{}", std::process::id()));
+        let marker = scratch.with_extension("ran");
+        let url = format!("ext::sh -c touch% {}", marker.display());
+        let mirror = Mirror::new(&url, &scratch, &GitAuth::default());
+        let error = mirror.remote_listing().await.unwrap_err();
+        assert!(
+            error.to_string().contains("transport 'ext' not allowed"),
+            "{error}"
+        );
+        assert!(!marker.exists(), "the ext:: command ran");
+    }
+
+    #[tokio::test]
+    async fn remotes_in_refused_networks_are_not_contacted() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        for url in [
+            format!("http://127.0.0.1:{port}/x.git"),
+            format!("http://localhost:{port}/x.git"),
+            format!("git://127.0.0.1:{port}/x"),
+            format!("ssh://git@127.0.0.1:{port}/x"),
+            "https://169.254.169.254/latest/meta-data/".to_owned(),
+        ] {
+            let mirror = Mirror::new(&url, Path::new("/nonexistent/m"), &GitAuth::default());
+            let error = mirror.remote_listing().await.unwrap_err();
+            assert!(matches!(error, GitError::Refused(_)), "{url}: {error:?}");
+            assert!(
+                error.to_string().contains("PACKYARD_ALLOW_NETWORKS"),
+                "{url}: {error}"
+            );
+        }
+        assert!(listener.accept().is_err(), "nothing connected");
     }
 
     #[test]
@@ -1018,25 +1164,30 @@ mod tests {
     #[test]
     fn ssh_command_pins_hosts_in_its_own_known_hosts() {
         assert_eq!(
-            ssh_command(Path::new("/keys/k"), Some(Path::new("/vcs/known_hosts"))),
-            "ssh -o 'IdentityFile=\"/keys/k\"' -o IdentitiesOnly=yes -o BatchMode=yes \
-             -o StrictHostKeyChecking=accept-new -o 'UserKnownHostsFile=\"/vcs/known_hosts\"' \
+            ssh_command(
+                Some(Path::new("/keys/k")),
+                Some(Path::new("/vcs/known_hosts"))
+            ),
+            "ssh -F /dev/null -o 'IdentityFile=\"/keys/k\"' -o IdentitiesOnly=yes -o IdentityAgent=none \
+             -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o 'UserKnownHostsFile=\"/vcs/known_hosts\"' \
              -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4"
         );
         assert!(
-            !ssh_command(Path::new("/keys/k"), None).contains("UserKnownHostsFile"),
-            "without a file, ssh's default applies"
+            ssh_command(None, None).contains("'IdentityFile=\"/dev/null\"' -o IdentitiesOnly=yes"),
+            "without a key, none of the service user's is offered"
         );
     }
 
     #[test]
     fn ssh_command_quotes_paths_for_sh_and_ssh() {
         let command = ssh_command(
-            Path::new("/keys/it's"),
+            Some(Path::new("/keys/it's")),
             Some(Path::new(r#"/srv/a "b" 100%h\known_hosts"#)),
         );
         assert!(
-            command.starts_with(r#"ssh -o 'IdentityFile="/keys/it'\''s"' -o IdentitiesOnly=yes"#),
+            command.starts_with(
+                r#"ssh -F /dev/null -o 'IdentityFile="/keys/it'\''s"' -o IdentitiesOnly=yes"#
+            ),
             "{command}"
         );
         assert!(

@@ -10,6 +10,7 @@ use super::GitPackageError;
 use super::git::{GitAuth, Mirror};
 use crate::app::App;
 use crate::db::VcsPackage;
+use crate::outbound::NetworkPolicy;
 use crate::repository_url;
 
 /// How to reach a private repository; stored sealed with `PACKYARD_SECRET`.
@@ -54,6 +55,7 @@ pub struct Repository {
     pub mirror_dir: PathBuf,
     pub auth: GitAuth,
     pub limits: GitLimits,
+    network_policy: NetworkPolicy,
     key_file: Option<PathBuf>,
 }
 
@@ -80,18 +82,34 @@ impl Default for GitLimits {
 }
 
 impl Repository {
+    /// The repository at `url`. A password written into the URL is taken out of it
+    /// and sent as the `credentials` are (given credentials win), so that it never
+    /// appears in git's arguments, which any local user can read.
     pub fn new(
         app: &App,
         url: &str,
         credentials: Option<&Credentials>,
     ) -> Result<Repository, GitPackageError> {
+        let in_url = crate::redact::credentials_in(url);
+        let url = crate::redact::public(url);
         let mut repository = Repository {
-            url: url.to_owned(),
-            mirror_dir: mirror_dir(&app.settings.vcs_cache_dir, url),
+            mirror_dir: mirror_dir(&app.settings.vcs_cache_dir, &url),
             auth: GitAuth::default(),
             limits: app.settings.git_limits,
+            network_policy: app.settings.network_policy.clone(),
             key_file: None,
+            url,
         };
+        repository.auth.https_basic = in_url;
+        if repository_url::endpoint(&repository.url).is_some_and(|e| e.scheme == "ssh") {
+            // Pinned in packyard's own file whether or not a key is given.
+            let known_hosts = app.settings.ssh_known_hosts.clone();
+            create_parent_dir(&known_hosts).map_err(|source| GitPackageError::KnownHosts {
+                path: known_hosts.clone(),
+                source,
+            })?;
+            repository.auth.known_hosts = Some(known_hosts);
+        }
         let Some(credentials) = credentials else {
             return Ok(repository);
         };
@@ -104,12 +122,6 @@ impl Repository {
             // Removed on drop from here on, whatever fails next.
             repository.key_file = Some(path.clone());
             repository.auth.ssh_key_path = Some(path);
-            let known_hosts = app.settings.ssh_known_hosts.clone();
-            create_parent_dir(&known_hosts).map_err(|source| GitPackageError::KnownHosts {
-                path: known_hosts.clone(),
-                source,
-            })?;
-            repository.auth.known_hosts = Some(known_hosts);
         }
         Ok(repository)
     }
@@ -118,6 +130,7 @@ impl Repository {
     pub fn mirror(&self) -> Mirror {
         Mirror::new(&self.url, &self.mirror_dir, &self.auth)
             .with_max_size(self.limits.max_repo_size)
+            .with_network_policy(self.network_policy.clone())
     }
 
     /// The repository of a stored package, with its stored credentials.

@@ -63,16 +63,26 @@ struct ScanReport<'a> {
 /// Adds the git package at `request.url`: the first scan runs now, so a bad URL, a
 /// repository without composer.json or a taken name is reported to the caller.
 pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPackageError> {
-    let url = request.url.trim().to_owned();
-    repository_url::validate(&url)?;
-    if repository_url::is_local(&url) && !request.allow_local {
-        return Err(GitPackageError::LocalRepositoryRefused(url));
+    let given = request.url.trim();
+    repository_url::validate(given)?;
+    if repository_url::is_local(given) && !request.allow_local {
+        return Err(GitPackageError::LocalRepositoryRefused(given.to_owned()));
     }
-    let sealed = match &request.credentials {
+    // A password in the URL is a credential: sealed with the others, never stored in
+    // the URL (which is shown, logged and published).
+    let credentials = request.credentials.or_else(|| {
+        redact::credentials_in(given).map(|(username, password)| Credentials {
+            username: Some(username),
+            password: Some(password),
+            ssh_key: None,
+        })
+    });
+    let url = redact::public(given);
+    let sealed = match &credentials {
         Some(credentials) => Some(credentials.seal(app)?),
         None => None,
     };
-    let repository = Repository::new(app, &url, request.credentials.as_ref())?;
+    let repository = Repository::new(app, &url, credentials.as_ref())?;
     let outcome = scan_repository(&repository, None, None).await?;
     let ScanOutcome::Scanned {
         package,

@@ -290,39 +290,8 @@ fn query_token(uri: &Uri) -> Result<Option<(String, String)>, ApiError> {
 pub fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then(|| percent_decode(value))
+        (key == name).then(|| crate::percent::decode(value, crate::percent::Plus::Space))
     })
-}
-
-fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| Some(hex_value(hex[0])? << 4 | hex_value(hex[1])?));
-        match (bytes[i], escaped) {
-            (_, Some(byte)) => {
-                decoded.push(byte);
-                i += 3;
-            }
-            (b'+', None) => {
-                decoded.push(b' ');
-                i += 1;
-            }
-            (byte, None) => {
-                decoded.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&decoded).into_owned()
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    (digit as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]

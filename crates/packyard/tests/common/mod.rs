@@ -43,6 +43,9 @@ impl Server {
             ("RUST_LOG".into(), "warn".into()),
             // Tests build their repositories on local disk.
             ("PACKYARD_ALLOW_LOCAL_REPOSITORIES".into(), "1".into()),
+            // Test servers (git remotes, upstreams, hook receivers) listen on loopback,
+            // which the default network policy refuses.
+            ("PACKYARD_ALLOW_NETWORKS".into(), "127.0.0.0/8".into()),
         ];
         env.extend(
             extra_env
