@@ -232,6 +232,25 @@ fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
         versions(&server, "maintainer", &token, OTHER),
         [("v1.0.0".into(), other_v100)]
     );
+
+    // With the password written into the URL: sealed as credentials, the URL stored
+    // without it (the loop below looks for it in every database file).
+    let (third, third_v100) = library("acme/third", "v1.0.0");
+    place_bare(&upstream, &third, "private/third.git");
+    let with_password = upstream
+        .url()
+        .replacen("http://", &format!("http://{USER}:{PASSWORD}@"), 1);
+    let created = create_package(
+        &server,
+        "maintainer",
+        &token,
+        &json!({"url": format!("{with_password}/private/third.git")}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(
+        versions(&server, "maintainer", &token, "acme/third"),
+        [("v1.0.0".into(), third_v100)]
+    );
     for (path, bytes) in database_files(&server) {
         assert!(
             !contains(&bytes, PASSWORD),
