@@ -61,6 +61,9 @@ pub enum VersionError {
     /// `VersionParser::normalize` found no version in the string.
     #[error("invalid version string \"{0}\"")]
     Invalid(String),
+    /// Longer than [`MAX_VERSION_LENGTH`]: not read at all (and not repeated back).
+    #[error("the version is {0} characters long; at most {MAX_VERSION_LENGTH} are allowed")]
+    TooLong(usize),
     /// `"<version> as <alias>"` where the alias is not an exact version.
     #[error(
         "invalid version string \"{version}\" in \"{full}\", the alias must be an exact version"
@@ -144,6 +147,7 @@ static STABILITY_SUFFIX: LazyLock<Regex> =
 /// (`"1.0 as 2.0"`) and a stability flag (`@dev`) are stripped first; branch names
 /// must carry a `dev-` prefix, except `master`, `trunk` and `default`.
 pub fn normalize(version: &str) -> Result<String, VersionError> {
+    check_length(version)?;
     let full = php_trim(version);
     let mut version = full.as_bytes();
 
@@ -173,6 +177,18 @@ pub fn normalize(version: &str) -> Result<String, VersionError> {
         return Ok(branch);
     }
     Err(invalid_version(full, &text(version)))
+}
+
+/// The longest version string accepted (Packagist stores versions in 255 characters).
+pub const MAX_VERSION_LENGTH: usize = 255;
+
+/// Refuses a version string longer than [`MAX_VERSION_LENGTH`] characters.
+pub fn check_length(version: &str) -> Result<(), VersionError> {
+    let length = version.chars().count();
+    if length > MAX_VERSION_LENGTH {
+        return Err(VersionError::TooLong(length));
+    }
+    Ok(())
 }
 
 /// Normalizes a branch name: numeric ones (`2.1`, `v3.x`, `1.0.*`) become

@@ -159,7 +159,55 @@ fn names_and_versions_are_checked() {
         400,
         "invalid composer.json",
     );
+
+    // Lengths: a 5000-character version and a 300-character name are refused naming
+    // the field, without the value repeated back.
+    let long_version = format!("1.0.{}", "1".repeat(4996));
+    let refused = f.upload(LIB, &long_version, &package_zip(LIB, &[], "x"));
+    f.expect_refused(
+        &refused,
+        400,
+        "version is 5000 characters long; at most 255",
+    );
+    assert!(refused.body.len() < 500, "{}", refused.text());
+    let long_name = format!("acme/{}", "a".repeat(295));
+    f.expect_refused(
+        &f.upload(&long_name, "1.0.1", &package_zip(&long_name, &[], "x")),
+        400,
+        "at most 191",
+    );
     f.assert_composer_still_installs();
+}
+
+/// A version or name in the path that is refused is refused before the body is read:
+/// the answer comes while the declared body has not been sent at all.
+#[test]
+fn bad_paths_are_refused_before_the_body_is_read() {
+    use std::io::{Read, Write};
+    let f = Fixture::new();
+    let long_version = "9".repeat(300);
+    for path in [
+        format!("/api/packages/upload/acme/lib/{long_version}"),
+        "/api/packages/upload/Acme/Lib/1.0.0".to_owned(),
+    ] {
+        let mut stream = std::net::TcpStream::connect(f.server.host()).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        write!(
+            stream,
+            "PUT {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nContent-Length: 60000\r\n\r\n",
+            f.server.host(),
+            basic("admin", &f.admin)
+        )
+        .unwrap();
+        let mut head = [0u8; 12];
+        stream
+            .read_exact(&mut head)
+            .expect("an answer before the body");
+        assert_eq!(&head, b"HTTP/1.1 400", "{path}");
+    }
+    f.assert_unchanged();
 }
 
 #[test]

@@ -237,9 +237,10 @@ fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
     // without it (the loop below looks for it in every database file).
     let (third, third_v100) = library("acme/third", "v1.0.0");
     place_bare(&upstream, &third, "private/third.git");
-    let with_password = upstream
-        .url()
-        .replacen("http://", &format!("http://{USER}:{PASSWORD}@"), 1);
+    let with_password =
+        upstream
+            .url()
+            .replacen("http://", &format!("http://{USER}:{PASSWORD}@"), 1);
     let created = create_package(
         &server,
         "maintainer",

@@ -15,7 +15,7 @@ use crate::git_packages::{self, AddRequest, Credentials};
 use crate::jobs::JobView;
 use crate::uploads;
 use crate::uploads::archive_file::{ArchiveFile, ReceiveError};
-use crate::uploads::artifact::{Outcome, PublishRequest};
+use crate::uploads::artifact::{Outcome, PublishRequest, UploadError};
 
 /// `PUT /api/packages/upload/{vendor}/{package}/{version}` with a zip body (the route
 /// of Packeton and Nexus). Admins only.
@@ -29,6 +29,10 @@ pub async fn upload(
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
+    // The name and version in the path are checked before a byte of the body is read.
+    composer::package_name::validate(&format!("{vendor}/{package}"))
+        .map_err(|e| UploadError::InvalidName(e.to_string()))?;
+    composer::version::check_length(&version).map_err(UploadError::VersionTooLong)?;
     let limit = app.settings.max_upload;
     let declared_length = headers
         .get(header::CONTENT_LENGTH)

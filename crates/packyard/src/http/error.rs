@@ -93,7 +93,8 @@ impl From<UploadError> for ApiError {
     fn from(error: UploadError) -> Self {
         use UploadError::{
             Database, InvalidManifest, InvalidName, InvalidVersion, Io, MissingVersion,
-            NameMismatch, NoManifest, NotZip, Storage, UnsafeEntry, VersionExists, WrongKind,
+            NameMismatch, NoManifest, NotZip, Storage, UnsafeEntry, VersionExists, VersionTooLong,
+            WrongKind,
         };
         match error {
             NotZip(_)
@@ -103,7 +104,8 @@ impl From<UploadError> for ApiError {
             | InvalidName(_)
             | NameMismatch { .. }
             | MissingVersion
-            | InvalidVersion { .. } => ApiError::bad_request(error.to_string()),
+            | InvalidVersion { .. }
+            | VersionTooLong(_) => ApiError::bad_request(error.to_string()),
             VersionExists { .. } | WrongKind { .. } => {
                 ApiError::new(StatusCode::CONFLICT, error.to_string())
             }

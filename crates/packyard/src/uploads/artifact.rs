@@ -39,6 +39,8 @@ pub enum UploadError {
     MissingVersion,
     #[error("invalid version {version:?}: {reason}")]
     InvalidVersion { version: String, reason: String },
+    #[error("{0}")]
+    VersionTooLong(#[source] composer::version::VersionError),
     #[error(
         "version {version} of {package} already exists with a different archive (reference {existing}); add ?force=1 to replace it"
     )]
@@ -238,11 +240,13 @@ fn identify(manifest: &Manifest, request: &PublishRequest) -> Result<Identity, U
         .clone()
         .or_else(|| manifest.version().map(str::to_owned))
         .ok_or(UploadError::MissingVersion)?;
-    let version_normalized =
-        composer::version::normalize(&version).map_err(|e| UploadError::InvalidVersion {
+    let version_normalized = composer::version::normalize(&version).map_err(|e| match e {
+        composer::version::VersionError::TooLong(_) => UploadError::VersionTooLong(e),
+        _ => UploadError::InvalidVersion {
             version: version.clone(),
             reason: e.to_string(),
-        })?;
+        },
+    })?;
     Ok(Identity {
         package: manifest_name,
         version,
