@@ -43,6 +43,23 @@ impl<K: Eq + Hash + Clone> SingleFlight<K> {
         if done().await? {
             return Ok(None);
         }
+        let mut registration = self.register(key);
+        let lock = registration.lock.clone();
+        let guard = if let Ok(guard) = lock.clone().try_lock_owned() {
+            guard
+        } else {
+            crate::metrics::metrics().coalesced_wait(self.work);
+            lock.lock_owned().await
+        };
+        registration.guard = Some(guard);
+        if done().await? {
+            Ok(None)
+        } else {
+            work().await.map(Some)
+        }
+    }
+
+    fn register<'a>(&'a self, key: &'a K) -> Registration<'a, K> {
         let lock = self
             .running
             .lock()
@@ -50,24 +67,33 @@ impl<K: Eq + Hash + Clone> SingleFlight<K> {
             .entry(key.clone())
             .or_default()
             .clone();
-        let guard = if let Ok(guard) = lock.try_lock() {
-            guard
-        } else {
-            crate::metrics::metrics().coalesced_wait(self.work);
-            lock.lock().await
-        };
-        let result = if done().await? {
-            Ok(None)
-        } else {
-            work().await.map(Some)
-        };
-        drop(guard);
-        let mut running = self.running.lock().unwrap();
-        // The last one out removes the key, so the map does not grow forever.
-        if Arc::strong_count(&lock) == 2 {
-            running.remove(key);
+        Registration {
+            flight: self,
+            key,
+            lock,
+            guard: None,
         }
-        result
+    }
+}
+
+/// A caller's hold on a key, however its call ends (finished, failed, or dropped while
+/// waiting or working): the last one out removes the key, so the map does not grow.
+struct Registration<'a, K: Eq + Hash> {
+    flight: &'a SingleFlight<K>,
+    key: &'a K,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<K: Eq + Hash> Drop for Registration<'_, K> {
+    fn drop(&mut self) {
+        // The guard holds a reference of its own: released first, so that the count
+        // below is the map's and this caller's only.
+        self.guard = None;
+        let mut running = self.flight.running.lock().unwrap();
+        if Arc::strong_count(&self.lock) == 2 {
+            running.remove(self.key);
+        }
     }
 }
 
@@ -112,6 +138,36 @@ mod tests {
             flight.running.lock().unwrap().is_empty(),
             "keys are cleaned up"
         );
+    }
+
+    #[tokio::test]
+    async fn cancelled_callers_leave_no_key_behind() {
+        let flight = Arc::new(SingleFlight::<u32>::default());
+        let slow = || async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, ()>(())
+        };
+        let working = {
+            let flight = flight.clone();
+            tokio::spawn(async move { flight.run(&1, || async { Ok(false) }, slow).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // A waiter gives up, then the worker is cancelled.
+        let waited = tokio::time::timeout(
+            Duration::from_millis(20),
+            flight.run(&1, || async { Ok(false) }, slow),
+        )
+        .await;
+        assert!(waited.is_err(), "the waiter was still waiting");
+        working.abort();
+        let _ = working.await;
+        assert!(flight.running.lock().unwrap().is_empty(), "a key leaked");
+        // A failing `done` check leaves nothing either.
+        let failed: Result<Option<()>, &str> = flight
+            .run(&2, || async { Err("no database") }, || async { Ok(()) })
+            .await;
+        assert!(failed.is_err());
+        assert!(flight.running.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! The endpoints the Composer client uses (ARCHITECTURE.md, "One request's path").
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -115,19 +116,28 @@ pub async fn downloads(
     reader: Reader,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let mut known: Vec<(String, String)> = Vec::new();
-    for (name, version) in download_batch(&body)? {
+    let mut known = Vec::new();
+    let mut visible: HashMap<String, bool> = HashMap::new();
+    for (name, version, count) in download_batch(&body)? {
         // Installs of what the caller may not see are not counted (nor revealed).
-        if app.metadata.visible(&name, &reader.view).await? {
-            known.push((name, version));
+        let may_see = if let Some(may_see) = visible.get(&name) {
+            *may_see
+        } else {
+            let may_see = app.metadata.visible(&name, &reader.view).await?;
+            visible.insert(name.clone(), may_see);
+            may_see
+        };
+        if may_see {
+            known.push((name, version, count));
         }
     }
     app.db.record_downloads(&known).await?;
     Ok(downloads_counted())
 }
 
-/// The `(package, version)` pairs of a notify-batch body, names lowercased.
-pub fn download_batch(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+/// The `(package, version, installs)` of a notify-batch body, names lowercased, one
+/// entry per package and version however often the batch repeats it.
+pub fn download_batch(body: &[u8]) -> Result<Vec<(String, String, i64)>, ApiError> {
     let batch: DownloadBatch = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "expected {{\"downloads\":[{{\"name\":...,\"version\":...}}]}}: {e}"
@@ -138,10 +148,15 @@ pub fn download_batch(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
             "at most {MAX_DOWNLOADS_PER_BATCH} downloads per batch"
         )));
     }
-    Ok(batch
-        .downloads
+    let mut tally: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for download in batch.downloads {
+        *tally
+            .entry((download.name.to_ascii_lowercase(), download.version))
+            .or_default() += 1;
+    }
+    Ok(tally
         .into_iter()
-        .map(|d| (d.name.to_ascii_lowercase(), d.version))
+        .map(|((name, version), count)| (name, version, count))
         .collect())
 }
 

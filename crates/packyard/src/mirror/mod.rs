@@ -301,12 +301,12 @@ impl Mirrors {
     pub async fn record_downloads(
         &self,
         mirror: &Arc<MirrorConfig>,
-        downloads: Vec<(String, String)>,
+        downloads: Vec<(String, String, i64)>,
     ) -> Result<(), MirrorError> {
         let mut listed: BTreeMap<String, Option<std::collections::HashSet<String>>> =
             BTreeMap::new();
         let mut counted = Vec::new();
-        for (name, version) in downloads {
+        for (name, version, installs) in downloads {
             if !listed.contains_key(&name) {
                 let versions = match PackageName::parse(&name) {
                     Ok(package) => match self.admit(mirror, &package).await {
@@ -319,7 +319,7 @@ impl Mirrors {
                 listed.insert(name.clone(), versions);
             }
             if listed[&name].as_ref().is_some_and(|v| v.contains(&version)) {
-                counted.push((name, version));
+                counted.push((name, version, installs));
             }
         }
         self.db
