@@ -166,11 +166,17 @@ impl LocalCache {
         })
     }
 
-    pub fn insert_bytes(self: &Arc<Self>, key: &str, bytes: &[u8]) {
-        if let Some(mut writer) = self.writer(key, bytes.len() as u64) {
-            writer.write(bytes);
-            writer.commit();
-        }
+    /// Caches `bytes` under `key`, writing and syncing the file on tokio's blocking pool
+    /// (the copy is in place when this returns).
+    pub async fn insert_bytes(self: &Arc<Self>, key: &str, bytes: Bytes) {
+        let (cache, key) = (self.clone(), key.to_owned());
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(mut writer) = cache.writer(&key, bytes.len() as u64) {
+                writer.write(&bytes);
+                writer.commit();
+            }
+        })
+        .await;
     }
 
     pub fn remove(&self, key: &str) {
@@ -233,7 +239,13 @@ impl CacheWriter {
         }
     }
 
-    /// Publishes the copy if it is complete.
+    /// Publishes the copy if it is complete, on tokio's blocking pool: syncing and
+    /// renaming wait for the disk.
+    pub async fn publish(self) {
+        let _ = tokio::task::spawn_blocking(move || self.commit()).await;
+    }
+
+    /// Publishes the copy if it is complete, here (see [`Self::publish`]).
     pub fn commit(mut self) {
         let Some(file) = self.file.take() else { return };
         if self.written != self.expected_size || file.sync_all().is_err() {
@@ -261,15 +273,23 @@ impl Drop for CacheWriter {
     }
 }
 
-/// Passes a backend stream through while copying it into the cache.
+/// Passes a backend stream through while copying it into the cache. The copy is
+/// written to the page cache as chunks pass; when the stream ends, the sync and rename
+/// that wait for the disk run on tokio's blocking pool, and the end is passed on once
+/// the copy is published (a reader that saw the end finds it cached).
 pub struct TeeStream<S> {
     inner: S,
     writer: Option<CacheWriter>,
+    publishing: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl<S> TeeStream<S> {
     pub fn new(inner: S, writer: Option<CacheWriter>) -> Self {
-        TeeStream { inner, writer }
+        TeeStream {
+            inner,
+            writer,
+            publishing: None,
+        }
     }
 }
 
@@ -280,6 +300,11 @@ where
     type Item = Result<Bytes, StorageError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(publishing) = &mut self.publishing {
+            let _ = std::task::ready!(std::future::Future::poll(Pin::new(publishing), cx));
+            self.publishing = None;
+            return Poll::Ready(None);
+        }
         let polled = Pin::new(&mut self.inner).poll_next(cx);
         match &polled {
             Poll::Ready(Some(Ok(bytes))) => {
@@ -289,7 +314,13 @@ where
             }
             Poll::Ready(None) => {
                 if let Some(writer) = self.writer.take() {
-                    writer.commit();
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(runtime) => {
+                            self.publishing = Some(runtime.spawn_blocking(move || writer.commit()));
+                            return self.poll_next(cx);
+                        }
+                        Err(_) => writer.commit(),
+                    }
                 }
             }
             Poll::Ready(Some(Err(_))) => self.writer = None,
@@ -345,22 +376,30 @@ mod tests {
         (Arc::new(LocalCache::open(&settings).unwrap()), dir)
     }
 
-    #[test]
-    fn least_recently_used_entries_are_evicted() {
+    #[tokio::test]
+    async fn least_recently_used_entries_are_evicted() {
         let (cache, dir) = cache(25);
-        cache.insert_bytes("a/1.zip", &[1; 10]);
-        cache.insert_bytes("a/2.zip", &[2; 10]);
+        cache
+            .insert_bytes("a/1.zip", Bytes::from(vec![1; 10]))
+            .await;
+        cache
+            .insert_bytes("a/2.zip", Bytes::from(vec![2; 10]))
+            .await;
         assert!(
             cache.open_file("a/1.zip").is_some(),
             "touch 1 so 2 is older"
         );
-        cache.insert_bytes("b/3.zip", &[3; 10]);
+        cache
+            .insert_bytes("b/3.zip", Bytes::from(vec![3; 10]))
+            .await;
         assert!(cache.contains("a/1.zip"));
         assert!(!cache.contains("a/2.zip"));
         assert!(!dir.join("a/2.zip").exists(), "evicted files are deleted");
         assert!(cache.contains("b/3.zip"));
         assert_eq!(cache.total_bytes(), 20);
-        cache.insert_bytes("too-big.zip", &[0; 26]);
+        cache
+            .insert_bytes("too-big.zip", Bytes::from(vec![0; 26]))
+            .await;
         assert!(!cache.contains("too-big.zip"));
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -380,11 +419,15 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    #[test]
-    fn a_reopened_cache_knows_its_files_and_bound() {
+    #[tokio::test]
+    async fn a_reopened_cache_knows_its_files_and_bound() {
         let (cache, dir) = cache(100);
-        cache.insert_bytes("k/1.zip", &[1; 40]);
-        cache.insert_bytes("k/2.zip", &[2; 40]);
+        cache
+            .insert_bytes("k/1.zip", Bytes::from(vec![1; 40]))
+            .await;
+        cache
+            .insert_bytes("k/2.zip", Bytes::from(vec![2; 40]))
+            .await;
         drop(cache);
         let reopened = LocalCache::open(&CacheSettings {
             dir: dir.clone(),

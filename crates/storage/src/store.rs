@@ -151,7 +151,7 @@ impl Store {
         self.put_stream_to_backend(key, tee, size).await?;
         let finished = copy.lock().unwrap().take();
         if let Some(writer) = finished {
-            writer.commit();
+            writer.publish().await;
         }
         Ok(())
     }
@@ -224,7 +224,7 @@ impl Store {
         )
         .await?;
         if let Some(cache) = &self.cache {
-            cache.insert_bytes(key, &bytes);
+            cache.insert_bytes(key, bytes).await;
         }
         Ok(())
     }
@@ -276,7 +276,7 @@ impl Store {
         let read = self.without_cache().get_bytes(key).await;
         if let Some(cache) = &self.cache {
             match &read {
-                Ok(bytes) => cache.insert_bytes(key, bytes),
+                Ok(bytes) => cache.insert_bytes(key, bytes.clone()).await,
                 Err(error) if error.is_not_found() => cache.remove(key),
                 Err(_) => {}
             }
