@@ -60,6 +60,8 @@ pub struct DistLocation {
     pub store: String,
     pub key: String,
     pub version_normalized: String,
+    /// The sha1 published for it; empty for a git dist not built yet.
+    pub shasum: String,
 }
 
 /// A package's `(tagged, dev)` p2 documents.
@@ -361,6 +363,7 @@ impl Metadata {
                     store: v.dist_store.clone(),
                     key: v.dist_key.clone(),
                     version_normalized: v.version_normalized.clone(),
+                    shasum: v.shasum.clone(),
                 };
                 (v.reference.clone(), location)
             })

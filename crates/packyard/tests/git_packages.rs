@@ -413,4 +413,30 @@ fn concurrent_first_downloads_build_a_dist_once() {
         .collect();
     assert_eq!(published, [sha1_hex(&stored)]);
     println!("30 concurrent first downloads served in {elapsed:?}");
+
+    // A replica that stored the archive and died before recording its sha1 leaves the
+    // version with an empty shasum: the next download publishes the stored bytes' sha1.
+    let mut server = server;
+    server.stop();
+    let database = server.data.path().join("packyard.db");
+    let forgotten = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE versions SET shasum=''\"); c.commit()",
+        ])
+        .arg(&database)
+        .status()
+        .unwrap();
+    assert!(forgotten.success());
+    server.restart_with(&[]);
+    let shasum_of_v110 = |server: &Server| -> Vec<String> {
+        version_documents(server, "maintainer", &token, LIB)
+            .iter()
+            .filter(|v| v["dist"]["reference"] == f.v110.as_str())
+            .map(|v| v["dist"]["shasum"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(shasum_of_v110(&server), [""], "the crash's state");
+    assert_eq!(download(&server, &token, &f.v110).status, 200);
+    assert_eq!(shasum_of_v110(&server), [sha1_hex(&stored)], "recovered");
 }

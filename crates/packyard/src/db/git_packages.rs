@@ -253,6 +253,19 @@ impl Db {
         Ok(report)
     }
 
+    /// The sha1 recorded for the dist `dist_key` of `package` (empty when none is).
+    pub async fn dist_shasum(&self, package: &str, dist_key: &str) -> Result<String, sqlx::Error> {
+        let found: Option<(String,)> = sqlx::query_as(
+            "SELECT shasum FROM versions WHERE dist_key = $2 \
+             AND package_id = (SELECT id FROM packages WHERE name = $1)",
+        )
+        .bind(package)
+        .bind(dist_key)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.map(|(shasum,)| shasum).unwrap_or_default())
+    }
+
     /// Records the sha1 of a dist built for a version, if the version still points at
     /// that object.
     pub async fn set_dist_shasum(

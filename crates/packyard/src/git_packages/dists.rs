@@ -36,7 +36,25 @@ pub async fn ensure(
             },
         )
         .await?;
-    if let Some(shasum) = built {
+    // Built now, or found built without its sha1 recorded (a replica that stored the
+    // archive died before recording it): the sha1 of the stored bytes is published.
+    let shasum = match built {
+        Some(shasum) => Some(shasum),
+        // `location` may predate a build a concurrent request just recorded.
+        None if location.shasum.is_empty()
+            && app.db.dist_shasum(package, &location.key).await?.is_empty() =>
+        {
+            let shasum = stored_sha1(app, &location.key).await?;
+            tracing::warn!(package, key = %location.key, "dist found without its sha1; recorded it now");
+            app.db
+                .set_dist_shasum(package, &location.key, &shasum)
+                .await?;
+            app.metadata.package_changed(package).await?;
+            return Ok(());
+        }
+        None => None,
+    };
+    if let Some(shasum) = shasum {
         app.db
             .set_dist_shasum(package, &location.key, &shasum)
             .await?;
@@ -44,6 +62,18 @@ pub async fn ensure(
         tracing::info!(package, reference, key = %location.key, "dist archive built");
     }
     Ok(())
+}
+
+/// The sha1 of the dist stored under `key`, read through once.
+async fn stored_sha1(app: &App, key: &str) -> Result<String, GitPackageError> {
+    use futures_util::StreamExt;
+    use sha1::Digest;
+    let mut object = app.storage.store(StoreName::Dist).get(key).await?;
+    let mut hasher = sha1::Sha1::new();
+    while let Some(chunk) = object.stream.next().await {
+        hasher.update(chunk?);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Builds every missing dist of a package; failures are logged, not returned, because a
@@ -62,6 +92,7 @@ pub async fn build_all(app: &App, package: &str) {
             store: version.dist_store.clone(),
             key: version.dist_key.clone(),
             version_normalized: version.version_normalized.clone(),
+            shasum: version.shasum.clone(),
         };
         if let Err(error) = ensure(app, package, &version.reference, &location).await {
             tracing::warn!(%error, package, version = %version.version, "prebuilding a dist failed");
