@@ -192,7 +192,7 @@ fn a_tag_claiming_another_name_stays_under_the_package_name_and_is_reported() {
 #[test]
 fn webhooks_check_signatures_and_repositories() {
     testkit::needs!(Git);
-    let server = Server::start();
+    let mut server = Server::start_with(&[("PACKYARD_SECRET", "the first secret")]);
     let admin = server.add_user("admin", true);
     let (repo, _) = library("acme/lib", "1.0.0");
     let created = create_package(
@@ -209,7 +209,7 @@ fn webhooks_check_signatures_and_repositories() {
         mac.update(body.as_bytes());
         format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
     };
-    let hook = |signature: &str| {
+    let hook = |server: &Server, signature: &str| {
         post(
             &server.url("/api/github"),
             &[
@@ -220,7 +220,7 @@ fn webhooks_check_signatures_and_repositories() {
             body.as_bytes(),
         )
     };
-    let wrong = hook(&sign("wrong"));
+    let wrong = hook(&server, &sign("wrong"));
     expect_error(&wrong, 401, "signature");
     // Anonymously, an unknown repository is answered as a registered one with a wrong
     // signature, byte for byte: hooks cannot probe which repositories are registered.
@@ -248,7 +248,7 @@ fn webhooks_check_signatures_and_repositories() {
     let (known, unknown) = (unsigned(&body), unsigned(&unknown_body));
     assert_eq!(known.status, 401);
     assert_eq!((known.status, known.body), (unknown.status, unknown.body));
-    assert_eq!(hook(&sign("s3cret")).status, 202);
+    assert_eq!(hook(&server, &sign("s3cret")).status, 202);
 
     let unknown = post(
         &server.url(&format!(
@@ -277,6 +277,55 @@ fn webhooks_check_signatures_and_repositories() {
     );
     assert_eq!(gitlab.status, 202, "{}", gitlab.text());
     assert_eq!(p2_versions(&server, &admin, "acme/lib"), ["1.0.0"]);
+
+    // The webhook secret is sealed at rest, like credentials.
+    server.cli_ok(&[
+        "webhook",
+        "add",
+        "ci",
+        "--url",
+        "https://hooks.example.com/x",
+        "--events",
+        "new_release",
+        "--secret",
+        "outgoing-s3cret-0123456789",
+    ]);
+    for (path, bytes) in database_files(&server) {
+        for secret in ["s3cret", "outgoing-s3cret-0123456789"] {
+            assert!(
+                !contains(&bytes, secret),
+                "{} holds {secret}",
+                path.display()
+            );
+        }
+    }
+    // Rotating PACKYARD_SECRET: everything is resealed under the new one, which alone
+    // opens it from then on; a second run has nothing left to do.
+    let new_secret = [("PACKYARD_SECRET", "the second secret")];
+    let rotate = |old: &str| server.cli_with(&new_secret, &["secrets", "rotate", "--old", old]);
+    let wrong = rotate("not the first secret");
+    assert!(!wrong.status.success(), "{}", output_text(&wrong));
+    assert!(
+        output_text(&wrong).contains("package acme/lib webhook secret"),
+        "{}",
+        output_text(&wrong)
+    );
+    let rotated = rotate("the first secret");
+    assert!(rotated.status.success(), "{}", output_text(&rotated));
+    assert!(
+        output_text(&rotated).contains("resealed 2 of 2"),
+        "{}",
+        output_text(&rotated)
+    );
+    assert!(output_text(&rotate("the first secret")).contains("resealed 0 of 2"));
+    server.restart_with(&new_secret);
+    assert_eq!(
+        hook(&server, &sign("s3cret")).status,
+        202,
+        "opened with the new secret"
+    );
+    server.restart_with(&[("PACKYARD_SECRET", "the first secret")]);
+    expect_error(&hook(&server, &sign("s3cret")), 401, "signature");
 }
 
 /// A server on 127.0.0.1 that answers every request with `response`; its address.

@@ -57,6 +57,9 @@ enum Command {
     /// Manage outgoing webhooks and see their deliveries.
     #[command(subcommand)]
     Webhook(webhooks::WebhookCommand),
+    /// Work with the secrets sealed in the database.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Show background jobs, newest first.
     Jobs {
         /// Only jobs in this state: queued, running, succeeded or failed.
@@ -64,6 +67,18 @@ enum Command {
         state: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Reseal every stored secret (repository credentials, webhook secrets) under the
+    /// current PACKYARD_SECRET, opening them with the old one. Run it with the new
+    /// PACKYARD_SECRET set; it can be run again (what is already current is left).
+    Rotate {
+        /// The PACKYARD_SECRET the values were sealed with until now.
+        #[arg(long, env = "PACKYARD_OLD_SECRET", hide_env_values = true)]
+        old: String,
     },
 }
 
@@ -219,6 +234,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Advisory(command) => advisory(settings, command).await,
         Command::Webhook(command) => webhooks::run(settings, command).await,
         Command::Jobs { state, limit } => list_jobs(settings, state.as_deref(), limit).await,
+        Command::Secrets(SecretsCommand::Rotate { old }) => rotate_secrets(settings, &old).await,
         Command::Mirror(MirrorCommand::Approve { alias, names }) => {
             mirror_approve(settings, &alias, &names).await
         }
@@ -505,6 +521,18 @@ async fn mirror_approve(settings: Settings, alias: &str, names: &[String]) -> an
 
 /// One line per mirror (alias, URL, flags), each followed by the packages whose stored
 /// documents its upstream no longer has.
+async fn rotate_secrets(settings: Settings, old: &str) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    let current = app.secrets()?;
+    let old = crate::secrets::SecretBox::new(old);
+    let report = crate::secrets::rotate(&app.db, current, &old).await?;
+    println!(
+        "resealed {} of {} stored secrets under the current PACKYARD_SECRET",
+        report.resealed, report.seen
+    );
+    Ok(())
+}
+
 async fn mirror_list(settings: Settings) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let mut failures = 0;

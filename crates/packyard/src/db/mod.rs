@@ -10,6 +10,7 @@ mod jobs;
 mod migrations;
 mod mirror;
 mod packages;
+mod sealed;
 mod tokens;
 mod users;
 mod web;

@@ -82,6 +82,11 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPacka
         Some(credentials) => Some(credentials.seal(app)?),
         None => None,
     };
+    // The push webhook's secret is a credential too: sealed like the others.
+    let webhook_secret = match request.webhook_secret.filter(|s| !s.is_empty()) {
+        Some(secret) => Some(app.secrets()?.seal(secret.as_bytes())),
+        None => None,
+    };
     let repository = Repository::new(app, &url, credentials.as_ref())?;
     let outcome = scan_repository(&repository, None, None).await?;
     let ScanOutcome::Scanned {
@@ -104,7 +109,7 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPacka
         repository_url: url.clone(),
         repository_key: repository_url::key(&url),
         credentials: sealed,
-        webhook_secret: request.webhook_secret.filter(|s| !s.is_empty()),
+        webhook_secret,
     };
     match app
         .db

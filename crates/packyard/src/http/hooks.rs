@@ -87,7 +87,7 @@ async fn receive(
     }
     // A signature that is sent must be right (without one, the caller is a maintainer).
     if let Some(proof) = proof
-        && !signature_matches(provider, proof, &body, &packages)
+        && !signature_matches(provider, proof, &body, &webhook_secrets(&app, &packages))
     {
         return Err(ApiError::unauthorized(
             "the webhook signature does not match the package's webhook secret",
@@ -197,23 +197,43 @@ fn signature(provider: Provider, headers: &HeaderMap) -> Option<&str> {
     }
 }
 
+/// The webhook secret of each package, opened (stored sealed; one stored by an earlier
+/// version may still be plain until `packyard secrets rotate`). A secret that cannot be
+/// opened matches nothing; why is logged.
+fn webhook_secrets(app: &App, packages: &[VcsPackage]) -> Vec<Option<String>> {
+    packages
+        .iter()
+        .map(|package| {
+            let stored = package.webhook_secret.as_deref()?;
+            if !crate::secrets::is_sealed(stored) {
+                return Some(stored.to_owned());
+            }
+            match app.secrets().and_then(|secrets| secrets.open(stored)) {
+                Ok(plain) => Some(String::from_utf8_lossy(&plain).into_owned()),
+                Err(error) => {
+                    tracing::warn!(%error, package = %package.name, "the webhook secret cannot be opened");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
 /// Checks the proof against the secret of every package: false when a package has no
 /// secret or one does not match.
 fn signature_matches(
     provider: Provider,
     proof: &str,
     body: &[u8],
-    packages: &[VcsPackage],
+    secrets: &[Option<String>],
 ) -> bool {
-    packages
-        .iter()
-        .all(|package| match package.webhook_secret.as_deref() {
-            None => false,
-            Some(secret) if provider == Provider::GitLab => {
-                constant_time_eq(proof.as_bytes(), secret.as_bytes())
-            }
-            Some(secret) => hmac_sha256_hex_matches(secret, body, proof),
-        })
+    secrets.iter().all(|secret| match secret.as_deref() {
+        None => false,
+        Some(secret) if provider == Provider::GitLab => {
+            constant_time_eq(proof.as_bytes(), secret.as_bytes())
+        }
+        Some(secret) => hmac_sha256_hex_matches(secret, body, proof),
+    })
 }
 
 fn hmac_sha256_hex_matches(secret: &str, body: &[u8], hex_signature: &str) -> bool {
@@ -242,7 +262,9 @@ mod tests {
         body: &[u8],
         packages: &[VcsPackage],
     ) -> Option<bool> {
-        signature(provider, headers).map(|proof| signature_matches(provider, proof, body, packages))
+        let secrets: Vec<Option<String>> =
+            packages.iter().map(|p| p.webhook_secret.clone()).collect();
+        signature(provider, headers).map(|proof| signature_matches(provider, proof, body, &secrets))
     }
 
     fn sign(secret: &str, body: &[u8]) -> String {

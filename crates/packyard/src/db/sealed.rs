@@ -1,0 +1,106 @@
+//! Every value sealed with `PACKYARD_SECRET`, for `packyard secrets rotate`: repository
+//! credentials and push-webhook secrets of git packages, and the signing secrets of
+//! outgoing webhooks.
+
+use sqlx::Row;
+
+use super::Db;
+
+/// One stored secret: where it is and what is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedValue {
+    pub column: SealedColumn,
+    /// The row's id.
+    pub id: i64,
+    /// For messages: `package acme/lib credentials`, `webhook ci`.
+    pub place: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedColumn {
+    PackageCredentials,
+    PackageWebhookSecret,
+    WebhookSecret,
+}
+
+impl SealedColumn {
+    fn update(self) -> &'static str {
+        match self {
+            SealedColumn::PackageCredentials => {
+                "UPDATE packages SET credentials = $1 WHERE id = $2"
+            }
+            SealedColumn::PackageWebhookSecret => {
+                "UPDATE packages SET webhook_secret = $1 WHERE id = $2"
+            }
+            SealedColumn::WebhookSecret => "UPDATE webhooks SET secret = $1 WHERE id = $2",
+        }
+    }
+}
+
+impl Db {
+    /// Every stored secret, sealed or (a webhook secret from an earlier version) not.
+    pub async fn sealed_values(&self) -> Result<Vec<SealedValue>, sqlx::Error> {
+        let mut values = Vec::new();
+        let packages = sqlx::query(
+            "SELECT id, name, credentials, webhook_secret FROM packages \
+             WHERE credentials IS NOT NULL OR webhook_secret IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for row in packages {
+            let id: i64 = row.try_get("id")?;
+            let name: String = row.try_get("name")?;
+            for (column, field, what) in [
+                (
+                    SealedColumn::PackageCredentials,
+                    "credentials",
+                    "credentials",
+                ),
+                (
+                    SealedColumn::PackageWebhookSecret,
+                    "webhook_secret",
+                    "webhook secret",
+                ),
+            ] {
+                if let Some(value) = row.try_get::<Option<String>, _>(field)? {
+                    values.push(SealedValue {
+                        column,
+                        id,
+                        place: format!("package {name} {what}"),
+                        value,
+                    });
+                }
+            }
+        }
+        let hooks = sqlx::query("SELECT id, name, secret FROM webhooks ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        for row in hooks {
+            let name: String = row.try_get("name")?;
+            values.push(SealedValue {
+                column: SealedColumn::WebhookSecret,
+                id: row.try_get("id")?,
+                place: format!("webhook {name}"),
+                value: row.try_get("secret")?,
+            });
+        }
+        Ok(values)
+    }
+
+    /// Stores each value's replacement, all or none.
+    pub async fn replace_sealed_values(
+        &self,
+        changes: &[(SealedValue, String)],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        for (stored, replacement) in changes {
+            sqlx::query(stored.column.update())
+                .bind(replacement)
+                .bind(stored.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+}
