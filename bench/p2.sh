@@ -24,7 +24,8 @@ mirrors:
   packagist: false
   bench: {url: "http://127.0.0.1:$NGINX_PORT/upstream"}
 YAML
-export PACKYARD_DATA_DIR=$WORK/data PACKYARD_LISTEN=127.0.0.1:0 RUST_LOG=warn PACKYARD_CONFIG=$WORK/config.yaml
+# The mirror's upstream is on this machine, which the outbound policy refuses by default.
+export PACKYARD_DATA_DIR=$WORK/data PACKYARD_LISTEN=127.0.0.1:0 RUST_LOG=warn PACKYARD_CONFIG=$WORK/config.yaml PACKYARD_ALLOW_NETWORKS=127.0.0.0/8
 TOKEN=$("$BIN" user add bench --admin | tail -n 1)
 start_packyard
 

@@ -68,6 +68,7 @@ impl App {
                 &storage,
                 db.clone(),
                 metadata.clone(),
+                settings.network_policy.clone(),
             ),
             settings,
             db,

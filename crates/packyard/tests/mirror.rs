@@ -339,6 +339,74 @@ fn a_corrupt_upstream_archive_is_refused_and_never_stored() {
     assert_eq!(upstream.count(&dist_path("acme/corrupt", "1.0.0")), 2);
 }
 
+/// A dist URL an upstream's metadata points at a refused address, directly or by a
+/// redirect, is never fetched: the network policy holds for what upstreams choose.
+#[test]
+fn dist_urls_and_their_redirects_go_through_the_network_policy() {
+    use std::net::TcpListener;
+    // 127.0.0.2 plays an internal service; only 127.0.0.1 (the upstream) is allowed.
+    let internal = TcpListener::bind("127.0.0.2:0").unwrap();
+    internal.set_nonblocking(true).unwrap();
+    let internal_url = format!("http://{}/secret.zip", internal.local_addr().unwrap());
+    let redirector = TcpListener::bind("127.0.0.1:0").unwrap();
+    let redirect_url = format!("http://{}/moved.zip", redirector.local_addr().unwrap());
+    let location = internal_url.clone();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in redirector.incoming().flatten() {
+            let _ = stream.read(&mut [0u8; 4096]);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+            );
+        }
+    });
+    let mut repo = UpstreamRepo::new();
+    repo.package(
+        "acme/inside",
+        "1.0.0",
+        json!({"dist": {"url": internal_url}}),
+        &[("a.php", "<?php\n")],
+    );
+    repo.package(
+        "acme/bounced",
+        "1.0.0",
+        json!({"dist": {"url": redirect_url}}),
+        &[("a.php", "<?php\n")],
+    );
+    let upstream = repo.serve();
+    let dir = TempDir::new("mirror-config");
+    let server = Server::start_with(&[
+        ("PACKYARD_CONFIG", &config(&dir, &json!({}), &upstream)),
+        ("PACKYARD_ALLOW_NETWORKS", "127.0.0.1/32"),
+    ]);
+    let token = server.add_user("admin", true);
+    for package in ["acme/inside", "acme/bounced"] {
+        let p2 = fetch(&server, &token, &format!("/p2/{package}.json"));
+        assert_eq!(p2.status, 200, "{}", p2.text());
+        let reference = p2.json()["packages"][package][0]["dist"]["reference"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let archive = fetch(
+            &server,
+            &token,
+            &format!("/zipball/{package}/1.0.0.0/{reference}.zip"),
+        );
+        assert!(
+            archive.status >= 400,
+            "{package}: {} {}",
+            archive.status,
+            archive.text()
+        );
+    }
+    assert!(
+        internal.accept().is_err(),
+        "the refused address was contacted"
+    );
+    assert!(files_under(&server.data.path().join("mirror-dist")).is_empty());
+}
+
 #[test]
 fn private_package_names_are_never_proxied_nor_shown_through_a_public_mirror() {
     let upstream = upstream();

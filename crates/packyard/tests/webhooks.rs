@@ -202,9 +202,11 @@ fn deliveries_are_signed_retried_across_a_restart_and_redelivered() {
 #[test]
 fn hooks_are_managed_by_admins_and_kept_off_loopback_unless_allowed() {
     let hooks = HookReceiver::start(&[]);
+    // The default policy (test servers otherwise allow loopback).
     let server = Server::start_with(&[
         ("PACKYARD_SECRET", "webhook test secret"),
         ("PACKYARD_JOB_RETRY_BACKOFF", "1s"),
+        ("PACKYARD_ALLOW_NETWORKS", ""),
     ]);
     let admin = server.add_user("admin", true);
     let reader = server.add_user("reader", false);

@@ -58,8 +58,9 @@ impl Mirrors {
         storage: &Storage,
         db: Db,
         metadata: Arc<Metadata>,
+        network_policy: crate::outbound::NetworkPolicy,
     ) -> Self {
-        let upstream = Upstream::new();
+        let upstream = Upstream::new(network_policy);
         Mirrors {
             db,
             metadata,

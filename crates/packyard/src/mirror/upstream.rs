@@ -10,6 +10,7 @@ use futures_util::{Stream, TryStreamExt};
 use reqwest::{Client, StatusCode, header};
 
 use super::config::MirrorConfig;
+use crate::outbound::NetworkPolicy;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Metadata documents are small: a whole answer within this time or the upstream counts
@@ -39,6 +40,10 @@ pub struct UpstreamError {
 
 #[derive(Debug, Clone)]
 pub struct Upstream {
+    /// `PACKYARD_ALLOW_NETWORKS`/`PACKYARD_DENY_NETWORKS`: an upstream's metadata
+    /// chooses the dist URLs fetched, so every URL, every redirect and every address a
+    /// name resolves to goes through it.
+    policy: NetworkPolicy,
     client: Client,
     /// For posts whose target an upstream's document chose: redirects are not
     /// followed, so the document cannot send us anywhere else.
@@ -59,14 +64,30 @@ pub struct Contact {
 
 impl Default for Upstream {
     fn default() -> Self {
-        Self::new()
+        Self::new(NetworkPolicy::default())
     }
 }
 
+/// Most redirects followed for one request.
+const MAX_REDIRECTS: usize = 10;
+
 impl Upstream {
-    pub fn new() -> Self {
+    pub fn new(policy: NetworkPolicy) -> Self {
+        let redirects = {
+            let policy = policy.clone();
+            reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= MAX_REDIRECTS {
+                    return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+                }
+                match policy.check_url(attempt.url().as_str()) {
+                    Ok(_) => attempt.follow(),
+                    Err(refused) => attempt.error(format!("a redirect to {refused}")),
+                }
+            })
+        };
         let builder = || {
             Client::builder()
+                .dns_resolver(policy.resolver())
                 .connect_timeout(CONNECT_TIMEOUT)
                 .read_timeout(DIST_READ_TIMEOUT)
                 .user_agent(concat!(
@@ -76,13 +97,29 @@ impl Upstream {
                 ))
         };
         Upstream {
-            client: builder().build().expect("the HTTP client builds"),
+            client: builder()
+                .redirect(redirects)
+                .build()
+                .expect("the HTTP client builds"),
             no_redirects: builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("the HTTP client builds"),
             contacts: Arc::default(),
+            policy,
         }
+    }
+
+    /// Refuses what the network policy can tell from `url` alone (its scheme, a literal
+    /// address) before any request; names are checked as they resolve.
+    fn check(&self, url: &str) -> Result<(), UpstreamError> {
+        self.policy
+            .check_url(url)
+            .map(drop)
+            .map_err(|refused| UpstreamError {
+                url: url.to_owned(),
+                reason: refused.to_string(),
+            })
     }
 
     /// How the upstream of the mirror `alias` answered lately.
@@ -141,6 +178,7 @@ impl Upstream {
             url: url.to_owned(),
             reason,
         };
+        self.check(url)?;
         let mut request = self.client.get(url).timeout(METADATA_TIMEOUT);
         if let Some((user, password)) = &mirror.http_basic {
             request = request.basic_auth(user, Some(password));
@@ -188,6 +226,7 @@ impl Upstream {
             }
             form.finish()
         };
+        self.check(url)?;
         let mut request = self
             .no_redirects
             .post(url)
@@ -230,6 +269,7 @@ impl Upstream {
             url: url.to_owned(),
             reason,
         };
+        self.check(url)?;
         let mut request = self.client.get(url);
         // Credentials go only to the mirrored repository itself, never to the hosts its
         // metadata points at.
