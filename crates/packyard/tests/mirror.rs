@@ -1110,3 +1110,90 @@ fn a_package_gone_upstream_is_kept_and_served_until_an_admin_forgets_it() {
     let unknown = a.cli(&["mirror", "forget", "nope", "acme/fading"]);
     assert!(!unknown.status.success(), "{}", output_text(&unknown));
 }
+
+/// 500 concurrent cold requests for 500 distinct archives of about 1 MiB: downloads from
+/// the upstream are bounded, so the server's memory stays under 256 MiB while every
+/// client gets its archive.
+/// Building 500 MiB of upstream archives takes minutes in a debug build, so this runs
+/// from `bench/cold_archives.sh` (release), not in every `scripts/test`.
+#[test]
+#[ignore = "a measurement: bench/cold_archives.sh runs it"]
+fn five_hundred_concurrent_cold_archive_requests_stay_under_256_mib() {
+    const PACKAGES: usize = 500;
+    let mut repo = UpstreamRepo::new();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    for i in 0..PACKAGES {
+        // 2 MiB of hex digits deflate to about 1 MiB.
+        let noise: Vec<u8> = (0..(1 << 17))
+            .flat_map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()
+            })
+            .collect();
+        let content = hex::encode(noise);
+        repo.package(
+            &format!("acme/p{i:03}"),
+            "1.0.0",
+            json!({}),
+            &[("blob.txt", content.as_str())],
+        );
+    }
+    let upstream = repo.serve();
+    let (server, token, _config) = mirror_server(&upstream, &json!({}));
+    // Metadata first (small), as composer would have it before downloading.
+    for i in 0..PACKAGES {
+        let p2 = fetch(&server, &token, &format!("/p2/acme/p{i:03}.json"));
+        assert_eq!(p2.status, 200, "{}", p2.text());
+    }
+    // Every download waits upstream for a moment, so that they overlap.
+    upstream.set_dist_delay(Duration::from_millis(200));
+    let baseline = server.rss();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let auth = basic("admin", &token);
+    let (peak, results) = std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(server.rss());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        });
+        let clients: Vec<_> = (0..PACKAGES)
+            .map(|i| {
+                let (server, auth) = (&server, &auth);
+                scope.spawn(move || {
+                    let name = format!("acme/p{i:03}");
+                    let reference = dist_reference(&name, "1.0.0");
+                    let url = server.url(&format!(
+                        "/mirror/{ALIAS}/zipball/{name}/1.0.0.0/{reference}.zip"
+                    ));
+                    let mut response = ureq::get(&url)
+                        .header("Authorization", auth)
+                        .call()
+                        .map_err(|e| format!("{name}: {e}"))?;
+                    let body = response
+                        .body_mut()
+                        .read_to_vec()
+                        .map_err(|e| format!("{name}: {e}"))?;
+                    Ok::<_, String>((name, sha1_hex(&body)))
+                })
+            })
+            .collect();
+        let results: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (sampler.join().unwrap(), results)
+    });
+    for result in results {
+        let (name, sha1) = result.unwrap();
+        assert_eq!(sha1, sha1_hex(&upstream.zip(&name, "1.0.0")), "{name}");
+    }
+    println!(
+        "RSS before {} MiB, peak during 500 cold downloads {} MiB",
+        baseline >> 20,
+        peak >> 20
+    );
+    assert!(peak < 256 << 20, "peak RSS {} MiB", peak >> 20);
+}

@@ -11,6 +11,11 @@ use crate::app::App;
 use crate::metadata::DistLocation;
 use crate::uploads::archive_file::ArchiveFile;
 
+/// Dist builds running at once, in this process: one per core.
+static BUILD_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))
+});
+
 /// Makes sure the dist archive of `package` at `location` exists in its store, building
 /// it when it does not. Concurrent callers for one archive build it once.
 pub async fn ensure(
@@ -29,6 +34,12 @@ pub async fn ensure(
             &location.key,
             || async { Ok::<_, GitPackageError>(store.size(&location.key).await?.is_some()) },
             || async {
+                // One `git archive` per core at a time: a burst of first downloads of
+                // distinct versions queues instead of forking a process each.
+                let _slot = BUILD_SLOTS
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed");
                 let started = std::time::Instant::now();
                 let built = build(app, package, reference, &location.key).await;
                 crate::metrics::metrics().dist_build_took(started.elapsed().as_secs_f64());

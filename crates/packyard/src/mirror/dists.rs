@@ -61,6 +61,8 @@ pub enum MirroringFailure {
     ShasumMismatch { actual: String, expected: String },
     #[error("the storage upload stopped")]
     UploadStopped,
+    #[error("the archive is larger than {0} bytes, the most that is mirrored")]
+    TooLarge(u64),
     #[error("storing the archive failed: {0}")]
     Store(Arc<StorageError>),
     #[error("the upload task failed: {0}")]
@@ -86,7 +88,18 @@ fn found(read: Result<Object, StorageError>) -> Result<Option<Object>, StorageEr
 /// How long the first client may stop reading before the download goes on without it.
 const CLIENT_STALL: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Archives downloaded from upstreams at once, over all mirrors. Each holds up to a
+/// store part (8 MiB) while it is copied; a burst of cold requests for distinct
+/// archives waits for a slot instead of holding a buffer each.
+pub const CONCURRENT_DOWNLOADS: usize = 16;
+
+/// The largest archive mirrored: a longer one (announced or counted) is cut and not
+/// stored.
+pub const MAX_ARCHIVE_BYTES: u64 = 1024 * 1024 * 1024;
+
 pub struct Dists {
+    /// [`CONCURRENT_DOWNLOADS`] permits.
+    download_slots: Arc<tokio::sync::Semaphore>,
     store: Store,
     upstream: Upstream,
     in_flight: Mutex<HashMap<String, watch::Receiver<Outcome>>>,
@@ -95,6 +108,7 @@ pub struct Dists {
 impl Dists {
     pub fn new(store: Store, upstream: Upstream) -> Self {
         Dists {
+            download_slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_DOWNLOADS)),
             store,
             upstream,
             in_flight: Mutex::new(HashMap::new()),
@@ -180,6 +194,12 @@ impl Dists {
         let (opened_tx, opened_rx) = oneshot::channel();
         let dists = self.clone();
         tokio::spawn(async move {
+            let _slot = dists
+                .download_slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             let result = match dists.open_upstream(&mirror, &source).await {
                 Err(reason) => {
                     let _ = opened_tx.send(Err(reason.clone()));
@@ -223,6 +243,14 @@ impl Dists {
         let mut failures = Vec::new();
         for url in &source.urls {
             match self.upstream.download(mirror, url).await {
+                Ok((Some(length), _)) if length > MAX_ARCHIVE_BYTES => {
+                    failures.push(UpstreamError {
+                        url: url.clone(),
+                        reason: format!(
+                            "announced {length} bytes; at most {MAX_ARCHIVE_BYTES} are mirrored"
+                        ),
+                    });
+                }
                 Ok((length, stream)) => return Ok((length, Box::pin(stream))),
                 Err(error) => failures.push(error),
             }
@@ -273,9 +301,15 @@ impl Dists {
         // The client gets each chunk when the next one arrives; the last one only after
         // the sha1 checked out, so a corrupt archive never reaches it whole.
         let mut held_back: Option<Bytes> = None;
+        let mut received: u64 = 0;
         while let Some(chunk) = upstream.next().await {
             match chunk {
                 Ok(bytes) => {
+                    received += bytes.len() as u64;
+                    if received > MAX_ARCHIVE_BYTES {
+                        failure = Some(MirroringFailure::TooLarge(MAX_ARCHIVE_BYTES));
+                        break;
+                    }
                     hasher.update(&bytes);
                     if let Some(previous) = held_back.replace(bytes.clone())
                         && let Some(sender) = &client

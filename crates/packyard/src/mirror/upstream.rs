@@ -16,6 +16,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Metadata documents are small: a whole answer within this time or the upstream counts
 /// as down (and stored copies are served).
 const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
+/// The largest metadata document read from an upstream (packagist.org's largest are a
+/// few MiB).
+const MAX_METADATA_DOCUMENT: usize = 32 * 1024 * 1024;
 /// The largest advisories answer read from an upstream.
 const MAX_ADVISORIES_ANSWER: usize = 8 * 1024 * 1024;
 /// Between two chunks of an archive download.
@@ -196,7 +199,9 @@ impl Upstream {
                     .get(header::LAST_MODIFIED)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
-                let body = response.bytes().await.map_err(|e| failed(describe(&e)))?;
+                let body = read_bounded(response, MAX_METADATA_DOCUMENT)
+                    .await
+                    .map_err(failed)?;
                 Ok(Fetched::Modified {
                     body,
                     last_modified,
