@@ -49,28 +49,24 @@ pub async fn ensure(
         .await?;
     // Built now, or found built without its sha1 recorded (a replica that stored the
     // archive died before recording it): the sha1 of the stored bytes is published.
-    let shasum = match built {
-        Some(shasum) => Some(shasum),
+    let (shasum, built_now) = match built {
+        Some(shasum) => (shasum, true),
         // `location` may predate a build a concurrent request just recorded.
         None if location.shasum.is_empty()
             && app.db.dist_shasum(package, &location.key).await?.is_empty() =>
         {
-            let shasum = stored_sha1(app, &location.key).await?;
-            tracing::warn!(package, key = %location.key, "dist found without its sha1; recorded it now");
-            app.db
-                .set_dist_shasum(package, &location.key, &shasum)
-                .await?;
-            app.metadata.package_changed(package).await?;
-            return Ok(());
+            (stored_sha1(app, &location.key).await?, false)
         }
-        None => None,
+        None => return Ok(()),
     };
-    if let Some(shasum) = shasum {
-        app.db
-            .set_dist_shasum(package, &location.key, &shasum)
-            .await?;
-        app.metadata.package_changed(package).await?;
+    app.db
+        .set_dist_shasum(package, &location.key, &shasum)
+        .await?;
+    app.metadata.package_changed(package).await?;
+    if built_now {
         tracing::info!(package, reference, key = %location.key, "dist archive built");
+    } else {
+        tracing::warn!(package, key = %location.key, "dist found without its sha1; recorded it now");
     }
     Ok(())
 }
