@@ -102,10 +102,11 @@ impl SecretBox {
         if !is_sealed(value) {
             return Ok(Some(self.seal(value.as_bytes())));
         }
-        if value.starts_with(CURRENT) && self.open(value).is_ok() {
-            return Ok(None);
-        }
-        let plain = self.open(value).or_else(|_| old.open(value))?;
+        let plain = match self.open(value) {
+            Ok(_) if value.starts_with(CURRENT) => return Ok(None),
+            Ok(plain) => plain,
+            Err(_) => old.open(value)?,
+        };
         Ok(Some(self.seal(&plain)))
     }
 }
