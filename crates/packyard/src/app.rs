@@ -84,10 +84,11 @@ impl App {
         self.access.refresh(|| self.auth.forget_all()).await
     }
 
-    /// Scratch space for uploads being received; on the data dir's filesystem so a
-    /// finished upload is never copied across devices.
-    pub fn upload_dir(&self) -> std::path::PathBuf {
-        self.settings.data_dir.join("tmp")
+    /// Scratch space for uploads being received and dists being built
+    /// (`PACKYARD_TMP_DIR`); by default on the data dir's filesystem, so a finished
+    /// upload is never copied across devices to a local store.
+    pub fn upload_dir(&self) -> &std::path::Path {
+        &self.settings.tmp_dir
     }
 
     /// The box that seals stored credentials; an error when `PACKYARD_SECRET` is unset.

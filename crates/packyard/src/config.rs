@@ -16,6 +16,7 @@ use crate::mirror::config::{MirrorConfig, MirrorEntry};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_UPLOAD: u64 = 100 * 1024 * 1024;
 pub const DEFAULT_UPDATE_INTERVAL: Duration = Duration::from_secs(3600);
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Settings {
@@ -31,6 +32,12 @@ pub struct Settings {
     pub public_access: bool,
     /// `PACKYARD_MAX_UPLOAD`: largest accepted upload body, in bytes.
     pub max_upload: u64,
+    /// `PACKYARD_TMP_DIR` (default `$PACKYARD_DATA_DIR/tmp`): scratch files (uploads
+    /// being received, dists being built). With a read-only data dir it goes to /tmp.
+    pub tmp_dir: PathBuf,
+    /// `PACKYARD_SHUTDOWN_GRACE` (default 30 s, `0`: none): how long requests in flight
+    /// may go on after SIGTERM before the process exits.
+    pub shutdown_grace: Duration,
     /// Where archives and mirrored files are kept (`STORAGE_*`, see the README).
     pub storage: StorageSettings,
     /// `PACKYARD_SECRET`: seals repository credentials stored in the database.
@@ -82,6 +89,8 @@ impl std::fmt::Debug for Settings {
             .field("public_url", &self.public_url)
             .field("public_access", &self.public_access)
             .field("max_upload", &self.max_upload)
+            .field("tmp_dir", &self.tmp_dir)
+            .field("shutdown_grace", &self.shutdown_grace)
             .field("storage", &self.storage)
             .field("secret", &self.secret.as_ref().map(|_| "***"))
             .field("vcs_cache_dir", &self.vcs_cache_dir)
@@ -172,6 +181,14 @@ impl Settings {
             .map(|v| parse_size("PACKYARD_MAX_UPLOAD", &v))
             .transpose()?
             .unwrap_or(DEFAULT_MAX_UPLOAD);
+        let tmp_dir =
+            lookup("PACKYARD_TMP_DIR").map_or_else(|| data_dir.join("tmp"), PathBuf::from);
+        let shutdown_grace = match lookup("PACKYARD_SHUTDOWN_GRACE") {
+            Some(value) => {
+                parse_interval("PACKYARD_SHUTDOWN_GRACE", &value)?.unwrap_or(Duration::ZERO)
+            }
+            None => DEFAULT_SHUTDOWN_GRACE,
+        };
         let file = ConfigFile::load(&lookup, &data_dir)?;
         let vcs_cache_dir =
             lookup("PACKYARD_VCS_CACHE_DIR").map_or_else(|| data_dir.join("vcs"), PathBuf::from);
@@ -219,6 +236,8 @@ impl Settings {
             public_url,
             public_access,
             max_upload,
+            tmp_dir,
+            shutdown_grace,
         })
     }
 }

@@ -13,7 +13,11 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("starting the async runtime");
-    match runtime.block_on(cli::run(command)) {
+    let result = runtime.block_on(cli::run(command));
+    // Work still running (a request cut at the end of the shutdown grace, a blocking
+    // read) must not hold the exit up.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One line naming the problem, then its causes.
@@ -29,8 +33,10 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // Colours only for a person at a terminal: a log file or collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match std::env::var("PACKYARD_LOG_FORMAT").as_deref() {
         Ok("json") => builder.json().flatten_event(true).init(),

@@ -1,4 +1,6 @@
-//! `packyard serve`: check the stores, bind, serve until SIGINT or SIGTERM.
+//! `packyard serve`: check the stores, bind, serve until SIGINT or SIGTERM, then shut
+//! down gracefully: stop accepting, hand running jobs back to the queue, let requests
+//! in flight finish within `PACKYARD_SHUTDOWN_GRACE`, write what is noted in memory.
 
 use std::io::Write;
 use std::time::Duration;
@@ -11,22 +13,26 @@ use crate::app::App;
 use crate::config::Settings;
 use crate::git_packages::job::{ScanJob, enqueue_due_scans};
 use crate::http::HttpListeners;
-use crate::jobs::{Handlers, spawn_periodic};
+use crate::jobs::{Handlers, Runner, spawn_periodic};
 use crate::webhooks::DeliverWebhook;
 
 /// How often this replica looks for package changes made by others.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+/// How long start-up waits for stores that answer too slowly (busy, not broken).
+const STARTUP_STORAGE_PATIENCE: Duration = Duration::from_secs(30);
 /// Jobs one process runs at once: scans are mostly waiting on git and the network.
 const JOB_CONCURRENCY: usize = 4;
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen;
     let client_limits = settings.client_limits;
+    let grace = settings.shutdown_grace;
+    check_writable_dirs(&settings)?;
     let app = App::open(settings).await?;
-    crate::storage_ops::check(&app.storage).await?;
+    crate::storage_ops::check_patiently(&app.storage, STARTUP_STORAGE_PATIENCE).await?;
     app.metadata.spawn_refresher(REFRESH_INTERVAL);
     spawn_access_refresher(&app);
-    start_background_work(&app);
+    let runner = start_background_work(&app);
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let listeners = HttpListeners::bind(listen, threads)
         .with_context(|| format!("PACKYARD_LISTEN: cannot listen on {listen}"))?;
@@ -35,24 +41,63 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // On stdout as well, so scripts that start us on port 0 learn the port.
     println!("packyard listening on http://{address}");
     std::io::stdout().flush()?;
-    listeners
+    let (jobs_handed_back, handing_back) = tokio::sync::oneshot::channel();
+    let stopping = async move {
+        shutdown_signal().await;
+        // Jobs go back to the queue while connections drain: another replica takes
+        // them now rather than when their lease would have run out.
+        tokio::spawn(async move {
+            runner.shutdown().await;
+            let _ = jobs_handed_back.send(());
+        });
+    };
+    let served = listeners
         .serve(
             crate::http::router(app.clone()),
             client_limits,
-            shutdown_signal(),
+            stopping,
+            grace,
         )
         .await
-        .context("serving HTTP")
+        .context("serving HTTP");
+    let _ = handing_back.await;
+    // Token uses are noted in memory and written every few seconds: write the last ones.
+    if let Err(error) = app.auth.flush_uses().await {
+        tracing::warn!(%error, "recording token uses failed");
+    }
+    tracing::info!("stopped");
+    served
+}
+
+/// The directories this process writes to must be writable before it serves: with a
+/// read-only data dir, a clear start-up error beats a first upload or scan failing.
+fn check_writable_dirs(settings: &Settings) -> anyhow::Result<()> {
+    let dirs = [
+        ("PACKYARD_TMP_DIR", &settings.tmp_dir),
+        ("PACKYARD_VCS_CACHE_DIR", &settings.vcs_cache_dir),
+    ];
+    for (variable, dir) in dirs {
+        let probe = dir.join(format!(".packyard-write-check-{}", std::process::id()));
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&probe, b""))
+            .and_then(|()| std::fs::remove_file(&probe))
+            .with_context(|| {
+                format!(
+                    "{variable}: {} is not writable (with a read-only data dir, point {variable} at a writable directory such as /tmp/packyard)",
+                    dir.display()
+                )
+            })?;
+    }
+    Ok(())
 }
 
 /// Jobs run in this process; with PostgreSQL every replica takes its share. Re-scans
 /// are queued on a schedule as well as by webhooks.
-fn start_background_work(app: &Arc<App>) {
+fn start_background_work(app: &Arc<App>) -> Runner {
     let handlers = Handlers::default()
         .register::<ScanJob>(app.clone())
         .register::<DeliverWebhook>(app.clone());
-    // Dropping the handle leaves the runner going for the life of the process.
-    drop(app.jobs.clone().spawn_runner(handlers, JOB_CONCURRENCY));
+    let runner = app.jobs.clone().spawn_runner(handlers, JOB_CONCURRENCY);
     // Webhook deliveries are kept for a week; any replica may prune them.
     let pruning = app.clone();
     spawn_periodic(Duration::from_secs(3600), move || {
@@ -81,6 +126,7 @@ fn start_background_work(app: &Arc<App>) {
             }
         });
     }
+    runner
 }
 
 /// Keeps access rules and verified credentials in step with changes made anywhere:

@@ -1,5 +1,7 @@
 //! `packyard storage check | migrate | verify`, and the start-up check.
 
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 use futures_util::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,16 +13,34 @@ use crate::db::Db;
 /// Writes, reads and deletes a probe object in every store; the error names the store,
 /// where it is, and what is likely wrong.
 pub async fn check(storage: &Storage) -> anyhow::Result<()> {
-    for store in check_each(storage).await {
-        if let Err(problem) = store.outcome {
+    check_patiently(storage, Duration::ZERO).await
+}
+
+/// [`check`], trying again for up to `patience` while the only failures are stores
+/// that answered too slowly: a replica starting while the store is busy waits for it
+/// rather than exiting. A store that refuses or denies fails at once.
+pub async fn check_patiently(storage: &Storage, patience: Duration) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let failed: Vec<StoreCheck> = check_each(storage)
+            .await
+            .into_iter()
+            .filter(|store| store.outcome.is_err())
+            .collect();
+        let Some(first) = failed.first() else {
+            return Ok(());
+        };
+        let problem = first.outcome.as_ref().err().cloned().unwrap_or_default();
+        if !failed.iter().all(|store| store.slow) || started.elapsed() >= patience {
             bail!(
                 "storage check failed for the {} store ({}): {problem}",
-                store.name.as_str(),
-                store.description,
+                first.name.as_str(),
+                first.description,
             );
         }
+        tracing::warn!(store = first.name.as_str(), %problem, "a store answers slowly; checking again");
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    Ok(())
 }
 
 /// One store's probe: where it is, and what went wrong if anything did.
@@ -28,6 +48,8 @@ pub struct StoreCheck {
     pub name: StoreName,
     pub description: String,
     pub outcome: Result<(), String>,
+    /// The store failed by not answering in time (it may be busy, not broken).
+    pub slow: bool,
 }
 
 /// Probes every store (writes, reads and deletes an object), stopping at none.
@@ -35,15 +57,14 @@ pub async fn check_each(storage: &Storage) -> Vec<StoreCheck> {
     let mut checks = Vec::new();
     for name in StoreName::ALL {
         let store = storage.store(name);
-        let outcome = store
-            .without_cache()
-            .probe()
-            .await
-            .map_err(|error| format!("{}: {error}", error.diagnose().describe()));
+        let probed = store.without_cache().probe().await;
+        let slow = matches!(probed, Err(StorageError::Timeout { .. }));
+        let outcome = probed.map_err(|error| format!("{}: {error}", error.diagnose().describe()));
         checks.push(StoreCheck {
             name,
             description: store.description().to_owned(),
             outcome,
+            slow,
         });
     }
     checks

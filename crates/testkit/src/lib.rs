@@ -1,6 +1,6 @@
 //! Test support shared by the workspace's test suites: temporary directories, free
 //! ports, and the real servers the tests talk to (s3s-fs, moto, Azurite,
-//! fake-gcs-server, OpenSSH's sshd), each started
+//! fake-gcs-server, OpenSSH's sshd, nginx), each started
 //! on 127.0.0.1 with a free port and killed by its own PID when dropped.
 //!
 //! scripts/test installs the servers and names them in `PACKYARD_TEST_*` variables
@@ -9,6 +9,7 @@
 
 pub mod browser;
 pub mod hook_receiver;
+pub mod nginx;
 pub mod prometheus;
 pub mod throttle;
 pub mod upstream;
@@ -87,6 +88,8 @@ pub enum Need {
     /// A Python with Prometheus' own client library, whose text-format parser checks
     /// `/metrics` (`PACKYARD_TEST_PROMETHEUS_PYTHON`; see [`prometheus::parse`]).
     PrometheusParser,
+    /// nginx (Debian's nginx-light), the load balancer of [`nginx::Nginx`].
+    Nginx,
 }
 
 impl Need {
@@ -114,6 +117,7 @@ impl Need {
             Need::Faketime => command("faketime"),
             Need::Chromium => command("chromium").or_else(|| command("chromedriver")),
             Need::PrometheusParser => variable("PACKYARD_TEST_PROMETHEUS_PYTHON"),
+            Need::Nginx => command("nginx"),
         }
     }
 }

@@ -335,6 +335,41 @@ impl Db {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Hands a job this attempt holds back to the queue, to run at once elsewhere: the
+    /// process is shutting down, not failing, so the attempt is not counted. When a
+    /// newer job with the same dedupe key is queued already, that one does the work and
+    /// this one ends as failed, saying so. False when the attempt no longer owns the job.
+    pub async fn release_job(&self, job: &JobRow, now: i64) -> Result<bool, sqlx::Error> {
+        let owned = |sql: String| {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(job.id)
+                .bind(job.worker.clone())
+                .bind(job.attempts)
+                .bind(now)
+        };
+        let released = owned(format!(
+            "UPDATE jobs SET state = 'queued', run_after = $4, attempts = attempts - 1, \
+             lease_until = NULL, started_at = NULL WHERE {OWNED}"
+        ))
+        .execute(self.pool())
+        .await;
+        let ended = match released {
+            Ok(done) => return Ok(done.rows_affected() == 1),
+            Err(e) if is_unique_violation(&e) => owned(format!(
+                "UPDATE jobs SET state = 'failed', lease_until = NULL, finished_at = $4, \
+                 error = $5 WHERE {OWNED}"
+            ))
+            .bind(format!(
+                "interrupted when worker {} shut down; the queued job with the same key does its work",
+                job.worker.as_deref().unwrap_or("?")
+            ))
+            .execute(self.pool())
+            .await?,
+            Err(e) => return Err(e),
+        };
+        Ok(ended.rows_affected() == 1)
+    }
+
     /// Records how the attempt claimed as `job` ended. A failure with attempts left
     /// and a `retry_at` goes back to the queue (keeping its error text until the next
     /// outcome); otherwise the job ends. Returns the job's new state, or `None` when

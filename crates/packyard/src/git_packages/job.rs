@@ -24,12 +24,15 @@ impl BackgroundJob for ScanJob {
     type Output = ScanSummary;
     type Error = GitPackageError;
 
-    /// A re-scan already waiting absorbs this one. A scan is not retried when it fails:
-    /// the error (git's text) is kept on the job and the package at once, and the next
-    /// push or scheduled scan tries again.
+    /// A scan is not retried when it fails: the error (git's text) is kept on the job
+    /// and the package at once, and the next push or scheduled scan tries again.
+    const RETRY_FAILURES: bool = false;
+
+    /// A re-scan already waiting absorbs this one. Three attempts, for scans whose
+    /// replica died under them (see `RETRY_FAILURES`).
     fn configure(&self, job: NewJob) -> NewJob {
         job.dedupe_key(format!("scan:{}", self.package))
-            .max_attempts(1)
+            .max_attempts(3)
     }
 
     async fn run(self, app: Arc<App>) -> Result<ScanSummary, GitPackageError> {

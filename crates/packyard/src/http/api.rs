@@ -45,7 +45,7 @@ pub async fn upload(
         .query()
         .and_then(|q| query_param(q, "force"))
         .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
-    let archive = ArchiveFile::receive(&app.upload_dir(), body.into_data_stream(), limit).await?;
+    let archive = ArchiveFile::receive(app.upload_dir(), body.into_data_stream(), limit).await?;
     let request = PublishRequest {
         package: Some(format!("{vendor}/{package}")),
         version: Some(version),

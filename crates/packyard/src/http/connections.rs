@@ -68,12 +68,16 @@ impl HttpListeners {
     }
 
     /// Serves `router` on every socket under `limits` until `shutdown` completes, then
-    /// lets requests in flight finish and returns once every connection has closed.
+    /// closes the sockets (new connections are refused, so a proxy in front tries
+    /// another replica), closes idle connections, lets requests in flight finish and
+    /// returns once every connection has closed — or once `grace` has passed, leaving
+    /// the rest to be cut when the process exits.
     pub async fn serve(
         self,
         router: ObservedRouter,
         limits: ClientLimits,
         shutdown: impl Future<Output = ()>,
+        grace: Duration,
     ) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -94,7 +98,7 @@ impl HttpListeners {
                         .context("starting an HTTP runtime")?
                         .block_on(async move {
                             let listener = TcpListener::from_std(socket)?;
-                            server.accept_loop(&listener, stopped).await;
+                            server.accept_loop(listener, stopped).await;
                             Ok(())
                         })
                 })
@@ -103,15 +107,31 @@ impl HttpListeners {
         }
         shutdown.await;
         let _ = stop.send(true);
-        tokio::task::spawn_blocking(move || {
-            for thread in threads {
+        let open = limits.max_connections - slots.available_permits();
+        tracing::info!(
+            open,
+            grace_s = grace.as_secs_f64(),
+            "stopped accepting; waiting for requests in flight"
+        );
+        // Joined on a thread of its own rather than the runtime's blocking pool, which
+        // the runtime would wait for at exit when the grace runs out.
+        let (drained, joined) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let result = threads.into_iter().try_for_each(|thread| {
                 thread
                     .join()
-                    .map_err(|_| anyhow::anyhow!("an HTTP thread panicked"))??;
-            }
-            Ok(())
-        })
-        .await?
+                    .map_err(|_| anyhow::anyhow!("an HTTP thread panicked"))?
+            });
+            let _ = drained.send(result);
+        });
+        if let Ok(result) = tokio::time::timeout(grace, joined).await {
+            return result.unwrap_or(Ok(()));
+        }
+        tracing::warn!(
+            open = limits.max_connections - slots.available_permits(),
+            "PACKYARD_SHUTDOWN_GRACE passed with connections still open; closing them"
+        );
+        Ok(())
     }
 }
 
@@ -124,8 +144,9 @@ struct Server {
 }
 
 impl Server {
-    /// Accepts connections until `stopped`, then waits for the open ones to finish.
-    async fn accept_loop(&self, listener: &TcpListener, mut stopped: watch::Receiver<bool>) {
+    /// Accepts connections until `stopped`, then closes the socket and waits for the
+    /// open connections to finish.
+    async fn accept_loop(&self, listener: TcpListener, mut stopped: watch::Receiver<bool>) {
         let mut connections = tokio::task::JoinSet::new();
         loop {
             let Some(slot) = self.connection_slot(&mut stopped).await else {
@@ -154,6 +175,8 @@ impl Server {
             // Finished connections are reaped as we go, so the set stays small.
             while connections.try_join_next().is_some() {}
         }
+        // Connections still in the backlog are refused rather than left waiting.
+        drop(listener);
         while connections.join_next().await.is_some() {}
     }
 

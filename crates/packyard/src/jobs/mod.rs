@@ -46,6 +46,10 @@ pub trait BackgroundJob: Serialize + DeserializeOwned + Send + 'static {
     /// with back-off while attempts remain.
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// Whether a run that failed is tried again (while attempts remain). Either way, a
+    /// run whose replica died is taken over by another one while attempts remain.
+    const RETRY_FAILURES: bool = true;
+
     /// How jobs of this kind are queued: a dedupe key, the number of attempts.
     fn configure(&self, job: NewJob) -> NewJob {
         job
@@ -73,8 +77,12 @@ pub enum JobFailure {
         #[source]
         source: serde_json::Error,
     },
-    #[error("{0}")]
-    Failed(Box<dyn std::error::Error + Send + Sync>),
+    #[error("{error}")]
+    Failed {
+        error: Box<dyn std::error::Error + Send + Sync>,
+        /// The kind's `RETRY_FAILURES`.
+        retry: bool,
+    },
 }
 
 /// A job's run with its types erased: the stored payload in, the stored result out.
@@ -96,10 +104,10 @@ impl Handlers {
                         kind: J::KIND,
                         source,
                     })?;
-                let output = job
-                    .run(context)
-                    .await
-                    .map_err(|error| JobFailure::Failed(Box::new(error)))?;
+                let output = job.run(context).await.map_err(|error| JobFailure::Failed {
+                    error: Box::new(error),
+                    retry: J::RETRY_FAILURES,
+                })?;
                 Ok(serde_json::to_value(output).expect("a job's output serializes"))
             })
         });

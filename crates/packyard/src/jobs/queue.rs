@@ -97,8 +97,9 @@ impl JobQueue {
         self.enqueue(new_job(job)).await
     }
 
-    /// Starts running jobs, at most `concurrency` at a time, until `Runner::shutdown`.
-    /// Dropping the `Runner` leaves the jobs running for the life of the process.
+    /// Starts running jobs, at most `concurrency` at a time, until `Runner::shutdown`
+    /// hands the running ones back. Dropping the `Runner` leaves the jobs running for
+    /// the life of the process.
     pub fn spawn_runner(self: Arc<Self>, handlers: Handlers, concurrency: usize) -> Runner {
         let concurrency = concurrency.clamp(1, Semaphore::MAX_PERMITS);
         let (stop, stopped) = watch::channel(false);
@@ -131,7 +132,12 @@ impl JobQueue {
                 .await
             {
                 Ok(Some(job)) => {
-                    tokio::spawn(self.clone().execute(job, handlers.clone(), permit));
+                    tokio::spawn(self.clone().execute(
+                        job,
+                        handlers.clone(),
+                        permit,
+                        stopped.clone(),
+                    ));
                     // Look for more work straight away, while there is a free slot.
                 }
                 Ok(None) => {
@@ -145,7 +151,8 @@ impl JobQueue {
                 }
             }
         }
-        // Jobs in flight finish and record their outcome before shutdown returns.
+        // Jobs in flight are handed back (or record their outcome, had they just
+        // finished) before shutdown returns.
         let _all = slots.acquire_many(concurrency as u32).await;
         tracing::info!(worker = %self.worker, "job runner stopped");
     }
@@ -172,6 +179,7 @@ impl JobQueue {
         job: JobRow,
         handlers: Arc<Handlers>,
         _slot: OwnedSemaphorePermit,
+        stopped: watch::Receiver<bool>,
     ) {
         let started = Instant::now();
         tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job started");
@@ -185,7 +193,7 @@ impl JobQueue {
                 ),
                 retry_at: None,
             }),
-            Some(run) => self.run_with_heartbeat(&job, run).await,
+            Some(run) => self.run_with_heartbeat(&job, run, stopped).await,
         };
         let Some(outcome) = outcome else {
             return;
@@ -215,16 +223,31 @@ impl JobQueue {
     }
 
     /// Runs the handler in a task of its own, so that a panic is caught as a
-    /// `JoinError`, while renewing the lease. `None` when the lease was lost: the job
-    /// belongs to someone else now, so the handler is aborted and nothing is recorded.
-    async fn run_with_heartbeat(&self, job: &JobRow, run: RunJob) -> Option<JobOutcome> {
+    /// `JoinError`, while renewing the lease. `None` when the lease was lost (the job
+    /// belongs to someone else now, so the handler is aborted and nothing is recorded)
+    /// or when the runner stopped: the handler is aborted and the job handed back to
+    /// the queue, so another replica takes it at once instead of after the lease.
+    async fn run_with_heartbeat(
+        &self,
+        job: &JobRow,
+        run: RunJob,
+        stopped: watch::Receiver<bool>,
+    ) -> Option<JobOutcome> {
         let mut work = tokio::spawn(run(job.payload.clone()));
         let period = self.lease / 3;
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stop = until_stopped(stopped);
+        tokio::pin!(stop);
         loop {
             tokio::select! {
+                biased;
                 joined = &mut work => return Some(self.outcome(job, joined)),
+                () = &mut stop => {
+                    work.abort();
+                    self.hand_back(job).await;
+                    return None;
+                }
                 _ = heartbeat.tick() => {
                     match self.db.renew_job_lease(job, self.lease, now_millis()).await {
                         Ok(true) => {}
@@ -237,6 +260,21 @@ impl JobQueue {
                         Err(error) => tracing::warn!(job = job.id, %error, "renewing a job's lease failed"),
                     }
                 }
+            }
+        }
+    }
+
+    async fn hand_back(&self, job: &JobRow) {
+        match self.db.release_job(job, now_millis()).await {
+            Ok(true) => {
+                tracing::info!(job = job.id, kind = %job.kind, "stopping: handed the job back to the queue");
+            }
+            Ok(false) => {
+                tracing::warn!(job = job.id, kind = %job.kind, "stopping: the job's lease was lost already");
+            }
+            // The lease runs out and another replica retries it.
+            Err(error) => {
+                tracing::warn!(job = job.id, kind = %job.kind, %error, "stopping: handing the job back failed");
             }
         }
     }
@@ -257,9 +295,9 @@ impl JobQueue {
                 error: error.to_string(),
                 retry_at: None,
             },
-            Ok(Err(error @ JobFailure::Failed(_))) => JobOutcome::Failed {
+            Ok(Err(error @ JobFailure::Failed { retry, .. })) => JobOutcome::Failed {
                 error: error.to_string(),
-                retry_at: retry_at(),
+                retry_at: if retry { retry_at() } else { None },
             },
             Err(error) if error.is_panic() => JobOutcome::Failed {
                 error: format!(
@@ -283,7 +321,8 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Stops claiming jobs and waits until the jobs in flight have finished.
+    /// Stops claiming jobs, stops the ones running and hands them back to the queue
+    /// (see `Db::release_job`); returns once every one is handed back.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         if let Err(error) = self.task.await {
@@ -481,6 +520,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn kinds_that_do_not_retry_failures_fail_at_the_first() {
+        /// Fails every time; its kind keeps attempts only for replicas that die.
+        #[derive(Serialize, Deserialize)]
+        struct Once {}
+        impl BackgroundJob for Once {
+            const KIND: &'static str = "once";
+            const RETRY_FAILURES: bool = false;
+            type Context = ();
+            type Output = ();
+            type Error = EchoFailed;
+
+            async fn run(self, (): ()) -> Result<(), EchoFailed> {
+                Err(EchoFailed("remote hung up".to_owned()))
+            }
+        }
+        let (db, _dir) = testing::sqlite().await;
+        let queue = queue(&db, "w1");
+        let runner = queue
+            .clone()
+            .spawn_runner(Handlers::default().register::<Once>(()), 1);
+        let id = queue
+            .enqueue(NewJob::new("once", &json!({})).max_attempts(3))
+            .await
+            .unwrap();
+        let job = wait_until_finished(&db, id).await;
+        assert_eq!((job.state, job.attempts), (JobState::Failed, 1), "{job:?}");
+        assert_eq!(job.error.as_deref(), Some("remote hung up"));
+        runner.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn panics_and_unknown_kinds_fail_the_job_not_the_server() {
         for (db, _dir) in testing::engines().await {
             let queue = queue(&db, "w1");
@@ -579,13 +649,83 @@ mod tests {
         assert_eq!(taken.id, id);
         let started = Instant::now();
         let run = echo_handlers().get("echo").unwrap();
-        let outcome = queue.run_with_heartbeat(&job, run);
+        let (_never_stopped, stopped) = watch::channel(false);
+        let outcome = queue.run_with_heartbeat(&job, run, stopped);
         assert_eq!(outcome.await, None);
         assert!(started.elapsed() < Duration::from_millis(1000));
         assert_eq!(
             db.job(id).await.unwrap().unwrap().worker.as_deref(),
             Some("w2")
         );
+    }
+
+    #[tokio::test]
+    async fn shutdown_hands_running_jobs_back_for_another_replica_at_once() {
+        for (db, _dir) in testing::engines().await {
+            // A lease of a minute: only the hand-back lets the second replica start now.
+            let lease = Duration::from_secs(60);
+            let first = Arc::new(
+                JobQueue::new(db.clone())
+                    .with_worker_id("w1")
+                    .with_lease(lease),
+            );
+            let runner = first.clone().spawn_runner(echo_handlers(), 2);
+            let id = first
+                .enqueue(NewJob::new("echo", &json!({"sleep_ms": 30_000})))
+                .await
+                .unwrap();
+            while db.job(id).await.unwrap().unwrap().state != JobState::Running {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let started = Instant::now();
+            runner.shutdown().await;
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "shutdown waited for the job instead of handing it back"
+            );
+            let handed_back = db.job(id).await.unwrap().unwrap();
+            assert_eq!(handed_back.state, JobState::Queued, "{handed_back:?}");
+            assert_eq!(
+                handed_back.attempts, 0,
+                "an interrupted attempt is not counted"
+            );
+
+            let taken = db
+                .claim_job("w2", lease, now_millis())
+                .await
+                .unwrap()
+                .expect("another replica takes the job at once");
+            assert_eq!((taken.id, taken.attempts), (id, 1));
+            assert_eq!(taken.error, None, "{taken:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_handed_back_behind_a_queued_twin_ends_and_says_why() {
+        let (db, _dir) = testing::sqlite().await;
+        let keyed = || NewJob::new("echo", &json!({})).dedupe_key("scan:acme/lib");
+        let id = db.enqueue_job(&keyed()).await.unwrap();
+        let job = db
+            .claim_job("w1", Duration::from_secs(60), now_millis())
+            .await
+            .unwrap()
+            .unwrap();
+        let twin = db.enqueue_job(&keyed()).await.unwrap();
+        assert_ne!(twin, id, "a running job does not absorb a new one");
+        assert!(db.release_job(&job, now_millis()).await.unwrap());
+        let ended = db.job(id).await.unwrap().unwrap();
+        assert_eq!(ended.state, JobState::Failed);
+        assert!(
+            ended
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("the queued job with the same key"),
+            "{ended:?}"
+        );
+        assert_eq!(db.job(twin).await.unwrap().unwrap().state, JobState::Queued);
+        // The attempt no longer owns the job: a second hand-back writes nothing.
+        assert!(!db.release_job(&job, now_millis()).await.unwrap());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -376,7 +376,7 @@ pub async fn upload(
                 return Err(WebError::Csrf);
             }
             let archive = match crate::uploads::archive_file::ArchiveFile::receive(
-                &app.upload_dir(),
+                app.upload_dir(),
                 field,
                 app.settings.max_upload,
             )

@@ -120,9 +120,39 @@ impl Server {
         self.base = base;
     }
 
+    /// Kills the server at once (SIGKILL: no shutdown of any kind).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Starts the server again after [`stop`](Self::stop) or its exit, with the same
+    /// environment (a fixed `PACKYARD_LISTEN` port stays the same).
+    pub fn start_again(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// Sends SIGTERM, as an orchestrator does to stop a replica.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM {}", self.pid());
+    }
+
+    /// Waits for the process to exit; `None` if it still runs after `limit`.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Starting with `changes` fails: returns what the server printed on stderr.
@@ -322,7 +352,14 @@ fn agent() -> ureq::Agent {
 }
 
 fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
-    let mut response = response.expect("HTTP request failed");
+    try_reply(response).expect("HTTP request failed")
+}
+
+/// The reply, or what failed on the way (a refused or dropped connection).
+fn try_reply(
+    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<Reply, String> {
+    let mut response = response.map_err(|error| error.to_string())?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response
@@ -330,12 +367,12 @@ fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Rep
         .with_config()
         .limit(1 << 30)
         .read_to_vec()
-        .unwrap();
-    Reply {
+        .map_err(|error| format!("reading the body: {error}"))?;
+    Ok(Reply {
         status,
         headers,
         body,
-    }
+    })
 }
 
 pub fn basic(user: &str, token: &str) -> String {
@@ -355,19 +392,29 @@ pub fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
 }
 
 pub fn put(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    try_put(url, headers, body).expect("HTTP request failed")
+}
+
+/// `put` for a server that may die under the request: a transport failure is an `Err`.
+pub fn try_put(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, String> {
     let mut request = agent().put(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    reply(request.send(body))
+    try_reply(request.send(body))
 }
 
 pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    try_post(url, headers, body).expect("HTTP request failed")
+}
+
+/// `post` for a server that may die under the request: a transport failure is an `Err`.
+pub fn try_post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, String> {
     let mut request = agent().post(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    reply(request.send(body))
+    try_reply(request.send(body))
 }
 
 pub fn delete(url: &str, headers: &[(&str, &str)]) -> Reply {
@@ -647,6 +694,12 @@ impl ComposerProject {
         user: &str,
         token: &str,
     ) -> ComposerProject {
+        Self::for_host(server.host(), urls, user, token)
+    }
+
+    /// A project whose repositories are `urls`, with credentials for `host` (a load
+    /// balancer in front of the servers, say).
+    pub fn for_host(host: &str, urls: &[&str], user: &str, token: &str) -> ComposerProject {
         require_composer();
         let dir = TempDir::new("composer-project");
         let home = TempDir::new("composer-home");
@@ -674,7 +727,7 @@ impl ComposerProject {
             serde_json::to_vec_pretty(&manifest).unwrap(),
         )
         .unwrap();
-        let auth = serde_json::json!({"http-basic": {server.host(): {"username": user, "password": token}}});
+        let auth = serde_json::json!({"http-basic": {host: {"username": user, "password": token}}});
         std::fs::write(dir.path().join("auth.json"), auth.to_string()).unwrap();
         ComposerProject { dir, home }
     }

@@ -1,0 +1,614 @@
+//! The scale-out claim under the failures production brings: replicas on one
+//! PostgreSQL and one S3 bucket (s3s-fs), behind a real nginx, with no local state —
+//! killed with SIGKILL mid-traffic, stopped with SIGTERM mid-download, killed during
+//! uploads, run on a read-only root.
+//!
+//! These tests are heavy (several servers and many composer runs on a small machine),
+//! so they take turns.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::git::library;
+use common::*;
+use serde_json::{Value, json};
+use testkit::S3sFs;
+use testkit::nginx::Nginx;
+use testkit::upstream::{UpstreamRepo, UpstreamServer};
+
+const BUCKET: &str = "scale-out";
+
+/// One heavy test at a time.
+static TAKE_TURNS: Mutex<()> = Mutex::new(());
+
+fn take_turn() -> std::sync::MutexGuard<'static, ()> {
+    TAKE_TURNS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A mirrored upstream with a package and a dependency.
+fn upstream() -> UpstreamServer {
+    let mut repo = UpstreamRepo::new();
+    repo.minified();
+    repo.package(
+        "psr/log",
+        "3.0.0",
+        json!({"autoload": {"psr-4": {"Psr\\Log\\": "src"}}}),
+        &[(
+            "src/LoggerInterface.php",
+            "<?php\nnamespace Psr\\Log;\n\ninterface LoggerInterface {}\n",
+        )],
+    );
+    repo.package(
+        "monolog/monolog",
+        "3.5.0",
+        json!({"require": {"psr/log": "^3.0"}, "autoload": {"psr-4": {"Monolog\\": "src"}}}),
+        &[(
+            "src/Logger.php",
+            "<?php\nnamespace Monolog;\n\nfinal class Logger {}\n",
+        )],
+    );
+    repo.serve()
+}
+
+/// A config file with the `up` mirror of `upstream` (and no packagist).
+fn mirror_config(dir: &TempDir, upstream: &UpstreamServer) -> String {
+    let path = dir.path().join("config.yaml");
+    let yaml = json!({"mirrors": {"packagist": false, "up": {"url": upstream.url()}}});
+    std::fs::write(&path, yaml.to_string()).unwrap();
+    path.display().to_string()
+}
+
+/// The environment of a stateless replica: PostgreSQL, every store on the bucket, no
+/// mirror cache dirs (the default), job log lines for counting runs.
+fn replica_env(database: &str, s3: &S3sFs, config: &str) -> Vec<(String, String)> {
+    [
+        ("DATABASE_URL", database.to_owned()),
+        ("STORAGE_SOURCE", "s3".to_owned()),
+        ("STORAGE_AWS_BUCKET", BUCKET.to_owned()),
+        ("STORAGE_AWS_ARGS", s3.storage_aws_args()),
+        ("PACKYARD_CONFIG", config.to_owned()),
+        ("RUST_LOG", "warn,packyard::jobs=info".to_owned()),
+        // Not even a cache of artifacts: every byte comes from the bucket.
+        ("PACKYARD_ARTIFACT_CACHE_MAX", "0".to_owned()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect()
+}
+
+fn start(env: &[(String, String)], extra: &[(&str, &str)]) -> Server {
+    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    all.extend_from_slice(extra);
+    Server::start_with(&all)
+}
+
+/// A fresh project requiring private packages (an upload and a git package) and
+/// mirrored ones through `base` (the load balancer).
+fn install_project(base: &str, token: &str) -> ComposerProject {
+    let host = base.trim_start_matches("http://");
+    let mirror = format!("{base}/mirror/up");
+    let project = ComposerProject::for_host(host, &[base, &mirror], "admin", token);
+    let path = project.dir.path().join("composer.json");
+    let mut manifest: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    manifest["require"] = json!({
+        "acme/uploaded": "^1.0",
+        "acme/lib": "^1.0",
+        "monolog/monolog": "^3.5",
+    });
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    project
+}
+
+/// `composer install` (no lock file, no cache) and a look at what it installed.
+fn install(base: &str, token: &str) -> Result<(), String> {
+    let project = install_project(base, token);
+    let output = project.run(&["install", "--no-cache", "--no-progress"]);
+    if !output.status.success() {
+        return Err(output_text(&output));
+    }
+    let expected = [
+        ("acme/uploaded/src/Uploaded.php", "MARKER = 'v1'"),
+        ("acme/lib/src/Lib.php", "MARKER = '1.0.0'"),
+        (
+            "psr/log/src/LoggerInterface.php",
+            "interface LoggerInterface",
+        ),
+        ("monolog/monolog/src/Logger.php", "final class Logger"),
+    ];
+    for (file, needle) in expected {
+        match project.installed_file(file) {
+            Some(text) if text.contains(needle) => {}
+            other => {
+                return Err(format!(
+                    "vendor/{file}: {other:?}\n{}",
+                    output_text(&output)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `job succeeded` lines per job id in a replica's log.
+fn succeeded_jobs(log: &str) -> BTreeMap<i64, usize> {
+    let mut runs = BTreeMap::new();
+    for line in log.lines().filter(|line| line.contains("job succeeded")) {
+        if let Some(id) = field(line, "job") {
+            *runs.entry(id).or_insert(0) += 1;
+        }
+    }
+    runs
+}
+
+/// The integer value of `name=` in a tracing text line.
+fn field(line: &str, name: &str) -> Option<i64> {
+    let at = line.find(&format!(" {name}="))? + name.len() + 2;
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// Requests the replica at `address` answered since it started, from its `/metrics`.
+fn requests_served(address: &str) -> f64 {
+    let Ok(metrics) = std::panic::catch_unwind(|| get(&format!("http://{address}/metrics"), &[]))
+    else {
+        return 0.0;
+    };
+    metrics
+        .text()
+        .lines()
+        .filter(|line| line.starts_with("packyard_http_requests_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn three_replicas_behind_nginx_lose_no_install_and_no_job_when_one_is_killed() {
+    testkit::needs!(Postgres, S3sFs, Composer, Git, Nginx);
+    let _turn = take_turn();
+    let s3 = S3sFs::start(BUCKET);
+    let upstream = upstream();
+    let config_dir = TempDir::new("scale-out-config");
+    let config = mirror_config(&config_dir, &upstream);
+    let database = postgres_database();
+    let ports: Vec<u16> = (0..3).map(|_| testkit::free_port()).collect();
+    let nginx = Nginx::balancing(&ports);
+    let base = nginx.url();
+    let env = replica_env(&database, &s3, &config);
+    let listen: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    // One after the other: the first applies the migrations.
+    let mut replicas: Vec<Server> = listen
+        .iter()
+        .map(|address| {
+            start(
+                &env,
+                &[("PACKYARD_LISTEN", address), ("PACKYARD_PUBLIC_URL", &base)],
+            )
+        })
+        .collect();
+    for replica in &replicas {
+        assert!(
+            replica.data.path().read_dir().unwrap().all(|entry| {
+                let name = entry.unwrap().file_name();
+                name == "tmp" || name == "vcs"
+            }),
+            "a replica keeps nothing but scratch space locally"
+        );
+    }
+    let token = replicas[0].add_user("admin", true);
+
+    // Private packages: an upload (artifact store) and a git package (dist store).
+    let uploaded = put(
+        &format!("{base}/api/packages/upload/acme/uploaded/1.0.0"),
+        &[("Authorization", &basic("admin", &token))],
+        &package_zip("acme/uploaded", &[], "v1"),
+    );
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text());
+    let (repo, _) = library("acme/lib", "1.0.0");
+    let added = replicas[0].cli(&["package", "add", &repo.url()]);
+    assert!(added.status.success(), "{}", output_text(&added));
+    // Every replica serves both before the traffic starts (their caches refresh in 2 s).
+    for replica in &replicas {
+        wait_for_package(replica, "admin", &token, "acme/uploaded");
+        wait_for_package(replica, "admin", &token, "acme/lib");
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let installed = Arc::new(AtomicUsize::new(0));
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let installers: Vec<_> = (0..20)
+        .map(|_| {
+            let (stop, installed, failures) = (stop.clone(), installed.clone(), failures.clone());
+            let (base, token) = (base.clone(), token.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match install(&base, &token) {
+                        Ok(()) => {
+                            installed.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(failure) => failures.lock().unwrap().push(failure),
+                    }
+                }
+            })
+        })
+        .collect();
+    // Re-scans queued all along, through the balancer, for the replicas to share.
+    let queued: Arc<Mutex<BTreeSet<i64>>> = Arc::default();
+    let rescans = {
+        let (stop, queued) = (stop.clone(), queued.clone());
+        let url = format!("{base}/api/update-package?username=admin&apiToken={token}");
+        let repo_url = repo.url();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let body = json!({"repository": {"url": repo_url}}).to_string();
+                // A POST that met the dying replica is not retried by nginx: the hook
+                // sender sees the error, as GitHub would, and nothing was queued.
+                let reply = try_post(
+                    &url,
+                    &[("Content-Type", "application/json")],
+                    body.as_bytes(),
+                );
+                if let Some(reply) = reply.ok().filter(|reply| reply.status == 202) {
+                    queued
+                        .lock()
+                        .unwrap()
+                        .insert(reply.json()["jobs"][0]["job"].as_i64().unwrap());
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+
+    let wait_for_installs = |at_least: usize| {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while installed.load(Ordering::SeqCst) < at_least {
+            assert!(
+                Instant::now() < deadline,
+                "installs stalled at {}; failures: {:?}",
+                installed.load(Ordering::SeqCst),
+                failures.lock().unwrap().first()
+            );
+            assert!(
+                failures.lock().unwrap().is_empty(),
+                "an install failed:\n{}",
+                failures.lock().unwrap()[0]
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut killed_pids = Vec::new();
+    wait_for_installs(10);
+    for round in 1..=2 {
+        killed_pids.push(replicas[2].pid());
+        replicas[2].stop();
+        println!(
+            "round {round}: killed replica 3 after {} installs",
+            installed.load(Ordering::SeqCst)
+        );
+        wait_for_installs(10 + round * 15);
+        replicas[2].start_again();
+        println!("round {round}: restarted replica 3");
+        // It takes its share again: nginx tries it once its second is up.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while requests_served(&listen[2]) < 20.0 {
+            assert!(
+                Instant::now() < deadline,
+                "the restarted replica serves nothing"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        wait_for_installs(installed.load(Ordering::SeqCst) + 10);
+    }
+    stop.store(true, Ordering::SeqCst);
+    for installer in installers {
+        installer.join().unwrap();
+    }
+    rescans.join().unwrap();
+
+    let failures = failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {} installs failed; the first:\n{}",
+        failures.len(),
+        failures.len() + installed.load(Ordering::SeqCst),
+        failures[0]
+    );
+
+    // Every queued job ran to success exactly once (a job the killed replica held
+    // is taken over when its lease runs out: up to a minute).
+    let queued = queued.lock().unwrap().clone();
+    assert!(
+        queued.len() >= 5,
+        "only {} re-scans were queued",
+        queued.len()
+    );
+    for id in &queued {
+        let job = wait_for_job(&replicas[0], "admin", &token, *id, Duration::from_secs(120));
+        assert_eq!(job["state"], "succeeded", "{job}");
+    }
+    let mut runs: BTreeMap<i64, usize> = BTreeMap::new();
+    for replica in &replicas {
+        for (id, count) in succeeded_jobs(&replica.log()) {
+            *runs.entry(id).or_insert(0) += count;
+        }
+    }
+    for id in &queued {
+        assert_eq!(
+            runs.get(id),
+            Some(&1),
+            "job {id} succeeded {:?} times",
+            runs.get(id)
+        );
+        let job = get(
+            &format!("{base}/api/jobs/{id}"),
+            &[("Authorization", &basic("admin", &token))],
+        )
+        .json();
+        if job["attempts"] != 1 {
+            // Only a job whose first attempt died with the killed replica runs again.
+            let worker_log = replicas[2].log();
+            assert!(
+                worker_log
+                    .lines()
+                    .any(|line| line.contains("job started") && field(line, "job") == Some(*id)),
+                "job {id} ran {} times, not on the killed replica: {job}",
+                job["attempts"]
+            );
+        }
+    }
+    println!(
+        "{} installs, {} jobs, killed pids {killed_pids:?}; nginx retried: {} upstream errors",
+        installed.load(Ordering::SeqCst),
+        queued.len(),
+        nginx
+            .error_log()
+            .lines()
+            .filter(|l| l.contains("upstream"))
+            .count()
+    );
+}
+
+/// Bytes no compressor can shrink, the same for the same seed.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// A package whose archive is `size` bytes of noise (plus its composer.json).
+fn big_package(name: &str, size: usize) -> Vec<u8> {
+    let manifest = json!({"name": name, "type": "library", "license": "MIT"}).to_string();
+    zip(&[
+        Entry::File("big/composer.json", manifest.as_bytes()),
+        Entry::File("big/noise.bin", &noise(size, 7)),
+    ])
+}
+
+/// A download over a connection of its own, read at the test's pace.
+struct Download {
+    stream: TcpStream,
+    length: usize,
+    body: Vec<u8>,
+}
+
+impl Download {
+    /// Sends the request and reads the answer's head; the body waits to be read.
+    fn start(address: &str, path: &str, token: &str) -> Download {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: {}\r\n\r\n",
+            basic("admin", token)
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(
+                stream.read(&mut byte).unwrap(),
+                1,
+                "the answer's head ended early"
+            );
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let length = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length: "))
+            .expect("a Content-Length")
+            .trim()
+            .parse()
+            .unwrap();
+        Download {
+            stream,
+            length,
+            body: Vec::new(),
+        }
+    }
+
+    /// Reads up to `bytes` more at about `per_second`; `Err` when the connection ends
+    /// before the whole body came.
+    fn read(&mut self, bytes: usize, per_second: usize) -> Result<(), String> {
+        let until = self.body.len().saturating_add(bytes).min(self.length);
+        let mut chunk = vec![0u8; 64 * 1024];
+        while self.body.len() < until {
+            let want = chunk.len().min(until - self.body.len());
+            match self.stream.read(&mut chunk[..want]) {
+                Ok(0) => return Err(format!("closed after {} bytes", self.body.len())),
+                Ok(read) => self.body.extend_from_slice(&chunk[..read]),
+                Err(error) => return Err(format!("{error} after {} bytes", self.body.len())),
+            }
+            std::thread::sleep(Duration::from_secs_f64(want as f64 / per_second as f64));
+        }
+        Ok(())
+    }
+}
+
+/// The `/zipball/...` path of `package`'s only version, from its p2 document.
+fn dist_path(server: &Server, token: &str, package: &str) -> String {
+    let reply = p2(server, "admin", token, package);
+    let url = p2_documents(&reply, package)[0]["dist"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    url.trim_start_matches(&server.base).to_owned()
+}
+
+fn job(server: &Server, token: &str, id: i64) -> Value {
+    get(
+        &server.url(&format!("/api/jobs/{id}")),
+        &[("Authorization", &basic("admin", token))],
+    )
+    .json()
+}
+
+#[test]
+fn sigterm_refuses_new_connections_hands_jobs_back_and_drains_downloads_within_the_grace() {
+    testkit::needs!(Postgres, S3sFs, Git);
+    let _turn = take_turn();
+    let s3 = S3sFs::start(BUCKET);
+    let upstream = upstream();
+    let config_dir = TempDir::new("scale-out-config");
+    let config = mirror_config(&config_dir, &upstream);
+    let database = postgres_database();
+    let env = replica_env(&database, &s3, &config);
+    const GRACE: Duration = Duration::from_secs(8);
+    let mut first = start(&env, &[("PACKYARD_SHUTDOWN_GRACE", "8s")]);
+    let token = first.add_user("admin", true);
+
+    let archive = big_package("acme/big", 32 << 20);
+    let uploaded = upload(&first, &token, "acme/big", "1.0.0", &archive);
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text());
+    let path = dist_path(&first, &token, "acme/big");
+
+    // A scan that hangs: its remote accepts connections and never answers.
+    let (repo, _) = library("acme/lib", "1.0.0");
+    let daemon = testkit::Service::git_daemon(repo.path());
+    let remote = format!(
+        "git://127.0.0.1:{}/{}",
+        daemon.port,
+        repo.path().file_name().unwrap().to_string_lossy()
+    );
+    let added = first.cli(&["package", "add", &remote]);
+    assert!(added.status.success(), "{}", output_text(&added));
+    daemon.pause();
+    let scan = queue_update(&first, "admin", &token, &remote);
+    let first_worker = format!("-{}-", first.pid());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(job(&first, &token, scan)["state"] == "running"
+        && job(&first, &token, scan)["worker"]
+            .as_str()
+            .is_some_and(|w| w.contains(&first_worker)))
+    {
+        assert!(Instant::now() < deadline, "{}", job(&first, &token, scan));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The other replica starts now, so the job was the first one's to hand back.
+    let second = start(&env, &[]);
+
+    let address = first.host().to_owned();
+    let mut finishing = Download::start(&address, &path, &token);
+    let mut stalled = Download::start(&address, &path, &token);
+    finishing.read(1 << 20, 64 << 20).unwrap();
+    stalled.read(1 << 20, 64 << 20).unwrap();
+
+    first.terminate();
+    let terminated = Instant::now();
+    // New connections are refused at once: a balancer in front tries another replica.
+    let deadline = terminated + Duration::from_secs(2);
+    while TcpStream::connect(&address).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "still accepting 2 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The running scan went back to the queue and the other replica has it, long
+    // before its one-minute lease would have run out.
+    let second_worker = format!("-{}-", second.pid());
+    let deadline = terminated + Duration::from_secs(5);
+    loop {
+        let job = job(&second, &token, scan);
+        if job["worker"]
+            .as_str()
+            .is_some_and(|w| w.contains(&second_worker))
+        {
+            assert_eq!(job["state"], "running", "{job}");
+            assert_eq!(
+                job["attempts"], 1,
+                "the interrupted attempt is not counted: {job}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not taken over within 5 s: {job}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The download in flight finishes, at its own pace, after the process stopped
+    // accepting.
+    finishing
+        .read(usize::MAX, 8 << 20)
+        .expect("the download in flight is finished");
+    assert_eq!(sha1_hex(&finishing.body), sha1_hex(&archive));
+    assert!(terminated.elapsed() < GRACE, "{:?}", terminated.elapsed());
+
+    // The stalled one holds the process until the grace runs out, and no longer.
+    let status = first
+        .wait_for_exit(GRACE + Duration::from_secs(6))
+        .expect("the process exits once the grace has passed");
+    let stopped_after = terminated.elapsed();
+    assert!(status.success(), "{status:?}\n{}", first.log());
+    assert!(
+        stopped_after >= GRACE - Duration::from_millis(500),
+        "exited after {stopped_after:?}, before the grace, with a download open"
+    );
+    let cut = stalled.read(usize::MAX, 1 << 30);
+    assert!(cut.is_err(), "the stalled download was cut at exit");
+    let log = first.log();
+    assert!(log.contains("handed the job back"), "{log}");
+    assert!(log.contains("PACKYARD_SHUTDOWN_GRACE passed"), "{log}");
+
+    // The other replica finishes the scan once the remote answers.
+    daemon.resume();
+    let done = wait_for_job(&second, "admin", &token, scan, Duration::from_secs(60));
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["attempts"], 1, "{done}");
+    // With nothing in flight, SIGTERM ends the process at once, the grace unused.
+    let mut second = second;
+    second.terminate();
+    let idle_stop = Instant::now();
+    let status = second.wait_for_exit(Duration::from_secs(5));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "an idle replica did not exit within 5 s: {status:?}"
+    );
+    println!(
+        "idle replica exited {:?} after SIGTERM",
+        idle_stop.elapsed()
+    );
+    println!(
+        "SIGTERM: refused new connections, job taken over, download finished, exit after {stopped_after:?}"
+    );
+}
