@@ -23,6 +23,10 @@ use testkit::nginx::Nginx;
 use testkit::upstream::{UpstreamRepo, UpstreamServer};
 
 const BUCKET: &str = "scale-out";
+/// `PACKYARD_SHUTDOWN_GRACE` of the replica stopped with SIGTERM.
+const GRACE: Duration = Duration::from_secs(8);
+/// Uploads in flight when the server is killed.
+const UPLOADS: usize = 100;
 
 /// One heavy test at a time.
 static TAKE_TURNS: Mutex<()> = Mutex::new(());
@@ -492,7 +496,6 @@ fn sigterm_refuses_new_connections_hands_jobs_back_and_drains_downloads_within_t
     let config = mirror_config(&config_dir, &upstream);
     let database = postgres_database();
     let env = replica_env(&database, &s3, &config);
-    const GRACE: Duration = Duration::from_secs(8);
     let mut first = start(&env, &[("PACKYARD_SHUTDOWN_GRACE", "8s")]);
     let token = first.add_user("admin", true);
 
@@ -581,7 +584,7 @@ fn sigterm_refuses_new_connections_hands_jobs_back_and_drains_downloads_within_t
     let stopped_after = terminated.elapsed();
     assert!(status.success(), "{status:?}\n{}", first.log());
     assert!(
-        stopped_after >= GRACE - Duration::from_millis(500),
+        stopped_after + Duration::from_millis(500) >= GRACE,
         "exited after {stopped_after:?}, before the grace, with a download open"
     );
     let cut = stalled.read(usize::MAX, 1 << 30);
@@ -611,4 +614,327 @@ fn sigterm_refuses_new_connections_hands_jobs_back_and_drains_downloads_within_t
     println!(
         "SIGTERM: refused new connections, job taken over, download finished, exit after {stopped_after:?}"
     );
+}
+
+/// A body handed over in 32 pieces spread over `pace`.
+struct PacedBody<'a> {
+    bytes: &'a [u8],
+    sent: usize,
+    pause: Duration,
+}
+
+impl Read for PacedBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.sent > 0 {
+            std::thread::sleep(self.pause);
+        }
+        let piece = self.bytes.len().div_ceil(32).min(buf.len());
+        let end = (self.sent + piece).min(self.bytes.len());
+        let n = end - self.sent;
+        buf[..n].copy_from_slice(&self.bytes[self.sent..end]);
+        self.sent = end;
+        Ok(n)
+    }
+}
+
+/// `PUT` of `body` sent over `pace`; the status, or the transport failure.
+fn paced_put(url: &str, authorization: &str, body: &[u8], pace: Duration) -> Result<u16, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut reader = PacedBody {
+        bytes: body,
+        sent: 0,
+        pause: pace / 32,
+    };
+    agent
+        .put(url)
+        .header("Authorization", authorization)
+        .header("Content-Length", &body.len().to_string())
+        .send(ureq::SendBody::from_reader(&mut reader))
+        .map(|response| response.status().as_u16())
+        .map_err(|error| error.to_string())
+}
+
+#[test]
+fn kill_9_during_100_uploads_leaves_each_version_installable_or_absent() {
+    testkit::needs!(Postgres, S3sFs, Composer);
+    let _turn = take_turn();
+    let s3 = S3sFs::start(BUCKET);
+    let upstream = upstream();
+    let config_dir = TempDir::new("scale-out-config");
+    let config = mirror_config(&config_dir, &upstream);
+    let database = postgres_database();
+    let env = replica_env(&database, &s3, &config);
+    let mut server = start(&env, &[]);
+    let token = server.add_user("admin", true);
+
+    let archives: Vec<Vec<u8>> = (0..UPLOADS)
+        .map(|i| {
+            let name = format!("acme/p{i}");
+            let manifest = json!({"name": name, "type": "library", "license": "MIT"}).to_string();
+            zip(&[
+                Entry::File("p/composer.json", manifest.as_bytes()),
+                Entry::File("p/noise.bin", &noise(256 << 10, i as u64 + 1)),
+            ])
+        })
+        .collect();
+    let archives = Arc::new(archives);
+    let answered = Arc::new(AtomicUsize::new(0));
+    let url = server.base.clone();
+    let uploads: Vec<_> = (0..UPLOADS)
+        .map(|i| {
+            let (archives, answered, url, token) = (
+                archives.clone(),
+                answered.clone(),
+                url.clone(),
+                token.clone(),
+            );
+            std::thread::spawn(move || {
+                // Sent at different paces (0.3 s to 5.3 s a body), so that the kill
+                // finds uploads at every stage.
+                let pace = Duration::from_millis(300 + 50 * i as u64);
+                let reply = paced_put(
+                    &format!("{url}/api/packages/upload/acme/p{i}/1.0.0"),
+                    &basic("admin", &token),
+                    &archives[i],
+                    pace,
+                );
+                if reply.is_ok() {
+                    answered.fetch_add(1, Ordering::SeqCst);
+                }
+                reply
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while answered.load(Ordering::SeqCst) < UPLOADS / 4 {
+        assert!(Instant::now() < deadline, "uploads are not answered");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.stop();
+    let outcomes: Vec<Result<u16, String>> =
+        uploads.into_iter().map(|t| t.join().unwrap()).collect();
+    let accepted: Vec<usize> = (0..UPLOADS).filter(|i| outcomes[*i] == Ok(201)).collect();
+    let cut = outcomes.iter().filter(|o| o.is_err()).count();
+    assert!(
+        !accepted.is_empty() && cut > 0,
+        "the kill met no upload in flight: {outcomes:?}"
+    );
+    for (i, outcome) in outcomes.iter().enumerate() {
+        assert!(
+            matches!(outcome, Ok(201) | Err(_)),
+            "upload {i}: {outcome:?}"
+        );
+    }
+
+    server.start_again();
+    // Every package is published whole (its archive byte for byte) or not at all; and
+    // every upload that was answered 201 is there.
+    let mut present = Vec::new();
+    for i in 0..UPLOADS {
+        let name = format!("acme/p{i}");
+        let reply = p2(&server, "admin", &token, &name);
+        match reply.status {
+            200 => {
+                let path = dist_path(&server, &token, &name);
+                let archive = get(
+                    &server.url(&path),
+                    &[("Authorization", &basic("admin", &token))],
+                );
+                assert_eq!(archive.status, 200, "{name}: its version has no archive");
+                assert_eq!(sha1_hex(&archive.body), sha1_hex(&archives[i]), "{name}");
+                present.push(i);
+            }
+            404 => assert!(
+                !accepted.contains(&i),
+                "{name} was accepted (201) and is lost"
+            ),
+            status => panic!("{name}: {status} {}", reply.text()),
+        }
+    }
+    assert!(
+        present.len() < UPLOADS,
+        "every upload was published: the kill came after them all"
+    );
+    // No version row lacks its object, and every object reads back with its sha1.
+    let verified = server.cli(&["storage", "verify"]);
+    assert!(verified.status.success(), "{}", output_text(&verified));
+
+    // And the real client installs every one that is there.
+    let project = ComposerProject::new(&server, "admin", &token);
+    let path = project.dir.path().join("composer.json");
+    let mut manifest: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    manifest["require"] = present
+        .iter()
+        .map(|i| (format!("acme/p{i}"), json!("1.0.0")))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    let installed = project.run(&["install", "--no-cache", "--no-progress"]);
+    assert!(installed.status.success(), "{}", output_text(&installed));
+    for i in &present {
+        assert!(
+            project
+                .installed_file(&format!("acme/p{i}/noise.bin"))
+                .is_some()
+                || project
+                    .dir
+                    .path()
+                    .join(format!("vendor/acme/p{i}/noise.bin"))
+                    .exists(),
+            "acme/p{i} not installed"
+        );
+    }
+    println!(
+        "kill -9 during {UPLOADS} uploads: {} answered 201 before the kill, {cut} cut, {} present afterwards, verify clean",
+        accepted.len(),
+        present.len()
+    );
+}
+
+/// Makes every mount of a new mount namespace read-only, mounts an empty tmpfs on
+/// /tmp, checks both, then runs its arguments.
+const READ_ONLY_ROOT: &str = r#"set -e
+for mount in $(awk '{print $2}' /proc/self/mounts | sort -u); do
+    case "$mount" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) ;; *) mount -o remount,bind,ro "$mount" ;; esac
+done
+mount -t tmpfs -o size=1g tmpfs /tmp
+if touch "$PACKYARD_DATA_DIR/.probe" 2>/dev/null || touch /.probe 2>/dev/null; then
+    echo "the root file system is still writable" >&2
+    exit 97
+fi
+touch /tmp/.probe && rm /tmp/.probe
+exec "$@"
+"#;
+
+#[test]
+fn a_stateless_replica_on_a_read_only_root_serves_installs_and_runs_scans() {
+    testkit::needs!(Postgres, S3sFs, Composer, Git);
+    let _turn = take_turn();
+    let s3 = S3sFs::start(BUCKET);
+    let upstream = upstream();
+    // Outside /tmp, which the replica sees as a fresh tmpfs.
+    let outside_tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let data_dir = outside_tmp.join(testkit::unique_name("read-only-data"));
+    let config_dir = outside_tmp.join(testkit::unique_name("read-only-config"));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let config = config_dir.join("config.yaml");
+    let yaml = json!({"mirrors": {"packagist": false, "up": {"url": upstream.url()}}});
+    std::fs::write(&config, yaml.to_string()).unwrap();
+    let database = postgres_database();
+    let mut env = replica_env(&database, &s3, &config.display().to_string());
+    env.extend(
+        [
+            ("PACKYARD_DATA_DIR", data_dir.display().to_string()),
+            ("PACKYARD_TMP_DIR", "/tmp/packyard/tmp".to_owned()),
+            ("PACKYARD_VCS_CACHE_DIR", "/tmp/packyard/vcs".to_owned()),
+            ("RUST_LOG", "warn,packyard::jobs=info".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    // Without a writable place for scratch files it refuses to start, naming the variable.
+    let mut without_tmp = env_refs.clone();
+    without_tmp.retain(|(name, _)| *name != "PACKYARD_TMP_DIR");
+    let wrapper = ["unshare", "-m", "sh", "-c", READ_ONLY_ROOT, "sh"];
+    let refused = std::panic::catch_unwind(|| Server::start_wrapped(&wrapper, &without_tmp));
+    let message = refused
+        .err()
+        .and_then(|panic| panic.downcast::<String>().ok());
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("PACKYARD_TMP_DIR") && m.contains("not writable")),
+        "{message:?}"
+    );
+
+    let server = Server::start_wrapped(&wrapper, &env_refs);
+    let own_namespace = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let its_namespace = std::fs::read_link(format!("/proc/{}/ns/mnt", server.pid())).unwrap();
+    assert_ne!(
+        own_namespace, its_namespace,
+        "the replica runs in a mount namespace of its own"
+    );
+    let token = server.add_user("admin", true);
+
+    let uploaded = upload(
+        &server,
+        &token,
+        "acme/uploaded",
+        "1.0.0",
+        &package_zip("acme/uploaded", &[], "v1"),
+    );
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text());
+    // A git package added through the API is scanned by the replica itself, into its
+    // mirror under /tmp; its dist is built there too on the first download.
+    let (repo, _) = library("acme/lib", "1.0.0");
+    let daemon = testkit::Service::git_daemon(repo.path());
+    let remote = format!(
+        "git://127.0.0.1:{}/{}",
+        daemon.port,
+        repo.path().file_name().unwrap().to_string_lossy()
+    );
+    let created = create_package(&server, "admin", &token, &json!({"url": remote}));
+    assert!(
+        created.status < 300,
+        "{} {}",
+        created.status,
+        created.text()
+    );
+    wait_for_package(&server, "admin", &token, "acme/lib");
+    repo.write_library("acme/lib", "1.1.0", Value::Null);
+    repo.commit("1.1.0");
+    repo.tag("1.1.0");
+    let scan = queue_update(&server, "admin", &token, &remote);
+    let scanned = wait_for_job(&server, "admin", &token, scan, Duration::from_secs(60));
+    assert_eq!(scanned["state"], "succeeded", "{scanned}");
+    assert!(
+        p2(&server, "admin", &token, "acme/lib")
+            .text()
+            .contains("1.1.0")
+    );
+
+    let mirror = server.url("/mirror/up");
+    let project =
+        ComposerProject::with_repositories(&server, &[&server.base, &mirror], "admin", &token);
+    let path = project.dir.path().join("composer.json");
+    let mut manifest: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    manifest["require"] =
+        json!({"acme/uploaded": "^1.0", "acme/lib": "^1.1", "monolog/monolog": "^3.5"});
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    let installed = project.run(&["install", "--no-cache", "--no-progress"]);
+    assert!(installed.status.success(), "{}", output_text(&installed));
+    assert!(
+        project
+            .installed_file("acme/lib/src/Lib.php")
+            .unwrap()
+            .contains("1.1.0")
+    );
+    assert!(
+        project
+            .installed_file("acme/uploaded/src/Uploaded.php")
+            .is_some()
+    );
+    assert!(
+        project
+            .installed_file("psr/log/src/LoggerInterface.php")
+            .is_some()
+    );
+
+    assert_eq!(
+        std::fs::read_dir(&data_dir).unwrap().count(),
+        0,
+        "nothing was written to the data dir"
+    );
+    println!(
+        "read-only root: upload, scan (job {scan}: {}), dist build and mirrored install served",
+        scanned["result"]
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let _ = std::fs::remove_dir_all(&config_dir);
 }

@@ -24,6 +24,8 @@ pub struct Server {
     /// Outside the data dir: `server.log` collects the server's stderr across restarts.
     pub logs: TempDir,
     env: Vec<(String, String)>,
+    /// A command the server runs under (`unshare -m ...`), empty for none.
+    wrapper: Vec<String>,
     child: Child,
 }
 
@@ -33,6 +35,12 @@ impl Server {
     }
 
     pub fn start_with(extra_env: &[(&str, &str)]) -> Server {
+        Self::start_wrapped(&[], extra_env)
+    }
+
+    /// Starts `packyard serve` as the last arguments of `wrapper` (a command that ends
+    /// by exec'ing its arguments, so the server keeps the process id).
+    pub fn start_wrapped(wrapper: &[&str], extra_env: &[(&str, &str)]) -> Server {
         let data = TempDir::new("packyard-e2e");
         let mut env: Vec<(String, String)> = vec![
             (
@@ -53,13 +61,15 @@ impl Server {
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
         let logs = TempDir::new("packyard-logs");
-        let (child, base) = spawn_server(&env, Some(&logs.path().join("server.log")))
+        let wrapper: Vec<String> = wrapper.iter().map(ToString::to_string).collect();
+        let (child, base) = spawn_server(&wrapper, &env, Some(&logs.path().join("server.log")))
             .unwrap_or_else(|error| panic!("{error}"));
         Server {
             base,
             data,
             logs,
             env,
+            wrapper,
             child,
         }
     }
@@ -114,7 +124,7 @@ impl Server {
     pub fn restart_with(&mut self, changes: &[(&str, &str)]) {
         self.stop();
         self.env = self.env_with(changes);
-        let (child, base) = spawn_server(&self.env, Some(&self.log_path()))
+        let (child, base) = spawn_server(&self.wrapper, &self.env, Some(&self.log_path()))
             .unwrap_or_else(|error| panic!("{error}"));
         self.child = child;
         self.base = base;
@@ -157,7 +167,7 @@ impl Server {
 
     /// Starting with `changes` fails: returns what the server printed on stderr.
     pub fn start_failure(&self, changes: &[(&str, &str)]) -> String {
-        match spawn_server(&self.env_with(changes), None) {
+        match spawn_server(&self.wrapper, &self.env_with(changes), None) {
             Ok((mut child, _)) => {
                 let _ = child.kill();
                 panic!("the server started with {changes:?}");
@@ -274,8 +284,21 @@ impl Server {
 
 /// Starts `packyard serve` and waits for the line announcing its address; on failure,
 /// returns its stderr. Once started, its stderr is appended to `log` (when given).
-fn spawn_server(env: &[(String, String)], log: Option<&Path>) -> Result<(Child, String), String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_packyard"))
+fn spawn_server(
+    wrapper: &[String],
+    env: &[(String, String)],
+    log: Option<&Path>,
+) -> Result<(Child, String), String> {
+    let binary = env!("CARGO_BIN_EXE_packyard");
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
+    let mut child = command
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
