@@ -1,6 +1,8 @@
 //! Schema migrations, one SQL file per step and engine. Each step not yet recorded in
 //! `schema_migrations` is applied, in version order, inside a transaction of its own.
 
+use sqlx::AnyConnection;
+
 use super::{Db, Engine};
 
 const SQLITE: &[(i64, &str)] = &[
@@ -78,21 +80,47 @@ pub async fn applied(db: &Db) -> Result<i64, sqlx::Error> {
     Ok(version.unwrap_or(0))
 }
 
+/// The advisory lock replicas migrating one PostgreSQL database take turns on.
+const MIGRATION_LOCK: i64 = 0x7061_636b_7961_7264; // "packyard"
+
+/// Applies every pending step. Replicas starting together on one PostgreSQL database
+/// take turns under an advisory lock: without it they race to create the same tables
+/// and all but one fail to start.
 pub async fn run(db: &Db) -> Result<(), sqlx::Error> {
+    let mut connection = db.pool().acquire().await?;
+    let postgres = db.engine() == Engine::Postgres;
+    if postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *connection)
+            .await?;
+    }
+    let applied = apply_pending(db.engine(), &mut connection).await;
+    if postgres {
+        // Also released when the connection closes, should this fail.
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *connection)
+            .await;
+    }
+    applied
+}
+
+async fn apply_pending(engine: Engine, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-        .execute(db.pool())
+        .execute(&mut *connection)
         .await?;
     let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-        .fetch_all(db.pool())
+        .fetch_all(&mut *connection)
         .await?;
     // Every step not yet applied, in version order, whatever order the list is in.
-    let mut pending: Vec<&(i64, &str)> = steps(db.engine())
+    let mut pending: Vec<&(i64, &str)> = steps(engine)
         .iter()
         .filter(|(v, _)| !done.contains(v))
         .collect();
     pending.sort_by_key(|(version, _)| *version);
     for (version, sql) in pending {
-        let mut tx = db.pool().begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut *connection).await?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
             .execute(&mut *tx)
             .await?;

@@ -254,6 +254,34 @@ mod tests {
         assert!(error.starts_with("DATABASE_URL"), "{error}");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn replicas_starting_together_on_an_empty_postgres_database_all_start() {
+        if testkit::skip_for_want_of(&[testkit::Need::Postgres]) {
+            return;
+        }
+        let server = std::env::var("PACKYARD_TEST_POSTGRES").unwrap();
+        sqlx::any::install_default_drivers();
+        for round in 0..3 {
+            let name = format!("packyard_race_{}", testing::unique_suffix());
+            let admin = sqlx::AnyPool::connect(&format!("{server}/postgres"))
+                .await
+                .unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&admin)
+                .await
+                .unwrap();
+            let url = format!("{server}/{name}");
+            let opened = futures_util::future::join_all((0..4).map(|_| Db::open(&url))).await;
+            for db in opened {
+                let db = db.unwrap_or_else(|e| panic!("round {round}: {e:#}"));
+                assert_eq!(
+                    migrations::applied(&db).await.unwrap(),
+                    migrations::latest(Engine::Postgres)
+                );
+            }
+        }
+    }
+
     #[tokio::test]
     async fn migrations_are_idempotent_on_both_engines() {
         for (db, _dir) in testing::engines().await {
