@@ -1197,3 +1197,36 @@ fn five_hundred_concurrent_cold_archive_requests_stay_under_256_mib() {
     );
     assert!(peak < 256 << 20, "peak RSS {} MiB", peak >> 20);
 }
+
+#[test]
+fn with_dist_redirect_stored_mirrored_archives_are_presigned_redirects() {
+    testkit::needs!(S3sFs, Composer);
+    let upstream = upstream();
+    let s3 = testkit::S3sFs::start("mirror-bucket");
+    let dir = TempDir::new("mirror-config");
+    let mut env = s3_env(&config(&dir, &json!({}), &upstream), &s3, "mirror-bucket");
+    env.push(("PACKYARD_DIST_REDIRECT".into(), "1".into()));
+    let (server, token) = start_replica(&env);
+
+    let document = fetch(&server, &token, "/p2/psr/log.json").json();
+    let reference = document["packages"]["psr/log"][0]["dist"]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/zipball/psr/log/3.0.0.0/{reference}.zip");
+    // The first download streams from the upstream while it is stored...
+    let first = fetch(&server, &token, &path);
+    assert_eq!(first.status, 200, "{}", first.text());
+    // ...later ones are handed the store's presigned URL, with the same bytes.
+    let second = fetch(&server, &token, &path);
+    assert_eq!(second.status, 302, "{}", second.text());
+    let location = second.header("location").unwrap();
+    assert!(location.contains("X-Amz-Signature="), "{location}");
+    let from_store = get(&location, &[]);
+    assert_eq!(from_store.status, 200);
+    assert_eq!(sha1_hex(&from_store.body), sha1_hex(&first.body));
+    // Composer installs through the mirror: once fetching from the upstream, then
+    // following the redirects to the store without asking the upstream anything.
+    install(&server, "admin", &token, "monolog/monolog");
+    installs_monolog_without_upstream(&server, &token, &upstream);
+}

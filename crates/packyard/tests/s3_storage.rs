@@ -279,3 +279,74 @@ fn start_up_names_what_is_wrong_with_storage() {
     assert!(check.status.success(), "{}", output_text(&check));
     assert!(String::from_utf8_lossy(&check.stdout).contains("artifact"));
 }
+
+#[test]
+fn with_dist_redirect_archives_are_presigned_redirects_that_composer_follows() {
+    testkit::needs!(S3sFs, Composer);
+    let s3 = S3sFs::start(BUCKET);
+    let mut env = s3_env(&s3);
+    env.push(("PACKYARD_DIST_REDIRECT", "1".into()));
+    let server = Server::start_with(&borrowed(&env));
+    let admin = server.add_user("admin", true);
+    let lib = package_zip(LIB, &[], "lib-presigned");
+    assert_eq!(upload(&server, &admin, LIB, "1.0.0", &lib).status, 201);
+
+    // The archive route answers with where to fetch it, not with its bytes.
+    let reply = p2(&server, "admin", &admin, LIB);
+    let dist = p2_documents(&reply, LIB)[0]["dist"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let auth = [("Authorization", basic("admin", &admin))];
+    let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let redirect = get(&dist, &auth);
+    assert_eq!(redirect.status, 302, "{}", redirect.text());
+    assert!(redirect.body.is_empty());
+    assert_eq!(
+        redirect.header("cache-control").as_deref(),
+        Some("no-store")
+    );
+    let location = redirect.header("location").unwrap();
+    assert!(
+        location.starts_with(&format!("{}/{BUCKET}/", s3.service.url()))
+            && location.contains("X-Amz-Signature=")
+            && location.contains("X-Amz-Expires=300"),
+        "{location}"
+    );
+    // The presigned URL works without any credentials of ours, and only as signed.
+    let fetched = get(&location, &[]);
+    assert_eq!(fetched.status, 200);
+    assert_eq!(sha1_hex(&fetched.body), sha1_hex(&lib));
+    let signature = location.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
+    let flipped = if &location[signature..=signature] == "0" {
+        "1"
+    } else {
+        "0"
+    };
+    let tampered = format!(
+        "{}{flipped}{}",
+        &location[..signature],
+        &location[signature + 1..]
+    );
+    assert_eq!(get(&tampered, &[]).status, 403, "{tampered}");
+    // Unauthenticated clients still get no redirect, and unknown archives are 404s.
+    assert_eq!(get(&dist, &[]).status, 401);
+    let unknown = dist.replace(&sha1_hex(&lib), &"0".repeat(40));
+    assert_eq!(get(&unknown, &auth).status, 404);
+
+    // The real client follows the redirect to the store and installs the package.
+    let project = install(&server, &admin, LIB);
+    assert!(
+        project
+            .installed_file("acme/lib/src/Lib.php")
+            .unwrap()
+            .contains("lib-presigned")
+    );
+
+    // Only meaningful with S3: anything else is a start-up error naming the variable.
+    let refused = server.start_failure(&[("STORAGE_SOURCE", "local")]);
+    assert!(
+        refused.contains("PACKYARD_DIST_REDIRECT=1 needs archive stores on S3"),
+        "{refused}"
+    );
+}

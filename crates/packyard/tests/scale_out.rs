@@ -190,16 +190,21 @@ fn three_replicas_behind_nginx_lose_no_install_and_no_job_when_one_is_killed() {
     let base = nginx.url();
     let env = replica_env(&database, &s3, &config);
     let listen: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    // One after the other: the first applies the migrations.
-    let mut replicas: Vec<Server> = listen
-        .iter()
-        .map(|address| {
-            start(
-                &env,
-                &[("PACKYARD_LISTEN", address), ("PACKYARD_PUBLIC_URL", &base)],
-            )
-        })
-        .collect();
+    // All at once on the empty database: they take turns on the migrations.
+    let mut replicas: Vec<Server> = std::thread::scope(|scope| {
+        let starting: Vec<_> = listen
+            .iter()
+            .map(|address| {
+                scope.spawn(|| {
+                    start(
+                        &env,
+                        &[("PACKYARD_LISTEN", address), ("PACKYARD_PUBLIC_URL", &base)],
+                    )
+                })
+            })
+            .collect();
+        starting.into_iter().map(|s| s.join().unwrap()).collect()
+    });
     for replica in &replicas {
         assert!(
             replica.data.path().read_dir().unwrap().all(|entry| {

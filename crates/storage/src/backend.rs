@@ -7,6 +7,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
+use object_store::signer::Signer;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
 use crate::StorageError;
@@ -14,10 +15,14 @@ use crate::config::{AzureSpec, BackendSpec, S3Credentials, S3Spec};
 use crate::transfer::StallTimeoutConnector;
 use crate::web_identity::{WebIdentityConfig, WebIdentityProvider, default_session_name};
 
-pub(crate) fn open(
-    spec: &BackendSpec,
-    timeout: Duration,
-) -> Result<Arc<dyn ObjectStore>, StorageError> {
+/// An opened backend, and what presigns URLs for it when it can (S3).
+#[derive(Clone)]
+pub(crate) struct Backend {
+    pub store: Arc<dyn ObjectStore>,
+    pub signer: Option<Arc<dyn Signer>>,
+}
+
+pub(crate) fn open(spec: &BackendSpec, timeout: Duration) -> Result<Backend, StorageError> {
     let failed = |source| StorageError::Backend {
         store: "config",
         source,
@@ -30,7 +35,13 @@ pub(crate) fn open(
             })?;
             Arc::new(LocalFileSystem::new_with_prefix(root).map_err(failed)?)
         }
-        BackendSpec::S3(s3) => Arc::new(s3_builder(s3, timeout).build().map_err(failed)?),
+        BackendSpec::S3(s3) => {
+            let s3 = Arc::new(s3_builder(s3, timeout).build().map_err(failed)?);
+            return Ok(Backend {
+                store: s3.clone(),
+                signer: Some(s3),
+            });
+        }
         BackendSpec::Gcs {
             bucket,
             key_file,
@@ -53,7 +64,10 @@ pub(crate) fn open(
             Arc::new(azure_builder(azure, timeout).build().map_err(failed)?)
         }
     };
-    Ok(store)
+    Ok(Backend {
+        store,
+        signer: None,
+    })
 }
 
 fn s3_builder(s3: &S3Spec, timeout: Duration) -> AmazonS3Builder {

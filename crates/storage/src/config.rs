@@ -48,6 +48,9 @@ pub struct StorageSettings {
     /// `PACKYARD_STORAGE_TIMEOUT`: how long one request to a remote store may take to
     /// answer before the caller gets an error.
     pub timeout: Duration,
+    /// `PACKYARD_DIST_REDIRECT`: archives in S3 stores are handed out as presigned URLs
+    /// (valid this long) instead of being streamed through the process.
+    pub download_redirect: Option<Duration>,
 }
 
 impl StorageSettings {
@@ -363,8 +366,43 @@ pub fn from_env(
     };
     settings.mirror_meta_cache = mirror_cache("MIRROR_METADATA_CACHE_DIR");
     settings.mirror_dist_cache = mirror_cache("MIRROR_DIST_CACHE_DIR");
+    settings.download_redirect = download_redirect(lookup, &settings)?;
     check_overlaps(&settings)?;
     Ok(settings)
+}
+
+/// How long a presigned archive URL stays valid: long enough for a client to start
+/// the download it was redirected to, short enough not to be a lasting credential.
+pub const REDIRECT_VALIDITY: Duration = Duration::from_secs(300);
+
+/// `PACKYARD_DIST_REDIRECT=1`: only meaningful when an archive store is on S3.
+fn download_redirect(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    settings: &StorageSettings,
+) -> Result<Option<Duration>, ConfigError> {
+    let Some(value) = lookup("PACKYARD_DIST_REDIRECT") else {
+        return Ok(None);
+    };
+    match value.to_ascii_lowercase().as_str() {
+        "0" | "false" | "no" | "off" => return Ok(None),
+        "1" | "true" | "yes" | "on" => {}
+        _ => {
+            return Err(error(format!(
+                "PACKYARD_DIST_REDIRECT: {value:?} is not a boolean (use 1 or 0)"
+            )));
+        }
+    }
+    let archive_stores = [&settings.dist, &settings.artifact, &settings.mirror_dist];
+    if !archive_stores
+        .iter()
+        .any(|spec| matches!(spec.backend, BackendSpec::S3(_)))
+    {
+        return Err(error(format!(
+            "PACKYARD_DIST_REDIRECT=1 needs archive stores on S3, but STORAGE_SOURCE={} keeps them elsewhere",
+            settings.source
+        )));
+    }
+    Ok(Some(REDIRECT_VALIDITY))
 }
 
 fn empty_settings(dist: StoreSpec) -> StorageSettings {
@@ -378,6 +416,7 @@ fn empty_settings(dist: StoreSpec) -> StorageSettings {
         mirror_meta_cache: None,
         mirror_dist_cache: None,
         timeout: DEFAULT_TIMEOUT,
+        download_redirect: None,
     }
 }
 

@@ -17,7 +17,7 @@ pub mod web_identity;
 
 pub use config::StorageSettings;
 pub use error::{Diagnosis, StorageError};
-pub use store::{Object, Store};
+pub use store::{Object, Served, Store};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -53,6 +53,11 @@ impl StoreName {
         }
     }
 
+    /// The stores clients download archives from (not mirrored metadata).
+    pub fn holds_archives(self) -> bool {
+        !matches!(self, StoreName::MirrorMeta)
+    }
+
     pub fn parse(name: &str) -> Option<StoreName> {
         StoreName::ALL
             .into_iter()
@@ -73,7 +78,7 @@ impl Storage {
     /// Opens the four stores. Stores on the same backend share one client; remote
     /// stores get their local caches.
     pub fn open(settings: &StorageSettings) -> Result<Self, StorageError> {
-        let mut clients: Vec<(BackendSpec, Arc<dyn ObjectStore>)> = Vec::new();
+        let mut clients: Vec<(BackendSpec, backend::Backend)> = Vec::new();
         let mut open_store =
             |name: StoreName, cache: &Option<CacheSettings>| -> Result<Store, StorageError> {
                 let spec = settings.store(name);
@@ -86,13 +91,21 @@ impl Storage {
                     clients.push((spec.backend.clone(), client.clone()));
                     client
                 };
-                let scoped: Arc<dyn ObjectStore> = match spec.prefix.trim_matches('/') {
-                    "" => client,
-                    prefix => Arc::new(PrefixStore::new(client, prefix)),
+                let prefix = spec.prefix.trim_matches('/');
+                let scoped: Arc<dyn ObjectStore> = match prefix {
+                    "" => client.store,
+                    prefix => Arc::new(PrefixStore::new(client.store, prefix)),
                 };
                 let mut store = Store::new(name, scoped).with_description(describe(spec));
                 if !spec.backend.is_local() {
                     store = store.with_timeout(settings.timeout);
+                }
+                if let (Some(validity), Some(signer), true) = (
+                    settings.download_redirect,
+                    client.signer,
+                    name.holds_archives(),
+                ) {
+                    store = store.with_redirects(signer, prefix, validity);
                 }
                 // A cache is an optimisation: when its directory cannot be used (a
                 // read-only data dir, a full disk), the store works without it.

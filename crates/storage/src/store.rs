@@ -9,6 +9,7 @@ use futures_util::stream::{BoxStream, StreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::signer::{Method, Signer};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use crate::cache::{LocalCache, TeeStream, file_stream};
@@ -31,6 +32,33 @@ pub struct Store {
     /// Bound on requests that wait for an answer (not on streaming a body).
     timeout: Option<Duration>,
     description: String,
+    /// With `PACKYARD_DIST_REDIRECT`: downloads are presigned URLs instead of streams.
+    redirects: Option<Redirects>,
+}
+
+/// What presigns download URLs of a store's objects.
+#[derive(Clone)]
+struct Redirects {
+    signer: Arc<dyn Signer>,
+    /// The store's key prefix in the bucket: the signer sees whole object paths.
+    prefix: String,
+    validity: Duration,
+}
+
+impl std::fmt::Debug for Redirects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redirects")
+            .field("prefix", &self.prefix)
+            .field("validity", &self.validity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a client gets an object: its bytes through us, or a URL to fetch them from.
+pub enum Served {
+    Stream(Object),
+    /// A presigned GET of the object, valid for a few minutes.
+    Redirect(String),
 }
 
 /// A listing: each object's key and size.
@@ -50,7 +78,67 @@ impl Store {
             cache: None,
             timeout: None,
             description: format!("{name:?}"),
+            redirects: None,
         }
+    }
+
+    pub(crate) fn with_redirects(
+        mut self,
+        signer: Arc<dyn Signer>,
+        prefix: &str,
+        validity: Duration,
+    ) -> Self {
+        self.redirects = Some(Redirects {
+            signer,
+            prefix: prefix.to_owned(),
+            validity,
+        });
+        self
+    }
+
+    /// Whether downloads are answered with presigned URLs.
+    pub fn redirects_downloads(&self) -> bool {
+        self.redirects.is_some()
+    }
+
+    /// An object for a client to download: a presigned URL when this store hands them
+    /// out (whatever a local cache holds: the point is that no bytes pass through this
+    /// process; the object is checked to exist first, so a missing one is `NotFound`
+    /// as with [`get`](Self::get)), otherwise its stream.
+    pub async fn serve(&self, key: &str) -> Result<Served, StorageError> {
+        let Some(redirects) = &self.redirects else {
+            return self.get(key).await.map(Served::Stream);
+        };
+        if self.size(key).await?.is_none() {
+            return Err(StorageError::NotFound {
+                store: self.name.as_str(),
+                key: key.to_owned(),
+            });
+        }
+        let location = Self::location(key)?;
+        let path = match redirects.prefix.as_str() {
+            "" => location,
+            prefix => Path::from(format!("{prefix}/{location}")),
+        };
+        // Signing is local work, but may wait for credentials (web identity, IMDS).
+        let signing = redirects
+            .signer
+            .signed_url(Method::GET, &path, redirects.validity);
+        let signed =
+            match self.timeout {
+                Some(timeout) => tokio::time::timeout(timeout, signing).await.map_err(|_| {
+                    StorageError::Timeout {
+                        store: self.name.as_str(),
+                        after: timeout,
+                    }
+                })?,
+                None => signing.await,
+            };
+        let url = signed.map_err(|source| StorageError::Backend {
+            store: self.name.as_str(),
+            source,
+        })?;
+        Ok(Served::Redirect(url.to_string()))
     }
 
     pub(crate) fn with_cache(mut self, cache: Option<Arc<LocalCache>>) -> Self {

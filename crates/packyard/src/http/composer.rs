@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use storage::StorageError;
+use storage::{Served, StorageError};
 
 use super::ApiError;
 use super::access::Reader;
@@ -75,8 +75,9 @@ pub async fn zipball(
     };
     crate::git_packages::dists::ensure(&app, name, reference, &location).await?;
     let store = storage_by_name(&app, &location.store)?;
-    let object = match store.get(&location.key).await {
-        Ok(object) => object,
+    let object = match store.serve(&location.key).await {
+        Ok(Served::Stream(object)) => object,
+        Ok(Served::Redirect(url)) => return Ok(super::presigned_redirect(&url)),
         Err(error @ StorageError::NotFound { .. }) => {
             tracing::error!(%error, package = %name, "archive recorded in the database is missing from storage");
             return Err(ApiError::not_found(format!(

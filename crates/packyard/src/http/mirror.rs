@@ -19,6 +19,7 @@ use crate::metadata::Document;
 use crate::mirror::dists::{DistError, DistReply};
 use crate::mirror::documents::{DocumentError, MirroredDoc};
 use crate::mirror::{MirrorError, rewrite_root};
+use storage::Served;
 
 pub async fn root(
     State(app): State<Arc<App>>,
@@ -98,7 +99,10 @@ pub async fn zipball(
         HeaderValue::from_static("application/zip"),
     );
     let (length, body) = match reply {
-        DistReply::Stored(object) => (Some(object.size), Body::from_stream(object.stream)),
+        DistReply::Stored(Served::Stream(object)) => {
+            (Some(object.size), Body::from_stream(object.stream))
+        }
+        DistReply::Stored(Served::Redirect(url)) => return Ok(super::presigned_redirect(&url)),
         DistReply::Live { length, stream } => (length, Body::from_stream(stream)),
     };
     Ok(match length {

@@ -84,6 +84,25 @@ impl Default for Routes {
 /// The body limit of routes anonymous clients may send bodies to (notify-batch,
 /// advisories, the login form): what they send is small, and nothing larger is held
 /// for a caller nobody has checked. Other routes check credentials before the body.
+/// `302` to a presigned URL of an archive (`PACKYARD_DIST_REDIRECT`): the client
+/// fetches the bytes from the store itself. Not cached: the URL expires in minutes.
+pub(crate) fn presigned_redirect(url: &str) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    match HeaderValue::from_str(url) {
+        Ok(location) => (
+            StatusCode::FOUND,
+            [
+                (header::LOCATION, location),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+        )
+            .into_response(),
+        // A signer's URL is ASCII; should one ever not be, fail the request, not the thread.
+        Err(error) => ApiError::internal("presigning the archive URL", error).into_response(),
+    }
+}
+
 pub(crate) fn small_body() -> axum::extract::DefaultBodyLimit {
     axum::extract::DefaultBodyLimit::max(client_limits::ANONYMOUS_BODY_BYTES)
 }

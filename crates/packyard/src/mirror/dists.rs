@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha1::{Digest, Sha1};
-use storage::{Object, StorageError, Store};
+use storage::{Served, StorageError, Store};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::config::MirrorConfig;
@@ -30,7 +30,9 @@ pub struct DistSource {
 /// How a request for an archive is answered.
 pub enum DistReply {
     /// Stored already (or just now by another request).
-    Stored(Object),
+    /// Stored: streamed from the store, or a presigned URL of it
+    /// (`PACKYARD_DIST_REDIRECT`).
+    Stored(Served),
     /// Being downloaded for this request: the bytes as they arrive.
     Live {
         length: Option<u64>,
@@ -77,7 +79,7 @@ pub enum MirroringFailure {
 
 type Outcome = Option<Result<(), MirroringFailure>>;
 
-fn found(read: Result<Object, StorageError>) -> Result<Option<Object>, StorageError> {
+fn found(read: Result<Served, StorageError>) -> Result<Option<Served>, StorageError> {
     match read {
         Ok(object) => Ok(Some(object)),
         Err(error) if error.is_not_found() => Ok(None),
@@ -161,13 +163,13 @@ impl Dists {
     }
 
     /// The archive at `key`, when stored (from the local cache when it has it).
-    pub async fn stored(&self, key: &str) -> Result<Option<Object>, StorageError> {
-        found(self.store.get(key).await)
+    pub async fn stored(&self, key: &str) -> Result<Option<Served>, StorageError> {
+        found(self.store.serve(key).await)
     }
 
     /// The archive at `key` as the store itself has it, whatever a local cache holds.
-    pub async fn stored_in_backend(&self, key: &str) -> Result<Option<Object>, StorageError> {
-        found(self.store.without_cache().get(key).await)
+    pub async fn stored_in_backend(&self, key: &str) -> Result<Option<Served>, StorageError> {
+        found(self.store.without_cache().serve(key).await)
     }
 
     /// Deletes every archive under the folder `prefix`; returns how many there were.
