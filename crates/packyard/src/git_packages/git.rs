@@ -777,11 +777,13 @@ fn git_command(
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         config.push(("http.extraHeader", format!("Authorization: Basic {token}")));
     }
+    let known_hosts = auth.and_then(|a| a.known_hosts.as_deref());
     cmd.env(
         "GIT_SSH_COMMAND",
         ssh_command(
             auth.and_then(|a| a.ssh_key_path.as_deref()),
-            auth.and_then(|a| a.known_hosts.as_deref()),
+            known_hosts,
+            known_hosts.is_none_or(can_pin_new_hosts),
         ),
     );
     // Config through the environment: not visible in the process list, not stored.
@@ -793,16 +795,29 @@ fn git_command(
     cmd
 }
 
+/// Whether ssh can add a host's key to `known_hosts`. A read-only file (a mounted
+/// Kubernetes ConfigMap, say) is a list of the only hosts to trust: ssh's
+/// `accept-new` would connect to any other host anyway, failing only to note its key.
+fn can_pin_new_hosts(known_hosts: &Path) -> bool {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(known_hosts)
+        .is_ok()
+}
+
 /// An ssh command that reads no configuration (`-F /dev/null`), offers only the given
 /// key (none without one: `IdentityFile=/dev/null` keeps ssh from trying the service
-/// user's) and never asks anything. Unknown hosts are trusted on first use and pinned
-/// in `known_hosts`; a host whose key changed is refused.
-fn ssh_command(key: Option<&Path>, known_hosts: Option<&Path>) -> String {
+/// user's) and never asks anything. With `pin_new`, unknown hosts are trusted on first
+/// use and pinned in `known_hosts`; without, only hosts listed there are; a host whose
+/// key changed is refused either way.
+fn ssh_command(key: Option<&Path>, known_hosts: Option<&Path>, pin_new: bool) -> String {
     // `-o IdentityFile=`, not `-i`: ssh checks an `-i` path as given but then opens it
     // after expanding `%` tokens, so no spelling of a path with `%` works there.
     let mut command = format!(
-        "ssh -F /dev/null -o {} -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
-        ssh_path_option("IdentityFile", key.unwrap_or(Path::new("/dev/null")))
+        "ssh -F /dev/null -o {} -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes -o StrictHostKeyChecking={}",
+        ssh_path_option("IdentityFile", key.unwrap_or(Path::new("/dev/null"))),
+        if pin_new { "accept-new" } else { "yes" }
     );
     if let Some(file) = known_hosts {
         command.push_str(" -o ");
@@ -1166,16 +1181,41 @@ mod tests {
         assert_eq!(
             ssh_command(
                 Some(Path::new("/keys/k")),
-                Some(Path::new("/vcs/known_hosts"))
+                Some(Path::new("/vcs/known_hosts")),
+                true
             ),
             "ssh -F /dev/null -o 'IdentityFile=\"/keys/k\"' -o IdentitiesOnly=yes -o IdentityAgent=none \
              -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o 'UserKnownHostsFile=\"/vcs/known_hosts\"' \
              -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4"
         );
         assert!(
-            ssh_command(None, None).contains("'IdentityFile=\"/dev/null\"' -o IdentitiesOnly=yes"),
+            ssh_command(None, None, true)
+                .contains("'IdentityFile=\"/dev/null\"' -o IdentitiesOnly=yes"),
             "without a key, none of the service user's is offered"
         );
+        // A known_hosts that cannot be written to lists the only hosts trusted.
+        assert!(
+            ssh_command(
+                None,
+                Some(Path::new("/etc/packyard/ssh/known_hosts")),
+                false
+            )
+            .contains(" -o StrictHostKeyChecking=yes "),
+        );
+    }
+
+    #[test]
+    fn a_known_hosts_file_that_cannot_be_written_pins_no_new_hosts() {
+        let dir = std::env::temp_dir().join(format!("packyard-known-hosts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(can_pin_new_hosts(&dir.join("known_hosts")));
+        // Root writes through permission bits, so a path no one can create stands in
+        // for a read-only mount.
+        assert!(!can_pin_new_hosts(Path::new("/proc/packyard/known_hosts")));
+        assert!(!can_pin_new_hosts(
+            &dir.join("missing-dir").join("known_hosts")
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -1183,6 +1223,7 @@ mod tests {
         let command = ssh_command(
             Some(Path::new("/keys/it's")),
             Some(Path::new(r#"/srv/a "b" 100%h\known_hosts"#)),
+            true,
         );
         assert!(
             command.starts_with(
