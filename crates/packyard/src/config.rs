@@ -60,9 +60,9 @@ pub struct Settings {
     pub allow_local_repositories: bool,
     /// Mirrored repositories: `packagist` unless the config file removes it.
     pub mirrors: Vec<MirrorConfig>,
-    /// `PACKYARD_TRUSTED_PROXIES` (comma-separated addresses): when a request comes from
+    /// `PACKYARD_TRUSTED_PROXIES` (comma-separated addresses or networks): when a request comes from
     /// one of these, the client's address is the last one its `X-Forwarded-For` adds.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: Vec<crate::outbound::Network>,
     /// `PACKYARD_METRICS_TOKEN`: when set, `/metrics` needs `Authorization: Bearer` with it.
     pub metrics_token: Option<String>,
     /// `PACKYARD_ALLOW_NETWORKS` and `PACKYARD_DENY_NETWORKS`: which addresses outgoing
@@ -201,7 +201,7 @@ impl Settings {
         let allow_local_repositories = flag("PACKYARD_ALLOW_LOCAL_REPOSITORIES")?;
         let prebuild_dists = flag("PACKYARD_PREBUILD_DISTS")?;
         let trusted_proxies = lookup("PACKYARD_TRUSTED_PROXIES")
-            .map(|value| parse_addresses("PACKYARD_TRUSTED_PROXIES", &value))
+            .map(|value| parse_networks("PACKYARD_TRUSTED_PROXIES", &value))
             .transpose()?
             .unwrap_or_default();
         let storage = storage::config::from_env(&lookup, &data_dir, &file.storages)?;
@@ -277,15 +277,18 @@ fn git_limits(
     Ok(limits)
 }
 
-/// Comma-separated IP addresses.
-fn parse_addresses(name: &str, value: &str) -> anyhow::Result<Vec<std::net::IpAddr>> {
+/// Comma-separated IP addresses or networks (`10.0.0.0/8`, `fd00::/8`).
+fn parse_networks(name: &str, value: &str) -> anyhow::Result<Vec<crate::outbound::Network>> {
     value
         .split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty())
         .map(|item| {
-            item.parse()
-                .map_err(|_| anyhow::anyhow!("{name}: {item:?} is not an IP address"))
+            crate::outbound::Network::parse(item).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{name}: {item:?} is not an IP address or network such as 10.0.0.0/8"
+                )
+            })
         })
         .collect()
 }
@@ -336,6 +339,30 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let s = settings(&[(
+            "PACKYARD_TRUSTED_PROXIES",
+            "10.42.0.0/16, 192.0.2.7,fd00::/8",
+        )])
+        .unwrap();
+        let trusted = |address: &str| {
+            let address = address.parse().unwrap();
+            s.trusted_proxies
+                .iter()
+                .any(|proxy| proxy.contains(address))
+        };
+        assert!(trusted("10.42.3.9") && trusted("192.0.2.7") && trusted("fd00::1"));
+        assert!(!trusted("10.43.0.1") && !trusted("192.0.2.8") && !trusted("::1"));
+        let error = settings(&[("PACKYARD_TRUSTED_PROXIES", "10.0.0.0/33")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("PACKYARD_TRUSTED_PROXIES: \"10.0.0.0/33\""),
+            "{error}"
+        );
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl FromRequestParts<Arc<App>> for Caller {
     }
 }
 
-/// The client's address: the peer's, or, when the peer is one of
+/// The client's address: the peer's, or, when the peer is in
 /// `PACKYARD_TRUSTED_PROXIES`, the last address its `X-Forwarded-For` names (the one
 /// that proxy saw; earlier entries are whatever the client claimed).
 pub fn client_address(
@@ -69,7 +69,12 @@ pub fn client_address(
     peer: std::net::IpAddr,
     headers: &axum::http::HeaderMap,
 ) -> std::net::IpAddr {
-    if !app.settings.trusted_proxies.contains(&peer) {
+    if !app
+        .settings
+        .trusted_proxies
+        .iter()
+        .any(|proxy| proxy.contains(peer))
+    {
         return peer;
     }
     headers
