@@ -62,30 +62,48 @@ fn upstream() -> UpstreamServer {
     repo.serve()
 }
 
-/// A config file with the `up` mirror of `upstream` (and no packagist).
-fn mirror_config(dir: &TempDir, upstream: &UpstreamServer) -> String {
-    let path = dir.path().join("config.yaml");
-    let yaml = json!({"mirrors": {"packagist": false, "up": {"url": upstream.url()}}});
-    std::fs::write(&path, yaml.to_string()).unwrap();
-    path.display().to_string()
+/// What the replicas of a test share: a PostgreSQL database, an S3 bucket, a mirrored
+/// upstream, and the environment of a stateless replica pointing at them (no mirror
+/// cache dirs, no artifact cache, job log lines for counting runs).
+struct Shared {
+    _s3: S3sFs,
+    _upstream: UpstreamServer,
+    _config: TempDir,
+    env: Vec<(String, String)>,
 }
 
-/// The environment of a stateless replica: PostgreSQL, every store on the bucket, no
-/// mirror cache dirs (the default), job log lines for counting runs.
-fn replica_env(database: &str, s3: &S3sFs, config: &str) -> Vec<(String, String)> {
-    [
-        ("DATABASE_URL", database.to_owned()),
-        ("STORAGE_SOURCE", "s3".to_owned()),
-        ("STORAGE_AWS_BUCKET", BUCKET.to_owned()),
-        ("STORAGE_AWS_ARGS", s3.storage_aws_args()),
-        ("PACKYARD_CONFIG", config.to_owned()),
-        ("RUST_LOG", "warn,packyard::jobs=info".to_owned()),
-        // Not even a cache of artifacts: every byte comes from the bucket.
-        ("PACKYARD_ARTIFACT_CACHE_MAX", "0".to_owned()),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_owned(), value))
-    .collect()
+impl Shared {
+    fn new() -> Shared {
+        Self::with_config_in(TempDir::new("scale-out-config"))
+    }
+
+    /// With the config file (the `up` mirror, no packagist) in `dir`.
+    fn with_config_in(dir: TempDir) -> Shared {
+        let s3 = S3sFs::start(BUCKET);
+        let upstream = upstream();
+        let config = dir.path().join("config.yaml");
+        let yaml = json!({"mirrors": {"packagist": false, "up": {"url": upstream.url()}}});
+        std::fs::write(&config, yaml.to_string()).unwrap();
+        let env = [
+            ("DATABASE_URL", postgres_database()),
+            ("STORAGE_SOURCE", "s3".to_owned()),
+            ("STORAGE_AWS_BUCKET", BUCKET.to_owned()),
+            ("STORAGE_AWS_ARGS", s3.storage_aws_args()),
+            ("PACKYARD_CONFIG", config.display().to_string()),
+            ("RUST_LOG", "warn,packyard::jobs=info".to_owned()),
+            // Not even a cache of artifacts: every byte comes from the bucket.
+            ("PACKYARD_ARTIFACT_CACHE_MAX", "0".to_owned()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+        Shared {
+            _s3: s3,
+            _upstream: upstream,
+            _config: dir,
+            env,
+        }
+    }
 }
 
 fn start(env: &[(String, String)], extra: &[(&str, &str)]) -> Server {
@@ -180,15 +198,11 @@ fn requests_served(address: &str) -> f64 {
 fn three_replicas_behind_nginx_lose_no_install_and_no_job_when_one_is_killed() {
     testkit::needs!(Postgres, S3sFs, Composer, Git, Nginx);
     let _turn = take_turn();
-    let s3 = S3sFs::start(BUCKET);
-    let upstream = upstream();
-    let config_dir = TempDir::new("scale-out-config");
-    let config = mirror_config(&config_dir, &upstream);
-    let database = postgres_database();
+    let shared = Shared::new();
+    let env = &shared.env;
     let ports: Vec<u16> = (0..3).map(|_| testkit::free_port()).collect();
     let nginx = Nginx::balancing(&ports);
     let base = nginx.url();
-    let env = replica_env(&database, &s3, &config);
     let listen: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     // All at once on the empty database: they take turns on the migrations.
     let mut replicas: Vec<Server> = std::thread::scope(|scope| {
@@ -197,7 +211,7 @@ fn three_replicas_behind_nginx_lose_no_install_and_no_job_when_one_is_killed() {
             .map(|address| {
                 scope.spawn(|| {
                     start(
-                        &env,
+                        env,
                         &[("PACKYARD_LISTEN", address), ("PACKYARD_PUBLIC_URL", &base)],
                     )
                 })
@@ -495,13 +509,9 @@ fn job(server: &Server, token: &str, id: i64) -> Value {
 fn sigterm_refuses_new_connections_hands_jobs_back_and_drains_downloads_within_the_grace() {
     testkit::needs!(Postgres, S3sFs, Git);
     let _turn = take_turn();
-    let s3 = S3sFs::start(BUCKET);
-    let upstream = upstream();
-    let config_dir = TempDir::new("scale-out-config");
-    let config = mirror_config(&config_dir, &upstream);
-    let database = postgres_database();
-    let env = replica_env(&database, &s3, &config);
-    let mut first = start(&env, &[("PACKYARD_SHUTDOWN_GRACE", "8s")]);
+    let shared = Shared::new();
+    let env = &shared.env;
+    let mut first = start(env, &[("PACKYARD_SHUTDOWN_GRACE", "8s")]);
     let token = first.add_user("admin", true);
 
     let archive = big_package("acme/big", 32 << 20);
@@ -532,7 +542,7 @@ fn sigterm_refuses_new_connections_hands_jobs_back_and_drains_downloads_within_t
         std::thread::sleep(Duration::from_millis(50));
     }
     // The other replica starts now, so the job was the first one's to hand back.
-    let second = start(&env, &[]);
+    let second = start(env, &[]);
 
     let address = first.host().to_owned();
     let mut finishing = Download::start(&address, &path, &token);
@@ -666,13 +676,9 @@ fn paced_put(url: &str, authorization: &str, body: &[u8], pace: Duration) -> Res
 fn kill_9_during_100_uploads_leaves_each_version_installable_or_absent() {
     testkit::needs!(Postgres, S3sFs, Composer);
     let _turn = take_turn();
-    let s3 = S3sFs::start(BUCKET);
-    let upstream = upstream();
-    let config_dir = TempDir::new("scale-out-config");
-    let config = mirror_config(&config_dir, &upstream);
-    let database = postgres_database();
-    let env = replica_env(&database, &s3, &config);
-    let mut server = start(&env, &[]);
+    let shared = Shared::new();
+    let env = &shared.env;
+    let mut server = start(env, &[]);
     let token = server.add_user("admin", true);
 
     let archives: Vec<Vec<u8>> = (0..UPLOADS)
@@ -818,25 +824,17 @@ exec "$@"
 fn a_stateless_replica_on_a_read_only_root_serves_installs_and_runs_scans() {
     testkit::needs!(Postgres, S3sFs, Composer, Git);
     let _turn = take_turn();
-    let s3 = S3sFs::start(BUCKET);
-    let upstream = upstream();
     // Outside /tmp, which the replica sees as a fresh tmpfs.
     let outside_tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let data_dir = outside_tmp.join(testkit::unique_name("read-only-data"));
-    let config_dir = outside_tmp.join(testkit::unique_name("read-only-config"));
-    std::fs::create_dir_all(&data_dir).unwrap();
-    std::fs::create_dir_all(&config_dir).unwrap();
-    let config = config_dir.join("config.yaml");
-    let yaml = json!({"mirrors": {"packagist": false, "up": {"url": upstream.url()}}});
-    std::fs::write(&config, yaml.to_string()).unwrap();
-    let database = postgres_database();
-    let mut env = replica_env(&database, &s3, &config.display().to_string());
+    let data = TempDir::new_in(outside_tmp, "read-only-data");
+    let data_dir = data.path().to_owned();
+    let shared = Shared::with_config_in(TempDir::new_in(outside_tmp, "read-only-config"));
+    let mut env = shared.env.clone();
     env.extend(
         [
             ("PACKYARD_DATA_DIR", data_dir.display().to_string()),
             ("PACKYARD_TMP_DIR", "/tmp/packyard/tmp".to_owned()),
             ("PACKYARD_VCS_CACHE_DIR", "/tmp/packyard/vcs".to_owned()),
-            ("RUST_LOG", "warn,packyard::jobs=info".to_owned()),
         ]
         .map(|(k, v)| (k.to_owned(), v)),
     );
@@ -939,7 +937,4 @@ fn a_stateless_replica_on_a_read_only_root_serves_installs_and_runs_scans() {
         "read-only root: upload, scan (job {scan}: {}), dist build and mirrored install served",
         scanned["result"]
     );
-    drop(server);
-    let _ = std::fs::remove_dir_all(&data_dir);
-    let _ = std::fs::remove_dir_all(&config_dir);
 }

@@ -48,7 +48,12 @@ pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(prefix: &str) -> Self {
-        let path = std::env::temp_dir().join(unique_name(prefix));
+        Self::new_in(&std::env::temp_dir(), prefix)
+    }
+
+    /// A directory under `parent` rather than the system's temporary directory.
+    pub fn new_in(parent: &Path, prefix: &str) -> Self {
+        let path = parent.join(unique_name(prefix));
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
     }

@@ -171,14 +171,19 @@ pub(crate) mod testing {
         if testkit::skip_for_want_of(&[testkit::Need::Postgres]) {
             return None;
         }
-        let server = std::env::var("PACKYARD_TEST_POSTGRES").expect("checked above");
+        Some(Db::open(&empty_postgres_database().await).await.unwrap())
+    }
+
+    /// The URL of a new, empty database on the PostgreSQL server scripts/test started.
+    pub async fn empty_postgres_database() -> String {
+        let server = std::env::var("PACKYARD_TEST_POSTGRES").expect("PACKYARD_TEST_POSTGRES");
         let name = format!("packyard_test_{}", unique_suffix());
         let admin = Db::open_raw(&format!("{server}/postgres")).await;
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&admin)
             .await
             .unwrap();
-        Some(Db::open(&format!("{server}/{name}")).await.unwrap())
+        format!("{server}/{name}")
     }
 
     /// Both engines, so each DB test runs on both (SQLite alone, with the reason
@@ -259,18 +264,8 @@ mod tests {
         if testkit::skip_for_want_of(&[testkit::Need::Postgres]) {
             return;
         }
-        let server = std::env::var("PACKYARD_TEST_POSTGRES").unwrap();
-        sqlx::any::install_default_drivers();
         for round in 0..3 {
-            let name = format!("packyard_race_{}", testing::unique_suffix());
-            let admin = sqlx::AnyPool::connect(&format!("{server}/postgres"))
-                .await
-                .unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&admin)
-                .await
-                .unwrap();
-            let url = format!("{server}/{name}");
+            let url = testing::empty_postgres_database().await;
             let opened = futures_util::future::join_all((0..4).map(|_| Db::open(&url))).await;
             for db in opened {
                 let db = db.unwrap_or_else(|e| panic!("round {round}: {e:#}"));
