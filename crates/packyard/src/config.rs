@@ -317,7 +317,10 @@ fn parse_interval(name: &str, value: &str) -> anyhow::Result<Option<Duration>> {
     let count: u64 = digits
         .parse()
         .with_context(|| format!("{name}: {value:?} is not an interval such as 3600, 15m or 1h"))?;
-    Ok((count > 0).then(|| Duration::from_secs(count * seconds_per_unit)))
+    let seconds = count
+        .checked_mul(seconds_per_unit)
+        .with_context(|| format!("{name}: {value:?} is too long"))?;
+    Ok((count > 0).then(|| Duration::from_secs(seconds)))
 }
 
 fn parse_flag(name: &str, value: &str) -> anyhow::Result<bool> {

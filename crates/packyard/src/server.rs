@@ -20,6 +20,9 @@ use crate::webhooks::DeliverWebhook;
 const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 /// How long start-up waits for stores that answer too slowly (busy, not broken).
 const STARTUP_STORAGE_PATIENCE: Duration = Duration::from_secs(30);
+/// How long, once requests have drained, handing jobs back and the last database
+/// writes may take before the process exits anyway.
+const LAST_WRITES_LIMIT: Duration = Duration::from_secs(10);
 /// Jobs one process runs at once: scans are mostly waiting on git and the network.
 const JOB_CONCURRENCY: usize = 4;
 
@@ -32,7 +35,6 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     crate::storage_ops::check_patiently(&app.storage, STARTUP_STORAGE_PATIENCE).await?;
     app.metadata.spawn_refresher(REFRESH_INTERVAL);
     spawn_access_refresher(&app);
-    let runner = start_background_work(&app);
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let listeners = HttpListeners::bind(listen, threads)
         .with_context(|| format!("PACKYARD_LISTEN: cannot listen on {listen}"))?;
@@ -41,9 +43,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // On stdout as well, so scripts that start us on port 0 learn the port.
     println!("packyard listening on http://{address}");
     std::io::stdout().flush()?;
+    // Only once the port is ours: jobs claimed by a process that then fails to listen
+    // would wait out their leases.
+    let runner = start_background_work(&app);
     let (jobs_handed_back, handing_back) = tokio::sync::oneshot::channel();
     let stopping = async move {
         shutdown_signal().await;
+        // A second signal means now: an operator who does not want to wait.
+        tokio::spawn(async {
+            shutdown_signal().await;
+            tracing::warn!("second signal: exiting without waiting");
+            std::process::exit(1);
+        });
         // Jobs go back to the queue while connections drain: another replica takes
         // them now rather than when their lease would have run out.
         tokio::spawn(async move {
@@ -60,10 +71,21 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         )
         .await
         .context("serving HTTP");
-    let _ = handing_back.await;
-    // Token uses are noted in memory and written every few seconds: write the last ones.
-    if let Err(error) = app.auth.flush_uses().await {
-        tracing::warn!(%error, "recording token uses failed");
+    let last_writes = async {
+        let _ = handing_back.await;
+        // Token uses are noted in memory and written every few seconds: the last ones.
+        if let Err(error) = app.auth.flush_uses().await {
+            tracing::warn!(%error, "recording token uses failed");
+        }
+    };
+    // A database that stopped answering must not hold the exit up: leases run out.
+    if tokio::time::timeout(LAST_WRITES_LIMIT, last_writes)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "handing jobs back and recording token uses took over 10 s; exiting without them"
+        );
     }
     tracing::info!("stopped");
     served
@@ -77,7 +99,11 @@ fn check_writable_dirs(settings: &Settings) -> anyhow::Result<()> {
         ("PACKYARD_VCS_CACHE_DIR", &settings.vcs_cache_dir),
     ];
     for (variable, dir) in dirs {
-        let probe = dir.join(format!(".packyard-write-check-{}", std::process::id()));
+        // Random, not the pid: replicas in containers share pids and may share a volume.
+        let probe = dir.join(format!(
+            ".packyard-write-check-{}",
+            crate::auth::generate_token()
+        ));
         std::fs::create_dir_all(dir)
             .and_then(|()| std::fs::write(&probe, b""))
             .and_then(|()| std::fs::remove_file(&probe))

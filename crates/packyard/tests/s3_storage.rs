@@ -343,6 +343,16 @@ fn with_dist_redirect_archives_are_presigned_redirects_that_composer_follows() {
             .contains("lib-presigned")
     );
 
+    // An archive recorded but gone from the bucket is a 404, not a redirect to nothing.
+    std::fs::remove_file(
+        s3.root
+            .join(BUCKET)
+            .join(format!("artifact/{}.zip", sha1_hex(&lib))),
+    )
+    .unwrap();
+    let gone = get(&dist, &auth);
+    assert_eq!(gone.status, 404, "{}", gone.text());
+
     // Only meaningful with S3: anything else is a start-up error naming the variable.
     let refused = server.start_failure(&[("STORAGE_SOURCE", "local")]);
     assert!(

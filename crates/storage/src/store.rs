@@ -115,11 +115,14 @@ impl Store {
                 key: key.to_owned(),
             });
         }
+        // The object's path in the bucket, joined part by part as `PrefixStore` joins
+        // them: formatting and re-parsing would encode `#`, `%` or `{` in a key a second
+        // time and sign a URL for another object.
         let location = Self::location(key)?;
-        let path = match redirects.prefix.as_str() {
-            "" => location,
-            prefix => Path::from(format!("{prefix}/{location}")),
-        };
+        let path: Path = Path::from(redirects.prefix.as_str())
+            .parts()
+            .chain(location.parts())
+            .collect();
         // Signing is local work, but may wait for credentials (web identity, IMDS).
         let signing = redirects
             .signer

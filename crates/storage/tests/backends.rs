@@ -669,3 +669,53 @@ fn files_under(root: &Path, skip: &[&str]) -> Vec<String> {
     files.sort();
     files
 }
+
+#[tokio::test]
+async fn presigned_downloads_fetch_the_object_under_its_prefix_whatever_its_key() {
+    testkit::needs!(S3sFs);
+    let s3 = S3sFs::start(BUCKET);
+    let scratch = TempDir::new("backends-presigned");
+    let settings = settings_from_env(
+        &[
+            ("STORAGE_SOURCE", "s3"),
+            ("STORAGE_AWS_BUCKET", BUCKET),
+            ("STORAGE_AWS_ARGS", &s3.storage_aws_args()),
+            ("PACKYARD_DIST_REDIRECT", "1"),
+        ],
+        scratch.path(),
+        &BTreeMap::new(),
+    );
+    let storage = Storage::open(&settings).unwrap();
+    // Branch names go into dist keys nearly as they are.
+    for version in ["dev-fix#12", "dev-100%", "dev-{x}[y]", "1.0.0"] {
+        let key = keys::dist("acme/lib", version, "0123456789abcdef");
+        let bytes = Bytes::from(format!("the archive of {version}"));
+        storage.dist().put_bytes(&key, bytes.clone()).await.unwrap();
+        let Ok(storage::Served::Redirect(url)) = storage.dist().serve(&key).await else {
+            panic!("{key}: no redirect");
+        };
+        assert!(url.contains("/packeton/acme/lib/"), "{url}");
+        let fetched = tokio::task::spawn_blocking(move || {
+            let mut response = ureq::get(&url).call().unwrap();
+            response.body_mut().read_to_vec().unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(fetched, bytes, "{key}");
+    }
+    let missing = storage.dist().serve("acme/lib/none.zip").await;
+    assert!(matches!(missing, Err(StorageError::NotFound { .. })));
+    // Mirrored metadata is read by packyard itself, never handed out.
+    storage
+        .store(StoreName::MirrorMeta)
+        .put_bytes("up/packages.json", Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        storage
+            .store(StoreName::MirrorMeta)
+            .serve("up/packages.json")
+            .await,
+        Ok(storage::Served::Stream(_))
+    ));
+}

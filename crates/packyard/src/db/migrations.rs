@@ -88,20 +88,29 @@ const MIGRATION_LOCK: i64 = 0x7061_636b_7961_7264; // "packyard"
 /// and all but one fail to start.
 pub async fn run(db: &Db) -> Result<(), sqlx::Error> {
     let mut connection = db.pool().acquire().await?;
-    let postgres = db.engine() == Engine::Postgres;
-    if postgres {
+    if db.engine() == Engine::Sqlite {
+        return apply_pending(db.engine(), &mut connection).await;
+    }
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .fetch_one(&mut *connection)
+        .await?;
+    if !locked {
+        tracing::info!("another process is migrating the database; waiting for it");
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(MIGRATION_LOCK)
             .execute(&mut *connection)
             .await?;
     }
     let applied = apply_pending(db.engine(), &mut connection).await;
-    if postgres {
-        // Also released when the connection closes, should this fail.
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *connection)
-            .await;
+    let unlocked: Result<bool, sqlx::Error> = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .fetch_one(&mut *connection)
+        .await;
+    if !matches!(unlocked, Ok(true)) {
+        // The lock is the session's: a connection that may still hold it must not go
+        // back to the pool. Closing it releases the lock.
+        drop(connection.detach());
     }
     applied
 }

@@ -69,6 +69,8 @@ pub fn client_address(
     peer: std::net::IpAddr,
     headers: &axum::http::HeaderMap,
 ) -> std::net::IpAddr {
+    // An IPv4 proxy reaching a dual-stack socket shows up as `::ffff:a.b.c.d`.
+    let peer = peer.to_canonical();
     if !app
         .settings
         .trusted_proxies

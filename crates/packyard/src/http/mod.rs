@@ -81,9 +81,6 @@ impl Default for Routes {
     }
 }
 
-/// The body limit of routes anonymous clients may send bodies to (notify-batch,
-/// advisories, the login form): what they send is small, and nothing larger is held
-/// for a caller nobody has checked. Other routes check credentials before the body.
 /// `302` to a presigned URL of an archive (`PACKYARD_DIST_REDIRECT`): the client
 /// fetches the bytes from the store itself. Not cached: the URL expires in minutes.
 pub(crate) fn presigned_redirect(url: &str) -> axum::response::Response {
@@ -103,6 +100,9 @@ pub(crate) fn presigned_redirect(url: &str) -> axum::response::Response {
     }
 }
 
+/// The body limit of routes anonymous clients may send bodies to (notify-batch,
+/// advisories, the login form): what they send is small, and nothing larger is held
+/// for a caller nobody has checked. Other routes check credentials before the body.
 pub(crate) fn small_body() -> axum::extract::DefaultBodyLimit {
     axum::extract::DefaultBodyLimit::max(client_limits::ANONYMOUS_BODY_BYTES)
 }

@@ -245,8 +245,15 @@ impl JobQueue {
                 joined = &mut work => return Some(self.outcome(job, joined)),
                 () = &mut stop => {
                     work.abort();
-                    self.hand_back(job).await;
-                    return None;
+                    // Only once the handler has stopped may the job run elsewhere; one
+                    // that finished before the abort took hold keeps its outcome.
+                    return match (&mut work).await {
+                        Err(error) if error.is_cancelled() => {
+                            self.hand_back(job).await;
+                            None
+                        }
+                        joined => Some(self.outcome(job, joined)),
+                    };
                 }
                 _ = heartbeat.tick() => {
                     match self.db.renew_job_lease(job, self.lease, now_millis()).await {
@@ -702,7 +709,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_handed_back_behind_a_queued_twin_ends_and_says_why() {
-        let (db, _dir) = testing::sqlite().await;
+        for (db, _dir) in testing::engines().await {
+            handed_back_behind_a_queued_twin(&db).await;
+        }
+    }
+
+    async fn handed_back_behind_a_queued_twin(db: &Db) {
         let keyed = || NewJob::new("echo", &json!({})).dedupe_key("scan:acme/lib");
         let id = db.enqueue_job(&keyed()).await.unwrap();
         let job = db
