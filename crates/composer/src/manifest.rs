@@ -1096,4 +1096,18 @@ mod tests {
             assert_eq!(parse_time(text), expected, "{text}");
         }
     }
+
+    /// Found by fuzzing (fuzz/corpus/manifest/regression-float-round-trip): a number
+    /// read back from the manifest's own serialization must be the number written.
+    #[test]
+    fn numbers_survive_serialization() {
+        let manifest =
+            Manifest::from_slice(br#"{"name":"a/b","extra":{"x":4.4444e+37,"y":0.1}}"#).unwrap();
+        let written = serde_json::to_vec(manifest.fields()).unwrap();
+        assert_eq!(Manifest::from_slice(&written).unwrap(), manifest);
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            r#"{"name":"a/b","extra":{"x":4.4444e+37,"y":0.1}}"#
+        );
+    }
 }

@@ -95,7 +95,7 @@ fn apply_diff(current: &mut VersionMap, diff: VersionMap) {
 
 /// PHP's `===` on values decoded by `json_decode($json, true)`: like `==` on JSON values,
 /// except that objects must also agree on key order.
-fn identical(a: &Value, b: &Value) -> bool {
+pub fn identical(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Object(a), Value::Object(b)) => {
             a.len() == b.len()

@@ -61,7 +61,8 @@ pub enum VersionError {
     /// `VersionParser::normalize` found no version in the string.
     #[error("invalid version string \"{0}\"")]
     Invalid(String),
-    /// Longer than [`MAX_VERSION_LENGTH`]: not read at all (and not repeated back).
+    /// Longer than [`MAX_VERSION_LENGTH`]: not read at all (and not repeated back); or
+    /// its normal form would be, whose length this is then.
     #[error("the version is {0} characters long; at most {MAX_VERSION_LENGTH} are allowed")]
     TooLong(usize),
     /// `"<version> as <alias>"` where the alias is not an exact version.
@@ -146,8 +147,19 @@ static STABILITY_SUFFIX: LazyLock<Regex> =
 /// Mirrors `VersionParser::normalize($version)` (no `$fullVersion`). An alias
 /// (`"1.0 as 2.0"`) and a stability flag (`@dev`) are stripped first; branch names
 /// must carry a `dev-` prefix, except `master`, `trunk` and `default`.
+///
+/// Refuses a version longer than [`MAX_VERSION_LENGTH`], and one whose normal form
+/// would be: padding (`.0.0`) and expansion (`2.x` → `2.9999999…`) lengthen it, and
+/// the `version_normalized` we publish must itself be a version we accept.
 pub fn normalize(version: &str) -> Result<String, VersionError> {
     check_length(version)?;
+    let normalized = normalize_within_limit(version)?;
+    check_length(&normalized)?;
+    Ok(normalized)
+}
+
+/// [`normalize`] of a version of at most [`MAX_VERSION_LENGTH`] characters.
+fn normalize_within_limit(version: &str) -> Result<String, VersionError> {
     let full = php_trim(version);
     let mut version = full.as_bytes();
 
@@ -759,7 +771,23 @@ fn trim_start_spaces(s: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
-    use super::split_and_group;
+    use super::{MAX_VERSION_LENGTH, VersionError, normalize, split_and_group};
+
+    /// Found by fuzzing (fuzz/corpus/version/regression-normal-form-too-long): a
+    /// 253-character version was accepted with a 257-character normal form, which
+    /// `normalize` then refused.
+    #[test]
+    fn normal_forms_stay_within_the_limit() {
+        let long = format!("1.{}", "6".repeat(MAX_VERSION_LENGTH - 2));
+        assert_eq!(
+            normalize(&long),
+            Err(VersionError::TooLong(MAX_VERSION_LENGTH + 4))
+        );
+        let fits = format!("1.{}", "6".repeat(MAX_VERSION_LENGTH - 6));
+        let normalized = normalize(&fits).unwrap();
+        assert_eq!(normalized.len(), MAX_VERSION_LENGTH);
+        assert_eq!(normalize(&normalized).as_ref(), Ok(&normalized));
+    }
 
     /// Expected values from PHP's `preg_split` with composer/semver's and-separator.
     #[test]

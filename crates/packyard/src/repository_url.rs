@@ -13,9 +13,23 @@ pub struct InvalidRepositoryUrl(pub String);
 pub fn validate(url: &str) -> Result<(), InvalidRepositoryUrl> {
     let url = url.trim();
     let looks_like = |scheme: &str| url.starts_with(scheme) && url.len() > scheme.len();
-    let allowed = ["https://", "http://", "ssh://", "git://", "file://"]
+    // A network URL names a host after `//` and its credentials, and has no `\`: URL
+    // parsers skip the extra slash of `https:///user:pw@host/` (or of what is left of
+    // `https://user:pw@/host` without its credentials) and read `\` as `/`, so they
+    // would find credentials and hosts where `redact`, which takes the credentials out
+    // before the URL is stored and published, finds others (found by fuzzing).
+    let network = |scheme: &str| {
+        let rest = url.strip_prefix(scheme).unwrap_or_default();
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        url.starts_with(scheme) && !host.is_empty() && !url.contains('\\')
+    };
+    let allowed = ["https://", "http://", "ssh://", "git://"]
         .iter()
-        .any(|scheme| looks_like(scheme))
+        .any(|scheme| network(scheme))
+        || looks_like("file://")
         || url.starts_with('/')
         || is_scp_like(url);
     if url.is_empty()
@@ -107,9 +121,14 @@ pub fn key(url: &str) -> String {
         None if is_scp_like(url) => url.replacen(':', "/", 1),
         None => url.to_owned(),
     };
-    let without_credentials = match without_scheme.split_once('@') {
-        Some((credentials, rest)) if !credentials.contains('/') => rest.to_owned(),
-        _ => without_scheme,
+    // The userinfo ends at the last `@` of the authority, as `redact` (and WHATWG) read
+    // it: a password may hold an `@` of its own.
+    let authority_end = without_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(without_scheme.len());
+    let without_credentials = match without_scheme[..authority_end].rfind('@') {
+        Some(at) => &without_scheme[at + 1..],
+        None => &without_scheme,
     };
     let trimmed = without_credentials.trim_end_matches('/');
     let trimmed = trimmed.strip_suffix(".git").unwrap_or(trimmed);
@@ -132,6 +151,14 @@ mod tests {
         ] {
             assert_eq!(key(url), "github.com/acme/lib", "{url}");
         }
+        // Found by fuzzing (fuzz/corpus/url/regression-key-at-in-password): an `@` in
+        // the password gave the URL another key than its public form.
+        assert_eq!(
+            key("https://bot:p@ss@git.example.com/x.git"),
+            key(&crate::redact::public(
+                "https://bot:p@ss@git.example.com/x.git"
+            ))
+        );
         assert_eq!(key("file:///srv/git/lib.git"), "/srv/git/lib");
         assert_eq!(key("/srv/git/lib"), "/srv/git/lib");
         assert_eq!(
@@ -192,6 +219,11 @@ mod tests {
             "https://",
             "https://h/a b",
             "host:path",
+            // Found by fuzzing (fuzz/corpus/url/regression-empty-authority).
+            "https:///uwer:toen@@github.com/acme/lib/",
+            "ssh://\\\\user:pw@host/x",
+            "https://bot:pw@git.example.com\\x:pw@other.example.com/lib.git",
+            "http://[::1]@/hook",
         ] {
             assert!(validate(bad).is_err(), "{bad:?}");
         }

@@ -292,7 +292,7 @@ impl MirrorAdvisories {
 /// The entries of `list` that Composer can read (`advisoryId` and a parsable
 /// `affectedVersions` at least), reduced to Composer's fields and bounded in size: one
 /// malformed entry would otherwise make `composer audit` fail for every project.
-fn checked(package: &str, list: Vec<Value>) -> Vec<Value> {
+pub fn checked(package: &str, list: Vec<Value>) -> Vec<Value> {
     let text = |entry: &Map<String, Value>, field: &str| -> Option<String> {
         entry
             .get(field)?

@@ -46,7 +46,7 @@ pub struct MirrorConfig {
 }
 
 impl MirrorConfig {
-    pub(crate) fn new(alias: &str, url: &str) -> Self {
+    pub fn new(alias: &str, url: &str) -> Self {
         MirrorConfig {
             alias: alias.to_owned(),
             url: url.trim_end_matches('/').to_owned(),

@@ -56,13 +56,13 @@ impl MirroredDoc {
 }
 
 /// The stored form: the upstream bytes plus what revalidation needs, in one object.
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    fetched_at: i64,
-    last_modified: Option<String>,
-    body: String,
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub fetched_at: i64,
+    pub last_modified: Option<String>,
+    pub body: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    gone_upstream_at: Option<i64>,
+    pub gone_upstream_at: Option<i64>,
 }
 
 /// The marker object that lists a document as gone upstream, so `mirror list` finds

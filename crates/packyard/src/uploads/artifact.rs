@@ -5,7 +5,7 @@
 //! top-level folder. Then the archive is stored (named by its sha1) and only then is the
 //! version recorded, so the database never points at a missing object.
 
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 use composer::manifest::Manifest;
@@ -274,8 +274,12 @@ pub struct Contents {
 }
 
 pub fn read_contents(path: &Path) -> Result<Contents, UploadError> {
-    let file = std::fs::File::open(path)?;
-    let mut archive = ZipArchive::new(file).map_err(|e| UploadError::NotZip(e.to_string()))?;
+    read_archive(std::fs::File::open(path)?)
+}
+
+/// [`read_contents`] of an archive already open (or in memory).
+pub fn read_archive<R: Read + Seek>(reader: R) -> Result<Contents, UploadError> {
+    let mut archive = ZipArchive::new(reader).map_err(|e| UploadError::NotZip(e.to_string()))?;
     let mut names = Vec::with_capacity(archive.len());
     for index in 0..archive.len() {
         let entry = archive
@@ -323,8 +327,8 @@ pub fn read_contents(path: &Path) -> Result<Contents, UploadError> {
 
 /// The entry `name`, or `None` when it is larger than `limit` bytes (as declared, and
 /// as read: the declared size may lie).
-fn read_entry(
-    archive: &mut ZipArchive<std::fs::File>,
+fn read_entry<R: Read + Seek>(
+    archive: &mut ZipArchive<R>,
     name: &str,
     limit: u64,
 ) -> Result<Option<Vec<u8>>, UploadError> {
