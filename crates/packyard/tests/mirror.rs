@@ -17,24 +17,7 @@ const ALIAS: &str = "up";
 fn upstream() -> UpstreamServer {
     let mut repo = UpstreamRepo::new();
     repo.minified();
-    repo.package(
-        "psr/log",
-        "3.0.0",
-        json!({"autoload": {"psr-4": {"Psr\\Log\\": "src"}}}),
-        &[(
-            "src/LoggerInterface.php",
-            "<?php\nnamespace Psr\\Log;\n\ninterface LoggerInterface {}\n",
-        )],
-    );
-    repo.package(
-        "monolog/monolog",
-        "3.5.0",
-        json!({"require": {"psr/log": "^3.0"}, "autoload": {"psr-4": {"Monolog\\": "src"}}}),
-        &[(
-            "src/Logger.php",
-            "<?php\nnamespace Monolog;\n\nfinal class Logger {}\n",
-        )],
-    );
+    repo.monolog();
     repo.package(
         "acme/lib",
         "9.9.9",

@@ -555,6 +555,29 @@ impl UpstreamRepo {
         self
     }
 
+    /// psr/log 3.0.0 and monolog/monolog 3.5.0, which requires it: a package with a
+    /// dependency, as the mirror tests install them.
+    pub fn monolog(&mut self) -> &mut Self {
+        self.package(
+            "psr/log",
+            "3.0.0",
+            json!({"autoload": {"psr-4": {"Psr\\Log\\": "src"}}}),
+            &[(
+                "src/LoggerInterface.php",
+                "<?php\nnamespace Psr\\Log;\n\ninterface LoggerInterface {}\n",
+            )],
+        )
+        .package(
+            "monolog/monolog",
+            "3.5.0",
+            json!({"require": {"psr/log": "^3.0"}, "autoload": {"psr-4": {"Monolog\\": "src"}}}),
+            &[(
+                "src/Logger.php",
+                "<?php\nnamespace Monolog;\n\nfinal class Logger {}\n",
+            )],
+        )
+    }
+
     /// [`package`](Self::package) for a `dev-*` version (asserts the prefix).
     pub fn dev_package(
         &mut self,
