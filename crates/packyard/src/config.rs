@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use storage::StorageSettings;
-use storage::config::{StorageEntry, parse_size};
+use storage::config::{StorageEntry, parse_flag, parse_size};
 
 use crate::mirror::config::{MirrorConfig, MirrorEntry};
 
@@ -321,14 +321,6 @@ fn parse_interval(name: &str, value: &str) -> anyhow::Result<Option<Duration>> {
         .checked_mul(seconds_per_unit)
         .with_context(|| format!("{name}: {value:?} is too long"))?;
     Ok((count > 0).then(|| Duration::from_secs(seconds)))
-}
-
-fn parse_flag(name: &str, value: &str) -> anyhow::Result<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => bail!("{name}: {value:?} is not a boolean (use 1 or 0)"),
-    }
 }
 
 #[cfg(test)]

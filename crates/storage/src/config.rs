@@ -380,22 +380,16 @@ fn download_redirect(
     lookup: &dyn Fn(&str) -> Option<String>,
     settings: &StorageSettings,
 ) -> Result<Option<Duration>, ConfigError> {
-    let Some(value) = lookup("PACKYARD_DIST_REDIRECT") else {
+    let wanted = lookup("PACKYARD_DIST_REDIRECT")
+        .map(|value| parse_flag("PACKYARD_DIST_REDIRECT", &value))
+        .transpose()?;
+    if wanted != Some(true) {
         return Ok(None);
-    };
-    match value.to_ascii_lowercase().as_str() {
-        "0" | "false" | "no" | "off" => return Ok(None),
-        "1" | "true" | "yes" | "on" => {}
-        _ => {
-            return Err(error(format!(
-                "PACKYARD_DIST_REDIRECT: {value:?} is not a boolean (use 1 or 0)"
-            )));
-        }
     }
-    let archive_stores = [&settings.dist, &settings.artifact, &settings.mirror_dist];
-    if !archive_stores
-        .iter()
-        .any(|spec| matches!(spec.backend, BackendSpec::S3(_)))
+    if !StoreName::ALL
+        .into_iter()
+        .filter(|name| name.holds_archives())
+        .any(|name| matches!(settings.store(name).backend, BackendSpec::S3(_)))
     {
         return Err(error(format!(
             "PACKYARD_DIST_REDIRECT=1 needs archive stores on S3, but STORAGE_SOURCE={} keeps them elsewhere",
@@ -592,6 +586,17 @@ fn artifact_cache(
     let dir = lookup("PACKYARD_ARTIFACT_CACHE_DIR")
         .map_or_else(|| data_dir.join("cache").join("artifact"), PathBuf::from);
     Ok(Some(CacheSettings { dir, max_bytes }))
+}
+
+/// Parses a flag: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`, any case.
+pub fn parse_flag(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(error(format!(
+            "{name}: {value:?} is not a boolean (use 1 or 0)"
+        ))),
+    }
 }
 
 /// Parses `1048576`, `512K`, `100M`, `2G` (binary units, optional `iB`/`B` suffix).

@@ -96,11 +96,6 @@ impl Store {
         self
     }
 
-    /// Whether downloads are answered with presigned URLs.
-    pub fn redirects_downloads(&self) -> bool {
-        self.redirects.is_some()
-    }
-
     /// An object for a client to download: a presigned URL when this store hands them
     /// out (whatever a local cache holds: the point is that no bytes pass through this
     /// process; the object is checked to exist first, so a missing one is `NotFound`
