@@ -770,6 +770,16 @@ impl ComposerProject {
             .expect("running composer")
     }
 
+    /// Sets the project's `require` (an object of names and constraints) in its
+    /// composer.json, for a `composer install` to resolve.
+    pub fn set_requires(&self, requires: serde_json::Value) {
+        let path = self.dir.path().join("composer.json");
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        manifest["require"] = requires;
+        std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    }
+
     /// `composer require PACKAGE` (a name, or `name:constraint`); asserts it succeeded.
     pub fn require(&self, package: &str) {
         let output = self.run(&["require", package, "--no-audit"]);
