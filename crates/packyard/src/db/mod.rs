@@ -72,8 +72,10 @@ impl Db {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {
                         // WAL lets readers proceed during a write; busy_timeout makes a
-                        // writer wait for the lock instead of failing at once.
-                        sqlx::raw_sql("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                        // writer wait for the lock instead of failing at once. It comes
+                        // first: setting the journal mode takes a lock too, and another
+                        // process (the server, when a CLI command starts) may hold it.
+                        sqlx::raw_sql("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
                             .execute(conn)
                             .await?;
                     }
