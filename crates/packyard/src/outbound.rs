@@ -39,6 +39,18 @@ impl Network {
             Some(prefix) => prefix.trim().parse::<u8>().ok().filter(|p| *p <= max)?,
             None => max,
         };
+        // Addresses are judged in their IPv4 form (`::ffff:a.b.c.d` is a.b.c.d), so an
+        // IPv4-mapped network is taken as the IPv4 network it maps, or it would never
+        // contain anything.
+        if let IpAddr::V6(v6) = address
+            && let Some(v4) = v6.to_ipv4_mapped()
+            && prefix >= 96
+        {
+            return Some(Network {
+                address: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            });
+        }
         Some(Network { address, prefix })
     }
 
@@ -335,6 +347,14 @@ mod tests {
             "10.0.0.0/8"
         );
         assert_eq!(Network::parse("::1").unwrap().to_string(), "::1/128");
+        // IPv4-mapped networks are the IPv4 networks they map, as addresses are judged.
+        let mapped = Network::parse("::ffff:10.0.0.0/104").unwrap();
+        assert_eq!(mapped.to_string(), "10.0.0.0/8");
+        assert!(mapped.contains("10.1.2.3".parse().unwrap()));
+        assert_eq!(
+            Network::parse("::ffff:192.0.2.1").unwrap().to_string(),
+            "192.0.2.1/32"
+        );
         for bad in [
             "10.0.0.0/33",
             "10.0.0/8",

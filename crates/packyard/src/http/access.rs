@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -24,6 +24,7 @@ use crate::app::App;
 use crate::auth::{Verified, parse_basic_header, split_pair};
 use crate::db::User;
 use crate::mirror::config::MirrorConfig;
+use crate::outbound::Network;
 use crate::tokens::Scope;
 
 /// The caller of a request: a verified user, or anonymous. Wrong credentials are an
@@ -62,31 +63,61 @@ impl FromRequestParts<Arc<App>> for Caller {
 }
 
 /// The client's address: the peer's, or, when the peer is in
-/// `PACKYARD_TRUSTED_PROXIES`, the last address its `X-Forwarded-For` names (the one
-/// that proxy saw; earlier entries are whatever the client claimed).
+/// `PACKYARD_TRUSTED_PROXIES`, the address its `X-Forwarded-For` names.
 pub fn client_address(
     app: &App,
     peer: std::net::IpAddr,
     headers: &axum::http::HeaderMap,
 ) -> std::net::IpAddr {
-    // An IPv4 proxy reaching a dual-stack socket shows up as `::ffff:a.b.c.d`.
-    let peer = peer.to_canonical();
-    if !app
-        .settings
-        .trusted_proxies
-        .iter()
-        .any(|proxy| proxy.contains(peer))
-    {
-        return peer;
-    }
-    headers
+    let forwarded = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|item| item.trim().parse().ok())
-        .next_back()
-        .unwrap_or(peer)
+        .flat_map(|value| value.to_str().unwrap_or("unknown").split(','));
+    forwarded_client(peer, &app.settings.trusted_proxies, forwarded)
+}
+
+/// Walks the proxy chain back from the peer, as nginx's `real_ip_recursive` does: each
+/// trusted hop vouches for the entry before it in `X-Forwarded-For`, and the first
+/// address not in `trusted` is the client. Entries the client wrote itself are the
+/// leftmost ones, so they are reached only through trusted hops. An entry that is not an
+/// address (`unknown`, an obfuscated name) ends the walk at the hop that wrote it:
+/// skipping it would let the client's own claim stand in for it.
+fn forwarded_client<'a>(
+    peer: IpAddr,
+    trusted: &[Network],
+    forwarded: impl DoubleEndedIterator<Item = &'a str>,
+) -> IpAddr {
+    let is_trusted = |address: IpAddr| trusted.iter().any(|proxy| proxy.contains(address));
+    // An IPv4 proxy reaching a dual-stack socket shows up as `::ffff:a.b.c.d`.
+    let mut client = peer.to_canonical();
+    for entry in forwarded.rev() {
+        if !is_trusted(client) {
+            break;
+        }
+        match forwarded_address(entry) {
+            Some(address) => client = address,
+            None => break,
+        }
+    }
+    client
+}
+
+/// An `X-Forwarded-For` entry's address: `192.0.2.1`, `2001:db8::1`, or with a port as
+/// some proxies write them, `192.0.2.1:4711` and `[2001:db8::1]:4711`.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    let address = entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|socket| socket.ip()))
+        .or_else(|_| {
+            entry
+                .strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+                .unwrap_or_default()
+                .parse::<IpAddr>()
+        })
+        .ok()?;
+    Some(address.to_canonical())
 }
 
 /// The user name and token a request presents: HTTP Basic `user:token` (any user name
@@ -319,5 +350,57 @@ mod tests {
         assert_eq!(query_param("force", "force").as_deref(), Some(""));
         assert_eq!(query_param("t=100%", "t").as_deref(), Some("100%"));
         assert_eq!(query_param("t=%zz", "t").as_deref(), Some("%zz"));
+    }
+
+    fn client(peer: &str, trusted: &[&str], header: &str) -> String {
+        let trusted: Vec<Network> = trusted.iter().map(|n| Network::parse(n).unwrap()).collect();
+        forwarded_client(peer.parse().unwrap(), &trusted, header.split(',')).to_string()
+    }
+
+    #[test]
+    fn the_client_is_the_first_untrusted_address_back_along_the_chain() {
+        let proxies = ["10.0.0.0/16"];
+        // Not a trusted peer: its header is the client's own claim.
+        assert_eq!(client("192.0.2.9", &proxies, "198.51.100.1"), "192.0.2.9");
+        assert_eq!(client("10.0.3.4", &proxies, "198.51.100.1"), "198.51.100.1");
+        // What the client wrote before the proxy's entry does not count.
+        assert_eq!(
+            client("10.0.3.4", &proxies, "6.6.6.6, 198.51.100.1"),
+            "198.51.100.1"
+        );
+        // Two trusted hops (a load balancer, then an ingress controller).
+        assert_eq!(
+            client("10.0.3.4", &proxies, "6.6.6.6, 198.51.100.1, 10.0.9.9"),
+            "198.51.100.1"
+        );
+        // Entries with ports, as some proxies write them.
+        assert_eq!(
+            client("10.0.3.4", &proxies, "6.6.6.6, 198.51.100.1:4711"),
+            "198.51.100.1"
+        );
+        assert_eq!(
+            client("10.0.3.4", &proxies, "6.6.6.6, [2001:db8::7]:4711"),
+            "2001:db8::7"
+        );
+        assert_eq!(client("10.0.3.4", &proxies, "[2001:db8::7]"), "2001:db8::7");
+        // An entry that is no address ends the walk at the hop that wrote it, instead
+        // of letting the client's claim before it through.
+        assert_eq!(client("10.0.3.4", &proxies, "6.6.6.6, unknown"), "10.0.3.4");
+        assert_eq!(
+            client("10.0.3.4", &proxies, "6.6.6.6, unknown, 10.0.9.9"),
+            "10.0.9.9"
+        );
+        // Every hop trusted: the leftmost is as far back as anyone vouches for.
+        assert_eq!(
+            client("10.0.3.4", &proxies, "10.0.1.1, 10.0.2.2"),
+            "10.0.1.1"
+        );
+        // No header, or an empty one: the peer.
+        assert_eq!(client("10.0.3.4", &proxies, ""), "10.0.3.4");
+        // IPv4 proxies and clients seen through a dual-stack socket.
+        assert_eq!(
+            client("::ffff:10.0.3.4", &proxies, "::ffff:198.51.100.1"),
+            "198.51.100.1"
+        );
     }
 }
