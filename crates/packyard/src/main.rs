@@ -14,9 +14,7 @@ fn main() -> ExitCode {
         .build()
         .expect("starting the async runtime");
     let result = runtime.block_on(cli::run(command));
-    // Work still running (a request cut at the end of the shutdown grace, a blocking
-    // read) must not hold the exit up.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    runtime.shutdown_timeout(packyard::server::RUNTIME_EXIT_LIMIT);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -22,7 +22,13 @@ const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 const STARTUP_STORAGE_PATIENCE: Duration = Duration::from_secs(30);
 /// How long, once requests have drained, handing jobs back and the last database
 /// writes may take before the process exits anyway.
-const LAST_WRITES_LIMIT: Duration = Duration::from_secs(10);
+pub const LAST_WRITES_LIMIT: Duration = Duration::from_secs(10);
+/// How long the runtime waits at exit for work still running (a request cut at the end
+/// of the shutdown grace, a blocking read) before it exits without it.
+pub const RUNTIME_EXIT_LIMIT: Duration = Duration::from_secs(1);
+/// The longest a process can take to exit after SIGTERM beyond
+/// `PACKYARD_SHUTDOWN_GRACE`: a supervisor's kill timeout must allow for it.
+pub const EXIT_AFTER_GRACE: Duration = LAST_WRITES_LIMIT.saturating_add(RUNTIME_EXIT_LIMIT);
 /// Jobs one process runs at once: scans are mostly waiting on git and the network.
 const JOB_CONCURRENCY: usize = 4;
 

@@ -752,9 +752,11 @@ fn the_termination_grace_period_outlasts_pre_stop_and_the_shutdown_grace() {
     let termination = deploy.pod_spec()["terminationGracePeriodSeconds"]
         .as_u64()
         .unwrap_or(DEFAULT_TERMINATION_GRACE_SECONDS);
+    // After the grace: handing jobs back and the last writes, then the runtime's exit.
+    let after_grace = packyard::server::EXIT_AFTER_GRACE.as_secs_f64().ceil() as u64;
     assert!(
-        termination > pre_stop_seconds + grace,
-        "terminationGracePeriodSeconds {termination} must exceed preStop's {pre_stop_seconds} s plus PACKYARD_SHUTDOWN_GRACE {grace} s, or the kubelet kills packyard while requests drain"
+        termination > pre_stop_seconds + grace + after_grace,
+        "terminationGracePeriodSeconds {termination} must exceed preStop's {pre_stop_seconds} s plus PACKYARD_SHUTDOWN_GRACE {grace} s plus the {after_grace} s packyard may take to exit after it, or the kubelet kills packyard while it drains"
     );
 }
 

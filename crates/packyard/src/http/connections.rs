@@ -129,7 +129,7 @@ impl HttpListeners {
         }
         tracing::warn!(
             open = limits.max_connections - slots.available_permits(),
-            "PACKYARD_SHUTDOWN_GRACE passed with connections still open; closing them"
+            "PACKYARD_SHUTDOWN_GRACE passed with connections still open; they are cut at exit"
         );
         Ok(())
     }
