@@ -46,8 +46,9 @@ pub struct Settings {
     /// repositories. Only a cache: it may live on /tmp and be lost at any time.
     pub vcs_cache_dir: PathBuf,
     /// `PACKYARD_SSH_KNOWN_HOSTS` (default `$PACKYARD_VCS_CACHE_DIR/known_hosts`): where
-    /// SSH host keys are pinned on first use. Point it at durable or pre-filled storage
-    /// (e.g. a mounted secret) when the VCS cache is ephemeral.
+    /// SSH host keys are pinned on first use, or, when packyard cannot write to it (a
+    /// mounted ConfigMap), the list of the only hosts trusted. Point it at durable or
+    /// pre-filled storage when the VCS cache is ephemeral.
     pub ssh_known_hosts: PathBuf,
     /// `PACKYARD_UPDATE_INTERVAL` (default 1 h, `0` = never): every package is re-scanned
     /// this often, webhooks or not.

@@ -345,3 +345,71 @@ fn adding_with_the_key_is_refused(
     assert_eq!(refused.status, status, "{}", refused.text());
     assert!(refused.text().contains(words), "{}", refused.text());
 }
+
+/// Runs its arguments in a mount namespace of its own where `PACKYARD_SSH_KNOWN_HOSTS`
+/// is a read-only bind mount of itself, as a Kubernetes ConfigMap's file is.
+const READ_ONLY_KNOWN_HOSTS: &str = r#"set -e
+mount --bind "$PACKYARD_SSH_KNOWN_HOSTS" "$PACKYARD_SSH_KNOWN_HOSTS"
+mount -o remount,bind,ro "$PACKYARD_SSH_KNOWN_HOSTS"
+if (: >> "$PACKYARD_SSH_KNOWN_HOSTS") 2>/dev/null; then
+    echo "the known_hosts file is still writable" >&2
+    exit 97
+fi
+exec "$@"
+"#;
+
+#[test]
+fn a_known_hosts_file_packyard_cannot_write_lists_the_only_hosts_trusted() {
+    testkit::needs!(Sshd, Git);
+    let ssh = SshServer::start();
+    let (repo, v100) = library(LIB, "v1.0.0");
+    let url = ssh.url_for(repo.path());
+    let key = std::fs::read_to_string(ssh.client_key_path()).unwrap();
+    let dir = TempDir::new("known-hosts");
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(&known_hosts, "").unwrap();
+    let known_hosts_text = known_hosts.display().to_string();
+    let server = Server::start_wrapped(
+        &["unshare", "-m", "sh", "-c", READ_ONLY_KNOWN_HOSTS, "sh"],
+        &[
+            ("PACKYARD_SECRET", SECRET),
+            ("PACKYARD_SSH_KNOWN_HOSTS", &known_hosts_text),
+        ],
+    );
+    let token = server.add_maintainer("maintainer");
+    let repository = json!({"url": url, "credentials": {"ssh_key": key}});
+
+    // A host that is not listed is refused, not trusted on first use.
+    let refused = create_package(&server, "maintainer", &token, &repository);
+    assert!(
+        refused.status >= 400 && refused.text().contains("Host key verification failed"),
+        "{} {}",
+        refused.status,
+        refused.text()
+    );
+    assert!(
+        !ssh.log().contains("Accepted publickey"),
+        "packyard logged in to a host it does not list: {}",
+        ssh.log()
+    );
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), "");
+
+    // Listed (as an operator updates the ConfigMap), it is trusted.
+    std::fs::write(
+        &known_hosts,
+        format!("[127.0.0.1]:{} {}\n", ssh.port, ssh.host_public_key()),
+    )
+    .unwrap();
+    let created = create_package(&server, "maintainer", &token, &repository);
+    assert_eq!(
+        created.status,
+        201,
+        "{}\n--- sshd\n{}",
+        created.text(),
+        ssh.log()
+    );
+    assert_eq!(
+        versions(&server, "maintainer", &token, LIB),
+        [("v1.0.0".into(), v100)]
+    );
+}

@@ -48,8 +48,9 @@ impl Credentials {
 
 /// Everything git needs to work on one repository: its URL, its bare mirror, and the
 /// credentials for it. An SSH key is written to a private temporary file that is
-/// removed when this is dropped; ssh pins host keys in packyard's own known_hosts
-/// (`PACKYARD_SSH_KNOWN_HOSTS`; trusted on first use), never the service user's.
+/// removed when this is dropped; ssh checks host keys against packyard's own known_hosts
+/// (`PACKYARD_SSH_KNOWN_HOSTS`: new hosts pinned on first use, or only the listed hosts
+/// when the file cannot be written), never the service user's.
 pub struct Repository {
     pub url: String,
     pub mirror_dir: PathBuf,
