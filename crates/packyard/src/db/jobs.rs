@@ -338,7 +338,7 @@ impl Db {
     /// Hands a job this attempt holds back to the queue, to run at once elsewhere: the
     /// process is shutting down, not failing, so the attempt is not counted. When a
     /// newer job with the same dedupe key is queued already, that one does the work and
-    /// this one ends as failed, saying so. False when the attempt no longer owns the job.
+    /// this one ends as failed, naming it. False when the attempt no longer owns the job.
     pub async fn release_job(&self, job: &JobRow, now: i64) -> Result<bool, sqlx::Error> {
         let owned = |sql: String| {
             sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -355,16 +355,26 @@ impl Db {
         .await;
         let ended = match released {
             Ok(done) => return Ok(done.rows_affected() == 1),
-            Err(e) if is_unique_violation(&e) => owned(format!(
-                "UPDATE jobs SET state = 'failed', lease_until = NULL, finished_at = $4, \
-                 error = $5 WHERE {OWNED}"
-            ))
-            .bind(format!(
-                "interrupted when worker {} shut down; the queued job with the same key does its work",
-                job.worker.as_deref().unwrap_or("?")
-            ))
-            .execute(self.pool())
-            .await?,
+            Err(e) if is_unique_violation(&e) => {
+                let successor: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM jobs WHERE dedupe_key = $1 AND state = 'queued'",
+                )
+                .bind(job.dedupe_key.as_deref())
+                .fetch_optional(self.pool())
+                .await?;
+                let successor =
+                    successor.map_or_else(|| "the job".to_owned(), |id| format!("job {id}"));
+                owned(format!(
+                    "UPDATE jobs SET state = 'failed', lease_until = NULL, finished_at = $4, \
+                     error = $5 WHERE {OWNED}"
+                ))
+                .bind(format!(
+                    "interrupted when worker {} shut down; {successor}, queued with the same key, does its work",
+                    job.worker.as_deref().unwrap_or("?")
+                ))
+                .execute(self.pool())
+                .await?
+            }
             Err(e) => return Err(e),
         };
         Ok(ended.rows_affected() == 1)

@@ -728,11 +728,9 @@ mod tests {
         let ended = db.job(id).await.unwrap().unwrap();
         assert_eq!(ended.state, JobState::Failed);
         assert!(
-            ended
-                .error
-                .as_deref()
-                .unwrap()
-                .contains("the queued job with the same key"),
+            ended.error.as_deref().unwrap().contains(&format!(
+                "job {twin}, queued with the same key, does its work"
+            )),
             "{ended:?}"
         );
         assert_eq!(db.job(twin).await.unwrap().unwrap().state, JobState::Queued);
