@@ -333,6 +333,23 @@ fn with_dist_redirect_archives_are_presigned_redirects_that_composer_follows() {
     assert_eq!(get(&dist, &[]).status, 401);
     let unknown = dist.replace(&sha1_hex(&lib), &"0".repeat(40));
     assert_eq!(get(&unknown, &auth).status, 404);
+    // A user whose groups do not grant the package is told it does not exist, byte for
+    // byte as for an archive that does not (the answer names the reference asked
+    // for): no redirect, no hint of the object.
+    let stranger = server.add_plain_user("stranger", &[]);
+    let stranger_auth = [("Authorization", basic("stranger", &stranger))];
+    let stranger_auth: Vec<(&str, &str)> = stranger_auth
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let hidden = get(&dist, &stranger_auth);
+    let absent = get(&unknown, &stranger_auth);
+    assert_eq!(hidden.status, 404, "{}", hidden.text());
+    assert!(hidden.header("location").is_none());
+    assert_eq!(
+        hidden.text(),
+        absent.text().replace(&"0".repeat(40), &sha1_hex(&lib))
+    );
 
     // The real client follows the redirect to the store and installs the package.
     let project = install(&server, &admin, LIB);
