@@ -69,6 +69,11 @@ impl Network {
         }
     }
 
+    /// Whether this is every address of its family (`0.0.0.0/0`, `::/0`).
+    pub fn is_everything(&self) -> bool {
+        self.prefix == 0
+    }
+
     pub fn contains(&self, address: IpAddr) -> bool {
         match (self.address, address) {
             (IpAddr::V4(network), IpAddr::V4(address)) => {
@@ -347,6 +352,9 @@ mod tests {
             "10.0.0.0/8"
         );
         assert_eq!(Network::parse("::1").unwrap().to_string(), "::1/128");
+        assert!(Network::parse("0.0.0.0/0").unwrap().is_everything());
+        assert!(Network::parse("::/0").unwrap().is_everything());
+        assert!(!Network::parse("10.0.0.0/8").unwrap().is_everything());
         // IPv4-mapped networks are the IPv4 networks they map, as addresses are judged.
         let mapped = Network::parse("::ffff:10.0.0.0/104").unwrap();
         assert_eq!(mapped.to_string(), "10.0.0.0/8");

@@ -37,6 +37,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let client_limits = settings.client_limits;
     let grace = settings.shutdown_grace;
     check_writable_dirs(&settings)?;
+    if let Some(everything) = settings.trusted_proxies.iter().find(|n| n.is_everything()) {
+        tracing::warn!(
+            network = %everything,
+            "PACKYARD_TRUSTED_PROXIES trusts every address: any client can choose the address \
+             its failed logins are counted under; list only the networks the proxies run in"
+        );
+    }
     let app = App::open(settings).await?;
     crate::storage_ops::check_patiently(&app.storage, STARTUP_STORAGE_PATIENCE).await?;
     app.metadata.spawn_refresher(REFRESH_INTERVAL);
