@@ -298,7 +298,7 @@ fn with_dist_redirect_archives_are_presigned_redirects_that_composer_follows() {
         .unwrap()
         .to_owned();
     let auth = [("Authorization", basic("admin", &admin))];
-    let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let auth = borrowed(&auth);
     let redirect = get(&dist, &auth);
     assert_eq!(redirect.status, 302, "{}", redirect.text());
     assert!(redirect.body.is_empty());
@@ -338,10 +338,7 @@ fn with_dist_redirect_archives_are_presigned_redirects_that_composer_follows() {
     // for): no redirect, no hint of the object.
     let stranger = server.add_plain_user("stranger", &[]);
     let stranger_auth = [("Authorization", basic("stranger", &stranger))];
-    let stranger_auth: Vec<(&str, &str)> = stranger_auth
-        .iter()
-        .map(|(k, v)| (*k, v.as_str()))
-        .collect();
+    let stranger_auth = borrowed(&stranger_auth);
     let hidden = get(&dist, &stranger_auth);
     let absent = get(&unknown, &stranger_auth);
     assert_eq!(hidden.status, 404, "{}", hidden.text());

@@ -890,13 +890,10 @@ fn behind_a_trusted_proxy_logins_are_limited_per_client_address() {
 fn trusting_every_address_as_a_proxy_is_warned_about() {
     let server = Server::start_with(&[("PACKYARD_TRUSTED_PROXIES", "10.0.0.0/8, 0.0.0.0/0")]);
     // Written before the server listens; the log is copied from its stderr as it comes.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !server.log().contains("0.0.0.0/0") && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let log = server.log();
-    assert!(
-        log.contains("PACKYARD_TRUSTED_PROXIES trusts every address") && log.contains("0.0.0.0/0"),
-        "{log}"
+    server.wait_for_log(
+        "PACKYARD_TRUSTED_PROXIES trusts every address",
+        1,
+        Duration::from_secs(5),
     );
+    assert!(server.log().contains("0.0.0.0/0"), "{}", server.log());
 }

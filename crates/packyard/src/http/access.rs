@@ -352,55 +352,40 @@ mod tests {
         assert_eq!(query_param("t=%zz", "t").as_deref(), Some("%zz"));
     }
 
-    fn client(peer: &str, trusted: &[&str], header: &str) -> String {
-        let trusted: Vec<Network> = trusted.iter().map(|n| Network::parse(n).unwrap()).collect();
-        forwarded_client(peer.parse().unwrap(), &trusted, header.split(',')).to_string()
-    }
-
     #[test]
     fn the_client_is_the_first_untrusted_address_back_along_the_chain() {
-        let proxies = ["10.0.0.0/16"];
-        // Not a trusted peer: its header is the client's own claim.
-        assert_eq!(client("192.0.2.9", &proxies, "198.51.100.1"), "192.0.2.9");
-        assert_eq!(client("10.0.3.4", &proxies, "198.51.100.1"), "198.51.100.1");
-        // What the client wrote before the proxy's entry does not count.
-        assert_eq!(
-            client("10.0.3.4", &proxies, "6.6.6.6, 198.51.100.1"),
-            "198.51.100.1"
-        );
-        // Two trusted hops (a load balancer, then an ingress controller).
-        assert_eq!(
-            client("10.0.3.4", &proxies, "6.6.6.6, 198.51.100.1, 10.0.9.9"),
-            "198.51.100.1"
-        );
-        // Entries with ports, as some proxies write them.
-        assert_eq!(
-            client("10.0.3.4", &proxies, "6.6.6.6, 198.51.100.1:4711"),
-            "198.51.100.1"
-        );
-        assert_eq!(
-            client("10.0.3.4", &proxies, "6.6.6.6, [2001:db8::7]:4711"),
-            "2001:db8::7"
-        );
-        assert_eq!(client("10.0.3.4", &proxies, "[2001:db8::7]"), "2001:db8::7");
-        // An entry that is no address ends the walk at the hop that wrote it, instead
-        // of letting the client's claim before it through.
-        assert_eq!(client("10.0.3.4", &proxies, "6.6.6.6, unknown"), "10.0.3.4");
-        assert_eq!(
-            client("10.0.3.4", &proxies, "6.6.6.6, unknown, 10.0.9.9"),
-            "10.0.9.9"
-        );
-        // Every hop trusted: the leftmost is as far back as anyone vouches for.
-        assert_eq!(
-            client("10.0.3.4", &proxies, "10.0.1.1, 10.0.2.2"),
-            "10.0.1.1"
-        );
-        // No header, or an empty one: the peer.
-        assert_eq!(client("10.0.3.4", &proxies, ""), "10.0.3.4");
-        // IPv4 proxies and clients seen through a dual-stack socket.
-        assert_eq!(
-            client("::ffff:10.0.3.4", &proxies, "::ffff:198.51.100.1"),
-            "198.51.100.1"
-        );
+        let proxies = [Network::parse("10.0.0.0/16").unwrap()];
+        // (peer, X-Forwarded-For, the client)
+        let cases = [
+            // Not a trusted peer: its header is the client's own claim.
+            ("192.0.2.9", "198.51.100.1", "192.0.2.9"),
+            ("10.0.3.4", "198.51.100.1", "198.51.100.1"),
+            // What the client wrote before the proxy's entry does not count.
+            ("10.0.3.4", "6.6.6.6, 198.51.100.1", "198.51.100.1"),
+            // Two trusted hops (a load balancer, then an ingress controller).
+            (
+                "10.0.3.4",
+                "6.6.6.6, 198.51.100.1, 10.0.9.9",
+                "198.51.100.1",
+            ),
+            // Entries with ports, as some proxies write them.
+            ("10.0.3.4", "6.6.6.6, 198.51.100.1:4711", "198.51.100.1"),
+            ("10.0.3.4", "6.6.6.6, [2001:db8::7]:4711", "2001:db8::7"),
+            ("10.0.3.4", "[2001:db8::7]", "2001:db8::7"),
+            // An entry that is no address ends the walk at the hop that wrote it,
+            // instead of letting the client's claim before it through.
+            ("10.0.3.4", "6.6.6.6, unknown", "10.0.3.4"),
+            ("10.0.3.4", "6.6.6.6, unknown, 10.0.9.9", "10.0.9.9"),
+            // Every hop trusted: the leftmost is as far back as anyone vouches for.
+            ("10.0.3.4", "10.0.1.1, 10.0.2.2", "10.0.1.1"),
+            // An empty header: the peer.
+            ("10.0.3.4", "", "10.0.3.4"),
+            // IPv4 proxies and clients seen through a dual-stack socket.
+            ("::ffff:10.0.3.4", "::ffff:198.51.100.1", "198.51.100.1"),
+        ];
+        for (peer, header, expected) in cases {
+            let client = forwarded_client(peer.parse().unwrap(), &proxies, header.split(','));
+            assert_eq!(client.to_string(), expected, "{peer} with {header:?}");
+        }
     }
 }
