@@ -12,6 +12,7 @@ mod hooks;
 mod listing;
 mod mirror;
 mod observe;
+mod origin;
 mod paths;
 mod webhooks;
 
@@ -29,6 +30,7 @@ pub use connections::HttpListeners;
 pub use error::ApiError;
 use hooks::Provider;
 pub use observe::ObservedRouter;
+pub use origin::is_cross_site;
 
 /// A JSON answer `{"status": "success", ...}` with the fields of `body`.
 #[derive(serde::Serialize)]
