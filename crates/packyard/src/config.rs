@@ -26,6 +26,9 @@ pub struct Settings {
     pub database_url: String,
     /// `PACKYARD_LISTEN`.
     pub listen: SocketAddr,
+    /// `PACKYARD_METRICS_LISTEN`: a second address serving only `/metrics` (without
+    /// credentials) and the probes, for scraping inside a private network.
+    pub metrics_listen: Option<SocketAddr>,
     /// `PACKYARD_PUBLIC_URL`: base of absolute URLs; otherwise taken from the request's Host.
     pub public_url: Option<String>,
     /// `PUBLIC_ACCESS` (Packeton's name): anonymous reads of Composer metadata and dists.
@@ -87,6 +90,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("data_dir", &self.data_dir)
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("public_url", &self.public_url)
             .field("public_access", &self.public_access)
             .field("max_upload", &self.max_upload)
@@ -167,6 +171,15 @@ impl Settings {
         let listen = listen.parse().with_context(|| {
             format!("PACKYARD_LISTEN: {listen:?} is not an address such as {DEFAULT_LISTEN}")
         })?;
+        let metrics_listen = lookup("PACKYARD_METRICS_LISTEN")
+            .map(|value| {
+                value.parse::<SocketAddr>().with_context(|| {
+                    format!(
+                        "PACKYARD_METRICS_LISTEN: {value:?} is not an address such as 0.0.0.0:9464"
+                    )
+                })
+            })
+            .transpose()?;
         let public_url = lookup("PACKYARD_PUBLIC_URL")
             .map(|url| parse_public_url(&url))
             .transpose()?;
@@ -234,6 +247,7 @@ impl Settings {
             data_dir,
             database_url,
             listen,
+            metrics_listen,
             public_url,
             public_access,
             max_upload,

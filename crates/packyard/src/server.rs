@@ -51,6 +51,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let listeners = HttpListeners::bind(listen, threads)
         .with_context(|| format!("PACKYARD_LISTEN: cannot listen on {listen}"))?;
+    if let Some(metrics_listen) = app.settings.metrics_listen {
+        serve_metrics(&app, metrics_listen).await?;
+    }
     let address = listeners.local_addr();
     tracing::info!(%address, threads, "packyard listening");
     // On stdout as well, so scripts that start us on port 0 learn the port.
@@ -102,6 +105,24 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     served
+}
+
+/// `PACKYARD_METRICS_LISTEN`: `/metrics` and the probes on an address of their own, on
+/// the main runtime (a scrape every few seconds needs no thread of its own). It stops
+/// with the process.
+async fn serve_metrics(app: &Arc<App>, address: std::net::SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("PACKYARD_METRICS_LISTEN: cannot listen on {address}"))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "metrics listening");
+    let router = crate::http::metrics_router(app.clone());
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::error!(%error, "the metrics listener failed");
+        }
+    });
+    Ok(())
 }
 
 /// The directories this process writes to must be writable before it serves: with a

@@ -174,11 +174,16 @@ fn downloads_are_counted_from_notify_batch() {
     let root = get(&server.url("/packages.json"), &[("Authorization", &auth)]).json();
     assert_eq!(root["available-packages"], serde_json::json!([LIB]));
     let notify = root["notify-batch"].as_str().unwrap().to_owned();
-    let batch = br#"{"downloads":[{"name":"acme/lib","version":"1.0.0.0"},{"name":"acme/lib","version":"1.0.0.0"}]}"#;
-    assert_eq!(
-        post(&notify, &[("Authorization", &auth)], batch).status,
-        200
-    );
+    // The attack: one batch that repeats one install 1,400 times is one install; a
+    // second batch (another composer run) is a second.
+    let entry = serde_json::json!({"name": "Acme/Lib", "version": "1.0.0.0"});
+    let batch = serde_json::json!({"downloads": vec![entry; 1400]}).to_string();
+    for _ in 0..2 {
+        assert_eq!(
+            post(&notify, &[("Authorization", &auth)], batch.as_bytes()).status,
+            200
+        );
+    }
     assert_eq!(
         post(&notify, &[("Authorization", &auth)], b"{not json").status,
         400
@@ -190,6 +195,12 @@ fn downloads_are_counted_from_notify_batch() {
         "{}",
         output_text(&output)
     );
+    let stats = get(
+        &server.url("/packages/acme/lib/stats.json"),
+        &[("Authorization", &auth)],
+    )
+    .json();
+    assert_eq!(stats["downloads"]["total"], 2, "{stats}");
 }
 
 #[test]

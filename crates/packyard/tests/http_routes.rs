@@ -859,3 +859,250 @@ async fn the_access_api_manages_users_groups_tokens_and_lists_what_callers_see()
             .assert_error(StatusCode::NOT_FOUND, "deleted");
     }
 }
+
+/// `method path` as the admin with these extra headers and `body`, which records
+/// whether it was read.
+async fn admin_write(
+    app: &TestApp,
+    method: &Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &'static str,
+    read: &Arc<AtomicBool>,
+) -> Reply {
+    let mut request = Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header(header::HOST, "repo.test")
+        .header(header::AUTHORIZATION, basic("admin", app.token("admin")));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let read = read.clone();
+    let chunks = futures_util::stream::once(async move {
+        read.store(true, Ordering::SeqCst);
+        Ok::<_, std::io::Error>(Bytes::from_static(body.as_bytes()))
+    });
+    app.call(request.body(Body::from_stream(chunks)).unwrap())
+        .await
+}
+
+/// What `<input name='{"name":"evil","url":"https://attacker.example/h","events":["new_release"],"x":"' value='"}'>`
+/// makes a text/plain form send.
+const FORM_AS_JSON: &str =
+    r#"{"name":"evil","url":"https://attacker.example/h","events":["new_release"],"x":"="}"#;
+
+/// The attack: a page on another site posts a `<form enctype="text/plain">` whose body
+/// is JSON to the API, and the browser adds the Basic credentials it cached. Refused
+/// by where it comes from (`Origin`, `Sec-Fetch-Site`) and by its type, before the
+/// body is read; the same body sent as JSON by a client that is not a browser works.
+#[tokio::test]
+async fn cross_site_writes_and_bodies_that_are_not_json_are_refused_before_the_body() {
+    let app = TestApp::start(&[("PACKYARD_SECRET", "routes test secret")]).await;
+    let text_plain = ("content-type", "text/plain");
+    let json = ("content-type", "application/json");
+    let foreign = ("origin", "https://attacker.example");
+    for (headers, status) in [
+        (vec![text_plain, foreign], StatusCode::FORBIDDEN),
+        (vec![json, foreign], StatusCode::FORBIDDEN),
+        (vec![json, ("origin", "null")], StatusCode::FORBIDDEN),
+        (
+            vec![json, ("sec-fetch-site", "cross-site")],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![json, ("sec-fetch-site", "same-site")],
+            StatusCode::FORBIDDEN,
+        ),
+        (vec![text_plain], StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            vec![("content-type", "application/x-www-form-urlencoded")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            vec![("content-type", "multipart/form-data; boundary=x")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (vec![], StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    ] {
+        let read = Arc::new(AtomicBool::new(false));
+        let reply = admin_write(
+            &app,
+            &Method::POST,
+            "/api/webhooks",
+            &headers,
+            FORM_AS_JSON,
+            &read,
+        )
+        .await;
+        let context = format!("POST /api/webhooks with {headers:?}");
+        reply.assert_error(status, &context);
+        assert!(!read.load(Ordering::SeqCst), "{context}: the body was read");
+    }
+    let hooks = app
+        .send_as(&Method::GET, "/api/webhooks", Some("admin"), Body::empty())
+        .await;
+    assert_eq!(hooks.json()["webhooks"], json!([]), "{}", hooks.text());
+
+    // Every JSON write answers the same way; a DELETE or a bodiless POST from another
+    // site too (a browser preflights the DELETE, but refusing costs nothing).
+    let writes = [
+        (
+            Method::POST,
+            "/api/create-package",
+            r#"{"repository":{"url":"https://git.example.com/a/b.git"}}"#,
+        ),
+        (Method::POST, "/api/users", r#"{"username":"mallory"}"#),
+        (Method::PUT, "/api/user/1", r#"{"isAdmin":true}"#),
+        (
+            Method::POST,
+            "/api/groups",
+            r#"{"name":"g","aclPermissions":[]}"#,
+        ),
+        (Method::PUT, "/api/group/1", r#"{"name":"g"}"#),
+        (Method::POST, "/api/tokens", r#"{"name":"t"}"#),
+        (
+            Method::POST,
+            "/api/advisories",
+            r#"{"package":"acme/lib","affectedVersions":"<2","title":"t"}"#,
+        ),
+        (
+            Method::POST,
+            "/api/mirrors/up/approve",
+            r#"{"packages":["acme/lib"]}"#,
+        ),
+        (Method::POST, "/api/update-package", HOOK),
+        (Method::POST, "/api/github", HOOK),
+    ];
+    for (method, path, body) in writes {
+        for (headers, status) in [
+            (vec![json, foreign], StatusCode::FORBIDDEN),
+            (vec![text_plain], StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        ] {
+            let read = Arc::new(AtomicBool::new(false));
+            let reply = admin_write(&app, &method, path, &headers, body, &read).await;
+            let context = format!("{method} {path} with {headers:?}");
+            reply.assert_error(status, &context);
+            assert!(!read.load(Ordering::SeqCst), "{context}: the body was read");
+        }
+    }
+    for (method, path) in [
+        (Method::POST, "/api/webhooks/deliveries/1/redeliver"),
+        (Method::DELETE, "/api/webhooks/none"),
+        (Method::DELETE, "/api/tokens/none"),
+        (Method::POST, "/downloads/"),
+        (Method::POST, "/logout"),
+    ] {
+        let read = Arc::new(AtomicBool::new(false));
+        let reply = admin_write(&app, &method, path, &[foreign], "", &read).await;
+        reply.assert_error(StatusCode::FORBIDDEN, &format!("{method} {path}"));
+    }
+    // A browser that asks for a page gets the refusal as one.
+    let read = Arc::new(AtomicBool::new(false));
+    let page = admin_write(
+        &app,
+        &Method::POST,
+        "/logout",
+        &[foreign, ("accept", "text/html")],
+        "",
+        &read,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.text().contains("another site"), "{}", page.text());
+
+    // Clients that are not browsers send no Origin: the same hook as JSON is created,
+    // and an Origin naming this host is its own page's.
+    for (name, headers) in [
+        ("ci", vec![json]),
+        ("own-page", vec![json, ("origin", "http://repo.test")]),
+    ] {
+        let body: &'static str = if name == "ci" {
+            r#"{"name":"ci","url":"https://hooks.example/h","events":["new_release"]}"#
+        } else {
+            r#"{"name":"own-page","url":"https://hooks.example/h","events":["new_release"]}"#
+        };
+        let read = Arc::new(AtomicBool::new(false));
+        let reply = admin_write(&app, &Method::POST, "/api/webhooks", &headers, body, &read).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{name}: {}",
+            reply.text()
+        );
+    }
+}
+
+/// Every answer says its type is what it says (`nosniff`); over https, answers also
+/// pin https for a year (HSTS); over plain http they do not.
+#[tokio::test]
+async fn answers_carry_nosniff_and_hsts_only_over_https() {
+    let plain = TestApp::start(&[]).await;
+    let https = TestApp::start(&[("PACKYARD_PUBLIC_URL", "https://repo.example")]).await;
+    for (app, hsts) in [(&plain, None), (&https, Some("max-age=31536000"))] {
+        for (path, user) in [
+            ("/packages.json", Some("admin")),
+            ("/p2/acme/none.json", Some("admin")),
+            ("/zipball/acme/none/abc.zip", Some("admin")),
+            ("/login", None),
+            ("/no/such/route", None),
+        ] {
+            let reply = app.send_as(&Method::GET, path, user, Body::empty()).await;
+            let header = |name| {
+                reply
+                    .headers
+                    .get(name)
+                    .map(|value: &axum::http::HeaderValue| value.to_str().unwrap().to_owned())
+            };
+            assert_eq!(
+                header(header::X_CONTENT_TYPE_OPTIONS).as_deref(),
+                Some("nosniff"),
+                "{path}"
+            );
+            assert_eq!(
+                header(header::STRICT_TRANSPORT_SECURITY).as_deref(),
+                hsts,
+                "{path}"
+            );
+        }
+    }
+    // Behind a proxy that terminates TLS (no public URL), the proxy's word counts.
+    let request = Request::get("/packages.json")
+        .header(header::HOST, "repo.test")
+        .header("x-forwarded-proto", "https")
+        .header(header::AUTHORIZATION, basic("admin", plain.token("admin")))
+        .body(Body::empty())
+        .unwrap();
+    let reply = plain.call(request).await;
+    assert!(
+        reply
+            .headers
+            .contains_key(header::STRICT_TRANSPORT_SECURITY)
+    );
+}
+
+/// A database failure is a 503 that says what failed, not what the driver said
+/// (table names, hosts and users stay in the log).
+#[tokio::test]
+async fn database_errors_are_not_echoed_to_clients() {
+    let app = TestApp::start(&[]).await;
+    let database = app.data.path().join("packyard.db");
+    let dropped = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('DROP TABLE webhooks'); c.commit()",
+        ])
+        .arg(&database)
+        .output()
+        .expect("python3 runs");
+    assert!(dropped.status.success(), "{dropped:?}");
+    let reply = app
+        .send_as(&Method::GET, "/api/webhooks", Some("admin"), Body::empty())
+        .await;
+    reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "a table is gone");
+    let text = reply.text();
+    assert!(text.contains("database unavailable"), "{text}");
+    for leaked in ["webhooks", "no such table", "sqlite", "code:"] {
+        assert!(!text.to_lowercase().contains(leaked), "{leaked}: {text}");
+    }
+}

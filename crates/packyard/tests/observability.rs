@@ -274,3 +274,53 @@ fn health_and_readiness_name_the_store_that_stopped_answering() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The attack: `/metrics` names mirror aliases, traffic per route and job counts, and
+/// used to answer anyone. Without a token it now answers only admins on the public
+/// listener; `PACKYARD_METRICS_LISTEN` serves it (and the probes, nothing else) without
+/// credentials on an address of its own.
+#[test]
+fn metrics_are_not_served_to_anonymous_clients_by_default() {
+    let metrics_port = testkit::free_port();
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let server = Server::start_with(&[("PACKYARD_METRICS_LISTEN", &metrics_listen)]);
+    let admin = server.add_user("admin", true);
+    let customer = server.add_user("customer", false);
+    let anonymous = get(&server.url("/metrics"), &[]);
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text());
+    assert!(
+        !anonymous.text().contains("packyard_"),
+        "{}",
+        anonymous.text()
+    );
+    assert_eq!(
+        get(
+            &server.url("/metrics"),
+            &[("Authorization", &basic("customer", &customer))]
+        )
+        .status,
+        401
+    );
+    let by_admin = get(
+        &server.url("/metrics"),
+        &[("Authorization", &basic("admin", &admin))],
+    );
+    assert_eq!(by_admin.status, 200);
+    assert!(by_admin.text().contains("packyard_http_requests_total"));
+
+    let scraped = get(&format!("http://{metrics_listen}/metrics"), &[]);
+    assert_eq!(scraped.status, 200);
+    assert!(scraped.text().contains("packyard_http_requests_total"));
+    assert_eq!(
+        get(&format!("http://{metrics_listen}/readyz"), &[]).status,
+        200
+    );
+    // Nothing but metrics and probes is reachable there, with or without credentials.
+    for path in ["/packages.json", "/api/users", "/login"] {
+        let reply = get(
+            &format!("http://{metrics_listen}{path}"),
+            &[("Authorization", &basic("admin", &admin))],
+        );
+        assert_eq!(reply.status, 404, "{path}");
+    }
+}

@@ -76,6 +76,7 @@ impl Shared {
             ("RUST_LOG", "warn,packyard::jobs=info".to_owned()),
             // Not even a cache of artifacts: every byte comes from the bucket.
             ("PACKYARD_ARTIFACT_CACHE_MAX", "0".to_owned()),
+            ("PACKYARD_METRICS_TOKEN", METRICS_TOKEN.to_owned()),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
@@ -149,10 +150,17 @@ fn field(line: &str, name: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
+/// What the replicas' `/metrics` answer to (anonymous clients get nothing).
+const METRICS_TOKEN: &str = "scale-out-scraper";
+
 /// Requests the replica at `address` answered since it started, from its `/metrics`.
 fn requests_served(address: &str) -> f64 {
-    let Ok(metrics) = std::panic::catch_unwind(|| get(&format!("http://{address}/metrics"), &[]))
-    else {
+    let Ok(metrics) = std::panic::catch_unwind(|| {
+        get(
+            &format!("http://{address}/metrics"),
+            &[("Authorization", &format!("Bearer {METRICS_TOKEN}"))],
+        )
+    }) else {
         return 0.0;
     };
     metrics

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,9 +13,9 @@ use composer::constraint::Constraint;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiError;
 use super::access::{Admin, Reader, SignedIn};
 use super::paths::PackagePath;
+use super::{ApiError, JsonBody};
 use crate::access::check_grant_target;
 use crate::app::App;
 use crate::auth::{generate_token, hash_token, validate_user_name};
@@ -43,7 +42,7 @@ fn time_json(at: Option<i64>) -> Value {
 }
 
 pub(super) fn parse_body<T: for<'de> Deserialize<'de>>(
-    body: &Bytes,
+    body: &[u8],
     expected: &str,
 ) -> Result<T, ApiError> {
     serde_json::from_slice(body)
@@ -163,7 +162,7 @@ pub async fn get_user(
 pub async fn create_user(
     State(app): State<Arc<App>>,
     _: Admin,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let body: UserBody = parse_body(&body, r#"{"username": "...", ...}"#)?;
     let name = body
@@ -209,7 +208,7 @@ pub async fn update_user(
     State(app): State<Arc<App>>,
     Admin(me): Admin,
     Path(id): Path<i64>,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let body: UserBody = parse_body(&body, "user fields")?;
     let user = editable_user(&app, &me, id).await?;
@@ -370,7 +369,7 @@ pub async fn get_group(
 pub async fn create_group(
     State(app): State<Arc<App>>,
     _: Admin,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let body: GroupBody = parse_body(&body, r#"{"name": "...", "aclPermissions": [...]}"#)?;
     let name = body
@@ -410,7 +409,7 @@ pub async fn update_group(
     State(app): State<Arc<App>>,
     _: Admin,
     Path(id): Path<i64>,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let body: GroupBody = parse_body(&body, "group fields")?;
     let group = group_by_id(&app, id).await?;
@@ -477,7 +476,7 @@ struct TokenBody {
 pub async fn create_token(
     State(app): State<Arc<App>>,
     SignedIn(user): SignedIn,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let body: TokenBody = parse_body(
         &body,

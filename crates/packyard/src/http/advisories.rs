@@ -13,9 +13,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::ApiError;
 use super::access::{Admin, MirrorReader, Reader};
 use super::admin::parse_body;
+use super::{ApiError, JsonBody};
 use crate::advisories::{self, AdvisoryError, NewAdvisory, RequestError};
 use crate::app::App;
 
@@ -65,7 +65,7 @@ pub async fn list(
 pub async fn create(
     State(app): State<Arc<App>>,
     Admin(admin): Admin,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let new: NewAdvisory = parse_body(
         &body,

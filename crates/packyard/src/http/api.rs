@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::access::{Admin, Maintainer, Reader, query_param};
-use super::{ApiError, Success};
+use super::{ApiError, JsonBody, Success};
 use crate::app::App;
 use crate::git_packages::{self, AddRequest, Credentials};
 use crate::jobs::JobView;
@@ -92,7 +92,7 @@ struct RepositorySpec {
 pub async fn create_package(
     State(app): State<Arc<App>>,
     Maintainer(maintainer): Maintainer,
-    body: axum::body::Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let request: CreatePackage = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
@@ -145,7 +145,7 @@ pub async fn approve_mirrored(
     State(app): State<Arc<App>>,
     Admin(admin): Admin,
     Path(alias): Path<String>,
-    body: axum::body::Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let mirror = app
         .mirrors

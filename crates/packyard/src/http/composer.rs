@@ -1,6 +1,6 @@
 //! The endpoints the Composer client uses (ARCHITECTURE.md, "One request's path").
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -136,8 +136,10 @@ pub async fn downloads(
     Ok(downloads_counted())
 }
 
-/// The `(package, version, installs)` of a notify-batch body, names lowercased, one
-/// entry per package and version however often the batch repeats it.
+/// The `(package, version, installs)` of a notify-batch body, names lowercased: one
+/// install per package and version however often the batch repeats it. Composer names
+/// each package it installed once per run, so a repeat is no second install; counting
+/// repeats would let any reader add thousands of installs with one request.
 pub fn download_batch(body: &[u8]) -> Result<Vec<(String, String, i64)>, ApiError> {
     let batch: DownloadBatch = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
@@ -149,15 +151,14 @@ pub fn download_batch(body: &[u8]) -> Result<Vec<(String, String, i64)>, ApiErro
             "at most {MAX_DOWNLOADS_PER_BATCH} downloads per batch"
         )));
     }
-    let mut tally: BTreeMap<(String, String), i64> = BTreeMap::new();
-    for download in batch.downloads {
-        *tally
-            .entry((download.name.to_ascii_lowercase(), download.version))
-            .or_default() += 1;
-    }
-    Ok(tally
+    let installed: BTreeSet<(String, String)> = batch
+        .downloads
         .into_iter()
-        .map(|((name, version), count)| (name, version, count))
+        .map(|download| (download.name.to_ascii_lowercase(), download.version))
+        .collect();
+    Ok(installed
+        .into_iter()
+        .map(|(name, version)| (name, version, 1))
         .collect())
 }
 

@@ -51,11 +51,13 @@ impl ApiError {
         Self::new(status, format!("{context}; see the server log"))
     }
 
+    /// `503`: a backend (the database, a store) failed. What it said stays in the log:
+    /// driver and store errors name hosts, users, tables and keys.
     pub fn unavailable(context: &str, error: impl std::fmt::Display) -> Self {
         tracing::warn!(%error, "{context}");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("{context}: {error}"),
+            format!("{context}; try again shortly (the reason is in the server log)"),
         )
     }
 }

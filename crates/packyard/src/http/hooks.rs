@@ -58,7 +58,10 @@ async fn receive(
     }
     let proof = signature(provider, &headers);
     if proof.is_none() {
+        // Vouched for by credentials alone, which a browser adds to another site's
+        // form too: only a JSON body, which no form can send (see `JsonBody`).
         Maintainer::require(caller)?;
+        super::json_body::require_json(&headers)?;
     }
     let body = axum::body::to_bytes(body, MAX_HOOK_BODY)
         .await

@@ -9,6 +9,7 @@ mod composer;
 mod connections;
 mod error;
 mod hooks;
+mod json_body;
 mod listing;
 mod mirror;
 mod observe;
@@ -29,7 +30,8 @@ pub use composer::base_url;
 pub use connections::HttpListeners;
 pub use error::ApiError;
 use hooks::Provider;
-pub use observe::ObservedRouter;
+use json_body::JsonBody;
+pub use observe::{ObservedRouter, is_https};
 pub use origin::is_cross_site;
 
 /// A JSON answer `{"status": "success", ...}` with the fields of `body`.
@@ -107,6 +109,17 @@ pub(crate) fn presigned_redirect(url: &str) -> axum::response::Response {
 /// for a caller nobody has checked. Other routes check credentials before the body.
 pub(crate) fn small_body() -> axum::extract::DefaultBodyLimit {
     axum::extract::DefaultBodyLimit::max(client_limits::ANONYMOUS_BODY_BYTES)
+}
+
+/// What `PACKYARD_METRICS_LISTEN` serves: `/metrics` without credentials, and the
+/// probes, for scrapers and kubelets inside the cluster. Nothing else is reachable there.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(observe::open_metrics))
+        .route("/healthz", get(observe::healthz))
+        .route("/readyz", get(observe::readyz))
+        .fallback(error::not_found)
+        .with_state(app)
 }
 
 /// Every route, served with `app`, the metrics and request logs around them.
@@ -208,8 +221,10 @@ pub fn router(app: Arc<App>) -> ObservedRouter {
     for template in routes.templates {
         templates.add(template);
     }
+    let public_url = app.settings.public_url.clone();
     ObservedRouter::new(
         routes.router.fallback(error::not_found).with_state(app),
         templates,
+        public_url.as_deref(),
     )
 }

@@ -25,7 +25,10 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use tracing::Span;
 
+use futures_util::future::Either;
+
 use super::ApiError;
+use super::origin::{is_cross_site, refuse_cross_site};
 use crate::app::App;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -55,21 +58,28 @@ impl RouteTemplates {
 pub struct ObservedRouter {
     router: Router,
     templates: Arc<RouteTemplates>,
+    /// `PACKYARD_PUBLIC_URL`: an `Origin` naming it is ours, and https there means
+    /// every answer carries `Strict-Transport-Security`.
+    public_url: Option<Arc<str>>,
 }
 
 impl ObservedRouter {
-    pub fn new(router: Router, templates: RouteTemplates) -> Self {
+    pub fn new(router: Router, templates: RouteTemplates, public_url: Option<&str>) -> Self {
         ObservedRouter {
             router,
             templates: Arc::new(templates),
+            public_url: public_url.map(Arc::from),
         }
     }
 }
 
+/// What the router answers, or the refusal of a cross-site write made without it.
+type Answer<F> = Either<F, std::future::Ready<Result<Response, std::convert::Infallible>>>;
+
 impl tower::Service<Request> for ObservedRouter {
     type Response = Response;
     type Error = std::convert::Infallible;
-    type Future = Observed<<Router as tower::Service<Request>>::Future>;
+    type Future = Observed<Answer<<Router as tower::Service<Request>>::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         tower::Service::<Request>::poll_ready(&mut self.router, cx)
@@ -93,9 +103,19 @@ impl tower::Service<Request> for ObservedRouter {
         } else {
             (given, Span::none(), None)
         };
-        let inner = {
+        let https = is_https(self.public_url.as_deref(), request.headers());
+        // Writes a page of another site made the browser send are refused here, for
+        // every route at once (forms and the JSON API alike), before any handler or
+        // body: see `super::origin`.
+        let writes = !matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        );
+        let inner = if writes && is_cross_site(self.public_url.as_deref(), request.headers()) {
+            Either::Right(std::future::ready(Ok(refuse_cross_site(request.headers()))))
+        } else {
             let _entered = span.enter();
-            self.router.call(request)
+            Either::Left(self.router.call(request))
         };
         Observed {
             inner,
@@ -104,6 +124,7 @@ impl tower::Service<Request> for ObservedRouter {
             route,
             method,
             id,
+            https,
         }
     }
 }
@@ -119,6 +140,7 @@ pin_project_lite::pin_project! {
         route: &'static str,
         method: Option<Method>,
         id: Option<HeaderValue>,
+        https: bool,
     }
 }
 
@@ -146,11 +168,40 @@ where
         if let Some(method) = this.method.take() {
             tracing::info!(target: "packyard::http", %method, route, status, duration_ms = seconds * 1000.0, "request");
         }
+        let headers = response.headers_mut();
         if let Some(id) = this.id.take() {
-            response.headers_mut().insert(REQUEST_ID.clone(), id);
+            headers.insert(REQUEST_ID.clone(), id);
+        }
+        // Every answer is what its Content-Type says: a browser must not run an archive
+        // or a JSON document as a page or a script.
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if *this.https {
+            headers.insert(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static(HSTS),
+            );
         }
         Poll::Ready(Ok(response))
     }
+}
+
+/// A year, for this host only: other hosts of the domain may still serve plain http.
+const HSTS: &str = "max-age=31536000";
+
+/// Whether the client reached us over https: the public URL says so, or without one,
+/// the proxy in front (`X-Forwarded-Proto`).
+pub fn is_https(public_url: Option<&str>, headers: &axum::http::HeaderMap) -> bool {
+    public_url.map_or_else(
+        || {
+            headers
+                .get("x-forwarded-proto")
+                .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"))
+        },
+        |url| url.starts_with("https://"),
+    )
 }
 
 /// Ids clients may choose: letters, digits, `.`, `_`, `-`, at most 64.
@@ -175,24 +226,42 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_str(&format!("{prefix}-{n:x}")).expect("hex is a valid header value")
 }
 
-/// `GET /metrics`: the Prometheus text format. With `PACKYARD_METRICS_TOKEN` set, only
-/// for `Authorization: Bearer <that token>`.
+/// `GET /metrics` on the public listener: the Prometheus text format, for
+/// `Authorization: Bearer <PACKYARD_METRICS_TOKEN>` or an admin's credentials, never
+/// for anonymous clients (mirror aliases, traffic per route and job counts are nobody
+/// else's business). `PACKYARD_METRICS_LISTEN` serves it without credentials on an
+/// address of its own ([`super::metrics_router`]).
 pub async fn metrics(
     State(app): State<Arc<App>>,
     headers: axum::http::HeaderMap,
+    caller: Result<super::access::Caller, ApiError>,
 ) -> Result<Response, ApiError> {
-    if let Some(expected) = &app.settings.metrics_token {
+    let by_token = app.settings.metrics_token.as_ref().is_some_and(|expected| {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .unwrap_or_default();
-        if !crate::auth::constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
-            return Err(ApiError::unauthorized(
-                "metrics need Authorization: Bearer with PACKYARD_METRICS_TOKEN",
-            ));
-        }
+        crate::auth::constant_time_eq(presented.as_bytes(), expected.as_bytes())
+    });
+    let by_admin = || {
+        caller
+            .ok()
+            .and_then(|caller| caller.0)
+            .is_some_and(|user| user.is_admin)
+    };
+    if !by_token && !by_admin() {
+        return Err(ApiError::unauthorized(
+            "metrics need Authorization: Bearer with PACKYARD_METRICS_TOKEN or an admin's \
+             credentials (or scrape the PACKYARD_METRICS_LISTEN address)",
+        ));
     }
+    open_metrics(State(app)).await
+}
+
+/// `GET /metrics` on `PACKYARD_METRICS_LISTEN`: no credentials, the address is the
+/// operator's to keep private.
+pub async fn open_metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let text = crate::metrics::metrics().render(&app.db).await?;
     Ok((
         [(

@@ -7,7 +7,10 @@
 //! `Origin` (on every POST). Clients that are not browsers — Composer, curl, CI, code
 //! hosts delivering webhooks — send neither, and are not affected.
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::ApiError;
 
 /// Whether the request was made by a page of another origin: `Sec-Fetch-Site` says
 /// `cross-site` or `same-site` (a sibling subdomain is another origin too), or `Origin`
@@ -36,6 +39,24 @@ pub fn is_cross_site(public_url: Option<&str>, headers: &HeaderMap) -> bool {
         .any(|ours| ours.eq_ignore_ascii_case(origin))
 }
 
+/// The answer to a refused cross-site write: the HTML error page for a browser that
+/// asks for one, JSON for everyone else (as for unknown routes).
+pub fn refuse_cross_site(headers: &HeaderMap) -> Response {
+    const WHY: &str = "This request came from another site's page; packyard accepts changes only from its own pages and from clients that are not browsers.";
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        crate::web::error_page(StatusCode::FORBIDDEN, "Not allowed", WHY)
+    } else {
+        ApiError::forbidden(
+            "cross-site request refused: a page of another site (Origin or Sec-Fetch-Site) cannot change anything here",
+        )
+        .into_response()
+    }
+}
+
 /// `host:port` of `scheme://host:port/...`; `None` for anything else (`null`).
 fn authority(url: &str) -> Option<&str> {
     let (_, rest) = url.split_once("://")?;
@@ -62,7 +83,10 @@ mod tests {
         for pairs in [
             vec![host, ("origin", "https://attacker.example")],
             vec![host, ("origin", "null")],
-            vec![host, ("origin", "http://repo.example:8080.attacker.example")],
+            vec![
+                host,
+                ("origin", "http://repo.example:8080.attacker.example"),
+            ],
             vec![host, ("origin", "http://repo.example")],
             vec![host, ("sec-fetch-site", "cross-site")],
             vec![host, ("sec-fetch-site", "same-site")],

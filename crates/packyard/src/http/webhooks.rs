@@ -6,15 +6,14 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::ApiError;
 use super::access::{Admin, query_param};
 use super::admin::parse_body;
+use super::{ApiError, JsonBody};
 use crate::app::App;
 use crate::webhooks::{self, DeliveryView, HookSpec, HookView, WebhookError};
 
@@ -31,7 +30,7 @@ pub async fn list(State(app): State<Arc<App>>, _admin: Admin) -> Result<Response
 pub async fn create(
     State(app): State<Arc<App>>,
     Admin(admin): Admin,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let spec: HookSpec = parse_body(
         &body,

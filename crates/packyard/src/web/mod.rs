@@ -21,7 +21,7 @@ mod session;
 use axum::routing::{get, post};
 
 pub use catalogue::Catalogues;
-pub use error::not_found_page;
+pub use error::{error_page, not_found_page};
 
 /// The web UI's routes.
 pub fn routes() -> crate::http::Routes {

@@ -45,14 +45,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Whether the client reached us over https (so cookies get `Secure`).
 pub fn is_https(app: &App, headers: &HeaderMap) -> bool {
-    app.settings.public_url.as_deref().map_or_else(
-        || {
-            headers
-                .get("x-forwarded-proto")
-                .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"))
-        },
-        |url| url.starts_with("https://"),
-    )
+    crate::http::is_https(app.settings.public_url.as_deref(), headers)
 }
 
 /// A `Set-Cookie` value; `max_age` `None` deletes the cookie.

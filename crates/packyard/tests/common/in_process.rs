@@ -57,7 +57,8 @@ impl InProcess {
         }
     }
 
-    /// `method path` on the host `repo.test` with `body` and, when given, this
+    /// `method path` on the host `repo.test` with `body` (sent as JSON, as API
+    /// clients do; routes that read forms ignore the type) and, when given, this
     /// `Authorization` header.
     pub async fn send(
         &self,
@@ -69,7 +70,8 @@ impl InProcess {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header(header::HOST, "repo.test");
+            .header(header::HOST, "repo.test")
+            .header(header::CONTENT_TYPE, "application/json");
         if let Some(authorization) = authorization {
             request = request.header(header::AUTHORIZATION, authorization);
         }
