@@ -254,7 +254,7 @@ fn webhooks_check_signatures_and_repositories() {
         &server.url(&format!(
             "/api/update-package?username=admin&apiToken={admin}"
         )),
-        &[],
+        &[("Content-Type", "application/json")],
         json!({"repository": {"url": "https://git.example.com/nobody/nothing.git"}})
             .to_string()
             .as_bytes(),

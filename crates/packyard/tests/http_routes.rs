@@ -1106,3 +1106,78 @@ async fn database_errors_are_not_echoed_to_clients() {
         assert!(!text.to_lowercase().contains(leaked), "{leaked}: {text}");
     }
 }
+
+/// The attack: someone who can write to the database but does not know
+/// `PACKYARD_SECRET` copies the sealed push-webhook secret of a package whose secret
+/// they know (their own) into another package's row, to trigger that package's
+/// re-scans with hooks they sign. Sealed values are bound to their row: the copy does
+/// not open there, so the hook is refused like any wrong signature.
+#[tokio::test]
+async fn a_sealed_secret_copied_into_another_row_does_not_open_there() {
+    use hmac::{Hmac, Mac};
+    testkit::needs!(Git);
+    let app = TestApp::start(&[("PACKYARD_SECRET", "routes test secret")]).await;
+    let mut repositories = Vec::new();
+    for (name, secret) in [
+        ("acme/mine", "mine-0123456789"),
+        ("acme/victim", "victim-0123456789"),
+    ] {
+        let repo = GitRepo::new();
+        repo.write("composer.json", &json!({"name": name}).to_string());
+        repo.commit("first");
+        repo.git(&["tag", "1.0.0"]);
+        git_packages::add(
+            &app.app,
+            AddRequest {
+                url: repo.url(),
+                allow_local: true,
+                webhook_secret: Some(secret.to_owned()),
+                ..AddRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+        repositories.push(repo);
+    }
+    let hook = |repo: &GitRepo, secret: &str| {
+        let body = json!({"repository": {"clone_url": repo.url()}}).to_string();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        Request::post("/api/github")
+            .header(header::HOST, "repo.test")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-github-event", "push")
+            .header("x-hub-signature-256", signature)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let victim = &repositories[1];
+    assert_eq!(
+        app.call(hook(victim, "victim-0123456789")).await.status,
+        StatusCode::ACCEPTED
+    );
+    let database = app.data.path().join("packyard.db");
+    let copied = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
+             c.execute(\"UPDATE packages SET webhook_secret = (SELECT webhook_secret FROM packages WHERE name = 'acme/mine') WHERE name = 'acme/victim'\"); c.commit()",
+        ])
+        .arg(&database)
+        .output()
+        .expect("python3 runs");
+    assert!(copied.status.success(), "{copied:?}");
+    let forged = app.call(hook(victim, "mine-0123456789")).await;
+    forged.assert_error(
+        StatusCode::UNAUTHORIZED,
+        "a hook signed with the copied secret",
+    );
+    // The package the secret belongs to still takes it.
+    assert_eq!(
+        app.call(hook(&repositories[0], "mine-0123456789"))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+}

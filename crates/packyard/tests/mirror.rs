@@ -473,7 +473,10 @@ fn strict_mirrors_serve_only_approved_packages() {
     assert_eq!(fetch(&server, &token, "/p2/psr/log.json").status, 200);
     let by_api = post(
         &server.url(&format!("/api/mirrors/{ALIAS}/approve")),
-        &[("Authorization", &basic("admin", &token))],
+        &[
+            ("Authorization", &basic("admin", &token)),
+            ("Content-Type", "application/json"),
+        ],
         br#"{"packages":["monolog/monolog"]}"#,
     );
     assert_eq!(by_api.status, 200, "{}", by_api.text());

@@ -519,8 +519,7 @@ async fn mirror_approve(settings: Settings, alias: &str, names: &[String]) -> an
     Ok(())
 }
 
-/// One line per mirror (alias, URL, flags), each followed by the packages whose stored
-/// documents its upstream no longer has.
+/// Reseals every stored secret under the current `PACKYARD_SECRET`, bound to its row.
 async fn rotate_secrets(settings: Settings, old: &str) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let current = app.secrets()?;
@@ -533,6 +532,8 @@ async fn rotate_secrets(settings: Settings, old: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One line per mirror (alias, URL, flags), each followed by the packages whose stored
+/// documents its upstream no longer has.
 async fn mirror_list(settings: Settings) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let mut failures = 0;

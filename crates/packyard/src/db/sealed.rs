@@ -5,6 +5,7 @@
 use sqlx::Row;
 
 use super::Db;
+use crate::secrets::SealedFor;
 
 /// One stored secret: where it is and what is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,9 +13,31 @@ pub struct SealedValue {
     pub column: SealedColumn,
     /// The row's id.
     pub id: i64,
-    /// For messages: `package acme/lib credentials`, `webhook ci`.
-    pub place: String,
+    /// The name of the package or webhook the row is.
+    pub name: String,
     pub value: String,
+}
+
+impl SealedValue {
+    /// What the value is sealed for (see `secrets::SealedFor`).
+    pub fn owner(&self) -> SealedFor<'_> {
+        match self.column {
+            SealedColumn::PackageCredentials => SealedFor::PackageCredentials(&self.name),
+            SealedColumn::PackageWebhookSecret => SealedFor::PackageWebhookSecret(&self.name),
+            SealedColumn::WebhookSecret => SealedFor::Webhook(&self.name),
+        }
+    }
+
+    /// For messages: `package acme/lib credentials`, `webhook ci`.
+    pub fn place(&self) -> String {
+        match self.column {
+            SealedColumn::PackageCredentials => format!("package {} credentials", self.name),
+            SealedColumn::PackageWebhookSecret => {
+                format!("package {} webhook secret", self.name)
+            }
+            SealedColumn::WebhookSecret => format!("webhook {}", self.name),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,23 +74,15 @@ impl Db {
         for row in packages {
             let id: i64 = row.try_get("id")?;
             let name: String = row.try_get("name")?;
-            for (column, field, what) in [
-                (
-                    SealedColumn::PackageCredentials,
-                    "credentials",
-                    "credentials",
-                ),
-                (
-                    SealedColumn::PackageWebhookSecret,
-                    "webhook_secret",
-                    "webhook secret",
-                ),
+            for (column, field) in [
+                (SealedColumn::PackageCredentials, "credentials"),
+                (SealedColumn::PackageWebhookSecret, "webhook_secret"),
             ] {
                 if let Some(value) = row.try_get::<Option<String>, _>(field)? {
                     values.push(SealedValue {
                         column,
                         id,
-                        place: format!("package {name} {what}"),
+                        name: name.clone(),
                         value,
                     });
                 }
@@ -77,11 +92,10 @@ impl Db {
             .fetch_all(self.pool())
             .await?;
         for row in hooks {
-            let name: String = row.try_get("name")?;
             values.push(SealedValue {
                 column: SealedColumn::WebhookSecret,
                 id: row.try_get("id")?,
-                place: format!("webhook {name}"),
+                name: row.try_get("name")?,
                 value: row.try_get("secret")?,
             });
         }

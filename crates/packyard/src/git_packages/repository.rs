@@ -12,6 +12,7 @@ use crate::app::App;
 use crate::db::VcsPackage;
 use crate::outbound::NetworkPolicy;
 use crate::repository_url;
+use crate::secrets::SealedFor;
 
 /// How to reach a private repository; stored sealed with `PACKYARD_SECRET`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,10 +26,12 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// Sealed for the database.
-    pub fn seal(&self, app: &App) -> Result<String, GitPackageError> {
+    /// Sealed for the database, as `package`'s.
+    pub fn seal(&self, app: &App, package: &str) -> Result<String, GitPackageError> {
         let plain = serde_json::to_vec(self).expect("credentials serialize");
-        Ok(app.secrets()?.seal(&plain))
+        Ok(app
+            .secrets()?
+            .seal(&plain, SealedFor::PackageCredentials(package)))
     }
 
     /// The credentials stored for `package`, if any.
@@ -36,7 +39,9 @@ impl Credentials {
         let Some(sealed) = &package.credentials else {
             return Ok(None);
         };
-        let plain = app.secrets()?.open(sealed)?;
+        let plain = app
+            .secrets()?
+            .open(sealed, SealedFor::PackageCredentials(&package.name))?;
         serde_json::from_slice(&plain).map(Some).map_err(|source| {
             GitPackageError::UnreadableCredentials {
                 package: package.name.clone(),

@@ -16,6 +16,7 @@ use crate::db::{
 };
 use crate::redact;
 use crate::repository_url;
+use crate::secrets::SealedFor;
 use crate::webhooks::{self, Event, Occurrence};
 
 #[derive(Debug, Clone, Default)]
@@ -78,15 +79,13 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPacka
         })
     });
     let url = redact::public(given);
-    let sealed = match &credentials {
-        Some(credentials) => Some(credentials.seal(app)?),
-        None => None,
-    };
     // The push webhook's secret is a credential too: sealed like the others.
-    let webhook_secret = match request.webhook_secret.filter(|s| !s.is_empty()) {
-        Some(secret) => Some(app.secrets()?.seal(secret.as_bytes())),
-        None => None,
-    };
+    let webhook_secret = request.webhook_secret.filter(|s| !s.is_empty());
+    // They are sealed for the package, whose name the scan finds; without
+    // PACKYARD_SECRET they could not be stored at all, which is said before scanning.
+    if credentials.is_some() || webhook_secret.is_some() {
+        app.secrets()?;
+    }
     let repository = Repository::new(app, &url, credentials.as_ref())?;
     let outcome = scan_repository(&repository, None, None).await?;
     let ScanOutcome::Scanned {
@@ -104,6 +103,17 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPacka
         return Err(name_taken(app, &existing.name, &existing.kind).await);
     }
     let found = Found::new(&package, &url, fingerprint, &versions, &skipped);
+    let sealed = match &credentials {
+        Some(credentials) => Some(credentials.seal(app, &package)?),
+        None => None,
+    };
+    let webhook_secret = match webhook_secret {
+        Some(secret) => Some(
+            app.secrets()?
+                .seal(secret.as_bytes(), SealedFor::PackageWebhookSecret(&package)),
+        ),
+        None => None,
+    };
     let new_package = NewVcsPackage {
         name: package.clone(),
         repository_url: url.clone(),

@@ -211,7 +211,8 @@ fn webhook_secrets(app: &App, packages: &[VcsPackage]) -> Vec<Option<String>> {
             if !crate::secrets::is_sealed(stored) {
                 return Some(stored.to_owned());
             }
-            match app.secrets().and_then(|secrets| secrets.open(stored)) {
+            let owner = crate::secrets::SealedFor::PackageWebhookSecret(&package.name);
+            match app.secrets().and_then(|secrets| secrets.open(stored, owner)) {
                 Ok(plain) => Some(String::from_utf8_lossy(&plain).into_owned()),
                 Err(error) => {
                     tracing::warn!(%error, package = %package.name, "the webhook secret cannot be opened");

@@ -174,7 +174,9 @@ impl BackgroundJob for DeliverWebhook {
             // The hook was removed (its deliveries with it) or the delivery pruned.
             return Ok(Delivered { status: None });
         };
-        let secret = app.secrets()?.open(&hook.secret)?;
+        let secret = app
+            .secrets()?
+            .open(&hook.secret, crate::secrets::SealedFor::Webhook(&hook.name))?;
         let signed = signature(&secret, delivery.payload.as_bytes());
         let headers = [
             ("X-Packyard-Event", delivery.event.as_str()),
