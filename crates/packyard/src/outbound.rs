@@ -132,6 +132,8 @@ pub enum Refused {
     Malformed(String),
     #[error("{0} has no address")]
     NoAddress(String),
+    #[error("{0}: the outbound network policy cannot tell where this connects")]
+    Unjudgeable(String),
     #[error("{host}: {refused}")]
     Host { host: String, refused: Box<Refused> },
 }

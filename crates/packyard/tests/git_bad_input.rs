@@ -158,6 +158,73 @@ fn bad_repositories_are_refused_with_reasons() {
     );
 }
 
+/// Security issue 23: a remote whose host the network policy cannot read (an IPv6 zone
+/// id, a name the URL parser refuses but git resolves by itself) is refused when the
+/// package is added, before any connection or lookup, so it cannot reach loopback,
+/// link-local or a port scan's answer past the policy.
+#[test]
+fn remotes_the_network_policy_cannot_judge_are_refused_before_any_connection() {
+    testkit::needs!(Git);
+    let server = Server::start_with(&[("PACKYARD_ALLOW_NETWORKS", "")]);
+    let admin = server.add_user("admin", true);
+    // A loopback listener the policy refuses: any connection to it is the attack.
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let closed = {
+        let probe = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    for (url, part) in [
+        (
+            format!("http://[::ffff:127.0.0.2%25lo]:{port}/acme/lib.git"),
+            "zone id",
+        ),
+        (
+            format!("http://bot:s3cret@[::ffff:127.0.0.2%25lo]:{port}/acme/lib.git"),
+            "zone id",
+        ),
+        (
+            format!("ssh://git@[::ffff:127.0.0.2%25lo]:{port}/acme/lib.git"),
+            "zone id",
+        ),
+        // A closed port answers "Failed to connect" on the old code: a port scan.
+        (
+            format!("http://[::ffff:127.0.0.2%25lo]:{closed}/acme/lib.git"),
+            "zone id",
+        ),
+        ("http://[fe80::1%25lo]/acme/lib.git".to_owned(), "zone id"),
+        // An invalid punycode label: git would resolve it itself, past the policy.
+        (
+            format!("http://xn--a.example:{port}/acme/lib.git"),
+            "network policy",
+        ),
+        (
+            format!("http://b\u{fc}cher.example:{port}/acme/lib.git"),
+            "network policy",
+        ),
+    ] {
+        let refused = create_package(&server, "admin", &admin, &json!({"url": url}));
+        expect_error(&refused, 400, part);
+        assert!(!refused.text().contains("s3cret"), "{}", refused.text());
+    }
+    assert!(
+        listener.accept().is_err(),
+        "a remote the policy could not judge was contacted"
+    );
+    assert!(!has_mirror(&server), "something was cloned");
+    let packages = get(
+        &server.url("/api/packages"),
+        &[("Authorization", &basic("admin", &admin))],
+    );
+    assert_eq!(packages.status, 200, "{}", packages.text());
+    assert!(
+        !packages.text().contains("acme/lib"),
+        "nothing is imported: {}",
+        packages.text()
+    );
+}
+
 /// Composer publishes every tag under the default branch's name (so a renamed package
 /// keeps its old tags): a tag claiming another name cannot take that name over, and the
 /// scan report says what happened.

@@ -592,7 +592,15 @@ impl Mirror {
         args: &[&str],
     ) -> Result<Command, GitError> {
         let mut config = Vec::new();
-        if let Some(endpoint) = repository_url::endpoint(&self.url) {
+        let endpoint = repository_url::endpoint(&self.url);
+        // What the policy cannot judge does not reach git (validation refuses such URLs;
+        // this holds for any stored before it did).
+        if endpoint.is_none() && !repository_url::is_local(&self.url) {
+            return Err(GitError::Refused(crate::outbound::Refused::Unjudgeable(
+                crate::redact::redacted(&self.url),
+            )));
+        }
+        if let Some(endpoint) = endpoint {
             let addresses = self
                 .policy
                 .allowed_addresses(&endpoint.host, endpoint.port)
@@ -1136,9 +1144,24 @@ mod tests {
         let url = format!("ext::sh -c touch% {}", marker.display());
         let mirror = Mirror::new(&url, &scratch, &GitAuth::default());
         let error = mirror.remote_listing().await.unwrap_err();
+        // Refused before git runs, as a remote the network policy cannot judge;
+        // GIT_ALLOW_PROTOCOL would refuse it again in git.
         assert!(
-            error.to_string().contains("transport 'ext' not allowed"),
-            "{error}"
+            matches!(
+                error,
+                GitError::Refused(crate::outbound::Refused::Unjudgeable(_))
+            ),
+            "{error:?}"
+        );
+        assert!(!marker.exists(), "the ext:: command ran");
+        let command = git_command(None, &[], NETWORK_PROTOCOLS)
+            .args(["ls-remote", &url])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&command.stderr).contains("transport 'ext' not allowed"),
+            "{command:?}"
         );
         assert!(!marker.exists(), "the ext:: command ran");
     }
@@ -1161,6 +1184,23 @@ mod tests {
             assert!(
                 error.to_string().contains("PACKYARD_ALLOW_NETWORKS"),
                 "{url}: {error}"
+            );
+        }
+        // Remotes whose host the policy cannot read (stored before validation refused
+        // them) are refused rather than left to git.
+        for url in [
+            format!("http://[::ffff:127.0.0.1%25lo]:{port}/x.git"),
+            format!("ssh://git@[::ffff:127.0.0.1%25lo]:{port}/x"),
+            "http://xn--a.example/x.git".to_owned(),
+        ] {
+            let mirror = Mirror::new(&url, Path::new("/nonexistent/m"), &GitAuth::default());
+            let error = mirror.remote_listing().await.unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    GitError::Refused(crate::outbound::Refused::Unjudgeable(_))
+                ),
+                "{url}: {error:?}"
             );
         }
         assert!(listener.accept().is_err(), "nothing connected");
