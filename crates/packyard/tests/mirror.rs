@@ -431,6 +431,51 @@ fn private_package_names_are_never_proxied_nor_shown_through_a_public_mirror() {
     assert_eq!(p2(&server, "admin", &token, "acme/lib").status, 200);
 }
 
+/// Security issue 23: credentials written into a mirror's URL are its `http_basic`
+/// (sent to the upstream), and no answer to a mirror client names the upstream's URL or
+/// its password, be it a 404 or a 502 with the upstream down.
+#[test]
+fn a_credentialed_upstream_url_reaches_no_mirror_client() {
+    let mut upstream = upstream();
+    upstream.require_basic_auth(Some(("bot", "s3cret")));
+    let address = format!("127.0.0.1:{}", upstream.port());
+    let url = format!("http://bot:s3cret@{address}");
+    let (server, _token, _config) =
+        mirror_server(&upstream, &json!({"url": url, "public_access": true}));
+    let anonymous = |path: &str| get(&server.url(&format!("/mirror/{ALIAS}{path}")), &[]);
+    let leaks = |reply: &Reply| {
+        let text = format!("{:?} {}", reply.headers, reply.text());
+        text.contains("s3cret") || text.contains(&address) || text.contains("bot:")
+    };
+
+    // The credentials reach the upstream: the mirror works.
+    let found = anonymous("/p2/psr/log.json");
+    assert_eq!(found.status, 200, "{}", found.text());
+    let reference = found.json()["packages"]["psr/log"][0]["dist"]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let version = found.json()["packages"]["psr/log"][0]["version_normalized"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let missing = anonymous("/p2/acme/nothere.json");
+    assert_eq!(missing.status, 404, "{}", missing.text());
+    assert!(!leaks(&missing), "{}", missing.text());
+
+    upstream.stop();
+    let down = anonymous("/p2/acme/other.json");
+    assert_eq!(down.status, 502, "{}", down.text());
+    assert!(!leaks(&down), "{}", down.text());
+    let archive = anonymous(&format!("/zipball/psr/log/{version}/{reference}.zip"));
+    assert_eq!(archive.status, 502, "{}", archive.text());
+    assert!(!leaks(&archive), "{}", archive.text());
+    // The log says what happened, without the password.
+    assert!(server.log().contains(&address), "{}", server.log());
+    assert!(!server.log().contains("s3cret"), "{}", server.log());
+}
+
 #[test]
 fn available_packages_restrict_what_is_proxied() {
     let upstream = upstream();

@@ -34,8 +34,9 @@ pub enum Fetched {
     NotFound,
 }
 
+/// Its text (for logs and the admins' pages) names the URL without its password.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("upstream {url}: {reason}")]
+#[error("upstream {}: {reason}", crate::redact::redacted(url))]
 pub struct UpstreamError {
     pub url: String,
     pub reason: String,
@@ -364,7 +365,11 @@ fn describe(error: &reqwest::Error) -> String {
         text.push_str(&inner.to_string());
         source = inner.source();
     }
-    text
+    // reqwest names the URL, password included.
+    match error.url() {
+        Some(url) => crate::redact::hide_password_of(url.as_str(), &text),
+        None => text,
+    }
 }
 
 #[cfg(test)]
