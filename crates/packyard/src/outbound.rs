@@ -3,9 +3,13 @@
 //! before git runs; for http(s) git is then pinned to the checked addresses) and
 //! mirror upstreams with the dist URLs their metadata names.
 //!
-//! By default loopback, link-local (where cloud metadata endpoints live), unspecified
-//! and multicast addresses are refused, and everything else — private ranges
-//! included, where internal git servers and receivers live — is allowed. Operators
+//! By default loopback, link-local (where most cloud metadata endpoints live), the
+//! other known metadata and platform services ([`METADATA_SERVICES`]), unspecified and
+//! multicast addresses are refused, and everything else — private ranges included,
+//! where internal git servers and receivers live — is allowed. An IPv6 address that
+//! reaches an IPv4 host (IPv4-mapped, IPv4-compatible, NAT64, 6to4) is judged by the
+//! IPv4 address it carries as well, so `[64:ff9b::a9fe:a9fe]` is not a way around
+//! 169.254.0.0/16. Operators
 //! widen or tighten that with CIDR lists, `PACKYARD_ALLOW_NETWORKS` and
 //! `PACKYARD_DENY_NETWORKS`; the most specific network that contains an address
 //! decides, an operator's list before a default of the same size, a deny before an
@@ -113,6 +117,50 @@ const REFUSED_BY_DEFAULT: [Network; 8] = [
 /// IPv6 multicast, kept apart to keep the table above readable.
 const IPV6_MULTICAST: Network = Network::v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8);
 
+/// Cloud metadata and platform services outside link-local, refused unless an operator
+/// allows them: what answers there hands out instance credentials or configures the
+/// host, and no webhook receiver, git server or Composer repository lives there.
+/// (AWS, GCP, Azure, Oracle, OpenStack, DigitalOcean, Hetzner and Tencent serve
+/// theirs on 169.254.0.0/16, refused above.)
+pub const METADATA_SERVICES: [Network; 4] = [
+    // AWS's instance metadata service over IPv6 (Nitro instances).
+    Network::v6([0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254], 128),
+    // GCP's metadata server over IPv6.
+    Network::v6([0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254], 128),
+    // Alibaba Cloud's metadata service.
+    Network::v4([100, 100, 100, 200], 32),
+    // Azure's WireServer (VM agent, extensions, health probes).
+    Network::v4([168, 63, 129, 16], 32),
+];
+
+/// The IPv4 hosts an IPv6 address reaches through a translation it names: NAT64's
+/// well-known prefix (RFC 6052) and its local-use range (RFC 8215, whose prefix length
+/// the operator chooses, so every position RFC 6052 allows is read), 6to4 (RFC 3056)
+/// and the deprecated IPv4-compatible form. IPv4-mapped addresses are the IPv4 host
+/// itself and are judged as such in [`NetworkPolicy::check`].
+fn embedded_ipv4(address: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let o = address.octets();
+    let s = address.segments();
+    let v4 = |a: u8, b: u8, c: u8, d: u8| Ipv4Addr::new(a, b, c, d);
+    let last = v4(o[12], o[13], o[14], o[15]);
+    match s {
+        // 64:ff9b::/96
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => vec![last],
+        // 64:ff9b:1::/48, with a prefix of /48, /56, /64 or /96 (octet 8 is zero).
+        [0x64, 0xff9b, 1, ..] => vec![
+            v4(o[6], o[7], o[9], o[10]),
+            v4(o[7], o[9], o[10], o[11]),
+            v4(o[9], o[10], o[11], o[12]),
+            last,
+        ],
+        // 2002::/16: 2002:AABB:CCDD::/48 is the 6to4 site of AA.BB.CC.DD.
+        [0x2002, ..] => vec![v4(o[2], o[3], o[4], o[5])],
+        // ::/96, IPv4-compatible (`::a.b.c.d`).
+        [0, 0, 0, 0, 0, 0, _, _] => vec![last],
+        _ => Vec::new(),
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkPolicy {
     allow: Vec<Network>,
@@ -126,6 +174,14 @@ pub enum Refused {
         "{address} is in {network}, which outgoing connections may not reach (allow it with PACKYARD_ALLOW_NETWORKS)"
     )]
     Address { address: IpAddr, network: Network },
+    #[error(
+        "{address} reaches {embedded}, which is in {network}, which outgoing connections may not reach (allow it with PACKYARD_ALLOW_NETWORKS)"
+    )]
+    Translated {
+        address: Ipv6Addr,
+        embedded: Ipv4Addr,
+        network: Network,
+    },
     #[error("{0} is not an http or https URL")]
     Scheme(String),
     #[error("{0} is not a URL")]
@@ -163,13 +219,30 @@ impl NetworkPolicy {
         })
     }
 
-    /// Whether connections to `address` are allowed.
+    /// Whether connections to `address` are allowed. An IPv6 address that reaches an
+    /// IPv4 host through a translation is allowed only when that host is too.
     pub fn check(&self, address: IpAddr) -> Result<(), Refused> {
         // An IPv4-mapped IPv6 address reaches the IPv4 host: judge it as that host.
         let address = match address {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
             IpAddr::V4(_) => address,
         };
+        if let IpAddr::V6(v6) = address {
+            for embedded in embedded_ipv4(v6) {
+                if let Err(Refused::Address { network, .. }) = self.decide(IpAddr::V4(embedded)) {
+                    return Err(Refused::Translated {
+                        address: v6,
+                        embedded,
+                        network,
+                    });
+                }
+            }
+        }
+        self.decide(address)
+    }
+
+    /// The decision of the lists about `address` itself.
+    fn decide(&self, address: IpAddr) -> Result<(), Refused> {
         // (prefix, rank, allowed): longer prefixes first, then operator lists before
         // defaults, then deny before allow.
         let mut decision: Option<(u8, u8, bool, Network)> = None;
@@ -184,7 +257,11 @@ impl NetworkPolicy {
                 decision = Some((network.prefix, rank, allowed, *network));
             }
         };
-        for network in REFUSED_BY_DEFAULT.iter().chain([&IPV6_MULTICAST]) {
+        for network in REFUSED_BY_DEFAULT
+            .iter()
+            .chain([&IPV6_MULTICAST])
+            .chain(&METADATA_SERVICES)
+        {
             consider(network, 0, false);
         }
         for network in &self.allow {
@@ -329,6 +406,62 @@ mod tests {
             .unwrap_err();
         assert!(refusal.to_string().contains("169.254.0.0/16"), "{refusal}");
         assert!(refusal.to_string().contains("PACKYARD_ALLOW_NETWORKS"));
+    }
+
+    #[test]
+    fn metadata_services_are_refused_however_they_are_reached() {
+        let default = NetworkPolicy::default();
+        for refused in [
+            // Known metadata and platform services.
+            "fd00:ec2::254",
+            "fd20:ce::254",
+            "100.100.100.200",
+            "168.63.129.16",
+            // 169.254.169.254 through NAT64, its local-use range at each prefix
+            // length, IPv4-compatible, 6to4 and IPv4-mapped addresses.
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b:1:a9fe:a9:fe00::",
+            "64:ff9b:1:a9:fe:a9fe::",
+            "64:ff9b:1::a9:fea9:fe00:0",
+            "64:ff9b:1::a9fe:a9fe",
+            "::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "::ffff:a9fe:a9fe",
+            // Loopback the same ways.
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "::127.0.0.1",
+            "2002:6464:64c8::1",
+        ] {
+            assert!(!allowed(&default, refused), "{refused}");
+        }
+        for fine in [
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "100.100.100.201",
+            "100.64.0.1",
+            "2600:1f18::1",
+        ] {
+            assert!(allowed(&default, fine), "{fine}");
+        }
+        let refusal = default
+            .check("64:ff9b::a9fe:a9fe".parse().unwrap())
+            .unwrap_err();
+        assert_eq!(
+            refusal.to_string(),
+            "64:ff9b::a9fe:a9fe reaches 169.254.169.254, which is in 169.254.0.0/16, which \
+             outgoing connections may not reach (allow it with PACKYARD_ALLOW_NETWORKS)"
+        );
+        // Allowing the IPv4 host allows its translations; denying an IPv6 range still
+        // denies the translations in it.
+        let tests = policy("127.0.0.0/8", "2002::/16");
+        assert!(allowed(&tests, "64:ff9b::7f00:1"));
+        assert!(!allowed(&tests, "2002:7f00:1::"));
+        let aws = policy("fd00:ec2::254", "");
+        assert!(allowed(&aws, "fd00:ec2::254"));
+        assert!(default.check_url("http://[::a9fe:a9fe]/latest").is_err());
+        assert!(default.check_url("http://100.100.100.200/latest").is_err());
     }
 
     #[test]

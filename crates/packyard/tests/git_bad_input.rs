@@ -137,6 +137,15 @@ fn bad_repositories_are_refused_with_reasons() {
         format!("ssh://git@127.0.0.1:{port}/acme/lib.git"),
         format!("git://[::1]:{port}/acme/lib.git"),
         "http://169.254.169.254/latest/meta-data/iam/".to_owned(),
+        // Metadata services, and loopback or link-local through a translation
+        // (security issue 23).
+        "http://[fd00:ec2::254]/latest/meta-data/".to_owned(),
+        "http://100.100.100.200/latest/meta-data/".to_owned(),
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/".to_owned(),
+        "http://[::a9fe:a9fe]/latest/meta-data/".to_owned(),
+        "http://[2002:a9fe:a9fe::1]/latest/meta-data/".to_owned(),
+        format!("http://[64:ff9b::7f00:1]:{port}/acme/lib.git"),
+        format!("ssh://git@[::127.0.0.1]:{port}/acme/lib.git"),
     ] {
         expect_error(
             &create_package(&locked_down, "admin", &admin, &json!({"url": url})),

@@ -357,6 +357,38 @@ fn dist_urls_and_their_redirects_go_through_the_network_policy() {
         json!({"dist": {"url": redirect_url}}),
         &[("a.php", "<?php\n")],
     );
+    // Metadata services, and the internal service through NAT64 (security issue 23).
+    let internal_port = internal.local_addr().unwrap().port();
+    let translated = [
+        (
+            "acme/nat64",
+            format!("http://[64:ff9b::7f00:2]:{internal_port}/secret.zip"),
+            "reaches 127.0.0.2",
+        ),
+        (
+            "acme/aws",
+            "http://[fd00:ec2::254]/latest/meta-data/".to_owned(),
+            "fd00:ec2::254/128",
+        ),
+        (
+            "acme/alibaba",
+            "http://100.100.100.200/latest/meta-data/".to_owned(),
+            "100.100.100.200/32",
+        ),
+        (
+            "acme/sixtofour",
+            "http://[2002:a9fe:a9fe::1]/latest/meta-data/".to_owned(),
+            "reaches 169.254.169.254",
+        ),
+    ];
+    for (package, url, _) in &translated {
+        repo.package(
+            package,
+            "1.0.0",
+            json!({"dist": {"url": url}}),
+            &[("a.php", "<?php\n")],
+        );
+    }
     let upstream = repo.serve();
     let dir = TempDir::new("mirror-config");
     let server = Server::start_with(&[
@@ -364,7 +396,10 @@ fn dist_urls_and_their_redirects_go_through_the_network_policy() {
         ("PACKYARD_ALLOW_NETWORKS", "127.0.0.1/32"),
     ]);
     let token = server.add_user("admin", true);
-    for package in ["acme/inside", "acme/bounced"] {
+    let packages = ["acme/inside", "acme/bounced"]
+        .into_iter()
+        .chain(translated.iter().map(|(package, _, _)| *package));
+    for package in packages {
         let p2 = fetch(&server, &token, &format!("/p2/{package}.json"));
         assert_eq!(p2.status, 200, "{}", p2.text());
         let reference = p2.json()["packages"][package][0]["dist"]["reference"]
@@ -388,6 +423,11 @@ fn dist_urls_and_their_redirects_go_through_the_network_policy() {
         "the refused address was contacted"
     );
     assert!(files_under(&server.data.path().join("mirror-dist")).is_empty());
+    // Each was refused by the policy, not by a failed connection.
+    let log = server.log();
+    for (package, _, refusal) in translated {
+        assert!(log.contains(refusal), "{package}: {log}");
+    }
 }
 
 #[test]

@@ -235,6 +235,55 @@ fn hooks_are_managed_by_admins_and_kept_off_loopback_unless_allowed() {
         &hook("http://169.254.169.254/latest/meta-data/"),
     );
     assert_eq!(metadata.status, 400, "{}", metadata.text());
+    // Metadata services outside 169.254.0.0/16, and 169.254.169.254 (or loopback)
+    // reached through NAT64, 6to4 or an IPv4-compatible address (security issue 23).
+    for (url, network) in [
+        (
+            "http://[fd00:ec2::254]/latest/meta-data/",
+            "fd00:ec2::254/128",
+        ),
+        (
+            "http://[fd20:ce::254]/computeMetadata/v1/",
+            "fd20:ce::254/128",
+        ),
+        (
+            "http://100.100.100.200/latest/meta-data/",
+            "100.100.100.200/32",
+        ),
+        (
+            "http://168.63.129.16/machine?comp=goalstate",
+            "168.63.129.16/32",
+        ),
+        (
+            "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+            "169.254.0.0/16",
+        ),
+        (
+            "http://[64:ff9b:1:a9fe:a9:fe00::]/latest/meta-data/",
+            "169.254.0.0/16",
+        ),
+        ("http://[::a9fe:a9fe]/latest/meta-data/", "169.254.0.0/16"),
+        (
+            "http://[2002:a9fe:a9fe::1]/latest/meta-data/",
+            "169.254.0.0/16",
+        ),
+        (
+            "http://[::ffff:a9fe:a9fe]/latest/meta-data/",
+            "169.254.0.0/16",
+        ),
+        (
+            &hooks.url("/").replace("127.0.0.1", "[64:ff9b::7f00:1]"),
+            "127.0.0.0/8",
+        ),
+    ] {
+        let refused = post_json(&server, "admin", &admin, "/api/webhooks", &hook(url));
+        assert_eq!(refused.status, 400, "{url}: {}", refused.text());
+        assert!(
+            refused.text().contains(network),
+            "{url}: {}",
+            refused.text()
+        );
+    }
 
     // A name is checked after it resolves, at every attempt: `localhost` is accepted
     // as a URL, and no attempt reaches the receiver.
