@@ -20,6 +20,12 @@
 //! to an allowed address for the check and a refused one for the connection cannot
 //! slip through. Literal IP hosts never reach a resolver, so [`NetworkPolicy::check_url`]
 //! checks them before the request.
+//!
+//! Proxies are opt-in. The usual `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` variables
+//! are ignored by every outgoing client (webhooks, mirrors, git), since a proxy resolves
+//! names itself and the policy would no longer see where a connection goes; only
+//! `PACKYARD_OUTBOUND_PROXY` sends http(s) requests through a proxy. With it, literal
+//! addresses are still judged, but what a name resolves to is the proxy's to decide.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -144,8 +150,9 @@ fn embedded_ipv4(address: Ipv6Addr) -> Vec<Ipv4Addr> {
     let v4 = |a: u8, b: u8, c: u8, d: u8| Ipv4Addr::new(a, b, c, d);
     let last = v4(o[12], o[13], o[14], o[15]);
     match s {
-        // 64:ff9b::/96
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => vec![last],
+        // 64:ff9b::/96, NAT64's well-known prefix, and ::/96, IPv4-compatible
+        // (`::a.b.c.d`): the IPv4 address is the last 32 bits.
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0, 0, 0, 0, 0, 0, _, _] => vec![last],
         // 64:ff9b:1::/48, with a prefix of /48, /56, /64 or /96 (octet 8 is zero).
         [0x64, 0xff9b, 1, ..] => vec![
             v4(o[6], o[7], o[9], o[10]),
@@ -155,8 +162,6 @@ fn embedded_ipv4(address: Ipv6Addr) -> Vec<Ipv4Addr> {
         ],
         // 2002::/16: 2002:AABB:CCDD::/48 is the 6to4 site of AA.BB.CC.DD.
         [0x2002, ..] => vec![v4(o[2], o[3], o[4], o[5])],
-        // ::/96, IPv4-compatible (`::a.b.c.d`).
-        [0, 0, 0, 0, 0, 0, _, _] => vec![last],
         _ => Vec::new(),
     }
 }
@@ -165,6 +170,9 @@ fn embedded_ipv4(address: Ipv6Addr) -> Vec<Ipv4Addr> {
 pub struct NetworkPolicy {
     allow: Vec<Network>,
     deny: Vec<Network>,
+    /// `PACKYARD_OUTBOUND_PROXY`: the http(s) proxy every outgoing http(s) request goes
+    /// through, when the operator chose one.
+    proxy: Option<String>,
 }
 
 /// Why a URL may not be fetched.
@@ -213,10 +221,43 @@ impl NetworkPolicy {
                 })
                 .collect()
         };
+        let proxy = lookup("PACKYARD_OUTBOUND_PROXY")
+            .map(|proxy| proxy.trim().to_owned())
+            .filter(|proxy| !proxy.is_empty());
+        if let Some(proxy) = &proxy {
+            let usable = reqwest::Url::parse(proxy)
+                .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
+            if !usable {
+                anyhow::bail!(
+                    "PACKYARD_OUTBOUND_PROXY: {:?} is not an http:// or https:// proxy URL",
+                    crate::redact::redacted(proxy)
+                );
+            }
+        }
         Ok(NetworkPolicy {
             allow: list("PACKYARD_ALLOW_NETWORKS")?,
             deny: list("PACKYARD_DENY_NETWORKS")?,
+            proxy,
         })
+    }
+
+    /// The proxy outgoing http(s) requests go through, if the operator set one.
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
+    }
+
+    /// An HTTP client builder that connects only where this policy allows (its
+    /// resolver), through `PACKYARD_OUTBOUND_PROXY` when set and through no proxy
+    /// otherwise: reqwest would take one from `HTTP(S)_PROXY`/`ALL_PROXY`, which would
+    /// then resolve names in the policy's place.
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        let builder = reqwest::Client::builder().dns_resolver(self.resolver());
+        match &self.proxy {
+            Some(proxy) => builder.proxy(
+                reqwest::Proxy::all(proxy.as_str()).expect("checked in NetworkPolicy::from_env"),
+            ),
+            None => builder.no_proxy(),
+        }
     }
 
     /// Whether connections to `address` are allowed. An IPv6 address that reaches an
@@ -517,6 +558,26 @@ mod tests {
             "{error}"
         );
         assert!(error.to_string().contains("nonsense"), "{error}");
+    }
+
+    #[test]
+    fn a_proxy_is_only_the_one_the_operator_sets() {
+        assert_eq!(NetworkPolicy::default().proxy(), None);
+        let with = |value: &str| {
+            NetworkPolicy::from_env(|name| {
+                (name == "PACKYARD_OUTBOUND_PROXY").then(|| value.to_owned())
+            })
+        };
+        assert_eq!(
+            with("http://proxy.internal:3128").unwrap().proxy(),
+            Some("http://proxy.internal:3128")
+        );
+        assert_eq!(with(" ").unwrap().proxy(), None);
+        for bad in ["socks5://p:1080", "proxy:3128", "http://u:pw@"] {
+            let error = with(bad).unwrap_err().to_string();
+            assert!(error.contains("PACKYARD_OUTBOUND_PROXY"), "{error}");
+            assert!(!error.contains(":pw"), "{error}");
+        }
     }
 
     #[test]

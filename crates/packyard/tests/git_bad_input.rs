@@ -234,6 +234,44 @@ fn remotes_the_network_policy_cannot_judge_are_refused_before_any_connection() {
     );
 }
 
+/// Security issue 23: git gets no proxy from `HTTP_PROXY` and the like in the
+/// server's environment (a proxy resolves names where the network policy cannot see),
+/// only `PACKYARD_OUTBOUND_PROXY`.
+#[test]
+fn git_reaches_remotes_through_a_proxy_only_when_one_is_configured() {
+    testkit::needs!(Git);
+    let proxy = RecordingProxy::start();
+    let env = proxy.environment();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = Server::start_with(&env);
+    let admin = server.add_user("admin", true);
+    let remote = answering(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    let url = format!("http://{remote}/acme/lib.git");
+    let direct = create_package(&server, "admin", &admin, &json!({"url": url}));
+    assert_eq!(direct.status, 422, "{}", direct.text());
+    assert!(direct.text().contains("500"), "{}", direct.text());
+    assert_eq!(
+        proxy.requests(),
+        Vec::<String>::new(),
+        "went through the proxy"
+    );
+
+    server.restart_with(&[("PACKYARD_OUTBOUND_PROXY", &proxy.url())]);
+    let admin = server.add_user("admin2", true);
+    let proxied = create_package(&server, "admin2", &admin, &json!({"url": url}));
+    assert_eq!(proxied.status, 422, "{}", proxied.text());
+    assert!(proxied.text().contains("502"), "{}", proxied.text());
+    let requests = proxy.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|line| line.starts_with(&format!("GET {url}/info/refs"))),
+        "{requests:?}"
+    );
+}
+
 /// Composer publishes every tag under the default branch's name (so a renamed package
 /// keeps its old tags): a tag claiming another name cannot take that name over, and the
 /// scan report says what happened.

@@ -516,6 +516,41 @@ fn a_credentialed_upstream_url_reaches_no_mirror_client() {
     assert!(!server.log().contains("s3cret"), "{}", server.log());
 }
 
+/// Security issue 23: the mirror's HTTP client takes no proxy from `HTTP_PROXY` and
+/// the like (a proxy resolves names where the network policy cannot see), only from
+/// `PACKYARD_OUTBOUND_PROXY`.
+#[test]
+fn upstreams_are_reached_through_a_proxy_only_when_one_is_configured() {
+    let upstream = upstream();
+    let proxy = RecordingProxy::start();
+    let dir = TempDir::new("mirror-config");
+    let config = config(&dir, &json!({}), &upstream);
+    let mut env = proxy.environment();
+    env.push(("PACKYARD_CONFIG", config));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = Server::start_with(&env);
+    let token = server.add_user("admin", true);
+    assert_eq!(fetch(&server, &token, "/p2/psr/log.json").status, 200);
+    assert_eq!(upstream.count("/p2/psr/log.json"), 1);
+    assert_eq!(
+        proxy.requests(),
+        Vec::<String>::new(),
+        "went through the proxy"
+    );
+
+    server.restart_with(&[("PACKYARD_OUTBOUND_PROXY", &proxy.url())]);
+    let proxied = fetch(&server, &token, "/p2/monolog/monolog.json");
+    assert_eq!(proxied.status, 502, "{}", proxied.text());
+    assert_eq!(
+        proxy.requests(),
+        [format!(
+            "GET {}/p2/monolog/monolog.json HTTP/1.1",
+            upstream.url()
+        )]
+    );
+    assert_eq!(upstream.count("/p2/monolog/monolog.json"), 0);
+}
+
 #[test]
 fn available_packages_restrict_what_is_proxied() {
     let upstream = upstream();

@@ -37,23 +37,12 @@ use crate::repository_url;
 const FINGERPRINT_FORMAT: &str = "packyard-git-refs 1";
 
 /// The only variables of packyard's environment git sees: where programs are, where
-/// scratch files go, and how the operator reaches the network (proxies, CA
-/// certificates). Everything else — `PACKYARD_SECRET`, cloud keys, `DATABASE_URL`, a
-/// parent git's `GIT_DIR`, an ssh agent — stays out of git and of what it runs.
-const PASSED_TO_GIT: [&str; 12] = [
-    "PATH",
-    "TMPDIR",
-    "http_proxy",
-    "https_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-];
+/// scratch files go, and which CA certificates to trust. Everything else —
+/// `PACKYARD_SECRET`, cloud keys, `DATABASE_URL`, a parent git's `GIT_DIR`, an ssh
+/// agent, and the `*_proxy` variables, with which a proxy would resolve names past the
+/// network policy (`PACKYARD_OUTBOUND_PROXY` is the opt-in) — stays out of git and of
+/// what it runs.
+const PASSED_TO_GIT: [&str; 4] = ["PATH", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR"];
 
 /// The transports git may use (`GIT_ALLOW_PROTOCOL`); `file` is added for repositories
 /// on the server's disk, which only the command line (or
@@ -601,13 +590,23 @@ impl Mirror {
             )));
         }
         if let Some(endpoint) = endpoint {
-            let addresses = self
-                .policy
-                .allowed_addresses(&endpoint.host, endpoint.port)
-                .await
-                .map_err(GitError::Refused)?;
+            let http = endpoint.scheme.starts_with("http");
             let literal = endpoint.host.parse::<std::net::IpAddr>().is_ok();
-            if endpoint.scheme.starts_with("http") && !literal {
+            let proxy = self.policy.proxy().filter(|_| http);
+            if let Some(proxy) = proxy {
+                // The operator's proxy resolves names: only literal addresses are ours
+                // to judge (below), and there is nothing to pin.
+                config.push(("http.proxy", proxy.to_owned()));
+            }
+            let addresses = if proxy.is_some() && !literal {
+                Vec::new()
+            } else {
+                self.policy
+                    .allowed_addresses(&endpoint.host, endpoint.port)
+                    .await
+                    .map_err(GitError::Refused)?
+            };
+            if http && proxy.is_none() && !literal {
                 let list: Vec<String> = addresses
                     .iter()
                     .map(|address| match address.ip() {

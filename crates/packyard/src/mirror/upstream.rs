@@ -90,8 +90,8 @@ impl Upstream {
             })
         };
         let builder = || {
-            Client::builder()
-                .dns_resolver(policy.resolver())
+            policy
+                .client_builder()
                 .connect_timeout(CONNECT_TIMEOUT)
                 .read_timeout(DIST_READ_TIMEOUT)
                 .user_agent(concat!(
