@@ -551,6 +551,150 @@ fn upstreams_are_reached_through_a_proxy_only_when_one_is_configured() {
     assert_eq!(upstream.count("/p2/monolog/monolog.json"), 0);
 }
 
+/// The counters of `/metrics` (no histograms, whose buckets follow timings, and not
+/// the scrapes' own) by name and labels.
+fn counters(server: &Server) -> std::collections::BTreeMap<String, f64> {
+    let text = get(&server.url("/metrics"), &[]).text();
+    text.lines()
+        // The scrapes themselves grow as series appear: not what is compared.
+        .filter(|line| !line.starts_with('#') && !line.contains("_seconds"))
+        .filter(|line| !line.contains("route=\"/metrics\""))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// What moved between two readings of [`counters`].
+fn moved(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+) -> Vec<(String, f64)> {
+    after
+        .iter()
+        .filter_map(|(series, value)| {
+            let delta = value - before.get(series).copied().unwrap_or(0.0);
+            (delta != 0.0).then(|| (series.clone(), delta))
+        })
+        .collect()
+}
+
+/// Security issue 23: through a public mirror, a private package's name is answered
+/// exactly as a name the upstream does not have: status, body, headers, time taken
+/// (the upstream takes 300 ms to say 404), and what `/metrics` counts, at the first
+/// request and at the next (remembered misses). The private name never reaches the
+/// upstream.
+#[test]
+fn a_private_name_and_an_unknown_one_look_alike_through_a_public_mirror() {
+    let upstream = upstream();
+    upstream.set_metadata_delay(Duration::from_millis(300));
+    let (server, token, _config) = mirror_server(&upstream, &json!({"public_access": true}));
+    let archive = package_zip("acme/secret", &[], "private");
+    assert_eq!(
+        upload(&server, &token, "acme/secret", "1.0.0", &archive).status,
+        201
+    );
+    let timed = |name: &str| {
+        let started = Instant::now();
+        let reply = get(&server.url(&format!("/mirror/{ALIAS}/p2/{name}.json")), &[]);
+        (reply, started.elapsed())
+    };
+    // Someone's earlier miss: the mirror has seen how long its upstream takes.
+    assert_eq!(timed("other/earlier").0.status, 404);
+
+    // Names of one length, so that bodies compare byte for byte but for the name.
+    for round in ["first", "remembered"] {
+        let before = counters(&server);
+        let (private, private_took) = timed("acme/secret");
+        let between = counters(&server);
+        let (unknown, unknown_took) = timed("acme/nobody");
+        let after = counters(&server);
+
+        assert_eq!(private.status, 404, "{round}: {}", private.text());
+        assert_eq!(unknown.status, 404, "{round}: {}", unknown.text());
+        assert_eq!(
+            private.body.len(),
+            unknown.body.len(),
+            "{round}: {} / {}",
+            private.text(),
+            unknown.text()
+        );
+        assert_eq!(
+            private.text().replace("acme/secret", "acme/nobody"),
+            unknown.text(),
+            "{round}"
+        );
+        let headers = |reply: &Reply| -> Vec<(String, String)> {
+            reply
+                .headers
+                .iter()
+                .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id"))
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+                .collect()
+        };
+        assert_eq!(headers(&private), headers(&unknown), "{round}");
+        assert_eq!(
+            moved(&before, &between),
+            moved(&between, &after),
+            "{round}: /metrics tells them apart"
+        );
+        let (fast, slow) = if round == "first" {
+            (Duration::from_millis(250), Duration::from_secs(2))
+        } else {
+            (Duration::ZERO, Duration::from_millis(250))
+        };
+        for (what, took) in [("private", private_took), ("unknown", unknown_took)] {
+            assert!(
+                took >= fast && took < slow,
+                "{round}: the {what} name took {took:?}"
+            );
+        }
+    }
+    assert_eq!(upstream.count("/p2/acme/nobody.json"), 1);
+    assert_eq!(
+        upstream.count("/p2/acme/secret.json"),
+        0,
+        "the private name was sent upstream"
+    );
+
+    // An archive of a private package and of an unknown one: both documents are
+    // looked for (one upstream miss each for the unknown name).
+    let hidden = package_zip("acme/hidden", &[], "private");
+    assert_eq!(
+        upload(&server, &token, "acme/hidden", "1.0.0", &hidden).status,
+        201
+    );
+    let zipball = |name: &str| {
+        let started = Instant::now();
+        let path = format!(
+            "/mirror/{ALIAS}/zipball/{name}/1.0.0.0/{}.zip",
+            "a".repeat(40)
+        );
+        (get(&server.url(&path), &[]), started.elapsed())
+    };
+    let before = counters(&server);
+    let (private, private_took) = zipball("acme/hidden");
+    let between = counters(&server);
+    let (unknown, unknown_took) = zipball("acme/absent");
+    let after = counters(&server);
+    assert_eq!((private.status, unknown.status), (404, 404));
+    assert_eq!(
+        private.text().replace("acme/hidden", "acme/absent"),
+        unknown.text()
+    );
+    assert_eq!(moved(&before, &between), moved(&between, &after));
+    for (what, took) in [("private", private_took), ("unknown", unknown_took)] {
+        assert!(
+            took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+            "the {what} archive took {took:?}"
+        );
+    }
+    assert_eq!(upstream.count("/p2/acme/absent.json"), 1);
+    assert_eq!(upstream.count("/p2/acme/hidden.json"), 0);
+    assert_eq!(upstream.count("/p2/acme/hidden~dev.json"), 0);
+}
+
 #[test]
 fn available_packages_restrict_what_is_proxied() {
     let upstream = upstream();

@@ -112,9 +112,15 @@ impl Mirrors {
         dev: bool,
     ) -> Result<Option<Arc<MirroredDoc>>, MirrorError> {
         match self.admit(mirror, package).await {
-            // As if the upstream did not have it: a private name must not show through
-            // a mirror that anonymous clients or customers may use.
-            Err(MirrorError::Refused(Refusal::PrivatePackage { .. })) => return Ok(None),
+            // As if the upstream did not have it, timing and counters included: a
+            // private name must not show through a mirror that anonymous clients or
+            // customers may use.
+            Err(MirrorError::Refused(Refusal::PrivatePackage { .. })) => {
+                self.documents
+                    .get_withheld(mirror, &p2_path(package.as_str(), dev))
+                    .await?;
+                return Ok(None);
+            }
             admitted => admitted?,
         }
         let package = package.as_str();
@@ -153,6 +159,8 @@ impl Mirrors {
         match self.admit(mirror, package).await {
             // As if the upstream had no such version (see `metadata`).
             Err(MirrorError::Refused(Refusal::PrivatePackage { .. })) => {
+                self.withheld_archive(mirror, package.as_str(), version, kind)
+                    .await?;
                 return Err(MirrorError::UnknownVersion {
                     package: package.to_string(),
                     version: version.to_owned(),
@@ -225,6 +233,41 @@ impl Mirrors {
             .flatten();
         let source = found.source(mirror, root.as_ref().map(|r| r.body.as_ref()));
         Ok(self.dists.fetch(mirror, source).await?)
+    }
+
+    /// What [`Self::archive`] does for a package the upstream does not have — the
+    /// same reads, then each document asked for — for a private package's name, whose
+    /// documents are withheld from the upstream ([`Documents::get_withheld`]): the
+    /// answer comes as late, and counted alike. Nothing read is served. An upstream
+    /// failure is returned as `archive` would return it.
+    async fn withheld_archive(
+        &self,
+        mirror: &Arc<MirrorConfig>,
+        package: &str,
+        version: &str,
+        kind: &str,
+    ) -> Result<(), MirrorError> {
+        let dev_first = composer::version::is_dev(version) || is_md5_hex(version);
+        let paths = [p2_path(package, dev_first), p2_path(package, !dev_first)];
+        for path in &paths {
+            self.documents.stored(mirror, path).await?;
+        }
+        if !is_md5_hex(version) {
+            // The key's reference does not matter to the read's cost.
+            let key = keys::mirror_dist(&mirror.alias, package, version, "0", kind);
+            self.dists.stored_in_backend(&key).await?;
+        }
+        let mut failure = None;
+        for path in &paths {
+            match self.documents.get_withheld(mirror, path).await {
+                Ok(()) => {}
+                Err(error @ DocumentError::Storage(_)) => return Err(error.into()),
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        failure.map_or(Ok(()), |error| Err(error.into()))
     }
 
     /// The upstream's security advisories for the names of `asked` that this mirror

@@ -64,6 +64,8 @@ pub struct Contact {
     pub answered_at: Option<i64>,
     /// The latest failure, when it came after the latest answer: when, and why.
     pub failure: Option<(i64, String)>,
+    /// How long the latest answer took to come.
+    pub latency: Option<Duration>,
 }
 
 impl Default for Upstream {
@@ -136,7 +138,7 @@ impl Upstream {
             .unwrap_or_default()
     }
 
-    fn note(&self, alias: &str, outcome: &Result<Fetched, UpstreamError>) {
+    fn note(&self, alias: &str, outcome: &Result<Fetched, UpstreamError>, took: Duration) {
         use crate::metrics::UpstreamOutcome;
         crate::metrics::metrics().upstream_request(
             alias,
@@ -154,6 +156,7 @@ impl Upstream {
             Ok(_) => {
                 contact.answered_at = Some(now);
                 contact.failure = None;
+                contact.latency = Some(took);
             }
             Err(error) => contact.failure = Some((now, error.reason.clone())),
         }
@@ -167,8 +170,9 @@ impl Upstream {
         url: &str,
         if_modified_since: Option<&str>,
     ) -> Result<Fetched, UpstreamError> {
+        let started = std::time::Instant::now();
         let outcome = self.fetch_metadata(mirror, url, if_modified_since).await;
-        self.note(&mirror.alias, &outcome);
+        self.note(&mirror.alias, &outcome, started.elapsed());
         outcome
     }
 
