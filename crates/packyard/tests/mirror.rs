@@ -695,6 +695,44 @@ fn a_private_name_and_an_unknown_one_look_alike_through_a_public_mirror() {
     assert_eq!(upstream.count("/p2/acme/hidden~dev.json"), 0);
 }
 
+/// Security issue 23: an anonymous notify-batch naming 1,800 made-up packages costs a
+/// public mirror store reads for at most 500 of them, and real installs are still
+/// counted.
+#[test]
+fn a_notify_batch_costs_a_bounded_number_of_store_reads() {
+    let upstream = upstream();
+    let (server, token, _config) = mirror_server(&upstream, &json!({"public_access": true}));
+    let log = fetch(&server, &token, "/p2/psr/log.json");
+    assert_eq!(log.status, 200);
+    let version = log.json()["packages"]["psr/log"][0]["version_normalized"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut downloads = vec![json!({"name": "psr/log", "version": version})];
+    // As many as the 64 KiB an anonymous body may have.
+    downloads.extend((0..1_800).map(|i| json!({"name": format!("z{i}/x"), "version": "1"})));
+    let reads = || {
+        counters(&server)
+            .get("packyard_storage_requests_total{store=\"mirror-meta\",operation=\"get\"}")
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let before = reads();
+    let reply = post(
+        &format!("{}/downloads/", mirror_url(&server)),
+        &[("Content-Type", "application/json")],
+        json!({"downloads": downloads}).to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let made = reads() - before;
+    assert!(made <= 1_000.0, "{made} store reads for one notify-batch");
+    let counted = server.cli_ok(&["package", "downloads", "psr/log"]);
+    assert!(
+        counted.contains("psr/log through the up mirror: 1 installs"),
+        "{counted}"
+    );
+}
+
 #[test]
 fn available_packages_restrict_what_is_proxied() {
     let upstream = upstream();

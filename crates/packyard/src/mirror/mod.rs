@@ -351,6 +351,9 @@ impl Mirrors {
             BTreeMap::new();
         let mut counted = Vec::new();
         for (name, version, installs) in downloads {
+            if !listed.contains_key(&name) && listed.len() == MAX_PACKAGES_PER_NOTIFY_BATCH {
+                continue;
+            }
             if !listed.contains_key(&name) {
                 let versions = match PackageName::parse(&name) {
                     Ok(package) => match self.admit(mirror, &package).await {
@@ -521,6 +524,12 @@ impl From<storage::StorageError> for MirrorError {
         MirrorError::Dist(DistError::Storage(error))
     }
 }
+
+/// The most packages of one notify-batch a mirror counts; the rest are ignored. Each
+/// costs reads of its stored documents (object-store requests on S3, GCS, Azure), and
+/// a public mirror takes batches from anyone; a project installs far fewer packages
+/// from one repository.
+pub const MAX_PACKAGES_PER_NOTIFY_BATCH: usize = 500;
 
 /// The path of a package's p2 document in a mirror.
 pub fn p2_path(package: &str, dev: bool) -> String {
