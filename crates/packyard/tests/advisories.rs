@@ -408,3 +408,48 @@ fn mirrored_advisories_are_kept_across_a_restart_with_the_upstream_down() {
         never_asked.text()
     );
 }
+
+/// Security issue 23 (candidate): an upstream whose root announces an advisories API
+/// on another port of its host does not get the mirror's credentials sent there; the
+/// API is not used at all (only the upstream's own origin, or a parent domain, is).
+#[test]
+fn mirror_credentials_go_only_to_the_upstreams_own_origin() {
+    let upstream = upstream();
+    upstream.require_basic_auth(Some(("bot", "pw")));
+    // The same host, another port: another origin.
+    let other = self::upstream();
+    upstream.root_field(
+        "security-advisories",
+        json!({"metadata": false, "api-url": format!("{}{ADVISORIES_PATH}", other.url())}),
+    );
+    let dir = TempDir::new("advisories-config");
+    let config = json!({"mirrors": {"packagist": false, ALIAS: {
+        "url": upstream.url(),
+        "http_basic": {"username": "bot", "password": "pw"},
+    }}});
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &path.display().to_string())]);
+    let admin = server.add_user("admin", true);
+    let route = format!("/mirror/{ALIAS}/api/security-advisories/");
+    let answer = ask(
+        &server,
+        &route,
+        "admin",
+        &admin,
+        "packages[]=vendor/mirrored",
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(upstream.count("/packages.json") >= 1, "the root was read");
+    let sent: Vec<_> = other
+        .request_log()
+        .into_iter()
+        .filter(|request| request.header("authorization").is_some())
+        .map(|request| request.path)
+        .collect();
+    assert!(
+        sent.is_empty(),
+        "credentials went to another origin: {sent:?}"
+    );
+    assert_eq!(other.count(ADVISORIES_PATH), 0);
+}
