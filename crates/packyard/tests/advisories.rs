@@ -453,3 +453,62 @@ fn mirror_credentials_go_only_to_the_upstreams_own_origin() {
     );
     assert_eq!(other.count(ADVISORIES_PATH), 0);
 }
+
+/// Security issue 23 (candidate, confirmed): a customer who sees only some versions of
+/// a private package gets an advisory only when it affects one of them, and its
+/// `affectedVersions` names only those: the constraint as published would tell of the
+/// hidden 2.x releases.
+#[test]
+fn a_partial_view_gets_advisories_narrowed_to_the_versions_it_sees() {
+    let upstream = upstream();
+    let (server, admin, _config) = server(&upstream);
+    for version in ["1.0.0", "1.1.0", "2.0.0"] {
+        let archive = package_zip(PRIVATE, &[], &format!("lib-{version}"));
+        assert_eq!(
+            upload(&server, &admin, PRIVATE, version, &archive).status,
+            201
+        );
+    }
+    let carol = server.add_plain_user("carol", &[]);
+    server.cli_ok(&["group", "add", "licensed"]);
+    server.cli_ok(&["group", "grant", "licensed", PRIVATE, "--versions", "^1.0"]);
+    server.cli_ok(&["group", "members", "licensed", "--add", "carol"]);
+    for (affected, title) in [
+        (">=1.0,<1.1 || >=2.0,<2.0.5", "Both lines"),
+        ("^2.0", "Only the hidden line"),
+    ] {
+        server.cli_ok(&[
+            "advisory",
+            "add",
+            PRIVATE,
+            "--affected",
+            affected,
+            "--title",
+            title,
+        ]);
+    }
+    let asked = "packages[]=acme/lib";
+    let everything = ask(&server, "/api/security-advisories/", "admin", &admin, asked).json();
+    assert_eq!(
+        everything["advisories"][PRIVATE].as_array().unwrap().len(),
+        2
+    );
+
+    // Access changes reach the server within 2 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let partial = loop {
+        let partial = ask(&server, "/api/security-advisories/", "carol", &carol, asked);
+        assert_eq!(partial.status, 200, "{}", partial.text());
+        let partial = partial.json();
+        if partial["advisories"].get(PRIVATE).is_some() {
+            break partial;
+        }
+        assert!(std::time::Instant::now() < deadline, "{partial}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let listed = partial["advisories"][PRIVATE].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{partial}");
+    assert_eq!(listed[0]["title"], "Both lines");
+    assert_eq!(listed[0]["affectedVersions"], "1.0.0.0", "{partial}");
+    assert!(!partial.to_string().contains("2.0"), "{partial}");
+}
