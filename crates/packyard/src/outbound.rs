@@ -141,8 +141,9 @@ pub const METADATA_SERVICES: [Network; 4] = [
 
 /// The IPv4 hosts an IPv6 address reaches through a translation it names: NAT64's
 /// well-known prefix (RFC 6052) and its local-use range (RFC 8215, whose prefix length
-/// the operator chooses, so every position RFC 6052 allows is read), 6to4 (RFC 3056)
-/// and the deprecated IPv4-compatible form. IPv4-mapped addresses are the IPv4 host
+/// the operator chooses, so every position RFC 6052 allows is read), 6to4 (RFC 3056),
+/// SIIT's IPv4-translated form and the deprecated IPv4-compatible one. (Teredo,
+/// 2001::/32, carries a public relay's and a client's addresses, not a host behind us.) IPv4-mapped addresses are the IPv4 host
 /// itself and are judged as such in [`NetworkPolicy::check`].
 fn embedded_ipv4(address: Ipv6Addr) -> Vec<Ipv4Addr> {
     let o = address.octets();
@@ -150,9 +151,12 @@ fn embedded_ipv4(address: Ipv6Addr) -> Vec<Ipv4Addr> {
     let v4 = |a: u8, b: u8, c: u8, d: u8| Ipv4Addr::new(a, b, c, d);
     let last = v4(o[12], o[13], o[14], o[15]);
     match s {
-        // 64:ff9b::/96, NAT64's well-known prefix, and ::/96, IPv4-compatible
-        // (`::a.b.c.d`): the IPv4 address is the last 32 bits.
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0, 0, 0, 0, 0, 0, _, _] => vec![last],
+        // 64:ff9b::/96, NAT64's well-known prefix, ::/96, IPv4-compatible
+        // (`::a.b.c.d`), and ::ffff:0:0/96, SIIT's IPv4-translated form (RFC 2765):
+        // the IPv4 address is the last 32 bits.
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _]
+        | [0, 0, 0, 0, 0, 0, _, _]
+        | [0, 0, 0, 0, 0xffff, 0, _, _] => vec![last],
         // 64:ff9b:1::/48, with a prefix of /48, /56, /64 or /96 (octet 8 is zero).
         [0x64, 0xff9b, 1, ..] => vec![
             v4(o[6], o[7], o[9], o[10]),
@@ -469,6 +473,7 @@ mod tests {
             "::a9fe:a9fe",
             "2002:a9fe:a9fe::1",
             "::ffff:a9fe:a9fe",
+            "::ffff:0:a9fe:a9fe",
             // Loopback the same ways.
             "64:ff9b::7f00:1",
             "2002:7f00:1::",
