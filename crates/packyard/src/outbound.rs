@@ -154,9 +154,7 @@ fn embedded_ipv4(address: Ipv6Addr) -> Vec<Ipv4Addr> {
         // 64:ff9b::/96, NAT64's well-known prefix, ::/96, IPv4-compatible
         // (`::a.b.c.d`), and ::ffff:0:0/96, SIIT's IPv4-translated form (RFC 2765):
         // the IPv4 address is the last 32 bits.
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _]
-        | [0, 0, 0, 0, 0, 0, _, _]
-        | [0, 0, 0, 0, 0xffff, 0, _, _] => vec![last],
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0, 0, 0, 0, 0 | 0xffff, 0, _, _] => vec![last],
         // 64:ff9b:1::/48, with a prefix of /48, /56, /64 or /96 (octet 8 is zero).
         [0x64, 0xff9b, 1, ..] => vec![
             v4(o[6], o[7], o[9], o[10]),
