@@ -512,3 +512,89 @@ fn a_partial_view_gets_advisories_narrowed_to_the_versions_it_sees() {
     assert_eq!(listed[0]["affectedVersions"], "1.0.0.0", "{partial}");
     assert!(!partial.to_string().contains("2.0"), "{partial}");
 }
+
+/// The counters of `/metrics` (no histograms, whose buckets follow timings, and not the
+/// scrapes' own), by name and labels.
+fn counters(server: &Server) -> std::collections::BTreeMap<String, f64> {
+    let text = get(&server.url("/metrics"), &[]).text();
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.contains("_seconds"))
+        .filter(|line| !line.contains("route=\"/metrics\""))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Security issue 23: through a mirror, a private package's name asked for advisories
+/// is answered as a name nobody has — same body, as slow as the upstream (300 ms),
+/// counted alike — and never sent upstream.
+#[test]
+fn a_private_names_advisories_look_like_an_unknown_names_through_a_mirror() {
+    let upstream = upstream();
+    upstream.set_metadata_delay(Duration::from_millis(300));
+    let (server, admin, _config) = server(&upstream);
+    let archive = package_zip(PRIVATE, &[], "lib-1.0.0");
+    assert_eq!(
+        upload(&server, &admin, PRIVATE, "1.0.0", &archive).status,
+        201
+    );
+    let route = format!("/mirror/{ALIAS}/api/security-advisories/");
+    let timed = |name: &str| {
+        let started = std::time::Instant::now();
+        let reply = ask(
+            &server,
+            &route,
+            "admin",
+            &admin,
+            &format!("packages[]={name}"),
+        );
+        (reply, started.elapsed())
+    };
+    // Someone's earlier question: the mirror has seen how long its upstream takes.
+    assert_eq!(timed("vendor/earlier").0.status, 200);
+    let sent = upstream.count(ADVISORIES_PATH);
+
+    for round in ["first", "remembered"] {
+        let moved = |before: &std::collections::BTreeMap<String, f64>,
+                     after: &std::collections::BTreeMap<String, f64>| {
+            after
+                .iter()
+                .filter_map(|(series, value)| {
+                    let delta = value - before.get(series).copied().unwrap_or(0.0);
+                    (delta != 0.0).then(|| (series.clone(), delta))
+                })
+                .collect::<Vec<_>>()
+        };
+        let before = counters(&server);
+        let (private, private_took) = timed(PRIVATE);
+        let between = counters(&server);
+        let (unknown, unknown_took) = timed("vendor/nobody");
+        let after = counters(&server);
+        assert_eq!((private.status, unknown.status), (200, 200), "{round}");
+        assert_eq!(private.body, unknown.body, "{round}");
+        assert_eq!(private.json(), json!({"advisories": {}}));
+        assert_eq!(
+            moved(&before, &between),
+            moved(&between, &after),
+            "{round}: /metrics tells them apart"
+        );
+        let (fast, slow) = if round == "first" {
+            (Duration::from_millis(250), Duration::from_secs(2))
+        } else {
+            (Duration::ZERO, Duration::from_millis(250))
+        };
+        for (what, took) in [("private", private_took), ("unknown", unknown_took)] {
+            assert!(
+                took >= fast && took < slow,
+                "{round}: the {what} name took {took:?}"
+            );
+        }
+    }
+    assert_eq!(
+        upstream.count(ADVISORIES_PATH),
+        sent + 1,
+        "only the unknown name was asked upstream"
+    );
+}

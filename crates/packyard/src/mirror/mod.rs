@@ -279,12 +279,20 @@ impl Mirrors {
         asked: &[String],
     ) -> Result<Map<String, Value>, MirrorError> {
         let mut admitted = Vec::new();
+        // Private packages' names go the way unknown names go, but for the upstream
+        // request and the answer (see `MirrorAdvisories::withhold`): left out, yet as
+        // slow and counted alike.
+        let mut withheld = std::collections::HashSet::new();
         for name in asked {
             let Ok(package) = PackageName::parse(name) else {
                 continue;
             };
             match self.admit(mirror, &package).await {
                 Ok(()) => admitted.push(name.clone()),
+                Err(MirrorError::Refused(Refusal::PrivatePackage { .. })) => {
+                    withheld.insert(name.clone());
+                    admitted.push(name.clone());
+                }
                 Err(MirrorError::Refused(_)) => {}
                 Err(error) => return Err(error),
             }
@@ -297,17 +305,32 @@ impl Mirrors {
         else {
             return Ok(Map::new());
         };
-        let held = self.advisories.held(mirror, &admitted).await?;
+        let mut held = self.advisories.held(mirror, &admitted).await?;
+        held.answer.retain(|name, _| !withheld.contains(name));
+        held.stale.retain(|name| !withheld.contains(name));
+        let (withheld_unknown, unknown): (Vec<String>, Vec<String>) = held
+            .unknown
+            .into_iter()
+            .partition(|name| withheld.contains(name));
         let mut answer = held.answer;
-        let asked_upstream: Vec<String> = held.unknown.iter().chain(&held.stale).cloned().collect();
-        let mirrored = self.mirrored_among(mirror, &asked_upstream).await?;
-        if !held.unknown.is_empty() {
+        let asked_upstream: Vec<String> = unknown
+            .iter()
+            .chain(&withheld_unknown)
+            .chain(&held.stale)
+            .cloned()
+            .collect();
+        let mut mirrored = self.mirrored_among(mirror, &asked_upstream).await?;
+        mirrored.retain(|name| !withheld.contains(name));
+        if !unknown.is_empty() {
             answer.extend(
                 self.advisories
-                    .fetch(mirror, &api_url, &held.unknown, &mirrored)
+                    .fetch(mirror, &api_url, &unknown, &mirrored)
                     .await?,
             );
         }
+        self.advisories
+            .withhold(mirror, &withheld_unknown, unknown.is_empty())
+            .await?;
         if !held.stale.is_empty() {
             self.advisories
                 .revalidate_in_background(mirror, &api_url, held.stale, mirrored);

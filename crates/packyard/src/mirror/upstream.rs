@@ -54,6 +54,8 @@ pub struct Upstream {
     no_redirects: Client,
     /// Per mirror alias, how the latest metadata requests of this process went.
     contacts: Arc<RwLock<HashMap<String, Contact>>>,
+    /// Per mirror alias, how long the latest advisories request that was answered took.
+    advisories_latency: Arc<RwLock<HashMap<String, Duration>>>,
 }
 
 /// How a mirror's upstream answered this process's metadata requests lately (kept in
@@ -112,6 +114,7 @@ impl Upstream {
                 .build()
                 .expect("the HTTP client builds"),
             contacts: Arc::default(),
+            advisories_latency: Arc::default(),
             policy,
         }
     }
@@ -216,10 +219,34 @@ impl Upstream {
         }
     }
 
+    /// How long the latest answered advisories request of the mirror `alias` took,
+    /// else its latest metadata answer.
+    pub fn advisories_latency(&self, alias: &str) -> Option<Duration> {
+        let latest = self.advisories_latency.read().unwrap().get(alias).copied();
+        latest.or_else(|| self.contact(alias).latency)
+    }
+
     /// Posts `packages` to an advisories API (`packages[]=...`, form-encoded, as
     /// Composer does) and returns the lists by package name. The answer is read up
     /// to [`MAX_ADVISORIES_ANSWER`] bytes; whatever it says beyond the format is ignored.
     pub async fn advisories(
+        &self,
+        mirror: &MirrorConfig,
+        url: &str,
+        packages: &[String],
+    ) -> Result<serde_json::Map<String, serde_json::Value>, UpstreamError> {
+        let started = std::time::Instant::now();
+        let answer = self.ask_advisories(mirror, url, packages).await;
+        if answer.is_ok() {
+            self.advisories_latency
+                .write()
+                .unwrap()
+                .insert(mirror.alias.clone(), started.elapsed());
+        }
+        answer
+    }
+
+    async fn ask_advisories(
         &self,
         mirror: &MirrorConfig,
         url: &str,
