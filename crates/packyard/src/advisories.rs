@@ -130,8 +130,10 @@ pub async fn remove(app: &App, advisory_id: &str) -> Result<String, AdvisoryErro
 /// gets its list (`[]` when it has none, so that Composer does not look for it in
 /// other repositories, where a public package of the same name may live); names this
 /// repository does not serve to the caller are left out. A caller who sees only some
-/// versions gets only the advisories that affect one of them: an advisory about the
-/// others would tell of versions it may not know of.
+/// versions gets only the advisories that affect one of them, and their
+/// `affectedVersions` as the list of those visible versions (`1.0.0.0 || 1.1.0.0`):
+/// an advisory about the others, or its constraint (`<1.2 || >=3.0,<3.1`), would tell
+/// of versions it may not know of.
 pub async fn for_private_packages(
     app: &App,
     view: &View,
@@ -149,7 +151,7 @@ pub async fn for_private_packages(
         .collect();
     let mut visible_versions: std::collections::HashMap<String, Vec<String>> =
         std::collections::HashMap::new();
-    for row in app.db.advisories(Some(&served)).await? {
+    for mut row in app.db.advisories(Some(&served)).await? {
         if !view.sees_all_versions_of(&row.package) {
             if !visible_versions.contains_key(&row.package) {
                 let versions = app
@@ -166,12 +168,15 @@ pub async fn for_private_packages(
             else {
                 continue;
             };
-            if !visible_versions[&row.package]
+            let affected: Vec<&str> = visible_versions[&row.package]
                 .iter()
-                .any(|version| affected.matches(version))
-            {
+                .filter(|version| affected.matches(version))
+                .map(String::as_str)
+                .collect();
+            if affected.is_empty() {
                 continue;
             }
+            row.affected_versions = affected.join(" || ");
         }
         if let Some(Value::Array(list)) = answer.get_mut(&row.package) {
             list.push(composer_json(&row));

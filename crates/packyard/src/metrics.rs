@@ -287,7 +287,7 @@ impl Metrics {
         let upstream = Family::<UpstreamLabels, Counter>::default();
         registry.register(
             "mirror_upstream_requests",
-            "Requests to mirrored repositories, by mirror and outcome",
+            "Requests to mirrored repositories, by mirror and outcome (a private package's name, never sent upstream, counts as the miss a client is answered with)",
             upstream.clone(),
         );
         let coalesced = Family::<WorkLabels, Counter>::default();

@@ -3,9 +3,13 @@
 //! before git runs; for http(s) git is then pinned to the checked addresses) and
 //! mirror upstreams with the dist URLs their metadata names.
 //!
-//! By default loopback, link-local (where cloud metadata endpoints live), unspecified
-//! and multicast addresses are refused, and everything else — private ranges
-//! included, where internal git servers and receivers live — is allowed. Operators
+//! By default loopback, link-local (where most cloud metadata endpoints live), the
+//! other known metadata and platform services ([`METADATA_SERVICES`]), unspecified and
+//! multicast addresses are refused, and everything else — private ranges included,
+//! where internal git servers and receivers live — is allowed. An IPv6 address that
+//! reaches an IPv4 host (IPv4-mapped, IPv4-compatible, NAT64, 6to4) is judged by the
+//! IPv4 address it carries as well, so `[64:ff9b::a9fe:a9fe]` is not a way around
+//! 169.254.0.0/16. Operators
 //! widen or tighten that with CIDR lists, `PACKYARD_ALLOW_NETWORKS` and
 //! `PACKYARD_DENY_NETWORKS`; the most specific network that contains an address
 //! decides, an operator's list before a default of the same size, a deny before an
@@ -16,6 +20,12 @@
 //! to an allowed address for the check and a refused one for the connection cannot
 //! slip through. Literal IP hosts never reach a resolver, so [`NetworkPolicy::check_url`]
 //! checks them before the request.
+//!
+//! Proxies are opt-in. The usual `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` variables
+//! are ignored by every outgoing client (webhooks, mirrors, git), since a proxy resolves
+//! names itself and the policy would no longer see where a connection goes; only
+//! `PACKYARD_OUTBOUND_PROXY` sends http(s) requests through a proxy. With it, literal
+//! addresses are still judged, but what a name resolves to is the proxy's to decide.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -113,10 +123,58 @@ const REFUSED_BY_DEFAULT: [Network; 8] = [
 /// IPv6 multicast, kept apart to keep the table above readable.
 const IPV6_MULTICAST: Network = Network::v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8);
 
+/// Cloud metadata and platform services outside link-local, refused unless an operator
+/// allows them: what answers there hands out instance credentials or configures the
+/// host, and no webhook receiver, git server or Composer repository lives there.
+/// (AWS, GCP, Azure, Oracle, OpenStack, DigitalOcean, Hetzner and Tencent serve
+/// theirs on 169.254.0.0/16, refused above.)
+pub const METADATA_SERVICES: [Network; 4] = [
+    // AWS's instance metadata service over IPv6 (Nitro instances).
+    Network::v6([0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254], 128),
+    // GCP's metadata server over IPv6.
+    Network::v6([0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254], 128),
+    // Alibaba Cloud's metadata service.
+    Network::v4([100, 100, 100, 200], 32),
+    // Azure's WireServer (VM agent, extensions, health probes).
+    Network::v4([168, 63, 129, 16], 32),
+];
+
+/// The IPv4 hosts an IPv6 address reaches through a translation it names: NAT64's
+/// well-known prefix (RFC 6052) and its local-use range (RFC 8215, whose prefix length
+/// the operator chooses, so every position RFC 6052 allows is read), 6to4 (RFC 3056),
+/// SIIT's IPv4-translated form and the deprecated IPv4-compatible one. (Teredo,
+/// 2001::/32, carries a public relay's and a client's addresses, not a host behind us.) IPv4-mapped addresses are the IPv4 host
+/// itself and are judged as such in [`NetworkPolicy::check`].
+fn embedded_ipv4(address: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let o = address.octets();
+    let s = address.segments();
+    let v4 = |a: u8, b: u8, c: u8, d: u8| Ipv4Addr::new(a, b, c, d);
+    let last = v4(o[12], o[13], o[14], o[15]);
+    match s {
+        // 64:ff9b::/96, NAT64's well-known prefix, ::/96, IPv4-compatible
+        // (`::a.b.c.d`), and ::ffff:0:0/96, SIIT's IPv4-translated form (RFC 2765):
+        // the IPv4 address is the last 32 bits.
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0, 0, 0, 0, 0 | 0xffff, 0, _, _] => vec![last],
+        // 64:ff9b:1::/48, with a prefix of /48, /56, /64 or /96 (octet 8 is zero).
+        [0x64, 0xff9b, 1, ..] => vec![
+            v4(o[6], o[7], o[9], o[10]),
+            v4(o[7], o[9], o[10], o[11]),
+            v4(o[9], o[10], o[11], o[12]),
+            last,
+        ],
+        // 2002::/16: 2002:AABB:CCDD::/48 is the 6to4 site of AA.BB.CC.DD.
+        [0x2002, ..] => vec![v4(o[2], o[3], o[4], o[5])],
+        _ => Vec::new(),
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkPolicy {
     allow: Vec<Network>,
     deny: Vec<Network>,
+    /// `PACKYARD_OUTBOUND_PROXY`: the http(s) proxy every outgoing http(s) request goes
+    /// through, when the operator chose one.
+    proxy: Option<String>,
 }
 
 /// Why a URL may not be fetched.
@@ -126,12 +184,22 @@ pub enum Refused {
         "{address} is in {network}, which outgoing connections may not reach (allow it with PACKYARD_ALLOW_NETWORKS)"
     )]
     Address { address: IpAddr, network: Network },
+    #[error(
+        "{address} reaches {embedded}, which is in {network}, which outgoing connections may not reach (allow it with PACKYARD_ALLOW_NETWORKS)"
+    )]
+    Translated {
+        address: Ipv6Addr,
+        embedded: Ipv4Addr,
+        network: Network,
+    },
     #[error("{0} is not an http or https URL")]
     Scheme(String),
     #[error("{0} is not a URL")]
     Malformed(String),
     #[error("{0} has no address")]
     NoAddress(String),
+    #[error("{0}: the outbound network policy cannot tell where this connects")]
+    Unjudgeable(String),
     #[error("{host}: {refused}")]
     Host { host: String, refused: Box<Refused> },
 }
@@ -155,19 +223,69 @@ impl NetworkPolicy {
                 })
                 .collect()
         };
+        let proxy = lookup("PACKYARD_OUTBOUND_PROXY")
+            .map(|proxy| proxy.trim().to_owned())
+            .filter(|proxy| !proxy.is_empty());
+        if let Some(proxy) = &proxy {
+            let usable = reqwest::Url::parse(proxy)
+                .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
+            if !usable {
+                anyhow::bail!(
+                    "PACKYARD_OUTBOUND_PROXY: {:?} is not an http:// or https:// proxy URL",
+                    crate::redact::redacted(proxy)
+                );
+            }
+        }
         Ok(NetworkPolicy {
             allow: list("PACKYARD_ALLOW_NETWORKS")?,
             deny: list("PACKYARD_DENY_NETWORKS")?,
+            proxy,
         })
     }
 
-    /// Whether connections to `address` are allowed.
+    /// The proxy outgoing http(s) requests go through, if the operator set one.
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
+    }
+
+    /// An HTTP client builder that connects only where this policy allows (its
+    /// resolver), through `PACKYARD_OUTBOUND_PROXY` when set and through no proxy
+    /// otherwise: reqwest would take one from `HTTP(S)_PROXY`/`ALL_PROXY`, which would
+    /// then resolve names in the policy's place.
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        let builder = reqwest::Client::builder().dns_resolver(self.resolver());
+        match &self.proxy {
+            Some(proxy) => builder.proxy(
+                reqwest::Proxy::all(proxy.as_str()).expect("checked in NetworkPolicy::from_env"),
+            ),
+            None => builder.no_proxy(),
+        }
+    }
+
+    /// Whether connections to `address` are allowed. An IPv6 address that reaches an
+    /// IPv4 host through a translation is allowed only when that host is too.
     pub fn check(&self, address: IpAddr) -> Result<(), Refused> {
         // An IPv4-mapped IPv6 address reaches the IPv4 host: judge it as that host.
         let address = match address {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
             IpAddr::V4(_) => address,
         };
+        if let IpAddr::V6(v6) = address {
+            for embedded in embedded_ipv4(v6) {
+                if let Err(Refused::Address { network, .. }) = self.decide(IpAddr::V4(embedded)) {
+                    return Err(Refused::Translated {
+                        address: v6,
+                        embedded,
+                        network,
+                    });
+                }
+            }
+        }
+        self.decide(address)
+    }
+
+    /// The decision of the lists about `address` itself.
+    fn decide(&self, address: IpAddr) -> Result<(), Refused> {
         // (prefix, rank, allowed): longer prefixes first, then operator lists before
         // defaults, then deny before allow.
         let mut decision: Option<(u8, u8, bool, Network)> = None;
@@ -182,7 +300,11 @@ impl NetworkPolicy {
                 decision = Some((network.prefix, rank, allowed, *network));
             }
         };
-        for network in REFUSED_BY_DEFAULT.iter().chain([&IPV6_MULTICAST]) {
+        for network in REFUSED_BY_DEFAULT
+            .iter()
+            .chain([&IPV6_MULTICAST])
+            .chain(&METADATA_SERVICES)
+        {
             consider(network, 0, false);
         }
         for network in &self.allow {
@@ -330,6 +452,63 @@ mod tests {
     }
 
     #[test]
+    fn metadata_services_are_refused_however_they_are_reached() {
+        let default = NetworkPolicy::default();
+        for refused in [
+            // Known metadata and platform services.
+            "fd00:ec2::254",
+            "fd20:ce::254",
+            "100.100.100.200",
+            "168.63.129.16",
+            // 169.254.169.254 through NAT64, its local-use range at each prefix
+            // length, IPv4-compatible, 6to4 and IPv4-mapped addresses.
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b:1:a9fe:a9:fe00::",
+            "64:ff9b:1:a9:fe:a9fe::",
+            "64:ff9b:1::a9:fea9:fe00:0",
+            "64:ff9b:1::a9fe:a9fe",
+            "::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "::ffff:a9fe:a9fe",
+            "::ffff:0:a9fe:a9fe",
+            // Loopback the same ways.
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "::127.0.0.1",
+            "2002:6464:64c8::1",
+        ] {
+            assert!(!allowed(&default, refused), "{refused}");
+        }
+        for fine in [
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "100.100.100.201",
+            "100.64.0.1",
+            "2600:1f18::1",
+        ] {
+            assert!(allowed(&default, fine), "{fine}");
+        }
+        let refusal = default
+            .check("64:ff9b::a9fe:a9fe".parse().unwrap())
+            .unwrap_err();
+        assert_eq!(
+            refusal.to_string(),
+            "64:ff9b::a9fe:a9fe reaches 169.254.169.254, which is in 169.254.0.0/16, which \
+             outgoing connections may not reach (allow it with PACKYARD_ALLOW_NETWORKS)"
+        );
+        // Allowing the IPv4 host allows its translations; denying an IPv6 range still
+        // denies the translations in it.
+        let tests = policy("127.0.0.0/8", "2002::/16");
+        assert!(allowed(&tests, "64:ff9b::7f00:1"));
+        assert!(!allowed(&tests, "2002:7f00:1::"));
+        let aws = policy("fd00:ec2::254", "");
+        assert!(allowed(&aws, "fd00:ec2::254"));
+        assert!(default.check_url("http://[::a9fe:a9fe]/latest").is_err());
+        assert!(default.check_url("http://100.100.100.200/latest").is_err());
+    }
+
+    #[test]
     fn the_most_specific_network_decides() {
         let tests = policy("127.0.0.0/8", "");
         assert!(allowed(&tests, "127.0.0.1"));
@@ -382,6 +561,26 @@ mod tests {
             "{error}"
         );
         assert!(error.to_string().contains("nonsense"), "{error}");
+    }
+
+    #[test]
+    fn a_proxy_is_only_the_one_the_operator_sets() {
+        assert_eq!(NetworkPolicy::default().proxy(), None);
+        let with = |value: &str| {
+            NetworkPolicy::from_env(|name| {
+                (name == "PACKYARD_OUTBOUND_PROXY").then(|| value.to_owned())
+            })
+        };
+        assert_eq!(
+            with("http://proxy.internal:3128").unwrap().proxy(),
+            Some("http://proxy.internal:3128")
+        );
+        assert_eq!(with(" ").unwrap().proxy(), None);
+        for bad in ["socks5://p:1080", "proxy:3128", "http://u:pw@"] {
+            let error = with(bad).unwrap_err().to_string();
+            assert!(error.contains("PACKYARD_OUTBOUND_PROXY"), "{error}");
+            assert!(!error.contains(":pw"), "{error}");
+        }
     }
 
     #[test]

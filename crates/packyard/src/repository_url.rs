@@ -1,12 +1,23 @@
 //! Repository URLs as users give them, and the key that identifies a repository however
 //! it is spelled (so a GitHub webhook's `clone_url` finds a package added by SSH URL).
 
-/// A URL `git` cannot fetch, or that could be taken for an option.
+/// A URL `git` cannot fetch, that could be taken for an option, or whose host the
+/// outbound network policy cannot judge.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid repository URL {0:?}: use https://, http://, ssh://, git://, file://, user@host:path or an absolute path"
-)]
-pub struct InvalidRepositoryUrl(pub String);
+pub enum InvalidRepositoryUrl {
+    #[error(
+        "invalid repository URL {0:?}: use https://, http://, ssh://, git://, file://, user@host:path or an absolute path"
+    )]
+    Form(String),
+    #[error(
+        "invalid repository URL {0:?}: an IPv6 zone id (`%...`) names a network interface of this server, which the outbound network policy cannot judge; remove it"
+    )]
+    ZoneId(String),
+    #[error(
+        "invalid repository URL {0:?}: its host cannot be checked against the outbound network policy; write it as an ASCII host name (punycode for international names), a dotted IPv4 address or an IPv6 address in brackets"
+    )]
+    Host(String),
+}
 
 /// Checks that `url` is something the `git` command can fetch and that cannot be taken
 /// for an option.
@@ -37,7 +48,19 @@ pub fn validate(url: &str) -> Result<(), InvalidRepositoryUrl> {
         || url.chars().any(|c| c.is_whitespace() || c.is_control())
         || !allowed
     {
-        return Err(InvalidRepositoryUrl(url.to_owned()));
+        return Err(InvalidRepositoryUrl::Form(url.to_owned()));
+    }
+    // git connects only after the network policy has judged where it connects, so a
+    // network URL whose endpoint we cannot tell is one git must not be given: git and
+    // curl would resolve a host we could not read (`xn--a.example`) by themselves, and
+    // reach an interface-scoped address (`[fe80::1%25lo]`) we never saw.
+    if !is_local(url) && endpoint(url).is_none() {
+        let shown = crate::redact::redacted(url);
+        return Err(if url.contains('[') && url.contains('%') {
+            InvalidRepositoryUrl::ZoneId(shown)
+        } else {
+            InvalidRepositoryUrl::Host(shown)
+        });
     }
     Ok(())
 }
@@ -59,7 +82,8 @@ pub struct Endpoint {
 }
 
 /// The host and port git connects to for `url`; `None` for local repositories and
-/// anything that is not a valid network URL.
+/// anything that is not a valid network URL, or whose host is not written as the
+/// network policy reads it.
 pub fn endpoint(url: &str) -> Option<Endpoint> {
     let url = url.trim();
     if is_local(url) {
@@ -76,6 +100,9 @@ pub fn endpoint(url: &str) -> Option<Endpoint> {
             _ => return None,
         };
         let host = parsed.host_str()?;
+        if !written_as_parsed(written_host(url)?, host) {
+            return None;
+        }
         return Some(Endpoint {
             host: host
                 .trim_start_matches('[')
@@ -92,11 +119,45 @@ pub fn endpoint(url: &str) -> Option<Endpoint> {
     let host = user_host
         .rsplit_once('@')
         .map_or(user_host, |(_, host)| host);
-    (!host.is_empty()).then(|| Endpoint {
+    // `user@[host]:path` spellings are left to ssh:// URLs, which are parsed as above.
+    let plain = !host.is_empty() && !host.contains(['[', ']', '%']);
+    plain.then(|| Endpoint {
         scheme: "ssh".to_owned(),
         host: host.to_owned(),
         port: 22,
     })
+}
+
+/// The host of `scheme://userinfo@host:port/...` as written (IPv6 in brackets).
+fn written_host(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.starts_with('[') {
+        return host_port.get(..=host_port.find(']')?);
+    }
+    host_port.split(':').next()
+}
+
+/// Whether `written` is the host the URL parser read as `parsed`, so that the host the
+/// policy judges (and pins git's curl to) is the one git reads. The parser turns
+/// spellings into others — IDNA (`bücher.example`), percent-encoding, an IPv6 zone id
+/// it drops or refuses — that git and curl read their own way, or resolve by themselves.
+fn written_as_parsed(written: &str, parsed: &str) -> bool {
+    if let Some(inside) = parsed.strip_prefix('[').and_then(|p| p.strip_suffix(']')) {
+        // std's parser takes no zone id (`%lo`, `%25lo`).
+        let written = written.strip_prefix('[').and_then(|w| w.strip_suffix(']'));
+        return written
+            .and_then(|w| w.parse::<std::net::Ipv6Addr>().ok())
+            .is_some_and(|w| inside.parse() == Ok(w));
+    }
+    if let Ok(parsed) = parsed.parse::<std::net::Ipv4Addr>() {
+        // `0x7f.1` is 127.0.0.1 to the URL parser and to curl alike; only the address
+        // matters.
+        return written.parse::<std::net::Ipv4Addr>() == Ok(parsed)
+            || !written.contains(|c: char| !c.is_ascii_alphanumeric() && c != '.');
+    }
+    !written.contains('%') && written.eq_ignore_ascii_case(parsed)
 }
 
 fn is_scp_like(url: &str) -> bool {
@@ -194,6 +255,29 @@ mod tests {
             at("git@github.com:acme/lib"),
             expect("ssh", "github.com", 22)
         );
+        assert_eq!(
+            at("http://0x7f.1:8080/x.git"),
+            expect("http", "127.0.0.1", 8080)
+        );
+        assert_eq!(
+            at("https://[::FFFF:127.0.0.2]/x.git"),
+            expect("https", "::ffff:7f00:2", 443)
+        );
+        // Hosts the URL parser reads otherwise than git and curl do, or cannot read:
+        // there is no endpoint the network policy could judge.
+        for unjudgeable in [
+            "http://[::ffff:127.0.0.2%25lo]:8080/x.git",
+            "http://[fe80::1%25lo]/x.git",
+            "http://[fe80::1%lo]/x.git",
+            "ssh://git@[fe80::1%25eth0]/x.git",
+            "http://xn--a.example/x.git",
+            "https://b\u{fc}cher.example/x.git",
+            "http://%31%32%37.0.0.1/x.git",
+            "http://exa%6dple.com/x.git",
+            "git@[fe80::1%lo]:x.git",
+        ] {
+            assert_eq!(at(unjudgeable), None, "{unjudgeable}");
+        }
         assert_eq!(at("/srv/git/lib"), None);
         assert_eq!(at("file:///srv/git/lib"), None);
         assert_eq!(at("ftp://example.com/x"), None);
@@ -226,6 +310,23 @@ mod tests {
             "http://[::1]@/hook",
         ] {
             assert!(validate(bad).is_err(), "{bad:?}");
+        }
+        // Network URLs the outbound network policy could not judge (security issue 23).
+        let zone = validate("http://bot:pw@[::ffff:127.0.0.2%25lo]:80/x.git").unwrap_err();
+        assert!(matches!(zone, InvalidRepositoryUrl::ZoneId(_)), "{zone:?}");
+        assert!(zone.to_string().contains("zone id"), "{zone}");
+        assert!(!zone.to_string().contains("pw"), "{zone}");
+        for host in [
+            "http://xn--a.example/x.git",
+            "https://b\u{fc}cher.example/x.git",
+            "git@[fe80::1]:x.git",
+        ] {
+            let refused = validate(host).unwrap_err();
+            assert!(
+                matches!(refused, InvalidRepositoryUrl::Host(_)),
+                "{refused:?}"
+            );
+            assert!(refused.to_string().contains("network policy"), "{refused}");
         }
     }
 }

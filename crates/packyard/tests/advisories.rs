@@ -408,3 +408,193 @@ fn mirrored_advisories_are_kept_across_a_restart_with_the_upstream_down() {
         never_asked.text()
     );
 }
+
+/// Security issue 23 (candidate): an upstream whose root announces an advisories API
+/// on another port of its host does not get the mirror's credentials sent there; the
+/// API is not used at all (only the upstream's own origin, or a parent domain, is).
+#[test]
+fn mirror_credentials_go_only_to_the_upstreams_own_origin() {
+    let upstream = upstream();
+    upstream.require_basic_auth(Some(("bot", "pw")));
+    // The same host, another port: another origin.
+    let other = self::upstream();
+    upstream.root_field(
+        "security-advisories",
+        json!({"metadata": false, "api-url": format!("{}{ADVISORIES_PATH}", other.url())}),
+    );
+    let dir = TempDir::new("advisories-config");
+    let config = json!({"mirrors": {"packagist": false, ALIAS: {
+        "url": upstream.url(),
+        "http_basic": {"username": "bot", "password": "pw"},
+    }}});
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &path.display().to_string())]);
+    let admin = server.add_user("admin", true);
+    let route = format!("/mirror/{ALIAS}/api/security-advisories/");
+    let answer = ask(
+        &server,
+        &route,
+        "admin",
+        &admin,
+        "packages[]=vendor/mirrored",
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(upstream.count("/packages.json") >= 1, "the root was read");
+    let sent: Vec<_> = other
+        .request_log()
+        .into_iter()
+        .filter(|request| request.header("authorization").is_some())
+        .map(|request| request.path)
+        .collect();
+    assert!(
+        sent.is_empty(),
+        "credentials went to another origin: {sent:?}"
+    );
+    assert_eq!(other.count(ADVISORIES_PATH), 0);
+}
+
+/// Security issue 23 (candidate, confirmed): a customer who sees only some versions of
+/// a private package gets an advisory only when it affects one of them, and its
+/// `affectedVersions` names only those: the constraint as published would tell of the
+/// hidden 2.x releases.
+#[test]
+fn a_partial_view_gets_advisories_narrowed_to_the_versions_it_sees() {
+    let upstream = upstream();
+    let (server, admin, _config) = server(&upstream);
+    for version in ["1.0.0", "1.1.0", "2.0.0"] {
+        let archive = package_zip(PRIVATE, &[], &format!("lib-{version}"));
+        assert_eq!(
+            upload(&server, &admin, PRIVATE, version, &archive).status,
+            201
+        );
+    }
+    let carol = server.add_plain_user("carol", &[]);
+    server.cli_ok(&["group", "add", "licensed"]);
+    server.cli_ok(&["group", "grant", "licensed", PRIVATE, "--versions", "^1.0"]);
+    server.cli_ok(&["group", "members", "licensed", "--add", "carol"]);
+    for (affected, title) in [
+        (">=1.0,<1.1 || >=2.0,<2.0.5", "Both lines"),
+        ("^2.0", "Only the hidden line"),
+    ] {
+        server.cli_ok(&[
+            "advisory",
+            "add",
+            PRIVATE,
+            "--affected",
+            affected,
+            "--title",
+            title,
+        ]);
+    }
+    let asked = "packages[]=acme/lib";
+    let everything = ask(&server, "/api/security-advisories/", "admin", &admin, asked).json();
+    assert_eq!(
+        everything["advisories"][PRIVATE].as_array().unwrap().len(),
+        2
+    );
+
+    // Access changes reach the server within 2 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let partial = loop {
+        let partial = ask(&server, "/api/security-advisories/", "carol", &carol, asked);
+        assert_eq!(partial.status, 200, "{}", partial.text());
+        let partial = partial.json();
+        if partial["advisories"].get(PRIVATE).is_some() {
+            break partial;
+        }
+        assert!(std::time::Instant::now() < deadline, "{partial}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let listed = partial["advisories"][PRIVATE].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{partial}");
+    assert_eq!(listed[0]["title"], "Both lines");
+    assert_eq!(listed[0]["affectedVersions"], "1.0.0.0", "{partial}");
+    assert!(!partial.to_string().contains("2.0"), "{partial}");
+}
+
+/// The counters of `/metrics` (no histograms, whose buckets follow timings, and not the
+/// scrapes' own), by name and labels.
+fn counters(server: &Server) -> std::collections::BTreeMap<String, f64> {
+    let text = get(&server.url("/metrics"), &[]).text();
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.contains("_seconds"))
+        .filter(|line| !line.contains("route=\"/metrics\""))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Security issue 23: through a mirror, a private package's name asked for advisories
+/// is answered as a name nobody has — same body, as slow as the upstream (300 ms),
+/// counted alike — and never sent upstream.
+#[test]
+fn a_private_names_advisories_look_like_an_unknown_names_through_a_mirror() {
+    let upstream = upstream();
+    upstream.set_metadata_delay(Duration::from_millis(300));
+    let (server, admin, _config) = server(&upstream);
+    let archive = package_zip(PRIVATE, &[], "lib-1.0.0");
+    assert_eq!(
+        upload(&server, &admin, PRIVATE, "1.0.0", &archive).status,
+        201
+    );
+    let route = format!("/mirror/{ALIAS}/api/security-advisories/");
+    let timed = |name: &str| {
+        let started = std::time::Instant::now();
+        let reply = ask(
+            &server,
+            &route,
+            "admin",
+            &admin,
+            &format!("packages[]={name}"),
+        );
+        (reply, started.elapsed())
+    };
+    // Someone's earlier question: the mirror has seen how long its upstream takes.
+    assert_eq!(timed("vendor/earlier").0.status, 200);
+    let sent = upstream.count(ADVISORIES_PATH);
+
+    for round in ["first", "remembered"] {
+        let moved = |before: &std::collections::BTreeMap<String, f64>,
+                     after: &std::collections::BTreeMap<String, f64>| {
+            after
+                .iter()
+                .filter_map(|(series, value)| {
+                    let delta = value - before.get(series).copied().unwrap_or(0.0);
+                    (delta != 0.0).then(|| (series.clone(), delta))
+                })
+                .collect::<Vec<_>>()
+        };
+        let before = counters(&server);
+        let (private, private_took) = timed(PRIVATE);
+        let between = counters(&server);
+        let (unknown, unknown_took) = timed("vendor/nobody");
+        let after = counters(&server);
+        assert_eq!((private.status, unknown.status), (200, 200), "{round}");
+        assert_eq!(private.body, unknown.body, "{round}");
+        assert_eq!(private.json(), json!({"advisories": {}}));
+        assert_eq!(
+            moved(&before, &between),
+            moved(&between, &after),
+            "{round}: /metrics tells them apart"
+        );
+        let (fast, slow) = if round == "first" {
+            (Duration::from_millis(250), Duration::from_secs(2))
+        } else {
+            (Duration::ZERO, Duration::from_millis(250))
+        };
+        for (what, took) in [("private", private_took), ("unknown", unknown_took)] {
+            assert!(
+                took >= fast && took < slow,
+                "{round}: the {what} name took {took:?}"
+            );
+        }
+    }
+    assert_eq!(
+        upstream.count(ADVISORIES_PATH),
+        sent + 1,
+        "only the unknown name was asked upstream"
+    );
+}

@@ -137,6 +137,15 @@ fn bad_repositories_are_refused_with_reasons() {
         format!("ssh://git@127.0.0.1:{port}/acme/lib.git"),
         format!("git://[::1]:{port}/acme/lib.git"),
         "http://169.254.169.254/latest/meta-data/iam/".to_owned(),
+        // Metadata services, and loopback or link-local through a translation
+        // (security issue 23).
+        "http://[fd00:ec2::254]/latest/meta-data/".to_owned(),
+        "http://100.100.100.200/latest/meta-data/".to_owned(),
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/".to_owned(),
+        "http://[::a9fe:a9fe]/latest/meta-data/".to_owned(),
+        "http://[2002:a9fe:a9fe::1]/latest/meta-data/".to_owned(),
+        format!("http://[64:ff9b::7f00:1]:{port}/acme/lib.git"),
+        format!("ssh://git@[::127.0.0.1]:{port}/acme/lib.git"),
     ] {
         expect_error(
             &create_package(&locked_down, "admin", &admin, &json!({"url": url})),
@@ -155,6 +164,111 @@ fn bad_repositories_are_refused_with_reasons() {
         &create_package(&locked_down, "admin", &admin, &json!({"url": file_url})),
         400,
         "local repositories",
+    );
+}
+
+/// Security issue 23: a remote whose host the network policy cannot read (an IPv6 zone
+/// id, a name the URL parser refuses but git resolves by itself) is refused when the
+/// package is added, before any connection or lookup, so it cannot reach loopback,
+/// link-local or a port scan's answer past the policy.
+#[test]
+fn remotes_the_network_policy_cannot_judge_are_refused_before_any_connection() {
+    testkit::needs!(Git);
+    let server = Server::start_with(&[("PACKYARD_ALLOW_NETWORKS", "")]);
+    let admin = server.add_user("admin", true);
+    // A loopback listener the policy refuses: any connection to it is the attack.
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let closed = {
+        let probe = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    for (url, part) in [
+        (
+            format!("http://[::ffff:127.0.0.2%25lo]:{port}/acme/lib.git"),
+            "zone id",
+        ),
+        (
+            format!("http://bot:s3cret@[::ffff:127.0.0.2%25lo]:{port}/acme/lib.git"),
+            "zone id",
+        ),
+        (
+            format!("ssh://git@[::ffff:127.0.0.2%25lo]:{port}/acme/lib.git"),
+            "zone id",
+        ),
+        // A closed port answers "Failed to connect" on the old code: a port scan.
+        (
+            format!("http://[::ffff:127.0.0.2%25lo]:{closed}/acme/lib.git"),
+            "zone id",
+        ),
+        ("http://[fe80::1%25lo]/acme/lib.git".to_owned(), "zone id"),
+        // An invalid punycode label: git would resolve it itself, past the policy.
+        (
+            format!("http://xn--a.example:{port}/acme/lib.git"),
+            "network policy",
+        ),
+        (
+            format!("http://b\u{fc}cher.example:{port}/acme/lib.git"),
+            "network policy",
+        ),
+    ] {
+        let refused = create_package(&server, "admin", &admin, &json!({"url": url}));
+        expect_error(&refused, 400, part);
+        assert!(!refused.text().contains("s3cret"), "{}", refused.text());
+    }
+    assert!(
+        listener.accept().is_err(),
+        "a remote the policy could not judge was contacted"
+    );
+    assert!(!has_mirror(&server), "something was cloned");
+    let packages = get(
+        &server.url("/api/packages"),
+        &[("Authorization", &basic("admin", &admin))],
+    );
+    assert_eq!(packages.status, 200, "{}", packages.text());
+    assert!(
+        !packages.text().contains("acme/lib"),
+        "nothing is imported: {}",
+        packages.text()
+    );
+}
+
+/// Security issue 23: git gets no proxy from `HTTP_PROXY` and the like in the
+/// server's environment (a proxy resolves names where the network policy cannot see),
+/// only `PACKYARD_OUTBOUND_PROXY`.
+#[test]
+fn git_reaches_remotes_through_a_proxy_only_when_one_is_configured() {
+    testkit::needs!(Git);
+    let proxy = RecordingProxy::start();
+    let env = proxy.environment();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = Server::start_with(&env);
+    let admin = server.add_user("admin", true);
+    let remote = answering(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    let url = format!("http://{remote}/acme/lib.git");
+    let direct = create_package(&server, "admin", &admin, &json!({"url": url}));
+    assert_eq!(direct.status, 422, "{}", direct.text());
+    assert!(direct.text().contains("500"), "{}", direct.text());
+    assert_eq!(
+        proxy.requests(),
+        Vec::<String>::new(),
+        "went through the proxy"
+    );
+
+    server.restart_with(&[("PACKYARD_OUTBOUND_PROXY", &proxy.url())]);
+    let admin = server.add_user("admin2", true);
+    let proxied = create_package(&server, "admin2", &admin, &json!({"url": url}));
+    assert_eq!(proxied.status, 422, "{}", proxied.text());
+    assert!(proxied.text().contains("502"), "{}", proxied.text());
+    let requests = proxy.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|line| line.starts_with(&format!("GET {url}/info/refs"))),
+        "{requests:?}"
     );
 }
 

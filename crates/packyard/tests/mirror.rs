@@ -357,6 +357,38 @@ fn dist_urls_and_their_redirects_go_through_the_network_policy() {
         json!({"dist": {"url": redirect_url}}),
         &[("a.php", "<?php\n")],
     );
+    // Metadata services, and the internal service through NAT64 (security issue 23).
+    let internal_port = internal.local_addr().unwrap().port();
+    let translated = [
+        (
+            "acme/nat64",
+            format!("http://[64:ff9b::7f00:2]:{internal_port}/secret.zip"),
+            "reaches 127.0.0.2",
+        ),
+        (
+            "acme/aws",
+            "http://[fd00:ec2::254]/latest/meta-data/".to_owned(),
+            "fd00:ec2::254/128",
+        ),
+        (
+            "acme/alibaba",
+            "http://100.100.100.200/latest/meta-data/".to_owned(),
+            "100.100.100.200/32",
+        ),
+        (
+            "acme/sixtofour",
+            "http://[2002:a9fe:a9fe::1]/latest/meta-data/".to_owned(),
+            "reaches 169.254.169.254",
+        ),
+    ];
+    for (package, url, _) in &translated {
+        repo.package(
+            package,
+            "1.0.0",
+            json!({"dist": {"url": url}}),
+            &[("a.php", "<?php\n")],
+        );
+    }
     let upstream = repo.serve();
     let dir = TempDir::new("mirror-config");
     let server = Server::start_with(&[
@@ -364,7 +396,10 @@ fn dist_urls_and_their_redirects_go_through_the_network_policy() {
         ("PACKYARD_ALLOW_NETWORKS", "127.0.0.1/32"),
     ]);
     let token = server.add_user("admin", true);
-    for package in ["acme/inside", "acme/bounced"] {
+    let packages = ["acme/inside", "acme/bounced"]
+        .into_iter()
+        .chain(translated.iter().map(|(package, _, _)| *package));
+    for package in packages {
         let p2 = fetch(&server, &token, &format!("/p2/{package}.json"));
         assert_eq!(p2.status, 200, "{}", p2.text());
         let reference = p2.json()["packages"][package][0]["dist"]["reference"]
@@ -388,6 +423,11 @@ fn dist_urls_and_their_redirects_go_through_the_network_policy() {
         "the refused address was contacted"
     );
     assert!(files_under(&server.data.path().join("mirror-dist")).is_empty());
+    // Each was refused by the policy, not by a failed connection.
+    let log = server.log();
+    for (package, _, refusal) in translated {
+        assert!(log.contains(refusal), "{package}: {log}");
+    }
 }
 
 #[test]
@@ -429,6 +469,268 @@ fn private_package_names_are_never_proxied_nor_shown_through_a_public_mirror() {
     );
     // The admin still gets the private package from the repository itself.
     assert_eq!(p2(&server, "admin", &token, "acme/lib").status, 200);
+}
+
+/// Security issue 23: credentials written into a mirror's URL are its `http_basic`
+/// (sent to the upstream), and no answer to a mirror client names the upstream's URL or
+/// its password, be it a 404 or a 502 with the upstream down.
+#[test]
+fn a_credentialed_upstream_url_reaches_no_mirror_client() {
+    let mut upstream = upstream();
+    upstream.require_basic_auth(Some(("bot", "s3cret")));
+    let address = format!("127.0.0.1:{}", upstream.port());
+    let url = format!("http://bot:s3cret@{address}");
+    let (server, _token, _config) =
+        mirror_server(&upstream, &json!({"url": url, "public_access": true}));
+    let anonymous = |path: &str| get(&server.url(&format!("/mirror/{ALIAS}{path}")), &[]);
+    let leaks = |reply: &Reply| {
+        let text = format!("{:?} {}", reply.headers, reply.text());
+        text.contains("s3cret") || text.contains(&address) || text.contains("bot:")
+    };
+
+    // The credentials reach the upstream: the mirror works.
+    let found = anonymous("/p2/psr/log.json");
+    assert_eq!(found.status, 200, "{}", found.text());
+    let reference = found.json()["packages"]["psr/log"][0]["dist"]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let version = found.json()["packages"]["psr/log"][0]["version_normalized"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let missing = anonymous("/p2/acme/nothere.json");
+    assert_eq!(missing.status, 404, "{}", missing.text());
+    assert!(!leaks(&missing), "{}", missing.text());
+
+    upstream.stop();
+    let down = anonymous("/p2/acme/other.json");
+    assert_eq!(down.status, 502, "{}", down.text());
+    assert!(!leaks(&down), "{}", down.text());
+    let archive = anonymous(&format!("/zipball/psr/log/{version}/{reference}.zip"));
+    assert_eq!(archive.status, 502, "{}", archive.text());
+    assert!(!leaks(&archive), "{}", archive.text());
+    // The log says what happened, without the password.
+    assert!(server.log().contains(&address), "{}", server.log());
+    assert!(!server.log().contains("s3cret"), "{}", server.log());
+}
+
+/// Security issue 23: the mirror's HTTP client takes no proxy from `HTTP_PROXY` and
+/// the like (a proxy resolves names where the network policy cannot see), only from
+/// `PACKYARD_OUTBOUND_PROXY`.
+#[test]
+fn upstreams_are_reached_through_a_proxy_only_when_one_is_configured() {
+    let upstream = upstream();
+    let proxy = RecordingProxy::start();
+    let dir = TempDir::new("mirror-config");
+    let config = config(&dir, &json!({}), &upstream);
+    let mut env = proxy.environment();
+    env.push(("PACKYARD_CONFIG", config));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = Server::start_with(&env);
+    let token = server.add_user("admin", true);
+    assert_eq!(fetch(&server, &token, "/p2/psr/log.json").status, 200);
+    assert_eq!(upstream.count("/p2/psr/log.json"), 1);
+    assert_eq!(
+        proxy.requests(),
+        Vec::<String>::new(),
+        "went through the proxy"
+    );
+
+    server.restart_with(&[("PACKYARD_OUTBOUND_PROXY", &proxy.url())]);
+    let proxied = fetch(&server, &token, "/p2/monolog/monolog.json");
+    assert_eq!(proxied.status, 502, "{}", proxied.text());
+    assert_eq!(
+        proxy.requests(),
+        [format!(
+            "GET {}/p2/monolog/monolog.json HTTP/1.1",
+            upstream.url()
+        )]
+    );
+    assert_eq!(upstream.count("/p2/monolog/monolog.json"), 0);
+}
+
+/// The counters of `/metrics` (no histograms, whose buckets follow timings, and not
+/// the scrapes' own) by name and labels.
+fn counters(server: &Server) -> std::collections::BTreeMap<String, f64> {
+    let text = get(&server.url("/metrics"), &[]).text();
+    text.lines()
+        // The scrapes themselves grow as series appear: not what is compared.
+        .filter(|line| !line.starts_with('#') && !line.contains("_seconds"))
+        .filter(|line| !line.contains("route=\"/metrics\""))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// What moved between two readings of [`counters`].
+fn moved(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+) -> Vec<(String, f64)> {
+    after
+        .iter()
+        .filter_map(|(series, value)| {
+            let delta = value - before.get(series).copied().unwrap_or(0.0);
+            (delta != 0.0).then(|| (series.clone(), delta))
+        })
+        .collect()
+}
+
+/// Security issue 23: through a public mirror, a private package's name is answered
+/// exactly as a name the upstream does not have: status, body, headers, time taken
+/// (the upstream takes 300 ms to say 404), and what `/metrics` counts, at the first
+/// request and at the next (remembered misses). The private name never reaches the
+/// upstream.
+#[test]
+fn a_private_name_and_an_unknown_one_look_alike_through_a_public_mirror() {
+    let upstream = upstream();
+    upstream.set_metadata_delay(Duration::from_millis(300));
+    let (server, token, _config) = mirror_server(&upstream, &json!({"public_access": true}));
+    let archive = package_zip("acme/secret", &[], "private");
+    assert_eq!(
+        upload(&server, &token, "acme/secret", "1.0.0", &archive).status,
+        201
+    );
+    let timed = |name: &str| {
+        let started = Instant::now();
+        let reply = get(&server.url(&format!("/mirror/{ALIAS}/p2/{name}.json")), &[]);
+        (reply, started.elapsed())
+    };
+    // Someone's earlier miss: the mirror has seen how long its upstream takes.
+    assert_eq!(timed("other/earlier").0.status, 404);
+
+    // Names of one length, so that bodies compare byte for byte but for the name.
+    for round in ["first", "remembered"] {
+        let before = counters(&server);
+        let (private, private_took) = timed("acme/secret");
+        let between = counters(&server);
+        let (unknown, unknown_took) = timed("acme/nobody");
+        let after = counters(&server);
+
+        assert_eq!(private.status, 404, "{round}: {}", private.text());
+        assert_eq!(unknown.status, 404, "{round}: {}", unknown.text());
+        assert_eq!(
+            private.body.len(),
+            unknown.body.len(),
+            "{round}: {} / {}",
+            private.text(),
+            unknown.text()
+        );
+        assert_eq!(
+            private.text().replace("acme/secret", "acme/nobody"),
+            unknown.text(),
+            "{round}"
+        );
+        let headers = |reply: &Reply| -> Vec<(String, String)> {
+            reply
+                .headers
+                .iter()
+                .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id"))
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+                .collect()
+        };
+        assert_eq!(headers(&private), headers(&unknown), "{round}");
+        assert_eq!(
+            moved(&before, &between),
+            moved(&between, &after),
+            "{round}: /metrics tells them apart"
+        );
+        let (fast, slow) = if round == "first" {
+            (Duration::from_millis(250), Duration::from_secs(2))
+        } else {
+            (Duration::ZERO, Duration::from_millis(250))
+        };
+        for (what, took) in [("private", private_took), ("unknown", unknown_took)] {
+            assert!(
+                took >= fast && took < slow,
+                "{round}: the {what} name took {took:?}"
+            );
+        }
+    }
+    assert_eq!(upstream.count("/p2/acme/nobody.json"), 1);
+    assert_eq!(
+        upstream.count("/p2/acme/secret.json"),
+        0,
+        "the private name was sent upstream"
+    );
+
+    // An archive of a private package and of an unknown one: both documents are
+    // looked for (one upstream miss each for the unknown name).
+    let hidden = package_zip("acme/hidden", &[], "private");
+    assert_eq!(
+        upload(&server, &token, "acme/hidden", "1.0.0", &hidden).status,
+        201
+    );
+    let zipball = |name: &str| {
+        let started = Instant::now();
+        let path = format!(
+            "/mirror/{ALIAS}/zipball/{name}/1.0.0.0/{}.zip",
+            "a".repeat(40)
+        );
+        (get(&server.url(&path), &[]), started.elapsed())
+    };
+    let before = counters(&server);
+    let (private, private_took) = zipball("acme/hidden");
+    let between = counters(&server);
+    let (unknown, unknown_took) = zipball("acme/absent");
+    let after = counters(&server);
+    assert_eq!((private.status, unknown.status), (404, 404));
+    assert_eq!(
+        private.text().replace("acme/hidden", "acme/absent"),
+        unknown.text()
+    );
+    assert_eq!(moved(&before, &between), moved(&between, &after));
+    for (what, took) in [("private", private_took), ("unknown", unknown_took)] {
+        assert!(
+            took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+            "the {what} archive took {took:?}"
+        );
+    }
+    assert_eq!(upstream.count("/p2/acme/absent.json"), 1);
+    assert_eq!(upstream.count("/p2/acme/hidden.json"), 0);
+    assert_eq!(upstream.count("/p2/acme/hidden~dev.json"), 0);
+}
+
+/// Security issue 23: an anonymous notify-batch naming 1,800 made-up packages costs a
+/// public mirror store reads for at most 500 of them, and real installs are still
+/// counted.
+#[test]
+fn a_notify_batch_costs_a_bounded_number_of_store_reads() {
+    let upstream = upstream();
+    let (server, token, _config) = mirror_server(&upstream, &json!({"public_access": true}));
+    let log = fetch(&server, &token, "/p2/psr/log.json");
+    assert_eq!(log.status, 200);
+    let version = log.json()["packages"]["psr/log"][0]["version_normalized"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut downloads = vec![json!({"name": "psr/log", "version": version})];
+    // As many as the 64 KiB an anonymous body may have.
+    downloads.extend((0..1_800).map(|i| json!({"name": format!("z{i}/x"), "version": "1"})));
+    let reads = || {
+        counters(&server)
+            .get("packyard_storage_requests_total{store=\"mirror-meta\",operation=\"get\"}")
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let before = reads();
+    let reply = post(
+        &format!("{}/downloads/", mirror_url(&server)),
+        &[("Content-Type", "application/json")],
+        json!({"downloads": downloads}).to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let made = reads() - before;
+    assert!(made <= 1_000.0, "{made} store reads for one notify-batch");
+    let counted = server.cli_ok(&["package", "downloads", "psr/log"]);
+    assert!(
+        counted.contains("psr/log through the up mirror: 1 installs"),
+        "{counted}"
+    );
 }
 
 #[test]

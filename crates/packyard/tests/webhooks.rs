@@ -235,6 +235,55 @@ fn hooks_are_managed_by_admins_and_kept_off_loopback_unless_allowed() {
         &hook("http://169.254.169.254/latest/meta-data/"),
     );
     assert_eq!(metadata.status, 400, "{}", metadata.text());
+    // Metadata services outside 169.254.0.0/16, and 169.254.169.254 (or loopback)
+    // reached through NAT64, 6to4 or an IPv4-compatible address (security issue 23).
+    for (url, network) in [
+        (
+            "http://[fd00:ec2::254]/latest/meta-data/",
+            "fd00:ec2::254/128",
+        ),
+        (
+            "http://[fd20:ce::254]/computeMetadata/v1/",
+            "fd20:ce::254/128",
+        ),
+        (
+            "http://100.100.100.200/latest/meta-data/",
+            "100.100.100.200/32",
+        ),
+        (
+            "http://168.63.129.16/machine?comp=goalstate",
+            "168.63.129.16/32",
+        ),
+        (
+            "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+            "169.254.0.0/16",
+        ),
+        (
+            "http://[64:ff9b:1:a9fe:a9:fe00::]/latest/meta-data/",
+            "169.254.0.0/16",
+        ),
+        ("http://[::a9fe:a9fe]/latest/meta-data/", "169.254.0.0/16"),
+        (
+            "http://[2002:a9fe:a9fe::1]/latest/meta-data/",
+            "169.254.0.0/16",
+        ),
+        (
+            "http://[::ffff:a9fe:a9fe]/latest/meta-data/",
+            "169.254.0.0/16",
+        ),
+        (
+            &hooks.url("/").replace("127.0.0.1", "[64:ff9b::7f00:1]"),
+            "127.0.0.0/8",
+        ),
+    ] {
+        let refused = post_json(&server, "admin", &admin, "/api/webhooks", &hook(url));
+        assert_eq!(refused.status, 400, "{url}: {}", refused.text());
+        assert!(
+            refused.text().contains(network),
+            "{url}: {}",
+            refused.text()
+        );
+    }
 
     // A name is checked after it resolves, at every attempt: `localhost` is accepted
     // as a URL, and no attempt reaches the receiver.
@@ -366,4 +415,53 @@ fn hooks_are_managed_by_admins_and_kept_off_loopback_unless_allowed() {
     assert_eq!(remove("local"), 204);
     assert_eq!(remove("local"), 404);
     assert_eq!(server.cli_ok(&["webhook", "list"]).trim(), "");
+}
+
+/// Security issue 23: `HTTP_PROXY` and the like in the server's environment are not
+/// used (a proxy resolves names where the network policy cannot see); deliveries go
+/// through a proxy only when `PACKYARD_OUTBOUND_PROXY` names it.
+#[test]
+fn deliveries_go_through_a_proxy_only_when_one_is_configured() {
+    let hooks = HookReceiver::start(&[]);
+    let proxy = RecordingProxy::start();
+    let mut env = proxy.environment();
+    env.push(("PACKYARD_SECRET", "webhook test secret".to_owned()));
+    env.push(("PACKYARD_JOB_RETRY_BACKOFF", "1s".to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = Server::start_with(&env);
+    let admin = server.add_user("admin", true);
+    server.cli_ok(&[
+        "webhook",
+        "add",
+        "ci",
+        "--url",
+        &hooks.url("/direct"),
+        "--events",
+        "new_release",
+    ]);
+    let archive = package_zip("acme/lib", &[], "lib-1.0.0");
+    assert_eq!(
+        upload(&server, &admin, "acme/lib", "1.0.0", &archive).status,
+        201
+    );
+    hooks.wait_for(1, Duration::from_secs(20));
+    assert_eq!(
+        proxy.requests(),
+        Vec::<String>::new(),
+        "went through the proxy"
+    );
+
+    server.restart_with(&[("PACKYARD_OUTBOUND_PROXY", &proxy.url())]);
+    let archive = package_zip("acme/lib", &[], "lib-1.0.1");
+    assert_eq!(
+        upload(&server, &admin, "acme/lib", "1.0.1", &archive).status,
+        201
+    );
+    let expected = format!("POST {} HTTP/1.1", hooks.url("/direct"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !proxy.requests().contains(&expected) {
+        assert!(Instant::now() < deadline, "{:?}", proxy.requests());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(hooks.received().len(), 1, "the second delivery went direct");
 }

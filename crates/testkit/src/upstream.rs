@@ -644,6 +644,7 @@ impl UpstreamRepo {
             log: Mutex::new(Log::default()),
             logged: Condvar::new(),
             dist_delay: Mutex::new(Duration::ZERO),
+            metadata_delay: Mutex::new(Duration::ZERO),
             basic_auth: Mutex::new(None),
             failures: Mutex::new(HashMap::new()),
             advisories: Mutex::new(BTreeMap::new()),
@@ -711,6 +712,8 @@ struct Shared {
     log: Mutex<Log>,
     logged: Condvar,
     dist_delay: Mutex<Duration>,
+    /// Delays every other response (metadata, advisories).
+    metadata_delay: Mutex<Duration>,
     basic_auth: Mutex<Option<String>>,
     failures: Mutex<HashMap<String, u16>>,
     /// Security advisories by package, served at [`ADVISORIES_PATH`].
@@ -838,6 +841,12 @@ impl UpstreamServer {
     /// after the delay).
     pub fn set_dist_delay(&self, delay: Duration) {
         *lock(&self.shared.dist_delay) = delay;
+    }
+
+    /// Delays every response outside `/dists/` (metadata documents, 404s included, and
+    /// advisories) by `delay`: a distant or slow upstream.
+    pub fn set_metadata_delay(&self, delay: Duration) {
+        *lock(&self.shared.metadata_delay) = delay;
     }
 
     /// Answers `status` (with a JSON body) to every request for `path` until
@@ -1287,11 +1296,13 @@ fn serve_connection(shared: &Shared, stream: TcpStream, generation: u64) {
                 answer(shared, &request, &path)
             }
         });
-        if path.starts_with("/dists/") {
-            let delay = *lock(&shared.dist_delay);
-            if !delay.is_zero() {
-                std::thread::sleep(delay);
-            }
+        let delay = if path.starts_with("/dists/") {
+            *lock(&shared.dist_delay)
+        } else {
+            *lock(&shared.metadata_delay)
+        };
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
         }
         if !current() {
             return;

@@ -37,23 +37,12 @@ use crate::repository_url;
 const FINGERPRINT_FORMAT: &str = "packyard-git-refs 1";
 
 /// The only variables of packyard's environment git sees: where programs are, where
-/// scratch files go, and how the operator reaches the network (proxies, CA
-/// certificates). Everything else — `PACKYARD_SECRET`, cloud keys, `DATABASE_URL`, a
-/// parent git's `GIT_DIR`, an ssh agent — stays out of git and of what it runs.
-const PASSED_TO_GIT: [&str; 12] = [
-    "PATH",
-    "TMPDIR",
-    "http_proxy",
-    "https_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-];
+/// scratch files go, and which CA certificates to trust. Everything else —
+/// `PACKYARD_SECRET`, cloud keys, `DATABASE_URL`, a parent git's `GIT_DIR`, an ssh
+/// agent, and the `*_proxy` variables, with which a proxy would resolve names past the
+/// network policy (`PACKYARD_OUTBOUND_PROXY` is the opt-in) — stays out of git and of
+/// what it runs.
+const PASSED_TO_GIT: [&str; 4] = ["PATH", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR"];
 
 /// The transports git may use (`GIT_ALLOW_PROTOCOL`); `file` is added for repositories
 /// on the server's disk, which only the command line (or
@@ -592,14 +581,32 @@ impl Mirror {
         args: &[&str],
     ) -> Result<Command, GitError> {
         let mut config = Vec::new();
-        if let Some(endpoint) = repository_url::endpoint(&self.url) {
-            let addresses = self
-                .policy
-                .allowed_addresses(&endpoint.host, endpoint.port)
-                .await
-                .map_err(GitError::Refused)?;
+        let endpoint = repository_url::endpoint(&self.url);
+        // What the policy cannot judge does not reach git (validation refuses such URLs;
+        // this holds for any stored before it did).
+        if endpoint.is_none() && !repository_url::is_local(&self.url) {
+            return Err(GitError::Refused(crate::outbound::Refused::Unjudgeable(
+                crate::redact::redacted(&self.url),
+            )));
+        }
+        if let Some(endpoint) = endpoint {
+            let http = endpoint.scheme.starts_with("http");
             let literal = endpoint.host.parse::<std::net::IpAddr>().is_ok();
-            if endpoint.scheme.starts_with("http") && !literal {
+            let proxy = self.policy.proxy().filter(|_| http);
+            if let Some(proxy) = proxy {
+                // The operator's proxy resolves names: only literal addresses are ours
+                // to judge (below), and there is nothing to pin.
+                config.push(("http.proxy", proxy.to_owned()));
+            }
+            let addresses = if proxy.is_some() && !literal {
+                Vec::new()
+            } else {
+                self.policy
+                    .allowed_addresses(&endpoint.host, endpoint.port)
+                    .await
+                    .map_err(GitError::Refused)?
+            };
+            if http && proxy.is_none() && !literal {
                 let list: Vec<String> = addresses
                     .iter()
                     .map(|address| match address.ip() {
@@ -1136,9 +1143,24 @@ mod tests {
         let url = format!("ext::sh -c touch% {}", marker.display());
         let mirror = Mirror::new(&url, &scratch, &GitAuth::default());
         let error = mirror.remote_listing().await.unwrap_err();
+        // Refused before git runs, as a remote the network policy cannot judge;
+        // GIT_ALLOW_PROTOCOL would refuse it again in git.
         assert!(
-            error.to_string().contains("transport 'ext' not allowed"),
-            "{error}"
+            matches!(
+                error,
+                GitError::Refused(crate::outbound::Refused::Unjudgeable(_))
+            ),
+            "{error:?}"
+        );
+        assert!(!marker.exists(), "the ext:: command ran");
+        let command = git_command(None, &[], NETWORK_PROTOCOLS)
+            .args(["ls-remote", &url])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&command.stderr).contains("transport 'ext' not allowed"),
+            "{command:?}"
         );
         assert!(!marker.exists(), "the ext:: command ran");
     }
@@ -1161,6 +1183,23 @@ mod tests {
             assert!(
                 error.to_string().contains("PACKYARD_ALLOW_NETWORKS"),
                 "{url}: {error}"
+            );
+        }
+        // Remotes whose host the policy cannot read (stored before validation refused
+        // them) are refused rather than left to git.
+        for url in [
+            format!("http://[::ffff:127.0.0.1%25lo]:{port}/x.git"),
+            format!("ssh://git@[::ffff:127.0.0.1%25lo]:{port}/x"),
+            "http://xn--a.example/x.git".to_owned(),
+        ] {
+            let mirror = Mirror::new(&url, Path::new("/nonexistent/m"), &GitAuth::default());
+            let error = mirror.remote_listing().await.unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    GitError::Refused(crate::outbound::Refused::Unjudgeable(_))
+                ),
+                "{url}: {error:?}"
             );
         }
         assert!(listener.accept().is_err(), "nothing connected");

@@ -35,7 +35,10 @@ pub async fn root(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
-                format!("{} has no packages.json", mirror.url),
+                format!(
+                    "the upstream of the {} mirror has no packages.json",
+                    mirror.alias
+                ),
             )
         })?;
     let available = if mirror.strict {
@@ -61,8 +64,8 @@ pub async fn p2(
     match app.mirrors.metadata(&mirror, &package, dev).await? {
         Some(doc) => Ok(json_document(&as_document(&doc), since)),
         None => Err(ApiError::not_found(format!(
-            "{package} not found on {}",
-            mirror.url
+            "{package} not found on the {} mirror",
+            mirror.alias
         ))),
     }
 }
@@ -137,11 +140,20 @@ fn as_document(doc: &MirroredDoc) -> Document {
     }
 }
 
+/// What mirror clients are told when an upstream fails them: that it did, not which
+/// URL (an upstream's or a dist URL, which may carry credentials) nor what it or the
+/// connection said. The log has the details.
 impl From<DocumentError> for ApiError {
     fn from(error: DocumentError) -> Self {
         match error {
             DocumentError::Storage(e) => ApiError::unavailable("storage unavailable", e),
-            error => ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()),
+            error => {
+                tracing::warn!(%error, "a mirror document could not be served");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "the mirror's upstream did not give this document, and nothing is stored for it",
+                )
+            }
         }
     }
 }
@@ -157,7 +169,13 @@ impl From<MirrorError> for ApiError {
             MirrorError::Dist(DistError::Storage(e)) => {
                 ApiError::unavailable("storage unavailable", e)
             }
-            MirrorError::Dist(error) => ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()),
+            MirrorError::Dist(error) => {
+                tracing::warn!(%error, "a mirrored archive could not be served");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "the mirror could not download this archive from upstream",
+                )
+            }
         }
     }
 }

@@ -28,6 +28,9 @@ use storage::Store;
 use super::config::MirrorConfig;
 use super::documents::DocumentError;
 use super::upstream::{Upstream, UpstreamError};
+
+/// How long a withheld name's advisories answer waits before any request was answered.
+const FIRST_REQUEST_LATENCY: std::time::Duration = std::time::Duration::from_millis(150);
 use crate::db::now_millis;
 
 /// Lists held in memory before the cache is thinned, and names remembered as clean.
@@ -278,6 +281,44 @@ impl MirrorAdvisories {
             }
         }
         memory.insert(key.to_owned(), stored);
+    }
+
+    /// For names whose advisories must never be asked upstream (private packages'),
+    /// what [`Self::fetch`] leaves for names the upstream says are clean, without
+    /// asking: they are remembered as clean for `sync_interval`. When no request goes
+    /// upstream for other names anyway (`alone`), the answer waits as long as the
+    /// latest advisories request took and is counted as one, or fails as one would
+    /// while the upstream is failing; so a mirror client cannot tell these names from
+    /// unknown ones.
+    pub async fn withhold(
+        &self,
+        mirror: &MirrorConfig,
+        packages: &[String],
+        alone: bool,
+    ) -> Result<(), DocumentError> {
+        use crate::metrics::{UpstreamOutcome, metrics};
+        if packages.is_empty() {
+            return Ok(());
+        }
+        if alone {
+            let wait = self
+                .upstream
+                .advisories_latency(&mirror.alias)
+                .unwrap_or(FIRST_REQUEST_LATENCY);
+            tokio::time::sleep(wait).await;
+            if let Some((_, reason)) = self.upstream.contact(&mirror.alias).failure {
+                metrics().upstream_request(&mirror.alias, UpstreamOutcome::Failed);
+                return Err(DocumentError::Unavailable(UpstreamError {
+                    url: mirror.url.clone(),
+                    reason,
+                }));
+            }
+            metrics().upstream_request(&mirror.alias, UpstreamOutcome::Ok);
+        }
+        for package in packages {
+            self.remember_clean(&advisories_key(&mirror.alias, package));
+        }
+        Ok(())
     }
 
     fn remember_clean(&self, key: &str) {

@@ -120,6 +120,10 @@ pub enum MirrorConfigError {
     MissingUrl(String),
     #[error("mirrors.{alias}.url: {url:?} must start with https:// or http://")]
     UnsupportedUrl { alias: String, url: String },
+    #[error(
+        "mirrors.{0}.url: has credentials and mirrors.{0}.http_basic is set too; keep them in http_basic only"
+    )]
+    TwoCredentials(String),
     #[error("mirrors.{alias}.sync_interval: {value} is not an interval such as 300, 5m or 1h")]
     InvalidInterval { alias: String, value: String },
 }
@@ -156,14 +160,24 @@ pub fn resolve(
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return Err(MirrorConfigError::UnsupportedUrl {
                 alias: alias.clone(),
-                url,
+                url: crate::redact::redacted(&url),
             });
         }
-        let mut mirror = MirrorConfig::new(alias, &url);
-        mirror.http_basic = fields
+        let mut http_basic = fields
             .http_basic
             .as_ref()
             .map(|b| (b.username.clone(), b.password.clone()));
+        // Credentials written into the URL are the mirror's http_basic: the URL is
+        // shown, logged and compared with dist URLs, and credentials go only to the
+        // upstream's own origin (`upstream::same_origin`).
+        if let Some(credentials) = crate::redact::credentials_in(&url) {
+            if http_basic.is_some() {
+                return Err(MirrorConfigError::TwoCredentials(alias.clone()));
+            }
+            http_basic = Some(credentials);
+        }
+        let mut mirror = MirrorConfig::new(alias, &crate::redact::public(&url));
+        mirror.http_basic = http_basic;
         mirror.public_access = fields.public_access;
         mirror
             .available_packages
@@ -270,6 +284,27 @@ partner:
                 && !partner.allows("other/x")
         );
         assert!(packagist.allows("anything/at-all"));
+    }
+
+    #[test]
+    fn credentials_in_the_url_become_http_basic() {
+        let mirrors =
+            parse("packagist: false\npartner: {url: 'http://bot:s3%40cret@127.0.0.1:9000/'}")
+                .unwrap();
+        assert_eq!(mirrors[0].url, "http://127.0.0.1:9000");
+        assert_eq!(
+            mirrors[0].http_basic,
+            Some(("bot".into(), "s3@cret".into()))
+        );
+        let both = parse(
+            "partner: {url: 'http://bot:pw@h.example', http_basic: {username: a, password: b}}",
+        )
+        .unwrap_err();
+        assert!(both.starts_with("mirrors.partner.url"), "{both}");
+        assert!(both.contains("http_basic"), "{both}");
+        assert!(!both.contains("pw"), "{both}");
+        let unsupported = parse("partner: {url: 'ftp://bot:pw@h.example'}").unwrap_err();
+        assert!(!unsupported.contains(":pw"), "{unsupported}");
     }
 
     #[test]

@@ -112,9 +112,15 @@ impl Mirrors {
         dev: bool,
     ) -> Result<Option<Arc<MirroredDoc>>, MirrorError> {
         match self.admit(mirror, package).await {
-            // As if the upstream did not have it: a private name must not show through
-            // a mirror that anonymous clients or customers may use.
-            Err(MirrorError::Refused(Refusal::PrivatePackage { .. })) => return Ok(None),
+            // As if the upstream did not have it, timing and counters included: a
+            // private name must not show through a mirror that anonymous clients or
+            // customers may use.
+            Err(MirrorError::Refused(Refusal::PrivatePackage { .. })) => {
+                self.documents
+                    .get_withheld(mirror, &p2_path(package.as_str(), dev))
+                    .await?;
+                return Ok(None);
+            }
             admitted => admitted?,
         }
         let package = package.as_str();
@@ -153,6 +159,8 @@ impl Mirrors {
         match self.admit(mirror, package).await {
             // As if the upstream had no such version (see `metadata`).
             Err(MirrorError::Refused(Refusal::PrivatePackage { .. })) => {
+                self.withheld_archive(mirror, package.as_str(), version, kind)
+                    .await?;
                 return Err(MirrorError::UnknownVersion {
                     package: package.to_string(),
                     version: version.to_owned(),
@@ -227,6 +235,41 @@ impl Mirrors {
         Ok(self.dists.fetch(mirror, source).await?)
     }
 
+    /// What [`Self::archive`] does for a package the upstream does not have — the
+    /// same reads, then each document asked for — for a private package's name, whose
+    /// documents are withheld from the upstream ([`Documents::get_withheld`]): the
+    /// answer comes as late, and counted alike. Nothing read is served. An upstream
+    /// failure is returned as `archive` would return it.
+    async fn withheld_archive(
+        &self,
+        mirror: &Arc<MirrorConfig>,
+        package: &str,
+        version: &str,
+        kind: &str,
+    ) -> Result<(), MirrorError> {
+        let dev_first = composer::version::is_dev(version) || is_md5_hex(version);
+        let paths = [p2_path(package, dev_first), p2_path(package, !dev_first)];
+        for path in &paths {
+            self.documents.stored(mirror, path).await?;
+        }
+        if !is_md5_hex(version) {
+            // The key's reference does not matter to the read's cost.
+            let key = keys::mirror_dist(&mirror.alias, package, version, "0", kind);
+            self.dists.stored_in_backend(&key).await?;
+        }
+        let mut failure = None;
+        for path in &paths {
+            match self.documents.get_withheld(mirror, path).await {
+                Ok(()) => {}
+                Err(error @ DocumentError::Storage(_)) => return Err(error.into()),
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        failure.map_or(Ok(()), |error| Err(error.into()))
+    }
+
     /// The upstream's security advisories for the names of `asked` that this mirror
     /// may proxy (others are left out, as unknown names are), by package name. Empty
     /// when the upstream announces no advisories API.
@@ -236,12 +279,20 @@ impl Mirrors {
         asked: &[String],
     ) -> Result<Map<String, Value>, MirrorError> {
         let mut admitted = Vec::new();
+        // Private packages' names go the way unknown names go, but for the upstream
+        // request and the answer (see `MirrorAdvisories::withhold`): left out, yet as
+        // slow and counted alike.
+        let mut withheld = std::collections::HashSet::new();
         for name in asked {
             let Ok(package) = PackageName::parse(name) else {
                 continue;
             };
             match self.admit(mirror, &package).await {
                 Ok(()) => admitted.push(name.clone()),
+                Err(MirrorError::Refused(Refusal::PrivatePackage { .. })) => {
+                    withheld.insert(name.clone());
+                    admitted.push(name.clone());
+                }
                 Err(MirrorError::Refused(_)) => {}
                 Err(error) => return Err(error),
             }
@@ -254,17 +305,32 @@ impl Mirrors {
         else {
             return Ok(Map::new());
         };
-        let held = self.advisories.held(mirror, &admitted).await?;
+        let mut held = self.advisories.held(mirror, &admitted).await?;
+        held.answer.retain(|name, _| !withheld.contains(name));
+        held.stale.retain(|name| !withheld.contains(name));
+        let (withheld_unknown, unknown): (Vec<String>, Vec<String>) = held
+            .unknown
+            .into_iter()
+            .partition(|name| withheld.contains(name));
         let mut answer = held.answer;
-        let asked_upstream: Vec<String> = held.unknown.iter().chain(&held.stale).cloned().collect();
-        let mirrored = self.mirrored_among(mirror, &asked_upstream).await?;
-        if !held.unknown.is_empty() {
+        let asked_upstream: Vec<String> = unknown
+            .iter()
+            .chain(&withheld_unknown)
+            .chain(&held.stale)
+            .cloned()
+            .collect();
+        let mut mirrored = self.mirrored_among(mirror, &asked_upstream).await?;
+        mirrored.retain(|name| !withheld.contains(name));
+        if !unknown.is_empty() {
             answer.extend(
                 self.advisories
-                    .fetch(mirror, &api_url, &held.unknown, &mirrored)
+                    .fetch(mirror, &api_url, &unknown, &mirrored)
                     .await?,
             );
         }
+        self.advisories
+            .withhold(mirror, &withheld_unknown, unknown.is_empty())
+            .await?;
         if !held.stale.is_empty() {
             self.advisories
                 .revalidate_in_background(mirror, &api_url, held.stale, mirrored);
@@ -308,6 +374,9 @@ impl Mirrors {
             BTreeMap::new();
         let mut counted = Vec::new();
         for (name, version, installs) in downloads {
+            if !listed.contains_key(&name) && listed.len() == MAX_PACKAGES_PER_NOTIFY_BATCH {
+                continue;
+            }
             if !listed.contains_key(&name) {
                 let versions = match PackageName::parse(&name) {
                     Ok(package) => match self.admit(mirror, &package).await {
@@ -478,6 +547,12 @@ impl From<storage::StorageError> for MirrorError {
         MirrorError::Dist(DistError::Storage(error))
     }
 }
+
+/// The most packages of one notify-batch a mirror counts; the rest are ignored. Each
+/// costs reads of its stored documents (object-store requests on S3, GCS, Azure), and
+/// a public mirror takes batches from anyone; a project installs far fewer packages
+/// from one repository.
+pub const MAX_PACKAGES_PER_NOTIFY_BATCH: usize = 500;
 
 /// The path of a package's p2 document in a mirror.
 pub fn p2_path(package: &str, dev: bool) -> String {

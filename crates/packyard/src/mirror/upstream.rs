@@ -34,8 +34,9 @@ pub enum Fetched {
     NotFound,
 }
 
+/// Its text (for logs and the admins' pages) names the URL without its password.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("upstream {url}: {reason}")]
+#[error("upstream {}: {reason}", crate::redact::redacted(url))]
 pub struct UpstreamError {
     pub url: String,
     pub reason: String,
@@ -53,6 +54,8 @@ pub struct Upstream {
     no_redirects: Client,
     /// Per mirror alias, how the latest metadata requests of this process went.
     contacts: Arc<RwLock<HashMap<String, Contact>>>,
+    /// Per mirror alias, how long the latest advisories request that was answered took.
+    advisories_latency: Arc<RwLock<HashMap<String, Duration>>>,
 }
 
 /// How a mirror's upstream answered this process's metadata requests lately (kept in
@@ -63,6 +66,8 @@ pub struct Contact {
     pub answered_at: Option<i64>,
     /// The latest failure, when it came after the latest answer: when, and why.
     pub failure: Option<(i64, String)>,
+    /// How long the latest answer took to come.
+    pub latency: Option<Duration>,
 }
 
 impl Default for Upstream {
@@ -89,8 +94,8 @@ impl Upstream {
             })
         };
         let builder = || {
-            Client::builder()
-                .dns_resolver(policy.resolver())
+            policy
+                .client_builder()
                 .connect_timeout(CONNECT_TIMEOUT)
                 .read_timeout(DIST_READ_TIMEOUT)
                 .user_agent(concat!(
@@ -109,6 +114,7 @@ impl Upstream {
                 .build()
                 .expect("the HTTP client builds"),
             contacts: Arc::default(),
+            advisories_latency: Arc::default(),
             policy,
         }
     }
@@ -135,7 +141,7 @@ impl Upstream {
             .unwrap_or_default()
     }
 
-    fn note(&self, alias: &str, outcome: &Result<Fetched, UpstreamError>) {
+    fn note(&self, alias: &str, outcome: &Result<Fetched, UpstreamError>, took: Duration) {
         use crate::metrics::UpstreamOutcome;
         crate::metrics::metrics().upstream_request(
             alias,
@@ -153,6 +159,7 @@ impl Upstream {
             Ok(_) => {
                 contact.answered_at = Some(now);
                 contact.failure = None;
+                contact.latency = Some(took);
             }
             Err(error) => contact.failure = Some((now, error.reason.clone())),
         }
@@ -166,8 +173,9 @@ impl Upstream {
         url: &str,
         if_modified_since: Option<&str>,
     ) -> Result<Fetched, UpstreamError> {
+        let started = std::time::Instant::now();
         let outcome = self.fetch_metadata(mirror, url, if_modified_since).await;
-        self.note(&mirror.alias, &outcome);
+        self.note(&mirror.alias, &outcome, started.elapsed());
         outcome
     }
 
@@ -211,10 +219,34 @@ impl Upstream {
         }
     }
 
+    /// How long the latest answered advisories request of the mirror `alias` took,
+    /// else its latest metadata answer.
+    pub fn advisories_latency(&self, alias: &str) -> Option<Duration> {
+        let latest = self.advisories_latency.read().unwrap().get(alias).copied();
+        latest.or_else(|| self.contact(alias).latency)
+    }
+
     /// Posts `packages` to an advisories API (`packages[]=...`, form-encoded, as
     /// Composer does) and returns the lists by package name. The answer is read up
     /// to [`MAX_ADVISORIES_ANSWER`] bytes; whatever it says beyond the format is ignored.
     pub async fn advisories(
+        &self,
+        mirror: &MirrorConfig,
+        url: &str,
+        packages: &[String],
+    ) -> Result<serde_json::Map<String, serde_json::Value>, UpstreamError> {
+        let started = std::time::Instant::now();
+        let answer = self.ask_advisories(mirror, url, packages).await;
+        if answer.is_ok() {
+            self.advisories_latency
+                .write()
+                .unwrap()
+                .insert(mirror.alias.clone(), started.elapsed());
+        }
+        answer
+    }
+
+    async fn ask_advisories(
         &self,
         mirror: &MirrorConfig,
         url: &str,
@@ -364,7 +396,11 @@ fn describe(error: &reqwest::Error) -> String {
         text.push_str(&inner.to_string());
         source = inner.source();
     }
-    text
+    // reqwest names the URL, password included.
+    match error.url() {
+        Some(url) => crate::redact::hide_password_of(url.as_str(), &text),
+        None => text,
+    }
 }
 
 #[cfg(test)]

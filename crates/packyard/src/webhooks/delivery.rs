@@ -42,7 +42,8 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(policy: NetworkPolicy) -> Sender {
-        let client = reqwest::Client::builder()
+        let client = policy
+            .client_builder()
             .user_agent(concat!(
                 "packyard/",
                 env!("CARGO_PKG_VERSION"),
@@ -51,7 +52,6 @@ impl Sender {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(TIMEOUT)
-            .dns_resolver(policy.resolver())
             .build()
             .expect("the webhook client builds");
         Sender { client, policy }

@@ -884,3 +884,57 @@ pub fn files_under(root: &Path) -> Vec<String> {
     }
     files
 }
+
+/// A stand-in HTTP proxy on 127.0.0.1: it records the first line of every request it
+/// gets (`POST http://host/path HTTP/1.1`, `CONNECT host:443 HTTP/1.1`) and answers
+/// each with a 502, so a client that went through it fails visibly.
+pub struct RecordingProxy {
+    pub address: std::net::SocketAddr,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RecordingProxy {
+    pub fn start() -> RecordingProxy {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let requests = std::sync::Arc::<std::sync::Mutex<Vec<String>>>::default();
+        let recorded = requests.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut head = [0u8; 4096];
+                let read = stream.read(&mut head).unwrap_or(0);
+                let text = String::from_utf8_lossy(&head[..read]);
+                let line = text.lines().next().unwrap_or_default().to_owned();
+                recorded.lock().unwrap().push(line);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        RecordingProxy { address, requests }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The proxy variables of curl, reqwest and most tools, all pointing at this proxy.
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ]
+        .into_iter()
+        .map(|name| (name, self.url()))
+        .collect()
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
