@@ -513,20 +513,6 @@ fn a_partial_view_gets_advisories_narrowed_to_the_versions_it_sees() {
     assert!(!partial.to_string().contains("2.0"), "{partial}");
 }
 
-/// The counters of `/metrics` (no histograms, whose buckets follow timings, and not the
-/// scrapes' own), by name and labels.
-fn counters(server: &Server) -> std::collections::BTreeMap<String, f64> {
-    let text = get(&server.url("/metrics"), &[]).text();
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.contains("_seconds"))
-        .filter(|line| !line.contains("route=\"/metrics\""))
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
 /// Security issue 23: through a mirror, a private package's name asked for advisories
 /// is answered as a name nobody has — same body, as slow as the upstream (300 ms),
 /// counted alike — and never sent upstream.
@@ -557,27 +543,17 @@ fn a_private_names_advisories_look_like_an_unknown_names_through_a_mirror() {
     let sent = upstream.count(ADVISORIES_PATH);
 
     for round in ["first", "remembered"] {
-        let moved = |before: &std::collections::BTreeMap<String, f64>,
-                     after: &std::collections::BTreeMap<String, f64>| {
-            after
-                .iter()
-                .filter_map(|(series, value)| {
-                    let delta = value - before.get(series).copied().unwrap_or(0.0);
-                    (delta != 0.0).then(|| (series.clone(), delta))
-                })
-                .collect::<Vec<_>>()
-        };
-        let before = counters(&server);
+        let before = metric_counters(&server, &admin);
         let (private, private_took) = timed(PRIVATE);
-        let between = counters(&server);
+        let between = metric_counters(&server, &admin);
         let (unknown, unknown_took) = timed("vendor/nobody");
-        let after = counters(&server);
+        let after = metric_counters(&server, &admin);
         assert_eq!((private.status, unknown.status), (200, 200), "{round}");
         assert_eq!(private.body, unknown.body, "{round}");
         assert_eq!(private.json(), json!({"advisories": {}}));
         assert_eq!(
-            moved(&before, &between),
-            moved(&between, &after),
+            moved_counters(&before, &between),
+            moved_counters(&between, &after),
             "{round}: /metrics tells them apart"
         );
         let (fast, slow) = if round == "first" {

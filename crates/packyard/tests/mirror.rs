@@ -551,35 +551,6 @@ fn upstreams_are_reached_through_a_proxy_only_when_one_is_configured() {
     assert_eq!(upstream.count("/p2/monolog/monolog.json"), 0);
 }
 
-/// The counters of `/metrics` (no histograms, whose buckets follow timings, and not
-/// the scrapes' own) by name and labels.
-fn counters(server: &Server) -> std::collections::BTreeMap<String, f64> {
-    let text = get(&server.url("/metrics"), &[]).text();
-    text.lines()
-        // The scrapes themselves grow as series appear: not what is compared.
-        .filter(|line| !line.starts_with('#') && !line.contains("_seconds"))
-        .filter(|line| !line.contains("route=\"/metrics\""))
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-/// What moved between two readings of [`counters`].
-fn moved(
-    before: &std::collections::BTreeMap<String, f64>,
-    after: &std::collections::BTreeMap<String, f64>,
-) -> Vec<(String, f64)> {
-    after
-        .iter()
-        .filter_map(|(series, value)| {
-            let delta = value - before.get(series).copied().unwrap_or(0.0);
-            (delta != 0.0).then(|| (series.clone(), delta))
-        })
-        .collect()
-}
-
 /// Security issue 23: through a public mirror, a private package's name is answered
 /// exactly as a name the upstream does not have: status, body, headers, time taken
 /// (the upstream takes 300 ms to say 404), and what `/metrics` counts, at the first
@@ -605,11 +576,11 @@ fn a_private_name_and_an_unknown_one_look_alike_through_a_public_mirror() {
 
     // Names of one length, so that bodies compare byte for byte but for the name.
     for round in ["first", "remembered"] {
-        let before = counters(&server);
+        let before = metric_counters(&server, &token);
         let (private, private_took) = timed("acme/secret");
-        let between = counters(&server);
+        let between = metric_counters(&server, &token);
         let (unknown, unknown_took) = timed("acme/nobody");
-        let after = counters(&server);
+        let after = metric_counters(&server, &token);
 
         assert_eq!(private.status, 404, "{round}: {}", private.text());
         assert_eq!(unknown.status, 404, "{round}: {}", unknown.text());
@@ -635,8 +606,8 @@ fn a_private_name_and_an_unknown_one_look_alike_through_a_public_mirror() {
         };
         assert_eq!(headers(&private), headers(&unknown), "{round}");
         assert_eq!(
-            moved(&before, &between),
-            moved(&between, &after),
+            moved_counters(&before, &between),
+            moved_counters(&between, &after),
             "{round}: /metrics tells them apart"
         );
         let (fast, slow) = if round == "first" {
@@ -673,17 +644,20 @@ fn a_private_name_and_an_unknown_one_look_alike_through_a_public_mirror() {
         );
         (get(&server.url(&path), &[]), started.elapsed())
     };
-    let before = counters(&server);
+    let before = metric_counters(&server, &token);
     let (private, private_took) = zipball("acme/hidden");
-    let between = counters(&server);
+    let between = metric_counters(&server, &token);
     let (unknown, unknown_took) = zipball("acme/absent");
-    let after = counters(&server);
+    let after = metric_counters(&server, &token);
     assert_eq!((private.status, unknown.status), (404, 404));
     assert_eq!(
         private.text().replace("acme/hidden", "acme/absent"),
         unknown.text()
     );
-    assert_eq!(moved(&before, &between), moved(&between, &after));
+    assert_eq!(
+        moved_counters(&before, &between),
+        moved_counters(&between, &after)
+    );
     for (what, took) in [("private", private_took), ("unknown", unknown_took)] {
         assert!(
             took >= Duration::from_millis(500) && took < Duration::from_secs(3),
@@ -712,7 +686,7 @@ fn a_notify_batch_costs_a_bounded_number_of_store_reads() {
     // As many as the 64 KiB an anonymous body may have.
     downloads.extend((0..1_800).map(|i| json!({"name": format!("z{i}/x"), "version": "1"})));
     let reads = || {
-        counters(&server)
+        metric_counters(&server, &token)
             .get("packyard_storage_requests_total{store=\"mirror-meta\",operation=\"get\"}")
             .copied()
             .unwrap_or(0.0)

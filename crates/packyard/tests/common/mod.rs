@@ -938,3 +938,41 @@ impl RecordingProxy {
         self.requests.lock().unwrap().clone()
     }
 }
+
+/// The counters of `/metrics` as an admin (`admin_token`) reads them, by series: no
+/// histograms (their buckets follow timings) and not the scrapes' own requests.
+pub fn metric_counters(
+    server: &Server,
+    admin_token: &str,
+) -> std::collections::BTreeMap<String, f64> {
+    let reply = get(
+        &server.url("/metrics"),
+        &[("Authorization", &basic("admin", admin_token))],
+    );
+    assert_eq!(reply.status, 200, "/metrics: {}", reply.text());
+    reply
+        .text()
+        .lines()
+        // The scrapes themselves grow as series appear: not what is compared.
+        .filter(|line| !line.starts_with('#') && !line.contains("_seconds"))
+        .filter(|line| !line.contains("route=\"/metrics\""))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// What moved between two readings of [`metric_counters`].
+pub fn moved_counters(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+) -> Vec<(String, f64)> {
+    after
+        .iter()
+        .filter_map(|(series, value)| {
+            let delta = value - before.get(series).copied().unwrap_or(0.0);
+            (delta != 0.0).then(|| (series.clone(), delta))
+        })
+        .collect()
+}
