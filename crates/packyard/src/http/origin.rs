@@ -62,7 +62,10 @@ mod tests {
         for pairs in [
             vec![host, ("origin", "https://attacker.example")],
             vec![host, ("origin", "null")],
-            vec![host, ("origin", "http://repo.example:8080.attacker.example")],
+            vec![
+                host,
+                ("origin", "http://repo.example:8080.attacker.example"),
+            ],
             vec![host, ("origin", "http://repo.example")],
             vec![host, ("sec-fetch-site", "cross-site")],
             vec![host, ("sec-fetch-site", "same-site")],
