@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -223,6 +224,7 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     check_accessibility(&browser, "admin-user");
     browser.goto(&server.url("/admin/storage"));
     let stores = texts(&browser.find_all("table.tokens tbody tr"));
+
     assert!(
         stores.len() >= 2 && stores.iter().all(|s| s.ends_with("ok")),
         "{stores:?}"
@@ -896,4 +898,217 @@ fn trusting_every_address_as_a_proxy_is_warned_about() {
         Duration::from_secs(5),
     );
     assert!(server.log().contains("0.0.0.0/0"), "{}", server.log());
+}
+
+/// Logs `user` in (its password is [`PASSWORD`]); the `name=value` of its session cookie.
+fn signed_in(server: &Server, user: &str) -> String {
+    let login = try_login(server, user, PASSWORD, &[]);
+    assert_eq!(login.status, 303, "{}", login.text());
+    let cookie = session_cookie(&login).expect("a session cookie");
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// Posts `fields` as a form to `path` with the session `cookie` and `extra` headers.
+fn post_form(
+    server: &Server,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> Reply {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let mut headers = vec![
+        ("Cookie", cookie),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    headers.extend_from_slice(extra);
+    post(&server.url(path), &headers, body.as_bytes())
+}
+
+/// The names of `user`'s tokens, as the CLI lists them.
+fn token_list(server: &Server, user: &str) -> String {
+    cli(server, &["token", "list", user])
+}
+
+#[test]
+fn signed_in_forms_are_bounded_and_refused_from_other_sites() {
+    let server = Server::start();
+    add_user_with_password(&server, "root", &["--admin"]);
+    let cookie = signed_in(&server, "root");
+    let csrf = csrf_of(&get(&server.url("/profile"), &[("Cookie", &cookie)]));
+
+    // A form over 64 KiB: 413, from its declared length, and nothing is done.
+    let padding = "a".repeat(65 * 1024);
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("name", "oversized"),
+        ("pad", padding.as_str()),
+    ];
+    let large = post_form(&server, "/profile/tokens", &cookie, &fields, &[]);
+    assert_eq!(large.status, 413, "{}", large.text());
+    assert!(
+        large.text().contains("larger than 64 KiB"),
+        "{}",
+        large.text()
+    );
+    // The same without a declared length (chunked): cut once it passes 64 KiB.
+    let mut stream = std::net::TcpStream::connect(server.host()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST /profile/tokens HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n",
+        server.host()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, "b".repeat(16 * 1024));
+    for _ in 0..5 {
+        if stream.write_all(chunk.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let mut answer = [0u8; 64];
+    let read = stream.read(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer:?}");
+    assert!(!token_list(&server, "root").contains("oversized"));
+
+    // Another site's page posting the form, with the browser's cookie and the token
+    // (say, read from a page it framed before): refused, nothing done.
+    let fields = [("csrf", csrf.as_str()), ("name", "forged")];
+    for foreign in [
+        ("Origin", "https://attacker.example"),
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Sec-Fetch-Site", "same-site"),
+    ] {
+        let forged = post_form(&server, "/profile/tokens", &cookie, &fields, &[foreign]);
+        assert_eq!(forged.status, 403, "{foreign:?}: {}", forged.text());
+        assert!(forged.text().contains("another site"), "{}", forged.text());
+    }
+    assert!(!token_list(&server, "root").contains("forged"));
+    // Our own page posting it: the token is made.
+    let own = [
+        ("Origin", server.base.as_str()),
+        ("Sec-Fetch-Site", "same-origin"),
+    ];
+    let made = post_form(&server, "/profile/tokens", &cookie, &fields, &own);
+    assert_eq!(made.status, 201, "{}", made.text());
+    assert!(token_list(&server, "root").contains("forged"));
+
+    // The upload form's fields other than the file are bounded too.
+    let boundary = "xBOUNDARYx";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"version\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(padding.as_bytes());
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let upload = post(
+        &server.url("/admin/packages/upload"),
+        &[
+            ("Cookie", &cookie),
+            (
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            ),
+        ],
+        &body,
+    );
+    assert_eq!(upload.status, 413, "{}", upload.text());
+}
+
+#[test]
+fn admins_cannot_demote_reset_or_remove_other_admins_over_http() {
+    let server = Server::start();
+    let root_token = add_user_with_password(&server, "root", &["--admin"]);
+    add_user_with_password(&server, "second", &["--admin"]);
+    add_user_with_password(&server, "plain", &[]);
+    let cookie = signed_in(&server, "root");
+    let page = get(&server.url("/admin/users/second"), &[("Cookie", &cookie)]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    let csrf = csrf_of(&page);
+
+    // The web UI: demoting, resetting the password of and removing another admin are
+    // refused, and so is demoting yourself.
+    let attacks: [(&str, Vec<(&str, &str)>); 4] = [
+        ("/admin/users/second", vec![("role", "user")]),
+        (
+            "/admin/users/second",
+            vec![("role", "admin"), ("password", "taken over at last")],
+        ),
+        ("/admin/users/second/remove", vec![]),
+        ("/admin/users/root", vec![("role", "user")]),
+    ];
+    for (path, extra) in &attacks {
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(extra);
+        let refused = post_form(&server, path, &cookie, &fields, &[]);
+        assert_eq!(refused.status, 403, "{path} {extra:?}: {}", refused.text());
+        assert!(
+            refused.text().contains("packyard CLI"),
+            "{}",
+            refused.text()
+        );
+    }
+    // The other admin is unchanged: still an admin, its password still the same.
+    assert_eq!(role_of(&server, "second"), "admin");
+    assert_eq!(role_of(&server, "root"), "admin");
+    signed_in(&server, "second");
+
+    // Users who are not admins are still managed from the web UI.
+    let promoted = post_form(
+        &server,
+        "/admin/users/plain",
+        &cookie,
+        &[("csrf", &csrf), ("role", "maintainer")],
+        &[],
+    );
+    assert_eq!(promoted.status, 303, "{}", promoted.text());
+    assert_eq!(role_of(&server, "plain"), "maintainer");
+
+    // The API refuses the same, with the same rule.
+    let auth = basic("root", &root_token);
+    let users = get(&server.url("/api/users"), &[("Authorization", &auth)]).json();
+    let id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "second")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let demote = put(
+        &server.url(&format!("/api/user/{id}")),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"isAdmin": false}"#,
+    );
+    assert_eq!(demote.status, 403, "{}", demote.text());
+    assert!(
+        demote.text().contains("second is an admin"),
+        "{}",
+        demote.text()
+    );
+    // The operator's CLI may.
+    cli(&server, &["user", "set", "second", "--plain"]);
+    assert_eq!(role_of(&server, "second"), "user");
+}
+
+/// `user`'s role as `packyard user list` shows it (`admin`, `maintainer`, `user`).
+fn role_of(server: &Server, user: &str) -> String {
+    let listed = cli(server, &["user", "list"]);
+    listed
+        .lines()
+        .find_map(|line| {
+            let (role, rest) = line.split_once(' ')?;
+            rest.starts_with(&format!("{user}\t"))
+                .then(|| role.to_owned())
+        })
+        .unwrap_or_else(|| panic!("{user} is not listed: {listed}"))
 }

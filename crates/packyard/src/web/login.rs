@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::error::WebError;
+use super::form::{SignedInForm, read_fields};
 use super::pages::{Chrome, render};
 use super::password;
 use super::session::{
@@ -84,15 +84,39 @@ fn login_page(
     Ok(response)
 }
 
-#[derive(Deserialize)]
+/// A posted login form. Nobody is signed in yet, so what is checked before the body is
+/// read is that the request is not another site's ([`crate::http::is_cross_site`]) and
+/// that the browser holds the login form's CSRF cookie (it fetched the form from us);
+/// then at most [`super::form::FORM_BYTES`] are read and the posted token must match
+/// the cookie.
 pub struct LoginForm {
-    #[serde(default)]
     username: String,
-    #[serde(default)]
     password: String,
-    #[serde(default)]
-    csrf: String,
     next: Option<String>,
+}
+
+impl FromRequest<Arc<App>> for LoginForm {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, app: &Arc<App>) -> Result<Self, WebError> {
+        let (parts, body) = request.into_parts();
+        if crate::http::is_cross_site(app.settings.public_url.as_deref(), &parts.headers) {
+            return Err(WebError::CrossSite);
+        }
+        let expected = cookie(&parts.headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+        if expected.is_empty() {
+            return Err(WebError::Csrf);
+        }
+        let fields = read_fields(&parts.headers, body).await?;
+        if !constant_time_eq(expected.as_bytes(), fields.csrf().as_bytes()) {
+            return Err(WebError::Csrf);
+        }
+        Ok(LoginForm {
+            username: fields.get("username").to_owned(),
+            password: fields.untrimmed("password").to_owned(),
+            next: Some(fields.untrimmed("next").to_owned()).filter(|next| !next.is_empty()),
+        })
+    }
 }
 
 /// `POST /login`.
@@ -100,14 +124,10 @@ pub async fn submit(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    form: LoginForm,
 ) -> Result<Response, WebError> {
     let next = local_path(form.next.as_deref());
-    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
-        return Err(WebError::Csrf);
-    }
-    let username = form.username.trim();
+    let username = form.username.as_str();
     let refuse =
         |status, message: &str| login_page(&app, &headers, status, next, username, message);
     if username.is_empty() || form.password.is_empty() {
@@ -194,20 +214,12 @@ pub async fn submit(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /logout`: ends the session on every replica.
 pub async fn logout(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    _: SignedInForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(&form.csrf)?;
     if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
         app.db.end_session(&hash_token(secret)).await?;
     }

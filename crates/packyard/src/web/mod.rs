@@ -27,12 +27,9 @@ pub use error::not_found_page;
 pub fn routes() -> crate::http::Routes {
     crate::http::Routes::new()
         .route("/", get(pages::index))
-        .route(
-            "/login",
-            get(login::form)
-                .post(login::submit)
-                .layer(crate::http::small_body()),
-        )
+        // Every form's body is read by `form::read_fields` (or, for the upload, the
+        // extractor `form::AdminUpload`), within limits of its own.
+        .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/profile", get(profile::show))
         .route("/profile/tokens", post(profile::create_token))
