@@ -327,6 +327,7 @@ const WEB_FORM_ROUTES: &[&str] = &[
     "/admin/packages/upload",
     "/admin/mirrors/partner/approve",
     "/admin/mirrors/partner/forget",
+    "/admin/storage",
     "/admin/users",
     "/admin/users/alice",
     "/admin/users/alice/remove",

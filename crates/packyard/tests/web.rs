@@ -224,7 +224,12 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     check_accessibility(&browser, "admin-user");
     browser.goto(&server.url("/admin/storage"));
     let stores = texts(&browser.find_all("table.tokens tbody tr"));
-
+    assert!(
+        stores.len() >= 2 && stores.iter().all(|s| s.ends_with("not checked")),
+        "{stores:?}"
+    );
+    submit(&browser, "form[action='/admin/storage'] button");
+    let stores = texts(&browser.find_all("table.tokens tbody tr"));
     assert!(
         stores.len() >= 2 && stores.iter().all(|s| s.ends_with("ok")),
         "{stores:?}"
@@ -1111,4 +1116,47 @@ fn role_of(server: &Server, user: &str) -> String {
                 .then(|| role.to_owned())
         })
         .unwrap_or_else(|| panic!("{user} is not listed: {listed}"))
+}
+
+/// Objects written to the stores so far (`packyard_storage_requests_total` of `put`).
+fn storage_writes(server: &Server, auth: &str) -> u64 {
+    let metrics = get(&server.url("/metrics"), &[("Authorization", auth)]);
+    assert_eq!(metrics.status, 200, "{}", metrics.text());
+    metrics
+        .text()
+        .lines()
+        .filter(|line| {
+            line.starts_with("packyard_storage_requests_total{") && line.contains("\"put\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn the_storage_page_probes_the_stores_only_when_its_form_is_posted() {
+    let server = Server::start();
+    let token = add_user_with_password(&server, "root", &["--admin"]);
+    let auth = basic("root", &token);
+    let cookie = signed_in(&server, "root");
+    let before = storage_writes(&server, &auth);
+
+    // What an `<img src=/admin/storage>` in a README makes an admin's browser do.
+    let page = get(&server.url("/admin/storage"), &[("Cookie", &cookie)]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("not checked"), "{}", page.text());
+    assert_eq!(storage_writes(&server, &auth), before, "a GET probed");
+
+    let forged = post_form(&server, "/admin/storage", &cookie, &[("csrf", "")], &[]);
+    assert_eq!(forged.status, 403, "{}", forged.text());
+    assert_eq!(
+        storage_writes(&server, &auth),
+        before,
+        "a forged form probed"
+    );
+
+    let csrf = csrf_of(&page);
+    let checked = post_form(&server, "/admin/storage", &cookie, &[("csrf", &csrf)], &[]);
+    assert_eq!(checked.status, 200, "{}", checked.text());
+    assert!(checked.text().contains("just probed"), "{}", checked.text());
+    assert!(storage_writes(&server, &auth) >= before + 4);
 }

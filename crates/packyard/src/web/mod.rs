@@ -58,7 +58,10 @@ pub fn routes() -> crate::http::Routes {
         .route("/admin/mirrors/{alias}/approve", post(operations::approve))
         .route("/admin/mirrors/{alias}/forget", post(operations::forget))
         .route("/admin/jobs", get(operations::jobs))
-        .route("/admin/storage", get(operations::storage))
+        .route(
+            "/admin/storage",
+            get(operations::storage).post(operations::check_storage),
+        )
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route(
             "/admin/users/{name}",

@@ -1,6 +1,6 @@
 //! What operators watch and do: packages (add a git repository, last scans), mirrors
 //! (approvals, what is kept after the upstream dropped it), jobs (recent and failed)
-//! and storage (each store probed, as `packyard storage check`). Packages are for
+//! and storage (each store probed on request, as `packyard storage check`). Packages are for
 //! maintainers and admins; the rest for admins.
 
 use std::sync::Arc;
@@ -182,11 +182,34 @@ struct StoragePage {
     chrome: Chrome,
     /// `(store, where, problem)`: an empty problem is a store that works.
     stores: Vec<(&'static str, String, String)>,
+    /// Whether the stores were just probed (else they are only listed).
+    probed: bool,
 }
 
-/// `GET /admin/storage`: every store probed now, as `packyard storage check` does.
+/// `GET /admin/storage`: the stores, and a button that probes them. A GET writes
+/// nothing: a page elsewhere can make an admin's browser GET any URL (an image in a
+/// README), so the probe, which writes an object to each store, is a POST.
 pub async fn storage(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
     viewer.admin()?;
+    let stores = storage::StoreName::ALL
+        .into_iter()
+        .map(|name| {
+            let place = app.storage.store(name).description().to_owned();
+            (name.as_str(), place, String::new())
+        })
+        .collect();
+    render(&StoragePage {
+        chrome: Chrome::new(&viewer, "Storage"),
+        stores,
+        probed: false,
+    })
+}
+
+/// `POST /admin/storage`: every store probed now, as `packyard storage check` does.
+pub async fn check_storage(
+    State(app): State<Arc<App>>,
+    AdminForm { viewer, .. }: AdminForm,
+) -> Result<Response, WebError> {
     let stores = crate::storage_ops::check_each(&app.storage)
         .await
         .into_iter()
@@ -201,6 +224,7 @@ pub async fn storage(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Resp
     render(&StoragePage {
         chrome: Chrome::new(&viewer, "Storage"),
         stores,
+        probed: true,
     })
 }
 
