@@ -597,7 +597,8 @@ fn logins_are_limited_sessions_end_everywhere_and_api_users_cannot_log_in() {
         output_text(&short)
     );
 
-    // Five wrong passwords for one user, then even the right one waits.
+    // Five wrong passwords for one user, then even the right one waits (from the
+    // address that failed).
     for _ in 0..5 {
         assert_eq!(
             try_login(&server, "dave", "wrong password", &[]).status,
@@ -606,11 +607,9 @@ fn logins_are_limited_sessions_end_everywhere_and_api_users_cannot_log_in() {
     }
     let limited = try_login(&server, "dave", "another password", &[]);
     assert_eq!(limited.status, 429, "{}", limited.text());
-    assert!(
-        limited
-            .text()
-            .contains("Too many failed logins for this user: try again in 15 minutes")
-    );
+    assert!(limited.text().contains(
+        "Too many failed logins for this user from your address: try again in 15 minutes"
+    ));
     assert!(session_cookie(&limited).is_none());
 
     // Removing a user ends its sessions too.
@@ -1159,4 +1158,70 @@ fn the_storage_page_probes_the_stores_only_when_its_form_is_posted() {
     assert_eq!(checked.status, 200, "{}", checked.text());
     assert!(checked.text().contains("just probed"), "{}", checked.text());
     assert!(storage_writes(&server, &auth) >= before + 4);
+}
+
+#[test]
+fn a_guesser_cannot_lock_a_user_out_and_ipv6_clients_count_by_their_64() {
+    let server = Server::start_with(&[("PACKYARD_TRUSTED_PROXIES", "127.0.0.1")]);
+    add_user_with_password(&server, "alice", &[]);
+    let from = |client: &'static str| [("X-Forwarded-For", client)];
+    let guesser = "203.0.113.7";
+
+    // Five wrong passwords for alice from one address: that address is refused for
+    // alice, even with the right password.
+    for _ in 0..5 {
+        let reply = try_login(&server, "alice", "wrong password", &from(guesser));
+        assert_eq!(reply.status, 401, "{}", reply.text());
+    }
+    let refused = try_login(&server, "alice", PASSWORD, &from(guesser));
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert!(
+        refused
+            .text()
+            .contains("Too many failed logins for this user from your address"),
+        "{}",
+        refused.text()
+    );
+    // Alice, from her own address, logs in: slowed down, not locked out.
+    let started = std::time::Instant::now();
+    let alice = try_login(&server, "alice", PASSWORD, &from("198.51.100.4"));
+    assert_eq!(alice.status, 303, "{}", alice.text());
+    assert!(session_cookie(&alice).is_some());
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "not slowed down: {:?}",
+        started.elapsed()
+    );
+    // The guesser is still refused; a new address gets one guess, then is refused too.
+    let again = try_login(&server, "alice", PASSWORD, &from(guesser));
+    assert_eq!(again.status, 429, "{}", again.text());
+    let other = "192.0.2.99";
+    let guess = try_login(&server, "alice", "another guess", &from(other));
+    assert_eq!(guess.status, 401, "{}", guess.text());
+    let after = try_login(&server, "alice", PASSWORD, &from(other));
+    assert_eq!(after.status, 429, "{}", after.text());
+
+    // IPv6: the addresses of one /64 share one address budget (20 failures, spread over
+    // names so that no user reaches its own limit).
+    add_user_with_password(&server, "bob", &[]);
+    for attempt in 1..=20 {
+        let client = format!("2001:db8:7:7::{attempt:x}");
+        let name = format!("nobody{}", attempt % 5);
+        let reply = try_login(
+            &server,
+            &name,
+            "wrong password",
+            &[("X-Forwarded-For", &client)],
+        );
+        assert_eq!(reply.status, 401, "{client}: {}", reply.text());
+    }
+    let same_64 = try_login(&server, "bob", PASSWORD, &from("2001:db8:7:7:abcd::1"));
+    assert_eq!(same_64.status, 429, "{}", same_64.text());
+    assert!(
+        same_64.text().contains("for your address"),
+        "{}",
+        same_64.text()
+    );
+    let next_64 = try_login(&server, "bob", PASSWORD, &from("2001:db8:7:8::1"));
+    assert_eq!(next_64.status, 303, "{}", next_64.text());
 }

@@ -14,6 +14,15 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+/// The failed logins counted against one subject within a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub count: i64,
+    /// When the oldest and the newest of them happened (Unix milliseconds).
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+}
+
 impl Db {
     /// Sets (or with `None` removes) a user's password hash and ends the user's
     /// sessions; whether the user exists.
@@ -132,21 +141,25 @@ impl Db {
         tx.commit().await
     }
 
-    /// Failed logins against `subject` since `since`, and the oldest of them.
+    /// Failed logins against `subject` since `since`.
     pub async fn login_failures(
         &self,
         subject: &str,
         since: i64,
-    ) -> Result<(i64, Option<i64>), sqlx::Error> {
+    ) -> Result<LoginFailures, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS failures, MIN(failed_at) AS oldest FROM login_failures \
-             WHERE subject = $1 AND failed_at >= $2",
+            "SELECT COUNT(*) AS failures, MIN(failed_at) AS oldest, MAX(failed_at) AS newest \
+             FROM login_failures WHERE subject = $1 AND failed_at >= $2",
         )
         .bind(subject)
         .bind(since)
         .fetch_one(self.pool())
         .await?;
-        Ok((row.try_get("failures")?, row.try_get("oldest")?))
+        Ok(LoginFailures {
+            count: row.try_get("failures")?,
+            oldest: row.try_get("oldest")?,
+            newest: row.try_get("newest")?,
+        })
     }
 
     /// Forgets the failed logins against `subject` (after it logged in).
