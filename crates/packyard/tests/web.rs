@@ -1225,3 +1225,42 @@ fn a_guesser_cannot_lock_a_user_out_and_ipv6_clients_count_by_their_64() {
     let next_64 = try_login(&server, "bob", PASSWORD, &from("2001:db8:7:8::1"));
     assert_eq!(next_64.status, 303, "{}", next_64.text());
 }
+
+#[test]
+fn readme_images_of_other_hosts_are_links_and_the_policy_loads_none() {
+    let server = Server::start();
+    let token = add_user_with_password(&server, "root", &["--admin"]);
+    let readme = "# Pixel\n\n![](https://tracker.example/pixel.gif?reader=1)\n\n\
+                  ![Build](//ci.example/badge.svg) [![Coverage](https://cov.example/c.svg)](https://cov.example)\n";
+    let fields = serde_json::json!({"description": "Tracks its readers", "license": "MIT"});
+    let reply = upload(
+        &server,
+        &token,
+        "acme/pixel",
+        "1.0.0",
+        &archive("acme/pixel", &fields, Some(readme)),
+    );
+    assert!(reply.status < 300, "{}", reply.text());
+    let cookie = signed_in(&server, "root");
+    let page = get(&server.url("/packages/acme/pixel"), &[("Cookie", &cookie)]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(policy.contains("img-src 'self' data:;"), "{policy}");
+    assert!(!policy.contains("https:"), "{policy}");
+    let html = page.text();
+    for host in ["tracker.example", "ci.example", "cov.example"] {
+        assert!(
+            !html.contains(&format!("<img src=\"https://{host}"))
+                && !html.contains(&format!("<img src=\"//{host}")),
+            "an image of {host} is loaded: {html}"
+        );
+    }
+    assert!(
+        html.contains(
+            "<a href=\"https://tracker.example/pixel.gif?reader=1\" class=\"remote-image\""
+        ),
+        "{html}"
+    );
+    assert!(html.contains("class=\"remote-image\" rel=\"nofollow noopener noreferrer\">Build</a>"));
+    assert!(html.contains(">Coverage</a>"), "{html}");
+}
