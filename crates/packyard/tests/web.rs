@@ -506,7 +506,7 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     assert_eq!(api.json()["status"], "error");
 }
 
-/// The login form: fetches it and returns its CSRF token and cookie.
+/// The login form: fetches it and returns its CSRF token and cookie (`name=value`).
 fn login_form(server: &Server, extra: &[(&str, &str)]) -> (String, String) {
     let page = get(&server.url("/login"), extra);
     let cookie = page
@@ -514,10 +514,13 @@ fn login_form(server: &Server, extra: &[(&str, &str)]) -> (String, String) {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("packyard_login_csrf="))
+        .find(|v| {
+            v.trim_start_matches("__Host-")
+                .starts_with("packyard_login_csrf=")
+        })
         .expect("a login CSRF cookie");
     let value = cookie.split(';').next().unwrap().to_owned();
-    let csrf = value.trim_start_matches("packyard_login_csrf=").to_owned();
+    let csrf = value.split_once('=').unwrap().1.to_owned();
     (csrf, value)
 }
 
@@ -536,13 +539,17 @@ fn try_login(server: &Server, user: &str, password: &str, extra: &[(&str, &str)]
     post(&server.url("/login"), &headers, body.as_bytes())
 }
 
+/// The session cookie a reply sets (`__Host-packyard_session` behind https).
 fn session_cookie(reply: &Reply) -> Option<String> {
     reply
         .headers
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("packyard_session=") && !v.starts_with("packyard_session=;"))
+        .find(|v| {
+            let v = v.trim_start_matches("__Host-");
+            v.starts_with("packyard_session=") && !v.starts_with("packyard_session=;")
+        })
 }
 
 #[test]
@@ -567,15 +574,18 @@ fn logins_are_limited_sessions_end_everywhere_and_api_users_cannot_log_in() {
     );
     assert_eq!(forged.status, 403);
 
-    // Behind https the cookie is Secure; it is always HttpOnly and SameSite=Lax.
+    // Behind https the cookie is Secure and __Host-; it is always HttpOnly and
+    // SameSite=Lax.
     let secure = try_login(&server, "dave", PASSWORD, &[("X-Forwarded-Proto", "https")]);
     assert_eq!(secure.status, 303, "{}", secure.text());
     let cookie = session_cookie(&secure).unwrap();
+    assert!(cookie.starts_with("__Host-packyard_session="), "{cookie}");
     for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
         assert!(cookie.contains(attribute), "{cookie}");
     }
     let plain = session_cookie(&try_login(&server, "dave", PASSWORD, &[])).unwrap();
     assert!(!plain.contains("Secure"), "{plain}");
+    assert!(plain.starts_with("packyard_session="), "{plain}");
     let session = plain.split(';').next().unwrap().to_owned();
     assert_eq!(
         get(&server.url("/profile"), &[("Cookie", &session)]).status,
@@ -1263,4 +1273,125 @@ fn readme_images_of_other_hosts_are_links_and_the_policy_loads_none() {
     );
     assert!(html.contains("class=\"remote-image\" rel=\"nofollow noopener noreferrer\">Build</a>"));
     assert!(html.contains(">Coverage</a>"), "{html}");
+}
+
+/// Runs `statement` on the server's SQLite database and returns the first column of the
+/// first row it gives (tests move stored times back, as hours passing would).
+fn sql(server: &Server, statement: &str) -> Option<i64> {
+    let database = format!(
+        "sqlite://{}",
+        server.data.path().join("packyard.db").display()
+    );
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&database).await.unwrap();
+            let value = sqlx::query_scalar(sqlx::AssertSqlSafe(statement.to_owned()))
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            value
+        })
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn sessions_end_when_idle_and_behind_https_use_host_only_cookies() {
+    let server = Server::start_with(&[("PACKYARD_PUBLIC_URL", "https://repo.example")]);
+    add_user_with_password(&server, "root", &["--admin"]);
+    let profile = |cookie: &str| get(&server.url("/profile"), &[("Cookie", cookie)]).status;
+
+    // Behind https both cookies are __Host- ones, set without a Domain.
+    let (_, csrf_cookie) = login_form(&server, &[]);
+    assert!(
+        csrf_cookie.starts_with("__Host-packyard_login_csrf="),
+        "{csrf_cookie}"
+    );
+    let login = try_login(&server, "root", PASSWORD, &[]);
+    let set = session_cookie(&login).expect("a session cookie");
+    assert!(set.starts_with("__Host-packyard_session="), "{set}");
+    assert!(set.contains("Secure") && set.contains("Path=/") && !set.contains("Domain"));
+    let cookie = set.split(';').next().unwrap().to_owned();
+    assert_eq!(profile(&cookie), 200);
+
+    // A sibling subdomain can set unprefixed cookies for the parent domain: a login
+    // CSRF cookie it planted does not count, nor does a session cookie without the
+    // prefix.
+    let planted = form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", "planted")
+        .append_pair("username", "root")
+        .append_pair("password", PASSWORD)
+        .finish();
+    let refused = post(
+        &server.url("/login"),
+        &[
+            ("Cookie", "packyard_login_csrf=planted"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        planted.as_bytes(),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(session_cookie(&refused).is_none());
+    let unprefixed = cookie.trim_start_matches("__Host-");
+    assert_eq!(profile(unprefixed), 303);
+
+    // A session used within a few minutes is not written again; one used later has its
+    // end moved to 12 hours from now.
+    let end = || sql(&server, "SELECT expires_at FROM web_sessions").unwrap();
+    let first_end = end();
+    assert!(
+        (first_end - (now_ms() + 12 * 3_600_000)).abs() < 60_000,
+        "{first_end}"
+    );
+    assert_eq!(profile(&cookie), 200);
+    assert_eq!(end(), first_end, "written on every use");
+    // As if the session had last been used 11 hours ago.
+    sql(
+        &server,
+        &format!(
+            "UPDATE web_sessions SET expires_at = {}",
+            now_ms() + 3_600_000
+        ),
+    );
+    assert_eq!(profile(&cookie), 200);
+    assert!(
+        (end() - (now_ms() + 12 * 3_600_000)).abs() < 60_000,
+        "not renewed"
+    );
+    // As if it had last been used 12 hours ago: it has ended.
+    sql(
+        &server,
+        &format!("UPDATE web_sessions SET expires_at = {}", now_ms() - 1000),
+    );
+    assert_eq!(profile(&cookie), 303);
+
+    // However it is used, a session ends 7 days after the login: one logged in 7 days
+    // less 2 hours ago and last used 11 hours ago is renewed for 2 hours only.
+    let login = try_login(&server, "root", PASSWORD, &[]);
+    let cookie = session_cookie(&login).unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let (week, hour) = (7 * 86_400_000, 3_600_000);
+    let created = now_ms() - week + 2 * hour;
+    sql(
+        &server,
+        &format!(
+            "UPDATE web_sessions SET created_at = {created}, expires_at = {}",
+            now_ms() + hour
+        ),
+    );
+    assert_eq!(profile(&cookie), 200);
+    assert_eq!(end(), created + week, "renewed past 7 days");
 }

@@ -11,6 +11,8 @@ use super::{Db, User, now_millis};
 pub struct Session {
     pub user: User,
     pub csrf_token: String,
+    /// When the session was created (logged in) and when it ends unless used again.
+    pub created_at: i64,
     pub expires_at: i64,
 }
 
@@ -94,7 +96,7 @@ impl Db {
     /// The live session with this secret hash: not expired, its user still there.
     pub async fn session(&self, secret_hash: &str) -> Result<Option<Session>, sqlx::Error> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at FROM web_sessions s \
+            "SELECT {USER_COLUMNS}, s.csrf_token, s.created_at, s.expires_at FROM web_sessions s \
              JOIN users u ON u.id = s.user_id WHERE s.secret_hash = $1 AND s.expires_at > $2"
         )))
         .bind(secret_hash)
@@ -105,10 +107,25 @@ impl Db {
             Ok(Session {
                 user: user_row(&row)?,
                 csrf_token: row.try_get("csrf_token")?,
+                created_at: row.try_get("created_at")?,
                 expires_at: row.try_get("expires_at")?,
             })
         })
         .transpose()
+    }
+
+    /// Moves a session's end to `expires_at` (it was used).
+    pub async fn touch_session(
+        &self,
+        secret_hash: &str,
+        expires_at: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE web_sessions SET expires_at = $2 WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .bind(expires_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     pub async fn end_session(&self, secret_hash: &str) -> Result<(), sqlx::Error> {

@@ -26,8 +26,7 @@ use super::form::{SignedInForm, read_fields};
 use super::pages::{Chrome, render};
 use super::password;
 use super::session::{
-    LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_DAYS, Viewer, cookie, is_https, local_path,
-    random_secret, see_other, set_cookie,
+    Cookies, SESSION_DAYS, SESSION_IDLE_MS, Viewer, local_path, random_secret, see_other,
 };
 use crate::app::App;
 use crate::auth::{constant_time_eq, hash_token};
@@ -154,9 +153,10 @@ fn login_page(
         message,
     })?;
     *response.status_mut() = status;
+    let cookies = Cookies::new(app, headers);
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(LOGIN_CSRF_COOKIE, &csrf, Some(3600), is_https(app, headers)),
+        cookies.set(cookies.login_csrf(), &csrf, Some(3600)),
     );
     Ok(response)
 }
@@ -180,7 +180,8 @@ impl FromRequest<Arc<App>> for LoginForm {
         if crate::http::is_cross_site(app.settings.public_url.as_deref(), &parts.headers) {
             return Err(WebError::CrossSite);
         }
-        let expected = cookie(&parts.headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+        let cookies = Cookies::new(app, &parts.headers);
+        let expected = cookies.login_csrf_of(&parts.headers).unwrap_or_default();
         if expected.is_empty() {
             return Err(WebError::Csrf);
         }
@@ -279,25 +280,27 @@ pub async fn submit(
         .forget_login_failures(&subjects.user_from_address)
         .await?;
     let secret = random_secret();
-    let max_age = SESSION_DAYS * 24 * 3600;
     app.db
         .create_session(
             &hash_token(&secret),
             user.id,
             &random_secret(),
-            now_millis() + max_age * 1000,
+            now_millis() + SESSION_IDLE_MS,
         )
         .await?;
-    let secure = is_https(&app, &headers);
+    // The browser keeps the cookie for the session's longest life; the server ends
+    // the session earlier when it goes unused.
+    let max_age = SESSION_DAYS * 24 * 3600;
+    let cookies = Cookies::new(&app, &headers);
     let mut response = see_other(next);
-    let cookies = response.headers_mut();
-    cookies.append(
+    let set = response.headers_mut();
+    set.append(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, &secret, Some(max_age), secure),
+        cookies.set(cookies.session(), &secret, Some(max_age)),
     );
-    cookies.append(
+    set.append(
         header::SET_COOKIE,
-        set_cookie(LOGIN_CSRF_COOKIE, "", None, secure),
+        cookies.set(cookies.login_csrf(), "", None),
     );
     tracing::info!(user = %user.name, %address, "logged in");
     Ok(response)
@@ -309,14 +312,14 @@ pub async fn logout(
     headers: HeaderMap,
     _: SignedInForm,
 ) -> Result<Response, WebError> {
-    if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
+    let cookies = Cookies::new(&app, &headers);
+    if let Some(secret) = cookies.session_of(&headers) {
         app.db.end_session(&hash_token(secret)).await?;
     }
     let mut response = see_other("/login");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, "", None, is_https(&app, &headers)),
-    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, cookies.set(cookies.session(), "", None));
     Ok(response.into_response())
 }
 
