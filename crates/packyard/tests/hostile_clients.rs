@@ -308,12 +308,27 @@ fn oversized_headers_get_431_and_anonymous_bodies_are_refused_before_they_are_re
         &big,
     );
     assert_eq!(reply.status, 413, "{}", reply.text());
+    // The login form's body is read only from a browser that holds the cookie its page
+    // set (without it, 403 before the body).
+    let csrf_cookie = login_csrf_cookie(&server);
     let reply = post(
         &server.url("/login"),
-        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &csrf_cookie),
+        ],
         &big,
     );
     assert_eq!(reply.status, 413, "{}", reply.text());
+}
+
+/// The login form's CSRF cookie (`name=value`), as a browser gets it with the form.
+fn login_csrf_cookie(server: &Server) -> String {
+    let page = get(&server.url("/login"), &[]);
+    let cookie = page
+        .header("set-cookie")
+        .expect("the login form sets its CSRF cookie");
+    cookie.split(';').next().unwrap().to_owned()
 }
 
 /// Every route of the web UI that takes a form (parametrised ones with sample values).
@@ -371,11 +386,7 @@ fn web_forms_answer_anonymous_clients_before_reading_their_bodies() {
     let (answer, took) = declared_form(server.host(), "/login", "");
     assert!(answer.contains(" 403 "), "{answer:?}");
     assert!(took < quick, "answered after {took:?}");
-    let page = get(&server.url("/login"), &[]);
-    let csrf_cookie = page
-        .header("set-cookie")
-        .expect("the login form sets its CSRF cookie");
-    let csrf_cookie = csrf_cookie.split(';').next().unwrap();
+    let csrf_cookie = login_csrf_cookie(&server);
     let (answer, took) = declared_form(
         server.host(),
         "/login",
