@@ -1044,6 +1044,17 @@ fn admins_cannot_demote_reset_or_remove_other_admins_over_http() {
     let cookie = signed_in(&server, "root");
     let page = get(&server.url("/admin/users/second"), &[("Cookie", &cookie)]);
     assert_eq!(page.status, 200, "{}", page.text());
+    // The page offers no form for another admin, and says why.
+    assert!(
+        !page.text().contains("action=\"/admin/users/second"),
+        "{}",
+        page.text()
+    );
+    assert!(
+        page.text().contains("second is an admin"),
+        "{}",
+        page.text()
+    );
     let csrf = csrf_of(&page);
 
     // The web UI: demoting, resetting the password of and removing another admin are

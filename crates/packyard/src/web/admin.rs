@@ -244,6 +244,8 @@ struct UserPage {
     user: UserLine,
     all_groups: Vec<(String, bool)>,
     message: String,
+    /// Why the viewer may not change this user (no forms are shown); empty if it may.
+    locked: String,
 }
 
 async fn user_page(
@@ -254,6 +256,13 @@ async fn user_page(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let user = user_named(app, name).await?;
+    let locked = match viewer.signed_in() {
+        Ok(session) => crate::access::may_change_account(Actor::Http(&session.user), &user)
+            .err()
+            .map(|refused| refused.to_string())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
     let rules = app.db.access_rules().await?;
     let all_groups: Vec<(String, bool)> = rules
         .groups
@@ -277,6 +286,7 @@ async fn user_page(
             },
             all_groups,
             message,
+            locked,
         },
         status,
     )
