@@ -31,10 +31,12 @@ pub const SESSION_IDLE_MS: i64 = 12 * 3600 * 1000;
 pub const TOUCH_EVERY_MS: i64 = 5 * 60 * 1000;
 
 /// The idle deadline to store for a session used at `now`, created at `created_at`, or
-/// `None` when the stored one (`expires_at`) was written recently enough to keep.
+/// `None` when the stored one (`expires_at`) was written recently enough to keep. A
+/// stored deadline beyond the idle window (a session made before sessions had one,
+/// which ran for 7 days) is brought back into it.
 pub fn renewed_expiry(created_at: i64, expires_at: i64, now: i64) -> Option<i64> {
     let renewed = (now + SESSION_IDLE_MS).min(created_at + SESSION_DAYS * 86_400_000);
-    (renewed - expires_at >= TOUCH_EVERY_MS).then_some(renewed)
+    (renewed - expires_at >= TOUCH_EVERY_MS || expires_at > renewed).then_some(renewed)
 }
 
 /// The names and attributes of the web UI's cookies on one request's site. Behind https
@@ -293,6 +295,12 @@ mod tests {
             Some(end)
         );
         assert_eq!(renewed_expiry(created, end, end - 1000), None);
+        // A session from before idle deadlines: its first use brings its end in.
+        let used = created + 3_600_000;
+        assert_eq!(
+            renewed_expiry(created, end, used),
+            Some(used + SESSION_IDLE_MS)
+        );
     }
 
     #[test]
