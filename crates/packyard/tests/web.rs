@@ -941,6 +941,28 @@ fn post_form(
     post(&server.url(path), &headers, body.as_bytes())
 }
 
+/// Sends only the header of a form post to `path` with `cookie`, declaring a
+/// 2,000,000-byte body that never comes; the status line of the answer.
+fn declared_only(server: &Server, path: &str, cookie: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(server.host()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 2000000\r\n\r\n",
+        server.host()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = [0u8; 64];
+    let read = stream.read(&mut answer).unwrap_or(0);
+    String::from_utf8_lossy(&answer[..read])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// The names of `user`'s tokens, as the CLI lists them.
 fn token_list(server: &Server, user: &str) -> String {
     cli(server, &["token", "list", user])
@@ -952,6 +974,22 @@ fn signed_in_forms_are_bounded_and_refused_from_other_sites() {
     add_user_with_password(&server, "root", &["--admin"]);
     let cookie = signed_in(&server, "root");
     let csrf = csrf_of(&get(&server.url("/profile"), &[("Cookie", &cookie)]));
+
+    // Declared lengths are judged before a byte of the body comes: over 64 KiB is a 413
+    // for a signed-in user, and a user without the form's role gets its 403 at once.
+    add_user_with_password(&server, "carol", &[]);
+    let carol = signed_in(&server, "carol");
+    for (path, cookie, status) in [
+        ("/profile/tokens", cookie.as_str(), " 413 "),
+        ("/admin/users", cookie.as_str(), " 413 "),
+        ("/admin/users", carol.as_str(), " 403 "),
+        ("/packages/acme/lib/update", carol.as_str(), " 403 "),
+    ] {
+        let started = std::time::Instant::now();
+        let answer = declared_only(&server, path, cookie);
+        assert!(answer.contains(status), "{path}: {answer:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{path}");
+    }
 
     // A form over 64 KiB: 413, from its declared length, and nothing is done.
     let padding = "a".repeat(65 * 1024);

@@ -45,7 +45,7 @@ const PAST_LIMIT_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The addresses counted as one client: an IPv4 address, or the /64 of an IPv6 one (the
 /// smallest network a provider gives a customer, and which one host may roam).
-pub fn address_group(address: IpAddr) -> String {
+fn address_group(address: IpAddr) -> String {
     match address {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
