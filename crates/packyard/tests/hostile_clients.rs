@@ -308,10 +308,98 @@ fn oversized_headers_get_431_and_anonymous_bodies_are_refused_before_they_are_re
         &big,
     );
     assert_eq!(reply.status, 413, "{}", reply.text());
+    // The login form's body is read only from a browser that holds the cookie its page
+    // set (without it, 403 before the body).
+    let csrf_cookie = login_csrf_cookie(&server);
     let reply = post(
         &server.url("/login"),
-        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &csrf_cookie),
+        ],
         &big,
     );
     assert_eq!(reply.status, 413, "{}", reply.text());
+}
+
+/// The login form's CSRF cookie (`name=value`), as a browser gets it with the form.
+fn login_csrf_cookie(server: &Server) -> String {
+    let page = get(&server.url("/login"), &[]);
+    let cookie = page
+        .header("set-cookie")
+        .expect("the login form sets its CSRF cookie");
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// Every route of the web UI that takes a form (parametrised ones with sample values).
+const WEB_FORM_ROUTES: &[&str] = &[
+    "/logout",
+    "/profile/tokens",
+    "/profile/tokens/revoke",
+    "/packages/acme/lib/update",
+    "/packages/acme/lib/delete",
+    "/admin/packages",
+    "/admin/packages/upload",
+    "/admin/mirrors/partner/approve",
+    "/admin/mirrors/partner/forget",
+    "/admin/storage",
+    "/admin/users",
+    "/admin/users/alice",
+    "/admin/users/alice/remove",
+    "/admin/groups",
+    "/admin/groups/staff/grants",
+    "/admin/groups/staff/grants/revoke",
+    "/admin/groups/staff/settings",
+    "/admin/groups/staff/members",
+    "/admin/groups/staff/remove",
+];
+
+/// Writes the header of a POST to `path` declaring a 2,000,000-byte form body, sends no
+/// byte of the body, and returns the status line of the answer and how long it took.
+fn declared_form(host: &str, path: &str, cookie: &str) -> (String, Duration) {
+    let started = Instant::now();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: 2000000\r\n{cookie}\r\n"
+    );
+    let answer = status_line(host, head.as_bytes());
+    (answer, started.elapsed())
+}
+
+#[test]
+fn web_forms_answer_anonymous_clients_before_reading_their_bodies() {
+    // The client timeout is long: an answer that waited for the body would come late.
+    let server = Server::start_with(&[("PACKYARD_CLIENT_TIMEOUT", "30s")]);
+    let quick = Duration::from_secs(3);
+    for path in WEB_FORM_ROUTES {
+        for cookie in ["", "Cookie: packyard_session=not-a-session\r\n"] {
+            let (answer, took) = declared_form(server.host(), path, cookie);
+            assert!(
+                answer.contains(" 303 "),
+                "{path} {cookie:?}: {answer:?} (to the login page)"
+            );
+            assert!(took < quick, "{path}: answered after {took:?}");
+        }
+    }
+    // The login form: without the cookie its page set, refused at once; with it, the
+    // declared length is refused at once.
+    let (answer, took) = declared_form(server.host(), "/login", "");
+    assert!(answer.contains(" 403 "), "{answer:?}");
+    assert!(took < quick, "answered after {took:?}");
+    let csrf_cookie = login_csrf_cookie(&server);
+    let (answer, took) = declared_form(
+        server.host(),
+        "/login",
+        &format!("Cookie: {csrf_cookie}\r\n"),
+    );
+    assert!(answer.contains(" 413 "), "{answer:?}");
+    assert!(took < quick, "answered after {took:?}");
+    // So does another site's page posting it, cookie or not.
+    let (answer, took) = declared_form(
+        server.host(),
+        "/login",
+        &format!("Cookie: {csrf_cookie}\r\nOrigin: https://attacker.example\r\n"),
+    );
+    assert!(answer.contains(" 403 "), "{answer:?}");
+    assert!(took < quick, "answered after {took:?}");
 }

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -222,6 +223,12 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     );
     check_accessibility(&browser, "admin-user");
     browser.goto(&server.url("/admin/storage"));
+    let stores = texts(&browser.find_all("table.tokens tbody tr"));
+    assert!(
+        stores.len() >= 2 && stores.iter().all(|s| s.ends_with("not checked")),
+        "{stores:?}"
+    );
+    submit(&browser, "form[action='/admin/storage'] button");
     let stores = texts(&browser.find_all("table.tokens tbody tr"));
     assert!(
         stores.len() >= 2 && stores.iter().all(|s| s.ends_with("ok")),
@@ -499,7 +506,7 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     assert_eq!(api.json()["status"], "error");
 }
 
-/// The login form: fetches it and returns its CSRF token and cookie.
+/// The login form: fetches it and returns its CSRF token and cookie (`name=value`).
 fn login_form(server: &Server, extra: &[(&str, &str)]) -> (String, String) {
     let page = get(&server.url("/login"), extra);
     let cookie = page
@@ -507,10 +514,13 @@ fn login_form(server: &Server, extra: &[(&str, &str)]) -> (String, String) {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("packyard_login_csrf="))
+        .find(|v| {
+            v.trim_start_matches("__Host-")
+                .starts_with("packyard_login_csrf=")
+        })
         .expect("a login CSRF cookie");
     let value = cookie.split(';').next().unwrap().to_owned();
-    let csrf = value.trim_start_matches("packyard_login_csrf=").to_owned();
+    let csrf = value.split_once('=').unwrap().1.to_owned();
     (csrf, value)
 }
 
@@ -529,13 +539,17 @@ fn try_login(server: &Server, user: &str, password: &str, extra: &[(&str, &str)]
     post(&server.url("/login"), &headers, body.as_bytes())
 }
 
+/// The session cookie a reply sets (`__Host-packyard_session` behind https).
 fn session_cookie(reply: &Reply) -> Option<String> {
     reply
         .headers
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("packyard_session=") && !v.starts_with("packyard_session=;"))
+        .find(|v| {
+            let v = v.trim_start_matches("__Host-");
+            v.starts_with("packyard_session=") && !v.starts_with("packyard_session=;")
+        })
 }
 
 #[test]
@@ -560,15 +574,18 @@ fn logins_are_limited_sessions_end_everywhere_and_api_users_cannot_log_in() {
     );
     assert_eq!(forged.status, 403);
 
-    // Behind https the cookie is Secure; it is always HttpOnly and SameSite=Lax.
+    // Behind https the cookie is Secure and __Host-; it is always HttpOnly and
+    // SameSite=Lax.
     let secure = try_login(&server, "dave", PASSWORD, &[("X-Forwarded-Proto", "https")]);
     assert_eq!(secure.status, 303, "{}", secure.text());
     let cookie = session_cookie(&secure).unwrap();
+    assert!(cookie.starts_with("__Host-packyard_session="), "{cookie}");
     for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
         assert!(cookie.contains(attribute), "{cookie}");
     }
     let plain = session_cookie(&try_login(&server, "dave", PASSWORD, &[])).unwrap();
     assert!(!plain.contains("Secure"), "{plain}");
+    assert!(plain.starts_with("packyard_session="), "{plain}");
     let session = plain.split(';').next().unwrap().to_owned();
     assert_eq!(
         get(&server.url("/profile"), &[("Cookie", &session)]).status,
@@ -590,7 +607,8 @@ fn logins_are_limited_sessions_end_everywhere_and_api_users_cannot_log_in() {
         output_text(&short)
     );
 
-    // Five wrong passwords for one user, then even the right one waits.
+    // Five wrong passwords for one user, then even the right one waits (from the
+    // address that failed).
     for _ in 0..5 {
         assert_eq!(
             try_login(&server, "dave", "wrong password", &[]).status,
@@ -599,11 +617,9 @@ fn logins_are_limited_sessions_end_everywhere_and_api_users_cannot_log_in() {
     }
     let limited = try_login(&server, "dave", "another password", &[]);
     assert_eq!(limited.status, 429, "{}", limited.text());
-    assert!(
-        limited
-            .text()
-            .contains("Too many failed logins for this user: try again in 15 minutes")
-    );
+    assert!(limited.text().contains(
+        "Too many failed logins for this user from your address: try again in 15 minutes"
+    ));
     assert!(session_cookie(&limited).is_none());
 
     // Removing a user ends its sessions too.
@@ -896,4 +912,535 @@ fn trusting_every_address_as_a_proxy_is_warned_about() {
         Duration::from_secs(5),
     );
     assert!(server.log().contains("0.0.0.0/0"), "{}", server.log());
+}
+
+/// Logs `user` in (its password is [`PASSWORD`]); the `name=value` of its session cookie.
+fn signed_in(server: &Server, user: &str) -> String {
+    let login = try_login(server, user, PASSWORD, &[]);
+    assert_eq!(login.status, 303, "{}", login.text());
+    let cookie = session_cookie(&login).expect("a session cookie");
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// Posts `fields` as a form to `path` with the session `cookie` and `extra` headers.
+fn post_form(
+    server: &Server,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> Reply {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let mut headers = vec![
+        ("Cookie", cookie),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    headers.extend_from_slice(extra);
+    post(&server.url(path), &headers, body.as_bytes())
+}
+
+/// Sends only the header of a form post to `path` with `cookie`, declaring a
+/// 2,000,000-byte body that never comes; the status line of the answer.
+fn declared_only(server: &Server, path: &str, cookie: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(server.host()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 2000000\r\n\r\n",
+        server.host()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = [0u8; 64];
+    let read = stream.read(&mut answer).unwrap_or(0);
+    String::from_utf8_lossy(&answer[..read])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The names of `user`'s tokens, as the CLI lists them.
+fn token_list(server: &Server, user: &str) -> String {
+    cli(server, &["token", "list", user])
+}
+
+#[test]
+fn signed_in_forms_are_bounded_and_refused_from_other_sites() {
+    let server = Server::start();
+    add_user_with_password(&server, "root", &["--admin"]);
+    let cookie = signed_in(&server, "root");
+    let csrf = csrf_of(&get(&server.url("/profile"), &[("Cookie", &cookie)]));
+
+    // Declared lengths are judged before a byte of the body comes: over 64 KiB is a 413
+    // for a signed-in user, and a user without the form's role gets its 403 at once.
+    add_user_with_password(&server, "carol", &[]);
+    let carol = signed_in(&server, "carol");
+    for (path, cookie, status) in [
+        ("/profile/tokens", cookie.as_str(), " 413 "),
+        ("/admin/users", cookie.as_str(), " 413 "),
+        ("/admin/users", carol.as_str(), " 403 "),
+        ("/packages/acme/lib/update", carol.as_str(), " 403 "),
+    ] {
+        let started = std::time::Instant::now();
+        let answer = declared_only(&server, path, cookie);
+        assert!(answer.contains(status), "{path}: {answer:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{path}");
+    }
+
+    // A form over 64 KiB: 413, from its declared length, and nothing is done.
+    let padding = "a".repeat(65 * 1024);
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("name", "oversized"),
+        ("pad", padding.as_str()),
+    ];
+    let large = post_form(&server, "/profile/tokens", &cookie, &fields, &[]);
+    assert_eq!(large.status, 413, "{}", large.text());
+    assert!(
+        large.text().contains("larger than 64 KiB"),
+        "{}",
+        large.text()
+    );
+    // The same without a declared length (chunked): cut once it passes 64 KiB.
+    let mut stream = std::net::TcpStream::connect(server.host()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST /profile/tokens HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n",
+        server.host()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, "b".repeat(16 * 1024));
+    for _ in 0..5 {
+        if stream.write_all(chunk.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let mut answer = [0u8; 64];
+    let read = stream.read(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer:?}");
+    assert!(!token_list(&server, "root").contains("oversized"));
+
+    // Another site's page posting the form, with the browser's cookie and the token
+    // (say, read from a page it framed before): refused, nothing done.
+    let fields = [("csrf", csrf.as_str()), ("name", "forged")];
+    for foreign in [
+        ("Origin", "https://attacker.example"),
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Sec-Fetch-Site", "same-site"),
+    ] {
+        let forged = post_form(&server, "/profile/tokens", &cookie, &fields, &[foreign]);
+        assert_eq!(forged.status, 403, "{foreign:?}: {}", forged.text());
+        assert!(forged.text().contains("another site"), "{}", forged.text());
+    }
+    assert!(!token_list(&server, "root").contains("forged"));
+    // Our own page posting it: the token is made.
+    let own = [
+        ("Origin", server.base.as_str()),
+        ("Sec-Fetch-Site", "same-origin"),
+    ];
+    let made = post_form(&server, "/profile/tokens", &cookie, &fields, &own);
+    assert_eq!(made.status, 201, "{}", made.text());
+    assert!(token_list(&server, "root").contains("forged"));
+
+    // The upload form's fields other than the file are bounded too.
+    let boundary = "xBOUNDARYx";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"version\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(padding.as_bytes());
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let upload = post(
+        &server.url("/admin/packages/upload"),
+        &[
+            ("Cookie", &cookie),
+            (
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            ),
+        ],
+        &body,
+    );
+    assert_eq!(upload.status, 413, "{}", upload.text());
+}
+
+#[test]
+fn admins_cannot_demote_reset_or_remove_other_admins_over_http() {
+    let server = Server::start();
+    let root_token = add_user_with_password(&server, "root", &["--admin"]);
+    add_user_with_password(&server, "second", &["--admin"]);
+    add_user_with_password(&server, "plain", &[]);
+    let cookie = signed_in(&server, "root");
+    let page = get(&server.url("/admin/users/second"), &[("Cookie", &cookie)]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    // The page offers no form for another admin, and says why.
+    assert!(
+        !page.text().contains("action=\"/admin/users/second"),
+        "{}",
+        page.text()
+    );
+    assert!(
+        page.text().contains("second is an admin"),
+        "{}",
+        page.text()
+    );
+    let csrf = csrf_of(&page);
+
+    // The web UI: demoting, resetting the password of and removing another admin are
+    // refused, and so is demoting yourself.
+    let attacks: [(&str, Vec<(&str, &str)>); 4] = [
+        ("/admin/users/second", vec![("role", "user")]),
+        (
+            "/admin/users/second",
+            vec![("role", "admin"), ("password", "taken over at last")],
+        ),
+        ("/admin/users/second/remove", vec![]),
+        ("/admin/users/root", vec![("role", "user")]),
+    ];
+    for (path, extra) in &attacks {
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(extra);
+        let refused = post_form(&server, path, &cookie, &fields, &[]);
+        assert_eq!(refused.status, 403, "{path} {extra:?}: {}", refused.text());
+        assert!(
+            refused.text().contains("packyard CLI"),
+            "{}",
+            refused.text()
+        );
+    }
+    // The other admin is unchanged: still an admin, its password still the same.
+    assert_eq!(role_of(&server, "second"), "admin");
+    assert_eq!(role_of(&server, "root"), "admin");
+    signed_in(&server, "second");
+
+    // Users who are not admins are still managed from the web UI.
+    let promoted = post_form(
+        &server,
+        "/admin/users/plain",
+        &cookie,
+        &[("csrf", &csrf), ("role", "maintainer")],
+        &[],
+    );
+    assert_eq!(promoted.status, 303, "{}", promoted.text());
+    assert_eq!(role_of(&server, "plain"), "maintainer");
+
+    // The API refuses the same, with the same rule.
+    let auth = basic("root", &root_token);
+    let users = get(&server.url("/api/users"), &[("Authorization", &auth)]).json();
+    let id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "second")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let demote = put(
+        &server.url(&format!("/api/user/{id}")),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"isAdmin": false}"#,
+    );
+    assert_eq!(demote.status, 403, "{}", demote.text());
+    assert!(
+        demote.text().contains("second is an admin"),
+        "{}",
+        demote.text()
+    );
+    // The operator's CLI may.
+    cli(&server, &["user", "set", "second", "--plain"]);
+    assert_eq!(role_of(&server, "second"), "user");
+}
+
+/// `user`'s role as `packyard user list` shows it (`admin`, `maintainer`, `user`).
+fn role_of(server: &Server, user: &str) -> String {
+    let listed = cli(server, &["user", "list"]);
+    listed
+        .lines()
+        .find_map(|line| {
+            let (role, rest) = line.split_once(' ')?;
+            rest.starts_with(&format!("{user}\t"))
+                .then(|| role.to_owned())
+        })
+        .unwrap_or_else(|| panic!("{user} is not listed: {listed}"))
+}
+
+/// Objects written to the stores so far (`packyard_storage_requests_total` of `put`).
+fn storage_writes(server: &Server, auth: &str) -> u64 {
+    let metrics = get(&server.url("/metrics"), &[("Authorization", auth)]);
+    assert_eq!(metrics.status, 200, "{}", metrics.text());
+    metrics
+        .text()
+        .lines()
+        .filter(|line| {
+            line.starts_with("packyard_storage_requests_total{") && line.contains("\"put\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn the_storage_page_probes_the_stores_only_when_its_form_is_posted() {
+    let server = Server::start();
+    let token = add_user_with_password(&server, "root", &["--admin"]);
+    let auth = basic("root", &token);
+    let cookie = signed_in(&server, "root");
+    let before = storage_writes(&server, &auth);
+
+    // What an `<img src=/admin/storage>` in a README makes an admin's browser do.
+    let page = get(&server.url("/admin/storage"), &[("Cookie", &cookie)]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("not checked"), "{}", page.text());
+    assert_eq!(storage_writes(&server, &auth), before, "a GET probed");
+
+    let forged = post_form(&server, "/admin/storage", &cookie, &[("csrf", "")], &[]);
+    assert_eq!(forged.status, 403, "{}", forged.text());
+    assert_eq!(
+        storage_writes(&server, &auth),
+        before,
+        "a forged form probed"
+    );
+
+    let csrf = csrf_of(&page);
+    let checked = post_form(&server, "/admin/storage", &cookie, &[("csrf", &csrf)], &[]);
+    assert_eq!(checked.status, 200, "{}", checked.text());
+    assert!(checked.text().contains("just probed"), "{}", checked.text());
+    assert!(storage_writes(&server, &auth) >= before + 4);
+}
+
+#[test]
+fn a_guesser_cannot_lock_a_user_out_and_ipv6_clients_count_by_their_64() {
+    let server = Server::start_with(&[("PACKYARD_TRUSTED_PROXIES", "127.0.0.1")]);
+    add_user_with_password(&server, "alice", &[]);
+    let from = |client: &'static str| [("X-Forwarded-For", client)];
+    let guesser = "203.0.113.7";
+
+    // Five wrong passwords for alice from one address: that address is refused for
+    // alice, even with the right password.
+    for _ in 0..5 {
+        let reply = try_login(&server, "alice", "wrong password", &from(guesser));
+        assert_eq!(reply.status, 401, "{}", reply.text());
+    }
+    let refused = try_login(&server, "alice", PASSWORD, &from(guesser));
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert!(
+        refused
+            .text()
+            .contains("Too many failed logins for this user from your address"),
+        "{}",
+        refused.text()
+    );
+    // Alice, from her own address, logs in: slowed down, not locked out.
+    let started = std::time::Instant::now();
+    let alice = try_login(&server, "alice", PASSWORD, &from("198.51.100.4"));
+    assert_eq!(alice.status, 303, "{}", alice.text());
+    assert!(session_cookie(&alice).is_some());
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "not slowed down: {:?}",
+        started.elapsed()
+    );
+    // The guesser is still refused; a new address gets one guess, then is refused too.
+    let again = try_login(&server, "alice", PASSWORD, &from(guesser));
+    assert_eq!(again.status, 429, "{}", again.text());
+    let other = "192.0.2.99";
+    let guess = try_login(&server, "alice", "another guess", &from(other));
+    assert_eq!(guess.status, 401, "{}", guess.text());
+    let after = try_login(&server, "alice", PASSWORD, &from(other));
+    assert_eq!(after.status, 429, "{}", after.text());
+
+    // IPv6: the addresses of one /64 share one address budget (20 failures, spread over
+    // names so that no user reaches its own limit).
+    add_user_with_password(&server, "bob", &[]);
+    for attempt in 1..=20 {
+        let client = format!("2001:db8:7:7::{attempt:x}");
+        let name = format!("nobody{}", attempt % 5);
+        let reply = try_login(
+            &server,
+            &name,
+            "wrong password",
+            &[("X-Forwarded-For", &client)],
+        );
+        assert_eq!(reply.status, 401, "{client}: {}", reply.text());
+    }
+    let same_64 = try_login(&server, "bob", PASSWORD, &from("2001:db8:7:7:abcd::1"));
+    assert_eq!(same_64.status, 429, "{}", same_64.text());
+    assert!(
+        same_64.text().contains("for your address"),
+        "{}",
+        same_64.text()
+    );
+    let next_64 = try_login(&server, "bob", PASSWORD, &from("2001:db8:7:8::1"));
+    assert_eq!(next_64.status, 303, "{}", next_64.text());
+}
+
+#[test]
+fn readme_images_of_other_hosts_are_links_and_the_policy_loads_none() {
+    let server = Server::start();
+    let token = add_user_with_password(&server, "root", &["--admin"]);
+    let readme = "# Pixel\n\n![](https://tracker.example/pixel.gif?reader=1)\n\n\
+                  ![Build](//ci.example/badge.svg) [![Coverage](https://cov.example/c.svg)](https://cov.example)\n";
+    let fields = serde_json::json!({"description": "Tracks its readers", "license": "MIT"});
+    let reply = upload(
+        &server,
+        &token,
+        "acme/pixel",
+        "1.0.0",
+        &archive("acme/pixel", &fields, Some(readme)),
+    );
+    assert!(reply.status < 300, "{}", reply.text());
+    let cookie = signed_in(&server, "root");
+    let page = get(&server.url("/packages/acme/pixel"), &[("Cookie", &cookie)]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(policy.contains("img-src 'self' data:;"), "{policy}");
+    assert!(!policy.contains("https:"), "{policy}");
+    let html = page.text();
+    for host in ["tracker.example", "ci.example", "cov.example"] {
+        assert!(
+            !html.contains(&format!("<img src=\"https://{host}"))
+                && !html.contains(&format!("<img src=\"//{host}")),
+            "an image of {host} is loaded: {html}"
+        );
+    }
+    assert!(
+        html.contains(
+            "<a href=\"https://tracker.example/pixel.gif?reader=1\" class=\"remote-image\""
+        ),
+        "{html}"
+    );
+    assert!(html.contains("class=\"remote-image\" rel=\"nofollow noopener noreferrer\">Build</a>"));
+    assert!(html.contains(">Coverage</a>"), "{html}");
+}
+
+/// Runs `statement` on the server's SQLite database and returns the first column of the
+/// first row it gives (tests move stored times back, as hours passing would).
+fn sql(server: &Server, statement: &str) -> Option<i64> {
+    let database = format!(
+        "sqlite://{}",
+        server.data.path().join("packyard.db").display()
+    );
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&database).await.unwrap();
+            let value = sqlx::query_scalar(sqlx::AssertSqlSafe(statement.to_owned()))
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            value
+        })
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn sessions_end_when_idle_and_behind_https_use_host_only_cookies() {
+    let server = Server::start_with(&[("PACKYARD_PUBLIC_URL", "https://repo.example")]);
+    add_user_with_password(&server, "root", &["--admin"]);
+    let profile = |cookie: &str| get(&server.url("/profile"), &[("Cookie", cookie)]).status;
+
+    // Behind https both cookies are __Host- ones, set without a Domain.
+    let (_, csrf_cookie) = login_form(&server, &[]);
+    assert!(
+        csrf_cookie.starts_with("__Host-packyard_login_csrf="),
+        "{csrf_cookie}"
+    );
+    let login = try_login(&server, "root", PASSWORD, &[]);
+    let set = session_cookie(&login).expect("a session cookie");
+    assert!(set.starts_with("__Host-packyard_session="), "{set}");
+    assert!(set.contains("Secure") && set.contains("Path=/") && !set.contains("Domain"));
+    let cookie = set.split(';').next().unwrap().to_owned();
+    assert_eq!(profile(&cookie), 200);
+
+    // A sibling subdomain can set unprefixed cookies for the parent domain: a login
+    // CSRF cookie it planted does not count, nor does a session cookie without the
+    // prefix.
+    let planted = form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", "planted")
+        .append_pair("username", "root")
+        .append_pair("password", PASSWORD)
+        .finish();
+    let refused = post(
+        &server.url("/login"),
+        &[
+            ("Cookie", "packyard_login_csrf=planted"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        planted.as_bytes(),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(session_cookie(&refused).is_none());
+    let unprefixed = cookie.trim_start_matches("__Host-");
+    assert_eq!(profile(unprefixed), 303);
+
+    // A session used within a few minutes is not written again; one used later has its
+    // end moved to 12 hours from now.
+    let end = || sql(&server, "SELECT expires_at FROM web_sessions").unwrap();
+    let first_end = end();
+    assert!(
+        (first_end - (now_ms() + 12 * 3_600_000)).abs() < 60_000,
+        "{first_end}"
+    );
+    assert_eq!(profile(&cookie), 200);
+    assert_eq!(end(), first_end, "written on every use");
+    // As if the session had last been used 11 hours ago.
+    sql(
+        &server,
+        &format!(
+            "UPDATE web_sessions SET expires_at = {}",
+            now_ms() + 3_600_000
+        ),
+    );
+    assert_eq!(profile(&cookie), 200);
+    assert!(
+        (end() - (now_ms() + 12 * 3_600_000)).abs() < 60_000,
+        "not renewed"
+    );
+    // As if it had last been used 12 hours ago: it has ended.
+    sql(
+        &server,
+        &format!("UPDATE web_sessions SET expires_at = {}", now_ms() - 1000),
+    );
+    assert_eq!(profile(&cookie), 303);
+
+    // However it is used, a session ends 7 days after the login: one logged in 7 days
+    // less 2 hours ago and last used 11 hours ago is renewed for 2 hours only.
+    let login = try_login(&server, "root", PASSWORD, &[]);
+    let cookie = session_cookie(&login).unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let (week, hour) = (7 * 86_400_000, 3_600_000);
+    let created = now_ms() - week + 2 * hour;
+    sql(
+        &server,
+        &format!(
+            "UPDATE web_sessions SET created_at = {created}, expires_at = {}",
+            now_ms() + hour
+        ),
+    );
+    assert_eq!(profile(&cookie), 200);
+    assert_eq!(end(), created + week, "renewed past 7 days");
 }

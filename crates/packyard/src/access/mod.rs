@@ -3,12 +3,14 @@
 //! within [`REFRESH_INTERVAL`] of any change, as it does for package metadata, so
 //! serving a request never queries the rules.
 
+pub mod accounts;
 pub mod policy;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+pub use accounts::{AccountChangeRefused, Actor, may_change_account};
 pub use policy::View;
 use policy::{Grant, Group, Member, Policy};
 

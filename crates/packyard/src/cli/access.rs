@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use composer::constraint::Constraint;
 
-use crate::access::check_grant_target;
+use crate::access::{Actor, check_grant_target, may_change_account};
 use crate::app::App;
 use crate::auth::{generate_token, hash_token, validate_user_name};
 use crate::config::Settings;
@@ -151,6 +151,17 @@ pub enum AccessCommand {
     Explain { user: String, package: String },
 }
 
+/// Checks that the operator may change user `name`, by the rule the API and the web UI
+/// apply too ([`may_change_account`]: at the CLI, any account may be changed).
+async fn changeable(app: &App, name: &str) -> anyhow::Result<()> {
+    let (user, _) = app
+        .db
+        .user_with_password(name)
+        .await?
+        .with_context(|| format!("no user named {name}"))?;
+    Ok(may_change_account(Actor::Operator, &user)?)
+}
+
 pub async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     match command {
@@ -199,6 +210,7 @@ pub async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()
             no_full_access,
             dates,
         } => {
+            changeable(&app, &name).await?;
             let change = UserChange {
                 role: if plain { Some(Role::User) } else { role.role() },
                 full_access: (full_access || no_full_access).then_some(full_access),
@@ -212,6 +224,7 @@ pub async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()
             println!("{}", describe(&user));
         }
         UserCommand::Passwd { name, remove } => {
+            changeable(&app, &name).await?;
             let hash = if remove {
                 None
             } else {
@@ -227,6 +240,7 @@ pub async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()
             }
         }
         UserCommand::Remove { name } => {
+            changeable(&app, &name).await?;
             if !app.db.remove_user(&name).await? {
                 bail!("no user named {name}");
             }

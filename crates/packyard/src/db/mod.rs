@@ -26,7 +26,7 @@ pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
 pub use packages::{PackageStamp, VersionRecord};
 pub use tokens::TokenRow;
 pub use users::{Role, User, UserChange};
-pub use web::Session;
+pub use web::{LoginFailures, Session};
 pub use webhooks::{AttemptRow, DeliveryRow, NewWebhook, WebhookRow};
 
 use std::time::Duration;

@@ -11,7 +11,18 @@ use super::{Db, User, now_millis};
 pub struct Session {
     pub user: User,
     pub csrf_token: String,
+    /// When the session was created (logged in) and when it ends unless used again.
+    pub created_at: i64,
     pub expires_at: i64,
+}
+
+/// The failed logins counted against one subject within a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub count: i64,
+    /// When the oldest and the newest of them happened (Unix milliseconds).
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
 }
 
 impl Db {
@@ -85,7 +96,7 @@ impl Db {
     /// The live session with this secret hash: not expired, its user still there.
     pub async fn session(&self, secret_hash: &str) -> Result<Option<Session>, sqlx::Error> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at FROM web_sessions s \
+            "SELECT {USER_COLUMNS}, s.csrf_token, s.created_at, s.expires_at FROM web_sessions s \
              JOIN users u ON u.id = s.user_id WHERE s.secret_hash = $1 AND s.expires_at > $2"
         )))
         .bind(secret_hash)
@@ -96,10 +107,25 @@ impl Db {
             Ok(Session {
                 user: user_row(&row)?,
                 csrf_token: row.try_get("csrf_token")?,
+                created_at: row.try_get("created_at")?,
                 expires_at: row.try_get("expires_at")?,
             })
         })
         .transpose()
+    }
+
+    /// Moves a session's end to `expires_at` (it was used).
+    pub async fn touch_session(
+        &self,
+        secret_hash: &str,
+        expires_at: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE web_sessions SET expires_at = $2 WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .bind(expires_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     pub async fn end_session(&self, secret_hash: &str) -> Result<(), sqlx::Error> {
@@ -132,21 +158,25 @@ impl Db {
         tx.commit().await
     }
 
-    /// Failed logins against `subject` since `since`, and the oldest of them.
+    /// Failed logins against `subject` since `since`.
     pub async fn login_failures(
         &self,
         subject: &str,
         since: i64,
-    ) -> Result<(i64, Option<i64>), sqlx::Error> {
+    ) -> Result<LoginFailures, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS failures, MIN(failed_at) AS oldest FROM login_failures \
-             WHERE subject = $1 AND failed_at >= $2",
+            "SELECT COUNT(*) AS failures, MIN(failed_at) AS oldest, MAX(failed_at) AS newest \
+             FROM login_failures WHERE subject = $1 AND failed_at >= $2",
         )
         .bind(subject)
         .bind(since)
         .fetch_one(self.pool())
         .await?;
-        Ok((row.try_get("failures")?, row.try_get("oldest")?))
+        Ok(LoginFailures {
+            count: row.try_get("failures")?,
+            oldest: row.try_get("oldest")?,
+            newest: row.try_get("newest")?,
+        })
     }
 
     /// Forgets the failed logins against `subject` (after it logged in).

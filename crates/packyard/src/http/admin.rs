@@ -203,7 +203,7 @@ pub async fn create_user(
 }
 
 /// `PUT /api/user/{id}`: changes the fields given. Neither yourself nor an admin can be
-/// edited this way (the CLI can), so that an API token cannot lock admins out.
+/// edited this way (the CLI can): see [`crate::access::accounts`].
 pub async fn update_user(
     State(app): State<Arc<App>>,
     Admin(me): Admin,
@@ -243,13 +243,11 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// User `id`, when `me` may change it ([`crate::access::may_change_account`]).
 async fn editable_user(app: &App, me: &User, id: i64) -> Result<User, ApiError> {
     let user = user_by_id(app, id).await?;
-    if user.id == me.id || user.is_admin {
-        return Err(ApiError::forbidden(
-            "admins, yourself included, are changed with the packyard CLI, not the API",
-        ));
-    }
+    crate::access::may_change_account(crate::access::Actor::Http(me), &user)
+        .map_err(|refused| ApiError::forbidden(refused.to_string()))?;
     Ok(user)
 }
 

@@ -72,6 +72,11 @@ impl Routes {
         self
     }
 
+    /// The templates of the routes added so far.
+    pub fn templates(&self) -> &[&'static str] {
+        &self.templates
+    }
+
     pub fn merge(mut self, other: Routes) -> Self {
         self.router = self.router.merge(other.router);
         self.templates.extend(other.templates);

@@ -5,18 +5,17 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use composer::constraint::Constraint;
 
 use super::error::WebError;
-use super::form::Fields;
+use super::form::{AdminForm, Fields};
 use super::pages::{Chrome, render, render_with_status};
 use super::password;
 use super::session::{Viewer, see_other};
-use crate::access::check_grant_target;
+use crate::access::{Actor, check_grant_target};
 use crate::app::App;
 use crate::auth::{generate_token, hash_token, validate_user_name};
 use crate::db::{GroupChange, GroupRow, Role, User, UserChange, is_unique_violation};
@@ -55,6 +54,15 @@ fn changed_moment(
 async fn user_named(app: &App, name: &str) -> Result<User, WebError> {
     let found = app.db.user_with_password(name).await?;
     found.map(|(user, _)| user).ok_or(WebError::NotFound)
+}
+
+/// The user the path names, when the signed-in admin may change it
+/// ([`crate::access::may_change_account`]: not an admin, not itself).
+async fn editable_user(app: &App, admin: &User, name: &str) -> Result<User, WebError> {
+    let user = user_named(app, name).await?;
+    crate::access::may_change_account(Actor::Http(admin), &user)
+        .map_err(|refused| WebError::Forbidden(refused.to_string()))?;
+    Ok(user)
 }
 
 /// The group the path names, with its grants and members, or the 404 page.
@@ -184,11 +192,12 @@ async fn password_field(form: &Fields) -> Result<Option<String>, WebError> {
 /// `POST /admin/users`: creates a user and shows its first API token once.
 pub async fn create_user(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
-    Form(form): Form<Fields>,
+    AdminForm {
+        viewer,
+        fields: form,
+        ..
+    }: AdminForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    viewer.admin()?;
     let name = form.get("name").to_owned();
     let refuse =
         |message: String| users_page(&app, &viewer, message, None, StatusCode::BAD_REQUEST);
@@ -235,6 +244,8 @@ struct UserPage {
     user: UserLine,
     all_groups: Vec<(String, bool)>,
     message: String,
+    /// Why the viewer may not change this user (no forms are shown); empty if it may.
+    locked: String,
 }
 
 async fn user_page(
@@ -245,6 +256,13 @@ async fn user_page(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let user = user_named(app, name).await?;
+    let locked = match viewer.signed_in() {
+        Ok(session) => crate::access::may_change_account(Actor::Http(&session.user), &user)
+            .err()
+            .map(|refused| refused.to_string())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
     let rules = app.db.access_rules().await?;
     let all_groups: Vec<(String, bool)> = rules
         .groups
@@ -268,6 +286,7 @@ async fn user_page(
             },
             all_groups,
             message,
+            locked,
         },
         status,
     )
@@ -287,15 +306,16 @@ pub async fn user(
 /// password, which ends the user's sessions.
 pub async fn update_user(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     Path(name): Path<String>,
-    Form(form): Form<Fields>,
+    AdminForm {
+        viewer,
+        fields: form,
+        ..
+    }: AdminForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    viewer.admin()?;
     let refuse =
         |message: String| user_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST);
-    let current = user_named(&app, &name).await?;
+    let current = editable_user(&app, &viewer.signed_in()?.user, &name).await?;
     let change = match user_change(&form, Some(&current)) {
         Ok(change) => change,
         Err(message) => return refuse(message).await,
@@ -329,17 +349,10 @@ pub async fn update_user(
 /// `POST /admin/users/{name}/remove`: the user, its tokens, memberships and sessions.
 pub async fn remove_user(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     Path(name): Path<String>,
-    Form(form): Form<Fields>,
+    posted: AdminForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    let me = viewer.admin()?;
-    if me.name == name {
-        return Err(WebError::BadRequest(
-            "You cannot remove yourself; another admin can.".to_owned(),
-        ));
-    }
+    editable_user(&app, posted.user(), &name).await?;
     if !app.db.remove_user(&name).await? {
         return Err(WebError::NotFound);
     }
@@ -368,11 +381,12 @@ pub async fn groups(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Respo
 /// `POST /admin/groups`: a new, empty group.
 pub async fn create_group(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
-    Form(form): Form<Fields>,
+    AdminForm {
+        viewer,
+        fields: form,
+        ..
+    }: AdminForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    viewer.admin()?;
     let name = form.get("name");
     let problem = if validate_user_name(name).is_err() {
         Some(format!(
@@ -453,12 +467,13 @@ pub async fn group(
 /// version constraint (replacing the group's grant of the same target).
 pub async fn grant(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     Path(name): Path<String>,
-    Form(form): Form<Fields>,
+    AdminForm {
+        viewer,
+        fields: form,
+        ..
+    }: AdminForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    viewer.admin()?;
     let package = form.get("package").to_ascii_lowercase();
     let versions = Some(form.get("versions")).filter(|v| !v.is_empty());
     let problem = check_grant_target(&package)
@@ -483,13 +498,10 @@ pub async fn grant(
 /// `POST /admin/groups/{name}/grants/revoke`.
 pub async fn revoke(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     Path(name): Path<String>,
-    Form(form): Form<Fields>,
+    posted: AdminForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    viewer.admin()?;
-    app.db.revoke(&name, form.get("package")).await?;
+    app.db.revoke(&name, posted.fields.get("package")).await?;
     app.apply_access_changes().await?;
     Ok(see_other(&format!("/admin/groups/{name}")))
 }
@@ -497,12 +509,13 @@ pub async fn revoke(
 /// `POST /admin/groups/{name}/settings`: the update freeze and the mirrors.
 pub async fn group_settings(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     Path(name): Path<String>,
-    Form(form): Form<Fields>,
+    AdminForm {
+        viewer,
+        fields: form,
+        ..
+    }: AdminForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    viewer.admin()?;
     let current = group_named(&app, &name).await?;
     let updates_until = match changed_moment(
         &form,
@@ -535,12 +548,13 @@ pub async fn group_settings(
 /// `POST /admin/groups/{name}/members`: adds (`action=add`) or removes a user.
 pub async fn members(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     Path(name): Path<String>,
-    Form(form): Form<Fields>,
+    AdminForm {
+        viewer,
+        fields: form,
+        ..
+    }: AdminForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    viewer.admin()?;
     let user = form.get("user");
     let add = form.get("action") == "add";
     if app.db.set_membership(&name, user, add).await?.is_none() {
@@ -554,12 +568,9 @@ pub async fn members(
 /// `POST /admin/groups/{name}/remove`.
 pub async fn remove_group(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     Path(name): Path<String>,
-    Form(form): Form<Fields>,
+    _: AdminForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    viewer.admin()?;
     if !app.db.remove_group(&name).await? {
         return Err(WebError::NotFound);
     }

@@ -17,6 +17,10 @@ pub enum WebError {
     SignIn(String),
     #[error("the form's security token is missing or stale")]
     Csrf,
+    #[error("the form is larger than {} KiB", super::form::FORM_BYTES / 1024)]
+    TooLarge,
+    #[error("the form is not sent as application/x-www-form-urlencoded")]
+    NotAForm,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -80,6 +84,16 @@ impl IntoResponse for WebError {
                 "Form expired",
                 "This form's security token is missing or stale (or the form came from another site). Reload the page and try again.",
             ),
+            error @ WebError::TooLarge => error_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Form too large",
+                &format!("{}.", capitalized(&error.to_string())),
+            ),
+            error @ WebError::NotAForm => error_page(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Cannot read the form",
+                &format!("{}.", capitalized(&error.to_string())),
+            ),
             WebError::Forbidden(message) => {
                 error_page(StatusCode::FORBIDDEN, "Not allowed", &message)
             }
@@ -104,6 +118,15 @@ impl IntoResponse for WebError {
             }
         }
     }
+}
+
+/// `text` with its first letter in upper case, for a sentence.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Percent-encodes everything but unreserved characters, for a query value.

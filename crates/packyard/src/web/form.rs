@@ -1,18 +1,235 @@
-//! Posted forms as name/value pairs: repeated fields (checkbox lists) are kept, which
-//! a struct form would collapse to one value.
+//! Posted forms: the extractors every form route takes, and the fields they carry.
+//!
+//! A form is checked from its headers before a byte of its body is read, as the API's
+//! credentials are (`http::access`): a request another site's page made never gets
+//! here (`http::observe` refuses every cross-site write, see `http::is_cross_site`),
+//! the session cookie must name a live session whose user has the route's role, and
+//! only then is the body read, at most
+//! [`FORM_BYTES`] of it (a larger `Content-Length` is refused at once), and the CSRF
+//! token it carries compared with the session's. An anonymous client therefore costs a
+//! header parse and one session lookup, however large a body it declares.
+//!
+//! Fields are name/value pairs: repeated fields (checkbox lists) are kept, which a
+//! struct form would collapse to one value.
 
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use futures_util::StreamExt as _;
 use serde::Deserialize;
+
+use super::error::WebError;
+use super::session::{Viewer, may_maintain};
+use crate::app::App;
+use crate::db::{Session, User};
+
+/// The largest form body read (and, for the upload form, the most its fields other than
+/// the file may hold together): what a person types into a form is far smaller.
+pub const FORM_BYTES: usize = 64 * 1024;
+
+/// Who may post a form: the role its route needs.
+pub trait Role {
+    /// Whether `user` has the role.
+    fn allows(user: &User) -> bool;
+    /// The refusal shown to a signed-in user without it.
+    const REFUSAL: &'static str;
+}
+
+/// Any signed-in user.
+pub enum AnyUser {}
+/// Maintainers and admins.
+pub enum Maintainers {}
+/// Admins.
+pub enum Admins {}
+
+impl Role for AnyUser {
+    fn allows(_: &User) -> bool {
+        true
+    }
+    const REFUSAL: &'static str = "";
+}
+
+impl Role for Maintainers {
+    fn allows(user: &User) -> bool {
+        may_maintain(Some(user))
+    }
+    const REFUSAL: &'static str = "Only maintainers and admins may do this.";
+}
+
+impl Role for Admins {
+    fn allows(user: &User) -> bool {
+        user.is_admin
+    }
+    const REFUSAL: &'static str = "Only admins may do this.";
+}
+
+/// A form posted from one of our pages by a signed-in user with role `R`, its CSRF
+/// token checked: the only way a handler gets a form's fields.
+pub struct PostedForm<R: Role> {
+    /// The poster, signed in (for the page shown in answer).
+    pub viewer: Viewer,
+    pub fields: Fields,
+    role: PhantomData<fn() -> R>,
+}
+
+/// A form any signed-in user may post.
+pub type SignedInForm = PostedForm<AnyUser>;
+/// A form for maintainers and admins.
+pub type MaintainerForm = PostedForm<Maintainers>;
+/// A form for admins.
+pub type AdminForm = PostedForm<Admins>;
+
+impl<R: Role> PostedForm<R> {
+    pub fn session(&self) -> &Session {
+        self.viewer
+            .session
+            .as_ref()
+            .expect("a posted form has a session")
+    }
+
+    pub fn user(&self) -> &User {
+        &self.session().user
+    }
+}
+
+/// The checks made from the headers alone: signed in, with role `R`.
+async fn poster<R: Role>(parts: &mut Parts, app: &Arc<App>) -> Result<Viewer, WebError> {
+    let viewer = Viewer::from_request_parts(parts, app).await?;
+    if !R::allows(&viewer.signed_in()?.user) {
+        return Err(WebError::Forbidden(R::REFUSAL.to_owned()));
+    }
+    Ok(viewer)
+}
+
+impl<R: Role> FromRequest<Arc<App>> for PostedForm<R> {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, app: &Arc<App>) -> Result<Self, WebError> {
+        let (mut parts, body) = request.into_parts();
+        let viewer = poster::<R>(&mut parts, app).await?;
+        let fields = read_fields(&parts.headers, body).await?;
+        viewer.check_csrf(fields.csrf())?;
+        Ok(PostedForm {
+            viewer,
+            fields,
+            role: PhantomData,
+        })
+    }
+}
+
+/// The upload form (multipart): an admin's, checked as [`PostedForm`] is before its
+/// body is read. Its CSRF field is checked as it comes (before the file); its other
+/// fields are read with [`small_field`].
+pub struct AdminUpload {
+    pub viewer: Viewer,
+    pub multipart: Multipart,
+}
+
+impl FromRequest<Arc<App>> for AdminUpload {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, app: &Arc<App>) -> Result<Self, WebError> {
+        let (mut parts, body) = request.into_parts();
+        let viewer = poster::<Admins>(&mut parts, app).await?;
+        // The file is bounded by PACKYARD_MAX_UPLOAD as it is received; nothing larger
+        // than that and the fields together can be a valid upload.
+        let most = app.settings.max_upload.saturating_add(FORM_BYTES as u64);
+        if declared_length(&parts.headers).is_some_and(|length| length > most) {
+            return Err(WebError::TooLarge);
+        }
+        let request = Request::from_parts(parts, body);
+        let multipart = Multipart::from_request(request, app)
+            .await
+            .map_err(|rejection| WebError::BadRequest(rejection.body_text()))?;
+        Ok(AdminUpload { viewer, multipart })
+    }
+}
+
+/// A multipart field other than the file, as text, charged to `budget` (the bytes the
+/// form's fields may still take): beyond it, `413`.
+pub async fn small_field(
+    mut field: axum::extract::multipart::Field<'_>,
+    budget: &mut usize,
+) -> Result<String, WebError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|error| {
+        WebError::BadRequest(format!("the upload form could not be read: {error}"))
+    })? {
+        *budget = budget.checked_sub(chunk.len()).ok_or(WebError::TooLarge)?;
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| WebError::BadRequest("a field of the upload form is not UTF-8".to_owned()))
+}
+
+/// The `Content-Length` a request declares, if it declares one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Reads a URL-encoded form body of at most [`FORM_BYTES`]: a larger declared length is
+/// refused before anything is read, a body that grows past it when it does.
+pub async fn read_fields(headers: &HeaderMap, body: Body) -> Result<Fields, WebError> {
+    if declared_length(headers).is_some_and(|length| length > FORM_BYTES as u64) {
+        return Err(WebError::TooLarge);
+    }
+    let urlencoded = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|kind| {
+            kind.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !urlencoded {
+        return Err(WebError::NotAForm);
+    }
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|error| {
+            WebError::BadRequest(format!("the form could not be read: {error}"))
+        })?;
+        if bytes.len() + chunk.len() > FORM_BYTES {
+            return Err(WebError::TooLarge);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Fields::parse(&bytes))
+}
 
 #[derive(Deserialize, Default)]
 #[serde(transparent)]
 pub struct Fields(Vec<(String, String)>);
 
 impl Fields {
+    /// The fields of a URL-encoded body.
+    pub fn parse(body: &[u8]) -> Fields {
+        Fields(form_urlencoded::parse(body).into_owned().collect())
+    }
+
     /// The first value of `name`, trimmed; empty when absent.
     pub fn get(&self, name: &str) -> &str {
         self.0
             .iter()
             .find_map(|(key, value)| (key == name).then_some(value.trim()))
+            .unwrap_or_default()
+    }
+
+    /// The first value of `name` as sent (a password's spaces are part of it).
+    pub fn untrimmed(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find_map(|(key, value)| (key == name).then_some(value.as_str()))
             .unwrap_or_default()
     }
 
@@ -56,8 +273,7 @@ mod tests {
 
     #[test]
     fn fields_keep_repeated_values() {
-        let fields: Fields =
-            serde_urlencoded_like("csrf=t&scope=metadata&scope=mirror%3Aread&name=+ci+&box=on");
+        let fields = Fields::parse(b"csrf=t&scope=metadata&scope=mirror%3Aread&name=+ci+&box=on");
         assert_eq!(fields.csrf(), "t");
         assert_eq!(fields.all("scope"), ["metadata", "mirror:read"]);
         assert_eq!(fields.get("name"), "ci");
@@ -70,13 +286,5 @@ mod tests {
                 .unwrap_err()
                 .starts_with("expires: \"ci\"")
         );
-    }
-
-    fn serde_urlencoded_like(body: &str) -> Fields {
-        Fields(
-            form_urlencoded::parse(body.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
     }
 }

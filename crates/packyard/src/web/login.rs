@@ -1,23 +1,32 @@
-//! Logging in and out. Failed logins are counted per user name and per address in the
-//! database (so every replica counts them): past the limits within the window, logins
-//! are refused with a message saying when to try again, before any password is checked.
+//! Logging in and out. Failed logins are counted in the database (so every replica
+//! counts them) per address, per user name, and per user name and address together,
+//! where an address is an IPv4 address or an IPv6 /64 ([`address_group`]: one host may
+//! use any address of its /64). Within the window:
+//!
+//! - an address past [`MAX_FAILURES_PER_ADDRESS`] is refused, whatever the user;
+//! - a user name past [`MAX_FAILURES_PER_USER`] is refused from the addresses that
+//!   failed for it, and slowed down ([`PAST_LIMIT_PAUSE`]) from the others: someone
+//!   who guesses a user's password cannot lock its owner out, who logs in from an
+//!   address that has not been failing. Guesses at one user are then bounded by the
+//!   addresses the guesser has: one per address (an IPv6 /64) per window.
+//!
+//! Refusals say when to try again and come before any password is checked.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use askama::Template;
-use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::error::WebError;
+use super::form::{SignedInForm, read_fields};
 use super::pages::{Chrome, render};
 use super::password;
 use super::session::{
-    LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_DAYS, Viewer, cookie, is_https, local_path,
-    random_secret, see_other, set_cookie,
+    Cookies, SESSION_DAYS, SESSION_IDLE_MS, Viewer, local_path, random_secret, see_other,
 };
 use crate::app::App;
 use crate::auth::{constant_time_eq, hash_token};
@@ -25,10 +34,77 @@ use crate::db::now_millis;
 
 /// The window failed logins are counted in.
 const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
-/// Failed logins for one user name within the window before its logins are refused.
+/// Failed logins for one user name within the window before its logins are refused from
+/// the addresses that failed, and slowed down from the others.
 const MAX_FAILURES_PER_USER: i64 = 5;
 /// Failed logins from one address within the window (several users behind one NAT).
 const MAX_FAILURES_PER_ADDRESS: i64 = 20;
+/// How long a login for a user past its limit waits (from an address that has not
+/// failed for it) before its password is checked.
+const PAST_LIMIT_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The addresses counted as one client: an IPv4 address, or the /64 of an IPv6 one (the
+/// smallest network a provider gives a customer, and which one host may roam).
+fn address_group(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let network = Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX));
+            format!("{network}/64")
+        }
+    }
+}
+
+/// What failed logins are counted against, for one attempt.
+struct Subjects {
+    user: String,
+    address: String,
+    /// The user name from this address.
+    user_from_address: String,
+}
+
+impl Subjects {
+    fn new(username: &str, address: IpAddr) -> Subjects {
+        let group = address_group(address);
+        Subjects {
+            user: format!("user:{username}"),
+            user_from_address: format!("user-from:{group} {username}"),
+            address: format!("address:{group}"),
+        }
+    }
+}
+
+/// What the failures counted so far say about an attempt.
+enum Verdict {
+    Proceed,
+    /// The user is past its limit; this address has not failed for it.
+    SlowDown,
+    /// Refused until the time given (Unix milliseconds), with whom the limit is for.
+    Refuse(i64, &'static str),
+}
+
+/// The verdict on an attempt, from the failures since `since`.
+async fn verdict(app: &App, subjects: &Subjects, since: i64) -> Result<Verdict, WebError> {
+    let until = |at: Option<i64>| at.unwrap_or(since) + FAILURE_WINDOW_MS;
+    let address = app.db.login_failures(&subjects.address, since).await?;
+    if address.count >= MAX_FAILURES_PER_ADDRESS {
+        return Ok(Verdict::Refuse(until(address.oldest), "your address"));
+    }
+    let user = app.db.login_failures(&subjects.user, since).await?;
+    if user.count < MAX_FAILURES_PER_USER {
+        return Ok(Verdict::Proceed);
+    }
+    let pair = app
+        .db
+        .login_failures(&subjects.user_from_address, since)
+        .await?;
+    Ok(if pair.count > 0 {
+        // Until this address's failures for the user are out of the window.
+        Verdict::Refuse(until(pair.newest), "this user from your address")
+    } else {
+        Verdict::SlowDown
+    })
+}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -77,22 +153,46 @@ fn login_page(
         message,
     })?;
     *response.status_mut() = status;
+    let cookies = Cookies::new(app, headers);
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(LOGIN_CSRF_COOKIE, &csrf, Some(3600), is_https(app, headers)),
+        cookies.set(cookies.login_csrf(), &csrf, Some(3600)),
     );
     Ok(response)
 }
 
-#[derive(Deserialize)]
+/// A posted login form. Nobody is signed in yet, so what is checked before the body is
+/// read (another site's post never gets here: `http::observe` refuses every cross-site
+/// write) is that the browser holds the login form's CSRF cookie (it fetched the form
+/// from us);
+/// then at most [`super::form::FORM_BYTES`] are read and the posted token must match
+/// the cookie.
 pub struct LoginForm {
-    #[serde(default)]
     username: String,
-    #[serde(default)]
     password: String,
-    #[serde(default)]
-    csrf: String,
     next: Option<String>,
+}
+
+impl FromRequest<Arc<App>> for LoginForm {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, app: &Arc<App>) -> Result<Self, WebError> {
+        let (parts, body) = request.into_parts();
+        let cookies = Cookies::new(app, &parts.headers);
+        let expected = cookies.login_csrf_of(&parts.headers).unwrap_or_default();
+        if expected.is_empty() {
+            return Err(WebError::Csrf);
+        }
+        let fields = read_fields(&parts.headers, body).await?;
+        if !constant_time_eq(expected.as_bytes(), fields.csrf().as_bytes()) {
+            return Err(WebError::Csrf);
+        }
+        Ok(LoginForm {
+            username: fields.get("username").to_owned(),
+            password: fields.untrimmed("password").to_owned(),
+            next: Some(fields.untrimmed("next").to_owned()).filter(|next| !next.is_empty()),
+        })
+    }
 }
 
 /// `POST /login`.
@@ -100,14 +200,10 @@ pub async fn submit(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    form: LoginForm,
 ) -> Result<Response, WebError> {
     let next = local_path(form.next.as_deref());
-    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
-        return Err(WebError::Csrf);
-    }
-    let username = form.username.trim();
+    let username = form.username.as_str();
     let refuse =
         |status, message: &str| login_page(&app, &headers, status, next, username, message);
     if username.is_empty() || form.password.is_empty() {
@@ -119,32 +215,35 @@ pub async fn submit(
     if username.len() > 64 || form.password.len() > password::MAX_LENGTH {
         return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
     }
-    let user_subject = format!("user:{username}");
     let address = crate::http::client_address(&app, peer.ip(), &headers);
-    let address_subject = format!("address:{address}");
-    // Counting, checking and recording happen inside one hashing slot, so parallel
-    // guesses cannot all pass the count before any failure is recorded (at most one
-    // per slot can).
+    let subjects = Subjects::new(username, address);
+    let too_many = |until: i64, whom: &str| {
+        let minutes = ((until - now_millis()).max(0) / 60_000) + 1;
+        refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many failed logins for {whom}: try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            ),
+        )
+    };
+    // A first look, outside the hashing slots: a refused attempt takes none, and a
+    // slowed-down one waits without holding one.
+    let since = now_millis() - FAILURE_WINDOW_MS;
+    match verdict(&app, &subjects, since).await? {
+        Verdict::Refuse(until, whom) => return too_many(until, whom),
+        Verdict::SlowDown => tokio::time::sleep(PAST_LIMIT_PAUSE).await,
+        Verdict::Proceed => {}
+    }
+    // Counting, checking and recording happen again inside one hashing slot, so
+    // parallel guesses cannot all pass the count before any failure is recorded (at
+    // most one per slot can).
     let Ok(_slot) = password::slot().await else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, &password::Busy.to_string());
     };
     let since = now_millis() - FAILURE_WINDOW_MS;
-    for (subject, limit, whom) in [
-        (&user_subject, MAX_FAILURES_PER_USER, "this user"),
-        (&address_subject, MAX_FAILURES_PER_ADDRESS, "your address"),
-    ] {
-        let (failures, oldest) = app.db.login_failures(subject, since).await?;
-        if failures >= limit {
-            let wait_ms = oldest.unwrap_or(since) + FAILURE_WINDOW_MS - now_millis();
-            let minutes = (wait_ms.max(0) / 60_000) + 1;
-            return refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "Too many failed logins for {whom}: try again in {minutes} minute{}.",
-                    if minutes == 1 { "" } else { "s" }
-                ),
-            );
-        }
+    if let Verdict::Refuse(until, whom) = verdict(&app, &subjects, since).await? {
+        return too_many(until, whom);
     }
     let found = app.db.user_with_password(username).await?;
     let stored = found
@@ -159,8 +258,13 @@ pub async fn submit(
     let user = match found {
         Some((user, Some(_))) if matches => user,
         _ => {
+            let Subjects {
+                user,
+                address,
+                user_from_address,
+            } = &subjects;
             app.db
-                .record_login_failure(&[&user_subject, &address_subject], since)
+                .record_login_failure(&[user, address, user_from_address], since)
                 .await?;
             return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
         }
@@ -168,53 +272,69 @@ pub async fn submit(
     if user.is_expired(now_millis()) {
         return refuse(StatusCode::FORBIDDEN, "This account has expired.");
     }
-    app.db.forget_login_failures(&user_subject).await?;
+    // This address may log in as this user again at once. The user's own count stays:
+    // forgetting it would give the addresses that failed for it a fresh allowance.
+    app.db
+        .forget_login_failures(&subjects.user_from_address)
+        .await?;
     let secret = random_secret();
-    let max_age = SESSION_DAYS * 24 * 3600;
     app.db
         .create_session(
             &hash_token(&secret),
             user.id,
             &random_secret(),
-            now_millis() + max_age * 1000,
+            now_millis() + SESSION_IDLE_MS,
         )
         .await?;
-    let secure = is_https(&app, &headers);
+    // The browser keeps the cookie for the session's longest life; the server ends
+    // the session earlier when it goes unused.
+    let max_age = SESSION_DAYS * 24 * 3600;
+    let cookies = Cookies::new(&app, &headers);
     let mut response = see_other(next);
-    let cookies = response.headers_mut();
-    cookies.append(
+    let set = response.headers_mut();
+    set.append(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, &secret, Some(max_age), secure),
+        cookies.set(cookies.session(), &secret, Some(max_age)),
     );
-    cookies.append(
+    set.append(
         header::SET_COOKIE,
-        set_cookie(LOGIN_CSRF_COOKIE, "", None, secure),
+        cookies.set(cookies.login_csrf(), "", None),
     );
     tracing::info!(user = %user.name, %address, "logged in");
     Ok(response)
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /logout`: ends the session on every replica.
 pub async fn logout(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    _: SignedInForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(&form.csrf)?;
-    if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
+    let cookies = Cookies::new(&app, &headers);
+    if let Some(secret) = cookies.session_of(&headers) {
         app.db.end_session(&hash_token(secret)).await?;
     }
     let mut response = see_other("/login");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, "", None, is_https(&app, &headers)),
-    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, cookies.set(cookies.session(), "", None));
     Ok(response.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_and_ipv4_addresses_alone() {
+        let group = |text: &str| address_group(text.parse().unwrap());
+        assert_eq!(group("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            group("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(group("2001:db8:1:3::1"), group("2001:db8:1:2::1"));
+        assert_eq!(group("192.0.2.7"), "192.0.2.7");
+        assert_ne!(group("192.0.2.8"), group("192.0.2.7"));
+    }
 }

@@ -4,14 +4,13 @@
 
 use std::sync::Arc;
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
 use super::error::WebError;
-use super::form::Fields;
+use super::form::{AdminForm, MaintainerForm};
 use super::pages::package_path;
-use super::session::{Viewer, see_other};
+use super::session::see_other;
 use crate::app::App;
 use crate::db::JobState;
 use crate::git_packages::service::RefNote;
@@ -94,12 +93,9 @@ pub async fn panel(app: &App, package: &str, job: Option<i64>) -> Result<Panel, 
 /// shows its page following the job.
 pub async fn update(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     Path((vendor, package)): Path<(String, String)>,
-    Form(form): Form<Fields>,
+    _: MaintainerForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    viewer.maintainer()?;
     let name = package_path(&vendor, &package)?;
     if app.db.vcs_package(name.as_str()).await?.is_none() {
         return Err(WebError::BadRequest(format!(
@@ -115,14 +111,12 @@ pub async fn update(
 /// form repeats its name (`confirm`). Its archives stay in storage.
 pub async fn delete(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     Path((vendor, package)): Path<(String, String)>,
-    Form(form): Form<Fields>,
+    posted: AdminForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    let admin = viewer.admin()?;
+    let admin = posted.user();
     let name = package_path(&vendor, &package)?;
-    if form.get("confirm") != name.as_str() {
+    if posted.fields.get("confirm") != name.as_str() {
         return Err(WebError::BadRequest(format!(
             "Type {} to confirm the deletion.",
             name.as_str()

@@ -14,7 +14,11 @@
 //!   fixed strings and escaped values.
 //! - A link whose destination is not http, https, mailto or relative renders as its
 //!   text alone; such an image renders as its alt text (images allow http, https and
-//!   relative only). The scheme is decided the way a browser's URL parser would see it
+//!   relative only). An image on another host is not loaded (the page's
+//!   Content-Security-Policy allows images from this site only, so that a README cannot
+//!   plant a tracking pixel that tells a third party who reads it, and when): it
+//!   renders as a link to the image, labelled with its alt text (outside a link) or as
+//!   its alt text (inside one). The scheme is decided the way a browser's URL parser would see it
 //!   (see `safe_url`), erring towards dropping the URL.
 //! - Every other tag and attribute comes from pulldown-cmark's renderer, which writes
 //!   fixed markup and escapes the values it interpolates. The values the author could
@@ -303,6 +307,25 @@ impl<'a> Sanitiser<'a> {
             }
             return;
         };
+        if is_remote(&src) {
+            let label = if image.alt.is_empty() {
+                "image".to_owned()
+            } else {
+                image.alt
+            };
+            // An `<a>` cannot hold another: inside a link (a badge), the text alone.
+            if self.links.contains(&true) {
+                self.out.push(Event::Text(label.into()));
+                return;
+            }
+            let mut html = String::from("<a href=\"");
+            push_url_attr(&mut html, &src);
+            html.push_str("\" class=\"remote-image\" rel=\"nofollow noopener noreferrer\">");
+            self.html(html);
+            self.out.push(Event::Text(label.into()));
+            self.html("</a>");
+            return;
+        }
         let mut html = String::from("<img src=\"");
         push_url_attr(&mut html, &src);
         html.push_str("\" alt=\"");
@@ -364,6 +387,17 @@ impl TableState {
             (false, Alignment::Right) => "<td align=\"right\">",
         }
     }
+}
+
+/// Whether a URL [`safe_url`] allowed names another host: it has a scheme, or starts
+/// with two slashes (or backslashes, which browsers read as slashes in http(s) URLs).
+fn is_remote(url: &str) -> bool {
+    let first_segment = url.split(['/', '?', '#']).next().unwrap_or_default();
+    first_segment.contains(':')
+        || url
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|start| start.iter().all(|b| matches!(b, b'/' | b'\\')))
 }
 
 /// The URL to write for `url` if its scheme is in `schemes` or it has none (relative),
@@ -575,6 +609,7 @@ mod tests {
         match (tag, attribute) {
             ("a", "href") | ("img", "src") => url_is_inert(value),
             ("a", "rel") => value == "nofollow noopener noreferrer",
+            ("a", "class") => value == "remote-image",
             ("a" | "img", "title") | ("img", "alt") => true,
             ("img", "loading") => value == "lazy",
             ("img", "referrerpolicy") => value == "no-referrer",
@@ -715,10 +750,30 @@ mod tests {
             rendered("[ref][r]\n\n[r]: HTTPS://example.com/ \"t\""),
             format!("<p><a href=\"HTTPS://example.com/\" title=\"t\" {rel}>ref</a></p>\n")
         );
+        // Images of other hosts are not loaded: a link to them instead, or inside a
+        // link their alt text.
         assert_eq!(
             rendered("![The *logo*](https://example.com/logo.png \"Logo\")"),
-            "<p><img src=\"https://example.com/logo.png\" alt=\"The logo\" title=\"Logo\" \
-             referrerpolicy=\"no-referrer\" loading=\"lazy\" /></p>\n"
+            "<p><a href=\"https://example.com/logo.png\" class=\"remote-image\" \
+             rel=\"nofollow noopener noreferrer\">The logo</a></p>\n"
+        );
+        for remote in [
+            "http://x.example/p.gif",
+            "//x.example/p.gif",
+            "/\\x.example/p.gif",
+        ] {
+            let html = rendered(&format!(
+                "![]({remote}) [![ci]({remote})](https://ci.example)"
+            ));
+            assert!(!html.contains("<img"), "{html}");
+            assert!(html.contains("class=\"remote-image\""), "{html}");
+            assert!(html.contains(">image</a>"), "{html}");
+            assert!(html.contains(&format!("{rel}>ci</a>")), "{html}");
+        }
+        assert_eq!(
+            rendered("![local](/docs/x.png)"),
+            "<p><img src=\"/docs/x.png\" alt=\"local\" referrerpolicy=\"no-referrer\" \
+             loading=\"lazy\" /></p>\n"
         );
         assert_eq!(
             rendered("[![badge](/b.svg)](https://ci.example.com)"),

@@ -27,12 +27,9 @@ pub use error::{error_page, not_found_page};
 pub fn routes() -> crate::http::Routes {
     crate::http::Routes::new()
         .route("/", get(pages::index))
-        .route(
-            "/login",
-            get(login::form)
-                .post(login::submit)
-                .layer(crate::http::small_body()),
-        )
+        // Every form's body is read by `form::read_fields` (or, for the upload, the
+        // extractor `form::AdminUpload`), within limits of its own.
+        .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/profile", get(profile::show))
         .route("/profile/tokens", post(profile::create_token))
@@ -61,7 +58,10 @@ pub fn routes() -> crate::http::Routes {
         .route("/admin/mirrors/{alias}/approve", post(operations::approve))
         .route("/admin/mirrors/{alias}/forget", post(operations::forget))
         .route("/admin/jobs", get(operations::jobs))
-        .route("/admin/storage", get(operations::storage))
+        .route(
+            "/admin/storage",
+            get(operations::storage).post(operations::check_storage),
+        )
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route(
             "/admin/users/{name}",

@@ -1,18 +1,17 @@
 //! What operators watch and do: packages (add a git repository, last scans), mirrors
 //! (approvals, what is kept after the upstream dropped it), jobs (recent and failed)
-//! and storage (each store probed, as `packyard storage check`). Packages are for
+//! and storage (each store probed on request, as `packyard storage check`). Packages are for
 //! maintainers and admins; the rest for admins.
 
 use std::sync::Arc;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::error::WebError;
-use super::form::Fields;
+use super::form::{AdminForm, AdminUpload, FORM_BYTES, MaintainerForm, small_field};
 use super::pages::{Chrome, render, render_with_status};
 use super::session::{Viewer, see_other};
 use crate::app::App;
@@ -85,11 +84,12 @@ pub async fn packages(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Res
 /// with `PACKYARD_SECRET`) and scans it; the new package's page on success.
 pub async fn add_package(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
-    Form(form): Form<Fields>,
+    MaintainerForm {
+        viewer,
+        fields: form,
+        ..
+    }: MaintainerForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    viewer.maintainer()?;
     let field = |name: &str| Some(form.get(name).to_owned()).filter(|value| !value.is_empty());
     let credentials = Credentials {
         username: field("username"),
@@ -182,11 +182,34 @@ struct StoragePage {
     chrome: Chrome,
     /// `(store, where, problem)`: an empty problem is a store that works.
     stores: Vec<(&'static str, String, String)>,
+    /// Whether the stores were just probed (else they are only listed).
+    probed: bool,
 }
 
-/// `GET /admin/storage`: every store probed now, as `packyard storage check` does.
+/// `GET /admin/storage`: the stores, and a button that probes them. A GET writes
+/// nothing: a page elsewhere can make an admin's browser GET any URL (an image in a
+/// README), so the probe, which writes an object to each store, is a POST.
 pub async fn storage(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
     viewer.admin()?;
+    let stores = storage::StoreName::ALL
+        .into_iter()
+        .map(|name| {
+            let place = app.storage.store(name).description().to_owned();
+            (name.as_str(), place, String::new())
+        })
+        .collect();
+    render(&StoragePage {
+        chrome: Chrome::new(&viewer, "Storage"),
+        stores,
+        probed: false,
+    })
+}
+
+/// `POST /admin/storage`: every store probed now, as `packyard storage check` does.
+pub async fn check_storage(
+    State(app): State<Arc<App>>,
+    AdminForm { viewer, .. }: AdminForm,
+) -> Result<Response, WebError> {
     let stores = crate::storage_ops::check_each(&app.storage)
         .await
         .into_iter()
@@ -201,6 +224,7 @@ pub async fn storage(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Resp
     render(&StoragePage {
         chrome: Chrome::new(&viewer, "Storage"),
         stores,
+        probed: true,
     })
 }
 
@@ -306,12 +330,13 @@ pub async fn mirrors(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Resp
 /// strict mirror.
 pub async fn approve(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     axum::extract::Path(alias): axum::extract::Path<String>,
-    Form(form): Form<Fields>,
+    AdminForm {
+        viewer,
+        fields: form,
+        ..
+    }: AdminForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    viewer.admin()?;
     let mirror = app.mirrors.get(&alias).cloned().ok_or(WebError::NotFound)?;
     let names: Vec<String> = form
         .get("packages")
@@ -329,12 +354,13 @@ pub async fn approve(
 /// (documents and archives), as `packyard mirror forget`.
 pub async fn forget(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     axum::extract::Path(alias): axum::extract::Path<String>,
-    Form(form): Form<Fields>,
+    AdminForm {
+        viewer,
+        fields: form,
+        ..
+    }: AdminForm,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(form.csrf())?;
-    viewer.admin()?;
     let mirror = app.mirrors.get(&alias).cloned().ok_or(WebError::NotFound)?;
     let Ok(package) = composer::package_name::PackageName::parse(form.get("package")) else {
         let message = format!("{:?} is not a package name", form.get("package"));
@@ -352,10 +378,11 @@ pub async fn forget(
 /// field must come before the file, so that no file is stored for a forged form.
 pub async fn upload(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
-    mut multipart: axum::extract::Multipart,
+    AdminUpload {
+        viewer,
+        mut multipart,
+    }: AdminUpload,
 ) -> Result<Response, WebError> {
-    viewer.admin()?;
     let refuse = |message: String| {
         packages_page(
             &app,
@@ -366,6 +393,8 @@ pub async fn upload(
         )
     };
     let (mut csrf_checked, mut version, mut force) = (false, None, false);
+    // What the fields other than the file may take together.
+    let mut budget = FORM_BYTES;
     let bad_form = |error: axum::extract::multipart::MultipartError| {
         WebError::BadRequest(format!("the upload form could not be read: {error}"))
     };
@@ -406,7 +435,7 @@ pub async fn upload(
                 }
             };
         }
-        let value = field.text().await.map_err(bad_form)?;
+        let value = small_field(field, &mut budget).await?;
         match name.as_str() {
             "csrf" => {
                 viewer.check_csrf(&value)?;

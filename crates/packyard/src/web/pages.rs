@@ -80,7 +80,10 @@ pub fn package_path(vendor: &str, package: &str) -> Result<PackageName, WebError
 /// allows only this site's own script and style (so that markup slipping through
 /// from a package could not run code or load frames), no framing, no MIME sniffing.
 pub fn html_response(html: String) -> Response {
-    const CSP: &str = "default-src 'self'; img-src 'self' https: data:; style-src 'self'; \
+    // Images from this site only: an image from elsewhere in a README would tell its
+    // host who reads the page, and when (README images of other hosts are rendered as
+    // links instead, by `markdown`).
+    const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
          script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
          frame-ancestors 'none'";
     (

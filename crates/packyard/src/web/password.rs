@@ -56,14 +56,35 @@ pub fn verify(password: &str, stored: &str) -> bool {
 
 /// Password hashing and checking at once: argon2 takes 19 MiB and tens of milliseconds
 /// of CPU per call, so unbounded parallel logins could exhaust memory and starve every
-/// request. One per core; others wait up to [`QUEUE_WAIT`].
-static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-    tokio::sync::Semaphore::new(
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-    )
-});
+/// request. Logins from many addresses (a botnet, or the many /64s of one IPv6
+/// allocation) pass the per-address limits, so the slots are what bounds them: one per
+/// two cores (at least one), so that logins never take more than half the CPU from
+/// serving; others wait up to [`QUEUE_WAIT`], at most [`WAITING_PER_SLOT`] per slot.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(slots()));
 /// How long a login waits for a free hashing slot before it is told to retry.
 const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Logins waiting for a slot, per slot, beyond which more are told to retry at once
+/// (each holds a connection and its form meanwhile).
+const WAITING_PER_SLOT: usize = 16;
+/// Logins waiting for a slot now.
+static WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts one login in [`WAITING`] for as long as it waits, however the wait ends (the
+/// client may go away meanwhile, dropping the future that waits).
+struct Waiting;
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Hashing slots: half the cores, at least one.
+fn slots() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    (cores / 2).max(1)
+}
 
 /// All hashing slots stayed busy.
 #[derive(Debug, thiserror::Error)]
@@ -72,10 +93,17 @@ pub struct Busy;
 
 /// A slot for [`hash`] or [`verify`], held while the caller works with it.
 pub async fn slot() -> Result<tokio::sync::SemaphorePermit<'static>, Busy> {
-    tokio::time::timeout(QUEUE_WAIT, HASHING.acquire())
-        .await
-        .map_err(|_| Busy)?
-        .map_err(|_| Busy)
+    use std::sync::atomic::Ordering;
+    if let Ok(permit) = HASHING.try_acquire() {
+        return Ok(permit);
+    }
+    let waiting = Waiting;
+    if WAITING.fetch_add(1, Ordering::AcqRel) >= slots() * WAITING_PER_SLOT {
+        return Err(Busy);
+    }
+    let permit = tokio::time::timeout(QUEUE_WAIT, HASHING.acquire()).await;
+    drop(waiting);
+    permit.map_err(|_| Busy)?.map_err(|_| Busy)
 }
 
 /// [`hash`] off the async threads, in a hashing slot.

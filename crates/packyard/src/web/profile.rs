@@ -3,20 +3,17 @@
 
 use std::sync::Arc;
 
-use askama::Template;
-use axum::Form;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
-use serde::Deserialize;
-
 use super::error::WebError;
-use super::form::Fields;
+use super::form::SignedInForm;
 use super::pages::{Chrome, render_with_status};
 use super::session::{Viewer, see_other};
 use crate::app::App;
 use crate::db::{TokenRow, now_millis};
 use crate::tokens::{IssueError, Scope, Scopes};
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 
 /// A token as the profile lists it.
 pub struct TokenLine {
@@ -138,15 +135,15 @@ async fn profile(
 /// `POST /profile/tokens`: creates a token and shows it once.
 pub async fn create_token(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
     headers: HeaderMap,
-    Form(form): Form<Fields>,
+    posted: SignedInForm,
 ) -> Result<Response, WebError> {
-    let session = viewer.check_csrf(form.csrf())?;
+    let (viewer, form) = (&posted.viewer, &posted.fields);
+    let session = posted.session();
     let refuse = |message: String| {
         profile(
             &app,
-            &viewer,
+            viewer,
             &headers,
             None,
             message,
@@ -172,7 +169,7 @@ pub async fn create_token(
         Ok(token) => {
             profile(
                 &app,
-                &viewer,
+                viewer,
                 &headers,
                 Some((name.to_owned(), token)),
                 String::new(),
@@ -185,23 +182,14 @@ pub async fn create_token(
     }
 }
 
-#[derive(Deserialize)]
-pub struct RevokeForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    name: String,
-}
-
 /// `POST /profile/tokens/revoke`: revokes one of the viewer's tokens (on every
 /// replica within seconds).
 pub async fn revoke_token(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
-    Form(form): Form<RevokeForm>,
+    posted: SignedInForm,
 ) -> Result<Response, WebError> {
-    let session = viewer.check_csrf(&form.csrf)?;
-    if !app.db.revoke_token(&session.user.name, &form.name).await? {
+    let name = posted.fields.get("name");
+    if !app.db.revoke_token(&posted.user().name, name).await? {
         return Err(WebError::NotFound);
     }
     Ok(see_other("/profile"))

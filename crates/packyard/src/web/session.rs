@@ -1,7 +1,12 @@
 //! Browser sessions: a random secret in an `HttpOnly`, `SameSite=Lax` cookie (`Secure`
-//! behind https), stored in the database as its SHA-256 so that every replica knows it
-//! and a stolen database holds no usable cookie. Each session carries a CSRF token that
-//! every form posts back.
+//! and `__Host-` behind https, see [`Cookies`]), stored in the database as its SHA-256
+//! so that every replica knows it and a stolen database holds no usable cookie. Each
+//! session carries a CSRF token that every form posts back.
+//!
+//! A session ends [`SESSION_IDLE_MS`] after its last use, and [`SESSION_DAYS`] after
+//! the login at the latest. Its row's `expires_at` is the idle deadline, moved forward
+//! when the session is used — at most once per [`TOUCH_EVERY_MS`], so that browsing
+//! costs no database write per page.
 
 use std::sync::Arc;
 
@@ -17,11 +22,74 @@ use crate::app::App;
 use crate::auth::{constant_time_eq, hash_token};
 use crate::db::{Session, User};
 
-pub const SESSION_COOKIE: &str = "packyard_session";
-/// The CSRF token of the login form, which has no session yet (double-submit cookie).
-pub const LOGIN_CSRF_COOKIE: &str = "packyard_login_csrf";
-/// How long a session lasts after logging in.
+/// How long a session lasts after logging in, at most.
 pub const SESSION_DAYS: i64 = 7;
+/// How long a session lasts without being used (12 hours).
+pub const SESSION_IDLE_MS: i64 = 12 * 3600 * 1000;
+/// How often, at most, a session's use is written (5 minutes): it may then end up to
+/// this much before its idle time is over.
+pub const TOUCH_EVERY_MS: i64 = 5 * 60 * 1000;
+
+/// The idle deadline to store for a session used at `now`, created at `created_at`, or
+/// `None` when the stored one (`expires_at`) was written recently enough to keep. A
+/// stored deadline beyond the idle window (a session made before sessions had one,
+/// which ran for 7 days) is brought back into it.
+pub fn renewed_expiry(created_at: i64, expires_at: i64, now: i64) -> Option<i64> {
+    let renewed = (now + SESSION_IDLE_MS).min(created_at + SESSION_DAYS * 86_400_000);
+    (renewed - expires_at >= TOUCH_EVERY_MS || expires_at > renewed).then_some(renewed)
+}
+
+/// The names and attributes of the web UI's cookies on one request's site. Behind https
+/// they carry the `__Host-` prefix: browsers accept such a cookie only from this very
+/// host, `Secure`, with `Path=/` and no `Domain`, so a sibling subdomain (which may set
+/// cookies for the parent domain) cannot plant one — a planted login CSRF cookie would
+/// let it log a victim into the attacker's account. Browsers refuse the prefix on plain
+/// http, where the names stay unprefixed; on https only the prefixed names are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cookies {
+    https: bool,
+}
+
+impl Cookies {
+    pub fn new(app: &App, headers: &HeaderMap) -> Cookies {
+        Cookies {
+            https: is_https(app, headers),
+        }
+    }
+
+    /// The session's secret.
+    pub fn session(self) -> &'static str {
+        if self.https {
+            "__Host-packyard_session"
+        } else {
+            "packyard_session"
+        }
+    }
+
+    /// The CSRF token of the login form, which has no session yet (double-submit).
+    pub fn login_csrf(self) -> &'static str {
+        if self.https {
+            "__Host-packyard_login_csrf"
+        } else {
+            "packyard_login_csrf"
+        }
+    }
+
+    /// The session secret the request carries.
+    pub fn session_of(self, headers: &HeaderMap) -> Option<&str> {
+        cookie(headers, self.session())
+    }
+
+    /// The login CSRF token the request carries.
+    pub fn login_csrf_of(self, headers: &HeaderMap) -> Option<&str> {
+        cookie(headers, self.login_csrf())
+    }
+
+    /// A `Set-Cookie` value; `max_age` `None` deletes the cookie.
+    pub fn set(self, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+        set_cookie(name, value, max_age, self.https)
+    }
+}
 
 /// A random URL-safe secret of 32 bytes.
 pub fn random_secret() -> String {
@@ -31,7 +99,7 @@ pub fn random_secret() -> String {
 }
 
 /// The value of cookie `name` in the request.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -44,12 +112,13 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Whether the client reached us over https (so cookies get `Secure`).
-pub fn is_https(app: &App, headers: &HeaderMap) -> bool {
+fn is_https(app: &App, headers: &HeaderMap) -> bool {
     crate::http::is_https(app.settings.public_url.as_deref(), headers)
 }
 
-/// A `Set-Cookie` value; `max_age` `None` deletes the cookie.
-pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> HeaderValue {
+/// A `Set-Cookie` value; `max_age` `None` deletes the cookie. `Path=/` and no `Domain`,
+/// as the `__Host-` prefix requires.
+fn set_cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> HeaderValue {
     let age = max_age.unwrap_or(0);
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::try_from(format!(
@@ -129,18 +198,34 @@ impl FromRequestParts<Arc<App>> for Viewer {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
-        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
+        let cookies = Cookies::new(app, &parts.headers);
+        let Some(secret) = cookies.session_of(&parts.headers) else {
             return Ok(Viewer {
                 session: None,
                 path,
             });
         };
-        let session = app
+        let secret_hash = hash_token(secret);
+        let now = crate::db::now_millis();
+        let Some(mut session) = app
             .db
-            .session(&hash_token(secret))
+            .session(&secret_hash)
             .await?
-            .filter(|session| !session.user.is_expired(crate::db::now_millis()));
-        Ok(Viewer { session, path })
+            .filter(|session| !session.user.is_expired(now))
+        else {
+            return Ok(Viewer {
+                session: None,
+                path,
+            });
+        };
+        if let Some(expires_at) = renewed_expiry(session.created_at, session.expires_at, now) {
+            app.db.touch_session(&secret_hash, expires_at).await?;
+            session.expires_at = expires_at;
+        }
+        Ok(Viewer {
+            session: Some(session),
+            path,
+        })
     }
 }
 
@@ -178,9 +263,60 @@ mod tests {
             HeaderValue::from_static("a=1; packyard_session=xyz"),
         );
         headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
-        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("xyz"));
+        assert_eq!(cookie(&headers, "packyard_session"), Some("xyz"));
         assert_eq!(cookie(&headers, "b"), Some("2"));
         assert_eq!(cookie(&headers, "packyard"), None);
+    }
+
+    #[test]
+    fn a_session_is_renewed_at_most_every_few_minutes_and_never_past_its_days() {
+        let created = 1_000_000_000;
+        let login = created + SESSION_IDLE_MS;
+        // Just used: not written again.
+        assert_eq!(renewed_expiry(created, login, created + 60_000), None);
+        // Used after the touch interval: the idle deadline moves.
+        let later = created + TOUCH_EVERY_MS;
+        assert_eq!(
+            renewed_expiry(created, login, later),
+            Some(later + SESSION_IDLE_MS)
+        );
+        // Never past SESSION_DAYS after the login.
+        let end = created + SESSION_DAYS * 86_400_000;
+        let near_end = end - SESSION_IDLE_MS / 2;
+        assert_eq!(
+            renewed_expiry(created, near_end - SESSION_IDLE_MS / 2, near_end),
+            Some(end)
+        );
+        assert_eq!(renewed_expiry(created, end, end - 1000), None);
+        // A session from before idle deadlines: its first use brings its end in.
+        let used = created + 3_600_000;
+        assert_eq!(
+            renewed_expiry(created, end, used),
+            Some(used + SESSION_IDLE_MS)
+        );
+    }
+
+    #[test]
+    fn behind_https_cookies_carry_the_host_prefix() {
+        let https = Cookies { https: true };
+        let http = Cookies { https: false };
+        assert_eq!(https.session(), "__Host-packyard_session");
+        assert_eq!(https.login_csrf(), "__Host-packyard_login_csrf");
+        assert_eq!(http.session(), "packyard_session");
+        let set = https.set(https.session(), "v", Some(60));
+        let set = set.to_str().unwrap();
+        assert!(
+            set.contains("; Secure") && set.contains("; Path=/"),
+            "{set}"
+        );
+        assert!(!set.contains("Domain"), "{set}");
+        assert!(
+            !http
+                .set(http.session(), "v", None)
+                .to_str()
+                .unwrap()
+                .contains("Secure")
+        );
     }
 
     #[test]
