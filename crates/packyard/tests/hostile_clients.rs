@@ -308,18 +308,10 @@ fn oversized_headers_get_431_and_anonymous_bodies_are_refused_before_they_are_re
         &big,
     );
     assert_eq!(reply.status, 413, "{}", reply.text());
-    // The login form's body is read only from a browser that holds the cookie its page
-    // set (without it, 403 before the body).
-    let csrf_cookie = login_csrf_cookie(&server);
-    let reply = post(
-        &server.url("/login"),
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Cookie", &csrf_cookie),
-        ],
-        &big,
-    );
-    assert_eq!(reply.status, 413, "{}", reply.text());
+    // The login form refuses a declared length over 64 KiB before reading any of it
+    // (which a client still writing its body may see as a reset):
+    // `web_forms_answer_anonymous_clients_before_reading_their_bodies` reads its answer
+    // from a socket that sends no body.
 }
 
 /// The login form's CSRF cookie (`name=value`), as a browser gets it with the form.
