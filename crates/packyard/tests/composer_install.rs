@@ -174,19 +174,28 @@ fn downloads_are_counted_from_notify_batch() {
     let root = get(&server.url("/packages.json"), &[("Authorization", &auth)]).json();
     assert_eq!(root["available-packages"], serde_json::json!([LIB]));
     let notify = root["notify-batch"].as_str().unwrap().to_owned();
+    let as_json = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
     // The attack: one batch that repeats one install 1,400 times is one install; a
     // second batch (another composer run) is a second.
     let entry = serde_json::json!({"name": "Acme/Lib", "version": "1.0.0.0"});
     let batch = serde_json::json!({"downloads": vec![entry; 1400]}).to_string();
     for _ in 0..2 {
-        assert_eq!(
-            post(&notify, &[("Authorization", &auth)], batch.as_bytes()).status,
-            200
-        );
+        assert_eq!(post(&notify, &as_json, batch.as_bytes()).status, 200);
     }
+    assert_eq!(post(&notify, &as_json, b"{not json").status, 400);
+    // Composer sends its batch as JSON; a form (what another site's page could post)
+    // is not read.
     assert_eq!(
-        post(&notify, &[("Authorization", &auth)], b"{not json").status,
-        400
+        post(
+            &notify,
+            &[("Authorization", &auth), ("Content-Type", "text/plain")],
+            batch.as_bytes()
+        )
+        .status,
+        415
     );
     let output = server.cli(&["package", "downloads", LIB]);
     assert!(output.status.success(), "{}", output_text(&output));

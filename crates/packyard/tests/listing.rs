@@ -233,7 +233,10 @@ fn install_statistics_count_what_each_caller_sees() {
     ]});
     let posted = post(
         &server.url("/downloads/"),
-        &[("Authorization", &auth)],
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
         batch.to_string().as_bytes(),
     );
     assert_eq!(posted.status, 200);
@@ -361,7 +364,10 @@ fn installs_through_a_mirror_are_counted_per_mirror() {
     ]});
     let reply = post(
         &format!("{mirror}/downloads/"),
-        &[("Authorization", &basic("admin", &admin))],
+        &[
+            ("Authorization", &basic("admin", &admin)),
+            ("Content-Type", "application/json"),
+        ],
         junk.to_string().as_bytes(),
     );
     assert_eq!(reply.status, 200);

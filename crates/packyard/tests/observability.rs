@@ -299,7 +299,20 @@ fn metrics_are_not_served_to_anonymous_clients_by_default() {
             &[("Authorization", &basic("customer", &customer))]
         )
         .status,
-        401
+        403
+    );
+    // Nor for an admin's token that may only read metadata (the one in CI's auth.json).
+    let ci = server.cli_ok(&[
+        "token", "create", "admin", "--name", "ci", "--scopes", "metadata",
+    ]);
+    let ci = ci.lines().last().unwrap();
+    assert_eq!(
+        get(
+            &server.url("/metrics"),
+            &[("Authorization", &basic("admin", ci))]
+        )
+        .status,
+        403
     );
     let by_admin = get(
         &server.url("/metrics"),

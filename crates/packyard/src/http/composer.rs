@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,9 +13,9 @@ use serde::Deserialize;
 use serde_json::json;
 use storage::{Served, StorageError};
 
-use super::ApiError;
 use super::access::Reader;
 use super::paths::{P2File, PackagePath};
+use super::{ApiError, JsonBody};
 use crate::app::App;
 use crate::metadata::Document;
 
@@ -115,7 +115,7 @@ struct Download {
 pub async fn downloads(
     State(app): State<Arc<App>>,
     reader: Reader,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let mut known = Vec::new();
     let mut visible: HashMap<String, bool> = HashMap::new();

@@ -10,10 +10,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::ApiError;
 use super::access::MirrorReader;
 use super::composer::{ClientBase, IfModifiedSince, json_document};
 use super::paths::{P2File, PackagePath};
+use super::{ApiError, JsonBody};
 use crate::app::App;
 use crate::metadata::Document;
 use crate::mirror::dists::{DistError, DistReply};
@@ -126,7 +126,7 @@ pub async fn zipball(
 pub async fn downloads(
     State(app): State<Arc<App>>,
     MirrorReader(mirror): MirrorReader,
-    body: axum::body::Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let batch = super::composer::download_batch(&body)?;
     app.mirrors.record_downloads(&mirror, batch).await?;

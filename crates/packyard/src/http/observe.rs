@@ -244,19 +244,21 @@ pub async fn metrics(
             .unwrap_or_default();
         crate::auth::constant_time_eq(presented.as_bytes(), expected.as_bytes())
     });
-    let by_admin = || {
-        caller
-            .ok()
-            .and_then(|caller| caller.0)
-            .is_some_and(|user| user.is_admin)
-    };
-    if !by_token && !by_admin() {
-        return Err(ApiError::unauthorized(
+    if by_token {
+        return open_metrics(State(app)).await;
+    }
+    // Credentials that are wrong, or a token without the scope, say so.
+    match caller? {
+        super::access::Caller(Some(user)) if user.is_admin => open_metrics(State(app)).await,
+        super::access::Caller(Some(user)) => Err(ApiError::forbidden(format!(
+            "user {} is not an admin: metrics are for admins and PACKYARD_METRICS_TOKEN",
+            user.name
+        ))),
+        super::access::Caller(None) => Err(ApiError::unauthorized(
             "metrics need Authorization: Bearer with PACKYARD_METRICS_TOKEN or an admin's \
              credentials (or scrape the PACKYARD_METRICS_LISTEN address)",
-        ));
+        )),
     }
-    open_metrics(State(app)).await
 }
 
 /// `GET /metrics` on `PACKYARD_METRICS_LISTEN`: no credentials, the address is the

@@ -14,8 +14,10 @@ use super::ApiError;
 
 /// Whether the request was made by a page of another origin: `Sec-Fetch-Site` says
 /// `cross-site` or `same-site` (a sibling subdomain is another origin too), or `Origin`
-/// names a host other than the one the request was sent to (its `Host`) or the
-/// public URL's. `Origin: null` (sandboxed frames, redirects across origins) is foreign.
+/// names another origin than the one the request was sent to (the scheme the client
+/// reached us by and its `Host`) or the public URL's. `Origin: null` (sandboxed frames,
+/// redirects across origins) is foreign, and so is a page of this host over plain http
+/// posting to it over https (it may be anyone's, injected on the way).
 pub fn is_cross_site(public_url: Option<&str>, headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         let site = site.as_bytes();
@@ -26,17 +28,58 @@ pub fn is_cross_site(public_url: Option<&str>, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return false;
     };
-    let Some(origin) = origin.to_str().ok().and_then(authority) else {
+    let Some(origin) = origin.to_str().ok().and_then(WebOrigin::of) else {
         return true;
     };
-    let host = headers
+    let scheme = if super::is_https(public_url, headers) {
+        "https"
+    } else {
+        "http"
+    };
+    let requested = headers
         .get(header::HOST)
-        .and_then(|host| host.to_str().ok());
-    let ours = [host, public_url.and_then(authority)];
-    !ours
+        .and_then(|host| host.to_str().ok())
+        .and_then(|host| WebOrigin::new(scheme, host));
+    let public = public_url.and_then(WebOrigin::of);
+    ![requested, public]
         .into_iter()
         .flatten()
-        .any(|ours| ours.eq_ignore_ascii_case(origin))
+        .any(|ours| ours == origin)
+}
+
+/// A web origin, compared as browsers do: scheme, host and port, case-insensitively,
+/// with the scheme's default port written or not.
+#[derive(Debug, PartialEq, Eq)]
+struct WebOrigin {
+    scheme: String,
+    authority: String,
+}
+
+impl WebOrigin {
+    /// The origin of `scheme://host:port/...`; `None` for anything else (`null`, user
+    /// info, other schemes).
+    fn of(url: &str) -> Option<WebOrigin> {
+        let (scheme, rest) = url.split_once("://")?;
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        WebOrigin::new(scheme, authority)
+    }
+
+    fn new(scheme: &str, authority: &str) -> Option<WebOrigin> {
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => ":80",
+            "https" => ":443",
+            _ => return None,
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return None;
+        }
+        let authority = authority.to_ascii_lowercase();
+        let authority = authority
+            .strip_suffix(default_port)
+            .map_or(authority.clone(), str::to_owned);
+        Some(WebOrigin { scheme, authority })
+    }
 }
 
 /// The answer to a refused cross-site write: the HTML error page for a browser that
@@ -55,13 +98,6 @@ pub fn refuse_cross_site(headers: &HeaderMap) -> Response {
         )
         .into_response()
     }
-}
-
-/// `host:port` of `scheme://host:port/...`; `None` for anything else (`null`).
-fn authority(url: &str) -> Option<&str> {
-    let (_, rest) = url.split_once("://")?;
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    (!authority.is_empty() && !authority.contains('@')).then_some(authority)
 }
 
 #[cfg(test)]
@@ -88,6 +124,8 @@ mod tests {
                 ("origin", "http://repo.example:8080.attacker.example"),
             ],
             vec![host, ("origin", "http://repo.example")],
+            vec![host, ("origin", "https://repo.example:8080")],
+            vec![host, ("origin", "ftp://repo.example:8080")],
             vec![host, ("sec-fetch-site", "cross-site")],
             vec![host, ("sec-fetch-site", "same-site")],
             vec![
@@ -107,7 +145,7 @@ mod tests {
         for pairs in [
             vec![host],
             vec![host, ("origin", "http://repo.example:8080")],
-            vec![host, ("origin", "https://REPO.example:8080")],
+            vec![host, ("origin", "HTTP://REPO.example:8080")],
             vec![host, ("sec-fetch-site", "same-origin")],
             vec![host, ("sec-fetch-site", "none")],
         ] {
@@ -120,5 +158,18 @@ mod tests {
         ]);
         assert!(!is_cross_site(Some("https://repo.example.com"), &proxied));
         assert!(is_cross_site(Some("https://other.example.com"), &proxied));
+        // Over https, a page of the same host over plain http is another origin; the
+        // default port may be written or not.
+        let tls = headers(&[
+            ("host", "repo.example.com"),
+            ("origin", "http://repo.example.com"),
+        ]);
+        assert!(is_cross_site(Some("https://repo.example.com"), &tls));
+        let behind_proxy = headers(&[
+            ("host", "repo.example.com"),
+            ("x-forwarded-proto", "https"),
+            ("origin", "https://repo.example.com:443"),
+        ]);
+        assert!(!is_cross_site(None, &behind_proxy));
     }
 }
