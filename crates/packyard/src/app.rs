@@ -53,6 +53,10 @@ impl App {
         let access = Access::load(db.clone())
             .await
             .context("loading access rules")?;
+        let secrets = settings.secret.as_deref().map(SecretBox::new);
+        if let Some(secrets) = &secrets {
+            bind_earlier_values(&db, secrets).await?;
+        }
         Ok(Arc::new(App {
             auth: Authenticator::new(db.clone()),
             access,
@@ -60,7 +64,7 @@ impl App {
                 JobQueue::new(db.clone()).with_retry_backoff(settings.job_retry_backoff),
             ),
             webhooks: crate::webhooks::Sender::new(settings.network_policy.clone()),
-            secrets: settings.secret.as_deref().map(SecretBox::new),
+            secrets,
             dist_builds: SingleFlight::named("dist_build"),
             catalogue: crate::web::Catalogues::default(),
             mirrors: Mirrors::new(
@@ -95,4 +99,26 @@ impl App {
     pub fn secrets(&self) -> Result<&SecretBox, SecretError> {
         self.secrets.as_ref().ok_or(SecretError::NoSecret)
     }
+}
+
+/// Values earlier versions sealed unbound are bound to their rows once, by the first
+/// process of this version to open the database (see `secrets::bind_earlier_values`).
+async fn bind_earlier_values(db: &Db, secrets: &SecretBox) -> anyhow::Result<()> {
+    let Some(binding) = crate::secrets::bind_earlier_values(db, secrets)
+        .await
+        .context("binding stored secrets to their rows")?
+    else {
+        return Ok(());
+    };
+    if binding.bound > 0 {
+        tracing::info!(bound = binding.bound, "stored secrets bound to their rows");
+    }
+    for place in &binding.unreadable {
+        tracing::warn!(
+            %place,
+            "a stored secret does not open with PACKYARD_SECRET and stays unusable until \
+             `packyard secrets rotate --old OLD_SECRET` reseals it"
+        );
+    }
+    Ok(())
 }

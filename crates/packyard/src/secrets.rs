@@ -6,13 +6,15 @@
 //! once per process: a weak `PACKYARD_SECRET` costs an attacker with a copy of the
 //! database that much per guess.
 //!
-//! Each value is bound to the row it belongs to ([`SealedFor`], the associated data of
-//! the cipher): someone who can write to the database but does not know the secret
-//! cannot move one package's credentials into the row of a package whose repository
-//! URL they chose, or one webhook's signing secret to another; the moved value does
-//! not open. Values sealed by earlier versions (`v2:` unbound, `v1:` under a key of one
-//! SHA-256) still open, and `packyard secrets rotate` reseals everything, bound, under
-//! the current key.
+//! Each value is bound to the row it belongs to and to where it is sent ([`SealedFor`],
+//! the associated data of the cipher): someone who can write to the database but does
+//! not know the secret cannot move one package's credentials into the row of a package
+//! whose repository URL they chose, point a package's repository URL elsewhere, or
+//! move one webhook's signing secret to another; the value does not open there. Values
+//! sealed unbound by earlier versions (`v2:`, and `v1:` under a key of one SHA-256) are
+//! bound once, at the first start of this version ([`bind_earlier_values`]), and open
+//! nowhere after that; `packyard secrets rotate` reseals everything, bound, under a new
+//! key.
 
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -27,27 +29,41 @@ const UNBOUND: &str = "v2:";
 const LEGACY: &str = "v1:";
 const KEY_SALT: &[u8] = b"packyard secret box v2";
 
-/// The row a sealed value belongs to, by the name that identifies it (names are unique
-/// and never change, and unlike ids they are known before the row is written).
+/// The row a sealed value belongs to, by what identifies it (names are unique and
+/// never change, and unlike ids they are known before the row is written) and, for
+/// values that are sent somewhere, where they are sent: credentials moved to a package
+/// whose repository URL someone changed in the database no longer open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SealedFor<'a> {
-    /// A git package's repository credentials.
-    PackageCredentials(&'a str),
-    /// A git package's push-webhook secret.
+    /// A git package's repository credentials, for its repository URL (as stored).
+    PackageCredentials {
+        package: &'a str,
+        repository: &'a str,
+    },
+    /// A git package's push-webhook secret (it is only compared, never sent).
     PackageWebhookSecret(&'a str),
-    /// An outgoing webhook's signing secret.
-    Webhook(&'a str),
+    /// An outgoing webhook's signing secret, for the URL it signs deliveries to.
+    Webhook { name: &'a str, url: &'a str },
 }
 
 impl SealedFor<'_> {
-    /// The cipher's associated data: the kind of value and its owner's name.
+    /// The cipher's associated data: the kind of value, then its owner's fields, each
+    /// ended by a NUL (which none of them may hold), so no two owners share one.
     fn associated_data(self) -> Vec<u8> {
-        let (kind, name) = match self {
-            SealedFor::PackageCredentials(name) => ("package credentials", name),
-            SealedFor::PackageWebhookSecret(name) => ("package webhook secret", name),
-            SealedFor::Webhook(name) => ("webhook secret", name),
+        let (kind, fields): (&str, &[&str]) = match &self {
+            SealedFor::PackageCredentials {
+                package,
+                repository,
+            } => ("package credentials", &[package, repository]),
+            SealedFor::PackageWebhookSecret(package) => ("package webhook secret", &[package]),
+            SealedFor::Webhook { name, url } => ("webhook secret", &[name, url]),
         };
-        [kind.as_bytes(), b"\0", name.as_bytes()].concat()
+        let mut data = kind.as_bytes().to_vec();
+        for field in fields {
+            data.push(0);
+            data.extend_from_slice(field.as_bytes());
+        }
+        data
     }
 }
 
@@ -113,39 +129,31 @@ impl SecretBox {
         )
     }
 
-    /// The value sealed for `owner`; one sealed for another row does not open.
+    /// The value sealed for `owner`; one sealed for another row does not open, nor does
+    /// one sealed unbound by an earlier version (see [`bind_earlier_values`]).
     pub fn open(&self, sealed: &str, owner: SealedFor<'_>) -> Result<Vec<u8>, SecretError> {
-        let bound = owner.associated_data();
-        let (cipher, encoded, aad) = if let Some(encoded) = sealed.strip_prefix(CURRENT) {
-            (&self.current, encoded, bound.as_slice())
-        } else if let Some(encoded) = sealed.strip_prefix(UNBOUND) {
-            (&self.current, encoded, &[][..])
+        let encoded = sealed
+            .strip_prefix(CURRENT)
+            .ok_or(SecretError::Undecryptable)?;
+        decrypt(&self.current, encoded, &owner.associated_data())
+    }
+
+    /// As [`Self::open`], and values sealed by earlier versions too (`v2:` unbound,
+    /// `v1:` under the SHA-256 key): for binding and rotating them only.
+    fn open_any_version(&self, sealed: &str, owner: SealedFor<'_>) -> Result<Vec<u8>, SecretError> {
+        if let Some(encoded) = sealed.strip_prefix(UNBOUND) {
+            decrypt(&self.current, encoded, &[])
         } else if let Some(encoded) = sealed.strip_prefix(LEGACY) {
-            (&self.legacy, encoded, &[][..])
+            decrypt(&self.legacy, encoded, &[])
         } else {
-            return Err(SecretError::Undecryptable);
-        };
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map_err(|_| SecretError::Undecryptable)?;
-        if bytes.len() < 12 {
-            return Err(SecretError::Undecryptable);
+            self.open(sealed, owner)
         }
-        let (nonce, ciphertext) = bytes.split_at(12);
-        let nonce: [u8; 12] = nonce.try_into().expect("split at 12");
-        let payload = Payload {
-            msg: ciphertext,
-            aad,
-        };
-        cipher
-            .decrypt(&Nonce::from(nonce), payload)
-            .map_err(|_| SecretError::Undecryptable)
     }
 
     /// `value` sealed under this box's current key and bound to `owner`: opened with
-    /// this box or with `old` (the secret before a rotation); a value stored unsealed by
-    /// an earlier version (a webhook secret) is sealed as it is. `None` when it is
-    /// already current.
+    /// this box or with `old` (the secret before a rotation), whichever version sealed
+    /// it; a value stored unsealed by an earlier version (a webhook secret) is sealed as
+    /// it is. `None` when it is already current.
     pub fn reseal(
         &self,
         old: &SecretBox,
@@ -155,13 +163,75 @@ impl SecretBox {
         if !is_sealed(value) {
             return Ok(Some(self.seal(value.as_bytes(), owner)));
         }
-        let plain = match self.open(value, owner) {
-            Ok(_) if value.starts_with(CURRENT) => return Ok(None),
-            Ok(plain) => plain,
-            Err(_) => old.open(value, owner)?,
-        };
+        if self.open(value, owner).is_ok() {
+            return Ok(None);
+        }
+        let plain = self
+            .open_any_version(value, owner)
+            .or_else(|_| old.open_any_version(value, owner))?;
         Ok(Some(self.seal(&plain, owner)))
     }
+}
+
+/// Decrypts `nonce ‖ ciphertext`, base64 as stored, with `aad`.
+fn decrypt(cipher: &ChaCha20Poly1305, encoded: &str, aad: &[u8]) -> Result<Vec<u8>, SecretError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| SecretError::Undecryptable)?;
+    if bytes.len() < 12 {
+        return Err(SecretError::Undecryptable);
+    }
+    let (nonce, ciphertext) = bytes.split_at(12);
+    let nonce: [u8; 12] = nonce.try_into().expect("split at 12");
+    let payload = Payload {
+        msg: ciphertext,
+        aad,
+    };
+    cipher
+        .decrypt(&Nonce::from(nonce), payload)
+        .map_err(|_| SecretError::Undecryptable)
+}
+
+/// What [`bind_earlier_values`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub bound: usize,
+    /// Where values are that the current secret does not open (sealed under another
+    /// secret: `packyard secrets rotate --old` binds them).
+    pub unreadable: Vec<String>,
+}
+
+/// Once per database, at the first start of a version that binds sealed values to
+/// their rows: every value an earlier version sealed unbound (`v2:`, `v1:`) that the
+/// current secret opens is resealed bound, and the database records that this was
+/// done. From then on an unbound value opens nowhere, so one copied in from a backup
+/// (or from another row) is useless. `None` when it was done before. Values stored
+/// unsealed are left to `packyard secrets rotate`, the operator's explicit step: sealing
+/// whatever plain text is found would adopt a value someone wrote into the database.
+pub async fn bind_earlier_values(
+    db: &crate::db::Db,
+    current: &SecretBox,
+) -> anyhow::Result<Option<Binding>> {
+    if db.sealed_values_bound().await? {
+        return Ok(None);
+    }
+    let mut changes = Vec::new();
+    let mut unreadable = Vec::new();
+    for value in db.sealed_values().await? {
+        if !is_sealed(&value.value) || value.value.starts_with(CURRENT) {
+            continue;
+        }
+        match current.open_any_version(&value.value, value.owner()) {
+            Ok(plain) => {
+                let bound = current.seal(&plain, value.owner());
+                changes.push((value, bound));
+            }
+            Err(_) => unreadable.push(value.place()),
+        }
+    }
+    let bound = changes.len();
+    db.replace_sealed_values(&changes).await?;
+    Ok(Some(Binding { bound, unreadable }))
 }
 
 /// What [`rotate`] did.
@@ -207,7 +277,10 @@ pub fn is_sealed(value: &str) -> bool {
 mod tests {
     use super::*;
 
-    const ALICE: SealedFor<'static> = SealedFor::PackageCredentials("acme/alice");
+    const ALICE: SealedFor<'static> = SealedFor::PackageCredentials {
+        package: "acme/alice",
+        repository: "https://git.example.com/acme/alice.git",
+    };
 
     /// A value as earlier versions sealed it: `cipher` without associated data.
     fn sealed_unbound(prefix: &str, cipher: &ChaCha20Poly1305, plain: &[u8]) -> String {
@@ -256,17 +329,26 @@ mod tests {
         );
     }
 
-    /// The attack: one row's ciphertext copied into another row, or into another
-    /// column of the same row, does not open there.
+    /// The attack: one row's ciphertext copied into another row or column, or the row
+    /// pointed at another URL, does not open there.
     #[test]
-    fn a_value_opens_only_in_the_row_it_was_sealed_for() {
+    fn a_value_opens_only_for_the_row_and_the_url_it_was_sealed_for() {
         let secrets = SecretBox::new("correct horse");
         let sealed = secrets.seal(b"token of alice's repository", ALICE);
         for elsewhere in [
-            SealedFor::PackageCredentials("acme/mallory"),
-            SealedFor::PackageCredentials("acme/alic"),
+            SealedFor::PackageCredentials {
+                package: "acme/mallory",
+                repository: "https://git.example.com/acme/alice.git",
+            },
+            SealedFor::PackageCredentials {
+                package: "acme/alice",
+                repository: "https://attacker.example/alice.git",
+            },
             SealedFor::PackageWebhookSecret("acme/alice"),
-            SealedFor::Webhook("acme/alice"),
+            SealedFor::Webhook {
+                name: "acme/alice",
+                url: "https://git.example.com/acme/alice.git",
+            },
         ] {
             assert_eq!(
                 secrets.open(&sealed, elsewhere),
@@ -274,24 +356,38 @@ mod tests {
                 "{elsewhere:?}"
             );
         }
-        // Names cannot run into the kind: the separator is not part of either.
-        let hook = secrets.seal(b"s", SealedFor::Webhook("a"));
-        assert!(secrets.open(&hook, SealedFor::Webhook("a\0")).is_err());
+        // Fields cannot run into each other: each ends at a separator none may hold.
+        let hook = secrets.seal(
+            b"s",
+            SealedFor::Webhook {
+                name: "a",
+                url: "bc",
+            },
+        );
+        let shifted = SealedFor::Webhook {
+            name: "ab",
+            url: "c",
+        };
+        assert!(secrets.open(&hook, shifted).is_err());
     }
 
     #[test]
-    fn values_sealed_by_earlier_versions_open_and_rotation_binds_them() {
+    fn values_sealed_by_earlier_versions_open_only_to_be_bound() {
         let old = SecretBox::new("old secret");
         let new = SecretBox::new("new secret");
         let v1 = sealed_unbound("v1:", &old.legacy, b"hunter2");
         let v2 = sealed_unbound("v2:", &old.current, b"hunter3");
-        assert_eq!(old.open(&v1, ALICE).unwrap(), b"hunter2");
-        assert_eq!(old.open(&v2, ALICE).unwrap(), b"hunter3");
         for (value, plain) in [(&v1, &b"hunter2"[..]), (&v2, &b"hunter3"[..])] {
+            // Unbound, they open nowhere as they are...
+            assert_eq!(old.open(value, ALICE), Err(SecretError::Undecryptable));
+            // ...and rotation (or the first start's binding) seals them bound.
             let resealed = new.reseal(&old, value, ALICE).unwrap().unwrap();
             assert!(resealed.starts_with("v3:"));
             assert_eq!(new.open(&resealed, ALICE).unwrap(), plain);
-            assert!(new.open(&resealed, SealedFor::Webhook("ci")).is_err());
+            assert!(
+                new.open(&resealed, SealedFor::PackageWebhookSecret("ci"))
+                    .is_err()
+            );
             assert_eq!(old.open(&resealed, ALICE), Err(SecretError::Undecryptable));
             // Current values are left alone.
             assert_eq!(new.reseal(&old, &resealed, ALICE).unwrap(), None);
@@ -299,8 +395,8 @@ mod tests {
         // An unbound value under the current secret is bound by a rotation too.
         let unbound_now = sealed_unbound("v2:", &new.current, b"x");
         assert!(new.reseal(&old, &unbound_now, ALICE).unwrap().is_some());
-        // Unsealed ones are sealed.
-        let hook = SealedFor::Webhook("ci");
+        // Unsealed ones are sealed (by the operator's rotation only).
+        let hook = SealedFor::PackageWebhookSecret("acme/alice");
         let sealed_plain = new
             .reseal(&old, "plain webhook secret", hook)
             .unwrap()
@@ -315,5 +411,55 @@ mod tests {
             new.reseal(&old, &stranger, ALICE),
             Err(SecretError::Undecryptable)
         );
+    }
+
+    /// The first start binds what earlier versions sealed, once, on both engines: a
+    /// value planted unbound afterwards (copied from a backup) stays unbound and opens
+    /// nowhere.
+    #[tokio::test]
+    async fn earlier_values_are_bound_once_and_unbound_ones_open_nowhere_after() {
+        use crate::db::NewWebhook;
+        let secrets = SecretBox::new("correct horse");
+        for (db, _dir) in crate::db::testing::engines().await {
+            let suffix = crate::db::testing::unique_suffix();
+            let hook = |name: &str, secret: String| NewWebhook {
+                name: format!("{name}-{suffix}"),
+                url: "https://hooks.example/h".to_owned(),
+                events: vec!["new_release".to_owned()],
+                package_pattern: None,
+                secret,
+            };
+            let earlier = hook("ci", sealed_unbound("v2:", &secrets.current, b"ci secret"));
+            db.create_webhook(&earlier).await.unwrap();
+            let owner = |name: &str| -> String { format!("{name}-{suffix}") };
+            let value_of = |values: &[crate::db::SealedValue], name: &str| {
+                values
+                    .iter()
+                    .find(|value| value.name == owner(name))
+                    .unwrap()
+                    .clone()
+            };
+
+            let binding = bind_earlier_values(&db, &secrets).await.unwrap().unwrap();
+            assert_eq!(binding.bound, 1);
+            assert!(binding.unreadable.is_empty());
+            let bound = value_of(&db.sealed_values().await.unwrap(), "ci");
+            assert!(bound.value.starts_with("v3:"));
+            assert_eq!(
+                secrets.open(&bound.value, bound.owner()).unwrap(),
+                b"ci secret"
+            );
+            // Done once: a later start does nothing, and a value planted unbound stays
+            // so and does not open.
+            let planted = hook("planted", sealed_unbound("v2:", &secrets.current, b"x"));
+            db.create_webhook(&planted).await.unwrap();
+            assert_eq!(bind_earlier_values(&db, &secrets).await.unwrap(), None);
+            let planted = value_of(&db.sealed_values().await.unwrap(), "planted");
+            assert!(planted.value.starts_with("v2:"));
+            assert_eq!(
+                secrets.open(&planted.value, planted.owner()),
+                Err(SecretError::Undecryptable)
+            );
+        }
     }
 }

@@ -1210,3 +1210,53 @@ async fn a_sealed_secret_copied_into_another_row_does_not_open_there() {
         StatusCode::ACCEPTED
     );
 }
+
+/// The attack: someone who can write to the database points a private package's
+/// repository URL at their own server, so that the next scan sends the package's
+/// credentials there. Credentials are sealed for the URL they were given with: they
+/// no longer open, and the scan fails before git connects anywhere.
+#[tokio::test]
+async fn credentials_do_not_open_for_a_repository_url_changed_in_the_database() {
+    testkit::needs!(Git);
+    let app = TestApp::start(&[("PACKYARD_SECRET", "routes test secret")]).await;
+    let repo = GitRepo::new();
+    repo.write("composer.json", r#"{"name": "acme/private"}"#);
+    repo.commit("first");
+    repo.git(&["tag", "1.0.0"]);
+    git_packages::add(
+        &app.app,
+        AddRequest {
+            url: repo.url(),
+            allow_local: true,
+            credentials: Some(packyard::git_packages::Credentials {
+                username: Some("bot".to_owned()),
+                password: Some("s3cret-token".to_owned()),
+                ssh_key: None,
+            }),
+            ..AddRequest::default()
+        },
+    )
+    .await
+    .unwrap();
+    git_packages::rescan(&app.app, "acme/private")
+        .await
+        .unwrap();
+    let database = app.data.path().join("packyard.db");
+    let moved = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
+             c.execute(\"UPDATE packages SET repository_url = 'https://attacker.invalid/x.git' WHERE name = 'acme/private'\"); c.commit()",
+        ])
+        .arg(&database)
+        .output()
+        .expect("python3 runs");
+    assert!(moved.status.success(), "{moved:?}");
+    let error = git_packages::rescan(&app.app, "acme/private")
+        .await
+        .expect_err("a scan with credentials that do not open");
+    assert!(
+        matches!(error, packyard::git_packages::GitPackageError::Secret(_)),
+        "{error}"
+    );
+}

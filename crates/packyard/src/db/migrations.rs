@@ -29,6 +29,10 @@ const SQLITE: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/sqlite/0011_webhooks.sql"),
     ),
+    (
+        12,
+        include_str!("../../migrations/sqlite/0012_sealed_values_bound.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_core.sql")),
@@ -53,6 +57,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         11,
         include_str!("../../migrations/postgres/0011_webhooks.sql"),
+    ),
+    (
+        12,
+        include_str!("../../migrations/postgres/0012_sealed_values_bound.sql"),
     ),
 ];
 

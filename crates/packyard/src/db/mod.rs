@@ -11,6 +11,7 @@ mod migrations;
 mod mirror;
 mod packages;
 mod sealed;
+pub use sealed::SealedValue;
 mod tokens;
 mod users;
 mod web;

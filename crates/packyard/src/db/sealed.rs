@@ -15,6 +15,8 @@ pub struct SealedValue {
     pub id: i64,
     /// The name of the package or webhook the row is.
     pub name: String,
+    /// The package's repository URL, or the webhook's URL.
+    pub url: String,
     pub value: String,
 }
 
@@ -22,9 +24,15 @@ impl SealedValue {
     /// What the value is sealed for (see `secrets::SealedFor`).
     pub fn owner(&self) -> SealedFor<'_> {
         match self.column {
-            SealedColumn::PackageCredentials => SealedFor::PackageCredentials(&self.name),
+            SealedColumn::PackageCredentials => SealedFor::PackageCredentials {
+                package: &self.name,
+                repository: &self.url,
+            },
             SealedColumn::PackageWebhookSecret => SealedFor::PackageWebhookSecret(&self.name),
-            SealedColumn::WebhookSecret => SealedFor::Webhook(&self.name),
+            SealedColumn::WebhookSecret => SealedFor::Webhook {
+                name: &self.name,
+                url: &self.url,
+            },
         }
     }
 
@@ -66,7 +74,7 @@ impl Db {
     pub async fn sealed_values(&self) -> Result<Vec<SealedValue>, sqlx::Error> {
         let mut values = Vec::new();
         let packages = sqlx::query(
-            "SELECT id, name, credentials, webhook_secret FROM packages \
+            "SELECT id, name, repository_url, credentials, webhook_secret FROM packages \
              WHERE credentials IS NOT NULL OR webhook_secret IS NOT NULL ORDER BY id",
         )
         .fetch_all(self.pool())
@@ -74,6 +82,7 @@ impl Db {
         for row in packages {
             let id: i64 = row.try_get("id")?;
             let name: String = row.try_get("name")?;
+            let url: Option<String> = row.try_get("repository_url")?;
             for (column, field) in [
                 (SealedColumn::PackageCredentials, "credentials"),
                 (SealedColumn::PackageWebhookSecret, "webhook_secret"),
@@ -83,12 +92,13 @@ impl Db {
                         column,
                         id,
                         name: name.clone(),
+                        url: url.clone().unwrap_or_default(),
                         value,
                     });
                 }
             }
         }
-        let hooks = sqlx::query("SELECT id, name, secret FROM webhooks ORDER BY id")
+        let hooks = sqlx::query("SELECT id, name, url, secret FROM webhooks ORDER BY id")
             .fetch_all(self.pool())
             .await?;
         for row in hooks {
@@ -96,13 +106,15 @@ impl Db {
                 column: SealedColumn::WebhookSecret,
                 id: row.try_get("id")?,
                 name: row.try_get("name")?,
+                url: row.try_get("url")?,
                 value: row.try_get("secret")?,
             });
         }
         Ok(values)
     }
 
-    /// Stores each value's replacement, all or none.
+    /// Stores each value's replacement, all or none, and records that every value the
+    /// secret opens is now bound to its row (see `secrets::bind_earlier_values`).
     pub async fn replace_sealed_values(
         &self,
         changes: &[(SealedValue, String)],
@@ -115,6 +127,21 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query(
+            "INSERT INTO sealed_values_bound (id, bound_at) VALUES (1, $1) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(super::now_millis())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await
+    }
+
+    /// Whether values sealed unbound by earlier versions were bound to their rows.
+    pub async fn sealed_values_bound(&self) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM sealed_values_bound")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
     }
 }

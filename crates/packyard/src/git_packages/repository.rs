@@ -26,12 +26,20 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// Sealed for the database, as `package`'s.
-    pub fn seal(&self, app: &App, package: &str) -> Result<String, GitPackageError> {
+    /// Sealed for the database, as `package`'s for the repository at `repository` (the
+    /// URL as stored).
+    pub fn seal(
+        &self,
+        app: &App,
+        package: &str,
+        repository: &str,
+    ) -> Result<String, GitPackageError> {
         let plain = serde_json::to_vec(self).expect("credentials serialize");
-        Ok(app
-            .secrets()?
-            .seal(&plain, SealedFor::PackageCredentials(package)))
+        let owner = SealedFor::PackageCredentials {
+            package,
+            repository,
+        };
+        Ok(app.secrets()?.seal(&plain, owner))
     }
 
     /// The credentials stored for `package`, if any.
@@ -39,9 +47,11 @@ impl Credentials {
         let Some(sealed) = &package.credentials else {
             return Ok(None);
         };
-        let plain = app
-            .secrets()?
-            .open(sealed, SealedFor::PackageCredentials(&package.name))?;
+        let owner = SealedFor::PackageCredentials {
+            package: &package.name,
+            repository: &package.repository_url,
+        };
+        let plain = app.secrets()?.open(sealed, owner)?;
         serde_json::from_slice(&plain).map(Some).map_err(|source| {
             GitPackageError::UnreadableCredentials {
                 package: package.name.clone(),

@@ -104,7 +104,7 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPacka
     }
     let found = Found::new(&package, &url, fingerprint, &versions, &skipped);
     let sealed = match &credentials {
-        Some(credentials) => Some(credentials.seal(app, &package)?),
+        Some(credentials) => Some(credentials.seal(app, &package, &url)?),
         None => None,
     };
     let webhook_secret = match webhook_secret {

@@ -200,17 +200,14 @@ fn signature(provider: Provider, headers: &HeaderMap) -> Option<&str> {
     }
 }
 
-/// The webhook secret of each package, opened (stored sealed; one stored by an earlier
-/// version may still be plain until `packyard secrets rotate`). A secret that cannot be
-/// opened matches nothing; why is logged.
+/// The webhook secret of each package, opened. A secret that cannot be opened (one an
+/// earlier version stored as plain text, until `packyard secrets rotate` seals it)
+/// matches nothing; why is logged.
 fn webhook_secrets(app: &App, packages: &[VcsPackage]) -> Vec<Option<String>> {
     packages
         .iter()
         .map(|package| {
             let stored = package.webhook_secret.as_deref()?;
-            if !crate::secrets::is_sealed(stored) {
-                return Some(stored.to_owned());
-            }
             let owner = crate::secrets::SealedFor::PackageWebhookSecret(&package.name);
             match app.secrets().and_then(|secrets| secrets.open(stored, owner)) {
                 Ok(plain) => Some(String::from_utf8_lossy(&plain).into_owned()),

@@ -174,9 +174,13 @@ impl BackgroundJob for DeliverWebhook {
             // The hook was removed (its deliveries with it) or the delivery pruned.
             return Ok(Delivered { status: None });
         };
-        let secret = app
-            .secrets()?
-            .open(&hook.secret, crate::secrets::SealedFor::Webhook(&hook.name))?;
+        let secret = app.secrets()?.open(
+            &hook.secret,
+            crate::secrets::SealedFor::Webhook {
+                name: &hook.name,
+                url: &hook.url,
+            },
+        )?;
         let signed = signature(&secret, delivery.payload.as_bytes());
         let headers = [
             ("X-Packyard-Event", delivery.event.as_str()),

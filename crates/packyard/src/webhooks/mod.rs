@@ -173,9 +173,10 @@ pub async fn create(app: &App, spec: HookSpec) -> Result<(WebhookRow, String), W
         Some(_) => return Err(WebhookError::InvalidSecret),
         None => hex::encode(random_bytes::<32>()),
     };
-    let sealed = app
-        .secrets()?
-        .seal(secret.as_bytes(), crate::secrets::SealedFor::Webhook(name));
+    let sealed = app.secrets()?.seal(
+        secret.as_bytes(),
+        crate::secrets::SealedFor::Webhook { name, url: &url },
+    );
     let new = NewWebhook {
         name: name.to_owned(),
         url,
