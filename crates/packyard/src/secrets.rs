@@ -150,25 +150,32 @@ impl SecretBox {
         }
     }
 
-    /// `value` sealed under this box's current key and bound to `owner`: opened with
-    /// this box or with `old` (the secret before a rotation), whichever version sealed
-    /// it; a value stored unsealed by an earlier version (a webhook secret) is sealed as
-    /// it is. `None` when it is already current.
+    /// `value` sealed under this box's current key and bound to `owner`, opened with
+    /// this box or with `old` (the secret before a rotation); `None` when it is already
+    /// current. What earlier versions stored — sealed unbound (`v2:`, `v1:`) or, for
+    /// push secrets, in plain text — is adopted only while `adopt_earlier` (until the
+    /// database records that they were bound): after that, such a value can only have
+    /// been written into the database by someone else, and is refused.
     pub fn reseal(
         &self,
         old: &SecretBox,
         value: &str,
         owner: SealedFor<'_>,
+        adopt_earlier: bool,
     ) -> Result<Option<String>, SecretError> {
-        if !is_sealed(value) {
-            return Ok(Some(self.seal(value.as_bytes(), owner)));
-        }
         if self.open(value, owner).is_ok() {
             return Ok(None);
         }
-        let plain = self
-            .open_any_version(value, owner)
-            .or_else(|_| old.open_any_version(value, owner))?;
+        let plain = if let Ok(plain) = old.open(value, owner) {
+            plain
+        } else if !adopt_earlier {
+            return Err(SecretError::Undecryptable);
+        } else if !is_sealed(value) {
+            value.as_bytes().to_vec()
+        } else {
+            self.open_any_version(value, owner)
+                .or_else(|_| old.open_any_version(value, owner))?
+        };
         Ok(Some(self.seal(&plain, owner)))
     }
 }
@@ -202,12 +209,12 @@ pub struct Binding {
 }
 
 /// Once per database, at the first start of a version that binds sealed values to
-/// their rows: every value an earlier version sealed unbound (`v2:`, `v1:`) that the
-/// current secret opens is resealed bound, and the database records that this was
-/// done. From then on an unbound value opens nowhere, so one copied in from a backup
-/// (or from another row) is useless. `None` when it was done before. Values stored
-/// unsealed are left to `packyard secrets rotate`, the operator's explicit step: sealing
-/// whatever plain text is found would adopt a value someone wrote into the database.
+/// their rows: every value an earlier version stored unbound (`v2:`, `v1:`, and push
+/// secrets in plain text) is resealed bound under the current secret, and, when all of
+/// them opened, the database records that this was done. From then on nothing unbound
+/// is adopted, so a value copied in from a backup (or from another row) opens nowhere.
+/// Values another secret sealed are left for `packyard secrets rotate --old`, which
+/// binds them and records it. `None` when it was done before.
 pub async fn bind_earlier_values(
     db: &crate::db::Db,
     current: &SecretBox,
@@ -218,19 +225,15 @@ pub async fn bind_earlier_values(
     let mut changes = Vec::new();
     let mut unreadable = Vec::new();
     for value in db.sealed_values().await? {
-        if !is_sealed(&value.value) || value.value.starts_with(CURRENT) {
-            continue;
-        }
-        match current.open_any_version(&value.value, value.owner()) {
-            Ok(plain) => {
-                let bound = current.seal(&plain, value.owner());
-                changes.push((value, bound));
-            }
+        match current.reseal(current, &value.value, value.owner(), true) {
+            Ok(Some(bound)) => changes.push((value, bound)),
+            Ok(None) => {}
             Err(_) => unreadable.push(value.place()),
         }
     }
     let bound = changes.len();
-    db.replace_sealed_values(&changes).await?;
+    db.replace_sealed_values(&changes, unreadable.is_empty())
+        .await?;
     Ok(Some(Binding { bound, unreadable }))
 }
 
@@ -241,25 +244,28 @@ pub struct Rotation {
     pub resealed: usize,
 }
 
-/// Reseals every stored secret under `current`, opening each with `current` or `old`,
-/// in one transaction: one that opens with neither fails the whole rotation, naming
-/// where it is, and changes nothing.
+/// Reseals every stored secret under `current`, bound to its row, opening each with
+/// `current` or `old`, in one transaction: one that opens with neither fails the whole
+/// rotation, naming where it is, and changes nothing. Values of earlier versions are
+/// adopted only while they were never bound (see [`SecretBox::reseal`]).
 pub async fn rotate(
     db: &crate::db::Db,
     current: &SecretBox,
     old: &SecretBox,
 ) -> anyhow::Result<Rotation> {
+    let adopt_earlier = !db.sealed_values_bound().await?;
     let stored = db.sealed_values().await?;
     let mut changes = Vec::new();
     for value in &stored {
         let resealed = current
-            .reseal(old, &value.value, value.owner())
+            .reseal(old, &value.value, value.owner(), adopt_earlier)
             .map_err(|error| anyhow::anyhow!("{}: {error}", value.place()))?;
         if let Some(resealed) = resealed {
             changes.push((value.clone(), resealed));
         }
     }
-    db.replace_sealed_values(&changes).await?;
+    // All of them open now (or the rotation failed above): everything is bound.
+    db.replace_sealed_values(&changes, true).await?;
     Ok(Rotation {
         seen: stored.len(),
         resealed: changes.len(),
@@ -381,7 +387,7 @@ mod tests {
             // Unbound, they open nowhere as they are...
             assert_eq!(old.open(value, ALICE), Err(SecretError::Undecryptable));
             // ...and rotation (or the first start's binding) seals them bound.
-            let resealed = new.reseal(&old, value, ALICE).unwrap().unwrap();
+            let resealed = new.reseal(&old, value, ALICE, true).unwrap().unwrap();
             assert!(resealed.starts_with("v3:"));
             assert_eq!(new.open(&resealed, ALICE).unwrap(), plain);
             assert!(
@@ -390,15 +396,28 @@ mod tests {
             );
             assert_eq!(old.open(&resealed, ALICE), Err(SecretError::Undecryptable));
             // Current values are left alone.
-            assert_eq!(new.reseal(&old, &resealed, ALICE).unwrap(), None);
+            assert_eq!(new.reseal(&old, &resealed, ALICE, false).unwrap(), None);
+        }
+        // Once the database says everything was bound, nothing unbound or plain is
+        // adopted: it can only have been written there by someone else.
+        for planted in [&v1, &v2, &"plain".to_owned()] {
+            assert_eq!(
+                new.reseal(&old, planted, ALICE, false),
+                Err(SecretError::Undecryptable),
+                "{planted}"
+            );
         }
         // An unbound value under the current secret is bound by a rotation too.
         let unbound_now = sealed_unbound("v2:", &new.current, b"x");
-        assert!(new.reseal(&old, &unbound_now, ALICE).unwrap().is_some());
+        assert!(
+            new.reseal(&old, &unbound_now, ALICE, true)
+                .unwrap()
+                .is_some()
+        );
         // Unsealed ones are sealed (by the operator's rotation only).
         let hook = SealedFor::PackageWebhookSecret("acme/alice");
         let sealed_plain = new
-            .reseal(&old, "plain webhook secret", hook)
+            .reseal(&old, "plain webhook secret", hook, true)
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -408,7 +427,7 @@ mod tests {
         // Sealed under neither: refused, not lost.
         let stranger = SecretBox::new("third").seal(b"x", ALICE);
         assert_eq!(
-            new.reseal(&old, &stranger, ALICE),
+            new.reseal(&old, &stranger, ALICE, true),
             Err(SecretError::Undecryptable)
         );
     }
@@ -460,6 +479,9 @@ mod tests {
                 secrets.open(&planted.value, planted.owner()),
                 Err(SecretError::Undecryptable)
             );
+            // Nor does a rotation adopt it: it stops, naming where the value is.
+            let refused = rotate(&db, &secrets, &secrets).await.unwrap_err();
+            assert!(refused.to_string().contains("planted"), "{refused}");
         }
     }
 }

@@ -59,12 +59,14 @@ impl SealedColumn {
     fn update(self) -> &'static str {
         match self {
             SealedColumn::PackageCredentials => {
-                "UPDATE packages SET credentials = $1 WHERE id = $2"
+                "UPDATE packages SET credentials = $1 WHERE id = $2 AND credentials = $3"
             }
             SealedColumn::PackageWebhookSecret => {
-                "UPDATE packages SET webhook_secret = $1 WHERE id = $2"
+                "UPDATE packages SET webhook_secret = $1 WHERE id = $2 AND webhook_secret = $3"
             }
-            SealedColumn::WebhookSecret => "UPDATE webhooks SET secret = $1 WHERE id = $2",
+            SealedColumn::WebhookSecret => {
+                "UPDATE webhooks SET secret = $1 WHERE id = $2 AND secret = $3"
+            }
         }
     }
 }
@@ -113,19 +115,26 @@ impl Db {
         Ok(values)
     }
 
-    /// Stores each value's replacement, all or none, and records that every value the
-    /// secret opens is now bound to its row (see `secrets::bind_earlier_values`).
+    /// Stores each value's replacement, all or none, where the row still holds the value
+    /// it was read with (a replica binding at the same time, or a change made meanwhile,
+    /// is not overwritten), and with `all_bound` records that every stored value is now
+    /// bound to its row (see `secrets::bind_earlier_values`).
     pub async fn replace_sealed_values(
         &self,
         changes: &[(SealedValue, String)],
+        all_bound: bool,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         for (stored, replacement) in changes {
             sqlx::query(stored.column.update())
                 .bind(replacement)
                 .bind(stored.id)
+                .bind(&stored.value)
                 .execute(&mut *tx)
                 .await?;
+        }
+        if !all_bound {
+            return tx.commit().await;
         }
         sqlx::query(
             "INSERT INTO sealed_values_bound (id, bound_at) VALUES (1, $1) \

@@ -14,10 +14,12 @@ use super::ApiError;
 
 /// Whether the request was made by a page of another origin: `Sec-Fetch-Site` says
 /// `cross-site` or `same-site` (a sibling subdomain is another origin too), or `Origin`
-/// names another origin than the one the request was sent to (the scheme the client
-/// reached us by and its `Host`) or the public URL's. `Origin: null` (sandboxed frames,
-/// redirects across origins) is foreign, and so is a page of this host over plain http
-/// posting to it over https (it may be anyone's, injected on the way).
+/// names another origin than the public URL's or the one the request was sent to: its
+/// `Host`, by the scheme a proxy says the client used (`X-Forwarded-Proto`), so that a
+/// page of this host over plain http (anyone's, injected on the way) cannot post to it
+/// over https. Without that header the scheme is unknown (a proxy that terminates TLS
+/// without saying so, a port-forward to the plain listener) and either is taken.
+/// `Origin: null` (sandboxed frames, redirects across origins) is foreign.
 pub fn is_cross_site(public_url: Option<&str>, headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         let site = site.as_bytes();
@@ -31,20 +33,22 @@ pub fn is_cross_site(public_url: Option<&str>, headers: &HeaderMap) -> bool {
     let Some(origin) = origin.to_str().ok().and_then(WebOrigin::of) else {
         return true;
     };
-    let scheme = if super::is_https(public_url, headers) {
-        "https"
-    } else {
-        "http"
-    };
+    if public_url
+        .and_then(WebOrigin::of)
+        .is_some_and(|public| public == origin)
+    {
+        return false;
+    }
+    let forwarded_scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|proto| proto.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    let scheme = forwarded_scheme.as_deref().unwrap_or(&origin.scheme);
     let requested = headers
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())
         .and_then(|host| WebOrigin::new(scheme, host));
-    let public = public_url.and_then(WebOrigin::of);
-    ![requested, public]
-        .into_iter()
-        .flatten()
-        .any(|ours| ours == origin)
+    requested.is_none_or(|requested| requested != origin)
 }
 
 /// A web origin, compared as browsers do: scheme, host and port, case-insensitively,
@@ -124,7 +128,11 @@ mod tests {
                 ("origin", "http://repo.example:8080.attacker.example"),
             ],
             vec![host, ("origin", "http://repo.example")],
-            vec![host, ("origin", "https://repo.example:8080")],
+            vec![
+                host,
+                ("x-forwarded-proto", "http"),
+                ("origin", "https://repo.example:8080"),
+            ],
             vec![host, ("origin", "ftp://repo.example:8080")],
             vec![host, ("sec-fetch-site", "cross-site")],
             vec![host, ("sec-fetch-site", "same-site")],
@@ -158,13 +166,28 @@ mod tests {
         ]);
         assert!(!is_cross_site(Some("https://repo.example.com"), &proxied));
         assert!(is_cross_site(Some("https://other.example.com"), &proxied));
-        // Over https, a page of the same host over plain http is another origin; the
-        // default port may be written or not.
+        // Over https (as the proxy says), a page of the same host over plain http is
+        // another origin; the default port may be written or not.
         let tls = headers(&[
             ("host", "repo.example.com"),
+            ("x-forwarded-proto", "https"),
             ("origin", "http://repo.example.com"),
         ]);
+        assert!(is_cross_site(None, &tls));
         assert!(is_cross_site(Some("https://repo.example.com"), &tls));
+        // A proxy that terminates TLS without saying so, or a port-forward to the
+        // plain listener of an https installation: the scheme is unknown, the host is
+        // ours.
+        let unsaid = headers(&[
+            ("host", "repo.example.com"),
+            ("origin", "https://repo.example.com"),
+        ]);
+        assert!(!is_cross_site(None, &unsaid));
+        let forwarded = headers(&[
+            ("host", "localhost:8080"),
+            ("origin", "http://localhost:8080"),
+        ]);
+        assert!(!is_cross_site(Some("https://repo.example.com"), &forwarded));
         let behind_proxy = headers(&[
             ("host", "repo.example.com"),
             ("x-forwarded-proto", "https"),
