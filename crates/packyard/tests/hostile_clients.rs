@@ -314,15 +314,6 @@ fn oversized_headers_get_431_and_anonymous_bodies_are_refused_before_they_are_re
     // from a socket that sends no body.
 }
 
-/// The login form's CSRF cookie (`name=value`), as a browser gets it with the form.
-fn login_csrf_cookie(server: &Server) -> String {
-    let page = get(&server.url("/login"), &[]);
-    let cookie = page
-        .header("set-cookie")
-        .expect("the login form sets its CSRF cookie");
-    cookie.split(';').next().unwrap().to_owned()
-}
-
 /// Every route of the web UI that takes a form (parametrised ones with sample values).
 const WEB_FORM_ROUTES: &[&str] = &[
     "/logout",
@@ -378,7 +369,7 @@ fn web_forms_answer_anonymous_clients_before_reading_their_bodies() {
     let (answer, took) = declared_form(server.host(), "/login", "");
     assert!(answer.contains(" 403 "), "{answer:?}");
     assert!(took < quick, "answered after {took:?}");
-    let csrf_cookie = login_csrf_cookie(&server);
+    let csrf_cookie = login_form(&server, &[]).1;
     let (answer, took) = declared_form(
         server.host(),
         "/login",

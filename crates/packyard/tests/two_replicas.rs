@@ -71,3 +71,55 @@ fn repo_name(repo: &GitRepo) -> String {
             .unwrap();
     manifest["name"].as_str().unwrap().to_owned()
 }
+
+/// The attack: guesses sent in parallel to two replicas, each checking the count of
+/// failures before any of the others has recorded one, used to get one guess per
+/// hashing slot and replica past the limit. Each attempt is now noted before its
+/// password is checked and judged against every attempt noted before it, so however
+/// they race, at most the limit of wrong passwords is checked, and the owner still logs
+/// in from another address.
+#[test]
+fn parallel_guesses_on_two_replicas_get_no_more_than_the_limit() {
+    testkit::needs!(Postgres);
+    let database = postgres_database();
+    let env = [
+        ("DATABASE_URL", database.as_str()),
+        // The guesses come from one client address, through a proxy both trust.
+        ("PACKYARD_TRUSTED_PROXIES", "127.0.0.1"),
+    ];
+    let replicas = [Server::start_with(&env), Server::start_with(&env)];
+    let added = replicas[0].cli_input(
+        &["user", "add", "alice", "--password-stdin"],
+        "correct horse battery\n",
+    );
+    assert!(added.status.success(), "{}", output_text(&added));
+
+    let guesses_sent = 24;
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let guesses: Vec<_> = (0..guesses_sent)
+            .map(|i| {
+                let replica = &replicas[i % 2];
+                scope.spawn(move || {
+                    let from = [("X-Forwarded-For", "198.51.100.7")];
+                    try_login(replica, "alice", &format!("wrong guess {i}"), &from).status
+                })
+            })
+            .collect();
+        guesses.into_iter().map(|g| g.join().unwrap()).collect()
+    });
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + refused, guesses_sent, "{statuses:?}");
+    // Five failures for a user, then only addresses that have not failed for it.
+    assert!(
+        checked <= 5,
+        "{checked} wrong passwords checked: {statuses:?}"
+    );
+    let owner = try_login(
+        &replicas[1],
+        "alice",
+        "correct horse battery",
+        &[("X-Forwarded-For", "203.0.113.9")],
+    );
+    assert_eq!(owner.status, 303, "{}", owner.text());
+}

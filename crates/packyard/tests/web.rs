@@ -507,38 +507,6 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
 }
 
 /// The login form: fetches it and returns its CSRF token and cookie (`name=value`).
-fn login_form(server: &Server, extra: &[(&str, &str)]) -> (String, String) {
-    let page = get(&server.url("/login"), extra);
-    let cookie = page
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| {
-            v.trim_start_matches("__Host-")
-                .starts_with("packyard_login_csrf=")
-        })
-        .expect("a login CSRF cookie");
-    let value = cookie.split(';').next().unwrap().to_owned();
-    let csrf = value.split_once('=').unwrap().1.to_owned();
-    (csrf, value)
-}
-
-fn try_login(server: &Server, user: &str, password: &str, extra: &[(&str, &str)]) -> Reply {
-    let (csrf, cookie) = login_form(server, extra);
-    let body = form_urlencoded::Serializer::new(String::new())
-        .append_pair("csrf", &csrf)
-        .append_pair("username", user)
-        .append_pair("password", password)
-        .finish();
-    let mut headers = vec![
-        ("Cookie", cookie.as_str()),
-        ("Content-Type", "application/x-www-form-urlencoded"),
-    ];
-    headers.extend_from_slice(extra);
-    post(&server.url("/login"), &headers, body.as_bytes())
-}
-
 /// The session cookie a reply sets (`__Host-packyard_session` behind https).
 fn session_cookie(reply: &Reply) -> Option<String> {
     reply

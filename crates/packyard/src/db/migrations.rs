@@ -31,7 +31,7 @@ const SQLITE: &[(i64, &str)] = &[
     ),
     (
         12,
-        include_str!("../../migrations/sqlite/0012_sealed_values_bound.sql"),
+        include_str!("../../migrations/sqlite/0012_security.sql"),
     ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
@@ -60,7 +60,7 @@ const POSTGRES: &[(i64, &str)] = &[
     ),
     (
         12,
-        include_str!("../../migrations/postgres/0012_sealed_values_bound.sql"),
+        include_str!("../../migrations/postgres/0012_security.sql"),
     ),
 ];
 

@@ -136,11 +136,14 @@ impl Db {
         Ok(())
     }
 
-    /// Notes a failed login against each of `subjects` (the user name and the address
-    /// it came from), and forgets failures older than `forget_before`.
-    pub async fn record_login_failure(
+    /// Notes login `attempt` as a failure against each of `subjects` (the user name, the
+    /// address, the pair), before its password is checked, and forgets failures older
+    /// than `forget_before`. An attempt whose password was right is withdrawn
+    /// ([`Db::withdraw_login_attempt`]); one that was wrong stays counted.
+    pub async fn record_login_attempt(
         &self,
         subjects: &[&str],
+        attempt: &str,
         forget_before: i64,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
@@ -149,27 +152,43 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         for subject in subjects {
-            sqlx::query("INSERT INTO login_failures (subject, failed_at) VALUES ($1, $2)")
-                .bind(*subject)
-                .bind(now_millis())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO login_failures (subject, failed_at, attempt) VALUES ($1, $2, $3)",
+            )
+            .bind(*subject)
+            .bind(now_millis())
+            .bind(attempt)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await
     }
 
-    /// Failed logins against `subject` since `since`.
+    /// Takes back what [`Db::record_login_attempt`] noted for `attempt`.
+    pub async fn withdraw_login_attempt(&self, attempt: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM login_failures WHERE attempt = $1")
+            .bind(attempt)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Failed logins against `subject` since `since`, but for those of the attempt
+    /// `except` (the one being judged).
     pub async fn login_failures(
         &self,
         subject: &str,
         since: i64,
+        except: Option<&str>,
     ) -> Result<LoginFailures, sqlx::Error> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS failures, MIN(failed_at) AS oldest, MAX(failed_at) AS newest \
-             FROM login_failures WHERE subject = $1 AND failed_at >= $2",
+             FROM login_failures WHERE subject = $1 AND failed_at >= $2 \
+             AND (attempt IS NULL OR $3 IS NULL OR attempt <> $3)",
         )
         .bind(subject)
         .bind(since)
+        .bind(except)
         .fetch_one(self.pool())
         .await?;
         Ok(LoginFailures {

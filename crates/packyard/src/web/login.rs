@@ -83,20 +83,29 @@ enum Verdict {
     Refuse(i64, &'static str),
 }
 
-/// The verdict on an attempt, from the failures since `since`.
-async fn verdict(app: &App, subjects: &Subjects, since: i64) -> Result<Verdict, WebError> {
+/// The verdict on an attempt, from the failures since `since` (but for those noted for
+/// the attempt `except` itself).
+async fn verdict(
+    app: &App,
+    subjects: &Subjects,
+    since: i64,
+    except: Option<&str>,
+) -> Result<Verdict, WebError> {
     let until = |at: Option<i64>| at.unwrap_or(since) + FAILURE_WINDOW_MS;
-    let address = app.db.login_failures(&subjects.address, since).await?;
+    let address = app
+        .db
+        .login_failures(&subjects.address, since, except)
+        .await?;
     if address.count >= MAX_FAILURES_PER_ADDRESS {
         return Ok(Verdict::Refuse(until(address.oldest), "your address"));
     }
-    let user = app.db.login_failures(&subjects.user, since).await?;
+    let user = app.db.login_failures(&subjects.user, since, except).await?;
     if user.count < MAX_FAILURES_PER_USER {
         return Ok(Verdict::Proceed);
     }
     let pair = app
         .db
-        .login_failures(&subjects.user_from_address, since)
+        .login_failures(&subjects.user_from_address, since, except)
         .await?;
     Ok(if pair.count > 0 {
         // Until this address's failures for the user are out of the window.
@@ -230,19 +239,29 @@ pub async fn submit(
     // A first look, outside the hashing slots: a refused attempt takes none, and a
     // slowed-down one waits without holding one.
     let since = now_millis() - FAILURE_WINDOW_MS;
-    match verdict(&app, &subjects, since).await? {
+    match verdict(&app, &subjects, since, None).await? {
         Verdict::Refuse(until, whom) => return too_many(until, whom),
         Verdict::SlowDown => tokio::time::sleep(PAST_LIMIT_PAUSE).await,
         Verdict::Proceed => {}
     }
-    // Counting, checking and recording happen again inside one hashing slot, so
-    // parallel guesses cannot all pass the count before any failure is recorded (at
-    // most one per slot can).
     let Ok(_slot) = password::slot().await else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, &password::Busy.to_string());
     };
+    // The attempt is noted as a failure before the password is checked, then judged
+    // against every failure noted before it: parallel guesses, on any replica, count
+    // each other (two at once may both be refused, never both let through).
     let since = now_millis() - FAILURE_WINDOW_MS;
-    if let Verdict::Refuse(until, whom) = verdict(&app, &subjects, since).await? {
+    let attempt = random_secret();
+    let Subjects {
+        user,
+        address: address_subject,
+        user_from_address,
+    } = &subjects;
+    app.db
+        .record_login_attempt(&[user, address_subject, user_from_address], &attempt, since)
+        .await?;
+    if let Verdict::Refuse(until, whom) = verdict(&app, &subjects, since, Some(&attempt)).await? {
+        app.db.withdraw_login_attempt(&attempt).await?;
         return too_many(until, whom);
     }
     let found = app.db.user_with_password(username).await?;
@@ -257,18 +276,10 @@ pub async fn submit(
         .map_err(|error| WebError::Internal(format!("verifying a password: {error}")))?;
     let user = match found {
         Some((user, Some(_))) if matches => user,
-        _ => {
-            let Subjects {
-                user,
-                address,
-                user_from_address,
-            } = &subjects;
-            app.db
-                .record_login_failure(&[user, address, user_from_address], since)
-                .await?;
-            return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
-        }
+        // The failure noted above stays.
+        _ => return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password."),
     };
+    app.db.withdraw_login_attempt(&attempt).await?;
     if user.is_expired(now_millis()) {
         return refuse(StatusCode::FORBIDDEN, "This account has expired.");
     }

@@ -976,3 +976,39 @@ pub fn moved_counters(
         })
         .collect()
 }
+
+/// The login form's CSRF token and the cookie that carries it (`name=value`), as a
+/// browser gets them with the form.
+pub fn login_form(server: &Server, extra: &[(&str, &str)]) -> (String, String) {
+    let page = get(&server.url("/login"), extra);
+    let cookie = page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| {
+            v.trim_start_matches("__Host-")
+                .starts_with("packyard_login_csrf=")
+        })
+        .expect("a login CSRF cookie");
+    let value = cookie.split(';').next().unwrap().to_owned();
+    let csrf = value.split_once('=').unwrap().1.to_owned();
+    (csrf, value)
+}
+
+/// Logs in through the web form as a browser does, with `extra` headers on both
+/// requests.
+pub fn try_login(server: &Server, user: &str, password: &str, extra: &[(&str, &str)]) -> Reply {
+    let (csrf, cookie) = login_form(server, extra);
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", &csrf)
+        .append_pair("username", user)
+        .append_pair("password", password)
+        .finish();
+    let mut headers = vec![
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    headers.extend_from_slice(extra);
+    post(&server.url("/login"), &headers, body.as_bytes())
+}

@@ -5,3 +5,6 @@ CREATE TABLE sealed_values_bound (
     id BIGINT PRIMARY KEY,
     bound_at BIGINT NOT NULL
 );
+-- The login attempt a failure row was recorded for: recorded before the password is
+-- checked (so parallel guesses count each other) and withdrawn when it was right.
+ALTER TABLE login_failures ADD COLUMN attempt TEXT;
