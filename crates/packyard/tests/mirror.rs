@@ -571,7 +571,7 @@ fn a_private_name_and_an_unknown_one_look_alike_through_a_public_mirror() {
         let reply = get(&server.url(&format!("/mirror/{ALIAS}/p2/{name}.json")), &[]);
         (reply, started.elapsed())
     };
-    // Someone's earlier miss: the mirror has seen how long its upstream takes.
+    // Someone's earlier miss: the upstream root and connection are no longer new.
     assert_eq!(timed("other/earlier").0.status, 404);
 
     // Names of one length, so that bodies compare byte for byte but for the name.
@@ -704,6 +704,96 @@ fn a_notify_batch_costs_a_bounded_number_of_store_reads() {
     assert!(
         counted.contains("psr/log through the up mirror: 1 installs"),
         "{counted}"
+    );
+}
+
+/// Security issue 23: a private name and an unknown one answer alike whatever state
+/// the upstream is in. While it is down, both fail at once (502: the private name's
+/// stand-in request fails as fast as the unknown name's own); after it failed once
+/// for some other name and recovered, both are misses again (404), as slow as the
+/// upstream. For p2 documents and archives; the private name never goes upstream.
+#[test]
+fn a_private_name_and_an_unknown_one_look_alike_while_the_upstream_fails() {
+    let mut upstream = upstream();
+    upstream.set_metadata_delay(Duration::from_millis(300));
+    let (server, token, _config) = mirror_server(&upstream, &json!({"public_access": true}));
+    let archive = package_zip("acme/secret", &[], "private");
+    assert_eq!(
+        upload(&server, &token, "acme/secret", "1.0.0", &archive).status,
+        201
+    );
+    // Someone's earlier miss: a mirror that times private names by its misses has
+    // one to go by.
+    assert_eq!(
+        get(
+            &server.url(&format!("/mirror/{ALIAS}/p2/other/earlier.json")),
+            &[]
+        )
+        .status,
+        404
+    );
+    let timed = |path: &str| {
+        let started = Instant::now();
+        let reply = get(&server.url(&format!("/mirror/{ALIAS}{path}")), &[]);
+        (reply, started.elapsed())
+    };
+    let zipball = |name: &str| format!("/zipball/{name}/1.0.0.0/{}.zip", "a".repeat(40));
+    // The private name first: it must not lean on what the unknown one's failure left.
+    let compare = |private: &str, unknown: &str, status: u16, took: std::ops::Range<Duration>| {
+        let (hidden, hidden_took) = timed(private);
+        let (absent, absent_took) = timed(unknown);
+        assert_eq!(
+            (hidden.status, absent.status),
+            (status, status),
+            "{private}: {} / {unknown}: {}",
+            hidden.text(),
+            absent.text()
+        );
+        assert_eq!(
+            hidden.text().replace("acme/secret", "acme/nobody"),
+            absent.text(),
+            "{private}"
+        );
+        for (what, elapsed) in [(private, hidden_took), (unknown, absent_took)] {
+            assert!(took.contains(&elapsed), "{what} took {elapsed:?}");
+        }
+    };
+
+    upstream.stop();
+    let down = Duration::ZERO..Duration::from_millis(200);
+    compare(
+        "/p2/acme/secret.json",
+        "/p2/acme/nobody.json",
+        502,
+        down.clone(),
+    );
+    compare(&zipball("acme/secret"), &zipball("acme/nobody"), 502, down);
+
+    // Back, and one failure for some other name: a miss is a miss again.
+    upstream.start_again();
+    upstream.fail("/p2/other/broken.json", 500);
+    assert_eq!(
+        get(
+            &server.url(&format!("/mirror/{ALIAS}/p2/other/broken.json")),
+            &[]
+        )
+        .status,
+        502
+    );
+    let slow = Duration::from_millis(250)..Duration::from_secs(2);
+    compare(
+        "/p2/acme/secret.json",
+        "/p2/acme/nobody.json",
+        404,
+        slow.clone(),
+    );
+    compare(&zipball("acme/secret"), &zipball("acme/nobody"), 404, slow);
+    assert!(
+        upstream
+            .request_log()
+            .iter()
+            .all(|request| !request.target.contains("acme/secret")),
+        "the private name was sent upstream"
     );
 }
 
