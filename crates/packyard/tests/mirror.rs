@@ -797,6 +797,48 @@ fn a_private_name_and_an_unknown_one_look_alike_while_the_upstream_fails() {
     );
 }
 
+/// Security issue 23: a notify-batch naming a private package costs the same reads of
+/// stored documents as one naming an unknown package (object-store round trips on S3
+/// or GCS, which an anonymous client can time).
+#[test]
+fn a_notify_batch_reads_alike_for_a_private_name_and_an_unknown_one() {
+    let upstream = upstream();
+    let (server, token, _config) = mirror_server(&upstream, &json!({"public_access": true}));
+    let archive = package_zip("acme/secret", &[], "private");
+    assert_eq!(
+        upload(&server, &token, "acme/secret", "1.0.0", &archive).status,
+        201
+    );
+    let notify = |name: &str| {
+        let body = json!({"downloads": [{"name": name, "version": "1.0.0.0"}]});
+        let reply = post(
+            &format!("{}/downloads/", mirror_url(&server)),
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    };
+    for round in ["first", "again"] {
+        let before = metric_counters(&server, &token);
+        notify("acme/secret");
+        let between = metric_counters(&server, &token);
+        notify("acme/nobody");
+        let after = metric_counters(&server, &token);
+        let unknown = moved_counters(&between, &after);
+        assert!(
+            unknown
+                .iter()
+                .any(|(series, _)| series.contains("store=\"mirror-meta\"")),
+            "{round}: no store read to compare: {unknown:?}"
+        );
+        assert_eq!(
+            moved_counters(&before, &between),
+            unknown,
+            "{round}: /metrics tells them apart"
+        );
+    }
+}
+
 #[test]
 fn available_packages_restrict_what_is_proxied() {
     let upstream = upstream();

@@ -369,6 +369,12 @@ impl Mirrors {
                 let versions = match PackageName::parse(&name) {
                     Ok(package) => match self.admit(mirror, &package).await {
                         Ok(()) => Some(self.stored_versions(mirror, &name).await?),
+                        // The same reads as for a name it proxies, not counted: a
+                        // private name must not answer sooner than an unknown one.
+                        Err(MirrorError::Refused(Refusal::PrivatePackage { .. })) => {
+                            self.stored_versions(mirror, &name).await?;
+                            None
+                        }
                         Err(MirrorError::Refused(_)) => None,
                         Err(error) => return Err(error),
                     },
