@@ -516,6 +516,29 @@ fn a_credentialed_upstream_url_reaches_no_mirror_client() {
     assert!(!server.log().contains("s3cret"), "{}", server.log());
 }
 
+/// Security issue 23: a token written as the only userinfo of a mirror's URL
+/// (`https://TOKEN@host/`) is a credential too: sent as http_basic with an empty
+/// password, never in a log line or an answer.
+#[test]
+fn a_token_as_the_mirror_urls_user_name_is_kept_out_of_logs_and_answers() {
+    let mut upstream = upstream();
+    upstream.require_basic_auth(Some(("T0KEN-abc", "")));
+    let address = format!("127.0.0.1:{}", upstream.port());
+    let url = format!("http://T0KEN-abc@{address}");
+    let (server, token, _config) =
+        mirror_server(&upstream, &json!({"url": url, "public_access": true}));
+    let found = fetch(&server, &token, "/p2/psr/log.json");
+    assert_eq!(found.status, 200, "{}", found.text());
+
+    upstream.stop();
+    let down = fetch(&server, &token, "/p2/acme/other.json");
+    assert_eq!(down.status, 502, "{}", down.text());
+    assert!(!down.text().contains("T0KEN"), "{}", down.text());
+    // The failure is logged with the upstream's URL, without the token.
+    assert!(server.log().contains(&address), "{}", server.log());
+    assert!(!server.log().contains("T0KEN"), "{}", server.log());
+}
+
 /// Security issue 23: the mirror's HTTP client takes no proxy from `HTTP_PROXY` and
 /// the like (a proxy resolves names where the network policy cannot see), only from
 /// `PACKYARD_OUTBOUND_PROXY`.
