@@ -574,6 +574,36 @@ fn upstreams_are_reached_through_a_proxy_only_when_one_is_configured() {
     assert_eq!(upstream.count("/p2/monolog/monolog.json"), 0);
 }
 
+/// Security issue 23: the proxy the operator configured is reached wherever it is
+/// (here `localhost`, in a range the network policy refuses), as git reaches it with
+/// curl's `http.proxy`; the policy still judges the targets it can see.
+#[test]
+fn the_configured_proxy_is_reached_on_loopback_which_the_policy_refuses() {
+    let proxy = RecordingProxy::start();
+    let dir = TempDir::new("mirror-config");
+    let yaml =
+        json!({"mirrors": {"packagist": false, ALIAS: {"url": "http://upstream.invalid/repo"}}});
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, yaml.to_string()).unwrap();
+    let proxy_url = format!("http://localhost:{}", proxy.address.port());
+    let server = Server::start_with(&[
+        ("PACKYARD_CONFIG", config.to_str().unwrap()),
+        // Nothing allowed beyond the defaults, which refuse loopback.
+        ("PACKYARD_ALLOW_NETWORKS", ""),
+        ("PACKYARD_OUTBOUND_PROXY", &proxy_url),
+    ]);
+    let token = server.add_user("admin", true);
+    let proxied = fetch(&server, &token, "/p2/psr/log.json");
+    // The recording proxy answers 502 to everything.
+    assert_eq!(proxied.status, 502, "{}", proxied.text());
+    assert_eq!(
+        proxy.requests(),
+        ["GET http://upstream.invalid/repo/p2/psr/log.json HTTP/1.1"],
+        "{}",
+        server.log()
+    );
+}
+
 /// Security issue 23: through a public mirror, a private package's name is answered
 /// exactly as a name the upstream does not have: status, body, headers, time taken
 /// (the upstream takes 300 ms to say 404), and what `/metrics` counts, at the first
