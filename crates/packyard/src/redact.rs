@@ -15,18 +15,18 @@ fn split_credentials(url: &str) -> Option<(&str, &str, Option<&str>, &str)> {
     let rest = &url[scheme_end..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let at = rest[..authority_end].rfind('@')?;
-    let (user, password) = match rest[..at].split_once(':') {
-        Some((user, password)) => (user, Some(password)),
-        None => {
-            let scheme = &url[..scheme_end - 3];
-            let http = ["http", "https"]
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(scheme));
-            if !http || at == 0 {
-                return None;
-            }
-            (&rest[..at], None)
+    let userinfo = &rest[..at];
+    let (user, password) = if let Some((user, password)) = userinfo.split_once(':') {
+        (user, Some(password))
+    } else {
+        let scheme = &url[..scheme_end - 3];
+        let http = ["http", "https"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(scheme));
+        if !http || userinfo.is_empty() {
+            return None;
         }
+        (userinfo, None)
     };
     Some((
         &url[..scheme_end],

@@ -287,8 +287,8 @@ fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
 /// an empty password, and neither stored in the URL nor published with it.
 #[test]
 fn a_token_as_the_urls_user_name_is_a_sealed_credential() {
-    testkit::needs!(Git);
     const TOKEN: &str = "T0KEN-abc";
+    testkit::needs!(Git);
     let (repo, v100) = library(LIB, "v1.0.0");
     let (upstream, _bare) = serve_bare(&repo);
     upstream.require_basic_auth(Some((TOKEN, "")));
