@@ -145,7 +145,7 @@ impl MirrorAdvisories {
         let (hidden, sent): (Vec<&String>, Vec<&String>) = packages
             .iter()
             .partition(|package| withheld.contains(*package));
-        let decoys: HashSet<String> = hidden.iter().map(|_| decoy_name()).collect();
+        let decoys: HashSet<String> = hidden.iter().map(|name| decoy_name(name)).collect();
         let asked: Vec<String> = sent
             .into_iter()
             .cloned()

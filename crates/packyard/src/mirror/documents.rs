@@ -248,7 +248,7 @@ impl Documents {
 
     /// What [`Self::fetch`] does for a document the upstream does not have, with the
     /// upstream asked for a decoy's document in its place: see [`Self::get_withheld`].
-    /// A decoy the upstream has after all (128 random bits) still stands for a miss:
+    /// A decoy the upstream has after all (128 secret bits) still stands for a miss:
     /// nothing the upstream sends is kept under a real name.
     async fn withheld_miss(
         &self,
@@ -257,7 +257,7 @@ impl Documents {
         package: &str,
         dev: bool,
     ) -> Result<(), DocumentError> {
-        let decoy = decoy_name();
+        let decoy = decoy_name(package);
         let url = format!("{}/{}", mirror.url, super::p2_path(&decoy, dev));
         match self.upstream.metadata(mirror, &url, None).await {
             Ok(Fetched::NotFound | Fetched::Modified { .. }) => {}

@@ -300,16 +300,27 @@ impl Upstream {
     }
 }
 
-/// A package name no upstream has: 128 random bits under a vendor of its own. When a
-/// name must not reach the upstream (a private package's), the request that name
-/// would cause is made for a decoy instead, and its answer (a miss, or a failure)
-/// stands for the name's: the same cost, time and outcome as for any name the
-/// upstream does not have, whatever state the upstream is in. The upstream learns
-/// that some name was withheld, never which.
-pub fn decoy_name() -> String {
-    let mut random = [0u8; 16];
-    getrandom::fill(&mut random).expect("the operating system's random source failed");
-    format!("packyard-decoy/{}", hex::encode(random))
+/// The stand-in for `name` (a private package's, which must not reach the upstream):
+/// a package name no upstream has, 128 bits keyed by a secret this process drew at
+/// random, under a vendor of its own. The request `name` would cause is made for its
+/// decoy instead, and the answer (a miss, or a failure) stands for `name`'s: the same
+/// cost, time and outcome as for any name the upstream does not have, whatever state
+/// the upstream is in. One name has one decoy, so a cache in front of the upstream
+/// (a CDN remembering 404s) sees a repeated name repeated, as it would an unknown
+/// one. The upstream learns that some name was withheld, never which.
+pub fn decoy_name(name: &str) -> String {
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("the operating system's random source failed");
+        key
+    });
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(name.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    format!("packyard-decoy/{}", hex::encode(&digest[..16]))
 }
 
 /// Counts an upstream request that is not a metadata request (those are counted
@@ -387,6 +398,19 @@ fn describe(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::same_origin;
+
+    #[test]
+    fn a_name_has_one_decoy_which_does_not_tell_it() {
+        use super::decoy_name;
+        let decoy = decoy_name("acme/secret");
+        assert_eq!(decoy, decoy_name("acme/secret"));
+        assert_ne!(decoy, decoy_name("acme/secreu"));
+        assert!(
+            !decoy.contains("acme") && !decoy.contains("secret"),
+            "{decoy}"
+        );
+        composer::package_name::PackageName::parse(&decoy).unwrap();
+    }
 
     #[test]
     fn advisories_apis_beside_the_repository_get_its_credentials() {
