@@ -26,6 +26,9 @@
 //! names itself and the policy would no longer see where a connection goes; only
 //! `PACKYARD_OUTBOUND_PROXY` sends http(s) requests through a proxy. With it, literal
 //! addresses are still judged, but what a name resolves to is the proxy's to decide.
+//! The proxy itself is the operator's choice, not a URL someone else chose: it may be
+//! on loopback or in any refused range (`http://localhost:3128`), for git (curl's
+//! `http.proxy`) and the HTTP clients alike.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -253,7 +256,9 @@ impl NetworkPolicy {
     /// otherwise: reqwest would take one from `HTTP(S)_PROXY`/`ALL_PROXY`, which would
     /// then resolve names in the policy's place.
     pub fn client_builder(&self) -> reqwest::ClientBuilder {
-        let builder = reqwest::Client::builder().dns_resolver(self.resolver());
+        let builder = reqwest::Client::builder().dns_resolver(Arc::new(PolicyResolver {
+            policy: self.clone(),
+        }));
         match &self.proxy {
             Some(proxy) => builder.proxy(
                 reqwest::Proxy::all(proxy.as_str()).expect("checked in NetworkPolicy::from_env"),
@@ -375,16 +380,27 @@ impl NetworkPolicy {
         Ok(allowed)
     }
 
-    /// A DNS resolver for reqwest that answers only the allowed addresses of a name,
-    /// and fails, naming the policy, when none is left.
-    pub fn resolver(&self) -> Arc<PolicyResolver> {
-        Arc::new(PolicyResolver {
-            policy: self.clone(),
-        })
+    /// Whether `host` is the host of `PACKYARD_OUTBOUND_PROXY`.
+    fn is_proxy_host(&self, host: &str) -> bool {
+        self.proxy
+            .as_deref()
+            .and_then(|proxy| reqwest::Url::parse(proxy).ok())
+            .is_some_and(|proxy| {
+                proxy.host_str().is_some_and(|proxy_host| {
+                    proxy_host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .eq_ignore_ascii_case(host.trim_start_matches('[').trim_end_matches(']'))
+                })
+            })
     }
 }
 
-pub struct PolicyResolver {
+/// reqwest's resolver in [`NetworkPolicy::client_builder`]: it answers only the
+/// allowed addresses of a name, and fails, naming the policy, when none is left. With
+/// a proxy every request goes to it, so the only name resolved is the proxy's own,
+/// which the operator chose and is answered as is.
+struct PolicyResolver {
     policy: NetworkPolicy,
 }
 
@@ -393,8 +409,12 @@ impl reqwest::dns::Resolve for PolicyResolver {
         let policy = self.policy.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let allowed = policy.allowed_addresses(&host, 0).await?;
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+            let addresses: Vec<SocketAddr> = if policy.is_proxy_host(&host) {
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect()
+            } else {
+                policy.allowed_addresses(&host, 0).await?
+            };
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
         })
     }
 }
@@ -581,6 +601,33 @@ mod tests {
             assert!(error.contains("PACKYARD_OUTBOUND_PROXY"), "{error}");
             assert!(!error.contains(":pw"), "{error}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_proxys_own_host_is_resolved_whatever_the_policy() {
+        use reqwest::dns::Resolve;
+        let resolve = |policy: &NetworkPolicy, name: &str| {
+            let resolver = PolicyResolver {
+                policy: policy.clone(),
+            };
+            resolver.resolve(name.parse().unwrap())
+        };
+        let proxied = NetworkPolicy::from_env(|name| {
+            (name == "PACKYARD_OUTBOUND_PROXY").then(|| "http://LOCALHOST:3128".to_owned())
+        })
+        .unwrap();
+        let addresses: Vec<SocketAddr> = resolve(&proxied, "localhost").await.unwrap().collect();
+        assert!(
+            addresses.iter().all(|a| a.ip().is_loopback()) && !addresses.is_empty(),
+            "{addresses:?}"
+        );
+        // Any other name is judged as ever, and without a proxy localhost is too.
+        assert!(resolve(&proxied, "localhost.").await.is_err());
+        assert!(
+            resolve(&NetworkPolicy::default(), "localhost")
+                .await
+                .is_err()
+        );
     }
 
     #[test]

@@ -1,16 +1,33 @@
-//! Keeping passwords written into URLs (`https://user:secret@host/...`) out of what we
-//! publish, log or answer. One parser for every place: repository URLs in metadata and
-//! git's messages, and `DATABASE_URL` in start-up errors.
+//! Keeping credentials written into URLs (`https://user:secret@host/...`,
+//! `https://TOKEN@host/...`) out of what we publish, log or answer. One parser for
+//! every place: repository and mirror URLs, git's messages, and `DATABASE_URL` in
+//! start-up errors.
 
-/// The parts of a URL around its userinfo: `(before, user, password, after)` for
-/// `before user:password@ after`, when the URL has a scheme and a password. The userinfo
-/// is what precedes the last `@` of the authority (up to the first `/`, `?` or `#`).
-fn split_password(url: &str) -> Option<(&str, &str, &str, &str)> {
+/// The parts of a URL around its userinfo when that is a credential: `(before, user,
+/// password, after)` for `before user[:password]@ after`. A password makes it one; so
+/// does a bare user name in an http(s) URL, the usual place of a token
+/// (`https://TOKEN@github.com/...`, which GitHub takes as the user name with an empty
+/// password). Elsewhere a bare user name is an account name, not a secret
+/// (`ssh://git@host/...`). The userinfo is what precedes the last `@` of the authority
+/// (up to the first `/`, `?` or `#`).
+fn split_credentials(url: &str) -> Option<(&str, &str, Option<&str>, &str)> {
     let scheme_end = url.find("://")? + 3;
     let rest = &url[scheme_end..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let at = rest[..authority_end].rfind('@')?;
-    let (user, password) = rest[..at].split_once(':')?;
+    let userinfo = &rest[..at];
+    let (user, password) = if let Some((user, password)) = userinfo.split_once(':') {
+        (user, Some(password))
+    } else {
+        let scheme = &url[..scheme_end - 3];
+        let http = ["http", "https"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(scheme));
+        if !http || userinfo.is_empty() {
+            return None;
+        }
+        (userinfo, None)
+    };
     Some((
         &url[..scheme_end],
         user,
@@ -20,36 +37,39 @@ fn split_password(url: &str) -> Option<(&str, &str, &str, &str)> {
 }
 
 /// The URL for logs and error messages: its password replaced by `***`, the user kept
-/// (`postgres://app:***@db/packyard`).
+/// (`postgres://app:***@db/packyard`); a user name that is the credential is replaced
+/// (`https://***@github.com/...`).
 pub fn redacted(url: &str) -> String {
-    match split_password(url) {
-        Some((before, user, _, after)) => format!("{before}{user}:***{after}"),
+    match split_credentials(url) {
+        Some((before, user, Some(_), after)) => format!("{before}{user}:***{after}"),
+        Some((before, _, None, after)) => format!("{before}***{after}"),
         None => url.to_owned(),
     }
 }
 
-/// The URL as published in metadata: without user name and password when it has a
-/// password; a bare user name, as in `ssh://git@host/...`, stays.
+/// The URL as published in metadata: without its credentials (user name included); a
+/// bare user name that is not one, as in `ssh://git@host/...`, stays.
 pub fn public(url: &str) -> String {
-    match split_password(url) {
+    match split_credentials(url) {
         Some((before, _, _, after)) => format!("{before}{}", &after[1..]),
         None => url.to_owned(),
     }
 }
 
-/// The user name and password written into `url` (percent-decoded), when it has a
-/// password.
+/// The user name and password written into `url` (percent-decoded), when they are a
+/// credential; a bare user name comes with an empty password.
 pub fn credentials_in(url: &str) -> Option<(String, String)> {
-    let (_, user, password, _) = split_password(url)?;
+    let (_, user, password, _) = split_credentials(url)?;
     let decode = |part: &str| crate::percent::decode(part, crate::percent::Plus::Literal);
-    Some((decode(user), decode(password)))
+    Some((decode(user), decode(password.unwrap_or_default())))
 }
 
-/// `text` (git's stderr, say) with every occurrence of the password written into `url`
-/// replaced by `***`.
+/// `text` (git's stderr, say) with every occurrence of the secret written into `url`
+/// (its password, or the user name that is the credential) replaced by `***`.
 pub fn hide_password_of(url: &str, text: &str) -> String {
-    match split_password(url) {
-        Some((_, _, password, _)) if !password.is_empty() => text.replace(password, "***"),
+    match split_credentials(url) {
+        Some((_, _, Some(password), _)) if !password.is_empty() => text.replace(password, "***"),
+        Some((_, token, None, _)) => text.replace(token, "***"),
         _ => text.to_owned(),
     }
 }
@@ -79,11 +99,40 @@ mod tests {
             "https://git.example.com/a:b@c/lib.git",
             "git@github.com:acme/lib.git",
             "ssh://git@github.com/acme/lib.git",
+            "git://git@example.com/lib.git",
+            "https://@example.com/x.git",
             "sqlite://data/x.db",
             "/srv/git/lib",
         ] {
             assert_eq!(public(untouched), untouched);
             assert_eq!(redacted(untouched), untouched);
+        }
+    }
+
+    #[test]
+    fn a_bare_user_name_in_an_http_url_is_a_credential() {
+        let url = "https://ghp_T0KEN@github.com/acme/lib.git";
+        assert_eq!(public(url), "https://github.com/acme/lib.git");
+        assert_eq!(redacted(url), "https://***@github.com/acme/lib.git");
+        assert_eq!(
+            credentials_in(url),
+            Some(("ghp_T0KEN".to_owned(), String::new()))
+        );
+        assert_eq!(
+            credentials_in("HTTP://t%40k@h.example/"),
+            Some(("t@k".to_owned(), String::new()))
+        );
+        assert_eq!(
+            hide_password_of(url, "fatal: 'https://ghp_T0KEN@github.com/' said no"),
+            "fatal: 'https://***@github.com/' said no"
+        );
+        // Elsewhere a bare user name is an account name.
+        for kept in [
+            "ssh://git@github.com/acme/lib.git",
+            "git@github.com:acme/lib.git",
+        ] {
+            assert_eq!(credentials_in(kept), None);
+            assert_eq!(public(kept), kept);
         }
     }
 

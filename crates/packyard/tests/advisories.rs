@@ -371,15 +371,18 @@ fn mirrored_advisories_are_kept_across_a_restart_with_the_upstream_down() {
     assert_eq!(upstream.count(ADVISORIES_PATH), 1);
 
     // Through the mirror, a private package's name reads exactly like a name nobody
-    // has: the upstream never hears of the private one.
+    // has: the upstream is asked about a decoy in its place, never about it.
     let private = ask(&server, &route, "admin", &admin, "packages[]=acme/lib");
-    assert_eq!(
-        upstream.count(ADVISORIES_PATH),
-        1,
+    assert_eq!(upstream.count(ADVISORIES_PATH), 2);
+    assert!(
+        !upstream
+            .advisories_asked()
+            .iter()
+            .any(|name| name == PRIVATE),
         "the upstream was asked about a private package"
     );
     let unknown = ask(&server, &route, "admin", &admin, "packages[]=vendor/nobody");
-    assert_eq!(upstream.count(ADVISORIES_PATH), 2);
+    assert_eq!(upstream.count(ADVISORIES_PATH), 3);
     assert_eq!((private.status, unknown.status), (200, 200));
     assert_eq!(private.body, unknown.body);
     assert_eq!(private.json(), json!({"advisories": {}}));
@@ -515,7 +518,9 @@ fn a_partial_view_gets_advisories_narrowed_to_the_versions_it_sees() {
 
 /// Security issue 23: through a mirror, a private package's name asked for advisories
 /// is answered as a name nobody has — same body, as slow as the upstream (300 ms),
-/// counted alike — and never sent upstream.
+/// counted alike, and remembered alike: the upstream, as Packagist does, leaves a name
+/// it does not know out of its answer, and the second question about either is
+/// answered at once — and never sent upstream.
 #[test]
 fn a_private_names_advisories_look_like_an_unknown_names_through_a_mirror() {
     let upstream = upstream();
@@ -538,7 +543,7 @@ fn a_private_names_advisories_look_like_an_unknown_names_through_a_mirror() {
         );
         (reply, started.elapsed())
     };
-    // Someone's earlier question: the mirror has seen how long its upstream takes.
+    // Someone's earlier question: the upstream root is fetched before either name.
     assert_eq!(timed("vendor/earlier").0.status, 200);
     let sent = upstream.count(ADVISORIES_PATH);
 
@@ -570,7 +575,83 @@ fn a_private_names_advisories_look_like_an_unknown_names_through_a_mirror() {
     }
     assert_eq!(
         upstream.count(ADVISORIES_PATH),
-        sent + 1,
-        "only the unknown name was asked upstream"
+        sent + 2,
+        "the unknown name and, in the private one's place, a decoy, once each"
+    );
+    assert!(
+        !upstream
+            .advisories_asked()
+            .iter()
+            .any(|name| name == PRIVATE),
+        "the private name was sent upstream"
+    );
+}
+
+/// Security issue 23: with the advisories API failing, a private name's question
+/// fails as an unknown name's does (502, the same body, as slow as the upstream); and
+/// after a failure of some other upstream request, the upstream answering again, both
+/// are answered (200) rather than the private one from the failure.
+#[test]
+fn a_private_names_advisories_fail_and_recover_as_an_unknown_names() {
+    let upstream = upstream();
+    upstream.set_metadata_delay(Duration::from_millis(300));
+    let (server, admin, _config) = server(&upstream);
+    let archive = package_zip(PRIVATE, &[], "lib-1.0.0");
+    assert_eq!(
+        upload(&server, &admin, PRIVATE, "1.0.0", &archive).status,
+        201
+    );
+    let route = format!("/mirror/{ALIAS}/api/security-advisories/");
+    let timed = |name: &str| {
+        let started = std::time::Instant::now();
+        let reply = ask(
+            &server,
+            &route,
+            "admin",
+            &admin,
+            &format!("packages[]={name}"),
+        );
+        (reply, started.elapsed())
+    };
+    assert_eq!(timed("vendor/earlier").0.status, 200);
+    // The private name first: it must not lean on what the unknown one's answer left.
+    let compare = |status: u16| {
+        let (private, private_took) = timed(PRIVATE);
+        let (unknown, unknown_took) = timed("acme/lix");
+        assert_eq!(
+            (private.status, unknown.status),
+            (status, status),
+            "{} / {}",
+            private.text(),
+            unknown.text()
+        );
+        assert_eq!(private.text(), unknown.text());
+        for (what, took) in [("private", private_took), ("unknown", unknown_took)] {
+            assert!(
+                took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+                "the {what} name took {took:?}"
+            );
+        }
+    };
+
+    upstream.fail(ADVISORIES_PATH, 500);
+    compare(502);
+    upstream.clear_failure(ADVISORIES_PATH);
+    upstream.fail("/p2/other/broken.json", 500);
+    assert_eq!(
+        get(
+            &server.url(&format!("/mirror/{ALIAS}/p2/other/broken.json")),
+            &[("Authorization", &basic("admin", &admin))]
+        )
+        .status,
+        502
+    );
+    compare(200);
+    assert!(
+        !upstream
+            .advisories_asked()
+            .iter()
+            .any(|name| name == PRIVATE),
+        "the private name was sent upstream"
     );
 }

@@ -282,6 +282,43 @@ fn https_credentials_are_sealed_and_sent_by_git_on_add_and_rescan() {
 /// What git (with prompts off) says when the server answers 401 and it has no
 /// credentials it may send: with a wrong password too, since git's own credential
 /// machinery never saw the `http.extraHeader` packyard passes.
+/// Security issue 23: a token written as the only userinfo of the URL
+/// (`https://TOKEN@host/...`, GitHub's form) is a credential: sealed, sent by git with
+/// an empty password, and neither stored in the URL nor published with it.
+#[test]
+fn a_token_as_the_urls_user_name_is_a_sealed_credential() {
+    const TOKEN: &str = "T0KEN-abc";
+    testkit::needs!(Git);
+    let (repo, v100) = library(LIB, "v1.0.0");
+    let (upstream, _bare) = serve_bare(&repo);
+    upstream.require_basic_auth(Some((TOKEN, "")));
+    let address = upstream.url().replace("http://", "");
+    let url = format!("http://{TOKEN}@{address}/private/lib.git");
+    let (server, token) = server_with_maintainer(&[("PACKYARD_SECRET", SECRET)]);
+
+    let output = server.cli(&["package", "add", &url]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    wait_for_package(&server, "maintainer", &token, LIB);
+    assert_eq!(
+        versions(&server, "maintainer", &token, LIB),
+        [("v1.0.0".into(), v100)]
+    );
+    let published = p2(&server, "maintainer", &token, LIB).text();
+    assert!(
+        published.contains(&format!("http://{address}/private/lib.git")),
+        "{published}"
+    );
+    assert!(!published.contains(TOKEN), "{published}");
+    for (path, bytes) in database_files(&server) {
+        assert!(
+            !contains(&bytes, TOKEN),
+            "{} holds the token",
+            path.display()
+        );
+    }
+    assert!(!server.log().contains(TOKEN), "{}", server.log());
+}
+
 fn no_credentials_message(upstream: &UpstreamServer) -> String {
     format!(
         "fatal: could not read Username for '{}': terminal prompts disabled",

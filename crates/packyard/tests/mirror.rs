@@ -516,6 +516,29 @@ fn a_credentialed_upstream_url_reaches_no_mirror_client() {
     assert!(!server.log().contains("s3cret"), "{}", server.log());
 }
 
+/// Security issue 23: a token written as the only userinfo of a mirror's URL
+/// (`https://TOKEN@host/`) is a credential too: sent as http_basic with an empty
+/// password, never in a log line or an answer.
+#[test]
+fn a_token_as_the_mirror_urls_user_name_is_kept_out_of_logs_and_answers() {
+    let mut upstream = upstream();
+    upstream.require_basic_auth(Some(("T0KEN-abc", "")));
+    let address = format!("127.0.0.1:{}", upstream.port());
+    let url = format!("http://T0KEN-abc@{address}");
+    let (server, token, _config) =
+        mirror_server(&upstream, &json!({"url": url, "public_access": true}));
+    let found = fetch(&server, &token, "/p2/psr/log.json");
+    assert_eq!(found.status, 200, "{}", found.text());
+
+    upstream.stop();
+    let down = fetch(&server, &token, "/p2/acme/other.json");
+    assert_eq!(down.status, 502, "{}", down.text());
+    assert!(!down.text().contains("T0KEN"), "{}", down.text());
+    // The failure is logged with the upstream's URL, without the token.
+    assert!(server.log().contains(&address), "{}", server.log());
+    assert!(!server.log().contains("T0KEN"), "{}", server.log());
+}
+
 /// Security issue 23: the mirror's HTTP client takes no proxy from `HTTP_PROXY` and
 /// the like (a proxy resolves names where the network policy cannot see), only from
 /// `PACKYARD_OUTBOUND_PROXY`.
@@ -551,6 +574,36 @@ fn upstreams_are_reached_through_a_proxy_only_when_one_is_configured() {
     assert_eq!(upstream.count("/p2/monolog/monolog.json"), 0);
 }
 
+/// Security issue 23: the proxy the operator configured is reached wherever it is
+/// (here `localhost`, in a range the network policy refuses), as git reaches it with
+/// curl's `http.proxy`; the policy still judges the targets it can see.
+#[test]
+fn the_configured_proxy_is_reached_on_loopback_which_the_policy_refuses() {
+    let proxy = RecordingProxy::start();
+    let dir = TempDir::new("mirror-config");
+    let yaml =
+        json!({"mirrors": {"packagist": false, ALIAS: {"url": "http://upstream.invalid/repo"}}});
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, yaml.to_string()).unwrap();
+    let proxy_url = format!("http://localhost:{}", proxy.address.port());
+    let server = Server::start_with(&[
+        ("PACKYARD_CONFIG", config.to_str().unwrap()),
+        // Nothing allowed beyond the defaults, which refuse loopback.
+        ("PACKYARD_ALLOW_NETWORKS", ""),
+        ("PACKYARD_OUTBOUND_PROXY", &proxy_url),
+    ]);
+    let token = server.add_user("admin", true);
+    let proxied = fetch(&server, &token, "/p2/psr/log.json");
+    // The recording proxy answers 502 to everything.
+    assert_eq!(proxied.status, 502, "{}", proxied.text());
+    assert_eq!(
+        proxy.requests(),
+        ["GET http://upstream.invalid/repo/p2/psr/log.json HTTP/1.1"],
+        "{}",
+        server.log()
+    );
+}
+
 /// Security issue 23: through a public mirror, a private package's name is answered
 /// exactly as a name the upstream does not have: status, body, headers, time taken
 /// (the upstream takes 300 ms to say 404), and what `/metrics` counts, at the first
@@ -571,7 +624,7 @@ fn a_private_name_and_an_unknown_one_look_alike_through_a_public_mirror() {
         let reply = get(&server.url(&format!("/mirror/{ALIAS}/p2/{name}.json")), &[]);
         (reply, started.elapsed())
     };
-    // Someone's earlier miss: the mirror has seen how long its upstream takes.
+    // Someone's earlier miss: the upstream root and connection are no longer new.
     assert_eq!(timed("other/earlier").0.status, 404);
 
     // Names of one length, so that bodies compare byte for byte but for the name.
@@ -705,6 +758,138 @@ fn a_notify_batch_costs_a_bounded_number_of_store_reads() {
         counted.contains("psr/log through the up mirror: 1 installs"),
         "{counted}"
     );
+}
+
+/// Security issue 23: a private name and an unknown one answer alike whatever state
+/// the upstream is in. While it is down, both fail at once (502: the private name's
+/// stand-in request fails as fast as the unknown name's own); after it failed once
+/// for some other name and recovered, both are misses again (404), as slow as the
+/// upstream. For p2 documents and archives; the private name never goes upstream.
+#[test]
+fn a_private_name_and_an_unknown_one_look_alike_while_the_upstream_fails() {
+    let mut upstream = upstream();
+    upstream.set_metadata_delay(Duration::from_millis(300));
+    let (server, token, _config) = mirror_server(&upstream, &json!({"public_access": true}));
+    let archive = package_zip("acme/secret", &[], "private");
+    assert_eq!(
+        upload(&server, &token, "acme/secret", "1.0.0", &archive).status,
+        201
+    );
+    // Someone's earlier miss: a mirror that times private names by its misses has
+    // one to go by.
+    assert_eq!(
+        get(
+            &server.url(&format!("/mirror/{ALIAS}/p2/other/earlier.json")),
+            &[]
+        )
+        .status,
+        404
+    );
+    let timed = |path: &str| {
+        let started = Instant::now();
+        let reply = get(&server.url(&format!("/mirror/{ALIAS}{path}")), &[]);
+        (reply, started.elapsed())
+    };
+    let zipball = |name: &str| format!("/zipball/{name}/1.0.0.0/{}.zip", "a".repeat(40));
+    // The private name first: it must not lean on what the unknown one's failure left.
+    let compare = |private: &str, unknown: &str, status: u16, took: std::ops::Range<Duration>| {
+        let (hidden, hidden_took) = timed(private);
+        let (absent, absent_took) = timed(unknown);
+        assert_eq!(
+            (hidden.status, absent.status),
+            (status, status),
+            "{private}: {} / {unknown}: {}",
+            hidden.text(),
+            absent.text()
+        );
+        assert_eq!(
+            hidden.text().replace("acme/secret", "acme/nobody"),
+            absent.text(),
+            "{private}"
+        );
+        for (what, elapsed) in [(private, hidden_took), (unknown, absent_took)] {
+            assert!(took.contains(&elapsed), "{what} took {elapsed:?}");
+        }
+    };
+
+    upstream.stop();
+    let down = Duration::ZERO..Duration::from_millis(200);
+    compare(
+        "/p2/acme/secret.json",
+        "/p2/acme/nobody.json",
+        502,
+        down.clone(),
+    );
+    compare(&zipball("acme/secret"), &zipball("acme/nobody"), 502, down);
+
+    // Back, and one failure for some other name: a miss is a miss again.
+    upstream.start_again();
+    upstream.fail("/p2/other/broken.json", 500);
+    assert_eq!(
+        get(
+            &server.url(&format!("/mirror/{ALIAS}/p2/other/broken.json")),
+            &[]
+        )
+        .status,
+        502
+    );
+    let slow = Duration::from_millis(250)..Duration::from_secs(2);
+    compare(
+        "/p2/acme/secret.json",
+        "/p2/acme/nobody.json",
+        404,
+        slow.clone(),
+    );
+    compare(&zipball("acme/secret"), &zipball("acme/nobody"), 404, slow);
+    assert!(
+        upstream
+            .request_log()
+            .iter()
+            .all(|request| !request.target.contains("acme/secret")),
+        "the private name was sent upstream"
+    );
+}
+
+/// Security issue 23: a notify-batch naming a private package costs the same reads of
+/// stored documents as one naming an unknown package (object-store round trips on S3
+/// or GCS, which an anonymous client can time).
+#[test]
+fn a_notify_batch_reads_alike_for_a_private_name_and_an_unknown_one() {
+    let upstream = upstream();
+    let (server, token, _config) = mirror_server(&upstream, &json!({"public_access": true}));
+    let archive = package_zip("acme/secret", &[], "private");
+    assert_eq!(
+        upload(&server, &token, "acme/secret", "1.0.0", &archive).status,
+        201
+    );
+    let notify = |name: &str| {
+        let body = json!({"downloads": [{"name": name, "version": "1.0.0.0"}]});
+        let reply = post(
+            &format!("{}/downloads/", mirror_url(&server)),
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    };
+    for round in ["first", "again"] {
+        let before = metric_counters(&server, &token);
+        notify("acme/secret");
+        let between = metric_counters(&server, &token);
+        notify("acme/nobody");
+        let after = metric_counters(&server, &token);
+        let unknown = moved_counters(&between, &after);
+        assert!(
+            unknown
+                .iter()
+                .any(|(series, _)| series.contains("store=\"mirror-meta\"")),
+            "{round}: no store read to compare: {unknown:?}"
+        );
+        assert_eq!(
+            moved_counters(&before, &between),
+            unknown,
+            "{round}: /metrics tells them apart"
+        );
+    }
 }
 
 #[test]

@@ -751,9 +751,10 @@ fn admins_approve_packages_for_a_strict_mirror_from_the_mirrors_page() {
     let dir = testkit::TempDir::new("web-mirrors");
     let config = dir.path().join("config.yaml");
     // The upstream is never asked: approvals and the page need only the configuration.
+    // Its URL carries a token as its user name, which the page must not show.
     std::fs::write(
         &config,
-        "mirrors:\n  packagist: false\n  partner:\n    url: http://127.0.0.1:9/upstream\n    strict: true\n",
+        "mirrors:\n  packagist: false\n  partner:\n    url: http://T0KEN-abc@127.0.0.1:9/upstream\n    strict: true\n",
     )
     .unwrap();
     let server = Server::start_with(&[("PACKYARD_CONFIG", config.to_str().unwrap())]);
@@ -763,6 +764,12 @@ fn admins_approve_packages_for_a_strict_mirror_from_the_mirrors_page() {
 
     let page = get(&server.url("/admin/mirrors"), &[("Cookie", &cookie)]);
     assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.text().contains("http://127.0.0.1:9/upstream"),
+        "{}",
+        page.text()
+    );
+    assert!(!page.text().contains("T0KEN"), "{}", page.text());
     assert!(
         page.text()
             .contains("serves nothing until packages are approved")

@@ -417,6 +417,46 @@ fn hooks_are_managed_by_admins_and_kept_off_loopback_unless_allowed() {
     assert_eq!(server.cli_ok(&["webhook", "list"]).trim(), "");
 }
 
+/// Security issue 23: the proxy the operator configured is reached wherever it is
+/// (here `localhost`, which the network policy refuses), as mirrors and git reach it.
+#[test]
+fn deliveries_reach_a_configured_proxy_on_loopback_which_the_policy_refuses() {
+    let proxy = RecordingProxy::start();
+    let proxy_url = format!("http://localhost:{}", proxy.address.port());
+    let server = Server::start_with(&[
+        ("PACKYARD_SECRET", "webhook test secret"),
+        // Nothing allowed beyond the defaults, which refuse loopback.
+        ("PACKYARD_ALLOW_NETWORKS", ""),
+        ("PACKYARD_OUTBOUND_PROXY", &proxy_url),
+    ]);
+    let admin = server.add_user("admin", true);
+    server.cli_ok(&[
+        "webhook",
+        "add",
+        "ci",
+        "--url",
+        "http://hooks.invalid/direct",
+        "--events",
+        "new_release",
+    ]);
+    let archive = package_zip("acme/lib", &[], "lib-1.0.0");
+    assert_eq!(
+        upload(&server, &admin, "acme/lib", "1.0.0", &archive).status,
+        201
+    );
+    let expected = "POST http://hooks.invalid/direct HTTP/1.1".to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !proxy.requests().contains(&expected) {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}\n{}",
+            proxy.requests(),
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Security issue 23: `HTTP_PROXY` and the like in the server's environment are not
 /// used (a proxy resolves names where the network policy cannot see); deliveries go
 /// through a proxy only when `PACKYARD_OUTBOUND_PROXY` names it.

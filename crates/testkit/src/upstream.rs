@@ -648,6 +648,7 @@ impl UpstreamRepo {
             basic_auth: Mutex::new(None),
             failures: Mutex::new(HashMap::new()),
             advisories: Mutex::new(BTreeMap::new()),
+            advisories_asked: Mutex::new(Vec::new()),
             generation: AtomicU64::new(0),
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(0),
@@ -718,6 +719,8 @@ struct Shared {
     failures: Mutex<HashMap<String, u16>>,
     /// Security advisories by package, served at [`ADVISORIES_PATH`].
     advisories: Mutex<BTreeMap<String, Vec<Value>>>,
+    /// Every name asked at [`ADVISORIES_PATH`], in order.
+    advisories_asked: Mutex<Vec<String>>,
     /// Bumped by `stop`: connections of an older generation close without answering.
     generation: AtomicU64,
     connections: Mutex<HashMap<u64, TcpStream>>,
@@ -886,6 +889,11 @@ impl UpstreamServer {
             "security-advisories",
             json!({"metadata": false, "api-url": api_url}),
         );
+    }
+
+    /// Every package name asked at [`ADVISORIES_PATH`] so far, in order.
+    pub fn advisories_asked(&self) -> Vec<String> {
+        lock(&self.shared.advisories_asked).clone()
     }
 
     /// Stops the server: the listening socket is closed (new connections are refused)
@@ -1351,8 +1359,15 @@ fn answer(shared: &Shared, request: &Request, path: &str) -> Response {
     }
 }
 
-/// Packagist's advisories API: every asked name gets its list, `[]` when it has none.
+/// Packagist's advisories API: every asked name it knows (a package it serves, or one
+/// with advisories) gets its list, `[]` when it has none; names it does not know are
+/// left out, as Packagist leaves them out.
 fn answer_advisories(shared: &Shared, request: &Request, body: &[u8]) -> Response {
+    let names: Vec<String> = form_urlencoded::parse(body)
+        .filter(|(key, _)| key.starts_with("packages["))
+        .map(|(_, name)| name.into_owned())
+        .collect();
+    lock(&shared.advisories_asked).extend(names.iter().cloned());
     if let Some(expected) = lock(&shared.basic_auth).as_deref()
         && request.header("authorization") != Some(expected)
     {
@@ -1361,12 +1376,13 @@ fn answer_advisories(shared: &Shared, request: &Request, body: &[u8]) -> Respons
     if let Some(status) = lock(&shared.failures).get(ADVISORIES_PATH).copied() {
         return Response::json(status, "injected failure");
     }
+    let served: BTreeSet<String> = lock(&shared.model).packages.keys().cloned().collect();
     let advisories = lock(&shared.advisories);
     let mut answer = Map::new();
-    for (key, name) in form_urlencoded::parse(body) {
-        if key.starts_with("packages[") {
-            let list = advisories.get(name.as_ref()).cloned().unwrap_or_default();
-            answer.insert(name.into_owned(), Value::Array(list));
+    for name in names {
+        if served.contains(&name) || advisories.contains_key(&name) {
+            let list = advisories.get(&name).cloned().unwrap_or_default();
+            answer.insert(name, Value::Array(list));
         }
     }
     Response {

@@ -27,10 +27,7 @@ use storage::Store;
 
 use super::config::MirrorConfig;
 use super::documents::DocumentError;
-use super::upstream::{Upstream, UpstreamError};
-
-/// How long a withheld name's advisories answer waits before any request was answered.
-const FIRST_REQUEST_LATENCY: std::time::Duration = std::time::Duration::from_millis(150);
+use super::upstream::{Upstream, UpstreamError, decoy_name};
 use crate::db::now_millis;
 
 /// Lists held in memory before the cache is thinned, and names remembered as clean.
@@ -130,18 +127,34 @@ impl MirrorAdvisories {
 
     /// Asks the upstream about `packages` and keeps what it says (an empty list in the
     /// store only for names in `mirrored`). Returns the lists of those with advisories.
+    ///
+    /// Names in `withheld` (private packages') are not sent: each one's place in the
+    /// request goes to a decoy ([`decoy_name`]), so the request costs, takes and fails
+    /// as it would with the name in it; when it succeeds they are remembered as clean,
+    /// as names the upstream does not know are, and left out of the answer. Nothing
+    /// said about a decoy is kept.
     pub async fn fetch(
         &self,
         mirror: &MirrorConfig,
         api_url: &str,
         packages: &[String],
+        withheld: &HashSet<String>,
         mirrored: &HashSet<String>,
     ) -> Result<Map<String, Value>, DocumentError> {
         use futures_util::StreamExt;
+        let (hidden, sent): (Vec<&String>, Vec<&String>) = packages
+            .iter()
+            .partition(|package| withheld.contains(*package));
+        let decoys: HashSet<String> = hidden.iter().map(|name| decoy_name(name)).collect();
+        let asked: Vec<String> = sent
+            .into_iter()
+            .cloned()
+            .chain(decoys.iter().cloned())
+            .collect();
         // The futures are made before they go into the stream: a closure inside it
         // would make this future's `Send` depend on higher-ranked lifetimes the
         // compiler cannot prove.
-        let asks: Vec<_> = packages
+        let asks: Vec<_> = asked
             .chunks(NAMES_PER_REQUEST)
             .map(|batch| self.ask_upstream(mirror, api_url, batch.to_vec()))
             .collect();
@@ -160,11 +173,15 @@ impl MirrorAdvisories {
         for outcome in answers {
             let (batch, mut received) = outcome.map_err(DocumentError::Unavailable)?;
             let fetched_at = now_millis();
-            for package in &batch {
-                // A name the answer skipped (or spelled as something else than a
-                // list) is not known to be clean: keep what is held.
-                let Some(Value::Array(list)) = received.remove(package) else {
-                    continue;
+            for package in batch.iter().filter(|name| !decoys.contains(*name)) {
+                let list = match received.remove(package) {
+                    Some(Value::Array(list)) => list,
+                    // Packagist answers only for names it knows: one left out has
+                    // no advisories there.
+                    None => Vec::new(),
+                    // Spelled as something else than a list: not known to be clean,
+                    // keep what is held.
+                    Some(_) => continue,
                 };
                 let advisories = checked(package, list);
                 let key = advisories_key(&mirror.alias, package);
@@ -184,6 +201,9 @@ impl MirrorAdvisories {
                 self.remember(&key, stored);
             }
         }
+        for package in hidden {
+            self.remember_clean(&advisories_key(&mirror.alias, package));
+        }
         Ok(answer)
     }
 
@@ -197,13 +217,15 @@ impl MirrorAdvisories {
         Ok((batch, received))
     }
 
-    /// Revalidates `packages` after the answer went out. A list another replica
-    /// refreshed meanwhile is taken from the store instead of the upstream.
+    /// Revalidates `packages` after the answer went out (those in `withheld` by
+    /// decoys, as [`Self::fetch`] does). A list another replica refreshed meanwhile is
+    /// taken from the store instead of the upstream.
     pub fn revalidate_in_background(
         self: &Arc<Self>,
         mirror: &Arc<MirrorConfig>,
         api_url: &str,
         packages: Vec<String>,
+        withheld: HashSet<String>,
         mirrored: HashSet<String>,
     ) {
         let packages: Vec<String> = {
@@ -230,7 +252,9 @@ impl MirrorAdvisories {
                 }
             }
             if !still_stale.is_empty()
-                && let Err(error) = this.fetch(&mirror, &api_url, &still_stale, &mirrored).await
+                && let Err(error) = this
+                    .fetch(&mirror, &api_url, &still_stale, &withheld, &mirrored)
+                    .await
             {
                 tracing::warn!(%error, alias = %mirror.alias, "revalidating advisories failed; the kept lists stay");
             }
@@ -281,44 +305,6 @@ impl MirrorAdvisories {
             }
         }
         memory.insert(key.to_owned(), stored);
-    }
-
-    /// For names whose advisories must never be asked upstream (private packages'),
-    /// what [`Self::fetch`] leaves for names the upstream says are clean, without
-    /// asking: they are remembered as clean for `sync_interval`. When no request goes
-    /// upstream for other names anyway (`alone`), the answer waits as long as the
-    /// latest advisories request took and is counted as one, or fails as one would
-    /// while the upstream is failing; so a mirror client cannot tell these names from
-    /// unknown ones.
-    pub async fn withhold(
-        &self,
-        mirror: &MirrorConfig,
-        packages: &[String],
-        alone: bool,
-    ) -> Result<(), DocumentError> {
-        use crate::metrics::{UpstreamOutcome, metrics};
-        if packages.is_empty() {
-            return Ok(());
-        }
-        if alone {
-            let wait = self
-                .upstream
-                .advisories_latency(&mirror.alias)
-                .unwrap_or(FIRST_REQUEST_LATENCY);
-            tokio::time::sleep(wait).await;
-            if let Some((_, reason)) = self.upstream.contact(&mirror.alias).failure {
-                metrics().upstream_request(&mirror.alias, UpstreamOutcome::Failed);
-                return Err(DocumentError::Unavailable(UpstreamError {
-                    url: mirror.url.clone(),
-                    reason,
-                }));
-            }
-            metrics().upstream_request(&mirror.alias, UpstreamOutcome::Ok);
-        }
-        for package in packages {
-            self.remember_clean(&advisories_key(&mirror.alias, package));
-        }
-        Ok(())
     }
 
     fn remember_clean(&self, key: &str) {

@@ -305,6 +305,11 @@ partner:
         assert!(!both.contains("pw"), "{both}");
         let unsupported = parse("partner: {url: 'ftp://bot:pw@h.example'}").unwrap_err();
         assert!(!unsupported.contains(":pw"), "{unsupported}");
+        // A bare user name is a token: http_basic with an empty password.
+        let token =
+            parse("packagist: false\npartner: {url: 'https://T0KEN@h.example/repo'}").unwrap();
+        assert_eq!(token[0].url, "https://h.example/repo");
+        assert_eq!(token[0].http_basic, Some(("T0KEN".into(), String::new())));
     }
 
     #[test]

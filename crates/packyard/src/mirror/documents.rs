@@ -6,7 +6,7 @@
 //! on revalidation) is kept, marked gone upstream and still served, until an admin
 //! forgets it: people run a mirror precisely to survive packages vanishing upstream.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use storage::Store;
 
 use super::config::MirrorConfig;
-use super::upstream::{Fetched, Upstream, UpstreamError};
+use super::upstream::{Fetched, Upstream, UpstreamError, decoy_name};
 use crate::db::now_millis;
 use crate::single_flight::SingleFlight;
 
@@ -26,10 +26,6 @@ const MISSING_TTL: Duration = Duration::from_secs(60);
 const STORE_RECHECK: Duration = Duration::from_secs(2);
 /// Documents held in memory before the cache is thinned.
 const MEMORY_LIMIT: usize = 20_000;
-/// How many of a mirror's latest upstream misses are kept to time withheld names by.
-const MISS_SAMPLES: usize = 32;
-/// How long a withheld name waits before the mirror has seen any upstream miss.
-const FIRST_MISS_LATENCY: Duration = Duration::from_millis(150);
 
 /// A mirrored document as served.
 #[derive(Debug, Clone)]
@@ -141,9 +137,6 @@ pub struct Documents {
     missing: Mutex<HashMap<String, Instant>>,
     fetches: SingleFlight<String>,
     refreshing: Mutex<HashSet<String>>,
-    /// Per mirror alias, how long its latest upstream misses (404 for a document not
-    /// held) took: a withheld name waits as long as one of them.
-    miss_latencies: Mutex<HashMap<String, VecDeque<Duration>>>,
 }
 
 impl Documents {
@@ -155,7 +148,6 @@ impl Documents {
             missing: Mutex::new(HashMap::new()),
             fetches: SingleFlight::named("mirror_document"),
             refreshing: Mutex::new(HashSet::new()),
-            miss_latencies: Mutex::new(HashMap::new()),
         }
     }
 
@@ -166,34 +158,41 @@ impl Documents {
         mirror: &Arc<MirrorConfig>,
         path: &str,
     ) -> Result<Option<Arc<MirroredDoc>>, DocumentError> {
-        self.lookup(mirror, path, false).await
+        self.lookup(mirror, path, None).await
     }
 
-    /// For a document whose name must never reach the upstream (a private package's):
-    /// answered as [`Self::get`] answers one the upstream does not have, so a mirror
-    /// client cannot tell the two apart. The same reads of memory and store, the same
-    /// single flight, the same memory of the miss for [`MISSING_TTL`], the same
-    /// counters (an upstream `not_found`, or `failed` while the upstream is failing,
-    /// when [`Self::get`] would answer 502), and as long a wait as one of the mirror's
-    /// latest upstream misses took; but nothing is sent upstream.
+    /// For the p2 document of `package` (`~dev` when `dev`), a name that must never
+    /// reach the upstream (a private package's): answered as [`Self::get`] answers a
+    /// document the upstream does not have, so a mirror client cannot tell the two
+    /// apart. The same reads of memory and store, the same single flight, and where
+    /// [`Self::get`] would ask the upstream, the same request for a decoy
+    /// ([`decoy_name`]) whose outcome stands for this name's: a miss remembered for
+    /// [`MISSING_TTL`], or the failure (502) an unknown name would get at that moment,
+    /// as late and counted alike.
     pub async fn get_withheld(
         self: &Arc<Self>,
         mirror: &Arc<MirrorConfig>,
-        path: &str,
+        package: &str,
+        dev: bool,
     ) -> Result<(), DocumentError> {
-        self.lookup(mirror, path, true).await.map(drop)
+        let path = super::p2_path(package, dev);
+        self.lookup(mirror, &path, Some((package, dev)))
+            .await
+            .map(drop)
     }
 
+    /// `withheld` is the package and flavour of a withheld p2 document.
     async fn lookup(
         self: &Arc<Self>,
         mirror: &Arc<MirrorConfig>,
         path: &str,
-        withheld: bool,
+        withheld: Option<(&str, bool)>,
     ) -> Result<Option<Arc<MirroredDoc>>, DocumentError> {
         let key = format!("{}/{path}", mirror.alias);
         // A withheld name's copy (stored before the name became private) is never
         // served: it is looked for as any other, and then not there.
-        let held = (!withheld)
+        let held = withheld
+            .is_none()
             .then(|| self.memory.read().unwrap().get(&key).cloned())
             .flatten();
         crate::metrics::metrics().cache_read(crate::metrics::Cache::MirrorDocument, held.is_some());
@@ -209,7 +208,7 @@ impl Documents {
             return Ok(None);
         }
         if let Some(doc) = self.load_stored(&key, false).await?
-            && !withheld
+            && withheld.is_none()
         {
             self.refresh_if_stale(mirror, &key, path, &doc);
             return Ok(Some(doc));
@@ -221,13 +220,16 @@ impl Documents {
                 &key,
                 || async {
                     Ok::<_, DocumentError>(
-                        (!withheld && self.memory.read().unwrap().contains_key(&key))
+                        (withheld.is_none() && self.memory.read().unwrap().contains_key(&key))
                             || self.recently_missing(&key),
                     )
                 },
                 || async {
-                    if withheld {
-                        return self.withheld_miss(mirror, &key).await.map(|()| None);
+                    if let Some((package, dev)) = withheld {
+                        return self
+                            .withheld_miss(mirror, &key, package, dev)
+                            .await
+                            .map(|()| None);
                     }
                     let fetch = self.fetch(mirror, &key, path, None).await?;
                     match fetch.revalidation {
@@ -239,55 +241,41 @@ impl Documents {
             .await?;
         match fetched {
             Some(doc) => Ok(doc),
-            None if withheld => Ok(None),
+            None if withheld.is_some() => Ok(None),
             None => Ok(self.memory.read().unwrap().get(&key).cloned()),
         }
     }
 
-    /// What [`Self::fetch`] does for a document the upstream does not have, without
-    /// asking it: see [`Self::get_withheld`].
-    async fn withheld_miss(&self, mirror: &MirrorConfig, key: &str) -> Result<(), DocumentError> {
-        use crate::metrics::{UpstreamOutcome, metrics};
-        tokio::time::sleep(self.typical_miss(&mirror.alias)).await;
-        if let Some((_, reason)) = self.upstream.contact(&mirror.alias).failure {
-            metrics().upstream_request(&mirror.alias, UpstreamOutcome::Failed);
-            return Err(DocumentError::Unavailable(UpstreamError {
-                url: mirror.url.clone(),
-                reason,
-            }));
+    /// What [`Self::fetch`] does for a document the upstream does not have, with the
+    /// upstream asked for a decoy's document in its place: see [`Self::get_withheld`].
+    /// A decoy the upstream has after all (128 secret bits) still stands for a miss:
+    /// nothing the upstream sends is kept under a real name.
+    async fn withheld_miss(
+        &self,
+        mirror: &MirrorConfig,
+        key: &str,
+        package: &str,
+        dev: bool,
+    ) -> Result<(), DocumentError> {
+        let decoy = decoy_name(package);
+        let url = format!("{}/{}", mirror.url, super::p2_path(&decoy, dev));
+        match self.upstream.metadata(mirror, &url, None).await {
+            Ok(Fetched::NotFound | Fetched::Modified { .. }) => {}
+            Ok(Fetched::NotModified) => return Err(DocumentError::UnaskedNotModified),
+            // Told as the failure of this name's own request, which is what an unknown
+            // name's answer would say.
+            Err(error) => {
+                return Err(DocumentError::Unavailable(UpstreamError {
+                    url: format!("{}/{}", mirror.url, super::p2_path(package, dev)),
+                    reason: error.reason.replace(&decoy, package),
+                }));
+            }
         }
-        metrics().upstream_request(&mirror.alias, UpstreamOutcome::NotFound);
         self.missing
             .lock()
             .unwrap()
             .insert(key.to_owned(), Instant::now());
         Ok(())
-    }
-
-    /// How long one of `alias`'s latest upstream misses took, picked at random so that
-    /// withheld answers take as long as misses do, spread included.
-    fn typical_miss(&self, alias: &str) -> Duration {
-        let latencies = self.miss_latencies.lock().unwrap();
-        let Some(samples) = latencies.get(alias).filter(|s| !s.is_empty()) else {
-            // No miss yet: as long as the latest answer of any kind took.
-            return self
-                .upstream
-                .contact(alias)
-                .latency
-                .unwrap_or(FIRST_MISS_LATENCY);
-        };
-        let mut random = [0u8; 2];
-        getrandom::fill(&mut random).expect("the operating system's random source failed");
-        samples[usize::from(u16::from_le_bytes(random)) % samples.len()]
-    }
-
-    fn note_miss(&self, alias: &str, took: Duration) {
-        let mut latencies = self.miss_latencies.lock().unwrap();
-        let samples = latencies.entry(alias.to_owned()).or_default();
-        if samples.len() == MISS_SAMPLES {
-            samples.pop_front();
-        }
-        samples.push_back(took);
     }
 
     /// The copy of `path` held in memory or in the store, without asking the upstream
@@ -452,7 +440,6 @@ impl Documents {
         let since = held
             .as_ref()
             .and_then(|doc| doc.upstream_last_modified.clone());
-        let started = Instant::now();
         let fetched = match self.upstream.metadata(mirror, &url, since.as_deref()).await {
             Ok(fetched) => fetched,
             Err(error) => {
@@ -477,7 +464,6 @@ impl Documents {
         }
         let (body, last_modified, revalidation) = match (fetched, &held) {
             (Fetched::NotFound, None) => {
-                self.note_miss(&mirror.alias, started.elapsed());
                 self.missing
                     .lock()
                     .unwrap()

@@ -112,12 +112,12 @@ impl Mirrors {
         dev: bool,
     ) -> Result<Option<Arc<MirroredDoc>>, MirrorError> {
         match self.admit(mirror, package).await {
-            // As if the upstream did not have it, timing and counters included: a
-            // private name must not show through a mirror that anonymous clients or
-            // customers may use.
+            // As if the upstream did not have it, timing, failures and counters
+            // included: a private name must not show through a mirror that anonymous
+            // clients or customers may use.
             Err(MirrorError::Refused(Refusal::PrivatePackage { .. })) => {
                 self.documents
-                    .get_withheld(mirror, &p2_path(package.as_str(), dev))
+                    .get_withheld(mirror, package.as_str(), dev)
                     .await?;
                 return Ok(None);
             }
@@ -248,9 +248,10 @@ impl Mirrors {
         kind: &str,
     ) -> Result<(), MirrorError> {
         let dev_first = composer::version::is_dev(version) || is_md5_hex(version);
-        let paths = [p2_path(package, dev_first), p2_path(package, !dev_first)];
-        for path in &paths {
-            self.documents.stored(mirror, path).await?;
+        for dev in [dev_first, !dev_first] {
+            self.documents
+                .stored(mirror, &p2_path(package, dev))
+                .await?;
         }
         if !is_md5_hex(version) {
             // The key's reference does not matter to the read's cost.
@@ -258,8 +259,8 @@ impl Mirrors {
             self.dists.stored_in_backend(&key).await?;
         }
         let mut failure = None;
-        for path in &paths {
-            match self.documents.get_withheld(mirror, path).await {
+        for dev in [dev_first, !dev_first] {
+            match self.documents.get_withheld(mirror, package, dev).await {
                 Ok(()) => {}
                 Err(error @ DocumentError::Storage(_)) => return Err(error.into()),
                 Err(error) => {
@@ -280,8 +281,8 @@ impl Mirrors {
     ) -> Result<Map<String, Value>, MirrorError> {
         let mut admitted = Vec::new();
         // Private packages' names go the way unknown names go, but for the upstream
-        // request and the answer (see `MirrorAdvisories::withhold`): left out, yet as
-        // slow and counted alike.
+        // request, where a decoy takes their place, and the answer, which leaves them
+        // out (see `MirrorAdvisories::fetch`).
         let mut withheld = std::collections::HashSet::new();
         for name in asked {
             let Ok(package) = PackageName::parse(name) else {
@@ -305,35 +306,22 @@ impl Mirrors {
         else {
             return Ok(Map::new());
         };
-        let mut held = self.advisories.held(mirror, &admitted).await?;
-        held.answer.retain(|name, _| !withheld.contains(name));
-        held.stale.retain(|name| !withheld.contains(name));
-        let (withheld_unknown, unknown): (Vec<String>, Vec<String>) = held
-            .unknown
-            .into_iter()
-            .partition(|name| withheld.contains(name));
+        let held = self.advisories.held(mirror, &admitted).await?;
         let mut answer = held.answer;
-        let asked_upstream: Vec<String> = unknown
-            .iter()
-            .chain(&withheld_unknown)
-            .chain(&held.stale)
-            .cloned()
-            .collect();
+        answer.retain(|name, _| !withheld.contains(name));
+        let asked_upstream: Vec<String> = held.unknown.iter().chain(&held.stale).cloned().collect();
         let mut mirrored = self.mirrored_among(mirror, &asked_upstream).await?;
         mirrored.retain(|name| !withheld.contains(name));
-        if !unknown.is_empty() {
+        if !held.unknown.is_empty() {
             answer.extend(
                 self.advisories
-                    .fetch(mirror, &api_url, &unknown, &mirrored)
+                    .fetch(mirror, &api_url, &held.unknown, &withheld, &mirrored)
                     .await?,
             );
         }
-        self.advisories
-            .withhold(mirror, &withheld_unknown, unknown.is_empty())
-            .await?;
         if !held.stale.is_empty() {
             self.advisories
-                .revalidate_in_background(mirror, &api_url, held.stale, mirrored);
+                .revalidate_in_background(mirror, &api_url, held.stale, withheld, mirrored);
         }
         Ok(answer)
     }
@@ -381,6 +369,12 @@ impl Mirrors {
                 let versions = match PackageName::parse(&name) {
                     Ok(package) => match self.admit(mirror, &package).await {
                         Ok(()) => Some(self.stored_versions(mirror, &name).await?),
+                        // The same reads as for a name it proxies, not counted: a
+                        // private name must not answer sooner than an unknown one.
+                        Err(MirrorError::Refused(Refusal::PrivatePackage { .. })) => {
+                            self.stored_versions(mirror, &name).await?;
+                            None
+                        }
                         Err(MirrorError::Refused(_)) => None,
                         Err(error) => return Err(error),
                     },

@@ -54,8 +54,6 @@ pub struct Upstream {
     no_redirects: Client,
     /// Per mirror alias, how the latest metadata requests of this process went.
     contacts: Arc<RwLock<HashMap<String, Contact>>>,
-    /// Per mirror alias, how long the latest advisories request that was answered took.
-    advisories_latency: Arc<RwLock<HashMap<String, Duration>>>,
 }
 
 /// How a mirror's upstream answered this process's metadata requests lately (kept in
@@ -66,8 +64,6 @@ pub struct Contact {
     pub answered_at: Option<i64>,
     /// The latest failure, when it came after the latest answer: when, and why.
     pub failure: Option<(i64, String)>,
-    /// How long the latest answer took to come.
-    pub latency: Option<Duration>,
 }
 
 impl Default for Upstream {
@@ -114,7 +110,6 @@ impl Upstream {
                 .build()
                 .expect("the HTTP client builds"),
             contacts: Arc::default(),
-            advisories_latency: Arc::default(),
             policy,
         }
     }
@@ -141,7 +136,7 @@ impl Upstream {
             .unwrap_or_default()
     }
 
-    fn note(&self, alias: &str, outcome: &Result<Fetched, UpstreamError>, took: Duration) {
+    fn note(&self, alias: &str, outcome: &Result<Fetched, UpstreamError>) {
         use crate::metrics::UpstreamOutcome;
         crate::metrics::metrics().upstream_request(
             alias,
@@ -159,7 +154,6 @@ impl Upstream {
             Ok(_) => {
                 contact.answered_at = Some(now);
                 contact.failure = None;
-                contact.latency = Some(took);
             }
             Err(error) => contact.failure = Some((now, error.reason.clone())),
         }
@@ -173,9 +167,8 @@ impl Upstream {
         url: &str,
         if_modified_since: Option<&str>,
     ) -> Result<Fetched, UpstreamError> {
-        let started = std::time::Instant::now();
         let outcome = self.fetch_metadata(mirror, url, if_modified_since).await;
-        self.note(&mirror.alias, &outcome, started.elapsed());
+        self.note(&mirror.alias, &outcome);
         outcome
     }
 
@@ -219,34 +212,10 @@ impl Upstream {
         }
     }
 
-    /// How long the latest answered advisories request of the mirror `alias` took,
-    /// else its latest metadata answer.
-    pub fn advisories_latency(&self, alias: &str) -> Option<Duration> {
-        let latest = self.advisories_latency.read().unwrap().get(alias).copied();
-        latest.or_else(|| self.contact(alias).latency)
-    }
-
     /// Posts `packages` to an advisories API (`packages[]=...`, form-encoded, as
     /// Composer does) and returns the lists by package name. The answer is read up
     /// to [`MAX_ADVISORIES_ANSWER`] bytes; whatever it says beyond the format is ignored.
     pub async fn advisories(
-        &self,
-        mirror: &MirrorConfig,
-        url: &str,
-        packages: &[String],
-    ) -> Result<serde_json::Map<String, serde_json::Value>, UpstreamError> {
-        let started = std::time::Instant::now();
-        let answer = self.ask_advisories(mirror, url, packages).await;
-        if answer.is_ok() {
-            self.advisories_latency
-                .write()
-                .unwrap()
-                .insert(mirror.alias.clone(), started.elapsed());
-        }
-        answer
-    }
-
-    async fn ask_advisories(
         &self,
         mirror: &MirrorConfig,
         url: &str,
@@ -331,6 +300,29 @@ impl Upstream {
     }
 }
 
+/// The stand-in for `name` (a private package's, which must not reach the upstream):
+/// a package name no upstream has, 128 bits keyed by a secret this process drew at
+/// random, under a vendor of its own. The request `name` would cause is made for its
+/// decoy instead, and the answer (a miss, or a failure) stands for `name`'s: the same
+/// cost, time and outcome as for any name the upstream does not have, whatever state
+/// the upstream is in. One name has one decoy, so a cache in front of the upstream
+/// (a CDN remembering 404s) sees a repeated name repeated, as it would an unknown
+/// one. The upstream learns that some name was withheld, never which.
+pub fn decoy_name(name: &str) -> String {
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("the operating system's random source failed");
+        key
+    });
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(name.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    format!("packyard-decoy/{}", hex::encode(&digest[..16]))
+}
+
 /// Counts an upstream request that is not a metadata request (those are counted
 /// with their revalidation outcome in [`Upstream::metadata`]).
 fn count_answer(alias: &str, response: &Result<reqwest::Response, UpstreamError>) {
@@ -406,6 +398,19 @@ fn describe(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::same_origin;
+
+    #[test]
+    fn a_name_has_one_decoy_which_does_not_tell_it() {
+        use super::decoy_name;
+        let decoy = decoy_name("acme/secret");
+        assert_eq!(decoy, decoy_name("acme/secret"));
+        assert_ne!(decoy, decoy_name("acme/secreu"));
+        assert!(
+            !decoy.contains("acme") && !decoy.contains("secret"),
+            "{decoy}"
+        );
+        composer::package_name::PackageName::parse(&decoy).unwrap();
+    }
 
     #[test]
     fn advisories_apis_beside_the_repository_get_its_credentials() {
