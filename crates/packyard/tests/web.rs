@@ -1107,6 +1107,28 @@ fn admins_cannot_demote_reset_or_remove_other_admins_over_http() {
     );
     assert_eq!(promoted.status, 303, "{}", promoted.text());
     assert_eq!(role_of(&server, "plain"), "maintainer");
+    // But nobody is made an admin over HTTP: an admin minted with a stolen session
+    // could not be removed by the others.
+    for (path, fields) in [
+        (
+            "/admin/users/plain",
+            vec![("csrf", csrf.as_str()), ("role", "admin")],
+        ),
+        (
+            "/admin/users",
+            vec![
+                ("csrf", csrf.as_str()),
+                ("name", "minted"),
+                ("role", "admin"),
+            ],
+        ),
+    ] {
+        let minted = post_form(&server, path, &cookie, &fields, &[]);
+        assert_eq!(minted.status, 403, "{path}: {}", minted.text());
+        assert!(minted.text().contains("packyard CLI"), "{}", minted.text());
+    }
+    assert_eq!(role_of(&server, "plain"), "maintainer");
+    assert!(!cli(&server, &["user", "list"]).contains("minted"));
 
     // The API refuses the same, with the same rule.
     let auth = basic("root", &root_token);
@@ -1133,6 +1155,32 @@ fn admins_cannot_demote_reset_or_remove_other_admins_over_http() {
         "{}",
         demote.text()
     );
+    let plain_id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "plain")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let json_as_root = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let promote = put(
+        &server.url(&format!("/api/user/{plain_id}")),
+        &json_as_root,
+        br#"{"isAdmin": true}"#,
+    );
+    assert_eq!(promote.status, 403, "{}", promote.text());
+    let create = post(
+        &server.url("/api/users"),
+        &json_as_root,
+        br#"{"username": "minted", "isAdmin": true}"#,
+    );
+    assert_eq!(create.status, 403, "{}", create.text());
+    assert_eq!(role_of(&server, "plain"), "maintainer");
+    assert!(!cli(&server, &["user", "list"]).contains("minted"));
     // The operator's CLI may.
     cli(&server, &["user", "set", "second", "--plain"]);
     assert_eq!(role_of(&server, "second"), "user");

@@ -1,10 +1,10 @@
 //! Who may change, reset or remove a user account: one rule for the API, the web UI and
 //! the CLI. Over HTTP an admin manages other users but neither admins nor itself, so
 //! that a stolen session or token cannot demote, lock out or take over the other
-//! admins (nor quietly make itself more than it is); the operator of the server, at the
-//! `packyard` CLI, may change any account.
+//! admins (nor quietly make itself more than it is), and makes nobody an admin; the
+//! operator of the server, at the `packyard` CLI, may change any account.
 
-use crate::db::User;
+use crate::db::{Role, User};
 
 /// Who asks for the change.
 #[derive(Clone, Copy, Debug)]
@@ -22,6 +22,8 @@ pub enum AccountChangeRefused {
     Yourself,
     #[error("{0} is an admin: admins are changed, reset and removed with the packyard CLI")]
     Admin(String),
+    #[error("admins are made with the packyard CLI (user add --admin, user set --admin)")]
+    MakeAdmin,
 }
 
 /// Whether `actor` may change `target`'s role, access, dates, groups or password, or
@@ -31,6 +33,16 @@ pub fn may_change_account(actor: Actor<'_>, target: &User) -> Result<(), Account
         Actor::Http(me) if me.id == target.id => Err(AccountChangeRefused::Yourself),
         Actor::Http(_) if target.is_admin => Err(AccountChangeRefused::Admin(target.name.clone())),
         Actor::Http(_) | Actor::Operator => Ok(()),
+    }
+}
+
+/// Whether `actor` may give an account `role`, creating it or changing it. Over HTTP
+/// nobody is made an admin: an admin made with a stolen session or token could not be
+/// removed by the others (see [`may_change_account`]); the operator at the CLI may.
+pub fn may_give_role(actor: Actor<'_>, role: Role) -> Result<(), AccountChangeRefused> {
+    match (actor, role) {
+        (Actor::Http(_), Role::Admin) => Err(AccountChangeRefused::MakeAdmin),
+        _ => Ok(()),
     }
 }
 
@@ -65,5 +77,13 @@ mod tests {
         for target in [&me, &other_admin, &plain] {
             assert_eq!(may_change_account(Actor::Operator, target), Ok(()));
         }
+        assert_eq!(
+            may_give_role(Actor::Http(&me), Role::Admin),
+            Err(AccountChangeRefused::MakeAdmin)
+        );
+        for role in [Role::User, Role::Maintainer] {
+            assert_eq!(may_give_role(Actor::Http(&me), role), Ok(()));
+        }
+        assert_eq!(may_give_role(Actor::Operator, Role::Admin), Ok(()));
     }
 }

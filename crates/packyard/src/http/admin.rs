@@ -161,7 +161,7 @@ pub async fn get_user(
 /// `POST /api/users`: a new user; its first token is in the answer (shown once).
 pub async fn create_user(
     State(app): State<Arc<App>>,
-    _: Admin,
+    Admin(me): Admin,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let body: UserBody = parse_body(&body, r#"{"username": "...", ...}"#)?;
@@ -171,6 +171,7 @@ pub async fn create_user(
         .ok_or_else(|| ApiError::bad_request("username is required"))?;
     validate_user_name(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let change = body.change()?;
+    may_give(&me, &change)?;
     let token = generate_token();
     match app
         .db
@@ -220,9 +221,11 @@ pub async fn update_user(
             "to disable a user, set expiresAt to a past date or DELETE it",
         ));
     }
+    let change = body.change()?;
+    may_give(&me, &change)?;
     let user = app
         .db
-        .change_user(&user.name, &body.change()?)
+        .change_user(&user.name, &change)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user {id}")))?;
     if let Some(groups) = &body.groups {
@@ -241,6 +244,15 @@ pub async fn delete_user(
     let user = editable_user(&app, &me, id).await?;
     app.db.remove_user(&user.name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Whether `me` may give the role `change` sets ([`crate::access::may_give_role`]).
+fn may_give(me: &User, change: &UserChange) -> Result<(), ApiError> {
+    match change.role {
+        Some(role) => crate::access::may_give_role(crate::access::Actor::Http(me), role)
+            .map_err(|refused| ApiError::forbidden(refused.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// User `id`, when `me` may change it ([`crate::access::may_change_account`]).
