@@ -148,7 +148,7 @@ pub const METADATA_SERVICES: [Network; 4] = [
 /// SIIT's IPv4-translated form and the deprecated IPv4-compatible one. (Teredo,
 /// 2001::/32, carries a public relay's and a client's addresses, not a host behind us.) IPv4-mapped addresses are the IPv4 host
 /// itself and are judged as such in [`NetworkPolicy::check`].
-fn embedded_ipv4(address: Ipv6Addr) -> Vec<Ipv4Addr> {
+pub(crate) fn embedded_ipv4(address: Ipv6Addr) -> Vec<Ipv4Addr> {
     let o = address.octets();
     let s = address.segments();
     let v4 = |a: u8, b: u8, c: u8, d: u8| Ipv4Addr::new(a, b, c, d);

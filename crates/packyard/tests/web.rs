@@ -945,7 +945,8 @@ fn token_list(server: &Server, user: &str) -> String {
 
 #[test]
 fn signed_in_forms_are_bounded_and_refused_from_other_sites() {
-    let server = Server::start();
+    // A small upload limit, so that a chunked upload can be sent past it quickly.
+    let server = Server::start_with(&[("PACKYARD_MAX_UPLOAD", "1M")]);
     add_user_with_password(&server, "root", &["--admin"]);
     let cookie = signed_in(&server, "root");
     let csrf = csrf_of(&get(&server.url("/profile"), &[("Cookie", &cookie)]));
@@ -1046,6 +1047,31 @@ fn signed_in_forms_are_bounded_and_refused_from_other_sites() {
         &body,
     );
     assert_eq!(upload.status, 413, "{}", upload.text());
+
+    // An upload sent without a length (chunked) and without a boundary, which the
+    // multipart parser would hold in memory until one came: cut once it passes
+    // PACKYARD_MAX_UPLOAD and the fields' 64 KiB, and answered.
+    let mut stream = std::net::TcpStream::connect(server.host()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST /admin/packages/upload HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        server.host()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "p".repeat(64 * 1024));
+    // 3 MiB of preamble, three times the limit.
+    for _ in 0..48 {
+        if stream.write_all(chunk.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let mut answer = [0u8; 64];
+    let read = stream.read(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer:?}");
 }
 
 #[test]

@@ -141,6 +141,13 @@ impl FromRequest<Arc<App>> for AdminUpload {
         if declared_length(&parts.headers).is_some_and(|length| length > most) {
             return Err(WebError::TooLarge);
         }
+        // A body sent without a length (chunked) is cut there too: the multipart parser
+        // holds a part's headers (and anything before the first boundary) in memory
+        // until they end.
+        let body = Body::new(http_body_util::Limited::new(
+            body,
+            usize::try_from(most).unwrap_or(usize::MAX),
+        ));
         let request = Request::from_parts(parts, body);
         let multipart = Multipart::from_request(request, app)
             .await
@@ -156,14 +163,26 @@ pub async fn small_field(
     budget: &mut usize,
 ) -> Result<String, WebError> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(|error| {
-        WebError::BadRequest(format!("the upload form could not be read: {error}"))
-    })? {
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|error| unreadable_upload(&error))?
+    {
         *budget = budget.checked_sub(chunk.len()).ok_or(WebError::TooLarge)?;
         bytes.extend_from_slice(&chunk);
     }
     String::from_utf8(bytes)
         .map_err(|_| WebError::BadRequest("a field of the upload form is not UTF-8".to_owned()))
+}
+
+/// What a multipart error says to the client: `413` when the body went past its limit
+/// (see [`AdminUpload`]), else what could not be read.
+pub fn unreadable_upload(error: &axum::extract::multipart::MultipartError) -> WebError {
+    if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::TooLarge
+    } else {
+        WebError::BadRequest(format!("the upload form could not be read: {error}"))
+    }
 }
 
 /// The `Content-Length` a request declares, if it declares one.

@@ -44,14 +44,23 @@ const MAX_FAILURES_PER_ADDRESS: i64 = 20;
 const PAST_LIMIT_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The addresses counted as one client: an IPv4 address, or the /64 of an IPv6 one (the
-/// smallest network a provider gives a customer, and which one host may roam).
+/// smallest network a provider gives a customer, and which one host may roam). An IPv6
+/// address a translator or tunnel made from an IPv4 client (SIIT, NAT64's prefix, 6to4:
+/// see `outbound::embedded_ipv4`) is that IPv4 client: behind a translator every IPv4
+/// client shares one /64, so counting by it would let anyone block them all.
 fn address_group(address: IpAddr) -> String {
-    match address {
+    match address.to_canonical() {
         IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let network = Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX));
-            format!("{network}/64")
-        }
+        IpAddr::V6(v6) => match crate::outbound::embedded_ipv4(v6).as_slice() {
+            [v4] => v4.to_string(),
+            // NAT64's local-use range, where the operator chose where the IPv4 address
+            // sits: the address itself, which stands for one IPv4 client.
+            [_, ..] => v6.to_string(),
+            [] => {
+                let network = Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX));
+                format!("{network}/64")
+            }
+        },
     }
 }
 
@@ -347,5 +356,17 @@ mod tests {
         assert_ne!(group("2001:db8:1:3::1"), group("2001:db8:1:2::1"));
         assert_eq!(group("192.0.2.7"), "192.0.2.7");
         assert_ne!(group("192.0.2.8"), group("192.0.2.7"));
+        // IPv4 clients seen through a translator or tunnel are their IPv4 addresses,
+        // not one /64 that every such client shares.
+        for (translated, client) in [
+            ("::ffff:192.0.2.7", "192.0.2.7"),
+            ("64:ff9b::192.0.2.7", "192.0.2.7"),
+            ("::ffff:0:192.0.2.7", "192.0.2.7"),
+            ("2002:c000:207::1", "192.0.2.7"),
+        ] {
+            assert_eq!(group(translated), client, "{translated}");
+        }
+        assert_ne!(group("64:ff9b::192.0.2.8"), group("64:ff9b::192.0.2.7"));
+        assert_ne!(group("64:ff9b:1::c000:208"), group("64:ff9b:1::c000:207"));
     }
 }

@@ -395,10 +395,11 @@ pub async fn upload(
     let (mut csrf_checked, mut version, mut force) = (false, None, false);
     // What the fields other than the file may take together.
     let mut budget = FORM_BYTES;
-    let bad_form = |error: axum::extract::multipart::MultipartError| {
-        WebError::BadRequest(format!("the upload form could not be read: {error}"))
-    };
-    while let Some(field) = multipart.next_field().await.map_err(bad_form)? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|error| super::form::unreadable_upload(&error))?
+    {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
             if !csrf_checked {
