@@ -516,6 +516,34 @@ fn a_partial_view_gets_advisories_narrowed_to_the_versions_it_sees() {
     assert!(!partial.to_string().contains("2.0"), "{partial}");
 }
 
+/// A server whose mirror's upstream takes 300 ms to answer, and the private package
+/// [`PRIVATE`], for comparing a private name's answers with an unknown name's.
+fn slow_upstream_and_a_private_package() -> (UpstreamServer, Server, String, TempDir) {
+    let upstream = upstream();
+    upstream.set_metadata_delay(Duration::from_millis(300));
+    let (server, admin, config) = server(&upstream);
+    let archive = package_zip(PRIVATE, &[], "lib-1.0.0");
+    assert_eq!(
+        upload(&server, &admin, PRIVATE, "1.0.0", &archive).status,
+        201
+    );
+    (upstream, server, admin, config)
+}
+
+/// The mirror's advisories for `name`, as the admin asks, and how long they took.
+fn timed_advisories(server: &Server, admin: &str, name: &str) -> (Reply, Duration) {
+    let started = std::time::Instant::now();
+    let route = format!("/mirror/{ALIAS}/api/security-advisories/");
+    let reply = ask(
+        server,
+        &route,
+        "admin",
+        admin,
+        &format!("packages[]={name}"),
+    );
+    (reply, started.elapsed())
+}
+
 /// Security issue 23: through a mirror, a private package's name asked for advisories
 /// is answered as a name nobody has — same body, as slow as the upstream (300 ms),
 /// counted alike, and remembered alike: the upstream, as Packagist does, leaves a name
@@ -523,26 +551,8 @@ fn a_partial_view_gets_advisories_narrowed_to_the_versions_it_sees() {
 /// answered at once — and never sent upstream.
 #[test]
 fn a_private_names_advisories_look_like_an_unknown_names_through_a_mirror() {
-    let upstream = upstream();
-    upstream.set_metadata_delay(Duration::from_millis(300));
-    let (server, admin, _config) = server(&upstream);
-    let archive = package_zip(PRIVATE, &[], "lib-1.0.0");
-    assert_eq!(
-        upload(&server, &admin, PRIVATE, "1.0.0", &archive).status,
-        201
-    );
-    let route = format!("/mirror/{ALIAS}/api/security-advisories/");
-    let timed = |name: &str| {
-        let started = std::time::Instant::now();
-        let reply = ask(
-            &server,
-            &route,
-            "admin",
-            &admin,
-            &format!("packages[]={name}"),
-        );
-        (reply, started.elapsed())
-    };
+    let (upstream, server, admin, _config) = slow_upstream_and_a_private_package();
+    let timed = |name: &str| timed_advisories(&server, &admin, name);
     // Someone's earlier question: the upstream root is fetched before either name.
     assert_eq!(timed("vendor/earlier").0.status, 200);
     let sent = upstream.count(ADVISORIES_PATH);
@@ -593,26 +603,8 @@ fn a_private_names_advisories_look_like_an_unknown_names_through_a_mirror() {
 /// are answered (200) rather than the private one from the failure.
 #[test]
 fn a_private_names_advisories_fail_and_recover_as_an_unknown_names() {
-    let upstream = upstream();
-    upstream.set_metadata_delay(Duration::from_millis(300));
-    let (server, admin, _config) = server(&upstream);
-    let archive = package_zip(PRIVATE, &[], "lib-1.0.0");
-    assert_eq!(
-        upload(&server, &admin, PRIVATE, "1.0.0", &archive).status,
-        201
-    );
-    let route = format!("/mirror/{ALIAS}/api/security-advisories/");
-    let timed = |name: &str| {
-        let started = std::time::Instant::now();
-        let reply = ask(
-            &server,
-            &route,
-            "admin",
-            &admin,
-            &format!("packages[]={name}"),
-        );
-        (reply, started.elapsed())
-    };
+    let (upstream, server, admin, _config) = slow_upstream_and_a_private_package();
+    let timed = |name: &str| timed_advisories(&server, &admin, name);
     assert_eq!(timed("vendor/earlier").0.status, 200);
     // The private name first: it must not lean on what the unknown one's answer left.
     let compare = |status: u16| {

@@ -1115,16 +1115,7 @@ async fn answers_carry_nosniff_and_hsts_only_over_https() {
 #[tokio::test]
 async fn database_errors_are_not_echoed_to_clients() {
     let app = TestApp::start(&[]).await;
-    let database = app.data.path().join("packyard.db");
-    let dropped = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('DROP TABLE webhooks'); c.commit()",
-        ])
-        .arg(&database)
-        .output()
-        .expect("python3 runs");
-    assert!(dropped.status.success(), "{dropped:?}");
+    app.tamper("DROP TABLE webhooks");
     let reply = app
         .send_as(&Method::GET, "/api/webhooks", Some("admin"), Body::empty())
         .await;
@@ -1186,17 +1177,7 @@ async fn a_sealed_secret_copied_into_another_row_does_not_open_there() {
         app.call(hook(victim, "victim-0123456789")).await.status,
         StatusCode::ACCEPTED
     );
-    let database = app.data.path().join("packyard.db");
-    let copied = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
-             c.execute(\"UPDATE packages SET webhook_secret = (SELECT webhook_secret FROM packages WHERE name = 'acme/mine') WHERE name = 'acme/victim'\"); c.commit()",
-        ])
-        .arg(&database)
-        .output()
-        .expect("python3 runs");
-    assert!(copied.status.success(), "{copied:?}");
+    app.tamper("UPDATE packages SET webhook_secret = (SELECT webhook_secret FROM packages WHERE name = 'acme/mine') WHERE name = 'acme/victim'");
     let forged = app.call(hook(victim, "mine-0123456789")).await;
     forged.assert_error(
         StatusCode::UNAUTHORIZED,
@@ -1241,17 +1222,7 @@ async fn credentials_do_not_open_for_a_repository_url_changed_in_the_database() 
     git_packages::rescan(&app.app, "acme/private")
         .await
         .unwrap();
-    let database = app.data.path().join("packyard.db");
-    let moved = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
-             c.execute(\"UPDATE packages SET repository_url = 'https://attacker.invalid/x.git' WHERE name = 'acme/private'\"); c.commit()",
-        ])
-        .arg(&database)
-        .output()
-        .expect("python3 runs");
-    assert!(moved.status.success(), "{moved:?}");
+    app.tamper("UPDATE packages SET repository_url = 'https://attacker.invalid/x.git' WHERE name = 'acme/private'");
     let error = git_packages::rescan(&app.app, "acme/private")
         .await
         .expect_err("a scan with credentials that do not open");

@@ -943,6 +943,38 @@ fn token_list(server: &Server, user: &str) -> String {
     cli(server, &["token", "list", user])
 }
 
+/// Posts `size` bytes to `path` in 64 KiB chunks without declaring a length, as
+/// `cookie`'s browser, and returns the start of the answer (the server may stop reading
+/// before the last chunk).
+fn chunked_post(
+    server: &Server,
+    path: &str,
+    cookie: &str,
+    content_type: &str,
+    size: usize,
+) -> String {
+    let mut stream = std::net::TcpStream::connect(server.host()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
+         Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        server.host()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let piece = 16 * 1024;
+    let chunk = format!("{piece:x}\r\n{}\r\n", "b".repeat(piece));
+    for _ in 0..size.div_ceil(piece) {
+        if stream.write_all(chunk.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let mut answer = [0u8; 64];
+    let read = stream.read(&mut answer).unwrap();
+    String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
 #[test]
 fn signed_in_forms_are_bounded_and_refused_from_other_sites() {
     // A small upload limit, so that a chunked upload can be sent past it quickly.
@@ -982,25 +1014,13 @@ fn signed_in_forms_are_bounded_and_refused_from_other_sites() {
         large.text()
     );
     // The same without a declared length (chunked): cut once it passes 64 KiB.
-    let mut stream = std::net::TcpStream::connect(server.host()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let head = format!(
-        "POST /profile/tokens HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n",
-        server.host()
+    let answer = chunked_post(
+        &server,
+        "/profile/tokens",
+        &cookie,
+        "application/x-www-form-urlencoded",
+        5 * 16 * 1024,
     );
-    stream.write_all(head.as_bytes()).unwrap();
-    let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, "b".repeat(16 * 1024));
-    for _ in 0..5 {
-        if stream.write_all(chunk.as_bytes()).is_err() {
-            break;
-        }
-    }
-    let mut answer = [0u8; 64];
-    let read = stream.read(&mut answer).unwrap();
-    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
     assert!(answer.starts_with("HTTP/1.1 413 "), "{answer:?}");
     assert!(!token_list(&server, "root").contains("oversized"));
 
@@ -1051,26 +1071,13 @@ fn signed_in_forms_are_bounded_and_refused_from_other_sites() {
     // An upload sent without a length (chunked) and without a boundary, which the
     // multipart parser would hold in memory until one came: cut once it passes
     // PACKYARD_MAX_UPLOAD and the fields' 64 KiB, and answered.
-    let mut stream = std::net::TcpStream::connect(server.host()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let head = format!(
-        "POST /admin/packages/upload HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\nTransfer-Encoding: chunked\r\n\r\n",
-        server.host()
+    let answer = chunked_post(
+        &server,
+        "/admin/packages/upload",
+        &cookie,
+        &format!("multipart/form-data; boundary={boundary}"),
+        3 << 20,
     );
-    stream.write_all(head.as_bytes()).unwrap();
-    let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "p".repeat(64 * 1024));
-    // 3 MiB of preamble, three times the limit.
-    for _ in 0..48 {
-        if stream.write_all(chunk.as_bytes()).is_err() {
-            break;
-        }
-    }
-    let mut answer = [0u8; 64];
-    let read = stream.read(&mut answer).unwrap();
-    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
     assert!(answer.starts_with("HTTP/1.1 413 "), "{answer:?}");
 }
 

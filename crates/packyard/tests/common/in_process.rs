@@ -78,6 +78,22 @@ impl InProcess {
         self.call(request.body(body).unwrap()).await
     }
 
+    /// Runs `sql` on the app's SQLite database behind its back, through Python's
+    /// sqlite3 rather than the app: what someone with access to the database file does.
+    pub fn tamper(&self, sql: &str) {
+        let database = self.data.path().join("packyard.db");
+        let output = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()",
+            ])
+            .arg(&database)
+            .arg(sql)
+            .output()
+            .expect("python3 runs");
+        assert!(output.status.success(), "{sql}: {output:?}");
+    }
+
     /// Applies access changes at once, as the server's 2 s refresher would.
     pub async fn refresh_access(&self) {
         let auth = &self.app.auth;
