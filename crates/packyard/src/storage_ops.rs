@@ -17,8 +17,9 @@ pub async fn check(storage: &Storage) -> anyhow::Result<()> {
 }
 
 /// [`check`], trying again for up to `patience` while the only failures are stores
-/// that answered too slowly: a replica starting while the store is busy waits for it
-/// rather than exiting. A store that refuses or denies fails at once.
+/// that answered too slowly or stalled ([`StorageError::is_slow`]): a replica starting
+/// while the store is busy or paused waits for it rather than exiting. A store that
+/// refuses or denies fails at once.
 pub async fn check_patiently(storage: &Storage, patience: Duration) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     loop {
@@ -58,7 +59,7 @@ pub async fn check_each(storage: &Storage) -> Vec<StoreCheck> {
     for name in StoreName::ALL {
         let store = storage.store(name);
         let probed = store.without_cache().probe().await;
-        let slow = matches!(probed, Err(StorageError::Timeout { .. }));
+        let slow = probed.as_ref().is_err_and(StorageError::is_slow);
         let outcome = probed.map_err(|error| format!("{}: {error}", error.diagnose().describe()));
         checks.push(StoreCheck {
             name,

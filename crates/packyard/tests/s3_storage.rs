@@ -374,3 +374,28 @@ fn with_dist_redirect_archives_are_presigned_redirects_that_composer_follows() {
         "{refused}"
     );
 }
+
+/// A replica that starts while its store is paused (a stalled S3, as under SIGSTOP)
+/// waits for it, as the README says start-up does for a slow store, instead of exiting
+/// on the first stalled probe; once the store answers again it serves.
+#[test]
+fn a_replica_started_while_the_store_is_paused_waits_for_it() {
+    testkit::needs!(S3sFs);
+    let s3 = S3sFs::start(BUCKET);
+    let env = s3_env(&s3);
+    s3.service.pause();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_secs(6));
+            s3.service.resume();
+        });
+        let server = Server::start_with(&borrowed(&env));
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_secs(5), "serving after {waited:?}");
+        server.wait_for_log("checking again", 1, Duration::from_secs(5));
+        let admin = server.add_user("admin", true);
+        let lib = package_zip(LIB, &[], "after-the-pause");
+        assert_eq!(upload(&server, &admin, LIB, "1.0.0", &lib).status, 201);
+    });
+}

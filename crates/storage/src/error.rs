@@ -33,6 +33,26 @@ impl StorageError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, StorageError::NotFound { .. })
     }
+
+    /// Whether the store failed by not answering in time — no answer within the
+    /// timeout, or a transfer that made no progress for it (`transfer`'s stall) — as a
+    /// busy or paused store does, rather than by refusing or denying: worth trying again.
+    pub fn is_slow(&self) -> bool {
+        if matches!(self, StorageError::Timeout { .. }) {
+            return true;
+        }
+        let mut source: Option<&dyn std::error::Error> = Some(self);
+        while let Some(error) = source {
+            let timed_out = error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+            if timed_out || error.to_string().contains(crate::transfer::STALLED) {
+                return true;
+            }
+            source = error.source();
+        }
+        false
+    }
 }
 
 /// Why a store cannot be used, in words an operator can act on.
@@ -128,6 +148,32 @@ mod tests {
                 store: "S3",
                 source: message.to_owned().into(),
             },
+        }
+    }
+
+    #[test]
+    fn stalls_and_timeouts_are_slow_refusals_are_not() {
+        let slow = [
+            StorageError::Timeout {
+                store: "dist",
+                after: std::time::Duration::from_secs(1),
+            },
+            generic("timed out: the store made no progress for 1.5s"),
+            StorageError::Io {
+                context: "reading".to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::TimedOut, "late"),
+            },
+        ];
+        for error in &slow {
+            assert!(error.is_slow(), "{error}");
+        }
+        let not_slow = [
+            generic("error trying to connect: tcp connect error: Connection refused"),
+            generic("Client error with status 403 Forbidden: <Code>AccessDenied</Code>"),
+            StorageError::BucketMissing { store: "dist" },
+        ];
+        for error in &not_slow {
+            assert!(!error.is_slow(), "{error}");
         }
     }
 

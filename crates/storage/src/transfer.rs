@@ -153,12 +153,16 @@ impl Progress {
     }
 }
 
+/// What a stalled transfer's error says, whatever wraps it on the way out (a retry
+/// layer may pass it on as text only): `StorageError::is_slow` looks for it.
+pub(crate) const STALLED: &str = "the store made no progress";
+
 fn stalled(stall: Duration) -> HttpError {
     HttpError::new(
         HttpErrorKind::Timeout,
         io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("timed out: the store made no progress for {stall:?}"),
+            format!("timed out: {STALLED} for {stall:?}"),
         ),
     )
 }
