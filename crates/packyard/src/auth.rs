@@ -199,15 +199,29 @@ impl Authenticator {
 
     /// Writes the uses noted since the last flush, in one transaction.
     pub async fn flush_uses(&self) -> Result<usize, sqlx::Error> {
-        let uses: Vec<(i64, i64, String)> = std::mem::take(&mut *self.uses.write().unwrap())
-            .into_iter()
+        self.flush_uses_to(&self.db).await
+    }
+
+    /// [`Self::flush_uses`] through `db` (a pool of the shutdown's own). Uses that could
+    /// not be written are noted again, unless a newer use of the token was noted since,
+    /// so that the next flush writes them.
+    pub async fn flush_uses_to(&self, db: &Db) -> Result<usize, sqlx::Error> {
+        let taken = std::mem::take(&mut *self.uses.write().unwrap());
+        let uses: Vec<(i64, i64, String)> = taken
+            .iter()
             .map(|(id, (at, from))| {
                 let from = from.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-                (id, at, from)
+                (*id, *at, from)
             })
             .collect();
-        if !uses.is_empty() {
-            self.db.record_token_uses(&uses).await?;
+        if !uses.is_empty()
+            && let Err(error) = db.record_token_uses(&uses).await
+        {
+            let mut noted = self.uses.write().unwrap();
+            for (id, used) in taken {
+                noted.entry(id).or_insert(used);
+            }
+            return Err(error);
         }
         Ok(uses.len())
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::config::Settings;
+use crate::db::Db;
 use crate::git_packages::job::{ScanJob, enqueue_due_scans};
 use crate::http::HttpListeners;
 use crate::jobs::{Handlers, Runner, spawn_periodic};
@@ -89,8 +90,21 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("serving HTTP");
     let last_writes = async {
         let _ = handing_back.await;
-        // Token uses are noted in memory and written every few seconds: the last ones.
-        if let Err(error) = app.auth.flush_uses().await {
+        // Token uses are noted in memory and written every few seconds: the last ones,
+        // through connections of this runtime's own. Some of the main pool's were made
+        // on the serving threads, whose runtimes have stopped and no longer drive them.
+        let result = match Db::connect(&app.settings.database_url).await {
+            Ok(db) => {
+                let written = app.auth.flush_uses_to(&db).await;
+                db.close().await;
+                written
+            }
+            Err(error) => {
+                tracing::warn!(%error, "connecting for the last writes failed; using the pool");
+                app.auth.flush_uses().await
+            }
+        };
+        if let Err(error) = result {
             tracing::warn!(%error, "recording token uses failed");
         }
     };

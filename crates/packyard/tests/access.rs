@@ -380,3 +380,56 @@ fn a_revoked_token_stops_working_on_another_replica_within_two_seconds() {
     // The refresh runs every 2 s; the margin is for a loaded machine.
     assert!(took < Duration::from_secs(3), "took {took:?}");
 }
+
+/// Token uses are noted in memory and written every 2 s; the ones noted just before a
+/// SIGTERM are written on the way out, through connections of the shutdown's own (the
+/// pool's may belong to serving threads whose runtimes have stopped: "recording token
+/// uses failed … being shutdown" lost them).
+#[test]
+fn the_last_token_uses_are_written_at_sigterm() {
+    // PostgreSQL: its connections are sockets driven by the runtime that made them
+    // (SQLite's run on threads of their own).
+    testkit::needs!(Postgres);
+    let database = postgres_database();
+    let mut server = Server::start_with(&[("RUST_LOG", "warn"), ("DATABASE_URL", &database)]);
+    server.add_user("admin", true);
+    // Enough tokens verified at once that the serving threads open connections of
+    // their own beyond the ones start-up opened.
+    let tokens: Vec<String> = (0..24)
+        .map(|i| create_token(&server, &["admin", "--name", &format!("ci{i}")]))
+        .collect();
+    // Uses on every serving thread, each verified from the database there.
+    let base = server.url("/packages.json");
+    std::thread::scope(|scope| {
+        for token in &tokens {
+            let base = &base;
+            scope.spawn(move || {
+                for _ in 0..2 {
+                    let reply = get(base, &[("Authorization", &format!("Bearer {token}"))]);
+                    assert_eq!(reply.status, 200);
+                }
+            });
+        }
+    });
+    server.terminate();
+    let status = server
+        .wait_for_exit(Duration::from_secs(15))
+        .expect("exited after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        !server.log().contains("recording token uses failed"),
+        "{}",
+        server.log()
+    );
+    let listed = cli(&server, &["token", "list", "admin"]);
+    for i in 0..tokens.len() {
+        let line = listed
+            .lines()
+            .find(|line| line.starts_with(&format!("ci{i}\t")))
+            .unwrap_or_else(|| panic!("ci{i} is not listed: {listed}"));
+        assert!(
+            line.contains("from 127.0.0.1"),
+            "ci{i}'s use was lost: {line}"
+        );
+    }
+}

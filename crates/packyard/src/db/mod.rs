@@ -51,6 +51,17 @@ pub struct Db {
 impl Db {
     /// Connects and brings the schema up to date.
     pub async fn open(url: &str) -> anyhow::Result<Db> {
+        let db = Db::connect(url).await?;
+        migrations::run(&db)
+            .await
+            .context("applying database migrations")?;
+        Ok(db)
+    }
+
+    /// Connects to a database whose schema is up to date, with a pool of its own: for
+    /// the last writes at shutdown, when the serving threads' runtimes (on which some of
+    /// the main pool's connections were made, and which drive them) are gone.
+    pub async fn connect(url: &str) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         let engine = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Engine::Postgres
@@ -86,11 +97,7 @@ impl Db {
             .connect(url)
             .await
             .with_context(|| format!("DATABASE_URL: cannot connect to {}", crate::redact::redacted(url)))?;
-        let db = Db { pool, engine };
-        migrations::run(&db)
-            .await
-            .context("applying database migrations")?;
-        Ok(db)
+        Ok(Db { pool, engine })
     }
 
     pub fn engine(&self) -> Engine {
@@ -99,6 +106,11 @@ impl Db {
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    }
+
+    /// Closes the pool's connections, waiting for those in use.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
