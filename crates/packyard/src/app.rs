@@ -81,6 +81,17 @@ impl App {
         }))
     }
 
+    /// Before telling a caller that something does not exist: catches up with access
+    /// rules another replica changed before `since`; whether they changed, so that the
+    /// caller's view is taken again (package changes are caught up by `Metadata`).
+    pub async fn catch_up_access(&self, since: std::time::Instant) -> Result<bool, sqlx::Error> {
+        if !self.access.moved_since(since).await? {
+            return Ok(false);
+        }
+        self.apply_access_changes().await?;
+        Ok(true)
+    }
+
     /// Re-reads the access rules when they changed (forgetting verified credentials
     /// first): what the refresher does every 2 s, and what a change made through this
     /// process does at once, so that its effect shows on the next request here.

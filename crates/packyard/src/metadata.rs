@@ -3,18 +3,21 @@
 //! The p2 documents of a package are rendered on first request and kept until the
 //! package changes. Changes made by this process invalidate at once; changes made by
 //! other replicas are noticed by [`Metadata::refresh`], which compares each package's
-//! change stamp with the database every few seconds. Serving a cached document touches
-//! no database.
+//! change stamp with the database every few seconds, and before any answer that a
+//! package or an archive is unknown, which reads the catalogue's change counter once
+//! more (`freshness`): a package or version another replica just published is never
+//! "unknown" here. Serving a cached document touches no database.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use crate::access::View;
 use crate::db::{Db, PackageStamp, VersionRecord};
+use crate::freshness::Recheck;
 
 /// Distinct base URLs remembered per package: bounded because, without
 /// `PACKYARD_PUBLIC_URL`, the base comes from the client's Host header.
@@ -82,6 +85,9 @@ struct PackageEntry {
 
 #[derive(Default)]
 struct State {
+    /// The catalogue's change counter (`Db::catalogue_version`) read before `stamps`:
+    /// when the database's has moved past it, `stamps` may be behind.
+    catalogue: i64,
     /// Every package name with its change stamp.
     stamps: Arc<BTreeMap<String, i64>>,
     packages: HashMap<String, Arc<PackageEntry>>,
@@ -93,6 +99,7 @@ struct State {
 pub struct Metadata {
     db: Db,
     state: RwLock<State>,
+    catalogue_recheck: Recheck,
 }
 
 impl Metadata {
@@ -100,6 +107,7 @@ impl Metadata {
         let metadata = Metadata {
             db,
             state: RwLock::new(State::default()),
+            catalogue_recheck: Recheck::default(),
         };
         metadata.refresh().await?;
         Ok(metadata)
@@ -107,15 +115,38 @@ impl Metadata {
 
     /// Re-reads the change stamps and drops everything rendered from an older state.
     pub async fn refresh(&self) -> Result<(), sqlx::Error> {
+        // The counter first: stamps read after it are at least as new as it says.
+        let catalogue = self.db.catalogue_version().await?;
         let stamps = self.db.package_stamps().await?;
-        self.apply_stamps(stamps);
+        self.apply_stamps(catalogue, stamps);
         Ok(())
     }
 
-    fn apply_stamps(&self, stamps: Vec<PackageStamp>) {
+    /// Before saying a package or an archive is unknown: catches up with changes other
+    /// replicas committed before `since` (the moment the miss was found), reading the
+    /// catalogue's counter once more (shared with the misses around it, see
+    /// `freshness`). Whether anything changed, so that the caller looks again.
+    async fn catch_up(&self, since: Instant) -> Result<bool, sqlx::Error> {
+        let catalogue = self
+            .catalogue_recheck
+            .stamp(since, || self.db.catalogue_version())
+            .await?;
+        if catalogue == self.state.read().unwrap().catalogue {
+            return Ok(false);
+        }
+        self.refresh().await?;
+        Ok(true)
+    }
+
+    fn apply_stamps(&self, catalogue: i64, stamps: Vec<PackageStamp>) {
         let stamps: BTreeMap<String, i64> =
             stamps.into_iter().map(|s| (s.name, s.updated_at)).collect();
         let mut state = self.state.write().unwrap();
+        if catalogue < state.catalogue {
+            // A refresh that read later has been applied: these stamps are older.
+            return;
+        }
+        state.catalogue = catalogue;
         if *state.stamps == stamps {
             return;
         }
@@ -145,8 +176,14 @@ impl Metadata {
         });
     }
 
+    /// Whether `package` exists, as this replica's cache knows it (see [`Self::knows`]).
     pub fn exists(&self, package: &str) -> bool {
         self.state.read().unwrap().stamps.contains_key(package)
+    }
+
+    /// Whether `package` exists, catching up with other replicas before saying no.
+    pub async fn knows(&self, package: &str) -> Result<bool, sqlx::Error> {
+        Ok(self.exists(package) || (self.catch_up(Instant::now()).await? && self.exists(package)))
     }
 
     /// Whether `package` exists and `view` sees at least one of its versions.
@@ -310,6 +347,23 @@ impl Metadata {
         reference: &str,
         view: &View,
     ) -> Result<Option<DistLocation>, sqlx::Error> {
+        let found = self.cached_dist(package, reference, view).await?;
+        if found.is_some() || !view.sees_package(package) {
+            return Ok(found);
+        }
+        // A version another replica just published may be behind this one's cache.
+        if self.catch_up(Instant::now()).await? {
+            return self.cached_dist(package, reference, view).await;
+        }
+        Ok(None)
+    }
+
+    async fn cached_dist(
+        &self,
+        package: &str,
+        reference: &str,
+        view: &View,
+    ) -> Result<Option<DistLocation>, sqlx::Error> {
         let Some(entry) = self.visible_entry(package, view).await? else {
             return Ok(None);
         };
@@ -342,6 +396,9 @@ impl Metadata {
     }
 
     async fn entry(&self, package: &str) -> Result<Option<Arc<PackageEntry>>, sqlx::Error> {
+        if !self.exists(package) && !self.catch_up(Instant::now()).await? {
+            return Ok(None);
+        }
         {
             let state = self.state.read().unwrap();
             if !state.stamps.contains_key(package) {

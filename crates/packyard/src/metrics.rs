@@ -239,6 +239,7 @@ pub struct Metrics {
     scans: AtomicHistogram,
     dist_builds: AtomicHistogram,
     webhook_attempts: Family<OutcomeLabels, Counter>,
+    stamp_rechecks: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -332,6 +333,12 @@ impl Metrics {
             "Outgoing webhook delivery attempts, by outcome (delivered, refused by the receiver, unanswered)",
             webhook_attempts.clone(),
         );
+        let stamp_rechecks = Counter::default();
+        registry.register(
+            "stamp_rechecks",
+            "Change stamps read again before answering that something is unknown, so that a replica behind another one catches up first (see freshness)",
+            stamp_rechecks.clone(),
+        );
         registry.register_collector(Box::new(StorageCollector));
         let cache_reads = Cache::ALL.map(|which| {
             ["miss", "hit"].map(|result| {
@@ -356,6 +363,7 @@ impl Metrics {
             scans,
             dist_builds,
             webhook_attempts,
+            stamp_rechecks,
         }
     }
 
@@ -398,6 +406,11 @@ impl Metrics {
     }
 
     /// A request that waited for work another one was doing (`work` names it).
+    /// A change stamp read again before a "no" (see `freshness`).
+    pub fn stamp_recheck(&self) {
+        self.stamp_rechecks.inc();
+    }
+
     pub fn coalesced_wait(&self, work: &'static str) {
         self.coalesced.get_or_create(&WorkLabels { work }).inc();
     }

@@ -1,5 +1,6 @@
-//! Two server processes sharing one PostgreSQL database take queued jobs between them,
-//! and each job runs exactly once.
+//! Two server processes sharing one database: queued jobs are run once between them,
+//! what one publishes or grants the other serves at once (on SQLite and PostgreSQL),
+//! and login limits hold across both.
 
 mod common;
 
@@ -122,4 +123,86 @@ fn parallel_guesses_on_two_replicas_get_no_more_than_the_limit() {
         &[("X-Forwarded-For", "203.0.113.9")],
     );
     assert_eq!(owner.status, 303, "{}", owner.text());
+}
+
+/// What one replica publishes, grants or issues, the other serves at once — Composer
+/// reads the package list from one and the archive from another — while each still
+/// answers from memory: B caches `acme/lib`, then A takes a new version, a new package,
+/// a token and a grant, and B is asked for each immediately, never waiting out its 2 s
+/// refresh.
+fn replicas_agree_at_once(database: &str) {
+    // One database and one store, as replicas run: local stores under a shared root.
+    let shared = TempDir::new("shared-stores");
+    let root = shared.path().display();
+    let config = shared.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "storages:\n  shared.storage: {{adapter: local, root: {root}, prefix: dist}}\n  \
+             shared.artifact: {{adapter: local, root: {root}, prefix: artifact}}\n"
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let env = [
+        ("DATABASE_URL", database),
+        ("PACKYARD_CONFIG", config.as_str()),
+        ("STORAGE_SOURCE", "shared"),
+    ];
+    let (a, b) = (Server::start_with(&env), Server::start_with(&env));
+    let admin = a.add_user("admin", true);
+    let auth = basic("admin", &admin);
+    let lib = package_zip("acme/lib", &[], "1.0.0");
+    assert_eq!(upload(&a, &admin, "acme/lib", "1.0.0", &lib).status, 201);
+    // B knows acme/lib (its versions cached) before the next one is published on A.
+    wait_for_package(&b, "admin", &admin, "acme/lib");
+    let next = package_zip("acme/lib", &[], "1.1.0");
+    assert_eq!(upload(&a, &admin, "acme/lib", "1.1.0", &next).status, 201);
+    let zipball = |server: &Server, archive: &[u8]| {
+        let url = server.url(&format!("/zipball/acme/lib/{}.zip", sha1_hex(archive)));
+        get(&url, &[("Authorization", &auth)])
+    };
+    let archive = zipball(&b, &next);
+    assert_eq!(archive.status, 200, "{}", archive.text());
+    assert_eq!(archive.body, next);
+
+    // A brand-new package, asked for on B the moment A has it.
+    let new = package_zip("acme/new", &[], "1.0.0");
+    assert_eq!(upload(&a, &admin, "acme/new", "1.0.0", &new).status, 201);
+    let document = p2(&b, "admin", &admin, "acme/new");
+    assert_eq!(document.status, 200, "{}", document.text());
+
+    // A customer made on A, and a token made for it there, work on B at once; so does
+    // a grant given on A.
+    let customer = a.add_plain_user("carol", &[]);
+    let seen = p2(&b, "carol", &customer, "acme/new");
+    assert_eq!(seen.status, 404, "nothing granted yet: {}", seen.text());
+    a.cli_ok(&["group", "add", "licensed"]);
+    a.cli_ok(&["group", "grant", "licensed", "acme/new"]);
+    a.cli_ok(&["group", "members", "licensed", "--add", "carol"]);
+    let granted = p2(&b, "carol", &customer, "acme/new");
+    assert_eq!(granted.status, 200, "{}", granted.text());
+    let token = a.cli_ok(&["token", "create", "carol", "--name", "laptop"]);
+    let token = token.lines().last().unwrap();
+    assert_eq!(p2(&b, "carol", token, "acme/new").status, 200);
+    // Names nobody has are still unknown, on both.
+    for server in [&a, &b] {
+        assert_eq!(p2(server, "admin", &admin, "acme/nobody").status, 404);
+    }
+}
+
+#[test]
+fn replicas_on_one_sqlite_database_agree_at_once() {
+    let shared = TempDir::new("shared-db");
+    let database = format!(
+        "sqlite://{}?mode=rwc",
+        shared.path().join("packyard.db").display()
+    );
+    replicas_agree_at_once(&database);
+}
+
+#[test]
+fn replicas_on_one_postgresql_database_agree_at_once() {
+    testkit::needs!(Postgres);
+    replicas_agree_at_once(&postgres_database());
 }

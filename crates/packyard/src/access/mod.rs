@@ -8,13 +8,14 @@ pub mod policy;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use accounts::{AccountChangeRefused, Actor, may_change_account, may_give_role};
 pub use policy::View;
 use policy::{Grant, Group, Member, Policy};
 
 use crate::db::{AccessRules, Db, User};
+use crate::freshness::Recheck;
 
 /// A grant that names neither a package nor a pattern.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +63,7 @@ struct Snapshot {
 pub struct Access {
     db: Db,
     snapshot: RwLock<Arc<Snapshot>>,
+    stamp_recheck: Recheck,
 }
 
 impl Access {
@@ -70,7 +72,20 @@ impl Access {
         Ok(Access {
             db,
             snapshot: RwLock::new(Arc::new(snapshot(rules))),
+            stamp_recheck: Recheck::default(),
         })
+    }
+
+    /// Whether the rules in the database moved past this snapshot, read in a check
+    /// that started at `since` or later (see `freshness`): before a caller is told that
+    /// something does not exist, since a grant given through another replica may not
+    /// have reached this one.
+    pub async fn moved_since(&self, since: Instant) -> Result<bool, sqlx::Error> {
+        let stamp = self
+            .stamp_recheck
+            .stamp(since, || self.db.access_stamp())
+            .await?;
+        Ok(stamp != self.snapshot.read().unwrap().policy.stamp)
     }
 
     /// Re-reads the rules when their stamp moved; returns whether it did. `before_swap`

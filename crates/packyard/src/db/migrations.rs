@@ -33,6 +33,10 @@ const SQLITE: &[(i64, &str)] = &[
         12,
         include_str!("../../migrations/sqlite/0012_security.sql"),
     ),
+    (
+        13,
+        include_str!("../../migrations/sqlite/0013_catalogue_stamp.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_core.sql")),
@@ -61,6 +65,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         12,
         include_str!("../../migrations/postgres/0012_security.sql"),
+    ),
+    (
+        13,
+        include_str!("../../migrations/postgres/0013_catalogue_stamp.sql"),
     ),
 ];
 

@@ -142,6 +142,14 @@ fn package_row(row: &AnyRow) -> Result<PackageRow, sqlx::Error> {
 }
 
 impl Db {
+    /// The counter every change to the packages table moves (`catalogue_stamp`, kept by
+    /// triggers): one row, read when a replica must know whether its cache is behind.
+    pub async fn catalogue_version(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT version FROM catalogue_stamp WHERE id = 1")
+            .fetch_one(self.pool())
+            .await
+    }
+
     pub async fn package_stamps(&self) -> Result<Vec<PackageStamp>, sqlx::Error> {
         let rows = sqlx::query("SELECT name, updated_at FROM packages ORDER BY name")
             .fetch_all(self.pool())

@@ -182,6 +182,19 @@ pub fn scope_for(path: &str) -> Scope {
 /// what it may see.
 pub struct Reader {
     pub view: Arc<View>,
+    user: Option<User>,
+}
+
+impl Reader {
+    /// Before a "not found": the caller's view again when the access rules changed on
+    /// another replica since this one last looked (a grant just given), else `None`.
+    pub async fn view_caught_up(&self, app: &App) -> Result<Option<Arc<View>>, sqlx::Error> {
+        if app.catch_up_access(std::time::Instant::now()).await? {
+            Ok(Some(app.access.view(self.user.as_ref())))
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 impl FromRequestParts<Arc<App>> for Reader {
@@ -196,6 +209,7 @@ impl FromRequestParts<Arc<App>> for Reader {
         }
         Ok(Reader {
             view: app.access.view(user.as_ref()),
+            user,
         })
     }
 }

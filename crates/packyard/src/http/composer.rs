@@ -16,6 +16,7 @@ use storage::{Served, StorageError};
 use super::access::Reader;
 use super::paths::{P2File, PackagePath};
 use super::{ApiError, JsonBody};
+use crate::access::View;
 use crate::app::App;
 use crate::metadata::Document;
 
@@ -36,6 +37,8 @@ pub async fn root(
 }
 
 /// A package the caller may not see answers exactly like one that does not exist.
+/// Before either, the replica catches up with packages and rules other replicas changed
+/// (`freshness`): Composer may have read the package list from one of them.
 pub async fn p2(
     State(app): State<Arc<App>>,
     reader: Reader,
@@ -44,20 +47,38 @@ pub async fn p2(
     since: IfModifiedSince,
 ) -> Result<Response, ApiError> {
     let name = package.as_str();
-    // Unknown and invisible names take the same quick way out (whatever the Host); a
-    // package whose versions the view filters away entirely is a `None` from the
-    // cached render.
-    if !reader.view.sees_package(name) || !app.metadata.exists(name) {
-        return Err(package_not_found(name));
+    let mut document = p2_seen(&app, &reader.view, name, dev, &base).await?;
+    let mut view = reader.view.clone();
+    if document.is_none()
+        && let Some(caught_up) = reader.view_caught_up(&app).await?
+    {
+        document = p2_seen(&app, &caught_up, name, dev, &base).await?;
+        view = caught_up;
     }
-    let ClientBase(base) = base?;
-    match app.metadata.p2(name, dev, &base, &reader.view).await? {
-        Some(document) => Ok(json_document(
-            &document.no_older_than(reader.view.stamp()),
-            since,
-        )),
+    match document {
+        Some(document) => Ok(json_document(&document.no_older_than(view.stamp()), since)),
         None => Err(package_not_found(name)),
     }
+}
+
+/// The p2 document of `name` that `view` sees, if any.
+async fn p2_seen(
+    app: &App,
+    view: &View,
+    name: &str,
+    dev: bool,
+    base: &Result<ClientBase, ApiError>,
+) -> Result<Option<Document>, ApiError> {
+    // Unknown and invisible names take the same way out (whatever the Host); a package
+    // whose versions the view filters away entirely is a `None` from the cached render.
+    if !view.sees_package(name) || !app.metadata.knows(name).await? {
+        return Ok(None);
+    }
+    let base = match base {
+        Ok(ClientBase(base)) => base,
+        Err(error) => return Err(ApiError::new(error.status, error.message.clone())),
+    };
+    Ok(app.metadata.p2(name, dev, base, view).await?)
 }
 
 pub async fn zipball(
@@ -68,7 +89,13 @@ pub async fn zipball(
 ) -> Result<Response, ApiError> {
     let name = package.as_str();
     let reference = file.strip_suffix(".zip").unwrap_or(&file);
-    let Some(location) = app.metadata.dist(name, reference, &reader.view).await? else {
+    let mut location = app.metadata.dist(name, reference, &reader.view).await?;
+    if location.is_none()
+        && let Some(view) = reader.view_caught_up(&app).await?
+    {
+        location = app.metadata.dist(name, reference, &view).await?;
+    }
+    let Some(location) = location else {
         return Err(ApiError::not_found(format!(
             "{name} has no archive with reference {reference}"
         )));

@@ -1,0 +1,17 @@
+-- A counter that every change to the packages table moves, in the same transaction:
+-- a replica that has not seen a package (or a version) another one just published
+-- reads this one row to learn that its cache is behind, instead of answering 404.
+-- A trigger rather than each write path, so that none can forget it.
+CREATE TABLE catalogue_stamp (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    version BIGINT NOT NULL
+);
+INSERT INTO catalogue_stamp (id, version) VALUES (1, 0);
+CREATE FUNCTION catalogue_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE catalogue_stamp SET version = version + 1 WHERE id = 1;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER catalogue_packages_changed AFTER INSERT OR UPDATE OR DELETE ON packages
+    FOR EACH STATEMENT EXECUTE FUNCTION catalogue_changed();
