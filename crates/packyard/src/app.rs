@@ -81,11 +81,12 @@ impl App {
         }))
     }
 
-    /// Before telling a caller that something does not exist: catches up with access
-    /// rules another replica changed before `since`; whether they changed, so that the
-    /// caller's view is taken again (package changes are caught up by `Metadata`).
-    pub async fn catch_up_access(&self, since: std::time::Instant) -> Result<bool, sqlx::Error> {
-        if !self.access.moved_since(since).await? {
+    /// Before telling a caller that something does not exist, by a view of the rules
+    /// of stamp `seen`: catches up with rules another replica changed; whether they
+    /// differ, so that the caller's view is taken again (package changes are caught up
+    /// by `Metadata`).
+    pub async fn catch_up_access(&self, seen: i64) -> Result<bool, sqlx::Error> {
+        if !self.access.moved_from(seen).await? {
             return Ok(false);
         }
         self.apply_access_changes().await?;

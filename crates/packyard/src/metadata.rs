@@ -122,19 +122,29 @@ impl Metadata {
         Ok(())
     }
 
-    /// Before saying a package or an archive is unknown: catches up with changes other
-    /// replicas committed before `since` (the moment the miss was found), reading the
-    /// catalogue's counter once more (shared with the misses around it, see
-    /// `freshness`). Whether anything changed, so that the caller looks again.
-    async fn catch_up(&self, since: Instant) -> Result<bool, sqlx::Error> {
+    /// The catalogue counter this replica's cache is at: taken before a lookup, it is
+    /// what [`Self::catch_up`] compares with if the lookup misses.
+    fn catalogue(&self) -> i64 {
+        self.state.read().unwrap().catalogue
+    }
+
+    /// Before saying a package or an archive is unknown, from a lookup made at
+    /// catalogue counter `seen`: reads the database's counter once more (in a check
+    /// that starts now, shared with the misses around it, see `freshness`) and catches
+    /// up when it moved. Whether it did, so that the caller looks again. Compared with
+    /// `seen`, not with the cache as it is now: the periodic refresh may have caught up
+    /// between the lookup and this check, and the lookup still be from before.
+    async fn catch_up(&self, seen: i64) -> Result<bool, sqlx::Error> {
         let catalogue = self
             .catalogue_recheck
-            .stamp(since, || self.db.catalogue_version())
+            .stamp(Instant::now(), || self.db.catalogue_version())
             .await?;
-        if catalogue == self.state.read().unwrap().catalogue {
+        if catalogue == seen {
             return Ok(false);
         }
-        self.refresh().await?;
+        if self.catalogue() < catalogue {
+            self.refresh().await?;
+        }
         Ok(true)
     }
 
@@ -183,7 +193,8 @@ impl Metadata {
 
     /// Whether `package` exists, catching up with other replicas before saying no.
     pub async fn knows(&self, package: &str) -> Result<bool, sqlx::Error> {
-        Ok(self.exists(package) || (self.catch_up(Instant::now()).await? && self.exists(package)))
+        let seen = self.catalogue();
+        Ok(self.exists(package) || (self.catch_up(seen).await? && self.exists(package)))
     }
 
     /// Whether `package` exists and `view` sees at least one of its versions.
@@ -347,12 +358,13 @@ impl Metadata {
         reference: &str,
         view: &View,
     ) -> Result<Option<DistLocation>, sqlx::Error> {
+        let seen = self.catalogue();
         let found = self.cached_dist(package, reference, view).await?;
         if found.is_some() || !view.sees_package(package) {
             return Ok(found);
         }
         // A version another replica just published may be behind this one's cache.
-        if self.catch_up(Instant::now()).await? {
+        if self.catch_up(seen).await? {
             return self.cached_dist(package, reference, view).await;
         }
         Ok(None)
@@ -396,7 +408,8 @@ impl Metadata {
     }
 
     async fn entry(&self, package: &str) -> Result<Option<Arc<PackageEntry>>, sqlx::Error> {
-        if !self.exists(package) && !self.catch_up(Instant::now()).await? {
+        let seen = self.catalogue();
+        if !self.exists(package) && !self.catch_up(seen).await? {
             return Ok(None);
         }
         {

@@ -76,16 +76,16 @@ impl Access {
         })
     }
 
-    /// Whether the rules in the database moved past this snapshot, read in a check
-    /// that started at `since` or later (see `freshness`): before a caller is told that
-    /// something does not exist, since a grant given through another replica may not
-    /// have reached this one.
-    pub async fn moved_since(&self, since: Instant) -> Result<bool, sqlx::Error> {
+    /// Whether the rules in the database differ from those of stamp `seen` (the view a
+    /// request was answered by), read in a check that starts now (see `freshness`):
+    /// before a caller is told that something does not exist, since a grant given
+    /// through another replica may not have reached this one.
+    pub async fn moved_from(&self, seen: i64) -> Result<bool, sqlx::Error> {
         let stamp = self
             .stamp_recheck
-            .stamp(since, || self.db.access_stamp())
+            .stamp(Instant::now(), || self.db.access_stamp())
             .await?;
-        Ok(stamp != self.snapshot.read().unwrap().policy.stamp)
+        Ok(stamp != seen)
     }
 
     /// Re-reads the rules when their stamp moved; returns whether it did. `before_swap`

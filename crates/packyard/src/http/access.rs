@@ -189,7 +189,7 @@ impl Reader {
     /// Before a "not found": the caller's view again when the access rules changed on
     /// another replica since this one last looked (a grant just given), else `None`.
     pub async fn view_caught_up(&self, app: &App) -> Result<Option<Arc<View>>, sqlx::Error> {
-        if app.catch_up_access(std::time::Instant::now()).await? {
+        if app.catch_up_access(self.view.stamp()).await? {
             Ok(Some(app.access.view(self.user.as_ref())))
         } else {
             Ok(None)
