@@ -185,6 +185,17 @@ fn replicas_agree_at_once(database: &str) {
     let token = a.cli_ok(&["token", "create", "carol", "--name", "laptop"]);
     let token = token.lines().last().unwrap();
     assert_eq!(p2(&b, "carol", token, "acme/new").status, 200);
+    // A role given on A counts on B at once, though B verified carol's token before.
+    let hooks = |server: &Server| {
+        get(
+            &server.url("/api/webhooks"),
+            &[("Authorization", &basic("carol", &customer))],
+        )
+        .status
+    };
+    assert_eq!(hooks(&b), 403);
+    a.cli_ok(&["user", "set", "carol", "--admin"]);
+    assert_eq!(hooks(&b), 200);
     // Names nobody has are still unknown, on both.
     for server in [&a, &b] {
         assert_eq!(p2(server, "admin", &admin, "acme/nobody").status, 404);

@@ -76,6 +76,11 @@ impl Access {
         })
     }
 
+    /// The stamp of the rules this process holds.
+    pub fn stamp(&self) -> i64 {
+        self.snapshot.read().unwrap().policy.stamp
+    }
+
     /// Whether the rules in the database differ from those of stamp `seen` (the view a
     /// request was answered by), read in a check that starts now (see `freshness`):
     /// before a caller is told that something does not exist, since a grant given

@@ -237,10 +237,10 @@ impl FromRequestParts<Arc<App>> for Maintainer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let Caller(user) = Caller::from_request_parts(parts, app).await?;
-        require(user, "a maintainer", |user| {
+        caller_with_role(parts, app, "a maintainer", |user| {
             user.is_maintainer || user.is_admin
         })
+        .await
         .map(Maintainer)
     }
 }
@@ -252,8 +252,9 @@ impl FromRequestParts<Arc<App>> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let Caller(user) = Caller::from_request_parts(parts, app).await?;
-        require(user, "an admin", |user| user.is_admin).map(Admin)
+        caller_with_role(parts, app, "an admin", |user| user.is_admin)
+            .await
+            .map(Admin)
     }
 }
 
@@ -265,6 +266,29 @@ impl Maintainer {
             user.is_maintainer || user.is_admin
         })
         .map(Maintainer)
+    }
+}
+
+/// The caller, when it has the role. A user refused by credentials this process
+/// verified earlier is verified again when another replica changed users or rules
+/// meanwhile (a user just made a maintainer there), before the `403`.
+async fn caller_with_role(
+    parts: &mut Parts,
+    app: &Arc<App>,
+    role: &str,
+    has_role: impl Fn(&User) -> bool,
+) -> Result<User, ApiError> {
+    let seen = app.access.stamp();
+    let Caller(user) = Caller::from_request_parts(parts, app).await?;
+    match require(user, role, &has_role) {
+        Err(refused)
+            if refused.status == axum::http::StatusCode::FORBIDDEN
+                && app.catch_up_access(seen).await? =>
+        {
+            let Caller(user) = Caller::from_request_parts(parts, app).await?;
+            require(user, role, has_role)
+        }
+        answer => answer,
     }
 }
 
