@@ -19,3 +19,11 @@ CREATE TRIGGER catalogue_package_deleted AFTER DELETE ON packages
 BEGIN
     UPDATE catalogue_stamp SET version = version + 1 WHERE id = 1;
 END;
+-- The latest change stamp given to a package or to the access rules: every new one is
+-- past it, so that a document dated by both (a filtered p2 document is dated by its
+-- package's stamp and the rules' stamp) moves forward whichever changes.
+ALTER TABLE catalogue_stamp ADD COLUMN last_stamp INTEGER NOT NULL DEFAULT 0;
+UPDATE catalogue_stamp SET last_stamp = MAX(
+    COALESCE((SELECT MAX(updated_at) FROM packages), 0),
+    COALESCE((SELECT changed_at FROM access_stamp WHERE id = 1), 0)
+) WHERE id = 1;

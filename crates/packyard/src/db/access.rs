@@ -360,17 +360,15 @@ pub(super) async fn commit_access_change(mut tx: Transaction<'_, Any>) -> Result
 }
 
 /// Moves the access stamp forward in whole seconds: to now (rounded up), or a second
-/// past its value when the clock has not moved beyond it. Whole seconds because the
-/// stamp dates documents (`Last-Modified` has one-second resolution): every change
-/// must date them later than the one before.
+/// past the latest stamp given (to the rules or a package) when the clock has not moved
+/// beyond it. Whole seconds because the stamp dates documents (`Last-Modified` has
+/// one-second resolution): every change must date them later than the one before.
 async fn bump_access_stamp(tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
-    let now = (now_millis() + 999) / 1000 * 1000;
-    sqlx::query(
-        "UPDATE access_stamp SET changed_at = CASE WHEN changed_at + 1000 > $1 THEN changed_at + 1000 ELSE $1 END WHERE id = 1",
-    )
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    let stamp = super::packages::next_stamp(tx, (now_millis() + 999) / 1000 * 1000).await?;
+    sqlx::query("UPDATE access_stamp SET changed_at = $1 WHERE id = 1")
+        .bind(stamp)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

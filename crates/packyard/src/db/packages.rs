@@ -56,18 +56,35 @@ pub(super) fn version_row(row: &AnyRow) -> Result<VersionRecord, sqlx::Error> {
 /// Marks a package changed and returns its id. Stamps are whole seconds because they
 /// become `Last-Modified` headers, which have one-second resolution, and strictly
 /// increasing, even when two changes land within one second or a replica's clock is
-/// behind: each change must move the header forward.
+/// behind: each change must move the header forward ([`next_stamp`]).
 pub(super) async fn bump_stamp(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     package: &str,
 ) -> Result<i64, sqlx::Error> {
-    let stamp = (now_millis() / 1000 + 1) * 1000;
+    let stamp = next_stamp(tx, (now_millis() / 1000 + 1) * 1000).await?;
+    sqlx::query_scalar("UPDATE packages SET updated_at = $2 WHERE name = $1 RETURNING id")
+        .bind(package)
+        .bind(stamp)
+        .fetch_one(&mut **tx)
+        .await
+}
+
+/// A new change stamp, for a package or for the access rules: `at_least` (now, in whole
+/// seconds), or a second past the latest one given to either when that is later. One
+/// sequence for both, because a document filtered for a caller is dated by its
+/// package's stamp and the rules' stamp together, and must move forward whichever
+/// changes: two sequences, one running ahead of the other, would leave the date where
+/// it was, and Composer with `304 Not Modified` and the old versions.
+pub(super) async fn next_stamp(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    at_least: i64,
+) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE packages SET updated_at = CASE WHEN updated_at < $2 THEN $2 ELSE updated_at + 1000 END \
-         WHERE name = $1 RETURNING id",
+        "UPDATE catalogue_stamp SET last_stamp = \
+         CASE WHEN last_stamp + 1000 > $1 THEN last_stamp + 1000 ELSE $1 END \
+         WHERE id = 1 RETURNING last_stamp",
     )
-    .bind(package)
-    .bind(stamp)
+    .bind(at_least)
     .fetch_one(&mut **tx)
     .await
 }
@@ -339,6 +356,48 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!(kept.reference, "aaa", "the second writer changed nothing");
+        }
+    }
+
+    /// A filtered document is dated by its package's stamp and the rules' stamp: each
+    /// change to either must date it later, even when the other ran ahead of the clock
+    /// (several changes within a second each move a stamp a second on).
+    #[tokio::test]
+    async fn package_and_rules_stamps_are_one_sequence() {
+        for (db, _dir) in testing::engines().await {
+            let suffix = testing::unique_suffix();
+            let package = format!("acme/p{}", suffix.replace('_', ""));
+            db.save_version(&package, "artifact", &version("1.0.0", "aaa"))
+                .await
+                .unwrap();
+            let stamp_of = |stamps: Vec<crate::db::PackageStamp>| {
+                stamps
+                    .into_iter()
+                    .find(|stamp| stamp.name == package)
+                    .unwrap()
+                    .updated_at
+            };
+            for i in 0..4 {
+                let name = format!("u{i}x{suffix}");
+                db.create_user(&name, crate::db::Role::User, &format!("hash{i}{suffix}"))
+                    .await
+                    .unwrap();
+            }
+            let rules = db.access_stamp().await.unwrap();
+            assert!(rules > stamp_of(db.package_stamps().await.unwrap()));
+            db.save_version(&package, "artifact", &version("1.1.0", "bbb"))
+                .await
+                .unwrap();
+            let changed = stamp_of(db.package_stamps().await.unwrap());
+            assert!(changed > rules, "{changed} <= {rules}");
+            db.create_user(
+                &format!("last{suffix}"),
+                crate::db::Role::User,
+                &format!("h{suffix}"),
+            )
+            .await
+            .unwrap();
+            assert!(db.access_stamp().await.unwrap() > changed);
         }
     }
 
