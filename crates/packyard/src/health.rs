@@ -18,6 +18,17 @@ pub const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 /// quickly (with "not found") when it is reachable and the credentials are good.
 const PROBE_KEY: &str = ".packyard-probe/readiness";
 
+/// Why a dependency failed its check.
+#[derive(Debug, thiserror::Error)]
+enum Unhealthy {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error("no answer within {} ms", CHECK_TIMEOUT.as_millis())]
+    Timeout,
+}
+
 /// One dependency's answer, in Packeton's shape.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,7 +52,7 @@ impl Check {
 /// The database (`database:ping`) and each store (`storage:dist`, ...), asked at once.
 pub async fn checks(app: &App) -> Vec<(String, Check)> {
     let database = run("database:ping".to_owned(), async {
-        app.db.ping().await.map_err(|e| e.to_string())
+        app.db.ping().await.map_err(Unhealthy::from)
     });
     let stores = StoreName::ALL.map(|name| {
         let store = app.storage.store(name).without_cache();
@@ -50,19 +61,19 @@ pub async fn checks(app: &App) -> Vec<(String, Check)> {
                 .size(PROBE_KEY)
                 .await
                 .map(drop)
-                .map_err(|e| e.to_string())
+                .map_err(Unhealthy::from)
         })
     });
     let (database, stores) = tokio::join!(database, futures_util::future::join_all(stores));
     std::iter::once(database).chain(stores).collect()
 }
 
-async fn run(name: String, check: impl Future<Output = Result<(), String>>) -> (String, Check) {
+async fn run(name: String, check: impl Future<Output = Result<(), Unhealthy>>) -> (String, Check) {
     let time = crate::time::rfc3339(crate::db::now_millis() / 1000).replace("+00:00", "Z");
     let started = Instant::now();
     let outcome = match tokio::time::timeout(CHECK_TIMEOUT, check).await {
         Ok(outcome) => outcome,
-        Err(_) => Err(format!("no answer within {} ms", CHECK_TIMEOUT.as_millis())),
+        Err(_) => Err(Unhealthy::Timeout),
     };
     let observed = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
     if let Err(reason) = &outcome {
@@ -73,7 +84,7 @@ async fn run(name: String, check: impl Future<Output = Result<(), String>>) -> (
         time,
         observed_value: observed,
         observed_unit: "ms",
-        output: outcome.err(),
+        output: outcome.err().map(|reason| reason.to_string()),
     };
     (name, check)
 }

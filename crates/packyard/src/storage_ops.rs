@@ -31,8 +31,13 @@ pub async fn check_patiently(storage: &Storage, patience: Duration) -> anyhow::R
         let Some(first) = failed.first() else {
             return Ok(());
         };
-        let problem = first.outcome.as_ref().err().cloned().unwrap_or_default();
-        if !failed.iter().all(|store| store.slow) || started.elapsed() >= patience {
+        let problem = first
+            .outcome
+            .as_ref()
+            .err()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        if !failed.iter().all(StoreCheck::is_slow) || started.elapsed() >= patience {
             bail!(
                 "storage check failed for the {} store ({}): {problem}",
                 first.name.as_str(),
@@ -48,10 +53,22 @@ pub async fn check_patiently(storage: &Storage, patience: Duration) -> anyhow::R
 pub struct StoreCheck {
     pub name: StoreName,
     pub description: String,
-    pub outcome: Result<(), String>,
-    /// The store failed by not answering in time (it may be busy, not broken).
-    pub slow: bool,
+    pub outcome: Result<(), ProbeFailed>,
 }
+
+impl StoreCheck {
+    /// The store failed by not answering in time (it may be busy, not broken).
+    pub fn is_slow(&self) -> bool {
+        self.outcome
+            .as_ref()
+            .is_err_and(|ProbeFailed(error)| error.is_slow())
+    }
+}
+
+/// A store's failed probe, told as what is likely wrong, then what the backend said.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {}", .0.diagnose().describe(), .0)]
+pub struct ProbeFailed(pub StorageError);
 
 /// Probes every store (writes, reads and deletes an object), stopping at none.
 pub async fn check_each(storage: &Storage) -> Vec<StoreCheck> {
@@ -59,13 +76,10 @@ pub async fn check_each(storage: &Storage) -> Vec<StoreCheck> {
     for name in StoreName::ALL {
         let store = storage.store(name);
         let probed = store.without_cache().probe().await;
-        let slow = probed.as_ref().is_err_and(StorageError::is_slow);
-        let outcome = probed.map_err(|error| format!("{}: {error}", error.diagnose().describe()));
         checks.push(StoreCheck {
             name,
             description: store.description().to_owned(),
-            outcome,
-            slow,
+            outcome: probed.map_err(ProbeFailed),
         });
     }
     checks

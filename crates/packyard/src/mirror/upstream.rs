@@ -202,7 +202,7 @@ impl Upstream {
                     .map(str::to_owned);
                 let body = read_bounded(response, MAX_METADATA_DOCUMENT)
                     .await
-                    .map_err(failed)?;
+                    .map_err(|error| failed(error.to_string()))?;
                 Ok(Fetched::Modified {
                     body,
                     last_modified,
@@ -254,7 +254,7 @@ impl Upstream {
         }
         let body = read_bounded(response, MAX_ADVISORIES_ANSWER)
             .await
-            .map_err(failed)?;
+            .map_err(|error| failed(error.to_string()))?;
         super::advisories::parse_upstream_answer(&body)
             .ok_or_else(|| failed("answered something that is not an advisories document".into()))
     }
@@ -335,20 +335,29 @@ fn count_answer(alias: &str, response: &Result<reqwest::Response, UpstreamError>
     crate::metrics::metrics().upstream_request(alias, outcome);
 }
 
+/// Why an upstream's answer was not read whole.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("answered more than {0} bytes")]
+    TooLarge(usize),
+    #[error("{}", describe(.0))]
+    Transfer(reqwest::Error),
+}
+
 /// The body of `response`, or why not: more than `limit` bytes is refused rather than
 /// held.
-async fn read_bounded(response: reqwest::Response, limit: usize) -> Result<Bytes, String> {
+async fn read_bounded(response: reqwest::Response, limit: usize) -> Result<Bytes, BodyError> {
     if response
         .content_length()
         .is_some_and(|length| length > limit as u64)
     {
-        return Err(format!("answered more than {limit} bytes"));
+        return Err(BodyError::TooLarge(limit));
     }
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.try_next().await.map_err(|e| describe(&e))? {
+    while let Some(chunk) = stream.try_next().await.map_err(BodyError::Transfer)? {
         if body.len() + chunk.len() > limit {
-            return Err(format!("answered more than {limit} bytes"));
+            return Err(BodyError::TooLarge(limit));
         }
         body.extend_from_slice(&chunk);
     }

@@ -11,7 +11,7 @@ use axum::response::Response;
 use composer::constraint::Constraint;
 
 use super::error::WebError;
-use super::form::{AdminForm, Fields};
+use super::form::{AdminForm, FieldError, Fields};
 use super::pages::{Chrome, render, render_with_status};
 use super::password;
 use super::session::{Viewer, see_other};
@@ -43,7 +43,7 @@ fn changed_moment(
     name: &str,
     label: &str,
     current: Option<i64>,
-) -> Result<Option<Option<i64>>, String> {
+) -> Result<Option<Option<i64>>, FieldError> {
     if form.get(name) == day(current) {
         return Ok(None);
     }
@@ -155,18 +155,18 @@ pub async fn users(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Respon
     users_page(&app, &viewer, String::new(), None, StatusCode::OK).await
 }
 
-fn role_field(form: &Fields) -> Result<Role, String> {
+fn role_field(form: &Fields) -> Result<Role, FieldError> {
     match form.get("role") {
         "" | "user" => Ok(Role::User),
         "maintainer" => Ok(Role::Maintainer),
         "admin" => Ok(Role::Admin),
-        other => Err(format!("unknown role {other:?}")),
+        other => Err(FieldError::UnknownRole(other.to_owned())),
     }
 }
 
 /// The role, full access and dates a user form sets; `current` is the user as the form
 /// showed it (`None` for a new user).
-fn user_change(form: &Fields, current: Option<&User>) -> Result<UserChange, String> {
+fn user_change(form: &Fields, current: Option<&User>) -> Result<UserChange, FieldError> {
     Ok(UserChange {
         role: Some(role_field(form)?),
         full_access: Some(form.checked("full_access")),
@@ -215,7 +215,7 @@ pub async fn create_user(
     }
     let change = match user_change(&form, None) {
         Ok(change) => change,
-        Err(message) => return refuse(message).await,
+        Err(error) => return refuse(error.to_string()).await,
     };
     may_give(&viewer.signed_in()?.user, &change)?;
     let password_hash = match password_field(&form).await {
@@ -328,7 +328,7 @@ pub async fn update_user(
     let current = editable_user(&app, &viewer.signed_in()?.user, &name).await?;
     let change = match user_change(&form, Some(&current)) {
         Ok(change) => change,
-        Err(message) => return refuse(message).await,
+        Err(error) => return refuse(error.to_string()).await,
     };
     may_give(&viewer.signed_in()?.user, &change)?;
     let password_hash = match password_field(&form).await {
@@ -535,8 +535,15 @@ pub async fn group_settings(
         current.updates_until,
     ) {
         Ok(at) => at,
-        Err(message) => {
-            return group_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST).await;
+        Err(error) => {
+            return group_page(
+                &app,
+                &viewer,
+                &name,
+                error.to_string(),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
         }
     };
     let mirrors = form

@@ -226,6 +226,16 @@ pub async fn read_fields(headers: &HeaderMap, body: Body) -> Result<Fields, WebE
     Ok(Fields::parse(&bytes))
 }
 
+/// A posted field that cannot be taken as it is; its message names the field for the
+/// page that shows the form again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error("{label}: {text:?} is not a date (2026-12-31), a time or a span (30d)")]
+    NotAMoment { label: String, text: String },
+    #[error("unknown role {0:?}")]
+    UnknownRole(String),
+}
+
 #[derive(Deserialize, Default)]
 #[serde(transparent)]
 pub struct Fields(Vec<(String, String)>);
@@ -273,15 +283,16 @@ impl Fields {
 
     /// `name` as a moment (a date such as 2026-12-31, a time or a span such as 30d);
     /// `Ok(None)` when empty.
-    pub fn moment(&self, name: &str, label: &str) -> Result<Option<i64>, String> {
+    pub fn moment(&self, name: &str, label: &str) -> Result<Option<i64>, FieldError> {
         let text = self.get(name);
         if text.is_empty() {
             return Ok(None);
         }
         crate::time::parse_moment(text, crate::db::now_millis())
             .map(Some)
-            .ok_or_else(|| {
-                format!("{label}: {text:?} is not a date (2026-12-31), a time or a span (30d)")
+            .ok_or_else(|| FieldError::NotAMoment {
+                label: label.to_owned(),
+                text: text.to_owned(),
             })
     }
 }
@@ -303,6 +314,7 @@ mod tests {
             fields
                 .moment("name", "expires")
                 .unwrap_err()
+                .to_string()
                 .starts_with("expires: \"ci\"")
         );
     }

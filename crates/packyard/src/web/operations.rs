@@ -217,7 +217,11 @@ pub async fn check_storage(
             (
                 check.name.as_str(),
                 check.description,
-                check.outcome.err().unwrap_or_default(),
+                check
+                    .outcome
+                    .err()
+                    .map(|failed| failed.to_string())
+                    .unwrap_or_default(),
             )
         })
         .collect();

@@ -162,7 +162,7 @@ pub async fn create_token(
     };
     let expires_at = match form.moment("expires", "Expires") {
         Ok(at) => at,
-        Err(message) => return refuse(message).await,
+        Err(error) => return refuse(error.to_string()).await,
     };
     let name = form.get("name");
     match crate::tokens::issue(&app.db, &session.user, name, &scopes, expires_at).await {

@@ -75,7 +75,7 @@ impl Sender {
                 started_at,
                 duration_ms,
                 status: None,
-                error: Some(error),
+                error: Some(error.to_string()),
                 response: None,
             },
         }
@@ -86,10 +86,10 @@ impl Sender {
         url: &str,
         headers: &[(&str, &str)],
         body: String,
-    ) -> Result<(u16, String), String> {
+    ) -> Result<(u16, String), AttemptFailed> {
         // A literal address never reaches the resolver: check it here, each time
         // (the policy may have changed since the hook was made).
-        self.policy.check_url(url).map_err(|e| e.to_string())?;
+        self.policy.check_url(url)?;
         let mut request = self
             .client
             .post(url)
@@ -97,7 +97,11 @@ impl Sender {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let mut response = request.body(body).send().await.map_err(|e| describe(&e))?;
+        let mut response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(AttemptFailed::Transport)?;
         let status = response.status().as_u16();
         let mut kept = Vec::new();
         while kept.len() < RESPONSE_KEPT {
@@ -111,6 +115,15 @@ impl Sender {
         kept.truncate(RESPONSE_KEPT);
         Ok((status, String::from_utf8_lossy(&kept).into_owned()))
     }
+}
+
+/// Why an attempt got no status back.
+#[derive(Debug, thiserror::Error)]
+enum AttemptFailed {
+    #[error(transparent)]
+    Refused(#[from] crate::outbound::Refused),
+    #[error("{}", describe(.0))]
+    Transport(reqwest::Error),
 }
 
 /// Why no status came back, without the URL (the hook's owner knows it).
