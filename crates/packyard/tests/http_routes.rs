@@ -586,8 +586,15 @@ async fn a_key_file_that_cannot_be_written_is_a_server_fault() {
 
 /// A git package with one tag, added in process.
 async fn git_package(app: &TestApp) -> (GitRepo, String) {
+    tagged_git_package(app, "acme/built", AddRequest::default()).await
+}
+
+/// A local repository whose composer.json names `name`, with one commit tagged 1.0.0,
+/// added as a git package with `request`'s settings (its URL and `allow_local` filled
+/// in); the repository and the commit.
+async fn tagged_git_package(app: &TestApp, name: &str, request: AddRequest) -> (GitRepo, String) {
     let repo = GitRepo::new();
-    repo.write("composer.json", r#"{"name": "acme/built"}"#);
+    repo.write("composer.json", &json!({"name": name}).to_string());
     let commit = repo.commit("first");
     repo.git(&["tag", "1.0.0"]);
     git_packages::add(
@@ -595,7 +602,7 @@ async fn git_package(app: &TestApp) -> (GitRepo, String) {
         AddRequest {
             url: repo.url(),
             allow_local: true,
-            ..AddRequest::default()
+            ..request
         },
     )
     .await
@@ -1142,22 +1149,11 @@ async fn a_sealed_secret_copied_into_another_row_does_not_open_there() {
         ("acme/mine", "mine-0123456789"),
         ("acme/victim", "victim-0123456789"),
     ] {
-        let repo = GitRepo::new();
-        repo.write("composer.json", &json!({"name": name}).to_string());
-        repo.commit("first");
-        repo.git(&["tag", "1.0.0"]);
-        git_packages::add(
-            &app.app,
-            AddRequest {
-                url: repo.url(),
-                allow_local: true,
-                webhook_secret: Some(secret.to_owned()),
-                ..AddRequest::default()
-            },
-        )
-        .await
-        .unwrap();
-        repositories.push(repo);
+        let settings = AddRequest {
+            webhook_secret: Some(secret.to_owned()),
+            ..AddRequest::default()
+        };
+        repositories.push(tagged_git_package(&app, name, settings).await.0);
     }
     let hook = |repo: &GitRepo, secret: &str| {
         let body = json!({"repository": {"clone_url": repo.url()}}).to_string();
@@ -1200,25 +1196,16 @@ async fn a_sealed_secret_copied_into_another_row_does_not_open_there() {
 async fn credentials_do_not_open_for_a_repository_url_changed_in_the_database() {
     testkit::needs!(Git);
     let app = TestApp::start(&[("PACKYARD_SECRET", "routes test secret")]).await;
-    let repo = GitRepo::new();
-    repo.write("composer.json", r#"{"name": "acme/private"}"#);
-    repo.commit("first");
-    repo.git(&["tag", "1.0.0"]);
-    git_packages::add(
-        &app.app,
-        AddRequest {
-            url: repo.url(),
-            allow_local: true,
-            credentials: Some(packyard::git_packages::Credentials {
-                username: Some("bot".to_owned()),
-                password: Some("s3cret-token".to_owned()),
-                ssh_key: None,
-            }),
-            ..AddRequest::default()
-        },
-    )
-    .await
-    .unwrap();
+    let settings = AddRequest {
+        credentials: Some(packyard::git_packages::Credentials {
+            username: Some("bot".to_owned()),
+            password: Some("s3cret-token".to_owned()),
+            ssh_key: None,
+        }),
+        ..AddRequest::default()
+    };
+    // Kept until the end: the first re-scan below fetches from it.
+    let (_repo, _) = tagged_git_package(&app, "acme/private", settings).await;
     git_packages::rescan(&app.app, "acme/private")
         .await
         .unwrap();

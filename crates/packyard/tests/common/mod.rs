@@ -1012,3 +1012,30 @@ pub fn try_login(server: &Server, user: &str, password: &str, extra: &[(&str, &s
     headers.extend_from_slice(extra);
     post(&server.url("/login"), &headers, body.as_bytes())
 }
+
+/// A private name's answer and an unknown name's, given in that order with the
+/// [`metric_counters`] read before, between and after them, look alike to the client:
+/// `/metrics` moved the same for both, and each took as long as the `round` allows — an
+/// upstream's 300 ms in the `"first"`, none once the miss is `"remembered"`.
+pub fn assert_alike(
+    round: &str,
+    [before, between, after]: [&std::collections::BTreeMap<String, f64>; 3],
+    [private_took, unknown_took]: [Duration; 2],
+) {
+    assert_eq!(
+        moved_counters(before, between),
+        moved_counters(between, after),
+        "{round}: /metrics tells them apart"
+    );
+    let (fast, slow) = if round == "first" {
+        (Duration::from_millis(250), Duration::from_secs(2))
+    } else {
+        (Duration::ZERO, Duration::from_millis(250))
+    };
+    for (what, took) in [("private", private_took), ("unknown", unknown_took)] {
+        assert!(
+            took >= fast && took < slow,
+            "{round}: the {what} name took {took:?}"
+        );
+    }
+}
