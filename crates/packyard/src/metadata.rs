@@ -408,8 +408,7 @@ impl Metadata {
     }
 
     async fn entry(&self, package: &str) -> Result<Option<Arc<PackageEntry>>, sqlx::Error> {
-        let seen = self.catalogue();
-        if !self.exists(package) && !self.catch_up(seen).await? {
+        if !self.knows(package).await? {
             return Ok(None);
         }
         {

@@ -4,7 +4,7 @@
 //! admins (nor quietly make itself more than it is), and makes nobody an admin; the
 //! operator of the server, at the `packyard` CLI, may change any account.
 
-use crate::db::{Role, User};
+use crate::db::{Role, User, UserChange};
 
 /// Who asks for the change.
 #[derive(Clone, Copy, Debug)]
@@ -36,12 +36,12 @@ pub fn may_change_account(actor: Actor<'_>, target: &User) -> Result<(), Account
     }
 }
 
-/// Whether `actor` may give an account `role`, creating it or changing it. Over HTTP
-/// nobody is made an admin: an admin made with a stolen session or token could not be
-/// removed by the others (see [`may_change_account`]); the operator at the CLI may.
-pub fn may_give_role(actor: Actor<'_>, role: Role) -> Result<(), AccountChangeRefused> {
-    match (actor, role) {
-        (Actor::Http(_), Role::Admin) => Err(AccountChangeRefused::MakeAdmin),
+/// Whether `actor` may apply `change` to an account, creating it or changing it. Over
+/// HTTP nobody is made an admin: an admin made with a stolen session or token could not
+/// be removed by the others (see [`may_change_account`]); the operator at the CLI may.
+pub fn may_apply(actor: Actor<'_>, change: &UserChange) -> Result<(), AccountChangeRefused> {
+    match (actor, change.role) {
+        (Actor::Http(_), Some(Role::Admin)) => Err(AccountChangeRefused::MakeAdmin),
         _ => Ok(()),
     }
 }
@@ -77,13 +77,20 @@ mod tests {
         for target in [&me, &other_admin, &plain] {
             assert_eq!(may_change_account(Actor::Operator, target), Ok(()));
         }
+        let giving = |role| UserChange {
+            role,
+            ..UserChange::default()
+        };
         assert_eq!(
-            may_give_role(Actor::Http(&me), Role::Admin),
+            may_apply(Actor::Http(&me), &giving(Some(Role::Admin))),
             Err(AccountChangeRefused::MakeAdmin)
         );
-        for role in [Role::User, Role::Maintainer] {
-            assert_eq!(may_give_role(Actor::Http(&me), role), Ok(()));
+        for role in [None, Some(Role::User), Some(Role::Maintainer)] {
+            assert_eq!(may_apply(Actor::Http(&me), &giving(role)), Ok(()));
         }
-        assert_eq!(may_give_role(Actor::Operator, Role::Admin), Ok(()));
+        assert_eq!(
+            may_apply(Actor::Operator, &giving(Some(Role::Admin))),
+            Ok(())
+        );
     }
 }

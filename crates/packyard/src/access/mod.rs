@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-pub use accounts::{AccountChangeRefused, Actor, may_change_account, may_give_role};
+pub use accounts::{AccountChangeRefused, Actor, may_apply, may_change_account};
 pub use policy::View;
 use policy::{Grant, Group, Member, Policy};
 

@@ -171,7 +171,8 @@ pub async fn create_user(
         .ok_or_else(|| ApiError::bad_request("username is required"))?;
     validate_user_name(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let change = body.change()?;
-    may_give(&me, &change)?;
+    crate::access::may_apply(crate::access::Actor::Http(&me), &change)
+        .map_err(|refused| ApiError::forbidden(refused.to_string()))?;
     let token = generate_token();
     match app
         .db
@@ -222,7 +223,8 @@ pub async fn update_user(
         ));
     }
     let change = body.change()?;
-    may_give(&me, &change)?;
+    crate::access::may_apply(crate::access::Actor::Http(&me), &change)
+        .map_err(|refused| ApiError::forbidden(refused.to_string()))?;
     let user = app
         .db
         .change_user(&user.name, &change)
@@ -244,15 +246,6 @@ pub async fn delete_user(
     let user = editable_user(&app, &me, id).await?;
     app.db.remove_user(&user.name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// Whether `me` may give the role `change` sets ([`crate::access::may_give_role`]).
-fn may_give(me: &User, change: &UserChange) -> Result<(), ApiError> {
-    match change.role {
-        Some(role) => crate::access::may_give_role(crate::access::Actor::Http(me), role)
-            .map_err(|refused| ApiError::forbidden(refused.to_string())),
-        None => Ok(()),
-    }
 }
 
 /// User `id`, when `me` may change it ([`crate::access::may_change_account`]).

@@ -76,7 +76,7 @@ async fn p2_seen(
     }
     let base = match base {
         Ok(ClientBase(base)) => base,
-        Err(error) => return Err(ApiError::new(error.status, error.message.clone())),
+        Err(error) => return Err(error.clone()),
     };
     Ok(app.metadata.p2(name, dev, base, view).await?)
 }

@@ -10,7 +10,7 @@ use crate::uploads::archive_file::ReceiveError;
 use crate::uploads::artifact::UploadError;
 
 /// An error answered as `{"status":"error","message":...}`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,

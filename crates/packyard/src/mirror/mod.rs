@@ -362,10 +362,10 @@ impl Mirrors {
             BTreeMap::new();
         let mut counted = Vec::new();
         for (name, version, installs) in downloads {
-            if !listed.contains_key(&name) && listed.len() == MAX_PACKAGES_PER_NOTIFY_BATCH {
-                continue;
-            }
             if !listed.contains_key(&name) {
+                if listed.len() == MAX_PACKAGES_PER_NOTIFY_BATCH {
+                    continue;
+                }
                 let versions = match PackageName::parse(&name) {
                     Ok(package) => match self.admit(mirror, &package).await {
                         Ok(()) => Some(self.stored_versions(mirror, &name).await?),

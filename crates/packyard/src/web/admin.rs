@@ -65,15 +65,6 @@ async fn editable_user(app: &App, admin: &User, name: &str) -> Result<User, WebE
     Ok(user)
 }
 
-/// Whether `admin` may give the role `change` sets ([`crate::access::may_give_role`]).
-fn may_give(admin: &User, change: &UserChange) -> Result<(), WebError> {
-    match change.role {
-        Some(role) => crate::access::may_give_role(Actor::Http(admin), role)
-            .map_err(|refused| WebError::Forbidden(refused.to_string())),
-        None => Ok(()),
-    }
-}
-
 /// The group the path names, with its grants and members, or the 404 page.
 async fn group_named(app: &App, name: &str) -> Result<GroupRow, WebError> {
     let rules = app.db.access_rules().await?;
@@ -217,7 +208,8 @@ pub async fn create_user(
         Ok(change) => change,
         Err(error) => return refuse(error.to_string()).await,
     };
-    may_give(&viewer.signed_in()?.user, &change)?;
+    crate::access::may_apply(Actor::Http(&viewer.signed_in()?.user), &change)
+        .map_err(|refused| WebError::Forbidden(refused.to_string()))?;
     let password_hash = match password_field(&form).await {
         Ok(hash) => hash,
         Err(WebError::BadRequest(message)) => return refuse(message).await,
@@ -330,7 +322,8 @@ pub async fn update_user(
         Ok(change) => change,
         Err(error) => return refuse(error.to_string()).await,
     };
-    may_give(&viewer.signed_in()?.user, &change)?;
+    crate::access::may_apply(Actor::Http(&viewer.signed_in()?.user), &change)
+        .map_err(|refused| WebError::Forbidden(refused.to_string()))?;
     let password_hash = match password_field(&form).await {
         Ok(hash) => hash,
         Err(WebError::BadRequest(message)) => return refuse(message).await,
