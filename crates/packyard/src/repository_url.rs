@@ -30,11 +30,7 @@ pub fn validate(url: &str) -> Result<(), InvalidRepositoryUrl> {
     // would find credentials and hosts where `redact`, which takes the credentials out
     // before the URL is stored and published, finds others (found by fuzzing).
     let network = |scheme: &str| {
-        let rest = url.strip_prefix(scheme).unwrap_or_default();
-        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-        let host = authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, host)| host);
+        let host = host_and_port(url.strip_prefix(scheme).unwrap_or_default());
         url.starts_with(scheme) && !host.is_empty() && !url.contains('\\')
     };
     let allowed = ["https://", "http://", "ssh://", "git://"]
@@ -130,9 +126,7 @@ pub fn endpoint(url: &str) -> Option<Endpoint> {
 
 /// The host of `scheme://userinfo@host:port/...` as written (IPv6 in brackets).
 fn written_host(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host_port = host_and_port(&url[url.find("://")? + 3..]);
     if host_port.starts_with('[') {
         return host_port.get(..=host_port.find(']')?);
     }
@@ -158,6 +152,19 @@ fn written_as_parsed(written: &str, parsed: &str) -> bool {
             || !written.contains(|c: char| !c.is_ascii_alphanumeric() && c != '.');
     }
     !written.contains('%') && written.eq_ignore_ascii_case(parsed)
+}
+
+/// The `host[:port]` of the authority that starts `after_scheme` (a URL after its
+/// `://`): the userinfo ends at the last `@` of the authority, as `redact` (and WHATWG)
+/// read it, since a password may hold an `@` of its own.
+fn host_and_port(after_scheme: &str) -> &str {
+    let end = after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len());
+    let authority = &after_scheme[..end];
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
 }
 
 fn is_scp_like(url: &str) -> bool {
