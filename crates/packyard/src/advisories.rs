@@ -12,8 +12,30 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::access::View;
-use crate::app::App;
+use std::sync::Arc;
+
 use crate::db::AdvisoryRow;
+use crate::db::Db;
+use crate::metadata::Metadata;
+use crate::webhooks::{Event, Occurrence, Webhooks};
+
+/// Advisories of private packages: published by admins, read through the access rules.
+#[derive(Clone)]
+pub struct Advisories {
+    db: Db,
+    metadata: Arc<Metadata>,
+    webhooks: Webhooks,
+}
+
+impl Advisories {
+    pub fn new(db: Db, metadata: Arc<Metadata>, webhooks: Webhooks) -> Self {
+        Advisories {
+            db,
+            metadata,
+            webhooks,
+        }
+    }
+}
 
 /// The most package names one request may ask about: Composer sends every locked
 /// package, and a project with thousands is already unusual.
@@ -64,125 +86,124 @@ pub enum AdvisoryError {
     Database(#[from] sqlx::Error),
 }
 
-/// Validates and records `new`; returns it as stored, with its new id.
-pub async fn publish(app: &App, new: NewAdvisory) -> Result<AdvisoryRow, AdvisoryError> {
-    let package = new.package.trim().to_ascii_lowercase();
-    let affected = new.affected_versions.trim().to_owned();
-    composer::constraint::Constraint::parse(&affected).map_err(|error| {
-        AdvisoryError::InvalidConstraint {
-            value: affected.clone(),
-            reason: error.to_string(),
+impl Advisories {
+    /// Validates and records `new`; returns it as stored, with its new id.
+    pub async fn publish(&self, new: NewAdvisory) -> Result<AdvisoryRow, AdvisoryError> {
+        let package = new.package.trim().to_ascii_lowercase();
+        let affected = new.affected_versions.trim().to_owned();
+        composer::constraint::Constraint::parse(&affected).map_err(|error| {
+            AdvisoryError::InvalidConstraint {
+                value: affected.clone(),
+                reason: error.to_string(),
+            }
+        })?;
+        let title = new.title.trim().to_owned();
+        if title.is_empty() || title.chars().count() > MAX_TITLE || title.contains(['\n', '\r']) {
+            return Err(AdvisoryError::InvalidTitle);
         }
-    })?;
-    let title = new.title.trim().to_owned();
-    if title.is_empty() || title.chars().count() > MAX_TITLE || title.contains(['\n', '\r']) {
-        return Err(AdvisoryError::InvalidTitle);
-    }
-    let cve = nonempty(new.cve);
-    if let Some(cve) = &cve
-        && !is_cve(cve)
-    {
-        return Err(AdvisoryError::InvalidCve(cve.clone()));
-    }
-    let link = nonempty(new.link);
-    if let Some(link) = &link
-        && (link.len() > MAX_LINK
-            || !(link.starts_with("https://") || link.starts_with("http://"))
-            || link.contains(char::is_whitespace))
-    {
-        return Err(AdvisoryError::InvalidLink);
-    }
-    let severity = nonempty(new.severity).map(|s| s.to_ascii_lowercase());
-    if let Some(severity) = &severity
-        && !SEVERITIES.contains(&severity.as_str())
-    {
-        return Err(AdvisoryError::InvalidSeverity(severity.clone()));
-    }
-    let row = AdvisoryRow {
-        advisory_id: new_advisory_id(),
-        package: package.clone(),
-        affected_versions: affected,
-        title,
-        cve,
-        link,
-        severity,
-        reported_at: new.reported_at.unwrap_or_else(crate::db::now_millis),
-    };
-    if !app.db.add_advisory(&row).await? {
-        return Err(AdvisoryError::UnknownPackage(package));
-    }
-    let published =
-        crate::webhooks::Occurrence::new(crate::webhooks::Event::SecurityAdvisory, &row.package)
+        let cve = nonempty(new.cve);
+        if let Some(cve) = &cve
+            && !is_cve(cve)
+        {
+            return Err(AdvisoryError::InvalidCve(cve.clone()));
+        }
+        let link = nonempty(new.link);
+        if let Some(link) = &link
+            && (link.len() > MAX_LINK
+                || !(link.starts_with("https://") || link.starts_with("http://"))
+                || link.contains(char::is_whitespace))
+        {
+            return Err(AdvisoryError::InvalidLink);
+        }
+        let severity = nonempty(new.severity).map(|s| s.to_ascii_lowercase());
+        if let Some(severity) = &severity
+            && !SEVERITIES.contains(&severity.as_str())
+        {
+            return Err(AdvisoryError::InvalidSeverity(severity.clone()));
+        }
+        let row = AdvisoryRow {
+            advisory_id: new_advisory_id(),
+            package: package.clone(),
+            affected_versions: affected,
+            title,
+            cve,
+            link,
+            severity,
+            reported_at: new.reported_at.unwrap_or_else(crate::db::now_millis),
+        };
+        if !self.db.add_advisory(&row).await? {
+            return Err(AdvisoryError::UnknownPackage(package));
+        }
+        let published = Occurrence::new(Event::SecurityAdvisory, &row.package)
             .with("advisory", composer_json(&row));
-    crate::webhooks::emit(app, &[published]).await;
-    Ok(row)
-}
-
-/// Deletes an advisory; returns the package it was about.
-pub async fn remove(app: &App, advisory_id: &str) -> Result<String, AdvisoryError> {
-    app.db
-        .remove_advisory(advisory_id)
-        .await?
-        .ok_or_else(|| AdvisoryError::UnknownAdvisory(advisory_id.to_owned()))
-}
-
-/// The answer for the private packages among `asked`: every package the caller sees
-/// gets its list (`[]` when it has none, so that Composer does not look for it in
-/// other repositories, where a public package of the same name may live); names this
-/// repository does not serve to the caller are left out. A caller who sees only some
-/// versions gets only the advisories that affect one of them, and their
-/// `affectedVersions` as the list of those visible versions (`1.0.0.0 || 1.1.0.0`):
-/// an advisory about the others, or its constraint (`<1.2 || >=3.0,<3.1`), would tell
-/// of versions it may not know of.
-pub async fn for_private_packages(
-    app: &App,
-    view: &View,
-    asked: &[String],
-) -> Result<Map<String, Value>, sqlx::Error> {
-    let mut served = Vec::new();
-    for name in asked {
-        if app.metadata.visible(name, view).await? {
-            served.push(name.clone());
-        }
+        self.webhooks.emit(&[published]).await;
+        Ok(row)
     }
-    let mut answer: Map<String, Value> = served
-        .iter()
-        .map(|name| (name.clone(), Value::Array(Vec::new())))
-        .collect();
-    let mut visible_versions: std::collections::HashMap<String, Vec<String>> =
-        std::collections::HashMap::new();
-    for mut row in app.db.advisories(Some(&served)).await? {
-        if !view.sees_all_versions_of(&row.package) {
-            if !visible_versions.contains_key(&row.package) {
-                let versions = app
-                    .metadata
-                    .visible_versions(&row.package, view)
-                    .await?
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|v| v.version_normalized)
+    /// Deletes an advisory; returns the package it was about.
+    pub async fn remove(&self, advisory_id: &str) -> Result<String, AdvisoryError> {
+        self.db
+            .remove_advisory(advisory_id)
+            .await?
+            .ok_or_else(|| AdvisoryError::UnknownAdvisory(advisory_id.to_owned()))
+    }
+    /// The answer for the private packages among `asked`: every package the caller sees
+    /// gets its list (`[]` when it has none, so that Composer does not look for it in
+    /// other repositories, where a public package of the same name may live); names this
+    /// repository does not serve to the caller are left out. A caller who sees only some
+    /// versions gets only the advisories that affect one of them, and their
+    /// `affectedVersions` as the list of those visible versions (`1.0.0.0 || 1.1.0.0`):
+    /// an advisory about the others, or its constraint (`<1.2 || >=3.0,<3.1`), would tell
+    /// of versions it may not know of.
+    pub async fn for_private_packages(
+        &self,
+        view: &View,
+        asked: &[String],
+    ) -> Result<Map<String, Value>, sqlx::Error> {
+        let mut served = Vec::new();
+        for name in asked {
+            if self.metadata.visible(name, view).await? {
+                served.push(name.clone());
+            }
+        }
+        let mut answer: Map<String, Value> = served
+            .iter()
+            .map(|name| (name.clone(), Value::Array(Vec::new())))
+            .collect();
+        let mut visible_versions: std::collections::HashMap<String, Vec<String>> =
+            std::collections::HashMap::new();
+        for mut row in self.db.advisories(Some(&served)).await? {
+            if !view.sees_all_versions_of(&row.package) {
+                if !visible_versions.contains_key(&row.package) {
+                    let versions = self
+                        .metadata
+                        .visible_versions(&row.package, view)
+                        .await?
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|v| v.version_normalized)
+                        .collect();
+                    visible_versions.insert(row.package.clone(), versions);
+                }
+                let Ok(affected) = composer::constraint::Constraint::parse(&row.affected_versions)
+                else {
+                    continue;
+                };
+                let affected: Vec<&str> = visible_versions[&row.package]
+                    .iter()
+                    .filter(|version| affected.matches(version))
+                    .map(String::as_str)
                     .collect();
-                visible_versions.insert(row.package.clone(), versions);
+                if affected.is_empty() {
+                    continue;
+                }
+                row.affected_versions = affected.join(" || ");
             }
-            let Ok(affected) = composer::constraint::Constraint::parse(&row.affected_versions)
-            else {
-                continue;
-            };
-            let affected: Vec<&str> = visible_versions[&row.package]
-                .iter()
-                .filter(|version| affected.matches(version))
-                .map(String::as_str)
-                .collect();
-            if affected.is_empty() {
-                continue;
+            if let Some(Value::Array(list)) = answer.get_mut(&row.package) {
+                list.push(composer_json(&row));
             }
-            row.affected_versions = affected.join(" || ");
         }
-        if let Some(Value::Array(list)) = answer.get_mut(&row.package) {
-            list.push(composer_json(&row));
-        }
+        Ok(answer)
     }
-    Ok(answer)
 }
 
 /// An advisory in Composer's shape (`Composer\Advisory\SecurityAdvisory`).

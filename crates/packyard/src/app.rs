@@ -1,5 +1,7 @@
 //! The services one packyard process runs with, shared by the HTTP layer, the job
-//! runner and the CLI.
+//! runner and the CLI. `App` owns and wires them: each service is built from the
+//! parts it uses (never from `App`), and handlers take the ones they need as
+//! sub-states (`State<GitPackages>`, ...; see the `FromRef` impls below).
 
 use std::sync::Arc;
 
@@ -7,14 +9,18 @@ use anyhow::Context;
 use storage::Storage;
 
 use crate::access::Access;
+use crate::advisories::Advisories;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::git_packages::{GitOptions, GitPackages};
 use crate::jobs::JobQueue;
 use crate::metadata::Metadata;
 use crate::mirror::Mirrors;
-use crate::secrets::{SecretBox, SecretError};
-use crate::single_flight::SingleFlight;
+use crate::secrets::{SecretBox, SecretError, Secrets};
+use crate::stats::Stats;
+use crate::uploads::Uploads;
+use crate::webhooks::Webhooks;
 
 pub struct App {
     pub settings: Settings,
@@ -25,14 +31,16 @@ pub struct App {
     pub access: Access,
     pub metadata: Arc<Metadata>,
     pub jobs: Arc<JobQueue>,
-    /// Dist archives being built, so concurrent first downloads build each once.
-    pub dist_builds: SingleFlight<String>,
     pub mirrors: Mirrors,
+    pub git_packages: GitPackages,
+    pub uploads: Uploads,
+    pub advisories: Advisories,
+    pub stats: Stats,
+    /// Outgoing webhooks.
+    pub webhooks: Webhooks,
     /// What the web UI lists and searches.
     pub catalogue: crate::web::Catalogues,
-    /// Sends outgoing webhooks' deliveries.
-    pub webhooks: crate::webhooks::Sender,
-    secrets: Option<SecretBox>,
+    secrets: Secrets,
 }
 
 impl App {
@@ -53,19 +61,42 @@ impl App {
         let access = Access::load(db.clone())
             .await
             .context("loading access rules")?;
-        let secrets = settings.secret.as_deref().map(SecretBox::new);
-        if let Some(secrets) = &secrets {
+        let secrets = Secrets::new(settings.secret.as_deref());
+        if let Ok(secrets) = secrets.get() {
             bind_earlier_values(&db, secrets).await?;
         }
+        let jobs =
+            Arc::new(JobQueue::new(db.clone()).with_retry_backoff(settings.job_retry_backoff));
+        let webhooks = Webhooks::new(
+            db.clone(),
+            secrets.clone(),
+            jobs.clone(),
+            settings.network_policy.clone(),
+            settings.public_url.as_deref(),
+        );
         Ok(Arc::new(App {
             auth: Authenticator::new(db.clone()),
             access,
-            jobs: Arc::new(
-                JobQueue::new(db.clone()).with_retry_backoff(settings.job_retry_backoff),
+            git_packages: GitPackages::new(
+                db.clone(),
+                storage.clone(),
+                metadata.clone(),
+                secrets.clone(),
+                jobs.clone(),
+                webhooks.clone(),
+                GitOptions::of(&settings),
             ),
-            webhooks: crate::webhooks::Sender::new(settings.network_policy.clone()),
+            uploads: Uploads::new(
+                db.clone(),
+                storage.clone(),
+                metadata.clone(),
+                webhooks.clone(),
+            ),
+            advisories: Advisories::new(db.clone(), metadata.clone(), webhooks.clone()),
+            stats: Stats::new(db.clone(), metadata.clone()),
+            jobs,
+            webhooks,
             secrets,
-            dist_builds: SingleFlight::named("dist_build"),
             catalogue: crate::web::Catalogues::default(),
             mirrors: Mirrors::new(
                 settings.mirrors.clone(),
@@ -109,8 +140,28 @@ impl App {
 
     /// The box that seals stored credentials; an error when `PACKYARD_SECRET` is unset.
     pub fn secrets(&self) -> Result<&SecretBox, SecretError> {
-        self.secrets.as_ref().ok_or(SecretError::NoSecret)
+        self.secrets.get()
     }
+}
+
+/// Handlers take a service as `State<Service>` instead of the whole `App`.
+macro_rules! sub_states {
+    ($($service:ty => $field:ident),* $(,)?) => {$(
+        impl axum::extract::FromRef<Arc<App>> for $service {
+            fn from_ref(app: &Arc<App>) -> Self {
+                app.$field.clone()
+            }
+        }
+    )*};
+}
+
+sub_states! {
+    GitPackages => git_packages,
+    Uploads => uploads,
+    Advisories => advisories,
+    Stats => stats,
+    Webhooks => webhooks,
+    Db => db,
 }
 
 /// Values earlier versions sealed unbound are bound to their rows once, by the first

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use storage::StoreName;
 
-use crate::app::App;
+use storage::Storage;
+
+use crate::db::Db;
 
 /// How long one dependency may take to answer before it counts as failed.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -50,12 +52,12 @@ impl Check {
 }
 
 /// The database (`database:ping`) and each store (`storage:dist`, ...), asked at once.
-pub async fn checks(app: &App) -> Vec<(String, Check)> {
+pub async fn checks(db: &Db, storage: &Storage) -> Vec<(String, Check)> {
     let database = run("database:ping".to_owned(), async {
-        app.db.ping().await.map_err(Unhealthy::from)
+        db.ping().await.map_err(Unhealthy::from)
     });
     let stores = StoreName::ALL.map(|name| {
-        let store = app.storage.store(name).without_cache();
+        let store = storage.store(name).without_cache();
         run(format!("storage:{}", name.as_str()), async move {
             store
                 .size(PROBE_KEY)

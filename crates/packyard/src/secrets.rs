@@ -79,6 +79,22 @@ pub enum SecretError {
     Undecryptable,
 }
 
+/// The box of `PACKYARD_SECRET` when it is set: what the services that seal or open
+/// stored credentials hold. Without a secret, each use says so.
+#[derive(Clone, Debug, Default)]
+pub struct Secrets(Option<std::sync::Arc<SecretBox>>);
+
+impl Secrets {
+    pub fn new(secret: Option<&str>) -> Self {
+        Secrets(secret.map(|secret| std::sync::Arc::new(SecretBox::new(secret))))
+    }
+
+    /// The box; an error when `PACKYARD_SECRET` is unset.
+    pub fn get(&self) -> Result<&SecretBox, SecretError> {
+        self.0.as_deref().ok_or(SecretError::NoSecret)
+    }
+}
+
 #[derive(Clone)]
 pub struct SecretBox {
     current: ChaCha20Poly1305,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::app::App;
 use crate::config::Settings;
 use crate::db::Db;
-use crate::git_packages::job::{ScanJob, enqueue_due_scans};
+use crate::git_packages::job::ScanJob;
 use crate::http::HttpListeners;
 use crate::jobs::{Handlers, Runner, spawn_periodic};
 use crate::webhooks::DeliverWebhook;
@@ -169,8 +169,8 @@ fn check_writable_dirs(settings: &Settings) -> anyhow::Result<()> {
 /// are queued on a schedule as well as by webhooks.
 fn start_background_work(app: &Arc<App>) -> Runner {
     let handlers = Handlers::default()
-        .register::<ScanJob>(app.clone())
-        .register::<DeliverWebhook>(app.clone());
+        .register::<ScanJob>(app.git_packages.clone())
+        .register::<DeliverWebhook>(app.webhooks.clone());
     let runner = app.jobs.clone().spawn_runner(handlers, JOB_CONCURRENCY);
     // Webhook deliveries are kept for a week; any replica may prune them.
     let pruning = app.clone();
@@ -186,13 +186,13 @@ fn start_background_work(app: &Arc<App>) -> Runner {
         }
     });
     if let Some(interval) = app.settings.update_interval {
-        let app = app.clone();
+        let packages = app.git_packages.clone();
         // Check often enough that a package is never much later than its interval.
         let check_every = interval.min(Duration::from_secs(60));
         spawn_periodic(check_every, move || {
-            let app = app.clone();
+            let packages = packages.clone();
             async move {
-                match enqueue_due_scans(&app, interval).await {
+                match packages.enqueue_due_scans(interval).await {
                     Ok(0) => {}
                     Ok(queued) => tracing::info!(queued, "queued scheduled re-scans"),
                     Err(error) => tracing::warn!(%error, "queueing scheduled re-scans failed"),

@@ -9,8 +9,24 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::access::View;
-use crate::app::App;
+use std::sync::Arc;
+
+use crate::db::Db;
 use crate::db::{DAY_MS, VersionRecord, now_millis};
+use crate::metadata::Metadata;
+
+/// Install statistics of the packages a caller sees.
+#[derive(Clone)]
+pub struct Stats {
+    db: Db,
+    metadata: Arc<Metadata>,
+}
+
+impl Stats {
+    pub fn new(db: Db, metadata: Arc<Metadata>) -> Self {
+        Stats { db, metadata }
+    }
+}
 
 /// Days counted as "monthly", as Packagist does.
 pub const MONTH_DAYS: i64 = 30;
@@ -91,75 +107,76 @@ pub fn today() -> i64 {
     now_millis().div_euclid(DAY_MS)
 }
 
-/// The installs of `package` that `view` may know of, with its days from `since_day`
-/// on (days since 1970); `None` when it sees no version of it (or it does not exist),
-/// to be answered like an unknown package.
-pub async fn installs(
-    app: &App,
-    package: &str,
-    view: &View,
-    since_day: i64,
-) -> Result<Option<Installs>, sqlx::Error> {
-    let Some(versions) = app.metadata.visible_versions(package, view).await? else {
-        return Ok(None);
-    };
-    let Some(row) = app.db.find_package(package).await? else {
-        return Ok(None);
-    };
-    let visible: HashSet<&str> = versions
-        .iter()
-        .map(|v| v.version_normalized.as_str())
-        .collect();
-    let per_version = app
-        .db
-        .download_counts(package)
-        .await?
-        .into_iter()
-        .filter(|(version, _)| visible.contains(version.as_str()))
-        .collect();
-    let mut by_day = std::collections::BTreeMap::new();
-    for (version, day, count) in app.db.daily_downloads(package, since_day).await? {
-        if visible.contains(version.as_str()) {
-            *by_day.entry(day).or_insert(0) += count;
-        }
-    }
-    // Where statistics start: when the package came here, or, for a caller who sees
-    // only some versions, its first visible release if that is later (an earlier
-    // start would tell of versions it does not see).
-    let mut first_day = row.created_at.div_euclid(DAY_MS);
-    if !view.sees_all_versions_of(package)
-        && let Some(first) = versions.iter().map(|v| v.released_at).min()
-    {
-        first_day = first_day.max(first.div_euclid(DAY_MS));
-    }
-    drop(visible);
-    Ok(Some(Installs {
-        versions,
-        per_version,
-        days: by_day.into_iter().collect(),
-        first_day,
-    }))
-}
-
-/// All-time installs of the versions of `package` that `view` sees (what search
-/// results show); `None` as for [`installs`].
-pub async fn total(app: &App, package: &str, view: &View) -> Result<Option<i64>, sqlx::Error> {
-    let Some(versions) = app.metadata.visible_versions(package, view).await? else {
-        return Ok(None);
-    };
-    let visible: HashSet<&str> = versions
-        .iter()
-        .map(|v| v.version_normalized.as_str())
-        .collect();
-    Ok(Some(
-        app.db
+impl Stats {
+    /// The installs of `package` that `view` may know of, with its days from `since_day`
+    /// on (days since 1970); `None` when it sees no version of it (or it does not exist),
+    /// to be answered like an unknown package.
+    pub async fn installs(
+        &self,
+        package: &str,
+        view: &View,
+        since_day: i64,
+    ) -> Result<Option<Installs>, sqlx::Error> {
+        let Some(versions) = self.metadata.visible_versions(package, view).await? else {
+            return Ok(None);
+        };
+        let Some(row) = self.db.find_package(package).await? else {
+            return Ok(None);
+        };
+        let visible: HashSet<&str> = versions
+            .iter()
+            .map(|v| v.version_normalized.as_str())
+            .collect();
+        let per_version = self
+            .db
             .download_counts(package)
             .await?
-            .iter()
+            .into_iter()
             .filter(|(version, _)| visible.contains(version.as_str()))
-            .map(|(_, count)| count)
-            .sum(),
-    ))
+            .collect();
+        let mut by_day = std::collections::BTreeMap::new();
+        for (version, day, count) in self.db.daily_downloads(package, since_day).await? {
+            if visible.contains(version.as_str()) {
+                *by_day.entry(day).or_insert(0) += count;
+            }
+        }
+        // Where statistics start: when the package came here, or, for a caller who sees
+        // only some versions, its first visible release if that is later (an earlier
+        // start would tell of versions it does not see).
+        let mut first_day = row.created_at.div_euclid(DAY_MS);
+        if !view.sees_all_versions_of(package)
+            && let Some(first) = versions.iter().map(|v| v.released_at).min()
+        {
+            first_day = first_day.max(first.div_euclid(DAY_MS));
+        }
+        drop(visible);
+        Ok(Some(Installs {
+            versions,
+            per_version,
+            days: by_day.into_iter().collect(),
+            first_day,
+        }))
+    }
+    /// All-time installs of the versions of `package` that `view` sees (what search
+    /// results show); `None` as for [`installs`].
+    pub async fn total(&self, package: &str, view: &View) -> Result<Option<i64>, sqlx::Error> {
+        let Some(versions) = self.metadata.visible_versions(package, view).await? else {
+            return Ok(None);
+        };
+        let visible: HashSet<&str> = versions
+            .iter()
+            .map(|v| v.version_normalized.as_str())
+            .collect();
+        Ok(Some(
+            self.db
+                .download_counts(package)
+                .await?
+                .iter()
+                .filter(|(version, _)| visible.contains(version.as_str()))
+                .map(|(_, count)| count)
+                .sum(),
+        ))
+    }
 }
 
 impl Installs {

@@ -14,7 +14,7 @@ use access::{AccessCommand, GroupCommand, TokenCommand, UserCommand};
 
 use crate::app::App;
 use crate::config::Settings;
-use crate::git_packages::{self, AddRequest, Credentials, ScanSummary};
+use crate::git_packages::{AddRequest, Credentials, ScanSummary};
 use crate::mirror::documents::Revalidation;
 use crate::uploads::archive_file::ArchiveFile;
 use crate::uploads::artifact::PublishRequest;
@@ -262,7 +262,7 @@ async fn upload(
         version,
         force,
     };
-    let published = crate::uploads::upload(&app, &archive, request).await?;
+    let published = app.uploads.upload(&archive, request).await?;
     println!(
         "{} {} {} (reference {})",
         published.outcome.as_str(),
@@ -279,13 +279,14 @@ async fn downloads(settings: Settings, name: &str) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let name = name.to_ascii_lowercase();
     let today = crate::stats::today();
-    let installs = crate::stats::installs(
-        &app,
-        &name,
-        &crate::access::View::everything(),
-        today - crate::stats::MONTH_DAYS + 1,
-    )
-    .await?;
+    let installs = app
+        .stats
+        .installs(
+            &name,
+            &crate::access::View::everything(),
+            today - crate::stats::MONTH_DAYS + 1,
+        )
+        .await?;
     let mirrored = app.db.mirror_downloads(&name).await?;
     if installs.is_none() && mirrored.is_empty() {
         bail!("package {name} does not exist here, and no mirror counted installs of it");
@@ -367,7 +368,7 @@ async fn advisory(settings: Settings, command: AdvisoryCommand) -> anyhow::Resul
                 severity,
                 reported_at,
             };
-            let row = crate::advisories::publish(&app, new).await?;
+            let row = app.advisories.publish(new).await?;
             println!(
                 "published {} for {} {}",
                 row.advisory_id, row.package, row.affected_versions
@@ -389,7 +390,7 @@ async fn advisory(settings: Settings, command: AdvisoryCommand) -> anyhow::Resul
             }
         }
         AdvisoryCommand::Remove { id } => {
-            let package = crate::advisories::remove(&app, &id).await?;
+            let package = app.advisories.remove(&id).await?;
             println!("removed {id} ({package})");
         }
     }
@@ -449,7 +450,7 @@ async fn storage_verify(settings: Settings) -> anyhow::Result<()> {
 async fn add_package(settings: Settings, request: AddRequest) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let started = std::time::Instant::now();
-    let summary = git_packages::add(&app, request).await?;
+    let summary = app.git_packages.add(request).await?;
     print_scan(&summary, started.elapsed());
     Ok(())
 }
@@ -457,7 +458,7 @@ async fn add_package(settings: Settings, request: AddRequest) -> anyhow::Result<
 async fn update_package(settings: Settings, name: &str) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let started = std::time::Instant::now();
-    let summary = git_packages::rescan(&app, name).await?;
+    let summary = app.git_packages.rescan(name).await?;
     print_scan(&summary, started.elapsed());
     Ok(())
 }

@@ -56,7 +56,7 @@ pub async fn run(settings: Settings, command: WebhookCommand) -> anyhow::Result<
                 package,
                 secret,
             };
-            let (hook, secret) = webhooks::create(&app, spec).await?;
+            let (hook, secret) = app.webhooks.create(spec).await?;
             println!(
                 "added webhook {} -> {} for {}",
                 hook.name,
@@ -82,7 +82,7 @@ pub async fn run(settings: Settings, command: WebhookCommand) -> anyhow::Result<
             }
         }
         WebhookCommand::Remove { name } => {
-            webhooks::remove(&app, &name).await?;
+            app.webhooks.remove(&name).await?;
             println!("removed webhook {name}");
         }
         WebhookCommand::Deliveries { name, limit } => {
@@ -94,7 +94,7 @@ pub async fn run(settings: Settings, command: WebhookCommand) -> anyhow::Result<
             }
         }
         WebhookCommand::Redeliver { delivery } => {
-            let job = webhooks::redeliver(&app, &delivery).await?;
+            let job = app.webhooks.redeliver(&delivery).await?;
             println!("queued redelivery of {delivery} (job {job})");
         }
     }

@@ -6,8 +6,7 @@ use storage::StoreName;
 
 use super::git;
 use super::repository::Repository;
-use super::{BuildError, GitPackageError};
-use crate::app::App;
+use super::{BuildError, GitPackageError, GitPackages};
 use crate::metadata::DistLocation;
 use crate::uploads::archive_file::ArchiveFile;
 
@@ -16,160 +15,166 @@ static BUILD_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::Laz
     tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))
 });
 
-/// Makes sure the dist archive of `package` at `location` exists in its store, building
-/// it when it does not. Concurrent callers for one archive build it once.
-pub async fn ensure(
-    app: &App,
-    package: &str,
-    reference: &str,
-    location: &DistLocation,
-) -> Result<(), GitPackageError> {
-    if location.store != StoreName::Dist.as_str() {
-        return Ok(());
-    }
-    let store = app.storage.store(StoreName::Dist);
-    let built = app
-        .dist_builds
-        .run(
-            &location.key,
-            || async { Ok::<_, GitPackageError>(store.size(&location.key).await?.is_some()) },
-            || async {
-                // One `git archive` per core at a time: a burst of first downloads of
-                // distinct versions queues instead of forking a process each.
-                let _slot = BUILD_SLOTS
-                    .acquire()
-                    .await
-                    .expect("the semaphore is never closed");
-                let started = std::time::Instant::now();
-                let built = build(app, package, reference, &location.key).await;
-                crate::metrics::metrics().dist_build_took(started.elapsed().as_secs_f64());
-                built
-            },
-        )
-        .await?;
-    // Built now, or found built without its sha1 recorded (a replica that stored the
-    // archive died before recording it): the sha1 of the stored bytes is published.
-    let (shasum, built_now) = match built {
-        Some(shasum) => (shasum, true),
-        // `location` may predate a build a concurrent request just recorded.
-        None if location.shasum.is_empty()
-            && app.db.dist_shasum(package, &location.key).await?.is_empty() =>
-        {
-            (stored_sha1(app, &location.key).await?, false)
+impl GitPackages {
+    /// Makes sure the dist archive of `package` at `location` exists in its store, building
+    /// it when it does not. Concurrent callers for one archive build it once.
+    pub async fn ensure_dist(
+        &self,
+        package: &str,
+        reference: &str,
+        location: &DistLocation,
+    ) -> Result<(), GitPackageError> {
+        if location.store != StoreName::Dist.as_str() {
+            return Ok(());
         }
-        None => return Ok(()),
-    };
-    app.db
-        .set_dist_shasum(package, &location.key, &shasum)
-        .await?;
-    app.metadata.package_changed(package).await?;
-    if built_now {
-        tracing::info!(package, reference, key = %location.key, "dist archive built");
-    } else {
-        tracing::warn!(package, key = %location.key, "dist found without its sha1; recorded it now");
-    }
-    Ok(())
-}
-
-/// The sha1 of the dist stored under `key`, read through once.
-async fn stored_sha1(app: &App, key: &str) -> Result<String, GitPackageError> {
-    use futures_util::StreamExt;
-    use sha1::Digest;
-    let mut object = app.storage.store(StoreName::Dist).get(key).await?;
-    let mut hasher = sha1::Sha1::new();
-    while let Some(chunk) = object.stream.next().await {
-        hasher.update(chunk?);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
-/// Builds every missing dist of a package; failures are logged, not returned, because a
-/// download retries the build anyway.
-pub async fn build_all(app: &App, package: &str) {
-    let versions = match app.db.package_with_versions(package).await {
-        Ok(Some((_, versions))) => versions,
-        Ok(None) => return,
-        Err(error) => {
-            tracing::warn!(%error, package, "cannot list versions to prebuild dists");
-            return;
-        }
-    };
-    for version in versions {
-        let location = DistLocation {
-            store: version.dist_store.clone(),
-            key: version.dist_key.clone(),
-            version_normalized: version.version_normalized.clone(),
-            shasum: version.shasum.clone(),
+        let store = self.storage.store(StoreName::Dist);
+        let built = self
+            .dist_builds
+            .run(
+                &location.key,
+                || async { Ok::<_, GitPackageError>(store.size(&location.key).await?.is_some()) },
+                || async {
+                    // One `git archive` per core at a time: a burst of first downloads of
+                    // distinct versions queues instead of forking a process each.
+                    let _slot = BUILD_SLOTS
+                        .acquire()
+                        .await
+                        .expect("the semaphore is never closed");
+                    let started = std::time::Instant::now();
+                    let built = self.build_dist(package, reference, &location.key).await;
+                    crate::metrics::metrics().dist_build_took(started.elapsed().as_secs_f64());
+                    built
+                },
+            )
+            .await?;
+        // Built now, or found built without its sha1 recorded (a replica that stored the
+        // archive died before recording it): the sha1 of the stored bytes is published.
+        let (shasum, built_now) = match built {
+            Some(shasum) => (shasum, true),
+            // `location` may predate a build a concurrent request just recorded.
+            None if location.shasum.is_empty()
+                && self
+                    .db
+                    .dist_shasum(package, &location.key)
+                    .await?
+                    .is_empty() =>
+            {
+                (self.stored_dist_sha1(&location.key).await?, false)
+            }
+            None => return Ok(()),
         };
-        if let Err(error) = ensure(app, package, &version.reference, &location).await {
-            tracing::warn!(%error, package, version = %version.version, "prebuilding a dist failed");
+        self.db
+            .set_dist_shasum(package, &location.key, &shasum)
+            .await?;
+        self.metadata.package_changed(package).await?;
+        if built_now {
+            tracing::info!(package, reference, key = %location.key, "dist archive built");
+        } else {
+            tracing::warn!(package, key = %location.key, "dist found without its sha1; recorded it now");
+        }
+        Ok(())
+    }
+    /// The sha1 of the dist stored under `key`, read through once.
+    async fn stored_dist_sha1(&self, key: &str) -> Result<String, GitPackageError> {
+        use futures_util::StreamExt;
+        use sha1::Digest;
+        let mut object = self.storage.store(StoreName::Dist).get(key).await?;
+        let mut hasher = sha1::Sha1::new();
+        while let Some(chunk) = object.stream.next().await {
+            hasher.update(chunk?);
+        }
+        Ok(hex::encode(hasher.finalize()))
+    }
+    /// Builds every missing dist of a package; failures are logged, not returned, because a
+    /// download retries the build anyway.
+    pub async fn build_all_dists(&self, package: &str) {
+        let versions = match self.db.package_with_versions(package).await {
+            Ok(Some((_, versions))) => versions,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, package, "cannot list versions to prebuild dists");
+                return;
+            }
+        };
+        for version in versions {
+            let location = DistLocation {
+                store: version.dist_store.clone(),
+                key: version.dist_key.clone(),
+                version_normalized: version.version_normalized.clone(),
+                shasum: version.shasum.clone(),
+            };
+            if let Err(error) = self
+                .ensure_dist(package, &version.reference, &location)
+                .await
+            {
+                tracing::warn!(%error, package, version = %version.version, "prebuilding a dist failed");
+            }
         }
     }
-}
-
-/// `git archive` of the exact commit into a temporary file, then into the dist store.
-/// Returns the archive's sha1.
-async fn build(
-    app: &App,
-    package: &str,
-    commit: &str,
-    key: &str,
-) -> Result<String, GitPackageError> {
-    let vcs = app
-        .db
-        .vcs_package(package)
-        .await?
-        .ok_or_else(|| GitPackageError::UnknownPackage(package.to_owned()))?;
-    let repository = Repository::of(app, &vcs)?;
-    let failed = |source: BuildError| GitPackageError::Build {
-        package: package.to_owned(),
-        commit: commit.to_owned(),
-        source,
-    };
-    let output = build_archive(app, &repository, commit)
-        .await
-        .map_err(failed)?;
-    let path = output.0.clone();
-    let archive = tokio::task::spawn_blocking(move || ArchiveFile::open(&path))
-        .await
-        .map_err(|e| failed(e.into()))?
-        .map_err(|source| {
-            failed(BuildError::Io {
-                context: "reading the built archive".into(),
-                source,
-            })
-        })?;
-    app.storage
-        .store(StoreName::Dist)
-        .put_file(key, &output.0)
-        .await?;
-    Ok(archive.sha1.clone())
-}
-
-/// The zip of `commit` in a scratch file, fetched into the mirror first when the
-/// mirror lacks it: the mirror is only a cache (another replica may have scanned, or
-/// /tmp was wiped).
-async fn build_archive(
-    app: &App,
-    repository: &Repository,
-    commit: &str,
-) -> Result<TempFile, BuildError> {
-    let scratch = app.upload_dir();
-    tokio::fs::create_dir_all(&scratch)
-        .await
-        .map_err(|source| BuildError::Io {
-            context: format!("creating {}", scratch.display()),
+    /// `git archive` of the exact commit into a temporary file, then into the dist store.
+    /// Returns the archive's sha1.
+    async fn build_dist(
+        &self,
+        package: &str,
+        commit: &str,
+        key: &str,
+    ) -> Result<String, GitPackageError> {
+        let vcs = self
+            .db
+            .vcs_package(package)
+            .await?
+            .ok_or_else(|| GitPackageError::UnknownPackage(package.to_owned()))?;
+        let repository = Repository::of(&self.options, &self.secrets, &vcs)?;
+        let failed = |source: BuildError| GitPackageError::Build {
+            package: package.to_owned(),
+            commit: commit.to_owned(),
             source,
-        })?;
-    let output = TempFile(scratch.join(format!("dist-{}.zip", crate::auth::generate_token())));
-    if git::archive(&repository.mirror_dir, commit, &output.0)
-        .await
-        .is_err()
-    {
-        repository.mirror().update().await?;
-        git::archive(&repository.mirror_dir, commit, &output.0).await?;
+        };
+        let output = self
+            .build_archive(&repository, commit)
+            .await
+            .map_err(failed)?;
+        let path = output.0.clone();
+        let archive = tokio::task::spawn_blocking(move || ArchiveFile::open(&path))
+            .await
+            .map_err(|e| failed(e.into()))?
+            .map_err(|source| {
+                failed(BuildError::Io {
+                    context: "reading the built archive".into(),
+                    source,
+                })
+            })?;
+        self.storage
+            .store(StoreName::Dist)
+            .put_file(key, &output.0)
+            .await?;
+        Ok(archive.sha1.clone())
     }
-    Ok(output)
+    /// The zip of `commit` in a scratch file, fetched into the mirror first when the
+    /// mirror lacks it: the mirror is only a cache (another replica may have scanned, or
+    /// /tmp was wiped).
+    async fn build_archive(
+        &self,
+        repository: &Repository,
+        commit: &str,
+    ) -> Result<TempFile, BuildError> {
+        let scratch = &self.options.tmp_dir;
+        tokio::fs::create_dir_all(&scratch)
+            .await
+            .map_err(|source| BuildError::Io {
+                context: format!("creating {}", scratch.display()),
+                source,
+            })?;
+        let output = TempFile(scratch.join(format!("dist-{}.zip", crate::auth::generate_token())));
+        if git::archive(&repository.mirror_dir, commit, &output.0)
+            .await
+            .is_err()
+        {
+            repository.mirror().update().await?;
+            git::archive(&repository.mirror_dir, commit, &output.0).await?;
+        }
+        Ok(output)
+    }
 }
 
 /// Removed when dropped.

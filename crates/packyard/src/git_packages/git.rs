@@ -194,8 +194,7 @@ pub enum FileAt {
     NotAFile(String),
 }
 
-/// Default of `PACKYARD_MAX_REPO_SIZE`.
-pub const DEFAULT_MAX_REPO_SIZE: u64 = 1024 * 1024 * 1024;
+pub use crate::config::limits::DEFAULT_MAX_REPO_SIZE;
 
 /// How often a clone or fetch in progress has its mirror's size measured.
 const SIZE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);

@@ -1,14 +1,12 @@
 //! The re-scan job: queued by webhooks, `packyard package update` (through the API) and
-//! the schedule; runs [`service::rescan`](super::service::rescan).
+//! the schedule; runs [`GitPackages::rescan`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::GitPackageError;
-use super::service::{ScanSummary, rescan};
-use crate::app::App;
+use super::service::ScanSummary;
+use super::{GitPackageError, GitPackages};
 use crate::db::NewJob;
 use crate::jobs::{BackgroundJob, JobQueue, new_job};
 
@@ -20,7 +18,7 @@ pub struct ScanJob {
 
 impl BackgroundJob for ScanJob {
     const KIND: &'static str = "scan";
-    type Context = Arc<App>;
+    type Context = GitPackages;
     type Output = ScanSummary;
     type Error = GitPackageError;
 
@@ -35,8 +33,8 @@ impl BackgroundJob for ScanJob {
             .max_attempts(3)
     }
 
-    async fn run(self, app: Arc<App>) -> Result<ScanSummary, GitPackageError> {
-        rescan(&app, &self.package).await
+    async fn run(self, packages: GitPackages) -> Result<ScanSummary, GitPackageError> {
+        packages.rescan(&self.package).await
     }
 }
 
@@ -48,18 +46,20 @@ pub async fn enqueue_scan(jobs: &JobQueue, package: &str) -> Result<i64, sqlx::E
     .await
 }
 
-/// Queues a re-scan of every git package not scanned within `interval`. Safe on every
-/// replica at once: a scan queued by any replica within half the interval absorbs the
-/// others'.
-pub async fn enqueue_due_scans(app: &App, interval: Duration) -> Result<usize, sqlx::Error> {
-    let before = crate::db::now_millis() - interval.as_millis() as i64;
-    let due = app.db.vcs_packages_scanned_before(before).await?;
-    for package in &due {
-        let job = new_job(&ScanJob {
-            package: package.clone(),
-        })
-        .skip_if_created_within(interval / 2);
-        app.jobs.enqueue(job).await?;
+impl GitPackages {
+    /// Queues a re-scan of every git package not scanned within `interval`. Safe on every
+    /// replica at once: a scan queued by any replica within half the interval absorbs the
+    /// others'.
+    pub async fn enqueue_due_scans(&self, interval: Duration) -> Result<usize, sqlx::Error> {
+        let before = crate::db::now_millis() - interval.as_millis() as i64;
+        let due = self.db.vcs_packages_scanned_before(before).await?;
+        for package in &due {
+            let job = new_job(&ScanJob {
+                package: package.clone(),
+            })
+            .skip_if_created_within(interval / 2);
+            self.jobs.enqueue(job).await?;
+        }
+        Ok(due.len())
     }
-    Ok(due.len())
 }

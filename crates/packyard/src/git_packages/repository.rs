@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::GitPackageError;
 use super::git::{GitAuth, Mirror};
-use crate::app::App;
+use super::{GitOptions, GitPackageError};
+use crate::config::limits::GitLimits;
 use crate::db::VcsPackage;
 use crate::outbound::NetworkPolicy;
 use crate::repository_url;
-use crate::secrets::SealedFor;
+use crate::secrets::{SealedFor, Secrets};
 
 /// How to reach a private repository; stored sealed with `PACKYARD_SECRET`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,7 +30,7 @@ impl Credentials {
     /// URL as stored).
     pub fn seal(
         &self,
-        app: &App,
+        secrets: &Secrets,
         package: &str,
         repository: &str,
     ) -> Result<String, GitPackageError> {
@@ -39,11 +39,14 @@ impl Credentials {
             package,
             repository,
         };
-        Ok(app.secrets()?.seal(&plain, owner))
+        Ok(secrets.get()?.seal(&plain, owner))
     }
 
     /// The credentials stored for `package`, if any.
-    pub fn of(app: &App, package: &VcsPackage) -> Result<Option<Credentials>, GitPackageError> {
+    pub fn of(
+        secrets: &Secrets,
+        package: &VcsPackage,
+    ) -> Result<Option<Credentials>, GitPackageError> {
         let Some(sealed) = &package.credentials else {
             return Ok(None);
         };
@@ -51,7 +54,7 @@ impl Credentials {
             package: &package.name,
             repository: &package.repository_url,
         };
-        let plain = app.secrets()?.open(sealed, owner)?;
+        let plain = secrets.get()?.open(sealed, owner)?;
         serde_json::from_slice(&plain).map(Some).map_err(|source| {
             GitPackageError::UnreadableCredentials {
                 package: package.name.clone(),
@@ -75,51 +78,29 @@ pub struct Repository {
     key_file: Option<PathBuf>,
 }
 
-/// What one repository may cost: `PACKYARD_MAX_REPO_SIZE` and `PACKYARD_SCAN_TIMEOUT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GitLimits {
-    /// The most its mirror may hold on disk.
-    pub max_repo_size: u64,
-    /// The longest a scan (listing, fetching, reading) may take.
-    pub scan_timeout: std::time::Duration,
-}
-
-impl GitLimits {
-    pub const DEFAULT_SCAN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
-}
-
-impl Default for GitLimits {
-    fn default() -> Self {
-        GitLimits {
-            max_repo_size: super::git::DEFAULT_MAX_REPO_SIZE,
-            scan_timeout: Self::DEFAULT_SCAN_TIMEOUT,
-        }
-    }
-}
-
 impl Repository {
     /// The repository at `url`. A password written into the URL is taken out of it
     /// and sent as the `credentials` are (given credentials win), so that it never
     /// appears in git's arguments, which any local user can read.
     pub fn new(
-        app: &App,
+        options: &GitOptions,
         url: &str,
         credentials: Option<&Credentials>,
     ) -> Result<Repository, GitPackageError> {
         let in_url = crate::redact::credentials_in(url);
         let url = crate::redact::public(url);
         let mut repository = Repository {
-            mirror_dir: mirror_dir(&app.settings.vcs_cache_dir, &url),
+            mirror_dir: mirror_dir(&options.cache_dir, &url),
             auth: GitAuth::default(),
-            limits: app.settings.git_limits,
-            network_policy: app.settings.network_policy.clone(),
+            limits: options.limits,
+            network_policy: options.network_policy.clone(),
             key_file: None,
             url,
         };
         repository.auth.https_basic = in_url;
         if repository_url::endpoint(&repository.url).is_some_and(|e| e.scheme == "ssh") {
             // Pinned in packyard's own file whether or not a key is given.
-            let known_hosts = app.settings.ssh_known_hosts.clone();
+            let known_hosts = options.ssh_known_hosts.clone();
             create_parent_dir(&known_hosts).map_err(|source| GitPackageError::KnownHosts {
                 path: known_hosts.clone(),
                 source,
@@ -133,7 +114,7 @@ impl Repository {
             repository.auth.https_basic = Some((user.clone(), password.clone()));
         }
         if let Some(key) = &credentials.ssh_key {
-            let path = write_private_file(&app.settings.vcs_cache_dir.join("keys"), key)
+            let path = write_private_file(&options.cache_dir.join("keys"), key)
                 .map_err(GitPackageError::KeyFile)?;
             // Removed on drop from here on, whatever fails next.
             repository.key_file = Some(path.clone());
@@ -150,9 +131,13 @@ impl Repository {
     }
 
     /// The repository of a stored package, with its stored credentials.
-    pub fn of(app: &App, package: &VcsPackage) -> Result<Repository, GitPackageError> {
-        let credentials = Credentials::of(app, package)?;
-        Repository::new(app, &package.repository_url, credentials.as_ref())
+    pub fn of(
+        options: &GitOptions,
+        secrets: &Secrets,
+        package: &VcsPackage,
+    ) -> Result<Repository, GitPackageError> {
+        let credentials = Credentials::of(secrets, package)?;
+        Repository::new(options, &package.repository_url, credentials.as_ref())
     }
 }
 

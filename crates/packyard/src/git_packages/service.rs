@@ -7,17 +7,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use storage::{StoreName, keys};
 
-use super::GitPackageError;
 use super::repository::{Credentials, Repository};
 use super::scan::{ScanError, ScanOutcome, scan};
-use crate::app::App;
+use super::{GitPackageError, GitPackages};
 use crate::db::{
     ChangeKind, NewVcsPackage, ScanRecord, VcsPackage, VersionRecord, is_unique_violation,
 };
 use crate::redact;
 use crate::repository_url;
 use crate::secrets::SealedFor;
-use crate::webhooks::{self, Event, Occurrence};
+use crate::webhooks::{Event, Occurrence};
 
 #[derive(Debug, Clone, Default)]
 pub struct AddRequest {
@@ -61,132 +60,218 @@ struct ScanReport<'a> {
     notices: &'a [RefNote],
 }
 
-/// Adds the git package at `request.url`: the first scan runs now, so a bad URL, a
-/// repository without composer.json or a taken name is reported to the caller.
-pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPackageError> {
-    let given = request.url.trim();
-    repository_url::validate(given)?;
-    if repository_url::is_local(given) && !request.allow_local {
-        return Err(GitPackageError::LocalRepositoryRefused(given.to_owned()));
-    }
-    // A password in the URL is a credential: sealed with the others, never stored in
-    // the URL (which is shown, logged and published).
-    let credentials = request.credentials.or_else(|| {
-        redact::credentials_in(given).map(|(username, password)| Credentials {
-            username: Some(username),
-            password: Some(password),
-            ssh_key: None,
-        })
-    });
-    let url = redact::public(given);
-    // The push webhook's secret is a credential too: sealed like the others.
-    let webhook_secret = request.webhook_secret.filter(|s| !s.is_empty());
-    // They are sealed for the package, whose name the scan finds; without
-    // PACKYARD_SECRET they could not be stored at all, which is said before scanning.
-    if credentials.is_some() || webhook_secret.is_some() {
-        app.secrets()?;
-    }
-    let repository = Repository::new(app, &url, credentials.as_ref())?;
-    let outcome = scan_repository(&repository, None, None).await?;
-    let ScanOutcome::Scanned {
-        package,
-        fingerprint,
-        versions,
-        skipped,
-        readme,
-        ..
-    } = outcome
-    else {
-        unreachable!("a scan without a previous fingerprint always reads the refs");
-    };
-    if let Some(existing) = app.db.find_package(&package).await? {
-        return Err(name_taken(app, &existing.name, &existing.kind).await);
-    }
-    let found = Found::new(&package, &url, fingerprint, &versions, &skipped);
-    let sealed = match &credentials {
-        Some(credentials) => Some(credentials.seal(app, &package, &url)?),
-        None => None,
-    };
-    let webhook_secret = match webhook_secret {
-        Some(secret) => Some(
-            app.secrets()?
-                .seal(secret.as_bytes(), SealedFor::PackageWebhookSecret(&package)),
-        ),
-        None => None,
-    };
-    let new_package = NewVcsPackage {
-        name: package.clone(),
-        repository_url: url.clone(),
-        repository_key: repository_url::key(&url),
-        credentials: sealed,
-        webhook_secret,
-    };
-    match app
-        .db
-        .create_vcs_package(&new_package, &found.rows, &found.record)
-        .await
-    {
-        Ok(()) => {}
-        Err(error) if is_unique_violation(&error) => {
-            return Err(GitPackageError::NameTaken {
-                package,
-                origin: "another request that added it at the same time".into(),
-            });
+impl GitPackages {
+    /// Adds the git package at `request.url`: the first scan runs now, so a bad URL, a
+    /// repository without composer.json or a taken name is reported to the caller.
+    pub async fn add(&self, request: AddRequest) -> Result<ScanSummary, GitPackageError> {
+        let given = request.url.trim();
+        repository_url::validate(given)?;
+        if repository_url::is_local(given) && !request.allow_local {
+            return Err(GitPackageError::LocalRepositoryRefused(given.to_owned()));
         }
-        Err(error) => return Err(error.into()),
-    }
-    store_readme(app, &package, &versions, readme).await?;
-    app.metadata.package_changed(&package).await?;
-    tracing::info!(%package, versions = found.rows.len(), skipped = found.skipped.len(), "git package added");
-    // One event for the package, not one per tag it came with.
-    let added = Occurrence::new(Event::NewPackage, &package)
-        .with("repository_url", json!(redact::public(&url)))
-        .with("versions", json!(found.rows.len()));
-    webhooks::emit(app, &[added]).await;
-    if app.settings.prebuild_dists {
-        super::dists::build_all(app, &package).await;
-    }
-    Ok(found.summary(package, true))
-}
-
-/// Keeps the default branch's README as the one the web UI shows.
-async fn store_readme(
-    app: &App,
-    package: &str,
-    versions: &[DerivedVersion],
-    readme: Option<String>,
-) -> Result<(), sqlx::Error> {
-    let default_version = versions.iter().find(|v| v.is_default_branch);
-    let readme = readme
-        .as_deref()
-        .zip(default_version)
-        .map(|(content, version)| (version.version_normalized.as_str(), content));
-    app.db.set_readme(package, readme).await
-}
-
-/// Fetches and re-scans a git package. A failure is recorded on the package (with git's
-/// text) and returned; the versions it had stay as they were.
-pub async fn rescan(app: &App, name: &str) -> Result<ScanSummary, GitPackageError> {
-    let package = app
-        .db
-        .vcs_package(name)
-        .await?
-        .ok_or_else(|| GitPackageError::UnknownPackage(name.to_owned()))?;
-    match scan_package(app, &package).await {
-        Ok(summary) => Ok(summary),
-        Err(error) => {
-            let record = ScanRecord {
-                error: Some(error.to_string()),
-                ..ScanRecord::default()
-            };
-            app.db.record_scan(name, &record).await?;
-            // Told once when a package starts failing, not at every scheduled scan.
-            if package.scan_error.is_none() {
-                let failed = Occurrence::new(Event::UpdateFailed, &package.name)
-                    .with("error", json!(error.to_string()));
-                webhooks::emit(app, &[failed]).await;
+        // A password in the URL is a credential: sealed with the others, never stored in
+        // the URL (which is shown, logged and published).
+        let credentials = request.credentials.or_else(|| {
+            redact::credentials_in(given).map(|(username, password)| Credentials {
+                username: Some(username),
+                password: Some(password),
+                ssh_key: None,
+            })
+        });
+        let url = redact::public(given);
+        // The push webhook's secret is a credential too: sealed like the others.
+        let webhook_secret = request.webhook_secret.filter(|s| !s.is_empty());
+        // They are sealed for the package, whose name the scan finds; without
+        // PACKYARD_SECRET they could not be stored at all, which is said before scanning.
+        if credentials.is_some() || webhook_secret.is_some() {
+            self.secrets.get()?;
+        }
+        let repository = Repository::new(&self.options, &url, credentials.as_ref())?;
+        let outcome = scan_repository(&repository, None, None).await?;
+        let ScanOutcome::Scanned {
+            package,
+            fingerprint,
+            versions,
+            skipped,
+            readme,
+            ..
+        } = outcome
+        else {
+            unreachable!("a scan without a previous fingerprint always reads the refs");
+        };
+        if let Some(existing) = self.db.find_package(&package).await? {
+            return Err(self.name_taken(&existing.name, &existing.kind).await);
+        }
+        let found = Found::new(&package, &url, fingerprint, &versions, &skipped);
+        let sealed = match &credentials {
+            Some(credentials) => Some(credentials.seal(&self.secrets, &package, &url)?),
+            None => None,
+        };
+        let webhook_secret = match webhook_secret {
+            Some(secret) => Some(
+                self.secrets
+                    .get()?
+                    .seal(secret.as_bytes(), SealedFor::PackageWebhookSecret(&package)),
+            ),
+            None => None,
+        };
+        let new_package = NewVcsPackage {
+            name: package.clone(),
+            repository_url: url.clone(),
+            repository_key: repository_url::key(&url),
+            credentials: sealed,
+            webhook_secret,
+        };
+        match self
+            .db
+            .create_vcs_package(&new_package, &found.rows, &found.record)
+            .await
+        {
+            Ok(()) => {}
+            Err(error) if is_unique_violation(&error) => {
+                return Err(GitPackageError::NameTaken {
+                    package,
+                    origin: "another request that added it at the same time".into(),
+                });
             }
-            Err(error)
+            Err(error) => return Err(error.into()),
+        }
+        self.store_readme(&package, &versions, readme).await?;
+        self.metadata.package_changed(&package).await?;
+        tracing::info!(%package, versions = found.rows.len(), skipped = found.skipped.len(), "git package added");
+        // One event for the package, not one per tag it came with.
+        let added = Occurrence::new(Event::NewPackage, &package)
+            .with("repository_url", json!(redact::public(&url)))
+            .with("versions", json!(found.rows.len()));
+        self.webhooks.emit(&[added]).await;
+        if self.options.prebuild_dists {
+            self.build_all_dists(&package).await;
+        }
+        Ok(found.summary(package, true))
+    }
+    /// Keeps the default branch's README as the one the web UI shows.
+    async fn store_readme(
+        &self,
+        package: &str,
+        versions: &[DerivedVersion],
+        readme: Option<String>,
+    ) -> Result<(), sqlx::Error> {
+        let default_version = versions.iter().find(|v| v.is_default_branch);
+        let readme = readme
+            .as_deref()
+            .zip(default_version)
+            .map(|(content, version)| (version.version_normalized.as_str(), content));
+        self.db.set_readme(package, readme).await
+    }
+    /// Fetches and re-scans a git package. A failure is recorded on the package (with git's
+    /// text) and returned; the versions it had stay as they were.
+    pub async fn rescan(&self, name: &str) -> Result<ScanSummary, GitPackageError> {
+        let package = self
+            .db
+            .vcs_package(name)
+            .await?
+            .ok_or_else(|| GitPackageError::UnknownPackage(name.to_owned()))?;
+        match self.scan_package(&package).await {
+            Ok(summary) => Ok(summary),
+            Err(error) => {
+                let record = ScanRecord {
+                    error: Some(error.to_string()),
+                    ..ScanRecord::default()
+                };
+                self.db.record_scan(name, &record).await?;
+                // Told once when a package starts failing, not at every scheduled scan.
+                if package.scan_error.is_none() {
+                    let failed = Occurrence::new(Event::UpdateFailed, &package.name)
+                        .with("error", json!(error.to_string()));
+                    self.webhooks.emit(&[failed]).await;
+                }
+                Err(error)
+            }
+        }
+    }
+    async fn scan_package(&self, package: &VcsPackage) -> Result<ScanSummary, GitPackageError> {
+        let repository = Repository::of(&self.options, &self.secrets, package)?;
+        let outcome = scan_repository(
+            &repository,
+            Some(&package.name),
+            package.scan_fingerprint.as_deref(),
+        )
+        .await?;
+        let (fingerprint, versions, skipped, readme) = match outcome {
+            ScanOutcome::Unchanged { fingerprint } => {
+                let record = ScanRecord {
+                    fingerprint: Some(fingerprint),
+                    ..ScanRecord::default()
+                };
+                self.db.record_scan(&package.name, &record).await?;
+                let current = self
+                    .db
+                    .package_with_versions(&package.name)
+                    .await?
+                    .map_or(0, |(_, v)| v.len());
+                return Ok(ScanSummary {
+                    package: package.name.clone(),
+                    changed: false,
+                    unchanged_refs: true,
+                    versions: current,
+                    skipped: Vec::new(),
+                    notices: Vec::new(),
+                });
+            }
+            ScanOutcome::Scanned {
+                fingerprint,
+                versions,
+                skipped,
+                readme,
+                ..
+            } => (fingerprint, versions, skipped, readme),
+        };
+        let found = Found::new(
+            &package.name,
+            &package.repository_url,
+            fingerprint,
+            &versions,
+            &skipped,
+        );
+        let version_changes = self.db.replace_versions(&package.name, &found.rows).await?;
+        let changed = !version_changes.is_empty();
+        // After the versions: the README is shown only with the version it came from.
+        self.store_readme(&package.name, &versions, readme).await?;
+        self.db.record_scan(&package.name, &found.record).await?;
+        if changed {
+            self.metadata.package_changed(&package.name).await?;
+            let occurrences: Vec<Occurrence> = version_changes
+                .iter()
+                .map(|change| {
+                    let event = match change.kind {
+                        ChangeKind::Added => Event::NewRelease,
+                        ChangeKind::Updated => Event::UpdateRelease,
+                        ChangeKind::Removed => Event::DeleteRelease,
+                    };
+                    Occurrence::release(
+                        event,
+                        &package.name,
+                        &change.version,
+                        &change.version_normalized,
+                        &change.reference,
+                    )
+                })
+                .collect();
+            self.webhooks.emit(&occurrences).await;
+            if self.options.prebuild_dists {
+                self.build_all_dists(&package.name).await;
+            }
+        }
+        Ok(found.summary(package.name.clone(), changed))
+    }
+    async fn name_taken(&self, name: &str, kind: &str) -> GitPackageError {
+        let origin = match self.db.vcs_package(name).await {
+            Ok(Some(existing)) => redact::public(&existing.repository_url),
+            _ => format!("{kind} uploads"),
+        };
+        GitPackageError::NameTaken {
+            package: name.to_owned(),
+            origin,
         }
     }
 }
@@ -210,82 +295,6 @@ async fn scan_repository(
         source,
         credentials_sent: repository.auth.https_basic.is_some(),
     })
-}
-
-async fn scan_package(app: &App, package: &VcsPackage) -> Result<ScanSummary, GitPackageError> {
-    let repository = Repository::of(app, package)?;
-    let outcome = scan_repository(
-        &repository,
-        Some(&package.name),
-        package.scan_fingerprint.as_deref(),
-    )
-    .await?;
-    let (fingerprint, versions, skipped, readme) = match outcome {
-        ScanOutcome::Unchanged { fingerprint } => {
-            let record = ScanRecord {
-                fingerprint: Some(fingerprint),
-                ..ScanRecord::default()
-            };
-            app.db.record_scan(&package.name, &record).await?;
-            let current = app
-                .db
-                .package_with_versions(&package.name)
-                .await?
-                .map_or(0, |(_, v)| v.len());
-            return Ok(ScanSummary {
-                package: package.name.clone(),
-                changed: false,
-                unchanged_refs: true,
-                versions: current,
-                skipped: Vec::new(),
-                notices: Vec::new(),
-            });
-        }
-        ScanOutcome::Scanned {
-            fingerprint,
-            versions,
-            skipped,
-            readme,
-            ..
-        } => (fingerprint, versions, skipped, readme),
-    };
-    let found = Found::new(
-        &package.name,
-        &package.repository_url,
-        fingerprint,
-        &versions,
-        &skipped,
-    );
-    let version_changes = app.db.replace_versions(&package.name, &found.rows).await?;
-    let changed = !version_changes.is_empty();
-    // After the versions: the README is shown only with the version it came from.
-    store_readme(app, &package.name, &versions, readme).await?;
-    app.db.record_scan(&package.name, &found.record).await?;
-    if changed {
-        app.metadata.package_changed(&package.name).await?;
-        let occurrences: Vec<Occurrence> = version_changes
-            .iter()
-            .map(|change| {
-                let event = match change.kind {
-                    ChangeKind::Added => Event::NewRelease,
-                    ChangeKind::Updated => Event::UpdateRelease,
-                    ChangeKind::Removed => Event::DeleteRelease,
-                };
-                Occurrence::release(
-                    event,
-                    &package.name,
-                    &change.version,
-                    &change.version_normalized,
-                    &change.reference,
-                )
-            })
-            .collect();
-        webhooks::emit(app, &occurrences).await;
-        if app.settings.prebuild_dists {
-            super::dists::build_all(app, &package.name).await;
-        }
-    }
-    Ok(found.summary(package.name.clone(), changed))
 }
 
 /// What a scan found, as database rows, a scan record and the reports for the caller.
@@ -349,17 +358,6 @@ impl Found {
             skipped: self.skipped,
             notices: self.notices,
         }
-    }
-}
-
-async fn name_taken(app: &App, name: &str, kind: &str) -> GitPackageError {
-    let origin = match app.db.vcs_package(name).await {
-        Ok(Some(existing)) => redact::public(&existing.repository_url),
-        _ => format!("{kind} uploads"),
-    };
-    GitPackageError::NameTaken {
-        package: name.to_owned(),
-        origin,
     }
 }
 

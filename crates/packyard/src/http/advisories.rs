@@ -28,7 +28,10 @@ pub async fn private(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let asked = advisories::asked_packages(query.as_deref(), &body)?;
-    let answer = advisories::for_private_packages(&app, &reader.view, &asked).await?;
+    let answer = app
+        .advisories
+        .for_private_packages(&reader.view, &asked)
+        .await?;
     Ok(Json(json!({"advisories": answer})).into_response())
 }
 
@@ -71,7 +74,7 @@ pub async fn create(
         &body,
         r#"{"package": "vendor/name", "affectedVersions": "<1.4.2", "title": "...", "cve"?, "link"?, "severity"?}"#,
     )?;
-    let row = advisories::publish(&app, new).await?;
+    let row = app.advisories.publish(new).await?;
     tracing::info!(advisory = %row.advisory_id, package = %row.package, by = %admin.name, "security advisory published");
     Ok((StatusCode::CREATED, Json(advisories::composer_json(&row))).into_response())
 }
@@ -82,7 +85,7 @@ pub async fn remove(
     Admin(admin): Admin,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let package = advisories::remove(&app, &id).await?;
+    let package = app.advisories.remove(&id).await?;
     tracing::info!(advisory = %id, %package, by = %admin.name, "security advisory removed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -11,9 +11,8 @@ use serde_json::json;
 use super::access::{Admin, Maintainer, Reader, query_param};
 use super::{ApiError, JsonBody, Success};
 use crate::app::App;
-use crate::git_packages::{self, AddRequest, Credentials};
+use crate::git_packages::{AddRequest, Credentials};
 use crate::jobs::JobView;
-use crate::uploads;
 use crate::uploads::archive_file::{ArchiveFile, ReceiveError};
 use crate::uploads::artifact::{Outcome, PublishRequest, UploadError};
 
@@ -51,7 +50,7 @@ pub async fn upload(
         version: Some(version),
         force,
     };
-    let published = uploads::upload(&app, &archive, request).await?;
+    let published = app.uploads.upload(&archive, request).await?;
     let status = match published.outcome {
         Outcome::Created => StatusCode::CREATED,
         Outcome::Replaced | Outcome::Unchanged => StatusCode::OK,
@@ -99,16 +98,15 @@ pub async fn create_package(
             "expected {{\"repository\":{{\"url\":\"...\"}}}}: {e}"
         ))
     })?;
-    let summary = git_packages::add(
-        &app,
-        AddRequest {
+    let summary = app
+        .git_packages
+        .add(AddRequest {
             url: request.repository.url,
             credentials: request.repository.credentials,
             webhook_secret: request.repository.webhook_secret,
             allow_local: app.settings.allow_local_repositories,
-        },
-    )
-    .await?;
+        })
+        .await?;
     tracing::info!(package = %summary.package, by = %maintainer.name, "git package added over the API");
     Ok((StatusCode::CREATED, axum::Json(Success::new(summary))).into_response())
 }

@@ -27,40 +27,17 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+pub use crate::config::limits::ClientLimits;
+
 /// The least a request body must deliver per [`ClientLimits::timeout`]: far below any
 /// real client's rate, far above a trickle meant to hold the connection.
 pub const MIN_BODY_BYTES: u64 = 1024;
-
-/// Default of `PACKYARD_CLIENT_TIMEOUT`.
-pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Default of `PACKYARD_MAX_CONNECTIONS`.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// Largest body read from a caller whose credentials are not checked first.
 pub const ANONYMOUS_BODY_BYTES: usize = 64 * 1024;
 
 /// Largest request header (request line and all fields) answered; larger ones get `431`.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
-
-/// The limits every connection is served under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientLimits {
-    /// `PACKYARD_CLIENT_TIMEOUT`: see the module's comment.
-    pub timeout: Duration,
-    /// `PACKYARD_MAX_CONNECTIONS`: connections open at once, over all serving threads;
-    /// beyond it, new ones wait in the listen backlog until one closes.
-    pub max_connections: usize,
-}
-
-impl Default for ClientLimits {
-    fn default() -> Self {
-        ClientLimits {
-            timeout: DEFAULT_CLIENT_TIMEOUT,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-        }
-    }
-}
 
 /// Why a request body was cut off.
 #[derive(Debug, thiserror::Error)]

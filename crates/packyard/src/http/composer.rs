@@ -100,7 +100,9 @@ pub async fn zipball(
             "{name} has no archive with reference {reference}"
         )));
     };
-    crate::git_packages::dists::ensure(&app, name, reference, &location).await?;
+    app.git_packages
+        .ensure_dist(name, reference, &location)
+        .await?;
     let store = storage_by_name(&app, &location.store)?;
     let object = match store.serve(&location.key).await {
         Ok(Served::Stream(object)) => object,

@@ -144,7 +144,7 @@ async fn search_result(
         Some(vcs) => crate::redact::public(&vcs.repository_url),
         None => url.clone(),
     };
-    let downloads = stats::total(app, name, &reader.view).await?.unwrap_or(0);
+    let downloads = app.stats.total(name, &reader.view).await?.unwrap_or(0);
     let mut result = json!({
         "name": name,
         "description": summary.description,
@@ -176,7 +176,9 @@ pub async fn stats_json(
 ) -> Result<Response, ApiError> {
     let name = package.as_str();
     let today = stats::today();
-    let installs = stats::installs(&app, name, &reader.view, today - stats::MONTH_DAYS + 1)
+    let installs = app
+        .stats
+        .installs(name, &reader.view, today - stats::MONTH_DAYS + 1)
         .await?
         .ok_or_else(|| not_found(name))?;
     let mut versions = installs.versions.clone();
@@ -236,14 +238,11 @@ pub async fn stats_series(
             "from and to may be at most {MAX_SERIES_DAYS} days apart"
         )));
     }
-    let installs = stats::installs(
-        &app,
-        name,
-        &reader.view,
-        from.unwrap_or(to - MAX_SERIES_DAYS),
-    )
-    .await?
-    .ok_or_else(|| not_found(name))?;
+    let installs = app
+        .stats
+        .installs(name, &reader.view, from.unwrap_or(to - MAX_SERIES_DAYS))
+        .await?
+        .ok_or_else(|| not_found(name))?;
     let from = from.unwrap_or(installs.first_day);
     if to - from > MAX_SERIES_DAYS {
         return Err(ApiError::bad_request(format!(

@@ -283,7 +283,7 @@ pub async fn healthz() -> Response {
 /// `GET /readyz`: the database and every store answer within a second each; `503`
 /// naming the ones that did not. Why they failed is in the log.
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
-    let checks = crate::health::checks(&app).await;
+    let checks = crate::health::checks(&app.db, &app.storage).await;
     let failed: Vec<&str> = checks
         .iter()
         .filter(|(_, check)| !check.passed())
@@ -319,7 +319,7 @@ pub async fn api_healthz(
         .ok()
         .and_then(|caller| caller.0)
         .is_some_and(|user| user.is_admin || user.is_maintainer);
-    let mut checks = crate::health::checks(&app).await;
+    let mut checks = crate::health::checks(&app.db, &app.storage).await;
     let passed = checks.iter().all(|(_, check)| check.passed());
     if !may_see_why {
         for (_, check) in &mut checks {

@@ -15,7 +15,7 @@ use super::access::{Admin, query_param};
 use super::admin::parse_body;
 use super::{ApiError, JsonBody};
 use crate::app::App;
-use crate::webhooks::{self, DeliveryView, HookSpec, HookView, WebhookError};
+use crate::webhooks::{DeliveryView, HookSpec, HookView, WebhookError};
 
 /// Deliveries listed unless `?limit=` asks for fewer or more (at most 500).
 const DEFAULT_DELIVERIES: i64 = 50;
@@ -36,7 +36,7 @@ pub async fn create(
         &body,
         r#"{"name": "ci", "url": "https://...", "events": ["new_release", ...], "package"?: "acme/*", "secret"?: "..."}"#,
     )?;
-    let (hook, secret) = webhooks::create(&app, spec).await?;
+    let (hook, secret) = app.webhooks.create(spec).await?;
     tracing::info!(hook = %hook.name, by = %admin.name, "webhook created");
     let mut answer = serde_json::to_value(HookView::of(&hook)).expect("a hook serializes");
     answer["secret"] = json!(secret);
@@ -48,7 +48,7 @@ pub async fn remove(
     Admin(admin): Admin,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    webhooks::remove(&app, &name).await?;
+    app.webhooks.remove(&name).await?;
     tracing::info!(hook = %name, by = %admin.name, "webhook removed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -86,7 +86,7 @@ pub async fn redeliver(
     Admin(admin): Admin,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let job = webhooks::redeliver(&app, &id).await?;
+    let job = app.webhooks.redeliver(&id).await?;
     tracing::info!(delivery = %id, by = %admin.name, "webhook redelivery queued");
     Ok((StatusCode::ACCEPTED, Json(json!({"job": job}))).into_response())
 }

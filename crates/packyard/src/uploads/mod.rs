@@ -1,27 +1,52 @@
 //! Uploaded archives: receiving a zip (`archive_file`) and publishing it as a version
-//! (`artifact`). [`upload`] is what the HTTP API and the CLI call.
+//! (`artifact`). [`Uploads::upload`] is what the HTTP API, the web UI and the CLI call.
 
 pub mod archive_file;
 pub mod artifact;
 
-use crate::app::App;
-use crate::webhooks::{self, Event, Occurrence};
+use std::sync::Arc;
+
+use storage::Storage;
+
+use crate::db::Db;
+use crate::metadata::Metadata;
+use crate::webhooks::{Event, Occurrence, Webhooks};
 use archive_file::ArchiveFile;
 use artifact::{Outcome, PublishRequest, Published, UploadError};
 
-/// Publishes `archive` and, when that changed the package, drops this process's cached
-/// metadata of it (other replicas notice within their refresh interval).
-pub async fn upload(
-    app: &App,
-    archive: &ArchiveFile,
-    request: PublishRequest,
-) -> Result<Published, UploadError> {
-    let published = artifact::publish(&app.db, &app.storage, archive, request).await?;
-    if published.outcome != Outcome::Unchanged {
-        app.metadata.package_changed(&published.package).await?;
+/// Publishing uploaded archives.
+#[derive(Clone)]
+pub struct Uploads {
+    db: Db,
+    storage: Storage,
+    metadata: Arc<Metadata>,
+    webhooks: Webhooks,
+}
+
+impl Uploads {
+    pub fn new(db: Db, storage: Storage, metadata: Arc<Metadata>, webhooks: Webhooks) -> Self {
+        Uploads {
+            db,
+            storage,
+            metadata,
+            webhooks,
+        }
     }
-    webhooks::emit(app, &occurrences(&published)).await;
-    Ok(published)
+
+    /// Publishes `archive` and, when that changed the package, drops this process's cached
+    /// metadata of it (other replicas notice within their refresh interval).
+    pub async fn upload(
+        &self,
+        archive: &ArchiveFile,
+        request: PublishRequest,
+    ) -> Result<Published, UploadError> {
+        let published = artifact::publish(&self.db, &self.storage, archive, request).await?;
+        if published.outcome != Outcome::Unchanged {
+            self.metadata.package_changed(&published.package).await?;
+        }
+        self.webhooks.emit(&occurrences(&published)).await;
+        Ok(published)
+    }
 }
 
 /// What an upload tells the outgoing webhooks.

@@ -130,6 +130,6 @@ pub async fn delete(
     tracing::info!(package = %name.as_str(), by = %admin.name, "package deleted");
     let deleted =
         crate::webhooks::Occurrence::new(crate::webhooks::Event::DeletePackage, name.as_str());
-    crate::webhooks::emit(&app, &[deleted]).await;
+    app.webhooks.emit(&[deleted]).await;
     Ok(see_other("/admin/packages"))
 }

@@ -105,7 +105,7 @@ pub async fn add_package(
         webhook_secret: field("webhook_secret"),
         allow_local: app.settings.allow_local_repositories,
     };
-    match crate::git_packages::add(&app, request).await {
+    match app.git_packages.add(request).await {
         Ok(summary) => Ok(see_other(&format!("/packages/{}", summary.package))),
         Err(error) => {
             // What the person adding can act on is shown; server-side faults go to
@@ -427,7 +427,7 @@ pub async fn upload(
                 version,
                 force,
             };
-            return match crate::uploads::upload(&app, &archive, request).await {
+            return match app.uploads.upload(&archive, request).await {
                 Ok(published) => Ok(see_other(&format!("/packages/{}", published.package))),
                 Err(error) => {
                     use crate::uploads::artifact::UploadError;

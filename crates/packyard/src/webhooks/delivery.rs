@@ -3,14 +3,12 @@
 //! duration, the start of the answer); a non-2xx answer or no answer fails the
 //! attempt and the queue retries it with doubling back-off, [`MAX_ATTEMPTS`] in all.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::app::App;
 use crate::db::{AttemptRow, NewJob, now_millis};
 use crate::jobs::BackgroundJob;
 use crate::outbound::NetworkPolicy;
@@ -171,7 +169,7 @@ pub enum DeliveryError {
 
 impl BackgroundJob for DeliverWebhook {
     const KIND: &'static str = "webhook_delivery";
-    type Context = Arc<App>;
+    type Context = super::Webhooks;
     type Output = Delivered;
     type Error = DeliveryError;
 
@@ -182,12 +180,12 @@ impl BackgroundJob for DeliverWebhook {
             .max_attempts(MAX_ATTEMPTS)
     }
 
-    async fn run(self, app: Arc<App>) -> Result<Delivered, DeliveryError> {
-        let Some((delivery, hook)) = app.db.delivery_with_hook(self.delivery).await? else {
+    async fn run(self, hooks: super::Webhooks) -> Result<Delivered, DeliveryError> {
+        let Some((delivery, hook)) = hooks.db.delivery_with_hook(self.delivery).await? else {
             // The hook was removed (its deliveries with it) or the delivery pruned.
             return Ok(Delivered { status: None });
         };
-        let secret = app.secrets()?.open(
+        let secret = hooks.secrets.get()?.open(
             &hook.secret,
             crate::secrets::SealedFor::Webhook {
                 name: &hook.name,
@@ -200,11 +198,11 @@ impl BackgroundJob for DeliverWebhook {
             ("X-Packyard-Delivery", delivery.delivery_id.as_str()),
             ("X-Packyard-Signature", signed.as_str()),
         ];
-        let attempt = app
-            .webhooks
+        let attempt = hooks
+            .sender
             .send(&hook.url, &headers, delivery.payload.clone())
             .await;
-        app.db.record_attempt(delivery.id, &attempt).await?;
+        hooks.db.record_attempt(delivery.id, &attempt).await?;
         let metrics = crate::metrics::metrics();
         match (attempt.status, attempt.error) {
             (Some(status), _) if (200..300).contains(&status) => {

@@ -12,9 +12,12 @@ use serde_json::{Value, json};
 
 pub use delivery::{DeliverWebhook, MAX_ATTEMPTS, RESPONSE_KEPT, Sender, signature};
 
-use crate::app::App;
-use crate::db::{NewWebhook, WebhookRow};
+use std::sync::Arc;
+
+use crate::db::{Db, NewWebhook, WebhookRow};
 use crate::jobs::JobQueue;
+use crate::outbound::NetworkPolicy;
+use crate::secrets::Secrets;
 
 /// How long deliveries and their attempts are kept.
 pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
@@ -134,113 +137,145 @@ impl<'a> HookView<'a> {
     }
 }
 
-/// Creates a hook; returns it and its secret (to be shown once: only its sealed form
-/// is kept).
-pub async fn create(app: &App, spec: HookSpec) -> Result<(WebhookRow, String), WebhookError> {
-    let name = spec.name.trim();
-    let valid_name = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if !valid_name {
-        return Err(WebhookError::InvalidName(spec.name));
+/// Outgoing webhooks: managing hooks, queueing a delivery per event, and (as the
+/// context of [`DeliverWebhook`] jobs) making the attempts.
+#[derive(Clone)]
+pub struct Webhooks {
+    db: Db,
+    secrets: Secrets,
+    jobs: Arc<JobQueue>,
+    sender: Sender,
+    /// Which receivers hooks may name (checked again at each attempt, by `sender`).
+    policy: NetworkPolicy,
+    /// `PACKYARD_PUBLIC_URL`, for the links in payloads.
+    public_url: Option<Arc<str>>,
+}
+
+impl Webhooks {
+    pub fn new(
+        db: Db,
+        secrets: Secrets,
+        jobs: Arc<JobQueue>,
+        policy: NetworkPolicy,
+        public_url: Option<&str>,
+    ) -> Self {
+        Webhooks {
+            db,
+            secrets,
+            jobs,
+            sender: Sender::new(policy.clone()),
+            policy,
+            public_url: public_url.map(Arc::from),
+        }
     }
-    let url = check_url(app, spec.url.trim())?;
-    let mut events = Vec::new();
-    for name in spec.events.iter().flat_map(|e| e.split(',')).map(str::trim) {
-        let event = Event::parse(name).ok_or_else(|| WebhookError::UnknownEvent {
+
+    /// Creates a hook; returns it and its secret (to be shown once: only its sealed form
+    /// is kept).
+    pub async fn create(&self, spec: HookSpec) -> Result<(WebhookRow, String), WebhookError> {
+        let name = spec.name.trim();
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !valid_name {
+            return Err(WebhookError::InvalidName(spec.name));
+        }
+        let url = self.check_url(spec.url.trim())?;
+        let mut events = Vec::new();
+        for name in spec.events.iter().flat_map(|e| e.split(',')).map(str::trim) {
+            let event = Event::parse(name).ok_or_else(|| WebhookError::UnknownEvent {
+                name: name.to_owned(),
+            })?;
+            if !events.contains(&event.as_str().to_owned()) {
+                events.push(event.as_str().to_owned());
+            }
+        }
+        if events.is_empty() {
+            return Err(WebhookError::NoEvents);
+        }
+        let package_pattern = match spec.package.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(pattern) => Some(check_pattern(pattern)?),
+        };
+        let secret = match spec.secret {
+            Some(secret)
+                if (16..=256).contains(&secret.len())
+                    && secret.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                secret
+            }
+            Some(_) => return Err(WebhookError::InvalidSecret),
+            None => hex::encode(random_bytes::<32>()),
+        };
+        let sealed = self.secrets.get()?.seal(
+            secret.as_bytes(),
+            crate::secrets::SealedFor::Webhook { name, url: &url },
+        );
+        let new = NewWebhook {
             name: name.to_owned(),
-        })?;
-        if !events.contains(&event.as_str().to_owned()) {
-            events.push(event.as_str().to_owned());
+            url,
+            events,
+            package_pattern,
+            secret: sealed,
+        };
+        match self.db.create_webhook(&new).await {
+            Ok(_) => {}
+            Err(error) if crate::db::is_unique_violation(&error) => {
+                return Err(WebhookError::Exists(new.name));
+            }
+            Err(error) => return Err(error.into()),
         }
+        let hook = self
+            .db
+            .webhook(&new.name)
+            .await?
+            .ok_or_else(|| WebhookError::Unknown(new.name.clone()))?;
+        Ok((hook, secret))
     }
-    if events.is_empty() {
-        return Err(WebhookError::NoEvents);
-    }
-    let package_pattern = match spec.package.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(pattern) => Some(check_pattern(pattern)?),
-    };
-    let secret = match spec.secret {
-        Some(secret)
-            if (16..=256).contains(&secret.len())
-                && secret.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            secret
-        }
-        Some(_) => return Err(WebhookError::InvalidSecret),
-        None => hex::encode(random_bytes::<32>()),
-    };
-    let sealed = app.secrets()?.seal(
-        secret.as_bytes(),
-        crate::secrets::SealedFor::Webhook { name, url: &url },
-    );
-    let new = NewWebhook {
-        name: name.to_owned(),
-        url,
-        events,
-        package_pattern,
-        secret: sealed,
-    };
-    match app.db.create_webhook(&new).await {
-        Ok(_) => {}
-        Err(error) if crate::db::is_unique_violation(&error) => {
-            return Err(WebhookError::Exists(new.name));
-        }
-        Err(error) => return Err(error.into()),
-    }
-    let hook = app
-        .db
-        .webhook(&new.name)
-        .await?
-        .ok_or_else(|| WebhookError::Unknown(new.name.clone()))?;
-    Ok((hook, secret))
-}
 
-pub async fn remove(app: &App, name: &str) -> Result<(), WebhookError> {
-    if app.db.delete_webhook(name).await? {
-        Ok(())
-    } else {
-        Err(WebhookError::Unknown(name.to_owned()))
+    pub async fn remove(&self, name: &str) -> Result<(), WebhookError> {
+        if self.db.delete_webhook(name).await? {
+            Ok(())
+        } else {
+            Err(WebhookError::Unknown(name.to_owned()))
+        }
     }
-}
 
-/// Queues another round of attempts at the delivery `delivery_id` (same id, same
-/// payload, same signature); returns the job's id.
-pub async fn redeliver(app: &App, delivery_id: &str) -> Result<i64, WebhookError> {
-    let delivery = app
-        .db
-        .delivery(delivery_id)
-        .await?
-        .ok_or_else(|| WebhookError::UnknownDelivery(delivery_id.to_owned()))?;
-    Ok(enqueue(&app.jobs, delivery.id).await?)
+    /// Queues another round of attempts at the delivery `delivery_id` (same id, same
+    /// payload, same signature); returns the job's id.
+    pub async fn redeliver(&self, delivery_id: &str) -> Result<i64, WebhookError> {
+        let delivery = self
+            .db
+            .delivery(delivery_id)
+            .await?
+            .ok_or_else(|| WebhookError::UnknownDelivery(delivery_id.to_owned()))?;
+        Ok(enqueue(&self.jobs, delivery.id).await?)
+    }
+
+    /// A hook URL: http or https, no credentials in it, and not to an address the
+    /// outbound policy refuses (names are checked again, after resolution, at each
+    /// attempt).
+    fn check_url(&self, url: &str) -> Result<String, WebhookError> {
+        if url.len() > 2048 {
+            return Err(WebhookError::Url("longer than 2048 characters".into()));
+        }
+        let parsed = self
+            .policy
+            .check_url(url)
+            .map_err(|refused| WebhookError::Url(refused.to_string()))?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(WebhookError::Url(
+            "credentials in the URL are not kept; receivers verify X-Packyard-Signature instead"
+                .into(),
+        ));
+        }
+        Ok(parsed.to_string())
+    }
 }
 
 async fn enqueue(jobs: &JobQueue, delivery: i64) -> Result<i64, sqlx::Error> {
     jobs.enqueue_job(&DeliverWebhook { delivery }).await
-}
-
-/// A hook URL: http or https, no credentials in it, and not to an address the
-/// outbound policy refuses (names are checked again, after resolution, at each
-/// attempt).
-fn check_url(app: &App, url: &str) -> Result<String, WebhookError> {
-    if url.len() > 2048 {
-        return Err(WebhookError::Url("longer than 2048 characters".into()));
-    }
-    let parsed = app
-        .settings
-        .network_policy
-        .check_url(url)
-        .map_err(|refused| WebhookError::Url(refused.to_string()))?;
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(WebhookError::Url(
-            "credentials in the URL are not kept; receivers verify X-Packyard-Signature instead"
-                .into(),
-        ));
-    }
-    Ok(parsed.to_string())
 }
 
 fn check_pattern(pattern: &str) -> Result<String, WebhookError> {
@@ -296,39 +331,41 @@ impl<'a> Occurrence<'a> {
 
 /// Queues a delivery of each occurrence to every hook that wants it. Failures are
 /// logged, never returned: what the event describes has happened already.
-pub async fn emit(app: &App, occurrences: &[Occurrence<'_>]) {
-    if occurrences.is_empty() {
-        return;
-    }
-    if let Err(error) = try_emit(app, occurrences).await {
-        tracing::error!(%error, "queueing webhook deliveries failed; these events are not delivered");
-    }
-}
-
-async fn try_emit(app: &App, occurrences: &[Occurrence<'_>]) -> Result<(), sqlx::Error> {
-    let hooks = app.db.webhooks().await?;
-    if hooks.is_empty() {
-        return Ok(());
-    }
-    for occurrence in occurrences {
-        for hook in hooks.iter().filter(|hook| wants(hook, occurrence)) {
-            let delivery_id = delivery_id();
-            let payload = payload(app, hook, &delivery_id, occurrence);
-            let id = app
-                .db
-                .create_delivery(
-                    hook.id,
-                    &delivery_id,
-                    occurrence.event.as_str(),
-                    occurrence.package,
-                    &payload,
-                )
-                .await?;
-            enqueue(&app.jobs, id).await?;
-            tracing::debug!(hook = %hook.name, event = occurrence.event.as_str(), package = occurrence.package, delivery = %delivery_id, "webhook delivery queued");
+impl Webhooks {
+    pub async fn emit(&self, occurrences: &[Occurrence<'_>]) {
+        if occurrences.is_empty() {
+            return;
+        }
+        if let Err(error) = self.try_emit(occurrences).await {
+            tracing::error!(%error, "queueing webhook deliveries failed; these events are not delivered");
         }
     }
-    Ok(())
+
+    async fn try_emit(&self, occurrences: &[Occurrence<'_>]) -> Result<(), sqlx::Error> {
+        let hooks = self.db.webhooks().await?;
+        if hooks.is_empty() {
+            return Ok(());
+        }
+        for occurrence in occurrences {
+            for hook in hooks.iter().filter(|hook| wants(hook, occurrence)) {
+                let delivery_id = delivery_id();
+                let payload = payload(self.public_url.as_deref(), hook, &delivery_id, occurrence);
+                let id = self
+                    .db
+                    .create_delivery(
+                        hook.id,
+                        &delivery_id,
+                        occurrence.event.as_str(),
+                        occurrence.package,
+                        &payload,
+                    )
+                    .await?;
+                enqueue(&self.jobs, id).await?;
+                tracing::debug!(hook = %hook.name, event = occurrence.event.as_str(), package = occurrence.package, delivery = %delivery_id, "webhook delivery queued");
+            }
+        }
+        Ok(())
+    }
 }
 
 fn wants(hook: &WebhookRow, occurrence: &Occurrence<'_>) -> bool {
@@ -339,8 +376,12 @@ fn wants(hook: &WebhookRow, occurrence: &Occurrence<'_>) -> bool {
 }
 
 /// The JSON body of one delivery (see the README for its fields).
-fn payload(app: &App, hook: &WebhookRow, delivery_id: &str, occurrence: &Occurrence<'_>) -> String {
-    let base = app.settings.public_url.as_deref();
+fn payload(
+    base: Option<&str>,
+    hook: &WebhookRow,
+    delivery_id: &str,
+    occurrence: &Occurrence<'_>,
+) -> String {
     let mut body = json!({
         "event": occurrence.event.as_str(),
         "delivery": delivery_id,

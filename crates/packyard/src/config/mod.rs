@@ -1,6 +1,8 @@
 //! Settings read from the environment. Every setting has a default that works on a
 //! laptop: SQLite and local disk under `./data`, listening on 127.0.0.1:8080.
 
+pub mod limits;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use serde::Deserialize;
 use storage::StorageSettings;
 use storage::config::{StorageEntry, parse_flag, parse_size};
 
+use self::limits::{ClientLimits, GitLimits};
 use crate::mirror::config::{MirrorConfig, MirrorEntry};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -78,10 +81,10 @@ pub struct Settings {
     /// `PACKYARD_CLIENT_TIMEOUT` (default 20 s) and `PACKYARD_MAX_CONNECTIONS` (default
     /// 4096): how long a client may take to send a request or take its answer, and how
     /// many connections may be open at once.
-    pub client_limits: crate::http::ClientLimits,
+    pub client_limits: ClientLimits,
     /// `PACKYARD_MAX_REPO_SIZE` (default 1 GiB) and `PACKYARD_SCAN_TIMEOUT` (default
     /// 10 min): what one git repository may cost.
-    pub git_limits: crate::git_packages::repository::GitLimits,
+    pub git_limits: GitLimits,
 }
 
 impl std::fmt::Debug for Settings {
@@ -257,10 +260,8 @@ impl Settings {
     }
 }
 
-fn client_limits(
-    lookup: &impl Fn(&str) -> Option<String>,
-) -> anyhow::Result<crate::http::ClientLimits> {
-    let mut limits = crate::http::ClientLimits::default();
+fn client_limits(lookup: &impl Fn(&str) -> Option<String>) -> anyhow::Result<ClientLimits> {
+    let mut limits = ClientLimits::default();
     if let Some(value) = lookup("PACKYARD_CLIENT_TIMEOUT") {
         limits.timeout = parse_interval("PACKYARD_CLIENT_TIMEOUT", &value)?
             .with_context(|| "PACKYARD_CLIENT_TIMEOUT: must be at least 1s".to_owned())?;
@@ -278,10 +279,8 @@ fn client_limits(
     Ok(limits)
 }
 
-fn git_limits(
-    lookup: &impl Fn(&str) -> Option<String>,
-) -> anyhow::Result<crate::git_packages::repository::GitLimits> {
-    let mut limits = crate::git_packages::repository::GitLimits::default();
+fn git_limits(lookup: &impl Fn(&str) -> Option<String>) -> anyhow::Result<GitLimits> {
+    let mut limits = GitLimits::default();
     if let Some(value) = lookup("PACKYARD_MAX_REPO_SIZE") {
         limits.max_repo_size = parse_size("PACKYARD_MAX_REPO_SIZE", &value)?;
     }
