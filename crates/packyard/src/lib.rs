@@ -20,6 +20,7 @@ pub mod outbound;
 pub mod percent;
 pub mod redact;
 pub mod repository_url;
+pub mod routes;
 pub mod secrets;
 pub mod server;
 pub mod single_flight;

@@ -81,7 +81,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let served = listeners
         .serve(
-            crate::http::router(app.clone()),
+            crate::routes::router(app.clone()),
             client_limits,
             stopping,
             grace,
@@ -130,7 +130,7 @@ async fn serve_metrics(app: &Arc<App>, address: std::net::SocketAddr) -> anyhow:
         .with_context(|| format!("PACKYARD_METRICS_LISTEN: cannot listen on {address}"))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, "metrics listening");
-    let router = crate::http::metrics_router(app.clone());
+    let router = crate::routes::metrics_router(app.clone());
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, router).await {
             tracing::error!(%error, "the metrics listener failed");

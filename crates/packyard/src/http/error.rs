@@ -162,17 +162,29 @@ impl From<ApproveError> for ApiError {
     }
 }
 
-/// Unknown routes: the HTML 404 page for browsers (which ask for `text/html`), JSON
-/// for everyone else, so that API clients keep getting JSON.
-pub async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
-    use axum::response::IntoResponse;
+/// How an error looks to a browser: an HTML page with a status, a title and a
+/// sentence. The web UI renders it; whoever composes the routes hands it to the HTTP
+/// layer, which does not know the web UI.
+pub type HtmlErrorPage = fn(StatusCode, &str, &str) -> Response;
+
+/// An error answered as the client asks: `page` for a browser (which asks for
+/// `text/html`), `api` as JSON for everyone else, so that API clients keep getting
+/// JSON.
+pub fn negotiated(
+    headers: &axum::http::HeaderMap,
+    page: HtmlErrorPage,
+    status: StatusCode,
+    title: &str,
+    sentence: &str,
+    api: ApiError,
+) -> Response {
     let wants_html = headers
-        .get(axum::http::header::ACCEPT)
+        .get(header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     if wants_html {
-        crate::web::not_found_page()
+        page(status, title, sentence)
     } else {
-        ApiError::not_found("no such route").into_response()
+        api.into_response()
     }
 }

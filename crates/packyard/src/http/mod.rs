@@ -28,10 +28,10 @@ pub use access::client_address;
 pub use client_limits::ClientLimits;
 pub use composer::base_url;
 pub use connections::HttpListeners;
-pub use error::ApiError;
+pub use error::{ApiError, HtmlErrorPage, negotiated};
 use hooks::Provider;
 use json_body::JsonBody;
-pub use observe::{ObservedRouter, is_https};
+pub use observe::{ObservedRouter, RouteTemplates, is_https};
 pub use origin::is_cross_site;
 
 /// A JSON answer `{"status": "success", ...}` with the fields of `body`.
@@ -77,6 +77,11 @@ impl Routes {
         &self.templates
     }
 
+    /// The router and the templates of its routes.
+    pub fn into_parts(self) -> (Router<Arc<App>>, Vec<&'static str>) {
+        (self.router, self.templates)
+    }
+
     pub fn merge(mut self, other: Routes) -> Self {
         self.router = self.router.merge(other.router);
         self.templates.extend(other.templates);
@@ -116,20 +121,10 @@ pub(crate) fn small_body() -> axum::extract::DefaultBodyLimit {
     axum::extract::DefaultBodyLimit::max(client_limits::ANONYMOUS_BODY_BYTES)
 }
 
-/// What `PACKYARD_METRICS_LISTEN` serves: `/metrics` without credentials, and the
-/// probes, for scrapers and kubelets inside the cluster. Nothing else is reachable there.
-pub fn metrics_router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/metrics", get(observe::open_metrics))
-        .route("/healthz", get(observe::healthz))
-        .route("/readyz", get(observe::readyz))
-        .fallback(error::not_found)
-        .with_state(app)
-}
-
-/// Every route, served with `app`, the metrics and request logs around them.
-pub fn router(app: Arc<App>) -> ObservedRouter {
-    let routes = Routes::new()
+/// The routes of Composer's endpoints and the JSON API (the web UI's are
+/// `web::routes`; `crate::routes` serves both).
+pub fn routes() -> Routes {
+    Routes::new()
         .route("/packages.json", get(composer::root))
         .route("/p2/{vendor}/{file}", get(composer::p2))
         .route("/zipball/{vendor}/{package}/{file}", get(composer::zipball))
@@ -221,15 +216,13 @@ pub fn router(app: Arc<App>) -> ObservedRouter {
         .route("/api/tokens/{name}", delete(admin::revoke_token))
         .route("/api/packages", get(admin::list_packages))
         .route("/api/packages/{vendor}/{package}", get(admin::get_package))
-        .merge(crate::web::routes());
-    let mut templates = observe::RouteTemplates::default();
-    for template in routes.templates {
-        templates.add(template);
-    }
-    let public_url = app.settings.public_url.clone();
-    ObservedRouter::new(
-        routes.router.fallback(error::not_found).with_state(app),
-        templates,
-        public_url.as_deref(),
-    )
+}
+
+/// What `PACKYARD_METRICS_LISTEN` serves: `/metrics` without credentials, and the
+/// probes, for scrapers and kubelets inside the cluster. Nothing else is reachable there.
+pub fn metrics_routes() -> Routes {
+    Routes::new()
+        .route("/metrics", get(observe::open_metrics))
+        .route("/healthz", get(observe::healthz))
+        .route("/readyz", get(observe::readyz))
 }

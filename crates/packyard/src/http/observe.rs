@@ -28,6 +28,7 @@ use tracing::Span;
 use futures_util::future::Either;
 
 use super::ApiError;
+use super::error::HtmlErrorPage;
 use super::origin::{is_cross_site, refuse_cross_site};
 use crate::app::App;
 
@@ -61,14 +62,22 @@ pub struct ObservedRouter {
     /// `PACKYARD_PUBLIC_URL`: an `Origin` naming it is ours, and https there means
     /// every answer carries `Strict-Transport-Security`.
     public_url: Option<Arc<str>>,
+    /// How a refused cross-site write looks to a browser.
+    error_page: HtmlErrorPage,
 }
 
 impl ObservedRouter {
-    pub fn new(router: Router, templates: RouteTemplates, public_url: Option<&str>) -> Self {
+    pub fn new(
+        router: Router,
+        templates: RouteTemplates,
+        public_url: Option<&str>,
+        error_page: HtmlErrorPage,
+    ) -> Self {
         ObservedRouter {
             router,
             templates: Arc::new(templates),
             public_url: public_url.map(Arc::from),
+            error_page,
         }
     }
 }
@@ -112,7 +121,10 @@ impl tower::Service<Request> for ObservedRouter {
             Method::GET | Method::HEAD | Method::OPTIONS
         );
         let inner = if writes && is_cross_site(self.public_url.as_deref(), request.headers()) {
-            Either::Right(std::future::ready(Ok(refuse_cross_site(request.headers()))))
+            Either::Right(std::future::ready(Ok(refuse_cross_site(
+                request.headers(),
+                self.error_page,
+            ))))
         } else {
             let _entered = span.enter();
             Either::Left(self.router.call(request))

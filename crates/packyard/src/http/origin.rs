@@ -8,9 +8,10 @@
 //! hosts delivering webhooks — send neither, and are not affected.
 
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::ApiError;
+use super::error::{HtmlErrorPage, negotiated};
 
 /// Whether the request was made by a page of another origin: `Sec-Fetch-Site` says
 /// `cross-site` or `same-site` (a sibling subdomain is another origin too), or `Origin`
@@ -88,20 +89,17 @@ impl WebOrigin {
 
 /// The answer to a refused cross-site write: the HTML error page for a browser that
 /// asks for one, JSON for everyone else (as for unknown routes).
-pub fn refuse_cross_site(headers: &HeaderMap) -> Response {
-    const WHY: &str = "This request came from another site's page; packyard accepts changes only from its own pages and from clients that are not browsers.";
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|accept| accept.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    if wants_html {
-        crate::web::error_page(StatusCode::FORBIDDEN, "Not allowed", WHY)
-    } else {
+pub fn refuse_cross_site(headers: &HeaderMap, page: HtmlErrorPage) -> Response {
+    negotiated(
+        headers,
+        page,
+        StatusCode::FORBIDDEN,
+        "Not allowed",
+        "This request came from another site's page; packyard accepts changes only from its own pages and from clients that are not browsers.",
         ApiError::forbidden(
             "cross-site request refused: a page of another site (Origin or Sec-Fetch-Site) cannot change anything here",
-        )
-        .into_response()
-    }
+        ),
+    )
 }
 
 #[cfg(test)]

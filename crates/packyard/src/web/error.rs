@@ -57,13 +57,15 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     }
 }
 
+/// The title of the 404 page.
+pub const NOT_FOUND_TITLE: &str = "Not found";
+/// The sentence of the 404 page: the same for an unknown page and one the viewer may
+/// not see.
+pub const NOT_FOUND_SENTENCE: &str = "There is no such page, or you may not see it.";
+
 /// The 404 page, for unknown routes as for pages the viewer may not see.
 pub fn not_found_page() -> Response {
-    error_page(
-        StatusCode::NOT_FOUND,
-        "Not found",
-        "There is no such page, or you may not see it.",
-    )
+    error_page(StatusCode::NOT_FOUND, NOT_FOUND_TITLE, NOT_FOUND_SENTENCE)
 }
 
 impl IntoResponse for WebError {

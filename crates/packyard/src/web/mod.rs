@@ -21,7 +21,7 @@ mod session;
 use axum::routing::{get, post};
 
 pub use catalogue::Catalogues;
-pub use error::{error_page, not_found_page};
+pub use error::{NOT_FOUND_SENTENCE, NOT_FOUND_TITLE, error_page, not_found_page};
 
 /// The web UI's routes.
 pub fn routes() -> crate::http::Routes {

@@ -39,7 +39,7 @@ impl InProcess {
         })
         .unwrap();
         let app = App::open(settings).await.unwrap();
-        let router = packyard::http::router(app.clone());
+        let router = packyard::routes::router(app.clone());
         InProcess { app, router, data }
     }
 

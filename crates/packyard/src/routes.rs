@@ -1,0 +1,50 @@
+//! Every route packyard serves, composed from the HTTP layer's (Composer's endpoints
+//! and the JSON API, `http::routes`) and the web UI's (`web::routes`), with the
+//! metrics and request logs around them. The one place that knows both front-ends:
+//! `http` and `web` do not import each other's handlers.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use crate::app::App;
+use crate::http::{ApiError, ObservedRouter, RouteTemplates, negotiated};
+
+/// Every route, served with `app`, the metrics and request logs around them.
+pub fn router(app: Arc<App>) -> ObservedRouter {
+    let (router, templates) = crate::http::routes()
+        .merge(crate::web::routes())
+        .into_parts();
+    let mut observed = RouteTemplates::default();
+    for template in templates {
+        observed.add(template);
+    }
+    let public_url = app.settings.public_url.clone();
+    ObservedRouter::new(
+        router.fallback(not_found).with_state(app),
+        observed,
+        public_url.as_deref(),
+        crate::web::error_page,
+    )
+}
+
+/// What `PACKYARD_METRICS_LISTEN` serves (see `http::metrics_routes`), without request
+/// logs: scrapers and probes would drown them.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    let (router, _) = crate::http::metrics_routes().into_parts();
+    router.fallback(not_found).with_state(app)
+}
+
+/// Unknown routes: the HTML 404 page for browsers, JSON for everyone else.
+async fn not_found(headers: HeaderMap) -> Response {
+    negotiated(
+        &headers,
+        crate::web::error_page,
+        StatusCode::NOT_FOUND,
+        crate::web::NOT_FOUND_TITLE,
+        crate::web::NOT_FOUND_SENTENCE,
+        ApiError::not_found("no such route"),
+    )
+}
