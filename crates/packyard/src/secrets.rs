@@ -46,7 +46,23 @@ pub enum SealedFor<'a> {
     Webhook { name: &'a str, url: &'a str },
 }
 
-impl SealedFor<'_> {
+impl<'a> SealedFor<'a> {
+    /// What a stored value is sealed for.
+    pub fn stored(value: &'a crate::db::SealedValue) -> Self {
+        use crate::db::SealedColumn;
+        match value.column {
+            SealedColumn::PackageCredentials => SealedFor::PackageCredentials {
+                package: &value.name,
+                repository: &value.url,
+            },
+            SealedColumn::PackageWebhookSecret => SealedFor::PackageWebhookSecret(&value.name),
+            SealedColumn::WebhookSecret => SealedFor::Webhook {
+                name: &value.name,
+                url: &value.url,
+            },
+        }
+    }
+
     /// The cipher's associated data: the kind of value, then its owner's fields, each
     /// ended by a NUL (which none of them may hold), so no two owners share one.
     fn associated_data(self) -> Vec<u8> {
@@ -241,7 +257,7 @@ pub async fn bind_earlier_values(
     let mut changes = Vec::new();
     let mut unreadable = Vec::new();
     for value in db.sealed_values().await? {
-        match current.reseal(current, &value.value, value.owner(), true) {
+        match current.reseal(current, &value.value, SealedFor::stored(&value), true) {
             Ok(Some(bound)) => changes.push((value, bound)),
             Ok(None) => {}
             Err(_) => unreadable.push(value.place()),
@@ -274,7 +290,7 @@ pub async fn rotate(
     let mut changes = Vec::new();
     for value in &stored {
         let resealed = current
-            .reseal(old, &value.value, value.owner(), adopt_earlier)
+            .reseal(old, &value.value, SealedFor::stored(value), adopt_earlier)
             .map_err(|error| anyhow::anyhow!("{}: {error}", value.place()))?;
         if let Some(resealed) = resealed {
             changes.push((value.clone(), resealed));
@@ -481,7 +497,7 @@ mod tests {
             let bound = value_of(&db.sealed_values().await.unwrap(), "ci");
             assert!(bound.value.starts_with("v3:"));
             assert_eq!(
-                secrets.open(&bound.value, bound.owner()).unwrap(),
+                secrets.open(&bound.value, SealedFor::stored(&bound)).unwrap(),
                 b"ci secret"
             );
             // Done once: a later start does nothing, and a value planted unbound stays
@@ -492,7 +508,7 @@ mod tests {
             let planted = value_of(&db.sealed_values().await.unwrap(), "planted");
             assert!(planted.value.starts_with("v2:"));
             assert_eq!(
-                secrets.open(&planted.value, planted.owner()),
+                secrets.open(&planted.value, SealedFor::stored(&planted)),
                 Err(SecretError::Undecryptable)
             );
             // Nor does a rotation adopt it: it stops, naming where the value is.

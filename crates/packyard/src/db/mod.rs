@@ -11,7 +11,7 @@ mod migrations;
 mod mirror;
 mod packages;
 mod sealed;
-pub use sealed::SealedValue;
+pub use sealed::{SealedColumn, SealedValue};
 mod tokens;
 mod users;
 mod web;

@@ -5,7 +5,6 @@
 use sqlx::Row;
 
 use super::Db;
-use crate::secrets::SealedFor;
 
 /// One stored secret: where it is and what is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,21 +20,6 @@ pub struct SealedValue {
 }
 
 impl SealedValue {
-    /// What the value is sealed for (see `secrets::SealedFor`).
-    pub fn owner(&self) -> SealedFor<'_> {
-        match self.column {
-            SealedColumn::PackageCredentials => SealedFor::PackageCredentials {
-                package: &self.name,
-                repository: &self.url,
-            },
-            SealedColumn::PackageWebhookSecret => SealedFor::PackageWebhookSecret(&self.name),
-            SealedColumn::WebhookSecret => SealedFor::Webhook {
-                name: &self.name,
-                url: &self.url,
-            },
-        }
-    }
-
     /// For messages: `package acme/lib credentials`, `webhook ci`.
     pub fn place(&self) -> String {
         match self.column {
