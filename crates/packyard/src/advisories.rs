@@ -86,6 +86,19 @@ pub enum AdvisoryError {
     Database(#[from] sqlx::Error),
 }
 
+impl crate::error::Classify for AdvisoryError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            AdvisoryError::UnknownPackage(_) | AdvisoryError::UnknownAdvisory(_) => {
+                ErrorKind::NotFound
+            }
+            AdvisoryError::Database(error) => error.kind(),
+            _ => ErrorKind::Invalid,
+        }
+    }
+}
+
 impl Advisories {
     /// Validates and records `new`; returns it as stored, with its new id.
     pub async fn publish(&self, new: NewAdvisory) -> Result<AdvisoryRow, AdvisoryError> {
@@ -237,6 +250,17 @@ pub enum RequestError {
     TooManyPackages,
     #[error("name the packages to check: packages[]=vendor/name (form-encoded or in the query)")]
     NoPackages,
+}
+
+impl crate::error::Classify for RequestError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            RequestError::TooLarge => crate::error::ErrorKind::TooLarge,
+            RequestError::TooManyPackages | RequestError::NoPackages => {
+                crate::error::ErrorKind::Invalid
+            }
+        }
+    }
 }
 
 /// The package names a request asks about: `packages[]=` or `packages[N]=` (PHP's

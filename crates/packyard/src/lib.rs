@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod freshness;
 pub mod git_packages;
 pub mod health;

@@ -497,7 +497,9 @@ mod tests {
             let bound = value_of(&db.sealed_values().await.unwrap(), "ci");
             assert!(bound.value.starts_with("v3:"));
             assert_eq!(
-                secrets.open(&bound.value, SealedFor::stored(&bound)).unwrap(),
+                secrets
+                    .open(&bound.value, SealedFor::stored(&bound))
+                    .unwrap(),
                 b"ci secret"
             );
             // Done once: a later start does nothing, and a value planted unbound stays

@@ -61,6 +61,35 @@ pub enum GitPackageError {
     Storage(#[from] StorageError),
 }
 
+impl crate::error::Classify for GitPackageError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            GitPackageError::InvalidUrl(_) | GitPackageError::LocalRepositoryRefused(_) => {
+                ErrorKind::Invalid
+            }
+            GitPackageError::Secret(error) => error.kind(),
+            GitPackageError::Scan { .. } => ErrorKind::Unprocessable,
+            GitPackageError::NameTaken { .. } => ErrorKind::Conflict,
+            GitPackageError::UnknownPackage(_) => ErrorKind::NotFound,
+            // The repository could not give the commit: git's words (which may quote
+            // the remote) go to the log only.
+            GitPackageError::Build {
+                source: BuildError::Git(_),
+                ..
+            } => ErrorKind::Upstream("the repository could not be read to build the archive"),
+            GitPackageError::UnreadableCredentials { .. } => {
+                ErrorKind::Internal("stored credentials are unusable")
+            }
+            GitPackageError::KeyFile(_)
+            | GitPackageError::KnownHosts { .. }
+            | GitPackageError::Build { .. } => ErrorKind::Internal("a server-side step failed"),
+            GitPackageError::Database(error) => error.kind(),
+            GitPackageError::Storage(error) => error.kind(),
+        }
+    }
+}
+
 /// Why a dist archive could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::access::{Admin, MirrorReader, Reader};
 use super::admin::parse_body;
 use super::{ApiError, JsonBody};
-use crate::advisories::{self, AdvisoryError, NewAdvisory, RequestError};
+use crate::advisories::{self, NewAdvisory};
 use crate::app::App;
 
 /// `POST`/`GET /api/security-advisories/`: the advisories of the private packages
@@ -88,29 +88,4 @@ pub async fn remove(
     let package = app.advisories.remove(&id).await?;
     tracing::info!(advisory = %id, %package, by = %admin.name, "security advisory removed");
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-impl From<RequestError> for ApiError {
-    fn from(error: RequestError) -> Self {
-        match error {
-            RequestError::TooLarge => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
-            }
-            RequestError::TooManyPackages | RequestError::NoPackages => {
-                ApiError::bad_request(error.to_string())
-            }
-        }
-    }
-}
-
-impl From<AdvisoryError> for ApiError {
-    fn from(error: AdvisoryError) -> Self {
-        match error {
-            AdvisoryError::UnknownPackage(_) | AdvisoryError::UnknownAdvisory(_) => {
-                ApiError::not_found(error.to_string())
-            }
-            AdvisoryError::Database(e) => e.into(),
-            _ => ApiError::bad_request(error.to_string()),
-        }
-    }
 }

@@ -3,11 +3,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::git_packages::{BuildError, GitPackageError};
-use crate::mirror::ApproveError;
-use crate::secrets::SecretError;
-use crate::uploads::archive_file::ReceiveError;
-use crate::uploads::artifact::UploadError;
+use crate::error::Classify;
 
 /// An error answered as `{"status":"error","message":...}`.
 #[derive(Debug, Clone)]
@@ -62,6 +58,14 @@ impl ApiError {
     }
 }
 
+/// Every domain error answers as its kind says (see `crate::error`).
+impl<E: Classify> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        let kind = error.kind();
+        ApiError::new(kind.status(), kind.message(&error))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({"status": "error", "message": self.message}));
@@ -70,95 +74,6 @@ impl IntoResponse for ApiError {
             return (self.status, challenge, body).into_response();
         }
         (self.status, body).into_response()
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        ApiError::unavailable("database unavailable", error)
-    }
-}
-
-impl From<ReceiveError> for ApiError {
-    fn from(error: ReceiveError) -> Self {
-        match error {
-            ReceiveError::TooLarge { .. } => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
-            }
-            ReceiveError::Body(_) => ApiError::bad_request(error.to_string()),
-            ReceiveError::Io { .. } => ApiError::internal("storing the upload failed", error),
-        }
-    }
-}
-
-impl From<UploadError> for ApiError {
-    fn from(error: UploadError) -> Self {
-        use UploadError::{
-            Database, InvalidManifest, InvalidName, InvalidVersion, Io, MissingVersion,
-            NameMismatch, NoManifest, NotZip, Storage, UnsafeEntry, VersionExists, VersionTooLong,
-            WrongKind,
-        };
-        match error {
-            NotZip(_)
-            | UnsafeEntry(_)
-            | NoManifest
-            | InvalidManifest(_)
-            | InvalidName(_)
-            | NameMismatch { .. }
-            | MissingVersion
-            | InvalidVersion { .. }
-            | VersionTooLong(_) => ApiError::bad_request(error.to_string()),
-            VersionExists { .. } | WrongKind { .. } => {
-                ApiError::new(StatusCode::CONFLICT, error.to_string())
-            }
-            Storage(e) => ApiError::unavailable("storage unavailable", e),
-            Database(e) => ApiError::from(e),
-            Io(e) => ApiError::internal("reading the upload failed", e),
-        }
-    }
-}
-
-impl From<GitPackageError> for ApiError {
-    fn from(error: GitPackageError) -> Self {
-        use GitPackageError::{
-            Build, Database, InvalidUrl, KeyFile, KnownHosts, LocalRepositoryRefused, NameTaken,
-            Scan, Secret, Storage, UnknownPackage, UnreadableCredentials,
-        };
-        match error {
-            InvalidUrl(_) | LocalRepositoryRefused(_) | Secret(SecretError::NoSecret) => {
-                ApiError::bad_request(error.to_string())
-            }
-            Scan { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string()),
-            NameTaken { .. } => ApiError::new(StatusCode::CONFLICT, error.to_string()),
-            UnknownPackage(_) => ApiError::not_found(error.to_string()),
-            // The repository could not give the commit: git's words (which may quote the
-            // remote) go to the log only.
-            Build {
-                source: BuildError::Git(_),
-                ..
-            } => ApiError::logged(
-                StatusCode::BAD_GATEWAY,
-                "the repository could not be read to build the archive",
-                error,
-            ),
-            Secret(SecretError::Undecryptable) | UnreadableCredentials { .. } => {
-                ApiError::internal("stored credentials are unusable", error)
-            }
-            KeyFile(_) | KnownHosts { .. } | Build { .. } => {
-                ApiError::internal("a server-side step failed", error)
-            }
-            Database(e) => ApiError::from(e),
-            Storage(e) => ApiError::unavailable("storage unavailable", e),
-        }
-    }
-}
-
-impl From<ApproveError> for ApiError {
-    fn from(error: ApproveError) -> Self {
-        match error {
-            ApproveError::InvalidName(_) => ApiError::bad_request(error.to_string()),
-            ApproveError::Database(e) => e.into(),
-        }
     }
 }
 

@@ -16,9 +16,9 @@ use super::paths::{P2File, PackagePath};
 use super::{ApiError, JsonBody};
 use crate::app::App;
 use crate::metadata::Document;
-use crate::mirror::dists::{DistError, DistReply};
-use crate::mirror::documents::{DocumentError, MirroredDoc};
-use crate::mirror::{MirrorError, rewrite_root};
+use crate::mirror::dists::DistReply;
+use crate::mirror::documents::MirroredDoc;
+use crate::mirror::rewrite_root;
 use storage::Served;
 
 pub async fn root(
@@ -137,45 +137,5 @@ fn as_document(doc: &MirroredDoc) -> Document {
     Document {
         body: doc.body.clone(),
         last_modified: doc.last_modified(),
-    }
-}
-
-/// What mirror clients are told when an upstream fails them: that it did, not which
-/// URL (an upstream's or a dist URL, which may carry credentials) nor what it or the
-/// connection said. The log has the details.
-impl From<DocumentError> for ApiError {
-    fn from(error: DocumentError) -> Self {
-        match error {
-            DocumentError::Storage(e) => ApiError::unavailable("storage unavailable", e),
-            error => {
-                tracing::warn!(%error, "a mirror document could not be served");
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "the mirror's upstream did not give this document, and nothing is stored for it",
-                )
-            }
-        }
-    }
-}
-
-impl From<MirrorError> for ApiError {
-    fn from(error: MirrorError) -> Self {
-        match error {
-            MirrorError::UnknownVersion { .. } | MirrorError::Refused(_) => {
-                ApiError::not_found(error.to_string())
-            }
-            MirrorError::Database(e) => e.into(),
-            MirrorError::Document(error) => error.into(),
-            MirrorError::Dist(DistError::Storage(e)) => {
-                ApiError::unavailable("storage unavailable", e)
-            }
-            MirrorError::Dist(error) => {
-                tracing::warn!(%error, "a mirrored archive could not be served");
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "the mirror could not download this archive from upstream",
-                )
-            }
-        }
     }
 }

@@ -90,16 +90,3 @@ pub async fn redeliver(
     tracing::info!(delivery = %id, by = %admin.name, "webhook redelivery queued");
     Ok((StatusCode::ACCEPTED, Json(json!({"job": job}))).into_response())
 }
-
-impl From<WebhookError> for ApiError {
-    fn from(error: WebhookError) -> Self {
-        match error {
-            WebhookError::Unknown(_) | WebhookError::UnknownDelivery(_) => {
-                ApiError::not_found(error.to_string())
-            }
-            WebhookError::Exists(_) => ApiError::new(StatusCode::CONFLICT, error.to_string()),
-            WebhookError::Database(e) => e.into(),
-            _ => ApiError::bad_request(error.to_string()),
-        }
-    }
-}

@@ -50,6 +50,18 @@ pub enum DistError {
     Storage(#[from] StorageError),
 }
 
+impl crate::error::Classify for DistError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            DistError::Storage(error) => error.kind(),
+            DistError::Upstream(_) | DistError::Failed(_) => {
+                ErrorKind::Upstream("the mirror could not download this archive from upstream")
+            }
+        }
+    }
+}
+
 /// Why mirroring one archive failed; shared with every request that waited for it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum MirroringFailure {

@@ -125,6 +125,18 @@ pub enum DocumentError {
     UnaskedNotModified,
 }
 
+impl crate::error::Classify for DocumentError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            DocumentError::Storage(error) => error.kind(),
+            _ => ErrorKind::Upstream(
+                "the mirror's upstream did not give this document, and nothing is stored for it",
+            ),
+        }
+    }
+}
+
 /// Paths of the documents a mirror stores: its root and p2 files.
 fn is_document_path(path: &str) -> bool {
     path == "packages.json" || path.starts_with("p2/")

@@ -517,6 +517,16 @@ pub enum ApproveError {
     Database(#[from] sqlx::Error),
 }
 
+impl crate::error::Classify for ApproveError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            ApproveError::InvalidName(_) => ErrorKind::Invalid,
+            ApproveError::Database(error) => error.kind(),
+        }
+    }
+}
+
 /// Why a mirrored document or archive cannot be served.
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
@@ -534,6 +544,21 @@ pub enum MirrorError {
     Document(#[from] DocumentError),
     #[error(transparent)]
     Dist(#[from] DistError),
+}
+
+/// What mirror clients are told when an upstream fails them: that it did, not which
+/// URL (an upstream's or a dist URL, which may carry credentials) nor what it or the
+/// connection said. The log has the details.
+impl crate::error::Classify for MirrorError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            MirrorError::UnknownVersion { .. } | MirrorError::Refused(_) => ErrorKind::NotFound,
+            MirrorError::Database(error) => error.kind(),
+            MirrorError::Document(error) => error.kind(),
+            MirrorError::Dist(error) => error.kind(),
+        }
+    }
 }
 
 impl From<storage::StorageError> for MirrorError {

@@ -21,6 +21,17 @@ pub enum ReceiveError {
     },
 }
 
+impl crate::error::Classify for ReceiveError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            ReceiveError::TooLarge { .. } => ErrorKind::TooLarge,
+            ReceiveError::Body(_) => ErrorKind::Invalid,
+            ReceiveError::Io { .. } => ErrorKind::Internal("storing the upload failed"),
+        }
+    }
+}
+
 /// A file plus its digest. Received uploads are temporary and removed on drop; files
 /// given on the command line are left alone.
 #[derive(Debug)]

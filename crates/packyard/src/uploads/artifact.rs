@@ -59,6 +59,29 @@ pub enum UploadError {
     Io(#[from] std::io::Error),
 }
 
+impl crate::error::Classify for UploadError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            UploadError::NotZip(_)
+            | UploadError::UnsafeEntry(_)
+            | UploadError::NoManifest
+            | UploadError::InvalidManifest(_)
+            | UploadError::InvalidName(_)
+            | UploadError::NameMismatch { .. }
+            | UploadError::MissingVersion
+            | UploadError::InvalidVersion { .. }
+            | UploadError::VersionTooLong(_) => ErrorKind::Invalid,
+            UploadError::VersionExists { .. } | UploadError::WrongKind { .. } => {
+                ErrorKind::Conflict
+            }
+            UploadError::Storage(error) => error.kind(),
+            UploadError::Database(error) => error.kind(),
+            UploadError::Io(_) => ErrorKind::Internal("reading the upload failed"),
+        }
+    }
+}
+
 /// What the uploader asked for.
 #[derive(Debug, Clone, Default)]
 pub struct PublishRequest {

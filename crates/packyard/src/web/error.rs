@@ -7,6 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::pages::{Chrome, html_response};
+use crate::error::{Classify, ErrorKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -25,10 +26,22 @@ pub enum WebError {
     Forbidden(String),
     #[error("{0}")]
     BadRequest(String),
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    /// A domain error, answered as its kind says (see `crate::error`).
+    #[error("{message}")]
+    Classified { kind: ErrorKind, message: String },
     #[error("{0}")]
     Internal(String),
+}
+
+/// Every domain error shows as its kind says, as the API answers it.
+impl<E: Classify> From<E> for WebError {
+    fn from(error: E) -> Self {
+        let kind = error.kind();
+        WebError::Classified {
+            kind,
+            message: kind.message(&error),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -102,13 +115,23 @@ impl IntoResponse for WebError {
             WebError::BadRequest(message) => {
                 error_page(StatusCode::BAD_REQUEST, "Cannot do that", &message)
             }
-            WebError::Database(error) => {
-                tracing::error!(%error, "database error on a web page");
-                error_page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Unavailable",
-                    "The database is unavailable; try again shortly.",
-                )
+            WebError::Classified {
+                kind: ErrorKind::NotFound,
+                ..
+            } => not_found_page(),
+            WebError::Classified { kind, message } => {
+                let title = match kind {
+                    ErrorKind::Forbidden => "Not allowed",
+                    ErrorKind::TooLarge => "Too large",
+                    ErrorKind::Upstream(_) => "Another server failed",
+                    ErrorKind::Unavailable(_) => "Unavailable",
+                    ErrorKind::Internal(_) => "Something went wrong",
+                    ErrorKind::Invalid
+                    | ErrorKind::NotFound
+                    | ErrorKind::Conflict
+                    | ErrorKind::Unprocessable => "Cannot do that",
+                };
+                error_page(kind.status(), title, &format!("{}.", capitalized(&message)))
             }
             WebError::Internal(detail) => {
                 tracing::error!(%detail, "internal error on a web page");

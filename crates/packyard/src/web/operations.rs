@@ -16,7 +16,8 @@ use super::pages::{Chrome, render, render_with_status};
 use super::session::{Viewer, see_other};
 use crate::app::App;
 use crate::db::JobState;
-use crate::git_packages::{AddRequest, Credentials, GitPackageError};
+use crate::error::Classify;
+use crate::git_packages::{AddRequest, Credentials};
 use crate::jobs::JobView;
 use crate::time::display;
 
@@ -110,18 +111,8 @@ pub async fn add_package(
         Err(error) => {
             // What the person adding can act on is shown; server-side faults go to
             // the log (their text may name paths or quote the remote).
-            let message = match &error {
-                GitPackageError::InvalidUrl(_)
-                | GitPackageError::LocalRepositoryRefused(_)
-                | GitPackageError::Secret(_)
-                | GitPackageError::Scan { .. }
-                | GitPackageError::NameTaken { .. } => error.to_string(),
-                _ => {
-                    tracing::error!(%error, "adding a git package from the web UI failed");
-                    "The server failed to add the repository; the details are in its log."
-                        .to_owned()
-                }
-            };
+            let kind = error.kind();
+            let message = kind.message(&error);
             packages_page(
                 &app,
                 &viewer,
@@ -370,10 +361,7 @@ pub async fn forget(
         let message = format!("{:?} is not a package name", form.get("package"));
         return mirrors_page(&app, &viewer, message, StatusCode::BAD_REQUEST).await;
     };
-    app.mirrors
-        .forget(&mirror, &package)
-        .await
-        .map_err(|error| WebError::Internal(format!("forgetting a mirrored package: {error}")))?;
+    app.mirrors.forget(&mirror, &package).await?;
     Ok(see_other("/admin/mirrors"))
 }
 
@@ -417,10 +405,10 @@ pub async fn upload(
             .await
             {
                 Ok(archive) => archive,
-                Err(error @ crate::uploads::archive_file::ReceiveError::Io { .. }) => {
-                    return Err(WebError::Internal(error.to_string()));
+                Err(error) if error.kind().is_callers_fault() => {
+                    return refuse(error.to_string()).await;
                 }
-                Err(error) => return refuse(error.to_string()).await,
+                Err(error) => return Err(error.into()),
             };
             let request = crate::uploads::artifact::PublishRequest {
                 package: None,
@@ -429,15 +417,8 @@ pub async fn upload(
             };
             return match app.uploads.upload(&archive, request).await {
                 Ok(published) => Ok(see_other(&format!("/packages/{}", published.package))),
-                Err(error) => {
-                    use crate::uploads::artifact::UploadError;
-                    match error {
-                        UploadError::Storage(_) | UploadError::Database(_) | UploadError::Io(_) => {
-                            Err(WebError::Internal(format!("publishing an upload: {error}")))
-                        }
-                        error => refuse(error.to_string()).await,
-                    }
-                }
+                Err(error) if error.kind().is_callers_fault() => refuse(error.to_string()).await,
+                Err(error) => Err(error.into()),
             };
         }
         let value = small_field(field, &mut budget).await?;

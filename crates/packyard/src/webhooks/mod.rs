@@ -96,6 +96,19 @@ pub enum WebhookError {
     Database(#[from] sqlx::Error),
 }
 
+impl crate::error::Classify for WebhookError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            WebhookError::Unknown(_) | WebhookError::UnknownDelivery(_) => ErrorKind::NotFound,
+            WebhookError::Exists(_) => ErrorKind::Conflict,
+            WebhookError::Database(error) => error.kind(),
+            WebhookError::Secret(error) => error.kind(),
+            _ => ErrorKind::Invalid,
+        }
+    }
+}
+
 fn event_names() -> String {
     Event::ALL.map(Event::as_str).join(", ")
 }
