@@ -14,12 +14,12 @@ use crate::http::{ApiError, ObservedRouter, RouteTemplates, negotiated};
 
 /// Every route, served with `app`, the metrics and request logs around them.
 pub fn router(app: Arc<App>) -> ObservedRouter {
-    let (router, templates) = crate::http::routes()
+    let (router, declared) = crate::http::routes()
         .merge(crate::web::routes())
         .into_parts();
     let mut observed = RouteTemplates::default();
-    for template in templates {
-        observed.add(template);
+    for (template, access) in declared {
+        observed.add(template, access);
     }
     let public_url = app.settings.public_url.clone();
     ObservedRouter::new(

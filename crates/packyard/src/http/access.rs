@@ -18,6 +18,7 @@ use axum::http::request::Parts;
 use axum::http::{Uri, header};
 
 use super::ApiError;
+use super::RouteAccess;
 use super::paths::{param, route_params};
 use crate::access::View;
 use crate::app::App;
@@ -25,11 +26,11 @@ use crate::auth::{Verified, parse_basic_header, split_pair};
 use crate::db::User;
 use crate::mirror::config::MirrorConfig;
 use crate::outbound::Network;
-use crate::tokens::Scope;
 
 /// The caller of a request: a verified user, or anonymous. Wrong credentials are an
 /// error even on public instances: a client that sends a token expects it to count. A
-/// token's scopes must allow the route ([`scope_for`]); its use is noted.
+/// token's scopes must allow the route (its [`RouteAccess`], declared where it is
+/// registered); its use is noted.
 pub struct Caller(pub Option<User>);
 
 impl FromRequestParts<Arc<App>> for Caller {
@@ -46,7 +47,10 @@ impl FromRequestParts<Arc<App>> for Caller {
             }
             Verified::Expired(why) => return Err(ApiError::unauthorized(why)),
         };
-        let needed = scope_for(parts.uri.path());
+        let Some(RouteAccess::Token(needed)) = parts.extensions.get::<RouteAccess>().copied()
+        else {
+            return Err(ApiError::forbidden("API tokens cannot be used here"));
+        };
         if !principal.token.scopes.allow(needed) {
             return Err(ApiError::forbidden(format!(
                 "the token {} of {} has the scopes {} and cannot be used here (this needs {needed})",
@@ -139,43 +143,6 @@ fn presented_credentials(parts: &Parts) -> Result<Option<(String, String)>, ApiE
             "unsupported Authorization header: use HTTP Basic (user name and API token) or Bearer",
         )
     })
-}
-
-/// The scope a token needs for a route.
-pub fn scope_for(path: &str) -> Scope {
-    const HOOKS: [&str; 5] = [
-        "/api/update-package",
-        "/api/github",
-        "/api/gitlab",
-        "/api/gitea",
-        "/api/bitbucket",
-    ];
-    if path.starts_with("/mirror/") {
-        Scope::MirrorRead
-    } else if path.starts_with("/api/mirrors/") {
-        Scope::MirrorAll
-    } else if path.starts_with("/api/packages/upload/")
-        || path == "/api/create-package"
-        || path.starts_with("/api/advisories")
-    {
-        Scope::PackagesAll
-    } else if HOOKS.contains(&path) || path.starts_with("/api/webhooks") {
-        Scope::Webhooks
-    } else if path.starts_with("/api/jobs/") || path.starts_with("/api/packages") {
-        Scope::PackagesRead
-    } else if path.starts_with("/api/users")
-        || path.starts_with("/api/user/")
-        || path.starts_with("/api/tokens")
-        // What the whole installation does is an admin's business: not for the
-        // read-only token an admin put into CI or an auth.json.
-        || path == "/metrics"
-    {
-        Scope::Users
-    } else if path.starts_with("/api/groups") || path.starts_with("/api/group/") {
-        Scope::Groups
-    } else {
-        Scope::Metadata
-    }
 }
 
 /// A reader of metadata and archives: any user, or anyone with `PUBLIC_ACCESS`, with

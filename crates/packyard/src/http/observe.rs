@@ -28,28 +28,32 @@ use tracing::Span;
 use futures_util::future::Either;
 
 use super::ApiError;
+use super::RouteAccess;
 use super::error::HtmlErrorPage;
 use super::origin::{is_cross_site, refuse_cross_site};
 use crate::app::App;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The route templates of a router, to name the route a path is served by.
+/// The route templates of a router with their access declarations, to name the
+/// route a path is served by and say who may call it.
 #[derive(Debug, Default)]
-pub struct RouteTemplates(matchit::Router<&'static str>);
+pub struct RouteTemplates(matchit::Router<(&'static str, RouteAccess)>);
 
 impl RouteTemplates {
     /// Adds `template` (axum's syntax, which is matchit's). Templates the router takes
     /// are valid here too; a clash would have made the router panic first.
-    pub fn add(&mut self, template: &'static str) {
+    pub fn add(&mut self, template: &'static str, access: RouteAccess) {
         self.0
-            .insert(template, template)
+            .insert(template, (template, access))
             .unwrap_or_else(|error| panic!("route {template:?}: {error}"));
     }
 
-    /// The template `path` matches, or `unmatched`.
-    fn of(&self, path: &str) -> &'static str {
-        self.0.at(path).map_or("unmatched", |found| *found.value)
+    /// The template `path` matches (or `unmatched`) and its declaration.
+    fn of(&self, path: &str) -> (&'static str, Option<RouteAccess>) {
+        self.0.at(path).map_or(("unmatched", None), |found| {
+            (found.value.0, Some(found.value.1))
+        })
     }
 }
 
@@ -94,9 +98,12 @@ impl tower::Service<Request> for ObservedRouter {
         tower::Service::<Request>::poll_ready(&mut self.router, cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, mut request: Request) -> Self::Future {
         let started = Instant::now();
-        let route = self.templates.of(request.uri().path());
+        let (route, access) = self.templates.of(request.uri().path());
+        if let Some(access) = access {
+            request.extensions_mut().insert(access);
+        }
         let given = request
             .headers()
             .get(&REQUEST_ID)

@@ -26,56 +26,56 @@ pub use error::{NOT_FOUND_SENTENCE, NOT_FOUND_TITLE, error_page, not_found_page}
 /// The web UI's routes.
 pub fn routes() -> crate::http::Routes {
     crate::http::Routes::new()
-        .route("/", get(pages::index))
+        .page("/", get(pages::index))
         // Every form's body is read by `form::read_fields` (or, for the upload, the
         // extractor `form::AdminUpload`), within limits of its own.
-        .route("/login", get(login::form).post(login::submit))
-        .route("/logout", post(login::logout))
-        .route("/profile", get(profile::show))
-        .route("/profile/tokens", post(profile::create_token))
-        .route("/profile/tokens/revoke", post(profile::revoke_token))
-        .route("/packages/{vendor}/", get(pages::vendor))
-        .route("/packages/{vendor}/{package}", get(pages::package))
-        .route(
+        .page("/login", get(login::form).post(login::submit))
+        .page("/logout", post(login::logout))
+        .page("/profile", get(profile::show))
+        .page("/profile/tokens", post(profile::create_token))
+        .page("/profile/tokens/revoke", post(profile::revoke_token))
+        .page("/packages/{vendor}/", get(pages::vendor))
+        .page("/packages/{vendor}/{package}", get(pages::package))
+        .page(
             "/packages/{vendor}/{package}/update",
             post(maintain::update),
         )
-        .route(
+        .page(
             "/packages/{vendor}/{package}/delete",
             post(maintain::delete),
         )
-        .route("/assets/{file}", get(assets::serve))
-        .route(
+        .page("/assets/{file}", get(assets::serve))
+        .page(
             "/admin/packages",
             get(operations::packages).post(operations::add_package),
         )
         // The upload's own limit (PACKYARD_MAX_UPLOAD) applies, not axum's 2 MB default.
-        .route(
+        .page(
             "/admin/packages/upload",
             post(operations::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
-        .route("/admin/mirrors", get(operations::mirrors))
-        .route("/admin/mirrors/{alias}/approve", post(operations::approve))
-        .route("/admin/mirrors/{alias}/forget", post(operations::forget))
-        .route("/admin/jobs", get(operations::jobs))
-        .route(
+        .page("/admin/mirrors", get(operations::mirrors))
+        .page("/admin/mirrors/{alias}/approve", post(operations::approve))
+        .page("/admin/mirrors/{alias}/forget", post(operations::forget))
+        .page("/admin/jobs", get(operations::jobs))
+        .page(
             "/admin/storage",
             get(operations::storage).post(operations::check_storage),
         )
-        .route("/admin/users", get(admin::users).post(admin::create_user))
-        .route(
+        .page("/admin/users", get(admin::users).post(admin::create_user))
+        .page(
             "/admin/users/{name}",
             get(admin::user).post(admin::update_user),
         )
-        .route("/admin/users/{name}/remove", post(admin::remove_user))
-        .route(
+        .page("/admin/users/{name}/remove", post(admin::remove_user))
+        .page(
             "/admin/groups",
             get(admin::groups).post(admin::create_group),
         )
-        .route("/admin/groups/{name}", get(admin::group))
-        .route("/admin/groups/{name}/grants", post(admin::grant))
-        .route("/admin/groups/{name}/grants/revoke", post(admin::revoke))
-        .route("/admin/groups/{name}/settings", post(admin::group_settings))
-        .route("/admin/groups/{name}/members", post(admin::members))
-        .route("/admin/groups/{name}/remove", post(admin::remove_group))
+        .page("/admin/groups/{name}", get(admin::group))
+        .page("/admin/groups/{name}/grants", post(admin::grant))
+        .page("/admin/groups/{name}/grants/revoke", post(admin::revoke))
+        .page("/admin/groups/{name}/settings", post(admin::group_settings))
+        .page("/admin/groups/{name}/members", post(admin::members))
+        .page("/admin/groups/{name}/remove", post(admin::remove_group))
 }
