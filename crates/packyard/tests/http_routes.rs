@@ -15,7 +15,7 @@ use common::git::GitRepo;
 use common::in_process::{InProcess, Reply};
 use packyard::auth::{generate_token, hash_token};
 use packyard::db::{Role, UserChange};
-use packyard::git_packages::{self, AddRequest};
+use packyard::git_packages::AddRequest;
 use serde_json::{Value, json};
 
 /// An app with one user of each role and a config file defining mirrors whose upstream
@@ -597,16 +597,15 @@ async fn tagged_git_package(app: &TestApp, name: &str, request: AddRequest) -> (
     repo.write("composer.json", &json!({"name": name}).to_string());
     let commit = repo.commit("first");
     repo.git(&["tag", "1.0.0"]);
-    git_packages::add(
-        &app.app,
-        AddRequest {
+    app.app
+        .git_packages
+        .add(AddRequest {
             url: repo.url(),
             allow_local: true,
             ..request
-        },
-    )
-    .await
-    .unwrap();
+        })
+        .await
+        .unwrap();
     (repo, commit)
 }
 
@@ -1206,11 +1205,12 @@ async fn credentials_do_not_open_for_a_repository_url_changed_in_the_database() 
     };
     // Kept until the end: the first re-scan below fetches from it.
     let (_repo, _) = tagged_git_package(&app, "acme/private", settings).await;
-    git_packages::rescan(&app.app, "acme/private")
-        .await
-        .unwrap();
+    app.app.git_packages.rescan("acme/private").await.unwrap();
     app.tamper("UPDATE packages SET repository_url = 'https://attacker.invalid/x.git' WHERE name = 'acme/private'");
-    let error = git_packages::rescan(&app.app, "acme/private")
+    let error = app
+        .app
+        .git_packages
+        .rescan("acme/private")
         .await
         .expect_err("a scan with credentials that do not open");
     assert!(
