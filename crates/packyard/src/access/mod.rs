@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod policy;
+pub mod roles;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -21,6 +21,7 @@ use super::ApiError;
 use super::RouteAccess;
 use super::paths::{param, route_params};
 use crate::access::View;
+use crate::access::roles::{Admins, Maintainers, Role};
 use crate::app::App;
 use crate::auth::{Verified, parse_basic_header, split_pair};
 use crate::db::User;
@@ -204,11 +205,9 @@ impl FromRequestParts<Arc<App>> for Maintainer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        caller_with_role(parts, app, "a maintainer", |user| {
-            user.is_maintainer || user.is_admin
-        })
-        .await
-        .map(Maintainer)
+        caller_with_role::<Maintainers>(parts, app)
+            .await
+            .map(Maintainer)
     }
 }
 
@@ -219,9 +218,7 @@ impl FromRequestParts<Arc<App>> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        caller_with_role(parts, app, "an admin", |user| user.is_admin)
-            .await
-            .map(Admin)
+        caller_with_role::<Admins>(parts, app).await.map(Admin)
     }
 }
 
@@ -229,44 +226,33 @@ impl Maintainer {
     /// For routes that accept other proof too (a webhook's signature): the caller must
     /// be a maintainer when it brings none.
     pub fn require(Caller(user): Caller) -> Result<Maintainer, ApiError> {
-        require(user, "a maintainer", |user| {
-            user.is_maintainer || user.is_admin
-        })
-        .map(Maintainer)
+        require::<Maintainers>(user).map(Maintainer)
     }
 }
 
 /// The caller, when it has the role. A user refused by credentials this process
 /// verified earlier is verified again when another replica changed users or rules
 /// meanwhile (a user just made a maintainer there), before the `403`.
-async fn caller_with_role(
-    parts: &mut Parts,
-    app: &Arc<App>,
-    role: &str,
-    has_role: impl Fn(&User) -> bool,
-) -> Result<User, ApiError> {
+async fn caller_with_role<R: Role>(parts: &mut Parts, app: &Arc<App>) -> Result<User, ApiError> {
     let seen = app.access.stamp();
     let Caller(user) = Caller::from_request_parts(parts, app).await?;
-    match require(user, role, &has_role) {
+    match require::<R>(user) {
         Err(refused)
             if refused.status == axum::http::StatusCode::FORBIDDEN
                 && app.catch_up_access(seen).await? =>
         {
             let Caller(user) = Caller::from_request_parts(parts, app).await?;
-            require(user, role, has_role)
+            require::<R>(user)
         }
         answer => answer,
     }
 }
 
 /// 401 for anonymous callers, 403 for users without the role.
-fn require(
-    user: Option<User>,
-    role: &str,
-    has_role: impl Fn(&User) -> bool,
-) -> Result<User, ApiError> {
+fn require<R: Role>(user: Option<User>) -> Result<User, ApiError> {
+    let role = R::ONE;
     match user {
-        Some(user) if has_role(&user) => Ok(user),
+        Some(user) if R::allows(&user) => Ok(user),
         Some(user) => Err(ApiError::forbidden(format!(
             "user {} is not {role}",
             user.name

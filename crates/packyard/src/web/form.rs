@@ -23,49 +23,14 @@ use futures_util::StreamExt as _;
 use serde::Deserialize;
 
 use super::error::WebError;
-use super::session::{Viewer, may_maintain};
+use super::session::{SignedIn, Viewer};
+pub use crate::access::roles::{Admins, AnyUser, Maintainers, Role};
 use crate::app::App;
 use crate::db::{Session, User};
 
 /// The largest form body read (and, for the upload form, the most its fields other than
 /// the file may hold together): what a person types into a form is far smaller.
 pub const FORM_BYTES: usize = 64 * 1024;
-
-/// Who may post a form: the role its route needs.
-pub trait Role {
-    /// Whether `user` has the role.
-    fn allows(user: &User) -> bool;
-    /// The refusal shown to a signed-in user without it.
-    const REFUSAL: &'static str;
-}
-
-/// Any signed-in user.
-pub enum AnyUser {}
-/// Maintainers and admins.
-pub enum Maintainers {}
-/// Admins.
-pub enum Admins {}
-
-impl Role for AnyUser {
-    fn allows(_: &User) -> bool {
-        true
-    }
-    const REFUSAL: &'static str = "";
-}
-
-impl Role for Maintainers {
-    fn allows(user: &User) -> bool {
-        may_maintain(Some(user))
-    }
-    const REFUSAL: &'static str = "Only maintainers and admins may do this.";
-}
-
-impl Role for Admins {
-    fn allows(user: &User) -> bool {
-        user.is_admin
-    }
-    const REFUSAL: &'static str = "Only admins may do this.";
-}
 
 /// A form posted from one of our pages by a signed-in user with role `R`, its CSRF
 /// token checked: the only way a handler gets a form's fields.
@@ -98,11 +63,7 @@ impl<R: Role> PostedForm<R> {
 
 /// The checks made from the headers alone: signed in, with role `R`.
 async fn poster<R: Role>(parts: &mut Parts, app: &Arc<App>) -> Result<Viewer, WebError> {
-    let viewer = Viewer::from_request_parts(parts, app).await?;
-    if !R::allows(&viewer.signed_in()?.user) {
-        return Err(WebError::Forbidden(R::REFUSAL.to_owned()));
-    }
-    Ok(viewer)
+    Ok(SignedIn::<R>::from_request_parts(parts, app).await?.viewer)
 }
 
 impl<R: Role> FromRequest<Arc<App>> for PostedForm<R> {

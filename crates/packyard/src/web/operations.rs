@@ -13,7 +13,7 @@ use axum::response::Response;
 use super::error::WebError;
 use super::form::{AdminForm, AdminUpload, FORM_BYTES, MaintainerForm, small_field};
 use super::pages::{Chrome, render, render_with_status};
-use super::session::{Viewer, see_other};
+use super::session::{SignedIn, Viewer, WebAdmin, WebMaintainer, see_other};
 use crate::app::App;
 use crate::db::JobState;
 use crate::error::Classify;
@@ -76,8 +76,10 @@ async fn packages_page(
 }
 
 /// `GET /admin/packages`.
-pub async fn packages(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
-    viewer.maintainer()?;
+pub async fn packages(
+    State(app): State<Arc<App>>,
+    SignedIn { viewer, .. }: WebMaintainer,
+) -> Result<Response, WebError> {
     packages_page(&app, &viewer, String::new(), String::new(), StatusCode::OK).await
 }
 
@@ -145,8 +147,10 @@ struct JobsPage {
 }
 
 /// `GET /admin/jobs`: the newest jobs, and the newest failed ones with their errors.
-pub async fn jobs(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
-    viewer.admin()?;
+pub async fn jobs(
+    State(app): State<Arc<App>>,
+    SignedIn { viewer, .. }: WebAdmin,
+) -> Result<Response, WebError> {
     let lines = |rows: Vec<crate::db::JobRow>| -> Vec<JobLine> {
         rows.into_iter()
             .map(|row| JobLine {
@@ -180,8 +184,10 @@ struct StoragePage {
 /// `GET /admin/storage`: the stores, and a button that probes them. A GET writes
 /// nothing: a page elsewhere can make an admin's browser GET any URL (an image in a
 /// README), so the probe, which writes an object to each store, is a POST.
-pub async fn storage(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
-    viewer.admin()?;
+pub async fn storage(
+    State(app): State<Arc<App>>,
+    SignedIn { viewer, .. }: WebAdmin,
+) -> Result<Response, WebError> {
     let stores = storage::StoreName::ALL
         .into_iter()
         .map(|name| {
@@ -316,8 +322,10 @@ async fn mirrors_page(
 }
 
 /// `GET /admin/mirrors`.
-pub async fn mirrors(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
-    viewer.admin()?;
+pub async fn mirrors(
+    State(app): State<Arc<App>>,
+    SignedIn { viewer, .. }: WebAdmin,
+) -> Result<Response, WebError> {
     mirrors_page(&app, &viewer, String::new(), StatusCode::OK).await
 }
 

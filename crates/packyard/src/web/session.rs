@@ -8,6 +8,7 @@
 //! when the session is used — at most once per [`TOUCH_EVERY_MS`], so that browsing
 //! costs no database write per page.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
@@ -18,6 +19,7 @@ use base64::Engine as _;
 
 use super::error::WebError;
 use crate::access::View;
+use crate::access::roles::{Admins, Maintainers, Role};
 use crate::app::App;
 use crate::auth::{constant_time_eq, hash_token};
 use crate::db::{Session, User};
@@ -156,26 +158,19 @@ impl Viewer {
             .ok_or_else(|| WebError::SignIn(self.path.clone()))
     }
 
-    /// The signed-in admin, or a 403 page.
-    pub fn admin(&self) -> Result<&User, WebError> {
+    /// The signed-in user with role `R`, or a 403 page.
+    pub fn with_role<R: Role>(&self) -> Result<&User, WebError> {
         let user = &self.signed_in()?.user;
-        if user.is_admin {
+        if R::allows(user) {
             Ok(user)
         } else {
-            Err(WebError::Forbidden("Only admins may do this.".to_owned()))
+            Err(WebError::Forbidden(R::REFUSAL.to_owned()))
         }
     }
 
-    /// The signed-in maintainer or admin, or a 403 page.
-    pub fn maintainer(&self) -> Result<&User, WebError> {
-        let user = &self.signed_in()?.user;
-        if may_maintain(Some(user)) {
-            Ok(user)
-        } else {
-            Err(WebError::Forbidden(
-                "Only maintainers and admins may do this.".to_owned(),
-            ))
-        }
+    /// The signed-in admin, or a 403 page.
+    pub fn admin(&self) -> Result<&User, WebError> {
+        self.with_role::<Admins>()
     }
 
     /// Checks the CSRF token a form posted.
@@ -229,9 +224,35 @@ impl FromRequestParts<Arc<App>> for Viewer {
     }
 }
 
+/// A signed-in viewer with role `R`, for pages only they may see: an anonymous viewer
+/// is sent to the login page, anyone else without the role gets a 403 page. Forms take
+/// `web::form::PostedForm<R>`, which checks the same before reading the body.
+pub struct SignedIn<R: Role> {
+    pub viewer: Viewer,
+    role: PhantomData<fn() -> R>,
+}
+
+/// A page for admins.
+pub type WebAdmin = SignedIn<Admins>;
+/// A page for maintainers and admins.
+pub type WebMaintainer = SignedIn<Maintainers>;
+
+impl<R: Role> FromRequestParts<Arc<App>> for SignedIn<R> {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
+        let viewer = Viewer::from_request_parts(parts, app).await?;
+        viewer.with_role::<R>()?;
+        Ok(SignedIn {
+            viewer,
+            role: PhantomData,
+        })
+    }
+}
+
 /// Whether `user` may add and update packages.
 pub fn may_maintain(user: Option<&User>) -> bool {
-    user.is_some_and(|user| user.is_admin || user.is_maintainer)
+    user.is_some_and(Maintainers::allows)
 }
 
 /// A redirect after a form post (303: the browser follows it with a GET).
