@@ -152,6 +152,12 @@ impl Advisories {
         self.webhooks.emit(&[published]).await;
         Ok(row)
     }
+    /// Every published advisory, or those about `package`.
+    pub async fn list(&self, package: Option<&str>) -> Result<Vec<AdvisoryRow>, AdvisoryError> {
+        let package = package.map(|name| vec![name.to_ascii_lowercase()]);
+        Ok(self.db.advisories(package.as_deref()).await?)
+    }
+
     /// Deletes an advisory; returns the package it was about.
     pub async fn remove(&self, advisory_id: &str) -> Result<String, AdvisoryError> {
         self.db

@@ -4,7 +4,7 @@ use clap::Subcommand;
 
 use crate::app::App;
 use crate::config::Settings;
-use crate::webhooks::{self, DeliveryView, HookSpec};
+use crate::webhooks::{DeliveryView, HookSpec};
 
 #[derive(Subcommand)]
 pub enum WebhookCommand {
@@ -71,7 +71,7 @@ pub async fn run(settings: Settings, command: WebhookCommand) -> anyhow::Result<
             }
         }
         WebhookCommand::List => {
-            for hook in app.db.webhooks().await? {
+            for hook in app.webhooks.list().await? {
                 println!(
                     "{}\t{}\t{}\t{}",
                     hook.name,
@@ -86,11 +86,8 @@ pub async fn run(settings: Settings, command: WebhookCommand) -> anyhow::Result<
             println!("removed webhook {name}");
         }
         WebhookCommand::Deliveries { name, limit } => {
-            if app.db.webhook(&name).await?.is_none() {
-                return Err(webhooks::WebhookError::Unknown(name).into());
-            }
-            for (delivery, attempts) in app.db.deliveries(&name, limit.clamp(1, 500)).await? {
-                print_delivery(&DeliveryView::of(delivery, attempts));
+            for delivery in app.webhooks.deliveries(&name, limit).await? {
+                print_delivery(&delivery);
             }
         }
         WebhookCommand::Redeliver { delivery } => {

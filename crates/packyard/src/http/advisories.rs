@@ -16,20 +16,19 @@ use serde_json::{Value, json};
 use super::access::{Admin, MirrorReader, Reader};
 use super::admin::parse_body;
 use super::{ApiError, JsonBody};
-use crate::advisories::{self, NewAdvisory};
+use crate::advisories::{Advisories, NewAdvisory};
 use crate::app::App;
 
 /// `POST`/`GET /api/security-advisories/`: the advisories of the private packages
 /// among those asked for that the caller sees.
 pub async fn private(
-    State(app): State<Arc<App>>,
+    State(advisories): State<Advisories>,
     reader: Reader,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let asked = advisories::asked_packages(query.as_deref(), &body)?;
-    let answer = app
-        .advisories
+    let asked = crate::advisories::asked_packages(query.as_deref(), &body)?;
+    let answer = advisories
         .for_private_packages(&reader.view, &asked)
         .await?;
     Ok(Json(json!({"advisories": answer})).into_response())
@@ -43,30 +42,29 @@ pub async fn mirrored(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let asked = advisories::asked_packages(query.as_deref(), &body)?;
+    let asked = crate::advisories::asked_packages(query.as_deref(), &body)?;
     let answer = app.mirrors.advisories(&mirror, &asked).await?;
     Ok(Json(json!({"advisories": answer})).into_response())
 }
 
 /// `GET /api/advisories[?package=vendor/name]`: every published advisory (admins).
 pub async fn list(
-    State(app): State<Arc<App>>,
+    State(advisories): State<Advisories>,
     _admin: Admin,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let package = query
         .as_deref()
-        .and_then(|q| super::access::query_param(q, "package"))
-        .map(|name| vec![name.to_ascii_lowercase()]);
-    let rows = app.db.advisories(package.as_deref()).await?;
-    let list: Vec<Value> = rows.iter().map(advisories::composer_json).collect();
+        .and_then(|q| super::access::query_param(q, "package"));
+    let rows = advisories.list(package.as_deref()).await?;
+    let list: Vec<Value> = rows.iter().map(crate::advisories::composer_json).collect();
     Ok(Json(json!({"advisories": list})).into_response())
 }
 
 /// `POST /api/advisories` with `{"package", "affectedVersions", "title", "cve"?,
 /// "link"?, "severity"?}` (admins): `201` with the advisory.
 pub async fn create(
-    State(app): State<Arc<App>>,
+    State(advisories): State<Advisories>,
     Admin(admin): Admin,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
@@ -74,18 +72,22 @@ pub async fn create(
         &body,
         r#"{"package": "vendor/name", "affectedVersions": "<1.4.2", "title": "...", "cve"?, "link"?, "severity"?}"#,
     )?;
-    let row = app.advisories.publish(new).await?;
+    let row = advisories.publish(new).await?;
     tracing::info!(advisory = %row.advisory_id, package = %row.package, by = %admin.name, "security advisory published");
-    Ok((StatusCode::CREATED, Json(advisories::composer_json(&row))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(crate::advisories::composer_json(&row)),
+    )
+        .into_response())
 }
 
 /// `DELETE /api/advisories/{id}` (admins).
 pub async fn remove(
-    State(app): State<Arc<App>>,
+    State(advisories): State<Advisories>,
     Admin(admin): Admin,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let package = app.advisories.remove(&id).await?;
+    let package = advisories.remove(&id).await?;
     tracing::info!(advisory = %id, %package, by = %admin.name, "security advisory removed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -3,8 +3,6 @@
 //! /api/webhooks/{name}/deliveries` and `POST
 //! /api/webhooks/deliveries/{id}/redeliver`.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -14,21 +12,20 @@ use serde_json::json;
 use super::access::{Admin, query_param};
 use super::admin::parse_body;
 use super::{ApiError, JsonBody};
-use crate::app::App;
-use crate::webhooks::{DeliveryView, HookSpec, HookView, WebhookError};
+use crate::webhooks::{HookSpec, HookView, Webhooks};
 
 /// Deliveries listed unless `?limit=` asks for fewer or more (at most 500).
 const DEFAULT_DELIVERIES: i64 = 50;
 
-pub async fn list(State(app): State<Arc<App>>, _admin: Admin) -> Result<Response, ApiError> {
-    let hooks = app.db.webhooks().await?;
+pub async fn list(State(webhooks): State<Webhooks>, _admin: Admin) -> Result<Response, ApiError> {
+    let hooks = webhooks.list().await?;
     let views: Vec<HookView> = hooks.iter().map(HookView::of).collect();
     Ok(Json(json!({"webhooks": views})).into_response())
 }
 
 /// `201` with the hook and its secret, shown this once.
 pub async fn create(
-    State(app): State<Arc<App>>,
+    State(webhooks): State<Webhooks>,
     Admin(admin): Admin,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
@@ -36,7 +33,7 @@ pub async fn create(
         &body,
         r#"{"name": "ci", "url": "https://...", "events": ["new_release", ...], "package"?: "acme/*", "secret"?: "..."}"#,
     )?;
-    let (hook, secret) = app.webhooks.create(spec).await?;
+    let (hook, secret) = webhooks.create(spec).await?;
     tracing::info!(hook = %hook.name, by = %admin.name, "webhook created");
     let mut answer = serde_json::to_value(HookView::of(&hook)).expect("a hook serializes");
     answer["secret"] = json!(secret);
@@ -44,17 +41,17 @@ pub async fn create(
 }
 
 pub async fn remove(
-    State(app): State<Arc<App>>,
+    State(webhooks): State<Webhooks>,
     Admin(admin): Admin,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    app.webhooks.remove(&name).await?;
+    webhooks.remove(&name).await?;
     tracing::info!(hook = %name, by = %admin.name, "webhook removed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn deliveries(
-    State(app): State<Arc<App>>,
+    State(webhooks): State<Webhooks>,
     _admin: Admin,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
@@ -67,26 +64,17 @@ pub async fn deliveries(
             .filter(|n| (1..=500).contains(n))
             .ok_or_else(|| ApiError::bad_request("limit: a number from 1 to 500"))?,
     };
-    if app.db.webhook(&name).await?.is_none() {
-        return Err(WebhookError::Unknown(name).into());
-    }
-    let deliveries: Vec<DeliveryView> = app
-        .db
-        .deliveries(&name, limit)
-        .await?
-        .into_iter()
-        .map(|(delivery, attempts)| DeliveryView::of(delivery, attempts))
-        .collect();
+    let deliveries = webhooks.deliveries(&name, limit).await?;
     Ok(Json(json!({"deliveries": deliveries})).into_response())
 }
 
 /// `202` with the job that makes the attempts.
 pub async fn redeliver(
-    State(app): State<Arc<App>>,
+    State(webhooks): State<Webhooks>,
     Admin(admin): Admin,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let job = app.webhooks.redeliver(&id).await?;
+    let job = webhooks.redeliver(&id).await?;
     tracing::info!(delivery = %id, by = %admin.name, "webhook redelivery queued");
     Ok((StatusCode::ACCEPTED, Json(json!({"job": job}))).into_response())
 }

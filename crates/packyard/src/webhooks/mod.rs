@@ -247,6 +247,29 @@ impl Webhooks {
         Ok((hook, secret))
     }
 
+    /// Every hook, by name.
+    pub async fn list(&self) -> Result<Vec<WebhookRow>, WebhookError> {
+        Ok(self.db.webhooks().await?)
+    }
+
+    /// The newest `limit` deliveries of the hook `name` (1 to 500), newest first.
+    pub async fn deliveries(
+        &self,
+        name: &str,
+        limit: i64,
+    ) -> Result<Vec<DeliveryView>, WebhookError> {
+        if self.db.webhook(name).await?.is_none() {
+            return Err(WebhookError::Unknown(name.to_owned()));
+        }
+        Ok(self
+            .db
+            .deliveries(name, limit.clamp(1, 500))
+            .await?
+            .into_iter()
+            .map(|(delivery, attempts)| DeliveryView::of(delivery, attempts))
+            .collect())
+    }
+
     pub async fn remove(&self, name: &str) -> Result<(), WebhookError> {
         if self.db.delete_webhook(name).await? {
             Ok(())
