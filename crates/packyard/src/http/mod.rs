@@ -1,21 +1,20 @@
 //! The HTTP surface: Composer's endpoints and the API.
 
-mod access;
-mod admin;
-mod advisories;
-mod api;
-mod client_limits;
-mod composer;
-mod connections;
+//!
+//! - [`transport`]: connections, client limits, the request log and metrics around
+//!   every route, the cross-site check.
+//! - [`extractors`]: credentials, roles and views; JSON bodies; package paths.
+//! - [`handlers`]: one file per area; each parses, calls a service and renders.
+//! - [`Routes`]: the route table, with each route's token scope.
+
 mod error;
-mod hooks;
-mod json_body;
-mod listing;
-mod mirror;
-mod observe;
-mod origin;
-mod paths;
-mod webhooks;
+pub mod extractors;
+pub mod handlers;
+pub mod transport;
+
+use extractors::{access, json_body};
+use handlers::{admin, advisories, api, composer, hooks, listing, mirror, probes, webhooks};
+use transport::{client_limits, connections, observe, origin};
 
 use std::sync::Arc;
 
@@ -247,10 +246,10 @@ pub fn routes() -> Routes {
             Scope::MirrorAll,
             post(api::approve_mirrored),
         )
-        .route("/api/healthz", Scope::Metadata, get(observe::api_healthz))
-        .route("/healthz", Scope::Metadata, get(observe::healthz))
-        .route("/readyz", Scope::Metadata, get(observe::readyz))
-        .route("/metrics", Scope::Users, get(observe::metrics))
+        .route("/api/healthz", Scope::Metadata, get(probes::api_healthz))
+        .route("/healthz", Scope::Metadata, get(probes::healthz))
+        .route("/readyz", Scope::Metadata, get(probes::readyz))
+        .route("/metrics", Scope::Users, get(probes::metrics))
         .route(
             "/api/security-advisories/",
             Scope::Metadata,
@@ -345,9 +344,9 @@ pub fn routes() -> Routes {
 /// probes, for scrapers and kubelets inside the cluster. Nothing else is reachable there.
 pub fn metrics_routes() -> Routes {
     Routes::new()
-        .route("/metrics", Scope::Users, get(observe::open_metrics))
-        .route("/healthz", Scope::Metadata, get(observe::healthz))
-        .route("/readyz", Scope::Metadata, get(observe::readyz))
+        .route("/metrics", Scope::Users, get(probes::open_metrics))
+        .route("/healthz", Scope::Metadata, get(probes::healthz))
+        .route("/readyz", Scope::Metadata, get(probes::readyz))
 }
 
 #[cfg(test)]

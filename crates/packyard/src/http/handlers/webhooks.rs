@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::access::{Admin, query_param};
 use super::admin::parse_body;
-use super::{ApiError, JsonBody};
+use crate::http::extractors::access::{Admin, query_param};
+use crate::http::{ApiError, JsonBody};
 use crate::webhooks::{HookSpec, HookView, Webhooks};
 
 /// Deliveries listed unless `?limit=` asks for fewer or more (at most 500).

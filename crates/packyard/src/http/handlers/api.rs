@@ -8,10 +8,10 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::access::{Admin, Maintainer, Reader, query_param};
-use super::{ApiError, JsonBody, Success};
 use crate::app::App;
 use crate::git_packages::{AddRequest, Credentials};
+use crate::http::extractors::access::{Admin, Maintainer, Reader, query_param};
+use crate::http::{ApiError, JsonBody, Success};
 use crate::jobs::JobView;
 use crate::uploads::archive_file::{ArchiveFile, ReceiveError};
 use crate::uploads::artifact::{Outcome, PublishRequest, UploadError};

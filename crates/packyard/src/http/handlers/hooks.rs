@@ -16,10 +16,10 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::ApiError;
-use super::access::{Caller, Maintainer};
 use crate::app::App;
 use crate::db::VcsPackage;
+use crate::http::ApiError;
+use crate::http::extractors::access::{Caller, Maintainer};
 use crate::repository_url;
 
 /// Who sent a hook, which decides where the repository URL is and how it is signed.
@@ -61,7 +61,7 @@ async fn receive(
         // Vouched for by credentials alone, which a browser adds to another site's
         // form too: only a JSON body, which no form can send (see `JsonBody`).
         Maintainer::require(caller)?;
-        super::json_body::require_json(&headers)?;
+        crate::http::extractors::json_body::require_json(&headers)?;
     }
     let body = axum::body::to_bytes(body, MAX_HOOK_BODY)
         .await

@@ -13,11 +13,11 @@ use serde::Deserialize;
 use serde_json::json;
 use storage::{Served, StorageError};
 
-use super::access::Reader;
-use super::paths::{P2File, PackagePath};
-use super::{ApiError, JsonBody};
 use crate::access::View;
 use crate::app::App;
+use crate::http::extractors::access::Reader;
+use crate::http::extractors::paths::{P2File, PackagePath};
+use crate::http::{ApiError, JsonBody};
 use crate::metadata::Document;
 
 /// Largest notify-batch accepted; Composer sends one entry per installed package.
@@ -106,7 +106,7 @@ pub async fn zipball(
     let store = storage_by_name(&app, &location.store)?;
     let object = match store.serve(&location.key).await {
         Ok(Served::Stream(object)) => object,
-        Ok(Served::Redirect(url)) => return Ok(super::presigned_redirect(&url)),
+        Ok(Served::Redirect(url)) => return Ok(crate::http::presigned_redirect(&url)),
         Err(error @ StorageError::NotFound { .. }) => {
             tracing::error!(%error, package = %name, "archive recorded in the database is missing from storage");
             return Err(ApiError::not_found(format!(

@@ -9,8 +9,8 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use composer::package_name::PackageName;
 
-use super::ApiError;
 use crate::app::App;
+use crate::http::ApiError;
 
 /// A p2 document request: the package, and whether its `~dev` file is asked for.
 pub struct P2File {

@@ -17,14 +17,14 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Uri, header};
 
-use super::ApiError;
-use super::RouteAccess;
 use super::paths::{param, route_params};
 use crate::access::View;
 use crate::access::roles::{Admins, Maintainers, Role};
 use crate::app::App;
 use crate::auth::{Verified, parse_basic_header, split_pair};
 use crate::db::User;
+use crate::http::ApiError;
+use crate::http::RouteAccess;
 use crate::mirror::config::MirrorConfig;
 use crate::outbound::Network;
 

@@ -22,10 +22,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
-use super::ObservedRouter;
 use super::client_limits::{
     AnswerBody, ClientLimits, GuardedConnection, MAX_HEADER_BYTES, MinRateBody, RequestsInFlight,
 };
+use crate::http::ObservedRouter;
 use tower::ServiceExt;
 
 /// How long to wait before accepting again after `accept` failed (out of file

@@ -10,11 +10,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::access::MirrorReader;
 use super::composer::{ClientBase, IfModifiedSince, json_document};
-use super::paths::{P2File, PackagePath};
-use super::{ApiError, JsonBody};
 use crate::app::App;
+use crate::http::extractors::access::MirrorReader;
+use crate::http::extractors::paths::{P2File, PackagePath};
+use crate::http::{ApiError, JsonBody};
 use crate::metadata::Document;
 use crate::mirror::dists::DistReply;
 use crate::mirror::documents::MirroredDoc;
@@ -105,7 +105,9 @@ pub async fn zipball(
         DistReply::Stored(Served::Stream(object)) => {
             (Some(object.size), Body::from_stream(object.stream))
         }
-        DistReply::Stored(Served::Redirect(url)) => return Ok(super::presigned_redirect(&url)),
+        DistReply::Stored(Served::Redirect(url)) => {
+            return Ok(crate::http::presigned_redirect(&url));
+        }
         DistReply::Live { length, stream } => (length, Body::from_stream(stream)),
     };
     Ok(match length {

@@ -13,11 +13,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::access::{Admin, MirrorReader, Reader};
 use super::admin::parse_body;
-use super::{ApiError, JsonBody};
 use crate::advisories::{Advisories, NewAdvisory};
 use crate::app::App;
+use crate::http::extractors::access::{Admin, MirrorReader, Reader};
+use crate::http::{ApiError, JsonBody};
 
 /// `POST`/`GET /api/security-advisories/`: the advisories of the private packages
 /// among those asked for that the caller sees.
@@ -55,7 +55,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let package = query
         .as_deref()
-        .and_then(|q| super::access::query_param(q, "package"));
+        .and_then(|q| crate::http::extractors::access::query_param(q, "package"));
     let rows = advisories.list(package.as_deref()).await?;
     let list: Vec<Value> = rows.iter().map(crate::advisories::composer_json).collect();
     Ok(Json(json!({"advisories": list})).into_response())

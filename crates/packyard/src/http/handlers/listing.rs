@@ -14,11 +14,11 @@ use composer::package_name::pattern_matches;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiError;
-use super::access::Reader;
 use super::composer::ClientBase;
-use super::paths::PackagePath;
 use crate::app::App;
+use crate::http::ApiError;
+use crate::http::extractors::access::Reader;
+use crate::http::extractors::paths::PackagePath;
 use crate::stats::{self, Average, MAX_SERIES_DAYS};
 use crate::web::catalogue::{Filter, MAX_QUERY_BYTES, MAX_QUERY_WORDS, Summary};
 

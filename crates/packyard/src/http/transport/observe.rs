@@ -9,7 +9,7 @@
 //! [`ObservedRouter`] wraps the whole router once rather than each route
 //! (`Router::layer`): a per-route layer puts a second boxed service around every
 //! handler, which cost the `/p2/` hot path about 5 % of its requests per second. The
-//! route template comes from [`RouteTemplates`], which [`super::Routes`] fills with the
+//! route template comes from [`RouteTemplates`], which [`crate::http::Routes`] fills with the
 //! same templates the router is built from.
 
 use std::future::Future;
@@ -20,18 +20,16 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tracing::Span;
 
 use futures_util::future::Either;
 
-use super::ApiError;
-use super::RouteAccess;
-use super::error::HtmlErrorPage;
 use super::origin::{is_cross_site, refuse_cross_site};
-use crate::app::App;
+use crate::http::RouteAccess;
+use crate::http::error::HtmlErrorPage;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -243,127 +241,4 @@ fn new_request_id() -> HeaderValue {
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     HeaderValue::from_str(&format!("{prefix}-{n:x}")).expect("hex is a valid header value")
-}
-
-/// `GET /metrics` on the public listener: the Prometheus text format, for
-/// `Authorization: Bearer <PACKYARD_METRICS_TOKEN>` or an admin's credentials, never
-/// for anonymous clients (mirror aliases, traffic per route and job counts are nobody
-/// else's business). `PACKYARD_METRICS_LISTEN` serves it without credentials on an
-/// address of its own ([`super::metrics_router`]).
-pub async fn metrics(
-    State(app): State<Arc<App>>,
-    headers: axum::http::HeaderMap,
-    caller: Result<super::access::Caller, ApiError>,
-) -> Result<Response, ApiError> {
-    let by_token = app.settings.metrics_token.as_ref().is_some_and(|expected| {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        crate::auth::constant_time_eq(presented.as_bytes(), expected.as_bytes())
-    });
-    if by_token {
-        return open_metrics(State(app)).await;
-    }
-    // Credentials that are wrong, or a token without the scope, say so.
-    match caller? {
-        super::access::Caller(Some(user)) if user.is_admin => open_metrics(State(app)).await,
-        super::access::Caller(Some(user)) => Err(ApiError::forbidden(format!(
-            "user {} is not an admin: metrics are for admins and PACKYARD_METRICS_TOKEN",
-            user.name
-        ))),
-        super::access::Caller(None) => Err(ApiError::unauthorized(
-            "metrics need Authorization: Bearer with PACKYARD_METRICS_TOKEN or an admin's \
-             credentials (or scrape the PACKYARD_METRICS_LISTEN address)",
-        )),
-    }
-}
-
-/// `GET /metrics` on `PACKYARD_METRICS_LISTEN`: no credentials, the address is the
-/// operator's to keep private.
-pub async fn open_metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
-    let text = crate::metrics::metrics().render(&app.db).await?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        text,
-    )
-        .into_response())
-}
-
-/// `GET /healthz`: the process answers; nothing else is asked.
-pub async fn healthz() -> Response {
-    axum::Json(serde_json::json!({"status": "pass"})).into_response()
-}
-
-/// `GET /readyz`: the database and every store answer within a second each; `503`
-/// naming the ones that did not. Why they failed is in the log.
-pub async fn readyz(State(app): State<Arc<App>>) -> Response {
-    let checks = crate::health::checks(&app.db, &app.storage).await;
-    let failed: Vec<&str> = checks
-        .iter()
-        .filter(|(_, check)| !check.passed())
-        .map(|(name, _)| name.as_str())
-        .collect();
-    let statuses: serde_json::Map<String, serde_json::Value> = checks
-        .iter()
-        .map(|(name, check)| (name.clone(), check.status.into()))
-        .collect();
-    if failed.is_empty() {
-        axum::Json(serde_json::json!({"status": "pass", "checks": statuses})).into_response()
-    } else {
-        (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({
-                "status": "fail",
-                "message": format!("not ready: {} failed", failed.join(", ")),
-                "checks": statuses,
-            })),
-        )
-            .into_response()
-    }
-}
-
-/// `GET /api/healthz`: Packeton's shape, `{"status": "pass"|"fail", "checks": {"database:ping":
-/// {"status", "time", "observedValue", "observedUnit"}, ...}}`, `200` or `500`; why a
-/// check failed (`output`) only for maintainers and admins.
-pub async fn api_healthz(
-    State(app): State<Arc<App>>,
-    caller: Result<super::access::Caller, ApiError>,
-) -> Response {
-    let may_see_why = caller
-        .ok()
-        .and_then(|caller| caller.0)
-        .is_some_and(|user| user.is_admin || user.is_maintainer);
-    let mut checks = crate::health::checks(&app.db, &app.storage).await;
-    let passed = checks.iter().all(|(_, check)| check.passed());
-    if !may_see_why {
-        for (_, check) in &mut checks {
-            check.output = None;
-        }
-    }
-    let checks: serde_json::Map<String, serde_json::Value> = checks
-        .into_iter()
-        .map(|(name, check)| {
-            (
-                name,
-                serde_json::to_value(check).expect("a check serializes"),
-            )
-        })
-        .collect();
-    let status = if passed {
-        axum::http::StatusCode::OK
-    } else {
-        axum::http::StatusCode::INTERNAL_SERVER_ERROR
-    };
-    (
-        status,
-        axum::Json(
-            serde_json::json!({"status": if passed { "pass" } else { "fail" }, "checks": checks}),
-        ),
-    )
-        .into_response()
 }

@@ -13,13 +13,13 @@ use composer::constraint::Constraint;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::access::{Admin, Reader, SignedIn};
-use super::paths::PackagePath;
-use super::{ApiError, JsonBody};
 use crate::access::check_grant_target;
 use crate::app::App;
 use crate::auth::{generate_token, hash_token, validate_user_name};
 use crate::db::{GroupChange, GroupRow, Role, User, UserChange, is_unique_violation, now_millis};
+use crate::http::extractors::access::{Admin, Reader, SignedIn};
+use crate::http::extractors::paths::PackagePath;
+use crate::http::{ApiError, JsonBody};
 use crate::redact;
 use crate::time::{parse_moment, rfc3339};
 use crate::tokens::{IssueError, Scope, Scopes};

@@ -10,8 +10,8 @@
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
-use super::ApiError;
-use super::error::{HtmlErrorPage, negotiated};
+use crate::http::ApiError;
+use crate::http::error::{HtmlErrorPage, negotiated};
 
 /// Whether the request was made by a page of another origin: `Sec-Fetch-Site` says
 /// `cross-site` or `same-site` (a sibling subdomain is another origin too), or `Origin`

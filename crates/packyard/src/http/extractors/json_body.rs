@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 
-use super::ApiError;
+use crate::http::ApiError;
 
 /// The raw bytes of a request body sent as JSON; handlers parse them into their own
 /// type with the message of what they expected.
