@@ -29,7 +29,7 @@ pub struct App {
     pub dist_builds: SingleFlight<String>,
     pub mirrors: Mirrors,
     /// What the web UI lists and searches.
-    pub catalogue: crate::web::Catalogues,
+    pub catalogue: crate::catalogue::Catalogues,
     /// Sends outgoing webhooks' deliveries.
     pub webhooks: crate::webhooks::Sender,
     secrets: Option<SecretBox>,
@@ -66,7 +66,7 @@ impl App {
             webhooks: crate::webhooks::Sender::new(settings.network_policy.clone()),
             secrets,
             dist_builds: SingleFlight::named("dist_build"),
-            catalogue: crate::web::Catalogues::default(),
+            catalogue: crate::catalogue::Catalogues::default(),
             mirrors: Mirrors::new(
                 settings.mirrors.clone(),
                 &storage,

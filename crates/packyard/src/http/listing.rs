@@ -19,8 +19,8 @@ use super::access::Reader;
 use super::composer::ClientBase;
 use super::paths::PackagePath;
 use crate::app::App;
+use crate::catalogue::{Filter, MAX_QUERY_BYTES, MAX_QUERY_WORDS, Summary};
 use crate::stats::{self, Average, MAX_SERIES_DAYS};
-use crate::web::catalogue::{Filter, MAX_QUERY_BYTES, MAX_QUERY_WORDS, Summary};
 
 /// Search results per page unless `per_page` says otherwise (Packagist's default),
 /// and the most a page may hold.

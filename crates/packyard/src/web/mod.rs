@@ -6,12 +6,10 @@
 
 mod admin;
 mod assets;
-pub mod catalogue;
 mod error;
 mod form;
 mod login;
 mod maintain;
-pub mod markdown;
 mod operations;
 mod pages;
 pub mod password;
@@ -20,7 +18,6 @@ mod session;
 
 use axum::routing::{get, post};
 
-pub use catalogue::Catalogues;
 pub use error::{error_page, not_found_page};
 
 /// The web UI's routes.

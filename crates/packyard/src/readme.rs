@@ -1,4 +1,5 @@
-//! Package READMEs as HTML for the web UI.
+//! Package READMEs as HTML, for the package pages of the web UI, and the cap on how
+//! much of a README is kept, which the readers of READMEs (git scans, uploads) apply.
 //!
 //! A README is written by whoever publishes the package, so it is untrusted input and
 //! the HTML made from it must be inert: nothing in it may run script in a viewer's
