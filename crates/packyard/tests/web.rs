@@ -360,6 +360,9 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     // Hostile description, homepage and README render inert.
     browser.goto(&server.url("/packages/acme/parser"));
     assert_eq!(browser.alert_text(), None, "a script ran");
+    // Its README's `# Parser` is an h2 below the page's own h1.
+    assert_eq!(texts(&browser.find_all("h1")), ["acme/parser"]);
+    assert_eq!(texts(&browser.find_all(".readme h2")), ["Parser"]);
     let scripts = browser.execute(
         "return [...document.querySelectorAll('script')].map(s => s.getAttribute('src'));",
         &[],
@@ -1378,6 +1381,36 @@ fn readme_images_of_other_hosts_are_links_and_the_policy_loads_none() {
     );
     assert!(html.contains("class=\"remote-image\" rel=\"nofollow noopener noreferrer\">Build</a>"));
     assert!(html.contains(">Coverage</a>"), "{html}");
+}
+
+#[test]
+fn a_package_page_has_one_h1_and_the_readme_headings_below_it() {
+    let server = Server::start();
+    let token = add_user_with_password(&server, "root", &["--admin"]);
+    let readme = "# Title\n\nIntro.\n\n## Usage\n\n###### Deepest\n\nSetext\n======\n";
+    let fields = serde_json::json!({"description": "Has a README"});
+    let reply = upload(
+        &server,
+        &token,
+        "acme/titled",
+        "1.0.0",
+        &archive("acme/titled", &fields, Some(readme)),
+    );
+    assert!(reply.status < 300, "{}", reply.text());
+    let cookie = signed_in(&server, "root");
+    let page = get(&server.url("/packages/acme/titled"), &[("Cookie", &cookie)]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    assert_eq!(html.matches("<h1").count(), 1, "{html}");
+    assert!(html.contains("<h1>acme/titled</h1>"), "{html}");
+    for heading in [
+        "<h2>Title</h2>",
+        "<h3>Usage</h3>",
+        "<h6>Deepest</h6>",
+        "<h2>Setext</h2>",
+    ] {
+        assert!(html.contains(heading), "{heading} in {html}");
+    }
 }
 
 /// Runs `statement` on the server's SQLite database and returns the first column of the

@@ -401,7 +401,8 @@ struct PackagePage {
     installs: i64,
     chart: InstallsChart,
     versions: Vec<VersionView>,
-    /// The sanitised HTML of the default version's README, when there is one.
+    /// The sanitised HTML of the default version's README, when there is one, its
+    /// headings a level lower than written: the page's one `h1` is the package name.
     readme: Option<String>,
     /// For maintainers and admins.
     panel: Option<super::maintain::Panel>,
@@ -468,7 +469,7 @@ pub async fn package(
         .readme(name.as_str())
         .await?
         .filter(|(version, _)| versions.iter().any(|v| &v.version_normalized == version))
-        .map(|(_, content)| crate::readme::render(&content));
+        .map(|(_, content)| crate::readme::render_below_title(&content));
     let panel = if super::session::may_maintain(viewer.user()) {
         Some(super::maintain::panel(&app, name.as_str(), query.job).await?)
     } else {
