@@ -32,7 +32,7 @@ pub enum WebError {
 }
 
 #[derive(Template)]
-#[template(path = "error.html")]
+#[template(path = "errors/error.html")]
 struct ErrorPage<'a> {
     chrome: Chrome,
     status: u16,

@@ -3,6 +3,13 @@
 //! (`crates/packyard/assets`): nothing is fetched from elsewhere, and every page works
 //! without JavaScript. Pages see what the viewer's access view shows, as the Composer
 //! routes do.
+//!
+//! Templates are in a folder per area: `layout/` (`base.html`, the frame of every page,
+//! and `macros.html`, the fragments pages share: the CSRF field, table headers,
+//! one-button forms, messages), `packages/`, `account/`, `admin/` (whose `layout.html`
+//! adds the admin navigation; admin pages extend it and fill `admin_content`) and
+//! `errors/`. A page's struct names its template (`#[template(path = "admin/jobs.html")]`)
+//! and holds a `pages::Chrome` for the frame. Asset URLs come from `assets`.
 
 mod admin;
 mod assets;

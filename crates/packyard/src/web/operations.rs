@@ -33,7 +33,7 @@ pub struct PackageLine {
 }
 
 #[derive(Template)]
-#[template(path = "admin_packages.html")]
+#[template(path = "admin/packages.html")]
 struct PackagesPage {
     chrome: Chrome,
     packages: Vec<PackageLine>,
@@ -146,7 +146,7 @@ pub struct JobLine {
 }
 
 #[derive(Template)]
-#[template(path = "admin_jobs.html")]
+#[template(path = "admin/jobs.html")]
 struct JobsPage {
     chrome: Chrome,
     recent: Vec<JobLine>,
@@ -177,7 +177,7 @@ pub async fn jobs(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Respons
 }
 
 #[derive(Template)]
-#[template(path = "admin_storage.html")]
+#[template(path = "admin/storage.html")]
 struct StoragePage {
     chrome: Chrome,
     /// `(store, where, problem)`: an empty problem is a store that works.
@@ -251,7 +251,7 @@ pub struct MirrorLine {
 }
 
 #[derive(Template)]
-#[template(path = "admin_mirrors.html")]
+#[template(path = "admin/mirrors.html")]
 struct MirrorsPage {
     chrome: Chrome,
     mirrors: Vec<MirrorLine>,

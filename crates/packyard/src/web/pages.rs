@@ -118,7 +118,7 @@ pub struct ListQuery {
 }
 
 #[derive(Template)]
-#[template(path = "index.html")]
+#[template(path = "packages/list.html")]
 struct IndexPage<'a> {
     chrome: Chrome,
     heading: String,
@@ -388,7 +388,7 @@ impl InstallsChart {
 }
 
 #[derive(Template)]
-#[template(path = "package.html")]
+#[template(path = "packages/package.html")]
 struct PackagePage {
     chrome: Chrome,
     name: String,
