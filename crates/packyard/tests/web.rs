@@ -363,6 +363,7 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     // Its README's `# Parser` is an h2 below the page's own h1.
     assert_eq!(texts(&browser.find_all("h1")), ["acme/parser"]);
     assert_eq!(texts(&browser.find_all(".readme h2")), ["Parser"]);
+    browser.screenshot(screenshots().join("web-package-readme.png"));
     let scripts = browser.execute(
         "return [...document.querySelectorAll('script')].map(s => s.getAttribute('src'));",
         &[],
