@@ -227,7 +227,7 @@ pub fn zip(data: &[u8]) {
     );
     if let Some(readme) = &contents.readme {
         // Lossy decoding may turn each byte of the limit into a 3-byte U+FFFD.
-        assert!(readme.len() <= 3 * packyard::web::markdown::MAX_README_BYTES);
+        assert!(readme.len() <= 3 * packyard::readme::MAX_README_BYTES);
     }
     let again = read_archive(Cursor::new(data)).expect("an accepted archive is accepted again");
     assert_eq!(again.manifest, contents.manifest);

@@ -39,7 +39,7 @@ pub struct App {
     /// Outgoing webhooks.
     pub webhooks: Webhooks,
     /// What the web UI lists and searches.
-    pub catalogue: crate::web::Catalogues,
+    pub catalogue: crate::catalogue::Catalogues,
     secrets: Secrets,
 }
 
@@ -97,7 +97,7 @@ impl App {
             jobs,
             webhooks,
             secrets,
-            catalogue: crate::web::Catalogues::default(),
+            catalogue: crate::catalogue::Catalogues::default(),
             mirrors: Mirrors::new(
                 settings.mirrors.clone(),
                 &storage,

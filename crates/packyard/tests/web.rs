@@ -360,11 +360,33 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     // Hostile description, homepage and README render inert.
     browser.goto(&server.url("/packages/acme/parser"));
     assert_eq!(browser.alert_text(), None, "a script ran");
+    // Its README's `# Parser` is an h2 below the page's own h1.
+    assert_eq!(texts(&browser.find_all("h1")), ["acme/parser"]);
+    assert_eq!(texts(&browser.find_all(".readme h2")), ["Parser"]);
+    browser.screenshot(screenshots().join("web-package-readme.png"));
     let scripts = browser.execute(
         "return [...document.querySelectorAll('script')].map(s => s.getAttribute('src'));",
         &[],
     );
-    assert_eq!(scripts, serde_json::json!(["/assets/app.js"]));
+    let scripts: Vec<&str> = scripts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(
+        matches!(&scripts[..], [one] if hashed_asset(one, "app", "js").is_some()),
+        "{scripts:?}"
+    );
+    // The hashed stylesheet is loaded under the page's Content-Security-Policy.
+    let rules = browser.execute(
+        "return [...document.styleSheets].map(s => s.cssRules.length);",
+        &[],
+    );
+    assert!(
+        matches!(rules.as_array().map(Vec::as_slice), Some([n]) if n.as_u64() > Some(0)),
+        "{rules}"
+    );
     let readme_html = browser
         .find(".readme")
         .attribute("innerHTML")
@@ -1378,6 +1400,126 @@ fn readme_images_of_other_hosts_are_links_and_the_policy_loads_none() {
     );
     assert!(html.contains("class=\"remote-image\" rel=\"nofollow noopener noreferrer\">Build</a>"));
     assert!(html.contains(">Coverage</a>"), "{html}");
+}
+
+#[test]
+fn a_package_page_has_one_h1_and_the_readme_headings_below_it() {
+    let server = Server::start();
+    let token = add_user_with_password(&server, "root", &["--admin"]);
+    let readme = "# Title\n\nIntro.\n\n## Usage\n\n###### Deepest\n\nSetext\n======\n";
+    let fields = serde_json::json!({"description": "Has a README"});
+    let reply = upload(
+        &server,
+        &token,
+        "acme/titled",
+        "1.0.0",
+        &archive("acme/titled", &fields, Some(readme)),
+    );
+    assert!(reply.status < 300, "{}", reply.text());
+    let cookie = signed_in(&server, "root");
+    let page = get(&server.url("/packages/acme/titled"), &[("Cookie", &cookie)]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    assert_eq!(html.matches("<h1").count(), 1, "{html}");
+    assert!(html.contains("<h1>acme/titled</h1>"), "{html}");
+    for heading in [
+        "<h2>Title</h2>",
+        "<h3>Usage</h3>",
+        "<h6>Deepest</h6>",
+        "<h2>Setext</h2>",
+    ] {
+        assert!(html.contains(heading), "{heading} in {html}");
+    }
+}
+
+/// The hash in `url` when it is `/assets/{stem}.{16 hex digits}.{extension}`.
+fn hashed_asset<'a>(url: &'a str, stem: &str, extension: &str) -> Option<&'a str> {
+    let hash = url
+        .strip_prefix("/assets/")?
+        .strip_prefix(stem)?
+        .strip_prefix('.')?
+        .strip_suffix(extension)?
+        .strip_suffix('.')?;
+    (hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hash)
+}
+
+/// The value of the first `attribute="…"` in `html` that starts with `prefix`.
+fn attribute_starting<'a>(html: &'a str, attribute: &str, prefix: &str) -> &'a str {
+    let start = format!("{attribute}=\"{prefix}");
+    let at = html
+        .find(&start)
+        .unwrap_or_else(|| panic!("no {start} in {html}"));
+    let value = &html[at + attribute.len() + 2..];
+    &value[..value.find('"').unwrap()]
+}
+
+#[test]
+fn assets_are_served_under_hashed_names_that_are_cached_for_good() {
+    let server = Server::start();
+    let page = get(&server.url("/login"), &[]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(
+        policy.contains("style-src 'self';") && policy.contains("script-src 'self';"),
+        "{policy}"
+    );
+    let html = page.text();
+    for (url, stem, extension, content_type, bytes) in [
+        (
+            attribute_starting(&html, "href", "/assets/"),
+            "style",
+            "css",
+            "text/css; charset=utf-8",
+            include_str!("../assets/style.css"),
+        ),
+        (
+            attribute_starting(&html, "src", "/assets/"),
+            "app",
+            "js",
+            "text/javascript; charset=utf-8",
+            include_str!("../assets/app.js"),
+        ),
+    ] {
+        let hash = hashed_asset(url, stem, extension)
+            .unwrap_or_else(|| panic!("{url} is not a hashed name of {stem}.{extension}"));
+        let current = get(&server.url(url), &[]);
+        assert_eq!(current.status, 200, "{url}");
+        assert_eq!(
+            current.header("cache-control").as_deref(),
+            Some("public, max-age=31536000, immutable"),
+            "{url}"
+        );
+        assert_eq!(
+            current.header("content-type").as_deref(),
+            Some(content_type)
+        );
+        assert_eq!(current.text(), bytes, "{url}");
+        // Under another hash or its plain name: the same bytes, kept by nobody.
+        let other = if hash.starts_with('0') { "1" } else { "0" }.repeat(16);
+        for stale in [
+            format!("/assets/{stem}.{other}.{extension}"),
+            format!("/assets/{stem}.{extension}"),
+        ] {
+            let reply = get(&server.url(&stale), &[]);
+            assert_eq!(reply.status, 200, "{stale}");
+            assert_eq!(
+                reply.header("cache-control").as_deref(),
+                Some("no-store"),
+                "{stale}"
+            );
+            assert_eq!(reply.text(), bytes, "{stale}");
+        }
+    }
+    for unknown in [
+        "/assets/nope.css",
+        "/assets/style.js",
+        "/assets/style.not-hex.css",
+        "/assets/app.0123456789abcdef.css",
+    ] {
+        let reply = get(&server.url(unknown), &[]);
+        assert_eq!(reply.status, 404, "{unknown}");
+        assert!(reply.text().contains("Not found"), "{unknown}");
+    }
 }
 
 /// Runs `statement` on the server's SQLite database and returns the first column of the

@@ -47,7 +47,7 @@ pub enum ScanOutcome {
         skipped: Vec<SkippedRef>,
         default_branch: String,
         /// The default branch's README, when it has one no larger than
-        /// [`crate::web::markdown::MAX_README_BYTES`].
+        /// [`crate::readme::MAX_README_BYTES`].
         readme: Option<String>,
     },
 }
@@ -236,7 +236,7 @@ pub async fn scan(
 /// The README at the root of `commit`: the first of [`README_NAMES`] that is a file
 /// small enough, as text.
 async fn read_readme(mirror: &Mirror, commit: &str) -> Result<Option<String>, ScanError> {
-    let limit = crate::web::markdown::MAX_README_BYTES as u64;
+    let limit = crate::readme::MAX_README_BYTES as u64;
     for name in README_NAMES {
         let mut files = mirror
             .files_at(&[commit], name, limit, limit)

@@ -292,7 +292,7 @@ fn published_fields(manifest: &Manifest) -> Map<String, Value> {
 pub struct Contents {
     pub manifest: Manifest,
     /// The README next to composer.json, when there is one of at most
-    /// [`crate::web::markdown::MAX_README_BYTES`].
+    /// [`crate::readme::MAX_README_BYTES`].
     pub readme: Option<String>,
 }
 
@@ -336,13 +336,9 @@ pub fn read_archive<R: Read + Seek>(reader: R) -> Result<Contents, UploadError> 
     // it is shown, not installed, so it never fails an upload.
     let readme = readme_name
         .and_then(|name| {
-            read_entry(
-                &mut archive,
-                name,
-                crate::web::markdown::MAX_README_BYTES as u64,
-            )
-            .ok()
-            .flatten()
+            read_entry(&mut archive, name, crate::readme::MAX_README_BYTES as u64)
+                .ok()
+                .flatten()
         })
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     Ok(Contents { manifest, readme })

@@ -93,7 +93,7 @@ pub struct UserLine {
 }
 
 #[derive(Template)]
-#[template(path = "admin_users.html")]
+#[template(path = "admin/users.html")]
 struct UsersPage {
     chrome: Chrome,
     users: Vec<UserLine>,
@@ -240,7 +240,7 @@ pub async fn create_user(
 }
 
 #[derive(Template)]
-#[template(path = "admin_user.html")]
+#[template(path = "admin/user.html")]
 struct UserPage {
     chrome: Chrome,
     user: UserLine,
@@ -365,7 +365,7 @@ pub async fn remove_user(
 }
 
 #[derive(Template)]
-#[template(path = "admin_groups.html")]
+#[template(path = "admin/groups.html")]
 struct GroupsPage {
     chrome: Chrome,
     groups: Vec<GroupRow>,
@@ -422,7 +422,7 @@ pub async fn create_group(
 }
 
 #[derive(Template)]
-#[template(path = "admin_group.html")]
+#[template(path = "admin/group.html")]
 struct GroupPage {
     chrome: Chrome,
     group: GroupRow,

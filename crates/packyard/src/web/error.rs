@@ -45,7 +45,7 @@ impl<E: Classify> From<E> for WebError {
 }
 
 #[derive(Template)]
-#[template(path = "error.html")]
+#[template(path = "errors/error.html")]
 struct ErrorPage<'a> {
     chrome: Chrome,
     status: u16,

@@ -125,7 +125,7 @@ async fn verdict(
 }
 
 #[derive(Template)]
-#[template(path = "login.html")]
+#[template(path = "account/login.html")]
 struct LoginPage<'a> {
     chrome: Chrome,
     csrf: &'a str,

@@ -3,15 +3,20 @@
 //! (`crates/packyard/assets`): nothing is fetched from elsewhere, and every page works
 //! without JavaScript. Pages see what the viewer's access view shows, as the Composer
 //! routes do.
+//!
+//! Templates are in a folder per area: `layout/` (`base.html`, the frame of every page,
+//! and `macros.html`, the fragments pages share: the CSRF field, table headers,
+//! one-button forms, messages), `packages/`, `account/`, `admin/` (whose `layout.html`
+//! adds the admin navigation; admin pages extend it and fill `admin_content`) and
+//! `errors/`. A page's struct names its template (`#[template(path = "admin/jobs.html")]`)
+//! and holds a `pages::Chrome` for the frame. Asset URLs come from `assets`.
 
 mod admin;
 mod assets;
-pub mod catalogue;
 mod error;
 mod form;
 mod login;
 mod maintain;
-pub mod markdown;
 mod operations;
 mod pages;
 pub mod password;
@@ -20,7 +25,6 @@ mod session;
 
 use axum::routing::{get, post};
 
-pub use catalogue::Catalogues;
 pub use error::{NOT_FOUND_SENTENCE, NOT_FOUND_TITLE, error_page, not_found_page};
 
 /// The web UI's routes.

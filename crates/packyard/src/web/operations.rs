@@ -34,7 +34,7 @@ pub struct PackageLine {
 }
 
 #[derive(Template)]
-#[template(path = "admin_packages.html")]
+#[template(path = "admin/packages.html")]
 struct PackagesPage {
     chrome: Chrome,
     packages: Vec<PackageLine>,
@@ -139,7 +139,7 @@ pub struct JobLine {
 }
 
 #[derive(Template)]
-#[template(path = "admin_jobs.html")]
+#[template(path = "admin/jobs.html")]
 struct JobsPage {
     chrome: Chrome,
     recent: Vec<JobLine>,
@@ -172,7 +172,7 @@ pub async fn jobs(
 }
 
 #[derive(Template)]
-#[template(path = "admin_storage.html")]
+#[template(path = "admin/storage.html")]
 struct StoragePage {
     chrome: Chrome,
     /// `(store, where, problem)`: an empty problem is a store that works.
@@ -248,7 +248,7 @@ pub struct MirrorLine {
 }
 
 #[derive(Template)]
-#[template(path = "admin_mirrors.html")]
+#[template(path = "admin/mirrors.html")]
 struct MirrorsPage {
     chrome: Chrome,
     mirrors: Vec<MirrorLine>,

@@ -12,10 +12,10 @@ use composer::package_name::PackageName;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::catalogue::{Filter, MAX_QUERY_BYTES, MAX_QUERY_WORDS, Summary};
 use super::error::WebError;
 use super::session::Viewer;
 use crate::app::App;
+use crate::catalogue::{Filter, MAX_QUERY_BYTES, MAX_QUERY_WORDS, Summary};
 use crate::db::VersionRecord;
 
 /// Packages per page of the list.
@@ -82,7 +82,7 @@ pub fn package_path(vendor: &str, package: &str) -> Result<PackageName, WebError
 pub fn html_response(html: String) -> Response {
     // Images from this site only: an image from elsewhere in a README would tell its
     // host who reads the page, and when (README images of other hosts are rendered as
-    // links instead, by `markdown`).
+    // links instead, by `crate::readme`).
     const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
          script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
          frame-ancestors 'none'";
@@ -118,7 +118,7 @@ pub struct ListQuery {
 }
 
 #[derive(Template)]
-#[template(path = "index.html")]
+#[template(path = "packages/list.html")]
 struct IndexPage<'a> {
     chrome: Chrome,
     heading: String,
@@ -388,7 +388,7 @@ impl InstallsChart {
 }
 
 #[derive(Template)]
-#[template(path = "package.html")]
+#[template(path = "packages/package.html")]
 struct PackagePage {
     chrome: Chrome,
     name: String,
@@ -401,7 +401,8 @@ struct PackagePage {
     installs: i64,
     chart: InstallsChart,
     versions: Vec<VersionView>,
-    /// The sanitised HTML of the default version's README, when there is one.
+    /// The sanitised HTML of the default version's README, when there is one, its
+    /// headings a level lower than written: the page's one `h1` is the package name.
     readme: Option<String>,
     /// For maintainers and admins.
     panel: Option<super::maintain::Panel>,
@@ -468,7 +469,7 @@ pub async fn package(
         .readme(name.as_str())
         .await?
         .filter(|(version, _)| versions.iter().any(|v| &v.version_normalized == version))
-        .map(|(_, content)| super::markdown::render(&content));
+        .map(|(_, content)| crate::readme::render_below_title(&content));
     let panel = if super::session::may_maintain(viewer.user()) {
         Some(super::maintain::panel(&app, name.as_str(), query.job).await?)
     } else {

@@ -42,7 +42,7 @@ impl TokenLine {
 }
 
 #[derive(Template)]
-#[template(path = "profile.html")]
+#[template(path = "account/profile.html")]
 struct ProfilePage {
     chrome: Chrome,
     user: String,

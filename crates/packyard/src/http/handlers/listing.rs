@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 
 use super::composer::ClientBase;
 use crate::app::App;
+use crate::catalogue::{Filter, MAX_QUERY_BYTES, MAX_QUERY_WORDS, Summary};
 use crate::http::ApiError;
 use crate::http::extractors::access::Reader;
 use crate::http::extractors::paths::PackagePath;
 use crate::stats::{self, Average, MAX_SERIES_DAYS};
-use crate::web::catalogue::{Filter, MAX_QUERY_BYTES, MAX_QUERY_WORDS, Summary};
 
 /// Search results per page unless `per_page` says otherwise (Packagist's default),
 /// and the most a page may hold.

@@ -1,4 +1,5 @@
-//! Package READMEs as HTML for the web UI.
+//! Package READMEs as HTML, for the package pages of the web UI, and the cap on how
+//! much of a README is kept, which the readers of READMEs (git scans, uploads) apply.
 //!
 //! A README is written by whoever publishes the package, so it is untrusted input and
 //! the HTML made from it must be inert: nothing in it may run script in a viewer's
@@ -33,7 +34,7 @@
 use std::fmt::Write as _;
 
 use pulldown_cmark::{
-    Alignment, CodeBlockKind, CowStr, Event, LinkType, Options, Parser, Tag, TagEnd,
+    Alignment, CodeBlockKind, CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd,
 };
 
 /// The most of a README that is rendered (512 KiB); the rest is dropped silently. Far
@@ -51,18 +52,31 @@ const IMAGE_SCHEMES: &[&str] = &["http", "https"];
 /// the page's own ids (or clobber DOM globals that page scripts might read).
 const FOOTNOTE_ID_PREFIX: &str = "readme-fn-";
 
-/// Renders a README as an HTML fragment that is safe to embed in a page. At most
-/// [`MAX_README_BYTES`] of it are rendered.
+/// Renders a README as an HTML fragment that is safe to embed in a page, its headings
+/// at the levels written. At most [`MAX_README_BYTES`] of it are rendered.
 pub fn render(markdown: &str) -> String {
     render_limited(markdown, MAX_README_BYTES)
+}
+
+/// [`render`] for a page whose own `h1` is its title (the package page): every heading
+/// is one level lower than written, `#` an `h2` … `#####` an `h6`, and `######` stays
+/// an `h6`, so that the page keeps exactly one `h1`.
+pub fn render_below_title(markdown: &str) -> String {
+    render_with(markdown, MAX_README_BYTES, 1)
 }
 
 /// [`render`] with a different cap: at most `max_bytes` of `markdown` (cut back to a
 /// char boundary) are rendered, the rest is dropped silently. A cut may land inside a
 /// construct (an open code fence, say); that only changes how the tail renders.
 pub fn render_limited(markdown: &str, max_bytes: usize) -> String {
+    render_with(markdown, max_bytes, 0)
+}
+
+/// Renders at most `max_bytes` of `markdown`, its headings `lower` levels lower than
+/// written (never below `h6`).
+fn render_with(markdown: &str, max_bytes: usize, lower: u8) -> String {
     let markdown = &markdown[..markdown.floor_char_boundary(max_bytes)];
-    let events = Sanitiser::run(Parser::new_ext(markdown, options()));
+    let events = Sanitiser::run(Parser::new_ext(markdown, options()), lower);
     let mut html = String::with_capacity(markdown.len() + markdown.len() / 2);
     pulldown_cmark::html::push_html(&mut html, events.into_iter());
     html
@@ -93,6 +107,8 @@ struct Sanitiser<'a> {
     /// An image whose alt text is being collected; its events are not passed on.
     image: Option<PendingImage>,
     table: TableState,
+    /// How many levels lower than written headings are rendered.
+    lower_headings: u8,
 }
 
 struct PendingImage {
@@ -114,8 +130,11 @@ struct TableState {
 }
 
 impl<'a> Sanitiser<'a> {
-    fn run(events: impl Iterator<Item = Event<'a>>) -> Vec<Event<'a>> {
-        let mut sanitiser = Sanitiser::default();
+    fn run(events: impl Iterator<Item = Event<'a>>, lower_headings: u8) -> Vec<Event<'a>> {
+        let mut sanitiser = Sanitiser {
+            lower_headings,
+            ..Sanitiser::default()
+        };
         for event in events {
             sanitiser.event(event);
         }
@@ -159,7 +178,7 @@ impl<'a> Sanitiser<'a> {
             // Heading attributes are not enabled; clearing them keeps author-chosen
             // ids, classes and attributes out even if they were.
             Tag::Heading { level, .. } => Tag::Heading {
-                level,
+                level: lowered(level, self.lower_headings),
                 id: None,
                 classes: Vec::new(),
                 attrs: Vec::new(),
@@ -234,6 +253,7 @@ impl<'a> Sanitiser<'a> {
     fn end(&mut self, tag: TagEnd) {
         let tag = match tag {
             TagEnd::HtmlBlock => TagEnd::Paragraph,
+            TagEnd::Heading(level) => TagEnd::Heading(lowered(level, self.lower_headings)),
             TagEnd::TableHead => {
                 self.table.in_head = false;
                 TagEnd::TableHead
@@ -252,7 +272,6 @@ impl<'a> Sanitiser<'a> {
             // Images are consumed whole by `PendingImage::absorb`.
             TagEnd::Image => return,
             tag @ (TagEnd::Paragraph
-            | TagEnd::Heading(_)
             | TagEnd::BlockQuote(_)
             | TagEnd::CodeBlock
             | TagEnd::List(_)
@@ -387,6 +406,23 @@ impl TableState {
             (false, Alignment::Right) => "<td align=\"right\">",
         }
     }
+}
+
+/// `level` made `by` levels lower, down to `h6` at most.
+fn lowered(level: HeadingLevel, by: u8) -> HeadingLevel {
+    const LEVELS: [HeadingLevel; 6] = [
+        HeadingLevel::H1,
+        HeadingLevel::H2,
+        HeadingLevel::H3,
+        HeadingLevel::H4,
+        HeadingLevel::H5,
+        HeadingLevel::H6,
+    ];
+    let index = LEVELS
+        .iter()
+        .position(|l| *l == level)
+        .expect("every heading level is listed");
+    LEVELS[(index + usize::from(by)).min(LEVELS.len() - 1)]
 }
 
 /// Whether a URL [`safe_url`] allowed names another host: it has a scheme, or starts
@@ -674,7 +710,19 @@ mod tests {
     fn rendered(markdown: &str) -> String {
         let html = render(markdown);
         assert_inert(markdown, &html);
+        assert_inert(markdown, &render_below_title(markdown));
         html
+    }
+
+    #[test]
+    fn below_a_title_headings_are_one_level_lower() {
+        assert_eq!(
+            render_below_title("# 1\n## 2\n### 3\n#### 4\n##### 5\n###### 6\n\nSetext\n==="),
+            "<h2>1</h2>\n<h3>2</h3>\n<h4>3</h4>\n<h5>4</h5>\n<h6>5</h6>\n<h6>6</h6>\n\
+             <h2>Setext</h2>\n"
+        );
+        // Nothing else changes.
+        assert_eq!(render_below_title("*a* `b`"), render("*a* `b`"));
     }
 
     #[test]

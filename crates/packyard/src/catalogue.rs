@@ -1,6 +1,7 @@
-//! What the package list shows and searches: one summary per package (from its newest
-//! release), read from the database once per change of the package set and shared by
-//! every page view, so that listing or searching 10,000 packages reads nothing.
+//! What the package lists show and search, the web UI's and the listing API's: one
+//! summary per package (from its newest release), read from the database once per
+//! change of the package set and shared by every page view, so that listing or
+//! searching 10,000 packages reads nothing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
