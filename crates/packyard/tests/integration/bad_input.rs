@@ -1,8 +1,6 @@
 //! Every kind of bad upload gets a clear 4xx and leaves the stored package as it was.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const LIB: &str = "acme/lib";
 /// A small limit so the oversized case needs no 100 MiB body.

@@ -3,16 +3,14 @@
 //! Statuses, JSON error bodies, challenges, and who may use which route. What needs the
 //! real `composer`, git servers or storage servers is tested end to end elsewhere.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::common::git::GitRepo;
+use crate::common::in_process::{InProcess, Reply};
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;
-use common::git::GitRepo;
-use common::in_process::{InProcess, Reply};
 use packyard::auth::{generate_token, hash_token};
 use packyard::db::{Role, UserChange};
 use packyard::git_packages::{self, AddRequest};
@@ -669,7 +667,7 @@ async fn the_access_api_manages_users_groups_tokens_and_lists_what_callers_see()
     let app = TestApp::start(&[]).await;
     let admin = app.token("admin").to_owned();
     for version in ["1.0.0", "1.1.0", "2.0.0"] {
-        let zip = common::package_zip("acme/lib", &[], version);
+        let zip = crate::common::package_zip("acme/lib", &[], version);
         let path = format!("/api/packages/upload/acme/lib/{version}");
         let reply = app
             .send_as(&Method::PUT, &path, Some("admin"), Body::from(zip))

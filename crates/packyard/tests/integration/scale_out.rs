@@ -6,8 +6,6 @@
 //! These tests are heavy (several servers and many composer runs on a small machine),
 //! so they take turns.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::git::library;
-use common::*;
+use crate::common::git::library;
+use crate::common::*;
 use serde_json::{Value, json};
 use testkit::S3sFs;
 use testkit::nginx::Nginx;

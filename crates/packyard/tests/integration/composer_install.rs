@@ -1,8 +1,6 @@
 //! The real `composer` client installs uploaded packages from the real server.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const LIB: &str = "acme/lib";
 const APP: &str = "acme/app";

@@ -1,8 +1,6 @@
 //! Test harness: the real `packyard` binary on a free port with a temporary data dir,
 //! archives built in the test, and the real `composer` client.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
