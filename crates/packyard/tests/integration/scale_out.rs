@@ -829,11 +829,34 @@ fn kill_9_during_100_uploads_leaves_each_version_installable_or_absent() {
 
 /// Makes every mount of a new mount namespace read-only, mounts an empty tmpfs on
 /// /tmp, checks both, then runs its arguments.
+///
+/// What the replica reads from the /tmp the tmpfs hides (the binary under test when the
+/// checkout is under /tmp, and its data dir and config file when they are there too) is
+/// bound back to the same path, read-only, through a descriptor of the old /tmp (fd 3;
+/// `--no-canonicalize` so that `mount` follows `/proc/self/fd/3` rather than the path
+/// it names).
 const READ_ONLY_ROOT: &str = r#"set -e
+exec 3</tmp
 for mount in $(awk '{print $2}' /proc/self/mounts | sort -u); do
     case "$mount" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) ;; *) mount -o remount,bind,ro "$mount" ;; esac
 done
 mount -t tmpfs -o size=1g tmpfs /tmp
+for path in "$1" "$PACKYARD_DATA_DIR" "$PACKYARD_CONFIG"; do
+    case "$path" in
+    /tmp/*)
+        old="/proc/self/fd/3/${path#/tmp/}"
+        if [ -d "$old" ]; then
+            mkdir -p "$path"
+        else
+            mkdir -p "$(dirname "$path")"
+            : > "$path"
+        fi
+        mount --no-canonicalize --bind "$old" "$path"
+        mount --no-canonicalize -o remount,bind,ro "$path"
+        ;;
+    esac
+done
+exec 3<&-
 if touch "$PACKYARD_DATA_DIR/.probe" 2>/dev/null || touch /.probe 2>/dev/null; then
     echo "the root file system is still writable" >&2
     exit 97
@@ -846,7 +869,8 @@ exec "$@"
 fn a_stateless_replica_on_a_read_only_root_serves_installs_and_runs_scans() {
     testkit::needs!(Postgres, S3sFs, Composer, Git);
     let _turn = take_turn();
-    // Outside /tmp, which the replica sees as a fresh tmpfs.
+    // Outside /tmp, which the replica sees as a fresh tmpfs, unless the checkout is under
+    // /tmp: then READ_ONLY_ROOT binds them back, read-only, as it does the binary.
     let outside_tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let data = TempDir::new_in(outside_tmp, "read-only-data");
     let data_dir = data.path().to_owned();
