@@ -830,20 +830,21 @@ fn kill_9_during_100_uploads_leaves_each_version_installable_or_absent() {
 /// Makes every mount of a new mount namespace read-only, mounts an empty tmpfs on
 /// /tmp, checks both, then runs its arguments.
 ///
-/// What the replica reads from the /tmp the tmpfs hides (the binary under test when the
-/// checkout is under /tmp, and its data dir and config file when they are there too) is
+/// What the replica needs from the /tmp the tmpfs hides when the checkout is under /tmp
+/// (its working directory, the binary under test, its data dir and config file) is
 /// bound back to the same path, read-only, through a descriptor of the old /tmp (fd 3;
 /// `--no-canonicalize` so that `mount` follows `/proc/self/fd/3` rather than the path
-/// it names).
+/// it names); a path already visible through an earlier one is left as it is.
 const READ_ONLY_ROOT: &str = r#"set -e
 exec 3</tmp
 for mount in $(awk '{print $2}' /proc/self/mounts | sort -u); do
     case "$mount" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) ;; *) mount -o remount,bind,ro "$mount" ;; esac
 done
 mount -t tmpfs -o size=1g tmpfs /tmp
-for path in "$1" "$PACKYARD_DATA_DIR" "$PACKYARD_CONFIG"; do
+for path in "$PWD" "$1" "$PACKYARD_DATA_DIR" "$PACKYARD_CONFIG"; do
     case "$path" in
     /tmp/*)
+        [ ! -e "$path" ] || continue
         old="/proc/self/fd/3/${path#/tmp/}"
         if [ -d "$old" ]; then
             mkdir -p "$path"
@@ -857,6 +858,7 @@ for path in "$1" "$PACKYARD_DATA_DIR" "$PACKYARD_CONFIG"; do
     esac
 done
 exec 3<&-
+cd "$PWD"
 if touch "$PACKYARD_DATA_DIR/.probe" 2>/dev/null || touch /.probe 2>/dev/null; then
     echo "the root file system is still writable" >&2
     exit 97
