@@ -1216,3 +1216,65 @@ async fn credentials_do_not_open_for_a_repository_url_changed_in_the_database() 
         "{error}"
     );
 }
+
+/// `Last-Modified` and `If-Modified-Since` on a package's metadata, and the `~dev` and
+/// unknown documents beside it.
+#[tokio::test]
+async fn metadata_answers_304_when_unchanged() {
+    const LIB: &str = "acme/lib";
+    let app = InProcess::open("metadata-304", &json!({}), &[]).await;
+    let admin = app.add_user("admin", Role::Admin, false).await;
+    let zip = crate::common::package_zip(LIB, &[], "a");
+    assert_eq!(
+        app.upload(&admin, LIB, "1.0.0", &zip).await.status,
+        StatusCode::CREATED
+    );
+    let auth = basic("admin", &admin);
+    let path = "/p2/acme/lib.json";
+
+    let first = app.get(path, &[("Authorization", &auth)]).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.json()["minified"], "composer/2.0");
+    let last_modified = first.header("last-modified").expect("Last-Modified");
+    let cached = app
+        .get(
+            path,
+            &[
+                ("Authorization", &auth),
+                ("If-Modified-Since", &last_modified),
+            ],
+        )
+        .await;
+    assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+    assert!(cached.body.is_empty());
+
+    // A new version moves Last-Modified forward, so the same request gets the new document.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let zip = crate::common::package_zip(LIB, &[], "b");
+    assert_eq!(
+        app.upload(&admin, LIB, "1.1.0", &zip).await.status,
+        StatusCode::CREATED
+    );
+    let changed = app
+        .get(
+            path,
+            &[
+                ("Authorization", &auth),
+                ("If-Modified-Since", &last_modified),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert_eq!(changed.json()["packages"][LIB].as_array().unwrap().len(), 2);
+
+    let dev = app
+        .get("/p2/acme/lib~dev.json", &[("Authorization", &auth)])
+        .await;
+    assert_eq!(dev.status, StatusCode::OK);
+    assert_eq!(dev.json()["packages"][LIB].as_array().unwrap().len(), 0);
+    let unknown = app
+        .get("/p2/acme/nothing.json", &[("Authorization", &auth)])
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.json()["status"], "error");
+}
