@@ -5,7 +5,7 @@
 //!
 //! Most are end to end (the real `packyard` binary, `composer`, git, sshd, PostgreSQL
 //! and storage servers); `http_routes` and `access_matrix` drive the router in process
-//! (`common::in_process`).
+//! (`common::in_process`). `tests/scale_out.rs` is a binary of its own, which says why.
 
 mod common;
 
@@ -27,7 +27,6 @@ mod listing;
 mod mirror;
 mod observability;
 mod s3_storage;
-mod scale_out;
 mod two_replicas;
 mod vcs_parity;
 mod web;

@@ -136,6 +136,7 @@ impl Server {
 
     /// Starts the server again after [`stop`](Self::stop) or its exit, with the same
     /// environment (a fixed `PACKYARD_LISTEN` port stays the same).
+    #[allow(dead_code)] // used by tests/scale_out.rs, a binary of its own
     pub fn start_again(&mut self) {
         self.restart_with(&[]);
     }
@@ -770,6 +771,7 @@ impl ComposerProject {
 
     /// Sets the project's `require` (an object of names and constraints) in its
     /// composer.json, for a `composer install` to resolve.
+    #[allow(dead_code)] // used by tests/scale_out.rs, a binary of its own
     pub fn set_requires(&self, requires: serde_json::Value) {
         let path = self.dir.path().join("composer.json");
         let mut manifest: serde_json::Value =
