@@ -6,6 +6,6 @@
 #   bench/cold_archives.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --release -p packyard --test mirror \
-    five_hundred_concurrent_cold_archive_requests_stay_under_256_mib -- --ignored --nocapture 2>&1 \
+cargo test --release -p packyard --test integration \
+    mirror::five_hundred_concurrent_cold_archive_requests_stay_under_256_mib -- --ignored --nocapture 2>&1 \
     | grep -E 'RSS|test result|panicked'

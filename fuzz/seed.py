@@ -192,7 +192,7 @@ URLS = [
 
 def main():
     composer_tests = ROOT / "crates" / "composer" / "tests"
-    strings = sorted({s for f in composer_tests.glob("*.rs") for s in literals(f) if len(s) < 300})
+    strings = sorted({s for f in composer_tests.glob("**/*.rs") for s in literals(f) if len(s) < 300})
     for s in strings:
         write("version", s)
         write("constraint", s)
@@ -200,7 +200,7 @@ def main():
     for constraint, version in [("^1.2 || ~2.0", "1.5.0"), (">=1.0,<2.0", "2.0.0-beta1"), ("dev-main", "dev-main"), ("1.0 - 2.0", "2.0.1")]:
         write("constraint", f"{constraint}\0{version}")
 
-    sources = list((ROOT / "crates").glob("*/src/**/*.rs")) + list((ROOT / "crates").glob("*/tests/*.rs"))
+    sources = list((ROOT / "crates").glob("*/src/**/*.rs")) + list((ROOT / "crates").glob("*/tests/**/*.rs"))
     objects = [v for f in sources for v in json_macros(f) if isinstance(v, dict)]
     objects += [json.loads(s) for f in sources for s in literals(f) if s.startswith("{") and is_json(s)]
     manifests = [o for o in objects if "name" in o or "require" in o] + MANIFESTS

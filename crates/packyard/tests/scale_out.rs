@@ -5,7 +5,17 @@
 //!
 //! These tests are heavy (several servers and many composer runs on a small machine),
 //! so they take turns.
+//!
+//! Kept apart from the one binary of tests/integration/ (it shares its `common`
+//! harness through `#[path]`): these tests need the machine to themselves. In a binary
+//! of their own, while one runs the other test thread waits on the lock, so nothing
+//! else runs beside them; in the shared binary the tests sorted after them ran beside
+//! the last one, and a load-sensitive one failed there (two_replicas'
+//! parallel_guesses_on_two_replicas_get_no_more_than_the_limit: its logins waited
+//! out the 5 s for a hashing slot and got 503).
 
+#[path = "integration/common/mod.rs"]
+#[allow(dead_code)] // the harness of every integration test, of which these use a part
 mod common;
 
 use std::collections::BTreeSet;
@@ -831,11 +841,36 @@ fn kill_9_during_100_uploads_leaves_each_version_installable_or_absent() {
 
 /// Makes every mount of a new mount namespace read-only, mounts an empty tmpfs on
 /// /tmp, checks both, then runs its arguments.
+///
+/// What the replica needs from the /tmp the tmpfs hides when the checkout is under /tmp
+/// (its working directory, the binary under test, its data dir and config file) is
+/// bound back to the same path, read-only, through a descriptor of the old /tmp (fd 3;
+/// `--no-canonicalize` so that `mount` follows `/proc/self/fd/3` rather than the path
+/// it names); a path already visible through an earlier one is left as it is.
 const READ_ONLY_ROOT: &str = r#"set -e
+exec 3</tmp
 for mount in $(awk '{print $2}' /proc/self/mounts | sort -u); do
     case "$mount" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) ;; *) mount -o remount,bind,ro "$mount" ;; esac
 done
 mount -t tmpfs -o size=1g tmpfs /tmp
+for path in "$PWD" "$1" "$PACKYARD_DATA_DIR" "$PACKYARD_CONFIG"; do
+    case "$path" in
+    /tmp/*)
+        [ ! -e "$path" ] || continue
+        old="/proc/self/fd/3/${path#/tmp/}"
+        if [ -d "$old" ]; then
+            mkdir -p "$path"
+        else
+            mkdir -p "$(dirname "$path")"
+            : > "$path"
+        fi
+        mount --no-canonicalize --bind "$old" "$path"
+        mount --no-canonicalize -o remount,bind,ro "$path"
+        ;;
+    esac
+done
+exec 3<&-
+cd "$PWD"
 if touch "$PACKYARD_DATA_DIR/.probe" 2>/dev/null || touch /.probe 2>/dev/null; then
     echo "the root file system is still writable" >&2
     exit 97
@@ -848,7 +883,8 @@ exec "$@"
 fn a_stateless_replica_on_a_read_only_root_serves_installs_and_runs_scans() {
     testkit::needs!(Postgres, S3sFs, Composer, Git);
     let _turn = take_turn();
-    // Outside /tmp, which the replica sees as a fresh tmpfs.
+    // Outside /tmp, which the replica sees as a fresh tmpfs, unless the checkout is under
+    // /tmp: then READ_ONLY_ROOT binds them back, read-only, as it does the binary.
     let outside_tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let data = TempDir::new_in(outside_tmp, "read-only-data");
     let data_dir = data.path().to_owned();

@@ -1,9 +1,7 @@
 //! IRSA (Kubernetes web identity) end to end: packyard assumes a role through STS and
 //! signs every S3 request with the temporary keys (moto serves both STS and S3).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use testkit::{Moto, TempDir, recorded_header};
 
 const BUCKET: &str = "irsa-packages";

@@ -6,14 +6,12 @@
 //! first scan and on re-scans queued by webhooks; neither the database nor the bare
 //! mirror holds the password.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::git::{GitRepo, library};
-use common::*;
+use crate::common::git::{GitRepo, library};
+use crate::common::*;
 use serde_json::{Value, json};
 use testkit::upstream::{UpstreamRepo, UpstreamServer};
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use packyard::app::App;
+use packyard::auth::{generate_token, hash_token};
 use packyard::config::Settings;
+use packyard::db::{Role, UserChange};
 use serde_json::Value;
 use testkit::TempDir;
 use tower::ServiceExt;
@@ -78,6 +80,60 @@ impl InProcess {
         self.call(request.body(body).unwrap()).await
     }
 
+    /// `GET path` on the host `repo.test` with `headers`.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(header::HOST, "repo.test");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.call(request.body(Body::empty()).unwrap()).await
+    }
+
+    /// Creates a user with `role` (a plain user that sees every package when
+    /// `full_access`, as `packyard user add --full-access` makes) and returns its token,
+    /// in effect at once.
+    pub async fn add_user(&self, name: &str, role: Role, full_access: bool) -> String {
+        let token = generate_token();
+        let db = &self.app.db;
+        db.create_user(name, role, &hash_token(&token))
+            .await
+            .unwrap();
+        if full_access {
+            let change = UserChange {
+                full_access: Some(true),
+                ..UserChange::default()
+            };
+            db.change_user(name, &change).await.unwrap();
+        }
+        self.refresh_access().await;
+        token
+    }
+
+    /// `PUT path` with `body`, declaring its length as HTTP clients do, and when given
+    /// this `Authorization` header.
+    pub async fn put(&self, path: &str, authorization: Option<&str>, body: &[u8]) -> Reply {
+        let mut request = Request::builder()
+            .method(Method::PUT)
+            .uri(path)
+            .header(header::HOST, "repo.test")
+            .header(header::CONTENT_LENGTH, body.len());
+        if let Some(authorization) = authorization {
+            request = request.header(header::AUTHORIZATION, authorization);
+        }
+        self.call(request.body(Body::from(body.to_vec())).unwrap())
+            .await
+    }
+
+    /// Uploads `archive` as `name` `version` with the admin `token`.
+    pub async fn upload(&self, token: &str, name: &str, version: &str, archive: &[u8]) -> Reply {
+        let path = format!("/api/packages/upload/{name}/{version}");
+        let authorization = super::basic("admin", token);
+        self.put(&path, Some(&authorization), archive).await
+    }
+
     /// Runs `sql` on the app's SQLite database behind its back, through Python's
     /// sqlite3 rather than the app: what someone with access to the database file does.
     pub fn tamper(&self, sql: &str) {
@@ -115,5 +171,11 @@ impl Reply {
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
     }
 }

@@ -4,15 +4,13 @@
 //! are needed. Each is cut or refused by `PACKYARD_CLIENT_TIMEOUT` and the limits of
 //! `http::client_limits`, while the real `composer` goes on installing.
 
-mod common;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use zip::write::SimpleFileOptions;
 
 /// The size of the archive the non-reading clients ask for: more than the socket

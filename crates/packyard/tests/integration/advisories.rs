@@ -1,11 +1,9 @@
 //! Security advisories: the real `composer audit` against a private package with an
 //! advisory published here and a mirrored package with one from the upstream.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use testkit::upstream::{ADVISORIES_PATH, UpstreamRepo, UpstreamServer};
 

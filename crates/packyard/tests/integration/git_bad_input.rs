@@ -1,9 +1,7 @@
 //! Git packages: every bad input gets a clear error, and no existing version is lost.
 
-mod common;
-
-use common::git::{GitRepo, library};
-use common::*;
+use crate::common::git::{GitRepo, library};
+use crate::common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;

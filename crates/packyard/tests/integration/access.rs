@@ -1,11 +1,9 @@
 //! Access control end to end: groups, version grants, update freezes and expiry, set
 //! with the real CLI and checked with the real `composer`.
 
-mod common;
-
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::*;
+use crate::common::*;
 
 const LIB: &str = "acme/lib";
 const OTHER: &str = "acme/other";

@@ -4,13 +4,11 @@
 //! and the server opens it again for every later fetch: re-scans queued by webhooks and
 //! dists built on download. Host keys are pinned in packyard's own known_hosts.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::git::library;
-use common::*;
+use crate::common::git::library;
+use crate::common::*;
 use serde_json::{Value, json};
 use testkit::SshServer;
 

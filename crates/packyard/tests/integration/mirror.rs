@@ -2,11 +2,9 @@
 //! repository behind a server that counts requests) and install through packyard with
 //! the real composer client.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use testkit::upstream::{
     UpstreamRepo, UpstreamServer, dist_path, dist_reference, normalize_version,

@@ -3,16 +3,14 @@
 //! Statuses, JSON error bodies, challenges, and who may use which route. What needs the
 //! real `composer`, git servers or storage servers is tested end to end elsewhere.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::common::git::GitRepo;
+use crate::common::in_process::{InProcess, Reply};
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;
-use common::git::GitRepo;
-use common::in_process::{InProcess, Reply};
 use packyard::auth::{generate_token, hash_token};
 use packyard::db::{Role, UserChange};
 use packyard::git_packages::AddRequest;
@@ -668,7 +666,7 @@ async fn the_access_api_manages_users_groups_tokens_and_lists_what_callers_see()
     let app = TestApp::start(&[]).await;
     let admin = app.token("admin").to_owned();
     for version in ["1.0.0", "1.1.0", "2.0.0"] {
-        let zip = common::package_zip("acme/lib", &[], version);
+        let zip = crate::common::package_zip("acme/lib", &[], version);
         let path = format!("/api/packages/upload/acme/lib/{version}");
         let reply = app
             .send_as(&Method::PUT, &path, Some("admin"), Body::from(zip))
@@ -1217,4 +1215,66 @@ async fn credentials_do_not_open_for_a_repository_url_changed_in_the_database() 
         matches!(error, packyard::git_packages::GitPackageError::Secret(_)),
         "{error}"
     );
+}
+
+/// `Last-Modified` and `If-Modified-Since` on a package's metadata, and the `~dev` and
+/// unknown documents beside it.
+#[tokio::test]
+async fn metadata_answers_304_when_unchanged() {
+    const LIB: &str = "acme/lib";
+    let app = InProcess::open("metadata-304", &json!({}), &[]).await;
+    let admin = app.add_user("admin", Role::Admin, false).await;
+    let zip = crate::common::package_zip(LIB, &[], "a");
+    assert_eq!(
+        app.upload(&admin, LIB, "1.0.0", &zip).await.status,
+        StatusCode::CREATED
+    );
+    let auth = basic("admin", &admin);
+    let path = "/p2/acme/lib.json";
+
+    let first = app.get(path, &[("Authorization", &auth)]).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.json()["minified"], "composer/2.0");
+    let last_modified = first.header("last-modified").expect("Last-Modified");
+    let cached = app
+        .get(
+            path,
+            &[
+                ("Authorization", &auth),
+                ("If-Modified-Since", &last_modified),
+            ],
+        )
+        .await;
+    assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+    assert!(cached.body.is_empty());
+
+    // A new version moves Last-Modified forward, so the same request gets the new document.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let zip = crate::common::package_zip(LIB, &[], "b");
+    assert_eq!(
+        app.upload(&admin, LIB, "1.1.0", &zip).await.status,
+        StatusCode::CREATED
+    );
+    let changed = app
+        .get(
+            path,
+            &[
+                ("Authorization", &auth),
+                ("If-Modified-Since", &last_modified),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert_eq!(changed.json()["packages"][LIB].as_array().unwrap().len(), 2);
+
+    let dev = app
+        .get("/p2/acme/lib~dev.json", &[("Authorization", &auth)])
+        .await;
+    assert_eq!(dev.status, StatusCode::OK);
+    assert_eq!(dev.json()["packages"][LIB].as_array().unwrap().len(), 0);
+    let unknown = app
+        .get("/p2/acme/nothing.json", &[("Authorization", &auth)])
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.json()["status"], "error");
 }

@@ -1,9 +1,7 @@
 //! List, search and install statistics, with the real `composer search` and
 //! `composer show --available`, and through the access rules.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use testkit::upstream::UpstreamRepo;
 

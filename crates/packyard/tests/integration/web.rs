@@ -2,13 +2,11 @@
 //! `composer`: what a customer sees, what it can do on its profile, and that hostile
 //! package text stays inert. Screenshots of the pages go to `target/screenshots/`.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use testkit::browser::{Browser, Element};
 
@@ -638,7 +636,7 @@ fn csrf_of(page: &Reply) -> String {
 fn maintainers_update_a_git_package_from_its_page_and_see_skipped_refs() {
     testkit::needs!(Git);
     let (server, token) = server_with_maintainer(&[]);
-    let (repo, _) = common::git::library("acme/lib", "1.0.0");
+    let (repo, _) = crate::common::git::library("acme/lib", "1.0.0");
     repo.write("composer.json", "{ not json");
     repo.commit("broken");
     repo.tag("1.1.0");
@@ -706,7 +704,7 @@ fn maintainers_update_a_git_package_from_its_page_and_see_skipped_refs() {
     );
 
     // A maintainer adds a git repository from the packages page.
-    let (other, _) = common::git::library("acme/other", "1.0.0");
+    let (other, _) = crate::common::git::library("acme/other", "1.0.0");
     let list = get(&server.url("/admin/packages"), &[("Cookie", &cookie)]);
     assert_eq!(list.status, 200, "{}", list.text());
     let form = |url: &str| {

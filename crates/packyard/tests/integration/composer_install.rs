@@ -1,8 +1,6 @@
 //! The real `composer` client installs uploaded packages from the real server.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const LIB: &str = "acme/lib";
 const APP: &str = "acme/app";
@@ -105,61 +103,6 @@ fn composer_reports_a_wrong_token() {
         output_text(&output)
     );
     assert!(project.installed_file("acme/lib/src/Lib.php").is_none());
-}
-
-#[test]
-fn metadata_answers_304_when_unchanged() {
-    let server = Server::start();
-    let admin = server.add_user("admin", true);
-    assert_eq!(
-        upload(&server, &admin, LIB, "1.0.0", &package_zip(LIB, &[], "a")).status,
-        201
-    );
-    let auth = basic("admin", &admin);
-    let url = server.url("/p2/acme/lib.json");
-
-    let first = get(&url, &[("Authorization", &auth)]);
-    assert_eq!(first.status, 200);
-    assert_eq!(first.json()["minified"], "composer/2.0");
-    let last_modified = first.header("last-modified").expect("Last-Modified");
-    let cached = get(
-        &url,
-        &[
-            ("Authorization", &auth),
-            ("If-Modified-Since", &last_modified),
-        ],
-    );
-    assert_eq!(cached.status, 304);
-    assert!(cached.body.is_empty());
-
-    // A new version moves Last-Modified forward, so the same request gets the new document.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    assert_eq!(
-        upload(&server, &admin, LIB, "1.1.0", &package_zip(LIB, &[], "b")).status,
-        201
-    );
-    let changed = get(
-        &url,
-        &[
-            ("Authorization", &auth),
-            ("If-Modified-Since", &last_modified),
-        ],
-    );
-    assert_eq!(changed.status, 200);
-    assert_eq!(changed.json()["packages"][LIB].as_array().unwrap().len(), 2);
-
-    let dev = get(
-        &server.url("/p2/acme/lib~dev.json"),
-        &[("Authorization", &auth)],
-    );
-    assert_eq!(dev.status, 200);
-    assert_eq!(dev.json()["packages"][LIB].as_array().unwrap().len(), 0);
-    let unknown = get(
-        &server.url("/p2/acme/nothing.json"),
-        &[("Authorization", &auth)],
-    );
-    assert_eq!(unknown.status, 404);
-    assert_eq!(unknown.json()["status"], "error");
 }
 
 #[test]

@@ -2,11 +2,9 @@
 //! real `composer install`), JSON logs with request ids, `/healthz`, `/readyz` and
 //! Packeton's `/api/healthz`, with a store that stops answering.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use testkit::prometheus::Family;
 

@@ -1,8 +1,6 @@
 //! Test harness: the real `packyard` binary on a free port with a temporary data dir,
 //! archives built in the test, and the real `composer` client.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -138,6 +136,7 @@ impl Server {
 
     /// Starts the server again after [`stop`](Self::stop) or its exit, with the same
     /// environment (a fixed `PACKYARD_LISTEN` port stays the same).
+    #[allow(dead_code)] // used by tests/scale_out.rs, a binary of its own
     pub fn start_again(&mut self) {
         self.restart_with(&[]);
     }
@@ -772,6 +771,7 @@ impl ComposerProject {
 
     /// Sets the project's `require` (an object of names and constraints) in its
     /// composer.json, for a `composer install` to resolve.
+    #[allow(dead_code)] // used by tests/scale_out.rs, a binary of its own
     pub fn set_requires(&self, requires: serde_json::Value) {
         let path = self.dir.path().join("composer.json");
         let mut manifest: serde_json::Value =

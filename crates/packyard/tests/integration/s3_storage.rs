@@ -1,11 +1,9 @@
 //! packyard on S3 (s3s-fs, a real SigV4 server): installs, key layout, migrate and
 //! verify, outages, and start-up checks.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use testkit::S3sFs;
 
 const BUCKET: &str = "packages";

@@ -1,12 +1,10 @@
 //! Git packages end to end: added over the API, scanned, installed by the real composer,
 //! dists built into the dist store, updated by webhooks.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::git::{GitRepo, library};
-use common::*;
+use crate::common::git::{GitRepo, library};
+use crate::common::*;
 use serde_json::{Value, json};
 
 const LIB: &str = "acme/lib";

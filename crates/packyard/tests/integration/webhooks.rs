@@ -2,11 +2,9 @@
 //! back-off that survive a server restart, redelivery, and the outbound network
 //! policy that keeps hooks off loopback unless allowed.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;

@@ -2,12 +2,10 @@
 //! what one publishes or grants the other serves at once (on SQLite and PostgreSQL),
 //! and login limits hold across both.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::git::{GitRepo, library};
-use common::*;
+use crate::common::git::{GitRepo, library};
+use crate::common::*;
 use serde_json::Value;
 
 const PACKAGES: usize = 12;

@@ -3,13 +3,11 @@
 //! from the implementation), and every refusal compared byte for byte with the answer
 //! for something that does not exist. In process, on the router of a real `App`.
 
-mod common;
-
 use std::collections::BTreeSet;
 
+use crate::common::in_process::InProcess;
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use common::in_process::InProcess;
 use packyard::auth::hash_token;
 use packyard::db::{GroupChange, Role, UserChange, now_millis};
 use packyard::tokens::{self, Scope, Scopes};
@@ -115,7 +113,7 @@ impl Matrix {
                 freeze = now_millis();
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
-            let zip = common::package_zip(package, &[], version);
+            let zip = crate::common::package_zip(package, &[], version);
             let path = format!("/api/packages/upload/{package}/{version}");
             let reply = matrix
                 .call(Who::Admin, Method::PUT, &path, Body::from(zip))

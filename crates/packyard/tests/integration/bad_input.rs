@@ -1,8 +1,13 @@
-//! Every kind of bad upload gets a clear 4xx and leaves the stored package as it was.
+//! Every kind of bad upload gets a clear 4xx and leaves the stored package as it was:
+//! against a server process where the real `composer` or a raw socket takes part, in
+//! process (`Contract`) where the HTTP answer is all there is.
 
-mod common;
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use packyard::db::Role;
 
-use common::*;
+use crate::common::in_process::{self, InProcess};
+use crate::common::*;
 
 const LIB: &str = "acme/lib";
 /// A small limit so the oversized case needs no 100 MiB body.
@@ -210,51 +215,136 @@ fn bad_paths_are_refused_before_the_body_is_read() {
     f.assert_unchanged();
 }
 
-#[test]
-fn replacing_a_version_needs_force() {
-    let f = Fixture::new();
+/// The same fixture in process (the router of an `App`, no server process), for the
+/// cases that are the HTTP contract alone.
+struct Contract {
+    app: InProcess,
+    admin: String,
+    reader: String,
+    archive: Vec<u8>,
+    metadata: Bytes,
+}
+
+impl Contract {
+    async fn new() -> Contract {
+        let max_upload = MAX_UPLOAD.to_string();
+        let app = InProcess::open(
+            "bad-input",
+            &serde_json::json!({}),
+            &[("PACKYARD_MAX_UPLOAD", &max_upload)],
+        )
+        .await;
+        let admin = app.add_user("admin", Role::Admin, false).await;
+        let reader = app.add_user("reader", Role::User, true).await;
+        let archive = package_zip(LIB, &[], "good");
+        let stored = app.upload(&admin, LIB, "1.0.0", &archive).await;
+        assert_eq!(stored.status, StatusCode::CREATED, "{}", stored.text());
+        let metadata = Self::p2(&app, &admin).await;
+        Contract {
+            app,
+            admin,
+            reader,
+            archive,
+            metadata,
+        }
+    }
+
+    async fn p2(app: &InProcess, admin: &str) -> Bytes {
+        let reply = app
+            .get(
+                "/p2/acme/lib.json",
+                &[("Authorization", &basic("admin", admin))],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        reply.body
+    }
+
+    /// Uploads `body` as the admin.
+    async fn upload(&self, name: &str, version: &str, body: &[u8]) -> in_process::Reply {
+        self.app.upload(&self.admin, name, version, body).await
+    }
+
+    /// Asserts the answer, then that the good package is exactly as before.
+    async fn expect_refused(&self, reply: &in_process::Reply, status: u16, message_part: &str) {
+        assert_eq!(reply.status.as_u16(), status, "{}", reply.text());
+        let body = reply.json();
+        assert_eq!(body["status"], "error", "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains(message_part),
+            "{message:?} should mention {message_part:?}"
+        );
+        self.assert_unchanged().await;
+    }
+
+    async fn assert_unchanged(&self) {
+        assert_eq!(
+            Self::p2(&self.app, &self.admin).await,
+            self.metadata,
+            "metadata changed"
+        );
+        let sha1 = sha1_hex(&self.archive);
+        let dist = self
+            .app
+            .get(
+                &format!("/zipball/acme/lib/{sha1}.zip"),
+                &[("Authorization", &basic("reader", &self.reader))],
+            )
+            .await;
+        assert_eq!(dist.status, StatusCode::OK);
+        assert_eq!(dist.body, self.archive, "stored archive changed");
+    }
+}
+
+#[tokio::test]
+async fn replacing_a_version_needs_force() {
+    let f = Contract::new().await;
     let different = package_zip(LIB, &[], "different");
-    f.expect_refused(&f.upload(LIB, "1.0.0", &different), 409, "force");
-    let forced = f.upload(LIB, "1.0.0?force=1", &different);
-    assert_eq!(forced.status, 200, "{}", forced.text());
+    f.expect_refused(&f.upload(LIB, "1.0.0", &different).await, 409, "force")
+        .await;
+    let forced = f.upload(LIB, "1.0.0?force=1", &different).await;
+    assert_eq!(forced.status, StatusCode::OK, "{}", forced.text());
     assert_eq!(forced.json()["outcome"], "replaced");
     assert_eq!(forced.json()["reference"], sha1_hex(&different));
 }
 
-#[test]
-fn size_limit_and_permissions_are_enforced() {
-    let f = Fixture::new();
+#[tokio::test]
+async fn size_limit_and_permissions_are_enforced() {
+    let f = Contract::new().await;
     let big: Vec<u8> = (0..=MAX_UPLOAD).map(|i| (i * 7 % 256) as u8).collect();
-    f.expect_refused(&f.upload(LIB, "1.0.1", &big), 413, "PACKYARD_MAX_UPLOAD");
+    f.expect_refused(
+        &f.upload(LIB, "1.0.1", &big).await,
+        413,
+        "PACKYARD_MAX_UPLOAD",
+    )
+    .await;
     let archive = package_zip(LIB, &[], "x");
     f.expect_refused(
-        &upload(&f.server, "wrong-token", LIB, "1.0.1", &archive),
+        &f.app.upload("wrong-token", LIB, "1.0.1", &archive).await,
         401,
         "invalid",
-    );
-    let anonymous = put(
-        &f.server.url("/api/packages/upload/acme/lib/1.0.1"),
-        &[],
-        &archive,
-    );
-    f.expect_refused(&anonymous, 401, "authentication required");
-    let as_reader = put(
-        &f.server.url("/api/packages/upload/acme/lib/1.0.1"),
-        &[("Authorization", &basic("reader", &f.reader))],
-        &archive,
-    );
-    f.expect_refused(&as_reader, 403, "not an admin");
-    let no_token = get(&f.server.url("/p2/acme/lib.json"), &[]);
-    assert_eq!(no_token.status, 401);
+    )
+    .await;
+    let path = "/api/packages/upload/acme/lib/1.0.1";
+    let anonymous = f.app.put(path, None, &archive).await;
+    f.expect_refused(&anonymous, 401, "authentication required")
+        .await;
+    let as_reader = f
+        .app
+        .put(path, Some(&basic("reader", &f.reader)), &archive)
+        .await;
+    f.expect_refused(&as_reader, 403, "not an admin").await;
+    let no_token = f.app.get("/p2/acme/lib.json", &[]).await;
+    assert_eq!(no_token.status, StatusCode::UNAUTHORIZED);
     assert!(no_token.header("www-authenticate").is_some());
-    let query_token = get(
-        &f.server
-            .url(&format!("/p2/acme/lib.json?token=reader:{}", f.reader)),
-        &[],
-    );
-    assert_eq!(query_token.status, 200);
+    let query_token = f
+        .app
+        .get(&format!("/p2/acme/lib.json?token=reader:{}", f.reader), &[])
+        .await;
+    assert_eq!(query_token.status, StatusCode::OK);
     // Nothing left behind in the upload scratch directory.
     let leftovers =
-        std::fs::read_dir(f.server.data.path().join("tmp")).map_or(0, std::iter::Iterator::count);
+        std::fs::read_dir(f.app.data.path().join("tmp")).map_or(0, std::iter::Iterator::count);
     assert_eq!(leftovers, 0);
 }
