@@ -1468,14 +1468,14 @@ fn assets_are_served_under_hashed_names_that_are_cached_for_good() {
             "style",
             "css",
             "text/css; charset=utf-8",
-            include_str!("../assets/style.css"),
+            include_str!("../../assets/style.css"),
         ),
         (
             attribute_starting(&html, "src", "/assets/"),
             "app",
             "js",
             "text/javascript; charset=utf-8",
-            include_str!("../assets/app.js"),
+            include_str!("../../assets/app.js"),
         ),
     ] {
         let hash = hashed_asset(url, stem, extension)
