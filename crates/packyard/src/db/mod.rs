@@ -292,6 +292,200 @@ mod tests {
         }
     }
 
+    /// The schema of an SQLite database, as `sqlite_master` holds it: the statements
+    /// that made each table, index and trigger, as they were written.
+    async fn sqlite_schema(db: &Db) -> Vec<(String, String, String)> {
+        sqlx::query_as(
+            "SELECT type, name, COALESCE(sql, '') FROM sqlite_master ORDER BY type, name",
+        )
+        .fetch_all(db.pool())
+        .await
+        .unwrap()
+    }
+
+    /// A database that an earlier version migrated and wrote to (see the fixture's
+    /// header) opens with no step to apply, has the schema a new one gets, and reads
+    /// back through every kind of row.
+    #[tokio::test]
+    async fn a_database_written_by_an_earlier_version_opens_and_reads_back() {
+        let dir = testing::TempDir::new();
+        let url = format!("sqlite://{}?mode=rwc", dir.0.join("old.db").display());
+        {
+            use sqlx::Connection;
+            let mut loading = sqlx::AnyConnection::connect(&url).await.unwrap();
+            // The dump lists tables by name, not in the order their references need.
+            sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+                .execute(&mut loading)
+                .await
+                .unwrap();
+            sqlx::raw_sql(include_str!("testdata/sqlite-6f2fb8b.sql"))
+                .execute(&mut loading)
+                .await
+                .unwrap();
+            loading.close().await.unwrap();
+        }
+        let db = Db::open(&url).await.unwrap();
+        assert_eq!(
+            migrations::applied(&db).await.unwrap(),
+            migrations::latest()
+        );
+        let (fresh, _fresh_dir) = testing::sqlite().await;
+        assert_eq!(sqlite_schema(&db).await, sqlite_schema(&fresh).await);
+
+        let users = db.users().await.unwrap();
+        let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["carol", "dave", "mia", "ops", "root"]);
+        let carol = &users[0];
+        assert!(carol.full_access && !carol.is_admin && !carol.is_maintainer);
+        assert_eq!(
+            (carol.expires_at, carol.updates_until),
+            (Some(4_070_995_200_000), Some(1_906_588_800_000))
+        );
+        assert!(users[2].is_maintainer && !users[2].is_admin);
+        assert!(users[4].is_admin && users[4].is_maintainer && !users[4].full_access);
+        assert!(users[1].is_expired(now_millis()));
+
+        let rules = db.access_rules().await.unwrap();
+        assert_eq!(rules.groups.len(), 1);
+        let group = &rules.groups[0];
+        assert_eq!(group.mirrors, ["packagist"]);
+        assert_eq!(group.members, ["carol", "dave"]);
+        assert_eq!(
+            group.grants,
+            [
+                ("acme/*".to_owned(), None),
+                ("acme/lib".to_owned(), Some("^1.0".to_owned()))
+            ]
+        );
+        assert_eq!(group.updates_until, Some(1_925_078_400_000));
+        assert_eq!(rules.memberships[&carol.id], [group.id]);
+        assert_eq!(
+            rules.public_packages.into_iter().collect::<Vec<_>>(),
+            ["acme/lib"]
+        );
+
+        let tokens = db.tokens_of("carol").await.unwrap().unwrap();
+        let tokens: Vec<(&str, String)> = tokens
+            .iter()
+            .map(|t| (t.name.as_str(), t.scopes.to_string()))
+            .collect();
+        assert_eq!(
+            tokens,
+            [
+                ("default", "all scopes".to_owned()),
+                ("deploy", "metadata".to_owned())
+            ]
+        );
+        let (owner, token) = db
+            .token_owner("e5c8bc8469d29b72199077356efaddcac8ec31a81841aefc0ed66b5e6af4e499")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (owner.name.as_str(), token.name.as_str()),
+            ("ops", "default")
+        );
+        assert_eq!(token.last_used_from.as_deref(), Some("127.0.0.1"));
+        let root = db.user_credentials("root").await.unwrap().unwrap();
+        assert_eq!(root.tokens.len(), 1);
+        let (_, password) = db.user_with_password("root").await.unwrap().unwrap();
+        assert!(password.unwrap().starts_with("$argon2id$"));
+
+        let (lib, versions) = db.package_with_versions("acme/lib").await.unwrap().unwrap();
+        assert_eq!(lib.kind, "artifact");
+        assert_eq!(versions.len(), 1);
+        assert_eq!(versions[0].dist_store, "artifact");
+        let (gitlib, versions) = db
+            .package_with_versions("acme/gitlib")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(gitlib.kind, "vcs");
+        assert!(versions.iter().all(|v| v.dist_store == "dist"));
+        assert_eq!(versions.len(), 3);
+        let git = db.vcs_package("acme/gitlib").await.unwrap().unwrap();
+        assert_eq!(git.repository_url, "file:///tmp/wt-db-old/work/repo");
+        assert!(git.webhook_secret.unwrap().starts_with("v3:"));
+        let private = db.vcs_package("acme/private").await.unwrap().unwrap();
+        assert!(private.credentials.unwrap().starts_with("v3:"));
+        assert_eq!(db.all_versions().await.unwrap().len(), 8);
+        let overview = db.package_overview().await.unwrap();
+        assert_eq!(overview.len(), 3);
+        assert_eq!(db.newest_releases().await.unwrap().len(), 3);
+        assert_eq!(
+            db.readme("acme/lib").await.unwrap().unwrap().0,
+            "1.2.3.0".to_owned()
+        );
+        assert_eq!(
+            db.download_counts("acme/lib").await.unwrap(),
+            [("1.2.3.0".to_owned(), 1)]
+        );
+        assert!(
+            db.is_mirrored_package_approved("packagist", "acme/mirrored")
+                .await
+                .unwrap()
+        );
+
+        let advisories = db.advisories(None).await.unwrap();
+        assert_eq!(advisories.len(), 2);
+        assert_eq!(advisories[0].cve.as_deref(), Some("CVE-2024-0001"));
+        assert_eq!(advisories[0].reported_at, 1_704_153_600_000);
+
+        let hooks = db.webhooks().await.unwrap();
+        assert_eq!(hooks[0].events, ["new_release", "security_advisory"]);
+        assert_eq!(hooks[0].package_pattern.as_deref(), Some("acme/*"));
+        let deliveries = db.deliveries("ci", 10).await.unwrap();
+        assert_eq!(deliveries.len(), 1);
+        let (delivery, attempts) = &deliveries[0];
+        assert_eq!(delivery.event, "security_advisory");
+        assert_eq!(delivery.delivered_at, None);
+        assert_eq!((attempts.len(), attempts[0].status), (1, None));
+
+        let jobs = db.jobs(None, 10).await.unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            (jobs[0].kind.as_str(), jobs[0].state, jobs[0].attempts),
+            ("webhook_delivery", JobState::Queued, 1)
+        );
+        assert_eq!(db.job_counts().await.unwrap(), [(JobState::Queued, 1)]);
+
+        let sealed = db.sealed_values().await.unwrap();
+        assert_eq!(sealed.len(), 3);
+        assert!(db.sealed_values_bound().await.unwrap());
+
+        // The session ended long ago; moved on, it is found again.
+        sqlx::query("UPDATE web_sessions SET expires_at = $1")
+            .bind(i64::MAX)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let session = db
+            .session("8b3bb75e4d0d8dca30b164d1a1221f97fb44d655b2879e78efe047102f9b18a3")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(session.user.name, "root");
+        assert_eq!(
+            session.csrf_token,
+            "Yizh6ecNKCv0bRFEV7bf1CuVs-7b_dCUrnreOWt3lCE"
+        );
+        let failures = db.login_failures("user:root", 0, None).await.unwrap();
+        assert_eq!(
+            (failures.count, failures.oldest),
+            (1, Some(1_796_614_285_037))
+        );
+
+        // And it takes writes.
+        db.save_version(
+            "acme/lib",
+            "artifact",
+            &testing::artifact_version("1.3.0", "new"),
+        )
+        .await
+        .unwrap();
+        assert!(db.catalogue_version().await.unwrap() > 7);
+    }
+
     #[tokio::test]
     async fn migrations_are_idempotent_on_both_engines() {
         for (db, _dir) in testing::engines().await {
