@@ -3,16 +3,10 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use super::packages::{VERSION_COLUMNS, bump_stamp, upsert_version};
+use super::{Db, PackageKind, VersionRecord, now_millis};
 
-use super::packages::{VERSION_COLUMNS, bump_stamp, upsert_version, version_row};
-use super::{Db, VersionRecord, now_millis};
-
-/// Package kind recorded for packages scanned from git.
-pub const VCS_KIND: &str = "vcs";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct VcsPackage {
     pub name: String,
     pub repository_url: String,
@@ -74,19 +68,6 @@ pub struct ScanRecord {
 const VCS_COLUMNS: &str = "name, repository_url, credentials, webhook_secret, scan_fingerprint, \
      scanned_at, scan_error, scan_report";
 
-fn vcs_row(row: &AnyRow) -> Result<VcsPackage, sqlx::Error> {
-    Ok(VcsPackage {
-        name: row.try_get("name")?,
-        repository_url: row.try_get("repository_url")?,
-        credentials: row.try_get("credentials")?,
-        webhook_secret: row.try_get("webhook_secret")?,
-        scan_fingerprint: row.try_get("scan_fingerprint")?,
-        scanned_at: row.try_get("scanned_at")?,
-        scan_error: row.try_get("scan_error")?,
-        scan_report: row.try_get("scan_report")?,
-    })
-}
-
 impl Db {
     /// Registers a git package with its versions from the first scan, in one
     /// transaction. Fails with a unique violation when the name is taken.
@@ -104,7 +85,7 @@ impl Db {
              VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $3, $9, $10)",
         )
         .bind(&package.name)
-        .bind(VCS_KIND)
+        .bind(PackageKind::Git)
         .bind(now)
         .bind(&package.repository_url)
         .bind(&package.repository_key)
@@ -136,24 +117,24 @@ impl Db {
     }
 
     pub async fn vcs_package(&self, name: &str) -> Result<Option<VcsPackage>, sqlx::Error> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {VCS_COLUMNS} FROM packages WHERE name = $1 AND kind = '{VCS_KIND}'"
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {VCS_COLUMNS} FROM packages WHERE name = $1 AND kind = $2"
         )))
         .bind(name)
+        .bind(PackageKind::Git)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(vcs_row).transpose()
+        .await
     }
 
     /// Git packages whose repository has this key (see `repository_url::key`).
     pub async fn vcs_packages_by_key(&self, key: &str) -> Result<Vec<VcsPackage>, sqlx::Error> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {VCS_COLUMNS} FROM packages WHERE repository_key = $1 AND kind = '{VCS_KIND}' ORDER BY name"
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {VCS_COLUMNS} FROM packages WHERE repository_key = $1 AND kind = $2 ORDER BY name"
         )))
         .bind(key)
+        .bind(PackageKind::Git)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(vcs_row).collect()
+        .await
     }
 
     /// Names of git packages not scanned since `before` (Unix ms).
@@ -161,10 +142,11 @@ impl Db {
         &self,
         before: i64,
     ) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT name FROM packages WHERE kind = '{VCS_KIND}' AND (scanned_at IS NULL OR scanned_at < $1) ORDER BY name"
-        )))
+        sqlx::query_scalar(
+            "SELECT name FROM packages WHERE kind = $2 AND (scanned_at IS NULL OR scanned_at < $1) ORDER BY name",
+        )
         .bind(before)
+        .bind(PackageKind::Git)
         .fetch_all(self.pool())
         .await
     }
@@ -195,17 +177,16 @@ impl Db {
         versions: &[VersionRecord],
     ) -> Result<Vec<VersionChange>, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<VersionRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {VERSION_COLUMNS} FROM versions v JOIN packages p ON p.id = v.package_id WHERE p.name = $1"
         )))
         .bind(package)
         .fetch_all(&mut *tx)
         .await?;
-        let existing: HashMap<String, super::VersionRecord> = rows
-            .iter()
-            .map(version_row)
-            .map(|row| row.map(|row| (row.version_normalized.clone(), row)))
-            .collect::<Result<_, _>>()?;
+        let existing: HashMap<String, VersionRecord> = rows
+            .into_iter()
+            .map(|row| (row.version_normalized.clone(), row))
+            .collect();
         let changed: Vec<&VersionRecord> = versions
             .iter()
             .filter(|new| {
@@ -299,7 +280,7 @@ mod tests {
     fn version(v: &str, reference: &str) -> VersionRecord {
         VersionRecord {
             shasum: String::new(),
-            dist_store: "dist".into(),
+            dist_store: storage::StoreName::Dist,
             dist_key: format!("acme/lib/{v}-{reference}.zip"),
             ..testing::artifact_version(v, reference)
         }

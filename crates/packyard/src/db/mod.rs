@@ -4,6 +4,7 @@
 
 mod access;
 mod advisories;
+mod columns;
 mod downloads;
 mod git_packages;
 mod jobs;
@@ -20,11 +21,9 @@ mod webhooks;
 pub use access::{AccessRules, GroupChange, GroupRow};
 pub use advisories::AdvisoryRow;
 pub use downloads::DAY_MS;
-pub use git_packages::{
-    ChangeKind, NewVcsPackage, ScanRecord, VCS_KIND, VcsPackage, VersionChange,
-};
+pub use git_packages::{ChangeKind, NewVcsPackage, ScanRecord, VcsPackage, VersionChange};
 pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
-pub use packages::{PackageStamp, VersionRecord};
+pub use packages::{PackageKind, PackageStamp, UnknownPackageKind, VersionRecord};
 pub use tokens::TokenRow;
 pub use users::{Role, User, UserChange};
 pub use web::{LoginFailures, Session};
@@ -226,7 +225,7 @@ pub(crate) mod testing {
             version_normalized: format!("{version}.0"),
             reference: reference.into(),
             shasum: reference.into(),
-            dist_store: "artifact".into(),
+            dist_store: storage::StoreName::Artifact,
             dist_key: format!("{reference}.zip"),
             metadata: "{}".into(),
             released_at: 1_700_000_000_000,
@@ -392,16 +391,20 @@ mod tests {
         assert!(password.unwrap().starts_with("$argon2id$"));
 
         let (lib, versions) = db.package_with_versions("acme/lib").await.unwrap().unwrap();
-        assert_eq!(lib.kind, "artifact");
+        assert_eq!(lib.kind, PackageKind::Artifact);
         assert_eq!(versions.len(), 1);
-        assert_eq!(versions[0].dist_store, "artifact");
+        assert_eq!(versions[0].dist_store, storage::StoreName::Artifact);
         let (gitlib, versions) = db
             .package_with_versions("acme/gitlib")
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(gitlib.kind, "vcs");
-        assert!(versions.iter().all(|v| v.dist_store == "dist"));
+        assert_eq!(gitlib.kind, PackageKind::Git);
+        assert!(
+            versions
+                .iter()
+                .all(|v| v.dist_store == storage::StoreName::Dist)
+        );
         assert_eq!(versions.len(), 3);
         let git = db.vcs_package("acme/gitlib").await.unwrap().unwrap();
         assert_eq!(git.repository_url, "file:///tmp/wt-db-old/work/repo");
@@ -478,7 +481,7 @@ mod tests {
         // And it takes writes.
         db.save_version(
             "acme/lib",
-            "artifact",
+            PackageKind::Artifact,
             &testing::artifact_version("1.3.0", "new"),
         )
         .await

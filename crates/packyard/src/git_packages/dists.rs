@@ -96,7 +96,7 @@ pub async fn build_all(app: &App, package: &str) {
     };
     for version in versions {
         let location = DistLocation {
-            store: version.dist_store.clone(),
+            store: version.dist_store.as_str().to_owned(),
             key: version.dist_key.clone(),
             version_normalized: version.version_normalized.clone(),
             shasum: version.shasum.clone(),

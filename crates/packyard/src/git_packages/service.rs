@@ -12,7 +12,8 @@ use super::repository::{Credentials, Repository};
 use super::scan::{ScanError, ScanOutcome, scan};
 use crate::app::App;
 use crate::db::{
-    ChangeKind, NewVcsPackage, ScanRecord, VcsPackage, VersionRecord, is_unique_violation,
+    ChangeKind, NewVcsPackage, PackageKind, ScanRecord, VcsPackage, VersionRecord,
+    is_unique_violation,
 };
 use crate::redact;
 use crate::repository_url;
@@ -100,7 +101,7 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPacka
         unreachable!("a scan without a previous fingerprint always reads the refs");
     };
     if let Some(existing) = app.db.find_package(&package).await? {
-        return Err(name_taken(app, &existing.name, &existing.kind).await);
+        return Err(name_taken(app, &existing.name, existing.kind).await);
     }
     let found = Found::new(&package, &url, fingerprint, &versions, &skipped);
     let sealed = match &credentials {
@@ -352,7 +353,7 @@ impl Found {
     }
 }
 
-async fn name_taken(app: &App, name: &str, kind: &str) -> GitPackageError {
+async fn name_taken(app: &App, name: &str, kind: PackageKind) -> GitPackageError {
     let origin = match app.db.vcs_package(name).await {
         Ok(Some(existing)) => redact::public(&existing.repository_url),
         _ => format!("{kind} uploads"),
@@ -383,7 +384,7 @@ fn new_version(package: &str, url: &str, version: &DerivedVersion) -> VersionRec
         version_normalized: version.version_normalized.clone(),
         reference: version.commit.clone(),
         shasum: String::new(),
-        dist_store: StoreName::Dist.as_str().to_owned(),
+        dist_store: StoreName::Dist,
         dist_key: keys::dist(package, &version.version, &version.commit),
         metadata: Value::Object(metadata).to_string(),
         released_at: version

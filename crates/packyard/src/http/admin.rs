@@ -593,7 +593,7 @@ pub async fn get_package(
         .map(|vcs| redact::public(&vcs.repository_url));
     Ok(Json(json!({"package": {
         "name": row.name,
-        "type": row.kind,
+        "type": row.kind.as_str(),
         "repository": repository,
         "versions": visible,
     }}))

@@ -507,7 +507,7 @@ mod tests {
             version_normalized: normalized.to_owned(),
             reference: String::new(),
             shasum: String::new(),
-            dist_store: String::new(),
+            dist_store: storage::StoreName::Artifact,
             dist_key: String::new(),
             metadata: "{}".to_owned(),
             released_at: 0,
