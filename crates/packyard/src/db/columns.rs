@@ -252,6 +252,9 @@ mod tests {
             .fetch_one(db.pool())
             .await
             .unwrap_err();
-        assert!(error.to_string().contains("unknown store \"cdn\""), "{error}");
+        assert!(
+            error.to_string().contains("unknown store \"cdn\""),
+            "{error}"
+        );
     }
 }

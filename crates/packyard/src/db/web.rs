@@ -11,7 +11,10 @@ pub struct Session {
     pub user: User,
     pub csrf_token: String,
     /// When the session was created (logged in) and when it ends unless used again.
+    /// Read as `session_…`: the user's `expires_at` is on the same row.
+    #[sqlx(rename = "session_created_at")]
     pub created_at: i64,
+    #[sqlx(rename = "session_expires_at")]
     pub expires_at: i64,
 }
 
@@ -102,7 +105,8 @@ impl Db {
     /// The live session with this secret hash: not expired, its user still there.
     pub async fn session(&self, secret_hash: &str) -> Result<Option<Session>, sqlx::Error> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS}, s.csrf_token, s.created_at, s.expires_at FROM web_sessions s \
+            "SELECT {USER_COLUMNS}, s.csrf_token, s.created_at AS session_created_at, \
+             s.expires_at AS session_expires_at FROM web_sessions s \
              JOIN users u ON u.id = s.user_id WHERE s.secret_hash = $1 AND s.expires_at > $2"
         )))
         .bind(secret_hash)
@@ -237,5 +241,32 @@ impl Db {
             .await?;
         }
         tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::db::{Role, UserChange, now_millis, testing};
+
+    /// The session's own times and its user's expiry are different columns with one
+    /// name: each must be read from its own table.
+    #[tokio::test]
+    async fn a_session_carries_its_users_expiry_and_its_own() {
+        for (db, _dir) in testing::engines().await {
+            let user = db.create_user("eve", Role::User, "hash-e").await.unwrap();
+            let expired = UserChange {
+                expires_at: Some(Some(1_000)),
+                ..UserChange::default()
+            };
+            db.change_user("eve", &expired).await.unwrap();
+            let ends = now_millis() + 60_000;
+            db.create_session("secret-hash", user.id, "csrf", ends)
+                .await
+                .unwrap();
+            let session = db.session("secret-hash").await.unwrap().unwrap();
+            assert_eq!(session.expires_at, ends);
+            assert_eq!(session.user.expires_at, Some(1_000), "{:?}", db.engine());
+            assert!(session.user.is_expired(now_millis()));
+        }
     }
 }
