@@ -7,7 +7,7 @@ use super::packages::{VERSION_COLUMNS, bump_stamp, upsert_version};
 use super::{Db, PackageKind, VersionRecord, now_millis};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct VcsPackage {
+pub struct GitPackage {
     pub name: String,
     pub repository_url: String,
     /// Sealed with `PACKYARD_SECRET`.
@@ -49,7 +49,7 @@ impl VersionChange {
 }
 
 #[derive(Debug, Clone)]
-pub struct NewVcsPackage {
+pub struct NewGitPackage {
     pub name: String,
     pub repository_url: String,
     pub repository_key: String,
@@ -65,15 +65,15 @@ pub struct ScanRecord {
     pub report: Option<String>,
 }
 
-const VCS_COLUMNS: &str = "name, repository_url, credentials, webhook_secret, scan_fingerprint, \
+const GIT_PACKAGE_COLUMNS: &str = "name, repository_url, credentials, webhook_secret, scan_fingerprint, \
      scanned_at, scan_error, scan_report";
 
 impl Db {
     /// Registers a git package with its versions from the first scan, in one
     /// transaction. Fails with a unique violation when the name is taken.
-    pub async fn create_vcs_package(
+    pub async fn create_git_package(
         &self,
-        package: &NewVcsPackage,
+        package: &NewGitPackage,
         versions: &[VersionRecord],
         scan: &ScanRecord,
     ) -> Result<(), sqlx::Error> {
@@ -116,9 +116,9 @@ impl Db {
         .await
     }
 
-    pub async fn vcs_package(&self, name: &str) -> Result<Option<VcsPackage>, sqlx::Error> {
+    pub async fn git_package(&self, name: &str) -> Result<Option<GitPackage>, sqlx::Error> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {VCS_COLUMNS} FROM packages WHERE name = $1 AND kind = $2"
+            "SELECT {GIT_PACKAGE_COLUMNS} FROM packages WHERE name = $1 AND kind = $2"
         )))
         .bind(name)
         .bind(PackageKind::Git)
@@ -127,9 +127,9 @@ impl Db {
     }
 
     /// Git packages whose repository has this key (see `repository_url::key`).
-    pub async fn vcs_packages_by_key(&self, key: &str) -> Result<Vec<VcsPackage>, sqlx::Error> {
+    pub async fn git_packages_by_key(&self, key: &str) -> Result<Vec<GitPackage>, sqlx::Error> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {VCS_COLUMNS} FROM packages WHERE repository_key = $1 AND kind = $2 ORDER BY name"
+            "SELECT {GIT_PACKAGE_COLUMNS} FROM packages WHERE repository_key = $1 AND kind = $2 ORDER BY name"
         )))
         .bind(key)
         .bind(PackageKind::Git)
@@ -138,7 +138,7 @@ impl Db {
     }
 
     /// Names of git packages not scanned since `before` (Unix ms).
-    pub async fn vcs_packages_scanned_before(
+    pub async fn git_packages_scanned_before(
         &self,
         before: i64,
     ) -> Result<Vec<String>, sqlx::Error> {
@@ -286,8 +286,8 @@ mod tests {
         }
     }
 
-    fn package() -> NewVcsPackage {
-        NewVcsPackage {
+    fn package() -> NewGitPackage {
+        NewGitPackage {
             name: "acme/lib".into(),
             repository_url: "https://git.example.com/acme/lib.git".into(),
             repository_key: "git.example.com/acme/lib".into(),
@@ -303,7 +303,7 @@ mod tests {
                 fingerprint: Some("f1".into()),
                 ..ScanRecord::default()
             };
-            db.create_vcs_package(
+            db.create_git_package(
                 &package(),
                 &[version("1.0.0", "a"), version("1.1.0", "b")],
                 &scan,
@@ -311,15 +311,15 @@ mod tests {
             .await
             .unwrap();
             let duplicate = db
-                .create_vcs_package(&package(), &[], &scan)
+                .create_git_package(&package(), &[], &scan)
                 .await
                 .unwrap_err();
             assert!(is_unique_violation(&duplicate));
-            let found = db.vcs_package("acme/lib").await.unwrap().unwrap();
+            let found = db.git_package("acme/lib").await.unwrap().unwrap();
             assert_eq!(found.scan_fingerprint.as_deref(), Some("f1"));
             assert_eq!(found.webhook_secret.as_deref(), Some("s3cret"));
             assert_eq!(
-                db.vcs_packages_by_key("git.example.com/acme/lib")
+                db.git_packages_by_key("git.example.com/acme/lib")
                     .await
                     .unwrap()
                     .len(),
@@ -405,7 +405,7 @@ mod tests {
             )
             .await
             .unwrap();
-            let failed = db.vcs_package("acme/lib").await.unwrap().unwrap();
+            let failed = db.git_package("acme/lib").await.unwrap().unwrap();
             assert_eq!(failed.scan_error.as_deref(), Some("fatal: boom"));
             assert_eq!(
                 failed.scan_fingerprint.as_deref(),
@@ -413,12 +413,12 @@ mod tests {
                 "a failed scan keeps the last fingerprint"
             );
             assert!(
-                db.vcs_packages_scanned_before(now_millis() + 1)
+                db.git_packages_scanned_before(now_millis() + 1)
                     .await
                     .unwrap()
                     .contains(&"acme/lib".to_string())
             );
-            assert!(db.vcs_packages_scanned_before(0).await.unwrap().is_empty());
+            assert!(db.git_packages_scanned_before(0).await.unwrap().is_empty());
         }
     }
 }

@@ -21,7 +21,7 @@ mod webhooks;
 pub use access::{AccessRules, GroupChange, GroupRow};
 pub use advisories::AdvisoryRow;
 pub use downloads::DAY_MS;
-pub use git_packages::{ChangeKind, NewVcsPackage, ScanRecord, VcsPackage, VersionChange};
+pub use git_packages::{ChangeKind, GitPackage, NewGitPackage, ScanRecord, VersionChange};
 pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
 pub use packages::{PackageKind, PackageStamp, UnknownPackageKind, VersionRecord};
 pub use tokens::TokenRow;
@@ -406,10 +406,10 @@ mod tests {
                 .all(|v| v.dist_store == storage::StoreName::Dist)
         );
         assert_eq!(versions.len(), 3);
-        let git = db.vcs_package("acme/gitlib").await.unwrap().unwrap();
+        let git = db.git_package("acme/gitlib").await.unwrap().unwrap();
         assert_eq!(git.repository_url, "file:///tmp/wt-db-old/work/repo");
         assert!(git.webhook_secret.unwrap().starts_with("v3:"));
-        let private = db.vcs_package("acme/private").await.unwrap().unwrap();
+        let private = db.git_package("acme/private").await.unwrap().unwrap();
         assert!(private.credentials.unwrap().starts_with("v3:"));
         assert_eq!(db.all_versions().await.unwrap().len(), 8);
         let overview = db.package_overview().await.unwrap();

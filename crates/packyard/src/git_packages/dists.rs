@@ -117,7 +117,7 @@ async fn build(
 ) -> Result<String, GitPackageError> {
     let vcs = app
         .db
-        .vcs_package(package)
+        .git_package(package)
         .await?
         .ok_or_else(|| GitPackageError::UnknownPackage(package.to_owned()))?;
     let repository = Repository::of(app, &vcs)?;

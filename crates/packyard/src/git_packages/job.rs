@@ -53,7 +53,7 @@ pub async fn enqueue_scan(jobs: &JobQueue, package: &str) -> Result<i64, sqlx::E
 /// others'.
 pub async fn enqueue_due_scans(app: &App, interval: Duration) -> Result<usize, sqlx::Error> {
     let before = crate::db::now_millis() - interval.as_millis() as i64;
-    let due = app.db.vcs_packages_scanned_before(before).await?;
+    let due = app.db.git_packages_scanned_before(before).await?;
     for package in &due {
         let job = new_job(&ScanJob {
             package: package.clone(),

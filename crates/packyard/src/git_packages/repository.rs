@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::GitPackageError;
 use super::git::{GitAuth, Mirror};
 use crate::app::App;
-use crate::db::VcsPackage;
+use crate::db::GitPackage;
 use crate::outbound::NetworkPolicy;
 use crate::repository_url;
 use crate::secrets::SealedFor;
@@ -43,7 +43,7 @@ impl Credentials {
     }
 
     /// The credentials stored for `package`, if any.
-    pub fn of(app: &App, package: &VcsPackage) -> Result<Option<Credentials>, GitPackageError> {
+    pub fn of(app: &App, package: &GitPackage) -> Result<Option<Credentials>, GitPackageError> {
         let Some(sealed) = &package.credentials else {
             return Ok(None);
         };
@@ -150,7 +150,7 @@ impl Repository {
     }
 
     /// The repository of a stored package, with its stored credentials.
-    pub fn of(app: &App, package: &VcsPackage) -> Result<Repository, GitPackageError> {
+    pub fn of(app: &App, package: &GitPackage) -> Result<Repository, GitPackageError> {
         let credentials = Credentials::of(app, package)?;
         Repository::new(app, &package.repository_url, credentials.as_ref())
     }

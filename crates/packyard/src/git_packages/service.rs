@@ -12,7 +12,7 @@ use super::repository::{Credentials, Repository};
 use super::scan::{ScanError, ScanOutcome, scan};
 use crate::app::App;
 use crate::db::{
-    ChangeKind, NewVcsPackage, PackageKind, ScanRecord, VcsPackage, VersionRecord,
+    ChangeKind, GitPackage, NewGitPackage, PackageKind, ScanRecord, VersionRecord,
     is_unique_violation,
 };
 use crate::redact;
@@ -115,7 +115,7 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPacka
         ),
         None => None,
     };
-    let new_package = NewVcsPackage {
+    let new_package = NewGitPackage {
         name: package.clone(),
         repository_url: url.clone(),
         repository_key: repository_url::key(&url),
@@ -124,7 +124,7 @@ pub async fn add(app: &App, request: AddRequest) -> Result<ScanSummary, GitPacka
     };
     match app
         .db
-        .create_vcs_package(&new_package, &found.rows, &found.record)
+        .create_git_package(&new_package, &found.rows, &found.record)
         .await
     {
         Ok(()) => {}
@@ -170,7 +170,7 @@ async fn store_readme(
 pub async fn rescan(app: &App, name: &str) -> Result<ScanSummary, GitPackageError> {
     let package = app
         .db
-        .vcs_package(name)
+        .git_package(name)
         .await?
         .ok_or_else(|| GitPackageError::UnknownPackage(name.to_owned()))?;
     match scan_package(app, &package).await {
@@ -213,7 +213,7 @@ async fn scan_repository(
     })
 }
 
-async fn scan_package(app: &App, package: &VcsPackage) -> Result<ScanSummary, GitPackageError> {
+async fn scan_package(app: &App, package: &GitPackage) -> Result<ScanSummary, GitPackageError> {
     let repository = Repository::of(app, package)?;
     let outcome = scan_repository(
         &repository,
@@ -354,7 +354,7 @@ impl Found {
 }
 
 async fn name_taken(app: &App, name: &str, kind: PackageKind) -> GitPackageError {
-    let origin = match app.db.vcs_package(name).await {
+    let origin = match app.db.git_package(name).await {
         Ok(Some(existing)) => redact::public(&existing.repository_url),
         _ => format!("{kind} uploads"),
     };

@@ -588,7 +588,7 @@ pub async fn get_package(
     }
     let repository = app
         .db
-        .vcs_package(name)
+        .git_package(name)
         .await?
         .map(|vcs| redact::public(&vcs.repository_url));
     Ok(Json(json!({"package": {

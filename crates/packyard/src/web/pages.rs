@@ -437,7 +437,7 @@ pub async fn package(
             .unwrap_or_default()
             .to_owned()
     };
-    let repository = match app.db.vcs_package(name.as_str()).await? {
+    let repository = match app.db.git_package(name.as_str()).await? {
         Some(vcs) => crate::redact::public(&vcs.repository_url),
         None => String::new(),
     };
