@@ -302,35 +302,17 @@ mod tests {
         .unwrap()
     }
 
-    /// A database that an earlier version migrated and wrote to (see the fixture's
-    /// header) opens with no step to apply, has the schema a new one gets, and reads
-    /// back through every kind of row.
-    #[tokio::test]
-    async fn a_database_written_by_an_earlier_version_opens_and_reads_back() {
-        let dir = testing::TempDir::new();
-        let url = format!("sqlite://{}?mode=rwc", dir.0.join("old.db").display());
-        {
-            use sqlx::Connection;
-            let mut loading = sqlx::AnyConnection::connect(&url).await.unwrap();
-            // The dump lists tables by name, not in the order their references need.
-            sqlx::raw_sql("PRAGMA foreign_keys = OFF")
-                .execute(&mut loading)
-                .await
-                .unwrap();
-            sqlx::raw_sql(include_str!("testdata/sqlite-6f2fb8b.sql"))
-                .execute(&mut loading)
-                .await
-                .unwrap();
-            loading.close().await.unwrap();
-        }
-        let db = Db::open(&url).await.unwrap();
-        assert_eq!(
-            migrations::applied(&db).await.unwrap(),
-            migrations::latest()
-        );
-        let (fresh, _fresh_dir) = testing::sqlite().await;
-        assert_eq!(sqlite_schema(&db).await, sqlite_schema(&fresh).await);
+    /// What differs between the SQLite and the PostgreSQL database an earlier version
+    /// wrote (see `testdata/`): secrets and times.
+    struct Written {
+        used_token_hash: &'static str,
+        session_hash: &'static str,
+        csrf: &'static str,
+        root_failed_at: i64,
+    }
 
+    /// Every kind of row the fixtures in `testdata/` hold, read back.
+    async fn reads_back(db: &Db, written: &Written) {
         let users = db.users().await.unwrap();
         let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(names, ["carol", "dave", "mia", "ops", "root"]);
@@ -376,7 +358,7 @@ mod tests {
             ]
         );
         let (owner, token) = db
-            .token_owner("e5c8bc8469d29b72199077356efaddcac8ec31a81841aefc0ed66b5e6af4e499")
+            .token_owner(written.used_token_hash)
             .await
             .unwrap()
             .unwrap();
@@ -462,20 +444,13 @@ mod tests {
             .execute(db.pool())
             .await
             .unwrap();
-        let session = db
-            .session("8b3bb75e4d0d8dca30b164d1a1221f97fb44d655b2879e78efe047102f9b18a3")
-            .await
-            .unwrap()
-            .unwrap();
+        let session = db.session(written.session_hash).await.unwrap().unwrap();
         assert_eq!(session.user.name, "root");
-        assert_eq!(
-            session.csrf_token,
-            "Yizh6ecNKCv0bRFEV7bf1CuVs-7b_dCUrnreOWt3lCE"
-        );
+        assert_eq!(session.csrf_token, written.csrf);
         let failures = db.login_failures("user:root", 0, None).await.unwrap();
         assert_eq!(
             (failures.count, failures.oldest),
-            (1, Some(1_796_614_285_037))
+            (1, Some(written.root_failed_at))
         );
 
         // And it takes writes.
@@ -487,6 +462,100 @@ mod tests {
         .await
         .unwrap();
         assert!(db.catalogue_version().await.unwrap() > 7);
+    }
+
+    /// A database that an earlier version migrated and wrote to (see the fixture's
+    /// header) opens with no step to apply, has the schema a new one gets, and reads
+    /// back through every kind of row.
+    #[tokio::test]
+    async fn an_sqlite_database_written_by_an_earlier_version_opens_and_reads_back() {
+        let dir = testing::TempDir::new();
+        let url = format!("sqlite://{}?mode=rwc", dir.0.join("old.db").display());
+        {
+            use sqlx::Connection;
+            let mut loading = sqlx::AnyConnection::connect(&url).await.unwrap();
+            // The dump lists tables by name, not in the order their references need.
+            sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+                .execute(&mut loading)
+                .await
+                .unwrap();
+            sqlx::raw_sql(include_str!("testdata/sqlite-6f2fb8b.sql"))
+                .execute(&mut loading)
+                .await
+                .unwrap();
+            loading.close().await.unwrap();
+        }
+        let db = Db::open(&url).await.unwrap();
+        assert_eq!(
+            migrations::applied(&db).await.unwrap(),
+            migrations::latest()
+        );
+        let (fresh, _fresh_dir) = testing::sqlite().await;
+        assert_eq!(sqlite_schema(&db).await, sqlite_schema(&fresh).await);
+        let written = Written {
+            used_token_hash: "e5c8bc8469d29b72199077356efaddcac8ec31a81841aefc0ed66b5e6af4e499",
+            session_hash: "8b3bb75e4d0d8dca30b164d1a1221f97fb44d655b2879e78efe047102f9b18a3",
+            csrf: "Yizh6ecNKCv0bRFEV7bf1CuVs-7b_dCUrnreOWt3lCE",
+            root_failed_at: 1_796_614_285_037,
+        };
+        reads_back(&db, &written).await;
+    }
+
+    /// The schema of a PostgreSQL database: columns, indexes, constraints, triggers
+    /// and functions, as the server describes them.
+    async fn postgres_schema(db: &Db) -> Vec<(String, String, String)> {
+        sqlx::query_as(
+            "SELECT 'column', CAST(table_name AS TEXT) || '.' || CAST(column_name AS TEXT), \
+               CAST(data_type AS TEXT) || ' ' || CAST(is_nullable AS TEXT) || ' ' \
+               || COALESCE(CAST(column_default AS TEXT), '') \
+             FROM information_schema.columns WHERE table_schema = 'public' \
+             UNION ALL SELECT 'index', CAST(indexname AS TEXT), indexdef \
+             FROM pg_indexes WHERE schemaname = 'public' \
+             UNION ALL SELECT 'constraint', CAST(conrelid::regclass AS TEXT) || '.' || CAST(conname AS TEXT), \
+               pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace \
+             UNION ALL SELECT 'trigger', CAST(tgname AS TEXT), pg_get_triggerdef(oid) \
+             FROM pg_trigger WHERE NOT tgisinternal \
+             UNION ALL SELECT 'function', CAST(proname AS TEXT), pg_get_functiondef(oid) \
+             FROM pg_proc WHERE pronamespace = 'public'::regnamespace \
+             ORDER BY 1, 2",
+        )
+        .fetch_all(db.pool())
+        .await
+        .unwrap()
+    }
+
+    /// The same for PostgreSQL (see `testdata/postgres-6f2fb8b.sql`).
+    #[tokio::test]
+    async fn a_postgres_database_written_by_an_earlier_version_opens_and_reads_back() {
+        if testkit::skip_for_want_of(&[testkit::Need::Postgres]) {
+            return;
+        }
+        let url = testing::empty_postgres_database().await;
+        {
+            use sqlx::Connection;
+            let mut loading = sqlx::AnyConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(include_str!("testdata/postgres-6f2fb8b.sql"))
+                .execute(&mut loading)
+                .await
+                .unwrap();
+            loading.close().await.unwrap();
+        }
+        let db = Db::open(&url).await.unwrap();
+        assert_eq!(
+            migrations::applied(&db).await.unwrap(),
+            migrations::latest()
+        );
+        let fresh = testing::postgres().await.unwrap();
+        let (schema, fresh_schema) = (postgres_schema(&db).await, postgres_schema(&fresh).await);
+        assert!(schema.len() > 100, "{schema:?}");
+        assert_eq!(schema, fresh_schema);
+        let written = Written {
+            used_token_hash: "10c8d3a4da9a49db3e5b6d2e1f9b5bf0191091f66077ee6374ca3ac0e1eb4b76",
+            session_hash: "b36a0d7677a18fe2588060ab639455ef709090157971248e29095dc715534e16",
+            csrf: "J3AM7I3B90fSSpeWFLVDeS1NqOtM-mE7VGAFUH83HdM",
+            root_failed_at: 1_796_614_398_444,
+        };
+        reads_back(&db, &written).await;
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@
 -- failed login, and an outgoing webhook with a failed delivery attempt and its queued
 -- job. Written through that version's CLI and server; secrets are sealed with
 -- PACKYARD_SECRET=upgrade-check-secret-0123456789abcdef. Loaded by
--- db::tests::a_database_written_by_an_earlier_version_opens_and_reads_back.
+-- db::tests::an_sqlite_database_written_by_an_earlier_version_opens_and_reads_back.
 BEGIN TRANSACTION;
 CREATE TABLE access_stamp (
     id INTEGER PRIMARY KEY CHECK (id = 1),
