@@ -152,6 +152,7 @@ impl Advisories {
         self.webhooks.emit(&[published]).await;
         Ok(row)
     }
+
     /// Every published advisory, or those about `package`.
     pub async fn list(&self, package: Option<&str>) -> Result<Vec<AdvisoryRow>, AdvisoryError> {
         let package = package.map(|name| vec![name.to_ascii_lowercase()]);
@@ -165,6 +166,7 @@ impl Advisories {
             .await?
             .ok_or_else(|| AdvisoryError::UnknownAdvisory(advisory_id.to_owned()))
     }
+
     /// The answer for the private packages among `asked`: every package the caller sees
     /// gets its list (`[]` when it has none, so that Composer does not look for it in
     /// other repositories, where a public package of the same name may live); names this

@@ -429,7 +429,7 @@ impl Metadata {
             .iter()
             .map(|v| {
                 let location = DistLocation {
-                    store: v.dist_store.clone(),
+                    store: v.dist_store.as_str().to_owned(),
                     key: v.dist_key.clone(),
                     version_normalized: v.version_normalized.clone(),
                     shasum: v.shasum.clone(),
@@ -584,12 +584,16 @@ mod tests {
     #[tokio::test]
     async fn documents_are_rendered_cached_and_invalidated() {
         let (db, _dir) = testing::sqlite().await;
-        db.save_version("acme/lib", "artifact", &version("1.0.0", "1.0.0.0", "aaa"))
-            .await
-            .unwrap();
         db.save_version(
             "acme/lib",
-            "artifact",
+            crate::db::PackageKind::Artifact,
+            &version("1.0.0", "1.0.0.0", "aaa"),
+        )
+        .await
+        .unwrap();
+        db.save_version(
+            "acme/lib",
+            crate::db::PackageKind::Artifact,
             &version("dev-main", "dev-main", "bbb"),
         )
         .await
@@ -636,9 +640,13 @@ mod tests {
         );
 
         // A change made by another replica shows after refresh.
-        db.save_version("acme/lib", "artifact", &version("1.1.0", "1.1.0.0", "ccc"))
-            .await
-            .unwrap();
+        db.save_version(
+            "acme/lib",
+            crate::db::PackageKind::Artifact,
+            &version("1.1.0", "1.1.0.0", "ccc"),
+        )
+        .await
+        .unwrap();
         metadata.refresh().await.unwrap();
         let updated = metadata
             .p2("acme/lib", false, base, &View::everything())
@@ -668,9 +676,13 @@ mod tests {
     #[tokio::test]
     async fn root_lists_every_package() {
         let (db, _dir) = testing::sqlite().await;
-        db.save_version("acme/lib", "artifact", &version("1.0.0", "1.0.0.0", "aaa"))
-            .await
-            .unwrap();
+        db.save_version(
+            "acme/lib",
+            crate::db::PackageKind::Artifact,
+            &version("1.0.0", "1.0.0.0", "aaa"),
+        )
+        .await
+        .unwrap();
         let metadata = Metadata::load(db).await.unwrap();
         let root: Value = serde_json::from_slice(
             &metadata

@@ -157,6 +157,7 @@ impl Stats {
             first_day,
         }))
     }
+
     /// All-time installs of the versions of `package` that `view` sees (what search
     /// results show); `None` as for [`installs`].
     pub async fn total(&self, package: &str, view: &View) -> Result<Option<i64>, sqlx::Error> {

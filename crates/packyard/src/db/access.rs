@@ -4,21 +4,25 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
+use super::columns::{Flag, JsonNames};
 use super::{Db, now_millis, or_roll_back};
 
 /// A group as stored, with its grants.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct GroupRow {
     pub id: i64,
     pub name: String,
     pub updates_until: Option<i64>,
+    /// Mirror aliases (none when the stored list is unreadable).
+    #[sqlx(try_from = "JsonNames")]
     pub mirrors: Vec<String>,
     /// `(package or pattern, constraint)`, sorted by package.
+    #[sqlx(skip)]
     pub grants: Vec<(String, Option<String>)>,
     /// Member user names, sorted.
+    #[sqlx(skip)]
     pub members: Vec<String>,
 }
 
@@ -54,37 +58,30 @@ impl Db {
             .fetch_one(&mut *tx)
             .await?;
         let mut groups: Vec<GroupRow> =
-            sqlx::query("SELECT id, name, updates_until, mirrors FROM groups ORDER BY name")
+            sqlx::query_as("SELECT id, name, updates_until, mirrors FROM groups ORDER BY name")
                 .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(group_row)
-                .collect::<Result<_, _>>()?;
+                .await?;
         let by_id: HashMap<i64, usize> =
             groups.iter().enumerate().map(|(i, g)| (g.id, i)).collect();
-        for row in
-            sqlx::query("SELECT group_id, package, versions FROM group_grants ORDER BY package")
+        let grants: Vec<(i64, String, Option<String>)> =
+            sqlx::query_as("SELECT group_id, package, versions FROM group_grants ORDER BY package")
                 .fetch_all(&mut *tx)
-                .await?
-        {
-            let group: i64 = row.try_get("group_id")?;
+                .await?;
+        for (group, package, versions) in grants {
             if let Some(&index) = by_id.get(&group) {
-                groups[index]
-                    .grants
-                    .push((row.try_get("package")?, row.try_get("versions")?));
+                groups[index].grants.push((package, versions));
             }
         }
         let mut memberships: HashMap<i64, Vec<i64>> = HashMap::new();
-        for row in sqlx::query(
+        let members: Vec<(i64, i64, String)> = sqlx::query_as(
             "SELECT m.group_id, m.user_id, u.name FROM group_members m JOIN users u ON u.id = m.user_id ORDER BY u.name",
         )
         .fetch_all(&mut *tx)
-        .await?
-        {
-            let (group, user): (i64, i64) = (row.try_get("group_id")?, row.try_get("user_id")?);
+        .await?;
+        for (group, user, name) in members {
             memberships.entry(user).or_default().push(group);
             if let Some(&index) = by_id.get(&group) {
-                groups[index].members.push(row.try_get("name")?);
+                groups[index].members.push(name);
             }
         }
         let public_packages = sqlx::query_scalar("SELECT name FROM packages WHERE public = 1")
@@ -285,7 +282,7 @@ impl Db {
         let mut tx = self.pool().begin().await?;
         let changed = sqlx::query("UPDATE packages SET public = $2 WHERE name = $1")
             .bind(package)
-            .bind(i64::from(public))
+            .bind(Flag(public))
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -370,18 +367,6 @@ async fn bump_access_stamp(tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Er
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-fn group_row(row: &AnyRow) -> Result<GroupRow, sqlx::Error> {
-    let mirrors: String = row.try_get("mirrors")?;
-    Ok(GroupRow {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        updates_until: row.try_get("updates_until")?,
-        mirrors: serde_json::from_str(&mirrors).unwrap_or_default(),
-        grants: Vec::new(),
-        members: Vec::new(),
-    })
 }
 
 #[cfg(test)]

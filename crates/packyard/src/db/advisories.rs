@@ -1,12 +1,9 @@
 //! Security advisories published for private packages.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use super::{Db, now_millis};
 
 /// One advisory as stored: the package it is about and Composer's fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AdvisoryRow {
     pub advisory_id: String,
     pub package: String,
@@ -20,21 +17,8 @@ pub struct AdvisoryRow {
     pub reported_at: i64,
 }
 
-const ADVISORY_COLUMNS: &str = "a.advisory_id, p.name, a.affected_versions, a.title, a.cve, a.link, \
-     a.severity, a.reported_at";
-
-fn advisory_row(row: &AnyRow) -> Result<AdvisoryRow, sqlx::Error> {
-    Ok(AdvisoryRow {
-        advisory_id: row.try_get(0)?,
-        package: row.try_get(1)?,
-        affected_versions: row.try_get(2)?,
-        title: row.try_get(3)?,
-        cve: row.try_get(4)?,
-        link: row.try_get(5)?,
-        severity: row.try_get(6)?,
-        reported_at: row.try_get(7)?,
-    })
-}
+const ADVISORY_COLUMNS: &str = "a.advisory_id, p.name AS package, a.affected_versions, a.title, \
+     a.cve, a.link, a.severity, a.reported_at";
 
 impl Db {
     /// Records `advisory`; `false` when its package does not exist.
@@ -66,15 +50,15 @@ impl Db {
     ) -> Result<Vec<AdvisoryRow>, sqlx::Error> {
         let order = "ORDER BY p.name, a.reported_at, a.advisory_id";
         let from = "FROM advisories a JOIN packages p ON p.id = a.package_id";
-        let rows = match packages {
+        match packages {
             None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "SELECT {ADVISORY_COLUMNS} {from} {order}"
                 )))
                 .fetch_all(self.pool())
-                .await?
+                .await
             }
-            Some([]) => return Ok(Vec::new()),
+            Some([]) => Ok(Vec::new()),
             Some(names) => {
                 // One query per batch of names: placeholders are bounded on both engines.
                 let mut rows = Vec::new();
@@ -86,16 +70,15 @@ impl Db {
                         placeholders.join(", ")
                     );
                     // Only placeholders are spliced in; names are bound.
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
                     for name in batch {
                         query = query.bind(name);
                     }
                     rows.extend(query.fetch_all(self.pool()).await?);
                 }
-                rows
+                Ok(rows)
             }
-        };
-        rows.iter().map(advisory_row).collect()
+        }
     }
 
     /// Deletes the advisory `advisory_id`; returns the package it was about.
@@ -141,7 +124,7 @@ mod tests {
             for package in ["acme/lib", "acme/other"] {
                 db.save_version(
                     package,
-                    "artifact",
+                    crate::db::PackageKind::Artifact,
                     &testing::artifact_version("1.0.0", "r"),
                 )
                 .await

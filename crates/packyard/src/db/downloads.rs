@@ -130,7 +130,7 @@ mod tests {
     async fn downloads_are_counted_per_version() {
         for (db, _dir) in testing::engines().await {
             let version = testing::artifact_version("1.0.0", "r");
-            db.save_version("acme/lib", "artifact", &version)
+            db.save_version("acme/lib", crate::db::PackageKind::Artifact, &version)
                 .await
                 .unwrap();
             let batch = vec![

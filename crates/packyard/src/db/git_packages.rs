@@ -3,17 +3,11 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use super::packages::{VERSION_COLUMNS, bump_stamp, upsert_version};
+use super::{Db, PackageKind, VersionRecord, now_millis};
 
-use super::packages::{VERSION_COLUMNS, bump_stamp, upsert_version, version_row};
-use super::{Db, VersionRecord, now_millis};
-
-/// Package kind recorded for packages scanned from git.
-pub const VCS_KIND: &str = "vcs";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VcsPackage {
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct GitPackage {
     pub name: String,
     pub repository_url: String,
     /// Sealed with `PACKYARD_SECRET`.
@@ -55,7 +49,7 @@ impl VersionChange {
 }
 
 #[derive(Debug, Clone)]
-pub struct NewVcsPackage {
+pub struct NewGitPackage {
     pub name: String,
     pub repository_url: String,
     pub repository_key: String,
@@ -71,28 +65,15 @@ pub struct ScanRecord {
     pub report: Option<String>,
 }
 
-const VCS_COLUMNS: &str = "name, repository_url, credentials, webhook_secret, scan_fingerprint, \
+const GIT_PACKAGE_COLUMNS: &str = "name, repository_url, credentials, webhook_secret, scan_fingerprint, \
      scanned_at, scan_error, scan_report";
-
-fn vcs_row(row: &AnyRow) -> Result<VcsPackage, sqlx::Error> {
-    Ok(VcsPackage {
-        name: row.try_get("name")?,
-        repository_url: row.try_get("repository_url")?,
-        credentials: row.try_get("credentials")?,
-        webhook_secret: row.try_get("webhook_secret")?,
-        scan_fingerprint: row.try_get("scan_fingerprint")?,
-        scanned_at: row.try_get("scanned_at")?,
-        scan_error: row.try_get("scan_error")?,
-        scan_report: row.try_get("scan_report")?,
-    })
-}
 
 impl Db {
     /// Registers a git package with its versions from the first scan, in one
     /// transaction. Fails with a unique violation when the name is taken.
-    pub async fn create_vcs_package(
+    pub async fn create_git_package(
         &self,
-        package: &NewVcsPackage,
+        package: &NewGitPackage,
         versions: &[VersionRecord],
         scan: &ScanRecord,
     ) -> Result<(), sqlx::Error> {
@@ -104,7 +85,7 @@ impl Db {
              VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $3, $9, $10)",
         )
         .bind(&package.name)
-        .bind(VCS_KIND)
+        .bind(PackageKind::Git)
         .bind(now)
         .bind(&package.repository_url)
         .bind(&package.repository_key)
@@ -135,36 +116,37 @@ impl Db {
         .await
     }
 
-    pub async fn vcs_package(&self, name: &str) -> Result<Option<VcsPackage>, sqlx::Error> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {VCS_COLUMNS} FROM packages WHERE name = $1 AND kind = '{VCS_KIND}'"
+    pub async fn git_package(&self, name: &str) -> Result<Option<GitPackage>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {GIT_PACKAGE_COLUMNS} FROM packages WHERE name = $1 AND kind = $2"
         )))
         .bind(name)
+        .bind(PackageKind::Git)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(vcs_row).transpose()
+        .await
     }
 
     /// Git packages whose repository has this key (see `repository_url::key`).
-    pub async fn vcs_packages_by_key(&self, key: &str) -> Result<Vec<VcsPackage>, sqlx::Error> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {VCS_COLUMNS} FROM packages WHERE repository_key = $1 AND kind = '{VCS_KIND}' ORDER BY name"
+    pub async fn git_packages_by_key(&self, key: &str) -> Result<Vec<GitPackage>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {GIT_PACKAGE_COLUMNS} FROM packages WHERE repository_key = $1 AND kind = $2 ORDER BY name"
         )))
         .bind(key)
+        .bind(PackageKind::Git)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(vcs_row).collect()
+        .await
     }
 
     /// Names of git packages not scanned since `before` (Unix ms).
-    pub async fn vcs_packages_scanned_before(
+    pub async fn git_packages_scanned_before(
         &self,
         before: i64,
     ) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT name FROM packages WHERE kind = '{VCS_KIND}' AND (scanned_at IS NULL OR scanned_at < $1) ORDER BY name"
-        )))
+        sqlx::query_scalar(
+            "SELECT name FROM packages WHERE kind = $2 AND (scanned_at IS NULL OR scanned_at < $1) ORDER BY name",
+        )
         .bind(before)
+        .bind(PackageKind::Git)
         .fetch_all(self.pool())
         .await
     }
@@ -195,17 +177,16 @@ impl Db {
         versions: &[VersionRecord],
     ) -> Result<Vec<VersionChange>, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<VersionRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {VERSION_COLUMNS} FROM versions v JOIN packages p ON p.id = v.package_id WHERE p.name = $1"
         )))
         .bind(package)
         .fetch_all(&mut *tx)
         .await?;
-        let existing: HashMap<String, super::VersionRecord> = rows
-            .iter()
-            .map(version_row)
-            .map(|row| row.map(|row| (row.version_normalized.clone(), row)))
-            .collect::<Result<_, _>>()?;
+        let existing: HashMap<String, VersionRecord> = rows
+            .into_iter()
+            .map(|row| (row.version_normalized.clone(), row))
+            .collect();
         let changed: Vec<&VersionRecord> = versions
             .iter()
             .filter(|new| {
@@ -299,14 +280,14 @@ mod tests {
     fn version(v: &str, reference: &str) -> VersionRecord {
         VersionRecord {
             shasum: String::new(),
-            dist_store: "dist".into(),
+            dist_store: storage::StoreName::Dist,
             dist_key: format!("acme/lib/{v}-{reference}.zip"),
             ..testing::artifact_version(v, reference)
         }
     }
 
-    fn package() -> NewVcsPackage {
-        NewVcsPackage {
+    fn package() -> NewGitPackage {
+        NewGitPackage {
             name: "acme/lib".into(),
             repository_url: "https://git.example.com/acme/lib.git".into(),
             repository_key: "git.example.com/acme/lib".into(),
@@ -322,7 +303,7 @@ mod tests {
                 fingerprint: Some("f1".into()),
                 ..ScanRecord::default()
             };
-            db.create_vcs_package(
+            db.create_git_package(
                 &package(),
                 &[version("1.0.0", "a"), version("1.1.0", "b")],
                 &scan,
@@ -330,15 +311,15 @@ mod tests {
             .await
             .unwrap();
             let duplicate = db
-                .create_vcs_package(&package(), &[], &scan)
+                .create_git_package(&package(), &[], &scan)
                 .await
                 .unwrap_err();
             assert!(is_unique_violation(&duplicate));
-            let found = db.vcs_package("acme/lib").await.unwrap().unwrap();
+            let found = db.git_package("acme/lib").await.unwrap().unwrap();
             assert_eq!(found.scan_fingerprint.as_deref(), Some("f1"));
             assert_eq!(found.webhook_secret.as_deref(), Some("s3cret"));
             assert_eq!(
-                db.vcs_packages_by_key("git.example.com/acme/lib")
+                db.git_packages_by_key("git.example.com/acme/lib")
                     .await
                     .unwrap()
                     .len(),
@@ -424,7 +405,7 @@ mod tests {
             )
             .await
             .unwrap();
-            let failed = db.vcs_package("acme/lib").await.unwrap().unwrap();
+            let failed = db.git_package("acme/lib").await.unwrap().unwrap();
             assert_eq!(failed.scan_error.as_deref(), Some("fatal: boom"));
             assert_eq!(
                 failed.scan_fingerprint.as_deref(),
@@ -432,12 +413,12 @@ mod tests {
                 "a failed scan keeps the last fingerprint"
             );
             assert!(
-                db.vcs_packages_scanned_before(now_millis() + 1)
+                db.git_packages_scanned_before(now_millis() + 1)
                     .await
                     .unwrap()
                     .contains(&"acme/lib".to_string())
             );
-            assert!(db.vcs_packages_scanned_before(0).await.unwrap().is_empty());
+            assert!(db.git_packages_scanned_before(0).await.unwrap().is_empty());
         }
     }
 }

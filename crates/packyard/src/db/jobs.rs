@@ -17,9 +17,6 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use super::{Db, Engine, is_unique_violation, now_millis};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,7 +74,7 @@ impl std::str::FromStr for JobState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct JobRow {
     pub id: i64,
     pub kind: String,
@@ -176,29 +173,6 @@ const JOB_COLUMNS: &str = "id, kind, payload, state, dedupe_key, attempts, max_a
 /// The ownership check shared by renew and finish; `$1` id, `$2` worker, `$3` attempts.
 const OWNED: &str = "id = $1 AND worker = $2 AND attempts = $3 AND state = 'running'";
 
-fn job_row(row: &AnyRow) -> Result<JobRow, sqlx::Error> {
-    let state: String = row.try_get("state")?;
-    Ok(JobRow {
-        id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
-        payload: row.try_get("payload")?,
-        state: state
-            .parse()
-            .map_err(|e: UnknownJobState| sqlx::Error::Decode(e.into()))?,
-        dedupe_key: row.try_get("dedupe_key")?,
-        attempts: row.try_get("attempts")?,
-        max_attempts: row.try_get("max_attempts")?,
-        run_after: row.try_get("run_after")?,
-        lease_until: row.try_get("lease_until")?,
-        worker: row.try_get("worker")?,
-        result: row.try_get("result")?,
-        error: row.try_get("error")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
-}
-
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
@@ -289,7 +263,7 @@ impl Db {
             Engine::Postgres => "FOR UPDATE OF j SKIP LOCKED",
             Engine::Sqlite => "",
         };
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE jobs SET state = 'running', worker = $1, attempts = attempts + 1, \
              lease_until = $3, started_at = $2, finished_at = NULL, \
              error = CASE WHEN state = 'running' THEN COALESCE(error || $4, '') || 'attempt ' \
@@ -311,8 +285,7 @@ impl Db {
         .bind(now.saturating_add(millis(lease)))
         .bind("\n")
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(job_row).transpose()
+        .await
     }
 
     /// Extends the lease of a job claimed as `job`; false when the job is no longer
@@ -439,25 +412,19 @@ impl Db {
     }
 
     pub async fn job(&self, id: i64) -> Result<Option<JobRow>, sqlx::Error> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(job_row).transpose()
+        .await
     }
 
     /// How many jobs are in each state (states without jobs are left out).
     pub async fn job_counts(&self) -> Result<Vec<(JobState, i64)>, sqlx::Error> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
-                .fetch_all(self.pool())
-                .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(state, count)| Some((state.parse().ok()?, count)))
-            .collect())
+        sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+            .fetch_all(self.pool())
+            .await
     }
 
     /// The newest `limit` jobs, optionally only those in `state`.
@@ -466,26 +433,25 @@ impl Db {
         state: Option<JobState>,
         limit: i64,
     ) -> Result<Vec<JobRow>, sqlx::Error> {
-        let rows = match state {
+        match state {
             Some(state) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "SELECT {JOB_COLUMNS} FROM jobs WHERE state = $1 ORDER BY id DESC LIMIT $2"
                 )))
-                .bind(state.as_str())
+                .bind(state)
                 .bind(limit)
                 .fetch_all(self.pool())
-                .await?
+                .await
             }
             None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT $1"
                 )))
                 .bind(limit)
                 .fetch_all(self.pool())
-                .await?
+                .await
             }
-        };
-        rows.iter().map(job_row).collect()
+        }
     }
 
     /// Deletes jobs that finished before `before`; returns how many.

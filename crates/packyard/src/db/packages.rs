@@ -1,36 +1,79 @@
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use storage::StoreName;
 
+use super::columns::StoreColumn;
 use super::{Db, now_millis};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PackageRow {
     pub id: i64,
     pub name: String,
-    /// Where the versions come from: `artifact` (uploads) or `vcs`.
-    pub kind: String,
+    /// Where the versions come from.
+    pub kind: PackageKind,
     /// When the package was first published here (Unix milliseconds).
     pub created_at: i64,
     pub updated_at: i64,
 }
 
+/// Where a package's versions come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PackageKind {
+    /// Uploaded archives.
+    Artifact,
+    /// Scanned from a git repository. Stored (and shown, e.g. as the admin API's
+    /// `type`) as `vcs`, the name git packages had when the column was made.
+    Git,
+}
+
+impl PackageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageKind::Artifact => "artifact",
+            PackageKind::Git => "vcs",
+        }
+    }
+}
+
+impl std::fmt::Display for PackageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A package kind name that is neither `artifact` nor `vcs`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown package kind {0:?} (expected artifact or vcs)")]
+pub struct UnknownPackageKind(pub String);
+
+impl std::str::FromStr for PackageKind {
+    type Err = UnknownPackageKind;
+
+    fn from_str(s: &str) -> Result<Self, UnknownPackageKind> {
+        match s {
+            "artifact" => Ok(PackageKind::Artifact),
+            "vcs" => Ok(PackageKind::Git),
+            _ => Err(UnknownPackageKind(s.to_owned())),
+        }
+    }
+}
+
 /// A package name with the time its metadata last changed: what replicas compare to
 /// decide whether their rendered copy is still current.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PackageStamp {
     pub name: String,
     pub updated_at: i64,
 }
 
 /// One version of a package, as stored and as read back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct VersionRecord {
     pub version: String,
     pub version_normalized: String,
     pub reference: String,
     pub shasum: String,
-    /// Name of the store holding the archive (`artifact` or `dist`).
-    pub dist_store: String,
+    /// The store holding the archive (`artifact` for uploads, `dist` for git builds).
+    #[sqlx(try_from = "StoreColumn")]
+    pub dist_store: StoreName,
     pub dist_key: String,
     /// The composer.json fields published in metadata, as a JSON object.
     pub metadata: String,
@@ -40,17 +83,12 @@ pub struct VersionRecord {
 pub(super) const VERSION_COLUMNS: &str = "v.version, v.version_normalized, v.reference, v.shasum, v.dist_store, \
      v.dist_key, v.metadata, v.released_at";
 
-pub(super) fn version_row(row: &AnyRow) -> Result<VersionRecord, sqlx::Error> {
-    Ok(VersionRecord {
-        version: row.try_get("version")?,
-        version_normalized: row.try_get("version_normalized")?,
-        reference: row.try_get("reference")?,
-        shasum: row.try_get("shasum")?,
-        dist_store: row.try_get("dist_store")?,
-        dist_key: row.try_get("dist_key")?,
-        metadata: row.try_get("metadata")?,
-        released_at: row.try_get("released_at")?,
-    })
+/// A version with the name of its package.
+#[derive(sqlx::FromRow)]
+struct NamedVersion {
+    name: String,
+    #[sqlx(flatten)]
+    version: VersionRecord,
 }
 
 /// Marks a package changed and returns its id. Stamps are whole seconds because they
@@ -123,7 +161,7 @@ fn bind_version_fields<'q>(
         .bind(&version.version_normalized)
         .bind(&version.reference)
         .bind(&version.shasum)
-        .bind(&version.dist_store)
+        .bind(version.dist_store.as_str())
         .bind(&version.dist_key)
         .bind(&version.metadata)
         .bind(version.released_at)
@@ -134,7 +172,7 @@ fn bind_version_fields<'q>(
 async fn ensure_package(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     package: &str,
-    kind: &str,
+    kind: PackageKind,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO packages (name, kind, created_at, updated_at) VALUES ($1, $2, $3, $3) \
@@ -148,16 +186,6 @@ async fn ensure_package(
     .map(drop)
 }
 
-fn package_row(row: &AnyRow) -> Result<PackageRow, sqlx::Error> {
-    Ok(PackageRow {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        kind: row.try_get("kind")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 impl Db {
     /// The counter every change to the packages table moves (`catalogue_stamp`, kept by
     /// triggers): one row, read when a replica must know whether its cache is behind.
@@ -168,27 +196,18 @@ impl Db {
     }
 
     pub async fn package_stamps(&self) -> Result<Vec<PackageStamp>, sqlx::Error> {
-        let rows = sqlx::query("SELECT name, updated_at FROM packages ORDER BY name")
+        sqlx::query_as("SELECT name, updated_at FROM packages ORDER BY name")
             .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PackageStamp {
-                    name: row.try_get("name")?,
-                    updated_at: row.try_get("updated_at")?,
-                })
-            })
-            .collect()
+            .await
     }
 
     pub async fn find_package(&self, name: &str) -> Result<Option<PackageRow>, sqlx::Error> {
-        let row = sqlx::query(
+        sqlx::query_as(
             "SELECT id, name, kind, created_at, updated_at FROM packages WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(package_row).transpose()
+        .await
     }
 
     /// The package and all its versions, read in one transaction so they agree.
@@ -197,7 +216,7 @@ impl Db {
         name: &str,
     ) -> Result<Option<(PackageRow, Vec<VersionRecord>)>, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let Some(package) = sqlx::query(
+        let Some(package) = sqlx::query_as::<_, PackageRow>(
             "SELECT id, name, kind, created_at, updated_at FROM packages WHERE name = $1",
         )
         .bind(name)
@@ -206,15 +225,13 @@ impl Db {
         else {
             return Ok(None);
         };
-        let package = package_row(&package)?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let versions = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {VERSION_COLUMNS} FROM versions v WHERE v.package_id = $1"
         )))
         .bind(package.id)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let versions = rows.iter().map(version_row).collect::<Result<_, _>>()?;
         Ok(Some((package, versions)))
     }
 
@@ -222,23 +239,13 @@ impl Db {
     /// composer.json fields and when it was released. What the web UI lists and
     /// searches.
     pub async fn newest_releases(&self) -> Result<Vec<(String, String, String, i64)>, sqlx::Error> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT p.name, v.version, v.metadata, v.released_at FROM packages p \
              JOIN versions v ON v.id = (SELECT v2.id FROM versions v2 WHERE v2.package_id = p.id \
              ORDER BY v2.released_at DESC, v2.id DESC LIMIT 1) ORDER BY p.name",
         )
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("name")?,
-                    row.try_get("version")?,
-                    row.try_get("metadata")?,
-                    row.try_get("released_at")?,
-                ))
-            })
-            .collect()
+        .await
     }
 
     /// Deletes a package with its versions, install counts and README (the stored
@@ -254,15 +261,16 @@ impl Db {
 
     /// Every version of every package with where its archive is, for `storage verify`.
     pub async fn all_versions(&self) -> Result<Vec<(String, VersionRecord)>, sqlx::Error> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<NamedVersion> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT p.name, {VERSION_COLUMNS} FROM versions v JOIN packages p ON p.id = v.package_id \
              ORDER BY p.name, v.version_normalized"
         )))
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("name")?, version_row(row)?)))
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.name, row.version))
+            .collect())
     }
 
     pub async fn find_version(
@@ -270,15 +278,14 @@ impl Db {
         package: &str,
         version_normalized: &str,
     ) -> Result<Option<VersionRecord>, sqlx::Error> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {VERSION_COLUMNS} FROM versions v JOIN packages p ON p.id = v.package_id \
              WHERE p.name = $1 AND v.version_normalized = $2"
         )))
         .bind(package)
         .bind(version_normalized)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(version_row).transpose()
+        .await
     }
 
     /// Inserts or replaces one version, creating the package if needed, and marks the
@@ -289,7 +296,7 @@ impl Db {
     pub async fn insert_new_version(
         &self,
         package: &str,
-        kind: &str,
+        kind: PackageKind,
         version: &VersionRecord,
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
@@ -317,7 +324,7 @@ impl Db {
     pub async fn save_version(
         &self,
         package: &str,
-        kind: &str,
+        kind: PackageKind,
         version: &VersionRecord,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
@@ -341,12 +348,12 @@ mod tests {
     async fn new_versions_are_inserted_once() {
         for (db, _dir) in testing::engines().await {
             assert!(
-                db.insert_new_version("acme/lib", "artifact", &version("1.0.0", "aaa"))
+                db.insert_new_version("acme/lib", PackageKind::Artifact, &version("1.0.0", "aaa"))
                     .await
                     .unwrap()
             );
             assert!(
-                !db.insert_new_version("acme/lib", "artifact", &version("1.0.0", "bbb"))
+                !db.insert_new_version("acme/lib", PackageKind::Artifact, &version("1.0.0", "bbb"))
                     .await
                     .unwrap()
             );
@@ -367,7 +374,7 @@ mod tests {
         for (db, _dir) in testing::engines().await {
             let suffix = testing::unique_suffix();
             let package = format!("acme/p{}", suffix.replace('_', ""));
-            db.save_version(&package, "artifact", &version("1.0.0", "aaa"))
+            db.save_version(&package, PackageKind::Artifact, &version("1.0.0", "aaa"))
                 .await
                 .unwrap();
             let stamp_of = |stamps: Vec<crate::db::PackageStamp>| {
@@ -385,7 +392,7 @@ mod tests {
             }
             let rules = db.access_stamp().await.unwrap();
             assert!(rules > stamp_of(db.package_stamps().await.unwrap()));
-            db.save_version(&package, "artifact", &version("1.1.0", "bbb"))
+            db.save_version(&package, PackageKind::Artifact, &version("1.1.0", "bbb"))
                 .await
                 .unwrap();
             let changed = stamp_of(db.package_stamps().await.unwrap());
@@ -404,15 +411,15 @@ mod tests {
     #[tokio::test]
     async fn versions_are_saved_replaced_and_stamped() {
         for (db, _dir) in testing::engines().await {
-            db.save_version("acme/lib", "artifact", &version("1.0.0", "aaa"))
+            db.save_version("acme/lib", PackageKind::Artifact, &version("1.0.0", "aaa"))
                 .await
                 .unwrap();
             let first = db.package_stamps().await.unwrap();
             assert_eq!(first.len(), 1);
-            db.save_version("acme/lib", "artifact", &version("1.0.0", "bbb"))
+            db.save_version("acme/lib", PackageKind::Artifact, &version("1.0.0", "bbb"))
                 .await
                 .unwrap();
-            db.save_version("acme/lib", "artifact", &version("1.1.0", "ccc"))
+            db.save_version("acme/lib", PackageKind::Artifact, &version("1.1.0", "ccc"))
                 .await
                 .unwrap();
             let second = db.package_stamps().await.unwrap();
@@ -423,7 +430,7 @@ mod tests {
 
             let (package, mut versions) =
                 db.package_with_versions("acme/lib").await.unwrap().unwrap();
-            assert_eq!(package.kind, "artifact");
+            assert_eq!(package.kind, PackageKind::Artifact);
             versions.sort_by(|a, b| a.version.cmp(&b.version));
             let references: Vec<_> = versions.iter().map(|v| v.reference.as_str()).collect();
             assert_eq!(references, ["bbb", "ccc"]);

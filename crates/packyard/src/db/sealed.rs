@@ -2,8 +2,6 @@
 //! credentials and push-webhook secrets of git packages, and the signing secrets of
 //! outgoing webhooks.
 
-use sqlx::Row;
-
 use super::Db;
 
 /// One stored secret: where it is and what is stored.
@@ -55,45 +53,53 @@ impl SealedColumn {
     }
 }
 
+/// A package's secrets, with what they are sealed for.
+#[derive(sqlx::FromRow)]
+struct PackageSecrets {
+    id: i64,
+    name: String,
+    repository_url: Option<String>,
+    credentials: Option<String>,
+    webhook_secret: Option<String>,
+}
+
 impl Db {
     /// Every stored secret, sealed or (a webhook secret from an earlier version) not.
     pub async fn sealed_values(&self) -> Result<Vec<SealedValue>, sqlx::Error> {
         let mut values = Vec::new();
-        let packages = sqlx::query(
+        let packages: Vec<PackageSecrets> = sqlx::query_as(
             "SELECT id, name, repository_url, credentials, webhook_secret FROM packages \
              WHERE credentials IS NOT NULL OR webhook_secret IS NOT NULL ORDER BY id",
         )
         .fetch_all(self.pool())
         .await?;
-        for row in packages {
-            let id: i64 = row.try_get("id")?;
-            let name: String = row.try_get("name")?;
-            let url: Option<String> = row.try_get("repository_url")?;
-            for (column, field) in [
-                (SealedColumn::PackageCredentials, "credentials"),
-                (SealedColumn::PackageWebhookSecret, "webhook_secret"),
+        for package in packages {
+            for (column, value) in [
+                (SealedColumn::PackageCredentials, package.credentials),
+                (SealedColumn::PackageWebhookSecret, package.webhook_secret),
             ] {
-                if let Some(value) = row.try_get::<Option<String>, _>(field)? {
+                if let Some(value) = value {
                     values.push(SealedValue {
                         column,
-                        id,
-                        name: name.clone(),
-                        url: url.clone().unwrap_or_default(),
+                        id: package.id,
+                        name: package.name.clone(),
+                        url: package.repository_url.clone().unwrap_or_default(),
                         value,
                     });
                 }
             }
         }
-        let hooks = sqlx::query("SELECT id, name, url, secret FROM webhooks ORDER BY id")
-            .fetch_all(self.pool())
-            .await?;
-        for row in hooks {
+        let hooks: Vec<(i64, String, String, String)> =
+            sqlx::query_as("SELECT id, name, url, secret FROM webhooks ORDER BY id")
+                .fetch_all(self.pool())
+                .await?;
+        for (id, name, url, value) in hooks {
             values.push(SealedValue {
                 column: SealedColumn::WebhookSecret,
-                id: row.try_get("id")?,
-                name: row.try_get("name")?,
-                url: row.try_get("url")?,
-                value: row.try_get("secret")?,
+                id,
+                name,
+                url,
+                value,
             });
         }
         Ok(values)
@@ -132,9 +138,9 @@ impl Db {
 
     /// Whether values sealed unbound by earlier versions were bound to their rows.
     pub async fn sealed_values_bound(&self) -> Result<bool, sqlx::Error> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM sealed_values_bound")
+        let bound: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sealed_values_bound")
             .fetch_one(self.pool())
             .await?;
-        Ok(row.try_get::<i64, _>("n")? > 0)
+        Ok(bound > 0)
     }
 }

@@ -1,21 +1,25 @@
 //! API tokens: several named ones per user, each with scopes and an optional expiry,
 //! stored as hashes; their last use is written in batches.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::FromRow;
 
 use super::access::{Named, commit_access_change};
-use super::users::{USER_COLUMNS, user_row};
+use super::users::USER_COLUMNS;
 use super::{Db, User, now_millis, or_roll_back};
 use crate::tokens::Scopes;
 
-/// A token as stored (its secret only as a hash).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A token as stored (its secret only as a hash). Read from [`TOKEN_COLUMNS`], whose
+/// names do not clash with the users' columns a query may join.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct TokenRow {
+    #[sqlx(rename = "token_id")]
     pub id: i64,
+    #[sqlx(rename = "token_name")]
     pub name: String,
     pub scopes: Scopes,
+    #[sqlx(rename = "token_expires_at")]
     pub expires_at: Option<i64>,
+    #[sqlx(rename = "token_created_at")]
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub last_used_from: Option<String>,
@@ -30,17 +34,20 @@ impl TokenRow {
 pub(super) const TOKEN_COLUMNS: &str = "t.id AS token_id, t.name AS token_name, t.scopes, t.expires_at AS token_expires_at, \
      t.created_at AS token_created_at, t.last_used_at, t.last_used_from";
 
-pub(super) fn token_row(row: &AnyRow) -> Result<TokenRow, sqlx::Error> {
-    let scopes: Option<String> = row.try_get("scopes")?;
-    Ok(TokenRow {
-        id: row.try_get("token_id")?,
-        name: row.try_get("token_name")?,
-        scopes: Scopes::from_column(scopes.as_deref()),
-        expires_at: row.try_get("token_expires_at")?,
-        created_at: row.try_get("token_created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        last_used_from: row.try_get("last_used_from")?,
-    })
+/// The id of the token on a row of users joined with their tokens; `None` for a user
+/// without any.
+#[derive(FromRow)]
+struct TokenId {
+    token_id: Option<i64>,
+}
+
+/// A token with the user it belongs to, from one row.
+#[derive(FromRow)]
+struct OwnedToken {
+    #[sqlx(flatten)]
+    user: User,
+    #[sqlx(flatten)]
+    token: TokenRow,
 }
 
 impl Db {
@@ -66,7 +73,7 @@ impl Db {
         .bind(token_hash)
         .bind(now)
         .bind(name)
-        .bind(scopes.to_column())
+        .bind(scopes)
         .bind(expires_at)
         .fetch_one(&mut *tx)
         .await;
@@ -95,16 +102,13 @@ impl Db {
         if rows.is_empty() {
             return Ok(None);
         }
-        rows.iter()
-            .filter(|row| {
-                row.try_get::<Option<i64>, _>("token_id")
-                    .ok()
-                    .flatten()
-                    .is_some()
-            })
-            .map(token_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+        let mut tokens = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if TokenId::from_row(row)?.token_id.is_some() {
+                tokens.push(TokenRow::from_row(row)?);
+            }
+        }
+        Ok(Some(tokens))
     }
 
     /// Deletes the token `name` of `user`; whether it existed.
@@ -127,15 +131,14 @@ impl Db {
         &self,
         token_hash: &str,
     ) -> Result<Option<(User, TokenRow)>, sqlx::Error> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let owned: Option<OwnedToken> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS}, {TOKEN_COLUMNS} FROM api_tokens t \
              JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
         )))
         .bind(token_hash)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|row| Ok((user_row(&row)?, token_row(&row)?)))
-            .transpose()
+        Ok(owned.map(|owned| (owned.user, owned.token)))
     }
 
     /// Records when and from where tokens were last used, in one transaction.

@@ -1,18 +1,21 @@
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::FromRow;
 
 use super::access::{Named, commit_access_change};
-use super::tokens::{TOKEN_COLUMNS, TokenRow, token_row};
+use super::columns::Flag;
+use super::tokens::{TOKEN_COLUMNS, TokenRow};
 use super::{Db, now_millis, or_roll_back};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct User {
     pub id: i64,
     pub name: String,
+    #[sqlx(try_from = "Flag")]
     pub is_admin: bool,
     /// May add and update packages (admins may too).
+    #[sqlx(try_from = "Flag")]
     pub is_maintainer: bool,
     /// Sees every package, whatever its groups grant.
+    #[sqlx(try_from = "Flag")]
     pub full_access: bool,
     /// After this time (Unix milliseconds) the user's tokens are refused.
     pub expires_at: Option<i64>,
@@ -44,16 +47,11 @@ pub struct UserChange {
 pub(super) const USER_COLUMNS: &str =
     "u.id, u.name, u.is_admin, u.is_maintainer, u.full_access, u.expires_at, u.updates_until";
 
-pub(super) fn user_row(row: &AnyRow) -> Result<User, sqlx::Error> {
-    Ok(User {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
-        is_maintainer: row.try_get::<i64, _>("is_maintainer")? != 0,
-        full_access: row.try_get::<i64, _>("full_access")? != 0,
-        expires_at: row.try_get("expires_at")?,
-        updates_until: row.try_get("updates_until")?,
-    })
+/// The hash of the token on a row of users joined with their tokens; `None` for a user
+/// without any.
+#[derive(FromRow)]
+struct TokenHash {
+    token_hash: Option<String>,
 }
 
 /// What a new user may do.
@@ -86,8 +84,8 @@ impl Db {
             "INSERT INTO users (name, is_admin, is_maintainer, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(name)
-        .bind(i64::from(is_admin))
-        .bind(i64::from(is_maintainer))
+        .bind(Flag(is_admin))
+        .bind(Flag(is_maintainer))
         .bind(now)
         .fetch_one(&mut *tx)
         .await;
@@ -143,14 +141,12 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        let user = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let user = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS} FROM users u WHERE u.name = $1"
         )))
         .bind(name)
         .fetch_optional(&mut *tx)
-        .await?
-        .map(|row| user_row(&row))
-        .transpose()?;
+        .await?;
         commit_access_change(tx).await?;
         Ok(user)
     }
@@ -174,14 +170,11 @@ impl Db {
 
     /// Every user, by name.
     pub async fn users(&self) -> Result<Vec<User>, sqlx::Error> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS} FROM users u ORDER BY u.name"
         )))
         .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(user_row)
-        .collect()
+        .await
     }
 
     pub async fn user_credentials(
@@ -198,11 +191,14 @@ impl Db {
         let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let user = user_row(first)?;
+        let user = User::from_row(first)?;
         let mut tokens = Vec::new();
         for row in &rows {
-            if let Some(hash) = row.try_get::<Option<String>, _>("token_hash")? {
-                tokens.push((hash, token_row(row)?));
+            if let TokenHash {
+                token_hash: Some(hash),
+            } = TokenHash::from_row(row)?
+            {
+                tokens.push((hash, TokenRow::from_row(row)?));
             }
         }
         Ok(Some(UserCredentials { user, tokens }))

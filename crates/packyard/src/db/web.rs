@@ -1,28 +1,38 @@
 //! What the web UI stores: users' password hashes, sessions (shared by every replica,
 //! so that logging out or removing a user ends them everywhere) and failed logins.
 
-use sqlx::Row;
-
-use super::users::{USER_COLUMNS, user_row};
+use super::users::USER_COLUMNS;
 use super::{Db, User, now_millis};
 
 /// A signed-in browser: its user and the token its forms must carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Session {
+    #[sqlx(flatten)]
     pub user: User,
     pub csrf_token: String,
     /// When the session was created (logged in) and when it ends unless used again.
+    /// Read as `session_…`: the user's `expires_at` is on the same row.
+    #[sqlx(rename = "session_created_at")]
     pub created_at: i64,
+    #[sqlx(rename = "session_expires_at")]
     pub expires_at: i64,
 }
 
 /// The failed logins counted against one subject within a window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct LoginFailures {
     pub count: i64,
     /// When the oldest and the newest of them happened (Unix milliseconds).
     pub oldest: Option<i64>,
     pub newest: Option<i64>,
+}
+
+/// A user with its password hash (`None`: API-only).
+#[derive(sqlx::FromRow)]
+struct UserWithPassword {
+    #[sqlx(flatten)]
+    user: User,
+    password_hash: Option<String>,
 }
 
 impl Db {
@@ -55,14 +65,13 @@ impl Db {
         &self,
         name: &str,
     ) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        let found: Option<UserWithPassword> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.name = $1"
         )))
         .bind(name)
         .fetch_optional(self.pool())
-        .await?
-        .map(|row| Ok((user_row(&row)?, row.try_get("password_hash")?)))
-        .transpose()
+        .await?;
+        Ok(found.map(|found| (found.user, found.password_hash)))
     }
 
     /// Stores a new session, and drops expired ones: the table grows only by logins,
@@ -95,23 +104,15 @@ impl Db {
 
     /// The live session with this secret hash: not expired, its user still there.
     pub async fn session(&self, secret_hash: &str) -> Result<Option<Session>, sqlx::Error> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS}, s.csrf_token, s.created_at, s.expires_at FROM web_sessions s \
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS}, s.csrf_token, s.created_at AS session_created_at, \
+             s.expires_at AS session_expires_at FROM web_sessions s \
              JOIN users u ON u.id = s.user_id WHERE s.secret_hash = $1 AND s.expires_at > $2"
         )))
         .bind(secret_hash)
         .bind(now_millis())
         .fetch_optional(self.pool())
-        .await?
-        .map(|row| {
-            Ok(Session {
-                user: user_row(&row)?,
-                csrf_token: row.try_get("csrf_token")?,
-                created_at: row.try_get("created_at")?,
-                expires_at: row.try_get("expires_at")?,
-            })
-        })
-        .transpose()
+        .await
     }
 
     /// Moves a session's end to `expires_at` (it was used).
@@ -181,8 +182,8 @@ impl Db {
         since: i64,
         except: Option<&str>,
     ) -> Result<LoginFailures, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS failures, MIN(failed_at) AS oldest, MAX(failed_at) AS newest \
+        sqlx::query_as(
+            "SELECT COUNT(*) AS count, MIN(failed_at) AS oldest, MAX(failed_at) AS newest \
              FROM login_failures WHERE subject = $1 AND failed_at >= $2 \
              AND (attempt IS NULL OR $3 IS NULL OR attempt <> $3)",
         )
@@ -190,12 +191,7 @@ impl Db {
         .bind(since)
         .bind(except)
         .fetch_one(self.pool())
-        .await?;
-        Ok(LoginFailures {
-            count: row.try_get("failures")?,
-            oldest: row.try_get("oldest")?,
-            newest: row.try_get("newest")?,
-        })
+        .await
     }
 
     /// Forgets the failed logins against `subject` (after it logged in).
@@ -245,5 +241,32 @@ impl Db {
             .await?;
         }
         tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::db::{Role, UserChange, now_millis, testing};
+
+    /// The session's own times and its user's expiry are different columns with one
+    /// name: each must be read from its own table.
+    #[tokio::test]
+    async fn a_session_carries_its_users_expiry_and_its_own() {
+        for (db, _dir) in testing::engines().await {
+            let user = db.create_user("eve", Role::User, "hash-e").await.unwrap();
+            let expired = UserChange {
+                expires_at: Some(Some(1_000)),
+                ..UserChange::default()
+            };
+            db.change_user("eve", &expired).await.unwrap();
+            let ends = now_millis() + 60_000;
+            db.create_session("secret-hash", user.id, "csrf", ends)
+                .await
+                .unwrap();
+            let session = db.session("secret-hash").await.unwrap().unwrap();
+            assert_eq!(session.expires_at, ends);
+            assert_eq!(session.user.expires_at, Some(1_000), "{:?}", db.engine());
+            assert!(session.user.is_expired(now_millis()));
+        }
     }
 }

@@ -1,16 +1,15 @@
 //! Outgoing webhooks, their deliveries and the attempts at each.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
+use super::columns::CommaSeparated;
 use super::{Db, now_millis};
 
 /// A hook as stored. `events` are event names; `secret` is sealed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct WebhookRow {
     pub id: i64,
     pub name: String,
     pub url: String,
+    #[sqlx(try_from = "CommaSeparated")]
     pub events: Vec<String>,
     pub package_pattern: Option<String>,
     pub secret: String,
@@ -29,7 +28,7 @@ pub struct NewWebhook {
 }
 
 /// One event's delivery to one hook.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeliveryRow {
     pub id: i64,
     /// What `X-Packyard-Delivery` carries.
@@ -43,7 +42,7 @@ pub struct DeliveryRow {
 }
 
 /// One attempt at a delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AttemptRow {
     pub started_at: i64,
     pub duration_ms: i64,
@@ -53,34 +52,8 @@ pub struct AttemptRow {
 }
 
 const WEBHOOK_COLUMNS: &str = "id, name, url, events, package_pattern, secret, created_at";
-const DELIVERY_COLUMNS: &str = "d.id, d.delivery_id, w.name, d.event, d.package, d.payload, \
-     d.created_at, d.delivered_at";
-
-fn webhook_row(row: &AnyRow) -> Result<WebhookRow, sqlx::Error> {
-    let events: String = row.try_get(3)?;
-    Ok(WebhookRow {
-        id: row.try_get(0)?,
-        name: row.try_get(1)?,
-        url: row.try_get(2)?,
-        events: events.split(',').map(str::to_owned).collect(),
-        package_pattern: row.try_get(4)?,
-        secret: row.try_get(5)?,
-        created_at: row.try_get(6)?,
-    })
-}
-
-fn delivery_row(row: &AnyRow) -> Result<DeliveryRow, sqlx::Error> {
-    Ok(DeliveryRow {
-        id: row.try_get(0)?,
-        delivery_id: row.try_get(1)?,
-        webhook: row.try_get(2)?,
-        event: row.try_get(3)?,
-        package: row.try_get(4)?,
-        payload: row.try_get(5)?,
-        created_at: row.try_get(6)?,
-        delivered_at: row.try_get(7)?,
-    })
-}
+const DELIVERY_COLUMNS: &str = "d.id, d.delivery_id, w.name AS webhook, d.event, d.package, \
+     d.payload, d.created_at, d.delivered_at";
 
 impl Db {
     /// Records a hook; a unique violation when the name is taken.
@@ -101,22 +74,20 @@ impl Db {
 
     /// Every hook, by name.
     pub async fn webhooks(&self) -> Result<Vec<WebhookRow>, sqlx::Error> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY name"
         )))
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(webhook_row).collect()
+        .await
     }
 
     pub async fn webhook(&self, name: &str) -> Result<Option<WebhookRow>, sqlx::Error> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE name = $1"
         )))
         .bind(name)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(webhook_row).transpose()
+        .await
     }
 
     /// Deletes a hook with its deliveries; `false` when there is none of that name.
@@ -156,11 +127,11 @@ impl Db {
         &self,
         id: i64,
     ) -> Result<Option<(DeliveryRow, WebhookRow)>, sqlx::Error> {
-        let row = sqlx::query(delivery_query("d.id = $1"))
+        let Some(delivery) = sqlx::query_as::<_, DeliveryRow>(delivery_query("d.id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
-            .await?;
-        let Some(delivery) = row.as_ref().map(delivery_row).transpose()? else {
+            .await?
+        else {
             return Ok(None);
         };
         Ok(self
@@ -171,11 +142,10 @@ impl Db {
 
     /// A delivery by the id its receiver saw.
     pub async fn delivery(&self, delivery_id: &str) -> Result<Option<DeliveryRow>, sqlx::Error> {
-        let row = sqlx::query(delivery_query("d.delivery_id = $1"))
+        sqlx::query_as(delivery_query("d.delivery_id = $1"))
             .bind(delivery_id)
             .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(delivery_row).transpose()
+            .await
     }
 
     /// The newest `limit` deliveries to the hook `name`, newest first, each with its
@@ -185,7 +155,7 @@ impl Db {
         name: &str,
         limit: i64,
     ) -> Result<Vec<(DeliveryRow, Vec<AttemptRow>)>, sqlx::Error> {
-        let rows = sqlx::query(delivery_query(
+        let rows: Vec<DeliveryRow> = sqlx::query_as(delivery_query(
             "w.name = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2",
         ))
         .bind(name)
@@ -193,8 +163,7 @@ impl Db {
         .fetch_all(self.pool())
         .await?;
         let mut deliveries = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let delivery = delivery_row(row)?;
+        for delivery in rows {
             let attempts = self.attempts(delivery.id).await?;
             deliveries.push((delivery, attempts));
         }
@@ -202,24 +171,13 @@ impl Db {
     }
 
     pub async fn attempts(&self, delivery: i64) -> Result<Vec<AttemptRow>, sqlx::Error> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT started_at, duration_ms, status, error, response FROM webhook_attempts \
              WHERE delivery_id = $1 ORDER BY id",
         )
         .bind(delivery)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AttemptRow {
-                    started_at: row.try_get(0)?,
-                    duration_ms: row.try_get(1)?,
-                    status: row.try_get(2)?,
-                    error: row.try_get(3)?,
-                    response: row.try_get(4)?,
-                })
-            })
-            .collect()
+        .await
     }
 
     /// Records an attempt; a 2xx marks the delivery delivered.

@@ -74,6 +74,7 @@ impl GitPackages {
         }
         Ok(())
     }
+
     /// The sha1 of the dist stored under `key`, read through once.
     async fn stored_dist_sha1(&self, key: &str) -> Result<String, GitPackageError> {
         use futures_util::StreamExt;
@@ -85,6 +86,7 @@ impl GitPackages {
         }
         Ok(hex::encode(hasher.finalize()))
     }
+
     /// Builds every missing dist of a package; failures are logged, not returned, because a
     /// download retries the build anyway.
     pub async fn build_all_dists(&self, package: &str) {
@@ -98,7 +100,7 @@ impl GitPackages {
         };
         for version in versions {
             let location = DistLocation {
-                store: version.dist_store.clone(),
+                store: version.dist_store.as_str().to_owned(),
                 key: version.dist_key.clone(),
                 version_normalized: version.version_normalized.clone(),
                 shasum: version.shasum.clone(),
@@ -111,6 +113,7 @@ impl GitPackages {
             }
         }
     }
+
     /// `git archive` of the exact commit into a temporary file, then into the dist store.
     /// Returns the archive's sha1.
     async fn build_dist(
@@ -121,7 +124,7 @@ impl GitPackages {
     ) -> Result<String, GitPackageError> {
         let vcs = self
             .db
-            .vcs_package(package)
+            .git_package(package)
             .await?
             .ok_or_else(|| GitPackageError::UnknownPackage(package.to_owned()))?;
         let repository = Repository::of(&self.options, &self.secrets, &vcs)?;
@@ -150,6 +153,7 @@ impl GitPackages {
             .await?;
         Ok(archive.sha1.clone())
     }
+
     /// The zip of `commit` in a scratch file, fetched into the mirror first when the
     /// mirror lacks it: the mirror is only a cache (another replica may have scanned, or
     /// /tmp was wiped).

@@ -52,7 +52,7 @@ impl GitPackages {
     /// others'.
     pub async fn enqueue_due_scans(&self, interval: Duration) -> Result<usize, sqlx::Error> {
         let before = crate::db::now_millis() - interval.as_millis() as i64;
-        let due = self.db.vcs_packages_scanned_before(before).await?;
+        let due = self.db.git_packages_scanned_before(before).await?;
         for package in &due {
             let job = new_job(&ScanJob {
                 package: package.clone(),

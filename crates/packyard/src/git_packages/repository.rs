@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::git::{GitAuth, Mirror};
 use super::{GitOptions, GitPackageError};
 use crate::config::limits::GitLimits;
-use crate::db::VcsPackage;
+use crate::db::GitPackage;
 use crate::outbound::NetworkPolicy;
 use crate::repository_url;
 use crate::secrets::{SealedFor, Secrets};
@@ -45,7 +45,7 @@ impl Credentials {
     /// The credentials stored for `package`, if any.
     pub fn of(
         secrets: &Secrets,
-        package: &VcsPackage,
+        package: &GitPackage,
     ) -> Result<Option<Credentials>, GitPackageError> {
         let Some(sealed) = &package.credentials else {
             return Ok(None);
@@ -134,7 +134,7 @@ impl Repository {
     pub fn of(
         options: &GitOptions,
         secrets: &Secrets,
-        package: &VcsPackage,
+        package: &GitPackage,
     ) -> Result<Repository, GitPackageError> {
         let credentials = Credentials::of(secrets, package)?;
         Repository::new(options, &package.repository_url, credentials.as_ref())

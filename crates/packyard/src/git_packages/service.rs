@@ -11,7 +11,8 @@ use super::repository::{Credentials, Repository};
 use super::scan::{ScanError, ScanOutcome, scan};
 use super::{GitPackageError, GitPackages};
 use crate::db::{
-    ChangeKind, NewVcsPackage, ScanRecord, VcsPackage, VersionRecord, is_unique_violation,
+    ChangeKind, GitPackage, NewGitPackage, PackageKind, ScanRecord, VersionRecord,
+    is_unique_violation,
 };
 use crate::redact;
 use crate::repository_url;
@@ -100,7 +101,7 @@ impl GitPackages {
             unreachable!("a scan without a previous fingerprint always reads the refs");
         };
         if let Some(existing) = self.db.find_package(&package).await? {
-            return Err(self.name_taken(&existing.name, &existing.kind).await);
+            return Err(self.name_taken(&existing.name, existing.kind).await);
         }
         let found = Found::new(&package, &url, fingerprint, &versions, &skipped);
         let sealed = match &credentials {
@@ -115,7 +116,7 @@ impl GitPackages {
             ),
             None => None,
         };
-        let new_package = NewVcsPackage {
+        let new_package = NewGitPackage {
             name: package.clone(),
             repository_url: url.clone(),
             repository_key: repository_url::key(&url),
@@ -124,7 +125,7 @@ impl GitPackages {
         };
         match self
             .db
-            .create_vcs_package(&new_package, &found.rows, &found.record)
+            .create_git_package(&new_package, &found.rows, &found.record)
             .await
         {
             Ok(()) => {}
@@ -149,6 +150,7 @@ impl GitPackages {
         }
         Ok(found.summary(package, true))
     }
+
     /// Keeps the default branch's README as the one the web UI shows.
     async fn store_readme(
         &self,
@@ -163,12 +165,13 @@ impl GitPackages {
             .map(|(content, version)| (version.version_normalized.as_str(), content));
         self.db.set_readme(package, readme).await
     }
+
     /// Fetches and re-scans a git package. A failure is recorded on the package (with git's
     /// text) and returned; the versions it had stay as they were.
     pub async fn rescan(&self, name: &str) -> Result<ScanSummary, GitPackageError> {
         let package = self
             .db
-            .vcs_package(name)
+            .git_package(name)
             .await?
             .ok_or_else(|| GitPackageError::UnknownPackage(name.to_owned()))?;
         match self.scan_package(&package).await {
@@ -189,7 +192,8 @@ impl GitPackages {
             }
         }
     }
-    async fn scan_package(&self, package: &VcsPackage) -> Result<ScanSummary, GitPackageError> {
+
+    async fn scan_package(&self, package: &GitPackage) -> Result<ScanSummary, GitPackageError> {
         let repository = Repository::of(&self.options, &self.secrets, package)?;
         let outcome = scan_repository(
             &repository,
@@ -264,8 +268,9 @@ impl GitPackages {
         }
         Ok(found.summary(package.name.clone(), changed))
     }
-    async fn name_taken(&self, name: &str, kind: &str) -> GitPackageError {
-        let origin = match self.db.vcs_package(name).await {
+
+    async fn name_taken(&self, name: &str, kind: PackageKind) -> GitPackageError {
+        let origin = match self.db.git_package(name).await {
             Ok(Some(existing)) => redact::public(&existing.repository_url),
             _ => format!("{kind} uploads"),
         };
@@ -381,7 +386,7 @@ fn new_version(package: &str, url: &str, version: &DerivedVersion) -> VersionRec
         version_normalized: version.version_normalized.clone(),
         reference: version.commit.clone(),
         shasum: String::new(),
-        dist_store: StoreName::Dist.as_str().to_owned(),
+        dist_store: StoreName::Dist,
         dist_key: keys::dist(package, &version.version, &version.commit),
         metadata: Value::Object(metadata).to_string(),
         released_at: version

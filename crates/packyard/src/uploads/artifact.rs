@@ -14,10 +14,8 @@ use storage::{Storage, StorageError, StoreName, keys};
 use zip::ZipArchive;
 
 use super::archive_file::ArchiveFile;
-use crate::db::{Db, VersionRecord, now_millis};
+use crate::db::{Db, PackageKind, VersionRecord, now_millis};
 
-/// Package kind recorded for uploaded packages.
-pub const KIND: &str = "artifact";
 /// composer.json files larger than this are refused rather than read into memory.
 const MAX_MANIFEST_SIZE: u64 = 1024 * 1024;
 
@@ -136,11 +134,11 @@ pub async fn publish(
 
     let found = db.find_package(&identity.package).await?;
     if let Some(package) = &found
-        && package.kind != KIND
+        && package.kind != PackageKind::Artifact
     {
         return Err(UploadError::WrongKind {
             package: package.name.clone(),
-            kind: package.kind.clone(),
+            kind: package.kind.to_string(),
         });
     }
     let existing = db
@@ -180,15 +178,16 @@ pub async fn publish(
         version_normalized: identity.version_normalized,
         reference: archive.sha1.clone(),
         shasum: archive.sha1.clone(),
-        dist_store: StoreName::Artifact.as_str().to_owned(),
+        dist_store: StoreName::Artifact,
         dist_key: key,
         metadata: Value::Object(published_fields(&manifest)).to_string(),
         released_at: now_millis(),
     };
     if outcome == Outcome::Replaced {
-        db.save_version(&identity.package, KIND, &version).await?;
+        db.save_version(&identity.package, PackageKind::Artifact, &version)
+            .await?;
     } else if !db
-        .insert_new_version(&identity.package, KIND, &version)
+        .insert_new_version(&identity.package, PackageKind::Artifact, &version)
         .await?
     {
         // Another upload of this version landed while ours was being stored.

@@ -44,7 +44,7 @@ struct Report {
 
 /// The panel for `package`, following job `job` when it is a scan of this package.
 pub async fn panel(app: &App, package: &str, job: Option<i64>) -> Result<Panel, WebError> {
-    let Some(vcs) = app.db.vcs_package(package).await? else {
+    let Some(vcs) = app.db.git_package(package).await? else {
         return Ok(Panel {
             is_git: false,
             scanned: String::new(),
@@ -97,7 +97,7 @@ pub async fn update(
     _: MaintainerForm,
 ) -> Result<Response, WebError> {
     let name = package_path(&vendor, &package)?;
-    if app.db.vcs_package(name.as_str()).await?.is_none() {
+    if app.db.git_package(name.as_str()).await?.is_none() {
         return Err(WebError::BadRequest(format!(
             "{name} is not a git package: publish a new version by uploading it.",
             name = name.as_str()

@@ -438,7 +438,7 @@ pub async fn package(
             .unwrap_or_default()
             .to_owned()
     };
-    let repository = match app.db.vcs_package(name.as_str()).await? {
+    let repository = match app.db.git_package(name.as_str()).await? {
         Some(vcs) => crate::redact::public(&vcs.repository_url),
         None => String::new(),
     };
@@ -508,7 +508,7 @@ mod tests {
             version_normalized: normalized.to_owned(),
             reference: String::new(),
             shasum: String::new(),
-            dist_store: String::new(),
+            dist_store: storage::StoreName::Artifact,
             dist_key: String::new(),
             metadata: "{}".to_owned(),
             released_at: 0,

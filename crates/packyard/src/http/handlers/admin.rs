@@ -588,12 +588,12 @@ pub async fn get_package(
     }
     let repository = app
         .db
-        .vcs_package(name)
+        .git_package(name)
         .await?
         .map(|vcs| redact::public(&vcs.repository_url));
     Ok(Json(json!({"package": {
         "name": row.name,
-        "type": row.kind,
+        "type": row.kind.as_str(),
         "repository": repository,
         "versions": visible,
     }}))

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::app::App;
-use crate::db::VcsPackage;
+use crate::db::GitPackage;
 use crate::http::ApiError;
 use crate::http::extractors::access::{Caller, Maintainer};
 use crate::repository_url;
@@ -113,11 +113,11 @@ async fn receive(
         .into_response())
 }
 
-async fn find_packages(app: &App, urls: &[String]) -> Result<Vec<VcsPackage>, ApiError> {
+async fn find_packages(app: &App, urls: &[String]) -> Result<Vec<GitPackage>, ApiError> {
     for url in urls {
         let packages = app
             .db
-            .vcs_packages_by_key(&repository_url::key(url))
+            .git_packages_by_key(&repository_url::key(url))
             .await?;
         if !packages.is_empty() {
             return Ok(packages);
@@ -203,7 +203,7 @@ fn signature(provider: Provider, headers: &HeaderMap) -> Option<&str> {
 /// The webhook secret of each package, opened. A secret that cannot be opened (one an
 /// earlier version stored as plain text, until `packyard secrets rotate` seals it)
 /// matches nothing; why is logged.
-fn webhook_secrets(app: &App, packages: &[VcsPackage]) -> Vec<Option<String>> {
+fn webhook_secrets(app: &App, packages: &[GitPackage]) -> Vec<Option<String>> {
     packages
         .iter()
         .map(|package| {
@@ -261,7 +261,7 @@ mod tests {
         provider: Provider,
         headers: &HeaderMap,
         body: &[u8],
-        packages: &[VcsPackage],
+        packages: &[GitPackage],
     ) -> Option<bool> {
         let secrets: Vec<Option<String>> =
             packages.iter().map(|p| p.webhook_secret.clone()).collect();
@@ -274,8 +274,8 @@ mod tests {
         hex::encode(mac.finalize().into_bytes())
     }
 
-    fn package(secret: Option<&str>) -> VcsPackage {
-        VcsPackage {
+    fn package(secret: Option<&str>) -> GitPackage {
+        GitPackage {
             name: "acme/lib".into(),
             repository_url: "https://github.com/acme/lib.git".into(),
             credentials: None,

@@ -140,7 +140,7 @@ async fn search_result(
 ) -> Result<Value, ApiError> {
     let name = summary.name.as_str();
     let url = format!("{base}/packages/{name}");
-    let repository = match app.db.vcs_package(name).await? {
+    let repository = match app.db.git_package(name).await? {
         Some(vcs) => crate::redact::public(&vcs.repository_url),
         None => url.clone(),
     };

@@ -1,9 +1,9 @@
 -- Installs per package, version and day (days since 1970-01-01, UTC): one row per
 -- package, version and day, incremented; never one row per install.
 CREATE TABLE download_days (
-    package_id INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+    package_id {{bigint}} NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
     version TEXT NOT NULL,
-    day INTEGER NOT NULL,
-    count INTEGER NOT NULL,
+    day {{bigint}} NOT NULL,
+    count {{bigint}} NOT NULL,
     PRIMARY KEY (package_id, version, day)
 );

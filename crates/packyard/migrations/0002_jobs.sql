@@ -1,21 +1,23 @@
 -- Background jobs (src/jobs.rs, src/db/jobs.rs). Times are Unix milliseconds.
--- BIGSERIAL ids are never reused, which matters because they are shown to users.
+-- Ids are shown to users (`GET /api/jobs/{id}`) and must never be reused after old jobs
+-- are pruned: AUTOINCREMENT in SQLite (a plain rowid reuses the highest id once its row
+-- is deleted); PostgreSQL's sequences never go back.
 CREATE TABLE jobs (
-    id BIGSERIAL PRIMARY KEY,
+    id {{id_never_reused}},
     kind TEXT NOT NULL,
     payload TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed')),
     dedupe_key TEXT,
-    attempts BIGINT NOT NULL DEFAULT 0,
-    max_attempts BIGINT NOT NULL,
-    run_after BIGINT NOT NULL,
-    lease_until BIGINT,
+    attempts {{bigint}} NOT NULL DEFAULT 0,
+    max_attempts {{bigint}} NOT NULL,
+    run_after {{bigint}} NOT NULL,
+    lease_until {{bigint}},
     worker TEXT,
     result TEXT,
     error TEXT,
-    created_at BIGINT NOT NULL,
-    started_at BIGINT,
-    finished_at BIGINT
+    created_at {{bigint}} NOT NULL,
+    started_at {{bigint}},
+    finished_at {{bigint}}
 );
 -- At most one queued job per key: enqueueing again returns the queued one.
 CREATE UNIQUE INDEX jobs_queued_dedupe ON jobs(dedupe_key) WHERE state = 'queued';

@@ -6,10 +6,10 @@ ALTER TABLE packages ADD COLUMN repository_key TEXT;
 ALTER TABLE packages ADD COLUMN credentials TEXT;
 ALTER TABLE packages ADD COLUMN webhook_secret TEXT;
 ALTER TABLE packages ADD COLUMN scan_fingerprint TEXT;
-ALTER TABLE packages ADD COLUMN scanned_at INTEGER;
+ALTER TABLE packages ADD COLUMN scanned_at {{bigint}};
 ALTER TABLE packages ADD COLUMN scan_error TEXT;
 -- JSON list of {"ref", "reason"} for refs the last scan skipped.
 ALTER TABLE packages ADD COLUMN scan_report TEXT;
 CREATE INDEX packages_repository_key ON packages(repository_key);
 
-ALTER TABLE users ADD COLUMN is_maintainer INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN is_maintainer {{bigint}} NOT NULL DEFAULT 0;

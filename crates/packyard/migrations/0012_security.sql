@@ -2,7 +2,7 @@
 -- secret opens has been bound to its row (v3:); from then on unbound values open
 -- nowhere, so one copied in from a backup or another row is useless.
 CREATE TABLE sealed_values_bound (
-    id BIGINT PRIMARY KEY,
+    id {{bigint}} PRIMARY KEY,
     bound_at BIGINT NOT NULL
 );
 -- The login attempt a failure row was recorded for: recorded before the password is

@@ -1,29 +1,29 @@
 CREATE TABLE users (
-    id INTEGER PRIMARY KEY,
+    id {{id}},
     name TEXT NOT NULL UNIQUE,
-    is_admin INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER NOT NULL
+    is_admin {{bigint}} NOT NULL DEFAULT 0,
+    created_at {{bigint}} NOT NULL
 );
 
 CREATE TABLE api_tokens (
-    id INTEGER PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    id {{id}},
+    user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     token_hash TEXT NOT NULL UNIQUE,
-    created_at INTEGER NOT NULL
+    created_at {{bigint}} NOT NULL
 );
 CREATE INDEX api_tokens_user ON api_tokens(user_id);
 
 CREATE TABLE packages (
-    id INTEGER PRIMARY KEY,
+    id {{id}},
     name TEXT NOT NULL UNIQUE,
     kind TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    created_at {{bigint}} NOT NULL,
+    updated_at {{bigint}} NOT NULL
 );
 
 CREATE TABLE versions (
-    id INTEGER PRIMARY KEY,
-    package_id INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+    id {{id}},
+    package_id {{bigint}} NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
     version TEXT NOT NULL,
     version_normalized TEXT NOT NULL,
     reference TEXT NOT NULL,
@@ -31,15 +31,15 @@ CREATE TABLE versions (
     dist_store TEXT NOT NULL,
     dist_key TEXT NOT NULL,
     metadata TEXT NOT NULL,
-    released_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
+    released_at {{bigint}} NOT NULL,
+    updated_at {{bigint}} NOT NULL,
     UNIQUE (package_id, version_normalized)
 );
 CREATE INDEX versions_reference ON versions(package_id, reference);
 
 CREATE TABLE download_counts (
-    package_id INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+    package_id {{bigint}} NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
     version TEXT NOT NULL,
-    count INTEGER NOT NULL,
+    count {{bigint}} NOT NULL,
     PRIMARY KEY (package_id, version)
 );

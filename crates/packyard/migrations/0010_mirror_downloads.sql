@@ -5,8 +5,8 @@ CREATE TABLE mirror_download_days (
     alias TEXT NOT NULL,
     package TEXT NOT NULL,
     version TEXT NOT NULL,
-    day INTEGER NOT NULL,
-    count INTEGER NOT NULL,
+    day {{bigint}} NOT NULL,
+    count {{bigint}} NOT NULL,
     PRIMARY KEY (alias, package, version, day)
 );
 CREATE INDEX mirror_download_days_package ON mirror_download_days(package);

@@ -2,6 +2,6 @@
 CREATE TABLE mirror_approvals (
     alias TEXT NOT NULL,
     package TEXT NOT NULL,
-    approved_at BIGINT NOT NULL,
+    approved_at {{bigint}} NOT NULL,
     PRIMARY KEY (alias, package)
 );

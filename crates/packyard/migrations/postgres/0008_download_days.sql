@@ -1,9 +1,0 @@
--- Installs per package, version and day (days since 1970-01-01, UTC): one row per
--- package, version and day, incremented; never one row per install.
-CREATE TABLE download_days (
-    package_id BIGINT NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
-    version TEXT NOT NULL,
-    day BIGINT NOT NULL,
-    count BIGINT NOT NULL,
-    PRIMARY KEY (package_id, version, day)
-);
