@@ -131,6 +131,12 @@ impl App {
         self.access.refresh(|| self.auth.forget_all()).await
     }
 
+    /// The one place users, groups, grants and tokens are changed (see `access::admin`).
+    pub fn access_admin(&self) -> crate::access::AccessAdmin<'_> {
+        let mirrors = self.mirrors.aliases().map(String::as_str);
+        crate::access::AccessAdmin::new(&self.db, &self.access, &self.auth, mirrors)
+    }
+
     /// Scratch space for uploads being received and dists being built
     /// (`PACKYARD_TMP_DIR`); by default on the data dir's filesystem, so a finished
     /// upload is never copied across devices to a local store.

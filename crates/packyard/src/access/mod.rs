@@ -2,8 +2,12 @@
 //! (`db::access`); every process holds a snapshot ([`policy::Policy`]) and re-reads it
 //! within [`REFRESH_INTERVAL`] of any change, as it does for package metadata, so
 //! serving a request never queries the rules.
+//!
+//! Changes to the rules, users and tokens are made through [`admin::AccessAdmin`], by the
+//! API, the web UI and the CLI alike; [`accounts`] says who may change whom.
 
 pub mod accounts;
+pub mod admin;
 pub mod policy;
 pub mod roles;
 
@@ -12,6 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 pub use accounts::{AccountChangeRefused, Actor, may_apply, may_change_account};
+pub use admin::{AccessAdmin, AdminError};
 pub use policy::View;
 use policy::{Grant, Group, Member, Policy};
 
