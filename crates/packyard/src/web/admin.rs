@@ -1,6 +1,6 @@
 //! Admin pages for users and groups: what `packyard user` and `packyard group` do,
-//! in a browser. Every change goes through the same database calls as the CLI and the
-//! API, so it reaches every replica within the access refresh (and this one at once).
+//! in a browser. Every change goes through [`crate::access::AccessAdmin`], as the CLI's
+//! and the API's do: the pages parse forms and show the outcome.
 
 use std::sync::Arc;
 
@@ -8,18 +8,27 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use composer::constraint::Constraint;
 
 use super::error::WebError;
 use super::form::{AdminForm, FieldError, Fields};
 use super::pages::{Chrome, render, render_with_status};
-use super::password;
 use super::session::{Viewer, see_other};
-use crate::access::{Actor, check_grant_target};
+use crate::access::Actor;
+use crate::access::admin::{
+    AdminError, GroupSettings, Key, Membership, NewGrant, NewUser, UserUpdate,
+};
 use crate::app::App;
-use crate::auth::{generate_token, hash_token, validate_user_name};
-use crate::db::{GroupChange, GroupRow, Role, User, UserChange, is_unique_violation};
+use crate::db::{GroupRow, Role, User, UserChange};
 use crate::time::rfc3339;
+
+/// What a form's page says when the service refused the form's input (invalid, a
+/// name taken), or the error page for any other refusal.
+fn form_message(error: AdminError) -> Result<String, WebError> {
+    match error {
+        AdminError::Invalid(message) | AdminError::Conflict(message) => Ok(message),
+        other => Err(other.into()),
+    }
+}
 
 /// A moment as the forms show it, in a form [`crate::time::parse_moment`] reads back
 /// to the same moment: a day (`2026-12-31`, which means its end) when it is the end
@@ -52,24 +61,12 @@ fn changed_moment(
 
 /// The user the path names, or the 404 page.
 async fn user_named(app: &App, name: &str) -> Result<User, WebError> {
-    let found = app.db.user_with_password(name).await?;
-    found.map(|(user, _)| user).ok_or(WebError::NotFound)
-}
-
-/// The user the path names, when the signed-in admin may change it
-/// ([`crate::access::may_change_account`]: not an admin, not itself).
-async fn editable_user(app: &App, admin: &User, name: &str) -> Result<User, WebError> {
-    let user = user_named(app, name).await?;
-    crate::access::may_change_account(Actor::Http(admin), &user)
-        .map_err(|refused| WebError::Forbidden(refused.to_string()))?;
-    Ok(user)
+    Ok(app.access_admin().user(Key::Name(name)).await?)
 }
 
 /// The group the path names, with its grants and members, or the 404 page.
 async fn group_named(app: &App, name: &str) -> Result<GroupRow, WebError> {
-    let rules = app.db.access_rules().await?;
-    let group = rules.groups.into_iter().find(|group| group.name == name);
-    group.ok_or(WebError::NotFound)
+    Ok(app.access_admin().group(Key::Name(name)).await?)
 }
 
 fn role_of(user: &User) -> &'static str {
@@ -176,17 +173,9 @@ fn user_change(form: &Fields, current: Option<&User>) -> Result<UserChange, Fiel
     })
 }
 
-/// The new password a form carries, hashed; `None` when the field is empty.
-async fn password_field(form: &Fields) -> Result<Option<String>, WebError> {
-    let password = form.get("password").to_owned();
-    if password.is_empty() {
-        return Ok(None);
-    }
-    password::check(&password).map_err(|error| WebError::BadRequest(error.to_string()))?;
-    password::hash_in_slot(password)
-        .await
-        .map(Some)
-        .map_err(|busy| WebError::BadRequest(busy.to_string()))
+/// The new password a form carries; `None` when the field is empty.
+fn password_field(form: &Fields) -> Option<String> {
+    Some(form.get("password").to_owned()).filter(|password| !password.is_empty())
 }
 
 /// `POST /admin/users`: creates a user and shows its first API token once.
@@ -198,45 +187,26 @@ pub async fn create_user(
         ..
     }: AdminForm,
 ) -> Result<Response, WebError> {
-    let name = form.get("name").to_owned();
     let refuse =
         |message: String| users_page(&app, &viewer, message, None, StatusCode::BAD_REQUEST);
-    if let Err(error) = validate_user_name(&name) {
-        return refuse(error.to_string()).await;
-    }
     let change = match user_change(&form, None) {
         Ok(change) => change,
         Err(error) => return refuse(error.to_string()).await,
     };
-    crate::access::may_apply(Actor::Http(&viewer.signed_in()?.user), &change)
-        .map_err(|refused| WebError::Forbidden(refused.to_string()))?;
-    let password_hash = match password_field(&form).await {
-        Ok(hash) => hash,
-        Err(WebError::BadRequest(message)) => return refuse(message).await,
-        Err(error) => return Err(error),
+    let new = NewUser {
+        name: form.get("name").to_owned(),
+        change,
+        groups: None,
+        password: password_field(&form),
     };
-    let token = generate_token();
-    let role = change.role.unwrap_or(Role::User);
-    match app.db.create_user(&name, role, &hash_token(&token)).await {
-        Ok(_) => {}
-        Err(error) if is_unique_violation(&error) => {
-            return refuse(format!("a user named {name} already exists")).await;
+    let me = Actor::Http(&viewer.signed_in()?.user);
+    match app.access_admin().create_user(me, new).await {
+        Ok((user, token)) => {
+            let created = Some((user.name, token));
+            users_page(&app, &viewer, String::new(), created, StatusCode::CREATED).await
         }
-        Err(error) => return Err(error.into()),
+        Err(error) => refuse(form_message(error)?).await,
     }
-    app.db.change_user(&name, &change).await?;
-    if let Some(hash) = password_hash {
-        app.db.set_password(&name, Some(&hash)).await?;
-    }
-    app.apply_access_changes().await?;
-    users_page(
-        &app,
-        &viewer,
-        String::new(),
-        Some((name, token)),
-        StatusCode::CREATED,
-    )
-    .await
 }
 
 #[derive(Template)]
@@ -317,37 +287,22 @@ pub async fn update_user(
 ) -> Result<Response, WebError> {
     let refuse =
         |message: String| user_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST);
-    let current = editable_user(&app, &viewer.signed_in()?.user, &name).await?;
+    let (admin, me) = (app.access_admin(), Actor::Http(&viewer.signed_in()?.user));
+    let current = admin.editable_user(me, Key::Name(&name)).await?;
     let change = match user_change(&form, Some(&current)) {
         Ok(change) => change,
         Err(error) => return refuse(error.to_string()).await,
     };
-    crate::access::may_apply(Actor::Http(&viewer.signed_in()?.user), &change)
-        .map_err(|refused| WebError::Forbidden(refused.to_string()))?;
-    let password_hash = match password_field(&form).await {
-        Ok(hash) => hash,
-        Err(WebError::BadRequest(message)) => return refuse(message).await,
-        Err(error) => return Err(error),
+    let groups = form.all("group").into_iter().map(str::to_owned).collect();
+    let update = UserUpdate {
+        change,
+        groups: Some(Membership::Names(groups)),
+        password: password_field(&form),
     };
-    if app.db.change_user(&name, &change).await?.is_none() {
-        return Err(WebError::NotFound);
+    match admin.change_user(me, &name, update).await {
+        Ok(_) => Ok(see_other(&format!("/admin/users/{name}"))),
+        Err(error) => refuse(form_message(error)?).await,
     }
-    let wanted = form.all("group");
-    let groups: Vec<i64> = app
-        .db
-        .access_rules()
-        .await?
-        .groups
-        .iter()
-        .filter(|group| wanted.contains(&group.name.as_str()))
-        .map(|group| group.id)
-        .collect();
-    app.db.set_user_groups(&name, &groups).await?;
-    if let Some(hash) = password_hash {
-        app.db.set_password(&name, Some(&hash)).await?;
-    }
-    app.apply_access_changes().await?;
-    Ok(see_other(&format!("/admin/users/{name}")))
 }
 
 /// `POST /admin/users/{name}/remove`: the user, its tokens, memberships and sessions.
@@ -356,11 +311,8 @@ pub async fn remove_user(
     Path(name): Path<String>,
     posted: AdminForm,
 ) -> Result<Response, WebError> {
-    editable_user(&app, posted.user(), &name).await?;
-    if !app.db.remove_user(&name).await? {
-        return Err(WebError::NotFound);
-    }
-    app.apply_access_changes().await?;
+    let me = Actor::Http(posted.user());
+    app.access_admin().remove_user(me, &name).await?;
     Ok(see_other("/admin/users"))
 }
 
@@ -392,29 +344,18 @@ pub async fn create_group(
     }: AdminForm,
 ) -> Result<Response, WebError> {
     let name = form.get("name");
-    let problem = if validate_user_name(name).is_err() {
-        Some(format!(
-            "invalid group name {name:?}: use 1-64 letters, digits, '.', '_' or '-'"
-        ))
-    } else {
-        match app.db.create_group(name).await {
-            Ok(_) => None,
-            Err(error) if is_unique_violation(&error) => {
-                Some(format!("a group named {name} already exists"))
-            }
-            Err(error) => return Err(error.into()),
-        }
-    };
-    match problem {
-        None => {
-            app.apply_access_changes().await?;
-            Ok(see_other(&format!("/admin/groups/{name}")))
-        }
-        Some(message) => render_with_status(
+    let me = Actor::Http(&viewer.signed_in()?.user);
+    let created = app
+        .access_admin()
+        .create_group(me, name, GroupSettings::default())
+        .await;
+    match created {
+        Ok(_) => Ok(see_other(&format!("/admin/groups/{name}"))),
+        Err(error) => render_with_status(
             &GroupsPage {
                 chrome: Chrome::new(&viewer, "Groups"),
                 groups: app.db.access_rules().await?.groups,
-                message,
+                message: form_message(error)?,
             },
             StatusCode::BAD_REQUEST,
         ),
@@ -478,25 +419,18 @@ pub async fn grant(
         ..
     }: AdminForm,
 ) -> Result<Response, WebError> {
-    let package = form.get("package").to_ascii_lowercase();
-    let versions = Some(form.get("versions")).filter(|v| !v.is_empty());
-    let problem = check_grant_target(&package)
-        .map_err(|error| error.to_string())
-        .and_then(|()| {
-            versions.map_or(Ok(()), |v| {
-                Constraint::parse(v)
-                    .map(|_| ())
-                    .map_err(|error| format!("versions {v:?}: {error}"))
-            })
-        });
-    if let Err(message) = problem {
-        return group_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST).await;
+    let grant = NewGrant {
+        package: form.get("package").to_owned(),
+        versions: Some(form.get("versions").to_owned()).filter(|v| !v.is_empty()),
+    };
+    let me = Actor::Http(&viewer.signed_in()?.user);
+    match app.access_admin().grant(me, &name, grant).await {
+        Ok(_) => Ok(see_other(&format!("/admin/groups/{name}"))),
+        Err(error) => {
+            let message = form_message(error)?;
+            group_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST).await
+        }
     }
-    if !app.db.grant(&name, &package, versions).await? {
-        return Err(WebError::NotFound);
-    }
-    app.apply_access_changes().await?;
-    Ok(see_other(&format!("/admin/groups/{name}")))
 }
 
 /// `POST /admin/groups/{name}/grants/revoke`.
@@ -505,8 +439,10 @@ pub async fn revoke(
     Path(name): Path<String>,
     posted: AdminForm,
 ) -> Result<Response, WebError> {
-    app.db.revoke(&name, posted.fields.get("package")).await?;
-    app.apply_access_changes().await?;
+    let me = Actor::Http(posted.user());
+    app.access_admin()
+        .revoke(me, &name, posted.fields.get("package"))
+        .await?;
     Ok(see_other(&format!("/admin/groups/{name}")))
 }
 
@@ -539,21 +475,19 @@ pub async fn group_settings(
             .await;
         }
     };
-    let mirrors = form
-        .all("mirror")
-        .into_iter()
-        .filter(|alias| app.mirrors.get(alias).is_some())
-        .map(str::to_owned)
-        .collect();
-    let change = GroupChange {
+    let settings = GroupSettings {
         updates_until,
-        mirrors: Some(mirrors),
+        mirrors: Some(form.all("mirror").into_iter().map(str::to_owned).collect()),
+        grants: None,
     };
-    if !app.db.change_group(&name, &change).await? {
-        return Err(WebError::NotFound);
+    let me = Actor::Http(&viewer.signed_in()?.user);
+    match app.access_admin().change_group(me, &name, settings).await {
+        Ok(_) => Ok(see_other(&format!("/admin/groups/{name}"))),
+        Err(error) => {
+            let message = form_message(error)?;
+            group_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST).await
+        }
     }
-    app.apply_access_changes().await?;
-    Ok(see_other(&format!("/admin/groups/{name}")))
 }
 
 /// `POST /admin/groups/{name}/members`: adds (`action=add`) or removes a user.
@@ -567,25 +501,31 @@ pub async fn members(
     }: AdminForm,
 ) -> Result<Response, WebError> {
     let user = form.get("user");
-    let add = form.get("action") == "add";
-    if app.db.set_membership(&name, user, add).await?.is_none() {
-        let message = format!("there is no user {user:?}");
-        return group_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST).await;
+    let (admin, me) = (app.access_admin(), Actor::Http(&viewer.signed_in()?.user));
+    let changed = if form.get("action") == "add" {
+        admin.add_member(me, &name, user).await
+    } else {
+        admin.remove_member(me, &name, user).await
+    };
+    match changed {
+        Ok(()) => Ok(see_other(&format!("/admin/groups/{name}"))),
+        // A user name typed into the form that is nobody's, said on the group's page
+        // (which is the 404 page when the group is gone).
+        Err(AdminError::NotFound(message)) => {
+            group_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST).await
+        }
+        Err(error) => Err(error.into()),
     }
-    app.apply_access_changes().await?;
-    Ok(see_other(&format!("/admin/groups/{name}")))
 }
 
 /// `POST /admin/groups/{name}/remove`.
 pub async fn remove_group(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
-    _: AdminForm,
+    posted: AdminForm,
 ) -> Result<Response, WebError> {
-    if !app.db.remove_group(&name).await? {
-        return Err(WebError::NotFound);
-    }
-    app.apply_access_changes().await?;
+    let me = Actor::Http(posted.user());
+    app.access_admin().remove_group(me, &name).await?;
     Ok(see_other("/admin/groups"))
 }
 

@@ -7,9 +7,12 @@ use super::error::WebError;
 use super::form::SignedInForm;
 use super::pages::{Chrome, render_with_status};
 use super::session::{Viewer, see_other};
+use crate::access::Actor;
+use crate::access::admin::NewToken;
 use crate::app::App;
 use crate::db::{TokenRow, now_millis};
-use crate::tokens::{IssueError, Scope, Scopes};
+use crate::error::Classify;
+use crate::tokens::{Scope, Scopes};
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -78,10 +81,9 @@ async fn profile(
     let user = &session.user;
     let now = now_millis();
     let tokens = app
-        .db
-        .tokens_of(&user.name)
+        .access_admin()
+        .tokens_of(Actor::Http(user), &user.name)
         .await?
-        .unwrap_or_default()
         .iter()
         .map(|row| TokenLine::new(row, now))
         .collect();
@@ -164,21 +166,32 @@ pub async fn create_token(
         Ok(at) => at,
         Err(error) => return refuse(error.to_string()).await,
     };
-    let name = form.get("name");
-    match crate::tokens::issue(&app.db, &session.user, name, &scopes, expires_at).await {
+    let new = NewToken {
+        name: form.get("name").to_owned(),
+        scopes,
+        expires_at,
+    };
+    let me = &session.user;
+    match app
+        .access_admin()
+        .issue_token(Actor::Http(me), &me.name, &new)
+        .await
+    {
         Ok(token) => {
+            let shown = Some((new.name, token));
             profile(
                 &app,
                 viewer,
                 &headers,
-                Some((name.to_owned(), token)),
+                shown,
                 String::new(),
                 StatusCode::CREATED,
             )
             .await
         }
-        Err(IssueError::Database(error)) => Err(error.into()),
-        Err(error) => refuse(error.to_string()).await,
+        // The caller's faults (a name, a scope) are said beside the form.
+        Err(error) if error.kind().is_callers_fault() => refuse(error.to_string()).await,
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -188,9 +201,9 @@ pub async fn revoke_token(
     State(app): State<Arc<App>>,
     posted: SignedInForm,
 ) -> Result<Response, WebError> {
-    let name = posted.fields.get("name");
-    if !app.db.revoke_token(&posted.user().name, name).await? {
-        return Err(WebError::NotFound);
-    }
+    let (me, name) = (posted.user(), posted.fields.get("name"));
+    app.access_admin()
+        .revoke_token(Actor::Http(me), &me.name, name)
+        .await?;
     Ok(see_other("/profile"))
 }

@@ -1,7 +1,8 @@
 //! The access API, with Packeton's paths and fields: users (`/api/users`,
 //! `/api/user/{id}`), groups (`/api/groups`, `/api/group/{id}`), tokens (`/api/tokens`),
 //! and the packages a caller may see (`/api/packages`). Admins only, except that every
-//! user manages its own tokens and lists what it sees.
+//! user manages its own tokens and lists what it sees. The handlers parse Packeton's
+//! JSON and render it: every change, and its rules, are [`crate::access::AccessAdmin`]'s.
 
 use std::sync::Arc;
 
@@ -9,20 +10,21 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use composer::constraint::Constraint;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::access::check_grant_target;
+use crate::access::Actor;
+use crate::access::admin::{
+    GroupSettings, Key, Membership, NewGrant, NewToken, NewUser, UserUpdate,
+};
 use crate::app::App;
-use crate::auth::{generate_token, hash_token, validate_user_name};
-use crate::db::{GroupChange, GroupRow, Role, User, UserChange, is_unique_violation, now_millis};
+use crate::db::{GroupRow, Role, User, UserChange, now_millis};
 use crate::http::extractors::access::{Admin, Reader, SignedIn};
 use crate::http::extractors::paths::PackagePath;
 use crate::http::{ApiError, JsonBody};
 use crate::redact;
 use crate::time::{parse_moment, rfc3339};
-use crate::tokens::{IssueError, Scope, Scopes};
+use crate::tokens::{Scope, Scopes};
 
 /// A date field: `null` clears it, a string is a date, time or span.
 fn date_field(value: &Value, field: &str) -> Result<Option<i64>, ApiError> {
@@ -121,15 +123,6 @@ impl UserBody {
     }
 }
 
-async fn user_by_id(app: &App, id: i64) -> Result<User, ApiError> {
-    app.db
-        .users()
-        .await?
-        .into_iter()
-        .find(|u| u.id == id)
-        .ok_or_else(|| ApiError::not_found(format!("no user {id}")))
-}
-
 async fn memberships(app: &App) -> Result<std::collections::HashMap<i64, Vec<i64>>, ApiError> {
     Ok(app.db.access_rules().await?.memberships)
 }
@@ -153,7 +146,7 @@ pub async fn get_user(
     _: Admin,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let user = user_by_id(&app, id).await?;
+    let user = app.access_admin().user(Key::Id(id)).await?;
     let groups = memberships(&app).await?;
     Ok(Json(user_json(&user, groups.get(&id).map_or(&[], Vec::as_slice))).into_response())
 }
@@ -169,36 +162,17 @@ pub async fn create_user(
         .username
         .clone()
         .ok_or_else(|| ApiError::bad_request("username is required"))?;
-    validate_user_name(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let change = body.change()?;
-    crate::access::may_apply(crate::access::Actor::Http(&me), &change)
-        .map_err(|refused| ApiError::forbidden(refused.to_string()))?;
-    let token = generate_token();
-    match app
-        .db
-        .create_user(
-            &name,
-            change.role.unwrap_or(Role::User),
-            &hash_token(&token),
-        )
-        .await
-    {
-        Ok(_) => {}
-        Err(error) if is_unique_violation(&error) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("user {name} already exists"),
-            ));
-        }
-        Err(error) => return Err(error.into()),
-    }
-    let user = app
-        .db
-        .change_user(&name, &change)
-        .await?
-        .ok_or_else(|| ApiError::internal("a created user vanished", &name))?;
     let groups = body.groups.clone().unwrap_or_default();
-    app.db.set_user_groups(&name, &groups).await?;
+    let new = NewUser {
+        name,
+        change: body.change()?,
+        groups: Some(Membership::Ids(groups.clone())),
+        password: None,
+    };
+    let (user, token) = app
+        .access_admin()
+        .create_user(Actor::Http(&me), new)
+        .await?;
     let mut answer = user_json(&user, &groups);
     answer["apiToken"] = json!(token);
     Ok((StatusCode::CREATED, Json(answer)).into_response())
@@ -213,7 +187,8 @@ pub async fn update_user(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let body: UserBody = parse_body(&body, "user fields")?;
-    let user = editable_user(&app, &me, id).await?;
+    let admin = app.access_admin();
+    let user = admin.editable_user(Actor::Http(&me), Key::Id(id)).await?;
     if body.username.as_ref().is_some_and(|n| *n != user.name) {
         return Err(ApiError::bad_request("a user cannot be renamed"));
     }
@@ -222,17 +197,14 @@ pub async fn update_user(
             "to disable a user, set expiresAt to a past date or DELETE it",
         ));
     }
-    let change = body.change()?;
-    crate::access::may_apply(crate::access::Actor::Http(&me), &change)
-        .map_err(|refused| ApiError::forbidden(refused.to_string()))?;
-    let user = app
-        .db
-        .change_user(&user.name, &change)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no user {id}")))?;
-    if let Some(groups) = &body.groups {
-        app.db.set_user_groups(&user.name, groups).await?;
-    }
+    let update = UserUpdate {
+        change: body.change()?,
+        groups: body.groups.clone().map(Membership::Ids),
+        password: None,
+    };
+    let user = admin
+        .change_user(Actor::Http(&me), &user.name, update)
+        .await?;
     let groups = memberships(&app).await?;
     Ok(Json(user_json(&user, groups.get(&id).map_or(&[], Vec::as_slice))).into_response())
 }
@@ -243,17 +215,10 @@ pub async fn delete_user(
     Admin(me): Admin,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let user = editable_user(&app, &me, id).await?;
-    app.db.remove_user(&user.name).await?;
+    let admin = app.access_admin();
+    let user = admin.editable_user(Actor::Http(&me), Key::Id(id)).await?;
+    admin.remove_user(Actor::Http(&me), &user.name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// User `id`, when `me` may change it ([`crate::access::may_change_account`]).
-async fn editable_user(app: &App, me: &User, id: i64) -> Result<User, ApiError> {
-    let user = user_by_id(app, id).await?;
-    crate::access::may_change_account(crate::access::Actor::Http(me), &user)
-        .map_err(|refused| ApiError::forbidden(refused.to_string()))?;
-    Ok(user)
 }
 
 // ---- groups ----
@@ -285,9 +250,6 @@ struct GroupBody {
     proxies: Option<Vec<String>>,
 }
 
-/// A grant as stored: a package or pattern, and a constraint or `None` for all versions.
-type Grant = (String, Option<String>);
-
 /// `"vendor/pkg"` or `{"name": "vendor/pkg", "version": "^1.0"}`.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -300,50 +262,34 @@ enum Permission {
 }
 
 impl GroupBody {
-    fn grants(&self) -> Result<Option<Vec<Grant>>, ApiError> {
-        let Some(permissions) = &self.acl_permissions else {
-            return Ok(None);
-        };
-        let mut grants = Vec::new();
-        for permission in permissions {
-            let (name, version) = match permission {
-                Permission::Name(name) => (name.clone(), None),
-                Permission::Versions { name, version } => (
-                    name.clone(),
-                    version.clone().filter(|v| !v.trim().is_empty()),
-                ),
-            };
-            check_grant_target(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
-            if let Some(version) = &version {
-                Constraint::parse(version).map_err(|e| {
-                    ApiError::bad_request(format!("{name}: version {version:?}: {e}"))
-                })?;
-            }
-            grants.push((name, version));
-        }
-        Ok(Some(grants))
-    }
-
-    fn change(&self) -> Result<GroupChange, ApiError> {
-        Ok(GroupChange {
+    /// The settings given; `aclPermissions` replaces every grant (a blank version
+    /// grants every version).
+    fn settings(&self) -> Result<GroupSettings, ApiError> {
+        let grants = self.acl_permissions.as_ref().map(|permissions| {
+            permissions
+                .iter()
+                .map(|permission| match permission {
+                    Permission::Name(name) => NewGrant {
+                        package: name.clone(),
+                        versions: None,
+                    },
+                    Permission::Versions { name, version } => NewGrant {
+                        package: name.clone(),
+                        versions: version.clone().filter(|v| !v.trim().is_empty()),
+                    },
+                })
+                .collect()
+        });
+        Ok(GroupSettings {
             updates_until: self
                 .expired_updates_at
                 .as_ref()
                 .map(|v| date_field(v, "expiredUpdatesAt"))
                 .transpose()?,
             mirrors: self.proxies.clone(),
+            grants,
         })
     }
-}
-
-async fn group_by_id(app: &App, id: i64) -> Result<GroupRow, ApiError> {
-    app.db
-        .access_rules()
-        .await?
-        .groups
-        .into_iter()
-        .find(|g| g.id == id)
-        .ok_or_else(|| ApiError::not_found(format!("no group {id}")))
 }
 
 /// `GET /api/groups`.
@@ -365,76 +311,57 @@ pub async fn get_group(
     _: Admin,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(group_json(&group_by_id(&app, id).await?)).into_response())
+    let group = app.access_admin().group(Key::Id(id)).await?;
+    Ok(Json(group_json(&group)).into_response())
 }
 
 /// `POST /api/groups`.
 pub async fn create_group(
     State(app): State<Arc<App>>,
-    _: Admin,
+    Admin(me): Admin,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let body: GroupBody = parse_body(&body, r#"{"name": "...", "aclPermissions": [...]}"#)?;
     let name = body
         .name
-        .clone()
+        .as_deref()
         .ok_or_else(|| ApiError::bad_request("name is required"))?;
-    validate_user_name(&name).map_err(|_| {
-        ApiError::bad_request(format!(
-            "invalid group name {name:?}: use 1-64 letters, digits, '.', '_' or '-'"
-        ))
-    })?;
-    let (grants, change) = (body.grants()?, body.change()?);
-    let id = match app.db.create_group(&name).await {
-        Ok(id) => id,
-        Err(error) if is_unique_violation(&error) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("group {name} already exists"),
-            ));
-        }
-        Err(error) => return Err(error.into()),
-    };
-    app.db.change_group(&name, &change).await?;
-    if let Some(grants) = grants {
-        app.db.replace_grants(&name, &grants).await?;
-    }
-    Ok((
-        StatusCode::CREATED,
-        Json(group_json(&group_by_id(&app, id).await?)),
-    )
-        .into_response())
+    let group = app
+        .access_admin()
+        .create_group(Actor::Http(&me), name, body.settings()?)
+        .await?;
+    Ok((StatusCode::CREATED, Json(group_json(&group))).into_response())
 }
 
 /// `PUT /api/group/{id}`: `aclPermissions` replaces every grant; other fields change
 /// when given.
 pub async fn update_group(
     State(app): State<Arc<App>>,
-    _: Admin,
+    Admin(me): Admin,
     Path(id): Path<i64>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let body: GroupBody = parse_body(&body, "group fields")?;
-    let group = group_by_id(&app, id).await?;
+    let admin = app.access_admin();
+    let group = admin.group(Key::Id(id)).await?;
     if body.name.as_ref().is_some_and(|n| *n != group.name) {
         return Err(ApiError::bad_request("a group cannot be renamed"));
     }
-    let (grants, change) = (body.grants()?, body.change()?);
-    app.db.change_group(&group.name, &change).await?;
-    if let Some(grants) = grants {
-        app.db.replace_grants(&group.name, &grants).await?;
-    }
-    Ok(Json(group_json(&group_by_id(&app, id).await?)).into_response())
+    let group = admin
+        .change_group(Actor::Http(&me), &group.name, body.settings()?)
+        .await?;
+    Ok(Json(group_json(&group)).into_response())
 }
 
 /// `DELETE /api/group/{id}`.
 pub async fn delete_group(
     State(app): State<Arc<App>>,
-    _: Admin,
+    Admin(me): Admin,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let group = group_by_id(&app, id).await?;
-    app.db.remove_group(&group.name).await?;
+    let admin = app.access_admin();
+    let group = admin.group(Key::Id(id)).await?;
+    admin.remove_group(Actor::Http(&me), &group.name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -446,10 +373,9 @@ pub async fn list_tokens(
     SignedIn(user): SignedIn,
 ) -> Result<Response, ApiError> {
     let tokens: Vec<Value> = app
-        .db
-        .tokens_of(&user.name)
+        .access_admin()
+        .tokens_of(Actor::Http(&user), &user.name)
         .await?
-        .unwrap_or_default()
         .iter()
         .map(|t| {
             json!({
@@ -503,16 +429,17 @@ pub async fn create_token(
         .map(|v| date_field(v, "expires"))
         .transpose()?
         .flatten();
-    let token = crate::tokens::issue(&app.db, &user, &body.name, &scopes, expires_at)
-        .await
-        .map_err(|error| match error {
-            IssueError::InvalidName(_) => ApiError::bad_request(error.to_string()),
-            IssueError::AdminOnlyScope => ApiError::forbidden(error.to_string()),
-            IssueError::Exists(_) => ApiError::new(StatusCode::CONFLICT, error.to_string()),
-            IssueError::NoSuchUser => ApiError::not_found("the caller no longer exists"),
-            IssueError::Database(error) => error.into(),
-        })?;
-    let answer = json!({"name": body.name, "token": token, "scopes": scopes.to_string(), "expiresAt": time_json(expires_at)});
+    let new = NewToken {
+        name: body.name,
+        scopes,
+        expires_at,
+    };
+    let token = app
+        .access_admin()
+        .issue_token(Actor::Http(&user), &user.name, &new)
+        .await?;
+    let (name, scopes) = (new.name, new.scopes);
+    let answer = json!({"name": name, "token": token, "scopes": scopes.to_string(), "expiresAt": time_json(expires_at)});
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
@@ -522,11 +449,9 @@ pub async fn revoke_token(
     SignedIn(user): SignedIn,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !app.db.revoke_token(&user.name, &name).await? {
-        return Err(ApiError::not_found(format!(
-            "you have no token named {name}"
-        )));
-    }
+    app.access_admin()
+        .revoke_token(Actor::Http(&user), &user.name, &name)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
