@@ -1,0 +1,232 @@
+//! `packyard user`: accounts, their roles, dates and web UI passwords.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use super::{date, parse_date_flag};
+use crate::access::Actor;
+use crate::access::admin::{Key, NewUser, UserUpdate};
+use crate::app::App;
+use crate::config::Settings;
+use crate::db::{Role, User, UserChange};
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints its API token as the last line of output. A plain user
+    /// sees nothing until a group grants it packages (or with --full-access).
+    Add {
+        name: String,
+        #[command(flatten)]
+        role: RoleFlags,
+        /// Sees every package, whatever its groups grant.
+        #[arg(long)]
+        full_access: bool,
+        #[command(flatten)]
+        dates: DateFlags,
+        /// Read a password for the web UI as one line from standard input (without
+        /// it, the user is API-only and cannot log in).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's web UI password, read as one line from standard input; `--remove`
+    /// makes the user API-only. Either way the user's web sessions end.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Change a user's role, access or dates.
+    Set {
+        name: String,
+        #[command(flatten)]
+        role: RoleFlags,
+        /// Make a plain user (neither admin nor maintainer).
+        #[arg(long, conflicts_with_all = ["admin", "maintainer"])]
+        plain: bool,
+        /// Sees every package.
+        #[arg(long, conflicts_with = "no_full_access")]
+        full_access: bool,
+        /// Sees what its groups grant.
+        #[arg(long)]
+        no_full_access: bool,
+        #[command(flatten)]
+        dates: DateFlags,
+    },
+    /// Remove a user, its tokens and group memberships.
+    Remove { name: String },
+    /// List users with their role, access, dates and groups.
+    List,
+}
+
+#[derive(Args)]
+pub struct RoleFlags {
+    /// May do everything, including uploading archives.
+    #[arg(long, conflicts_with = "maintainer")]
+    admin: bool,
+    /// May add git packages and trigger updates; sees every package.
+    #[arg(long)]
+    maintainer: bool,
+}
+
+#[derive(Args)]
+pub struct DateFlags {
+    /// After this the user's tokens are refused: a date (valid through that day, UTC),
+    /// an RFC 3339 time, a span such as 365d, or `none`.
+    #[arg(long)]
+    expires: Option<String>,
+    /// Versions released after this are hidden (where its groups set no date of their
+    /// own): a date, a time, a span, or `none`.
+    #[arg(long)]
+    updates_until: Option<String>,
+}
+
+pub async fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    let admin = app.access_admin();
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            full_access,
+            dates,
+            password_stdin,
+        } => {
+            let change = UserChange {
+                role: role.role(),
+                full_access: full_access.then_some(true),
+                ..dates.change()?
+            };
+            // Read before anything is created, so a bad password creates no half-made
+            // user.
+            let password = if password_stdin {
+                Some(read_password().await?)
+            } else {
+                None
+            };
+            let new = NewUser {
+                name,
+                change,
+                groups: None,
+                password,
+            };
+            let (user, token) = admin.create_user(Actor::Operator, new).await?;
+            println!("created {}; API token:", describe(&user));
+            println!("{token}");
+        }
+        UserCommand::Set {
+            name,
+            role,
+            plain,
+            full_access,
+            no_full_access,
+            dates,
+        } => {
+            let change = UserChange {
+                role: if plain { Some(Role::User) } else { role.role() },
+                full_access: (full_access || no_full_access).then_some(full_access),
+                ..dates.change()?
+            };
+            let update = UserUpdate {
+                change,
+                ..UserUpdate::default()
+            };
+            let user = admin.change_user(Actor::Operator, &name, update).await?;
+            println!("{}", describe(&user));
+        }
+        UserCommand::Passwd { name, remove } => {
+            // Known before the password is read.
+            admin.user(Key::Name(&name)).await?;
+            let password = if remove {
+                None
+            } else {
+                Some(read_password().await?)
+            };
+            admin.set_password(Actor::Operator, &name, password).await?;
+            if remove {
+                println!("{name} has no password now: API tokens only");
+            } else {
+                println!("password of {name} set; its web sessions ended");
+            }
+        }
+        UserCommand::Remove { name } => {
+            admin.remove_user(Actor::Operator, &name).await?;
+            println!("removed user {name}");
+        }
+        UserCommand::List => {
+            let rules = app.db.access_rules().await?;
+            for user in app.db.users().await? {
+                let groups: Vec<&str> = rules
+                    .groups
+                    .iter()
+                    .filter(|group| group.members.contains(&user.name))
+                    .map(|group| group.name.as_str())
+                    .collect();
+                println!("{}\tgroups: {}", describe(&user), groups.join(","));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl RoleFlags {
+    fn role(&self) -> Option<Role> {
+        match (self.admin, self.maintainer) {
+            (true, _) => Some(Role::Admin),
+            (false, true) => Some(Role::Maintainer),
+            (false, false) => None,
+        }
+    }
+}
+
+impl DateFlags {
+    fn change(&self) -> anyhow::Result<UserChange> {
+        Ok(UserChange {
+            expires_at: self
+                .expires
+                .as_deref()
+                .map(parse_date_flag)
+                .transpose()
+                .context("--expires")?,
+            updates_until: self
+                .updates_until
+                .as_deref()
+                .map(parse_date_flag)
+                .transpose()
+                .context("--updates-until")?,
+            ..UserChange::default()
+        })
+    }
+}
+
+fn describe(user: &User) -> String {
+    let role = if user.is_admin {
+        "admin"
+    } else if user.is_maintainer {
+        "maintainer"
+    } else if user.full_access {
+        "user (full access)"
+    } else {
+        "user"
+    };
+    format!(
+        "{role} {}\texpires: {}\tupdates until: {}",
+        user.name,
+        date(user.expires_at, "never"),
+        date(user.updates_until, "no freeze")
+    )
+}
+
+/// Reads one line from standard input: a new password (checked and hashed by
+/// [`crate::access::AccessAdmin`]).
+async fn read_password() -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let password = line.strip_suffix('\n').unwrap_or(&line);
+        let password = password.strip_suffix('\r').unwrap_or(password);
+        Ok(password.to_owned())
+    })
+    .await?
+}
