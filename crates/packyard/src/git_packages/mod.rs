@@ -3,7 +3,7 @@
 //! as zips built from the exact commit (ARCHITECTURE.md, "One job's path").
 //!
 //! Dependencies point one way: [`job`] → [`service`] → [`scan`] and [`dists`] →
-//! [`repository`] → [`git`].
+//! [`repository`] → [`git`]; [`push_hooks`] → [`job`].
 //!
 //! - [`service`]: adding a package and re-scanning one; what the CLI, the HTTP API and
 //!   the job call.
@@ -12,11 +12,14 @@
 //! - [`repository`]: reaching a repository: its bare mirror and its credentials.
 //! - [`git`]: the `git` command itself.
 //! - [`job`]: the re-scan job.
+//! - [`push_hooks`]: push hooks from GitHub, GitLab, Gitea and Bitbucket: the pushed
+//!   repository, the hook's signature, the re-scans it queues.
 
 pub mod dists;
 mod error;
 pub mod git;
 pub mod job;
+pub mod push_hooks;
 pub mod repository;
 pub mod scan;
 pub mod service;

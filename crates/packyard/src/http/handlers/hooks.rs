@@ -1,9 +1,6 @@
-//! Push webhooks from GitHub, GitLab, Gitea and Bitbucket, and Packagist's generic
-//! `update-package`: find the packages of the pushed repository and queue a re-scan.
-//!
-//! A package with a webhook secret accepts a hook signed with it (or carrying it, for
-//! GitLab); otherwise the hook must come with a maintainer's or admin's credentials
-//! (`?username=&apiToken=`, as Packagist, or HTTP Basic).
+//! The routes of incoming push hooks (GitHub, GitLab, Gitea, Bitbucket, and
+//! Packagist's generic `update-package`): the caller is checked before the body is
+//! read, and [`crate::git_packages::push_hooks`] does the rest.
 
 use std::sync::Arc;
 
@@ -12,25 +9,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
-use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
-use sha2::Sha256;
+use serde_json::json;
 
 use crate::app::App;
-use crate::db::GitPackage;
+use crate::git_packages::GitPackages;
+use crate::git_packages::push_hooks::HookError;
+pub use crate::git_packages::push_hooks::Provider;
 use crate::http::ApiError;
 use crate::http::extractors::access::{Caller, Maintainer};
-use crate::repository_url;
-
-/// Who sent a hook, which decides where the repository URL is and how it is signed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    GitHub,
-    GitLab,
-    Gitea,
-    Bitbucket,
-    Generic,
-}
 
 /// Largest hook body read; push events with many commits stay far below it.
 const MAX_HOOK_BODY: usize = 2 * 1024 * 1024;
@@ -38,7 +24,7 @@ const MAX_HOOK_BODY: usize = 2 * 1024 * 1024;
 /// The route of one provider's hooks.
 pub fn route(provider: Provider) -> MethodRouter<Arc<App>> {
     post(
-        move |state: State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Body| {
+        move |state: State<GitPackages>, caller: Caller, headers: HeaderMap, body: Body| {
             receive(state, caller, headers, body, provider)
         },
     )
@@ -47,16 +33,16 @@ pub fn route(provider: Provider) -> MethodRouter<Arc<App>> {
 /// The credentials are checked before the body is read: a hook without a signature
 /// needs a maintainer's credentials, so an anonymous one is refused at once.
 async fn receive(
-    State(app): State<Arc<App>>,
+    State(git_packages): State<GitPackages>,
     caller: Caller,
     headers: HeaderMap,
     body: Body,
     provider: Provider,
 ) -> Result<Response, ApiError> {
-    if provider == Provider::GitHub && header(&headers, "x-github-event") == Some("ping") {
+    if provider.is_ping(&headers) {
         return Ok(axum::Json(json!({"status": "success", "message": "pong"})).into_response());
     }
-    let proof = signature(provider, &headers);
+    let proof = provider.proof(&headers);
     if proof.is_none() {
         // Vouched for by credentials alone, which a browser adds to another site's
         // form too: only a JSON body, which no form can send (see `JsonBody`).
@@ -66,301 +52,17 @@ async fn receive(
     let body = axum::body::to_bytes(body, MAX_HOOK_BODY)
         .await
         .map_err(|e| ApiError::bad_request(format!("reading the hook body failed: {e}")))?;
-    let payload: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("the hook body is not JSON: {e}")))?;
-    let urls = repository_urls(provider, &payload);
-    if urls.is_empty() {
-        return Err(ApiError::bad_request(
-            "no repository URL in the hook body (expected e.g. {\"repository\":{\"url\":\"...\"}})",
-        ));
-    }
-    let packages = find_packages(&app, &urls).await?;
-    if packages.is_empty() && proof.is_some() {
-        // Signed but unknown: the same answer as a wrong signature, so that anonymous
-        // callers cannot probe which repositories are registered.
-        return Err(ApiError::unauthorized(
-            "the webhook signature does not match the package's webhook secret",
-        ));
-    }
-    if packages.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "no package uses the repository {}",
-            urls[0]
-        )));
-    }
-    // A signature that is sent must be right (without one, the caller is a maintainer).
-    if let Some(proof) = proof
-        && !signature_matches(provider, proof, &body, &webhook_secrets(&app, &packages))
-    {
-        return Err(ApiError::unauthorized(
-            "the webhook signature does not match the package's webhook secret",
-        ));
-    }
-    let mut queued = Vec::new();
-    for package in &packages {
-        let job = crate::git_packages::job::enqueue_scan(&app.jobs, &package.name).await?;
-        queued.push(json!({"package": package.name, "job": job}));
-    }
-    tracing::info!(
-        ?provider,
-        packages = queued.len(),
-        "webhook queued re-scans"
-    );
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({"status": "success", "jobs": queued})),
-    )
-        .into_response())
-}
-
-async fn find_packages(app: &App, urls: &[String]) -> Result<Vec<GitPackage>, ApiError> {
-    for url in urls {
-        let packages = app
-            .db
-            .git_packages_by_key(&repository_url::key(url))
-            .await?;
-        if !packages.is_empty() {
-            return Ok(packages);
-        }
-    }
-    Ok(Vec::new())
-}
-
-/// Every URL the payload gives for the pushed repository, best first.
-fn repository_urls(provider: Provider, payload: &Value) -> Vec<String> {
-    let at = |pointer: &str| {
-        payload
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let mut urls: Vec<String> = match provider {
-        Provider::GitHub | Provider::Gitea => {
-            ["clone_url", "ssh_url", "git_url", "html_url", "url"]
-                .iter()
-                .filter_map(|field| at(&format!("/repository/{field}")))
-                .collect()
-        }
-        Provider::GitLab => [
-            "/project/git_http_url",
-            "/project/git_ssh_url",
-            "/project/web_url",
-            "/repository/git_http_url",
-            "/repository/git_ssh_url",
-            "/repository/homepage",
-            "/repository/url",
-        ]
+    let queued = git_packages
+        .receive_push(provider, proof, &body)
+        .await
+        .map_err(|error| match error {
+            HookError::BadSignature => ApiError::unauthorized(error.to_string()),
+            error => ApiError::from(error),
+        })?;
+    let jobs: Vec<_> = queued
         .iter()
-        .filter_map(|pointer| at(pointer))
-        .collect(),
-        Provider::Bitbucket => {
-            let mut urls: Vec<String> = at("/repository/links/html/href").into_iter().collect();
-            if let Some(clones) = payload
-                .pointer("/repository/links/clone")
-                .and_then(Value::as_array)
-            {
-                urls.extend(
-                    clones
-                        .iter()
-                        .filter_map(|c| c["href"].as_str().map(str::to_owned)),
-                );
-            }
-            if let Some(full_name) = at("/repository/full_name") {
-                urls.push(format!("https://bitbucket.org/{full_name}"));
-            }
-            urls
-        }
-        Provider::Generic => at("/repository/url")
-            .or_else(|| at("/repository"))
-            .into_iter()
-            .collect(),
-    };
-    urls.retain(|url| !url.is_empty());
-    urls
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// The provider's proof that the hook comes from the repository's owner, if it sent one.
-fn signature(provider: Provider, headers: &HeaderMap) -> Option<&str> {
-    match provider {
-        Provider::GitHub => {
-            header(headers, "x-hub-signature-256").and_then(|s| s.strip_prefix("sha256="))
-        }
-        Provider::Gitea => header(headers, "x-gitea-signature").or_else(|| {
-            header(headers, "x-hub-signature-256").and_then(|s| s.strip_prefix("sha256="))
-        }),
-        Provider::Bitbucket => {
-            header(headers, "x-hub-signature").and_then(|s| s.strip_prefix("sha256="))
-        }
-        Provider::GitLab => header(headers, "x-gitlab-token"),
-        Provider::Generic => None,
-    }
-}
-
-/// The webhook secret of each package, opened. A secret that cannot be opened (one an
-/// earlier version stored as plain text, until `packyard secrets rotate` seals it)
-/// matches nothing; why is logged.
-fn webhook_secrets(app: &App, packages: &[GitPackage]) -> Vec<Option<String>> {
-    packages
-        .iter()
-        .map(|package| {
-            let stored = package.webhook_secret.as_deref()?;
-            let owner = crate::secrets::SealedFor::PackageWebhookSecret(&package.name);
-            match app.secrets().and_then(|secrets| secrets.open(stored, owner)) {
-                Ok(plain) => Some(String::from_utf8_lossy(&plain).into_owned()),
-                Err(error) => {
-                    tracing::warn!(%error, package = %package.name, "the webhook secret cannot be opened");
-                    None
-                }
-            }
-        })
-        .collect()
-}
-
-/// Checks the proof against the secret of every package: false when a package has no
-/// secret or one does not match.
-fn signature_matches(
-    provider: Provider,
-    proof: &str,
-    body: &[u8],
-    secrets: &[Option<String>],
-) -> bool {
-    secrets.iter().all(|secret| match secret.as_deref() {
-        None => false,
-        Some(secret) if provider == Provider::GitLab => {
-            constant_time_eq(proof.as_bytes(), secret.as_bytes())
-        }
-        Some(secret) => hmac_sha256_hex_matches(secret, body, proof),
-    })
-}
-
-fn hmac_sha256_hex_matches(secret: &str, body: &[u8], hex_signature: &str) -> bool {
-    let Ok(expected) = hex::decode(hex_signature.trim()) else {
-        return false;
-    };
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-    mac.update(body);
-    // verify_slice compares in constant time.
-    mac.verify_slice(&expected).is_ok()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `None` without proof, else whether it matches.
-    fn verify_signature(
-        provider: Provider,
-        headers: &HeaderMap,
-        body: &[u8],
-        packages: &[GitPackage],
-    ) -> Option<bool> {
-        let secrets: Vec<Option<String>> =
-            packages.iter().map(|p| p.webhook_secret.clone()).collect();
-        signature(provider, headers).map(|proof| signature_matches(provider, proof, body, &secrets))
-    }
-
-    fn sign(secret: &str, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(body);
-        hex::encode(mac.finalize().into_bytes())
-    }
-
-    fn package(secret: Option<&str>) -> GitPackage {
-        GitPackage {
-            name: "acme/lib".into(),
-            repository_url: "https://github.com/acme/lib.git".into(),
-            credentials: None,
-            webhook_secret: secret.map(str::to_owned),
-            scan_fingerprint: None,
-            scanned_at: None,
-            scan_error: None,
-            scan_report: None,
-        }
-    }
-
-    #[test]
-    fn urls_are_found_where_each_provider_puts_them() {
-        let github = json!({"repository": {"clone_url": "https://github.com/acme/lib.git", "ssh_url": "git@github.com:acme/lib.git"}});
-        assert_eq!(
-            repository_urls(Provider::GitHub, &github)[0],
-            "https://github.com/acme/lib.git"
-        );
-        let gitlab = json!({"project": {"git_http_url": "https://gitlab.com/acme/lib.git"}});
-        assert_eq!(
-            repository_urls(Provider::GitLab, &gitlab),
-            ["https://gitlab.com/acme/lib.git"]
-        );
-        let bitbucket = json!({"repository": {"full_name": "acme/lib", "links": {"html": {"href": "https://bitbucket.org/acme/lib"}}}});
-        assert_eq!(
-            repository_urls(Provider::Bitbucket, &bitbucket)[0],
-            "https://bitbucket.org/acme/lib"
-        );
-        let generic = json!({"repository": {"url": "/srv/git/lib"}});
-        assert_eq!(
-            repository_urls(Provider::Generic, &generic),
-            ["/srv/git/lib"]
-        );
-        assert!(repository_urls(Provider::Generic, &json!({"nothing": 1})).is_empty());
-    }
-
-    #[test]
-    fn signatures_are_checked_per_provider() {
-        let body = br#"{"repository":{}}"#;
-        let packages = [package(Some("s3cret"))];
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-hub-signature-256",
-            format!("sha256={}", sign("s3cret", body)).parse().unwrap(),
-        );
-        assert_eq!(
-            verify_signature(Provider::GitHub, &headers, body, &packages),
-            Some(true)
-        );
-        assert_eq!(
-            verify_signature(Provider::GitHub, &headers, b"tampered", &packages),
-            Some(false)
-        );
-        assert_eq!(
-            verify_signature(Provider::GitHub, &headers, body, &[package(Some("other"))]),
-            Some(false)
-        );
-        assert_eq!(
-            verify_signature(Provider::GitHub, &headers, body, &[package(None)]),
-            Some(false)
-        );
-        let mut gitea = HeaderMap::new();
-        gitea.insert("x-gitea-signature", sign("s3cret", body).parse().unwrap());
-        assert_eq!(
-            verify_signature(Provider::Gitea, &gitea, body, &packages),
-            Some(true)
-        );
-        let mut gitlab = HeaderMap::new();
-        gitlab.insert("x-gitlab-token", "s3cret".parse().unwrap());
-        assert_eq!(
-            verify_signature(Provider::GitLab, &gitlab, body, &packages),
-            Some(true)
-        );
-        gitlab.insert("x-gitlab-token", "s3cre".parse().unwrap());
-        assert_eq!(
-            verify_signature(Provider::GitLab, &gitlab, body, &packages),
-            Some(false)
-        );
-        assert_eq!(
-            verify_signature(Provider::Generic, &headers, body, &packages),
-            None
-        );
-        assert_eq!(
-            verify_signature(Provider::GitHub, &HeaderMap::new(), body, &packages),
-            None
-        );
-    }
+        .map(|queued| json!({"package": queued.package, "job": queued.job}))
+        .collect();
+    let answer = json!({"status": "success", "jobs": jobs});
+    Ok((StatusCode::ACCEPTED, axum::Json(answer)).into_response())
 }
