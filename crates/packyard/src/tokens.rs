@@ -6,7 +6,9 @@
 //! are stored as their SHA-256 and shown once. Tokens made before this format (64 hex
 //! characters) keep working with a user name.
 //!
-//! A token's rights are its owner's, cut down to its scopes (Packeton's names).
+//! A token's rights are its owner's, cut down to its scopes (Packeton's names). Tokens
+//! are issued by `access::AccessAdmin::issue_token`, the one place that makes and
+//! stores them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -66,60 +68,6 @@ fn checksum(random: &str) -> [u8; CHECKSUM_LENGTH] {
         value /= 62;
     }
     digits
-}
-
-/// Why a token could not be issued.
-#[derive(Debug, thiserror::Error)]
-pub enum IssueError {
-    #[error("invalid token name {0:?}: use 1-64 letters, digits, '.', '_' or '-'")]
-    InvalidName(String),
-    #[error("only admins may create tokens with the users or groups scopes")]
-    AdminOnlyScope,
-    #[error("you already have a token named {0}")]
-    Exists(String),
-    #[error("the user no longer exists")]
-    NoSuchUser,
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
-/// Issues a token named `name` for `owner` with `scopes` (`users` and `groups` are
-/// for admins) and an optional expiry; the token itself, to be shown once.
-pub async fn issue(
-    db: &crate::db::Db,
-    owner: &crate::db::User,
-    name: &str,
-    scopes: &Scopes,
-    expires_at: Option<i64>,
-) -> Result<String, IssueError> {
-    crate::auth::validate_user_name(name).map_err(|_| IssueError::InvalidName(name.to_owned()))?;
-    let admin_only = [Scope::Users, Scope::Groups];
-    if !owner.is_admin
-        && scopes
-            .0
-            .as_ref()
-            .is_some_and(|held| held.iter().any(|scope| admin_only.contains(scope)))
-    {
-        return Err(IssueError::AdminOnlyScope);
-    }
-    let token = generate();
-    match db
-        .create_token(
-            &owner.name,
-            name,
-            scopes,
-            expires_at,
-            &crate::auth::hash_token(&token),
-        )
-        .await
-    {
-        Ok(Some(_)) => Ok(token),
-        Ok(None) => Err(IssueError::NoSuchUser),
-        Err(error) if crate::db::is_unique_violation(&error) => {
-            Err(IssueError::Exists(name.to_owned()))
-        }
-        Err(error) => Err(error.into()),
-    }
 }
 
 /// What a token may be used for (Packeton's scope names).

@@ -24,11 +24,11 @@ use serde::Deserialize;
 use super::error::WebError;
 use super::form::{SignedInForm, read_fields};
 use super::pages::{Chrome, render};
-use super::password;
 use super::session::{
     Cookies, SESSION_DAYS, SESSION_IDLE_MS, Viewer, local_path, random_secret, see_other,
 };
 use crate::app::App;
+use crate::auth::password;
 use crate::auth::{constant_time_eq, hash_token};
 use crate::db::now_millis;
 

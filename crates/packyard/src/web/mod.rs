@@ -19,7 +19,6 @@ mod login;
 mod maintain;
 mod operations;
 mod pages;
-pub mod password;
 mod profile;
 mod session;
 

@@ -58,7 +58,7 @@ pub enum AdminError {
     Conflict(String),
     /// Every password-hashing slot stayed busy: the caller may try again shortly.
     #[error(transparent)]
-    Busy(#[from] crate::web::password::Busy),
+    Busy(#[from] crate::auth::password::Busy),
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] sqlx::Error),

@@ -1,11 +1,14 @@
-//! API tokens: issued (through [`crate::tokens::issue`], the one place that makes and
-//! stores them), listed and revoked. Over HTTP everyone manages their own tokens only;
-//! the operator manages anyone's.
+//! API tokens (their format: [`crate::tokens`]): issued here, the one place that makes
+//! and stores them, listed and revoked. Over HTTP everyone manages their own tokens
+//! only; the operator manages anyone's. A token can only be given scopes its owner may
+//! use: `users` and `groups` are for admins.
 
 use super::{AccessAdmin, AdminError, Change, Key};
 use crate::access::accounts::Actor;
-use crate::db::TokenRow;
-use crate::tokens::{IssueError, Scopes};
+use crate::access::roles::{Admins, Role};
+use crate::auth::{hash_token, validate_user_name};
+use crate::db::{TokenRow, is_unique_violation};
+use crate::tokens::{Scope, Scopes};
 
 /// A token to be issued.
 #[derive(Debug, Clone)]
@@ -27,18 +30,48 @@ impl AccessAdmin<'_> {
         new: &NewToken,
     ) -> Result<String, AdminError> {
         let owner = self.token_owner(actor, owner).await?;
-        let issued =
-            crate::tokens::issue(self.db, &owner, &new.name, &new.scopes, new.expires_at).await;
-        let token = issued.map_err(|error| match error {
-            IssueError::InvalidName(_) => AdminError::Invalid(error.to_string()),
-            IssueError::AdminOnlyScope => AdminError::Forbidden(error.to_string()),
-            IssueError::Exists(name) => AdminError::Conflict(match actor {
-                Actor::Http(_) => format!("you already have a token named {name}"),
-                Actor::Operator => format!("{} already has a token named {name}", owner.name),
-            }),
-            IssueError::NoSuchUser => AdminError::NotFound(format!("no user named {}", owner.name)),
-            IssueError::Database(error) => AdminError::Storage(error),
+        validate_user_name(&new.name).map_err(|_| {
+            AdminError::Invalid(format!(
+                "invalid token name {:?}: use 1-64 letters, digits, '.', '_' or '-'",
+                new.name
+            ))
         })?;
+        let admin_only = [Scope::Users, Scope::Groups];
+        let scopes = new.scopes.0.iter().flatten();
+        if !Admins::allows(&owner) && scopes.clone().any(|scope| admin_only.contains(scope)) {
+            return Err(AdminError::Forbidden(
+                "only admins may create tokens with the users or groups scopes".to_owned(),
+            ));
+        }
+        let token = crate::tokens::generate();
+        let created = self
+            .db
+            .create_token(
+                &owner.name,
+                &new.name,
+                &new.scopes,
+                new.expires_at,
+                &hash_token(&token),
+            )
+            .await;
+        match created {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(AdminError::NotFound(format!(
+                    "no user named {}",
+                    owner.name
+                )));
+            }
+            Err(error) if is_unique_violation(&error) => {
+                return Err(AdminError::Conflict(match actor {
+                    Actor::Http(_) => format!("you already have a token named {}", new.name),
+                    Actor::Operator => {
+                        format!("{} already has a token named {}", owner.name, new.name)
+                    }
+                }));
+            }
+            Err(error) => return Err(error.into()),
+        }
         let (owner, name) = (owner.name.as_str(), new.name.as_str());
         self.changed(actor, Change::TokenIssued { owner, name })
             .await;

@@ -3,9 +3,9 @@
 
 use super::{AccessAdmin, AdminError, Change, Key, require_admin};
 use crate::access::accounts::{Actor, may_apply, may_change_account};
+use crate::auth::password;
 use crate::auth::{hash_token, validate_user_name};
 use crate::db::{Role, User, UserChange, is_unique_violation};
-use crate::web::password;
 
 /// A new user.
 #[derive(Debug, Default)]

@@ -3,7 +3,9 @@
 //! Tokens are 256-bit random strings, shown once and stored as their SHA-256; a presented
 //! token is hashed and compared to the stored hashes in constant time. Verified
 //! credentials are remembered for a short time so that the Composer hot path does not
-//! query the database on every request.
+//! query the database on every request. [`password`]: the web UI's passwords.
+
+pub mod password;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
