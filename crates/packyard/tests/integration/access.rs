@@ -431,3 +431,67 @@ fn the_last_token_uses_are_written_at_sigterm() {
         );
     }
 }
+
+/// The CLI issues tokens and makes users by the rules the API and the web UI apply:
+/// a token goes through the same path (so a plain user's token gets no admin-only
+/// scope, and works and lists like one its owner made), and `user add` checks its
+/// input before creating anything.
+#[test]
+fn the_cli_issues_tokens_and_users_by_the_apis_rules() {
+    let server = Server::start();
+    let carol = server.add_plain_user("carol", &[]);
+    let refused = server.cli(&[
+        "token", "create", "carol", "--name", "root", "--scopes", "users",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        output_text(&refused).contains("only admins"),
+        "{}",
+        output_text(&refused)
+    );
+    let ci = create_token(&server, &["carol", "--name", "ci", "--scopes", "metadata"]);
+    assert!(ci.starts_with("pky_"), "{ci}");
+    let works = get(
+        &server.url("/packages.json"),
+        &[("Authorization", &format!("Bearer {ci}"))],
+    );
+    assert_eq!(works.status, 200, "{}", works.text());
+    // Its owner lists it through the API as one of its own.
+    let listed = get(
+        &server.url("/api/tokens"),
+        &[("Authorization", &basic("carol", &carol))],
+    )
+    .json();
+    let line = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|token| token["name"] == "ci")
+        .unwrap_or_else(|| panic!("ci is listed: {listed}"))
+        .clone();
+    assert_eq!(line["scopes"], serde_json::json!(["metadata"]));
+    let again = server.cli(&["token", "create", "carol", "--name", "ci"]);
+    assert!(!again.status.success());
+    assert!(
+        output_text(&again).contains("already has a token named ci"),
+        "{}",
+        output_text(&again)
+    );
+
+    // A bad date leaves no half-made user behind.
+    let bad = server.cli(&["user", "add", "dave", "--expires", "someday"]);
+    assert!(!bad.status.success());
+    assert!(!cli(&server, &["user", "list"]).contains("dave"));
+
+    // Groups: grant targets are lowercased; an unknown mirror alias is refused.
+    cli(&server, &["group", "add", "g"]);
+    let granted = cli(&server, &["group", "grant", "g", "Acme/Lib"]);
+    assert!(granted.contains("may see acme/lib"), "{granted}");
+    let typo = server.cli(&["group", "set", "g", "--mirrors", "packagistt"]);
+    assert!(!typo.status.success());
+    assert!(
+        output_text(&typo).contains("no mirror is named \"packagistt\""),
+        "{}",
+        output_text(&typo)
+    );
+}

@@ -1278,3 +1278,105 @@ async fn metadata_answers_304_when_unchanged() {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.json()["status"], "error");
 }
+
+/// A change made through the API counts on the next request to the same process, as
+/// one made through the web UI always did: no wait for the 2 s refresher (which this
+/// in-process app does not even run). The API's rules are the web UI's and the CLI's:
+/// grant targets are lowercased, an unknown mirror alias is refused.
+#[tokio::test]
+async fn access_changes_through_the_api_count_on_the_next_request_here() {
+    let app = TestApp::start(&[]).await;
+    let admin = app.token("admin").to_owned();
+    let customer = app.token("customer").to_owned();
+    let zip = crate::common::package_zip("acme/lib", &[], "1.0.0");
+    let reply = app
+        .send_as(
+            &Method::PUT,
+            "/api/packages/upload/acme/lib/1.0.0",
+            Some("admin"),
+            Body::from(zip),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    let seen = |token: String| {
+        let app = &app;
+        async move {
+            app.bearer(Method::GET, "/api/packages", &token, &Value::Null)
+                .await
+                .json()["packageNames"]
+                .clone()
+        }
+    };
+    assert_eq!(seen(customer.clone()).await, json!([]));
+
+    let group = app
+        .bearer(
+            Method::POST,
+            "/api/groups",
+            &admin,
+            &json!({"name": "licensed", "aclPermissions": ["Acme/Lib"], "proxies": ["up"]}),
+        )
+        .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{}", group.text());
+    assert_eq!(group.json()["packages"], json!(["acme/lib"]));
+    let users = app
+        .bearer(Method::GET, "/api/users", &admin, &Value::Null)
+        .await
+        .json();
+    let customer_id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "customer")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let joined = app
+        .bearer(
+            Method::PUT,
+            &format!("/api/user/{customer_id}"),
+            &admin,
+            &json!({"groups": [group.json()["id"]]}),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.text());
+    // No refresh in between: the listing (which never catches up by itself) shows it.
+    assert_eq!(seen(customer.clone()).await, json!(["acme/lib"]));
+
+    // A token works at once, and once revoked is refused at once, though this process
+    // had verified and remembered it.
+    let created = app
+        .bearer(
+            Method::POST,
+            "/api/tokens",
+            &customer,
+            &json!({"name": "ci", "scopes": ["metadata"]}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let ci = created.json()["token"].as_str().unwrap().to_owned();
+    let p2 = |token: String| {
+        let app = &app;
+        async move {
+            app.bearer(Method::GET, "/p2/acme/lib.json", &token, &Value::Null)
+                .await
+                .status
+        }
+    };
+    assert_eq!(p2(ci.clone()).await, StatusCode::OK);
+    let revoked = app
+        .bearer(Method::DELETE, "/api/tokens/ci", &customer, &Value::Null)
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_eq!(p2(ci).await, StatusCode::UNAUTHORIZED);
+
+    // A mirror alias that no mirror has is refused, as by the CLI.
+    app.bearer(
+        Method::POST,
+        "/api/groups",
+        &admin,
+        &json!({"name": "typo", "proxies": ["upp"]}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "an unknown mirror alias");
+}

@@ -1640,3 +1640,84 @@ fn sessions_end_when_idle_and_behind_https_use_host_only_cookies() {
     assert_eq!(profile(&cookie), 200);
     assert_eq!(end(), created + week, "renewed past 7 days");
 }
+
+/// A user's groups are part of its account: the group page's member form follows the
+/// rule the user form and the API follow (an admin adds neither itself nor another
+/// admin to a group, nor removes them), where the CLI may.
+#[test]
+fn the_group_pages_member_form_follows_the_account_rule() {
+    let server = Server::start();
+    add_user_with_password(&server, "root", &["--admin"]);
+    add_user_with_password(&server, "second", &["--admin"]);
+    let plain = add_user_with_password(&server, "plain", &[]);
+    cli(&server, &["group", "add", "licensed"]);
+    cli(&server, &["group", "grant", "licensed", "acme/lib"]);
+    cli(
+        &server,
+        &["group", "members", "licensed", "--add", "second"],
+    );
+    let archive = package_zip("acme/lib", &[], "1.0.0");
+    let admin = server.add_user("admin", true);
+    assert_eq!(
+        upload(&server, &admin, "acme/lib", "1.0.0", &archive).status,
+        201
+    );
+    let cookie = signed_in(&server, "root");
+    let page = get(
+        &server.url("/admin/groups/licensed"),
+        &[("Cookie", &cookie)],
+    );
+    assert_eq!(page.status, 200, "{}", page.text());
+    let csrf = csrf_of(&page);
+    for (user, action) in [("second", "remove"), ("root", "add"), ("second", "add")] {
+        let fields = [("csrf", csrf.as_str()), ("user", user), ("action", action)];
+        let refused = post_form(
+            &server,
+            "/admin/groups/licensed/members",
+            &cookie,
+            &fields,
+            &[],
+        );
+        assert_eq!(refused.status, 403, "{action} {user}: {}", refused.text());
+        assert!(
+            refused.text().contains("packyard CLI"),
+            "{}",
+            refused.text()
+        );
+    }
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("user", "plain"),
+        ("action", "add"),
+    ];
+    let added = post_form(
+        &server,
+        "/admin/groups/licensed/members",
+        &cookie,
+        &fields,
+        &[],
+    );
+    assert_eq!(added.status, 303, "{}", added.text());
+    // Plain sees what the group grants.
+    assert_eq!(p2(&server, "plain", &plain, "acme/lib").status, 200);
+    let listed = cli(&server, &["group", "list"]);
+    assert!(
+        listed.contains("members: plain,second"),
+        "only plain was added: {listed}"
+    );
+    // A name that is nobody's is said on the group's page.
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("user", "nobody"),
+        ("action", "add"),
+    ];
+    let unknown = post_form(
+        &server,
+        "/admin/groups/licensed/members",
+        &cookie,
+        &fields,
+        &[],
+    );
+    assert_eq!(unknown.status, 400, "{}", unknown.text());
+    assert!(unknown.text().contains("nobody"), "{}", unknown.text());
+}
