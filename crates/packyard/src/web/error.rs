@@ -84,7 +84,11 @@ pub fn not_found_page() -> Response {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         match self {
-            WebError::NotFound => not_found_page(),
+            WebError::NotFound
+            | WebError::Classified {
+                kind: ErrorKind::NotFound,
+                ..
+            } => not_found_page(),
             WebError::SignIn(next) => {
                 let location = format!("/login?next={}", encode_component(&next));
                 (
@@ -115,10 +119,6 @@ impl IntoResponse for WebError {
             WebError::BadRequest(message) => {
                 error_page(StatusCode::BAD_REQUEST, "Cannot do that", &message)
             }
-            WebError::Classified {
-                kind: ErrorKind::NotFound,
-                ..
-            } => not_found_page(),
             WebError::Classified { kind, message } => {
                 let title = match kind {
                     ErrorKind::Forbidden => "Not allowed",
