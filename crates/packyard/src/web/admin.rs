@@ -12,7 +12,7 @@ use axum::response::Response;
 use super::error::WebError;
 use super::form::{AdminForm, FieldError, Fields};
 use super::pages::{Chrome, render, render_with_status};
-use super::session::{Viewer, see_other};
+use super::session::{SignedIn, Viewer, WebAdmin, see_other};
 use crate::access::Actor;
 use crate::access::admin::{
     AdminError, GroupSettings, Key, Membership, NewGrant, NewUser, UserUpdate,
@@ -138,8 +138,10 @@ async fn users_page(
 }
 
 /// `GET /admin/users`.
-pub async fn users(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
-    viewer.admin()?;
+pub async fn users(
+    State(app): State<Arc<App>>,
+    SignedIn { viewer, .. }: WebAdmin,
+) -> Result<Response, WebError> {
     users_page(&app, &viewer, String::new(), None, StatusCode::OK).await
 }
 
@@ -267,10 +269,9 @@ async fn user_page(
 /// `GET /admin/users/{name}`.
 pub async fn user(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
+    SignedIn { viewer, .. }: WebAdmin,
     Path(name): Path<String>,
 ) -> Result<Response, WebError> {
-    viewer.admin()?;
     user_page(&app, &viewer, &name, String::new(), StatusCode::OK).await
 }
 
@@ -325,8 +326,10 @@ struct GroupsPage {
 }
 
 /// `GET /admin/groups`.
-pub async fn groups(State(app): State<Arc<App>>, viewer: Viewer) -> Result<Response, WebError> {
-    viewer.admin()?;
+pub async fn groups(
+    State(app): State<Arc<App>>,
+    SignedIn { viewer, .. }: WebAdmin,
+) -> Result<Response, WebError> {
     render(&GroupsPage {
         chrome: Chrome::new(&viewer, "Groups"),
         groups: app.db.access_rules().await?.groups,
@@ -401,10 +404,9 @@ async fn group_page(
 /// `GET /admin/groups/{name}`: grants, freeze, mirrors and members.
 pub async fn group(
     State(app): State<Arc<App>>,
-    viewer: Viewer,
+    SignedIn { viewer, .. }: WebAdmin,
     Path(name): Path<String>,
 ) -> Result<Response, WebError> {
-    viewer.admin()?;
     group_page(&app, &viewer, &name, String::new(), StatusCode::OK).await
 }
 

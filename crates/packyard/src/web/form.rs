@@ -27,6 +27,7 @@ use super::session::{SignedIn, Viewer};
 pub use crate::access::roles::{Admins, AnyUser, Maintainers, Role};
 use crate::app::App;
 use crate::db::{Session, User};
+use crate::uploads::archive_file::{ArchiveFile, ReceiveError};
 
 /// The largest form body read (and, for the upload form, the most its fields other than
 /// the file may hold together): what a person types into a form is far smaller.
@@ -83,11 +84,66 @@ impl<R: Role> FromRequest<Arc<App>> for PostedForm<R> {
 }
 
 /// The upload form (multipart): an admin's, checked as [`PostedForm`] is before its
-/// body is read. Its CSRF field is checked as it comes (before the file); its other
-/// fields are read with [`small_field`].
+/// body is read. Its parts come through [`UploadForm::next_part`], which checks the
+/// CSRF field as it comes and hands out the file only after it.
 pub struct AdminUpload {
     pub viewer: Viewer,
-    pub multipart: Multipart,
+    pub form: UploadForm,
+}
+
+/// The parts of an upload form, as they arrive.
+pub struct UploadForm {
+    multipart: Multipart,
+    /// The session's CSRF token, which the form's `csrf` field must carry.
+    expected_csrf: String,
+    csrf_checked: bool,
+    /// What the fields other than the file may still take together.
+    budget: usize,
+    /// Where the file is received (`PACKYARD_TMP_DIR`), and its limit
+    /// (`PACKYARD_MAX_UPLOAD`).
+    scratch: std::path::PathBuf,
+    max_upload: u64,
+}
+
+/// A part of the upload form: a small field as text, or the file, received into a
+/// scratch file (or why it could not be).
+pub enum UploadPart {
+    Field { name: String, value: String },
+    File(Result<ArchiveFile, ReceiveError>),
+}
+
+impl UploadForm {
+    /// The next part. The `csrf` field is checked (and not returned); a file before it
+    /// is refused as a stale form would be, so nothing of an unchecked form is stored.
+    pub async fn next_part(&mut self) -> Result<Option<UploadPart>, WebError> {
+        loop {
+            let Some(field) = self
+                .multipart
+                .next_field()
+                .await
+                .map_err(|error| unreadable_upload(&error))?
+            else {
+                return Ok(None);
+            };
+            let name = field.name().unwrap_or_default().to_owned();
+            if name == "file" {
+                if !self.csrf_checked {
+                    return Err(WebError::Csrf);
+                }
+                let received = ArchiveFile::receive(&self.scratch, field, self.max_upload).await;
+                return Ok(Some(UploadPart::File(received)));
+            }
+            let value = small_field(field, &mut self.budget).await?;
+            if name == "csrf" {
+                if !crate::auth::constant_time_eq(self.expected_csrf.as_bytes(), value.as_bytes()) {
+                    return Err(WebError::Csrf);
+                }
+                self.csrf_checked = true;
+                continue;
+            }
+            return Ok(Some(UploadPart::Field { name, value }));
+        }
+    }
 }
 
 impl FromRequest<Arc<App>> for AdminUpload {
@@ -113,13 +169,24 @@ impl FromRequest<Arc<App>> for AdminUpload {
         let multipart = Multipart::from_request(request, app)
             .await
             .map_err(|rejection| WebError::BadRequest(rejection.body_text()))?;
-        Ok(AdminUpload { viewer, multipart })
+        let expected_csrf = viewer.signed_in()?.csrf_token.clone();
+        Ok(AdminUpload {
+            viewer,
+            form: UploadForm {
+                multipart,
+                expected_csrf,
+                csrf_checked: false,
+                budget: FORM_BYTES,
+                scratch: app.upload_dir().to_owned(),
+                max_upload: app.settings.max_upload,
+            },
+        })
     }
 }
 
 /// A multipart field other than the file, as text, charged to `budget` (the bytes the
 /// form's fields may still take): beyond it, `413`.
-pub async fn small_field(
+async fn small_field(
     mut field: axum::extract::multipart::Field<'_>,
     budget: &mut usize,
 ) -> Result<String, WebError> {
@@ -138,7 +205,7 @@ pub async fn small_field(
 
 /// What a multipart error says to the client: `413` when the body went past its limit
 /// (see [`AdminUpload`]), else what could not be read.
-pub fn unreadable_upload(error: &axum::extract::multipart::MultipartError) -> WebError {
+fn unreadable_upload(error: &axum::extract::multipart::MultipartError) -> WebError {
     if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         WebError::TooLarge
     } else {

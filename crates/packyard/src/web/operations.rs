@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::error::WebError;
-use super::form::{AdminForm, AdminUpload, FORM_BYTES, MaintainerForm, small_field};
+use super::form::{AdminForm, AdminUpload, MaintainerForm, UploadPart};
 use super::pages::{Chrome, render, render_with_status};
 use super::session::{SignedIn, Viewer, WebAdmin, WebMaintainer, see_other};
 use crate::app::App;
@@ -378,10 +378,7 @@ pub async fn forget(
 /// field must come before the file, so that no file is stored for a forged form.
 pub async fn upload(
     State(app): State<Arc<App>>,
-    AdminUpload {
-        viewer,
-        mut multipart,
-    }: AdminUpload,
+    AdminUpload { viewer, mut form }: AdminUpload,
 ) -> Result<Response, WebError> {
     let refuse = |message: String| {
         packages_page(
@@ -392,53 +389,36 @@ pub async fn upload(
             StatusCode::BAD_REQUEST,
         )
     };
-    let (mut csrf_checked, mut version, mut force) = (false, None, false);
-    // What the fields other than the file may take together.
-    let mut budget = FORM_BYTES;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|error| super::form::unreadable_upload(&error))?
-    {
-        let name = field.name().unwrap_or_default().to_owned();
-        if name == "file" {
-            if !csrf_checked {
-                return Err(WebError::Csrf);
-            }
-            let archive = match crate::uploads::archive_file::ArchiveFile::receive(
-                app.upload_dir(),
-                field,
-                app.settings.max_upload,
-            )
-            .await
-            {
-                Ok(archive) => archive,
-                Err(error) if error.kind().is_callers_fault() => {
-                    return refuse(error.to_string()).await;
+    let (mut version, mut force) = (None, false);
+    while let Some(part) = form.next_part().await? {
+        let received = match part {
+            UploadPart::Field { name, value } => {
+                match name.as_str() {
+                    "version" => version = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+                    "force" => force = !value.is_empty(),
+                    _ => {}
                 }
-                Err(error) => return Err(error.into()),
-            };
-            let request = crate::uploads::artifact::PublishRequest {
-                package: None,
-                version,
-                force,
-            };
-            return match app.uploads.upload(&archive, request).await {
-                Ok(published) => Ok(see_other(&format!("/packages/{}", published.package))),
-                Err(error) if error.kind().is_callers_fault() => refuse(error.to_string()).await,
-                Err(error) => Err(error.into()),
-            };
-        }
-        let value = small_field(field, &mut budget).await?;
-        match name.as_str() {
-            "csrf" => {
-                viewer.check_csrf(&value)?;
-                csrf_checked = true;
+                continue;
             }
-            "version" => version = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
-            "force" => force = !value.is_empty(),
-            _ => {}
-        }
+            UploadPart::File(received) => received,
+        };
+        let archive = match received {
+            Ok(archive) => archive,
+            Err(error) if error.kind().is_callers_fault() => {
+                return refuse(error.to_string()).await;
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let request = crate::uploads::artifact::PublishRequest {
+            package: None,
+            version,
+            force,
+        };
+        return match app.uploads.upload(&archive, request).await {
+            Ok(published) => Ok(see_other(&format!("/packages/{}", published.package))),
+            Err(error) if error.kind().is_callers_fault() => refuse(error.to_string()).await,
+            Err(error) => Err(error.into()),
+        };
     }
     refuse("Choose a zip file to upload.".to_owned()).await
 }

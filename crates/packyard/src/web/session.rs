@@ -168,11 +168,6 @@ impl Viewer {
         }
     }
 
-    /// The signed-in admin, or a 403 page.
-    pub fn admin(&self) -> Result<&User, WebError> {
-        self.with_role::<Admins>()
-    }
-
     /// Checks the CSRF token a form posted.
     pub fn check_csrf(&self, posted: &str) -> Result<&Session, WebError> {
         let session = self.signed_in()?;
