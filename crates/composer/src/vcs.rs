@@ -36,7 +36,7 @@ use serde_json::{Map, Value};
 
 use crate::constraint::php_version_compare;
 use crate::manifest::Manifest;
-use crate::package_name;
+use crate::package_name::PackageName;
 use crate::version;
 
 /// `VersionParser::DEFAULT_BRANCH_ALIAS`.
@@ -172,7 +172,7 @@ pub fn derive_versions(
 
 /// The package name in the default branch's composer.json, which names every version:
 /// it must be there and be a valid, lowercase package name.
-pub fn package_name_of(default_branch_manifest: &[u8]) -> Result<String, Rejection> {
+pub fn package_name_of(default_branch_manifest: &[u8]) -> Result<PackageName, Rejection> {
     let fields = match read_composer_json(Some(default_branch_manifest)) {
         ComposerJson::Missing => {
             return Err(Rejection::new(
@@ -194,8 +194,7 @@ pub fn package_name_of(default_branch_manifest: &[u8]) -> Result<String, Rejecti
             ));
         }
     };
-    package_name::validate(name).map_err(|e| reject!("composer.json \"name\": {e}"))?;
-    Ok(name.clone())
+    PackageName::parse(name).map_err(|e| reject!("composer.json \"name\": {e}"))
 }
 
 /// `VcsRepository::initialize()`'s loop body for one tag.
@@ -1121,7 +1120,7 @@ mod tests {
     #[test]
     fn package_name_comes_from_the_default_branch() {
         assert_eq!(
-            package_name_of(br#"{"name":"acme/lib"}"#).unwrap(),
+            package_name_of(br#"{"name":"acme/lib"}"#).unwrap().as_str(),
             "acme/lib"
         );
         let cases: &[(&[u8], &str)] = &[

@@ -11,6 +11,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use composer::package_name::PackageName;
+
 use crate::access::View;
 use std::sync::Arc;
 
@@ -182,7 +184,10 @@ impl Advisories {
     ) -> Result<Map<String, Value>, sqlx::Error> {
         let mut served = Vec::new();
         for name in asked {
-            if self.metadata.visible(name, view).await? {
+            let Ok(package) = PackageName::parse(name) else {
+                continue;
+            };
+            if self.metadata.visible(&package, view).await? {
                 served.push(name.clone());
             }
         }
@@ -195,14 +200,15 @@ impl Advisories {
         for mut row in self.db.advisories(Some(&served)).await? {
             if !view.sees_all_versions_of(&row.package) {
                 if !visible_versions.contains_key(&row.package) {
-                    let versions = self
-                        .metadata
-                        .visible_versions(&row.package, view)
-                        .await?
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|v| v.version_normalized)
-                        .collect();
+                    let package = PackageName::parse(&row.package).ok();
+                    let versions = match &package {
+                        Some(package) => self.metadata.visible_versions(package, view).await?,
+                        None => None,
+                    }
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|v| v.version_normalized)
+                    .collect();
                     visible_versions.insert(row.package.clone(), versions);
                 }
                 let Ok(affected) = composer::constraint::Constraint::parse(&row.affected_versions)

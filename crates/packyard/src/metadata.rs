@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use composer::package_name::PackageName;
 use serde_json::{Map, Value, json};
 
 use crate::access::View;
@@ -192,13 +193,21 @@ impl Metadata {
     }
 
     /// Whether `package` exists, catching up with other replicas before saying no.
-    pub async fn knows(&self, package: &str) -> Result<bool, sqlx::Error> {
+    pub async fn knows(&self, package: &PackageName) -> Result<bool, sqlx::Error> {
+        self.knows_name(package.as_str()).await
+    }
+
+    async fn knows_name(&self, package: &str) -> Result<bool, sqlx::Error> {
         let seen = self.catalogue();
         Ok(self.exists(package) || (self.catch_up(seen).await? && self.exists(package)))
     }
 
     /// Whether `package` exists and `view` sees at least one of its versions.
-    pub async fn visible(&self, package: &str, view: &View) -> Result<bool, sqlx::Error> {
+    pub async fn visible(&self, package: &PackageName, view: &View) -> Result<bool, sqlx::Error> {
+        self.visible_name(package.as_str(), view).await
+    }
+
+    async fn visible_name(&self, package: &str, view: &View) -> Result<bool, sqlx::Error> {
         if !view.sees_package(package) || !self.exists(package) {
             return Ok(false);
         }
@@ -288,7 +297,7 @@ impl Metadata {
     ) -> Result<Vec<(&'a String, i64)>, sqlx::Error> {
         let mut visible = Vec::new();
         for (name, stamp) in stamps {
-            if self.visible(name, view).await? {
+            if self.visible_name(name, view).await? {
                 visible.push((name, *stamp));
             }
         }
@@ -299,9 +308,10 @@ impl Metadata {
     /// not guaranteed); `None` for a package that is unknown or that it does not see.
     pub async fn visible_versions(
         &self,
-        package: &str,
+        package: &PackageName,
         view: &View,
     ) -> Result<Option<Vec<VersionRecord>>, sqlx::Error> {
+        let package = package.as_str();
         let Some(entry) = self.visible_entry(package, view).await? else {
             return Ok(None);
         };
@@ -331,11 +341,12 @@ impl Metadata {
     /// `view` sees, or `None` for a package that is unknown or that it does not see.
     pub async fn p2(
         &self,
-        package: &str,
+        package: &PackageName,
         dev: bool,
         base: &str,
         view: &View,
     ) -> Result<Option<Document>, sqlx::Error> {
+        let package = package.as_str();
         let Some(entry) = self.visible_entry(package, view).await? else {
             return Ok(None);
         };
@@ -354,10 +365,11 @@ impl Metadata {
     /// that reference is one `view` sees.
     pub async fn dist(
         &self,
-        package: &str,
+        package: &PackageName,
         reference: &str,
         view: &View,
     ) -> Result<Option<DistLocation>, sqlx::Error> {
+        let package = package.as_str();
         let seen = self.catalogue();
         let found = self.cached_dist(package, reference, view).await?;
         if found.is_some() || !view.sees_package(package) {
@@ -402,13 +414,17 @@ impl Metadata {
     }
 
     /// Forgets what is cached for `package` after this process changed it.
-    pub async fn package_changed(&self, package: &str) -> Result<(), sqlx::Error> {
-        self.state.write().unwrap().packages.remove(package);
+    pub async fn package_changed(&self, package: &PackageName) -> Result<(), sqlx::Error> {
+        self.state
+            .write()
+            .unwrap()
+            .packages
+            .remove(package.as_str());
         self.refresh().await
     }
 
     async fn entry(&self, package: &str) -> Result<Option<Arc<PackageEntry>>, sqlx::Error> {
-        if !self.knows(package).await? {
+        if !self.knows_name(package).await? {
             return Ok(None);
         }
         {
@@ -602,7 +618,12 @@ mod tests {
         let base = "http://repo.test";
 
         let tagged = metadata
-            .p2("acme/lib", false, base, &View::everything())
+            .p2(
+                &crate::db::testing::package("acme/lib"),
+                false,
+                base,
+                &View::everything(),
+            )
             .await
             .unwrap()
             .unwrap();
@@ -615,21 +636,36 @@ mod tests {
         );
         assert_eq!(versions[0]["time"], "2023-11-14T22:13:20+00:00");
         let dev = metadata
-            .p2("acme/lib", true, base, &View::everything())
+            .p2(
+                &crate::db::testing::package("acme/lib"),
+                true,
+                base,
+                &View::everything(),
+            )
             .await
             .unwrap()
             .unwrap();
         assert_eq!(packages(&dev)[0]["version"], "dev-main");
         assert!(
             metadata
-                .p2("acme/none", false, base, &View::everything())
+                .p2(
+                    &crate::db::testing::package("acme/none"),
+                    false,
+                    base,
+                    &View::everything()
+                )
                 .await
                 .unwrap()
                 .is_none()
         );
 
         let again = metadata
-            .p2("acme/lib", false, base, &View::everything())
+            .p2(
+                &crate::db::testing::package("acme/lib"),
+                false,
+                base,
+                &View::everything(),
+            )
             .await
             .unwrap()
             .unwrap();
@@ -649,7 +685,12 @@ mod tests {
         .unwrap();
         metadata.refresh().await.unwrap();
         let updated = metadata
-            .p2("acme/lib", false, base, &View::everything())
+            .p2(
+                &crate::db::testing::package("acme/lib"),
+                false,
+                base,
+                &View::everything(),
+            )
             .await
             .unwrap()
             .unwrap();
@@ -657,7 +698,11 @@ mod tests {
         assert!(updated.last_modified >= tagged.last_modified);
         assert_eq!(
             metadata
-                .dist("acme/lib", "ccc", &View::everything())
+                .dist(
+                    &crate::db::testing::package("acme/lib"),
+                    "ccc",
+                    &View::everything()
+                )
                 .await
                 .unwrap()
                 .unwrap()
@@ -666,7 +711,11 @@ mod tests {
         );
         assert!(
             metadata
-                .dist("acme/lib", "zzz", &View::everything())
+                .dist(
+                    &crate::db::testing::package("acme/lib"),
+                    "zzz",
+                    &View::everything()
+                )
                 .await
                 .unwrap()
                 .is_none()

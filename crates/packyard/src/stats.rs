@@ -8,6 +8,8 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use composer::package_name::PackageName;
+
 use crate::access::View;
 use std::sync::Arc;
 
@@ -113,7 +115,7 @@ impl Stats {
     /// to be answered like an unknown package.
     pub async fn installs(
         &self,
-        package: &str,
+        package: &PackageName,
         view: &View,
         since_day: i64,
     ) -> Result<Option<Installs>, sqlx::Error> {
@@ -144,7 +146,7 @@ impl Stats {
         // only some versions, its first visible release if that is later (an earlier
         // start would tell of versions it does not see).
         let mut first_day = row.created_at.div_euclid(DAY_MS);
-        if !view.sees_all_versions_of(package)
+        if !view.sees_all_versions_of(package.as_str())
             && let Some(first) = versions.iter().map(|v| v.released_at).min()
         {
             first_day = first_day.max(first.div_euclid(DAY_MS));
@@ -160,7 +162,11 @@ impl Stats {
 
     /// All-time installs of the versions of `package` that `view` sees (what search
     /// results show); `None` as for [`installs`].
-    pub async fn total(&self, package: &str, view: &View) -> Result<Option<i64>, sqlx::Error> {
+    pub async fn total(
+        &self,
+        package: &PackageName,
+        view: &View,
+    ) -> Result<Option<i64>, sqlx::Error> {
         let Some(versions) = self.metadata.visible_versions(package, view).await? else {
             return Ok(None);
         };

@@ -130,7 +130,7 @@ async fn upload(
 /// version; then the same for each mirror it was installed through.
 async fn downloads(settings: Settings, name: &str) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
-    let name = name.to_ascii_lowercase();
+    let name = composer::package_name::PackageName::parse(&name.to_ascii_lowercase())?;
     let today = crate::stats::today();
     let installs = app
         .stats
@@ -140,7 +140,7 @@ async fn downloads(settings: Settings, name: &str) -> anyhow::Result<()> {
             today - crate::stats::MONTH_DAYS + 1,
         )
         .await?;
-    let mirrored = app.db.mirror_downloads(&name).await?;
+    let mirrored = app.db.mirror_downloads(name.as_str()).await?;
     if installs.is_none() && mirrored.is_empty() {
         bail!("package {name} does not exist here, and no mirror counted installs of it");
     }

@@ -1,3 +1,5 @@
+use composer::package_name::PackageName;
+
 use super::{Db, now_millis};
 
 /// Package versions counted per transaction.
@@ -97,26 +99,29 @@ impl Db {
     /// Installs of `package` per version and day (days since 1970) from `since_day` on.
     pub async fn daily_downloads(
         &self,
-        package: &str,
+        package: &PackageName,
         since_day: i64,
     ) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
         sqlx::query_as(
             "SELECT d.version, d.day, d.count FROM download_days d \
              JOIN packages p ON p.id = d.package_id WHERE p.name = $1 AND d.day >= $2",
         )
-        .bind(package)
+        .bind(package.as_str())
         .bind(since_day)
         .fetch_all(self.pool())
         .await
     }
 
     /// Installs per version of `package`, most installed first.
-    pub async fn download_counts(&self, package: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    pub async fn download_counts(
+        &self,
+        package: &PackageName,
+    ) -> Result<Vec<(String, i64)>, sqlx::Error> {
         sqlx::query_as(
             "SELECT d.version, d.count FROM download_counts d JOIN packages p ON p.id = d.package_id \
              WHERE p.name = $1 ORDER BY d.count DESC, d.version",
         )
-        .bind(package)
+        .bind(package.as_str())
         .fetch_all(self.pool())
         .await
     }
@@ -142,12 +147,23 @@ mod tests {
             db.record_downloads(&[("acme/lib".to_string(), "1.0.0.0".to_string(), 1)])
                 .await
                 .unwrap();
-            let counts = db.download_counts("acme/lib").await.unwrap();
+            let counts = db
+                .download_counts(&crate::db::testing::package("acme/lib"))
+                .await
+                .unwrap();
             assert_eq!(counts, vec![("1.0.0.0".to_string(), 3)]);
-            assert!(db.download_counts("acme/unknown").await.unwrap().is_empty());
+            assert!(
+                db.download_counts(&crate::db::testing::package("acme/unknown"))
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
             // One row per version and day, whatever the number of installs.
             let today = super::now_millis().div_euclid(super::DAY_MS);
-            let days = db.daily_downloads("acme/lib", today - 1).await.unwrap();
+            let days = db
+                .daily_downloads(&crate::db::testing::package("acme/lib"), today - 1)
+                .await
+                .unwrap();
             assert_eq!(days, vec![("1.0.0.0".to_string(), today, 3)]);
             db.record_mirror_downloads("up", &batch[1..]).await.unwrap();
             db.record_mirror_downloads("up", &batch[1..2])
@@ -167,7 +183,7 @@ mod tests {
                 many.len()
             );
             assert!(
-                db.daily_downloads("acme/lib", today + 1)
+                db.daily_downloads(&crate::db::testing::package("acme/lib"), today + 1)
                     .await
                     .unwrap()
                     .is_empty()

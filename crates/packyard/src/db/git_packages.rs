@@ -3,12 +3,15 @@
 
 use std::collections::HashMap;
 
+use composer::package_name::PackageName;
+
 use super::packages::{VERSION_COLUMNS, bump_stamp, upsert_version};
 use super::{Db, PackageKind, VersionRecord, now_millis};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct GitPackage {
-    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub name: PackageName,
     pub repository_url: String,
     /// Sealed with `PACKYARD_SECRET`.
     pub credentials: Option<String>,
@@ -235,12 +238,16 @@ impl Db {
     }
 
     /// The sha1 recorded for the dist `dist_key` of `package` (empty when none is).
-    pub async fn dist_shasum(&self, package: &str, dist_key: &str) -> Result<String, sqlx::Error> {
+    pub async fn dist_shasum(
+        &self,
+        package: &PackageName,
+        dist_key: &str,
+    ) -> Result<String, sqlx::Error> {
         let found: Option<(String,)> = sqlx::query_as(
             "SELECT shasum FROM versions WHERE dist_key = $2 \
              AND package_id = (SELECT id FROM packages WHERE name = $1)",
         )
-        .bind(package)
+        .bind(package.as_str())
         .bind(dist_key)
         .fetch_optional(self.pool())
         .await?;
@@ -251,7 +258,7 @@ impl Db {
     /// that object.
     pub async fn set_dist_shasum(
         &self,
-        package: &str,
+        package: &PackageName,
         dist_key: &str,
         shasum: &str,
     ) -> Result<(), sqlx::Error> {
@@ -260,13 +267,13 @@ impl Db {
             "UPDATE versions SET shasum = $3 WHERE dist_key = $2 AND shasum <> $3 \
              AND package_id = (SELECT id FROM packages WHERE name = $1)",
         )
-        .bind(package)
+        .bind(package.as_str())
         .bind(dist_key)
         .bind(shasum)
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() > 0 {
-            bump_stamp(&mut tx, package).await?;
+            bump_stamp(&mut tx, package.as_str()).await?;
         }
         tx.commit().await
     }
@@ -326,9 +333,13 @@ mod tests {
                 1
             );
 
-            db.set_dist_shasum("acme/lib", "acme/lib/1.0.0-a.zip", "sha")
-                .await
-                .unwrap();
+            db.set_dist_shasum(
+                &crate::db::testing::package("acme/lib"),
+                "acme/lib/1.0.0-a.zip",
+                "sha",
+            )
+            .await
+            .unwrap();
             let stamp = db.package_stamps().await.unwrap()[0].updated_at;
             assert!(
                 db.replace_versions("acme/lib", &[version("1.0.0", "a"), version("1.1.0", "b")])

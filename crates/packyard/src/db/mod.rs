@@ -173,6 +173,11 @@ pub(crate) mod testing {
 
     use super::Db;
 
+    /// A package name for tests.
+    pub fn package(name: &str) -> composer::package_name::PackageName {
+        composer::package_name::PackageName::parse(name).expect("a valid package name")
+    }
+
     pub async fn sqlite() -> (Db, TempDir) {
         let dir = TempDir::new();
         let url = format!("sqlite://{}?mode=rwc", dir.0.join("test.db").display());
@@ -402,7 +407,9 @@ mod tests {
             "1.2.3.0".to_owned()
         );
         assert_eq!(
-            db.download_counts("acme/lib").await.unwrap(),
+            db.download_counts(&crate::db::testing::package("acme/lib"))
+                .await
+                .unwrap(),
             [("1.2.3.0".to_owned(), 1)]
         );
         assert!(

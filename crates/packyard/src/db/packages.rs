@@ -1,3 +1,4 @@
+use composer::package_name::PackageName;
 use storage::StoreName;
 
 use super::columns::StoreColumn;
@@ -6,7 +7,8 @@ use super::{Db, now_millis};
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PackageRow {
     pub id: i64,
-    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub name: PackageName,
     /// Where the versions come from.
     pub kind: PackageKind,
     /// When the package was first published here (Unix milliseconds).
@@ -201,11 +203,14 @@ impl Db {
             .await
     }
 
-    pub async fn find_package(&self, name: &str) -> Result<Option<PackageRow>, sqlx::Error> {
+    pub async fn find_package(
+        &self,
+        name: &PackageName,
+    ) -> Result<Option<PackageRow>, sqlx::Error> {
         sqlx::query_as(
             "SELECT id, name, kind, created_at, updated_at FROM packages WHERE name = $1",
         )
-        .bind(name)
+        .bind(name.as_str())
         .fetch_optional(self.pool())
         .await
     }

@@ -1,6 +1,8 @@
 //! What the web UI stores: users' password hashes, sessions (shared by every replica,
 //! so that logging out or removing a user ends them everywhere) and failed logins.
 
+use composer::package_name::PackageName;
+
 use super::users::USER_COLUMNS;
 use super::{Db, User, now_millis};
 
@@ -219,14 +221,14 @@ impl Db {
     /// Replaces the README shown for `package` (`None`: it has none).
     pub async fn set_readme(
         &self,
-        package: &str,
+        package: &PackageName,
         readme: Option<(&str, &str)>,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "DELETE FROM package_readmes WHERE package_id = (SELECT id FROM packages WHERE name = $1)",
         )
-        .bind(package)
+        .bind(package.as_str())
         .execute(&mut *tx)
         .await?;
         if let Some((version_normalized, content)) = readme {
@@ -234,7 +236,7 @@ impl Db {
                 "INSERT INTO package_readmes (package_id, version_normalized, content) \
                  SELECT id, $2, $3 FROM packages WHERE name = $1",
             )
-            .bind(package)
+            .bind(package.as_str())
             .bind(version_normalized)
             .bind(content)
             .execute(&mut *tx)

@@ -2,6 +2,7 @@
 //! the scan with `PACKYARD_PREBUILD_DISTS=1`), stored in the dist store at Packeton's key
 //! layout, then served from storage like any other archive.
 
+use composer::package_name::PackageName;
 use storage::StoreName;
 
 use super::git;
@@ -20,7 +21,7 @@ impl GitPackages {
     /// it when it does not. Concurrent callers for one archive build it once.
     pub async fn ensure_dist(
         &self,
-        package: &str,
+        package: &PackageName,
         reference: &str,
         location: &DistLocation,
     ) -> Result<(), GitPackageError> {
@@ -68,9 +69,9 @@ impl GitPackages {
             .await?;
         self.metadata.package_changed(package).await?;
         if built_now {
-            tracing::info!(package, reference, key = %location.key, "dist archive built");
+            tracing::info!(%package, reference, key = %location.key, "dist archive built");
         } else {
-            tracing::warn!(package, key = %location.key, "dist found without its sha1; recorded it now");
+            tracing::warn!(%package, key = %location.key, "dist found without its sha1; recorded it now");
         }
         Ok(())
     }
@@ -89,12 +90,12 @@ impl GitPackages {
 
     /// Builds every missing dist of a package; failures are logged, not returned, because a
     /// download retries the build anyway.
-    pub async fn build_all_dists(&self, package: &str) {
-        let versions = match self.db.package_with_versions(package).await {
+    pub async fn build_all_dists(&self, package: &PackageName) {
+        let versions = match self.db.package_with_versions(package.as_str()).await {
             Ok(Some((_, versions))) => versions,
             Ok(None) => return,
             Err(error) => {
-                tracing::warn!(%error, package, "cannot list versions to prebuild dists");
+                tracing::warn!(%error, %package, "cannot list versions to prebuild dists");
                 return;
             }
         };
@@ -109,7 +110,7 @@ impl GitPackages {
                 .ensure_dist(package, &version.reference, &location)
                 .await
             {
-                tracing::warn!(%error, package, version = %version.version, "prebuilding a dist failed");
+                tracing::warn!(%error, %package, version = %version.version, "prebuilding a dist failed");
             }
         }
     }
@@ -118,18 +119,18 @@ impl GitPackages {
     /// Returns the archive's sha1.
     async fn build_dist(
         &self,
-        package: &str,
+        package: &PackageName,
         commit: &str,
         key: &str,
     ) -> Result<String, GitPackageError> {
         let vcs = self
             .db
-            .git_package(package)
+            .git_package(package.as_str())
             .await?
-            .ok_or_else(|| GitPackageError::UnknownPackage(package.to_owned()))?;
+            .ok_or_else(|| GitPackageError::UnknownPackage(package.to_string()))?;
         let repository = Repository::of(&self.options, &self.secrets, &vcs)?;
         let failed = |source: BuildError| GitPackageError::Build {
-            package: package.to_owned(),
+            package: package.to_string(),
             commit: commit.to_owned(),
             source,
         };

@@ -115,9 +115,9 @@ impl GitPackages {
         }
         let mut queued = Vec::new();
         for package in packages {
-            let job = super::job::enqueue_scan(&self.jobs, &package.name).await?;
+            let job = super::job::enqueue_scan(&self.jobs, package.name.as_str()).await?;
             queued.push(Queued {
-                package: package.name,
+                package: package.name.into(),
                 job,
             });
         }
@@ -226,7 +226,7 @@ fn webhook_secrets(secrets: &Secrets, packages: &[GitPackage]) -> Vec<Option<Str
         .iter()
         .map(|package| {
             let stored = package.webhook_secret.as_deref()?;
-            let owner = crate::secrets::SealedFor::PackageWebhookSecret(&package.name);
+            let owner = crate::secrets::SealedFor::PackageWebhookSecret(package.name.as_str());
             match secrets.get().and_then(|secrets| secrets.open(stored, owner)) {
                 Ok(plain) => Some(String::from_utf8_lossy(&plain).into_owned()),
                 Err(error) => {
@@ -291,7 +291,7 @@ mod tests {
 
     fn package(secret: Option<&str>) -> GitPackage {
         GitPackage {
-            name: "acme/lib".into(),
+            name: crate::db::testing::package("acme/lib"),
             repository_url: "https://github.com/acme/lib.git".into(),
             credentials: None,
             webhook_secret: secret.map(str::to_owned),

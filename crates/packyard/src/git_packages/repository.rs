@@ -51,13 +51,13 @@ impl Credentials {
             return Ok(None);
         };
         let owner = SealedFor::PackageCredentials {
-            package: &package.name,
+            package: package.name.as_str(),
             repository: &package.repository_url,
         };
         let plain = secrets.get()?.open(sealed, owner)?;
         serde_json::from_slice(&plain).map(Some).map_err(|source| {
             GitPackageError::UnreadableCredentials {
-                package: package.name.clone(),
+                package: package.name.to_string(),
                 source,
             }
         })

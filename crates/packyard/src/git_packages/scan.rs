@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 
+use composer::package_name::PackageName;
 use composer::vcs::{
     DerivedVersion, GitRef, RefKind, Rejection, SkippedRef, derive_versions, package_name_of,
 };
@@ -40,7 +41,7 @@ pub enum ScanOutcome {
     Unchanged { fingerprint: String },
     Scanned {
         /// The name in the default branch's composer.json.
-        package: String,
+        package: PackageName,
         fingerprint: String,
         /// In Composer's order: tags by name, the default branch, other branches by name.
         versions: Vec<DerivedVersion>,
@@ -169,10 +170,10 @@ pub async fn scan(
             });
         }
     };
-    if let Some(expected) = expected_package.filter(|expected| *expected != package) {
+    if let Some(expected) = expected_package.filter(|expected| *expected != package.as_str()) {
         return Err(ScanError::PackageMismatch {
             expected: expected.to_owned(),
-            found: package,
+            found: package.into(),
         });
     }
 
@@ -220,7 +221,7 @@ pub async fn scan(
             composer_json,
         });
     }
-    let (versions, mut skipped) = derive_versions(&package, &default_branch, &git_refs);
+    let (versions, mut skipped) = derive_versions(package.as_str(), &default_branch, &git_refs);
     skipped.extend(unreadable);
     let readme = read_readme(mirror, &default_ref.target).await?;
     Ok(ScanOutcome::Scanned {

@@ -2,6 +2,7 @@
 //! job all call. A scan's findings become database rows here, and the published
 //! metadata is told about the change.
 
+use composer::package_name::PackageName;
 use composer::vcs::{DerivedVersion, SkippedRef};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -103,21 +104,20 @@ impl GitPackages {
         if let Some(existing) = self.db.find_package(&package).await? {
             return Err(self.name_taken(&existing.name, existing.kind).await);
         }
-        let found = Found::new(&package, &url, fingerprint, &versions, &skipped);
+        let found = Found::new(package.as_str(), &url, fingerprint, &versions, &skipped);
         let sealed = match &credentials {
-            Some(credentials) => Some(credentials.seal(&self.secrets, &package, &url)?),
+            Some(credentials) => Some(credentials.seal(&self.secrets, package.as_str(), &url)?),
             None => None,
         };
         let webhook_secret = match webhook_secret {
-            Some(secret) => Some(
-                self.secrets
-                    .get()?
-                    .seal(secret.as_bytes(), SealedFor::PackageWebhookSecret(&package)),
-            ),
+            Some(secret) => Some(self.secrets.get()?.seal(
+                secret.as_bytes(),
+                SealedFor::PackageWebhookSecret(package.as_str()),
+            )),
             None => None,
         };
         let new_package = NewGitPackage {
-            name: package.clone(),
+            name: package.to_string(),
             repository_url: url.clone(),
             repository_key: repository_url::key(&url),
             credentials: sealed,
@@ -131,7 +131,7 @@ impl GitPackages {
             Ok(()) => {}
             Err(error) if is_unique_violation(&error) => {
                 return Err(GitPackageError::NameTaken {
-                    package,
+                    package: package.into(),
                     origin: "another request that added it at the same time".into(),
                 });
             }
@@ -141,20 +141,20 @@ impl GitPackages {
         self.metadata.package_changed(&package).await?;
         tracing::info!(%package, versions = found.rows.len(), skipped = found.skipped.len(), "git package added");
         // One event for the package, not one per tag it came with.
-        let added = Occurrence::new(Event::NewPackage, &package)
+        let added = Occurrence::new(Event::NewPackage, package.as_str())
             .with("repository_url", json!(redact::public(&url)))
             .with("versions", json!(found.rows.len()));
         self.webhooks.emit(&[added]).await;
         if self.options.prebuild_dists {
             self.build_all_dists(&package).await;
         }
-        Ok(found.summary(package, true))
+        Ok(found.summary(package.into(), true))
     }
 
     /// Keeps the default branch's README as the one the web UI shows.
     async fn store_readme(
         &self,
-        package: &str,
+        package: &PackageName,
         versions: &[DerivedVersion],
         readme: Option<String>,
     ) -> Result<(), sqlx::Error> {
@@ -184,7 +184,7 @@ impl GitPackages {
                 self.db.record_scan(name, &record).await?;
                 // Told once when a package starts failing, not at every scheduled scan.
                 if package.scan_error.is_none() {
-                    let failed = Occurrence::new(Event::UpdateFailed, &package.name)
+                    let failed = Occurrence::new(Event::UpdateFailed, package.name.as_str())
                         .with("error", json!(error.to_string()));
                     self.webhooks.emit(&[failed]).await;
                 }
@@ -197,7 +197,7 @@ impl GitPackages {
         let repository = Repository::of(&self.options, &self.secrets, package)?;
         let outcome = scan_repository(
             &repository,
-            Some(&package.name),
+            Some(package.name.as_str()),
             package.scan_fingerprint.as_deref(),
         )
         .await?;
@@ -207,14 +207,14 @@ impl GitPackages {
                     fingerprint: Some(fingerprint),
                     ..ScanRecord::default()
                 };
-                self.db.record_scan(&package.name, &record).await?;
+                self.db.record_scan(package.name.as_str(), &record).await?;
                 let current = self
                     .db
-                    .package_with_versions(&package.name)
+                    .package_with_versions(package.name.as_str())
                     .await?
                     .map_or(0, |(_, v)| v.len());
                 return Ok(ScanSummary {
-                    package: package.name.clone(),
+                    package: package.name.to_string(),
                     changed: false,
                     unchanged_refs: true,
                     versions: current,
@@ -231,17 +231,22 @@ impl GitPackages {
             } => (fingerprint, versions, skipped, readme),
         };
         let found = Found::new(
-            &package.name,
+            package.name.as_str(),
             &package.repository_url,
             fingerprint,
             &versions,
             &skipped,
         );
-        let version_changes = self.db.replace_versions(&package.name, &found.rows).await?;
+        let version_changes = self
+            .db
+            .replace_versions(package.name.as_str(), &found.rows)
+            .await?;
         let changed = !version_changes.is_empty();
         // After the versions: the README is shown only with the version it came from.
         self.store_readme(&package.name, &versions, readme).await?;
-        self.db.record_scan(&package.name, &found.record).await?;
+        self.db
+            .record_scan(package.name.as_str(), &found.record)
+            .await?;
         if changed {
             self.metadata.package_changed(&package.name).await?;
             let occurrences: Vec<Occurrence> = version_changes
@@ -254,7 +259,7 @@ impl GitPackages {
                     };
                     Occurrence::release(
                         event,
-                        &package.name,
+                        package.name.as_str(),
                         &change.version,
                         &change.version_normalized,
                         &change.reference,
@@ -266,16 +271,16 @@ impl GitPackages {
                 self.build_all_dists(&package.name).await;
             }
         }
-        Ok(found.summary(package.name.clone(), changed))
+        Ok(found.summary(package.name.to_string(), changed))
     }
 
-    async fn name_taken(&self, name: &str, kind: PackageKind) -> GitPackageError {
-        let origin = match self.db.git_package(name).await {
+    async fn name_taken(&self, name: &PackageName, kind: PackageKind) -> GitPackageError {
+        let origin = match self.db.git_package(name.as_str()).await {
             Ok(Some(existing)) => redact::public(&existing.repository_url),
             _ => format!("{kind} uploads"),
         };
         GitPackageError::NameTaken {
-            package: name.to_owned(),
+            package: name.to_string(),
             origin,
         }
     }

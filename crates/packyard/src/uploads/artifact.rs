@@ -9,6 +9,7 @@ use std::io::{Read, Seek};
 use std::path::Path;
 
 use composer::manifest::Manifest;
+use composer::package_name::PackageName;
 use serde_json::{Map, Value};
 use storage::{Storage, StorageError, StoreName, keys};
 use zip::ZipArchive;
@@ -111,7 +112,7 @@ impl Outcome {
 
 #[derive(Debug, Clone)]
 pub struct Published {
-    pub package: String,
+    pub package: PackageName,
     pub version: String,
     pub version_normalized: String,
     pub reference: String,
@@ -137,12 +138,12 @@ pub async fn publish(
         && package.kind != PackageKind::Artifact
     {
         return Err(UploadError::WrongKind {
-            package: package.name.clone(),
+            package: package.name.to_string(),
             kind: package.kind.to_string(),
         });
     }
     let existing = db
-        .find_version(&identity.package, &identity.version_normalized)
+        .find_version(identity.package.as_str(), &identity.version_normalized)
         .await?;
     let outcome = match &existing {
         None => Outcome::Created,
@@ -150,7 +151,7 @@ pub async fn publish(
         Some(_) if request.force => Outcome::Replaced,
         Some(row) => {
             return Err(UploadError::VersionExists {
-                package: identity.package,
+                package: identity.package.into(),
                 version: identity.version,
                 existing: row.reference.clone(),
             });
@@ -184,15 +185,15 @@ pub async fn publish(
         released_at: now_millis(),
     };
     if outcome == Outcome::Replaced {
-        db.save_version(&identity.package, PackageKind::Artifact, &version)
+        db.save_version(identity.package.as_str(), PackageKind::Artifact, &version)
             .await?;
     } else if !db
-        .insert_new_version(&identity.package, PackageKind::Artifact, &version)
+        .insert_new_version(identity.package.as_str(), PackageKind::Artifact, &version)
         .await?
     {
         // Another upload of this version landed while ours was being stored.
         let winner = db
-            .find_version(&identity.package, &version.version_normalized)
+            .find_version(identity.package.as_str(), &version.version_normalized)
             .await?;
         return match winner {
             Some(row) if row.reference == archive.sha1 => Ok(Published {
@@ -200,7 +201,7 @@ pub async fn publish(
                 ..published
             }),
             row => Err(UploadError::VersionExists {
-                package: identity.package,
+                package: identity.package.into(),
                 version: version.version,
                 existing: row.map(|r| r.reference).unwrap_or_default(),
             }),
@@ -218,7 +219,7 @@ async fn keep_readme_of_newest(
     readme: Option<String>,
 ) -> Result<(), sqlx::Error> {
     let rank = |normalized: &str| !composer::version::is_dev(normalized);
-    let newest = match db.readme(&published.package).await? {
+    let newest = match db.readme(published.package.as_str()).await? {
         None => true,
         Some((shown, _)) => rank(&published.version_normalized)
             .cmp(&rank(&shown))
@@ -237,7 +238,7 @@ async fn keep_readme_of_newest(
 }
 
 struct Identity {
-    package: String,
+    package: PackageName,
     version: String,
     version_normalized: String,
 }
@@ -269,8 +270,10 @@ fn identify(manifest: &Manifest, request: &PublishRequest) -> Result<Identity, U
             reason: e.to_string(),
         },
     })?;
+    let package =
+        PackageName::parse(&manifest_name).map_err(|e| UploadError::InvalidName(e.to_string()))?;
     Ok(Identity {
-        package: manifest_name,
+        package,
         version,
         version_normalized,
     })

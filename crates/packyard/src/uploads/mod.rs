@@ -54,7 +54,7 @@ fn occurrences(published: &Published) -> Vec<Occurrence<'_>> {
     let release = |event| {
         Occurrence::release(
             event,
-            &published.package,
+            published.package.as_str(),
             &published.version,
             &published.version_normalized,
             &published.reference,
@@ -62,7 +62,7 @@ fn occurrences(published: &Published) -> Vec<Occurrence<'_>> {
     };
     match published.outcome {
         Outcome::Created if published.new_package => vec![
-            Occurrence::new(Event::NewPackage, &published.package),
+            Occurrence::new(Event::NewPackage, published.package.as_str()),
             release(Event::NewRelease),
         ],
         Outcome::Created => vec![release(Event::NewRelease)],

@@ -425,7 +425,7 @@ pub async fn package(
 ) -> Result<Response, WebError> {
     let view = viewer.view(&app)?;
     let name = package_path(&vendor, &package)?;
-    let Some(mut versions) = app.metadata.visible_versions(name.as_str(), &view).await? else {
+    let Some(mut versions) = app.metadata.visible_versions(&name, &view).await? else {
         return Err(WebError::NotFound);
     };
     versions.sort_by(version_order);
@@ -449,7 +449,7 @@ pub async fn package(
     };
     let installs = app
         .db
-        .download_counts(name.as_str())
+        .download_counts(&name)
         .await?
         .iter()
         .filter(|(version, _)| versions.iter().any(|v| &v.version_normalized == version))
@@ -458,7 +458,7 @@ pub async fn package(
     let today = crate::db::now_millis().div_euclid(crate::db::DAY_MS);
     let chart = InstallsChart::new(
         &app.db
-            .daily_downloads(name.as_str(), today - CHART_DAYS + 1)
+            .daily_downloads(&name, today - CHART_DAYS + 1)
             .await?,
         &versions,
         today,

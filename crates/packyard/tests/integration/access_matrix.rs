@@ -423,7 +423,7 @@ async fn every_principal_sees_exactly_what_the_rules_allow_on_every_route() {
         let counted: i64 = matrix
             .app
             .db
-            .download_counts(package)
+            .download_counts(&composer::package_name::PackageName::parse(package).unwrap())
             .await
             .unwrap()
             .iter()

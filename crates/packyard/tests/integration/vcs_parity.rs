@@ -369,7 +369,7 @@ async fn packyard_scan(repo: &Path, mirror: &Path) -> (String, Vec<Loaded>, Vec<
         .into_iter()
         .map(|s| (s.ref_name, s.reason))
         .collect();
-    (package, loaded, skipped)
+    (package.into(), loaded, skipped)
 }
 
 /// Scans `repo` both ways and requires the same versions, in the same order.

@@ -10,6 +10,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use composer::package_name::PackageName;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -465,7 +466,10 @@ pub async fn list_packages(
     let mut names = Vec::new();
     for stamp in app.db.package_stamps().await? {
         // Listed only when a version is visible, as in packages.json.
-        if app.metadata.visible(&stamp.name, &reader.view).await? {
+        let Ok(package) = PackageName::parse(&stamp.name) else {
+            continue;
+        };
+        if app.metadata.visible(&package, &reader.view).await? {
             names.push(stamp.name);
         }
     }

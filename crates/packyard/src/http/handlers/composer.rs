@@ -9,6 +9,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use composer::package_name::PackageName;
 use serde::Deserialize;
 use serde_json::json;
 use storage::{Served, StorageError};
@@ -46,18 +47,17 @@ pub async fn p2(
     base: Result<ClientBase, ApiError>,
     since: IfModifiedSince,
 ) -> Result<Response, ApiError> {
-    let name = package.as_str();
-    let mut document = p2_seen(&app, &reader.view, name, dev, &base).await?;
+    let mut document = p2_seen(&app, &reader.view, &package, dev, &base).await?;
     let mut view = reader.view.clone();
     if document.is_none()
         && let Some(caught_up) = reader.view_caught_up(&app).await?
     {
-        document = p2_seen(&app, &caught_up, name, dev, &base).await?;
+        document = p2_seen(&app, &caught_up, &package, dev, &base).await?;
         view = caught_up;
     }
     match document {
         Some(document) => Ok(json_document(&document.no_older_than(view.stamp()), since)),
-        None => Err(package_not_found(name)),
+        None => Err(package_not_found(package.as_str())),
     }
 }
 
@@ -65,13 +65,13 @@ pub async fn p2(
 async fn p2_seen(
     app: &App,
     view: &View,
-    name: &str,
+    name: &PackageName,
     dev: bool,
     base: &Result<ClientBase, ApiError>,
 ) -> Result<Option<Document>, ApiError> {
     // Unknown and invisible names take the same way out (whatever the Host); a package
     // whose versions the view filters away entirely is a `None` from the cached render.
-    if !view.sees_package(name) || !app.metadata.knows(name).await? {
+    if !view.sees_package(name.as_str()) || !app.metadata.knows(name).await? {
         return Ok(None);
     }
     let base = match base {
@@ -87,7 +87,7 @@ pub async fn zipball(
     PackagePath(package): PackagePath,
     Path((_, _, file)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let name = package.as_str();
+    let name = &package;
     let reference = file.strip_suffix(".zip").unwrap_or(&file);
     let mut location = app.metadata.dist(name, reference, &reader.view).await?;
     if location.is_none()
@@ -153,7 +153,11 @@ pub async fn downloads(
         let may_see = if let Some(may_see) = visible.get(&name) {
             *may_see
         } else {
-            let may_see = app.metadata.visible(&name, &reader.view).await?;
+            // A name that is not a package name is no package anyone may see.
+            let may_see = match PackageName::parse(&name) {
+                Ok(package) => app.metadata.visible(&package, &reader.view).await?,
+                Err(_) => false,
+            };
             visible.insert(name.clone(), may_see);
             may_see
         };

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
+use composer::package_name::PackageName;
 use composer::package_name::pattern_matches;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -144,7 +145,10 @@ async fn search_result(
         Some(vcs) => crate::redact::public(&vcs.repository_url),
         None => url.clone(),
     };
-    let downloads = app.stats.total(name, &reader.view).await?.unwrap_or(0);
+    let downloads = match PackageName::parse(name) {
+        Ok(package) => app.stats.total(&package, &reader.view).await?.unwrap_or(0),
+        Err(_) => 0,
+    };
     let mut result = json!({
         "name": name,
         "description": summary.description,
@@ -178,7 +182,7 @@ pub async fn stats_json(
     let today = stats::today();
     let installs = app
         .stats
-        .installs(name, &reader.view, today - stats::MONTH_DAYS + 1)
+        .installs(&package, &reader.view, today - stats::MONTH_DAYS + 1)
         .await?
         .ok_or_else(|| not_found(name))?;
     let mut versions = installs.versions.clone();
@@ -240,7 +244,7 @@ pub async fn stats_series(
     }
     let installs = app
         .stats
-        .installs(name, &reader.view, from.unwrap_or(to - MAX_SERIES_DAYS))
+        .installs(&package, &reader.view, from.unwrap_or(to - MAX_SERIES_DAYS))
         .await?
         .ok_or_else(|| not_found(name))?;
     let from = from.unwrap_or(installs.first_day);
