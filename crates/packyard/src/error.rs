@@ -12,7 +12,7 @@
 //!   never quote another server, a credential or a path on the server. Not logged
 //!   above `debug` (callers make these all day).
 //! - **Another server's fault** ([`ErrorKind::Upstream`]): `502` with the sentence of
-//!   the kind only. What the other server said is logged (`error`), never echoed: an
+//!   the kind only. What the other server said is logged (`warn`), never echoed: an
 //!   upstream's body may carry anything, including our own credentials reflected.
 //! - **A backend is down** ([`ErrorKind::Unavailable`]): `503` with the sentence of
 //!   the kind and "try again shortly". The driver's or store's words go to the log
@@ -82,7 +82,9 @@ impl ErrorKind {
     pub fn message(self, error: &dyn std::fmt::Display) -> String {
         match self {
             ErrorKind::Upstream(context) => {
-                tracing::error!(%error, "{context}");
+                // Another server's failure, not ours: an upstream outage is a warning
+                // per request, not an error.
+                tracing::warn!(%error, "{context}");
                 format!("{context}; see the server log")
             }
             ErrorKind::Unavailable(context) => {
