@@ -15,6 +15,7 @@ pub mod git_packages;
 pub mod health;
 pub mod http;
 pub mod jobs;
+pub mod logging;
 pub mod metadata;
 pub mod metrics;
 pub mod mirror;

@@ -339,6 +339,11 @@ impl Metrics {
             "Change stamps read again before answering that something is unknown, so that a replica behind another one catches up first (see freshness)",
             stamp_rechecks.clone(),
         );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because stderr took them slower than they came (see logging)",
+            crate::logging::dropped_lines().clone(),
+        );
         registry.register_collector(Box::new(StorageCollector));
         let cache_reads = Cache::ALL.map(|which| {
             ["miss", "hit"].map(|result| {

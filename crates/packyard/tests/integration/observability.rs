@@ -335,3 +335,77 @@ fn metrics_are_not_served_to_anonymous_clients_by_default() {
         assert_eq!(reply.status, 404, "{path}");
     }
 }
+
+/// The request log never holds a request up: with stderr a pipe nobody reads (full
+/// after 64 KiB), thousands of requests are answered at once; and a clean shutdown
+/// writes every line that was queued meanwhile, one per request.
+#[test]
+fn a_full_stderr_holds_no_request_up_and_a_clean_exit_writes_every_line() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    const REQUESTS: usize = 3_000;
+    let data = TempDir::new("packyard-stalled-log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_packyard"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PACKYARD_DATA_DIR", data.path())
+        .env("PACKYARD_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting packyard");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("packyard listening on ")
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+
+    // Nobody reads stderr: each request's line is about 100 bytes, so the pipe is full
+    // after a few hundred of them. Before, the next request's thread waited for it.
+    let started = Instant::now();
+    let worker = std::thread::spawn({
+        let url = format!("{base}/healthz");
+        move || {
+            (0..REQUESTS)
+                .filter(|_| get(&url, &[]).status == 200)
+                .count()
+        }
+    });
+    while !worker.is_finished() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !worker.is_finished() {
+        let _ = child.kill();
+        panic!("requests were held up by a full stderr");
+    }
+    let elapsed = started.elapsed();
+    let answered = worker.join().unwrap();
+    assert_eq!(answered, REQUESTS);
+    println!("{REQUESTS} requests with stderr full: {elapsed:?}");
+
+    // Now read stderr, stop the server cleanly, and count the request lines.
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    let text = reader.join().unwrap();
+    let request_lines = text
+        .lines()
+        .filter(|line| line.contains("request") && line.contains("/healthz"))
+        .count();
+    assert_eq!(request_lines, REQUESTS, "{}", &text[..text.len().min(2000)]);
+}
