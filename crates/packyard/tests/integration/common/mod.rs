@@ -93,9 +93,21 @@ impl Server {
         self.logs.path().join("server.log")
     }
 
-    /// Everything the server wrote on stderr so far.
+    /// Everything the server wrote on stderr so far. The server writes its log lines
+    /// from a thread of their own, a moment after what they tell of: the log is read
+    /// once it has stopped growing (for 30 ms, or 2 s at most).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+        let read = || std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut log = read();
+        loop {
+            std::thread::sleep(Duration::from_millis(30));
+            let again = read();
+            if again.len() == log.len() || Instant::now() > deadline {
+                return again;
+            }
+            log = again;
+        }
     }
 
     /// Lines of the server's stderr containing `needle`.
