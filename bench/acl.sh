@@ -9,6 +9,7 @@
 #
 #   bench/acl.sh [DURATION_SECONDS] [CONNECTIONS]
 #
+# Default settings, the request log included (written to a file, as to a collector).
 # Targets (issue 10): packages.json < 10 ms median; /p2/ >= 1.0 x nginx.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ need_commands nginx:nginx-light wrk
 build_packyard
 make_workdir acl-bench
 
-export PACKYARD_DATA_DIR=$WORK/data PACKYARD_LISTEN=127.0.0.1:0 RUST_LOG=warn
+export PACKYARD_DATA_DIR=$WORK/data PACKYARD_LISTEN=127.0.0.1:0
 ADMIN_TOKEN=$("$BIN" user add admin --admin | tail -n 1)   # creates the database
 TOKEN=$("$BIN" user add customer | tail -n 1)      # a plain user: sees what groups grant
 

@@ -39,7 +39,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # Starts `packyard serve` (configured by the caller's environment); sets SERVER to its
 # pid and BASE to its URL.
 start_packyard() {
-    "$BIN" serve > "$WORK/serve.out" &
+    # The log goes to a file, as it would to a collector: at tens of thousands of
+    # requests a second, a terminal would be what is measured.
+    "$BIN" serve > "$WORK/serve.out" 2>> "$WORK/serve.log" &
     SERVER=$!
     PIDS+=("$SERVER")
     for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done

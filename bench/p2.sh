@@ -5,7 +5,8 @@
 #
 #   bench/p2.sh [DURATION_SECONDS] [CONNECTIONS]
 #
-# Target (issue 2): packyard >= 0.8 x nginx.
+# Default settings, the request log included (written to a file, as to a collector).
+# Targets: >= 0.8 x nginx (issue 2), >= 1.0 x nginx (issue 26).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -25,7 +26,7 @@ mirrors:
   bench: {url: "http://127.0.0.1:$NGINX_PORT/upstream"}
 YAML
 # The mirror's upstream is on this machine, which the outbound policy refuses by default.
-export PACKYARD_DATA_DIR=$WORK/data PACKYARD_LISTEN=127.0.0.1:0 RUST_LOG=warn PACKYARD_CONFIG=$WORK/config.yaml PACKYARD_ALLOW_NETWORKS=127.0.0.0/8
+export PACKYARD_DATA_DIR=$WORK/data PACKYARD_LISTEN=127.0.0.1:0 PACKYARD_CONFIG=$WORK/config.yaml PACKYARD_ALLOW_NETWORKS=127.0.0.0/8
 TOKEN=$("$BIN" user add bench --admin | tail -n 1)
 start_packyard
 
