@@ -108,9 +108,4 @@ impl GitPackages {
             dist_builds: Arc::new(SingleFlight::named("dist_build")),
         }
     }
-
-    /// The queue scans are queued on.
-    pub fn jobs(&self) -> &JobQueue {
-        &self.jobs
-    }
 }

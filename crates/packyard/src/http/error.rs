@@ -3,7 +3,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::error::Classify;
+use crate::error::{Classify, ErrorKind};
 
 /// An error answered as `{"status":"error","message":...}`.
 #[derive(Debug, Clone)]
@@ -36,33 +36,28 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, message)
     }
 
-    /// A failure of ours or of a backend; the details go to the log, not the client.
-    pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
-        Self::logged(StatusCode::INTERNAL_SERVER_ERROR, context, error)
-    }
-
-    /// `status` with `context` for the client and the error itself in the log only.
-    pub fn logged(status: StatusCode, context: &str, error: impl std::fmt::Display) -> Self {
-        tracing::error!(%error, "{context}");
-        Self::new(status, format!("{context}; see the server log"))
+    /// `500`: a failure of ours; `context` for the client, the error in the log only.
+    pub fn internal(context: &'static str, error: impl std::fmt::Display) -> Self {
+        Self::of_kind(ErrorKind::Internal(context), &error)
     }
 
     /// `503`: a backend (the database, a store) failed. What it said stays in the log:
     /// driver and store errors name hosts, users, tables and keys.
-    pub fn unavailable(context: &str, error: impl std::fmt::Display) -> Self {
-        tracing::warn!(%error, "{context}");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{context}; try again shortly (the reason is in the server log)"),
-        )
+    pub fn unavailable(context: &'static str, error: impl std::fmt::Display) -> Self {
+        Self::of_kind(ErrorKind::Unavailable(context), &error)
+    }
+
+    /// `error` answered as `kind` says (see `crate::error`): its status, and its text or
+    /// the kind's sentence.
+    fn of_kind(kind: ErrorKind, error: &dyn std::fmt::Display) -> Self {
+        Self::new(kind.status(), kind.message(error))
     }
 }
 
 /// Every domain error answers as its kind says (see `crate::error`).
 impl<E: Classify> From<E> for ApiError {
     fn from(error: E) -> Self {
-        let kind = error.kind();
-        ApiError::new(kind.status(), kind.message(&error))
+        ApiError::of_kind(error.kind(), &error)
     }
 }
 
