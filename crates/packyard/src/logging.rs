@@ -13,10 +13,9 @@
 //! and we want the drop count in our metrics.
 
 use std::io::{self, Write};
+use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Mutex, OnceLock};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -28,8 +27,8 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 
 enum Message {
     Line(Vec<u8>),
-    /// Write what came before, then stop.
-    Drain,
+    /// Write what came before, say so, then stop.
+    Drain(SyncSender<()>),
 }
 
 /// The formatter's writer: each event's formatted line goes to the queue as it is.
@@ -38,10 +37,9 @@ pub struct QueuedStderr {
     queue: SyncSender<Message>,
 }
 
-/// Keeps the writer thread; dropping it writes every line queued so far.
+/// Dropping it writes every line queued so far.
 pub struct LogGuard {
     queue: SyncSender<Message>,
-    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// The writer of log lines and the guard that drains it at exit.
@@ -54,7 +52,7 @@ fn queued<W: Write + 'static>(
     output: impl FnOnce() -> W + Send + 'static,
 ) -> (QueuedStderr, LogGuard) {
     let (queue, received) = sync_channel(lines);
-    let writer = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("log-writer".into())
         .spawn(move || write_lines(&received, output()))
         .expect("starting the log writer thread");
@@ -62,10 +60,7 @@ fn queued<W: Write + 'static>(
         QueuedStderr {
             queue: queue.clone(),
         },
-        LogGuard {
-            queue,
-            writer: Mutex::new(Some(writer)),
-        },
+        LogGuard { queue },
     )
 }
 
@@ -80,8 +75,9 @@ fn write_lines(received: &Receiver<Message>, output: impl Write) {
                 Message::Line(line) => {
                     let _ = output.write_all(&line);
                 }
-                Message::Drain => {
+                Message::Drain(drained) => {
                     let _ = output.flush();
+                    let _ = drained.send(());
                     return;
                 }
             }
@@ -93,29 +89,22 @@ fn write_lines(received: &Receiver<Message>, output: impl Write) {
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
-        let Some(writer) = self.writer.lock().map(|mut w| w.take()).ok().flatten() else {
-            return;
-        };
         // Behind every line queued so far; if the queue stays full past the limit, the
         // process exits without the rest rather than hanging.
-        let deadline = std::time::Instant::now() + DRAIN_LIMIT;
-        let mut drain = Message::Drain;
+        let deadline = Instant::now() + DRAIN_LIMIT;
+        let (drained, done) = sync_channel(1);
+        let mut drain = Message::Drain(drained);
         loop {
             match self.queue.try_send(drain) {
                 Ok(()) => break,
-                Err(TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
                     drain = back;
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 Err(_) => return,
             }
         }
-        while !writer.is_finished() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        if writer.is_finished() {
-            let _ = writer.join();
-        }
+        let _ = done.recv_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 }
 
@@ -151,7 +140,7 @@ pub fn dropped_lines() -> &'static prometheus_client::metrics::counter::Counter 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
 
     /// An output that blocks until told to go on, and keeps what it was given.
     #[derive(Clone, Default)]
@@ -182,7 +171,7 @@ mod tests {
         let given = output.clone();
         let (mut writer, guard) = queued(4, move || given);
         let before = dropped_lines().get();
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         for n in 0..1000 {
             writer.write_all(format!("line {n}\n").as_bytes()).unwrap();
         }
