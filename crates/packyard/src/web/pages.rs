@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::error::WebError;
 use super::session::Viewer;
+use crate::access::roles::{Admins, Maintainers, Role};
 use crate::app::App;
 use crate::catalogue::{Filter, MAX_QUERY_BYTES, MAX_QUERY_WORDS, Summary};
 use crate::db::VersionRecord;
@@ -35,7 +36,7 @@ impl Chrome {
         Chrome {
             title: title.into(),
             user: viewer.user().map(|user| user.name.clone()),
-            is_admin: viewer.user().is_some_and(|user| user.is_admin),
+            is_admin: viewer.user().is_some_and(Admins::allows),
             csrf: viewer
                 .session
                 .as_ref()
@@ -470,7 +471,7 @@ pub async fn package(
         .await?
         .filter(|(version, _)| versions.iter().any(|v| &v.version_normalized == version))
         .map(|(_, content)| crate::readme::render_below_title(&content));
-    let panel = if super::session::may_maintain(viewer.user()) {
+    let panel = if viewer.user().is_some_and(Maintainers::allows) {
         Some(super::maintain::panel(&app, name.as_str(), query.job).await?)
     } else {
         None
@@ -493,7 +494,7 @@ pub async fn package(
         versions: versions.iter().map(VersionView::new).collect(),
         readme,
         panel,
-        may_delete: viewer.user().is_some_and(|user| user.is_admin),
+        may_delete: viewer.user().is_some_and(Admins::allows),
         name: name.as_str().to_owned(),
     })
 }

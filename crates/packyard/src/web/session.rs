@@ -245,11 +245,6 @@ impl<R: Role> FromRequestParts<Arc<App>> for SignedIn<R> {
     }
 }
 
-/// Whether `user` may add and update packages.
-pub fn may_maintain(user: Option<&User>) -> bool {
-    user.is_some_and(Maintainers::allows)
-}
-
 /// A redirect after a form post (303: the browser follows it with a GET).
 pub fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::access::roles::{Admins, Maintainers, Role};
 use crate::app::App;
 use crate::http::ApiError;
 use crate::http::extractors::access::Caller;
@@ -35,7 +36,7 @@ pub async fn metrics(
     }
     // Credentials that are wrong, or a token without the scope, say so.
     match caller? {
-        Caller(Some(user)) if user.is_admin => open_metrics(State(app)).await,
+        Caller(Some(user)) if Admins::allows(&user) => open_metrics(State(app)).await,
         Caller(Some(user)) => Err(ApiError::forbidden(format!(
             "user {} is not an admin: metrics are for admins and PACKYARD_METRICS_TOKEN",
             user.name
@@ -104,7 +105,7 @@ pub async fn api_healthz(
     let may_see_why = caller
         .ok()
         .and_then(|caller| caller.0)
-        .is_some_and(|user| user.is_admin || user.is_maintainer);
+        .is_some_and(|user| Maintainers::allows(&user));
     let mut checks = crate::health::checks(&app.db, &app.storage).await;
     let passed = checks.iter().all(|(_, check)| check.passed());
     if !may_see_why {
