@@ -217,7 +217,7 @@ pub(crate) mod testing {
     }
 
     impl Db {
-        async fn open_raw(url: &str) -> sqlx::AnyPool {
+        pub(crate) async fn open_raw(url: &str) -> sqlx::AnyPool {
             sqlx::any::install_default_drivers();
             sqlx::AnyPool::connect(url).await.unwrap()
         }
@@ -471,6 +471,29 @@ mod tests {
         assert!(db.catalogue_version().await.unwrap() > 7);
     }
 
+    /// The database at `url` after running `statements` on it (a dump an earlier version
+    /// wrote), opened: the steps it lacked applied, none left pending.
+    async fn opened_after(url: &str, statements: &[&'static str]) -> Db {
+        let pool = Db::open_raw(url).await;
+        {
+            // One connection for all: a PRAGMA holds for its connection only.
+            let mut loading = pool.acquire().await.unwrap();
+            for statement in statements {
+                sqlx::raw_sql(*statement)
+                    .execute(&mut *loading)
+                    .await
+                    .unwrap();
+            }
+        }
+        pool.close().await;
+        let db = Db::open(url).await.unwrap();
+        assert_eq!(
+            migrations::applied(&db).await.unwrap(),
+            migrations::latest()
+        );
+        db
+    }
+
     /// A database that an earlier version migrated and wrote to (see the fixture's
     /// header) opens with no step to apply, has the schema a new one gets, and reads
     /// back through every kind of row.
@@ -478,25 +501,15 @@ mod tests {
     async fn an_sqlite_database_written_by_an_earlier_version_opens_and_reads_back() {
         let dir = testing::TempDir::new();
         let url = format!("sqlite://{}?mode=rwc", dir.0.join("old.db").display());
-        {
-            use sqlx::Connection;
-            let mut loading = sqlx::AnyConnection::connect(&url).await.unwrap();
-            // The dump lists tables by name, not in the order their references need.
-            sqlx::raw_sql("PRAGMA foreign_keys = OFF")
-                .execute(&mut loading)
-                .await
-                .unwrap();
-            sqlx::raw_sql(include_str!("testdata/sqlite-6f2fb8b.sql"))
-                .execute(&mut loading)
-                .await
-                .unwrap();
-            loading.close().await.unwrap();
-        }
-        let db = Db::open(&url).await.unwrap();
-        assert_eq!(
-            migrations::applied(&db).await.unwrap(),
-            migrations::latest()
-        );
+        // The dump lists tables by name, not in the order their references need.
+        let db = opened_after(
+            &url,
+            &[
+                "PRAGMA foreign_keys = OFF",
+                include_str!("testdata/sqlite-6f2fb8b.sql"),
+            ],
+        )
+        .await;
         let (fresh, _fresh_dir) = testing::sqlite().await;
         assert_eq!(sqlite_schema(&db).await, sqlite_schema(&fresh).await);
         let written = Written {
@@ -538,20 +551,7 @@ mod tests {
             return;
         }
         let url = testing::empty_postgres_database().await;
-        {
-            use sqlx::Connection;
-            let mut loading = sqlx::AnyConnection::connect(&url).await.unwrap();
-            sqlx::raw_sql(include_str!("testdata/postgres-6f2fb8b.sql"))
-                .execute(&mut loading)
-                .await
-                .unwrap();
-            loading.close().await.unwrap();
-        }
-        let db = Db::open(&url).await.unwrap();
-        assert_eq!(
-            migrations::applied(&db).await.unwrap(),
-            migrations::latest()
-        );
+        let db = opened_after(&url, &[include_str!("testdata/postgres-6f2fb8b.sql")]).await;
         let fresh = testing::postgres().await.unwrap();
         let (schema, fresh_schema) = (postgres_schema(&db).await, postgres_schema(&fresh).await);
         assert!(schema.len() > 100, "{schema:?}");
