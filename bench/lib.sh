@@ -67,7 +67,8 @@ http {
 }
 CONF
     nginx -c "$WORK/nginx.conf" -g 'daemon off;' &
-    PIDS+=($!)
+    NGINX_MASTER=$!
+    PIDS+=("$NGINX_MASTER")
     sleep 0.5
 }
 

@@ -23,13 +23,13 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::Response;
-use tracing::Span;
 
 use futures_util::future::Either;
 
 use super::origin::{is_cross_site, refuse_cross_site};
 use crate::http::RouteAccess;
 use crate::http::error::HtmlErrorPage;
+use crate::logging::{RequestId, in_request};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -105,17 +105,16 @@ impl tower::Service<Request> for ObservedRouter {
         let given = request
             .headers()
             .get(&REQUEST_ID)
-            .filter(|value| is_plain_id(value.as_bytes()))
-            .cloned();
-        // With request lines off (`RUST_LOG=warn`), no id is made and no span opened:
-        // the hot path pays only for the metrics. A client's own id still comes back.
-        let (id, span, method) = if tracing::enabled!(target: "packyard::http", tracing::Level::INFO)
-        {
-            let id = given.unwrap_or_else(new_request_id);
-            let span = tracing::info_span!("request", id = %id.to_str().unwrap_or_default());
-            (Some(id), span, Some(request.method().clone()))
+            .and_then(|value| RequestId::plain(value.as_bytes()));
+        // With request lines off (`RUST_LOG=warn`), no id is made: the hot path pays
+        // only for the metrics. A client's own id still comes back.
+        let (id, method) = if tracing::enabled!(target: "packyard::http", tracing::Level::INFO) {
+            (
+                Some(given.unwrap_or_else(new_request_id)),
+                Some(request.method().clone()),
+            )
         } else {
-            (given, Span::none(), None)
+            (given, None)
         };
         let https = is_https(self.public_url.as_deref(), request.headers());
         // Writes a page of another site made the browser send are refused here, for
@@ -131,12 +130,10 @@ impl tower::Service<Request> for ObservedRouter {
                 self.error_page,
             ))))
         } else {
-            let _entered = span.enter();
-            Either::Left(self.router.call(request))
+            Either::Left(in_request(id, || self.router.call(request)))
         };
         Observed {
             inner,
-            span,
             started,
             route,
             method,
@@ -152,11 +149,10 @@ pin_project_lite::pin_project! {
     pub struct Observed<F> {
         #[pin]
         inner: F,
-        span: Span,
         started: Instant,
         route: &'static str,
         method: Option<Method>,
-        id: Option<HeaderValue>,
+        id: Option<RequestId>,
         https: bool,
     }
 }
@@ -169,8 +165,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _entered = this.span.enter();
-        let mut response = match std::task::ready!(this.inner.poll(cx)) {
+        let id = *this.id;
+        // Every line logged while the request runs carries its id.
+        let mut response = match std::task::ready!(in_request(id, || this.inner.poll(cx))) {
             Ok(response) => response,
             Err(error) => return Poll::Ready(Err(error)),
         };
@@ -183,11 +180,15 @@ where
             .and_then(|value| value.to_str().ok()?.parse().ok());
         crate::metrics::metrics().request(route, status, seconds, body_bytes);
         if let Some(method) = this.method.take() {
-            tracing::info!(target: "packyard::http", %method, route, status, duration_ms = seconds * 1000.0, "request");
+            in_request(id, || {
+                tracing::info!(target: "packyard::http", %method, route, status, duration_ms = seconds * 1000.0, "request");
+            });
         }
         let headers = response.headers_mut();
-        if let Some(id) = this.id.take() {
-            headers.insert(REQUEST_ID.clone(), id);
+        if let Some(id) = id
+            && let Ok(value) = HeaderValue::from_str(id.as_str())
+        {
+            headers.insert(REQUEST_ID.clone(), value);
         }
         // Every answer is what its Content-Type says: a browser must not run an archive
         // or a JSON document as a page or a script.
@@ -221,17 +222,9 @@ pub fn is_https(public_url: Option<&str>, headers: &axum::http::HeaderMap) -> bo
     )
 }
 
-/// Ids clients may choose: letters, digits, `.`, `_`, `-`, at most 64.
-fn is_plain_id(value: &[u8]) -> bool {
-    (1..=64).contains(&value.len())
-        && value
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
 /// A new id: this process's random prefix and a counter, unique across replicas
 /// without a random draw per request.
-fn new_request_id() -> HeaderValue {
+fn new_request_id() -> RequestId {
     static PREFIX: OnceLock<String> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = PREFIX.get_or_init(|| {
@@ -240,5 +233,11 @@ fn new_request_id() -> HeaderValue {
         hex::encode(bytes)
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{prefix}-{n:x}")).expect("hex is a valid header value")
+    // 8 hex digits, a dash and at most 16 more: well within the 64 an id may have.
+    let mut id = [0u8; 25];
+    let mut text = std::io::Cursor::new(&mut id[..]);
+    std::io::Write::write_fmt(&mut text, format_args!("{prefix}-{n:x}"))
+        .expect("25 bytes hold the id");
+    let len = usize::try_from(text.position()).expect("at most 25");
+    RequestId::plain(&id[..len]).expect("hex and a dash are a plain id")
 }
