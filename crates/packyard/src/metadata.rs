@@ -424,18 +424,20 @@ impl Metadata {
     }
 
     async fn entry(&self, package: &str) -> Result<Option<Arc<PackageEntry>>, sqlx::Error> {
-        if !self.knows_name(package).await? {
-            return Ok(None);
-        }
-        {
+        // One look under one lock on the way every warm request takes: a cached entry
+        // is one whose stamp is current (`apply_stamps` drops the others), so the
+        // package exists.
+        let (seen, exists) = {
             let state = self.state.read().unwrap();
-            if !state.stamps.contains_key(package) {
-                return Ok(None);
-            }
             if let Some(entry) = state.packages.get(package) {
                 crate::metrics::metrics().cache_read(crate::metrics::Cache::Metadata, true);
                 return Ok(Some(entry.clone()));
             }
+            (state.catalogue, state.stamps.contains_key(package))
+        };
+        let exists = exists || (self.catch_up(seen).await? && self.exists(package));
+        if !exists {
+            return Ok(None);
         }
         crate::metrics::metrics().cache_read(crate::metrics::Cache::Metadata, false);
         let Some((row, versions)) = self.db.package_with_versions(package).await? else {

@@ -71,14 +71,15 @@ async fn p2_seen(
 ) -> Result<Option<Document>, ApiError> {
     // Unknown and invisible names take the same way out (whatever the Host); a package
     // whose versions the view filters away entirely is a `None` from the cached render.
-    if !view.sees_package(name.as_str()) || !app.metadata.knows(name).await? {
+    if !view.sees_package(name.as_str()) {
         return Ok(None);
     }
-    let base = match base {
-        Ok(ClientBase(base)) => base,
-        Err(error) => return Err(error.clone()),
-    };
-    Ok(app.metadata.p2(name, dev, base, view).await?)
+    match base {
+        Ok(ClientBase(base)) => Ok(app.metadata.p2(name, dev, base, view).await?),
+        // The same answer as for an unknown name when the name is unknown.
+        Err(error) if app.metadata.knows(name).await? => Err(error.clone()),
+        Err(_) => Ok(None),
+    }
 }
 
 pub async fn zipball(
