@@ -5,7 +5,6 @@
 use composer::package_name::PackageName;
 use storage::StoreName;
 
-use super::git;
 use super::repository::Repository;
 use super::{BuildError, GitPackageError, GitPackages};
 use crate::metadata::DistLocation;
@@ -171,12 +170,10 @@ impl GitPackages {
                 source,
             })?;
         let output = TempFile(scratch.join(format!("dist-{}.zip", crate::auth::generate_token())));
-        if git::archive(&repository.mirror_dir, commit, &output.0)
-            .await
-            .is_err()
-        {
-            repository.mirror().update().await?;
-            git::archive(&repository.mirror_dir, commit, &output.0).await?;
+        let mirror = repository.mirror();
+        if mirror.archive(commit, &output.0).await.is_err() {
+            mirror.update().await?;
+            mirror.archive(commit, &output.0).await?;
         }
         Ok(output)
     }

@@ -6,18 +6,29 @@
 //! `git for-each-ref` lists refs, peeled commits and dates, one `git cat-file --batch`
 //! reads a file at every commit, and [`archive`] builds dists.
 //!
-//! The mirror is a `git clone --bare` (branches and tags) whose config then forgets the
-//! URL; later fetches name the URL and the refspecs `refs/heads/*` and `refs/tags/*` on
-//! the command line. Not `git clone --mirror`: a mirror clone keeps the URL (and any
-//! password in it) in its config and also fetches every `refs/pull/*` a forge
-//! publishes, which can outnumber the branches a hundred to one.
+//! The mirror is a `git clone --bare --filter=blob:none` (branches and tags, their
+//! commits and trees, no file contents) whose config then forgets the URL: later
+//! commands that reach the remote are given it as `remote.origin.url` in the
+//! environment, and name the refspecs `refs/heads/*` and `refs/tags/*` themselves. Not
+//! `git clone --mirror`: a mirror clone keeps the URL (and any password in it) in its
+//! config and also fetches every `refs/pull/*` a forge publishes, which can outnumber
+//! the branches a hundred to one.
+//!
+//! A scan needs only the refs and the `composer.json` (and README) at each of them:
+//! [`Mirror::prefetch_files`] finds those files' blobs in the trees and fetches the
+//! missing ones in one request. A dist build fetches the rest of its commit the same
+//! way when it is first asked for ([`Mirror::archive`]). A server that does not offer
+//! partial clones (a `git daemon` without `uploadpack.allowFilter`, an old server)
+//! ignores the filter and sends everything, as a plain clone: nothing is missing then,
+//! and nothing is fetched later. Commands that do not reach the remote run with
+//! `GIT_NO_LAZY_FETCH`, so they never fetch behind our back one object at a time.
 //!
 //! git runs without prompts (`GIT_TERMINAL_PROMPT=0`, no askpass), in the C locale so
 //! that its messages are the ones users search for, and with the caller's credentials
 //! passed in the environment (`GIT_CONFIG_*`), never on the command line or in a config
 //! file. Every failure carries git's stderr, trimmed, as git wrote it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -271,7 +282,7 @@ impl Mirror {
         let cmd = self
             .remote_command(None, &["ls-remote", "--symref", "--", &self.url])
             .await?;
-        let output = self.finish("ls-remote", cmd, None).await?;
+        let output = self.finish("ls-remote", cmd, None, None).await?;
         let mut listing = RefListing::default();
         for line in output.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let line = String::from_utf8_lossy(line);
@@ -349,7 +360,8 @@ impl Mirror {
             // Clone, not init + fetch: clone writes all refs into one packed-refs file,
             // where fetch creates a file per ref (10x slower for a thousand tags).
             // `--bare` takes branches and tags only; `--no-local` copies objects
-            // rather than hard-linking another user's files.
+            // rather than hard-linking another user's files; `--filter=blob:none`
+            // leaves file contents on the server until a scan or a dist needs them.
             let clone = self
                 .remote_command(
                     None,
@@ -357,6 +369,7 @@ impl Mirror {
                         "clone",
                         "--bare",
                         "--no-local",
+                        "--filter=blob:none",
                         "--quiet",
                         "--",
                         &self.url,
@@ -364,14 +377,18 @@ impl Mirror {
                     ],
                 )
                 .await?;
-            self.finish("clone", clone, Some(&building)).await?;
-            // Later fetches name the URL themselves; a password in it stays off the disk.
-            self.run_in(
-                "config",
-                &["config", "--remove-section", "remote.origin"],
-                &building,
-            )
-            .await?;
+            self.finish("clone", clone, Some(&building), None).await?;
+            // Later commands are given the URL; a password in it stays off the disk.
+            // The remote itself stays as the promisor the missing blobs come from —
+            // unless the clone came whole without one (git's dumb HTTP protocol, which
+            // knows no filters, writes no `.promisor` pack): then it is a plain mirror.
+            // (A bare clone writes no fetch refspec: the URL is all there is.)
+            let forget = if has_promisor_pack(&building).await {
+                ["config", "--unset-all", "remote.origin.url"]
+            } else {
+                ["config", "--remove-section", "remote.origin"]
+            };
+            self.run_in("config", &forget, &building).await?;
             self.set_head(&building, head).await
         }
         .await;
@@ -399,13 +416,149 @@ impl Mirror {
                     "--no-tags",
                     "--no-write-fetch-head",
                     "--",
-                    &self.url,
+                    "origin",
                     "+refs/heads/*:refs/heads/*",
                     "+refs/tags/*:refs/tags/*",
                 ],
             )
             .await?;
-        self.finish("fetch", fetch, Some(git_dir)).await.map(drop)
+        self.finish("fetch", fetch, Some(git_dir), None)
+            .await
+            .map(drop)
+    }
+
+    /// Makes sure the blobs of `names` (files at the root of the tree) at each of
+    /// `commits` are in the mirror, fetching the missing ones in one request: three
+    /// local git commands (the commits' trees, the files' blobs in them, which of those
+    /// are missing) and at most one fetch, however many refs there are.
+    pub async fn prefetch_files(&self, commits: &[&str], names: &[&str]) -> Result<(), GitError> {
+        for commit in commits {
+            check_commit_id(commit)?;
+        }
+        let Some(first) = commits.first() else {
+            return Ok(());
+        };
+        let trees = self
+            .run_with_input(
+                "cat-file",
+                &["cat-file", "--batch-check=%(objectname) %(objecttype)"],
+                commits
+                    .iter()
+                    .flat_map(|commit| format!("{commit}^{{tree}}\n").into_bytes())
+                    .collect(),
+            )
+            .await?;
+        // Each tree against the empty tree: every file at its root is "added", with
+        // its blob id, read from the trees alone.
+        let empty_tree = empty_tree_of(first);
+        let mut pairs = Vec::new();
+        for line in trees.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let line = String::from_utf8_lossy(line);
+            if let Some(tree) = line.strip_suffix(" tree") {
+                pairs.extend_from_slice(format!("{empty_tree} {tree}\n").as_bytes());
+            }
+        }
+        let mut args = vec!["diff-tree", "--stdin", "--no-renames", "--"];
+        args.extend_from_slice(names);
+        let added = self.run_with_input("diff-tree", &args, pairs).await?;
+        let blobs: BTreeSet<&str> = added
+            .split(|&b| b == b'\n')
+            .filter_map(|line| added_blob(std::str::from_utf8(line).ok()?))
+            .collect();
+        self.fetch_missing(blobs.into_iter().map(str::to_owned).collect())
+            .await
+    }
+
+    /// Fetches whatever of `commit`'s tree the mirror lacks, in one request.
+    async fn complete(&self, commit: &str) -> Result<(), GitError> {
+        check_commit_id(commit)?;
+        let listed = self
+            .run_in(
+                "rev-list",
+                &[
+                    "rev-list",
+                    "--objects",
+                    "--no-walk",
+                    "--missing=print",
+                    commit,
+                ],
+                &self.dir,
+            )
+            .await?;
+        let missing: Vec<String> = listed
+            .split(|&b| b == b'\n')
+            .filter_map(|line| line.strip_prefix(b"?"))
+            .map(|oid| String::from_utf8_lossy(oid).into_owned())
+            .collect();
+        self.fetch_objects(&missing).await
+    }
+
+    /// Of `objects`, fetches those the mirror lacks.
+    async fn fetch_missing(&self, objects: Vec<String>) -> Result<(), GitError> {
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let checked = self
+            .run_with_input(
+                "cat-file",
+                &["cat-file", "--batch-check=%(objectname)"],
+                objects
+                    .iter()
+                    .flat_map(|oid| format!("{oid}\n").into_bytes())
+                    .collect(),
+            )
+            .await?;
+        let missing: Vec<String> = checked
+            .split(|&b| b == b'\n')
+            .filter_map(|line| line.strip_suffix(b" missing"))
+            .map(|oid| String::from_utf8_lossy(oid).into_owned())
+            .collect();
+        self.fetch_objects(&missing).await
+    }
+
+    /// Fetches `objects` by id from the remote in one request, as git's own lazy fetch
+    /// of a partial clone does for one object at a time.
+    async fn fetch_objects(&self, objects: &[String]) -> Result<(), GitError> {
+        if objects.is_empty() {
+            return Ok(());
+        }
+        for oid in objects {
+            check_commit_id(oid)?;
+        }
+        let fetch = self
+            .remote_command(
+                Some(&self.dir),
+                &[
+                    "-c",
+                    "fetch.negotiationAlgorithm=noop",
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--recurse-submodules=no",
+                    "--filter=blob:none",
+                    "--stdin",
+                    "origin",
+                ],
+            )
+            .await?;
+        let input = objects
+            .iter()
+            .flat_map(|oid| format!("{oid}\n").into_bytes())
+            .collect();
+        self.finish("fetch", fetch, Some(&self.dir), Some(input))
+            .await
+            .map(drop)
+    }
+
+    /// Writes the zip of `commit` to `output` ([`archive`]), first fetching what of the
+    /// commit a partial mirror lacks.
+    pub async fn archive(&self, commit: &str, output: &Path) -> Result<(), GitError> {
+        {
+            let _exclusive = self.lock().await;
+            self.complete(commit).await?;
+        }
+        archive(&self.dir, commit, output).await
     }
 
     async fn set_head(&self, git_dir: &Path, branch: &str) -> Result<(), GitError> {
@@ -480,7 +633,8 @@ impl Mirror {
         Ok((listing, refs))
     }
 
-    /// `path` at each of `commits`, read in one `git cat-file --batch`. A repository
+    /// `path` at each of `commits`, read in one `git cat-file --batch` (call
+    /// [`Self::prefetch_files`] first for a partial mirror). A repository
     /// decides the sizes, so what is held is bounded: a file larger than `max_size`
     /// bytes is skipped unread, a blob that several commits share is held once, and
     /// once `max_total` bytes are held the remaining files are skipped too.
@@ -494,8 +648,12 @@ impl Mirror {
         for commit in commits {
             check_commit_id(commit)?;
         }
+        // With the remote at hand: a blob [`Self::prefetch_files`] did not bring is
+        // fetched by git as it reads (one request per blob, slow but right) rather
+        // than read as a missing file.
         let mut child = self
-            .command(&["cat-file", "--batch", "--buffer"], &self.dir)
+            .remote_command(Some(&self.dir), &["cat-file", "--batch", "--buffer"])
+            .await?
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -559,12 +717,25 @@ impl Mirror {
         git_dir: &Path,
     ) -> Result<Vec<u8>, GitError> {
         let cmd = self.command(args, git_dir);
-        self.finish(command, cmd, None).await
+        self.finish(command, cmd, None, None).await
     }
 
-    /// git on the repository at `git_dir`, without credentials.
+    /// Runs git on the mirror, without the network, with `input` on its stdin.
+    async fn run_with_input(
+        &self,
+        command: &'static str,
+        args: &[&str],
+        input: Vec<u8>,
+    ) -> Result<Vec<u8>, GitError> {
+        let cmd = self.command(args, &self.dir);
+        self.finish(command, cmd, None, Some(input)).await
+    }
+
+    /// git on the repository at `git_dir`, without credentials and without the
+    /// network: what a partial mirror lacks is missing, not fetched one object at a time.
     fn command(&self, args: &[&str], git_dir: &Path) -> Command {
         let mut cmd = git_command(None, &[], self.allowed_protocols());
+        cmd.env("GIT_NO_LAZY_FETCH", "1");
         cmd.arg("--git-dir").arg(git_dir).args(args);
         cmd
     }
@@ -579,7 +750,9 @@ impl Mirror {
         git_dir: Option<&Path>,
         args: &[&str],
     ) -> Result<Command, GitError> {
-        let mut config = Vec::new();
+        // The promisor remote of a partial mirror, and the remote fetches name: given
+        // here, never written to the mirror's config.
+        let mut config = vec![("remote.origin.url", self.url.clone())];
         let endpoint = repository_url::endpoint(&self.url);
         // What the policy cannot judge does not reach git (validation refuses such URLs;
         // this holds for any stored before it did).
@@ -642,13 +815,25 @@ impl Mirror {
         command: &'static str,
         mut cmd: Command,
         growing: Option<&Path>,
+        input: Option<Vec<u8>>,
     ) -> Result<Vec<u8>, GitError> {
-        let child = cmd
-            .stdin(Stdio::null())
+        let mut child = cmd
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(GitError::Spawn)?;
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+            // Written while the output is read: git stops reading when its output pipe
+            // is full. A git that exits early closes the pipe; its status says why.
+            tokio::spawn(async move {
+                let _ = stdin.write_all(&input).await;
+            });
+        }
         let group = ProcessGroup::of(&child);
         let output = match growing {
             None => child.wait_with_output().await,
@@ -703,7 +888,7 @@ impl Mirror {
 /// temporary file beside it, synced, then renamed. The commit's `.gitattributes`
 /// apply (`export-ignore`, `export-subst`); entry times are the commit's, so the
 /// same commit always gives the same bytes.
-pub async fn archive(mirror_dir: &Path, commit: &str, output: &Path) -> Result<(), GitError> {
+async fn archive(mirror_dir: &Path, commit: &str, output: &Path) -> Result<(), GitError> {
     check_commit_id(commit)?;
     let file_name = output.file_name().map_or_else(
         || "archive".into(),
@@ -982,6 +1167,40 @@ async fn read_batch_answer<R: tokio::io::AsyncBufRead + Unpin>(
     let content: Arc<[u8]> = content.into();
     blobs.seen.insert(oid.to_owned(), content.clone());
     Ok(FileAt::File(content))
+}
+
+/// Whether a pack of the repository at `git_dir` came from a promisor remote: the clone
+/// was partial, or asked to be from a server that speaks the protocol.
+async fn has_promisor_pack(git_dir: &Path) -> bool {
+    let Ok(mut packs) = tokio::fs::read_dir(git_dir.join("objects/pack")).await else {
+        return false;
+    };
+    while let Ok(Some(pack)) = packs.next_entry().await {
+        if pack.path().extension().is_some_and(|ext| ext == "promisor") {
+            return true;
+        }
+    }
+    false
+}
+
+/// The empty tree's id in the object format `commit` is written in (SHA-1 or SHA-256).
+fn empty_tree_of(commit: &str) -> &'static str {
+    if commit.len() == 64 {
+        "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"
+    } else {
+        "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+    }
+}
+
+/// The blob of a file `git diff-tree` reports added
+/// (`:000000 100644 0000… BLOB A\tcomposer.json`); not a submodule's commit, nor the
+/// tree pairs it echoes.
+fn added_blob(line: &str) -> Option<&str> {
+    let (status, _path) = line.strip_prefix(':')?.split_once('\t')?;
+    let [_, mode, _, blob, _] = status.split(' ').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    matches!(mode, "100644" | "100755" | "120000").then_some(blob)
 }
 
 fn is_package_ref(name: &str) -> bool {

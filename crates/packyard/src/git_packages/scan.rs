@@ -141,6 +141,14 @@ pub async fn scan(
         .filter(|r| r.target_type == "commit" && seen.insert(r.target.as_str()))
         .map(|r| r.target.as_str())
         .collect();
+    mirror
+        .prefetch_files(&commits, &[COMPOSER_JSON])
+        .await
+        .map_err(ScanError::Fetch)?;
+    mirror
+        .prefetch_files(&[default_ref.target.as_str()], &README_NAMES)
+        .await
+        .map_err(ScanError::Fetch)?;
     let files = mirror
         .files_at(
             &commits,

@@ -76,6 +76,9 @@ impl Repo {
             "--quiet",
             &format!("--initial-branch={default_branch}"),
         ]);
+        // A server that offers partial clones, as GitHub and GitLab do: the scans
+        // compared with Composer's here read through partial mirrors.
+        repo.git(&["config", "uploadpack.allowFilter", "true"]);
         repo
     }
 
@@ -709,8 +712,10 @@ async fn credentials_never_land_in_the_mirror() {
         !config.contains("s3cret") && !config.contains("extraHeader"),
         "{config}"
     );
+    // Nor the URL: commands that reach the remote are given it. (The remote itself
+    // stays, without one, as the promisor of a partial mirror.)
     assert!(
-        !config.contains("[remote"),
+        !config.contains("url") && !config.contains(repo.dir.to_str().unwrap()),
         "the URL is not stored either: {config}"
     );
 }
@@ -726,13 +731,11 @@ async fn archives_are_built_from_the_mirror_without_export_ignored_files() {
         ("tests/LibTest.php", Some("<?php\n")),
         (".gitattributes", Some("/tests export-ignore\n")),
     ]);
-    let mirror = scratch.path().join("mirror");
-    git::Mirror::new(repo.dir.to_str().unwrap(), &mirror, &GitAuth::default())
-        .update()
-        .await
-        .unwrap();
+    let mirror_dir = scratch.path().join("mirror");
+    let mirror = git::Mirror::new(repo.dir.to_str().unwrap(), &mirror_dir, &GitAuth::default());
+    mirror.update().await.unwrap();
     let output = scratch.path().join("dist.zip");
-    git::archive(&mirror, &commit, &output).await.unwrap();
+    mirror.archive(&commit, &output).await.unwrap();
     let archive = zip::ZipArchive::new(std::fs::File::open(&output).unwrap()).unwrap();
     let mut names: Vec<String> = archive
         .file_names()
@@ -751,15 +754,169 @@ async fn archives_are_built_from_the_mirror_without_export_ignored_files() {
     );
     // The same commit gives the same bytes.
     let again = scratch.path().join("again.zip");
-    git::archive(&mirror, &commit, &again).await.unwrap();
+    mirror.archive(&commit, &again).await.unwrap();
     assert_eq!(
         std::fs::read(&output).unwrap(),
         std::fs::read(&again).unwrap()
     );
 
-    let error = git::archive(&mirror, &"0".repeat(40), &scratch.path().join("none.zip"))
+    let error = mirror
+        .archive(&"0".repeat(40), &scratch.path().join("none.zip"))
         .await
         .unwrap_err();
-    assert!(error.to_string().contains("not a tree object"), "{error}");
+    assert!(error.to_string().contains(&"0".repeat(40)), "{error}");
     assert!(!scratch.path().join("none.zip").exists());
+}
+
+/// The objects of the repository at `git_dir` that it lacks (a partial mirror's
+/// promised ones), read without fetching anything.
+fn missing_objects(git_dir: &Path) -> BTreeSet<String> {
+    let output = Command::new("git")
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["rev-list", "--objects", "--all", "--missing=print"])
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_NO_LAZY_FETCH", "1")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.strip_prefix('?').map(str::to_owned))
+        .collect()
+}
+
+/// The blob of `path` at `commit` in `repo`.
+fn blob_of(repo: &Repo, commit: &str, path: &str) -> String {
+    repo.git(&["rev-parse", &format!("{commit}:{path}")])
+}
+
+/// A library with a few releases and files besides composer.json, served by a real
+/// `git daemon` that offers partial clones or not.
+fn served_library(scratch: &Path, partial_clones: bool) -> (Repo, Vec<String>, testkit::Service) {
+    let mut repo = Repo::init(&scratch.join("lib"), "main");
+    repo.git(&[
+        "config",
+        "uploadpack.allowFilter",
+        &partial_clones.to_string(),
+    ]);
+    let mut commits = Vec::new();
+    for minor in 0..3 {
+        let commit = repo.commit_files(&[
+            ("composer.json", Some(&manifest("acme/lib", &json!({})))),
+            (
+                "src/Lib.php",
+                Some(&format!("<?php // release 1.{minor}\n")),
+            ),
+            ("README.md", Some(&format!("# acme/lib 1.{minor}\n"))),
+        ]);
+        repo.tag(&format!("v1.{minor}.0"), &commit);
+        commits.push(commit);
+    }
+    let daemon = testkit::Service::git_daemon(&repo.dir);
+    (repo, commits, daemon)
+}
+
+/// The mirror of `daemon`'s repository, allowed to reach it on loopback.
+fn daemon_mirror(daemon: &testkit::Service, repo: &Repo, dir: &Path) -> git::Mirror {
+    let url = format!(
+        "git://127.0.0.1:{}/{}",
+        daemon.port,
+        repo.dir.file_name().unwrap().to_string_lossy()
+    );
+    let policy = packyard::outbound::NetworkPolicy::from_env(|name| {
+        (name == "PACKYARD_ALLOW_NETWORKS").then(|| "127.0.0.0/8".to_owned())
+    })
+    .unwrap();
+    git::Mirror::new(&url, dir, &GitAuth::default()).with_network_policy(policy)
+}
+
+#[tokio::test]
+async fn a_first_scan_fetches_only_the_files_it_reads_and_a_dist_the_rest_of_its_commit() {
+    testkit::needs!(Git);
+    let scratch = TempDir::new("vcs-partial");
+    let (repo, commits, mut daemon) = served_library(scratch.path(), true);
+    let mirror_dir = scratch.path().join("mirror");
+    let mirror = daemon_mirror(&daemon, &repo, &mirror_dir);
+
+    let ScanOutcome::Scanned {
+        versions, readme, ..
+    } = scan::scan(&mirror, None, None).await.unwrap()
+    else {
+        panic!("a first scan reads the refs");
+    };
+    let mut found: Vec<&str> = versions.iter().map(|v| v.version.as_str()).collect();
+    found.sort_unstable();
+    assert_eq!(found, ["dev-main", "v1.0.0", "v1.1.0", "v1.2.0"]);
+    assert_eq!(readme.as_deref(), Some("# acme/lib 1.2\n"));
+    // The sources stayed on the server; every composer.json read is here, and the
+    // README of the default branch only.
+    let missing = missing_objects(&mirror_dir);
+    for commit in &commits {
+        assert!(
+            missing.contains(&blob_of(&repo, commit, "src/Lib.php")),
+            "{missing:?}"
+        );
+        assert!(!missing.contains(&blob_of(&repo, commit, "composer.json")));
+    }
+    assert!(!missing.contains(&blob_of(&repo, &commits[2], "README.md")));
+    assert!(missing.contains(&blob_of(&repo, &commits[0], "README.md")));
+
+    // A dist of the first release fetches that commit's files, in one request, and no
+    // other's; once fetched, they are the mirror's own: the server may go.
+    let zip = scratch.path().join("dist.zip");
+    mirror.archive(&commits[0], &zip).await.unwrap();
+    let missing = missing_objects(&mirror_dir);
+    assert!(!missing.contains(&blob_of(&repo, &commits[0], "src/Lib.php")));
+    assert!(missing.contains(&blob_of(&repo, &commits[1], "src/Lib.php")));
+    daemon.kill();
+    let again = scratch.path().join("again.zip");
+    mirror.archive(&commits[0], &again).await.unwrap();
+    assert_eq!(std::fs::read(&zip).unwrap(), std::fs::read(&again).unwrap());
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    let mut source = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("src/Lib.php").unwrap(), &mut source)
+        .unwrap();
+    assert_eq!(source, "<?php // release 1.0\n");
+    // A release whose files were never fetched cannot be built with the server gone,
+    // and says so rather than building a partial archive.
+    let error = mirror
+        .archive(&commits[1], &scratch.path().join("none.zip"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, git::GitError::Failed { .. }), "{error}");
+    assert!(!scratch.path().join("none.zip").exists());
+}
+
+#[tokio::test]
+async fn a_server_without_partial_clones_gets_a_whole_clone_that_needs_it_no_more() {
+    testkit::needs!(Git);
+    let scratch = TempDir::new("vcs-whole");
+    let (repo, commits, mut daemon) = served_library(scratch.path(), false);
+    let mirror_dir = scratch.path().join("mirror");
+    let mirror = daemon_mirror(&daemon, &repo, &mirror_dir);
+
+    let ScanOutcome::Scanned { versions, .. } = scan::scan(&mirror, None, None).await.unwrap()
+    else {
+        panic!("a first scan reads the refs");
+    };
+    assert_eq!(versions.len(), 4);
+    assert_eq!(
+        missing_objects(&mirror_dir),
+        BTreeSet::new(),
+        "a whole clone"
+    );
+    // Every release builds with the server gone.
+    daemon.kill();
+    for (n, commit) in commits.iter().enumerate() {
+        let zip = scratch.path().join(format!("{n}.zip"));
+        mirror.archive(commit, &zip).await.unwrap();
+        assert!(zip.metadata().unwrap().len() > 0);
+    }
 }
