@@ -267,6 +267,24 @@ impl NetworkPolicy {
         }
     }
 
+    /// A client from [`Self::client_builder`] and `configure`, built when first used:
+    /// building one reads the system's CA certificates, tens of milliseconds that a
+    /// command which never sends a request (most CLI commands) should not pay.
+    pub fn lazy_client(
+        &self,
+        configure: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync + 'static,
+    ) -> LazyClient {
+        let policy = self.clone();
+        LazyClient(Arc::new(LazyInner {
+            build: Box::new(move || {
+                configure(policy.client_builder())
+                    .build()
+                    .expect("the HTTP client builds")
+            }),
+            client: std::sync::OnceLock::new(),
+        }))
+    }
+
     /// Whether connections to `address` are allowed. An IPv6 address that reaches an
     /// IPv4 host through a translation is allowed only when that host is too.
     pub fn check(&self, address: IpAddr) -> Result<(), Refused> {
@@ -640,5 +658,27 @@ mod tests {
         assert!(default.check_url("file:///etc/passwd").is_err());
         assert!(default.check_url("https://hooks.example.com/x").is_ok());
         assert!(default.check_url("http://10.0.0.5/x").is_ok());
+    }
+}
+
+/// An HTTP client built on first use (see [`NetworkPolicy::lazy_client`]); clones share
+/// it.
+#[derive(Clone)]
+pub struct LazyClient(Arc<LazyInner>);
+
+struct LazyInner {
+    build: Box<dyn Fn() -> reqwest::Client + Send + Sync>,
+    client: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl LazyClient {
+    pub fn get(&self) -> &reqwest::Client {
+        self.0.client.get_or_init(|| (self.0.build)())
+    }
+}
+
+impl std::fmt::Debug for LazyClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LazyClient")
     }
 }

@@ -15,8 +15,8 @@
 //! the branches a hundred to one.
 //!
 //! A scan needs only the refs and the `composer.json` (and README) at each of them:
-//! [`Mirror::prefetch_files`] finds those files' blobs in the trees and fetches the
-//! missing ones in one request. A dist build fetches the rest of its commit the same
+//! [`Mirror::blobs_at`] finds those files' blobs in the trees and
+//! [`Mirror::fetch_missing`] fetches the missing ones in one request. A dist build fetches the rest of its commit the same
 //! way when it is first asked for ([`Mirror::archive`]). A server that does not offer
 //! partial clones (a `git daemon` without `uploadpack.allowFilter`, an old server)
 //! ignores the filter and sends everything, as a plain clone: nothing is missing then,
@@ -258,6 +258,15 @@ impl Mirror {
         &self.dir
     }
 
+    /// The branch the mirror's HEAD names (the remote's default), whether or not it
+    /// exists.
+    pub fn head_branch(&self) -> Option<String> {
+        let head = std::fs::read_to_string(self.dir.join("HEAD")).ok()?;
+        head.trim()
+            .strip_prefix("ref: refs/heads/")
+            .map(str::to_owned)
+    }
+
     /// Whether the mirror has been created (it may still be out of date).
     pub fn exists(&self) -> bool {
         self.dir.join("HEAD").is_file() && self.dir.join("objects").is_dir()
@@ -309,7 +318,7 @@ impl Mirror {
     ) -> Result<(RefListing, Vec<MirrorRef>), GitError> {
         let head = remote.head.as_deref().unwrap_or("master");
         if !self.exists() {
-            self.create(head).await?;
+            self.create(Some(head)).await?;
             return self.refs().await;
         }
         let (mut listing, mut refs) = self.refs().await?;
@@ -334,9 +343,23 @@ impl Mirror {
         Ok((listing, refs))
     }
 
+    /// Creates the mirror, which must not exist yet, without asking the remote what it
+    /// has first: the clone tells (its refs, and HEAD where the remote's points, or
+    /// Composer's `master` when the remote names no branch). One round trip fewer than
+    /// [`Self::sync`] for a first scan.
+    pub async fn create_new(&self) -> Result<(RefListing, Vec<MirrorRef>), GitError> {
+        self.create(None).await?;
+        let (listing, refs) = self.refs().await?;
+        if listing.head.is_some() || refs.is_empty() {
+            return Ok((listing, refs));
+        }
+        self.set_head(&self.dir, "master").await?;
+        self.refs().await
+    }
+
     /// A new mirror is built beside its final place and renamed into it, so that a
     /// failed first fetch leaves nothing that looks like a mirror.
-    async fn create(&self, head: &str) -> Result<(), GitError> {
+    async fn create(&self, head: Option<&str>) -> Result<(), GitError> {
         let parent = self.dir.parent().unwrap_or(Path::new("."));
         tokio::fs::create_dir_all(parent)
             .await
@@ -389,7 +412,10 @@ impl Mirror {
                 ["config", "--remove-section", "remote.origin"]
             };
             self.run_in("config", &forget, &building).await?;
-            self.set_head(&building, head).await
+            match head {
+                Some(head) => self.set_head(&building, head).await,
+                None => Ok(()),
+            }
         }
         .await;
         if let Err(error) = result {
@@ -427,16 +453,20 @@ impl Mirror {
             .map(drop)
     }
 
-    /// Makes sure the blobs of `names` (files at the root of the tree) at each of
-    /// `commits` are in the mirror, fetching the missing ones in one request: three
-    /// local git commands (the commits' trees, the files' blobs in them, which of those
-    /// are missing) and at most one fetch, however many refs there are.
-    pub async fn prefetch_files(&self, commits: &[&str], names: &[&str]) -> Result<(), GitError> {
+    /// The blobs of `names` (files at the root of the tree) at each of `commits`, read
+    /// from the trees alone (a partial mirror has them all): two local git commands,
+    /// however many commits. Give them to [`Self::fetch_missing`], which fetches those
+    /// the mirror lacks in one request.
+    pub async fn blobs_at(
+        &self,
+        commits: &[&str],
+        names: &[&str],
+    ) -> Result<Vec<String>, GitError> {
         for commit in commits {
             check_commit_id(commit)?;
         }
         let Some(first) = commits.first() else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let trees = self
             .run_with_input(
@@ -465,8 +495,7 @@ impl Mirror {
             .split(|&b| b == b'\n')
             .filter_map(|line| added_blob(std::str::from_utf8(line).ok()?))
             .collect();
-        self.fetch_missing(blobs.into_iter().map(str::to_owned).collect())
-            .await
+        Ok(blobs.into_iter().map(str::to_owned).collect())
     }
 
     /// Fetches whatever of `commit`'s tree the mirror lacks, in one request.
@@ -493,8 +522,8 @@ impl Mirror {
         self.fetch_objects(&missing).await
     }
 
-    /// Of `objects`, fetches those the mirror lacks.
-    async fn fetch_missing(&self, objects: Vec<String>) -> Result<(), GitError> {
+    /// Of `objects`, fetches those the mirror lacks, in one request.
+    pub async fn fetch_missing(&self, objects: Vec<String>) -> Result<(), GitError> {
         if objects.is_empty() {
             return Ok(());
         }
@@ -531,6 +560,9 @@ impl Mirror {
                 &[
                     "-c",
                     "fetch.negotiationAlgorithm=noop",
+                    // A few blobs more are no reason to repack the mirror now.
+                    "-c",
+                    "maintenance.auto=false",
                     "fetch",
                     "--quiet",
                     "--no-tags",
@@ -633,8 +665,8 @@ impl Mirror {
         Ok((listing, refs))
     }
 
-    /// `path` at each of `commits`, read in one `git cat-file --batch` (call
-    /// [`Self::prefetch_files`] first for a partial mirror). A repository
+    /// `path` at each of `commits`, read in one `git cat-file --batch` (fetch their
+    /// blobs first in a partial mirror: [`Self::blobs_at`]). A repository
     /// decides the sizes, so what is held is bounded: a file larger than `max_size`
     /// bytes is skipped unread, a blob that several commits share is held once, and
     /// once `max_total` bytes are held the remaining files are skipped too.
@@ -648,7 +680,7 @@ impl Mirror {
         for commit in commits {
             check_commit_id(commit)?;
         }
-        // With the remote at hand: a blob [`Self::prefetch_files`] did not bring is
+        // With the remote at hand: a blob not fetched beforehand is
         // fetched by git as it reads (one request per blob, slow but right) rather
         // than read as a missing file.
         let mut child = self

@@ -112,20 +112,29 @@ pub async fn scan(
     previous_fingerprint: Option<&str>,
 ) -> Result<ScanOutcome, ScanError> {
     let _exclusive = mirror.lock().await;
-    let remote = mirror
-        .remote_listing()
-        .await
-        .map_err(ScanError::Unreachable)?;
-    if remote.is_empty() {
+    let (listing, refs) = if mirror.exists() {
+        let remote = mirror
+            .remote_listing()
+            .await
+            .map_err(ScanError::Unreachable)?;
+        if remote.is_empty() {
+            return Err(ScanError::EmptyRepository);
+        }
+        mirror.sync(&remote).await.map_err(ScanError::Fetch)?
+    } else {
+        // A first scan: the clone is the first read of the repository, and tells what
+        // it has without a round trip of its own.
+        mirror.create_new().await.map_err(ScanError::Unreachable)?
+    };
+    if refs.is_empty() {
         return Err(ScanError::EmptyRepository);
     }
-    let (listing, refs) = mirror.sync(&remote).await.map_err(ScanError::Fetch)?;
     let fingerprint = listing.fingerprint();
     if previous_fingerprint == Some(fingerprint.as_str()) {
         return Ok(ScanOutcome::Unchanged { fingerprint });
     }
     let Some(default_branch) = listing.head.clone() else {
-        let named = remote.head.unwrap_or_else(|| "master".to_owned());
+        let named = mirror.head_branch().unwrap_or_else(|| "master".to_owned());
         return Err(ScanError::NoDefaultBranch(named));
     };
 
@@ -141,12 +150,19 @@ pub async fn scan(
         .filter(|r| r.target_type == "commit" && seen.insert(r.target.as_str()))
         .map(|r| r.target.as_str())
         .collect();
-    mirror
-        .prefetch_files(&commits, &[COMPOSER_JSON])
+    // What is read below, fetched in one request when the mirror is partial.
+    let mut blobs = mirror
+        .blobs_at(&commits, &[COMPOSER_JSON])
         .await
-        .map_err(ScanError::Fetch)?;
+        .map_err(ScanError::Mirror)?;
+    blobs.extend(
+        mirror
+            .blobs_at(&[default_ref.target.as_str()], &README_NAMES)
+            .await
+            .map_err(ScanError::Mirror)?,
+    );
     mirror
-        .prefetch_files(&[default_ref.target.as_str()], &README_NAMES)
+        .fetch_missing(blobs)
         .await
         .map_err(ScanError::Fetch)?;
     let files = mirror

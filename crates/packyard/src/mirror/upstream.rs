@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
-use reqwest::{Client, StatusCode, header};
+use reqwest::{StatusCode, header};
 
 use super::config::MirrorConfig;
-use crate::outbound::NetworkPolicy;
+use crate::outbound::{LazyClient, NetworkPolicy};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Metadata documents are small: a whole answer within this time or the upstream counts
@@ -48,10 +48,10 @@ pub struct Upstream {
     /// chooses the dist URLs fetched, so every URL, every redirect and every address a
     /// name resolves to goes through it.
     policy: NetworkPolicy,
-    client: Client,
+    client: LazyClient,
     /// For posts whose target an upstream's document chose: redirects are not
     /// followed, so the document cannot send us anywhere else.
-    no_redirects: Client,
+    no_redirects: LazyClient,
     /// Per mirror alias, how the latest metadata requests of this process went.
     contacts: Arc<RwLock<HashMap<String, Contact>>>,
 }
@@ -77,21 +77,8 @@ const MAX_REDIRECTS: usize = 10;
 
 impl Upstream {
     pub fn new(policy: NetworkPolicy) -> Self {
-        let redirects = {
-            let policy = policy.clone();
-            reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= MAX_REDIRECTS {
-                    return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
-                }
-                match policy.check_url(attempt.url().as_str()) {
-                    Ok(_) => attempt.follow(),
-                    Err(refused) => attempt.error(format!("a redirect to {refused}")),
-                }
-            })
-        };
-        let builder = || {
-            policy
-                .client_builder()
+        let common = |builder: reqwest::ClientBuilder| {
+            builder
                 .connect_timeout(CONNECT_TIMEOUT)
                 .read_timeout(DIST_READ_TIMEOUT)
                 .user_agent(concat!(
@@ -100,15 +87,26 @@ impl Upstream {
                     " (Composer mirror)"
                 ))
         };
+        let redirects = {
+            let policy = policy.clone();
+            move || {
+                let policy = policy.clone();
+                reqwest::redirect::Policy::custom(move |attempt| {
+                    if attempt.previous().len() >= MAX_REDIRECTS {
+                        return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+                    }
+                    match policy.check_url(attempt.url().as_str()) {
+                        Ok(_) => attempt.follow(),
+                        Err(refused) => attempt.error(format!("a redirect to {refused}")),
+                    }
+                })
+            }
+        };
         Upstream {
-            client: builder()
-                .redirect(redirects)
-                .build()
-                .expect("the HTTP client builds"),
-            no_redirects: builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("the HTTP client builds"),
+            client: policy.lazy_client(move |builder| common(builder).redirect(redirects())),
+            no_redirects: policy.lazy_client(move |builder| {
+                common(builder).redirect(reqwest::redirect::Policy::none())
+            }),
             contacts: Arc::default(),
             policy,
         }
@@ -183,7 +181,7 @@ impl Upstream {
             reason,
         };
         self.check(url)?;
-        let mut request = self.client.get(url).timeout(METADATA_TIMEOUT);
+        let mut request = self.client.get().get(url).timeout(METADATA_TIMEOUT);
         if let Some((user, password)) = &mirror.http_basic {
             request = request.basic_auth(user, Some(password));
         }
@@ -235,6 +233,7 @@ impl Upstream {
         self.check(url)?;
         let mut request = self
             .no_redirects
+            .get()
             .post(url)
             .timeout(METADATA_TIMEOUT)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -276,7 +275,7 @@ impl Upstream {
             reason,
         };
         self.check(url)?;
-        let mut request = self.client.get(url);
+        let mut request = self.client.get().get(url);
         // Credentials go only to the mirrored repository itself, never to the hosts its
         // metadata points at.
         if let Some((user, password)) = &mirror.http_basic

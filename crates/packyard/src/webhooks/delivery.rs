@@ -11,7 +11,7 @@ use sha2::Sha256;
 
 use crate::db::{AttemptRow, NewJob, now_millis};
 use crate::jobs::BackgroundJob;
-use crate::outbound::NetworkPolicy;
+use crate::outbound::{LazyClient, NetworkPolicy};
 
 /// The first attempt and five retries.
 pub const MAX_ATTEMPTS: i64 = 6;
@@ -34,24 +34,23 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 /// so in the attempt's status).
 #[derive(Clone)]
 pub struct Sender {
-    client: reqwest::Client,
+    client: LazyClient,
     policy: NetworkPolicy,
 }
 
 impl Sender {
     pub fn new(policy: NetworkPolicy) -> Sender {
-        let client = policy
-            .client_builder()
-            .user_agent(concat!(
-                "packyard/",
-                env!("CARGO_PKG_VERSION"),
-                " (webhooks)"
-            ))
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TIMEOUT)
-            .build()
-            .expect("the webhook client builds");
+        let client = policy.lazy_client(|builder| {
+            builder
+                .user_agent(concat!(
+                    "packyard/",
+                    env!("CARGO_PKG_VERSION"),
+                    " (webhooks)"
+                ))
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(TIMEOUT)
+        });
         Sender { client, policy }
     }
 
@@ -90,6 +89,7 @@ impl Sender {
         self.policy.check_url(url)?;
         let mut request = self
             .client
+            .get()
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         for (name, value) in headers {
