@@ -98,11 +98,78 @@ impl Catalogues {
         metadata: &Metadata,
     ) -> Result<Arc<Catalogue>, sqlx::Error> {
         let stamps = metadata.stamps();
-        if let Some(catalogue) = self.current.read().unwrap().as_ref()
+        let previous = self.current.read().unwrap().clone();
+        if let Some(catalogue) = &previous
             && Arc::ptr_eq(&catalogue.built_from, &stamps)
         {
             return Ok(catalogue.clone());
         }
+        let catalogue = match previous {
+            Some(previous) => match changed_packages(&previous.built_from, &stamps) {
+                Some(changed) => previous.updated(db, stamps, &changed).await?,
+                None => Catalogue::read(db, stamps).await?,
+            },
+            None => Catalogue::read(db, stamps).await?,
+        };
+        let catalogue = Arc::new(catalogue);
+        *self.current.write().unwrap() = Some(catalogue.clone());
+        Ok(catalogue)
+    }
+}
+
+/// The most changed packages a list is updated for rather than read again whole.
+const MAX_CHANGES_APPLIED: usize = 1_000;
+
+/// The packages added, changed or removed between two stamp maps, in name order, when
+/// at most [`MAX_CHANGES_APPLIED`]; one walk over both (they are sorted), no database.
+fn changed_packages(
+    before: &BTreeMap<String, i64>,
+    after: &BTreeMap<String, i64>,
+) -> Option<Vec<String>> {
+    let mut changed = Vec::new();
+    let (mut old, mut new) = (before.iter().peekable(), after.iter().peekable());
+    loop {
+        let name = match (old.peek().copied(), new.peek().copied()) {
+            (None, None) => return Some(changed),
+            (Some((a, _)), None) => {
+                old.next();
+                a.as_str()
+            }
+            (None, Some((b, _))) => {
+                new.next();
+                b.as_str()
+            }
+            (Some((a, x)), Some((b, y))) => match a.cmp(b) {
+                std::cmp::Ordering::Less => {
+                    old.next();
+                    a.as_str()
+                }
+                std::cmp::Ordering::Greater => {
+                    new.next();
+                    b.as_str()
+                }
+                std::cmp::Ordering::Equal => {
+                    let same = x == y;
+                    let name = a.as_str();
+                    old.next();
+                    new.next();
+                    if same {
+                        continue;
+                    }
+                    name
+                }
+            },
+        };
+        changed.push(name.to_owned());
+        if changed.len() > MAX_CHANGES_APPLIED {
+            return None;
+        }
+    }
+}
+
+impl Catalogue {
+    /// Every package's summary, read from the database.
+    async fn read(db: &Db, stamps: Arc<BTreeMap<String, i64>>) -> Result<Catalogue, sqlx::Error> {
         let summaries = db
             .newest_releases()
             .await?
@@ -111,17 +178,53 @@ impl Catalogues {
                 Arc::new(Summary::new(name, version, &fields, released_at))
             })
             .collect();
-        let catalogue = Arc::new(Catalogue {
+        Ok(Catalogue {
             built_from: stamps,
             summaries,
             older: RwLock::default(),
-        });
-        *self.current.write().unwrap() = Some(catalogue.clone());
-        Ok(catalogue)
+        })
     }
-}
 
-impl Catalogue {
+    /// This catalogue with the summaries of `changed` packages read again (removed ones
+    /// dropped): what a replica does after an upload, whatever the catalogue's size.
+    async fn updated(
+        &self,
+        db: &Db,
+        stamps: Arc<BTreeMap<String, i64>>,
+        changed: &[String],
+    ) -> Result<Catalogue, sqlx::Error> {
+        let names: Vec<&str> = changed.iter().map(String::as_str).collect();
+        let fresh = db.newest_releases_of(&names).await?;
+        let is_changed = |name: &str| names.binary_search(&name).is_ok();
+        let mut summaries: Vec<Arc<Summary>> = self
+            .summaries
+            .iter()
+            .filter(|summary| !is_changed(&summary.name))
+            .cloned()
+            .chain(
+                fresh
+                    .into_iter()
+                    .map(|(name, version, fields, released_at)| {
+                        Arc::new(Summary::new(name, version, &fields, released_at))
+                    }),
+            )
+            .collect();
+        summaries.sort_by(|a, b| a.name.cmp(&b.name));
+        let older = self
+            .older
+            .read()
+            .unwrap()
+            .iter()
+            .filter(|((name, _), _)| !is_changed(name))
+            .map(|(key, summary)| (key.clone(), summary.clone()))
+            .collect();
+        Ok(Catalogue {
+            built_from: stamps,
+            summaries,
+            older: RwLock::new(older),
+        })
+    }
+
     /// The summaries `view` may see that match the filters, in name order. A package
     /// of which the view sees only some versions is summarised from the newest of
     /// those: the list must not show a version (or its description) it hides.
@@ -210,6 +313,81 @@ pub struct Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stamps(entries: &[(&str, i64)]) -> BTreeMap<String, i64> {
+        entries.iter().map(|(n, s)| ((*n).to_owned(), *s)).collect()
+    }
+
+    #[test]
+    fn changes_between_stamp_maps_are_found_in_one_walk() {
+        let before = stamps(&[("a/kept", 1), ("b/changed", 1), ("c/removed", 1)]);
+        let after = stamps(&[("a/kept", 1), ("a/new", 2), ("b/changed", 2)]);
+        assert_eq!(
+            changed_packages(&before, &after).unwrap(),
+            ["a/new", "b/changed", "c/removed"]
+        );
+        assert_eq!(
+            changed_packages(&after, &after).unwrap(),
+            Vec::<String>::new()
+        );
+        let many: BTreeMap<String, i64> = (0..=MAX_CHANGES_APPLIED)
+            .map(|n| (format!("v/p{n:05}"), 1))
+            .collect();
+        assert!(changed_packages(&BTreeMap::new(), &many).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_list_updated_for_a_change_is_the_list_read_whole() {
+        let (db, _dir) = crate::db::testing::sqlite().await;
+        for (name, version, normalized) in [
+            ("acme/a", "1.0.0", "1.0.0.0"),
+            ("acme/b", "1.0.0", "1.0.0.0"),
+            ("acme/c", "1.0.0", "1.0.0.0"),
+        ] {
+            let mut record = crate::db::testing::artifact_version(version, name);
+            record.version_normalized = normalized.into();
+            db.save_version(name, crate::db::PackageKind::Artifact, &record)
+                .await
+                .unwrap();
+        }
+        let metadata = Metadata::load(db.clone()).await.unwrap();
+        let lists = Catalogues::default();
+        let first = lists.current(&db, &metadata).await.unwrap();
+        // Another version of b, a new package d, c removed.
+        let mut newer = crate::db::testing::artifact_version("2.0.0", "b2");
+        newer.version_normalized = "2.0.0.0".into();
+        newer.released_at += 1_000;
+        newer.metadata = r#"{"description":"the second"}"#.into();
+        db.save_version("acme/b", crate::db::PackageKind::Artifact, &newer)
+            .await
+            .unwrap();
+        let mut added = crate::db::testing::artifact_version("0.1.0", "d");
+        added.version_normalized = "0.1.0.0".into();
+        db.save_version("acme/d", crate::db::PackageKind::Artifact, &added)
+            .await
+            .unwrap();
+        db.delete_package("acme/c").await.unwrap();
+        metadata.refresh().await.unwrap();
+        let updated = lists.current(&db, &metadata).await.unwrap();
+        let whole = Catalogue::read(&db, metadata.stamps()).await.unwrap();
+        let shown = |catalogue: &Catalogue| {
+            catalogue
+                .summaries
+                .iter()
+                .map(|s| (s.name.clone(), s.version.clone(), s.description.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shown(&updated), shown(&whole));
+        assert_ne!(shown(&updated), shown(&first));
+        assert_eq!(
+            shown(&updated)
+                .iter()
+                .map(|s| s.0.as_str())
+                .collect::<Vec<_>>(),
+            ["acme/a", "acme/b", "acme/d"]
+        );
+        assert_eq!(updated.summaries[1].version, "2.0.0");
+    }
 
     #[test]
     fn summaries_read_composer_fields() {

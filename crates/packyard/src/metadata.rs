@@ -58,6 +58,10 @@ impl Document {
     }
 }
 
+/// How often a replica reads every package's stamp rather than only the changed ones:
+/// the bound on how long it could miss a removal that an addition hid from the count.
+pub const WHOLE_READ_EVERY: Duration = Duration::from_secs(300);
+
 /// Where the archive of one version is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DistLocation {
@@ -91,6 +95,10 @@ struct State {
     catalogue: i64,
     /// Every package name with its change stamp.
     stamps: Arc<BTreeMap<String, i64>>,
+    /// The newest stamp in `stamps`: changes are the packages stamped past it.
+    newest: i64,
+    /// When every stamp was last read, not just the changed ones.
+    read_whole_at: Option<Instant>,
     packages: HashMap<String, Arc<PackageEntry>>,
     roots: HashMap<String, Arc<Document>>,
     /// Roots listing only what a view sees, per base URL and view key.
@@ -114,13 +122,70 @@ impl Metadata {
         Ok(metadata)
     }
 
-    /// Re-reads the change stamps and drops everything rendered from an older state.
+    /// Catches up with the database: nothing more than the change counter when it has
+    /// not moved; the packages stamped since the newest stamp known (and a count) when
+    /// it has, so that the work follows what changed, not the catalogue's size; every
+    /// stamp when packages were also removed (the count says so) and every
+    /// [`WHOLE_READ_EVERY`] in any case. Drops what was rendered from older stamps.
     pub async fn refresh(&self) -> Result<(), sqlx::Error> {
         // The counter first: stamps read after it are at least as new as it says.
         let catalogue = self.db.catalogue_version().await?;
+        let (known, newest, read_whole_at) = {
+            let state = self.state.read().unwrap();
+            (state.catalogue, state.newest, state.read_whole_at)
+        };
+        let whole_read_due = read_whole_at.is_none_or(|at| at.elapsed() >= WHOLE_READ_EVERY);
+        if !whole_read_due {
+            if catalogue == known {
+                return Ok(());
+            }
+            let changed = self.db.package_stamps_since(newest).await?;
+            let count = self.db.package_count().await?;
+            if self.apply_changes(catalogue, changed, count) {
+                return Ok(());
+            }
+        }
         let stamps = self.db.package_stamps().await?;
         self.apply_stamps(catalogue, stamps);
         Ok(())
+    }
+
+    /// Applies the packages stamped since the last look; `false` when they do not
+    /// account for `count` packages (some were removed, or added without a stamp past
+    /// the newest), and every stamp must be read.
+    fn apply_changes(&self, catalogue: i64, changed: Vec<PackageStamp>, count: i64) -> bool {
+        let mut state = self.state.write().unwrap();
+        if catalogue < state.catalogue {
+            // A refresh that read later has been applied: these are older.
+            return true;
+        }
+        let added = changed
+            .iter()
+            .filter(|s| !state.stamps.contains_key(&s.name))
+            .count();
+        if i64::try_from(state.stamps.len() + added).ok() != Some(count) {
+            return false;
+        }
+        state.catalogue = catalogue;
+        let changed: Vec<PackageStamp> = changed
+            .into_iter()
+            .filter(|s| state.stamps.get(&s.name) != Some(&s.updated_at))
+            .collect();
+        if changed.is_empty() {
+            return true;
+        }
+        // A new map rather than this one changed: lists built from the old one compare
+        // by identity (`Catalogues`).
+        let mut stamps = (*state.stamps).clone();
+        for stamp in changed {
+            state.packages.remove(&stamp.name);
+            state.newest = state.newest.max(stamp.updated_at);
+            stamps.insert(stamp.name, stamp.updated_at);
+        }
+        state.stamps = Arc::new(stamps);
+        state.roots.clear();
+        state.filtered_roots.clear();
+        true
     }
 
     /// The catalogue counter this replica's cache is at: taken before a lookup, it is
@@ -158,6 +223,8 @@ impl Metadata {
             return;
         }
         state.catalogue = catalogue;
+        state.read_whole_at = Some(Instant::now());
+        state.newest = stamps.values().copied().max().unwrap_or(0);
         if *state.stamps == stamps {
             return;
         }
@@ -597,6 +664,66 @@ mod tests {
                 .map(|v| v.as_object().unwrap().clone())
                 .collect(),
         )
+    }
+
+    /// How many versions of `name` `metadata` serves to an admin.
+    async fn versions_seen(metadata: &Metadata, name: &PackageName) -> usize {
+        let document = metadata
+            .p2(name, false, "http://repo.test", &View::everything())
+            .await
+            .unwrap()
+            .unwrap();
+        packages(&document).len()
+    }
+
+    #[tokio::test]
+    async fn a_replica_catches_up_with_what_another_changed_and_removed() {
+        let (db, _dir) = testing::sqlite().await;
+        for (name, reference) in [("acme/lib", "aaa"), ("acme/old", "ooo")] {
+            db.save_version(
+                name,
+                crate::db::PackageKind::Artifact,
+                &version("1.0.0", "1.0.0.0", reference),
+            )
+            .await
+            .unwrap();
+        }
+        // Two replicas' caches of one database.
+        let other = Metadata::load(db.clone()).await.unwrap();
+        let this = Metadata::load(db.clone()).await.unwrap();
+        let name = crate::db::testing::package("acme/lib");
+        assert_eq!(versions_seen(&this, &name).await, 1);
+        let whole_read = this.state.read().unwrap().read_whole_at;
+
+        // A new version through the other replica: read as a change, by stamp.
+        db.save_version(
+            "acme/lib",
+            crate::db::PackageKind::Artifact,
+            &version("1.1.0", "1.1.0.0", "bbb"),
+        )
+        .await
+        .unwrap();
+        other.package_changed(&name).await.unwrap();
+        this.refresh().await.unwrap();
+        assert_eq!(versions_seen(&this, &name).await, 2);
+        assert_eq!(
+            this.state.read().unwrap().read_whole_at,
+            whole_read,
+            "not read whole"
+        );
+
+        // A removal changes no stamp; the count gives it away and every stamp is read.
+        let whole_before = whole_read;
+        assert!(db.delete_package("acme/old").await.unwrap());
+        this.refresh().await.unwrap();
+        assert!(!this.exists("acme/old"));
+        assert!(this.exists("acme/lib"));
+        assert_ne!(this.state.read().unwrap().read_whole_at, whole_before);
+
+        // Nothing changed: the stamps stay the very same map.
+        let stamps = this.stamps();
+        this.refresh().await.unwrap();
+        assert!(Arc::ptr_eq(&stamps, &this.stamps()));
     }
 
     #[tokio::test]

@@ -17,8 +17,9 @@ use crate::http::HttpListeners;
 use crate::jobs::{Handlers, Runner, spawn_periodic};
 use crate::webhooks::DeliverWebhook;
 
-/// How often this replica looks for package changes made by others.
-const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+/// How often this replica looks for package changes made by others: one row read when
+/// nothing changed, the changed packages when something did (`Metadata::refresh`).
+const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 /// How long start-up waits for stores that answer too slowly (busy, not broken).
 const STARTUP_STORAGE_PATIENCE: Duration = Duration::from_secs(30);
 /// How long, once requests have drained, handing jobs back and the last database

@@ -29,6 +29,7 @@ const STEPS: &[(i64, &str)] = steps![
     11 => "0011_webhooks.sql",
     12 => "0012_security.sql",
     13 => "0013_catalogue_stamp.sql",
+    14 => "0014_package_stamp_index.sql",
 ];
 
 /// A step's SQL for `engine`. Templates are SQL with two kinds of marks:
@@ -255,6 +256,11 @@ mod tests {
             13,
             "21c3eca1fb860a6312430aafe2e7c61e305c0992b63b2745823524e5e9dd18d0",
             "e1a5a6dfb6fee1932eb8be2f4fb0e7c214cab51f02e715c7c05799f8b9e8591b",
+        ),
+        (
+            14,
+            "290adc14aa2039809b1c84bc9a4415d032fdee615efb29729edc3418b8a1f0ac",
+            "290adc14aa2039809b1c84bc9a4415d032fdee615efb29729edc3418b8a1f0ac",
         ),
     ];
 

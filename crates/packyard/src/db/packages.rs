@@ -170,6 +170,15 @@ fn bind_version_fields<'q>(
         .bind(now_millis())
 }
 
+/// A package's newest release: its name, version, metadata and release time.
+pub type NewestRelease = (String, String, String, i64);
+
+/// Each package with its newest release (the latest released, the latest added among
+/// equals).
+const NEWEST_RELEASES: &str = "SELECT p.name, v.version, v.metadata, v.released_at FROM packages p \
+     JOIN versions v ON v.id = (SELECT v2.id FROM versions v2 WHERE v2.package_id = p.id \
+     ORDER BY v2.released_at DESC, v2.id DESC LIMIT 1)";
+
 /// Creates the package row unless it exists.
 async fn ensure_package(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -200,6 +209,23 @@ impl Db {
     pub async fn package_stamps(&self) -> Result<Vec<PackageStamp>, sqlx::Error> {
         sqlx::query_as("SELECT name, updated_at FROM packages ORDER BY name")
             .fetch_all(self.pool())
+            .await
+    }
+
+    /// The packages whose stamp is past `after`: what changed since a replica last
+    /// looked, read through an index (stamps only grow, see `next_stamp`).
+    pub async fn package_stamps_since(&self, after: i64) -> Result<Vec<PackageStamp>, sqlx::Error> {
+        sqlx::query_as("SELECT name, updated_at FROM packages WHERE updated_at > $1")
+            .bind(after)
+            .fetch_all(self.pool())
+            .await
+    }
+
+    /// How many packages there are: with [`Self::package_stamps_since`], tells a
+    /// replica whether packages were also removed (or added without a new stamp).
+    pub async fn package_count(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM packages")
+            .fetch_one(self.pool())
             .await
     }
 
@@ -243,14 +269,34 @@ impl Db {
     /// Each package's newest release (by release time): name, version, its published
     /// composer.json fields and when it was released. What the web UI lists and
     /// searches.
-    pub async fn newest_releases(&self) -> Result<Vec<(String, String, String, i64)>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT p.name, v.version, v.metadata, v.released_at FROM packages p \
-             JOIN versions v ON v.id = (SELECT v2.id FROM versions v2 WHERE v2.package_id = p.id \
-             ORDER BY v2.released_at DESC, v2.id DESC LIMIT 1) ORDER BY p.name",
-        )
+    pub async fn newest_releases(&self) -> Result<Vec<NewestRelease>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{NEWEST_RELEASES} ORDER BY p.name"
+        )))
         .fetch_all(self.pool())
         .await
+    }
+
+    /// [`Self::newest_releases`] of the packages named only (those that exist).
+    pub async fn newest_releases_of(
+        &self,
+        names: &[&str],
+    ) -> Result<Vec<NewestRelease>, sqlx::Error> {
+        let mut found = Vec::with_capacity(names.len());
+        // A bounded number of parameters per statement.
+        for chunk in names.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "{NEWEST_RELEASES} WHERE p.name IN ({}) ORDER BY p.name",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for name in chunk {
+                query = query.bind(*name);
+            }
+            found.extend(query.fetch_all(self.pool()).await?);
+        }
+        Ok(found)
     }
 
     /// Deletes a package with its versions, install counts and README (the stored
