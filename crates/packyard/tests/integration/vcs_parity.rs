@@ -923,3 +923,45 @@ async fn a_server_without_partial_clones_gets_a_whole_clone_that_needs_it_no_mor
         assert!(zip.metadata().unwrap().len() > 0);
     }
 }
+
+#[tokio::test]
+async fn a_mirror_an_earlier_version_cloned_whole_is_updated_in_place() {
+    testkit::needs!(Git);
+    let scratch = TempDir::new("vcs-earlier-mirror");
+    let mut repo = Repo::init(&scratch.path().join("repo"), "main");
+    let first = repo.commit(Some(&manifest("acme/lib", &json!({}))));
+    repo.tag("v1.0.0", &first);
+    // What packyard made before mirrors were partial: a whole bare clone whose config
+    // then lost its remote.
+    let mirror_dir = scratch.path().join("mirror");
+    repo.git(&[
+        "clone",
+        "--quiet",
+        "--bare",
+        ".",
+        mirror_dir.to_str().unwrap(),
+    ]);
+    let config = Command::new("git")
+        .arg("--git-dir")
+        .arg(&mirror_dir)
+        .args(["config", "--remove-section", "remote.origin"])
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .unwrap();
+    assert!(config.success());
+
+    let second = repo.commit(Some(&manifest("acme/lib", &json!({"description": "next"}))));
+    repo.tag("v1.1.0", &second);
+    let mirror = git::Mirror::new(repo.dir.to_str().unwrap(), &mirror_dir, &GitAuth::default());
+    let ScanOutcome::Scanned { versions, .. } = scan::scan(&mirror, None, None).await.unwrap()
+    else {
+        panic!("the refs changed: a scan");
+    };
+    let mut found: Vec<&str> = versions.iter().map(|v| v.version.as_str()).collect();
+    found.sort_unstable();
+    assert_eq!(found, ["dev-main", "v1.0.0", "v1.1.0"]);
+    let zip = scratch.path().join("dist.zip");
+    mirror.archive(&second, &zip).await.unwrap();
+    assert!(zip.metadata().unwrap().len() > 0);
+}
