@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One line naming the problem, then its causes.
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", cli::error_text(&error));
             ExitCode::FAILURE
         }
     }

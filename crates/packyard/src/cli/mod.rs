@@ -116,3 +116,40 @@ fn parse_date_flag(text: &str) -> anyhow::Result<Option<i64>> {
 fn date(at: Option<i64>, none: &str) -> String {
     at.map_or_else(|| none.to_owned(), |ms| rfc3339(ms / 1000))
 }
+
+/// What a failed command prints after `error: `: the error, then each cause its
+/// message does not already say. Many errors carry their cause's words in their own
+/// message (`cannot fetch the repository: <git's words>`) and as their source too;
+/// printing both would say everything twice.
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot fetch the repository: {0}")]
+    struct Wrapping(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_the_message_already_says_is_not_printed_twice() {
+        let error = anyhow::Error::new(Wrapping(std::io::Error::other("connection refused")));
+        assert_eq!(
+            error_text(&error),
+            "cannot fetch the repository: connection refused"
+        );
+        let error =
+            anyhow::Error::new(std::io::Error::other("disk full")).context("saving the upload");
+        assert_eq!(error_text(&error), "saving the upload: disk full");
+    }
+}
