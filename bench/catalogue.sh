@@ -116,14 +116,6 @@ start_packyard
 until curl -fsS -o /dev/null "$BASE/readyz" 2>/dev/null; do sleep 0.01; done
 READY=$(python3 -c "print(f'{$(date +%s.%N) - $STARTED:.2f}')")
 
-log_in() {
-    curl -fsS -c "$WORK/$1.jar" "$BASE/login" > "$WORK/login.html"
-    local csrf
-    csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$WORK/login.html" | head -n 1)
-    curl -fsS -b "$WORK/$1.jar" -c "$WORK/$1.jar" -o /dev/null \
-        --data-urlencode "csrf=$csrf" --data-urlencode "username=$1" \
-        --data-urlencode "password=$PASSWORD" "$BASE/login"
-}
 log_in admin
 log_in customer
 ADMIN_AUTH="admin:$ADMIN_TOKEN"

@@ -83,3 +83,13 @@ rps_and_requests() {
 
 # CPU time (user + system, in clock ticks) process PID has used so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Logs USER in to the web UI with $PASSWORD; its session cookie goes to $WORK/USER.jar.
+log_in() {
+    curl -fsS -c "$WORK/$1.jar" "$BASE/login" > "$WORK/login.html"
+    local csrf
+    csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$WORK/login.html" | head -n 1)
+    curl -fsS -b "$WORK/$1.jar" -c "$WORK/$1.jar" -o /dev/null \
+        --data-urlencode "csrf=$csrf" --data-urlencode "username=$1" \
+        --data-urlencode "password=$PASSWORD" "$BASE/login"
+}

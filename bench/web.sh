@@ -68,15 +68,6 @@ echo "$PASSWORD" | "$BIN" user add customer --password-stdin > /dev/null
 "$BIN" group members everything-1x --add customer > /dev/null
 
 start_packyard
-# Logs USER in; its session cookie goes to $WORK/USER.jar.
-log_in() {
-    curl -fsS -c "$WORK/$1.jar" "$BASE/login" > "$WORK/login.html"
-    local csrf
-    csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$WORK/login.html" | head -n 1)
-    curl -fsS -b "$WORK/$1.jar" -c "$WORK/$1.jar" -o /dev/null \
-        --data-urlencode "csrf=$csrf" --data-urlencode "username=$1" \
-        --data-urlencode "password=$PASSWORD" "$BASE/login"
-}
 log_in admin
 log_in customer
 

@@ -771,13 +771,13 @@ async fn archives_are_built_from_the_mirror_without_export_ignored_files() {
     assert!(!scratch.path().join("none.zip").exists());
 }
 
-/// The objects of the repository at `git_dir` that it lacks (a partial mirror's
-/// promised ones), read without fetching anything.
-fn missing_objects(git_dir: &Path) -> BTreeSet<String> {
+/// git's output of `args` on the repository at `git_dir`, which must succeed; nothing
+/// is fetched.
+fn git_in(git_dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
         .arg("--git-dir")
         .arg(git_dir)
-        .args(["rev-list", "--objects", "--all", "--missing=print"])
+        .args(args)
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_NO_LAZY_FETCH", "1")
@@ -785,14 +785,22 @@ fn missing_objects(git_dir: &Path) -> BTreeSet<String> {
         .unwrap();
     assert!(
         output.status.success(),
-        "{}",
+        "git {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| line.strip_prefix('?').map(str::to_owned))
-        .collect()
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The objects of the repository at `git_dir` that it lacks (a partial mirror's
+/// promised ones), read without fetching anything.
+fn missing_objects(git_dir: &Path) -> BTreeSet<String> {
+    git_in(
+        git_dir,
+        &["rev-list", "--objects", "--all", "--missing=print"],
+    )
+    .lines()
+    .filter_map(|line| line.strip_prefix('?').map(str::to_owned))
+    .collect()
 }
 
 /// The blob of `path` at `commit` in `repo`.
@@ -941,15 +949,10 @@ async fn a_mirror_an_earlier_version_cloned_whole_is_updated_in_place() {
         ".",
         mirror_dir.to_str().unwrap(),
     ]);
-    let config = Command::new("git")
-        .arg("--git-dir")
-        .arg(&mirror_dir)
-        .args(["config", "--remove-section", "remote.origin"])
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .status()
-        .unwrap();
-    assert!(config.success());
+    git_in(
+        &mirror_dir,
+        &["config", "--remove-section", "remote.origin"],
+    );
 
     let second = repo.commit(Some(&manifest("acme/lib", &json!({"description": "next"}))));
     repo.tag("v1.1.0", &second);
