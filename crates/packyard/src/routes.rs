@@ -30,6 +30,20 @@ pub fn router(app: Arc<App>) -> ObservedRouter {
     )
 }
 
+/// Whether `segment` is the first path segment of a route packyard serves (`api`,
+/// `p2`, `packages`, …): a sub-repository cannot take it as its slug.
+pub fn is_reserved_segment(segment: &str) -> bool {
+    [
+        crate::http::routes(),
+        crate::web::routes(),
+        crate::http::metrics_routes(),
+    ]
+    .iter()
+    .flat_map(crate::http::Routes::templates)
+    .filter_map(|template| template.trim_start_matches('/').split('/').next())
+    .any(|first| first == segment)
+}
+
 /// What `PACKYARD_METRICS_LISTEN` serves (see `http::metrics_routes`), without request
 /// logs: scrapers and probes would drown them.
 pub fn metrics_router(app: Arc<App>) -> Router {
@@ -47,4 +61,29 @@ async fn not_found(headers: HeaderMap) -> Response {
         crate::web::NOT_FOUND_SENTENCE,
         ApiError::not_found("no such route"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_segments_of_our_routes_are_reserved_and_slugs_are_not() {
+        for taken in [
+            "api",
+            "p2",
+            "mirror",
+            "admin",
+            "packages",
+            "zipball",
+            "downloads",
+            "login",
+            "assets",
+        ] {
+            assert!(is_reserved_segment(taken), "{taken}");
+        }
+        for free in ["client-a", "acme", "slug"] {
+            assert!(!is_reserved_segment(free), "{free}");
+        }
+    }
 }

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod admin;
 pub mod policy;
 pub mod roles;
+pub mod subrepos;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 pub use accounts::{AccountChangeRefused, Actor, may_apply, may_change_account};
 pub use admin::{AccessAdmin, AdminError};
 pub use policy::View;
-use policy::{Grant, Group, Member, Policy};
+use policy::{Grant, Group, Member, PackageSet, Policy};
 
 use crate::db::{AccessRules, Db, User};
 use crate::freshness::Recheck;
@@ -64,6 +65,22 @@ struct Snapshot {
     /// dropped with the snapshot. Keyed by the facts, not the id alone, so that a
     /// user row older than the snapshot cannot leave its view behind in it.
     views: RwLock<HashMap<Option<ViewFacts>, Arc<View>>>,
+    /// Sub-repositories by slug.
+    sub_repositories: HashMap<String, Arc<SubRepository>>,
+}
+
+/// A sub-repository as requests see it: its row and its package set.
+#[derive(Debug)]
+pub struct SubRepository {
+    pub row: crate::db::SubRepositoryRow,
+    packages: Arc<PackageSet>,
+}
+
+impl SubRepository {
+    /// `view` through this sub-repository.
+    pub fn narrow(&self, view: &View) -> View {
+        view.within(self.packages.clone())
+    }
 }
 
 pub struct Access {
@@ -113,6 +130,16 @@ impl Access {
         Ok(true)
     }
 
+    /// The sub-repository `slug`, as of the rules this process holds.
+    pub fn sub_repository(&self, slug: &str) -> Option<Arc<SubRepository>> {
+        self.snapshot
+            .read()
+            .unwrap()
+            .sub_repositories
+            .get(slug)
+            .cloned()
+    }
+
     /// What `user` (`None`: an anonymous caller) may see.
     pub fn view(&self, user: Option<&User>) -> Arc<View> {
         let snapshot = self.snapshot.read().unwrap().clone();
@@ -152,9 +179,18 @@ fn snapshot(rules: AccessRules) -> Snapshot {
             Group::new(row.id, row.name, row.updates_until, row.mirrors, grants)
         })
         .collect();
+    let sub_repositories = rules
+        .sub_repositories
+        .into_iter()
+        .map(|row| {
+            let packages = Arc::new(PackageSet::new(row.id, &row.packages));
+            (row.slug.clone(), Arc::new(SubRepository { row, packages }))
+        })
+        .collect();
     Snapshot {
         policy: Policy::new(rules.stamp, groups, rules.public_packages),
         memberships: rules.memberships,
         views: RwLock::new(HashMap::new()),
+        sub_repositories,
     }
 }

@@ -101,6 +101,31 @@ impl Pattern {
     }
 }
 
+/// A set of packages given by names and `*` patterns: what a sub-repository holds.
+#[derive(Debug)]
+pub struct PackageSet {
+    /// Tells views within different sets apart ([`View::key`]).
+    id: i64,
+    exact: HashSet<String>,
+    patterns: Vec<Pattern>,
+}
+
+impl PackageSet {
+    pub fn new(id: i64, entries: &[String]) -> PackageSet {
+        let (patterns, exact): (Vec<&String>, Vec<&String>) =
+            entries.iter().partition(|entry| entry.contains('*'));
+        PackageSet {
+            id,
+            exact: exact.into_iter().cloned().collect(),
+            patterns: patterns.into_iter().map(|p| Pattern::new(p)).collect(),
+        }
+    }
+
+    pub fn contains(&self, package: &str) -> bool {
+        self.exact.contains(package) || self.patterns.iter().any(|p| p.matches(package))
+    }
+}
+
 impl Group {
     pub fn new(
         id: i64,
@@ -195,7 +220,7 @@ impl Policy {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Reach {
     Everything,
     PublicOnly,
@@ -211,6 +236,8 @@ enum Reach {
 pub struct View {
     reach: Reach,
     public: Arc<HashSet<String>>,
+    /// Through a sub-repository: only its packages, whatever else the caller sees.
+    within: Option<Arc<PackageSet>>,
     key: u64,
     stamp: i64,
 }
@@ -237,8 +264,30 @@ impl View {
             key: hasher.finish(),
             reach,
             public,
+            within: None,
             stamp,
         }
+    }
+
+    /// This view through a sub-repository: what it sees of `set`'s packages, and
+    /// nothing else (an admin sees the whole sub-repository and nothing outside it).
+    #[must_use]
+    pub fn within(&self, set: Arc<PackageSet>) -> View {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.key.hash(&mut hasher);
+        set.id.hash(&mut hasher);
+        View {
+            reach: self.reach.clone(),
+            public: self.public.clone(),
+            key: hasher.finish(),
+            within: Some(set),
+            stamp: self.stamp,
+        }
+    }
+
+    /// Whether `package` is in the sub-repository this view looks through, if any.
+    fn in_scope(&self, package: &str) -> bool {
+        self.within.as_ref().is_none_or(|set| set.contains(package))
     }
 
     /// A view that sees everything, for the CLI and internal work.
@@ -259,7 +308,7 @@ impl View {
 
     /// Whether this caller sees every version of every package.
     pub fn sees_everything(&self) -> bool {
-        matches!(self.reach, Reach::Everything)
+        matches!(self.reach, Reach::Everything) && self.within.is_none()
     }
 
     /// Whether any version of `package` may be visible to this caller.
@@ -300,6 +349,9 @@ impl View {
         package: &str,
         admits: impl Fn(&Group, Option<i64>) -> bool,
     ) -> bool {
+        if !self.in_scope(package) {
+            return false;
+        }
         match &self.reach {
             Reach::Everything => true,
             _ if self.public.contains(package) => true,
@@ -328,6 +380,9 @@ impl View {
     /// Why `package` (at `version`, when given) is visible or not, for
     /// `packyard access explain`.
     pub fn explain(&self, package: &str, version: Option<(&str, i64)>) -> String {
+        if !self.in_scope(package) {
+            return format!("{package} is not in this sub-repository");
+        }
         match &self.reach {
             Reach::Everything => "sees every package (admin, maintainer or full access)".into(),
             _ if self.public.contains(package) => format!("{package} is public"),
@@ -386,6 +441,48 @@ mod tests {
             vec![format!("mirror{id}")],
             grants.iter().map(|(p, v)| Grant::new(p, *v)).collect(),
         )
+    }
+
+    #[test]
+    fn a_view_within_a_sub_repository_sees_the_intersection() {
+        let set = Arc::new(PackageSet::new(
+            9,
+            &[
+                "acme/lib".to_owned(),
+                "vendor/*".to_owned(),
+                "acme/free".to_owned(),
+            ],
+        ));
+        let policy = policy();
+        // An admin sees the whole sub-repository and nothing outside it.
+        let admin = policy
+            .view(Some(&Member {
+                sees_everything: true,
+                ..Member::default()
+            }))
+            .within(set.clone());
+        assert!(!admin.sees_everything());
+        assert!(admin.sees_package("acme/lib") && admin.sees_all_versions_of("vendor/x"));
+        assert!(!admin.sees_package("acme/tool") && !admin.sees_package("other/x"));
+        // A member sees what its grants and the sub-repository both allow, constraints
+        // included; public packages only when they are in it.
+        let within = policy.view(Some(&member(&[1, 2]))).within(set.clone());
+        assert!(within.sees_version("acme/lib", "1.2.0.0", 0));
+        assert!(!within.sees_version("acme/lib", "2.0.0.0", 0));
+        assert!(
+            !within.sees_package("acme/tool"),
+            "granted, but not in the sub-repository"
+        );
+        assert!(within.sees_package("acme/free"));
+        let anonymous = policy.view(None).within(set.clone());
+        assert!(anonymous.sees_package("acme/free"));
+        assert!(!anonymous.sees_package("acme/lib"));
+        // Views within different sets, or none, are cached apart.
+        let other = Arc::new(PackageSet::new(10, &["acme/lib".to_owned()]));
+        let plain = policy.view(Some(&member(&[1, 2])));
+        assert_ne!(plain.key(), within.key());
+        assert_ne!(plain.within(other).key(), within.key());
+        assert_eq!(plain.within(set).key(), within.key());
     }
 
     fn policy() -> Policy {

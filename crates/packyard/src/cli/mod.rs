@@ -15,6 +15,7 @@ mod mirror;
 mod package;
 mod secrets;
 mod storage;
+mod subrepo;
 mod token;
 mod user;
 mod webhooks;
@@ -26,6 +27,7 @@ use mirror::MirrorCommand;
 use package::PackageCommand;
 use secrets::SecretsCommand;
 use storage::StorageCommand;
+use subrepo::SubrepoCommand;
 use token::TokenCommand;
 use user::UserCommand;
 
@@ -50,6 +52,9 @@ enum Command {
     /// Manage groups: which packages and versions their members see.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Manage sub-repositories: Composer repositories at /SLUG with only their packages.
+    #[command(subcommand)]
+    Subrepo(SubrepoCommand),
     /// Manage API tokens: several per user, with scopes and an expiry.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -90,6 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => crate::server::serve(settings).await,
         Command::User(command) => user::run(settings, command).await,
         Command::Group(command) => group::run(settings, command).await,
+        Command::Subrepo(command) => subrepo::run(settings, command).await,
         Command::Token(command) => token::run(settings, command).await,
         Command::Access(command) => access::run(settings, command).await,
         Command::Package(command) => package::run(settings, command).await,

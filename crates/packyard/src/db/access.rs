@@ -34,6 +34,7 @@ pub struct AccessRules {
     /// User id → ids of its groups.
     pub memberships: HashMap<i64, Vec<i64>>,
     pub public_packages: HashSet<String>,
+    pub sub_repositories: Vec<super::SubRepositoryRow>,
 }
 
 /// What an admin changes about a group; `None` leaves a field as it is.
@@ -89,12 +90,19 @@ impl Db {
             .await?
             .into_iter()
             .collect();
+        let sub_repositories = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM sub_repositories ORDER BY slug",
+            super::subrepos::COLUMNS
+        )))
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(AccessRules {
             stamp,
             groups,
             memberships,
             public_packages,
+            sub_repositories,
         })
     }
 

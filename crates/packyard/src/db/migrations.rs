@@ -30,6 +30,7 @@ const STEPS: &[(i64, &str)] = steps![
     12 => "0012_security.sql",
     13 => "0013_catalogue_stamp.sql",
     14 => "0014_package_stamp_index.sql",
+    15 => "0015_sub_repositories.sql",
 ];
 
 /// A step's SQL for `engine`. Templates are SQL with two kinds of marks:
@@ -261,6 +262,11 @@ mod tests {
             14,
             "290adc14aa2039809b1c84bc9a4415d032fdee615efb29729edc3418b8a1f0ac",
             "290adc14aa2039809b1c84bc9a4415d032fdee615efb29729edc3418b8a1f0ac",
+        ),
+        (
+            15,
+            "1f4ccc4aba1ffc8932cee724d623d1b0a82c32bb6c9e196bc9ab6f46205c9174",
+            "384768fd6b6eb8ca843aaed5c0c71f602030466cae636eb0c9415b4bba26e6c8",
         ),
     ];
 

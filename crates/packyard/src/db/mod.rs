@@ -13,6 +13,8 @@ mod mirror;
 mod packages;
 mod sealed;
 pub use sealed::{SealedColumn, SealedValue};
+mod subrepos;
+pub use subrepos::{SubRepositoryFields, SubRepositoryRow};
 mod tokens;
 mod users;
 mod web;

@@ -179,6 +179,48 @@ pub fn routes() -> Routes {
         )
         .route("/packages/list.json", Scope::Metadata, get(listing::list))
         .route("/search.json", Scope::Metadata, get(listing::search_json))
+        // A sub-repository's Composer repository: the same endpoints under its slug,
+        // each narrowing the caller's view to its packages (`Reader`) and giving URLs
+        // under the slug (`ClientBase`). Slugs never take a first segment of another
+        // route (`access::subrepos::RESERVED_SLUGS`).
+        .route(
+            "/{slug}/packages.json",
+            Scope::Metadata,
+            get(composer::root),
+        )
+        .route(
+            "/{slug}/p2/{vendor}/{file}",
+            Scope::Metadata,
+            get(composer::p2),
+        )
+        .route(
+            "/{slug}/zipball/{vendor}/{package}/{file}",
+            Scope::Metadata,
+            get(composer::zipball),
+        )
+        .route(
+            "/{slug}/downloads/",
+            Scope::Metadata,
+            post(composer::downloads).layer(small_body()),
+        )
+        .route(
+            "/{slug}/packages/list.json",
+            Scope::Metadata,
+            get(listing::list),
+        )
+        .route("/{slug}/list.json", Scope::Metadata, get(listing::list))
+        .route(
+            "/{slug}/search.json",
+            Scope::Metadata,
+            get(listing::search_json),
+        )
+        .route(
+            "/{slug}/api/security-advisories/",
+            Scope::Metadata,
+            get(advisories::private)
+                .post(advisories::private)
+                .layer(small_body()),
+        )
         .route(
             "/packages/{vendor}/{package}/stats.json",
             Scope::Metadata,

@@ -27,6 +27,7 @@ mod listing;
 mod mirror;
 mod observability;
 mod s3_storage;
+mod sub_repositories;
 mod two_replicas;
 mod vcs_parity;
 mod web;

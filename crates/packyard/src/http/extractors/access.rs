@@ -17,9 +17,9 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Uri, header};
 
-use super::paths::{param, route_params};
-use crate::access::View;
+use super::paths::{param, route_params, route_slug, unknown_sub_repository};
 use crate::access::roles::{Admins, Maintainers, Role};
+use crate::access::{SubRepository, View};
 use crate::app::App;
 use crate::auth::{Verified, parse_basic_header, split_pair};
 use crate::db::User;
@@ -151,6 +151,8 @@ fn presented_credentials(parts: &Parts) -> Result<Option<(String, String)>, ApiE
 pub struct Reader {
     pub view: Arc<View>,
     user: Option<User>,
+    /// The sub-repository the route is under (`/{slug}/…`), which narrows `view`.
+    sub_repository: Option<Arc<SubRepository>>,
 }
 
 impl Reader {
@@ -158,7 +160,11 @@ impl Reader {
     /// another replica since this one last looked (a grant just given), else `None`.
     pub async fn view_caught_up(&self, app: &App) -> Result<Option<Arc<View>>, sqlx::Error> {
         if app.catch_up_access(self.view.stamp()).await? {
-            Ok(Some(app.access.view(self.user.as_ref())))
+            let view = app.access.view(self.user.as_ref());
+            Ok(Some(match &self.sub_repository {
+                Some(sub_repository) => Arc::new(sub_repository.narrow(&view)),
+                None => view,
+            }))
         } else {
             Ok(None)
         }
@@ -175,9 +181,22 @@ impl FromRequestParts<Arc<App>> for Reader {
                 "authentication required: send HTTP Basic credentials (user name and API token)",
             ));
         }
+        let view = app.access.view(user.as_ref());
+        let sub_repository = match route_slug(parts, app).await {
+            Some(slug) => Some(
+                app.access
+                    .sub_repository(&slug)
+                    .ok_or_else(unknown_sub_repository)?,
+            ),
+            None => None,
+        };
         Ok(Reader {
-            view: app.access.view(user.as_ref()),
+            view: match &sub_repository {
+                Some(sub_repository) => Arc::new(sub_repository.narrow(&view)),
+                None => view,
+            },
             user,
+            sub_repository,
         })
     }
 }

@@ -53,6 +53,33 @@ impl FromRequestParts<Arc<App>> for PackagePath {
     }
 }
 
+/// The `{file}` of an archive route (`{reference}.zip`), by name: under a
+/// sub-repository the route has a `{slug}` before it.
+pub struct ArchiveFile(pub String);
+
+impl FromRequestParts<Arc<App>> for ArchiveFile {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let params = route_params(parts, app).await?;
+        Ok(ArchiveFile(param(&params, "file")?.to_owned()))
+    }
+}
+
+/// The sub-repository slug of a route under `/{slug}/…`, if the route is one.
+pub async fn route_slug(parts: &mut Parts, app: &Arc<App>) -> Option<String> {
+    let params = route_params(parts, app).await.ok()?;
+    params
+        .iter()
+        .find_map(|(key, value)| (key == "slug").then(|| value.to_owned()))
+}
+
+/// What a slug that names no sub-repository is answered with: the 404 of a route
+/// that does not exist.
+pub fn unknown_sub_repository() -> ApiError {
+    ApiError::not_found("no such repository")
+}
+
 /// The raw (percent-decoded) parameters of the matched route.
 pub(super) async fn route_params(
     parts: &mut Parts,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,7 @@ use storage::{Served, StorageError};
 use crate::access::View;
 use crate::app::App;
 use crate::http::extractors::access::Reader;
-use crate::http::extractors::paths::{P2File, PackagePath};
+use crate::http::extractors::paths::{ArchiveFile, P2File, PackagePath, route_slug};
 use crate::http::{ApiError, JsonBody};
 use crate::metadata::Document;
 
@@ -86,7 +86,7 @@ pub async fn zipball(
     State(app): State<Arc<App>>,
     reader: Reader,
     PackagePath(package): PackagePath,
-    Path((_, _, file)): Path<(String, String, String)>,
+    ArchiveFile(file): ArchiveFile,
 ) -> Result<Response, ApiError> {
     let name = &package;
     let reference = file.strip_suffix(".zip").unwrap_or(&file);
@@ -290,7 +290,12 @@ impl FromRequestParts<Arc<App>> for ClientBase {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        base_url(app, &parts.headers).map(ClientBase)
+        let base = base_url(app, &parts.headers)?;
+        // Under a sub-repository every URL a document gives stays under it.
+        Ok(ClientBase(match route_slug(parts, app).await {
+            Some(slug) => format!("{base}/{slug}"),
+            None => base,
+        }))
     }
 }
 
