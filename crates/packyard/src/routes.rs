@@ -22,12 +22,16 @@ pub fn router(app: Arc<App>) -> ObservedRouter {
         observed.add(template, access);
     }
     let public_url = app.settings.public_url.clone();
+    let hosts = app.clone();
     ObservedRouter::new(
         router.fallback(not_found).with_state(app),
         observed,
         public_url.as_deref(),
         crate::web::error_page,
     )
+    .with_host_scope(Arc::new(move |host| {
+        hosts.access.sub_repository_of_host(host)
+    }))
 }
 
 /// Whether `segment` is the first path segment of a route packyard serves (`api`,

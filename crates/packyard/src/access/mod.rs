@@ -67,6 +67,8 @@ struct Snapshot {
     views: RwLock<HashMap<Option<ViewFacts>, Arc<View>>>,
     /// Sub-repositories by slug.
     sub_repositories: HashMap<String, Arc<SubRepository>>,
+    /// Host name (lowercase) → the slug of the sub-repository answering for it.
+    hosts: HashMap<String, String>,
 }
 
 /// A sub-repository as requests see it: its row and its package set.
@@ -74,12 +76,23 @@ struct Snapshot {
 pub struct SubRepository {
     pub row: crate::db::SubRepositoryRow,
     packages: Arc<PackageSet>,
+    /// For a public sub-repository, what everybody sees through it: all of it.
+    public_view: Option<Arc<View>>,
 }
 
 impl SubRepository {
-    /// `view` through this sub-repository.
-    pub fn narrow(&self, view: &View) -> View {
-        view.within(self.packages.clone())
+    /// `view` through this sub-repository: its packages that `view` sees, or, when it
+    /// is public, all of its packages, for any caller.
+    pub fn narrow(&self, view: &View) -> Arc<View> {
+        match &self.public_view {
+            Some(everybody) => everybody.clone(),
+            None => Arc::new(view.within(self.packages.clone())),
+        }
+    }
+
+    /// Whether anonymous callers may read it.
+    pub fn is_public(&self) -> bool {
+        self.public_view.is_some()
     }
 }
 
@@ -140,6 +153,25 @@ impl Access {
             .cloned()
     }
 
+    /// The slug of the sub-repository that answers for requests to `host` (a `Host`
+    /// header: the name, with or without a port), if any.
+    pub fn sub_repository_of_host(&self, host: &str) -> Option<String> {
+        let snapshot = self.snapshot.read().unwrap();
+        if snapshot.hosts.is_empty() {
+            return None;
+        }
+        let name = match host.rsplit_once(':') {
+            // `[::1]:8080`, `name:8080`; not the colons of a bare IPv6 address.
+            Some((name, port))
+                if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') =>
+            {
+                name
+            }
+            _ => host,
+        };
+        snapshot.hosts.get(&name.to_ascii_lowercase()).cloned()
+    }
+
     /// What `user` (`None`: an anonymous caller) may see.
     pub fn view(&self, user: Option<&User>) -> Arc<View> {
         let snapshot = self.snapshot.read().unwrap().clone();
@@ -179,18 +211,36 @@ fn snapshot(rules: AccessRules) -> Snapshot {
             Group::new(row.id, row.name, row.updates_until, row.mirrors, grants)
         })
         .collect();
+    let policy = Policy::new(rules.stamp, groups, rules.public_packages);
+    let everything = policy.view(Some(&Member {
+        sees_everything: true,
+        ..Member::default()
+    }));
+    let mut hosts = HashMap::new();
     let sub_repositories = rules
         .sub_repositories
         .into_iter()
         .map(|row| {
             let packages = Arc::new(PackageSet::new(row.id, &row.packages));
-            (row.slug.clone(), Arc::new(SubRepository { row, packages }))
+            let public_view = row
+                .public
+                .then(|| Arc::new(everything.within(packages.clone())));
+            for host in &row.hosts {
+                hosts.insert(host.to_ascii_lowercase(), row.slug.clone());
+            }
+            let sub_repository = SubRepository {
+                row,
+                packages,
+                public_view,
+            };
+            (sub_repository.row.slug.clone(), Arc::new(sub_repository))
         })
         .collect();
     Snapshot {
-        policy: Policy::new(rules.stamp, groups, rules.public_packages),
+        policy,
         memberships: rules.memberships,
         views: RwLock::new(HashMap::new()),
         sub_repositories,
+        hosts,
     }
 }

@@ -21,6 +21,10 @@ pub enum SubRepositoryError {
     MissingName,
     #[error("{0:?} is neither a package name nor a pattern of lowercase name characters and *")]
     InvalidPackage(String),
+    #[error("invalid host name {0:?}: use lowercase letters, digits, '.' and '-'")]
+    InvalidHost(String),
+    #[error("the host name {host} already belongs to the sub-repository {slug}")]
+    HostTaken { host: String, slug: String },
     #[error("the sub-repository {0} already exists")]
     Exists(String),
     #[error("no sub-repository {0}")]
@@ -37,6 +41,9 @@ pub struct SubRepositoryChange {
     pub packages: Option<Vec<String>>,
     pub add_packages: Vec<String>,
     pub remove_packages: Vec<String>,
+    /// Replaces the host names.
+    pub hosts: Option<Vec<String>>,
+    pub public: Option<bool>,
 }
 
 /// Whether `slug` may name a sub-repository: `[a-z0-9-]`, 1 to 64, not starting with
@@ -67,6 +74,33 @@ fn check_packages(packages: &[String]) -> Result<(), SubRepositoryError> {
     Ok(())
 }
 
+/// Host names: lowercase DNS names (or addresses), each answering for one
+/// sub-repository only.
+async fn check_hosts(db: &Db, slug: &str, hosts: &[String]) -> Result<(), SubRepositoryError> {
+    for host in hosts {
+        let valid = (1..=253).contains(&host.len())
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && !host.starts_with(['.', '-']);
+        if !valid {
+            return Err(SubRepositoryError::InvalidHost(host.clone()));
+        }
+    }
+    for other in db.sub_repositories().await? {
+        if other.slug == slug {
+            continue;
+        }
+        if let Some(host) = hosts.iter().find(|host| other.hosts.contains(host)) {
+            return Err(SubRepositoryError::HostTaken {
+                host: host.clone(),
+                slug: other.slug,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Sorted, without repeats.
 fn tidy(mut packages: Vec<String>) -> Vec<String> {
     packages.sort();
@@ -74,22 +108,26 @@ fn tidy(mut packages: Vec<String>) -> Vec<String> {
     packages
 }
 
+/// Creates the sub-repository `slug` with `fields` (`mirrors` are not used yet).
 pub async fn add(
     db: &Db,
     slug: &str,
-    name: &str,
-    packages: Vec<String>,
+    fields: SubRepositoryFields,
     is_reserved: impl Fn(&str) -> bool,
 ) -> Result<(), SubRepositoryError> {
     check_slug(slug, is_reserved)?;
-    if name.trim().is_empty() {
+    if fields.name.trim().is_empty() {
         return Err(SubRepositoryError::MissingName);
     }
-    check_packages(&packages)?;
+    check_packages(&fields.packages)?;
+    let hosts = tidy(fields.hosts);
+    check_hosts(db, slug, &hosts).await?;
     let fields = SubRepositoryFields {
-        name: name.trim().to_owned(),
-        packages: tidy(packages),
-        ..SubRepositoryFields::default()
+        name: fields.name.trim().to_owned(),
+        packages: tidy(fields.packages),
+        hosts,
+        public: fields.public,
+        mirrors: Vec::new(),
     };
     db.add_sub_repository(slug, &fields).await.map_err(|error| {
         if is_unique_violation(&error) {
@@ -118,11 +156,13 @@ pub async fn change(
     packages.extend(change.add_packages);
     packages.retain(|package| !change.remove_packages.contains(package));
     check_packages(&packages)?;
+    let hosts = tidy(change.hosts.unwrap_or(row.hosts));
+    check_hosts(db, slug, &hosts).await?;
     let fields = SubRepositoryFields {
         name: name.trim().to_owned(),
         packages: tidy(packages),
-        hosts: row.hosts,
-        public: row.public,
+        hosts,
+        public: change.public.unwrap_or(row.public),
         mirrors: row.mirrors,
     };
     if !db.set_sub_repository(slug, &fields).await? {
@@ -169,22 +209,29 @@ mod tests {
     async fn packages_are_checked_kept_sorted_and_changed_in_place() {
         let (db, _dir) = crate::db::testing::sqlite().await;
         let none = |_: &str| false;
-        add(
-            &db,
-            "client-a",
-            "Client A",
-            vec!["acme/b".into(), "acme/a".into()],
-            none,
-        )
-        .await
-        .unwrap();
+        let fields = |name: &str, packages: &[&str], hosts: &[&str]| SubRepositoryFields {
+            name: name.into(),
+            packages: packages.iter().map(|p| (*p).to_owned()).collect(),
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            ..SubRepositoryFields::default()
+        };
+        let client_a = fields("Client A", &["acme/b", "acme/a"], &["a.example"]);
+        add(&db, "client-a", client_a, none).await.unwrap();
         assert!(matches!(
-            add(&db, "client-a", "Again", vec![], none).await,
+            add(&db, "client-a", fields("Again", &[], &[]), none).await,
             Err(SubRepositoryError::Exists(_))
         ));
         assert!(matches!(
-            add(&db, "client-b", "B", vec!["Not A Name".into()], none).await,
+            add(&db, "client-b", fields("B", &["Not A Name"], &[]), none).await,
             Err(SubRepositoryError::InvalidPackage(_))
+        ));
+        assert!(matches!(
+            add(&db, "client-b", fields("B", &[], &["a.example"]), none).await,
+            Err(SubRepositoryError::HostTaken { .. })
+        ));
+        assert!(matches!(
+            add(&db, "client-b", fields("B", &[], &["B.Example"]), none).await,
+            Err(SubRepositoryError::InvalidHost(_))
         ));
         let changed = change(
             &db,

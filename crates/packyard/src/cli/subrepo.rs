@@ -1,11 +1,12 @@
-//! `packyard subrepo`: sub-repositories, each a Composer repository at `/{slug}` with
-//! only its packages.
+//! `packyard subrepo`: sub-repositories, each a Composer repository at `/{slug}` (and
+//! at the root of its host names) with only its packages.
 
 use clap::Subcommand;
 
 use crate::access::subrepos::{self, SubRepositoryChange};
 use crate::app::App;
 use crate::config::Settings;
+use crate::db::{SubRepositoryFields, SubRepositoryRow};
 
 #[derive(Subcommand)]
 pub enum SubrepoCommand {
@@ -17,8 +18,15 @@ pub enum SubrepoCommand {
         /// Package names and patterns (`acme/*`), comma-separated.
         #[arg(long, value_delimiter = ',')]
         packages: Vec<String>,
+        /// A host name whose requests are answered as this sub-repository at `/`
+        /// (repeat or separate with commas).
+        #[arg(long = "host", value_delimiter = ',')]
+        hosts: Vec<String>,
+        /// Anonymous clients may read its packages (not the root's).
+        #[arg(long)]
+        public: bool,
     },
-    /// Change a sub-repository's name or packages.
+    /// Change a sub-repository's name, packages, host names or public flag.
     Set {
         slug: String,
         #[arg(long)]
@@ -30,10 +38,19 @@ pub enum SubrepoCommand {
         add_packages: Vec<String>,
         #[arg(long, value_delimiter = ',')]
         remove_packages: Vec<String>,
+        /// Replaces the host names (`--host ''` removes them all).
+        #[arg(long = "host", value_delimiter = ',')]
+        hosts: Option<Vec<String>>,
+        /// Anonymous clients may read its packages.
+        #[arg(long, conflicts_with = "private")]
+        public: bool,
+        /// Only clients with credentials may read it (the default).
+        #[arg(long)]
+        private: bool,
     },
     /// Remove a sub-repository (its packages stay, at the root and in others).
     Remove { slug: String },
-    /// List sub-repositories with their packages.
+    /// List sub-repositories: slug, name, packages, host names, public or private.
     List,
 }
 
@@ -45,15 +62,17 @@ pub async fn run(settings: Settings, command: SubrepoCommand) -> anyhow::Result<
             slug,
             name,
             packages,
+            hosts,
+            public,
         } => {
-            subrepos::add(
-                db,
-                &slug,
-                &name,
+            let fields = SubRepositoryFields {
+                name,
                 packages,
-                crate::routes::is_reserved_segment,
-            )
-            .await?;
+                hosts: without_empty(hosts),
+                public,
+                mirrors: Vec::new(),
+            };
+            subrepos::add(db, &slug, fields, crate::routes::is_reserved_segment).await?;
             println!("created sub-repository {slug}: /{slug}/packages.json");
         }
         SubrepoCommand::Set {
@@ -62,6 +81,9 @@ pub async fn run(settings: Settings, command: SubrepoCommand) -> anyhow::Result<
             packages,
             add_packages,
             remove_packages,
+            hosts,
+            public,
+            private,
         } => {
             let row = subrepos::change(
                 db,
@@ -71,10 +93,12 @@ pub async fn run(settings: Settings, command: SubrepoCommand) -> anyhow::Result<
                     packages,
                     add_packages,
                     remove_packages,
+                    hosts: hosts.map(without_empty),
+                    public: (public || private).then_some(public),
                 },
             )
             .await?;
-            println!("{slug}: {} ({})", row.name, row.packages.join(", "));
+            println!("{}", describe(&row));
         }
         SubrepoCommand::Remove { slug } => {
             subrepos::remove(db, &slug).await?;
@@ -82,14 +106,33 @@ pub async fn run(settings: Settings, command: SubrepoCommand) -> anyhow::Result<
         }
         SubrepoCommand::List => {
             for row in db.sub_repositories().await? {
-                let packages = if row.packages.is_empty() {
-                    "no packages".to_owned()
-                } else {
-                    row.packages.join(", ")
-                };
-                println!("{}\t{}\t{packages}", row.slug, row.name);
+                println!("{}", describe(&row));
             }
         }
     }
     Ok(())
+}
+
+/// `slug<TAB>name<TAB>packages<TAB>host names<TAB>public|private`.
+fn describe(row: &SubRepositoryRow) -> String {
+    let list = |items: &[String], none: &str| {
+        if items.is_empty() {
+            none.to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    format!(
+        "{}\t{}\t{}\t{}\t{}",
+        row.slug,
+        row.name,
+        list(&row.packages, "no packages"),
+        list(&row.hosts, "no host names"),
+        if row.public { "public" } else { "private" }
+    )
+}
+
+/// `--host ''` means none.
+fn without_empty(hosts: Vec<String>) -> Vec<String> {
+    hosts.into_iter().filter(|host| !host.is_empty()).collect()
 }

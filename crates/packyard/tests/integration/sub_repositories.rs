@@ -172,3 +172,145 @@ fn a_sub_repository_serves_its_packages_only_with_every_url_under_its_slug() {
     server.cli_ok(&["subrepo", "remove", "client-a"]);
     wait_for_status(&server, "admin", &admin, "/client-a/packages.json", 404);
 }
+
+/// GETs `url` (with `auth`, if any) until it answers `status`, for up to 8 s: a change
+/// made with the CLI reaches the server with the access rules.
+fn wait_for(url: &str, auth: Option<&str>, status: u16) -> Reply {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    loop {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+        let reply = get(url, &headers);
+        if reply.status == status {
+            return reply;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url}: {} {}",
+            reply.status,
+            reply.text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_host_name_serves_its_sub_repository_at_the_root_and_a_public_one_serves_anyone() {
+    testkit::needs!(Composer);
+    let server = Server::start();
+    let admin = server.add_user("admin", true);
+    let reader = server.add_user("reader", false);
+    server.cli_ok(&["group", "add", "everything"]);
+    server.cli_ok(&["group", "grant", "everything", "*/*"]);
+    server.cli_ok(&["group", "members", "everything", "--add", "reader"]);
+    for (name, marker) in [
+        ("client/lib", "client"),
+        ("open/lib", "open"),
+        ("other/lib", "other"),
+    ] {
+        let created = upload(
+            &server,
+            &admin,
+            name,
+            "1.0.0",
+            &package_zip(name, &[], marker),
+        );
+        assert_eq!(created.status, 201, "{}", created.text());
+    }
+    // `localhost` is this machine under another name: requests naming it are the
+    // sub-repository's, requests to 127.0.0.1 the root's.
+    server.cli_ok(&[
+        "subrepo",
+        "add",
+        "client-a",
+        "--name",
+        "Client A",
+        "--packages",
+        "client/lib",
+        "--host",
+        "localhost",
+    ]);
+    server.cli_ok(&[
+        "subrepo",
+        "add",
+        "open",
+        "--name",
+        "Open",
+        "--packages",
+        "open/lib",
+        "--public",
+    ]);
+    let listed = server.cli_ok(&["subrepo", "list"]);
+    assert!(
+        listed.contains("client-a\tClient A\tclient/lib\tlocalhost\tprivate"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("open\tOpen\topen/lib\tno host names\tpublic"),
+        "{listed}"
+    );
+
+    let port = server.host().rsplit_once(':').unwrap().1.to_owned();
+    let by_host = format!("http://localhost:{port}");
+    let auth = basic("admin", &admin);
+    // Until the server has the new rules, localhost is the root like any other name.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    let root = loop {
+        let root: Value = get(
+            &format!("{by_host}/packages.json"),
+            &[("Authorization", &auth)],
+        )
+        .json();
+        if root["available-packages"] == serde_json::json!(["client/lib"]) {
+            break root;
+        }
+        assert!(std::time::Instant::now() < deadline, "{root}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(root["metadata-url"], format!("{by_host}/p2/%package%.json"));
+    let whole: Value = get(&server.url("/packages.json"), &[("Authorization", &auth)]).json();
+    assert_eq!(whole["available-packages"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        get(
+            &format!("{by_host}/p2/other/lib.json"),
+            &[("Authorization", &auth)]
+        )
+        .status,
+        404
+    );
+
+    let project =
+        ComposerProject::for_host(&format!("localhost:{port}"), &[&by_host], "reader", &reader);
+    project.require("client/lib");
+    assert!(
+        project
+            .installed_file("client/lib/src/Lib.php")
+            .unwrap()
+            .contains("client")
+    );
+    let dist = project.lock()["packages"][0]["dist"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        dist.starts_with(&format!("{by_host}/zipball/client/lib/")),
+        "{dist}"
+    );
+
+    // The public sub-repository answers anyone; its neighbour and the root do not.
+    let open = wait_for(&server.url("/open/packages.json"), None, 200).json();
+    assert_eq!(open["available-packages"], serde_json::json!(["open/lib"]));
+    assert_eq!(get(&server.url("/client-a/packages.json"), &[]).status, 401);
+    assert_eq!(get(&server.url("/packages.json"), &[]).status, 401);
+    assert_eq!(get(&server.url("/nowhere/packages.json"), &[]).status, 401);
+    let anonymous = ComposerProject::for_host("nobody.invalid", &[&server.url("/open")], "x", "y");
+    anonymous.require("open/lib");
+    assert!(anonymous.installed_file("open/lib/src/Lib.php").is_some());
+    let anonymous =
+        ComposerProject::for_host("nobody.invalid", &[&server.url("/client-a")], "x", "y");
+    let refused = anonymous.run(&["require", "client/lib", "--no-audit"]);
+    assert!(!refused.status.success(), "{}", output_text(&refused));
+
+    // Private again: anonymous clients are asked for credentials there too.
+    server.cli_ok(&["subrepo", "set", "open", "--private"]);
+    wait_for(&server.url("/open/packages.json"), None, 401);
+}

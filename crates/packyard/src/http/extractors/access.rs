@@ -162,7 +162,7 @@ impl Reader {
         if app.catch_up_access(self.view.stamp()).await? {
             let view = app.access.view(self.user.as_ref());
             Ok(Some(match &self.sub_repository {
-                Some(sub_repository) => Arc::new(sub_repository.narrow(&view)),
+                Some(sub_repository) => sub_repository.narrow(&view),
                 None => view,
             }))
         } else {
@@ -176,23 +176,27 @@ impl FromRequestParts<Arc<App>> for Reader {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         let Caller(user) = Caller::from_request_parts(parts, app).await?;
-        if user.is_none() && !app.settings.public_access {
+        let sub_repository = route_slug(parts, app)
+            .await
+            .map(|slug| app.access.sub_repository(&slug));
+        // Anonymous callers read only where the instance or the sub-repository is
+        // public; an unknown slug asks them for credentials like a private one.
+        let public = sub_repository
+            .as_ref()
+            .is_some_and(|sub| sub.as_ref().is_some_and(|sub| sub.is_public()));
+        if user.is_none() && !app.settings.public_access && !public {
             return Err(ApiError::unauthorized(
                 "authentication required: send HTTP Basic credentials (user name and API token)",
             ));
         }
-        let view = app.access.view(user.as_ref());
-        let sub_repository = match route_slug(parts, app).await {
-            Some(slug) => Some(
-                app.access
-                    .sub_repository(&slug)
-                    .ok_or_else(unknown_sub_repository)?,
-            ),
+        let sub_repository = match sub_repository {
+            Some(found) => Some(found.ok_or_else(unknown_sub_repository)?),
             None => None,
         };
+        let view = app.access.view(user.as_ref());
         Ok(Reader {
             view: match &sub_repository {
-                Some(sub_repository) => Arc::new(sub_repository.narrow(&view)),
+                Some(sub_repository) => sub_repository.narrow(&view),
                 None => view,
             },
             user,

@@ -66,6 +66,11 @@ impl FromRequestParts<Arc<App>> for ArchiveFile {
     }
 }
 
+/// Marks a request served by a sub-repository because of its `Host` (see
+/// `ObservedRouter`): its URLs stay at the host's root, without the slug.
+#[derive(Debug, Clone, Copy)]
+pub struct ScopedByHost;
+
 /// The sub-repository slug of a route under `/{slug}/…`, if the route is one.
 pub async fn route_slug(parts: &mut Parts, app: &Arc<App>) -> Option<String> {
     let params = route_params(parts, app).await.ok()?;

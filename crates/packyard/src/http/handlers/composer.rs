@@ -17,7 +17,7 @@ use storage::{Served, StorageError};
 use crate::access::View;
 use crate::app::App;
 use crate::http::extractors::access::Reader;
-use crate::http::extractors::paths::{ArchiveFile, P2File, PackagePath, route_slug};
+use crate::http::extractors::paths::{ArchiveFile, P2File, PackagePath, ScopedByHost, route_slug};
 use crate::http::{ApiError, JsonBody};
 use crate::metadata::Document;
 
@@ -290,8 +290,13 @@ impl FromRequestParts<Arc<App>> for ClientBase {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        // Under a sub-repository every URL a document gives stays under it: at the
+        // root of its own host name (whatever PACKYARD_PUBLIC_URL names), or under its
+        // slug.
+        if parts.extensions.get::<ScopedByHost>().is_some() {
+            return host_base(app, &parts.headers).map(ClientBase);
+        }
         let base = base_url(app, &parts.headers)?;
-        // Under a sub-repository every URL a document gives stays under it.
         Ok(ClientBase(match route_slug(parts, app).await {
             Some(slug) => format!("{base}/{slug}"),
             None => base,
@@ -304,6 +309,11 @@ pub fn base_url(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
     if let Some(url) = &app.settings.public_url {
         return Ok(url.clone());
     }
+    host_base(app, headers)
+}
+
+/// The scheme and Host the client used; https when `PACKYARD_PUBLIC_URL` is.
+fn host_base(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -311,11 +321,17 @@ pub fn base_url(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
         .ok_or_else(|| {
             ApiError::bad_request("missing or invalid Host header (or set PACKYARD_PUBLIC_URL)")
         })?;
+    let public_https = app
+        .settings
+        .public_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("https://"));
     let scheme = match headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
     {
         Some("https") => "https",
+        _ if public_https => "https",
         _ => "http",
     };
     Ok([scheme, "://", host].concat())

@@ -29,6 +29,7 @@ use futures_util::future::Either;
 use super::origin::{is_cross_site, refuse_cross_site};
 use crate::http::RouteAccess;
 use crate::http::error::HtmlErrorPage;
+use crate::http::extractors::paths::ScopedByHost;
 use crate::logging::{RequestId, in_request};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -66,7 +67,13 @@ pub struct ObservedRouter {
     public_url: Option<Arc<str>>,
     /// How a refused cross-site write looks to a browser.
     error_page: HtmlErrorPage,
+    /// The sub-repository (slug) answering for a `Host`, if any: its requests are
+    /// served by the `/{slug}/…` routes, with URLs at the host's root.
+    host_scope: Option<HostScope>,
 }
+
+/// Finds the sub-repository slug a `Host` header names.
+pub type HostScope = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl ObservedRouter {
     pub fn new(
@@ -80,6 +87,45 @@ impl ObservedRouter {
             templates: Arc::new(templates),
             public_url: public_url.map(Arc::from),
             error_page,
+            host_scope: None,
+        }
+    }
+
+    /// Requests to a sub-repository's host names are answered as that sub-repository.
+    #[must_use]
+    pub fn with_host_scope(mut self, scope: HostScope) -> Self {
+        self.host_scope = Some(scope);
+        self
+    }
+
+    /// When `request`'s `Host` belongs to a sub-repository and its path is one of the
+    /// sub-repository's routes, serves it from there: `/packages.json` at
+    /// `client-a.example` is `/client-a/packages.json`, marked [`ScopedByHost`] so that
+    /// the URLs it gives stay at the host's root.
+    fn scope_by_host(&self, request: &mut Request) {
+        let Some(scope) = &self.host_scope else {
+            return;
+        };
+        let Some(slug) = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .and_then(|host| scope(host))
+        else {
+            return;
+        };
+        let scoped = format!("/{slug}{}", request.uri().path());
+        if !self.templates.of(&scoped).0.starts_with("/{slug}/") {
+            return;
+        }
+        let query = request
+            .uri()
+            .query()
+            .map(|query| format!("?{query}"))
+            .unwrap_or_default();
+        if let Ok(uri) = format!("{scoped}{query}").parse::<axum::http::Uri>() {
+            *request.uri_mut() = uri;
+            request.extensions_mut().insert(ScopedByHost);
         }
     }
 }
@@ -98,6 +144,7 @@ impl tower::Service<Request> for ObservedRouter {
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let started = Instant::now();
+        self.scope_by_host(&mut request);
         let (route, access) = self.templates.of(request.uri().path());
         if let Some(access) = access {
             request.extensions_mut().insert(access);
