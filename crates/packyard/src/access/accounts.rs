@@ -59,6 +59,7 @@ mod tests {
             full_access: false,
             expires_at: None,
             updates_until: None,
+            subrepos: None,
         }
     }
 

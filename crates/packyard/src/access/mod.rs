@@ -69,6 +69,8 @@ struct Snapshot {
     sub_repositories: HashMap<String, Arc<SubRepository>>,
     /// Host name (lowercase) → the slug of the sub-repository answering for it.
     hosts: HashMap<String, String>,
+    /// What users limited to other sub-repositories see.
+    nothing: Arc<View>,
 }
 
 /// A sub-repository as requests see it: its row and its package set.
@@ -81,15 +83,6 @@ pub struct SubRepository {
 }
 
 impl SubRepository {
-    /// `view` through this sub-repository: its packages that `view` sees, or, when it
-    /// is public, all of its packages, for any caller.
-    pub fn narrow(&self, view: &View) -> Arc<View> {
-        match &self.public_view {
-            Some(everybody) => everybody.clone(),
-            None => Arc::new(view.within(self.packages.clone())),
-        }
-    }
-
     /// Whether anonymous callers may read it.
     pub fn is_public(&self) -> bool {
         self.public_view.is_some()
@@ -172,9 +165,38 @@ impl Access {
         snapshot.hosts.get(&name.to_ascii_lowercase()).cloned()
     }
 
-    /// What `user` (`None`: an anonymous caller) may see.
+    /// What `user` (`None`: an anonymous caller) may see at the root repository:
+    /// nothing at all for a user limited to sub-repositories that leave the root out.
     pub fn view(&self, user: Option<&User>) -> Arc<View> {
         let snapshot = self.snapshot.read().unwrap().clone();
+        if user.is_some_and(|user| !user.may_use_sub_repository(None)) {
+            return snapshot.nothing.clone();
+        }
+        Self::unlimited_view(&snapshot, user)
+    }
+
+    /// What `user` may see through `sub_repository`, or `None` when the user is
+    /// limited to other sub-repositories: answered as if it did not exist. A public
+    /// sub-repository answers everyone alike (refusing a token where no token is
+    /// needed would protect nothing).
+    pub fn view_in(
+        &self,
+        user: Option<&User>,
+        sub_repository: &SubRepository,
+    ) -> Option<Arc<View>> {
+        if let Some(everybody) = &sub_repository.public_view {
+            return Some(everybody.clone());
+        }
+        if user.is_some_and(|user| !user.may_use_sub_repository(Some(&sub_repository.row.slug))) {
+            return None;
+        }
+        let snapshot = self.snapshot.read().unwrap().clone();
+        let view = Self::unlimited_view(&snapshot, user);
+        Some(Arc::new(view.within(sub_repository.packages.clone())))
+    }
+
+    /// What `user` may see, its sub-repository limit aside.
+    fn unlimited_view(snapshot: &Snapshot, user: Option<&User>) -> Arc<View> {
         let facts = user.map(|u| ViewFacts {
             id: u.id,
             sees_everything: u.sees_everything(),
@@ -209,9 +231,11 @@ fn snapshot(rules: AccessRules) -> Snapshot {
                 .map(|(package, versions)| Grant::new(package, versions.as_deref()))
                 .collect();
             Group::new(row.id, row.name, row.updates_until, row.mirrors, grants)
+                .limited_to(row.subrepos)
         })
         .collect();
     let policy = Policy::new(rules.stamp, groups, rules.public_packages);
+    let nothing = Arc::new(View::nothing(rules.stamp));
     let everything = policy.view(Some(&Member {
         sees_everything: true,
         ..Member::default()
@@ -221,7 +245,7 @@ fn snapshot(rules: AccessRules) -> Snapshot {
         .sub_repositories
         .into_iter()
         .map(|row| {
-            let packages = Arc::new(PackageSet::new(row.id, &row.packages));
+            let packages = Arc::new(PackageSet::new(row.id, &row.slug, &row.packages));
             let public_view = row
                 .public
                 .then(|| Arc::new(everything.within(packages.clone())));
@@ -242,5 +266,6 @@ fn snapshot(rules: AccessRules) -> Snapshot {
         views: RwLock::new(HashMap::new()),
         sub_repositories,
         hosts,
+        nothing,
     }
 }

@@ -18,6 +18,8 @@ use std::sync::Arc;
 
 use composer::constraint::Constraint;
 
+use crate::db::ROOT_SUB_REPOSITORY;
+
 /// One grant of a group: which versions of a package (or of the packages a pattern
 /// matches) its members may see.
 #[derive(Debug, Clone)]
@@ -58,6 +60,9 @@ pub struct Group {
     pub updates_until: Option<i64>,
     pub mirrors: Vec<String>,
     pub grants: Vec<Grant>,
+    /// The sub-repositories (slugs, [`ROOT_SUB_REPOSITORY`] for the root) through which
+    /// its grants and mirrors count; `None`: everywhere.
+    pub subrepos: Option<Vec<String>>,
     /// Grants by exact package name, and the pattern grants (compiled): finding a
     /// package's grants costs one lookup and the patterns, not a pass over thousands
     /// of grants, and allocates nothing.
@@ -106,16 +111,19 @@ impl Pattern {
 pub struct PackageSet {
     /// Tells views within different sets apart ([`View::key`]).
     id: i64,
+    /// The sub-repository's slug, which group limits name.
+    slug: String,
     exact: HashSet<String>,
     patterns: Vec<Pattern>,
 }
 
 impl PackageSet {
-    pub fn new(id: i64, entries: &[String]) -> PackageSet {
+    pub fn new(id: i64, slug: &str, entries: &[String]) -> PackageSet {
         let (patterns, exact): (Vec<&String>, Vec<&String>) =
             entries.iter().partition(|entry| entry.contains('*'));
         PackageSet {
             id,
+            slug: slug.to_owned(),
             exact: exact.into_iter().cloned().collect(),
             patterns: patterns.into_iter().map(|p| Pattern::new(p)).collect(),
         }
@@ -149,9 +157,24 @@ impl Group {
             updates_until,
             mirrors,
             grants,
+            subrepos: None,
             exact,
             patterns,
         }
+    }
+
+    /// This group, its grants counting only through the sub-repositories `subrepos`
+    /// names (`None`: everywhere).
+    #[must_use]
+    pub fn limited_to(self, subrepos: Option<Vec<String>>) -> Group {
+        Group { subrepos, ..self }
+    }
+
+    /// Whether its grants and mirrors count at `place` (a slug, or the root's name).
+    fn counts_in(&self, place: &str) -> bool {
+        self.subrepos
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|slug| slug == place))
     }
 
     /// The grants that cover `package`.
@@ -224,6 +247,8 @@ impl Policy {
 enum Reach {
     Everything,
     PublicOnly,
+    /// Not even public packages: a user limited to other sub-repositories.
+    Nothing,
     Groups {
         groups: Vec<Arc<Group>>,
         user_updates_until: Option<i64>,
@@ -249,6 +274,7 @@ impl View {
         match &reach {
             Reach::Everything => 0u8.hash(&mut hasher),
             Reach::PublicOnly => 1u8.hash(&mut hasher),
+            Reach::Nothing => 3u8.hash(&mut hasher),
             Reach::Groups {
                 groups,
                 user_updates_until,
@@ -288,6 +314,25 @@ impl View {
     /// Whether `package` is in the sub-repository this view looks through, if any.
     fn in_scope(&self, package: &str) -> bool {
         self.within.as_ref().is_none_or(|set| set.contains(package))
+    }
+
+    /// What a user limited to other sub-repositories sees here: nothing at all, not
+    /// even public packages, so that everything answers as unknown.
+    pub fn nothing(stamp: i64) -> View {
+        View::new(Reach::Nothing, Arc::default(), stamp)
+    }
+
+    /// Where this view looks: its sub-repository's slug, or the root's name.
+    fn place(&self) -> &str {
+        self.within
+            .as_ref()
+            .map_or(ROOT_SUB_REPOSITORY, |set| set.slug.as_str())
+    }
+
+    /// The caller's groups that count where this view looks.
+    fn groups_here<'a>(&'a self, groups: &'a [Arc<Group>]) -> impl Iterator<Item = &'a Arc<Group>> {
+        let place = self.place();
+        groups.iter().filter(move |group| group.counts_in(place))
     }
 
     /// A view that sees everything, for the CLI and internal work.
@@ -354,25 +399,26 @@ impl View {
         }
         match &self.reach {
             Reach::Everything => true,
+            Reach::Nothing => false,
             _ if self.public.contains(package) => true,
             Reach::PublicOnly => false,
             Reach::Groups {
                 groups,
                 user_updates_until,
-            } => groups
-                .iter()
+            } => self
+                .groups_here(groups)
                 .any(|group| admits(group, group.updates_until.or(*user_updates_until))),
         }
     }
 
     /// Whether this caller may use the mirror `alias`: everybody who sees everything;
-    /// members of a group that lists it; nobody else.
+    /// members of a group that lists it (and counts here); nobody else.
     pub fn may_use_mirror(&self, alias: &str) -> bool {
         match &self.reach {
             Reach::Everything => true,
-            Reach::PublicOnly => false,
-            Reach::Groups { groups, .. } => groups
-                .iter()
+            Reach::PublicOnly | Reach::Nothing => false,
+            Reach::Groups { groups, .. } => self
+                .groups_here(groups)
                 .any(|group| group.mirrors.iter().any(|m| m == alias)),
         }
     }
@@ -385,6 +431,7 @@ impl View {
         }
         match &self.reach {
             Reach::Everything => "sees every package (admin, maintainer or full access)".into(),
+            Reach::Nothing => "this user is limited to other sub-repositories".into(),
             _ if self.public.contains(package) => format!("{package} is public"),
             Reach::PublicOnly => format!("{package} is not public"),
             Reach::Groups {
@@ -392,7 +439,16 @@ impl View {
                 user_updates_until,
             } => {
                 let mut lines = Vec::new();
-                for group in groups {
+                for group in groups.iter().filter(|g| !g.counts_in(self.place())) {
+                    if group.grants_for(package).next().is_some() {
+                        lines.push(format!(
+                            "group {}: its grants count only in the sub-repositories {}",
+                            group.name,
+                            group.subrepos.as_deref().unwrap_or_default().join(", ")
+                        ));
+                    }
+                }
+                for group in self.groups_here(groups) {
                     let until = group.updates_until.or(*user_updates_until);
                     for grant in group.grants_for(package) {
                         let versions = grant.versions.as_deref().unwrap_or("all versions");
@@ -447,6 +503,7 @@ mod tests {
     fn a_view_within_a_sub_repository_sees_the_intersection() {
         let set = Arc::new(PackageSet::new(
             9,
+            "client-a",
             &[
                 "acme/lib".to_owned(),
                 "vendor/*".to_owned(),
@@ -478,11 +535,50 @@ mod tests {
         assert!(anonymous.sees_package("acme/free"));
         assert!(!anonymous.sees_package("acme/lib"));
         // Views within different sets, or none, are cached apart.
-        let other = Arc::new(PackageSet::new(10, &["acme/lib".to_owned()]));
+        let other = Arc::new(PackageSet::new(10, "client-b", &["acme/lib".to_owned()]));
         let plain = policy.view(Some(&member(&[1, 2])));
         assert_ne!(plain.key(), within.key());
         assert_ne!(plain.within(other).key(), within.key());
         assert_eq!(plain.within(set).key(), within.key());
+    }
+
+    #[test]
+    fn a_limited_groups_grants_and_mirrors_count_only_where_it_is_limited_to() {
+        let policy = Policy::new(
+            7,
+            vec![
+                group(1, None, &[("acme/lib", None)]).limited_to(Some(vec!["client-a".to_owned()])),
+                group(2, None, &[("acme/tool", None)]),
+                group(3, None, &[("acme/root-only", None)])
+                    .limited_to(Some(vec![ROOT_SUB_REPOSITORY.to_owned()])),
+            ],
+            HashSet::from(["acme/free".to_owned()]),
+        );
+        let everything = ["acme/*".to_owned()];
+        let client_a = Arc::new(PackageSet::new(1, "client-a", &everything));
+        let client_b = Arc::new(PackageSet::new(2, "client-b", &everything));
+        let root = policy.view(Some(&member(&[1, 2, 3])));
+        assert!(!root.sees_package("acme/lib") && !root.may_use_mirror("mirror1"));
+        assert!(root.sees_package("acme/tool") && root.sees_package("acme/root-only"));
+        assert!(root.may_use_mirror("mirror2") && root.may_use_mirror("mirror3"));
+        let in_a = root.within(client_a);
+        assert!(in_a.sees_package("acme/lib") && in_a.may_use_mirror("mirror1"));
+        assert!(in_a.sees_package("acme/tool") && !in_a.sees_package("acme/root-only"));
+        assert!(
+            in_a.explain("acme/root-only", None)
+                .contains("only in the sub-repositories root")
+        );
+        let in_b = root.within(client_b);
+        assert!(!in_b.sees_package("acme/lib") && !in_b.may_use_mirror("mirror1"));
+        assert!(in_b.sees_package("acme/free"));
+    }
+
+    #[test]
+    fn the_view_of_nothing_sees_not_even_public_packages() {
+        let nothing = View::nothing(7);
+        assert!(!nothing.sees_package("acme/free") && !nothing.may_use_mirror("mirror1"));
+        assert!(!nothing.sees_everything());
+        assert_ne!(nothing.key(), policy().view(None).key());
     }
 
     fn policy() -> Policy {

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::parse_date_flag;
+use super::{describe_limit, parse_date_flag, parse_limit_flag};
 use crate::access::Actor;
 use crate::access::admin::{GroupSettings, NewGrant};
 use crate::app::App;
@@ -28,7 +28,8 @@ pub enum GroupCommand {
     },
     /// Withdraw a grant.
     Revoke { group: String, package: String },
-    /// Change the group's update freeze or the mirrors its members may use.
+    /// Change the group's update freeze, the mirrors its members may use, or the
+    /// sub-repositories its grants count in.
     Set {
         group: String,
         /// Versions released after this are hidden for the packages this group grants:
@@ -38,6 +39,10 @@ pub enum GroupCommand {
         /// Mirror aliases the members may use, comma-separated (empty: none).
         #[arg(long, value_delimiter = ',')]
         mirrors: Option<Vec<String>>,
+        /// The sub-repositories through which the group's grants count: slugs,
+        /// comma-separated (`root` for the root repository), or `all`.
+        #[arg(long)]
+        subrepos: Option<String>,
     },
     /// Add users to the group or remove them.
     Members {
@@ -69,10 +74,11 @@ pub async fn run(settings: Settings, command: GroupCommand) -> anyhow::Result<()
                     .updates_until
                     .map_or_else(|| "none".to_owned(), |ms| rfc3339(ms / 1000));
                 println!(
-                    "{}\tupdates until: {until}\tmirrors: {}\tmembers: {}",
+                    "{}\tupdates until: {until}\tmirrors: {}\tmembers: {}\tsub-repositories: {}",
                     group.name,
                     group.mirrors.join(","),
-                    group.members.join(",")
+                    group.members.join(","),
+                    describe_limit(group.subrepos.as_deref())
                 );
                 for (package, versions) in &group.grants {
                     println!(
@@ -101,11 +107,13 @@ pub async fn run(settings: Settings, command: GroupCommand) -> anyhow::Result<()
             group,
             updates_until,
             mirrors,
+            subrepos,
         } => {
             let settings = GroupSettings {
                 updates_until: updates_until.as_deref().map(parse_date_flag).transpose()?,
                 mirrors: mirrors.map(|list| list.into_iter().filter(|m| !m.is_empty()).collect()),
                 grants: None,
+                subrepos: subrepos.as_deref().map(parse_limit_flag),
             };
             admin.change_group(operator, &group, settings).await?;
             println!("changed group {group}");

@@ -118,6 +118,30 @@ fn parse_date_flag(text: &str) -> anyhow::Result<Option<i64>> {
     })
 }
 
+/// `--subrepos`: `all` lifts the limit; anything else is the comma-separated slugs
+/// (`root` for the root repository), checked where the change is made.
+fn parse_limit_flag(text: &str) -> Option<Vec<String>> {
+    if text.trim() == "all" {
+        return None;
+    }
+    Some(
+        text.split(',')
+            .map(str::trim)
+            .filter(|slug| !slug.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// A sub-repository limit as `list` prints it.
+fn describe_limit(limit: Option<&[String]>) -> String {
+    match limit {
+        None => "all".to_owned(),
+        Some([]) => "none".to_owned(),
+        Some(slugs) => slugs.join(","),
+    }
+}
+
 /// A moment in Unix milliseconds as a date and time, or `none` when there is none.
 fn date(at: Option<i64>, none: &str) -> String {
     at.map_or_else(|| none.to_owned(), |ms| rfc3339(ms / 1000))

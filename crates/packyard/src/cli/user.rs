@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use super::{date, parse_date_flag};
+use super::{date, describe_limit, parse_date_flag, parse_limit_flag};
 use crate::access::Actor;
 use crate::access::admin::{Key, NewUser, UserUpdate};
 use crate::app::App;
@@ -78,6 +78,11 @@ pub struct DateFlags {
     /// own): a date, a time, a span, or `none`.
     #[arg(long)]
     updates_until: Option<String>,
+    /// The sub-repositories the user's tokens work in: slugs, comma-separated (`root`
+    /// for the root repository), or `all`. Elsewhere it is answered as if nothing
+    /// were there. Admins are never limited.
+    #[arg(long)]
+    subrepos: Option<String>,
 }
 
 pub async fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
@@ -193,6 +198,7 @@ impl DateFlags {
                 .map(parse_date_flag)
                 .transpose()
                 .context("--updates-until")?,
+            subrepos: self.subrepos.as_deref().map(parse_limit_flag),
             ..UserChange::default()
         })
     }
@@ -209,10 +215,11 @@ fn describe(user: &User) -> String {
         "user"
     };
     format!(
-        "{role} {}\texpires: {}\tupdates until: {}",
+        "{role} {}\texpires: {}\tupdates until: {}\tsub-repositories: {}",
         user.name,
         date(user.expires_at, "never"),
-        date(user.updates_until, "no freeze")
+        date(user.updates_until, "no freeze"),
+        describe_limit(user.subrepos.as_deref())
     )
 }
 

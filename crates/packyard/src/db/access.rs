@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{Any, Transaction};
 
-use super::columns::{Flag, JsonNames};
+use super::columns::{Flag, JsonNames, NullableJsonNames, nullable_json};
 use super::{Db, now_millis, or_roll_back};
 
 /// A group as stored, with its grants.
@@ -18,6 +18,10 @@ pub struct GroupRow {
     /// Mirror aliases (none when the stored list is unreadable).
     #[sqlx(try_from = "JsonNames")]
     pub mirrors: Vec<String>,
+    /// The sub-repositories (slugs; `root` for the root repository) through which its
+    /// grants count; `None`: everywhere.
+    #[sqlx(try_from = "NullableJsonNames")]
+    pub subrepos: Option<Vec<String>>,
     /// `(package or pattern, constraint)`, sorted by package.
     #[sqlx(skip)]
     pub grants: Vec<(String, Option<String>)>,
@@ -43,6 +47,8 @@ pub struct GroupChange {
     /// `Some(None)` removes the freeze.
     pub updates_until: Option<Option<i64>>,
     pub mirrors: Option<Vec<String>>,
+    /// `Some(None)` removes the limit.
+    pub subrepos: Option<Option<Vec<String>>>,
 }
 
 impl Db {
@@ -58,10 +64,11 @@ impl Db {
         let stamp: i64 = sqlx::query_scalar("SELECT changed_at FROM access_stamp WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;
-        let mut groups: Vec<GroupRow> =
-            sqlx::query_as("SELECT id, name, updates_until, mirrors FROM groups ORDER BY name")
-                .fetch_all(&mut *tx)
-                .await?;
+        let mut groups: Vec<GroupRow> = sqlx::query_as(
+            "SELECT id, name, updates_until, mirrors, subrepos FROM groups ORDER BY name",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         let by_id: HashMap<i64, usize> =
             groups.iter().enumerate().map(|(i, g)| (g.id, i)).collect();
         let grants: Vec<(i64, String, Option<String>)> =
@@ -162,6 +169,13 @@ impl Db {
             sqlx::query("UPDATE groups SET mirrors = $2 WHERE id = $1")
                 .bind(id)
                 .bind(serde_json::to_string(mirrors).expect("a list serializes"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(subrepos) = &change.subrepos {
+            sqlx::query("UPDATE groups SET subrepos = $2 WHERE id = $1")
+                .bind(id)
+                .bind(nullable_json(subrepos.as_deref()))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -420,12 +434,14 @@ mod tests {
             let change = GroupChange {
                 updates_until: Some(Some(1_700_000_000_000)),
                 mirrors: Some(vec!["packagist".into()]),
+                subrepos: Some(Some(vec!["root".into()])),
             };
             assert!(db.change_group("customers", &change).await.unwrap());
             let rules = db.access_rules().await.unwrap();
             assert!(rules.stamp > before);
             let group = &rules.groups[0];
             assert_eq!(group.name, "customers");
+            assert_eq!(group.subrepos.as_deref(), Some(&["root".to_owned()][..]));
             assert_eq!(
                 group.grants,
                 [

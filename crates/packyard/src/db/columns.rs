@@ -72,7 +72,8 @@ text_column!(
     StoreColumn,
     Scopes,
     CommaSeparated,
-    JsonNames
+    JsonNames,
+    NullableJsonNames
 );
 
 /// Types stored as their name (`as_str`) in a text column and read back with
@@ -173,6 +174,38 @@ impl<'r> Decode<'r, Any> for JsonNames {
         let text = <&str as Decode<Any>>::decode(value)?;
         Ok(JsonNames(serde_json::from_str(text).unwrap_or_default()))
     }
+}
+
+/// A JSON list of names in a nullable text column, where NULL means "no list" (a
+/// user's sub-repository limit: NULL limits nothing). Fields are
+/// `Option<Vec<String>>`, read through it (`#[sqlx(try_from = "NullableJsonNames")]`);
+/// a list that does not parse reads as empty, which limits to nothing rather than to
+/// everything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NullableJsonNames(pub Option<Vec<String>>);
+
+impl From<NullableJsonNames> for Option<Vec<String>> {
+    fn from(list: NullableJsonNames) -> Option<Vec<String>> {
+        list.0
+    }
+}
+
+impl<'r> Decode<'r, Any> for NullableJsonNames {
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        use sqlx::ValueRef;
+        if value.is_null() {
+            return Ok(NullableJsonNames(None));
+        }
+        let text = <&str as Decode<Any>>::decode(value)?;
+        Ok(NullableJsonNames(Some(
+            serde_json::from_str(text).unwrap_or_default(),
+        )))
+    }
+}
+
+/// How a nullable list of names is stored: JSON, or NULL.
+pub fn nullable_json(list: Option<&[String]>) -> Option<String> {
+    list.map(|names| serde_json::to_string(names).expect("a list of strings serializes"))
 }
 
 #[cfg(test)]

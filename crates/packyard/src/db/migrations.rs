@@ -31,6 +31,7 @@ const STEPS: &[(i64, &str)] = steps![
     13 => "0013_catalogue_stamp.sql",
     14 => "0014_package_stamp_index.sql",
     15 => "0015_sub_repositories.sql",
+    16 => "0016_sub_repository_limits.sql",
 ];
 
 /// A step's SQL for `engine`. Templates are SQL with two kinds of marks:
@@ -267,6 +268,11 @@ mod tests {
             15,
             "1f4ccc4aba1ffc8932cee724d623d1b0a82c32bb6c9e196bc9ab6f46205c9174",
             "384768fd6b6eb8ca843aaed5c0c71f602030466cae636eb0c9415b4bba26e6c8",
+        ),
+        (
+            16,
+            "941f3b473238aea94a09fab08d67436eabf25bdcddd30846275ff662481035c4",
+            "941f3b473238aea94a09fab08d67436eabf25bdcddd30846275ff662481035c4",
         ),
     ];
 

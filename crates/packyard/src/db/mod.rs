@@ -27,7 +27,7 @@ pub use git_packages::{ChangeKind, GitPackage, NewGitPackage, ScanRecord, Versio
 pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
 pub use packages::{PackageKind, PackageStamp, UnknownPackageKind, VersionRecord};
 pub use tokens::TokenRow;
-pub use users::{Role, User, UserChange};
+pub use users::{ROOT_SUB_REPOSITORY, Role, User, UserChange};
 pub use web::{LoginFailures, Session};
 pub use webhooks::{AttemptRow, DeliveryRow, NewWebhook, WebhookRow};
 

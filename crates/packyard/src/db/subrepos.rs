@@ -5,7 +5,7 @@
 use sqlx::FromRow;
 
 use super::access::commit_access_change;
-use super::columns::{Flag, JsonNames};
+use super::columns::{Flag, JsonNames, NullableJsonNames};
 use super::{Db, now_millis};
 
 /// A sub-repository as stored.
@@ -124,6 +124,29 @@ impl Db {
             .rows_affected();
         if removed == 0 {
             return Ok(false);
+        }
+        // Users and groups limited to it lose it, so that a sub-repository created
+        // later under the same slug does not open to them.
+        for table in ["users", "groups"] {
+            let limited: Vec<(i64, NullableJsonNames)> = sqlx::query_as(sqlx::AssertSqlSafe(
+                format!("SELECT id, subrepos FROM {table} WHERE subrepos IS NOT NULL"),
+            ))
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, NullableJsonNames(subrepos)) in limited {
+                let subrepos = subrepos.unwrap_or_default();
+                if !subrepos.iter().any(|s| s == slug) {
+                    continue;
+                }
+                let kept: Vec<String> = subrepos.into_iter().filter(|s| s != slug).collect();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE {table} SET subrepos = $2 WHERE id = $1"
+                )))
+                .bind(id)
+                .bind(json(&kept))
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         commit_access_change(tx).await?;
         Ok(true)

@@ -1,7 +1,7 @@
 use sqlx::FromRow;
 
 use super::access::{Named, commit_access_change};
-use super::columns::Flag;
+use super::columns::{Flag, NullableJsonNames, nullable_json};
 use super::tokens::{TOKEN_COLUMNS, TokenRow};
 use super::{Db, now_millis, or_roll_back};
 
@@ -21,6 +21,10 @@ pub struct User {
     pub expires_at: Option<i64>,
     /// Versions released after this time are hidden where its groups set no date.
     pub updates_until: Option<i64>,
+    /// The sub-repositories (slugs; `root` for the root repository) its tokens work
+    /// in; `None`: all of them. Admins are never limited.
+    #[sqlx(try_from = "NullableJsonNames")]
+    pub subrepos: Option<Vec<String>>,
 }
 
 impl User {
@@ -32,7 +36,20 @@ impl User {
     pub fn is_expired(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|at| now >= at)
     }
+
+    /// Whether the user may read through the sub-repository `slug` (`None`: the root).
+    pub fn may_use_sub_repository(&self, slug: Option<&str>) -> bool {
+        let place = slug.unwrap_or(ROOT_SUB_REPOSITORY);
+        self.is_admin
+            || self
+                .subrepos
+                .as_ref()
+                .is_none_or(|allowed| allowed.iter().any(|s| s == place))
+    }
 }
+
+/// How the root repository is named in a sub-repository limit (Packeton's `0`).
+pub const ROOT_SUB_REPOSITORY: &str = "root";
 
 /// What an admin changes about a user; `None` leaves a field as it is.
 #[derive(Debug, Default, Clone)]
@@ -42,10 +59,12 @@ pub struct UserChange {
     /// `Some(None)` removes the date.
     pub expires_at: Option<Option<i64>>,
     pub updates_until: Option<Option<i64>>,
+    /// `Some(None)` removes the limit.
+    pub subrepos: Option<Option<Vec<String>>>,
 }
 
-pub(super) const USER_COLUMNS: &str =
-    "u.id, u.name, u.is_admin, u.is_maintainer, u.full_access, u.expires_at, u.updates_until";
+pub(super) const USER_COLUMNS: &str = "u.id, u.name, u.is_admin, u.is_maintainer, u.full_access, \
+     u.expires_at, u.updates_until, u.subrepos";
 
 /// The hash of the token on a row of users joined with their tokens; `None` for a user
 /// without any.
@@ -105,6 +124,7 @@ impl Db {
             full_access: false,
             expires_at: None,
             updates_until: None,
+            subrepos: None,
         })
     }
 
@@ -138,6 +158,13 @@ impl Db {
             sqlx::query(sqlx::AssertSqlSafe(statement))
                 .bind(name)
                 .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(subrepos) = &change.subrepos {
+            sqlx::query("UPDATE users SET subrepos = $2 WHERE name = $1")
+                .bind(name)
+                .bind(nullable_json(subrepos.as_deref()))
                 .execute(&mut *tx)
                 .await?;
         }

@@ -172,6 +172,7 @@ fn user_change(form: &Fields, current: Option<&User>) -> Result<UserChange, Fiel
             "Updates until",
             current.and_then(|u| u.updates_until),
         )?,
+        subrepos: None,
     })
 }
 
@@ -481,6 +482,7 @@ pub async fn group_settings(
         updates_until,
         mirrors: Some(form.all("mirror").into_iter().map(str::to_owned).collect()),
         grants: None,
+        subrepos: None,
     };
     let me = Actor::Http(&viewer.signed_in()?.user);
     match app.access_admin().change_group(me, &name, settings).await {

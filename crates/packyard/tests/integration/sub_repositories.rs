@@ -314,3 +314,140 @@ fn a_host_name_serves_its_sub_repository_at_the_root_and_a_public_one_serves_any
     server.cli_ok(&["subrepo", "set", "open", "--private"]);
     wait_for(&server.url("/open/packages.json"), None, 401);
 }
+
+#[test]
+fn a_user_limited_to_a_sub_repository_finds_nothing_elsewhere_and_a_limited_groups_grants_count_only_there()
+ {
+    testkit::needs!(Composer);
+    let server = Server::start();
+    let admin = server.add_user("admin", true);
+    let limited = server.add_plain_user("limited", &[]);
+    let member = server.add_plain_user("member", &[]);
+    server.cli_ok(&["group", "add", "everything"]);
+    server.cli_ok(&["group", "grant", "everything", "client/*"]);
+    server.cli_ok(&[
+        "group",
+        "members",
+        "everything",
+        "--add",
+        "limited",
+        "--add",
+        "member",
+    ]);
+    for (name, marker) in [("client/lib", "client"), ("other/lib", "other")] {
+        let created = upload(
+            &server,
+            &admin,
+            name,
+            "1.0.0",
+            &package_zip(name, &[], marker),
+        );
+        assert_eq!(created.status, 201, "{}", created.text());
+    }
+    for (slug, packages) in [
+        ("client-a", "client/*,other/*"),
+        ("client-b", "client/*,other/*"),
+    ] {
+        server.cli_ok(&[
+            "subrepo",
+            "add",
+            slug,
+            "--name",
+            slug,
+            "--packages",
+            packages,
+        ]);
+    }
+    // Limits name sub-repositories that exist, and never an admin.
+    let unknown = server.cli(&["user", "set", "limited", "--subrepos", "client-z"]);
+    assert!(
+        output_text(&unknown).contains("no sub-repository is named \"client-z\""),
+        "{}",
+        output_text(&unknown)
+    );
+    let on_admin = server.cli(&["user", "set", "admin", "--subrepos", "client-a"]);
+    assert!(
+        output_text(&on_admin).contains("admins are not limited to sub-repositories"),
+        "{}",
+        output_text(&on_admin)
+    );
+    let set = server.cli_ok(&["user", "set", "limited", "--subrepos", "client-a"]);
+    assert!(set.contains("sub-repositories: client-a"), "{set}");
+    let auth = basic("limited", &limited);
+    wait_for(&server.url("/p2/client/lib.json"), Some(&auth), 404);
+
+    // At the root and at another sub-repository the user's token finds nothing: the
+    // very bytes of a package, or a sub-repository, that does not exist.
+    let member_auth = basic("member", &member);
+    let at_root = get(
+        &server.url("/p2/client/lib.json"),
+        &[("Authorization", &auth)],
+    );
+    let nowhere = get(
+        &server.url("/p2/nobody/nothing.json"),
+        &[("Authorization", &member_auth)],
+    );
+    assert_eq!((at_root.status, nowhere.status), (404, 404));
+    assert_eq!(
+        at_root.text().replace("client/lib", "NAME"),
+        nowhere.text().replace("nobody/nothing", "NAME")
+    );
+    let root: Value = get(&server.url("/packages.json"), &[("Authorization", &auth)]).json();
+    assert_eq!(root["available-packages"], serde_json::json!([]), "{root}");
+    let other = get(
+        &server.url("/client-b/packages.json"),
+        &[("Authorization", &auth)],
+    );
+    let no_such = get(
+        &server.url("/client-z/packages.json"),
+        &[("Authorization", &auth)],
+    );
+    assert_eq!((other.status, no_such.status), (404, 404));
+    assert_eq!(other.body, no_such.body);
+    // Through its own sub-repository it installs what its groups grant.
+    let project =
+        ComposerProject::with_repository(&server, &server.url("/client-a"), "limited", &limited);
+    project.require("client/lib");
+    assert!(project.installed_file("client/lib/src/Lib.php").is_some());
+    let at_root = ComposerProject::with_repository(&server, &server.url(""), "limited", &limited);
+    let refused = at_root.run(&["require", "client/lib", "--no-audit"]);
+    assert!(!refused.status.success());
+    assert!(
+        output_text(&refused).contains("Could not find a matching version of package client/lib"),
+        "Composer's own message: {}",
+        output_text(&refused)
+    );
+
+    // A group limited to client-b: its grant counts there, not at the root nor in
+    // client-a.
+    // (The member joins last: once its grant shows, the limit has arrived too.)
+    server.cli_ok(&["group", "add", "b-only"]);
+    server.cli_ok(&["group", "set", "b-only", "--subrepos", "client-b"]);
+    server.cli_ok(&["group", "grant", "b-only", "other/lib"]);
+    server.cli_ok(&["group", "members", "b-only", "--add", "member"]);
+    let listed = server.cli_ok(&["group", "list"]);
+    assert!(listed.contains("sub-repositories: client-b"), "{listed}");
+    wait_for(
+        &server.url("/client-b/p2/other/lib.json"),
+        Some(&member_auth),
+        200,
+    );
+    for path in ["/p2/other/lib.json", "/client-a/p2/other/lib.json"] {
+        assert_eq!(
+            get(&server.url(path), &[("Authorization", &member_auth)]).status,
+            404,
+            "{path}"
+        );
+    }
+
+    // Removing client-a takes it out of the limit (a sub-repository made later under
+    // the same slug does not open to the user); `all` lifts the limit.
+    server.cli_ok(&["subrepo", "remove", "client-a"]);
+    let users = server.cli_ok(&["user", "list"]);
+    assert!(
+        users.contains("user limited\t") && users.contains("sub-repositories: none"),
+        "{users}"
+    );
+    server.cli_ok(&["user", "set", "limited", "--subrepos", "all"]);
+    wait_for(&server.url("/p2/client/lib.json"), Some(&auth), 200);
+}

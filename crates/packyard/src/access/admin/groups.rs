@@ -26,6 +26,8 @@ pub struct GroupSettings {
     pub mirrors: Option<Vec<String>>,
     /// Every grant of the group, replacing those it had.
     pub grants: Option<Vec<NewGrant>>,
+    /// The sub-repositories through which its grants count; `Some(None)`: everywhere.
+    pub subrepos: Option<Option<Vec<String>>>,
 }
 
 impl AccessAdmin<'_> {
@@ -42,7 +44,7 @@ impl AccessAdmin<'_> {
                 "invalid group name {name:?}: use 1-64 letters, digits, '.', '_' or '-'"
             ))
         })?;
-        let settings = self.checked(settings)?;
+        let settings = self.checked(settings).await?;
         let id = match self.db.create_group(name).await {
             Ok(id) => id,
             Err(error) if is_unique_violation(&error) => {
@@ -64,7 +66,7 @@ impl AccessAdmin<'_> {
         settings: GroupSettings,
     ) -> Result<GroupRow, AdminError> {
         require_admin(actor)?;
-        let settings = self.checked(settings)?;
+        let settings = self.checked(settings).await?;
         let group = self.group(Key::Name(name)).await?;
         let stored = self.store(name, settings).await;
         self.changed(actor, Change::GroupChanged(name)).await;
@@ -125,8 +127,8 @@ impl AccessAdmin<'_> {
         Ok(())
     }
 
-    /// Settings whose grants and mirrors are checked.
-    fn checked(&self, settings: GroupSettings) -> Result<GroupSettings, AdminError> {
+    /// Settings whose grants, mirrors and sub-repositories are checked.
+    async fn checked(&self, settings: GroupSettings) -> Result<GroupSettings, AdminError> {
         if let Some(unknown) = settings
             .mirrors
             .iter()
@@ -146,7 +148,15 @@ impl AccessAdmin<'_> {
             .grants
             .map(|grants| grants.into_iter().map(checked_grant).collect())
             .transpose()?;
-        Ok(GroupSettings { grants, ..settings })
+        let subrepos = match settings.subrepos {
+            Some(Some(limit)) => Some(Some(self.checked_sub_repository_limit(&limit).await?)),
+            other => other,
+        };
+        Ok(GroupSettings {
+            grants,
+            subrepos,
+            ..settings
+        })
     }
 
     /// Stores checked settings of group `name`.
@@ -154,6 +164,7 @@ impl AccessAdmin<'_> {
         let change = GroupChange {
             updates_until: settings.updates_until,
             mirrors: settings.mirrors,
+            subrepos: settings.subrepos,
         };
         if !self.db.change_group(name, &change).await? {
             return Err(AdminError::NotFound(format!("no group named {name}")));

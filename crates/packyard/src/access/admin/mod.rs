@@ -37,7 +37,7 @@ use super::Access;
 use super::accounts::{AccountChangeRefused, Actor};
 use super::roles::{Admins, Role};
 use crate::auth::Authenticator;
-use crate::db::{Db, GroupRow, User};
+use crate::db::{Db, GroupRow, ROOT_SUB_REPOSITORY, User};
 use crate::error::{Classify, ErrorKind};
 
 /// Why a change was refused, by kind.
@@ -171,6 +171,34 @@ impl<'a> AccessAdmin<'a> {
                 Key::Name(name) => format!("no group named {name}"),
             })
         })
+    }
+
+    /// A sub-repository limit as given (slugs, `root` for the root repository), checked
+    /// against the sub-repositories that exist, without repeats.
+    pub async fn checked_sub_repository_limit(
+        &self,
+        limit: &[String],
+    ) -> Result<Vec<String>, AdminError> {
+        let slugs: Vec<String> = self
+            .db
+            .sub_repositories()
+            .await?
+            .into_iter()
+            .map(|row| row.slug)
+            .collect();
+        let mut checked: Vec<String> = Vec::new();
+        for entry in limit {
+            let entry = entry.trim().to_ascii_lowercase();
+            if entry != ROOT_SUB_REPOSITORY && !slugs.contains(&entry) {
+                return Err(AdminError::Invalid(format!(
+                    "no sub-repository is named {entry:?} (name the root repository `{ROOT_SUB_REPOSITORY}`)"
+                )));
+            }
+            if !checked.contains(&entry) {
+                checked.push(entry);
+            }
+        }
+        Ok(checked)
     }
 
     /// Makes `package` public (every caller sees it) or private again.

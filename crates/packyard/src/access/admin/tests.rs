@@ -383,6 +383,7 @@ async fn input_is_checked_before_anything_is_stored() {
         mirrors: Some(vec!["up".into()]),
         grants: Some(vec![grant("Acme/Lib", None), grant("vendor/*", Some("^2"))]),
         updates_until: Some(Some(86_400_000)),
+        subrepos: None,
     };
     let group = admin.create_group(op, "g", settings).await.unwrap();
     assert_eq!(group.mirrors, ["up"]);

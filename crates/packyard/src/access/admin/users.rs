@@ -49,12 +49,13 @@ impl AccessAdmin<'_> {
         require_admin(actor)?;
         validate_user_name(&new.name).map_err(|error| AdminError::Invalid(error.to_string()))?;
         may_apply(actor, &new.change)?;
+        let role = new.change.role.unwrap_or(Role::User);
+        let change = self.checked_limit(role, new.change).await?;
         let password_hash = match new.password {
             Some(password) => Some(hash_password(password).await?),
             None => None,
         };
         let token = crate::tokens::generate();
-        let role = new.change.role.unwrap_or(Role::User);
         match self
             .db
             .create_user(&new.name, role, &hash_token(&token))
@@ -70,7 +71,7 @@ impl AccessAdmin<'_> {
             Err(error) => return Err(error.into()),
         }
         let user = self
-            .apply(&new.name, &new.change, new.groups, password_hash)
+            .apply(&new.name, &change, new.groups, password_hash)
             .await;
         self.changed(actor, Change::UserCreated(&new.name)).await;
         Ok((user?, token))
@@ -85,14 +86,20 @@ impl AccessAdmin<'_> {
         name: &str,
         update: UserUpdate,
     ) -> Result<User, AdminError> {
-        self.editable_user(actor, Key::Name(name)).await?;
+        let current = self.editable_user(actor, Key::Name(name)).await?;
         may_apply(actor, &update.change)?;
+        let role = update.change.role.unwrap_or(if current.is_admin {
+            Role::Admin
+        } else {
+            Role::User
+        });
+        let change = self.checked_limit(role, update.change).await?;
         let password_hash = match update.password {
             Some(password) => Some(hash_password(password).await?),
             None => None,
         };
         let user = self
-            .apply(name, &update.change, update.groups, password_hash)
+            .apply(name, &change, update.groups, password_hash)
             .await;
         self.changed(actor, Change::UserChanged(name)).await;
         user
@@ -126,6 +133,28 @@ impl AccessAdmin<'_> {
         }
         self.changed(actor, Change::UserRemoved(name)).await;
         Ok(())
+    }
+
+    /// `change` with its sub-repository limit checked: only known sub-repositories,
+    /// and none for an admin (admins are never limited).
+    async fn checked_limit(
+        &self,
+        role: Role,
+        change: UserChange,
+    ) -> Result<UserChange, AdminError> {
+        let Some(Some(limit)) = &change.subrepos else {
+            return Ok(change);
+        };
+        if role == Role::Admin {
+            return Err(AdminError::Invalid(
+                "admins are not limited to sub-repositories".to_owned(),
+            ));
+        }
+        let limit = self.checked_sub_repository_limit(limit).await?;
+        Ok(UserChange {
+            subrepos: Some(Some(limit)),
+            ..change
+        })
     }
 
     /// Stores a checked change of user `name`.

@@ -159,15 +159,18 @@ impl Reader {
     /// Before a "not found": the caller's view again when the access rules changed on
     /// another replica since this one last looked (a grant just given), else `None`.
     pub async fn view_caught_up(&self, app: &App) -> Result<Option<Arc<View>>, sqlx::Error> {
-        if app.catch_up_access(self.view.stamp()).await? {
-            let view = app.access.view(self.user.as_ref());
-            Ok(Some(match &self.sub_repository {
-                Some(sub_repository) => sub_repository.narrow(&view),
-                None => view,
-            }))
-        } else {
-            Ok(None)
+        if !app.catch_up_access(self.view.stamp()).await? {
+            return Ok(None);
         }
+        Ok(Some(match &self.sub_repository {
+            // The sub-repository as this reader found it: a slug removed meanwhile
+            // serves out this request as it began.
+            Some(sub_repository) => app
+                .access
+                .view_in(self.user.as_ref(), sub_repository)
+                .unwrap_or_else(|| Arc::new(View::nothing(self.view.stamp()))),
+            None => app.access.view(self.user.as_ref()),
+        }))
     }
 }
 
@@ -189,16 +192,21 @@ impl FromRequestParts<Arc<App>> for Reader {
                 "authentication required: send HTTP Basic credentials (user name and API token)",
             ));
         }
-        let sub_repository = match sub_repository {
-            Some(found) => Some(found.ok_or_else(unknown_sub_repository)?),
-            None => None,
+        let (view, sub_repository) = match sub_repository {
+            // A user limited to other sub-repositories is answered as if this one did
+            // not exist, byte for byte.
+            Some(found) => {
+                let sub_repository = found.ok_or_else(unknown_sub_repository)?;
+                let view = app
+                    .access
+                    .view_in(user.as_ref(), &sub_repository)
+                    .ok_or_else(unknown_sub_repository)?;
+                (view, Some(sub_repository))
+            }
+            None => (app.access.view(user.as_ref()), None),
         };
-        let view = app.access.view(user.as_ref());
         Ok(Reader {
-            view: match &sub_repository {
-                Some(sub_repository) => sub_repository.narrow(&view),
-                None => view,
-            },
+            view,
             user,
             sub_repository,
         })

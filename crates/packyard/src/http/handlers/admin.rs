@@ -75,6 +75,7 @@ fn user_json(user: &User, groups: &[i64]) -> Value {
         "isMaintainer": user.is_maintainer,
         "fullAccess": user.full_access,
         "groups": groups,
+        "subRepos": user.subrepos,
     })
 }
 
@@ -92,6 +93,8 @@ struct UserBody {
     #[serde(default, deserialize_with = "present")]
     expired_updates_at: Option<Value>,
     groups: Option<Vec<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    sub_repos: Option<Value>,
 }
 
 /// Distinguishes a field set to `null` (`Some(Null)`) from one left out (`None`).
@@ -120,7 +123,27 @@ impl UserBody {
                 .as_ref()
                 .map(|v| date_field(v, "expiredUpdatesAt"))
                 .transpose()?,
+            subrepos: self.sub_repos.as_ref().map(limit_field).transpose()?,
         })
+    }
+}
+
+/// `subRepos`: a list of sub-repository slugs (`root` for the root repository), or
+/// `null` for no limit.
+fn limit_field(value: &Value) -> Result<Option<Vec<String>>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Array(entries) => entries
+            .iter()
+            .map(|entry| entry.as_str().map(str::to_owned))
+            .collect::<Option<Vec<String>>>()
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request("subRepos: a list of sub-repository slugs, or null")
+            }),
+        _ => Err(ApiError::bad_request(
+            "subRepos: a list of sub-repository slugs, or null",
+        )),
     }
 }
 
@@ -238,6 +261,7 @@ fn group_json(group: &GroupRow) -> Value {
         "packages": group.grants.iter().map(|(name, _)| name).collect::<Vec<_>>(),
         "aclPermissions": permissions,
         "members": group.members,
+        "subRepos": group.subrepos,
     })
 }
 
@@ -249,6 +273,8 @@ struct GroupBody {
     #[serde(default, deserialize_with = "present")]
     expired_updates_at: Option<Value>,
     proxies: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    sub_repos: Option<Value>,
 }
 
 /// `"vendor/pkg"` or `{"name": "vendor/pkg", "version": "^1.0"}`.
@@ -289,6 +315,7 @@ impl GroupBody {
                 .transpose()?,
             mirrors: self.proxies.clone(),
             grants,
+            subrepos: self.sub_repos.as_ref().map(limit_field).transpose()?,
         })
     }
 }
