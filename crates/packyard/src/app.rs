@@ -134,7 +134,13 @@ impl App {
     /// The one place users, groups, grants and tokens are changed (see `access::admin`).
     pub fn access_admin(&self) -> crate::access::AccessAdmin<'_> {
         let mirrors = self.mirrors.aliases().map(String::as_str);
-        crate::access::AccessAdmin::new(&self.db, &self.access, &self.auth, mirrors)
+        crate::access::AccessAdmin::new(
+            &self.db,
+            &self.access,
+            &self.auth,
+            mirrors,
+            crate::routes::is_reserved_segment,
+        )
     }
 
     /// Scratch space for uploads being received and dists being built

@@ -289,6 +289,16 @@ impl Metadata {
 
     /// The root `packages.json` for clients that reach us at `base`, listing in
     /// `available-packages` exactly the packages of which `view` sees a version.
+    /// The root of a repository that includes mirrors: without `available-packages`
+    /// (Composer would ask for nothing else, and no list can name what upstreams
+    /// hold), and with one archive URL for private and mirrored packages alike
+    /// (`/zipball/{package}/{version}/{reference}.{type}`), so that Composer's first
+    /// try is the right one for both. It lists no names, so it is the same for every
+    /// caller: dated by the access rules it was answered under.
+    pub fn combined_root(base: &str, stamp: i64) -> Document {
+        Document::new(root_body(base, None).to_string().into_bytes(), stamp)
+    }
+
     pub async fn root(&self, base: &str, view: &View) -> Result<Arc<Document>, sqlx::Error> {
         if view.sees_everything() {
             if let Some(document) = self.state.read().unwrap().roots.get(base) {
@@ -318,16 +328,7 @@ impl Metadata {
             .unwrap_or(0)
             .max(rules_stamp);
         let names: Vec<&String> = visible.iter().map(|(name, _)| *name).collect();
-        let body = json!({
-            "packages": [],
-            "metadata-url": format!("{base}/p2/%package%.json"),
-            "notify-batch": format!("{base}/downloads/"),
-            "mirrors": [{"dist-url": format!("{base}/zipball/%package%/%reference%.%type%"), "preferred": true}],
-            "available-packages": names,
-            "search": format!("{base}/search.json?q=%query%&type=%type%"),
-            "list": format!("{base}/packages/list.json"),
-            "security-advisories": {"metadata": false, "api-url": format!("{base}/api/security-advisories/")},
-        });
+        let body = root_body(base, Some(&names));
         let document = Arc::new(Document::new(body.to_string().into_bytes(), newest));
         let mut state = self.state.write().unwrap();
         if *state.stamps != *stamps {
@@ -641,6 +642,29 @@ fn version_document(package: &str, version: &VersionRecord, base: &str) -> Map<S
 
 fn stamp_to_time(stamp_millis: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::try_from(stamp_millis / 1000).unwrap_or(0))
+}
+
+/// A root `packages.json` for clients at `base`. With `available`, the archives of
+/// the packages it names are at `/zipball/{package}/{reference}.{type}`; without (a
+/// repository that includes mirrors), at the route that also serves mirrored ones.
+fn root_body(base: &str, available: Option<&[&String]>) -> serde_json::Value {
+    let dist_url = match available {
+        Some(_) => format!("{base}/zipball/%package%/%reference%.%type%"),
+        None => format!("{base}/zipball/%package%/%version%/%reference%.%type%"),
+    };
+    let mut body = json!({
+        "packages": [],
+        "metadata-url": format!("{base}/p2/%package%.json"),
+        "notify-batch": format!("{base}/downloads/"),
+        "mirrors": [{"dist-url": dist_url, "preferred": true}],
+        "search": format!("{base}/search.json?q=%query%&type=%type%"),
+        "list": format!("{base}/packages/list.json"),
+        "security-advisories": {"metadata": false, "api-url": format!("{base}/api/security-advisories/")},
+    });
+    if let Some(names) = available {
+        body["available-packages"] = json!(names);
+    }
+    body
 }
 
 #[cfg(test)]

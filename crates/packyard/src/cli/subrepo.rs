@@ -3,7 +3,8 @@
 
 use clap::Subcommand;
 
-use crate::access::subrepos::{self, SubRepositoryChange};
+use crate::access::Actor;
+use crate::access::subrepos::SubRepositoryChange;
 use crate::app::App;
 use crate::config::Settings;
 use crate::db::{SubRepositoryFields, SubRepositoryRow};
@@ -25,8 +26,12 @@ pub enum SubrepoCommand {
         /// Anonymous clients may read its packages (not the root's).
         #[arg(long)]
         public: bool,
+        /// Mirror aliases it includes, comma-separated, asked in this order for a
+        /// package that is not private: one URL for private and mirrored packages.
+        #[arg(long, value_delimiter = ',')]
+        mirrors: Vec<String>,
     },
-    /// Change a sub-repository's name, packages, host names or public flag.
+    /// Change a sub-repository's name, packages, host names, public flag or mirrors.
     Set {
         slug: String,
         #[arg(long)]
@@ -47,16 +52,20 @@ pub enum SubrepoCommand {
         /// Only clients with credentials may read it (the default).
         #[arg(long)]
         private: bool,
+        /// Replaces the mirrors it includes (`--mirrors ''` removes them all).
+        #[arg(long, value_delimiter = ',')]
+        mirrors: Option<Vec<String>>,
     },
     /// Remove a sub-repository (its packages stay, at the root and in others).
     Remove { slug: String },
-    /// List sub-repositories: slug, name, packages, host names, public or private.
+    /// List sub-repositories: slug, name, packages, host names, public or private,
+    /// mirrors.
     List,
 }
 
 pub async fn run(settings: Settings, command: SubrepoCommand) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
-    let db = &app.db;
+    let (admin, operator) = (app.access_admin(), Actor::Operator);
     match command {
         SubrepoCommand::Add {
             slug,
@@ -64,15 +73,16 @@ pub async fn run(settings: Settings, command: SubrepoCommand) -> anyhow::Result<
             packages,
             hosts,
             public,
+            mirrors,
         } => {
             let fields = SubRepositoryFields {
                 name,
                 packages,
-                hosts: without_empty(hosts),
+                hosts,
                 public,
-                mirrors: Vec::new(),
+                mirrors: without_empty(mirrors),
             };
-            subrepos::add(db, &slug, fields, crate::routes::is_reserved_segment).await?;
+            admin.add_sub_repository(operator, &slug, fields).await?;
             println!("created sub-repository {slug}: /{slug}/packages.json");
         }
         SubrepoCommand::Set {
@@ -84,28 +94,26 @@ pub async fn run(settings: Settings, command: SubrepoCommand) -> anyhow::Result<
             hosts,
             public,
             private,
+            mirrors,
         } => {
-            let row = subrepos::change(
-                db,
-                &slug,
-                SubRepositoryChange {
-                    name,
-                    packages,
-                    add_packages,
-                    remove_packages,
-                    hosts: hosts.map(without_empty),
-                    public: (public || private).then_some(public),
-                },
-            )
-            .await?;
+            let change = SubRepositoryChange {
+                name,
+                packages,
+                add_packages,
+                remove_packages,
+                hosts,
+                public: (public || private).then_some(public),
+                mirrors: mirrors.map(without_empty),
+            };
+            let row = admin.change_sub_repository(operator, &slug, change).await?;
             println!("{}", describe(&row));
         }
         SubrepoCommand::Remove { slug } => {
-            subrepos::remove(db, &slug).await?;
+            admin.remove_sub_repository(operator, &slug).await?;
             println!("removed sub-repository {slug}");
         }
         SubrepoCommand::List => {
-            for row in db.sub_repositories().await? {
+            for row in admin.sub_repositories().await? {
                 println!("{}", describe(&row));
             }
         }
@@ -113,7 +121,7 @@ pub async fn run(settings: Settings, command: SubrepoCommand) -> anyhow::Result<
     Ok(())
 }
 
-/// `slug<TAB>name<TAB>packages<TAB>host names<TAB>public|private`.
+/// `slug<TAB>name<TAB>packages<TAB>host names<TAB>public|private<TAB>mirrors`.
 fn describe(row: &SubRepositoryRow) -> String {
     let list = |items: &[String], none: &str| {
         if items.is_empty() {
@@ -123,16 +131,17 @@ fn describe(row: &SubRepositoryRow) -> String {
         }
     };
     format!(
-        "{}\t{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\t{}\t{}",
         row.slug,
         row.name,
         list(&row.packages, "no packages"),
         list(&row.hosts, "no host names"),
-        if row.public { "public" } else { "private" }
+        if row.public { "public" } else { "private" },
+        list(&row.mirrors, "no mirrors")
     )
 }
 
-/// `--host ''` means none.
-fn without_empty(hosts: Vec<String>) -> Vec<String> {
-    hosts.into_iter().filter(|host| !host.is_empty()).collect()
+/// `--mirrors ''` means none.
+fn without_empty(list: Vec<String>) -> Vec<String> {
+    list.into_iter().filter(|item| !item.is_empty()).collect()
 }

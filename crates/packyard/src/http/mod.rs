@@ -172,6 +172,13 @@ pub fn routes() -> Routes {
             Scope::Metadata,
             get(composer::zipball),
         )
+        // The archive URL of a repository that includes mirrors (`include_in_root`):
+        // private archives and mirrored ones alike.
+        .route(
+            "/zipball/{vendor}/{package}/{version}/{file}",
+            Scope::Metadata,
+            get(composer::zipball),
+        )
         .route(
             "/downloads/",
             Scope::Metadata,
@@ -182,7 +189,7 @@ pub fn routes() -> Routes {
         // A sub-repository's Composer repository: the same endpoints under its slug,
         // each narrowing the caller's view to its packages (`Reader`) and giving URLs
         // under the slug (`ClientBase`). Slugs never take a first segment of another
-        // route (`access::subrepos::RESERVED_SLUGS`).
+        // route (`routes::is_reserved_segment`).
         .route(
             "/{slug}/packages.json",
             Scope::Metadata,
@@ -195,6 +202,11 @@ pub fn routes() -> Routes {
         )
         .route(
             "/{slug}/zipball/{vendor}/{package}/{file}",
+            Scope::Metadata,
+            get(composer::zipball),
+        )
+        .route(
+            "/{slug}/zipball/{vendor}/{package}/{version}/{file}",
             Scope::Metadata,
             get(composer::zipball),
         )

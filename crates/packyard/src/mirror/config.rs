@@ -12,6 +12,7 @@
 //!     strict: false
 //!     sync_interval: 5m
 //!     enable_dist_mirror: true
+//!     include_in_root: false     # also served through the root repository's URL
 //! ```
 
 use std::collections::BTreeMap;
@@ -25,6 +26,8 @@ pub const DEFAULT_URL: &str = "https://repo.packagist.org";
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(300);
 
 /// One mirrored repository.
+// The flags are the config file's independent yes/no keys, one field each.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct MirrorConfig {
     pub alias: String,
@@ -43,6 +46,10 @@ pub struct MirrorConfig {
     pub sync_interval: Duration,
     /// Whether archives are mirrored too (served from our storage).
     pub enable_dist_mirror: bool,
+    /// Whether the root repository includes it: its packages are served through
+    /// `/packages.json` too, behind the private ones (sub-repositories include mirrors
+    /// with `packyard subrepo set --mirrors`).
+    pub include_in_root: bool,
 }
 
 impl MirrorConfig {
@@ -57,6 +64,7 @@ impl MirrorConfig {
             strict: false,
             sync_interval: DEFAULT_SYNC_INTERVAL,
             enable_dist_mirror: true,
+            include_in_root: false,
         }
     }
 
@@ -97,6 +105,8 @@ pub struct MirrorFields {
     /// Seconds, or `90s`, `5m`, `1h`.
     pub sync_interval: Option<serde_yaml_ng::Value>,
     pub enable_dist_mirror: Option<bool>,
+    #[serde(default)]
+    pub include_in_root: bool,
     /// Set `false` to keep the entry but switch it off.
     pub enabled: Option<bool>,
 }
@@ -187,6 +197,7 @@ pub fn resolve(
             .clone_from(&fields.available_package_patterns);
         mirror.strict = fields.strict;
         mirror.enable_dist_mirror = fields.enable_dist_mirror.unwrap_or(true);
+        mirror.include_in_root = fields.include_in_root;
         if let Some(interval) = &fields.sync_interval {
             mirror.sync_interval =
                 parse_interval(interval).ok_or_else(|| MirrorConfigError::InvalidInterval {

@@ -42,6 +42,14 @@ pub struct MirroredDoc {
 }
 
 impl MirroredDoc {
+    /// As it is served.
+    pub fn document(&self) -> crate::metadata::Document {
+        crate::metadata::Document {
+            body: self.body.clone(),
+            last_modified: self.last_modified(),
+        }
+    }
+
     /// What clients see as `Last-Modified`.
     pub fn last_modified(&self) -> SystemTime {
         self.upstream_last_modified

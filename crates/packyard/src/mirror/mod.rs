@@ -97,6 +97,24 @@ impl Mirrors {
         self.configs.keys()
     }
 
+    /// The mirrors a repository includes, in the order they are asked for a package:
+    /// for the root (`None`), those configured with `include_in_root`; for a
+    /// sub-repository, the aliases it lists that are configured.
+    pub fn included_in(&self, sub_repository: Option<&[String]>) -> Vec<Arc<MirrorConfig>> {
+        match sub_repository {
+            None => self
+                .configs
+                .values()
+                .filter(|mirror| mirror.include_in_root)
+                .cloned()
+                .collect(),
+            Some(aliases) => aliases
+                .iter()
+                .filter_map(|alias| self.configs.get(alias).cloned())
+                .collect(),
+        }
+    }
+
     /// The p2 document of `package` (`~dev` when `dev`), or `None` when the upstream
     /// does not have it.
     ///

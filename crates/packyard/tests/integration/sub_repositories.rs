@@ -451,3 +451,212 @@ fn a_user_limited_to_a_sub_repository_finds_nothing_elsewhere_and_a_limited_grou
     server.cli_ok(&["user", "set", "limited", "--subrepos", "all"]);
     wait_for(&server.url("/p2/client/lib.json"), Some(&auth), 200);
 }
+
+/// A config file defining the `up` mirror of `upstream`, included in the root
+/// repository too, instead of the default packagist one.
+fn mirror_config(dir: &TempDir, upstream: &testkit::upstream::UpstreamServer) -> String {
+    let yaml = serde_json::json!({"mirrors": {
+        "packagist": false,
+        "up": {"url": upstream.url(), "include_in_root": true},
+    }});
+    let path = dir.path().join("config.yaml");
+    // JSON is YAML.
+    std::fs::write(&path, yaml.to_string()).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn one_url_serves_private_and_mirrored_packages_and_never_asks_upstream_for_a_private_name() {
+    testkit::needs!(Composer);
+    let mut repo = testkit::upstream::UpstreamRepo::new();
+    repo.minified().monolog();
+    // Impostors of private names, which must never be fetched.
+    for name in ["acme/lib", "hidden/tool"] {
+        repo.package(
+            name,
+            "9.9.9",
+            serde_json::json!({}),
+            &[("evil.php", "<?php // impostor\n")],
+        );
+    }
+    let upstream = repo.serve();
+    let dir = TempDir::new("subrepo-mirror-config");
+    let server = Server::start_with(&[("PACKYARD_CONFIG", &mirror_config(&dir, &upstream))]);
+    let admin = server.add_user("admin", true);
+    let customer = server.add_plain_user("customer", &[]);
+    let no_mirror = server.add_plain_user("no-mirror", &[]);
+    for (name, marker) in [("acme/lib", "private acme"), ("hidden/tool", "hidden")] {
+        let created = upload(
+            &server,
+            &admin,
+            name,
+            "1.0.0",
+            &package_zip(name, &[], marker),
+        );
+        assert_eq!(created.status, 201, "{}", created.text());
+    }
+    server.cli_ok(&["group", "add", "customers"]);
+    server.cli_ok(&["group", "grant", "customers", "acme/*"]);
+    server.cli_ok(&["group", "set", "customers", "--mirrors", "up"]);
+    server.cli_ok(&["group", "add", "private-only"]);
+    server.cli_ok(&["group", "grant", "private-only", "acme/*"]);
+    server.cli_ok(&["group", "members", "private-only", "--add", "no-mirror"]);
+    let unknown = server.cli(&["subrepo", "add", "x", "--name", "X", "--mirrors", "nope"]);
+    assert!(
+        output_text(&unknown).contains("no mirror is named \"nope\": they are up"),
+        "{}",
+        output_text(&unknown)
+    );
+    let added = server.cli_ok(&[
+        "subrepo",
+        "add",
+        "client-a",
+        "--name",
+        "Client A",
+        "--packages",
+        "acme/*",
+        "--mirrors",
+        "up",
+    ]);
+    assert!(added.contains("/client-a/"), "{added}");
+    assert!(
+        server
+            .cli_ok(&["subrepo", "list"])
+            .contains("\tprivate\tup")
+    );
+    // The customer joins last: once it sees its package, the rest has arrived too.
+    server.cli_ok(&["group", "members", "customers", "--add", "customer"]);
+    let base = server.url("/client-a");
+    let auth = basic("customer", &customer);
+    wait_for(&format!("{base}/p2/acme/lib.json"), Some(&auth), 200);
+
+    // Its root lists no names (Composer would ask for nothing else) and keeps every
+    // URL under the slug.
+    let root: Value = get(
+        &format!("{base}/packages.json"),
+        &[("Authorization", &auth)],
+    )
+    .json();
+    assert!(root.get("available-packages").is_none(), "{root}");
+    let mut found = Vec::new();
+    urls(&root, &mut found);
+    for key in ["metadata-url", "notify-batch", "search", "list"] {
+        found.push(
+            server.url("")
+                + root[key]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches(&server.url("")),
+        );
+    }
+    assert!(found.len() >= 6, "{found:?}");
+    for url in &found {
+        assert!(
+            url.starts_with(&format!("{base}/")),
+            "{url} is outside {base}"
+        );
+    }
+
+    // One repository URL: the private package and the mirrored one with its
+    // dependency, each archive found at the first URL Composer tries.
+    let project = ComposerProject::with_repository(&server, &base, "customer", &customer);
+    let installed = project.run(&["require", "acme/lib", "monolog/monolog", "--no-audit"]);
+    assert!(installed.status.success(), "{}", output_text(&installed));
+    assert!(
+        !output_text(&installed).contains("Failed downloading"),
+        "{}",
+        output_text(&installed)
+    );
+    assert!(
+        project
+            .installed_file("acme/lib/src/Lib.php")
+            .unwrap()
+            .contains("private acme")
+    );
+    assert!(project.installed_file("acme/lib/evil.php").is_none());
+    for file in [
+        "monolog/monolog/src/Logger.php",
+        "psr/log/src/LoggerInterface.php",
+    ] {
+        assert!(project.installed_file(file).is_some(), "{file}");
+    }
+    // The archives came through packyard, which fetched each once, for all: no
+    // request upstream came from Composer itself.
+    assert_eq!(
+        upstream.count(&testkit::upstream::dist_path("monolog/monolog", "3.5.0")),
+        1
+    );
+    let log = upstream.request_log();
+    assert!(log.iter().all(|r| r.header("user-agent").is_some()), "{log:?}");
+    for request in log {
+        let agent = request.header("user-agent").unwrap_or_default();
+        assert!(
+            !agent.starts_with("Composer"),
+            "{} came from Composer: {agent}",
+            request.path
+        );
+    }
+    // Private names, seen by the caller or not, in the sub-repository or not, were
+    // never asked of the upstream.
+    let hidden = get(
+        &format!("{base}/p2/hidden/tool.json"),
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(hidden.status, 404);
+    let at_root = get(
+        &server.url("/p2/hidden/tool.json"),
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(at_root.status, 404);
+    for path in [
+        "/p2/acme/lib.json",
+        "/p2/acme/lib~dev.json",
+        "/p2/hidden/tool.json",
+        "/p2/hidden/tool~dev.json",
+    ] {
+        assert_eq!(upstream.count(path), 0, "{path} was asked upstream");
+    }
+    // The mirror's own rules still apply: without it in a group, only private
+    // packages come through.
+    let private_only = basic("no-mirror", &no_mirror);
+    let refused = get(
+        &format!("{base}/p2/monolog/monolog.json"),
+        &[("Authorization", &private_only)],
+    );
+    let nowhere = get(
+        &format!("{base}/p2/nobody/nothing.json"),
+        &[("Authorization", &private_only)],
+    );
+    assert_eq!((refused.status, nowhere.status), (404, 404));
+    assert_eq!(
+        refused.text().replace("monolog/monolog", "NAME"),
+        nowhere.text().replace("nobody/nothing", "NAME")
+    );
+    let private_root: Value = get(
+        &format!("{base}/packages.json"),
+        &[("Authorization", &private_only)],
+    )
+    .json();
+    assert_eq!(
+        private_root["available-packages"],
+        serde_json::json!(["acme/lib"]),
+        "{private_root}"
+    );
+
+    // The root includes the mirror by setting (`include_in_root`): one URL there too.
+    let at_root = ComposerProject::with_repository(&server, &server.url(""), "customer", &customer);
+    let installed = at_root.run(&["require", "acme/lib", "psr/log", "--no-audit"]);
+    assert!(installed.status.success(), "{}", output_text(&installed));
+    assert!(
+        at_root
+            .installed_file("acme/lib/src/Lib.php")
+            .unwrap()
+            .contains("private acme")
+    );
+    assert!(
+        at_root
+            .installed_file("psr/log/src/LoggerInterface.php")
+            .is_some()
+    );
+    assert_eq!(upstream.count("/p2/acme/lib.json"), 0);
+}

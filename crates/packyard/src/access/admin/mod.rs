@@ -1,6 +1,6 @@
 //! One service for every change to who may see what: users and their passwords,
-//! groups with their grants, freezes, mirrors and members, API tokens, and public
-//! packages. The JSON API (`http::handlers::admin`), the web UI (`web::admin`,
+//! groups with their grants, freezes, mirrors and members, API tokens, public
+//! packages and sub-repositories. The JSON API (`http::handlers::admin`), the web UI (`web::admin`,
 //! `web::profile`) and the CLI (`cli::user`, `cli::group`, `cli::token`,
 //! `cli::package`) only parse what they are given and render what comes back: the
 //! rules live here, once.
@@ -23,6 +23,7 @@
 //! UI shows the caller's faults beside the form, the CLI prints them.
 
 mod groups;
+mod subrepos;
 mod tokens;
 mod users;
 
@@ -108,6 +109,7 @@ pub enum Change<'c> {
     TokenIssued { owner: &'c str, name: &'c str },
     TokenRevoked { owner: &'c str, name: &'c str },
     PackageVisibility { package: &'c str, public: bool },
+    SubRepository(&'c str),
 }
 
 /// The access administration of one process: built from the database, the access
@@ -118,6 +120,8 @@ pub struct AccessAdmin<'a> {
     access: &'a Access,
     auth: &'a Authenticator,
     mirrors: Vec<&'a str>,
+    /// Whether a slug is a first path segment of our routes (`routes`).
+    reserved_segment: fn(&str) -> bool,
 }
 
 impl<'a> AccessAdmin<'a> {
@@ -126,6 +130,7 @@ impl<'a> AccessAdmin<'a> {
         access: &'a Access,
         auth: &'a Authenticator,
         mirrors: impl IntoIterator<Item = &'a str>,
+        reserved_segment: fn(&str) -> bool,
     ) -> AccessAdmin<'a> {
         let mut mirrors: Vec<&str> = mirrors.into_iter().collect();
         mirrors.sort_unstable();
@@ -134,6 +139,7 @@ impl<'a> AccessAdmin<'a> {
             access,
             auth,
             mirrors,
+            reserved_segment,
         }
     }
 
@@ -237,7 +243,7 @@ impl<'a> AccessAdmin<'a> {
 fn require_admin(actor: Actor<'_>) -> Result<(), AdminError> {
     match actor {
         Actor::Http(user) if !Admins::allows(user) => Err(AdminError::Forbidden(
-            "only admins manage users, groups and public packages".to_owned(),
+            "only admins manage users, groups, public packages and sub-repositories".to_owned(),
         )),
         Actor::Http(_) | Actor::Operator => Ok(()),
     }

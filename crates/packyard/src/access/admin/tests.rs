@@ -24,7 +24,9 @@ impl World {
     }
 
     fn admin(&self) -> AccessAdmin<'_> {
-        AccessAdmin::new(&self.db, &self.access, &self.auth, ["up", "eu"])
+        AccessAdmin::new(&self.db, &self.access, &self.auth, ["up", "eu"], |s| {
+            ["api", "p2"].contains(&s)
+        })
     }
 
     /// A user made by the operator; its first token.
@@ -434,4 +436,81 @@ async fn input_is_checked_before_anything_is_stored() {
         .await;
     assert!(matches!(unchanged, Err(AdminError::Invalid(_))));
     assert_eq!(admin.group(Key::Name("g")).await.unwrap().mirrors, ["up"]);
+}
+
+#[tokio::test]
+async fn sub_repositories_are_checked_kept_tidy_and_changed_in_place() {
+    use crate::access::subrepos::SubRepositoryChange;
+    use crate::db::SubRepositoryFields;
+    let world = World::new().await;
+    let (admin, op) = (world.admin(), Actor::Operator);
+    let fields = |name: &str, packages: &[&str], hosts: &[&str]| SubRepositoryFields {
+        name: name.into(),
+        packages: packages.iter().map(|p| (*p).to_owned()).collect(),
+        hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+        ..SubRepositoryFields::default()
+    };
+    let client_a = SubRepositoryFields {
+        mirrors: vec!["up".into(), "eu".into(), "up".into()],
+        ..fields("Client A", &["acme/b", "acme/a"], &["a.example"])
+    };
+    let row = admin
+        .add_sub_repository(op, "client-a", client_a)
+        .await
+        .unwrap();
+    assert_eq!(row.packages, ["acme/a", "acme/b"]);
+    assert_eq!(row.mirrors, ["up", "eu"], "in the order given, once");
+    let refused = |result: Result<_, AdminError>| match result {
+        Err(error) => error.to_string(),
+        Ok(_) => panic!("accepted"),
+    };
+    let add = |slug: &'static str, fields| admin.add_sub_repository(op, slug, fields);
+    assert!(refused(add("client-a", fields("Again", &[], &[])).await).contains("already exists"));
+    assert!(refused(add("api", fields("Api", &[], &[])).await).contains("a path packyard serves"));
+    assert!(
+        refused(add("root", fields("Root", &[], &[])).await).contains("a path packyard serves")
+    );
+    assert!(refused(add("b", fields(" ", &[], &[])).await).contains("needs a name"));
+    assert!(
+        refused(add("b", fields("B", &["Not A Name"], &[])).await).contains("neither a package")
+    );
+    assert!(refused(add("b", fields("B", &[], &["a.example"])).await).contains("already belongs"));
+    assert!(refused(add("b", fields("B", &[], &["B.Example"])).await).contains("invalid host"));
+    let unknown_mirror = SubRepositoryFields {
+        mirrors: vec!["nope".into()],
+        ..fields("B", &[], &[])
+    };
+    assert_eq!(
+        refused(add("b", unknown_mirror).await),
+        "no mirror is named \"nope\": they are eu, up"
+    );
+    let changed = admin
+        .change_sub_repository(
+            op,
+            "client-a",
+            SubRepositoryChange {
+                add_packages: vec!["tools/*".into(), "acme/a".into()],
+                remove_packages: vec!["acme/b".into()],
+                mirrors: Some(vec![]),
+                ..SubRepositoryChange::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.packages, ["acme/a", "tools/*"]);
+    assert_eq!(changed.name, "Client A");
+    assert!(changed.mirrors.is_empty());
+    // Over HTTP, only admins manage them.
+    let (plain, _) = world.user("plain", Role::User).await;
+    assert!(matches!(
+        admin
+            .remove_sub_repository(Actor::Http(&plain), "client-a")
+            .await,
+        Err(AdminError::Forbidden(_))
+    ));
+    admin.remove_sub_repository(op, "client-a").await.unwrap();
+    assert!(matches!(
+        admin.remove_sub_repository(op, "client-a").await,
+        Err(AdminError::NotFound(_))
+    ));
 }

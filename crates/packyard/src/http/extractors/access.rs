@@ -150,6 +150,10 @@ fn presented_credentials(parts: &Parts) -> Result<Option<(String, String)>, ApiE
 /// what it may see.
 pub struct Reader {
     pub view: Arc<View>,
+    /// The mirrors the repository includes (a sub-repository's, or the root's
+    /// `include_in_root` ones) that this caller may use, in the order they are asked:
+    /// a package that is not private is looked for there.
+    pub mirrors: Vec<Arc<MirrorConfig>>,
     user: Option<User>,
     /// The sub-repository the route is under (`/{slug}/…`), which narrows `view`.
     sub_repository: Option<Arc<SubRepository>>,
@@ -205,8 +209,25 @@ impl FromRequestParts<Arc<App>> for Reader {
             }
             None => (app.access.view(user.as_ref()), None),
         };
+        let included = app.mirrors.included_in(
+            sub_repository
+                .as_ref()
+                .map(|sub| sub.row.mirrors.as_slice()),
+        );
+        let mirrors = included
+            .into_iter()
+            .filter(|mirror| {
+                mirror.public_access
+                    || app.access.may_use_mirror_in(
+                        user.as_ref(),
+                        sub_repository.as_deref(),
+                        &mirror.alias,
+                    )
+            })
+            .collect();
         Ok(Reader {
             view,
+            mirrors,
             user,
             sub_repository,
         })

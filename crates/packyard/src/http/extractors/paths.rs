@@ -53,16 +53,44 @@ impl FromRequestParts<Arc<App>> for PackagePath {
     }
 }
 
-/// The `{file}` of an archive route (`{reference}.zip`), by name: under a
-/// sub-repository the route has a `{slug}` before it.
-pub struct ArchiveFile(pub String);
+/// The `{file}` of an archive route (`{reference}.{type}`) and its `{version}` when
+/// the route has one, by name: under a sub-repository the route has a `{slug}` before
+/// them.
+pub struct ArchiveFile {
+    pub file: String,
+    pub version: Option<String>,
+}
+
+impl ArchiveFile {
+    /// The reference and the archive type the file names (`zip` when it names none).
+    pub fn reference_and_kind(&self) -> Result<(&str, &str), ApiError> {
+        let (reference, kind) = self
+            .file
+            .rsplit_once('.')
+            .unwrap_or((self.file.as_str(), "zip"));
+        if kind.is_empty()
+            || kind.len() > 8
+            || !kind
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(ApiError::bad_request(format!(
+                "unsupported archive type {kind:?}"
+            )));
+        }
+        Ok((reference, kind))
+    }
+}
 
 impl FromRequestParts<Arc<App>> for ArchiveFile {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         let params = route_params(parts, app).await?;
-        Ok(ArchiveFile(param(&params, "file")?.to_owned()))
+        Ok(ArchiveFile {
+            file: param(&params, "file")?.to_owned(),
+            version: param(&params, "version").ok().map(str::to_owned),
+        })
     }
 }
 

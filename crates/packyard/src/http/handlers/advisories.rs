@@ -20,17 +20,32 @@ use crate::http::extractors::access::{Admin, MirrorReader, Reader};
 use crate::http::{ApiError, JsonBody};
 
 /// `POST`/`GET /api/security-advisories/`: the advisories of the private packages
-/// among those asked for that the caller sees.
+/// among those asked for that the caller sees; where the repository includes mirrors,
+/// those of the other names from the mirrors (the first to list a name answers for
+/// it), so that `composer audit` covers every package installed from this URL.
 pub async fn private(
+    State(app): State<Arc<App>>,
     State(advisories): State<Advisories>,
     reader: Reader,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let asked = crate::advisories::asked_packages(query.as_deref(), &body)?;
-    let answer = advisories
+    let mut answer = advisories
         .for_private_packages(&reader.view, &asked)
         .await?;
+    let mut rest: Vec<String> = asked
+        .into_iter()
+        .filter(|name| !answer.contains_key(name))
+        .collect();
+    for mirror in &reader.mirrors {
+        if rest.is_empty() {
+            break;
+        }
+        let mirrored = app.mirrors.advisories(mirror, &rest).await?;
+        rest.retain(|name| !mirrored.contains_key(name));
+        answer.extend(mirrored);
+    }
     Ok(Json(json!({"advisories": answer})).into_response())
 }
 

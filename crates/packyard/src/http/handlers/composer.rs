@@ -20,6 +20,7 @@ use crate::http::extractors::access::Reader;
 use crate::http::extractors::paths::{ArchiveFile, P2File, PackagePath, ScopedByHost, route_slug};
 use crate::http::{ApiError, JsonBody};
 use crate::metadata::Document;
+use crate::mirror::MirrorError;
 
 /// Largest notify-batch accepted; Composer sends one entry per installed package.
 const MAX_DOWNLOADS_PER_BATCH: usize = 5_000;
@@ -30,16 +31,21 @@ pub async fn root(
     ClientBase(base): ClientBase,
     since: IfModifiedSince,
 ) -> Result<Response, ApiError> {
+    let stamp = reader.view.stamp();
+    if !reader.mirrors.is_empty() {
+        let root = crate::metadata::Metadata::combined_root(&base, stamp);
+        return Ok(json_document(&root, since));
+    }
     let root = app.metadata.root(&base, &reader.view).await?;
-    Ok(json_document(
-        &root.no_older_than(reader.view.stamp()),
-        since,
-    ))
+    Ok(json_document(&root.no_older_than(stamp), since))
 }
 
 /// A package the caller may not see answers exactly like one that does not exist.
 /// Before either, the replica catches up with packages and rules other replicas changed
-/// (`freshness`): Composer may have read the package list from one of them.
+/// (`freshness`): Composer may have read the package list from one of them. Where the
+/// repository includes mirrors, a name that is not a private package the caller sees
+/// is looked for there, in order; a private name never reaches an upstream
+/// (`Mirrors::metadata`).
 pub async fn p2(
     State(app): State<Arc<App>>,
     reader: Reader,
@@ -55,8 +61,21 @@ pub async fn p2(
         document = p2_seen(&app, &caught_up, &package, dev, &base).await?;
         view = caught_up;
     }
-    match document {
-        Some(document) => Ok(json_document(&document.no_older_than(view.stamp()), since)),
+    if let Some(document) = document {
+        return Ok(json_document(&document.no_older_than(view.stamp()), since));
+    }
+    let mut failure = None;
+    for mirror in &reader.mirrors {
+        match app.mirrors.metadata(mirror, &package, dev).await {
+            Ok(Some(document)) => return Ok(json_document(&document.document(), since)),
+            Ok(None) => {}
+            Err(error) => {
+                failure.get_or_insert(error);
+            }
+        }
+    }
+    match failure {
+        Some(error) => Err(error.into()),
         None => Err(package_not_found(package.as_str())),
     }
 }
@@ -82,32 +101,73 @@ async fn p2_seen(
     }
 }
 
+/// `/zipball/{vendor}/{package}/{reference}.zip`: a private package's archive, as its
+/// dist URL names it; and `/zipball/{vendor}/{package}/{version}/{reference}.{type}`,
+/// the one archive URL of a repository that includes mirrors: a private package's
+/// archive when the caller sees one with that reference, else the first included
+/// mirror's that has it.
 pub async fn zipball(
     State(app): State<Arc<App>>,
     reader: Reader,
     PackagePath(package): PackagePath,
-    ArchiveFile(file): ArchiveFile,
+    archive: ArchiveFile,
 ) -> Result<Response, ApiError> {
     let name = &package;
-    let reference = file.strip_suffix(".zip").unwrap_or(&file);
+    let (reference, kind) = archive.reference_and_kind()?;
+    // Private archives are zips; a mirrored one may be another type.
+    if kind == "zip"
+        && let Some(response) = private_archive(&app, &reader, name, reference).await?
+    {
+        return Ok(response);
+    }
+    let mut failure = None;
+    if let Some(version) = &archive.version {
+        for mirror in reader.mirrors.iter().filter(|m| m.enable_dist_mirror) {
+            match app
+                .mirrors
+                .archive(mirror, name, version, reference, kind)
+                .await
+            {
+                Ok(reply) => return Ok(super::mirror::dist_response(reply)),
+                Err(MirrorError::UnknownVersion { .. } | MirrorError::Refused(_)) => {}
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+    }
+    match failure {
+        Some(error) => Err(error.into()),
+        None => Err(ApiError::not_found(format!(
+            "{name} has no archive with reference {reference}"
+        ))),
+    }
+}
+
+/// The archive of the private package `name` with `reference`, when the reader sees
+/// one (after catching up with the rules of other replicas); `None` otherwise.
+async fn private_archive(
+    app: &App,
+    reader: &Reader,
+    name: &PackageName,
+    reference: &str,
+) -> Result<Option<Response>, ApiError> {
     let mut location = app.metadata.dist(name, reference, &reader.view).await?;
     if location.is_none()
-        && let Some(view) = reader.view_caught_up(&app).await?
+        && let Some(view) = reader.view_caught_up(app).await?
     {
         location = app.metadata.dist(name, reference, &view).await?;
     }
     let Some(location) = location else {
-        return Err(ApiError::not_found(format!(
-            "{name} has no archive with reference {reference}"
-        )));
+        return Ok(None);
     };
     app.git_packages
         .ensure_dist(name, reference, &location)
         .await?;
-    let store = storage_by_name(&app, &location.store)?;
+    let store = storage_by_name(app, &location.store)?;
     let object = match store.serve(&location.key).await {
         Ok(Served::Stream(object)) => object,
-        Ok(Served::Redirect(url)) => return Ok(crate::http::presigned_redirect(&url)),
+        Ok(Served::Redirect(url)) => return Ok(Some(crate::http::presigned_redirect(&url))),
         Err(error @ StorageError::NotFound { .. }) => {
             tracing::error!(%error, package = %name, "archive recorded in the database is missing from storage");
             return Err(ApiError::not_found(format!(
@@ -117,17 +177,19 @@ pub async fn zipball(
         }
         Err(error) => return Err(ApiError::unavailable("storage unavailable", error)),
     };
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/zip"),
-            ),
-            (header::CONTENT_LENGTH, HeaderValue::from(object.size)),
-        ],
-        Body::from_stream(object.stream),
-    )
-        .into_response())
+    Ok(Some(
+        (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/zip"),
+                ),
+                (header::CONTENT_LENGTH, HeaderValue::from(object.size)),
+            ],
+            Body::from_stream(object.stream),
+        )
+            .into_response(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -142,12 +204,16 @@ struct Download {
 }
 
 /// Composer's notify-batch: `{"downloads":[{"name":..., "version":...}]}` after installs.
+/// Where the repository includes mirrors, the installs of packages that are not
+/// private ones the caller sees are counted for the mirrors (each counts only what it
+/// serves).
 pub async fn downloads(
     State(app): State<Arc<App>>,
     reader: Reader,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let mut known = Vec::new();
+    let mut not_private = Vec::new();
     let mut visible: HashMap<String, bool> = HashMap::new();
     for (name, version, count) in download_batch(&body)? {
         // Installs of what the caller may not see are not counted (nor revealed).
@@ -164,9 +230,18 @@ pub async fn downloads(
         };
         if may_see {
             known.push((name, version, count));
+        } else if !reader.mirrors.is_empty() {
+            not_private.push((name, version, count));
         }
     }
     app.db.record_downloads(&known).await?;
+    if !not_private.is_empty() {
+        for mirror in &reader.mirrors {
+            app.mirrors
+                .record_downloads(mirror, not_private.clone())
+                .await?;
+        }
+    }
     Ok(downloads_counted())
 }
 

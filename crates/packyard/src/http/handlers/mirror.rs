@@ -6,18 +6,17 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::composer::{ClientBase, IfModifiedSince, json_document};
 use crate::app::App;
 use crate::http::extractors::access::MirrorReader;
-use crate::http::extractors::paths::{P2File, PackagePath};
+use crate::http::extractors::paths::{ArchiveFile, P2File, PackagePath};
 use crate::http::{ApiError, JsonBody};
 use crate::metadata::Document;
 use crate::mirror::dists::DistReply;
-use crate::mirror::documents::MirroredDoc;
 use crate::mirror::rewrite_root;
 use storage::Served;
 
@@ -62,7 +61,7 @@ pub async fn p2(
     since: IfModifiedSince,
 ) -> Result<Response, ApiError> {
     match app.mirrors.metadata(&mirror, &package, dev).await? {
-        Some(doc) => Ok(json_document(&as_document(&doc), since)),
+        Some(doc) => Ok(json_document(&doc.document(), since)),
         None => Err(ApiError::not_found(format!(
             "{package} not found on the {} mirror",
             mirror.alias
@@ -74,7 +73,7 @@ pub async fn zipball(
     State(app): State<Arc<App>>,
     MirrorReader(mirror): MirrorReader,
     PackagePath(package): PackagePath,
-    Path((_, _, _, version, file)): Path<(String, String, String, String, String)>,
+    archive: ArchiveFile,
 ) -> Result<Response, ApiError> {
     if !mirror.enable_dist_mirror {
         return Err(ApiError::not_found(format!(
@@ -82,21 +81,18 @@ pub async fn zipball(
             mirror.alias
         )));
     }
-    let (reference, kind) = file.rsplit_once('.').unwrap_or((file.as_str(), "zip"));
-    if kind.is_empty()
-        || kind.len() > 8
-        || !kind
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    {
-        return Err(ApiError::bad_request(format!(
-            "unsupported archive type {kind:?}"
-        )));
-    }
+    let (reference, kind) = archive.reference_and_kind()?;
+    let version = archive.version.as_deref().unwrap_or_default();
     let reply = app
         .mirrors
-        .archive(&mirror, &package, &version, reference, kind)
+        .archive(&mirror, &package, version, reference, kind)
         .await?;
+    Ok(dist_response(reply))
+}
+
+/// A mirrored archive as the client gets it: streamed (with its length when known),
+/// or a redirect to the store's presigned URL.
+pub fn dist_response(reply: DistReply) -> Response {
     let content_type = (
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/zip"),
@@ -106,11 +102,11 @@ pub async fn zipball(
             (Some(object.size), Body::from_stream(object.stream))
         }
         DistReply::Stored(Served::Redirect(url)) => {
-            return Ok(crate::http::presigned_redirect(&url));
+            return crate::http::presigned_redirect(&url);
         }
         DistReply::Live { length, stream } => (length, Body::from_stream(stream)),
     };
-    Ok(match length {
+    match length {
         Some(length) => (
             [
                 content_type,
@@ -120,7 +116,7 @@ pub async fn zipball(
         )
             .into_response(),
         None => ([content_type], body).into_response(),
-    })
+    }
 }
 
 /// `POST /mirror/{alias}/downloads/`: Composer's notify-batch for packages installed
@@ -133,11 +129,4 @@ pub async fn downloads(
     let batch = super::composer::download_batch(&body)?;
     app.mirrors.record_downloads(&mirror, batch).await?;
     Ok(super::composer::downloads_counted())
-}
-
-fn as_document(doc: &MirroredDoc) -> Document {
-    Document {
-        body: doc.body.clone(),
-        last_modified: doc.last_modified(),
-    }
 }
