@@ -366,6 +366,18 @@ pub fn routes() -> Routes {
             get(admin::list_groups).post(admin::create_group),
         )
         .route(
+            "/api/subrepos",
+            Scope::Groups,
+            get(admin::list_sub_repositories).post(admin::create_sub_repository),
+        )
+        .route(
+            "/api/subrepo/{slug}",
+            Scope::Groups,
+            get(admin::get_sub_repository)
+                .put(admin::update_sub_repository)
+                .delete(admin::delete_sub_repository),
+        )
+        .route(
             "/api/group/{id}",
             Scope::Groups,
             get(admin::get_group)
@@ -437,7 +449,10 @@ mod tests {
             || path == "/metrics"
         {
             Scope::Users
-        } else if path.starts_with("/api/groups") || path.starts_with("/api/group/") {
+        } else if path.starts_with("/api/groups")
+            || path.starts_with("/api/group/")
+            || path.starts_with("/api/subrepo")
+        {
             Scope::Groups
         } else {
             Scope::Metadata

@@ -171,6 +171,96 @@ fn a_sub_repository_serves_its_packages_only_with_every_url_under_its_slug() {
     );
     server.cli_ok(&["subrepo", "remove", "client-a"]);
     wait_for_status(&server, "admin", &admin, "/client-a/packages.json", 404);
+
+    // The same through the API (admins): created, in effect at once, changed, removed.
+    let api = |path: &str| server.url(&format!("/api{path}"));
+    let json_headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let body = serde_json::json!({"slug": "client-b", "name": "Client B", "packages": ["tools/*"]});
+    let created = post(
+        &api("/subrepos"),
+        &json_headers,
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.json()["packages"], serde_json::json!(["tools/*"]));
+    let in_effect: Value = get(
+        &server.url("/client-b/packages.json"),
+        &[("Authorization", &auth)],
+    )
+    .json();
+    assert_eq!(
+        in_effect["available-packages"],
+        serde_json::json!(["tools/cli"])
+    );
+    let taken = post(
+        &api("/subrepos"),
+        &json_headers,
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(taken.status, 409, "{}", taken.text());
+    let reserved = serde_json::json!({"slug": "api", "name": "API"});
+    let refused = post(
+        &api("/subrepos"),
+        &json_headers,
+        reserved.to_string().as_bytes(),
+    );
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.text().contains("a path packyard serves itself"),
+        "{}",
+        refused.text()
+    );
+    let change = serde_json::json!({"addPackages": ["client/lib"], "public": true});
+    let changed = put(
+        &api("/subrepo/client-b"),
+        &json_headers,
+        change.to_string().as_bytes(),
+    );
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    assert_eq!(
+        changed.json()["packages"],
+        serde_json::json!(["client/lib", "tools/*"])
+    );
+    assert_eq!(changed.json()["public"], true);
+    let listed = get(&api("/subrepos"), &[("Authorization", &auth)]).json();
+    assert_eq!(listed[0]["slug"], "client-b", "{listed}");
+    let renamed = serde_json::json!({"slug": "client-c"});
+    let renamed = put(
+        &api("/subrepo/client-b"),
+        &json_headers,
+        renamed.to_string().as_bytes(),
+    );
+    assert_eq!(renamed.status, 400, "{}", renamed.text());
+    // Not for a reader, and nothing read before its credentials are checked.
+    let as_reader = basic("reader", &reader);
+    let forbidden = post(
+        &api("/subrepos"),
+        &[
+            ("Authorization", &as_reader),
+            ("Content-Type", "application/json"),
+        ],
+        b"{not json",
+    );
+    assert_eq!(forbidden.status, 403, "{}", forbidden.text());
+    assert_eq!(
+        delete(&api("/subrepo/client-b"), &[("Authorization", &auth)]).status,
+        204
+    );
+    assert_eq!(
+        get(&api("/subrepo/client-b"), &[("Authorization", &auth)]).status,
+        404
+    );
+    assert_eq!(
+        get(
+            &server.url("/client-b/packages.json"),
+            &[("Authorization", &auth)]
+        )
+        .status,
+        404
+    );
 }
 
 /// GETs `url` (with `auth`, if any) until it answers `status`, for up to 8 s: a change
@@ -587,7 +677,10 @@ fn one_url_serves_private_and_mirrored_packages_and_never_asks_upstream_for_a_pr
         1
     );
     let log = upstream.request_log();
-    assert!(log.iter().all(|r| r.header("user-agent").is_some()), "{log:?}");
+    assert!(
+        log.iter().all(|r| r.header("user-agent").is_some()),
+        "{log:?}"
+    );
     for request in log {
         let agent = request.header("user-agent").unwrap_or_default();
         assert!(

@@ -18,8 +18,11 @@ use crate::access::Actor;
 use crate::access::admin::{
     GroupSettings, Key, Membership, NewGrant, NewToken, NewUser, UserUpdate,
 };
+use crate::access::subrepos::SubRepositoryChange;
 use crate::app::App;
-use crate::db::{GroupRow, Role, User, UserChange, now_millis};
+use crate::db::{
+    GroupRow, Role, SubRepositoryFields, SubRepositoryRow, User, UserChange, now_millis,
+};
 use crate::http::extractors::access::{Admin, Reader, SignedIn};
 use crate::http::extractors::paths::PackagePath;
 use crate::http::{ApiError, JsonBody};
@@ -390,6 +393,126 @@ pub async fn delete_group(
     let admin = app.access_admin();
     let group = admin.group(Key::Id(id)).await?;
     admin.remove_group(Actor::Http(&me), &group.name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---- sub-repositories ----
+
+fn sub_repository_json(row: &SubRepositoryRow) -> Value {
+    json!({
+        "slug": row.slug,
+        "name": row.name,
+        "packages": row.packages,
+        "hosts": row.hosts,
+        "public": row.public,
+        "mirrors": row.mirrors,
+        "createdAt": time_json(Some(row.created_at)),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SubRepositoryBody {
+    slug: Option<String>,
+    name: Option<String>,
+    packages: Option<Vec<String>>,
+    add_packages: Option<Vec<String>>,
+    remove_packages: Option<Vec<String>>,
+    hosts: Option<Vec<String>>,
+    public: Option<bool>,
+    mirrors: Option<Vec<String>>,
+}
+
+const SUB_REPOSITORY_FIELDS: &str = r#"{"slug": "client-a", "name": "Client A", "packages": ["acme/*"], "hosts"?: [...], "public"?: false, "mirrors"?: [...]}"#;
+
+/// `GET /api/subrepos`.
+pub async fn list_sub_repositories(
+    State(app): State<Arc<App>>,
+    _: Admin,
+) -> Result<Response, ApiError> {
+    let rows = app.access_admin().sub_repositories().await?;
+    Ok(Json(rows.iter().map(sub_repository_json).collect::<Vec<_>>()).into_response())
+}
+
+/// `GET /api/subrepo/{slug}`.
+pub async fn get_sub_repository(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    Path(slug): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = app.access_admin().sub_repository(&slug).await?;
+    Ok(Json(sub_repository_json(&row)).into_response())
+}
+
+/// `POST /api/subrepos`: `201` with the new sub-repository.
+pub async fn create_sub_repository(
+    State(app): State<Arc<App>>,
+    Admin(me): Admin,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let body: SubRepositoryBody = parse_body(&body, SUB_REPOSITORY_FIELDS)?;
+    if body.add_packages.is_some() || body.remove_packages.is_some() {
+        return Err(ApiError::bad_request(
+            "a new sub-repository takes packages, not addPackages or removePackages",
+        ));
+    }
+    let (Some(slug), Some(name)) = (body.slug, body.name) else {
+        return Err(ApiError::bad_request("slug and name are required"));
+    };
+    let fields = SubRepositoryFields {
+        name,
+        packages: body.packages.unwrap_or_default(),
+        hosts: body.hosts.unwrap_or_default(),
+        public: body.public.unwrap_or(false),
+        mirrors: body.mirrors.unwrap_or_default(),
+    };
+    let row = app
+        .access_admin()
+        .add_sub_repository(Actor::Http(&me), &slug, fields)
+        .await?;
+    Ok((StatusCode::CREATED, Json(sub_repository_json(&row))).into_response())
+}
+
+/// `PUT /api/subrepo/{slug}`: the fields given change (`packages`, `hosts` and
+/// `mirrors` replace their lists; `addPackages` and `removePackages` edit the
+/// packages).
+pub async fn update_sub_repository(
+    State(app): State<Arc<App>>,
+    Admin(me): Admin,
+    Path(slug): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let body: SubRepositoryBody = parse_body(&body, SUB_REPOSITORY_FIELDS)?;
+    if body.slug.as_ref().is_some_and(|given| *given != slug) {
+        return Err(ApiError::bad_request(
+            "a sub-repository's slug cannot change: its URL is in its clients' composer.json",
+        ));
+    }
+    let change = SubRepositoryChange {
+        name: body.name,
+        packages: body.packages,
+        add_packages: body.add_packages.unwrap_or_default(),
+        remove_packages: body.remove_packages.unwrap_or_default(),
+        hosts: body.hosts,
+        public: body.public,
+        mirrors: body.mirrors,
+    };
+    let row = app
+        .access_admin()
+        .change_sub_repository(Actor::Http(&me), &slug, change)
+        .await?;
+    Ok(Json(sub_repository_json(&row)).into_response())
+}
+
+/// `DELETE /api/subrepo/{slug}`: its packages stay.
+pub async fn delete_sub_repository(
+    State(app): State<Arc<App>>,
+    Admin(me): Admin,
+    Path(slug): Path<String>,
+) -> Result<Response, ApiError> {
+    app.access_admin()
+        .remove_sub_repository(Actor::Http(&me), &slug)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
