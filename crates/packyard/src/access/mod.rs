@@ -146,6 +146,26 @@ impl Access {
             .cloned()
     }
 
+    /// The sub-repositories `user` (`None`: an anonymous caller) may read through, by
+    /// slug: public ones for everybody; for a user, every other one its limit names
+    /// (all of them without a limit — what it sees there may still be nothing).
+    pub fn sub_repositories_for(&self, user: Option<&User>) -> Vec<Arc<SubRepository>> {
+        let mut found: Vec<Arc<SubRepository>> = self
+            .snapshot
+            .read()
+            .unwrap()
+            .sub_repositories
+            .values()
+            .filter(|sub| {
+                sub.is_public()
+                    || user.is_some_and(|user| user.may_use_sub_repository(Some(&sub.row.slug)))
+            })
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.row.slug.cmp(&b.row.slug));
+        found
+    }
+
     /// The slug of the sub-repository that answers for requests to `host` (a `Host`
     /// header: the name, with or without a port), if any.
     pub fn sub_repository_of_host(&self, host: &str) -> Option<String> {
