@@ -282,6 +282,28 @@ async fn every_route_answers_each_role_as_documented() {
         route(Method::PUT, "/api/group/999", "{}")
             .reader(403)
             .admin(404),
+        route(get(), "/api/subrepos", "")
+            .reader(403)
+            .maintainer(403)
+            .admin(200),
+        route(post(), "/api/subrepos", "{}")
+            .reader(403)
+            .maintainer(403)
+            .admin(400),
+        route(get(), "/api/subrepo/none", "").reader(403).admin(404),
+        route(Method::PUT, "/api/subrepo/none", "{}")
+            .reader(403)
+            .admin(404),
+        route(Method::DELETE, "/api/subrepo/none", "")
+            .reader(403)
+            .admin(404),
+        // An unknown sub-repository is a 404 for anyone with credentials.
+        route(get(), "/none/packages.json", "")
+            .reader(404)
+            .customer(404)
+            .admin(404),
+        route(get(), "/zipball/acme/none/1.0.0.0/abc.zip", "").reader(404),
+        route(get(), "/zipball/acme/none/1.0.0.0/abc.z%2Fp", "").reader(400),
         route(get(), "/api/tokens", "")
             .reader(200)
             .customer(200)
