@@ -126,8 +126,8 @@ fn parallel_guesses_on_two_replicas_get_no_more_than_the_limit() {
 /// What one replica publishes, grants or issues, the other serves at once — Composer
 /// reads the package list from one and the archive from another — while each still
 /// answers from memory: B caches `acme/lib`, then A takes a new version, a new package,
-/// a token and a grant, and B is asked for each immediately, never waiting out its 2 s
-/// refresh.
+/// a token, a grant, a sub-repository and a user's sub-repository limit, and B is asked
+/// for each immediately, never waiting out its 2 s refresh.
 fn replicas_agree_at_once(database: &str) {
     // One database and one store, as replicas run: local stores under a shared root.
     let shared = TempDir::new("shared-stores");
@@ -194,6 +194,22 @@ fn replicas_agree_at_once(database: &str) {
     assert_eq!(hooks(&b), 403);
     a.cli_ok(&["user", "set", "carol", "--admin"]);
     assert_eq!(hooks(&b), 200);
+    // A sub-repository created on A serves on B at once, and a limit lifted on A
+    // counts there at once too.
+    a.cli_ok(&["subrepo", "add", "client-a", "--name", "A", "--packages", "acme/*"]);
+    let packages = |server: &Server, slug: &str, user: &str, token: &str| {
+        get(
+            &server.url(&format!("/{slug}/packages.json")),
+            &[("Authorization", &basic(user, token))],
+        )
+    };
+    let served = packages(&b, "client-a", "admin", &admin);
+    assert_eq!(served.status, 200, "{}", served.text());
+    let dave = a.add_plain_user("dave", &[]);
+    a.cli_ok(&["user", "set", "dave", "--subrepos", "root"]);
+    assert_eq!(packages(&b, "client-a", "dave", &dave).status, 404);
+    a.cli_ok(&["user", "set", "dave", "--subrepos", "client-a"]);
+    assert_eq!(packages(&b, "client-a", "dave", &dave).status, 200);
     // Names nobody has are still unknown, on both.
     for server in [&a, &b] {
         assert_eq!(p2(server, "admin", &admin, "acme/nobody").status, 404);

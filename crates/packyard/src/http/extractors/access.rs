@@ -181,7 +181,26 @@ impl Reader {
 impl FromRequestParts<Arc<App>> for Reader {
     type Rejection = ApiError;
 
+    /// Before a slug is answered as unknown (or as refused, which reads the same), the
+    /// replica catches up with rules another one changed — a sub-repository just
+    /// created, a limit just lifted — and looks again, credentials included.
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let seen = app.access.stamp();
+        match Reader::resolve(parts, app).await {
+            Err(unknown) if unknown.status == axum::http::StatusCode::NOT_FOUND => {
+                if app.catch_up_access(seen).await? {
+                    Reader::resolve(parts, app).await
+                } else {
+                    Err(unknown)
+                }
+            }
+            answer => answer,
+        }
+    }
+}
+
+impl Reader {
+    async fn resolve(parts: &mut Parts, app: &Arc<App>) -> Result<Reader, ApiError> {
         let Caller(user) = Caller::from_request_parts(parts, app).await?;
         let sub_repository = route_slug(parts, app)
             .await
@@ -209,11 +228,9 @@ impl FromRequestParts<Arc<App>> for Reader {
             }
             None => (app.access.view(user.as_ref()), None),
         };
-        let included = app.mirrors.included_in(
-            sub_repository
-                .as_ref()
-                .map(|sub| sub.row.mirrors.as_slice()),
-        );
+        let included = app
+            .mirrors
+            .included_in(sub_repository.as_ref().map(|sub| sub.row.mirrors.as_slice()));
         let mirrors = included
             .into_iter()
             .filter(|mirror| {
