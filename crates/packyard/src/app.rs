@@ -139,7 +139,10 @@ impl App {
             &self.access,
             &self.auth,
             mirrors,
-            crate::routes::is_reserved_segment,
+            crate::access::admin::TakenNames {
+                is_reserved_segment: crate::routes::is_reserved_segment,
+                root_host: self.settings.public_url.as_deref().and_then(url_host),
+            },
         )
     }
 
@@ -196,4 +199,10 @@ async fn bind_earlier_values(db: &Db, secrets: &SecretBox) -> anyhow::Result<()>
         );
     }
     Ok(())
+}
+
+/// The host name of `url` (`PACKYARD_PUBLIC_URL`), lowercase, without its port.
+fn url_host(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    parsed.host_str().map(str::to_ascii_lowercase)
 }

@@ -204,15 +204,19 @@ impl Access {
         user: Option<&User>,
         sub_repository: &SubRepository,
     ) -> Option<Arc<View>> {
-        if let Some(everybody) = &sub_repository.public_view {
+        let snapshot = self.snapshot.read().unwrap().clone();
+        // The sub-repository as the rules of this view have it: a view's key is its
+        // stamp and package set, so both must come from one snapshot (documents are
+        // cached by that key).
+        let current = snapshot.sub_repositories.get(&sub_repository.row.slug)?;
+        if let Some(everybody) = &current.public_view {
             return Some(everybody.clone());
         }
-        if user.is_some_and(|user| !user.may_use_sub_repository(Some(&sub_repository.row.slug))) {
+        if user.is_some_and(|user| !user.may_use_sub_repository(Some(&current.row.slug))) {
             return None;
         }
-        let snapshot = self.snapshot.read().unwrap().clone();
         let view = Self::unlimited_view(&snapshot, user);
-        Some(Arc::new(view.within(sub_repository.packages.clone())))
+        Some(Arc::new(view.within(current.packages.clone())))
     }
 
     /// Whether `user` may use the mirror `alias` at the root (`sub_repository`: `None`)

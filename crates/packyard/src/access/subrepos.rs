@@ -24,6 +24,14 @@ pub enum SubRepositoryError {
     InvalidPackage(String),
     #[error("invalid host name {0:?}: use lowercase letters, digits, '.' and '-'")]
     InvalidHost(String),
+    #[error(
+        "the host name {0} is the root repository's (PACKYARD_PUBLIC_URL) or an address; a sub-repository needs a name of its own"
+    )]
+    RootHost(String),
+    #[error(
+        "a sub-repository has at most {MAX_PACKAGE_ENTRIES} package entries, {MAX_HOSTS} host names and a name of {MAX_NAME} characters"
+    )]
+    TooLarge,
     #[error("the host name {host} already belongs to the sub-repository {slug}")]
     HostTaken { host: String, slug: String },
     #[error("no mirror is named {0:?}: {1}")]
@@ -35,6 +43,11 @@ pub enum SubRepositoryError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
+
+/// Bounds on what one sub-repository holds (every replica keeps them all in memory).
+pub const MAX_PACKAGE_ENTRIES: usize = 10_000;
+pub const MAX_HOSTS: usize = 32;
+pub const MAX_NAME: usize = 200;
 
 /// A change to a sub-repository: `None` leaves a field as it is.
 #[derive(Debug, Default, Clone)]
@@ -52,8 +65,8 @@ pub struct SubRepositoryChange {
 }
 
 /// Whether `slug` may name a sub-repository: `[a-z0-9-]`, 1 to 64, not starting with
-/// `-`, not a first path segment packyard serves (`is_reserved`, from the routes) and
-/// not `root`, which names the root repository in sub-repository limits.
+/// `-`, not a first path segment packyard serves (`is_reserved`, from the routes), and
+/// neither `root` nor `all`, which limits use for the root repository and for no limit.
 pub fn check_slug(
     slug: &str,
     is_reserved: impl Fn(&str) -> bool,
@@ -66,7 +79,7 @@ pub fn check_slug(
     if !valid {
         return Err(SubRepositoryError::InvalidSlug(slug.to_owned()));
     }
-    if is_reserved(slug) || slug == ROOT_SUB_REPOSITORY {
+    if is_reserved(slug) || [ROOT_SUB_REPOSITORY, "all"].contains(&slug) {
         return Err(SubRepositoryError::ReservedSlug(slug.to_owned()));
     }
     Ok(())
@@ -86,8 +99,14 @@ pub(super) async fn check_hosts(
     db: &Db,
     slug: &str,
     hosts: &[String],
+    root_host: Option<&str>,
 ) -> Result<(), SubRepositoryError> {
     for host in hosts {
+        // The root's own name would take its place; an address is how clients reach
+        // the root when no name is set up.
+        if Some(host.as_str()) == root_host || host.parse::<std::net::Ipv4Addr>().is_ok() {
+            return Err(SubRepositoryError::RootHost(host.clone()));
+        }
         let valid = (1..=253).contains(&host.len())
             && host
                 .bytes()
@@ -159,7 +178,7 @@ mod tests {
                 "{bad:?}"
             );
         }
-        for taken in ["api", "p2", "packages", "root"] {
+        for taken in ["api", "p2", "packages", "root", "all"] {
             assert!(matches!(
                 check_slug(taken, reserved),
                 Err(SubRepositoryError::ReservedSlug(_))

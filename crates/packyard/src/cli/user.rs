@@ -80,7 +80,7 @@ pub struct DateFlags {
     updates_until: Option<String>,
     /// The sub-repositories the user's tokens work in: slugs, comma-separated (`root`
     /// for the root repository), or `all`. Elsewhere it is answered as if nothing
-    /// were there. Admins are never limited.
+    /// were there. Admins and maintainers are never limited.
     #[arg(long)]
     subrepos: Option<String>,
 }

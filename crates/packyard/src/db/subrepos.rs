@@ -84,6 +84,9 @@ impl Db {
         .bind(now_millis())
         .execute(&mut *tx)
         .await?;
+        // A limit naming a slug that did not exist (set while it was being removed)
+        // must not open the new sub-repository.
+        strip_from_limits(&mut tx, slug).await?;
         commit_access_change(tx).await
     }
 
@@ -127,28 +130,37 @@ impl Db {
         }
         // Users and groups limited to it lose it, so that a sub-repository created
         // later under the same slug does not open to them.
-        for table in ["users", "groups"] {
-            let limited: Vec<(i64, NullableJsonNames)> = sqlx::query_as(sqlx::AssertSqlSafe(
-                format!("SELECT id, subrepos FROM {table} WHERE subrepos IS NOT NULL"),
-            ))
-            .fetch_all(&mut *tx)
-            .await?;
-            for (id, NullableJsonNames(subrepos)) in limited {
-                let subrepos = subrepos.unwrap_or_default();
-                if !subrepos.iter().any(|s| s == slug) {
-                    continue;
-                }
-                let kept: Vec<String> = subrepos.into_iter().filter(|s| s != slug).collect();
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE {table} SET subrepos = $2 WHERE id = $1"
-                )))
-                .bind(id)
-                .bind(json(&kept))
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
+        strip_from_limits(&mut tx, slug).await?;
         commit_access_change(tx).await?;
         Ok(true)
     }
+}
+
+/// Takes `slug` out of every user's and group's sub-repository limit.
+async fn strip_from_limits(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    slug: &str,
+) -> Result<(), sqlx::Error> {
+    for table in ["users", "groups"] {
+        let limited: Vec<(i64, NullableJsonNames)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, subrepos FROM {table} WHERE subrepos IS NOT NULL"
+        )))
+        .fetch_all(&mut **tx)
+        .await?;
+        for (id, NullableJsonNames(subrepos)) in limited {
+            let subrepos = subrepos.unwrap_or_default();
+            if !subrepos.iter().any(|s| s == slug) {
+                continue;
+            }
+            let kept: Vec<String> = subrepos.into_iter().filter(|s| s != slug).collect();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET subrepos = $2 WHERE id = $1"
+            )))
+            .bind(id)
+            .bind(json(&kept))
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
 }

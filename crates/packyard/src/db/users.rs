@@ -22,7 +22,8 @@ pub struct User {
     /// Versions released after this time are hidden where its groups set no date.
     pub updates_until: Option<i64>,
     /// The sub-repositories (slugs; `root` for the root repository) its tokens work
-    /// in; `None`: all of them. Admins are never limited.
+    /// in; `None`: all of them. Admins and maintainers, who manage every package, are
+    /// never limited.
     #[sqlx(try_from = "NullableJsonNames")]
     pub subrepos: Option<Vec<String>>,
 }
@@ -41,6 +42,7 @@ impl User {
     pub fn may_use_sub_repository(&self, slug: Option<&str>) -> bool {
         let place = slug.unwrap_or(ROOT_SUB_REPOSITORY);
         self.is_admin
+            || self.is_maintainer
             || self
                 .subrepos
                 .as_ref()

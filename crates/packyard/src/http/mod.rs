@@ -365,14 +365,16 @@ pub fn routes() -> Routes {
             Scope::Groups,
             get(admin::list_groups).post(admin::create_group),
         )
+        // Users' scope: a sub-repository can make every package public, as a user
+        // with full access can read it.
         .route(
             "/api/subrepos",
-            Scope::Groups,
+            Scope::Users,
             get(admin::list_sub_repositories).post(admin::create_sub_repository),
         )
         .route(
             "/api/subrepo/{slug}",
-            Scope::Groups,
+            Scope::Users,
             get(admin::get_sub_repository)
                 .put(admin::update_sub_repository)
                 .delete(admin::delete_sub_repository),
@@ -445,14 +447,12 @@ mod tests {
             Scope::PackagesRead
         } else if path.starts_with("/api/users")
             || path.starts_with("/api/user/")
+            || path.starts_with("/api/subrepo")
             || path.starts_with("/api/tokens")
             || path == "/metrics"
         {
             Scope::Users
-        } else if path.starts_with("/api/groups")
-            || path.starts_with("/api/group/")
-            || path.starts_with("/api/subrepo")
-        {
+        } else if path.starts_with("/api/groups") || path.starts_with("/api/group/") {
             Scope::Groups
         } else {
             Scope::Metadata

@@ -171,6 +171,19 @@ impl Documents {
         }
     }
 
+    /// Whether a p2 document of `package` is held in memory: asking for it then goes
+    /// nowhere near the upstream (revalidations aside).
+    pub fn holds(&self, mirror: &MirrorConfig, package: &str) -> bool {
+        let memory = self.memory.read().unwrap();
+        [false, true].into_iter().any(|dev| {
+            memory.contains_key(&format!(
+                "{}/{}",
+                mirror.alias,
+                super::p2_path(package, dev)
+            ))
+        })
+    }
+
     /// The document at `path` of `mirror` (`packages.json`, `p2/vendor/name.json`), or
     /// `None` when upstream does not have it.
     pub async fn get(

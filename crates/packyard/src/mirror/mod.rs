@@ -457,7 +457,14 @@ impl Mirrors {
         {
             return refusal(|package, alias| Refusal::NotApproved { package, alias });
         }
-        if self.metadata.exists(package.as_str()) {
+        // A name this replica does not know may have just been created on another:
+        // before anything can go upstream for it, the catalogue catches up (one stamp
+        // read, shared by concurrent misses). A name whose documents are held in memory
+        // skips that: serving them asks the upstream nothing.
+        let private = self.metadata.exists(package.as_str())
+            || (!self.documents.holds(mirror, package.as_str())
+                && self.metadata.knows(package).await?);
+        if private {
             return refusal(|package, alias| Refusal::PrivatePackage { package, alias });
         }
         Ok(())

@@ -368,6 +368,38 @@ fn a_host_name_serves_its_sub_repository_at_the_root_and_a_public_one_serves_any
         404
     );
 
+    // A user limited away from the host's sub-repository is answered there as at any
+    // host name that is no sub-repository's: by the root, so it cannot tell which
+    // names are registered.
+    let rooted = server.add_plain_user("rooted", &[]);
+    server.cli_ok(&["group", "members", "everything", "--add", "rooted"]);
+    server.cli_ok(&["user", "set", "rooted", "--subrepos", "root"]);
+    let rooted_auth = basic("rooted", &rooted);
+    // (Its limit was set last: once the server has it, the membership is there too.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    let at_root = loop {
+        let as_root = get(
+            &format!("{by_host}/p2/open/lib.json"),
+            &[("Authorization", &rooted_auth)],
+        );
+        if as_root.status == 200 {
+            break get(
+                &server.url("/packages.json"),
+                &[("Authorization", &rooted_auth)],
+            )
+            .json();
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", as_root.text());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(at_root["available-packages"].as_array().unwrap().len(), 3);
+    let by_name: Value = get(
+        &format!("{by_host}/packages.json"),
+        &[("Authorization", &rooted_auth)],
+    )
+    .json();
+    assert_eq!(by_name["available-packages"], at_root["available-packages"]);
+
     let project =
         ComposerProject::for_host(&format!("localhost:{port}"), &[&by_host], "reader", &reader);
     project.require("client/lib");
@@ -457,7 +489,8 @@ fn a_user_limited_to_a_sub_repository_finds_nothing_elsewhere_and_a_limited_grou
     );
     let on_admin = server.cli(&["user", "set", "admin", "--subrepos", "client-a"]);
     assert!(
-        output_text(&on_admin).contains("admins are not limited to sub-repositories"),
+        output_text(&on_admin)
+            .contains("admins and maintainers are not limited to sub-repositories"),
         "{}",
         output_text(&on_admin)
     );
@@ -752,4 +785,54 @@ fn one_url_serves_private_and_mirrored_packages_and_never_asks_upstream_for_a_pr
             .is_some()
     );
     assert_eq!(upstream.count("/p2/acme/lib.json"), 0);
+}
+
+#[tokio::test]
+async fn a_host_names_urls_keep_the_public_urls_scheme_and_port_whatever_the_client_wrote() {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use packyard::access::Actor;
+    use packyard::db::{Role, SubRepositoryFields};
+    let app = crate::common::in_process::InProcess::open(
+        "subrepo-hosts",
+        &serde_json::json!({}),
+        &[("PACKYARD_PUBLIC_URL", "https://repo.test:8443")],
+    )
+    .await;
+    let token = app.add_user("admin", Role::Admin, false).await;
+    let admin = app.app.access_admin();
+    let fields = |hosts: &[&str]| SubRepositoryFields {
+        name: "Client A".into(),
+        hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+        ..SubRepositoryFields::default()
+    };
+    admin
+        .add_sub_repository(Actor::Operator, "client-a", fields(&["client-a.test"]))
+        .await
+        .unwrap();
+    for host in ["client-a.test", "Client-A.test:9999", "client-a.test:1"] {
+        let request = Request::get("/packages.json")
+            .header(header::HOST, host)
+            .header(header::AUTHORIZATION, basic("admin", &token))
+            .body(Body::empty())
+            .unwrap();
+        let reply = app.call(request).await;
+        assert_eq!(reply.status, 200, "{host}: {}", reply.text());
+        assert_eq!(
+            reply.json()["metadata-url"],
+            "https://client-a.test:8443/p2/%package%.json",
+            "{host}"
+        );
+    }
+    // The root's own name, and an address, cannot be a sub-repository's.
+    for root in ["repo.test", "127.0.0.1"] {
+        let refused = admin
+            .add_sub_repository(Actor::Operator, "client-b", fields(&[root]))
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("the root repository's"),
+            "{root}: {refused}"
+        );
+    }
 }

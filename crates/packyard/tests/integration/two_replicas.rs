@@ -133,11 +133,22 @@ fn replicas_agree_at_once(database: &str) {
     let shared = TempDir::new("shared-stores");
     let root = shared.path().display();
     let config = shared.path().join("config.yaml");
+    // A mirror included in the root, whose upstream has an impostor of a private name.
+    let mut upstream = testkit::upstream::UpstreamRepo::new();
+    upstream.package(
+        "acme/secret",
+        "9.9.9",
+        serde_json::json!({}),
+        &[("evil.php", "<?php\n")],
+    );
+    let upstream = upstream.serve();
     std::fs::write(
         &config,
         format!(
             "storages:\n  shared.storage: {{adapter: local, root: {root}, prefix: dist}}\n  \
-             shared.artifact: {{adapter: local, root: {root}, prefix: artifact}}\n"
+             shared.artifact: {{adapter: local, root: {root}, prefix: artifact}}\n\
+             mirrors:\n  packagist: false\n  up: {{url: '{}', include_in_root: true}}\n",
+            upstream.url()
         ),
     )
     .unwrap();
@@ -194,9 +205,36 @@ fn replicas_agree_at_once(database: &str) {
     assert_eq!(hooks(&b), 403);
     a.cli_ok(&["user", "set", "carol", "--admin"]);
     assert_eq!(hooks(&b), 200);
+    // A private package published on A is never asked of B's upstream, even by a
+    // caller who does not see it and may use the mirror, the moment A has it.
+    let erin = a.add_plain_user("erin", &[]);
+    a.cli_ok(&["group", "add", "mirror-users"]);
+    a.cli_ok(&["group", "set", "mirror-users", "--mirrors", "up"]);
+    a.cli_ok(&["group", "members", "mirror-users", "--add", "erin"]);
+    // B has answered erin through the mirror before, so its rules are current.
+    assert_eq!(p2(&b, "erin", &erin, "acme/nobody").status, 404);
+    let secret = package_zip("acme/secret", &[], "1.0.0");
+    assert_eq!(
+        upload(&a, &admin, "acme/secret", "1.0.0", &secret).status,
+        201
+    );
+    assert_eq!(p2(&b, "erin", &erin, "acme/secret").status, 404);
+    assert_eq!(upstream.count("/p2/acme/secret.json"), 0);
+    assert!(
+        upstream.count("/p2/acme/nobody.json") > 0,
+        "the mirror was asked"
+    );
     // A sub-repository created on A serves on B at once, and a limit lifted on A
     // counts there at once too.
-    a.cli_ok(&["subrepo", "add", "client-a", "--name", "A", "--packages", "acme/*"]);
+    a.cli_ok(&[
+        "subrepo",
+        "add",
+        "client-a",
+        "--name",
+        "A",
+        "--packages",
+        "acme/*",
+    ]);
     let packages = |server: &Server, slug: &str, user: &str, token: &str| {
         get(
             &server.url(&format!("/{slug}/packages.json")),

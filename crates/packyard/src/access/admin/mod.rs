@@ -120,8 +120,17 @@ pub struct AccessAdmin<'a> {
     access: &'a Access,
     auth: &'a Authenticator,
     mirrors: Vec<&'a str>,
-    /// Whether a slug is a first path segment of our routes (`routes`).
-    reserved_segment: fn(&str) -> bool,
+    /// What a sub-repository cannot take.
+    taken: TakenNames,
+}
+
+/// Names a sub-repository cannot take: first path segments of our routes (read from
+/// them, `routes::is_reserved_segment`) for its slug, the root's host name
+/// (`PACKYARD_PUBLIC_URL`'s) for its host names.
+#[derive(Debug, Clone)]
+pub struct TakenNames {
+    pub is_reserved_segment: fn(&str) -> bool,
+    pub root_host: Option<String>,
 }
 
 impl<'a> AccessAdmin<'a> {
@@ -130,7 +139,7 @@ impl<'a> AccessAdmin<'a> {
         access: &'a Access,
         auth: &'a Authenticator,
         mirrors: impl IntoIterator<Item = &'a str>,
-        reserved_segment: fn(&str) -> bool,
+        taken: TakenNames,
     ) -> AccessAdmin<'a> {
         let mut mirrors: Vec<&str> = mirrors.into_iter().collect();
         mirrors.sort_unstable();
@@ -139,7 +148,7 @@ impl<'a> AccessAdmin<'a> {
             access,
             auth,
             mirrors,
-            reserved_segment,
+            taken,
         }
     }
 

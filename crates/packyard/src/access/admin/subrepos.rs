@@ -4,8 +4,8 @@
 use super::{AccessAdmin, AdminError, Change, require_admin};
 use crate::access::accounts::Actor;
 use crate::access::subrepos::{
-    SubRepositoryChange, SubRepositoryError, check_hosts, check_mirrors, check_packages,
-    check_slug, tidy,
+    MAX_HOSTS, MAX_NAME, MAX_PACKAGE_ENTRIES, SubRepositoryChange, SubRepositoryError, check_hosts,
+    check_mirrors, check_packages, check_slug, tidy,
 };
 use crate::db::{SubRepositoryFields, SubRepositoryRow, is_unique_violation};
 
@@ -31,7 +31,7 @@ impl AccessAdmin<'_> {
         fields: SubRepositoryFields,
     ) -> Result<SubRepositoryRow, AdminError> {
         require_admin(actor)?;
-        check_slug(slug, self.reserved_segment)?;
+        check_slug(slug, self.taken.is_reserved_segment)?;
         let fields = self.checked_fields(slug, fields).await?;
         self.db
             .add_sub_repository(slug, &fields)
@@ -101,6 +101,12 @@ impl AccessAdmin<'_> {
         if name.is_empty() {
             return Err(SubRepositoryError::MissingName.into());
         }
+        if name.chars().count() > MAX_NAME
+            || fields.packages.len() > MAX_PACKAGE_ENTRIES
+            || fields.hosts.len() > MAX_HOSTS
+        {
+            return Err(SubRepositoryError::TooLarge.into());
+        }
         check_packages(&fields.packages)?;
         let hosts = tidy(
             fields
@@ -110,7 +116,7 @@ impl AccessAdmin<'_> {
                 .filter(|host| !host.is_empty())
                 .collect(),
         );
-        check_hosts(self.db, slug, &hosts).await?;
+        check_hosts(self.db, slug, &hosts, self.taken.root_host.as_deref()).await?;
         Ok(SubRepositoryFields {
             name,
             packages: tidy(fields.packages),
@@ -134,6 +140,8 @@ impl From<SubRepositoryError> for AdminError {
             | SubRepositoryError::MissingName
             | SubRepositoryError::InvalidPackage(_)
             | SubRepositoryError::InvalidHost(_)
+            | SubRepositoryError::RootHost(_)
+            | SubRepositoryError::TooLarge
             | SubRepositoryError::UnknownMirror(..) => AdminError::Invalid(error.to_string()),
         }
     }

@@ -24,9 +24,11 @@ impl World {
     }
 
     fn admin(&self) -> AccessAdmin<'_> {
-        AccessAdmin::new(&self.db, &self.access, &self.auth, ["up", "eu"], |s| {
-            ["api", "p2"].contains(&s)
-        })
+        let taken = TakenNames {
+            is_reserved_segment: |s| ["api", "p2"].contains(&s),
+            root_host: Some("repo.example".to_owned()),
+        };
+        AccessAdmin::new(&self.db, &self.access, &self.auth, ["up", "eu"], taken)
     }
 
     /// A user made by the operator; its first token.
@@ -476,6 +478,19 @@ async fn sub_repositories_are_checked_kept_tidy_and_changed_in_place() {
     );
     assert!(refused(add("b", fields("B", &[], &["a.example"])).await).contains("already belongs"));
     assert!(refused(add("b", fields("B", &[], &["B.Example"])).await).contains("invalid host"));
+    for root in ["repo.example", "10.0.0.1"] {
+        assert!(
+            refused(add("b", fields("B", &[], &[root])).await).contains("the root repository's"),
+            "{root}"
+        );
+    }
+    assert!(refused(add("all", fields("All", &[], &[])).await).contains("a path packyard serves"));
+    let huge = fields("B", &[], &[]);
+    let huge = SubRepositoryFields {
+        packages: (0..10_001).map(|i| format!("acme/p{i}")).collect(),
+        ..huge
+    };
+    assert!(refused(add("b", huge).await).contains("at most 10000 package entries"));
     let unknown_mirror = SubRepositoryFields {
         mirrors: vec!["nope".into()],
         ..fields("B", &[], &[])

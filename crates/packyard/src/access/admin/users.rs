@@ -90,6 +90,8 @@ impl AccessAdmin<'_> {
         may_apply(actor, &update.change)?;
         let role = update.change.role.unwrap_or(if current.is_admin {
             Role::Admin
+        } else if current.is_maintainer {
+            Role::Maintainer
         } else {
             Role::User
         });
@@ -136,7 +138,8 @@ impl AccessAdmin<'_> {
     }
 
     /// `change` with its sub-repository limit checked: only known sub-repositories,
-    /// and none for an admin (admins are never limited).
+    /// and none for admins and maintainers, who manage every package (and are never
+    /// limited).
     async fn checked_limit(
         &self,
         role: Role,
@@ -145,9 +148,9 @@ impl AccessAdmin<'_> {
         let Some(Some(limit)) = &change.subrepos else {
             return Ok(change);
         };
-        if role == Role::Admin {
+        if role != Role::User {
             return Err(AdminError::Invalid(
-                "admins are not limited to sub-repositories".to_owned(),
+                "admins and maintainers are not limited to sub-repositories".to_owned(),
             ));
         }
         let limit = self.checked_sub_repository_limit(limit).await?;

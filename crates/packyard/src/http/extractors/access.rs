@@ -17,7 +17,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Uri, header};
 
-use super::paths::{param, route_params, route_slug, unknown_sub_repository};
+use super::paths::{ScopedByHost, param, route_params, route_slug, unknown_sub_repository};
 use crate::access::roles::{Admins, Maintainers, Role};
 use crate::access::{SubRepository, View};
 use crate::app::App;
@@ -167,12 +167,12 @@ impl Reader {
             return Ok(None);
         }
         Ok(Some(match &self.sub_repository {
-            // The sub-repository as this reader found it: a slug removed meanwhile
-            // serves out this request as it began.
+            // As the rules now have the sub-repository (`view_in` looks it up again):
+            // removed, or refused to the caller meanwhile, it shows nothing.
             Some(sub_repository) => app
                 .access
                 .view_in(self.user.as_ref(), sub_repository)
-                .unwrap_or_else(|| Arc::new(View::nothing(self.view.stamp()))),
+                .unwrap_or_else(|| Arc::new(View::nothing(app.access.stamp()))),
             None => app.access.view(self.user.as_ref()),
         }))
     }
@@ -215,39 +215,49 @@ impl Reader {
                 "authentication required: send HTTP Basic credentials (user name and API token)",
             ));
         }
-        let (view, sub_repository) = match sub_repository {
+        let found = sub_repository.map(|found| {
+            found.and_then(|sub| Some((app.access.view_in(user.as_ref(), &sub)?, sub)))
+        });
+        let (view, sub_repository) = match found {
+            Some(Some((view, sub_repository))) => (view, Some(sub_repository)),
+            // A host name the caller may not use is answered as any host name that is
+            // no sub-repository's: by the root (so a limited user cannot tell which
+            // names are registered).
+            Some(None) if parts.extensions.get::<ScopedByHost>().is_some() => {
+                (app.access.view(user.as_ref()), None)
+            }
             // A user limited to other sub-repositories is answered as if this one did
             // not exist, byte for byte.
-            Some(found) => {
-                let sub_repository = found.ok_or_else(unknown_sub_repository)?;
-                let view = app
-                    .access
-                    .view_in(user.as_ref(), &sub_repository)
-                    .ok_or_else(unknown_sub_repository)?;
-                (view, Some(sub_repository))
-            }
+            Some(None) => return Err(unknown_sub_repository()),
             None => (app.access.view(user.as_ref()), None),
         };
-        let included = app
-            .mirrors
-            .included_in(sub_repository.as_ref().map(|sub| sub.row.mirrors.as_slice()));
-        let mirrors = included
+        let mut reader = Reader {
+            view,
+            mirrors: Vec::new(),
+            user,
+            sub_repository,
+        };
+        reader.mirrors = reader.usable_mirrors(app);
+        Ok(reader)
+    }
+
+    /// The mirrors this repository includes that the caller may use, by the rules this
+    /// process holds now (again after [`Reader::view_caught_up`]: a mirror just
+    /// granted on another replica).
+    pub fn usable_mirrors(&self, app: &App) -> Vec<Arc<MirrorConfig>> {
+        let sub_repository = self.sub_repository.as_deref();
+        app.mirrors
+            .included_in(sub_repository.map(|sub| sub.row.mirrors.as_slice()))
             .into_iter()
             .filter(|mirror| {
                 mirror.public_access
                     || app.access.may_use_mirror_in(
-                        user.as_ref(),
-                        sub_repository.as_deref(),
+                        self.user.as_ref(),
+                        sub_repository,
                         &mirror.alias,
                     )
             })
-            .collect();
-        Ok(Reader {
-            view,
-            mirrors,
-            user,
-            sub_repository,
-        })
+            .collect()
     }
 }
 

@@ -55,17 +55,19 @@ pub async fn p2(
 ) -> Result<Response, ApiError> {
     let mut document = p2_seen(&app, &reader.view, &package, dev, &base).await?;
     let mut view = reader.view.clone();
+    let mut mirrors = std::borrow::Cow::Borrowed(&reader.mirrors);
     if document.is_none()
         && let Some(caught_up) = reader.view_caught_up(&app).await?
     {
         document = p2_seen(&app, &caught_up, &package, dev, &base).await?;
         view = caught_up;
+        mirrors = std::borrow::Cow::Owned(reader.usable_mirrors(&app));
     }
     if let Some(document) = document {
         return Ok(json_document(&document.no_older_than(view.stamp()), since));
     }
     let mut failure = None;
-    for mirror in &reader.mirrors {
+    for mirror in mirrors.iter() {
         match app.mirrors.metadata(mirror, &package, dev).await {
             Ok(Some(document)) => return Ok(json_document(&document.document(), since)),
             Ok(None) => {}
@@ -369,7 +371,7 @@ impl FromRequestParts<Arc<App>> for ClientBase {
         // root of its own host name (whatever PACKYARD_PUBLIC_URL names), or under its
         // slug.
         if parts.extensions.get::<ScopedByHost>().is_some() {
-            return host_base(app, &parts.headers).map(ClientBase);
+            return scoped_host_base(app, &parts.headers).map(ClientBase);
         }
         let base = base_url(app, &parts.headers)?;
         Ok(ClientBase(match route_slug(parts, app).await {
@@ -385,6 +387,37 @@ pub fn base_url(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
         return Ok(url.clone());
     }
     host_base(app, headers)
+}
+
+/// The base of a sub-repository served at the root of one of its host names. With
+/// `PACKYARD_PUBLIC_URL`, the host name as registered (lowercase) with that URL's
+/// scheme and port: what clients are told does not follow the port or the spelling a
+/// client wrote, which would also make every variant a document cache entry of its
+/// own. Without it, the scheme and Host the client used, as for the root.
+fn scoped_host_base(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
+    let base = host_base(app, headers)?;
+    let Some(public) = app
+        .settings
+        .public_url
+        .as_deref()
+        .and_then(|url| reqwest::Url::parse(url).ok())
+    else {
+        return Ok(base);
+    };
+    let (_, host) = base.split_once("://").unwrap_or(("", &base));
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let port = public
+        .port()
+        .map(|port| format!(":{port}"))
+        .unwrap_or_default();
+    Ok(format!(
+        "{}://{}{port}",
+        public.scheme(),
+        name.to_ascii_lowercase()
+    ))
 }
 
 /// The scheme and Host the client used; https when `PACKYARD_PUBLIC_URL` is.
