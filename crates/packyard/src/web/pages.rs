@@ -1,5 +1,7 @@
 //! The browsing pages: the package list with search, vendor pages and package pages.
-//! Everything shown goes through the viewer's access view, as the Composer routes do.
+//! Everything shown goes through the viewer's access view of the repository browsed
+//! (the root or a sub-repository, see `session::Viewer::browse`), as the Composer
+//! routes do.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::error::WebError;
-use super::session::Viewer;
+use super::session::{Browsing, Repository, Viewer};
 use crate::access::roles::{Admins, Maintainers, Role};
 use crate::app::App;
 use crate::catalogue::{Filter, MAX_QUERY_BYTES, MAX_QUERY_WORDS, Summary};
@@ -29,6 +31,9 @@ pub struct Chrome {
     pub is_admin: bool,
     /// The session's CSRF token, for the logout form.
     pub csrf: String,
+    /// The repository the page's `?subrepo=` names (empty: none), which the search
+    /// in the header keeps.
+    pub subrepo: String,
 }
 
 impl Chrome {
@@ -42,6 +47,7 @@ impl Chrome {
                 .as_ref()
                 .map(|session| session.csrf_token.clone())
                 .unwrap_or_default(),
+            subrepo: viewer.chosen.clone().unwrap_or_default(),
         }
     }
 
@@ -51,6 +57,7 @@ impl Chrome {
             user: None,
             is_admin: false,
             csrf: String::new(),
+            subrepo: String::new(),
         }
     }
 }
@@ -118,10 +125,43 @@ pub struct ListQuery {
     page: Option<usize>,
 }
 
+/// The repository selector of a package list: each repository the viewer may use as
+/// `(slug, name, shown)`; shown only when there is a choice.
+pub struct Selector {
+    pub options: Vec<(String, String, bool)>,
+    /// The slug of the sub-repository shown (empty for the root), kept by the filter
+    /// form and the pager.
+    pub subrepo: String,
+    /// The shown repository's query string, for links that stay within it.
+    pub here: String,
+    /// The shown repository's name.
+    pub name: String,
+}
+
+impl Selector {
+    fn new(browsing: &Browsing) -> Selector {
+        let shown = browsing.repository.slug();
+        Selector {
+            options: browsing
+                .repositories
+                .iter()
+                .map(|r| (r.slug().to_owned(), r.name().to_owned(), r.slug() == shown))
+                .collect(),
+            subrepo: match browsing.repository {
+                Repository::Root => String::new(),
+                Repository::Sub(_) => shown.to_owned(),
+            },
+            here: browsing.repository.query(),
+            name: browsing.repository.name().to_owned(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "packages/list.html")]
 struct IndexPage<'a> {
     chrome: Chrome,
+    selector: Selector,
     heading: String,
     query: &'a str,
     vendor: &'a str,
@@ -160,7 +200,9 @@ async fn list(
     query: ListQuery,
     vendor_page: Option<String>,
 ) -> Result<Response, WebError> {
-    let view = viewer.view(app)?;
+    let browsing = viewer.browse(app).await?;
+    let view = browsing.view.clone();
+    let selector = Selector::new(&browsing);
     if query.q.len() > MAX_QUERY_BYTES || query.q.split_whitespace().count() > MAX_QUERY_WORDS {
         return Err(WebError::BadRequest(format!(
             "Search for at most {MAX_QUERY_WORDS} words and {MAX_QUERY_BYTES} characters."
@@ -203,6 +245,7 @@ async fn list(
             },
         ),
         ("type", filter.kind.as_deref().unwrap_or_default()),
+        ("subrepo", selector.subrepo.as_str()),
     ]
     .iter()
     .filter(|(_, value)| !value.is_empty())
@@ -221,6 +264,7 @@ async fn list(
         .collect();
     render(&IndexPage {
         chrome: Chrome::new(viewer, heading.clone()),
+        selector,
         heading,
         query: &filter.query,
         vendor: filter.vendor.as_deref().unwrap_or_default(),
@@ -409,6 +453,8 @@ struct PackagePage {
     panel: Option<super::maintain::Panel>,
     /// Whether the viewer may delete the package.
     may_delete: bool,
+    /// The query string that keeps links within the repository browsed.
+    here: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -424,7 +470,8 @@ pub async fn package(
     Path((vendor, package)): Path<(String, String)>,
     Query(query): Query<PackageQuery>,
 ) -> Result<Response, WebError> {
-    let view = viewer.view(&app)?;
+    let browsing = viewer.browse(&app).await?;
+    let view = browsing.view;
     let name = package_path(&vendor, &package)?;
     let Some(mut versions) = app.metadata.visible_versions(&name, &view).await? else {
         return Err(WebError::NotFound);
@@ -495,6 +542,7 @@ pub async fn package(
         readme,
         panel,
         may_delete: viewer.user().is_some_and(Admins::allows),
+        here: browsing.repository.query(),
         name: name.as_str().to_owned(),
     })
 }

@@ -18,11 +18,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 
 use super::error::WebError;
-use crate::access::View;
 use crate::access::roles::{Admins, Maintainers, Role};
+use crate::access::{SubRepository, View};
 use crate::app::App;
 use crate::auth::{constant_time_eq, hash_token};
-use crate::db::{Session, User};
+use crate::db::{ROOT_SUB_REPOSITORY, Session, User};
 
 /// How long a session lasts after logging in, at most.
 pub const SESSION_DAYS: i64 = 7;
@@ -134,6 +134,53 @@ pub struct Viewer {
     pub session: Option<Session>,
     /// Where the viewer is (for `?next=` after logging in).
     pub path: String,
+    /// The repository the page's `?subrepo=` asks for (a slug, or `root`); `None`
+    /// when the page names none. Read here, once, for every page that browses
+    /// packages (see [`Viewer::browse`]).
+    pub chosen: Option<String>,
+}
+
+/// A Composer repository the web UI shows: the root or a sub-repository.
+#[derive(Clone)]
+pub enum Repository {
+    Root,
+    Sub(Arc<SubRepository>),
+}
+
+impl Repository {
+    /// What `?subrepo=` and sub-repository limits call it: its slug, or `root`.
+    pub fn slug(&self) -> &str {
+        match self {
+            Repository::Root => ROOT_SUB_REPOSITORY,
+            Repository::Sub(sub) => &sub.row.slug,
+        }
+    }
+
+    /// Its name, for people.
+    pub fn name(&self) -> &str {
+        match self {
+            Repository::Root => "All packages (root repository)",
+            Repository::Sub(sub) => &sub.row.name,
+        }
+    }
+
+    /// The query string that keeps a link within this repository: empty for the
+    /// root, which a page without `?subrepo=` shows to whoever may use it.
+    pub fn query(&self) -> String {
+        match self {
+            Repository::Root => String::new(),
+            Repository::Sub(sub) => format!("?subrepo={}", sub.row.slug),
+        }
+    }
+}
+
+/// What a page that browses packages shows: one repository, through the viewer's view
+/// of it, and the others the viewer may switch to.
+pub struct Browsing {
+    pub view: Arc<View>,
+    pub repository: Repository,
+    /// Every repository the viewer may use ([`Viewer::repositories`]).
+    pub repositories: Vec<Repository>,
 }
 
 impl Viewer {
@@ -141,14 +188,64 @@ impl Viewer {
         self.session.as_ref().map(|session| &session.user)
     }
 
-    /// What the viewer may see: a signed-in user's view, or with `PUBLIC_ACCESS` the
-    /// public packages; anyone else is sent to the login page.
-    pub fn view(&self, app: &App) -> Result<Arc<View>, WebError> {
-        match self.user() {
-            Some(user) => Ok(app.access.view(Some(user))),
-            None if app.settings.public_access => Ok(app.access.view(None)),
-            None => Err(WebError::SignIn(self.path.clone())),
+    /// The repositories the viewer may use, as the profile's set-up and the pages'
+    /// selector list them: the root first, when its limit (or for an anonymous viewer,
+    /// `PUBLIC_ACCESS`) lets it; then each sub-repository it may read through, by slug.
+    pub fn repositories(&self, app: &App) -> Vec<Repository> {
+        let user = self.user();
+        let root = user.map_or(app.settings.public_access, |user| {
+            user.may_use_sub_repository(None)
+        });
+        root.then_some(Repository::Root)
+            .into_iter()
+            .chain(
+                app.access
+                    .sub_repositories_for(user)
+                    .into_iter()
+                    .map(Repository::Sub),
+            )
+            .collect()
+    }
+
+    /// The repository the page shows, with what the viewer may see there: the one
+    /// `?subrepo=` names, else the root, else (for a user limited away from the root)
+    /// the first it may use, so that its first page is not an empty list. A slug the
+    /// viewer may not use is the 404 page, as an unknown one is, once this replica has
+    /// caught up with rules another may have changed. Anonymous viewers browse only
+    /// with `PUBLIC_ACCESS`; anyone else is sent to the login page.
+    pub async fn browse(&self, app: &App) -> Result<Browsing, WebError> {
+        if self.user().is_none() && !app.settings.public_access {
+            return Err(WebError::SignIn(self.path.clone()));
         }
+        let seen = app.access.stamp();
+        if let Some(browsing) = self.browsing(app) {
+            return Ok(browsing);
+        }
+        if app.catch_up_access(seen).await?
+            && let Some(browsing) = self.browsing(app)
+        {
+            return Ok(browsing);
+        }
+        Err(WebError::NotFound)
+    }
+
+    /// [`Viewer::browse`] by the rules this process holds; `None` for a repository the
+    /// viewer may not use.
+    fn browsing(&self, app: &App) -> Option<Browsing> {
+        let repositories = self.repositories(app);
+        let repository = match self.chosen.as_deref() {
+            None => repositories.first().cloned().unwrap_or(Repository::Root),
+            Some(slug) => repositories.iter().find(|r| r.slug() == slug)?.clone(),
+        };
+        let view = match &repository {
+            Repository::Root => app.access.view(self.user()),
+            Repository::Sub(sub) => app.access.view_in(self.user(), sub)?,
+        };
+        Some(Browsing {
+            view,
+            repository,
+            repositories,
+        })
     }
 
     /// The signed-in session, or a redirect to the login page.
@@ -188,11 +285,18 @@ impl FromRequestParts<Arc<App>> for Viewer {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
+        let chosen = parts.uri.query().and_then(|query| {
+            form_urlencoded::parse(query.as_bytes())
+                .find(|(key, _)| key == "subrepo")
+                .map(|(_, slug)| slug.trim().to_owned())
+                .filter(|slug| !slug.is_empty())
+        });
         let cookies = Cookies::new(app, &parts.headers);
         let Some(secret) = cookies.session_of(&parts.headers) else {
             return Ok(Viewer {
                 session: None,
                 path,
+                chosen,
             });
         };
         let secret_hash = hash_token(secret);
@@ -206,6 +310,7 @@ impl FromRequestParts<Arc<App>> for Viewer {
             return Ok(Viewer {
                 session: None,
                 path,
+                chosen,
             });
         };
         if let Some(expires_at) = renewed_expiry(session.created_at, session.expires_at, now) {
@@ -215,6 +320,7 @@ impl FromRequestParts<Arc<App>> for Viewer {
         Ok(Viewer {
             session: Some(session),
             path,
+            chosen,
         })
     }
 }
