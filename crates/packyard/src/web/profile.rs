@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::error::WebError;
 use super::form::SignedInForm;
 use super::pages::{Chrome, render_with_status};
-use super::session::{Viewer, see_other};
+use super::session::{Repository, Viewer, see_other};
 use crate::access::Actor;
 use crate::access::admin::NewToken;
 use crate::app::App;
@@ -44,6 +44,64 @@ impl TokenLine {
     }
 }
 
+/// The Composer set-up of one repository the viewer may use, ready to copy.
+pub struct Setup {
+    pub name: String,
+    /// Its key in a project's `repositories` (`packyard`, `packyard-{slug}`).
+    pub key: String,
+    pub url: String,
+    /// The host Composer sends credentials to (`http-basic.{host}`): the URL's, with
+    /// its port as Composer keys it.
+    pub host: String,
+    /// Anyone may read it: Composer needs no credentials.
+    pub public: bool,
+}
+
+impl Setup {
+    fn new(repository: &Repository, base: &str) -> Setup {
+        let (key, (url, host), public) = match repository {
+            Repository::Root => ("packyard".to_owned(), address(base, None, &[]), false),
+            Repository::Sub(sub) => (
+                format!("packyard-{}", sub.row.slug),
+                address(base, Some(&sub.row.slug), &sub.row.hosts),
+                sub.is_public(),
+            ),
+        };
+        Setup {
+            name: repository.name().to_owned(),
+            key,
+            url,
+            host,
+            public,
+        }
+    }
+}
+
+/// The URL of a repository and the host Composer sends credentials to, for a client
+/// that reaches the root at `base`: the root there; a sub-repository (`slug`) at
+/// `{base}/{slug}`, or when it has host names, at the root of the first, by the base's
+/// scheme and port (a host name answers as its sub-repository at `/`). The host keeps
+/// the port, as Composer's `http-basic` keys do.
+fn address(base: &str, slug: Option<&str>, hosts: &[String]) -> (String, String) {
+    let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
+    let authority = rest.split('/').next().unwrap_or_default();
+    match (slug, hosts.first()) {
+        (None, _) => (base.to_owned(), authority.to_owned()),
+        (Some(slug), None) => (format!("{base}/{slug}"), authority.to_owned()),
+        (Some(_), Some(name)) => {
+            let port = authority
+                .rsplit_once(':')
+                .map(|(_, port)| port)
+                .filter(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+            let host = match port {
+                Some(port) => format!("{name}:{port}"),
+                None => name.clone(),
+            };
+            (format!("{scheme}://{host}"), host)
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "account/profile.html")]
 struct ProfilePage {
@@ -55,8 +113,8 @@ struct ProfilePage {
     /// A token just created, shown this once.
     new_token: Option<(String, String)>,
     message: String,
-    base: String,
-    host: String,
+    /// One for each repository the user may use.
+    setups: Vec<Setup>,
     mirrors: Vec<(String, String)>,
 }
 
@@ -89,13 +147,11 @@ async fn profile(
         .collect();
     let base = crate::http::base_url(app, headers)
         .map_err(|_| WebError::BadRequest("missing or invalid Host header".to_owned()))?;
-    let host = base
-        .split_once("://")
-        .map_or(base.as_str(), |(_, rest)| rest)
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let setups = viewer
+        .repositories(app)
+        .iter()
+        .map(|repository| Setup::new(repository, &base))
+        .collect();
     let view = app.access.view(Some(user));
     let mut mirrors: Vec<(String, String)> = app
         .mirrors
@@ -126,8 +182,7 @@ async fn profile(
                 .collect(),
             new_token,
             message,
-            base,
-            host,
+            setups,
             mirrors,
         },
         status,
@@ -206,4 +261,48 @@ pub async fn revoke_token(
         .revoke_token(Actor::Http(me), &me.name, name)
         .await?;
     Ok(see_other("/profile"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address;
+
+    #[test]
+    fn a_sub_repository_is_set_up_under_its_slug_or_at_its_host_name() {
+        let base = "http://127.0.0.1:8080";
+        let pair = |url: &str, host: &str| (url.to_owned(), host.to_owned());
+        assert_eq!(address(base, None, &[]), pair(base, "127.0.0.1:8080"));
+        assert_eq!(
+            address(base, Some("client-a"), &[]),
+            pair("http://127.0.0.1:8080/client-a", "127.0.0.1:8080")
+        );
+        let hosts = ["a.example.com".to_owned(), "b.example.com".to_owned()];
+        assert_eq!(
+            address(base, Some("client-a"), &hosts),
+            pair("http://a.example.com:8080", "a.example.com:8080")
+        );
+        assert_eq!(
+            address(
+                "https://repo.example.com/composer",
+                Some("client-a"),
+                &hosts
+            ),
+            pair("https://a.example.com", "a.example.com")
+        );
+        assert_eq!(
+            address("https://repo.example.com/composer", Some("client-a"), &[]),
+            pair(
+                "https://repo.example.com/composer/client-a",
+                "repo.example.com"
+            )
+        );
+        assert_eq!(
+            address("http://[::1]", Some("c"), &hosts),
+            pair("http://a.example.com", "a.example.com")
+        );
+        assert_eq!(
+            address("http://[::1]:80", Some("c"), &hosts),
+            pair("http://a.example.com:80", "a.example.com:80")
+        );
+    }
 }
