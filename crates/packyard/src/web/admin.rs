@@ -23,7 +23,7 @@ use crate::time::rfc3339;
 
 /// What a form's page says when the service refused the form's input (invalid, a
 /// name taken), or the error page for any other refusal.
-fn form_message(error: AdminError) -> Result<String, WebError> {
+pub(super) fn form_message(error: AdminError) -> Result<String, WebError> {
     match error {
         AdminError::Invalid(message) | AdminError::Conflict(message) => Ok(message),
         other => Err(other.into()),

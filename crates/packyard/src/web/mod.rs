@@ -21,6 +21,7 @@ mod operations;
 mod pages;
 mod profile;
 mod session;
+mod subrepos;
 
 use axum::routing::{get, post};
 
@@ -81,4 +82,13 @@ pub fn routes() -> crate::http::Routes {
         .page("/admin/groups/{name}/settings", post(admin::group_settings))
         .page("/admin/groups/{name}/members", post(admin::members))
         .page("/admin/groups/{name}/remove", post(admin::remove_group))
+        .page(
+            "/admin/subrepos",
+            get(subrepos::list).post(subrepos::create),
+        )
+        .page(
+            "/admin/subrepos/{slug}",
+            get(subrepos::edit).post(subrepos::update),
+        )
+        .page("/admin/subrepos/{slug}/remove", post(subrepos::remove))
 }
