@@ -18,7 +18,7 @@ use crate::access::admin::{
     AdminError, GroupSettings, Key, Membership, NewGrant, NewUser, UserUpdate,
 };
 use crate::app::App;
-use crate::db::{GroupRow, Role, User, UserChange};
+use crate::db::{GroupRow, ROOT_SUB_REPOSITORY, Role, User, UserChange};
 use crate::time::rfc3339;
 
 /// What a form's page says when the service refused the form's input (invalid, a
@@ -69,6 +69,53 @@ async fn group_named(app: &App, name: &str) -> Result<GroupRow, WebError> {
     Ok(app.access_admin().group(Key::Name(name)).await?)
 }
 
+/// A sub-repository limit as the lists show it: `all` without one.
+fn describe_limit(limit: Option<&[String]>) -> String {
+    match limit {
+        None => "all".to_owned(),
+        Some([]) => "none".to_owned(),
+        Some(slugs) => slugs.join(", "),
+    }
+}
+
+/// The sub-repository limit setting of a user's or group's form: "all" (no limit), or
+/// only the ticked repositories.
+pub struct LimitChoice {
+    pub limited: bool,
+    /// `root` (the root repository) and each sub-repository's slug, with whether the
+    /// limit names it.
+    pub options: Vec<(String, bool)>,
+}
+
+async fn limit_choice(app: &App, limit: Option<&[String]>) -> Result<LimitChoice, WebError> {
+    let slugs = app.access_admin().sub_repositories().await?;
+    let options = std::iter::once(ROOT_SUB_REPOSITORY.to_owned())
+        .chain(slugs.into_iter().map(|row| row.slug))
+        .map(|slug| {
+            let named = limit.is_some_and(|limit| limit.contains(&slug));
+            (slug, named)
+        })
+        .collect();
+    Ok(LimitChoice {
+        limited: limit.is_some(),
+        options,
+    })
+}
+
+/// The limit a form's setting ([`LimitChoice`]) posts: `None` (unchanged) from a form
+/// without it, `Some(None)` for no limit.
+#[allow(clippy::option_option)] // the shape of `UserChange`'s and `GroupSettings`' limits
+fn limit_field(form: &Fields) -> Result<Option<Option<Vec<String>>>, FieldError> {
+    match form.get("subrepos_limit") {
+        "" => Ok(None),
+        "all" => Ok(Some(None)),
+        "some" => Ok(Some(Some(
+            form.all("subrepo").into_iter().map(str::to_owned).collect(),
+        ))),
+        other => Err(FieldError::UnknownLimit(other.to_owned())),
+    }
+}
+
 fn role_of(user: &User) -> &'static str {
     if user.is_admin {
         "admin"
@@ -87,6 +134,22 @@ pub struct UserLine {
     pub expires: String,
     pub updates_until: String,
     pub groups: Vec<String>,
+    /// Its sub-repository limit ([`describe_limit`]).
+    pub subrepos: String,
+}
+
+impl UserLine {
+    fn new(user: &User, groups: Vec<String>) -> UserLine {
+        UserLine {
+            name: user.name.clone(),
+            role: role_of(user),
+            full_access: user.full_access,
+            expires: day(user.expires_at),
+            updates_until: day(user.updates_until),
+            groups,
+            subrepos: describe_limit(user.subrepos.as_deref()),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -112,18 +175,14 @@ async fn users_page(
         .users()
         .await?
         .iter()
-        .map(|user| UserLine {
-            name: user.name.clone(),
-            role: role_of(user),
-            full_access: user.full_access,
-            expires: day(user.expires_at),
-            updates_until: day(user.updates_until),
-            groups: rules
+        .map(|user| {
+            let groups = rules
                 .groups
                 .iter()
                 .filter(|group| group.members.contains(&user.name))
                 .map(|group| group.name.clone())
-                .collect(),
+                .collect();
+            UserLine::new(user, groups)
         })
         .collect();
     render_with_status(
@@ -154,8 +213,8 @@ fn role_field(form: &Fields) -> Result<Role, FieldError> {
     }
 }
 
-/// The role, full access and dates a user form sets; `current` is the user as the form
-/// showed it (`None` for a new user).
+/// The role, full access, dates and (from the user page) sub-repository limit a user
+/// form sets; `current` is the user as the form showed it (`None` for a new user).
 fn user_change(form: &Fields, current: Option<&User>) -> Result<UserChange, FieldError> {
     Ok(UserChange {
         role: Some(role_field(form)?),
@@ -172,7 +231,7 @@ fn user_change(form: &Fields, current: Option<&User>) -> Result<UserChange, Fiel
             "Updates until",
             current.and_then(|u| u.updates_until),
         )?,
-        subrepos: None,
+        subrepos: limit_field(form)?,
     })
 }
 
@@ -218,6 +277,7 @@ struct UserPage {
     chrome: Chrome,
     user: UserLine,
     all_groups: Vec<(String, bool)>,
+    limit: LimitChoice,
     message: String,
     /// Why the viewer may not change this user (no forms are shown); empty if it may.
     locked: String,
@@ -244,22 +304,17 @@ async fn user_page(
         .iter()
         .map(|group| (group.name.clone(), group.members.contains(&user.name)))
         .collect();
+    let groups = all_groups
+        .iter()
+        .filter(|(_, member)| *member)
+        .map(|(group, _)| group.clone())
+        .collect();
     render_with_status(
         &UserPage {
             chrome: Chrome::new(viewer, format!("User {name}")),
-            user: UserLine {
-                name: user.name.clone(),
-                role: role_of(&user),
-                full_access: user.full_access,
-                expires: day(user.expires_at),
-                updates_until: day(user.updates_until),
-                groups: all_groups
-                    .iter()
-                    .filter(|(_, member)| *member)
-                    .map(|(group, _)| group.clone())
-                    .collect(),
-            },
+            user: UserLine::new(&user, groups),
             all_groups,
+            limit: limit_choice(app, user.subrepos.as_deref()).await?,
             message,
             locked,
         },
@@ -322,8 +377,24 @@ pub async fn remove_user(
 #[template(path = "admin/groups.html")]
 struct GroupsPage {
     chrome: Chrome,
-    groups: Vec<GroupRow>,
+    /// Each group with its sub-repository limit ([`describe_limit`]).
+    groups: Vec<(GroupRow, String)>,
     message: String,
+}
+
+/// The groups as their list shows them.
+async fn group_lines(app: &App) -> Result<Vec<(GroupRow, String)>, WebError> {
+    Ok(app
+        .db
+        .access_rules()
+        .await?
+        .groups
+        .into_iter()
+        .map(|group| {
+            let limit = describe_limit(group.subrepos.as_deref());
+            (group, limit)
+        })
+        .collect())
 }
 
 /// `GET /admin/groups`.
@@ -333,7 +404,7 @@ pub async fn groups(
 ) -> Result<Response, WebError> {
     render(&GroupsPage {
         chrome: Chrome::new(&viewer, "Groups"),
-        groups: app.db.access_rules().await?.groups,
+        groups: group_lines(&app).await?,
         message: String::new(),
     })
 }
@@ -358,7 +429,7 @@ pub async fn create_group(
         Err(error) => render_with_status(
             &GroupsPage {
                 chrome: Chrome::new(&viewer, "Groups"),
-                groups: app.db.access_rules().await?.groups,
+                groups: group_lines(&app).await?,
                 message: form_message(error)?,
             },
             StatusCode::BAD_REQUEST,
@@ -373,6 +444,7 @@ struct GroupPage {
     group: GroupRow,
     updates_until: String,
     mirrors: Vec<(String, bool)>,
+    limit: LimitChoice,
     message: String,
 }
 
@@ -394,6 +466,7 @@ async fn group_page(
         &GroupPage {
             chrome: Chrome::new(viewer, format!("Group {name}")),
             updates_until: day(group.updates_until),
+            limit: limit_choice(app, group.subrepos.as_deref()).await?,
             group,
             mirrors,
             message,
@@ -449,7 +522,8 @@ pub async fn revoke(
     Ok(see_other(&format!("/admin/groups/{name}")))
 }
 
-/// `POST /admin/groups/{name}/settings`: the update freeze and the mirrors.
+/// `POST /admin/groups/{name}/settings`: the update freeze, the mirrors and the
+/// sub-repositories its grants count in.
 pub async fn group_settings(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
@@ -460,13 +534,15 @@ pub async fn group_settings(
     }: AdminForm,
 ) -> Result<Response, WebError> {
     let current = group_named(&app, &name).await?;
-    let updates_until = match changed_moment(
+    let fields = changed_moment(
         &form,
         "updates_until",
         "Updates until",
         current.updates_until,
-    ) {
-        Ok(at) => at,
+    )
+    .and_then(|updates_until| Ok((updates_until, limit_field(&form)?)));
+    let (updates_until, subrepos) = match fields {
+        Ok(fields) => fields,
         Err(error) => {
             return group_page(
                 &app,
@@ -482,7 +558,7 @@ pub async fn group_settings(
         updates_until,
         mirrors: Some(form.all("mirror").into_iter().map(str::to_owned).collect()),
         grants: None,
-        subrepos: None,
+        subrepos,
     };
     let me = Actor::Http(&viewer.signed_in()?.user);
     match app.access_admin().change_group(me, &name, settings).await {

@@ -262,6 +262,8 @@ pub enum FieldError {
     NotAMoment { label: String, text: String },
     #[error("unknown role {0:?}")]
     UnknownRole(String),
+    #[error("unknown sub-repository setting {0:?}: all or some")]
+    UnknownLimit(String),
 }
 
 #[derive(Deserialize, Default)]
