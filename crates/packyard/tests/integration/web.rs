@@ -1721,3 +1721,244 @@ fn the_group_pages_member_form_follows_the_account_rule() {
     assert_eq!(unknown.status, 400, "{}", unknown.text());
     assert!(unknown.text().contains("nobody"), "{}", unknown.text());
 }
+
+/// The names in the package list, read in one script.
+fn listed_packages(browser: &Browser) -> Vec<String> {
+    texts(&browser.find_all(".packages .name"))
+}
+
+/// Sub-repositories in the browser: an admin makes one on its page (a slug that is not
+/// free is said beside the form), limits a user and a group to some from their pages;
+/// the user lands on its first sub-repository's packages, switches between those it
+/// may use with the selector, gets the 404 page for any other, and finds the Composer
+/// set-up of each on its profile.
+#[test]
+fn admins_manage_sub_repositories_and_users_browse_those_they_may_use() {
+    testkit::needs!(Chromium);
+    let server = Server::start();
+    let admin = add_user_with_password(&server, "admin", &["--admin"]);
+    add_user_with_password(&server, "dave", &["--full-access"]);
+    for name in ["acme/lib", "acme/tool", "other/util"] {
+        let reply = upload(
+            &server,
+            &admin,
+            name,
+            "1.0.0",
+            &package_zip(name, &[], "1.0.0"),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.text());
+    }
+    cli(
+        &server,
+        &[
+            "subrepo",
+            "add",
+            "client-b",
+            "--name",
+            "Client B",
+            "--packages",
+            "other/util",
+        ],
+    );
+    cli(&server, &["group", "add", "partners"]);
+
+    let browser = Browser::start();
+    log_in(&browser, &server, "admin");
+    browser.goto(&server.url("/admin/packages"));
+    browser.find("nav.admin a[href='/admin/subrepos']").click();
+    browser.wait_for("#subrepo-slug", Duration::from_secs(10));
+    // A slug packyard serves itself is refused beside the form, what was typed kept.
+    browser.find("#subrepo-slug").send_keys("admin");
+    browser.find("#subrepo-name").send_keys("Client A");
+    browser
+        .find("#subrepo-packages")
+        .send_keys("acme/*\nother/none, acme/lib");
+    submit(&browser, "form[action='/admin/subrepos'] button");
+    let refused = browser.find("p.message.error").text();
+    assert!(refused.contains("\"admin\""), "{refused}");
+    assert_eq!(browser.find("#subrepo-name").property("value"), "Client A");
+    check_accessibility(&browser, "admin-subrepos-refused");
+    let slug = browser.find("#subrepo-slug");
+    slug.clear();
+    slug.send_keys("client-a");
+    submit(&browser, "form[action='/admin/subrepos'] button");
+    assert!(
+        browser.current_url().ends_with("/admin/subrepos/client-a"),
+        "{}",
+        browser.current_url()
+    );
+    assert_eq!(
+        browser.find("#subrepo-packages").property("value"),
+        "acme/*\nacme/lib\nother/none"
+    );
+    check_accessibility(&browser, "admin-subrepo");
+    browser.goto(&server.url("/admin/subrepos"));
+    let rows = texts(&browser.find_all("table.subrepos tbody tr"));
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows[0].starts_with("client-a")
+            && rows[0].contains("Client A")
+            && rows[0].contains("acme/*, acme/lib, other/none")
+            && rows[0].contains("private"),
+        "{rows:?}"
+    );
+    assert!(rows[1].starts_with("client-b"), "{rows:?}");
+    check_accessibility(&browser, "admin-subrepos");
+    // Changed from its page: a package less, made public, then back.
+    browser.goto(&server.url("/admin/subrepos/client-a"));
+    let packages = browser.find("#subrepo-packages");
+    packages.clear();
+    packages.send_keys("acme/*");
+    submit(&browser, "form[action='/admin/subrepos/client-a'] button");
+    assert_eq!(
+        browser.find("#subrepo-packages").property("value"),
+        "acme/*"
+    );
+    // A host name that is not one is said beside the form; nothing changes.
+    browser.find("#subrepo-hosts").send_keys("Not A Host!");
+    submit(&browser, "form[action='/admin/subrepos/client-a'] button");
+    let refused = browser.find("p.message.error").text();
+    assert!(refused.contains("host name"), "{refused}");
+    browser.goto(&server.url("/admin/subrepos/client-a"));
+    assert_eq!(browser.find("#subrepo-hosts").property("value"), "");
+    // A slug the page's pattern would stop, posted anyway: refused with a 400.
+    let cookie = signed_in(&server, "admin");
+    let csrf = csrf_of(&get(&server.url("/admin/subrepos"), &[("Cookie", &cookie)]));
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("slug", "Bad_Slug"),
+        ("name", "Bad"),
+    ];
+    let refused = post_form(&server, "/admin/subrepos", &cookie, &fields, &[]);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(
+        refused.text().contains("invalid slug"),
+        "{}",
+        refused.text()
+    );
+
+    // Dave may use both sub-repositories, not the root.
+    browser.goto(&server.url("/admin/users/dave"));
+    browser
+        .find("input[name=subrepos_limit][value=some]")
+        .click();
+    for slug in ["client-a", "client-b"] {
+        browser
+            .find(&format!("input[name=subrepo][value={slug}]"))
+            .click();
+    }
+    submit(&browser, "form[action='/admin/users/dave'] button");
+    browser.wait_for(
+        "input[name=subrepo][value=client-b]:checked",
+        Duration::from_secs(10),
+    );
+    assert!(
+        browser
+            .try_find("input[name=subrepo][value=root]:checked")
+            .is_none()
+    );
+    check_accessibility(&browser, "admin-user-subrepos");
+    browser.goto(&server.url("/admin/users"));
+    let dave = texts(&browser.find_all("table.tokens tbody tr"))
+        .into_iter()
+        .find(|row| row.starts_with("dave"))
+        .unwrap();
+    assert!(dave.ends_with("client-a, client-b"), "{dave}");
+    // A group's grants counted only at the root, from its page.
+    browser.goto(&server.url("/admin/groups/partners"));
+    browser
+        .find("input[name=subrepos_limit][value=some]")
+        .click();
+    browser.find("input[name=subrepo][value=root]").click();
+    submit(&browser, "form[action$='/settings'] button");
+    browser.wait_for(
+        "input[name=subrepo][value=root]:checked",
+        Duration::from_secs(10),
+    );
+    browser.goto(&server.url("/admin/groups"));
+    let partners = browser.find("table.tokens tbody tr").text();
+    assert!(partners.ends_with("root"), "{partners}");
+    submit(&browser, "header form[action='/logout'] button");
+    browser.wait_for("#username", Duration::from_secs(10));
+
+    // Dave lands on its first sub-repository, not on an empty root.
+    log_in(&browser, &server, "dave");
+    browser.goto(&server.url("/"));
+    assert_eq!(listed_packages(&browser), ["acme/lib", "acme/tool"]);
+    assert_eq!(
+        texts(&browser.find_all("#subrepo option")),
+        ["Client A", "Client B"]
+    );
+    check_accessibility(&browser, "index-subrepos");
+    // The selector is a plain form: pick, then show.
+    browser.find("#subrepo option[value=client-b]").click();
+    submit(&browser, "form.selector button");
+    assert!(
+        browser.current_url().ends_with("/?subrepo=client-b"),
+        "{}",
+        browser.current_url()
+    );
+    assert_eq!(listed_packages(&browser), ["other/util"]);
+    assert_eq!(browser.find("#subrepo option:checked").text(), "Client B");
+    browser.screenshot(screenshots().join("web-index-subrepo-b.png"));
+    // Links, filters and searches stay in the sub-repository.
+    submit(&browser, ".packages a.name");
+    assert!(
+        browser
+            .current_url()
+            .ends_with("/packages/other/util?subrepo=client-b"),
+        "{}",
+        browser.current_url()
+    );
+    submit(&browser, ".crumbs a");
+    assert_eq!(listed_packages(&browser), ["other/util"]);
+    browser.find("#q").send_keys("util");
+    submit(&browser, "form.filters button");
+    assert_eq!(listed_packages(&browser), ["other/util"]);
+    assert!(
+        browser.current_url().contains("subrepo=client-b"),
+        "{}",
+        browser.current_url()
+    );
+    // Anything else is the 404 page: an unknown slug, the root it may not use.
+    for path in [
+        "/?subrepo=nope",
+        "/?subrepo=root",
+        "/packages/acme/?subrepo=client-b",
+    ] {
+        browser.goto(&server.url(path));
+        assert!(
+            browser.title().starts_with("Not found"),
+            "{path}: {}",
+            browser.title()
+        );
+    }
+    let cookie = signed_in(&server, "dave");
+    assert_eq!(
+        get(&server.url("/?subrepo=nope"), &[("Cookie", &cookie)]).status,
+        404
+    );
+
+    // The profile sets up each repository it may use, and not the root.
+    browser.goto(&server.url("/profile"));
+    let setups = texts(&browser.find_all("section.setup pre code"));
+    let host = server.host();
+    for slug in ["client-a", "client-b"] {
+        let line =
+            format!("composer config repositories.packyard-{slug} composer http://{host}/{slug}");
+        assert!(setups.contains(&line), "{line} in {setups:?}");
+    }
+    assert!(
+        setups.contains(&format!(
+            "composer config --global http-basic.{host} dave YOUR_TOKEN"
+        )),
+        "{setups:?}"
+    );
+    assert!(
+        !setups
+            .iter()
+            .any(|line| line.ends_with(&format!("composer http://{host}"))),
+        "{setups:?}"
+    );
+    check_accessibility(&browser, "profile-subrepos");
+}
