@@ -139,10 +139,7 @@ impl App {
             &self.access,
             &self.auth,
             mirrors,
-            crate::access::admin::TakenNames {
-                is_reserved_segment: crate::routes::is_reserved_segment,
-                root_host: self.settings.public_url.as_deref().and_then(url_host),
-            },
+            self.settings.public_url.as_deref().and_then(url_host),
         )
     }
 

@@ -34,20 +34,6 @@ pub fn router(app: Arc<App>) -> ObservedRouter {
     }))
 }
 
-/// Whether `segment` is the first path segment of a route packyard serves (`api`,
-/// `p2`, `packages`, …): a sub-repository cannot take it as its slug.
-pub fn is_reserved_segment(segment: &str) -> bool {
-    [
-        crate::http::routes(),
-        crate::web::routes(),
-        crate::http::metrics_routes(),
-    ]
-    .iter()
-    .flat_map(crate::http::Routes::templates)
-    .filter_map(|template| template.trim_start_matches('/').split('/').next())
-    .any(|first| first == segment)
-}
-
 /// What `PACKYARD_METRICS_LISTEN` serves (see `http::metrics_routes`), without request
 /// logs: scrapers and probes would drown them.
 pub fn metrics_router(app: Arc<App>) -> Router {
@@ -69,25 +55,38 @@ async fn not_found(headers: HeaderMap) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::access::subrepos::{RESERVED_SEGMENTS, check_slug};
+
+    /// The first path segment of every route packyard serves, `{slug}` aside.
+    fn first_segments() -> std::collections::BTreeSet<String> {
+        [
+            crate::http::routes(),
+            crate::web::routes(),
+            crate::http::metrics_routes(),
+        ]
+        .iter()
+        .flat_map(crate::http::Routes::templates)
+        .filter_map(|template| {
+            let first = template.trim_start_matches('/').split('/').next()?;
+            (!first.is_empty() && first != "{slug}").then(|| first.to_owned())
+        })
+        .collect()
+    }
 
     #[test]
     fn the_first_segments_of_our_routes_are_reserved_and_slugs_are_not() {
-        for taken in [
-            "api",
-            "p2",
-            "mirror",
-            "admin",
-            "packages",
-            "zipball",
-            "downloads",
-            "login",
-            "assets",
-        ] {
-            assert!(is_reserved_segment(taken), "{taken}");
+        let segments = first_segments();
+        let listed: std::collections::BTreeSet<String> =
+            RESERVED_SEGMENTS.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(
+            segments, listed,
+            "access::subrepos::RESERVED_SEGMENTS must list the first segment of every route"
+        );
+        for taken in &segments {
+            assert!(check_slug(taken).is_err(), "{taken}");
         }
         for free in ["client-a", "acme", "slug"] {
-            assert!(!is_reserved_segment(free), "{free}");
+            assert!(check_slug(free).is_ok(), "{free}");
         }
     }
 }

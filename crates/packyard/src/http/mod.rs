@@ -189,7 +189,7 @@ pub fn routes() -> Routes {
         // A sub-repository's Composer repository: the same endpoints under its slug,
         // each narrowing the caller's view to its packages (`Reader`) and giving URLs
         // under the slug (`ClientBase`). Slugs never take a first segment of another
-        // route (`routes::is_reserved_segment`).
+        // route (`access::subrepos::RESERVED_SEGMENTS`).
         .route(
             "/{slug}/packages.json",
             Scope::Metadata,

@@ -120,17 +120,9 @@ pub struct AccessAdmin<'a> {
     access: &'a Access,
     auth: &'a Authenticator,
     mirrors: Vec<&'a str>,
-    /// What a sub-repository cannot take.
-    taken: TakenNames,
-}
-
-/// Names a sub-repository cannot take: first path segments of our routes (read from
-/// them, `routes::is_reserved_segment`) for its slug, the root's host name
-/// (`PACKYARD_PUBLIC_URL`'s) for its host names.
-#[derive(Debug, Clone)]
-pub struct TakenNames {
-    pub is_reserved_segment: fn(&str) -> bool,
-    pub root_host: Option<String>,
+    /// The root repository's host name (`PACKYARD_PUBLIC_URL`'s), which no
+    /// sub-repository may take.
+    root_host: Option<String>,
 }
 
 impl<'a> AccessAdmin<'a> {
@@ -139,7 +131,7 @@ impl<'a> AccessAdmin<'a> {
         access: &'a Access,
         auth: &'a Authenticator,
         mirrors: impl IntoIterator<Item = &'a str>,
-        taken: TakenNames,
+        root_host: Option<String>,
     ) -> AccessAdmin<'a> {
         let mut mirrors: Vec<&str> = mirrors.into_iter().collect();
         mirrors.sort_unstable();
@@ -148,7 +140,7 @@ impl<'a> AccessAdmin<'a> {
             access,
             auth,
             mirrors,
-            taken,
+            root_host,
         }
     }
 

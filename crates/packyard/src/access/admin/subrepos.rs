@@ -31,7 +31,7 @@ impl AccessAdmin<'_> {
         fields: SubRepositoryFields,
     ) -> Result<SubRepositoryRow, AdminError> {
         require_admin(actor)?;
-        check_slug(slug, self.taken.is_reserved_segment)?;
+        check_slug(slug)?;
         let fields = self.checked_fields(slug, fields).await?;
         self.db
             .add_sub_repository(slug, &fields)
@@ -116,7 +116,7 @@ impl AccessAdmin<'_> {
                 .filter(|host| !host.is_empty())
                 .collect(),
         );
-        check_hosts(self.db, slug, &hosts, self.taken.root_host.as_deref()).await?;
+        check_hosts(self.db, slug, &hosts, self.root_host.as_deref()).await?;
         Ok(SubRepositoryFields {
             name,
             packages: tidy(fields.packages),

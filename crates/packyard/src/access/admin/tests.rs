@@ -24,11 +24,8 @@ impl World {
     }
 
     fn admin(&self) -> AccessAdmin<'_> {
-        let taken = TakenNames {
-            is_reserved_segment: |s| ["api", "p2"].contains(&s),
-            root_host: Some("repo.example".to_owned()),
-        };
-        AccessAdmin::new(&self.db, &self.access, &self.auth, ["up", "eu"], taken)
+        let root_host = Some("repo.example".to_owned());
+        AccessAdmin::new(&self.db, &self.access, &self.auth, ["up", "eu"], root_host)
     }
 
     /// A user made by the operator; its first token.
