@@ -269,6 +269,14 @@ impl Metadata {
         Ok(self.exists(package) || (self.catch_up(seen).await? && self.exists(package)))
     }
 
+    /// Whether `package` exists, by a catalogue that caught up with other replicas
+    /// first: one stamp read (shared by concurrent callers) whatever the answer, so that
+    /// a name that exists takes as long as one that does not.
+    pub async fn exists_caught_up(&self, package: &PackageName) -> Result<bool, sqlx::Error> {
+        self.catch_up(self.catalogue()).await?;
+        Ok(self.exists(package.as_str()))
+    }
+
     /// Whether `package` exists and `view` sees at least one of its versions.
     pub async fn visible(&self, package: &PackageName, view: &View) -> Result<bool, sqlx::Error> {
         self.visible_name(package.as_str(), view).await

@@ -459,11 +459,14 @@ impl Mirrors {
         }
         // A name this replica does not know may have just been created on another:
         // before anything can go upstream for it, the catalogue catches up (one stamp
-        // read, shared by concurrent misses). A name whose documents are held in memory
-        // skips that: serving them asks the upstream nothing.
-        let private = self.metadata.exists(package.as_str())
-            || (!self.documents.holds(mirror, package.as_str())
-                && self.metadata.knows(package).await?);
+        // read, shared by concurrent misses) — for private names too, which must take
+        // as long. A name whose documents are held in memory skips that: serving them
+        // asks the upstream nothing.
+        let private = if self.documents.holds(mirror, package.as_str()) {
+            self.metadata.exists(package.as_str())
+        } else {
+            self.metadata.exists_caught_up(package).await?
+        };
         if private {
             return refusal(|package, alias| Refusal::PrivatePackage { package, alias });
         }
