@@ -160,6 +160,13 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// The slug of the sub-repository this request reads through, if any.
+    pub fn sub_repository_slug(&self) -> Option<&str> {
+        self.sub_repository
+            .as_ref()
+            .map(|sub| sub.row.slug.as_str())
+    }
+
     /// Before a "not found": the caller's view again when the access rules changed on
     /// another replica since this one last looked (a grant just given), else `None`.
     pub async fn view_caught_up(&self, app: &App) -> Result<Option<Arc<View>>, sqlx::Error> {

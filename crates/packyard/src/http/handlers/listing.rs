@@ -140,7 +140,16 @@ async fn search_result(
     summary: &Summary,
 ) -> Result<Value, ApiError> {
     let name = summary.name.as_str();
-    let url = format!("{base}/packages/{name}");
+    // The package's web page; through a sub-repository, that page as the
+    // sub-repository shows it (`?subrepo=`), on the web UI at the root of the same
+    // server (or of the sub-repository's host name).
+    let url = match reader.sub_repository_slug() {
+        Some(slug) => {
+            let web = base.strip_suffix(&format!("/{slug}")).unwrap_or(base);
+            format!("{web}/packages/{name}?subrepo={slug}")
+        }
+        None => format!("{base}/packages/{name}"),
+    };
     let repository = match app.db.git_package(name).await? {
         Some(vcs) => crate::redact::public(&vcs.repository_url),
         None => url.clone(),
