@@ -10,6 +10,8 @@ use crate::sshd::SSHD;
 pub enum Need {
     /// A PostgreSQL server (`PACKYARD_TEST_POSTGRES`).
     Postgres,
+    /// A MariaDB server (`PACKYARD_TEST_MARIADB`, `mysql://root@127.0.0.1:PORT`).
+    MariaDb,
     S3sFs,
     Moto,
     Azurite,
@@ -37,7 +39,12 @@ impl Need {
     /// Why it is missing, or `None` when it is here.
     fn missing(self) -> Option<String> {
         let variable = |name: &str| match std::env::var_os(name) {
-            Some(path) if name == "PACKYARD_TEST_POSTGRES" || Path::new(&path).exists() => None,
+            Some(path)
+                if ["PACKYARD_TEST_POSTGRES", "PACKYARD_TEST_MARIADB"].contains(&name)
+                    || Path::new(&path).exists() =>
+            {
+                None
+            }
             Some(path) => Some(format!(
                 "{name} names {}, which does not exist",
                 Path::new(&path).display()
@@ -47,6 +54,7 @@ impl Need {
         let command = |name: &str| (!on_path(name)).then(|| format!("`{name}` is not on PATH"));
         match self {
             Need::Postgres => variable("PACKYARD_TEST_POSTGRES"),
+            Need::MariaDb => variable("PACKYARD_TEST_MARIADB"),
             Need::S3sFs => variable("PACKYARD_TEST_S3S_FS"),
             Need::Moto => variable("PACKYARD_TEST_MOTO"),
             Need::Azurite => variable("PACKYARD_TEST_AZURITE"),
