@@ -44,14 +44,41 @@ pub fn hash(password: &str) -> String {
         .to_string()
 }
 
-/// Whether `password` matches the PHC string `stored`; a malformed `stored` matches
-/// nothing. Slow on purpose, like [`hash`].
+/// Whether `password` matches `stored`: a PHC string of argon2id or argon2i (ours, and
+/// what Symfony's `auto`, `argon2i`, `argon2id` and `sodium` hashers write), or a
+/// bcrypt hash (`$2y$`, `$2b$`, `$2a$`: Symfony's `bcrypt` and `auto` hashers), as
+/// imported from Packeton. A malformed `stored` matches nothing. Slow on purpose,
+/// like [`hash`].
 pub fn verify(password: &str, stored: &str) -> bool {
+    if is_bcrypt(stored) {
+        // bcrypt reads at most 72 bytes; Symfony refuses longer passwords for it, so
+        // a longer one cannot be the one that was hashed.
+        return password.len() <= 72 && bcrypt::verify(password, stored).unwrap_or(false);
+    }
     PasswordHash::new(stored).is_ok_and(|parsed| {
+        // The algorithm and its costs come from the hash itself.
         argon2::Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok()
     })
+}
+
+/// Whether `stored` (which a password just matched) should be replaced by a hash of
+/// ours: anything but argon2id at today's parameters, such as a bcrypt or argon2i hash
+/// imported from Packeton, or argon2id at other costs.
+pub fn needs_rehash(stored: &str) -> bool {
+    static OURS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let ours = hash("any password");
+        // `$argon2id$v=19$m=…,t=…,p=…$`: everything before the salt.
+        ours.rsplitn(3, '$').nth(2).unwrap_or_default().to_owned()
+    });
+    !stored.starts_with(&format!("{}$", OURS.as_str()))
+}
+
+fn is_bcrypt(stored: &str) -> bool {
+    ["$2y$", "$2b$", "$2a$", "$2x$"]
+        .iter()
+        .any(|prefix| stored.starts_with(prefix))
 }
 
 /// Password hashing and checking at once: argon2 takes 19 MiB and tens of milliseconds
@@ -139,6 +166,42 @@ mod tests {
             "$argon2id$v=19$m=19456,t=2,p=1$bad"
         ));
         assert!(verify("not anyone's password", decoy()));
+    }
+
+    /// Hashes from PHP's own `password_hash()`, which Symfony's hashers call: bcrypt
+    /// (cost 13, Symfony's default), argon2i and argon2id.
+    #[test]
+    fn phps_hashes_verify_and_are_replaced_by_ours() {
+        let php = |code: &str| {
+            std::process::Command::new("php")
+                .args(["-r", code])
+                .output()
+                .ok()
+                .filter(|out| out.status.success())
+                .map(|out| String::from_utf8(out.stdout).unwrap())
+        };
+        // Fresh hashes from the real PHP when it is here (scripts/test installs it).
+        let hashes: Vec<String> = match php(
+            "echo password_hash('correct horse', PASSWORD_BCRYPT, ['cost' => 13]), \"\\n\", password_hash('correct horse', PASSWORD_ARGON2I), \"\\n\", password_hash('correct horse', PASSWORD_ARGON2ID);",
+        ) {
+            Some(out) => out.lines().map(str::to_owned).collect(),
+            None => {
+                assert!(
+                    std::env::var("PACKYARD_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                    "php is needed"
+                );
+                return;
+            }
+        };
+        assert_eq!(hashes.len(), 3, "{hashes:?}");
+        for stored in &hashes {
+            assert!(verify("correct horse", stored), "{stored}");
+            assert!(!verify("correct hors", stored), "{stored}");
+            assert!(needs_rehash(stored), "{stored}");
+        }
+        assert!(hashes[0].starts_with("$2y$13$") && hashes[2].starts_with("$argon2id$"));
+        assert!(!needs_rehash(&hash("correct horse")));
+        assert!(!verify(&"x".repeat(73), &hashes[0]));
     }
 
     #[test]

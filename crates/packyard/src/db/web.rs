@@ -38,6 +38,26 @@ struct UserWithPassword {
 }
 
 impl Db {
+    /// Replaces the password hash `old` of user `id` by `new`, the same password hashed
+    /// our way (after a login matched an imported hash): the user's sessions stay, and
+    /// a password changed meanwhile is left alone. Whether it was replaced.
+    pub async fn rehash_password(
+        &self,
+        id: i64,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let replaced =
+            sqlx::query("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2")
+                .bind(id)
+                .bind(old)
+                .bind(new)
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+        Ok(replaced == 1)
+    }
+
     /// Sets (or with `None` removes) a user's password hash and ends the user's
     /// sessions; whether the user exists.
     pub async fn set_password(

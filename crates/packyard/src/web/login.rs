@@ -279,16 +279,28 @@ pub async fn submit(
         .and_then(|(_, hash)| hash.clone())
         .unwrap_or_else(|| password::decoy().to_owned());
     let presented = form.password.clone();
-    // argon2 takes tens of milliseconds of CPU: off the HTTP thread.
-    let matches = tokio::task::spawn_blocking(move || password::verify(&presented, &stored))
-        .await
-        .map_err(|error| WebError::Internal(format!("verifying a password: {error}")))?;
+    // argon2 takes tens of milliseconds of CPU: off the HTTP thread. A hash imported
+    // from Packeton (bcrypt, argon2i) that matches is replaced by ours, in the same
+    // hashing slot.
+    let (matches, rehashed) = tokio::task::spawn_blocking(move || {
+        let matches = password::verify(&presented, &stored);
+        let rehashed = (matches && password::needs_rehash(&stored))
+            .then(|| (stored, password::hash(&presented)));
+        (matches, rehashed)
+    })
+    .await
+    .map_err(|error| WebError::Internal(format!("verifying a password: {error}")))?;
     let user = match found {
         Some((user, Some(_))) if matches => user,
         // The failure noted above stays.
         _ => return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password."),
     };
     app.db.withdraw_login_attempt(&attempt).await?;
+    if let Some((old, new)) = rehashed
+        && app.db.rehash_password(user.id, &old, &new).await?
+    {
+        tracing::info!(user = %user.name, "password hash replaced by argon2id");
+    }
     if user.is_expired(now_millis()) {
         return refuse(StatusCode::FORBIDDEN, "This account has expired.");
     }
