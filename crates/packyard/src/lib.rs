@@ -14,6 +14,7 @@ pub mod freshness;
 pub mod git_packages;
 pub mod health;
 pub mod http;
+pub mod import;
 pub mod jobs;
 pub mod logging;
 pub mod metadata;

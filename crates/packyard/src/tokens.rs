@@ -44,6 +44,15 @@ pub fn generate() -> String {
     )
 }
 
+/// Whether `token` is a personal access token imported from Packeton: `pat_` and its
+/// secret (64 hex characters as Packeton makes them; 32 to 128 letters and digits
+/// accepted). Like ours, it names its owner: it is looked up by its hash alone.
+pub fn is_packeton_pat(token: &str) -> bool {
+    token.strip_prefix("pat_").is_some_and(|secret| {
+        (32..=128).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
 /// Whether `token` has this format and a valid checksum.
 pub fn is_well_formed(token: &str) -> bool {
     let Some(body) = token.strip_prefix(PREFIX) else {

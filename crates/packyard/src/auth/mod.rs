@@ -45,15 +45,17 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// A user name outside the simple alphabet that `user:token` pairs and URLs allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid user name {0:?}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    "invalid user name {0:?}: use 1-64 letters, digits, '.', '_', '-' or '@', starting with a letter or digit"
 )]
 pub struct InvalidUserName(pub String);
 
-/// User names appear in `user:token` pairs and URLs, so they are kept simple.
+/// User names appear in `user:token` pairs and URLs, so they are kept simple: ASCII
+/// letters, digits, `.`, `_`, `-`, and `@` (e-mail addresses, as many Packeton
+/// installations name their customers).
 pub fn validate_user_name(name: &str) -> Result<(), InvalidUserName> {
     let valid_chars = name
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
     if name.is_empty()
         || name.len() > 64
         || !valid_chars
@@ -117,9 +119,10 @@ impl Authenticator {
     }
 
     /// The caller presenting `token`, with the user name it gave (ignored for tokens
-    /// of the `pky_` format, which identify their owner), or why not.
+    /// of the `pky_` format and Packeton's `pat_` ones, which identify their owner), or
+    /// why not.
     pub async fn verify(&self, name: &str, token: &str) -> Result<Verified, sqlx::Error> {
-        let prefixed = tokens::is_well_formed(token);
+        let prefixed = tokens::is_well_formed(token) || tokens::is_packeton_pat(token);
         let cache_key = cache_key(if prefixed { "" } else { name }, token);
         let cached = self
             .verified

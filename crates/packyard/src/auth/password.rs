@@ -50,6 +50,9 @@ pub fn hash(password: &str) -> String {
 /// imported from Packeton. A malformed `stored` matches nothing. Slow on purpose,
 /// like [`hash`].
 pub fn verify(password: &str, stored: &str) -> bool {
+    if let Some(legacy) = stored.strip_prefix(LEGACY_SHA512) {
+        return verify_legacy_sha512(password, legacy);
+    }
     if is_bcrypt(stored) {
         // bcrypt reads at most 72 bytes; Symfony refuses longer passwords for it, so
         // a longer one cannot be the one that was hashed.
@@ -73,6 +76,35 @@ pub fn needs_rehash(stored: &str) -> bool {
         ours.rsplitn(3, '$').nth(2).unwrap_or_default().to_owned()
     });
     !stored.starts_with(&format!("{}$", OURS.as_str()))
+}
+
+/// How an imported hash of Packeton's `legacy` hasher (FOSUserBundle's) is stored:
+/// `$packeton-sha512$` + the hex of the user's salt + `$` + the hex digest.
+pub const LEGACY_SHA512: &str = "$packeton-sha512$";
+
+/// A legacy hash as stored here, from Packeton's `password` and `salt` columns.
+pub fn legacy_sha512(digest_hex: &str, salt: &str) -> String {
+    format!("{LEGACY_SHA512}{}${digest_hex}", hex::encode(salt))
+}
+
+/// Symfony's message-digest hasher as Packeton configures it (`sha512`, one
+/// iteration, hex): `sha512(password{salt})`, or of the password alone without a salt.
+fn verify_legacy_sha512(password: &str, stored: &str) -> bool {
+    use sha2::Digest;
+    let Some((salt, digest)) = stored.split_once('$') else {
+        return false;
+    };
+    let Ok(salt) = hex::decode(salt).map(String::from_utf8) else {
+        return false;
+    };
+    let Ok(salt) = salt else { return false };
+    let salted = if salt.is_empty() {
+        password.to_owned()
+    } else {
+        format!("{password}{{{salt}}}")
+    };
+    let computed = hex::encode(sha2::Sha512::digest(salted.as_bytes()));
+    crate::auth::constant_time_eq(computed.as_bytes(), digest.to_ascii_lowercase().as_bytes())
 }
 
 fn is_bcrypt(stored: &str) -> bool {
@@ -200,6 +232,30 @@ mod tests {
         assert!(hashes[0].starts_with("$2y$13$") && hashes[2].starts_with("$argon2id$"));
         assert!(!needs_rehash(&hash("correct horse")));
         assert!(!verify(&"x".repeat(73), hashes[0]));
+    }
+
+    #[test]
+    fn packetons_legacy_sha512_hashes_verify() {
+        let php = std::process::Command::new("php")
+            .args(["-r", "echo hash('sha512', 'correct horse{pepper}');"])
+            .output();
+        let Some(digest) = php
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8(out.stdout).unwrap())
+        else {
+            assert!(
+                std::env::var("PACKYARD_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "php is needed"
+            );
+            return;
+        };
+        let stored = legacy_sha512(&digest, "pepper");
+        assert!(verify("correct horse", &stored));
+        assert!(!verify("correct horse", &legacy_sha512(&digest, "salt")));
+        assert!(!verify("correct hors", &stored));
+        assert!(needs_rehash(&stored));
+        assert!(!verify("x", "$packeton-sha512$zz$00"));
     }
 
     #[test]

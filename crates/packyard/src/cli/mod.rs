@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod access;
 mod advisory;
 mod group;
+mod import;
 mod jobs;
 mod mirror;
 mod package;
@@ -23,6 +24,7 @@ mod webhooks;
 use access::AccessCommand;
 use advisory::AdvisoryCommand;
 use group::GroupCommand;
+use import::ImportCommand;
 use mirror::MirrorCommand;
 use package::PackageCommand;
 use secrets::SecretsCommand;
@@ -79,6 +81,9 @@ enum Command {
     /// Work with the secrets sealed in the database.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Take over another installation: `packyard import packeton`.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Show background jobs, newest first.
     Jobs {
         /// Only jobs in this state: queued, running, succeeded or failed.
@@ -103,6 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhook(command) => webhooks::run(settings, command).await,
         Command::Jobs { state, limit } => jobs::run(settings, state.as_deref(), limit).await,
         Command::Secrets(command) => secrets::run(settings, command).await,
+        Command::Import(command) => import::run(settings, command).await,
         Command::Mirror(command) => mirror::run(settings, command).await,
         Command::Storage(command) => storage::run(settings, command).await,
     }

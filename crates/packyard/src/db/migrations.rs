@@ -32,6 +32,7 @@ const STEPS: &[(i64, &str)] = steps![
     14 => "0014_package_stamp_index.sql",
     15 => "0015_sub_repositories.sql",
     16 => "0016_sub_repository_limits.sql",
+    17 => "0017_user_email.sql",
 ];
 
 /// A step's SQL for `engine`. Templates are SQL with two kinds of marks:
@@ -273,6 +274,11 @@ mod tests {
             16,
             "941f3b473238aea94a09fab08d67436eabf25bdcddd30846275ff662481035c4",
             "941f3b473238aea94a09fab08d67436eabf25bdcddd30846275ff662481035c4",
+        ),
+        (
+            17,
+            "2e2071cc53cd5278df2e6f923333e410fef221e5b9d3caa263235b80e59cd80f",
+            "2e2071cc53cd5278df2e6f923333e410fef221e5b9d3caa263235b80e59cd80f",
         ),
     ];
 

@@ -90,6 +90,20 @@ impl Db {
         }))
     }
 
+    /// Removes every token of `user`; how many there were.
+    pub async fn revoke_all_tokens(&self, user: &str) -> Result<u64, sqlx::Error> {
+        let Some((mut tx, user_id)) = self.open_named(Named::User, user).await? else {
+            return Ok(0);
+        };
+        let removed = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        commit_access_change(tx).await?;
+        Ok(removed)
+    }
+
     /// The tokens of `user`, by name; `None` when there is no such user.
     pub async fn tokens_of(&self, user: &str) -> Result<Option<Vec<TokenRow>>, sqlx::Error> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -180,6 +180,31 @@ impl Db {
         Ok(user)
     }
 
+    /// A user's e-mail address, if known.
+    pub async fn user_email(&self, name: &str) -> Result<Option<String>, sqlx::Error> {
+        let email: Option<Option<String>> =
+            sqlx::query_scalar("SELECT email FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(email.flatten())
+    }
+
+    /// Sets a user's e-mail address; whether the user exists.
+    pub async fn set_user_email(
+        &self,
+        name: &str,
+        email: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let changed = sqlx::query("UPDATE users SET email = $2 WHERE name = $1")
+            .bind(name)
+            .bind(email)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(changed == 1)
+    }
+
     /// Removes a user with its tokens and memberships; whether it existed.
     pub async fn remove_user(&self, name: &str) -> Result<bool, sqlx::Error> {
         let Some((mut tx, id)) = self.open_named(Named::User, name).await? else {

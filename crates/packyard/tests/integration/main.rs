@@ -26,6 +26,7 @@ mod irsa;
 mod listing;
 mod mirror;
 mod observability;
+mod packeton_import;
 mod s3_storage;
 mod sub_repositories;
 mod two_replicas;

@@ -381,7 +381,8 @@ impl FromRequestParts<Arc<App>> for MirrorReader {
     }
 }
 
-/// `?token=user:token` or `?token=TOKEN` (a `pky_` token alone), or Packagist's
+/// `?token=user:token` or `?token=TOKEN` (a `pky_` token, or Packeton's `pat_` one,
+/// alone), or Packagist's
 /// `?username=user&apiToken=token`.
 fn query_token(uri: &Uri) -> Result<Option<(String, String)>, ApiError> {
     let Some(query) = uri.query() else {
@@ -396,7 +397,7 @@ fn query_token(uri: &Uri) -> Result<Option<(String, String)>, ApiError> {
     let Some(value) = query_param(query, "token") else {
         return Ok(None);
     };
-    if value.starts_with(crate::tokens::PREFIX) {
+    if value.starts_with(crate::tokens::PREFIX) || crate::tokens::is_packeton_pat(&value) {
         return Ok(Some((String::new(), value)));
     }
     split_pair(&value)

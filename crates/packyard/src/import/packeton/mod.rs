@@ -1,0 +1,569 @@
+//! `packyard import packeton`: a Packeton installation's users (with their passwords,
+//! API tokens and personal access tokens), groups with their ACL, and sub-repositories,
+//! read from its database ([`source`]) and made the same in packyard, so that every
+//! client's credentials keep working. Objects are matched by name; each is created,
+//! updated where it differs, or left alone, and the [`Report`] says which and what
+//! could not be carried over.
+//!
+//! How Packeton's rules map:
+//! - roles: `ROLE_ADMIN`/`ROLE_SUPER_ADMIN` → admin, `ROLE_MAINTAINER` → maintainer,
+//!   `ROLE_FULL_CUSTOMER` → full access, anything else a plain user;
+//! - `expiresAt` (a date) → access expiry at the start of that day (UTC), as Packeton
+//!   refuses from then; a disabled user's access expires at the import;
+//! - `expiredUpdatesAt` (user and group) → the update freeze at that moment (UTC);
+//! - the `apiToken` → an API token named `packeton-api-token`, used with the user name
+//!   as before; each personal access token → `packeton-pat-{id}`, used as `pat_…`
+//!   with its scopes and expiry; all stored as hashes;
+//! - the password hash → the same hash, verified at web login and replaced by an
+//!   argon2id one at the first (a user who already has a password here keeps it);
+//! - `sub_repos` → the user's sub-repository limit: its ids as slugs, `0` as `root`,
+//!   and none at all (Packeton's default) as `root` only, since Packeton lets such a
+//!   user into no sub-repository;
+//! - group `proxies` → the mirrors its members may use (those configured here);
+//! - ACL permissions → grants of the package by name, with the constraint.
+
+pub mod php;
+pub mod source;
+
+use std::collections::{BTreeSet, HashMap};
+
+use source::{PacketonDb, PacketonGroup, PacketonSubRepository, PacketonToken, PacketonUser};
+
+use super::{Outcome, Report};
+use crate::access::Actor;
+use crate::access::subrepos::SubRepositoryChange;
+use crate::app::App;
+use crate::auth::password::{self, LEGACY_SHA512};
+use crate::auth::{hash_token, validate_user_name};
+use crate::db::{GroupChange, ROOT_SUB_REPOSITORY, Role, SubRepositoryFields, User, UserChange};
+use crate::tokens::{Scope, Scopes};
+
+/// The name of the token a Packeton user's `apiToken` becomes.
+pub const API_TOKEN_NAME: &str = "packeton-api-token";
+
+/// What to import from.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Packeton's `DATABASE_URL`.
+    pub database_url: String,
+    pub dry_run: bool,
+}
+
+/// Why an import could not run at all (objects that cannot be imported are report
+/// lines, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+    #[error("writing to packyard's database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Admin(#[from] crate::access::AdminError),
+}
+
+/// Imports what `options` names into `app`.
+pub async fn import(app: &App, options: &Options) -> Result<Report, ImportError> {
+    let source = PacketonDb::open(&options.database_url).await?;
+    let mut import = Import {
+        app,
+        dry_run: options.dry_run,
+        report: Report {
+            dry_run: options.dry_run,
+            ..Report::default()
+        },
+    };
+    let sub_repositories = source.sub_repositories().await?;
+    let slugs = import.sub_repositories(&sub_repositories).await?;
+    let groups = source.groups().await?;
+    let group_names = import.groups(&groups).await?;
+    let users = source.users().await?;
+    let tokens = source.tokens().await?;
+    import.users(&users, &tokens, &slugs, &group_names).await?;
+    if !import.dry_run && import.report.changed_anything() {
+        app.apply_access_changes().await?;
+    }
+    Ok(import.report)
+}
+
+struct Import<'a> {
+    app: &'a App,
+    dry_run: bool,
+    report: Report,
+}
+
+impl Import<'_> {
+    /// Sub-repositories by Packeton id → their slug here (those imported).
+    async fn sub_repositories(
+        &mut self,
+        rows: &[PacketonSubRepository],
+    ) -> Result<HashMap<i64, String>, ImportError> {
+        let admin = self.app.access_admin();
+        let mut slugs = HashMap::new();
+        for row in rows {
+            let current = admin.sub_repositories().await?;
+            let existing = current.iter().find(|sub| sub.slug == row.slug);
+            let fields = SubRepositoryFields {
+                name: row.name.clone(),
+                packages: row.packages.clone(),
+                hosts: row.hosts.clone(),
+                public: row.public,
+                mirrors: existing.map(|sub| sub.mirrors.clone()).unwrap_or_default(),
+            };
+            let outcome = match existing {
+                Some(sub)
+                    if sub.name == fields.name
+                        && sub.public == fields.public
+                        && sorted(&sub.packages) == sorted(&fields.packages)
+                        && sorted(&sub.hosts) == sorted(&fields.hosts) =>
+                {
+                    Outcome::Unchanged
+                }
+                Some(_) => {
+                    let change = SubRepositoryChange {
+                        name: Some(fields.name),
+                        packages: Some(fields.packages),
+                        hosts: Some(fields.hosts),
+                        public: Some(fields.public),
+                        ..SubRepositoryChange::default()
+                    };
+                    self.write_sub_repository(&row.slug, Err(change)).await
+                }
+                None => self.write_sub_repository(&row.slug, Ok(fields)).await,
+            };
+            let imported = !matches!(outcome, Outcome::Skipped(_));
+            let line = self.report.add("sub-repository", &row.slug, outcome);
+            if row.has_landing_page {
+                line.notes
+                    .push("its landing page (HTML markup) is not carried over".to_owned());
+            }
+            if imported {
+                slugs.insert(row.id, row.slug.clone());
+            }
+        }
+        Ok(slugs)
+    }
+
+    /// Creates (`Ok`) or changes (`Err`) a sub-repository; a refusal is a skip.
+    async fn write_sub_repository(
+        &self,
+        slug: &str,
+        write: Result<SubRepositoryFields, SubRepositoryChange>,
+    ) -> Outcome {
+        let created = write.is_ok();
+        if self.dry_run {
+            // The same checks, by a dry run of the rules: a slug of ours is refused.
+            if let Err(error) = crate::access::subrepos::check_slug(slug) {
+                return Outcome::Skipped(error.to_string());
+            }
+        } else {
+            let admin = self.app.access_admin();
+            let written = match write {
+                Ok(fields) => admin
+                    .add_sub_repository(Actor::Operator, slug, fields)
+                    .await
+                    .map(drop),
+                Err(change) => admin
+                    .change_sub_repository(Actor::Operator, slug, change)
+                    .await
+                    .map(drop),
+            };
+            if let Err(error) = written {
+                return Outcome::Skipped(error.to_string());
+            }
+        }
+        if created {
+            Outcome::Created
+        } else {
+            Outcome::Updated
+        }
+    }
+
+    /// Groups by Packeton id → their name here (those imported).
+    async fn groups(
+        &mut self,
+        rows: &[PacketonGroup],
+    ) -> Result<HashMap<i64, String>, ImportError> {
+        let mut names = HashMap::new();
+        let mirrors: Vec<String> = self.app.mirrors.aliases().cloned().collect();
+        for row in rows {
+            if let Err(error) = validate_user_name(&row.name) {
+                self.report
+                    .add("group", &row.name, Outcome::Skipped(error.to_string()));
+                continue;
+            }
+            let mut notes = Vec::new();
+            let mut grants: Vec<(String, Option<String>)> = Vec::new();
+            for (package, versions) in &row.permissions {
+                let package = package.to_ascii_lowercase();
+                if let Some(versions) = versions
+                    && let Err(error) = composer::constraint::Constraint::parse(versions)
+                {
+                    notes.push(format!(
+                        "grant of {package} dropped: its constraint {versions:?} does not parse ({error})"
+                    ));
+                    continue;
+                }
+                if crate::access::check_grant_target(&package).is_err() {
+                    notes.push(format!("grant of {package:?} dropped: not a package name"));
+                    continue;
+                }
+                grants.push((package, versions.clone()));
+            }
+            grants.sort();
+            grants.dedup_by(|a, b| a.0 == b.0);
+            let (usable, unknown): (Vec<String>, Vec<String>) = row
+                .proxies
+                .iter()
+                .cloned()
+                .partition(|alias| mirrors.contains(alias));
+            if !unknown.is_empty() {
+                notes.push(format!(
+                    "mirrors not configured here, left out: {}",
+                    unknown.join(", ")
+                ));
+            }
+            let updates_until = row.expired_updates_at.as_deref().and_then(moment);
+            let current = self
+                .app
+                .db
+                .access_rules()
+                .await?
+                .groups
+                .into_iter()
+                .find(|group| group.name == row.name);
+            let outcome = match &current {
+                Some(group)
+                    if group.updates_until == updates_until
+                        && group.mirrors == usable
+                        && group.grants == grants =>
+                {
+                    Outcome::Unchanged
+                }
+                Some(_) => Outcome::Updated,
+                None => Outcome::Created,
+            };
+            if !self.dry_run && outcome != Outcome::Unchanged {
+                if current.is_none() {
+                    self.app.db.create_group(&row.name).await?;
+                }
+                let change = GroupChange {
+                    updates_until: Some(updates_until),
+                    mirrors: Some(usable),
+                    subrepos: None,
+                };
+                self.app.db.change_group(&row.name, &change).await?;
+                self.app.db.replace_grants(&row.name, &grants).await?;
+            }
+            self.report.add("group", &row.name, outcome).notes = notes;
+            names.insert(row.id, row.name.clone());
+        }
+        Ok(names)
+    }
+
+    async fn users(
+        &mut self,
+        rows: &[PacketonUser],
+        tokens: &[PacketonToken],
+        slugs: &HashMap<i64, String>,
+        group_names: &HashMap<i64, String>,
+    ) -> Result<(), ImportError> {
+        let now = crate::db::now_millis();
+        let groups_here: HashMap<String, i64> = self
+            .app
+            .db
+            .access_rules()
+            .await?
+            .groups
+            .into_iter()
+            .map(|group| (group.name, group.id))
+            .collect();
+        for row in rows {
+            if let Err(error) = validate_user_name(&row.username) {
+                self.report
+                    .add("user", &row.username, Outcome::Skipped(error.to_string()));
+                continue;
+            }
+            let mut notes = Vec::new();
+            let existing = self.app.db.user_with_password(&row.username).await?;
+            let expired_at = existing
+                .as_ref()
+                .and_then(|(user, _)| user.expires_at)
+                .filter(|at| *at <= now);
+            let desired = desired_user(row, slugs, expired_at.unwrap_or(now), &mut notes);
+            let password = stored_password(row, &mut notes);
+            let token_hash = row
+                .api_token
+                .as_deref()
+                .filter(|token| token.len() > 6)
+                .map(hash_token);
+            let memberships: BTreeSet<String> = row
+                .groups
+                .iter()
+                .filter_map(|id| group_names.get(id).cloned())
+                .collect();
+            let pats: Vec<&PacketonToken> = tokens.iter().filter(|t| t.owner == row.id).collect();
+
+            let mut changed = existing.is_none();
+            if let Some((user, hash)) = &existing {
+                changed |= !same_user(user, &desired);
+                // A password already here stays: it may be Packeton's, rehashed at a
+                // login, or one set since.
+                changed |= password.is_some() && hash.is_none();
+                changed |= self.app.db.user_email(&row.username).await?.as_deref()
+                    != Some(row.email.as_str()).filter(|e| !e.is_empty());
+                let rules = self.app.db.access_rules().await?;
+                let theirs: BTreeSet<String> = rules
+                    .groups
+                    .iter()
+                    .filter(|group| group.members.contains(&row.username))
+                    .map(|group| group.name.clone())
+                    .collect();
+                changed |= theirs != memberships;
+            }
+            let credentials = match &existing {
+                Some(_) => self.app.db.user_credentials(&row.username).await?,
+                None => None,
+            };
+            let held: Vec<(String, String)> = credentials
+                .iter()
+                .flat_map(|c| c.tokens.iter())
+                .map(|(hash, row)| (row.name.clone(), hash.clone()))
+                .collect();
+            let holds = |name: &str, hash: &str| held.iter().any(|(n, h)| n == name && h == hash);
+            if let Some(hash) = &token_hash {
+                changed |= !holds(API_TOKEN_NAME, hash);
+            }
+            for pat in &pats {
+                changed |= !holds(&pat_name(pat), &hash_token(&format!("pat_{}", pat.secret)));
+            }
+            let outcome = match (&existing, changed) {
+                (None, _) => Outcome::Created,
+                (Some(_), true) => Outcome::Updated,
+                (Some(_), false) => Outcome::Unchanged,
+            };
+            if !self.dry_run && outcome != Outcome::Unchanged {
+                self.write_user(row, &desired, password.as_deref(), existing.is_none())
+                    .await?;
+                let ids: Vec<i64> = memberships
+                    .iter()
+                    .filter_map(|name| groups_here.get(name).copied())
+                    .collect();
+                self.app.db.set_user_groups(&row.username, &ids).await?;
+                if let Some(hash) = &token_hash
+                    && !holds(API_TOKEN_NAME, hash)
+                {
+                    self.replace_token(&row.username, API_TOKEN_NAME, &Scopes(None), None, hash)
+                        .await?;
+                }
+                for pat in &pats {
+                    let hash = hash_token(&format!("pat_{}", pat.secret));
+                    if !holds(&pat_name(pat), &hash) {
+                        let (scopes, dropped) = pat_scopes(pat);
+                        if !dropped.is_empty() {
+                            notes.push(format!(
+                                "token {}: scopes packyard does not have, left out: {}",
+                                pat_name(pat),
+                                dropped.join(", ")
+                            ));
+                        }
+                        let expires = pat.expire_at.as_deref().and_then(moment);
+                        self.replace_token(&row.username, &pat_name(pat), &scopes, expires, &hash)
+                            .await?;
+                    }
+                }
+            }
+            if row
+                .api_token
+                .as_deref()
+                .is_some_and(|token| token.len() <= 6)
+            {
+                notes.push("its apiToken is 6 characters or fewer, which Packeton refuses too: not imported".to_owned());
+            }
+            self.report.add("user", &row.username, outcome).notes = notes;
+        }
+        Ok(())
+    }
+
+    /// Creates or updates user `row` as `desired`.
+    async fn write_user(
+        &self,
+        row: &PacketonUser,
+        desired: &UserChange,
+        password: Option<&str>,
+        create: bool,
+    ) -> Result<(), ImportError> {
+        let db = &self.app.db;
+        if create {
+            // A token nobody knows: the user's real ones are added next.
+            let placeholder = hash_token(&crate::tokens::generate());
+            db.create_user(&row.username, Role::User, &placeholder)
+                .await?;
+            db.revoke_all_tokens(&row.username).await?;
+        }
+        db.change_user(&row.username, desired).await?;
+        let email = Some(row.email.as_str()).filter(|e| !e.is_empty());
+        db.set_user_email(&row.username, email).await?;
+        if let Some(hash) = password {
+            let has_one = db
+                .user_with_password(&row.username)
+                .await?
+                .is_some_and(|(_, current)| current.is_some());
+            if !has_one {
+                db.set_password(&row.username, Some(hash)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives `user` the token `name` with `hash`, replacing one of that name.
+    async fn replace_token(
+        &self,
+        user: &str,
+        name: &str,
+        scopes: &Scopes,
+        expires_at: Option<i64>,
+        hash: &str,
+    ) -> Result<(), ImportError> {
+        self.app.db.revoke_token(user, name).await?;
+        self.app
+            .db
+            .create_token(user, name, scopes, expires_at, hash)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The role, access, dates and limit user `row` gets here; a disabled user's access
+/// expires at `disabled_at` (the import, or the expiry an earlier import gave it).
+fn desired_user(
+    row: &PacketonUser,
+    slugs: &HashMap<i64, String>,
+    disabled_at: i64,
+    notes: &mut Vec<String>,
+) -> UserChange {
+    let has = |role: &str| row.roles.iter().any(|r| r == role);
+    let role = if has("ROLE_ADMIN") || has("ROLE_SUPER_ADMIN") || has("ROLE_SUPERADMIN") {
+        Role::Admin
+    } else if has("ROLE_MAINTAINER") {
+        Role::Maintainer
+    } else {
+        Role::User
+    };
+    let mut expires_at = row.expires_at.as_deref().and_then(moment);
+    if !row.enabled {
+        notes.push("disabled in Packeton: its access expires at the import".to_owned());
+        expires_at = Some(expires_at.map_or(disabled_at, |at| at.min(disabled_at)));
+    }
+    let subrepos = if role == Role::User {
+        let ids = row.sub_repos.clone().unwrap_or_default();
+        let mut limit: Vec<String> = Vec::new();
+        if ids.is_empty() {
+            limit.push(ROOT_SUB_REPOSITORY.to_owned());
+        }
+        for id in ids {
+            match (id, slugs.get(&id)) {
+                (0, _) => limit.push(ROOT_SUB_REPOSITORY.to_owned()),
+                (_, Some(slug)) => limit.push(slug.clone()),
+                (_, None) => notes.push(format!(
+                    "sub-repository {id} of its limit was not imported: left out"
+                )),
+            }
+        }
+        Some(limit)
+    } else {
+        if row.sub_repos.as_ref().is_some_and(|ids| !ids.is_empty()) {
+            notes.push("admins and maintainers are not limited to sub-repositories here: its limit is dropped".to_owned());
+        }
+        None
+    };
+    UserChange {
+        role: Some(role),
+        full_access: Some(has("ROLE_FULL_CUSTOMER")),
+        expires_at: Some(expires_at),
+        updates_until: Some(row.expired_updates_at.as_deref().and_then(moment)),
+        subrepos: Some(subrepos),
+    }
+}
+
+/// Whether `user` already is as `desired`.
+fn same_user(user: &User, desired: &UserChange) -> bool {
+    let role = if user.is_admin {
+        Role::Admin
+    } else if user.is_maintainer {
+        Role::Maintainer
+    } else {
+        Role::User
+    };
+    Some(role) == desired.role
+        && Some(user.full_access) == desired.full_access
+        && Some(user.expires_at) == desired.expires_at
+        && Some(user.updates_until) == desired.updates_until
+        && Some(user.subrepos.clone()) == desired.subrepos
+}
+
+/// The password hash to store: Packeton's own when packyard can verify it.
+fn stored_password(row: &PacketonUser, notes: &mut Vec<String>) -> Option<String> {
+    let stored = row.password.as_deref()?;
+    let known = ["$2y$", "$2b$", "$2a$", "$argon2i$", "$argon2id$"];
+    if known.iter().any(|prefix| stored.starts_with(prefix)) {
+        return Some(stored.to_owned());
+    }
+    if stored.len() == 128 && stored.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Some(password::legacy_sha512(
+            stored,
+            row.salt.as_deref().unwrap_or(""),
+        ));
+    }
+    debug_assert!(!stored.starts_with(LEGACY_SHA512));
+    notes.push("its password hash is of a kind packyard cannot verify: it logs in only after `packyard user passwd`".to_owned());
+    None
+}
+
+fn pat_name(pat: &PacketonToken) -> String {
+    format!("packeton-pat-{}", pat.id)
+}
+
+/// A PAT's scopes here, and those packyard does not have.
+fn pat_scopes(pat: &PacketonToken) -> (Scopes, Vec<String>) {
+    let Some(names) = &pat.scores else {
+        return (Scopes(None), Vec::new());
+    };
+    let mut scopes = Vec::new();
+    let mut dropped = Vec::new();
+    for name in names {
+        match name.parse::<Scope>() {
+            Ok(scope) => scopes.push(scope),
+            Err(_) => dropped.push(name.clone()),
+        }
+    }
+    (Scopes(Some(scopes)), dropped)
+}
+
+/// A Packeton date (`Y-m-d`) or time (`Y-m-d H:i:s`, UTC) in Unix milliseconds.
+fn moment(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let rfc3339 = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        format!("{}Z", text.replacen(' ', "T", 1).trim_end_matches('Z'))
+    };
+    crate::time::parse_moment(&rfc3339, 0)
+}
+
+fn sorted(list: &[String]) -> Vec<String> {
+    let mut list = list.to_vec();
+    list.sort();
+    list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packeton_dates_and_times_are_utc_moments() {
+        assert_eq!(moment("2026-01-02"), Some(1_767_312_000_000));
+        assert_eq!(moment("2026-01-02 00:00:01"), Some(1_767_312_001_000));
+        assert_eq!(moment("garbage"), None);
+    }
+}

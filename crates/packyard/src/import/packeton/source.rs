@@ -1,0 +1,408 @@
+//! Reading a Packeton database: SQLite, MySQL/MariaDB or PostgreSQL, with the tables
+//! Doctrine created from Packeton's entities (no migrations: columns are selected by
+//! name, never by position). Every value is read as text or integer through casts that
+//! each engine understands, so one query serves all three; what the text holds is
+//! parsed here into plain rows.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use sqlx::{AnyPool, Row};
+
+use super::php;
+
+/// Why the database could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(
+        "unsupported DATABASE_URL {0:?}: use sqlite:///ABSOLUTE/PATH, mysql://… or postgresql://…, as Packeton's own"
+    )]
+    UnsupportedUrl(String),
+    #[error(
+        "{0:?} still holds %kernel.project_dir%: give the path Packeton's directory stands for"
+    )]
+    ProjectDir(String),
+    #[error("cannot open the Packeton database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("reading table {table} of the Packeton database: {error}")]
+    Read {
+        table: &'static str,
+        #[source]
+        error: sqlx::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    MySql,
+    Postgres,
+}
+
+impl Dialect {
+    /// `column` as text (dates, JSON, CLOBs alike).
+    fn text(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite | Dialect::Postgres => format!("CAST({column} AS TEXT)"),
+            Dialect::MySql => format!("CAST({column} AS CHAR)"),
+        }
+    }
+
+    /// `column` as a 64-bit integer.
+    fn int(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("CAST({column} AS INTEGER)"),
+            Dialect::MySql => format!("CAST({column} AS SIGNED)"),
+            Dialect::Postgres => format!("CAST({column} AS BIGINT)"),
+        }
+    }
+
+    /// A boolean column as 0 or 1 (NULL as 0): the same on every engine.
+    fn flag(column: &str) -> String {
+        format!("CASE WHEN {column} THEN 1 ELSE 0 END")
+    }
+}
+
+/// An open Packeton database, read-only.
+pub struct PacketonDb {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// A row of `fos_user`, with its groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketonUser {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub enabled: bool,
+    pub roles: Vec<String>,
+    pub password: Option<String>,
+    pub salt: Option<String>,
+    /// The per-user token customers put in `auth.json`.
+    pub api_token: Option<String>,
+    /// `Y-m-d`.
+    pub expires_at: Option<String>,
+    /// `Y-m-d`.
+    pub expired_updates_at: Option<String>,
+    /// Sub-repository ids, `0` for the root; `None` when not set.
+    pub sub_repos: Option<Vec<i64>>,
+    pub groups: Vec<i64>,
+}
+
+/// A row of `user_group` with its ACL permissions (package name, constraint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketonGroup {
+    pub id: i64,
+    pub name: String,
+    /// `Y-m-d H:i:s`.
+    pub expired_updates_at: Option<String>,
+    pub proxies: Vec<String>,
+    pub permissions: Vec<(String, Option<String>)>,
+}
+
+/// A personal access token (`user_api_token`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketonToken {
+    pub id: i64,
+    pub owner: i64,
+    pub name: Option<String>,
+    /// Without its `pat_` prefix, as stored.
+    pub secret: String,
+    /// `Y-m-d H:i:s`.
+    pub expire_at: Option<String>,
+    /// `None`: not set (every scope).
+    pub scores: Option<Vec<String>>,
+}
+
+/// A row of `sub_repository`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketonSubRepository {
+    pub id: i64,
+    pub name: String,
+    pub slug: String,
+    pub hosts: Vec<String>,
+    pub packages: Vec<String>,
+    pub public: bool,
+    pub has_landing_page: bool,
+}
+
+impl PacketonDb {
+    /// Opens the database Packeton's `DATABASE_URL` names (read-only for SQLite).
+    pub async fn open(url: &str) -> Result<PacketonDb, SourceError> {
+        if url.contains("%kernel.project_dir%") {
+            return Err(SourceError::ProjectDir(crate::redact::public(url)));
+        }
+        // Doctrine's options (`serverVersion`, `charset`) are not the drivers'.
+        let without_options = url.split('?').next().unwrap_or(url);
+        let (dialect, url) = if let Some(path) = without_options.strip_prefix("sqlite://") {
+            (Dialect::Sqlite, format!("sqlite://{path}?mode=ro"))
+        } else if without_options.starts_with("mysql://")
+            || without_options.starts_with("mariadb://")
+        {
+            let rest = without_options
+                .split_once("://")
+                .map_or("", |(_, rest)| rest);
+            (Dialect::MySql, format!("mysql://{rest}"))
+        } else if without_options.starts_with("postgresql://")
+            || without_options.starts_with("postgres://")
+            || without_options.starts_with("pgsql://")
+        {
+            let rest = without_options
+                .split_once("://")
+                .map_or("", |(_, rest)| rest);
+            (Dialect::Postgres, format!("postgres://{rest}"))
+        } else {
+            return Err(SourceError::UnsupportedUrl(crate::redact::public(url)));
+        };
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::pool::PoolOptions::new()
+            .max_connections(2)
+            .connect(&url)
+            .await
+            .map_err(SourceError::Connect)?;
+        Ok(PacketonDb { pool, dialect })
+    }
+
+    async fn rows(
+        &self,
+        table: &'static str,
+        sql: String,
+    ) -> Result<Vec<sqlx::any::AnyRow>, SourceError> {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|error| SourceError::Read { table, error })
+    }
+
+    pub async fn users(&self) -> Result<Vec<PacketonUser>, SourceError> {
+        let d = self.dialect;
+        let memberships = self
+            .rows(
+                "fos_user_access_group",
+                format!(
+                    "SELECT {}, {} FROM fos_user_access_group",
+                    d.int("user_id"),
+                    d.int("group_id")
+                ),
+            )
+            .await?;
+        let mut groups: HashMap<i64, Vec<i64>> = HashMap::new();
+        for row in memberships {
+            groups.entry(row.get(0)).or_default().push(row.get(1));
+        }
+        let rows = self
+            .rows(
+                "fos_user",
+                format!(
+                    "SELECT {id}, {username}, {email}, {enabled}, {roles}, {password}, {salt}, \
+                     {api_token}, {expires}, {updates}, {sub_repos} FROM fos_user ORDER BY id",
+                    id = d.int("id"),
+                    username = d.text("username"),
+                    email = d.text("email"),
+                    enabled = Dialect::flag("enabled"),
+                    roles = d.text("roles"),
+                    password = d.text("password"),
+                    salt = d.text("salt"),
+                    api_token = d.text("apitoken"),
+                    expires = d.text("expires_at"),
+                    updates = d.text("expired_updates_at"),
+                    sub_repos = d.text("sub_repos"),
+                ),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let id: i64 = row.get(0);
+                let text = |i: usize| row.get::<Option<String>, _>(i).filter(|t| !t.is_empty());
+                PacketonUser {
+                    id,
+                    username: row.get(1),
+                    email: text(2).unwrap_or_default(),
+                    enabled: row.get::<i64, _>(3) == 1,
+                    roles: text(4)
+                        .and_then(|roles| php::array_column(&roles).ok())
+                        .map(strings)
+                        .unwrap_or_default(),
+                    password: text(5),
+                    salt: text(6),
+                    api_token: text(7),
+                    expires_at: text(8).map(|day| day_of(&day)),
+                    expired_updates_at: text(9).map(|day| day_of(&day)),
+                    sub_repos: text(10).and_then(|list| {
+                        serde_json::from_str::<Vec<Value>>(&list)
+                            .ok()
+                            .map(|ids| ids.iter().filter_map(value_as_int).collect())
+                    }),
+                    groups: groups.remove(&id).unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    pub async fn groups(&self) -> Result<Vec<PacketonGroup>, SourceError> {
+        let d = self.dialect;
+        let permissions = self
+            .rows(
+                "group_acl_permission",
+                format!(
+                    "SELECT {}, {}, {} FROM group_acl_permission a JOIN package p ON p.id = a.package_id \
+                     ORDER BY a.id",
+                    d.int("a.group_id"),
+                    d.text("p.name"),
+                    d.text("a.version")
+                ),
+            )
+            .await?;
+        let mut granted: HashMap<i64, Vec<(String, Option<String>)>> = HashMap::new();
+        for row in permissions {
+            let version: Option<String> = row.get(2);
+            granted
+                .entry(row.get(0))
+                .or_default()
+                .push((row.get(1), version.filter(|v| !v.trim().is_empty())));
+        }
+        let rows = self
+            .rows(
+                "user_group",
+                format!(
+                    "SELECT {}, {}, {}, {} FROM user_group ORDER BY id",
+                    d.int("id"),
+                    d.text("name"),
+                    d.text("expired_updates_at"),
+                    d.text("proxies")
+                ),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let id: i64 = row.get(0);
+                let proxies: Option<String> = row.get(3);
+                PacketonGroup {
+                    id,
+                    name: row.get(1),
+                    expired_updates_at: row.get::<Option<String>, _>(2).filter(|t| !t.is_empty()),
+                    // `simple_array`: comma-separated.
+                    proxies: proxies
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    permissions: granted.remove(&id).unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<PacketonToken>, SourceError> {
+        let d = self.dialect;
+        let rows = self
+            .rows(
+                "user_api_token",
+                format!(
+                    "SELECT {}, {}, {}, {}, {}, {} FROM user_api_token WHERE owner_id IS NOT NULL ORDER BY id",
+                    d.int("id"),
+                    d.int("owner_id"),
+                    d.text("name"),
+                    d.text("api_token"),
+                    d.text("expire_at"),
+                    d.text("scores")
+                ),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let scores: Option<String> = row.get(5);
+                PacketonToken {
+                    id: row.get(0),
+                    owner: row.get(1),
+                    name: row.get(2),
+                    secret: row.get(3),
+                    expire_at: row.get::<Option<String>, _>(4).filter(|t| !t.is_empty()),
+                    scores: scores
+                        .and_then(|list| serde_json::from_str::<Value>(&list).ok())
+                        .map(strings),
+                }
+            })
+            .collect())
+    }
+
+    pub async fn sub_repositories(&self) -> Result<Vec<PacketonSubRepository>, SourceError> {
+        let d = self.dialect;
+        let rows = self
+            .rows(
+                "sub_repository",
+                format!(
+                    "SELECT {}, {}, {}, {}, {}, {}, {} FROM sub_repository ORDER BY id",
+                    d.int("id"),
+                    d.text("name"),
+                    d.text("slug"),
+                    d.text("urls"),
+                    d.text("packages"),
+                    Dialect::flag("public_access"),
+                    d.text("html_markup")
+                ),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let urls: Option<String> = row.get(3);
+                let packages: Option<String> = row.get(4);
+                let markup: Option<String> = row.get(6);
+                PacketonSubRepository {
+                    id: row.get(0),
+                    name: row.get(1),
+                    slug: row.get(2),
+                    // Host names, one a line.
+                    hosts: urls
+                        .unwrap_or_default()
+                        .lines()
+                        .map(str::trim)
+                        .filter(|h| !h.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    packages: packages
+                        .and_then(|list| serde_json::from_str::<Value>(&list).ok())
+                        .map(strings)
+                        .unwrap_or_default(),
+                    public: row.get::<i64, _>(5) == 1,
+                    has_landing_page: markup.is_some_and(|m| !m.trim().is_empty()),
+                }
+            })
+            .collect())
+    }
+}
+
+/// The strings of a JSON list (or of an object's values, as PHP arrays may be).
+fn strings(value: Value) -> Vec<String> {
+    let items: Vec<Value> = match value {
+        Value::Array(items) => items,
+        Value::Object(map) => map.into_iter().map(|(_, v)| v).collect(),
+        _ => Vec::new(),
+    };
+    items
+        .into_iter()
+        .filter_map(|item| match item {
+            Value::String(text) => Some(text),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Ids as JSON numbers or numeric strings.
+fn value_as_int(value: &Value) -> Option<i64> {
+    value
+        .as_i64()
+        .or_else(|| value.as_str().and_then(|text| text.parse().ok()))
+}
+
+/// The `Y-m-d` of a date column (PostgreSQL and MySQL may give a time too).
+fn day_of(text: &str) -> String {
+    text.chars().take(10).collect()
+}
