@@ -268,6 +268,15 @@ pub fn routes() -> Routes {
             Scope::PackagesAll,
             put(api::upload),
         )
+        // Packeton's push route (the composer-push plugin): the archive's own limit
+        // (PACKYARD_MAX_UPLOAD) applies to a multipart body too, not axum's default.
+        .route(
+            "/packages/upload/{vendor}/{package}/{version}",
+            Scope::PackagesAll,
+            put(api::push)
+                .post(api::push)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route(
             "/api/create-package",
             Scope::PackagesAll,
@@ -437,6 +446,7 @@ mod tests {
         } else if path.starts_with("/api/mirrors/") {
             Scope::MirrorAll
         } else if path.starts_with("/api/packages/upload/")
+            || path.starts_with("/packages/upload/")
             || path == "/api/create-package"
             || path.starts_with("/api/advisories")
         {

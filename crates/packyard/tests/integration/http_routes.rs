@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::common::git::GitRepo;
+use crate::common::package_zip;
 use crate::common::in_process::{InProcess, Reply};
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode, header};
@@ -1401,4 +1402,136 @@ async fn access_changes_through_the_api_count_on_the_next_request_here() {
     )
     .await
     .assert_error(StatusCode::BAD_REQUEST, "an unknown mirror alias");
+}
+
+/// Packeton's push route, as the composer-push plugin and CI scripts send to it:
+/// `curl -u user:token -T pkg.zip …/packages/upload/acme/pkg/1.0.0` (a raw `PUT`), and
+/// `curl -u user:token -X PUT -F package=@pkg.zip -F src-type=git … ` (multipart; `POST`
+/// too). Maintainers may push, as on Packeton; readers may not.
+#[tokio::test]
+async fn packetons_push_route_takes_a_raw_or_multipart_archive() {
+    let app = TestApp::start(&[]).await;
+    let send = |method: Method, path: &str, user: &str, content_type: &str, body: Vec<u8>| {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "repo.test")
+            .header(header::AUTHORIZATION, basic(user, app.token(user)))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap();
+        app.call(request)
+    };
+    let raw = package_zip("acme/pushed", &[], "raw");
+    let reply = send(
+        Method::PUT,
+        "/packages/upload/acme/pushed/1.0.0",
+        "maintainer",
+        "application/zip",
+        raw.clone(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert_eq!(reply.json(), json!([]));
+    let again = send(
+        Method::PUT,
+        "/packages/upload/acme/pushed/1.0.0",
+        "maintainer",
+        "application/zip",
+        raw,
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text());
+
+    let boundary = "XyZpackeTon";
+    let multipart = |archive: &[u8]| {
+        let mut body = Vec::new();
+        for (name, value) in [
+            ("src-type", "git"),
+            ("src-url", "https://git.example/acme/pushed.git"),
+            ("src-ref", "0123456789abcdef"),
+        ] {
+            body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        }
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"package\"; filename=\"pushed.zip\"\r\nContent-Type: application/zip\r\n\r\n").as_bytes());
+        body.extend_from_slice(archive);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        body
+    };
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    for (method, version) in [(Method::PUT, "1.1.0"), (Method::POST, "1.2.0")] {
+        let archive = package_zip("acme/pushed", &[], version);
+        let reply = send(
+            method.clone(),
+            &format!("/packages/upload/acme/pushed/{version}"),
+            "admin",
+            &content_type,
+            multipart(&archive),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{method} {version}: {}",
+            reply.text()
+        );
+    }
+    let versions = app
+        .send_as(
+            &Method::GET,
+            "/p2/acme/pushed.json",
+            Some("admin"),
+            Body::empty(),
+        )
+        .await
+        .json();
+    let listed: Vec<&str> = versions["packages"]["acme/pushed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["version"].as_str())
+        .collect();
+    assert_eq!(listed, ["1.2.0", "1.1.0", "1.0.0"]);
+
+    // Refusals: a raw POST, a multipart body without the file, a reader, a bad name.
+    let zip = package_zip("acme/pushed", &[], "x");
+    send(
+        Method::POST,
+        "/packages/upload/acme/pushed/2.0.0",
+        "admin",
+        "application/zip",
+        zip.clone(),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "raw POST");
+    let empty = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"src-type\"\r\n\r\ngit\r\n--{boundary}--\r\n"
+    );
+    send(
+        Method::PUT,
+        "/packages/upload/acme/pushed/2.0.0",
+        "admin",
+        &content_type,
+        empty.into_bytes(),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "no package part");
+    send(
+        Method::PUT,
+        "/packages/upload/acme/pushed/2.0.0",
+        "reader",
+        "application/zip",
+        zip.clone(),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "a reader");
+    send(
+        Method::PUT,
+        "/packages/upload/Acme_/pushed/2.0.0",
+        "admin",
+        "application/zip",
+        zip,
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "a bad name");
 }

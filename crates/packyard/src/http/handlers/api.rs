@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -28,10 +28,108 @@ pub async fn upload(
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
-    // The name and version in the path are checked before a byte of the body is read.
-    composer::package_name::validate(&format!("{vendor}/{package}"))
-        .map_err(|e| UploadError::InvalidName(e.to_string()))?;
-    composer::version::check_length(&version).map_err(UploadError::VersionTooLong)?;
+    let name = checked_upload_path(&app, &vendor, &package, &version, &headers)?;
+    let force = uri
+        .query()
+        .and_then(|q| query_param(q, "force"))
+        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+    let archive = ArchiveFile::receive(
+        app.upload_dir(),
+        body.into_data_stream(),
+        app.settings.max_upload,
+    )
+    .await?;
+    let published = publish(&app, &admin, archive, name, version, force).await?;
+    let status = match published.outcome {
+        Outcome::Created => StatusCode::CREATED,
+        Outcome::Replaced | Outcome::Unchanged => StatusCode::OK,
+    };
+    let body = json!({
+        "status": "success",
+        "outcome": published.outcome.as_str(),
+        "package": published.package,
+        "version": published.version,
+        "version_normalized": published.version_normalized,
+        "reference": published.reference,
+        "shasum": published.reference,
+    });
+    Ok((status, axum::Json(body)).into_response())
+}
+
+/// `PUT`/`POST /packages/upload/{vendor}/{package}/{version}`: Packeton's push route,
+/// which the composer-push plugin (Elendev's, "nexus" type) and CI scripts call.
+/// Maintainers and admins, as on Packeton. The archive is the whole body of a `PUT`,
+/// or the `package` file of a `multipart/form-data` body (`PUT` or `POST`); the
+/// version always comes from the path. Packeton's `src-type`, `src-url` and `src-ref`
+/// parts are read and not kept: packyard publishes an archive's own composer.json.
+/// Answers as Packeton does: `201 []` (or `200 []` when the same archive was there).
+pub async fn push(
+    State(app): State<Arc<App>>,
+    Maintainer(user): Maintainer,
+    Path((vendor, package, version)): Path<(String, String, String)>,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let headers = request.headers().clone();
+    let name = checked_upload_path(&app, &vendor, &package, &version, &headers)?;
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let limit = app.settings.max_upload;
+    let archive = if multipart {
+        let mut form = axum::extract::Multipart::from_request(request, &app)
+            .await
+            .map_err(|error| {
+                ApiError::bad_request(format!("unreadable multipart body: {error}"))
+            })?;
+        let mut archive = None;
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|error| ApiError::bad_request(format!("unreadable multipart body: {error}")))?
+        {
+            if field.name() == Some("package") && archive.is_none() {
+                archive = Some(ArchiveFile::receive(app.upload_dir(), field, limit).await?);
+            }
+            // Other parts (`src-type`, `src-url`, `src-ref`, `version`) are skipped.
+        }
+        archive.ok_or_else(|| {
+            ApiError::bad_request(
+                "the multipart body has no `package` file: send the zip as `package`",
+            )
+        })?
+    } else if request.method() == axum::http::Method::PUT {
+        ArchiveFile::receive(
+            app.upload_dir(),
+            request.into_body().into_data_stream(),
+            limit,
+        )
+        .await?
+    } else {
+        return Err(ApiError::bad_request(
+            "POST needs a multipart/form-data body with the zip as `package`; or PUT the zip as the body",
+        ));
+    };
+    let published = publish(&app, &user, archive, name, version, false).await?;
+    let status = match published.outcome {
+        Outcome::Created => StatusCode::CREATED,
+        Outcome::Replaced | Outcome::Unchanged => StatusCode::OK,
+    };
+    Ok((status, axum::Json(json!([]))).into_response())
+}
+
+/// The package name of an upload's path, checked with its version and declared
+/// length before a byte of the body is read.
+fn checked_upload_path(
+    app: &App,
+    vendor: &str,
+    package: &str,
+    version: &str,
+    headers: &HeaderMap,
+) -> Result<String, ApiError> {
+    let name = format!("{vendor}/{package}");
+    composer::package_name::validate(&name).map_err(|e| UploadError::InvalidName(e.to_string()))?;
+    composer::version::check_length(version).map_err(UploadError::VersionTooLong)?;
     let limit = app.settings.max_upload;
     let declared_length = headers
         .get(header::CONTENT_LENGTH)
@@ -40,33 +138,27 @@ pub async fn upload(
     if declared_length.is_some_and(|length| length > limit) {
         return Err(ReceiveError::TooLarge { limit }.into());
     }
-    let force = uri
-        .query()
-        .and_then(|q| query_param(q, "force"))
-        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
-    let archive = ArchiveFile::receive(app.upload_dir(), body.into_data_stream(), limit).await?;
+    Ok(name)
+}
+
+/// Publishes a received archive as `name` `version`, logged with who sent it.
+async fn publish(
+    app: &App,
+    user: &crate::db::User,
+    archive: ArchiveFile,
+    name: String,
+    version: String,
+    force: bool,
+) -> Result<crate::uploads::artifact::Published, ApiError> {
     let request = PublishRequest {
-        package: Some(format!("{vendor}/{package}")),
+        package: Some(name),
         version: Some(version),
         force,
     };
     let published = app.uploads.upload(&archive, request).await?;
-    let status = match published.outcome {
-        Outcome::Created => StatusCode::CREATED,
-        Outcome::Replaced | Outcome::Unchanged => StatusCode::OK,
-    };
     let outcome = published.outcome.as_str();
-    tracing::info!(package = %published.package, version = %published.version, outcome, by = %admin.name, "artifact uploaded");
-    let body = json!({
-        "status": "success",
-        "outcome": outcome,
-        "package": published.package,
-        "version": published.version,
-        "version_normalized": published.version_normalized,
-        "reference": published.reference,
-        "shasum": published.reference,
-    });
-    Ok((status, axum::Json(body)).into_response())
+    tracing::info!(package = %published.package, version = %published.version, outcome, by = %user.name, "artifact uploaded");
+    Ok(published)
 }
 
 #[derive(serde::Deserialize)]
