@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::common::git::GitRepo;
-use crate::common::package_zip;
 use crate::common::in_process::{InProcess, Reply};
+use crate::common::package_zip;
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;

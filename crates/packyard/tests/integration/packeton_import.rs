@@ -16,7 +16,9 @@ use crate::common::*;
 struct PacketonDatabase {
     url: String,
     engine: &'static str,
-    _dir: Option<TempDir>,
+    /// Packeton's project directory: its `.env` and `var/` with the archives.
+    project: TempDir,
+    versions: Vec<FixtureVersion>,
 }
 
 const CAROL_TOKEN: &str = "CarolToken1234567890";
@@ -59,12 +61,14 @@ fn quote(text: &str) -> String {
 /// `acme/tool` (and listing a mirror that does not exist here), an admin (bcrypt), a
 /// customer with a legacy PHP-serialized role list (argon2id), a name packyard cannot
 /// take, a disabled user, and the customer's personal access token.
-fn fixture_rows(bcrypt: &str, argon2id: &str) -> String {
+fn fixture_rows(bcrypt: &str, argon2id: &str, versions: &[FixtureVersion]) -> String {
     let t = "'2025-01-02 03:04:05'";
     [
         "INSERT INTO sub_repository (id, name, slug, urls, packages, public_access, html_markup) VALUES (1, 'Client A', 'client-a', 'client-a.test\nwww.client-a.test', '[\"acme/lib\"]', FALSE, '<h1>Welcome</h1>')".to_owned(),
         format!("INSERT INTO package (id, name, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (1, 'acme/lib', 'https://git.example/acme/lib.git', {t}, FALSE, FALSE, FALSE)"),
         format!("INSERT INTO package (id, name, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (2, 'acme/tool', 'https://git.example/acme/tool.git', {t}, FALSE, FALSE, FALSE)"),
+        format!("INSERT INTO package (id, name, repo_type, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (3, 'acme/other', 'artifact', '_unset', {t}, FALSE, FALSE, FALSE)"),
+        format!("INSERT INTO package (id, name, repo_type, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (4, 'acme/custom', 'custom', '_unset', {t}, FALSE, FALSE, FALSE)"),
         "INSERT INTO user_group (id, name, expired_updates_at, proxies) VALUES (1, 'customers', NULL, 'packagist,nope')".to_owned(),
         "INSERT INTO group_acl_permission (id, group_id, package_id, version) VALUES (1, 1, 1, '^1.0')".to_owned(),
         "INSERT INTO group_acl_permission (id, group_id, package_id, version) VALUES (2, 1, 2, NULL)".to_owned(),
@@ -75,8 +79,100 @@ fn fixture_rows(bcrypt: &str, argon2id: &str) -> String {
         "INSERT INTO fos_user_access_group (user_id, group_id) VALUES (2, 1)".to_owned(),
         format!("INSERT INTO user_api_token (id, owner_id, name, api_token, created_at, expire_at, scores) VALUES (1, 2, 'ci', '{PAT}', {t}, NULL, '[\"metadata\",\"feeds\"]')"),
     ]
+    .into_iter()
+    .chain(versions.iter().map(FixtureVersion::insert))
+    .chain(versions.iter().map(FixtureVersion::require_link))
+    .collect::<Vec<String>>()
     .join(";\n")
         + ";\n"
+}
+
+/// A version in the fixture: its row, and its archive in Packeton's storage (or not).
+struct FixtureVersion {
+    id: i64,
+    package: i64,
+    name: &'static str,
+    version: &'static str,
+    archive: Vec<u8>,
+    /// Where Packeton keeps the archive, under its project directory (`None`: lost).
+    stored_at: Option<String>,
+    reference: String,
+    /// The `shasum` Packeton published for the dist.
+    shasum: String,
+}
+
+impl FixtureVersion {
+    fn git(id: i64, package: i64, name: &'static str, version: &'static str) -> FixtureVersion {
+        let archive = package_zip(name, &[("php", ">=8.1")], &format!("{name} {version}"));
+        let reference = format!("{:040x}", id * 7919);
+        FixtureVersion {
+            id,
+            package,
+            name,
+            version,
+            stored_at: Some(format!("var/zipball/{name}/{version}-{reference}.zip")),
+            reference,
+            archive,
+            shasum: String::new(),
+        }
+    }
+
+    fn artifact(
+        id: i64,
+        package: i64,
+        name: &'static str,
+        version: &'static str,
+    ) -> FixtureVersion {
+        let archive = package_zip(name, &[], &format!("{name} {version}"));
+        let reference = sha1_hex(&archive);
+        FixtureVersion {
+            id,
+            package,
+            name,
+            version,
+            stored_at: Some(format!("var/.composer/artifact_storage/{reference}.zip")),
+            reference,
+            archive,
+            shasum: String::new(),
+        }
+    }
+
+    fn insert(&self) -> String {
+        let (version, name, reference) = (self.version, self.name, &self.reference);
+        let dist = format!(
+            "{{\"type\":\"zip\",\"url\":\"https:\\/\\/old.example\\/zipball\\/{name}\\/{reference}.zip\",\"reference\":\"{reference}\",\"shasum\":\"{}\"}}",
+            self.shasum
+        );
+        format!(
+            "INSERT INTO package_version (id, package_id, name, description, type, version, normalizedversion, development, license, dist, autoload, createdat, updatedat, releasedat) \
+             VALUES ({}, {}, '{name}', 'The {name} library', 'library', '{version}', '{version}.0', FALSE, '[\"MIT\"]', '{dist}', '{{\"psr-4\":{{\"Acme\\\\\":\"src\\/\"}}}}', '2025-01-02 03:04:05', '2025-01-02 03:04:05', '2025-01-02 03:04:05')",
+            self.id, self.package
+        )
+    }
+
+    fn require_link(&self) -> String {
+        format!(
+            "INSERT INTO link_require (id, version_id, packagename, packageversion) VALUES ({}, {}, 'php', '>=8.1')",
+            self.id, self.id
+        )
+    }
+}
+
+/// The fixture's versions: acme/lib 1.0.0 and 2.0.0 (git, archived by Packeton), 1.5.0
+/// (its archive corrupted), acme/tool 1.0.0 (its archive lost), acme/other 1.0.0 (an
+/// uploaded artifact).
+fn fixture_versions() -> Vec<FixtureVersion> {
+    let mut corrupted = FixtureVersion::git(3, 1, "acme/lib", "1.5.0");
+    corrupted.shasum = "0".repeat(40);
+    let mut lost = FixtureVersion::git(4, 2, "acme/tool", "1.0.0");
+    lost.stored_at = None;
+    vec![
+        FixtureVersion::git(1, 1, "acme/lib", "1.0.0"),
+        FixtureVersion::git(2, 1, "acme/lib", "2.0.0"),
+        corrupted,
+        lost,
+        FixtureVersion::artifact(5, 3, "acme/other", "1.0.0"),
+    ]
 }
 
 /// A Packeton database on `engine`, with the schema and the fixture rows.
@@ -87,16 +183,29 @@ fn packeton_database(engine: &'static str) -> PacketonDatabase {
             .join(format!("tests/fixtures/packeton/schema-{engine}.sql")),
     )
     .unwrap();
-    let rows = fixture_rows(&bcrypt, &argon2id);
+    let versions = fixture_versions();
+    let rows = fixture_rows(&bcrypt, &argon2id, &versions);
+    let project = TempDir::new("packeton-project");
+    std::fs::write(
+        project.path().join(".env"),
+        "APP_ENV=prod\nAPP_SECRET=not-used-here\n",
+    )
+    .unwrap();
+    for version in &versions {
+        if let Some(at) = &version.stored_at {
+            let path = project.path().join(at);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, &version.archive).unwrap();
+        }
+    }
     let name = testkit::unique_name("packeton").replace('-', "_");
-    let (url, connect, dir) = match engine {
+    let (url, connect) = match engine {
         "sqlite" => {
-            let dir = TempDir::new("packeton-db");
-            let path = dir.path().join("app.db");
+            let path = project.path().join("var/app.db");
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             (
                 format!("sqlite://{}", path.display()),
                 format!("sqlite://{}?mode=rwc", path.display()),
-                Some(dir),
             )
         }
         "mysql" => {
@@ -114,7 +223,6 @@ fn packeton_database(engine: &'static str) -> PacketonDatabase {
             (
                 format!("{server}/{name}?serverVersion=10.11.2-MariaDB&charset=utf8mb4"),
                 format!("{server}/{name}"),
-                None,
             )
         }
         _ => {
@@ -125,7 +233,6 @@ fn packeton_database(engine: &'static str) -> PacketonDatabase {
                     database.replacen("postgres://", "postgresql://", 1)
                 ),
                 database,
-                None,
             )
         }
     };
@@ -143,7 +250,8 @@ fn packeton_database(engine: &'static str) -> PacketonDatabase {
     PacketonDatabase {
         url,
         engine,
-        _dir: dir,
+        project,
+        versions,
     }
 }
 
@@ -159,40 +267,44 @@ fn line<'a>(report: &'a str, kind: &str, name: &str) -> &'a str {
 /// server is returned for more.
 fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
     let server = Server::start();
-    let operator = server.add_user("operator", true);
-    for (name, version, marker) in [
-        ("acme/lib", "1.0.0", "lib 1"),
-        ("acme/lib", "2.0.0", "lib 2"),
-        ("acme/tool", "1.0.0", "tool"),
-        ("acme/other", "1.0.0", "other"),
-    ] {
-        let created = upload(
-            &server,
-            &operator,
-            name,
-            version,
-            &package_zip(name, &[], marker),
-        );
-        assert_eq!(created.status, 201, "{}", created.text());
-    }
+    server.add_user("operator", true);
+    let env_file = database.project.path().join(".env").display().to_string();
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "packeton",
+            "--database-url",
+            &database.url,
+            "--packeton-env",
+            &env_file,
+        ];
+        args.extend_from_slice(extra);
+        server.cli_ok(&args)
+    };
     let users_before = server.cli_ok(&["user", "list"]);
 
     // A dry run reports what would happen and writes nothing.
-    let dry = server.cli_ok(&[
-        "import",
-        "packeton",
-        "--database-url",
-        &database.url,
-        "--dry-run",
-    ]);
+    let dry = import(&["--dry-run"]);
     assert!(
         line(&dry, "user", "carol@example.com").ends_with("would create"),
         "{dry}"
     );
     assert!(dry.contains("dry run: nothing was written"), "{dry}");
     assert_eq!(server.cli_ok(&["user", "list"]), users_before);
+    assert!(
+        !server.data.path().join("storage").exists()
+            || files_under(&server.data.path().join("storage")).is_empty()
+    );
+    assert_eq!(
+        get(
+            &server.url("/p2/acme/lib.json"),
+            &[("Authorization", &basic("admin", ADMIN_TOKEN))]
+        )
+        .status,
+        401
+    );
 
-    let report = server.cli_ok(&["import", "packeton", "--database-url", &database.url]);
+    let report = import(&[]);
     let engine = database.engine;
     for (kind, name) in [
         ("user", "admin"),
@@ -200,6 +312,9 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
         ("user", "dave"),
         ("group", "customers"),
         ("sub-repository", "client-a"),
+        ("package", "acme/lib"),
+        ("package", "acme/tool"),
+        ("package", "acme/other"),
     ] {
         assert!(
             line(&report, kind, name).ends_with("\tcreated"),
@@ -210,11 +325,18 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
         line(&report, "user", "not a name").contains("skipped: invalid user name"),
         "{report}"
     );
+    assert!(
+        line(&report, "package", "acme/custom").contains("skipped: a custom package"),
+        "{report}"
+    );
     for note in [
         "its landing page (HTML markup) is not carried over",
         "mirrors not configured here, left out: nope",
         "disabled in Packeton: its access expires at the import",
         "scopes packyard does not have, left out: feeds",
+        "version 1.5.0 not imported: its archive",
+        "is corrupted: its sha1 is",
+        "version 1.0.0: its archive is missing from",
     ] {
         assert!(report.contains(note), "{engine}: {note} in\n{report}");
     }
@@ -288,8 +410,48 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
     );
     assert_eq!(dave.status, 401, "{engine}: {}", dave.text());
 
+    // An old composer.lock's dist URL gives Packeton's very bytes, for git versions
+    // and uploaded archives alike.
+    for version in database
+        .versions
+        .iter()
+        .filter(|v| v.stored_at.is_some() && v.shasum.is_empty())
+    {
+        let url = server.url(&format!(
+            "/zipball/{}/{}.zip",
+            version.name, version.reference
+        ));
+        let archive = get(&url, &[("Authorization", &basic("admin", ADMIN_TOKEN))]);
+        assert_eq!(archive.status, 200, "{engine}: {url}: {}", archive.text());
+        assert!(
+            archive.body == version.archive,
+            "{engine}: {url} gave other bytes"
+        );
+    }
+    // The versions as Packeton published them (the corrupted one left out).
+    let lib: Value = get(
+        &server.url("/p2/acme/lib.json"),
+        &[("Authorization", &basic("admin", ADMIN_TOKEN))],
+    )
+    .json();
+    let published: Vec<&str> = lib["packages"]["acme/lib"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["version"].as_str())
+        .collect();
+    assert_eq!(published, ["2.0.0", "1.0.0"], "{engine}: {lib}");
+    let newest = &lib["packages"]["acme/lib"][0];
+    assert_eq!(
+        newest["require"],
+        serde_json::json!({"php": ">=8.1"}),
+        "{engine}: {lib}"
+    );
+    assert_eq!(newest["time"], "2025-01-02T03:04:05+00:00");
+    assert_eq!(newest["license"], serde_json::json!(["MIT"]));
+
     // Again: nothing changes.
-    let again = server.cli_ok(&["import", "packeton", "--database-url", &database.url]);
+    let again = import(&[]);
     assert!(
         !again
             .lines()
@@ -333,7 +495,15 @@ fn a_packeton_sqlite_installation_moves_with_its_credentials_and_passwords() {
         assert_eq!(try_login(&server, user, "wrong horse", &[]).status, 401);
     }
     // A later run leaves the rehashed passwords alone.
-    let again = server.cli_ok(&["import", "packeton", "--database-url", &database.url]);
+    let env_file = database.project.path().join(".env").display().to_string();
+    let again = server.cli_ok(&[
+        "import",
+        "packeton",
+        "--database-url",
+        &database.url,
+        "--packeton-env",
+        &env_file,
+    ]);
     assert!(
         line(&again, "user", "carol@example.com").ends_with("unchanged"),
         "{again}"

@@ -22,12 +22,19 @@
 //! - group `proxies` → the mirrors its members may use (those configured here);
 //! - ACL permissions → grants of the package by name, with the constraint.
 
+pub mod env;
 pub mod php;
 pub mod source;
 
 use std::collections::{BTreeSet, HashMap};
 
-use source::{PacketonDb, PacketonGroup, PacketonSubRepository, PacketonToken, PacketonUser};
+use composer::package_name::PackageName;
+use env::ArchiveSource;
+use source::{
+    PacketonDb, PacketonGroup, PacketonPackage, PacketonSubRepository, PacketonToken, PacketonUser,
+    PacketonVersion,
+};
+use storage::{StoreName, keys};
 
 use super::{Outcome, Report};
 use crate::access::Actor;
@@ -35,7 +42,10 @@ use crate::access::subrepos::SubRepositoryChange;
 use crate::app::App;
 use crate::auth::password::{self, LEGACY_SHA512};
 use crate::auth::{hash_token, validate_user_name};
-use crate::db::{GroupChange, ROOT_SUB_REPOSITORY, Role, SubRepositoryFields, User, UserChange};
+use crate::db::{
+    GroupChange, NewGitPackage, PackageKind, ROOT_SUB_REPOSITORY, Role, ScanRecord,
+    SubRepositoryFields, User, UserChange, VersionRecord,
+};
 use crate::tokens::{Scope, Scopes};
 
 /// The name of the token a Packeton user's `apiToken` becomes.
@@ -46,6 +56,8 @@ pub const API_TOKEN_NAME: &str = "packeton-api-token";
 pub struct Options {
     /// Packeton's `DATABASE_URL`.
     pub database_url: String,
+    /// Packeton's `.env`, for where its files are (see [`env`]).
+    pub packeton_env: Option<std::path::PathBuf>,
     pub dry_run: bool,
 }
 
@@ -59,10 +71,15 @@ pub enum ImportError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Admin(#[from] crate::access::AdminError),
+    #[error(transparent)]
+    Env(#[from] env::EnvError),
+    #[error("packyard's storage: {0}")]
+    Storage(#[from] storage::StorageError),
 }
 
 /// Imports what `options` names into `app`.
 pub async fn import(app: &App, options: &Options) -> Result<Report, ImportError> {
+    let packeton_env = env::PacketonEnv::load(options.packeton_env.as_deref())?;
     let source = PacketonDb::open(&options.database_url).await?;
     let mut import = Import {
         app,
@@ -79,6 +96,8 @@ pub async fn import(app: &App, options: &Options) -> Result<Report, ImportError>
     let users = source.users().await?;
     let tokens = source.tokens().await?;
     import.users(&users, &tokens, &slugs, &group_names).await?;
+    let packages = source.packages().await?;
+    import.packages(&packages, &packeton_env.archives()).await?;
     if !import.dry_run && import.report.changed_anything() {
         app.apply_access_changes().await?;
     }
@@ -431,6 +450,252 @@ impl Import<'_> {
             .await?;
         Ok(())
     }
+}
+
+impl Import<'_> {
+    /// Packages with their versions as Packeton published them, and their archives.
+    async fn packages(
+        &mut self,
+        rows: &[PacketonPackage],
+        archives: &ArchiveSource,
+    ) -> Result<(), ImportError> {
+        for package in rows {
+            let kind = match package.repo_type.as_str() {
+                "vcs" => PackageKind::Git,
+                "artifact" => PackageKind::Artifact,
+                other => {
+                    self.report.add(
+                        "package",
+                        &package.name,
+                        Outcome::Skipped(format!(
+                            "a {other} package (Packeton's custom, mirrored and proxied packages are not served by packyard)"
+                        )),
+                    );
+                    continue;
+                }
+            };
+            if let Err(error) = PackageName::parse(&package.name) {
+                self.report.add(
+                    "package",
+                    &package.name,
+                    Outcome::Skipped(error.to_string()),
+                );
+                continue;
+            }
+            let mut notes = Vec::new();
+            let mut records = Vec::new();
+            for version in &package.versions {
+                match self
+                    .version(package, version, kind, archives, &mut notes)
+                    .await?
+                {
+                    Ok(record) => records.push(record),
+                    Err(why) => {
+                        notes.push(format!("version {} not imported: {why}", version.version));
+                    }
+                }
+            }
+            if package.abandoned {
+                notes.push("abandoned in Packeton: packyard does not mark it".to_owned());
+            }
+            let existing = self.app.db.package_with_versions(&package.name).await?;
+            let outcome = match &existing {
+                None => Outcome::Created,
+                Some((row, _)) if row.kind != kind => {
+                    self.report.add(
+                        "package",
+                        &package.name,
+                        Outcome::Skipped(format!(
+                            "packyard has it as an {} package already",
+                            row.kind
+                        )),
+                    );
+                    continue;
+                }
+                Some((_, held)) => {
+                    let differs = records
+                        .iter()
+                        .any(|record| !held.iter().any(|h| h == record));
+                    if differs {
+                        Outcome::Updated
+                    } else {
+                        Outcome::Unchanged
+                    }
+                }
+            };
+            if !self.dry_run {
+                self.write_package(
+                    package,
+                    kind,
+                    existing.as_ref().map(|(_, held)| held.as_slice()),
+                    &records,
+                )
+                .await?;
+            }
+            if package.full_visibility && !self.dry_run {
+                self.app.db.set_package_public(&package.name, true).await?;
+            }
+            self.report.add("package", &package.name, outcome).notes = notes;
+        }
+        Ok(())
+    }
+
+    /// Stores the versions of `package` that packyard does not hold as they are.
+    async fn write_package(
+        &self,
+        package: &PacketonPackage,
+        kind: PackageKind,
+        held: Option<&[VersionRecord]>,
+        records: &[VersionRecord],
+    ) -> Result<(), ImportError> {
+        let db = &self.app.db;
+        if held.is_none() && kind == PackageKind::Git {
+            let new = NewGitPackage {
+                name: package.name.clone(),
+                repository_url: package.repository.clone(),
+                repository_key: crate::repository_url::key(&package.repository),
+                credentials: None,
+                webhook_secret: None,
+            };
+            db.create_git_package(&new, records, &ScanRecord::default())
+                .await?;
+            return Ok(());
+        }
+        for record in records {
+            if !held.is_some_and(|held| held.contains(record)) {
+                db.save_version(&package.name, kind, record).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Version `version` as packyard stores it, its archive copied from Packeton's
+    /// storage and checked; `Err` says why it cannot be imported.
+    async fn version(
+        &self,
+        package: &PacketonPackage,
+        version: &PacketonVersion,
+        kind: PackageKind,
+        archives: &ArchiveSource,
+        notes: &mut Vec<String>,
+    ) -> Result<Result<VersionRecord, String>, ImportError> {
+        let Some(reference) = version.reference.clone() else {
+            return Ok(Err("it has no dist or source reference".to_owned()));
+        };
+        let (store, key) = match kind {
+            PackageKind::Git => (
+                StoreName::Dist,
+                keys::dist(&package.name, &version.version, &reference),
+            ),
+            PackageKind::Artifact => (StoreName::Artifact, keys::artifact(&reference, "zip")),
+        };
+        let file = match archives {
+            ArchiveSource::Local { dist, artifacts } => Some(match kind {
+                PackageKind::Git => dist.join(&key),
+                PackageKind::Artifact => artifacts.join(&key),
+            }),
+            _ => None,
+        };
+        let bytes = match &file {
+            Some(path) => read_archive(path, self.app.settings.max_upload).await,
+            None => Ok(None),
+        };
+        let shasum = match bytes {
+            Err(why) => return Ok(Err(why)),
+            Ok(Some(bytes)) => {
+                let sha1 = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&bytes));
+                let recorded = match kind {
+                    PackageKind::Artifact => Some(reference.as_str()),
+                    PackageKind::Git => version.dist_shasum.as_deref(),
+                };
+                if let Some(recorded) = recorded.filter(|r| !r.eq_ignore_ascii_case(&sha1)) {
+                    return Ok(Err(format!(
+                        "its archive {} is corrupted: its sha1 is {sha1}, Packeton published {recorded}",
+                        file.as_ref()
+                            .map_or(String::new(), |p| p.display().to_string())
+                    )));
+                }
+                let target = self.app.storage.store(store);
+                match target.size(&key).await? {
+                    Some(_) => {
+                        let held = target.get_bytes(&key).await?;
+                        let held_sha1 = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&held));
+                        if held_sha1 != sha1 {
+                            return Ok(Err(format!(
+                                "packyard's {} store already holds a different {key} (sha1 {held_sha1}, Packeton's is {sha1}): not overwritten",
+                                store.as_str()
+                            )));
+                        }
+                    }
+                    None if !self.dry_run => target.put_bytes(&key, bytes.into()).await?,
+                    None => {}
+                }
+                sha1
+            }
+            Ok(None) => match (kind, &file) {
+                (PackageKind::Artifact, Some(path)) => {
+                    return Ok(Err(format!(
+                        "its archive is missing from {}",
+                        path.display()
+                    )));
+                }
+                (PackageKind::Artifact, None) => {
+                    return Ok(Err(archive_source_unread(archives)));
+                }
+                (PackageKind::Git, path) => {
+                    let why = path.as_ref().map_or_else(
+                        || archive_source_unread(archives),
+                        |path| format!("its archive is missing from {}", path.display()),
+                    );
+                    notes.push(format!(
+                        "version {}: {why}; it is built from the repository at its first download",
+                        version.version
+                    ));
+                    String::new()
+                }
+            },
+        };
+        Ok(Ok(VersionRecord {
+            version: version.version.clone(),
+            version_normalized: version.normalized.clone(),
+            reference,
+            shasum,
+            dist_store: store,
+            dist_key: key,
+            metadata: serde_json::to_string(&version.fields).expect("JSON serializes"),
+            released_at: version.released_at.as_deref().and_then(moment).unwrap_or(0),
+        }))
+    }
+}
+
+/// Why no archive could be read from `archives`.
+fn archive_source_unread(archives: &ArchiveSource) -> String {
+    match archives {
+        ArchiveSource::Remote(source) => format!(
+            "Packeton's archives are in its {source} storage, which this version does not read"
+        ),
+        ArchiveSource::Unknown(why) => (*why).to_owned(),
+        ArchiveSource::Local { .. } => "its archive was not found".to_owned(),
+    }
+}
+
+/// The bytes of an archive file (`None` when there is none), at most `limit` of them.
+async fn read_archive(path: &std::path::Path, limit: u64) -> Result<Option<Vec<u8>>, String> {
+    match tokio::fs::metadata(path).await {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+        Ok(meta) if meta.len() > limit => {
+            return Err(format!(
+                "its archive {} is larger than PACKYARD_MAX_UPLOAD ({limit} bytes)",
+                path.display()
+            ));
+        }
+        Ok(_) => {}
+    }
+    tokio::fs::read(path)
+        .await
+        .map(Some)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))
 }
 
 /// The role, access, dates and limit user `row` gets here; a disabled user's access

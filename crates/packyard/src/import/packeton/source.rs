@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sqlx::{AnyPool, Row};
 
 use super::php;
@@ -376,6 +376,262 @@ impl PacketonDb {
                 }
             })
             .collect())
+    }
+}
+
+/// A row of `package`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacketonPackage {
+    pub id: i64,
+    pub name: String,
+    /// `vcs` (also when NULL), `artifact`, `custom`, `mirror`, …
+    pub repo_type: String,
+    pub repository: String,
+    pub abandoned: bool,
+    pub replacement: Option<String>,
+    /// Visible to every user.
+    pub full_visibility: bool,
+    /// Its versions, oldest first, without soft-deleted ones.
+    pub versions: Vec<PacketonVersion>,
+}
+
+/// A row of `package_version`, with what Composer is told of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacketonVersion {
+    pub id: i64,
+    pub version: String,
+    pub normalized: String,
+    /// The composer.json fields Packeton published (`require`, `autoload`, `time`, …).
+    pub fields: Map<String, Value>,
+    /// Its dist (or else source) reference.
+    pub reference: Option<String>,
+    /// The dist's `shasum` as Packeton published it (often empty).
+    pub dist_shasum: Option<String>,
+    /// `Y-m-d H:i:s`, UTC.
+    pub released_at: Option<String>,
+}
+
+impl PacketonDb {
+    /// Every package with its versions.
+    pub async fn packages(&self) -> Result<Vec<PacketonPackage>, SourceError> {
+        let d = self.dialect;
+        let rows = self
+            .rows(
+                "package",
+                format!(
+                    "SELECT {}, {}, {}, {}, {}, {}, {} FROM package ORDER BY id",
+                    d.int("id"),
+                    d.text("name"),
+                    d.text("repo_type"),
+                    d.text("repository"),
+                    Dialect::flag("abandoned"),
+                    d.text("replacementpackage"),
+                    Dialect::flag("full_visibility"),
+                ),
+            )
+            .await?;
+        let mut versions = self.versions().await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let id: i64 = row.get(0);
+                let repo_type: Option<String> = row.get(2);
+                PacketonPackage {
+                    id,
+                    name: row.get(1),
+                    repo_type: repo_type
+                        .filter(|t| !t.is_empty())
+                        .unwrap_or_else(|| "vcs".to_owned()),
+                    repository: row.get::<Option<String>, _>(3).unwrap_or_default(),
+                    abandoned: row.get::<i64, _>(4) == 1,
+                    replacement: row.get::<Option<String>, _>(5).filter(|r| !r.is_empty()),
+                    full_visibility: row.get::<i64, _>(6) == 1,
+                    versions: versions.remove(&id).unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    /// Versions by package id, with their links, keywords and authors.
+    async fn versions(&self) -> Result<HashMap<i64, Vec<PacketonVersion>>, SourceError> {
+        let d = self.dialect;
+        let mut links: HashMap<i64, Map<String, Value>> = HashMap::new();
+        for (table, field) in [
+            ("link_require", "require"),
+            ("link_require_dev", "require-dev"),
+            ("link_conflict", "conflict"),
+            ("link_provide", "provide"),
+            ("link_replace", "replace"),
+            ("link_suggest", "suggest"),
+        ] {
+            let rows = self
+                .rows(
+                    table,
+                    format!(
+                        "SELECT {}, {}, {} FROM {table} WHERE version_id IS NOT NULL ORDER BY id",
+                        d.int("version_id"),
+                        d.text("packagename"),
+                        d.text("packageversion")
+                    ),
+                )
+                .await?;
+            for row in rows {
+                let fields = links.entry(row.get(0)).or_default();
+                let list = fields
+                    .entry(field.to_owned())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(list) = list {
+                    list.insert(row.get(1), Value::String(row.get(2)));
+                }
+            }
+        }
+        let mut keywords: HashMap<i64, Vec<Value>> = HashMap::new();
+        let tags = self
+            .rows(
+                "version_tag",
+                format!(
+                    "SELECT {}, {} FROM version_tag vt JOIN tag t ON t.id = vt.tag_id ORDER BY t.name",
+                    d.int("vt.version_id"),
+                    d.text("t.name")
+                ),
+            )
+            .await?;
+        for row in tags {
+            keywords
+                .entry(row.get(0))
+                .or_default()
+                .push(Value::String(row.get(1)));
+        }
+        let mut authors: HashMap<i64, Vec<Value>> = HashMap::new();
+        let rows = self
+            .rows(
+                "version_author",
+                format!(
+                    "SELECT {}, {}, {}, {}, {} FROM version_author va JOIN author a ON a.id = va.author_id ORDER BY a.id",
+                    d.int("va.version_id"),
+                    d.text("a.name"),
+                    d.text("a.email"),
+                    d.text("a.homepage"),
+                    d.text("a.role")
+                ),
+            )
+            .await?;
+        for row in rows {
+            let mut author = Map::new();
+            for (i, key) in [(1, "name"), (2, "email"), (3, "homepage"), (4, "role")] {
+                if let Some(value) = row.get::<Option<String>, _>(i).filter(|v| !v.is_empty()) {
+                    author.insert(key.to_owned(), Value::String(value));
+                }
+            }
+            authors
+                .entry(row.get(0))
+                .or_default()
+                .push(Value::Object(author));
+        }
+        let rows = self
+            .rows(
+                "package_version",
+                format!(
+                    "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} \
+                     FROM package_version WHERE softdeletedat IS NULL ORDER BY id",
+                    d.int("id"),
+                    d.int("package_id"),
+                    d.text("version"),
+                    d.text("normalizedversion"),
+                    d.text("description"),
+                    d.text("type"),
+                    d.text("targetdir"),
+                    d.text("extra"),
+                    d.text("homepage"),
+                    d.text("license"),
+                    d.text("source"),
+                    d.text("dist"),
+                    d.text("autoload"),
+                    d.text("binaries"),
+                    d.text("includepaths"),
+                    d.text("support"),
+                    d.text("releasedat"),
+                ),
+            )
+            .await?;
+        let mut versions: HashMap<i64, Vec<PacketonVersion>> = HashMap::new();
+        for row in rows {
+            let id: i64 = row.get(0);
+            let text = |i: usize| {
+                row.get::<Option<String>, _>(i)
+                    .filter(|t| !t.trim().is_empty())
+            };
+            let json = |i: usize| text(i).and_then(|t| serde_json::from_str::<Value>(&t).ok());
+            let mut fields = Map::new();
+            let mut put = |key: &str, value: Option<Value>| {
+                if let Some(value) = value.filter(|v| !v.is_null()) {
+                    fields.insert(key.to_owned(), value);
+                }
+            };
+            put("description", text(4).map(Value::String));
+            put("type", text(5).map(Value::String));
+            put("target-dir", text(6).map(Value::String));
+            put(
+                "extra",
+                text(7)
+                    .and_then(|t| php::array_column(&t).ok())
+                    .filter(|v| v.as_object().is_some_and(|o| !o.is_empty())),
+            );
+            put("homepage", text(8).map(Value::String));
+            put("license", json(9));
+            let source = json(10);
+            let dist = json(11);
+            put("source", source.clone());
+            put("autoload", json(12));
+            put("bin", json(13));
+            put("include-path", json(14));
+            put("support", json(15));
+            put("keywords", keywords.remove(&id).map(Value::Array));
+            put("authors", authors.remove(&id).map(Value::Array));
+            if let Some(Value::Object(linked)) = links.remove(&id).map(Value::Object) {
+                for (key, value) in linked {
+                    fields.insert(key, value);
+                }
+            }
+            let reference = [&dist, &source].iter().find_map(|part| {
+                part.as_ref()
+                    .and_then(|p| p.get("reference"))
+                    .and_then(Value::as_str)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+            });
+            let released_at = text(16);
+            if let Some(at) = &released_at {
+                fields.insert(
+                    "time".to_owned(),
+                    Value::String(format!(
+                        "{}+00:00",
+                        at.chars()
+                            .take(19)
+                            .collect::<String>()
+                            .replacen(' ', "T", 1)
+                    )),
+                );
+            }
+            versions
+                .entry(row.get(1))
+                .or_default()
+                .push(PacketonVersion {
+                    id,
+                    version: row.get(2),
+                    normalized: row.get(3),
+                    fields,
+                    reference,
+                    dist_shasum: dist
+                        .as_ref()
+                        .and_then(|d| d.get("shasum"))
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                    released_at,
+                });
+        }
+        Ok(versions)
     }
 }
 
