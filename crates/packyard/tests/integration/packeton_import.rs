@@ -255,6 +255,22 @@ fn packeton_database(engine: &'static str) -> PacketonDatabase {
     }
 }
 
+/// `packyard import packeton` of `database` into `server` (with Packeton's `.env`),
+/// then `extra`; its report.
+fn run_import(server: &Server, database: &PacketonDatabase, extra: &[&str]) -> String {
+    let env_file = database.project.path().join(".env").display().to_string();
+    let mut args = vec![
+        "import",
+        "packeton",
+        "--database-url",
+        &database.url,
+        "--packeton-env",
+        &env_file,
+    ];
+    args.extend_from_slice(extra);
+    server.cli_ok(&args)
+}
+
 /// The report lines of `kind` and `name`.
 fn line<'a>(report: &'a str, kind: &str, name: &str) -> &'a str {
     report
@@ -268,19 +284,7 @@ fn line<'a>(report: &'a str, kind: &str, name: &str) -> &'a str {
 fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
     let server = Server::start();
     server.add_user("operator", true);
-    let env_file = database.project.path().join(".env").display().to_string();
-    let import = |extra: &[&str]| {
-        let mut args = vec![
-            "import",
-            "packeton",
-            "--database-url",
-            &database.url,
-            "--packeton-env",
-            &env_file,
-        ];
-        args.extend_from_slice(extra);
-        server.cli_ok(&args)
-    };
+    let import = |extra: &[&str]| run_import(&server, database, extra);
     let users_before = server.cli_ok(&["user", "list"]);
 
     // A dry run reports what would happen and writes nothing.
@@ -495,15 +499,7 @@ fn a_packeton_sqlite_installation_moves_with_its_credentials_and_passwords() {
         assert_eq!(try_login(&server, user, "wrong horse", &[]).status, 401);
     }
     // A later run leaves the rehashed passwords alone.
-    let env_file = database.project.path().join(".env").display().to_string();
-    let again = server.cli_ok(&[
-        "import",
-        "packeton",
-        "--database-url",
-        &database.url,
-        "--packeton-env",
-        &env_file,
-    ]);
+    let again = run_import(&server, &database, &[]);
     assert!(
         line(&again, "user", "carol@example.com").ends_with("unchanged"),
         "{again}"
