@@ -53,17 +53,48 @@ pub fn verify(password: &str, stored: &str) -> bool {
     if let Some(legacy) = stored.strip_prefix(LEGACY_SHA512) {
         return verify_legacy_sha512(password, legacy);
     }
+    if !affordable(stored) {
+        return false;
+    }
     if is_bcrypt(stored) {
         // bcrypt reads at most 72 bytes; Symfony refuses longer passwords for it, so
         // a longer one cannot be the one that was hashed.
         return password.len() <= 72 && bcrypt::verify(password, stored).unwrap_or(false);
     }
     PasswordHash::new(stored).is_ok_and(|parsed| {
-        // The algorithm and its costs come from the hash itself.
+        // The algorithm and its costs come from the hash itself (bounded above).
         argon2::Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok()
     })
+}
+
+/// Highest costs a stored hash may ask for: a hash is imported data, and its costs
+/// decide what one login takes (an argon2 memory cost of 4 TiB would abort the
+/// process; a bcrypt cost of 31, hours of CPU). Symfony's own are bcrypt 13 and
+/// argon2 64 MiB, 4 passes.
+const MAX_BCRYPT_COST: u32 = 15;
+const MAX_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
+const MAX_ARGON2_PASSES: u32 = 10;
+const MAX_ARGON2_LANES: u32 = 8;
+
+/// Whether verifying against `stored` costs no more than the bounds allow: a hash
+/// that asks for more matches nothing.
+pub fn affordable(stored: &str) -> bool {
+    if is_bcrypt(stored) {
+        return stored
+            .get(4..6)
+            .and_then(|cost| cost.parse::<u32>().ok())
+            .is_some_and(|cost| cost <= MAX_BCRYPT_COST);
+    }
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        // Nothing to verify, and nothing to spend.
+        return true;
+    };
+    let param = |name: &str| parsed.params.get_decimal(name).unwrap_or(u32::MAX);
+    param("m") <= MAX_ARGON2_MEMORY_KIB
+        && param("t") <= MAX_ARGON2_PASSES
+        && param("p") <= MAX_ARGON2_LANES
 }
 
 /// Whether `stored` (which a password just matched) should be replaced by a hash of
@@ -256,6 +287,22 @@ mod tests {
         assert!(!verify("correct hors", &stored));
         assert!(needs_rehash(&stored));
         assert!(!verify("x", "$packeton-sha512$zz$00"));
+    }
+
+    #[test]
+    fn hashes_that_would_cost_too_much_match_nothing_and_cost_nothing() {
+        let started = std::time::Instant::now();
+        for stored in [
+            "$2y$31$0n0y0ZL8n3n1I3P2VfK0U.9c8mS2TCsJZJ9D8L8WQ0p1g0C2n3GkK",
+            "$argon2id$v=19$m=4294967295,t=4,p=1$c2FsdHNhbHQ$8m4s0J6P8q1bZsZyv1o9rWb0X9xv3ZfY7QvCwX5nE6k",
+            "$argon2id$v=19$m=65536,t=4000000,p=1$c2FsdHNhbHQ$8m4s0J6P8q1bZsZyv1o9rWb0X9xv3ZfY7QvCwX5nE6k",
+            "$argon2i$v=19$m=65536,t=4,p=255$c2FsdHNhbHQ$8m4s0J6P8q1bZsZyv1o9rWb0X9xv3ZfY7QvCwX5nE6k",
+        ] {
+            assert!(!affordable(stored), "{stored}");
+            assert!(!verify("any", stored), "{stored}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert!(affordable(&hash("x")));
     }
 
     #[test]

@@ -296,9 +296,11 @@ pub async fn submit(
         _ => return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password."),
     };
     app.db.withdraw_login_attempt(&attempt).await?;
-    if let Some((old, new)) = rehashed
-        && app.db.rehash_password(user.id, &old, &new).await?
-    {
+    if let Some((old, new)) = rehashed {
+        if !app.db.rehash_password(user.id, &old, &new).await? {
+            // The password changed while this one was checked against the old.
+            return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
+        }
         tracing::info!(user = %user.name, "password hash replaced by argon2id");
     }
     if user.is_expired(now_millis()) {

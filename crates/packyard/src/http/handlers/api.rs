@@ -77,6 +77,14 @@ pub async fn push(
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     let limit = app.settings.max_upload;
     let archive = if multipart {
+        // The whole body is bounded, not only the file: the other parts and every
+        // part's headers would be read without end otherwise.
+        let (parts, body) = request.into_parts();
+        let bounded = Body::new(http_body_util::Limited::new(
+            body,
+            to_usize(limit) + 64 * 1024,
+        ));
+        let request = axum::extract::Request::from_parts(parts, bounded);
         let mut form = axum::extract::Multipart::from_request(request, &app)
             .await
             .map_err(|error| {
@@ -116,6 +124,10 @@ pub async fn push(
         Outcome::Replaced | Outcome::Unchanged => StatusCode::OK,
     };
     Ok((status, axum::Json(json!([]))).into_response())
+}
+
+fn to_usize(bytes: u64) -> usize {
+    usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
 /// The package name of an upload's path, checked with its version and declared

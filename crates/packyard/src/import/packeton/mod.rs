@@ -385,7 +385,15 @@ impl Import<'_> {
                                 dropped.join(", ")
                             ));
                         }
-                        let expires = pat.expire_at.as_deref().and_then(moment);
+                        let expires = pat.expire_at.as_deref().map(|at| (at, moment(at)));
+                        if let Some((at, None)) = expires {
+                            notes.push(format!(
+                                "token {} not imported: its expiry {at:?} is no date",
+                                pat_name(pat)
+                            ));
+                            continue;
+                        }
+                        let expires = expires.and_then(|(_, at)| at);
                         self.replace_token(&row.username, &pat_name(pat), &scopes, expires, &hash)
                             .await?;
                     }
@@ -483,6 +491,25 @@ impl Import<'_> {
                 continue;
             }
             let mut notes = Vec::new();
+            if kind == PackageKind::Git {
+                // As `packyard package add` checks it: a repository on this server's
+                // own disk is not taken from another installation's data.
+                let refused = match crate::repository_url::validate(&package.repository) {
+                    Err(error) => Some(error.to_string()),
+                    Ok(()) if crate::repository_url::is_local(&package.repository) => Some(
+                        "its repository is on the server's own disk: add it with `packyard package add` if it should be".to_owned(),
+                    ),
+                    Ok(()) => None,
+                };
+                if let Some(why) = refused {
+                    self.report
+                        .add("package", &package.name, Outcome::Skipped(why));
+                    continue;
+                }
+                if crate::redact::credentials_in(&package.repository).is_some() {
+                    notes.push("the credentials in its repository URL are not carried over: give them with `packyard package` again".to_owned());
+                }
+            }
             let mut records = Vec::new();
             for version in &package.versions {
                 match self
@@ -550,10 +577,11 @@ impl Import<'_> {
     ) -> Result<(), ImportError> {
         let db = &self.app.db;
         if held.is_none() && kind == PackageKind::Git {
+            let url = crate::redact::public(&package.repository);
             let new = NewGitPackage {
                 name: package.name.clone(),
-                repository_url: package.repository.clone(),
-                repository_key: crate::repository_url::key(&package.repository),
+                repository_key: crate::repository_url::key(&url),
+                repository_url: url,
                 credentials: None,
                 webhook_secret: None,
             };
@@ -589,16 +617,26 @@ impl Import<'_> {
             ),
             PackageKind::Artifact => (StoreName::Artifact, keys::artifact(&reference, "zip")),
         };
-        let file = match archives {
+        if kind == PackageKind::Artifact
+            && !(reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Ok(Err(format!(
+                "its reference {reference:?} is not the sha1 an uploaded archive is named by"
+            )));
+        }
+        let root = match archives {
             ArchiveSource::Local { dist, artifacts } => Some(match kind {
-                PackageKind::Git => dist.join(&key),
-                PackageKind::Artifact => artifacts.join(&key),
+                PackageKind::Git => dist,
+                PackageKind::Artifact => artifacts,
             }),
             _ => None,
         };
-        let bytes = match &file {
-            Some(path) => read_archive(path, self.app.settings.max_upload).await,
-            None => Ok(None),
+        let file = root.map(|root| root.join(&key));
+        let bytes = match (root, &file) {
+            (Some(root), Some(path)) => {
+                read_archive(root, path, self.app.settings.max_upload).await
+            }
+            _ => Ok(None),
         };
         let shasum = match bytes {
             Err(why) => return Ok(Err(why)),
@@ -679,23 +717,56 @@ fn archive_source_unread(archives: &ArchiveSource) -> String {
     }
 }
 
-/// The bytes of an archive file (`None` when there is none), at most `limit` of them.
-async fn read_archive(path: &std::path::Path, limit: u64) -> Result<Option<Vec<u8>>, String> {
-    match tokio::fs::metadata(path).await {
+/// The bytes of the archive at `path` under `root` (`None` when there is none): a
+/// regular file, reached without leaving `root` through a link, of at most `limit`
+/// bytes, that is a zip. The directory is another installation's and may be hostile:
+/// a link to a file of this server's must not be published as a package.
+async fn read_archive(
+    root: &std::path::Path,
+    path: &std::path::Path,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, String> {
+    use tokio::io::AsyncReadExt;
+    let shown = path.display();
+    let meta = match tokio::fs::symlink_metadata(path).await {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
-        Ok(meta) if meta.len() > limit => {
-            return Err(format!(
-                "its archive {} is larger than PACKYARD_MAX_UPLOAD ({limit} bytes)",
-                path.display()
-            ));
-        }
-        Ok(_) => {}
+        Err(error) => return Err(format!("cannot read {shown}: {error}")),
+        Ok(meta) => meta,
+    };
+    if !meta.file_type().is_file() {
+        return Err(format!(
+            "{shown} is not a regular file (a link, a device, a directory)"
+        ));
     }
-    tokio::fs::read(path)
+    let (Ok(real), Ok(real_root)) = (
+        tokio::fs::canonicalize(path).await,
+        tokio::fs::canonicalize(root).await,
+    ) else {
+        return Err(format!("cannot resolve {shown}"));
+    };
+    if !real.starts_with(&real_root) {
+        return Err(format!(
+            "{shown} leads outside {} through a link",
+            root.display()
+        ));
+    }
+    let file = tokio::fs::File::open(&real)
         .await
-        .map(Some)
-        .map_err(|error| format!("cannot read {}: {error}", path.display()))
+        .map_err(|error| format!("cannot read {shown}: {error}"))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|error| format!("cannot read {shown}: {error}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "its archive {shown} is larger than PACKYARD_MAX_UPLOAD ({limit} bytes)"
+        ));
+    }
+    if !bytes.starts_with(b"PK\x03\x04") && !bytes.starts_with(b"PK\x05\x06") {
+        return Err(format!("{shown} is not a zip archive"));
+    }
+    Ok(Some(bytes))
 }
 
 /// The role, access, dates and limit user `row` gets here; a disabled user's access
@@ -769,6 +840,10 @@ fn same_user(user: &User, desired: &UserChange) -> bool {
 /// The password hash to store: Packeton's own when packyard can verify it.
 fn stored_password(row: &PacketonUser, notes: &mut Vec<String>) -> Option<String> {
     let stored = row.password.as_deref()?;
+    if !password::affordable(stored) {
+        notes.push("its password hash asks for more work than packyard allows (bcrypt cost over 15, argon2 over 256 MiB, 10 passes or 8 lanes): it logs in only after `packyard user passwd`".to_owned());
+        return None;
+    }
     let known = ["$2y$", "$2b$", "$2a$", "$argon2i$", "$argon2id$"];
     if known.iter().any(|prefix| stored.starts_with(prefix)) {
         return Some(stored.to_owned());
@@ -790,8 +865,9 @@ fn pat_name(pat: &PacketonToken) -> String {
 
 /// A PAT's scopes here, and those packyard does not have.
 fn pat_scopes(pat: &PacketonToken) -> (Scopes, Vec<String>) {
+    // Packeton reads a token without scopes as one that may do nothing.
     let Some(names) = &pat.scores else {
-        return (Scopes(None), Vec::new());
+        return (Scopes(Some(Vec::new())), Vec::new());
     };
     let mut scopes = Vec::new();
     let mut dropped = Vec::new();

@@ -133,17 +133,39 @@ impl PacketonDb {
         if url.contains("%kernel.project_dir%") {
             return Err(SourceError::ProjectDir(crate::redact::public(url)));
         }
-        // Doctrine's options (`serverVersion`, `charset`) are not the drivers'.
-        let without_options = url.split('?').next().unwrap_or(url);
+        // Doctrine's own options (`serverVersion`, `charset`, `driver`) are not the
+        // drivers'; the others (`sslmode`, `ssl-ca`, …) are kept.
+        let (without_options, query) = url.split_once('?').unwrap_or((url, ""));
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                let key = pair.split('=').next().unwrap_or_default();
+                !pair.is_empty() && !["serverVersion", "charset", "driver"].contains(&key)
+            })
+            .collect();
+        let options = |extra: &str| {
+            let mut all: Vec<&str> = kept.clone();
+            if !extra.is_empty() {
+                all.push(extra);
+            }
+            if all.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", all.join("&"))
+            }
+        };
         let (dialect, url) = if let Some(path) = without_options.strip_prefix("sqlite://") {
-            (Dialect::Sqlite, format!("sqlite://{path}?mode=ro"))
+            (
+                Dialect::Sqlite,
+                format!("sqlite://{path}{}", options("mode=ro")),
+            )
         } else if without_options.starts_with("mysql://")
             || without_options.starts_with("mariadb://")
         {
             let rest = without_options
                 .split_once("://")
                 .map_or("", |(_, rest)| rest);
-            (Dialect::MySql, format!("mysql://{rest}"))
+            (Dialect::MySql, format!("mysql://{rest}{}", options("")))
         } else if without_options.starts_with("postgresql://")
             || without_options.starts_with("postgres://")
             || without_options.starts_with("pgsql://")
@@ -151,7 +173,10 @@ impl PacketonDb {
             let rest = without_options
                 .split_once("://")
                 .map_or("", |(_, rest)| rest);
-            (Dialect::Postgres, format!("postgres://{rest}"))
+            (
+                Dialect::Postgres,
+                format!("postgres://{rest}{}", options("")),
+            )
         } else {
             return Err(SourceError::UnsupportedUrl(crate::redact::public(url)));
         };
