@@ -33,6 +33,7 @@ const STEPS: &[(i64, &str)] = steps![
     15 => "0015_sub_repositories.sql",
     16 => "0016_sub_repository_limits.sql",
     17 => "0017_user_email.sql",
+    18 => "0018_imported.sql",
 ];
 
 /// A step's SQL for `engine`. Templates are SQL with two kinds of marks:
@@ -279,6 +280,11 @@ mod tests {
             17,
             "2e2071cc53cd5278df2e6f923333e410fef221e5b9d3caa263235b80e59cd80f",
             "2e2071cc53cd5278df2e6f923333e410fef221e5b9d3caa263235b80e59cd80f",
+        ),
+        (
+            18,
+            "09b09f74e43b8bcdbd7005d3dcb42eea64c2f3adda798f4f89704cc5c59a467f",
+            "def1e34a901b6bd50ad8185c25c802e16970cdfe9be96ab36d1e2bff63ca0b21",
         ),
     ];
 

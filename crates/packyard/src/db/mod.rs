@@ -13,6 +13,7 @@ mod mirror;
 mod packages;
 mod sealed;
 pub use sealed::{SealedColumn, SealedValue};
+mod imported;
 mod subrepos;
 pub use subrepos::{SubRepositoryFields, SubRepositoryRow};
 mod tokens;

@@ -19,10 +19,13 @@ struct PacketonDatabase {
     /// Packeton's project directory: its `.env` and `var/` with the archives.
     project: TempDir,
     versions: Vec<FixtureVersion>,
+    _outside: TempDir,
 }
 
 const CAROL_TOKEN: &str = "CarolToken1234567890";
 const ADMIN_TOKEN: &str = "AdminToken1234567890";
+/// The token of a Packeton admin named as a plain user packyard already has.
+const MALLORY_TOKEN: &str = "MalloryToken12345678";
 const PAT: &str = "5f1c2c5a1d3b4e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f";
 
 fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
@@ -76,6 +79,7 @@ fn fixture_rows(bcrypt: &str, argon2id: &str, versions: &[FixtureVersion]) -> St
         format!("INSERT INTO fos_user (id, username, username_canonical, email, email_canonical, createdat, apitoken, failurenotifications, enabled, password, roles, expired_updates_at, sub_repos) VALUES (2, 'carol@example.com', 'carol@example.com', 'carol@example.com', 'carol@example.com', {t}, '{CAROL_TOKEN}', TRUE, TRUE, {}, 'a:0:{{}}', '2099-06-01', NULL)", quote(argon2id)),
         format!("INSERT INTO fos_user (id, username, username_canonical, email, email_canonical, createdat, failurenotifications, enabled, roles) VALUES (3, 'not a name', 'not a name', 'x@example.com', 'x@example.com', {t}, TRUE, TRUE, '[]')"),
         format!("INSERT INTO fos_user (id, username, username_canonical, email, email_canonical, createdat, apitoken, failurenotifications, enabled, roles, sub_repos) VALUES (4, 'dave', 'dave', 'dave@example.com', 'dave@example.com', {t}, 'DaveToken12345678901', TRUE, FALSE, '[\"ROLE_FULL_CUSTOMER\"]', '[0,1]')"),
+        format!("INSERT INTO fos_user (id, username, username_canonical, email, email_canonical, createdat, apitoken, failurenotifications, enabled, roles) VALUES (5, 'mallory', 'mallory', 'mallory@example.com', 'mallory@example.com', {t}, '{MALLORY_TOKEN}', TRUE, TRUE, '[\"ROLE_ADMIN\"]')"),
         "INSERT INTO fos_user_access_group (user_id, group_id) VALUES (2, 1)".to_owned(),
         format!("INSERT INTO user_api_token (id, owner_id, name, api_token, created_at, expire_at, scores) VALUES (1, 2, 'ci', '{PAT}', {t}, NULL, '[\"metadata\",\"feeds\"]')"),
     ]
@@ -99,6 +103,8 @@ struct FixtureVersion {
     reference: String,
     /// The `shasum` Packeton published for the dist.
     shasum: String,
+    /// Its archive is a link to a file outside Packeton's directories.
+    outside: bool,
 }
 
 impl FixtureVersion {
@@ -114,6 +120,7 @@ impl FixtureVersion {
             reference,
             archive,
             shasum: String::new(),
+            outside: false,
         }
     }
 
@@ -134,6 +141,7 @@ impl FixtureVersion {
             reference,
             archive,
             shasum: String::new(),
+            outside: false,
         }
     }
 
@@ -166,7 +174,14 @@ fn fixture_versions() -> Vec<FixtureVersion> {
     corrupted.shasum = "0".repeat(40);
     let mut lost = FixtureVersion::git(4, 2, "acme/tool", "1.0.0");
     lost.stored_at = None;
+    let mut linked = FixtureVersion::git(6, 2, "acme/tool", "2.0.0");
+    linked.stored_at = Some(format!(
+        "var/zipball/acme/tool/2.0.0-{}.zip",
+        linked.reference
+    ));
+    linked.outside = true;
     vec![
+        linked,
         FixtureVersion::git(1, 1, "acme/lib", "1.0.0"),
         FixtureVersion::git(2, 1, "acme/lib", "2.0.0"),
         corrupted,
@@ -191,11 +206,18 @@ fn packeton_database(engine: &'static str) -> PacketonDatabase {
         "APP_ENV=prod\nAPP_SECRET=not-used-here\n",
     )
     .unwrap();
+    let outside = TempDir::new("not-packetons");
     for version in &versions {
         if let Some(at) = &version.stored_at {
             let path = project.path().join(at);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, &version.archive).unwrap();
+            if version.outside {
+                let target = outside.path().join("server-file.zip");
+                std::fs::write(&target, &version.archive).unwrap();
+                std::os::unix::fs::symlink(&target, &path).unwrap();
+            } else {
+                std::fs::write(path, &version.archive).unwrap();
+            }
         }
     }
     let name = testkit::unique_name("packeton").replace('-', "_");
@@ -252,6 +274,7 @@ fn packeton_database(engine: &'static str) -> PacketonDatabase {
         engine,
         project,
         versions,
+        _outside: outside,
     }
 }
 
@@ -284,6 +307,8 @@ fn line<'a>(report: &'a str, kind: &str, name: &str) -> &'a str {
 fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
     let server = Server::start();
     server.add_user("operator", true);
+    // A plain user of packyard's own, named as a Packeton admin is.
+    let own_mallory = server.add_plain_user("mallory", &[]);
     let import = |extra: &[&str]| run_import(&server, database, extra);
     let users_before = server.cli_ok(&["user", "list"]);
 
@@ -333,6 +358,25 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
         line(&report, "package", "acme/custom").contains("skipped: a custom package"),
         "{report}"
     );
+    // Another installation's data changes nothing packyard had: mallory stays a plain
+    // user with its own token, and Packeton's admin token for that name gets nowhere.
+    assert!(
+        line(&report, "user", "mallory")
+            .contains("skipped: packyard already has a user named mallory that no import made"),
+        "{report}"
+    );
+    let users = server.cli_ok(&["user", "list"]);
+    assert!(users.contains("user mallory\t"), "{users}");
+    let as_admin = get(
+        &server.url("/api/users"),
+        &[("Authorization", &basic("mallory", MALLORY_TOKEN))],
+    );
+    assert_eq!(as_admin.status, 401, "{}", as_admin.text());
+    let own = get(
+        &server.url("/packages.json"),
+        &[("Authorization", &basic("mallory", &own_mallory))],
+    );
+    assert_eq!(own.status, 200);
     for note in [
         "its landing page (HTML markup) is not carried over",
         "mirrors not configured here, left out: nope",
@@ -341,6 +385,8 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
         "version 1.5.0 not imported: its archive",
         "is corrupted: its sha1 is",
         "version 1.0.0: its archive is missing from",
+        "version 2.0.0 not imported:",
+        "is not a regular file",
     ] {
         assert!(report.contains(note), "{engine}: {note} in\n{report}");
     }
@@ -419,7 +465,7 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
     for version in database
         .versions
         .iter()
-        .filter(|v| v.stored_at.is_some() && v.shasum.is_empty())
+        .filter(|v| v.stored_at.is_some() && v.shasum.is_empty() && !v.outside)
     {
         let url = server.url(&format!(
             "/zipball/{}/{}.zip",

@@ -1,9 +1,12 @@
 //! `packyard import packeton`: a Packeton installation's users (with their passwords,
-//! API tokens and personal access tokens), groups with their ACL, and sub-repositories,
-//! read from its database ([`source`]) and made the same in packyard, so that every
-//! client's credentials keep working. Objects are matched by name; each is created,
-//! updated where it differs, or left alone, and the [`Report`] says which and what
-//! could not be carried over.
+//! API tokens and personal access tokens), groups with their ACL, sub-repositories and
+//! packages with their versions and archives, read from its database ([`source`]) and
+//! storage ([`env`]) and made the same in packyard, so that every client's credentials
+//! and lock files keep working. Objects are matched by name; each is created, updated
+//! where it differs, or left alone, and the [`Report`] says which and what could not be
+//! carried over. Only objects an import created are ever changed (`imported`): one
+//! packyard had under the same name is reported and left alone, since another
+//! installation's data must not add a known token to an admin here.
 //!
 //! How Packeton's rules map:
 //! - roles: `ROLE_ADMIN`/`ROLE_SUPER_ADMIN` → admin, `ROLE_MAINTAINER` → maintainer,
@@ -26,7 +29,7 @@ pub mod env;
 pub mod php;
 pub mod source;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use composer::package_name::PackageName;
 use env::ArchiveSource;
@@ -81,6 +84,10 @@ pub enum ImportError {
 pub async fn import(app: &App, options: &Options) -> Result<Report, ImportError> {
     let packeton_env = env::PacketonEnv::load(options.packeton_env.as_deref())?;
     let source = PacketonDb::open(&options.database_url).await?;
+    let mut imported = HashMap::new();
+    for kind in ["sub-repository", "group", "user", "package"] {
+        imported.insert(kind, app.db.imported_names(kind).await?);
+    }
     let mut import = Import {
         app,
         dry_run: options.dry_run,
@@ -88,6 +95,7 @@ pub async fn import(app: &App, options: &Options) -> Result<Report, ImportError>
             dry_run: options.dry_run,
             ..Report::default()
         },
+        imported,
     };
     let sub_repositories = source.sub_repositories().await?;
     let slugs = import.sub_repositories(&sub_repositories).await?;
@@ -108,9 +116,42 @@ struct Import<'a> {
     app: &'a App,
     dry_run: bool,
     report: Report,
+    /// What earlier imports created, by kind: the objects an import may change.
+    imported: HashMap<&'static str, HashSet<String>>,
 }
 
+/// What the `imported` table calls this source.
+const SOURCE: &str = "packeton";
+
 impl Import<'_> {
+    /// Whether packyard's existing object `kind` `name` was made by an import (and so
+    /// may be changed by one); else a report line says it is left alone.
+    fn may_change(&mut self, kind: &'static str, name: &str) -> bool {
+        if self
+            .imported
+            .get(kind)
+            .is_some_and(|names| names.contains(name))
+        {
+            return true;
+        }
+        self.report.add(
+            kind,
+            name,
+            Outcome::Skipped(format!(
+                "packyard already has a {kind} named {name} that no import made: left alone"
+            )),
+        );
+        false
+    }
+
+    /// Notes that this import created `kind` `name` (not in a dry run).
+    async fn created(&self, kind: &str, name: &str) -> Result<(), ImportError> {
+        if !self.dry_run {
+            self.app.db.note_imported(kind, name, SOURCE).await?;
+        }
+        Ok(())
+    }
+
     /// Sub-repositories by Packeton id → their slug here (those imported).
     async fn sub_repositories(
         &mut self,
@@ -121,6 +162,9 @@ impl Import<'_> {
         for row in rows {
             let current = admin.sub_repositories().await?;
             let existing = current.iter().find(|sub| sub.slug == row.slug);
+            if existing.is_some() && !self.may_change("sub-repository", &row.slug) {
+                continue;
+            }
             let fields = SubRepositoryFields {
                 name: row.name.clone(),
                 packages: row.packages.clone(),
@@ -150,6 +194,9 @@ impl Import<'_> {
                 None => self.write_sub_repository(&row.slug, Ok(fields)).await,
             };
             let imported = !matches!(outcome, Outcome::Skipped(_));
+            if outcome == Outcome::Created {
+                self.created("sub-repository", &row.slug).await?;
+            }
             let line = self.report.add("sub-repository", &row.slug, outcome);
             if row.has_landing_page {
                 line.notes
@@ -250,6 +297,9 @@ impl Import<'_> {
                 .groups
                 .into_iter()
                 .find(|group| group.name == row.name);
+            if current.is_some() && !self.may_change("group", &row.name) {
+                continue;
+            }
             let outcome = match &current {
                 Some(group)
                     if group.updates_until == updates_until
@@ -272,6 +322,9 @@ impl Import<'_> {
                 };
                 self.app.db.change_group(&row.name, &change).await?;
                 self.app.db.replace_grants(&row.name, &grants).await?;
+            }
+            if outcome == Outcome::Created {
+                self.created("group", &row.name).await?;
             }
             self.report.add("group", &row.name, outcome).notes = notes;
             names.insert(row.id, row.name.clone());
@@ -304,6 +357,9 @@ impl Import<'_> {
             }
             let mut notes = Vec::new();
             let existing = self.app.db.user_with_password(&row.username).await?;
+            if existing.is_some() && !self.may_change("user", &row.username) {
+                continue;
+            }
             let expired_at = existing
                 .as_ref()
                 .and_then(|(user, _)| user.expires_at)
@@ -405,6 +461,9 @@ impl Import<'_> {
                 .is_some_and(|token| token.len() <= 6)
             {
                 notes.push("its apiToken is 6 characters or fewer, which Packeton refuses too: not imported".to_owned());
+            }
+            if outcome == Outcome::Created {
+                self.created("user", &row.username).await?;
             }
             self.report.add("user", &row.username, outcome).notes = notes;
         }
@@ -526,6 +585,9 @@ impl Import<'_> {
                 notes.push("abandoned in Packeton: packyard does not mark it".to_owned());
             }
             let existing = self.app.db.package_with_versions(&package.name).await?;
+            if existing.is_some() && !self.may_change("package", &package.name) {
+                continue;
+            }
             let outcome = match &existing {
                 None => Outcome::Created,
                 Some((row, _)) if row.kind != kind => {
@@ -561,6 +623,9 @@ impl Import<'_> {
             }
             if package.full_visibility && !self.dry_run {
                 self.app.db.set_package_public(&package.name, true).await?;
+            }
+            if outcome == Outcome::Created {
+                self.created("package", &package.name).await?;
             }
             self.report.add("package", &package.name, outcome).notes = notes;
         }
