@@ -80,6 +80,8 @@ fn fixture_rows(bcrypt: &str, argon2id: &str, versions: &[FixtureVersion]) -> St
         format!("INSERT INTO fos_user (id, username, username_canonical, email, email_canonical, createdat, failurenotifications, enabled, roles) VALUES (3, 'not a name', 'not a name', 'x@example.com', 'x@example.com', {t}, TRUE, TRUE, '[]')"),
         format!("INSERT INTO fos_user (id, username, username_canonical, email, email_canonical, createdat, apitoken, failurenotifications, enabled, roles, sub_repos) VALUES (4, 'dave', 'dave', 'dave@example.com', 'dave@example.com', {t}, 'DaveToken12345678901', TRUE, FALSE, '[\"ROLE_FULL_CUSTOMER\"]', '[0,1]')"),
         format!("INSERT INTO fos_user (id, username, username_canonical, email, email_canonical, createdat, apitoken, failurenotifications, enabled, roles) VALUES (5, 'mallory', 'mallory', 'mallory@example.com', 'mallory@example.com', {t}, '{MALLORY_TOKEN}', TRUE, TRUE, '[\"ROLE_ADMIN\"]')"),
+        // A second account holding carol's token (a hand-edited database).
+        format!("INSERT INTO fos_user (id, username, username_canonical, email, email_canonical, createdat, apitoken, failurenotifications, enabled, roles) VALUES (6, 'twin', 'twin', 'twin@example.com', 'twin@example.com', {t}, '{CAROL_TOKEN}', TRUE, TRUE, '[\"ROLE_ADMIN\"]')"),
         "INSERT INTO fos_user_access_group (user_id, group_id) VALUES (2, 1)".to_owned(),
         format!("INSERT INTO user_api_token (id, owner_id, name, api_token, created_at, expire_at, scores) VALUES (1, 2, 'ci', '{PAT}', {t}, NULL, '[\"metadata\",\"feeds\"]')"),
     ]
@@ -387,6 +389,7 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
         "version 1.0.0: its archive is missing from",
         "version 2.0.0 not imported:",
         "is not a regular file",
+        "its apiToken is another user's here too: not imported",
     ] {
         assert!(report.contains(note), "{engine}: {note} in\n{report}");
     }

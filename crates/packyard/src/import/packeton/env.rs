@@ -122,7 +122,7 @@ fn is_packeton_variable(key: &str) -> bool {
 
 /// `KEY=VALUE` lines as Symfony's Dotenv reads them, as far as paths need: comments,
 /// `export`, single quotes (literal), double quotes (with `\\"`, `\\\\`, `\\n`), unquoted
-/// values up to a ` #` comment, and `${VAR}` (earlier keys, then the environment) in
+/// values up to a ` #` comment, and `${VAR}` (earlier keys of the file) in
 /// unquoted and double-quoted values.
 fn parse(text: &str, path: &Path) -> Result<HashMap<String, String>, EnvError> {
     let mut values: HashMap<String, String> = HashMap::new();
@@ -173,7 +173,8 @@ fn parse(text: &str, path: &Path) -> Result<HashMap<String, String>, EnvError> {
     Ok(values)
 }
 
-/// `${VAR}` and `${VAR:-default}` from `known`, then the environment.
+/// `${VAR}` and `${VAR:-default}` from the file's own earlier keys only: values end up
+/// in the report, and the process environment may hold secrets that must not.
 fn expand(value: &str, known: &HashMap<String, String>) -> String {
     let mut out = String::new();
     let mut rest = value;
@@ -186,11 +187,7 @@ fn expand(value: &str, known: &HashMap<String, String>) -> String {
         };
         let inner = &after[..end];
         let (name, default) = inner.split_once(":-").unwrap_or((inner, ""));
-        let found = known
-            .get(name)
-            .cloned()
-            .or_else(|| std::env::var(name).ok())
-            .filter(|v| !v.is_empty());
+        let found = known.get(name).cloned().filter(|v| !v.is_empty());
         out.push_str(&found.unwrap_or_else(|| default.to_owned()));
         rest = &after[end + 1..];
     }

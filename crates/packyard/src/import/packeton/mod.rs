@@ -376,7 +376,30 @@ impl Import<'_> {
                 .iter()
                 .filter_map(|id| group_names.get(id).cloned())
                 .collect();
-            let pats: Vec<&PacketonToken> = tokens.iter().filter(|t| t.owner == row.id).collect();
+            let mut pats: Vec<&PacketonToken> =
+                tokens.iter().filter(|t| t.owner == row.id).collect();
+            // A token another user here holds already (a hand-edited database) is
+            // nobody's to take over.
+            let token_hash = match token_hash {
+                Some(hash) if self.held_by_another(&hash, &row.username).await? => {
+                    notes.push("its apiToken is another user's here too: not imported".to_owned());
+                    None
+                }
+                other => other,
+            };
+            let mut kept = Vec::new();
+            for pat in pats {
+                let hash = hash_token(&format!("pat_{}", pat.secret));
+                if self.held_by_another(&hash, &row.username).await? {
+                    notes.push(format!(
+                        "token {} is another user's here too: not imported",
+                        pat_name(pat)
+                    ));
+                } else {
+                    kept.push(pat);
+                }
+            }
+            pats = kept;
 
             let mut changed = existing.is_none();
             if let Some((user, hash)) = &existing {
@@ -499,6 +522,16 @@ impl Import<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Whether a user other than `user` holds the token with `hash`.
+    async fn held_by_another(&self, hash: &str, user: &str) -> Result<bool, ImportError> {
+        Ok(self
+            .app
+            .db
+            .token_owner(hash)
+            .await?
+            .is_some_and(|(owner, _)| owner.name != user))
     }
 
     /// Gives `user` the token `name` with `hash`, replacing one of that name.
