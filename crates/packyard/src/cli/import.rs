@@ -4,7 +4,7 @@ use clap::Subcommand;
 
 use crate::app::App;
 use crate::config::Settings;
-use crate::import::packeton;
+use crate::import::{packeton, satis};
 
 #[derive(Subcommand)]
 pub enum ImportCommand {
@@ -24,21 +24,34 @@ pub enum ImportCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Add the git repositories of a Satis configuration as git packages (each scanned
+    /// now), keeping only the packages its `require` list names when it has one.
+    Satis {
+        /// The Satis configuration (satis.json).
+        file: std::path::PathBuf,
+        /// Print the report without adding anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 pub async fn run(settings: Settings, command: ImportCommand) -> anyhow::Result<()> {
-    let ImportCommand::Packeton {
-        database_url,
-        packeton_env,
-        dry_run,
-    } = command;
     let app = App::open(settings).await?;
-    let options = packeton::Options {
-        database_url,
-        packeton_env,
-        dry_run,
+    let report = match command {
+        ImportCommand::Packeton {
+            database_url,
+            packeton_env,
+            dry_run,
+        } => {
+            let options = packeton::Options {
+                database_url,
+                packeton_env,
+                dry_run,
+            };
+            packeton::import(&app, &options).await?
+        }
+        ImportCommand::Satis { file, dry_run } => satis::import(&app, &file, dry_run).await?,
     };
-    let report = packeton::import(&app, &options).await?;
     print!("{report}");
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! imported or not and why. A dry run builds the same report and writes nothing.
 
 pub mod packeton;
+pub mod satis;
 
 use std::fmt;
 
@@ -99,7 +100,7 @@ impl fmt::Display for Report {
         for kind in kinds {
             writeln!(
                 f,
-                "{kind}s: {} {created}, {} {updated}, {} unchanged, {} skipped",
+                "{kind} totals: {} {created}, {} {updated}, {} unchanged, {} skipped",
                 self.count(kind, &Outcome::Created),
                 self.count(kind, &Outcome::Updated),
                 self.count(kind, &Outcome::Unchanged),

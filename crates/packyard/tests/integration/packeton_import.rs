@@ -610,3 +610,70 @@ fn stored_password(server: &Server, user: &str) -> String {
         hash
     })
 }
+
+#[test]
+fn a_satis_configuration_adds_its_git_repositories_as_packages() {
+    testkit::needs!(Git);
+    let server = Server::start();
+    let admin = server.add_user("admin", true);
+    let (wanted, _) = crate::common::git::library("acme/wanted", "1.0.0");
+    let (unwanted, _) = crate::common::git::library("acme/unwanted", "1.0.0");
+    let dir = TempDir::new("satis");
+    let satis = dir.path().join("satis.json");
+    let config = serde_json::json!({
+        "name": "acme/satis",
+        "homepage": "https://satis.example",
+        "repositories": [
+            {"type": "vcs", "url": wanted.url()},
+            {"type": "git", "url": unwanted.url()},
+            {"type": "composer", "url": "https://repo.packagist.org"},
+            {"type": "artifact", "url": "/srv/zips"},
+            {"type": "package", "package": {"name": "x/y", "version": "1.0.0"}},
+        ],
+        "require": {"acme/wanted": "^1.0"},
+        "require-all": false,
+    });
+    std::fs::write(&satis, config.to_string()).unwrap();
+    let satis = satis.display().to_string();
+
+    let dry = server.cli_ok(&["import", "satis", &satis, "--dry-run"]);
+    assert!(dry.contains("dry run: nothing was written"), "{dry}");
+    assert_eq!(p2(&server, "admin", &admin, "acme/wanted").status, 404);
+
+    let report = server.cli_ok(&["import", "satis", &satis]);
+    assert!(
+        line(&report, "repository", &wanted.url()).ends_with("\tcreated"),
+        "{report}"
+    );
+    assert!(
+        report.contains("package acme/wanted with 2 versions"),
+        "the tag and the branch: {report}"
+    );
+    assert!(
+        report.contains("Satis kept only versions matching \"^1.0\""),
+        "{report}"
+    );
+    assert!(
+        line(&report, "repository", &unwanted.url())
+            .contains("skipped: its package acme/unwanted is not in the file's require list"),
+        "{report}"
+    );
+    for (kind, why) in [
+        ("https://repo.packagist.org", "define it as a mirror"),
+        ("/srv/zips", "packyard package upload"),
+        ("package", "inline package definition"),
+    ] {
+        assert!(line(&report, "repository", kind).contains(why), "{report}");
+    }
+    wait_for_package(&server, "admin", &admin, "acme/wanted");
+    assert_eq!(p2(&server, "admin", &admin, "acme/unwanted").status, 404);
+
+    // Again: nothing is added twice.
+    let again = server.cli_ok(&["import", "satis", &satis]);
+    assert!(
+        line(&again, "repository", &wanted.url()).ends_with("\tunchanged"),
+        "{again}"
+    );
+    let missing = server.cli(&["import", "satis", "/nonexistent/satis.json"]);
+    assert!(output_text(&missing).contains("cannot read /nonexistent/satis.json"));
+}
