@@ -152,6 +152,22 @@ impl Import<'_> {
         Ok(())
     }
 
+    /// Reports `kind` `name` with `outcome` and `notes`, noted as this import's when it
+    /// was created.
+    async fn finish(
+        &mut self,
+        kind: &'static str,
+        name: &str,
+        outcome: Outcome,
+        notes: Vec<String>,
+    ) -> Result<(), ImportError> {
+        if outcome == Outcome::Created {
+            self.created(kind, name).await?;
+        }
+        self.report.add(kind, name, outcome).notes = notes;
+        Ok(())
+    }
+
     /// Sub-repositories by Packeton id → their slug here (those imported).
     async fn sub_repositories(
         &mut self,
@@ -323,10 +339,7 @@ impl Import<'_> {
                 self.app.db.change_group(&row.name, &change).await?;
                 self.app.db.replace_grants(&row.name, &grants).await?;
             }
-            if outcome == Outcome::Created {
-                self.created("group", &row.name).await?;
-            }
-            self.report.add("group", &row.name, outcome).notes = notes;
+            self.finish("group", &row.name, outcome, notes).await?;
             names.insert(row.id, row.name.clone());
         }
         Ok(names)
@@ -485,10 +498,7 @@ impl Import<'_> {
             {
                 notes.push("its apiToken is 6 characters or fewer, which Packeton refuses too: not imported".to_owned());
             }
-            if outcome == Outcome::Created {
-                self.created("user", &row.username).await?;
-            }
-            self.report.add("user", &row.username, outcome).notes = notes;
+            self.finish("user", &row.username, outcome, notes).await?;
         }
         Ok(())
     }
@@ -657,10 +667,8 @@ impl Import<'_> {
             if package.full_visibility && !self.dry_run {
                 self.app.db.set_package_public(&package.name, true).await?;
             }
-            if outcome == Outcome::Created {
-                self.created("package", &package.name).await?;
-            }
-            self.report.add("package", &package.name, outcome).notes = notes;
+            self.finish("package", &package.name, outcome, notes)
+                .await?;
         }
         Ok(())
     }
