@@ -55,6 +55,27 @@ fn php_hashes(password: &str) -> (String, String) {
     (lines.next().unwrap(), lines.next().unwrap())
 }
 
+/// Packeton's APP_SECRET in the fixture: the key of its encrypted columns.
+const APP_SECRET: &str = "8d3f0c6a2b1e4f5a9c7d6e5f4a3b2c1d";
+
+/// `plain` as Packeton's `OpensslCrypter` stores it, by the real PHP and OpenSSL.
+fn packeton_encrypt(plain: &str, secret: &str) -> String {
+    let code = format!(
+        "$iv = random_bytes(16); echo base64_encode(json_encode(['ivLength' => 16, 'algo' => 'aes-256-cbc']) . \"\\n\" . $iv . openssl_encrypt({}, 'aes-256-cbc', '{secret}', OPENSSL_RAW_DATA, $iv));",
+        quote(plain)
+    );
+    let out = std::process::Command::new("php")
+        .args(["-r", &code])
+        .output()
+        .expect("php runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
@@ -64,11 +85,17 @@ fn quote(text: &str) -> String {
 /// `acme/tool` (and listing a mirror that does not exist here), an admin (bcrypt), a
 /// customer with a legacy PHP-serialized role list (argon2id), a name packyard cannot
 /// take, a disabled user, and the customer's personal access token.
-fn fixture_rows(bcrypt: &str, argon2id: &str, versions: &[FixtureVersion]) -> String {
+fn fixture_rows(
+    bcrypt: &str,
+    argon2id: &str,
+    encrypted_auth: &str,
+    versions: &[FixtureVersion],
+) -> String {
     let t = "'2025-01-02 03:04:05'";
     [
         "INSERT INTO sub_repository (id, name, slug, urls, packages, public_access, html_markup) VALUES (1, 'Client A', 'client-a', 'client-a.test\nwww.client-a.test', '[\"acme/lib\"]', FALSE, '<h1>Welcome</h1>')".to_owned(),
-        format!("INSERT INTO package (id, name, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (1, 'acme/lib', 'https://git.example/acme/lib.git', {t}, FALSE, FALSE, FALSE)"),
+        format!("INSERT INTO ssh_credentials (id, name, composer_config, createdat) VALUES (1, 'git.example bot', {}, {t})", quote(encrypted_auth)),
+        format!("INSERT INTO package (id, name, repository, createdat, autoupdated, abandoned, updatefailurenotified, credentials_id) VALUES (1, 'acme/lib', 'https://git.example/acme/lib.git', {t}, FALSE, FALSE, FALSE, 1)"),
         format!("INSERT INTO package (id, name, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (2, 'acme/tool', 'https://git.example/acme/tool.git', {t}, FALSE, FALSE, FALSE)"),
         format!("INSERT INTO package (id, name, repo_type, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (3, 'acme/other', 'artifact', '_unset', {t}, FALSE, FALSE, FALSE)"),
         format!("INSERT INTO package (id, name, repo_type, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (4, 'acme/custom', 'custom', '_unset', {t}, FALSE, FALSE, FALSE)"),
@@ -201,11 +228,15 @@ fn packeton_database(engine: &'static str) -> PacketonDatabase {
     )
     .unwrap();
     let versions = fixture_versions();
-    let rows = fixture_rows(&bcrypt, &argon2id, &versions);
+    let encrypted_auth = packeton_encrypt(
+        r#"{"http-basic":{"git.example":{"username":"bot","password":"s3cret"}}}"#,
+        APP_SECRET,
+    );
+    let rows = fixture_rows(&bcrypt, &argon2id, &encrypted_auth, &versions);
     let project = TempDir::new("packeton-project");
     std::fs::write(
         project.path().join(".env"),
-        "APP_ENV=prod\nAPP_SECRET=not-used-here\n",
+        format!("APP_ENV=prod\nAPP_SECRET={APP_SECRET}\n"),
     )
     .unwrap();
     let outside = TempDir::new("not-packetons");
@@ -307,7 +338,7 @@ fn line<'a>(report: &'a str, kind: &str, name: &str) -> &'a str {
 /// Imports `database` into a fresh server and checks what every engine must give; the
 /// server is returned for more.
 fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
-    let server = Server::start();
+    let server = Server::start_with(&[("PACKYARD_SECRET", "packyard's own secret")]);
     server.add_user("operator", true);
     // A plain user of packyard's own, named as a Packeton admin is.
     let own_mallory = server.add_plain_user("mallory", &[]);
@@ -503,6 +534,10 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
     assert_eq!(newest["time"], "2025-01-02T03:04:05+00:00");
     assert_eq!(newest["license"], serde_json::json!(["MIT"]));
 
+    // The git credentials, opened with Packeton's APP_SECRET and sealed with ours.
+    assert!(!report.contains("its credentials"), "{engine}: {report}");
+    assert!(sealed_credentials(&server, "acme/lib").is_some_and(|c| !c.contains("s3cret")));
+
     // Again: nothing changes.
     let again = import(&[]);
     assert!(
@@ -590,6 +625,26 @@ fn a_database_url_that_cannot_be_read_is_named() {
             output_text(&failed)
         );
     }
+}
+
+/// The sealed credentials packyard stores for `package`.
+fn sealed_credentials(server: &Server, package: &str) -> Option<String> {
+    let database = format!(
+        "sqlite://{}",
+        server.data.path().join("packyard.db").display()
+    );
+    block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&database).await.unwrap();
+        let sealed: Option<String> =
+            sqlx::query_scalar("SELECT credentials FROM packages WHERE name = $1")
+                .bind(package)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        sealed
+    })
 }
 
 /// The password hash packyard stores for `user`.

@@ -25,6 +25,7 @@
 //! - group `proxies` → the mirrors its members may use (those configured here);
 //! - ACL permissions → grants of the package by name, with the constraint.
 
+pub mod crypt;
 pub mod env;
 pub mod php;
 pub mod source;
@@ -34,8 +35,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use composer::package_name::PackageName;
 use env::ArchiveSource;
 use source::{
-    PacketonDb, PacketonGroup, PacketonPackage, PacketonSubRepository, PacketonToken, PacketonUser,
-    PacketonVersion,
+    PacketonCredentials, PacketonDb, PacketonGroup, PacketonPackage, PacketonSubRepository,
+    PacketonToken, PacketonUser, PacketonVersion,
 };
 use storage::{StoreName, keys};
 
@@ -105,7 +106,10 @@ pub async fn import(app: &App, options: &Options) -> Result<Report, ImportError>
     let tokens = source.tokens().await?;
     import.users(&users, &tokens, &slugs, &group_names).await?;
     let packages = source.packages().await?;
-    import.packages(&packages, &packeton_env.archives()).await?;
+    let app_secret = packeton_env.get("APP_SECRET").map(str::to_owned);
+    import
+        .packages(&packages, &packeton_env.archives(), app_secret.as_deref())
+        .await?;
     if !import.dry_run && import.report.changed_anything() {
         app.apply_access_changes().await?;
     }
@@ -568,6 +572,7 @@ impl Import<'_> {
         &mut self,
         rows: &[PacketonPackage],
         archives: &ArchiveSource,
+        app_secret: Option<&str>,
     ) -> Result<(), ImportError> {
         for package in rows {
             let kind = match package.repo_type.as_str() {
@@ -656,11 +661,18 @@ impl Import<'_> {
                 }
             };
             if !self.dry_run {
+                let credentials = match (&package.credentials, &existing, kind) {
+                    (Some(credentials), None, PackageKind::Git) => {
+                        self.git_credentials(package, credentials, app_secret, &mut notes)
+                    }
+                    _ => None,
+                };
                 self.write_package(
                     package,
                     kind,
                     existing.as_ref().map(|(_, held)| held.as_slice()),
                     &records,
+                    credentials,
                 )
                 .await?;
             }
@@ -673,6 +685,83 @@ impl Import<'_> {
         Ok(())
     }
 
+    /// Packeton's git credentials of `package` as packyard's: opened with Packeton's
+    /// APP_SECRET, sealed with PACKYARD_SECRET for the package's repository. The SSH
+    /// key, and the Composer auth (`http-basic` for the repository's host, a
+    /// `github-oauth` or `gitlab-token` token) as a user name and password. `None`, with
+    /// a note, when they cannot be carried over.
+    fn git_credentials(
+        &self,
+        package: &PacketonPackage,
+        stored: &PacketonCredentials,
+        app_secret: Option<&str>,
+        notes: &mut Vec<String>,
+    ) -> Option<String> {
+        let open = |value: &Option<String>, what: &str, notes: &mut Vec<String>| match value {
+            None => None,
+            Some(value) => match crypt::decrypt(value, app_secret) {
+                Ok(plain) => Some(plain),
+                Err(error) => {
+                    notes.push(format!(
+                        "its credentials {:?}: {what}: {error}",
+                        stored.name
+                    ));
+                    None
+                }
+            },
+        };
+        let ssh_key = open(&stored.ssh_key, "the SSH key", notes);
+        let auth = open(&stored.composer_config, "the Composer auth", notes)
+            .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok());
+        let host = reqwest::Url::parse(&package.repository)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_ascii_lowercase));
+        let (mut username, mut password) = (None, None);
+        if let (Some(auth), Some(host)) = (&auth, &host) {
+            let text = |value: &serde_json::Value| value.as_str().map(str::to_owned);
+            if let Some(basic) = auth.get("http-basic").and_then(|b| b.get(host.as_str())) {
+                username = basic.get("username").and_then(text);
+                password = basic.get("password").and_then(text);
+            } else if let Some(token) = auth.get("github-oauth").and_then(|t| t.get(host.as_str()))
+            {
+                username = Some("x-access-token".to_owned());
+                password = text(token);
+            } else if let Some(token) = auth.get("gitlab-token").and_then(|t| t.get(host.as_str()))
+            {
+                username = Some("oauth2".to_owned());
+                password = token.get("token").and_then(text).or_else(|| text(token));
+            }
+        }
+        if ssh_key.is_none() && password.is_none() {
+            if auth.is_some() {
+                notes.push(format!(
+                    "its credentials {:?} hold no auth for its repository's host: not carried over",
+                    stored.name
+                ));
+            }
+            return None;
+        }
+        let credentials = crate::git_packages::Credentials {
+            username,
+            password,
+            ssh_key,
+        };
+        let Ok(secrets) = self.app.secrets() else {
+            notes.push(
+                "its credentials are not carried over: set PACKYARD_SECRET, which seals them"
+                    .to_owned(),
+            );
+            return None;
+        };
+        let url = crate::redact::public(&package.repository);
+        let owner = crate::secrets::SealedFor::PackageCredentials {
+            package: &package.name,
+            repository: &url,
+        };
+        let plain = serde_json::to_vec(&credentials).expect("credentials serialize");
+        Some(secrets.seal(&plain, owner))
+    }
+
     /// Stores the versions of `package` that packyard does not hold as they are.
     async fn write_package(
         &self,
@@ -680,6 +769,7 @@ impl Import<'_> {
         kind: PackageKind,
         held: Option<&[VersionRecord]>,
         records: &[VersionRecord],
+        sealed_credentials: Option<String>,
     ) -> Result<(), ImportError> {
         let db = &self.app.db;
         if held.is_none() && kind == PackageKind::Git {
@@ -688,7 +778,7 @@ impl Import<'_> {
                 name: package.name.clone(),
                 repository_key: crate::repository_url::key(&url),
                 repository_url: url,
-                credentials: None,
+                credentials: sealed_credentials,
                 webhook_secret: None,
             };
             db.create_git_package(&new, records, &ScanRecord::default())

@@ -416,8 +416,19 @@ pub struct PacketonPackage {
     pub replacement: Option<String>,
     /// Visible to every user.
     pub full_visibility: bool,
+    /// Its git credentials (`ssh_credentials`), as stored: encrypted with APP_SECRET.
+    pub credentials: Option<PacketonCredentials>,
     /// Its versions, oldest first, without soft-deleted ones.
     pub versions: Vec<PacketonVersion>,
+}
+
+/// A row of `ssh_credentials`, its secrets as stored (see `crypt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketonCredentials {
+    pub name: String,
+    pub ssh_key: Option<String>,
+    /// Composer's `auth.json` part (`http-basic`, `github-oauth`, …), as JSON.
+    pub composer_config: Option<String>,
 }
 
 /// A row of `package_version`, with what Composer is told of it.
@@ -444,7 +455,7 @@ impl PacketonDb {
             .rows(
                 "package",
                 format!(
-                    "SELECT {}, {}, {}, {}, {}, {}, {} FROM package ORDER BY id",
+                    "SELECT {}, {}, {}, {}, {}, {}, {}, {} FROM package ORDER BY id",
                     d.int("id"),
                     d.text("name"),
                     d.text("repo_type"),
@@ -452,10 +463,39 @@ impl PacketonDb {
                     Dialect::flag("abandoned"),
                     d.text("replacementpackage"),
                     Dialect::flag("full_visibility"),
+                    d.int("credentials_id"),
                 ),
             )
             .await?;
         let mut versions = self.versions().await?;
+        let credentials: HashMap<i64, PacketonCredentials> = self
+            .rows(
+                "ssh_credentials",
+                format!(
+                    "SELECT {}, {}, {}, {} FROM ssh_credentials",
+                    d.int("id"),
+                    d.text("name"),
+                    d.text("ssh_key"),
+                    d.text("composer_config")
+                ),
+            )
+            .await?
+            .into_iter()
+            .map(|row| {
+                let text = |i: usize| {
+                    row.get::<Option<String>, _>(i)
+                        .filter(|t| !t.trim().is_empty())
+                };
+                (
+                    row.get(0),
+                    PacketonCredentials {
+                        name: row.get(1),
+                        ssh_key: text(2),
+                        composer_config: text(3),
+                    },
+                )
+            })
+            .collect();
         Ok(rows
             .into_iter()
             .map(|row| {
@@ -471,6 +511,9 @@ impl PacketonDb {
                     abandoned: row.get::<i64, _>(4) == 1,
                     replacement: row.get::<Option<String>, _>(5).filter(|r| !r.is_empty()),
                     full_visibility: row.get::<i64, _>(6) == 1,
+                    credentials: row
+                        .get::<Option<i64>, _>(7)
+                        .and_then(|id| credentials.get(&id).cloned()),
                     versions: versions.remove(&id).unwrap_or_default(),
                 }
             })
