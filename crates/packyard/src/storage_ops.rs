@@ -183,7 +183,8 @@ pub async fn verify(db: &Db, storage: &Storage) -> anyhow::Result<(usize, Vec<Pr
     Ok((versions.len(), problems))
 }
 
-async fn sha1_of(store: &storage::Store, key: &str) -> Result<String, StorageError> {
+/// The sha1 (hex) of the object at `key`, read as a stream.
+pub(crate) async fn sha1_of(store: &storage::Store, key: &str) -> Result<String, StorageError> {
     let mut object = store.get(key).await?;
     let mut hasher = Sha1::new();
     while let Some(chunk) = object.stream.next().await {

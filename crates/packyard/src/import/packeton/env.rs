@@ -41,6 +41,28 @@ pub enum ArchiveSource {
     Unknown(&'static str),
 }
 
+/// Why no archive could be read from an [`ArchiveSource`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unread {
+    #[error("Packeton's archives are in its {0} storage, which this version does not read")]
+    Remote(String),
+    #[error("{0}")]
+    UnknownPaths(&'static str),
+}
+
+impl ArchiveSource {
+    /// The directory holding uploaded archives (`uploads`) or built dists, or why none
+    /// is read.
+    pub fn dir(&self, uploads: bool) -> Result<&Path, Unread> {
+        match self {
+            ArchiveSource::Local { artifacts, .. } if uploads => Ok(artifacts),
+            ArchiveSource::Local { dist, .. } => Ok(dist),
+            ArchiveSource::Remote(source) => Err(Unread::Remote(source.clone())),
+            ArchiveSource::Unknown(why) => Err(Unread::UnknownPaths(why)),
+        }
+    }
+}
+
 impl PacketonEnv {
     /// The variables of `file` (if any) under those of the process environment.
     pub fn load(file: Option<&Path>) -> Result<PacketonEnv, EnvError> {

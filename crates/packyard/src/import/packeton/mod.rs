@@ -794,7 +794,7 @@ impl Import<'_> {
     }
 
     /// Version `version` as packyard stores it, its archive copied from Packeton's
-    /// storage and checked; `Err` says why it cannot be imported.
+    /// storage and checked; the inner `Err` says why it is not imported.
     async fn version(
         &self,
         package: &PacketonPackage,
@@ -802,9 +802,9 @@ impl Import<'_> {
         kind: PackageKind,
         archives: &ArchiveSource,
         notes: &mut Vec<String>,
-    ) -> Result<Result<VersionRecord, String>, ImportError> {
+    ) -> Result<Result<VersionRecord, VersionSkipped>, ImportError> {
         let Some(reference) = version.reference.clone() else {
-            return Ok(Err("it has no dist or source reference".to_owned()));
+            return Ok(Err(VersionSkipped::NoReference));
         };
         let (store, key) = match kind {
             PackageKind::Git => (
@@ -816,26 +816,16 @@ impl Import<'_> {
         if kind == PackageKind::Artifact
             && !(reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit()))
         {
-            return Ok(Err(format!(
-                "its reference {reference:?} is not the sha1 an uploaded archive is named by"
-            )));
+            return Ok(Err(VersionSkipped::NotASha1(reference)));
         }
-        let root = match archives {
-            ArchiveSource::Local { dist, artifacts } => Some(match kind {
-                PackageKind::Git => dist,
-                PackageKind::Artifact => artifacts,
-            }),
-            _ => None,
-        };
-        let file = root.map(|root| root.join(&key));
-        let bytes = match (root, &file) {
-            (Some(root), Some(path)) => {
-                read_archive(root, path, self.app.settings.max_upload).await
-            }
+        let root = archives.dir(kind == PackageKind::Artifact);
+        let file = root.as_ref().ok().map(|root| root.join(&key));
+        let bytes = match (&root, &file) {
+            (Ok(root), Some(path)) => read_archive(root, path, self.app.settings.max_upload).await,
             _ => Ok(None),
         };
         let shasum = match bytes {
-            Err(why) => return Ok(Err(why)),
+            Err(error) => return Ok(Err(error.into())),
             Ok(Some(bytes)) => {
                 let sha1 = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&bytes));
                 let recorded = match kind {
@@ -843,51 +833,42 @@ impl Import<'_> {
                     PackageKind::Git => version.dist_shasum.as_deref(),
                 };
                 if let Some(recorded) = recorded.filter(|r| !r.eq_ignore_ascii_case(&sha1)) {
-                    return Ok(Err(format!(
-                        "its archive {} is corrupted: its sha1 is {sha1}, Packeton published {recorded}",
-                        file.as_ref()
-                            .map_or(String::new(), |p| p.display().to_string())
-                    )));
+                    return Ok(Err(VersionSkipped::Corrupted {
+                        path: file.unwrap_or_default(),
+                        actual: sha1,
+                        recorded: recorded.to_owned(),
+                    }));
                 }
                 let target = self.app.storage.store(store);
-                match target.size(&key).await? {
-                    Some(_) => {
-                        let held = target.get_bytes(&key).await?;
-                        let held_sha1 = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&held));
-                        if held_sha1 != sha1 {
-                            return Ok(Err(format!(
-                                "packyard's {} store already holds a different {key} (sha1 {held_sha1}, Packeton's is {sha1}): not overwritten",
-                                store.as_str()
-                            )));
-                        }
+                if target.size(&key).await?.is_some() {
+                    let held = crate::storage_ops::sha1_of(target, &key).await?;
+                    if held != sha1 {
+                        return Ok(Err(VersionSkipped::HeldDiffers {
+                            store,
+                            key,
+                            held,
+                            theirs: sha1,
+                        }));
                     }
-                    None if !self.dry_run => target.put_bytes(&key, bytes.into()).await?,
-                    None => {}
+                } else if !self.dry_run {
+                    target.put_bytes(&key, bytes.into()).await?;
                 }
                 sha1
             }
-            Ok(None) => match (kind, &file) {
-                (PackageKind::Artifact, Some(path)) => {
-                    return Ok(Err(format!(
-                        "its archive is missing from {}",
-                        path.display()
-                    )));
+            Ok(None) => {
+                let missing = match (root, file) {
+                    (Err(unread), _) => VersionSkipped::Unread(unread),
+                    (Ok(_), path) => VersionSkipped::Missing(path.unwrap_or_default()),
+                };
+                if kind == PackageKind::Artifact {
+                    return Ok(Err(missing));
                 }
-                (PackageKind::Artifact, None) => {
-                    return Ok(Err(archive_source_unread(archives)));
-                }
-                (PackageKind::Git, path) => {
-                    let why = path.as_ref().map_or_else(
-                        || archive_source_unread(archives),
-                        |path| format!("its archive is missing from {}", path.display()),
-                    );
-                    notes.push(format!(
-                        "version {}: {why}; it is built from the repository at its first download",
-                        version.version
-                    ));
-                    String::new()
-                }
-            },
+                notes.push(format!(
+                    "version {}: {missing}; it is built from the repository at its first download",
+                    version.version
+                ));
+                String::new()
+            }
         };
         Ok(Ok(VersionRecord {
             version: version.version.clone(),
@@ -902,15 +883,59 @@ impl Import<'_> {
     }
 }
 
-/// Why no archive could be read from `archives`.
-fn archive_source_unread(archives: &ArchiveSource) -> String {
-    match archives {
-        ArchiveSource::Remote(source) => format!(
-            "Packeton's archives are in its {source} storage, which this version does not read"
-        ),
-        ArchiveSource::Unknown(why) => (*why).to_owned(),
-        ArchiveSource::Local { .. } => "its archive was not found".to_owned(),
-    }
+/// Why one version is not imported: a note of the report, not a failure of the run.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionSkipped {
+    #[error("it has no dist or source reference")]
+    NoReference,
+    #[error("its reference {0:?} is not the sha1 an uploaded archive is named by")]
+    NotASha1(String),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("its archive {} is corrupted: its sha1 is {actual}, Packeton published {recorded}", path.display())]
+    Corrupted {
+        path: std::path::PathBuf,
+        actual: String,
+        recorded: String,
+    },
+    #[error("packyard's {} store already holds a different {key} (sha1 {held}, Packeton's is {theirs}): not overwritten", store.as_str())]
+    HeldDiffers {
+        store: StoreName,
+        key: String,
+        held: String,
+        theirs: String,
+    },
+    #[error("its archive is missing from {}", .0.display())]
+    Missing(std::path::PathBuf),
+    #[error(transparent)]
+    Unread(#[from] env::Unread),
+}
+
+/// Why an archive file of Packeton's is not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a regular file (a link, a device, a directory)", .0.display())]
+    NotAFile(std::path::PathBuf),
+    #[error("cannot resolve {}", .0.display())]
+    Unresolved(std::path::PathBuf),
+    #[error("{} leads outside {} through a link", path.display(), root.display())]
+    Outside {
+        path: std::path::PathBuf,
+        root: std::path::PathBuf,
+    },
+    #[error("its archive {} is larger than PACKYARD_MAX_UPLOAD ({limit} bytes)", path.display())]
+    TooLarge {
+        path: std::path::PathBuf,
+        limit: u64,
+    },
+    #[error("{} is not a zip archive", .0.display())]
+    NotAZip(std::path::PathBuf),
 }
 
 /// The bytes of the archive at `path` under `root` (`None` when there is none): a
@@ -921,46 +946,46 @@ async fn read_archive(
     root: &std::path::Path,
     path: &std::path::Path,
     limit: u64,
-) -> Result<Option<Vec<u8>>, String> {
+) -> Result<Option<Vec<u8>>, ArchiveError> {
     use tokio::io::AsyncReadExt;
-    let shown = path.display();
+    let io = |source| ArchiveError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let meta = match tokio::fs::symlink_metadata(path).await {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(format!("cannot read {shown}: {error}")),
+        Err(error) => return Err(io(error)),
         Ok(meta) => meta,
     };
     if !meta.file_type().is_file() {
-        return Err(format!(
-            "{shown} is not a regular file (a link, a device, a directory)"
-        ));
+        return Err(ArchiveError::NotAFile(path.to_owned()));
     }
     let (Ok(real), Ok(real_root)) = (
         tokio::fs::canonicalize(path).await,
         tokio::fs::canonicalize(root).await,
     ) else {
-        return Err(format!("cannot resolve {shown}"));
+        return Err(ArchiveError::Unresolved(path.to_owned()));
     };
     if !real.starts_with(&real_root) {
-        return Err(format!(
-            "{shown} leads outside {} through a link",
-            root.display()
-        ));
+        return Err(ArchiveError::Outside {
+            path: path.to_owned(),
+            root: root.to_owned(),
+        });
     }
-    let file = tokio::fs::File::open(&real)
-        .await
-        .map_err(|error| format!("cannot read {shown}: {error}"))?;
+    let file = tokio::fs::File::open(&real).await.map_err(io)?;
     let mut bytes = Vec::new();
     file.take(limit + 1)
         .read_to_end(&mut bytes)
         .await
-        .map_err(|error| format!("cannot read {shown}: {error}"))?;
+        .map_err(io)?;
     if bytes.len() as u64 > limit {
-        return Err(format!(
-            "its archive {shown} is larger than PACKYARD_MAX_UPLOAD ({limit} bytes)"
-        ));
+        return Err(ArchiveError::TooLarge {
+            path: path.to_owned(),
+            limit,
+        });
     }
     if !bytes.starts_with(b"PK\x03\x04") && !bytes.starts_with(b"PK\x05\x06") {
-        return Err(format!("{shown} is not a zip archive"));
+        return Err(ArchiveError::NotAZip(path.to_owned()));
     }
     Ok(Some(bytes))
 }
