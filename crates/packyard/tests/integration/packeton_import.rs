@@ -38,34 +38,17 @@ fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
 
 /// `password_hash()` of the real PHP: (bcrypt, argon2id) of `password`.
 fn php_hashes(password: &str) -> (String, String) {
-    let code = format!(
+    let text = php(&format!(
         "echo password_hash('{password}', PASSWORD_BCRYPT, ['cost' => 13]), \"\\n\", password_hash('{password}', PASSWORD_ARGON2ID);"
-    );
-    let out = std::process::Command::new("php")
-        .args(["-r", &code])
-        .output()
-        .expect("php runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    ));
     let mut lines = text.lines().map(str::to_owned);
     (lines.next().unwrap(), lines.next().unwrap())
 }
 
-/// Packeton's APP_SECRET in the fixture: the key of its encrypted columns.
-const APP_SECRET: &str = "8d3f0c6a2b1e4f5a9c7d6e5f4a3b2c1d";
-
-/// `plain` as Packeton's `OpensslCrypter` stores it, by the real PHP and OpenSSL.
-fn packeton_encrypt(plain: &str, secret: &str) -> String {
-    let code = format!(
-        "$iv = random_bytes(16); echo base64_encode(json_encode(['ivLength' => 16, 'algo' => 'aes-256-cbc']) . \"\\n\" . $iv . openssl_encrypt({}, 'aes-256-cbc', '{secret}', OPENSSL_RAW_DATA, $iv));",
-        quote(plain)
-    );
+/// What the real PHP prints for `code`.
+fn php(code: &str) -> String {
     let out = std::process::Command::new("php")
-        .args(["-r", &code])
+        .args(["-r", code])
         .output()
         .expect("php runs");
     assert!(
@@ -74,6 +57,17 @@ fn packeton_encrypt(plain: &str, secret: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Packeton's APP_SECRET in the fixture: the key of its encrypted columns.
+const APP_SECRET: &str = "8d3f0c6a2b1e4f5a9c7d6e5f4a3b2c1d";
+
+/// `plain` as Packeton's `OpensslCrypter` stores it, by the real PHP and OpenSSL.
+fn packeton_encrypt(plain: &str, secret: &str) -> String {
+    php(&format!(
+        "$iv = random_bytes(16); echo base64_encode(json_encode(['ivLength' => 16, 'algo' => 'aes-256-cbc']) . \"\\n\" . $iv . openssl_encrypt({}, 'aes-256-cbc', '{secret}', OPENSSL_RAW_DATA, $iv));",
+        quote(plain)
+    ))
 }
 
 fn quote(text: &str) -> String {
@@ -629,26 +623,25 @@ fn a_database_url_that_cannot_be_read_is_named() {
 
 /// The sealed credentials packyard stores for `package`.
 fn sealed_credentials(server: &Server, package: &str) -> Option<String> {
-    let database = format!(
-        "sqlite://{}",
-        server.data.path().join("packyard.db").display()
-    );
-    block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&database).await.unwrap();
-        let sealed: Option<String> =
-            sqlx::query_scalar("SELECT credentials FROM packages WHERE name = $1")
-                .bind(package)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        pool.close().await;
-        sealed
-    })
+    packyard_text(
+        server,
+        "SELECT credentials FROM packages WHERE name = $1",
+        package,
+    )
 }
 
 /// The password hash packyard stores for `user`.
 fn stored_password(server: &Server, user: &str) -> String {
+    packyard_text(
+        server,
+        "SELECT password_hash FROM users WHERE name = $1",
+        user,
+    )
+    .unwrap_or_else(|| panic!("{user} has no password"))
+}
+
+/// The text `query` (bound to `value`) reads from the server's SQLite database.
+fn packyard_text(server: &Server, query: &'static str, value: &str) -> Option<String> {
     let database = format!(
         "sqlite://{}",
         server.data.path().join("packyard.db").display()
@@ -656,13 +649,13 @@ fn stored_password(server: &Server, user: &str) -> String {
     block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&database).await.unwrap();
-        let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE name = $1")
-            .bind(user)
+        let text: Option<String> = sqlx::query_scalar(query)
+            .bind(value)
             .fetch_one(&pool)
             .await
             .unwrap();
         pool.close().await;
-        hash
+        text
     })
 }
 

@@ -148,6 +148,18 @@ impl Import<'_> {
         false
     }
 
+    /// Whether `name` may name a user or group here; a report line says why not.
+    fn valid_name(&mut self, kind: &'static str, name: &str) -> bool {
+        match validate_user_name(name) {
+            Ok(()) => true,
+            Err(error) => {
+                self.report
+                    .add(kind, name, Outcome::Skipped(error.to_string()));
+                false
+            }
+        }
+    }
+
     /// Notes that this import created `kind` `name` (not in a dry run).
     async fn created(&self, kind: &str, name: &str) -> Result<(), ImportError> {
         if !self.dry_run {
@@ -272,9 +284,7 @@ impl Import<'_> {
         let mut names = HashMap::new();
         let mirrors: Vec<String> = self.app.mirrors.aliases().cloned().collect();
         for row in rows {
-            if let Err(error) = validate_user_name(&row.name) {
-                self.report
-                    .add("group", &row.name, Outcome::Skipped(error.to_string()));
+            if !self.valid_name("group", &row.name) {
                 continue;
             }
             let mut notes = Vec::new();
@@ -367,9 +377,7 @@ impl Import<'_> {
             .map(|group| (group.name, group.id))
             .collect();
         for row in rows {
-            if let Err(error) = validate_user_name(&row.username) {
-                self.report
-                    .add("user", &row.username, Outcome::Skipped(error.to_string()));
+            if !self.valid_name("user", &row.username) {
                 continue;
             }
             let mut notes = Vec::new();
