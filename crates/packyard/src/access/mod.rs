@@ -219,28 +219,25 @@ impl Access {
         Some(Arc::new(view.within(current.packages.clone())))
     }
 
-    /// Whether `user` may use the mirror `alias` at the root (`sub_repository`: `None`)
-    /// or through a sub-repository: by the grants of its groups that count there, and
-    /// never where the user's limit keeps it out. Anonymous callers may not (a mirror's
+    /// The view that says which mirrors `user` may use at the root (`sub_repository`:
+    /// `None`) or through a sub-repository: the grants of its groups that count there.
+    /// `None` for anonymous callers and where the user's limit keeps it out (a mirror's
     /// own `public_access` is for the caller to weigh).
-    pub fn may_use_mirror_in(
+    pub fn mirror_rights_in(
         &self,
         user: Option<&User>,
         sub_repository: Option<&SubRepository>,
-        alias: &str,
-    ) -> bool {
-        let Some(user) = user else {
-            return false;
-        };
+    ) -> Option<Arc<View>> {
+        let user = user?;
         if !user.may_use_sub_repository(sub_repository.map(|sub| sub.row.slug.as_str())) {
-            return false;
+            return None;
         }
         let snapshot = self.snapshot.read().unwrap().clone();
         let view = Self::unlimited_view(&snapshot, Some(user));
-        match sub_repository {
-            Some(sub) => view.within(sub.packages.clone()).may_use_mirror(alias),
-            None => view.may_use_mirror(alias),
-        }
+        Some(match sub_repository {
+            Some(sub) => Arc::new(view.within(sub.packages.clone())),
+            None => view,
+        })
     }
 
     /// What `user` may see, its sub-repository limit aside.

@@ -285,12 +285,12 @@ impl FromRequestParts<Arc<App>> for Viewer {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
-        let chosen = parts.uri.query().and_then(|query| {
-            form_urlencoded::parse(query.as_bytes())
-                .find(|(key, _)| key == "subrepo")
-                .map(|(_, slug)| slug.trim().to_owned())
-                .filter(|slug| !slug.is_empty())
-        });
+        let chosen = parts
+            .uri
+            .query()
+            .and_then(|query| crate::http::extractors::access::query_param(query, "subrepo"))
+            .map(|slug| slug.trim().to_owned())
+            .filter(|slug| !slug.is_empty());
         let cookies = Cookies::new(app, &parts.headers);
         let Some(secret) = cookies.session_of(&parts.headers) else {
             return Ok(Viewer {

@@ -253,18 +253,23 @@ impl Reader {
     /// granted on another replica).
     pub fn usable_mirrors(&self, app: &App) -> Vec<Arc<MirrorConfig>> {
         let sub_repository = self.sub_repository.as_deref();
-        app.mirrors
-            .included_in(sub_repository.map(|sub| sub.row.mirrors.as_slice()))
-            .into_iter()
-            .filter(|mirror| {
-                mirror.public_access
-                    || app.access.may_use_mirror_in(
-                        self.user.as_ref(),
-                        sub_repository,
-                        &mirror.alias,
-                    )
-            })
-            .collect()
+        let mut included = app
+            .mirrors
+            .included_in(sub_repository.map(|sub| sub.row.mirrors.as_slice()));
+        if included.is_empty() {
+            return included;
+        }
+        // One view judges every included mirror.
+        let rights = app
+            .access
+            .mirror_rights_in(self.user.as_ref(), sub_repository);
+        included.retain(|mirror| {
+            mirror.public_access
+                || rights
+                    .as_ref()
+                    .is_some_and(|view| view.may_use_mirror(&mirror.alias))
+        });
+        included
     }
 }
 
