@@ -173,16 +173,10 @@ impl Access {
         if snapshot.hosts.is_empty() {
             return None;
         }
-        let name = match host.rsplit_once(':') {
-            // `[::1]:8080`, `name:8080`; not the colons of a bare IPv6 address.
-            Some((name, port))
-                if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') =>
-            {
-                name
-            }
-            _ => host,
-        };
-        snapshot.hosts.get(&name.to_ascii_lowercase()).cloned()
+        snapshot
+            .hosts
+            .get(&host_name(host).to_ascii_lowercase())
+            .cloned()
     }
 
     /// What `user` (`None`: an anonymous caller) may see at the root repository:
@@ -265,6 +259,17 @@ impl Access {
     }
 }
 
+/// The name of a `Host` header, without its port: `name:8080` and `[::1]:8080` lose
+/// it; the colons of a bare IPv6 address stay.
+pub fn host_name(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') => {
+            name
+        }
+        _ => host,
+    }
+}
+
 fn snapshot(rules: AccessRules) -> Snapshot {
     let groups = rules
         .groups
@@ -312,5 +317,23 @@ fn snapshot(rules: AccessRules) -> Snapshot {
         sub_repositories,
         hosts,
         nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_name;
+
+    #[test]
+    fn a_host_header_loses_its_port_and_nothing_else() {
+        for (header, name) in [
+            ("client-a.example", "client-a.example"),
+            ("client-a.example:8443", "client-a.example"),
+            ("[::1]:8080", "[::1]"),
+            ("::1", "::1"),
+            ("name:port", "name:port"),
+        ] {
+            assert_eq!(host_name(header), name, "{header}");
+        }
     }
 }

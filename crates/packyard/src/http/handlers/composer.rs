@@ -405,10 +405,7 @@ fn scoped_host_base(app: &App, headers: &HeaderMap) -> Result<String, ApiError> 
         return Ok(base);
     };
     let (_, host) = base.split_once("://").unwrap_or(("", &base));
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    };
+    let name = crate::access::host_name(host);
     let port = public
         .port()
         .map(|port| format!(":{port}"))
