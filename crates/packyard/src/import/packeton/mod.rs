@@ -283,6 +283,16 @@ impl Import<'_> {
     ) -> Result<HashMap<i64, String>, ImportError> {
         let mut names = HashMap::new();
         let mirrors: Vec<String> = self.app.mirrors.aliases().cloned().collect();
+        // Read once: each row below touches only its own group.
+        let mut held: HashMap<String, crate::db::GroupRow> = self
+            .app
+            .db
+            .access_rules()
+            .await?
+            .groups
+            .into_iter()
+            .map(|group| (group.name.clone(), group))
+            .collect();
         for row in rows {
             if !self.valid_name("group", &row.name) {
                 continue;
@@ -319,14 +329,7 @@ impl Import<'_> {
                 ));
             }
             let updates_until = row.expired_updates_at.as_deref().and_then(moment);
-            let current = self
-                .app
-                .db
-                .access_rules()
-                .await?
-                .groups
-                .into_iter()
-                .find(|group| group.name == row.name);
+            let current = held.remove(&row.name);
             if current.is_some() && !self.may_change("group", &row.name) {
                 continue;
             }
@@ -367,14 +370,12 @@ impl Import<'_> {
         group_names: &HashMap<i64, String>,
     ) -> Result<(), ImportError> {
         let now = crate::db::now_millis();
-        let groups_here: HashMap<String, i64> = self
-            .app
-            .db
-            .access_rules()
-            .await?
-            .groups
-            .into_iter()
-            .map(|group| (group.name, group.id))
+        // Read once (the groups are all written by now): each user below changes only
+        // its own memberships.
+        let groups = self.app.db.access_rules().await?.groups;
+        let groups_here: HashMap<&str, i64> = groups
+            .iter()
+            .map(|group| (group.name.as_str(), group.id))
             .collect();
         for row in rows {
             if !self.valid_name("user", &row.username) {
@@ -434,9 +435,7 @@ impl Import<'_> {
                 changed |= password.is_some() && hash.is_none();
                 changed |= self.app.db.user_email(&row.username).await?.as_deref()
                     != Some(row.email.as_str()).filter(|e| !e.is_empty());
-                let rules = self.app.db.access_rules().await?;
-                let theirs: BTreeSet<String> = rules
-                    .groups
+                let theirs: BTreeSet<String> = groups
                     .iter()
                     .filter(|group| group.members.contains(&row.username))
                     .map(|group| group.name.clone())
@@ -469,7 +468,7 @@ impl Import<'_> {
                     .await?;
                 let ids: Vec<i64> = memberships
                     .iter()
-                    .filter_map(|name| groups_here.get(name).copied())
+                    .filter_map(|name| groups_here.get(name.as_str()).copied())
                     .collect();
                 self.app.db.set_user_groups(&row.username, &ids).await?;
                 if let Some(hash) = &token_hash
