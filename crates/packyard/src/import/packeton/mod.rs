@@ -191,8 +191,9 @@ impl Import<'_> {
     ) -> Result<HashMap<i64, String>, ImportError> {
         let admin = self.app.access_admin();
         let mut slugs = HashMap::new();
+        // Read once: each row below touches only its own sub-repository.
+        let current = admin.sub_repositories().await?;
         for row in rows {
-            let current = admin.sub_repositories().await?;
             let existing = current.iter().find(|sub| sub.slug == row.slug);
             if existing.is_some() && !self.may_change("sub-repository", &row.slug) {
                 continue;
