@@ -20,6 +20,11 @@ pub enum ImportCommand {
         /// APP_COMPOSER_HOME; the import's own environment wins, as for Packeton).
         #[arg(long)]
         packeton_env: Option<std::path::PathBuf>,
+        /// Packeton's YAML configuration (packeton.yaml, or Docker's /data/config.yaml):
+        /// its mirrors are checked and the ones packyard lacks printed as the
+        /// `mirrors:` block to add to PACKYARD_CONFIG.
+        #[arg(long)]
+        packeton_config: Option<std::path::PathBuf>,
         /// Print the report without writing anything.
         #[arg(long)]
         dry_run: bool,
@@ -41,11 +46,13 @@ pub async fn run(settings: Settings, command: ImportCommand) -> anyhow::Result<(
         ImportCommand::Packeton {
             database_url,
             packeton_env,
+            packeton_config,
             dry_run,
         } => {
             let options = packeton::Options {
                 database_url,
                 packeton_env,
+                packeton_config,
                 dry_run,
             };
             packeton::import(&app, &options).await?

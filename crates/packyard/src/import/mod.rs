@@ -15,6 +15,9 @@ pub enum Outcome {
     Created,
     Updated,
     Unchanged,
+    /// To be added to packyard's configuration file by the operator (the report ends
+    /// with what to add): an object that lives there, not in the database.
+    Proposed,
     /// Not imported, and why.
     Skipped(String),
 }
@@ -34,6 +37,8 @@ pub struct Line {
 pub struct Report {
     pub dry_run: bool,
     pub lines: Vec<Line>,
+    /// What to add to `PACKYARD_CONFIG` for the [`Outcome::Proposed`] lines.
+    pub config: Option<String>,
 }
 
 impl Report {
@@ -86,6 +91,7 @@ impl fmt::Display for Report {
                 Outcome::Created => created.to_owned(),
                 Outcome::Updated => updated.to_owned(),
                 Outcome::Unchanged => "unchanged".to_owned(),
+                Outcome::Proposed => "to add to PACKYARD_CONFIG (below)".to_owned(),
                 Outcome::Skipped(why) => format!("skipped: {why}"),
             };
             writeln!(f, "{}\t{}\t{outcome}", line.kind, line.name)?;
@@ -106,6 +112,13 @@ impl fmt::Display for Report {
                 self.count(kind, &Outcome::Unchanged),
                 self.count(kind, &Outcome::Skipped(String::new())),
             )?;
+        }
+        if let Some(config) = &self.config {
+            writeln!(
+                f,
+                "add to PACKYARD_CONFIG (this holds the mirrors' credentials), then restart:"
+            )?;
+            write!(f, "{config}")?;
         }
         if self.dry_run {
             writeln!(f, "dry run: nothing was written")?;

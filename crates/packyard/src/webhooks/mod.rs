@@ -128,6 +128,25 @@ pub struct HookSpec {
     pub secret: Option<String>,
 }
 
+/// A [`HookSpec`] that passed [`Webhooks::check`], normalised.
+#[derive(Debug, Clone)]
+pub struct CheckedHook {
+    pub name: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub package_pattern: Option<String>,
+    pub secret: String,
+}
+
+impl CheckedHook {
+    /// Whether stored hook `row` is this one (its secret aside).
+    pub fn matches(&self, row: &WebhookRow) -> bool {
+        row.url == self.url
+            && row.events == self.events
+            && row.package_pattern == self.package_pattern
+    }
+}
+
 /// A hook as the CLI and the API show it (never its secret).
 #[derive(Debug, Serialize)]
 pub struct HookView<'a> {
@@ -182,9 +201,10 @@ impl Webhooks {
         }
     }
 
-    /// Creates a hook; returns it and its secret (to be shown once: only its sealed form
-    /// is kept).
-    pub async fn create(&self, spec: HookSpec) -> Result<(WebhookRow, String), WebhookError> {
+    /// `spec` as it would be stored: its name, URL, events and package pattern
+    /// checked and normalised, and its secret (generated when absent). Nothing is
+    /// written: a dry run of an import asks this.
+    pub fn check(&self, spec: HookSpec) -> Result<CheckedHook, WebhookError> {
         let name = spec.name.trim();
         let valid_name = !name.is_empty()
             && name.len() <= 64
@@ -221,15 +241,31 @@ impl Webhooks {
             Some(_) => return Err(WebhookError::InvalidSecret),
             None => hex::encode(random_bytes::<32>()),
         };
-        let sealed = self.secrets.get()?.seal(
-            secret.as_bytes(),
-            crate::secrets::SealedFor::Webhook { name, url: &url },
-        );
-        let new = NewWebhook {
+        Ok(CheckedHook {
             name: name.to_owned(),
             url,
             events,
             package_pattern,
+            secret,
+        })
+    }
+
+    /// Creates a hook; returns it and its secret (to be shown once: only its sealed form
+    /// is kept).
+    pub async fn create(&self, spec: HookSpec) -> Result<(WebhookRow, String), WebhookError> {
+        let hook = self.check(spec)?;
+        let sealed = self.secrets.get()?.seal(
+            hook.secret.as_bytes(),
+            crate::secrets::SealedFor::Webhook {
+                name: &hook.name,
+                url: &hook.url,
+            },
+        );
+        let new = NewWebhook {
+            name: hook.name,
+            url: hook.url,
+            events: hook.events,
+            package_pattern: hook.package_pattern,
             secret: sealed,
         };
         match self.db.create_webhook(&new).await {
@@ -239,12 +275,12 @@ impl Webhooks {
             }
             Err(error) => return Err(error.into()),
         }
-        let hook = self
+        let row = self
             .db
             .webhook(&new.name)
             .await?
             .ok_or_else(|| WebhookError::Unknown(new.name.clone()))?;
-        Ok((hook, secret))
+        Ok((row, hook.secret))
     }
 
     /// Every hook, by name.

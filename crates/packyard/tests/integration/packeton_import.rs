@@ -19,9 +19,32 @@ struct PacketonDatabase {
     /// Packeton's project directory: its `.env` and `var/` with the archives.
     project: TempDir,
     versions: Vec<FixtureVersion>,
+    /// Packeton's S3 storage, when its archives are there rather than on disk.
+    bucket: Option<testkit::S3sFs>,
     _outside: TempDir,
 }
 
+/// Where the fixture's Packeton keeps its archives.
+#[derive(Clone, Copy, PartialEq)]
+enum ArchiveHome {
+    /// `PACKAGIST_DIST_PATH` and `APP_COMPOSER_HOME/artifact_storage`, Packeton's defaults.
+    Disk,
+    /// `STORAGE_SOURCE=s3`, bucket `packeton-bucket`, prefixes `packeton` and `artifact`:
+    /// Packeton's defaults, in s3s-fs.
+    Bucket,
+}
+
+/// Packeton's S3 key of an archive it keeps at `stored_at` on disk.
+fn bucket_key(stored_at: &str) -> String {
+    stored_at.replacen("var/zipball/", "packeton/", 1).replacen(
+        "var/.composer/artifact_storage/",
+        "artifact/",
+        1,
+    )
+}
+
+/// A credential in a Packeton hook's request headers: never carried over or shown.
+const HOOK_HEADER_SECRET: &str = "hook-header-secret-42";
 const CAROL_TOKEN: &str = "CarolToken1234567890";
 const ADMIN_TOKEN: &str = "AdminToken1234567890";
 /// The token of a Packeton admin named as a plain user packyard already has.
@@ -105,6 +128,14 @@ fn fixture_rows(
         format!("INSERT INTO fos_user (id, username, username_canonical, email, email_canonical, createdat, apitoken, failurenotifications, enabled, roles) VALUES (6, 'twin', 'twin', 'twin@example.com', 'twin@example.com', {t}, '{CAROL_TOKEN}', TRUE, TRUE, '[\"ROLE_ADMIN\"]')"),
         "INSERT INTO fos_user_access_group (user_id, group_id) VALUES (2, 1)".to_owned(),
         format!("INSERT INTO user_api_token (id, owner_id, name, api_token, created_at, expire_at, scores) VALUES (1, 2, 'ci', '{PAT}', {t}, NULL, '[\"metadata\",\"feeds\"]')"),
+        // Outgoing webhooks: one that carries over (with what does not), and one for
+        // each reason to leave a hook out.
+        format!("INSERT INTO webhook (id, name, url, events, active, package_restriction, options, payload, method, created_at) VALUES (1, 'Notify CI', 'https://ci.example/hooks/packeton', 'new_release,update_release,push_new_event', TRUE, '/^acme\\/.*$/', '{{\"headers\":{{\"Authorization\":\"Bearer {HOOK_HEADER_SECRET}\"}}}}', '{{\"text\": \"{{{{ package.name }}}}\"}}', 'PUT', {t})"),
+        format!("INSERT INTO webhook (id, name, url, events, active, created_at) VALUES (2, 'chat', 'https://chat.example/{{{{ package.name }}}}', 'new_release', TRUE, {t})"),
+        format!("INSERT INTO webhook (id, name, url, events, active, created_at) VALUES (3, 'old', 'https://old.example/x', 'new_release', FALSE, {t})"),
+        format!("INSERT INTO webhook (id, name, url, events, active, created_at) VALUES (4, 'logins', 'https://audit.example/x', 'user_login', TRUE, {t})"),
+        format!("INSERT INTO webhook (id, name, url, events, active, package_restriction, created_at) VALUES (5, 'odd', 'https://odd.example/x', 'new_release', TRUE, '/^acme\\/(lib|tool)$/', {t})"),
+        format!("INSERT INTO webhook (id, name, url, events, active, created_at) VALUES (6, 'metadata', 'http://169.254.169.254/latest/meta-data', 'new_release', TRUE, {t})"),
     ]
     .into_iter()
     .chain(versions.iter().map(FixtureVersion::insert))
@@ -213,8 +244,9 @@ fn fixture_versions() -> Vec<FixtureVersion> {
     ]
 }
 
-/// A Packeton database on `engine`, with the schema and the fixture rows.
-fn packeton_database(engine: &'static str) -> PacketonDatabase {
+/// A Packeton database on `engine`, with the schema and the fixture rows, its archives
+/// in `home`.
+fn packeton_database(engine: &'static str, home: ArchiveHome) -> PacketonDatabase {
     let (bcrypt, argon2id) = php_hashes("correct horse");
     let schema = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -228,14 +260,40 @@ fn packeton_database(engine: &'static str) -> PacketonDatabase {
     );
     let rows = fixture_rows(&bcrypt, &argon2id, &encrypted_auth, &versions);
     let project = TempDir::new("packeton-project");
+    let mut env =
+        format!("APP_ENV=prod\nAPP_SECRET={APP_SECRET}\nAPP_PARTNER_PASSWORD=partner-pw\n");
+    let bucket = (home == ArchiveHome::Bucket).then(|| {
+        let bucket = testkit::S3sFs::start("packeton-bucket");
+        env.push_str("STORAGE_SOURCE=s3\nSTORAGE_AWS_ARGS='");
+        env.push_str(&bucket.storage_aws_args());
+        env.push_str("'\n");
+        bucket
+    });
+    std::fs::write(project.path().join(".env"), env).unwrap();
+    // Packeton's mirrors, as its documentation writes them.
+    std::fs::create_dir_all(project.path().join("config/packages")).unwrap();
     std::fs::write(
-        project.path().join(".env"),
-        format!("APP_ENV=prod\nAPP_SECRET={APP_SECRET}\n"),
+        project.path().join("config/packages/packeton.yaml"),
+        "packeton:\n    mirrors:\n        packagist:\n            url: https://repo.packagist.org\n        \
+         partner:\n            url: https://composer.partner.example/\n            \
+         http_basic: {username: bot, password: '%env(APP_PARTNER_PASSWORD)%'}\n            \
+         available_package_patterns: ['partner/*']\n            logo: 'https://partner.example/logo.png'\n",
     )
     .unwrap();
     let outside = TempDir::new("not-packetons");
     for version in &versions {
-        if let Some(at) = &version.stored_at {
+        if let (Some(at), Some(bucket)) = (&version.stored_at, &bucket) {
+            let path = bucket.root.join("packeton-bucket").join(bucket_key(at));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            // No links in a bucket: what stands for a hostile object is one that is
+            // not a zip.
+            let bytes: &[u8] = if version.outside {
+                b"#!/bin/sh\n"
+            } else {
+                &version.archive
+            };
+            std::fs::write(path, bytes).unwrap();
+        } else if let Some(at) = &version.stored_at {
             let path = project.path().join(at);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             if version.outside {
@@ -301,6 +359,7 @@ fn packeton_database(engine: &'static str) -> PacketonDatabase {
         engine,
         project,
         versions,
+        bucket,
         _outside: outside,
     }
 }
@@ -309,6 +368,12 @@ fn packeton_database(engine: &'static str) -> PacketonDatabase {
 /// then `extra`; its report.
 fn run_import(server: &Server, database: &PacketonDatabase, extra: &[&str]) -> String {
     let env_file = database.project.path().join(".env").display().to_string();
+    let config = database
+        .project
+        .path()
+        .join("config/packages/packeton.yaml")
+        .display()
+        .to_string();
     let mut args = vec![
         "import",
         "packeton",
@@ -316,6 +381,8 @@ fn run_import(server: &Server, database: &PacketonDatabase, extra: &[&str]) -> S
         &database.url,
         "--packeton-env",
         &env_file,
+        "--packeton-config",
+        &config,
     ];
     args.extend_from_slice(extra);
     server.cli_ok(&args)
@@ -330,8 +397,9 @@ fn line<'a>(report: &'a str, kind: &str, name: &str) -> &'a str {
 }
 
 /// Imports `database` into a fresh server and checks what every engine must give; the
-/// server is returned for more.
-fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
+/// server, the customer's `Authorization` and the first import's report are returned
+/// for more.
+fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String, String) {
     let server = Server::start_with(&[("PACKYARD_SECRET", "packyard's own secret")]);
     server.add_user("operator", true);
     // A plain user of packyard's own, named as a Packeton admin is.
@@ -347,6 +415,7 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
     );
     assert!(dry.contains("dry run: nothing was written"), "{dry}");
     assert_eq!(server.cli_ok(&["user", "list"]), users_before);
+    assert_eq!(server.cli_ok(&["webhook", "list"]).trim(), "");
     assert!(
         !server.data.path().join("storage").exists()
             || files_under(&server.data.path().join("storage")).is_empty()
@@ -371,6 +440,7 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
         ("package", "acme/lib"),
         ("package", "acme/tool"),
         ("package", "acme/other"),
+        ("webhook", "Notify-CI"),
     ] {
         assert!(
             line(&report, kind, name).ends_with("\tcreated"),
@@ -404,20 +474,68 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
         &[("Authorization", &basic("mallory", &own_mallory))],
     );
     assert_eq!(own.status, 200);
+    let hostile_object = match database.bucket {
+        Some(_) => "is not a zip archive",
+        None => "is not a regular file",
+    };
     for note in [
+        hostile_object,
         "its landing page (HTML markup) is not carried over",
         "mirrors not configured here, left out: nope",
         "disabled in Packeton: its access expires at the import",
         "scopes packyard does not have, left out: feeds",
         "version 1.5.0 not imported: its archive",
         "is corrupted: its sha1 is",
-        "version 1.0.0: its archive is missing from",
+        "version 1.0.0: its archive is missing: ",
         "version 2.0.0 not imported:",
-        "is not a regular file",
         "its apiToken is another user's here too: not imported",
+        "named \"Notify CI\" in Packeton",
+        "events packyard does not send, left out: push_new_event",
+        "its payload template is not carried over",
+        "it was sent by PUT: packyard POSTs",
+        "its request headers are not carried over: Authorization",
     ] {
         assert!(report.contains(note), "{engine}: {note} in\n{report}");
     }
+    for (hook, why) in [
+        ("chat", "its URL is a Twig template"),
+        ("old", "inactive in Packeton"),
+        (
+            "logins",
+            "none of its events (user_login) is one packyard sends",
+        ),
+        ("odd", "its package restriction"),
+        ("metadata", "url: "),
+    ] {
+        assert!(
+            line(&report, "webhook", hook).contains(&format!("skipped: {why}")),
+            "{engine}: {hook}: {report}"
+        );
+    }
+    assert!(!report.contains(HOOK_HEADER_SECRET), "{report}");
+    // Mirrors live in packyard's config file: the one it lacks is printed to add.
+    assert!(line(&report, "mirror", "packagist").ends_with("\tunchanged"));
+    assert!(
+        line(&report, "mirror", "partner").ends_with("\tto add to PACKYARD_CONFIG (below)"),
+        "{report}"
+    );
+    assert!(report.contains("not used by packyard: logo"), "{report}");
+    let block = report
+        .split("add to PACKYARD_CONFIG (this holds the mirrors' credentials), then restart:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no mirrors block in {report}"));
+    let block: serde_yaml_ng::Value = serde_yaml_ng::from_str(block).unwrap();
+    assert_eq!(
+        block["mirrors"]["partner"]["http_basic"]["password"].as_str(),
+        Some("partner-pw"),
+        "{report}"
+    );
+    let hooks = server.cli_ok(&["webhook", "list"]);
+    assert_eq!(
+        hooks.trim(),
+        "Notify-CI\thttps://ci.example/hooks/packeton\tnew_release,update_release\tacme/*",
+        "{engine}"
+    );
     let users = server.cli_ok(&["user", "list"]);
     assert!(users.contains("admin admin\t"), "{users}");
     let carol = users
@@ -540,14 +658,14 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String) {
             .any(|l| l.ends_with("\tcreated") || l.ends_with("\tupdated")),
         "{engine}: a second run changed something:\n{again}"
     );
-    (server, carol_auth)
+    (server, carol_auth, report)
 }
 
 #[test]
 fn a_packeton_sqlite_installation_moves_with_its_credentials_and_passwords() {
     testkit::needs!(Composer, Php);
-    let database = packeton_database("sqlite");
-    let (server, _) = imports_the_same_on(&database);
+    let database = packeton_database("sqlite", ArchiveHome::Disk);
+    let (server, _, _) = imports_the_same_on(&database);
 
     // The real composer, with the customer's Packeton user name and apiToken.
     let project = ComposerProject::with_repository(
@@ -588,13 +706,29 @@ fn a_packeton_sqlite_installation_moves_with_its_credentials_and_passwords() {
 #[test]
 fn a_packeton_mariadb_installation_imports_alike() {
     testkit::needs!(MariaDb, Php);
-    imports_the_same_on(&packeton_database("mysql"));
+    imports_the_same_on(&packeton_database("mysql", ArchiveHome::Disk));
 }
 
 #[test]
 fn a_packeton_postgresql_installation_imports_alike() {
-    testkit::needs!(Postgres, Php);
-    imports_the_same_on(&packeton_database("postgres"));
+    testkit::needs!(Postgres, Php, S3sFs);
+    // This one keeps its archives in S3, under Packeton's default bucket and prefixes.
+    let database = packeton_database("postgres", ArchiveHome::Bucket);
+    let (_server, _, report) = imports_the_same_on(&database);
+    let bucket = database.bucket.as_ref().unwrap();
+    assert!(
+        report.contains("s3://packeton-bucket"),
+        "the report names the bucket: {report}"
+    );
+    // Packeton's bucket is only read.
+    assert!(
+        !bucket
+            .keys("packeton-bucket")
+            .iter()
+            .any(|key| !key.starts_with("packeton/") && !key.starts_with("artifact/")),
+        "{:?}",
+        bucket.keys("packeton-bucket")
+    );
 }
 
 #[test]

@@ -31,36 +31,27 @@ pub struct PacketonEnv {
 }
 
 /// Where archives are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ArchiveSource {
     /// Dists under `dist`, uploaded artifacts under `artifacts`.
     Local { dist: PathBuf, artifacts: PathBuf },
-    /// `STORAGE_SOURCE` names a remote store (S3): not read by this version.
-    Remote(String),
-    /// A default needs `%kernel.project_dir%`, and no `--packeton-env` says where it is.
-    Unknown(&'static str),
+    /// `STORAGE_SOURCE=s3`: the bucket and prefixes of Packeton's `STORAGE_AWS_*`.
+    S3(Box<storage::config::StorageSettings>),
+    /// No archive can be read, and why.
+    Unread(Unread),
 }
 
-/// Why no archive could be read from an [`ArchiveSource`].
+/// Why no archive can be read from Packeton's storage.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unread {
-    #[error("Packeton's archives are in its {0} storage, which this version does not read")]
-    Remote(String),
+    #[error(
+        "Packeton's archives are in its {0:?} storage, defined in its own YAML configuration, which the import does not read: copy them to a directory and set PACKAGIST_DIST_PATH and APP_COMPOSER_HOME"
+    )]
+    Named(String),
     #[error("{0}")]
     UnknownPaths(&'static str),
-}
-
-impl ArchiveSource {
-    /// The directory holding uploaded archives (`uploads`) or built dists, or why none
-    /// is read.
-    pub fn dir(&self, uploads: bool) -> Result<&Path, Unread> {
-        match self {
-            ArchiveSource::Local { artifacts, .. } if uploads => Ok(artifacts),
-            ArchiveSource::Local { dist, .. } => Ok(dist),
-            ArchiveSource::Remote(source) => Err(Unread::Remote(source.clone())),
-            ArchiveSource::Unknown(why) => Err(Unread::UnknownPaths(why)),
-        }
-    }
+    #[error("Packeton's S3 settings: {0}")]
+    Settings(String),
 }
 
 impl PacketonEnv {
@@ -115,8 +106,10 @@ impl PacketonEnv {
     /// `APP_COMPOSER_HOME/artifact_storage` (default `var/.composer`), unless
     /// `STORAGE_SOURCE` names another store.
     pub fn archives(&self) -> ArchiveSource {
-        if let Some(source) = self.get("STORAGE_SOURCE").filter(|s| *s != "local") {
-            return ArchiveSource::Remote(source.to_owned());
+        match self.get("STORAGE_SOURCE") {
+            None | Some("local") => {}
+            Some("s3") => return self.bucket(),
+            Some(other) => return ArchiveSource::Unread(Unread::Named(other.to_owned())),
         }
         let dist = self
             .get("PACKAGIST_DIST_PATH")
@@ -129,9 +122,36 @@ impl PacketonEnv {
                 dist,
                 artifacts: home.join("artifact_storage"),
             },
-            _ => ArchiveSource::Unknown(
+            _ => ArchiveSource::Unread(Unread::UnknownPaths(
                 "PACKAGIST_DIST_PATH or APP_COMPOSER_HOME is Packeton's default under its project directory: give Packeton's .env with --packeton-env, or set them",
-            ),
+            )),
+        }
+    }
+
+    /// Packeton's bucket, read with packyard's own S3 settings code, which takes the
+    /// same variables and defaults (bucket `packeton-bucket`, prefixes `packeton` and
+    /// `artifact`, `STORAGE_AWS_ARGS`, and the `AWS_*` credentials of the environment).
+    /// No local cache: the bucket is read once.
+    fn bucket(&self) -> ArchiveSource {
+        let lookup = |key: &str| {
+            self.get(key)
+                .map(str::to_owned)
+                .or_else(|| {
+                    key.starts_with("AWS_")
+                        .then(|| std::env::var(key).ok())
+                        .flatten()
+                })
+                .filter(|value| !value.is_empty())
+        };
+        let unused = Path::new("/nonexistent");
+        match storage::config::from_env(&lookup, unused, &std::collections::BTreeMap::default()) {
+            Ok(mut settings) => {
+                settings.artifact_cache = None;
+                settings.mirror_meta_cache = None;
+                settings.mirror_dist_cache = None;
+                ArchiveSource::S3(Box::new(settings))
+            }
+            Err(error) => ArchiveSource::Unread(Unread::Settings(error.to_string())),
         }
     }
 }
@@ -254,8 +274,38 @@ mod tests {
             }
         );
         env.values.insert("STORAGE_SOURCE".into(), "s3".into());
-        assert_eq!(env.archives(), ArchiveSource::Remote("s3".into()));
+        env.values.insert(
+            "STORAGE_AWS_ARGS".into(),
+            r#"{"endpoint":"http://127.0.0.1:9","accessKeyId":"k","accessKeySecret":"s","region":"eu-west-1"}"#.into(),
+        );
+        let ArchiveSource::S3(settings) = env.archives() else {
+            panic!("{:?}", env.archives());
+        };
+        assert_eq!(settings.dist.prefix, "packeton");
+        assert_eq!(settings.artifact.prefix, "artifact");
+        assert!(
+            settings
+                .dist
+                .backend
+                .describe()
+                .starts_with("s3://packeton-bucket")
+        );
+        assert_eq!(settings.artifact_cache, None);
+        env.values
+            .insert("STORAGE_AWS_ARGS".into(), "{not json".into());
+        assert!(matches!(
+            env.archives(),
+            ArchiveSource::Unread(Unread::Settings(_))
+        ));
+        env.values.insert("STORAGE_SOURCE".into(), "gcloud".into());
+        assert!(matches!(
+            env.archives(),
+            ArchiveSource::Unread(Unread::Named(_))
+        ));
         let unknown = PacketonEnv::default();
-        assert!(matches!(unknown.archives(), ArchiveSource::Unknown(_)));
+        assert!(matches!(
+            unknown.archives(),
+            ArchiveSource::Unread(Unread::UnknownPaths(_))
+        ));
     }
 }

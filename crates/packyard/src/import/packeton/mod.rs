@@ -25,15 +25,18 @@
 //! - group `proxies` → the mirrors its members may use (those configured here);
 //! - ACL permissions → grants of the package by name, with the constraint.
 
+pub mod archives;
 pub mod crypt;
 pub mod env;
+pub mod mirrors;
 pub mod php;
 pub mod source;
+mod webhooks;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use archives::{ArchiveError, Archives};
 use composer::package_name::PackageName;
-use env::ArchiveSource;
 use source::{
     PacketonCredentials, PacketonDb, PacketonGroup, PacketonPackage, PacketonSubRepository,
     PacketonToken, PacketonUser, PacketonVersion,
@@ -62,6 +65,8 @@ pub struct Options {
     pub database_url: String,
     /// Packeton's `.env`, for where its files are (see [`env`]).
     pub packeton_env: Option<std::path::PathBuf>,
+    /// Packeton's YAML configuration, for its mirrors (see [`mirrors`]).
+    pub packeton_config: Option<std::path::PathBuf>,
     pub dry_run: bool,
 }
 
@@ -79,23 +84,37 @@ pub enum ImportError {
     Env(#[from] env::EnvError),
     #[error("packyard's storage: {0}")]
     Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Bucket(#[from] archives::BucketError),
+    #[error("Packeton's configuration {}: {why}", path.display())]
+    PacketonConfig {
+        path: std::path::PathBuf,
+        why: String,
+    },
+    #[error("packyard's webhooks: {0}")]
+    Webhook(#[from] crate::webhooks::WebhookError),
 }
 
 /// Imports what `options` names into `app`.
 pub async fn import(app: &App, options: &Options) -> Result<Report, ImportError> {
     let packeton_env = env::PacketonEnv::load(options.packeton_env.as_deref())?;
     let source = PacketonDb::open(&options.database_url).await?;
+    let archives = Archives::open(packeton_env.archives()).await?;
+    let mut report = Report {
+        dry_run: options.dry_run,
+        ..Report::default()
+    };
+    if let Some(file) = &options.packeton_config {
+        report.config = mirrors::import(file, &packeton_env, &app.settings.mirrors, &mut report)?;
+    }
     let mut imported = HashMap::new();
-    for kind in ["sub-repository", "group", "user", "package"] {
+    for kind in ["sub-repository", "group", "user", "package", "webhook"] {
         imported.insert(kind, app.db.imported_names(kind).await?);
     }
     let mut import = Import {
         app,
         dry_run: options.dry_run,
-        report: Report {
-            dry_run: options.dry_run,
-            ..Report::default()
-        },
+        report,
         imported,
     };
     let sub_repositories = source.sub_repositories().await?;
@@ -108,8 +127,9 @@ pub async fn import(app: &App, options: &Options) -> Result<Report, ImportError>
     let packages = source.packages().await?;
     let app_secret = packeton_env.get("APP_SECRET").map(str::to_owned);
     import
-        .packages(&packages, &packeton_env.archives(), app_secret.as_deref())
+        .packages(&packages, &archives, app_secret.as_deref())
         .await?;
+    import.webhooks(&source.webhooks().await?).await?;
     if !import.dry_run && import.report.changed_anything() {
         app.apply_access_changes().await?;
     }
@@ -579,7 +599,7 @@ impl Import<'_> {
     async fn packages(
         &mut self,
         rows: &[PacketonPackage],
-        archives: &ArchiveSource,
+        archives: &Archives,
         app_secret: Option<&str>,
     ) -> Result<(), ImportError> {
         for package in rows {
@@ -808,7 +828,7 @@ impl Import<'_> {
         package: &PacketonPackage,
         version: &PacketonVersion,
         kind: PackageKind,
-        archives: &ArchiveSource,
+        archives: &Archives,
         notes: &mut Vec<String>,
     ) -> Result<Result<VersionRecord, VersionSkipped>, ImportError> {
         let Some(reference) = version.reference.clone() else {
@@ -826,12 +846,10 @@ impl Import<'_> {
         {
             return Ok(Err(VersionSkipped::NotASha1(reference)));
         }
-        let root = archives.dir(kind == PackageKind::Artifact);
-        let file = root.as_ref().ok().map(|root| root.join(&key));
-        let bytes = match (&root, &file) {
-            (Ok(root), Some(path)) => read_archive(root, path, self.app.settings.max_upload).await,
-            _ => Ok(None),
-        };
+        let uploads = kind == PackageKind::Artifact;
+        let bytes = archives
+            .read(uploads, &key, self.app.settings.max_upload)
+            .await;
         let shasum = match bytes {
             Err(error) => return Ok(Err(error.into())),
             Ok(Some(bytes)) => {
@@ -842,7 +860,7 @@ impl Import<'_> {
                 };
                 if let Some(recorded) = recorded.filter(|r| !r.eq_ignore_ascii_case(&sha1)) {
                     return Ok(Err(VersionSkipped::Corrupted {
-                        path: file.unwrap_or_default(),
+                        location: archives.location(uploads, &key),
                         actual: sha1,
                         recorded: recorded.to_owned(),
                     }));
@@ -864,9 +882,9 @@ impl Import<'_> {
                 sha1
             }
             Ok(None) => {
-                let missing = match (root, file) {
-                    (Err(unread), _) => VersionSkipped::Unread(unread),
-                    (Ok(_), path) => VersionSkipped::Missing(path.unwrap_or_default()),
+                let missing = match archives.unread() {
+                    Some(unread) => VersionSkipped::Unread(unread.clone()),
+                    None => VersionSkipped::Missing(archives.location(uploads, &key)),
                 };
                 if kind == PackageKind::Artifact {
                     return Ok(Err(missing));
@@ -900,9 +918,11 @@ pub enum VersionSkipped {
     NotASha1(String),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
-    #[error("its archive {} is corrupted: its sha1 is {actual}, Packeton published {recorded}", path.display())]
+    #[error(
+        "its archive {location} is corrupted: its sha1 is {actual}, Packeton published {recorded}"
+    )]
     Corrupted {
-        path: std::path::PathBuf,
+        location: String,
         actual: String,
         recorded: String,
     },
@@ -913,89 +933,10 @@ pub enum VersionSkipped {
         held: String,
         theirs: String,
     },
-    #[error("its archive is missing from {}", .0.display())]
-    Missing(std::path::PathBuf),
+    #[error("its archive is missing: {0}")]
+    Missing(String),
     #[error(transparent)]
     Unread(#[from] env::Unread),
-}
-
-/// Why an archive file of Packeton's is not taken.
-#[derive(Debug, thiserror::Error)]
-pub enum ArchiveError {
-    #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{} is not a regular file (a link, a device, a directory)", .0.display())]
-    NotAFile(std::path::PathBuf),
-    #[error("cannot resolve {}", .0.display())]
-    Unresolved(std::path::PathBuf),
-    #[error("{} leads outside {} through a link", path.display(), root.display())]
-    Outside {
-        path: std::path::PathBuf,
-        root: std::path::PathBuf,
-    },
-    #[error("its archive {} is larger than PACKYARD_MAX_UPLOAD ({limit} bytes)", path.display())]
-    TooLarge {
-        path: std::path::PathBuf,
-        limit: u64,
-    },
-    #[error("{} is not a zip archive", .0.display())]
-    NotAZip(std::path::PathBuf),
-}
-
-/// The bytes of the archive at `path` under `root` (`None` when there is none): a
-/// regular file, reached without leaving `root` through a link, of at most `limit`
-/// bytes, that is a zip. The directory is another installation's and may be hostile:
-/// a link to a file of this server's must not be published as a package.
-async fn read_archive(
-    root: &std::path::Path,
-    path: &std::path::Path,
-    limit: u64,
-) -> Result<Option<Vec<u8>>, ArchiveError> {
-    use tokio::io::AsyncReadExt;
-    let io = |source| ArchiveError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let meta = match tokio::fs::symlink_metadata(path).await {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(io(error)),
-        Ok(meta) => meta,
-    };
-    if !meta.file_type().is_file() {
-        return Err(ArchiveError::NotAFile(path.to_owned()));
-    }
-    let (Ok(real), Ok(real_root)) = (
-        tokio::fs::canonicalize(path).await,
-        tokio::fs::canonicalize(root).await,
-    ) else {
-        return Err(ArchiveError::Unresolved(path.to_owned()));
-    };
-    if !real.starts_with(&real_root) {
-        return Err(ArchiveError::Outside {
-            path: path.to_owned(),
-            root: root.to_owned(),
-        });
-    }
-    let file = tokio::fs::File::open(&real).await.map_err(io)?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(io)?;
-    if bytes.len() as u64 > limit {
-        return Err(ArchiveError::TooLarge {
-            path: path.to_owned(),
-            limit,
-        });
-    }
-    if !bytes.starts_with(b"PK\x03\x04") && !bytes.starts_with(b"PK\x05\x06") {
-        return Err(ArchiveError::NotAZip(path.to_owned()));
-    }
-    Ok(Some(bytes))
 }
 
 /// The role, access, dates and limit user `row` gets here; a disabled user's access

@@ -127,6 +127,27 @@ pub struct PacketonSubRepository {
     pub has_landing_page: bool,
 }
 
+/// A row of `webhook`: Packeton's outgoing hook, whose body is a Twig template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketonWebhook {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    /// Its events (`simple_array`: comma-joined).
+    pub events: Vec<String>,
+    pub active: bool,
+    /// A PCRE, delimiters included, on package names.
+    pub package_restriction: Option<String>,
+    pub version_restriction: Option<String>,
+    /// The names of the request headers its options set (never their values: they
+    /// often hold credentials).
+    pub header_names: Vec<String>,
+    /// Its request options other than headers, by name.
+    pub other_options: Vec<String>,
+    pub has_payload: bool,
+    pub method: Option<String>,
+}
+
 impl PacketonDb {
     /// Opens the database Packeton's `DATABASE_URL` names (read-only for SQLite).
     pub async fn open(url: &str) -> Result<PacketonDb, SourceError> {
@@ -352,6 +373,76 @@ impl PacketonDb {
                     scores: scores
                         .and_then(|list| serde_json::from_str::<Value>(&list).ok())
                         .map(strings),
+                }
+            })
+            .collect())
+    }
+
+    pub async fn webhooks(&self) -> Result<Vec<PacketonWebhook>, SourceError> {
+        let d = self.dialect;
+        let rows = self
+            .rows(
+                "webhook",
+                format!(
+                    "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM webhook ORDER BY id",
+                    d.int("id"),
+                    d.text("name"),
+                    d.text("url"),
+                    d.text("events"),
+                    Dialect::flag("active"),
+                    d.text("package_restriction"),
+                    d.text("version_restriction"),
+                    d.text("options"),
+                    d.text("payload"),
+                    d.text("method"),
+                ),
+            )
+            .await?;
+        let present = |text: Option<String>| text.filter(|t| !t.trim().is_empty());
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let events: Option<String> = row.get(3);
+                let options = present(row.get(7))
+                    .and_then(|json| serde_json::from_str::<Value>(&json).ok())
+                    .and_then(|value| value.as_object().cloned())
+                    .unwrap_or_default();
+                let header_names = options
+                    .get("headers")
+                    .map(|headers| match headers {
+                        // {"Name": "value"} or ["Name: value"]
+                        Value::Object(map) => map.keys().cloned().collect(),
+                        Value::Array(lines) => lines
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .filter_map(|line| line.split_once(':'))
+                            .map(|(name, _)| name.trim().to_owned())
+                            .collect(),
+                        _ => Vec::new(),
+                    })
+                    .unwrap_or_default();
+                PacketonWebhook {
+                    id: row.get(0),
+                    name: row.get(1),
+                    url: row.get(2),
+                    events: events
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|e| !e.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    active: row.get::<i64, _>(4) == 1,
+                    package_restriction: present(row.get(5)),
+                    version_restriction: present(row.get(6)),
+                    header_names,
+                    other_options: options
+                        .keys()
+                        .filter(|k| *k != "headers")
+                        .cloned()
+                        .collect(),
+                    has_payload: present(row.get(8)).is_some(),
+                    method: present(row.get(9)),
                 }
             })
             .collect())
