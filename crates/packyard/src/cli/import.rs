@@ -25,6 +25,10 @@ pub enum ImportCommand {
         /// `mirrors:` block to add to PACKYARD_CONFIG.
         #[arg(long)]
         packeton_config: Option<std::path::PathBuf>,
+        /// The running Packeton (https://old.example): archives its storage does not
+        /// hold here are downloaded from it, as one of its admins, and checked alike.
+        #[arg(long)]
+        packeton_url: Option<String>,
         /// Print the report without writing anything.
         #[arg(long)]
         dry_run: bool,
@@ -47,12 +51,14 @@ pub async fn run(settings: Settings, command: ImportCommand) -> anyhow::Result<(
             database_url,
             packeton_env,
             packeton_config,
+            packeton_url,
             dry_run,
         } => {
             let options = packeton::Options {
                 database_url,
                 packeton_env,
                 packeton_config,
+                packeton_url,
                 dry_run,
             };
             packeton::import(&app, &options).await?

@@ -364,27 +364,32 @@ fn packeton_database(engine: &'static str, home: ArchiveHome) -> PacketonDatabas
     }
 }
 
-/// `packyard import packeton` of `database` into `server` (with Packeton's `.env`),
-/// then `extra`; its report.
-fn run_import(server: &Server, database: &PacketonDatabase, extra: &[&str]) -> String {
-    let env_file = database.project.path().join(".env").display().to_string();
-    let config = database
-        .project
-        .path()
-        .join("config/packages/packeton.yaml")
-        .display()
-        .to_string();
-    let mut args = vec![
+/// The arguments of `packyard import packeton` of `database` (with Packeton's `.env`
+/// and YAML configuration).
+fn import_args(database: &PacketonDatabase) -> Vec<String> {
+    let project = database.project.path();
+    [
         "import",
         "packeton",
         "--database-url",
         &database.url,
         "--packeton-env",
-        &env_file,
+        &project.join(".env").display().to_string(),
         "--packeton-config",
-        &config,
-    ];
-    args.extend_from_slice(extra);
+        &project
+            .join("config/packages/packeton.yaml")
+            .display()
+            .to_string(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// `packyard import packeton` of `database` into `server`, then `extra`; its report.
+fn run_import(server: &Server, database: &PacketonDatabase, extra: &[&str]) -> String {
+    let mut args = import_args(database);
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     server.cli_ok(&args)
 }
 
@@ -701,6 +706,59 @@ fn a_packeton_sqlite_installation_moves_with_its_credentials_and_passwords() {
         "{again}"
     );
     assert!(stored_password(&server, "carol@example.com").starts_with("$argon2id$v=19$m=19456"));
+
+    // An archive Packeton's storage here lacks is downloaded from the running Packeton
+    // (--packeton-url), as its admin, and checked alike. The stand-in serves Packeton's
+    // zipball route: Packeton's PHP dependencies cannot be installed on this machine.
+    let lost = database
+        .versions
+        .iter()
+        .find(|v| v.stored_at.is_none())
+        .unwrap();
+    let running = testkit::upstream::UpstreamRepo::new().serve();
+    let path = format!("zipball/{}/{}.zip", lost.name, lost.reference);
+    running.put_file(&path, lost.archive.clone());
+    running.require_basic_auth(Some(("admin", ADMIN_TOKEN)));
+    let with_url = |url: &str| {
+        let mut args = import_args(&database);
+        args.extend(["--packeton-url".to_owned(), url.to_owned()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        server.cli_with(&[("PACKYARD_ALLOW_NETWORKS", "127.0.0.0/8")], &args)
+    };
+    let fetched = with_url(&running.url());
+    let fetched_report = output_text(&fetched);
+    assert!(fetched.status.success(), "{fetched_report}");
+    assert!(
+        line(&fetched_report, "package", lost.name).ends_with("\tupdated"),
+        "{fetched_report}"
+    );
+    assert_eq!(
+        running.count(&format!("/{path}")),
+        1,
+        "{:?}",
+        running.requests()
+    );
+    assert_eq!(
+        running.total(),
+        1,
+        "only what is missing is asked for: {:?}",
+        running.requests()
+    );
+    let url = server.url(&format!("/zipball/{}/{}.zip", lost.name, lost.reference));
+    let archive = get(&url, &[("Authorization", &basic("admin", ADMIN_TOKEN))]);
+    assert_eq!(archive.status, 200, "{}", archive.text());
+    assert!(archive.body == lost.archive, "{url} gave other bytes");
+    // A Packeton that refuses the admin is named in the report, never quoted.
+    running.require_basic_auth(Some(("admin", "another token")));
+    running.put_file(&path, b"Packeton's error page".to_vec());
+    let refused = with_url(&running.url());
+    assert!(refused.status.success());
+    let refused_report = output_text(&refused);
+    assert!(!refused_report.contains("error page"), "{refused_report}");
+    assert!(
+        refused_report.contains(&format!("{path} answered 401")),
+        "{refused_report}"
+    );
 }
 
 #[test]

@@ -7,6 +7,11 @@
 //!
 //! Packeton keeps both kinds at the keys packyard uses ([`storage::keys`]), so a key
 //! names the same archive on either side.
+//!
+//! With `--packeton-url`, an archive its storage does not hold here (the import runs
+//! on another machine, or the file is gone) is asked of the running Packeton at the
+//! dist URL lock files hold (`/zipball/{name}/{reference}.zip`), as one of its admins
+//! (their user name and apiToken, from its database), under the same checks.
 
 use std::path::{Path, PathBuf};
 
@@ -16,10 +21,34 @@ use storage::{Storage, StorageError};
 use super::env::{ArchiveSource, Unread};
 
 /// Where Packeton's archives are read from, opened once per import.
-pub enum Archives {
+pub struct Archives {
+    place: Place,
+    server: Option<PacketonServer>,
+}
+
+/// Packeton's storage.
+enum Place {
     Local { dist: PathBuf, artifacts: PathBuf },
     Bucket(Box<Storage>),
     Unread(Unread),
+}
+
+/// A running Packeton and an admin's credentials for it.
+pub struct PacketonServer {
+    /// Its URL, ending in `/`.
+    base: reqwest::Url,
+    user: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+/// One archive: which package and reference, and its key in the store of its kind.
+pub struct Wanted<'a> {
+    /// An uploaded archive (artifact store), or a built dist (dist store).
+    pub uploads: bool,
+    pub key: &'a str,
+    pub package: &'a str,
+    pub reference: &'a str,
 }
 
 /// Why an archive of Packeton's is not taken.
@@ -47,6 +76,120 @@ pub enum ArchiveError {
     TooLarge { location: String, limit: u64 },
     #[error("{0} is not a zip archive")]
     NotAZip(String),
+    #[error("{location} answered {status}")]
+    Refused { location: String, status: u16 },
+    #[error("cannot download {location}: {why}")]
+    Download { location: String, why: String },
+}
+
+/// `--packeton-url` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("--packeton-url {0:?}: not an http(s) URL")]
+    Url(String),
+    #[error("--packeton-url: no enabled Packeton admin with an apiToken to download archives as")]
+    NoAdmin,
+}
+
+impl PacketonServer {
+    /// Packeton at `url`, asked as `user` with their apiToken `token`. Connections go
+    /// through packyard's outbound network policy like every other (a Packeton on this
+    /// machine needs `PACKYARD_ALLOW_NETWORKS=127.0.0.0/8`), and follow no redirect:
+    /// the admin's credentials go to that origin only.
+    pub fn new(
+        url: &str,
+        user: String,
+        token: String,
+        policy: &crate::outbound::NetworkPolicy,
+    ) -> Result<PacketonServer, ServerError> {
+        let mut base = reqwest::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| ServerError::Url(crate::redact::redacted(url)))?;
+        base.set_username("").ok();
+        base.set_password(None).ok();
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let client = policy
+            .client_builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(300))
+            .build()
+            .expect("the HTTP client builds");
+        Ok(PacketonServer {
+            base,
+            user,
+            token,
+            client,
+        })
+    }
+
+    fn url(&self, wanted: &Wanted<'_>) -> Option<reqwest::Url> {
+        let safe = |text: &str| {
+            !text.is_empty()
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+                && !text.contains("..")
+        };
+        (safe(wanted.package) && safe(wanted.reference) && !wanted.reference.contains('/'))
+            .then(|| {
+                self.base
+                    .join(&format!(
+                        "zipball/{}/{}.zip",
+                        wanted.package, wanted.reference
+                    ))
+                    .ok()
+            })
+            .flatten()
+    }
+
+    /// The archive as Packeton serves it; `None` when it answers 404.
+    async fn fetch(
+        &self,
+        wanted: &Wanted<'_>,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, ArchiveError> {
+        let Some(url) = self.url(wanted) else {
+            return Ok(None);
+        };
+        let location = url.to_string();
+        let failed = |why: String| ArchiveError::Download {
+            location: location.clone(),
+            why,
+        };
+        let response = self
+            .client
+            .get(url.clone())
+            .basic_auth(&self.user, Some(&self.token))
+            .send()
+            .await
+            .map_err(|e| failed(crate::redact::redacted(&e.to_string())))?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Ok(None),
+            // Never the body: it is another server's.
+            status => return Err(ArchiveError::Refused { location, status }),
+        }
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit)
+        {
+            return Err(ArchiveError::TooLarge { location, limit });
+        }
+        let mut bytes = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk.map_err(|e| failed(e.to_string()))?);
+            if bytes.len() as u64 > limit {
+                return Err(ArchiveError::TooLarge { location, limit });
+            }
+        }
+        Ok(Some(bytes))
+    }
 }
 
 /// Packeton's S3 storage cannot be used at all: the import stops before writing.
@@ -62,10 +205,63 @@ impl Archives {
     /// Opens `source`. A bucket is asked for one object first, so that wrong
     /// credentials or an unreachable endpoint stop the import with one message instead
     /// of a skipped archive per version.
-    pub async fn open(source: ArchiveSource) -> Result<Archives, BucketError> {
+    pub async fn open(
+        source: ArchiveSource,
+        server: Option<PacketonServer>,
+    ) -> Result<Archives, BucketError> {
+        Ok(Archives {
+            place: Place::open(source).await?,
+            server,
+        })
+    }
+
+    /// The bytes of the archive `wanted` and where they came from: Packeton's
+    /// storage, or else the running Packeton; `None` when neither has it.
+    pub async fn read(
+        &self,
+        wanted: &Wanted<'_>,
+        limit: u64,
+    ) -> Result<Option<(Vec<u8>, String)>, ArchiveError> {
+        let (bytes, location) = match self.place.read(wanted.uploads, wanted.key, limit).await? {
+            Some(bytes) => (bytes, self.place.location(wanted.uploads, wanted.key)),
+            None => match &self.server {
+                None => return Ok(None),
+                Some(server) => match server.fetch(wanted, limit).await? {
+                    None => return Ok(None),
+                    Some(bytes) => (
+                        bytes,
+                        server
+                            .url(wanted)
+                            .map(|u| u.to_string())
+                            .unwrap_or_default(),
+                    ),
+                },
+            },
+        };
+        if !bytes.starts_with(b"PK\x03\x04") && !bytes.starts_with(b"PK\x05\x06") {
+            return Err(ArchiveError::NotAZip(location));
+        }
+        Ok(Some((bytes, location)))
+    }
+
+    /// Where the archive `wanted` was looked for, in words for the report.
+    pub fn location(&self, wanted: &Wanted<'_>) -> String {
+        let place = match &self.place {
+            Place::Unread(unread) => unread.to_string(),
+            place => place.location(wanted.uploads, wanted.key),
+        };
+        match self.server.as_ref().and_then(|server| server.url(wanted)) {
+            Some(url) => format!("{place}, nor at {url}"),
+            None => place,
+        }
+    }
+}
+
+impl Place {
+    async fn open(source: ArchiveSource) -> Result<Place, BucketError> {
         match source {
-            ArchiveSource::Local { dist, artifacts } => Ok(Archives::Local { dist, artifacts }),
-            ArchiveSource::Unread(unread) => Ok(Archives::Unread(unread)),
+            ArchiveSource::Local { dist, artifacts } => Ok(Place::Local { dist, artifacts }),
+            ArchiveSource::Unread(unread) => Ok(Place::Unread(unread)),
             ArchiveSource::S3(settings) => {
                 let storage = Storage::open(&settings).map_err(|source| BucketError {
                     location: settings.dist.backend.describe(),
@@ -79,67 +275,52 @@ impl Archives {
                         location: dist.description().to_owned(),
                         source,
                     })?;
-                Ok(Archives::Bucket(Box::new(storage)))
+                Ok(Place::Bucket(Box::new(storage)))
             }
         }
     }
 
     /// Where the archive at `key` is, in words for the report.
-    pub fn location(&self, uploads: bool, key: &str) -> String {
+    fn location(&self, uploads: bool, key: &str) -> String {
         match self {
-            Archives::Local { .. } => self
+            Place::Local { .. } => self
                 .local_root(uploads)
                 .map(|root| root.join(key).display().to_string())
                 .unwrap_or_default(),
-            Archives::Bucket(storage) => {
+            Place::Bucket(storage) => {
                 format!("{} {key}", storage.store(store_of(uploads)).description())
             }
-            Archives::Unread(_) => key.to_owned(),
-        }
-    }
-
-    /// Why no archive can be read at all, if so.
-    pub fn unread(&self) -> Option<&Unread> {
-        match self {
-            Archives::Unread(unread) => Some(unread),
-            _ => None,
+            Place::Unread(_) => key.to_owned(),
         }
     }
 
     fn local_root(&self, uploads: bool) -> Option<&Path> {
         match self {
-            Archives::Local { artifacts, .. } if uploads => Some(artifacts),
-            Archives::Local { dist, .. } => Some(dist),
+            Place::Local { artifacts, .. } if uploads => Some(artifacts),
+            Place::Local { dist, .. } => Some(dist),
             _ => None,
         }
     }
 
-    /// The bytes of the uploaded archive (`uploads`) or built dist at `key`; `None`
-    /// when Packeton has none there.
-    pub async fn read(
+    /// The bytes at `key` of the artifact (`uploads`) or dist store; `None` when
+    /// Packeton has none there (or its storage is not read).
+    async fn read(
         &self,
         uploads: bool,
         key: &str,
         limit: u64,
     ) -> Result<Option<Vec<u8>>, ArchiveError> {
-        let location = self.location(uploads, key);
-        let bytes = match self {
-            Archives::Unread(_) => return Ok(None),
-            Archives::Local { .. } => {
+        match self {
+            Place::Unread(_) => Ok(None),
+            Place::Local { .. } => {
                 let root = self.local_root(uploads).expect("a local source");
-                read_file(root, &root.join(key), limit).await?
+                read_file(root, &root.join(key), limit).await
             }
-            Archives::Bucket(storage) => {
-                read_object(storage.store(store_of(uploads)), key, &location, limit).await?
+            Place::Bucket(storage) => {
+                let location = self.location(uploads, key);
+                read_object(storage.store(store_of(uploads)), key, &location, limit).await
             }
-        };
-        let Some(bytes) = bytes else {
-            return Ok(None);
-        };
-        if !bytes.starts_with(b"PK\x03\x04") && !bytes.starts_with(b"PK\x05\x06") {
-            return Err(ArchiveError::NotAZip(location));
         }
-        Ok(Some(bytes))
     }
 }
 

@@ -35,7 +35,7 @@ mod webhooks;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use archives::{ArchiveError, Archives};
+use archives::{ArchiveError, Archives, PacketonServer, Wanted};
 use composer::package_name::PackageName;
 use source::{
     PacketonCredentials, PacketonDb, PacketonGroup, PacketonPackage, PacketonSubRepository,
@@ -67,6 +67,8 @@ pub struct Options {
     pub packeton_env: Option<std::path::PathBuf>,
     /// Packeton's YAML configuration, for its mirrors (see [`mirrors`]).
     pub packeton_config: Option<std::path::PathBuf>,
+    /// The running Packeton, asked for archives its storage does not hold here.
+    pub packeton_url: Option<String>,
     pub dry_run: bool,
 }
 
@@ -86,6 +88,8 @@ pub enum ImportError {
     Storage(#[from] storage::StorageError),
     #[error(transparent)]
     Bucket(#[from] archives::BucketError),
+    #[error(transparent)]
+    Server(#[from] archives::ServerError),
     #[error("Packeton's configuration {}: {why}", path.display())]
     PacketonConfig {
         path: std::path::PathBuf,
@@ -99,7 +103,29 @@ pub enum ImportError {
 pub async fn import(app: &App, options: &Options) -> Result<Report, ImportError> {
     let packeton_env = env::PacketonEnv::load(options.packeton_env.as_deref())?;
     let source = PacketonDb::open(&options.database_url).await?;
-    let archives = Archives::open(packeton_env.archives()).await?;
+    let users = source.users().await?;
+    // Whatever keeps the import from reading archives stops it before anything is
+    // written, rather than leave every version out.
+    let server = match &options.packeton_url {
+        None => None,
+        Some(url) => {
+            let admin = users
+                .iter()
+                .filter(|user| user.enabled && role_of(user) == Role::Admin)
+                .find_map(|user| {
+                    let token = user.api_token.as_ref().filter(|t| t.len() > 6)?;
+                    Some((user.username.clone(), token.clone()))
+                })
+                .ok_or(archives::ServerError::NoAdmin)?;
+            Some(PacketonServer::new(
+                url,
+                admin.0,
+                admin.1,
+                &app.settings.network_policy,
+            )?)
+        }
+    };
+    let archives = Archives::open(packeton_env.archives(), server).await?;
     let mut report = Report {
         dry_run: options.dry_run,
         ..Report::default()
@@ -121,7 +147,6 @@ pub async fn import(app: &App, options: &Options) -> Result<Report, ImportError>
     let slugs = import.sub_repositories(&sub_repositories).await?;
     let groups = source.groups().await?;
     let group_names = import.groups(&groups).await?;
-    let users = source.users().await?;
     let tokens = source.tokens().await?;
     import.users(&users, &tokens, &slugs, &group_names).await?;
     let packages = source.packages().await?;
@@ -846,13 +871,16 @@ impl Import<'_> {
         {
             return Ok(Err(VersionSkipped::NotASha1(reference)));
         }
-        let uploads = kind == PackageKind::Artifact;
-        let bytes = archives
-            .read(uploads, &key, self.app.settings.max_upload)
-            .await;
-        let shasum = match bytes {
+        let wanted = Wanted {
+            uploads: kind == PackageKind::Artifact,
+            key: &key,
+            package: &package.name,
+            reference: &reference,
+        };
+        let found = archives.read(&wanted, self.app.settings.max_upload).await;
+        let shasum = match found {
             Err(error) => return Ok(Err(error.into())),
-            Ok(Some(bytes)) => {
+            Ok(Some((bytes, location))) => {
                 let sha1 = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&bytes));
                 let recorded = match kind {
                     PackageKind::Artifact => Some(reference.as_str()),
@@ -860,7 +888,7 @@ impl Import<'_> {
                 };
                 if let Some(recorded) = recorded.filter(|r| !r.eq_ignore_ascii_case(&sha1)) {
                     return Ok(Err(VersionSkipped::Corrupted {
-                        location: archives.location(uploads, &key),
+                        location,
                         actual: sha1,
                         recorded: recorded.to_owned(),
                     }));
@@ -882,10 +910,7 @@ impl Import<'_> {
                 sha1
             }
             Ok(None) => {
-                let missing = match archives.unread() {
-                    Some(unread) => VersionSkipped::Unread(unread.clone()),
-                    None => VersionSkipped::Missing(archives.location(uploads, &key)),
-                };
+                let missing = VersionSkipped::Missing(archives.location(&wanted));
                 if kind == PackageKind::Artifact {
                     return Ok(Err(missing));
                 }
@@ -935,8 +960,18 @@ pub enum VersionSkipped {
     },
     #[error("its archive is missing: {0}")]
     Missing(String),
-    #[error(transparent)]
-    Unread(#[from] env::Unread),
+}
+
+/// The role Packeton's roles of `row` amount to here.
+fn role_of(row: &PacketonUser) -> Role {
+    let has = |role: &str| row.roles.iter().any(|r| r == role);
+    if has("ROLE_ADMIN") || has("ROLE_SUPER_ADMIN") || has("ROLE_SUPERADMIN") {
+        Role::Admin
+    } else if has("ROLE_MAINTAINER") {
+        Role::Maintainer
+    } else {
+        Role::User
+    }
 }
 
 /// The role, access, dates and limit user `row` gets here; a disabled user's access
@@ -947,14 +982,7 @@ fn desired_user(
     disabled_at: i64,
     notes: &mut Vec<String>,
 ) -> UserChange {
-    let has = |role: &str| row.roles.iter().any(|r| r == role);
-    let role = if has("ROLE_ADMIN") || has("ROLE_SUPER_ADMIN") || has("ROLE_SUPERADMIN") {
-        Role::Admin
-    } else if has("ROLE_MAINTAINER") {
-        Role::Maintainer
-    } else {
-        Role::User
-    };
+    let role = role_of(row);
     let mut expires_at = row.expires_at.as_deref().and_then(moment);
     if !row.enabled {
         notes.push("disabled in Packeton: its access expires at the import".to_owned());
@@ -984,7 +1012,7 @@ fn desired_user(
     };
     UserChange {
         role: Some(role),
-        full_access: Some(has("ROLE_FULL_CUSTOMER")),
+        full_access: Some(row.roles.iter().any(|r| r == "ROLE_FULL_CUSTOMER")),
         expires_at: Some(expires_at),
         updates_until: Some(row.expired_updates_at.as_deref().and_then(moment)),
         subrepos: Some(subrepos),
