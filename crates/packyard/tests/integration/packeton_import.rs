@@ -113,7 +113,7 @@ fn fixture_rows(
         "INSERT INTO sub_repository (id, name, slug, urls, packages, public_access, html_markup) VALUES (1, 'Client A', 'client-a', 'client-a.test\nwww.client-a.test', '[\"acme/lib\"]', FALSE, '<h1>Welcome</h1>')".to_owned(),
         format!("INSERT INTO ssh_credentials (id, name, composer_config, createdat) VALUES (1, 'git.example bot', {}, {t})", quote(encrypted_auth)),
         format!("INSERT INTO package (id, name, repository, createdat, autoupdated, abandoned, updatefailurenotified, credentials_id) VALUES (1, 'acme/lib', 'https://git.example/acme/lib.git', {t}, FALSE, FALSE, FALSE, 1)"),
-        format!("INSERT INTO package (id, name, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (2, 'acme/tool', 'https://git.example/acme/tool.git', {t}, FALSE, FALSE, FALSE)"),
+        format!("INSERT INTO package (id, name, repository, createdat, autoupdated, abandoned, replacementpackage, updatefailurenotified) VALUES (2, 'acme/tool', 'https://git.example/acme/tool.git', {t}, FALSE, TRUE, 'acme/new-tool', FALSE)"),
         format!("INSERT INTO package (id, name, repo_type, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (3, 'acme/other', 'artifact', '_unset', {t}, FALSE, FALSE, FALSE)"),
         format!("INSERT INTO package (id, name, repo_type, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (4, 'acme/custom', 'custom', '_unset', {t}, FALSE, FALSE, FALSE)"),
         "INSERT INTO user_group (id, name, expired_updates_at, proxies) VALUES (1, 'customers', NULL, 'packagist,nope')".to_owned(),
@@ -649,6 +649,15 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String, String) 
         "{engine}: {lib}"
     );
     assert_eq!(newest["time"], "2025-01-02T03:04:05+00:00");
+    let tool: Value = get(
+        &server.url("/p2/acme/tool.json"),
+        &[("Authorization", &basic("admin", ADMIN_TOKEN))],
+    )
+    .json();
+    assert_eq!(
+        tool["packages"]["acme/tool"][0]["abandoned"], "acme/new-tool",
+        "{engine}: abandoned with its replacement, as Packeton published it: {tool}"
+    );
     assert_eq!(newest["license"], serde_json::json!(["MIT"]));
 
     // The git credentials, opened with Packeton's APP_SECRET and sealed with ours.

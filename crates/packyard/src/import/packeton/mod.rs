@@ -155,6 +155,14 @@ pub async fn import(app: &App, options: &Options) -> Result<Report, ImportError>
         .packages(&packages, &archives, app_secret.as_deref())
         .await?;
     import.webhooks(&source.webhooks().await?).await?;
+    import.report.add(
+        "downloads",
+        "install counts",
+        Outcome::Skipped(
+            "Packeton keeps them in Redis, not in its database: packyard counts from the switch on"
+                .to_owned(),
+        ),
+    );
     if !import.dry_run && import.report.changed_anything() {
         app.apply_access_changes().await?;
     }
@@ -682,9 +690,6 @@ impl Import<'_> {
                     }
                 }
             }
-            if package.abandoned {
-                notes.push("abandoned in Packeton: packyard does not mark it".to_owned());
-            }
             let existing = self.app.db.package_with_versions(&package.name).await?;
             if existing.is_some() && !self.may_change("package", &package.name) {
                 continue;
@@ -928,7 +933,8 @@ impl Import<'_> {
             shasum,
             dist_store: store,
             dist_key: key,
-            metadata: serde_json::to_string(&version.fields).expect("JSON serializes"),
+            metadata: serde_json::to_string(&published_fields(package, version))
+                .expect("JSON serializes"),
             released_at: version.released_at.as_deref().and_then(moment).unwrap_or(0),
         }))
     }
@@ -960,6 +966,24 @@ pub enum VersionSkipped {
     },
     #[error("its archive is missing: {0}")]
     Missing(String),
+}
+
+/// The fields of `version` as Packeton published them: its own, and `abandoned` (the
+/// replacement's name, or `true`) when the package is, as Packeton adds it to every
+/// version's metadata.
+fn published_fields(
+    package: &PacketonPackage,
+    version: &PacketonVersion,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = version.fields.clone();
+    if package.abandoned {
+        let value = match &package.replacement {
+            Some(replacement) => serde_json::Value::String(replacement.clone()),
+            None => serde_json::Value::Bool(true),
+        };
+        fields.insert("abandoned".to_owned(), value);
+    }
+    fields
 }
 
 /// The role Packeton's roles of `row` amount to here.
