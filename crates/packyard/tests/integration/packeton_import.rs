@@ -116,6 +116,7 @@ fn fixture_rows(
         format!("INSERT INTO package (id, name, repository, createdat, autoupdated, abandoned, replacementpackage, updatefailurenotified) VALUES (2, 'acme/tool', 'https://git.example/acme/tool.git', {t}, FALSE, TRUE, 'acme/new-tool', FALSE)"),
         format!("INSERT INTO package (id, name, repo_type, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (3, 'acme/other', 'artifact', '_unset', {t}, FALSE, FALSE, FALSE)"),
         format!("INSERT INTO package (id, name, repo_type, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (4, 'acme/custom', 'custom', '_unset', {t}, FALSE, FALSE, FALSE)"),
+        format!("INSERT INTO package (id, name, repo_type, repository, createdat, autoupdated, abandoned, updatefailurenotified) VALUES (5, 'acme/virtual', 'virtual', '_unset', {t}, FALSE, FALSE, FALSE)"),
         "INSERT INTO user_group (id, name, expired_updates_at, proxies) VALUES (1, 'customers', NULL, 'packagist,nope')".to_owned(),
         "INSERT INTO group_acl_permission (id, group_id, package_id, version) VALUES (1, 1, 1, '^1.0')".to_owned(),
         "INSERT INTO group_acl_permission (id, group_id, package_id, version) VALUES (2, 1, 2, NULL)".to_owned(),
@@ -178,6 +179,11 @@ impl FixtureVersion {
         }
     }
 
+    /// Whether Packeton published a checksum its archive does not have.
+    fn corrupted(&self) -> bool {
+        self.shasum == "0".repeat(40)
+    }
+
     fn artifact(
         id: i64,
         package: i64,
@@ -185,7 +191,9 @@ impl FixtureVersion {
         version: &'static str,
     ) -> FixtureVersion {
         let archive = package_zip(name, &[], &format!("{name} {version}"));
-        let reference = sha1_hex(&archive);
+        // Packeton names an upload `sha1(random_bytes(30))` and publishes the
+        // archive's own sha1 as the dist shasum.
+        let reference = format!("{:040x}", id * 104_729);
         FixtureVersion {
             id,
             package,
@@ -193,8 +201,8 @@ impl FixtureVersion {
             version,
             stored_at: Some(format!("var/.composer/artifact_storage/{reference}.zip")),
             reference,
+            shasum: sha1_hex(&archive),
             archive,
-            shasum: String::new(),
             outside: false,
         }
     }
@@ -241,6 +249,8 @@ fn fixture_versions() -> Vec<FixtureVersion> {
         corrupted,
         lost,
         FixtureVersion::artifact(5, 3, "acme/other", "1.0.0"),
+        // Pushed with the composer-push plugin: a `custom` package.
+        FixtureVersion::artifact(7, 4, "acme/custom", "1.0.0"),
     ]
 }
 
@@ -445,6 +455,7 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String, String) 
         ("package", "acme/lib"),
         ("package", "acme/tool"),
         ("package", "acme/other"),
+        ("package", "acme/custom"),
         ("webhook", "Notify-CI"),
     ] {
         assert!(
@@ -457,7 +468,7 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String, String) 
         "{report}"
     );
     assert!(
-        line(&report, "package", "acme/custom").contains("skipped: a custom package"),
+        line(&report, "package", "acme/virtual").contains("skipped: a virtual package"),
         "{report}"
     );
     // Another installation's data changes nothing packyard had: mallory stays a plain
@@ -616,7 +627,7 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String, String) 
     for version in database
         .versions
         .iter()
-        .filter(|v| v.stored_at.is_some() && v.shasum.is_empty() && !v.outside)
+        .filter(|v| v.stored_at.is_some() && !v.corrupted() && !v.outside)
     {
         let url = server.url(&format!(
             "/zipball/{}/{}.zip",

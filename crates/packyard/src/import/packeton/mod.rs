@@ -638,13 +638,16 @@ impl Import<'_> {
         for package in rows {
             let kind = match package.repo_type.as_str() {
                 "vcs" => PackageKind::Git,
-                "artifact" => PackageKind::Artifact,
+                // Uploaded archives, and what the composer-push route creates (a
+                // `custom` package: a composer.json per version, its archive uploaded):
+                // both are versions with an archive in the artifact storage.
+                "artifact" | "custom" => PackageKind::Artifact,
                 other => {
                     self.report.add(
                         "package",
                         &package.name,
                         Outcome::Skipped(format!(
-                            "a {other} package (Packeton's custom, mirrored and proxied packages are not served by packyard)"
+                            "a {other} package (Packeton's virtual, mono-repository, integration and proxied packages are not served by packyard: add its repository or upload its archives)"
                         )),
                     );
                     continue;
@@ -887,10 +890,9 @@ impl Import<'_> {
             Err(error) => return Ok(Err(error.into())),
             Ok(Some((bytes, location))) => {
                 let sha1 = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&bytes));
-                let recorded = match kind {
-                    PackageKind::Artifact => Some(reference.as_str()),
-                    PackageKind::Git => version.dist_shasum.as_deref(),
-                };
+                // The checksum Packeton published (an upload's reference is a random
+                // name, not its content's sha1).
+                let recorded = version.dist_shasum.as_deref();
                 if let Some(recorded) = recorded.filter(|r| !r.eq_ignore_ascii_case(&sha1)) {
                     return Ok(Err(VersionSkipped::Corrupted {
                         location,
@@ -945,7 +947,7 @@ impl Import<'_> {
 pub enum VersionSkipped {
     #[error("it has no dist or source reference")]
     NoReference,
-    #[error("its reference {0:?} is not the sha1 an uploaded archive is named by")]
+    #[error("its reference {0:?} is not the 40 hex digits Packeton names an uploaded archive by")]
     NotASha1(String),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
