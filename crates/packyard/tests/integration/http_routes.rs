@@ -1535,3 +1535,44 @@ async fn packetons_push_route_takes_a_raw_or_multipart_archive() {
     .await
     .assert_error(StatusCode::BAD_REQUEST, "a bad name");
 }
+
+/// The push route's whole body is bounded by `PACKYARD_MAX_UPLOAD` (and 64 KiB for the
+/// parts' headers), not only its file: multipart text fields cannot carry what an
+/// archive may not.
+#[tokio::test]
+async fn packetons_push_route_bounds_the_whole_body() {
+    let app = TestApp::start(&[("PACKYARD_MAX_UPLOAD", "65536")]).await;
+    let send = |content_type: &str, body: Vec<u8>| {
+        let request = Request::builder()
+            .method(Method::PUT)
+            .uri("/packages/upload/acme/pushed/1.0.0")
+            .header(header::HOST, "repo.test")
+            .header(header::AUTHORIZATION, basic("admin", app.token("admin")))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap();
+        app.call(request)
+    };
+    let boundary = "XyZpackeTon";
+    let archive = package_zip("acme/pushed", &[], "small");
+    assert!(archive.len() < 16 * 1024);
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"src-url\"\r\n\r\n{}\r\n",
+        "x".repeat(200 * 1024)
+    )
+    .into_bytes();
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"package\"; filename=\"pushed.zip\"\r\nContent-Type: application/zip\r\n\r\n").as_bytes());
+    body.extend_from_slice(&archive);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    send(&format!("multipart/form-data; boundary={boundary}"), body)
+        .await
+        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "a multipart body over the limit");
+    let mut raw = archive.clone();
+    raw.resize(70 * 1024, 0);
+    send("application/zip", raw)
+        .await
+        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "a raw body over the limit");
+    // Under the limit, the same archive is taken.
+    let reply = send("application/zip", archive).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+}

@@ -90,12 +90,15 @@ pub async fn push(
             .map_err(|error| {
                 ApiError::bad_request(format!("unreadable multipart body: {error}"))
             })?;
+        let unreadable = |error: axum::extract::multipart::MultipartError| {
+            if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ReceiveError::TooLarge { limit }.into()
+            } else {
+                ApiError::bad_request(format!("unreadable multipart body: {error}"))
+            }
+        };
         let mut archive = None;
-        while let Some(field) = form
-            .next_field()
-            .await
-            .map_err(|error| ApiError::bad_request(format!("unreadable multipart body: {error}")))?
-        {
+        while let Some(field) = form.next_field().await.map_err(unreadable)? {
             if field.name() == Some("package") && archive.is_none() {
                 archive = Some(ArchiveFile::receive(app.upload_dir(), field, limit).await?);
             }
