@@ -154,53 +154,7 @@ impl PacketonDb {
         if url.contains("%kernel.project_dir%") {
             return Err(SourceError::ProjectDir(crate::redact::public(url)));
         }
-        // Doctrine's own options (`serverVersion`, `charset`, `driver`) are not the
-        // drivers'; the others (`sslmode`, `ssl-ca`, …) are kept.
-        let (without_options, query) = url.split_once('?').unwrap_or((url, ""));
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|pair| {
-                let key = pair.split('=').next().unwrap_or_default();
-                !pair.is_empty() && !["serverVersion", "charset", "driver"].contains(&key)
-            })
-            .collect();
-        let options = |extra: &str| {
-            let mut all: Vec<&str> = kept.clone();
-            if !extra.is_empty() {
-                all.push(extra);
-            }
-            if all.is_empty() {
-                String::new()
-            } else {
-                format!("?{}", all.join("&"))
-            }
-        };
-        let (dialect, url) = if let Some(path) = without_options.strip_prefix("sqlite://") {
-            (
-                Dialect::Sqlite,
-                format!("sqlite://{path}{}", options("mode=ro")),
-            )
-        } else if without_options.starts_with("mysql://")
-            || without_options.starts_with("mariadb://")
-        {
-            let rest = without_options
-                .split_once("://")
-                .map_or("", |(_, rest)| rest);
-            (Dialect::MySql, format!("mysql://{rest}{}", options("")))
-        } else if without_options.starts_with("postgresql://")
-            || without_options.starts_with("postgres://")
-            || without_options.starts_with("pgsql://")
-        {
-            let rest = without_options
-                .split_once("://")
-                .map_or("", |(_, rest)| rest);
-            (
-                Dialect::Postgres,
-                format!("postgres://{rest}{}", options("")),
-            )
-        } else {
-            return Err(SourceError::UnsupportedUrl(crate::redact::public(url)));
-        };
+        let (dialect, url) = driver_url(url)?;
         sqlx::any::install_default_drivers();
         let pool = sqlx::pool::PoolOptions::new()
             .max_connections(2)
@@ -795,6 +749,57 @@ impl PacketonDb {
 }
 
 /// The strings of a JSON list (or of an object's values, as PHP arrays may be).
+/// The engine of Packeton's `DATABASE_URL` and the URL sqlx takes for it. Doctrine's
+/// own options (`serverVersion`, `charset`, `driver`) are not the drivers'; the others
+/// (`sslmode`, `ssl-ca`, …) are kept, so a database reached over TLS stays so. SQLite is
+/// opened read-only.
+fn driver_url(url: &str) -> Result<(Dialect, String), SourceError> {
+    let (without_options, query) = url.split_once('?').unwrap_or((url, ""));
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split('=').next().unwrap_or_default();
+            !pair.is_empty() && !["serverVersion", "charset", "driver"].contains(&key)
+        })
+        .collect();
+    let options = |extra: &str| {
+        let mut all: Vec<&str> = kept.clone();
+        if !extra.is_empty() {
+            all.push(extra);
+        }
+        if all.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", all.join("&"))
+        }
+    };
+    let (dialect, url) = if let Some(path) = without_options.strip_prefix("sqlite://") {
+        (
+            Dialect::Sqlite,
+            format!("sqlite://{path}{}", options("mode=ro")),
+        )
+    } else if without_options.starts_with("mysql://") || without_options.starts_with("mariadb://") {
+        let rest = without_options
+            .split_once("://")
+            .map_or("", |(_, rest)| rest);
+        (Dialect::MySql, format!("mysql://{rest}{}", options("")))
+    } else if without_options.starts_with("postgresql://")
+        || without_options.starts_with("postgres://")
+        || without_options.starts_with("pgsql://")
+    {
+        let rest = without_options
+            .split_once("://")
+            .map_or("", |(_, rest)| rest);
+        (
+            Dialect::Postgres,
+            format!("postgres://{rest}{}", options("")),
+        )
+    } else {
+        return Err(SourceError::UnsupportedUrl(crate::redact::public(url)));
+    };
+    Ok((dialect, url))
+}
+
 fn strings(value: Value) -> Vec<String> {
     let items: Vec<Value> = match value {
         Value::Array(items) => items,
@@ -820,4 +825,47 @@ fn value_as_int(value: &Value) -> Option<i64> {
 /// The `Y-m-d` of a date column (PostgreSQL and MySQL may give a time too).
 fn day_of(text: &str) -> String {
     text.chars().take(10).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doctrine_options_are_dropped_and_tls_options_kept() {
+        for (packeton, dialect, sqlx) in [
+            (
+                "mysql://u:p@db:3306/packeton?serverVersion=10.11.2-MariaDB&charset=utf8mb4&ssl-mode=REQUIRED",
+                Dialect::MySql,
+                "mysql://u:p@db:3306/packeton?ssl-mode=REQUIRED",
+            ),
+            (
+                "postgresql://u:p@db/packeton?serverVersion=15&sslmode=verify-full&sslrootcert=/ca.pem",
+                Dialect::Postgres,
+                "postgres://u:p@db/packeton?sslmode=verify-full&sslrootcert=/ca.pem",
+            ),
+            (
+                "pgsql://db/packeton?charset=utf8",
+                Dialect::Postgres,
+                "postgres://db/packeton",
+            ),
+            (
+                "sqlite:///srv/packeton/var/app.db",
+                Dialect::Sqlite,
+                "sqlite:///srv/packeton/var/app.db?mode=ro",
+            ),
+            (
+                "mariadb://db/p?driver=pdo_mysql",
+                Dialect::MySql,
+                "mysql://db/p",
+            ),
+        ] {
+            let (found, url) = driver_url(packeton).unwrap();
+            assert_eq!((found, url.as_str()), (dialect, sqlx), "{packeton}");
+        }
+        assert!(matches!(
+            driver_url("oci8://db/x"),
+            Err(SourceError::UnsupportedUrl(_))
+        ));
+    }
 }
