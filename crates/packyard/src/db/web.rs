@@ -270,6 +270,37 @@ impl Db {
 mod tests {
     use crate::db::{Role, UserChange, now_millis, testing};
 
+    /// The rehash after a login with an imported hash replaces only the hash that login
+    /// checked: a password set meanwhile (by the user, an admin, a concurrent login)
+    /// stays, and that login is told so.
+    #[tokio::test]
+    async fn a_rehash_replaces_only_the_hash_it_checked() {
+        for (db, _dir) in testing::engines().await {
+            let user = db
+                .create_user("imported", Role::User, "hash-i")
+                .await
+                .unwrap();
+            assert!(
+                db.set_password("imported", Some("$2y$13$packeton"))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                db.rehash_password(user.id, "$2y$13$packeton", "$argon2id$first")
+                    .await
+                    .unwrap()
+            );
+            // A second login that checked the same imported hash loses the race.
+            assert!(
+                !db.rehash_password(user.id, "$2y$13$packeton", "$argon2id$second")
+                    .await
+                    .unwrap()
+            );
+            let (_, stored) = db.user_with_password("imported").await.unwrap().unwrap();
+            assert_eq!(stored.as_deref(), Some("$argon2id$first"));
+        }
+    }
+
     /// The session's own times and its user's expiry are different columns with one
     /// name: each must be read from its own table.
     #[tokio::test]
