@@ -1,10 +1,12 @@
-//! The `/p2/<vendor>/<package>.json` and `~dev.json` documents.
+//! The `/p2/<vendor>/<package>.json` and `~dev.json` documents, and Composer 1's
+//! `/p/<vendor>/<package>.json`.
 //!
 //! Mirrors packagist's `App\Package\V2Dumper::dumpPackageToV2File()`
 //! (composer/packagist): versions are split into tags and branches, each list is sorted
 //! newest first with `App\Entity\Package::sortVersions()`, minified with
 //! `MetadataMinifier::minify()` and wrapped as
-//! `{"packages":{"<package>":[...]},"minified":"composer/2.0"}`.
+//! `{"packages":{"<package>":[...]},"minified":"composer/2.0"}`. Composer 1's document
+//! ([`render_v1`]) holds the same versions whole, keyed by version.
 
 use std::cmp::Ordering;
 use std::sync::LazyLock;
@@ -38,6 +40,28 @@ pub fn render(package: &str, versions: Vec<VersionMap>) -> P2Documents {
         tagged: document(package, sort_newest_first(tagged)),
         dev: document(package, sort_newest_first(dev)),
     }
+}
+
+/// Composer 1's document of `package` from the same complete versions as [`render`]:
+/// `{"packages":{"<package>":{"<version>":{...}}}}`, tags and branches together, newest
+/// first, nothing minified (Composer 1 does not read `composer/2.0`).
+pub fn render_v1(package: &str, versions: Vec<VersionMap>) -> Vec<u8> {
+    let by_version: Map<String, Value> = sort_newest_first(versions)
+        .into_iter()
+        .map(|version| {
+            let name = version
+                .get("version")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            (name, Value::Object(version))
+        })
+        .collect();
+    let mut packages = Map::new();
+    packages.insert(package.to_owned(), Value::Object(by_version));
+    let mut document = Map::new();
+    document.insert("packages".to_owned(), Value::Object(packages));
+    serde_json::to_vec(&document).expect("a JSON value always serializes")
 }
 
 fn document(package: &str, versions: Vec<VersionMap>) -> Vec<u8> {
@@ -262,6 +286,27 @@ mod tests {
         let expected = br#"{"packages":{"acme/lib":[]},"minified":"composer/2.0"}"#;
         assert_eq!(documents.tagged, expected);
         assert_eq!(documents.dev, expected);
+    }
+
+    #[test]
+    fn composer_1_documents_hold_every_version_whole_by_name() {
+        let mut release = tag("1.0.0", "1.0.0.0");
+        release.insert("description".into(), json!("Only on 1.0.0"));
+        let versions = vec![
+            tag("dev-main", "dev-main"),
+            release.clone(),
+            tag("1.1.0", "1.1.0.0"),
+        ];
+        let document: Value = serde_json::from_slice(&render_v1("acme/lib", versions)).unwrap();
+        assert_eq!(document.as_object().unwrap().len(), 1, "no `minified`");
+        let by_version = document["packages"]["acme/lib"].as_object().unwrap();
+        let names: Vec<&str> = by_version.keys().map(String::as_str).collect();
+        assert_eq!(names, ["1.1.0", "1.0.0", "dev-main"]);
+        assert_eq!(by_version["1.0.0"], Value::Object(release));
+        assert_eq!(
+            render_v1("acme/lib", Vec::new()),
+            br#"{"packages":{"acme/lib":{}}}"#
+        );
     }
 
     #[test]

@@ -245,31 +245,55 @@ impl Catalogue {
                 .vendor
                 .as_deref()
                 .is_some_and(|v| summary.vendor() != v)
-                || !view.sees_package(&summary.name)
             {
                 continue;
             }
-            let summary = if view.sees_all_versions_of(&summary.name) {
-                summary.clone()
-            } else {
-                let newest = metadata
-                    .with_newest_visible(&summary.name, view, |v| self.summary_of(&summary.name, v))
-                    .await?;
-                let Some(newest) = newest else {
-                    continue;
-                };
-                newest
+            let Some(summary) = self.as_seen(metadata, view, summary).await? else {
+                continue;
             };
             // Type and words are matched on what the viewer sees, never on a hidden
             // version's fields.
-            if filter.kind.as_deref().is_none_or(|k| summary.kind == k)
-                && summary.matches(&words)
-                && metadata.exists(&summary.name)
-            {
+            if filter.kind.as_deref().is_none_or(|k| summary.kind == k) && summary.matches(&words) {
                 found.push(summary);
             }
         }
         Ok(found)
+    }
+
+    /// The summary of the package `name` as `view` sees it (see [`Self::search`]);
+    /// `None` when it sees no version of it.
+    pub async fn summary(
+        &self,
+        metadata: &Metadata,
+        view: &View,
+        name: &str,
+    ) -> Result<Option<Arc<Summary>>, sqlx::Error> {
+        // By name, not by binary search: the database's collation ordered the list.
+        match self.summaries.iter().find(|summary| summary.name == name) {
+            Some(summary) => self.as_seen(metadata, view, summary).await,
+            None => Ok(None),
+        }
+    }
+
+    /// `summary` as `view` sees its package: itself, or the summary of the newest
+    /// version the view sees; `None` when it sees none (or the package is gone).
+    async fn as_seen(
+        &self,
+        metadata: &Metadata,
+        view: &View,
+        summary: &Arc<Summary>,
+    ) -> Result<Option<Arc<Summary>>, sqlx::Error> {
+        if !view.sees_package(&summary.name) {
+            return Ok(None);
+        }
+        let seen = if view.sees_all_versions_of(&summary.name) {
+            Some(summary.clone())
+        } else {
+            metadata
+                .with_newest_visible(&summary.name, view, |v| self.summary_of(&summary.name, v))
+                .await?
+        };
+        Ok(seen.filter(|summary| metadata.exists(&summary.name)))
     }
 
     /// The summary of `package` as of `version`.

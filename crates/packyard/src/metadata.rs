@@ -9,7 +9,7 @@
 //! "unknown" here. Serving a cached document touches no database.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -72,8 +72,16 @@ pub struct DistLocation {
     pub shasum: String,
 }
 
-/// A package's `(tagged, dev)` p2 documents.
-type DocumentPair = Arc<(Document, Document)>;
+/// A package's documents for one base URL (and one view): the p2 pair, rendered
+/// together, and Composer 1's, rendered from the same versions the first time it is
+/// asked for (few clients still use Composer 1).
+struct Rendered {
+    tagged: Document,
+    dev: Document,
+    v1: OnceLock<Document>,
+}
+
+type DocumentPair = Arc<Rendered>;
 
 struct PackageEntry {
     stamp: i64,
@@ -365,6 +373,14 @@ impl Metadata {
         self.state.read().unwrap().stamps.clone()
     }
 
+    /// [`Self::stamps`] once caught up with the changes other replicas committed (one
+    /// read of the change counter, shared by concurrent callers): for answers that list
+    /// what changed, where a change committed before the client asked must be listed.
+    pub async fn stamps_caught_up(&self) -> Result<Arc<BTreeMap<String, i64>>, sqlx::Error> {
+        self.catch_up(self.catalogue()).await?;
+        Ok(self.stamps())
+    }
+
     /// The packages of `stamps` of which `view` sees a version, in name order.
     pub async fn visible_packages<'a>(
         &self,
@@ -422,19 +438,67 @@ impl Metadata {
         base: &str,
         view: &View,
     ) -> Result<Option<Document>, sqlx::Error> {
+        let Some((_, rendered)) = self.rendered(package.as_str(), base, view).await? else {
+            return Ok(None);
+        };
+        Ok(Some(if dev {
+            rendered.dev.clone()
+        } else {
+            rendered.tagged.clone()
+        }))
+    }
+
+    /// Composer 1's document of `package` (`/p/{package}.json`): the versions of its two
+    /// p2 documents that `view` sees, together and whole, dated as they are; `None` as
+    /// for [`Self::p2`].
+    pub async fn v1(
+        &self,
+        package: &PackageName,
+        base: &str,
+        view: &View,
+    ) -> Result<Option<Document>, sqlx::Error> {
         let package = package.as_str();
+        let Some((entry, rendered)) = self.rendered(package, base, view).await? else {
+            return Ok(None);
+        };
+        let document = rendered.v1.get_or_init(|| {
+            let versions: Vec<&VersionRecord> = if view.sees_all_versions_of(package) {
+                entry.versions.iter().collect()
+            } else {
+                entry.visible(package, view).collect()
+            };
+            let versions = versions
+                .into_iter()
+                .map(|v| version_document(package, v, base))
+                .collect();
+            Document {
+                body: Bytes::from(composer::p2::render_v1(package, versions)),
+                last_modified: rendered.tagged.last_modified,
+            }
+        });
+        Ok(Some(document.clone()))
+    }
+
+    /// The cached entry of `package` and its documents for `base` as `view` sees them,
+    /// or `None` for a package that is unknown or of which it sees no version.
+    async fn rendered(
+        &self,
+        package: &str,
+        base: &str,
+        view: &View,
+    ) -> Result<Option<(Arc<PackageEntry>, DocumentPair)>, sqlx::Error> {
         let Some(entry) = self.visible_entry(package, view).await? else {
             return Ok(None);
         };
-        let pair = if view.sees_all_versions_of(package) {
+        let rendered = if view.sees_all_versions_of(package) {
             entry.render(package, base)
         } else {
             match entry.render_for(package, base, view) {
-                Some(pair) => pair,
+                Some(rendered) => rendered,
                 None => return Ok(None),
             }
         };
-        Ok(Some(if dev { pair.1.clone() } else { pair.0.clone() }))
+        Ok(Some((entry, rendered)))
     }
 
     /// Where the archive with `reference` of `package` is stored, when a version with
@@ -614,10 +678,11 @@ fn render_documents<'a>(
         .map(|v| version_document(package, v, base))
         .collect();
     let documents = composer::p2::render(package, versions);
-    Arc::new((
-        Document::new(documents.tagged, stamp),
-        Document::new(documents.dev, stamp),
-    ))
+    Arc::new(Rendered {
+        tagged: Document::new(documents.tagged, stamp),
+        dev: Document::new(documents.dev, stamp),
+        v1: OnceLock::new(),
+    })
 }
 
 /// One version as Composer reads it: identity first, then the published composer.json

@@ -6,16 +6,21 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::handler::Handler;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use axum::routing::get;
 
 use crate::app::App;
-use crate::http::{ApiError, ObservedRouter, RouteTemplates, negotiated};
+use crate::http::{ApiError, ObservedRouter, RouteTemplates, Routes, negotiated};
+use crate::tokens::Scope;
 
 /// Every route, served with `app`, the metrics and request logs around them.
 pub fn router(app: Arc<App>) -> ObservedRouter {
     let (router, declared) = crate::http::routes()
         .merge(crate::web::routes())
+        .merge(shared_routes())
         .into_parts();
     let mut observed = RouteTemplates::default();
     for (template, access) in declared {
@@ -32,6 +37,30 @@ pub fn router(app: Arc<App>) -> ObservedRouter {
     .with_host_scope(Arc::new(move |host| {
         hosts.access.sub_repository_of_host(host)
     }))
+}
+
+/// The route both front-ends answer: `/packages/{vendor}/{package}` is a package's web
+/// page and, with `.json` after the name, Packeton's JSON document of the package
+/// (`listing::package_json`). A template parameter is a whole segment (matchit has no
+/// `{package}.json`), so both paths reach this one route, which hands each request to
+/// its front-end by the path. Declared with the `metadata` scope, which the document
+/// takes tokens for, as Packeton's does; the page reads no token (its `Viewer` reads
+/// the session alone). A package whose own name ends in `.json` has its page shadowed
+/// by the document of the name without it, as on Packeton.
+fn shared_routes() -> Routes {
+    Routes::new().route(
+        "/packages/{vendor}/{package}",
+        Scope::Metadata,
+        get(package_page_or_document),
+    )
+}
+
+async fn package_page_or_document(State(app): State<Arc<App>>, request: Request) -> Response {
+    if request.uri().path().ends_with(".json") {
+        Handler::call(crate::http::handlers::listing::package_json, request, app).await
+    } else {
+        Handler::call(crate::web::package_page, request, app).await
+    }
 }
 
 /// What `PACKYARD_METRICS_LISTEN` serves (see `http::metrics_routes`), without request
@@ -62,6 +91,7 @@ mod tests {
         [
             crate::http::routes(),
             crate::web::routes(),
+            super::shared_routes(),
             crate::http::metrics_routes(),
         ]
         .iter()

@@ -41,7 +41,10 @@ pub struct Installs {
     pub per_version: Vec<(String, i64)>,
     /// Installs per day (days since 1970), oldest first, summed over visible versions.
     pub days: Vec<(i64, i64)>,
-    /// The day the package was published here: where statistics start.
+    /// When the package was published here, as the caller may know it (Unix
+    /// milliseconds): where statistics start.
+    pub since: i64,
+    /// The day of `since`.
     pub first_day: i64,
 }
 
@@ -145,18 +148,19 @@ impl Stats {
         // Where statistics start: when the package came here, or, for a caller who sees
         // only some versions, its first visible release if that is later (an earlier
         // start would tell of versions it does not see).
-        let mut first_day = row.created_at.div_euclid(DAY_MS);
+        let mut since = row.created_at;
         if !view.sees_all_versions_of(package.as_str())
             && let Some(first) = versions.iter().map(|v| v.released_at).min()
         {
-            first_day = first_day.max(first.div_euclid(DAY_MS));
+            since = since.max(first);
         }
         drop(visible);
         Ok(Some(Installs {
             versions,
             per_version,
             days: by_day.into_iter().collect(),
-            first_day,
+            since,
+            first_day: since.div_euclid(DAY_MS),
         }))
     }
 
@@ -280,6 +284,7 @@ mod tests {
             versions: Vec::new(),
             per_version: vec![("1.0.0.0".into(), days.iter().map(|(_, c)| c).sum())],
             days: days.to_vec(),
+            since: 0,
             first_day: 0,
         }
     }

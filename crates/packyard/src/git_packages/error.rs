@@ -34,6 +34,9 @@ pub enum GitPackageError {
     NameTaken { package: String, origin: String },
     #[error("no git package named {0}")]
     UnknownPackage(String),
+    /// A package whose versions were uploaded: nothing to fetch or scan.
+    #[error("{0} is not a git package: publish a new version by uploading it.")]
+    NotGit(String),
     #[error("the stored credentials of {package} are unreadable: {source}")]
     UnreadableCredentials {
         package: String,
@@ -65,9 +68,9 @@ impl crate::error::Classify for GitPackageError {
     fn kind(&self) -> crate::error::ErrorKind {
         use crate::error::ErrorKind;
         match self {
-            GitPackageError::InvalidUrl(_) | GitPackageError::LocalRepositoryRefused(_) => {
-                ErrorKind::Invalid
-            }
+            GitPackageError::InvalidUrl(_)
+            | GitPackageError::LocalRepositoryRefused(_)
+            | GitPackageError::NotGit(_) => ErrorKind::Invalid,
             GitPackageError::Secret(error) => error.kind(),
             GitPackageError::Scan { .. } => ErrorKind::Unprocessable,
             GitPackageError::NameTaken { .. } => ErrorKind::Conflict,

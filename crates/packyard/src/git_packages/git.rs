@@ -63,6 +63,9 @@ const NETWORK_PROTOCOLS: &str = "https:http:ssh:git";
 /// The most of git's stderr an error carries.
 const MAX_ERROR_TEXT: usize = 2000;
 
+/// The widest commit subject [`Mirror::subjects_between`] gives, in columns.
+pub const MAX_SUBJECT_COLUMNS: usize = 250;
+
 /// How to authenticate to the remote, supplied per repository.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct GitAuth {
@@ -591,6 +594,36 @@ impl Mirror {
             self.complete(commit).await?;
         }
         archive(&self.dir, commit, output).await
+    }
+
+    /// The subjects of the commits reachable from `to` and not from `from`, newest
+    /// first, merges left out: at most `limit`, each cut to [`MAX_SUBJECT_COLUMNS`]
+    /// columns (git marks a cut with `..`), so that what a repository holds cannot make
+    /// the answer large. Both are commit ids, checked as such: neither can reach git as
+    /// an option. Read from the mirror alone; a commit it lacks is an error.
+    pub async fn subjects_between(
+        &self,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, GitError> {
+        check_commit_id(from)?;
+        check_commit_id(to)?;
+        let format = format!("--format=%<({MAX_SUBJECT_COLUMNS},trunc)%s");
+        let max_count = format!("--max-count={limit}");
+        let range = format!("{from}..{to}");
+        let output = self
+            .run_in(
+                "log",
+                &["log", "--no-merges", &format, &max_count, &range, "--"],
+                &self.dir,
+            )
+            .await?;
+        // `%<(N)` pads shorter subjects with spaces.
+        Ok(String::from_utf8_lossy(&output)
+            .lines()
+            .map(|line| line.trim_end().to_owned())
+            .collect())
     }
 
     async fn set_head(&self, git_dir: &Path, branch: &str) -> Result<(), GitError> {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use composer::package_name::PackageName;
 use serde::{Deserialize, Serialize};
 
 use super::service::ScanSummary;
@@ -47,6 +48,21 @@ pub async fn enqueue_scan(jobs: &JobQueue, package: &str) -> Result<i64, sqlx::E
 }
 
 impl GitPackages {
+    /// Queues a re-scan of the git package `package` ("update now" on its page,
+    /// Packeton's hook for one named package) and returns the job; a re-scan already
+    /// waiting absorbs it. An uploaded package has nothing to scan.
+    pub async fn request_scan(&self, package: &PackageName) -> Result<i64, GitPackageError> {
+        let name = package.as_str();
+        if self.db.git_package(name).await?.is_none() {
+            return Err(if self.metadata.knows(package).await? {
+                GitPackageError::NotGit(name.to_owned())
+            } else {
+                GitPackageError::UnknownPackage(name.to_owned())
+            });
+        }
+        Ok(enqueue_scan(&self.jobs, name).await?)
+    }
+
     /// Queues a re-scan of every git package not scanned within `interval`. Safe on every
     /// replica at once: a scan queued by any replica within half the interval absorbs the
     /// others'.

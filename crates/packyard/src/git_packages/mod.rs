@@ -2,19 +2,21 @@
 //! own VCS repository reads them, kept current by webhooks and a schedule, and served
 //! as zips built from the exact commit (ARCHITECTURE.md, "One job's path").
 //!
-//! Dependencies point one way: [`job`] → [`service`] → [`scan`] and [`dists`] →
-//! [`repository`] → [`git`]; [`push_hooks`] → [`job`].
+//! Dependencies point one way: [`job`] → [`service`] → [`scan`] and [`dists`],
+//! [`changelog`] → [`repository`] → [`git`]; [`push_hooks`] → [`job`].
 //!
 //! - [`service`]: adding a package and re-scanning one; what the CLI, the HTTP API and
 //!   the job call.
 //! - [`scan`]: a repository's refs and composer.json files, read into versions.
 //! - [`dists`]: zips built with `git archive` on first download.
+//! - [`changelog`]: the commit subjects between two versions, from the mirror.
 //! - [`repository`]: reaching a repository: its bare mirror and its credentials.
 //! - [`git`]: the `git` command itself.
 //! - [`job`]: the re-scan job.
 //! - [`push_hooks`]: push hooks from GitHub, GitLab, Gitea and Bitbucket: the pushed
 //!   repository, the hook's signature, the re-scans it queues.
 
+pub mod changelog;
 pub mod dists;
 mod error;
 pub mod git;

@@ -32,7 +32,7 @@ pub use error::{ApiError, HtmlErrorPage, negotiated};
 use hooks::Provider;
 use json_body::JsonBody;
 pub use observe::{ObservedRouter, RouteTemplates, is_https};
-pub use origin::is_cross_site;
+pub use origin::{cross_site_refusal, is_cross_site};
 
 /// A JSON answer `{"status": "success", ...}` with the fields of `body`.
 #[derive(serde::Serialize)]
@@ -167,6 +167,8 @@ pub fn routes() -> Routes {
     Routes::new()
         .route("/packages.json", Scope::Metadata, get(composer::root))
         .route("/p2/{vendor}/{file}", Scope::Metadata, get(composer::p2))
+        // Composer 1's metadata, which Packeton documents for reading a package.
+        .route("/p/{vendor}/{file}", Scope::Metadata, get(composer::v1))
         .route(
             "/zipball/{vendor}/{package}/{file}",
             Scope::Metadata,
@@ -184,7 +186,18 @@ pub fn routes() -> Routes {
             Scope::Metadata,
             post(composer::downloads).layer(small_body()),
         )
+        // Composer 1's `notify`: one install, a form field.
+        .route(
+            "/downloads/{vendor}/{package}",
+            Scope::Metadata,
+            post(composer::download).layer(small_body()),
+        )
         .route("/packages/list.json", Scope::Metadata, get(listing::list))
+        .route(
+            "/metadata/changes.json",
+            Scope::Metadata,
+            get(listing::changes_json),
+        )
         .route("/search.json", Scope::Metadata, get(listing::search_json))
         // A sub-repository's Composer repository: the same endpoints under its slug,
         // each narrowing the caller's view to its packages (`Reader`) and giving URLs
@@ -199,6 +212,11 @@ pub fn routes() -> Routes {
             "/{slug}/p2/{vendor}/{file}",
             Scope::Metadata,
             get(composer::p2),
+        )
+        .route(
+            "/{slug}/p/{vendor}/{file}",
+            Scope::Metadata,
+            get(composer::v1),
         )
         .route(
             "/{slug}/zipball/{vendor}/{package}/{file}",
@@ -242,6 +260,18 @@ pub fn routes() -> Routes {
             "/packages/{vendor}/{package}/stats/all.json",
             Scope::Metadata,
             get(listing::stats_series),
+        )
+        // Packeton's changelog, at its web path and under the API; a package's own
+        // data, as `/api/packages/{vendor}/{package}` is.
+        .route(
+            "/packages/{vendor}/{package}/changelog",
+            Scope::PackagesRead,
+            get(api::changelog),
+        )
+        .route(
+            "/api/packages/{vendor}/{package}/changelog",
+            Scope::PackagesRead,
+            get(api::changelog),
         )
         .route(
             "/mirror/{alias}/packages.json",
@@ -287,6 +317,12 @@ pub fn routes() -> Routes {
             Scope::Webhooks,
             hooks::route(Provider::Generic),
         )
+        // Packeton's hook for one named package, called with `?token=` by CI jobs.
+        .route(
+            "/api/update-package/{vendor}/{package}",
+            Scope::Webhooks,
+            get(hooks::update_named).post(hooks::update_named),
+        )
         .route(
             "/api/github",
             Scope::Webhooks,
@@ -304,6 +340,8 @@ pub fn routes() -> Routes {
             hooks::route(Provider::Bitbucket),
         )
         .route("/api/jobs/{id}", Scope::PackagesRead, get(api::job))
+        // Packeton's path of the same.
+        .route("/jobs/{id}", Scope::PackagesRead, get(api::job))
         .route(
             "/api/mirrors/{alias}/approve",
             Scope::MirrorAll,
@@ -441,6 +479,14 @@ mod tests {
             "/api/gitea",
             "/api/bitbucket",
         ];
+        // Routes added since, with the scope of their kin: Packeton's named update hook
+        // as the other hooks, its job path as ours, and the changelog as the package API.
+        if path.starts_with("/api/update-package/") {
+            return Scope::Webhooks;
+        }
+        if path.starts_with("/jobs/") || path.ends_with("/changelog") {
+            return Scope::PackagesRead;
+        }
         if path.starts_with("/mirror/") {
             Scope::MirrorRead
         } else if path.starts_with("/api/mirrors/") {

@@ -97,13 +97,7 @@ pub async fn update(
     _: MaintainerForm,
 ) -> Result<Response, WebError> {
     let name = package_path(&vendor, &package)?;
-    if app.db.git_package(name.as_str()).await?.is_none() {
-        return Err(WebError::BadRequest(format!(
-            "{name} is not a git package: publish a new version by uploading it.",
-            name = name.as_str()
-        )));
-    }
-    let job = crate::git_packages::job::enqueue_scan(&app.jobs, name.as_str()).await?;
+    let job = app.git_packages.request_scan(&name).await?;
     Ok(see_other(&format!("/packages/{}?job={job}", name.as_str())))
 }
 

@@ -26,8 +26,11 @@ mod subrepos;
 use axum::routing::{get, post};
 
 pub use error::{NOT_FOUND_SENTENCE, NOT_FOUND_TITLE, error_page, not_found_page};
+/// A package's page, `/packages/{vendor}/{package}`: served by `crate::routes`, which
+/// shares that route with Packeton's JSON document of the package (`….json`).
+pub use pages::package as package_page;
 
-/// The web UI's routes.
+/// The web UI's routes (and [`package_page`], which `crate::routes` serves).
 pub fn routes() -> crate::http::Routes {
     crate::http::Routes::new()
         .page("/", get(pages::index))
@@ -39,7 +42,6 @@ pub fn routes() -> crate::http::Routes {
         .page("/profile/tokens", post(profile::create_token))
         .page("/profile/tokens/revoke", post(profile::revoke_token))
         .page("/packages/{vendor}/", get(pages::vendor))
-        .page("/packages/{vendor}/{package}", get(pages::package))
         .page(
             "/packages/{vendor}/{package}/update",
             post(maintain::update),

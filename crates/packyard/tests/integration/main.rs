@@ -27,6 +27,7 @@ mod listing;
 mod mirror;
 mod observability;
 mod packeton_import;
+mod packeton_routes;
 mod s3_storage;
 mod sub_repositories;
 mod two_replicas;

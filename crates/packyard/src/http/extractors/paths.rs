@@ -1,7 +1,7 @@
 //! Package names in routes, parsed once into [`PackageName`]: `/p2/{vendor}/{file}`
-//! (with `~dev`) and `.../{vendor}/{package}/...`. Composer asks in lowercase; a name
-//! that is not a valid package name is answered like an unknown one (404), since it
-//! cannot be one.
+//! (with `~dev`; `/p/` too), `.../{vendor}/{package}/...` and
+//! `/packages/{vendor}/{package}.json`. Composer asks in lowercase; a name that is not a
+//! valid package name is answered like an unknown one (404), since it cannot be one.
 
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ impl FromRequestParts<Arc<App>> for P2File {
         let vendor = param(&params, "vendor")?;
         let file = param(&params, "file")?;
         let Some(stem) = file.strip_suffix(".json") else {
-            return Err(ApiError::not_found("p2 files end in .json"));
+            return Err(ApiError::not_found("metadata files end in .json"));
         };
         let (name, dev) = match stem.strip_suffix("~dev") {
             Some(name) => (name, true),
@@ -50,6 +50,23 @@ impl FromRequestParts<Arc<App>> for PackagePath {
         let vendor = param(&params, "vendor")?;
         let name = param(&params, "package")?;
         Ok(PackagePath(package_name(vendor, name)?))
+    }
+}
+
+/// The package of Packeton's `/packages/{vendor}/{package}.json`: the route's
+/// `{package}` is the whole last segment, `.json` included (see `crate::routes`).
+pub struct PackageJsonPath(pub PackageName);
+
+impl FromRequestParts<Arc<App>> for PackageJsonPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let params = route_params(parts, app).await?;
+        let vendor = param(&params, "vendor")?;
+        let Some(name) = param(&params, "package")?.strip_suffix(".json") else {
+            return Err(ApiError::not_found("package documents end in .json"));
+        };
+        Ok(PackageJsonPath(package_name(vendor, name)?))
     }
 }
 

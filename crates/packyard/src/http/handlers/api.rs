@@ -9,8 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::app::App;
+use crate::error::{Classify, ErrorKind};
 use crate::git_packages::{AddRequest, Credentials};
 use crate::http::extractors::access::{Admin, Maintainer, Reader, query_param};
+use crate::http::extractors::paths::PackagePath;
 use crate::http::{ApiError, JsonBody, Success};
 use crate::jobs::JobView;
 use crate::uploads::archive_file::{ArchiveFile, ReceiveError};
@@ -218,8 +220,49 @@ pub async fn create_package(
     Ok((StatusCode::CREATED, axum::Json(Success::new(summary))).into_response())
 }
 
-/// `GET /api/jobs/{id}`: the state of a background job, with its result or error text.
-/// A job about a package the caller may not see answers like one that does not exist.
+/// `GET /packages/{vendor}/{package}/changelog?from=&to=` (and under `/api/`):
+/// Packeton's changelog of a git package, the subjects of the commits between two of
+/// its versions: `{"result": [...], "error": null, "metadata": {"from", "to",
+/// "package"}}`. Maintainers and admins, as Packeton's `ROLE_MAINTAINER`. What the
+/// request gets wrong is answered in Packeton's shape, `{"error": "..."}` (`400`); an
+/// unknown package is the usual `404`.
+pub async fn changelog(
+    State(app): State<Arc<App>>,
+    Maintainer(maintainer): Maintainer,
+    PackagePath(package): PackagePath,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let query = uri.query().unwrap_or_default();
+    let from = query_param(query, "from");
+    let to = query_param(query, "to");
+    let view = app.access.view(Some(&maintainer));
+    match app
+        .git_packages
+        .changelog(&package, &view, from.as_deref(), to.as_deref())
+        .await
+    {
+        Ok(changelog) => Ok(axum::Json(json!({
+            "result": changelog.subjects,
+            "error": null,
+            "metadata": {
+                "from": changelog.from,
+                "to": changelog.to,
+                "package": changelog.package,
+            },
+        }))
+        .into_response()),
+        Err(error) if error.kind() == ErrorKind::Invalid => Ok((
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": error.to_string()})),
+        )
+            .into_response()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `GET /api/jobs/{id}` (and Packeton's `/jobs/{id}`): the state of a background job,
+/// with its result or error text. A job about a package the caller may not see answers
+/// like one that does not exist.
 pub async fn job(
     State(app): State<Arc<App>>,
     reader: Reader,

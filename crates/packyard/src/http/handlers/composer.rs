@@ -53,19 +53,17 @@ pub async fn p2(
     base: Result<ClientBase, ApiError>,
     since: IfModifiedSince,
 ) -> Result<Response, ApiError> {
-    let mut document = p2_seen(&app, &reader.view, &package, dev, &base).await?;
-    let mut view = reader.view.clone();
-    let mut mirrors = std::borrow::Cow::Borrowed(&reader.mirrors);
-    if document.is_none()
-        && let Some(caught_up) = reader.view_caught_up(&app).await?
-    {
-        document = p2_seen(&app, &caught_up, &package, dev, &base).await?;
-        view = caught_up;
-        mirrors = std::borrow::Cow::Owned(reader.usable_mirrors(&app));
-    }
+    let (document, caught_up) =
+        private_document(&app, &reader, &package, Format::P2 { dev }, &base).await?;
     if let Some(document) = document {
-        return Ok(json_document(&document.no_older_than(view.stamp()), since));
+        return Ok(json_document(&document, since));
     }
+    // Mirrors just granted on another replica count too.
+    let mirrors = if caught_up {
+        std::borrow::Cow::Owned(reader.usable_mirrors(&app))
+    } else {
+        std::borrow::Cow::Borrowed(&reader.mirrors)
+    };
     let mut failure = None;
     for mirror in mirrors.iter() {
         match app.mirrors.metadata(mirror, &package, dev).await {
@@ -82,12 +80,64 @@ pub async fn p2(
     }
 }
 
-/// The p2 document of `name` that `view` sees, if any.
-async fn p2_seen(
+/// `/p/{vendor}/{package}.json`: Composer 1's document of a private package (what
+/// Packeton documents for reading a package's metadata), with the versions of its two
+/// p2 documents the caller sees; a package it may not see is the same 404 as an
+/// unknown one, as for p2. Composer 1 has no `~dev` file, and mirrored packages are
+/// served as p2 documents only: both are unknown names here.
+pub async fn v1(
+    State(app): State<Arc<App>>,
+    reader: Reader,
+    P2File { package, dev }: P2File,
+    base: Result<ClientBase, ApiError>,
+    since: IfModifiedSince,
+) -> Result<Response, ApiError> {
+    if dev {
+        return Err(package_not_found(&format!("{}~dev", package.as_str())));
+    }
+    match private_document(&app, &reader, &package, Format::V1, &base).await? {
+        (Some(document), _) => Ok(json_document(&document, since)),
+        (None, _) => Err(package_not_found(package.as_str())),
+    }
+}
+
+/// Which document of a private package a route serves.
+#[derive(Debug, Clone, Copy)]
+enum Format {
+    /// `/p2/{package}.json`, or its `~dev` file.
+    P2 { dev: bool },
+    /// `/p/{package}.json`.
+    V1,
+}
+
+/// The document of the private package `name` that the reader sees, dated no older
+/// than the rules it was answered under; when it sees none, the same after catching
+/// up with rules another replica changed (a grant just given), and whether it did.
+async fn private_document(
+    app: &App,
+    reader: &Reader,
+    name: &PackageName,
+    format: Format,
+    base: &Result<ClientBase, ApiError>,
+) -> Result<(Option<Document>, bool), ApiError> {
+    if let Some(document) = document_seen(app, &reader.view, name, format, base).await? {
+        return Ok((Some(document.no_older_than(reader.view.stamp())), false));
+    }
+    let Some(view) = reader.view_caught_up(app).await? else {
+        return Ok((None, false));
+    };
+    let document = document_seen(app, &view, name, format, base)
+        .await?
+        .map(|document| document.no_older_than(view.stamp()));
+    Ok((document, true))
+}
+
+/// The document of `name` that `view` sees, if any.
+async fn document_seen(
     app: &App,
     view: &View,
     name: &PackageName,
-    dev: bool,
+    format: Format,
     base: &Result<ClientBase, ApiError>,
 ) -> Result<Option<Document>, ApiError> {
     // Unknown and invisible names take the same way out (whatever the Host); a package
@@ -95,11 +145,14 @@ async fn p2_seen(
     if !view.sees_package(name.as_str()) {
         return Ok(None);
     }
-    match base {
-        Ok(ClientBase(base)) => Ok(app.metadata.p2(name, dev, base, view).await?),
+    match (base, format) {
+        (Ok(ClientBase(base)), Format::P2 { dev }) => {
+            Ok(app.metadata.p2(name, dev, base, view).await?)
+        }
+        (Ok(ClientBase(base)), Format::V1) => Ok(app.metadata.v1(name, base, view).await?),
         // The same answer as for an unknown name when the name is unknown.
-        Err(error) if app.metadata.knows(name).await? => Err(error.clone()),
-        Err(_) => Ok(None),
+        (Err(error), _) if app.metadata.knows(name).await? => Err(error.clone()),
+        (Err(_), _) => Ok(None),
     }
 }
 
@@ -214,10 +267,61 @@ pub async fn downloads(
     reader: Reader,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    count_installs(&app, &reader, download_batch(&body)?).await?;
+    Ok(downloads_counted())
+}
+
+/// `POST /downloads/{vendor}/{package}` with the form field `version_normalized`:
+/// Composer 1's `notify`, one install, counted as notify-batch counts it. Unlike
+/// notify-batch, Packeton answers whether the version exists: a package or version the
+/// caller may not see is the same `404` as an unknown one.
+pub async fn download(
+    State(app): State<Arc<App>>,
+    reader: Reader,
+    PackagePath(package): PackagePath,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let version = form_urlencoded::parse(&body)
+        .find(|(field, _)| field == "version_normalized")
+        .map(|(_, version)| version.into_owned())
+        .filter(|version| !version.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "send the installed version as the form field version_normalized (1.2.0.0)",
+            )
+        })?;
+    let seen = app
+        .metadata
+        .visible_versions(&package, &reader.view)
+        .await?
+        .is_some_and(|versions| versions.iter().any(|v| v.version_normalized == version));
+    if !seen {
+        return Err(ApiError::not_found("Package not found"));
+    }
+    count_installs(
+        &app,
+        &reader,
+        vec![(package.as_str().to_owned(), version, 1)],
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"status": "success"})),
+    )
+        .into_response())
+}
+
+/// Counts `(package, version, installs)`: those of private packages the reader sees,
+/// and, where the repository includes mirrors, the others for the mirrors.
+async fn count_installs(
+    app: &App,
+    reader: &Reader,
+    installs: Vec<(String, String, i64)>,
+) -> Result<(), ApiError> {
     let mut known = Vec::new();
     let mut not_private = Vec::new();
     let mut visible: HashMap<String, bool> = HashMap::new();
-    for (name, version, count) in download_batch(&body)? {
+    for (name, version, count) in installs {
         // Installs of what the caller may not see are not counted (nor revealed).
         let may_see = if let Some(may_see) = visible.get(&name) {
             *may_see
@@ -244,7 +348,7 @@ pub async fn downloads(
                 .await?;
         }
     }
-    Ok(downloads_counted())
+    Ok(())
 }
 
 /// The `(package, version, installs)` of a notify-batch body, names lowercased: one

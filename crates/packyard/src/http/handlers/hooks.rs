@@ -1,12 +1,13 @@
 //! The routes of incoming push hooks (GitHub, GitLab, Gitea, Bitbucket, and
 //! Packagist's generic `update-package`): the caller is checked before the body is
-//! read, and [`crate::git_packages::push_hooks`] does the rest.
+//! read, and [`crate::git_packages::push_hooks`] does the rest. Packeton's hook for one
+//! named package, `/api/update-package/{vendor}/{package}`, reads no body at all.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
 use serde_json::json;
@@ -15,8 +16,9 @@ use crate::app::App;
 use crate::git_packages::GitPackages;
 use crate::git_packages::push_hooks::HookError;
 pub use crate::git_packages::push_hooks::Provider;
-use crate::http::ApiError;
 use crate::http::extractors::access::{Caller, Maintainer};
+use crate::http::extractors::paths::PackagePath;
+use crate::http::{ApiError, cross_site_refusal, is_cross_site};
 
 /// Largest hook body read; push events with many commits stay far below it.
 const MAX_HOOK_BODY: usize = 2 * 1024 * 1024;
@@ -64,5 +66,29 @@ async fn receive(
         .map(|queued| json!({"package": queued.package, "job": queued.job}))
         .collect();
     let answer = json!({"status": "success", "jobs": jobs});
+    Ok((StatusCode::ACCEPTED, axum::Json(answer)).into_response())
+}
+
+/// `GET`/`POST /api/update-package/{vendor}/{package}`: Packeton's hook for one named
+/// git package (its README's "custom" webhook, `?token=` in the URL), for CI jobs and
+/// forges that can call a URL but send no payload we could read. Queues a re-scan as
+/// `/api/update-package` does for a matched repository and answers as Packeton does:
+/// `202 {"status":"success","jobs":["<id>"]}`. Maintainers and admins, whose
+/// credentials are checked before anything else; an unknown package is a `404`, an
+/// uploaded one a `400`. A `GET` a page of another site makes a browser send (an image)
+/// is refused as a cross-site write would be, since this one changes something too.
+pub async fn update_named(
+    State(app): State<Arc<App>>,
+    Maintainer(maintainer): Maintainer,
+    PackagePath(package): PackagePath,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if method == Method::GET && is_cross_site(app.settings.public_url.as_deref(), &headers) {
+        return Err(cross_site_refusal());
+    }
+    let job = app.git_packages.request_scan(&package).await?;
+    tracing::info!(package = %package.as_str(), job, by = %maintainer.name, "update requested by the named hook");
+    let answer = json!({"status": "success", "jobs": [job.to_string()]});
     Ok((StatusCode::ACCEPTED, axum::Json(answer)).into_response())
 }

@@ -96,9 +96,14 @@ pub fn refuse_cross_site(headers: &HeaderMap, page: HtmlErrorPage) -> Response {
         StatusCode::FORBIDDEN,
         "Not allowed",
         "This request came from another site's page; packyard accepts changes only from its own pages and from clients that are not browsers.",
-        ApiError::forbidden(
-            "cross-site request refused: a page of another site (Origin or Sec-Fetch-Site) cannot change anything here",
-        ),
+        cross_site_refusal(),
+    )
+}
+
+/// The JSON answer to a refused cross-site request.
+pub fn cross_site_refusal() -> ApiError {
+    ApiError::forbidden(
+        "cross-site request refused: a page of another site (Origin or Sec-Fetch-Site) cannot change anything here",
     )
 }
 
