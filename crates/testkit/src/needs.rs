@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::ldap::SLAPD;
 use crate::sshd::SSHD;
 
 /// A service or tool a test needs that is not part of this workspace.
@@ -33,6 +34,12 @@ pub enum Need {
     PrometheusParser,
     /// nginx (Debian's nginx-light), the load balancer of [`nginx::Nginx`](crate::nginx::Nginx).
     Nginx,
+    /// OpenLDAP's slapd and ldap-utils (Debian's slapd and ldap-utils), and openssl,
+    /// for [`Slapd`](crate::Slapd).
+    Slapd,
+    /// Node.js and panva's oidc-provider (`PACKYARD_TEST_OIDC_PROVIDER`, the
+    /// node_modules directory holding it), for [`OidcProvider`](crate::OidcProvider).
+    OidcProvider,
 }
 
 impl Need {
@@ -67,6 +74,13 @@ impl Need {
             Need::Chromium => command("chromium").or_else(|| command("chromedriver")),
             Need::PrometheusParser => variable("PACKYARD_TEST_PROMETHEUS_PYTHON"),
             Need::Nginx => command("nginx"),
+            Need::Slapd => (!Path::new(SLAPD).exists())
+                .then(|| format!("{SLAPD} does not exist"))
+                .or_else(|| command("ldapmodify"))
+                .or_else(|| command("openssl")),
+            Need::OidcProvider => {
+                variable("PACKYARD_TEST_OIDC_PROVIDER").or_else(|| command("node"))
+            }
         }
     }
 }

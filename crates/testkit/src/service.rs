@@ -29,21 +29,59 @@ impl Service {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         let mut service = Service { child, port, name };
-        service.wait_for_port(Duration::from_secs(30));
+        service.wait_for_port(Duration::from_secs(30), None);
         service
     }
 
-    fn wait_for_port(&mut self, limit: Duration) {
+    /// [`Service::spawn`] with the process's stdout and stderr appended to `log`, whose
+    /// content a failure to start quotes.
+    pub(crate) fn spawn_logged(
+        name: &'static str,
+        command: &mut Command,
+        port: u16,
+        log: &Path,
+    ) -> Service {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap_or_else(|e| panic!("opening {}: {e}", log.display()));
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let mut service = Service { child, port, name };
+        service.wait_for_port(Duration::from_secs(30), Some(log));
+        service
+    }
+
+    fn wait_for_port(&mut self, limit: Duration, log: Option<&Path>) {
         let deadline = Instant::now() + limit;
         let address = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let logged = || {
+            log.map(|log| {
+                format!(
+                    "; its log:\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                )
+            })
+            .unwrap_or_default()
+        };
         while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("{} exited before listening: {status}", self.name);
+                panic!(
+                    "{} exited before listening: {status}{}",
+                    self.name,
+                    logged()
+                );
             }
             assert!(
                 Instant::now() < deadline,
-                "{} did not listen within {limit:?}",
-                self.name
+                "{} did not listen within {limit:?}{}",
+                self.name,
+                logged()
             );
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -3,4 +3,6 @@
 //! becomes a module here.
 
 mod browser;
+mod ldap;
+mod oidc_provider;
 mod upstream;
