@@ -59,6 +59,10 @@ pub enum HookError {
     UnknownRepository(String),
     #[error("the webhook signature does not match the package's webhook secret")]
     BadSignature,
+    #[error("no git package is named {0}")]
+    UnknownPackages(String),
+    #[error("name at most {MAX_NAMED} packages in one request")]
+    TooManyNames,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -66,13 +70,45 @@ pub enum HookError {
 impl Classify for HookError {
     fn kind(&self) -> ErrorKind {
         match self {
-            HookError::NotJson(_) | HookError::NoRepositoryUrl => ErrorKind::Invalid,
-            HookError::UnknownRepository(_) => ErrorKind::NotFound,
+            HookError::NotJson(_) | HookError::NoRepositoryUrl | HookError::TooManyNames => {
+                ErrorKind::Invalid
+            }
+            HookError::UnknownRepository(_) | HookError::UnknownPackages(_) => ErrorKind::NotFound,
             // The HTTP route answers 401, as for credentials that do not verify.
             HookError::BadSignature => ErrorKind::Forbidden,
             HookError::Database(error) => error.kind(),
         }
     }
+}
+
+/// Most packages one request may name.
+pub const MAX_NAMED: usize = 100;
+
+/// The packages a Packeton-style update request names instead of a repository:
+/// `composer_package_name` (the query's value, `a/b,c/d`), and
+/// `{"composer": {"package_name": "a/b"}}` (or a list) in the body. Empty when it names
+/// none.
+pub fn named_packages(composer_package_name: Option<&str>, body: &[u8]) -> Vec<String> {
+    let mut names: Vec<String> = composer_package_name
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Ok(payload) = serde_json::from_slice::<Value>(body) {
+        match payload.pointer("/composer/package_name") {
+            Some(Value::String(name)) => names.push(name.clone()),
+            Some(Value::Array(list)) => {
+                names.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
+            }
+            _ => {}
+        }
+    }
+    names.dedup();
+    names
 }
 
 /// A re-scan a hook queued.
@@ -125,6 +161,37 @@ impl GitPackages {
             ?provider,
             packages = queued.len(),
             "webhook queued re-scans"
+        );
+        Ok(queued)
+    }
+
+    /// Queues a re-scan of each git package of `names` (see [`named_packages`]); names
+    /// that are not git packages here are skipped, as Packeton skips packages it cannot
+    /// update, and none at all is [`HookError::UnknownPackages`]. The caller must be a
+    /// maintainer, which the caller of this method checked.
+    pub async fn receive_names(&self, names: &[String]) -> Result<Vec<Queued>, HookError> {
+        if names.len() > MAX_NAMED {
+            return Err(HookError::TooManyNames);
+        }
+        let mut queued = Vec::new();
+        for name in names {
+            if composer::package_name::validate(name).is_err()
+                || self.db.git_package(name).await?.is_none()
+            {
+                continue;
+            }
+            let job = super::job::enqueue_scan(&self.jobs, name).await?;
+            queued.push(Queued {
+                package: name.clone(),
+                job,
+            });
+        }
+        if queued.is_empty() {
+            return Err(HookError::UnknownPackages(names.join(", ")));
+        }
+        tracing::info!(
+            packages = queued.len(),
+            "update request queued re-scans by name"
         );
         Ok(queued)
     }
@@ -188,10 +255,23 @@ fn repository_urls(provider: Provider, payload: &Value) -> Vec<String> {
             }
             urls
         }
-        Provider::Generic => at("/repository/url")
-            .or_else(|| at("/repository"))
-            .into_iter()
-            .collect(),
+        // Packagist's `{"repository": {"url": …}}` first; then, as Packeton's
+        // generic route reads them, the payloads GitLab group hooks and Gitea send to
+        // it (and GitHub's or Bitbucket's, wherever they are pointed).
+        Provider::Generic => {
+            let mut urls: Vec<String> = at("/repository/url")
+                .or_else(|| at("/repository"))
+                .into_iter()
+                .collect();
+            for provider in [Provider::GitLab, Provider::Gitea, Provider::Bitbucket] {
+                for url in repository_urls(provider, payload) {
+                    if !urls.contains(&url) {
+                        urls.push(url);
+                    }
+                }
+            }
+            urls
+        }
     };
     urls.retain(|url| !url.is_empty());
     urls

@@ -36,8 +36,13 @@ impl std::ops::Deref for Repo {
 
 impl Repo {
     async fn start() -> Repo {
+        Self::start_with(&[]).await
+    }
+
+    /// The same, with more environment.
+    async fn start_with(env: &[(&str, &str)]) -> Repo {
         let config = json!({"mirrors": {"packagist": false}});
-        let inner = InProcess::open("packeton-routes", &config, &[]).await;
+        let inner = InProcess::open("packeton-routes", &config, env).await;
         let mut tokens = Vec::new();
         for (name, role, full_access) in [
             ("admin", Role::Admin, false),
@@ -82,6 +87,14 @@ impl Repo {
             .body(Body::from(form.to_owned()))
             .unwrap();
         self.call(request).await
+    }
+
+    /// `POST path?token=user:token` with the JSON `body`, as a forge's hook or a CI job
+    /// sends it.
+    async fn post_json(&self, user: &str, path: &str, body: Value) -> Reply {
+        let path = self.with_token(user, path);
+        self.send(Method::POST, &path, None, Body::from(body.to_string()))
+            .await
     }
 
     /// Uploads `versions` of `name` as the admin.
@@ -732,4 +745,236 @@ async fn the_change_feed_lists_changed_packages_in_packagists_units() {
         )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+}
+
+/// Every request Packeton's documentation shows a CI job or a forge sending
+/// (docs/authentication.md, docs/usage/api.md, docs/usage/update-packages.md, its
+/// README and its /about page), sent as written, with what it must answer here.
+#[tokio::test]
+async fn every_request_packetons_documentation_shows_is_answered() {
+    testkit::needs!(Git);
+    // The test's repositories are directories: let the API add them.
+    let repo = Repo::start_with(&[("PACKYARD_ALLOW_LOCAL_REPOSITORIES", "1")]).await;
+    repo.publish("acme/uploaded", &["1.0.0"]).await;
+    let (git, _) = crate::common::git::library("acme/lib", "1.0.0");
+    let (other, _) = crate::common::git::library("acme/other", "1.0.0");
+    let url = git.url();
+    let basic_maintainer = basic("maintainer", repo.token("maintainer"));
+
+    // docs/usage/api.md: `POST /api/create-package?token=…` with {"repository":{"url":…}}.
+    let created = repo
+        .post_json(
+            "maintainer",
+            "/api/create-package",
+            json!({"repository": {"url": url}}),
+        )
+        .await;
+    assert!(created.status.is_success(), "{}", created.text());
+    assert_eq!(created.json()["status"], "success", "{}", created.text());
+    repo.add_git(&other).await;
+
+    // docs/authentication.md: `curl -u username:apiToken …/packages/list.json`, and the
+    // same with `?token=username:apiToken`; docs/usage/api.md: `?vendor=`, `?type=`.
+    for reply in [
+        repo.get(
+            "/packages/list.json",
+            &[("Authorization", &basic_maintainer)],
+        )
+        .await,
+        repo.get(&repo.with_token("maintainer", "/packages/list.json"), &[])
+            .await,
+        repo.get(
+            &repo.with_token("maintainer", "/packages/list.json?vendor=acme"),
+            &[],
+        )
+        .await,
+        repo.get(
+            &repo.with_token("maintainer", "/packages/list.json?type=library"),
+            &[],
+        )
+        .await,
+    ] {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        let names = reply.json()["packageNames"].clone();
+        assert!(
+            names
+                .as_array()
+                .is_some_and(|n| n.contains(&json!("acme/lib"))),
+            "{names}"
+        );
+    }
+    // `GET /p/[vendor]/[package].json?token=`, `/p2/…json`, `/packages/[vendor]/[package].json?token=`.
+    let v1 = repo
+        .get(&repo.with_token("maintainer", "/p/acme/lib.json"), &[])
+        .await;
+    assert_eq!(v1.status, StatusCode::OK, "{}", v1.text());
+    assert!(
+        v1.json()["packages"]["acme/lib"]["1.0.0"].is_object(),
+        "{}",
+        v1.text()
+    );
+    let p2 = repo
+        .get("/p2/acme/lib.json", &[("Authorization", &basic_maintainer)])
+        .await;
+    assert_eq!(p2.json()["minified"], "composer/2.0", "{}", p2.text());
+    let document = repo
+        .get(
+            &repo.with_token("maintainer", "/packages/acme/lib.json"),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        document.json()["package"]["name"],
+        "acme/lib",
+        "{}",
+        document.text()
+    );
+    // `GET /packages/{name}/changelog?token=&from=&to=`.
+    let changelog = repo
+        .get(
+            &repo.with_token(
+                "maintainer",
+                "/packages/acme/lib/changelog?from=1.0.0&to=1.0.0",
+            ),
+            &[],
+        )
+        .await;
+    assert!(
+        changelog.json().get("result").is_some() || changelog.json().get("error").is_some(),
+        "{}",
+        changelog.text()
+    );
+
+    // docs/usage/update-packages.md and the README's webhook table: each forge's
+    // payload at the URL the docs give it, with `?token=user:token`.
+    let scanned = |reply: &Reply, package: &str, what: &str| {
+        assert_eq!(
+            reply.status,
+            StatusCode::ACCEPTED,
+            "{what}: {}",
+            reply.text()
+        );
+        let jobs = reply.json()["jobs"].clone();
+        assert!(
+            jobs.as_array()
+                .is_some_and(|jobs| jobs.iter().any(|j| j["package"] == package)),
+            "{what}: {jobs}"
+        );
+    };
+    let github = json!({"ref": "refs/heads/main", "repository": {"url": url, "html_url": url}});
+    scanned(
+        &repo.post_json("maintainer", "/api/github", github).await,
+        "acme/lib",
+        "GitHub",
+    );
+    let gitlab = json!({"object_kind": "push", "project": {"git_http_url": url}});
+    scanned(
+        &repo
+            .post_json("maintainer", "/api/update-package", gitlab)
+            .await,
+        "acme/lib",
+        "GitLab group hook",
+    );
+    let gitea =
+        json!({"ref": "refs/heads/main", "repository": {"html_url": url, "clone_url": url}});
+    scanned(
+        &repo
+            .post_json("maintainer", "/api/update-package", gitea)
+            .await,
+        "acme/lib",
+        "Gitea",
+    );
+    let bitbucket = json!({"repository": {"links": {"html": {"href": url}}}});
+    scanned(
+        &repo
+            .post_json("maintainer", "/api/bitbucket", bitbucket)
+            .await,
+        "acme/lib",
+        "Bitbucket",
+    );
+    let manual = json!({"repository": {"url": url}});
+    scanned(
+        &repo
+            .post_json("maintainer", "/api/update-package", manual)
+            .await,
+        "acme/lib",
+        "manual",
+    );
+    // By name: `?composer_package_name=`, and the `composer.package_name` bodies.
+    let by_query = repo
+        .get(
+            &repo.with_token(
+                "maintainer",
+                "/api/update-package?composer_package_name=acme/lib",
+            ),
+            &[],
+        )
+        .await;
+    scanned(&by_query, "acme/lib", "GET ?composer_package_name");
+    let one = json!({"composer": {"package_name": "acme/lib"}});
+    scanned(
+        &repo
+            .post_json("maintainer", "/api/update-package", one)
+            .await,
+        "acme/lib",
+        "one name",
+    );
+    let two = json!({"composer": {"package_name": ["acme/lib", "acme/other"]}});
+    let both = repo
+        .post_json("maintainer", "/api/update-package", two)
+        .await;
+    scanned(&both, "acme/lib", "two names");
+    scanned(&both, "acme/other", "two names");
+    // The README's custom hook, `/api/update-package/{name}?token=`.
+    let named = repo
+        .post_json("maintainer", "/api/update-package/acme/lib", json!({}))
+        .await;
+    assert_eq!(named.status, StatusCode::ACCEPTED, "{}", named.text());
+
+    // What they must not do: name a package that is not a git package here, or be
+    // sent by someone who may not update packages.
+    let unknown = json!({"composer": {"package_name": "acme/nothing"}});
+    let refused = repo
+        .post_json("maintainer", "/api/update-package", unknown)
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND, "{}", refused.text());
+    let uploaded = repo
+        .get(
+            &repo.with_token(
+                "maintainer",
+                "/api/update-package?composer_package_name=acme/uploaded",
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        uploaded.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        uploaded.text()
+    );
+    let customer = repo
+        .get(
+            &repo.with_token(
+                "customer",
+                "/api/update-package?composer_package_name=acme/lib",
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        customer.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        customer.text()
+    );
+    let nothing_named = repo
+        .get(&repo.with_token("maintainer", "/api/update-package"), &[])
+        .await;
+    assert_eq!(
+        nothing_named.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        nothing_named.text()
+    );
 }

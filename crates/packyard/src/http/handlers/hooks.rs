@@ -7,29 +7,72 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
 use serde_json::json;
 
 use crate::app::App;
 use crate::git_packages::GitPackages;
-use crate::git_packages::push_hooks::HookError;
 pub use crate::git_packages::push_hooks::Provider;
-use crate::http::extractors::access::{Caller, Maintainer};
+use crate::git_packages::push_hooks::{HookError, named_packages};
+use crate::http::extractors::access::{Caller, Maintainer, query_param};
 use crate::http::extractors::paths::PackagePath;
 use crate::http::{ApiError, cross_site_refusal, is_cross_site};
 
 /// Largest hook body read; push events with many commits stay far below it.
 const MAX_HOOK_BODY: usize = 2 * 1024 * 1024;
 
-/// The route of one provider's hooks.
+/// The route of one provider's hooks. The generic one (`/api/update-package`) also
+/// answers `GET` with Packeton's `?composer_package_name=a/b,c/d`.
 pub fn route(provider: Provider) -> MethodRouter<Arc<App>> {
-    post(
-        move |state: State<GitPackages>, caller: Caller, headers: HeaderMap, body: Body| {
-            receive(state, caller, headers, body, provider)
-        },
-    )
+    let hook = post(
+        move |state: State<GitPackages>,
+              caller: Caller,
+              uri: Uri,
+              headers: HeaderMap,
+              body: Body| { receive(state, caller, uri, headers, body, provider) },
+    );
+    if provider == Provider::Generic {
+        hook.get(by_name_in_query)
+    } else {
+        hook
+    }
+}
+
+/// `GET /api/update-package?composer_package_name=a/b,c/d`: Packeton's way for a CI job
+/// to ask for re-scans with a URL alone (`curl '…?token=user:token&composer_package_name=…'`).
+/// Maintainers and admins; a `GET` that a page of another site makes a browser send is
+/// refused, since this one changes something.
+async fn by_name_in_query(
+    State(app): State<Arc<App>>,
+    Maintainer(maintainer): Maintainer,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if is_cross_site(app.settings.public_url.as_deref(), &headers) {
+        return Err(cross_site_refusal());
+    }
+    let query = uri.query().unwrap_or_default();
+    let names = named_packages(query_param(query, "composer_package_name").as_deref(), b"");
+    if names.is_empty() {
+        return Err(ApiError::bad_request(
+            "name the packages to update: ?composer_package_name=vendor/name[,vendor/other], or POST a hook body",
+        ));
+    }
+    let queued = app.git_packages.receive_names(&names).await?;
+    tracing::info!(by = %maintainer.name, "update requested by name");
+    Ok(queued_answer(&queued))
+}
+
+/// Packeton's answer to a hook: `202 {"status":"success","jobs":[...]}`.
+fn queued_answer(queued: &[crate::git_packages::push_hooks::Queued]) -> Response {
+    let jobs: Vec<_> = queued
+        .iter()
+        .map(|queued| json!({"package": queued.package, "job": queued.job}))
+        .collect();
+    let answer = json!({"status": "success", "jobs": jobs});
+    (StatusCode::ACCEPTED, axum::Json(answer)).into_response()
 }
 
 /// The credentials are checked before the body is read: a hook without a signature
@@ -37,6 +80,7 @@ pub fn route(provider: Provider) -> MethodRouter<Arc<App>> {
 async fn receive(
     State(git_packages): State<GitPackages>,
     caller: Caller,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
     provider: Provider,
@@ -54,19 +98,28 @@ async fn receive(
     let body = axum::body::to_bytes(body, MAX_HOOK_BODY)
         .await
         .map_err(|e| ApiError::bad_request(format!("reading the hook body failed: {e}")))?;
-    let queued = git_packages
-        .receive_push(provider, proof, &body)
-        .await
-        .map_err(|error| match error {
-            HookError::BadSignature => ApiError::unauthorized(error.to_string()),
-            error => ApiError::from(error),
-        })?;
-    let jobs: Vec<_> = queued
-        .iter()
-        .map(|queued| json!({"package": queued.package, "job": queued.job}))
-        .collect();
-    let answer = json!({"status": "success", "jobs": jobs});
-    Ok((StatusCode::ACCEPTED, axum::Json(answer)).into_response())
+    // Packeton's generic hook may name packages instead of a repository; only a
+    // maintainer's request may (a signed hook speaks for its repository only).
+    let names = match (provider, proof) {
+        (Provider::Generic, None) => {
+            let query = uri.query().unwrap_or_default();
+            named_packages(
+                query_param(query, "composer_package_name").as_deref(),
+                &body,
+            )
+        }
+        _ => Vec::new(),
+    };
+    let queued = if names.is_empty() {
+        git_packages.receive_push(provider, proof, &body).await
+    } else {
+        git_packages.receive_names(&names).await
+    }
+    .map_err(|error| match error {
+        HookError::BadSignature => ApiError::unauthorized(error.to_string()),
+        error => ApiError::from(error),
+    })?;
+    Ok(queued_answer(&queued))
 }
 
 /// `GET`/`POST /api/update-package/{vendor}/{package}`: Packeton's hook for one named
