@@ -1566,7 +1566,10 @@ async fn packetons_push_route_bounds_the_whole_body() {
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     send(&format!("multipart/form-data; boundary={boundary}"), body)
         .await
-        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "a multipart body over the limit");
+        .assert_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "a multipart body over the limit",
+        );
     let mut raw = archive.clone();
     raw.resize(70 * 1024, 0);
     send("application/zip", raw)
