@@ -45,6 +45,8 @@ fn bucket_key(stored_at: &str) -> String {
 
 /// A credential in a Packeton hook's request headers: never carried over or shown.
 const HOOK_HEADER_SECRET: &str = "hook-header-secret-42";
+const ERIN_TOKEN: &str = "ErinToken12345678901";
+const FRANK_TOKEN: &str = "FrankToken1234567890";
 const CAROL_TOKEN: &str = "CarolToken1234567890";
 const ADMIN_TOKEN: &str = "AdminToken1234567890";
 /// The token of a Packeton admin named as a plain user packyard already has.
@@ -128,6 +130,14 @@ fn fixture_rows(
         // A second account holding carol's token (a hand-edited database).
         format!("INSERT INTO fos_user (id, username, username_canonical, email, email_canonical, createdat, apitoken, failurenotifications, enabled, roles) VALUES (6, 'twin', 'twin', 'twin@example.com', 'twin@example.com', {t}, '{CAROL_TOKEN}', TRUE, TRUE, '[\"ROLE_ADMIN\"]')"),
         "INSERT INTO fos_user_access_group (user_id, group_id) VALUES (2, 1)".to_owned(),
+        // Packeton's update expiry, on a user and on a group: versions released after
+        // it are out of reach.
+        format!("INSERT INTO fos_user (id, username, username_canonical, email, email_canonical, createdat, apitoken, failurenotifications, enabled, roles, expired_updates_at) VALUES (7, 'erin', 'erin', 'erin@example.com', 'erin@example.com', {t}, '{ERIN_TOKEN}', TRUE, TRUE, '[]', '2025-03-01')"),
+        "INSERT INTO fos_user_access_group (user_id, group_id) VALUES (7, 1)".to_owned(),
+        "INSERT INTO user_group (id, name, expired_updates_at, proxies) VALUES (2, 'frozen', '2025-03-01 00:00:00', NULL)".to_owned(),
+        "INSERT INTO group_acl_permission (id, group_id, package_id, version) VALUES (3, 2, 1, NULL)".to_owned(),
+        format!("INSERT INTO fos_user (id, username, username_canonical, email, email_canonical, createdat, apitoken, failurenotifications, enabled, roles) VALUES (8, 'frank', 'frank', 'frank@example.com', 'frank@example.com', {t}, '{FRANK_TOKEN}', TRUE, TRUE, '[]')"),
+        "INSERT INTO fos_user_access_group (user_id, group_id) VALUES (8, 2)".to_owned(),
         format!("INSERT INTO user_api_token (id, owner_id, name, api_token, created_at, expire_at, scores) VALUES (1, 2, 'ci', '{PAT}', {t}, NULL, '[\"metadata\",\"feeds\"]')"),
         // Outgoing webhooks: one that carries over (with what does not), and one for
         // each reason to leave a hook out.
@@ -160,6 +170,8 @@ struct FixtureVersion {
     shasum: String,
     /// Its archive is a link to a file outside Packeton's directories.
     outside: bool,
+    /// When Packeton says it was released (UTC).
+    released: &'static str,
 }
 
 impl FixtureVersion {
@@ -176,6 +188,7 @@ impl FixtureVersion {
             archive,
             shasum: String::new(),
             outside: false,
+            released: "2025-01-02 03:04:05",
         }
     }
 
@@ -204,6 +217,7 @@ impl FixtureVersion {
             shasum: sha1_hex(&archive),
             archive,
             outside: false,
+            released: "2025-01-02 03:04:05",
         }
     }
 
@@ -215,8 +229,8 @@ impl FixtureVersion {
         );
         format!(
             "INSERT INTO package_version (id, package_id, name, description, type, version, normalizedversion, development, license, dist, autoload, createdat, updatedat, releasedat) \
-             VALUES ({}, {}, '{name}', 'The {name} library', 'library', '{version}', '{version}.0', FALSE, '[\"MIT\"]', '{dist}', '{{\"psr-4\":{{\"Acme\\\\\":\"src\\/\"}}}}', '2025-01-02 03:04:05', '2025-01-02 03:04:05', '2025-01-02 03:04:05')",
-            self.id, self.package
+             VALUES ({}, {}, '{name}', 'The {name} library', 'library', '{version}', '{version}.0', FALSE, '[\"MIT\"]', '{dist}', '{{\"psr-4\":{{\"Acme\\\\\":\"src\\/\"}}}}', '2025-01-02 03:04:05', '2025-01-02 03:04:05', '{}')",
+            self.id, self.package, self.released
         )
     }
 
@@ -242,7 +256,10 @@ fn fixture_versions() -> Vec<FixtureVersion> {
         linked.reference
     ));
     linked.outside = true;
+    let mut later = FixtureVersion::git(8, 1, "acme/lib", "1.1.0");
+    later.released = "2025-06-01 00:00:00";
     vec![
+        later,
         linked,
         FixtureVersion::git(1, 1, "acme/lib", "1.0.0"),
         FixtureVersion::git(2, 1, "acme/lib", "2.0.0"),
@@ -640,6 +657,19 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String, String) 
             "{engine}: {url} gave other bytes"
         );
     }
+    // And under the sub-repository, as its lock files have it.
+    let in_client_a = database
+        .versions
+        .iter()
+        .find(|v| v.name == "acme/lib" && v.version == "1.0.0")
+        .unwrap();
+    let url = server.url(&format!(
+        "/client-a/zipball/acme/lib/{}.zip",
+        in_client_a.reference
+    ));
+    let archive = get(&url, &[("Authorization", &basic("admin", ADMIN_TOKEN))]);
+    assert_eq!(archive.status, 200, "{engine}: {url}: {}", archive.text());
+    assert!(archive.body == in_client_a.archive, "{engine}: {url}");
     // The versions as Packeton published them (the corrupted one left out).
     let lib: Value = get(
         &server.url("/p2/acme/lib.json"),
@@ -652,7 +682,27 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String, String) 
         .iter()
         .filter_map(|v| v["version"].as_str())
         .collect();
-    assert_eq!(published, ["2.0.0", "1.0.0"], "{engine}: {lib}");
+    assert_eq!(published, ["2.0.0", "1.1.0", "1.0.0"], "{engine}: {lib}");
+    // Packeton's update expiry: erin's own (2025-03-01) and frank's group's keep
+    // 1.1.0 (released 2025-06-01) out of reach.
+    for (user, token, expected) in [
+        ("erin", ERIN_TOKEN, vec!["1.0.0"]),
+        ("frank", FRANK_TOKEN, vec!["2.0.0", "1.0.0"]),
+        ("carol@example.com", CAROL_TOKEN, vec!["1.1.0", "1.0.0"]),
+    ] {
+        let seen: Value = get(
+            &server.url("/p2/acme/lib.json"),
+            &[("Authorization", &basic(user, token))],
+        )
+        .json();
+        let versions: Vec<&str> = seen["packages"]["acme/lib"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{engine}: {user}: {seen}"))
+            .iter()
+            .filter_map(|v| v["version"].as_str())
+            .collect();
+        assert_eq!(versions, expected, "{engine}: {user}: {seen}");
+    }
     let newest = &lib["packages"]["acme/lib"][0];
     assert_eq!(
         newest["require"],
@@ -702,9 +752,13 @@ fn a_packeton_sqlite_installation_moves_with_its_credentials_and_passwords() {
     project.require("acme/lib");
     assert_eq!(
         project.lock()["packages"][0]["version"],
-        "1.0.0",
+        "1.1.0",
         "^1.0 granted: 2.0.0 stays out of reach"
     );
+    // With a user's update expiry, Composer resolves what was released before it.
+    let frozen = ComposerProject::with_repository(&server, &server.url(""), "erin", ERIN_TOKEN);
+    frozen.require("acme/lib");
+    assert_eq!(frozen.lock()["packages"][0]["version"], "1.0.0");
     let refused = project.run(&["require", "acme/other", "--no-audit"]);
     assert!(!refused.status.success());
 
