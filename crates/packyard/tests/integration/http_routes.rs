@@ -7,32 +7,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::common::git::GitRepo;
-use crate::common::in_process::{InProcess, Reply};
+use crate::common::in_process::{InProcess, Reply, Staffed};
 use crate::common::package_zip;
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;
-use packyard::auth::{generate_token, hash_token};
-use packyard::db::{Role, UserChange};
+use packyard::db::Role;
 use packyard::git_packages::AddRequest;
 use serde_json::{Value, json};
 
-/// An app with one user of each role and a config file defining mirrors whose upstream
-/// refuses connections (127.0.0.1:1): `up` (private), `open` (public), `tight` (strict).
-struct TestApp {
-    inner: InProcess,
-    tokens: Vec<(&'static str, String)>,
-}
+/// An app with one user of each kind (`Staffed`) and a config file defining mirrors
+/// whose upstream refuses connections (127.0.0.1:1): `up` (private), `open` (public),
+/// `tight` (strict).
+type TestApp = Staffed;
 
-impl std::ops::Deref for TestApp {
-    type Target = InProcess;
-
-    fn deref(&self) -> &InProcess {
-        &self.inner
-    }
-}
-
-impl TestApp {
+impl Staffed {
     async fn start(extra: &[(&str, &str)]) -> TestApp {
         let upstream = "http://127.0.0.1:1";
         let mirrors = json!({"mirrors": {
@@ -41,48 +30,7 @@ impl TestApp {
             "open": {"url": upstream, "public_access": true},
             "tight": {"url": upstream, "strict": true},
         }});
-        let inner = InProcess::open("http-routes", &mirrors, extra).await;
-        let mut tokens = Vec::new();
-        for (name, role) in [
-            ("reader", Role::User),
-            ("customer", Role::User),
-            ("maintainer", Role::Maintainer),
-            ("admin", Role::Admin),
-        ] {
-            let token = generate_token();
-            inner
-                .app
-                .db
-                .create_user(name, role, &hash_token(&token))
-                .await
-                .unwrap();
-            tokens.push((name, token));
-        }
-        // The reader sees every package; the customer only what groups grant it (nothing).
-        let full = UserChange {
-            full_access: Some(true),
-            ..UserChange::default()
-        };
-        inner.app.db.change_user("reader", &full).await.unwrap();
-        inner.refresh_access().await;
-        TestApp { inner, tokens }
-    }
-
-    fn token(&self, user: &str) -> &str {
-        &self
-            .tokens
-            .iter()
-            .find(|(name, _)| *name == user)
-            .unwrap()
-            .1
-    }
-
-    /// `method path` as `user` (`None`: anonymous) with `body`.
-    async fn send_as(&self, method: &Method, path: &str, user: Option<&str>, body: Body) -> Reply {
-        let authorization = user.map(|user| basic(user, self.token(user)));
-        self.inner
-            .send(method.clone(), path, authorization.as_deref(), body)
-            .await
+        Staffed::open("http-routes", &mirrors, extra).await
     }
 
     /// `method path` with a Bearer `token` and a JSON `body` (`Value::Null`: none).

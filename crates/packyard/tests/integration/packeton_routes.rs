@@ -10,58 +10,26 @@ use std::collections::BTreeSet;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use packyard::db::Role;
 use packyard::git_packages::AddRequest;
 use serde_json::{Value, json};
 
 use crate::common::git::GitRepo;
-use crate::common::in_process::{InProcess, Reply};
+use crate::common::in_process::{Reply, Staffed};
 use crate::common::{basic, package_zip};
 
-/// An app without mirrors (no name ever leaves it) and one user of each kind: `admin`,
-/// `maintainer`, `reader` (sees every package) and `customer` (sees nothing: no group
-/// grants it a package).
-struct Repo {
-    inner: InProcess,
-    tokens: Vec<(&'static str, String)>,
-}
+/// An app without mirrors (no name ever leaves it), with one user of each kind
+/// (`Staffed`).
+type Repo = Staffed;
 
-impl std::ops::Deref for Repo {
-    type Target = InProcess;
-
-    fn deref(&self) -> &InProcess {
-        &self.inner
-    }
-}
-
-impl Repo {
-    async fn start() -> Repo {
-        Self::start_with(&[]).await
+impl Staffed {
+    async fn without_mirrors() -> Repo {
+        Self::without_mirrors_and(&[]).await
     }
 
     /// The same, with more environment.
-    async fn start_with(env: &[(&str, &str)]) -> Repo {
+    async fn without_mirrors_and(env: &[(&str, &str)]) -> Repo {
         let config = json!({"mirrors": {"packagist": false}});
-        let inner = InProcess::open("packeton-routes", &config, env).await;
-        let mut tokens = Vec::new();
-        for (name, role, full_access) in [
-            ("admin", Role::Admin, false),
-            ("maintainer", Role::Maintainer, false),
-            ("reader", Role::User, true),
-            ("customer", Role::User, false),
-        ] {
-            tokens.push((name, inner.add_user(name, role, full_access).await));
-        }
-        Repo { inner, tokens }
-    }
-
-    fn token(&self, user: &str) -> &str {
-        &self
-            .tokens
-            .iter()
-            .find(|(name, _)| *name == user)
-            .unwrap()
-            .1
+        Staffed::open("packeton-routes", &config, env).await
     }
 
     /// `path` with Packeton's `?token=user:token` appended.
@@ -148,18 +116,12 @@ fn assert_reads_as_unknown(forbidden: &Reply, unknown: &Reply, what: &str) {
 /// The versions of a p2 reply, expanded from Composer's minified form.
 fn p2_versions(reply: &Reply, package: &str) -> Vec<serde_json::Map<String, Value>> {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    let list = reply.json()["packages"][package]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_object().unwrap().clone())
-        .collect();
-    composer::minify::expand(list)
+    crate::common::p2_expanded(&reply.json(), package)
 }
 
 #[tokio::test]
 async fn composer_1_metadata_holds_the_p2_versions_whole_and_hides_what_the_caller_may_not_see() {
-    let repo = Repo::start().await;
+    let repo = Repo::without_mirrors().await;
     let unknown = repo.get_as("customer", "/p/acme/lib.json").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text());
     repo.publish("acme/lib", &["1.0.0", "1.1.0"]).await;
@@ -255,7 +217,7 @@ async fn composer_1_metadata_holds_the_p2_versions_whole_and_hides_what_the_call
 
 #[tokio::test]
 async fn the_package_document_is_packetons_shape_beside_the_package_page() {
-    let repo = Repo::start().await;
+    let repo = Repo::without_mirrors().await;
     let unknown = repo.get_as("customer", "/packages/acme/lib.json").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text());
     repo.publish("acme/lib", &["1.0.0", "1.1.0"]).await;
@@ -323,7 +285,7 @@ async fn the_package_document_is_packetons_shape_beside_the_package_page() {
 
 #[tokio::test]
 async fn composer_1_notify_counts_one_install_as_notify_batch_does() {
-    let repo = Repo::start().await;
+    let repo = Repo::without_mirrors().await;
     let form = "version=1.0.0&version_normalized=1.0.0.0";
     let unknown = repo
         .post_form("customer", "/downloads/acme/lib", form)
@@ -417,7 +379,7 @@ fn library_with_history() -> GitRepo {
 #[tokio::test]
 async fn the_changelog_lists_commit_subjects_between_two_versions_for_maintainers() {
     testkit::needs!(Git);
-    let repo = Repo::start().await;
+    let repo = Repo::without_mirrors().await;
     let git = library_with_history();
     repo.add_git(&git).await;
 
@@ -553,7 +515,7 @@ async fn the_changelog_lists_commit_subjects_between_two_versions_for_maintainer
 #[tokio::test]
 async fn the_named_update_hook_queues_a_scan_whose_job_jobs_shows() {
     testkit::needs!(Git);
-    let repo = Repo::start().await;
+    let repo = Repo::without_mirrors().await;
     let (git, _) = crate::common::git::library("acme/lib", "1.0.0");
     repo.add_git(&git).await;
 
@@ -657,7 +619,7 @@ async fn the_named_update_hook_queues_a_scan_whose_job_jobs_shows() {
 
 #[tokio::test]
 async fn the_change_feed_lists_changed_packages_in_packagists_units() {
-    let repo = Repo::start().await;
+    let repo = Repo::without_mirrors().await;
     let feed =
         |query: &str| repo.with_token("maintainer", &format!("/metadata/changes.json{query}"));
     let now = || {
@@ -754,7 +716,7 @@ async fn the_change_feed_lists_changed_packages_in_packagists_units() {
 async fn every_request_packetons_documentation_shows_is_answered() {
     testkit::needs!(Git);
     // The test's repositories are directories: let the API add them.
-    let repo = Repo::start_with(&[("PACKYARD_ALLOW_LOCAL_REPOSITORIES", "1")]).await;
+    let repo = Repo::without_mirrors_and(&[("PACKYARD_ALLOW_LOCAL_REPOSITORIES", "1")]).await;
     repo.publish("acme/uploaded", &["1.0.0"]).await;
     let (git, _) = crate::common::git::library("acme/lib", "1.0.0");
     let (other, _) = crate::common::git::library("acme/other", "1.0.0");

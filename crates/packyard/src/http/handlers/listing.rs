@@ -202,12 +202,7 @@ pub async fn package_json(
     PackageJsonPath(package): PackageJsonPath,
 ) -> Result<Response, ApiError> {
     let name = package.as_str();
-    let today = stats::today();
-    let installs = app
-        .stats
-        .installs(&package, &reader.view, today - stats::MONTH_DAYS + 1)
-        .await?
-        .ok_or_else(|| not_found(name))?;
+    let (today, installs) = last_month(&app, &package, &reader).await?;
     let catalogue = app.catalogue.current(&app.db, &app.metadata).await?;
     let summary = catalogue
         .summary(&app.metadata, &reader.view, name)
@@ -318,6 +313,22 @@ async fn search(app: &App, reader: &Reader, filter: Filter) -> Result<Vec<Arc<Su
         .await?)
 }
 
+/// Today and the installs of `package` the caller sees over the last month (of the
+/// versions it sees); a package it may not see is the same 404 as an unknown one.
+async fn last_month(
+    app: &App,
+    package: &PackageName,
+    reader: &Reader,
+) -> Result<(i64, stats::Installs), ApiError> {
+    let today = stats::today();
+    let installs = app
+        .stats
+        .installs(package, &reader.view, today - stats::MONTH_DAYS + 1)
+        .await?
+        .ok_or_else(|| not_found(package.as_str()))?;
+    Ok((today, installs))
+}
+
 /// `GET /packages/{vendor}/{pkg}/stats.json`: Packeton's shape, `downloads` (`total`,
 /// `monthly`, `daily`), `versions`, `average` and `date` (where statistics start).
 pub async fn stats_json(
@@ -325,13 +336,7 @@ pub async fn stats_json(
     reader: Reader,
     PackagePath(package): PackagePath,
 ) -> Result<Response, ApiError> {
-    let name = package.as_str();
-    let today = stats::today();
-    let installs = app
-        .stats
-        .installs(&package, &reader.view, today - stats::MONTH_DAYS + 1)
-        .await?
-        .ok_or_else(|| not_found(name))?;
+    let (today, installs) = last_month(&app, &package, &reader).await?;
     let mut versions = installs.versions.clone();
     versions.sort_by_key(|v| std::cmp::Reverse(v.released_at));
     Ok(Json(json!({

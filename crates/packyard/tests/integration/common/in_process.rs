@@ -179,3 +179,58 @@ impl Reply {
             .map(|v| v.to_str().unwrap().to_owned())
     }
 }
+
+/// An app with one user of each kind and their tokens: `admin`, `maintainer`, `reader`
+/// (sees every package) and `customer` (sees only what groups grant it: nothing yet).
+pub struct Staffed {
+    pub inner: InProcess,
+    tokens: Vec<(&'static str, String)>,
+}
+
+impl std::ops::Deref for Staffed {
+    type Target = InProcess;
+
+    fn deref(&self) -> &InProcess {
+        &self.inner
+    }
+}
+
+impl Staffed {
+    /// The app of [`InProcess::open`] with its staff.
+    pub async fn open(name: &str, config: &Value, env: &[(&str, &str)]) -> Staffed {
+        let inner = InProcess::open(name, config, env).await;
+        let mut tokens = Vec::new();
+        for (name, role, full_access) in [
+            ("reader", Role::User, true),
+            ("customer", Role::User, false),
+            ("maintainer", Role::Maintainer, false),
+            ("admin", Role::Admin, false),
+        ] {
+            tokens.push((name, inner.add_user(name, role, full_access).await));
+        }
+        Staffed { inner, tokens }
+    }
+
+    pub fn token(&self, user: &str) -> &str {
+        &self
+            .tokens
+            .iter()
+            .find(|(name, _)| *name == user)
+            .unwrap()
+            .1
+    }
+
+    /// `method path` as `user` (`None`: anonymous, by HTTP Basic) with `body`.
+    pub async fn send_as(
+        &self,
+        method: &Method,
+        path: &str,
+        user: Option<&str>,
+        body: Body,
+    ) -> Reply {
+        let authorization = user.map(|user| super::basic(user, self.token(user)));
+        self.inner
+            .send(method.clone(), path, authorization.as_deref(), body)
+            .await
+    }
+}

@@ -581,9 +581,14 @@ pub fn p2(server: &Server, user: &str, token: &str, file: &str) -> Reply {
 /// list that is not minified expands to itself).
 pub fn p2_documents(reply: &Reply, package: &str) -> Vec<serde_json::Map<String, Value>> {
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let list: Vec<serde_json::Map<String, Value>> = reply.json()["packages"][package]
+    p2_expanded(&reply.json(), package)
+}
+
+/// Every version of `package` in a p2 document, expanded from Composer's minified form.
+pub fn p2_expanded(document: &Value, package: &str) -> Vec<serde_json::Map<String, Value>> {
+    let list: Vec<serde_json::Map<String, Value>> = document["packages"][package]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("no {package} in {document}"))
         .iter()
         .map(|v| v.as_object().unwrap().clone())
         .collect();
