@@ -38,6 +38,8 @@ pub struct App {
     pub stats: Stats,
     /// Outgoing webhooks.
     pub webhooks: Webhooks,
+    /// Sign-in through identity providers.
+    pub sso: crate::sso::Sso,
     /// What the web UI lists and searches.
     pub catalogue: crate::catalogue::Catalogues,
     secrets: Secrets,
@@ -94,6 +96,7 @@ impl App {
             ),
             advisories: Advisories::new(db.clone(), metadata.clone(), webhooks.clone()),
             stats: Stats::new(db.clone(), metadata.clone()),
+            sso: crate::sso::Sso::new(db.clone(), settings.login.clone()),
             jobs,
             webhooks,
             secrets,

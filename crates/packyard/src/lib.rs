@@ -29,6 +29,7 @@ pub mod routes;
 pub mod secrets;
 pub mod server;
 pub mod single_flight;
+pub mod sso;
 pub mod stats;
 pub mod storage_ops;
 pub mod time;

@@ -186,6 +186,37 @@ fn start_background_work(app: &Arc<App>) -> Runner {
             }
         }
     });
+    // Directories are asked whether their users are still there; any replica may ask
+    // (each identity is asked once per re-check interval, whoever asks).
+    if let Some(shortest) = app
+        .settings
+        .login
+        .providers
+        .iter()
+        .map(|provider| match &provider.kind {
+            crate::sso::config::ProviderKind::Ldap(directory) => directory.recheck_interval,
+        })
+        .min()
+    {
+        let sso = app.sso.clone();
+        let access = app.clone();
+        spawn_periodic(shortest.min(Duration::from_secs(60)), move || {
+            let sso = sso.clone();
+            let access = access.clone();
+            async move {
+                match sso.recheck_directories().await {
+                    Ok(0) => {}
+                    Ok(changed) => {
+                        tracing::info!(changed, "directory re-check changed users");
+                        if let Err(error) = access.apply_access_changes().await {
+                            tracing::warn!(%error, "applying access changes failed");
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "re-checking directory users failed"),
+                }
+            }
+        });
+    }
     if let Some(interval) = app.settings.update_interval {
         let packages = app.git_packages.clone();
         // Check often enough that a package is never much later than its interval.

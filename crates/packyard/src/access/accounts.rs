@@ -60,6 +60,7 @@ mod tests {
             expires_at: None,
             updates_until: None,
             subrepos: None,
+            deprovisioned_at: None,
         }
     }
 

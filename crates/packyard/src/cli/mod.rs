@@ -12,6 +12,7 @@ mod advisory;
 mod group;
 mod import;
 mod jobs;
+mod login;
 mod mirror;
 mod package;
 mod secrets;
@@ -81,6 +82,9 @@ enum Command {
     /// Work with the secrets sealed in the database.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Identity providers users sign in with (`login:` in PACKYARD_CONFIG).
+    #[command(subcommand)]
+    Login(login::LoginCommand),
     /// Take over another installation: `packyard import packeton`.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -106,6 +110,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Package(command) => package::run(settings, command).await,
         Command::Advisory(command) => advisory::run(settings, command).await,
         Command::Webhook(command) => webhooks::run(settings, command).await,
+        Command::Login(command) => {
+            login::run(&settings, &command);
+            Ok(())
+        }
         Command::Jobs { state, limit } => jobs::run(settings, state.as_deref(), limit).await,
         Command::Secrets(command) => secrets::run(settings, command).await,
         Command::Import(command) => import::run(settings, command).await,

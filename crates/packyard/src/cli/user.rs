@@ -54,6 +54,24 @@ pub enum UserCommand {
     },
     /// Remove a user, its tokens and group memberships.
     Remove { name: String },
+    /// Link a user to its identity at an identity provider (`login:` in
+    /// PACKYARD_CONFIG): its LDAP DN, or its OIDC subject. Its next sign-in there is
+    /// this user.
+    Link {
+        name: String,
+        /// The provider's alias.
+        #[arg(long)]
+        provider: String,
+        /// The user's subject at the provider (LDAP: its DN; OIDC: the `sub` claim).
+        #[arg(long)]
+        subject: String,
+    },
+    /// Remove a user's link to an identity provider.
+    Unlink {
+        name: String,
+        #[arg(long)]
+        provider: String,
+    },
     /// List users with their role, access, dates and groups.
     List,
 }
@@ -166,7 +184,43 @@ pub async fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()>
                     .filter(|group| group.members.contains(&user.name))
                     .map(|group| group.name.as_str())
                     .collect();
-                println!("{}\tgroups: {}", describe(&user), groups.join(","));
+                let sources: Vec<String> = app
+                    .db
+                    .identities_of(user.id)
+                    .await?
+                    .into_iter()
+                    .map(|identity| identity.provider)
+                    .collect();
+                let deprovisioned = if user.deprovisioned_at.is_some() {
+                    "\tdeprovisioned"
+                } else {
+                    ""
+                };
+                println!(
+                    "{}\tgroups: {}\tsign-in: {}{deprovisioned}",
+                    describe(&user),
+                    groups.join(","),
+                    if sources.is_empty() {
+                        "password".to_owned()
+                    } else {
+                        sources.join(",")
+                    }
+                );
+            }
+        }
+        UserCommand::Link {
+            name,
+            provider,
+            subject,
+        } => {
+            app.sso.link(&name, &provider, &subject).await?;
+            println!("linked {name} to {provider} {subject}");
+        }
+        UserCommand::Unlink { name, provider } => {
+            if app.sso.unlink(&name, &provider).await? {
+                println!("unlinked {name} from {provider}");
+            } else {
+                anyhow::bail!("{name} has no identity at {provider}");
             }
         }
     }

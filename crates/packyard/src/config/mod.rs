@@ -67,6 +67,8 @@ pub struct Settings {
     pub allow_local_repositories: bool,
     /// Mirrored repositories: `packagist` unless the config file removes it.
     pub mirrors: Vec<MirrorConfig>,
+    /// Identity providers and password sign-in (`login:` and `PACKYARD_PASSWORD_LOGIN`).
+    pub login: std::sync::Arc<crate::sso::config::LoginSettings>,
     /// `PACKYARD_TRUSTED_PROXIES` (comma-separated addresses or networks): when a request comes from
     /// one of these, the client's address is the last one its `X-Forwarded-For` adds.
     pub trusted_proxies: Vec<crate::outbound::Network>,
@@ -129,6 +131,9 @@ pub struct ConfigFile {
     /// Mirrored repositories by alias (see `mirror::config`).
     #[serde(default)]
     pub mirrors: BTreeMap<String, MirrorEntry>,
+    /// Identity providers by alias, and the break-glass admin (see `sso::config`).
+    #[serde(default)]
+    pub login: Option<serde_yaml_ng::Value>,
 }
 
 impl ConfigFile {
@@ -225,6 +230,8 @@ impl Settings {
         let mirrors = crate::mirror::config::resolve(&file.mirrors)
             .map_err(|e| anyhow::anyhow!("PACKYARD_CONFIG: {e}"))?;
         let network_policy = crate::outbound::NetworkPolicy::from_env(&lookup)?;
+        let login = crate::sso::config::resolve(file.login.as_ref(), &lookup)
+            .map_err(|e| anyhow::anyhow!("PACKYARD_CONFIG: {e}"))?;
         let job_retry_backoff = match lookup("PACKYARD_JOB_RETRY_BACKOFF") {
             Some(value) => parse_interval("PACKYARD_JOB_RETRY_BACKOFF", &value)?
                 .with_context(|| "PACKYARD_JOB_RETRY_BACKOFF: must be at least 1s".to_owned())?,
@@ -246,6 +253,7 @@ impl Settings {
             prebuild_dists,
             allow_local_repositories,
             mirrors,
+            login: std::sync::Arc::new(login),
             trusted_proxies,
             data_dir,
             database_url,
@@ -316,7 +324,7 @@ fn parse_public_url(url: &str) -> anyhow::Result<String> {
 }
 
 /// `3600`, `90s`, `15m`, `1h`; `0` turns the schedule off.
-fn parse_interval(name: &str, value: &str) -> anyhow::Result<Option<Duration>> {
+pub(crate) fn parse_interval(name: &str, value: &str) -> anyhow::Result<Option<Duration>> {
     let trimmed = value.trim();
     let (digits, unit) = match trimmed.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((at, _)) => trimmed.split_at(at),

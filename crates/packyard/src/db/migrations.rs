@@ -34,6 +34,7 @@ const STEPS: &[(i64, &str)] = steps![
     16 => "0016_sub_repository_limits.sql",
     17 => "0017_user_email.sql",
     18 => "0018_imported.sql",
+    19 => "0019_sso.sql",
 ];
 
 /// A step's SQL for `engine`. Templates are SQL with two kinds of marks:
@@ -285,6 +286,11 @@ mod tests {
             18,
             "09b09f74e43b8bcdbd7005d3dcb42eea64c2f3adda798f4f89704cc5c59a467f",
             "def1e34a901b6bd50ad8185c25c802e16970cdfe9be96ab36d1e2bff63ca0b21",
+        ),
+        (
+            19,
+            "f8e75292ec3060c7c32760ef64af1c0730f8e2efd5fdd56a6bb5f8aaa30fb508",
+            "f3cba9acdbf0f2dbb89aff7e7a417f7badb28b873b6cadd63aa049ff21205c04",
         ),
     ];
 

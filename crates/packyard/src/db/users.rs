@@ -26,6 +26,9 @@ pub struct User {
     /// never limited.
     #[sqlx(try_from = "NullableJsonNames")]
     pub subrepos: Option<Vec<String>>,
+    /// When its identity provider removed it (Unix milliseconds): it counts as expired
+    /// until the provider has it again.
+    pub deprovisioned_at: Option<i64>,
 }
 
 impl User {
@@ -34,8 +37,10 @@ impl User {
         self.is_admin || self.is_maintainer || self.full_access
     }
 
+    /// Whether the user's sessions and tokens are refused: its access expired, or its
+    /// identity provider removed it.
     pub fn is_expired(&self, now: i64) -> bool {
-        self.expires_at.is_some_and(|at| now >= at)
+        self.expires_at.is_some_and(|at| now >= at) || self.deprovisioned_at.is_some()
     }
 
     /// Whether the user may read through the sub-repository `slug` (`None`: the root).
@@ -66,7 +71,7 @@ pub struct UserChange {
 }
 
 pub(super) const USER_COLUMNS: &str = "u.id, u.name, u.is_admin, u.is_maintainer, u.full_access, \
-     u.expires_at, u.updates_until, u.subrepos";
+     u.expires_at, u.updates_until, u.subrepos, u.deprovisioned_at";
 
 /// The hash of the token on a row of users joined with their tokens; `None` for a user
 /// without any.
@@ -98,6 +103,17 @@ impl Db {
         role: Role,
         token_hash: &str,
     ) -> Result<User, sqlx::Error> {
+        self.create_account(name, role, Some(token_hash)).await
+    }
+
+    /// Creates a user, with one API token (given as its hash) or none (a user who signs
+    /// in through an identity provider makes its own).
+    pub async fn create_account(
+        &self,
+        name: &str,
+        role: Role,
+        token_hash: Option<&str>,
+    ) -> Result<User, sqlx::Error> {
         let (is_admin, is_maintainer) = (role == Role::Admin, role != Role::User);
         let now = now_millis();
         let mut tx = self.pool().begin().await?;
@@ -111,12 +127,16 @@ impl Db {
         .fetch_one(&mut *tx)
         .await;
         let (mut tx, id) = or_roll_back(tx, inserted).await?;
-        sqlx::query("INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)")
+        if let Some(token_hash) = token_hash {
+            sqlx::query(
+                "INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)",
+            )
             .bind(id)
             .bind(token_hash)
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        }
         commit_access_change(tx).await?;
         Ok(User {
             id,
@@ -127,6 +147,7 @@ impl Db {
             expires_at: None,
             updates_until: None,
             subrepos: None,
+            deprovisioned_at: None,
         })
     }
 
@@ -188,6 +209,16 @@ impl Db {
                 .fetch_optional(self.pool())
                 .await?;
         Ok(email.flatten())
+    }
+
+    /// The users whose e-mail address is `email` (compared without case).
+    pub async fn users_with_email(&self, email: &str) -> Result<Vec<User>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE LOWER(u.email) = LOWER($1) ORDER BY u.id"
+        )))
+        .bind(email)
+        .fetch_all(self.pool())
+        .await
     }
 
     /// Sets a user's e-mail address; whether the user exists.

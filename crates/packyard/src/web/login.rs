@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -31,6 +31,9 @@ use crate::app::App;
 use crate::auth::password;
 use crate::auth::{constant_time_eq, hash_token};
 use crate::db::now_millis;
+use crate::sso::config::{LdapSettings, Provider, ProviderKind};
+use crate::sso::ldap::DirectoryError;
+use crate::sso::{Identity, SsoError};
 
 /// The window failed logins are counted in.
 const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
@@ -132,11 +135,25 @@ struct LoginPage<'a> {
     next: &'a str,
     username: &'a str,
     message: &'a str,
+    /// Whether the password form is shown.
+    password_login: bool,
+    /// Directories, each with a form of its own.
+    directories: Vec<ProviderButton<'a>>,
+    /// The form the message is about: a directory's alias, or empty for passwords.
+    active: &'a str,
+}
+
+/// An identity provider on the login page.
+struct ProviderButton<'a> {
+    alias: &'a str,
+    title: &'a str,
 }
 
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    /// Shows the password form when password sign-in is off (for the break-glass admin).
+    password: Option<String>,
 }
 
 /// `GET /login`.
@@ -150,25 +167,59 @@ pub async fn form(
     if viewer.session.is_some() {
         return Ok(see_other(next));
     }
-    login_page(&app, &headers, StatusCode::OK, next, "", "")
+    let prompt = Prompt {
+        show_password: query.password.is_some(),
+        ..Prompt::default()
+    };
+    login_page(&app, &headers, StatusCode::OK, next, &prompt)
 }
 
-/// The login form with a fresh CSRF cookie.
+/// What the login page says back about an attempt.
+#[derive(Default)]
+struct Prompt<'a> {
+    username: &'a str,
+    message: &'a str,
+    /// The form the message is about: a directory's alias, or empty for passwords.
+    active: &'a str,
+    /// Show the password form even when password sign-in is off.
+    show_password: bool,
+}
+
+/// The login page with a fresh CSRF cookie.
 fn login_page(
     app: &App,
     headers: &HeaderMap,
     status: StatusCode,
     next: &str,
-    username: &str,
-    message: &str,
+    prompt: &Prompt<'_>,
 ) -> Result<Response, WebError> {
+    let Prompt {
+        username,
+        message,
+        active,
+        show_password,
+    } = *prompt;
     let csrf = random_secret();
+    let login = &app.settings.login;
+    let directories = login
+        .providers
+        .iter()
+        .filter(|provider| matches!(provider.kind, ProviderKind::Ldap(_)))
+        .map(|provider| ProviderButton {
+            alias: &provider.alias,
+            title: &provider.title,
+        })
+        .collect();
     let mut response = render(&LoginPage {
         chrome: Chrome::anonymous("Log in"),
         csrf: &csrf,
         next,
         username,
         message,
+        // The break-glass admin's form, when passwords are off: `/login?password=1`.
+        password_login: login.password_login || show_password,
+        directories,
+        active,
     })?;
     *response.status_mut() = status;
     let cookies = Cookies::new(app, headers);
@@ -213,17 +264,75 @@ impl FromRequest<Arc<App>> for LoginForm {
     }
 }
 
-/// `POST /login`.
+/// How a sign-in's name and password are checked.
+#[derive(Clone, Copy)]
+enum Check<'a> {
+    /// Against the user's password here.
+    Password,
+    /// By a bind to a directory, whose user is then signed in through [`crate::sso`].
+    Directory(&'a Provider, &'a LdapSettings),
+}
+
+/// `POST /login`: a password of packyard's own. When password sign-in is off
+/// (`PACKYARD_PASSWORD_LOGIN=0`), only the break-glass admin's is checked; any other
+/// name fails as a wrong password does, so the page tells nobody who that admin is.
 pub async fn submit(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     form: LoginForm,
 ) -> Result<Response, WebError> {
+    sign_in(&app, peer, &headers, form, Check::Password).await
+}
+
+/// `POST /login/{alias}`: a directory's user name and password.
+pub async fn submit_to(
+    State(app): State<Arc<App>>,
+    Path(alias): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    form: LoginForm,
+) -> Result<Response, WebError> {
+    let Some(provider) = app.settings.login.provider(&alias) else {
+        return Err(WebError::NotFound);
+    };
+    let ProviderKind::Ldap(directory) = &provider.kind;
+    sign_in(
+        &app,
+        peer,
+        &headers,
+        form,
+        Check::Directory(provider, directory),
+    )
+    .await
+}
+
+/// Checks a posted name and password with `check`, within the failed-login limits
+/// (a directory's bind is a guess like any other), and starts a session.
+async fn sign_in(
+    app: &Arc<App>,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    form: LoginForm,
+    check: Check<'_>,
+) -> Result<Response, WebError> {
+    let app = app.clone();
+    let headers = headers.clone();
     let next = local_path(form.next.as_deref());
     let username = form.username.as_str();
-    let refuse =
-        |status, message: &str| login_page(&app, &headers, status, next, username, message);
+    let active = match check {
+        Check::Password => "",
+        Check::Directory(provider, _) => provider.alias.as_str(),
+    };
+    let refuse = |status, message: &str| {
+        let prompt = Prompt {
+            username,
+            message,
+            active,
+            show_password: matches!(check, Check::Password),
+        };
+        login_page(&app, &headers, status, next, &prompt)
+    };
     if username.is_empty() || form.password.is_empty() {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -253,8 +362,13 @@ pub async fn submit(
         Verdict::SlowDown => tokio::time::sleep(PAST_LIMIT_PAUSE).await,
         Verdict::Proceed => {}
     }
-    let Ok(_slot) = password::slot().await else {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, &password::Busy.to_string());
+    // Passwords are hashed in a bounded number of slots; a directory does its own work.
+    let _slot = match check {
+        Check::Password => match password::slot().await {
+            Ok(slot) => Some(slot),
+            Err(busy) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &busy.to_string()),
+        },
+        Check::Directory(..) => None,
     };
     // The attempt is noted as a failure before the password is checked, then judged
     // against every failure noted before it: parallel guesses, on any replica, count
@@ -273,36 +387,56 @@ pub async fn submit(
         app.db.withdraw_login_attempt(&attempt).await?;
         return too_many(until, whom);
     }
-    let found = app.db.user_with_password(username).await?;
-    let stored = found
-        .as_ref()
-        .and_then(|(_, hash)| hash.clone())
-        .unwrap_or_else(|| password::decoy().to_owned());
-    let presented = form.password.clone();
-    // argon2 takes tens of milliseconds of CPU: off the HTTP thread. A hash imported
-    // from Packeton (bcrypt, argon2i) that matches is replaced by ours, in the same
-    // hashing slot.
-    let (matches, rehashed) = tokio::task::spawn_blocking(move || {
-        let matches = password::verify(&presented, &stored);
-        let rehashed = (matches && password::needs_rehash(&stored))
-            .then(|| (stored, password::hash(&presented)));
-        (matches, rehashed)
-    })
-    .await
-    .map_err(|error| WebError::Internal(format!("verifying a password: {error}")))?;
-    let user = match found {
-        Some((user, Some(_))) if matches => user,
-        // The failure noted above stays.
-        _ => return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password."),
-    };
-    app.db.withdraw_login_attempt(&attempt).await?;
-    if let Some((old, new)) = rehashed {
-        if !app.db.rehash_password(user.id, &old, &new).await? {
-            // The password changed while this one was checked against the old.
-            return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
+    let user = match check {
+        Check::Password => match check_password(&app, username, &form.password).await? {
+            Some(user) => {
+                app.db.withdraw_login_attempt(&attempt).await?;
+                user
+            }
+            // The failure noted above stays.
+            None => return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password."),
+        },
+        Check::Directory(provider, directory) => {
+            match directory.authenticate(username, &form.password).await {
+                Err(DirectoryError::Rejected) => {
+                    return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
+                }
+                Err(error @ DirectoryError::Unavailable { .. }) => {
+                    app.db.withdraw_login_attempt(&attempt).await?;
+                    tracing::warn!(provider = %provider.alias, %error, "directory sign-in failed");
+                    return refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The directory cannot be reached now: try again later.",
+                    );
+                }
+                Ok(found) => {
+                    // The password was right: whatever follows is no guess.
+                    app.db.withdraw_login_attempt(&attempt).await?;
+                    let identity = Identity {
+                        provider: provider.alias.clone(),
+                        subject: found.dn,
+                        username: found.username,
+                        email_verified: found.email.is_some(),
+                        email: found.email,
+                        groups: found.groups,
+                    };
+                    match app.sso.sign_in(provider, &identity).await {
+                        Ok(user) => {
+                            app.apply_access_changes()
+                                .await
+                                .map_err(|e| WebError::Internal(e.to_string()))?;
+                            user
+                        }
+                        Err(SsoError::Refused(why)) => {
+                            tracing::info!(provider = %provider.alias, %why, "directory sign-in refused");
+                            return refuse(StatusCode::FORBIDDEN, &capitalized(&why.to_string()));
+                        }
+                        Err(SsoError::Database(error)) => return Err(error.into()),
+                    }
+                }
+            }
         }
-        tracing::info!(user = %user.name, "password hash replaced by argon2id");
-    }
+    };
     if user.is_expired(now_millis()) {
         return refuse(StatusCode::FORBIDDEN, "This account has expired.");
     }
@@ -336,6 +470,55 @@ pub async fn submit(
     );
     tracing::info!(user = %user.name, %address, "logged in");
     Ok(response)
+}
+
+/// The user `username` when `password` is its password here (and password sign-in is
+/// open to it). A hash imported from Packeton (bcrypt, argon2i) that matches is
+/// replaced by ours; a password changed while this one was checked fails.
+async fn check_password(
+    app: &App,
+    username: &str,
+    password: &str,
+) -> Result<Option<crate::db::User>, WebError> {
+    let found = if app.settings.login.allows_password(username) {
+        app.db.user_with_password(username).await?
+    } else {
+        None
+    };
+    let stored = found
+        .as_ref()
+        .and_then(|(_, hash)| hash.clone())
+        .unwrap_or_else(|| password::decoy().to_owned());
+    let presented = password.to_owned();
+    // argon2 takes tens of milliseconds of CPU: off the HTTP thread, in the caller's
+    // hashing slot.
+    let (matches, rehashed) = tokio::task::spawn_blocking(move || {
+        let matches = password::verify(&presented, &stored);
+        let rehashed = (matches && password::needs_rehash(&stored))
+            .then(|| (stored, password::hash(&presented)));
+        (matches, rehashed)
+    })
+    .await
+    .map_err(|error| WebError::Internal(format!("verifying a password: {error}")))?;
+    let user = match found {
+        Some((user, Some(_))) if matches => user,
+        _ => return Ok(None),
+    };
+    if let Some((old, new)) = rehashed {
+        if !app.db.rehash_password(user.id, &old, &new).await? {
+            return Ok(None);
+        }
+        tracing::info!(user = %user.name, "password hash replaced by argon2id");
+    }
+    Ok(Some(user))
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
 }
 
 /// `POST /logout`: ends the session on every replica.

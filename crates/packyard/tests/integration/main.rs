@@ -29,6 +29,7 @@ mod observability;
 mod packeton_import;
 mod packeton_routes;
 mod s3_storage;
+mod sso_ldap;
 mod sub_repositories;
 mod two_replicas;
 mod vcs_parity;

@@ -1016,6 +1016,17 @@ pub fn login_form(server: &Server, extra: &[(&str, &str)]) -> (String, String) {
 /// Logs in through the web form as a browser does, with `extra` headers on both
 /// requests.
 pub fn try_login(server: &Server, user: &str, password: &str, extra: &[(&str, &str)]) -> Reply {
+    try_login_at(server, "/login", user, password, extra)
+}
+
+/// Logs in through the form that posts to `path` (`/login/ALIAS` for a directory).
+pub fn try_login_at(
+    server: &Server,
+    path: &str,
+    user: &str,
+    password: &str,
+    extra: &[(&str, &str)],
+) -> Reply {
     let (csrf, cookie) = login_form(server, extra);
     let body = form_urlencoded::Serializer::new(String::new())
         .append_pair("csrf", &csrf)
@@ -1027,7 +1038,7 @@ pub fn try_login(server: &Server, user: &str, password: &str, extra: &[(&str, &s
         ("Content-Type", "application/x-www-form-urlencoded"),
     ];
     headers.extend_from_slice(extra);
-    post(&server.url("/login"), &headers, body.as_bytes())
+    post(&server.url(path), &headers, body.as_bytes())
 }
 
 /// A private name's answer and an unknown name's, given in that order with the

@@ -1,0 +1,357 @@
+//! Single sign-on: the identity providers of the config file's `login:` section
+//! ([`config`]) and what a sign-in through one of them does here, whatever the
+//! protocol ([`ldap`] for directories).
+//!
+//! A sign-in brings an [`Identity`] — the provider's alias, the user's subject there
+//! (an LDAP DN, an OIDC `sub`), a name, an e-mail address and the provider's groups.
+//! [`Sso::sign_in`] then:
+//! 1. applies the provider's restriction (e-mail domains, required groups);
+//! 2. finds the user the identity is linked to; a first sign-in links it to the user
+//!    with the same *verified* e-mail address when the provider allows that
+//!    (`link_by_email`), else creates the user (`allow_register`: a plain user who sees
+//!    nothing until a group grants it), else is refused — an identity is never linked
+//!    to an existing user by its name, which anyone could choose at a provider;
+//! 3. sets the role the provider's groups map to (when `roles` is configured) and
+//!    makes the memberships the mapping gives exactly those (`groups`); memberships an
+//!    admin made stay;
+//! 4. clears a deprovisioning: the provider has the user again.
+//!
+//! Directories are asked again on a schedule ([`Sso::recheck_directories`]): a user the
+//! directory no longer has (or no longer matches the user filter, e.g. disabled) is
+//! deprovisioned, and its sessions and tokens stop working.
+
+pub mod config;
+pub mod ldap;
+
+use std::sync::Arc;
+
+use config::{LoginSettings, MappedRole, Provider, ProviderKind};
+
+use crate::db::{Db, Role, User, UserChange, is_unique_violation, now_millis};
+
+/// A user as an identity provider vouches for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The provider's alias.
+    pub provider: String,
+    /// Who the user is at the provider, for good (an LDAP DN, an OIDC `sub`).
+    pub subject: String,
+    /// The name the user gets here when it is created.
+    pub username: String,
+    pub email: Option<String>,
+    /// Whether the provider vouches for the address (LDAP: the directory holds it).
+    pub email_verified: bool,
+    pub groups: Vec<String>,
+}
+
+/// Why a sign-in is refused; the message is shown to the person signing in.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInRefused {
+    #[error("{0} may not sign in here: {1}")]
+    Restricted(String, &'static str),
+    #[error(
+        "there is no account for you here yet: ask an admin to link your {provider} identity (packyard user link)"
+    )]
+    NotLinked { provider: String },
+    #[error(
+        "a user named {0} exists already: an admin links it to your identity (packyard user link)"
+    )]
+    NameTaken(String),
+    #[error("{0} is not a user name packyard allows: ask an admin to create and link your account")]
+    InvalidName(String),
+}
+
+/// Why an admin's link of a user to an identity is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("there is no identity provider {0} in PACKYARD_CONFIG's login: section")]
+    UnknownProvider(String),
+    #[error("there is no user {0}")]
+    UnknownUser(String),
+    #[error("the {provider} identity {subject} belongs to user {user} already")]
+    Taken {
+        provider: String,
+        subject: String,
+        user: String,
+    },
+    #[error("the subject is empty")]
+    EmptySubject,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SsoError {
+    #[error(transparent)]
+    Refused(#[from] SignInRefused),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Single sign-on, for the web UI's sign-in pages, the CLI and the periodic re-check.
+#[derive(Clone)]
+pub struct Sso {
+    db: Db,
+    settings: Arc<LoginSettings>,
+}
+
+impl Sso {
+    pub fn new(db: Db, settings: Arc<LoginSettings>) -> Sso {
+        Sso { db, settings }
+    }
+
+    pub fn settings(&self) -> &LoginSettings {
+        &self.settings
+    }
+
+    /// The user `identity` signs in as (see the module's documentation).
+    pub async fn sign_in(
+        &self,
+        provider: &Provider,
+        identity: &Identity,
+    ) -> Result<User, SsoError> {
+        let rules = &provider.rules;
+        let who = identity.username.clone();
+        if !rules.required_groups.is_empty()
+            && !identity
+                .groups
+                .iter()
+                .any(|group| rules.required_groups.contains(group))
+        {
+            return Err(SignInRefused::Restricted(who, "not in a group allowed to").into());
+        }
+        if !rules.allowed_email_domains.is_empty() {
+            let domain = identity
+                .email
+                .as_deref()
+                .filter(|_| identity.email_verified)
+                .and_then(|email| email.rsplit_once('@'))
+                .map(|(_, domain)| domain.to_ascii_lowercase());
+            if !domain.is_some_and(|domain| rules.allowed_email_domains.contains(&domain)) {
+                return Err(SignInRefused::Restricted(
+                    who,
+                    "no verified e-mail address in an allowed domain",
+                )
+                .into());
+            }
+        }
+        let user = match self
+            .db
+            .user_of_identity(&identity.provider, &identity.subject)
+            .await?
+        {
+            Some(user) => user,
+            None => self.first_sign_in(provider, identity).await?,
+        };
+        self.apply_mapping(provider, identity, &user).await?;
+        if user.deprovisioned_at.is_some() {
+            self.db.set_deprovisioned(user.id, None).await?;
+        }
+        self.db
+            .touch_identity(
+                &identity.provider,
+                &identity.subject,
+                identity.email.as_deref(),
+                true,
+            )
+            .await?;
+        Ok(self
+            .db
+            .user_of_identity(&identity.provider, &identity.subject)
+            .await?
+            .unwrap_or(user))
+    }
+
+    /// Links the identity to its user: by verified e-mail address, or a new user.
+    async fn first_sign_in(
+        &self,
+        provider: &Provider,
+        identity: &Identity,
+    ) -> Result<User, SsoError> {
+        let rules = &provider.rules;
+        let link = |user: User| async move {
+            match self
+                .db
+                .link_identity(
+                    &identity.provider,
+                    &identity.subject,
+                    user.id,
+                    identity.email.as_deref(),
+                )
+                .await
+            {
+                // Another replica linked it in the meantime: the same user.
+                Err(error) if is_unique_violation(&error) => Ok(user),
+                Err(error) => Err(SsoError::from(error)),
+                Ok(()) => {
+                    tracing::info!(provider = %identity.provider, user = %user.name, "identity linked");
+                    Ok(user)
+                }
+            }
+        };
+        if let (true, Some(email)) = (
+            rules.link_by_email && identity.email_verified,
+            &identity.email,
+        ) {
+            // Only an address one user has: two users with it are an admin's call.
+            if let [user] = self.db.users_with_email(email).await?.as_slice() {
+                return link(user.clone()).await;
+            }
+        }
+        if !rules.allow_register {
+            return Err(SignInRefused::NotLinked {
+                provider: provider.alias.clone(),
+            }
+            .into());
+        }
+        if crate::auth::validate_user_name(&identity.username).is_err() {
+            return Err(SignInRefused::InvalidName(identity.username.clone()).into());
+        }
+        let user = match self
+            .db
+            .create_account(&identity.username, Role::User, None)
+            .await
+        {
+            Ok(user) => user,
+            Err(error) if is_unique_violation(&error) => {
+                return Err(SignInRefused::NameTaken(identity.username.clone()).into());
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if identity.email_verified {
+            self.db
+                .set_user_email(&user.name, identity.email.as_deref())
+                .await?;
+        }
+        tracing::info!(provider = %identity.provider, user = %user.name, "user registered at its first sign-in");
+        link(user).await
+    }
+
+    /// The role and the groups the provider's mapping gives `identity`'s groups.
+    async fn apply_mapping(
+        &self,
+        provider: &Provider,
+        identity: &Identity,
+        user: &User,
+    ) -> Result<(), SsoError> {
+        let rules = &provider.rules;
+        if !rules.roles.is_empty() {
+            let mapped = identity
+                .groups
+                .iter()
+                .filter_map(|group| rules.roles.get(group))
+                .max()
+                .copied();
+            let (role, full_access) = match mapped {
+                Some(MappedRole::Admin) => (Role::Admin, false),
+                Some(MappedRole::Maintainer) => (Role::Maintainer, false),
+                Some(MappedRole::FullAccess) => (Role::User, true),
+                None => (Role::User, false),
+            };
+            let current = if user.is_admin {
+                Role::Admin
+            } else if user.is_maintainer {
+                Role::Maintainer
+            } else {
+                Role::User
+            };
+            if current != role || user.full_access != full_access {
+                let change = UserChange {
+                    role: Some(role),
+                    full_access: Some(full_access),
+                    ..UserChange::default()
+                };
+                self.db.change_user(&user.name, &change).await?;
+                tracing::info!(provider = %provider.alias, user = %user.name, ?role, full_access, "role set by the identity provider");
+            }
+        }
+        let mut groups: Vec<String> = identity
+            .groups
+            .iter()
+            .filter_map(|group| rules.groups.get(group))
+            .flatten()
+            .cloned()
+            .collect();
+        groups.sort();
+        groups.dedup();
+        let (joined, left) = self
+            .db
+            .sync_mapped_groups(user.id, &provider.alias, &groups)
+            .await?;
+        if !joined.is_empty() || !left.is_empty() {
+            tracing::info!(provider = %provider.alias, user = %user.name, ?joined, ?left, "groups kept in step with the identity provider");
+        }
+        Ok(())
+    }
+
+    /// Links user `name` to its identity `subject` at `provider` (an admin's explicit
+    /// act: the only way an existing user gets an identity, but for `link_by_email`).
+    pub async fn link(&self, name: &str, provider: &str, subject: &str) -> Result<(), LinkError> {
+        if self.settings.provider(provider).is_none() {
+            return Err(LinkError::UnknownProvider(provider.to_owned()));
+        }
+        let subject = subject.trim();
+        if subject.is_empty() {
+            return Err(LinkError::EmptySubject);
+        }
+        let Some(user) = self.db.users().await?.into_iter().find(|u| u.name == name) else {
+            return Err(LinkError::UnknownUser(name.to_owned()));
+        };
+        if let Some(holder) = self.db.user_of_identity(provider, subject).await? {
+            if holder.id == user.id {
+                return Ok(());
+            }
+            return Err(LinkError::Taken {
+                provider: provider.to_owned(),
+                subject: subject.to_owned(),
+                user: holder.name,
+            });
+        }
+        // One identity per provider and user: a new link replaces the old one.
+        self.db.unlink_identity(provider, user.id).await?;
+        self.db
+            .link_identity(provider, subject, user.id, None)
+            .await?;
+        tracing::info!(user = %name, %provider, "identity linked by an admin");
+        Ok(())
+    }
+
+    /// Removes user `name`'s identity at `provider`; whether it had one.
+    pub async fn unlink(&self, name: &str, provider: &str) -> Result<bool, LinkError> {
+        let Some(user) = self.db.users().await?.into_iter().find(|u| u.name == name) else {
+            return Err(LinkError::UnknownUser(name.to_owned()));
+        };
+        Ok(self.db.unlink_identity(provider, user.id).await?)
+    }
+
+    /// Asks each directory about the users it has not been asked about within its
+    /// re-check interval: one it no longer has is deprovisioned, one it has again is
+    /// not. How many users changed.
+    pub async fn recheck_directories(&self) -> Result<usize, sqlx::Error> {
+        let mut changed = 0;
+        for provider in &self.settings.providers {
+            let ProviderKind::Ldap(directory) = &provider.kind;
+            let before = now_millis() - directory.recheck_interval.as_millis() as i64;
+            let due = self.db.identities_due(&provider.alias, before, 500).await?;
+            for identity in due {
+                let there = match directory.still_there(&identity.subject).await {
+                    Ok(there) => there,
+                    Err(error) => {
+                        // An unreachable directory deprovisions nobody.
+                        tracing::warn!(provider = %provider.alias, %error, "re-checking directory users failed");
+                        break;
+                    }
+                };
+                let at = (!there).then(now_millis);
+                if self.db.set_deprovisioned(identity.user_id, at).await? {
+                    changed += 1;
+                    tracing::info!(provider = %provider.alias, subject = %identity.subject, deprovisioned = !there, "directory re-check changed a user");
+                }
+                self.db
+                    .touch_identity(&provider.alias, &identity.subject, None, false)
+                    .await?;
+            }
+        }
+        Ok(changed)
+    }
+}
