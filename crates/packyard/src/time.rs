@@ -1,4 +1,34 @@
-//! Timestamps as Composer writes them (`2024-01-31T12:00:00+00:00`), without a date crate.
+//! Timestamps as Composer writes them (`2024-01-31T12:00:00+00:00`), without a date crate,
+//! and the intervals settings are written in (`900`, `90s`, `15m`, `1h`).
+
+use std::time::Duration;
+
+/// `3600`, `90s`, `15m`, `1h`: seconds, or a count of the unit given; `None` when the
+/// text is not one (or overflows).
+pub fn parse_interval(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let count: u64 = digits.parse().ok()?;
+    let seconds_per_unit = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return None,
+    };
+    Some(Duration::from_secs(count.checked_mul(seconds_per_unit)?))
+}
+
+/// [`parse_interval`] of a YAML value: a number of seconds, or such a text.
+pub fn interval_in_yaml(value: &serde_yaml_ng::Value) -> Option<Duration> {
+    match value {
+        serde_yaml_ng::Value::Number(n) => n.as_u64().map(Duration::from_secs),
+        serde_yaml_ng::Value::String(text) => parse_interval(text),
+        _ => None,
+    }
+}
 
 /// Formats Unix seconds as RFC 3339 in UTC.
 pub fn rfc3339(unix_seconds: i64) -> String {

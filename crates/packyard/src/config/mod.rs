@@ -324,25 +324,10 @@ fn parse_public_url(url: &str) -> anyhow::Result<String> {
 }
 
 /// `3600`, `90s`, `15m`, `1h`; `0` turns the schedule off.
-pub(crate) fn parse_interval(name: &str, value: &str) -> anyhow::Result<Option<Duration>> {
-    let trimmed = value.trim();
-    let (digits, unit) = match trimmed.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((at, _)) => trimmed.split_at(at),
-        None => (trimmed, "s"),
-    };
-    let seconds_per_unit = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => bail!("{name}: {value:?} is not an interval such as 3600, 15m or 1h"),
-    };
-    let count: u64 = digits
-        .parse()
+fn parse_interval(name: &str, value: &str) -> anyhow::Result<Option<Duration>> {
+    let interval = crate::time::parse_interval(value)
         .with_context(|| format!("{name}: {value:?} is not an interval such as 3600, 15m or 1h"))?;
-    let seconds = count
-        .checked_mul(seconds_per_unit)
-        .with_context(|| format!("{name}: {value:?} is too long"))?;
-    Ok((count > 0).then(|| Duration::from_secs(seconds)))
+    Ok((!interval.is_zero()).then_some(interval))
 }
 
 #[cfg(test)]

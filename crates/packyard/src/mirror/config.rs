@@ -199,14 +199,15 @@ pub fn resolve(
         mirror.enable_dist_mirror = fields.enable_dist_mirror.unwrap_or(true);
         mirror.include_in_root = fields.include_in_root;
         if let Some(interval) = &fields.sync_interval {
-            mirror.sync_interval =
-                parse_interval(interval).ok_or_else(|| MirrorConfigError::InvalidInterval {
+            mirror.sync_interval = crate::time::interval_in_yaml(interval).ok_or_else(|| {
+                MirrorConfigError::InvalidInterval {
                     alias: alias.clone(),
                     value: match interval {
                         serde_yaml_ng::Value::String(text) => format!("{text:?}"),
                         other => format!("{other:?}"),
                     },
-                })?;
+                }
+            })?;
         }
         mirrors.push(mirror);
     }
@@ -218,27 +219,6 @@ fn is_valid_alias(alias: &str) -> bool {
         && alias
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// Seconds, or a number with `s`, `m` or `h`.
-fn parse_interval(value: &serde_yaml_ng::Value) -> Option<Duration> {
-    let text = match value {
-        serde_yaml_ng::Value::Number(n) => n.to_string(),
-        serde_yaml_ng::Value::String(s) => s.clone(),
-        _ => return None,
-    };
-    let (digits, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let seconds: u64 = digits.parse().ok()?;
-    let multiplier = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return None,
-    };
-    Some(Duration::from_secs(seconds.checked_mul(multiplier)?))
 }
 
 #[cfg(test)]

@@ -370,14 +370,7 @@ fn secret(
 }
 
 fn parse_interval(value: &serde_yaml_ng::Value) -> Option<Duration> {
-    let duration = match value {
-        serde_yaml_ng::Value::Number(n) => Duration::from_secs(n.as_u64()?),
-        serde_yaml_ng::Value::String(text) => {
-            crate::config::parse_interval("recheck_interval", text).ok()??
-        }
-        _ => return None,
-    };
-    (duration >= Duration::from_secs(1)).then_some(duration)
+    crate::time::interval_in_yaml(value).filter(|duration| *duration >= Duration::from_secs(1))
 }
 
 #[cfg(test)]
