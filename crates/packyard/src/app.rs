@@ -96,7 +96,7 @@ impl App {
             ),
             advisories: Advisories::new(db.clone(), metadata.clone(), webhooks.clone()),
             stats: Stats::new(db.clone(), metadata.clone()),
-            sso: crate::sso::Sso::new(db.clone(), settings.login.clone()),
+            sso: crate::sso::Sso::new(db.clone(), settings.login.clone(), &settings.network_policy),
             jobs,
             webhooks,
             secrets,

@@ -193,8 +193,9 @@ fn start_background_work(app: &Arc<App>) -> Runner {
         .login
         .providers
         .iter()
-        .map(|provider| match &provider.kind {
-            crate::sso::config::ProviderKind::Ldap(directory) => directory.recheck_interval,
+        .filter_map(|provider| match &provider.kind {
+            crate::sso::config::ProviderKind::Ldap(directory) => Some(directory.recheck_interval),
+            crate::sso::config::ProviderKind::Oidc(_) => None,
         })
         .min()
     {

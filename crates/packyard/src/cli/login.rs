@@ -25,6 +25,18 @@ pub fn run(settings: &Settings, command: &LoginCommand) {
                             provider.alias, directory.url
                         )
                     }
+                    ProviderKind::Oidc(oidc) => format!(
+                        "redirect URL {}; issuer {}",
+                        crate::sso::Sso::redirect_url(
+                            if base.is_empty() {
+                                "https://HOST"
+                            } else {
+                                base
+                            },
+                            &provider.alias
+                        ),
+                        oidc.issuer
+                    ),
                 };
                 println!(
                     "{}\t{}\t{}\t{signs_in_at}",

@@ -26,6 +26,17 @@ struct UserOfIdentity {
     user: User,
 }
 
+/// An OpenID Connect sign-in between the redirect and the callback.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct PendingSignIn {
+    pub provider: String,
+    pub browser_hash: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub next: String,
+    pub created_at: i64,
+}
+
 const IDENTITY_COLUMNS: &str =
     "i.provider, i.subject, i.user_id, i.email, i.created_at, i.last_login_at, i.checked_at";
 
@@ -133,6 +144,52 @@ impl Db {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// Keeps a pending sign-in under the hash of its `state`.
+    pub async fn save_sign_in(
+        &self,
+        state_hash: &str,
+        pending: &PendingSignIn,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO sso_logins (state_hash, provider, browser_hash, nonce, pkce_verifier, next, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(state_hash)
+        .bind(&pending.provider)
+        .bind(&pending.browser_hash)
+        .bind(&pending.nonce)
+        .bind(&pending.pkce_verifier)
+        .bind(&pending.next)
+        .bind(pending.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the pending sign-in of a `state`'s hash: it is gone afterwards, so a state
+    /// is good once, whichever replica the callback reaches.
+    pub async fn take_sign_in(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<PendingSignIn>, sqlx::Error> {
+        sqlx::query_as(
+            "DELETE FROM sso_logins WHERE state_hash = $1 \
+             RETURNING provider, browser_hash, nonce, pkce_verifier, next, created_at",
+        )
+        .bind(state_hash)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Forgets pending sign-ins started before `before`; how many.
+    pub async fn prune_sign_ins(&self, before: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM sso_logins WHERE created_at < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
     }
 
     /// Marks user `user_id` removed by its provider (`Some(at)`) or present again

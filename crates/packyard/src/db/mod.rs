@@ -26,7 +26,7 @@ pub use access::{AccessRules, GroupChange, GroupRow};
 pub use advisories::AdvisoryRow;
 pub use downloads::DAY_MS;
 pub use git_packages::{ChangeKind, GitPackage, NewGitPackage, ScanRecord, VersionChange};
-pub use identities::IdentityRow;
+pub use identities::{IdentityRow, PendingSignIn};
 pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
 pub use packages::{PackageKind, PackageStamp, UnknownPackageKind, VersionRecord};
 pub use tokens::TokenRow;

@@ -29,6 +29,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::oidc::{ClaimMapping, OidcSettings};
+
 /// How often LDAP users are looked up again, so that one removed from the directory
 /// loses access (tokens included) without logging in.
 pub const DEFAULT_RECHECK: Duration = Duration::from_secs(15 * 60);
@@ -68,12 +70,15 @@ pub struct Provider {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProviderKind {
     Ldap(LdapSettings),
+    /// OpenID Connect (`type: oidc`, or the `gitlab` preset).
+    Oidc(OidcSettings),
 }
 
 impl ProviderKind {
     pub fn name(&self) -> &'static str {
         match self {
             ProviderKind::Ldap(_) => "ldap",
+            ProviderKind::Oidc(_) => "oidc",
         }
     }
 }
@@ -167,6 +172,26 @@ struct Entry {
     group_base: Option<String>,
     group_filter: Option<String>,
     recheck_interval: Option<serde_yaml_ng::Value>,
+    // OpenID Connect
+    issuer: Option<String>,
+    discovery_url: Option<String>,
+    /// A self-hosted GitLab's URL (the `gitlab` preset).
+    base_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    client_secret_env: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    scopes: Option<Vec<String>>,
+    claim_mapping: Option<ClaimsEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimsEntry {
+    username: Option<String>,
+    email: Option<String>,
+    groups: Option<String>,
+    roles: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -322,10 +347,70 @@ fn provider(
                 timeout: Duration::from_secs(10),
             })
         }
+        "oidc" | "gitlab" => {
+            let gitlab = entry.kind == "gitlab";
+            let issuer = match (entry.issuer, entry.discovery_url, entry.base_url) {
+                (Some(issuer), None, None) => issuer,
+                (None, Some(url), None) => url
+                    .strip_suffix("/.well-known/openid-configuration")
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        fail(
+                            at("discovery_url"),
+                            "must end with /.well-known/openid-configuration",
+                        )
+                    })?,
+                (None, None, Some(base)) if gitlab => base.trim_end_matches('/').to_owned(),
+                (None, None, None) if gitlab => "https://gitlab.com".to_owned(),
+                _ if gitlab => {
+                    return Err(fail(alias, "give base_url (self-hosted GitLab) or nothing"));
+                }
+                _ => return Err(fail(alias, "give issuer or discovery_url, one of them")),
+            };
+            if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+                return Err(fail(at("issuer"), "an https:// URL"));
+            }
+            let defaults = if gitlab {
+                // GitLab puts a user's groups in `groups_direct` of its ID tokens.
+                ClaimMapping {
+                    username: "nickname".into(),
+                    groups: "groups_direct".into(),
+                    ..ClaimMapping::default()
+                }
+            } else {
+                ClaimMapping::default()
+            };
+            let given = entry.claim_mapping.unwrap_or_default();
+            ProviderKind::Oidc(OidcSettings {
+                issuer,
+                client_id: required(entry.client_id, "client_id")?,
+                client_secret: secret(
+                    alias,
+                    "client_secret",
+                    entry.client_secret,
+                    entry.client_secret_env,
+                    entry.client_secret_file,
+                    lookup,
+                )?,
+                scopes: entry.scopes.unwrap_or_else(|| {
+                    let mut scopes = vec!["email".to_owned(), "profile".to_owned()];
+                    if !gitlab {
+                        scopes.push("groups".to_owned());
+                    }
+                    scopes
+                }),
+                claims: ClaimMapping {
+                    username: given.username.unwrap_or(defaults.username),
+                    email: given.email.unwrap_or(defaults.email),
+                    groups: given.groups.unwrap_or(defaults.groups),
+                    roles: given.roles.or(defaults.roles),
+                },
+            })
+        }
         other => {
             return Err(fail(
                 at("type"),
-                format!("{other:?} is not a provider type: ldap"),
+                format!("{other:?} is not a provider type: ldap, oidc or gitlab"),
             ));
         }
     };
@@ -398,12 +483,54 @@ mod tests {
         assert!(settings.allows_password("root") && !settings.allows_password("alice"));
         let corp = settings.provider("corp").unwrap();
         assert_eq!(corp.title, "Sign in with corp");
-        let ProviderKind::Ldap(ldap) = &corp.kind;
+        let ProviderKind::Ldap(ldap) = &corp.kind else {
+            panic!("{corp:?}");
+        };
         assert_eq!(ldap.bind_password, "s3cret");
         assert_eq!(ldap.user_filter, "(uid={username})");
         assert_eq!(ldap.recheck_interval, Duration::from_secs(300));
         assert_eq!(corp.rules.roles["admins"], MappedRole::Admin);
         assert_eq!(corp.rules.groups["qa"], ["testers", "devs"]);
+    }
+
+    #[test]
+    fn openid_connect_providers_and_the_gitlab_preset_are_read() {
+        let settings = read(
+            "sso:\n  type: oidc\n  title: Corporate SSO\n  discovery_url: https://idp.example/realms/x/.well-known/openid-configuration\n  client_id: packyard\n  client_secret_file: /nonexistent\n",
+            &[],
+        );
+        assert!(
+            settings
+                .unwrap_err()
+                .starts_with("login.sso.client_secret_file: /nonexistent")
+        );
+        let settings = read(
+            "sso:\n  type: oidc\n  discovery_url: https://idp.example/realms/x/.well-known/openid-configuration\n  client_id: packyard\n  client_secret_env: SECRET\n  claim_mapping: {username: email, roles: realm_roles}\n  roles: {ops: admin}\nlab:\n  type: gitlab\n  base_url: https://gitlab.example/\n  client_id: id\n  client_secret: s\n",
+            &[("SECRET", "abc")],
+        )
+        .unwrap();
+        let ProviderKind::Oidc(sso) = &settings.provider("sso").unwrap().kind else {
+            panic!()
+        };
+        assert_eq!(sso.issuer, "https://idp.example/realms/x");
+        assert_eq!(sso.client_secret, "abc");
+        assert_eq!(sso.claims.username, "email");
+        assert_eq!(sso.claims.groups, "groups");
+        assert_eq!(sso.claims.roles.as_deref(), Some("realm_roles"));
+        assert_eq!(sso.scopes, ["email", "profile", "groups"]);
+        let ProviderKind::Oidc(lab) = &settings.provider("lab").unwrap().kind else {
+            panic!()
+        };
+        assert_eq!(lab.issuer, "https://gitlab.example");
+        assert_eq!(lab.claims.groups, "groups_direct");
+        let bad = read(
+            "x:\n  type: oidc\n  issuer: https://a\n  discovery_url: https://a/.well-known/openid-configuration\n  client_id: c\n  client_secret: s\n",
+            &[],
+        );
+        assert!(
+            bad.unwrap_err()
+                .contains("give issuer or discovery_url, one of them")
+        );
     }
 
     #[test]

@@ -22,12 +22,19 @@
 
 pub mod config;
 pub mod ldap;
+pub mod oidc;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use config::{LoginSettings, MappedRole, Provider, ProviderKind};
+use oidc::{OidcError, OidcProvider, Pending};
 
-use crate::db::{Db, Role, User, UserChange, is_unique_violation, now_millis};
+use crate::auth::hash_token;
+use crate::db::{Db, PendingSignIn, Role, User, UserChange, is_unique_violation, now_millis};
+
+/// How long a browser may take at the provider between the redirect and the callback.
+pub const SIGN_IN_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 /// A user as an identity provider vouches for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +68,14 @@ pub enum SignInRefused {
     InvalidName(String),
 }
 
+/// What a provider's callback brought, with the browser's binding cookie.
+pub struct Callback<'a> {
+    pub code: &'a str,
+    pub state: &'a str,
+    pub iss: Option<&'a str>,
+    pub browser_secret: &'a str,
+}
+
 /// Why an admin's link of a user to an identity is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -84,6 +99,13 @@ pub enum LinkError {
 pub enum SsoError {
     #[error(transparent)]
     Refused(#[from] SignInRefused),
+    /// The callback's `state` is unknown, used already, too old, or another browser's.
+    #[error("this sign-in expired or was used already: start again")]
+    StaleState,
+    #[error("there is no identity provider {0} to sign in with")]
+    UnknownProvider(String),
+    #[error(transparent)]
+    Oidc(#[from] OidcError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -93,11 +115,141 @@ pub enum SsoError {
 pub struct Sso {
     db: Db,
     settings: Arc<LoginSettings>,
+    /// The OpenID Connect providers, with what their discovery found.
+    oidc: Arc<HashMap<String, Arc<OidcProvider>>>,
 }
 
 impl Sso {
-    pub fn new(db: Db, settings: Arc<LoginSettings>) -> Sso {
-        Sso { db, settings }
+    pub fn new(
+        db: Db,
+        settings: Arc<LoginSettings>,
+        policy: &crate::outbound::NetworkPolicy,
+    ) -> Sso {
+        let oidc = settings
+            .providers
+            .iter()
+            .filter_map(|provider| match &provider.kind {
+                ProviderKind::Oidc(oidc) => Some((
+                    provider.alias.clone(),
+                    OidcProvider::new(oidc.clone(), policy),
+                )),
+                ProviderKind::Ldap(_) => None,
+            })
+            .collect();
+        Sso {
+            db,
+            settings,
+            oidc: Arc::new(oidc),
+        }
+    }
+
+    /// The redirect URL of provider `alias` on a site whose base URL is `base`.
+    pub fn redirect_url(base: &str, alias: &str) -> String {
+        format!("{}/login/{alias}/callback", base.trim_end_matches('/'))
+    }
+
+    fn oidc_provider(&self, alias: &str) -> Result<(&Provider, &Arc<OidcProvider>), SsoError> {
+        let unknown = || SsoError::UnknownProvider(alias.to_owned());
+        let provider = self.settings.provider(alias).ok_or_else(unknown)?;
+        let oidc = self.oidc.get(alias).ok_or_else(unknown)?;
+        Ok((provider, oidc))
+    }
+
+    /// Starts a sign-in through OpenID Connect provider `alias`, for the browser that
+    /// holds `browser_secret`: the URL to send it to. `next` is where it lands after.
+    pub async fn begin(
+        &self,
+        alias: &str,
+        base: &str,
+        browser_secret: &str,
+        next: &str,
+    ) -> Result<String, SsoError> {
+        let (_, oidc) = self.oidc_provider(alias)?;
+        let (url, pending) = oidc.start(&Self::redirect_url(base, alias)).await?;
+        let now = now_millis();
+        // Sign-ins never finished are forgotten here, a few at a time, by every replica.
+        self.db.prune_sign_ins(now - SIGN_IN_WINDOW_MS).await?;
+        self.db
+            .save_sign_in(
+                &hash_token(&pending.state),
+                &PendingSignIn {
+                    provider: alias.to_owned(),
+                    browser_hash: hash_token(browser_secret),
+                    nonce: pending.nonce,
+                    pkce_verifier: pending.pkce_verifier,
+                    next: next.to_owned(),
+                    created_at: now,
+                },
+            )
+            .await?;
+        Ok(url)
+    }
+
+    /// Finishes a sign-in at provider `alias`'s callback: the `state` must be one this
+    /// browser started there, within [`SIGN_IN_WINDOW_MS`], and not used before; the
+    /// `iss` the provider added (RFC 9207) must be its issuer. The user signed in, and
+    /// where it goes next.
+    pub async fn complete(
+        &self,
+        alias: &str,
+        base: &str,
+        callback: &Callback<'_>,
+    ) -> Result<(User, String), SsoError> {
+        let (provider, oidc) = self.oidc_provider(alias)?;
+        let pending = self
+            .db
+            .take_sign_in(&hash_token(callback.state))
+            .await?
+            .filter(|pending| {
+                pending.provider == alias
+                    && crate::auth::constant_time_eq(
+                        pending.browser_hash.as_bytes(),
+                        hash_token(callback.browser_secret).as_bytes(),
+                    )
+                    && now_millis() - pending.created_at < SIGN_IN_WINDOW_MS
+            })
+            .ok_or(SsoError::StaleState)?;
+        if let Some(iss) = callback.iss
+            && iss.trim_end_matches('/') != oidc.settings().issuer.trim_end_matches('/')
+        {
+            return Err(
+                OidcError::Refused(format!("the callback names another issuer ({iss})")).into(),
+            );
+        }
+        let verified = oidc
+            .finish(
+                &Self::redirect_url(base, alias),
+                callback.code,
+                &Pending {
+                    state: callback.state.to_owned(),
+                    nonce: pending.nonce,
+                    pkce_verifier: pending.pkce_verifier,
+                },
+            )
+            .await?;
+        if verified.subject.is_empty() {
+            return Err(OidcError::Refused("the ID token has no subject".into()).into());
+        }
+        let email = verified.email.filter(|_| verified.email_verified);
+        let username = verified
+            .username
+            .or_else(|| {
+                email
+                    .as_deref()
+                    .and_then(|email| email.split('@').next())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| verified.subject.clone());
+        let identity = Identity {
+            provider: alias.to_owned(),
+            subject: verified.subject,
+            username,
+            email_verified: email.is_some(),
+            email,
+            groups: verified.groups,
+        };
+        let user = self.sign_in(provider, &identity).await?;
+        Ok((user, pending.next))
     }
 
     pub fn settings(&self) -> &LoginSettings {
@@ -330,7 +482,9 @@ impl Sso {
     pub async fn recheck_directories(&self) -> Result<usize, sqlx::Error> {
         let mut changed = 0;
         for provider in &self.settings.providers {
-            let ProviderKind::Ldap(directory) = &provider.kind;
+            let ProviderKind::Ldap(directory) = &provider.kind else {
+                continue;
+            };
             let before = now_millis() - directory.recheck_interval.as_millis() as i64;
             let due = self.db.identities_due(&provider.alias, before, 500).await?;
             for identity in due {

@@ -139,6 +139,10 @@ struct LoginPage<'a> {
     password_login: bool,
     /// Directories, each with a form of its own.
     directories: Vec<ProviderButton<'a>>,
+    /// Providers the browser is sent to (OpenID Connect), one button each.
+    redirects: Vec<ProviderButton<'a>>,
+    /// `next`, percent-encoded for the buttons' links.
+    next_encoded: String,
     /// The form the message is about: a directory's alias, or empty for passwords.
     active: &'a str,
 }
@@ -201,15 +205,19 @@ fn login_page(
     } = *prompt;
     let csrf = random_secret();
     let login = &app.settings.login;
-    let directories = login
-        .providers
-        .iter()
-        .filter(|provider| matches!(provider.kind, ProviderKind::Ldap(_)))
-        .map(|provider| ProviderButton {
-            alias: &provider.alias,
-            title: &provider.title,
-        })
-        .collect();
+    let buttons = |ldap: bool| {
+        login
+            .providers
+            .iter()
+            .filter(|provider| matches!(provider.kind, ProviderKind::Ldap(_)) == ldap)
+            .map(|provider| ProviderButton {
+                alias: &provider.alias,
+                title: &provider.title,
+            })
+            .collect()
+    };
+    let directories = buttons(true);
+    let redirects = buttons(false);
     let mut response = render(&LoginPage {
         chrome: Chrome::anonymous("Log in"),
         csrf: &csrf,
@@ -219,6 +227,8 @@ fn login_page(
         // The break-glass admin's form, when passwords are off: `/login?password=1`.
         password_login: login.password_login || show_password,
         directories,
+        redirects,
+        next_encoded: super::error::encode_component(next),
         active,
     })?;
     *response.status_mut() = status;
@@ -293,10 +303,14 @@ pub async fn submit_to(
     headers: HeaderMap,
     form: LoginForm,
 ) -> Result<Response, WebError> {
-    let Some(provider) = app.settings.login.provider(&alias) else {
+    let Some((provider, ProviderKind::Ldap(directory))) = app
+        .settings
+        .login
+        .provider(&alias)
+        .map(|provider| (provider, &provider.kind))
+    else {
         return Err(WebError::NotFound);
     };
-    let ProviderKind::Ldap(directory) = &provider.kind;
     sign_in(
         &app,
         peer,
@@ -432,6 +446,7 @@ async fn sign_in(
                             return refuse(StatusCode::FORBIDDEN, &capitalized(&why.to_string()));
                         }
                         Err(SsoError::Database(error)) => return Err(error.into()),
+                        Err(other) => return Err(WebError::Internal(other.to_string())),
                     }
                 }
             }
@@ -445,6 +460,19 @@ async fn sign_in(
     app.db
         .forget_login_failures(&subjects.user_from_address)
         .await?;
+    let response = start_session(&app, &headers, &user, next).await?;
+    tracing::info!(user = %user.name, %address, "logged in");
+    Ok(response)
+}
+
+/// A new session for `user`, and the answer that sets its cookie and sends the browser
+/// on to `next`.
+async fn start_session(
+    app: &App,
+    headers: &HeaderMap,
+    user: &crate::db::User,
+    next: &str,
+) -> Result<Response, WebError> {
     let secret = random_secret();
     app.db
         .create_session(
@@ -457,7 +485,7 @@ async fn sign_in(
     // The browser keeps the cookie for the session's longest life; the server ends
     // the session earlier when it goes unused.
     let max_age = SESSION_DAYS * 24 * 3600;
-    let cookies = Cookies::new(&app, &headers);
+    let cookies = Cookies::new(app, headers);
     let mut response = see_other(next);
     let set = response.headers_mut();
     set.append(
@@ -468,8 +496,158 @@ async fn sign_in(
         header::SET_COOKIE,
         cookies.set(cookies.login_csrf(), "", None),
     );
-    tracing::info!(user = %user.name, %address, "logged in");
+    set.append(header::SET_COOKIE, cookies.set(cookies.sso(), "", None));
     Ok(response)
+}
+
+/// `GET /login/{alias}`: sends the browser to OpenID Connect provider `alias`, bound to
+/// it by a cookie of its own (the callback must come back to the same browser); a
+/// directory's alias shows the login page.
+pub async fn start_external(
+    State(app): State<Arc<App>>,
+    Path(alias): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<NextQuery>,
+) -> Result<Response, WebError> {
+    match app.settings.login.provider(&alias).map(|p| &p.kind) {
+        None => return Err(WebError::NotFound),
+        Some(ProviderKind::Ldap(_)) => return Ok(see_other("/login")),
+        Some(ProviderKind::Oidc(_)) => {}
+    }
+    let next = local_path(query.next.as_deref());
+    let base = site_base(&app, &headers)?;
+    let browser = random_secret();
+    let url = match app.sso.begin(&alias, &base, &browser, next).await {
+        Ok(url) => url,
+        Err(error) => return external_failure(&app, &headers, &alias, &error),
+    };
+    let cookies = Cookies::new(&app, &headers);
+    let mut response = see_other(&url);
+    let window = crate::sso::SIGN_IN_WINDOW_MS / 1000;
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookies.set(cookies.sso(), &browser, Some(window)),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /login/{alias}/callback`: the provider sends the browser back with a code (or
+/// an error); a session starts for the user its ID token names.
+pub async fn callback(
+    State(app): State<Arc<App>>,
+    Path(alias): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<CallbackQuery>,
+) -> Result<Response, WebError> {
+    if app.settings.login.provider(&alias).is_none() {
+        return Err(WebError::NotFound);
+    }
+    if let Some(error) = &query.error {
+        // The provider's own word, not its description: a code from a short list.
+        let code: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        let message = format!("The identity provider did not sign you in ({code}).");
+        return login_page(
+            &app,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            "/",
+            &prompt(&message),
+        );
+    }
+    let (Some(code), Some(state)) = (&query.code, &query.state) else {
+        return login_page(
+            &app,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "/",
+            &prompt("The identity provider's answer is incomplete: start again."),
+        );
+    };
+    let cookies = Cookies::new(&app, &headers);
+    let browser = cookies.sso_of(&headers).unwrap_or_default();
+    let base = site_base(&app, &headers)?;
+    let callback = crate::sso::Callback {
+        code,
+        state,
+        iss: query.iss.as_deref(),
+        browser_secret: browser,
+    };
+    let (user, next) = match app.sso.complete(&alias, &base, &callback).await {
+        Ok(done) => done,
+        Err(error) => return external_failure(&app, &headers, &alias, &error),
+    };
+    app.apply_access_changes()
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    if user.is_expired(now_millis()) {
+        return login_page(
+            &app,
+            &headers,
+            StatusCode::FORBIDDEN,
+            "/",
+            &prompt("This account has expired."),
+        );
+    }
+    let response = start_session(&app, &headers, &user, local_path(Some(&next))).await?;
+    tracing::info!(user = %user.name, provider = %alias, "signed in");
+    Ok(response)
+}
+
+/// The login page's prompt with `message` about no form in particular.
+fn prompt(message: &str) -> Prompt<'_> {
+    Prompt {
+        message,
+        ..Prompt::default()
+    }
+}
+
+/// The login page saying why a sign-in through a provider failed: the person's own
+/// fault in words for them, the provider's or ours as "try again later" (logged).
+fn external_failure(
+    app: &App,
+    headers: &HeaderMap,
+    alias: &str,
+    error: &SsoError,
+) -> Result<Response, WebError> {
+    let (status, message) = match error {
+        SsoError::Refused(why) => (StatusCode::FORBIDDEN, capitalized(&why.to_string())),
+        SsoError::StaleState => (StatusCode::BAD_REQUEST, capitalized(&error.to_string())),
+        SsoError::UnknownProvider(_) => return Err(WebError::NotFound),
+        SsoError::Oidc(crate::sso::oidc::OidcError::Refused(_)) => (
+            StatusCode::UNAUTHORIZED,
+            "The identity provider's answer could not be verified: start again.".to_owned(),
+        ),
+        SsoError::Oidc(crate::sso::oidc::OidcError::Unavailable { .. }) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The identity provider cannot be reached now: try again later.".to_owned(),
+        ),
+        SsoError::Database(error) => return Err(WebError::Internal(error.to_string())),
+    };
+    tracing::warn!(provider = %alias, %error, "sign-in through an identity provider failed");
+    let prompt = Prompt {
+        message: &message,
+        ..Prompt::default()
+    };
+    login_page(app, headers, status, "/", &prompt)
+}
+
+/// This site's base URL as the browser reaches it (`PACKYARD_PUBLIC_URL` when set),
+/// for the redirect URL a provider sends the browser back to.
+fn site_base(app: &App, headers: &HeaderMap) -> Result<String, WebError> {
+    crate::http::handlers::composer::base_url(app, headers)
+        .map_err(|_| WebError::Internal("no Host header to build the redirect URL from".into()))
 }
 
 /// The user `username` when `password` is its password here (and password sign-in is

@@ -37,7 +37,11 @@ pub fn routes() -> crate::http::Routes {
         // Every form's body is read by `form::read_fields` (or, for the upload, the
         // extractor `form::AdminUpload`), within limits of its own.
         .page("/login", get(login::form).post(login::submit))
-        .page("/login/{alias}", post(login::submit_to))
+        .page(
+            "/login/{alias}",
+            get(login::start_external).post(login::submit_to),
+        )
+        .page("/login/{alias}/callback", get(login::callback))
         .page("/logout", post(login::logout))
         .page("/profile", get(profile::show))
         .page("/profile/tokens", post(profile::create_token))

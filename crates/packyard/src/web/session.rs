@@ -77,6 +77,20 @@ impl Cookies {
         }
     }
 
+    /// The browser's binding to an identity provider sign-in it started.
+    pub fn sso(self) -> &'static str {
+        if self.https {
+            "__Host-packyard_sso"
+        } else {
+            "packyard_sso"
+        }
+    }
+
+    /// The sign-in binding the request carries.
+    pub fn sso_of(self, headers: &HeaderMap) -> Option<&str> {
+        cookie(headers, self.sso())
+    }
+
     /// The session secret the request carries.
     pub fn session_of(self, headers: &HeaderMap) -> Option<&str> {
         cookie(headers, self.session())

@@ -1,0 +1,426 @@
+//! OpenID Connect sign-in, through the `openidconnect` crate: discovery, the
+//! authorization code flow with PKCE (S256), `state` and `nonce`, the code exchange,
+//! and the ID token's verification — its signature against the provider's JWKS (an
+//! unknown key fetches the JWKS again, once), `iss`, `aud`, `exp`, `iat` (within a small
+//! skew) and the `nonce`. `alg: none` and symmetric algorithms are refused. Every
+//! request to the provider goes through packyard's outbound network policy and follows
+//! no redirect.
+//!
+//! The pending sign-in (state, nonce, PKCE verifier) is kept by the caller between the
+//! redirect and the callback (`sso_logins`, bound to the browser).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJsonWebKeySet,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+};
+use openidconnect::{
+    AdditionalClaims, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
+    CsrfToken, IdToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    SignatureVerificationError, TokenResponse as _,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An OpenID Connect provider's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OidcSettings {
+    /// The issuer, exactly as its ID tokens' `iss` says.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Scopes asked for besides `openid`.
+    pub scopes: Vec<String>,
+    pub claims: ClaimMapping,
+}
+
+/// Which claims hold what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimMapping {
+    /// The user name (default `preferred_username`).
+    pub username: String,
+    /// The e-mail address (default `email`), used only with `email_verified: true`.
+    pub email: String,
+    /// The user's groups (default `groups`): a list of names, or one name.
+    pub groups: String,
+    /// Roles (none by default): like groups, for the `roles` mapping.
+    pub roles: Option<String>,
+}
+
+impl Default for ClaimMapping {
+    fn default() -> Self {
+        ClaimMapping {
+            username: "preferred_username".into(),
+            email: "email".into(),
+            groups: "groups".into(),
+            roles: None,
+        }
+    }
+}
+
+/// How far a provider's clock may be from ours.
+const SKEW: Duration = Duration::from_secs(60);
+/// An ID token issued longer ago than this is not taken as a fresh sign-in.
+const MAX_TOKEN_AGE: Duration = Duration::from_secs(600);
+
+/// The claims packyard reads, whatever their names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AllClaims {
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
+}
+
+impl AdditionalClaims for AllClaims {}
+
+type FullIdToken =
+    IdToken<AllClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+
+/// A sign-in between the redirect and the callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+/// What the provider says about the user, verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub subject: String,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub groups: Vec<String>,
+}
+
+/// Why a sign-in through the provider failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    /// The provider could not be asked (discovery, the token endpoint): the
+    /// operator's problem; the reason is logged.
+    #[error("the identity provider {issuer}: {why}")]
+    Unavailable { issuer: String, why: String },
+    /// What came back is not to be trusted: a token that does not verify, a code that
+    /// does not exchange. The person signing in starts again.
+    #[error("the identity provider's answer was refused: {0}")]
+    Refused(String),
+}
+
+/// One OpenID Connect provider, with what discovery found (kept for an hour).
+pub struct OidcProvider {
+    settings: OidcSettings,
+    http: Http,
+    discovered: tokio::sync::RwLock<Option<(CoreProviderMetadata, std::time::Instant)>>,
+}
+
+/// How long discovery's answer is kept before it is asked again.
+const DISCOVERY_LIFETIME: Duration = Duration::from_secs(3600);
+
+impl OidcProvider {
+    pub fn new(
+        settings: OidcSettings,
+        policy: &crate::outbound::NetworkPolicy,
+    ) -> Arc<OidcProvider> {
+        let http = policy
+            .client_builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("the HTTP client builds");
+        Arc::new(OidcProvider {
+            settings,
+            http: Http(http),
+            discovered: tokio::sync::RwLock::new(None),
+        })
+    }
+
+    pub fn settings(&self) -> &OidcSettings {
+        &self.settings
+    }
+
+    fn unavailable(&self, why: impl std::fmt::Display) -> OidcError {
+        OidcError::Unavailable {
+            issuer: self.settings.issuer.clone(),
+            why: why.to_string(),
+        }
+    }
+
+    /// The provider's metadata with its key set, discovered (again, after
+    /// [`DISCOVERY_LIFETIME`], or when `refresh`).
+    async fn metadata(&self, refresh: bool) -> Result<CoreProviderMetadata, OidcError> {
+        if let (false, Some((metadata, at))) = (refresh, &*self.discovered.read().await)
+            && at.elapsed() < DISCOVERY_LIFETIME
+        {
+            return Ok(metadata.clone());
+        }
+        let issuer =
+            IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| self.unavailable(e))?;
+        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+            .await
+            .map_err(|e| self.unavailable(format!("discovery: {e}")))?;
+        *self.discovered.write().await = Some((metadata.clone(), std::time::Instant::now()));
+        Ok(metadata)
+    }
+
+    /// The provider's key set again, after a token named a key it did not have.
+    async fn refetch_keys(&self) -> Result<CoreProviderMetadata, OidcError> {
+        let metadata = self.metadata(false).await?;
+        let keys = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &self.http)
+            .await
+            .map_err(|e| self.unavailable(format!("fetching the key set: {e}")))?;
+        let metadata = metadata.set_jwks(keys);
+        *self.discovered.write().await = Some((metadata.clone(), std::time::Instant::now()));
+        Ok(metadata)
+    }
+
+    fn client(
+        &self,
+        metadata: CoreProviderMetadata,
+        redirect: &str,
+    ) -> Result<
+        CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        OidcError,
+    > {
+        let redirect = RedirectUrl::new(redirect.to_owned()).map_err(|e| self.unavailable(e))?;
+        Ok(CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.settings.client_id.clone()),
+            Some(ClientSecret::new(self.settings.client_secret.clone())),
+        )
+        .set_redirect_uri(redirect))
+    }
+
+    /// Where to send the browser, and what to keep until the callback.
+    pub async fn start(&self, redirect: &str) -> Result<(String, Pending), OidcError> {
+        let client = self.client(self.metadata(false).await?, redirect)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
+        for scope in &self.settings.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
+        Ok((
+            url.to_string(),
+            Pending {
+                state: state.secret().clone(),
+                nonce: nonce.secret().clone(),
+                pkce_verifier: verifier.secret().clone(),
+            },
+        ))
+    }
+
+    /// Exchanges `code` and verifies the ID token against `pending`.
+    pub async fn finish(
+        &self,
+        redirect: &str,
+        code: &str,
+        pending: &Pending,
+    ) -> Result<Verified, OidcError> {
+        let metadata = self.metadata(false).await?;
+        let client = self.client(metadata, redirect)?;
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| self.unavailable(e))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| OidcError::Refused(format!("the code exchange failed: {e}")))?;
+        let raw = response
+            .id_token()
+            .ok_or_else(|| OidcError::Refused("the token response has no ID token".into()))?
+            .to_string();
+        let token: FullIdToken = raw
+            .parse()
+            .map_err(|e| OidcError::Refused(format!("the ID token does not parse: {e}")))?;
+        let nonce = Nonce::new(pending.nonce.clone());
+        let claims = match verify(&client, &token, &nonce) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                // A key the provider rotated in since discovery: fetch the set once.
+                let metadata = self.refetch_keys().await?;
+                let client = self.client(metadata, redirect)?;
+                verify(&client, &token, &nonce)
+            }
+            other => other,
+        }
+        .map_err(|e| OidcError::Refused(format!("the ID token does not verify: {e}")))?;
+        Ok(self.read_claims(&claims))
+    }
+}
+
+/// The claims of `token`, verified with `client`'s keys (see the module's
+/// documentation).
+fn verify<C>(
+    client: &C,
+    token: &FullIdToken,
+    nonce: &Nonce,
+) -> Result<serde_json::Map<String, Value>, ClaimsVerificationError>
+where
+    C: VerifierSource,
+{
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    let verifier = client
+        .verifier()
+        .set_allowed_algs([
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+            CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+            CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+            CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+            CoreJwsSigningAlgorithm::EdDsa,
+        ])
+        .set_issue_time_verifier_fn(move |iat| {
+            let iat = iat.timestamp();
+            if iat > now + SKEW.as_secs() as i64 {
+                Err(format!("issued in the future ({iat})"))
+            } else if iat < now - MAX_TOKEN_AGE.as_secs() as i64 {
+                Err(format!("issued too long ago ({iat})"))
+            } else {
+                Ok(())
+            }
+        });
+    let claims = token.claims(&verifier, nonce)?;
+    match serde_json::to_value(claims) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(ClaimsVerificationError::Unsupported(
+            "claims that are not an object".into(),
+        )),
+    }
+}
+
+impl OidcProvider {
+    fn read_claims(&self, claims: &serde_json::Map<String, Value>) -> Verified {
+        let mapping = &self.settings.claims;
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+        let list = |name: &str| match claims.get(name) {
+            Some(Value::String(one)) => vec![one.clone()],
+            Some(Value::Array(many)) => many
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut groups = list(&mapping.groups);
+        if let Some(roles) = &mapping.roles {
+            groups.extend(list(roles));
+        }
+        groups.sort();
+        groups.dedup();
+        Verified {
+            subject: text("sub").unwrap_or_default(),
+            username: text(&mapping.username),
+            email: text(&mapping.email),
+            email_verified: claims.get("email_verified") == Some(&Value::Bool(true)),
+            groups,
+        }
+    }
+}
+
+/// What gives an ID token verifier: the client built from discovery.
+trait VerifierSource {
+    fn verifier(&self) -> openidconnect::IdTokenVerifier<'_, openidconnect::core::CoreJsonWebKey>;
+}
+
+impl<A, B, C, D, E, F> VerifierSource
+    for openidconnect::Client<
+        openidconnect::EmptyAdditionalClaims,
+        openidconnect::core::CoreAuthDisplay,
+        CoreGenderClaim,
+        CoreJweContentEncryptionAlgorithm,
+        openidconnect::core::CoreJsonWebKey,
+        openidconnect::core::CoreAuthPrompt,
+        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+        openidconnect::core::CoreTokenResponse,
+        openidconnect::core::CoreTokenIntrospectionResponse,
+        openidconnect::core::CoreRevocableToken,
+        openidconnect::core::CoreRevocationErrorResponse,
+        A,
+        B,
+        C,
+        D,
+        E,
+        F,
+    >
+where
+    A: openidconnect::EndpointState,
+    B: openidconnect::EndpointState,
+    C: openidconnect::EndpointState,
+    D: openidconnect::EndpointState,
+    E: openidconnect::EndpointState,
+    F: openidconnect::EndpointState,
+{
+    fn verifier(&self) -> openidconnect::IdTokenVerifier<'_, openidconnect::core::CoreJsonWebKey> {
+        self.id_token_verifier()
+    }
+}
+
+/// The `openidconnect` crate's requests, through our client (and so through the
+/// outbound network policy), with bounded answers.
+#[derive(Clone)]
+struct Http(reqwest::Client);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for Http {
+    type Error = HttpError;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<openidconnect::HttpResponse, HttpError>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request =
+                reqwest::Request::try_from(request).map_err(|e| HttpError(e.to_string()))?;
+            let response = self
+                .0
+                .execute(request)
+                .await
+                .map_err(|e| HttpError(crate::redact::redacted(&e.to_string())))?;
+            let mut answer = axum::http::Response::builder().status(response.status());
+            for (name, value) in response.headers() {
+                answer = answer.header(name, value);
+            }
+            // Discovery documents, key sets and token responses are small.
+            let body = read_bounded(response, 256 * 1024).await?;
+            answer.body(body).map_err(|e| HttpError(e.to_string()))
+        })
+    }
+}
+
+/// An HTTP failure towards the provider (its text never carries a credential).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HttpError(String);
+
+async fn read_bounded(response: reqwest::Response, limit: usize) -> Result<Vec<u8>, HttpError> {
+    use futures_util::StreamExt;
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        body.extend_from_slice(&chunk.map_err(|e| HttpError(e.to_string()))?);
+        if body.len() > limit {
+            return Err(HttpError(format!("an answer larger than {limit} bytes")));
+        }
+    }
+    Ok(body)
+}
