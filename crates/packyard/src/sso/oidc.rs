@@ -247,14 +247,14 @@ impl OidcProvider {
             .parse()
             .map_err(|e| OidcError::Refused(format!("the ID token does not parse: {e}")))?;
         let nonce = Nonce::new(pending.nonce.clone());
-        let claims = match verify(&client, &token, &nonce) {
+        let claims = match verify(client.id_token_verifier(), &token, &nonce) {
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
                 // A key the provider rotated in since discovery: fetch the set once.
                 let metadata = self.refetch_keys().await?;
                 let client = self.client(metadata, redirect)?;
-                verify(&client, &token, &nonce)
+                verify(client.id_token_verifier(), &token, &nonce)
             }
             other => other,
         }
@@ -263,22 +263,18 @@ impl OidcProvider {
     }
 }
 
-/// The claims of `token`, verified with `client`'s keys (see the module's
-/// documentation).
-fn verify<C>(
-    client: &C,
+/// The claims of `token`, verified by `verifier` (the provider's keys, issuer and our
+/// client id) with our rules: asymmetric algorithms only, issued within the skew.
+fn verify(
+    verifier: openidconnect::IdTokenVerifier<'_, openidconnect::core::CoreJsonWebKey>,
     token: &FullIdToken,
     nonce: &Nonce,
-) -> Result<serde_json::Map<String, Value>, ClaimsVerificationError>
-where
-    C: VerifierSource,
-{
+) -> Result<serde_json::Map<String, Value>, ClaimsVerificationError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs() as i64;
-    let verifier = client
-        .verifier()
+    let verifier = verifier
         .set_allowed_algs([
             CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
             CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
@@ -338,44 +334,6 @@ impl OidcProvider {
     }
 }
 
-/// What gives an ID token verifier: the client built from discovery.
-trait VerifierSource {
-    fn verifier(&self) -> openidconnect::IdTokenVerifier<'_, openidconnect::core::CoreJsonWebKey>;
-}
-
-impl<A, B, C, D, E, F> VerifierSource
-    for openidconnect::Client<
-        openidconnect::EmptyAdditionalClaims,
-        openidconnect::core::CoreAuthDisplay,
-        CoreGenderClaim,
-        CoreJweContentEncryptionAlgorithm,
-        openidconnect::core::CoreJsonWebKey,
-        openidconnect::core::CoreAuthPrompt,
-        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
-        openidconnect::core::CoreTokenResponse,
-        openidconnect::core::CoreTokenIntrospectionResponse,
-        openidconnect::core::CoreRevocableToken,
-        openidconnect::core::CoreRevocationErrorResponse,
-        A,
-        B,
-        C,
-        D,
-        E,
-        F,
-    >
-where
-    A: openidconnect::EndpointState,
-    B: openidconnect::EndpointState,
-    C: openidconnect::EndpointState,
-    D: openidconnect::EndpointState,
-    E: openidconnect::EndpointState,
-    F: openidconnect::EndpointState,
-{
-    fn verifier(&self) -> openidconnect::IdTokenVerifier<'_, openidconnect::core::CoreJsonWebKey> {
-        self.id_token_verifier()
-    }
-}
-
 /// The `openidconnect` crate's requests, through our client (and so through the
 /// outbound network policy), with bounded answers.
 #[derive(Clone)]
@@ -423,4 +381,189 @@ async fn read_bounded(response: reqwest::Response, limit: usize) -> Result<Vec<u
         }
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use openidconnect::core::{CoreJsonWebKey, CoreRsaPrivateSigningKey};
+    use openidconnect::{JsonWebKeyId, PrivateSigningKey};
+
+    const ISSUER: &str = "https://idp.test";
+    const CLIENT: &str = "packyard";
+    const NONCE: &str = "the-nonce";
+
+    /// Test keys, made with `openssl genpkey -algorithm RSA` for these tests only.
+    fn key(pem: &str, kid: &str) -> CoreRsaPrivateSigningKey {
+        CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(kid.into()))).unwrap()
+    }
+
+    fn signing() -> CoreRsaPrivateSigningKey {
+        key(include_str!("testdata/signing-key.pem"), "k1")
+    }
+
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    fn claims() -> Value {
+        serde_json::json!({
+            "iss": ISSUER, "aud": CLIENT, "sub": "alice-1", "nonce": NONCE,
+            "iat": now(), "exp": now() + 300,
+            "email": "alice@example.test", "email_verified": true, "groups": ["developers"],
+        })
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn signing_input(header: &Value, claims: &Value) -> String {
+        format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        )
+    }
+
+    /// A JWT of `claims` with `header`, signed by `key` (RS256), or unsigned.
+    fn jwt(header: &Value, claims: &Value, key: Option<&CoreRsaPrivateSigningKey>) -> String {
+        let input = signing_input(header, claims);
+        let signature = key
+            .map(|key| {
+                key.sign(
+                    &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                    input.as_bytes(),
+                )
+                .unwrap()
+            })
+            .unwrap_or_default();
+        format!("{input}.{}", b64(&signature))
+    }
+
+    fn check(token: &str) -> Result<serde_json::Map<String, Value>, String> {
+        let keys = openidconnect::JsonWebKeySet::<CoreJsonWebKey>::new(vec![
+            signing().as_verification_key(),
+        ]);
+        let verifier = openidconnect::IdTokenVerifier::new_confidential_client(
+            ClientId::new(CLIENT.into()),
+            ClientSecret::new("client-secret".into()),
+            IssuerUrl::new(ISSUER.into()).unwrap(),
+            keys,
+        );
+        let token: FullIdToken = token.parse().map_err(|e| format!("parse: {e}"))?;
+        verify(verifier, &token, &Nonce::new(NONCE.into())).map_err(|e| e.to_string())
+    }
+
+    fn rs256(kid: &str) -> Value {
+        serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": kid})
+    }
+
+    fn with(change: &dyn Fn(&mut Value)) -> Value {
+        let mut claims = claims();
+        change(&mut claims);
+        claims
+    }
+
+    #[test]
+    fn a_token_signed_by_the_providers_key_verifies() {
+        let claims = check(&jwt(&rs256("k1"), &claims(), Some(&signing()))).unwrap();
+        assert_eq!(claims["sub"], "alice-1");
+        assert_eq!(claims["groups"], serde_json::json!(["developers"]));
+    }
+
+    #[test]
+    fn tokens_that_must_not_sign_anyone_in_are_refused() {
+        use hmac::Mac;
+        let other = key(include_str!("testdata/other-key.pem"), "k1");
+        let good = signing();
+        // HMAC with the client secret: a symmetric algorithm, refused.
+        let hs256 = {
+            let header = serde_json::json!({"alg": "HS256", "typ": "JWT"});
+            let input = signing_input(&header, &claims());
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"client-secret").unwrap();
+            mac.update(input.as_bytes());
+            format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+        };
+        let none = serde_json::json!({"alg": "none", "typ": "JWT"});
+        for (what, token) in [
+            (
+                "signed by another key under the provider's kid",
+                jwt(&rs256("k1"), &claims(), Some(&other)),
+            ),
+            (
+                "signed by a key the provider does not have",
+                jwt(&rs256("k9"), &claims(), Some(&other)),
+            ),
+            ("alg none", jwt(&none, &claims(), None)),
+            ("HS256 with the client secret", hs256),
+            (
+                "for another client",
+                jwt(
+                    &rs256("k1"),
+                    &with(&|c| c["aud"] = "another".into()),
+                    Some(&good),
+                ),
+            ),
+            (
+                "from another issuer",
+                jwt(
+                    &rs256("k1"),
+                    &with(&|c| c["iss"] = "https://evil.test".into()),
+                    Some(&good),
+                ),
+            ),
+            (
+                "expired",
+                jwt(
+                    &rs256("k1"),
+                    &with(&|c| {
+                        c["exp"] = (now() - 120).into();
+                        c["iat"] = (now() - 400).into();
+                    }),
+                    Some(&good),
+                ),
+            ),
+            (
+                "issued in the future",
+                jwt(
+                    &rs256("k1"),
+                    &with(&|c| c["iat"] = (now() + 600).into()),
+                    Some(&good),
+                ),
+            ),
+            (
+                "issued long ago",
+                jwt(
+                    &rs256("k1"),
+                    &with(&|c| c["iat"] = (now() - 3600).into()),
+                    Some(&good),
+                ),
+            ),
+            (
+                "without the nonce",
+                jwt(
+                    &rs256("k1"),
+                    &with(&|c| {
+                        c.as_object_mut().unwrap().remove("nonce");
+                    }),
+                    Some(&good),
+                ),
+            ),
+            (
+                "with another nonce",
+                jwt(
+                    &rs256("k1"),
+                    &with(&|c| c["nonce"] = "replayed".into()),
+                    Some(&good),
+                ),
+            ),
+        ] {
+            assert!(check(&token).is_err(), "{what} verified");
+        }
+    }
 }
