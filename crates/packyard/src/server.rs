@@ -60,6 +60,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%address, threads, "packyard listening");
     // On stdout as well, so scripts that start us on port 0 learn the port.
     println!("packyard listening on http://{address}");
+    // What to register at each OpenID Connect provider, in the log: stdout carries the
+    // listening line only, since whoever started us may stop reading it after that.
+    let base = app
+        .settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"));
+    for provider in &app.settings.login.providers {
+        if let crate::sso::config::ProviderKind::Oidc(_) = provider.kind {
+            let redirect = crate::sso::Sso::redirect_url(&base, &provider.alias);
+            tracing::info!(provider = %provider.alias, %redirect, "sign-in through an identity provider: register this redirect URL there");
+        }
+    }
     std::io::stdout().flush()?;
     // Only once the port is ours: jobs claimed by a process that then fails to listen
     // would wait out their leases.

@@ -30,6 +30,7 @@ mod packeton_import;
 mod packeton_routes;
 mod s3_storage;
 mod sso_ldap;
+mod sso_oidc;
 mod sub_repositories;
 mod two_replicas;
 mod vcs_parity;

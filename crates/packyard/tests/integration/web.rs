@@ -3,7 +3,6 @@
 //! package text stays inert. Screenshots of the pages go to `target/screenshots/`.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::common::*;
@@ -41,13 +40,6 @@ fn archive(name: &str, fields: &Value, readme: Option<&str>) -> Vec<u8> {
         entries.push(Entry::File("README.md", readme.as_bytes()));
     }
     zip(&entries)
-}
-
-fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the target dir")
-        .join("screenshots")
 }
 
 fn log_in(browser: &Browser, server: &Server, user: &str) {

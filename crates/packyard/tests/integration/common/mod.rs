@@ -1067,3 +1067,11 @@ pub fn assert_alike(
         );
     }
 }
+
+/// Where browser tests put their screenshots: `target/screenshots/`.
+pub fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target dir")
+        .join("screenshots")
+}
