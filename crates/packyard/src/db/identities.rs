@@ -92,6 +92,22 @@ impl Db {
         Ok(removed > 0)
     }
 
+    /// The providers each user has an identity at, by user id.
+    pub async fn identity_providers(
+        &self,
+    ) -> Result<std::collections::HashMap<i64, Vec<String>>, sqlx::Error> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT user_id, provider FROM identities ORDER BY provider")
+                .fetch_all(self.pool())
+                .await?;
+        let mut providers: std::collections::HashMap<i64, Vec<String>> =
+            std::collections::HashMap::new();
+        for (user, provider) in rows {
+            providers.entry(user).or_default().push(provider);
+        }
+        Ok(providers)
+    }
+
     /// Every identity of `user_id`.
     pub async fn identities_of(&self, user_id: i64) -> Result<Vec<IdentityRow>, sqlx::Error> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(

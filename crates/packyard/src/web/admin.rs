@@ -136,11 +136,23 @@ pub struct UserLine {
     pub groups: Vec<String>,
     /// Its sub-repository limit ([`describe_limit`]).
     pub subrepos: String,
+    /// How it signs in: `password`, or its identity providers (and whether one of
+    /// them removed it).
+    pub sign_in: String,
 }
 
 impl UserLine {
-    fn new(user: &User, groups: Vec<String>) -> UserLine {
+    fn new(user: &User, groups: Vec<String>, providers: &[String]) -> UserLine {
+        let mut sign_in = if providers.is_empty() {
+            "password".to_owned()
+        } else {
+            providers.join(", ")
+        };
+        if user.deprovisioned_at.is_some() {
+            sign_in.push_str(" (deprovisioned)");
+        }
         UserLine {
+            sign_in,
             name: user.name.clone(),
             role: role_of(user),
             full_access: user.full_access,
@@ -170,6 +182,7 @@ async fn users_page(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let rules = app.db.access_rules().await?;
+    let providers = app.db.identity_providers().await?;
     let users = app
         .db
         .users()
@@ -182,7 +195,8 @@ async fn users_page(
                 .filter(|group| group.members.contains(&user.name))
                 .map(|group| group.name.clone())
                 .collect();
-            UserLine::new(user, groups)
+            let none = Vec::new();
+            UserLine::new(user, groups, providers.get(&user.id).unwrap_or(&none))
         })
         .collect();
     render_with_status(
@@ -312,7 +326,16 @@ async fn user_page(
     render_with_status(
         &UserPage {
             chrome: Chrome::new(viewer, format!("User {name}")),
-            user: UserLine::new(&user, groups),
+            user: UserLine::new(
+                &user,
+                groups,
+                &app.db
+                    .identities_of(user.id)
+                    .await?
+                    .into_iter()
+                    .map(|identity| identity.provider)
+                    .collect::<Vec<_>>(),
+            ),
             all_groups,
             limit: limit_choice(app, user.subrepos.as_deref()).await?,
             message,
