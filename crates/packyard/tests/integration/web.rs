@@ -1855,7 +1855,7 @@ fn admins_manage_sub_repositories_and_users_browse_those_they_may_use() {
         .into_iter()
         .find(|row| row.starts_with("dave"))
         .unwrap();
-    assert!(dave.ends_with("client-a, client-b"), "{dave}");
+    assert!(dave.ends_with("client-a, client-b password"), "{dave}");
     // A group's grants counted only at the root, from its page.
     browser.goto(&server.url("/admin/groups/partners"));
     browser
