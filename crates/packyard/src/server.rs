@@ -68,7 +68,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("http://{address}"));
     for provider in &app.settings.login.providers {
-        if let crate::sso::config::ProviderKind::Oidc(_) = provider.kind {
+        if !matches!(provider.kind, crate::sso::config::ProviderKind::Ldap(_)) {
             let redirect = crate::sso::Sso::redirect_url(&base, &provider.alias);
             tracing::info!(provider = %provider.alias, %redirect, "sign-in through an identity provider: register this redirect URL there");
         }
@@ -208,7 +208,8 @@ fn start_background_work(app: &Arc<App>) -> Runner {
         .iter()
         .filter_map(|provider| match &provider.kind {
             crate::sso::config::ProviderKind::Ldap(directory) => Some(directory.recheck_interval),
-            crate::sso::config::ProviderKind::Oidc(_) => None,
+            crate::sso::config::ProviderKind::Oidc(_)
+            | crate::sso::config::ProviderKind::GitHub(_) => None,
         })
         .min()
     {

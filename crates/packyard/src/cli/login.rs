@@ -17,6 +17,11 @@ pub fn run(settings: &Settings, command: &LoginCommand) {
         LoginCommand::List => {
             let login = &settings.login;
             let base = settings.public_url.as_deref().unwrap_or("");
+            let site = if base.is_empty() {
+                "https://HOST"
+            } else {
+                base
+            };
             for provider in &login.providers {
                 let signs_in_at = match &provider.kind {
                     ProviderKind::Ldap(directory) => {
@@ -27,15 +32,13 @@ pub fn run(settings: &Settings, command: &LoginCommand) {
                     }
                     ProviderKind::Oidc(oidc) => format!(
                         "redirect URL {}; issuer {}",
-                        crate::sso::Sso::redirect_url(
-                            if base.is_empty() {
-                                "https://HOST"
-                            } else {
-                                base
-                            },
-                            &provider.alias
-                        ),
+                        crate::sso::Sso::redirect_url(site, &provider.alias),
                         oidc.issuer
+                    ),
+                    ProviderKind::GitHub(github) => format!(
+                        "callback URL {}; {}",
+                        crate::sso::Sso::redirect_url(site, &provider.alias),
+                        github.web_url
                     ),
                 };
                 println!(

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::github::GitHubSettings;
 use super::oidc::{ClaimMapping, OidcSettings};
 
 /// How often LDAP users are looked up again, so that one removed from the directory
@@ -72,6 +73,8 @@ pub enum ProviderKind {
     Ldap(LdapSettings),
     /// OpenID Connect (`type: oidc`, or the `gitlab` preset).
     Oidc(OidcSettings),
+    /// GitHub's OAuth apps (`type: github`), on github.com or an Enterprise server.
+    GitHub(GitHubSettings),
 }
 
 impl ProviderKind {
@@ -79,6 +82,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Ldap(_) => "ldap",
             ProviderKind::Oidc(_) => "oidc",
+            ProviderKind::GitHub(_) => "github",
         }
     }
 }
@@ -347,6 +351,18 @@ fn provider(
                 timeout: Duration::from_secs(10),
             })
         }
+        "github" => ProviderKind::GitHub(GitHubSettings::at(
+            entry.base_url.as_deref(),
+            required(entry.client_id, "client_id")?,
+            secret(
+                alias,
+                "client_secret",
+                entry.client_secret,
+                entry.client_secret_env,
+                entry.client_secret_file,
+                lookup,
+            )?,
+        )),
         "oidc" | "gitlab" => {
             let gitlab = entry.kind == "gitlab";
             let issuer = match (entry.issuer, entry.discovery_url, entry.base_url) {
@@ -410,7 +426,7 @@ fn provider(
         other => {
             return Err(fail(
                 at("type"),
-                format!("{other:?} is not a provider type: ldap, oidc or gitlab"),
+                format!("{other:?} is not a provider type: ldap, oidc, gitlab or github"),
             ));
         }
     };

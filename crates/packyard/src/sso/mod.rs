@@ -21,6 +21,8 @@
 //! deprovisioned, and its sessions and tokens stop working.
 
 pub mod config;
+pub mod github;
+mod http;
 pub mod ldap;
 pub mod oidc;
 
@@ -28,7 +30,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use config::{LoginSettings, MappedRole, Provider, ProviderKind};
-use oidc::{OidcError, OidcProvider, Pending};
+use github::GitHubProvider;
+use oidc::{OidcProvider, Pending, ProviderError};
 
 use crate::auth::hash_token;
 use crate::db::{Db, PendingSignIn, Role, User, UserChange, is_unique_violation, now_millis};
@@ -105,7 +108,7 @@ pub enum SsoError {
     #[error("there is no identity provider {0} to sign in with")]
     UnknownProvider(String),
     #[error(transparent)]
-    Oidc(#[from] OidcError),
+    Oidc(#[from] ProviderError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -115,8 +118,16 @@ pub enum SsoError {
 pub struct Sso {
     db: Db,
     settings: Arc<LoginSettings>,
-    /// The OpenID Connect providers, with what their discovery found.
-    oidc: Arc<HashMap<String, Arc<OidcProvider>>>,
+    /// The providers the browser is sent to, by alias.
+    redirects: Arc<HashMap<String, Redirect>>,
+}
+
+/// A provider the browser is sent to.
+#[derive(Clone)]
+enum Redirect {
+    /// With what its discovery found.
+    Oidc(Arc<OidcProvider>),
+    GitHub(Arc<GitHubProvider>),
 }
 
 impl Sso {
@@ -125,21 +136,26 @@ impl Sso {
         settings: Arc<LoginSettings>,
         policy: &crate::outbound::NetworkPolicy,
     ) -> Sso {
-        let oidc = settings
+        let redirects = settings
             .providers
             .iter()
-            .filter_map(|provider| match &provider.kind {
-                ProviderKind::Oidc(oidc) => Some((
-                    provider.alias.clone(),
-                    OidcProvider::new(oidc.clone(), policy),
-                )),
-                ProviderKind::Ldap(_) => None,
+            .filter_map(|provider| {
+                let redirect = match &provider.kind {
+                    ProviderKind::Oidc(oidc) => {
+                        Redirect::Oidc(OidcProvider::new(oidc.clone(), policy))
+                    }
+                    ProviderKind::GitHub(github) => {
+                        Redirect::GitHub(GitHubProvider::new(github.clone(), policy))
+                    }
+                    ProviderKind::Ldap(_) => return None,
+                };
+                Some((provider.alias.clone(), redirect))
             })
             .collect();
         Sso {
             db,
             settings,
-            oidc: Arc::new(oidc),
+            redirects: Arc::new(redirects),
         }
     }
 
@@ -148,11 +164,11 @@ impl Sso {
         format!("{}/login/{alias}/callback", base.trim_end_matches('/'))
     }
 
-    fn oidc_provider(&self, alias: &str) -> Result<(&Provider, &Arc<OidcProvider>), SsoError> {
+    fn redirect_provider(&self, alias: &str) -> Result<(&Provider, &Redirect), SsoError> {
         let unknown = || SsoError::UnknownProvider(alias.to_owned());
         let provider = self.settings.provider(alias).ok_or_else(unknown)?;
-        let oidc = self.oidc.get(alias).ok_or_else(unknown)?;
-        Ok((provider, oidc))
+        let redirect = self.redirects.get(alias).ok_or_else(unknown)?;
+        Ok((provider, redirect))
     }
 
     /// Starts a sign-in through OpenID Connect provider `alias`, for the browser that
@@ -164,8 +180,20 @@ impl Sso {
         browser_secret: &str,
         next: &str,
     ) -> Result<String, SsoError> {
-        let (_, oidc) = self.oidc_provider(alias)?;
-        let (url, pending) = oidc.start(&Self::redirect_url(base, alias)).await?;
+        let redirect = Self::redirect_url(base, alias);
+        let (url, pending) = match self.redirect_provider(alias)?.1 {
+            Redirect::Oidc(oidc) => oidc.start(&redirect).await?,
+            Redirect::GitHub(github) => {
+                let (url, state) = github.start(&redirect)?;
+                // GitHub's OAuth has neither nonce nor (here) PKCE: the state binds it.
+                let pending = Pending {
+                    state,
+                    nonce: String::new(),
+                    pkce_verifier: String::new(),
+                };
+                (url, pending)
+            }
+        };
         let now = now_millis();
         // Sign-ins never finished are forgotten here, a few at a time, by every replica.
         self.db.prune_sign_ins(now - SIGN_IN_WINDOW_MS).await?;
@@ -195,7 +223,7 @@ impl Sso {
         base: &str,
         callback: &Callback<'_>,
     ) -> Result<(User, String), SsoError> {
-        let (provider, oidc) = self.oidc_provider(alias)?;
+        let (provider, redirect) = self.redirect_provider(alias)?;
         let pending = self
             .db
             .take_sign_in(&hash_token(callback.state))
@@ -209,26 +237,28 @@ impl Sso {
                     && now_millis() - pending.created_at < SIGN_IN_WINDOW_MS
             })
             .ok_or(SsoError::StaleState)?;
-        if let Some(iss) = callback.iss
-            && iss.trim_end_matches('/') != oidc.settings().issuer.trim_end_matches('/')
-        {
-            return Err(
-                OidcError::Refused(format!("the callback names another issuer ({iss})")).into(),
-            );
-        }
-        let verified = oidc
-            .finish(
-                &Self::redirect_url(base, alias),
-                callback.code,
-                &Pending {
+        let redirect_url = Self::redirect_url(base, alias);
+        let verified = match redirect {
+            Redirect::Oidc(oidc) => {
+                if let Some(iss) = callback.iss
+                    && iss.trim_end_matches('/') != oidc.settings().issuer.trim_end_matches('/')
+                {
+                    return Err(ProviderError::Refused(format!(
+                        "the callback names another issuer ({iss})"
+                    ))
+                    .into());
+                }
+                let pending = Pending {
                     state: callback.state.to_owned(),
                     nonce: pending.nonce,
                     pkce_verifier: pending.pkce_verifier,
-                },
-            )
-            .await?;
+                };
+                oidc.finish(&redirect_url, callback.code, &pending).await?
+            }
+            Redirect::GitHub(github) => github.finish(&redirect_url, callback.code).await?,
+        };
         if verified.subject.is_empty() {
-            return Err(OidcError::Refused("the ID token has no subject".into()).into());
+            return Err(ProviderError::Refused("the ID token has no subject".into()).into());
         }
         let email = verified.email.filter(|_| verified.email_verified);
         let username = verified

@@ -24,6 +24,8 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::http::Http;
+
 /// An OpenID Connect provider's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OidcSettings {
@@ -97,7 +99,7 @@ pub struct Verified {
 
 /// Why a sign-in through the provider failed.
 #[derive(Debug, thiserror::Error)]
-pub enum OidcError {
+pub enum ProviderError {
     /// The provider could not be asked (discovery, the token endpoint): the
     /// operator's problem; the reason is logged.
     #[error("the identity provider {issuer}: {why}")]
@@ -123,16 +125,9 @@ impl OidcProvider {
         settings: OidcSettings,
         policy: &crate::outbound::NetworkPolicy,
     ) -> Arc<OidcProvider> {
-        let http = policy
-            .client_builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .build()
-            .expect("the HTTP client builds");
         Arc::new(OidcProvider {
             settings,
-            http: Http(http),
+            http: Http::new(policy),
             discovered: tokio::sync::RwLock::new(None),
         })
     }
@@ -141,8 +136,8 @@ impl OidcProvider {
         &self.settings
     }
 
-    fn unavailable(&self, why: impl std::fmt::Display) -> OidcError {
-        OidcError::Unavailable {
+    fn unavailable(&self, why: impl std::fmt::Display) -> ProviderError {
+        ProviderError::Unavailable {
             issuer: self.settings.issuer.clone(),
             why: why.to_string(),
         }
@@ -150,7 +145,7 @@ impl OidcProvider {
 
     /// The provider's metadata with its key set, discovered (again, after
     /// [`DISCOVERY_LIFETIME`], or when `refresh`).
-    async fn metadata(&self, refresh: bool) -> Result<CoreProviderMetadata, OidcError> {
+    async fn metadata(&self, refresh: bool) -> Result<CoreProviderMetadata, ProviderError> {
         if let (false, Some((metadata, at))) = (refresh, &*self.discovered.read().await)
             && at.elapsed() < DISCOVERY_LIFETIME
         {
@@ -166,7 +161,7 @@ impl OidcProvider {
     }
 
     /// The provider's key set again, after a token named a key it did not have.
-    async fn refetch_keys(&self) -> Result<CoreProviderMetadata, OidcError> {
+    async fn refetch_keys(&self) -> Result<CoreProviderMetadata, ProviderError> {
         let metadata = self.metadata(false).await?;
         let keys = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &self.http)
             .await
@@ -189,7 +184,7 @@ impl OidcProvider {
             openidconnect::EndpointMaybeSet,
             openidconnect::EndpointMaybeSet,
         >,
-        OidcError,
+        ProviderError,
     > {
         let redirect = RedirectUrl::new(redirect.to_owned()).map_err(|e| self.unavailable(e))?;
         Ok(CoreClient::from_provider_metadata(
@@ -201,7 +196,7 @@ impl OidcProvider {
     }
 
     /// Where to send the browser, and what to keep until the callback.
-    pub async fn start(&self, redirect: &str) -> Result<(String, Pending), OidcError> {
+    pub async fn start(&self, redirect: &str) -> Result<(String, Pending), ProviderError> {
         let client = self.client(self.metadata(false).await?, redirect)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client.authorize_url(
@@ -229,7 +224,7 @@ impl OidcProvider {
         redirect: &str,
         code: &str,
         pending: &Pending,
-    ) -> Result<Verified, OidcError> {
+    ) -> Result<Verified, ProviderError> {
         let metadata = self.metadata(false).await?;
         let client = self.client(metadata, redirect)?;
         let response = client
@@ -238,14 +233,14 @@ impl OidcProvider {
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
             .request_async(&self.http)
             .await
-            .map_err(|e| OidcError::Refused(format!("the code exchange failed: {e}")))?;
+            .map_err(|e| ProviderError::Refused(format!("the code exchange failed: {e}")))?;
         let raw = response
             .id_token()
-            .ok_or_else(|| OidcError::Refused("the token response has no ID token".into()))?
+            .ok_or_else(|| ProviderError::Refused("the token response has no ID token".into()))?
             .to_string();
         let token: FullIdToken = raw
             .parse()
-            .map_err(|e| OidcError::Refused(format!("the ID token does not parse: {e}")))?;
+            .map_err(|e| ProviderError::Refused(format!("the ID token does not parse: {e}")))?;
         let nonce = Nonce::new(pending.nonce.clone());
         let claims = match verify(client.id_token_verifier(), &token, &nonce) {
             Err(ClaimsVerificationError::SignatureVerification(
@@ -258,7 +253,7 @@ impl OidcProvider {
             }
             other => other,
         }
-        .map_err(|e| OidcError::Refused(format!("the ID token does not verify: {e}")))?;
+        .map_err(|e| ProviderError::Refused(format!("the ID token does not verify: {e}")))?;
         Ok(self.read_claims(&claims))
     }
 }
@@ -332,55 +327,6 @@ impl OidcProvider {
             groups,
         }
     }
-}
-
-/// The `openidconnect` crate's requests, through our client (and so through the
-/// outbound network policy), with bounded answers.
-#[derive(Clone)]
-struct Http(reqwest::Client);
-
-impl<'c> openidconnect::AsyncHttpClient<'c> for Http {
-    type Error = HttpError;
-    type Future = std::pin::Pin<
-        Box<dyn Future<Output = Result<openidconnect::HttpResponse, HttpError>> + Send + 'c>,
-    >;
-
-    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
-        Box::pin(async move {
-            let request =
-                reqwest::Request::try_from(request).map_err(|e| HttpError(e.to_string()))?;
-            let response = self
-                .0
-                .execute(request)
-                .await
-                .map_err(|e| HttpError(crate::redact::redacted(&e.to_string())))?;
-            let mut answer = axum::http::Response::builder().status(response.status());
-            for (name, value) in response.headers() {
-                answer = answer.header(name, value);
-            }
-            // Discovery documents, key sets and token responses are small.
-            let body = read_bounded(response, 256 * 1024).await?;
-            answer.body(body).map_err(|e| HttpError(e.to_string()))
-        })
-    }
-}
-
-/// An HTTP failure towards the provider (its text never carries a credential).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HttpError(String);
-
-async fn read_bounded(response: reqwest::Response, limit: usize) -> Result<Vec<u8>, HttpError> {
-    use futures_util::StreamExt;
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        body.extend_from_slice(&chunk.map_err(|e| HttpError(e.to_string()))?);
-        if body.len() > limit {
-            return Err(HttpError(format!("an answer larger than {limit} bytes")));
-        }
-    }
-    Ok(body)
 }
 
 #[cfg(test)]

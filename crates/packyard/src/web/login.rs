@@ -512,7 +512,7 @@ pub async fn start_external(
     match app.settings.login.provider(&alias).map(|p| &p.kind) {
         None => return Err(WebError::NotFound),
         Some(ProviderKind::Ldap(_)) => return Ok(see_other("/login")),
-        Some(ProviderKind::Oidc(_)) => {}
+        Some(ProviderKind::Oidc(_) | ProviderKind::GitHub(_)) => {}
     }
     let next = local_path(query.next.as_deref());
     let base = site_base(&app, &headers)?;
@@ -625,11 +625,11 @@ fn external_failure(
         SsoError::Refused(why) => (StatusCode::FORBIDDEN, capitalized(&why.to_string())),
         SsoError::StaleState => (StatusCode::BAD_REQUEST, capitalized(&error.to_string())),
         SsoError::UnknownProvider(_) => return Err(WebError::NotFound),
-        SsoError::Oidc(crate::sso::oidc::OidcError::Refused(_)) => (
+        SsoError::Oidc(crate::sso::oidc::ProviderError::Refused(_)) => (
             StatusCode::UNAUTHORIZED,
             "The identity provider's answer could not be verified: start again.".to_owned(),
         ),
-        SsoError::Oidc(crate::sso::oidc::OidcError::Unavailable { .. }) => (
+        SsoError::Oidc(crate::sso::oidc::ProviderError::Unavailable { .. }) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "The identity provider cannot be reached now: try again later.".to_owned(),
         ),

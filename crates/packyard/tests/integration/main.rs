@@ -29,6 +29,7 @@ mod observability;
 mod packeton_import;
 mod packeton_routes;
 mod s3_storage;
+mod sso_github;
 mod sso_ldap;
 mod sso_oidc;
 mod sub_repositories;
