@@ -27,7 +27,7 @@ fn answer(
         query
             .split('&')
             .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
-            .map(|value| percent_decode(value))
+            .map(|value| packyard::percent::decode(value, packyard::percent::Plus::Space))
     };
     let bearer = headers.lines().any(|line| {
         line.to_ascii_lowercase() == format!("authorization: bearer {}", TOKEN.to_ascii_lowercase())
@@ -90,29 +90,6 @@ fn answer(
     }
 }
 
-fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                out.push(u8::from_str_radix(&value[i + 1..i + 3], 16).unwrap());
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
 /// The stand-in, on a free port of 127.0.0.1; its base URL.
 fn stand_in() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -149,7 +126,7 @@ fn stand_in() -> String {
                     body.len()
                 );
                 for (name, value) in extra {
-                    response.push_str(&format!("{name}: {value}\r\n"));
+                    response += &[name.as_str(), ": ", value.as_str(), "\r\n"].concat();
                 }
                 response.push_str("\r\n");
                 response.push_str(&body);
