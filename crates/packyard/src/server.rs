@@ -201,25 +201,14 @@ fn start_background_work(app: &Arc<App>) -> Runner {
     });
     // Directories are asked whether their users are still there; any replica may ask
     // (each identity is asked once per re-check interval, whoever asks).
-    if let Some(shortest) = app
-        .settings
-        .login
-        .providers
-        .iter()
-        .filter_map(|provider| match &provider.kind {
-            crate::sso::config::ProviderKind::Ldap(directory) => Some(directory.recheck_interval),
-            crate::sso::config::ProviderKind::Oidc(_)
-            | crate::sso::config::ProviderKind::GitHub(_) => None,
-        })
-        .min()
-    {
+    if let Some(shortest) = app.sso.recheck_every() {
         let sso = app.sso.clone();
         let access = app.clone();
-        spawn_periodic(shortest.min(Duration::from_secs(60)), move || {
+        spawn_periodic(shortest, move || {
             let sso = sso.clone();
             let access = access.clone();
             async move {
-                match sso.recheck_directories().await {
+                match sso.recheck().await {
                     Ok(0) => {}
                     Ok(changed) => {
                         tracing::info!(changed, "directory re-check changed users");

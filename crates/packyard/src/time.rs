@@ -1,10 +1,10 @@
 //! Timestamps as Composer writes them (`2024-01-31T12:00:00+00:00`), without a date crate,
-//! and the intervals settings are written in (`900`, `90s`, `15m`, `1h`).
+//! and the intervals settings are written in (`900`, `90s`, `15m`, `1h`, `90d`).
 
 use std::time::Duration;
 
-/// `3600`, `90s`, `15m`, `1h`: seconds, or a count of the unit given; `None` when the
-/// text is not one (or overflows).
+/// `3600`, `90s`, `15m`, `1h`, `90d`: seconds, or a count of the unit given; `None`
+/// when the text is not one (or overflows).
 pub fn parse_interval(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (digits, unit) = text.split_at(
@@ -16,6 +16,7 @@ pub fn parse_interval(text: &str) -> Option<Duration> {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
+        "d" => 86_400,
         _ => return None,
     };
     Some(Duration::from_secs(count.checked_mul(seconds_per_unit)?))

@@ -208,6 +208,31 @@ impl Db {
             .rows_affected())
     }
 
+    /// Deprovisions the users of `provider` whose last sign-in there (or, never signed
+    /// in, their link) is older than `before`; their ids.
+    pub async fn deprovision_idle(
+        &self,
+        provider: &str,
+        before: i64,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let idle: Vec<i64> = sqlx::query_scalar(
+            "SELECT i.user_id FROM identities i JOIN users u ON u.id = i.user_id \
+             WHERE i.provider = $1 AND u.deprovisioned_at IS NULL \
+             AND COALESCE(i.last_login_at, i.created_at) < $2",
+        )
+        .bind(provider)
+        .bind(before)
+        .fetch_all(self.pool())
+        .await?;
+        let mut changed = Vec::new();
+        for user in idle {
+            if self.set_deprovisioned(user, Some(now_millis())).await? {
+                changed.push(user);
+            }
+        }
+        Ok(changed)
+    }
+
     /// Marks user `user_id` removed by its provider (`Some(at)`) or present again
     /// (`None`); whether that changed anything. Replicas refuse its tokens within the
     /// access refresh.
@@ -364,6 +389,35 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert!(found.is_expired(crate::db::now_millis()));
+            assert!(db.set_deprovisioned(alice.id, None).await.unwrap());
+            // Idle since its link: deprovisioned by the provider's deprovision_after;
+            // a user of another provider is not.
+            db.link_identity("other", "bob-1", bob.id, None)
+                .await
+                .unwrap();
+            let now = crate::db::now_millis();
+            assert!(
+                db.deprovision_idle("corp", now - 60_000)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert_eq!(
+                db.deprovision_idle("corp", now + 1).await.unwrap(),
+                [alice.id]
+            );
+            assert!(
+                db.deprovision_idle("corp", now + 1)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            let bob_now = db
+                .user_of_identity("other", "bob-1")
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(bob_now.deprovisioned_at.is_none());
             assert!(db.set_deprovisioned(alice.id, None).await.unwrap());
             let due = db.identities_due("corp", i64::MAX, 10).await.unwrap();
             assert_eq!(due.len(), 1);

@@ -66,6 +66,9 @@ pub struct Provider {
     pub title: String,
     pub kind: ProviderKind,
     pub rules: Rules,
+    /// A user of this provider who has not signed in for this long is deprovisioned
+    /// (for providers that cannot be asked whether the user is still there).
+    pub deprovision_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +190,7 @@ struct Entry {
     client_secret_file: Option<PathBuf>,
     scopes: Option<Vec<String>>,
     claim_mapping: Option<ClaimsEntry>,
+    deprovision_after: Option<serde_yaml_ng::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -430,7 +434,21 @@ fn provider(
             ));
         }
     };
+    let deprovision_after = match &entry.deprovision_after {
+        None => None,
+        Some(value) => Some(
+            parse_interval(value)
+                .ok_or_else(|| fail(at("deprovision_after"), "an interval such as 90d"))?,
+        ),
+    };
+    if deprovision_after.is_some() && matches!(kind, ProviderKind::Ldap(_)) {
+        return Err(fail(
+            at("deprovision_after"),
+            "a directory is asked instead (recheck_interval)",
+        ));
+    }
     Ok(Provider {
+        deprovision_after,
         alias: alias.to_owned(),
         title: entry
             .title

@@ -506,11 +506,37 @@ impl Sso {
         Ok(self.db.unlink_identity(provider, user.id).await?)
     }
 
+    /// How often [`Sso::recheck`] should run: as often as the most eager directory
+    /// wants, and at least every minute when a provider deprovisions idle users;
+    /// `None` when no provider needs it.
+    pub fn recheck_every(&self) -> Option<std::time::Duration> {
+        let minute = std::time::Duration::from_secs(60);
+        self.settings
+            .providers
+            .iter()
+            .filter_map(|provider| match &provider.kind {
+                ProviderKind::Ldap(directory) => Some(directory.recheck_interval.min(minute)),
+                _ => provider.deprovision_after.map(|after| after.min(minute)),
+            })
+            .min()
+    }
+
     /// Asks each directory about the users it has not been asked about within its
     /// re-check interval: one it no longer has is deprovisioned, one it has again is
-    /// not. How many users changed.
-    pub async fn recheck_directories(&self) -> Result<usize, sqlx::Error> {
+    /// not. Deprovisions the users of other providers that have not signed in within
+    /// the provider's `deprovision_after`. How many users changed.
+    pub async fn recheck(&self) -> Result<usize, sqlx::Error> {
         let mut changed = 0;
+        for provider in &self.settings.providers {
+            if let Some(after) = provider.deprovision_after {
+                let before = now_millis() - after.as_millis() as i64;
+                let idle = self.db.deprovision_idle(&provider.alias, before).await?;
+                if !idle.is_empty() {
+                    tracing::info!(provider = %provider.alias, users = idle.len(), "deprovisioned users who did not sign in");
+                }
+                changed += idle.len();
+            }
+        }
         for provider in &self.settings.providers {
             let ProviderKind::Ldap(directory) = &provider.kind else {
                 continue;

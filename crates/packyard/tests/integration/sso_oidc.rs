@@ -19,7 +19,8 @@ struct Setup {
     _config: TempDir,
 }
 
-fn start() -> Setup {
+/// The provider and a server with `more` in the provider's `login:` entry.
+fn start_with(more: &str) -> Setup {
     let users = vec![
         OidcUser::new("alice", "alice-password").with_groups(&["developers"]),
         OidcUser::new("mallory", "mallory-password").with_groups(&["contractors"]),
@@ -31,7 +32,7 @@ fn start() -> Setup {
     std::fs::write(
         &path,
         format!(
-            "login:\n  {ALIAS}:\n    type: oidc\n    title: Corporate SSO\n    issuer: {issuer}\n    client_id: {id}\n    client_secret_env: TEST_OIDC_SECRET\n    allow_register: true\n    required_groups: [developers]\n    groups: {{developers: [devs]}}\n",
+            "login:\n  {ALIAS}:\n    type: oidc\n    title: Corporate SSO\n    issuer: {issuer}\n    client_id: {id}\n    client_secret_env: TEST_OIDC_SECRET\n    allow_register: true\n    required_groups: [developers]\n    groups: {{developers: [devs]}}\n{more}",
             issuer = provider.issuer(),
             id = provider.client_id(),
         ),
@@ -47,6 +48,10 @@ fn start() -> Setup {
         server,
         _config: dir,
     }
+}
+
+fn start() -> Setup {
+    start_with("")
 }
 
 /// The `Set-Cookie` of `name` in `reply`, as `name=value`.
@@ -205,4 +210,61 @@ fn in_chromium_the_provider_login_page_leads_back_signed_in_to_the_granted_packa
     assert!(page.contains("alice"), "{page}");
     assert!(page.contains("acme/dev-tools"), "{page}");
     assert!(!page.contains("acme/finance"), "{page}");
+}
+
+#[test]
+fn a_user_who_stops_signing_in_is_deprovisioned_and_its_token_stops() {
+    testkit::needs!(OidcProvider);
+    let Setup {
+        provider,
+        server,
+        _config,
+    } = start_with("    deprovision_after: 3s\n");
+    server.cli_ok(&["group", "add", "devs"]);
+    let sign_in = || {
+        let (authorize, binding) = begin(&server);
+        let callback = provider
+            .login(&authorize, "alice", "alice-password")
+            .unwrap();
+        let done = get(&callback, &[("Cookie", &binding)]);
+        assert_eq!(done.status, 303, "{}", done.text());
+    };
+    sign_in();
+    let token = server
+        .cli_ok(&[
+            "token", "create", "alice", "--name", "ci", "--scopes", "metadata",
+        ])
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let auth = basic("alice", &token);
+    let status = || get(&server.url("/packages.json"), &[("Authorization", &auth)]).status;
+    assert_eq!(status(), 200);
+    // Three seconds without a sign-in: the token stops working, without a request
+    // from anyone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while status() != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice's token still works"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        server
+            .cli_ok(&["user", "list"])
+            .lines()
+            .any(|l| l.starts_with("user alice\t") && l.ends_with("\tdeprovisioned"))
+    );
+    // Signing in again brings the account back, token and all.
+    sign_in();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while status() != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice's token stays refused"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
