@@ -238,3 +238,42 @@ fn with_passwords_off_only_the_break_glass_admin_has_one() {
         303
     );
 }
+
+#[test]
+fn in_chromium_a_directory_user_signs_in_with_the_directorys_form() {
+    testkit::needs!(Slapd, Chromium);
+    let Setup {
+        slapd: _slapd,
+        server,
+        _config,
+    } = start(&[]);
+    let browser = testkit::browser::Browser::start();
+    browser.goto(&server.url("/login"));
+    browser.find("#username-corp").send_keys("alice");
+    browser.find("#password-corp").send_keys("alice-password");
+    browser.screenshot(screenshots().join("sso-ldap-login.png"));
+    browser.find("form[action='/login/corp'] button").click();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while browser.current_url().contains("/login") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still at {}",
+            browser.current_url()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    browser.goto(&server.url("/profile"));
+    assert!(browser.page_source().contains("alice"));
+    // A wrong password stays on the directory's form, saying so.
+    browser.delete_cookies();
+    browser.goto(&server.url("/login"));
+    browser.find("#username-corp").send_keys("alice");
+    browser.find("#password-corp").send_keys("not her password");
+    browser.find("form[action='/login/corp'] button").click();
+    let error = browser.wait_for(".provider .error", std::time::Duration::from_secs(10));
+    assert!(
+        error.text().contains("Wrong user name or password"),
+        "{}",
+        error.text()
+    );
+}
