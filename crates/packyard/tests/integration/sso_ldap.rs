@@ -29,7 +29,20 @@ fn config(slapd: &testkit::Slapd) -> String {
     roles: {{admins: maintainer}}
     groups: {{developers: [devs]}}
     recheck_interval: 1s
+  corp-tls:
+    type: ldap
+    url: {ldaps}
+    ca_file: {ca}
+    bind_dn: {service}
+    bind_password_env: TEST_LDAP_BIND_PASSWORD
+    user_base: {people}
+    group_base: {groups}
+    group_filter: "(&(objectClass=groupOfNames)(member={{dn}}))"
+    allow_register: true
+    groups: {{developers: [devs]}}
 "#,
+        ldaps = slapd.ldaps_url(),
+        groups = slapd.groups_dn(),
         url = slapd.url(),
         ca = slapd.ca_file().display(),
         service = slapd.service_dn(),
@@ -140,6 +153,19 @@ fn directory_users_sign_in_with_their_groups_and_lose_access_when_removed() {
         assert!(std::time::Instant::now() < deadline, "{}", root.text());
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+
+    // The same directory over ldaps://, its groups found by a search of the groups.
+    slapd.add_user("dana", "dana-password", "dana@example.test");
+    slapd.add_to_group("dana", "developers");
+    let over_tls = try_login_at(&server, "/login/corp-tls", "dana", "dana-password", &[]);
+    assert_eq!(over_tls.status, 303, "{}", over_tls.text());
+    let dana = user_line(&server, "dana");
+    assert!(dana.contains("groups: devs\tsign-in: corp-tls"), "{dana}");
+    // An identity at another provider is never linked to a user by its name.
+    let same_name = try_login_at(&server, "/login/corp-tls", "alice", "alice-password", &[]);
+    assert_eq!(same_name.status, 403, "{}", same_name.text());
+    assert!(same_name.text().contains("user named alice exists already"));
+    assert!(!user_line(&server, "alice").contains("corp-tls"));
 
     // Refusals: nothing a name can inject, no empty or wrong password, no disabled
     // user; each answers as a wrong password does.

@@ -24,6 +24,7 @@ fn start_with(more: &str) -> Setup {
     let users = vec![
         OidcUser::new("alice", "alice-password").with_groups(&["developers"]),
         OidcUser::new("mallory", "mallory-password").with_groups(&["contractors"]),
+        OidcUser::new("carol", "carol-password").with_groups(&["developers"]),
     ];
     // The redirect URI is known once the server runs: registered just after.
     let mut provider = OidcProvider::start(&["http://127.0.0.1:1/placeholder"], users);
@@ -150,6 +151,48 @@ fn a_provider_user_signs_in_with_its_mapped_groups_and_callbacks_are_checked() {
     );
     assert_eq!(cancelled.status, 401);
     assert!(cancelled.text().contains("(access_denied)") && !cancelled.text().contains("<script>"));
+
+    // An existing user, linked to its identity by an admin, is who that identity signs
+    // in as (no new user is made).
+    server.add_plain_user("carol.local", &[]);
+    server.cli_ok(&[
+        "user",
+        "link",
+        "carol.local",
+        "--provider",
+        ALIAS,
+        "--subject",
+        "id-carol",
+    ]);
+    let unknown = server.cli(&[
+        "user",
+        "link",
+        "carol.local",
+        "--provider",
+        "nope",
+        "--subject",
+        "x",
+    ]);
+    assert!(
+        !unknown.status.success() && output_text(&unknown).contains("no identity provider nope")
+    );
+    let (authorize, binding) = begin(&server);
+    let callback = provider
+        .login(&authorize, "carol", "carol-password")
+        .unwrap();
+    let linked = get(&callback, &[("Cookie", &binding)]);
+    assert_eq!(linked.status, 303, "{}", linked.text());
+    let users = server.cli_ok(&["user", "list"]);
+    assert!(
+        users.lines().any(
+            |l| l.starts_with("user carol.local\t") && l.contains("groups: devs\tsign-in: sso")
+        ),
+        "{users}"
+    );
+    assert!(
+        !users.lines().any(|l| l.starts_with("user carol\t")),
+        "{users}"
+    );
 
     // The provider rolls to a new key: packyard, which has the old key set, fetches
     // the new one at the first token signed with it.
