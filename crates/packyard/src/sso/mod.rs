@@ -565,3 +565,121 @@ impl Sso {
         Ok(changed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::testing;
+    use config::{LdapSettings, Rules};
+
+    fn provider(rules: Rules) -> Provider {
+        Provider {
+            alias: "corp".into(),
+            title: "Corp".into(),
+            kind: ProviderKind::Ldap(LdapSettings {
+                url: "ldap://127.0.0.1:1".into(),
+                starttls: false,
+                ca_file: None,
+                bind_dn: "cn=svc".into(),
+                bind_password: "pw".into(),
+                user_base: "dc=x".into(),
+                user_filter: "(uid={username})".into(),
+                username_attribute: "uid".into(),
+                email_attribute: "mail".into(),
+                group_base: None,
+                group_filter: "(member={dn})".into(),
+                recheck_interval: std::time::Duration::from_secs(60),
+                timeout: std::time::Duration::from_secs(1),
+            }),
+            rules,
+            deprovision_after: None,
+        }
+    }
+
+    fn identity(subject: &str, email: Option<&str>, verified: bool) -> Identity {
+        Identity {
+            provider: "corp".into(),
+            subject: subject.into(),
+            username: subject.into(),
+            email: email.map(str::to_owned),
+            email_verified: verified,
+            groups: Vec::new(),
+        }
+    }
+
+    fn service(db: &Db, provider: &Provider) -> Sso {
+        let settings = LoginSettings {
+            providers: vec![provider.clone()],
+            password_login: true,
+            break_glass_admin: None,
+        };
+        let policy = crate::outbound::NetworkPolicy::from_env(|_| None).unwrap();
+        Sso::new(db.clone(), Arc::new(settings), &policy)
+    }
+
+    #[tokio::test]
+    async fn only_verified_addresses_of_allowed_domains_sign_in_and_link() {
+        for (db, _dir) in testing::engines().await {
+            let restricted = provider(Rules {
+                allow_register: true,
+                allowed_email_domains: vec!["example.com".into()],
+                ..Rules::default()
+            });
+            let sso = service(&db, &restricted);
+            for (who, email, verified) in [
+                ("eve", Some("eve@evil.test"), true),
+                ("mallory", Some("mallory@example.com"), false),
+                ("nobody", None, true),
+            ] {
+                let refused = sso
+                    .sign_in(&restricted, &identity(who, email, verified))
+                    .await;
+                assert!(
+                    matches!(
+                        refused,
+                        Err(SsoError::Refused(SignInRefused::Restricted(..)))
+                    ),
+                    "{who}: {refused:?}"
+                );
+            }
+            assert!(db.users().await.unwrap().is_empty());
+            let alice = sso
+                .sign_in(
+                    &restricted,
+                    &identity("alice", Some("Alice@Example.com"), true),
+                )
+                .await
+                .unwrap();
+            assert_eq!(alice.name, "alice");
+
+            // link_by_email: a verified address that one user has links to it.
+            let linking = provider(Rules {
+                link_by_email: true,
+                ..Rules::default()
+            });
+            let sso = service(&db, &linking);
+            db.create_account("bob", Role::User, None).await.unwrap();
+            db.set_user_email("bob", Some("bob@example.com"))
+                .await
+                .unwrap();
+            let unverified = sso
+                .sign_in(
+                    &linking,
+                    &identity("bob-at-idp", Some("bob@example.com"), false),
+                )
+                .await;
+            assert!(matches!(
+                unverified,
+                Err(SsoError::Refused(SignInRefused::NotLinked { .. }))
+            ));
+            let linked = sso
+                .sign_in(
+                    &linking,
+                    &identity("bob-at-idp", Some("BOB@example.com"), true),
+                )
+                .await
+                .unwrap();
+            assert_eq!(linked.name, "bob");
+        }
+    }
+}

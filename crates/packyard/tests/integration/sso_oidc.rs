@@ -21,6 +21,11 @@ struct Setup {
 
 /// The provider and a server with `more` in the provider's `login:` entry.
 fn start_with(more: &str) -> Setup {
+    start_logging(more, "warn")
+}
+
+/// [`start_with`], the server logging at `level`.
+fn start_logging(more: &str, level: &str) -> Setup {
     let users = vec![
         OidcUser::new("alice", "alice-password").with_groups(&["developers"]),
         OidcUser::new("mallory", "mallory-password").with_groups(&["contractors"]),
@@ -42,6 +47,7 @@ fn start_with(more: &str) -> Setup {
     let server = Server::start_with(&[
         ("PACKYARD_CONFIG", &path.display().to_string()),
         ("TEST_OIDC_SECRET", provider.client_secret()),
+        ("RUST_LOG", level),
     ]);
     provider.set_redirect_uris(&[&server.url(&format!("/login/{ALIAS}/callback"))]);
     Setup {
@@ -253,6 +259,28 @@ fn in_chromium_the_provider_login_page_leads_back_signed_in_to_the_granted_packa
     assert!(page.contains("alice"), "{page}");
     assert!(page.contains("acme/dev-tools"), "{page}");
     assert!(!page.contains("acme/finance"), "{page}");
+
+    // Her Composer token, made on her profile as anyone's, sees the same.
+    browser.goto(&server.url("/profile"));
+    browser.find("#token-name").send_keys("laptop");
+    browser.find("input[name=scope][value=metadata]").click();
+    browser
+        .find("form[action='/profile/tokens'] button")
+        .click();
+    let token = browser
+        .wait_for("#new-token", std::time::Duration::from_secs(10))
+        .text()
+        .trim()
+        .to_owned();
+    let root = get(
+        &server.url("/packages.json"),
+        &[("Authorization", &basic("alice", &token))],
+    );
+    assert_eq!(root.status, 200, "{}", root.text());
+    assert_eq!(
+        root.json()["available-packages"],
+        serde_json::json!(["acme/dev-tools"])
+    );
 }
 
 #[test]
@@ -262,7 +290,10 @@ fn a_user_who_stops_signing_in_is_deprovisioned_and_its_token_stops() {
         provider,
         server,
         _config,
-    } = start_with("    deprovision_after: 3s\n");
+    } = start_logging("    deprovision_after: 3s\n", "info");
+    // `packyard serve` says at start-up what to register at the provider.
+    let redirect = server.url(&format!("/login/{ALIAS}/callback"));
+    assert!(server.log().contains(&redirect), "{}", server.log());
     server.cli_ok(&["group", "add", "devs"]);
     let sign_in = || {
         let (authorize, binding) = begin(&server);
