@@ -277,7 +277,7 @@ pub fn resolve(
 
 fn provider(
     alias: &str,
-    entry: Entry,
+    mut entry: Entry,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Provider, LoginConfigError> {
     let at = |field: &str| format!("{alias}.{field}");
@@ -307,6 +307,20 @@ fn provider(
                 (from, to)
             })
             .collect(),
+    };
+    // An OAuth or OpenID Connect client: its id, and its secret given one of three ways.
+    let (id, inline, env, file) = (
+        entry.client_id.take(),
+        entry.client_secret.take(),
+        entry.client_secret_env.take(),
+        entry.client_secret_file.take(),
+    );
+    let client = move || -> Result<(String, String), LoginConfigError> {
+        let id = required(id, "client_id")?;
+        Ok((
+            id,
+            secret(alias, "client_secret", inline, env, file, lookup)?,
+        ))
     };
     let kind = match entry.kind.as_str() {
         "ldap" => {
@@ -355,18 +369,14 @@ fn provider(
                 timeout: Duration::from_secs(10),
             })
         }
-        "github" => ProviderKind::GitHub(GitHubSettings::at(
-            entry.base_url.as_deref(),
-            required(entry.client_id, "client_id")?,
-            secret(
-                alias,
-                "client_secret",
-                entry.client_secret,
-                entry.client_secret_env,
-                entry.client_secret_file,
-                lookup,
-            )?,
-        )),
+        "github" => {
+            let (client_id, client_secret) = client()?;
+            ProviderKind::GitHub(GitHubSettings::at(
+                entry.base_url.as_deref(),
+                client_id,
+                client_secret,
+            ))
+        }
         "oidc" | "gitlab" => {
             let gitlab = entry.kind == "gitlab";
             let issuer = match (entry.issuer, entry.discovery_url, entry.base_url) {
@@ -401,17 +411,11 @@ fn provider(
                 ClaimMapping::default()
             };
             let given = entry.claim_mapping.unwrap_or_default();
+            let (client_id, client_secret) = client()?;
             ProviderKind::Oidc(OidcSettings {
                 issuer,
-                client_id: required(entry.client_id, "client_id")?,
-                client_secret: secret(
-                    alias,
-                    "client_secret",
-                    entry.client_secret,
-                    entry.client_secret_env,
-                    entry.client_secret_file,
-                    lookup,
-                )?,
+                client_id,
+                client_secret,
                 scopes: entry.scopes.unwrap_or_else(|| {
                     let mut scopes = vec!["email".to_owned(), "profile".to_owned()];
                     if !gitlab {

@@ -215,6 +215,30 @@ impl LdapSettings {
     }
 }
 
+#[cfg(test)]
+impl LdapSettings {
+    /// A directory nothing listens at (any attempt to reach it fails as unavailable),
+    /// for tests of what happens before or without it.
+    pub fn nowhere() -> LdapSettings {
+        use std::time::Duration;
+        LdapSettings {
+            url: "ldap://127.0.0.1:1".into(),
+            starttls: false,
+            ca_file: None,
+            bind_dn: "cn=svc".into(),
+            bind_password: "pw".into(),
+            user_base: "dc=x".into(),
+            user_filter: "(uid={username})".into(),
+            username_attribute: "uid".into(),
+            email_attribute: "mail".into(),
+            group_base: None,
+            group_filter: "(member={dn})".into(),
+            recheck_interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
 /// The value of the first `cn=` of a DN (`cn=developers,ou=groups,…` → `developers`).
 fn common_name(dn: &str) -> Option<String> {
     let first = dn.split(',').next()?;
@@ -281,30 +305,10 @@ mod tests {
 #[cfg(test)]
 mod refusals {
     use super::*;
-    use std::time::Duration;
-
-    /// A directory nothing listens at: any attempt to reach it fails as unavailable.
-    fn nowhere() -> LdapSettings {
-        LdapSettings {
-            url: "ldap://127.0.0.1:1".into(),
-            starttls: false,
-            ca_file: None,
-            bind_dn: "cn=svc".into(),
-            bind_password: "pw".into(),
-            user_base: "dc=x".into(),
-            user_filter: "(uid={username})".into(),
-            username_attribute: "uid".into(),
-            email_attribute: "mail".into(),
-            group_base: None,
-            group_filter: "(member={dn})".into(),
-            recheck_interval: Duration::from_secs(60),
-            timeout: Duration::from_secs(2),
-        }
-    }
 
     #[tokio::test]
     async fn an_empty_password_is_refused_before_the_directory_is_asked() {
-        let directory = nowhere();
+        let directory = LdapSettings::nowhere();
         assert!(matches!(
             directory.authenticate("alice", "").await,
             Err(DirectoryError::Rejected)

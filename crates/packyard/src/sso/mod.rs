@@ -576,21 +576,7 @@ mod tests {
         Provider {
             alias: "corp".into(),
             title: "Corp".into(),
-            kind: ProviderKind::Ldap(LdapSettings {
-                url: "ldap://127.0.0.1:1".into(),
-                starttls: false,
-                ca_file: None,
-                bind_dn: "cn=svc".into(),
-                bind_password: "pw".into(),
-                user_base: "dc=x".into(),
-                user_filter: "(uid={username})".into(),
-                username_attribute: "uid".into(),
-                email_attribute: "mail".into(),
-                group_base: None,
-                group_filter: "(member={dn})".into(),
-                recheck_interval: std::time::Duration::from_secs(60),
-                timeout: std::time::Duration::from_secs(1),
-            }),
+            kind: ProviderKind::Ldap(LdapSettings::nowhere()),
             rules,
             deprovision_after: None,
         }
