@@ -14,9 +14,11 @@ CREATE TABLE identities (
 );
 CREATE INDEX identities_user ON identities(user_id);
 
--- Unix milliseconds at which the identity provider removed the user: its sessions and
--- tokens stop working, as for an expired user, until the provider has it again.
+-- Unix milliseconds at which an identity provider removed the user, and which one:
+-- its sessions and tokens stop working, as for an expired user, until that provider
+-- (and no other) has it again.
 ALTER TABLE users ADD COLUMN deprovisioned_at {{bigint}};
+ALTER TABLE users ADD COLUMN deprovisioned_by TEXT;
 
 -- Which memberships a provider's group mapping made (the provider's alias), kept in
 -- step at each sign-in; NULL for memberships an admin made, which sign-ins never touch.
@@ -35,3 +37,4 @@ CREATE TABLE sso_logins (
     next TEXT NOT NULL,
     created_at {{bigint}} NOT NULL
 );
+CREATE INDEX sso_logins_created ON sso_logins(created_at);

@@ -61,6 +61,7 @@ mod tests {
             updates_until: None,
             subrepos: None,
             deprovisioned_at: None,
+            deprovisioned_by: None,
         }
     }
 

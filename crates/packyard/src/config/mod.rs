@@ -430,7 +430,11 @@ mod tests {
         );
         assert_eq!(parse_interval("X", "0").unwrap(), None);
         assert!(parse_interval("X", "soon").is_err());
-        assert!(parse_interval("X", "1d").is_err());
+        assert_eq!(
+            parse_interval("X", "1d").unwrap(),
+            Some(Duration::from_secs(86_400))
+        );
+        assert!(parse_interval("X", "1w").is_err());
     }
 
     #[test]

@@ -199,6 +199,13 @@ impl Db {
         .await
     }
 
+    /// How many sign-ins are pending.
+    pub async fn pending_sign_ins(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM sso_logins")
+            .fetch_one(self.pool())
+            .await
+    }
+
     /// Forgets pending sign-ins started before `before`; how many.
     pub async fn prune_sign_ins(&self, before: i64) -> Result<u64, sqlx::Error> {
         Ok(sqlx::query("DELETE FROM sso_logins WHERE created_at < $1")
@@ -226,32 +233,41 @@ impl Db {
         .await?;
         let mut changed = Vec::new();
         for user in idle {
-            if self.set_deprovisioned(user, Some(now_millis())).await? {
+            if self
+                .set_deprovisioned(user, provider, Some(now_millis()))
+                .await?
+            {
                 changed.push(user);
             }
         }
         Ok(changed)
     }
 
-    /// Marks user `user_id` removed by its provider (`Some(at)`) or present again
-    /// (`None`); whether that changed anything. Replicas refuse its tokens within the
-    /// access refresh.
+    /// Marks user `user_id` removed by `provider` (`Some(at)`), or present again there
+    /// (`None`: only when that provider removed it — another provider's word does not
+    /// bring back a user one removed); whether that changed anything. Replicas refuse
+    /// its tokens within the access refresh.
     pub async fn set_deprovisioned(
         &self,
         user_id: i64,
+        provider: &str,
         at: Option<i64>,
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         let changed = match at {
             Some(at) => sqlx::query(
-                "UPDATE users SET deprovisioned_at = $2 WHERE id = $1 AND deprovisioned_at IS NULL",
+                "UPDATE users SET deprovisioned_at = $3, deprovisioned_by = $2 \
+                 WHERE id = $1 AND deprovisioned_at IS NULL",
             )
             .bind(user_id)
+            .bind(provider)
             .bind(at),
             None => sqlx::query(
-                "UPDATE users SET deprovisioned_at = NULL WHERE id = $1 AND deprovisioned_at IS NOT NULL",
+                "UPDATE users SET deprovisioned_at = NULL, deprovisioned_by = NULL \
+                 WHERE id = $1 AND deprovisioned_by = $2",
             )
-            .bind(user_id),
+            .bind(user_id)
+            .bind(provider),
         }
         .execute(&mut *tx)
         .await?
@@ -381,15 +397,25 @@ mod tests {
                 .unwrap();
             assert_eq!(found.id, alice.id);
             assert!(!found.is_expired(crate::db::now_millis()));
-            assert!(db.set_deprovisioned(alice.id, Some(1)).await.unwrap());
-            assert!(!db.set_deprovisioned(alice.id, Some(2)).await.unwrap());
+            assert!(
+                db.set_deprovisioned(alice.id, "corp", Some(1))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !db.set_deprovisioned(alice.id, "corp", Some(2))
+                    .await
+                    .unwrap()
+            );
+            // Another provider's word does not bring her back.
+            assert!(!db.set_deprovisioned(alice.id, "other", None).await.unwrap());
             let found = db
                 .user_of_identity("corp", "uid=alice")
                 .await
                 .unwrap()
                 .unwrap();
             assert!(found.is_expired(crate::db::now_millis()));
-            assert!(db.set_deprovisioned(alice.id, None).await.unwrap());
+            assert!(db.set_deprovisioned(alice.id, "corp", None).await.unwrap());
             // Idle since its link: deprovisioned by the provider's deprovision_after;
             // a user of another provider is not.
             db.link_identity("other", "bob-1", bob.id, None)
@@ -418,7 +444,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert!(bob_now.deprovisioned_at.is_none());
-            assert!(db.set_deprovisioned(alice.id, None).await.unwrap());
+            assert!(db.set_deprovisioned(alice.id, "corp", None).await.unwrap());
             let due = db.identities_due("corp", i64::MAX, 10).await.unwrap();
             assert_eq!(due.len(), 1);
             db.touch_identity("corp", "uid=alice", None, false)

@@ -289,8 +289,8 @@ mod tests {
         ),
         (
             19,
-            "f8e75292ec3060c7c32760ef64af1c0730f8e2efd5fdd56a6bb5f8aaa30fb508",
-            "f3cba9acdbf0f2dbb89aff7e7a417f7badb28b873b6cadd63aa049ff21205c04",
+            "3b64080688ae68c2e380594789c6bb02a99cf8cdbbcee4c306ac6389412a8628",
+            "6d0467684db56de4b9f86aabea558c1b9d4cbf10b2ad517782e1b1a64ccca6f0",
         ),
     ];
 

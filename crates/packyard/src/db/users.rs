@@ -26,9 +26,11 @@ pub struct User {
     /// never limited.
     #[sqlx(try_from = "NullableJsonNames")]
     pub subrepos: Option<Vec<String>>,
-    /// When its identity provider removed it (Unix milliseconds): it counts as expired
-    /// until the provider has it again.
+    /// When an identity provider removed it (Unix milliseconds): it counts as expired
+    /// until that provider has it again.
     pub deprovisioned_at: Option<i64>,
+    /// The provider that removed it: only that one brings it back.
+    pub deprovisioned_by: Option<String>,
 }
 
 impl User {
@@ -71,7 +73,7 @@ pub struct UserChange {
 }
 
 pub(super) const USER_COLUMNS: &str = "u.id, u.name, u.is_admin, u.is_maintainer, u.full_access, \
-     u.expires_at, u.updates_until, u.subrepos, u.deprovisioned_at";
+     u.expires_at, u.updates_until, u.subrepos, u.deprovisioned_at, u.deprovisioned_by";
 
 /// The hash of the token on a row of users joined with their tokens; `None` for a user
 /// without any.
@@ -148,6 +150,7 @@ impl Db {
             updates_until: None,
             subrepos: None,
             deprovisioned_at: None,
+            deprovisioned_by: None,
         })
     }
 

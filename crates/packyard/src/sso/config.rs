@@ -142,9 +142,14 @@ pub struct LdapSettings {
     pub recheck_interval: Duration,
     /// Bound on one LDAP operation.
     pub timeout: Duration,
+    /// Whether the directory's addresses are verified (`trust_email`): by default not,
+    /// since many directories let users edit their own `mail`.
+    pub trust_email: bool,
 }
 
 /// A provider entry as written.
+// Its flags are the YAML's independent yes/no keys, one field each.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
@@ -179,6 +184,11 @@ struct Entry {
     group_base: Option<String>,
     group_filter: Option<String>,
     recheck_interval: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    trust_email: bool,
+    /// Plain `ldap://` without StartTLS sends passwords in the clear: only on request.
+    #[serde(default)]
+    allow_cleartext: bool,
     // OpenID Connect
     issuer: Option<String>,
     discovery_url: Option<String>,
@@ -332,6 +342,12 @@ fn provider(
             if secure && entry.starttls {
                 return Err(fail(at("starttls"), "ldaps:// is TLS already"));
             }
+            if !secure && !entry.starttls && !entry.allow_cleartext {
+                return Err(fail(
+                    at("url"),
+                    "ldap:// without starttls sends passwords in the clear: use ldaps://, starttls: true, or allow_cleartext: true",
+                ));
+            }
             let user_filter = entry
                 .user_filter
                 .unwrap_or_else(|| "(uid={username})".to_owned());
@@ -367,6 +383,7 @@ fn provider(
                 group_base: entry.group_base,
                 recheck_interval,
                 timeout: Duration::from_secs(10),
+                trust_email: entry.trust_email,
             })
         }
         "github" => {
@@ -581,15 +598,15 @@ mod tests {
                 "login.corp.url",
             ),
             (
-                "corp:\n  type: ldap\n  url: ldap://x\n  bind_dn: a\n  bind_password_env: NOPE\n  user_base: c\n",
+                "corp:\n  type: ldap\n  url: ldap://x\n  starttls: true\n  bind_dn: a\n  bind_password_env: NOPE\n  user_base: c\n",
                 "login.corp.bind_password_env: NOPE is not set",
             ),
             (
-                "corp:\n  type: ldap\n  url: ldap://x\n  bind_dn: a\n  bind_password: b\n  bind_password_env: B\n  user_base: c\n",
+                "corp:\n  type: ldap\n  url: ldap://x\n  starttls: true\n  bind_dn: a\n  bind_password: b\n  bind_password_env: B\n  user_base: c\n",
                 "login.corp.bind_password: give one of",
             ),
             (
-                "corp:\n  type: ldap\n  url: ldap://x\n  bind_dn: a\n  bind_password: b\n  user_base: c\n  user_filter: (uid=alice)\n",
+                "corp:\n  type: ldap\n  url: ldap://x\n  starttls: true\n  bind_dn: a\n  bind_password: b\n  user_base: c\n  user_filter: (uid=alice)\n",
                 "login.corp.user_filter: must hold {username}",
             ),
             (

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, RedirectUrl, Scope,
-    TokenResponse as _, TokenUrl,
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse as _, TokenUrl,
 };
 use serde_json::Value;
 
@@ -109,24 +109,37 @@ impl GitHubProvider {
         )
     }
 
-    /// Where to send the browser, and the `state` to expect back.
-    pub fn start(&self, redirect: &str) -> Result<(String, String), ProviderError> {
+    /// Where to send the browser, the `state` to expect back and the PKCE verifier
+    /// (so that a code that leaks, in a log or a Referer, is no good to anyone else).
+    pub fn start(&self, redirect: &str) -> Result<(String, String, String), ProviderError> {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state) = self
             .client(redirect)?
             .authorize_url(CsrfToken::new_random)
+            .set_pkce_challenge(challenge)
             .add_scope(Scope::new("read:user".into()))
             .add_scope(Scope::new("user:email".into()))
             .add_scope(Scope::new("read:org".into()))
             .add_extra_param("allow_signup", "false")
             .url();
-        Ok((url.to_string(), state.secret().clone()))
+        Ok((
+            url.to_string(),
+            state.secret().clone(),
+            verifier.secret().clone(),
+        ))
     }
 
     /// Exchanges `code` and reads who the user is from GitHub's API.
-    pub async fn finish(&self, redirect: &str, code: &str) -> Result<Verified, ProviderError> {
+    pub async fn finish(
+        &self,
+        redirect: &str,
+        code: &str,
+        pkce_verifier: &str,
+    ) -> Result<Verified, ProviderError> {
         let token = self
             .client(redirect)?
             .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
             .request_async(&self.http)
             .await
             .map_err(|e| ProviderError::Refused(format!("the code exchange failed: {e}")))?;

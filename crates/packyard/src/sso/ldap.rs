@@ -35,6 +35,9 @@ pub enum DirectoryError {
     /// a search error): the operator's problem, logged with the reason.
     #[error("the directory {url}: {why}")]
     Unavailable { url: String, why: String },
+    /// One entry could not be read (the re-check goes on with the next).
+    #[error("{0}")]
+    Entry(String),
 }
 
 /// Longest login name looked up; directories' names are far shorter.
@@ -94,14 +97,33 @@ impl LdapSettings {
         })
     }
 
-    /// The user at `dn` if the directory still has it as the user filter describes
-    /// (any name): what the periodic re-check asks.
-    pub async fn still_there(&self, dn: &str) -> Result<bool, DirectoryError> {
+    /// The user at `dn` with its groups, if the directory still has it as the user
+    /// filter describes (any name): what the periodic re-check asks. A failure to reach
+    /// the directory is [`DirectoryError::Unavailable`]; one about this entry alone
+    /// (a malformed DN, a referral) is [`DirectoryError::Entry`].
+    pub async fn recheck(&self, dn: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
         let mut service = self.service_connection().await?;
         let filter = self.user_filter.replace("{username}", "*");
-        let found = self.find_user(&mut service, dn, Scope::Base, &filter).await;
+        let found = match self.find_user(&mut service, dn, Scope::Base, &filter).await {
+            Ok(found) => found.filter(|user| user.dn.eq_ignore_ascii_case(dn)),
+            Err(DirectoryError::Unavailable { why, .. }) => {
+                let _ = service.unbind().await;
+                return Err(DirectoryError::Entry(why));
+            }
+            Err(error) => return Err(error),
+        };
+        let found = match found {
+            Some(user) => {
+                let groups = self.groups_of(&mut service, &user).await;
+                Some(DirectoryUser {
+                    groups: groups.map_err(|e| DirectoryError::Entry(e.to_string()))?,
+                    ..user
+                })
+            }
+            None => None,
+        };
         let _ = service.unbind().await;
-        Ok(found?.is_some_and(|user| user.dn.eq_ignore_ascii_case(dn)))
+        Ok(found)
     }
 
     fn unavailable(&self, why: impl std::fmt::Display) -> DirectoryError {
@@ -152,6 +174,7 @@ impl LdapSettings {
             self.email_attribute.as_str(),
             "memberOf",
         ];
+        ldap.with_timeout(self.timeout);
         let ldap3::SearchResult(entries, result) = ldap
             .search(base, scope, filter, attributes)
             .await
@@ -178,11 +201,26 @@ impl LdapSettings {
         let Some(username) = first(&self.username_attribute) else {
             return Ok(None);
         };
+        // Each group by its `cn` and by its whole DN (lower case): a `cn` may be taken
+        // by a group anywhere in the tree, a DN names one group; `group_base`, when
+        // set, keeps only the groups under it.
+        let under_base = |dn: &str| {
+            self.group_base.as_ref().is_none_or(|base| {
+                dn.to_lowercase()
+                    .ends_with(&format!(",{}", base.to_lowercase()))
+            })
+        };
         let member_of = entry
             .attrs
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case("memberOf"))
-            .map(|(_, values)| values.iter().filter_map(|dn| common_name(dn)).collect())
+            .map(|(_, values)| {
+                values
+                    .iter()
+                    .filter(|dn| under_base(dn))
+                    .flat_map(|dn| common_name(dn).into_iter().chain([dn.to_lowercase()]))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(Some(DirectoryUser {
             email: first(&self.email_attribute),
@@ -202,6 +240,8 @@ impl LdapSettings {
             return Ok(user.groups.clone());
         };
         let filter = self.group_filter.replace("{dn}", &ldap_escape(&user.dn));
+        // ldap3's timeout is for the next operation only.
+        ldap.with_timeout(self.timeout);
         let (entries, _) = ldap
             .search(base, Scope::Subtree, &filter, ["cn"])
             .await
@@ -210,7 +250,10 @@ impl LdapSettings {
         Ok(entries
             .into_iter()
             .map(SearchEntry::construct)
-            .filter_map(|group| group.attrs.get("cn").and_then(|cn| cn.first().cloned()))
+            .flat_map(|group| {
+                let cn = group.attrs.get("cn").and_then(|cn| cn.first().cloned());
+                cn.into_iter().chain([group.dn.to_lowercase()])
+            })
             .collect())
     }
 }
@@ -235,6 +278,7 @@ impl LdapSettings {
             group_filter: "(member={dn})".into(),
             recheck_interval: Duration::from_secs(60),
             timeout: Duration::from_secs(2),
+            trust_email: false,
         }
     }
 }

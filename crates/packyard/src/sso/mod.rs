@@ -38,6 +38,9 @@ use crate::db::{Db, PendingSignIn, Role, User, UserChange, is_unique_violation, 
 
 /// How long a browser may take at the provider between the redirect and the callback.
 pub const SIGN_IN_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// Sign-ins started and not finished within [`SIGN_IN_WINDOW_MS`], at most: anyone can
+/// start one, and each is a row.
+const MAX_PENDING_SIGN_INS: i64 = 10_000;
 
 /// A user as an identity provider vouches for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,12 +66,16 @@ pub enum SignInRefused {
         "there is no account for you here yet: ask an admin to link your {provider} identity (packyard user link)"
     )]
     NotLinked { provider: String },
+    /// Said as [`SignInRefused::NotLinked`] is, so that nobody learns from it which
+    /// user names exist here.
     #[error(
-        "a user named {0} exists already: an admin links it to your identity (packyard user link)"
+        "there is no account for you here yet: ask an admin to link your {provider} identity (packyard user link)"
     )]
-    NameTaken(String),
+    NameTaken { provider: String, name: String },
     #[error("{0} is not a user name packyard allows: ask an admin to create and link your account")]
     InvalidName(String),
+    #[error("{0} was removed by another identity provider: ask an admin")]
+    Deprovisioned(String),
 }
 
 /// What a provider's callback brought, with the browser's binding cookie.
@@ -107,6 +114,8 @@ pub enum SsoError {
     StaleState,
     #[error("there is no identity provider {0} to sign in with")]
     UnknownProvider(String),
+    #[error("too many sign-ins are under way: try again in a few minutes")]
+    Busy,
     #[error(transparent)]
     Oidc(#[from] ProviderError),
     #[error(transparent)]
@@ -184,19 +193,23 @@ impl Sso {
         let (url, pending) = match self.redirect_provider(alias)?.1 {
             Redirect::Oidc(oidc) => oidc.start(&redirect).await?,
             Redirect::GitHub(github) => {
-                let (url, state) = github.start(&redirect)?;
-                // GitHub's OAuth has neither nonce nor (here) PKCE: the state binds it.
+                let (url, state, pkce_verifier) = github.start(&redirect)?;
+                // GitHub's OAuth has no nonce: the state and PKCE bind it.
                 let pending = Pending {
                     state,
                     nonce: String::new(),
-                    pkce_verifier: String::new(),
+                    pkce_verifier,
                 };
                 (url, pending)
             }
         };
         let now = now_millis();
-        // Sign-ins never finished are forgotten here, a few at a time, by every replica.
+        // Sign-ins never finished are forgotten here (an index range), by every replica;
+        // anyone may start one, so their number is bounded.
         self.db.prune_sign_ins(now - SIGN_IN_WINDOW_MS).await?;
+        if self.db.pending_sign_ins().await? >= MAX_PENDING_SIGN_INS {
+            return Err(SsoError::Busy);
+        }
         self.db
             .save_sign_in(
                 &hash_token(&pending.state),
@@ -255,7 +268,11 @@ impl Sso {
                 };
                 oidc.finish(&redirect_url, callback.code, &pending).await?
             }
-            Redirect::GitHub(github) => github.finish(&redirect_url, callback.code).await?,
+            Redirect::GitHub(github) => {
+                github
+                    .finish(&redirect_url, callback.code, &pending.pkce_verifier)
+                    .await?
+            }
         };
         if verified.subject.is_empty() {
             return Err(ProviderError::Refused("the ID token has no subject".into()).into());
@@ -292,31 +309,8 @@ impl Sso {
         provider: &Provider,
         identity: &Identity,
     ) -> Result<User, SsoError> {
-        let rules = &provider.rules;
         let who = identity.username.clone();
-        if !rules.required_groups.is_empty()
-            && !identity
-                .groups
-                .iter()
-                .any(|group| rules.required_groups.contains(group))
-        {
-            return Err(SignInRefused::Restricted(who, "not in a group allowed to").into());
-        }
-        if !rules.allowed_email_domains.is_empty() {
-            let domain = identity
-                .email
-                .as_deref()
-                .filter(|_| identity.email_verified)
-                .and_then(|email| email.rsplit_once('@'))
-                .map(|(_, domain)| domain.to_ascii_lowercase());
-            if !domain.is_some_and(|domain| rules.allowed_email_domains.contains(&domain)) {
-                return Err(SignInRefused::Restricted(
-                    who,
-                    "no verified e-mail address in an allowed domain",
-                )
-                .into());
-            }
-        }
+        Self::permitted(provider, identity)?;
         let user = match self
             .db
             .user_of_identity(&identity.provider, &identity.subject)
@@ -325,10 +319,16 @@ impl Sso {
             Some(user) => user,
             None => self.first_sign_in(provider, identity).await?,
         };
-        self.apply_mapping(provider, identity, &user).await?;
         if user.deprovisioned_at.is_some() {
-            self.db.set_deprovisioned(user.id, None).await?;
+            // Removed by another provider: this one's word does not bring it back.
+            if user.deprovisioned_by.as_deref() != Some(provider.alias.as_str()) {
+                return Err(SignInRefused::Deprovisioned(who).into());
+            }
+            self.db
+                .set_deprovisioned(user.id, &provider.alias, None)
+                .await?;
         }
+        self.apply_mapping(provider, identity, &user).await?;
         self.db
             .touch_identity(
                 &identity.provider,
@@ -375,8 +375,16 @@ impl Sso {
             rules.link_by_email && identity.email_verified,
             &identity.email,
         ) {
-            // Only an address one user has: two users with it are an admin's call.
-            if let [user] = self.db.users_with_email(email).await?.as_slice() {
+            // Only an address exactly one user has, and only a user who signs in no
+            // other way yet and holds no power: an address is weaker proof than a
+            // password, and a second identity's mapping would then apply to it.
+            if let [user] = self.db.users_with_email(email).await?.as_slice()
+                && self.db.identities_of(user.id).await?.is_empty()
+                && !user.is_admin
+                && !user.is_maintainer
+                && user.deprovisioned_at.is_none()
+                && !self.is_break_glass(&user.name)
+            {
                 return link(user.clone()).await;
             }
         }
@@ -389,15 +397,22 @@ impl Sso {
         if crate::auth::validate_user_name(&identity.username).is_err() {
             return Err(SignInRefused::InvalidName(identity.username.clone()).into());
         }
+        let taken = || SignInRefused::NameTaken {
+            provider: provider.alias.clone(),
+            name: identity.username.clone(),
+        };
+        // The break-glass admin's name is never taken by a sign-in, even before an
+        // operator creates that user.
+        if self.is_break_glass(&identity.username) {
+            return Err(taken().into());
+        }
         let user = match self
             .db
             .create_account(&identity.username, Role::User, None)
             .await
         {
             Ok(user) => user,
-            Err(error) if is_unique_violation(&error) => {
-                return Err(SignInRefused::NameTaken(identity.username.clone()).into());
-            }
+            Err(error) if is_unique_violation(&error) => return Err(taken().into()),
             Err(error) => return Err(error.into()),
         };
         if identity.email_verified {
@@ -409,6 +424,45 @@ impl Sso {
         link(user).await
     }
 
+    /// Whether the provider's restriction lets `identity` in: one of the required
+    /// groups, a verified address in an allowed domain.
+    fn permitted(provider: &Provider, identity: &Identity) -> Result<(), SignInRefused> {
+        let rules = &provider.rules;
+        let who = || identity.username.clone();
+        if !rules.required_groups.is_empty()
+            && !identity
+                .groups
+                .iter()
+                .any(|group| rules.required_groups.contains(group))
+        {
+            return Err(SignInRefused::Restricted(
+                who(),
+                "not in a group allowed to",
+            ));
+        }
+        if !rules.allowed_email_domains.is_empty() {
+            let domain = identity
+                .email
+                .as_deref()
+                .filter(|_| identity.email_verified)
+                .and_then(|email| email.rsplit_once('@'))
+                .map(|(_, domain)| domain.to_ascii_lowercase());
+            if !domain.is_some_and(|domain| rules.allowed_email_domains.contains(&domain)) {
+                return Err(SignInRefused::Restricted(
+                    who(),
+                    "no verified e-mail address in an allowed domain",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `name` is the break-glass admin's, whom no provider maps, links by
+    /// address or deprovisions: it is the way in when providers fail.
+    fn is_break_glass(&self, name: &str) -> bool {
+        self.settings.break_glass_admin.as_deref() == Some(name)
+    }
+
     /// The role and the groups the provider's mapping gives `identity`'s groups.
     async fn apply_mapping(
         &self,
@@ -416,6 +470,9 @@ impl Sso {
         identity: &Identity,
         user: &User,
     ) -> Result<(), SsoError> {
+        if self.is_break_glass(&user.name) {
+            return Ok(());
+        }
         let rules = &provider.rules;
         if !rules.roles.is_empty() {
             let mapped = identity
@@ -543,23 +600,78 @@ impl Sso {
             };
             let before = now_millis() - directory.recheck_interval.as_millis() as i64;
             let due = self.db.identities_due(&provider.alias, before, 500).await?;
+            let break_glass = match &self.settings.break_glass_admin {
+                Some(name) => self.db.users().await?.into_iter().find(|u| &u.name == name),
+                None => None,
+            };
             for identity in due {
-                let there = match directory.still_there(&identity.subject).await {
-                    Ok(there) => there,
+                let touch = || {
+                    self.db
+                        .touch_identity(&provider.alias, &identity.subject, None, false)
+                };
+                if break_glass
+                    .as_ref()
+                    .is_some_and(|user| user.id == identity.user_id)
+                {
+                    touch().await?;
+                    continue;
+                }
+                let found = match directory.recheck(&identity.subject).await {
+                    Ok(found) => found,
+                    Err(ldap::DirectoryError::Entry(why)) => {
+                        // This entry alone: the pass goes on, and it is tried again
+                        // after the interval like any other.
+                        tracing::warn!(provider = %provider.alias, subject = %identity.subject, %why, "re-checking a directory user failed");
+                        touch().await?;
+                        continue;
+                    }
                     Err(error) => {
                         // An unreachable directory deprovisions nobody.
                         tracing::warn!(provider = %provider.alias, %error, "re-checking directory users failed");
                         break;
                     }
                 };
+                // Still there, but outside the provider's rules (left a required
+                // group): as good as gone. Otherwise its role and groups follow the
+                // directory now, not at its next sign-in.
+                let there = match found {
+                    None => false,
+                    Some(found) => {
+                        let user = self
+                            .db
+                            .user_of_identity(&provider.alias, &identity.subject)
+                            .await?;
+                        let seen = Identity {
+                            provider: provider.alias.clone(),
+                            subject: identity.subject.clone(),
+                            username: found.username,
+                            email_verified: directory.trust_email && found.email.is_some(),
+                            email: found.email,
+                            groups: found.groups,
+                        };
+                        match (Self::permitted(provider, &seen), user) {
+                            (Ok(()), Some(user)) => {
+                                if let Err(error) = self.apply_mapping(provider, &seen, &user).await
+                                {
+                                    tracing::warn!(provider = %provider.alias, %error, "applying a directory user's groups failed");
+                                }
+                                true
+                            }
+                            (Ok(()), None) => true,
+                            (Err(_), _) => false,
+                        }
+                    }
+                };
                 let at = (!there).then(now_millis);
-                if self.db.set_deprovisioned(identity.user_id, at).await? {
+                if self
+                    .db
+                    .set_deprovisioned(identity.user_id, &provider.alias, at)
+                    .await?
+                {
                     changed += 1;
                     tracing::info!(provider = %provider.alias, subject = %identity.subject, deprovisioned = !there, "directory re-check changed a user");
                 }
-                self.db
-                    .touch_identity(&provider.alias, &identity.subject, None, false)
-                    .await?;
+                touch().await?;
             }
         }
         Ok(changed)

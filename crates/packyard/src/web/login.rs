@@ -357,7 +357,16 @@ async fn sign_in(
         return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
     }
     let address = crate::http::client_address(&app, peer.ip(), &headers);
-    let subjects = Subjects::new(username, address);
+    // A directory matches names without case, and its own lockout counts its
+    // account's failures: count them the same way here, so that `Alice` and `alice`
+    // are one budget (and the directory's lockout is not reached through ours).
+    let counted_as = match check {
+        Check::Password => username.to_owned(),
+        Check::Directory(provider, _) => {
+            format!("{}:{}", provider.alias, username.trim().to_lowercase())
+        }
+    };
+    let subjects = Subjects::new(&counted_as, address);
     let too_many = |until: i64, whom: &str| {
         let minutes = ((until - now_millis()).max(0) / 60_000) + 1;
         refuse(
@@ -373,6 +382,14 @@ async fn sign_in(
     let since = now_millis() - FAILURE_WINDOW_MS;
     match verdict(&app, &subjects, since, None).await? {
         Verdict::Refuse(until, whom) => return too_many(until, whom),
+        // A slowed-down guess still reaches a directory's bind, which its lockout counts:
+        // past the limit, a directory sign-in waits out the window instead.
+        Verdict::SlowDown if matches!(check, Check::Directory(..)) => {
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed sign-ins for this user: try again in a few minutes.",
+            );
+        }
         Verdict::SlowDown => tokio::time::sleep(PAST_LIMIT_PAUSE).await,
         Verdict::Proceed => {}
     }
@@ -415,7 +432,7 @@ async fn sign_in(
                 Err(DirectoryError::Rejected) => {
                     return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
                 }
-                Err(error @ DirectoryError::Unavailable { .. }) => {
+                Err(error @ (DirectoryError::Unavailable { .. } | DirectoryError::Entry(_))) => {
                     app.db.withdraw_login_attempt(&attempt).await?;
                     tracing::warn!(provider = %provider.alias, %error, "directory sign-in failed");
                     return refuse(
@@ -430,7 +447,7 @@ async fn sign_in(
                         provider: provider.alias.clone(),
                         subject: found.dn,
                         username: found.username,
-                        email_verified: found.email.is_some(),
+                        email_verified: directory.trust_email && found.email.is_some(),
                         email: found.email,
                         groups: found.groups,
                     };
@@ -624,6 +641,10 @@ fn external_failure(
     let (status, message) = match error {
         SsoError::Refused(why) => (StatusCode::FORBIDDEN, capitalized(&why.to_string())),
         SsoError::StaleState => (StatusCode::BAD_REQUEST, capitalized(&error.to_string())),
+        SsoError::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            capitalized(&error.to_string()),
+        ),
         SsoError::UnknownProvider(_) => return Err(WebError::NotFound),
         SsoError::Oidc(crate::sso::oidc::ProviderError::Refused(_)) => (
             StatusCode::UNAUTHORIZED,

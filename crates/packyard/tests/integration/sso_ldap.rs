@@ -164,7 +164,7 @@ fn directory_users_sign_in_with_their_groups_and_lose_access_when_removed() {
     // An identity at another provider is never linked to a user by its name.
     let same_name = try_login_at(&server, "/login/corp-tls", "alice", "alice-password", &[]);
     assert_eq!(same_name.status, 403, "{}", same_name.text());
-    assert!(same_name.text().contains("user named alice exists already"));
+    assert!(same_name.text().contains("no account for you here yet"));
     assert!(!user_line(&server, "alice").contains("corp-tls"));
 
     // Refusals: nothing a name can inject, no empty or wrong password, no disabled
