@@ -613,6 +613,10 @@ mod tests {
                 "corp:\n  type: ldap\n  colour: blue\n",
                 "login.corp: unknown field `colour`",
             ),
+            (
+                "corp:\n  type: ldap\n  url: ldap://x\n  bind_dn: a\n  bind_password: b\n  user_base: c\n",
+                "login.corp.url: ldap:// without starttls sends passwords in the clear",
+            ),
         ] {
             let error = read(yaml, &[]).unwrap_err();
             assert!(error.starts_with(expected), "{yaml}: {error}");

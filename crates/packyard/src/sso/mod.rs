@@ -778,6 +778,89 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(linked.name, "bob");
+            // Not to a user who holds power, nor to one another identity speaks for.
+            for (name, email, role) in [
+                ("root", "root@example.com", Role::Admin),
+                ("ops", "ops@example.com", Role::Maintainer),
+            ] {
+                db.create_account(name, role, None).await.unwrap();
+                db.set_user_email(name, Some(email)).await.unwrap();
+                let refused = sso
+                    .sign_in(
+                        &linking,
+                        &identity(&format!("{name}-at-idp"), Some(email), true),
+                    )
+                    .await;
+                assert!(
+                    matches!(
+                        refused,
+                        Err(SsoError::Refused(SignInRefused::NotLinked { .. }))
+                    ),
+                    "{name}: {refused:?}"
+                );
+            }
+            let second = sso
+                .sign_in(
+                    &linking,
+                    &identity("bob-again", Some("bob@example.com"), true),
+                )
+                .await;
+            assert!(matches!(
+                second,
+                Err(SsoError::Refused(SignInRefused::NotLinked { .. }))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_user_one_provider_removed_is_not_brought_back_by_another() {
+        for (db, _dir) in testing::engines().await {
+            let mut corp = provider(Rules {
+                allow_register: true,
+                ..Rules::default()
+            });
+            let settings = LoginSettings {
+                providers: vec![corp.clone()],
+                password_login: true,
+                break_glass_admin: Some("root".into()),
+            };
+            let policy = crate::outbound::NetworkPolicy::from_env(|_| None).unwrap();
+            let sso = Sso::new(db.clone(), Arc::new(settings), &policy);
+            let alice = sso
+                .sign_in(&corp, &identity("alice", None, false))
+                .await
+                .unwrap();
+            let mut other = corp.clone();
+            other.alias = "other".into();
+            db.link_identity("other", "alice-elsewhere", alice.id, None)
+                .await
+                .unwrap();
+            assert!(
+                db.set_deprovisioned(alice.id, "corp", Some(1))
+                    .await
+                    .unwrap()
+            );
+            let mut elsewhere = identity("alice-elsewhere", None, false);
+            elsewhere.provider = "other".into();
+            let refused = sso.sign_in(&other, &elsewhere).await;
+            assert!(matches!(
+                refused,
+                Err(SsoError::Refused(SignInRefused::Deprovisioned(_)))
+            ));
+            // The provider that removed her brings her back.
+            let back = sso
+                .sign_in(&corp, &identity("alice", None, false))
+                .await
+                .unwrap();
+            assert!(back.deprovisioned_at.is_none());
+            // Nobody signs in as the break-glass admin, even before it exists.
+            corp.rules.allow_register = true;
+            let squat = sso.sign_in(&corp, &identity("root", None, false)).await;
+            assert!(matches!(
+                squat,
+                Err(SsoError::Refused(SignInRefused::NameTaken { .. }))
+            ));
+            assert!(db.users().await.unwrap().iter().all(|u| u.name != "root"));
         }
     }
 }

@@ -200,6 +200,20 @@ fn directory_users_sign_in_with_their_groups_and_lose_access_when_removed() {
     let bob = user_line(&server, "bob");
     assert!(bob.contains("groups: manual\t"), "{bob}");
 
+    // Removed from a group, without signing in: the re-check (every second here) reads
+    // alice's groups again and her mapped membership goes.
+    assert!(user_line(&server, "alice").contains("groups: devs\t"));
+    slapd.remove_from_group("alice", "developers");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while user_line(&server, "alice").contains("groups: devs\t") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            user_line(&server, "alice")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
     // Deleted in the directory: the re-check (every second here) deprovisions bob and
     // his token stops working, without him signing in.
     slapd.delete_user("bob");
