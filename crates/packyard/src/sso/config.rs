@@ -145,6 +145,8 @@ pub struct LdapSettings {
     /// Whether the directory's addresses are verified (`trust_email`): by default not,
     /// since many directories let users edit their own `mail`.
     pub trust_email: bool,
+    /// The attribute that names a user for good (default `entryUUID`).
+    pub subject_attribute: String,
 }
 
 /// A provider entry as written.
@@ -186,6 +188,7 @@ struct Entry {
     recheck_interval: Option<serde_yaml_ng::Value>,
     #[serde(default)]
     trust_email: bool,
+    subject_attribute: Option<String>,
     /// Plain `ldap://` without StartTLS sends passwords in the clear: only on request.
     #[serde(default)]
     allow_cleartext: bool,
@@ -384,6 +387,9 @@ fn provider(
                 recheck_interval,
                 timeout: Duration::from_secs(10),
                 trust_email: entry.trust_email,
+                subject_attribute: entry
+                    .subject_attribute
+                    .unwrap_or_else(|| "entryUUID".into()),
             })
         }
         "github" => {

@@ -18,6 +18,10 @@ use super::config::LdapSettings;
 /// A user as the directory has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryUser {
+    /// Who it is for good: its `subject_attribute` (`entryUUID` by default; a binary
+    /// one such as Active Directory's `objectGUID` in hex). A DN is given again to the
+    /// next person with the same name, so it is only where the entry is now.
+    pub subject: String,
     pub dn: String,
     pub username: String,
     pub email: Option<String>,
@@ -97,15 +101,24 @@ impl LdapSettings {
         })
     }
 
-    /// The user at `dn` with its groups, if the directory still has it as the user
-    /// filter describes (any name): what the periodic re-check asks. A failure to reach
-    /// the directory is [`DirectoryError::Unavailable`]; one about this entry alone
-    /// (a malformed DN, a referral) is [`DirectoryError::Entry`].
-    pub async fn recheck(&self, dn: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
+    /// The user whose subject is `subject`, with its groups, if the directory still
+    /// has it as the user filter describes (any name, wherever it moved under
+    /// `user_base`): what the periodic re-check asks. A failure to reach the directory
+    /// is [`DirectoryError::Unavailable`]; one about this entry alone is
+    /// [`DirectoryError::Entry`].
+    pub async fn recheck(&self, subject: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
         let mut service = self.service_connection().await?;
-        let filter = self.user_filter.replace("{username}", "*");
-        let found = match self.find_user(&mut service, dn, Scope::Base, &filter).await {
-            Ok(found) => found.filter(|user| user.dn.eq_ignore_ascii_case(dn)),
+        let filter = format!(
+            "(&{}({}={}))",
+            self.user_filter.replace("{username}", "*"),
+            self.subject_attribute,
+            self.escaped_subject(subject)
+        );
+        let found = self
+            .find_user(&mut service, &self.user_base, Scope::Subtree, &filter)
+            .await;
+        let found = match found {
+            Ok(found) => found.filter(|user| user.subject == subject),
             Err(DirectoryError::Unavailable { why, .. }) => {
                 let _ = service.unbind().await;
                 return Err(DirectoryError::Entry(why));
@@ -124,6 +137,21 @@ impl LdapSettings {
         };
         let _ = service.unbind().await;
         Ok(found)
+    }
+
+    /// `subject` as a filter value: escaped text, or for a binary attribute (the
+    /// subject is then hex) each byte as `\xx`.
+    fn escaped_subject(&self, subject: &str) -> String {
+        let binary = self.subject_attribute.eq_ignore_ascii_case("objectGUID")
+            || self.subject_attribute.eq_ignore_ascii_case("objectSid");
+        match hex::decode(subject) {
+            Ok(bytes) if binary => bytes.iter().fold(String::new(), |mut out, b| {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\{b:02x}");
+                out
+            }),
+            _ => ldap_escape(subject).into_owned(),
+        }
     }
 
     fn unavailable(&self, why: impl std::fmt::Display) -> DirectoryError {
@@ -173,6 +201,7 @@ impl LdapSettings {
             self.username_attribute.as_str(),
             self.email_attribute.as_str(),
             "memberOf",
+            self.subject_attribute.as_str(),
         ];
         ldap.with_timeout(self.timeout);
         let ldap3::SearchResult(entries, result) = ldap
@@ -201,6 +230,19 @@ impl LdapSettings {
         let Some(username) = first(&self.username_attribute) else {
             return Ok(None);
         };
+        let subject = first(&self.subject_attribute).or_else(|| {
+            entry
+                .bin_attrs
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(&self.subject_attribute))
+                .and_then(|(_, values)| values.first().map(hex::encode))
+        });
+        let Some(subject) = subject else {
+            return Err(self.unavailable(format!(
+                "{} has no {}: set subject_attribute to an attribute every user has for good (entryUUID, objectGUID, nsUniqueId)",
+                entry.dn, self.subject_attribute
+            )));
+        };
         // Each group by its `cn` and by its whole DN (lower case): a `cn` may be taken
         // by a group anywhere in the tree, a DN names one group; `group_base`, when
         // set, keeps only the groups under it.
@@ -223,6 +265,7 @@ impl LdapSettings {
             })
             .unwrap_or_default();
         Ok(Some(DirectoryUser {
+            subject,
             email: first(&self.email_attribute),
             dn: entry.dn,
             username,
@@ -279,6 +322,7 @@ impl LdapSettings {
             recheck_interval: Duration::from_secs(60),
             timeout: Duration::from_secs(2),
             trust_email: false,
+            subject_attribute: "entryUUID".into(),
         }
     }
 }
@@ -333,6 +377,17 @@ mod tests {
         );
         assert_eq!(common_name("CN = Admins ,dc=x").as_deref(), Some("Admins"));
         assert_eq!(common_name("uid=alice,dc=x"), None);
+    }
+
+    #[test]
+    fn subjects_are_filter_values_text_or_bytes() {
+        let mut directory = LdapSettings::nowhere();
+        assert_eq!(
+            directory.escaped_subject("8f1e-*)(uid=*"),
+            "8f1e-\\2a\\29\\28uid=\\2a"
+        );
+        directory.subject_attribute = "objectGUID".into();
+        assert_eq!(directory.escaped_subject("0a1bff"), "\\0a\\1b\\ff");
     }
 
     #[test]

@@ -445,7 +445,7 @@ async fn sign_in(
                     app.db.withdraw_login_attempt(&attempt).await?;
                     let identity = Identity {
                         provider: provider.alias.clone(),
-                        subject: found.dn,
+                        subject: found.subject,
                         username: found.username,
                         email_verified: directory.trust_email && found.email.is_some(),
                         email: found.email,

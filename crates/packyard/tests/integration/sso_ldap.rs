@@ -231,6 +231,18 @@ fn directory_users_sign_in_with_their_groups_and_lose_access_when_removed() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert!(user_line(&server, "bob").ends_with("\tdeprovisioned"));
+    // Someone new gets bob's name (and DN) in the directory: not bob's account, which
+    // stays removed with its token.
+    slapd.add_user("bob", "new-bob-password", "new-bob@example.test");
+    let newcomer = directory_login(&server, "bob", "new-bob-password");
+    assert_eq!(newcomer.status, 403, "{}", newcomer.text());
+    assert!(user_line(&server, "bob").ends_with("\tdeprovisioned"));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(
+        get(&server.url("/packages.json"), &[("Authorization", &auth)]).status,
+        401,
+        "the re-check took the newcomer for bob"
+    );
     // alice, still in the directory, is untouched.
     assert!(!user_line(&server, "alice").contains("deprovisioned"));
 
