@@ -68,6 +68,13 @@ impl LdapSettings {
             Ok(Some(user)) => user,
             Ok(None) => {
                 let _ = service.unbind().await;
+                // As long as for a user who exists, so that the answer's time does not
+                // tell: a bind of a name nobody has, on a connection of its own.
+                if let Ok(mut own) = self.connect().await {
+                    let nobody = format!("uid=packyard-nobody,{}", self.user_base);
+                    let _ = own.simple_bind(&nobody, password).await;
+                    let _ = own.unbind().await;
+                }
                 return Err(DirectoryError::Rejected);
             }
             Err(error) => {
@@ -219,7 +226,7 @@ impl LdapSettings {
         let [entry] = entries.as_slice() else {
             return Ok(None);
         };
-        let entry = SearchEntry::construct(entry.clone());
+        let entry = entry_of(entry).ok_or_else(|| self.unavailable("a malformed entry"))?;
         let first = |attribute: &str| {
             entry
                 .attrs
@@ -285,14 +292,16 @@ impl LdapSettings {
         let filter = self.group_filter.replace("{dn}", &ldap_escape(&user.dn));
         // ldap3's timeout is for the next operation only.
         ldap.with_timeout(self.timeout);
+        ldap.with_search_options(ldap3::SearchOptions::new().sizelimit(MAX_GROUPS));
         let (entries, _) = ldap
             .search(base, Scope::Subtree, &filter, ["cn"])
             .await
             .and_then(ldap3::SearchResult::success)
             .map_err(|e| self.unavailable(format!("searching {base}: {e}")))?;
         Ok(entries
-            .into_iter()
-            .map(SearchEntry::construct)
+            .iter()
+            .take(MAX_GROUPS as usize)
+            .filter_map(entry_of)
             .flat_map(|group| {
                 let cn = group.attrs.get("cn").and_then(|cn| cn.first().cloned());
                 cn.into_iter().chain([group.dn.to_lowercase()])
@@ -325,6 +334,19 @@ impl LdapSettings {
             subject_attribute: "entryUUID".into(),
         }
     }
+}
+
+/// Groups read for one user, at most.
+const MAX_GROUPS: i32 = 1000;
+
+/// A search result as an entry; `None` for one ldap3 cannot decode (it panics on
+/// malformed BER, which a hostile or broken directory could send).
+fn entry_of(entry: &ldap3::ResultEntry) -> Option<SearchEntry> {
+    let entry = entry.clone();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        SearchEntry::construct(entry)
+    }))
+    .ok()
 }
 
 /// The value of the first `cn=` of a DN (`cn=developers,ou=groups,…` → `developers`).
