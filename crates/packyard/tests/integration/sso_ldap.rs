@@ -6,6 +6,8 @@
 //! user, a directory that is down), and the periodic re-check that stops a deleted
 //! user's Composer token.
 
+use std::time::Duration;
+
 use crate::common::*;
 
 const DIRECTORY: &str = "corp";
@@ -142,17 +144,16 @@ fn directory_users_sign_in_with_their_groups_and_lose_access_when_removed() {
         .unwrap()
         .to_owned();
     let auth = basic("bob", &token);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
-    loop {
-        let root = get(&server.url("/packages.json"), &[("Authorization", &auth)]);
-        if root.status == 200
-            && root.json()["available-packages"] == serde_json::json!(["acme/dev-lib"])
-        {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{}", root.text());
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let sees = || get(&server.url("/packages.json"), &[("Authorization", &auth)]);
+    eventually(
+        Duration::from_secs(8),
+        || sees().text(),
+        || {
+            let root = sees();
+            root.status == 200
+                && root.json()["available-packages"] == serde_json::json!(["acme/dev-lib"])
+        },
+    );
 
     // The same directory over ldaps://, its groups found by a search of the groups.
     slapd.add_user("dana", "dana-password", "dana@example.test");
@@ -204,32 +205,20 @@ fn directory_users_sign_in_with_their_groups_and_lose_access_when_removed() {
     // alice's groups again and her mapped membership goes.
     assert!(user_line(&server, "alice").contains("groups: devs\t"));
     slapd.remove_from_group("alice", "developers");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while user_line(&server, "alice").contains("groups: devs\t") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{}",
-            user_line(&server, "alice")
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    eventually(
+        Duration::from_secs(15),
+        || user_line(&server, "alice"),
+        || !user_line(&server, "alice").contains("groups: devs\t"),
+    );
 
     // Deleted in the directory: the re-check (every second here) deprovisions bob and
     // his token stops working, without him signing in.
     slapd.delete_user("bob");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        let reply = get(&server.url("/packages.json"), &[("Authorization", &auth)]);
-        if reply.status == 401 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "bob's token still works: {}",
-            reply.status
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    eventually(
+        Duration::from_secs(15),
+        || "bob's token still works".into(),
+        || get(&server.url("/packages.json"), &[("Authorization", &auth)]).status == 401,
+    );
     assert!(user_line(&server, "bob").ends_with("\tdeprovisioned"));
     // Someone new gets bob's name (and DN) in the directory: not bob's account, which
     // stays removed with its token.
@@ -305,15 +294,11 @@ fn in_chromium_a_directory_user_signs_in_with_the_directorys_form() {
     browser.find("#password-corp").send_keys("alice-password");
     browser.screenshot(screenshots().join("sso-ldap-login.png"));
     browser.find("form[action='/login/corp'] button").click();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while browser.current_url().contains("/login") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still at {}",
-            browser.current_url()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    eventually(
+        Duration::from_secs(10),
+        || browser.current_url(),
+        || !browser.current_url().contains("/login"),
+    );
     browser.goto(&server.url("/profile"));
     assert!(browser.page_source().contains("alice"));
     // A wrong password stays on the directory's form, saying so.

@@ -9,6 +9,8 @@
 
 use testkit::{OidcProvider, OidcUser};
 
+use std::time::Duration;
+
 use crate::common::*;
 
 const ALIAS: &str = "sso";
@@ -242,17 +244,14 @@ fn in_chromium_the_provider_login_page_leads_back_signed_in_to_the_granted_packa
         .send_keys("alice-password");
     browser.find("#submit").click();
     // Back on packyard, signed in, seeing what devs grants and nothing else.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while !browser.current_url().starts_with(&server.url("/"))
-        || browser.current_url().contains("/login")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "stuck at {}",
-            browser.current_url()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    eventually(
+        Duration::from_secs(15),
+        || browser.current_url(),
+        || {
+            let at = browser.current_url();
+            at.starts_with(&server.url("/")) && !at.contains("/login")
+        },
+    );
     browser.goto(&server.url("/"));
     let page = browser.page_source();
     browser.screenshot(screenshots().join("sso-oidc-signed-in.png"));
@@ -317,14 +316,11 @@ fn a_user_who_stops_signing_in_is_deprovisioned_and_its_token_stops() {
     assert_eq!(status(), 200);
     // Three seconds without a sign-in: the token stops working, without a request
     // from anyone.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while status() != 401 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "alice's token still works"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    eventually(
+        Duration::from_secs(15),
+        || "alice's token still works".into(),
+        || status() == 401,
+    );
     assert!(
         server
             .cli_ok(&["user", "list"])
@@ -333,12 +329,9 @@ fn a_user_who_stops_signing_in_is_deprovisioned_and_its_token_stops() {
     );
     // Signing in again brings the account back, token and all.
     sign_in();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while status() != 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "alice's token stays refused"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    eventually(
+        Duration::from_secs(5),
+        || "alice's token stays refused".into(),
+        || status() == 200,
+    );
 }

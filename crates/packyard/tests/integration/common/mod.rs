@@ -1075,3 +1075,13 @@ pub fn screenshots() -> PathBuf {
         .expect("the target dir")
         .join("screenshots")
 }
+
+/// Waits up to `within` for `done` to hold, checking every 100 ms; fails with
+/// `what()` (what is seen instead) when it does not.
+pub fn eventually(within: Duration, what: impl Fn() -> String, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{}", what());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
