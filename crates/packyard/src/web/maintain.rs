@@ -90,15 +90,30 @@ pub async fn panel(app: &App, package: &str, job: Option<i64>) -> Result<Panel, 
 }
 
 /// `POST /packages/{vendor}/{package}/update`: queues a re-scan of a git package and
-/// shows its page following the job.
+/// shows its page following the job, in the repository the page was shown in.
 pub async fn update(
     State(app): State<Arc<App>>,
     Path((vendor, package)): Path<(String, String)>,
-    _: MaintainerForm,
+    posted: MaintainerForm,
 ) -> Result<Response, WebError> {
     let name = package_path(&vendor, &package)?;
     let job = app.git_packages.request_scan(&name).await?;
-    Ok(see_other(&format!("/packages/{}?job={job}", name.as_str())))
+    // Only a slug goes into the URL: the page reads it again and checks it.
+    let subrepo = posted.fields.get("subrepo");
+    let within = if !subrepo.is_empty()
+        && subrepo.len() <= 64
+        && subrepo
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        format!("&subrepo={subrepo}")
+    } else {
+        String::new()
+    };
+    Ok(see_other(&format!(
+        "/packages/{}?job={job}{within}",
+        name.as_str()
+    )))
 }
 
 /// `POST /packages/{vendor}/{package}/delete`: deletes a package, for admins, when the

@@ -673,6 +673,21 @@ fn maintainers_update_a_git_package_from_its_page_and_see_skipped_refs() {
         location.starts_with("/packages/acme/lib?job="),
         "{location}"
     );
+    // From a sub-repository's page, the update stays there; what is not a slug does
+    // not reach the URL.
+    for (subrepo, kept) in [("client-a", true), ("x%26next%3D%2F%2Fevil", false)] {
+        let within = post(
+            &server.url("/packages/acme/lib/update"),
+            &[
+                ("Cookie", &cookie),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            format!("csrf={}&subrepo={subrepo}", csrf_of(&page)).as_bytes(),
+        );
+        let at = within.header("location").unwrap();
+        assert_eq!(at.ends_with("&subrepo=client-a"), kept, "{at}");
+        assert!(!at.contains("evil"), "{at}");
+    }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let followed = loop {
         let page = get(&server.url(&location), &[("Cookie", &cookie)]).text();
