@@ -115,7 +115,13 @@ pub struct OidcProvider {
     settings: OidcSettings,
     http: Http,
     discovered: tokio::sync::RwLock<Option<(CoreProviderMetadata, std::time::Instant)>>,
+    /// The last failed discovery and why: while the provider is down, each sign-in
+    /// start would otherwise wait for it again.
+    failed: std::sync::Mutex<Option<(std::time::Instant, String)>>,
 }
+
+/// How long a failed discovery is answered from memory before it is tried again.
+const FAILURE_LIFETIME: Duration = Duration::from_secs(30);
 
 /// How long discovery's answer is kept before it is asked again.
 const DISCOVERY_LIFETIME: Duration = Duration::from_secs(3600);
@@ -129,6 +135,7 @@ impl OidcProvider {
             settings,
             http: Http::new(policy),
             discovered: tokio::sync::RwLock::new(None),
+            failed: std::sync::Mutex::new(None),
         })
     }
 
@@ -151,11 +158,22 @@ impl OidcProvider {
         {
             return Ok(metadata.clone());
         }
+        if let Some((at, why)) = &*self.failed.lock().unwrap()
+            && at.elapsed() < FAILURE_LIFETIME
+        {
+            return Err(self.unavailable(why));
+        }
         let issuer =
             IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| self.unavailable(e))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
-            .await
-            .map_err(|e| self.unavailable(format!("discovery: {e}")))?;
+        let metadata = match CoreProviderMetadata::discover_async(issuer, &self.http).await {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                let why = format!("discovery: {error}");
+                *self.failed.lock().unwrap() = Some((std::time::Instant::now(), why.clone()));
+                return Err(self.unavailable(why));
+            }
+        };
+        *self.failed.lock().unwrap() = None;
         *self.discovered.write().await = Some((metadata.clone(), std::time::Instant::now()));
         Ok(metadata)
     }

@@ -335,3 +335,17 @@ fn a_user_who_stops_signing_in_is_deprovisioned_and_its_token_stops() {
         || status() == 200,
     );
 }
+
+#[test]
+fn a_provider_that_is_down_is_said_so() {
+    testkit::needs!(OidcProvider);
+    let Setup {
+        mut provider,
+        server,
+        _config,
+    } = start();
+    provider.stop();
+    let down = get(&server.url(&format!("/login/{ALIAS}")), &[]);
+    assert_eq!(down.status, 503, "{}", down.text());
+    assert!(down.text().contains("cannot be reached now"));
+}
