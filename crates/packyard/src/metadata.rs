@@ -701,6 +701,14 @@ fn version_document(package: &str, version: &VersionRecord, base: &str) -> Map<S
     document
         .entry("time")
         .or_insert_with(|| crate::time::rfc3339(version.released_at / 1000).into());
+    // When packyard published it, which no author can set (packagist.org's field):
+    // what release-age rules and tools such as Renovate go by.
+    if version.published_at > 0 {
+        document.insert(
+            "published-time".into(),
+            crate::time::rfc3339(version.published_at / 1000).into(),
+        );
+    }
     document.insert(
         "dist".into(),
         json!({

@@ -35,6 +35,7 @@ const STEPS: &[(i64, &str)] = steps![
     17 => "0017_user_email.sql",
     18 => "0018_imported.sql",
     19 => "0019_sso.sql",
+    20 => "0020_published_at.sql",
 ];
 
 /// A step's SQL for `engine`. Templates are SQL with two kinds of marks:
@@ -291,6 +292,11 @@ mod tests {
             19,
             "3b64080688ae68c2e380594789c6bb02a99cf8cdbbcee4c306ac6389412a8628",
             "6d0467684db56de4b9f86aabea558c1b9d4cbf10b2ad517782e1b1a64ccca6f0",
+        ),
+        (
+            20,
+            "7a8a0ebaf9d12aa1fdd5b523c099e5471112b25be9c33593f34ed0dd76fca59c",
+            "f2f0779f9e7015cd8abd444da4ebb272cb7c226758592a279d6c1ff7c0964041",
         ),
     ];
 

@@ -239,6 +239,7 @@ pub(crate) mod testing {
             dist_key: format!("{reference}.zip"),
             metadata: "{}".into(),
             released_at: 1_700_000_000_000,
+            published_at: 0,
         }
     }
 

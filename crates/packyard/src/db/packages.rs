@@ -66,8 +66,10 @@ pub struct PackageStamp {
     pub updated_at: i64,
 }
 
-/// One version of a package, as stored and as read back.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// One version of a package, as stored and as read back. Two records are the same
+/// version when everything but [`VersionRecord::published_at`] is: that is when it
+/// was published here, not what was published.
+#[derive(Debug, Clone, Eq, sqlx::FromRow)]
 pub struct VersionRecord {
     pub version: String,
     pub version_normalized: String,
@@ -80,10 +82,28 @@ pub struct VersionRecord {
     /// The composer.json fields published in metadata, as a JSON object.
     pub metadata: String,
     pub released_at: i64,
+    /// When packyard first published this version (Unix ms): a tag's stays, a
+    /// branch's moves with each new commit, as packagist.org's `published-time`
+    /// does. Unlike `released_at` (the commit's date), no author can set it. In a
+    /// record about to be written it is ignored: the database sets it.
+    pub published_at: i64,
+}
+
+impl PartialEq for VersionRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.version_normalized == other.version_normalized
+            && self.reference == other.reference
+            && self.shasum == other.shasum
+            && self.dist_store == other.dist_store
+            && self.dist_key == other.dist_key
+            && self.metadata == other.metadata
+            && self.released_at == other.released_at
+    }
 }
 
 pub(super) const VERSION_COLUMNS: &str = "v.version, v.version_normalized, v.reference, v.shasum, v.dist_store, \
-     v.dist_key, v.metadata, v.released_at";
+     v.dist_key, v.metadata, v.released_at, COALESCE(v.published_at, v.updated_at) AS published_at";
 
 /// A version with the name of its package.
 #[derive(sqlx::FromRow)]
@@ -136,8 +156,12 @@ pub(super) async fn upsert_version(
 ) -> Result<(), sqlx::Error> {
     let query = sqlx::query(
         "INSERT INTO versions (package_id, version, version_normalized, reference, shasum, dist_store, \
-         dist_key, metadata, released_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         dist_key, metadata, released_at, updated_at, published_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
          ON CONFLICT (package_id, version_normalized) DO UPDATE SET version = excluded.version, \
+         published_at = CASE WHEN (excluded.version_normalized LIKE 'dev-%' \
+           OR excluded.version_normalized LIKE '%-dev') AND versions.reference <> excluded.reference \
+           THEN excluded.published_at ELSE COALESCE(versions.published_at, excluded.published_at) END, \
          reference = excluded.reference, \
          shasum = CASE WHEN excluded.shasum = '' AND versions.reference = excluded.reference \
            AND versions.dist_key = excluded.dist_key THEN versions.shasum ELSE excluded.shasum END, \
@@ -354,8 +378,8 @@ impl Db {
         ensure_package(&mut tx, package, kind).await?;
         let query = sqlx::query(
             "INSERT INTO versions (package_id, version, version_normalized, reference, shasum, dist_store, \
-             dist_key, metadata, released_at, updated_at) \
-             SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM packages WHERE name = $1 \
+             dist_key, metadata, released_at, updated_at, published_at) \
+             SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10 FROM packages WHERE name = $1 \
              ON CONFLICT (package_id, version_normalized) DO NOTHING",
         )
         .bind(package);

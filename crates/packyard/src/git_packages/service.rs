@@ -397,5 +397,6 @@ fn new_version(package: &str, url: &str, version: &DerivedVersion) -> VersionRec
         released_at: version
             .time
             .map_or_else(crate::db::now_millis, |seconds| seconds * 1000),
+        published_at: 0,
     }
 }

@@ -183,6 +183,7 @@ pub async fn publish(
         dist_key: key,
         metadata: Value::Object(published_fields(&manifest)).to_string(),
         released_at: now_millis(),
+        published_at: 0,
     };
     if outcome == Outcome::Replaced {
         db.save_version(identity.package.as_str(), PackageKind::Artifact, &version)

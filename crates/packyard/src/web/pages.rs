@@ -282,6 +282,8 @@ async fn list(
 pub struct VersionView {
     pub version: String,
     pub released: String,
+    /// When packyard published it (which no author sets).
+    pub published: String,
     pub is_dev: bool,
     pub reference: String,
     pub source_reference: String,
@@ -325,6 +327,7 @@ impl VersionView {
         VersionView {
             version: record.version.clone(),
             released: crate::time::display(record.released_at),
+            published: crate::time::display(record.published_at),
             is_dev: composer::version::is_dev(&record.version_normalized),
             reference: record.reference.clone(),
             source_reference: fields
@@ -561,6 +564,7 @@ mod tests {
             dist_key: String::new(),
             metadata: "{}".to_owned(),
             released_at: 0,
+            published_at: 0,
         }
     }
 

@@ -1527,3 +1527,75 @@ async fn packetons_push_route_bounds_the_whole_body() {
     let reply = send("application/zip", archive).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
 }
+
+/// Every version carries `published-time`, packagist.org's field for when the
+/// repository published it: set at the first publication, kept for a tag whatever its
+/// commit's date says, moved for a branch with each new commit.
+#[tokio::test]
+async fn versions_carry_the_time_packyard_published_them() {
+    testkit::needs!(Git);
+    let repo = TestApp::start(&[]).await;
+    let published = |reply: &Reply, package: &str, version: &str| -> String {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        crate::common::p2_expanded(&reply.json(), package)
+            .into_iter()
+            .find(|v| v["version"] == version)
+            .and_then(|v| {
+                v.get("published-time")
+                    .and_then(|t| t.as_str())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| panic!("no published-time for {version}: {}", reply.text()))
+    };
+    let before = packyard::time::rfc3339(packyard::db::now_millis() / 1000);
+    repo.publish("acme/uploaded", &["1.0.0"]).await;
+    let uploaded = repo.get_as("admin", "/p2/acme/uploaded.json").await;
+    let first = published(&uploaded, "acme/uploaded", "1.0.0");
+    let after = packyard::time::rfc3339(packyard::db::now_millis() / 1000);
+    assert!(
+        before <= first && first <= after,
+        "{before} <= {first} <= {after}"
+    );
+    // The API says the same.
+    let api = repo.get_as("admin", "/api/packages/acme/uploaded").await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.text());
+    let api = api.json().to_string();
+    assert!(
+        api.contains(&format!("\"published_time\":\"{first}\"")),
+        "{api}"
+    );
+
+    // A git package whose tag's commit is dated years ago: published now, not then.
+    let git = GitRepo::new();
+    git.write("composer.json", &json!({"name": "acme/lib"}).to_string());
+    git.git(&["add", "composer.json"]);
+    git.git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.test",
+        "commit",
+        "--quiet",
+        "--date=2001-01-01T00:00:00Z",
+        "-m",
+        "old",
+    ]);
+    git.tag("1.0.0");
+    repo.add_git(&git).await;
+    let lib = repo.get_as("admin", "/p2/acme/lib.json").await;
+    let tagged = published(&lib, "acme/lib", "1.0.0");
+    assert!(tagged >= first, "{tagged}");
+    let dev = repo.get_as("admin", "/p2/acme/lib~dev.json").await;
+    let branch = published(&dev, "acme/lib", "dev-main");
+
+    // A second later, a new commit on the branch: the branch is published again, the
+    // tag keeps its time.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    git.write("README.md", "# lib\n");
+    git.commit("docs");
+    repo.app.git_packages.rescan("acme/lib").await.unwrap();
+    let lib = repo.get_as("admin", "/p2/acme/lib.json").await;
+    assert_eq!(published(&lib, "acme/lib", "1.0.0"), tagged);
+    let dev = repo.get_as("admin", "/p2/acme/lib~dev.json").await;
+    assert!(published(&dev, "acme/lib", "dev-main") > branch);
+}

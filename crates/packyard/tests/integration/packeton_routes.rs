@@ -10,12 +10,11 @@ use std::collections::BTreeSet;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use packyard::git_packages::AddRequest;
 use serde_json::{Value, json};
 
+use crate::common::basic;
 use crate::common::git::GitRepo;
 use crate::common::in_process::{Reply, Staffed};
-use crate::common::{basic, package_zip};
 
 /// An app without mirrors (no name ever leaves it), with one user of each kind
 /// (`Staffed`).
@@ -38,12 +37,6 @@ impl Staffed {
         format!("{path}{separator}token={user}:{}", self.token(user))
     }
 
-    /// `GET path` as `user`, by HTTP Basic.
-    async fn get_as(&self, user: &str, path: &str) -> Reply {
-        let authorization = basic(user, self.token(user));
-        self.get(path, &[("Authorization", &authorization)]).await
-    }
-
     /// `POST path` as `user` with a form body, as Composer 1's `notify` sends it.
     async fn post_form(&self, user: &str, path: &str, form: &str) -> Reply {
         let request = Request::builder()
@@ -63,30 +56,6 @@ impl Staffed {
         let path = self.with_token(user, path);
         self.send(Method::POST, &path, None, Body::from(body.to_string()))
             .await
-    }
-
-    /// Uploads `versions` of `name` as the admin.
-    async fn publish(&self, name: &str, versions: &[&str]) {
-        for version in versions {
-            let archive = package_zip(name, &[], version);
-            let reply = self
-                .upload(self.token("admin"), name, version, &archive)
-                .await;
-            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
-        }
-    }
-
-    /// Adds `repo` as a git package (its tags and branches become versions).
-    async fn add_git(&self, repo: &GitRepo) {
-        self.app
-            .git_packages
-            .add(AddRequest {
-                url: repo.url(),
-                allow_local: true,
-                ..AddRequest::default()
-            })
-            .await
-            .unwrap();
     }
 }
 

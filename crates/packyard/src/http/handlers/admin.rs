@@ -658,6 +658,7 @@ pub async fn get_package(
                     "version_normalized": v.version_normalized,
                     "reference": v.reference,
                     "time": rfc3339(v.released_at / 1000),
+                    "published_time": rfc3339(v.published_at / 1000),
                 }),
             )
         })

@@ -220,6 +220,36 @@ impl Staffed {
             .1
     }
 
+    /// `GET path` as `user`, by HTTP Basic.
+    pub async fn get_as(&self, user: &str, path: &str) -> Reply {
+        let authorization = super::basic(user, self.token(user));
+        self.get(path, &[("Authorization", &authorization)]).await
+    }
+
+    /// Uploads `versions` of `name` as the admin.
+    pub async fn publish(&self, name: &str, versions: &[&str]) {
+        for version in versions {
+            let archive = super::package_zip(name, &[], version);
+            let reply = self
+                .upload(self.token("admin"), name, version, &archive)
+                .await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+        }
+    }
+
+    /// Adds `repo` as a git package (its tags and branches become versions).
+    pub async fn add_git(&self, repo: &super::git::GitRepo) {
+        self.app
+            .git_packages
+            .add(packyard::git_packages::AddRequest {
+                url: repo.url(),
+                allow_local: true,
+                ..packyard::git_packages::AddRequest::default()
+            })
+            .await
+            .unwrap();
+    }
+
     /// `method path` as `user` (`None`: anonymous, by HTTP Basic) with `body`.
     pub async fn send_as(
         &self,
