@@ -85,7 +85,7 @@ pub struct VersionRecord {
     /// When packyard first published this version (Unix ms): a tag's stays, a
     /// branch's moves with each new commit, as packagist.org's `published-time`
     /// does. Unlike `released_at` (the commit's date), no author can set it. In a
-    /// record about to be written it is ignored: the database sets it.
+    /// record about to be written, 0 means now (an import gives the other side's).
     pub published_at: i64,
 }
 
@@ -157,7 +157,7 @@ pub(super) async fn upsert_version(
     let query = sqlx::query(
         "INSERT INTO versions (package_id, version, version_normalized, reference, shasum, dist_store, \
          dist_key, metadata, released_at, updated_at, published_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (package_id, version_normalized) DO UPDATE SET version = excluded.version, \
          published_at = CASE WHEN (excluded.version_normalized LIKE 'dev-%' \
            OR excluded.version_normalized LIKE '%-dev') AND versions.reference <> excluded.reference \
@@ -176,12 +176,13 @@ pub(super) async fn upsert_version(
         .map(drop)
 }
 
-/// Binds `$2`..`$10` of the versions insert statements: every field of the version, then
-/// the time of the write.
+/// Binds `$2`..`$11` of the versions insert statements: every field of the version, the
+/// time of the write, and its publication time (the write's unless the record has one).
 fn bind_version_fields<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     version: &'q VersionRecord,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let now = now_millis();
     query
         .bind(&version.version)
         .bind(&version.version_normalized)
@@ -191,7 +192,12 @@ fn bind_version_fields<'q>(
         .bind(&version.dist_key)
         .bind(&version.metadata)
         .bind(version.released_at)
-        .bind(now_millis())
+        .bind(now)
+        .bind(if version.published_at > 0 {
+            version.published_at
+        } else {
+            now
+        })
 }
 
 /// A package's newest release: its name, version, metadata and release time.
@@ -379,7 +385,7 @@ impl Db {
         let query = sqlx::query(
             "INSERT INTO versions (package_id, version, version_normalized, reference, shasum, dist_store, \
              dist_key, metadata, released_at, updated_at, published_at) \
-             SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10 FROM packages WHERE name = $1 \
+             SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM packages WHERE name = $1 \
              ON CONFLICT (package_id, version_normalized) DO NOTHING",
         )
         .bind(package);

@@ -710,6 +710,8 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String, String) 
         "{engine}: {lib}"
     );
     assert_eq!(newest["time"], "2025-01-02T03:04:05+00:00");
+    // Published when Packeton published it: an imported version is not a new one.
+    assert_eq!(newest["published-time"], "2025-01-02T03:04:05+00:00");
     let tool: Value = get(
         &server.url("/p2/acme/tool.json"),
         &[("Authorization", &basic("admin", ADMIN_TOKEN))],

@@ -938,7 +938,8 @@ impl Import<'_> {
             metadata: serde_json::to_string(&published_fields(package, version))
                 .expect("JSON serializes"),
             released_at: version.released_at.as_deref().and_then(moment).unwrap_or(0),
-            published_at: 0,
+            // When Packeton published it: an imported version is not new.
+            published_at: version.created_at.as_deref().and_then(moment).unwrap_or(0),
         }))
     }
 }

@@ -490,6 +490,8 @@ pub struct PacketonVersion {
     pub dist_shasum: Option<String>,
     /// `Y-m-d H:i:s`, UTC.
     pub released_at: Option<String>,
+    /// When Packeton first published it (`Y-m-d H:i:s`, UTC).
+    pub created_at: Option<String>,
 }
 
 impl PacketonDb {
@@ -645,7 +647,7 @@ impl PacketonDb {
             .rows(
                 "package_version",
                 format!(
-                    "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} \
+                    "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} \
                      FROM package_version WHERE softdeletedat IS NULL ORDER BY id",
                     d.int("id"),
                     d.int("package_id"),
@@ -664,6 +666,7 @@ impl PacketonDb {
                     d.text("includepaths"),
                     d.text("support"),
                     d.text("releasedat"),
+                    d.text("createdat"),
                 ),
             )
             .await?;
@@ -742,6 +745,7 @@ impl PacketonDb {
                         .filter(|s| !s.is_empty())
                         .map(str::to_owned),
                     released_at,
+                    created_at: text(17),
                 });
         }
         Ok(versions)
