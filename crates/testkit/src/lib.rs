@@ -38,7 +38,7 @@ pub use http::request;
 pub use ldap::{SLAPD, Slapd};
 pub use moto::{Moto, recorded_header};
 pub use needs::{Need, REQUIRE_SERVICES, required_tool, skip_for_want_of};
-pub use oidc_provider::{OidcOptions, OidcProvider, OidcUser};
+pub use oidc_provider::{NotSignedIn, OidcOptions, OidcProvider, OidcUser};
 pub use s3s_fs::{S3_ACCESS_KEY, S3_SECRET_KEY, S3sFs};
 pub use service::{Service, free_port};
 pub use sshd::{SSHD, SshServer, generate_ssh_key};

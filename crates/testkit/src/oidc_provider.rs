@@ -278,14 +278,14 @@ impl OidcProvider {
     /// follows the provider's redirects with its cookies, posts the login form (and
     /// the consent form if one is shown), and returns the first redirect that leaves
     /// the provider, unfollowed: the client's redirect URI with `code`, `state` and
-    /// `iss`, or with `error`. `Err` holds the page shown instead, such as the login
-    /// form again with "Invalid username or password." or an error page.
+    /// `iss`, or with `error`. [`NotSignedIn`] holds the page shown instead, such as
+    /// the login form again with "Invalid username or password." or an error page.
     pub fn login(
         &self,
         authorization_url: &str,
         username: &str,
         password: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, NotSignedIn> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -314,11 +314,11 @@ impl OidcProvider {
                 continue;
             }
             if status != 200 || !url.contains("/interaction/") {
-                return Err(body);
+                return Err(NotSignedIn { page: body });
             }
             let (action, form): (&str, Vec<(&str, &str)>) = if body.contains("id=\"login\"") {
                 if posted_login {
-                    return Err(body);
+                    return Err(NotSignedIn { page: body });
                 }
                 posted_login = true;
                 (
@@ -328,7 +328,7 @@ impl OidcProvider {
             } else if body.contains("id=\"consent\"") {
                 ("confirm", Vec::new())
             } else {
-                return Err(body);
+                return Err(NotSignedIn { page: body });
             };
             let form_url = format!("{}/{action}", url.split('?').next().unwrap_or(&url));
             let encoded = form_urlencoded::Serializer::new(String::new())
@@ -344,12 +344,30 @@ impl OidcProvider {
             match location(&response, &issuer) {
                 Some(location) if location.starts_with(&format!("{issuer}/")) => url = location,
                 Some(location) => return Ok(location),
-                None => return Err(response.body_mut().read_to_string().unwrap_or_default()),
+                None => {
+                    let page = response.body_mut().read_to_string().unwrap_or_default();
+                    return Err(NotSignedIn { page });
+                }
             }
         }
         panic!("signing in at {authorization_url}: more than 20 redirects")
     }
 }
+
+/// A sign-in at the provider that did not lead back to the client: the page the
+/// provider showed instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotSignedIn {
+    pub page: String,
+}
+
+impl std::fmt::Display for NotSignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the provider showed a page instead: {}", self.page)
+    }
+}
+
+impl std::error::Error for NotSignedIn {}
 
 fn users_json(users: &[OidcUser]) -> Value {
     Value::Array(users.iter().map(OidcUser::to_json).collect())

@@ -523,14 +523,14 @@ fn parse_interval(value: &serde_yaml_ng::Value) -> Option<Duration> {
 mod tests {
     use super::*;
 
-    fn read(yaml: &str, env: &[(&str, &str)]) -> Result<LoginSettings, String> {
+    fn read(yaml: &str, env: &[(&str, &str)]) -> Result<LoginSettings, LoginConfigError> {
         let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
         let lookup = |name: &str| {
             env.iter()
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| (*value).to_owned())
         };
-        resolve(Some(&value), &lookup).map_err(|e| e.to_string())
+        resolve(Some(&value), &lookup)
     }
 
     #[test]
@@ -563,6 +563,7 @@ mod tests {
         assert!(
             settings
                 .unwrap_err()
+                .to_string()
                 .starts_with("login.sso.client_secret_file: /nonexistent")
         );
         let settings = read(
@@ -590,6 +591,7 @@ mod tests {
         );
         assert!(
             bad.unwrap_err()
+                .to_string()
                 .contains("give issuer or discovery_url, one of them")
         );
     }
@@ -624,10 +626,12 @@ mod tests {
                 "login.corp.url: ldap:// without starttls sends passwords in the clear",
             ),
         ] {
-            let error = read(yaml, &[]).unwrap_err();
+            let error = read(yaml, &[]).unwrap_err().to_string();
             assert!(error.starts_with(expected), "{yaml}: {error}");
         }
-        let none = read("{}", &[("PACKYARD_PASSWORD_LOGIN", "0")]).unwrap_err();
+        let none = read("{}", &[("PACKYARD_PASSWORD_LOGIN", "0")])
+            .unwrap_err()
+            .to_string();
         assert!(
             none.contains("needs at least one identity provider"),
             "{none}"

@@ -359,29 +359,51 @@ fn common_name(dn: &str) -> Option<String> {
         .then(|| value.trim().to_owned())
 }
 
+/// Why `ca_file` gives no TLS configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum CaFileError {
+    #[error("ca_file {}: {source}", path.display())]
+    Pem {
+        path: std::path::PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("ca_file {}: {source}", path.display())]
+    Certificate {
+        path: std::path::PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("ca_file {}: no certificate in it", .0.display())]
+    Empty(std::path::PathBuf),
+    #[error("TLS: {0}")]
+    Tls(#[source] rustls::Error),
+}
+
 /// A TLS configuration trusting only the CA certificates of `ca_file` (PEM).
-fn tls_config(ca_file: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, String> {
+fn tls_config(ca_file: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, CaFileError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
+    let pem = |source| CaFileError::Pem {
+        path: ca_file.to_owned(),
+        source,
+    };
     let mut roots = rustls::RootCertStore::empty();
-    let certificates = CertificateDer::pem_file_iter(ca_file)
-        .map_err(|e| format!("ca_file {}: {e}", ca_file.display()))?;
-    for certificate in certificates {
-        let certificate = certificate.map_err(|e| format!("ca_file {}: {e}", ca_file.display()))?;
+    for certificate in CertificateDer::pem_file_iter(ca_file).map_err(pem)? {
         roots
-            .add(certificate)
-            .map_err(|e| format!("ca_file {}: {e}", ca_file.display()))?;
+            .add(certificate.map_err(pem)?)
+            .map_err(|source| CaFileError::Certificate {
+                path: ca_file.to_owned(),
+                source,
+            })?;
     }
     if roots.is_empty() {
-        return Err(format!(
-            "ca_file {}: no certificate in it",
-            ca_file.display()
-        ));
+        return Err(CaFileError::Empty(ca_file.to_owned()));
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(CaFileError::Tls)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))

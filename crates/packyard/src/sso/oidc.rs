@@ -409,7 +409,17 @@ mod tests {
         format!("{input}.{}", b64(&signature))
     }
 
-    fn check(token: &str) -> Result<serde_json::Map<String, Value>, String> {
+    /// Why a test token signs nobody in: it does not parse as a JWT of ours, or it
+    /// does not verify (what `finish` refuses alike).
+    #[derive(Debug, thiserror::Error)]
+    enum Refused {
+        #[error("parse: {0}")]
+        Parse(#[from] serde_json::Error),
+        #[error(transparent)]
+        Verification(#[from] ClaimsVerificationError),
+    }
+
+    fn check(token: &str) -> Result<serde_json::Map<String, Value>, Refused> {
         let keys = openidconnect::JsonWebKeySet::<CoreJsonWebKey>::new(vec![
             signing().as_verification_key(),
         ]);
@@ -419,8 +429,8 @@ mod tests {
             IssuerUrl::new(ISSUER.into()).unwrap(),
             keys,
         );
-        let token: FullIdToken = token.parse().map_err(|e| format!("parse: {e}"))?;
-        verify(verifier, &token, &Nonce::new(NONCE.into())).map_err(|e| e.to_string())
+        let token: FullIdToken = token.parse()?;
+        Ok(verify(verifier, &token, &Nonce::new(NONCE.into()))?)
     }
 
     fn rs256(kid: &str) -> Value {

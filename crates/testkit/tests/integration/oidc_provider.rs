@@ -331,8 +331,11 @@ fn login_helper_client_secret_post_and_users_changed_while_running() {
 
     let (verifier, challenge) = pkce();
     let url = authorization_url(&provider, &challenge, "openid email groups");
-    let page = provider.login(&url, "bob", "alice-password").unwrap_err();
-    assert!(page.contains("Invalid username or password."), "{page}");
+    let refused = provider.login(&url, "bob", "alice-password").unwrap_err();
+    assert!(
+        refused.page.contains("Invalid username or password."),
+        "{refused}"
+    );
     let redirect = provider.login(&url, "bob", "bob-password").unwrap();
     let code = param(&redirect, "code").unwrap();
     let (status, tokens) = exchange(&provider, &code, &verifier, false);
@@ -353,8 +356,11 @@ fn login_helper_client_secret_post_and_users_changed_while_running() {
     let (_, tokens) = exchange(&provider, &code, &verifier, false);
     let (_, claims) = decode_jwt(tokens["id_token"].as_str().unwrap());
     assert_eq!(claims["groups"], serde_json::json!(["ops"]));
-    let page = provider.login(&url, "alice", "alice-password").unwrap_err();
-    assert!(page.contains("Invalid username or password."), "{page}");
+    let refused = provider.login(&url, "alice", "alice-password").unwrap_err();
+    assert!(
+        refused.page.contains("Invalid username or password."),
+        "{refused}"
+    );
 
     // prompt=consent shows the consent form, which login() accepts.
     let (verifier, challenge) = pkce();

@@ -66,17 +66,12 @@ pub fn import(
             continue;
         };
         let mut notes = Vec::new();
-        let fields = match fields(definition, env, &mut notes) {
-            Ok(fields) => fields,
+        let checked = fields(definition, env, &mut notes)
+            .and_then(|fields| Ok((check(alias, &fields)?, fields)));
+        let (mirror, fields) = match checked {
+            Ok(checked) => checked,
             Err(why) => {
-                report.add("mirror", alias, Outcome::Skipped(why));
-                continue;
-            }
-        };
-        let mirror = match check(alias, &fields) {
-            Ok(mirror) => mirror,
-            Err(why) => {
-                report.add("mirror", alias, Outcome::Skipped(why));
+                report.add("mirror", alias, Outcome::Skipped(why.to_string()));
                 continue;
             }
         };
@@ -102,14 +97,32 @@ pub fn import(
     ))
 }
 
+/// Why one of Packeton's mirrors is not carried over (a report line, not a failure of
+/// the import).
+#[derive(Debug, thiserror::Error)]
+enum MirrorLeftOut {
+    #[error("not a mapping of settings")]
+    NotAMapping,
+    #[error("{0} is not set in Packeton's environment")]
+    UnsetVariable(String),
+    #[error("mirrors.{alias}: {source}")]
+    Unreadable {
+        alias: String,
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+    #[error(transparent)]
+    Refused(#[from] crate::mirror::config::MirrorConfigError),
+}
+
 /// packyard's fields for Packeton's `definition`; notes name what is not carried over.
 fn fields(
     definition: &Value,
     env: &PacketonEnv,
     notes: &mut Vec<String>,
-) -> Result<Mapping, String> {
+) -> Result<Mapping, MirrorLeftOut> {
     let Some(definition) = definition.as_mapping() else {
-        return Err("not a mapping of settings".to_owned());
+        return Err(MirrorLeftOut::NotAMapping);
     };
     let mut fields = Mapping::new();
     let mut ignored = Vec::new();
@@ -184,7 +197,7 @@ fn composer_auth(
 
 /// `%env(NAME)%` (with processors such as `%env(string:NAME)%`) from Packeton's
 /// variables, as Symfony resolves it when the configuration is loaded.
-fn resolve_env(value: &Value, env: &PacketonEnv) -> Result<Value, String> {
+fn resolve_env(value: &Value, env: &PacketonEnv) -> Result<Value, MirrorLeftOut> {
     match value {
         Value::String(text) => {
             let Some(inner) = text
@@ -196,7 +209,7 @@ fn resolve_env(value: &Value, env: &PacketonEnv) -> Result<Value, String> {
             let name = inner.rsplit(':').next().unwrap_or(inner);
             env.get(name)
                 .map(|v| Value::String(v.to_owned()))
-                .ok_or_else(|| format!("{text} is not set in Packeton's environment"))
+                .ok_or_else(|| MirrorLeftOut::UnsetVariable(text.clone()))
         }
         Value::Mapping(map) => {
             let mut resolved = Mapping::new();
@@ -215,11 +228,16 @@ fn resolve_env(value: &Value, env: &PacketonEnv) -> Result<Value, String> {
 }
 
 /// The mirror packyard would run for `fields`, by packyard's own rules.
-fn check(alias: &str, fields: &Mapping) -> Result<MirrorConfig, String> {
-    let entry: MirrorEntry = serde_yaml_ng::from_value(Value::Mapping(fields.clone()))
-        .map_err(|e| format!("mirrors.{alias}: {e}"))?;
+fn check(alias: &str, fields: &Mapping) -> Result<MirrorConfig, MirrorLeftOut> {
+    let entry: MirrorEntry =
+        serde_yaml_ng::from_value(Value::Mapping(fields.clone())).map_err(|source| {
+            MirrorLeftOut::Unreadable {
+                alias: alias.to_owned(),
+                source,
+            }
+        })?;
     let entries = [(alias.to_owned(), entry)].into_iter().collect();
-    let mirrors = crate::mirror::config::resolve(&entries).map_err(|e| e.to_string())?;
+    let mirrors = crate::mirror::config::resolve(&entries)?;
     Ok(mirrors
         .into_iter()
         .find(|m| m.alias == alias)
