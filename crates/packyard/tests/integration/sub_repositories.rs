@@ -5,6 +5,20 @@ use serde_json::Value;
 
 use crate::common::*;
 
+/// Uploads version 1.0.0 of each `(name, marker)` as `admin`, the marker in its archive.
+fn upload_all(server: &Server, admin: &str, packages: &[(&str, &str)]) {
+    for &(name, marker) in packages {
+        let created = upload(
+            server,
+            admin,
+            name,
+            "1.0.0",
+            &package_zip(name, &[], marker),
+        );
+        assert_eq!(created.status, 201, "{}", created.text());
+    }
+}
+
 /// Every URL in `value`, wherever it is (documents nest them in objects and lists).
 fn urls(value: &Value, found: &mut Vec<String>) {
     match value {
@@ -26,20 +40,15 @@ fn a_sub_repository_serves_its_packages_only_with_every_url_under_its_slug() {
     server.cli_ok(&["group", "add", "everything"]);
     server.cli_ok(&["group", "grant", "everything", "*/*"]);
     server.cli_ok(&["group", "members", "everything", "--add", "reader"]);
-    for (name, marker) in [
-        ("client/lib", "client"),
-        ("other/lib", "other"),
-        ("tools/cli", "tools"),
-    ] {
-        let created = upload(
-            &server,
-            &admin,
-            name,
-            "1.0.0",
-            &package_zip(name, &[], marker),
-        );
-        assert_eq!(created.status, 201, "{}", created.text());
-    }
+    upload_all(
+        &server,
+        &admin,
+        &[
+            ("client/lib", "client"),
+            ("other/lib", "other"),
+            ("tools/cli", "tools"),
+        ],
+    );
     let added = server.cli_ok(&[
         "subrepo",
         "add",
@@ -303,20 +312,15 @@ fn a_host_name_serves_its_sub_repository_at_the_root_and_a_public_one_serves_any
     server.cli_ok(&["group", "add", "everything"]);
     server.cli_ok(&["group", "grant", "everything", "*/*"]);
     server.cli_ok(&["group", "members", "everything", "--add", "reader"]);
-    for (name, marker) in [
-        ("client/lib", "client"),
-        ("open/lib", "open"),
-        ("other/lib", "other"),
-    ] {
-        let created = upload(
-            &server,
-            &admin,
-            name,
-            "1.0.0",
-            &package_zip(name, &[], marker),
-        );
-        assert_eq!(created.status, 201, "{}", created.text());
-    }
+    upload_all(
+        &server,
+        &admin,
+        &[
+            ("client/lib", "client"),
+            ("open/lib", "open"),
+            ("other/lib", "other"),
+        ],
+    );
     // `localhost` is this machine under another name: requests naming it are the
     // sub-repository's, requests to 127.0.0.1 the root's.
     server.cli_ok(&[
@@ -467,16 +471,11 @@ fn a_user_limited_to_a_sub_repository_finds_nothing_elsewhere_and_a_limited_grou
         "--add",
         "member",
     ]);
-    for (name, marker) in [("client/lib", "client"), ("other/lib", "other")] {
-        let created = upload(
-            &server,
-            &admin,
-            name,
-            "1.0.0",
-            &package_zip(name, &[], marker),
-        );
-        assert_eq!(created.status, 201, "{}", created.text());
-    }
+    upload_all(
+        &server,
+        &admin,
+        &[("client/lib", "client"), ("other/lib", "other")],
+    );
     for (slug, packages) in [
         ("client-a", "client/*,other/*"),
         ("client-b", "client/*,other/*"),
@@ -619,16 +618,11 @@ fn one_url_serves_private_and_mirrored_packages_and_never_asks_upstream_for_a_pr
     let admin = server.add_user("admin", true);
     let customer = server.add_plain_user("customer", &[]);
     let no_mirror = server.add_plain_user("no-mirror", &[]);
-    for (name, marker) in [("acme/lib", "private acme"), ("hidden/tool", "hidden")] {
-        let created = upload(
-            &server,
-            &admin,
-            name,
-            "1.0.0",
-            &package_zip(name, &[], marker),
-        );
-        assert_eq!(created.status, 201, "{}", created.text());
-    }
+    upload_all(
+        &server,
+        &admin,
+        &[("acme/lib", "private acme"), ("hidden/tool", "hidden")],
+    );
     server.cli_ok(&["group", "add", "customers"]);
     server.cli_ok(&["group", "grant", "customers", "acme/*"]);
     server.cli_ok(&["group", "set", "customers", "--mirrors", "up"]);
