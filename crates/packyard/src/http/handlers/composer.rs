@@ -298,12 +298,10 @@ pub async fn download(
     if !seen {
         return Err(ApiError::not_found("Package not found"));
     }
-    count_installs(
-        &app,
-        &reader,
-        vec![(package.as_str().to_owned(), version, 1)],
-    )
-    .await?;
+    // Seen, so counted as a private package's install: no second visibility check.
+    app.db
+        .record_downloads(&[(package.as_str().to_owned(), version, 1)])
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({"status": "success"})),
