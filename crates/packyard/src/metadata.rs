@@ -303,8 +303,6 @@ impl Metadata {
         Ok(entry.visible(package, view).next().is_some())
     }
 
-    /// The root `packages.json` for clients that reach us at `base`, listing in
-    /// `available-packages` exactly the packages of which `view` sees a version.
     /// The root of a repository that includes mirrors: without `available-packages`
     /// (Composer would ask for nothing else, and no list can name what upstreams
     /// hold), and with one archive URL for private and mirrored packages alike
@@ -315,6 +313,8 @@ impl Metadata {
         Document::new(root_body(base, None).to_string().into_bytes(), stamp)
     }
 
+    /// The root `packages.json` for clients that reach us at `base`, listing in
+    /// `available-packages` exactly the packages of which `view` sees a version.
     pub async fn root(&self, base: &str, view: &View) -> Result<Arc<Document>, sqlx::Error> {
         if view.sees_everything() {
             if let Some(document) = self.state.read().unwrap().roots.get(base) {
