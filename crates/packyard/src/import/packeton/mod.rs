@@ -681,6 +681,25 @@ impl Import<'_> {
                     notes.push("the credentials in its repository URL are not carried over: give them with `packyard package` again".to_owned());
                 }
             }
+            // A package the import leaves alone is decided before any of its archives is
+            // read, so none is fetched, hashed or written under packyard's own keys.
+            let existing = self.app.db.package_with_versions(&package.name).await?;
+            if existing.is_some() && !self.may_change("package", &package.name) {
+                continue;
+            }
+            if let Some((row, _)) = &existing
+                && row.kind != kind
+            {
+                self.report.add(
+                    "package",
+                    &package.name,
+                    Outcome::Skipped(format!(
+                        "packyard has it as an {} package already",
+                        row.kind
+                    )),
+                );
+                continue;
+            }
             let mut records = Vec::new();
             for version in &package.versions {
                 match self
@@ -693,23 +712,8 @@ impl Import<'_> {
                     }
                 }
             }
-            let existing = self.app.db.package_with_versions(&package.name).await?;
-            if existing.is_some() && !self.may_change("package", &package.name) {
-                continue;
-            }
             let outcome = match &existing {
                 None => Outcome::Created,
-                Some((row, _)) if row.kind != kind => {
-                    self.report.add(
-                        "package",
-                        &package.name,
-                        Outcome::Skipped(format!(
-                            "packyard has it as an {} package already",
-                            row.kind
-                        )),
-                    );
-                    continue;
-                }
                 Some((_, held)) => {
                     let differs = records
                         .iter()
