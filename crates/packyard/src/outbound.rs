@@ -33,6 +33,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+
 /// An IP network, `10.0.0.0/8` or `fd00::/8`; a bare address is a single host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Network {
@@ -434,6 +437,54 @@ impl reqwest::dns::Resolve for PolicyResolver {
             };
             Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
         })
+    }
+}
+
+/// Why an answer from another server was not read whole.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    #[error("answered more than {0} bytes")]
+    TooLarge(usize),
+    #[error("{}", describe(.0))]
+    Transfer(reqwest::Error),
+}
+
+/// The body of `response`, or why not: more than `limit` bytes is refused rather than
+/// held (at once when its `Content-Length` says so). Every answer packyard reads from a
+/// server someone else runs goes through here: upstreams, identity providers, Packeton.
+pub(crate) async fn read_bounded(
+    response: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.try_next().await.map_err(BodyError::Transfer)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.into())
+}
+
+/// A transfer error with its causes, the URL's password hidden (reqwest names the URL).
+pub(crate) fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    match error.url() {
+        Some(url) => crate::redact::hide_password_of(url.as_str(), &text),
+        None => text,
     }
 }
 

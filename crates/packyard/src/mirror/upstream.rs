@@ -10,7 +10,7 @@ use futures_util::{Stream, TryStreamExt};
 use reqwest::{StatusCode, header};
 
 use super::config::MirrorConfig;
-use crate::outbound::{LazyClient, NetworkPolicy};
+use crate::outbound::{LazyClient, NetworkPolicy, describe, read_bounded};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Metadata documents are small: a whole answer within this time or the upstream counts
@@ -334,35 +334,6 @@ fn count_answer(alias: &str, response: &Result<reqwest::Response, UpstreamError>
     crate::metrics::metrics().upstream_request(alias, outcome);
 }
 
-/// Why an upstream's answer was not read whole.
-#[derive(Debug, thiserror::Error)]
-enum BodyError {
-    #[error("answered more than {0} bytes")]
-    TooLarge(usize),
-    #[error("{}", describe(.0))]
-    Transfer(reqwest::Error),
-}
-
-/// The body of `response`, or why not: more than `limit` bytes is refused rather than
-/// held.
-async fn read_bounded(response: reqwest::Response, limit: usize) -> Result<Bytes, BodyError> {
-    if response
-        .content_length()
-        .is_some_and(|length| length > limit as u64)
-    {
-        return Err(BodyError::TooLarge(limit));
-    }
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.try_next().await.map_err(BodyError::Transfer)? {
-        if body.len() + chunk.len() > limit {
-            return Err(BodyError::TooLarge(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.into())
-}
-
 /// Whether `url` is on the mirrored repository itself: same scheme, host and port, and
 /// under its path. A string prefix test would also match `https://repo.example.evil.net`.
 fn same_origin(base: &str, url: &str) -> bool {
@@ -386,21 +357,6 @@ fn same_host(base: &str, url: &str) -> bool {
         && base.host_str() == url.host_str()
         && base.port_or_known_default() == url.port_or_known_default()
         && url.username().is_empty()
-}
-
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    // reqwest names the URL, password included.
-    match error.url() {
-        Some(url) => crate::redact::hide_password_of(url.as_str(), &text),
-        None => text,
-    }
 }
 
 #[cfg(test)]

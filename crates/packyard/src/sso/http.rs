@@ -79,15 +79,8 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for Http {
 pub struct HttpError(String);
 
 async fn read_bounded(response: reqwest::Response) -> Result<Vec<u8>, HttpError> {
-    use futures_util::StreamExt;
-    let limit = MAX_ANSWER;
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        body.extend_from_slice(&chunk.map_err(|e| HttpError(e.to_string()))?);
-        if body.len() > limit {
-            return Err(HttpError(format!("an answer larger than {limit} bytes")));
-        }
-    }
-    Ok(body)
+    crate::outbound::read_bounded(response, MAX_ANSWER)
+        .await
+        .map(Vec::from)
+        .map_err(|error| HttpError(error.to_string()))
 }

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use futures_util::StreamExt;
 use storage::{Storage, StorageError};
 
+use crate::outbound::BodyError;
+
 use super::env::{ArchiveSource, Unread};
 
 /// Where Packeton's archives are read from, opened once per import.
@@ -174,21 +176,12 @@ impl PacketonServer {
             // Never the body: it is another server's.
             status => return Err(ArchiveError::Refused { location, status }),
         }
-        if response
-            .content_length()
-            .is_some_and(|length| length > limit)
-        {
-            return Err(ArchiveError::TooLarge { location, limit });
+        let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+        match crate::outbound::read_bounded(response, cap).await {
+            Ok(bytes) => Ok(Some(bytes.into())),
+            Err(BodyError::TooLarge(_)) => Err(ArchiveError::TooLarge { location, limit }),
+            Err(error @ BodyError::Transfer(_)) => Err(failed(error.to_string())),
         }
-        let mut bytes = Vec::new();
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            bytes.extend_from_slice(&chunk.map_err(|e| failed(e.to_string()))?);
-            if bytes.len() as u64 > limit {
-                return Err(ArchiveError::TooLarge { location, limit });
-            }
-        }
-        Ok(Some(bytes))
     }
 }
 
