@@ -283,10 +283,7 @@ fn verify(
     token: &FullIdToken,
     nonce: &Nonce,
 ) -> Result<serde_json::Map<String, Value>, ClaimsVerificationError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
+    let now = crate::db::now_millis() / 1000;
     let verifier = verifier
         .set_allowed_algs([
             CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,

@@ -106,12 +106,12 @@ impl IntoResponse for WebError {
             error @ WebError::TooLarge => error_page(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Form too large",
-                &format!("{}.", capitalized(&error.to_string())),
+                &sentence(&error.to_string()),
             ),
             error @ WebError::NotAForm => error_page(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Cannot read the form",
-                &format!("{}.", capitalized(&error.to_string())),
+                &sentence(&error.to_string()),
             ),
             WebError::Forbidden(message) => {
                 error_page(StatusCode::FORBIDDEN, "Not allowed", &message)
@@ -131,7 +131,7 @@ impl IntoResponse for WebError {
                     | ErrorKind::Conflict
                     | ErrorKind::Unprocessable => "Cannot do that",
                 };
-                error_page(kind.status(), title, &format!("{}.", capitalized(&message)))
+                error_page(kind.status(), title, &sentence(&message))
             }
             WebError::Internal(detail) => {
                 tracing::error!(%detail, "internal error on a web page");
@@ -145,7 +145,13 @@ impl IntoResponse for WebError {
     }
 }
 
-/// `text` with its first letter in upper case, for a sentence.
+/// `text` as a sentence: its first letter in upper case, a full stop at the end (an
+/// error's text is lowercase and unpunctuated, for logs and JSON).
+pub(super) fn sentence(text: &str) -> String {
+    format!("{}.", capitalized(text))
+}
+
+/// `text` with its first letter in upper case.
 fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     chars

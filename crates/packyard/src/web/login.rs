@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::error::WebError;
+use super::error::{WebError, sentence};
 use super::form::{SignedInForm, read_fields};
 use super::pages::{Chrome, render};
 use super::session::{
@@ -460,7 +460,7 @@ async fn sign_in(
                         }
                         Err(SsoError::Refused(why)) => {
                             tracing::info!(provider = %provider.alias, %why, "directory sign-in refused");
-                            return refuse(StatusCode::FORBIDDEN, &capitalized(&why.to_string()));
+                            return refuse(StatusCode::FORBIDDEN, &sentence(&why.to_string()));
                         }
                         Err(SsoError::Database(error)) => return Err(error.into()),
                         Err(other) => return Err(WebError::Internal(other.to_string())),
@@ -639,11 +639,11 @@ fn external_failure(
     error: &SsoError,
 ) -> Result<Response, WebError> {
     let (status, message) = match error {
-        SsoError::Refused(why) => (StatusCode::FORBIDDEN, capitalized(&why.to_string())),
-        SsoError::StaleState => (StatusCode::BAD_REQUEST, capitalized(&error.to_string())),
+        SsoError::Refused(why) => (StatusCode::FORBIDDEN, sentence(&why.to_string())),
+        SsoError::StaleState => (StatusCode::BAD_REQUEST, sentence(&error.to_string())),
         SsoError::Busy => (
             StatusCode::SERVICE_UNAVAILABLE,
-            capitalized(&error.to_string()),
+            sentence(&error.to_string()),
         ),
         SsoError::UnknownProvider(_) => return Err(WebError::NotFound),
         SsoError::Oidc(crate::sso::oidc::ProviderError::Refused(_)) => (
@@ -710,14 +710,6 @@ async fn check_password(
         tracing::info!(user = %user.name, "password hash replaced by argon2id");
     }
     Ok(Some(user))
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
-        None => String::new(),
-    }
 }
 
 /// `POST /logout`: ends the session on every replica.
