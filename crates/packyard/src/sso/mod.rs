@@ -533,7 +533,7 @@ impl Sso {
         if subject.is_empty() {
             return Err(LinkError::EmptySubject);
         }
-        let Some(user) = self.db.users().await?.into_iter().find(|u| u.name == name) else {
+        let Some(user) = self.user_named(name).await? else {
             return Err(LinkError::UnknownUser(name.to_owned()));
         };
         if let Some(holder) = self.db.user_of_identity(provider, subject).await? {
@@ -555,9 +555,18 @@ impl Sso {
         Ok(())
     }
 
+    /// The user named `name`, if any (one row, not the whole table).
+    async fn user_named(&self, name: &str) -> Result<Option<User>, sqlx::Error> {
+        Ok(self
+            .db
+            .user_with_password(name)
+            .await?
+            .map(|(user, _)| user))
+    }
+
     /// Removes user `name`'s identity at `provider`; whether it had one.
     pub async fn unlink(&self, name: &str, provider: &str) -> Result<bool, LinkError> {
-        let Some(user) = self.db.users().await?.into_iter().find(|u| u.name == name) else {
+        let Some(user) = self.user_named(name).await? else {
             return Err(LinkError::UnknownUser(name.to_owned()));
         };
         Ok(self.db.unlink_identity(provider, user.id).await?)
@@ -594,16 +603,17 @@ impl Sso {
                 changed += idle.len();
             }
         }
+        // The break-glass admin is never deprovisioned, whatever a directory says.
+        let break_glass = match &self.settings.break_glass_admin {
+            Some(name) => self.user_named(name).await?,
+            None => None,
+        };
         for provider in &self.settings.providers {
             let ProviderKind::Ldap(directory) = &provider.kind else {
                 continue;
             };
             let before = now_millis() - directory.recheck_interval.as_millis() as i64;
             let due = self.db.identities_due(&provider.alias, before, 500).await?;
-            let break_glass = match &self.settings.break_glass_admin {
-                Some(name) => self.db.users().await?.into_iter().find(|u| &u.name == name),
-                None => None,
-            };
             for identity in due {
                 let touch = || {
                     self.db
