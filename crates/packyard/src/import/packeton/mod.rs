@@ -518,7 +518,10 @@ impl Import<'_> {
                 (Some(_), false) => Outcome::Unchanged,
             };
             if !self.dry_run && outcome != Outcome::Unchanged {
-                self.write_user(row, &desired, password.as_deref(), existing.is_none())
+                // A password set here (by its user or an admin) is kept.
+                let has_password = existing.as_ref().is_some_and(|(_, hash)| hash.is_some());
+                let new_password = password.as_deref().filter(|_| !has_password);
+                self.write_user(row, &desired, new_password, existing.is_none())
                     .await?;
                 let ids: Vec<i64> = memberships
                     .iter()
@@ -568,7 +571,8 @@ impl Import<'_> {
         Ok(())
     }
 
-    /// Creates or updates user `row` as `desired`.
+    /// Creates or updates user `row` as `desired`, with the password hash `password`
+    /// (Packeton's) when given.
     async fn write_user(
         &self,
         row: &PacketonUser,
@@ -588,13 +592,7 @@ impl Import<'_> {
         let email = Some(row.email.as_str()).filter(|e| !e.is_empty());
         db.set_user_email(&row.username, email).await?;
         if let Some(hash) = password {
-            let has_one = db
-                .user_with_password(&row.username)
-                .await?
-                .is_some_and(|(_, current)| current.is_some());
-            if !has_one {
-                db.set_password(&row.username, Some(hash)).await?;
-            }
+            db.set_password(&row.username, Some(hash)).await?;
         }
         Ok(())
     }
