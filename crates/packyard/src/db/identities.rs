@@ -20,12 +20,6 @@ pub struct IdentityRow {
     pub checked_at: Option<i64>,
 }
 
-#[derive(FromRow)]
-struct UserOfIdentity {
-    #[sqlx(flatten)]
-    user: User,
-}
-
 /// An OpenID Connect sign-in between the redirect and the callback.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct PendingSignIn {
@@ -47,15 +41,14 @@ impl Db {
         provider: &str,
         subject: &str,
     ) -> Result<Option<User>, sqlx::Error> {
-        let found: Option<UserOfIdentity> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS} FROM identities i JOIN users u ON u.id = i.user_id \
              WHERE i.provider = $1 AND i.subject = $2"
         )))
         .bind(provider)
         .bind(subject)
         .fetch_optional(self.pool())
-        .await?;
-        Ok(found.map(|found| found.user))
+        .await
     }
 
     /// Links an identity to user `user_id`; a unique violation when the identity is
