@@ -93,6 +93,7 @@ impl App {
                 storage.clone(),
                 metadata.clone(),
                 webhooks.clone(),
+                settings.immutable_versions,
             ),
             advisories: Advisories::new(db.clone(), metadata.clone(), webhooks.clone()),
             stats: Stats::new(db.clone(), metadata.clone()),

@@ -32,6 +32,7 @@ pub mod single_flight;
 pub mod sso;
 pub mod stats;
 pub mod storage_ops;
+pub mod supply_chain;
 pub mod time;
 pub mod tokens;
 pub mod uploads;

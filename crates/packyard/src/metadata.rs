@@ -72,6 +72,17 @@ pub struct DistLocation {
     pub shasum: String,
 }
 
+impl DistLocation {
+    pub fn of(version: &VersionRecord) -> Self {
+        DistLocation {
+            store: version.dist_store.as_str().to_owned(),
+            key: version.dist_key.clone(),
+            version_normalized: version.version_normalized.clone(),
+            shasum: version.shasum.clone(),
+        }
+    }
+}
+
 /// A package's documents for one base URL (and one view): the p2 pair, rendered
 /// together, and Composer 1's, rendered from the same versions the first time it is
 /// asked for (few clients still use Composer 1).
@@ -87,6 +98,10 @@ struct PackageEntry {
     stamp: i64,
     versions: Vec<VersionRecord>,
     dists: HashMap<String, DistLocation>,
+    /// Archives kept by reference past their versions (a deleted tag of a frozen
+    /// version, a replaced upload), with their release time, for lock files that
+    /// name them.
+    retained: HashMap<String, (DistLocation, i64)>,
     /// Rendered `(tagged, dev)` documents per base URL. Read on every request, from
     /// every thread: a read lock, so that threads serving the same package never wait
     /// for each other.
@@ -535,9 +550,19 @@ impl Metadata {
             || entry
                 .visible(package, view)
                 .any(|v| v.reference == reference);
-        Ok(visible
-            .then(|| entry.dists.get(reference).cloned())
-            .flatten())
+        if visible && let Some(location) = entry.dists.get(reference) {
+            return Ok(Some(location.clone()));
+        }
+        // An archive kept past its version, for the lock files that name it: seen by
+        // whoever would see that version.
+        Ok(entry
+            .retained
+            .get(reference)
+            .filter(|(location, released_at)| {
+                view.sees_all_versions_of(package)
+                    || view.sees_version(package, &location.version_normalized, *released_at)
+            })
+            .map(|(location, _)| location.clone()))
     }
 
     /// The cached entry of `package` when it exists and `view` may see the package at
@@ -585,20 +610,28 @@ impl Metadata {
         };
         let dists = versions
             .iter()
-            .map(|v| {
+            .map(|v| (v.reference.clone(), DistLocation::of(v)))
+            .collect();
+        let retained = self
+            .db
+            .retained_dists(package)
+            .await?
+            .into_iter()
+            .map(|r| {
                 let location = DistLocation {
-                    store: v.dist_store.as_str().to_owned(),
-                    key: v.dist_key.clone(),
-                    version_normalized: v.version_normalized.clone(),
-                    shasum: v.shasum.clone(),
+                    store: r.dist_store.as_str().to_owned(),
+                    key: r.dist_key,
+                    version_normalized: r.version_normalized,
+                    shasum: r.shasum,
                 };
-                (v.reference.clone(), location)
+                (r.reference, (location, r.released_at))
             })
             .collect();
         let entry = Arc::new(PackageEntry {
             stamp: row.updated_at,
             versions,
             dists,
+            retained,
             rendered: RwLock::new(HashMap::new()),
             filtered: RwLock::new(HashMap::new()),
         });

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use composer::package_name::PackageName;
 
 use super::packages::{VERSION_COLUMNS, bump_stamp, upsert_version};
+use super::retained::{RetainReason, retain};
 use super::{Db, PackageKind, VersionRecord, now_millis};
+use crate::supply_chain::Immutability;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct GitPackage {
@@ -49,6 +51,23 @@ impl VersionChange {
             reference: version.reference.clone(),
         }
     }
+}
+
+/// A frozen version a scan offered with another commit (its tag was moved): it keeps
+/// `kept_reference`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldVersion {
+    pub version: String,
+    pub version_normalized: String,
+    pub kept_reference: String,
+    pub offered_reference: String,
+}
+
+/// What [`Db::replace_versions`] did: the versions it changed and the ones it held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanChanges {
+    pub changes: Vec<VersionChange>,
+    pub held: Vec<HeldVersion>,
 }
 
 #[derive(Debug, Clone)]
@@ -170,15 +189,18 @@ impl Db {
         .map(drop)
     }
 
-    /// Makes the package's versions exactly `versions`: new ones are added, changed ones
+    /// Makes the package's versions `versions`: new ones are added, changed ones
     /// replaced, vanished ones removed. Unchanged versions keep their rows (and their
-    /// built dist's shasum). Returns what changed; only when something did is the
-    /// package marked changed.
+    /// built dist's shasum). A version `immutability` freezes keeps its row when the
+    /// scan offers it with other contents (a moved tag: returned as held), and when it
+    /// vanishes its archive stays downloadable by reference (`retained_dists`). Returns
+    /// what changed; only when something did is the package marked changed.
     pub async fn replace_versions(
         &self,
         package: &str,
         versions: &[VersionRecord],
-    ) -> Result<Vec<VersionChange>, sqlx::Error> {
+        immutability: Immutability,
+    ) -> Result<ScanChanges, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         let rows: Vec<VersionRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {VERSION_COLUMNS} FROM versions v JOIN packages p ON p.id = v.package_id WHERE p.name = $1"
@@ -190,16 +212,30 @@ impl Db {
             .into_iter()
             .map(|row| (row.version_normalized.clone(), row))
             .collect();
-        let changed: Vec<&VersionRecord> = versions
-            .iter()
-            .filter(|new| {
-                existing.get(&new.version_normalized).is_none_or(|old| {
-                    old.version != new.version
-                        || old.reference != new.reference
-                        || old.metadata != new.metadata
-                })
-            })
-            .collect();
+        let mut held = Vec::new();
+        let mut changed: Vec<&VersionRecord> = Vec::new();
+        for new in versions {
+            let Some(old) = existing.get(&new.version_normalized) else {
+                changed.push(new);
+                continue;
+            };
+            if old.version == new.version
+                && old.reference == new.reference
+                && old.metadata == new.metadata
+            {
+                continue;
+            }
+            if immutability.freezes(&old.version_normalized) {
+                held.push(HeldVersion {
+                    version: old.version.clone(),
+                    version_normalized: old.version_normalized.clone(),
+                    kept_reference: old.reference.clone(),
+                    offered_reference: new.reference.clone(),
+                });
+            } else {
+                changed.push(new);
+            }
+        }
         let vanished: Vec<&String> = existing
             .keys()
             .filter(|normalized| {
@@ -209,7 +245,10 @@ impl Db {
             })
             .collect();
         if changed.is_empty() && vanished.is_empty() {
-            return Ok(Vec::new());
+            return Ok(ScanChanges {
+                changes: Vec::new(),
+                held,
+            });
         }
         let package_id = bump_stamp(&mut tx, package).await?;
         let mut report = Vec::with_capacity(changed.len() + vanished.len());
@@ -223,18 +262,22 @@ impl Db {
             report.push(VersionChange::of(kind, version));
         }
         for normalized in vanished {
+            let gone = &existing[normalized];
+            if immutability.freezes(normalized) {
+                retain(&mut tx, package_id, gone, RetainReason::TagDeleted, None).await?;
+            }
             sqlx::query("DELETE FROM versions WHERE package_id = $1 AND version_normalized = $2")
                 .bind(package_id)
                 .bind(normalized)
                 .execute(&mut *tx)
                 .await?;
-            report.push(VersionChange::of(
-                ChangeKind::Removed,
-                &existing[normalized],
-            ));
+            report.push(VersionChange::of(ChangeKind::Removed, gone));
         }
         tx.commit().await?;
-        Ok(report)
+        Ok(ScanChanges {
+            changes: report,
+            held,
+        })
     }
 
     /// The sha1 recorded for the dist `dist_key` of `package` (empty when none is).
@@ -303,6 +346,60 @@ mod tests {
         }
     }
 
+    /// A frozen version keeps its row when its tag moves and its archive when its tag
+    /// goes; a branch follows its commits either way.
+    #[tokio::test]
+    async fn frozen_versions_hold_their_commit_and_keep_their_archive() {
+        for (db, _dir) in testing::engines().await {
+            let branch = |reference: &str| VersionRecord {
+                version: "dev-main".into(),
+                version_normalized: "dev-main".into(),
+                ..version("dev-main", reference)
+            };
+            let scan = ScanRecord::default();
+            db.create_git_package(&package(), &[version("1.0.0", "a"), branch("m1")], &scan)
+                .await
+                .unwrap();
+            let moved = db
+                .replace_versions(
+                    "acme/lib",
+                    &[version("1.0.0", "evil"), branch("m2")],
+                    Immutability::Stable,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                moved.held,
+                [HeldVersion {
+                    version: "1.0.0".into(),
+                    version_normalized: "1.0.0.0".into(),
+                    kept_reference: "a".into(),
+                    offered_reference: "evil".into(),
+                }]
+            );
+            assert_eq!(moved.changes.len(), 1, "only the branch moved: {moved:?}");
+            let kept = db
+                .find_version("acme/lib", "1.0.0.0")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(kept.reference, "a");
+
+            let deleted = db
+                .replace_versions("acme/lib", &[branch("m2")], Immutability::Stable)
+                .await
+                .unwrap();
+            assert_eq!(deleted.changes[0].kind, ChangeKind::Removed);
+            let retained = db.retained_dists("acme/lib").await.unwrap();
+            assert_eq!(retained.len(), 1);
+            assert_eq!(
+                (retained[0].reference.as_str(), retained[0].reason.as_str()),
+                ("a", "tag-deleted")
+            );
+            assert_eq!(retained[0].dist_key, "acme/lib/1.0.0-a.zip");
+        }
+    }
+
     #[tokio::test]
     async fn scans_replace_versions_and_keep_unchanged_rows() {
         for (db, _dir) in testing::engines().await {
@@ -342,10 +439,15 @@ mod tests {
             .unwrap();
             let stamp = db.package_stamps().await.unwrap()[0].updated_at;
             assert!(
-                db.replace_versions("acme/lib", &[version("1.0.0", "a"), version("1.1.0", "b")])
-                    .await
-                    .unwrap()
-                    .is_empty()
+                db.replace_versions(
+                    "acme/lib",
+                    &[version("1.0.0", "a"), version("1.1.0", "b")],
+                    Immutability::Off
+                )
+                .await
+                .unwrap()
+                .changes
+                .is_empty()
             );
             assert_eq!(
                 db.package_stamps().await.unwrap()[0].updated_at,
@@ -359,9 +461,14 @@ mod tests {
                 ..version("1.0.0", "a")
             };
             let changes = db
-                .replace_versions("acme/lib", &[retitled, version("1.1.0", "b")])
+                .replace_versions(
+                    "acme/lib",
+                    &[retitled, version("1.1.0", "b")],
+                    Immutability::Off,
+                )
                 .await
-                .unwrap();
+                .unwrap()
+                .changes;
             let kinds = |changes: &[VersionChange]| -> Vec<(ChangeKind, String)> {
                 let mut kinds: Vec<_> = changes
                     .iter()
@@ -382,9 +489,14 @@ mod tests {
 
             // 1.1.0 vanished, 1.2.0 appeared; 1.0.0 keeps its built dist's shasum.
             let changes = db
-                .replace_versions("acme/lib", &[version("1.0.0", "a"), version("1.2.0", "c")])
+                .replace_versions(
+                    "acme/lib",
+                    &[version("1.0.0", "a"), version("1.2.0", "c")],
+                    Immutability::Off,
+                )
                 .await
-                .unwrap();
+                .unwrap()
+                .changes;
             assert_eq!(
                 kinds(&changes),
                 [

@@ -36,6 +36,7 @@ const STEPS: &[(i64, &str)] = steps![
     18 => "0018_imported.sql",
     19 => "0019_sso.sql",
     20 => "0020_published_at.sql",
+    21 => "0021_retained_dists.sql",
 ];
 
 /// A step's SQL for `engine`. Templates are SQL with two kinds of marks:
@@ -297,6 +298,11 @@ mod tests {
             20,
             "7a8a0ebaf9d12aa1fdd5b523c099e5471112b25be9c33593f34ed0dd76fca59c",
             "f2f0779f9e7015cd8abd444da4ebb272cb7c226758592a279d6c1ff7c0964041",
+        ),
+        (
+            21,
+            "4c1f7f34b8e226b0f5e3a53d590ee8ca7df4fb4aa2bd61309829cb8b002fb598",
+            "5c3c98617ca35988fa08571cce0447910af2af36d5db202da2c0f379f1d8b1a5",
         ),
     ];
 

@@ -12,6 +12,8 @@ mod jobs;
 mod migrations;
 mod mirror;
 mod packages;
+mod retained;
+pub use retained::{RetainReason, RetainedDist};
 mod sealed;
 pub use sealed::{SealedColumn, SealedValue};
 mod imported;
@@ -25,7 +27,9 @@ mod webhooks;
 pub use access::{AccessRules, GroupChange, GroupRow};
 pub use advisories::AdvisoryRow;
 pub use downloads::DAY_MS;
-pub use git_packages::{ChangeKind, GitPackage, NewGitPackage, ScanRecord, VersionChange};
+pub use git_packages::{
+    ChangeKind, GitPackage, HeldVersion, NewGitPackage, ScanChanges, ScanRecord, VersionChange,
+};
 pub use identities::{IdentityRow, PendingSignIn};
 pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
 pub use packages::{PackageKind, PackageStamp, UnknownPackageKind, VersionRecord};

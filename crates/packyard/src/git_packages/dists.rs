@@ -7,6 +7,7 @@ use storage::StoreName;
 
 use super::repository::Repository;
 use super::{BuildError, GitPackageError, GitPackages};
+use crate::db::VersionRecord;
 use crate::metadata::DistLocation;
 use crate::uploads::archive_file::ArchiveFile;
 
@@ -98,18 +99,20 @@ impl GitPackages {
                 return;
             }
         };
+        self.build_dists(package, &versions).await;
+    }
+
+    /// Builds the missing dists of `versions` of `package`, logging failures. A scan
+    /// calls it for frozen versions whose tag moved or went, while the mirror still
+    /// holds their commits, so their archives outlive the tags.
+    pub async fn build_dists(&self, package: &PackageName, versions: &[VersionRecord]) {
         for version in versions {
-            let location = DistLocation {
-                store: version.dist_store.as_str().to_owned(),
-                key: version.dist_key.clone(),
-                version_normalized: version.version_normalized.clone(),
-                shasum: version.shasum.clone(),
-            };
+            let location = DistLocation::of(version);
             if let Err(error) = self
                 .ensure_dist(package, &version.reference, &location)
                 .await
             {
-                tracing::warn!(%error, %package, version = %version.version, "prebuilding a dist failed");
+                tracing::warn!(%error, %package, version = %version.version, "building a dist failed");
             }
         }
     }

@@ -74,6 +74,8 @@ pub struct GitOptions {
     pub tmp_dir: PathBuf,
     /// `PACKYARD_PREBUILD_DISTS`.
     pub prebuild_dists: bool,
+    /// `PACKYARD_IMMUTABLE_VERSIONS`: which versions a scan may no longer change.
+    pub immutability: crate::supply_chain::Immutability,
 }
 
 impl GitOptions {
@@ -85,6 +87,7 @@ impl GitOptions {
             ssh_known_hosts: settings.ssh_known_hosts.clone(),
             tmp_dir: settings.tmp_dir.clone(),
             prebuild_dists: settings.prebuild_dists,
+            immutability: settings.immutable_versions,
         }
     }
 }

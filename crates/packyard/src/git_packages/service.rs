@@ -12,8 +12,8 @@ use super::repository::{Credentials, Repository};
 use super::scan::{ScanError, ScanOutcome, scan};
 use super::{GitPackageError, GitPackages};
 use crate::db::{
-    ChangeKind, GitPackage, NewGitPackage, PackageKind, ScanRecord, VersionRecord,
-    is_unique_violation,
+    ChangeKind, GitPackage, HeldVersion, NewGitPackage, PackageKind, RetainedDist, ScanChanges,
+    ScanRecord, VersionChange, VersionRecord, is_unique_violation,
 };
 use crate::redact;
 use crate::repository_url;
@@ -230,18 +230,30 @@ impl GitPackages {
                 ..
             } => (fingerprint, versions, skipped, readme),
         };
-        let found = Found::new(
+        let mut found = Found::new(
             package.name.as_str(),
             &package.repository_url,
             fingerprint,
             &versions,
             &skipped,
         );
-        let version_changes = self
+        let ScanChanges {
+            changes: version_changes,
+            held,
+        } = self
             .db
-            .replace_versions(package.name.as_str(), &found.rows)
+            .replace_versions(
+                package.name.as_str(),
+                &found.rows,
+                self.options.immutability,
+            )
             .await?;
         let changed = !version_changes.is_empty();
+        if !held.is_empty() || version_changes.iter().any(|c| self.retains(c)) {
+            found.hold(&held, &versions);
+            self.keep_frozen_archives(&package.name, &held, &version_changes)
+                .await;
+        }
         // After the versions: the README is shown only with the version it came from.
         self.store_readme(&package.name, &versions, readme).await?;
         self.db
@@ -272,6 +284,72 @@ impl GitPackages {
             }
         }
         Ok(found.summary(package.name.to_string(), changed))
+    }
+
+    /// Whether a scan's change leaves an archive behind for lock files: a frozen
+    /// version whose tag was deleted.
+    fn retains(&self, change: &VersionChange) -> bool {
+        change.kind == ChangeKind::Removed
+            && self
+                .options
+                .immutability
+                .freezes(&change.version_normalized)
+    }
+
+    /// After a scan held frozen versions whose tags moved and let go of ones whose tags
+    /// went: each move is logged and told to the outgoing webhooks (`version_conflict`),
+    /// and the archives of both kinds are built now, while this mirror still has their
+    /// commits (the remote may no longer serve them), so lock files keep installing.
+    async fn keep_frozen_archives(
+        &self,
+        package: &PackageName,
+        held: &[HeldVersion],
+        changes: &[VersionChange],
+    ) {
+        let mut occurrences = Vec::with_capacity(held.len());
+        for moved in held {
+            tracing::warn!(
+                %package,
+                version = %moved.version,
+                kept = %moved.kept_reference,
+                offered = %moved.offered_reference,
+                "the tag of an immutable version moved; the version keeps its first commit"
+            );
+            occurrences.push(
+                Occurrence::release(
+                    Event::VersionConflict,
+                    package.as_str(),
+                    &moved.version,
+                    &moved.version_normalized,
+                    &moved.kept_reference,
+                )
+                .with("offered_reference", json!(moved.offered_reference)),
+            );
+        }
+        self.webhooks.emit(&occurrences).await;
+        let mut keep: Vec<VersionRecord> = Vec::new();
+        for moved in held {
+            match self
+                .db
+                .find_version(package.as_str(), &moved.version_normalized)
+                .await
+            {
+                Ok(Some(row)) => keep.push(row),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, %package, "reading a held version failed"),
+            }
+        }
+        let deleted = changes.iter().filter(|c| self.retains(c));
+        match self.db.retained_dists(package.as_str()).await {
+            Ok(retained) => keep.extend(
+                retained
+                    .into_iter()
+                    .filter(|r| deleted.clone().any(|c| c.reference == r.reference))
+                    .map(RetainedDist::into_version),
+            ),
+            Err(error) => tracing::warn!(%error, %package, "reading retained archives failed"),
+        }
+        self.build_dists(package, &keep).await;
     }
 
     async fn name_taken(&self, name: &PackageName, kind: PackageKind) -> GitPackageError {
@@ -357,6 +435,28 @@ impl Found {
             skipped,
             notices,
         }
+    }
+
+    /// Adds a notice for each frozen version whose tag moved to the scan's report.
+    fn hold(&mut self, held: &[HeldVersion], versions: &[DerivedVersion]) {
+        for moved in held {
+            let ref_name = versions
+                .iter()
+                .find(|v| v.version_normalized == moved.version_normalized)
+                .map_or_else(|| moved.version.clone(), |v| v.ref_name.clone());
+            self.notices.push(RefNote {
+                ref_name,
+                reason: format!(
+                    "the tag moved to {}; {} is immutable and keeps {}",
+                    moved.offered_reference, moved.version, moved.kept_reference
+                ),
+            });
+        }
+        let report = ScanReport {
+            skipped: &self.skipped,
+            notices: &self.notices,
+        };
+        self.record.report = Some(serde_json::to_string(&report).expect("a report serializes"));
     }
 
     fn summary(self, package: String, changed: bool) -> ScanSummary {

@@ -16,6 +16,7 @@ use zip::ZipArchive;
 
 use super::archive_file::ArchiveFile;
 use crate::db::{Db, PackageKind, VersionRecord, now_millis};
+use crate::supply_chain::Immutability;
 
 /// composer.json files larger than this are refused rather than read into memory.
 const MAX_MANIFEST_SIZE: u64 = 1024 * 1024;
@@ -90,6 +91,13 @@ pub struct PublishRequest {
     pub version: Option<String>,
     /// Replace an existing version that has a different archive.
     pub force: bool,
+    /// Who uploads: a user's name, or [`Self::COMMAND_LINE`]. Recorded with the archive
+    /// a forced replacement of an immutable version keeps.
+    pub by: String,
+}
+
+impl PublishRequest {
+    pub const COMMAND_LINE: &'static str = "(command line)";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +132,7 @@ pub struct Published {
 pub async fn publish(
     db: &Db,
     storage: &Storage,
+    immutability: Immutability,
     archive: &ArchiveFile,
     request: PublishRequest,
 ) -> Result<Published, UploadError> {
@@ -185,9 +194,23 @@ pub async fn publish(
         released_at: now_millis(),
         published_at: 0,
     };
-    if outcome == Outcome::Replaced {
-        db.save_version(identity.package.as_str(), PackageKind::Artifact, &version)
-            .await?;
+    if let (Outcome::Replaced, Some(previous)) = (&outcome, &existing) {
+        if immutability.freezes(&previous.version_normalized) {
+            // The archive it replaces stays downloadable for the lock files naming it.
+            db.replace_retaining(identity.package.as_str(), &version, previous, &request.by)
+                .await?;
+            tracing::warn!(
+                package = %identity.package,
+                version = %version.version,
+                previous = %previous.reference,
+                reference = %version.reference,
+                by = %request.by,
+                "an immutable version was replaced with --force; its previous archive stays downloadable"
+            );
+        } else {
+            db.save_version(identity.package.as_str(), PackageKind::Artifact, &version)
+                .await?;
+        }
     } else if !db
         .insert_new_version(identity.package.as_str(), PackageKind::Artifact, &version)
         .await?

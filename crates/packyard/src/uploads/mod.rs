@@ -10,6 +10,7 @@ use storage::Storage;
 
 use crate::db::Db;
 use crate::metadata::Metadata;
+use crate::supply_chain::Immutability;
 use crate::webhooks::{Event, Occurrence, Webhooks};
 use archive_file::ArchiveFile;
 use artifact::{Outcome, PublishRequest, Published, UploadError};
@@ -21,15 +22,23 @@ pub struct Uploads {
     storage: Storage,
     metadata: Arc<Metadata>,
     webhooks: Webhooks,
+    immutability: Immutability,
 }
 
 impl Uploads {
-    pub fn new(db: Db, storage: Storage, metadata: Arc<Metadata>, webhooks: Webhooks) -> Self {
+    pub fn new(
+        db: Db,
+        storage: Storage,
+        metadata: Arc<Metadata>,
+        webhooks: Webhooks,
+        immutability: Immutability,
+    ) -> Self {
         Uploads {
             db,
             storage,
             metadata,
             webhooks,
+            immutability,
         }
     }
 
@@ -40,7 +49,8 @@ impl Uploads {
         archive: &ArchiveFile,
         request: PublishRequest,
     ) -> Result<Published, UploadError> {
-        let published = artifact::publish(&self.db, &self.storage, archive, request).await?;
+        let published =
+            artifact::publish(&self.db, &self.storage, self.immutability, archive, request).await?;
         if published.outcome != Outcome::Unchanged {
             self.metadata.package_changed(&published.package).await?;
         }

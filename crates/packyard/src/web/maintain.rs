@@ -22,6 +22,9 @@ pub struct Panel {
     pub scan_error: String,
     /// `(ref, reason)` of every ref the last scan skipped.
     pub skipped: Vec<(String, String)>,
+    /// `(ref, notice)` of what the last scan remarked on (a moved tag of an immutable
+    /// version, say).
+    pub notices: Vec<(String, String)>,
     /// The re-scan this page follows: its id, state and error.
     pub job: Option<(i64, &'static str, String)>,
 }
@@ -40,6 +43,8 @@ impl Panel {
 struct Report {
     #[serde(default)]
     skipped: Vec<RefNote>,
+    #[serde(default)]
+    notices: Vec<RefNote>,
 }
 
 /// The panel for `package`, following job `job` when it is a scan of this package.
@@ -50,6 +55,7 @@ pub async fn panel(app: &App, package: &str, job: Option<i64>) -> Result<Panel, 
             scanned: String::new(),
             scan_error: String::new(),
             skipped: Vec::new(),
+            notices: Vec::new(),
             job: None,
         });
     };
@@ -58,11 +64,12 @@ pub async fn panel(app: &App, package: &str, job: Option<i64>) -> Result<Panel, 
         .as_deref()
         .and_then(|report| serde_json::from_str(report).ok())
         .unwrap_or_default();
-    let skipped = report
-        .skipped
-        .into_iter()
-        .map(|note| (note.ref_name, note.reason))
-        .collect();
+    let pairs = |notes: Vec<RefNote>| -> Vec<(String, String)> {
+        notes
+            .into_iter()
+            .map(|note| (note.ref_name, note.reason))
+            .collect()
+    };
     let job = match job {
         Some(id) => app
             .db
@@ -77,7 +84,8 @@ pub async fn panel(app: &App, package: &str, job: Option<i64>) -> Result<Panel, 
             .scanned_at
             .map_or_else(|| "never".to_owned(), crate::time::display),
         scan_error: vcs.scan_error.unwrap_or_default(),
-        skipped,
+        skipped: pairs(report.skipped),
+        notices: pairs(report.notices),
         job: job.map(|row| {
             let error = if row.state == JobState::Failed {
                 row.error.unwrap_or_default()

@@ -413,6 +413,10 @@ pub async fn upload(
             package: None,
             version,
             force,
+            by: viewer
+                .user()
+                .map(|user| user.name.clone())
+                .unwrap_or_default(),
         };
         return match app.uploads.upload(&archive, request).await {
             Ok(published) => Ok(see_other(&format!("/packages/{}", published.package))),

@@ -28,7 +28,8 @@ pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24
 pub enum Event {
     /// A version appeared (an upload, or a scan that found a new tag or branch).
     NewRelease,
-    /// A version's contents changed (a forced re-upload, a moved tag, a pushed branch).
+    /// A version's contents changed (a forced re-upload, a pushed branch, a moved tag of
+    /// a version that is not immutable).
     UpdateRelease,
     /// A version disappeared (its tag or branch was deleted).
     DeleteRelease,
@@ -38,10 +39,13 @@ pub enum Event {
     UpdateFailed,
     /// A security advisory was published for the package.
     SecurityAdvisory,
+    /// A published version was offered other contents and kept its own: the tag of an
+    /// immutable version moved (`offered_reference` in the payload).
+    VersionConflict,
 }
 
 impl Event {
-    pub const ALL: [Event; 7] = [
+    pub const ALL: [Event; 8] = [
         Event::NewRelease,
         Event::UpdateRelease,
         Event::DeleteRelease,
@@ -49,6 +53,7 @@ impl Event {
         Event::DeletePackage,
         Event::UpdateFailed,
         Event::SecurityAdvisory,
+        Event::VersionConflict,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +65,7 @@ impl Event {
             Event::DeletePackage => "delete_package",
             Event::UpdateFailed => "update_failed",
             Event::SecurityAdvisory => "security_advisory",
+            Event::VersionConflict => "version_conflict",
         }
     }
 

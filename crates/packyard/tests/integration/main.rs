@@ -33,6 +33,7 @@ mod sso_github;
 mod sso_ldap;
 mod sso_oidc;
 mod sub_repositories;
+mod supply_chain;
 mod two_replicas;
 mod vcs_parity;
 mod web;

@@ -171,6 +171,7 @@ async fn publish(
         package: Some(name),
         version: Some(version),
         force,
+        by: user.name.clone(),
     };
     let published = app.uploads.upload(&archive, request).await?;
     let outcome = published.outcome.as_str();

@@ -1,0 +1,6 @@
+//! Supply-chain protection on the server, where it works with every Composer client:
+//! published versions that cannot change underneath a lock file (`immutable`).
+
+pub mod immutable;
+
+pub use immutable::Immutability;
