@@ -33,12 +33,24 @@ pub struct P2Documents {
 /// `-dev` (Composer's dev stability); `version` stands in for a missing
 /// `version_normalized`. An empty list still yields a document naming the package.
 pub fn render(package: &str, versions: Vec<VersionMap>) -> P2Documents {
+    render_with_filter(package, versions, &Map::new())
+}
+
+/// [`render`], with `filter` (Composer's filter-list entries of the package, by list
+/// name: `{"malware": [{"constraint": "1.2.3", "reason": ...}]}`) as both documents'
+/// top-level `filter` key, where `ComposerRepository::getFilter` reads it; no key when
+/// it is empty.
+pub fn render_with_filter(
+    package: &str,
+    versions: Vec<VersionMap>,
+    filter: &Map<String, Value>,
+) -> P2Documents {
     let (dev, tagged): (Vec<_>, Vec<_>) = versions
         .into_iter()
         .partition(|version| is_dev(normalized_version(version)));
     P2Documents {
-        tagged: document(package, sort_newest_first(tagged)),
-        dev: document(package, sort_newest_first(dev)),
+        tagged: document(package, sort_newest_first(tagged), filter),
+        dev: document(package, sort_newest_first(dev), filter),
     }
 }
 
@@ -64,13 +76,16 @@ pub fn render_v1(package: &str, versions: Vec<VersionMap>) -> Vec<u8> {
     serde_json::to_vec(&document).expect("a JSON value always serializes")
 }
 
-fn document(package: &str, versions: Vec<VersionMap>) -> Vec<u8> {
+fn document(package: &str, versions: Vec<VersionMap>, filter: &Map<String, Value>) -> Vec<u8> {
     let minified = minify(versions).into_iter().map(Value::Object).collect();
     let mut packages = Map::new();
     packages.insert(package.to_owned(), Value::Array(minified));
     let mut document = Map::new();
     document.insert("packages".to_owned(), Value::Object(packages));
     document.insert("minified".to_owned(), Value::from("composer/2.0"));
+    if !filter.is_empty() {
+        document.insert("filter".to_owned(), Value::Object(filter.clone()));
+    }
     serde_json::to_vec(&document).expect("a JSON value always serializes")
 }
 

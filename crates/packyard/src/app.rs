@@ -35,6 +35,7 @@ pub struct App {
     pub git_packages: GitPackages,
     pub uploads: Uploads,
     pub advisories: Advisories,
+    pub blocks: crate::supply_chain::blocks::Blocks,
     pub stats: Stats,
     /// Outgoing webhooks.
     pub webhooks: Webhooks,
@@ -96,6 +97,7 @@ impl App {
                 settings.immutable_versions,
             ),
             advisories: Advisories::new(db.clone(), metadata.clone(), webhooks.clone()),
+            blocks: crate::supply_chain::blocks::Blocks::new(db.clone(), metadata.clone()),
             stats: Stats::new(db.clone(), metadata.clone()),
             sso: crate::sso::Sso::new(db.clone(), settings.login.clone(), &settings.network_policy),
             jobs,
@@ -175,6 +177,7 @@ sub_states! {
     GitPackages => git_packages,
     Uploads => uploads,
     Advisories => advisories,
+    crate::supply_chain::blocks::Blocks => blocks,
     Stats => stats,
     Webhooks => webhooks,
     Db => db,

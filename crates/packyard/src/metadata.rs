@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 use crate::access::View;
 use crate::db::{Db, PackageStamp, VersionRecord};
 use crate::freshness::Recheck;
+use crate::supply_chain::blocks::{BlockNotice, BlockRules, root_filter};
 
 /// Distinct base URLs remembered per package: bounded because, without
 /// `PACKYARD_PUBLIC_URL`, the base comes from the client's Host header.
@@ -70,6 +71,8 @@ pub struct DistLocation {
     pub version_normalized: String,
     /// The sha1 published for it; empty for a git dist not built yet.
     pub shasum: String,
+    /// Why the version is blocked, when it is: the archive is then answered `410`.
+    pub blocked: Option<Arc<BlockNotice>>,
 }
 
 impl DistLocation {
@@ -79,6 +82,7 @@ impl DistLocation {
             key: version.dist_key.clone(),
             version_normalized: version.version_normalized.clone(),
             shasum: version.shasum.clone(),
+            blocked: None,
         }
     }
 }
@@ -96,7 +100,12 @@ type DocumentPair = Arc<Rendered>;
 
 struct PackageEntry {
     stamp: i64,
+    /// The versions served: all of them but those a block withdraws.
     versions: Vec<VersionRecord>,
+    /// The versions a block withdraws from the metadata: their archives are answered
+    /// `410`, and the `filter` entries name them to callers who would see them.
+    withdrawn: Vec<VersionRecord>,
+    blocks: BlockRules,
     dists: HashMap<String, DistLocation>,
     /// Archives kept by reference past their versions (a deleted tag of a frozen
     /// version, a replaced upload), with their release time, for lock files that
@@ -324,8 +333,12 @@ impl Metadata {
     /// (`/zipball/{package}/{version}/{reference}.{type}`), so that Composer's first
     /// try is the right one for both. It lists no names, so it is the same for every
     /// caller: dated by the access rules it was answered under.
-    pub fn combined_root(base: &str, stamp: i64) -> Document {
-        Document::new(root_body(base, None).to_string().into_bytes(), stamp)
+    pub fn combined_root(base: &str, stamp: i64, filter: Option<Value>) -> Document {
+        let mut body = root_body(base, None);
+        if let Some(filter) = filter {
+            body["filter"] = filter;
+        }
+        Document::new(body.to_string().into_bytes(), stamp)
     }
 
     /// The root `packages.json` for clients that reach us at `base`, listing in
@@ -359,7 +372,10 @@ impl Metadata {
             .unwrap_or(0)
             .max(rules_stamp);
         let names: Vec<&String> = visible.iter().map(|(name, _)| *name).collect();
-        let body = root_body(base, Some(&names));
+        let mut body = root_body(base, Some(&names));
+        if let Some(filter) = self.filter_announcement().await? {
+            body["filter"] = filter;
+        }
         let document = Arc::new(Document::new(body.to_string().into_bytes(), newest));
         let mut state = self.state.write().unwrap();
         if *state.stamps != *stamps {
@@ -549,6 +565,7 @@ impl Metadata {
         let visible = view.sees_all_versions_of(package)
             || entry
                 .visible(package, view)
+                .chain(entry.visible_withdrawn(package, view))
                 .any(|v| v.reference == reference);
         if visible && let Some(location) = entry.dists.get(reference) {
             return Ok(Some(location.clone()));
@@ -576,6 +593,50 @@ impl Metadata {
             return Ok(None);
         }
         self.entry(package).await
+    }
+
+    /// The blocks of `package`, with their categories' treatment.
+    async fn block_rules(&self, package: &str) -> Result<BlockRules, sqlx::Error> {
+        let rows = self.db.blocks(Some(package)).await?;
+        if rows.is_empty() {
+            return Ok(BlockRules::default());
+        }
+        let categories = self.db.block_categories().await?;
+        Ok(BlockRules::new(rows, &categories))
+    }
+
+    /// After this process changed the blocks of `package`: its documents and the roots
+    /// (which announce the block categories as `filter` lists) are rendered again.
+    pub async fn blocks_changed(&self, package: &PackageName) -> Result<(), sqlx::Error> {
+        self.refresh_blocks().await?;
+        if self.exists(package.as_str()) {
+            self.package_changed(package).await?;
+        }
+        Ok(())
+    }
+
+    /// After a change to the blocks as a whole (a category's treatment): every cached
+    /// document is rendered again.
+    pub async fn refresh_blocks(&self) -> Result<(), sqlx::Error> {
+        {
+            let mut state = self.state.write().unwrap();
+            state.packages.clear();
+            state.roots.clear();
+            state.filtered_roots.clear();
+        }
+        self.refresh().await
+    }
+
+    /// The root's `filter` key: the block categories as lists, when there are blocks.
+    pub async fn filter_announcement(&self) -> Result<Option<Value>, sqlx::Error> {
+        let categories: Vec<String> = self
+            .db
+            .block_categories()
+            .await?
+            .into_iter()
+            .map(|(category, _)| category)
+            .collect();
+        Ok(root_filter(&categories))
     }
 
     /// Forgets what is cached for `package` after this process changed it.
@@ -608,10 +669,25 @@ impl Metadata {
         let Some((row, versions)) = self.db.package_with_versions(package).await? else {
             return Ok(None);
         };
+        let blocks = self.block_rules(package).await?;
+        let notice = |version: &str, normalized: &str| {
+            (!blocks.is_empty())
+                .then(|| blocks.notice(version, normalized).map(Arc::new))
+                .flatten()
+        };
         let dists = versions
             .iter()
-            .map(|v| (v.reference.clone(), DistLocation::of(v)))
+            .map(|v| {
+                let location = DistLocation {
+                    blocked: notice(&v.version, &v.version_normalized),
+                    ..DistLocation::of(v)
+                };
+                (v.reference.clone(), location)
+            })
             .collect();
+        let (withdrawn, versions): (Vec<VersionRecord>, Vec<VersionRecord>) = versions
+            .into_iter()
+            .partition(|v| !blocks.is_empty() && blocks.withdraws(&v.version_normalized));
         let retained = self
             .db
             .retained_dists(package)
@@ -619,6 +695,7 @@ impl Metadata {
             .into_iter()
             .map(|r| {
                 let location = DistLocation {
+                    blocked: notice(&r.version, &r.version_normalized),
                     store: r.dist_store.as_str().to_owned(),
                     key: r.dist_key,
                     version_normalized: r.version_normalized,
@@ -630,6 +707,8 @@ impl Metadata {
         let entry = Arc::new(PackageEntry {
             stamp: row.updated_at,
             versions,
+            withdrawn,
+            blocks,
             dists,
             retained,
             rendered: RwLock::new(HashMap::new()),
@@ -657,12 +736,46 @@ impl PackageEntry {
             .filter(move |v| view.sees_version(package, &v.version_normalized, v.released_at))
     }
 
+    /// The withdrawn versions of `package` that `view` would see.
+    fn visible_withdrawn<'a>(
+        &'a self,
+        package: &'a str,
+        view: &'a View,
+    ) -> impl Iterator<Item = &'a VersionRecord> + 'a {
+        self.withdrawn
+            .iter()
+            .filter(move |v| view.sees_version(package, &v.version_normalized, v.released_at))
+    }
+
+    /// The `filter` entries of the package's blocks, for `view` (`None`: one that sees
+    /// every version).
+    fn filter(&self, package: &str, view: Option<&View>) -> Map<String, Value> {
+        if self.blocks.is_empty() {
+            return Map::new();
+        }
+        let Some(view) = view else {
+            return self.blocks.filter(None);
+        };
+        let seen: Vec<&str> = self
+            .visible(package, view)
+            .chain(self.visible_withdrawn(package, view))
+            .map(|v| v.version_normalized.as_str())
+            .collect();
+        self.blocks.filter(Some(&seen))
+    }
+
     fn render(&self, package: &str, base: &str) -> DocumentPair {
         if let Some(pair) = self.rendered.read().unwrap().get(base) {
             return pair.clone();
         }
         // Rendered outside the lock: two threads may both render, and one wins.
-        let pair = render_documents(package, self.versions.iter(), base, self.stamp);
+        let pair = render_documents(
+            package,
+            self.versions.iter(),
+            &self.filter(package, None),
+            base,
+            self.stamp,
+        );
         let mut rendered = self.rendered.write().unwrap();
         if rendered.len() >= MAX_BASES {
             rendered.clear();
@@ -685,10 +798,16 @@ impl PackageEntry {
         }
         let mut visible = self.visible(package, view).peekable();
         // A change of the rules changes what the view sees: its documents are no older.
-        let pair = visible
-            .peek()
-            .is_some()
-            .then(|| render_documents(package, visible, base, self.stamp.max(view.stamp())));
+        let filter = self.filter(package, Some(view));
+        let pair = visible.peek().is_some().then(|| {
+            render_documents(
+                package,
+                visible,
+                &filter,
+                base,
+                self.stamp.max(view.stamp()),
+            )
+        });
         let mut filtered = self.filtered.write().unwrap();
         if filtered.values().map(HashMap::len).sum::<usize>() >= MAX_FILTERED {
             filtered.clear();
@@ -704,13 +823,14 @@ impl PackageEntry {
 fn render_documents<'a>(
     package: &str,
     versions: impl Iterator<Item = &'a VersionRecord>,
+    filter: &Map<String, Value>,
     base: &str,
     stamp: i64,
 ) -> DocumentPair {
     let versions = versions
         .map(|v| version_document(package, v, base))
         .collect();
-    let documents = composer::p2::render(package, versions);
+    let documents = composer::p2::render_with_filter(package, versions, filter);
     Arc::new(Rendered {
         tagged: Document::new(documents.tagged, stamp),
         dev: Document::new(documents.dev, stamp),

@@ -15,6 +15,16 @@ pub enum Actor<'a> {
     Operator,
 }
 
+impl Actor<'_> {
+    /// Who made a change, as records and log lines name them.
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Http(user) => &user.name,
+            Actor::Operator => "(command line)",
+        }
+    }
+}
+
 /// Why an account may not be changed by this actor.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccountChangeRefused {

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod access;
 mod advisory;
+mod block;
 mod group;
 mod import;
 mod jobs;
@@ -24,6 +25,7 @@ mod webhooks;
 
 use access::AccessCommand;
 use advisory::AdvisoryCommand;
+use block::BlockCommand;
 use group::GroupCommand;
 use import::ImportCommand;
 use mirror::MirrorCommand;
@@ -76,6 +78,9 @@ enum Command {
     /// Publish and withdraw security advisories for private packages (`composer audit`).
     #[command(subcommand)]
     Advisory(AdvisoryCommand),
+    /// Block versions nobody may install (Composer's `filter` lists; archives answer 410).
+    #[command(subcommand)]
+    Block(BlockCommand),
     /// Manage outgoing webhooks and see their deliveries.
     #[command(subcommand)]
     Webhook(webhooks::WebhookCommand),
@@ -109,6 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Access(command) => access::run(settings, command).await,
         Command::Package(command) => package::run(settings, command).await,
         Command::Advisory(command) => advisory::run(settings, command).await,
+        Command::Block(command) => block::run(settings, command).await,
         Command::Webhook(command) => webhooks::run(settings, command).await,
         Command::Login(command) => {
             login::run(&settings, &command);

@@ -114,7 +114,7 @@ async fn upload(
         package: None,
         version,
         force,
-        by: crate::uploads::artifact::PublishRequest::COMMAND_LINE.to_owned(),
+        by: crate::access::Actor::Operator.name().to_owned(),
     };
     let published = app.uploads.upload(&archive, request).await?;
     println!(

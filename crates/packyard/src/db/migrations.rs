@@ -37,6 +37,7 @@ const STEPS: &[(i64, &str)] = steps![
     19 => "0019_sso.sql",
     20 => "0020_published_at.sql",
     21 => "0021_retained_dists.sql",
+    22 => "0022_blocks.sql",
 ];
 
 /// A step's SQL for `engine`. Templates are SQL with two kinds of marks:
@@ -303,6 +304,11 @@ mod tests {
             21,
             "4c1f7f34b8e226b0f5e3a53d590ee8ca7df4fb4aa2bd61309829cb8b002fb598",
             "5c3c98617ca35988fa08571cce0447910af2af36d5db202da2c0f379f1d8b1a5",
+        ),
+        (
+            22,
+            "b8d9f459996fe0896b1166330716e3daf692190c2d7c13f8124b41750c5e6d43",
+            "f16c81108bfda29af8cdd81f656f6d9b590b3fa75c35ecc6061c66af922468aa",
         ),
     ];
 

@@ -4,6 +4,8 @@
 
 mod access;
 mod advisories;
+mod blocks;
+pub use blocks::{BlockRow, NewBlock};
 mod columns;
 mod downloads;
 mod git_packages;

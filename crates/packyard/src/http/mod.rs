@@ -13,7 +13,9 @@ pub mod handlers;
 pub mod transport;
 
 use extractors::{access, json_body};
-use handlers::{admin, advisories, api, composer, hooks, listing, mirror, probes, webhooks};
+use handlers::{
+    admin, advisories, api, blocks, composer, hooks, listing, mirror, probes, webhooks,
+};
 use transport::{client_limits, connections, observe, origin};
 
 use std::sync::Arc;
@@ -376,6 +378,16 @@ pub fn routes() -> Routes {
             delete(advisories::remove),
         )
         .route(
+            "/api/blocks",
+            Scope::PackagesAll,
+            get(blocks::list).post(blocks::create),
+        )
+        .route(
+            "/api/blocks/{id}",
+            Scope::PackagesAll,
+            delete(blocks::remove),
+        )
+        .route(
             "/api/webhooks",
             Scope::Webhooks,
             get(webhooks::list).post(webhooks::create),
@@ -495,6 +507,7 @@ mod tests {
             || path.starts_with("/packages/upload/")
             || path == "/api/create-package"
             || path.starts_with("/api/advisories")
+            || path.starts_with("/api/blocks")
         {
             Scope::PackagesAll
         } else if HOOKS.contains(&path) || path.starts_with("/api/webhooks") {

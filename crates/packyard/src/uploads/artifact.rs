@@ -91,13 +91,9 @@ pub struct PublishRequest {
     pub version: Option<String>,
     /// Replace an existing version that has a different archive.
     pub force: bool,
-    /// Who uploads: a user's name, or [`Self::COMMAND_LINE`]. Recorded with the archive
-    /// a forced replacement of an immutable version keeps.
+    /// Who uploads (`Actor::name`). Recorded with the archive a forced replacement of
+    /// an immutable version keeps.
     pub by: String,
-}
-
-impl PublishRequest {
-    pub const COMMAND_LINE: &'static str = "(command line)";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

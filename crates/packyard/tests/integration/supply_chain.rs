@@ -176,3 +176,215 @@ fn an_uploaded_release_changes_only_with_force_and_old_locks_install_the_first_b
     let installed = fresh.installed_file("acme/up/src/Up.php").unwrap();
     assert!(installed.contains("'second'"), "{installed}");
 }
+
+/// Every `filter` entry of a p2 document as composer/composer reads it
+/// (`ComposerRepository::getFilter` → `FilterListEntryBuilder::build`): lists are
+/// string keys holding arrays; an entry is an object with a string `constraint`; a
+/// missing `package` is the document's; `reason`, `url`, `id` and `source` are strings
+/// when present. Returns `(list, package, constraint, reason)`.
+fn filter_entries(document: &Value, package: &str) -> Vec<(String, String, String, String)> {
+    let Some(lists) = document.get("filter") else {
+        return Vec::new();
+    };
+    let lists = lists.as_object().expect("filter is an object of lists");
+    let mut found = Vec::new();
+    for (list, entries) in lists {
+        for entry in entries.as_array().expect("a list is an array of entries") {
+            let entry = entry.as_object().expect("an entry is an object");
+            let constraint = entry["constraint"].as_str().expect("a string constraint");
+            for key in ["package", "reason", "url", "id", "source"] {
+                if let Some(value) = entry.get(key) {
+                    assert!(value.is_string(), "{key} of {entry:?}");
+                }
+            }
+            found.push((
+                list.clone(),
+                entry
+                    .get("package")
+                    .and_then(Value::as_str)
+                    .unwrap_or(package)
+                    .to_owned(),
+                constraint.to_owned(),
+                entry["reason"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+    }
+    found
+}
+
+/// Polls `GET path` as `user` until `check` holds (a change made by the CLI reaches the
+/// server within a second or two).
+fn wait_until(
+    server: &Server,
+    user: &str,
+    token: &str,
+    path: &str,
+    check: impl Fn(&Reply) -> bool,
+) -> Reply {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = get(&server.url(path), &[("Authorization", &basic(user, token))]);
+        if check(&reply) {
+            return reply;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path}: {} {}",
+            reply.status,
+            reply.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_blocked_version_leaves_the_metadata_its_archive_is_gone_and_composer_says_why() {
+    const REASON: &str = "sends the environment to a remote host";
+    let server = Server::start();
+    let admin = server.add_user("admin", true);
+    let mut archives = Vec::new();
+    for version in ["1.0.0", "1.2.3"] {
+        let archive = package_zip("acme/lib", &[], &format!("lib-{version}"));
+        assert_eq!(
+            upload(&server, &admin, "acme/lib", version, &archive).status,
+            201
+        );
+        archives.push(archive);
+    }
+    let bad_reference = sha1_hex(&archives[1]);
+    let carol = server.add_plain_user("carol", &[]);
+    server.cli_ok(&["group", "add", "licensed"]);
+    server.cli_ok(&[
+        "group",
+        "grant",
+        "licensed",
+        "acme/lib",
+        "--versions",
+        "~1.0.0",
+    ]);
+    server.cli_ok(&["group", "members", "licensed", "--add", "carol"]);
+
+    let project = ComposerProject::new(&server, "admin", &admin);
+    project.require("acme/lib:^1.0");
+    assert_eq!(locked_reference(&project, "acme/lib"), bad_reference);
+
+    // Non-admins may not block; a bad category or constraint is a 400 naming it.
+    let refused = post_json(
+        &server,
+        "carol",
+        &carol,
+        "/api/blocks",
+        &json!({"package": "acme/lib", "reason": "x", "category": "malware"}),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    for (field, body) in [
+        (
+            "category",
+            json!({"package": "acme/lib", "reason": "x", "category": "security"}),
+        ),
+        (
+            "versions",
+            json!({"package": "acme/lib", "versions": "1.2.3 <<", "reason": "x", "category": "malware"}),
+        ),
+    ] {
+        let bad = post_json(&server, "admin", &admin, "/api/blocks", &body);
+        assert_eq!(bad.status, 400, "{}", bad.text());
+        assert!(bad.text().contains(field), "{}", bad.text());
+    }
+    let blocked = post_json(
+        &server,
+        "admin",
+        &admin,
+        "/api/blocks",
+        &json!({"package": "acme/lib", "versions": "1.2.3", "reason": REASON, "category": "malware", "url": "https://security.example.com/PKY-1"}),
+    );
+    assert_eq!(blocked.status, 201, "{}", blocked.text());
+    assert!(server.cli_ok(&["block", "list"]).contains(REASON));
+
+    // The metadata: 1.2.3 is withdrawn; the filter lists name it, as Composer reads them.
+    let root = get(
+        &server.url("/packages.json"),
+        &[("Authorization", &basic("admin", &admin))],
+    )
+    .json();
+    assert_eq!(
+        root["filter"],
+        json!({"metadata": true, "lists": {"malware": {"enabled": true}}})
+    );
+    let document = p2(&server, "admin", &admin, "acme/lib");
+    assert_eq!(p2_version_names(&document, "acme/lib"), ["1.0.0"]);
+    assert_eq!(
+        filter_entries(&document.json(), "acme/lib"),
+        [(
+            "malware".to_owned(),
+            "acme/lib".to_owned(),
+            "1.2.3".to_owned(),
+            REASON.to_owned()
+        )]
+    );
+    // Carol sees only 1.0.x: the block of a version she does not see is not named.
+    let hers = p2(&server, "carol", &carol, "acme/lib");
+    assert_eq!(p2_version_names(&hers, "acme/lib"), ["1.0.0"]);
+    assert!(
+        filter_entries(&hers.json(), "acme/lib").is_empty(),
+        "{}",
+        hers.text()
+    );
+
+    // The archive: 410 with the reason, as JSON Composer reads.
+    let gone = get(
+        &server.url(&format!("/zipball/acme/lib/{bad_reference}.zip")),
+        &[("Authorization", &basic("admin", &admin))],
+    );
+    assert_eq!(gone.status, 410);
+    assert_eq!(
+        gone.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(gone.json()["blocked"]["reason"], REASON);
+
+    // The real composer: the lock that names 1.2.3 no longer installs, and says why.
+    let colleague = checkout_of(&server, "admin", &admin, &project);
+    let output = colleague.run(&["install"]);
+    let text = output_text(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("410") && text.contains(REASON), "{text}");
+    // An update resolves the newest version that is not blocked.
+    let output = project.run(&["update", "--no-audit"]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    assert_eq!(
+        locked_reference(&project, "acme/lib"),
+        sha1_hex(&archives[0])
+    );
+    let fresh = ComposerProject::new(&server, "admin", &admin);
+    let output = fresh.run(&["require", "acme/lib:1.2.3", "--no-audit"]);
+    assert!(!output.status.success(), "{}", output_text(&output));
+
+    // A category that only flags: 1.2.3 is offered again, flagged, and still 410.
+    server.cli_ok(&["block", "category", "malware", "--flag"]);
+    let flagged = wait_until(&server, "admin", &admin, "/p2/acme/lib.json", |reply| {
+        p2_version_names(reply, "acme/lib").len() == 2
+    });
+    assert_eq!(filter_entries(&flagged.json(), "acme/lib").len(), 1);
+    let still_gone = get(
+        &server.url(&format!("/zipball/acme/lib/{bad_reference}.zip")),
+        &[("Authorization", &basic("admin", &admin))],
+    );
+    assert_eq!(still_gone.status, 410);
+
+    // Lifted: the archive is served again and the lists are empty.
+    let id = blocked.json()["id"].as_i64().unwrap();
+    let lifted = delete(
+        &server.url(&format!("/api/blocks/{id}")),
+        &[("Authorization", &basic("admin", &admin))],
+    );
+    assert_eq!(lifted.status, 204, "{}", lifted.text());
+    let downloaded = get(
+        &server.url(&format!("/zipball/acme/lib/{bad_reference}.zip")),
+        &[("Authorization", &basic("admin", &admin))],
+    );
+    assert_eq!(downloaded.status, 200);
+    let document = p2(&server, "admin", &admin, "acme/lib").json();
+    assert!(document.get("filter").is_none(), "{document}");
+    install(&checkout_of(&server, "admin", &admin, &colleague));
+}

@@ -33,7 +33,8 @@ pub async fn root(
 ) -> Result<Response, ApiError> {
     let stamp = reader.view.stamp();
     if !reader.mirrors.is_empty() {
-        let root = crate::metadata::Metadata::combined_root(&base, stamp);
+        let filter = app.metadata.filter_announcement().await?;
+        let root = crate::metadata::Metadata::combined_root(&base, stamp, filter);
         return Ok(json_document(&root, since));
     }
     let root = app.metadata.root(&base, &reader.view).await?;
@@ -216,6 +217,9 @@ async fn private_archive(
     let Some(location) = location else {
         return Ok(None);
     };
+    if let Some(blocked) = &location.blocked {
+        return Ok(Some(blocked_archive(blocked)));
+    }
     app.git_packages
         .ensure_dist(name, reference, &location)
         .await?;
@@ -245,6 +249,21 @@ async fn private_archive(
         )
             .into_response(),
     ))
+}
+
+/// `410 Gone` for the archive of a blocked version, with the reason as a JSON body of
+/// type exactly `application/json`, which Composer reads for its `warning` (and prints)
+/// on any error answer.
+fn blocked_archive(blocked: &crate::supply_chain::blocks::BlockNotice) -> Response {
+    (
+        StatusCode::GONE,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        blocked.body().to_string(),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
