@@ -1969,3 +1969,77 @@ fn admins_manage_sub_repositories_and_users_browse_those_they_may_use() {
     );
     check_accessibility(&browser, "profile-subrepos");
 }
+
+/// Block lists in the browser: an admin blocks a version on `/admin/blocks` (a category
+/// Composer reserves is refused beside the form, what was typed kept), the version
+/// leaves the metadata and its archive answers 410; the category is switched to flag
+/// only, and the block is lifted.
+#[test]
+fn admins_block_versions_and_lift_blocks_on_their_page() {
+    testkit::needs!(Chromium);
+    let server = Server::start();
+    let admin = add_user_with_password(&server, "admin", &["--admin"]);
+    for version in ["1.0.0", "1.2.3"] {
+        let reply = upload(
+            &server,
+            &admin,
+            "acme/lib",
+            version,
+            &package_zip("acme/lib", &[], version),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.text());
+    }
+    let reference = version_documents(&server, "admin", &admin, "acme/lib")
+        .into_iter()
+        .find(|v| v["version"] == "1.2.3")
+        .map(|v| v["dist"]["reference"].as_str().unwrap().to_owned())
+        .unwrap();
+    let browser = Browser::start();
+    log_in(&browser, &server, "admin");
+    browser.goto(&server.url("/admin/packages"));
+    browser.find("nav.admin a[href='/admin/blocks']").click();
+    browser.wait_for("#block-package", Duration::from_secs(10));
+    browser.find("#block-package").send_keys("acme/lib");
+    browser.find("#block-versions").send_keys("1.2.3");
+    browser.find("#block-category").send_keys("security");
+    browser
+        .find("#block-reason")
+        .send_keys("sends the environment to a remote host");
+    submit(&browser, "form[action='/admin/blocks'] button");
+    let refused = browser.find("p.message.error").text();
+    assert!(refused.contains("\"security\""), "{refused}");
+    assert_eq!(browser.find("#block-versions").property("value"), "1.2.3");
+    check_accessibility(&browser, "admin-blocks-refused");
+    let category = browser.find("#block-category");
+    category.clear();
+    category.send_keys("malware");
+    submit(&browser, "form[action='/admin/blocks'] button");
+    let rows = texts(&browser.find_all("table.blocks tbody tr"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].contains("acme/lib") && rows[0].contains("malware") && rows[0].contains("admin"),
+        "{rows:?}"
+    );
+    check_accessibility(&browser, "admin-blocks");
+    assert_eq!(
+        p2_version_names(&p2(&server, "admin", &admin, "acme/lib"), "acme/lib"),
+        ["1.0.0"]
+    );
+
+    // Flag only: 1.2.3 is back in the metadata.
+    submit(&browser, "table.categories form button");
+    let treatment = browser.find("table.categories tbody tr").text();
+    assert!(treatment.contains("flagged"), "{treatment}");
+    assert_eq!(
+        p2_version_names(&p2(&server, "admin", &admin, "acme/lib"), "acme/lib").len(),
+        2
+    );
+    submit(&browser, "table.blocks form button");
+    assert!(browser.find_all("table.blocks").is_empty());
+    assert!(browser.page_source().contains("Nothing is blocked."));
+    let archive = get(
+        &server.url(&format!("/zipball/acme/lib/{reference}.zip")),
+        &[("Authorization", &basic("admin", &admin))],
+    );
+    assert_eq!(archive.status, 200);
+}
