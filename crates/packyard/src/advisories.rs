@@ -149,6 +149,8 @@ impl Advisories {
         if !self.db.add_advisory(&row).await? {
             return Err(AdvisoryError::UnknownPackage(package));
         }
+        // The versions that fix it are no longer held back by cooldowns.
+        self.metadata.refresh().await?;
         let published = Occurrence::new(Event::SecurityAdvisory, &row.package)
             .with("advisory", composer_json(&row));
         self.webhooks.emit(&[published]).await;
@@ -163,10 +165,13 @@ impl Advisories {
 
     /// Deletes an advisory; returns the package it was about.
     pub async fn remove(&self, advisory_id: &str) -> Result<String, AdvisoryError> {
-        self.db
+        let package = self
+            .db
             .remove_advisory(advisory_id)
             .await?
-            .ok_or_else(|| AdvisoryError::UnknownAdvisory(advisory_id.to_owned()))
+            .ok_or_else(|| AdvisoryError::UnknownAdvisory(advisory_id.to_owned()))?;
+        self.metadata.refresh().await?;
+        Ok(package)
     }
 
     /// The answer for the private packages among `asked`: every package the caller sees

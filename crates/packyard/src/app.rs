@@ -59,7 +59,8 @@ impl App {
         let metadata = Arc::new(
             Metadata::load(db.clone())
                 .await
-                .context("loading package list")?,
+                .context("loading package list")?
+                .exempting_fixes(settings.supply_chain.release_age_exempt_fixes),
         );
         let access = Access::load(db.clone())
             .await
@@ -94,7 +95,7 @@ impl App {
                 storage.clone(),
                 metadata.clone(),
                 webhooks.clone(),
-                settings.immutable_versions,
+                settings.supply_chain.immutable_versions,
             ),
             advisories: Advisories::new(db.clone(), metadata.clone(), webhooks.clone()),
             blocks: crate::supply_chain::blocks::Blocks::new(db.clone(), metadata.clone()),

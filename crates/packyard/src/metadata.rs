@@ -8,7 +8,7 @@
 //! more (`freshness`): a package or version another replica just published is never
 //! "unknown" here. Serving a cached document touches no database.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -20,6 +20,7 @@ use crate::access::View;
 use crate::db::{Db, PackageStamp, VersionRecord};
 use crate::freshness::Recheck;
 use crate::supply_chain::blocks::{BlockNotice, BlockRules, root_filter};
+use crate::supply_chain::release_age::{self, Release};
 
 /// Distinct base URLs remembered per package: bounded because, without
 /// `PACKYARD_PUBLIC_URL`, the base comes from the client's Host header.
@@ -107,6 +108,9 @@ struct PackageEntry {
     withdrawn: Vec<VersionRecord>,
     blocks: BlockRules,
     dists: HashMap<String, DistLocation>,
+    /// The versions (normalized) that fix a published advisory of the package, which
+    /// cooldowns do not hold back.
+    exempt: HashSet<String>,
     /// Archives kept by reference past their versions (a deleted tag of a frozen
     /// version, a replaced upload), with their release time, for lock files that
     /// name them.
@@ -141,7 +145,14 @@ pub struct Metadata {
     db: Db,
     state: RwLock<State>,
     catalogue_recheck: Recheck,
+    /// `PACKYARD_RELEASE_AGE_EXEMPT_FIXES`: versions that fix a published advisory pass
+    /// cooldowns.
+    exempt_fixes: bool,
 }
+
+/// How long a document filtered by a cooldown is served before it is rendered again:
+/// what it shows changes as versions come of age, not only with the rules.
+const COOLDOWN_RENDER_EVERY_MS: i64 = 60_000;
 
 impl Metadata {
     pub async fn load(db: Db) -> Result<Self, sqlx::Error> {
@@ -149,9 +160,19 @@ impl Metadata {
             db,
             state: RwLock::new(State::default()),
             catalogue_recheck: Recheck::default(),
+            exempt_fixes: true,
         };
         metadata.refresh().await?;
         Ok(metadata)
+    }
+
+    /// Whether versions that fix an advisory pass cooldowns (`true` unless set off).
+    #[must_use]
+    pub fn exempting_fixes(self, exempt_fixes: bool) -> Self {
+        Metadata {
+            exempt_fixes,
+            ..self
+        }
     }
 
     /// Catches up with the database: nothing more than the change counter when it has
@@ -595,6 +616,42 @@ impl Metadata {
         self.entry(package).await
     }
 
+    /// The versions of `package` among `versions` that fix one of its published
+    /// advisories (affected: an earlier version; not affected: this one).
+    async fn fixes(
+        &self,
+        package: &str,
+        versions: &[VersionRecord],
+    ) -> Result<HashSet<String>, sqlx::Error> {
+        let advisories = self.db.advisories(Some(&[package.to_owned()])).await?;
+        let affected: Vec<composer::constraint::Constraint> = advisories
+            .iter()
+            .filter_map(|a| composer::constraint::Constraint::parse(&a.affected_versions).ok())
+            .collect();
+        if affected.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let all: Vec<&str> = versions
+            .iter()
+            .map(|v| v.version_normalized.as_str())
+            .collect();
+        Ok(versions
+            .iter()
+            .filter(|v| {
+                let earlier: Vec<&str> = all
+                    .iter()
+                    .copied()
+                    .filter(|other| {
+                        composer::constraint::php_version_compare(other, &v.version_normalized)
+                            .is_lt()
+                    })
+                    .collect();
+                release_age::fixes_advisory(&v.version_normalized, &affected, &earlier)
+            })
+            .map(|v| v.version_normalized.clone())
+            .collect())
+    }
+
     /// The blocks of `package`, with their categories' treatment.
     async fn block_rules(&self, package: &str) -> Result<BlockRules, sqlx::Error> {
         let rows = self.db.blocks(Some(package)).await?;
@@ -688,6 +745,11 @@ impl Metadata {
         let (withdrawn, versions): (Vec<VersionRecord>, Vec<VersionRecord>) = versions
             .into_iter()
             .partition(|v| !blocks.is_empty() && blocks.withdraws(&v.version_normalized));
+        let exempt = if self.exempt_fixes {
+            self.fixes(package, &versions).await?
+        } else {
+            HashSet::new()
+        };
         let retained = self
             .db
             .retained_dists(package)
@@ -709,6 +771,7 @@ impl Metadata {
             versions,
             withdrawn,
             blocks,
+            exempt,
             dists,
             retained,
             rendered: RwLock::new(HashMap::new()),
@@ -731,9 +794,20 @@ impl PackageEntry {
         package: &'a str,
         view: &'a View,
     ) -> impl Iterator<Item = &'a VersionRecord> + 'a {
+        let now = crate::db::now_millis();
         self.versions
             .iter()
-            .filter(move |v| view.sees_version(package, &v.version_normalized, v.released_at))
+            .filter(move |v| view.offers(package, &self.release(v), now))
+    }
+
+    /// `version` as cooldowns judge it.
+    fn release<'a>(&self, version: &'a VersionRecord) -> Release<'a> {
+        Release {
+            normalized: &version.version_normalized,
+            released_at: version.released_at,
+            published_at: version.published_at,
+            exempt: self.exempt.contains(&version.version_normalized),
+        }
     }
 
     /// The withdrawn versions of `package` that `view` would see.
@@ -742,9 +816,10 @@ impl PackageEntry {
         package: &'a str,
         view: &'a View,
     ) -> impl Iterator<Item = &'a VersionRecord> + 'a {
+        let now = crate::db::now_millis();
         self.withdrawn
             .iter()
-            .filter(move |v| view.sees_version(package, &v.version_normalized, v.released_at))
+            .filter(move |v| view.offers(package, &self.release(v), now))
     }
 
     /// The `filter` entries of the package's blocks, for `view` (`None`: one that sees
@@ -786,7 +861,19 @@ impl PackageEntry {
 
     /// The documents with only the versions `view` sees; `None` when it sees none.
     fn render_for(&self, package: &str, base: &str, view: &View) -> Option<DocumentPair> {
-        let key = view.key();
+        // Under a cooldown, what the view sees changes as versions come of age: such
+        // documents are rendered again each minute, and dated no earlier than it.
+        let (key, minute) = if view.has_release_age() {
+            let minute = crate::db::now_millis() / COOLDOWN_RENDER_EVERY_MS;
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(&(view.key(), minute), &mut hasher);
+            (
+                std::hash::Hasher::finish(&hasher),
+                minute * COOLDOWN_RENDER_EVERY_MS,
+            )
+        } else {
+            (view.key(), 0)
+        };
         if let Some(pair) = self
             .filtered
             .read()
@@ -805,7 +892,7 @@ impl PackageEntry {
                 visible,
                 &filter,
                 base,
-                self.stamp.max(view.stamp()),
+                self.stamp.max(view.stamp()).max(minute),
             )
         });
         let mut filtered = self.filtered.write().unwrap();

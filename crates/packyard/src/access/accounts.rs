@@ -69,6 +69,7 @@ mod tests {
             full_access: false,
             expires_at: None,
             updates_until: None,
+            min_release_age: None,
             subrepos: None,
             deprovisioned_at: None,
             deprovisioned_by: None,

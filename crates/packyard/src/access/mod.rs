@@ -55,6 +55,7 @@ struct ViewFacts {
     id: i64,
     sees_everything: bool,
     updates_until: Option<i64>,
+    min_release_age: Option<i64>,
 }
 
 struct Snapshot {
@@ -240,6 +241,7 @@ impl Access {
             id: u.id,
             sees_everything: u.sees_everything(),
             updates_until: u.updates_until,
+            min_release_age: u.min_release_age,
         });
         if let Some(view) = snapshot.views.read().unwrap().get(&facts) {
             return view.clone();
@@ -247,6 +249,7 @@ impl Access {
         let member = user.map(|user| Member {
             sees_everything: user.sees_everything(),
             updates_until: user.updates_until,
+            min_release_age: user.min_release_age,
             groups: snapshot
                 .memberships
                 .get(&user.id)
@@ -282,6 +285,7 @@ fn snapshot(rules: AccessRules) -> Snapshot {
                 .collect();
             Group::new(row.id, row.name, row.updates_until, row.mirrors, grants)
                 .limited_to(row.subrepos)
+                .with_min_release_age(row.min_release_age)
         })
         .collect();
     let policy = Policy::new(rules.stamp, groups, rules.public_packages);

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use composer::constraint::Constraint;
 
 use crate::db::ROOT_SUB_REPOSITORY;
+use crate::supply_chain::release_age::Release;
 
 /// One grant of a group: which versions of a package (or of the packages a pattern
 /// matches) its members may see.
@@ -58,6 +59,9 @@ pub struct Group {
     pub name: String,
     /// Versions released after this time (Unix milliseconds) are hidden.
     pub updates_until: Option<i64>,
+    /// Versions published less than this long ago (milliseconds) are not offered
+    /// through its grants.
+    pub min_release_age: Option<i64>,
     pub mirrors: Vec<String>,
     pub grants: Vec<Grant>,
     /// The sub-repositories (slugs, [`ROOT_SUB_REPOSITORY`] for the root) through which
@@ -155,6 +159,7 @@ impl Group {
             id,
             name,
             updates_until,
+            min_release_age: None,
             mirrors,
             grants,
             subrepos: None,
@@ -168,6 +173,15 @@ impl Group {
     #[must_use]
     pub fn limited_to(self, subrepos: Option<Vec<String>>) -> Group {
         Group { subrepos, ..self }
+    }
+
+    /// This group with a cooldown on what its grants offer.
+    #[must_use]
+    pub fn with_min_release_age(self, min_release_age: Option<i64>) -> Group {
+        Group {
+            min_release_age,
+            ..self
+        }
     }
 
     /// Whether its grants and mirrors count at `place` (a slug, or the root's name).
@@ -195,6 +209,8 @@ pub struct Member {
     /// Admins, maintainers and full-access users see everything.
     pub sees_everything: bool,
     pub updates_until: Option<i64>,
+    /// The user's own cooldown, on everything it sees.
+    pub min_release_age: Option<i64>,
     pub groups: Vec<i64>,
 }
 
@@ -224,6 +240,14 @@ impl Policy {
         let Some(member) = member else {
             return View::new(Reach::PublicOnly, public, self.stamp);
         };
+        let view = self.reach_of(member, public);
+        match member.min_release_age {
+            Some(age) => view.with_min_release_age(age),
+            None => view,
+        }
+    }
+
+    fn reach_of(&self, member: &Member, public: Arc<HashSet<String>>) -> View {
         if member.sees_everything {
             return View::new(Reach::Everything, public, self.stamp);
         }
@@ -263,6 +287,8 @@ pub struct View {
     public: Arc<HashSet<String>>,
     /// Through a sub-repository: only its packages, whatever else the caller sees.
     within: Option<Arc<PackageSet>>,
+    /// The caller's own cooldown (its user's or its token's), on everything it sees.
+    min_release_age: Option<i64>,
     key: u64,
     stamp: i64,
 }
@@ -291,7 +317,22 @@ impl View {
             reach,
             public,
             within: None,
+            min_release_age: None,
             stamp,
+        }
+    }
+
+    /// This view with a cooldown of `age` milliseconds on everything it sees.
+    #[must_use]
+    pub fn with_min_release_age(self, age: i64) -> View {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.key.hash(&mut hasher);
+        "min_release_age".hash(&mut hasher);
+        age.hash(&mut hasher);
+        View {
+            key: hasher.finish(),
+            min_release_age: Some(age),
+            ..self
         }
     }
 
@@ -307,6 +348,7 @@ impl View {
             public: self.public.clone(),
             key: hasher.finish(),
             within: Some(set),
+            min_release_age: self.min_release_age,
             stamp: self.stamp,
         }
     }
@@ -353,7 +395,21 @@ impl View {
 
     /// Whether this caller sees every version of every package.
     pub fn sees_everything(&self) -> bool {
-        matches!(self.reach, Reach::Everything) && self.within.is_none()
+        matches!(self.reach, Reach::Everything)
+            && self.within.is_none()
+            && self.min_release_age.is_none()
+    }
+
+    /// Whether a cooldown applies anywhere in this view, so that what it sees changes
+    /// as time passes, not only with the rules.
+    pub fn has_release_age(&self) -> bool {
+        self.min_release_age.is_some()
+            || match &self.reach {
+                Reach::Groups { groups, .. } => self
+                    .groups_here(groups)
+                    .any(|group| group.min_release_age.is_some()),
+                _ => false,
+            }
     }
 
     /// Whether any version of `package` may be visible to this caller.
@@ -366,12 +422,29 @@ impl View {
     /// Whether every version of `package` is visible (no constraint, no freeze), so
     /// that its documents can be served unfiltered.
     pub fn sees_all_versions_of(&self, package: &str) -> bool {
-        self.any_group_admits(package, |group, frozen_after| {
-            frozen_after.is_none()
-                && group
-                    .grants_for(package)
-                    .any(|grant| grant.versions.is_none())
-        })
+        self.min_release_age.is_none()
+            && self.any_group_admits(package, |group, frozen_after| {
+                frozen_after.is_none()
+                    && group.min_release_age.is_none()
+                    && group
+                        .grants_for(package)
+                        .any(|grant| grant.versions.is_none())
+            })
+    }
+
+    /// Whether `release` of `package` is offered to this caller at `now` (Unix
+    /// milliseconds): visible ([`Self::sees_version`]) through a group whose cooldown
+    /// (or the caller's own, whichever is longer) it has outlived.
+    pub fn offers(&self, package: &str, release: &Release<'_>, now: i64) -> bool {
+        let own = self.min_release_age;
+        release.old_enough(own, now)
+            && self.any_group_admits(package, |group, frozen_after| {
+                frozen_after.is_none_or(|until| release.released_at <= until)
+                    && release.old_enough(group.min_release_age.max(own), now)
+                    && group
+                        .grants_for(package)
+                        .any(|grant| grant.admits(release.normalized))
+            })
     }
 
     /// Whether the version `normalized` of `package`, released at `released_at` (Unix
@@ -611,6 +684,65 @@ mod tests {
         assert!(!view.sees_all_versions_of("acme/lib"));
         assert!(!view.sees_package("acme/tool"));
         assert!(!view.sees_version("acme/tool", "1.0.0.0", 0));
+    }
+
+    #[test]
+    fn cooldowns_hold_back_fresh_releases_per_group_and_for_the_caller() {
+        use crate::supply_chain::release_age::Release;
+        let now = 100 * DAY;
+        let release = |published_days_ago: i64| Release {
+            normalized: "1.1.0.0",
+            released_at: 0,
+            published_at: now - published_days_ago * DAY,
+            exempt: false,
+        };
+        let policy = Policy::new(
+            1,
+            vec![
+                group(1, None, &[("acme/lib", None)]).with_min_release_age(Some(3 * DAY)),
+                group(2, None, &[("acme/lib", Some("^1.0"))]),
+                group(3, None, &[("acme/tool", None)]).with_min_release_age(Some(3 * DAY)),
+            ],
+            HashSet::new(),
+        );
+        let cautious = policy.view(Some(&member(&[1])));
+        assert!(!cautious.offers("acme/lib", &release(1), now));
+        assert!(cautious.offers("acme/lib", &release(4), now));
+        assert!(cautious.has_release_age());
+        assert!(!cautious.sees_all_versions_of("acme/lib"));
+        // Another group grants the version without a cooldown: the union offers it.
+        let both = policy.view(Some(&member(&[1, 2])));
+        assert!(both.offers("acme/lib", &release(1), now));
+        // The caller's own cooldown applies to everything, admins included.
+        let mut own = member(&[2]);
+        own.min_release_age = Some(2 * DAY);
+        let own = policy.view(Some(&own));
+        assert!(!own.offers("acme/lib", &release(1), now));
+        assert!(own.offers("acme/lib", &release(3), now));
+        let admin = policy.view(Some(&Member {
+            sees_everything: true,
+            min_release_age: Some(2 * DAY),
+            ..Member::default()
+        }));
+        assert!(!admin.sees_everything());
+        assert!(!admin.offers("acme/lib", &release(1), now));
+        assert!(admin.offers(
+            "acme/lib",
+            &Release {
+                exempt: true,
+                ..release(1)
+            },
+            now
+        ));
+        assert_ne!(
+            admin.key(),
+            policy
+                .view(Some(&Member {
+                    sees_everything: true,
+                    ..Member::default()
+                }))
+                .key()
+        );
     }
 
     #[test]

@@ -90,6 +90,18 @@ pub struct Principal {
     pub token: TokenRow,
 }
 
+impl Principal {
+    /// The user as a request with this token sees: under the longer of the user's and
+    /// the token's cooldowns (a CI token may wait longer for new releases than its
+    /// owner does).
+    pub fn caller(&self) -> User {
+        User {
+            min_release_age: self.user.min_release_age.max(self.token.min_release_age),
+            ..self.user.clone()
+        }
+    }
+}
+
 pub struct Authenticator {
     db: Db,
     verified: RwLock<HashMap<CacheKey, (Arc<Principal>, Instant)>>,

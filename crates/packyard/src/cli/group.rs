@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::{describe_limit, parse_date_flag, parse_limit_flag};
+use super::{age, describe_limit, parse_age_flag, parse_date_flag, parse_limit_flag};
 use crate::access::Actor;
 use crate::access::admin::{GroupSettings, NewGrant};
 use crate::app::App;
@@ -36,6 +36,10 @@ pub enum GroupCommand {
         /// a date (through that day, UTC), a time, a span, or `none`.
         #[arg(long)]
         updates_until: Option<String>,
+        /// Versions published less than this long ago (3d, 72h) are not offered through
+        /// this group's grants; `none` removes it.
+        #[arg(long)]
+        min_release_age: Option<String>,
         /// Mirror aliases the members may use, comma-separated (empty: none).
         #[arg(long, value_delimiter = ',')]
         mirrors: Option<Vec<String>>,
@@ -74,8 +78,9 @@ pub async fn run(settings: Settings, command: GroupCommand) -> anyhow::Result<()
                     .updates_until
                     .map_or_else(|| "none".to_owned(), |ms| rfc3339(ms / 1000));
                 println!(
-                    "{}\tupdates until: {until}\tmirrors: {}\tmembers: {}\tsub-repositories: {}",
+                    "{}\tupdates until: {until}\tminimum release age: {}\tmirrors: {}\tmembers: {}\tsub-repositories: {}",
                     group.name,
+                    age(group.min_release_age),
                     group.mirrors.join(","),
                     group.members.join(","),
                     describe_limit(group.subrepos.as_deref())
@@ -106,11 +111,13 @@ pub async fn run(settings: Settings, command: GroupCommand) -> anyhow::Result<()
         GroupCommand::Set {
             group,
             updates_until,
+            min_release_age,
             mirrors,
             subrepos,
         } => {
             let settings = GroupSettings {
                 updates_until: updates_until.as_deref().map(parse_date_flag).transpose()?,
+                min_release_age: min_release_age.as_deref().map(parse_age_flag).transpose()?,
                 mirrors: mirrors.map(|list| list.into_iter().filter(|m| !m.is_empty()).collect()),
                 grants: None,
                 subrepos: subrepos.as_deref().map(parse_limit_flag),

@@ -140,6 +140,19 @@ fn parse_date_flag(text: &str) -> anyhow::Result<Option<i64>> {
 
 /// `--subrepos`: `all` lifts the limit; anything else is the comma-separated slugs
 /// (`root` for the root repository), checked where the change is made.
+/// `--min-release-age`: a span (`3d`, `72h`), or `none`/`0` to remove it.
+fn parse_age_flag(text: &str) -> anyhow::Result<Option<i64>> {
+    crate::supply_chain::release_age::parse(text).map_err(anyhow::Error::msg)
+}
+
+/// A cooldown as the lists show it.
+fn age(age_ms: Option<i64>) -> String {
+    age_ms.map_or_else(
+        || "none".to_owned(),
+        crate::supply_chain::release_age::describe,
+    )
+}
+
 fn parse_limit_flag(text: &str) -> Option<Vec<String>> {
     if text.trim() == "all" {
         return None;

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 
-use super::{date, parse_date_flag};
+use super::{date, parse_age_flag, parse_date_flag};
 use crate::access::Actor;
 use crate::access::admin::NewToken;
 use crate::app::App;
@@ -25,6 +25,10 @@ pub enum TokenCommand {
         /// When it stops working: a date, a time, or a span such as 30d.
         #[arg(long)]
         expires: Option<String>,
+        /// Versions published less than this long ago (3d, 72h) are not offered to
+        /// requests with this token (on top of its owner's own rules).
+        #[arg(long)]
+        min_release_age: Option<String>,
     },
     /// List USER's tokens with their scopes, expiry and last use.
     List { user: String },
@@ -41,6 +45,7 @@ pub async fn run(settings: Settings, command: TokenCommand) -> anyhow::Result<()
             name,
             scopes,
             expires,
+            min_release_age,
         } => {
             let scopes = match scopes {
                 None => Scopes(None),
@@ -57,10 +62,17 @@ pub async fn run(settings: Settings, command: TokenCommand) -> anyhow::Result<()
                 .transpose()
                 .context("--expires")?
                 .flatten();
+            let min_release_age = min_release_age
+                .as_deref()
+                .map(parse_age_flag)
+                .transpose()
+                .context("--min-release-age")?
+                .flatten();
             let new = NewToken {
                 name,
                 scopes,
                 expires_at,
+                min_release_age,
             };
             let token = admin.issue_token(Actor::Operator, &user, &new).await?;
             println!(

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use super::{date, describe_limit, parse_date_flag, parse_limit_flag};
+use super::{age, date, describe_limit, parse_age_flag, parse_date_flag, parse_limit_flag};
 use crate::access::Actor;
 use crate::access::admin::{Key, NewUser, UserUpdate};
 use crate::app::App;
@@ -96,6 +96,10 @@ pub struct DateFlags {
     /// own): a date, a time, a span, or `none`.
     #[arg(long)]
     updates_until: Option<String>,
+    /// Versions published less than this long ago (3d, 72h) are not offered to the
+    /// user, whatever its groups grant; `none` removes it.
+    #[arg(long)]
+    min_release_age: Option<String>,
     /// The sub-repositories the user's tokens work in: slugs, comma-separated (`root`
     /// for the root repository), or `all`. Elsewhere it is answered as if nothing
     /// were there. Admins and maintainers are never limited.
@@ -252,6 +256,12 @@ impl DateFlags {
                 .map(parse_date_flag)
                 .transpose()
                 .context("--updates-until")?,
+            min_release_age: self
+                .min_release_age
+                .as_deref()
+                .map(parse_age_flag)
+                .transpose()
+                .context("--min-release-age")?,
             subrepos: self.subrepos.as_deref().map(parse_limit_flag),
             ..UserChange::default()
         })
@@ -269,10 +279,11 @@ fn describe(user: &User) -> String {
         "user"
     };
     format!(
-        "{role} {}\texpires: {}\tupdates until: {}\tsub-repositories: {}",
+        "{role} {}\texpires: {}\tupdates until: {}\tminimum release age: {}\tsub-repositories: {}",
         user.name,
         date(user.expires_at, "never"),
         date(user.updates_until, "no freeze"),
+        age(user.min_release_age),
         describe_limit(user.subrepos.as_deref())
     )
 }

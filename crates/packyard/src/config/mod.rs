@@ -62,9 +62,8 @@ pub struct Settings {
     /// `PACKYARD_PREBUILD_DISTS`: build zips of git versions while scanning instead of on
     /// first download.
     pub prebuild_dists: bool,
-    /// `PACKYARD_IMMUTABLE_VERSIONS` (default `stable`): which published versions no
-    /// longer change (`crate::supply_chain::immutable`).
-    pub immutable_versions: crate::supply_chain::Immutability,
+    /// `PACKYARD_IMMUTABLE_VERSIONS` and `PACKYARD_RELEASE_AGE_EXEMPT_FIXES`.
+    pub supply_chain: crate::supply_chain::SupplyChainSettings,
     /// `PACKYARD_ALLOW_LOCAL_REPOSITORIES`: let the API add `file://` and local-path
     /// repositories (the command line always may).
     pub allow_local_repositories: bool,
@@ -110,7 +109,7 @@ impl std::fmt::Debug for Settings {
             .field("ssh_known_hosts", &self.ssh_known_hosts)
             .field("update_interval", &self.update_interval)
             .field("prebuild_dists", &self.prebuild_dists)
-            .field("immutable_versions", &self.immutable_versions)
+            .field("supply_chain", &self.supply_chain)
             .field("allow_local_repositories", &self.allow_local_repositories)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
@@ -226,11 +225,20 @@ impl Settings {
         };
         let allow_local_repositories = flag("PACKYARD_ALLOW_LOCAL_REPOSITORIES")?;
         let prebuild_dists = flag("PACKYARD_PREBUILD_DISTS")?;
+        let release_age_exempt_fixes =
+            lookup(crate::supply_chain::release_age::EXEMPT_FIXES_VARIABLE)
+                .map(|v| parse_flag(crate::supply_chain::release_age::EXEMPT_FIXES_VARIABLE, &v))
+                .transpose()?
+                .unwrap_or(true);
         let immutable_versions = lookup(crate::supply_chain::Immutability::VARIABLE)
             .map(|value| crate::supply_chain::Immutability::parse(&value))
             .transpose()
             .map_err(anyhow::Error::msg)?
             .unwrap_or_default();
+        let supply_chain = crate::supply_chain::SupplyChainSettings {
+            immutable_versions,
+            release_age_exempt_fixes,
+        };
         let trusted_proxies = lookup("PACKYARD_TRUSTED_PROXIES")
             .map(|value| parse_networks("PACKYARD_TRUSTED_PROXIES", &value))
             .transpose()?
@@ -260,7 +268,7 @@ impl Settings {
             ssh_known_hosts,
             update_interval,
             prebuild_dists,
-            immutable_versions,
+            supply_chain,
             allow_local_repositories,
             mirrors,
             login: std::sync::Arc::new(login),

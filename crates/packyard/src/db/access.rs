@@ -15,6 +15,9 @@ pub struct GroupRow {
     pub id: i64,
     pub name: String,
     pub updates_until: Option<i64>,
+    /// Versions published less than this long ago (milliseconds) are not offered
+    /// through its grants.
+    pub min_release_age: Option<i64>,
     /// Mirror aliases (none when the stored list is unreadable).
     #[sqlx(try_from = "JsonNames")]
     pub mirrors: Vec<String>,
@@ -46,6 +49,8 @@ pub struct AccessRules {
 pub struct GroupChange {
     /// `Some(None)` removes the freeze.
     pub updates_until: Option<Option<i64>>,
+    /// `Some(None)` removes the cooldown.
+    pub min_release_age: Option<Option<i64>>,
     pub mirrors: Option<Vec<String>>,
     /// `Some(None)` removes the limit.
     pub subrepos: Option<Option<Vec<String>>>,
@@ -65,7 +70,7 @@ impl Db {
             .fetch_one(&mut *tx)
             .await?;
         let mut groups: Vec<GroupRow> = sqlx::query_as(
-            "SELECT id, name, updates_until, mirrors, subrepos FROM groups ORDER BY name",
+            "SELECT id, name, updates_until, min_release_age, mirrors, subrepos FROM groups ORDER BY name",
         )
         .fetch_all(&mut *tx)
         .await?;
@@ -162,6 +167,13 @@ impl Db {
             sqlx::query("UPDATE groups SET updates_until = $2 WHERE id = $1")
                 .bind(id)
                 .bind(until)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(age) = change.min_release_age {
+            sqlx::query("UPDATE groups SET min_release_age = $2 WHERE id = $1")
+                .bind(id)
+                .bind(age)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -433,6 +445,7 @@ mod tests {
             );
             let change = GroupChange {
                 updates_until: Some(Some(1_700_000_000_000)),
+                min_release_age: Some(Some(3 * 86_400_000)),
                 mirrors: Some(vec!["packagist".into()]),
                 subrepos: Some(Some(vec!["root".into()])),
             };
@@ -451,6 +464,7 @@ mod tests {
             );
             assert_eq!(group.members, ["carol"]);
             assert_eq!(group.updates_until, Some(1_700_000_000_000));
+            assert_eq!(group.min_release_age, Some(3 * 86_400_000));
             assert_eq!(group.mirrors, ["packagist"]);
             let carol = db.user_credentials("carol").await.unwrap().unwrap().user;
             assert_eq!(rules.memberships[&carol.id], [group.id]);

@@ -1,5 +1,6 @@
 //! Security advisories published for private packages.
 
+use super::packages::bump_stamp;
 use super::{Db, now_millis};
 
 /// One advisory as stored: the package it is about and Composer's fields.
@@ -22,7 +23,11 @@ const ADVISORY_COLUMNS: &str = "a.advisory_id, p.name AS package, a.affected_ver
 
 impl Db {
     /// Records `advisory`; `false` when its package does not exist.
+    /// The package is marked changed in the same transaction: an advisory exempts the
+    /// versions that fix it from cooldowns (`supply_chain::release_age`), which every
+    /// replica's metadata must notice.
     pub async fn add_advisory(&self, advisory: &AdvisoryRow) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO advisories (advisory_id, package_id, affected_versions, title, cve, link, \
              severity, reported_at, created_at) \
@@ -37,9 +42,14 @@ impl Db {
         .bind(&advisory.severity)
         .bind(advisory.reported_at)
         .bind(now_millis())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(inserted.rows_affected() == 1)
+        if inserted.rows_affected() != 1 {
+            return Ok(false);
+        }
+        bump_stamp(&mut tx, &advisory.package).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Every advisory of `packages` (all packages when `None`), by package, then oldest
@@ -95,6 +105,9 @@ impl Db {
             .bind(advisory_id)
             .execute(&mut *tx)
             .await?;
+        if let Some(package) = &package {
+            bump_stamp(&mut tx, package).await?;
+        }
         tx.commit().await?;
         Ok(package)
     }

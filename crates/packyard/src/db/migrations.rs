@@ -38,6 +38,7 @@ const STEPS: &[(i64, &str)] = steps![
     20 => "0020_published_at.sql",
     21 => "0021_retained_dists.sql",
     22 => "0022_blocks.sql",
+    23 => "0023_min_release_age.sql",
 ];
 
 /// A step's SQL for `engine`. Templates are SQL with two kinds of marks:
@@ -309,6 +310,11 @@ mod tests {
             22,
             "b8d9f459996fe0896b1166330716e3daf692190c2d7c13f8124b41750c5e6d43",
             "f16c81108bfda29af8cdd81f656f6d9b590b3fa75c35ecc6061c66af922468aa",
+        ),
+        (
+            23,
+            "6e2a96c299dd28dbd314291e038796a1fbda557df2e5032ec462d0fb43267c5c",
+            "e82f21e0d9bcc1810cb208384b20440f2d352941d856976d1cb5cd1fc67615e7",
         ),
     ];
 

@@ -23,6 +23,10 @@ pub struct TokenRow {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub last_used_from: Option<String>,
+    /// Versions published less than this long ago (milliseconds) are not offered to
+    /// requests with this token (a CI token that should not pick up fresh releases).
+    #[sqlx(rename = "token_min_release_age")]
+    pub min_release_age: Option<i64>,
 }
 
 impl TokenRow {
@@ -32,7 +36,8 @@ impl TokenRow {
 }
 
 pub(super) const TOKEN_COLUMNS: &str = "t.id AS token_id, t.name AS token_name, t.scopes, t.expires_at AS token_expires_at, \
-     t.created_at AS token_created_at, t.last_used_at, t.last_used_from";
+     t.created_at AS token_created_at, t.last_used_at, t.last_used_from, \
+     t.min_release_age AS token_min_release_age";
 
 /// The id of the token on a row of users joined with their tokens; `None` for a user
 /// without any.
@@ -59,6 +64,7 @@ impl Db {
         name: &str,
         scopes: &Scopes,
         expires_at: Option<i64>,
+        min_release_age: Option<i64>,
         token_hash: &str,
     ) -> Result<Option<TokenRow>, sqlx::Error> {
         let Some((mut tx, user_id)) = self.open_named(Named::User, user).await? else {
@@ -66,8 +72,8 @@ impl Db {
         };
         let now = now_millis();
         let inserted = sqlx::query_scalar(
-            "INSERT INTO api_tokens (user_id, token_hash, created_at, name, scopes, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO api_tokens (user_id, token_hash, created_at, name, scopes, expires_at, \
+             min_release_age) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(user_id)
         .bind(token_hash)
@@ -75,6 +81,7 @@ impl Db {
         .bind(name)
         .bind(scopes)
         .bind(expires_at)
+        .bind(min_release_age)
         .fetch_one(&mut *tx)
         .await;
         let (tx, id) = or_roll_back(tx, inserted).await?;
@@ -87,6 +94,7 @@ impl Db {
             created_at: now,
             last_used_at: None,
             last_used_from: None,
+            min_release_age,
         }))
     }
 
@@ -185,18 +193,25 @@ mod tests {
                 .unwrap();
             let scopes = Scopes(Some(vec![Scope::Metadata]));
             let token = db
-                .create_token("ci", "deploy", &scopes, Some(5), "hash-deploy")
+                .create_token(
+                    "ci",
+                    "deploy",
+                    &scopes,
+                    Some(5),
+                    Some(60_000),
+                    "hash-deploy",
+                )
                 .await
                 .unwrap()
                 .unwrap();
             assert_eq!(token.scopes, scopes);
             let duplicate = db
-                .create_token("ci", "deploy", &Scopes(None), None, "hash-other")
+                .create_token("ci", "deploy", &Scopes(None), None, None, "hash-other")
                 .await
                 .unwrap_err();
             assert!(is_unique_violation(&duplicate));
             assert!(
-                db.create_token("ghost", "x", &scopes, None, "h")
+                db.create_token("ghost", "x", &scopes, None, None, "h")
                     .await
                     .unwrap()
                     .is_none()
@@ -214,6 +229,11 @@ mod tests {
 
             let (user, found) = db.token_owner("hash-deploy").await.unwrap().unwrap();
             assert_eq!((user.name.as_str(), found.id), ("ci", token.id));
+            assert_eq!(
+                found.min_release_age,
+                Some(60_000),
+                "the token's cooldown is read back"
+            );
             assert!(found.is_expired(5) && !found.is_expired(4));
             db.record_token_uses(&[(token.id, 1234, "127.0.0.1".into())])
                 .await

@@ -21,6 +21,10 @@ pub struct User {
     pub expires_at: Option<i64>,
     /// Versions released after this time are hidden where its groups set no date.
     pub updates_until: Option<i64>,
+    /// Versions packyard published less than this long ago (milliseconds) are not
+    /// offered to the user, whatever its groups grant. When the user is a request's
+    /// caller, the longer of its own and its token's (`auth::Principal::caller`).
+    pub min_release_age: Option<i64>,
     /// The sub-repositories (slugs; `root` for the root repository) its tokens work
     /// in; `None`: all of them. Admins and maintainers, who manage every package, are
     /// never limited.
@@ -68,12 +72,14 @@ pub struct UserChange {
     /// `Some(None)` removes the date.
     pub expires_at: Option<Option<i64>>,
     pub updates_until: Option<Option<i64>>,
+    /// `Some(None)` removes the cooldown.
+    pub min_release_age: Option<Option<i64>>,
     /// `Some(None)` removes the limit.
     pub subrepos: Option<Option<Vec<String>>>,
 }
 
 pub(super) const USER_COLUMNS: &str = "u.id, u.name, u.is_admin, u.is_maintainer, u.full_access, \
-     u.expires_at, u.updates_until, u.subrepos, u.deprovisioned_at, u.deprovisioned_by";
+     u.expires_at, u.updates_until, u.min_release_age, u.subrepos, u.deprovisioned_at, u.deprovisioned_by";
 
 /// The hash of the token on a row of users joined with their tokens; `None` for a user
 /// without any.
@@ -148,6 +154,7 @@ impl Db {
             full_access: false,
             expires_at: None,
             updates_until: None,
+            min_release_age: None,
             subrepos: None,
             deprovisioned_at: None,
             deprovisioned_by: None,
@@ -179,6 +186,9 @@ impl Db {
         }
         if let Some(until) = change.updates_until {
             updates.push(set("updates_until", until));
+        }
+        if let Some(age) = change.min_release_age {
+            updates.push(set("min_release_age", age));
         }
         for (statement, value) in updates {
             sqlx::query(sqlx::AssertSqlSafe(statement))

@@ -87,7 +87,7 @@ impl GitOptions {
             ssh_known_hosts: settings.ssh_known_hosts.clone(),
             tmp_dir: settings.tmp_dir.clone(),
             prebuild_dists: settings.prebuild_dists,
-            immutability: settings.immutable_versions,
+            immutability: settings.supply_chain.immutable_versions,
         }
     }
 }

@@ -1,8 +1,20 @@
 //! Supply-chain protection on the server, where it works with every Composer client:
-//! published versions that cannot change underneath a lock file (`immutable`), and
-//! versions nobody may install (`blocks`).
+//! published versions that cannot change underneath a lock file (`immutable`),
+//! versions nobody may install (`blocks`), and cooldowns before new versions are
+//! offered (`release_age`).
 
 pub mod blocks;
 pub mod immutable;
+pub mod release_age;
 
 pub use immutable::Immutability;
+
+/// The supply-chain settings of `Settings`.
+#[derive(Debug, Clone, Copy)]
+pub struct SupplyChainSettings {
+    /// `PACKYARD_IMMUTABLE_VERSIONS` (default `stable`).
+    pub immutable_versions: Immutability,
+    /// `PACKYARD_RELEASE_AGE_EXEMPT_FIXES` (default on): a version that fixes a
+    /// published advisory passes every cooldown.
+    pub release_age_exempt_fixes: bool,
+}

@@ -245,6 +245,8 @@ fn user_change(form: &Fields, current: Option<&User>) -> Result<UserChange, Fiel
             "Updates until",
             current.and_then(|u| u.updates_until),
         )?,
+        // Set with the CLI or the API; the form leaves it as it is.
+        min_release_age: None,
         subrepos: limit_field(form)?,
     })
 }
@@ -579,6 +581,7 @@ pub async fn group_settings(
     };
     let settings = GroupSettings {
         updates_until,
+        min_release_age: None,
         mirrors: Some(form.all("mirror").into_iter().map(str::to_owned).collect()),
         grants: None,
         subrepos,

@@ -225,6 +225,7 @@ pub async fn create_token(
         name: form.get("name").to_owned(),
         scopes,
         expires_at,
+        min_release_age: None,
     };
     let me = &session.user;
     match app

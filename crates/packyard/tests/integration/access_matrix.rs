@@ -190,9 +190,16 @@ impl Matrix {
             (Who::ExpiredToken, "old", None, Some(1)),
         ] {
             let token = tokens::generate();
-            db.create_token("admin", name, &Scopes(scopes), expires, &hash_token(&token))
-                .await
-                .unwrap();
+            db.create_token(
+                "admin",
+                name,
+                &Scopes(scopes),
+                expires,
+                None,
+                &hash_token(&token),
+            )
+            .await
+            .unwrap();
             matrix.tokens.push((who, token));
         }
         matrix.refresh_access().await;

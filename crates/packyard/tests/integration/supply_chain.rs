@@ -388,3 +388,121 @@ fn a_blocked_version_leaves_the_metadata_its_archive_is_gone_and_composer_says_w
     assert!(document.get("filter").is_none(), "{document}");
     install(&checkout_of(&server, "admin", &admin, &colleague));
 }
+
+/// Sets when packyard published each `(version, days ago)` of `package`, in the
+/// server's SQLite database, while the server is stopped: a test cannot wait days.
+fn published_days_ago(server: &mut Server, package: &str, ages: &[(&str, i64)]) {
+    server.stop();
+    let path = server.data.path().join("packyard.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        for (version, days) in ages {
+            let updated = sqlx::query(
+                "UPDATE versions SET published_at = $1 WHERE version = $2 \
+                 AND package_id = (SELECT id FROM packages WHERE name = $3)",
+            )
+            .bind(now - days * 86_400_000)
+            .bind(*version)
+            .bind(package)
+            .execute(&pool)
+            .await
+            .unwrap();
+            assert_eq!(updated.rows_affected(), 1, "{package} {version}");
+        }
+        pool.close().await;
+    });
+    server.start_again();
+}
+
+/// The version of `package` a fresh project of `user` resolves for `constraint`.
+fn resolves(server: &Server, user: &str, token: &str, package: &str) -> String {
+    let project = ComposerProject::new(server, user, token);
+    project.require(&format!("{package}:^1.0"));
+    let lock = project.lock();
+    lock["packages"][0]["version"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_cooldown_holds_a_fresh_release_back_from_a_group_a_user_or_a_token_but_not_a_fix() {
+    let mut server = Server::start();
+    let admin = server.add_user("admin", true);
+    for version in ["1.0.0", "1.1.0"] {
+        let archive = package_zip("acme/lib", &[], &format!("lib-{version}"));
+        assert_eq!(
+            upload(&server, &admin, "acme/lib", version, &archive).status,
+            201
+        );
+    }
+    let carol = server.add_plain_user("carol", &[]);
+    let dave = server.add_plain_user("dave", &[]);
+    for (group, member, age) in [("cautious", "carol", "3d"), ("eager", "dave", "none")] {
+        server.cli_ok(&["group", "add", group]);
+        server.cli_ok(&["group", "grant", group, "acme/lib"]);
+        server.cli_ok(&["group", "set", group, "--min-release-age", age]);
+        server.cli_ok(&["group", "members", group, "--add", member]);
+    }
+    assert!(
+        server
+            .cli_ok(&["group", "list"])
+            .contains("minimum release age: 3d"),
+        "{}",
+        server.cli_ok(&["group", "list"])
+    );
+    published_days_ago(&mut server, "acme/lib", &[("1.0.0", 10), ("1.1.0", 1)]);
+
+    // The 1-day-old 1.1.0: held back from the 3-day group, offered to the other.
+    assert_eq!(resolves(&server, "carol", &carol, "acme/lib"), "1.0.0");
+    assert_eq!(resolves(&server, "dave", &dave, "acme/lib"), "1.1.0");
+    assert_eq!(
+        p2_version_names(&p2(&server, "carol", &carol, "acme/lib"), "acme/lib"),
+        ["1.0.0"]
+    );
+    // A token's own cooldown applies on top of its owner's rules.
+    let ci = server.cli_ok(&[
+        "token",
+        "create",
+        "dave",
+        "--name",
+        "ci",
+        "--min-release-age",
+        "3d",
+    ]);
+    let ci = ci.lines().last().unwrap().to_owned();
+    assert_eq!(resolves(&server, "dave", &ci, "acme/lib"), "1.0.0");
+    // So does a user's, whatever its groups say; `none` lifts it.
+    server.cli_ok(&["user", "set", "dave", "--min-release-age", "2d"]);
+    let held = wait_until(&server, "dave", &dave, "/p2/acme/lib.json", |reply| {
+        p2_version_names(reply, "acme/lib") == ["1.0.0"]
+    });
+    assert_eq!(held.status, 200);
+    server.cli_ok(&["user", "set", "dave", "--min-release-age", "none"]);
+    wait_until(&server, "dave", &dave, "/p2/acme/lib.json", |reply| {
+        p2_version_names(reply, "acme/lib").len() == 2
+    });
+
+    // 1.1.0 fixes an advisory that affects 1.0.0: the cooldown does not hold it back.
+    server.cli_ok(&[
+        "advisory",
+        "add",
+        "acme/lib",
+        "--affected",
+        "<1.1.0",
+        "--title",
+        "Remote code execution",
+    ]);
+    wait_until(&server, "carol", &carol, "/p2/acme/lib.json", |reply| {
+        p2_version_names(reply, "acme/lib").len() == 2
+    });
+    assert_eq!(resolves(&server, "carol", &carol, "acme/lib"), "1.1.0");
+}

@@ -22,6 +22,9 @@ pub struct NewGrant {
 pub struct GroupSettings {
     /// Versions released after this are hidden; `Some(None)` removes the freeze.
     pub updates_until: Option<Option<i64>>,
+    /// Versions published less recently than this (milliseconds) are not offered
+    /// through its grants; `Some(None)` removes the cooldown.
+    pub min_release_age: Option<Option<i64>>,
     /// The mirror aliases its members may use.
     pub mirrors: Option<Vec<String>>,
     /// Every grant of the group, replacing those it had.
@@ -163,6 +166,7 @@ impl AccessAdmin<'_> {
     async fn store(&self, name: &str, settings: GroupSettings) -> Result<(), AdminError> {
         let change = GroupChange {
             updates_until: settings.updates_until,
+            min_release_age: settings.min_release_age,
             mirrors: settings.mirrors,
             subrepos: settings.subrepos,
         };

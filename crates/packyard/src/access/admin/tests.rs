@@ -213,6 +213,7 @@ async fn changes_apply_to_this_process_at_once() {
         name: "laptop".into(),
         scopes: Scopes(None),
         expires_at: None,
+        min_release_age: None,
     };
     let laptop = admin.issue_token(me, "root", &new).await.unwrap();
     assert!(matches!(world.verify(&laptop).await, Verified::Caller(_)));
@@ -234,6 +235,7 @@ async fn tokens_are_issued_one_way_and_over_http_only_to_their_owner() {
         name: "ci".into(),
         scopes: Scopes(Some(vec![Scope::Metadata])),
         expires_at: Some(crate::db::now_millis() + 86_400_000),
+        min_release_age: None,
     };
     // The operator issues carol's token as carol would issue it herself.
     let by_operator = admin
@@ -285,6 +287,7 @@ async fn tokens_are_issued_one_way_and_over_http_only_to_their_owner() {
         name: "root".into(),
         scopes: Scopes(Some(vec![Scope::Users])),
         expires_at: None,
+        min_release_age: None,
     };
     for actor in [Actor::Operator, Actor::Http(&carol)] {
         assert!(matches!(
@@ -384,6 +387,7 @@ async fn input_is_checked_before_anything_is_stored() {
         mirrors: Some(vec!["up".into()]),
         grants: Some(vec![grant("Acme/Lib", None), grant("vendor/*", Some("^2"))]),
         updates_until: Some(Some(86_400_000)),
+        min_release_age: None,
         subrepos: None,
     };
     let group = admin.create_group(op, "g", settings).await.unwrap();

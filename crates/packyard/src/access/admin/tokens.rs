@@ -19,6 +19,9 @@ pub struct NewToken {
     pub scopes: Scopes,
     /// When it stops working (Unix milliseconds); never when `None`.
     pub expires_at: Option<i64>,
+    /// Versions published less recently than this (milliseconds) are not offered to
+    /// requests with it.
+    pub min_release_age: Option<i64>,
 }
 
 impl AccessAdmin<'_> {
@@ -51,6 +54,7 @@ impl AccessAdmin<'_> {
                 &new.name,
                 &new.scopes,
                 new.expires_at,
+                new.min_release_age,
                 &hash_token(&token),
             )
             .await;

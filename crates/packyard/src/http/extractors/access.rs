@@ -63,7 +63,7 @@ impl FromRequestParts<Arc<App>> for Caller {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| client_address(app, info.0.ip(), &parts.headers));
         app.auth.record_use(principal.token.id, address);
-        Ok(Caller(Some(principal.user.clone())))
+        Ok(Caller(Some(principal.caller())))
     }
 }
 

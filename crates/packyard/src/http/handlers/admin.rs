@@ -43,6 +43,24 @@ fn date_field(value: &Value, field: &str) -> Result<Option<i64>, ApiError> {
     }
 }
 
+/// `minReleaseAge`: a span (`"3d"`, `"72h"`), or `null` (or `"none"`) for none.
+fn age_field(value: &Value) -> Result<Option<i64>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) => crate::supply_chain::release_age::parse(text)
+            .map_err(|error| ApiError::bad_request(format!("minReleaseAge: {error}"))),
+        other => Err(ApiError::bad_request(format!(
+            "minReleaseAge: expected a span such as \"3d\" or null, got {other}"
+        ))),
+    }
+}
+
+fn age_json(age: Option<i64>) -> Value {
+    age.map_or(Value::Null, |ms| {
+        json!(crate::supply_chain::release_age::describe(ms))
+    })
+}
+
 fn time_json(at: Option<i64>) -> Value {
     at.map_or(Value::Null, |ms| json!(rfc3339(ms / 1000)))
 }
@@ -74,6 +92,7 @@ fn user_json(user: &User, groups: &[i64]) -> Value {
         "enabled": true,
         "expiresAt": time_json(user.expires_at),
         "expiredUpdatesAt": time_json(user.updates_until),
+        "minReleaseAge": age_json(user.min_release_age),
         "roles": roles,
         "isMaintainer": user.is_maintainer,
         "fullAccess": user.full_access,
@@ -95,6 +114,8 @@ struct UserBody {
     expires_at: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     expired_updates_at: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    min_release_age: Option<Value>,
     groups: Option<Vec<i64>>,
     #[serde(default, deserialize_with = "present")]
     sub_repos: Option<Value>,
@@ -126,6 +147,7 @@ impl UserBody {
                 .as_ref()
                 .map(|v| date_field(v, "expiredUpdatesAt"))
                 .transpose()?,
+            min_release_age: self.min_release_age.as_ref().map(age_field).transpose()?,
             subrepos: self.sub_repos.as_ref().map(limit_field).transpose()?,
         })
     }
@@ -261,6 +283,7 @@ fn group_json(group: &GroupRow) -> Value {
         "name": group.name,
         "proxies": group.mirrors,
         "expiredUpdatesAt": time_json(group.updates_until),
+        "minReleaseAge": age_json(group.min_release_age),
         "packages": group.grants.iter().map(|(name, _)| name).collect::<Vec<_>>(),
         "aclPermissions": permissions,
         "members": group.members,
@@ -275,6 +298,8 @@ struct GroupBody {
     acl_permissions: Option<Vec<Permission>>,
     #[serde(default, deserialize_with = "present")]
     expired_updates_at: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    min_release_age: Option<Value>,
     proxies: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     sub_repos: Option<Value>,
@@ -316,6 +341,7 @@ impl GroupBody {
                 .as_ref()
                 .map(|v| date_field(v, "expiredUpdatesAt"))
                 .transpose()?,
+            min_release_age: self.min_release_age.as_ref().map(age_field).transpose()?,
             mirrors: self.proxies.clone(),
             grants,
             subrepos: self.sub_repos.as_ref().map(limit_field).transpose()?,
@@ -549,6 +575,8 @@ struct TokenBody {
     scopes: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     expires: Option<Value>,
+    #[serde(default, rename = "minReleaseAge", deserialize_with = "present")]
+    min_release_age: Option<Value>,
 }
 
 /// `POST /api/tokens`: a token for the caller, shown once. A token can only be given
@@ -560,7 +588,7 @@ pub async fn create_token(
 ) -> Result<Response, ApiError> {
     let body: TokenBody = parse_body(
         &body,
-        r#"{"name": "...", "scopes": [...], "expires": "30d"}"#,
+        r#"{"name": "...", "scopes": [...], "expires": "30d", "minReleaseAge": "3d"}"#,
     )?;
     let scopes = match &body.scopes {
         None => Scopes(None),
@@ -580,17 +608,24 @@ pub async fn create_token(
         .map(|v| date_field(v, "expires"))
         .transpose()?
         .flatten();
+    let min_release_age = body
+        .min_release_age
+        .as_ref()
+        .map(age_field)
+        .transpose()?
+        .flatten();
     let new = NewToken {
         name: body.name,
         scopes,
         expires_at,
+        min_release_age,
     };
     let token = app
         .access_admin()
         .issue_token(Actor::Http(&user), &user.name, &new)
         .await?;
     let (name, scopes) = (new.name, new.scopes);
-    let answer = json!({"name": name, "token": token, "scopes": scopes.to_string(), "expiresAt": time_json(expires_at)});
+    let answer = json!({"name": name, "token": token, "scopes": scopes.to_string(), "expiresAt": time_json(expires_at), "minReleaseAge": age_json(min_release_age)});
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 

@@ -404,6 +404,8 @@ impl Import<'_> {
                 }
                 let change = GroupChange {
                     updates_until: Some(updates_until),
+                    // Packeton has no cooldowns: one set here stays.
+                    min_release_age: None,
                     mirrors: Some(usable),
                     subrepos: None,
                 };
@@ -619,7 +621,7 @@ impl Import<'_> {
         self.app.db.revoke_token(user, name).await?;
         self.app
             .db
-            .create_token(user, name, scopes, expires_at, hash)
+            .create_token(user, name, scopes, expires_at, None, hash)
             .await?;
         Ok(())
     }
@@ -1045,6 +1047,7 @@ fn desired_user(
         full_access: Some(row.roles.iter().any(|r| r == "ROLE_FULL_CUSTOMER")),
         expires_at: Some(expires_at),
         updates_until: Some(row.expired_updates_at.as_deref().and_then(moment)),
+        min_release_age: None,
         subrepos: Some(subrepos),
     }
 }
