@@ -76,6 +76,41 @@ pub fn render_v1(package: &str, versions: Vec<VersionMap>) -> Vec<u8> {
     serde_json::to_vec(&document).expect("a JSON value always serializes")
 }
 
+/// The versions of `package` in a p2 document (any repository's, as Composer reads it),
+/// expanded when the document is minified, and whether it was.
+pub fn versions_in(document: &Map<String, Value>, package: &str) -> (Vec<VersionMap>, bool) {
+    let minified = document.get("minified").and_then(Value::as_str) == Some("composer/2.0");
+    let list: Vec<VersionMap> = document
+        .get("packages")
+        .and_then(|packages| packages.get(package))
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(|v| v.as_object().cloned()).collect())
+        .unwrap_or_default();
+    let versions = if minified {
+        crate::minify::expand(list)
+    } else {
+        list
+    };
+    (versions, minified)
+}
+
+/// Makes `versions` the versions of `package` in `document`, minified when `minified`
+/// (as [`versions_in`] read them); the document's other keys stay.
+pub fn set_versions(
+    document: &mut Map<String, Value>,
+    package: &str,
+    versions: Vec<VersionMap>,
+    minified: bool,
+) {
+    let versions = if minified { minify(versions) } else { versions };
+    let mut packages = Map::new();
+    packages.insert(
+        package.to_owned(),
+        Value::Array(versions.into_iter().map(Value::Object).collect()),
+    );
+    document.insert("packages".to_owned(), Value::Object(packages));
+}
+
 fn document(package: &str, versions: Vec<VersionMap>, filter: &Map<String, Value>) -> Vec<u8> {
     let minified = minify(versions).into_iter().map(Value::Object).collect();
     let mut packages = Map::new();

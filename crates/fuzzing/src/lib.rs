@@ -320,14 +320,14 @@ pub fn mirror_document(data: &[u8]) {
         assert_eq!(reread, envelope);
     }
     let mirror = MirrorConfig::new("up", "https://repo.example.org");
-    if let Ok(rewritten) = mirror::rewrite_root(data, &mirror, "http://h", None) {
+    if let Ok(rewritten) = mirror::rewrite_root(data, &mirror, "http://h", None, None) {
         let root: Map<String, Value> =
             serde_json::from_slice(&rewritten).expect("a rewritten root is a JSON object");
         assert_eq!(root["metadata-url"], "http://h/mirror/up/p2/%package%.json");
         for unproxied in ["providers-url", "provider-includes", "search", "list"] {
             assert!(!root.contains_key(unproxied), "{unproxied} survives");
         }
-        let twice = mirror::rewrite_root(&rewritten, &mirror, "http://h", None)
+        let twice = mirror::rewrite_root(&rewritten, &mirror, "http://h", None, None)
             .expect("a rewritten root is rewritten again");
         let twice: Map<String, Value> = serde_json::from_slice(&twice).expect("JSON object");
         assert_eq!(twice, root, "rewriting a rewritten root changes it");

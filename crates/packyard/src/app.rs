@@ -60,7 +60,7 @@ impl App {
             Metadata::load(db.clone())
                 .await
                 .context("loading package list")?
-                .exempting_fixes(settings.supply_chain.release_age_exempt_fixes),
+                .with_supply_chain(settings.supply_chain),
         );
         let access = Access::load(db.clone())
             .await
@@ -102,7 +102,7 @@ impl App {
             stats: Stats::new(db.clone(), metadata.clone()),
             sso: crate::sso::Sso::new(db.clone(), settings.login.clone(), &settings.network_policy),
             jobs,
-            webhooks,
+            webhooks: webhooks.clone(),
             secrets,
             catalogue: crate::catalogue::Catalogues::default(),
             mirrors: Mirrors::new(
@@ -111,6 +111,8 @@ impl App {
                 db.clone(),
                 metadata.clone(),
                 settings.network_policy.clone(),
+                webhooks.clone(),
+                settings.supply_chain.immutable_versions,
             ),
             settings,
             db,

@@ -19,7 +19,9 @@ use serde_json::{Map, Value, json};
 use crate::access::View;
 use crate::db::{Db, PackageStamp, VersionRecord};
 use crate::freshness::Recheck;
+use crate::supply_chain::SupplyChainSettings;
 use crate::supply_chain::blocks::{BlockNotice, BlockRules, root_filter};
+use crate::supply_chain::plugins::{self, PluginPolicy};
 use crate::supply_chain::release_age::{self, Release};
 
 /// Distinct base URLs remembered per package: bounded because, without
@@ -145,9 +147,9 @@ pub struct Metadata {
     db: Db,
     state: RwLock<State>,
     catalogue_recheck: Recheck,
-    /// `PACKYARD_RELEASE_AGE_EXEMPT_FIXES`: versions that fix a published advisory pass
-    /// cooldowns.
-    exempt_fixes: bool,
+    /// Whether versions that fix a published advisory pass cooldowns, and whether
+    /// plugins need approval.
+    supply_chain: SupplyChainSettings,
 }
 
 /// How long a document filtered by a cooldown is served before it is rendered again:
@@ -160,17 +162,17 @@ impl Metadata {
             db,
             state: RwLock::new(State::default()),
             catalogue_recheck: Recheck::default(),
-            exempt_fixes: true,
+            supply_chain: SupplyChainSettings::default(),
         };
         metadata.refresh().await?;
         Ok(metadata)
     }
 
-    /// Whether versions that fix an advisory pass cooldowns (`true` unless set off).
+    /// Under these supply-chain settings (the defaults until set).
     #[must_use]
-    pub fn exempting_fixes(self, exempt_fixes: bool) -> Self {
+    pub fn with_supply_chain(self, supply_chain: SupplyChainSettings) -> Self {
         Metadata {
-            exempt_fixes,
+            supply_chain,
             ..self
         }
     }
@@ -542,6 +544,10 @@ impl Metadata {
         let Some(entry) = self.visible_entry(package, view).await? else {
             return Ok(None);
         };
+        // Every version left out as an unapproved plugin: as if there were none.
+        if entry.versions.is_empty() && entry.withdrawn.is_empty() {
+            return Ok(None);
+        }
         let rendered = if view.sees_all_versions_of(package) {
             entry.render(package, base)
         } else {
@@ -652,6 +658,29 @@ impl Metadata {
             .collect())
     }
 
+    /// Under `plugins: approve`, drops the versions of plugins whose major version no
+    /// admin approved: they are served as if they did not exist.
+    async fn keep_approved_plugins(
+        &self,
+        package: &str,
+        versions: &mut Vec<VersionRecord>,
+    ) -> Result<(), sqlx::Error> {
+        let policy = self.supply_chain.plugins;
+        if policy == PluginPolicy::Allow {
+            return Ok(());
+        }
+        let fields = |v: &VersionRecord| -> Map<String, Value> {
+            serde_json::from_str(&v.metadata).unwrap_or_default()
+        };
+        if !versions.iter().any(|v| plugins::is_plugin(&fields(v))) {
+            return Ok(());
+        }
+        let approved = self.db.approved_majors(plugins::PRIVATE, package).await?;
+        versions
+            .retain(|v| plugins::admitted(policy, &v.version_normalized, &fields(v), &approved));
+        Ok(())
+    }
+
     /// The blocks of `package`, with their categories' treatment.
     async fn block_rules(&self, package: &str) -> Result<BlockRules, sqlx::Error> {
         let rows = self.db.blocks(Some(package)).await?;
@@ -723,9 +752,10 @@ impl Metadata {
             return Ok(None);
         }
         crate::metrics::metrics().cache_read(crate::metrics::Cache::Metadata, false);
-        let Some((row, versions)) = self.db.package_with_versions(package).await? else {
+        let Some((row, mut versions)) = self.db.package_with_versions(package).await? else {
             return Ok(None);
         };
+        self.keep_approved_plugins(package, &mut versions).await?;
         let blocks = self.block_rules(package).await?;
         let notice = |version: &str, normalized: &str| {
             (!blocks.is_empty())
@@ -745,7 +775,7 @@ impl Metadata {
         let (withdrawn, versions): (Vec<VersionRecord>, Vec<VersionRecord>) = versions
             .into_iter()
             .partition(|v| !blocks.is_empty() && blocks.withdraws(&v.version_normalized));
-        let exempt = if self.exempt_fixes {
+        let exempt = if self.supply_chain.release_age_exempt_fixes {
             self.fixes(package, &versions).await?
         } else {
             HashSet::new()

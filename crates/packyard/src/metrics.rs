@@ -240,6 +240,12 @@ pub struct Metrics {
     dist_builds: AtomicHistogram,
     webhook_attempts: Family<OutcomeLabels, Counter>,
     stamp_rechecks: Counter,
+    version_conflicts: Family<ConflictLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConflictLabels {
+    kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -290,6 +296,12 @@ impl Metrics {
             "mirror_upstream_requests",
             "Requests to mirrored repositories, by mirror and outcome (a private package's name, never sent upstream, counts as the miss a client is answered with)",
             upstream.clone(),
+        );
+        let version_conflicts = Family::<ConflictLabels, Counter>::default();
+        registry.register(
+            "version_conflicts",
+            "Published versions offered other contents and kept their own, by kind: a moved git tag (tag_moved), other bytes from a mirror's upstream for a pinned archive (archive_changed), an upstream document changing a stable version (mirrored_version_changed)",
+            version_conflicts.clone(),
         );
         let coalesced = Family::<WorkLabels, Counter>::default();
         registry.register(
@@ -369,7 +381,16 @@ impl Metrics {
             dist_builds,
             webhook_attempts,
             stamp_rechecks,
+            version_conflicts,
         }
+    }
+
+    /// A published version kept its contents against an offer of others (`kind`:
+    /// `tag_moved`, `archive_changed`, `mirrored_version_changed`).
+    pub fn version_conflict(&self, kind: &'static str) {
+        self.version_conflicts
+            .get_or_create(&ConflictLabels { kind })
+            .inc();
     }
 
     /// One answered HTTP request. `route` is the router's template: its address is

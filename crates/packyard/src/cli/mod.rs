@@ -16,6 +16,7 @@ mod jobs;
 mod login;
 mod mirror;
 mod package;
+mod plugin;
 mod secrets;
 mod storage;
 mod subrepo;
@@ -30,6 +31,7 @@ use group::GroupCommand;
 use import::ImportCommand;
 use mirror::MirrorCommand;
 use package::PackageCommand;
+use plugin::PluginCommand;
 use secrets::SecretsCommand;
 use storage::StorageCommand;
 use subrepo::SubrepoCommand;
@@ -81,6 +83,9 @@ enum Command {
     /// Block versions nobody may install (Composer's `filter` lists; archives answer 410).
     #[command(subcommand)]
     Block(BlockCommand),
+    /// Approve Composer plugins where `plugins: approve` is set.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Manage outgoing webhooks and see their deliveries.
     #[command(subcommand)]
     Webhook(webhooks::WebhookCommand),
@@ -115,6 +120,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Package(command) => package::run(settings, command).await,
         Command::Advisory(command) => advisory::run(settings, command).await,
         Command::Block(command) => block::run(settings, command).await,
+        Command::Plugin(command) => plugin::run(settings, command).await,
         Command::Webhook(command) => webhooks::run(settings, command).await,
         Command::Login(command) => {
             login::run(&settings, &command);

@@ -137,6 +137,10 @@ pub struct ConfigFile {
     /// Identity providers by alias, and the break-glass admin (see `sso::config`).
     #[serde(default)]
     pub login: Option<serde_yaml_ng::Value>,
+    /// `allow` (the default) or `approve`: whether packyard's own Composer plugins are
+    /// served only once approved (`supply_chain::plugins`).
+    #[serde(default)]
+    pub plugins: crate::supply_chain::plugins::PluginPolicy,
 }
 
 impl ConfigFile {
@@ -238,6 +242,7 @@ impl Settings {
         let supply_chain = crate::supply_chain::SupplyChainSettings {
             immutable_versions,
             release_age_exempt_fixes,
+            plugins: file.plugins,
         };
         let trusted_proxies = lookup("PACKYARD_TRUSTED_PROXIES")
             .map(|value| parse_networks("PACKYARD_TRUSTED_PROXIES", &value))

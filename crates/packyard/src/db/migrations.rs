@@ -39,6 +39,7 @@ const STEPS: &[(i64, &str)] = steps![
     21 => "0021_retained_dists.sql",
     22 => "0022_blocks.sql",
     23 => "0023_min_release_age.sql",
+    24 => "0024_plugins_and_pins.sql",
 ];
 
 /// A step's SQL for `engine`. Templates are SQL with two kinds of marks:
@@ -315,6 +316,11 @@ mod tests {
             23,
             "6e2a96c299dd28dbd314291e038796a1fbda557df2e5032ec462d0fb43267c5c",
             "e82f21e0d9bcc1810cb208384b20440f2d352941d856976d1cb5cd1fc67615e7",
+        ),
+        (
+            24,
+            "dada7cdc89f2e40d547775cfb7270e2f38fc82b7aba4056bec5ab66b1eb6c4d1",
+            "d4e883ae3421638d5d27eacadc6e3908eb0b38c514fe8ca13bb4150b7da41188",
         ),
     ];
 

@@ -14,6 +14,8 @@ mod jobs;
 mod migrations;
 mod mirror;
 mod packages;
+mod plugins;
+pub use plugins::{DistPin, PluginApproval};
 mod retained;
 pub use retained::{RetainReason, RetainedDist};
 mod sealed;

@@ -308,6 +308,7 @@ impl GitPackages {
     ) {
         let mut occurrences = Vec::with_capacity(held.len());
         for moved in held {
+            crate::metrics::metrics().version_conflict("tag_moved");
             tracing::warn!(
                 %package,
                 version = %moved.version,

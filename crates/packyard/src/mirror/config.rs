@@ -50,6 +50,11 @@ pub struct MirrorConfig {
     /// `/packages.json` too, behind the private ones (sub-repositories include mirrors
     /// with `packyard subrepo set --mirrors`).
     pub include_in_root: bool,
+    /// Versions the upstream published less than this long ago (milliseconds) are not
+    /// offered (`supply_chain::release_age`).
+    pub min_release_age: Option<i64>,
+    /// Whether plugins are served only once approved (`supply_chain::plugins`).
+    pub plugins: crate::supply_chain::plugins::PluginPolicy,
 }
 
 impl MirrorConfig {
@@ -65,6 +70,8 @@ impl MirrorConfig {
             sync_interval: DEFAULT_SYNC_INTERVAL,
             enable_dist_mirror: true,
             include_in_root: false,
+            min_release_age: None,
+            plugins: crate::supply_chain::plugins::PluginPolicy::Allow,
         }
     }
 
@@ -86,7 +93,7 @@ impl MirrorConfig {
 #[serde(untagged)]
 pub enum MirrorEntry {
     Disabled(bool),
-    Defined(MirrorFields),
+    Defined(Box<MirrorFields>),
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -107,6 +114,11 @@ pub struct MirrorFields {
     pub enable_dist_mirror: Option<bool>,
     #[serde(default)]
     pub include_in_root: bool,
+    /// `3d`, `72h`: versions the upstream published more recently are not offered.
+    pub min_release_age: Option<String>,
+    /// `allow` (the default) or `approve`.
+    #[serde(default)]
+    pub plugins: crate::supply_chain::plugins::PluginPolicy,
     /// Set `false` to keep the entry but switch it off.
     pub enabled: Option<bool>,
 }
@@ -136,6 +148,8 @@ pub enum MirrorConfigError {
     TwoCredentials(String),
     #[error("mirrors.{alias}.sync_interval: {value} is not an interval such as 300, 5m or 1h")]
     InvalidInterval { alias: String, value: String },
+    #[error("mirrors.{alias}.min_release_age: {reason}")]
+    InvalidReleaseAge { alias: String, reason: String },
 }
 
 /// The mirrors in effect: `packagist` unless removed, plus those defined.
@@ -198,6 +212,16 @@ pub fn resolve(
         mirror.strict = fields.strict;
         mirror.enable_dist_mirror = fields.enable_dist_mirror.unwrap_or(true);
         mirror.include_in_root = fields.include_in_root;
+        mirror.plugins = fields.plugins;
+        if let Some(age) = &fields.min_release_age {
+            mirror.min_release_age =
+                crate::supply_chain::release_age::parse(age).map_err(|reason| {
+                    MirrorConfigError::InvalidReleaseAge {
+                        alias: alias.clone(),
+                        reason,
+                    }
+                })?;
+        }
         if let Some(interval) = &fields.sync_interval {
             mirror.sync_interval = crate::time::interval_in_yaml(interval).ok_or_else(|| {
                 MirrorConfigError::InvalidInterval {
@@ -258,6 +282,8 @@ partner:
   strict: true
   sync_interval: 90s
   enable_dist_mirror: false
+  min_release_age: 3d
+  plugins: approve
 "#,
         )
         .unwrap();
@@ -269,6 +295,15 @@ partner:
         assert_eq!(partner.http_basic, Some(("bot".into(), "pw".into())));
         assert!(partner.strict && !partner.enable_dist_mirror);
         assert_eq!(partner.sync_interval, Duration::from_secs(90));
+        assert_eq!(partner.min_release_age, Some(3 * 86_400_000));
+        assert_eq!(
+            partner.plugins,
+            crate::supply_chain::plugins::PluginPolicy::Approve
+        );
+        assert_eq!(
+            packagist.plugins,
+            crate::supply_chain::plugins::PluginPolicy::Allow
+        );
         assert!(
             partner.allows("partner/sdk")
                 && partner.allows("tools/x")
@@ -316,6 +351,10 @@ partner:
                 "mirrors.partner.sync_interval",
             ),
             ("\"bad alias\": {url: http://x}", "mirrors.bad alias"),
+            (
+                "partner: {url: http://x, min_release_age: soon}",
+                "mirrors.partner.min_release_age",
+            ),
         ] {
             let error = parse(yaml).unwrap_err();
             assert!(error.starts_with(key), "{error}");

@@ -4,6 +4,12 @@
 //! archive is never stored. Requests that arrive meanwhile wait for that one download
 //! and are then served from storage, as are all later ones. Nothing touches local disk
 //! unless `MIRROR_DIST_CACHE_DIR` is set.
+//!
+//! The first archive stored for a (mirror, package, reference) pins its sha1 and sha256
+//! in the database (`mirror_dist_pins`): when the upstream later serves other bytes for
+//! that reference (the stored archive lost, the upstream compromised), they are refused
+//! and reported (the `version_conflicts` metric, a warning, the `version_conflict`
+//! webhook event), whatever the metadata now says.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +31,17 @@ pub struct DistSource {
     pub urls: Vec<String>,
     /// Expected sha1; empty when the metadata has none.
     pub shasum: String,
+    /// What the archive is, for its pin.
+    pub identity: DistIdentity,
+}
+
+/// The (mirror, package, reference) an archive's pin is kept for, and the version.
+#[derive(Debug, Clone)]
+pub struct DistIdentity {
+    pub alias: String,
+    pub package: String,
+    pub reference: String,
+    pub version: String,
 }
 
 /// How a request for an archive is answered.
@@ -87,6 +104,12 @@ pub enum MirroringFailure {
     TaskEnded,
     #[error("the archive vanished from storage")]
     Vanished,
+    #[error(
+        "the upstream sent other bytes (sha1 {actual}) for an archive pinned at sha1 {pinned}; refused"
+    )]
+    PinMismatch { actual: String, pinned: String },
+    #[error("reading the archive's pin failed: {0}")]
+    Pin(Arc<sqlx::Error>),
 }
 
 type Outcome = Option<Result<(), MirroringFailure>>;
@@ -117,16 +140,74 @@ pub struct Dists {
     store: Store,
     upstream: Upstream,
     in_flight: Mutex<HashMap<String, watch::Receiver<Outcome>>>,
+    /// The pins.
+    db: crate::db::Db,
+    /// Told of refused bytes.
+    webhooks: crate::webhooks::Webhooks,
 }
 
 impl Dists {
-    pub fn new(store: Store, upstream: Upstream) -> Self {
+    pub fn new(
+        store: Store,
+        upstream: Upstream,
+        db: crate::db::Db,
+        webhooks: crate::webhooks::Webhooks,
+    ) -> Self {
         Dists {
             download_slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_DOWNLOADS)),
             store,
             upstream,
             in_flight: Mutex::new(HashMap::new()),
+            db,
+            webhooks,
         }
+    }
+
+    /// Checks downloaded bytes against the archive's pin: `Ok(true)` when there is none
+    /// yet (it is to be pinned once stored), `Ok(false)` when they match it. Other
+    /// bytes are refused and reported.
+    async fn check_pin(
+        &self,
+        identity: &DistIdentity,
+        offered: &crate::db::DistPin,
+    ) -> Result<bool, MirroringFailure> {
+        let pinned = self
+            .db
+            .dist_pin(&identity.alias, &identity.package, &identity.reference)
+            .await
+            .map_err(|error| MirroringFailure::Pin(Arc::new(error)))?;
+        let Some(pinned) = pinned else {
+            return Ok(true);
+        };
+        if pinned == *offered {
+            return Ok(false);
+        }
+        crate::metrics::metrics().version_conflict("archive_changed");
+        tracing::warn!(
+            mirror = %identity.alias,
+            package = %identity.package,
+            version = %identity.version,
+            reference = %identity.reference,
+            pinned = %pinned.sha1,
+            offered = %offered.sha1,
+            "the upstream sent other bytes for a pinned archive; refused"
+        );
+        let occurrence = crate::webhooks::Occurrence::new(
+            crate::webhooks::Event::VersionConflict,
+            &identity.package,
+        )
+        .with(
+            "version",
+            serde_json::json!({"version": identity.version, "reference": identity.reference}),
+        )
+        .with("mirror", serde_json::json!(identity.alias))
+        .with("kept_sha1", serde_json::json!(pinned.sha1))
+        .with("offered_sha1", serde_json::json!(offered.sha1));
+        self.webhooks.emit(&[occurrence]).await;
+        Err(MirroringFailure::PinMismatch {
+            actual: offered.sha1.clone(),
+            pinned: pinned.sha1,
+        })
     }
 
     pub async fn fetch(
@@ -310,6 +391,7 @@ impl Dists {
             store.put_stream(&key, Box::pin(chunks), size).await
         });
         let mut hasher = Sha1::new();
+        let mut sha256 = sha2::Sha256::new();
         let mut client = Some(client);
         let mut failure = None;
         // The client gets each chunk when the next one arrives; the last one only after
@@ -325,6 +407,7 @@ impl Dists {
                         break;
                     }
                     hasher.update(&bytes);
+                    sha256.update(&bytes);
                     if let Some(previous) = held_back.replace(bytes.clone())
                         && let Some(sender) = &client
                         && !matches!(
@@ -348,6 +431,10 @@ impl Dists {
             }
         }
         let actual = hex::encode(hasher.finalize());
+        let offered = crate::db::DistPin {
+            sha1: actual.clone(),
+            sha256: hex::encode(sha256.finalize()),
+        };
         if failure.is_none()
             && !source.shasum.is_empty()
             && !actual.eq_ignore_ascii_case(&source.shasum)
@@ -356,6 +443,14 @@ impl Dists {
                 actual,
                 expected: source.shasum.clone(),
             });
+        }
+        // Checked before the last chunk reaches the client or the store commits.
+        let mut to_pin = false;
+        if failure.is_none() {
+            match self.check_pin(&source.identity, &offered).await {
+                Ok(first) => to_pin = first,
+                Err(reason) => failure = Some(reason),
+            }
         }
         if failure.is_none()
             && let (Some(last), Some(sender)) = (held_back.take(), &client)
@@ -384,7 +479,21 @@ impl Dists {
         match (failure, stored) {
             (Some(reason), _) => Err(reason),
             (None, Err(error)) => Err(MirroringFailure::Store(Arc::new(error))),
-            (None, Ok(())) => Ok(()),
+            (None, Ok(())) => {
+                if to_pin {
+                    let identity = &source.identity;
+                    self.db
+                        .pin_dist(
+                            &identity.alias,
+                            &identity.package,
+                            &identity.reference,
+                            &offered,
+                        )
+                        .await
+                        .map_err(|error| MirroringFailure::Pin(Arc::new(error)))?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -157,6 +157,10 @@ pub struct Documents {
     missing: Mutex<HashMap<String, Instant>>,
     fetches: SingleFlight<String>,
     refreshing: Mutex<HashSet<String>>,
+    /// Which versions an upstream document may no longer change.
+    immutability: crate::supply_chain::Immutability,
+    /// Told when an upstream changes a frozen version.
+    webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 impl Documents {
@@ -168,7 +172,76 @@ impl Documents {
             missing: Mutex::new(HashMap::new()),
             fetches: SingleFlight::named("mirror_document"),
             refreshing: Mutex::new(HashSet::new()),
+            immutability: crate::supply_chain::Immutability::Off,
+            webhooks: None,
         }
+    }
+
+    /// These documents, keeping the versions `immutability` freezes as first mirrored
+    /// (an upstream that changes one is reported to `webhooks`).
+    #[must_use]
+    pub fn keeping(
+        self,
+        immutability: crate::supply_chain::Immutability,
+        webhooks: crate::webhooks::Webhooks,
+    ) -> Self {
+        Documents {
+            immutability,
+            webhooks: Some(webhooks),
+            ..self
+        }
+    }
+
+    /// `body`, a new upstream copy of the p2 document at `path`, with the frozen
+    /// versions of `held` (the copy served so far) kept as they were; each change the
+    /// upstream made to one is reported.
+    async fn keep_frozen(
+        &self,
+        mirror: &MirrorConfig,
+        path: &str,
+        held: &MirroredDoc,
+        body: Bytes,
+    ) -> Bytes {
+        let Some(package) = path
+            .strip_prefix("p2/")
+            .and_then(|rest| rest.strip_suffix(".json"))
+            .filter(|name| !name.ends_with("~dev"))
+        else {
+            return body;
+        };
+        let Some((kept, changed)) = crate::supply_chain::immutable::keep_published(
+            self.immutability,
+            package,
+            &held.body,
+            &body,
+        ) else {
+            return body;
+        };
+        let mut occurrences = Vec::new();
+        for change in &changed {
+            crate::metrics::metrics().version_conflict("mirrored_version_changed");
+            tracing::warn!(
+                mirror = %mirror.alias,
+                package,
+                version = %change.version,
+                kept = %change.kept_reference,
+                offered = %change.offered_reference,
+                "the upstream changed an immutable version's reference; the mirror keeps the first"
+            );
+            occurrences.push(
+                crate::webhooks::Occurrence::new(crate::webhooks::Event::VersionConflict, package)
+                    .with(
+                        "version",
+                        serde_json::json!({"version": change.version, "reference": change.kept_reference}),
+                    )
+                    .with("offered_reference", serde_json::json!(change.offered_reference))
+                    .with("mirror", serde_json::json!(mirror.alias)),
+            );
+        }
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.emit(&occurrences).await;
+        }
+        kept.into()
     }
 
     /// Whether a p2 document of `package` is held in memory: asking for it then goes
@@ -525,8 +598,14 @@ impl Documents {
                     body,
                     last_modified,
                 },
-                _,
-            ) => (body, last_modified, Revalidation::Changed),
+                held,
+            ) => {
+                let body = match held {
+                    Some(held) => self.keep_frozen(mirror, path, held, body).await,
+                    None => body,
+                };
+                (body, last_modified, Revalidation::Changed)
+            }
         };
         let text = std::str::from_utf8(&body).map_err(|_| DocumentError::NotText)?;
         if let Some(held) = &held {

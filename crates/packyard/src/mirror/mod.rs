@@ -19,7 +19,7 @@ use crate::metadata::Metadata;
 
 use advisories::MirrorAdvisories;
 use config::MirrorConfig;
-use dists::{DistError, DistReply, DistSource, Dists};
+use dists::{DistError, DistIdentity, DistReply, DistSource, Dists};
 use documents::{DocumentError, Documents, GoneDocument, MirroredDoc};
 use upstream::Upstream;
 
@@ -34,6 +34,25 @@ pub struct Mirrors {
     upstream: Upstream,
     db: Db,
     metadata: Arc<Metadata>,
+    /// Documents after the supply-chain rules, per mirror and path, for
+    /// [`RULES_KEPT_FOR`]: block lists and approvals changed on any replica apply
+    /// within it.
+    ruled: std::sync::RwLock<std::collections::HashMap<String, Arc<RuledDoc>>>,
+}
+
+/// How long a document after the supply-chain rules is served before they are applied
+/// again (they read the block lists and plugin approvals).
+const RULES_KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+/// The most ruled documents kept; past it the cache starts over.
+const MAX_RULED: usize = 10_000;
+
+/// A mirrored document as served after the supply-chain rules, with what they took out.
+pub struct RuledDoc {
+    pub doc: Arc<MirroredDoc>,
+    /// The stored document it was made from, told apart by when it was fetched.
+    from_fetched_at: i64,
+    made_at: std::time::Instant,
+    ruled: crate::supply_chain::mirrored::Ruled,
 }
 
 /// Why a mirror does not serve a package. Each reads like an unknown package to
@@ -59,8 +78,16 @@ impl Mirrors {
         db: Db,
         metadata: Arc<Metadata>,
         network_policy: crate::outbound::NetworkPolicy,
+        webhooks: crate::webhooks::Webhooks,
+        immutability: crate::supply_chain::Immutability,
     ) -> Self {
         let upstream = Upstream::new(network_policy);
+        let dists = Dists::new(
+            storage.store(StoreName::MirrorDist).clone(),
+            upstream.clone(),
+            db.clone(),
+            webhooks.clone(),
+        );
         Mirrors {
             db,
             metadata,
@@ -68,20 +95,79 @@ impl Mirrors {
                 .into_iter()
                 .map(|m| (m.alias.clone(), Arc::new(m)))
                 .collect(),
-            documents: Arc::new(Documents::new(
-                storage.store(StoreName::MirrorMeta).clone(),
-                upstream.clone(),
-            )),
-            dists: Arc::new(Dists::new(
-                storage.store(StoreName::MirrorDist).clone(),
-                upstream.clone(),
-            )),
+            documents: Arc::new(
+                Documents::new(
+                    storage.store(StoreName::MirrorMeta).clone(),
+                    upstream.clone(),
+                )
+                .keeping(immutability, webhooks),
+            ),
+            dists: Arc::new(dists),
             advisories: Arc::new(MirrorAdvisories::new(
                 storage.store(StoreName::MirrorMeta).clone(),
                 upstream.clone(),
             )),
             upstream,
+            ruled: std::sync::RwLock::default(),
         }
+    }
+
+    /// `doc` (the stored `path` of `package`) after the supply-chain rules of `mirror`:
+    /// the upstream's `filter` lists and the admins' blocks withdraw versions, a
+    /// cooldown holds fresh ones back, unapproved plugins are left out.
+    async fn ruled(
+        &self,
+        mirror: &MirrorConfig,
+        package: &str,
+        path: &str,
+        doc: Arc<MirroredDoc>,
+    ) -> Result<Arc<RuledDoc>, MirrorError> {
+        use crate::supply_chain::{blocks::BlockRules, mirrored, plugins::PluginPolicy};
+        let key = format!("{}/{path}", mirror.alias);
+        if let Some(kept) = self.ruled.read().unwrap().get(&key)
+            && kept.from_fetched_at == doc.fetched_at
+            && kept.made_at.elapsed() < RULES_KEPT_FOR
+        {
+            return Ok(kept.clone());
+        }
+        let blocks = self.db.blocks(Some(package)).await?;
+        let blocks = if blocks.is_empty() {
+            BlockRules::default()
+        } else {
+            BlockRules::new(blocks, &self.db.block_categories().await?)
+        };
+        let approved = if mirror.plugins == PluginPolicy::Approve {
+            self.db.approved_majors(&mirror.alias, package).await?
+        } else {
+            Vec::new()
+        };
+        let rules = mirrored::MirrorRules {
+            min_release_age: mirror.min_release_age,
+            plugins: mirror.plugins,
+            approved_majors: &approved,
+            blocks: &blocks,
+            now: crate::db::now_millis(),
+        };
+        let outcome = mirrored::apply(package, &doc.body, &rules);
+        let served = match &outcome.body {
+            Some(body) => Arc::new(MirroredDoc {
+                body: body.clone().into(),
+                ..(*doc).clone()
+            }),
+            None => doc.clone(),
+        };
+        let made = Arc::new(RuledDoc {
+            doc: served,
+            from_fetched_at: doc.fetched_at,
+            made_at: std::time::Instant::now(),
+            ruled: outcome,
+        });
+        let mut kept = self.ruled.write().unwrap();
+        if kept.len() >= MAX_RULED {
+            kept.clear();
+        }
+        kept.insert(key, made.clone());
+        Ok(made)
     }
 
     /// How the upstream of `alias` answered this process's metadata requests lately.
@@ -153,7 +239,15 @@ impl Mirrors {
                     None => Err(DocumentError::Unavailable(error).into()),
                 }
             }
-            answer => Ok(answer?),
+            answer => match answer? {
+                Some(doc) => {
+                    let path = p2_path(package, dev);
+                    Ok(Some(
+                        self.ruled(mirror, package, &path, doc).await?.doc.clone(),
+                    ))
+                }
+                None => Ok(None),
+            },
         }
     }
 
@@ -197,7 +291,12 @@ impl Mirrors {
         let mut not_stored = Vec::new();
         for path in &paths {
             match self.documents.stored(mirror, path).await? {
-                Some(doc) => found = locate(&doc),
+                Some(doc) => {
+                    found = locate(&doc);
+                    if let Some(located) = &found {
+                        self.judge(mirror, package, path, doc, located).await?;
+                    }
+                }
                 None => not_stored.push(path),
             }
             if found.is_some() {
@@ -219,7 +318,12 @@ impl Mirrors {
                 break;
             }
             match self.documents.get(mirror, path).await {
-                Ok(Some(doc)) => found = locate(&doc),
+                Ok(Some(doc)) => {
+                    found = locate(&doc);
+                    if let Some(located) = &found {
+                        self.judge(mirror, package, path, doc, located).await?;
+                    }
+                }
                 Ok(None) => {}
                 Err(error @ DocumentError::Storage(_)) => return Err(error.into()),
                 // An optional document the upstream cannot give is no error as long as
@@ -251,6 +355,57 @@ impl Mirrors {
             .flatten();
         let source = found.source(mirror, root.as_ref().map(|r| r.body.as_ref()));
         Ok(self.dists.fetch(mirror, source).await?)
+    }
+
+    /// Every version of `package` the mirror `alias` has stored, as (normalized version,
+    /// fields): what `packyard plugin approve` approves when it is named no major.
+    pub async fn stored_versions_with_fields(
+        &self,
+        mirror: &MirrorConfig,
+        package: &str,
+    ) -> Result<Vec<(String, Map<String, Value>)>, MirrorError> {
+        let mut found = Vec::new();
+        for dev in [false, true] {
+            if let Some(doc) = self
+                .documents
+                .stored(mirror, &p2_path(package, dev))
+                .await?
+            {
+                found.extend(versions_of(&doc, package).into_iter().map(|version| {
+                    let normalized = version
+                        .get("version_normalized")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    (normalized, version)
+                }));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Refuses the archive of a version the supply-chain rules took out of `doc`: a
+    /// listed one with its reason (`410`), a held back or unapproved one as unknown.
+    async fn judge(
+        &self,
+        mirror: &MirrorConfig,
+        package: &str,
+        path: &str,
+        doc: Arc<MirroredDoc>,
+        located: &LocatedDist,
+    ) -> Result<(), MirrorError> {
+        let ruled = self.ruled(mirror, package, path, doc).await?;
+        if let Some(notice) = ruled.ruled.blocked.get(&located.normalized) {
+            return Err(MirrorError::Blocked(Box::new(notice.clone())));
+        }
+        if ruled.ruled.hidden.contains(&located.normalized) {
+            return Err(MirrorError::UnknownVersion {
+                package: package.to_owned(),
+                version: located.pretty.clone(),
+                reference: located.reference.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// What [`Self::archive`] does for a package the upstream does not have — the
@@ -416,23 +571,12 @@ impl Mirrors {
         mirror: &MirrorConfig,
         package: &str,
     ) -> Result<std::collections::HashSet<String>, MirrorError> {
-        let mut versions = std::collections::HashSet::new();
-        for dev in [false, true] {
-            if let Some(doc) = self
-                .documents
-                .stored(mirror, &p2_path(package, dev))
-                .await?
-            {
-                let parsed: Value = serde_json::from_slice(&doc.body).unwrap_or(Value::Null);
-                let entries = parsed["packages"][package].as_array().into_iter().flatten();
-                versions.extend(
-                    entries
-                        .filter_map(|entry| entry["version_normalized"].as_str())
-                        .map(str::to_owned),
-                );
-            }
-        }
-        Ok(versions)
+        Ok(self
+            .stored_versions_with_fields(mirror, package)
+            .await?
+            .into_iter()
+            .map(|(normalized, _)| normalized)
+            .collect())
     }
 
     /// What may be proxied: only allowed names, in strict mode only approved ones, and
@@ -572,6 +716,9 @@ pub enum MirrorError {
     Document(#[from] DocumentError),
     #[error(transparent)]
     Dist(#[from] DistError),
+    /// A version a block list withdrew: its archive answers `410` with the reason.
+    #[error("{}", .0.sentence())]
+    Blocked(Box<crate::supply_chain::blocks::BlockNotice>),
 }
 
 /// What mirror clients are told when an upstream fails them: that it did, not which
@@ -585,6 +732,8 @@ impl crate::error::Classify for MirrorError {
             MirrorError::Database(error) => error.kind(),
             MirrorError::Document(error) => error.kind(),
             MirrorError::Dist(error) => error.kind(),
+            // Answered by the routes as `410` with the reason (`blocked_archive`).
+            MirrorError::Blocked(_) => ErrorKind::Conflict,
         }
     }
 }
@@ -626,6 +775,7 @@ pub fn rewrite_root(
     mirror: &MirrorConfig,
     base: &str,
     available: Option<Vec<String>>,
+    own_filter: Option<Value>,
 ) -> Result<Vec<u8>, UnusableRoot> {
     let Ok(Value::Object(mut root)) = serde_json::from_slice::<Value>(upstream_root) else {
         return Err(UnusableRoot);
@@ -663,6 +813,25 @@ pub fn rewrite_root(
             "security-advisories".into(),
             json!({"metadata": metadata, "api-url": format!("{prefix}/api/security-advisories/")}),
         );
+    }
+    // The upstream's filter lists come through in its p2 documents, where this mirror
+    // applies them (`supply_chain::mirrored`); its summary and API URLs would send
+    // Composer around the mirror, so only the lists are announced, with ours.
+    let mut lists = Map::new();
+    if let Some(Value::Object(upstream)) = root.remove("filter")
+        && let Some(Value::Object(upstream_lists)) = upstream.get("lists")
+    {
+        for (name, config) in upstream_lists {
+            if config.get("enabled").and_then(Value::as_bool) == Some(true) {
+                lists.insert(name.clone(), json!({"enabled": true}));
+            }
+        }
+    }
+    if let Some(Value::Object(ours)) = own_filter.and_then(|f| f.get("lists").cloned()) {
+        lists.extend(ours);
+    }
+    if !lists.is_empty() {
+        root.insert("filter".into(), json!({"metadata": true, "lists": lists}));
     }
     root.insert("packages".into(), json!([]));
     root.insert("notify-batch".into(), json!(format!("{prefix}/downloads/")));
@@ -725,6 +894,12 @@ impl LocatedDist {
             key: self.key,
             urls,
             shasum: self.shasum,
+            identity: DistIdentity {
+                alias: mirror.alias.clone(),
+                package: self.package,
+                reference: self.reference,
+                version: self.pretty,
+            },
         }
     }
 }
@@ -789,17 +964,9 @@ pub fn locate_dist(
 
 /// The versions in a p2 document, expanded when minified.
 fn versions_of(doc: &MirroredDoc, package: &str) -> Vec<Map<String, Value>> {
-    let Ok(value) = serde_json::from_slice::<Value>(&doc.body) else {
-        return Vec::new();
-    };
-    let list: Vec<Map<String, Value>> = value["packages"][package]
-        .as_array()
-        .map(|list| list.iter().filter_map(|v| v.as_object().cloned()).collect())
-        .unwrap_or_default();
-    if value["minified"] == "composer/2.0" {
-        composer::minify::expand(list)
-    } else {
-        list
+    match serde_json::from_slice::<Value>(&doc.body) {
+        Ok(Value::Object(document)) => composer::p2::versions_in(&document, package).0,
+        _ => Vec::new(),
     }
 }
 
@@ -853,9 +1020,10 @@ mod tests {
     #[test]
     fn the_root_points_at_us_and_drops_what_we_do_not_proxy() {
         let upstream = br#"{"packages":[],"metadata-url":"/p2/%package%.json","notify-batch":"https://packagist.org/downloads/","search":"/search.json?q=%query%","providers-api":"/providers/%package%.json","list":"/list.json","mirrors":[{"dist-url":"https://mirror.example/%package%","preferred":true}]}"#;
-        let rewritten: Value =
-            serde_json::from_slice(&rewrite_root(upstream, &mirror(), "http://h", None).unwrap())
-                .unwrap();
+        let rewritten: Value = serde_json::from_slice(
+            &rewrite_root(upstream, &mirror(), "http://h", None, None).unwrap(),
+        )
+        .unwrap();
         assert_eq!(
             rewritten["metadata-url"],
             "http://h/mirror/packagist/p2/%package%.json"
@@ -874,7 +1042,7 @@ mod tests {
         // The upstream's advisories API is announced as ours.
         let with_advisories = br#"{"metadata-url":"/p2/%package%.json","security-advisories":{"metadata":true,"api-url":"https://packagist.org/api/security-advisories/"}}"#;
         let rewritten: Value = serde_json::from_slice(
-            &rewrite_root(with_advisories, &mirror(), "http://h", None).unwrap(),
+            &rewrite_root(with_advisories, &mirror(), "http://h", None, None).unwrap(),
         )
         .unwrap();
         assert_eq!(
@@ -883,7 +1051,7 @@ mod tests {
         );
         let without_api = br#"{"security-advisories":{"metadata":true}}"#;
         let rewritten: Value = serde_json::from_slice(
-            &rewrite_root(without_api, &mirror(), "http://h", None).unwrap(),
+            &rewrite_root(without_api, &mirror(), "http://h", None, None).unwrap(),
         )
         .unwrap();
         assert!(rewritten.get("security-advisories").is_none());
@@ -892,13 +1060,25 @@ mod tests {
             &mirror(),
             "http://h",
             Some(vec!["psr/log".into()]),
+            None,
         )
         .unwrap();
         assert_eq!(
             serde_json::from_slice::<Value>(&restricted).unwrap()["available-packages"],
             json!(["psr/log"])
         );
-        assert!(rewrite_root(b"[1]", &mirror(), "http://h", None).is_err());
+        assert!(rewrite_root(b"[1]", &mirror(), "http://h", None, None).is_err());
+        // The upstream's lists are announced, its URLs are not; ours join them.
+        let with_filter = br#"{"metadata-url":"/p2/%package%.json","filter":{"metadata":true,"lists":{"malware":{"enabled":true},"old":{"enabled":false}},"api-url":"https://packagist.org/api/filter"}}"#;
+        let ours = json!({"metadata": true, "lists": {"policy": {"enabled": true}}});
+        let rewritten: Value = serde_json::from_slice(
+            &rewrite_root(with_filter, &mirror(), "http://h", None, Some(ours)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            rewritten["filter"],
+            json!({"metadata": true, "lists": {"malware": {"enabled": true}, "policy": {"enabled": true}}})
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@
 
 pub mod blocks;
 pub mod immutable;
+pub mod mirrored;
+pub mod plugins;
 pub mod release_age;
 
 pub use immutable::Immutability;
@@ -17,4 +19,17 @@ pub struct SupplyChainSettings {
     /// `PACKYARD_RELEASE_AGE_EXEMPT_FIXES` (default on): a version that fixes a
     /// published advisory passes every cooldown.
     pub release_age_exempt_fixes: bool,
+    /// `plugins:` at the top of `PACKYARD_CONFIG`: whether packyard's own plugins need
+    /// approval.
+    pub plugins: plugins::PluginPolicy,
+}
+
+impl Default for SupplyChainSettings {
+    fn default() -> Self {
+        SupplyChainSettings {
+            immutable_versions: Immutability::default(),
+            release_age_exempt_fixes: true,
+            plugins: plugins::PluginPolicy::default(),
+        }
+    }
 }

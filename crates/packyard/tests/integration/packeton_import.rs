@@ -584,7 +584,9 @@ fn imports_the_same_on(database: &PacketonDatabase) -> (Server, String, String) 
     assert!(carol.contains("groups: customers"), "{carol}");
     let groups = server.cli_ok(&["group", "list"]);
     assert!(
-        groups.contains("customers\tupdates until: none\tmirrors: packagist\t"),
+        groups.contains(
+            "customers\tupdates until: none\tminimum release age: none\tmirrors: packagist\t"
+        ),
         "{groups}"
     );
     assert!(

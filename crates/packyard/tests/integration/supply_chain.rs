@@ -506,3 +506,102 @@ fn a_cooldown_holds_a_fresh_release_back_from_a_group_a_user_or_a_token_but_not_
     });
     assert_eq!(resolves(&server, "carol", &carol, "acme/lib"), "1.1.0");
 }
+
+/// An archive of a Composer plugin: `type: composer-plugin`, requiring the plugin API.
+fn plugin_zip(version: &str) -> Vec<u8> {
+    let manifest = json!({
+        "name": "acme/plugin",
+        "type": "composer-plugin",
+        "license": "MIT",
+        "require": {"composer-plugin-api": "^2.0"},
+        "autoload": {"psr-4": {"Acme\\Plugin\\": "src/"}},
+        "extra": {"class": "Acme\\Plugin\\Plugin"},
+    });
+    zip(&[
+        Entry::File("composer.json", manifest.to_string().as_bytes()),
+        Entry::File(
+            "src/Plugin.php",
+            format!("<?php // plugin {version}\n").as_bytes(),
+        ),
+    ])
+}
+
+/// A project of `user` that lets the plugin install without running it.
+fn plugin_project(server: &Server, user: &str, token: &str) -> ComposerProject {
+    let project = ComposerProject::new(server, user, token);
+    let output = project.run(&["config", "allow-plugins.acme/plugin", "false"]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    project
+}
+
+#[test]
+fn a_plugin_is_served_only_for_the_major_versions_an_admin_approved() {
+    let dir = testkit::TempDir::new("plugins-config");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "plugins: approve\nmirrors: {packagist: false}\n").unwrap();
+    let server = Server::start_with(&[("PACKYARD_CONFIG", config.to_str().unwrap())]);
+    let admin = server.add_user("admin", true);
+    assert_eq!(
+        upload(
+            &server,
+            &admin,
+            "acme/plugin",
+            "1.0.0",
+            &plugin_zip("1.0.0")
+        )
+        .status,
+        201
+    );
+    let library = package_zip("acme/lib", &[], "lib");
+    assert_eq!(
+        upload(&server, &admin, "acme/lib", "1.0.0", &library).status,
+        201
+    );
+
+    // Not approved: not resolvable, even for an admin; other packages are.
+    let project = plugin_project(&server, "admin", &admin);
+    let output = project.run(&["require", "acme/plugin", "--no-audit"]);
+    let text = output_text(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("acme/plugin"), "{text}");
+    project.require("acme/lib");
+    let unknown = p2(&server, "admin", &admin, "acme/nothing");
+    let unapproved = p2(&server, "admin", &admin, "acme/plugin");
+    assert_eq!(unapproved.status, unknown.status, "{}", unapproved.text());
+
+    let approved = server.cli_ok(&["plugin", "approve", "acme/plugin"]);
+    assert!(approved.contains("major versions 1"), "{approved}");
+    wait_until(&server, "admin", &admin, "/p2/acme/plugin.json", |reply| {
+        reply.status == 200
+    });
+    project.require("acme/plugin:^1.0");
+    assert!(
+        server
+            .cli_ok(&["plugin", "list"])
+            .contains("private\tacme/plugin\t1\t(command line)")
+    );
+
+    // A new major version needs approving again.
+    assert_eq!(
+        upload(
+            &server,
+            &admin,
+            "acme/plugin",
+            "2.0.0",
+            &plugin_zip("2.0.0")
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        p2_version_names(&p2(&server, "admin", &admin, "acme/plugin"), "acme/plugin"),
+        ["1.0.0"]
+    );
+    let output = project.run(&["require", "acme/plugin:^2.0", "--no-audit"]);
+    assert!(!output.status.success(), "{}", output_text(&output));
+    server.cli_ok(&["plugin", "approve", "acme/plugin", "--major", "2"]);
+    wait_until(&server, "admin", &admin, "/p2/acme/plugin.json", |reply| {
+        p2_version_names(reply, "acme/plugin").len() == 2
+    });
+    project.require("acme/plugin:^2.0");
+}

@@ -185,6 +185,7 @@ pub async fn zipball(
                 .await
             {
                 Ok(reply) => return Ok(super::mirror::dist_response(reply)),
+                Err(MirrorError::Blocked(notice)) => return Ok(blocked_archive(&notice)),
                 Err(MirrorError::UnknownVersion { .. } | MirrorError::Refused(_)) => {}
                 Err(error) => {
                     failure.get_or_insert(error);
@@ -254,7 +255,7 @@ async fn private_archive(
 /// `410 Gone` for the archive of a blocked version, with the reason as a JSON body of
 /// type exactly `application/json`, which Composer reads for its `warning` (and prints)
 /// on any error answer.
-fn blocked_archive(blocked: &crate::supply_chain::blocks::BlockNotice) -> Response {
+pub(super) fn blocked_archive(blocked: &crate::supply_chain::blocks::BlockNotice) -> Response {
     (
         StatusCode::GONE,
         [(

@@ -45,7 +45,8 @@ pub async fn root(
     } else {
         None
     };
-    let body = rewrite_root(&upstream_root.body, &mirror, &base, available)
+    let own_filter = app.metadata.filter_announcement().await?;
+    let body = rewrite_root(&upstream_root.body, &mirror, &base, available, own_filter)
         .map_err(|error| ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()))?;
     let document = Document {
         body: body.into(),
@@ -83,11 +84,17 @@ pub async fn zipball(
     }
     let (reference, kind) = archive.reference_and_kind()?;
     let version = archive.version.as_deref().unwrap_or_default();
-    let reply = app
+    match app
         .mirrors
         .archive(&mirror, &package, version, reference, kind)
-        .await?;
-    Ok(dist_response(reply))
+        .await
+    {
+        Ok(reply) => Ok(dist_response(reply)),
+        Err(crate::mirror::MirrorError::Blocked(notice)) => {
+            Ok(super::composer::blocked_archive(&notice))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// A mirrored archive as the client gets it: streamed (with its length when known),

@@ -1,0 +1,323 @@
+//! The supply-chain rules applied to a mirrored package's document: the upstream's own
+//! `filter` lists (packagist.org's malware list) and the admins' block lists withdraw
+//! versions, a mirror's `min_release_age` holds fresh ones back, and under
+//! `plugins: approve` unapproved plugin versions are left out. What the rules take out
+//! of the document is also refused as an archive: `410` with the reason for a listed
+//! version, as unknown for the others.
+
+use std::collections::{HashMap, HashSet};
+
+use composer::constraint::Constraint;
+use serde_json::{Map, Value};
+
+use super::blocks::{BlockNotice, BlockRules};
+use super::plugins::{self, PluginPolicy};
+
+/// What applies to one mirrored package.
+pub struct MirrorRules<'a> {
+    pub min_release_age: Option<i64>,
+    pub plugins: PluginPolicy,
+    /// The approved major versions, under `plugins: approve`.
+    pub approved_majors: &'a [String],
+    /// The admins' blocks of this name.
+    pub blocks: &'a BlockRules,
+    /// Unix milliseconds.
+    pub now: i64,
+}
+
+impl MirrorRules<'_> {
+    fn changes_nothing(&self) -> bool {
+        self.min_release_age.is_none()
+            && self.plugins == PluginPolicy::Allow
+            && self.blocks.is_empty()
+    }
+}
+
+/// A mirrored document after the rules.
+#[derive(Debug, Default)]
+pub struct Ruled {
+    /// The document to serve, when the rules changed it.
+    pub body: Option<Vec<u8>>,
+    /// Versions (normalized) withdrawn by a list, with why: their archives are `410`.
+    pub blocked: HashMap<String, BlockNotice>,
+    /// Versions (normalized) held back or unapproved: their archives are unknown.
+    pub hidden: HashSet<String>,
+}
+
+/// An upstream `filter` entry that applies to the package.
+struct Listed {
+    list: String,
+    constraint: Constraint,
+    reason: Option<String>,
+    url: Option<String>,
+}
+
+/// The upstream's `filter` entries of `package` in a p2 document, as Composer reads
+/// them (`FilterListEntryBuilder`): lists of objects with a `constraint`, `package`
+/// defaulting to the document's. Entries Composer would skip are skipped.
+fn upstream_entries(document: &Value, package: &str) -> Vec<Listed> {
+    let Some(lists) = document.get("filter").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for (list, entries) in lists {
+        for entry in entries.as_array().into_iter().flatten() {
+            let Some(entry) = entry.as_object() else {
+                continue;
+            };
+            let named = entry
+                .get("package")
+                .and_then(Value::as_str)
+                .unwrap_or(package);
+            let Some(constraint) = entry.get("constraint").and_then(Value::as_str) else {
+                continue;
+            };
+            if !named.eq_ignore_ascii_case(package) {
+                continue;
+            }
+            let Ok(constraint) = Constraint::parse(constraint) else {
+                continue;
+            };
+            let text = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
+            found.push(Listed {
+                list: list.clone(),
+                constraint,
+                reason: text("reason"),
+                url: text("url")
+                    .filter(|url| url.starts_with("https://") || url.starts_with("http://")),
+            });
+        }
+    }
+    found
+}
+
+/// When the upstream published a version: packagist.org's `published-time`, else its
+/// `time` (Unix milliseconds).
+fn published_at(version: &Map<String, Value>) -> Option<i64> {
+    ["published-time", "time"]
+        .iter()
+        .find_map(|key| version.get(*key).and_then(Value::as_str))
+        .and_then(composer::manifest::parse_time)
+        .map(|seconds| seconds * 1000)
+}
+
+/// Applies `rules` to the p2 document `body` of `package`.
+pub fn apply(package: &str, body: &[u8], rules: &MirrorRules<'_>) -> Ruled {
+    let mentions_filter = body.windows(8).any(|w| w == b"\"filter\"");
+    if rules.changes_nothing() && !mentions_filter {
+        return Ruled::default();
+    }
+    let Ok(Value::Object(mut document)) = serde_json::from_slice::<Value>(body) else {
+        return Ruled::default();
+    };
+    let listed = upstream_entries(&Value::Object(document.clone()), package);
+    if rules.changes_nothing() && listed.is_empty() {
+        return Ruled::default();
+    }
+    let (versions, minified) = composer::p2::versions_in(&document, package);
+    let mut outcome = Ruled::default();
+    let mut kept = Vec::with_capacity(versions.len());
+    for version in versions {
+        let text = |key: &str| version.get(key).and_then(Value::as_str).unwrap_or_default();
+        let pretty = text("version").to_owned();
+        let normalized = match text("version_normalized") {
+            "" => composer::version::normalize(&pretty).unwrap_or_else(|_| pretty.clone()),
+            known => known.to_owned(),
+        };
+        if let Some(entry) = listed.iter().find(|e| e.constraint.matches(&normalized)) {
+            outcome.blocked.insert(
+                normalized,
+                BlockNotice {
+                    package: package.to_owned(),
+                    version: pretty,
+                    category: entry.list.clone(),
+                    reason: entry
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| format!("listed in the upstream's {} list", entry.list)),
+                    url: entry.url.clone(),
+                },
+            );
+            continue;
+        }
+        if !rules.blocks.is_empty()
+            && let Some(notice) = rules.blocks.notice(&pretty, &normalized)
+        {
+            if rules.blocks.withdraws(&normalized) {
+                outcome.blocked.insert(normalized, notice);
+                continue;
+            }
+            // Flagged only: offered, but its archive is still refused.
+            outcome.blocked.insert(normalized.clone(), notice);
+        }
+        let admitted =
+            plugins::admitted(rules.plugins, &normalized, &version, rules.approved_majors);
+        let old_enough = rules
+            .min_release_age
+            .is_none_or(|age| published_at(&version).is_none_or(|at| at <= rules.now - age));
+        if !admitted || !old_enough {
+            outcome.hidden.insert(normalized);
+            continue;
+        }
+        kept.push(version);
+    }
+    let admin_filter = rules.blocks.filter(None);
+    if outcome.blocked.is_empty() && outcome.hidden.is_empty() && admin_filter.is_empty() {
+        return outcome;
+    }
+    composer::p2::set_versions(&mut document, package, kept, minified);
+    if !admin_filter.is_empty() {
+        let filter = document
+            .entry("filter")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(lists) = filter {
+            for (list, entries) in admin_filter {
+                let Value::Array(entries) = entries else {
+                    continue;
+                };
+                match lists
+                    .entry(list)
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                {
+                    Value::Array(existing) => existing.extend(entries),
+                    other => *other = Value::Array(entries),
+                }
+            }
+        }
+    }
+    outcome.body = Some(serde_json::to_vec(&document).expect("a JSON value always serializes"));
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::BlockRow;
+    use serde_json::json;
+
+    const DAY: i64 = 86_400_000;
+
+    fn document(filter: Value) -> Vec<u8> {
+        let versions = vec![
+            json!({"name": "evil/pkg", "version": "1.0.0", "version_normalized": "1.0.0.0", "time": "2026-01-01T00:00:00+00:00", "type": "library"}),
+            json!({"name": "evil/pkg", "version": "1.0.1", "version_normalized": "1.0.1.0", "time": "2026-01-01T00:00:00+00:00", "published-time": "2026-12-06T00:00:00+00:00", "type": "composer-plugin"}),
+        ];
+        let minified = composer::minify::minify(
+            versions
+                .into_iter()
+                .map(|v| v.as_object().unwrap().clone())
+                .collect(),
+        );
+        let mut doc = json!({"packages": {"evil/pkg": minified}, "minified": "composer/2.0"});
+        if !filter.is_null() {
+            doc["filter"] = filter;
+        }
+        serde_json::to_vec(&doc).unwrap()
+    }
+
+    fn names(body: &[u8]) -> Vec<String> {
+        let value: Value = serde_json::from_slice(body).unwrap();
+        let list = value["packages"]["evil/pkg"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_object().unwrap().clone())
+            .collect();
+        composer::minify::expand(list)
+            .iter()
+            .map(|v| v["version"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn rules(blocks: &BlockRules) -> MirrorRules<'_> {
+        MirrorRules {
+            min_release_age: None,
+            plugins: PluginPolicy::Allow,
+            approved_majors: &[],
+            blocks,
+            now: composer::manifest::parse_time("2026-12-07T00:00:00Z").unwrap() * 1000,
+        }
+    }
+
+    #[test]
+    fn nothing_to_apply_leaves_the_bytes_alone() {
+        let none = BlockRules::default();
+        let outcome = apply("evil/pkg", &document(Value::Null), &rules(&none));
+        assert!(outcome.body.is_none() && outcome.blocked.is_empty() && outcome.hidden.is_empty());
+    }
+
+    #[test]
+    fn the_upstreams_lists_withdraw_what_they_name_and_stay_in_the_document() {
+        let none = BlockRules::default();
+        let filter = json!({"malware": [{"constraint": "1.0.1", "reason": "exfiltrates tokens", "url": "https://example.com/x"}, {"package": "other/pkg", "constraint": "*"}]});
+        let outcome = apply("evil/pkg", &document(filter), &rules(&none));
+        let body = outcome.body.unwrap();
+        assert_eq!(names(&body), ["1.0.0"]);
+        assert_eq!(outcome.blocked["1.0.1.0"].reason, "exfiltrates tokens");
+        assert_eq!(outcome.blocked["1.0.1.0"].category, "malware");
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            value["filter"]["malware"].as_array().unwrap().len(),
+            2,
+            "passed through"
+        );
+    }
+
+    #[test]
+    fn cooldowns_plugins_and_admin_blocks_apply_to_mirrored_versions() {
+        let none = BlockRules::default();
+        let young = MirrorRules {
+            min_release_age: Some(3 * DAY),
+            ..rules(&none)
+        };
+        let outcome = apply("evil/pkg", &document(Value::Null), &young);
+        assert_eq!(
+            names(&outcome.body.unwrap()),
+            ["1.0.0"],
+            "published a day ago"
+        );
+        assert!(outcome.hidden.contains("1.0.1.0"));
+
+        let unapproved = MirrorRules {
+            plugins: PluginPolicy::Approve,
+            ..rules(&none)
+        };
+        assert_eq!(
+            names(
+                &apply("evil/pkg", &document(Value::Null), &unapproved)
+                    .body
+                    .unwrap()
+            ),
+            ["1.0.0"]
+        );
+        let approved = ["1".to_owned()];
+        let approved = MirrorRules {
+            plugins: PluginPolicy::Approve,
+            approved_majors: &approved,
+            ..rules(&none)
+        };
+        assert!(
+            apply("evil/pkg", &document(Value::Null), &approved)
+                .body
+                .is_none()
+        );
+
+        let row = BlockRow {
+            id: 3,
+            package: "evil/pkg".into(),
+            versions: "1.0.0".into(),
+            category: "malware".into(),
+            reason: "ours".into(),
+            url: None,
+            created_by: "admin".into(),
+            created_at: 0,
+        };
+        let blocks = BlockRules::new(vec![row], &[]);
+        let outcome = apply("evil/pkg", &document(Value::Null), &rules(&blocks));
+        let body = outcome.body.unwrap();
+        assert_eq!(names(&body), ["1.0.1"]);
+        assert_eq!(outcome.blocked["1.0.0.0"].reason, "ours");
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["filter"]["malware"][0]["id"], "PKYBL-3");
+    }
+}
