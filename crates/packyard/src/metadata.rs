@@ -1001,7 +1001,7 @@ fn stamp_to_time(stamp_millis: i64) -> SystemTime {
 fn root_body(base: &str, available: Option<&[&String]>) -> serde_json::Value {
     let dist_url = match available {
         Some(_) => format!("{base}/zipball/%package%/%reference%.%type%"),
-        None => format!("{base}/zipball/%package%/%version%/%reference%.%type%"),
+        None => crate::mirror::archive_pattern(base),
     };
     let mut body = json!({
         "packages": [],

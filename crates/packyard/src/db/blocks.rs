@@ -37,6 +37,7 @@ async fn touch_package(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     package: &str,
 ) -> Result<(), sqlx::Error> {
+    super::plugins::move_supply_chain_stamp(tx).await?;
     let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM packages WHERE name = $1")
         .bind(package)
         .fetch_optional(&mut **tx)

@@ -40,6 +40,7 @@ const STEPS: &[(i64, &str)] = steps![
     22 => "0022_blocks.sql",
     23 => "0023_min_release_age.sql",
     24 => "0024_plugins_and_pins.sql",
+    25 => "0025_supply_chain_stamp.sql",
 ];
 
 /// A step's SQL for `engine`. Templates are SQL with two kinds of marks:
@@ -321,6 +322,11 @@ mod tests {
             24,
             "dada7cdc89f2e40d547775cfb7270e2f38fc82b7aba4056bec5ab66b1eb6c4d1",
             "d4e883ae3421638d5d27eacadc6e3908eb0b38c514fe8ca13bb4150b7da41188",
+        ),
+        (
+            25,
+            "4e4530076f8b42fb72c0a24846153f40c848105b425d3c6b77958a9fc2812564",
+            "df6421a2689a3c9245bb3208c5b47873c9841e6e1cbabecf704c91eb783951ac",
         ),
     ];
 

@@ -167,12 +167,38 @@ impl Db {
     }
 }
 
-/// Marks a private package changed after its approvals changed.
+/// Moves the supply-chain stamp (in `tx`, with the change it dates): mirrored
+/// documents are dated no earlier than the last change of the rules that rewrite them.
+pub(super) async fn move_supply_chain_stamp(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+) -> Result<(), sqlx::Error> {
+    let was: i64 = sqlx::query_scalar("SELECT changed_at FROM supply_chain_stamp WHERE id = 1")
+        .fetch_one(&mut **tx)
+        .await?;
+    // A second on at least: the stamp dates documents, whose dates are whole seconds.
+    sqlx::query("UPDATE supply_chain_stamp SET changed_at = $1 WHERE id = 1")
+        .bind(now_millis().max(was + 1000))
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+}
+
+impl Db {
+    /// When a block list or a plugin approval last changed.
+    pub async fn supply_chain_stamp(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT changed_at FROM supply_chain_stamp WHERE id = 1")
+            .fetch_one(self.pool())
+            .await
+    }
+}
+
+/// Marks a private package changed after its approvals changed, and the rules.
 async fn touch(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     repository: &str,
     package: &str,
 ) -> Result<(), sqlx::Error> {
+    move_supply_chain_stamp(tx).await?;
     if repository != crate::supply_chain::plugins::PRIVATE {
         return Ok(());
     }

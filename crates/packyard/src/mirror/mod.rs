@@ -121,9 +121,15 @@ impl Mirrors {
         package: &str,
         path: &str,
         doc: Arc<MirroredDoc>,
+        archives_at: Option<&str>,
     ) -> Result<Arc<RuledDoc>, MirrorError> {
         use crate::supply_chain::{blocks::BlockRules, mirrored, plugins::PluginPolicy};
-        let key = format!("{}/{path}", mirror.alias);
+        let archives_at = archives_at.filter(|_| mirror.enable_dist_mirror);
+        let key = format!(
+            "{}/{path} {}",
+            mirror.alias,
+            archives_at.unwrap_or_default()
+        );
         if let Some(kept) = self.ruled.read().unwrap().get(&key)
             && kept.from_fetched_at == doc.fetched_at
             && kept.made_at.elapsed() < RULES_KEPT_FOR
@@ -141,20 +147,42 @@ impl Mirrors {
         } else {
             Vec::new()
         };
+        let archive_url = |normalized: &str, reference: &str, kind: &str| {
+            let pattern = archives_at.unwrap_or_default();
+            composer_mirror_url(pattern, package, normalized, normalized, reference, kind)
+        };
         let rules = mirrored::MirrorRules {
             min_release_age: mirror.min_release_age,
             plugins: mirror.plugins,
             approved_majors: &approved,
             blocks: &blocks,
             now: crate::db::now_millis(),
+            archive_url: archives_at.map(|_| &archive_url as &mirrored::ArchiveUrl<'_>),
         };
         let outcome = mirrored::apply(package, &doc.body, &rules);
-        let served = match &outcome.body {
-            Some(body) => Arc::new(MirroredDoc {
-                body: body.clone().into(),
+        // Dated no earlier than the last change of the rules or version that came of
+        // age, so that a client's cached copy (If-Modified-Since) is replaced after one.
+        let rules_changed = self
+            .db
+            .supply_chain_stamp()
+            .await?
+            .max(outcome.came_of_age_at.unwrap_or(0));
+        let upstream_date = doc.last_modified();
+        let rules_date = std::time::UNIX_EPOCH
+            + std::time::Duration::from_millis(u64::try_from(rules_changed).unwrap_or(0));
+        let served = if outcome.body.is_none() && rules_date <= upstream_date {
+            doc.clone()
+        } else {
+            Arc::new(MirroredDoc {
+                body: outcome
+                    .body
+                    .clone()
+                    .map_or_else(|| doc.body.clone(), Into::into),
+                upstream_last_modified: Some(httpdate::fmt_http_date(
+                    upstream_date.max(rules_date),
+                )),
                 ..(*doc).clone()
-            }),
-            None => doc.clone(),
+            })
         };
         let made = Arc::new(RuledDoc {
             doc: served,
@@ -214,6 +242,7 @@ impl Mirrors {
         mirror: &Arc<MirrorConfig>,
         package: &PackageName,
         dev: bool,
+        archives_at: Option<&str>,
     ) -> Result<Option<Arc<MirroredDoc>>, MirrorError> {
         match self.admit(mirror, package).await {
             // As if the upstream did not have it, timing, failures and counters
@@ -243,7 +272,10 @@ impl Mirrors {
                 Some(doc) => {
                     let path = p2_path(package, dev);
                     Ok(Some(
-                        self.ruled(mirror, package, &path, doc).await?.doc.clone(),
+                        self.ruled(mirror, package, &path, doc, archives_at)
+                            .await?
+                            .doc
+                            .clone(),
                     ))
                 }
                 None => Ok(None),
@@ -394,7 +426,7 @@ impl Mirrors {
         doc: Arc<MirroredDoc>,
         located: &LocatedDist,
     ) -> Result<(), MirrorError> {
-        let ruled = self.ruled(mirror, package, path, doc).await?;
+        let ruled = self.ruled(mirror, package, path, doc, None).await?;
         if let Some(notice) = ruled.ruled.blocked.get(&located.normalized) {
             return Err(MirrorError::Blocked(Box::new(notice.clone())));
         }
@@ -842,7 +874,7 @@ pub fn rewrite_root(
     if mirror.enable_dist_mirror {
         root.insert(
             "mirrors".into(),
-            json!([{"dist-url": format!("{prefix}/zipball/%package%/%version%/%reference%.%type%"), "preferred": true}]),
+            json!([{"dist-url": archive_pattern(&prefix), "preferred": true}]),
         );
     }
     if let Some(names) = available {
@@ -989,12 +1021,8 @@ fn upstream_mirror_urls(
         .flatten()
         .filter_map(|m| m["dist-url"].as_str())
         .map(|template| {
-            let url = template
-                .replace("%package%", package)
-                .replace("%version%", version)
-                .replace("%prettyVersion%", pretty_version)
-                .replace("%reference%", reference)
-                .replace("%type%", kind);
+            let url =
+                composer_mirror_url(template, package, version, pretty_version, reference, kind);
             if url.starts_with('/') {
                 format!("{}{url}", mirror.url)
             } else {
@@ -1002,6 +1030,44 @@ fn upstream_mirror_urls(
             }
         })
         .collect()
+}
+
+/// The `mirrors` dist-url of a repository at `base` that serves mirrored archives: what
+/// its root announces, and what its mirrored documents' own dist URLs are made from.
+pub fn archive_pattern(base: &str) -> String {
+    format!("{base}/zipball/%package%/%version%/%reference%.%type%")
+}
+
+/// `pattern` (a `mirrors` dist-url: `…/%package%/%version%/%reference%.%type%`) filled
+/// in as Composer's `ComposerMirror::processUrl` does: a reference that is not
+/// lower-case hex and a version with `/` md5-hashed.
+pub fn composer_mirror_url(
+    pattern: &str,
+    package: &str,
+    normalized: &str,
+    pretty_version: &str,
+    reference: &str,
+    kind: &str,
+) -> String {
+    let reference = if reference
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        reference.to_owned()
+    } else {
+        md5_hex(reference)
+    };
+    let version = if normalized.contains('/') {
+        md5_hex(normalized)
+    } else {
+        normalized.to_owned()
+    };
+    pattern
+        .replace("%package%", package)
+        .replace("%version%", &version)
+        .replace("%prettyVersion%", pretty_version)
+        .replace("%reference%", &reference)
+        .replace("%type%", kind)
 }
 
 fn md5_hex(text: &str) -> String {

@@ -23,13 +23,23 @@ pub struct MirrorRules<'a> {
     pub blocks: &'a BlockRules,
     /// Unix milliseconds.
     pub now: i64,
+    /// Where packyard serves a version's archive (from its normalized version,
+    /// reference and type): each version's own `dist.url` is rewritten to it, so that a
+    /// client refused an archive (blocked, pinned) does not fetch it around the mirror,
+    /// as Composer does with every URL a version has. `None` when the mirror does not
+    /// serve archives.
+    pub archive_url: Option<&'a ArchiveUrl<'a>>,
 }
+
+/// The URL of a mirrored archive, from its normalized version, reference and type.
+pub type ArchiveUrl<'a> = dyn Fn(&str, &str, &str) -> String + Send + Sync + 'a;
 
 impl MirrorRules<'_> {
     fn changes_nothing(&self) -> bool {
         self.min_release_age.is_none()
             && self.plugins == PluginPolicy::Allow
             && self.blocks.is_empty()
+            && self.archive_url.is_none()
     }
 }
 
@@ -42,6 +52,9 @@ pub struct Ruled {
     pub blocked: HashMap<String, BlockNotice>,
     /// Versions (normalized) held back or unapproved: their archives are unknown.
     pub hidden: HashSet<String>,
+    /// When the last version the cooldown let through came of age (Unix
+    /// milliseconds): the document changed then.
+    pub came_of_age_at: Option<i64>,
 }
 
 /// An upstream `filter` entry that applies to the package.
@@ -117,6 +130,7 @@ pub fn apply(package: &str, body: &[u8], rules: &MirrorRules<'_>) -> Ruled {
     let (versions, minified) = composer::p2::versions_in(&document, package);
     let mut outcome = Ruled::default();
     let mut kept = Vec::with_capacity(versions.len());
+    let mut rewritten = false;
     for version in versions {
         let text = |key: &str| version.get(key).and_then(Value::as_str).unwrap_or_default();
         let pretty = text("version").to_owned();
@@ -152,17 +166,43 @@ pub fn apply(package: &str, body: &[u8], rules: &MirrorRules<'_>) -> Ruled {
         }
         let admitted =
             plugins::admitted(rules.plugins, &normalized, &version, rules.approved_majors);
-        let old_enough = rules
+        let of_age_at = rules
             .min_release_age
-            .is_none_or(|age| published_at(&version).is_none_or(|at| at <= rules.now - age));
+            .zip(published_at(&version))
+            .map(|(age, at)| at + age);
+        let old_enough = of_age_at.is_none_or(|at| at <= rules.now);
+        if old_enough && let Some(at) = of_age_at {
+            outcome.came_of_age_at = outcome.came_of_age_at.max(Some(at));
+        }
         if !admitted || !old_enough {
             outcome.hidden.insert(normalized);
             continue;
         }
+        let mut version = version;
+        if let Some(archive_url) = rules.archive_url
+            && let Some(Value::Object(dist)) = version.get_mut("dist")
+        {
+            let text = |key: &str| {
+                dist.get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let (reference, kind) = (text("reference"), text("type"));
+            if !kind.is_empty() {
+                let url = archive_url(&normalized, &reference, &kind);
+                dist.insert("url".to_owned(), Value::String(url));
+                rewritten = true;
+            }
+        }
         kept.push(version);
     }
     let admin_filter = rules.blocks.filter(None);
-    if outcome.blocked.is_empty() && outcome.hidden.is_empty() && admin_filter.is_empty() {
+    if outcome.blocked.is_empty()
+        && outcome.hidden.is_empty()
+        && admin_filter.is_empty()
+        && !rewritten
+    {
         return outcome;
     }
     composer::p2::set_versions(&mut document, package, kept, minified);
@@ -236,7 +276,39 @@ mod tests {
             approved_majors: &[],
             blocks,
             now: composer::manifest::parse_time("2026-12-07T00:00:00Z").unwrap() * 1000,
+            archive_url: None,
         }
+    }
+
+    #[test]
+    fn every_kept_versions_archive_url_is_the_mirrors_own() {
+        let none = BlockRules::default();
+        let url = |version: &str, reference: &str, kind: &str| {
+            format!("http://repo/mirror/up/zipball/evil/pkg/{version}/{reference}.{kind}")
+        };
+        let rewriting = MirrorRules {
+            archive_url: Some(&url),
+            ..rules(&none)
+        };
+        let body = apply("evil/pkg", &document(Value::Null), &rewriting)
+            .body
+            .unwrap();
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        let list = value["packages"]["evil/pkg"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_object().unwrap().clone())
+            .collect();
+        let urls: Vec<String> = composer::minify::expand(list)
+            .iter()
+            .map(|v| v["dist"]["url"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert!(
+            urls.iter()
+                .all(|u| u.starts_with("http://repo/mirror/up/zipball/evil/pkg/1.0.")),
+            "{urls:?}"
+        );
     }
 
     #[test]

@@ -605,3 +605,230 @@ fn a_plugin_is_served_only_for_the_major_versions_an_admin_approved() {
     });
     project.require("acme/plugin:^2.0");
 }
+
+/// Rewrites the JSON file at `path` under the upstream's root with `change`.
+fn edit_upstream_json(
+    upstream: &testkit::upstream::UpstreamServer,
+    path: &str,
+    change: impl FnOnce(&mut Value),
+) {
+    let file = upstream.root().join(path);
+    let mut value: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    change(&mut value);
+    std::fs::write(&file, serde_json::to_vec(&value).unwrap()).unwrap();
+    // A newer Last-Modified, as a real upstream gives a changed file.
+    upstream.touch(&format!("/{path}"));
+}
+
+/// The mirrored versions of `package` as the mirror `up` serves them: (version, dist
+/// reference).
+fn mirrored_versions(server: &Server, token: &str, package: &str) -> Vec<(String, String)> {
+    let reply = get(
+        &server.url(&format!("/mirror/up/p2/{package}.json")),
+        &[("Authorization", &basic("admin", token))],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    p2_documents(&reply, package)
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap().to_owned(),
+                v["dist"]["reference"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_mirror_applies_the_upstreams_lists_a_cooldown_and_plugin_approval_and_pins_its_archives() {
+    use testkit::upstream::{UpstreamRepo, dist_reference};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let a_day_ago = packyard::time::rfc3339(now - 86_400);
+    let source = |marker: &str| format!("<?php // {marker}\n");
+    let (good, bad, first) = (source("good"), source("bad"), source("first"));
+    let mut repo = UpstreamRepo::new();
+    repo.package("evil/pkg", "1.0.0", json!({}), &[("src/A.php", &good)])
+        .package("evil/pkg", "1.0.1", json!({}), &[("src/A.php", &bad)])
+        .package("fresh/pkg", "1.0.0", json!({}), &[("src/F.php", &good)])
+        .package("fresh/pkg", "1.1.0", json!({"published-time": a_day_ago}), &[("src/F.php", &good)])
+        // As GitHub archives on packagist.org: no sha1 in the metadata.
+        .package("pinned/pkg", "1.0.0", json!({"dist": {"shasum": ""}}), &[("src/P.php", &first)])
+        .package(
+            "acme/plugin",
+            "1.0.0",
+            json!({"type": "composer-plugin", "require": {"composer-plugin-api": "^2.0"}, "extra": {"class": "Acme\\Plugin\\Plugin"}}),
+            &[("src/Plugin.php", "<?php\n")],
+        );
+    let upstream = repo.serve();
+    edit_upstream_json(&upstream, "p2/evil/pkg.json", |doc| {
+        doc["filter"] = json!({"malware": [{"constraint": "1.0.1", "reason": "steals tokens", "url": "https://example.com/advisory"}]});
+    });
+    edit_upstream_json(&upstream, "packages.json", |root| {
+        root["filter"] = json!({"metadata": true, "lists": {"malware": {"enabled": true}}, "api-url": "https://upstream.invalid/api/filter"});
+    });
+    let dir = testkit::TempDir::new("mirror-rules");
+    let config = dir.path().join("config.yaml");
+    let yaml = json!({"mirrors": {"packagist": false, "up": {
+        "url": upstream.url(), "min_release_age": "3d", "plugins": "approve", "sync_interval": "1s",
+    }}});
+    std::fs::write(&config, yaml.to_string()).unwrap();
+    let server = Server::start_with(&[("PACKYARD_CONFIG", config.to_str().unwrap())]);
+    let admin = server.add_user("admin", true);
+    let mirror = server.url("/mirror/up");
+    let project = || {
+        let project = ComposerProject::with_repository(&server, &mirror, "admin", &admin);
+        let output = project.run(&["config", "allow-plugins.acme/plugin", "false"]);
+        assert!(output.status.success(), "{}", output_text(&output));
+        project
+    };
+    let locked = |project: &ComposerProject, package: &str| -> String {
+        project.lock()["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == package)
+            .map(|p| p["version"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+
+    // The upstream's malware list: announced without its URLs, enforced, passed on.
+    let root = get(
+        &format!("{mirror}/packages.json"),
+        &[("Authorization", &basic("admin", &admin))],
+    )
+    .json();
+    assert_eq!(
+        root["filter"],
+        json!({"metadata": true, "lists": {"malware": {"enabled": true}}})
+    );
+    let evil = project();
+    evil.require("evil/pkg");
+    assert_eq!(locked(&evil, "evil/pkg"), "1.0.0");
+    let listed = get(
+        &format!("{mirror}/p2/evil/pkg.json"),
+        &[("Authorization", &basic("admin", &admin))],
+    );
+    assert_eq!(
+        filter_entries(&listed.json(), "evil/pkg")[0].3,
+        "steals tokens"
+    );
+    // Every archive URL a version carries is the mirror's: a refused archive is not
+    // fetched around it (Composer tries each URL a version has).
+    for version in p2_documents(&listed, "evil/pkg") {
+        let url = version["dist"]["url"].as_str().unwrap();
+        assert!(
+            url.starts_with(&format!("{mirror}/zipball/evil/pkg/")),
+            "{url}"
+        );
+    }
+    let gone = get(
+        &format!(
+            "{mirror}/zipball/evil/pkg/1.0.1.0/{}.zip",
+            dist_reference("evil/pkg", "1.0.1")
+        ),
+        &[("Authorization", &basic("admin", &admin))],
+    );
+    assert_eq!(gone.status, 410, "{}", gone.text());
+    assert_eq!(gone.json()["blocked"]["reason"], "steals tokens");
+
+    // A cooldown of 3 days: the day-old 1.1.0 waits.
+    let fresh = project();
+    fresh.require("fresh/pkg");
+    assert_eq!(locked(&fresh, "fresh/pkg"), "1.0.0");
+
+    // An unapproved plugin is not resolvable until an admin approves it for the mirror.
+    let plugin = project();
+    let output = plugin.run(&["require", "acme/plugin", "--no-audit"]);
+    assert!(!output.status.success(), "{}", output_text(&output));
+    let approved = server.cli_ok(&["plugin", "approve", "acme/plugin", "--mirror", "up"]);
+    assert!(approved.contains("major versions 1"), "{approved}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while mirrored_versions(&server, &admin, "acme/plugin").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the approval never took effect"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    plugin.require("acme/plugin");
+
+    // Pinned archives: the first bytes stored fix the archive.
+    let pinned = project();
+    pinned.require("pinned/pkg");
+    assert_eq!(
+        pinned.installed_file("pinned/pkg/src/P.php").unwrap(),
+        first
+    );
+    let reference = dist_reference("pinned/pkg", "1.0.0");
+    let other = zip(&[
+        Entry::File("pinned-pkg/composer.json", br#"{"name": "pinned/pkg"}"#),
+        Entry::File("pinned-pkg/src/P.php", b"<?php // second\n"),
+    ]);
+    std::fs::write(upstream.root().join("dists/pinned/pkg/1.0.0.zip"), &other).unwrap();
+    let again = project();
+    again.require("pinned/pkg");
+    assert_eq!(
+        again.installed_file("pinned/pkg/src/P.php").unwrap(),
+        first,
+        "the stored archive still installs"
+    );
+    // The stored archive lost: the upstream's new bytes are refused, not stored.
+    let stored = server.data.path().join("mirror-dist");
+    let archives: Vec<String> = files_under(&stored)
+        .into_iter()
+        .filter(|f| f.contains("pinned/pkg"))
+        .collect();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    std::fs::remove_file(stored.join(&archives[0])).unwrap();
+    // The download is cut short before its end: no client gets the new bytes, and
+    // composer, whose every URL for the version is the mirror's, installs nothing.
+    let output = project().run(&["require", "pinned/pkg", "--no-audit"]);
+    assert!(!output.status.success(), "{}", output_text(&output));
+    let refused = try_get(
+        &format!("{mirror}/zipball/pinned/pkg/1.0.0.0/{reference}.zip"),
+        &[("Authorization", &basic("admin", &admin))],
+    );
+    assert!(
+        refused.as_ref().is_err() || refused.as_ref().is_ok_and(|r| r.status != 200),
+        "{:?}",
+        refused.map(|r| r.status)
+    );
+    server.wait_for_log(
+        "the upstream sent other bytes for a pinned archive",
+        1,
+        Duration::from_secs(10),
+    );
+    let metrics = metric_counters(&server, &admin);
+    // One for each refused download (composer's retries included).
+    let refusals = metrics
+        .get("packyard_version_conflicts_total{kind=\"archive_changed\"}")
+        .copied()
+        .unwrap_or_default();
+    assert!(refusals >= 1.0, "{metrics:?}");
+    assert!(
+        files_under(&stored)
+            .iter()
+            .all(|f| !f.contains("pinned/pkg")),
+        "the refused bytes were stored"
+    );
+
+    // The upstream re-points 1.0.0 at another reference: the mirror keeps the first.
+    edit_upstream_json(&upstream, "p2/pinned/pkg.json", |doc| {
+        doc["packages"]["pinned/pkg"][0]["dist"]["reference"] =
+            json!("0000000000000000000000000000000000000000");
+    });
+    std::thread::sleep(Duration::from_millis(1100));
+    mirrored_versions(&server, &admin, "pinned/pkg");
+    server.wait_for_log(
+        "the upstream changed an immutable version's reference",
+        1,
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        mirrored_versions(&server, &admin, "pinned/pkg"),
+        [("1.0.0".to_owned(), reference)]
+    );
+}

@@ -67,7 +67,15 @@ pub async fn p2(
     };
     let mut failure = None;
     for mirror in mirrors.iter() {
-        match app.mirrors.metadata(mirror, &package, dev).await {
+        let archives_at = base
+            .as_ref()
+            .ok()
+            .map(|ClientBase(base)| crate::mirror::archive_pattern(base));
+        match app
+            .mirrors
+            .metadata(mirror, &package, dev, archives_at.as_deref())
+            .await
+        {
             Ok(Some(document)) => return Ok(json_document(&document.document(), since)),
             Ok(None) => {}
             Err(error) => {

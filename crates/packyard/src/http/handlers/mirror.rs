@@ -59,9 +59,15 @@ pub async fn p2(
     State(app): State<Arc<App>>,
     MirrorReader(mirror): MirrorReader,
     P2File { package, dev }: P2File,
+    ClientBase(base): ClientBase,
     since: IfModifiedSince,
 ) -> Result<Response, ApiError> {
-    match app.mirrors.metadata(&mirror, &package, dev).await? {
+    let archives_at = crate::mirror::archive_pattern(&format!("{base}/mirror/{}", mirror.alias));
+    match app
+        .mirrors
+        .metadata(&mirror, &package, dev, Some(&archives_at))
+        .await?
+    {
         Some(doc) => Ok(json_document(&doc.document(), since)),
         None => Err(ApiError::not_found(format!(
             "{package} not found on the {} mirror",

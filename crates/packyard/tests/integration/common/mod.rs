@@ -418,11 +418,17 @@ pub fn basic(user: &str, token: &str) -> String {
 }
 
 pub fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
+    try_get(url, headers).expect("HTTP request failed")
+}
+
+/// `get` of an answer that may be cut short (a download refused on the way): a
+/// transport failure is an `Err`.
+pub fn try_get(url: &str, headers: &[(&str, &str)]) -> Result<Reply, String> {
     let mut request = agent().get(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    reply(request.call())
+    try_reply(request.call())
 }
 
 pub fn put(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
