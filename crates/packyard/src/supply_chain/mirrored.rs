@@ -91,7 +91,15 @@ fn upstream_entries(document: &Value, package: &str) -> Vec<Listed> {
             let Ok(constraint) = Constraint::parse(constraint) else {
                 continue;
             };
-            let text = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
+            // What the upstream wrote is repeated in our answers: bounded, one line.
+            let text = |key: &str| {
+                entry.get(key).and_then(Value::as_str).map(|text| {
+                    text.chars()
+                        .filter(|c| !c.is_control())
+                        .take(500)
+                        .collect::<String>()
+                })
+            };
             found.push(Listed {
                 list: list.clone(),
                 constraint,
@@ -239,8 +247,8 @@ mod tests {
 
     fn document(filter: Value) -> Vec<u8> {
         let versions = vec![
-            json!({"name": "evil/pkg", "version": "1.0.0", "version_normalized": "1.0.0.0", "time": "2026-01-01T00:00:00+00:00", "type": "library"}),
-            json!({"name": "evil/pkg", "version": "1.0.1", "version_normalized": "1.0.1.0", "time": "2026-01-01T00:00:00+00:00", "published-time": "2026-12-06T00:00:00+00:00", "type": "composer-plugin"}),
+            json!({"name": "evil/pkg", "version": "1.0.0", "version_normalized": "1.0.0.0", "time": "2026-01-01T00:00:00+00:00", "type": "library", "dist": {"type": "zip", "url": "https://up.example/a.zip", "reference": "aaa"}}),
+            json!({"name": "evil/pkg", "version": "1.0.1", "version_normalized": "1.0.1.0", "time": "2026-01-01T00:00:00+00:00", "published-time": "2026-12-06T00:00:00+00:00", "type": "composer-plugin", "dist": {"type": "zip", "url": "https://up.example/b.zip", "reference": "bbb"}}),
         ];
         let minified = composer::minify::minify(
             versions

@@ -100,6 +100,22 @@ fn a_moved_or_deleted_tag_leaves_its_version_and_old_locks_install_the_first_byt
     install(&colleague);
     let installed = colleague.installed_file("acme/lib/src/Lib.php").unwrap();
     assert!(installed.contains("'1.0.0'"), "{installed}");
+    // The package page tells its maintainers.
+    let output = server.cli_input(
+        &["user", "add", "keeper", "--maintainer", "--password-stdin"],
+        "correct horse battery\n",
+    );
+    assert!(output.status.success(), "{}", output_text(&output));
+    let login = try_login(&server, "keeper", "correct horse battery", &[]);
+    let cookie = session_cookie(&login).expect("a session");
+    let cookie = cookie.split(';').next().unwrap();
+    let page = get(&server.url("/packages/acme/lib"), &[("Cookie", cookie)]).text();
+    assert!(
+        page.contains("The last scan noted")
+            && page.contains("is immutable and keeps")
+            && page.contains(&evil),
+        "{page}"
+    );
 
     // The tag is deleted: 1.0.0 leaves the metadata, its archive stays for the lock.
     repo.git(&["tag", "-d", "1.0.0"]);

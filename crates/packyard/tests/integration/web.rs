@@ -520,17 +520,6 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
 
 /// The login form: fetches it and returns its CSRF token and cookie (`name=value`).
 /// The session cookie a reply sets (`__Host-packyard_session` behind https).
-fn session_cookie(reply: &Reply) -> Option<String> {
-    reply
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| {
-            let v = v.trim_start_matches("__Host-");
-            v.starts_with("packyard_session=") && !v.starts_with("packyard_session=;")
-        })
-}
 
 #[test]
 fn logins_are_limited_sessions_end_everywhere_and_api_users_cannot_log_in() {

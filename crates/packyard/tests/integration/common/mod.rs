@@ -1002,6 +1002,19 @@ pub fn moved_counters(
 
 /// The login form's CSRF token and the cookie that carries it (`name=value`), as a
 /// browser gets them with the form.
+/// The session cookie a login answer sets (`Set-Cookie` as sent), if any.
+pub fn session_cookie(reply: &Reply) -> Option<String> {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| {
+            let v = v.trim_start_matches("__Host-");
+            v.starts_with("packyard_session=") && !v.starts_with("packyard_session=;")
+        })
+}
+
 pub fn login_form(server: &Server, extra: &[(&str, &str)]) -> (String, String) {
     let page = get(&server.url("/login"), extra);
     let cookie = page
