@@ -5,6 +5,7 @@ pub mod access;
 pub mod advisories;
 pub mod app;
 pub mod auth;
+pub mod block_lists;
 pub mod catalogue;
 pub mod cli;
 pub mod config;

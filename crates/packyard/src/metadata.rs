@@ -998,10 +998,16 @@ fn stamp_to_time(stamp_millis: i64) -> SystemTime {
 /// A root `packages.json` for clients at `base`. With `available`, the archives of
 /// the packages it names are at `/zipball/{package}/{reference}.{type}`; without (a
 /// repository that includes mirrors), at the route that also serves mirrored ones.
+/// The `mirrors` dist-url of a repository at `base` that serves mirrored archives: what
+/// its root announces, and what its mirrored documents' own dist URLs are made from.
+pub fn archive_pattern(base: &str) -> String {
+    format!("{base}/zipball/%package%/%version%/%reference%.%type%")
+}
+
 fn root_body(base: &str, available: Option<&[&String]>) -> serde_json::Value {
     let dist_url = match available {
         Some(_) => format!("{base}/zipball/%package%/%reference%.%type%"),
-        None => crate::mirror::archive_pattern(base),
+        None => archive_pattern(base),
     };
     let mut body = json!({
         "packages": [],

@@ -19,7 +19,26 @@ use std::sync::Arc;
 use composer::constraint::Constraint;
 
 use crate::db::ROOT_SUB_REPOSITORY;
-use crate::supply_chain::release_age::Release;
+
+/// A version as cooldowns (`supply_chain::release_age`) judge it.
+#[derive(Debug, Clone, Copy)]
+pub struct Release<'a> {
+    pub normalized: &'a str,
+    /// Its commit's or upload's time (update freezes go by it).
+    pub released_at: i64,
+    /// When packyard first published it (cooldowns go by it).
+    pub published_at: i64,
+    /// Whether it fixes a published advisory, which exempts it from cooldowns.
+    pub exempt: bool,
+}
+
+impl Release<'_> {
+    /// Whether it is at least `age` old at `now` (every version is when `age` is
+    /// `None`, and an exempt one always is).
+    pub fn old_enough(&self, age: Option<i64>, now: i64) -> bool {
+        self.exempt || age.is_none_or(|age| self.published_at <= now - age)
+    }
+}
 
 /// One grant of a group: which versions of a package (or of the packages a pattern
 /// matches) its members may see.
@@ -688,7 +707,6 @@ mod tests {
 
     #[test]
     fn cooldowns_hold_back_fresh_releases_per_group_and_for_the_caller() {
-        use crate::supply_chain::release_age::Release;
         let now = 100 * DAY;
         let release = |published_days_ago: i64| Release {
             normalized: "1.1.0.0",

@@ -6,8 +6,8 @@ use clap::Subcommand;
 
 use crate::access::Actor;
 use crate::app::App;
+use crate::block_lists::BlockRequest;
 use crate::config::Settings;
-use crate::supply_chain::blocks::BlockRequest;
 
 #[derive(Subcommand)]
 pub enum BlockCommand {

@@ -8,7 +8,6 @@ use composer::package_name::PackageName;
 use super::packages::{VERSION_COLUMNS, bump_stamp, upsert_version};
 use super::retained::{RetainReason, retain};
 use super::{Db, PackageKind, VersionRecord, now_millis};
-use crate::supply_chain::Immutability;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct GitPackage {
@@ -191,7 +190,8 @@ impl Db {
 
     /// Makes the package's versions `versions`: new ones are added, changed ones
     /// replaced, vanished ones removed. Unchanged versions keep their rows (and their
-    /// built dist's shasum). A version `immutability` freezes keeps its row when the
+    /// built dist's shasum). A version `frozen` says may no longer change (by its
+    /// normalized version, `supply_chain::Immutability::freezes`) keeps its row when the
     /// scan offers it with other contents (a moved tag: returned as held), and when it
     /// vanishes its archive stays downloadable by reference (`retained_dists`). Returns
     /// what changed; only when something did is the package marked changed.
@@ -199,7 +199,7 @@ impl Db {
         &self,
         package: &str,
         versions: &[VersionRecord],
-        immutability: Immutability,
+        frozen: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<ScanChanges, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         let rows: Vec<VersionRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -225,7 +225,7 @@ impl Db {
             {
                 continue;
             }
-            if immutability.freezes(&old.version_normalized) {
+            if frozen(&old.version_normalized) {
                 held.push(HeldVersion {
                     version: old.version.clone(),
                     version_normalized: old.version_normalized.clone(),
@@ -263,7 +263,7 @@ impl Db {
         }
         for normalized in vanished {
             let gone = &existing[normalized];
-            if immutability.freezes(normalized) {
+            if frozen(normalized) {
                 retain(&mut tx, package_id, gone, RetainReason::TagDeleted, None).await?;
             }
             sqlx::query("DELETE FROM versions WHERE package_id = $1 AND version_normalized = $2")
@@ -364,7 +364,7 @@ mod tests {
                 .replace_versions(
                     "acme/lib",
                     &[version("1.0.0", "evil"), branch("m2")],
-                    Immutability::Stable,
+                    &|normalized: &str| !normalized.starts_with("dev-"),
                 )
                 .await
                 .unwrap();
@@ -386,7 +386,9 @@ mod tests {
             assert_eq!(kept.reference, "a");
 
             let deleted = db
-                .replace_versions("acme/lib", &[branch("m2")], Immutability::Stable)
+                .replace_versions("acme/lib", &[branch("m2")], &|normalized: &str| {
+                    !normalized.starts_with("dev-")
+                })
                 .await
                 .unwrap();
             assert_eq!(deleted.changes[0].kind, ChangeKind::Removed);
@@ -442,7 +444,7 @@ mod tests {
                 db.replace_versions(
                     "acme/lib",
                     &[version("1.0.0", "a"), version("1.1.0", "b")],
-                    Immutability::Off
+                    &|_| false
                 )
                 .await
                 .unwrap()
@@ -461,11 +463,7 @@ mod tests {
                 ..version("1.0.0", "a")
             };
             let changes = db
-                .replace_versions(
-                    "acme/lib",
-                    &[retitled, version("1.1.0", "b")],
-                    Immutability::Off,
-                )
+                .replace_versions("acme/lib", &[retitled, version("1.1.0", "b")], &|_| false)
                 .await
                 .unwrap()
                 .changes;
@@ -492,7 +490,7 @@ mod tests {
                 .replace_versions(
                     "acme/lib",
                     &[version("1.0.0", "a"), version("1.2.0", "c")],
-                    Immutability::Off,
+                    &|_| false,
                 )
                 .await
                 .unwrap()

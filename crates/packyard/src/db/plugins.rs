@@ -45,7 +45,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
-        touch(&mut tx, repository, package).await?;
+        touch(&mut tx, package).await?;
         tx.commit().await
     }
 
@@ -78,7 +78,7 @@ impl Db {
             .await?
             .rows_affected();
         }
-        touch(&mut tx, repository, package).await?;
+        touch(&mut tx, package).await?;
         tx.commit().await?;
         Ok(removed)
     }
@@ -192,16 +192,13 @@ impl Db {
     }
 }
 
-/// Marks a private package changed after its approvals changed, and the rules.
+/// Marks the rules changed after approvals changed, and the package of that name when
+/// packyard holds one (an approval on a mirror re-renders it too, which costs nothing).
 async fn touch(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    repository: &str,
     package: &str,
 ) -> Result<(), sqlx::Error> {
     move_supply_chain_stamp(tx).await?;
-    if repository != crate::supply_chain::plugins::PRIVATE {
-        return Ok(());
-    }
     let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM packages WHERE name = $1")
         .bind(package)
         .fetch_optional(&mut **tx)

@@ -242,11 +242,9 @@ impl GitPackages {
             held,
         } = self
             .db
-            .replace_versions(
-                package.name.as_str(),
-                &found.rows,
-                self.options.immutability,
-            )
+            .replace_versions(package.name.as_str(), &found.rows, &|normalized| {
+                self.options.immutability.freezes(normalized)
+            })
             .await?;
         let changed = !version_changes.is_empty();
         if !held.is_empty() || version_changes.iter().any(|c| self.retains(c)) {

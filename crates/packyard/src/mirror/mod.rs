@@ -874,7 +874,7 @@ pub fn rewrite_root(
     if mirror.enable_dist_mirror {
         root.insert(
             "mirrors".into(),
-            json!([{"dist-url": archive_pattern(&prefix), "preferred": true}]),
+            json!([{"dist-url": crate::metadata::archive_pattern(&prefix), "preferred": true}]),
         );
     }
     if let Some(names) = available {
@@ -1030,12 +1030,6 @@ fn upstream_mirror_urls(
             }
         })
         .collect()
-}
-
-/// The `mirrors` dist-url of a repository at `base` that serves mirrored archives: what
-/// its root announces, and what its mirrored documents' own dist URLs are made from.
-pub fn archive_pattern(base: &str) -> String {
-    format!("{base}/zipball/%package%/%version%/%reference%.%type%")
 }
 
 /// `pattern` (a `mirrors` dist-url: `…/%package%/%version%/%reference%.%type%`) filled

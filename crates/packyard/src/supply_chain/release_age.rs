@@ -40,25 +40,8 @@ pub fn describe(age_ms: i64) -> String {
     format!("{seconds}s")
 }
 
-/// A version as the cooldown judges it.
-#[derive(Debug, Clone, Copy)]
-pub struct Release<'a> {
-    pub normalized: &'a str,
-    /// Its commit's or upload's time (update freezes go by it).
-    pub released_at: i64,
-    /// When packyard first published it (cooldowns go by it).
-    pub published_at: i64,
-    /// Whether it fixes a published advisory, which exempts it from cooldowns.
-    pub exempt: bool,
-}
-
-impl Release<'_> {
-    /// Whether it is at least `age` old at `now` (every version is when `age` is
-    /// `None`, and an exempt one always is).
-    pub fn old_enough(&self, age: Option<i64>, now: i64) -> bool {
-        self.exempt || age.is_none_or(|age| self.published_at <= now - age)
-    }
-}
+/// A version as cooldowns judge it (defined with the access rules, which apply them).
+pub use crate::access::policy::Release;
 
 /// Whether the version `normalized` fixes an advisory: one of `affected` (the
 /// advisories' constraints) matches a version in `earlier` (the package's versions

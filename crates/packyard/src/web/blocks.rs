@@ -1,5 +1,5 @@
 //! The admin page of block lists, `/admin/blocks`: what `packyard block` does, in a
-//! browser, through the same service (`crate::supply_chain::blocks::Blocks`).
+//! browser, through the same service (`crate::block_lists::Blocks`).
 
 use std::sync::Arc;
 
@@ -14,9 +14,9 @@ use super::pages::{Chrome, render_with_status};
 use super::session::{SignedIn, Viewer, WebAdmin, see_other};
 use crate::access::Actor;
 use crate::app::App;
+use crate::block_lists::{BlockError, BlockRequest};
 use crate::db::BlockRow;
 use crate::error::Classify;
-use crate::supply_chain::blocks::{BlockError, BlockRequest};
 
 /// The new-block form as typed, kept when it is refused.
 #[derive(Default)]

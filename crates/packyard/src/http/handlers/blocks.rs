@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 
 use super::admin::parse_body;
 use crate::access::Actor;
+use crate::block_lists::{BlockRequest, Blocks};
 use crate::db::BlockRow;
 use crate::http::extractors::access::Admin;
 use crate::http::{ApiError, JsonBody};
-use crate::supply_chain::blocks::{BlockRequest, Blocks};
 
 fn block_json(row: &BlockRow) -> Value {
     json!({

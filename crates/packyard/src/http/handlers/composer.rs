@@ -70,7 +70,7 @@ pub async fn p2(
         let archives_at = base
             .as_ref()
             .ok()
-            .map(|ClientBase(base)| crate::mirror::archive_pattern(base));
+            .map(|ClientBase(base)| crate::metadata::archive_pattern(base));
         match app
             .mirrors
             .metadata(mirror, &package, dev, archives_at.as_deref())

@@ -62,7 +62,7 @@ pub async fn p2(
     ClientBase(base): ClientBase,
     since: IfModifiedSince,
 ) -> Result<Response, ApiError> {
-    let archives_at = crate::mirror::archive_pattern(&format!("{base}/mirror/{}", mirror.alias));
+    let archives_at = crate::metadata::archive_pattern(&format!("{base}/mirror/{}", mirror.alias));
     match app
         .mirrors
         .metadata(&mirror, &package, dev, Some(&archives_at))
