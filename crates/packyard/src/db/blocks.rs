@@ -87,24 +87,9 @@ impl Db {
 
     /// Every block (of `package`, when given), by package, oldest first.
     pub async fn blocks(&self, package: Option<&str>) -> Result<Vec<BlockRow>, sqlx::Error> {
-        let order = "ORDER BY package, id";
-        match package {
-            Some(package) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT {BLOCK_COLUMNS} FROM blocks WHERE package = $1 {order}"
-                )))
-                .bind(package)
-                .fetch_all(self.pool())
-                .await
-            }
-            None => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT {BLOCK_COLUMNS} FROM blocks {order}"
-                )))
-                .fetch_all(self.pool())
-                .await
-            }
-        }
+        let select = format!("SELECT {BLOCK_COLUMNS} FROM blocks");
+        self.rows_where(&select, "package", package, "ORDER BY package, id")
+            .await
     }
 
     /// The categories blocks are in, and for each whether it withdraws its versions from

@@ -128,6 +128,36 @@ impl Db {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// The rows `select` (a query without `WHERE`) reads, only those whose `column` is
+    /// `value` when one is given, in `order` (an `ORDER BY` clause): the lists an admin
+    /// narrows to a package or a repository.
+    pub(super) async fn rows_where<T>(
+        &self,
+        select: &str,
+        column: &str,
+        value: Option<&str>,
+        order: &str,
+    ) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        match value {
+            Some(value) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{select} WHERE {column} = $1 {order}"
+                )))
+                .bind(value)
+                .fetch_all(self.pool())
+                .await
+            }
+            None => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{select} {order}")))
+                    .fetch_all(self.pool())
+                    .await
+            }
+        }
+    }
 }
 
 /// `result` with the transaction it ran in, or its error after rolling `tx` back at once:

@@ -88,24 +88,15 @@ impl Db {
         &self,
         repository: Option<&str>,
     ) -> Result<Vec<PluginApproval>, sqlx::Error> {
-        let columns =
+        let select =
             "SELECT repository, package, major, approved_by, approved_at FROM plugin_approvals";
-        let order = "ORDER BY repository, package, major";
-        match repository {
-            Some(repository) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "{columns} WHERE repository = $1 {order}"
-                )))
-                .bind(repository)
-                .fetch_all(self.pool())
-                .await
-            }
-            None => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("{columns} {order}")))
-                    .fetch_all(self.pool())
-                    .await
-            }
-        }
+        self.rows_where(
+            select,
+            "repository",
+            repository,
+            "ORDER BY repository, package, major",
+        )
+        .await
     }
 
     /// The approved majors of `package` in `repository`.

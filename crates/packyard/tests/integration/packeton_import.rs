@@ -54,11 +54,7 @@ const MALLORY_TOKEN: &str = "MalloryToken12345678";
 const PAT: &str = "5f1c2c5a1d3b4e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f";
 
 fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
+    with_database_drivers(future)
 }
 
 /// `password_hash()` of the real PHP: (bcrypt, argon2id) of `password`.

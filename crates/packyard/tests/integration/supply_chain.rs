@@ -410,12 +410,7 @@ fn a_blocked_version_leaves_the_metadata_its_archive_is_gone_and_composer_says_w
 fn published_days_ago(server: &mut Server, package: &str, ages: &[(&str, i64)]) {
     server.stop();
     let path = server.data.path().join("packyard.db");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        sqlx::any::install_default_drivers();
+    with_database_drivers(async {
         let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", path.display()))
             .await
             .unwrap();

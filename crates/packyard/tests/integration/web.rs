@@ -1523,20 +1523,15 @@ fn sql(server: &Server, statement: &str) -> Option<i64> {
         "sqlite://{}",
         server.data.path().join("packyard.db").display()
     );
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&database).await.unwrap();
-            let value = sqlx::query_scalar(sqlx::AssertSqlSafe(statement.to_owned()))
-                .fetch_optional(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-            value
-        })
+    with_database_drivers(async {
+        let pool = sqlx::AnyPool::connect(&database).await.unwrap();
+        let value = sqlx::query_scalar(sqlx::AssertSqlSafe(statement.to_owned()))
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        value
+    })
 }
 
 fn now_ms() -> i64 {

@@ -841,17 +841,23 @@ fn require_composer() {
     );
 }
 
+/// Runs `work` (database work through sqlx's `Any` drivers) to its end, from a test
+/// that is not async.
+pub fn with_database_drivers<T>(work: impl std::future::Future<Output = T>) -> T {
+    sqlx::any::install_default_drivers();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(work)
+}
+
 /// A fresh PostgreSQL database on the server scripts/test started; returns its URL.
 pub fn postgres_database() -> String {
     let server = std::env::var("PACKYARD_TEST_POSTGRES")
         .expect("PACKYARD_TEST_POSTGRES is not set: run scripts/test, which starts PostgreSQL 15 and sets it");
     let name = unique_name("packyard_e2e").replace('-', "_");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        sqlx::any::install_default_drivers();
+    with_database_drivers(async {
         let admin = sqlx::AnyPool::connect(&format!("{server}/postgres"))
             .await
             .unwrap();
