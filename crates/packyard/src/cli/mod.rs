@@ -148,7 +148,7 @@ fn parse_date_flag(text: &str) -> anyhow::Result<Option<i64>> {
 /// (`root` for the root repository), checked where the change is made.
 /// `--min-release-age`: a span (`3d`, `72h`), or `none`/`0` to remove it.
 fn parse_age_flag(text: &str) -> anyhow::Result<Option<i64>> {
-    crate::supply_chain::release_age::parse(text).map_err(anyhow::Error::msg)
+    Ok(crate::supply_chain::release_age::parse(text)?)
 }
 
 /// A cooldown as the lists show it.

@@ -236,8 +236,7 @@ impl Settings {
                 .unwrap_or(true);
         let immutable_versions = lookup(crate::supply_chain::Immutability::VARIABLE)
             .map(|value| crate::supply_chain::Immutability::parse(&value))
-            .transpose()
-            .map_err(anyhow::Error::msg)?
+            .transpose()?
             .unwrap_or_default();
         let supply_chain = crate::supply_chain::SupplyChainSettings {
             immutable_versions,

@@ -149,7 +149,10 @@ pub enum MirrorConfigError {
     #[error("mirrors.{alias}.sync_interval: {value} is not an interval such as 300, 5m or 1h")]
     InvalidInterval { alias: String, value: String },
     #[error("mirrors.{alias}.min_release_age: {reason}")]
-    InvalidReleaseAge { alias: String, reason: String },
+    InvalidReleaseAge {
+        alias: String,
+        reason: crate::supply_chain::release_age::InvalidReleaseAge,
+    },
 }
 
 /// The mirrors in effect: `packagist` unless removed, plus those defined.

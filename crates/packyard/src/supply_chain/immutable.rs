@@ -21,18 +21,20 @@ pub enum Immutability {
     Off,
 }
 
+/// A `PACKYARD_IMMUTABLE_VERSIONS` that is none of the settings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("PACKYARD_IMMUTABLE_VERSIONS: {0:?} is none of stable, all or off")]
+pub struct UnknownImmutability(pub String);
+
 impl Immutability {
     pub const VARIABLE: &'static str = "PACKYARD_IMMUTABLE_VERSIONS";
 
-    pub fn parse(value: &str) -> Result<Immutability, String> {
+    pub fn parse(value: &str) -> Result<Immutability, UnknownImmutability> {
         match value.trim().to_ascii_lowercase().as_str() {
             "stable" => Ok(Immutability::Stable),
             "all" => Ok(Immutability::All),
             "off" => Ok(Immutability::Off),
-            _ => Err(format!(
-                "{}: {value:?} is none of stable, all or off",
-                Self::VARIABLE
-            )),
+            _ => Err(UnknownImmutability(value.to_owned())),
         }
     }
 
@@ -79,7 +81,7 @@ mod tests {
     fn the_setting_is_read_whatever_its_case_and_refuses_anything_else() {
         assert_eq!(Immutability::parse(" ALL "), Ok(Immutability::All));
         assert_eq!(Immutability::parse("off"), Ok(Immutability::Off));
-        let refused = Immutability::parse("yes").unwrap_err();
+        let refused = Immutability::parse("yes").unwrap_err().to_string();
         assert!(refused.contains("PACKYARD_IMMUTABLE_VERSIONS") && refused.contains("\"yes\""));
     }
 }

@@ -11,9 +11,14 @@ pub const EXEMPT_FIXES_VARIABLE: &str = "PACKYARD_RELEASE_AGE_EXEMPT_FIXES";
 /// The longest cooldown accepted: a year.
 const MAX_AGE_MS: i64 = 366 * 86_400_000;
 
+/// A minimum release age that is not a span of at most a year.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("minimum release age {0:?} is not a span such as 3d, 72h or 90m (at most 366d), or none")]
+pub struct InvalidReleaseAge(pub String);
+
 /// `--min-release-age`: `3d`, `72h`, `90m`, a number of seconds; `0` or `none`
 /// removes it (`Ok(None)`).
-pub fn parse(text: &str) -> Result<Option<i64>, String> {
+pub fn parse(text: &str) -> Result<Option<i64>, InvalidReleaseAge> {
     let trimmed = text.trim();
     if trimmed.eq_ignore_ascii_case("none") {
         return Ok(None);
@@ -21,11 +26,7 @@ pub fn parse(text: &str) -> Result<Option<i64>, String> {
     let age = crate::time::parse_interval(trimmed)
         .and_then(|age| i64::try_from(age.as_millis()).ok())
         .filter(|ms| *ms <= MAX_AGE_MS)
-        .ok_or_else(|| {
-            format!(
-                "minimum release age {text:?} is not a span such as 3d, 72h or 90m (at most 366d), or none"
-            )
-        })?;
+        .ok_or_else(|| InvalidReleaseAge(text.to_owned()))?;
     Ok((age > 0).then_some(age))
 }
 
