@@ -824,8 +824,18 @@ impl PackageEntry {
         package: &'a str,
         view: &'a View,
     ) -> impl Iterator<Item = &'a VersionRecord> + 'a {
+        self.offered(&self.versions, package, view)
+    }
+
+    /// Those of `versions` (this entry's) that `view` is offered now.
+    fn offered<'a>(
+        &'a self,
+        versions: &'a [VersionRecord],
+        package: &'a str,
+        view: &'a View,
+    ) -> impl Iterator<Item = &'a VersionRecord> + 'a {
         let now = crate::db::now_millis();
-        self.versions
+        versions
             .iter()
             .filter(move |v| view.offers(package, &self.release(v), now))
     }
@@ -846,10 +856,7 @@ impl PackageEntry {
         package: &'a str,
         view: &'a View,
     ) -> impl Iterator<Item = &'a VersionRecord> + 'a {
-        let now = crate::db::now_millis();
-        self.withdrawn
-            .iter()
-            .filter(move |v| view.offers(package, &self.release(v), now))
+        self.offered(&self.withdrawn, package, view)
     }
 
     /// The `filter` entries of the package's blocks, for `view` (`None`: one that sees

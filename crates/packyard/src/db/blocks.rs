@@ -1,7 +1,7 @@
 //! Block lists (`crate::supply_chain::blocks`): blocked versions and how each category
 //! treats them.
 
-use super::packages::bump_stamp;
+use super::plugins::rules_changed;
 use super::{Db, now_millis};
 
 /// One block, as stored.
@@ -31,23 +31,6 @@ pub struct NewBlock {
 
 const BLOCK_COLUMNS: &str = "id, package, versions, category, reason, url, created_by, created_at";
 
-/// Moves `package`'s stamp when packyard holds it, so that every replica renders its
-/// metadata again with the blocks as they now are.
-async fn touch_package(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    package: &str,
-) -> Result<(), sqlx::Error> {
-    super::plugins::move_supply_chain_stamp(tx).await?;
-    let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM packages WHERE name = $1")
-        .bind(package)
-        .fetch_optional(&mut **tx)
-        .await?;
-    if exists.is_some() {
-        bump_stamp(tx, package).await?;
-    }
-    Ok(())
-}
-
 impl Db {
     pub async fn add_block(&self, block: &NewBlock) -> Result<BlockRow, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
@@ -64,7 +47,7 @@ impl Db {
         .bind(now_millis())
         .fetch_one(&mut *tx)
         .await?;
-        touch_package(&mut tx, &block.package).await?;
+        rules_changed(&mut tx, &block.package).await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -79,7 +62,7 @@ impl Db {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(block) = &removed {
-            touch_package(&mut tx, &block.package).await?;
+            rules_changed(&mut tx, &block.package).await?;
         }
         tx.commit().await?;
         Ok(removed)
@@ -129,7 +112,7 @@ impl Db {
                 .fetch_all(&mut *tx)
                 .await?;
         for (package,) in packages {
-            touch_package(&mut tx, &package).await?;
+            rules_changed(&mut tx, &package).await?;
         }
         tx.commit().await
     }

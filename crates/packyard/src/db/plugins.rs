@@ -45,7 +45,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
-        touch(&mut tx, package).await?;
+        rules_changed(&mut tx, package).await?;
         tx.commit().await
     }
 
@@ -78,7 +78,7 @@ impl Db {
             .await?
             .rows_affected();
         }
-        touch(&mut tx, package).await?;
+        rules_changed(&mut tx, package).await?;
         tx.commit().await?;
         Ok(removed)
     }
@@ -183,9 +183,11 @@ impl Db {
     }
 }
 
-/// Marks the rules changed after approvals changed, and the package of that name when
-/// packyard holds one (an approval on a mirror re-renders it too, which costs nothing).
-async fn touch(
+/// Marks the supply-chain rules changed (a block, an approval) and with them the
+/// package of that name when packyard holds one, so that every replica renders it
+/// again (an approval on a mirror re-renders a private namesake too, which costs
+/// nothing).
+pub(super) async fn rules_changed(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     package: &str,
 ) -> Result<(), sqlx::Error> {

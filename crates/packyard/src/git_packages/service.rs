@@ -62,6 +62,13 @@ struct ScanReport<'a> {
     notices: &'a [RefNote],
 }
 
+impl ScanReport<'_> {
+    /// The report as stored on the package.
+    fn json(skipped: &[RefNote], notices: &[RefNote]) -> String {
+        serde_json::to_string(&ScanReport { skipped, notices }).expect("a report serializes")
+    }
+}
+
 impl GitPackages {
     /// Adds the git package at `request.url`: the first scan runs now, so a bad URL, a
     /// repository without composer.json or a taken name is reported to the caller.
@@ -416,14 +423,10 @@ impl Found {
                 })
             })
             .collect();
-        let report = ScanReport {
-            skipped: &skipped,
-            notices: &notices,
-        };
         let record = ScanRecord {
             fingerprint: Some(fingerprint),
             error: None,
-            report: Some(serde_json::to_string(&report).expect("a report serializes")),
+            report: Some(ScanReport::json(&skipped, &notices)),
         };
         Found {
             rows: versions
@@ -451,11 +454,7 @@ impl Found {
                 ),
             });
         }
-        let report = ScanReport {
-            skipped: &self.skipped,
-            notices: &self.notices,
-        };
-        self.record.report = Some(serde_json::to_string(&report).expect("a report serializes"));
+        self.record.report = Some(ScanReport::json(&self.skipped, &self.notices));
     }
 
     fn summary(self, package: String, changed: bool) -> ScanSummary {

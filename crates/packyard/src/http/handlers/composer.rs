@@ -65,12 +65,12 @@ pub async fn p2(
     } else {
         std::borrow::Cow::Borrowed(&reader.mirrors)
     };
+    let archives_at = base
+        .as_ref()
+        .ok()
+        .map(|ClientBase(base)| crate::metadata::archive_pattern(base));
     let mut failure = None;
     for mirror in mirrors.iter() {
-        let archives_at = base
-            .as_ref()
-            .ok()
-            .map(|ClientBase(base)| crate::metadata::archive_pattern(base));
         match app
             .mirrors
             .metadata(mirror, &package, dev, archives_at.as_deref())
