@@ -173,6 +173,10 @@ impl Db {
     }
 
     pub async fn record_scan(&self, package: &str, scan: &ScanRecord) -> Result<(), sqlx::Error> {
+        super::retry_transient(|| self.try_record_scan(package, scan)).await
+    }
+
+    async fn try_record_scan(&self, package: &str, scan: &ScanRecord) -> Result<(), sqlx::Error> {
         sqlx::query(
             "UPDATE packages SET scanned_at = $2, scan_error = $3, \
              scan_fingerprint = COALESCE($4, scan_fingerprint), scan_report = COALESCE($5, scan_report) \
@@ -194,8 +198,18 @@ impl Db {
     /// normalized version, `supply_chain::Immutability::freezes`) keeps its row when the
     /// scan offers it with other contents (a moved tag: returned as held), and when it
     /// vanishes its archive stays downloadable by reference (`retained_dists`). Returns
-    /// what changed; only when something did is the package marked changed.
+    /// what changed; only when something did is the package marked changed. Run again
+    /// when PostgreSQL breaks a deadlock with another replica's write (`retry_transient`).
     pub async fn replace_versions(
+        &self,
+        package: &str,
+        versions: &[VersionRecord],
+        frozen: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<ScanChanges, sqlx::Error> {
+        super::retry_transient(|| self.try_replace_versions(package, versions, frozen)).await
+    }
+
+    async fn try_replace_versions(
         &self,
         package: &str,
         versions: &[VersionRecord],
@@ -299,13 +313,22 @@ impl Db {
 
     /// Records the sha1 of a dist built for a version, if the version still points at
     /// that object.
+    ///
+    /// The change stamp is taken first: every transaction that changes a package's
+    /// versions locks the catalogue stamp, then the package, then its versions
+    /// (`bump_stamp` before the rows). Updating the version first and the stamp after,
+    /// as this once did, deadlocked on PostgreSQL with a scan of the same package.
     pub async fn set_dist_shasum(
         &self,
         package: &PackageName,
         dist_key: &str,
         shasum: &str,
     ) -> Result<(), sqlx::Error> {
+        if self.dist_shasum(package, dist_key).await? == shasum {
+            return Ok(());
+        }
         let mut tx = self.pool().begin().await?;
+        bump_stamp(&mut tx, package.as_str()).await?;
         let updated = sqlx::query(
             "UPDATE versions SET shasum = $3 WHERE dist_key = $2 AND shasum <> $3 \
              AND package_id = (SELECT id FROM packages WHERE name = $1)",
@@ -315,8 +338,9 @@ impl Db {
         .bind(shasum)
         .execute(&mut *tx)
         .await?;
-        if updated.rows_affected() > 0 {
-            bump_stamp(&mut tx, package.as_str()).await?;
+        if updated.rows_affected() == 0 {
+            // Recorded meanwhile, or the version moved on: the stamp stays where it was.
+            return tx.rollback().await;
         }
         tx.commit().await
     }

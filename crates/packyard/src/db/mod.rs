@@ -182,6 +182,38 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
         .is_some_and(sqlx::error::DatabaseError::is_unique_violation)
 }
 
+/// Whether `error` is PostgreSQL giving up on a transaction that may succeed when run
+/// again: a deadlock it broke (`40P01`) or a serialization failure (`40001`).
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(sqlx::error::DatabaseError::code)
+        .is_some_and(|code| code == "40P01" || code == "40001")
+}
+
+/// Runs the transaction `run` makes, again (twice at most, after a short pause) when
+/// the database rolled it back as transient ([`is_transient`]): for writes that replicas
+/// make to the same rows at the same moment, where such a rollback is no one's failure.
+/// `run` must begin its own transaction, so that each try starts afresh.
+pub(crate) async fn retry_transient<T, F, Fut>(mut run: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    const RETRIES: u64 = 2;
+    let mut tries = 0;
+    loop {
+        match run().await {
+            Err(error) if tries < RETRIES && is_transient(&error) => {
+                tries += 1;
+                tracing::info!(%error, "a transaction was rolled back by the database; running it again");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -244,6 +244,14 @@ impl Db {
         package: &PackageName,
         readme: Option<(&str, &str)>,
     ) -> Result<(), sqlx::Error> {
+        super::retry_transient(|| self.try_set_readme(package, readme)).await
+    }
+
+    async fn try_set_readme(
+        &self,
+        package: &PackageName,
+        readme: Option<(&str, &str)>,
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "DELETE FROM package_readmes WHERE package_id = (SELECT id FROM packages WHERE name = $1)",
