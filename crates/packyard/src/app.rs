@@ -43,6 +43,8 @@ pub struct App {
     pub sso: crate::sso::Sso,
     /// What the web UI lists and searches.
     pub catalogue: crate::catalogue::Catalogues,
+    /// The audit log, read and checked.
+    pub audit: crate::audit::AuditLog,
     secrets: Secrets,
 }
 
@@ -103,6 +105,7 @@ impl App {
             sso: crate::sso::Sso::new(db.clone(), settings.login.clone(), &settings.network_policy),
             jobs,
             webhooks: webhooks.clone(),
+            audit: crate::audit::AuditLog::new(db.clone(), secrets.clone()),
             secrets,
             catalogue: crate::catalogue::Catalogues::default(),
             mirrors: Mirrors::new(
@@ -181,6 +184,7 @@ sub_states! {
     Uploads => uploads,
     Advisories => advisories,
     crate::block_lists::Blocks => blocks,
+    crate::audit::AuditLog => audit,
     Stats => stats,
     Webhooks => webhooks,
     Db => db,

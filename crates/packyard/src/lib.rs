@@ -4,6 +4,7 @@
 pub mod access;
 pub mod advisories;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod block_lists;
 pub mod catalogue;

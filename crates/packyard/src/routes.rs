@@ -13,6 +13,8 @@ use axum::response::Response;
 use axum::routing::get;
 
 use crate::app::App;
+use crate::db::audit::AuditActor;
+use crate::http::extractors::access::client_address;
 use crate::http::{ApiError, ObservedRouter, RouteTemplates, Routes, negotiated};
 use crate::tokens::Scope;
 
@@ -29,7 +31,13 @@ pub fn router(app: Arc<App>) -> ObservedRouter {
     let public_url = app.settings.public_url.clone();
     let hosts = app.clone();
     ObservedRouter::new(
-        router.fallback(not_found).with_state(app),
+        router
+            .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                app.clone(),
+                act_as_client,
+            ))
+            .with_state(app),
         observed,
         public_url.as_deref(),
         crate::web::error_page,
@@ -37,6 +45,24 @@ pub fn router(app: Arc<App>) -> ObservedRouter {
     .with_host_scope(Arc::new(move |host| {
         hosts.access.sub_repository_of_host(host)
     }))
+}
+
+/// Runs each request as its client ([`AuditActor`]): anonymous at its address until an
+/// extractor checks its token or session, so that whatever the request changes is
+/// recorded in the audit log under who asked, from where.
+async fn act_as_client(
+    State(app): State<Arc<App>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let address = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| client_address(&app, info.0.ip(), request.headers()).to_string())
+        .unwrap_or_default();
+    AuditActor::anonymous(address)
+        .scope(next.run(request))
+        .await
 }
 
 /// The route both front-ends answer: `/packages/{vendor}/{package}` is a package's web

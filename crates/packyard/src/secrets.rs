@@ -115,6 +115,8 @@ impl Secrets {
 pub struct SecretBox {
     current: ChaCha20Poly1305,
     legacy: ChaCha20Poly1305,
+    /// The Argon2id key, from which keys for other purposes are derived.
+    master: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -137,7 +139,19 @@ impl SecretBox {
         SecretBox {
             current: ChaCha20Poly1305::new(&Key::from(key)),
             legacy: ChaCha20Poly1305::new(&Key::from(legacy)),
+            master: key,
         }
+    }
+
+    /// A 32-byte key for `purpose` (`b"packyard audit checkpoint v1"`), derived from
+    /// `PACKYARD_SECRET` (HMAC-SHA256 of the purpose under the sealing key): the same
+    /// for the same secret, unrelated to the key that seals credentials.
+    pub fn derive_key(&self, purpose: &[u8]) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.master)
+            .expect("HMAC takes a key of any length");
+        mac.update(purpose);
+        mac.finalize().into_bytes().into()
     }
 
     /// `plaintext` sealed for `owner`: it opens only as `owner`'s.

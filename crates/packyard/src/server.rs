@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::app::App;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::db::audit::AuditActor;
 use crate::git_packages::job::ScanJob;
 use crate::http::HttpListeners;
 use crate::jobs::{Handlers, Runner, spawn_periodic};
@@ -47,6 +48,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     let app = App::open(settings).await?;
+    crate::db::audit::set_replica(app.jobs.worker_id());
     crate::storage_ops::check_patiently(&app.storage, STARTUP_STORAGE_PATIENCE).await?;
     app.metadata.spawn_refresher(REFRESH_INTERVAL);
     spawn_access_refresher(&app);
@@ -199,6 +201,19 @@ fn start_background_work(app: &Arc<App>) -> Runner {
             }
         }
     });
+    // Audit entries past their retention go; any replica may prune (one at a time: the
+    // chain's head is locked while it does).
+    if let Some(retention) = app.settings.audit_retention {
+        let audit = app.audit.clone();
+        spawn_periodic(Duration::from_secs(3600), move || {
+            let audit = audit.clone();
+            AuditActor::system("retention").scope(async move {
+                if let Err(error) = audit.prune(retention).await {
+                    tracing::warn!(%error, "pruning the audit log failed");
+                }
+            })
+        });
+    }
     // Directories are asked whether their users are still there; any replica may ask
     // (each identity is asked once per re-check interval, whoever asks).
     if let Some(shortest) = app.sso.recheck_every() {
@@ -207,7 +222,7 @@ fn start_background_work(app: &Arc<App>) -> Runner {
         spawn_periodic(shortest, move || {
             let sso = sso.clone();
             let access = access.clone();
-            async move {
+            AuditActor::system("directory re-check").scope(async move {
                 match sso.recheck().await {
                     Ok(0) => {}
                     Ok(changed) => {
@@ -218,7 +233,7 @@ fn start_background_work(app: &Arc<App>) -> Runner {
                     }
                     Err(error) => tracing::warn!(%error, "re-checking directory users failed"),
                 }
-            }
+            })
         });
     }
     if let Some(interval) = app.settings.update_interval {

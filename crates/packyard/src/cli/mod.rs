@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod access;
 mod advisory;
+mod audit;
 mod block;
 mod group;
 mod import;
@@ -26,6 +27,7 @@ mod webhooks;
 
 use access::AccessCommand;
 use advisory::AdvisoryCommand;
+use audit::AuditCommand;
 use block::BlockCommand;
 use group::GroupCommand;
 use import::ImportCommand;
@@ -83,6 +85,9 @@ enum Command {
     /// Block versions nobody may install (Composer's `filter` lists; archives answer 410).
     #[command(subcommand)]
     Block(BlockCommand),
+    /// The audit log: list entries, who downloaded what, verify the chain, checkpoints.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Approve Composer plugins where `plugins: approve` is set.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -112,6 +117,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     match cli.command {
         Command::Serve => crate::server::serve(settings).await,
+        // What a command changes is recorded as done at the command line, by the
+        // operating-system user who ran it.
+        command => {
+            crate::db::audit::AuditActor::cli(&operating_system_user())
+                .scope(Box::pin(run_command(settings, command)))
+                .await
+        }
+    }
+}
+
+/// Who runs this command: the user `sudo` was run by, else the login's name, else the
+/// numeric user id.
+fn operating_system_user() -> String {
+    ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+        .unwrap_or_else(|| {
+            use std::os::unix::fs::MetadataExt as _;
+            std::fs::metadata("/proc/self")
+                .map_or_else(|_| "unknown".to_owned(), |m| format!("uid {}", m.uid()))
+        })
+}
+
+async fn run_command(settings: Settings, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => crate::server::serve(settings).await,
         Command::User(command) => user::run(settings, command).await,
         Command::Group(command) => group::run(settings, command).await,
         Command::Subrepo(command) => subrepo::run(settings, command).await,
@@ -120,6 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Package(command) => package::run(settings, command).await,
         Command::Advisory(command) => advisory::run(settings, command).await,
         Command::Block(command) => block::run(settings, command).await,
+        Command::Audit(command) => audit::run(settings, command).await,
         Command::Plugin(command) => plugin::run(settings, command).await,
         Command::Webhook(command) => webhooks::run(settings, command).await,
         Command::Login(command) => {

@@ -59,6 +59,9 @@ pub struct Settings {
     /// `PACKYARD_UPDATE_INTERVAL` (default 1 h, `0` = never): every package is re-scanned
     /// this often, webhooks or not.
     pub update_interval: Option<Duration>,
+    /// `PACKYARD_AUDIT_RETENTION` (default: keep forever; `forever` or `0` say so):
+    /// audit entries and download counts older than this are removed, hourly.
+    pub audit_retention: Option<Duration>,
     /// `PACKYARD_PREBUILD_DISTS`: build zips of git versions while scanning instead of on
     /// first download.
     pub prebuild_dists: bool,
@@ -108,6 +111,7 @@ impl std::fmt::Debug for Settings {
             .field("vcs_cache_dir", &self.vcs_cache_dir)
             .field("ssh_known_hosts", &self.ssh_known_hosts)
             .field("update_interval", &self.update_interval)
+            .field("audit_retention", &self.audit_retention)
             .field("prebuild_dists", &self.prebuild_dists)
             .field("supply_chain", &self.supply_chain)
             .field("allow_local_repositories", &self.allow_local_repositories)
@@ -227,6 +231,14 @@ impl Settings {
             Some(value) => parse_interval("PACKYARD_UPDATE_INTERVAL", &value)?,
             None => Some(DEFAULT_UPDATE_INTERVAL),
         };
+        let audit_retention = match lookup("PACKYARD_AUDIT_RETENTION").as_deref().map(str::trim) {
+            None | Some("" | "forever") => None,
+            Some(value) => {
+                parse_interval("PACKYARD_AUDIT_RETENTION", value).with_context(|| {
+                    "PACKYARD_AUDIT_RETENTION: a span such as 365d, or forever".to_owned()
+                })?
+            }
+        };
         let allow_local_repositories = flag("PACKYARD_ALLOW_LOCAL_REPOSITORIES")?;
         let prebuild_dists = flag("PACKYARD_PREBUILD_DISTS")?;
         let release_age_exempt_fixes =
@@ -271,6 +283,7 @@ impl Settings {
             vcs_cache_dir,
             ssh_known_hosts,
             update_interval,
+            audit_retention,
             prebuild_dists,
             supply_chain,
             allow_local_repositories,

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{Any, Transaction};
 
+use super::audit::Change;
 use super::columns::{Flag, JsonNames, NullableJsonNames, nullable_json};
 use super::{Db, now_millis, or_roll_back};
 
@@ -129,7 +130,7 @@ impl Db {
         .fetch_one(&mut *tx)
         .await;
         let (tx, id) = or_roll_back(tx, inserted).await?;
-        commit_access_change(tx).await?;
+        commit_access_change(tx, &Change::new("group.created", name)).await?;
         Ok(id)
     }
 
@@ -150,7 +151,7 @@ impl Db {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        commit_access_change(tx).await?;
+        commit_access_change(tx, &Change::new("group.removed", name)).await?;
         Ok(true)
     }
 
@@ -191,7 +192,12 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        commit_access_change(tx).await?;
+        let recorded = Change::new("group.changed", name)
+            .detail("updates_until", change.updates_until)
+            .detail("min_release_age", change.min_release_age)
+            .detail("mirrors", &change.mirrors)
+            .detail("subrepos", &change.subrepos);
+        commit_access_change(tx, &recorded).await?;
         Ok(true)
     }
 
@@ -212,7 +218,10 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         insert_grant(&mut tx, id, package, versions).await?;
-        commit_access_change(tx).await?;
+        let change = Change::new("grant.added", group)
+            .package(package)
+            .detail("versions", versions);
+        commit_access_change(tx, &change).await?;
         Ok(true)
     }
 
@@ -227,8 +236,12 @@ impl Db {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        commit_access_change(tx).await?;
-        Ok(removed > 0)
+        if removed == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        commit_access_change(tx, &Change::new("grant.removed", group).package(package)).await?;
+        Ok(true)
     }
 
     /// Adds (`member = true`) or removes a user from a group. `None` when the group or
@@ -260,7 +273,13 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        commit_access_change(tx).await?;
+        let action = if member {
+            "membership.added"
+        } else {
+            "membership.removed"
+        };
+        let change = Change::new(action, group).detail("user", user);
+        commit_access_change(tx, &change).await?;
         Ok(Some(()))
     }
 
@@ -280,7 +299,8 @@ impl Db {
         for (package, versions) in grants {
             insert_grant(&mut tx, id, package, versions.as_deref()).await?;
         }
-        commit_access_change(tx).await?;
+        let change = Change::new("grant.replaced", group).detail("grants", grants);
+        commit_access_change(tx, &change).await?;
         Ok(true)
     }
 
@@ -303,7 +323,8 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
-        commit_access_change(tx).await?;
+        let change = Change::new("membership.set", user).detail("group_ids", groups);
+        commit_access_change(tx, &change).await?;
         Ok(true)
     }
 
@@ -320,8 +341,13 @@ impl Db {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        commit_access_change(tx).await?;
-        Ok(changed > 0)
+        if changed == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let change = Change::of_package("package.visibility", package).detail("public", public);
+        commit_access_change(tx, &change).await?;
+        Ok(true)
     }
 }
 
@@ -352,7 +378,6 @@ impl Db {
     }
 }
 
-/// Records that who may see what changed, and commits the change with it.
 /// The id of the row `name` of a table.
 async fn id_of(
     tx: &mut Transaction<'_, Any>,
@@ -385,8 +410,13 @@ async fn insert_grant(
     Ok(())
 }
 
-pub(super) async fn commit_access_change(mut tx: Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+/// Records that who may see what changed, with `change` in the audit log, and commits.
+pub(super) async fn commit_access_change(
+    mut tx: Transaction<'_, Any>,
+    change: &Change,
+) -> Result<(), sqlx::Error> {
     bump_access_stamp(&mut tx).await?;
+    super::audit::append(&mut tx, change).await?;
     tx.commit().await
 }
 

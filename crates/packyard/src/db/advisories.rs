@@ -1,5 +1,6 @@
 //! Security advisories published for private packages.
 
+use super::audit::Change;
 use super::packages::bump_stamp;
 use super::{Db, now_millis};
 
@@ -48,6 +49,13 @@ impl Db {
             return Ok(false);
         }
         bump_stamp(&mut tx, &advisory.package).await?;
+        let change = Change::new("advisory.added", &advisory.advisory_id)
+            .package(&advisory.package)
+            .detail("affected_versions", &advisory.affected_versions)
+            .detail("title", &advisory.title)
+            .detail("cve", &advisory.cve)
+            .detail("severity", &advisory.severity);
+        super::audit::append(&mut tx, &change).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -105,11 +113,15 @@ impl Db {
             .bind(advisory_id)
             .execute(&mut *tx)
             .await?;
-        if let Some(package) = &package {
-            bump_stamp(&mut tx, package).await?;
-        }
+        let Some(package) = package else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        bump_stamp(&mut tx, &package).await?;
+        let change = Change::new("advisory.removed", advisory_id).package(&package);
+        super::audit::append(&mut tx, &change).await?;
         tx.commit().await?;
-        Ok(package)
+        Ok(Some(package))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Block lists (`crate::supply_chain::blocks`): blocked versions and how each category
 //! treats them.
 
+use super::audit::Change;
 use super::plugins::rules_changed;
 use super::{Db, now_millis};
 
@@ -48,6 +49,12 @@ impl Db {
         .fetch_one(&mut *tx)
         .await?;
         rules_changed(&mut tx, &block.package).await?;
+        let change = Change::new("block.added", &block.package)
+            .package(&block.package)
+            .detail("versions", &block.versions)
+            .detail("category", &block.category)
+            .detail("reason", &block.reason);
+        super::audit::append(&mut tx, &change).await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -61,11 +68,19 @@ impl Db {
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some(block) = &removed {
-            rules_changed(&mut tx, &block.package).await?;
-        }
+        let Some(block) = removed else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        rules_changed(&mut tx, &block.package).await?;
+        let change = Change::new("block.removed", &block.package)
+            .package(&block.package)
+            .detail("id", block.id)
+            .detail("versions", &block.versions)
+            .detail("category", &block.category);
+        super::audit::append(&mut tx, &change).await?;
         tx.commit().await?;
-        Ok(removed)
+        Ok(Some(block))
     }
 
     /// Every block (of `package`, when given), by package, oldest first.
@@ -114,6 +129,8 @@ impl Db {
         for (package,) in packages {
             rules_changed(&mut tx, &package).await?;
         }
+        let change = Change::new("block.category_set", category).detail("withdraw", withdraw);
+        super::audit::append(&mut tx, &change).await?;
         tx.commit().await
     }
 }

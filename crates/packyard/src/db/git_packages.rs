@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use composer::package_name::PackageName;
 
+use super::audit::Change;
 use super::packages::{VERSION_COLUMNS, bump_stamp, upsert_version};
 use super::retained::{RetainReason, retain};
 use super::{Db, PackageKind, VersionRecord, now_millis};
@@ -121,6 +122,16 @@ impl Db {
         for version in versions {
             upsert_version(&mut tx, package_id, version).await?;
         }
+        let change = Change::of_package("package.added", &package.name)
+            .detail("repository", crate::redact::public(&package.repository_url))
+            .detail(
+                "versions",
+                versions
+                    .iter()
+                    .map(|v| v.version.as_str())
+                    .collect::<Vec<_>>(),
+            );
+        super::audit::append(&mut tx, &change).await?;
         tx.commit().await
     }
 
@@ -287,6 +298,23 @@ impl Db {
                 .await?;
             report.push(VersionChange::of(ChangeKind::Removed, gone));
         }
+        let described: Vec<serde_json::Value> = report
+            .iter()
+            .map(|change| {
+                serde_json::json!({
+                    "change": format!("{:?}", change.kind).to_lowercase(),
+                    "version": change.version,
+                    "reference": change.reference,
+                })
+            })
+            .collect();
+        let change = Change::of_package("package.scanned", package)
+            .detail("versions", described)
+            .detail(
+                "held",
+                held.iter().map(|h| h.version.as_str()).collect::<Vec<_>>(),
+            );
+        super::audit::append(&mut tx, &change).await?;
         tx.commit().await?;
         Ok(ScanChanges {
             changes: report,

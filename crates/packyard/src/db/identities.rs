@@ -5,6 +5,7 @@
 use sqlx::FromRow;
 
 use super::access::commit_access_change;
+use super::audit::Change;
 use super::users::USER_COLUMNS;
 use super::{Db, User, now_millis};
 
@@ -60,6 +61,7 @@ impl Db {
         user_id: i64,
         email: Option<&str>,
     ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO identities (provider, subject, user_id, email, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -69,20 +71,33 @@ impl Db {
         .bind(user_id)
         .bind(email)
         .bind(now_millis())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        let change = Change::new("identity.linked", user_name(&mut tx, user_id).await?)
+            .detail("provider", provider)
+            .detail("subject", subject);
+        super::audit::append(&mut tx, &change).await?;
+        tx.commit().await
     }
 
     /// Removes a user's identity at `provider`; whether it had one.
     pub async fn unlink_identity(&self, provider: &str, user_id: i64) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
         let removed = sqlx::query("DELETE FROM identities WHERE provider = $1 AND user_id = $2")
             .bind(provider)
             .bind(user_id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?
             .rows_affected();
-        Ok(removed > 0)
+        if removed == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let change = Change::new("identity.unlinked", user_name(&mut tx, user_id).await?)
+            .detail("provider", provider);
+        super::audit::append(&mut tx, &change).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The providers each user has an identity at, by user id.
@@ -269,7 +284,14 @@ impl Db {
             tx.rollback().await?;
             return Ok(false);
         }
-        commit_access_change(tx).await?;
+        let action = if at.is_some() {
+            "user.deprovisioned"
+        } else {
+            "user.reprovisioned"
+        };
+        let change =
+            Change::new(action, user_name(&mut tx, user_id).await?).detail("provider", provider);
+        commit_access_change(tx, &change).await?;
         Ok(true)
     }
 
@@ -327,10 +349,26 @@ impl Db {
         if joined.is_empty() && left.is_empty() {
             tx.rollback().await?;
         } else {
-            commit_access_change(tx).await?;
+            let change = Change::new("membership.synced", user_name(&mut tx, user_id).await?)
+                .detail("provider", provider)
+                .detail("joined", &joined)
+                .detail("left", &left);
+            commit_access_change(tx, &change).await?;
         }
         Ok((joined, left))
     }
+}
+
+/// The name of user `user_id`, as an entry names the user (empty if there is none).
+async fn user_name(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: i64,
+) -> Result<String, sqlx::Error> {
+    let name: Option<String> = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(name.unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 
 use std::time::Duration;
 
+use super::audit::Change;
 use super::{Db, Engine, is_unique_violation, now_millis};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,6 +115,10 @@ pub struct NewJob {
     pub max_attempts: i64,
     /// Skip enqueueing if a job with the same `dedupe_key` was created this recently.
     pub skip_if_created_within: Option<Duration>,
+    /// What the audit log records with the job (a re-scan someone asked for), with
+    /// the job's id in its details; `None` for jobs that are the effect of a change
+    /// recorded already (a webhook delivery) or of a schedule.
+    pub audit: Option<Change>,
 }
 
 impl NewJob {
@@ -127,7 +132,14 @@ impl NewJob {
             run_after: 0,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             skip_if_created_within: None,
+            audit: None,
         }
+    }
+
+    /// Records `change` in the audit log with the job, in the same transaction.
+    pub fn recorded(mut self, change: Change) -> Self {
+        self.audit = Some(change);
+        self
     }
 
     /// While a job with this key is queued, enqueueing another returns the queued one;
@@ -185,6 +197,7 @@ impl Db {
         // The insert and the lookup of the job that blocked it are two statements; the
         // blocking job may be claimed in between, and then the insert succeeds next time.
         for _ in 0..5 {
+            let mut tx = self.pool().begin().await?;
             let now = now_millis();
             let created_since = match (&job.dedupe_key, job.skip_if_created_within) {
                 (Some(_), Some(window)) => now.saturating_sub(millis(window)),
@@ -205,10 +218,10 @@ impl Db {
             .bind(job.run_after)
             .bind(now)
             .bind(created_since)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *tx)
             .await?;
             if let Some(id) = inserted {
-                return Ok(id);
+                return record_enqueued(tx, job, id).await;
             }
             let existing: Option<i64> = sqlx::query_scalar(
                 "SELECT id FROM jobs WHERE dedupe_key = $1 AND (state = 'queued' OR created_at >= $2) \
@@ -216,11 +229,12 @@ impl Db {
             )
             .bind(job.dedupe_key.as_deref())
             .bind(created_since)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *tx)
             .await?;
             if let Some(id) = existing {
-                return Ok(id);
+                return record_enqueued(tx, job, id).await;
             }
+            tx.rollback().await?;
         }
         Err(sqlx::Error::Protocol(format!(
             "enqueueing job {:?} with key {:?}: the blocking job kept changing",
@@ -464,6 +478,20 @@ impl Db {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Commits the enqueueing of `job` as job `id` (a new one, or the queued one it was
+/// absorbed into), with its audit entry when it has one.
+async fn record_enqueued(
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    job: &NewJob,
+    id: i64,
+) -> Result<i64, sqlx::Error> {
+    if let Some(change) = &job.audit {
+        super::audit::append(&mut tx, &change.clone().detail("job", id)).await?;
+    }
+    tx.commit().await?;
+    Ok(id)
 }
 
 #[cfg(test)]

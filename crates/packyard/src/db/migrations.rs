@@ -41,6 +41,7 @@ const STEPS: &[(i64, &str)] = steps![
     23 => "0023_min_release_age.sql",
     24 => "0024_plugins_and_pins.sql",
     25 => "0025_supply_chain_stamp.sql",
+    26 => "0026_audit_log.sql",
 ];
 
 /// A step's SQL for `engine`. Templates are SQL with two kinds of marks:
@@ -327,6 +328,11 @@ mod tests {
             25,
             "4e4530076f8b42fb72c0a24846153f40c848105b425d3c6b77958a9fc2812564",
             "df6421a2689a3c9245bb3208c5b47873c9841e6e1cbabecf704c91eb783951ac",
+        ),
+        (
+            26,
+            "4a860ff8dee729219ea7c10255f7fa0a1dd9197ae23f42575e559ed696ad2eba",
+            "9e5915c0c4e51439037dff63202e43bdb6575a61bd6ef5b1e00ed5d890b955e7",
         ),
     ];
 

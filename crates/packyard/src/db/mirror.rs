@@ -1,5 +1,6 @@
 //! Strict mirrors proxy only what an admin approved.
 
+use super::audit::Change;
 use super::{Db, now_millis};
 
 impl Db {
@@ -8,6 +9,7 @@ impl Db {
         alias: &str,
         package: &str,
     ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO mirror_approvals (alias, package, approved_at) VALUES ($1, $2, $3) \
              ON CONFLICT (alias, package) DO NOTHING",
@@ -15,9 +17,11 @@ impl Db {
         .bind(alias)
         .bind(package)
         .bind(now_millis())
-        .execute(self.pool())
-        .await
-        .map(drop)
+        .execute(&mut *tx)
+        .await?;
+        let change = Change::new("mirror.approved", alias).package(package);
+        super::audit::append(&mut tx, &change).await?;
+        tx.commit().await
     }
 
     pub async fn is_mirrored_package_approved(

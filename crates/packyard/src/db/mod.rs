@@ -4,6 +4,7 @@
 
 mod access;
 mod advisories;
+pub mod audit;
 mod blocks;
 pub use blocks::{BlockRow, NewBlock};
 mod columns;

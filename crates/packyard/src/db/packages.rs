@@ -1,6 +1,7 @@
 use composer::package_name::PackageName;
 use storage::StoreName;
 
+use super::audit::Change;
 use super::columns::StoreColumn;
 use super::{Db, now_millis};
 
@@ -332,12 +333,19 @@ impl Db {
     /// Deletes a package with its versions, install counts and README (the stored
     /// archives stay: lock files may still name them); whether it existed.
     pub async fn delete_package(&self, name: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
         let deleted = sqlx::query("DELETE FROM packages WHERE name = $1")
             .bind(name)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?
             .rows_affected();
-        Ok(deleted > 0)
+        if deleted == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, &Change::of_package("package.removed", name)).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Every version of every package with where its archive is, for `storage verify`.
@@ -398,6 +406,8 @@ impl Db {
             return Ok(false);
         }
         bump_stamp(&mut tx, package).await?;
+        let change = Change::of_version("version.published", package, version);
+        super::audit::append(&mut tx, &change).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -412,6 +422,8 @@ impl Db {
         ensure_package(&mut tx, package, kind).await?;
         let package_id = bump_stamp(&mut tx, package).await?;
         upsert_version(&mut tx, package_id, version).await?;
+        let change = Change::of_version("version.published", package, version);
+        super::audit::append(&mut tx, &change).await?;
         tx.commit().await
     }
 }

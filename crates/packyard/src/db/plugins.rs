@@ -1,6 +1,7 @@
 //! Plugin approvals (`crate::supply_chain::plugins`) and pinned mirror archives
 //! (`crate::mirror::dists`).
 
+use super::audit::Change;
 use super::packages::bump_stamp;
 use super::{Db, now_millis};
 
@@ -46,6 +47,11 @@ impl Db {
             .await?;
         }
         rules_changed(&mut tx, package).await?;
+        let change = Change::new("plugin.approved", package)
+            .package(package)
+            .detail("repository", repository)
+            .detail("majors", majors);
+        super::audit::append(&mut tx, &change).await?;
         tx.commit().await
     }
 
@@ -78,7 +84,16 @@ impl Db {
             .await?
             .rows_affected();
         }
+        if removed == 0 {
+            tx.rollback().await?;
+            return Ok(0);
+        }
         rules_changed(&mut tx, package).await?;
+        let change = Change::new("plugin.revoked", package)
+            .package(package)
+            .detail("repository", repository)
+            .detail("majors", majors);
+        super::audit::append(&mut tx, &change).await?;
         tx.commit().await?;
         Ok(removed)
     }

@@ -3,6 +3,7 @@
 
 use storage::StoreName;
 
+use super::audit::Change;
 use super::columns::StoreColumn;
 use super::packages::{bump_stamp, upsert_version};
 use super::{Db, VersionRecord, now_millis};
@@ -110,6 +111,10 @@ impl Db {
         )
         .await?;
         upsert_version(&mut tx, package_id, version).await?;
+        let change = Change::of_version("version.replaced", package, version)
+            .detail("previous_reference", &previous.reference)
+            .detail("previous_shasum", &previous.shasum);
+        super::audit::append(&mut tx, &change).await?;
         tx.commit().await
     }
 

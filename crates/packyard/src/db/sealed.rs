@@ -63,6 +63,8 @@ struct PackageSecrets {
     webhook_secret: Option<String>,
 }
 
+use super::audit::Change;
+
 impl Db {
     /// Every stored secret, sealed or (a webhook secret from an earlier version) not.
     pub async fn sealed_values(&self) -> Result<Vec<SealedValue>, sqlx::Error> {
@@ -123,16 +125,29 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        if !all_bound {
-            return tx.commit().await;
+        if all_bound {
+            sqlx::query(
+                "INSERT INTO sealed_values_bound (id, bound_at) VALUES (1, $1) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(super::now_millis())
+            .execute(&mut *tx)
+            .await?;
         }
-        sqlx::query(
-            "INSERT INTO sealed_values_bound (id, bound_at) VALUES (1, $1) \
-             ON CONFLICT (id) DO NOTHING",
+        // Which values, never what they hold.
+        let change = Change::new(
+            "secrets.resealed",
+            format!("{} stored values", changes.len()),
         )
-        .bind(super::now_millis())
-        .execute(&mut *tx)
-        .await?;
+        .detail(
+            "values",
+            changes
+                .iter()
+                .map(|(stored, _)| format!("{:?} {}", stored.column, stored.id))
+                .collect::<Vec<_>>(),
+        )
+        .detail("all_bound", all_bound);
+        super::audit::append(&mut tx, &change).await?;
         tx.commit().await
     }
 

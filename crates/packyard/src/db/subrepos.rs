@@ -5,6 +5,7 @@
 use sqlx::FromRow;
 
 use super::access::commit_access_change;
+use super::audit::Change;
 use super::columns::{Flag, JsonNames, NullableJsonNames};
 use super::{Db, now_millis};
 
@@ -34,6 +35,18 @@ pub struct SubRepositoryFields {
     pub hosts: Vec<String>,
     pub public: bool,
     pub mirrors: Vec<String>,
+}
+
+impl SubRepositoryFields {
+    /// The audit record of storing these fields under `slug`.
+    fn change(&self, action: &'static str, slug: &str) -> Change {
+        Change::new(action, slug)
+            .detail("name", &self.name)
+            .detail("packages", &self.packages)
+            .detail("hosts", &self.hosts)
+            .detail("public", self.public)
+            .detail("mirrors", &self.mirrors)
+    }
 }
 
 pub(super) const COLUMNS: &str = "id, slug, name, packages, hosts, public, mirrors, created_at";
@@ -87,7 +100,7 @@ impl Db {
         // A limit naming a slug that did not exist (set while it was being removed)
         // must not open the new sub-repository.
         strip_from_limits(&mut tx, slug).await?;
-        commit_access_change(tx).await
+        commit_access_change(tx, &fields.change("subrepo.created", slug)).await
     }
 
     /// Replaces a sub-repository's fields; whether it exists.
@@ -113,7 +126,7 @@ impl Db {
         if changed == 0 {
             return Ok(false);
         }
-        commit_access_change(tx).await?;
+        commit_access_change(tx, &fields.change("subrepo.changed", slug)).await?;
         Ok(true)
     }
 
@@ -131,7 +144,7 @@ impl Db {
         // Users and groups limited to it lose it, so that a sub-repository created
         // later under the same slug does not open to them.
         strip_from_limits(&mut tx, slug).await?;
-        commit_access_change(tx).await?;
+        commit_access_change(tx, &Change::new("subrepo.removed", slug)).await?;
         Ok(true)
     }
 }

@@ -4,6 +4,7 @@
 use sqlx::FromRow;
 
 use super::access::{Named, commit_access_change};
+use super::audit::Change;
 use super::users::USER_COLUMNS;
 use super::{Db, User, now_millis, or_roll_back};
 use crate::tokens::Scopes;
@@ -85,7 +86,11 @@ impl Db {
         .fetch_one(&mut *tx)
         .await;
         let (tx, id) = or_roll_back(tx, inserted).await?;
-        commit_access_change(tx).await?;
+        let change = Change::new("token.created", format!("{user}/{name}"))
+            .detail("scopes", scopes.to_string())
+            .detail("expires_at", expires_at)
+            .detail("min_release_age", min_release_age);
+        commit_access_change(tx, &change).await?;
         Ok(Some(TokenRow {
             id,
             name: name.to_owned(),
@@ -108,7 +113,8 @@ impl Db {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        commit_access_change(tx).await?;
+        let change = Change::new("token.revoked", format!("{user}/*")).detail("tokens", removed);
+        commit_access_change(tx, &change).await?;
         Ok(removed)
     }
 
@@ -144,8 +150,12 @@ impl Db {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        commit_access_change(tx).await?;
-        Ok(removed > 0)
+        if removed == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        commit_access_change(tx, &Change::new("token.revoked", format!("{user}/{name}"))).await?;
+        Ok(true)
     }
 
     /// The user owning the token with this hash, and the token.

@@ -1,6 +1,7 @@
 use sqlx::FromRow;
 
 use super::access::{Named, commit_access_change};
+use super::audit::Change;
 use super::columns::{Flag, NullableJsonNames, nullable_json};
 use super::tokens::{TOKEN_COLUMNS, TokenRow};
 use super::{Db, now_millis, or_roll_back};
@@ -96,6 +97,16 @@ pub enum Role {
     Admin,
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Maintainer => "maintainer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
 /// A user with all their API tokens (and the tokens' hashes), for constant-time
 /// verification.
 #[derive(Debug, Clone)]
@@ -145,7 +156,10 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
-        commit_access_change(tx).await?;
+        let change = Change::new("user.created", name)
+            .detail("role", role.as_str())
+            .detail("token", token_hash.is_some());
+        commit_access_change(tx, &change).await?;
         Ok(User {
             id,
             name: name.to_owned(),
@@ -210,7 +224,18 @@ impl Db {
         .bind(name)
         .fetch_optional(&mut *tx)
         .await?;
-        commit_access_change(tx).await?;
+        if user.is_none() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let recorded = Change::new("user.changed", name)
+            .detail("role", change.role.map(Role::as_str))
+            .detail("full_access", change.full_access)
+            .detail("expires_at", change.expires_at)
+            .detail("updates_until", change.updates_until)
+            .detail("min_release_age", change.min_release_age)
+            .detail("subrepos", &change.subrepos);
+        commit_access_change(tx, &recorded).await?;
         Ok(user)
     }
 
@@ -240,13 +265,21 @@ impl Db {
         name: &str,
         email: Option<&str>,
     ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
         let changed = sqlx::query("UPDATE users SET email = $2 WHERE name = $1")
             .bind(name)
             .bind(email)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?
             .rows_affected();
-        Ok(changed == 1)
+        if changed != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let change = Change::new("user.email_set", name).detail("email", email);
+        super::audit::append(&mut tx, &change).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Removes a user with its tokens and memberships; whether it existed.
@@ -262,7 +295,7 @@ impl Db {
         ] {
             sqlx::query(statement).bind(id).execute(&mut *tx).await?;
         }
-        commit_access_change(tx).await?;
+        commit_access_change(tx, &Change::new("user.removed", name)).await?;
         Ok(true)
     }
 

@@ -37,6 +37,8 @@ struct UserWithPassword {
     password_hash: Option<String>,
 }
 
+use super::audit::Change;
+
 impl Db {
     /// Replaces the password hash `old` of user `id` by `new`, the same password hashed
     /// our way (after a login matched an imported hash): the user's sessions stay, and
@@ -72,14 +74,22 @@ impl Db {
                 .bind(password_hash)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if let Some(id) = id {
-            sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let Some(id) = id else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let action = if password_hash.is_some() {
+            "user.password_set"
+        } else {
+            "user.password_removed"
+        };
+        super::audit::append(&mut tx, &Change::new(action, user)).await?;
         tx.commit().await?;
-        Ok(id.is_some())
+        Ok(true)
     }
 
     /// A user with its password hash (`None`: API-only), by name.
@@ -121,6 +131,12 @@ impl Db {
         .bind(expires_at)
         .execute(&mut *tx)
         .await?;
+        // Who signed in, and how, is the actor's (`audit::AuditActor::identify`).
+        let user: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        super::audit::append(&mut tx, &Change::new("login.succeeded", user)).await?;
         tx.commit().await
     }
 
@@ -151,12 +167,20 @@ impl Db {
         Ok(())
     }
 
+    /// Ends a session (a logout), recorded when there was one.
     pub async fn end_session(&self, secret_hash: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM web_sessions WHERE secret_hash = $1")
-            .bind(secret_hash)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let mut tx = self.pool().begin().await?;
+        let user: Option<String> = sqlx::query_scalar(
+            "DELETE FROM web_sessions WHERE secret_hash = $1 \
+             RETURNING (SELECT name FROM users WHERE id = user_id)",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(user) = user {
+            super::audit::append(&mut tx, &Change::new("logout", user)).await?;
+        }
+        tx.commit().await
     }
 
     /// Notes login `attempt` as a failure against each of `subjects` (the user name, the

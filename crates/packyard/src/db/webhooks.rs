@@ -1,5 +1,6 @@
 //! Outgoing webhooks, their deliveries and the attempts at each.
 
+use super::audit::Change;
 use super::columns::CommaSeparated;
 use super::{Db, now_millis};
 
@@ -58,7 +59,8 @@ const DELIVERY_COLUMNS: &str = "d.id, d.delivery_id, w.name AS webhook, d.event,
 impl Db {
     /// Records a hook; a unique violation when the name is taken.
     pub async fn create_webhook(&self, hook: &NewWebhook) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(
+        let mut tx = self.pool().begin().await?;
+        let id = sqlx::query_scalar(
             "INSERT INTO webhooks (name, url, events, package_pattern, secret, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
@@ -68,8 +70,16 @@ impl Db {
         .bind(&hook.package_pattern)
         .bind(&hook.secret)
         .bind(now_millis())
-        .fetch_one(self.pool())
-        .await
+        .fetch_one(&mut *tx)
+        .await?;
+        // The URL without credentials; the signing secret never.
+        let change = Change::new("webhook.created", &hook.name)
+            .detail("url", crate::redact::public(&hook.url))
+            .detail("events", &hook.events)
+            .detail("package_pattern", &hook.package_pattern);
+        super::audit::append(&mut tx, &change).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Every hook, by name.
@@ -92,11 +102,18 @@ impl Db {
 
     /// Deletes a hook with its deliveries; `false` when there is none of that name.
     pub async fn delete_webhook(&self, name: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
         let deleted = sqlx::query("DELETE FROM webhooks WHERE name = $1")
             .bind(name)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(deleted.rows_affected() == 1)
+        if deleted.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, &Change::new("webhook.removed", name)).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Records a delivery of `payload` to the hook `webhook_id`; its row id.

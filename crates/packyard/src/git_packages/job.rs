@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::service::ScanSummary;
 use super::{GitPackageError, GitPackages};
 use crate::db::NewJob;
+use crate::db::audit::Change;
 use crate::jobs::{BackgroundJob, JobQueue, new_job};
 
 /// Fetch and re-scan one git package.
@@ -39,12 +40,14 @@ impl BackgroundJob for ScanJob {
     }
 }
 
-/// Queues a re-scan of `package`; a re-scan already waiting absorbs this one.
+/// Queues a re-scan of `package`; a re-scan already waiting absorbs this one. The
+/// request is recorded in the audit log (`package.scan_requested`, with the job).
 pub async fn enqueue_scan(jobs: &JobQueue, package: &str) -> Result<i64, sqlx::Error> {
-    jobs.enqueue_job(&ScanJob {
+    let job = new_job(&ScanJob {
         package: package.to_owned(),
     })
-    .await
+    .recorded(Change::of_package("package.scan_requested", package));
+    jobs.enqueue(job).await
 }
 
 impl GitPackages {

@@ -14,7 +14,7 @@ pub mod transport;
 
 use extractors::{access, json_body};
 use handlers::{
-    admin, advisories, api, blocks, composer, hooks, listing, mirror, probes, webhooks,
+    admin, advisories, api, audit, blocks, composer, hooks, listing, mirror, probes, webhooks,
 };
 use transport::{client_limits, connections, observe, origin};
 
@@ -387,6 +387,8 @@ pub fn routes() -> Routes {
             Scope::PackagesAll,
             delete(blocks::remove),
         )
+        .route("/api/audit", Scope::Users, get(audit::list))
+        .route("/api/audit/downloads", Scope::Users, get(audit::downloads))
         .route(
             "/api/webhooks",
             Scope::Webhooks,
@@ -518,6 +520,7 @@ mod tests {
             || path.starts_with("/api/user/")
             || path.starts_with("/api/subrepo")
             || path.starts_with("/api/tokens")
+            || path.starts_with("/api/audit")
             || path == "/metrics"
         {
             Scope::Users

@@ -193,7 +193,11 @@ impl JobQueue {
                 ),
                 retry_at: None,
             }),
-            Some(run) => self.run_with_heartbeat(&job, run, stopped).await,
+            Some(run) => {
+                crate::db::audit::AuditActor::system(format!("job {}", job.id))
+                    .scope(self.run_with_heartbeat(&job, run, stopped))
+                    .await
+            }
         };
         let Some(outcome) = outcome else {
             return;

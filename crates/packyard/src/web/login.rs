@@ -30,6 +30,7 @@ use super::session::{
 use crate::app::App;
 use crate::auth::password;
 use crate::auth::{constant_time_eq, hash_token};
+use crate::db::audit::{AuditActor, Change};
 use crate::db::now_millis;
 use crate::sso::config::{LdapSettings, Provider, ProviderKind};
 use crate::sso::ldap::DirectoryError;
@@ -322,8 +323,49 @@ pub async fn submit_to(
 }
 
 /// Checks a posted name and password with `check`, within the failed-login limits
-/// (a directory's bind is a guess like any other), and starts a session.
+/// (a directory's bind is a guess like any other), and starts a session. A refusal is
+/// recorded in the audit log (`login.failed`, naming the user name tried).
 async fn sign_in(
+    app: &Arc<App>,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    form: LoginForm,
+    check: Check<'_>,
+) -> Result<Response, WebError> {
+    let method = match check {
+        Check::Password => "password".to_owned(),
+        Check::Directory(provider, _) => format!("ldap {}", provider.alias),
+    };
+    let tried: String = form.username.chars().take(64).collect();
+    let response = check_sign_in(app, peer, headers, form, check).await?;
+    record_refusal(app, &tried, &method, response.status()).await?;
+    Ok(response)
+}
+
+/// Records a sign-in that ended in `status` as failed, with the reason the status
+/// stands for, when it is a refusal (a session started is recorded with it).
+async fn record_refusal(
+    app: &App,
+    tried: &str,
+    method: &str,
+    status: StatusCode,
+) -> Result<(), WebError> {
+    let reason = match status {
+        StatusCode::BAD_REQUEST => "incomplete",
+        StatusCode::UNAUTHORIZED => "wrong credentials",
+        StatusCode::FORBIDDEN => "refused",
+        StatusCode::TOO_MANY_REQUESTS => "too many failed sign-ins",
+        StatusCode::SERVICE_UNAVAILABLE => "identity provider unavailable",
+        _ => return Ok(()),
+    };
+    let change = Change::new("login.failed", tried)
+        .detail("method", method)
+        .detail("reason", reason);
+    app.db.record_audit(&change).await?;
+    Ok(())
+}
+
+async fn check_sign_in(
     app: &Arc<App>,
     peer: SocketAddr,
     headers: &HeaderMap,
@@ -477,20 +519,27 @@ async fn sign_in(
     app.db
         .forget_login_failures(&subjects.user_from_address)
         .await?;
-    let response = start_session(&app, &headers, &user, next).await?;
+    let method = match check {
+        Check::Password => "password".to_owned(),
+        Check::Directory(provider, _) => format!("ldap {}", provider.alias),
+    };
+    let response = start_session(&app, &headers, &user, next, method).await?;
     tracing::info!(user = %user.name, %address, "logged in");
     Ok(response)
 }
 
-/// A new session for `user`, and the answer that sets its cookie and sends the browser
-/// on to `next`.
+/// A new session for `user`, signed in by `method` (`password`, `ldap ALIAS`,
+/// `sso ALIAS`: recorded with it), and the answer that sets its cookie and sends the
+/// browser on to `next`.
 async fn start_session(
     app: &App,
     headers: &HeaderMap,
     user: &crate::db::User,
     next: &str,
+    method: String,
 ) -> Result<Response, WebError> {
     let secret = random_secret();
+    AuditActor::identify(&user.name, method);
     app.db
         .create_session(
             &hash_token(&secret),
@@ -557,7 +606,8 @@ pub struct CallbackQuery {
 }
 
 /// `GET /login/{alias}/callback`: the provider sends the browser back with a code (or
-/// an error); a session starts for the user its ID token names.
+/// an error); a session starts for the user its ID token names. A refusal is recorded
+/// in the audit log (`login.failed`).
 pub async fn callback(
     State(app): State<Arc<App>>,
     Path(alias): Path<String>,
@@ -567,6 +617,18 @@ pub async fn callback(
     if app.settings.login.provider(&alias).is_none() {
         return Err(WebError::NotFound);
     }
+    let response = complete_sign_in(&app, &alias, &headers, &query).await?;
+    record_refusal(&app, "", &format!("sso {alias}"), response.status()).await?;
+    Ok(response)
+}
+
+async fn complete_sign_in(
+    app: &Arc<App>,
+    alias: &str,
+    headers: &HeaderMap,
+    query: &CallbackQuery,
+) -> Result<Response, WebError> {
+    let (app, alias, headers) = (app.clone(), alias.to_owned(), headers.clone());
     if let Some(error) = &query.error {
         // The provider's own word, not its description: a code from a short list.
         let code: String = error
@@ -617,7 +679,14 @@ pub async fn callback(
             &prompt("This account has expired."),
         );
     }
-    let response = start_session(&app, &headers, &user, local_path(Some(&next))).await?;
+    let response = start_session(
+        &app,
+        &headers,
+        &user,
+        local_path(Some(&next)),
+        format!("sso {alias}"),
+    )
+    .await?;
     tracing::info!(user = %user.name, provider = %alias, "signed in");
     Ok(response)
 }

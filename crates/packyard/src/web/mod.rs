@@ -13,6 +13,7 @@
 
 mod admin;
 mod assets;
+mod audit;
 mod blocks;
 mod error;
 mod form;
@@ -99,6 +100,7 @@ pub fn routes() -> crate::http::Routes {
             get(subrepos::edit).post(subrepos::update),
         )
         .page("/admin/subrepos/{slug}/remove", post(subrepos::remove))
+        .page("/admin/audit", get(audit::list))
         .page("/admin/blocks", get(blocks::list).post(blocks::create))
         .page("/admin/blocks/category", post(blocks::category))
         .page("/admin/blocks/{id}/remove", post(blocks::remove))

@@ -327,6 +327,7 @@ impl FromRequestParts<Arc<App>> for Viewer {
                 chosen,
             });
         };
+        crate::db::audit::AuditActor::identify(&session.user.name, "session".to_owned());
         if let Some(expires_at) = renewed_expiry(session.created_at, session.expires_at, now) {
             app.db.touch_session(&secret_hash, expires_at).await?;
             session.expires_at = expires_at;

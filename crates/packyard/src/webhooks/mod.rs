@@ -328,7 +328,14 @@ impl Webhooks {
             .delivery(delivery_id)
             .await?
             .ok_or_else(|| WebhookError::UnknownDelivery(delivery_id.to_owned()))?;
-        Ok(enqueue(&self.jobs, delivery.id).await?)
+        let job = crate::jobs::new_job(&DeliverWebhook {
+            delivery: delivery.id,
+        })
+        .recorded(
+            crate::db::audit::Change::new("webhook.redelivered", delivery_id)
+                .detail("event", &delivery.event),
+        );
+        Ok(self.jobs.enqueue(job).await?)
     }
 
     /// A hook URL: http or https, no credentials in it, and not to an address the

@@ -63,6 +63,10 @@ impl FromRequestParts<Arc<App>> for Caller {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| client_address(app, info.0.ip(), &parts.headers));
         app.auth.record_use(principal.token.id, address);
+        crate::db::audit::AuditActor::identify(
+            &principal.user.name,
+            format!("token {}", principal.token.name),
+        );
         Ok(Caller(Some(principal.caller())))
     }
 }

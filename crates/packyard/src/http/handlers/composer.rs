@@ -192,7 +192,10 @@ pub async fn zipball(
                 .archive(mirror, name, version, reference, kind)
                 .await
             {
-                Ok(reply) => return Ok(super::mirror::dist_response(reply)),
+                Ok(reply) => {
+                    app.db.count_download(name.as_str(), version).await?;
+                    return Ok(super::mirror::dist_response(reply));
+                }
                 Err(MirrorError::Blocked(notice)) => return Ok(blocked_archive(&notice)),
                 Err(MirrorError::UnknownVersion { .. } | MirrorError::Refused(_)) => {}
                 Err(error) => {
@@ -229,6 +232,10 @@ async fn private_archive(
     if let Some(blocked) = &location.blocked {
         return Ok(Some(blocked_archive(blocked)));
     }
+    // Who downloads which version, per day: the audit log's download counts.
+    app.db
+        .count_download(name.as_str(), &location.version_normalized)
+        .await?;
     app.git_packages
         .ensure_dist(name, reference, &location)
         .await?;

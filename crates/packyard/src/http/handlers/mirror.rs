@@ -95,7 +95,10 @@ pub async fn zipball(
         .archive(&mirror, &package, version, reference, kind)
         .await
     {
-        Ok(reply) => Ok(dist_response(reply)),
+        Ok(reply) => {
+            app.db.count_download(package.as_str(), version).await?;
+            Ok(dist_response(reply))
+        }
         Err(crate::mirror::MirrorError::Blocked(notice)) => {
             Ok(super::composer::blocked_archive(&notice))
         }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod advisories;
 pub mod api;
+pub mod audit;
 pub mod blocks;
 pub mod composer;
 pub mod hooks;

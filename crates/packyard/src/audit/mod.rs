@@ -1,0 +1,251 @@
+//! The audit log: who changed what, who signed in, who downloaded which archive —
+//! recorded by the database layer in the transaction of each change (`db::audit`),
+//! read and checked here, by the CLI (`packyard audit`), the API (`GET /api/audit`)
+//! and the admin page (`/admin/audit`) alike.
+//!
+//! - [`AuditLog::verify`] walks the hash chain and names the first entry that was
+//!   edited, removed or reordered; against a [`Checkpoint`] it also proves the chain
+//!   was not rewritten as a whole since.
+//! - [`AuditLog::checkpoint`] signs the entry count and head hash with a key derived
+//!   from `PACKYARD_SECRET`.
+//! - [`AuditLog::prune`] applies `PACKYARD_AUDIT_RETENTION`, leaving an anchor the
+//!   chain is checked from.
+
+pub mod checkpoint;
+pub mod verify;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use checkpoint::{Checkpoint, CheckpointError};
+pub use verify::Break;
+
+use crate::db::Db;
+use crate::db::audit::{AuditEntry, AuditFilter, Change, DownloadCount};
+use crate::secrets::{SecretError, Secrets};
+
+/// Entries read per query while verifying.
+const VERIFY_PAGE: i64 = 2000;
+/// The most entries one listing returns.
+pub const MAX_PAGE: i64 = 1000;
+
+/// Why the log could not be read, checked or signed, or is not intact.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    NoSecret(#[from] SecretError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(
+        "the checkpoint covers entries up to {entries}, and retention has removed entries up to {pruned}: it can no longer be checked"
+    )]
+    CheckpointPruned { entries: i64, pruned: i64 },
+    #[error("the audit log was tampered with: {0}")]
+    Broken(Break),
+}
+
+/// An intact chain: how many entries were checked, and its head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    /// Entries checked (those retention kept).
+    pub checked: i64,
+    /// Entries ever written: the number of the newest.
+    pub entries: i64,
+    pub head: String,
+    /// The newest entry retention removed (0 for none).
+    pub pruned_through: i64,
+    /// The entry count of the checkpoint the chain was checked against.
+    pub checkpoint: Option<i64>,
+}
+
+/// The audit log's service.
+#[derive(Clone)]
+pub struct AuditLog {
+    db: Db,
+    secrets: Secrets,
+}
+
+impl AuditLog {
+    pub fn new(db: Db, secrets: Secrets) -> Self {
+        AuditLog { db, secrets }
+    }
+
+    /// Walks the whole chain (and checks it against `checkpoint`, the text of one).
+    pub async fn verify(&self, checkpoint: Option<&str>) -> Result<Verified, AuditError> {
+        let checkpoint = match checkpoint {
+            Some(text) => Some(Checkpoint::read(text, self.secrets.get()?)?),
+            None => None,
+        };
+        let head = self.db.audit_head().await?;
+        if let Some(checkpoint) = &checkpoint
+            && checkpoint.entries < head.anchor_seq
+        {
+            return Err(AuditError::CheckpointPruned {
+                entries: checkpoint.entries,
+                pruned: head.anchor_seq,
+            });
+        }
+        let mut walk = verify::Walk::new(
+            &head,
+            checkpoint.as_ref().map(|c| (c.entries, c.head.clone())),
+        );
+        let mut after = head.anchor_seq;
+        while !walk.is_broken() {
+            let page = self.db.audit_chain_after(after, VERIFY_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for entry in page {
+                walk.feed(entry);
+            }
+        }
+        let checked = walk.finish(&head).map_err(AuditError::Broken)?;
+        Ok(Verified {
+            checked,
+            entries: head.seq,
+            head: head.hash,
+            pruned_through: head.anchor_seq,
+            checkpoint: checkpoint.map(|c| c.entries),
+        })
+    }
+
+    /// A signed checkpoint of the chain as it is now, after checking it; taking it is
+    /// recorded (`audit.checkpoint`), after what it covers.
+    pub async fn checkpoint(&self) -> Result<Checkpoint, AuditError> {
+        let secrets = self.secrets.get()?;
+        let verified = self.verify(None).await?;
+        let at = crate::time::rfc3339(crate::db::now_millis() / 1000);
+        let checkpoint = Checkpoint::sign(secrets, verified.entries, &verified.head, at);
+        self.db
+            .record_audit(
+                &Change::new(
+                    "audit.checkpoint",
+                    format!("entries through {}", verified.entries),
+                )
+                .detail("entries", verified.entries)
+                .detail("head", &verified.head),
+            )
+            .await?;
+        Ok(checkpoint)
+    }
+
+    /// Up to `limit` (at most [`MAX_PAGE`]) entries `filter` lets through, newest first.
+    pub async fn list(
+        &self,
+        filter: &AuditFilter,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, sqlx::Error> {
+        self.db
+            .audit_entries(filter, limit.clamp(1, MAX_PAGE))
+            .await
+    }
+
+    /// Who downloaded `package` (`version` only, when given), per day and caller.
+    pub async fn downloads(
+        &self,
+        package: &str,
+        version: Option<&str>,
+    ) -> Result<Vec<DownloadCount>, sqlx::Error> {
+        self.db.downloads_by_caller(package, version).await
+    }
+
+    /// Removes entries (and download counts) older than `retention`; returns how many
+    /// entries went.
+    pub async fn prune(&self, retention: Duration) -> Result<i64, sqlx::Error> {
+        let keep = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let removed = self
+            .db
+            .prune_audit(crate::db::now_millis().saturating_sub(keep))
+            .await?;
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "audit entries past PACKYARD_AUDIT_RETENTION removed"
+            );
+        }
+        Ok(removed)
+    }
+}
+
+/// A `since` that is no moment.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "since: {0:?} is not a span (7d, 12h), a date (2026-12-01) or a time (2026-12-01T12:00:00Z)"
+)]
+pub struct InvalidSince(pub String);
+
+/// The filter the CLI's flags and the API's parameters describe (empty texts count as
+/// not given).
+pub fn filter(
+    actor: Option<String>,
+    package: Option<String>,
+    action: Option<String>,
+    since: Option<&str>,
+) -> Result<AuditFilter, InvalidSince> {
+    let given = |text: Option<String>| text.filter(|t| !t.trim().is_empty());
+    let since = match since.filter(|t| !t.trim().is_empty()) {
+        Some(text) => Some(
+            parse_since(text, crate::db::now_millis())
+                .ok_or_else(|| InvalidSince(text.chars().take(64).collect()))?,
+        ),
+        None => None,
+    };
+    Ok(AuditFilter {
+        actor: given(actor),
+        package: given(package),
+        action: given(action),
+        since,
+        before_seq: None,
+    })
+}
+
+/// An entry as `audit list --json`, the API and the export show it: the stored
+/// fields, details as JSON, and the time also as RFC 3339.
+pub fn entry_json(entry: &AuditEntry) -> serde_json::Value {
+    let mut value = serde_json::to_value(entry).expect("an entry serializes");
+    value["details"] = serde_json::from_str(&entry.details).unwrap_or(serde_json::Value::Null);
+    value["time"] = serde_json::json!(crate::time::rfc3339(entry.at / 1000));
+    value
+}
+
+/// `--since` and `?since=`: `7d`, `12h` (that long ago), `2026-12-01` (the start of
+/// that day, UTC) or `2026-12-01T12:00:00Z`, in Unix milliseconds; `None` when it is
+/// none of these.
+pub fn parse_since(text: &str, now: i64) -> Option<i64> {
+    let text = text.trim();
+    if let Some(span) = crate::time::parse_interval(text) {
+        return Some(now.saturating_sub(i64::try_from(span.as_millis()).ok()?));
+    }
+    let moment = crate::time::parse_moment(text, now)?;
+    // A date alone is read as the moment it ends; a listing starts where it begins.
+    Some(if text.contains('T') {
+        moment
+    } else {
+        moment - 86_400_000
+    })
+}
+
+impl crate::error::Classify for InvalidSince {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Invalid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_reads_spans_back_and_dates_from_their_start() {
+        let now = 1_796_000_000_000;
+        assert_eq!(parse_since("7d", now), Some(now - 7 * 86_400_000));
+        assert_eq!(parse_since("2026-12-01", now), Some(1_796_083_200_000));
+        assert_eq!(
+            parse_since("2026-12-01T12:00:00Z", now),
+            Some(1_796_083_200_000 + 12 * 3_600_000)
+        );
+        assert_eq!(parse_since("yesterday", now), None);
+    }
+}
