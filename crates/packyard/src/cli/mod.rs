@@ -120,6 +120,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         // What a command changes is recorded as done at the command line, by the
         // operating-system user who ran it.
         command => {
+            crate::db::audit::set_replica(&crate::jobs::default_worker_id());
             crate::db::audit::AuditActor::cli(&operating_system_user())
                 .scope(Box::pin(run_command(settings, command)))
                 .await

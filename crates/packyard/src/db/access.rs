@@ -55,6 +55,20 @@ pub struct GroupChange {
     pub mirrors: Option<Vec<String>>,
     /// `Some(None)` removes the limit.
     pub subrepos: Option<Option<Vec<String>>>,
+    /// Every grant, `(package or pattern, constraint)`, replacing those it had.
+    pub grants: Option<Vec<(String, Option<String>)>>,
+}
+
+impl GroupChange {
+    /// The audit record of this change to the group `name`.
+    fn recorded(&self, action: &'static str, name: &str) -> Change {
+        Change::new(action, name)
+            .detail("updates_until", self.updates_until)
+            .detail("min_release_age", self.min_release_age)
+            .detail("mirrors", &self.mirrors)
+            .detail("subrepos", &self.subrepos)
+            .detail("grants", &self.grants)
+    }
 }
 
 impl Db {
@@ -119,8 +133,13 @@ impl Db {
         })
     }
 
-    /// Creates a group; a unique violation when the name is taken.
-    pub async fn create_group(&self, name: &str) -> Result<i64, sqlx::Error> {
+    /// Creates a group with `settings`, as one change; a unique violation when the
+    /// name is taken.
+    pub async fn create_group(
+        &self,
+        name: &str,
+        settings: &GroupChange,
+    ) -> Result<i64, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         let inserted = sqlx::query_scalar(
             "INSERT INTO groups (name, mirrors, created_at) VALUES ($1, '[]', $2) RETURNING id",
@@ -129,8 +148,9 @@ impl Db {
         .bind(now_millis())
         .fetch_one(&mut *tx)
         .await;
-        let (tx, id) = or_roll_back(tx, inserted).await?;
-        commit_access_change(tx, &Change::new("group.created", name)).await?;
+        let (mut tx, id) = or_roll_back(tx, inserted).await?;
+        apply_group_change(&mut tx, id, settings).await?;
+        commit_access_change(tx, &settings.recorded("group.created", name)).await?;
         Ok(id)
     }
 
@@ -155,7 +175,8 @@ impl Db {
         Ok(true)
     }
 
-    /// Changes a group's freeze or mirrors; whether it exists.
+    /// Changes a group's freeze, cooldown, mirrors, limit or grants, as one change;
+    /// whether it exists.
     pub async fn change_group(
         &self,
         name: &str,
@@ -164,40 +185,8 @@ impl Db {
         let Some((mut tx, id)) = self.open_named(Named::Group, name).await? else {
             return Ok(false);
         };
-        if let Some(until) = change.updates_until {
-            sqlx::query("UPDATE groups SET updates_until = $2 WHERE id = $1")
-                .bind(id)
-                .bind(until)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(age) = change.min_release_age {
-            sqlx::query("UPDATE groups SET min_release_age = $2 WHERE id = $1")
-                .bind(id)
-                .bind(age)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(mirrors) = &change.mirrors {
-            sqlx::query("UPDATE groups SET mirrors = $2 WHERE id = $1")
-                .bind(id)
-                .bind(serde_json::to_string(mirrors).expect("a list serializes"))
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(subrepos) = &change.subrepos {
-            sqlx::query("UPDATE groups SET subrepos = $2 WHERE id = $1")
-                .bind(id)
-                .bind(nullable_json(subrepos.as_deref()))
-                .execute(&mut *tx)
-                .await?;
-        }
-        let recorded = Change::new("group.changed", name)
-            .detail("updates_until", change.updates_until)
-            .detail("min_release_age", change.min_release_age)
-            .detail("mirrors", &change.mirrors)
-            .detail("subrepos", &change.subrepos);
-        commit_access_change(tx, &recorded).await?;
+        apply_group_change(&mut tx, id, change).await?;
+        commit_access_change(tx, &change.recorded("group.changed", name)).await?;
         Ok(true)
     }
 
@@ -224,7 +213,6 @@ impl Db {
         commit_access_change(tx, &change).await?;
         Ok(true)
     }
-
     /// Withdraws a grant; whether it existed.
     pub async fn revoke(&self, group: &str, package: &str) -> Result<bool, sqlx::Error> {
         let Some((mut tx, id)) = self.open_named(Named::Group, group).await? else {
@@ -283,27 +271,6 @@ impl Db {
         Ok(Some(()))
     }
 
-    /// Replaces every grant of a group (the API's `aclPermissions`); whether it exists.
-    pub async fn replace_grants(
-        &self,
-        group: &str,
-        grants: &[(String, Option<String>)],
-    ) -> Result<bool, sqlx::Error> {
-        let Some((mut tx, id)) = self.open_named(Named::Group, group).await? else {
-            return Ok(false);
-        };
-        sqlx::query("DELETE FROM group_grants WHERE group_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for (package, versions) in grants {
-            insert_grant(&mut tx, id, package, versions.as_deref()).await?;
-        }
-        let change = Change::new("grant.replaced", group).detail("grants", grants);
-        commit_access_change(tx, &change).await?;
-        Ok(true)
-    }
-
     /// Makes `user` a member of exactly the groups with these ids (unknown ids are
     /// ignored); whether the user exists.
     pub async fn set_user_groups(&self, user: &str, groups: &[i64]) -> Result<bool, sqlx::Error> {
@@ -349,6 +316,52 @@ impl Db {
         commit_access_change(tx, &change).await?;
         Ok(true)
     }
+}
+
+/// Applies `change` to group `id` in `tx`.
+async fn apply_group_change(
+    tx: &mut Transaction<'_, Any>,
+    id: i64,
+    change: &GroupChange,
+) -> Result<(), sqlx::Error> {
+    if let Some(until) = change.updates_until {
+        sqlx::query("UPDATE groups SET updates_until = $2 WHERE id = $1")
+            .bind(id)
+            .bind(until)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let Some(age) = change.min_release_age {
+        sqlx::query("UPDATE groups SET min_release_age = $2 WHERE id = $1")
+            .bind(id)
+            .bind(age)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let Some(mirrors) = &change.mirrors {
+        sqlx::query("UPDATE groups SET mirrors = $2 WHERE id = $1")
+            .bind(id)
+            .bind(serde_json::to_string(mirrors).expect("a list serializes"))
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let Some(subrepos) = &change.subrepos {
+        sqlx::query("UPDATE groups SET subrepos = $2 WHERE id = $1")
+            .bind(id)
+            .bind(nullable_json(subrepos.as_deref()))
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let Some(grants) = &change.grants {
+        sqlx::query("DELETE FROM group_grants WHERE group_id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        for (package, versions) in grants {
+            insert_grant(tx, id, package, versions.as_deref()).await?;
+        }
+    }
+    Ok(())
 }
 
 /// A table whose rows are named: what [`Db::open_named`] looks a row up in.
@@ -448,9 +461,13 @@ mod tests {
             };
             let before = stamps(&db).await;
             db.create_user("carol", Role::User, "hash-c").await.unwrap();
-            db.create_group("customers").await.unwrap();
+            db.create_group("customers", &GroupChange::default())
+                .await
+                .unwrap();
             assert!(is_unique_violation(
-                &db.create_group("customers").await.unwrap_err()
+                &db.create_group("customers", &GroupChange::default())
+                    .await
+                    .unwrap_err()
             ));
             assert!(
                 db.grant("customers", "acme/lib", Some("^1.0"))
@@ -478,6 +495,7 @@ mod tests {
                 min_release_age: Some(Some(3 * 86_400_000)),
                 mirrors: Some(vec!["packagist".into()]),
                 subrepos: Some(Some(vec!["root".into()])),
+                grants: None,
             };
             assert!(db.change_group("customers", &change).await.unwrap());
             let rules = db.access_rules().await.unwrap();

@@ -380,7 +380,9 @@ mod tests {
         for (db, _dir) in testing::engines().await {
             let user = db.create_account("alice", Role::User, None).await.unwrap();
             for group in ["devs", "qa", "ops"] {
-                db.create_group(group).await.unwrap();
+                db.create_group(group, &crate::db::GroupChange::default())
+                    .await
+                    .unwrap();
             }
             // An admin put alice in ops by hand.
             db.set_membership("ops", "alice", true).await.unwrap();

@@ -134,6 +134,9 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
+        if changes.is_empty() {
+            return tx.commit().await;
+        }
         // Which values, never what they hold.
         let change = Change::new(
             "secrets.resealed",

@@ -30,7 +30,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use queue::{JobQueue, Runner, spawn_periodic};
+pub use queue::{JobQueue, Runner, default_worker_id, spawn_periodic};
 
 use crate::db::{JobRow, NewJob};
 

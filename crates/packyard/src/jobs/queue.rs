@@ -392,7 +392,9 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn default_worker_id() -> String {
+/// `hostname-pid-random`: this process among the replicas (its job runner's worker id,
+/// what its audit entries name).
+pub fn default_worker_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())

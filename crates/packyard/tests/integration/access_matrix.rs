@@ -166,7 +166,9 @@ impl Matrix {
             ("f", "frozen", "acme/lib", None),
             ("p", "pattern", "vendor/*", None),
         ] {
-            db.create_group(group).await.unwrap();
+            db.create_group(group, &packyard::db::GroupChange::default())
+                .await
+                .unwrap();
             db.grant(group, package, versions).await.unwrap();
             db.set_membership(group, member, true).await.unwrap();
         }

@@ -12,6 +12,7 @@ mod common;
 mod access;
 mod access_matrix;
 mod advisories;
+mod audit;
 mod bad_input;
 mod clock_skew;
 mod composer_install;

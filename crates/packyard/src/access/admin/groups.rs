@@ -48,16 +48,14 @@ impl AccessAdmin<'_> {
             ))
         })?;
         let settings = self.checked(settings).await?;
-        let id = match self.db.create_group(name).await {
+        let id = match self.db.create_group(name, &group_change(settings)).await {
             Ok(id) => id,
             Err(error) if is_unique_violation(&error) => {
                 return Err(AdminError::Conflict(format!("group {name} already exists")));
             }
             Err(error) => return Err(error.into()),
         };
-        let stored = self.store(name, settings).await;
         self.changed(actor, Change::GroupCreated(name)).await;
-        stored?;
         self.group(Key::Id(id)).await
     }
 
@@ -164,23 +162,26 @@ impl AccessAdmin<'_> {
 
     /// Stores checked settings of group `name`.
     async fn store(&self, name: &str, settings: GroupSettings) -> Result<(), AdminError> {
-        let change = GroupChange {
-            updates_until: settings.updates_until,
-            min_release_age: settings.min_release_age,
-            mirrors: settings.mirrors,
-            subrepos: settings.subrepos,
-        };
-        if !self.db.change_group(name, &change).await? {
+        if !self.db.change_group(name, &group_change(settings)).await? {
             return Err(AdminError::NotFound(format!("no group named {name}")));
         }
-        if let Some(grants) = settings.grants {
-            let grants: Vec<(String, Option<String>)> = grants
+        Ok(())
+    }
+}
+
+/// Checked settings as the database stores them, in one change.
+fn group_change(settings: GroupSettings) -> GroupChange {
+    GroupChange {
+        updates_until: settings.updates_until,
+        min_release_age: settings.min_release_age,
+        mirrors: settings.mirrors,
+        subrepos: settings.subrepos,
+        grants: settings.grants.map(|grants| {
+            grants
                 .into_iter()
                 .map(|grant| (grant.package, grant.versions))
-                .collect();
-            self.db.replace_grants(name, &grants).await?;
-        }
-        Ok(())
+                .collect()
+        }),
     }
 }
 

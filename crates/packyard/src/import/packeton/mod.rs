@@ -399,18 +399,19 @@ impl Import<'_> {
                 None => Outcome::Created,
             };
             if !self.dry_run && outcome != Outcome::Unchanged {
-                if current.is_none() {
-                    self.app.db.create_group(&row.name).await?;
-                }
                 let change = GroupChange {
                     updates_until: Some(updates_until),
                     // Packeton has no cooldowns: one set here stays.
                     min_release_age: None,
                     mirrors: Some(usable),
                     subrepos: None,
+                    grants: Some(grants),
                 };
-                self.app.db.change_group(&row.name, &change).await?;
-                self.app.db.replace_grants(&row.name, &grants).await?;
+                if current.is_none() {
+                    self.app.db.create_group(&row.name, &change).await?;
+                } else {
+                    self.app.db.change_group(&row.name, &change).await?;
+                }
             }
             self.finish("group", &row.name, outcome, notes).await?;
             names.insert(row.id, row.name.clone());
