@@ -4,22 +4,28 @@ use super::audit::Change;
 use super::{Db, now_millis};
 
 impl Db {
-    pub async fn approve_mirrored_package(
+    /// Lets `packages` through the strict mirror `alias`, as one change.
+    pub async fn approve_mirrored_packages(
         &self,
         alias: &str,
-        package: &str,
+        packages: &[&str],
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO mirror_approvals (alias, package, approved_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (alias, package) DO NOTHING",
-        )
-        .bind(alias)
-        .bind(package)
-        .bind(now_millis())
-        .execute(&mut *tx)
-        .await?;
-        let change = Change::new("mirror.approved", alias).package(package);
+        for package in packages {
+            sqlx::query(
+                "INSERT INTO mirror_approvals (alias, package, approved_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (alias, package) DO NOTHING",
+            )
+            .bind(alias)
+            .bind(package)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut change = Change::new("mirror.approved", alias).detail("packages", packages);
+        if let [package] = packages {
+            change = change.package(package);
+        }
         super::audit::append(&mut tx, &change).await?;
         tx.commit().await
     }
@@ -57,10 +63,10 @@ mod tests {
     #[tokio::test]
     async fn approvals_are_per_mirror_and_idempotent() {
         for (db, _dir) in testing::engines().await {
-            db.approve_mirrored_package("packagist", "psr/log")
+            db.approve_mirrored_packages("packagist", &["psr/log"])
                 .await
                 .unwrap();
-            db.approve_mirrored_package("packagist", "psr/log")
+            db.approve_mirrored_packages("packagist", &["psr/log"])
                 .await
                 .unwrap();
             assert!(

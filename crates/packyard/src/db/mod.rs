@@ -39,7 +39,7 @@ pub use identities::{IdentityRow, PendingSignIn};
 pub use jobs::{JobOutcome, JobRow, JobState, NewJob};
 pub use packages::{PackageKind, PackageStamp, UnknownPackageKind, VersionRecord};
 pub use tokens::TokenRow;
-pub use users::{ROOT_SUB_REPOSITORY, Role, User, UserChange};
+pub use users::{Membership, ROOT_SUB_REPOSITORY, Role, User, UserChange};
 pub use web::{LoginFailures, Session};
 pub use webhooks::{AttemptRow, DeliveryRow, NewWebhook, WebhookRow};
 

@@ -77,6 +77,40 @@ pub struct UserChange {
     pub min_release_age: Option<Option<i64>>,
     /// `Some(None)` removes the limit.
     pub subrepos: Option<Option<Vec<String>>>,
+    /// Exactly these groups (unknown ones are ignored).
+    pub groups: Option<Membership>,
+    /// A new web password hash, or `Some(None)` to remove it; either ends the user's
+    /// sessions.
+    pub password_hash: Option<Option<String>>,
+}
+
+/// Exactly these groups, by id (the API) or by name (the web UI); unknown ones are
+/// ignored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Membership {
+    Ids(Vec<i64>),
+    Names(Vec<String>),
+}
+
+impl UserChange {
+    /// The audit record of this change to user `name` (whether a password was set,
+    /// never its hash).
+    fn recorded(&self, action: &'static str, name: &str) -> Change {
+        let password = self.password_hash.as_ref().map(|hash| match hash {
+            Some(_) => "set",
+            None => "removed",
+        });
+        Change::new(action, name)
+            .detail("role", self.role.map(Role::as_str))
+            .detail("full_access", self.full_access)
+            .detail("expires_at", self.expires_at)
+            .detail("updates_until", self.updates_until)
+            .detail("min_release_age", self.min_release_age)
+            .detail("subrepos", &self.subrepos)
+            .detail("groups", &self.groups)
+            .detail("password", password)
+    }
 }
 
 pub(super) const USER_COLUMNS: &str = "u.id, u.name, u.is_admin, u.is_maintainer, u.full_access, \
@@ -133,6 +167,19 @@ impl Db {
         role: Role,
         token_hash: Option<&str>,
     ) -> Result<User, sqlx::Error> {
+        self.create_user_with(name, role, token_hash, &UserChange::default())
+            .await
+    }
+
+    /// Creates a user with `change` applied (its access, groups, password), as one
+    /// change; a unique violation when the name is taken.
+    pub async fn create_user_with(
+        &self,
+        name: &str,
+        role: Role,
+        token_hash: Option<&str>,
+        change: &UserChange,
+    ) -> Result<User, sqlx::Error> {
         let (is_admin, is_maintainer) = (role == Role::Admin, role != Role::User);
         let now = now_millis();
         let mut tx = self.pool().begin().await?;
@@ -156,23 +203,19 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
-        let change = Change::new("user.created", name)
+        let user = apply_user_change(&mut tx, name, change)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        let recorded = change
+            .recorded("user.created", name)
             .detail("role", role.as_str())
             .detail("token", token_hash.is_some());
-        commit_access_change(tx, &change).await?;
-        Ok(User {
-            id,
-            name: name.to_owned(),
-            is_admin,
-            is_maintainer,
-            full_access: false,
-            expires_at: None,
-            updates_until: None,
-            min_release_age: None,
-            subrepos: None,
-            deprovisioned_at: None,
-            deprovisioned_by: None,
-        })
+        commit_access_change(tx, &recorded).await?;
+        debug_assert_eq!(
+            (user.id, user.is_admin, user.is_maintainer),
+            (id, is_admin, is_maintainer)
+        );
+        Ok(user)
     }
 
     /// Changes a user's role, access or dates; the user after the change, `None` when
@@ -183,60 +226,12 @@ impl Db {
         change: &UserChange,
     ) -> Result<Option<User>, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let set = |column: &str, value: Option<i64>| {
-            let statement = format!("UPDATE users SET {column} = $2 WHERE name = $1");
-            (statement, value)
-        };
-        let mut updates = Vec::new();
-        if let Some(role) = change.role {
-            updates.push(set("is_admin", Some(i64::from(role == Role::Admin))));
-            updates.push(set("is_maintainer", Some(i64::from(role != Role::User))));
-        }
-        if let Some(full) = change.full_access {
-            updates.push(set("full_access", Some(i64::from(full))));
-        }
-        if let Some(at) = change.expires_at {
-            updates.push(set("expires_at", at));
-        }
-        if let Some(until) = change.updates_until {
-            updates.push(set("updates_until", until));
-        }
-        if let Some(age) = change.min_release_age {
-            updates.push(set("min_release_age", age));
-        }
-        for (statement, value) in updates {
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .bind(name)
-                .bind(value)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(subrepos) = &change.subrepos {
-            sqlx::query("UPDATE users SET subrepos = $2 WHERE name = $1")
-                .bind(name)
-                .bind(nullable_json(subrepos.as_deref()))
-                .execute(&mut *tx)
-                .await?;
-        }
-        let user = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.name = $1"
-        )))
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if user.is_none() {
+        let Some(user) = apply_user_change(&mut tx, name, change).await? else {
             tx.rollback().await?;
             return Ok(None);
-        }
-        let recorded = Change::new("user.changed", name)
-            .detail("role", change.role.map(Role::as_str))
-            .detail("full_access", change.full_access)
-            .detail("expires_at", change.expires_at)
-            .detail("updates_until", change.updates_until)
-            .detail("min_release_age", change.min_release_age)
-            .detail("subrepos", &change.subrepos);
-        commit_access_change(tx, &recorded).await?;
-        Ok(user)
+        };
+        commit_access_change(tx, &change.recorded("user.changed", name)).await?;
+        Ok(Some(user))
     }
 
     /// A user's e-mail address, if known.
@@ -334,6 +329,103 @@ impl Db {
         }
         Ok(Some(UserCredentials { user, tokens }))
     }
+}
+
+/// Applies `change` to user `name` in `tx`; the user after it, `None` when there is no
+/// such user.
+async fn apply_user_change(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    name: &str,
+    change: &UserChange,
+) -> Result<Option<User>, sqlx::Error> {
+    let set = |column: &str, value: Option<i64>| {
+        let statement = format!("UPDATE users SET {column} = $2 WHERE name = $1");
+        (statement, value)
+    };
+    let mut updates = Vec::new();
+    if let Some(role) = change.role {
+        updates.push(set("is_admin", Some(i64::from(role == Role::Admin))));
+        updates.push(set("is_maintainer", Some(i64::from(role != Role::User))));
+    }
+    if let Some(full) = change.full_access {
+        updates.push(set("full_access", Some(i64::from(full))));
+    }
+    if let Some(at) = change.expires_at {
+        updates.push(set("expires_at", at));
+    }
+    if let Some(until) = change.updates_until {
+        updates.push(set("updates_until", until));
+    }
+    if let Some(age) = change.min_release_age {
+        updates.push(set("min_release_age", age));
+    }
+    for (statement, value) in updates {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .bind(name)
+            .bind(value)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let Some(subrepos) = &change.subrepos {
+        sqlx::query("UPDATE users SET subrepos = $2 WHERE name = $1")
+            .bind(name)
+            .bind(nullable_json(subrepos.as_deref()))
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let Some(groups) = &change.groups {
+        set_groups(tx, name, groups).await?;
+    }
+    if let Some(hash) = &change.password_hash {
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE name = $1")
+            .bind(name)
+            .bind(hash)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM web_sessions WHERE user_id = (SELECT id FROM users WHERE name = $1)",
+        )
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let user = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.name = $1"
+    )))
+    .bind(name)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(user)
+}
+
+/// Makes user `name` a member of exactly `groups`.
+async fn set_groups(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    name: &str,
+    groups: &Membership,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM group_members WHERE user_id = (SELECT id FROM users WHERE name = $1)")
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    let (by, keys): (&str, Vec<String>) = match groups {
+        Membership::Ids(ids) => (
+            "id = CAST($2 AS BIGINT)",
+            ids.iter().map(i64::to_string).collect(),
+        ),
+        Membership::Names(names) => ("name = $2", names.clone()),
+    };
+    for key in keys {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO group_members (group_id, user_id) \
+             SELECT g.id, u.id FROM groups g, users u WHERE u.name = $1 AND g.{by}"
+        )))
+        .bind(name)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -660,11 +660,10 @@ impl Mirrors {
             .iter()
             .map(|name| PackageName::parse(name))
             .collect::<Result<Vec<_>, _>>()?;
-        for name in &names {
-            self.db
-                .approve_mirrored_package(&mirror.alias, name.as_str())
-                .await?;
-        }
+        let packages: Vec<&str> = names.iter().map(PackageName::as_str).collect();
+        self.db
+            .approve_mirrored_packages(&mirror.alias, &packages)
+            .await?;
         Ok(names)
     }
 
@@ -694,6 +693,13 @@ impl Mirrors {
             .dists
             .forget(&keys::mirror_dist_folder(&mirror.alias, package))
             .await?;
+        // Stored documents and archives are not the database's: the act is recorded
+        // once they are gone.
+        let change = crate::db::audit::Change::new("mirror.forgotten", &mirror.alias)
+            .package(package)
+            .detail("documents", forgotten.documents)
+            .detail("archives", forgotten.archives);
+        self.db.record_audit(&change).await?;
         Ok(forgotten)
     }
 

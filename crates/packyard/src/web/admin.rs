@@ -248,6 +248,8 @@ fn user_change(form: &Fields, current: Option<&User>) -> Result<UserChange, Fiel
         // Set with the CLI or the API; the form leaves it as it is.
         min_release_age: None,
         subrepos: limit_field(form)?,
+        groups: None,
+        password_hash: None,
     })
 }
 

@@ -13,6 +13,7 @@ mod access;
 mod access_matrix;
 mod advisories;
 mod audit;
+mod audit_routes;
 mod bad_input;
 mod clock_skew;
 mod composer_install;

@@ -29,13 +29,7 @@ pub struct UserUpdate {
     pub password: Option<String>,
 }
 
-/// Exactly these groups, by id (the API) or by name (the web UI); unknown ones are
-/// ignored.
-#[derive(Debug, Clone)]
-pub enum Membership {
-    Ids(Vec<i64>),
-    Names(Vec<String>),
-}
+pub use crate::db::Membership;
 
 impl AccessAdmin<'_> {
     /// Creates a user with its first API token, returned to be shown once. Everything
@@ -56,12 +50,17 @@ impl AccessAdmin<'_> {
             None => None,
         };
         let token = crate::tokens::generate();
-        match self
+        let change = UserChange {
+            groups: new.groups,
+            password_hash: password_hash.map(Some),
+            ..change
+        };
+        let user = match self
             .db
-            .create_user(&new.name, role, &hash_token(&token))
+            .create_user_with(&new.name, role, Some(&hash_token(&token)), &change)
             .await
         {
-            Ok(_) => {}
+            Ok(user) => user,
             Err(error) if is_unique_violation(&error) => {
                 return Err(AdminError::Conflict(format!(
                     "user {} already exists",
@@ -69,12 +68,9 @@ impl AccessAdmin<'_> {
                 )));
             }
             Err(error) => return Err(error.into()),
-        }
-        let user = self
-            .apply(&new.name, &change, new.groups, password_hash)
-            .await;
+        };
         self.changed(actor, Change::UserCreated(&new.name)).await;
-        Ok((user?, token))
+        Ok((user, token))
     }
 
     /// Changes a user's role, full access, dates, groups or password: not over HTTP
@@ -100,11 +96,18 @@ impl AccessAdmin<'_> {
             Some(password) => Some(hash_password(password).await?),
             None => None,
         };
+        let change = UserChange {
+            groups: update.groups,
+            password_hash: password_hash.map(Some),
+            ..change
+        };
         let user = self
-            .apply(name, &change, update.groups, password_hash)
-            .await;
+            .db
+            .change_user(name, &change)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("no user named {name}")))?;
         self.changed(actor, Change::UserChanged(name)).await;
-        user
+        Ok(user)
     }
 
     /// Sets a user's web UI password, or with `None` removes it (the user is API-only
@@ -158,40 +161,6 @@ impl AccessAdmin<'_> {
             subrepos: Some(Some(limit)),
             ..change
         })
-    }
-
-    /// Stores a checked change of user `name`.
-    async fn apply(
-        &self,
-        name: &str,
-        change: &UserChange,
-        groups: Option<Membership>,
-        password_hash: Option<String>,
-    ) -> Result<User, AdminError> {
-        let user = self
-            .db
-            .change_user(name, change)
-            .await?
-            .ok_or_else(|| AdminError::NotFound(format!("no user named {name}")))?;
-        if let Some(groups) = groups {
-            let ids = match groups {
-                Membership::Ids(ids) => ids,
-                Membership::Names(names) => self
-                    .db
-                    .access_rules()
-                    .await?
-                    .groups
-                    .iter()
-                    .filter(|group| names.contains(&group.name))
-                    .map(|group| group.id)
-                    .collect(),
-            };
-            self.db.set_user_groups(name, &ids).await?;
-        }
-        if let Some(hash) = password_hash {
-            self.db.set_password(name, Some(&hash)).await?;
-        }
-        Ok(user)
     }
 
     /// Adds `user` to `group`, when `actor` may change that user.

@@ -149,6 +149,8 @@ impl UserBody {
                 .transpose()?,
             min_release_age: self.min_release_age.as_ref().map(age_field).transpose()?,
             subrepos: self.sub_repos.as_ref().map(limit_field).transpose()?,
+            groups: None,
+            password_hash: None,
         })
     }
 }

@@ -1050,6 +1050,8 @@ fn desired_user(
         updates_until: Some(row.expired_updates_at.as_deref().and_then(moment)),
         min_release_age: None,
         subrepos: Some(subrepos),
+        groups: None,
+        password_hash: None,
     }
 }
 

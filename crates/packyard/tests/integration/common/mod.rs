@@ -457,6 +457,15 @@ pub fn try_post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Repl
     try_reply(request.send(body))
 }
 
+/// `method url` with `headers` and `body` (any method, `PATCH` included).
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    reply(agent().run(request.body(body.to_vec()).unwrap()))
+}
+
 pub fn delete(url: &str, headers: &[(&str, &str)]) -> Reply {
     let mut request = agent().delete(url);
     for (name, value) in headers {
