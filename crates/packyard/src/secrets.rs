@@ -278,7 +278,7 @@ pub async fn bind_earlier_values(
         }
     }
     let bound = changes.len();
-    db.replace_sealed_values(&changes, unreadable.is_empty())
+    db.replace_sealed_values(&changes, unreadable.is_empty(), crate::db::Reseal::Binding)
         .await?;
     Ok(Some(Binding { bound, unreadable }))
 }
@@ -311,7 +311,8 @@ pub async fn rotate(
         }
     }
     // All of them open now (or the rotation failed above): everything is bound.
-    db.replace_sealed_values(&changes, true).await?;
+    db.replace_sealed_values(&changes, true, crate::db::Reseal::Rotation)
+        .await?;
     Ok(Rotation {
         seen: stored.len(),
         resealed: changes.len(),

@@ -196,6 +196,14 @@ async fn update_package(settings: Settings, name: &str) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let started = std::time::Instant::now();
     let summary = app.git_packages.rescan(name).await?;
+    // A scan that changed versions is recorded with them; one the operator asked for
+    // that found nothing new is recorded too (scheduled ones are not: they would fill
+    // the log with nothing).
+    if !summary.changed {
+        let change = crate::db::audit::Change::of_package("package.scanned", name)
+            .detail("versions", Vec::<String>::new());
+        app.db.record_audit(&change).await?;
+    }
     print_scan(&summary, started.elapsed());
     Ok(())
 }

@@ -20,7 +20,7 @@ pub use plugins::{DistPin, PluginApproval};
 mod retained;
 pub use retained::{RetainReason, RetainedDist};
 mod sealed;
-pub use sealed::{SealedColumn, SealedValue};
+pub use sealed::{Reseal, SealedColumn, SealedValue};
 mod imported;
 mod subrepos;
 pub use subrepos::{SubRepositoryFields, SubRepositoryRow};

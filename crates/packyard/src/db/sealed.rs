@@ -65,6 +65,15 @@ struct PackageSecrets {
 
 use super::audit::Change;
 
+/// Why stored values are sealed anew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reseal {
+    /// Values of earlier versions bound to their rows, at start-up.
+    Binding,
+    /// `packyard secrets rotate`: from the old secret to the current one.
+    Rotation,
+}
+
 impl Db {
     /// Every stored secret, sealed or (a webhook secret from an earlier version) not.
     pub async fn sealed_values(&self) -> Result<Vec<SealedValue>, sqlx::Error> {
@@ -111,10 +120,14 @@ impl Db {
     /// it was read with (a replica binding at the same time, or a change made meanwhile,
     /// is not overwritten), and with `all_bound` records that every stored value is now
     /// bound to its row (see `secrets::bind_earlier_values`).
+    ///
+    /// A rotation is recorded in the audit log (`secrets.rotated`) even when nothing
+    /// was stored; a binding (`secrets.bound`) only when it changed values.
     pub async fn replace_sealed_values(
         &self,
         changes: &[(SealedValue, String)],
         all_bound: bool,
+        why: Reseal,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         for (stored, replacement) in changes {
@@ -134,22 +147,21 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
-        if changes.is_empty() {
-            return tx.commit().await;
-        }
+        let action = match why {
+            Reseal::Rotation => "secrets.rotated",
+            Reseal::Binding if changes.is_empty() => return tx.commit().await,
+            Reseal::Binding => "secrets.bound",
+        };
         // Which values, never what they hold.
-        let change = Change::new(
-            "secrets.resealed",
-            format!("{} stored values", changes.len()),
-        )
-        .detail(
-            "values",
-            changes
-                .iter()
-                .map(|(stored, _)| format!("{:?} {}", stored.column, stored.id))
-                .collect::<Vec<_>>(),
-        )
-        .detail("all_bound", all_bound);
+        let change = Change::new(action, format!("{} stored values", changes.len()))
+            .detail(
+                "values",
+                changes
+                    .iter()
+                    .map(|(stored, _)| format!("{:?} {}", stored.column, stored.id))
+                    .collect::<Vec<_>>(),
+            )
+            .detail("all_bound", all_bound);
         super::audit::append(&mut tx, &change).await?;
         tx.commit().await
     }

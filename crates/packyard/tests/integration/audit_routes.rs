@@ -856,3 +856,348 @@ fn every_state_changing_route_writes_one_entry_naming_its_actor() {
     let verified = walk.server.cli(&["audit", "verify"]);
     assert!(verified.status.success(), "{}", output_text(&verified));
 }
+
+/// Every command of the CLI, as its words (`["user", "add"]`).
+fn cli_commands() -> BTreeSet<String> {
+    fn leaves(command: &clap::Command, path: &[&str], out: &mut BTreeSet<String>) {
+        let mut children = command
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .peekable();
+        if children.peek().is_none() {
+            out.insert(path.join(" "));
+            return;
+        }
+        for child in children {
+            let mut next = path.to_vec();
+            next.push(child.get_name());
+            leaves(child, &next, out);
+        }
+    }
+    let mut out = BTreeSet::new();
+    leaves(
+        &<packyard::cli::Cli as clap::CommandFactory>::command(),
+        &[],
+        &mut out,
+    );
+    out
+}
+
+/// Commands that are not one change, and why.
+const CLI_EXEMPT: &[(&str, &str)] = &[
+    (
+        "serve",
+        "runs the server: what it changes is recorded request by request",
+    ),
+    (
+        "import packeton",
+        "one entry per user, group, package and token it imports",
+    ),
+    ("import satis", "one entry per package it imports"),
+    (
+        "storage migrate",
+        "copies archives between stores; the database records where they are",
+    ),
+    (
+        "storage check",
+        "a probe: writes and deletes a test object in each store",
+    ),
+    (
+        "mirror sync",
+        "refreshes what a mirror caches from its upstream",
+    ),
+];
+
+/// Commands that read and change nothing.
+const CLI_READS: &[&str] = &[
+    "user list",
+    "group list",
+    "subrepo list",
+    "token list",
+    "access explain",
+    "package downloads",
+    "storage verify",
+    "mirror list",
+    "advisory list",
+    "block list",
+    "audit verify",
+    "audit list",
+    "audit downloads",
+    "plugin list",
+    "webhook list",
+    "webhook deliveries",
+    "login list",
+    "jobs",
+];
+
+/// Runs `args` at the server's command line and checks the entries it wrote: one with
+/// `action` by the operator, or none for `None`. Returns what it printed.
+fn run_cli(
+    server: &Server,
+    token: &str,
+    args: &[&str],
+    input: Option<&str>,
+    action: Option<&str>,
+    done: &mut BTreeSet<String>,
+) -> String {
+    let before = newest(server, token);
+    let output = match input {
+        Some(input) => server.cli_input(args, input),
+        None => server.cli(args),
+    };
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        output_text(&output)
+    );
+    let written = entries_after(server, token, before);
+    match action {
+        Some(action) => {
+            assert_eq!(written.len(), 1, "{args:?} wrote {written:#?}");
+            assert_eq!(written[0]["action"], action, "{args:?}: {}", written[0]);
+            assert_eq!(written[0]["actor_kind"], "cli", "{args:?}: {}", written[0]);
+            assert!(
+                written[0]["credential"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("cli "),
+                "{}",
+                written[0]
+            );
+        }
+        None => assert!(written.is_empty(), "{args:?} wrote {written:#?}"),
+    }
+    let command: Vec<&str> = args
+        .iter()
+        .copied()
+        .take_while(|arg| !arg.starts_with('-'))
+        .take(2)
+        .collect();
+    let known = cli_commands();
+    let name = if known.contains(&command.join(" ")) {
+        command.join(" ")
+    } else {
+        command[0].to_owned()
+    };
+    done.insert(name);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn every_state_changing_command_writes_one_entry_and_reading_ones_none() {
+    let config_dir = TempDir::new("audit-cli");
+    let config = config_dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "mirrors:\n  packagist: false\n  partner:\n    url: http://127.0.0.1:9/upstream\n    strict: true\n\
+         login:\n  corp:\n    type: ldap\n    url: ldaps://127.0.0.1:9\n    user_base: ou=people,dc=example\n    bind_dn: cn=svc,dc=example\n    bind_password_env: AUDIT_LDAP_PASSWORD\n    user_filter: \"(uid={username})\"\n",
+    )
+    .unwrap();
+    let hooks = HookReceiver::start(&[]);
+    let server = Server::start_with(&[
+        ("PACKYARD_CONFIG", config.to_str().unwrap()),
+        ("PACKYARD_SECRET", "audit cli secret"),
+        ("AUDIT_LDAP_PASSWORD", "never used"),
+    ]);
+    let token = server.add_user("admin", true);
+    let reply = upload(
+        &server,
+        &token,
+        "acme/lib",
+        "1.0.0",
+        &package_zip("acme/lib", &[], "1"),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    let (repo, _) = library("acme/git", "1.0.0");
+    let files = TempDir::new("audit-cli-files");
+    let archive = files.path().join("lib.zip");
+    std::fs::write(&archive, package_zip("acme/lib", &[], "2")).unwrap();
+    let archive = archive.to_str().unwrap();
+    let mut done = BTreeSet::new();
+    // `user passwd` reads the password from its input.
+    let mut run = |args: &[&str], action: Option<&str>| {
+        let input = (args.get(1) == Some(&"passwd")).then_some("a long enough password\n");
+        run_cli(&server, &token, args, input, action, &mut done)
+    };
+
+    run(&["user", "add", "erin"], Some("user.created"));
+    run(
+        &["user", "set", "erin", "--full-access"],
+        Some("user.changed"),
+    );
+    run(
+        &[
+            "user",
+            "link",
+            "erin",
+            "--provider",
+            "corp",
+            "--subject",
+            "uid=erin",
+        ],
+        Some("identity.linked"),
+    );
+    run(
+        &["user", "unlink", "erin", "--provider", "corp"],
+        Some("identity.unlinked"),
+    );
+    run(&["group", "add", "g"], Some("group.created"));
+    run(&["group", "grant", "g", "acme/lib"], Some("grant.added"));
+    run(&["group", "revoke", "g", "acme/lib"], Some("grant.removed"));
+    run(
+        &["group", "set", "g", "--mirrors", "partner"],
+        Some("group.changed"),
+    );
+    run(
+        &["group", "members", "g", "--add", "erin"],
+        Some("membership.added"),
+    );
+    run(
+        &["subrepo", "add", "s", "--name", "S", "--packages", "acme/*"],
+        Some("subrepo.created"),
+    );
+    run(
+        &["subrepo", "set", "s", "--name", "S2"],
+        Some("subrepo.changed"),
+    );
+    run(&["subrepo", "remove", "s"], Some("subrepo.removed"));
+    run(
+        &["token", "create", "erin", "--name", "ci"],
+        Some("token.created"),
+    );
+    run(&["token", "revoke", "erin", "ci"], Some("token.revoked"));
+    run(
+        &["package", "upload", archive, "--version", "2.0.0"],
+        Some("version.published"),
+    );
+    run(&["package", "add", &repo.url()], Some("package.added"));
+    run(&["package", "update", "acme/git"], Some("package.scanned"));
+    run(
+        &["package", "set", "acme/lib", "--public"],
+        Some("package.visibility"),
+    );
+    run(
+        &["mirror", "approve", "partner", "psr/log"],
+        Some("mirror.approved"),
+    );
+    run(
+        &["mirror", "forget", "partner", "psr/log"],
+        Some("mirror.forgotten"),
+    );
+    run(
+        &[
+            "advisory",
+            "add",
+            "acme/lib",
+            "--affected",
+            "<1.0",
+            "--title",
+            "T",
+        ],
+        Some("advisory.added"),
+    );
+    let listed = run(&["advisory", "list"], None);
+    let advisory = listed
+        .split_whitespace()
+        .find(|w| w.starts_with("PKSA-") || w.starts_with("PKYSA-"))
+        .unwrap_or_else(|| panic!("no advisory id in {listed}"))
+        .to_owned();
+    run(&["advisory", "remove", &advisory], Some("advisory.removed"));
+    run(
+        &[
+            "block",
+            "add",
+            "acme/lib",
+            "--versions",
+            "1.0.0",
+            "--reason",
+            "r",
+            "--category",
+            "malware",
+        ],
+        Some("block.added"),
+    );
+    run(
+        &["block", "category", "malware", "--flag"],
+        Some("block.category_set"),
+    );
+    let listed = run(&["block", "list"], None);
+    let block = listed.split('\t').next().unwrap().trim().to_owned();
+    run(&["block", "remove", &block], Some("block.removed"));
+    run(
+        &["plugin", "approve", "acme/plug", "--major", "1"],
+        Some("plugin.approved"),
+    );
+    run(&["plugin", "revoke", "acme/plug"], Some("plugin.revoked"));
+    run(
+        &[
+            "webhook",
+            "add",
+            "ci",
+            "--url",
+            &hooks.url("/hooks"),
+            "--events",
+            "new_release",
+        ],
+        Some("webhook.created"),
+    );
+    let reply = upload(
+        &server,
+        &token,
+        "acme/lib",
+        "3.0.0",
+        &package_zip("acme/lib", &[], "3"),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    let listed = run(&["webhook", "deliveries", "ci"], None);
+    let delivery = listed
+        .split_whitespace()
+        .next()
+        .unwrap_or_else(|| panic!("no delivery in {listed}"))
+        .to_owned();
+    run(
+        &["webhook", "redeliver", &delivery],
+        Some("webhook.redelivered"),
+    );
+    run(&["webhook", "remove", "ci"], Some("webhook.removed"));
+    run(
+        &["secrets", "rotate", "--old", "an older secret"],
+        Some("secrets.rotated"),
+    );
+    run(&["audit", "checkpoint"], Some("audit.checkpoint"));
+    for read in [
+        &["user", "list"][..],
+        &["group", "list"],
+        &["subrepo", "list"],
+        &["token", "list", "erin"],
+        &["access", "explain", "erin", "acme/lib"],
+        &["package", "downloads", "acme/lib"],
+        &["storage", "verify"],
+        &["mirror", "list"],
+        &["audit", "verify"],
+        &["audit", "list"],
+        &["audit", "downloads", "acme/lib"],
+        &["plugin", "list"],
+        &["webhook", "list"],
+        &["login", "list"],
+        &["jobs"],
+    ] {
+        run(read, None);
+    }
+    run(&["group", "remove", "g"], Some("group.removed"));
+    run(&["user", "passwd", "erin"], Some("user.password_set"));
+    run(&["user", "remove", "erin"], Some("user.removed"));
+
+    let exempt: BTreeSet<String> = CLI_EXEMPT.iter().map(|(c, _)| (*c).to_owned()).collect();
+    let reads: BTreeSet<String> = CLI_READS.iter().map(|c| (*c).to_owned()).collect();
+    let missing: Vec<String> = cli_commands()
+        .into_iter()
+        .filter(|c| !done.contains(c) && !exempt.contains(c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "commands without a row in this table: {missing:?}"
+    );
+    let unread: Vec<&String> = reads.iter().filter(|c| !done.contains(*c)).collect();
+    assert!(unread.is_empty(), "reading commands not run: {unread:?}");
+}
