@@ -63,10 +63,16 @@ impl GroupChange {
     /// The audit record of this change to the group `name`.
     fn recorded(&self, action: &'static str, name: &str) -> Change {
         Change::new(action, name)
-            .detail("updates_until", self.updates_until)
-            .detail("min_release_age", self.min_release_age)
+            .detail(
+                "updates_until",
+                super::audit::set_or_cleared(&self.updates_until),
+            )
+            .detail(
+                "min_release_age",
+                super::audit::set_or_cleared(&self.min_release_age),
+            )
             .detail("mirrors", &self.mirrors)
-            .detail("subrepos", &self.subrepos)
+            .detail("subrepos", super::audit::set_or_cleared(&self.subrepos))
             .detail("grants", &self.grants)
     }
 }

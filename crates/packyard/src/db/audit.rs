@@ -181,16 +181,26 @@ impl Change {
             .detail("shasum", &version.shasum)
     }
 
-    /// Adds `key: value` to the details.
+    /// Adds `key: value` to the details; a value that is `None` (a field a change left
+    /// as it was) is left out.
     pub fn detail(mut self, key: &str, value: impl Serialize) -> Change {
-        if let Value::Object(details) = &mut self.details {
-            details.insert(
-                key.to_owned(),
-                serde_json::to_value(value).unwrap_or(Value::Null),
-            );
+        let value = serde_json::to_value(value).unwrap_or(Value::Null);
+        if let Value::Object(details) = &mut self.details
+            && !value.is_null()
+        {
+            details.insert(key.to_owned(), value);
         }
         self
     }
+}
+
+/// A field a change sets or clears (`Some(None)`), as its details show it: the new
+/// value, `"none"` when cleared, left out when the change leaves it.
+pub fn set_or_cleared<T: Serialize>(field: &Option<Option<T>>) -> Option<Value> {
+    field.as_ref().map(|value| match value {
+        Some(value) => serde_json::to_value(value).unwrap_or(Value::Null),
+        None => Value::String("none".to_owned()),
+    })
 }
 
 /// An entry as stored.
@@ -497,6 +507,16 @@ impl Db {
 mod tests {
     use super::*;
     use crate::db::testing;
+
+    #[test]
+    fn details_leave_out_what_a_change_leaves_and_say_what_it_clears() {
+        let change = Change::new("test.changed", "x")
+            .detail("left", None::<i64>)
+            .detail("cleared", set_or_cleared(&Some(None::<i64>)))
+            .detail("set", set_or_cleared(&Some(Some(5))))
+            .detail("untouched", set_or_cleared(&None::<Option<i64>>));
+        assert_eq!(change.details, json!({"cleared": "none", "set": 5}));
+    }
 
     #[tokio::test]
     async fn entries_chain_and_carry_the_actor_of_their_task() {

@@ -104,10 +104,16 @@ impl UserChange {
         Change::new(action, name)
             .detail("role", self.role.map(Role::as_str))
             .detail("full_access", self.full_access)
-            .detail("expires_at", self.expires_at)
-            .detail("updates_until", self.updates_until)
-            .detail("min_release_age", self.min_release_age)
-            .detail("subrepos", &self.subrepos)
+            .detail("expires_at", super::audit::set_or_cleared(&self.expires_at))
+            .detail(
+                "updates_until",
+                super::audit::set_or_cleared(&self.updates_until),
+            )
+            .detail(
+                "min_release_age",
+                super::audit::set_or_cleared(&self.min_release_age),
+            )
+            .detail("subrepos", super::audit::set_or_cleared(&self.subrepos))
             .detail("groups", &self.groups)
             .detail("password", password)
     }

@@ -2027,3 +2027,83 @@ fn admins_block_versions_and_lift_blocks_on_their_page() {
     );
     assert_eq!(archive.status, 200);
 }
+
+#[test]
+fn admins_read_the_audit_log_with_filters_and_see_who_downloaded_a_package() {
+    testkit::needs!(Chromium);
+    let server = Server::start();
+    let admin = add_user_with_password(&server, "admin", &["--admin"]);
+    let reply = upload(
+        &server,
+        &admin,
+        "acme/lib",
+        "1.2.3",
+        &package_zip("acme/lib", &[], "1.2.3"),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    let customer = server.add_user("carol", false);
+    server.cli_ok(&["group", "add", "licensed"]);
+    server.cli_ok(&["group", "grant", "licensed", "acme/lib"]);
+    server.cli_ok(&["group", "members", "licensed", "--add", "carol"]);
+    let dist = version_documents(&server, "admin", &admin, "acme/lib")[0]["dist"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fetched = wait_for_status(
+        &server,
+        "carol",
+        &customer,
+        dist.trim_start_matches(&server.base),
+        200,
+    );
+    assert_eq!(fetched.status, 200);
+
+    let browser = Browser::start();
+    log_in(&browser, &server, "admin");
+    browser.goto(&server.url("/admin/packages"));
+    browser.find("nav.admin a[href='/admin/audit']").click();
+    browser.wait_for("table.audit", Duration::from_secs(10));
+    let rows = texts(&browser.find_all("table.audit tbody tr"));
+    assert!(
+        rows[0].contains("login.succeeded") && rows[0].contains("admin"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("version.published") && r.contains("acme/lib 1.2.3")),
+        "{rows:?}"
+    );
+    check_accessibility(&browser, "admin-audit");
+    // Narrowed to a package: its entries, and who downloaded it.
+    browser.find("#audit-package").send_keys("acme/lib");
+    submit(&browser, "form.filters button");
+    let rows = texts(&browser.find_all("table.audit tbody tr"));
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r.contains("acme/lib")),
+        "{rows:?}"
+    );
+    let downloads = texts(&browser.find_all("table.downloads tbody tr"));
+    assert_eq!(downloads.len(), 1, "{downloads:?}");
+    assert!(
+        downloads[0].contains("carol") && downloads[0].contains("1.2.3.0"),
+        "{downloads:?}"
+    );
+    check_accessibility(&browser, "admin-audit-package");
+    // The actor links to the user's page; an action to its family's entries.
+    browser
+        .find("table.audit tbody tr a[href='/admin/users/admin']")
+        .click();
+    browser.wait_for("h1", Duration::from_secs(10));
+    assert!(browser.current_url().ends_with("/admin/users/admin"));
+    // A bad filter is refused beside the form, which keeps what was typed.
+    browser.goto(&server.url("/admin/audit?since=yesterday"));
+    let refused = browser.find("p.message.error").text();
+    assert!(refused.contains("\"yesterday\""), "{refused}");
+    assert_eq!(browser.find("#audit-since").property("value"), "yesterday");
+    // Customers cannot read it.
+    let page = get(
+        &server.url("/admin/audit"),
+        &[("Authorization", &basic("carol", &customer))],
+    );
+    assert_ne!(page.status, 200);
+}
