@@ -56,6 +56,23 @@ pub fn public(url: &str) -> String {
     }
 }
 
+/// Where `url` points, for a record kept forever: [`public`], without its query and
+/// fragment (`?token=…`), and with `path` false without its path too (a chat webhook's
+/// path is its secret).
+pub fn for_record(url: &str, path: bool) -> String {
+    let public = public(url);
+    let without_query = public.split(['?', '#']).next().unwrap_or_default();
+    if path {
+        return without_query.to_owned();
+    }
+    match without_query.split_once("://") {
+        Some((scheme, rest)) => {
+            format!("{scheme}://{}", rest.split('/').next().unwrap_or_default())
+        }
+        None => String::new(),
+    }
+}
+
 /// The user name and password written into `url` (percent-decoded), when they are a
 /// credential; a bare user name comes with an empty password.
 pub fn credentials_in(url: &str) -> Option<(String, String)> {
@@ -77,6 +94,25 @@ pub fn hide_password_of(url: &str, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_keep_where_a_url_points_and_nothing_secret() {
+        assert_eq!(
+            for_record(
+                "https://ci:s3cret@git.example.com/acme/lib.git?token=t#x",
+                true
+            ),
+            "https://git.example.com/acme/lib.git"
+        );
+        assert_eq!(
+            for_record("https://hooks.slack.com/services/T00/B00/SECRET?x=1", false),
+            "https://hooks.slack.com"
+        );
+        assert_eq!(
+            for_record("git@github.com:acme/lib.git", true),
+            "git@github.com:acme/lib.git"
+        );
+    }
 
     #[test]
     fn passwords_are_found_in_the_authority_only() {

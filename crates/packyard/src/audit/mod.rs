@@ -25,6 +25,18 @@ use crate::db::Db;
 use crate::db::audit::{AuditEntry, AuditFilter, Change, DownloadCount};
 use crate::secrets::{SecretError, Secrets};
 
+/// What the key that seals retention's anchors is derived for.
+const ANCHOR_KEY_PURPOSE: &[u8] = b"packyard audit anchor v1";
+
+/// The seal of the anchor `(through, anchor hash)`: HMAC-SHA256 under `key`, in hex.
+fn anchor_seal(key: &[u8; 32], through: i64, anchor: &str) -> String {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .expect("HMAC takes a key of any length");
+    mac.update(format!("{through}\n{anchor}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// Entries read per query while verifying.
 const VERIFY_PAGE: i64 = 2000;
 /// The most entries one listing returns.
@@ -73,13 +85,25 @@ impl AuditLog {
         AuditLog { db, secrets }
     }
 
-    /// Walks the whole chain (and checks it against `checkpoint`, the text of one).
+    /// Walks the whole chain as it is at one moment (and checks it against
+    /// `checkpoint`, the text of one).
     pub async fn verify(&self, checkpoint: Option<&str>) -> Result<Verified, AuditError> {
         let checkpoint = match checkpoint {
             Some(text) => Some(Checkpoint::read(text, self.secrets.get()?)?),
             None => None,
         };
-        let head = self.db.audit_head().await?;
+        let mut walk: Option<verify::Walk> = None;
+        let expected = checkpoint.as_ref().map(|c| (c.entries, c.head.clone()));
+        let head = self
+            .db
+            .walk_audit_chain(VERIFY_PAGE, |head, page| {
+                let walk = walk.get_or_insert_with(|| verify::Walk::new(head, expected.clone()));
+                for entry in page {
+                    walk.feed(entry);
+                }
+                !walk.is_broken()
+            })
+            .await?;
         if let Some(checkpoint) = &checkpoint
             && checkpoint.entries < head.anchor_seq
         {
@@ -88,20 +112,22 @@ impl AuditLog {
                 pruned: head.anchor_seq,
             });
         }
-        let mut walk = verify::Walk::new(
-            &head,
-            checkpoint.as_ref().map(|c| (c.entries, c.head.clone())),
-        );
-        let mut after = head.anchor_seq;
-        while !walk.is_broken() {
-            let page = self.db.audit_chain_after(after, VERIFY_PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for entry in page {
-                walk.feed(entry);
-            }
-        }
-        let checked = walk.finish(&head).map_err(AuditError::Broken)?;
+        let walk = walk.unwrap_or_else(|| verify::Walk::new(&head, expected));
+        // An anchor is genuine only with the seal of PACKYARD_SECRET's key.
+        let key = if head.anchor_seq > 0 {
+            Some(self.secrets.get()?.derive_key(ANCHOR_KEY_PURPOSE))
+        } else {
+            None
+        };
+        let sealed = |through: i64, anchor: &str, seal: &str| {
+            key.as_ref().is_some_and(|key| {
+                crate::auth::constant_time_eq(
+                    anchor_seal(key, through, anchor).as_bytes(),
+                    seal.as_bytes(),
+                )
+            })
+        };
+        let checked = walk.finish(&head, &sealed).map_err(AuditError::Broken)?;
         Ok(Verified {
             checked,
             entries: head.seq,
@@ -151,13 +177,16 @@ impl AuditLog {
         self.db.downloads_by_caller(package, version).await
     }
 
-    /// Removes entries (and download counts) older than `retention`; returns how many
+    /// Removes entries (and download counts) older than `retention`, sealing the new
+    /// anchor with a key derived from `PACKYARD_SECRET` (required); returns how many
     /// entries went.
-    pub async fn prune(&self, retention: Duration) -> Result<i64, sqlx::Error> {
+    pub async fn prune(&self, retention: Duration) -> Result<i64, AuditError> {
+        let key = self.secrets.get()?.derive_key(ANCHOR_KEY_PURPOSE);
         let keep = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let seal = |through: i64, anchor: &str| anchor_seal(&key, through, anchor);
         let removed = self
             .db
-            .prune_audit(crate::db::now_millis().saturating_sub(keep))
+            .prune_audit(crate::db::now_millis().saturating_sub(keep), &seal)
             .await?;
         if removed > 0 {
             tracing::info!(

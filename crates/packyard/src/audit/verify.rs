@@ -88,8 +88,8 @@ pub struct Walk {
     last: Option<AuditEntry>,
     /// A checkpoint's entry and hash, checked as the walk passes it.
     checkpoint: Option<(i64, String)>,
-    /// `audit.pruned` entries' (through, anchor), for the anchor check.
-    prunes: Vec<(i64, String)>,
+    /// `audit.pruned` entries' (through, anchor, seal), for the anchor check.
+    prunes: Vec<(i64, String, String)>,
     anchor: (i64, String),
     broken: Option<Break>,
     pub entries: i64,
@@ -164,10 +164,14 @@ impl Walk {
         }
         if entry.action == "audit.pruned"
             && let Ok(details) = serde_json::from_str::<serde_json::Value>(&entry.details)
-            && let (Some(through), Some(anchor)) =
-                (details["through"].as_i64(), details["anchor"].as_str())
+            && let (Some(through), Some(anchor), Some(seal)) = (
+                details["through"].as_i64(),
+                details["anchor"].as_str(),
+                details["seal"].as_str(),
+            )
         {
-            self.prunes.push((through, anchor.to_owned()));
+            self.prunes
+                .push((through, anchor.to_owned(), seal.to_owned()));
         }
         self.entries += 1;
         self.expected_seq = entry.seq + 1;
@@ -176,8 +180,13 @@ impl Walk {
     }
 
     /// The verdict, once every entry was fed: `Ok(number of entries checked)`, or the
-    /// first break.
-    pub fn finish(mut self, head: &AuditHead) -> Result<i64, Break> {
+    /// first break. `sealed(through, anchor, seal)` says whether a prune's seal is
+    /// genuine: the anchor must be one a genuine prune recorded.
+    pub fn finish(
+        mut self,
+        head: &AuditHead,
+        sealed: &dyn Fn(i64, &str, &str) -> bool,
+    ) -> Result<i64, Break> {
         if let Some(broken) = self.broken.take() {
             return Err(broken);
         }
@@ -191,7 +200,13 @@ impl Walk {
                 Break::Head { seq: head.seq }
             });
         }
-        if self.anchor.0 > 0 && !self.prunes.contains(&self.anchor) {
+        let (through, anchor) = &self.anchor;
+        if *through > 0
+            && !self
+                .prunes
+                .iter()
+                .any(|(t, a, seal)| t == through && a == anchor && sealed(*t, a, seal))
+        {
             return Err(Break::Anchor {
                 seq: self.anchor.0 + 1,
             });

@@ -43,6 +43,9 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Apply PACKYARD_AUDIT_RETENTION now (the server does hourly): remove older entries
+    /// and download counts, leaving a sealed anchor the chain is checked from.
+    Prune,
     /// Who downloaded a package's archives: per day, user and token, with counts.
     Downloads {
         package: String,
@@ -79,6 +82,13 @@ pub async fn run(settings: Settings, command: AuditCommand) -> anyhow::Result<()
             if let Some(entries) = verified.checkpoint {
                 println!("it extends the checkpoint of {entries} entries");
             }
+        }
+        AuditCommand::Prune => {
+            let Some(retention) = app.settings.audit_retention else {
+                bail!("PACKYARD_AUDIT_RETENTION is not set: the audit log is kept forever");
+            };
+            let removed = app.audit.prune(retention).await?;
+            println!("removed {removed} audit entries older than the retention");
         }
         AuditCommand::Checkpoint => {
             print!("{}", app.audit.checkpoint().await?.to_text());
@@ -153,11 +163,26 @@ fn entry_line(entry: &AuditEntry) -> String {
         format!(" from {}", entry.client_ip)
     };
     format!(
-        "{}\t{}\t{who}{from}\t{}\t{}\t{}",
+        "{}\t{}\t{}{from}\t{}\t{}\t{}",
         entry.seq,
         crate::time::display(entry.at),
-        entry.action,
-        entry.object,
-        entry.details
+        printable(&who),
+        printable(&entry.action),
+        printable(&entry.object),
+        printable(&entry.details)
     )
+}
+
+/// `text` with its control characters escaped (`\u{1b}`): what clients wrote (a user
+/// name tried) must not move a terminal's cursor or start a line of its own.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

@@ -239,6 +239,11 @@ impl Settings {
                 })?
             }
         };
+        if audit_retention.is_some() && lookup("PACKYARD_SECRET").is_none_or(|s| s.is_empty()) {
+            anyhow::bail!(
+                "PACKYARD_AUDIT_RETENTION needs PACKYARD_SECRET: the point the audit log is pruned to is sealed with it"
+            );
+        }
         let allow_local_repositories = flag("PACKYARD_ALLOW_LOCAL_REPOSITORIES")?;
         let prebuild_dists = flag("PACKYARD_PREBUILD_DISTS")?;
         let release_age_exempt_fixes =

@@ -125,6 +125,13 @@ impl AuditActor {
         CURRENT.scope(RefCell::new(self), work).await
     }
 
+    /// The current task's caller proves itself by `credential` (`sso ALIAS`) before it
+    /// is known as a user: what an identity provider's sign-in provisions is recorded
+    /// as done through it.
+    pub fn note_credential(credential: String) {
+        let _ = CURRENT.try_with(|actor| actor.borrow_mut().credential = credential);
+    }
+
     /// The current task's caller turned out to be `user`, proven by `credential`
     /// (`token NAME`, `session`, `password`, `sso NAME`). Outside a scope, nothing.
     pub fn identify(user: &str, credential: String) {
@@ -388,30 +395,78 @@ impl Db {
         .await
     }
 
+    /// The chain as it was at one moment: its head, and every kept entry up to it,
+    /// oldest first, handed to `page` (with the head) `page_size` at a time until it
+    /// returns `false`.
+    /// One snapshot (PostgreSQL's repeatable read; SQLite's read transaction is one),
+    /// so that entries written or pruned meanwhile by a running server are not taken
+    /// for tampering.
+    pub async fn walk_audit_chain(
+        &self,
+        page_size: i64,
+        mut page: impl FnMut(&AuditHead, Vec<AuditEntry>) -> bool,
+    ) -> Result<AuditHead, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        if self.engine() == super::Engine::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let head: AuditHead = sqlx::query_as(
+            "SELECT seq, hash, anchor_seq, anchor_hash FROM audit_head WHERE id = 1",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut after = head.anchor_seq;
+        loop {
+            let entries: Vec<AuditEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 \
+                 ORDER BY seq LIMIT $3"
+            )))
+            .bind(after)
+            .bind(head.seq)
+            .bind(page_size)
+            .fetch_all(&mut *tx)
+            .await?;
+            let Some(last) = entries.last() else { break };
+            after = last.seq;
+            if !page(&head, entries) {
+                break;
+            }
+        }
+        tx.rollback().await?;
+        Ok(head)
+    }
+
     /// Up to `limit` entries that `filter` lets through, newest first.
     pub async fn audit_entries(
         &self,
         filter: &AuditFilter,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, sqlx::Error> {
+        // A family (`token`) is every action that starts `token.`, compared as text
+        // (not `LIKE`, whose wildcards and case rules differ between the engines).
         let family = filter
             .action
             .as_deref()
             .filter(|action| !action.contains('.'))
-            .map(|family| format!("{family}.%"));
+            .map(|family| format!("{family}."))
+            .unwrap_or_default();
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE \
              ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR package = $2) \
-             AND ($3 IS NULL OR action = $3 OR action LIKE $4) AND ($5 IS NULL OR at >= $5) \
-             AND ($6 IS NULL OR seq < $6) ORDER BY seq DESC LIMIT $7"
+             AND ($3 IS NULL OR action = $3 OR substr(action, 1, $8) = $4) \
+             AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR seq < $6) \
+             ORDER BY seq DESC LIMIT $7"
         )))
         .bind(&filter.actor)
         .bind(&filter.package)
         .bind(&filter.action)
-        .bind(family.unwrap_or_default())
+        .bind(&family)
         .bind(filter.since)
         .bind(filter.before_seq)
         .bind(limit)
+        .bind(i64::try_from(family.len()).unwrap_or(0))
         .fetch_all(self.pool())
         .await
     }
@@ -421,8 +476,24 @@ impl Db {
     /// hash become the anchor, and the removal itself is an entry (`audit.pruned`)
     /// naming both, so that an anchor moved by hand shows. Download counts of days
     /// before `before` go too. Returns the number of entries removed.
-    pub async fn prune_audit(&self, before: i64) -> Result<i64, sqlx::Error> {
+    ///
+    /// `seal` seals the new anchor, `(through, anchor hash)`, with a key the database
+    /// does not hold: its seal is in the `audit.pruned` entry, so that a prune forged
+    /// by whoever can write the database (to hide a checkpointed past) shows.
+    ///
+    /// The head is locked first, so that replicas pruning at the same moment take turns
+    /// and the anchor only moves forward.
+    pub async fn prune_audit(
+        &self,
+        before: i64,
+        seal: &(dyn Fn(i64, &str) -> String + Sync),
+    ) -> Result<i64, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
+        let anchored: i64 = sqlx::query_scalar(
+            "UPDATE audit_head SET anchor_seq = anchor_seq WHERE id = 1 RETURNING anchor_seq",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         let newest_old: Option<(i64, String)> = sqlx::query_as(
             "SELECT seq, hash FROM audit_log WHERE seq = \
              (SELECT MAX(seq) FROM audit_log WHERE at < $1)",
@@ -430,7 +501,8 @@ impl Db {
         .bind(before)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((through, anchor)) = newest_old else {
+        let Some((through, anchor)) = newest_old.filter(|(through, _)| *through > anchored) else {
+            tx.rollback().await?;
             return Ok(0);
         };
         let removed = sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
@@ -445,6 +517,7 @@ impl Db {
         let change = Change::new("audit.pruned", format!("entries through {through}"))
             .detail("through", through)
             .detail("anchor", &anchor)
+            .detail("seal", seal(through, &anchor))
             .detail("removed", removed);
         append(&mut tx, &change).await?;
         sqlx::query("UPDATE audit_head SET anchor_seq = $1, anchor_hash = $2 WHERE id = 1")
@@ -480,7 +553,7 @@ impl Db {
         .map(drop)
     }
 
-    /// Who downloaded `package` (only `version` when given: as published, `1.2.3`,
+    /// Who downloaded `package` (the newest 10,000 counts; only `version` when given: as published, `1.2.3`,
     /// or normalized, `1.2.3.0`), per day and caller, newest day first. Private
     /// archives are counted by normalized version, mirrored ones as their URL names it.
     pub async fn downloads_by_caller(
@@ -493,7 +566,7 @@ impl Db {
         sqlx::query_as(
             "SELECT day, actor, credential, package, version, count FROM audit_downloads \
              WHERE package = $1 AND ($2 IS NULL OR version = $2 OR version = $3) \
-             ORDER BY day DESC, version, actor, credential",
+             ORDER BY day DESC, version, actor, credential LIMIT 10000",
         )
         .bind(package)
         .bind(version)
@@ -593,7 +666,12 @@ mod tests {
                     .unwrap();
             }
             let third = db.audit_chain_after(2, 1).await.unwrap().remove(0);
-            assert_eq!(db.prune_audit(now_millis() + 1).await.unwrap(), 3);
+            assert_eq!(
+                db.prune_audit(now_millis() + 1, &|_, _| "seal".to_owned())
+                    .await
+                    .unwrap(),
+                3
+            );
             let head = db.audit_head().await.unwrap();
             assert_eq!(
                 (head.anchor_seq, head.anchor_hash.as_str()),
@@ -603,7 +681,10 @@ mod tests {
             assert_eq!(kept.len(), 1);
             assert_eq!(kept[0].action, "audit.pruned");
             assert_eq!(kept[0].prev_hash, third.hash);
-            assert_eq!(db.prune_audit(0).await.unwrap(), 0);
+            assert_eq!(
+                db.prune_audit(0, &|_, _| "seal".to_owned()).await.unwrap(),
+                0
+            );
         }
     }
 

@@ -123,7 +123,10 @@ impl Db {
             upsert_version(&mut tx, package_id, version).await?;
         }
         let change = Change::of_package("package.added", &package.name)
-            .detail("repository", crate::redact::public(&package.repository_url))
+            .detail(
+                "repository",
+                crate::redact::for_record(&package.repository_url, true),
+            )
             .detail(
                 "versions",
                 versions

@@ -74,7 +74,7 @@ impl Db {
         .await?;
         // The URL without credentials; the signing secret never.
         let change = Change::new("webhook.created", &hook.name)
-            .detail("url", crate::redact::public(&hook.url))
+            .detail("url", crate::redact::for_record(&hook.url, false))
             .detail("events", &hook.events)
             .detail("package_pattern", &hook.package_pattern);
         super::audit::append(&mut tx, &change).await?;

@@ -193,11 +193,7 @@ impl JobQueue {
                 ),
                 retry_at: None,
             }),
-            Some(run) => {
-                crate::db::audit::AuditActor::system(format!("job {}", job.id))
-                    .scope(self.run_with_heartbeat(&job, run, stopped))
-                    .await
-            }
+            Some(run) => self.run_with_heartbeat(&job, run, stopped).await,
         };
         let Some(outcome) = outcome else {
             return;
@@ -237,7 +233,10 @@ impl JobQueue {
         run: RunJob,
         stopped: watch::Receiver<bool>,
     ) -> Option<JobOutcome> {
-        let mut work = tokio::spawn(run(job.payload.clone()));
+        // What the job changes is recorded as done by packyard, as this job (a task
+        // spawned does not inherit its spawner's actor: it is set in the task).
+        let actor = crate::db::audit::AuditActor::system(format!("job {}", job.id));
+        let mut work = tokio::spawn(actor.scope(run(job.payload.clone())));
         let period = self.lease / 3;
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -343,7 +343,10 @@ async fn sign_in(
 }
 
 /// Records a sign-in that ended in `status` as failed, with the reason the status
-/// stands for, when it is a refusal (a session started is recorded with it).
+/// stands for: wrong credentials and refusals, which the failed-login limits bound
+/// (an incomplete form or a throttled guess costs nothing and writes nothing: an
+/// anonymous client must not be able to fill the log). The name tried is kept only
+/// when it is a user's here: people type passwords into name fields.
 async fn record_refusal(
     app: &App,
     tried: &str,
@@ -351,14 +354,14 @@ async fn record_refusal(
     status: StatusCode,
 ) -> Result<(), WebError> {
     let reason = match status {
-        StatusCode::BAD_REQUEST => "incomplete",
         StatusCode::UNAUTHORIZED => "wrong credentials",
         StatusCode::FORBIDDEN => "refused",
-        StatusCode::TOO_MANY_REQUESTS => "too many failed sign-ins",
         StatusCode::SERVICE_UNAVAILABLE => "identity provider unavailable",
         _ => return Ok(()),
     };
-    let change = Change::new("login.failed", tried)
+    let known = !tried.is_empty() && app.db.user_with_password(tried).await?.is_some();
+    let object = if known { tried } else { "(not a user here)" };
+    let change = Change::new("login.failed", object)
         .detail("method", method)
         .detail("reason", reason);
     app.db.record_audit(&change).await?;
@@ -493,6 +496,9 @@ async fn check_sign_in(
                         email: found.email,
                         groups: found.groups,
                     };
+                    // The directory vouched for this name: what its sign-in provisions
+                    // (the account, its groups) is recorded as done by it, through it.
+                    AuditActor::identify(&identity.username, format!("ldap {}", provider.alias));
                     match app.sso.sign_in(provider, &identity).await {
                         Ok(user) => {
                             app.apply_access_changes()
@@ -618,7 +624,11 @@ pub async fn callback(
         return Err(WebError::NotFound);
     }
     let response = complete_sign_in(&app, &alias, &headers, &query).await?;
-    record_refusal(&app, "", &format!("sso {alias}"), response.status()).await?;
+    // Only a refusal of a sign-in the provider vouched for: a callback anyone can call
+    // with a made-up answer records nothing.
+    if response.status() == StatusCode::FORBIDDEN {
+        record_refusal(&app, "", &format!("sso {alias}"), response.status()).await?;
+    }
     Ok(response)
 }
 
@@ -663,6 +673,7 @@ async fn complete_sign_in(
         iss: query.iss.as_deref(),
         browser_secret: browser,
     };
+    AuditActor::note_credential(format!("sso {alias}"));
     let (user, next) = match app.sso.complete(&alias, &base, &callback).await {
         Ok(done) => done,
         Err(error) => return external_failure(&app, &headers, &alias, &error),

@@ -375,3 +375,120 @@ fn download_counts_say_who_installed_a_version() {
         assert_eq!(entry["package"], "acme/lib");
     }
 }
+
+#[test]
+fn a_forged_prune_is_found_and_a_genuine_one_keeps_the_chain_checkable() {
+    let server = Server::start_with(&[("PACKYARD_SECRET", "audit prune secret")]);
+    for group in ["red", "green", "blue", "cyan"] {
+        server.cli_ok(&["group", "add", group]);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let checkpoint = server.cli_ok(&["audit", "checkpoint"]);
+    let kept = TempDir::new("audit-prune");
+    let checkpoint_file = kept.path().join("checkpoint");
+    std::fs::write(&checkpoint_file, &checkpoint).unwrap();
+    let checkpoint_arg = checkpoint_file.display().to_string();
+    let refused = server.cli(&["audit", "prune"]);
+    assert!(!refused.status.success());
+    assert!(output_text(&refused).contains("PACKYARD_AUDIT_RETENTION is not set"));
+
+    // Retention of one second removes the four older entries, not the checkpoint's.
+    let pruned = server.cli_with(&[("PACKYARD_AUDIT_RETENTION", "1s")], &["audit", "prune"]);
+    assert!(pruned.status.success(), "{}", output_text(&pruned));
+    assert!(
+        output_text(&pruned).contains("removed 4 audit entries"),
+        "{}",
+        output_text(&pruned)
+    );
+    let (ok, text) = verify(&server, &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("entries up to 4 were removed by retention"),
+        "{text}"
+    );
+    let (ok, text) = verify(&server, &["--checkpoint", &checkpoint_arg]);
+    assert!(ok, "a checkpoint of the pruned point still checks: {text}");
+
+    // Someone with the database hides entry 5 by forging a prune past it: the anchor
+    // moved by hand, and an `audit.pruned` entry naming it, chained correctly, but
+    // without the seal only PACKYARD_SECRET's key makes.
+    let url = database_url(&server, None);
+    let chain = entries(&url);
+    let fifth = chain.iter().find(|e| e.seq == 5).unwrap().clone();
+    let last = chain.last().unwrap().clone();
+    tamper(&url, "DELETE FROM audit_log WHERE seq = 5");
+    let mut forged = last.clone();
+    forged.seq = last.seq + 1;
+    forged.action = "audit.pruned".into();
+    forged.object = "entries through 5".into();
+    forged.details = serde_json::json!({
+        "through": 5, "anchor": fifth.hash, "seal": "0".repeat(64), "removed": 1
+    })
+    .to_string();
+    forged.prev_hash.clone_from(&last.hash);
+    forged.hash = forged.computed_hash();
+    tamper(&url, &restore_sql(&forged));
+    tamper(
+        &url,
+        &format!(
+            "UPDATE audit_head SET seq = {}, hash = '{}', anchor_seq = 5, anchor_hash = '{}' WHERE id = 1",
+            forged.seq, forged.hash, fifth.hash
+        ),
+    );
+    let (ok, text) = verify(&server, &[]);
+    assert!(!ok, "a forged prune passed: {text}");
+    assert!(
+        text.contains("entry 6 does not follow the point retention pruned to"),
+        "{text}"
+    );
+}
+
+#[test]
+fn what_a_job_changes_is_recorded_as_that_job() {
+    let server = Server::start();
+    let maintainer = server.add_maintainer("maintainer");
+    let (repo, _) = crate::common::git::library("acme/lib", "1.0.0");
+    let created = create_package(
+        &server,
+        "maintainer",
+        &maintainer,
+        &serde_json::json!({"url": repo.url()}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    repo.write_library("acme/lib", "two", Value::Null);
+    repo.commit("two");
+    repo.tag("2.0.0");
+    let job = update_package(
+        &server,
+        "maintainer",
+        &maintainer,
+        &repo.url(),
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let listed = server.cli_ok(&["audit", "list", "--json", "--action", "package"]);
+    let entries: Vec<Value> = listed
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let scanned = entries
+        .iter()
+        .find(|e| e["action"] == "package.scanned")
+        .unwrap_or_else(|| panic!("no scan entry: {entries:?}"));
+    assert_eq!(scanned["actor_kind"], "system", "{scanned}");
+    assert_eq!(
+        scanned["credential"],
+        format!("job {}", job["id"]),
+        "{scanned}"
+    );
+    assert!(
+        scanned["details"]["versions"].to_string().contains("2.0.0"),
+        "{scanned}"
+    );
+    let requested = entries
+        .iter()
+        .find(|e| e["action"] == "package.scan_requested")
+        .unwrap();
+    assert_eq!(requested["actor"], "maintainer", "{requested}");
+    assert_eq!(requested["details"]["job"], job["id"], "{requested}");
+}

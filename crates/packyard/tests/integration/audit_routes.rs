@@ -906,6 +906,10 @@ const CLI_EXEMPT: &[(&str, &str)] = &[
         "mirror sync",
         "refreshes what a mirror caches from its upstream",
     ),
+    (
+        "audit prune",
+        "records itself only when it removes entries (audit::a_forged_prune_is_found_and_a_genuine_one_keeps_the_chain_checkable)",
+    ),
 ];
 
 /// Commands that read and change nothing.

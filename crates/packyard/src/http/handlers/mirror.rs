@@ -96,7 +96,7 @@ pub async fn zipball(
         .await
     {
         Ok(reply) => {
-            app.db.count_download(package.as_str(), version).await?;
+            super::composer::count_download(&app, package.as_str(), version).await;
             Ok(dist_response(reply))
         }
         Err(crate::mirror::MirrorError::Blocked(notice)) => {
