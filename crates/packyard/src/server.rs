@@ -112,11 +112,17 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         let result = match Db::connect(&app.settings.database_url).await {
             Ok(db) => {
                 let written = app.auth.flush_uses_to(&db).await;
+                if let Err(error) = app.audit.flush_downloads_to(&db).await {
+                    tracing::warn!(%error, "recording download counts failed");
+                }
                 db.close().await;
                 written
             }
             Err(error) => {
                 tracing::warn!(%error, "connecting for the last writes failed; using the pool");
+                if let Err(error) = app.audit.flush_downloads().await {
+                    tracing::warn!(%error, "recording download counts failed");
+                }
                 app.auth.flush_uses().await
             }
         };
@@ -269,9 +275,13 @@ fn spawn_access_refresher(app: &Arc<App>) {
             if let Err(error) = app.apply_access_changes().await {
                 tracing::warn!(%error, "refreshing access rules failed");
             }
-            // Token uses are written in batches, not on every request.
+            // Token uses and download counts are written in batches, not on every
+            // request.
             if let Err(error) = app.auth.flush_uses().await {
                 tracing::warn!(%error, "recording token uses failed");
+            }
+            if let Err(error) = app.audit.flush_downloads().await {
+                tracing::warn!(%error, "recording download counts failed");
             }
         }
     });

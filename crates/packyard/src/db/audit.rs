@@ -450,12 +450,11 @@ impl Db {
             .action
             .as_deref()
             .filter(|action| !action.contains('.'))
-            .map(|family| format!("{family}."))
-            .unwrap_or_default();
+            .map(|family| format!("{family}."));
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE \
              ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR package = $2) \
-             AND ($3 IS NULL OR action = $3 OR substr(action, 1, $8) = $4) \
+             AND ($3 IS NULL OR action = $3 OR substr(action, 1, CAST($8 AS INTEGER)) = $4) \
              AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR seq < $6) \
              ORDER BY seq DESC LIMIT $7"
         )))
@@ -466,7 +465,11 @@ impl Db {
         .bind(filter.since)
         .bind(filter.before_seq)
         .bind(limit)
-        .bind(i64::try_from(family.len()).unwrap_or(0))
+        .bind(
+            family
+                .as_ref()
+                .map_or(0, |f| i64::try_from(f.len()).unwrap_or(0)),
+        )
         .fetch_all(self.pool())
         .await
     }
@@ -529,28 +532,26 @@ impl Db {
         Ok(i64::try_from(removed).unwrap_or(i64::MAX))
     }
 
-    /// Counts one download of `package` `version` by the current [`AuditActor`], today.
-    pub async fn count_download(&self, package: &str, version: &str) -> Result<(), sqlx::Error> {
-        let actor = AuditActor::current();
-        let credential = if actor.kind == ActorKind::Anonymous {
-            "anonymous".to_owned()
-        } else {
-            actor.credential
-        };
-        sqlx::query(
-            "INSERT INTO audit_downloads (day, actor, credential, package, version, count) \
-             VALUES ($1, $2, $3, $4, $5, 1) \
-             ON CONFLICT (package, version, day, actor, credential) \
-             DO UPDATE SET count = audit_downloads.count + 1",
-        )
-        .bind(now_millis().div_euclid(DAY_MS))
-        .bind(&actor.user)
-        .bind(&credential)
-        .bind(package)
-        .bind(version)
-        .execute(self.pool())
-        .await
-        .map(drop)
+    /// Adds `counts` to the download counts, in one transaction.
+    pub async fn count_downloads(&self, counts: &[DownloadCount]) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        for count in counts {
+            sqlx::query(
+                "INSERT INTO audit_downloads (day, actor, credential, package, version, count) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (package, version, day, actor, credential) \
+                 DO UPDATE SET count = audit_downloads.count + $6",
+            )
+            .bind(count.day)
+            .bind(&count.actor)
+            .bind(&count.credential)
+            .bind(&count.package)
+            .bind(&count.version)
+            .bind(count.count)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
     }
 
     /// Who downloaded `package` (the newest 10,000 counts; only `version` when given: as published, `1.2.3`,
@@ -630,6 +631,21 @@ mod tests {
                 ..AuditFilter::default()
             };
             assert_eq!(db.audit_entries(&by_family, 10).await.unwrap().len(), 2);
+            let exact = AuditFilter {
+                action: Some("test.first".into()),
+                ..AuditFilter::default()
+            };
+            assert_eq!(db.audit_entries(&exact, 10).await.unwrap().len(), 1);
+            let unknown_family = AuditFilter {
+                action: Some("tes".into()),
+                ..AuditFilter::default()
+            };
+            assert!(
+                db.audit_entries(&unknown_family, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
             let by_package = AuditFilter {
                 package: Some("acme/lib".into()),
                 ..AuditFilter::default()
@@ -691,22 +707,26 @@ mod tests {
     #[tokio::test]
     async fn downloads_are_counted_per_caller_version_and_day() {
         for (db, _dir) in testing::engines().await {
-            for (user, token) in [("alice", "ci"), ("alice", "ci"), ("bob", "deploy")] {
-                let mut actor = AuditActor::anonymous(String::new());
-                actor.kind = ActorKind::User;
-                actor.user = user.into();
-                actor.credential = format!("token {token}");
-                actor
-                    .scope(db.count_download("acme/lib", "1.2.3.0"))
-                    .await
-                    .unwrap();
-            }
-            AuditActor::anonymous("198.51.100.1".into())
-                .scope(db.count_download("acme/lib", "1.0.0.0"))
+            let count = |actor: &str, credential: &str, version: &str, count: i64| DownloadCount {
+                day: 20_000,
+                actor: actor.into(),
+                credential: credential.into(),
+                package: "acme/lib".into(),
+                version: version.into(),
+                count,
+            };
+            db.count_downloads(&[count("alice", "token ci", "1.2.3.0", 1)])
                 .await
                 .unwrap();
+            db.count_downloads(&[
+                count("alice", "token ci", "1.2.3.0", 1),
+                count("bob", "token deploy", "1.2.3.0", 1),
+                count("", "anonymous", "1.0.0.0", 3),
+            ])
+            .await
+            .unwrap();
             let counts = db
-                .downloads_by_caller("acme/lib", Some("1.2.3.0"))
+                .downloads_by_caller("acme/lib", Some("1.2.3"))
                 .await
                 .unwrap();
             let who: Vec<(&str, i64)> =
@@ -714,7 +734,10 @@ mod tests {
             assert_eq!(who, [("alice", 2), ("bob", 1)]);
             let all = db.downloads_by_caller("acme/lib", None).await.unwrap();
             assert_eq!(all.len(), 3);
-            assert!(all.iter().any(|c| c.credential == "anonymous"));
+            assert!(
+                all.iter()
+                    .any(|c| c.credential == "anonymous" && c.count == 3)
+            );
         }
     }
 }

@@ -63,6 +63,17 @@ pub struct HeldVersion {
     pub offered_reference: String,
 }
 
+impl HeldVersion {
+    /// The move as the audit log records it.
+    pub fn recorded(&self) -> serde_json::Value {
+        serde_json::json!({
+            "version": self.version,
+            "kept": self.kept_reference,
+            "offered": self.offered_reference,
+        })
+    }
+}
+
 /// What [`Db::replace_versions`] did: the versions it changed and the ones it held.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanChanges {
@@ -314,8 +325,8 @@ impl Db {
         let change = Change::of_package("package.scanned", package)
             .detail("versions", described)
             .detail(
-                "held",
-                held.iter().map(|h| h.version.as_str()).collect::<Vec<_>>(),
+                "moved",
+                held.iter().map(HeldVersion::recorded).collect::<Vec<_>>(),
             );
         super::audit::append(&mut tx, &change).await?;
         tx.commit().await?;

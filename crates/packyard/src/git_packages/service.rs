@@ -333,6 +333,17 @@ impl GitPackages {
             );
         }
         self.webhooks.emit(&occurrences).await;
+        // A scan that changed versions recorded the held ones with them; one that only
+        // met moved tags is recorded here.
+        if changes.is_empty() && !held.is_empty() {
+            let moved: Vec<serde_json::Value> = held.iter().map(HeldVersion::recorded).collect();
+            let change =
+                crate::db::audit::Change::of_package("package.tag_moved", package.as_str())
+                    .detail("moved", moved);
+            if let Err(error) = self.db.record_audit(&change).await {
+                tracing::warn!(%error, %package, "the moved tag could not be recorded in the audit log");
+            }
+        }
         let mut keep: Vec<VersionRecord> = Vec::new();
         for moved in held {
             match self

@@ -192,6 +192,15 @@ impl Dists {
             offered = %offered.sha1,
             "the upstream sent other bytes for a pinned archive; refused"
         );
+        let change = crate::db::audit::Change::new("mirror.archive_conflict", &identity.alias)
+            .package(&identity.package)
+            .detail("version", &identity.version)
+            .detail("reference", &identity.reference)
+            .detail("kept_sha1", &pinned.sha1)
+            .detail("offered_sha1", &offered.sha1);
+        if let Err(error) = self.db.record_audit(&change).await {
+            tracing::warn!(%error, "the refused archive could not be recorded in the audit log");
+        }
         let occurrence = crate::webhooks::Occurrence::new(
             crate::webhooks::Event::VersionConflict,
             &identity.package,

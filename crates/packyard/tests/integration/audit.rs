@@ -323,7 +323,12 @@ fn download_counts_say_who_installed_a_version() {
         let output = project.run(&["require", "acme/lib:1.2.3", "--no-audit"]);
         assert!(output.status.success(), "{}", output_text(&output));
     }
-    let text = server.cli_ok(&["audit", "downloads", "acme/lib", "--version", "1.2.3"]);
+    // Counted in memory, written within the 2 s refresh.
+    let downloads = || server.cli_ok(&["audit", "downloads", "acme/lib", "--version", "1.2.3"]);
+    eventually(std::time::Duration::from_secs(10), downloads, || {
+        downloads().lines().count() == 2
+    });
+    let text = downloads();
     let who: BTreeSet<&str> = text
         .lines()
         .map(|line| line.split('\t').nth(2).unwrap())

@@ -80,6 +80,25 @@ fn a_moved_or_deleted_tag_leaves_its_version_and_old_locks_install_the_first_byt
         notices.contains(&evil) && notices.contains(&first) && notices.contains("immutable"),
         "the scan reports the moved tag: {job}"
     );
+    // And the audit log, as the scan job's doing (with the branch's move, if the scan
+    // changed it, or on its own).
+    let recorded = server.cli_ok(&["audit", "list", "--json", "--action", "package"]);
+    let entry: Value = recorded
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|entry| entry["details"]["moved"].is_array())
+        .unwrap_or_else(|| panic!("no entry of the move: {recorded}"));
+    assert_eq!(entry["credential"], format!("job {}", job["id"]), "{entry}");
+    assert_eq!(
+        entry["details"]["moved"][0]["kept"],
+        first.as_str(),
+        "{entry}"
+    );
+    assert_eq!(
+        entry["details"]["moved"][0]["offered"],
+        evil.as_str(),
+        "{entry}"
+    );
     assert_eq!(
         versions(&server, "maintainer", &token, "acme/lib"),
         [("1.0.0".to_owned(), first.clone())],
@@ -819,6 +838,19 @@ fn a_mirror_applies_the_upstreams_lists_a_cooldown_and_plugin_approval_and_pins_
         .copied()
         .unwrap_or_default();
     assert!(refusals >= 1.0, "{metrics:?}");
+    let recorded = server.cli_ok(&[
+        "audit",
+        "list",
+        "--json",
+        "--action",
+        "mirror.archive_conflict",
+    ]);
+    let entry: Value = serde_json::from_str(recorded.lines().next().expect("an entry")).unwrap();
+    assert_eq!(entry["package"], "pinned/pkg", "{entry}");
+    assert_ne!(
+        entry["details"]["kept_sha1"], entry["details"]["offered_sha1"],
+        "{entry}"
+    );
     assert!(
         files_under(&stored)
             .iter()

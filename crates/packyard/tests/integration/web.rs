@@ -2057,6 +2057,9 @@ fn admins_read_the_audit_log_with_filters_and_see_who_downloaded_a_package() {
         200,
     );
     assert_eq!(fetched.status, 200);
+    // Download counts are written within the 2 s refresh.
+    let counted = || server.cli_ok(&["audit", "downloads", "acme/lib"]);
+    eventually(Duration::from_secs(10), counted, || !counted().is_empty());
 
     let browser = Browser::start();
     log_in(&browser, &server, "admin");

@@ -193,7 +193,7 @@ pub async fn zipball(
                 .await
             {
                 Ok(reply) => {
-                    count_download(&app, name.as_str(), version).await;
+                    app.audit.downloaded(name.as_str(), version);
                     return Ok(super::mirror::dist_response(reply));
                 }
                 Err(MirrorError::Blocked(notice)) => return Ok(blocked_archive(&notice)),
@@ -235,7 +235,8 @@ async fn private_archive(
     app.git_packages
         .ensure_dist(name, reference, &location)
         .await?;
-    count_download(app, name.as_str(), &location.version_normalized).await;
+    app.audit
+        .downloaded(name.as_str(), &location.version_normalized);
     let store = storage_by_name(app, &location.store)?;
     let object = match store.serve(&location.key).await {
         Ok(Served::Stream(object)) => object,
@@ -262,15 +263,6 @@ async fn private_archive(
         )
             .into_response(),
     ))
-}
-
-/// Counts a download of `version` of `package` by the caller, for the audit log's "who
-/// downloaded what". A count that cannot be written is logged: the archive is served
-/// anyway (it comes from the store, which answered).
-pub(super) async fn count_download(app: &App, package: &str, version: &str) {
-    if let Err(error) = app.db.count_download(package, version).await {
-        tracing::warn!(%error, package, version, "a download could not be counted");
-    }
 }
 
 /// `410 Gone` for the archive of a blocked version, with the reason as a JSON body of

@@ -96,7 +96,7 @@ pub async fn zipball(
         .await
     {
         Ok(reply) => {
-            super::composer::count_download(&app, package.as_str(), version).await;
+            app.audit.downloaded(package.as_str(), version);
             Ok(dist_response(reply))
         }
         Err(crate::mirror::MirrorError::Blocked(notice)) => {
