@@ -11,7 +11,8 @@
 #   bench/audit.sh [UPLOADS] [DURATION_SECONDS] [CONNECTIONS]
 #
 # The baseline is BASELINE_BIN, or a release build of BASELINE_REV (default: the last
-# commit before the audit log) made in a temporary git worktree sharing target/.
+# commit before the audit log) made in a temporary git worktree sharing target/, and
+# kept in target/bench-baseline/ for the next run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -23,15 +24,18 @@ BASELINE_REV=${BASELINE_REV:-fffcec2}
 
 need_commands wrk curl
 make_workdir audit
-if [ -z "${BASELINE_BIN:-}" ]; then
+# The baseline's build is kept in target/bench-baseline/ for the next run.
+CACHED="$PWD/target/bench-baseline/packyard-$BASELINE_REV"
+if [ -z "${BASELINE_BIN:-}" ] && [ ! -x "$CACHED" ]; then
     ROOT=$PWD
     TREE="$WORK/baseline-tree"
     git worktree add --quiet --detach "$TREE" "$BASELINE_REV"
     (cd "$TREE" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release --quiet -p packyard)
-    cp "$ROOT/target/release/packyard" "$WORK/packyard-baseline"
+    mkdir -p "$(dirname "$CACHED")"
+    cp "$ROOT/target/release/packyard" "$CACHED"
     git worktree remove --force "$TREE"
-    BASELINE_BIN=$WORK/packyard-baseline
 fi
+BASELINE_BIN=${BASELINE_BIN:-$CACHED}
 # After the baseline: the shared target dir must end with this tree's build.
 build_packyard
 CURRENT=$BIN
