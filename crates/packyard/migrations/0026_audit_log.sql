@@ -53,3 +53,7 @@ CREATE TABLE audit_downloads (
     PRIMARY KEY (package, version, day, actor, credential)
 );
 CREATE INDEX audit_downloads_day ON audit_downloads (day);
+
+-- Whether a token's expiry was recorded (`token.expired`): each is recorded once, by
+-- whichever replica notices it first.
+ALTER TABLE api_tokens ADD COLUMN expiry_recorded {{bigint}} NOT NULL DEFAULT 0;

@@ -283,6 +283,10 @@ fn spawn_access_refresher(app: &Arc<App>) {
             if let Err(error) = app.audit.flush_downloads().await {
                 tracing::warn!(%error, "recording download counts failed");
             }
+            let expired = app.db.record_expired_tokens(crate::db::now_millis());
+            if let Err(error) = AuditActor::system("token expiry").scope(expired).await {
+                tracing::warn!(%error, "recording expired tokens failed");
+            }
         }
     });
 }

@@ -331,8 +331,8 @@ mod tests {
         ),
         (
             26,
-            "4a860ff8dee729219ea7c10255f7fa0a1dd9197ae23f42575e559ed696ad2eba",
-            "9e5915c0c4e51439037dff63202e43bdb6575a61bd6ef5b1e00ed5d890b955e7",
+            "21aeff17e231ff08f9d60b8e173c68ade8f705d15d1e4c55b6bf4778c521eb35",
+            "c6d9dacf1f1caaa60c328c8112d9aebce1dc6a62f020e03f429256a43d138811",
         ),
     ];
 

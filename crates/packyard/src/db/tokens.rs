@@ -139,6 +139,41 @@ impl Db {
         Ok(Some(tokens))
     }
 
+    /// Records each token whose expiry has come (`token.expired`, by the current
+    /// actor: packyard's refresher), once: replicas that look at the same moment
+    /// record each expiry once between them. How many were recorded.
+    pub async fn record_expired_tokens(&self, now: i64) -> Result<usize, sqlx::Error> {
+        let due: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT t.id, u.name, t.name FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.expires_at IS NOT NULL AND t.expires_at <= $1 AND t.expiry_recorded = 0",
+        )
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool().begin().await?;
+        let mut expired = Vec::new();
+        for (id, user, name) in due {
+            let marked = sqlx::query(
+                "UPDATE api_tokens SET expiry_recorded = 1 WHERE id = $1 AND expiry_recorded = 0",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if marked == 1 {
+                expired.push(Change::new("token.expired", format!("{user}/{name}")));
+            }
+        }
+        for change in &expired {
+            super::audit::append(&mut tx, change).await?;
+        }
+        tx.commit().await?;
+        Ok(expired.len())
+    }
+
     /// Deletes the token `name` of `user`; whether it existed.
     pub async fn revoke_token(&self, user: &str, name: &str) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
@@ -194,6 +229,39 @@ impl Db {
 mod tests {
     use crate::db::{Role, is_unique_violation, testing};
     use crate::tokens::{Scope, Scopes};
+
+    #[tokio::test]
+    async fn an_expiry_is_recorded_once_when_it_comes() {
+        for (db, _dir) in testing::engines().await {
+            db.create_user("erin", Role::User, "hash-erin")
+                .await
+                .unwrap();
+            let now = crate::db::now_millis();
+            for (name, expires) in [("soon", now - 1), ("later", now + 3_600_000)] {
+                db.create_token(
+                    "erin",
+                    name,
+                    &Scopes(None),
+                    Some(expires),
+                    None,
+                    &format!("h-{name}"),
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            }
+            assert_eq!(db.record_expired_tokens(now).await.unwrap(), 1);
+            assert_eq!(db.record_expired_tokens(now).await.unwrap(), 0, "once");
+            let filter = crate::db::audit::AuditFilter {
+                action: Some("token.expired".into()),
+                ..Default::default()
+            };
+            let entries = db.audit_entries(&filter, 10).await.unwrap();
+            assert_eq!(entries.len(), 1);
+            assert_eq!(entries[0].object, "erin/soon");
+            assert_eq!(db.record_expired_tokens(now + 7_200_000).await.unwrap(), 1);
+        }
+    }
 
     #[tokio::test]
     async fn tokens_are_named_scoped_listed_found_and_revoked() {

@@ -497,3 +497,29 @@ fn what_a_job_changes_is_recorded_as_that_job() {
     assert_eq!(requested["actor"], "maintainer", "{requested}");
     assert_eq!(requested["details"]["job"], job["id"], "{requested}");
 }
+
+#[test]
+fn a_token_that_expires_is_recorded_once_by_the_server() {
+    let server = Server::start();
+    server.add_user("erin", false);
+    server.cli_ok(&[
+        "token",
+        "create",
+        "erin",
+        "--name",
+        "soon",
+        "--expires",
+        "2s",
+    ]);
+    let expired = || server.cli_ok(&["audit", "list", "--json", "--action", "token.expired"]);
+    eventually(std::time::Duration::from_secs(15), expired, || {
+        !expired().is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let listed = expired();
+    assert_eq!(listed.lines().count(), 1, "recorded once: {listed}");
+    let entry: Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(entry["object"], "erin/soon", "{entry}");
+    assert_eq!(entry["actor_kind"], "system", "{entry}");
+    assert_eq!(entry["credential"], "token expiry", "{entry}");
+}
