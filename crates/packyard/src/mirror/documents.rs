@@ -161,6 +161,8 @@ pub struct Documents {
     immutability: crate::supply_chain::Immutability,
     /// Told when an upstream changes a frozen version.
     webhooks: Option<crate::webhooks::Webhooks>,
+    /// Where such a change is recorded (the audit log).
+    db: Option<crate::db::Db>,
 }
 
 impl Documents {
@@ -174,20 +176,24 @@ impl Documents {
             refreshing: Mutex::new(HashSet::new()),
             immutability: crate::supply_chain::Immutability::Off,
             webhooks: None,
+            db: None,
         }
     }
 
     /// These documents, keeping the versions `immutability` freezes as first mirrored
-    /// (an upstream that changes one is reported to `webhooks`).
+    /// (an upstream that changes one is reported to `webhooks` and recorded in the
+    /// audit log through `db`).
     #[must_use]
     pub fn keeping(
         self,
         immutability: crate::supply_chain::Immutability,
         webhooks: crate::webhooks::Webhooks,
+        db: crate::db::Db,
     ) -> Self {
         Documents {
             immutability,
             webhooks: Some(webhooks),
+            db: Some(db),
             ..self
         }
     }
@@ -237,6 +243,24 @@ impl Documents {
                     .with("offered_reference", serde_json::json!(change.offered_reference))
                     .with("mirror", serde_json::json!(mirror.alias)),
             );
+        }
+        if let Some(db) = &self.db {
+            let moved: Vec<serde_json::Value> = changed
+                .iter()
+                .map(|change| {
+                    serde_json::json!({
+                        "version": change.version,
+                        "kept": change.kept_reference,
+                        "offered": change.offered_reference,
+                    })
+                })
+                .collect();
+            let change = crate::db::audit::Change::new("mirror.version_conflict", &mirror.alias)
+                .package(package)
+                .detail("moved", moved);
+            if let Err(error) = db.record_audit(&change).await {
+                tracing::warn!(%error, "the kept version could not be recorded in the audit log");
+            }
         }
         if let Some(webhooks) = &self.webhooks {
             webhooks.emit(&occurrences).await;

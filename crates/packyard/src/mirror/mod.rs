@@ -89,7 +89,7 @@ impl Mirrors {
             webhooks.clone(),
         );
         Mirrors {
-            db,
+            db: db.clone(),
             metadata,
             configs: configs
                 .into_iter()
@@ -100,7 +100,7 @@ impl Mirrors {
                     storage.store(StoreName::MirrorMeta).clone(),
                     upstream.clone(),
                 )
-                .keeping(immutability, webhooks),
+                .keeping(immutability, webhooks, db),
             ),
             dists: Arc::new(dists),
             advisories: Arc::new(MirrorAdvisories::new(

@@ -872,6 +872,24 @@ fn a_mirror_applies_the_upstreams_lists_a_cooldown_and_plugin_approval_and_pins_
     );
     assert_eq!(
         mirrored_versions(&server, &admin, "pinned/pkg"),
-        [("1.0.0".to_owned(), reference)]
+        [("1.0.0".to_owned(), reference.clone())]
+    );
+    let recorded = server.cli_ok(&[
+        "audit",
+        "list",
+        "--json",
+        "--action",
+        "mirror.version_conflict",
+    ]);
+    let entry: Value = serde_json::from_str(recorded.lines().next().expect("an entry")).unwrap();
+    assert_eq!(entry["package"], "pinned/pkg", "{entry}");
+    assert_eq!(
+        entry["details"]["moved"][0]["kept"],
+        reference.as_str(),
+        "{entry}"
+    );
+    assert_eq!(
+        entry["details"]["moved"][0]["offered"], "0000000000000000000000000000000000000000",
+        "{entry}"
     );
 }
