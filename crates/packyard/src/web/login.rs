@@ -284,6 +284,16 @@ enum Check<'a> {
     Directory(&'a Provider, &'a LdapSettings),
 }
 
+impl Check<'_> {
+    /// How a sign-in by this check is recorded: `password` or `ldap ALIAS`.
+    fn method(&self) -> String {
+        match self {
+            Check::Password => "password".to_owned(),
+            Check::Directory(provider, _) => format!("ldap {}", provider.alias),
+        }
+    }
+}
+
 /// `POST /login`: a password of packyard's own. When password sign-in is off
 /// (`PACKYARD_PASSWORD_LOGIN=0`), only the break-glass admin's is checked; any other
 /// name fails as a wrong password does, so the page tells nobody who that admin is.
@@ -332,10 +342,7 @@ async fn sign_in(
     form: LoginForm,
     check: Check<'_>,
 ) -> Result<Response, WebError> {
-    let method = match check {
-        Check::Password => "password".to_owned(),
-        Check::Directory(provider, _) => format!("ldap {}", provider.alias),
-    };
+    let method = check.method();
     let tried: String = form.username.chars().take(64).collect();
     let response = check_sign_in(app, peer, headers, form, check).await?;
     record_refusal(app, &tried, &method, response.status()).await?;
@@ -525,11 +532,7 @@ async fn check_sign_in(
     app.db
         .forget_login_failures(&subjects.user_from_address)
         .await?;
-    let method = match check {
-        Check::Password => "password".to_owned(),
-        Check::Directory(provider, _) => format!("ldap {}", provider.alias),
-    };
-    let response = start_session(&app, &headers, &user, next, method).await?;
+    let response = start_session(&app, &headers, &user, next, check.method()).await?;
     tracing::info!(user = %user.name, %address, "logged in");
     Ok(response)
 }
