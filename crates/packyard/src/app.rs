@@ -105,7 +105,11 @@ impl App {
             sso: crate::sso::Sso::new(db.clone(), settings.login.clone(), &settings.network_policy),
             jobs,
             webhooks: webhooks.clone(),
-            audit: crate::audit::AuditLog::new(db.clone(), secrets.clone()),
+            audit: crate::audit::AuditLog::new(
+                db.clone(),
+                secrets.clone(),
+                settings.audit_retention,
+            ),
             secrets,
             catalogue: crate::catalogue::Catalogues::default(),
             mirrors: Mirrors::new(

@@ -84,14 +84,17 @@ type Tally = HashMap<(i64, String, String, String, String), i64>;
 pub struct AuditLog {
     db: Db,
     secrets: Secrets,
+    /// `PACKYARD_AUDIT_RETENTION`: what may have been pruned.
+    retention: Option<Duration>,
     downloads: Arc<Mutex<Tally>>,
 }
 
 impl AuditLog {
-    pub fn new(db: Db, secrets: Secrets) -> Self {
+    pub fn new(db: Db, secrets: Secrets, retention: Option<Duration>) -> Self {
         AuditLog {
             db,
             secrets,
+            retention,
             downloads: Arc::default(),
         }
     }
@@ -126,8 +129,11 @@ impl AuditLog {
         if taken.is_empty() {
             return Ok(0);
         }
-        let counts: Vec<DownloadCount> = taken
-            .iter()
+        // In key order: replicas flushing the same keys lock their rows in one order.
+        let mut keys: Vec<_> = taken.iter().collect();
+        keys.sort();
+        let counts: Vec<DownloadCount> = keys
+            .into_iter()
             .map(
                 |((day, actor, credential, package, version), count)| DownloadCount {
                     day: *day,
@@ -176,6 +182,23 @@ impl AuditLog {
         if let Some(checkpoint) = &checkpoint
             && checkpoint.entries < head.anchor_seq
         {
+            // Retention prunes only what is older than it: a checkpoint younger than
+            // that cannot have lost its entries to it.
+            let taken = crate::time::parse_moment(
+                checkpoint.at.trim_end_matches("+00:00"),
+                crate::db::now_millis(),
+            );
+            let kept_since = self.retention.map(|retention| {
+                crate::db::now_millis()
+                    .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX))
+            });
+            if let (Some(taken), Some(kept_since)) = (taken, kept_since)
+                && taken > kept_since
+            {
+                return Err(AuditError::Broken(Break::PrunedEarly {
+                    seq: checkpoint.entries,
+                }));
+            }
             return Err(AuditError::CheckpointPruned {
                 entries: checkpoint.entries,
                 pruned: head.anchor_seq,
@@ -246,11 +269,66 @@ impl AuditLog {
         self.db.downloads_by_caller(package, version).await
     }
 
+    /// After `PACKYARD_SECRET` was rotated from `old`: seals the anchor retention left
+    /// again, with the current secret's key (`audit.anchor_resealed`), once its seal
+    /// under the old one is checked, so that `verify` keeps accepting it. Whether there
+    /// was an anchor to seal.
+    pub async fn reseal_anchor(&self, old: &crate::secrets::SecretBox) -> Result<bool, AuditError> {
+        let head = self.db.audit_head().await?;
+        if head.anchor_seq == 0 {
+            return Ok(false);
+        }
+        let old_key = old.derive_key(ANCHOR_KEY_PURPOSE);
+        let family = AuditFilter {
+            action: Some("audit".to_owned()),
+            ..AuditFilter::default()
+        };
+        let genuine = self
+            .db
+            .audit_entries(&family, MAX_PAGE)
+            .await?
+            .iter()
+            .any(|entry| {
+                let details: serde_json::Value =
+                    serde_json::from_str(&entry.details).unwrap_or_default();
+                details["through"].as_i64() == Some(head.anchor_seq)
+                    && details["anchor"].as_str() == Some(head.anchor_hash.as_str())
+                    && details["seal"].as_str().is_some_and(|seal| {
+                        crate::auth::constant_time_eq(
+                            anchor_seal(&old_key, head.anchor_seq, &head.anchor_hash).as_bytes(),
+                            seal.as_bytes(),
+                        )
+                    })
+            });
+        if !genuine {
+            return Err(AuditError::Broken(Break::Anchor {
+                seq: head.anchor_seq + 1,
+            }));
+        }
+        let key = self.secrets.get()?.derive_key(ANCHOR_KEY_PURPOSE);
+        let change = Change::new(
+            "audit.anchor_resealed",
+            format!("entries through {}", head.anchor_seq),
+        )
+        .detail("through", head.anchor_seq)
+        .detail("anchor", &head.anchor_hash)
+        .detail(
+            "seal",
+            anchor_seal(&key, head.anchor_seq, &head.anchor_hash),
+        );
+        self.db.record_audit(&change).await?;
+        Ok(true)
+    }
+
     /// Removes entries (and download counts) older than `retention`, sealing the new
     /// anchor with a key derived from `PACKYARD_SECRET` (required); returns how many
     /// entries went.
+    ///
+    /// A chain that does not verify is not pruned: pruning would seal over the
+    /// damage.
     pub async fn prune(&self, retention: Duration) -> Result<i64, AuditError> {
         let key = self.secrets.get()?.derive_key(ANCHOR_KEY_PURPOSE);
+        self.verify(None).await?;
         let keep = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
         let seal = |through: i64, anchor: &str| anchor_seal(&key, through, anchor);
         let removed = self
@@ -338,7 +416,7 @@ mod tests {
     #[tokio::test]
     async fn downloads_are_tallied_per_caller_and_written_by_one_flush() {
         for (db, _dir) in crate::db::testing::engines().await {
-            let audit = AuditLog::new(db.clone(), Secrets::new(None));
+            let audit = AuditLog::new(db.clone(), Secrets::new(None), None);
             let alice = AuditActor {
                 kind: ActorKind::User,
                 user: "alice".into(),

@@ -24,6 +24,9 @@ pub enum Break {
     /// A checkpoint's entry is not in the chain as it was when the checkpoint was
     /// taken: the chain was rewritten up to there or beyond.
     Checkpoint { seq: i64 },
+    /// Entries a checkpoint covers were pruned before retention would have pruned
+    /// them: pruned early, to hide a rewrite from the checkpoint.
+    PrunedEarly { seq: i64 },
 }
 
 impl Break {
@@ -35,7 +38,8 @@ impl Break {
             | Break::Removed { seq, .. }
             | Break::Anchor { seq }
             | Break::Head { seq }
-            | Break::Checkpoint { seq } => *seq,
+            | Break::Checkpoint { seq }
+            | Break::PrunedEarly { seq } => *seq,
         }
     }
 }
@@ -73,6 +77,10 @@ impl std::fmt::Display for Break {
             Break::Checkpoint { seq } => write!(
                 f,
                 "entry {seq} is not the entry the checkpoint signed: the chain was rewritten"
+            ),
+            Break::PrunedEarly { seq } => write!(
+                f,
+                "entry {seq}, which the checkpoint signed, was pruned before PACKYARD_AUDIT_RETENTION allows: the chain was rewritten"
             ),
         }
     }
@@ -162,8 +170,10 @@ impl Walk {
             }
             self.checkpoint = None;
         }
-        if entry.action == "audit.pruned"
-            && let Ok(details) = serde_json::from_str::<serde_json::Value>(&entry.details)
+        if matches!(
+            entry.action.as_str(),
+            "audit.pruned" | "audit.anchor_resealed"
+        ) && let Ok(details) = serde_json::from_str::<serde_json::Value>(&entry.details)
             && let (Some(through), Some(anchor), Some(seal)) = (
                 details["through"].as_i64(),
                 details["anchor"].as_str(),

@@ -32,5 +32,9 @@ async fn rotate_secrets(settings: Settings, old: &str) -> anyhow::Result<()> {
         "resealed {} of {} stored secrets under the current PACKYARD_SECRET",
         report.resealed, report.seen
     );
+    // The point the audit log was pruned to is sealed with a key of the secret too.
+    if app.audit.reseal_anchor(&old).await? {
+        println!("sealed the audit log's pruned point under the current PACKYARD_SECRET");
+    }
     Ok(())
 }

@@ -374,6 +374,25 @@ impl Db {
         Ok(entry)
     }
 
+    /// Records `change` unless the newest entry of its action about its package says
+    /// the same: a conflict met again at every scan or fetch is recorded when it
+    /// starts, and again only when it changes. Whether it was recorded.
+    pub async fn record_audit_unless_repeated(&self, change: &Change) -> Result<bool, sqlx::Error> {
+        let last: Option<String> = sqlx::query_scalar(
+            "SELECT details FROM audit_log WHERE action = $1 AND package = $2 \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(change.action)
+        .bind(&change.package)
+        .fetch_optional(self.pool())
+        .await?;
+        if last.as_deref() == Some(change.details.to_string().as_str()) {
+            return Ok(false);
+        }
+        self.record_audit(change).await?;
+        Ok(true)
+    }
+
     pub async fn audit_head(&self) -> Result<AuditHead, sqlx::Error> {
         sqlx::query_as("SELECT seq, hash, anchor_seq, anchor_hash FROM audit_head WHERE id = 1")
             .fetch_one(self.pool())

@@ -145,7 +145,8 @@ impl Db {
     pub async fn record_expired_tokens(&self, now: i64) -> Result<usize, sqlx::Error> {
         let due: Vec<(i64, String, String)> = sqlx::query_as(
             "SELECT t.id, u.name, t.name FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.expires_at IS NOT NULL AND t.expires_at <= $1 AND t.expiry_recorded = 0",
+             WHERE t.expires_at IS NOT NULL AND t.expires_at <= $1 AND t.expiry_recorded = 0 \
+             ORDER BY t.id",
         )
         .bind(now)
         .fetch_all(self.pool())

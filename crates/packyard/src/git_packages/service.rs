@@ -340,7 +340,7 @@ impl GitPackages {
             let change =
                 crate::db::audit::Change::of_package("package.tag_moved", package.as_str())
                     .detail("moved", moved);
-            if let Err(error) = self.db.record_audit(&change).await {
+            if let Err(error) = self.db.record_audit_unless_repeated(&change).await {
                 tracing::warn!(%error, %package, "the moved tag could not be recorded in the audit log");
             }
         }

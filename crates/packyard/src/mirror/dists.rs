@@ -198,7 +198,7 @@ impl Dists {
             .detail("reference", &identity.reference)
             .detail("kept_sha1", &pinned.sha1)
             .detail("offered_sha1", &offered.sha1);
-        if let Err(error) = self.db.record_audit(&change).await {
+        if let Err(error) = self.db.record_audit_unless_repeated(&change).await {
             tracing::warn!(%error, "the refused archive could not be recorded in the audit log");
         }
         let occurrence = crate::webhooks::Occurrence::new(

@@ -258,7 +258,11 @@ impl Documents {
             let change = crate::db::audit::Change::new("mirror.version_conflict", &mirror.alias)
                 .package(package)
                 .detail("moved", moved);
-            if let Err(error) = db.record_audit(&change).await {
+            // packyard's own doing, whichever client's request fetched the document.
+            let recorded = crate::db::audit::AuditActor::system("mirror")
+                .scope(db.record_audit_unless_repeated(&change))
+                .await;
+            if let Err(error) = recorded {
                 tracing::warn!(%error, "the kept version could not be recorded in the audit log");
             }
         }

@@ -343,9 +343,17 @@ async fn sign_in(
     check: Check<'_>,
 ) -> Result<Response, WebError> {
     let method = check.method();
-    let tried: String = form.username.chars().take(64).collect();
+    // Only what the failed-login limits count is recorded: an empty or over-long field
+    // is refused before it is a guess.
+    let counted = !form.username.is_empty()
+        && form.username.len() <= 64
+        && !form.password.is_empty()
+        && form.password.len() <= password::MAX_LENGTH;
+    let tried = form.username.clone();
     let response = check_sign_in(app, peer, headers, form, check).await?;
-    record_refusal(app, &tried, &method, response.status()).await?;
+    if counted {
+        record_refusal(app, &tried, &method, response.status()).await?;
+    }
     Ok(response)
 }
 
@@ -363,7 +371,8 @@ async fn record_refusal(
     let reason = match status {
         StatusCode::UNAUTHORIZED => "wrong credentials",
         StatusCode::FORBIDDEN => "refused",
-        StatusCode::SERVICE_UNAVAILABLE => "identity provider unavailable",
+        // Busy password hashing is ours, not a sign-in's failure.
+        StatusCode::SERVICE_UNAVAILABLE if method != "password" => "directory unavailable",
         _ => return Ok(()),
     };
     let known = !tried.is_empty() && app.db.user_with_password(tried).await?.is_some();
@@ -503,9 +512,9 @@ async fn check_sign_in(
                         email: found.email,
                         groups: found.groups,
                     };
-                    // The directory vouched for this name: what its sign-in provisions
-                    // (the account, its groups) is recorded as done by it, through it.
-                    AuditActor::identify(&identity.username, format!("ldap {}", provider.alias));
+                    // What the sign-in provisions (an account, its groups) is recorded
+                    // as done through the directory; the user is named once known.
+                    AuditActor::note_credential(format!("ldap {}", provider.alias));
                     match app.sso.sign_in(provider, &identity).await {
                         Ok(user) => {
                             app.apply_access_changes()

@@ -384,12 +384,19 @@ fn download_counts_say_who_installed_a_version() {
 #[test]
 fn a_forged_prune_is_found_and_a_genuine_one_keeps_the_chain_checkable() {
     let server = Server::start_with(&[("PACKYARD_SECRET", "audit prune secret")]);
-    for group in ["red", "green", "blue", "cyan"] {
+    let kept = TempDir::new("audit-prune");
+    // An early checkpoint (of 2 entries; taking it is entry 3), then two more entries.
+    for group in ["red", "green"] {
+        server.cli_ok(&["group", "add", group]);
+    }
+    let early_file = kept.path().join("early");
+    std::fs::write(&early_file, server.cli_ok(&["audit", "checkpoint"])).unwrap();
+    let early_arg = early_file.display().to_string();
+    for group in ["blue", "cyan"] {
         server.cli_ok(&["group", "add", group]);
     }
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let checkpoint = server.cli_ok(&["audit", "checkpoint"]);
-    let kept = TempDir::new("audit-prune");
     let checkpoint_file = kept.path().join("checkpoint");
     std::fs::write(&checkpoint_file, &checkpoint).unwrap();
     let checkpoint_arg = checkpoint_file.display().to_string();
@@ -397,37 +404,79 @@ fn a_forged_prune_is_found_and_a_genuine_one_keeps_the_chain_checkable() {
     assert!(!refused.status.success());
     assert!(output_text(&refused).contains("PACKYARD_AUDIT_RETENTION is not set"));
 
-    // Retention of one second removes the four older entries, not the checkpoint's.
+    // A chain that does not verify is not pruned.
+    let url = database_url(&server, None);
+    let second = entries(&url).remove(1);
+    tamper(&url, "DELETE FROM audit_log WHERE seq = 2");
+    let refused = server.cli_with(&[("PACKYARD_AUDIT_RETENTION", "1s")], &["audit", "prune"]);
+    assert!(!refused.status.success());
+    assert!(
+        output_text(&refused).contains("entry 2 was removed"),
+        "{}",
+        output_text(&refused)
+    );
+    tamper(&url, &restore_sql(&second));
+
+    // Retention of one second removes the five older entries, not the checkpoint's.
     let pruned = server.cli_with(&[("PACKYARD_AUDIT_RETENTION", "1s")], &["audit", "prune"]);
     assert!(pruned.status.success(), "{}", output_text(&pruned));
     assert!(
-        output_text(&pruned).contains("removed 4 audit entries"),
+        output_text(&pruned).contains("removed 5 audit entries"),
         "{}",
         output_text(&pruned)
     );
     let (ok, text) = verify(&server, &[]);
     assert!(ok, "{text}");
     assert!(
-        text.contains("entries up to 4 were removed by retention"),
+        text.contains("entries up to 5 were removed by retention"),
         "{text}"
     );
     let (ok, text) = verify(&server, &["--checkpoint", &checkpoint_arg]);
     assert!(ok, "a checkpoint of the pruned point still checks: {text}");
+    // The early checkpoint's entries are gone: with a retention that allowed it, it can
+    // no longer be checked; with one that did not, they were pruned early.
+    let check_early = |retention: &str| {
+        let output = server.cli_with(
+            &[("PACKYARD_AUDIT_RETENTION", retention)],
+            &["audit", "verify", "--checkpoint", &early_arg],
+        );
+        assert!(!output.status.success());
+        output_text(&output)
+    };
+    assert!(check_early("1s").contains("can no longer be checked"));
+    assert!(
+        check_early("365d").contains("was pruned before PACKYARD_AUDIT_RETENTION allows"),
+        "{}",
+        check_early("365d")
+    );
 
-    // Someone with the database hides entry 5 by forging a prune past it: the anchor
+    // A rotated PACKYARD_SECRET seals the pruned point again: the chain still checks
+    // under the new secret.
+    let rotated = server.cli_with(
+        &[("PACKYARD_SECRET", "the next secret")],
+        &["secrets", "rotate", "--old", "audit prune secret"],
+    );
+    assert!(rotated.status.success(), "{}", output_text(&rotated));
+    assert!(output_text(&rotated).contains("sealed the audit log's pruned point"));
+    let verified = server.cli_with(
+        &[("PACKYARD_SECRET", "the next secret")],
+        &["audit", "verify"],
+    );
+    assert!(verified.status.success(), "{}", output_text(&verified));
+
+    // Someone with the database hides entry 6 by forging a prune past it: the anchor
     // moved by hand, and an `audit.pruned` entry naming it, chained correctly, but
     // without the seal only PACKYARD_SECRET's key makes.
-    let url = database_url(&server, None);
     let chain = entries(&url);
-    let fifth = chain.iter().find(|e| e.seq == 5).unwrap().clone();
+    let first_kept = chain.iter().find(|e| e.seq == 6).unwrap().clone();
     let last = chain.last().unwrap().clone();
-    tamper(&url, "DELETE FROM audit_log WHERE seq = 5");
+    tamper(&url, "DELETE FROM audit_log WHERE seq = 6");
     let mut forged = last.clone();
     forged.seq = last.seq + 1;
     forged.action = "audit.pruned".into();
-    forged.object = "entries through 5".into();
+    forged.object = "entries through 6".into();
     forged.details = serde_json::json!({
-        "through": 5, "anchor": fifth.hash, "seal": "0".repeat(64), "removed": 1
+        "through": 6, "anchor": first_kept.hash, "seal": "0".repeat(64), "removed": 1
     })
     .to_string();
     forged.prev_hash.clone_from(&last.hash);
@@ -436,14 +485,17 @@ fn a_forged_prune_is_found_and_a_genuine_one_keeps_the_chain_checkable() {
     tamper(
         &url,
         &format!(
-            "UPDATE audit_head SET seq = {}, hash = '{}', anchor_seq = 5, anchor_hash = '{}' WHERE id = 1",
-            forged.seq, forged.hash, fifth.hash
+            "UPDATE audit_head SET seq = {}, hash = '{}', anchor_seq = 6, anchor_hash = '{}' WHERE id = 1",
+            forged.seq, forged.hash, first_kept.hash
         ),
     );
     let (ok, text) = verify(&server, &[]);
     assert!(!ok, "a forged prune passed: {text}");
     assert!(
-        text.contains("entry 6 does not follow the point retention pruned to"),
+        text.contains(&format!(
+            "entry {} does not follow the point retention pruned to",
+            7
+        )),
         "{text}"
     );
 }

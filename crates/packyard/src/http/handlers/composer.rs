@@ -235,12 +235,19 @@ async fn private_archive(
     app.git_packages
         .ensure_dist(name, reference, &location)
         .await?;
-    app.audit
-        .downloaded(name.as_str(), &location.version_normalized);
     let store = storage_by_name(app, &location.store)?;
     let object = match store.serve(&location.key).await {
-        Ok(Served::Stream(object)) => object,
-        Ok(Served::Redirect(url)) => return Ok(Some(crate::http::presigned_redirect(&url))),
+        Ok(served) => {
+            // Who downloads which version, per day: the audit log's counts.
+            app.audit
+                .downloaded(name.as_str(), &location.version_normalized);
+            match served {
+                Served::Stream(object) => object,
+                Served::Redirect(url) => {
+                    return Ok(Some(crate::http::presigned_redirect(&url)));
+                }
+            }
+        }
         Err(error @ StorageError::NotFound { .. }) => {
             tracing::error!(%error, package = %name, "archive recorded in the database is missing from storage");
             return Err(ApiError::not_found(format!(
