@@ -49,6 +49,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let app = App::open(settings).await?;
     crate::db::audit::set_replica(app.jobs.worker_id());
+    AuditActor::system("start-up")
+        .scope(record_mirror_configuration(&app))
+        .await;
     crate::storage_ops::check_patiently(&app.storage, STARTUP_STORAGE_PATIENCE).await?;
     app.metadata.spawn_refresher(REFRESH_INTERVAL);
     spawn_access_refresher(&app);
@@ -258,6 +261,34 @@ fn start_background_work(app: &Arc<App>) -> Runner {
         });
     }
     runner
+}
+
+/// Records each mirror's configuration when it differs from the one recorded last: the
+/// config file is not changed through packyard, so a start is where a change shows.
+/// Credentials are recorded as present or not, never their values.
+async fn record_mirror_configuration(app: &App) {
+    for alias in app.mirrors.aliases() {
+        let Some(mirror) = app.mirrors.get(alias) else {
+            continue;
+        };
+        let change = crate::db::audit::Change::new("mirror.configured", alias)
+            .detail("url", crate::redact::for_record(&mirror.url, true))
+            .detail("http_basic", mirror.http_basic.is_some())
+            .detail("strict", mirror.strict)
+            .detail("public_access", mirror.public_access)
+            .detail("dist_mirror", mirror.enable_dist_mirror)
+            .detail("include_in_root", mirror.include_in_root)
+            .detail("available_packages", &mirror.available_packages)
+            .detail(
+                "available_package_patterns",
+                &mirror.available_package_patterns,
+            )
+            .detail("min_release_age", mirror.min_release_age)
+            .detail("plugins", format!("{:?}", mirror.plugins));
+        if let Err(error) = app.db.record_audit_unless_repeated(&change).await {
+            tracing::warn!(%error, mirror = %alias, "the mirror's configuration could not be recorded in the audit log");
+        }
+    }
 }
 
 /// Keeps access rules and verified credentials in step with changes made anywhere:

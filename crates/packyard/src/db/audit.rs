@@ -374,15 +374,18 @@ impl Db {
         Ok(entry)
     }
 
-    /// Records `change` unless the newest entry of its action about its package says
-    /// the same: a conflict met again at every scan or fetch is recorded when it
-    /// starts, and again only when it changes. Whether it was recorded.
+    /// Records `change` unless the newest entry of its action about its object (and
+    /// package) says the same: a conflict met again at every scan or fetch, or a
+    /// configuration read at every start, is recorded when it starts or changes.
+    /// Whether it was recorded.
     pub async fn record_audit_unless_repeated(&self, change: &Change) -> Result<bool, sqlx::Error> {
         let last: Option<String> = sqlx::query_scalar(
-            "SELECT details FROM audit_log WHERE action = $1 AND package = $2 \
+            "SELECT details FROM audit_log WHERE action = $1 AND object = $2 \
+             AND (package = $3 OR (package IS NULL AND $3 IS NULL)) \
              ORDER BY seq DESC LIMIT 1",
         )
         .bind(change.action)
+        .bind(&change.object)
         .bind(&change.package)
         .fetch_optional(self.pool())
         .await?;

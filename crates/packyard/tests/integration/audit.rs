@@ -575,3 +575,50 @@ fn a_token_that_expires_is_recorded_once_by_the_server() {
     assert_eq!(entry["actor_kind"], "system", "{entry}");
     assert_eq!(entry["credential"], "token expiry", "{entry}");
 }
+
+#[test]
+fn a_mirrors_configuration_is_recorded_when_it_changes() {
+    let dir = TempDir::new("audit-mirror-config");
+    let config = dir.path().join("config.yaml");
+    let write = |strict: bool| {
+        std::fs::write(
+            &config,
+            format!(
+                "mirrors:\n  packagist: false\n  partner:\n    url: http://T0KEN-abc@127.0.0.1:9/upstream?key=SECRET\n    strict: {strict}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write(false);
+    let mut server = Server::start_with(&[("PACKYARD_CONFIG", config.to_str().unwrap())]);
+    let recorded = |server: &Server| -> Vec<Value> {
+        server
+            .cli_ok(&["audit", "list", "--json", "--action", "mirror.configured"])
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    let first = recorded(&server);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["object"], "partner");
+    assert_eq!(
+        first[0]["details"]["url"], "http://127.0.0.1:9/upstream",
+        "{}",
+        first[0]
+    );
+    assert_eq!(first[0]["details"]["strict"], false);
+    assert_eq!(first[0]["credential"], "start-up");
+    // A restart with the same configuration records nothing; a changed one, the change.
+    server.restart_with(&[]);
+    assert_eq!(recorded(&server).len(), 1);
+    write(true);
+    server.restart_with(&[]);
+    let after = recorded(&server);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(after[0]["details"]["strict"], true);
+    assert!(
+        !after
+            .iter()
+            .any(|e| e.to_string().contains("T0KEN") || e.to_string().contains("SECRET"))
+    );
+}
