@@ -51,6 +51,18 @@ fn entries(url: &str) -> Vec<AuditEntry> {
     })
 }
 
+/// A server with `env` and no mirror, so that the entries a test makes are the
+/// chain's first (a configured mirror is recorded at start-up); its config's folder.
+fn server_without_mirrors(env: &[(&str, &str)]) -> (Server, TempDir) {
+    let dir = TempDir::new("audit-config");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "mirrors:\n  packagist: false\n").unwrap();
+    let mut env = env.to_vec();
+    let config = config.display().to_string();
+    env.push(("PACKYARD_CONFIG", &config));
+    (Server::start_with(&env), dir)
+}
+
 /// `packyard audit verify`'s exit and words.
 fn verify(server: &Server, extra: &[&str]) -> (bool, String) {
     let mut args = vec!["audit", "verify"];
@@ -90,7 +102,7 @@ fn tampering_is_found_at_the_entry(postgres: Option<&str>) {
     if let Some(url) = postgres {
         env.push(("DATABASE_URL", url));
     }
-    let server = Server::start_with(&env);
+    let (server, _config) = server_without_mirrors(&env);
     for group in ["red", "green", "blue", "cyan"] {
         server.cli_ok(&["group", "add", group]);
     }
@@ -383,7 +395,7 @@ fn download_counts_say_who_installed_a_version() {
 
 #[test]
 fn a_forged_prune_is_found_and_a_genuine_one_keeps_the_chain_checkable() {
-    let server = Server::start_with(&[("PACKYARD_SECRET", "audit prune secret")]);
+    let (server, _config) = server_without_mirrors(&[("PACKYARD_SECRET", "audit prune secret")]);
     let kept = TempDir::new("audit-prune");
     // An early checkpoint (of 2 entries; taking it is entry 3), then two more entries.
     for group in ["red", "green"] {
