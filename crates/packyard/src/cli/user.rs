@@ -135,10 +135,13 @@ pub async fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()>
                 change,
                 groups: None,
                 password,
+                // The operator hands the first token over (scripts read it from the
+                // last line).
+                token: Some(crate::tokens::Scopes(None)),
             };
             let (user, token) = admin.create_user(Actor::Operator, new).await?;
             println!("created {}; API token:", describe(&user));
-            println!("{token}");
+            println!("{}", token.unwrap_or_default());
         }
         UserCommand::Set {
             name,

@@ -173,17 +173,20 @@ impl Db {
         role: Role,
         token_hash: Option<&str>,
     ) -> Result<User, sqlx::Error> {
-        self.create_user_with(name, role, token_hash, &UserChange::default())
+        let every_scope = crate::tokens::Scopes(None);
+        let token = token_hash.map(|hash| (hash, &every_scope));
+        self.create_user_with(name, role, token, &UserChange::default())
             .await
     }
 
-    /// Creates a user with `change` applied (its access, groups, password), as one
-    /// change; a unique violation when the name is taken.
+    /// Creates a user with `change` applied (its access, groups, password) and, when
+    /// given, a first token (its hash and scopes), as one change; a unique violation
+    /// when the name is taken.
     pub async fn create_user_with(
         &self,
         name: &str,
         role: Role,
-        token_hash: Option<&str>,
+        token: Option<(&str, &crate::tokens::Scopes)>,
         change: &UserChange,
     ) -> Result<User, sqlx::Error> {
         let (is_admin, is_maintainer) = (role == Role::Admin, role != Role::User);
@@ -199,13 +202,15 @@ impl Db {
         .fetch_one(&mut *tx)
         .await;
         let (mut tx, id) = or_roll_back(tx, inserted).await?;
-        if let Some(token_hash) = token_hash {
+        if let Some((token_hash, scopes)) = token {
             sqlx::query(
-                "INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)",
+                "INSERT INTO api_tokens (user_id, token_hash, created_at, scopes) \
+                 VALUES ($1, $2, $3, $4)",
             )
             .bind(id)
             .bind(token_hash)
             .bind(now)
+            .bind(scopes)
             .execute(&mut *tx)
             .await?;
         }
@@ -215,7 +220,7 @@ impl Db {
         let recorded = change
             .recorded("user.created", name)
             .detail("role", role.as_str())
-            .detail("token", token_hash.is_some());
+            .detail("token", token.map(|(_, scopes)| scopes.to_string()));
         commit_access_change(tx, &recorded).await?;
         debug_assert_eq!(
             (user.id, user.is_admin, user.is_maintainer),

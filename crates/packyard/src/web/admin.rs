@@ -169,16 +169,25 @@ impl UserLine {
 struct UsersPage {
     chrome: Chrome,
     users: Vec<UserLine>,
+    /// Every group, for the new user's memberships.
+    groups: Vec<String>,
+    /// The scopes a new user's first token may have (not the admins' own).
+    scopes: Vec<&'static str>,
     message: String,
-    /// A user just created and its first token, shown once.
-    created: Option<(String, String)>,
+    created: Option<Created>,
+}
+
+/// A user just created, and its first token when the admin asked for one (shown once).
+struct Created {
+    name: String,
+    token: Option<String>,
 }
 
 async fn users_page(
     app: &App,
     viewer: &Viewer,
     message: String,
-    created: Option<(String, String)>,
+    created: Option<Created>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let rules = app.db.access_rules().await?;
@@ -202,6 +211,21 @@ async fn users_page(
     render_with_status(
         &UsersPage {
             chrome: Chrome::new(viewer, "Users"),
+            groups: rules
+                .groups
+                .iter()
+                .map(|group| group.name.clone())
+                .collect(),
+            scopes: crate::tokens::Scope::ALL
+                .iter()
+                .filter(|scope| {
+                    !matches!(
+                        scope,
+                        crate::tokens::Scope::Users | crate::tokens::Scope::Groups
+                    )
+                })
+                .map(|scope| scope.as_str())
+                .collect(),
             users,
             message,
             created,
@@ -273,16 +297,43 @@ pub async fn create_user(
         Ok(change) => change,
         Err(error) => return refuse(error.to_string()).await,
     };
+    // No token unless the admin asks for one, with the scopes chosen: a user's tokens
+    // are its own to make, and a secret someone else has seen is not.
+    let token = if form.get("token").is_empty() {
+        None
+    } else {
+        let scopes = form
+            .all("token_scope")
+            .iter()
+            .map(|name| name.parse::<crate::tokens::Scope>())
+            .collect::<Result<Vec<_>, _>>();
+        match scopes {
+            Ok(scopes) if scopes.is_empty() => {
+                return refuse(
+                    "Choose what the token may be used for (metadata, to install with Composer)."
+                        .to_owned(),
+                )
+                .await;
+            }
+            Ok(scopes) => Some(crate::tokens::Scopes(Some(scopes))),
+            Err(error) => return refuse(error.to_string()).await,
+        }
+    };
+    let groups = form.all("group").into_iter().map(str::to_owned).collect();
     let new = NewUser {
         name: form.get("name").to_owned(),
         change,
-        groups: None,
+        groups: Some(Membership::Names(groups)),
         password: password_field(&form),
+        token,
     };
     let me = Actor::Http(&viewer.signed_in()?.user);
     match app.access_admin().create_user(me, new).await {
         Ok((user, token)) => {
-            let created = Some((user.name, token));
+            let created = Some(Created {
+                name: user.name,
+                token,
+            });
             users_page(&app, &viewer, String::new(), created, StatusCode::CREATED).await
         }
         Err(error) => refuse(form_message(error)?).await,

@@ -194,14 +194,44 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
     );
     check_accessibility(&browser, "admin-group");
     browser.goto(&server.url("/admin/users"));
+    // A user created in the browser gets no token unless the admin asks for one: its
+    // tokens are its own to make.
     browser.find("#user-name").send_keys("carol");
     browser.find("#user-password").send_keys(PASSWORD);
+    submit(&browser, "form[action='/admin/users'] button");
+    let created = browser.find("div.message.ok").text();
+    assert!(
+        created.contains("carol") && created.contains("without an API token"),
+        "{created}"
+    );
+    assert!(browser.find_all("#new-user-token").is_empty());
+    assert!(
+        token_list(&server, "carol").trim().is_empty(),
+        "{}",
+        token_list(&server, "carol")
+    );
+    check_accessibility(&browser, "admin-users");
+    // Asked for, with the scope Composer needs (checked by default), and a group.
+    browser.find("#user-name").send_keys("dave");
+    browser.find("input[name=group][value=customers]").click();
+    browser.find("input[name=token]").click();
     submit(&browser, "form[action='/admin/users'] button");
     let first_token = browser
         .wait_for("#new-user-token", Duration::from_secs(10))
         .text();
     assert!(first_token.starts_with("pky_"));
-    check_accessibility(&browser, "admin-users");
+    let tokens = token_list(&server, "dave");
+    assert!(
+        tokens.contains("default") && tokens.contains("metadata") && !tokens.contains("users"),
+        "{tokens}"
+    );
+    let dave = cli(&server, &["user", "list"]);
+    assert!(
+        dave.lines()
+            .any(|l| l.contains("dave") && l.contains("customers")),
+        "{dave}"
+    );
+    check_accessibility(&browser, "admin-users-token");
     browser.goto(&server.url("/admin/users/carol"));
     browser.find("input[name=group][value=customers]").click();
     submit(&browser, "form[action='/admin/users/carol'] button");

@@ -36,12 +36,15 @@ impl World {
                 role: Some(role),
                 ..UserChange::default()
             },
+            token: Some(crate::tokens::Scopes(None)),
             ..NewUser::default()
         };
-        self.admin()
+        let (user, token) = self
+            .admin()
             .create_user(Actor::Operator, new)
             .await
-            .unwrap()
+            .unwrap();
+        (user, token.expect("a first token was asked for"))
     }
 
     async fn verify(&self, token: &str) -> Verified {
@@ -529,4 +532,53 @@ async fn sub_repositories_are_checked_kept_tidy_and_changed_in_place() {
         admin.remove_sub_repository(op, "client-a").await,
         Err(AdminError::NotFound(_))
     ));
+}
+
+#[tokio::test]
+async fn a_new_user_gets_a_token_only_when_asked_and_never_beyond_its_role() {
+    let world = World::new().await;
+    let admin = world.user("root", Role::Admin).await.0;
+    let me = Actor::Http(&admin);
+    let plain = |name: &str, token: Option<Scopes>| NewUser {
+        name: name.to_owned(),
+        token,
+        ..NewUser::default()
+    };
+    let (_, token) = world
+        .admin()
+        .create_user(me, plain("carol", None))
+        .await
+        .unwrap();
+    assert_eq!(token, None);
+    assert!(
+        world
+            .db
+            .tokens_of("carol")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+    let metadata = Scopes(Some(vec![Scope::Metadata]));
+    let (_, token) = world
+        .admin()
+        .create_user(me, plain("dave", Some(metadata.clone())))
+        .await
+        .unwrap();
+    let token = token.expect("asked for");
+    assert!(matches!(world.verify(&token).await, Verified::Caller(_)));
+    let tokens = world.db.tokens_of("dave").await.unwrap().unwrap();
+    assert_eq!(tokens[0].scopes, metadata);
+    let refused = world
+        .admin()
+        .create_user(me, plain("erin", Some(Scopes(Some(vec![Scope::Users])))))
+        .await;
+    assert!(
+        matches!(refused, Err(AdminError::Forbidden(_))),
+        "{refused:?}"
+    );
+    assert!(
+        world.db.tokens_of("erin").await.unwrap().is_none(),
+        "no half-made user"
+    );
 }

@@ -24,6 +24,24 @@ pub struct NewToken {
     pub min_release_age: Option<i64>,
 }
 
+/// Whether a user (an admin, or not) may hold a token with `scopes`: `users` and
+/// `groups` are for admins.
+pub(super) fn may_hold(admin: bool, scopes: &Scopes) -> Result<(), AdminError> {
+    let admin_only = [Scope::Users, Scope::Groups];
+    if !admin
+        && scopes
+            .0
+            .iter()
+            .flatten()
+            .any(|scope| admin_only.contains(scope))
+    {
+        return Err(AdminError::Forbidden(
+            "only admins may create tokens with the users or groups scopes".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 impl AccessAdmin<'_> {
     /// Issues a token of `owner`; the token, to be shown once.
     pub async fn issue_token(
@@ -39,13 +57,7 @@ impl AccessAdmin<'_> {
                 new.name
             ))
         })?;
-        let admin_only = [Scope::Users, Scope::Groups];
-        let scopes = new.scopes.0.iter().flatten();
-        if !Admins::allows(&owner) && scopes.clone().any(|scope| admin_only.contains(scope)) {
-            return Err(AdminError::Forbidden(
-                "only admins may create tokens with the users or groups scopes".to_owned(),
-            ));
-        }
+        may_hold(Admins::allows(&owner), &new.scopes)?;
         let token = crate::tokens::generate();
         let created = self
             .db

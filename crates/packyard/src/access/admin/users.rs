@@ -6,6 +6,7 @@ use crate::access::accounts::{Actor, may_apply, may_change_account};
 use crate::auth::password;
 use crate::auth::{hash_token, validate_user_name};
 use crate::db::{Role, User, UserChange, is_unique_violation};
+use crate::tokens::Scopes;
 
 /// A new user.
 #[derive(Debug, Default)]
@@ -17,6 +18,10 @@ pub struct NewUser {
     pub groups: Option<Membership>,
     /// A password for the web UI; without one the user is API-only.
     pub password: Option<String>,
+    /// A first API token with these scopes (named `default`), to be shown once to
+    /// whoever creates the user; `None` for none (the web UI's default: tokens are the
+    /// user's to make, and a secret someone else saw is not).
+    pub token: Option<Scopes>,
 }
 
 /// What changes about a user; `None` leaves a part as it is.
@@ -39,7 +44,7 @@ impl AccessAdmin<'_> {
         &self,
         actor: Actor<'_>,
         new: NewUser,
-    ) -> Result<(User, String), AdminError> {
+    ) -> Result<(User, Option<String>), AdminError> {
         require_admin(actor)?;
         validate_user_name(&new.name).map_err(|error| AdminError::Invalid(error.to_string()))?;
         may_apply(actor, &new.change)?;
@@ -49,7 +54,12 @@ impl AccessAdmin<'_> {
             Some(password) => Some(hash_password(password).await?),
             None => None,
         };
-        let token = crate::tokens::generate();
+        if let Some(scopes) = &new.token {
+            super::tokens::may_hold(role == Role::Admin, scopes)?;
+        }
+        let token = new.token.as_ref().map(|_| crate::tokens::generate());
+        let hash = token.as_deref().map(hash_token);
+        let first = hash.as_deref().zip(new.token.as_ref());
         let change = UserChange {
             groups: new.groups,
             password_hash: password_hash.map(Some),
@@ -57,7 +67,7 @@ impl AccessAdmin<'_> {
         };
         let user = match self
             .db
-            .create_user_with(&new.name, role, Some(&hash_token(&token)), &change)
+            .create_user_with(&new.name, role, first, &change)
             .await
         {
             Ok(user) => user,

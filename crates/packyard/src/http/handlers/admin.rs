@@ -219,6 +219,9 @@ pub async fn create_user(
         change: body.change()?,
         groups: Some(Membership::Ids(groups.clone())),
         password: None,
+        // Packeton's API answers a new user with its `apiToken`: the calling system
+        // provisions it.
+        token: Some(crate::tokens::Scopes(None)),
     };
     let (user, token) = app
         .access_admin()
