@@ -112,6 +112,9 @@ struct ProfilePage {
     scopes: Vec<&'static str>,
     /// A token just created, shown this once.
     new_token: Option<(String, String)>,
+    /// What the set-up commands put where a token goes: the token just created (so
+    /// that they can be copied as they are), or `YOUR_TOKEN`.
+    setup_token: String,
     message: String,
     /// One for each repository the user may use.
     setups: Vec<Setup>,
@@ -180,6 +183,9 @@ async fn profile(
                 .filter(|scope| user.is_admin || !matches!(scope, Scope::Users | Scope::Groups))
                 .map(|scope| scope.as_str())
                 .collect(),
+            setup_token: new_token
+                .as_ref()
+                .map_or_else(|| "YOUR_TOKEN".to_owned(), |(_, token)| token.clone()),
             new_token,
             message,
             setups,

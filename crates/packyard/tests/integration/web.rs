@@ -483,6 +483,13 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
         .wait_for("#new-token", Duration::from_secs(10))
         .text();
     assert!(token.starts_with("pky_"), "{token}");
+    // The set-up commands carry it, ready to copy.
+    let setup = browser.page_source();
+    assert!(
+        setup.contains(&format!("http-basic.{} carol {token}", server.host()))
+            && !setup.contains("YOUR_TOKEN"),
+        "the set-up still says YOUR_TOKEN"
+    );
     browser.screenshot(screenshots().join("web-profile-new-token.png"));
     let token_names = texts(&browser.find_all("table.tokens tbody td:first-child"));
     assert!(
