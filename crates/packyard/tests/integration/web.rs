@@ -2055,6 +2055,15 @@ fn admins_block_versions_and_lift_blocks_on_their_page() {
         p2_version_names(&p2(&server, "admin", &admin, "acme/lib"), "acme/lib").len(),
         2
     );
+    // Lifting asks first: the button that acts is behind the row's "Lift…".
+    assert_eq!(
+        browser.execute(
+            "return document.querySelector('table.blocks details.confirm').open;",
+            &[]
+        ),
+        Value::Bool(false)
+    );
+    browser.find("table.blocks details.confirm summary").click();
     submit(&browser, "table.blocks form button");
     assert!(browser.find_all("table.blocks").is_empty());
     assert!(browser.page_source().contains("Nothing is blocked."));
