@@ -652,22 +652,24 @@ mod tests {
     /// A ref's (version, normalized), or the start of its skip reason.
     type Expected = Result<(&'static str, &'static str), &'static str>;
 
-    fn check(name: &str, outcome: &Result<(String, String), String>, expected: &Expected) {
+    fn check(name: &str, outcome: &Result<(String, String), SkippedRef>, expected: &Expected) {
         match (expected, outcome) {
             (Ok(pair), Ok((version, normalized))) => {
                 assert_eq!(*pair, (version.as_str(), normalized.as_str()), "{name}");
             }
-            (Err(reason), Err(got)) => assert!(got.starts_with(reason), "{name}: {got}"),
+            (Err(reason), Err(got)) => {
+                assert!(got.reason.starts_with(reason), "{name}: {}", got.reason);
+            }
             _ => panic!("{name}: expected {expected:?}, got {outcome:?}"),
         }
     }
 
     /// Derives one ref alone: its (version, normalized) or its skip reason.
-    fn one(git_ref: GitRef) -> Result<(String, String), String> {
+    fn one(git_ref: GitRef) -> Result<(String, String), SkippedRef> {
         let (versions, skipped) = derive_versions(PACKAGE, "main", &[git_ref]);
         match (versions.as_slice(), skipped.as_slice()) {
             ([v], []) => Ok((v.version.clone(), v.version_normalized.clone())),
-            ([], [s]) => Err(s.reason.clone()),
+            ([], [s]) => Err(s.clone()),
             other => panic!("expected one outcome, got {other:?}"),
         }
     }
@@ -743,7 +745,7 @@ mod tests {
             Some(br#"{"name":"acme/lib","version":1}"#.to_vec()),
         ));
         assert_eq!(
-            numeric.unwrap_err(),
+            numeric.unwrap_err().reason,
             "composer.json \"version\" must be a string, found a number (Composer fails on it)"
         );
         let null = one(tag(
@@ -790,10 +792,20 @@ mod tests {
             b"17",
         ] {
             let outcome = one(tag("1.0.0", Some(content.to_vec())));
-            assert_eq!(outcome.unwrap_err(), "no composer.json", "{content:?}");
+            assert_eq!(
+                outcome.unwrap_err().reason,
+                "no composer.json",
+                "{content:?}"
+            );
         }
-        assert_eq!(one(tag("1.0.0", None)).unwrap_err(), "no composer.json");
-        assert_eq!(one(branch("main", None)).unwrap_err(), "no composer.json");
+        assert_eq!(
+            one(tag("1.0.0", None)).unwrap_err().reason,
+            "no composer.json"
+        );
+        assert_eq!(
+            one(branch("main", None)).unwrap_err().reason,
+            "no composer.json"
+        );
     }
 
     #[test]
@@ -803,12 +815,16 @@ mod tests {
             b"{'name': 'acme/lib'}",
             b"\xEF\xBB\xBF{\"a\":1}",
         ] {
-            let reason = one(tag("1.0.0", Some(content.to_vec()))).unwrap_err();
+            let reason = one(tag("1.0.0", Some(content.to_vec())))
+                .unwrap_err()
+                .reason;
             assert!(
                 reason.starts_with("composer.json is not valid JSON: "),
                 "{reason}"
             );
-            let reason = one(branch("main", Some(content.to_vec()))).unwrap_err();
+            let reason = one(branch("main", Some(content.to_vec())))
+                .unwrap_err()
+                .reason;
             assert!(
                 reason.starts_with("composer.json is not valid JSON: "),
                 "{reason}"
@@ -900,7 +916,9 @@ mod tests {
             ),
         ];
         for (fields, reason) in cases {
-            let got = one(tag("1.0.0", Some(manifest(fields)))).unwrap_err();
+            let got = one(tag("1.0.0", Some(manifest(fields))))
+                .unwrap_err()
+                .reason;
             assert!(got.starts_with(reason), "{fields}: {got}");
         }
     }
@@ -937,6 +955,7 @@ mod tests {
         assert!(
             bad_first
                 .unwrap_err()
+                .reason
                 .starts_with("composer.json \"extra.branch-alias.dev-other\" must be a string")
         );
         let bad_after_match = one(branch(

@@ -252,10 +252,18 @@ fn is_valid_alias(alias: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn parse(yaml: &str) -> Result<Vec<MirrorConfig>, String> {
-        let entries: BTreeMap<String, MirrorEntry> =
-            serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
-        resolve(&entries).map_err(|e| e.to_string())
+    /// Why a test's configuration was refused: its YAML, or what it says.
+    #[derive(Debug, thiserror::Error)]
+    enum ParseError {
+        #[error(transparent)]
+        Yaml(#[from] serde_yaml_ng::Error),
+        #[error(transparent)]
+        Config(#[from] MirrorConfigError),
+    }
+
+    fn parse(yaml: &str) -> Result<Vec<MirrorConfig>, ParseError> {
+        let entries: BTreeMap<String, MirrorEntry> = serde_yaml_ng::from_str(yaml)?;
+        Ok(resolve(&entries)?)
     }
 
     #[test]
@@ -328,11 +336,14 @@ partner:
         let both = parse(
             "partner: {url: 'http://bot:pw@h.example', http_basic: {username: a, password: b}}",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(both.starts_with("mirrors.partner.url"), "{both}");
         assert!(both.contains("http_basic"), "{both}");
         assert!(!both.contains("pw"), "{both}");
-        let unsupported = parse("partner: {url: 'ftp://bot:pw@h.example'}").unwrap_err();
+        let unsupported = parse("partner: {url: 'ftp://bot:pw@h.example'}")
+            .unwrap_err()
+            .to_string();
         assert!(!unsupported.contains(":pw"), "{unsupported}");
         // A bare user name is a token: http_basic with an empty password.
         let token =
@@ -359,7 +370,7 @@ partner:
                 "mirrors.partner.min_release_age",
             ),
         ] {
-            let error = parse(yaml).unwrap_err();
+            let error = parse(yaml).unwrap_err().to_string();
             assert!(error.starts_with(key), "{error}");
         }
         assert!(parse("partner: {url: http://x, unknown: 1}").is_err());
