@@ -147,11 +147,7 @@ impl SecretBox {
     /// `PACKYARD_SECRET` (HMAC-SHA256 of the purpose under the sealing key): the same
     /// for the same secret, unrelated to the key that seals credentials.
     pub fn derive_key(&self, purpose: &[u8]) -> [u8; 32] {
-        use hmac::Mac;
-        let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.master)
-            .expect("HMAC takes a key of any length");
-        mac.update(purpose);
-        mac.finalize().into_bytes().into()
+        crate::auth::hmac_sha256(&self.master, purpose)
     }
 
     /// `plaintext` sealed for `owner`: it opens only as `owner`'s.

@@ -32,11 +32,20 @@ const ANCHOR_KEY_PURPOSE: &[u8] = b"packyard audit anchor v1";
 
 /// The seal of the anchor `(through, anchor hash)`: HMAC-SHA256 under `key`, in hex.
 fn anchor_seal(key: &[u8; 32], through: i64, anchor: &str) -> String {
-    use hmac::Mac;
-    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
-        .expect("HMAC takes a key of any length");
-    mac.update(format!("{through}\n{anchor}").as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    hex::encode(crate::auth::hmac_sha256(
+        key,
+        &anchor_message(through, anchor),
+    ))
+}
+
+/// Whether `seal` is the anchor `(through, anchor hash)`'s seal under `key`.
+fn anchor_sealed(key: &[u8; 32], through: i64, anchor: &str, seal: &str) -> bool {
+    crate::auth::hmac_sha256_hex_matches(key, &anchor_message(through, anchor), seal)
+}
+
+/// What an anchor's seal covers.
+fn anchor_message(through: i64, anchor: &str) -> Vec<u8> {
+    format!("{through}\n{anchor}").into_bytes()
 }
 
 /// Entries read per query while verifying.
@@ -212,12 +221,8 @@ impl AuditLog {
             None
         };
         let sealed = |through: i64, anchor: &str, seal: &str| {
-            key.as_ref().is_some_and(|key| {
-                crate::auth::constant_time_eq(
-                    anchor_seal(key, through, anchor).as_bytes(),
-                    seal.as_bytes(),
-                )
-            })
+            key.as_ref()
+                .is_some_and(|key| anchor_sealed(key, through, anchor, seal))
         };
         let checked = walk.finish(&head, &sealed).map_err(AuditError::Broken)?;
         Ok(Verified {
@@ -294,10 +299,7 @@ impl AuditLog {
                 details["through"].as_i64() == Some(head.anchor_seq)
                     && details["anchor"].as_str() == Some(head.anchor_hash.as_str())
                     && details["seal"].as_str().is_some_and(|seal| {
-                        crate::auth::constant_time_eq(
-                            anchor_seal(&old_key, head.anchor_seq, &head.anchor_hash).as_bytes(),
-                            seal.as_bytes(),
-                        )
+                        anchor_sealed(&old_key, head.anchor_seq, &head.anchor_hash, seal)
                     })
             });
         if !genuine {

@@ -42,6 +42,30 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The HMAC-SHA256 of `message` under `key`: webhook signatures, sealed audit anchors,
+/// derived keys, mirrors' decoy names.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    let mut mac =
+        <hmac::Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether `hex_signature` is the HMAC-SHA256 of `message` under `key`, compared in
+/// constant time: a push hook's signature, a sealed audit anchor.
+pub fn hmac_sha256_hex_matches(key: &[u8], message: &[u8], hex_signature: &str) -> bool {
+    use hmac::Mac;
+    let Ok(expected) = hex::decode(hex_signature.trim()) else {
+        return false;
+    };
+    let mut mac =
+        <hmac::Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    // verify_slice compares in constant time.
+    mac.verify_slice(&expected).is_ok()
+}
+
 /// A user name outside the simple alphabet that `user:token` pairs and URLs allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(

@@ -9,9 +9,7 @@
 //! which the route checks before the body is read.
 
 use axum::http::HeaderMap;
-use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::GitPackages;
 use crate::auth::constant_time_eq;
@@ -331,25 +329,16 @@ fn signature_matches(
         Some(secret) if provider == Provider::GitLab => {
             constant_time_eq(proof.as_bytes(), secret.as_bytes())
         }
-        Some(secret) => hmac_sha256_hex_matches(secret, body, proof),
+        Some(secret) => crate::auth::hmac_sha256_hex_matches(secret.as_bytes(), body, proof),
     })
-}
-
-fn hmac_sha256_hex_matches(secret: &str, body: &[u8], hex_signature: &str) -> bool {
-    let Ok(expected) = hex::decode(hex_signature.trim()) else {
-        return false;
-    };
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-    mac.update(body);
-    // verify_slice compares in constant time.
-    mac.verify_slice(&expected).is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hmac::{Hmac, Mac};
     use serde_json::json;
+    use sha2::Sha256;
 
     /// `None` without proof, else whether it matches.
     fn verify_signature(

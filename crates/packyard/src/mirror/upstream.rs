@@ -308,17 +308,13 @@ impl Upstream {
 /// (a CDN remembering 404s) sees a repeated name repeated, as it would an unknown
 /// one. The upstream learns that some name was withheld, never which.
 pub fn decoy_name(name: &str) -> String {
-    use hmac::{Hmac, Mac};
-    use sha2::Sha256;
     static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
     let key = KEY.get_or_init(|| {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).expect("the operating system's random source failed");
         key
     });
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(name.as_bytes());
-    let digest = mac.finalize().into_bytes();
+    let digest = crate::auth::hmac_sha256(key, name.as_bytes());
     format!("packyard-decoy/{}", hex::encode(&digest[..16]))
 }
 

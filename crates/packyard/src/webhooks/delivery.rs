@@ -5,9 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::db::{AttemptRow, NewJob, now_millis};
 use crate::jobs::BackgroundJob;
@@ -24,9 +22,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// `sha256=` and the hex HMAC-SHA256 of `body` under `secret`: what
 /// `X-Packyard-Signature` carries.
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "sha256={}",
+        hex::encode(crate::auth::hmac_sha256(secret, body))
+    )
 }
 
 /// The HTTP client of deliveries: the outbound network policy decides which
