@@ -57,3 +57,5 @@ CREATE INDEX audit_downloads_day ON audit_downloads (day);
 -- Whether a token's expiry was recorded (`token.expired`): each is recorded once, by
 -- whichever replica notices it first.
 ALTER TABLE api_tokens ADD COLUMN expiry_recorded {{bigint}} NOT NULL DEFAULT 0;
+-- Read every 2 s by each replica: only the tokens whose expiry is still to record.
+CREATE INDEX api_tokens_expiry_to_record ON api_tokens (expires_at) WHERE expiry_recorded = 0;

@@ -402,21 +402,6 @@ impl Db {
             .await
     }
 
-    /// Up to `limit` entries numbered above `after`, oldest first: the chain in pages.
-    pub async fn audit_chain_after(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<AuditEntry>, sqlx::Error> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
-        )))
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await
-    }
-
     /// The chain as it was at one moment: its head, and every kept entry up to it,
     /// oldest first, handed to `page` (with the head) `page_size` at a time until it
     /// returns `false`.
@@ -604,6 +589,18 @@ mod tests {
     use super::*;
     use crate::db::testing;
 
+    /// Every kept entry, oldest first.
+    async fn chain(db: &Db) -> Vec<AuditEntry> {
+        let mut entries = Vec::new();
+        db.walk_audit_chain(100, |_, page| {
+            entries.extend(page);
+            true
+        })
+        .await
+        .unwrap();
+        entries
+    }
+
     #[test]
     fn details_leave_out_what_a_change_leaves_and_say_what_it_clears() {
         let change = Change::new("test.changed", "x")
@@ -646,7 +643,7 @@ mod tests {
             assert_eq!(second.hash, second.computed_hash());
             let head = db.audit_head().await.unwrap();
             assert_eq!((head.seq, head.hash), (2, second.hash.clone()));
-            let chain = db.audit_chain_after(0, 10).await.unwrap();
+            let chain = chain(&db).await;
             assert_eq!(chain, vec![first, second]);
             let by_family = AuditFilter {
                 action: Some("test".into()),
@@ -703,7 +700,7 @@ mod tests {
                     .await
                     .unwrap();
             }
-            let third = db.audit_chain_after(2, 1).await.unwrap().remove(0);
+            let third = chain(&db).await.remove(2);
             assert_eq!(
                 db.prune_audit(now_millis() + 1, &|_, _| "seal".to_owned())
                     .await
@@ -715,7 +712,7 @@ mod tests {
                 (head.anchor_seq, head.anchor_hash.as_str()),
                 (3, third.hash.as_str())
             );
-            let kept = db.audit_chain_after(0, 10).await.unwrap();
+            let kept = chain(&db).await;
             assert_eq!(kept.len(), 1);
             assert_eq!(kept[0].action, "audit.pruned");
             assert_eq!(kept[0].prev_hash, third.hash);

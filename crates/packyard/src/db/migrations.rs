@@ -331,8 +331,8 @@ mod tests {
         ),
         (
             26,
-            "21aeff17e231ff08f9d60b8e173c68ade8f705d15d1e4c55b6bf4778c521eb35",
-            "c6d9dacf1f1caaa60c328c8112d9aebce1dc6a62f020e03f429256a43d138811",
+            "889de0da3144601567f29269dc9ebd178d2ae46698fc4378bf9ffdc223aba61b",
+            "8bdaec17263233886c6261680eaad8b30f32a4ef1b42f48de2bf71dd1881803d",
         ),
     ];
 
