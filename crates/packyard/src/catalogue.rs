@@ -24,6 +24,9 @@ pub struct Summary {
     /// The newest release's version and time (Unix milliseconds).
     pub version: String,
     pub released_at: i64,
+    /// The packages that release requires (`require`, lowercased; platform packages
+    /// such as `php` and `ext-*` included): "required by" on package pages.
+    pub requires: Vec<String>,
     /// Lowercased name, description and keywords, for search.
     haystack: String,
 }
@@ -51,6 +54,16 @@ impl Summary {
             .get("abandoned")
             .is_some_and(|value| value.as_bool() != Some(false) && !value.is_null());
         let haystack = format!("{name}\n{description}\n{}", keywords.join("\n")).to_lowercase();
+        let requires = fields
+            .get("require")
+            .and_then(Value::as_object)
+            .map(|require| {
+                require
+                    .keys()
+                    .map(|name| name.to_ascii_lowercase())
+                    .collect()
+            })
+            .unwrap_or_default();
         Summary {
             name,
             description,
@@ -59,6 +72,7 @@ impl Summary {
             abandoned,
             version,
             released_at,
+            requires,
             haystack,
         }
     }

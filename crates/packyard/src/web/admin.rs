@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::error::WebError;
 use super::form::{AdminForm, FieldError, Fields};
+use super::notice::{Done, DoneQuery, redirect};
 use super::pages::{Chrome, render, render_with_status};
 use super::session::{SignedIn, Viewer, WebAdmin, see_other};
 use crate::access::Actor;
@@ -174,6 +175,7 @@ struct UsersPage {
     /// The scopes a new user's first token may have (not the admins' own).
     scopes: Vec<&'static str>,
     message: String,
+    notice: String,
     created: Option<Created>,
 }
 
@@ -188,14 +190,16 @@ async fn users_page(
     viewer: &Viewer,
     message: String,
     created: Option<Created>,
+    done: &DoneQuery,
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let rules = app.db.access_rules().await?;
     let providers = app.db.identity_providers().await?;
-    let users = app
-        .db
-        .users()
-        .await?
+    let all = app.db.users().await?;
+    let notice = done.notice(|done, name| {
+        done == Done::UserRemoved && !all.iter().any(|user| user.name == name)
+    });
+    let users = all
         .iter()
         .map(|user| {
             let groups = rules
@@ -228,6 +232,7 @@ async fn users_page(
                 .collect(),
             users,
             message,
+            notice,
             created,
         },
         status,
@@ -238,8 +243,9 @@ async fn users_page(
 pub async fn users(
     State(app): State<Arc<App>>,
     SignedIn { viewer, .. }: WebAdmin,
+    Query(done): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    users_page(&app, &viewer, String::new(), None, StatusCode::OK).await
+    users_page(&app, &viewer, String::new(), None, &done, StatusCode::OK).await
 }
 
 fn role_field(form: &Fields) -> Result<Role, FieldError> {
@@ -291,8 +297,9 @@ pub async fn create_user(
         ..
     }: AdminForm,
 ) -> Result<Response, WebError> {
+    let none = DoneQuery::default();
     let refuse =
-        |message: String| users_page(&app, &viewer, message, None, StatusCode::BAD_REQUEST);
+        |message: String| users_page(&app, &viewer, message, None, &none, StatusCode::BAD_REQUEST);
     let change = match user_change(&form, None) {
         Ok(change) => change,
         Err(error) => return refuse(error.to_string()).await,
@@ -334,7 +341,16 @@ pub async fn create_user(
                 name: user.name,
                 token,
             });
-            users_page(&app, &viewer, String::new(), created, StatusCode::CREATED).await
+            let none = DoneQuery::default();
+            users_page(
+                &app,
+                &viewer,
+                String::new(),
+                created,
+                &none,
+                StatusCode::CREATED,
+            )
+            .await
         }
         Err(error) => refuse(form_message(error)?).await,
     }
@@ -348,6 +364,7 @@ struct UserPage {
     all_groups: Vec<(String, bool)>,
     limit: LimitChoice,
     message: String,
+    notice: String,
     /// Why the viewer may not change this user (no forms are shown); empty if it may.
     locked: String,
 }
@@ -357,6 +374,7 @@ async fn user_page(
     viewer: &Viewer,
     name: &str,
     message: String,
+    done: &DoneQuery,
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let user = user_named(app, name).await?;
@@ -394,6 +412,7 @@ async fn user_page(
             all_groups,
             limit: limit_choice(app, user.subrepos.as_deref()).await?,
             message,
+            notice: done.notice(|done, _| done == Done::UserSaved),
             locked,
         },
         status,
@@ -405,8 +424,9 @@ pub async fn user(
     State(app): State<Arc<App>>,
     SignedIn { viewer, .. }: WebAdmin,
     Path(name): Path<String>,
+    Query(done): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    user_page(&app, &viewer, &name, String::new(), StatusCode::OK).await
+    user_page(&app, &viewer, &name, String::new(), &done, StatusCode::OK).await
 }
 
 /// `POST /admin/users/{name}`: role, full access, dates, groups and (when given) a new
@@ -420,8 +440,17 @@ pub async fn update_user(
         ..
     }: AdminForm,
 ) -> Result<Response, WebError> {
-    let refuse =
-        |message: String| user_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST);
+    let none = DoneQuery::default();
+    let refuse = |message: String| {
+        user_page(
+            &app,
+            &viewer,
+            &name,
+            message,
+            &none,
+            StatusCode::BAD_REQUEST,
+        )
+    };
     let (admin, me) = (app.access_admin(), Actor::Http(&viewer.signed_in()?.user));
     let current = admin.editable_user(me, Key::Name(&name)).await?;
     let change = match user_change(&form, Some(&current)) {
@@ -435,7 +464,11 @@ pub async fn update_user(
         password: password_field(&form),
     };
     match admin.change_user(me, &name, update).await {
-        Ok(_) => Ok(see_other(&format!("/admin/users/{name}"))),
+        Ok(_) => Ok(redirect(
+            &format!("/admin/users/{name}"),
+            Done::UserSaved,
+            &name,
+        )),
         Err(error) => refuse(form_message(error)?).await,
     }
 }
@@ -448,7 +481,7 @@ pub async fn remove_user(
 ) -> Result<Response, WebError> {
     let me = Actor::Http(posted.user());
     app.access_admin().remove_user(me, &name).await?;
-    Ok(see_other("/admin/users"))
+    Ok(redirect("/admin/users", Done::UserRemoved, &name))
 }
 
 #[derive(Template)]
@@ -458,6 +491,7 @@ struct GroupsPage {
     /// Each group with its sub-repository limit ([`describe_limit`]).
     groups: Vec<(GroupRow, String)>,
     message: String,
+    notice: String,
 }
 
 /// The groups as their list shows them.
@@ -479,11 +513,17 @@ async fn group_lines(app: &App) -> Result<Vec<(GroupRow, String)>, WebError> {
 pub async fn groups(
     State(app): State<Arc<App>>,
     SignedIn { viewer, .. }: WebAdmin,
+    Query(done): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
+    let groups = group_lines(&app).await?;
+    let notice = done.notice(|done, name| {
+        done == Done::GroupRemoved && !groups.iter().any(|(group, _)| group.name == name)
+    });
     render(&GroupsPage {
         chrome: Chrome::new(&viewer, "Groups"),
-        groups: group_lines(&app).await?,
+        groups,
         message: String::new(),
+        notice,
     })
 }
 
@@ -509,6 +549,7 @@ pub async fn create_group(
                 chrome: Chrome::new(&viewer, "Groups"),
                 groups: group_lines(&app).await?,
                 message: form_message(error)?,
+                notice: String::new(),
             },
             StatusCode::BAD_REQUEST,
         ),
@@ -523,7 +564,10 @@ struct GroupPage {
     updates_until: String,
     mirrors: Vec<(String, bool)>,
     limit: LimitChoice,
+    /// The users who are not members yet, for "Add a user".
+    candidates: Vec<String>,
     message: String,
+    notice: String,
 }
 
 async fn group_page(
@@ -533,7 +577,37 @@ async fn group_page(
     message: String,
     status: StatusCode,
 ) -> Result<Response, WebError> {
+    group_page_after(app, viewer, name, message, &DoneQuery::default(), status).await
+}
+
+/// The group's page, confirming what `done` says was just done when the group agrees.
+async fn group_page_after(
+    app: &App,
+    viewer: &Viewer,
+    name: &str,
+    message: String,
+    done: &DoneQuery,
+    status: StatusCode,
+) -> Result<Response, WebError> {
     let group = group_named(app, name).await?;
+    let granted = |package: &str| group.grants.iter().any(|(target, _)| target == package);
+    let member = |user: &str| group.members.iter().any(|m| m == user);
+    let notice = done.notice(|done, what| match done {
+        Done::Granted => granted(what),
+        Done::Revoked => !granted(what),
+        Done::MemberAdded => member(what),
+        Done::MemberRemoved => !member(what),
+        Done::SettingsSaved => true,
+        _ => false,
+    });
+    let candidates = app
+        .db
+        .users()
+        .await?
+        .into_iter()
+        .map(|user| user.name)
+        .filter(|user| !member(user))
+        .collect();
     let mut mirrors: Vec<(String, bool)> = app
         .mirrors
         .aliases()
@@ -547,7 +621,9 @@ async fn group_page(
             limit: limit_choice(app, group.subrepos.as_deref()).await?,
             group,
             mirrors,
+            candidates,
             message,
+            notice,
         },
         status,
     )
@@ -558,8 +634,9 @@ pub async fn group(
     State(app): State<Arc<App>>,
     SignedIn { viewer, .. }: WebAdmin,
     Path(name): Path<String>,
+    Query(done): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    group_page(&app, &viewer, &name, String::new(), StatusCode::OK).await
+    group_page_after(&app, &viewer, &name, String::new(), &done, StatusCode::OK).await
 }
 
 /// `POST /admin/groups/{name}/grants`: grants a package or pattern, with an optional
@@ -578,8 +655,13 @@ pub async fn grant(
         versions: Some(form.get("versions").to_owned()).filter(|v| !v.is_empty()),
     };
     let me = Actor::Http(&viewer.signed_in()?.user);
+    let package = grant.package.clone();
     match app.access_admin().grant(me, &name, grant).await {
-        Ok(_) => Ok(see_other(&format!("/admin/groups/{name}"))),
+        Ok(_) => Ok(redirect(
+            &format!("/admin/groups/{name}"),
+            Done::Granted,
+            &package,
+        )),
         Err(error) => {
             let message = form_message(error)?;
             group_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST).await
@@ -594,10 +676,13 @@ pub async fn revoke(
     posted: AdminForm,
 ) -> Result<Response, WebError> {
     let me = Actor::Http(posted.user());
-    app.access_admin()
-        .revoke(me, &name, posted.fields.get("package"))
-        .await?;
-    Ok(see_other(&format!("/admin/groups/{name}")))
+    let package = posted.fields.get("package");
+    app.access_admin().revoke(me, &name, package).await?;
+    Ok(redirect(
+        &format!("/admin/groups/{name}"),
+        Done::Revoked,
+        package,
+    ))
 }
 
 /// `POST /admin/groups/{name}/settings`: the update freeze, the mirrors and the
@@ -641,7 +726,11 @@ pub async fn group_settings(
     };
     let me = Actor::Http(&viewer.signed_in()?.user);
     match app.access_admin().change_group(me, &name, settings).await {
-        Ok(_) => Ok(see_other(&format!("/admin/groups/{name}"))),
+        Ok(_) => Ok(redirect(
+            &format!("/admin/groups/{name}"),
+            Done::SettingsSaved,
+            "",
+        )),
         Err(error) => {
             let message = form_message(error)?;
             group_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST).await
@@ -661,13 +750,22 @@ pub async fn members(
 ) -> Result<Response, WebError> {
     let user = form.get("user");
     let (admin, me) = (app.access_admin(), Actor::Http(&viewer.signed_in()?.user));
-    let changed = if form.get("action") == "add" {
+    let adding = form.get("action") == "add";
+    let changed = if adding {
         admin.add_member(me, &name, user).await
     } else {
         admin.remove_member(me, &name, user).await
     };
     match changed {
-        Ok(()) => Ok(see_other(&format!("/admin/groups/{name}"))),
+        Ok(()) => Ok(redirect(
+            &format!("/admin/groups/{name}"),
+            if adding {
+                Done::MemberAdded
+            } else {
+                Done::MemberRemoved
+            },
+            user,
+        )),
         // A user name typed into the form that is nobody's, said on the group's page
         // (which is the 404 page when the group is gone).
         Err(AdminError::NotFound(message)) => {
@@ -685,7 +783,7 @@ pub async fn remove_group(
 ) -> Result<Response, WebError> {
     let me = Actor::Http(posted.user());
     app.access_admin().remove_group(me, &name).await?;
-    Ok(see_other("/admin/groups"))
+    Ok(redirect("/admin/groups", Done::GroupRemoved, &name))
 }
 
 #[cfg(test)]

@@ -570,6 +570,13 @@ async fn start_session(
     // the session earlier when it goes unused.
     let max_age = SESSION_DAYS * 24 * 3600;
     let cookies = Cookies::new(app, headers);
+    // An admin's first page is the dashboard, unless the login was on the way to
+    // another page.
+    let next = if next == "/" && user.is_admin {
+        "/admin"
+    } else {
+        next
+    };
     let mut response = see_other(next);
     let set = response.headers_mut();
     set.append(

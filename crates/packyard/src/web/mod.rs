@@ -15,10 +15,12 @@ mod admin;
 mod assets;
 mod audit;
 mod blocks;
+mod dashboard;
 mod error;
 mod form;
 mod login;
 mod maintain;
+mod notice;
 mod operations;
 mod pages;
 mod profile;
@@ -58,6 +60,7 @@ pub fn routes() -> crate::http::Routes {
             post(maintain::delete),
         )
         .page("/assets/{file}", get(assets::serve))
+        .page("/admin", get(dashboard::show))
         .page(
             "/admin/packages",
             get(operations::packages).post(operations::add_package),

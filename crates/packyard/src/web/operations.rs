@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::error::WebError;
 use super::form::{AdminForm, AdminUpload, MaintainerForm, UploadPart};
+use super::notice::{Done, DoneQuery, redirect};
 use super::pages::{Chrome, render, render_with_status};
 use super::session::{SignedIn, Viewer, WebAdmin, WebMaintainer, see_other};
 use crate::app::App;
@@ -22,7 +23,7 @@ use crate::jobs::JobView;
 use crate::time::display;
 
 /// Jobs listed per table.
-const JOBS_SHOWN: i64 = 50;
+pub const JOBS_SHOWN: i64 = 50;
 
 /// A package as the admin list shows it.
 pub struct PackageLine {
@@ -40,6 +41,9 @@ struct PackagesPage {
     packages: Vec<PackageLine>,
     message: String,
     url: String,
+    /// `vendor/package version` just uploaded (empty: none), and its package.
+    uploaded: String,
+    uploaded_package: String,
 }
 
 async fn packages_page(
@@ -47,9 +51,10 @@ async fn packages_page(
     viewer: &Viewer,
     message: String,
     url: String,
+    done: &DoneQuery,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    let packages = app
+    let packages: Vec<PackageLine> = app
         .db
         .package_overview()
         .await?
@@ -64,9 +69,20 @@ async fn packages_page(
             },
         )
         .collect();
+    // "vendor/package version", said only for a package that is listed.
+    let uploaded = match done.get() {
+        Some((Done::Uploaded, what)) => what
+            .split_once(' ')
+            .filter(|(package, _)| packages.iter().any(|p| p.name == *package))
+            .map(|(package, _)| (what.to_owned(), package.to_owned())),
+        _ => None,
+    };
+    let (uploaded, uploaded_package) = uploaded.unwrap_or_default();
     render_with_status(
         &PackagesPage {
             chrome: Chrome::new(viewer, "Packages"),
+            uploaded,
+            uploaded_package,
             packages,
             message,
             url,
@@ -79,8 +95,17 @@ async fn packages_page(
 pub async fn packages(
     State(app): State<Arc<App>>,
     SignedIn { viewer, .. }: WebMaintainer,
+    Query(done): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    packages_page(&app, &viewer, String::new(), String::new(), StatusCode::OK).await
+    packages_page(
+        &app,
+        &viewer,
+        String::new(),
+        String::new(),
+        &done,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// `POST /admin/packages`: adds a git repository (with optional credentials, sealed
@@ -120,6 +145,7 @@ pub async fn add_package(
                 &viewer,
                 message,
                 form.get("url").to_owned(),
+                &DoneQuery::default(),
                 StatusCode::BAD_REQUEST,
             )
             .await
@@ -146,28 +172,30 @@ struct JobsPage {
     failed: Vec<JobLine>,
 }
 
+/// Jobs as the pages list them.
+pub fn job_lines(rows: Vec<crate::db::JobRow>) -> Vec<JobLine> {
+    rows.into_iter()
+        .map(|row| JobLine {
+            id: row.id,
+            package: JobView::package_of(&row).unwrap_or_default(),
+            kind: row.kind,
+            state: row.state.as_str(),
+            attempts: format!("{}/{}", row.attempts, row.max_attempts),
+            created: display(row.created_at),
+            error: row.error.unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// `GET /admin/jobs`: the newest jobs, and the newest failed ones with their errors.
 pub async fn jobs(
     State(app): State<Arc<App>>,
     SignedIn { viewer, .. }: WebAdmin,
 ) -> Result<Response, WebError> {
-    let lines = |rows: Vec<crate::db::JobRow>| -> Vec<JobLine> {
-        rows.into_iter()
-            .map(|row| JobLine {
-                id: row.id,
-                package: JobView::package_of(&row).unwrap_or_default(),
-                kind: row.kind,
-                state: row.state.as_str(),
-                attempts: format!("{}/{}", row.attempts, row.max_attempts),
-                created: display(row.created_at),
-                error: row.error.unwrap_or_default(),
-            })
-            .collect()
-    };
     render(&JobsPage {
         chrome: Chrome::new(&viewer, "Jobs"),
-        recent: lines(app.db.jobs(None, JOBS_SHOWN).await?),
-        failed: lines(app.db.jobs(Some(JobState::Failed), JOBS_SHOWN).await?),
+        recent: job_lines(app.db.jobs(None, JOBS_SHOWN).await?),
+        failed: job_lines(app.db.jobs(Some(JobState::Failed), JOBS_SHOWN).await?),
     })
 }
 
@@ -380,12 +408,14 @@ pub async fn upload(
     State(app): State<Arc<App>>,
     AdminUpload { viewer, mut form }: AdminUpload,
 ) -> Result<Response, WebError> {
+    let none = DoneQuery::default();
     let refuse = |message: String| {
         packages_page(
             &app,
             &viewer,
             message,
             String::new(),
+            &none,
             StatusCode::BAD_REQUEST,
         )
     };
@@ -419,7 +449,12 @@ pub async fn upload(
                 .unwrap_or_default(),
         };
         return match app.uploads.upload(&archive, request).await {
-            Ok(published) => Ok(see_other(&format!("/packages/{}", published.package))),
+            // Back to the form, for the next one; the notice links to the package.
+            Ok(published) => Ok(redirect(
+                "/admin/packages",
+                Done::Uploaded,
+                &format!("{} {}", published.package, published.version),
+            )),
             Err(error) if error.kind().is_callers_fault() => refuse(error.to_string()).await,
             Err(error) => Err(error.into()),
         };

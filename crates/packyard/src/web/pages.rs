@@ -20,6 +20,7 @@ use crate::access::roles::{Admins, Maintainers, Role};
 use crate::app::App;
 use crate::catalogue::{Filter, MAX_QUERY_BYTES, MAX_QUERY_WORDS, Summary};
 use crate::db::VersionRecord;
+use composer::constraint::Constraint;
 
 /// Packages per page of the list.
 pub const PAGE_SIZE: usize = 20;
@@ -289,11 +290,21 @@ pub struct VersionView {
     pub source_reference: String,
     pub license: String,
     pub authors: Vec<String>,
-    pub links: Vec<(&'static str, Vec<(String, String)>)>,
+    /// `(label, links)`: requires, suggests, …
+    pub links: Vec<(&'static str, Vec<Link>)>,
+}
+
+/// A package a version links to (requires, suggests, …).
+pub struct Link {
+    pub package: String,
+    pub constraint: String,
+    /// Whether it has a page here for the viewer (a package it sees).
+    pub hosted: bool,
 }
 
 impl VersionView {
-    fn new(record: &VersionRecord) -> VersionView {
+    /// The view of `record`; `hosted` says whether a linked package has a page here.
+    fn new(record: &VersionRecord, hosted: &impl Fn(&str) -> bool) -> VersionView {
         let fields: Map<String, Value> = serde_json::from_str(&record.metadata).unwrap_or_default();
         let links = [
             ("require", "Requires"),
@@ -305,11 +316,15 @@ impl VersionView {
         ]
         .into_iter()
         .filter_map(|(key, label)| {
-            let list: Vec<(String, String)> = fields
+            let list: Vec<Link> = fields
                 .get(key)?
                 .as_object()?
                 .iter()
-                .map(|(name, value)| (name.clone(), value.as_str().unwrap_or_default().to_owned()))
+                .map(|(name, value)| Link {
+                    package: name.clone(),
+                    constraint: value.as_str().unwrap_or_default().to_owned(),
+                    hosted: hosted(&name.to_ascii_lowercase()),
+                })
                 .collect();
             (!list.is_empty()).then_some((label, list))
         })
@@ -445,10 +460,20 @@ struct PackagePage {
     license: String,
     homepage: String,
     repository: String,
+    /// Whether `repository` is a web address (https), shown as a link.
+    repository_link: bool,
+    /// The newest stable version and when it was published here, if there is one.
+    latest: Option<(String, String)>,
     abandoned: Option<String>,
     installs: i64,
     chart: InstallsChart,
     versions: Vec<VersionView>,
+    /// How many versions the viewer sees, of which `versions` are those the filter
+    /// (`version_filter`) keeps.
+    versions_total: usize,
+    version_filter: String,
+    /// Packages the viewer sees whose summarised release requires this one.
+    required_by: Vec<String>,
     /// The sanitised HTML of the default version's README, when there is one, its
     /// headings a level lower than written: the page's one `h1` is the package name.
     readme: Option<String>,
@@ -464,6 +489,24 @@ struct PackagePage {
 pub struct PackageQuery {
     /// A re-scan to follow.
     job: Option<i64>,
+    /// Narrows the version list: a version's text contains it, or it is a Composer
+    /// constraint the version satisfies.
+    #[serde(default)]
+    versions: String,
+}
+
+/// The longest version filter read; a constraint longer than this is nobody's.
+const MAX_VERSION_FILTER: usize = 100;
+
+/// Whether `version` passes the package page's version filter: its text contains the
+/// filter, or the filter is a constraint it satisfies (`^1.0`, `>=2.1 <3`).
+fn version_matches(filter: &str, version: &VersionRecord, constraint: Option<&Constraint>) -> bool {
+    filter.is_empty()
+        || version
+            .version
+            .to_ascii_lowercase()
+            .contains(&filter.to_ascii_lowercase())
+        || constraint.is_some_and(|c| c.matches(&version.version_normalized))
 }
 
 /// `GET /packages/{vendor}/{package}`.
@@ -493,6 +536,36 @@ pub async fn package(
         Some(vcs) => crate::redact::public(&vcs.repository_url),
         None => String::new(),
     };
+    // What the viewer sees of the repository browsed: links to packages it has a
+    // page for, and the packages that require this one.
+    let catalogue = app.catalogue.current(&app.db, &app.metadata).await?;
+    let seen = catalogue
+        .search(&app.metadata, &view, &Filter::default())
+        .await?;
+    let hosted: std::collections::HashSet<&str> =
+        seen.iter().map(|summary| summary.name.as_str()).collect();
+    let hosted = |package: &str| hosted.contains(package);
+    let required_by = seen
+        .iter()
+        .filter(|summary| summary.requires.iter().any(|r| r == name.as_str()))
+        .map(|summary| summary.name.clone())
+        .collect();
+    let latest = versions
+        .iter()
+        .find(|v| !composer::version::is_dev(&v.version_normalized))
+        .map(|v| (v.version.clone(), crate::time::display(v.published_at)));
+    let version_filter: String = query
+        .versions
+        .trim()
+        .chars()
+        .take(MAX_VERSION_FILTER)
+        .collect();
+    let constraint = Constraint::parse(&version_filter).ok();
+    let shown: Vec<VersionView> = versions
+        .iter()
+        .filter(|v| version_matches(&version_filter, v, constraint.as_ref()))
+        .map(|v| VersionView::new(v, &hosted))
+        .collect();
     let abandoned = match fields.get("abandoned") {
         Some(Value::String(replacement)) => Some(replacement.clone()),
         Some(Value::Bool(true)) => Some(String::new()),
@@ -537,11 +610,16 @@ pub async fn package(
         } else {
             String::new()
         },
+        repository_link: repository.starts_with("https://"),
         repository,
+        latest,
         abandoned,
         installs,
         chart,
-        versions: versions.iter().map(VersionView::new).collect(),
+        versions_total: versions.len(),
+        versions: shown,
+        version_filter,
+        required_by,
         readme,
         panel,
         may_delete: viewer.user().is_some_and(Admins::allows),

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use super::error::WebError;
 use super::form::SignedInForm;
+use super::notice::{Done, DoneQuery, redirect};
 use super::pages::{Chrome, render_with_status};
-use super::session::{Repository, Viewer, see_other};
+use super::session::{Repository, Viewer};
 use crate::access::Actor;
 use crate::access::admin::NewToken;
 use crate::app::App;
@@ -14,7 +15,7 @@ use crate::db::{TokenRow, now_millis};
 use crate::error::Classify;
 use crate::tokens::{Scope, Scopes};
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
@@ -116,6 +117,7 @@ struct ProfilePage {
     /// that they can be copied as they are), or `YOUR_TOKEN`.
     setup_token: String,
     message: String,
+    notice: String,
     /// One for each repository the user may use.
     setups: Vec<Setup>,
     mirrors: Vec<(String, String)>,
@@ -126,28 +128,48 @@ pub async fn show(
     State(app): State<Arc<App>>,
     viewer: Viewer,
     headers: HeaderMap,
+    Query(done): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    profile(&app, &viewer, &headers, None, String::new(), StatusCode::OK).await
+    let shown = Shown {
+        done: Some(&done),
+        ..Shown::default()
+    };
+    profile(&app, &viewer, &headers, shown, StatusCode::OK).await
+}
+
+/// What the profile shows besides the account: a token just made, a refused form's
+/// problem, or what was just done.
+#[derive(Default)]
+struct Shown<'a> {
+    new_token: Option<(String, String)>,
+    message: String,
+    done: Option<&'a DoneQuery>,
 }
 
 async fn profile(
     app: &App,
     viewer: &Viewer,
     headers: &HeaderMap,
-    new_token: Option<(String, String)>,
-    message: String,
+    Shown {
+        new_token,
+        message,
+        done,
+    }: Shown<'_>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let session = viewer.signed_in()?;
     let user = &session.user;
     let now = now_millis();
-    let tokens = app
+    let rows = app
         .access_admin()
         .tokens_of(Actor::Http(user), &user.name)
-        .await?
-        .iter()
-        .map(|row| TokenLine::new(row, now))
-        .collect();
+        .await?;
+    let notice = done.map(|done| {
+        done.notice(|done, name| {
+            done == Done::TokenRevoked && !rows.iter().any(|row| row.name == name)
+        })
+    });
+    let tokens = rows.iter().map(|row| TokenLine::new(row, now)).collect();
     let base = crate::http::base_url(app, headers)
         .map_err(|_| WebError::BadRequest("missing or invalid Host header".to_owned()))?;
     let setups = viewer
@@ -188,6 +210,7 @@ async fn profile(
                 .map_or_else(|| "YOUR_TOKEN".to_owned(), |(_, token)| token.clone()),
             new_token,
             message,
+            notice: notice.unwrap_or_default(),
             setups,
             mirrors,
         },
@@ -204,14 +227,11 @@ pub async fn create_token(
     let (viewer, form) = (&posted.viewer, &posted.fields);
     let session = posted.session();
     let refuse = |message: String| {
-        profile(
-            &app,
-            viewer,
-            &headers,
-            None,
+        let shown = Shown {
             message,
-            StatusCode::BAD_REQUEST,
-        )
+            ..Shown::default()
+        };
+        profile(&app, viewer, &headers, shown, StatusCode::BAD_REQUEST)
     };
     let scopes = match form
         .all("scope")
@@ -240,16 +260,11 @@ pub async fn create_token(
         .await
     {
         Ok(token) => {
-            let shown = Some((new.name, token));
-            profile(
-                &app,
-                viewer,
-                &headers,
-                shown,
-                String::new(),
-                StatusCode::CREATED,
-            )
-            .await
+            let shown = Shown {
+                new_token: Some((new.name, token)),
+                ..Shown::default()
+            };
+            profile(&app, viewer, &headers, shown, StatusCode::CREATED).await
         }
         // The caller's faults (a name, a scope) are said beside the form.
         Err(error) if error.kind().is_callers_fault() => refuse(error.to_string()).await,
@@ -267,7 +282,7 @@ pub async fn revoke_token(
     app.access_admin()
         .revoke_token(Actor::Http(me), &me.name, name)
         .await?;
-    Ok(see_other("/profile"))
+    Ok(redirect("/profile", Done::TokenRevoked, name))
 }
 
 #[cfg(test)]

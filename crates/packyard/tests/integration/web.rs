@@ -272,11 +272,22 @@ fn a_customer_browses_only_what_it_may_install_and_sets_up_composer() {
         .find("#upload-file")
         .send_keys(zip_path.to_str().unwrap());
     submit(&browser, "form[action='/admin/packages/upload'] button");
+    // The admin stays on the packages page for the next upload; the notice links to
+    // the package.
     assert!(
-        browser.current_url().ends_with("/packages/acme/tool"),
+        browser
+            .current_url()
+            .contains("/admin/packages?done=uploaded"),
         "{}",
         browser.current_url()
     );
+    let notice = browser.find("p.message.ok[role=status]").text();
+    assert!(notice.contains("Uploaded acme/tool 0.3.0"), "{notice}");
+    mark_page(&browser);
+    browser
+        .find("p.message.ok a[href='/packages/acme/tool']")
+        .click();
+    wait_for_new_page(&browser);
     assert_eq!(
         texts(&browser.find_all(".versions summary .version")),
         ["0.3.0"]
