@@ -89,10 +89,11 @@ pub fn package_path(vendor: &str, package: &str) -> Result<PackageName, WebError
 /// allows only this site's own script and style (so that markup slipping through
 /// from a package could not run code or load frames), no framing, no MIME sniffing.
 pub fn html_response(html: String) -> Response {
-    // Images from this site only: an image from elsewhere in a README would tell its
-    // host who reads the page, and when (README images of other hosts are rendered as
-    // links instead, by `crate::readme`).
-    const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+    // Images from this site, and README images from https hosts, as GitHub and
+    // Packagist show them (badges, logos). `crate::readme` lets only https images
+    // through and gives them no Referer; the page's Referrer-Policy sends none to
+    // other sites either.
+    const CSP: &str = "default-src 'self'; img-src 'self' data: https:; style-src 'self'; \
          script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
          frame-ancestors 'none'";
     (
@@ -532,10 +533,11 @@ pub async fn package(
             .unwrap_or_default()
             .to_owned()
     };
-    let repository = match app.db.git_package(name.as_str()).await? {
-        Some(vcs) => crate::redact::public(&vcs.repository_url),
-        None => String::new(),
-    };
+    let git = app.db.git_package(name.as_str()).await?;
+    let repository = git
+        .as_ref()
+        .map(|vcs| crate::redact::public(&vcs.repository_url))
+        .unwrap_or_default();
     // What the viewer sees of the repository browsed: links to packages it has a
     // page for, and the packages that require this one.
     let catalogue = app.catalogue.current(&app.db, &app.metadata).await?;
@@ -587,13 +589,31 @@ pub async fn package(
         &versions,
         today,
     );
-    // Only a README of a version the viewer sees: it may document the others.
+    // Only a README of a version the viewer sees: it may document the others. Its
+    // relative links point into its repository, at that version's commit: the git
+    // package's, else the source its metadata names.
     let readme = app
         .db
         .readme(name.as_str())
         .await?
-        .filter(|(version, _)| versions.iter().any(|v| &v.version_normalized == version))
-        .map(|(_, content)| crate::readme::render_below_title(&content));
+        .and_then(|(version, content)| {
+            let record = versions.iter().find(|v| v.version_normalized == version)?;
+            let fields: Map<String, Value> =
+                serde_json::from_str(&record.metadata).unwrap_or_default();
+            let source = |key: &str| {
+                fields
+                    .get("source")
+                    .and_then(|source| source.get(key))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let url = git
+                .as_ref()
+                .map_or_else(|| source("url"), |vcs| vcs.repository_url.clone());
+            let base = crate::readme::RepositoryBase::of(&url, &source("reference"));
+            Some(crate::readme::render_below_title(&content, base.as_ref()))
+        });
     let panel = if viewer.user().is_some_and(Maintainers::allows) {
         Some(super::maintain::panel(&app, name.as_str(), query.job).await?)
     } else {

@@ -1406,42 +1406,95 @@ fn a_guesser_cannot_lock_a_user_out_and_ipv6_clients_count_by_their_64() {
 }
 
 #[test]
-fn readme_images_of_other_hosts_are_links_and_the_policy_loads_none() {
+fn readme_html_renders_within_its_allow_list_and_images_load_from_https_only() {
+    testkit::needs!(Chromium);
     let server = Server::start();
     let token = add_user_with_password(&server, "root", &["--admin"]);
-    let readme = "# Pixel\n\n![](https://tracker.example/pixel.gif?reader=1)\n\n\
-                  ![Build](//ci.example/badge.svg) [![Coverage](https://cov.example/c.svg)](https://cov.example)\n";
-    let fields = serde_json::json!({"description": "Tracks its readers", "license": "MIT"});
+    let readme = "<p align=\"center\"><img src=\"https://img.example/logo.png\" alt=\"Logo\" width=\"80\"></p>\n\n\
+                  # Badges\n\n[![Build](https://ci.example/badge.svg)](https://ci.example) \
+                  ![Plain](http://plain.example/p.gif) ![Near](//near.example/p.gif) \
+                  [Docs](docs/usage.md)\n\n\
+                  <details><summary>Install notes</summary>\n\nRun `make` <b onmouseover=\"alert('b')\">first</b>.\n\n</details>\n\n\
+                  <table><tr><th align=\"right\">Key</th><td>Value</td></tr></table>\n\n\
+                  <img src=\"https://img.example/x.png\" onerror=\"alert('img')\">\
+                  <a href=\"jav&#x09;ascript:alert('a')\">trap</a><script>alert('script')</script>\n";
+    let fields = serde_json::json!({"description": "Renders HTML", "license": "MIT"});
     let reply = upload(
         &server,
         &token,
-        "acme/pixel",
+        "acme/html",
         "1.0.0",
-        &archive("acme/pixel", &fields, Some(readme)),
+        &archive("acme/html", &fields, Some(readme)),
     );
     assert!(reply.status < 300, "{}", reply.text());
     let cookie = signed_in(&server, "root");
-    let page = get(&server.url("/packages/acme/pixel"), &[("Cookie", &cookie)]);
+    let page = get(&server.url("/packages/acme/html"), &[("Cookie", &cookie)]);
     assert_eq!(page.status, 200, "{}", page.text());
     let policy = page.header("content-security-policy").unwrap();
-    assert!(policy.contains("img-src 'self' data:;"), "{policy}");
-    assert!(!policy.contains("https:"), "{policy}");
+    assert!(policy.contains("img-src 'self' data: https:;"), "{policy}");
     let html = page.text();
-    for host in ["tracker.example", "ci.example", "cov.example"] {
-        assert!(
-            !html.contains(&format!("<img src=\"https://{host}"))
-                && !html.contains(&format!("<img src=\"//{host}")),
-            "an image of {host} is loaded: {html}"
-        );
+    let start = html.find("<article class=\"readme\">").unwrap();
+    let readme_html = &html[start..start + html[start..].find("</article>").unwrap()];
+    // Over http (mixed content), scheme-relative or relative to this site (the
+    // repository's host is not known): no image, no link. No script, in any form.
+    for refused in [
+        "plain.example",
+        "near.example",
+        "docs/usage.md",
+        "alert(",
+        "<script",
+    ] {
+        assert!(!readme_html.contains(refused), "{refused} in {readme_html}");
     }
-    assert!(
-        html.contains(
-            "<a href=\"https://tracker.example/pixel.gif?reader=1\" class=\"remote-image\""
-        ),
-        "{html}"
+
+    let browser = Browser::start();
+    log_in(&browser, &server, "root");
+    browser.goto(&server.url("/packages/acme/html"));
+    assert_eq!(browser.alert_text(), None, "a script ran");
+    // The author's HTML renders as HTML: centred logo, a badge inside a link, a
+    // details block, an HTML table.
+    let readme = browser.find(".readme");
+    assert_eq!(
+        browser
+            .find(".readme p[align=center] img")
+            .attribute("src")
+            .as_deref(),
+        Some("https://img.example/logo.png")
     );
-    assert!(html.contains("class=\"remote-image\" rel=\"nofollow noopener noreferrer\">Build</a>"));
-    assert!(html.contains(">Coverage</a>"), "{html}");
+    assert_eq!(
+        browser
+            .find(".readme a[href='https://ci.example'] img")
+            .attribute("alt")
+            .as_deref(),
+        Some("Build")
+    );
+    let images = browser.execute(
+        "return [...document.querySelectorAll('.readme img')].map(i => [i.getAttribute('src'), i.getAttribute('referrerpolicy'), i.getAttribute('onerror')]);",
+        &[],
+    );
+    for image in images.as_array().unwrap() {
+        let [src, referrer, handler] = [0, 1, 2].map(|i| image[i].as_str());
+        assert!(
+            src.is_none_or(|src| src.starts_with("https://")),
+            "{images}"
+        );
+        assert_eq!(referrer, Some("no-referrer"), "{images}");
+        assert_eq!(handler, None, "{images}");
+    }
+    browser.find(".readme details summary").click();
+    assert!(
+        readme.text().contains("Run make first."),
+        "{}",
+        readme.text()
+    );
+    assert_eq!(browser.find(".readme table th").text(), "Key");
+    assert!(browser.try_find(".readme [onmouseover]").is_none());
+    let trap = browser
+        .find(".readme a:not([href^='https'])")
+        .attribute("href");
+    assert_eq!(trap, None, "the javascript: link keeps no href");
+    browser.screenshot(screenshots().join("web-package-readme-html.png"));
+    assert_eq!(browser.alert_text(), None, "a script ran");
 }
 
 #[test]
