@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The web UI's server time, in one run on this machine: the package list with 10,000
 # packages (first page, a search, a later page; for an admin and for a customer who sees
-# only some versions of each), a package page with 500 versions, and the weight of `/`. Server time is curl's time to the first byte over loopback; each
-# figure is the median of REPEAT requests after one warm-up.
+# only some versions of each), a package page with 500 versions (whole, and filtered by
+# a constraint), the page of a package every other one requires (its "required by"
+# reads the whole catalogue), the admin dashboard, and the weight of `/`. Server time
+# is curl's time to the first byte over loopback; each figure is the median of REPEAT
+# requests after one warm-up.
 #
 #   bench/web.sh [PACKAGES] [VERSIONS] [REPEAT]
 #
@@ -40,7 +43,8 @@ def add(name, versions, description):
         metadata = json.dumps({
             "description": description, "type": "library", "license": "MIT",
             "keywords": description.split()[:2],
-            "require": {"php": ">=8.1", "psr/log": "^3.0", "symfony/yaml": "^6.0"},
+            "require": {"php": ">=8.1", "psr/log": "^3.0", "symfony/yaml": "^6.0",
+                        "vendor000/package00": "^1.0"},
             "require-dev": {"phpunit/phpunit": "^10.0"},
             "authors": [{"name": "Bench", "email": "bench@example.com"}],
         })
@@ -93,4 +97,10 @@ CUSTOMER_COLD=$(curl -fsS -b "$WORK/customer.jar" -o /dev/null -w '%{time_startt
 printf 'list / for a customer seeing only 1.x of every package, first request: %.1f ms\n' "$(python3 -c "print($CUSTOMER_COLD*1000)")"
 echo "list / for that customer: $(median_ms / customer) ms median (target < 50 ms)"
 echo "package page /packages/acme/big ($VERSIONS_SHOWN versions): $(median_ms /packages/acme/big) ms median (target < 100 ms)"
+FILTERED=$(curl -fsS -b "$WORK/admin.jar" "$BASE/packages/acme/big?versions=%5E3.0" | grep -o '<details' | wc -l)
+echo "package page /packages/acme/big?versions=^3.0 ($FILTERED versions): $(median_ms '/packages/acme/big?versions=%5E3.0') ms median (target < 100 ms)"
+REQUIRED_BY=$(curl -fsS -b "$WORK/admin.jar" "$BASE/packages/vendor000/package00" | grep -o 'and [0-9]* more' || true)
+echo "package page /packages/vendor000/package00 (required by 20 named, $REQUIRED_BY): $(median_ms /packages/vendor000/package00) ms median (target < 100 ms)"
+echo "that page for the customer: $(median_ms /packages/vendor000/package00 customer) ms median (target < 100 ms)"
+echo "admin dashboard /admin: $(median_ms /admin) ms median"
 echo "weight of / with its CSS and JS: $((WEIGHT / 1024)) KiB (target < 100 KB)"

@@ -473,8 +473,10 @@ struct PackagePage {
     /// (`version_filter`) keeps.
     versions_total: usize,
     version_filter: String,
-    /// Packages the viewer sees whose summarised release requires this one.
+    /// Packages the viewer sees whose summarised release requires this one: the first
+    /// [`REQUIRED_BY_SHOWN`] by name, and how many there are.
     required_by: Vec<String>,
+    required_by_total: usize,
     /// The sanitised HTML of the default version's README, when there is one, its
     /// headings a level lower than written: the page's one `h1` is the package name.
     readme: Option<String>,
@@ -495,6 +497,9 @@ pub struct PackageQuery {
     #[serde(default)]
     versions: String,
 }
+
+/// The dependents a package page names; the rest are counted.
+const REQUIRED_BY_SHOWN: usize = 20;
 
 /// The longest version filter read; a constraint longer than this is nobody's.
 const MAX_VERSION_FILTER: usize = 100;
@@ -547,11 +552,13 @@ pub async fn package(
     let hosted: std::collections::HashSet<&str> =
         seen.iter().map(|summary| summary.name.as_str()).collect();
     let hosted = |package: &str| hosted.contains(package);
-    let required_by = seen
+    let mut required_by: Vec<String> = seen
         .iter()
         .filter(|summary| summary.requires.iter().any(|r| r == name.as_str()))
         .map(|summary| summary.name.clone())
         .collect();
+    let required_by_total = required_by.len();
+    required_by.truncate(REQUIRED_BY_SHOWN);
     let latest = versions
         .iter()
         .find(|v| !composer::version::is_dev(&v.version_normalized))
@@ -640,6 +647,7 @@ pub async fn package(
         versions: shown,
         version_filter,
         required_by,
+        required_by_total,
         readme,
         panel,
         may_delete: viewer.user().is_some_and(Admins::allows),

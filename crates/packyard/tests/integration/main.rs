@@ -39,4 +39,5 @@ mod supply_chain;
 mod two_replicas;
 mod vcs_parity;
 mod web;
+mod web_walkthrough;
 mod webhooks;

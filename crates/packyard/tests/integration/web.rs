@@ -9,7 +9,7 @@ use crate::common::*;
 use serde_json::Value;
 use testkit::browser::{Browser, Element};
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// Runs the CLI against the server's data and asserts it succeeded.
 fn cli(server: &Server, args: &[&str]) -> String {
@@ -17,7 +17,7 @@ fn cli(server: &Server, args: &[&str]) -> String {
 }
 
 /// Creates a user with a web password (`flags` as for `user add`); its API token.
-fn add_user_with_password(server: &Server, name: &str, flags: &[&str]) -> String {
+pub(crate) fn add_user_with_password(server: &Server, name: &str, flags: &[&str]) -> String {
     let mut args = vec!["user", "add", name, "--password-stdin"];
     args.extend_from_slice(flags);
     let output = server.cli_input(&args, &format!("{PASSWORD}\n"));
@@ -31,7 +31,7 @@ fn add_user_with_password(server: &Server, name: &str, flags: &[&str]) -> String
 }
 
 /// A package archive with a composer.json of `fields` (plus the name) and a README.
-fn archive(name: &str, fields: &Value, readme: Option<&str>) -> Vec<u8> {
+pub(crate) fn archive(name: &str, fields: &Value, readme: Option<&str>) -> Vec<u8> {
     let mut manifest = fields.clone();
     manifest["name"] = Value::from(name);
     let manifest = manifest.to_string();
@@ -42,7 +42,7 @@ fn archive(name: &str, fields: &Value, readme: Option<&str>) -> Vec<u8> {
     zip(&entries)
 }
 
-fn log_in(browser: &Browser, server: &Server, user: &str) {
+pub(crate) fn log_in(browser: &Browser, server: &Server, user: &str) {
     browser.goto(&server.url("/login"));
     browser.find("#username").send_keys(user);
     browser.find("#password").send_keys(PASSWORD);
@@ -52,7 +52,7 @@ fn log_in(browser: &Browser, server: &Server, user: &str) {
 
 /// Waits until the page that was current when a form was submitted has been replaced.
 /// Call [`mark_page`] before submitting.
-fn wait_for_new_page(browser: &Browser) {
+pub(crate) fn wait_for_new_page(browser: &Browser) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while browser.execute(
         "return window.__packyardOldPage === true || document.readyState !== 'complete';",
@@ -68,23 +68,23 @@ fn wait_for_new_page(browser: &Browser) {
 }
 
 /// Marks the current page, so that [`wait_for_new_page`] can tell it was replaced.
-fn mark_page(browser: &Browser) {
+pub(crate) fn mark_page(browser: &Browser) {
     browser.execute("window.__packyardOldPage = true;", &[]);
 }
 
 /// Clicks a form's submit button and waits for the page the answer loads.
-fn submit(browser: &Browser, button: &str) {
+pub(crate) fn submit(browser: &Browser, button: &str) {
     mark_page(browser);
     browser.find(button).click();
     wait_for_new_page(browser);
 }
 
-fn texts(elements: &[Element<'_>]) -> Vec<String> {
+pub(crate) fn texts(elements: &[Element<'_>]) -> Vec<String> {
     elements.iter().map(Element::text).collect()
 }
 
 /// One `h1`, a label for every field a person fills in, nothing wider than 375 px.
-fn check_accessibility(browser: &Browser, page: &str) {
+pub(crate) fn check_accessibility(browser: &Browser, page: &str) {
     let h1 = browser.find_all("h1").len();
     assert_eq!(h1, 1, "{page}: {h1} h1 elements");
     let unlabelled = browser.execute(
@@ -954,7 +954,7 @@ fn trusting_every_address_as_a_proxy_is_warned_about() {
 }
 
 /// Logs `user` in (its password is [`PASSWORD`]); the `name=value` of its session cookie.
-fn signed_in(server: &Server, user: &str) -> String {
+pub(crate) fn signed_in(server: &Server, user: &str) -> String {
     let login = try_login(server, user, PASSWORD, &[]);
     assert_eq!(login.status, 303, "{}", login.text());
     let cookie = session_cookie(&login).expect("a session cookie");
@@ -1003,7 +1003,7 @@ fn declared_only(server: &Server, path: &str, cookie: &str) -> String {
 }
 
 /// The names of `user`'s tokens, as the CLI lists them.
-fn token_list(server: &Server, user: &str) -> String {
+pub(crate) fn token_list(server: &Server, user: &str) -> String {
     cli(server, &["token", "list", user])
 }
 
