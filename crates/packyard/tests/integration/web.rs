@@ -1417,7 +1417,7 @@ fn readme_html_renders_within_its_allow_list_and_images_load_from_https_only() {
                   <details><summary>Install notes</summary>\n\nRun `make` <b onmouseover=\"alert('b')\">first</b>.\n\n</details>\n\n\
                   <table><tr><th align=\"right\">Key</th><td>Value</td></tr></table>\n\n\
                   <img src=\"https://img.example/x.png\" onerror=\"alert('img')\">\
-                  <a href=\"jav&#x09;ascript:alert('a')\">trap</a><script>alert('script')</script>\n";
+                  <a href=\"jav&#x09;ascript:alert('a')\">trap</a>\n";
     let fields = serde_json::json!({"description": "Renders HTML", "license": "MIT"});
     let reply = upload(
         &server,
@@ -1495,6 +1495,23 @@ fn readme_html_renders_within_its_allow_list_and_images_load_from_https_only() {
     assert_eq!(trap, None, "the javascript: link keeps no href");
     browser.screenshot(screenshots().join("web-package-readme-html.png"));
     assert_eq!(browser.alert_text(), None, "a script ran");
+
+    // A README with a script (a tag a README never needs, read by other rules) has
+    // all its HTML shown as text.
+    let scripted = "<p align=\"center\">Hi</p>\n\n<script>alert('script')</script>\n";
+    let reply = upload(
+        &server,
+        &token,
+        "acme/scripted",
+        "1.0.0",
+        &archive("acme/scripted", &fields, Some(scripted)),
+    );
+    assert!(reply.status < 300, "{}", reply.text());
+    browser.goto(&server.url("/packages/acme/scripted"));
+    assert_eq!(browser.alert_text(), None, "a script ran");
+    let text = browser.find(".readme").text();
+    assert!(text.contains("<script>alert('script')</script>"), "{text}");
+    assert!(browser.try_find(".readme p[align]").is_none());
 }
 
 #[test]
