@@ -23,10 +23,13 @@ pub enum EnvError {
     },
 }
 
+/// Variables by name, as a `.env` file sets them.
+type EnvValues = HashMap<String, String>;
+
 /// Packeton's variables.
 #[derive(Debug, Clone, Default)]
 pub struct PacketonEnv {
-    values: HashMap<String, String>,
+    values: EnvValues,
     project_dir: Option<PathBuf>,
 }
 
@@ -166,8 +169,8 @@ fn is_packeton_variable(key: &str) -> bool {
 /// `export`, single quotes (literal), double quotes (with `\\"`, `\\\\`, `\\n`), unquoted
 /// values up to a ` #` comment, and `${VAR}` (earlier keys of the file) in
 /// unquoted and double-quoted values.
-fn parse(text: &str, path: &Path) -> Result<HashMap<String, String>, EnvError> {
-    let mut values: HashMap<String, String> = HashMap::new();
+fn parse(text: &str, path: &Path) -> Result<EnvValues, EnvError> {
+    let mut values: EnvValues = HashMap::new();
     for (index, line) in text.lines().enumerate() {
         let syntax = |why| EnvError::Syntax {
             path: path.to_owned(),
@@ -217,7 +220,7 @@ fn parse(text: &str, path: &Path) -> Result<HashMap<String, String>, EnvError> {
 
 /// `${VAR}` and `${VAR:-default}` from the file's own earlier keys only: values end up
 /// in the report, and the process environment may hold secrets that must not.
-fn expand(value: &str, known: &HashMap<String, String>) -> String {
+fn expand(value: &str, known: &EnvValues) -> String {
     let mut out = String::new();
     let mut rest = value;
     while let Some(start) = rest.find("${") {

@@ -55,6 +55,10 @@ use crate::db::{
 };
 use crate::tokens::{Scope, Scopes};
 
+/// What an import made of Packeton's rows, by their Packeton id: a sub-repository's
+/// slug here, a group's name here.
+type ByPacketonId = HashMap<i64, String>;
+
 /// The name of the token a Packeton user's `apiToken` becomes.
 pub const API_TOKEN_NAME: &str = "packeton-api-token";
 
@@ -241,7 +245,7 @@ impl Import<'_> {
     async fn sub_repositories(
         &mut self,
         rows: &[PacketonSubRepository],
-    ) -> Result<HashMap<i64, String>, ImportError> {
+    ) -> Result<ByPacketonId, ImportError> {
         let admin = self.app.access_admin();
         let mut slugs = HashMap::new();
         // Read once: each row below touches only its own sub-repository.
@@ -331,10 +335,7 @@ impl Import<'_> {
     }
 
     /// Groups by Packeton id → their name here (those imported).
-    async fn groups(
-        &mut self,
-        rows: &[PacketonGroup],
-    ) -> Result<HashMap<i64, String>, ImportError> {
+    async fn groups(&mut self, rows: &[PacketonGroup]) -> Result<ByPacketonId, ImportError> {
         let mut names = HashMap::new();
         let mirrors: Vec<String> = self.app.mirrors.aliases().cloned().collect();
         // Read once: each row below touches only its own group.
@@ -423,8 +424,8 @@ impl Import<'_> {
         &mut self,
         rows: &[PacketonUser],
         tokens: &[PacketonToken],
-        slugs: &HashMap<i64, String>,
-        group_names: &HashMap<i64, String>,
+        slugs: &ByPacketonId,
+        group_names: &ByPacketonId,
     ) -> Result<(), ImportError> {
         let now = crate::db::now_millis();
         // Read once (the groups are all written by now): each user below changes only
@@ -1011,7 +1012,7 @@ fn role_of(row: &PacketonUser) -> Role {
 /// expires at `disabled_at` (the import, or the expiry an earlier import gave it).
 fn desired_user(
     row: &PacketonUser,
-    slugs: &HashMap<i64, String>,
+    slugs: &ByPacketonId,
     disabled_at: i64,
     notes: &mut Vec<String>,
 ) -> UserChange {
