@@ -191,13 +191,7 @@ fn checked_attribute<'v>(
         (!digits.is_empty() && digits.len() <= most && digits.bytes().all(|b| b.is_ascii_digit()))
             .then_some(std::borrow::Cow::Borrowed(value))
     };
-    // What a browser reads: tabs and newlines removed, controls and spaces trimmed.
-    let url: String = value
-        .chars()
-        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
-        .collect::<String>()
-        .trim_matches(|c: char| c <= ' ')
-        .to_ascii_lowercase();
+    let url = as_a_browser_reads(value).to_ascii_lowercase();
     match (element, attribute) {
         ("img", "src") => match url::Url::parse(value) {
             Ok(_) => url.starts_with("https://").then_some(value.into()),
@@ -747,11 +741,7 @@ fn lowered(level: HeadingLevel, by: u8) -> HeadingLevel {
 /// URL parser, which also treats e.g. `1a:b` or `%61:b` as relative: any colon in the
 /// first path segment that does not follow an allowed scheme drops the URL.
 fn safe_url(url: &str, schemes: &[&str]) -> Option<String> {
-    let url: String = url
-        .chars()
-        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
-        .collect();
-    let url = url.trim_matches(|c: char| c <= ' ');
+    let url = as_a_browser_reads(url);
     let first_segment = url.split(['/', '?', '#']).next().unwrap_or_default();
     let allowed = match first_segment.split_once(':') {
         None => true,
@@ -759,7 +749,17 @@ fn safe_url(url: &str, schemes: &[&str]) -> Option<String> {
             .iter()
             .any(|allowed| scheme.eq_ignore_ascii_case(allowed)),
     };
-    allowed.then(|| url.to_owned())
+    allowed.then_some(url)
+}
+
+/// `url` as a browser's URL parser reads it: tabs and newlines removed anywhere, C0
+/// controls and spaces trimmed from both ends.
+fn as_a_browser_reads(url: &str) -> String {
+    let url: String = url
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    url.trim_matches(|c: char| c <= ' ').to_owned()
 }
 
 /// An id for a footnote label: the label with every character other than ASCII

@@ -11,7 +11,7 @@ use axum::response::Response;
 
 use super::error::WebError;
 use super::form::{AdminForm, FieldError, Fields};
-use super::notice::{Done, DoneQuery, redirect};
+use super::notice::{Done, DoneQuery, NOTHING_DONE, redirect};
 use super::pages::{Chrome, render, render_with_status};
 use super::session::{SignedIn, Viewer, WebAdmin, see_other};
 use crate::access::Actor;
@@ -297,9 +297,16 @@ pub async fn create_user(
         ..
     }: AdminForm,
 ) -> Result<Response, WebError> {
-    let none = DoneQuery::default();
-    let refuse =
-        |message: String| users_page(&app, &viewer, message, None, &none, StatusCode::BAD_REQUEST);
+    let refuse = |message: String| {
+        users_page(
+            &app,
+            &viewer,
+            message,
+            None,
+            &NOTHING_DONE,
+            StatusCode::BAD_REQUEST,
+        )
+    };
     let change = match user_change(&form, None) {
         Ok(change) => change,
         Err(error) => return refuse(error.to_string()).await,
@@ -341,13 +348,12 @@ pub async fn create_user(
                 name: user.name,
                 token,
             });
-            let none = DoneQuery::default();
             users_page(
                 &app,
                 &viewer,
                 String::new(),
                 created,
-                &none,
+                &NOTHING_DONE,
                 StatusCode::CREATED,
             )
             .await
@@ -440,14 +446,13 @@ pub async fn update_user(
         ..
     }: AdminForm,
 ) -> Result<Response, WebError> {
-    let none = DoneQuery::default();
     let refuse = |message: String| {
         user_page(
             &app,
             &viewer,
             &name,
             message,
-            &none,
+            &NOTHING_DONE,
             StatusCode::BAD_REQUEST,
         )
     };
@@ -570,18 +575,8 @@ struct GroupPage {
     notice: String,
 }
 
-async fn group_page(
-    app: &App,
-    viewer: &Viewer,
-    name: &str,
-    message: String,
-    status: StatusCode,
-) -> Result<Response, WebError> {
-    group_page_after(app, viewer, name, message, &DoneQuery::default(), status).await
-}
-
 /// The group's page, confirming what `done` says was just done when the group agrees.
-async fn group_page_after(
+async fn group_page(
     app: &App,
     viewer: &Viewer,
     name: &str,
@@ -636,7 +631,7 @@ pub async fn group(
     Path(name): Path<String>,
     Query(done): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    group_page_after(&app, &viewer, &name, String::new(), &done, StatusCode::OK).await
+    group_page(&app, &viewer, &name, String::new(), &done, StatusCode::OK).await
 }
 
 /// `POST /admin/groups/{name}/grants`: grants a package or pattern, with an optional
@@ -664,7 +659,15 @@ pub async fn grant(
         )),
         Err(error) => {
             let message = form_message(error)?;
-            group_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST).await
+            group_page(
+                &app,
+                &viewer,
+                &name,
+                message,
+                &NOTHING_DONE,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
     }
 }
@@ -712,6 +715,7 @@ pub async fn group_settings(
                 &viewer,
                 &name,
                 error.to_string(),
+                &NOTHING_DONE,
                 StatusCode::BAD_REQUEST,
             )
             .await;
@@ -733,7 +737,15 @@ pub async fn group_settings(
         )),
         Err(error) => {
             let message = form_message(error)?;
-            group_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST).await
+            group_page(
+                &app,
+                &viewer,
+                &name,
+                message,
+                &NOTHING_DONE,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
     }
 }
@@ -769,7 +781,15 @@ pub async fn members(
         // A user name typed into the form that is nobody's, said on the group's page
         // (which is the 404 page when the group is gone).
         Err(AdminError::NotFound(message)) => {
-            group_page(&app, &viewer, &name, message, StatusCode::BAD_REQUEST).await
+            group_page(
+                &app,
+                &viewer,
+                &name,
+                message,
+                &NOTHING_DONE,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
         Err(error) => Err(error.into()),
     }

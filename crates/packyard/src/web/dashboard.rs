@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::error::WebError;
-use super::operations::{JobLine, job_lines};
+use super::operations::{JobLine, job_lines, upstream_failure};
 use super::pages::{Chrome, render};
 use super::session::{SignedIn, WebAdmin};
 use crate::app::App;
@@ -50,14 +50,9 @@ pub async fn show(
         .mirrors
         .aliases()
         .filter_map(|alias| {
-            let (at, why) = app.mirrors.upstream_contact(alias).failure?;
             let mirror = app.mirrors.get(alias)?;
-            // The reason names the URL asked: never with a password written in it.
-            let why = crate::redact::hide_password_of(&mirror.url, &why);
-            Some((
-                alias.clone(),
-                format!("{}: {why}", crate::time::display(at)),
-            ))
+            let failure = app.mirrors.upstream_contact(alias).failure;
+            Some((alias.clone(), upstream_failure(mirror, failure)?))
         })
         .collect();
     failing_mirrors.sort();

@@ -103,6 +103,13 @@ impl DoneQuery {
     }
 }
 
+/// The query of a page shown with nothing done: a form shown again with its problem,
+/// or a page that says what was made itself (a user just created).
+pub static NOTHING_DONE: DoneQuery = DoneQuery {
+    done: None,
+    name: String::new(),
+};
+
 /// `303 See Other` to `path` (a path without a query), saying that `done` happened
 /// to `name`.
 pub fn redirect(path: &str, done: Done, name: &str) -> Response {

@@ -12,7 +12,7 @@ use axum::response::Response;
 
 use super::error::WebError;
 use super::form::{AdminForm, AdminUpload, MaintainerForm, UploadPart};
-use super::notice::{Done, DoneQuery, redirect};
+use super::notice::{Done, DoneQuery, NOTHING_DONE, redirect};
 use super::pages::{Chrome, render, render_with_status};
 use super::session::{SignedIn, Viewer, WebAdmin, WebMaintainer, see_other};
 use crate::app::App;
@@ -145,7 +145,7 @@ pub async fn add_package(
                 &viewer,
                 message,
                 form.get("url").to_owned(),
-                &DoneQuery::default(),
+                &NOTHING_DONE,
                 StatusCode::BAD_REQUEST,
             )
             .await
@@ -275,6 +275,17 @@ pub struct MirrorLine {
     pub failure: String,
 }
 
+/// A mirror's latest upstream failure (`Contact::failure`) as the pages show it: when,
+/// and why. The reason names the URL asked: never with a password written in it.
+pub fn upstream_failure(
+    mirror: &crate::mirror::config::MirrorConfig,
+    failure: Option<(i64, String)>,
+) -> Option<String> {
+    let (at, why) = failure?;
+    let why = crate::redact::hide_password_of(&mirror.url, &why);
+    Some(format!("{}: {why}", display(at)))
+}
+
 #[derive(Template)]
 #[template(path = "admin/mirrors.html")]
 struct MirrorsPage {
@@ -321,14 +332,7 @@ async fn mirrors_page(
             answered: contact
                 .answered_at
                 .map_or_else(|| "not since this server started".to_owned(), display),
-            failure: contact
-                .failure
-                // The reason names the URL asked: never with a password written in it.
-                .map(|(at, why)| {
-                    let why = crate::redact::hide_password_of(&mirror.url, &why);
-                    format!("{}: {why}", display(at))
-                })
-                .unwrap_or_default(),
+            failure: upstream_failure(mirror, contact.failure).unwrap_or_default(),
             alias: alias.clone(),
             url: crate::redact::public(&mirror.url),
             flags,
@@ -408,14 +412,13 @@ pub async fn upload(
     State(app): State<Arc<App>>,
     AdminUpload { viewer, mut form }: AdminUpload,
 ) -> Result<Response, WebError> {
-    let none = DoneQuery::default();
     let refuse = |message: String| {
         packages_page(
             &app,
             &viewer,
             message,
             String::new(),
-            &none,
+            &NOTHING_DONE,
             StatusCode::BAD_REQUEST,
         )
     };

@@ -346,17 +346,22 @@ impl VersionView {
             published: crate::time::display(record.published_at),
             is_dev: composer::version::is_dev(&record.version_normalized),
             reference: record.reference.clone(),
-            source_reference: fields
-                .get("source")
-                .and_then(|source| source.get("reference"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            source_reference: source_field(&fields, "reference"),
             license: license_of(&fields),
             authors,
             links,
         }
     }
+}
+
+/// A field of a version's `source` (`url`, `reference`); empty when it has none.
+fn source_field(fields: &Map<String, Value>, key: &str) -> String {
+    fields
+        .get("source")
+        .and_then(|source| source.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn license_of(fields: &Map<String, Value>) -> String {
@@ -504,14 +509,12 @@ const REQUIRED_BY_SHOWN: usize = 20;
 /// The longest version filter read; a constraint longer than this is nobody's.
 const MAX_VERSION_FILTER: usize = 100;
 
-/// Whether `version` passes the package page's version filter: its text contains the
-/// filter, or the filter is a constraint it satisfies (`^1.0`, `>=2.1 <3`).
-fn version_matches(filter: &str, version: &VersionRecord, constraint: Option<&Constraint>) -> bool {
-    filter.is_empty()
-        || version
-            .version
-            .to_ascii_lowercase()
-            .contains(&filter.to_ascii_lowercase())
+/// Whether `version` passes the package page's version filter: its text contains
+/// `needle` (the filter, lowercased), or the filter is a constraint it satisfies
+/// (`^1.0`, `>=2.1 <3`).
+fn version_matches(needle: &str, version: &VersionRecord, constraint: Option<&Constraint>) -> bool {
+    needle.is_empty()
+        || version.version.to_ascii_lowercase().contains(needle)
         || constraint.is_some_and(|c| c.matches(&version.version_normalized))
 }
 
@@ -570,9 +573,10 @@ pub async fn package(
         .take(MAX_VERSION_FILTER)
         .collect();
     let constraint = Constraint::parse(&version_filter).ok();
+    let needle = version_filter.to_ascii_lowercase();
     let shown: Vec<VersionView> = versions
         .iter()
-        .filter(|v| version_matches(&version_filter, v, constraint.as_ref()))
+        .filter(|v| version_matches(&needle, v, constraint.as_ref()))
         .map(|v| VersionView::new(v, &hosted))
         .collect();
     let abandoned = match fields.get("abandoned") {
@@ -607,18 +611,11 @@ pub async fn package(
             let record = versions.iter().find(|v| v.version_normalized == version)?;
             let fields: Map<String, Value> =
                 serde_json::from_str(&record.metadata).unwrap_or_default();
-            let source = |key: &str| {
-                fields
-                    .get("source")
-                    .and_then(|source| source.get(key))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            let url = git
-                .as_ref()
-                .map_or_else(|| source("url"), |vcs| vcs.repository_url.clone());
-            let base = crate::readme::RepositoryBase::of(&url, &source("reference"));
+            let url = git.as_ref().map_or_else(
+                || source_field(&fields, "url"),
+                |vcs| vcs.repository_url.clone(),
+            );
+            let base = crate::readme::RepositoryBase::of(&url, &source_field(&fields, "reference"));
             Some(crate::readme::render_below_title(&content, base.as_ref()))
         });
     let panel = if viewer.user().is_some_and(Maintainers::allows) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::error::WebError;
 use super::form::SignedInForm;
-use super::notice::{Done, DoneQuery, redirect};
+use super::notice::{Done, DoneQuery, NOTHING_DONE, redirect};
 use super::pages::{Chrome, render_with_status};
 use super::session::{Repository, Viewer};
 use crate::access::Actor;
@@ -131,7 +131,7 @@ pub async fn show(
     Query(done): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
     let shown = Shown {
-        done: Some(&done),
+        done: &done,
         ..Shown::default()
     };
     profile(&app, &viewer, &headers, shown, StatusCode::OK).await
@@ -139,11 +139,20 @@ pub async fn show(
 
 /// What the profile shows besides the account: a token just made, a refused form's
 /// problem, or what was just done.
-#[derive(Default)]
 struct Shown<'a> {
     new_token: Option<(String, String)>,
     message: String,
-    done: Option<&'a DoneQuery>,
+    done: &'a DoneQuery,
+}
+
+impl Default for Shown<'_> {
+    fn default() -> Self {
+        Shown {
+            new_token: None,
+            message: String::new(),
+            done: &NOTHING_DONE,
+        }
+    }
 }
 
 async fn profile(
@@ -164,10 +173,8 @@ async fn profile(
         .access_admin()
         .tokens_of(Actor::Http(user), &user.name)
         .await?;
-    let notice = done.map(|done| {
-        done.notice(|done, name| {
-            done == Done::TokenRevoked && !rows.iter().any(|row| row.name == name)
-        })
+    let notice = done.notice(|done, name| {
+        done == Done::TokenRevoked && !rows.iter().any(|row| row.name == name)
     });
     let tokens = rows.iter().map(|row| TokenLine::new(row, now)).collect();
     let base = crate::http::base_url(app, headers)
@@ -210,7 +217,7 @@ async fn profile(
                 .map_or_else(|| "YOUR_TOKEN".to_owned(), |(_, token)| token.clone()),
             new_token,
             message,
-            notice: notice.unwrap_or_default(),
+            notice,
             setups,
             mirrors,
         },
