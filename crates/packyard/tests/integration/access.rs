@@ -1,7 +1,7 @@
 //! Access control end to end: groups, version grants, update freezes and expiry, set
 //! with the real CLI and checked with the real `composer`.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::common::*;
 
@@ -11,21 +11,6 @@ const OTHER: &str = "acme/other";
 /// Runs the CLI against the server's data and asserts it succeeded.
 fn cli(server: &Server, args: &[&str]) -> String {
     server.cli_ok(args)
-}
-
-fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn rfc3339(seconds: u64) -> String {
-    let output = std::process::Command::new("date")
-        .args(["-u", "-d", &format!("@{seconds}"), "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .unwrap();
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
 #[test]
@@ -41,15 +26,7 @@ fn customers_install_exactly_what_their_groups_grant() {
         );
     }
     // The freeze date falls between 1.0.0 and the later releases.
-    let freeze = unix_seconds() + 1;
-    std::thread::sleep(Duration::from_millis(
-        (freeze * 1000).saturating_sub(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as u64,
-        ) + 200,
-    ));
+    let freeze = wait_past_a_second();
     for version in ["1.1.0", "2.0.0"] {
         let archive = package_zip(LIB, &[], version);
         assert_eq!(upload(&server, &admin, LIB, version, &archive).status, 201);

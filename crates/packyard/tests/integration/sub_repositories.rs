@@ -105,7 +105,27 @@ fn a_sub_repository_serves_its_packages_only_with_every_url_under_its_slug() {
             value
         ));
     }
-    assert!(found.len() >= 6, "{found:?}");
+    // The other documents under the slug: Composer 1's, the lists and search.
+    let web_pages = server.url("/packages/");
+    for path in [
+        "/p/client/lib.json",
+        "/list.json",
+        "/packages/list.json",
+        "/search.json?q=l&per_page=1",
+    ] {
+        let document = get(&format!("{base}{path}"), &[("Authorization", &auth)]);
+        assert_eq!(document.status, 200, "{path}: {}", document.text());
+        let mut in_document = Vec::new();
+        urls(&document.json(), &mut in_document);
+        // Search results link each package's web page, which the web UI at the root
+        // shows as the sub-repository does (README, Decisions); nothing else leaves.
+        found.extend(in_document.into_iter().filter(|url| {
+            !(path.starts_with("/search.json")
+                && url.starts_with(&web_pages)
+                && url.ends_with("?subrepo=client-a"))
+        }));
+    }
+    assert!(found.len() >= 8, "{found:?}");
     for url in &found {
         assert!(
             url.starts_with(&format!("{base}/")),
@@ -130,14 +150,11 @@ fn a_sub_repository_serves_its_packages_only_with_every_url_under_its_slug() {
         &[("Authorization", &auth)],
     );
     let nowhere = get(
-        &format!("{base}/p2/nobody/nothing.json"),
+        &format!("{base}/p2/nobo/dyno.json"),
         &[("Authorization", &auth)],
     );
     assert_eq!(outside.status, 404);
-    assert_eq!(
-        outside.text().replace("other/lib", "NAME"),
-        nowhere.text().replace("nobody/nothing", "NAME")
-    );
+    assert_same_answer(&outside, "other/lib", &nowhere, "nobo/dyno");
     let list = get(&format!("{base}/list.json"), &[("Authorization", &auth)]);
     assert_eq!(
         list.json()["packageNames"],
@@ -265,6 +282,12 @@ fn a_sub_repository_serves_its_packages_only_with_every_url_under_its_slug() {
         b"{not json",
     );
     assert_eq!(forbidden.status, 403, "{}", forbidden.text());
+    let one = get(&api("/subrepo/client-b"), &[("Authorization", &auth)]);
+    assert_eq!(one.status, 200, "{}", one.text());
+    assert_eq!(
+        (&one.json()["slug"], &one.json()["name"], &one.json()["public"]),
+        (&serde_json::json!("client-b"), &serde_json::json!("Client B"), &serde_json::json!(true))
+    );
     assert_eq!(
         delete(&api("/subrepo/client-b"), &[("Authorization", &auth)]).status,
         204
@@ -517,14 +540,11 @@ fn a_user_limited_to_a_sub_repository_finds_nothing_elsewhere_and_a_limited_grou
         &[("Authorization", &auth)],
     );
     let nowhere = get(
-        &server.url("/p2/nobody/nothing.json"),
+        &server.url("/p2/nobody/lib.json"),
         &[("Authorization", &member_auth)],
     );
     assert_eq!((at_root.status, nowhere.status), (404, 404));
-    assert_eq!(
-        at_root.text().replace("client/lib", "NAME"),
-        nowhere.text().replace("nobody/nothing", "NAME")
-    );
+    assert_same_answer(&at_root, "client/lib", &nowhere, "nobody/lib");
     let root: Value = get(&server.url("/packages.json"), &[("Authorization", &auth)]).json();
     assert_eq!(root["available-packages"], serde_json::json!([]), "{root}");
     let other = get(
@@ -536,7 +556,7 @@ fn a_user_limited_to_a_sub_repository_finds_nothing_elsewhere_and_a_limited_grou
         &[("Authorization", &auth)],
     );
     assert_eq!((other.status, no_such.status), (404, 404));
-    assert_eq!(other.body, no_such.body);
+    assert_same_answer(&other, "client-b", &no_such, "client-z");
     // Through its own sub-repository it installs what its groups grant.
     let project =
         ComposerProject::with_repository(&server, &server.url("/client-a"), "limited", &limited);
@@ -583,6 +603,83 @@ fn a_user_limited_to_a_sub_repository_finds_nothing_elsewhere_and_a_limited_grou
     );
     server.cli_ok(&["user", "set", "limited", "--subrepos", "all"]);
     wait_for(&server.url("/p2/client/lib.json"), Some(&auth), 200);
+
+    // The same limits through the API's `subRepos`, on a user and on a group.
+    let admin_auth = basic("admin", &admin);
+    server.add_maintainer("keeper");
+    let users = get(&server.url("/api/users"), &[("Authorization", &admin_auth)]).json();
+    let id_of = |name: &str| {
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|user| user["username"] == name)
+            .unwrap_or_else(|| panic!("{name} in {users}"))["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let change = |path: String, body: Value| {
+        put(
+            &server.url(&path),
+            &[
+                ("Authorization", admin_auth.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        )
+    };
+    let limited_path = format!("/api/user/{}", id_of("limited"));
+    let limited_by_api = change(
+        limited_path.clone(),
+        serde_json::json!({"subRepos": ["client-b"]}),
+    );
+    assert_eq!(limited_by_api.status, 200, "{}", limited_by_api.text());
+    assert_eq!(
+        limited_by_api.json()["subRepos"],
+        serde_json::json!(["client-b"])
+    );
+    wait_for(&server.url("/p2/client/lib.json"), Some(&auth), 404);
+    wait_for(
+        &server.url("/client-b/p2/client/lib.json"),
+        Some(&auth),
+        200,
+    );
+    let unlimited = change(limited_path, serde_json::json!({"subRepos": null}));
+    assert_eq!(unlimited.json()["subRepos"], Value::Null);
+    wait_for(&server.url("/p2/client/lib.json"), Some(&auth), 200);
+    // A maintainer (admins are changed only with the CLI).
+    let on_maintainer = change(
+        format!("/api/user/{}", id_of("keeper")),
+        serde_json::json!({"subRepos": ["client-b"]}),
+    );
+    assert_eq!(on_maintainer.status, 400, "{}", on_maintainer.text());
+    assert!(
+        on_maintainer
+            .text()
+            .contains("admins and maintainers are not limited to sub-repositories"),
+        "{}",
+        on_maintainer.text()
+    );
+    let groups = get(&server.url("/api/groups"), &[("Authorization", &admin_auth)]).json();
+    let b_only = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|group| group["name"] == "b-only")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let rooted = change(
+        format!("/api/group/{b_only}"),
+        serde_json::json!({"subRepos": ["root"]}),
+    );
+    assert_eq!(rooted.json()["subRepos"], serde_json::json!(["root"]));
+    wait_for(&server.url("/p2/other/lib.json"), Some(&member_auth), 200);
+    wait_for(
+        &server.url("/client-b/p2/other/lib.json"),
+        Some(&member_auth),
+        404,
+    );
 }
 
 /// A config file defining the `up` mirror of `upstream`, included in the root
@@ -708,6 +805,25 @@ fn one_url_serves_private_and_mirrored_packages_and_never_asks_upstream_for_a_pr
     ] {
         assert!(project.installed_file(file).is_some(), "{file}");
     }
+    // Every archive, private or mirrored, is at the sub-repository's own URL.
+    let dists = |project: &ComposerProject| -> Vec<(String, String)> {
+        project.lock()["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|package| {
+                (
+                    package["name"].as_str().unwrap().to_owned(),
+                    package["dist"]["url"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let locked = dists(&project);
+    assert_eq!(locked.len(), 3, "{locked:?}");
+    for (name, url) in &locked {
+        assert!(url.starts_with(&format!("{base}/zipball/{name}/")), "{name}: {url}");
+    }
     // The archives came through packyard, which fetched each once, for all: no
     // request upstream came from Composer itself.
     assert_eq!(
@@ -755,14 +871,11 @@ fn one_url_serves_private_and_mirrored_packages_and_never_asks_upstream_for_a_pr
         &[("Authorization", &private_only)],
     );
     let nowhere = get(
-        &format!("{base}/p2/nobody/nothing.json"),
+        &format!("{base}/p2/nobodyx/nothing.json"),
         &[("Authorization", &private_only)],
     );
     assert_eq!((refused.status, nowhere.status), (404, 404));
-    assert_eq!(
-        refused.text().replace("monolog/monolog", "NAME"),
-        nowhere.text().replace("nobody/nothing", "NAME")
-    );
+    assert_same_answer(&refused, "monolog/monolog", &nowhere, "nobodyx/nothing");
     let private_root: Value = get(
         &format!("{base}/packages.json"),
         &[("Authorization", &private_only)],
@@ -789,6 +902,12 @@ fn one_url_serves_private_and_mirrored_packages_and_never_asks_upstream_for_a_pr
             .installed_file("psr/log/src/LoggerInterface.php")
             .is_some()
     );
+    for (name, url) in dists(&at_root) {
+        assert!(
+            url.starts_with(&server.url(&format!("/zipball/{name}/"))),
+            "{name}: {url}"
+        );
+    }
     assert_eq!(upstream.count("/p2/acme/lib.json"), 0);
 }
 
@@ -840,4 +959,177 @@ async fn a_host_names_urls_keep_the_public_urls_scheme_and_port_whatever_the_cli
             "{root}: {refused}"
         );
     }
+}
+
+/// `refused` and `unknown` are the same answer to the client: status, headers (but the
+/// date and the request's own id) and body, once each name is replaced by `NAME`. (The
+/// names are as long as each other, so that even `Content-Length` must agree.)
+fn assert_same_answer(refused: &Reply, refused_name: &str, unknown: &Reply, unknown_name: &str) {
+    assert_eq!(refused_name.len(), unknown_name.len());
+    let headers = |reply: &Reply| {
+        let mut headers: Vec<(String, String)> = reply
+            .headers
+            .iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id"))
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or("?").to_owned()))
+            .collect();
+        headers.sort();
+        headers
+    };
+    assert_eq!(refused.status, unknown.status);
+    assert_eq!(headers(refused), headers(unknown));
+    assert_eq!(
+        refused.text().replace(refused_name, "NAME"),
+        unknown.text().replace(unknown_name, "NAME")
+    );
+}
+
+#[test]
+fn through_a_sub_repository_constraints_freezes_public_packages_advisories_and_installs_apply() {
+    testkit::needs!(Composer);
+    let server = Server::start();
+    let admin = server.add_user("admin", true);
+    upload_all(
+        &server,
+        &admin,
+        &[("client/lib", "1.0.0"), ("open/lib", "open")],
+    );
+    server.cli_ok(&["package", "set", "open/lib", "--public"]);
+    // The freeze date falls between 1.0.0 and the later releases.
+    let freeze = wait_past_a_second();
+    for version in ["1.1.0", "2.0.0"] {
+        let created = upload(
+            &server,
+            &admin,
+            "client/lib",
+            version,
+            &package_zip("client/lib", &[], version),
+        );
+        assert_eq!(created.status, 201, "{}", created.text());
+    }
+    server.cli_ok(&[
+        "subrepo",
+        "add",
+        "client-a",
+        "--name",
+        "Client A",
+        "--packages",
+        "client/*",
+    ]);
+    // carol may have 1.x; dave everything, frozen at the date between the releases.
+    let carol = server.add_plain_user("carol", &[]);
+    let dave = server.add_plain_user("dave", &[]);
+    server.cli_ok(&["group", "add", "licensed"]);
+    server.cli_ok(&["group", "grant", "licensed", "client/*", "--versions", "^1.0"]);
+    server.cli_ok(&["group", "add", "frozen"]);
+    server.cli_ok(&["group", "grant", "frozen", "client/*"]);
+    server.cli_ok(&[
+        "group",
+        "set",
+        "frozen",
+        "--updates-until",
+        &rfc3339(freeze),
+    ]);
+    server.cli_ok(&["group", "members", "licensed", "--add", "carol"]);
+    server.cli_ok(&["group", "members", "frozen", "--add", "dave"]);
+    let base = server.url("/client-a");
+    let carol_auth = basic("carol", &carol);
+    let dave_auth = basic("dave", &dave);
+    wait_for(
+        &format!("{base}/p2/client/lib.json"),
+        Some(&dave_auth),
+        200,
+    );
+    wait_for(
+        &format!("{base}/p2/client/lib.json"),
+        Some(&carol_auth),
+        200,
+    );
+    let through = |user: &str, token: &str| {
+        p2_version_names(
+            &get(
+                &format!("{base}/p2/client/lib.json"),
+                &[("Authorization", &basic(user, token))],
+            ),
+            "client/lib",
+        )
+    };
+    assert_eq!(through("carol", &carol), ["1.1.0", "1.0.0"], "a constraint");
+    assert_eq!(through("dave", &dave), ["1.0.0"], "a freeze");
+    assert_eq!(through("admin", &admin), ["2.0.0", "1.1.0", "1.0.0"]);
+
+    // A public package outside the sub-repository: readable at the root, and through
+    // the sub-repository the very answer of a name that does not exist.
+    assert_eq!(
+        get(&server.url("/p2/open/lib.json"), &[("Authorization", &carol_auth)]).status,
+        200
+    );
+    for auth in [&carol_auth, &basic("admin", &admin)] {
+        let outside = get(
+            &format!("{base}/p2/open/lib.json"),
+            &[("Authorization", auth)],
+        );
+        let nowhere = get(
+            &format!("{base}/p2/none/lib.json"),
+            &[("Authorization", auth)],
+        );
+        assert_eq!(outside.status, 404);
+        assert_same_answer(&outside, "open/lib", &nowhere, "none/lib");
+    }
+
+    // Advisories under the slug answer for the sub-repository's packages only.
+    for (package, title) in [("client/lib", "Client lib leaks"), ("open/lib", "Open lib leaks")] {
+        server.cli_ok(&[
+            "advisory",
+            "add",
+            package,
+            "--affected",
+            "<1.1.0",
+            "--title",
+            title,
+        ]);
+    }
+    let asked = post(
+        &format!("{base}/api/security-advisories/"),
+        &[
+            ("Authorization", &carol_auth),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        b"packages%5B0%5D=client%2Flib&packages%5B1%5D=open%2Flib",
+    );
+    assert_eq!(asked.status, 200, "{}", asked.text());
+    let advisories = asked.json()["advisories"].clone();
+    assert_eq!(advisories["client/lib"][0]["title"], "Client lib leaks");
+    assert!(advisories.get("open/lib").is_none(), "{advisories}");
+
+    // The real composer, through the sub-repository: carol installs 1.0.0, its audit
+    // (asked at the sub-repository's api-url) reports it, and the install is counted.
+    let project = ComposerProject::with_repository(&server, &base, "carol", &carol);
+    project.require("client/lib:1.0.0");
+    let audit = project.run(&["audit", "--format=json"]);
+    assert!(!audit.status.success(), "{}", output_text(&audit));
+    let report: Value = serde_json::from_slice(&audit.stdout)
+        .unwrap_or_else(|_| panic!("{}", output_text(&audit)));
+    assert_eq!(
+        report["advisories"]["client/lib"][0]["title"],
+        "Client lib leaks",
+        "{report}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    loop {
+        let counted = server.cli_ok(&["package", "downloads", "client/lib"]);
+        if counted.contains("1.0.0.0\t1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{counted}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Composer asks for 2.0.0 through the sub-repository: carol's constraint holds.
+    let two = project.run(&["require", "client/lib:^2.0", "--no-audit"]);
+    assert!(!two.status.success());
+    assert!(
+        output_text(&two).contains("does not match the constraint"),
+        "{}",
+        output_text(&two)
+    );
 }

@@ -248,6 +248,48 @@ fn replicas_agree_at_once(database: &str) {
     assert_eq!(packages(&b, "client-a", "dave", &dave).status, 404);
     a.cli_ok(&["user", "set", "dave", "--subrepos", "client-a"]);
     assert_eq!(packages(&b, "client-a", "dave", &dave).status, 200);
+    // Changes that narrow a sub-repository, and a host name, reach B by its poll of
+    // the access rules: within 2 s (allowed 4 here, for a loaded machine).
+    let within_the_poll = |what: &str, done: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < Duration::from_secs(4),
+                "{what}: not on B after {:?}",
+                started.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let through = |host: Option<&str>, path: &str| {
+        let mut headers = vec![("Authorization", auth.as_str())];
+        headers.extend(host.map(|host| ("Host", host)));
+        get(&b.url(path), &headers).status
+    };
+    assert_eq!(through(None, "/client-a/p2/acme/lib.json"), 200);
+    a.cli_ok(&["subrepo", "set", "client-a", "--packages", "other/*"]);
+    within_the_poll("a package taken out", &|| {
+        through(None, "/client-a/p2/acme/lib.json") == 404
+    });
+    // (client-a.test is a name only: the request goes to 127.0.0.1 with that Host.)
+    let host = Some("client-a.test");
+    a.cli_ok(&[
+        "subrepo",
+        "set",
+        "client-a",
+        "--packages",
+        "acme/lib",
+        "--host",
+        "client-a.test",
+    ]);
+    within_the_poll("a host name", &|| {
+        through(host, "/p2/acme/lib.json") == 200 && through(host, "/p2/acme/new.json") == 404
+    });
+    a.cli_ok(&["subrepo", "remove", "client-a"]);
+    within_the_poll("a sub-repository removed", &|| {
+        through(None, "/client-a/p2/acme/lib.json") == 404
+            && through(host, "/p2/acme/new.json") == 200
+    });
     // Names nobody has are still unknown, on both.
     for server in [&a, &b] {
         assert_eq!(p2(server, "admin", &admin, "acme/nobody").status, 404);

@@ -409,6 +409,34 @@ fn try_reply(
     })
 }
 
+pub fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Waits until the next whole second has passed (by 200 ms) and returns it: a date
+/// that falls between what was published before the call and what is published after.
+pub fn wait_past_a_second() -> u64 {
+    let boundary = unix_seconds() + 1;
+    while std::time::SystemTime::now()
+        < std::time::UNIX_EPOCH + Duration::from_millis(boundary * 1000 + 200)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    boundary
+}
+
+/// `seconds` since the epoch as an RFC 3339 date (UTC), as the CLI's date flags take it.
+pub fn rfc3339(seconds: u64) -> String {
+    let output = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{seconds}"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 pub fn basic(user: &str, token: &str) -> String {
     use base64::Engine;
     format!(
