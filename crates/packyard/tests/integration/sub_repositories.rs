@@ -469,6 +469,11 @@ fn a_host_name_serves_its_sub_repository_at_the_root_and_a_public_one_serves_any
         ComposerProject::for_host("nobody.invalid", &[&server.url("/client-a")], "x", "y");
     let refused = anonymous.run(&["require", "client/lib", "--no-audit"]);
     assert!(!refused.status.success(), "{}", output_text(&refused));
+    assert!(
+        output_text(&refused).contains("401"),
+        "Composer says it was refused: {}",
+        output_text(&refused)
+    );
 
     // Private again: anonymous clients are asked for credentials there too.
     server.cli_ok(&["subrepo", "set", "open", "--private"]);
