@@ -119,7 +119,7 @@ impl App {
                 metadata.clone(),
                 settings.network_policy.clone(),
                 webhooks.clone(),
-                settings.supply_chain.immutable_versions,
+                settings.supply_chain,
             ),
             settings,
             db,

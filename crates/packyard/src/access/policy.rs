@@ -515,6 +515,23 @@ impl View {
         }
     }
 
+    /// The cooldown this caller's versions from the mirror `alias` are under: its own
+    /// (the user's or the token's), or longer when every group that gives it the mirror
+    /// has a longer one (the most lenient group counts, as for grants). The mirror's
+    /// own `min_release_age` is applied on top of this by the mirror.
+    pub fn mirror_release_age(&self, alias: &str) -> Option<i64> {
+        let groups = match &self.reach {
+            Reach::Groups { groups, .. } => self
+                .groups_here(groups)
+                .filter(|group| group.mirrors.iter().any(|m| m == alias))
+                .map(|group| group.min_release_age)
+                .min()
+                .flatten(),
+            Reach::Everything | Reach::PublicOnly | Reach::Nothing => None,
+        };
+        groups.max(self.min_release_age)
+    }
+
     /// Why `package` (at `version`, when given) is visible or not, for
     /// `packyard access explain`.
     pub fn explain(&self, package: &str, version: Option<(&str, i64)>) -> String {

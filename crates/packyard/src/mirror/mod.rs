@@ -38,6 +38,9 @@ pub struct Mirrors {
     /// [`RULES_KEPT_FOR`]: block lists and approvals changed on any replica apply
     /// within it.
     ruled: std::sync::RwLock<std::collections::HashMap<String, Arc<RuledDoc>>>,
+    /// `PACKYARD_RELEASE_AGE_EXEMPT_FIXES`: a version that fixes an advisory passes
+    /// cooldowns here too.
+    exempt_fixes: bool,
 }
 
 /// How long a document after the supply-chain rules is served before they are applied
@@ -79,7 +82,7 @@ impl Mirrors {
         metadata: Arc<Metadata>,
         network_policy: crate::outbound::NetworkPolicy,
         webhooks: crate::webhooks::Webhooks,
-        immutability: crate::supply_chain::Immutability,
+        supply_chain: crate::supply_chain::SupplyChainSettings,
     ) -> Self {
         let upstream = Upstream::new(network_policy);
         let dists = Dists::new(
@@ -100,7 +103,7 @@ impl Mirrors {
                     storage.store(StoreName::MirrorMeta).clone(),
                     upstream.clone(),
                 )
-                .keeping(immutability, webhooks, db),
+                .keeping(supply_chain.immutable_versions, webhooks, db),
             ),
             dists: Arc::new(dists),
             advisories: Arc::new(MirrorAdvisories::new(
@@ -109,26 +112,31 @@ impl Mirrors {
             )),
             upstream,
             ruled: std::sync::RwLock::default(),
+            exempt_fixes: supply_chain.release_age_exempt_fixes,
         }
     }
 
     /// `doc` (the stored `path` of `package`) after the supply-chain rules of `mirror`:
     /// the upstream's `filter` lists and the admins' blocks withdraw versions, a
-    /// cooldown holds fresh ones back, unapproved plugins are left out.
+    /// cooldown (the mirror's, or the caller's `cooldown` when longer) holds fresh ones
+    /// back, unapproved plugins are left out.
     async fn ruled(
         &self,
-        mirror: &MirrorConfig,
+        mirror: &Arc<MirrorConfig>,
         package: &str,
         path: &str,
         doc: Arc<MirroredDoc>,
         archives_at: Option<&str>,
+        cooldown: Option<i64>,
     ) -> Result<Arc<RuledDoc>, MirrorError> {
         use crate::supply_chain::{blocks::BlockRules, mirrored, plugins::PluginPolicy};
         let archives_at = archives_at.filter(|_| mirror.enable_dist_mirror);
+        let min_release_age = mirror.min_release_age.max(cooldown);
         let key = format!(
-            "{}/{path} {}",
+            "{}/{path} {} {}",
             mirror.alias,
-            archives_at.unwrap_or_default()
+            archives_at.unwrap_or_default(),
+            min_release_age.unwrap_or_default()
         );
         if let Some(kept) = self.ruled.read().unwrap().get(&key)
             && kept.from_fetched_at == doc.fetched_at
@@ -151,8 +159,13 @@ impl Mirrors {
             let pattern = archives_at.unwrap_or_default();
             composer_mirror_url(pattern, package, normalized, normalized, reference, kind)
         };
+        let advisories_affect = match min_release_age {
+            Some(_) if self.exempt_fixes => self.advisories_affecting(mirror, package).await,
+            _ => Vec::new(),
+        };
         let rules = mirrored::MirrorRules {
-            min_release_age: mirror.min_release_age,
+            min_release_age,
+            advisories_affect: &advisories_affect,
             plugins: mirror.plugins,
             approved_majors: &approved,
             blocks: &blocks,
@@ -198,6 +211,40 @@ impl Mirrors {
         Ok(made)
     }
 
+    /// The affected versions of `package`'s advisories, the upstream's (as
+    /// [`Self::advisories`] gives them) and the admins': a cooldown lets fixes through.
+    /// An upstream that cannot say gives none, with a warning: the cooldown then holds
+    /// a fix back as it holds any fresh version, which is safe.
+    async fn advisories_affecting(
+        &self,
+        mirror: &Arc<MirrorConfig>,
+        package: &str,
+    ) -> Vec<composer::constraint::Constraint> {
+        let asked = [package.to_owned()];
+        let mut texts: Vec<String> = match self.advisories(mirror, &asked).await {
+            Ok(lists) => lists
+                .get(package)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|advisory| advisory.get("affectedVersions")?.as_str())
+                .map(str::to_owned)
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, alias = %mirror.alias, package, "the upstream's advisories are unknown; no fix passes the cooldown early");
+                Vec::new()
+            }
+        };
+        match self.db.advisories(Some(&asked)).await {
+            Ok(own) => texts.extend(own.into_iter().map(|a| a.affected_versions)),
+            Err(error) => tracing::warn!(%error, package, "reading advisories failed"),
+        }
+        texts
+            .iter()
+            .filter_map(|text| composer::constraint::Constraint::parse(text).ok())
+            .collect()
+    }
+
     /// How the upstream of `alias` answered this process's metadata requests lately.
     pub fn upstream_contact(&self, alias: &str) -> upstream::Contact {
         self.upstream.contact(alias)
@@ -237,12 +284,16 @@ impl Mirrors {
     /// versions are here, and Composer, which asks for both files and fails on
     /// anything but a 404, can install them (the upstream's 404 for this file was
     /// never stored, being the answer for any name).
+    ///
+    /// `cooldown` is the caller's own minimum release age for this mirror
+    /// ([`crate::access::View::mirror_release_age`]).
     pub async fn metadata(
         &self,
         mirror: &Arc<MirrorConfig>,
         package: &PackageName,
         dev: bool,
         archives_at: Option<&str>,
+        cooldown: Option<i64>,
     ) -> Result<Option<Arc<MirroredDoc>>, MirrorError> {
         match self.admit(mirror, package).await {
             // As if the upstream did not have it, timing, failures and counters
@@ -272,7 +323,7 @@ impl Mirrors {
                 Some(doc) => {
                     let path = p2_path(package, dev);
                     Ok(Some(
-                        self.ruled(mirror, package, &path, doc, archives_at)
+                        self.ruled(mirror, package, &path, doc, archives_at, cooldown)
                             .await?
                             .doc
                             .clone(),
@@ -291,7 +342,8 @@ impl Mirrors {
     /// Then the archive is looked for under the key the request itself spells (a
     /// version since dropped upstream). Only then are documents that are not stored
     /// fetched, the one the version belongs to first (a tagged version needs the
-    /// tagged document only).
+    /// tagged document only). A version `cooldown` holds back from the caller is
+    /// unknown, as it is in the metadata.
     pub async fn archive(
         &self,
         mirror: &Arc<MirrorConfig>,
@@ -299,6 +351,7 @@ impl Mirrors {
         version: &str,
         reference: &str,
         kind: &str,
+        cooldown: Option<i64>,
     ) -> Result<DistReply, MirrorError> {
         match self.admit(mirror, package).await {
             // As if the upstream had no such version (see `metadata`).
@@ -326,7 +379,8 @@ impl Mirrors {
                 Some(doc) => {
                     found = locate(&doc);
                     if let Some(located) = &found {
-                        self.judge(mirror, package, path, doc, located).await?;
+                        self.judge(mirror, package, path, doc, located, cooldown)
+                            .await?;
                     }
                 }
                 None => not_stored.push(path),
@@ -353,7 +407,8 @@ impl Mirrors {
                 Ok(Some(doc)) => {
                     found = locate(&doc);
                     if let Some(located) = &found {
-                        self.judge(mirror, package, path, doc, located).await?;
+                        self.judge(mirror, package, path, doc, located, cooldown)
+                            .await?;
                     }
                 }
                 Ok(None) => {}
@@ -420,13 +475,16 @@ impl Mirrors {
     /// listed one with its reason (`410`), a held back or unapproved one as unknown.
     async fn judge(
         &self,
-        mirror: &MirrorConfig,
+        mirror: &Arc<MirrorConfig>,
         package: &str,
         path: &str,
         doc: Arc<MirroredDoc>,
         located: &LocatedDist,
+        cooldown: Option<i64>,
     ) -> Result<(), MirrorError> {
-        let ruled = self.ruled(mirror, package, path, doc, None).await?;
+        let ruled = self
+            .ruled(mirror, package, path, doc, None, cooldown)
+            .await?;
         if let Some(notice) = ruled.ruled.blocked.get(&located.normalized) {
             return Err(MirrorError::Blocked(Box::new(notice.clone())));
         }

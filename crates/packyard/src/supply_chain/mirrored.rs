@@ -15,7 +15,12 @@ use super::plugins::{self, PluginPolicy};
 
 /// What applies to one mirrored package.
 pub struct MirrorRules<'a> {
+    /// The longer of the mirror's `min_release_age` and the caller's own cooldown.
     pub min_release_age: Option<i64>,
+    /// The affected versions of the package's published advisories (the upstream's
+    /// and the admins'): a version that fixes one passes the cooldown. Empty under
+    /// `PACKYARD_RELEASE_AGE_EXEMPT_FIXES=0`.
+    pub advisories_affect: &'a [Constraint],
     pub plugins: PluginPolicy,
     /// The approved major versions, under `plugins: approve`.
     pub approved_majors: &'a [String],
@@ -122,6 +127,17 @@ fn published_at(version: &Map<String, Value>) -> Option<i64> {
         .map(|seconds| seconds * 1000)
 }
 
+/// A version's normalized form, as Composer reads it: `version_normalized`, else its
+/// `version` normalized.
+fn normalized_of(version: &Map<String, Value>) -> String {
+    let text = |key: &str| version.get(key).and_then(Value::as_str).unwrap_or_default();
+    match text("version_normalized") {
+        "" => composer::version::normalize(text("version"))
+            .unwrap_or_else(|_| text("version").to_owned()),
+        known => known.to_owned(),
+    }
+}
+
 /// Applies `rules` to the p2 document `body` of `package`.
 pub fn apply(package: &str, body: &[u8], rules: &MirrorRules<'_>) -> Ruled {
     let mentions_filter = body.windows(8).any(|w| w == b"\"filter\"");
@@ -136,16 +152,29 @@ pub fn apply(package: &str, body: &[u8], rules: &MirrorRules<'_>) -> Ruled {
         return Ruled::default();
     }
     let (versions, minified) = composer::p2::versions_in(&document, package);
+    let all_normalized: Vec<String> = if rules.advisories_affect.is_empty() {
+        Vec::new()
+    } else {
+        versions.iter().map(normalized_of).collect()
+    };
+    let fixes_advisory = |normalized: &str| {
+        let earlier: Vec<&str> = all_normalized
+            .iter()
+            .map(String::as_str)
+            .filter(|other| composer::constraint::php_version_compare(other, normalized).is_lt())
+            .collect();
+        super::release_age::fixes_advisory(normalized, rules.advisories_affect, &earlier)
+    };
     let mut outcome = Ruled::default();
     let mut kept = Vec::with_capacity(versions.len());
     let mut rewritten = false;
     for version in versions {
-        let text = |key: &str| version.get(key).and_then(Value::as_str).unwrap_or_default();
-        let pretty = text("version").to_owned();
-        let normalized = match text("version_normalized") {
-            "" => composer::version::normalize(&pretty).unwrap_or_else(|_| pretty.clone()),
-            known => known.to_owned(),
-        };
+        let pretty = version
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let normalized = normalized_of(&version);
         if let Some(entry) = listed.iter().find(|e| e.constraint.matches(&normalized)) {
             outcome.blocked.insert(
                 normalized,
@@ -178,7 +207,7 @@ pub fn apply(package: &str, body: &[u8], rules: &MirrorRules<'_>) -> Ruled {
             .min_release_age
             .zip(published_at(&version))
             .map(|(age, at)| at + age);
-        let old_enough = of_age_at.is_none_or(|at| at <= rules.now);
+        let old_enough = of_age_at.is_none_or(|at| at <= rules.now) || fixes_advisory(&normalized);
         if old_enough && let Some(at) = of_age_at {
             outcome.came_of_age_at = outcome.came_of_age_at.max(Some(at));
         }
@@ -280,6 +309,7 @@ mod tests {
     fn rules(blocks: &BlockRules) -> MirrorRules<'_> {
         MirrorRules {
             min_release_age: None,
+            advisories_affect: &[],
             plugins: PluginPolicy::Allow,
             approved_majors: &[],
             blocks,
@@ -357,6 +387,28 @@ mod tests {
             "published a day ago"
         );
         assert!(outcome.hidden.contains("1.0.1.0"));
+        // A fix of an advisory that affects 1.0.0 passes the cooldown; an advisory that
+        // affects the fresh version too does not make it a fix.
+        let fixed = [Constraint::parse("<1.0.1").unwrap()];
+        let fixing = MirrorRules {
+            advisories_affect: &fixed,
+            ..young
+        };
+        assert!(
+            apply("evil/pkg", &document(Value::Null), &fixing)
+                .hidden
+                .is_empty()
+        );
+        let unfixed = [Constraint::parse("<2.0").unwrap()];
+        let still = MirrorRules {
+            advisories_affect: &unfixed,
+            ..fixing
+        };
+        assert!(
+            apply("evil/pkg", &document(Value::Null), &still)
+                .hidden
+                .contains("1.0.1.0")
+        );
 
         let unapproved = MirrorRules {
             plugins: PluginPolicy::Approve,

@@ -285,8 +285,16 @@ fn a_sub_repository_serves_its_packages_only_with_every_url_under_its_slug() {
     let one = get(&api("/subrepo/client-b"), &[("Authorization", &auth)]);
     assert_eq!(one.status, 200, "{}", one.text());
     assert_eq!(
-        (&one.json()["slug"], &one.json()["name"], &one.json()["public"]),
-        (&serde_json::json!("client-b"), &serde_json::json!("Client B"), &serde_json::json!(true))
+        (
+            &one.json()["slug"],
+            &one.json()["name"],
+            &one.json()["public"]
+        ),
+        (
+            &serde_json::json!("client-b"),
+            &serde_json::json!("Client B"),
+            &serde_json::json!(true)
+        )
     );
     assert_eq!(
         delete(&api("/subrepo/client-b"), &[("Authorization", &auth)]).status,
@@ -665,7 +673,11 @@ fn a_user_limited_to_a_sub_repository_finds_nothing_elsewhere_and_a_limited_grou
         "{}",
         on_maintainer.text()
     );
-    let groups = get(&server.url("/api/groups"), &[("Authorization", &admin_auth)]).json();
+    let groups = get(
+        &server.url("/api/groups"),
+        &[("Authorization", &admin_auth)],
+    )
+    .json();
     let b_only = groups
         .as_array()
         .unwrap()
@@ -827,7 +839,10 @@ fn one_url_serves_private_and_mirrored_packages_and_never_asks_upstream_for_a_pr
     let locked = dists(&project);
     assert_eq!(locked.len(), 3, "{locked:?}");
     for (name, url) in &locked {
-        assert!(url.starts_with(&format!("{base}/zipball/{name}/")), "{name}: {url}");
+        assert!(
+            url.starts_with(&format!("{base}/zipball/{name}/")),
+            "{name}: {url}"
+        );
     }
     // The archives came through packyard, which fetched each once, for all: no
     // request upstream came from Composer itself.
@@ -1025,7 +1040,14 @@ fn through_a_sub_repository_constraints_freezes_public_packages_advisories_and_i
     let carol = server.add_plain_user("carol", &[]);
     let dave = server.add_plain_user("dave", &[]);
     server.cli_ok(&["group", "add", "licensed"]);
-    server.cli_ok(&["group", "grant", "licensed", "client/*", "--versions", "^1.0"]);
+    server.cli_ok(&[
+        "group",
+        "grant",
+        "licensed",
+        "client/*",
+        "--versions",
+        "^1.0",
+    ]);
     server.cli_ok(&["group", "add", "frozen"]);
     server.cli_ok(&["group", "grant", "frozen", "client/*"]);
     server.cli_ok(&[
@@ -1040,11 +1062,7 @@ fn through_a_sub_repository_constraints_freezes_public_packages_advisories_and_i
     let base = server.url("/client-a");
     let carol_auth = basic("carol", &carol);
     let dave_auth = basic("dave", &dave);
-    wait_for(
-        &format!("{base}/p2/client/lib.json"),
-        Some(&dave_auth),
-        200,
-    );
+    wait_for(&format!("{base}/p2/client/lib.json"), Some(&dave_auth), 200);
     wait_for(
         &format!("{base}/p2/client/lib.json"),
         Some(&carol_auth),
@@ -1066,7 +1084,11 @@ fn through_a_sub_repository_constraints_freezes_public_packages_advisories_and_i
     // A public package outside the sub-repository: readable at the root, and through
     // the sub-repository the very answer of a name that does not exist.
     assert_eq!(
-        get(&server.url("/p2/open/lib.json"), &[("Authorization", &carol_auth)]).status,
+        get(
+            &server.url("/p2/open/lib.json"),
+            &[("Authorization", &carol_auth)]
+        )
+        .status,
         200
     );
     for auth in [&carol_auth, &basic("admin", &admin)] {
@@ -1083,7 +1105,10 @@ fn through_a_sub_repository_constraints_freezes_public_packages_advisories_and_i
     }
 
     // Advisories under the slug answer for the sub-repository's packages only.
-    for (package, title) in [("client/lib", "Client lib leaks"), ("open/lib", "Open lib leaks")] {
+    for (package, title) in [
+        ("client/lib", "Client lib leaks"),
+        ("open/lib", "Open lib leaks"),
+    ] {
         server.cli_ok(&[
             "advisory",
             "add",
@@ -1113,11 +1138,10 @@ fn through_a_sub_repository_constraints_freezes_public_packages_advisories_and_i
     project.require("client/lib:1.0.0");
     let audit = project.run(&["audit", "--format=json"]);
     assert!(!audit.status.success(), "{}", output_text(&audit));
-    let report: Value = serde_json::from_slice(&audit.stdout)
-        .unwrap_or_else(|_| panic!("{}", output_text(&audit)));
+    let report: Value =
+        serde_json::from_slice(&audit.stdout).unwrap_or_else(|_| panic!("{}", output_text(&audit)));
     assert_eq!(
-        report["advisories"]["client/lib"][0]["title"],
-        "Client lib leaks",
+        report["advisories"]["client/lib"][0]["title"], "Client lib leaks",
         "{report}"
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);

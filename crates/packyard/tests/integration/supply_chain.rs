@@ -893,3 +893,113 @@ fn a_mirror_applies_the_upstreams_lists_a_cooldown_and_plugin_approval_and_pins_
         "{entry}"
     );
 }
+
+#[test]
+fn a_callers_cooldown_holds_mirrored_releases_back_and_lets_a_mirrored_fix_through() {
+    use testkit::upstream::{UpstreamRepo, dist_reference};
+    let a_day_ago = packyard::time::rfc3339(unix_seconds() as i64 - 86_400);
+    let long_ago = json!({"published-time": "2025-01-01T00:00:00+00:00"});
+    let php = "<?php\n";
+    let mut repo = UpstreamRepo::new();
+    repo.package(
+        "fresh/pkg",
+        "1.0.0",
+        long_ago.clone(),
+        &[("src/F.php", php)],
+    )
+    .package(
+        "fresh/pkg",
+        "1.1.0",
+        json!({"published-time": a_day_ago}),
+        &[("src/F.php", php)],
+    )
+    .package("fixed/pkg", "1.0.0", long_ago, &[("src/X.php", php)])
+    .package(
+        "fixed/pkg",
+        "1.0.1",
+        json!({"published-time": a_day_ago}),
+        &[("src/X.php", php)],
+    );
+    let upstream = repo.serve();
+    upstream.advisory(
+        "fixed/pkg",
+        json!({"advisoryId": "PKSA-fix-0001", "affectedVersions": "<1.0.1", "title": "Fixed in 1.0.1",
+               "reportedAt": "2026-11-01 10:00:00", "sources": []}),
+    );
+    // The mirror has no cooldown of its own; the root includes it.
+    let dir = testkit::TempDir::new("mirror-cooldowns");
+    let config = dir.path().join("config.yaml");
+    let yaml = json!({"mirrors": {"packagist": false, "up": {
+        "url": upstream.url(), "sync_interval": "1s", "include_in_root": true,
+    }}});
+    std::fs::write(&config, yaml.to_string()).unwrap();
+    let server = Server::start_with(&[("PACKYARD_CONFIG", config.to_str().unwrap())]);
+    server.add_user("admin", true);
+    let carol = server.add_plain_user("carol", &[]);
+    let dave = server.add_plain_user("dave", &[]);
+    let erin = server.add_plain_user("erin", &[]);
+    for (group, age) in [("patient", "3d"), ("eager", "none")] {
+        server.cli_ok(&["group", "add", group]);
+        server.cli_ok(&[
+            "group",
+            "set",
+            group,
+            "--mirrors",
+            "up",
+            "--min-release-age",
+            age,
+        ]);
+    }
+    server.cli_ok(&["user", "set", "erin", "--min-release-age", "3d"]);
+    server.cli_ok(&["group", "members", "patient", "--add", "carol"]);
+    server.cli_ok(&[
+        "group", "members", "eager", "--add", "dave", "--add", "erin",
+    ]);
+    let ci = server.cli_ok(&[
+        "token",
+        "create",
+        "dave",
+        "--name",
+        "ci",
+        "--min-release-age",
+        "3d",
+    ]);
+    let ci = ci.lines().last().unwrap().to_owned();
+    let mirror = server.url("/mirror/up");
+    let resolved = |repository: &str, user: &str, token: &str, package: &str| {
+        let project = ComposerProject::with_repository(&server, repository, user, token);
+        project.require(&format!("{package}:^1.0"));
+        project.lock()["packages"][0]["version"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    wait_for_status(&server, "carol", &carol, "/mirror/up/packages.json", 200);
+    wait_for_status(&server, "dave", &dave, "/mirror/up/packages.json", 200);
+
+    // The day-old 1.1.0: held back from the 3-day group, the 3-day user and the 3-day
+    // token, at the mirror's URL and at the root that includes it; offered to dave.
+    for repository in [mirror.as_str(), &server.url("")] {
+        assert_eq!(resolved(repository, "carol", &carol, "fresh/pkg"), "1.0.0");
+        assert_eq!(resolved(repository, "erin", &erin, "fresh/pkg"), "1.0.0");
+        assert_eq!(resolved(repository, "dave", &ci, "fresh/pkg"), "1.0.0");
+        assert_eq!(resolved(repository, "dave", &dave, "fresh/pkg"), "1.1.0");
+    }
+    // Its archive is unknown to them, as in the metadata.
+    let archive = format!(
+        "{mirror}/zipball/fresh/pkg/1.1.0.0/{}.zip",
+        dist_reference("fresh/pkg", "1.1.0")
+    );
+    assert_eq!(
+        get(&archive, &[("Authorization", &basic("carol", &carol))]).status,
+        404
+    );
+    assert_eq!(
+        get(&archive, &[("Authorization", &basic("dave", &dave))]).status,
+        200
+    );
+
+    // 1.0.1 fixes the upstream's advisory that affects 1.0.0: no cooldown holds it.
+    assert_eq!(resolved(&mirror, "carol", &carol, "fixed/pkg"), "1.0.1");
+    assert_eq!(resolved(&mirror, "dave", &ci, "fixed/pkg"), "1.0.1");
+}

@@ -360,7 +360,12 @@ fn require<R: Role>(user: Option<User>) -> Result<User, ApiError> {
 
 /// The mirror the route's `{alias}` names, when the caller may use it: a token is
 /// needed unless the mirror is public.
-pub struct MirrorReader(pub Arc<MirrorConfig>);
+pub struct MirrorReader {
+    pub mirror: Arc<MirrorConfig>,
+    /// The caller's own minimum release age for this mirror (a user's, a token's or
+    /// its groups'), which the mirror applies with its own.
+    pub cooldown: Option<i64>,
+}
 
 impl FromRequestParts<Arc<App>> for MirrorReader {
     type Rejection = ApiError;
@@ -372,19 +377,24 @@ impl FromRequestParts<Arc<App>> for MirrorReader {
         // Credentials first, so that anonymous callers cannot tell which aliases exist.
         let Caller(user) = Caller::from_request_parts(parts, app).await?;
         let mirror = app.mirrors.get(&alias).cloned();
+        let view = user.as_ref().map(|user| app.access.view(Some(user)));
+        let cooldown = view
+            .as_ref()
+            .and_then(|view| view.mirror_release_age(&alias));
         if let Some(mirror) = mirror.as_ref().filter(|m| m.public_access) {
-            return Ok(MirrorReader(mirror.clone()));
+            return Ok(MirrorReader {
+                mirror: mirror.clone(),
+                cooldown,
+            });
         }
-        let Some(user) = user else {
+        let Some(view) = view else {
             return Err(ApiError::unauthorized(
                 "authentication required: send HTTP Basic credentials (user name and API token)",
             ));
         };
         // A mirror the caller's groups do not list looks like no mirror at all.
         match mirror {
-            Some(mirror) if app.access.view(Some(&user)).may_use_mirror(&alias) => {
-                Ok(MirrorReader(mirror))
-            }
+            Some(mirror) if view.may_use_mirror(&alias) => Ok(MirrorReader { mirror, cooldown }),
             _ => Err(unknown()),
         }
     }

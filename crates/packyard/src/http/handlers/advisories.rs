@@ -53,7 +53,7 @@ pub async fn private(
 /// for the asked names this mirror may proxy.
 pub async fn mirrored(
     State(app): State<Arc<App>>,
-    MirrorReader(mirror): MirrorReader,
+    MirrorReader { mirror, .. }: MirrorReader,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {

@@ -73,7 +73,13 @@ pub async fn p2(
     for mirror in mirrors.iter() {
         match app
             .mirrors
-            .metadata(mirror, &package, dev, archives_at.as_deref())
+            .metadata(
+                mirror,
+                &package,
+                dev,
+                archives_at.as_deref(),
+                reader.view.mirror_release_age(&mirror.alias),
+            )
             .await
         {
             Ok(Some(document)) => return Ok(json_document(&document.document(), since)),
@@ -189,7 +195,14 @@ pub async fn zipball(
         for mirror in reader.mirrors.iter().filter(|m| m.enable_dist_mirror) {
             match app
                 .mirrors
-                .archive(mirror, name, version, reference, kind)
+                .archive(
+                    mirror,
+                    name,
+                    version,
+                    reference,
+                    kind,
+                    reader.view.mirror_release_age(&mirror.alias),
+                )
                 .await
             {
                 Ok(reply) => {

@@ -22,7 +22,7 @@ use storage::Served;
 
 pub async fn root(
     State(app): State<Arc<App>>,
-    MirrorReader(mirror): MirrorReader,
+    MirrorReader { mirror, .. }: MirrorReader,
     ClientBase(base): ClientBase,
     since: IfModifiedSince,
 ) -> Result<Response, ApiError> {
@@ -57,7 +57,7 @@ pub async fn root(
 
 pub async fn p2(
     State(app): State<Arc<App>>,
-    MirrorReader(mirror): MirrorReader,
+    MirrorReader { mirror, cooldown }: MirrorReader,
     P2File { package, dev }: P2File,
     ClientBase(base): ClientBase,
     since: IfModifiedSince,
@@ -65,7 +65,7 @@ pub async fn p2(
     let archives_at = crate::metadata::archive_pattern(&format!("{base}/mirror/{}", mirror.alias));
     match app
         .mirrors
-        .metadata(&mirror, &package, dev, Some(&archives_at))
+        .metadata(&mirror, &package, dev, Some(&archives_at), cooldown)
         .await?
     {
         Some(doc) => Ok(json_document(&doc.document(), since)),
@@ -78,7 +78,7 @@ pub async fn p2(
 
 pub async fn zipball(
     State(app): State<Arc<App>>,
-    MirrorReader(mirror): MirrorReader,
+    MirrorReader { mirror, cooldown }: MirrorReader,
     PackagePath(package): PackagePath,
     archive: ArchiveFile,
 ) -> Result<Response, ApiError> {
@@ -92,7 +92,7 @@ pub async fn zipball(
     let version = archive.version.as_deref().unwrap_or_default();
     match app
         .mirrors
-        .archive(&mirror, &package, version, reference, kind)
+        .archive(&mirror, &package, version, reference, kind, cooldown)
         .await
     {
         Ok(reply) => {
@@ -139,7 +139,7 @@ pub fn dist_response(reply: DistReply) -> Response {
 /// through the mirror, counted per mirror (only versions the mirror serves).
 pub async fn downloads(
     State(app): State<Arc<App>>,
-    MirrorReader(mirror): MirrorReader,
+    MirrorReader { mirror, .. }: MirrorReader,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let batch = super::composer::download_batch(&body)?;
