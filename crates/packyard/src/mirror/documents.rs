@@ -629,7 +629,10 @@ impl Documents {
                 held,
             ) => {
                 let body = match held {
-                    Some(held) => self.keep_frozen(mirror, path, held, body).await,
+                    Some(held) => {
+                        let body = self.keep_frozen(mirror, path, held, body).await;
+                        date_arrivals(path, held, body)
+                    }
                     None => body,
                 };
                 (body, last_modified, Revalidation::Changed)
@@ -796,4 +799,24 @@ impl Documents {
 /// so markers are never mistaken for documents.
 fn gone_marker_key(alias: &str, path: &str) -> String {
     format!("{alias}/gone-upstream/{path}")
+}
+
+/// `body`, a new upstream copy of the p2 document at `path`, with the versions `held`
+/// did not list dated when the mirror first saw them
+/// ([`crate::supply_chain::mirrored::date_arrivals`]).
+fn date_arrivals(path: &str, held: &MirroredDoc, body: Bytes) -> Bytes {
+    let Some(package) = path
+        .strip_prefix("p2/")
+        .and_then(|rest| rest.strip_suffix(".json"))
+        .map(|name| name.strip_suffix("~dev").unwrap_or(name))
+    else {
+        return body;
+    };
+    crate::supply_chain::mirrored::date_arrivals(
+        package,
+        &held.body,
+        &body,
+        crate::db::now_millis(),
+    )
+    .map_or(body, Bytes::from)
 }

@@ -266,6 +266,42 @@ pub fn apply(package: &str, body: &[u8], rules: &MirrorRules<'_>) -> Ruled {
     outcome
 }
 
+/// The p2 document `new` of `package`, a fresh upstream copy, with each version that
+/// `held` (the copy stored so far) did not list published no earlier than `now` (Unix
+/// milliseconds): its `published-time` becomes the later of the upstream's (or its
+/// `time`, which an author sets) and the moment the mirror first saw it. An upstream
+/// that backdates a new release cannot slip it past a cooldown; versions the first
+/// copy held keep the upstream's dates, having no earlier sighting. `None` when no
+/// version needed it.
+pub fn date_arrivals(package: &str, held: &[u8], new: &[u8], now: i64) -> Option<Vec<u8>> {
+    let parse = |body: &[u8]| match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(document)) => Some(document),
+        _ => None,
+    };
+    let (known, _) = composer::p2::versions_in(&parse(held)?, package);
+    let known: HashSet<String> = known.iter().map(normalized_of).collect();
+    let mut document = parse(new)?;
+    let (mut versions, minified) = composer::p2::versions_in(&document, package);
+    let mut dated = false;
+    for version in &mut versions {
+        if known.contains(&normalized_of(version)) {
+            continue;
+        }
+        if published_at(version).is_none_or(|at| at < now) {
+            version.insert(
+                "published-time".to_owned(),
+                Value::String(crate::time::rfc3339(now.div_euclid(1000))),
+            );
+            dated = true;
+        }
+    }
+    if !dated {
+        return None;
+    }
+    composer::p2::set_versions(&mut document, package, versions, minified);
+    Some(serde_json::to_vec(&document).expect("a JSON value always serializes"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,6 +383,33 @@ mod tests {
                 .all(|u| u.starts_with("http://repo/mirror/up/zipball/evil/pkg/1.0.")),
             "{urls:?}"
         );
+    }
+
+    #[test]
+    fn a_version_new_to_the_mirror_is_dated_when_the_mirror_first_saw_it() {
+        let now = composer::manifest::parse_time("2026-12-07T00:00:00Z").unwrap() * 1000;
+        let held = serde_json::to_vec(&json!({"packages": {"evil/pkg": [
+            {"name": "evil/pkg", "version": "1.0.0", "version_normalized": "1.0.0.0", "time": "2020-01-01T00:00:00+00:00"},
+        ]}}))
+        .unwrap();
+        let new = document(Value::Null);
+        let dated = date_arrivals("evil/pkg", &held, &new, now).unwrap();
+        let versions = composer::p2::versions_in(
+            serde_json::from_slice::<Value>(&dated)
+                .unwrap()
+                .as_object()
+                .unwrap(),
+            "evil/pkg",
+        )
+        .0;
+        // 1.0.0 was held: the upstream's date stays. 1.0.1, new and dated a day before
+        // the mirror saw it, is published when the mirror saw it.
+        assert!(versions[0].get("published-time").is_none());
+        assert_eq!(versions[1]["published-time"], "2026-12-07T00:00:00+00:00");
+        // An upstream date later than the sighting is kept, and nothing new changes
+        // nothing.
+        assert!(date_arrivals("evil/pkg", &held, &new, now - 7 * DAY).is_none());
+        assert!(date_arrivals("evil/pkg", &new, &new, now).is_none());
     }
 
     #[test]

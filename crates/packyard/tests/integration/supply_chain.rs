@@ -913,7 +913,13 @@ fn a_callers_cooldown_holds_mirrored_releases_back_and_lets_a_mirrored_fix_throu
         json!({"published-time": a_day_ago}),
         &[("src/F.php", php)],
     )
-    .package("fixed/pkg", "1.0.0", long_ago, &[("src/X.php", php)])
+    .package(
+        "fixed/pkg",
+        "1.0.0",
+        long_ago.clone(),
+        &[("src/X.php", php)],
+    )
+    .package("backdated/pkg", "1.0.0", long_ago, &[("src/B.php", php)])
     .package(
         "fixed/pkg",
         "1.0.1",
@@ -1002,4 +1008,49 @@ fn a_callers_cooldown_holds_mirrored_releases_back_and_lets_a_mirrored_fix_throu
     // 1.0.1 fixes the upstream's advisory that affects 1.0.0: no cooldown holds it.
     assert_eq!(resolved(&mirror, "carol", &carol, "fixed/pkg"), "1.0.1");
     assert_eq!(resolved(&mirror, "dave", &ci, "fixed/pkg"), "1.0.1");
+
+    // A release the upstream dates a year back, which the mirror first sees now, is
+    // published now: the cooldown holds it back all the same.
+    let versions_for = |user: &str, token: &str| {
+        p2_version_names(
+            &get(
+                &format!("{mirror}/p2/backdated/pkg.json"),
+                &[("Authorization", &basic(user, token))],
+            ),
+            "backdated/pkg",
+        )
+    };
+    assert_eq!(versions_for("dave", &dave), ["1.0.0"]);
+    edit_upstream_json(&upstream, "p2/backdated/pkg.json", |doc| {
+        let versions = doc["packages"]["backdated/pkg"].as_array_mut().unwrap();
+        let mut backdated = versions[0].clone();
+        backdated["version"] = json!("1.1.0");
+        backdated["version_normalized"] = json!("1.1.0.0");
+        backdated["published-time"] = json!("2025-06-01T00:00:00+00:00");
+        backdated["dist"]["reference"] = json!("1111111111111111111111111111111111111111");
+        versions.insert(0, backdated);
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while versions_for("dave", &dave).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mirror never saw 1.1.0"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(versions_for("carol", &carol), ["1.0.0"]);
+    let seen = get(
+        &format!("{mirror}/p2/backdated/pkg.json"),
+        &[("Authorization", &basic("dave", &dave))],
+    );
+    let published = p2_documents(&seen, "backdated/pkg")
+        .iter()
+        .find(|v| v["version"] == "1.1.0")
+        .map(|v| v["published-time"].as_str().unwrap().to_owned())
+        .unwrap();
+    let published = composer::manifest::parse_time(&published).unwrap();
+    assert!(
+        (unix_seconds() as i64 - published).abs() < 60,
+        "published-time {published} is not when the mirror saw it"
+    );
 }
