@@ -245,6 +245,23 @@ impl Mirrors {
             .collect()
     }
 
+    /// The `filter` lists `mirror`'s upstream root enables and the mirror enforces
+    /// ([`upstream_filter_lists`]), from the root as stored (fetched when none is): what
+    /// a repository that includes the mirror announces.
+    pub async fn filter_lists(&self, mirror: &Arc<MirrorConfig>) -> Vec<String> {
+        match self.documents.get(mirror, "packages.json").await {
+            Ok(Some(root)) => match serde_json::from_slice::<Value>(&root.body) {
+                Ok(Value::Object(root)) => upstream_filter_lists(&root),
+                _ => Vec::new(),
+            },
+            Ok(None) => Vec::new(),
+            Err(error) => {
+                tracing::warn!(%error, alias = %mirror.alias, "the upstream's root is unknown; its filter lists are not announced");
+                Vec::new()
+            }
+        }
+    }
+
     /// How the upstream of `alias` answered this process's metadata requests lately.
     pub fn upstream_contact(&self, alias: &str) -> upstream::Contact {
         self.upstream.contact(alias)
@@ -863,6 +880,41 @@ fn is_md5_hex(text: &str) -> bool {
 #[error("the upstream packages.json is not a JSON object")]
 pub struct UnusableRoot;
 
+/// The `filter` lists an upstream root enables whose entries its p2 documents carry
+/// (`metadata: true`), which is where a mirror reads and enforces them. Lists an
+/// upstream serves only through its own `api-url` are not named: the mirror cannot
+/// enforce them, and announcing them would promise what it does not do.
+pub fn upstream_filter_lists(root: &Map<String, Value>) -> Vec<String> {
+    let Some(Value::Object(filter)) = root.get("filter") else {
+        return Vec::new();
+    };
+    if filter.get("metadata").and_then(Value::as_bool) != Some(true) {
+        return Vec::new();
+    }
+    let Some(Value::Object(lists)) = filter.get("lists") else {
+        return Vec::new();
+    };
+    lists
+        .iter()
+        .filter(|(_, config)| config.get("enabled").and_then(Value::as_bool) == Some(true))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// The root's `filter` announcement of the `upstream` lists and our own (`own_filter`,
+/// as [`Metadata::filter_announcement`] gives it), or `None` when there is none: the
+/// entries are in the p2 documents (`metadata: true`).
+pub fn announced_filter(upstream: Vec<String>, own_filter: Option<Value>) -> Option<Value> {
+    let mut lists: Map<String, Value> = upstream
+        .into_iter()
+        .map(|name| (name, json!({"enabled": true})))
+        .collect();
+    if let Some(Value::Object(ours)) = own_filter.and_then(|f| f.get("lists").cloned()) {
+        lists.extend(ours);
+    }
+    (!lists.is_empty()).then(|| json!({"metadata": true, "lists": lists}))
+}
+
 /// The upstream root rewritten for our clients: metadata, archives, install counting
 /// and the advisories API come from us; what we do not proxy (`providers-api`, `search`, `list`, the upstream's
 /// `notify-batch`, v1 provider files) is removed.
@@ -913,21 +965,10 @@ pub fn rewrite_root(
     // The upstream's filter lists come through in its p2 documents, where this mirror
     // applies them (`supply_chain::mirrored`); its summary and API URLs would send
     // Composer around the mirror, so only the lists are announced, with ours.
-    let mut lists = Map::new();
-    if let Some(Value::Object(upstream)) = root.remove("filter")
-        && let Some(Value::Object(upstream_lists)) = upstream.get("lists")
-    {
-        for (name, config) in upstream_lists {
-            if config.get("enabled").and_then(Value::as_bool) == Some(true) {
-                lists.insert(name.clone(), json!({"enabled": true}));
-            }
-        }
-    }
-    if let Some(Value::Object(ours)) = own_filter.and_then(|f| f.get("lists").cloned()) {
-        lists.extend(ours);
-    }
-    if !lists.is_empty() {
-        root.insert("filter".into(), json!({"metadata": true, "lists": lists}));
+    let upstream_lists = upstream_filter_lists(&root);
+    root.remove("filter");
+    if let Some(filter) = announced_filter(upstream_lists, own_filter) {
+        root.insert("filter".into(), filter);
     }
     root.insert("packages".into(), json!([]));
     root.insert("notify-batch".into(), json!(format!("{prefix}/downloads/")));
@@ -1203,6 +1244,14 @@ mod tests {
             rewritten["filter"],
             json!({"metadata": true, "lists": {"malware": {"enabled": true}, "policy": {"enabled": true}}})
         );
+        // Lists served only through the upstream's API are not in its documents, where
+        // the mirror enforces lists: they are not announced.
+        let api_only = br#"{"metadata-url":"/p2/%package%.json","filter":{"metadata":false,"lists":{"malware":{"enabled":true}},"api-url":"https://up.example/api/filter"}}"#;
+        let rewritten: Value = serde_json::from_slice(
+            &rewrite_root(api_only, &mirror(), "http://h", None, None).unwrap(),
+        )
+        .unwrap();
+        assert!(rewritten.get("filter").is_none(), "{rewritten}");
     }
 
     #[test]

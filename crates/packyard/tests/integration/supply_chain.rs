@@ -703,10 +703,25 @@ fn a_mirror_applies_the_upstreams_lists_a_cooldown_and_plugin_approval_and_pins_
     let config = dir.path().join("config.yaml");
     let yaml = json!({"mirrors": {"packagist": false, "up": {
         "url": upstream.url(), "min_release_age": "3d", "plugins": "approve", "sync_interval": "1s",
+        "include_in_root": true,
     }}});
     std::fs::write(&config, yaml.to_string()).unwrap();
-    let server = Server::start_with(&[("PACKYARD_CONFIG", config.to_str().unwrap())]);
+    let server = Server::start_with(&[
+        ("PACKYARD_CONFIG", config.to_str().unwrap()),
+        ("PACKYARD_ALLOW_NETWORKS", "127.0.0.0/8"),
+        ("PACKYARD_SECRET", "supply chain test secret"),
+    ]);
     let admin = server.add_user("admin", true);
+    let hooks = HookReceiver::start(&[]);
+    server.cli_ok(&[
+        "webhook",
+        "add",
+        "conflicts",
+        "--url",
+        &hooks.url("/hooks"),
+        "--events",
+        "version_conflict",
+    ]);
     let mirror = server.url("/mirror/up");
     let project = || {
         let project = ComposerProject::with_repository(&server, &mirror, "admin", &admin);
@@ -737,6 +752,21 @@ fn a_mirror_applies_the_upstreams_lists_a_cooldown_and_plugin_approval_and_pins_
     let evil = project();
     evil.require("evil/pkg");
     assert_eq!(locked(&evil, "evil/pkg"), "1.0.0");
+    // The root, which includes the mirror, announces the upstream's list too, and
+    // enforces it in the same documents.
+    let combined = get(
+        &server.url("/packages.json"),
+        &[("Authorization", &basic("admin", &admin))],
+    )
+    .json();
+    assert_eq!(
+        combined["filter"],
+        json!({"metadata": true, "lists": {"malware": {"enabled": true}}}),
+        "{combined}"
+    );
+    let at_root = ComposerProject::new(&server, "admin", &admin);
+    at_root.require("evil/pkg");
+    assert_eq!(locked(&at_root, "evil/pkg"), "1.0.0");
     let listed = get(
         &format!("{mirror}/p2/evil/pkg.json"),
         &[("Authorization", &basic("admin", &admin))],
@@ -857,6 +887,18 @@ fn a_mirror_applies_the_upstreams_lists_a_cooldown_and_plugin_approval_and_pins_
             .all(|f| !f.contains("pinned/pkg")),
         "the refused bytes were stored"
     );
+    let delivered = hooks.wait_for(1, Duration::from_secs(20));
+    let body: Value = serde_json::from_slice(&delivered[0].body).unwrap();
+    assert_eq!(
+        (&body["event"], &body["package"]["name"], &body["mirror"]),
+        (
+            &json!("version_conflict"),
+            &json!("pinned/pkg"),
+            &json!("up")
+        ),
+        "{body}"
+    );
+    assert_ne!(body["kept_sha1"], body["offered_sha1"], "{body}");
 
     // The upstream re-points 1.0.0 at another reference: the mirror keeps the first.
     edit_upstream_json(&upstream, "p2/pinned/pkg.json", |doc| {
@@ -891,6 +933,31 @@ fn a_mirror_applies_the_upstreams_lists_a_cooldown_and_plugin_approval_and_pins_
     assert_eq!(
         entry["details"]["moved"][0]["offered"], "0000000000000000000000000000000000000000",
         "{entry}"
+    );
+    let changed = metric_counters(&server, &admin)
+        .get("packyard_version_conflicts_total{kind=\"mirrored_version_changed\"}")
+        .copied()
+        .unwrap_or_default();
+    assert!(changed >= 1.0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let moved = loop {
+        let found = hooks.received().into_iter().find_map(|hook| {
+            let body: Value = serde_json::from_slice(&hook.body).ok()?;
+            body.get("offered_reference").is_some().then_some(body)
+        });
+        if let Some(body) = found {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no webhook for the moved reference"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(moved["version"]["reference"], reference.as_str(), "{moved}");
+    assert_eq!(
+        moved["offered_reference"], "0000000000000000000000000000000000000000",
+        "{moved}"
     );
 }
 

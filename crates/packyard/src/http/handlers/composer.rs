@@ -33,7 +33,20 @@ pub async fn root(
 ) -> Result<Response, ApiError> {
     let stamp = reader.view.stamp();
     if !reader.mirrors.is_empty() {
-        let filter = app.metadata.filter_announcement().await?;
+        // The lists of every included mirror's upstream, with ours: the mirrors
+        // enforce them in the documents they serve here.
+        let mut upstream_lists = Vec::new();
+        for mirror in &reader.mirrors {
+            for list in app.mirrors.filter_lists(mirror).await {
+                if !upstream_lists.contains(&list) {
+                    upstream_lists.push(list);
+                }
+            }
+        }
+        let filter = crate::mirror::announced_filter(
+            upstream_lists,
+            app.metadata.filter_announcement().await?,
+        );
         let root = crate::metadata::Metadata::combined_root(&base, stamp, filter);
         return Ok(json_document(&root, since));
     }
