@@ -85,7 +85,9 @@ pub struct VersionRecord {
     pub released_at: i64,
     /// When packyard first published this version (Unix ms): a tag's stays, a
     /// branch's moves with each new commit, as packagist.org's `published-time`
-    /// does. Unlike `released_at` (the commit's date), no author can set it. In a
+    /// does; other content under a version's name (a forced upload, a tag moved where
+    /// versions are not immutable) is published anew, so that it waits out cooldowns
+    /// as any new release does. Unlike `released_at` (the commit's date), no author can set it. In a
     /// record about to be written, 0 means now (an import gives the other side's).
     pub published_at: i64,
 }
@@ -160,8 +162,7 @@ pub(super) async fn upsert_version(
          dist_key, metadata, released_at, updated_at, published_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (package_id, version_normalized) DO UPDATE SET version = excluded.version, \
-         published_at = CASE WHEN (excluded.version_normalized LIKE 'dev-%' \
-           OR excluded.version_normalized LIKE '%-dev') AND versions.reference <> excluded.reference \
+         published_at = CASE WHEN versions.reference <> excluded.reference \
            THEN excluded.published_at ELSE COALESCE(versions.published_at, excluded.published_at) END, \
          reference = excluded.reference, \
          shasum = CASE WHEN excluded.shasum = '' AND versions.reference = excluded.reference \

@@ -179,6 +179,13 @@ fn an_uploaded_release_changes_only_with_force_and_old_locks_install_the_first_b
     project.require("acme/up:^1.0");
     assert_eq!(locked_reference(&project, "acme/up"), sha1_hex(&first));
 
+    let published_time = || -> i64 {
+        let published = version_documents(&server, "admin", &admin, "acme/up");
+        composer::manifest::parse_time(published[0]["published-time"].as_str().unwrap()).unwrap()
+    };
+    let first_published = published_time();
+    wait_past_a_second();
+
     let second = package_zip("acme/up", &[], "second");
     let refused = upload(&server, &admin, "acme/up", "1.0.0", &second);
     assert_eq!(refused.status, 409, "{}", refused.text());
@@ -198,6 +205,13 @@ fn an_uploaded_release_changes_only_with_force_and_old_locks_install_the_first_b
         "{}",
         server.log()
     );
+    // Other bytes under the old name are a new publication: cooldowns count anew.
+    assert!(published_time() > first_published);
+    // The replacement is recorded, with the archive it replaced.
+    let recorded = server.cli_ok(&["audit", "list", "--json", "--action", "version.replaced"]);
+    let entry: Value = serde_json::from_str(recorded.lines().next().expect("an entry")).unwrap();
+    assert_eq!(entry["package"], "acme/up", "{entry}");
+    assert!(entry.to_string().contains(&sha1_hex(&first)), "{entry}");
 
     // The lock written before names the first archive, which still installs, checked
     // against the sha1 in the lock.
