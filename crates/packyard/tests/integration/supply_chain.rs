@@ -512,6 +512,19 @@ fn a_cooldown_holds_a_fresh_release_back_from_a_group_a_user_or_a_token_but_not_
         p2_version_names(&p2(&server, "carol", &carol, "acme/lib"), "acme/lib"),
         ["1.0.0"]
     );
+    // The API says what the metadata says.
+    let api = get(
+        &server.url("/api/packages/acme/lib"),
+        &[("Authorization", &basic("carol", &carol))],
+    );
+    assert_eq!(api.status, 200, "{}", api.text());
+    let listed: Vec<String> = api.json()["package"]["versions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(listed, ["1.0.0"], "{}", api.text());
     // A token's own cooldown applies on top of its owner's rules.
     let ci = server.cli_ok(&[
         "token",

@@ -666,8 +666,9 @@ pub async fn list_packages(
     Ok(Json(json!({"packageNames": names})).into_response())
 }
 
-/// `GET /api/packages/{vendor}/{pkg}`: a package with the versions the caller sees; a
-/// package it may not see is answered like an unknown one.
+/// `GET /api/packages/{vendor}/{pkg}`: a package with the versions the caller is
+/// offered, as its metadata has them (access rules, blocks that withdraw, cooldowns,
+/// plugin approvals); a package it may not see is answered like an unknown one.
 pub async fn get_package(
     State(app): State<Arc<App>>,
     reader: Reader,
@@ -675,21 +676,18 @@ pub async fn get_package(
 ) -> Result<Response, ApiError> {
     let name = package.as_str();
     let unknown = || ApiError::not_found(format!("package {name} not found"));
-    if !reader.view.sees_package(name) {
-        return Err(unknown());
-    }
-    let (row, versions) = app
+    let versions = app
+        .metadata
+        .visible_versions(&package, &reader.view)
+        .await?
+        .ok_or_else(unknown)?;
+    let (row, _) = app
         .db
         .package_with_versions(name)
         .await?
         .ok_or_else(unknown)?;
     let visible: serde_json::Map<String, Value> = versions
         .iter()
-        .filter(|v| {
-            reader
-                .view
-                .sees_version(name, &v.version_normalized, v.released_at)
-        })
         .map(|v| {
             (
                 v.version.clone(),
