@@ -347,7 +347,10 @@ impl Metadata {
         let Some(entry) = self.entry(package).await? else {
             return Ok(false);
         };
-        Ok(entry.visible(package, view).next().is_some())
+        // A package whose versions this caller would see are all withdrawn is still
+        // there for it: its documents carry the `filter` entries that say why.
+        Ok(entry.visible(package, view).next().is_some()
+            || entry.visible_withdrawn(package, view).next().is_some())
     }
 
     /// The root of a repository that includes mirrors: without `available-packages`
@@ -896,7 +899,8 @@ impl PackageEntry {
         pair
     }
 
-    /// The documents with only the versions `view` sees; `None` when it sees none.
+    /// The documents with only the versions `view` sees; `None` when it sees none and
+    /// none was withdrawn from it.
     fn render_for(&self, package: &str, base: &str, view: &View) -> Option<DocumentPair> {
         // Under a cooldown, what the view sees changes as versions come of age: such
         // documents are rendered again each minute, and dated no earlier than it.
@@ -923,7 +927,11 @@ impl PackageEntry {
         let mut visible = self.visible(package, view).peekable();
         // A change of the rules changes what the view sees: its documents are no older.
         let filter = self.filter(package, Some(view));
-        let pair = visible.peek().is_some().then(|| {
+        // Versions it would see that a block withdrew: documents with none, whose
+        // `filter` entries tell Composer why (not a 404 that says nothing).
+        let offered_any =
+            visible.peek().is_some() || self.visible_withdrawn(package, view).next().is_some();
+        let pair = offered_any.then(|| {
             render_documents(
                 package,
                 visible,

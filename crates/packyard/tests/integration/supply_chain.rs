@@ -436,6 +436,51 @@ fn a_blocked_version_leaves_the_metadata_its_archive_is_gone_and_composer_says_w
     let document = p2(&server, "admin", &admin, "acme/lib").json();
     assert!(document.get("filter").is_none(), "{document}");
     install(&checkout_of(&server, "admin", &admin, &colleague));
+
+    // Every version carol would see withdrawn: the document is there, empty of
+    // versions, with the entry that says why (a 404 would say nothing).
+    let only = package_zip("acme/only", &[], "only");
+    assert_eq!(
+        upload(&server, &admin, "acme/only", "1.0.0", &only).status,
+        201
+    );
+    // (Under a constraint: her documents are filtered for her.)
+    server.cli_ok(&[
+        "group",
+        "grant",
+        "licensed",
+        "acme/only",
+        "--versions",
+        "^1.0",
+    ]);
+    server.cli_ok(&[
+        "block",
+        "add",
+        "acme/only",
+        "--versions",
+        "*",
+        "--reason",
+        REASON,
+        "--category",
+        "compromised",
+    ]);
+    let withdrawn = wait_until(&server, "carol", &carol, "/p2/acme/only.json", |reply| {
+        reply.status == 200 && p2_version_names(reply, "acme/only").is_empty()
+    });
+    assert!(p2_version_names(&withdrawn, "acme/only").is_empty());
+    assert_eq!(
+        filter_entries(&withdrawn.json(), "acme/only"),
+        [(
+            "compromised".to_owned(),
+            "acme/only".to_owned(),
+            // Trimmed to the versions she would see.
+            "1.0.0.0".to_owned(),
+            REASON.to_owned()
+        )]
+    );
+    let hers = ComposerProject::new(&server, "carol", &carol);
+    let output = hers.run(&["require", "acme/only", "--no-audit"]);
+    assert!(!output.status.success(), "{}", output_text(&output));
 }
 
 /// Sets when packyard published each `(version, days ago)` of `package`, in the
