@@ -226,6 +226,60 @@ fn an_uploaded_release_changes_only_with_force_and_old_locks_install_the_first_b
     assert!(installed.contains("'second'"), "{installed}");
 }
 
+#[test]
+fn the_immutability_setting_decides_which_replaced_versions_old_locks_still_install() {
+    // (setting, version, whether a lock written before a forced replacement still
+    // installs the first bytes)
+    for (setting, version, kept) in [
+        ("all", "2.0.0-beta1", true),
+        ("stable", "2.0.0-beta1", false),
+        ("stable", "1.0.0", true),
+        ("off", "1.0.0", false),
+    ] {
+        let server = Server::start_with(&[("PACKYARD_IMMUTABLE_VERSIONS", setting)]);
+        let admin = server.add_user("admin", true);
+        let first = package_zip("acme/up", &[], "first");
+        assert_eq!(
+            upload(&server, &admin, "acme/up", version, &first).status,
+            201
+        );
+        let project = ComposerProject::new(&server, "admin", &admin);
+        project.require(&format!("acme/up:{version}"));
+        let forced = put(
+            &server.url(&format!("/api/packages/upload/acme/up/{version}?force=1")),
+            &[("Authorization", &basic("admin", &admin))],
+            &package_zip("acme/up", &[], "second"),
+        );
+        assert_eq!(forced.status, 200, "{setting} {version}: {}", forced.text());
+        let old_archive = get(
+            &server.url(&format!("/zipball/acme/up/{}.zip", sha1_hex(&first))),
+            &[("Authorization", &basic("admin", &admin))],
+        );
+        let colleague = checkout_of(&server, "admin", &admin, &project);
+        let output = colleague.run(&["install"]);
+        if kept {
+            assert_eq!(old_archive.status, 200, "{setting} {version}");
+            assert!(
+                output.status.success(),
+                "{setting} {version}: {}",
+                output_text(&output)
+            );
+            let installed = colleague.installed_file("acme/up/src/Up.php").unwrap();
+            assert!(
+                installed.contains("'first'"),
+                "{setting} {version}: {installed}"
+            );
+        } else {
+            assert_eq!(old_archive.status, 404, "{setting} {version}");
+            assert!(
+                !output.status.success(),
+                "{setting} {version}: {}",
+                output_text(&output)
+            );
+        }
+    }
+}
+
 /// Every `filter` entry of a p2 document as composer/composer reads it
 /// (`ComposerRepository::getFilter` → `FilterListEntryBuilder::build`): lists are
 /// string keys holding arrays; an entry is an object with a string `constraint`; a
