@@ -570,10 +570,35 @@ fn published_days_ago(server: &mut Server, package: &str, ages: &[(&str, i64)]) 
 
 /// The version of `package` a fresh project of `user` resolves for `constraint`.
 fn resolves(server: &Server, user: &str, token: &str, package: &str) -> String {
-    let project = ComposerProject::new(server, user, token);
+    resolves_at(server, &server.base, user, token, package)
+}
+
+/// The same through the repository at `repository`.
+fn resolves_at(
+    server: &Server,
+    repository: &str,
+    user: &str,
+    token: &str,
+    package: &str,
+) -> String {
+    let project = ComposerProject::with_repository(server, repository, user, token);
     project.require(&format!("{package}:^1.0"));
     let lock = project.lock();
     lock["packages"][0]["version"].as_str().unwrap().to_owned()
+}
+
+/// A new token of `user` (named `ci`) with a 3-day minimum release age.
+fn token_with_a_cooldown(server: &Server, user: &str) -> String {
+    let created = server.cli_ok(&[
+        "token",
+        "create",
+        user,
+        "--name",
+        "ci",
+        "--min-release-age",
+        "3d",
+    ]);
+    created.lines().last().unwrap().to_owned()
 }
 
 #[test]
@@ -625,16 +650,7 @@ fn a_cooldown_holds_a_fresh_release_back_from_a_group_a_user_or_a_token_but_not_
         .collect();
     assert_eq!(listed, ["1.0.0"], "{}", api.text());
     // A token's own cooldown applies on top of its owner's rules.
-    let ci = server.cli_ok(&[
-        "token",
-        "create",
-        "dave",
-        "--name",
-        "ci",
-        "--min-release-age",
-        "3d",
-    ]);
-    let ci = ci.lines().last().unwrap().to_owned();
+    let ci = token_with_a_cooldown(&server, "dave");
     assert_eq!(resolves(&server, "dave", &ci, "acme/lib"), "1.0.0");
     // So does a user's, whatever its groups say; `none` lifts it.
     server.cli_ok(&["user", "set", "dave", "--min-release-age", "2d"]);
@@ -1154,24 +1170,10 @@ fn a_callers_cooldown_holds_mirrored_releases_back_and_lets_a_mirrored_fix_throu
     server.cli_ok(&[
         "group", "members", "eager", "--add", "dave", "--add", "erin",
     ]);
-    let ci = server.cli_ok(&[
-        "token",
-        "create",
-        "dave",
-        "--name",
-        "ci",
-        "--min-release-age",
-        "3d",
-    ]);
-    let ci = ci.lines().last().unwrap().to_owned();
+    let ci = token_with_a_cooldown(&server, "dave");
     let mirror = server.url("/mirror/up");
     let resolved = |repository: &str, user: &str, token: &str, package: &str| {
-        let project = ComposerProject::with_repository(&server, repository, user, token);
-        project.require(&format!("{package}:^1.0"));
-        project.lock()["packages"][0]["version"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        resolves_at(&server, repository, user, token, package)
     };
     wait_for_status(&server, "carol", &carol, "/mirror/up/packages.json", 200);
     wait_for_status(&server, "dave", &dave, "/mirror/up/packages.json", 200);
