@@ -44,8 +44,18 @@ impl Db {
         .bind(advisory.reported_at)
         .bind(now_millis())
         .execute(&mut *tx)
-        .await?;
+        .await;
+        // Rolled back here rather than when the transaction is dropped, so that the
+        // write lock is free before the caller's next write.
+        let inserted = match inserted {
+            Ok(inserted) => inserted,
+            Err(error) => {
+                tx.rollback().await?;
+                return Err(error);
+            }
+        };
         if inserted.rows_affected() != 1 {
+            tx.rollback().await?;
             return Ok(false);
         }
         bump_stamp(&mut tx, &advisory.package).await?;
@@ -102,21 +112,23 @@ impl Db {
     /// Deletes the advisory `advisory_id`; returns the package it was about.
     pub async fn remove_advisory(&self, advisory_id: &str) -> Result<Option<String>, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let package: Option<String> = sqlx::query_scalar(
-            "SELECT p.name FROM advisories a JOIN packages p ON p.id = a.package_id \
-             WHERE a.advisory_id = $1",
+        // The write comes first: a SQLite transaction that reads and then writes can be
+        // refused at once ("database is locked") when another connection holds the write
+        // lock, where one that starts by writing waits for it (busy_timeout).
+        let package_id: Option<i64> = sqlx::query_scalar(
+            "DELETE FROM advisories WHERE advisory_id = $1 RETURNING package_id",
         )
         .bind(advisory_id)
         .fetch_optional(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM advisories WHERE advisory_id = $1")
-            .bind(advisory_id)
-            .execute(&mut *tx)
-            .await?;
-        let Some(package) = package else {
+        let Some(package_id) = package_id else {
             tx.rollback().await?;
             return Ok(None);
         };
+        let package: String = sqlx::query_scalar("SELECT name FROM packages WHERE id = $1")
+            .bind(package_id)
+            .fetch_one(&mut *tx)
+            .await?;
         bump_stamp(&mut tx, &package).await?;
         let change = Change::new("advisory.removed", advisory_id).package(&package);
         super::audit::append(&mut tx, &change).await?;
