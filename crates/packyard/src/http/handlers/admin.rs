@@ -681,11 +681,7 @@ pub async fn get_package(
         .visible_versions(&package, &reader.view)
         .await?
         .ok_or_else(unknown)?;
-    let (row, _) = app
-        .db
-        .package_with_versions(name)
-        .await?
-        .ok_or_else(unknown)?;
+    let row = app.db.find_package(&package).await?.ok_or_else(unknown)?;
     let visible: serde_json::Map<String, Value> = versions
         .iter()
         .map(|v| {
