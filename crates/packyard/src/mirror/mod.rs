@@ -159,20 +159,26 @@ impl Mirrors {
             let pattern = archives_at.unwrap_or_default();
             composer_mirror_url(pattern, package, normalized, normalized, reference, kind)
         };
-        let advisories_affect = match min_release_age {
-            Some(_) if self.exempt_fixes => self.advisories_affecting(mirror, package).await,
-            _ => Vec::new(),
-        };
-        let rules = mirrored::MirrorRules {
+        let mut rules = mirrored::MirrorRules {
             min_release_age,
-            advisories_affect: &advisories_affect,
+            advisories_affect: &[],
             plugins: mirror.plugins,
             approved_majors: &approved,
             blocks: &blocks,
             now: crate::db::now_millis(),
             archive_url: archives_at.map(|_| &archive_url as &mirrored::ArchiveUrl<'_>),
         };
-        let outcome = mirrored::apply(package, &doc.body, &rules);
+        let mut outcome = mirrored::apply(package, &doc.body, &rules);
+        // The advisories are asked for (of the upstream, at worst) only when the
+        // cooldown held a version back, which one of them may let through as a fix.
+        let advisories_affect;
+        if outcome.too_young && self.exempt_fixes {
+            advisories_affect = self.advisories_affecting(mirror, package).await;
+            if !advisories_affect.is_empty() {
+                rules.advisories_affect = &advisories_affect;
+                outcome = mirrored::apply(package, &doc.body, &rules);
+            }
+        }
         // Dated no earlier than the last change of the rules or version that came of
         // age, so that a client's cached copy (If-Modified-Since) is replaced after one.
         let rules_changed = self

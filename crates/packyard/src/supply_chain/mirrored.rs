@@ -60,6 +60,9 @@ pub struct Ruled {
     /// When the last version the cooldown let through came of age (Unix
     /// milliseconds): the document changed then.
     pub came_of_age_at: Option<i64>,
+    /// Whether a version was younger than the cooldown (offered or not, as a fix):
+    /// only then do the advisories matter.
+    pub too_young: bool,
 }
 
 /// An upstream `filter` entry that applies to the package.
@@ -207,11 +210,13 @@ pub fn apply(package: &str, body: &[u8], rules: &MirrorRules<'_>) -> Ruled {
             .min_release_age
             .zip(published_at(&version))
             .map(|(age, at)| at + age);
-        let old_enough = of_age_at.is_none_or(|at| at <= rules.now) || fixes_advisory(&normalized);
-        if old_enough && let Some(at) = of_age_at {
+        let too_young = of_age_at.is_some_and(|at| at > rules.now);
+        if let Some(at) = of_age_at.filter(|at| *at <= rules.now) {
             outcome.came_of_age_at = outcome.came_of_age_at.max(Some(at));
         }
-        if !admitted || !old_enough {
+        outcome.too_young |= too_young;
+        let held_back = too_young && !fixes_advisory(&normalized);
+        if !admitted || held_back {
             outcome.hidden.insert(normalized);
             continue;
         }
@@ -457,10 +462,13 @@ mod tests {
             advisories_affect: &fixed,
             ..young
         };
+        let fixed_outcome = apply("evil/pkg", &document(Value::Null), &fixing);
+        assert!(fixed_outcome.hidden.is_empty() && fixed_outcome.too_young);
+        // The fix is offered early, but the document did not change in the future.
         assert!(
-            apply("evil/pkg", &document(Value::Null), &fixing)
-                .hidden
-                .is_empty()
+            fixed_outcome
+                .came_of_age_at
+                .is_some_and(|at| at <= fixing.now)
         );
         let unfixed = [Constraint::parse("<2.0").unwrap()];
         let still = MirrorRules {

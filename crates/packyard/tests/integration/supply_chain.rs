@@ -1216,6 +1216,15 @@ fn a_callers_cooldown_holds_mirrored_releases_back_and_lets_a_mirrored_fix_throu
         )
     };
     assert_eq!(versions_for("dave", &dave), ["1.0.0"]);
+    // The upstream's advisories were asked about the package whose fresh version
+    // a cooldown held back, not about one with nothing too young.
+    assert_eq!(versions_for("carol", &carol), ["1.0.0"]);
+    let asked = upstream.advisories_asked();
+    assert!(asked.iter().any(|name| name == "fixed/pkg"), "{asked:?}");
+    assert!(
+        !asked.iter().any(|name| name == "backdated/pkg"),
+        "{asked:?}"
+    );
     edit_upstream_json(&upstream, "p2/backdated/pkg.json", |doc| {
         let versions = doc["packages"]["backdated/pkg"].as_array_mut().unwrap();
         let mut backdated = versions[0].clone();
