@@ -576,6 +576,24 @@ struct GroupPage {
 }
 
 /// The group's page, confirming what `done` says was just done when the group agrees.
+/// A group's page saying why a form posted to it was refused (`400`).
+async fn group_refusal(
+    app: &App,
+    viewer: &Viewer,
+    name: &str,
+    message: String,
+) -> Result<Response, WebError> {
+    group_page(
+        app,
+        viewer,
+        name,
+        message,
+        &NOTHING_DONE,
+        StatusCode::BAD_REQUEST,
+    )
+    .await
+}
+
 async fn group_page(
     app: &App,
     viewer: &Viewer,
@@ -659,15 +677,7 @@ pub async fn grant(
         )),
         Err(error) => {
             let message = form_message(error)?;
-            group_page(
-                &app,
-                &viewer,
-                &name,
-                message,
-                &NOTHING_DONE,
-                StatusCode::BAD_REQUEST,
-            )
-            .await
+            group_refusal(&app, &viewer, &name, message).await
         }
     }
 }
@@ -710,15 +720,7 @@ pub async fn group_settings(
     let (updates_until, subrepos) = match fields {
         Ok(fields) => fields,
         Err(error) => {
-            return group_page(
-                &app,
-                &viewer,
-                &name,
-                error.to_string(),
-                &NOTHING_DONE,
-                StatusCode::BAD_REQUEST,
-            )
-            .await;
+            return group_refusal(&app, &viewer, &name, error.to_string()).await;
         }
     };
     let settings = GroupSettings {
@@ -737,15 +739,7 @@ pub async fn group_settings(
         )),
         Err(error) => {
             let message = form_message(error)?;
-            group_page(
-                &app,
-                &viewer,
-                &name,
-                message,
-                &NOTHING_DONE,
-                StatusCode::BAD_REQUEST,
-            )
-            .await
+            group_refusal(&app, &viewer, &name, message).await
         }
     }
 }
@@ -780,17 +774,7 @@ pub async fn members(
         )),
         // A user name typed into the form that is nobody's, said on the group's page
         // (which is the 404 page when the group is gone).
-        Err(AdminError::NotFound(message)) => {
-            group_page(
-                &app,
-                &viewer,
-                &name,
-                message,
-                &NOTHING_DONE,
-                StatusCode::BAD_REQUEST,
-            )
-            .await
-        }
+        Err(AdminError::NotFound(message)) => group_refusal(&app, &viewer, &name, message).await,
         Err(error) => Err(error.into()),
     }
 }
