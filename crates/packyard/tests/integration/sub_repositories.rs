@@ -1144,15 +1144,10 @@ fn through_a_sub_repository_constraints_freezes_public_packages_advisories_and_i
         report["advisories"]["client/lib"][0]["title"], "Client lib leaks",
         "{report}"
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
-    loop {
-        let counted = server.cli_ok(&["package", "downloads", "client/lib"]);
-        if counted.contains("1.0.0.0\t1") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{counted}");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let counted = || server.cli_ok(&["package", "downloads", "client/lib"]);
+    eventually(std::time::Duration::from_secs(8), counted, || {
+        counted().contains("1.0.0.0\t1")
+    });
     // Composer asks for 2.0.0 through the sub-repository: carol's constraint holds.
     let two = project.run(&["require", "client/lib:^2.0", "--no-audit"]);
     assert!(!two.status.success());

@@ -947,14 +947,11 @@ fn a_mirror_applies_the_upstreams_lists_a_cooldown_and_plugin_approval_and_pins_
     assert!(!output.status.success(), "{}", output_text(&output));
     let approved = server.cli_ok(&["plugin", "approve", "acme/plugin", "--mirror", "up"]);
     assert!(approved.contains("major versions 1"), "{approved}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while mirrored_versions(&server, &admin, "acme/plugin").is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the approval never took effect"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    eventually(
+        Duration::from_secs(10),
+        || "the approval never took effect".to_owned(),
+        || !mirrored_versions(&server, &admin, "acme/plugin").is_empty(),
+    );
     plugin.require("acme/plugin");
 
     // Pinned archives: the first bytes stored fix the archive.
@@ -1081,21 +1078,18 @@ fn a_mirror_applies_the_upstreams_lists_a_cooldown_and_plugin_approval_and_pins_
         .copied()
         .unwrap_or_default();
     assert!(changed >= 1.0);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let moved = loop {
-        let found = hooks.received().into_iter().find_map(|hook| {
+    let moved_hook = || {
+        hooks.received().into_iter().find_map(|hook| {
             let body: Value = serde_json::from_slice(&hook.body).ok()?;
             body.get("offered_reference").is_some().then_some(body)
-        });
-        if let Some(body) = found {
-            break body;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no webhook for the moved reference"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+        })
     };
+    eventually(
+        Duration::from_secs(20),
+        || "no webhook for the moved reference".to_owned(),
+        || moved_hook().is_some(),
+    );
+    let moved = moved_hook().unwrap();
     assert_eq!(moved["version"]["reference"], reference.as_str(), "{moved}");
     assert_eq!(
         moved["offered_reference"], "0000000000000000000000000000000000000000",
@@ -1234,14 +1228,11 @@ fn a_callers_cooldown_holds_mirrored_releases_back_and_lets_a_mirrored_fix_throu
         backdated["dist"]["reference"] = json!("1111111111111111111111111111111111111111");
         versions.insert(0, backdated);
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while versions_for("dave", &dave).len() < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the mirror never saw 1.1.0"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    eventually(
+        Duration::from_secs(10),
+        || "the mirror never saw 1.1.0".to_owned(),
+        || versions_for("dave", &dave).len() >= 2,
+    );
     assert_eq!(versions_for("carol", &carol), ["1.0.0"]);
     let seen = get(
         &format!("{mirror}/p2/backdated/pkg.json"),

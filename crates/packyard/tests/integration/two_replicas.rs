@@ -251,15 +251,7 @@ fn replicas_agree_at_once(database: &str) {
     // Changes that narrow a sub-repository, and a host name, reach B by its poll of
     // the access rules: within 2 s (allowed 4 here, for a loaded machine).
     let within_the_poll = |what: &str, done: &dyn Fn() -> bool| {
-        let started = std::time::Instant::now();
-        while !done() {
-            assert!(
-                started.elapsed() < Duration::from_secs(4),
-                "{what}: not on B after {:?}",
-                started.elapsed()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        eventually(Duration::from_secs(4), || format!("{what}: not on B"), done);
     };
     let through = |host: Option<&str>, path: &str| {
         let mut headers = vec![("Authorization", auth.as_str())];
